@@ -1,0 +1,106 @@
+"""Attributes: named settings attached to blueprints; the innermost one wins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["Attributes"]
+
+T = TypeVar("T")
+
+
+class Attributes:
+    """An immutable bag of attributes (name, input buffer, supervision, log levels, ...).
+
+    Attributes set on an enclosing composite apply to everything inside it unless an inner
+    module sets the same attribute: the most specific (innermost) one wins, as in Akka.
+    ``a & b`` merges two bags with ``b`` taking precedence.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: dict[str, Any] | None = None) -> None:
+        self._items: dict[str, Any] = dict(items) if items else {}
+
+    # -- factories --------------------------------------------------------------------
+    @staticmethod
+    def name(name: str) -> Attributes:
+        """The stage or composite's name, used in error messages and logs."""
+        return Attributes({"name": name})
+
+    @staticmethod
+    def input_buffer(initial: int, max: int) -> Attributes:  # noqa: A002 - Akka's name
+        """Buffer size at async boundaries (``max`` is used; default 16)."""
+        if max < 1 or initial < 1:
+            raise ValueError(f"input_buffer sizes must be >= 1, got initial={initial} max={max}")
+        return Attributes({"input_buffer": max})
+
+    @staticmethod
+    def supervision_strategy(decider: Callable[[BaseException], Any]) -> Attributes:
+        """Supervision decider ``exc -> Supervision.stop | resume | restart``."""
+        return Attributes({"supervision": decider})
+
+    @staticmethod
+    def log_levels(
+        on_element: int | None = None, on_finish: int | None = None, on_failure: int | None = None
+    ) -> Attributes:
+        """Logging levels used by ``log``; None leaves the default in place."""
+        d: dict[str, Any] = {}
+        if on_element is not None:
+            d["log_on_element"] = on_element
+        if on_finish is not None:
+            d["log_on_finish"] = on_finish
+        if on_failure is not None:
+            d["log_on_failure"] = on_failure
+        return Attributes(d)
+
+    @staticmethod
+    def fast_paths(enabled: bool) -> Attributes:
+        """Turn the fused batch fast paths on or off (they are on by default)."""
+        return Attributes({"fast_paths": enabled})
+
+    @staticmethod
+    def none() -> Attributes:
+        """The empty attribute bag."""
+        return _EMPTY
+
+    # -- access -----------------------------------------------------------------------
+    def get(self, key: str, default: T | None = None) -> Any:
+        """The value of attribute ``key`` or ``default``."""
+        return self._items.get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def and_then(self, other: Attributes) -> Attributes:
+        """Merge: ``other`` wins where both set an attribute."""
+        if not other._items:
+            return self
+        if not self._items:
+            return other
+        d = dict(self._items)
+        d.update(other._items)
+        return Attributes(d)
+
+    __and__ = and_then
+
+    @property
+    def name_or_none(self) -> str | None:
+        """The name attribute if set."""
+        return self._items.get("name")  # type: ignore[no-any-return]
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Attributes) and other._items == self._items
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._items)))
+
+    def __repr__(self) -> str:
+        return f"Attributes({self._items!r})"
+
+
+_EMPTY = Attributes()

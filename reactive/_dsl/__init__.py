@@ -1,0 +1,1 @@
+"""The blueprint DSL: Source, Flow, Sink, RunnableGraph, GraphDSL, Keep."""

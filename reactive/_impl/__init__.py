@@ -1,0 +1,1 @@
+"""Runtime internals: interpreter, islands, boundaries, materializer, clock."""

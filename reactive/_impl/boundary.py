@@ -1,0 +1,186 @@
+"""Async boundaries: bounded, batched hand-over between two islands.
+
+The downstream side (``_BoundaryOut``, in the consuming island) owns a buffer of
+``input_buffer`` elements (default 16). It requests the whole buffer at start and
+re-requests in halves as elements leave it (windowed, batched demand, as Akka does).
+The upstream side (``_BoundaryIn``, in the producing island) pulls only while it holds
+demand, collects elements and hands them over as one batch at the end of its island's
+burst (a flush hook), so a hop costs one signal per batch, not per element.
+
+In flight between the two islands: at most ``input_buffer`` elements, ever.
+Failure overtakes buffered elements (the buffer is dropped), as in Akka.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from .._stage.logic import GraphStageLogic, InHandler, OutHandler, _Batch
+from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
+from .interpreter import PULLED
+
+__all__ = ["make_boundary"]
+
+
+class _BoundaryIn(GraphStageLogic, InHandler):
+    """Upstream half: a sink in the producing island."""
+
+    def __init__(self) -> None:
+        self.in_: Inlet[Any] = Inlet("async.in")
+        super().__init__(SinkShape(self.in_))
+        self.set_handler(self.in_, self)
+        self._batch_in = (self.in_,)
+        self.peer: _BoundaryOut | None = None
+        self.demand = 0
+        self.pending: list[Any] = []
+        self.flush_scheduled = False
+
+    def _pull_more(self) -> None:
+        c = self._conns[self.in_]
+        if self.demand > 0 and not c.state & PULLED and not self.is_closed(self.in_):
+            if c.batch:
+                self._pull_batch(self.demand)
+            else:
+                self.pull(self.in_)
+
+    def _pull_batch(self, n: int) -> None:
+        self.pull(self.in_)
+        self._conns[self.in_].demand_n = n
+
+    def on_demand(self, n: int) -> None:
+        self.demand += n
+        self._pull_more()
+
+    def on_push(self) -> None:
+        c = self._conns[self.in_]
+        x = self.grab(self.in_)
+        if type(x) is _Batch:
+            self.pending.extend(x)
+            self.demand -= len(x)
+        else:
+            self.pending.append(x)
+            self.demand -= 1
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            island = self._island
+            assert island is not None
+            island.flush_hooks.append(self.flush)
+        if self.demand > 0:
+            if c.batch:
+                self._pull_batch(self.demand)
+            else:
+                self.pull(self.in_)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if self.pending:
+            batch, self.pending = self.pending, []
+            peer = self.peer
+            assert peer is not None and peer._island is not None
+            peer._island.signal(peer, peer.on_elements, batch)
+
+    def on_upstream_finish(self) -> None:
+        self.flush()
+        peer = self.peer
+        assert peer is not None and peer._island is not None
+        peer._island.signal(peer, peer.on_complete, None)
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.pending = []
+        peer = self.peer
+        assert peer is not None and peer._island is not None
+        peer._island.signal(peer, peer.on_fail, exc)
+
+    def on_cancel(self, cause: BaseException) -> None:
+        self.pending = []
+        self.cancel(self.in_, cause)
+
+    def _on_abort(self, exc: BaseException) -> None:
+        peer = self.peer
+        if peer is not None and peer._island is not None and not peer._stopped:
+            peer._island.signal(peer, peer.on_fail, exc)
+
+
+class _BoundaryOut(GraphStageLogic, OutHandler):
+    """Downstream half: a source in the consuming island with the bounded buffer."""
+
+    def __init__(self, size: int) -> None:
+        self.out: Outlet[Any] = Outlet("async.out")
+        super().__init__(SourceShape(self.out))
+        self.set_handler(self.out, self)
+        self._batch_out = (self.out,)
+        self.peer: _BoundaryIn | None = None
+        self.size = size
+        self.threshold = max(1, size // 2)
+        self.buffer: deque[Any] = deque()
+        self.consumed = 0
+        self.upstream_done = False
+
+    def pre_start(self) -> None:
+        self._request(self.size)
+
+    def _request(self, n: int) -> None:
+        peer = self.peer
+        assert peer is not None and peer._island is not None
+        peer._island.signal(peer, peer.on_demand, n)
+
+    def on_elements(self, batch: list[Any]) -> None:
+        self.buffer.extend(batch)
+        if self.is_available(self.out):
+            self.on_pull()
+
+    def on_complete(self, _: Any) -> None:
+        self.upstream_done = True
+        if not self.buffer:
+            self.complete(self.out)
+
+    def on_fail(self, exc: BaseException) -> None:
+        self.buffer.clear()
+        self.fail(self.out, exc)
+
+    def on_pull(self) -> None:
+        buf = self.buffer
+        if not buf:
+            return
+        c = self._conns[self.out]
+        n = c.demand_n
+        if c.batch and n > 1 and len(buf) > 1:
+            k = min(n, len(buf))
+            batch = _Batch(buf.popleft() for _ in range(k))
+            self.push(self.out, batch)
+        else:
+            k = 1
+            self.push(self.out, buf.popleft())
+        self.consumed += k
+        if self.consumed >= self.threshold and not self.upstream_done:
+            n_req, self.consumed = self.consumed, 0
+            self._request(n_req)
+        if not buf and self.upstream_done:
+            self.complete(self.out)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        peer = self.peer
+        assert peer is not None and peer._island is not None
+        peer._island.signal(peer, peer.on_cancel, cause)
+        self.complete_stage()
+
+    def _on_abort(self, exc: BaseException) -> None:
+        peer = self.peer
+        if peer is not None and peer._island is not None and not peer._stopped:
+            peer._island.signal(peer, peer.on_cancel, exc)
+
+
+def make_boundary(ctx: Any, ol: Any, op: Any, il: Any, ip: Any) -> None:
+    """Join ``ol.op`` (one island) to ``il.ip`` (another) through a bounded boundary."""
+    size = int(il._attributes.get("input_buffer") or 16)
+    up = _BoundaryIn()
+    down = _BoundaryOut(size)
+    up.peer = down
+    down.peer = up
+    ctx.register(up, ol._attributes, ol._island)
+    up._stage_name = f"{ol._stage_name}.async-out"
+    ctx.register(down, il._attributes, il._island)
+    down._stage_name = f"{il._stage_name}.async-in"
+    ctx._direct(ol, op, up, up.in_)
+    ctx._direct(down, down.out, il, ip)

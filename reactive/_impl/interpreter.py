@@ -1,0 +1,347 @@
+"""The fused graph interpreter: connections, islands and the event loop that drives them.
+
+Lifecycle
+    The materializer groups stage logics into *islands*. Each island is one ``Island``
+    object running on one asyncio task. The task starts every logic (``pre_start``) in
+    materialization order, then processes events until every logic has stopped.
+
+Connection state
+    Every edge between two logics of an island is a ``Connection`` with an integer
+    ``state`` made of bits. The in side (downstream logic) sees ``IN_CLOSED``,
+    ``AVAIL`` (an element waits to be grabbed) and "pulled" (any of ``PULL_REQ``,
+    ``DEMAND``, ``PUSH_REQ``). The out side (upstream logic) sees ``OUT_CLOSED`` and
+    ``DEMAND`` (it received ``on_pull`` and has not pushed yet). ``*_REQ`` bits mark
+    events that were sent and not yet delivered.
+
+Event queue
+    Port actions never call the other side's handler directly (that would re-enter a
+    logic while its own handler is still running). They flip bits and append one of the
+    connection's pre-bound ``deliver_*`` methods to the island's FIFO ``queue``; the
+    island pops and calls them. An exception escaping a handler fails the logic that owns
+    the handler (``fail_stage``), which is how a user function that raises fails the
+    stream with its own exception.
+
+Mailbox and inline execution
+    Signals from outside the island (async callbacks, timers, the neighbouring island's
+    demand or elements) go through ``signal()``. When the island is idle (its task is
+    parked waiting for work) the signal is executed *inline* on the caller's stack, up
+    to a small nesting depth; otherwise it is queued in the mailbox and the island's
+    task is woken. Inline execution is what makes a hop across an async boundary cost a
+    few function calls instead of an event-loop round trip.
+
+Fairness
+    One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
+    island's task yields to the event loop (``asyncio.sleep(0)``) before continuing, so a
+    busy stream never starves other tasks or streams on the same loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._stage.logic import GraphStageLogic
+    from .materializer import Materializer
+
+log = logging.getLogger("reactive")
+
+# -- connection state bits --------------------------------------------------------------
+PULL_REQ = 1  # in side pulled; on_pull not yet delivered
+DEMAND = 2  # out side got on_pull and has not pushed yet
+PUSH_REQ = 4  # out side pushed; on_push not yet delivered
+AVAIL = 8  # element delivered to the in side, not yet grabbed
+IN_CLOSED = 16  # in side closed (cancelled by it, or completion/failure delivered)
+OUT_CLOSED = 32  # out side closed (completed/failed by it, or cancellation delivered)
+PULLED = PULL_REQ | DEMAND | PUSH_REQ
+
+EVENT_LIMIT = 1024
+MAX_INLINE_DEPTH = 4
+
+_inline_depth = 0
+
+
+class Connection:
+    """One edge between an outlet and an inlet of two logics in the same island."""
+
+    __slots__ = (
+        "state",
+        "elem",
+        "in_logic",
+        "in_handler",
+        "out_logic",
+        "out_handler",
+        "in_port",
+        "out_port",
+        "cause",
+        "batch",
+        "demand_n",
+        "q",
+        "deliver_pull",
+        "deliver_push",
+        "deliver_complete",
+        "deliver_fail",
+        "deliver_cancel",
+    )
+
+    def __init__(self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any) -> None:
+        self.state = 0
+        self.elem: Any = None
+        self.out_logic = out_logic
+        self.out_port = out_port
+        self.in_logic = in_logic
+        self.in_port = in_port
+        self.in_handler: Any = None
+        self.out_handler: Any = None
+        self.cause: BaseException | None = None
+        # Fast path: both ends speak the batch protocol (see _ops/fused.py).
+        self.batch = False
+        self.demand_n = 1
+        self.q: Any = None
+        # Pre-bound so that enqueueing an event allocates nothing.
+        self.deliver_pull = self._deliver_pull
+        self.deliver_push = self._deliver_push
+        self.deliver_complete = self._deliver_complete
+        self.deliver_fail = self._deliver_fail
+        self.deliver_cancel = self._deliver_cancel
+
+    def _deliver_pull(self) -> None:
+        st = self.state
+        if st & (OUT_CLOSED | IN_CLOSED):
+            self.state = st & ~PULL_REQ
+            return
+        self.state = (st & ~PULL_REQ) | DEMAND
+        self.out_handler.on_pull()
+
+    def _deliver_push(self) -> None:
+        st = self.state
+        if st & IN_CLOSED:
+            self.elem = None
+            self.state = st & ~PUSH_REQ
+            return
+        self.state = (st & ~PUSH_REQ) | AVAIL
+        self.in_handler.on_push()
+
+    def _deliver_complete(self) -> None:
+        st = self.state
+        if st & IN_CLOSED:
+            return
+        self.state = st | IN_CLOSED
+        logic = self.in_logic
+        try:
+            if not logic._stopped:
+                self.in_handler.on_upstream_finish()
+        finally:
+            logic._port_closed()
+
+    def _deliver_fail(self) -> None:
+        st = self.state
+        if st & IN_CLOSED:
+            return
+        self.state = st | IN_CLOSED
+        logic = self.in_logic
+        try:
+            if not logic._stopped:
+                self.in_handler.on_upstream_failure(self.cause)
+        finally:
+            logic._port_closed()
+
+    def _deliver_cancel(self) -> None:
+        st = self.state
+        if st & OUT_CLOSED:
+            return
+        self.state = (st | OUT_CLOSED) & ~DEMAND
+        logic = self.out_logic
+        try:
+            if not logic._stopped:
+                self.out_handler.on_downstream_finish(self.cause)
+        finally:
+            logic._port_closed()
+
+    def __repr__(self) -> str:
+        return f"Connection({self.out_port!r} -> {self.in_port!r}, state={self.state:#x})"
+
+
+_OUT_SIDE = {Connection._deliver_pull, Connection._deliver_cancel}
+
+
+class Island:
+    """A group of fused logics run by one interpreter on one asyncio task."""
+
+    __slots__ = (
+        "materializer",
+        "name",
+        "queue",
+        "mailbox",
+        "logics",
+        "live",
+        "running",
+        "started",
+        "finished",
+        "task",
+        "waiter",
+        "flush_hooks",
+        "loop",
+        "_aborted",
+    )
+
+    def __init__(self, materializer: Materializer, name: str) -> None:
+        self.materializer = materializer
+        self.name = name
+        self.queue: deque[Any] = deque()
+        self.mailbox: deque[tuple[Any, Any, Any]] = deque()
+        self.logics: list[GraphStageLogic] = []
+        self.live = 0
+        self.running = False
+        self.started = False
+        self.finished = False
+        self.task: asyncio.Task[None] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.flush_hooks: list[Any] = []
+        self.loop = materializer.loop
+        self._aborted = False
+
+    # -- starting ------------------------------------------------------------------------
+    def add_logic(self, logic: GraphStageLogic) -> None:
+        self.logics.append(logic)
+        self.live += 1
+
+    def start(self) -> None:
+        self.task = self.materializer._spawn(self._main(), self)
+
+    async def _main(self) -> None:
+        try:
+            self._start_logics()
+            while not self.finished:
+                more = self.execute()
+                if self.finished:
+                    break
+                if more:
+                    await asyncio.sleep(0)
+                else:
+                    self.waiter = self.loop.create_future()
+                    try:
+                        await self.waiter
+                    finally:
+                        self.waiter = None
+        except asyncio.CancelledError:
+            self.abort(None)
+            raise
+        except BaseException as exc:  # pragma: no cover - interpreter bug guard
+            log.exception("interpreter of island %s crashed", self.name)
+            self.abort(exc)
+            raise
+
+    def _start_logics(self) -> None:
+        self.running = True
+        try:
+            for logic in self.logics:
+                if logic._stopped:
+                    continue
+                try:
+                    logic._started = True
+                    logic.pre_start()
+                except Exception as exc:
+                    logic._handle_error(exc)
+                if logic._open_ports == 0 and not logic._keep_going and not logic._stopped:
+                    logic._stop()
+        finally:
+            self.running = False
+        self.started = True
+
+    # -- signals from outside ------------------------------------------------------------
+    def signal(self, logic: Any, fn: Any, arg: Any) -> None:
+        """Run ``fn(arg)`` inside the island on behalf of ``logic`` (from outside it)."""
+        if self.finished:
+            return
+        self.mailbox.append((logic, fn, arg))
+        if self.running or not self.started:
+            return
+        global _inline_depth
+        if _inline_depth < MAX_INLINE_DEPTH and self.waiter is not None:
+            _inline_depth += 1
+            try:
+                more = self.execute()
+            finally:
+                _inline_depth -= 1
+            if more or self.finished:
+                self._wake()
+        else:
+            self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # -- the event loop ------------------------------------------------------------------
+    def execute(self) -> bool:
+        """Process events and mailbox entries; True when work is left (budget spent)."""
+        self.running = True
+        q = self.queue
+        mb = self.mailbox
+        pop = q.popleft
+        budget = EVENT_LIMIT
+        ev: Any = None
+        try:
+            while True:
+                try:
+                    while budget > 0:
+                        if q:
+                            ev = pop()
+                            ev()
+                            budget -= 1
+                        elif mb:
+                            entry = mb.popleft()
+                            ev = entry
+                            logic = entry[0]
+                            if not logic._stopped:
+                                entry[1](entry[2])
+                            budget -= 1
+                        elif self.flush_hooks:
+                            hooks = self.flush_hooks
+                            self.flush_hooks = []
+                            for h in hooks:
+                                h()
+                        else:
+                            break
+                    break
+                except Exception as exc:
+                    self._on_handler_error(ev, exc)
+        finally:
+            self.running = False
+        return bool(q or mb or self.flush_hooks) and not self.finished
+
+    def _on_handler_error(self, ev: Any, exc: Exception) -> None:
+        if isinstance(ev, tuple):
+            logic = ev[0]
+        else:
+            conn = ev.__self__
+            logic = conn.out_logic if ev.__func__ in _OUT_SIDE else conn.in_logic
+        logic._handle_error(exc)
+
+    def logic_stopped(self, logic: GraphStageLogic) -> None:
+        self.live -= 1
+        if self.live <= 0 and not self.finished:
+            self.finished = True
+            self.mailbox.clear()
+            self._wake()
+
+    def abort(self, exc: BaseException | None) -> None:
+        """Stop every live logic abruptly (materializer shutdown or task cancellation)."""
+        if self._aborted:
+            return
+        self._aborted = True
+        from .._errors import AbruptTerminationError
+
+        err = exc if isinstance(exc, Exception) else AbruptTerminationError(
+            f"stream island {self.name!r} was aborted because its materializer shut down"
+        )
+        for logic in self.logics:
+            if not logic._stopped:
+                logic._abort(err)
+        self.finished = True
+        self.queue.clear()
+        self.mailbox.clear()

@@ -1,0 +1,447 @@
+"""The materializer: turns blueprints into running islands of logics.
+
+Materialization is synchronous: it walks the module tree (chains iteratively, so a chain
+of 10,000 operators needs no deep recursion), creates one logic per stage, assigns each
+to an island (a new one under every async module), wires ports into ``Connection``s
+within an island and into bounded boundaries between islands, computes the
+materialized value, and only then starts one task per island. The materializer owns
+every task it starts; ``shutdown()`` aborts what still runs with
+``AbruptTerminationError`` and waits for the tasks to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import weakref
+from collections.abc import Coroutine
+from typing import Any
+
+from .._attributes import Attributes
+from .._errors import IllegalGraphError
+from .clock import Clock, LoopClock
+from .interpreter import Connection, Island
+from .modules import AtomicModule, CompositeModule, LinearModule, Module
+
+__all__ = ["Materializer"]
+
+log = logging.getLogger("reactive")
+
+_defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Materializer] = (
+    weakref.WeakKeyDictionary()
+)
+
+_FAST_DEFAULT = os.environ.get("REACTIVE_FAST_PATHS", "1") not in ("0", "false", "no")
+
+
+class Materializer:
+    """Runs blueprints on the asyncio loop it is bound to, and owns their tasks.
+
+    Use ``async with Materializer() as mat: graph.run(mat)``; leaving the block (or
+    ``await mat.shutdown()``) aborts streams still running with
+    ``AbruptTerminationError``. Without an explicit one, ``run()`` uses
+    ``Materializer.default()``, one per running loop.
+
+    ``clock`` replaces the loop clock for every timer (see ``reactive.testkit.ManualClock``);
+    ``fast_paths=False`` turns the fused batch fast paths off (for differential tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        fast_paths: bool | None = None,
+        name: str = "materializer",
+        input_buffer: int = 16,
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        self.fast_paths = _FAST_DEFAULT if fast_paths is None else fast_paths
+        self.input_buffer = input_buffer
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._islands: set[Island] = set()
+        self._shutdown = False
+        self._counter = 0
+        try:
+            self._bind(asyncio.get_running_loop())
+        except RuntimeError:
+            pass
+
+    # -- loop binding ------------------------------------------------------------------
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        if self._clock is None:
+            self._clock = LoopClock(loop)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop this materializer runs on."""
+        if self._loop is None:
+            self._bind(asyncio.get_running_loop())
+        assert self._loop is not None
+        return self._loop
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every timer of this materializer's streams uses."""
+        if self._clock is None:
+            self._bind(asyncio.get_running_loop())
+        assert self._clock is not None
+        return self._clock
+
+    @staticmethod
+    def default() -> Materializer:
+        """The default materializer of the running event loop."""
+        loop = asyncio.get_running_loop()
+        mat = _defaults.get(loop)
+        if mat is None or mat._shutdown:
+            mat = Materializer(name="default")
+            _defaults[loop] = mat
+        return mat
+
+    # -- tasks ---------------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, Any], island: Island | None = None) -> asyncio.Task[Any]:
+        task = self.loop.create_task(coro, name=f"{self.name}:{island.name if island else 'task'}")
+        self._tasks.add(task)
+        if island is not None:
+            self._islands.add(island)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start a helper task owned by this materializer (cancelled on shutdown)."""
+        return self._spawn(coro)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None:
+                log.error("stream task %s failed", task.get_name(), exc_info=exc)
+        self._islands = {i for i in self._islands if not i.finished}
+
+    @property
+    def running_tasks(self) -> int:
+        """How many tasks of this materializer are still running."""
+        return sum(1 for t in self._tasks if not t.done())
+
+    @property
+    def is_shutdown(self) -> bool:
+        """True once ``shutdown()`` was called."""
+        return self._shutdown
+
+    async def shutdown(self) -> None:
+        """Abort every running stream (``AbruptTerminationError``) and wait for its tasks."""
+        self._shutdown = True
+        for island in list(self._islands):
+            if not island.finished:
+                island.abort(None)
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if _defaults.get(self.loop) is self:
+            del _defaults[self.loop]
+
+    async def __aenter__(self) -> Materializer:
+        self._bind(asyncio.get_running_loop())
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.shutdown()
+
+    # -- materialization ---------------------------------------------------------------
+    def materialize(self, module: Module, attributes: Attributes | None = None) -> Any:
+        """Materialize a closed blueprint and start it; returns its materialized value."""
+        if self._shutdown:
+            raise IllegalGraphError(f"materializer {self.name!r} is shut down")
+        loop = self.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            raise IllegalGraphError(
+                "run() must be called inside the running event loop the materializer is bound to"
+            )
+        if module.shape.inlets or module.shape.outlets:
+            ports = ", ".join(p.name for p in (*module.shape.inlets, *module.shape.outlets))
+            raise IllegalGraphError(f"cannot run a graph that is not closed: open ports {ports}")
+        ctx = _Context(self)
+        base = Attributes({"input_buffer": self.input_buffer, "fast_paths": self.fast_paths})
+        if attributes:
+            base = base & attributes
+        root = ctx.new_island()
+        mat, _ = ctx.visit(module, base, root)
+        ctx.finish()
+        return mat
+
+    def _next_name(self) -> str:
+        self._counter += 1
+        return f"island-{self._counter}"
+
+
+class _Context:
+    """The state of one materialization."""
+
+    def __init__(self, mat: Materializer) -> None:
+        self.mat = mat
+        self.islands: list[Island] = []
+        self.logics: list[Any] = []
+        self.conns: list[Connection] = []
+
+    def new_island(self) -> Island:
+        isl = Island(self.mat, self.mat._next_name())
+        self.islands.append(isl)
+        return isl
+
+    # -- walking -------------------------------------------------------------------------
+    def visit(self, mod: Module, attrs: Attributes, island: Island) -> tuple[Any, dict[Any, Any]]:
+        if isinstance(mod, AtomicModule):
+            return self.visit_atomic(mod, attrs, island)
+        if isinstance(mod, LinearModule):
+            return self.visit_linear(mod, attrs, island)
+        if isinstance(mod, CompositeModule):
+            return self.visit_composite(mod, attrs, island)
+        raise IllegalGraphError(f"unknown module {mod!r}")  # pragma: no cover
+
+    def visit_atomic(
+        self, mod: AtomicModule, attrs: Attributes, island: Island
+    ) -> tuple[Any, dict[Any, Any]]:
+        eff = attrs & mod.attributes if mod.attributes else attrs
+        if mod.is_async:
+            island = self.new_island()
+        stage = mod.stage
+        logic, mat = stage.create_logic_and_materialized_value(eff)
+        self.register(logic, eff, island, stage)
+        ports = {p: (logic, p) for p in (*mod.shape.inlets, *mod.shape.outlets)}
+        if mod.mat_post is not None:
+            mat = mod.mat_post(mat)
+        return mat, ports
+
+    def register(self, logic: Any, eff: Attributes, island: Island, stage: Any = None) -> None:
+        from .._stage.logic import GraphStageLogic
+
+        if not isinstance(logic, GraphStageLogic):
+            raise IllegalGraphError(
+                f"{type(stage).__name__}.create_logic returned {logic!r}, not a GraphStageLogic"
+            )
+        logic._attributes = eff
+        name = eff.get("name") or getattr(stage, "name", None) or type(stage).__name__
+        logic._stage_name = name
+        logic._island = island
+        logic._loop = self.mat.loop
+        logic._materializer = self.mat
+        island.add_logic(logic)
+        self.logics.append(logic)
+
+    def visit_linear(
+        self, mod: LinearModule, attrs: Attributes, island: Island
+    ) -> tuple[Any, dict[Any, Any]]:
+        spine: list[LinearModule] = []
+        m: Module = mod
+        while isinstance(m, LinearModule):
+            spine.append(m)
+            m = m.prev
+        # scopes[k]: attributes and island in force inside spine[k]
+        scopes: list[tuple[Attributes, Island]] = []
+        a, isl = attrs, island
+        for node in spine:
+            if node.attributes:
+                a = a & node.attributes
+            if node.is_async:
+                isl = self.new_island()
+            scopes.append((a, isl))
+        a0, i0 = scopes[-1]
+        fuser = _Fuser(self) if (a0.get("fast_paths") and self.mat.fast_paths) else None
+        ins: list[Any]
+        if fuser is not None and fuser.accepts(m, a0, i0):
+            fuser.add(m, a0, i0, None)
+            mat = _simple_mat(m)
+            ins = []
+            out_ep = None
+        else:
+            mat, ports = self.visit(m, a0, i0)
+            ins = [ports[p] for p in m.shape.inlets]
+            out_ep = ports[m.shape.outlets[0]] if m.shape.outlets else None
+        for k in range(len(spine) - 1, -1, -1):
+            node = spine[k]
+            ak, ik = scopes[k]
+            nxt = node.nxt
+            if fuser is not None and fuser.accepts(nxt, ak, ik):
+                if fuser.active and ik is not fuser.island:
+                    out_ep = self._flush(fuser, ins)
+                fuser.add(nxt, ak, ik, out_ep)
+                nmat = _simple_mat(nxt)
+            else:
+                if fuser is not None and fuser.active:
+                    out_ep = self._flush(fuser, ins)
+                nmat, nports = self.visit(nxt, ak, ik)
+                assert out_ep is not None
+                self.connect(out_ep, nports[nxt.shape.inlets[0]])
+                out_ep = nports[nxt.shape.outlets[0]] if nxt.shape.outlets else None
+            mat = node.combine(mat, nmat)
+            if node.mat_post is not None:
+                mat = node.mat_post(mat)
+        if fuser is not None and fuser.active:
+            out_ep = self._flush(fuser, ins)
+        result_ports: dict[Any, Any] = {}
+        for p, ep in zip(mod.shape.inlets, ins, strict=True):
+            result_ports[p] = ep
+        if mod.shape.outlets:
+            result_ports[mod.shape.outlets[0]] = out_ep
+        return mat, result_ports
+
+    def _flush(self, fuser: _Fuser, ins: list[Any]) -> Any:
+        in_ep, out_ep = fuser.flush()
+        if in_ep is not None:
+            ins.append(in_ep)
+        return out_ep
+
+    def visit_composite(
+        self, mod: CompositeModule, attrs: Attributes, island: Island
+    ) -> tuple[Any, dict[Any, Any]]:
+        eff = attrs & mod.attributes if mod.attributes else attrs
+        if mod.is_async:
+            island = self.new_island()
+        mats: list[Any] = []
+        sub_ports: list[dict[Any, Any]] = []
+        for sub in mod.subs:
+            smat, sports = self.visit(sub, eff, island)
+            mats.append(smat)
+            sub_ports.append(sports)
+        for (i, outlet), (j, inlet) in mod.wires:
+            self.connect(sub_ports[i][outlet], sub_ports[j][inlet])
+        ports = {p: sub_ports[i][inner] for p, (i, inner) in mod.exposed.items()}
+        mat = mod.mat_fn(mats)
+        if mod.mat_post is not None:
+            mat = mod.mat_post(mat)
+        return mat, ports
+
+    # -- wiring --------------------------------------------------------------------------
+    def connect(self, out_ep: tuple[Any, Any], in_ep: tuple[Any, Any]) -> None:
+        ol, op = out_ep
+        il, ip = in_ep
+        if op in ol._conns:
+            raise IllegalGraphError(f"[{ol._stage_name}] outlet {op.name!r} connected twice")
+        if ip in il._conns:
+            raise IllegalGraphError(f"[{il._stage_name}] inlet {ip.name!r} connected twice")
+        if ol._island is il._island:
+            self._direct(ol, op, il, ip)
+        else:
+            from .boundary import make_boundary
+
+            make_boundary(self, ol, op, il, ip)
+
+    def _direct(self, ol: Any, op: Any, il: Any, ip: Any) -> Connection:
+        conn = Connection(ol, op, il, ip)
+        conn.q = ol._island.queue
+        ol._conns[op] = conn
+        il._conns[ip] = conn
+        self.conns.append(conn)
+        return conn
+
+    def finish(self) -> None:
+        for logic in self.logics:
+            for port in (*logic.shape.inlets, *logic.shape.outlets):
+                if port not in logic._conns:
+                    raise IllegalGraphError(
+                        f"[{logic._stage_name}] port {port.name!r} is not connected"
+                    )
+            logic._wire_check()
+        fast = self.mat.fast_paths
+        for conn in self.conns:
+            conn.in_handler = conn.in_logic._handlers[conn.in_port]
+            conn.out_handler = conn.out_logic._handlers[conn.out_port]
+            if (
+                fast
+                and conn.out_port in getattr(conn.out_logic, "_batch_out", ())
+                and conn.in_port in getattr(conn.in_logic, "_batch_in", ())
+                and conn.in_logic._attributes.get("fast_paths")
+                and conn.out_logic._attributes.get("fast_paths")
+            ):
+                conn.batch = True
+        for logic in self.logics:
+            pending = logic._pending_callbacks
+            if pending:
+                logic._pending_callbacks = []
+                for fn, arg in pending:
+                    logic._island.mailbox.append((logic, fn, arg))
+        for isl in self.islands:
+            if isl.logics:
+                isl.start()
+
+
+def _simple_mat(mod: Module) -> Any:
+    from .._dsl.keep import NotUsed
+
+    return NotUsed if mod.mat_post is None else mod.mat_post(NotUsed)
+
+
+class _Fuser:
+    """Collects a run of consecutive simple operators into one fused logic (fast path).
+
+    A run of one operator is only fused when its upstream speaks the batch protocol;
+    otherwise the plain stage is cheaper per element.
+    """
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.mods: list[tuple[AtomicModule, Attributes]] = []
+        self.island: Island | None = None
+        self.up: Any = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.mods)
+
+    def accepts(self, mod: Module, attrs: Attributes, island: Island) -> bool:
+        if not isinstance(mod, AtomicModule) or mod.is_async:
+            return False
+        if getattr(mod.stage, "_fusable", None) is None:
+            return False
+        eff = attrs & mod.attributes if mod.attributes else attrs
+        return bool(eff.get("fast_paths"))
+
+    def add(self, mod: Module, attrs: Attributes, island: Island, up: Any) -> None:
+        assert isinstance(mod, AtomicModule)
+        if not self.mods:
+            self.island = island
+            self.up = up
+        self.mods.append((mod, attrs))
+
+    def flush(self) -> tuple[Any, Any]:
+        """Materialize the run; returns (inlet endpoint if the run had no upstream, outlet)."""
+        from .._ops.fused import FusedChain
+
+        island = self.island
+        assert island is not None
+        mods, self.mods, self.island = self.mods, [], None
+        up = self.up
+        ctx = self.ctx
+        up_batch = up is not None and up[1] in getattr(up[0], "_batch_out", ())
+        if len(mods) == 1 and not up_batch:
+            mod, attrs = mods[0]
+            _, ports = ctx.visit_atomic(mod, attrs, island)
+            in_ep = ports[mod.shape.inlets[0]]
+            if up is not None:
+                ctx.connect(up, in_ep)
+                in_ep = None
+            return in_ep, ports[mod.shape.outlets[0]]
+        ops = tuple(
+            (mod.stage._fusable, attrs & mod.attributes if mod.attributes else attrs)
+            for mod, attrs in mods
+        )
+        stage = FusedChain(ops)
+        eff = mods[0][1]
+        logic, _ = stage.create_logic_and_materialized_value(eff)
+        ctx.register(logic, eff, island, stage)
+        logic._stage_name = "+".join(str(a.get("name") or spec.kind) for spec, a in ops)
+        in_ep = (logic, stage.shape.inlets[0])
+        if up is not None:
+            ctx.connect(up, in_ep)
+            in_ep = None
+        return in_ep, (logic, stage.shape.outlets[0])

@@ -1,0 +1,201 @@
+"""Asynchronous operators: ``map_async``, ``map_async_unordered``, ``scan_async``/``fold_async``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .._stage.logic import GraphStageLogic
+from .._supervision import Supervision
+from .asyncsupport import AwaitingLogicMixin
+from .simple import FlowLogic, FlowStage
+
+__all__ = ["MapAsync", "ScanAsync"]
+
+
+class MapAsync(FlowStage):
+    """``map_async(parallelism, f)`` / ``map_async_unordered``.
+
+    Emits when the oldest (ordered) or any (unordered) result is ready and downstream
+    pulls; None results are skipped. Backpressures when ``parallelism`` calls are in
+    flight. Completes when upstream completed and every result was emitted. Supervision
+    applies to exceptions raised by ``f`` and to failed awaitables.
+    """
+
+    name = "map_async"
+
+    def __init__(self, parallelism: int, f: Callable[[Any], Awaitable[Any]], ordered: bool = True) -> None:
+        if parallelism < 1:
+            raise ValueError(f"parallelism must be >= 1, got {parallelism}")
+        super().__init__()
+        self.parallelism = parallelism
+        self.f = f
+        self.ordered = ordered
+        if not ordered:
+            self.name = "map_async_unordered"
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _MapAsyncLogic(self.shape, self)
+
+
+_PENDING: Any = object()
+
+
+class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: Any, stage: MapAsync) -> None:
+        FlowLogic.__init__(self, shape)
+        self.stage = stage
+        self.f = stage.f
+        self.par = stage.parallelism
+        self.ordered = stage.ordered
+        # ordered: slots [result-or-_PENDING]; unordered: ready results
+        self.slots: deque[list[Any]] = deque()
+        self.ready: deque[Any] = deque()
+        self.inflight = 0
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def _on_resume(self, exc: BaseException) -> None:
+        self._maybe_pull()
+
+    def _maybe_pull(self) -> None:
+        if self.inflight < self.par and not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+            if self.ordered and len(self.slots) >= self.par:
+                return
+            self.pull(self.in_)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        aw = self.f(x)
+        self.inflight += 1
+        if self.ordered:
+            slot = [_PENDING]
+            self.slots.append(slot)
+            self._await(aw, lambda fut, s=slot: self._done(fut, s))
+        else:
+            self._await(aw, lambda fut: self._done(fut, None))
+        self._maybe_pull()
+
+    def _done(self, fut: asyncio.Future[Any], slot: list[Any] | None) -> None:
+        self.inflight -= 1
+        if fut.cancelled():
+            exc: BaseException | None = asyncio.CancelledError("map_async call was cancelled")
+        else:
+            exc = fut.exception()
+        if exc is not None:
+            if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+                self.fail_stage(exc)
+                return
+            value = None  # resume/restart: drop the element
+        else:
+            value = fut.result()
+        if slot is not None:
+            slot[0] = value
+        elif value is not None:
+            self.ready.append(value)
+        self._drain()
+        self._maybe_pull()
+
+    def _drain(self) -> None:
+        if self.ordered:
+            slots = self.slots
+            while slots and slots[0][0] is not _PENDING:
+                if slots[0][0] is None:
+                    slots.popleft()
+                    continue
+                if not self.is_available(self.out):
+                    break
+                self.push(self.out, slots.popleft()[0])
+        elif self.ready and self.is_available(self.out):
+            self.push(self.out, self.ready.popleft())
+        if self.is_closed(self.in_) and self.inflight == 0 and not self.slots and not self.ready:
+            self.complete_stage()
+
+    def on_pull(self) -> None:
+        self._drain()
+        self._maybe_pull()
+
+    def on_upstream_finish(self) -> None:
+        if self.inflight == 0 and not self.slots and not self.ready:
+            self.complete_stage()
+
+
+class ScanAsync(FlowStage):
+    """``scan_async(zero, f)`` (``emit_each``) and ``fold_async(zero, f)``."""
+
+    name = "scan_async"
+
+    def __init__(self, zero: Any, f: Callable[[Any, Any], Awaitable[Any]], emit_each: bool) -> None:
+        super().__init__()
+        self.zero = zero
+        self.f = f
+        self.emit_each = emit_each
+        if not emit_each:
+            self.name = "fold_async"
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ScanAsyncLogic(self.shape, self)
+
+
+class _ScanAsyncLogic(AwaitingLogicMixin, FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: Any, stage: ScanAsync) -> None:
+        FlowLogic.__init__(self, shape)
+        self.stage = stage
+        self.acc = stage.zero
+        self.busy = False
+        self.zero_pushed = not stage.emit_each
+
+    def pre_start(self) -> None:
+        if not self.stage.emit_each:
+            self.pull(self.in_)
+
+    def on_pull(self) -> None:
+        if not self.zero_pushed:
+            self.zero_pushed = True
+            self.push(self.out, self.acc)
+        elif self.stage.emit_each and not self.busy:
+            self.try_pull(self.in_)
+
+    def on_push(self) -> None:
+        self.busy = True
+        self._await(self.stage.f(self.acc, self.grab(self.in_)), self._done)
+
+    def _done(self, fut: asyncio.Future[Any]) -> None:
+        self.busy = False
+        exc = asyncio.CancelledError("step cancelled") if fut.cancelled() else fut.exception()
+        if exc is not None:
+            d = self.decide(exc) if isinstance(exc, Exception) else Supervision.stop
+            if d is Supervision.stop:
+                self.fail_stage(exc)
+                return
+            if d is Supervision.restart:
+                self.acc = self.stage.zero
+        else:
+            self.acc = fut.result()
+            if self.stage.emit_each:
+                self.push(self.out, self.acc)
+        if self.is_closed(self.in_):
+            self._finish()
+        elif not self.stage.emit_each or (exc is not None and self.is_available(self.out)):
+            self.pull(self.in_)
+
+    def _finish(self) -> None:
+        if self.stage.emit_each:
+            if not self.zero_pushed:
+                self.zero_pushed = True
+                self.emit(self.out, self.acc, self.complete_stage)
+            else:
+                self.complete_stage()
+        else:
+            self.emit(self.out, self.acc, self.complete_stage)
+
+    def on_upstream_finish(self) -> None:
+        if not self.busy:
+            self._finish()

@@ -1,0 +1,271 @@
+"""Fan-in stages: Zip, ZipWith, Merge, Concat (used by the fluent operators and junctions)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._stage.shapes import FanInShape2, Inlet, Outlet, UniformFanInShape
+
+__all__ = ["Zip", "ZipWith", "Merge", "Concat"]
+
+
+class _PortIn(InHandler):
+    """Routes one inlet's events to ``logic.on_push_i(i)`` etc."""
+
+    __slots__ = ("logic", "i")
+
+    def __init__(self, logic: Any, i: int) -> None:
+        self.logic = logic
+        self.i = i
+
+    def on_push(self) -> None:
+        self.logic.on_push_i(self.i)
+
+    def on_upstream_finish(self) -> None:
+        self.logic.on_finish_i(self.i)
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.logic.on_failure_i(self.i, exc)
+
+
+class ZipWith(GraphStage[FanInShape2]):
+    """``ZipWith(f)``: ``f(a, b)`` for each pair; ports ``in0``, ``in1``, ``out``.
+
+    Emits when both inputs have an element and downstream pulls. Completes when any
+    input completes (after the pair it still holds is emitted).
+    """
+
+    name = "zip_with"
+
+    def __init__(self, f: Callable[[Any, Any], Any] | None = None) -> None:
+        self.f = f
+        cls = type(self).__name__
+        self.shape = FanInShape2(Inlet(f"{cls}.in0"), Inlet(f"{cls}.in1"), Outlet(f"{cls}.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ZipLogic(self.shape, self.f)
+
+
+class Zip(ZipWith):
+    """``Zip()``: tuples ``(a, b)``."""
+
+    name = "zip"
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+
+class _ZipLogic(GraphStageLogic, OutHandler):
+    _supervised = True
+
+    def __init__(self, shape: FanInShape2, f: Any) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.f = f
+        self.pending = 0
+        self.will_shut_down = False
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.pull(p)
+
+    def _push_all(self) -> None:
+        vals = [self.grab(p) for p in self.ins]
+        self.push(self.out, tuple(vals) if self.f is None else self.f(*vals))
+        if self.will_shut_down:
+            self.complete_stage()
+        else:
+            for p in self.ins:
+                self.pull(p)
+
+    def _on_resume(self, exc: BaseException) -> None:
+        for p in self.ins:
+            self.try_pull(p)
+
+    def on_pull(self) -> None:
+        self.pending += len(self.ins)
+        if self.pending == 0:
+            self._push_all()
+
+    def on_push_i(self, i: int) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            self._push_all()
+
+    def on_finish_i(self, i: int) -> None:
+        if not self.is_available(self.ins[i]):
+            self.complete_stage()
+        self.will_shut_down = True
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class Merge(GraphStage[UniformFanInShape]):
+    """``Merge(n, eager_complete=False)``: elements of all inputs as they arrive (FIFO
+    among ready inputs). Completes when all inputs complete (or any, if eager)."""
+
+    name = "merge"
+
+    def __init__(self, n: int = 2, eager_complete: bool = False) -> None:
+        if n < 1:
+            raise ValueError(f"Merge needs n >= 1, got {n}")
+        self.n = n
+        self.eager_complete = eager_complete
+        self.shape = UniformFanInShape.of(n, type(self).__name__)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _MergeLogic(self.shape, self.eager_complete)
+
+
+class _MergeLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: UniformFanInShape, eager: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.eager = eager
+        self.running = len(self.ins)
+        self.ready: deque[int] = deque()
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.try_pull(p)
+
+    def on_push_i(self, i: int) -> None:
+        if self.is_available(self.out) and not self.ready:
+            p = self.ins[i]
+            self.push(self.out, self.grab(p))
+            self.try_pull(p)
+        else:
+            self.ready.append(i)
+
+    def on_pull(self) -> None:
+        while self.ready:
+            i = self.ready.popleft()
+            p = self.ins[i]
+            if self.is_available(p):
+                self.push(self.out, self.grab(p))
+                self.try_pull(p)
+                break
+        if not self.ready and self.running == 0:
+            self.complete_stage()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.eager:
+            self.complete_stage()
+            return
+        self.running -= 1
+        if self.running == 0 and not self.ready:
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class Concat(GraphStage[UniformFanInShape]):
+    """``Concat(n)``: all of input 0, then all of input 1, ...
+
+    ``detached`` (the default, as for the fluent ``concat``/``prepend``) pulls every
+    input once at start, so each holds one element ready. ``swap`` reverses the order of
+    two inputs (used by ``prepend``).
+    """
+
+    name = "concat"
+
+    def __init__(self, n: int = 2, detached: bool = True, swap: bool = False) -> None:
+        if n < 1:
+            raise ValueError(f"Concat needs n >= 1, got {n}")
+        self.n = n
+        self.detached = detached
+        self.order = list(range(n))
+        if swap:
+            self.order.reverse()
+        self.shape = UniformFanInShape.of(n, type(self).__name__)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ConcatLogic(self.shape, self.order, self.detached)
+
+
+class _ConcatLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: UniformFanInShape, order: list[int], detached: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.order = order
+        self.detached = detached
+        self.pos = 0
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+
+    @property
+    def active(self) -> Inlet[Any]:
+        return self.ins[self.order[self.pos]]
+
+    def pre_start(self) -> None:
+        if self.detached:
+            for p in self.ins:
+                self.try_pull(p)
+
+    def _serve(self) -> None:
+        p = self.active
+        if self.is_available(p):
+            self.push(self.out, self.grab(p))
+            if self.is_closed(p):
+                self._advance()
+            elif self.detached:
+                self.try_pull(p)
+        elif self.is_closed(p):
+            self._advance()
+        elif not self.has_been_pulled(p):
+            self.pull(p)
+
+    def _advance(self) -> None:
+        while True:
+            self.pos += 1
+            if self.pos >= len(self.order):
+                self.complete_stage()
+                return
+            p = self.active
+            if not (self.is_closed(p) and not self.is_available(p)):
+                break
+        if self.is_available(self.out):
+            self._serve()
+
+    def on_pull(self) -> None:
+        self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        if self.ins[i] is self.active and self.is_available(self.out):
+            self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        p = self.ins[i]
+        if p is self.active and not self.is_available(p):
+            self._advance()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class ZipN(GraphStage[UniformFanInShape]):
+    """``ZipN(n)``: lists of one element from each of ``n`` inputs."""
+
+    name = "zip_n"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.shape = UniformFanInShape.of(n, type(self).__name__)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ZipLogic(self.shape, lambda *xs: list(xs))  # type: ignore[arg-type]

@@ -1,0 +1,112 @@
+"""Kill switches: stop a running stream from outside (``KillSwitches``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue
+from .._stage.shapes import FlowShape, Inlet, Outlet
+from .simple import FlowLogic
+
+__all__ = ["KillSwitches", "UniqueKillSwitch", "SharedKillSwitch"]
+
+
+class _KillSwitchBase:
+    def __init__(self) -> None:
+        self._callbacks: list[Any] = []
+        self._terminated: tuple[str, BaseException | None] | None = None
+
+    def _register(self, cb: Any) -> None:
+        if self._terminated is not None:
+            cb.invoke(self._terminated)
+        else:
+            self._callbacks.append(cb)
+
+    def shutdown(self) -> None:
+        """Complete downstream and cancel upstream of every stage under this switch."""
+        self._fire(("shutdown", None))
+
+    def abort(self, exc: BaseException) -> None:
+        """Fail downstream with ``exc`` and cancel upstream of every stage under this switch."""
+        self._fire(("abort", exc))
+
+    def _fire(self, cmd: tuple[str, BaseException | None]) -> None:
+        if self._terminated is not None:
+            return
+        self._terminated = cmd
+        cbs, self._callbacks = self._callbacks, []
+        for cb in cbs:
+            cb.invoke(cmd)
+
+
+class UniqueKillSwitch(_KillSwitchBase):
+    """The materialized value of ``KillSwitches.single()``: controls one stream."""
+
+    def __repr__(self) -> str:
+        return "UniqueKillSwitch"
+
+
+class SharedKillSwitch(_KillSwitchBase):
+    """A kill switch shared by any number of streams: ``via(switch.flow())``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def flow(self) -> Any:
+        """A pass-through flow controlled by this switch (materialized value: the switch)."""
+        from .._dsl.blueprints import Flow
+
+        return Flow.from_graph(_KillSwitchStage(self))
+
+    def __repr__(self) -> str:
+        return f"SharedKillSwitch({self.name!r})"
+
+
+class _KillSwitchStage(GraphStageWithMaterializedValue[FlowShape, Any]):
+    name = "kill_switch"
+
+    def __init__(self, shared: SharedKillSwitch | None = None) -> None:
+        self.shared = shared
+        self.shape = FlowShape(Inlet("KillSwitch.in"), Outlet("KillSwitch.out"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        switch = self.shared if self.shared is not None else UniqueKillSwitch()
+        return _KillSwitchLogic(self.shape, switch), switch
+
+
+class _KillSwitchLogic(FlowLogic):
+    def __init__(self, shape: FlowShape, switch: _KillSwitchBase) -> None:
+        super().__init__(shape)
+        self.switch = switch
+        switch._register(self.get_async_callback(self._on_cmd))
+
+    def _on_cmd(self, cmd: tuple[str, BaseException | None]) -> None:
+        kind, exc = cmd
+        if kind == "shutdown":
+            self.complete_stage()
+        else:
+            assert exc is not None
+            self.fail_stage(exc)
+
+    def on_push(self) -> None:
+        self.push(self.out, self.grab(self.in_))
+
+
+class KillSwitches:
+    """Factories of kill switches."""
+
+    @staticmethod
+    def single() -> Any:
+        """A flow whose materialized value is a ``UniqueKillSwitch`` for this stream."""
+        from .._dsl.blueprints import Flow
+
+        return Flow.from_graph(_KillSwitchStage())
+
+    @staticmethod
+    def shared(name: str) -> SharedKillSwitch:
+        """A ``SharedKillSwitch``; put ``switch.flow()`` into any number of streams."""
+        return SharedKillSwitch(name)
+
+
+_ = GraphStageLogic

@@ -1,0 +1,792 @@
+"""Simple operators: one inlet, one outlet, data-driven (map, filter, scan, take, ...).
+
+Each stage is a frozen description; its logic is its own in/out handler. Operators that
+run user code set ``_supervised`` so the interpreter applies the supervision decider
+when that code raises (resume drops the element; restart also resets state). Stages
+that the fused fast path understands carry a ``_fusable`` spec (see ``fused.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .._errors import NoSuchElementError, StreamLimitReachedError
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._stage.shapes import FlowShape, Inlet, Outlet
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class Fusable:
+    """What the fused fast path needs to know of a simple operator."""
+
+    kind: str
+    fn: Any = None
+    arg: Any = None
+
+
+class FlowStage(GraphStage[FlowShape]):
+    """Base of one-in one-out stages: ports named ``<Name>.in`` / ``<Name>.out``."""
+
+    name = "flow"
+    _fusable: Fusable | None = None
+
+    def __init__(self) -> None:
+        cls = type(self).__name__
+        self.shape = FlowShape(Inlet(f"{cls}.in"), Outlet(f"{cls}.out"))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}"
+
+
+class FlowLogic(GraphStageLogic, InHandler, OutHandler):
+    """A logic that is its own handler for one inlet and one outlet."""
+
+    def __init__(self, shape: FlowShape) -> None:
+        super().__init__(shape)
+        self.in_: Inlet[Any] = shape.in_
+        self.out: Outlet[Any] = shape.out
+        self.set_handlers(self.in_, self.out, self)
+
+    def on_pull(self) -> None:
+        self.pull(self.in_)
+
+
+# -- map / filter ----------------------------------------------------------------------
+class Map(FlowStage):
+    """``map(f)``: 1:1 transform."""
+
+    name = "map"
+
+    def __init__(self, f: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.f = f
+        self._fusable = Fusable("map", f)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _MapLogic(self.shape, self.f)
+
+
+class _MapLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, f: Callable[[Any], Any]) -> None:
+        super().__init__(shape)
+        self.f = f
+
+    def on_push(self) -> None:
+        self.push(self.out, self.f(self.grab(self.in_)))
+
+
+class Filter(FlowStage):
+    """``filter(p)`` (or ``filter_not`` with ``negate=True``)."""
+
+    name = "filter"
+
+    def __init__(self, p: Callable[[Any], bool], negate: bool = False) -> None:
+        super().__init__()
+        self.p = p
+        self.negate = negate
+        if negate:
+            self.name = "filter_not"
+        self._fusable = Fusable("filter_not" if negate else "filter", p)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _FilterLogic(self.shape, self.p, self.negate)
+
+
+class _FilterLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, p: Callable[[Any], bool], negate: bool) -> None:
+        super().__init__(shape)
+        self.p = p
+        self.negate = negate
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if bool(self.p(x)) is not self.negate:
+            self.push(self.out, x)
+        else:
+            self.pull(self.in_)
+
+
+# -- map_concat / stateful -----------------------------------------------------------------
+class MapConcat(FlowStage):
+    """``map_concat(f)`` / ``stateful_map_concat(factory)``: 0..n outputs per input."""
+
+    name = "map_concat"
+
+    def __init__(self, f: Callable[[Any], Iterable[Any]] | None = None, factory: Any = None) -> None:
+        super().__init__()
+        self.f = f
+        self.factory = factory
+        if factory is not None:
+            self.name = "stateful_map_concat"
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _MapConcatLogic(self.shape, self.f, self.factory)
+
+
+class _MapConcatLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, f: Any, factory: Any) -> None:
+        super().__init__(shape)
+        self.factory = factory
+        self.f = f if factory is None else None
+        self.it: Any = None
+        self.nxt: Any = _MISSING
+
+    def pre_start(self) -> None:
+        if self.factory is not None:
+            self.f = self.factory()
+
+    def restart_state(self) -> None:
+        self.it = None
+        self.nxt = _MISSING
+        if self.factory is not None:
+            self.f = self.factory()
+
+    def _advance(self) -> None:
+        try:
+            self.nxt = next(self.it)
+        except StopIteration:
+            self.it = None
+            self.nxt = _MISSING
+
+    def on_push(self) -> None:
+        assert self.f is not None
+        self.it = iter(self.f(self.grab(self.in_)))
+        self._advance()
+        if self.it is None:
+            self.pull(self.in_)
+        else:
+            self.on_pull()
+
+    def on_pull(self) -> None:
+        if self.it is None:
+            self.pull(self.in_)
+            return
+        x = self.nxt
+        self._advance()
+        self.push(self.out, x)
+        if self.it is None and self.is_closed(self.in_):
+            self.complete_stage()
+
+    def on_upstream_finish(self) -> None:
+        if self.it is None:
+            self.complete_stage()
+
+
+class StatefulMap(FlowStage):
+    """``stateful_map(create, f, on_complete)``: map with per-run state."""
+
+    name = "stateful_map"
+
+    def __init__(self, create: Callable[[], Any], f: Callable[[Any, Any], Any], on_complete: Any) -> None:
+        super().__init__()
+        self.create = create
+        self.f = f
+        self.on_complete = on_complete
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _StatefulMapLogic(self.shape, self)
+
+
+class _StatefulMapLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, stage: StatefulMap) -> None:
+        super().__init__(shape)
+        self.stage = stage
+        self.state: Any = _MISSING
+        self.done = False
+
+    def pre_start(self) -> None:
+        self.state = self.stage.create()
+
+    def restart_state(self) -> None:
+        self._finish()
+        self.done = False
+        self.state = self.stage.create()
+
+    def _finish(self) -> Any:
+        if self.done or self.stage.on_complete is None:
+            self.done = True
+            return None
+        self.done = True
+        return self.stage.on_complete(self.state)
+
+    def on_push(self) -> None:
+        self.state, y = self.stage.f(self.state, self.grab(self.in_))
+        if y is None:
+            self.pull(self.in_)
+        else:
+            self.push(self.out, y)
+
+    def on_upstream_finish(self) -> None:
+        last = self._finish()
+        if last is not None:
+            self.emit(self.out, last, self.complete_stage)
+        else:
+            self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self._finish()
+        self.fail_stage(exc)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self._finish()
+        self.cancel_stage(cause)
+
+
+# -- scan / fold / reduce ---------------------------------------------------------------
+class Scan(FlowStage):
+    """``scan(zero, f)``: emits ``zero`` first, then every running accumulation."""
+
+    name = "scan"
+
+    def __init__(self, zero: Any, f: Callable[[Any, Any], Any]) -> None:
+        super().__init__()
+        self.zero = zero
+        self.f = f
+        self._fusable = Fusable("scan", f, zero)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ScanLogic(self.shape, self.zero, self.f)
+
+
+class _ScanLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, zero: Any, f: Any) -> None:
+        super().__init__(shape)
+        self.zero = zero
+        self.f = f
+        self.acc = zero
+        self.zero_pushed = False
+
+    def restart_state(self) -> None:
+        self.acc = self.zero
+
+    def on_pull(self) -> None:
+        if not self.zero_pushed:
+            self.zero_pushed = True
+            self.push(self.out, self.zero)
+        else:
+            self.pull(self.in_)
+
+    def on_push(self) -> None:
+        self.acc = self.f(self.acc, self.grab(self.in_))
+        self.push(self.out, self.acc)
+
+    def on_upstream_finish(self) -> None:
+        if not self.zero_pushed:
+            self.zero_pushed = True
+            self.emit(self.out, self.zero, self.complete_stage)
+        else:
+            self.complete_stage()
+
+
+class Fold(FlowStage):
+    """``fold(zero, f)``: one element, the final accumulation (``zero`` if empty)."""
+
+    name = "fold"
+
+    def __init__(self, zero: Any, f: Callable[[Any, Any], Any]) -> None:
+        super().__init__()
+        self.zero = zero
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _FoldLogic(self.shape, self.zero, self.f)
+
+
+class _FoldLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, zero: Any, f: Any) -> None:
+        super().__init__(shape)
+        self.zero = zero
+        self.f = f
+        self.acc = zero
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def restart_state(self) -> None:
+        self.acc = self.zero
+
+    def _on_resume(self, exc: BaseException) -> None:
+        self.try_pull(self.in_)
+
+    def on_pull(self) -> None:
+        pass
+
+    def on_push(self) -> None:
+        self.acc = self.f(self.acc, self.grab(self.in_))
+        self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        self.emit(self.out, self.acc, self.complete_stage)
+
+
+class Reduce(FlowStage):
+    """``reduce(f)``: fold seeded with the first element; empty input fails."""
+
+    name = "reduce"
+
+    def __init__(self, f: Callable[[Any, Any], Any]) -> None:
+        super().__init__()
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ReduceLogic(self.shape, self.f)
+
+
+class _ReduceLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, f: Any) -> None:
+        super().__init__(shape)
+        self.f = f
+        self.acc: Any = _MISSING
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def restart_state(self) -> None:
+        self.acc = _MISSING
+
+    def _on_resume(self, exc: BaseException) -> None:
+        self.try_pull(self.in_)
+
+    def on_pull(self) -> None:
+        pass
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        self.acc = x if self.acc is _MISSING else self.f(self.acc, x)
+        self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        if self.acc is _MISSING:
+            self.fail_stage(NoSuchElementError("reduce over an empty stream"))
+        else:
+            self.emit(self.out, self.acc, self.complete_stage)
+
+
+# -- take / drop ------------------------------------------------------------------------
+class Take(FlowStage):
+    """``take(n)``: the first ``n`` elements, then complete and cancel upstream."""
+
+    name = "take"
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _TakeLogic(self.shape, self.n)
+
+
+class _TakeLogic(FlowLogic):
+    def __init__(self, shape: FlowShape, n: int) -> None:
+        super().__init__(shape)
+        self.left = n
+
+    def pre_start(self) -> None:
+        if self.left <= 0:
+            self.complete_stage()
+
+    def on_push(self) -> None:
+        self.left -= 1
+        self.push(self.out, self.grab(self.in_))
+        if self.left <= 0:
+            self.complete_stage()
+
+
+class TakeWhile(FlowStage):
+    """``take_while(p, inclusive)``: pass while ``p`` holds, then complete."""
+
+    name = "take_while"
+
+    def __init__(self, p: Callable[[Any], bool], inclusive: bool = False) -> None:
+        super().__init__()
+        self.p = p
+        self.inclusive = inclusive
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _TakeWhileLogic(self.shape, self.p, self.inclusive)
+
+
+class _TakeWhileLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, p: Any, inclusive: bool) -> None:
+        super().__init__(shape)
+        self.p = p
+        self.inclusive = inclusive
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if self.p(x):
+            self.push(self.out, x)
+        elif self.inclusive:
+            self.push(self.out, x)
+            self.complete_stage()
+        else:
+            self.complete_stage()
+
+
+class Drop(FlowStage):
+    """``drop(n)``: skip the first ``n`` elements."""
+
+    name = "drop"
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self._fusable = Fusable("drop", None, n)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _DropLogic(self.shape, self.n)
+
+
+class _DropLogic(FlowLogic):
+    def __init__(self, shape: FlowShape, n: int) -> None:
+        super().__init__(shape)
+        self.left = n
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if self.left > 0:
+            self.left -= 1
+            self.pull(self.in_)
+        else:
+            self.push(self.out, x)
+
+
+class DropWhile(FlowStage):
+    """``drop_while(p)``: skip while ``p`` holds, then pass everything."""
+
+    name = "drop_while"
+
+    def __init__(self, p: Callable[[Any], bool]) -> None:
+        super().__init__()
+        self.p = p
+        self._fusable = Fusable("drop_while", p)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _DropWhileLogic(self.shape, self.p)
+
+
+class _DropWhileLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, p: Any) -> None:
+        super().__init__(shape)
+        self.p = p
+        self.dropping = True
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if self.dropping and self.p(x):
+            self.pull(self.in_)
+        else:
+            self.dropping = False
+            self.push(self.out, x)
+
+
+class Limit(FlowStage):
+    """``limit(n)`` / ``limit_weighted(n, cost)``: fail when more than allowed arrive."""
+
+    name = "limit"
+
+    def __init__(self, n: int, cost: Callable[[Any], int] | None = None) -> None:
+        super().__init__()
+        self.n = n
+        self.cost = cost
+        if cost is not None:
+            self.name = "limit_weighted"
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _LimitLogic(self.shape, self.n, self.cost)
+
+
+class _LimitLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, n: int, cost: Any) -> None:
+        super().__init__(shape)
+        self.left = n
+        self.n = n
+        self.cost = cost
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        self.left -= 1 if self.cost is None else self.cost(x)
+        if self.left < 0:
+            self.fail_stage(StreamLimitReachedError(f"limit of {self.n} reached"))
+        else:
+            self.push(self.out, x)
+
+
+# -- grouping ---------------------------------------------------------------------------
+class Grouped(FlowStage):
+    """``grouped(n)``: lists of ``n`` elements; the last may be shorter."""
+
+    name = "grouped"
+
+    def __init__(self, n: int) -> None:
+        if n <= 0:
+            raise ValueError(f"grouped(n) needs n > 0, got {n}")
+        super().__init__()
+        self.n = n
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _GroupedLogic(self.shape, self.n)
+
+
+class _GroupedLogic(FlowLogic):
+    def __init__(self, shape: FlowShape, n: int) -> None:
+        super().__init__(shape)
+        self.n = n
+        self.buf: list[Any] = []
+
+    def on_push(self) -> None:
+        self.buf.append(self.grab(self.in_))
+        if len(self.buf) >= self.n:
+            out, self.buf = self.buf, []
+            self.push(self.out, out)
+        else:
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        if self.buf:
+            out, self.buf = self.buf, []
+            self.emit(self.out, out, self.complete_stage)
+        else:
+            self.complete_stage()
+
+
+class Sliding(FlowStage):
+    """``sliding(n, step)``: windows of ``n`` advancing by ``step``."""
+
+    name = "sliding"
+
+    def __init__(self, n: int, step: int = 1) -> None:
+        if n <= 0 or step <= 0:
+            raise ValueError(f"sliding needs n > 0 and step > 0, got n={n} step={step}")
+        super().__init__()
+        self.n = n
+        self.step = step
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _SlidingLogic(self.shape, self.n, self.step)
+
+
+class _SlidingLogic(FlowLogic):
+    def __init__(self, shape: FlowShape, n: int, step: int) -> None:
+        super().__init__(shape)
+        self.n = n
+        self.step = step
+        self.buf: list[Any] = []
+        self.pushed_once = False
+
+    def on_push(self) -> None:
+        n, step = self.n, self.step
+        self.buf.append(self.grab(self.in_))
+        buf = self.buf
+        if len(buf) < n:
+            self.pull(self.in_)
+        elif len(buf) == n:
+            self.pushed_once = True
+            self.push(self.out, list(buf))
+        elif step <= n:
+            self.buf = buf = buf[step:]
+            if len(buf) == n:
+                self.pushed_once = True
+                self.push(self.out, list(buf))
+            else:
+                self.pull(self.in_)
+        else:
+            if len(buf) == step:
+                self.buf = []
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        buf = self.buf
+        n, step = self.n, self.step
+        emit = False
+        if buf:
+            if not self.pushed_once:
+                emit = True
+            elif step <= n:
+                emit = len(buf) > n - step and len(buf) != n
+                if len(buf) == n:
+                    emit = False
+            else:
+                emit = len(buf) < n
+        if emit:
+            self.emit(self.out, list(buf), self.complete_stage)
+        else:
+            self.complete_stage()
+
+
+class Intersperse(FlowStage):
+    """``intersperse(inject, start, end)``: separators between elements, optional ends."""
+
+    name = "intersperse"
+
+    def __init__(self, inject: Any, start: Any = _MISSING, end: Any = _MISSING) -> None:
+        super().__init__()
+        self.inject = inject
+        self.start = start
+        self.end = end
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _IntersperseLogic(self.shape, self)
+
+
+class _IntersperseLogic(FlowLogic):
+    def __init__(self, shape: FlowShape, stage: Intersperse) -> None:
+        super().__init__(shape)
+        self.stage = stage
+        self.first = True
+
+    def pre_start(self) -> None:
+        if self.stage.start is not _MISSING:
+            self.emit(self.out, self.stage.start)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if self.first:
+            self.first = False
+            self.push(self.out, x)
+        else:
+            self.emit_multiple(self.out, (self.stage.inject, x))
+
+    def on_upstream_finish(self) -> None:
+        if self.stage.end is not _MISSING:
+            self.emit(self.out, self.stage.end, self.complete_stage)
+        else:
+            self.complete_stage()
+
+
+class ZipWithIndex(FlowStage):
+    """``zip_with_index()``: ``(element, index)`` with indices from 0."""
+
+    name = "zip_with_index"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fusable = Fusable("zip_with_index")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ZipWithIndexLogic(self.shape)
+
+
+class _ZipWithIndexLogic(FlowLogic):
+    def __init__(self, shape: FlowShape) -> None:
+        super().__init__(shape)
+        self.i = 0
+
+    def on_push(self) -> None:
+        i = self.i
+        self.i = i + 1
+        self.push(self.out, (self.grab(self.in_), i))
+
+
+# -- log ----------------------------------------------------------------------------------
+class Log(FlowStage):
+    """``log(name, extract)``: logs elements, completion and failure; passes through."""
+
+    name = "log"
+
+    def __init__(self, log_name: str, extract: Callable[[Any], Any] | None = None, logger: Any = None) -> None:
+        super().__init__()
+        self.log_name = log_name
+        self.extract = extract
+        self.logger = logger
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _LogLogic(self.shape, self, attributes)
+
+
+class _LogLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, stage: Log, attributes: Any) -> None:
+        super().__init__(shape)
+        self.stage = stage
+        self.logger = stage.logger or logging.getLogger("reactive.log")
+        self.on_element = attributes.get("log_on_element", logging.DEBUG)
+        self.on_finish = attributes.get("log_on_finish", logging.DEBUG)
+        self.on_failure = attributes.get("log_on_failure", logging.ERROR)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if self.logger.isEnabledFor(self.on_element):
+            shown = x if self.stage.extract is None else self.stage.extract(x)
+            self.logger.log(self.on_element, "[%s] Element: %r", self.stage.log_name, shown)
+        self.push(self.out, x)
+
+    def on_upstream_finish(self) -> None:
+        self.logger.log(self.on_finish, "[%s] Upstream finished.", self.stage.log_name)
+        self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.logger.log(self.on_failure, "[%s] Upstream failed: %r", self.stage.log_name, exc)
+        self.fail_stage(exc)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.logger.log(self.on_finish, "[%s] Downstream finished, cause: %r", self.stage.log_name, cause)
+        self.cancel_stage(cause)
+
+
+class Identity(FlowStage):
+    """The identity flow ``Flow()``: passes elements through."""
+
+    name = "identity"
+    _is_identity = True
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _IdentityLogic(self.shape)
+
+
+class _IdentityLogic(FlowLogic):
+    def on_push(self) -> None:
+        self.push(self.out, self.grab(self.in_))
+
+
+__all__ = [
+    "Fusable",
+    "FlowStage",
+    "FlowLogic",
+    "Map",
+    "Filter",
+    "MapConcat",
+    "StatefulMap",
+    "Scan",
+    "Fold",
+    "Reduce",
+    "Take",
+    "TakeWhile",
+    "Drop",
+    "DropWhile",
+    "Limit",
+    "Grouped",
+    "Sliding",
+    "Intersperse",
+    "ZipWithIndex",
+    "Log",
+    "Identity",
+    "deque",
+]

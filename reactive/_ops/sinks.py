@@ -1,0 +1,462 @@
+"""Sink stages whose materialized value is an awaitable result.
+
+Every result future fails with the stream's own exception when the stream fails, and
+with ``AbruptTerminationError`` when the stage is stopped abruptly. Futures are marked
+retrieved so that a result nobody awaits never logs "exception was never retrieved".
+Sinks that consume everything speak the batch protocol (they accept up to
+``BATCH`` elements per pull).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._dsl.keep import Done, NotUsed
+from .._errors import NoSuchElementError
+from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, _Batch, abrupt_error
+from .._stage.shapes import Inlet, SinkShape
+from .._supervision import Supervision
+
+BATCH = 1024
+_MISSING: Any = object()
+
+
+def new_promise(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+    """A future for a materialized value; its exception never goes unretrieved."""
+    fut = loop.create_future()
+    fut.add_done_callback(_retrieve)
+    return fut
+
+
+def _retrieve(f: asyncio.Future[Any]) -> None:
+    if not f.cancelled():
+        f.exception()
+
+
+class SinkStage(GraphStageWithMaterializedValue[SinkShape, Any]):
+    """Base of sink stages: one inlet named ``<Name>.in``."""
+
+    name = "sink"
+
+    def __init__(self) -> None:
+        self.shape = SinkShape(Inlet(f"{type(self).__name__}.in"))
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        promise = new_promise(self._loop())
+        return self.make_logic(promise, attributes), promise
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        """Create the logic completing ``promise``."""
+        raise NotImplementedError  # pragma: no cover - every sink overrides
+
+
+class SinkLogic(GraphStageLogic, InHandler):
+    """Sink logic with a result promise; requests everything (in batches when possible)."""
+
+    batch_size = BATCH
+
+    def __init__(self, shape: SinkShape, promise: asyncio.Future[Any] | None) -> None:
+        super().__init__(shape)
+        self.in_: Inlet[Any] = shape.in_
+        self.promise = promise
+        self.set_handler(self.in_, self)
+
+    def pre_start(self) -> None:
+        self.request()
+
+    def request(self) -> None:
+        c = self._conns[self.in_]
+        self.pull(self.in_)
+        if c.batch:
+            c.demand_n = self.batch_size
+
+    def succeed(self, value: Any) -> None:
+        p = self.promise
+        if p is not None and not p.done():
+            p.set_result(value)
+
+    def failed(self, exc: BaseException) -> None:
+        p = self.promise
+        if p is not None and not p.done():
+            p.set_exception(exc)
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.failed(exc)
+        self.fail_stage(exc)
+
+    def _on_abort(self, exc: BaseException) -> None:
+        self.failed(exc)
+
+    def _extra_fail(self, exc: BaseException) -> None:
+        self.failed(exc)
+
+    def post_stop(self) -> None:
+        p = self.promise
+        if p is not None and not p.done():
+            p.set_exception(abrupt_error(self._stage_name))
+
+    def elements(self) -> Any:
+        """Grab what arrived: a batch or a single element, as an iterable."""
+        x = self.grab(self.in_)
+        return x if type(x) is _Batch else (x,)
+
+
+# -- foreach ------------------------------------------------------------------------------------
+class ForeachSink(SinkStage):
+    """``Sink.foreach(f)``: call ``f`` for each element; result ``Done``.
+
+    Supervision: resume/restart skip the element whose call raised.
+    """
+
+    name = "foreach_sink"
+
+    def __init__(self, f: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.f = f
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _ForeachLogic(self.shape, promise, self.f)
+
+
+class _ForeachLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any, f: Any) -> None:
+        super().__init__(shape, promise)
+        self.f = f
+        self._batch_in = (self.in_,)
+
+    def on_push(self) -> None:
+        f = self.f
+        it = iter(self.elements())
+        while True:
+            try:
+                for x in it:
+                    f(x)
+                break
+            except Exception as exc:
+                if self.decide(exc) is Supervision.stop:
+                    raise
+        self.request()
+
+    def on_upstream_finish(self) -> None:
+        self.succeed(Done)
+        self.complete_stage()
+
+
+# -- folding --------------------------------------------------------------------------------------
+class FoldSink(SinkStage):
+    """``Sink.fold(zero, f)``: the final accumulation."""
+
+    name = "fold_sink"
+
+    def __init__(self, zero: Any, f: Callable[[Any, Any], Any]) -> None:
+        super().__init__()
+        self.zero = zero
+        self.f = f
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _FoldSinkLogic(self.shape, promise, self.zero, self.f)
+
+
+class _FoldSinkLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any, zero: Any, f: Any) -> None:
+        super().__init__(shape, promise)
+        self.zero = zero
+        self.acc = zero
+        self.f = f
+        self._batch_in = (self.in_,)
+
+    def on_push(self) -> None:
+        f = self.f
+        acc = self.acc
+        it = iter(self.elements())
+        while True:
+            try:
+                for x in it:
+                    acc = f(acc, x)
+                break
+            except Exception as exc:
+                d = self.decide(exc)
+                if d is Supervision.stop:
+                    raise
+                if d is Supervision.restart:
+                    acc = self.zero
+        self.acc = acc
+        self.request()
+
+    def on_upstream_finish(self) -> None:
+        self.succeed(self.acc)
+        self.complete_stage()
+
+
+class ReduceSink(SinkStage):
+    """``Sink.reduce(f)``: fold seeded with the first element; empty fails."""
+
+    name = "reduce_sink"
+
+    def __init__(self, f: Callable[[Any, Any], Any]) -> None:
+        super().__init__()
+        self.f = f
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _ReduceSinkLogic(self.shape, promise, self.f)
+
+
+class _ReduceSinkLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any, f: Any) -> None:
+        super().__init__(shape, promise)
+        self.acc: Any = _MISSING
+        self.f = f
+        self._batch_in = (self.in_,)
+
+    def on_push(self) -> None:
+        f = self.f
+        acc = self.acc
+        it = iter(self.elements())
+        if acc is _MISSING:
+            acc = next(it)
+        while True:
+            try:
+                for x in it:
+                    acc = f(acc, x)
+                break
+            except Exception as exc:
+                d = self.decide(exc)
+                if d is Supervision.stop:
+                    raise
+                if d is Supervision.restart:
+                    acc = _MISSING
+                    nxt = next(it, _MISSING)
+                    if nxt is _MISSING:
+                        break
+                    acc = nxt
+        self.acc = acc
+        self.request()
+
+    def on_upstream_finish(self) -> None:
+        if self.acc is _MISSING:
+            exc = NoSuchElementError("reduce over an empty stream")
+            self.failed(exc)
+            self.fail_stage(exc)
+        else:
+            self.succeed(self.acc)
+            self.complete_stage()
+
+
+# -- head / last / seq --------------------------------------------------------------------------------
+class HeadSink(SinkStage):
+    """``Sink.head()`` / ``Sink.head_option()``: the first element, then cancel."""
+
+    name = "head_sink"
+
+    def __init__(self, optional: bool) -> None:
+        super().__init__()
+        self.optional = optional
+        self.name = "head_option_sink" if optional else "head_sink"
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _HeadLogic(self.shape, promise, self.optional)
+
+
+class _HeadLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any, optional: bool) -> None:
+        super().__init__(shape, promise)
+        self.optional = optional
+
+    def on_push(self) -> None:
+        self.succeed(self.grab(self.in_))
+        self.complete_stage()
+
+    def on_upstream_finish(self) -> None:
+        if self.optional:
+            self.succeed(None)
+        else:
+            exc = NoSuchElementError("head of an empty stream")
+            self.failed(exc)
+        self.complete_stage()
+
+
+class LastSink(SinkStage):
+    """``Sink.last()`` / ``Sink.last_option()``: the last element."""
+
+    name = "last_sink"
+
+    def __init__(self, optional: bool) -> None:
+        super().__init__()
+        self.optional = optional
+        self.name = "last_option_sink" if optional else "last_sink"
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _LastLogic(self.shape, promise, self.optional)
+
+
+class _LastLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any, optional: bool) -> None:
+        super().__init__(shape, promise)
+        self.optional = optional
+        self.last: Any = _MISSING
+        self._batch_in = (self.in_,)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if type(x) is _Batch:
+            if x:
+                self.last = x[-1]
+        else:
+            self.last = x
+        self.request()
+
+    def on_upstream_finish(self) -> None:
+        if self.last is not _MISSING:
+            self.succeed(self.last)
+        elif self.optional:
+            self.succeed(None)
+        else:
+            self.failed(NoSuchElementError("last of an empty stream"))
+        self.complete_stage()
+
+
+class SeqSink(SinkStage):
+    """``Sink.seq()``: every element in a list."""
+
+    name = "seq_sink"
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _SeqLogic(self.shape, promise)
+
+
+class _SeqLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any) -> None:
+        super().__init__(shape, promise)
+        self.buf: list[Any] = []
+        self._batch_in = (self.in_,)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if type(x) is _Batch:
+            self.buf.extend(x)
+        else:
+            self.buf.append(x)
+        self.request()
+
+    def on_upstream_finish(self) -> None:
+        self.succeed(self.buf)
+        self.complete_stage()
+
+
+class TakeLastSink(SinkStage):
+    """``Sink.take_last(n)``: the last ``n`` elements in a list."""
+
+    name = "take_last_sink"
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _TakeLastLogic(self.shape, promise, self.n)
+
+
+class _TakeLastLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any, n: int) -> None:
+        super().__init__(shape, promise)
+        self.buf: deque[Any] = deque(maxlen=max(0, n))
+        self._batch_in = (self.in_,)
+
+    def on_push(self) -> None:
+        self.buf.extend(self.elements())
+        self.request()
+
+    def on_upstream_finish(self) -> None:
+        self.succeed(list(self.buf))
+        self.complete_stage()
+
+
+class IgnoreSink(SinkStage):
+    """``Sink.ignore()``: consume everything; result ``Done``."""
+
+    name = "ignore_sink"
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _IgnoreLogic(self.shape, promise)
+
+
+class _IgnoreLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any) -> None:
+        super().__init__(shape, promise)
+        self._batch_in = (self.in_,)
+
+    def on_push(self) -> None:
+        self.grab(self.in_)
+        self.request()
+
+    def on_upstream_finish(self) -> None:
+        self.succeed(Done)
+        self.complete_stage()
+
+
+# -- no result ------------------------------------------------------------------------------------
+class CancelledSink(SinkStage):
+    """``Sink.cancelled()``: cancels at once."""
+
+    name = "cancelled_sink"
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        return _CancelledLogic(self.shape), NotUsed
+
+
+class _CancelledLogic(SinkLogic):
+    def __init__(self, shape: SinkShape) -> None:
+        super().__init__(shape, None)
+
+    def pre_start(self) -> None:
+        self.cancel(self.in_)
+
+    def on_push(self) -> None:
+        pass
+
+
+class OnCompleteSink(SinkStage):
+    """``Sink.on_complete(cb)``: ``cb(None)`` on completion, ``cb(exc)`` on failure."""
+
+    name = "on_complete_sink"
+
+    def __init__(self, cb: Callable[[BaseException | None], Any]) -> None:
+        super().__init__()
+        self.cb = cb
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        return _OnCompleteLogic(self.shape, self.cb), NotUsed
+
+
+class _OnCompleteLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, cb: Any) -> None:
+        super().__init__(shape, None)
+        self.cb = cb
+        self._batch_in = (self.in_,)
+        self.called = False
+
+    def on_push(self) -> None:
+        self.grab(self.in_)
+        self.request()
+
+    def _call(self, arg: BaseException | None) -> None:
+        if not self.called:
+            self.called = True
+            self.cb(arg)
+
+    def on_upstream_finish(self) -> None:
+        self.complete_stage()
+        self._call(None)
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.fail_stage(exc)
+        self._call(exc)
+
+    def _on_abort(self, exc: BaseException) -> None:
+        self._call(exc)

@@ -1,0 +1,426 @@
+"""Source stages: iterables, single values, unfold, async iterables, awaitables, ticks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from itertools import islice
+from typing import Any
+
+from .._stage.logic import (
+    GraphStage,
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    OutHandler,
+    TimerGraphStageLogic,
+    _Batch,
+)
+from .._stage.shapes import Outlet, SourceShape
+from .asyncsupport import AwaitingLogicMixin
+
+_END: Any = object()
+
+
+class SourceStage(GraphStage[SourceShape]):
+    """Base of source stages: one outlet named ``<Name>.out``."""
+
+    name = "source"
+
+    def __init__(self) -> None:
+        self.shape = SourceShape(Outlet(f"{type(self).__name__}.out"))
+
+
+class SourceLogic(GraphStageLogic, OutHandler):
+    """A logic that is its own handler for one outlet."""
+
+    def __init__(self, shape: SourceShape) -> None:
+        super().__init__(shape)
+        self.out: Outlet[Any] = shape.out
+        self.set_handler(self.out, self)
+
+
+# -- iterables ----------------------------------------------------------------------------
+class IterableSource(SourceStage):
+    """``Source.from_iterable(it)``: a fresh iterator per run.
+
+    Completes right after the last element (it looks one element ahead). Speaks the
+    batch protocol: asked for ``n`` elements it hands over up to ``n`` at once.
+    """
+
+    name = "iterable_source"
+
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        super().__init__()
+        self.iterable = iterable
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _IterableLogic(self.shape, self.iterable)
+
+
+class _IterableLogic(SourceLogic):
+    def __init__(self, shape: SourceShape, iterable: Iterable[Any]) -> None:
+        super().__init__(shape)
+        self.iterable = iterable
+        self.it: Any = None
+        self.nxt: Any = _END
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self.it = iter(self.iterable)
+        self.nxt = next(self.it, _END)
+        if self.nxt is _END:
+            self.complete(self.out)
+
+    def on_pull(self) -> None:
+        c = self._conns[self.out]
+        n = c.demand_n
+        if n > 1 and c.batch:
+            batch = _Batch((self.nxt,))
+            batch.extend(islice(self.it, n - 1))
+            self.nxt = next(self.it, _END) if len(batch) == n else _END
+            self.push(self.out, batch)
+        else:
+            x = self.nxt
+            self.nxt = next(self.it, _END)
+            self.push(self.out, x)
+        if self.nxt is _END:
+            self.complete(self.out)
+
+
+class SingleSource(SourceStage):
+    """``Source.single(x)``."""
+
+    name = "single_source"
+
+    def __init__(self, elem: Any) -> None:
+        super().__init__()
+        self.elem = elem
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _SingleLogic(self.shape, self.elem)
+
+
+class _SingleLogic(SourceLogic):
+    def __init__(self, shape: SourceShape, elem: Any) -> None:
+        super().__init__(shape)
+        self.elem = elem
+
+    def on_pull(self) -> None:
+        self.push(self.out, self.elem)
+        self.complete(self.out)
+
+
+class EmptySource(SourceStage):
+    """``Source.empty()``: completes at once."""
+
+    name = "empty_source"
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _EmptyLogic(self.shape)
+
+
+class _EmptyLogic(SourceLogic):
+    def pre_start(self) -> None:
+        self.complete(self.out)
+
+    def on_pull(self) -> None:
+        pass
+
+
+class FailedSource(SourceStage):
+    """``Source.failed(exc)``: fails at once."""
+
+    name = "failed_source"
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__()
+        self.exc = exc
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _FailedLogic(self.shape, self.exc)
+
+
+class _FailedLogic(SourceLogic):
+    def __init__(self, shape: SourceShape, exc: BaseException) -> None:
+        super().__init__(shape)
+        self.exc = exc
+
+    def pre_start(self) -> None:
+        self.fail(self.out, self.exc)
+
+    def on_pull(self) -> None:
+        pass
+
+
+class NeverSource(SourceStage):
+    """``Source.never()``: emits nothing and never completes."""
+
+    name = "never_source"
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _NeverLogic(self.shape)
+
+
+class _NeverLogic(SourceLogic):
+    def on_pull(self) -> None:
+        pass
+
+
+class RepeatSource(SourceStage):
+    """``Source.repeat(x)``: ``x`` forever."""
+
+    name = "repeat_source"
+
+    def __init__(self, elem: Any) -> None:
+        super().__init__()
+        self.elem = elem
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _RepeatLogic(self.shape, self.elem)
+
+
+class _RepeatLogic(SourceLogic):
+    def __init__(self, shape: SourceShape, elem: Any) -> None:
+        super().__init__(shape)
+        self.elem = elem
+        self._batch_out = (self.out,)
+
+    def on_pull(self) -> None:
+        c = self._conns[self.out]
+        if c.batch and c.demand_n > 1:
+            self.push(self.out, _Batch([self.elem] * c.demand_n))
+        else:
+            self.push(self.out, self.elem)
+
+
+class UnfoldSource(SourceStage):
+    """``Source.unfold(state, f)`` with ``f(state) -> (state, elem) | None``."""
+
+    name = "unfold_source"
+
+    def __init__(self, state: Any, f: Callable[[Any], tuple[Any, Any] | None]) -> None:
+        super().__init__()
+        self.state = state
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _UnfoldLogic(self.shape, self.state, self.f)
+
+
+class _UnfoldLogic(SourceLogic):
+    def __init__(self, shape: SourceShape, state: Any, f: Any) -> None:
+        super().__init__(shape)
+        self.state = state
+        self.f = f
+
+    def on_pull(self) -> None:
+        r = self.f(self.state)
+        if r is None:
+            self.complete(self.out)
+        else:
+            self.state, x = r
+            self.push(self.out, x)
+
+
+class UnfoldAsyncSource(SourceStage):
+    """``Source.unfold_async(state, f)`` with ``await f(state) -> (state, elem) | None``."""
+
+    name = "unfold_async_source"
+
+    def __init__(self, state: Any, f: Callable[[Any], Awaitable[tuple[Any, Any] | None]]) -> None:
+        super().__init__()
+        self.state = state
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _UnfoldAsyncLogic(self.shape, self.state, self.f)
+
+
+class _UnfoldAsyncLogic(AwaitingLogicMixin, SourceLogic):
+    def __init__(self, shape: SourceShape, state: Any, f: Any) -> None:
+        SourceLogic.__init__(self, shape)
+        self.state = state
+        self.f = f
+
+    def on_pull(self) -> None:
+        self._await(self.f(self.state), self._on_result)
+
+    def _on_result(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            self.fail_stage(asyncio.CancelledError("unfold_async step was cancelled"))
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.fail_stage(exc)
+            return
+        r = fut.result()
+        if r is None:
+            self.complete(self.out)
+        else:
+            self.state, x = r
+            self.push(self.out, x)
+
+
+class AsyncIterableSource(SourceStage):
+    """``Source.from_async_iterable(ait_or_factory)``: a fresh async iterator per run when
+    given a factory (or an async iterable whose ``__aiter__`` makes fresh ones)."""
+
+    name = "async_iterable_source"
+
+    def __init__(self, source: AsyncIterable[Any] | Callable[[], AsyncIterable[Any]]) -> None:
+        super().__init__()
+        self.source = source
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _AsyncIterLogic(self.shape, self.source)
+
+
+class _AsyncIterLogic(AwaitingLogicMixin, SourceLogic):
+    def __init__(self, shape: SourceShape, source: Any) -> None:
+        SourceLogic.__init__(self, shape)
+        self.source = source
+        self.it: Any = None
+
+    def pre_start(self) -> None:
+        src = self.source
+        if not hasattr(src, "__aiter__") and callable(src):
+            src = src()
+        self.it = src.__aiter__()
+
+    def on_pull(self) -> None:
+        self._await(self.it.__anext__(), self._on_result)
+
+    def _on_result(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            self.fail_stage(asyncio.CancelledError("async iterator step was cancelled"))
+            return
+        exc = fut.exception()
+        if isinstance(exc, StopAsyncIteration):
+            self.it = None
+            self.complete(self.out)
+        elif exc is not None:
+            self.fail_stage(exc)
+        else:
+            x = fut.result()
+            if x is None:
+                self.on_pull()
+            else:
+                self.push(self.out, x)
+
+    def post_stop(self) -> None:
+        it = self.it
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None and self._materializer is not None:
+            self.it = None
+            try:
+                self.materializer.spawn(aclose())
+            except RuntimeError:
+                pass
+
+
+class AwaitableSource(SourceStage):
+    """``Source.from_awaitable(aw)``: the awaitable's result as one element."""
+
+    name = "awaitable_source"
+
+    def __init__(self, aw: Any) -> None:
+        super().__init__()
+        self.aw = aw
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _AwaitableLogic(self.shape, self.aw)
+
+
+class _AwaitableLogic(AwaitingLogicMixin, SourceLogic):
+    def __init__(self, shape: SourceShape, aw: Any) -> None:
+        SourceLogic.__init__(self, shape)
+        self.aw = aw
+        self.started = False
+
+    def on_pull(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        aw = self.aw() if callable(self.aw) and not asyncio.isfuture(self.aw) else self.aw
+        self._await(aw, self._on_result)
+
+    def _on_result(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            self.fail_stage(asyncio.CancelledError("the awaitable was cancelled"))
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.fail_stage(exc)
+            return
+        x = fut.result()
+        if x is None:
+            self.complete(self.out)
+        else:
+            self.push(self.out, x)
+            self.complete(self.out)
+
+
+# -- tick -------------------------------------------------------------------------------------
+class Cancellable:
+    """Materialized value of ``Source.tick``: ``cancel()`` stops the ticks."""
+
+    def __init__(self) -> None:
+        self._cb: Any = None
+        self._cancelled = False
+
+    def cancel(self) -> bool:
+        """Stop the source (it completes); False if it was already cancelled."""
+        if self._cancelled:
+            return False
+        self._cancelled = True
+        if self._cb is not None:
+            self._cb.invoke(None)
+        return True
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once ``cancel()`` was called."""
+        return self._cancelled
+
+
+class TickSource(GraphStageWithMaterializedValue[SourceShape, Cancellable]):
+    """``Source.tick(initial_delay, interval, tick)``: ticks are dropped while downstream
+    back-pressures."""
+
+    name = "tick_source"
+
+    def __init__(self, initial_delay: float, interval: float, tick: Any) -> None:
+        if interval <= 0:
+            raise ValueError(f"tick interval must be > 0, got {interval}")
+        self.shape = SourceShape(Outlet("TickSource.out"))
+        self.initial_delay = initial_delay
+        self.interval = interval
+        self.tick = tick
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Cancellable]:
+        c = Cancellable()
+        logic = _TickLogic(self.shape, self, c)
+        return logic, c
+
+
+class _TickLogic(TimerGraphStageLogic, OutHandler):
+    def __init__(self, shape: SourceShape, stage: TickSource, c: Cancellable) -> None:
+        super().__init__(shape)
+        self.out = shape.out
+        self.stage = stage
+        self.cancellable = c
+        self.set_handler(self.out, self)
+        c._cb = self.get_async_callback(lambda _: self.complete_stage())
+
+    def pre_start(self) -> None:
+        if self.cancellable.is_cancelled:
+            self.complete_stage()
+            return
+        self.schedule_at_fixed_rate("tick", self.stage.initial_delay, self.stage.interval)
+
+    def on_timer(self, key: Any) -> None:
+        if self.is_available(self.out):
+            self.push(self.out, self.stage.tick)
+
+    def on_pull(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Custom stage machinery: ports, shapes, logics, handlers, timers (public via reactive.stage)."""

@@ -1,0 +1,875 @@
+"""GraphStage, GraphStageLogic, handlers, timers and async callbacks: the custom stage API.
+
+A ``GraphStage`` is an immutable description with a ``shape``; every materialization
+calls ``create_logic(attributes)`` for a fresh ``GraphStageLogic`` holding all mutable
+state. The logic reacts to port events through ``InHandler``/``OutHandler`` objects
+(often the logic itself) and acts on ports with ``push``/``pull``/``grab``/...
+
+Every port action documents when it is legal; illegal use raises ``PortStateError``
+naming the stage and the port. Callbacks of one logic never run concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .._attributes import Attributes
+from .._errors import (
+    NO_MORE_ELEMENTS_NEEDED,
+    STAGE_WAS_COMPLETED,
+    AbruptTerminationError,
+    IllegalGraphError,
+    PortStateError,
+    SubscriptionWithCancelError,
+)
+from .._impl.interpreter import (
+    AVAIL,
+    DEMAND,
+    IN_CLOSED,
+    OUT_CLOSED,
+    PULL_REQ,
+    PULLED,
+    PUSH_REQ,
+    Connection,
+)
+from .._supervision import Supervision
+from .shapes import Inlet, Outlet, Shape
+
+if TYPE_CHECKING:
+    from .._impl.interpreter import Island
+    from .._impl.materializer import Materializer
+
+__all__ = [
+    "GraphStage",
+    "GraphStageWithMaterializedValue",
+    "GraphStageLogic",
+    "InHandler",
+    "OutHandler",
+    "TimerGraphStageLogic",
+    "AsyncCallback",
+    "EAGER_TERMINATE_INPUT",
+    "EAGER_TERMINATE_OUTPUT",
+    "IGNORE_TERMINATE_INPUT",
+    "IGNORE_TERMINATE_OUTPUT",
+    "TOTALLY_IGNORANT_INPUT",
+]
+
+log = logging.getLogger("reactive")
+
+S = TypeVar("S", bound=Shape)
+M = TypeVar("M")
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------
+# Stages
+# ---------------------------------------------------------------------------------------
+class GraphStageWithMaterializedValue(Generic[S, M]):
+    """A stage description that also produces a materialized value.
+
+    Subclasses set ``shape`` and implement ``create_logic_and_materialized_value``.
+    The stage object must be immutable; all state lives in the logic.
+    """
+
+    shape: S
+    initial_attributes: Attributes = Attributes.none()
+
+    def create_logic_and_materialized_value(self, attributes: Attributes) -> tuple[Any, M]:
+        """Create a fresh logic and the materialized value of this run."""
+        raise NotImplementedError(f"{type(self).__name__} must implement this method")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}"
+
+
+class GraphStage(GraphStageWithMaterializedValue[S, Any]):
+    """A stage description whose materialized value is ``NotUsed``.
+
+    Subclasses set ``shape`` and implement ``create_logic(attributes)``.
+    """
+
+    def create_logic(self, attributes: Attributes) -> GraphStageLogic:
+        """Create the fresh logic of one materialization."""
+        raise NotImplementedError(f"{type(self).__name__} must implement create_logic")
+
+    def create_logic_and_materialized_value(self, attributes: Attributes) -> tuple[Any, Any]:
+        """Delegates to ``create_logic``; the materialized value is ``NotUsed``."""
+        from .._dsl.keep import NotUsed
+
+        return self.create_logic(attributes), NotUsed
+
+
+# ---------------------------------------------------------------------------------------
+# Handlers
+# ---------------------------------------------------------------------------------------
+def _owner(handler: Any) -> GraphStageLogic:
+    if isinstance(handler, GraphStageLogic):
+        return handler
+    owner = getattr(handler, "_logic_ref", None)
+    if owner is None:
+        raise PortStateError(
+            f"handler {handler!r} is not registered with a logic (use set_handler first)"
+        )
+    return owner  # type: ignore[no-any-return]
+
+
+class InHandler:
+    """Reacts to events on an inlet. Defaults as in Akka: finish/failure stop the stage."""
+
+    def on_push(self) -> None:
+        """An element is available on the inlet (``grab`` it). Must be implemented."""
+        raise NotImplementedError(f"{type(self).__name__}.on_push is not implemented")
+
+    def on_upstream_finish(self) -> None:
+        """Upstream completed. Default: ``complete_stage()``."""
+        _owner(self).complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        """Upstream failed with ``exc``. Default: ``fail_stage(exc)``."""
+        _owner(self).fail_stage(exc)
+
+
+class OutHandler:
+    """Reacts to events on an outlet. Default on cancel: ``cancel_stage(cause)``."""
+
+    def on_pull(self) -> None:
+        """Downstream requested an element (``push`` one when ready). Must be implemented."""
+        raise NotImplementedError(f"{type(self).__name__}.on_pull is not implemented")
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        """Downstream cancelled. Default: ``cancel_stage(cause)``: complete on a normal
+        cancellation, fail with ``cause`` otherwise."""
+        _owner(self).cancel_stage(cause)
+
+
+class _EagerTerminateInput(InHandler):
+    def on_push(self) -> None:
+        pass
+
+
+class _IgnoreTerminateInput(InHandler):
+    def on_push(self) -> None:
+        pass
+
+    def on_upstream_finish(self) -> None:
+        pass
+
+
+class _TotallyIgnorantInput(_IgnoreTerminateInput):
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        pass
+
+
+class _EagerTerminateOutput(OutHandler):
+    def on_pull(self) -> None:
+        pass
+
+
+class _IgnoreTerminateOutput(OutHandler):
+    def on_pull(self) -> None:
+        pass
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        pass
+
+
+EAGER_TERMINATE_INPUT: InHandler = _EagerTerminateInput()
+"""Ignores pushes; upstream completion or failure stops the stage (the default behaviour)."""
+IGNORE_TERMINATE_INPUT: InHandler = _IgnoreTerminateInput()
+"""Ignores pushes and upstream completion; failure still fails the stage."""
+TOTALLY_IGNORANT_INPUT: InHandler = _TotallyIgnorantInput()
+"""Ignores pushes, completion and failure."""
+EAGER_TERMINATE_OUTPUT: OutHandler = _EagerTerminateOutput()
+"""Ignores pulls; cancellation stops the stage."""
+IGNORE_TERMINATE_OUTPUT: OutHandler = _IgnoreTerminateOutput()
+"""Ignores pulls and cancellation."""
+
+
+class _Emitting(OutHandler):
+    """Temporary outlet handler while ``emit``/``emit_multiple`` have elements left."""
+
+    __slots__ = ("logic", "out", "previous", "entries", "complete_after")
+
+    def __init__(self, logic: GraphStageLogic, out: Outlet[Any], previous: Any) -> None:
+        self.logic = logic
+        self.out = out
+        self.previous = previous
+        # entries: [next element, iterator or None, and_then]
+        self.entries: deque[list[Any]] = deque()
+        self.complete_after = False
+
+    def on_pull(self) -> None:
+        logic = self.logic
+        entry = self.entries[0]
+        logic.push(self.out, entry[0])
+        it = entry[1]
+        if it is not None:
+            try:
+                entry[0] = next(it)
+                return
+            except StopIteration:
+                pass
+        self.entries.popleft()
+        and_then = entry[2]
+        if not self.entries:
+            self._finish()
+        if and_then is not None:
+            and_then()
+
+    def _finish(self) -> None:
+        logic = self.logic
+        conn = logic._conns[self.out]
+        conn.out_handler = self.previous
+        logic._handlers[self.out] = self.previous
+        if self.complete_after:
+            logic.complete(self.out)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.previous.on_downstream_finish(cause)
+
+
+class _Reading(InHandler):
+    __slots__ = ("logic", "inlet", "previous", "and_then", "on_close")
+
+    def __init__(
+        self,
+        logic: GraphStageLogic,
+        inlet: Inlet[Any],
+        previous: Any,
+        and_then: Callable[[Any], None],
+        on_close: Callable[[], None] | None,
+    ) -> None:
+        self.logic = logic
+        self.inlet = inlet
+        self.previous = previous
+        self.and_then = and_then
+        self.on_close = on_close
+
+    def _restore(self) -> None:
+        self.logic.set_handler(self.inlet, self.previous)
+
+    def on_push(self) -> None:
+        x = self.logic.grab(self.inlet)
+        self._restore()
+        self.and_then(x)
+
+    def on_upstream_finish(self) -> None:
+        self._restore()
+        if self.on_close is not None:
+            self.on_close()
+        self.previous.on_upstream_finish()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self._restore()
+        self.previous.on_upstream_failure(exc)
+
+
+# ---------------------------------------------------------------------------------------
+# Async callbacks
+# ---------------------------------------------------------------------------------------
+class AsyncCallback(Generic[T]):
+    """An entry point into a running logic from other tasks or threads.
+
+    ``invoke(x)`` may be called from any task on the stream's loop; the handler runs
+    inside the stage like any other callback. ``invoke_threadsafe(x)`` may be called from
+    another thread. Invocations after the stage stopped are dropped.
+    """
+
+    __slots__ = ("_logic", "_handler")
+
+    def __init__(self, logic: GraphStageLogic, handler: Callable[[T], Any]) -> None:
+        self._logic = logic
+        self._handler = handler
+
+    def invoke(self, x: T = None) -> None:  # type: ignore[assignment]
+        """Run the handler with ``x`` inside the stage (soon, or right now if idle)."""
+        logic = self._logic
+        if logic._stopped:
+            return
+        island = logic._island
+        if island is None:
+            logic._pending_callbacks.append((self._handler, x))
+            return
+        island.signal(logic, self._handler, x)
+
+    def invoke_threadsafe(self, x: T = None) -> None:  # type: ignore[assignment]
+        """Like ``invoke`` but callable from any thread."""
+        logic = self._logic
+        loop = logic._loop
+        if loop is None:
+            raise PortStateError("invoke_threadsafe before the stage was materialized")
+        loop.call_soon_threadsafe(self.invoke, x)
+
+    @property
+    def is_stage_stopped(self) -> bool:
+        """True once the stage this callback belongs to has stopped."""
+        return self._logic._stopped
+
+
+# ---------------------------------------------------------------------------------------
+# The logic
+# ---------------------------------------------------------------------------------------
+def _stopping_decider(exc: BaseException) -> Any:
+    return Supervision.stop
+
+
+class GraphStageLogic:
+    """The running state and behaviour of one stage in one materialization.
+
+    Register a handler for every port with ``set_handler`` (or ``set_handlers``) in the
+    constructor; act on ports only from handlers, ``pre_start``, timers and async
+    callbacks.
+    """
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+        self._handlers: dict[Any, Any] = {}
+        self._conns: dict[Any, Connection] = {}
+        self._island: Island | None = None
+        self._loop: Any = None
+        self._materializer: Materializer | None = None
+        self._attributes: Attributes = Attributes.none()
+        self._stage_name = type(self).__name__
+        self._open_ports = len(shape.inlets) + len(shape.outlets)
+        self._keep_going = False
+        self._stopped = False
+        self._started = False
+        self._pending_callbacks: list[tuple[Any, Any]] = []
+        self._timers: dict[Any, Any] | None = None
+        self._on_stop_hooks: list[Callable[[], None]] | None = None
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def stage_name(self) -> str:
+        """The name used in error messages: the ``name`` attribute or the stage's type."""
+        return self._stage_name
+
+    @property
+    def attributes(self) -> Attributes:
+        """The effective attributes of this stage."""
+        return self._attributes
+
+    @property
+    def materializer(self) -> Materializer:
+        """The materializer running this logic (to run nested graphs)."""
+        if self._materializer is None:
+            raise PortStateError(f"[{self._stage_name}] materializer accessed before start")
+        return self._materializer
+
+    def _err(self, port: Any, what: str) -> PortStateError:
+        pname = getattr(port, "name", repr(port))
+        return PortStateError(f"[{self._stage_name}] {what} (port {pname!r})")
+
+    def _conn(self, port: Any) -> Connection:
+        try:
+            return self._conns[port]
+        except KeyError:
+            raise self._err(port, "port does not belong to this stage's shape") from None
+
+    # -- handlers ----------------------------------------------------------------------
+    def set_handler(self, port: Inlet[Any] | Outlet[Any], handler: Any) -> None:
+        """Install the handler for ``port``; may be called again to swap behaviour."""
+        if not isinstance(handler, GraphStageLogic):
+            try:
+                handler._logic_ref = self
+            except AttributeError:
+                pass
+        self._handlers[port] = handler
+        conn = self._conns.get(port)
+        if conn is not None:
+            if isinstance(port, Inlet):
+                conn.in_handler = handler
+            else:
+                conn.out_handler = handler
+
+    def set_handlers(self, inlet: Inlet[Any], outlet: Outlet[Any], handler: Any) -> None:
+        """Install one object handling both ``inlet`` and ``outlet``."""
+        self.set_handler(inlet, handler)
+        self.set_handler(outlet, handler)
+
+    def get_handler(self, port: Inlet[Any] | Outlet[Any]) -> Any:
+        """The handler currently installed for ``port``."""
+        return self._handlers[port]
+
+    # -- inlet actions -----------------------------------------------------------------
+    def pull(self, inlet: Inlet[Any]) -> None:
+        """Request one element. Legal once per element, on an open inlet."""
+        c = self._conns[inlet]
+        st = c.state
+        if st & (PULLED | IN_CLOSED):
+            if st & IN_CLOSED:
+                raise self._err(inlet, "Cannot pull closed port")
+            raise self._err(inlet, "Cannot pull port twice")
+        if st & AVAIL:
+            c.elem = None
+        c.demand_n = 1
+        c.state = (st & ~AVAIL) | PULL_REQ
+        c.q.append(c.deliver_pull)
+
+    def try_pull(self, inlet: Inlet[Any]) -> None:
+        """Pull unless the inlet is closed (or already pulled)."""
+        st = self._conns[inlet].state
+        if not st & (IN_CLOSED | PULLED):
+            self.pull(inlet)
+
+    def grab(self, inlet: Inlet[Any]) -> Any:
+        """Take the element that arrived; legal once after each ``on_push``."""
+        c = self._conns[inlet]
+        st = c.state
+        if not st & AVAIL:
+            raise self._err(inlet, "Cannot get element from already empty input port")
+        x = c.elem
+        c.elem = None
+        c.state = st & ~AVAIL
+        return x
+
+    def is_available(self, port: Inlet[Any] | Outlet[Any]) -> bool:
+        """Inlet: an element waits to be grabbed. Outlet: downstream pulled, push allowed."""
+        c = self._conns[port]
+        if isinstance(port, Inlet):
+            return bool(c.state & AVAIL)
+        return (c.state & (DEMAND | OUT_CLOSED)) == DEMAND
+
+    def has_been_pulled(self, inlet: Inlet[Any]) -> bool:
+        """A pull is outstanding on ``inlet`` (pulling again would be illegal)."""
+        st = self._conns[inlet].state
+        return bool(st & PULLED) and not st & IN_CLOSED
+
+    def is_closed(self, port: Inlet[Any] | Outlet[Any]) -> bool:
+        """Inlet: no more elements will arrive. Outlet: no more pushes are possible."""
+        c = self._conns[port]
+        if isinstance(port, Inlet):
+            return bool(c.state & IN_CLOSED)
+        return bool(c.state & OUT_CLOSED)
+
+    def cancel(self, inlet: Inlet[Any], cause: BaseException | None = None) -> None:
+        """Stop receiving from ``inlet``; drops an element not yet grabbed. Idempotent."""
+        c = self._conns[inlet]
+        st = c.state
+        if st & IN_CLOSED:
+            return
+        c.elem = None
+        c.state = (st | IN_CLOSED) & ~AVAIL
+        c.cause = cause if cause is not None else NO_MORE_ELEMENTS_NEEDED
+        c.q.append(c.deliver_cancel)
+        self._port_closed()
+
+    # -- outlet actions ----------------------------------------------------------------
+    def push(self, outlet: Outlet[Any], elem: Any) -> None:
+        """Send ``elem`` downstream; legal once after each ``on_pull``."""
+        c = self._conns[outlet]
+        st = c.state
+        if (st & (DEMAND | OUT_CLOSED | IN_CLOSED)) != DEMAND:
+            if st & OUT_CLOSED:
+                raise self._err(outlet, "Cannot push closed port")
+            if st & IN_CLOSED:
+                return  # races a cancellation not yet delivered: dropped, as in Akka
+            raise self._err(outlet, "Cannot push port twice, or before it being pulled")
+        if elem is None:
+            raise self._err(outlet, "Cannot push None: elements must not be None (RS rule 2.13)")
+        c.elem = elem
+        c.state = (st & ~DEMAND) | PUSH_REQ
+        c.q.append(c.deliver_push)
+
+    def complete(self, outlet: Outlet[Any]) -> None:
+        """Complete ``outlet`` (after any pending ``emit``). Idempotent."""
+        c = self._conns[outlet]
+        h = c.out_handler
+        if type(h) is _Emitting:
+            h.complete_after = True
+            return
+        st = c.state
+        if st & OUT_CLOSED:
+            return
+        c.state = (st | OUT_CLOSED) & ~DEMAND
+        c.q.append(c.deliver_complete)
+        self._port_closed()
+
+    def fail(self, outlet: Outlet[Any], exc: BaseException) -> None:
+        """Fail ``outlet`` with ``exc``, dropping pending emits. Idempotent."""
+        c = self._conns[outlet]
+        if type(c.out_handler) is _Emitting:
+            self.abort_emitting(outlet)
+        st = c.state
+        if st & OUT_CLOSED:
+            return
+        c.state = (st | OUT_CLOSED) & ~DEMAND
+        c.cause = exc
+        c.q.append(c.deliver_fail)
+        self._port_closed()
+
+    # -- emit / read ---------------------------------------------------------------------
+    def emit(self, outlet: Outlet[Any], elem: Any, and_then: Callable[[], None] | None = None) -> None:
+        """Push ``elem`` now if possible, else as soon as downstream pulls; then ``and_then``."""
+        c = self._conns[outlet]
+        h = c.out_handler
+        if type(h) is _Emitting:
+            h.entries.append([elem, None, and_then])
+            return
+        if (c.state & (DEMAND | OUT_CLOSED)) == DEMAND:
+            self.push(outlet, elem)
+            if and_then is not None:
+                and_then()
+            return
+        em = _Emitting(self, outlet, h)
+        em.entries.append([elem, None, and_then])
+        c.out_handler = em
+        self._handlers[outlet] = em
+
+    def emit_multiple(
+        self, outlet: Outlet[Any], elems: Iterable[Any], and_then: Callable[[], None] | None = None
+    ) -> None:
+        """Emit every element of ``elems`` in order as demand arrives; then ``and_then``."""
+        it: Iterator[Any] = iter(elems)
+        try:
+            first = next(it)
+        except StopIteration:
+            if and_then is not None:
+                and_then()
+            return
+        c = self._conns[outlet]
+        h = c.out_handler
+        if type(h) is _Emitting:
+            h.entries.append([first, it, and_then])
+            return
+        if (c.state & (DEMAND | OUT_CLOSED)) == DEMAND:
+            self.push(outlet, first)
+            try:
+                first = next(it)
+            except StopIteration:
+                if and_then is not None:
+                    and_then()
+                return
+        em = _Emitting(self, outlet, h)
+        em.entries.append([first, it, and_then])
+        c.out_handler = em
+        self._handlers[outlet] = em
+
+    def abort_emitting(self, outlet: Outlet[Any]) -> None:
+        """Drop pending emits on ``outlet`` and restore its previous handler."""
+        c = self._conns[outlet]
+        h = c.out_handler
+        if type(h) is _Emitting:
+            c.out_handler = h.previous
+            self._handlers[outlet] = h.previous
+
+    def is_emitting(self, outlet: Outlet[Any]) -> bool:
+        """True while ``emit``/``emit_multiple`` still hold elements for ``outlet``."""
+        return type(self._conns[outlet].out_handler) is _Emitting
+
+    def read(
+        self,
+        inlet: Inlet[Any],
+        and_then: Callable[[Any], None],
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        """Read one element from ``inlet`` (pulling if needed) and pass it to ``and_then``;
+        ``on_close`` runs instead if the inlet closes first."""
+        if self.is_available(inlet):
+            and_then(self.grab(inlet))
+            return
+        if self.is_closed(inlet):
+            if on_close is not None:
+                on_close()
+            return
+        if not self.has_been_pulled(inlet):
+            self.pull(inlet)
+        self.set_handler(inlet, _Reading(self, inlet, self._handlers[inlet], and_then, on_close))
+
+    def abort_reading(self, inlet: Inlet[Any]) -> None:
+        """Stop an ongoing ``read`` on ``inlet``."""
+        h = self._handlers.get(inlet)
+        if isinstance(h, _Reading):
+            self.set_handler(inlet, h.previous)
+
+    def pass_along(
+        self,
+        from_: Inlet[Any],
+        to: Outlet[Any],
+        do_finish: bool = True,
+        do_fail: bool = True,
+        do_pull: bool = False,
+    ) -> None:
+        """Forward every element (and optionally completion/failure) from ``from_`` to ``to``."""
+        logic = self
+
+        class _PassAlong(InHandler):
+            def on_push(self) -> None:
+                logic.emit(to, logic.grab(from_), lambda: logic.try_pull(from_))
+
+            def on_upstream_finish(self) -> None:
+                if do_finish:
+                    logic.complete(to)
+
+            def on_upstream_failure(self, exc: BaseException) -> None:
+                if do_fail:
+                    logic.fail(to, exc)
+
+        self.set_handler(from_, _PassAlong())
+        if do_pull:
+            self.try_pull(from_)
+
+    # -- stage-wide --------------------------------------------------------------------
+    def complete_stage(self) -> None:
+        """Cancel every inlet and complete every outlet (after pending emits)."""
+        for i in self.shape.inlets:
+            if i in self._conns:
+                self.cancel(i, STAGE_WAS_COMPLETED)
+        for o in self.shape.outlets:
+            if o in self._conns:
+                self.complete(o)
+        self._extra_complete()
+        self._settle()
+
+    def fail_stage(self, exc: BaseException) -> None:
+        """Cancel every inlet (with ``exc`` as cause) and fail every outlet with ``exc``."""
+        for i in self.shape.inlets:
+            if i in self._conns:
+                self.cancel(i, exc)
+        for o in self.shape.outlets:
+            if o in self._conns:
+                self.fail(o, exc)
+        self._extra_fail(exc)
+        self._settle()
+
+    def _settle(self) -> None:
+        # completeStage/failStage end keep-going, as in Akka; stop once every port closed.
+        self._keep_going = False
+        if not self._stopped and self._open_ports <= 0 and self._started:
+            self._stop()
+
+    def cancel_stage(self, cause: BaseException) -> None:
+        """React to a cancellation with ``cause``: complete for a normal one, else fail."""
+        if cause is None or isinstance(cause, SubscriptionWithCancelError):
+            self.complete_stage()
+        else:
+            self.fail_stage(cause)
+
+    def _extra_complete(self) -> None:
+        """Hook for logics with dynamic ports (substreams) to close them too."""
+
+    def _extra_fail(self, exc: BaseException) -> None:
+        """Hook for logics with dynamic ports (substreams) to fail them too."""
+
+    def set_keep_going(self, enabled: bool) -> None:
+        """Keep running after every port closed; the stage must then stop itself."""
+        self._keep_going = enabled
+        if not enabled and self._open_ports == 0 and self._started and not self._stopped:
+            self._stop()
+
+    @property
+    def is_stopped(self) -> bool:
+        """True once the stage has stopped (``post_stop`` ran)."""
+        return self._stopped
+
+    # -- lifecycle hooks -----------------------------------------------------------------
+    def pre_start(self) -> None:
+        """Called once before any event; pull initial demand and start timers here."""
+
+    def post_stop(self) -> None:
+        """Called once after the stage stopped for any reason; release resources here."""
+
+    def get_async_callback(self, handler: Callable[[T], Any]) -> AsyncCallback[T]:
+        """An entry point other tasks/threads use to run ``handler(x)`` inside the stage."""
+        return AsyncCallback(self, handler)
+
+    # -- supervision helpers -------------------------------------------------------------
+    def decide(self, exc: BaseException) -> Any:
+        """The supervision directive for ``exc`` from the stage's attributes."""
+        decider = self._attributes.get("supervision")
+        if decider is None:
+            return _stopping_decider(exc)
+        return decider(exc)
+
+    # -- internals used by the interpreter -----------------------------------------------
+    def _port_closed(self) -> None:
+        self._open_ports -= 1
+        if self._open_ports <= 0 and not self._keep_going and not self._stopped and self._started:
+            self._stop()
+
+    # Operators that honour supervision set this and may override _on_resume/_on_restart;
+    # the interpreter consults the decider only when a handler raised, so the happy path
+    # carries no try/except.
+    _supervised = False
+
+    def _on_resume(self, exc: BaseException) -> None:
+        """Supervision resume: the element was dropped; ask for the next one."""
+        for i in self.shape.inlets:
+            c = self._conns.get(i)
+            if c is not None and not c.state & (PULLED | IN_CLOSED | AVAIL):
+                outs = self.shape.outlets
+                if not outs or any(self.is_available(o) for o in outs):
+                    self.pull(i)
+
+    def _on_restart(self, exc: BaseException) -> None:
+        """Supervision restart: reset state (override ``restart_state``), then resume."""
+        self.restart_state()
+        self._on_resume(exc)
+
+    def restart_state(self) -> None:
+        """Reset the operator's state for a supervision restart (default: nothing)."""
+
+    def _handle_error(self, exc: Exception) -> None:
+        if self._stopped:
+            log.error("[%s] error after stop: %r", self._stage_name, exc)
+            return
+        if self._supervised and not isinstance(exc, PortStateError):
+            directive = self.decide(exc)
+            if directive is Supervision.resume:
+                self._on_resume(exc)
+                return
+            if directive is Supervision.restart:
+                self._on_restart(exc)
+                return
+        log.debug("[%s] failed: %r", self._stage_name, exc)
+        self._keep_going = False
+        self.fail_stage(exc)
+        if not self._stopped:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._timers:
+            for h in self._timers.values():
+                h[0].cancel()
+            self._timers.clear()
+        try:
+            self.post_stop()
+        except Exception:
+            log.exception("[%s] post_stop raised", self._stage_name)
+        hooks = self._on_stop_hooks
+        if hooks:
+            for hook in hooks:
+                hook()
+        island = self._island
+        if island is not None:
+            island.logic_stopped(self)
+
+    def _abort(self, exc: BaseException) -> None:
+        """Abrupt stop (materializer shutdown): fail outlets and stop without events."""
+        self._stopped = True
+        if self._timers:
+            for h in self._timers.values():
+                h[0].cancel()
+            self._timers.clear()
+        try:
+            self._on_abort(exc)
+        except Exception:
+            log.exception("[%s] abort hook raised", self._stage_name)
+        try:
+            self.post_stop()
+        except Exception:
+            log.exception("[%s] post_stop raised", self._stage_name)
+        hooks = self._on_stop_hooks
+        if hooks:
+            for hook in hooks:
+                hook()
+
+    def _on_abort(self, exc: BaseException) -> None:
+        """Hook: fail promises of materialized values on abrupt termination."""
+
+    def _add_stop_hook(self, hook: Callable[[], None]) -> None:
+        if self._on_stop_hooks is None:
+            self._on_stop_hooks = []
+        self._on_stop_hooks.append(hook)
+
+    def _wire_check(self) -> None:
+        for port in (*self.shape.inlets, *self.shape.outlets):
+            if port not in self._handlers:
+                raise IllegalGraphError(
+                    f"[{self._stage_name}] no handler defined for port {port.name!r}"
+                )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._stage_name}>"
+
+
+class _Batch(list):  # type: ignore[type-arg]
+    """A list of elements pushed as one event on a batch connection (fast path)."""
+
+    __slots__ = ()
+
+
+def abrupt_error(name: str) -> AbruptTerminationError:
+    """The error given to materialized values of a stage stopped abruptly."""
+    return AbruptTerminationError(
+        f"[{name}] the stream was stopped abruptly (materializer shut down)"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Timers
+# ---------------------------------------------------------------------------------------
+class TimerGraphStageLogic(GraphStageLogic):
+    """A logic with named timers; override ``on_timer(key)``.
+
+    Scheduling a key that is active replaces it; all timers stop with the stage.
+    Timers use the materializer's clock, so tests can drive them with a manual clock.
+    """
+
+    def on_timer(self, key: Any) -> None:
+        """Called inside the stage when timer ``key`` fires."""
+
+    def _fire(self, entry: Any) -> None:
+        key, token, interval, fixed_rate, when = entry
+        timers = self._timers
+        if timers is None:
+            return
+        h = timers.get(key)
+        if h is None or h[1] is not token:
+            return  # stale firing of a cancelled or replaced timer
+        if interval is None:
+            del timers[key]
+        else:
+            clock = self.materializer.clock
+            nxt = (when + interval) if fixed_rate else (clock.time() + interval)
+            self._arm(key, token, interval, fixed_rate, nxt)
+        self.on_timer(key)
+
+    def _arm(self, key: Any, token: Any, interval: float | None, fixed_rate: bool, when: float) -> None:
+        clock = self.materializer.clock
+        island = self._island
+        assert island is not None
+        entry = (key, token, interval, fixed_rate, when)
+        handle = clock.call_at(when, island.signal, self, self._fire, entry)
+        if self._timers is None:
+            self._timers = {}
+        self._timers[key] = (handle, token)
+
+    def _schedule(self, key: Any, delay: float, interval: float | None, fixed_rate: bool) -> None:
+        if self._island is None:
+            raise PortStateError(
+                f"[{self._stage_name}] timers cannot be scheduled before the stage started "
+                "(use pre_start)"
+            )
+        self.cancel_timer(key)
+        when = self.materializer.clock.time() + max(0.0, delay)
+        self._arm(key, object(), interval, fixed_rate, when)
+
+    def schedule_once(self, key: Any, delay: float) -> None:
+        """Fire ``on_timer(key)`` once after ``delay`` seconds."""
+        self._schedule(key, delay, None, False)
+
+    def schedule_with_fixed_delay(self, key: Any, initial_delay: float, delay: float) -> None:
+        """Fire after ``initial_delay``, then ``delay`` seconds after each firing."""
+        self._schedule(key, initial_delay, delay, False)
+
+    def schedule_at_fixed_rate(self, key: Any, initial_delay: float, interval: float) -> None:
+        """Fire after ``initial_delay``, then every ``interval`` seconds."""
+        self._schedule(key, initial_delay, interval, True)
+
+    def cancel_timer(self, key: Any) -> None:
+        """Cancel timer ``key`` if active; a late firing is discarded."""
+        if self._timers:
+            h = self._timers.pop(key, None)
+            if h is not None:
+                h[0].cancel()
+
+    def is_timer_active(self, key: Any) -> bool:
+        """True while timer ``key`` is scheduled."""
+        return bool(self._timers) and key in self._timers  # type: ignore[operator]

@@ -1,0 +1,365 @@
+"""Test probes and a manual clock for testing streams (Akka's stream testkit).
+
+``TestSink.probe()`` materializes a ``SubscriberProbe`` that requests elements only when
+told to; ``TestSource.probe()`` materializes a ``PublisherProbe`` that emits only what the
+test sends. Expectations time out (default 3 s) with a message that says what was
+expected and what came instead. ``ManualClock`` drives every timer of a materializer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from .._dsl.blueprints import Sink, Source
+from .._impl.clock import ManualClock
+from .._impl.modules import AtomicModule
+from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, OutHandler
+from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
+
+__all__ = ["TestSink", "TestSource", "SubscriberProbe", "PublisherProbe", "ManualClock", "ExpectationError"]
+
+DEFAULT_TIMEOUT = 3.0
+
+
+class ExpectationError(AssertionError):
+    """A probe expectation was not met (or timed out)."""
+
+
+class _Events:
+    """An awaitable queue of probe events."""
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[str, Any]] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put(self, kind: str, value: Any = None) -> None:
+        self.items.append((kind, value))
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def get(self, timeout: float, expected: str) -> tuple[str, Any]:
+        if not self.items:
+            loop = asyncio.get_running_loop()
+            self.waiter = loop.create_future()
+            try:
+                await asyncio.wait_for(self.waiter, timeout)
+            except TimeoutError:
+                raise ExpectationError(f"timeout ({timeout} s) while waiting for {expected}") from None
+            finally:
+                self.waiter = None
+        return self.items.popleft()
+
+
+# -- subscriber probe ------------------------------------------------------------------------------
+class SubscriberProbe:
+    """The materialized value of ``TestSink.probe()``: request and expect elements."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._events = _Events()
+        self._cb: Any = None
+        self._pending: list[tuple[str, Any]] = []
+
+    def _send(self, cmd: str, arg: Any = None) -> None:
+        if self._cb is None:
+            self._pending.append((cmd, arg))
+        else:
+            self._cb.invoke((cmd, arg))
+
+    def request(self, n: int) -> SubscriberProbe:
+        """Signal demand for ``n`` more elements."""
+        self._send("request", n)
+        return self
+
+    def cancel(self, cause: BaseException | None = None) -> SubscriberProbe:
+        """Cancel the stream from this end."""
+        self._send("cancel", cause)
+        return self
+
+    async def _next_event(self, expected: str, timeout: float | None = None) -> tuple[str, Any]:
+        return await self._events.get(self.timeout if timeout is None else timeout, expected)
+
+    async def expect_next(self, *xs: Any, timeout: float | None = None) -> Any:
+        """Expect exactly these elements next, in order (returns the last)."""
+        if not xs:
+            kind, v = await self._next_event("an element", timeout)
+            if kind != "next":
+                raise ExpectationError(f"expected an element, got {kind} {v!r}")
+            return v
+        got = None
+        for x in xs:
+            kind, v = await self._next_event(f"element {x!r}", timeout)
+            if kind != "next":
+                raise ExpectationError(f"expected element {x!r}, got {kind} {v!r}")
+            if v != x:
+                raise ExpectationError(f"expected element {x!r}, got {v!r}")
+            got = v
+        return got
+
+    async def expect_next_n(self, n: int, timeout: float | None = None) -> list[Any]:
+        """Expect ``n`` elements and return them."""
+        out = []
+        for i in range(n):
+            kind, v = await self._next_event(f"element {i + 1} of {n}", timeout)
+            if kind != "next":
+                raise ExpectationError(f"expected element {i + 1} of {n}, got {kind} {v!r}")
+            out.append(v)
+        return out
+
+    async def expect_next_unordered(self, *xs: Any, timeout: float | None = None) -> None:
+        """Expect these elements next, in any order."""
+        got = await self.expect_next_n(len(xs), timeout)
+        if sorted(map(repr, got)) != sorted(map(repr, xs)):
+            raise ExpectationError(f"expected {xs!r} in any order, got {got!r}")
+
+    async def request_next(self, x: Any = ..., timeout: float | None = None) -> Any:
+        """Request one element and return it (or check it equals ``x``)."""
+        self.request(1)
+        if x is ...:
+            return await self.expect_next(timeout=timeout)
+        return await self.expect_next(x, timeout=timeout)
+
+    async def expect_complete(self, timeout: float | None = None) -> None:
+        """Expect the stream to complete next."""
+        kind, v = await self._next_event("completion", timeout)
+        if kind != "complete":
+            raise ExpectationError(f"expected completion, got {kind} {v!r}")
+
+    async def expect_error(self, timeout: float | None = None) -> BaseException:
+        """Expect the stream to fail next; returns the exception."""
+        kind, v = await self._next_event("an error", timeout)
+        if kind != "error":
+            raise ExpectationError(f"expected an error, got {kind} {v!r}")
+        return v  # type: ignore[no-any-return]
+
+    async def expect_subscription_and_complete(self, timeout: float | None = None) -> None:
+        """Expect completion without requesting anything."""
+        await self.expect_complete(timeout)
+
+    async def expect_no_message(self, seconds: float = 0.1) -> None:
+        """Expect nothing to arrive for ``seconds`` (real time; keep it short)."""
+        if self._events.items:
+            raise ExpectationError(f"expected no message, got {self._events.items[0]!r}")
+        try:
+            kind, v = await self._events.get(seconds, "nothing")
+        except ExpectationError:
+            return
+        raise ExpectationError(f"expected no message for {seconds} s, got {kind} {v!r}")
+
+    async def to_list(self, timeout: float | None = None) -> list[Any]:
+        """Request everything and return the elements once the stream completes."""
+        self.request(1 << 62)
+        out = []
+        while True:
+            kind, v = await self._next_event("elements or completion", timeout)
+            if kind == "next":
+                out.append(v)
+            elif kind == "complete":
+                return out
+            else:
+                raise v
+
+    async def expect_next_or_complete(self, timeout: float | None = None) -> Any:
+        """An element (returned) or completion (returns None)."""
+        kind, v = await self._next_event("an element or completion", timeout)
+        if kind == "next":
+            return v
+        if kind == "complete":
+            return None
+        raise ExpectationError(f"expected an element or completion, got {kind} {v!r}")
+
+
+class _ProbeSinkStage(GraphStageWithMaterializedValue[SinkShape, SubscriberProbe]):
+    name = "test_sink_probe"
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.shape = SinkShape(Inlet("TestSink.in"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, SubscriberProbe]:
+        probe = SubscriberProbe(self.timeout)
+        return _ProbeSinkLogic(self.shape, probe), probe
+
+
+class _ProbeSinkLogic(GraphStageLogic, InHandler):
+    def __init__(self, shape: SinkShape, probe: SubscriberProbe) -> None:
+        super().__init__(shape)
+        self.in_ = shape.in_
+        self.probe = probe
+        self.demand = 0
+        self.set_handler(self.in_, self)
+
+    def pre_start(self) -> None:
+        self.probe._cb = self.get_async_callback(self._on_cmd)
+        pending, self.probe._pending = self.probe._pending, []
+        for item in pending:
+            self._on_cmd(item)
+
+    def _on_cmd(self, item: tuple[str, Any]) -> None:
+        cmd, arg = item
+        if cmd == "request":
+            self.demand += arg
+            if not self.has_been_pulled(self.in_) and not self.is_closed(self.in_):
+                self.pull(self.in_)
+        elif cmd == "cancel":
+            self.cancel(self.in_, arg)
+
+    def on_push(self) -> None:
+        self.probe._events.put("next", self.grab(self.in_))
+        self.demand -= 1
+        if self.demand > 0:
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        self.probe._events.put("complete")
+        self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.probe._events.put("error", exc)
+        self.fail_stage(exc)
+
+    def _on_abort(self, exc: BaseException) -> None:
+        self.probe._events.put("error", exc)
+
+
+class TestSink:
+    """Factory of subscriber probes."""
+
+    __test__ = False  # not a pytest test class
+
+    @staticmethod
+    def probe(timeout: float = DEFAULT_TIMEOUT) -> Sink[Any, SubscriberProbe]:
+        """A sink materializing a ``SubscriberProbe``."""
+        return Sink(AtomicModule(_ProbeSinkStage(timeout)))
+
+
+# -- publisher probe ------------------------------------------------------------------------------------
+class PublisherProbe:
+    """The materialized value of ``TestSource.probe()``: send elements, watch demand."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._events = _Events()
+        self._cb: Any = None
+        self._pending: list[tuple[str, Any]] = []
+        self.pending_demand = 0
+
+    def _send(self, cmd: str, arg: Any = None) -> None:
+        if self._cb is None:
+            self._pending.append((cmd, arg))
+        else:
+            self._cb.invoke((cmd, arg))
+
+    def send_next(self, x: Any) -> PublisherProbe:
+        """Emit ``x`` (it waits in the probe until downstream pulls)."""
+        self._send("next", x)
+        return self
+
+    def send_complete(self) -> PublisherProbe:
+        """Complete the stream."""
+        self._send("complete")
+        return self
+
+    def send_error(self, exc: BaseException) -> PublisherProbe:
+        """Fail the stream with ``exc``."""
+        self._send("error", exc)
+        return self
+
+    async def expect_request(self, timeout: float | None = None) -> int:
+        """Expect downstream demand; returns the number of elements requested."""
+        t = self.timeout if timeout is None else timeout
+        kind, v = await self._events.get(t, "a request")
+        if kind != "request":
+            raise ExpectationError(f"expected a request, got {kind} {v!r}")
+        return v  # type: ignore[no-any-return]
+
+    async def expect_cancellation(self, timeout: float | None = None) -> BaseException:
+        """Expect downstream to cancel; returns the cause. Requests in between are skipped."""
+        t = self.timeout if timeout is None else timeout
+        while True:
+            kind, v = await self._events.get(t, "cancellation")
+            if kind == "cancel":
+                return v  # type: ignore[no-any-return]
+            if kind != "request":
+                raise ExpectationError(f"expected cancellation, got {kind} {v!r}")
+
+    async def expect_no_message(self, seconds: float = 0.1) -> None:
+        """Expect no request or cancellation for ``seconds``."""
+        if self._events.items:
+            raise ExpectationError(f"expected no message, got {self._events.items[0]!r}")
+        try:
+            kind, v = await self._events.get(seconds, "nothing")
+        except ExpectationError:
+            return
+        raise ExpectationError(f"expected no message for {seconds} s, got {kind} {v!r}")
+
+
+class _ProbeSourceStage(GraphStageWithMaterializedValue[SourceShape, PublisherProbe]):
+    name = "test_source_probe"
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.shape = SourceShape(Outlet("TestSource.out"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, PublisherProbe]:
+        probe = PublisherProbe(self.timeout)
+        return _ProbeSourceLogic(self.shape, probe), probe
+
+
+class _ProbeSourceLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: SourceShape, probe: PublisherProbe) -> None:
+        super().__init__(shape)
+        self.out = shape.out
+        self.probe = probe
+        self.buf: deque[Any] = deque()
+        self.done: tuple[str, Any] | None = None
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        self.probe._cb = self.get_async_callback(self._on_cmd)
+        pending, self.probe._pending = self.probe._pending, []
+        for item in pending:
+            self._on_cmd(item)
+
+    def _on_cmd(self, item: tuple[str, Any]) -> None:
+        cmd, arg = item
+        if cmd == "next":
+            self.buf.append(arg)
+            if self.is_available(self.out):
+                self.push(self.out, self.buf.popleft())
+        else:
+            self.done = (cmd, arg)
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if self.done is not None and not self.buf:
+            cmd, arg = self.done
+            if cmd == "complete":
+                self.complete(self.out)
+            else:
+                self.fail(self.out, arg)
+
+    def on_pull(self) -> None:
+        self.probe.pending_demand += 1
+        self.probe._events.put("request", 1)
+        if self.buf:
+            self.push(self.out, self.buf.popleft())
+            self._maybe_finish()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.probe._events.put("cancel", cause)
+        self.complete_stage()
+
+
+class TestSource:
+    """Factory of publisher probes."""
+
+    __test__ = False
+
+    @staticmethod
+    def probe(timeout: float = DEFAULT_TIMEOUT) -> Source[Any, PublisherProbe]:
+        """A source materializing a ``PublisherProbe``."""
+        return Source(AtomicModule(_ProbeSourceStage(timeout)))

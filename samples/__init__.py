@@ -1,0 +1,1 @@
+"""Runnable samples built on the asyncio port of Akka Streams and Alpakka Kafka."""
