@@ -293,6 +293,14 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(Monitor(), combine)
 
+    # -- time and rate operators (issue 3: add here) ------------------------------------------
+
+    # -- error handling operators (issue 3: add here) -------------------------------------------
+
+    # -- nesting and substream operators (issue 3: add here) --------------------------------------
+
+    # -- fan-out operators: also_to, wire_tap, divert_to (add here) ---------------------------------
+
     # -- fan-in ---------------------------------------------------------------------------
     def _fan_in(self, others: list[Any], stage: Any, combine: Callable[[Any, Any], Any] | None) -> Any:
         mine = self.module
@@ -510,6 +518,8 @@ class Source(FlowOps[Out, Mat]):
         if len(srcs) == 1:
             return srcs[0].map(lambda x: [x])  # type: ignore[no-any-return]
         return srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None)  # type: ignore[no-any-return]
+
+    # -- more source factories (queue, combine, publisher, lazy ...: add here) -----------------
 
     @staticmethod
     def from_graph(g: Any) -> Source[Any, Any]:
@@ -730,6 +740,8 @@ class Sink(Graph, Generic[In, Mat]):
         from .._ops.sinks import OnCompleteSink
 
         return Sink(AtomicModule(OnCompleteSink(cb)))
+
+    # -- more sink factories (queue, combine, as_publisher, ...: add here) ---------------------
 
     def __repr__(self) -> str:
         return f"Sink({self.module.shape!r})"
