@@ -17,9 +17,7 @@ from reactive import Sink, Source
 async def main() -> None:
     """Print the factorials of 0..10, then 100!."""
     await Source.from_iterable(range(1, 11)).scan(1, operator.mul).run_foreach(print)
-    last = await (
-        Source.from_iterable(range(1, 101)).scan(1, operator.mul).run_with(Sink.last())
-    )
+    last = await Source.from_iterable(range(1, 101)).scan(1, operator.mul).run_with(Sink.last())
     print(f"100! = {last}")
 
 

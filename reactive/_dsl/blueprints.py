@@ -18,7 +18,6 @@ from .._stage.shapes import (
     ClosedShape,
     FlowShape,
     Shape,
-    SinkShape,
     SourceShape,
 )
 from .keep import Keep, NotUsed
@@ -94,7 +93,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     __slots__ = ()
 
-    # -- appending ------------------------------------------------------------------------
+    # -- appending -----------------------------------------------------------------------------
     def _via_module(self, module: Module, combine: Callable[[Any, Any], Any]) -> Any:
         raise NotImplementedError  # pragma: no cover - each blueprint class overrides
 
@@ -109,7 +108,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         """Append ``flow``, combining materialized values with ``combine``."""
         return self._via_module(_module_of(flow), combine)
 
-    # -- simple -------------------------------------------------------------------------
+    # -- simple --------------------------------------------------------------------------------
     def map(self, f: Callable[[Out], U]) -> Any:
         """Transform each element with ``f``.
 
@@ -226,7 +225,8 @@ class FlowOps(Graph, Generic[Out, Mat]):
         """Insert ``inject`` between elements; optional ``start`` and ``end`` markers."""
         from .._ops.simple import Intersperse
 
-        return self._via_stage(Intersperse(inject, start, end))
+        kw = {k: v for k, v in (("start", start), ("end", end)) if v is not _MISSING}
+        return self._via_stage(Intersperse(inject, **kw))
 
     def zip_with_index(self) -> Any:
         """Pair each element with its index: ``(x, i)`` from 0."""
@@ -234,13 +234,15 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(ZipWithIndex())
 
-    def log(self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None) -> Any:
+    def log(
+        self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None
+    ) -> Any:
         """Log elements, completion and failure through ``logging``; pass through."""
         from .._ops.simple import Log
 
         return self._via_stage(Log(name, extract, logger))
 
-    # -- async --------------------------------------------------------------------------
+    # -- async ---------------------------------------------------------------------------------
     def map_async(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Any:
         """Run ``f`` on up to ``parallelism`` elements at once; emit results in input order."""
         from .._ops.async_ import MapAsync
@@ -265,7 +267,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(ScanAsync(zero, f, emit_each=False))
 
-    # -- buffers --------------------------------------------------------------------------
+    # -- buffers -------------------------------------------------------------------------------
     def buffer(self, size: int, overflow_strategy: Any) -> Any:
         """Buffer up to ``size`` elements; ``overflow_strategy`` says what happens when full."""
         from .._ops.buffers import Buffer
@@ -279,7 +281,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(Buffer(1, OS.backpressure, name="detach"))
 
-    # -- watching -----------------------------------------------------------------------
+    # -- watching ------------------------------------------------------------------------------
     def watch_termination(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Any:
         """Materialize an awaitable completing with ``Done`` when the stream terminates
         here (or failing with its failure)."""
@@ -293,16 +295,18 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(Monitor(), combine)
 
-    # -- time and rate operators (issue 3: add here) ------------------------------------------
+    # -- time and rate operators (issue 3: add here) -------------------------------------------
 
-    # -- error handling operators (issue 3: add here) -------------------------------------------
+    # -- error handling operators (issue 3: add here) ------------------------------------------
 
-    # -- nesting and substream operators (issue 3: add here) --------------------------------------
+    # -- nesting and substream operators (issue 3: add here) -----------------------------------
 
-    # -- fan-out operators: also_to, wire_tap, divert_to (add here) ---------------------------------
+    # -- fan-out operators: also_to, wire_tap, divert_to (add here) ----------------------------
 
-    # -- fan-in ---------------------------------------------------------------------------
-    def _fan_in(self, others: list[Any], stage: Any, combine: Callable[[Any, Any], Any] | None) -> Any:
+    # -- fan-in --------------------------------------------------------------------------------
+    def _fan_in(
+        self, others: list[Any], stage: Any, combine: Callable[[Any, Any], Any] | None
+    ) -> Any:
         mine = self.module
         if len(mine.shape.outlets) != 1:
             raise IllegalGraphError("fan-in needs a blueprint with exactly one outlet")
@@ -316,7 +320,9 @@ class FlowOps(Graph, Generic[Out, Mat]):
             wires.append(((k, o.shape.outlets[0]), (j, ins[k])))
         new_ins = tuple(p.carbon_copy() for p in mine.shape.inlets)
         new_out = stage.shape.outlets[0].carbon_copy()
-        exposed: dict[Any, Any] = {p: (0, q) for p, q in zip(new_ins, mine.shape.inlets, strict=True)}
+        exposed: dict[Any, Any] = {
+            p: (0, q) for p, q in zip(new_ins, mine.shape.inlets, strict=True)
+        }
         exposed[new_out] = (j, stage.shape.outlets[0])
         shape: Shape = FlowShape(new_ins[0], new_out) if new_ins else SourceShape(new_out)
         if combine is None:
@@ -354,7 +360,9 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._fan_in([other], Merge(2, eager_complete), None)
 
-    def merge_mat(self, other: Any, combine: Callable[[Any, Any], Any], eager_complete: bool = False) -> Any:
+    def merge_mat(
+        self, other: Any, combine: Callable[[Any, Any], Any], eager_complete: bool = False
+    ) -> Any:
         """``merge`` combining materialized values."""
         from .._ops.fan_in import Merge
 
@@ -420,15 +428,19 @@ class Source(FlowOps[Out, Mat]):
         """Run calling ``f`` for each element; returns an awaitable of ``Done``."""
         return self.run_with(Sink.foreach(f), materializer)
 
-    def run_fold(self, zero: U, f: Callable[[U, Out], U], materializer: Materializer | None = None) -> Any:
+    def run_fold(
+        self, zero: U, f: Callable[[U, Out], U], materializer: Materializer | None = None
+    ) -> Any:
         """Run folding the elements; returns an awaitable of the result."""
         return self.run_with(Sink.fold(zero, f), materializer)
 
-    def run_reduce(self, f: Callable[[Out, Out], Out], materializer: Materializer | None = None) -> Any:
+    def run_reduce(
+        self, f: Callable[[Out, Out], Out], materializer: Materializer | None = None
+    ) -> Any:
         """Run reducing the elements; returns an awaitable of the result."""
         return self.run_with(Sink.reduce(f), materializer)
 
-    # -- factories ------------------------------------------------------------------------
+    # -- factories -----------------------------------------------------------------------------
     @staticmethod
     def from_iterable(iterable: Iterable[Out]) -> Source[Out, Any]:
         """The elements of ``iterable``; a fresh iterator per run."""
@@ -479,7 +491,9 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(UnfoldSource(state, f)))
 
     @staticmethod
-    def unfold_async(state: Any, f: Callable[[Any], Awaitable[tuple[Any, Out] | None]]) -> Source[Out, Any]:
+    def unfold_async(
+        state: Any, f: Callable[[Any], Awaitable[tuple[Any, Out] | None]]
+    ) -> Source[Out, Any]:
         """Like ``unfold`` with an async step."""
         from .._ops.sources import UnfoldAsyncSource
 
@@ -572,7 +586,9 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
             return Sink(m.map_mat(lambda x: combine(NotUsed, x)))
         return Sink(LinearModule(self.module, m, combine))
 
-    def run_with(self, source: Any, sink: Any, materializer: Materializer | None = None) -> tuple[Any, Any]:
+    def run_with(
+        self, source: Any, sink: Any, materializer: Materializer | None = None
+    ) -> tuple[Any, Any]:
         """Run ``source`` through this flow into ``sink``; returns ``(source_mat, sink_mat)``."""
         src = Source(_module_of(source))
         return src.via(self).to_mat(sink, Keep.both).run(materializer)  # type: ignore[no-any-return]
@@ -585,7 +601,10 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         """``join`` combining materialized values."""
         a = self.module
         b = _module_of(flow)
-        wires = [((0, a.shape.outlets[0]), (1, b.shape.inlets[0])), ((1, b.shape.outlets[0]), (0, a.shape.inlets[0]))]
+        wires = [
+            ((0, a.shape.outlets[0]), (1, b.shape.inlets[0])),
+            ((1, b.shape.outlets[0]), (0, a.shape.inlets[0])),
+        ]
         return RunnableGraph(
             CompositeModule(ClosedShape, [a, b], wires, {}, lambda m: combine(m[0], m[1]))
         )
@@ -600,7 +619,9 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         """A Flow from a graph or stage with one inlet and one outlet."""
         m = _module_of(g)
         if len(m.shape.inlets) != 1 or len(m.shape.outlets) != 1:
-            raise IllegalGraphError(f"Flow.from_graph needs one inlet and one outlet, got {m.shape!r}")
+            raise IllegalGraphError(
+                f"Flow.from_graph needs one inlet and one outlet, got {m.shape!r}"
+            )
         return Flow(m)
 
     @staticmethod
@@ -609,14 +630,18 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         return Flow.from_sink_and_source_mat(sink, source, Keep.left)
 
     @staticmethod
-    def from_sink_and_source_mat(sink: Any, source: Any, combine: Callable[[Any, Any], Any]) -> Flow[Any, Any, Any]:
+    def from_sink_and_source_mat(
+        sink: Any, source: Any, combine: Callable[[Any, Any], Any]
+    ) -> Flow[Any, Any, Any]:
         """``from_sink_and_source`` combining materialized values."""
         a = _module_of(sink)
         b = _module_of(source)
         i = a.shape.inlets[0].carbon_copy()
         o = b.shape.outlets[0].carbon_copy()
         exposed = {i: (0, a.shape.inlets[0]), o: (1, b.shape.outlets[0])}
-        return Flow(CompositeModule(FlowShape(i, o), [a, b], [], exposed, lambda m: combine(m[0], m[1])))
+        return Flow(
+            CompositeModule(FlowShape(i, o), [a, b], [], exposed, lambda m: combine(m[0], m[1]))
+        )
 
     def __class_getitem__(cls, item: Any) -> Any:
         return cls
@@ -646,7 +671,7 @@ class Sink(Graph, Generic[In, Mat]):
             raise IllegalGraphError(f"Sink.from_graph needs exactly one inlet, got {m.shape!r}")
         return Sink(m)
 
-    # -- factories ------------------------------------------------------------------------
+    # -- factories -----------------------------------------------------------------------------
     @staticmethod
     def foreach(f: Callable[[Any], Any]) -> Sink[Any, Any]:
         """Call ``f`` for each element; result ``Done``."""
@@ -768,7 +793,9 @@ class RunnableGraph(Graph, Generic[Mat]):
         """A RunnableGraph from a closed graph (``GraphDSL.create`` returning ClosedShape)."""
         m = _module_of(g)
         if m.shape.inlets or m.shape.outlets:
-            raise IllegalGraphError(f"RunnableGraph.from_graph needs a closed graph, got {m.shape!r}")
+            raise IllegalGraphError(
+                f"RunnableGraph.from_graph needs a closed graph, got {m.shape!r}"
+            )
         return RunnableGraph(m)
 
     def __repr__(self) -> str:

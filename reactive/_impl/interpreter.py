@@ -15,11 +15,12 @@ Connection state
 
 Event queue
     Port actions never call the other side's handler directly (that would re-enter a
-    logic while its own handler is still running). They flip bits and append one of the
-    connection's pre-bound ``deliver_*`` methods to the island's FIFO ``queue``; the
-    island pops and calls them. An exception escaping a handler fails the logic that owns
-    the handler (``fail_stage``), which is how a user function that raises fails the
-    stream with its own exception.
+    logic while its own handler is still running). They flip bits (``PUSH_REQ``,
+    ``PULL_REQ``, ``COMPLETE_REQ``, ``FAIL_REQ``, ``CANCEL_REQ``) and append the
+    connection to the island's FIFO ``queue``; the island pops it and dispatches on the
+    bits (push and pull inline, as they are the hot path). An exception escaping a
+    handler fails the logic that owns the handler (``fail_stage``), which is how a user
+    function that raises fails the stream with its own exception.
 
 Mailbox and inline execution
     Signals from outside the island (async callbacks, timers, the neighbouring island's
@@ -55,6 +56,9 @@ PUSH_REQ = 4  # out side pushed; on_push not yet delivered
 AVAIL = 8  # element delivered to the in side, not yet grabbed
 IN_CLOSED = 16  # in side closed (cancelled by it, or completion/failure delivered)
 OUT_CLOSED = 32  # out side closed (completed/failed by it, or cancellation delivered)
+COMPLETE_REQ = 64  # completion sent, not yet delivered
+FAIL_REQ = 128  # failure sent, not yet delivered
+CANCEL_REQ = 256  # cancellation sent, not yet delivered
 PULLED = PULL_REQ | DEMAND | PUSH_REQ
 
 EVENT_LIMIT = 1024
@@ -75,15 +79,11 @@ class Connection:
         "out_handler",
         "in_port",
         "out_port",
-        "cause",
+        "fail_cause",
+        "cancel_cause",
         "batch",
         "demand_n",
         "q",
-        "deliver_pull",
-        "deliver_push",
-        "deliver_complete",
-        "deliver_fail",
-        "deliver_cancel",
     )
 
     def __init__(self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any) -> None:
@@ -95,76 +95,46 @@ class Connection:
         self.in_port = in_port
         self.in_handler: Any = None
         self.out_handler: Any = None
-        self.cause: BaseException | None = None
+        self.fail_cause: BaseException | None = None
+        self.cancel_cause: BaseException | None = None
         # Fast path: both ends speak the batch protocol (see _ops/fused.py).
         self.batch = False
         self.demand_n = 1
         self.q: Any = None
-        # Pre-bound so that enqueueing an event allocates nothing.
-        self.deliver_pull = self._deliver_pull
-        self.deliver_push = self._deliver_push
-        self.deliver_complete = self._deliver_complete
-        self.deliver_fail = self._deliver_fail
-        self.deliver_cancel = self._deliver_cancel
 
-    def _deliver_pull(self) -> None:
+    def deliver_termination(self) -> None:
+        """Deliver a completion or failure to the in side."""
         st = self.state
-        if st & (OUT_CLOSED | IN_CLOSED):
-            self.state = st & ~PULL_REQ
-            return
-        self.state = (st & ~PULL_REQ) | DEMAND
-        self.out_handler.on_pull()
-
-    def _deliver_push(self) -> None:
-        st = self.state
-        if st & IN_CLOSED:
-            self.elem = None
-            self.state = st & ~PUSH_REQ
-            return
-        self.state = (st & ~PUSH_REQ) | AVAIL
-        self.in_handler.on_push()
-
-    def _deliver_complete(self) -> None:
-        st = self.state
+        self.state = st & ~(COMPLETE_REQ | FAIL_REQ)
         if st & IN_CLOSED:
             return
-        self.state = st | IN_CLOSED
+        self.state |= IN_CLOSED
         logic = self.in_logic
         try:
             if not logic._stopped:
-                self.in_handler.on_upstream_finish()
+                if st & FAIL_REQ:
+                    self.in_handler.on_upstream_failure(self.fail_cause)
+                else:
+                    self.in_handler.on_upstream_finish()
         finally:
             logic._port_closed()
 
-    def _deliver_fail(self) -> None:
+    def deliver_cancel(self) -> None:
+        """Deliver a cancellation to the out side."""
         st = self.state
-        if st & IN_CLOSED:
-            return
-        self.state = st | IN_CLOSED
-        logic = self.in_logic
-        try:
-            if not logic._stopped:
-                self.in_handler.on_upstream_failure(self.cause)
-        finally:
-            logic._port_closed()
-
-    def _deliver_cancel(self) -> None:
-        st = self.state
+        self.state = st & ~CANCEL_REQ
         if st & OUT_CLOSED:
             return
-        self.state = (st | OUT_CLOSED) & ~DEMAND
+        self.state = (self.state | OUT_CLOSED) & ~DEMAND
         logic = self.out_logic
         try:
             if not logic._stopped:
-                self.out_handler.on_downstream_finish(self.cause)
+                self.out_handler.on_downstream_finish(self.cancel_cause)
         finally:
             logic._port_closed()
 
     def __repr__(self) -> str:
         return f"Connection({self.out_port!r} -> {self.in_port!r}, state={self.state:#x})"
-
-
-_OUT_SIDE = {Connection._deliver_pull, Connection._deliver_cancel}
 
 
 class Island:
@@ -278,28 +248,56 @@ class Island:
 
     # -- the event loop ------------------------------------------------------------------
     def execute(self) -> bool:
-        """Process events and mailbox entries; True when work is left (budget spent)."""
+        """Process events and mailbox entries; True when work is left (budget spent).
+
+        The queue holds connections; the state bits say which event is pending. Push and
+        pull are dispatched inline here (the hot path: no intermediate call); a
+        connection queued twice (push, then completion) is handled in that order because
+        a pending push takes precedence over a pending termination.
+        """
         self.running = True
         q = self.queue
         mb = self.mailbox
         pop = q.popleft
         budget = EVENT_LIMIT
-        ev: Any = None
+        c: Any = None
+        side = 0  # 1: the failing handler is the in side's, 0: the out side's, 2: mailbox
+        entry: Any = None
         try:
             while True:
                 try:
                     while budget > 0:
                         if q:
-                            ev = pop()
-                            ev()
+                            c = pop()
                             budget -= 1
+                            st = c.state
+                            if st & PUSH_REQ:
+                                if st & IN_CLOSED:
+                                    c.state = st & ~PUSH_REQ
+                                    c.elem = None
+                                else:
+                                    c.state = (st & ~PUSH_REQ) | AVAIL
+                                    side = 1
+                                    c.in_handler.on_push()
+                            elif st & PULL_REQ:
+                                if st & (OUT_CLOSED | IN_CLOSED):
+                                    c.state = st & ~PULL_REQ
+                                else:
+                                    c.state = (st & ~PULL_REQ) | DEMAND
+                                    side = 0
+                                    c.out_handler.on_pull()
+                            elif st & (COMPLETE_REQ | FAIL_REQ):
+                                side = 1
+                                c.deliver_termination()
+                            elif st & CANCEL_REQ:
+                                side = 0
+                                c.deliver_cancel()
                         elif mb:
                             entry = mb.popleft()
-                            ev = entry
-                            logic = entry[0]
-                            if not logic._stopped:
-                                entry[1](entry[2])
                             budget -= 1
+                            side = 2
+                            if not entry[0]._stopped:
+                                entry[1](entry[2])
                         elif self.flush_hooks:
                             hooks = self.flush_hooks
                             self.flush_hooks = []
@@ -309,18 +307,14 @@ class Island:
                             break
                     break
                 except Exception as exc:
-                    self._on_handler_error(ev, exc)
+                    if side == 2:
+                        logic = entry[0]
+                    else:
+                        logic = c.in_logic if side == 1 else c.out_logic
+                    logic._handle_error(exc)
         finally:
             self.running = False
         return bool(q or mb or self.flush_hooks) and not self.finished
-
-    def _on_handler_error(self, ev: Any, exc: Exception) -> None:
-        if isinstance(ev, tuple):
-            logic = ev[0]
-        else:
-            conn = ev.__self__
-            logic = conn.out_logic if ev.__func__ in _OUT_SIDE else conn.in_logic
-        logic._handle_error(exc)
 
     def logic_stopped(self, logic: GraphStageLogic) -> None:
         self.live -= 1
@@ -336,8 +330,12 @@ class Island:
         self._aborted = True
         from .._errors import AbruptTerminationError
 
-        err = exc if isinstance(exc, Exception) else AbruptTerminationError(
-            f"stream island {self.name!r} was aborted because its materializer shut down"
+        err = (
+            exc
+            if isinstance(exc, Exception)
+            else AbruptTerminationError(
+                f"stream island {self.name!r} was aborted because its materializer shut down"
+            )
         )
         for logic in self.logics:
             if not logic._stopped:

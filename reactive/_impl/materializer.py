@@ -102,7 +102,9 @@ class Materializer:
         return mat
 
     # -- tasks ---------------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, Any], island: Island | None = None) -> asyncio.Task[Any]:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, Any], island: Island | None = None
+    ) -> asyncio.Task[Any]:
         task = self.loop.create_task(coro, name=f"{self.name}:{island.name if island else 'task'}")
         self._tasks.add(task)
         if island is not None:

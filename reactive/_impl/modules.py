@@ -97,8 +97,10 @@ class AtomicModule(Module):
 
     @property
     def is_identity(self) -> bool:
-        return bool(getattr(self.stage, "_is_identity", False)) and not self.attributes and (
-            not self.is_async and self.mat_post is None
+        return (
+            bool(getattr(self.stage, "_is_identity", False))
+            and not self.attributes
+            and (not self.is_async and self.mat_post is None)
         )
 
     def __repr__(self) -> str:

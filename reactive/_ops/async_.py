@@ -26,7 +26,9 @@ class MapAsync(FlowStage):
 
     name = "map_async"
 
-    def __init__(self, parallelism: int, f: Callable[[Any], Awaitable[Any]], ordered: bool = True) -> None:
+    def __init__(
+        self, parallelism: int, f: Callable[[Any], Awaitable[Any]], ordered: bool = True
+    ) -> None:
         if parallelism < 1:
             raise ValueError(f"parallelism must be >= 1, got {parallelism}")
         super().__init__()
@@ -64,7 +66,11 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
         self._maybe_pull()
 
     def _maybe_pull(self) -> None:
-        if self.inflight < self.par and not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+        if (
+            self.inflight < self.par
+            and not self.is_closed(self.in_)
+            and not self.has_been_pulled(self.in_)
+        ):
             if self.ordered and len(self.slots) >= self.par:
                 return
             self.pull(self.in_)

@@ -20,7 +20,9 @@ class AwaitingLogicMixin(GraphStageLogic):
     _inflight: set[asyncio.Future[Any]] | None = None
     _done_cb: Any = None
 
-    def _await(self, aw: Awaitable[Any], handler: Callable[[asyncio.Future[Any]], None]) -> asyncio.Future[Any]:
+    def _await(
+        self, aw: Awaitable[Any], handler: Callable[[asyncio.Future[Any]], None]
+    ) -> asyncio.Future[Any]:
         if self._done_cb is None:
             self._done_cb = self.get_async_callback(self._deliver)
             self._inflight = set()

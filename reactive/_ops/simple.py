@@ -122,7 +122,9 @@ class MapConcat(FlowStage):
 
     name = "map_concat"
 
-    def __init__(self, f: Callable[[Any], Iterable[Any]] | None = None, factory: Any = None) -> None:
+    def __init__(
+        self, f: Callable[[Any], Iterable[Any]] | None = None, factory: Any = None
+    ) -> None:
         super().__init__()
         self.f = f
         self.factory = factory
@@ -189,7 +191,9 @@ class StatefulMap(FlowStage):
 
     name = "stateful_map"
 
-    def __init__(self, create: Callable[[], Any], f: Callable[[Any, Any], Any], on_complete: Any) -> None:
+    def __init__(
+        self, create: Callable[[], Any], f: Callable[[Any, Any], Any], on_complete: Any
+    ) -> None:
         super().__init__()
         self.create = create
         self.f = f
@@ -710,7 +714,9 @@ class Log(FlowStage):
 
     name = "log"
 
-    def __init__(self, log_name: str, extract: Callable[[Any], Any] | None = None, logger: Any = None) -> None:
+    def __init__(
+        self, log_name: str, extract: Callable[[Any], Any] | None = None, logger: Any = None
+    ) -> None:
         super().__init__()
         self.log_name = log_name
         self.extract = extract
@@ -747,7 +753,9 @@ class _LogLogic(FlowLogic):
         self.fail_stage(exc)
 
     def on_downstream_finish(self, cause: BaseException) -> None:
-        self.logger.log(self.on_finish, "[%s] Downstream finished, cause: %r", self.stage.log_name, cause)
+        self.logger.log(
+            self.on_finish, "[%s] Downstream finished, cause: %r", self.stage.log_name, cause
+        )
         self.cancel_stage(cause)
 
 

@@ -16,7 +16,13 @@ from typing import Any
 
 from .._dsl.keep import Done, NotUsed
 from .._errors import NoSuchElementError
-from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, _Batch, abrupt_error
+from .._stage.logic import (
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    _Batch,
+    abrupt_error,
+)
 from .._stage.shapes import Inlet, SinkShape
 from .._supervision import Supervision
 
@@ -107,7 +113,7 @@ class SinkLogic(GraphStageLogic, InHandler):
         return x if type(x) is _Batch else (x,)
 
 
-# -- foreach ------------------------------------------------------------------------------------
+# -- foreach ----------------------------------------------------------------------------------
 class ForeachSink(SinkStage):
     """``Sink.foreach(f)``: call ``f`` for each element; result ``Done``.
 
@@ -148,7 +154,7 @@ class _ForeachLogic(SinkLogic):
         self.complete_stage()
 
 
-# -- folding --------------------------------------------------------------------------------------
+# -- folding ----------------------------------------------------------------------------------
 class FoldSink(SinkStage):
     """``Sink.fold(zero, f)``: the final accumulation."""
 
@@ -248,7 +254,7 @@ class _ReduceSinkLogic(SinkLogic):
             self.complete_stage()
 
 
-# -- head / last / seq --------------------------------------------------------------------------------
+# -- head / last / seq ------------------------------------------------------------------------
 class HeadSink(SinkStage):
     """``Sink.head()`` / ``Sink.head_option()``: the first element, then cancel."""
 
@@ -400,7 +406,7 @@ class _IgnoreLogic(SinkLogic):
         self.complete_stage()
 
 
-# -- no result ------------------------------------------------------------------------------------
+# -- no result --------------------------------------------------------------------------------
 class CancelledSink(SinkStage):
     """``Sink.cancelled()``: cancels at once."""
 

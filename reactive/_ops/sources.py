@@ -39,7 +39,7 @@ class SourceLogic(GraphStageLogic, OutHandler):
         self.set_handler(self.out, self)
 
 
-# -- iterables ----------------------------------------------------------------------------
+# -- iterables --------------------------------------------------------------------------------
 class IterableSource(SourceStage):
     """``Source.from_iterable(it)``: a fresh iterator per run.
 

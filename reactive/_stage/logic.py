@@ -27,7 +27,10 @@ from .._errors import (
 )
 from .._impl.interpreter import (
     AVAIL,
+    CANCEL_REQ,
+    COMPLETE_REQ,
     DEMAND,
+    FAIL_REQ,
     IN_CLOSED,
     OUT_CLOSED,
     PULL_REQ,
@@ -405,9 +408,8 @@ class GraphStageLogic:
             raise self._err(inlet, "Cannot pull port twice")
         if st & AVAIL:
             c.elem = None
-        c.demand_n = 1
         c.state = (st & ~AVAIL) | PULL_REQ
-        c.q.append(c.deliver_pull)
+        c.q.append(c)
 
     def try_pull(self, inlet: Inlet[Any]) -> None:
         """Pull unless the inlet is closed (or already pulled)."""
@@ -452,9 +454,9 @@ class GraphStageLogic:
         if st & IN_CLOSED:
             return
         c.elem = None
-        c.state = (st | IN_CLOSED) & ~AVAIL
-        c.cause = cause if cause is not None else NO_MORE_ELEMENTS_NEEDED
-        c.q.append(c.deliver_cancel)
+        c.state = (st | IN_CLOSED | CANCEL_REQ) & ~AVAIL
+        c.cancel_cause = cause if cause is not None else NO_MORE_ELEMENTS_NEEDED
+        c.q.append(c)
         self._port_closed()
 
     # -- outlet actions ----------------------------------------------------------------
@@ -472,7 +474,7 @@ class GraphStageLogic:
             raise self._err(outlet, "Cannot push None: elements must not be None (RS rule 2.13)")
         c.elem = elem
         c.state = (st & ~DEMAND) | PUSH_REQ
-        c.q.append(c.deliver_push)
+        c.q.append(c)
 
     def complete(self, outlet: Outlet[Any]) -> None:
         """Complete ``outlet`` (after any pending ``emit``). Idempotent."""
@@ -484,8 +486,8 @@ class GraphStageLogic:
         st = c.state
         if st & OUT_CLOSED:
             return
-        c.state = (st | OUT_CLOSED) & ~DEMAND
-        c.q.append(c.deliver_complete)
+        c.state = (st | OUT_CLOSED | COMPLETE_REQ) & ~DEMAND
+        c.q.append(c)
         self._port_closed()
 
     def fail(self, outlet: Outlet[Any], exc: BaseException) -> None:
@@ -496,13 +498,15 @@ class GraphStageLogic:
         st = c.state
         if st & OUT_CLOSED:
             return
-        c.state = (st | OUT_CLOSED) & ~DEMAND
-        c.cause = exc
-        c.q.append(c.deliver_fail)
+        c.state = (st | OUT_CLOSED | FAIL_REQ) & ~DEMAND
+        c.fail_cause = exc
+        c.q.append(c)
         self._port_closed()
 
     # -- emit / read ---------------------------------------------------------------------
-    def emit(self, outlet: Outlet[Any], elem: Any, and_then: Callable[[], None] | None = None) -> None:
+    def emit(
+        self, outlet: Outlet[Any], elem: Any, and_then: Callable[[], None] | None = None
+    ) -> None:
         """Push ``elem`` now if possible, else as soon as downstream pulls; then ``and_then``."""
         c = self._conns[outlet]
         h = c.out_handler
@@ -831,7 +835,9 @@ class TimerGraphStageLogic(GraphStageLogic):
             self._arm(key, token, interval, fixed_rate, nxt)
         self.on_timer(key)
 
-    def _arm(self, key: Any, token: Any, interval: float | None, fixed_rate: bool, when: float) -> None:
+    def _arm(
+        self, key: Any, token: Any, interval: float | None, fixed_rate: bool, when: float
+    ) -> None:
         clock = self.materializer.clock
         island = self._island
         assert island is not None

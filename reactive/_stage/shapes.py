@@ -80,14 +80,17 @@ class Shape:
         self.inlets = tuple(inlets)
         self.outlets = tuple(outlets)
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         """The same kind of shape over other ports (in the same order)."""
         return Shape(inlets, outlets)
 
     def deep_copy(self) -> Shape:
         """The same kind of shape with fresh ports."""
         return self.copy_from_ports(
-            tuple(i.carbon_copy() for i in self.inlets), tuple(o.carbon_copy() for o in self.outlets)
+            tuple(i.carbon_copy() for i in self.inlets),
+            tuple(o.carbon_copy() for o in self.outlets),
         )
 
     def __rshift__(self, other: Any) -> Any:
@@ -110,7 +113,9 @@ class _ClosedShape(Shape):
     def __init__(self) -> None:
         super().__init__((), ())
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return self
 
     def __repr__(self) -> str:
@@ -130,7 +135,9 @@ class SourceShape(Shape, Generic[T]):
         super().__init__((), (out,))
         self.out = out
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return SourceShape(outlets[0])
 
 
@@ -143,7 +150,9 @@ class SinkShape(Shape, Generic[T]):
         super().__init__((in_,), ())
         self.in_ = in_
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return SinkShape(inlets[0])
 
 
@@ -157,7 +166,9 @@ class FlowShape(Shape):
         self.in_ = in_
         self.out = out
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return FlowShape(inlets[0], outlets[0])
 
 
@@ -183,7 +194,9 @@ class FanInShapeN(Shape):
         """Inlet number ``i``."""
         return self._ins[i]
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return type(self)(*inlets, outlets[0])
 
 
@@ -214,7 +227,9 @@ class FanOutShape2(Shape):
         """Outlet number ``i``."""
         return self.outlets[i]
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return FanOutShape2(inlets[0], outlets[0], outlets[1])
 
 
@@ -237,7 +252,9 @@ class UniformFanInShape(Shape):
         """Inlet number ``i``."""
         return self.inlets[i]
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return type(self)(outlets[0], *inlets)
 
 
@@ -254,13 +271,17 @@ class UniformFanOutShape(Shape):
     @staticmethod
     def of(n: int, name: str) -> UniformFanOutShape:
         """A shape with ports named ``name.in`` and ``name.out0..``."""
-        return UniformFanOutShape(Inlet(f"{name}.in"), *(Outlet(f"{name}.out{i}") for i in range(n)))
+        return UniformFanOutShape(
+            Inlet(f"{name}.in"), *(Outlet(f"{name}.out{i}") for i in range(n))
+        )
 
     def out(self, i: int) -> Outlet[Any]:
         """Outlet number ``i``."""
         return self.outlets[i]
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return type(self)(inlets[0], *outlets)
 
 
@@ -269,11 +290,15 @@ class BidiShape(Shape):
 
     __slots__ = ("in1", "out1", "in2", "out2")
 
-    def __init__(self, in1: Inlet[Any], out1: Outlet[Any], in2: Inlet[Any], out2: Outlet[Any]) -> None:
+    def __init__(
+        self, in1: Inlet[Any], out1: Outlet[Any], in2: Inlet[Any], out2: Outlet[Any]
+    ) -> None:
         super().__init__((in1, in2), (out1, out2))
         self.in1, self.out1, self.in2, self.out2 = in1, out1, in2, out2
 
-    def copy_from_ports(self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]) -> Shape:
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
         return BidiShape(inlets[0], outlets[0], inlets[1], outlets[1])
 
 

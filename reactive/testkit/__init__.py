@@ -18,7 +18,14 @@ from .._impl.modules import AtomicModule
 from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, OutHandler
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 
-__all__ = ["TestSink", "TestSource", "SubscriberProbe", "PublisherProbe", "ManualClock", "ExpectationError"]
+__all__ = [
+    "TestSink",
+    "TestSource",
+    "SubscriberProbe",
+    "PublisherProbe",
+    "ManualClock",
+    "ExpectationError",
+]
 
 DEFAULT_TIMEOUT = 3.0
 
@@ -47,13 +54,15 @@ class _Events:
             try:
                 await asyncio.wait_for(self.waiter, timeout)
             except TimeoutError:
-                raise ExpectationError(f"timeout ({timeout} s) while waiting for {expected}") from None
+                raise ExpectationError(
+                    f"timeout ({timeout} s) while waiting for {expected}"
+                ) from None
             finally:
                 self.waiter = None
         return self.items.popleft()
 
 
-# -- subscriber probe ------------------------------------------------------------------------------
+# -- subscriber probe -------------------------------------------------------------------------
 class SubscriberProbe:
     """The materialized value of ``TestSink.probe()``: request and expect elements."""
 
@@ -236,7 +245,7 @@ class TestSink:
         return Sink(AtomicModule(_ProbeSinkStage(timeout)))
 
 
-# -- publisher probe ------------------------------------------------------------------------------------
+# -- publisher probe --------------------------------------------------------------------------
 class PublisherProbe:
     """The materialized value of ``TestSource.probe()``: send elements, watch demand."""
 

@@ -36,7 +36,9 @@ def leftover_tasks() -> list[asyncio.Task[object]]:
 @pytest.fixture
 async def materializer(request: pytest.FixtureRequest) -> AsyncIterator[Materializer]:
     """A fresh materializer; the test fails if it leaves a stream or a task running."""
-    clock = request.getfixturevalue("manual_clock") if "manual_clock" in request.fixturenames else None
+    clock = (
+        request.getfixturevalue("manual_clock") if "manual_clock" in request.fixturenames else None
+    )
     mat = Materializer(clock=clock, name=f"test:{request.node.name}")
     yield mat
     await _settle()
