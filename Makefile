@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 ARGS ?=
-LINT_PATHS := reactive connectors samples benchmarks tests
+LINT_PATHS := $(wildcard reactive connectors samples benchmarks tests)
 
 .PHONY: install test lint format typecheck demo bench clean
 

@@ -1,0 +1,479 @@
+"""Messages that flow through the Kafka stages: records, envelopes, results, offsets.
+
+Plain immutable data, no stream stages (Alpakka's ``ProducerMessage`` and
+``ConsumerMessage``).
+
+Producing::
+
+    ProducerRecord(topic, value, key=None, partition=None, timestamp_ms=None, headers=())
+
+    Envelope (input of Producer.flexi_flow)      Results (its output, same order)
+    ---------------------------------------      --------------------------------
+    ProducerMessage.single(record, pt)  -> Message           -> Result(metadata, message)
+    ProducerMessage.multi(records, pt)  -> MultiMessage      -> MultiResult(parts, pt)
+    ProducerMessage.pass_through(pt)    -> PassThroughMessage -> PassThroughResult(pt)
+
+Every envelope and result has ``.pass_through``, the value carried along
+unchanged (typically a :class:`CommittableOffset` to commit once the record is
+written).
+
+Consuming::
+
+    CommittableMessage(record, committable_offset)
+    CommittableOffset(group_id, topic, partition, offset, committer)
+    CommittableOffsetBatch.empty().updated(offset)...  -> await batch.commit()
+
+``CommittableOffset.offset`` is the offset of the consumed record; committing
+it stores ``offset + 1`` in Kafka, the next offset to read, as Kafka and
+Alpakka do. The consumer that emitted the record does the commit: each
+committable holds a :class:`KafkaCommitterRef` to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
+
+from aiokafka.structs import TopicPartition
+
+__all__ = [
+    "Committable",
+    "CommittableMessage",
+    "CommittableOffset",
+    "CommittableOffsetBatch",
+    "Envelope",
+    "GroupTopicPartition",
+    "KafkaCommitterRef",
+    "Message",
+    "MultiMessage",
+    "MultiResult",
+    "MultiResultPart",
+    "PartitionOffset",
+    "PassThroughMessage",
+    "PassThroughResult",
+    "ProducerMessage",
+    "ProducerRecord",
+    "RecordMetadata",
+    "Result",
+    "Results",
+    "TopicPartition",
+]
+
+K = TypeVar("K")
+V = TypeVar("V")
+PT = TypeVar("PT")
+R = TypeVar("R")
+
+Header: TypeAlias = tuple[str, bytes]
+
+
+# -- producing -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerRecord(Generic[K, V]):
+    """One record to write to Kafka.
+
+    ``key`` and ``value`` go through the producer's serializers (when the
+    settings have none they must already be ``bytes`` or ``None``).
+    ``partition=None`` lets the partitioner choose (by key hash, or spread when
+    the key is ``None``); ``timestamp_ms=None`` lets the producer stamp it;
+    ``headers`` is a sequence of ``(str, bytes)`` pairs, stored as a tuple.
+    """
+
+    topic: str
+    value: V
+    key: K | None = None
+    partition: int | None = None
+    timestamp_ms: int | None = None
+    headers: Sequence[Header] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.topic, str) or not self.topic:
+            raise ValueError(f"ProducerRecord topic must be a non-empty str, got {self.topic!r}")
+        if self.partition is not None and self.partition < 0:
+            raise ValueError(f"ProducerRecord partition must be >= 0, got {self.partition}")
+        if not isinstance(self.headers, tuple):
+            object.__setattr__(self, "headers", tuple((k, v) for k, v in self.headers))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    """Where the broker stored a record: topic, partition, offset, timestamp (ms)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None = None
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+    @classmethod
+    def from_aiokafka(cls, metadata: Any) -> RecordMetadata:
+        """Convert aiokafka's ``RecordMetadata`` (timestamp ``-1`` means none)."""
+        timestamp = metadata.timestamp
+        return cls(
+            metadata.topic,
+            metadata.partition,
+            metadata.offset,
+            None if timestamp is None or timestamp < 0 else timestamp,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message(Generic[K, V, PT]):
+    """Envelope: produce one record, then emit a :class:`Result`."""
+
+    record: ProducerRecord[K, V]
+    pass_through: PT
+
+
+@dataclass(frozen=True, slots=True)
+class MultiMessage(Generic[K, V, PT]):
+    """Envelope: produce several records (possibly none), then emit one :class:`MultiResult`."""
+
+    records: tuple[ProducerRecord[K, V], ...]
+    pass_through: PT
+
+
+@dataclass(frozen=True, slots=True)
+class PassThroughMessage(Generic[PT]):
+    """Envelope: produce nothing, emit a :class:`PassThroughResult` carrying ``pass_through``.
+
+    Keeps an element (e.g. an offset to commit) in order with the records
+    produced around it.
+    """
+
+    pass_through: PT
+
+
+#: What ``Producer.flexi_flow`` accepts.
+Envelope: TypeAlias = Message[Any, Any, PT] | MultiMessage[Any, Any, PT] | PassThroughMessage[PT]
+
+
+class ProducerMessage:
+    """Factories for producer envelopes (Alpakka's ``ProducerMessage``)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def single(record: ProducerRecord[K, V], pass_through: PT = None) -> Message[K, V, PT]:  # type: ignore[assignment]
+        """Produce ``record``; the result is a :class:`Result`."""
+        if not isinstance(record, ProducerRecord):
+            raise TypeError(
+                f"ProducerMessage.single expects a ProducerRecord, got {type(record).__name__}"
+            )
+        return Message(record, pass_through)
+
+    @staticmethod
+    def multi(
+        records: Iterable[ProducerRecord[K, V]],
+        pass_through: PT = None,  # type: ignore[assignment]
+    ) -> MultiMessage[K, V, PT]:
+        """Produce every record of ``records``; the result is one :class:`MultiResult`."""
+        records = tuple(records)
+        for record in records:
+            if not isinstance(record, ProducerRecord):
+                raise TypeError(
+                    f"ProducerMessage.multi expects ProducerRecords, got {type(record).__name__}"
+                )
+        return MultiMessage(records, pass_through)
+
+    @staticmethod
+    def pass_through(pass_through: PT) -> PassThroughMessage[PT]:
+        """Produce nothing; the result is a :class:`PassThroughResult`."""
+        return PassThroughMessage(pass_through)
+
+
+@dataclass(frozen=True, slots=True)
+class Result(Generic[K, V, PT]):
+    """The outcome of a :class:`Message`: where its record was written."""
+
+    metadata: RecordMetadata
+    message: Message[K, V, PT]
+
+    @property
+    def pass_through(self) -> PT:
+        return self.message.pass_through
+
+    @property
+    def record(self) -> ProducerRecord[K, V]:
+        return self.message.record
+
+    @property
+    def offset(self) -> int:
+        return self.metadata.offset
+
+
+@dataclass(frozen=True, slots=True)
+class MultiResultPart(Generic[K, V]):
+    """One record of a :class:`MultiMessage` and where it was written."""
+
+    metadata: RecordMetadata
+    record: ProducerRecord[K, V]
+
+
+@dataclass(frozen=True, slots=True)
+class MultiResult(Generic[K, V, PT]):
+    """The outcome of a :class:`MultiMessage`, parts in the order of its records."""
+
+    parts: tuple[MultiResultPart[K, V], ...]
+    pass_through: PT
+
+
+@dataclass(frozen=True, slots=True)
+class PassThroughResult(Generic[PT]):
+    """The outcome of a :class:`PassThroughMessage`."""
+
+    pass_through: PT
+
+
+#: What ``Producer.flexi_flow`` emits.
+Results: TypeAlias = Result[Any, Any, PT] | MultiResult[Any, Any, PT] | PassThroughResult[PT]
+
+
+# -- consuming: offsets ----------------------------------------------------------
+
+
+@runtime_checkable
+class KafkaCommitterRef(Protocol):
+    """The consumer-side object that commits offsets for one consumer group.
+
+    The consumer source creates one per KafkaConsumer and hands it to every
+    :class:`CommittableOffset` it emits; :class:`CommittableOffsetBatch`
+    groups offsets per committer and calls it once per commit.
+    """
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit ``offsets``, each the *next* offset to read (record offset + 1).
+
+        Completes when the broker acknowledged the commit; raises when it
+        failed or timed out (``commit_timeout``) or the consumer is closed.
+        """
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTopicPartition:
+    """A partition as seen by one consumer group."""
+
+    group_id: str
+    topic: str
+    partition: int
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOffset:
+    """The offset of a consumed record, with its group and partition."""
+
+    key: GroupTopicPartition
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommittableOffset:
+    """The offset of one consumed record, which can be committed to its group.
+
+    ``offset`` is the record's own offset; :meth:`commit` stores ``offset + 1``
+    (the next offset to read). Equality ignores the committer.
+    """
+
+    group_id: str
+    topic: str
+    partition: int
+    offset: int
+    committer: KafkaCommitterRef = field(compare=False, repr=False)
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+    @property
+    def group_topic_partition(self) -> GroupTopicPartition:
+        return GroupTopicPartition(self.group_id, self.topic, self.partition)
+
+    @property
+    def partition_offset(self) -> PartitionOffset:
+        return PartitionOffset(self.group_topic_partition, self.offset)
+
+    @property
+    def batch_size(self) -> int:
+        """Always 1 (a batch counts the offsets it aggregated)."""
+        return 1
+
+    async def commit(self) -> None:
+        """Commit ``offset + 1`` for this partition and wait for the broker's ack.
+
+        Committing each record on its own is slow; prefer ``Committer.sink``
+        or a :class:`CommittableOffsetBatch`.
+        """
+        await self.committer.commit({self.topic_partition: self.offset + 1})
+
+
+class CommittableOffsetBatch:
+    """An immutable set of offsets to commit together, the highest per partition.
+
+    ``CommittableOffsetBatch.empty().updated(o1).updated(o2)`` keeps, for each
+    (group, topic, partition), the highest record offset seen; ``batch_size``
+    counts every offset added. All offsets of one group must come from the same
+    consumer (the same committer), as in Alpakka; :meth:`commit` commits each
+    group's offsets through its committer, concurrently, and waits for all.
+    """
+
+    __slots__ = ("_batch_size", "_committers", "_offsets")
+
+    _offsets: Mapping[GroupTopicPartition, int]
+    _committers: Mapping[str, KafkaCommitterRef]
+    _batch_size: int
+
+    def __init__(self) -> None:
+        """An empty batch (the same as :meth:`empty`)."""
+        self._offsets = {}
+        self._committers = {}
+        self._batch_size = 0
+
+    @classmethod
+    def _make(
+        cls,
+        offsets: Mapping[GroupTopicPartition, int],
+        committers: Mapping[str, KafkaCommitterRef],
+        batch_size: int,
+    ) -> CommittableOffsetBatch:
+        batch = cls.__new__(cls)
+        batch._offsets = offsets
+        batch._committers = committers
+        batch._batch_size = batch_size
+        return batch
+
+    @classmethod
+    def empty(cls) -> CommittableOffsetBatch:
+        """A batch with no offsets."""
+        return cls()
+
+    @classmethod
+    def of(cls, *committables: Committable) -> CommittableOffsetBatch:
+        """A batch holding ``committables`` (offsets or batches)."""
+        batch = cls()
+        for committable in committables:
+            batch = batch.updated(committable)
+        return batch
+
+    def updated(self, committable: Committable) -> CommittableOffsetBatch:
+        """A new batch with ``committable`` (an offset or a whole batch) merged in.
+
+        Raises:
+            ValueError: ``committable`` belongs to a group whose offsets in
+                this batch come from a different committer (consumer).
+            TypeError: ``committable`` is neither kind.
+        """
+        if isinstance(committable, CommittableOffset):
+            return self._merge(
+                ((committable.group_topic_partition, committable.offset),),
+                ((committable.group_id, committable.committer),),
+                1,
+            )
+        if isinstance(committable, CommittableOffsetBatch):
+            return self._merge(
+                committable._offsets.items(),
+                committable._committers.items(),
+                committable._batch_size,
+            )
+        raise TypeError(
+            "CommittableOffsetBatch.updated expects a CommittableOffset or a "
+            f"CommittableOffsetBatch, got {type(committable).__name__}"
+        )
+
+    def _merge(
+        self,
+        offsets: Iterable[tuple[GroupTopicPartition, int]],
+        committers: Iterable[tuple[str, KafkaCommitterRef]],
+        batch_size: int,
+    ) -> CommittableOffsetBatch:
+        new_committers = dict(self._committers)
+        for group_id, committer in committers:
+            known = new_committers.setdefault(group_id, committer)
+            if known is not committer:
+                raise ValueError(
+                    f"CommittableOffsetBatch: the offsets of group {group_id!r} come from "
+                    f"two different consumers ({known!r} and {committer!r}); a batch "
+                    "commits one group through one consumer"
+                )
+        new_offsets = dict(self._offsets)
+        for key, offset in offsets:
+            previous = new_offsets.get(key)
+            if previous is None or offset > previous:
+                new_offsets[key] = offset
+        return self._make(new_offsets, new_committers, self._batch_size + batch_size)
+
+    @property
+    def batch_size(self) -> int:
+        """How many offsets were added (not how many partitions)."""
+        return self._batch_size
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._offsets
+
+    def offsets(self) -> dict[GroupTopicPartition, int]:
+        """The highest record offset per (group, topic, partition); commits store +1."""
+        return dict(self._offsets)
+
+    def committer_offsets(self) -> list[tuple[KafkaCommitterRef, dict[TopicPartition, int]]]:
+        """Per committer, the offsets to hand to its ``commit``: next offset to read (+1)."""
+        per_group: dict[str, dict[TopicPartition, int]] = {}
+        for key, offset in self._offsets.items():
+            per_group.setdefault(key.group_id, {})[key.topic_partition] = offset + 1
+        return [(self._committers[group], offsets) for group, offsets in per_group.items()]
+
+    async def commit(self) -> None:
+        """Commit every offset (+1) through its committer and wait for all acks.
+
+        An empty batch returns at once. If a commit fails, the others still
+        run to the end and the first failure is raised.
+        """
+        requests = self.committer_offsets()
+        if not requests:
+            return
+        if len(requests) == 1:
+            committer, offsets = requests[0]
+            await committer.commit(offsets)
+            return
+        results = await asyncio.gather(
+            *(committer.commit(offsets) for committer, offsets in requests),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CommittableOffsetBatch):
+            return NotImplemented
+        return self._offsets == other._offsets and self._batch_size == other._batch_size
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        offsets = ", ".join(
+            f"{k.group_id}/{k.topic}-{k.partition}: {v}" for k, v in self._offsets.items()
+        )
+        return f"CommittableOffsetBatch(batch_size={self._batch_size}, offsets={{{offsets}}})"
+
+
+#: Something a committer stage accepts.
+Committable: TypeAlias = CommittableOffset | CommittableOffsetBatch
+
+
+@dataclass(frozen=True, slots=True)
+class CommittableMessage(Generic[R]):
+    """An element of ``Consumer.committable_source``: the record and its offset."""
+
+    record: R
+    committable_offset: CommittableOffset

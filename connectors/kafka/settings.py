@@ -1,0 +1,742 @@
+"""Settings of the Kafka stages: consumer, producer and committer (Alpakka's ``*Settings``).
+
+``Subscriptions`` live in :mod:`connectors.kafka.subscriptions` and are
+re-exported here.
+
+All settings are frozen dataclasses: every ``with_*`` method returns a changed
+copy, so one settings value can be shared by any number of stages.
+
+``properties`` carries client options that have no field of their own. A
+property may be named as aiokafka names it (``"max_poll_records"``) or as
+Kafka names it (``"max.poll.records"``); names are translated to aiokafka's on
+the way in, string values of numeric or boolean options are converted
+(``"500"`` -> ``500``, ``"true"`` -> ``True``), and a name that aiokafka's
+client does not know is refused at once with ``ValueError`` rather than
+ignored. A property that names a field (``"group.id"``, ``"client.id"``,
+``"bootstrap.servers"``, ...) sets that field.
+
+What ``to_aiokafka_kwargs()`` leaves out, on purpose:
+
+- the (de)serializers: the stages apply them per record, so a record that
+  fails to decode fails the stream with its topic, partition and offset, and
+  a supervision strategy can skip it;
+- the stage-only settings (``max_buffered_records``, ``poll_timeout``,
+  ``stop_timeout``, ``close_timeout``, ``commit_timeout``, ``connect_timeout``,
+  ``parallelism``), which aiokafka has no use for.
+
+Consumer offsets are committed by the library (``Committer``), so
+``enable_auto_commit`` is always ``False``; asking for ``True`` is an error.
+
+Credentials never show: ``repr``/``str`` print ``'<redacted>'`` for the SASL
+password, the SSL context, an OAuth token provider and every property whose
+name mentions a password, secret, token, credential, JAAS config, keystore,
+truststore or key material; error messages name such properties but never show
+their values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, Self, TypeAlias
+
+from .serde import Deserializer, Serializer
+from .subscriptions import (
+    AssignmentOffsetsSubscription,
+    AssignmentSubscription,
+    AutoSubscription,
+    ManualSubscription,
+    RebalanceListener,
+    Subscription,
+    Subscriptions,
+    TopicPatternSubscription,
+    TopicsSubscription,
+)
+
+__all__ = [
+    "AssignmentOffsetsSubscription",
+    "AssignmentSubscription",
+    "AutoSubscription",
+    "CommitDelivery",
+    "CommitterSettings",
+    "ConsumerSettings",
+    "ManualSubscription",
+    "ProducerSettings",
+    "RebalanceListener",
+    "Subscription",
+    "Subscriptions",
+    "TopicPatternSubscription",
+    "TopicsSubscription",
+]
+
+AutoOffsetReset: TypeAlias = Literal["earliest", "latest", "none"]
+CommitDelivery: TypeAlias = Literal["wait_for_ack", "send_and_forget"]
+
+_REDACTED = "<redacted>"
+
+# Property names (aiokafka spelling) whose values are secrets.
+_SENSITIVE = re.compile(
+    r"password|passwd|secret|token|credential|jaas|keystore|truststore|private|ssl|(^|_)key(_|$)",
+    re.IGNORECASE,
+)
+
+
+def _is_sensitive(name: str) -> bool:
+    return bool(_SENSITIVE.search(name))
+
+
+# -- property tables -----------------------------------------------------------
+# Options of aiokafka 0.14's AIOKafkaConsumer / AIOKafkaProducer that may be
+# given as properties, with the type their value must have ("any" is passed
+# as is). tests/kafka/test_settings.py checks these against aiokafka's
+# signatures.
+
+_Kind = Literal["int", "bool", "str", "any", "acks"]
+
+_CONSUMER_OPTIONS: Mapping[str, _Kind] = MappingProxyType(
+    {
+        "fetch_max_wait_ms": "int",
+        "fetch_max_bytes": "int",
+        "fetch_min_bytes": "int",
+        "max_partition_fetch_bytes": "int",
+        "request_timeout_ms": "int",
+        "retry_backoff_ms": "int",
+        "auto_commit_interval_ms": "int",
+        "check_crcs": "bool",
+        "metadata_max_age_ms": "int",
+        "partition_assignment_strategy": "any",
+        "max_poll_interval_ms": "int",
+        "rebalance_timeout_ms": "int",
+        "session_timeout_ms": "int",
+        "heartbeat_interval_ms": "int",
+        "consumer_timeout_ms": "int",
+        "max_poll_records": "int",
+        "exclude_internal_topics": "bool",
+        "connections_max_idle_ms": "int",
+        "isolation_level": "str",
+        "sasl_kerberos_service_name": "str",
+        "sasl_kerberos_domain_name": "str",
+        "sasl_oauth_token_provider": "any",
+        "client_rack": "str",
+    }
+)
+
+_PRODUCER_OPTIONS: Mapping[str, _Kind] = MappingProxyType(
+    {
+        "metadata_max_age_ms": "int",
+        "request_timeout_ms": "int",
+        "partitioner": "any",
+        "max_request_size": "int",
+        "retry_backoff_ms": "int",
+        "connections_max_idle_ms": "int",
+        "enable_idempotence": "bool",
+        "transactional_id": "str",
+        "transaction_timeout_ms": "int",
+        "sasl_kerberos_service_name": "str",
+        "sasl_kerberos_domain_name": "str",
+        "sasl_oauth_token_provider": "any",
+    }
+)
+
+# Kafka property names whose aiokafka spelling is not just dots -> underscores.
+_KAFKA_RENAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "batch.size": "max_batch_size",
+        "sasl.mechanisms": "sasl_mechanism",
+    }
+)
+
+
+def _option_name(key: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"property names are non-empty str, got {key!r}")
+    return _KAFKA_RENAMES.get(key, key.replace(".", "_").replace("-", "_"))
+
+
+def _show(name: str, value: Any) -> str:
+    return _REDACTED if _is_sensitive(name) else repr(value)
+
+
+def _coerce(owner: str, key: str, name: str, kind: _Kind, value: Any) -> Any:
+    """Convert a property value to the type aiokafka expects, or raise ValueError."""
+    if kind == "any":
+        return value
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+    elif kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+    elif kind == "str":
+        if isinstance(value, str):
+            return value
+    elif kind == "acks":
+        if value in ("all", 0, 1, -1) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip() in ("0", "1", "-1"):
+            return int(value.strip())
+        expected = "one of 0, 1, -1 or 'all'"
+        raise ValueError(f"{owner} property {key!r}: expected {expected}, got {_show(name, value)}")
+    raise ValueError(f"{owner} property {key!r}: expected {kind}, got {_show(name, value)}")
+
+
+_ASSIGNORS = {
+    "range": "RangePartitionAssignor",
+    "org.apache.kafka.clients.consumer.rangeassignor": "RangePartitionAssignor",
+    "roundrobin": "RoundRobinPartitionAssignor",
+    "org.apache.kafka.clients.consumer.roundrobinassignor": "RoundRobinPartitionAssignor",
+    "sticky": "StickyPartitionAssignor",
+    "org.apache.kafka.clients.consumer.stickyassignor": "StickyPartitionAssignor",
+}
+
+
+def _assignment_strategy(value: Any) -> tuple[Any, ...]:
+    """Accept assignor classes, or names ("range", "roundrobin", "sticky", Kafka class names)."""
+    from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+    from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+    from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+
+    classes = {
+        "RangePartitionAssignor": RangePartitionAssignor,
+        "RoundRobinPartitionAssignor": RoundRobinPartitionAssignor,
+        "StickyPartitionAssignor": StickyPartitionAssignor,
+    }
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        items = (items,)
+    result = []
+    for item in items:
+        if isinstance(item, str):
+            cls_name = _ASSIGNORS.get(item.strip().lower())
+            if cls_name is None:
+                raise ValueError(
+                    f"unknown partition assignment strategy {item.strip()!r}; aiokafka "
+                    "offers 'range', 'roundrobin' and 'sticky' (cooperative-sticky is "
+                    "not supported)"
+                )
+            result.append(classes[cls_name])
+        else:
+            result.append(item)
+    return tuple(result)
+
+
+# -- shared machinery of the settings classes -----------------------------------
+
+
+class _ClientSettings:
+    """What consumer and producer settings share: properties, repr, common copy methods."""
+
+    __slots__ = ()
+
+    _OWNER: ClassVar[str] = ""
+    _OPTIONS: ClassVar[Mapping[str, _Kind]] = MappingProxyType({})
+    # Fields that may also be set through properties (aiokafka spelling).
+    _PROPERTY_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    # Fields never shown by repr.
+    _SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"sasl_plain_password", "ssl_context"})
+
+    bootstrap_servers: str
+    properties: Mapping[str, Any]
+    client_id: str | None
+    connect_timeout: float
+    close_timeout: float
+    security_protocol: str | None
+    ssl_context: Any
+    sasl_mechanism: str | None
+    sasl_plain_username: str | None
+    sasl_plain_password: str | None
+
+    def _validate_common(self) -> None:
+        owner = self._OWNER
+        if not isinstance(self.properties, Mapping):
+            raise TypeError(f"{owner}: properties must be a mapping, got {self.properties!r}")
+        self._route_properties()
+        object.__setattr__(self, "bootstrap_servers", _servers(self.bootstrap_servers))
+        for name in (
+            "client_id",
+            "security_protocol",
+            "sasl_mechanism",
+            "sasl_plain_username",
+            "sasl_plain_password",
+        ):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(
+                    f"{owner}: {name} must be a str or None, got {type(value).__name__}"
+                )
+        _check_seconds(owner, "connect_timeout", self.connect_timeout, allow_zero=False)
+        _check_seconds(owner, "close_timeout", self.close_timeout, allow_zero=True)
+
+    def _route_properties(self) -> None:
+        """Normalize ``properties``: translate names, coerce values, move field names to fields."""
+        props: dict[str, Any] = {}
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        for key, value in dict(self.properties).items():
+            name = _option_name(key)
+            if name in self._PROPERTY_FIELDS:
+                current = getattr(self, name)
+                if current is not defaults[name] and current != defaults[name] and current != value:
+                    raise ValueError(
+                        f"{self._OWNER}: property {key!r} conflicts with the {name} "
+                        "argument; give it once (or use with_property to override)"
+                    )
+                object.__setattr__(self, name, value)
+            else:
+                props[name] = self._convert_property(key, name, value)
+        object.__setattr__(self, "properties", MappingProxyType(props))
+
+    def _convert_property(self, key: str, name: str, value: Any) -> Any:
+        kind = self._OPTIONS.get(name)
+        if kind is None:
+            known = ", ".join(sorted({*self._OPTIONS, *self._PROPERTY_FIELDS}))
+            raise ValueError(
+                f"{self._OWNER}: unknown property {key!r} (aiokafka has no option "
+                f"{name!r}); known: {known}"
+            )
+        if name == "partition_assignment_strategy":
+            return _assignment_strategy(value)
+        return _coerce(self._OWNER, key, name, kind, value)
+
+    def _common_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers}
+        for name in (
+            "client_id",
+            "security_protocol",
+            "ssl_context",
+            "sasl_mechanism",
+            "sasl_plain_username",
+            "sasl_plain_password",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        return kwargs
+
+    def _replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name == "properties":
+                shown = ", ".join(f"{k!r}: {_show(k, v)}" for k, v in value.items())
+                parts.append(f"properties={{{shown}}}")
+            elif f.name in self._SECRET_FIELDS:
+                parts.append(f"{f.name}={_REDACTED if value is not None else None}")
+            elif callable(value) and hasattr(value, "__qualname__"):
+                parts.append(f"{f.name}={value.__module__}.{value.__qualname__}")
+            else:
+                parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    # -- copy methods shared by both settings classes (each returns a new object) --
+
+    def with_bootstrap_servers(self, bootstrap_servers: str | Iterable[str]) -> Self:
+        """``"host:port,host:port"`` or a list of ``"host:port"``."""
+        return self._replace(bootstrap_servers=bootstrap_servers)
+
+    def with_client_id(self, client_id: str | None) -> Self:
+        return self._replace(client_id=client_id)
+
+    def with_property(self, key: str, value: Any) -> Self:
+        """Set one client option (aiokafka or Kafka name); a field's name sets the field."""
+        name = _option_name(key)
+        if name in self._PROPERTY_FIELDS:
+            return self._replace(**{name: value})
+        return self._replace(properties={**self.properties, name: value})
+
+    def with_properties(
+        self, properties: Mapping[str, Any] | None = None, /, **kwargs: Any
+    ) -> Self:
+        """Set several client options at once (a mapping, keyword arguments, or both)."""
+        result = self
+        for key, value in {**(properties or {}), **kwargs}.items():
+            result = result.with_property(key, value)
+        return result
+
+    def with_connect_timeout(self, seconds: float) -> Self:
+        return self._replace(connect_timeout=seconds)
+
+    def with_close_timeout(self, seconds: float) -> Self:
+        return self._replace(close_timeout=seconds)
+
+    def with_security_protocol(self, security_protocol: str) -> Self:
+        """``"PLAINTEXT"``, ``"SSL"``, ``"SASL_PLAINTEXT"`` or ``"SASL_SSL"``."""
+        return self._replace(security_protocol=security_protocol)
+
+    def with_ssl_context(self, ssl_context: Any) -> Self:
+        """An ``ssl.SSLContext`` (``aiokafka.helpers.create_ssl_context`` makes one)."""
+        return self._replace(ssl_context=ssl_context)
+
+    def with_sasl_plain(self, username: str, password: str, mechanism: str = "PLAIN") -> Self:
+        """Authenticate with SASL ``mechanism`` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)."""
+        return self._replace(
+            sasl_mechanism=mechanism, sasl_plain_username=username, sasl_plain_password=password
+        )
+
+
+def _servers(value: Any) -> str:
+    if isinstance(value, str):
+        servers = value.strip()
+    elif isinstance(value, Iterable):
+        servers = ",".join(str(v).strip() for v in value)
+    else:
+        raise TypeError(f"bootstrap_servers must be a str or a list of str, got {value!r}")
+    if not servers:
+        raise ValueError("bootstrap_servers is empty")
+    return servers
+
+
+def _check_seconds(owner: str, name: str, value: float, *, allow_zero: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{owner}: {name} is in seconds (a float), got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{owner}: {name} must be {bound} seconds, got {value!r}")
+
+
+def _check_count(owner: str, name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {name} must be an int >= 1, got {value!r}")
+
+
+def _check_optional_callable(owner: str, name: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{owner}: {name} must be a callable or None, got {value!r}")
+
+
+_SECURITY_FIELDS = frozenset(
+    {
+        "security_protocol",
+        "ssl_context",
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+    }
+)
+
+
+# -- ConsumerSettings ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ConsumerSettings(_ClientSettings):
+    """Settings of the consumer sources (Alpakka's ``ConsumerSettings``).
+
+    Positional: ``bootstrap_servers`` (``"host:port,host:port"`` or a list),
+    ``group_id`` (needed for subscriptions by topic and for committing),
+    ``key_deserializer``/``value_deserializer`` (``bytes -> value``, see
+    :mod:`connectors.kafka.serde`; ``None`` gives raw ``bytes``),
+    ``auto_offset_reset`` (where a group with no committed offset starts:
+    ``"latest"``, ``"earliest"`` or ``"none"`` to fail), ``properties``
+    (further aiokafka / Kafka client options, see the module docstring).
+
+    Keyword-only:
+
+    - ``client_id``, ``group_instance_id`` (static membership): client options.
+    - ``max_buffered_records`` (500): at most this many records fetched from
+      Kafka and not yet emitted downstream, per source. The source asks
+      aiokafka for no more than the free room and pauses its partitions when
+      downstream has no demand, so memory stays bounded by this (plus what
+      aiokafka has prefetched for one fetch, see ``fetch_max_bytes``).
+    - ``poll_timeout`` (0.05 s): how long one fetch waits for records before
+      the source looks again at demand, commits and control requests.
+    - ``stop_timeout`` (0.5 s): after ``Control.shutdown()``, the longest the
+      source waits for commits still in flight before it closes the consumer.
+      It never waits when nothing is in flight (Alpakka's fixed 30 s delay is
+      not copied).
+    - ``close_timeout`` (5 s): bound on closing the aiokafka consumer.
+    - ``commit_timeout`` (15 s): a commit not acknowledged within it fails.
+    - ``commit_time_warning`` (1 s): commits slower than this are logged.
+    - ``connect_timeout`` (10 s): the source fails with a clear error when no
+      broker answers within it at start.
+    - ``security_protocol`` (``"PLAINTEXT"``, ``"SSL"``, ``"SASL_PLAINTEXT"``,
+      ``"SASL_SSL"``), ``ssl_context``, ``sasl_mechanism``,
+      ``sasl_plain_username``, ``sasl_plain_password``: passed to aiokafka,
+      never printed.
+    """
+
+    bootstrap_servers: str
+    group_id: str | None = None
+    key_deserializer: Deserializer | None = None
+    value_deserializer: Deserializer | None = None
+    auto_offset_reset: AutoOffsetReset = "latest"
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    _: KW_ONLY
+    client_id: str | None = None
+    group_instance_id: str | None = None
+    max_buffered_records: int = 500
+    poll_timeout: float = 0.05
+    stop_timeout: float = 0.5
+    close_timeout: float = 5.0
+    commit_timeout: float = 15.0
+    commit_time_warning: float = 1.0
+    connect_timeout: float = 10.0
+    security_protocol: str | None = None
+    ssl_context: Any = None
+    sasl_mechanism: str | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: str | None = None
+
+    _OWNER: ClassVar[str] = "ConsumerSettings"
+    _OPTIONS: ClassVar[Mapping[str, _Kind]] = _CONSUMER_OPTIONS
+    _PROPERTY_FIELDS: ClassVar[frozenset[str]] = _SECURITY_FIELDS | {
+        "bootstrap_servers",
+        "group_id",
+        "key_deserializer",
+        "value_deserializer",
+        "auto_offset_reset",
+        "client_id",
+        "group_instance_id",
+    }
+
+    def __post_init__(self) -> None:
+        owner = self._OWNER
+        self._validate_common()
+        for name in ("group_id", "group_instance_id"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(
+                    f"{owner}: {name} must be a str or None, got {type(value).__name__}"
+                )
+        _check_optional_callable(owner, "key_deserializer", self.key_deserializer)
+        _check_optional_callable(owner, "value_deserializer", self.value_deserializer)
+        if self.auto_offset_reset not in ("earliest", "latest", "none"):
+            raise ValueError(
+                f"{owner}: auto_offset_reset must be 'earliest', 'latest' or 'none', "
+                f"got {self.auto_offset_reset!r}"
+            )
+        _check_count(owner, "max_buffered_records", self.max_buffered_records)
+        _check_seconds(owner, "poll_timeout", self.poll_timeout, allow_zero=True)
+        _check_seconds(owner, "stop_timeout", self.stop_timeout, allow_zero=True)
+        _check_seconds(owner, "commit_timeout", self.commit_timeout, allow_zero=False)
+        _check_seconds(owner, "commit_time_warning", self.commit_time_warning, allow_zero=True)
+
+    def _convert_property(self, key: str, name: str, value: Any) -> Any:
+        if name == "enable_auto_commit":
+            if value in (False, "false", "False"):
+                return False
+            raise ValueError(
+                f"{self._OWNER}: enable_auto_commit cannot be turned on: the library "
+                "commits offsets (Committer, committable sources); with plain sources "
+                "store offsets yourself and start from them with "
+                "Subscriptions.assignment_with_offset"
+            )
+        return _ClientSettings._convert_property(self, key, name, value)
+
+    def to_aiokafka_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``aiokafka.AIOKafkaConsumer`` (no topics, no deserializers).
+
+        ``enable_auto_commit`` is always ``False``; ``client_id``,
+        ``group_instance_id`` and the security options are included only when
+        set, so aiokafka's defaults apply otherwise.
+        """
+        kwargs = self._common_kwargs()
+        kwargs["group_id"] = self.group_id
+        kwargs["auto_offset_reset"] = self.auto_offset_reset
+        if self.group_instance_id is not None:
+            kwargs["group_instance_id"] = self.group_instance_id
+        kwargs.update(self.properties)
+        kwargs["enable_auto_commit"] = False
+        return kwargs
+
+    # -- copy methods (more on _ClientSettings; each returns a new object) --
+
+    def with_group_id(self, group_id: str | None) -> ConsumerSettings:
+        return self._replace(group_id=group_id)
+
+    def with_group_instance_id(self, group_instance_id: str | None) -> ConsumerSettings:
+        return self._replace(group_instance_id=group_instance_id)
+
+    def with_key_deserializer(self, key_deserializer: Deserializer | None) -> ConsumerSettings:
+        return self._replace(key_deserializer=key_deserializer)
+
+    def with_value_deserializer(self, value_deserializer: Deserializer | None) -> ConsumerSettings:
+        return self._replace(value_deserializer=value_deserializer)
+
+    def with_auto_offset_reset(self, auto_offset_reset: AutoOffsetReset) -> ConsumerSettings:
+        return self._replace(auto_offset_reset=auto_offset_reset)
+
+    def with_max_buffered_records(self, max_buffered_records: int) -> ConsumerSettings:
+        return self._replace(max_buffered_records=max_buffered_records)
+
+    def with_poll_timeout(self, seconds: float) -> ConsumerSettings:
+        return self._replace(poll_timeout=seconds)
+
+    def with_stop_timeout(self, seconds: float) -> ConsumerSettings:
+        return self._replace(stop_timeout=seconds)
+
+    def with_commit_timeout(self, seconds: float) -> ConsumerSettings:
+        return self._replace(commit_timeout=seconds)
+
+    def with_commit_time_warning(self, seconds: float) -> ConsumerSettings:
+        return self._replace(commit_time_warning=seconds)
+
+
+# -- ProducerSettings ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ProducerSettings(_ClientSettings):
+    """Settings of the producer stages (Alpakka's ``ProducerSettings``).
+
+    Positional: ``bootstrap_servers``, ``key_serializer``/``value_serializer``
+    (``value -> bytes``, see :mod:`connectors.kafka.serde`; ``None`` means
+    keys and values must already be ``bytes`` or ``None``), ``properties``
+    (further aiokafka / Kafka client options, see the module docstring).
+
+    Keyword-only:
+
+    - ``client_id``.
+    - ``acks`` (``"all"``): ``"all"``/``-1``, ``1`` or ``0``.
+    - ``linger_ms`` (0), ``max_batch_size`` (16384 bytes, Kafka's
+      ``batch.size``), ``compression_type`` (``None``, ``"gzip"``,
+      ``"snappy"``, ``"lz4"``, ``"zstd"``; all but gzip need extra packages).
+    - ``parallelism`` (1000): sends in flight per producer stage; results are
+      still emitted in input order. High enough for aiokafka to fill batches.
+    - ``close_timeout`` (10 s): bound on flushing and closing the producer
+      when the stage stops.
+    - ``connect_timeout`` (10 s): the stage fails with a clear error when no
+      broker answers within it at start.
+    - security options as in :class:`ConsumerSettings`.
+    """
+
+    bootstrap_servers: str
+    key_serializer: Serializer | None = None
+    value_serializer: Serializer | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    _: KW_ONLY
+    client_id: str | None = None
+    acks: int | str = "all"
+    linger_ms: int = 0
+    max_batch_size: int = 16384
+    compression_type: str | None = None
+    parallelism: int = 1000
+    close_timeout: float = 10.0
+    connect_timeout: float = 10.0
+    security_protocol: str | None = None
+    ssl_context: Any = None
+    sasl_mechanism: str | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: str | None = None
+
+    _OWNER: ClassVar[str] = "ProducerSettings"
+    _OPTIONS: ClassVar[Mapping[str, _Kind]] = _PRODUCER_OPTIONS
+    _PROPERTY_FIELDS: ClassVar[frozenset[str]] = _SECURITY_FIELDS | {
+        "bootstrap_servers",
+        "key_serializer",
+        "value_serializer",
+        "client_id",
+        "acks",
+        "linger_ms",
+        "max_batch_size",
+        "compression_type",
+    }
+
+    def __post_init__(self) -> None:
+        owner = self._OWNER
+        self._validate_common()
+        object.__setattr__(self, "acks", _coerce(owner, "acks", "acks", "acks", self.acks))
+        for name in ("linger_ms", "max_batch_size"):
+            object.__setattr__(self, name, _coerce(owner, name, name, "int", getattr(self, name)))
+        if self.linger_ms < 0:
+            raise ValueError(f"{owner}: linger_ms must be >= 0, got {self.linger_ms}")
+        _check_count(owner, "max_batch_size", self.max_batch_size)
+        if self.compression_type not in (None, "gzip", "snappy", "lz4", "zstd"):
+            raise ValueError(
+                f"{owner}: compression_type must be None, 'gzip', 'snappy', 'lz4' or "
+                f"'zstd', got {self.compression_type!r}"
+            )
+        _check_optional_callable(owner, "key_serializer", self.key_serializer)
+        _check_optional_callable(owner, "value_serializer", self.value_serializer)
+        _check_count(owner, "parallelism", self.parallelism)
+
+    def to_aiokafka_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``aiokafka.AIOKafkaProducer`` (no serializers)."""
+        kwargs = self._common_kwargs()
+        kwargs["acks"] = self.acks
+        kwargs["linger_ms"] = self.linger_ms
+        kwargs["max_batch_size"] = self.max_batch_size
+        if self.compression_type is not None:
+            kwargs["compression_type"] = self.compression_type
+        kwargs.update(self.properties)
+        return kwargs
+
+    # -- copy methods (more on _ClientSettings; each returns a new object) --
+
+    def with_key_serializer(self, key_serializer: Serializer | None) -> ProducerSettings:
+        return self._replace(key_serializer=key_serializer)
+
+    def with_value_serializer(self, value_serializer: Serializer | None) -> ProducerSettings:
+        return self._replace(value_serializer=value_serializer)
+
+    def with_acks(self, acks: int | str) -> ProducerSettings:
+        return self._replace(acks=acks)
+
+    def with_linger_ms(self, linger_ms: int) -> ProducerSettings:
+        return self._replace(linger_ms=linger_ms)
+
+    def with_max_batch_size(self, max_batch_size: int) -> ProducerSettings:
+        return self._replace(max_batch_size=max_batch_size)
+
+    def with_compression_type(self, compression_type: str | None) -> ProducerSettings:
+        return self._replace(compression_type=compression_type)
+
+    def with_parallelism(self, parallelism: int) -> ProducerSettings:
+        return self._replace(parallelism=parallelism)
+
+
+# -- CommitterSettings -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommitterSettings:
+    """Settings of ``Committer.sink``/``flow`` (Alpakka's ``CommitterSettings``).
+
+    - ``max_batch`` (1000): commit once this many offsets were aggregated.
+    - ``max_interval`` (10 s): commit what was aggregated at least this often.
+    - ``parallelism`` (1): commit batches in flight at once.
+    - ``delivery``: ``"wait_for_ack"`` (back-pressure until the broker
+      acknowledged the commit) or ``"send_and_forget"`` (start the commit and
+      go on).
+    """
+
+    max_batch: int = 1000
+    max_interval: float = 10.0
+    parallelism: int = 1
+    delivery: CommitDelivery = "wait_for_ack"
+
+    def __post_init__(self) -> None:
+        _check_count("CommitterSettings", "max_batch", self.max_batch)
+        _check_seconds("CommitterSettings", "max_interval", self.max_interval, allow_zero=False)
+        _check_count("CommitterSettings", "parallelism", self.parallelism)
+        if self.delivery not in ("wait_for_ack", "send_and_forget"):
+            raise ValueError(
+                "CommitterSettings: delivery must be 'wait_for_ack' or 'send_and_forget', "
+                f"got {self.delivery!r}"
+            )
+
+    def with_max_batch(self, max_batch: int) -> CommitterSettings:
+        return dataclasses.replace(self, max_batch=max_batch)
+
+    def with_max_interval(self, seconds: float) -> CommitterSettings:
+        return dataclasses.replace(self, max_interval=seconds)
+
+    def with_parallelism(self, parallelism: int) -> CommitterSettings:
+        return dataclasses.replace(self, parallelism=parallelism)
+
+    def with_delivery(self, delivery: CommitDelivery) -> CommitterSettings:
+        return dataclasses.replace(self, delivery=delivery)
