@@ -16,6 +16,7 @@ Map of the package:
 
 from ._attributes import Attributes
 from ._dsl.blueprints import Flow, RunnableGraph, Sink, Source
+from ._dsl.graph_dsl import GraphDSL
 from ._dsl.keep import Done, Keep, NotUsed
 from ._errors import (
     AbruptTerminationError,
@@ -33,9 +34,31 @@ from ._errors import (
 )
 from ._impl.materializer import Materializer
 from ._ops.buffers import OverflowStrategy
+from ._ops.hubs import BroadcastHub, MergeHub, PartitionHub
+from ._ops.queues import QueueOfferResult, SinkQueue, SourceQueue
 from ._ops.fan_in import Concat, Merge, Zip, ZipN, ZipWith
+from ._ops.fan_out import (
+    Balance,
+    Broadcast,
+    Partition,
+    PartitionOutOfBoundsError,
+    Unzip,
+    UnzipWith,
+)
+from ._ops.junctions import (
+    Interleave,
+    MergePreferred,
+    MergePrioritized,
+    MergeSorted,
+    OrElse,
+    ZipLatest,
+    ZipLatestWith,
+    ZipWithN,
+)
 from ._ops.killswitch import KillSwitches, SharedKillSwitch, UniqueKillSwitch
+from ._ops.restart import RestartFlow, RestartSettings, RestartSink, RestartSource
 from ._ops.sources import Cancellable
+from ._ops.timer import ThrottleMode
 from ._ops.watch import FlowMonitor, FlowMonitorState
 from ._stage.shapes import ClosedShape, FlowShape, SinkShape, SourceShape
 from ._supervision import Supervision
@@ -43,6 +66,7 @@ from ._supervision import Supervision
 __all__ = [
     "AbruptTerminationError",
     "Attributes",
+    "BroadcastHub",
     "BufferOverflowError",
     "Cancellable",
     "ClosedShape",
@@ -57,26 +81,51 @@ __all__ = [
     "KillSwitches",
     "Materializer",
     "Merge",
+    "MergeHub",
     "NeverMaterializedError",
     "NoSuchElementError",
     "NotUsed",
     "OverflowStrategy",
+    "PartitionHub",
     "PortStateError",
+    "QueueOfferResult",
     "RateExceededError",
+    "RestartFlow",
+    "RestartSettings",
+    "RestartSink",
+    "RestartSource",
     "RunnableGraph",
     "SharedKillSwitch",
     "Sink",
+    "SinkQueue",
     "SinkShape",
     "Source",
+    "SourceQueue",
     "SourceShape",
     "StreamError",
     "StreamLimitReachedError",
     "StreamTimeoutError",
     "SubscriptionTimeoutError",
     "Supervision",
+    "ThrottleMode",
     "TooManySubstreamsError",
     "UniqueKillSwitch",
     "Zip",
     "ZipN",
     "ZipWith",
+    "Balance",
+    "Broadcast",
+    "GraphDSL",
+    "Interleave",
+    "MergePreferred",
+    "MergePrioritized",
+    "MergeSorted",
+    "OrElse",
+    "Partition",
+    "PartitionOutOfBoundsError",
+    "Unzip",
+    "UnzipWith",
+    "ZipLatest",
+    "ZipLatestWith",
+    "ZipWithN",
 ]

@@ -13,6 +13,7 @@ from ._errors import (
     StageWasCompleted,
     SubscriptionWithCancelError,
 )
+from ._ops.substreams import SubSinkInlet, SubSourceOutlet
 from ._stage.logic import (
     EAGER_TERMINATE_INPUT,
     EAGER_TERMINATE_OUTPUT,
@@ -72,6 +73,8 @@ __all__ = [
     "SinkShape",
     "SourceShape",
     "StageWasCompleted",
+    "SubSinkInlet",
+    "SubSourceOutlet",
     "SubscriptionWithCancelError",
     "TOTALLY_IGNORANT_INPUT",
     "TimerGraphStageLogic",

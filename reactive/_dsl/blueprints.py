@@ -296,12 +296,474 @@ class FlowOps(Graph, Generic[Out, Mat]):
         return self._via_stage(Monitor(), combine)
 
     # -- time and rate operators (issue 3: add here) -------------------------------------------
+    def throttle(
+        self,
+        elements: int,
+        per: float,
+        maximum_burst: int | None = None,
+        mode: Any = None,
+        cost: Callable[[Out], int] | None = None,
+    ) -> Any:
+        """Limit the rate to ``elements`` (tokens) per ``per`` seconds with a token bucket.
+
+        The bucket holds ``maximum_burst`` tokens (default ``max(1, tokens per 100 ms)``)
+        and starts full; ``cost(x)`` tokens are taken per element (1 without ``cost``).
+        ``ThrottleMode.shaping`` (default) delays elements; ``ThrottleMode.enforcing``
+        fails with ``RateExceededError`` instead.
+
+        Emits when upstream emits and enough tokens are there. Backpressures when
+        downstream does or an element waits for tokens. Completes when upstream completes
+        (after a waiting element). Fails when upstream fails or the rate is exceeded in
+        enforcing mode. Cancels when downstream cancels.
+        """
+        from .._ops.timer import Throttle, ThrottleMode
+
+        m = ThrottleMode.shaping if mode is None else mode
+        return self._via_stage(Throttle(elements, per, maximum_burst, m, cost))
+
+    def grouped_within(self, n: int, seconds: float) -> Any:
+        """Lists of up to ``n`` elements, closed by count or every ``seconds``, never empty.
+
+        Emits when the group is full, or the periodic timer fired with a non-empty group,
+        and downstream pulls. Backpressures when a full group waits for downstream.
+        Completes when upstream completes (after the last partial group). Fails when
+        upstream fails. Cancels when downstream cancels.
+        """
+        from .._ops.timer import GroupedWithin
+
+        return self._via_stage(GroupedWithin(n, seconds))
+
+    def delay(self, seconds: float, strategy: Any = None, buffer_size: int = 16) -> Any:
+        """Hold every element for ``seconds`` in a buffer of ``buffer_size`` elements.
+
+        ``strategy`` (an ``OverflowStrategy``, default ``backpressure``) says what a full
+        buffer does. Emits when the head element's delay elapsed and downstream pulls.
+        Backpressures when the buffer is full (``backpressure``). Completes when upstream
+        completed and the buffer is empty. Fails when upstream fails (or on overflow with
+        ``fail``). Cancels when downstream cancels.
+        """
+        from .._ops.buffers import OverflowStrategy
+        from .._ops.timer import Delay
+
+        s = OverflowStrategy.backpressure if strategy is None else strategy
+        return self._via_stage(Delay(seconds, s, buffer_size))
+
+    def initial_delay(self, seconds: float) -> Any:
+        """Let nothing through before ``seconds`` after materialization.
+
+        Emits when upstream emits after the delay. Backpressures until the delay elapsed
+        and when downstream does. Completes when upstream completes. Fails when upstream
+        fails. Cancels when downstream cancels.
+        """
+        from .._ops.timer import InitialDelay
+
+        return self._via_stage(InitialDelay(seconds))
+
+    def take_within(self, seconds: float) -> Any:
+        """Pass elements for ``seconds`` after materialization, then complete.
+
+        Emits when upstream emits in the window. Backpressures when downstream does.
+        Completes when the window closes or upstream completes. Fails when upstream
+        fails. Cancels when downstream cancels or the window closes.
+        """
+        from .._ops.timer import TakeWithin
+
+        return self._via_stage(TakeWithin(seconds))
+
+    def drop_within(self, seconds: float) -> Any:
+        """Drop elements for ``seconds`` after materialization, then pass them.
+
+        Emits when upstream emits after the window. Backpressures when downstream does
+        (after the window). Completes when upstream completes. Fails when upstream fails.
+        Cancels when downstream cancels.
+        """
+        from .._ops.timer import DropWithin
+
+        return self._via_stage(DropWithin(seconds))
+
+    def idle_timeout(self, seconds: float) -> Any:
+        """Fail with ``StreamTimeoutError`` if no element passed for ``seconds``.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails or on the timeout (checked
+        periodically). Cancels when downstream cancels.
+        """
+        from .._ops.timer import IdleTimeout
+
+        return self._via_stage(IdleTimeout(seconds))
+
+    def completion_timeout(self, seconds: float) -> Any:
+        """Fail with ``StreamTimeoutError`` if the stream has not completed in ``seconds``.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails or on the timeout. Cancels when
+        downstream cancels.
+        """
+        from .._ops.timer import CompletionTimeout
+
+        return self._via_stage(CompletionTimeout(seconds))
+
+    def initial_timeout(self, seconds: float) -> Any:
+        """Fail with ``StreamTimeoutError`` if the first element has not passed in ``seconds``.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails or on the timeout. Cancels when
+        downstream cancels.
+        """
+        from .._ops.timer import InitialTimeout
+
+        return self._via_stage(InitialTimeout(seconds))
+
+    def backpressure_timeout(self, seconds: float) -> Any:
+        """Fail with ``StreamTimeoutError`` if, after an emission, downstream signals no
+        demand for ``seconds``.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails or on the timeout (checked
+        periodically). Cancels when downstream cancels.
+        """
+        from .._ops.timer import BackpressureTimeout
+
+        return self._via_stage(BackpressureTimeout(seconds))
+
+    def keep_alive(self, seconds: float, inject: Callable[[], Out]) -> Any:
+        """Emit ``inject()`` when upstream was idle for ``seconds`` and downstream pulls.
+
+        Emits when upstream emits, or after ``seconds`` of upstream idleness with demand.
+        Backpressures when downstream does. Completes when upstream completes. Fails when
+        upstream fails. Cancels when downstream cancels.
+        """
+        from .._ops.timer import KeepAlive
+
+        return self._via_stage(KeepAlive(seconds, inject))
+
+    def conflate(self, f: Callable[[Out, Out], Out]) -> Any:
+        """While downstream is slow, fold incoming elements into one with ``f``.
+
+        Emits when downstream pulls and a summary exists. Backpressures never (upstream
+        is pulled eagerly). Completes when upstream completes and the summary was
+        emitted. Fails when upstream fails. Cancels when downstream cancels.
+        Supervision: resume drops the element; restart also drops the summary.
+        """
+        from .._ops.rate import Batch
+
+        return self._via_stage(Batch.conflate(lambda x: x, f))
+
+    def conflate_with_seed(self, seed: Callable[[Out], U], f: Callable[[U, Out], U]) -> Any:
+        """Like ``conflate``; ``seed(x)`` turns the first element of a summary into it.
+
+        Emits when downstream pulls and a summary exists. Backpressures never. Completes
+        when upstream completes and the summary was emitted. Fails when upstream fails.
+        Cancels when downstream cancels. Supervision: as ``conflate``.
+        """
+        from .._ops.rate import Batch
+
+        return self._via_stage(Batch.conflate(seed, f))
+
+    def batch(self, max: int, seed: Callable[[Out], U], f: Callable[[U, Out], U]) -> Any:
+        """Like ``conflate_with_seed`` but a summary holds at most ``max`` elements.
+
+        Emits when downstream pulls and a summary exists. Backpressures when the summary
+        is full and one more element waits. Completes when upstream completes and
+        everything was emitted. Fails when upstream fails. Cancels when downstream
+        cancels. Supervision: as ``conflate``.
+        """
+        from .._ops.rate import Batch
+
+        return self._via_stage(Batch(max, lambda _: 1, seed, f))
+
+    def batch_weighted(
+        self,
+        max: int,
+        cost: Callable[[Out], int],
+        seed: Callable[[Out], U],
+        f: Callable[[U, Out], U],
+    ) -> Any:
+        """Like ``batch`` with a summary bounded by the total ``cost`` of its elements.
+
+        Emits when downstream pulls and a summary exists. Backpressures when the summary
+        cannot take the next element. Completes when upstream completes and everything
+        was emitted. Fails when upstream fails. Cancels when downstream cancels.
+        Supervision: as ``conflate``.
+        """
+        from .._ops.rate import Batch
+
+        return self._via_stage(Batch(max, cost, seed, f, name="batch_weighted"))
+
+    def expand(self, f: Callable[[Out], Iterable[U]]) -> Any:
+        """Replace each element by the iterator ``f(x)``, emitted while downstream is faster.
+
+        Emits when downstream pulls and the current iterator has elements. Backpressures
+        when downstream does. Completes when upstream completes and the last iterator
+        emitted once (it is not drained). Fails when upstream fails or ``f`` raises.
+        Cancels when downstream cancels.
+        """
+        from .._ops.rate import Expand
+
+        return self._via_stage(Expand(f))
+
 
     # -- error handling operators (issue 3: add here) ------------------------------------------
+    def recover(self, f: Callable[[BaseException], Out | None]) -> Any:
+        """On an upstream failure emit ``f(exc)`` as the last element and complete.
+
+        ``f`` re-raises to leave the failure as it is (or raises another exception to
+        fail with that); returning ``None`` completes without a last element.
+
+        Emits when upstream emits, or once after a recovered failure. Backpressures when
+        downstream does. Completes when upstream completes or after recovering. Fails when
+        ``f`` raises. Cancels when downstream cancels.
+        """
+        from .._ops.errors import Recover
+
+        return self._via_stage(Recover(f))
+
+    def recover_with_retries(self, attempts: int, f: Callable[[BaseException], Any]) -> Any:
+        """On a failure continue with the Source ``f(exc)``, up to ``attempts`` times.
+
+        ``attempts == 0`` never recovers, a negative value recovers without limit; a
+        failure of a replacement source counts as another attempt. ``f`` re-raises to
+        leave a failure unrecovered.
+
+        Emits when upstream or the replacement emits. Backpressures when downstream does.
+        Completes when upstream or the replacement completes. Fails when a failure is not
+        recovered. Cancels when downstream cancels (the replacement too).
+        """
+        from .._ops.errors import RecoverWithRetries
+
+        return self._via_stage(RecoverWithRetries(attempts, f))
+
+    def map_error(self, f: Callable[[BaseException], BaseException | None]) -> Any:
+        """Fail with ``f(exc)`` instead of the upstream failure (``None`` keeps ``exc``).
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails, with the translated exception.
+        Cancels when downstream cancels.
+        """
+        from .._ops.errors import MapError
+
+        return self._via_stage(MapError(f))
+
 
     # -- nesting and substream operators (issue 3: add here) -----------------------------------
+    def flat_map_concat(self, f: Callable[[Out], Any]) -> Any:
+        """Turn each element into a Source with ``f`` and emit their elements one source
+        after another (only one inner source is consumed at a time).
+
+        Emits when the current inner source has an element. Backpressures when downstream
+        does. Completes when upstream and the last inner source completed. Fails when
+        upstream, ``f`` or an inner source fails. Cancels when downstream cancels.
+        Supervision: resume/restart drop the element whose ``f`` raised.
+        """
+        from .._ops.nesting import FlatMapMerge
+
+        return self._via_stage(FlatMapMerge(1, f, name="flat_map_concat"))
+
+    def flat_map_merge(self, breadth: int, f: Callable[[Out], Any]) -> Any:
+        """Turn each element into a Source with ``f``; consume up to ``breadth`` of them
+        at once, emitting elements as they arrive (order kept within one source).
+
+        Emits when any inner source has an element. Backpressures when downstream does;
+        stops pulling upstream while ``breadth`` sources are active. Completes when
+        upstream and every inner source completed. Fails when upstream, ``f`` or an inner
+        source fails. Cancels when downstream cancels. Supervision: resume/restart drop the
+        element whose ``f`` raised.
+        """
+        from .._ops.nesting import FlatMapMerge
+
+        return self._via_stage(FlatMapMerge(breadth, f))
+
+    def switch_map(self, f: Callable[[Out], Any]) -> Any:
+        """Flat-map to the latest source only (``flat_map_latest``): each new element
+        cancels the inner source in use and switches to ``f(element)``.
+
+        Emits when the current inner source has an element. Backpressures upstream never.
+        Completes when upstream completed and the current inner source completed. Fails
+        when upstream, ``f`` or the current inner source fails. Cancels when downstream
+        cancels. Supervision: resume/restart drop the element whose ``f`` raised.
+        """
+        from .._ops.nesting import SwitchMap
+
+        return self._via_stage(SwitchMap(f))
+
+    def prefix_and_tail(self, n: int) -> Any:
+        """Emit one pair ``(first n elements as a list, Source of the rest)``, then
+        complete. ``n <= 0`` gives ``([], whole stream)``; a shorter stream gives
+        ``(all elements, empty Source)``. The tail must be materialized once, within the
+        subscription timeout (5 s), else it fails with ``SubscriptionTimeoutError``.
+
+        Emits when ``n`` elements arrived (or upstream completed). Backpressures when
+        downstream does (then: when the tail's consumer does). Completes after the pair.
+        Fails when upstream fails before the pair (afterwards the tail fails). Cancels
+        when downstream cancels before the pair, or the tail is cancelled.
+        """
+        from .._ops.nesting import PrefixAndTail
+
+        return self._via_stage(PrefixAndTail(n))
+
+    def group_by(
+        self,
+        max_substreams: int,
+        key: Callable[[Out], Any],
+        allow_closed_substream_recreation: bool = False,
+    ) -> Any:
+        """Demultiplex into one substream per key; returns a ``SubFlow``.
+
+        Keys of closed substreams are remembered (their later elements are dropped) and
+        count towards ``max_substreams`` unless ``allow_closed_substream_recreation``.
+
+        Emits when an element with a new key arrives (the substream Source, to the main
+        output). Backpressures when the substream an element belongs to backpressures.
+        Completes when upstream completes (completing every substream). Fails with
+        ``TooManySubstreamsError`` past ``max_substreams``, or when upstream or ``key``
+        fails. Cancels when downstream and every substream cancelled. Supervision:
+        resume/restart drop the element whose ``key`` raised.
+        """
+        from .._ops.nesting import GroupBy
+        from .subflow import SubFlow
+
+        return SubFlow(
+            self._via_stage(GroupBy(max_substreams, key, allow_closed_substream_recreation))
+        )
+
+    def split_when(self, p: Callable[[Out], bool]) -> Any:
+        """Start a new substream at each element for which ``p`` holds; returns a
+        ``SubFlow``. A cancelled substream is drained up to the next split.
+
+        Emits when a new substream starts. Backpressures when the current substream
+        does, or a new one is pending and downstream backpressures. Completes when
+        upstream completes. Fails when upstream or ``p`` fails. Cancels when downstream
+        cancelled and the current substream ended. Supervision: resume/restart drop the
+        element whose ``p`` raised.
+        """
+        from .._ops.nesting import Split
+        from .subflow import SubFlow
+
+        return SubFlow(self._via_stage(Split(p, after=False)))
+
+    def split_after(self, p: Callable[[Out], bool]) -> Any:
+        """End the current substream after each element for which ``p`` holds; returns a
+        ``SubFlow``. Semantics as ``split_when``."""
+        from .._ops.nesting import Split
+        from .subflow import SubFlow
+
+        return SubFlow(self._via_stage(Split(p, after=True)))
+
+    def concat_lazy(self, other: Any) -> Any:
+        """All of this, then all of ``other``; ``other`` is materialized at once but
+        pulled only once this completed (not eagerly, unlike ``concat``).
+
+        Emits when the current input has an element. Backpressures when downstream does.
+        Completes when both completed. Fails when either fails. Cancels when downstream
+        cancels.
+        """
+        from .._ops.fan_in import Concat
+
+        return self._fan_in([other], Concat(2, detached=False), None)
+
+    def prepend_lazy(self, other: Any) -> Any:
+        """All of ``other``, then all of this; this is pulled only once ``other``
+        completed. Semantics as ``concat_lazy``."""
+        from .._ops.fan_in import Concat
+
+        if self.module.shape.inlets:
+            return self._fan_in([other], Concat(2, detached=False, swap=True), None)
+        return Source(_module_of(other))._fan_in([self], Concat(2, detached=False), Keep.right)
+
 
     # -- fan-out operators: also_to, wire_tap, divert_to (add here) ----------------------------
+    def _side_output(self, stage: Any, sink: Any, combine: Callable[[Any, Any], Any] | None) -> Any:
+        from .fan_ops import side_output
+
+        return self._wrap(side_output(self.module, stage, _module_of(sink), combine))
+
+    def also_to(self, sink: Any) -> Any:
+        """Send every element to ``sink`` as well as downstream.
+
+        Emits when an element is available and both downstream and the sink have demand.
+        Backpressures when downstream or the sink backpressures. Completes when upstream
+        completes. Cancels when downstream or the sink cancels.
+        """
+        from .._ops.fan_out import Broadcast
+
+        return self._side_output(Broadcast(2, eager_cancel=True), sink, None)
+
+    def also_to_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
+        """``also_to`` combining this blueprint's and the sink's materialized values."""
+        from .._ops.fan_out import Broadcast
+
+        return self._side_output(Broadcast(2, eager_cancel=True), sink, combine)
+
+    def wire_tap(self, sink: Any) -> Any:
+        """Send a copy of each element to ``sink`` only when it has demand; never slows the
+        main line (copies are dropped while the tap backpressures).
+
+        Emits when downstream has demand. Backpressures when downstream backpressures.
+        Completes when upstream completes. Cancels when downstream cancels (a cancelled
+        tap does not affect the main line).
+        """
+        from .._ops.fan_out import WireTap
+
+        return self._side_output(WireTap(), sink, None)
+
+    def wire_tap_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
+        """``wire_tap`` combining materialized values."""
+        from .._ops.fan_out import WireTap
+
+        return self._side_output(WireTap(), sink, combine)
+
+    def divert_to(self, sink: Any, pred: Callable[[Out], bool]) -> Any:
+        """Send elements for which ``pred`` holds only to ``sink``, the others downstream.
+
+        Emits when the chosen output has demand. Backpressures when the chosen output
+        backpressures. Completes when upstream completes. Cancels when downstream or the
+        sink cancels. Fails when ``pred`` raises.
+        """
+        from .._ops.fan_out import Partition
+
+        stage = Partition(2, lambda x: 1 if pred(x) else 0, eager_cancel=True)
+        return self._side_output(stage, sink, None)
+
+    def divert_to_mat(
+        self, sink: Any, pred: Callable[[Out], bool], combine: Callable[[Any, Any], Any]
+    ) -> Any:
+        """``divert_to`` combining materialized values."""
+        from .._ops.fan_out import Partition
+
+        stage = Partition(2, lambda x: 1 if pred(x) else 0, eager_cancel=True)
+        return self._side_output(stage, sink, combine)
+
+    def zip_latest(self, other: Any) -> Any:
+        """Pairs ``(a, b)`` of the latest elements of this and ``other``, once both emitted,
+        on every new element of either; completes when either completes."""
+        from .._ops.junctions import ZipLatest
+
+        return self._fan_in([other], ZipLatest(), None)
+
+    def zip_latest_with(self, other: Any, f: Callable[[Out, Any], U]) -> Any:
+        """``f(a, b)`` of the latest elements (see ``zip_latest``)."""
+        from .._ops.junctions import ZipLatestWith
+
+        return self._fan_in([other], ZipLatestWith(f), None)
+
+    def merge_sorted(self, other: Any, key: Callable[[Any], Any] | None = None) -> Any:
+        """Merge this sorted stream with the sorted ``other`` into one sorted stream."""
+        from .._ops.junctions import MergeSorted
+
+        return self._fan_in([other], MergeSorted(key), None)
+
+    def interleave(self, other: Any, segment_size: int, eager_close: bool = False) -> Any:
+        """``segment_size`` elements of this, then of ``other``, in turn; when one side
+        completes the rest of the other follows (unless ``eager_close``)."""
+        from .._ops.junctions import Interleave
+
+        return self._fan_in([other], Interleave(2, segment_size, eager_close), None)
+
+    def or_else(self, other: Any) -> Any:
+        """This stream; if it completes without any element, ``other`` instead."""
+        from .._ops.junctions import OrElse
+
+        return self._fan_in([other], OrElse(), None)
 
     # -- fan-in --------------------------------------------------------------------------------
     def _fan_in(
@@ -536,6 +998,45 @@ class Source(FlowOps[Out, Mat]):
     # -- more source factories (queue, combine, publisher, lazy ...: add here) -----------------
 
     @staticmethod
+    def combine(
+        a: Any, b: Any, *more: Any, strategy: Callable[[int], Any] | None = None
+    ) -> Source[Any, Any]:
+        """Sources ``a``, ``b``, ``*more`` through a fan-in ``strategy(n)`` (default
+        ``Merge``; e.g. ``Concat``, or ``lambda n: Interleave(n, 2)``). Value: ``NotUsed``."""
+        from .._ops.fan_in import Merge
+
+        srcs = [Source(_module_of(s)) for s in (a, b, *more)]
+        stage = (Merge if strategy is None else strategy)(len(srcs))
+        combined = srcs[0]._fan_in(srcs[1:], stage, None)
+        return combined.map_materialized_value(lambda _: NotUsed)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def queue(buffer_size: int, overflow_strategy: Any = None) -> Source[Any, Any]:
+        """A source fed through its materialized ``SourceQueue`` (``await offer(x)``,
+        ``complete()``, ``fail(exc)``, ``await watch_completion()``); the overflow
+        strategy (default ``OverflowStrategy.backpressure``) settles offers to a full
+        buffer. See ``reactive._ops.queues.QueueSource`` for the semantics."""
+        from .._ops.buffers import OverflowStrategy as OS
+        from .._ops.queues import QueueSource
+
+        strategy = OS.backpressure if overflow_strategy is None else overflow_strategy
+        return Source(AtomicModule(QueueSource(buffer_size, strategy)))
+
+    @staticmethod
+    def from_publisher(publisher: Any) -> Source[Any, Any]:
+        """The elements of a Reactive Streams ``Publisher`` (subscribed once per run)."""
+        from .._ops.rs_interop import PublisherSource
+
+        return Source(AtomicModule(PublisherSource(publisher)))
+
+    @staticmethod
+    def as_subscriber() -> Source[Any, Any]:
+        """A source fed by its materialized Reactive Streams ``Subscriber``."""
+        from .._ops.rs_interop import PublisherSource
+
+        return Source(AtomicModule(PublisherSource(None)))
+
+    @staticmethod
     def from_graph(g: Any) -> Source[Any, Any]:
         """A Source from a graph or stage with exactly one outlet."""
         m = _module_of(g)
@@ -767,6 +1268,48 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(OnCompleteSink(cb)))
 
     # -- more sink factories (queue, combine, as_publisher, ...: add here) ---------------------
+
+    @staticmethod
+    def combine(
+        a: Any, b: Any, *more: Any, strategy: Callable[[int], Any] | None = None
+    ) -> Sink[Any, Any]:
+        """One sink feeding ``a``, ``b``, ``*more`` through a fan-out ``strategy(n)``
+        (default ``Broadcast``; e.g. ``Balance``). Value: ``NotUsed``."""
+        from .._ops.fan_out import Broadcast
+        from .fan_ops import combine_sinks
+
+        sinks = [_module_of(s) for s in (a, b, *more)]
+        stage = (Broadcast if strategy is None else strategy)(len(sinks))
+        return Sink(combine_sinks(sinks, stage))
+
+    @staticmethod
+    def queue() -> Sink[Any, Any]:
+        """Materializes a ``SinkQueue``: ``await pull()`` returns the next element or None
+        at the end (raising the stream's failure); ``cancel()`` stops the stream.
+
+        The idiom to consume a stream from a task::
+
+            async for x in source.run_with(Sink.queue()):
+                ...
+        """
+        from .._ops.queues import QueueSink
+
+        return Sink(AtomicModule(QueueSink()))
+
+    @staticmethod
+    def as_publisher(fanout: bool = False) -> Sink[Any, Any]:
+        """Materializes a Reactive Streams ``Publisher`` of the stream's elements;
+        ``fanout=False`` accepts exactly one subscriber, ``True`` any number."""
+        from .._ops.rs_interop import PublisherSink
+
+        return Sink(AtomicModule(PublisherSink(fanout, None)))
+
+    @staticmethod
+    def from_subscriber(subscriber: Any) -> Sink[Any, Any]:
+        """Feed the stream's elements to a Reactive Streams ``Subscriber``."""
+        from .._ops.rs_interop import PublisherSink
+
+        return Sink(AtomicModule(PublisherSink(False, subscriber)))
 
     def __repr__(self) -> str:
         return f"Sink({self.module.shape!r})"

@@ -33,7 +33,9 @@ Mailbox and inline execution
 Fairness
     One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
     island's task yields to the event loop (``asyncio.sleep(0)``) before continuing, so a
-    busy stream never starves other tasks or streams on the same loop.
+    busy stream never starves other tasks or streams on the same loop. Within a slice,
+    every 64th event is taken from the mailbox when it is not empty, so a stream whose
+    queue never drains still sees its async callbacks, timers and kill switches.
 """
 
 from __future__ import annotations
@@ -267,7 +269,9 @@ class Island:
             while True:
                 try:
                     while budget > 0:
-                        if q:
+                        # Mailbox fairness: a busy queue never empties, so every 64th
+                        # event goes to the mailbox (async callbacks, kill switches, timers).
+                        if q and (budget & 63 or not mb):
                             c = pop()
                             budget -= 1
                             st = c.state

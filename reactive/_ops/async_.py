@@ -71,7 +71,10 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
             and not self.is_closed(self.in_)
             and not self.has_been_pulled(self.in_)
         ):
-            if self.ordered and len(self.slots) >= self.par:
+            # Backpressure counts results not yet emitted too (Akka: in-flight plus
+            # completed-unemitted reaches parallelism), in both modes.
+            held = len(self.slots) if self.ordered else self.inflight + len(self.ready)
+            if held >= self.par:
                 return
             self.pull(self.in_)
 

@@ -86,6 +86,12 @@ class _ZipLogic(GraphStageLogic, OutHandler):
                 self.pull(p)
 
     def _on_resume(self, exc: BaseException) -> None:
+        # f raised in _push_all: every element was grabbed and nothing was pushed, so
+        # the downstream demand is still there and needs one element per input again.
+        if self.will_shut_down:
+            self.complete_stage()
+            return
+        self.pending = len(self.ins) if self.is_available(self.out) else 0
         for p in self.ins:
             self.try_pull(p)
 

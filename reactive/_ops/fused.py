@@ -170,6 +170,14 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
 
     def _emit_out(self, out: list[Any], exc: BaseException | None) -> bool:
         """Push ``out`` (fits demand); then fail on ``exc``. True if something was pushed."""
+        if out and None in out:
+            # Same contract as push(): None is not an element. Emit what came before it.
+            k = next((i for i, y in enumerate(out) if y is None), None)
+            if k is not None:
+                del out[k:]
+                exc = self._err(
+                    self.out, "Cannot push None: elements must not be None (RS rule 2.13)"
+                )
         if out:
             c = self._conns[self.out]
             if len(out) == 1 or not c.batch:

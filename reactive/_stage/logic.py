@@ -189,6 +189,15 @@ EAGER_TERMINATE_OUTPUT: OutHandler = _EagerTerminateOutput()
 """Ignores pulls; cancellation stops the stage."""
 IGNORE_TERMINATE_OUTPUT: OutHandler = _IgnoreTerminateOutput()
 """Ignores pulls and cancellation."""
+_SHARED_HANDLER_TYPES = frozenset(
+    {
+        _EagerTerminateInput,
+        _IgnoreTerminateInput,
+        _TotallyIgnorantInput,
+        _EagerTerminateOutput,
+        _IgnoreTerminateOutput,
+    }
+)
 
 
 class _Emitting(OutHandler):
@@ -376,6 +385,10 @@ class GraphStageLogic:
     def set_handler(self, port: Inlet[Any] | Outlet[Any], handler: Any) -> None:
         """Install the handler for ``port``; may be called again to swap behaviour."""
         if not isinstance(handler, GraphStageLogic):
+            if type(handler) in _SHARED_HANDLER_TYPES:
+                # The module-level EAGER_/IGNORE_ handlers are shared by every logic; their
+                # defaults find the logic through ``_logic_ref``, so each logic gets its own.
+                handler = type(handler)()
             try:
                 handler._logic_ref = self
             except AttributeError:
@@ -400,7 +413,10 @@ class GraphStageLogic:
     # -- inlet actions -----------------------------------------------------------------
     def pull(self, inlet: Inlet[Any]) -> None:
         """Request one element. Legal once per element, on an open inlet."""
-        c = self._conns[inlet]
+        try:
+            c = self._conns[inlet]
+        except KeyError:
+            c = self._conn(inlet)  # raises PortStateError naming stage and port
         st = c.state
         if st & (PULLED | IN_CLOSED):
             if st & IN_CLOSED:
@@ -419,7 +435,10 @@ class GraphStageLogic:
 
     def grab(self, inlet: Inlet[Any]) -> Any:
         """Take the element that arrived; legal once after each ``on_push``."""
-        c = self._conns[inlet]
+        try:
+            c = self._conns[inlet]
+        except KeyError:
+            c = self._conn(inlet)
         st = c.state
         if not st & AVAIL:
             raise self._err(inlet, "Cannot get element from already empty input port")
@@ -462,7 +481,10 @@ class GraphStageLogic:
     # -- outlet actions ----------------------------------------------------------------
     def push(self, outlet: Outlet[Any], elem: Any) -> None:
         """Send ``elem`` downstream; legal once after each ``on_pull``."""
-        c = self._conns[outlet]
+        try:
+            c = self._conns[outlet]
+        except KeyError:
+            c = self._conn(outlet)
         st = c.state
         if (st & (DEMAND | OUT_CLOSED | IN_CLOSED)) != DEMAND:
             if st & OUT_CLOSED:
@@ -619,24 +641,27 @@ class GraphStageLogic:
     # -- stage-wide --------------------------------------------------------------------
     def complete_stage(self) -> None:
         """Cancel every inlet and complete every outlet (after pending emits)."""
+        # The hook runs first: closing the last port may stop the stage (post_stop).
+        self._extra_complete()
         for i in self.shape.inlets:
             if i in self._conns:
                 self.cancel(i, STAGE_WAS_COMPLETED)
         for o in self.shape.outlets:
             if o in self._conns:
                 self.complete(o)
-        self._extra_complete()
         self._settle()
 
     def fail_stage(self, exc: BaseException) -> None:
         """Cancel every inlet (with ``exc`` as cause) and fail every outlet with ``exc``."""
+        # The hook runs first: closing the last port may stop the stage, and post_stop
+        # must see the failure (else a sink's result gets AbruptTerminationError).
+        self._extra_fail(exc)
         for i in self.shape.inlets:
             if i in self._conns:
                 self.cancel(i, exc)
         for o in self.shape.outlets:
             if o in self._conns:
                 self.fail(o, exc)
-        self._extra_fail(exc)
         self._settle()
 
     def _settle(self) -> None:
@@ -819,7 +844,7 @@ class TimerGraphStageLogic(GraphStageLogic):
     def on_timer(self, key: Any) -> None:
         """Called inside the stage when timer ``key`` fires."""
 
-    def _fire(self, entry: Any) -> None:
+    def _timer_fire(self, entry: Any) -> None:
         key, token, interval, fixed_rate, when = entry
         timers = self._timers
         if timers is None:
@@ -832,22 +857,22 @@ class TimerGraphStageLogic(GraphStageLogic):
         else:
             clock = self.materializer.clock
             nxt = (when + interval) if fixed_rate else (clock.time() + interval)
-            self._arm(key, token, interval, fixed_rate, nxt)
+            self._timer_arm(key, token, interval, fixed_rate, nxt)
         self.on_timer(key)
 
-    def _arm(
+    def _timer_arm(
         self, key: Any, token: Any, interval: float | None, fixed_rate: bool, when: float
     ) -> None:
         clock = self.materializer.clock
         island = self._island
         assert island is not None
         entry = (key, token, interval, fixed_rate, when)
-        handle = clock.call_at(when, island.signal, self, self._fire, entry)
+        handle = clock.call_at(when, island.signal, self, self._timer_fire, entry)
         if self._timers is None:
             self._timers = {}
         self._timers[key] = (handle, token)
 
-    def _schedule(self, key: Any, delay: float, interval: float | None, fixed_rate: bool) -> None:
+    def _timer_schedule(self, key: Any, delay: float, interval: float | None, fixed_rate: bool) -> None:
         if self._island is None:
             raise PortStateError(
                 f"[{self._stage_name}] timers cannot be scheduled before the stage started "
@@ -855,19 +880,19 @@ class TimerGraphStageLogic(GraphStageLogic):
             )
         self.cancel_timer(key)
         when = self.materializer.clock.time() + max(0.0, delay)
-        self._arm(key, object(), interval, fixed_rate, when)
+        self._timer_arm(key, object(), interval, fixed_rate, when)
 
     def schedule_once(self, key: Any, delay: float) -> None:
         """Fire ``on_timer(key)`` once after ``delay`` seconds."""
-        self._schedule(key, delay, None, False)
+        self._timer_schedule(key, delay, None, False)
 
     def schedule_with_fixed_delay(self, key: Any, initial_delay: float, delay: float) -> None:
         """Fire after ``initial_delay``, then ``delay`` seconds after each firing."""
-        self._schedule(key, initial_delay, delay, False)
+        self._timer_schedule(key, initial_delay, delay, False)
 
     def schedule_at_fixed_rate(self, key: Any, initial_delay: float, interval: float) -> None:
         """Fire after ``initial_delay``, then every ``interval`` seconds."""
-        self._schedule(key, initial_delay, interval, True)
+        self._timer_schedule(key, initial_delay, interval, True)
 
     def cancel_timer(self, key: Any) -> None:
         """Cancel timer ``key`` if active; a late firing is discarded."""

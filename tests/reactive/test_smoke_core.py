@@ -20,8 +20,10 @@ from reactive.testkit import TestSink, TestSource
 
 
 async def test_factorials(materializer: Materializer) -> None:
-    out = await Source.from_iterable(range(1, 11)).scan(1, operator.mul).run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.from_iterable(range(1, 11))
+        .scan(1, operator.mul)
+        .run_with(Sink.seq(), materializer)
     )
     assert out == [1, 1, 2, 6, 24, 120, 720, 5040, 40320, 362880, 3628800]
 
@@ -34,7 +36,9 @@ async def test_long_chain_builds_and_runs(materializer: Materializer) -> None:
 
 
 async def test_probe_demand(materializer: Materializer) -> None:
-    probe = Source.from_iterable(range(5)).map(lambda x: x * 2).run_with(TestSink.probe(), materializer)
+    probe = (
+        Source.from_iterable(range(5)).map(lambda x: x * 2).run_with(TestSink.probe(), materializer)
+    )
     probe.request(2)
     await probe.expect_next(0, 2)
     await probe.expect_no_message(0.05)
@@ -76,7 +80,10 @@ async def test_shutdown_aborts_running_streams() -> None:
 
 async def test_async_boundaries_keep_order(materializer: Materializer) -> None:
     flow = Flow().map(lambda x: x + 1).async_boundary().filter(lambda x: x % 2 == 0)
-    out = await Source.from_iterable(range(1000)).via(flow).async_boundary().run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.from_iterable(range(1000))
+        .via(flow)
+        .async_boundary()
+        .run_with(Sink.seq(), materializer)
     )
     assert out == [x + 1 for x in range(1000) if (x + 1) % 2 == 0]

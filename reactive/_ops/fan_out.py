@@ -1,0 +1,401 @@
+"""Fan-out junctions: Broadcast, Balance, Partition, Unzip, UnzipWith and the WireTap
+behind ``wire_tap``.
+
+Completion and cancellation follow Akka: a fan-out stage completes (or fails) with its
+upstream; a cancelled output is skipped from then on, and the stage cancels upstream when
+every output has cancelled, or at the first cancellation with ``eager_cancel``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._errors import StreamError
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._stage.shapes import FanOutShape2, Inlet, Outlet, UniformFanOutShape
+
+__all__ = [
+    "Broadcast",
+    "Balance",
+    "Partition",
+    "PartitionOutOfBoundsError",
+    "Unzip",
+    "UnzipWith",
+    "WireTap",
+]
+
+
+class PartitionOutOfBoundsError(StreamError, IndexError):
+    """A ``Partition`` function returned an index outside ``[0, n)``."""
+
+
+class _PortOut(OutHandler):
+    """Routes one outlet's events to ``logic.on_pull_i(i)`` / ``on_cancel_i(i, cause)``."""
+
+    __slots__ = ("logic", "i")
+
+    def __init__(self, logic: Any, i: int) -> None:
+        self.logic = logic
+        self.i = i
+
+    def on_pull(self) -> None:
+        self.logic.on_pull_i(self.i)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.logic.on_cancel_i(self.i, cause)
+
+
+# -- Broadcast / Unzip: one element to every output ------------------------------------------
+class _AllOutputsLogic(GraphStageLogic, InHandler):
+    """Pushes one value to every open output; pulls upstream once all of them pulled."""
+
+    def __init__(self, shape: Any, split: Callable[[Any], Any] | None, eager_cancel: bool) -> None:
+        super().__init__(shape)
+        self.in_ = shape.inlets[0]
+        self.outs = shape.outlets
+        self.split = split
+        self.eager_cancel = eager_cancel
+        n = len(self.outs)
+        self.pending = [True] * n
+        self.pending_count = n
+        self.running = n
+        self.set_handler(self.in_, self)
+        for i, o in enumerate(self.outs):
+            self.set_handler(o, _PortOut(self, i))
+
+    def on_push(self) -> None:
+        elem = self.grab(self.in_)
+        values = None if self.split is None else self.split(elem)
+        self.pending_count = self.running
+        for i, o in enumerate(self.outs):
+            if not self.is_closed(o):
+                self.push(o, elem if values is None else values[i])
+                self.pending[i] = True
+
+    def _try_pull(self) -> None:
+        if self.pending_count == 0 and not self.has_been_pulled(self.in_):
+            self.try_pull(self.in_)
+
+    def on_pull_i(self, i: int) -> None:
+        if self.pending[i]:
+            self.pending[i] = False
+            self.pending_count -= 1
+        self._try_pull()
+
+    def on_cancel_i(self, i: int, cause: BaseException) -> None:
+        if self.eager_cancel:
+            self.cancel_stage(cause)
+            return
+        self.running -= 1
+        if self.running == 0:
+            self.cancel_stage(cause)
+        elif self.pending[i]:
+            self.pending[i] = False
+            self.pending_count -= 1
+            self._try_pull()
+
+
+class Broadcast(GraphStage[UniformFanOutShape]):
+    """``Broadcast(n, eager_cancel=False)``: every element to all ``n`` outputs
+    (``in_``, ``out(i)``).
+
+    Emits when all outputs that are not cancelled have demand. Backpressures when any
+    output backpressures. Completes when upstream completes. Cancels when all outputs
+    cancelled, or with ``eager_cancel`` when the first one cancels.
+    """
+
+    name = "broadcast"
+
+    def __init__(self, n: int = 2, eager_cancel: bool = False) -> None:
+        if n < 1:
+            raise ValueError(f"Broadcast needs n >= 1, got {n}")
+        self.n = n
+        self.eager_cancel = eager_cancel
+        self.shape = UniformFanOutShape.of(n, "Broadcast")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _AllOutputsLogic(self.shape, None, self.eager_cancel)
+
+
+class UnzipWith(GraphStage[FanOutShape2]):
+    """``UnzipWith(f)``: ``f(x)`` returns a pair; its parts go to ``out0`` and ``out1``.
+
+    Emits when both outputs (that are not cancelled) have demand. Backpressures when any
+    output backpressures. Completes when upstream completes. Cancels when both outputs
+    cancelled. Fails when ``f`` raises.
+    """
+
+    name = "unzip_with"
+
+    def __init__(self, f: Callable[[Any], tuple[Any, Any]] | None = None) -> None:
+        self.f = f
+        cls = type(self).__name__
+        self.shape = FanOutShape2(Inlet(f"{cls}.in"), Outlet(f"{cls}.out0"), Outlet(f"{cls}.out1"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        f = self.f
+        split = _unpair if f is None else (lambda x: _unpair(f(x)))
+        return _AllOutputsLogic(self.shape, split, False)
+
+
+def _unpair(x: Any) -> Any:
+    a, b = x
+    return (a, b)
+
+
+class Unzip(UnzipWith):
+    """``Unzip()``: pairs ``(a, b)`` split into ``out0`` (a) and ``out1`` (b).
+
+    Emits when both outputs have demand. Backpressures when any output backpressures.
+    Completes when upstream completes. Cancels when both outputs cancelled.
+    """
+
+    name = "unzip"
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+
+# -- Balance ---------------------------------------------------------------------------------
+class Balance(GraphStage[UniformFanOutShape]):
+    """``Balance(n, wait_for_all_downstreams=False, eager_cancel=False)``: each element to
+    the first output that has demand.
+
+    Emits when any output has demand (with ``wait_for_all_downstreams``: the first element
+    only after every output pulled once). Backpressures when all outputs backpressure.
+    Completes when upstream completes. Cancels when all outputs cancelled, or with
+    ``eager_cancel`` when the first one cancels.
+    """
+
+    name = "balance"
+
+    def __init__(
+        self, n: int = 2, wait_for_all_downstreams: bool = False, eager_cancel: bool = False
+    ) -> None:
+        if n < 1:
+            raise ValueError(f"Balance needs n >= 1, got {n}")
+        self.n = n
+        self.wait_for_all_downstreams = wait_for_all_downstreams
+        self.eager_cancel = eager_cancel
+        self.shape = UniformFanOutShape.of(n, "Balance")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _BalanceLogic(self.shape, self.wait_for_all_downstreams, self.eager_cancel)
+
+
+class _BalanceLogic(GraphStageLogic, InHandler):
+    def __init__(self, shape: UniformFanOutShape, wait_all: bool, eager_cancel: bool) -> None:
+        super().__init__(shape)
+        self.in_ = shape.in_
+        self.outs = shape.outlets
+        self.eager_cancel = eager_cancel
+        n = len(self.outs)
+        self.queue: deque[int] = deque()
+        self.need_pulls = n if wait_all else 0
+        self.has_pulled = [False] * n
+        self.running = n
+        self.set_handler(self.in_, self)
+        for i, o in enumerate(self.outs):
+            self.set_handler(o, _PortOut(self, i))
+
+    def _dispatch(self) -> None:
+        while self.queue:
+            o = self.outs[self.queue.popleft()]
+            if not self.is_closed(o):
+                self.push(o, self.grab(self.in_))
+                if self.queue:
+                    self.try_pull(self.in_)
+                return
+
+    def on_push(self) -> None:
+        self._dispatch()
+
+    def on_pull_i(self, i: int) -> None:
+        if not self.has_pulled[i]:
+            self.has_pulled[i] = True
+            if self.need_pulls > 0:
+                self.need_pulls -= 1
+        if self.need_pulls == 0:
+            if self.is_available(self.in_):
+                if not self.queue:
+                    self.push(self.outs[i], self.grab(self.in_))
+                    return
+                self.queue.append(i)
+                self._dispatch()
+            else:
+                if not self.has_been_pulled(self.in_):
+                    self.try_pull(self.in_)
+                self.queue.append(i)
+        else:
+            self.queue.append(i)
+
+    def on_cancel_i(self, i: int, cause: BaseException) -> None:
+        if self.eager_cancel:
+            self.cancel_stage(cause)
+            return
+        self.running -= 1
+        if self.running == 0:
+            self.cancel_stage(cause)
+            return
+        if not self.has_pulled[i] and self.need_pulls > 0:
+            self.has_pulled[i] = True
+            self.need_pulls -= 1
+            if self.need_pulls == 0 and self.queue and not self.has_been_pulled(self.in_):
+                self.try_pull(self.in_)
+
+
+# -- Partition -------------------------------------------------------------------------------
+class Partition(GraphStage[UniformFanOutShape]):
+    """``Partition(n, f, eager_cancel=False)``: each element to output ``f(x)``.
+
+    Emits when the chosen output has demand (an element for a cancelled output is
+    dropped). Backpressures when the chosen output backpressures. Completes when upstream
+    completes and no element is pending. Fails when ``f`` raises or returns an index
+    outside ``[0, n)`` (``PartitionOutOfBoundsError`` naming the index). Cancels when all
+    outputs cancelled (or the first, with ``eager_cancel``). Supervision: resume/restart
+    drop the element.
+    """
+
+    name = "partition"
+
+    def __init__(self, n: int, f: Callable[[Any], int], eager_cancel: bool = False) -> None:
+        if n < 1:
+            raise ValueError(f"Partition needs n >= 1, got {n}")
+        self.n = n
+        self.f = f
+        self.eager_cancel = eager_cancel
+        self.shape = UniformFanOutShape.of(n, "Partition")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _PartitionLogic(self.shape, self.f, self.eager_cancel)
+
+
+_NONE: Any = object()
+
+
+class _PartitionLogic(GraphStageLogic, InHandler):
+    _supervised = True
+
+    def __init__(
+        self, shape: UniformFanOutShape, f: Callable[[Any], int], eager_cancel: bool
+    ) -> None:
+        super().__init__(shape)
+        self.in_ = shape.in_
+        self.outs = shape.outlets
+        self.f = f
+        self.eager_cancel = eager_cancel
+        self.pending: Any = _NONE
+        self.pending_idx = -1
+        self.running = len(self.outs)
+        self.set_handler(self.in_, self)
+        for i, o in enumerate(self.outs):
+            self.set_handler(o, _PortOut(self, i))
+
+    def _any_demand(self) -> bool:
+        return any(self.is_available(o) for o in self.outs)
+
+    def on_push(self) -> None:
+        elem = self.grab(self.in_)
+        idx = self.f(elem)
+        n = len(self.outs)
+        if not isinstance(idx, int) or not 0 <= idx < n:
+            raise PartitionOutOfBoundsError(
+                f"[{self.stage_name}] partitioner returned index {idx!r} for element "
+                f"{elem!r}; it must be in the range [0, {n - 1}]"
+            )
+        o = self.outs[idx]
+        if not self.is_closed(o):
+            if self.is_available(o):
+                self.push(o, elem)
+                if self._any_demand():
+                    self.pull(self.in_)
+            else:
+                self.pending = elem
+                self.pending_idx = idx
+        elif self._any_demand():
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        if self.pending is _NONE:
+            self.complete_stage()
+
+    def on_pull_i(self, i: int) -> None:
+        if self.pending is not _NONE:
+            if i == self.pending_idx:
+                elem, self.pending = self.pending, _NONE
+                self.push(self.outs[i], elem)
+                if not self.is_closed(self.in_):
+                    self.try_pull(self.in_)
+                else:
+                    self.complete_stage()
+        elif not self.has_been_pulled(self.in_):
+            self.try_pull(self.in_)
+
+    def on_cancel_i(self, i: int, cause: BaseException) -> None:
+        if self.eager_cancel:
+            self.cancel_stage(cause)
+            return
+        self.running -= 1
+        if self.running == 0:
+            self.cancel_stage(cause)
+        elif self.pending is not _NONE and i == self.pending_idx:
+            self.pending = _NONE
+            if self.is_closed(self.in_):
+                self.cancel_stage(cause)
+            elif self._any_demand():
+                self.try_pull(self.in_)
+
+    def _on_resume(self, exc: BaseException) -> None:
+        if self.pending is _NONE and self._any_demand():
+            self.try_pull(self.in_)
+
+
+# -- WireTap ---------------------------------------------------------------------------------
+class WireTap(GraphStage[FanOutShape2]):
+    """The stage behind ``wire_tap(sink)``: ``out0`` is the main line, ``out1`` the tap.
+
+    Emits when the main output has demand; the tap gets a copy only if it has demand
+    at that moment (else the copy is dropped). Backpressures when the main output
+    backpressures (never because of the tap). Completes when upstream completes.
+    Cancels when the main output cancels; a cancelled tap does not affect the main line.
+    """
+
+    name = "wire_tap"
+
+    def __init__(self) -> None:
+        self.shape = FanOutShape2(
+            Inlet("WireTap.in"), Outlet("WireTap.out0"), Outlet("WireTap.out1")
+        )
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _WireTapLogic(self.shape)
+
+
+class _WireTapLogic(GraphStageLogic, InHandler, OutHandler):
+    def __init__(self, shape: FanOutShape2) -> None:
+        super().__init__(shape)
+        self.in_ = shape.in_
+        self.main = shape.out0
+        self.tap = shape.out1
+        self.set_handler(self.in_, self)
+        self.set_handler(self.main, self)
+        self.set_handler(self.tap, _TapOut())
+
+    def on_push(self) -> None:
+        elem = self.grab(self.in_)
+        self.push(self.main, elem)
+        if self.is_available(self.tap):
+            self.push(self.tap, elem)
+
+    def on_pull(self) -> None:
+        self.pull(self.in_)
+
+
+class _TapOut(OutHandler):
+    def on_pull(self) -> None:
+        pass
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        pass

@@ -1,0 +1,545 @@
+"""Hubs: dynamic fan-in (``MergeHub``) and fan-out (``BroadcastHub``, ``PartitionHub``).
+
+A hub is one running stage whose materialized value is a blueprint; every run of that
+blueprint attaches a new producer or consumer to the running hub. Producers and
+consumers live in other streams (other islands, possibly another materializer on the
+same loop). They talk to the hub through async callbacks, which run inline when the
+receiving island is idle. The fan-out hubs keep their buffer in the hub logic and let
+consumers read it directly: everything runs on one event-loop thread, so a read is
+atomic, and the buffer stays readable after the hub's upstream completed (late
+consumers still drain it and then see the completion).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._dsl.blueprints import Sink, Source
+from .._dsl.keep import NotUsed
+from .._impl.modules import AtomicModule
+from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, OutHandler, abrupt_error
+from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
+
+__all__ = ["MergeHub", "BroadcastHub", "PartitionHub", "ConsumerInfo"]
+
+_CLOSED: Any = object()
+
+
+# ---------------------------------------------------------------------------------------------
+# MergeHub
+# ---------------------------------------------------------------------------------------------
+class MergeHub:
+    """Dynamic fan-in: a Source whose materialized value is a Sink that can be run any
+    number of times, each run feeding the hub."""
+
+    @staticmethod
+    def source(per_producer_buffer_size: int = 16) -> Source[Any, Sink[Any, Any]]:
+        """A Source emitting what every attached producer sends, first come first served.
+
+        Emits when an element from any producer is buffered and downstream pulls.
+        Backpressures: each producer may have at most ``per_producer_buffer_size``
+        elements in flight; a slow consumer backpressures all producers. Completes
+        never (a producer's completion or failure just detaches it). Cancels: when
+        downstream cancels, every current producer is cancelled, and so is every
+        producer attached later.
+        """
+        if per_producer_buffer_size < 1:
+            raise ValueError(f"per_producer_buffer_size must be >= 1, got {per_producer_buffer_size}")
+        return Source(AtomicModule(_MergeHubStage(per_producer_buffer_size)))
+
+
+class _MergeHubStage(GraphStageWithMaterializedValue[SourceShape, Any]):
+    name = "merge_hub"
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.shape = SourceShape(Outlet("MergeHub.out"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        logic = _MergeHubLogic(self.shape, self.size)
+        return logic, Sink(AtomicModule(_MergeHubProducerStage(logic, self.size)))
+
+
+class _MergeHubLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: SourceShape, size: int) -> None:
+        super().__init__(shape)
+        self.out: Outlet[Any] = shape.out
+        self.set_handler(self.out, self)
+        self.size = size
+        self.threshold = max(1, size // 2)
+        self.queue: deque[tuple[Any, Any]] = deque()
+        self.producers: set[_MergeHubProducerLogic] = set()
+        self.cb = self.get_async_callback(self.on_event)
+
+    def on_event(self, ev: tuple[str, Any, Any]) -> None:
+        kind, producer, x = ev
+        if kind == "elem":
+            if not self.queue and self.is_available(self.out):
+                self.push(self.out, x)
+                self._credit(producer)
+            else:
+                self.queue.append((producer, x))
+        else:
+            self.producers.discard(producer)
+
+    def _credit(self, producer: _MergeHubProducerLogic) -> None:
+        producer.consumed += 1
+        if producer.consumed >= self.threshold:
+            n, producer.consumed = producer.consumed, 0
+            producer.credit_cb.invoke(n)
+
+    def on_pull(self) -> None:
+        if self.queue:
+            producer, x = self.queue.popleft()
+            self.push(self.out, x)
+            self._credit(producer)
+
+    def post_stop(self) -> None:
+        self.queue.clear()
+        producers, self.producers = self.producers, set()
+        for p in producers:
+            p.cancel_cb.invoke(None)
+
+
+class _MergeHubProducerStage(GraphStageWithMaterializedValue[SinkShape, Any]):
+    name = "merge_hub_producer"
+
+    def __init__(self, hub: _MergeHubLogic, size: int) -> None:
+        self.hub = hub
+        self.size = size
+        self.shape = SinkShape(Inlet("MergeHub.producer.in"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        return _MergeHubProducerLogic(self.shape, self.hub, self.size), NotUsed
+
+
+class _MergeHubProducerLogic(GraphStageLogic, InHandler):
+    def __init__(self, shape: SinkShape, hub: _MergeHubLogic, size: int) -> None:
+        super().__init__(shape)
+        self.in_: Inlet[Any] = shape.in_
+        self.set_handler(self.in_, self)
+        self.hub = hub
+        self.credit = size
+        self.consumed = 0  # maintained by the hub: elements emitted since the last credit
+        self.credit_cb = self.get_async_callback(self.on_credit)
+        self.cancel_cb = self.get_async_callback(self.on_hub_closed)
+
+    def pre_start(self) -> None:
+        hub = self.hub
+        if hub._stopped:
+            self.cancel(self.in_)
+            return
+        hub.producers.add(self)
+        self.pull(self.in_)
+
+    def on_push(self) -> None:
+        self.credit -= 1
+        self.hub.cb.invoke(("elem", self, self.grab(self.in_)))
+        if self.credit > 0:
+            self.pull(self.in_)
+
+    def on_credit(self, n: int) -> None:
+        self.credit += n
+        if self.credit > 0:
+            self.try_pull(self.in_)
+
+    def on_hub_closed(self, _: Any) -> None:
+        self.cancel(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.complete_stage()  # a failed producer just detaches; the hub does not fail
+
+    def post_stop(self) -> None:
+        self.hub.cb.invoke(("done", self, None))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fan-out hubs: shared pieces
+# ---------------------------------------------------------------------------------------------
+class _FanOutHubLogic(GraphStageLogic, InHandler):
+    """The sink side of a fan-out hub: pulls upstream, remembers its terminal signal."""
+
+    def __init__(self, shape: SinkShape, start_after: int, size: int) -> None:
+        super().__init__(shape)
+        self.in_: Inlet[Any] = shape.in_
+        self.set_handler(self.in_, self)
+        self.size = size
+        self.start_after = start_after
+        self.started = start_after <= 0
+        self.terminal: Any = None  # None while running; _CLOSED or the failure
+        self.consumers: dict[Any, None] = {}  # insertion-ordered set
+        self.cb = self.get_async_callback(self.on_wake)
+
+    def pre_start(self) -> None:
+        self.maybe_pull()
+
+    def on_wake(self, _: Any) -> None:
+        self.maybe_pull()
+
+    def maybe_pull(self) -> None:
+        raise NotImplementedError  # pragma: no cover - both hubs override
+
+    def _wake_all(self) -> None:
+        for c in list(self.consumers):
+            c.wake_cb.invoke(None)
+
+    def _end(self, terminal: Any) -> None:
+        if self.terminal is None:
+            self.terminal = terminal
+            self._wake_all()
+
+    def on_upstream_finish(self) -> None:
+        self._end(_CLOSED)
+        self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self._end(exc)
+        self.fail_stage(exc)
+
+    def _extra_fail(self, exc: BaseException) -> None:
+        self._end(exc)
+
+    def _on_abort(self, exc: BaseException) -> None:
+        self._end(exc)
+
+    def post_stop(self) -> None:
+        self._end(abrupt_error(self.stage_name))
+
+    def _registered(self) -> None:
+        if not self.started and len(self.consumers) >= self.start_after:
+            self.started = True
+            self.cb.invoke(None)
+
+
+class _HubConsumerStage(GraphStageWithMaterializedValue[SourceShape, Any]):
+    def __init__(self, hub: Any, logic_cls: Any, name: str) -> None:
+        self.hub = hub
+        self.logic_cls = logic_cls
+        self.name = name
+        self.shape = SourceShape(Outlet(f"{name}.out"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        return self.logic_cls(self.shape, self.hub), NotUsed
+
+
+class _HubConsumerLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: SourceShape, hub: Any) -> None:
+        super().__init__(shape)
+        self.out: Outlet[Any] = shape.out
+        self.set_handler(self.out, self)
+        self.hub = hub
+        self.wake_cb = self.get_async_callback(self.on_wake)
+        self.registered = False
+
+    def pre_start(self) -> None:
+        self.registered = True
+        self.hub.register(self)
+        self.deliver()
+
+    def on_wake(self, _: Any) -> None:
+        self.deliver()
+
+    def on_pull(self) -> None:
+        self.deliver()
+
+    def deliver(self) -> None:
+        raise NotImplementedError  # pragma: no cover - both consumers override
+
+    def post_stop(self) -> None:
+        if self.registered:
+            self.registered = False
+            self.hub.unregister(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# BroadcastHub
+# ---------------------------------------------------------------------------------------------
+class BroadcastHub:
+    """Dynamic fan-out: a Sink whose materialized value is a Source that can be run any
+    number of times, each run receiving the elements."""
+
+    @staticmethod
+    def sink(buffer_size: int = 256, start_after_nr_of_consumers: int = 0) -> Sink[Any, Source[Any, Any]]:
+        """A Sink broadcasting to every materialization of its materialized Source.
+
+        A consumer starts at the oldest element still buffered (as in Akka: once every
+        earlier consumer has read an element it is gone, so in steady state a consumer
+        sees the elements published after it attached). Backpressures when the fastest
+        consumer is ``buffer_size`` elements ahead of the slowest, while there is no
+        consumer and the buffer is full, and until ``start_after_nr_of_consumers``
+        consumers attached (at startup only). Completes: each consumer completes after
+        reading everything once upstream completed; consumers attaching later complete
+        at once. Fails: each consumer fails at once (the failure overtakes buffered
+        elements); later consumers fail too. Cancelled consumers are removed.
+        """
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        return Sink(AtomicModule(_BroadcastHubStage(buffer_size, start_after_nr_of_consumers)))
+
+
+class _BroadcastHubStage(GraphStageWithMaterializedValue[SinkShape, Any]):
+    name = "broadcast_hub"
+
+    def __init__(self, size: int, start_after: int) -> None:
+        self.size = size
+        self.start_after = start_after
+        self.shape = SinkShape(Inlet("BroadcastHub.in"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        logic = _BroadcastHubLogic(self.shape, self.start_after, self.size)
+        stage = _HubConsumerStage(logic, _BroadcastConsumerLogic, "broadcast_hub_consumer")
+        return logic, Source(AtomicModule(stage))
+
+
+class _BroadcastHubLogic(_FanOutHubLogic):
+    def __init__(self, shape: SinkShape, start_after: int, size: int) -> None:
+        super().__init__(shape, start_after, size)
+        self.buf: deque[Any] = deque()
+        self.base = 0  # stream offset of buf[0]
+        self.waiting: set[Any] = set()
+
+    def maybe_pull(self) -> None:
+        if self.started and len(self.buf) < self.size and not self._stopped:
+            self.try_pull(self.in_)
+
+    def on_push(self) -> None:
+        self.buf.append(self.grab(self.in_))
+        waiting, self.waiting = self.waiting, set()
+        for c in waiting:
+            c.wake_cb.invoke(None)
+        self.maybe_pull()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.buf.clear()
+        super().on_upstream_failure(exc)
+
+    # -- consumer side (called from consumers' islands, same loop) -----------------------------
+    def register(self, c: _BroadcastConsumerLogic) -> None:
+        c.offset = self.base
+        self.consumers[c] = None
+        self._registered()
+
+    def unregister(self, c: _BroadcastConsumerLogic) -> None:
+        self.consumers.pop(c, None)
+        self.waiting.discard(c)
+        self.trim()
+
+    def trim(self) -> None:
+        if not self.consumers:
+            return
+        low = min(c.offset for c in self.consumers)
+        if low > self.base:
+            buf = self.buf
+            for _ in range(low - self.base):
+                buf.popleft()
+            self.base = low
+            self.cb.invoke(None)
+
+
+class _BroadcastConsumerLogic(_HubConsumerLogic):
+    offset = 0
+
+    def deliver(self) -> None:
+        hub: _BroadcastHubLogic = self.hub
+        t = hub.terminal
+        if t is not None and t is not _CLOSED:
+            self.fail_stage(t)
+            return
+        if not self.is_available(self.out):
+            return
+        idx = self.offset - hub.base
+        if idx < len(hub.buf):
+            self.offset += 1
+            self.push(self.out, hub.buf[idx])
+            if idx == 0:
+                hub.trim()
+        elif t is _CLOSED:
+            self.complete_stage()
+        else:
+            hub.waiting.add(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# PartitionHub
+# ---------------------------------------------------------------------------------------------
+class ConsumerInfo:
+    """What a stateful ``PartitionHub`` routing function knows about the consumers."""
+
+    __slots__ = ("_hub",)
+
+    def __init__(self, hub: _PartitionHubLogic) -> None:
+        self._hub = hub
+
+    @property
+    def consumer_ids(self) -> list[int]:
+        """The ids of the attached consumers, in attach order."""
+        return [c.consumer_id for c in self._hub.consumers]
+
+    def consumer_id_by_idx(self, i: int) -> int:
+        """The id of the ``i``-th attached consumer."""
+        return self.consumer_ids[i]
+
+    def queue_size(self, consumer_id: int) -> int:
+        """How many elements wait for consumer ``consumer_id`` (0 if unknown)."""
+        for c in self._hub.consumers:
+            if c.consumer_id == consumer_id:
+                return len(c.queue)
+        return 0
+
+    @property
+    def size(self) -> int:
+        """How many consumers are attached."""
+        return len(self._hub.consumers)
+
+
+class PartitionHub:
+    """Dynamic fan-out routing each element to exactly one consumer."""
+
+    @staticmethod
+    def sink(
+        partitioner: Callable[[int, Any], int],
+        start_after_nr_of_consumers: int,
+        buffer_size: int = 256,
+    ) -> Sink[Any, Source[Any, Any]]:
+        """A Sink whose materialized Source can be run many times; each element goes to the
+        consumer at index ``partitioner(number_of_consumers, elem)`` (in attach order), or
+        is dropped for ``-1``; any other index out of range fails the hub.
+
+        Emits (to a consumer) when an element was routed to it and it pulls.
+        Backpressures when ``buffer_size`` elements are queued over all consumers, when
+        no consumer is attached, and until ``start_after_nr_of_consumers`` consumers
+        attached (startup only). Completes: each consumer completes after its queue
+        once upstream completed. Fails: every consumer fails at once (also when the
+        partitioner raises). A consumer that cancels is removed and its queued
+        elements dropped.
+        """
+
+        def factory() -> Callable[[ConsumerInfo, Any], int]:
+            def route(info: ConsumerInfo, elem: Any) -> int:
+                n = info.size
+                i = partitioner(n, elem)
+                if i < 0:
+                    return -1
+                if i >= n:
+                    raise IndexError(f"[partition_hub] partitioner returned {i} for {n} consumers")
+                return info.consumer_id_by_idx(i)
+
+            return route
+
+        return PartitionHub.stateful_sink(factory, start_after_nr_of_consumers, buffer_size)
+
+    @staticmethod
+    def stateful_sink(
+        partitioner_factory: Callable[[], Callable[[ConsumerInfo, Any], int]],
+        start_after_nr_of_consumers: int,
+        buffer_size: int = 256,
+    ) -> Sink[Any, Source[Any, Any]]:
+        """Like ``sink`` with a routing function made per materialization by
+        ``partitioner_factory()``; it gets a ``ConsumerInfo`` (never with zero consumers)
+        and returns a consumer **id**; a negative or unknown id drops the element."""
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        return Sink(AtomicModule(_PartitionHubStage(partitioner_factory, start_after_nr_of_consumers, buffer_size)))
+
+
+class _PartitionHubStage(GraphStageWithMaterializedValue[SinkShape, Any]):
+    name = "partition_hub"
+
+    def __init__(self, factory: Any, start_after: int, size: int) -> None:
+        self.factory = factory
+        self.start_after = start_after
+        self.size = size
+        self.shape = SinkShape(Inlet("PartitionHub.in"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        logic = _PartitionHubLogic(self.shape, self.start_after, self.size, self.factory())
+        stage = _HubConsumerStage(logic, _PartitionConsumerLogic, "partition_hub_consumer")
+        return logic, Source(AtomicModule(stage))
+
+
+class _PartitionHubLogic(_FanOutHubLogic):
+    _supervised = False
+
+    def __init__(self, shape: SinkShape, start_after: int, size: int, route: Any) -> None:
+        super().__init__(shape, start_after, size)
+        self.route = route
+        self.info = ConsumerInfo(self)
+        self.queued = 0
+        self.held: list[Any] = []  # an element waiting for a consumer to attach
+        self.next_id = 0
+
+    def maybe_pull(self) -> None:
+        if self.held and self.consumers and self.terminal is None:
+            self._route(self.held.pop())
+        if self.started and self.queued < self.size and not self.held and not self._stopped:
+            self.try_pull(self.in_)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if not self.consumers:
+            self.held.append(x)
+            return
+        self._route(x)
+        self.maybe_pull()
+
+    def _route(self, x: Any) -> None:
+        cid = self.route(self.info, x)
+        if cid < 0:
+            return
+        for c in self.consumers:
+            if c.consumer_id == cid:
+                c.queue.append(x)
+                self.queued += 1
+                c.wake_cb.invoke(None)
+                return
+
+    def on_upstream_finish(self) -> None:
+        self.held.clear()
+        super().on_upstream_finish()
+
+    # -- consumer side -------------------------------------------------------------------------
+    def register(self, c: _PartitionConsumerLogic) -> None:
+        c.consumer_id = self.next_id
+        self.next_id += 1
+        self.consumers[c] = None
+        self._registered()
+        if self.held:
+            self.cb.invoke(None)
+
+    def unregister(self, c: _PartitionConsumerLogic) -> None:
+        if self.consumers.pop(c, _CLOSED) is None:
+            self.queued -= len(c.queue)
+            c.queue.clear()
+            self.cb.invoke(None)
+
+    def taken(self) -> None:
+        self.queued -= 1
+        if not self._stopped and not self.has_been_pulled(self.in_):
+            self.cb.invoke(None)
+
+
+class _PartitionConsumerLogic(_HubConsumerLogic):
+    consumer_id = -1
+
+    def __init__(self, shape: SourceShape, hub: Any) -> None:
+        super().__init__(shape, hub)
+        self.queue: deque[Any] = deque()
+
+    def deliver(self) -> None:
+        hub: _PartitionHubLogic = self.hub
+        t = hub.terminal
+        if t is not None and t is not _CLOSED:
+            self.fail_stage(t)
+            return
+        if not self.is_available(self.out):
+            return
+        if self.queue:
+            self.push(self.out, self.queue.popleft())
+            hub.taken()
+        elif t is _CLOSED:
+            self.complete_stage()

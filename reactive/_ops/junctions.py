@@ -1,0 +1,541 @@
+"""More fan-in junctions: MergePreferred, MergePrioritized, ZipLatest(With), ZipWithN,
+Interleave, MergeSorted, OrElse (``Merge``, ``Concat``, ``Zip``, ``ZipWith``, ``ZipN`` live
+in ``fan_in.py``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
+from .fan_in import _PortIn, _ZipLogic
+
+__all__ = [
+    "MergePreferred",
+    "MergePreferredShape",
+    "MergePrioritized",
+    "ZipLatest",
+    "ZipLatestWith",
+    "ZipWithN",
+    "Interleave",
+    "MergeSorted",
+    "OrElse",
+]
+
+
+# -- merges with a choice among ready inputs ---------------------------------------------------
+class _ChoosingMergeLogic(GraphStageLogic, OutHandler):
+    """A merge that keeps the ready inputs and lets ``choose`` pick which one to emit."""
+
+    def __init__(self, shape: Shape, out: Outlet[Any], eager: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = out
+        self.eager = eager
+        self.running = len(self.ins)
+        self.ready: list[int] = []
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(out, self)
+
+    def choose(self, ready: list[int]) -> int:
+        """The position in ``ready`` of the input to emit next (default: the oldest)."""
+        return 0
+
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.try_pull(p)
+
+    def _emit_one(self) -> None:
+        k = self.choose(self.ready)
+        i = self.ready.pop(k)
+        p = self.ins[i]
+        self.push(self.out, self.grab(p))
+        self.try_pull(p)
+
+    def on_push_i(self, i: int) -> None:
+        self.ready.append(i)
+        if self.is_available(self.out):
+            self._emit_one()
+
+    def on_pull(self) -> None:
+        if self.ready:
+            self._emit_one()
+        if not self.ready and self.running == 0:
+            self.complete_stage()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.eager:
+            self.complete_stage()
+            return
+        self.running -= 1
+        if self.running == 0 and not self.ready:
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class MergePreferredShape(Shape):
+    """``n`` secondary inlets ``in_(i)``, one ``preferred`` inlet and one outlet ``out``."""
+
+    __slots__ = ("preferred", "out", "n")
+
+    def __init__(self, preferred: Inlet[Any], out: Outlet[Any], *ins: Inlet[Any]) -> None:
+        super().__init__((*ins, preferred), (out,))
+        self.preferred = preferred
+        self.out = out
+        self.n = len(ins)
+
+    def in_(self, i: int) -> Inlet[Any]:
+        """Secondary inlet number ``i``."""
+        if not 0 <= i < self.n:
+            raise IndexError(f"MergePreferred has secondary inlets 0..{self.n - 1}, not {i}")
+        return self.inlets[i]
+
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
+        return MergePreferredShape(inlets[-1], outlets[0], *inlets[:-1])
+
+
+class MergePreferred(GraphStage[MergePreferredShape]):
+    """``MergePreferred(n, eager_complete=False)``: like Merge, but the ``preferred`` inlet
+    wins whenever it has an element ready; ``in_(i)`` are the ``n`` secondary inlets.
+
+    Emits when one of the inputs has an element available (preferred first, then the
+    secondaries in arrival order). Backpressures when downstream backpressures. Completes
+    when all inputs completed (or the first one, with ``eager_complete``). Cancels when
+    downstream cancels.
+    """
+
+    name = "merge_preferred"
+
+    def __init__(self, n: int = 1, eager_complete: bool = False) -> None:
+        if n < 1:
+            raise ValueError(f"MergePreferred needs n >= 1 secondary inputs, got {n}")
+        self.n = n
+        self.eager_complete = eager_complete
+        self.shape = MergePreferredShape(
+            Inlet("MergePreferred.preferred"),
+            Outlet("MergePreferred.out"),
+            *(Inlet(f"MergePreferred.in{i}") for i in range(n)),
+        )
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _PreferredLogic(self.shape, self.shape.out, self.eager_complete)
+
+
+class _PreferredLogic(_ChoosingMergeLogic):
+    def choose(self, ready: list[int]) -> int:
+        pref = len(self.ins) - 1
+        for k, i in enumerate(ready):
+            if i == pref:
+                return k
+        return 0
+
+
+class MergePrioritized(GraphStage[UniformFanInShape]):
+    """``MergePrioritized(priorities, eager_complete=False)``: a merge that picks among
+    the ready inputs at random, weighted by their positive integer ``priorities``.
+
+    Emits when one of the inputs has an element available. Backpressures when
+    downstream backpressures. Completes when all inputs completed (or the first one, with
+    ``eager_complete``). Cancels when downstream cancels.
+    """
+
+    name = "merge_prioritized"
+
+    def __init__(self, priorities: Sequence[int], eager_complete: bool = False) -> None:
+        prios = list(priorities)
+        if not prios:
+            raise ValueError("MergePrioritized needs at least one priority")
+        if any(not isinstance(p, int) or p <= 0 for p in prios):
+            raise ValueError(f"MergePrioritized priorities must be positive integers, got {prios}")
+        self.priorities = tuple(prios)
+        self.eager_complete = eager_complete
+        self.shape = UniformFanInShape.of(len(prios), "MergePrioritized")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _PrioritizedLogic(self.shape, self.priorities, self.eager_complete)
+
+
+class _PrioritizedLogic(_ChoosingMergeLogic):
+    def __init__(self, shape: UniformFanInShape, prios: tuple[int, ...], eager: bool) -> None:
+        super().__init__(shape, shape.out, eager)
+        self.prios = prios
+        self.rng = random.Random()
+
+    def choose(self, ready: list[int]) -> int:
+        if len(ready) == 1:
+            return 0
+        total = sum(self.prios[i] for i in ready)
+        r = self.rng.randrange(total)
+        for k, i in enumerate(ready):
+            r -= self.prios[i]
+            if r < 0:
+                return k
+        return len(ready) - 1  # pragma: no cover - unreachable
+
+
+# -- zips ------------------------------------------------------------------------------------
+class ZipWithN(GraphStage[UniformFanInShape]):
+    """``ZipWithN(f, n)``: ``f(list)`` of one element from each of ``n`` inputs.
+
+    Emits when every input has an element and downstream pulls. Backpressures when
+    downstream backpressures. Completes when any input completes (after the combination
+    it still holds is emitted). Fails when ``f`` raises.
+    """
+
+    name = "zip_with_n"
+
+    def __init__(self, f: Callable[[list[Any]], Any], n: int) -> None:
+        if n < 1:
+            raise ValueError(f"ZipWithN needs n >= 1, got {n}")
+        self.f = f
+        self.n = n
+        self.shape = UniformFanInShape.of(n, "ZipWithN")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        f = self.f
+        return _ZipLogic(self.shape, lambda *xs: f(list(xs)))  # type: ignore[arg-type]
+
+
+class ZipLatestWith(GraphStage[FanInShapeN]):
+    """``ZipLatestWith(f, n=2, eager_complete=True)``: ``f(a, b, ...)`` of the latest
+    element of each input, each time any input delivers a new one (ports ``in0``.. ``out``).
+
+    Emits when every input has delivered at least once, one of them delivered a new
+    element since the last emission, and downstream pulls. Backpressures when downstream
+    backpressures (each input is pulled again only after its element was used or
+    downstream pulled). Completes when any input completes (with ``eager_complete``, the
+    default), or when all inputs completed; at once if an input completes having never
+    delivered. Fails when ``f`` raises.
+    """
+
+    name = "zip_latest_with"
+
+    def __init__(
+        self, f: Callable[..., Any] | None, n: int = 2, eager_complete: bool = True
+    ) -> None:
+        if n < 2:
+            raise ValueError(f"ZipLatestWith needs n >= 2, got {n}")
+        self.f = f
+        self.n = n
+        self.eager_complete = eager_complete
+        cls = type(self).__name__
+        ports = [Inlet(f"{cls}.in{i}") for i in range(n)]
+        out = Outlet(f"{cls}.out")
+        self.shape = FanInShape2(*ports, out) if n == 2 else FanInShapeN(*ports, out)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ZipLatestLogic(self.shape, self.f, self.eager_complete)
+
+
+class ZipLatest(ZipLatestWith):
+    """``ZipLatest(eager_complete=True)``: tuples ``(a, b)`` of the latest elements.
+
+    Same rules as ``ZipLatestWith``.
+    """
+
+    name = "zip_latest"
+
+    def __init__(self, eager_complete: bool = True) -> None:
+        super().__init__(None, 2, eager_complete)
+
+
+class _ZipLatestLogic(GraphStageLogic, OutHandler):
+    _supervised = True
+
+    def __init__(self, shape: FanInShapeN, f: Callable[..., Any] | None, eager: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.f = f
+        self.eager = eager
+        n = len(self.ins)
+        self.latest: list[Any] = [None] * n
+        self.has = [False] * n
+        self.running = n
+        self.fresh = False  # a value arrived since the last emission
+        self.waiting = False  # downstream pulled and got nothing yet
+        self.will_shut_down = False
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.pull(p)
+
+    def _pull_all(self) -> None:
+        for p in self.ins:
+            if not self.is_available(p):
+                self.try_pull(p)
+
+    def _push_output(self) -> None:
+        vals = self.latest
+        self.push(self.out, tuple(vals) if self.f is None else self.f(*vals))
+        self.fresh = False
+        if self.will_shut_down:
+            self.complete_stage()
+
+    def on_push_i(self, i: int) -> None:
+        self.latest[i] = self.grab(self.ins[i])
+        self.has[i] = True
+        self.fresh = True
+        if self.waiting and all(self.has):
+            self.waiting = False
+            self._push_output()
+            if not self.is_closed(self.out):
+                self._pull_all()
+
+    def on_pull(self) -> None:
+        if all(self.has) and self.fresh:
+            self._push_output()
+        else:
+            self.waiting = True
+        if not self.is_closed(self.out):
+            self._pull_all()
+
+    def on_finish_i(self, i: int) -> None:
+        self.running -= 1
+        if not self.has[i]:
+            self.complete_stage()  # can never emit again
+            return
+        if self.eager or self.running == 0:
+            if self.fresh and all(self.has):
+                self.will_shut_down = True  # emit the last combination first
+            else:
+                self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+# -- Interleave ------------------------------------------------------------------------------
+class Interleave(GraphStage[UniformFanInShape]):
+    """``Interleave(n, segment_size, eager_close=False)``: ``segment_size`` elements from
+    each input in turn.
+
+    Emits when the current input has an element available. Backpressures when downstream
+    backpressures. Completes when all inputs completed (the others are then served in
+    turn), or when any completes with ``eager_close``. Cancels when downstream cancels.
+    """
+
+    name = "interleave"
+
+    def __init__(self, n: int, segment_size: int, eager_close: bool = False) -> None:
+        if n < 1:
+            raise ValueError(f"Interleave needs n >= 1, got {n}")
+        if segment_size < 1:
+            raise ValueError(f"Interleave needs segment_size >= 1, got {segment_size}")
+        self.n = n
+        self.segment_size = segment_size
+        self.eager_close = eager_close
+        self.shape = UniformFanInShape.of(n, "Interleave")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _InterleaveLogic(self.shape, self.segment_size, self.eager_close)
+
+
+class _InterleaveLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: UniformFanInShape, segment: int, eager_close: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.segment = segment
+        self.eager_close = eager_close
+        self.current = 0
+        self.count = 0
+        self.running = len(self.ins)
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+
+    def _switch(self) -> None:
+        self.count = 0
+        n = len(self.ins)
+        for step in range(1, n + 1):
+            j = (self.current + step) % n
+            if not self.is_closed(self.ins[j]):
+                self.current = j
+                return
+
+    def on_push_i(self, i: int) -> None:
+        self.push(self.out, self.grab(self.ins[i]))
+        self.count += 1
+        if self.count == self.segment:
+            self._switch()
+
+    def on_pull(self) -> None:
+        p = self.ins[self.current]
+        if not self.has_been_pulled(p):
+            self.try_pull(p)
+
+    def on_finish_i(self, i: int) -> None:
+        if self.eager_close:
+            self.complete_stage()
+            return
+        self.running -= 1
+        if self.running == 0:
+            self.complete_stage()
+        elif i == self.current:
+            self._switch()
+            if self.is_available(self.out):
+                self.try_pull(self.ins[self.current])
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+# -- MergeSorted -----------------------------------------------------------------------------
+class MergeSorted(GraphStage[FanInShape2]):
+    """``MergeSorted(key=None)``: merge two sorted inputs into one sorted output
+    (ports ``in0``, ``in1``, ``out``; on ties ``in0`` goes first).
+
+    Emits when both inputs have an element available (the smaller one is emitted), or
+    when one input completed (the rest of the other passes through). Backpressures when
+    downstream backpressures. Completes when both inputs completed. Cancels when
+    downstream cancels.
+    """
+
+    name = "merge_sorted"
+
+    def __init__(self, key: Callable[[Any], Any] | None = None) -> None:
+        self.key = key
+        self.shape = FanInShape2(
+            Inlet("MergeSorted.in0"), Inlet("MergeSorted.in1"), Outlet("MergeSorted.out")
+        )
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _MergeSortedLogic(self.shape, self.key)
+
+
+class _IgnoreFinish(InHandler):
+    """Inlet handler while ``read`` drives the inlet: completion is handled by ``read``."""
+
+    def on_push(self) -> None:  # pragma: no cover - read() replaces this handler first
+        pass
+
+    def on_upstream_finish(self) -> None:
+        pass
+
+
+class _MergeSortedLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: FanInShape2, key: Callable[[Any], Any] | None) -> None:
+        super().__init__(shape)
+        self.left = shape.in0
+        self.right = shape.in1
+        self.out = shape.out
+        self.key = key
+        self.other: Any = None
+        self.set_handler(self.left, _IgnoreFinish())
+        self.set_handler(self.right, _IgnoreFinish())
+        self.set_handler(self.out, self)
+
+    def on_pull(self) -> None:
+        pass  # demand is served by emit() as elements are read
+
+    def _le(self, a: Any, b: Any) -> bool:
+        k = self.key
+        return not (k(b) < k(a)) if k is not None else not (b < a)
+
+    def _dispatch(self, left: Any, right: Any) -> None:
+        if self._le(left, right):
+            self.other = right
+            self.emit(self.out, left, self._read_left)
+        else:
+            self.other = left
+            self.emit(self.out, right, self._read_right)
+
+    def _read_left(self) -> None:
+        self.read(self.left, lambda x: self._dispatch(x, self.other), self._pass_right)
+
+    def _read_right(self) -> None:
+        self.read(self.right, lambda x: self._dispatch(self.other, x), self._pass_left)
+
+    def _pass_right(self) -> None:
+        # left completed while ``other`` (from right) was held: emit it, then pass right on.
+        self.emit(self.out, self.other, lambda: self._pass_along(self.right))
+
+    def _pass_left(self) -> None:
+        self.emit(self.out, self.other, lambda: self._pass_along(self.left))
+
+    def _pass_along(self, inlet: Inlet[Any]) -> None:
+        self.other = None
+        if self.is_closed(inlet) and not self.is_available(inlet):
+            self.complete(self.out)
+            return
+        self.pass_along(inlet, self.out, do_pull=True)
+
+    def pre_start(self) -> None:
+        # Pull both inputs eagerly (fan-in stages must, so cycles can start).
+        self.pull(self.right)
+
+        def first_left(x: Any) -> None:
+            self.other = x
+            self._read_right()
+
+        self.read(self.left, first_left, lambda: self.pass_along(self.right, self.out))
+
+
+# -- OrElse ----------------------------------------------------------------------------------
+class OrElse(GraphStage[UniformFanInShape]):
+    """``OrElse()``: the primary input (``in_(0)``); if it completes without emitting
+    anything, the secondary input (``in_(1)``) instead.
+
+    Emits when the current input has an element. Backpressures when downstream
+    backpressures. Completes when the primary completes after emitting at least one
+    element (the secondary is cancelled at the primary's first element), or when the
+    secondary completes. Cancels when downstream cancels.
+    """
+
+    name = "or_else"
+
+    def __init__(self) -> None:
+        self.shape = UniformFanInShape.of(2, "OrElse")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _OrElseLogic(self.shape)
+
+
+class _OrElseLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: UniformFanInShape) -> None:
+        super().__init__(shape)
+        self.primary, self.secondary = shape.inlets
+        self.out = shape.out
+        self.current = self.primary
+        self.primary_pushed = False
+        self.set_handler(self.primary, _PortIn(self, 0))
+        self.set_handler(self.secondary, _PortIn(self, 1))
+        self.set_handler(self.out, self)
+
+    def on_pull(self) -> None:
+        self.pull(self.current)
+
+    def on_push_i(self, i: int) -> None:
+        if i == 0:
+            if not self.primary_pushed:
+                self.primary_pushed = True
+                self.cancel(self.secondary)
+            self.push(self.out, self.grab(self.primary))
+        else:
+            self.push(self.out, self.grab(self.secondary))
+
+    def on_finish_i(self, i: int) -> None:
+        if i == 0:
+            if not self.primary_pushed and not self.is_closed(self.secondary):
+                self.current = self.secondary
+                if self.is_available(self.out):
+                    self.pull(self.secondary)
+            else:
+                self.complete_stage()
+        elif self.is_closed(self.primary):
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)

@@ -1,0 +1,634 @@
+"""Nesting and flattening operators: flat_map_concat/merge, switch_map, prefix_and_tail,
+group_by, split_when/split_after, and the sink that runs SubFlow substreams.
+
+All of them are ordinary logics built on the dynamic ports of ``substreams.py``: a
+nested Source is consumed through a ``SubSinkInlet`` and a substream is fed through a
+``SubSourceOutlet``. Nested graphs run on the parent's materializer (their own islands).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._errors import SubscriptionWithCancelError, TooManySubstreamsError
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler
+from .._stage.shapes import Inlet, SinkShape
+from .simple import FlowLogic, FlowStage
+from .substreams import SubSinkInlet, SubSourceOutlet
+
+__all__ = [
+    "FlatMapMerge",
+    "SwitchMap",
+    "PrefixAndTail",
+    "GroupBy",
+    "Split",
+    "SubstreamsSink",
+]
+
+UNBOUNDED = 1 << 62
+
+
+# -- flat_map_merge / flat_map_concat ----------
+class FlatMapMerge(FlowStage):
+    """``flat_map_merge(breadth, f)`` (``flat_map_concat(f)`` is ``breadth == 1``)."""
+
+    name = "flat_map_merge"
+
+    def __init__(self, breadth: int, f: Callable[[Any], Any], name: str | None = None) -> None:
+        if breadth < 1:
+            raise ValueError(f"flat_map_merge needs breadth >= 1, got {breadth}")
+        super().__init__()
+        self.breadth = breadth
+        self.f = f
+        if name is not None:
+            self.name = name
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _FlatMapMergeLogic(self.shape, self.breadth, self.f)
+
+
+class _FlatMapMergeLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: Any, breadth: int, f: Callable[[Any], Any]) -> None:
+        super().__init__(shape)
+        self.breadth = breadth
+        self.f = f
+        self.active: set[SubSinkInlet] = set()
+        # Elements already grabbed from inner sources, waiting for downstream demand.
+        # Each inner source has at most one element here (it is pulled again on emit).
+        self.ready: deque[tuple[SubSinkInlet, Any]] = deque()
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def on_push(self) -> None:
+        src = self.f(self.grab(self.in_))
+        inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
+        inlet.set_handler(_Inner(self, inlet))
+        inlet.materialize(src)
+        self.active.add(inlet)
+        inlet.pull()
+        self._maybe_pull()
+
+    def _maybe_pull(self) -> None:
+        if len(self.active) < self.breadth:
+            self.try_pull(self.in_)
+
+    def _on_resume(self, exc: BaseException) -> None:
+        self._maybe_pull()
+        self._check_done()
+
+    def on_pull(self) -> None:
+        if self.ready:
+            inlet, x = self.ready.popleft()
+            self.push(self.out, x)
+            if not inlet.is_closed():
+                inlet.pull()
+
+    def inner_push(self, inlet: SubSinkInlet) -> None:
+        x = inlet.grab()
+        if self.is_available(self.out):
+            self.push(self.out, x)
+            inlet.pull()
+        else:
+            self.ready.append((inlet, x))
+
+    def inner_finish(self, inlet: SubSinkInlet) -> None:
+        self.active.discard(inlet)
+        if not self.is_closed(self.in_):
+            self._maybe_pull()
+        self._check_done()
+
+    def on_upstream_finish(self) -> None:
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self.is_closed(self.in_) and not self.active and not self.ready:
+            self.complete_stage()
+
+
+class _Inner(InHandler):
+    """Handler of one inner source of a flattening logic."""
+
+    def __init__(self, logic: Any, inlet: SubSinkInlet) -> None:
+        self.logic = logic
+        self.inlet = inlet
+
+    def on_push(self) -> None:
+        self.logic.inner_push(self.inlet)
+
+    def on_upstream_finish(self) -> None:
+        self.logic.inner_finish(self.inlet)
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.logic.fail_stage(exc)
+
+
+# -- switch_map ----------
+class SwitchMap(FlowStage):
+    """``switch_map(f)``: only the latest inner source is consumed."""
+
+    name = "switch_map"
+
+    def __init__(self, f: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _SwitchMapLogic(self.shape, self.f)
+
+
+class _SwitchMapLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: Any, f: Callable[[Any], Any]) -> None:
+        super().__init__(shape)
+        self.f = f
+        self.current: SubSinkInlet | None = None
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def on_push(self) -> None:
+        src = self.f(self.grab(self.in_))
+        if self.current is not None:
+            self.current.cancel()
+        inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
+        inlet.set_handler(_Inner(self, inlet))
+        self.current = inlet
+        inlet.materialize(src)
+        if self.is_available(self.out):
+            inlet.pull()
+        self.pull(self.in_)
+
+    def _on_resume(self, exc: BaseException) -> None:
+        self.try_pull(self.in_)
+
+    def on_pull(self) -> None:
+        cur = self.current
+        if cur is not None and not cur.is_closed() and not cur.has_been_pulled():
+            cur.pull()
+
+    def inner_push(self, inlet: SubSinkInlet) -> None:
+        # Pulled only on downstream demand, so the element can be pushed at once.
+        self.push(self.out, inlet.grab())
+
+    def inner_finish(self, inlet: SubSinkInlet) -> None:
+        if inlet is self.current:
+            self.current = None
+            if self.is_closed(self.in_):
+                self.complete_stage()
+
+    def on_upstream_finish(self) -> None:
+        if self.current is None:
+            self.complete_stage()
+
+
+# -- prefix_and_tail ----------
+class PrefixAndTail(FlowStage):
+    """``prefix_and_tail(n)``: one ``(prefix list, tail Source)`` pair."""
+
+    name = "prefix_and_tail"
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _PrefixAndTailLogic(self.shape, self.n)
+
+
+class _PrefixAndTailLogic(FlowLogic):
+    def __init__(self, shape: Any, n: int) -> None:
+        super().__init__(shape)
+        self.n = n
+        self.prefix: list[Any] = []
+        self.tail: SubSourceOutlet | None = None
+
+    def on_pull(self) -> None:
+        if self.n <= 0:
+            self._open_tail()
+        else:
+            self.pull(self.in_)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if self.tail is not None:
+            self.tail.push(x)
+            return
+        self.prefix.append(x)
+        if len(self.prefix) >= self.n:
+            self._open_tail()
+        else:
+            self.pull(self.in_)
+
+    def _open_tail(self) -> None:
+        tail = SubSourceOutlet(
+            self,
+            f"{self.stage_name}.tail",
+            on_pull=self._tail_pull,
+            on_downstream_finish=self._tail_cancel,
+        )
+        self.tail = tail
+        prefix, self.prefix = self.prefix, []
+        self.push(self.out, (prefix, tail.source))
+        self.complete(self.out)
+
+    def _tail_pull(self) -> None:
+        self.pull(self.in_)
+
+    def _tail_cancel(self, cause: BaseException) -> None:
+        # The main outlet is already completed: this only cancels upstream (with a
+        # failure cause for a failed or timed-out tail).
+        self.cancel_stage(cause)
+
+    def on_upstream_finish(self) -> None:
+        if self.tail is not None:
+            self.tail.complete()
+            self.complete_stage()
+            return
+        from .._dsl.blueprints import Source
+
+        prefix, self.prefix = self.prefix, []
+        self.emit(self.out, (prefix, Source.empty()))
+        self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        if self.tail is not None:
+            self.tail.fail(exc)
+        self.fail_stage(exc)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        # Only before the pair was emitted: afterwards the outlet is already completed.
+        self.cancel_stage(cause)
+
+
+# -- group_by ----------
+class _Slot:
+    """One open substream of group_by / split: its outlet and the element it starts with."""
+
+    __slots__ = ("key", "outlet", "first", "closing")
+
+    def __init__(self, key: Any, first: Any) -> None:
+        self.key = key
+        self.outlet: SubSourceOutlet = None  # type: ignore[assignment]
+        self.first = first
+        self.closing = False
+
+
+class GroupBy(FlowStage):
+    """``group_by(max_substreams, key, allow_closed_substream_recreation)``."""
+
+    name = "group_by"
+
+    def __init__(
+        self, max_substreams: int, key: Callable[[Any], Any], allow_recreation: bool = False
+    ) -> None:
+        if max_substreams < 1:
+            raise ValueError(f"group_by needs max_substreams >= 1, got {max_substreams}")
+        super().__init__()
+        self.max_substreams = max_substreams
+        self.key = key
+        self.allow_recreation = allow_recreation
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _GroupByLogic(self.shape, self)
+
+
+class _GroupByLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: Any, stage: GroupBy) -> None:
+        super().__init__(shape)
+        self.max = stage.max_substreams
+        self.key = stage.key
+        self.allow_recreation = stage.allow_recreation
+        self.subs: dict[Any, _Slot] = {}
+        self.closed_keys: set[Any] = set()
+        self.demanding: set[Any] = set()  # keys whose substream pulled
+        self.pending: tuple[Any, Any] | None = None  # (key, elem) for a busy substream
+        self.waiting: _Slot | None = None  # new substream not yet emitted downstream
+
+    def pre_start(self) -> None:
+        self.set_keep_going(True)
+
+    # -- pulling upstream --------------------------------------------------------------
+    def _maybe_pull(self) -> None:
+        if self.pending is not None or self.waiting is not None:
+            return
+        if self.is_closed(self.in_) or self.has_been_pulled(self.in_):
+            return
+        if self.demanding or self.is_available(self.out):
+            self.pull(self.in_)
+
+    def _on_resume(self, exc: BaseException) -> None:
+        self._maybe_pull()
+
+    # -- main outlet -------------------------------------------------------------------
+    def on_pull(self) -> None:
+        w = self.waiting
+        if w is not None:
+            self.waiting = None
+            self.push(self.out, w.outlet.source)
+        self._maybe_pull()
+        self._check_done()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        if not isinstance(cause, SubscriptionWithCancelError):
+            self.fail_stage(cause)
+            return
+        if self.waiting is not None:
+            self._drop(self.waiting)
+            self.waiting = None
+        self._check_done()
+
+    # -- upstream ----------------------------------------------------------------------
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        k = self.key(x)
+        slot = self.subs.get(k)
+        if slot is not None:
+            if slot.outlet.is_available():
+                self.demanding.discard(k)
+                slot.outlet.push(x)
+                self._maybe_pull()
+            else:
+                self.pending = (k, x)
+            return
+        if k in self.closed_keys or self.is_closed(self.out):
+            self._maybe_pull()  # dropped: its substream is gone (or nobody takes new ones)
+            return
+        if len(self.subs) + len(self.closed_keys) >= self.max:
+            raise TooManySubstreamsError(
+                f"[{self.stage_name}] cannot open a new substream for key {k!r}: "
+                f"max_substreams={self.max} reached"
+            )
+        slot = _Slot(k, x)
+        slot.outlet = SubSourceOutlet(
+            self,
+            f"{self.stage_name}.substream",
+            on_pull=lambda: self._sub_pull(slot),
+            on_downstream_finish=lambda cause: self._sub_cancel(slot, cause),
+        )
+        self.subs[k] = slot
+        if self.is_available(self.out):
+            self.push(self.out, slot.outlet.source)
+            self._maybe_pull()
+        else:
+            self.waiting = slot
+
+    def on_upstream_finish(self) -> None:
+        for slot in list(self.subs.values()):
+            if slot.first is None and (self.pending is None or self.pending[0] != slot.key):
+                slot.outlet.complete()
+            else:
+                slot.closing = True
+        self._check_done()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+    # -- substreams --------------------------------------------------------------------
+    def _sub_pull(self, slot: _Slot) -> None:
+        if slot.first is not None:
+            x, slot.first = slot.first, None
+            slot.outlet.push(x)
+        elif self.pending is not None and self.pending[0] == slot.key:
+            x = self.pending[1]
+            self.pending = None
+            slot.outlet.push(x)
+        else:
+            self.demanding.add(slot.key)
+            self._maybe_pull()
+            return
+        if slot.closing and (self.pending is None or self.pending[0] != slot.key):
+            slot.outlet.complete()
+            self._check_done()
+        else:
+            self._maybe_pull()
+
+    def _sub_cancel(self, slot: _Slot, cause: BaseException) -> None:
+        self._drop(slot)
+        if self.waiting is slot:
+            self.waiting = None
+        self._maybe_pull()
+        self._check_done()
+
+    def _drop(self, slot: _Slot) -> None:
+        k = slot.key
+        if self.subs.get(k) is slot:
+            del self.subs[k]
+            if not self.allow_recreation:
+                self.closed_keys.add(k)
+        self.demanding.discard(k)
+        if self.pending is not None and self.pending[0] == k:
+            self.pending = None
+        slot.outlet.complete()
+
+    def _check_done(self) -> None:
+        if self.is_closed(self.in_):
+            if self.waiting is None and all(s.outlet.is_closed() for s in self.subs.values()):
+                self.complete_stage()
+        elif self.is_closed(self.out) and not self.subs:
+            self.complete_stage()
+
+    def _extra_complete(self) -> None:
+        for slot in self.subs.values():
+            slot.outlet.complete()
+
+    def _extra_fail(self, exc: BaseException) -> None:
+        for slot in self.subs.values():
+            slot.outlet.fail(exc)
+
+
+# -- split_when / split_after ----------
+class Split(FlowStage):
+    """``split_when(p)`` (``after=False``) or ``split_after(p)`` (``after=True``)."""
+
+    name = "split"
+
+    def __init__(self, p: Callable[[Any], bool], after: bool) -> None:
+        super().__init__()
+        self.p = p
+        self.after = after
+        self.name = "split_after" if after else "split_when"
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _SplitLogic(self.shape, self.p, self.after)
+
+
+class _SplitLogic(FlowLogic):
+    """At most one substream is open; a cancelled one is drained to the next split."""
+
+    _supervised = True
+
+    def __init__(self, shape: Any, p: Callable[[Any], bool], after: bool) -> None:
+        super().__init__(shape)
+        self.p = p
+        self.after = after
+        self.current: _Slot | None = None
+        self.draining = False  # the current substream was cancelled: drop its elements
+        self.waiting: _Slot | None = None  # new substream not yet emitted downstream
+
+    def pre_start(self) -> None:
+        self.set_keep_going(True)
+
+    def _maybe_pull(self) -> None:
+        if self.waiting is not None or self.is_closed(self.in_) or self.has_been_pulled(self.in_):
+            return
+        cur = self.current
+        if cur is not None:
+            if self.draining or (cur.first is None and cur.outlet.is_available()):
+                self.pull(self.in_)
+        elif self.is_available(self.out):
+            self.pull(self.in_)
+
+    def _on_resume(self, exc: BaseException) -> None:
+        self._maybe_pull()
+
+    def on_pull(self) -> None:
+        w = self.waiting
+        if w is not None:
+            self.waiting = None
+            self.push(self.out, w.outlet.source)
+            self._check_done()
+        self._maybe_pull()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        if not isinstance(cause, SubscriptionWithCancelError):
+            self.fail_stage(cause)
+            return
+        if self.waiting is not None:
+            self.waiting.outlet.complete()
+            self.waiting = None
+            self.current = None
+        if self.current is None or self.draining:
+            self.complete_stage()
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        split = bool(self.p(x))
+        cur = self.current
+        if cur is None:
+            self._open(x, close_after_first=self.after and split)
+            return
+        if self.after:
+            if not self.draining:
+                cur.outlet.push(x)
+            if split:
+                self._close_current()
+        elif split:
+            self._close_current()
+            if self.current is None and not self.is_closed(self.out):
+                self._open(x, close_after_first=False)
+                return
+        elif not self.draining:
+            cur.outlet.push(x)
+        self._maybe_pull()
+        self._check_done()
+
+    def _open(self, first: Any, close_after_first: bool) -> None:
+        if self.is_closed(self.out):
+            self.complete_stage()
+            return
+        slot = _Slot(None, first)
+        slot.closing = close_after_first
+        slot.outlet = SubSourceOutlet(
+            self,
+            f"{self.stage_name}.substream",
+            on_pull=lambda: self._sub_pull(slot),
+            on_downstream_finish=lambda cause: self._sub_cancel(slot, cause),
+        )
+        self.current = slot
+        self.draining = False
+        if self.is_available(self.out):
+            self.push(self.out, slot.outlet.source)
+        else:
+            self.waiting = slot
+
+    def _close_current(self) -> None:
+        cur = self.current
+        if cur is not None:
+            cur.outlet.complete()
+        self.current = None
+        self.draining = False
+        if self.is_closed(self.out):
+            self.complete_stage()
+
+    def _sub_pull(self, slot: _Slot) -> None:
+        if slot is not self.current:
+            return
+        if slot.first is not None:
+            x, slot.first = slot.first, None
+            slot.outlet.push(x)
+            if slot.closing or self.is_closed(self.in_):
+                self._close_current()
+                self._check_done()
+        self._maybe_pull()
+
+    def _sub_cancel(self, slot: _Slot, cause: BaseException) -> None:
+        if slot is not self.current:
+            return
+        if self.waiting is slot:
+            self.waiting = None
+        if slot.first is not None and slot.closing:
+            self.current = None  # its only element is dropped; the next one starts anew
+        else:
+            self.draining = True
+            slot.first = None
+        if self.is_closed(self.out) and (self.current is None or self.draining):
+            self.complete_stage()
+            return
+        self._maybe_pull()
+        self._check_done()
+
+    def on_upstream_finish(self) -> None:
+        cur = self.current
+        if cur is not None and cur.first is None:
+            self._close_current()
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self.is_closed(self.in_) and self.waiting is None and self.current is None:
+            self.complete_stage()
+
+    def _extra_complete(self) -> None:
+        if self.current is not None:
+            self.current.outlet.complete()
+
+    def _extra_fail(self, exc: BaseException) -> None:
+        if self.current is not None:
+            self.current.outlet.fail(exc)
+
+
+# -- SubFlow.to(sink) ----------
+class SubstreamsSink(GraphStage[SinkShape]):
+    """Runs every substream Source it receives through ``flow`` into its own ``sink``."""
+
+    name = "substreams_sink"
+
+    def __init__(self, run: Callable[[Any], Any]) -> None:
+        self.run = run
+        self.shape = SinkShape(Inlet("SubstreamsSink.in"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _SubstreamsSinkLogic(self.shape, self.run)
+
+
+class _SubstreamsSinkLogic(GraphStageLogic, InHandler):
+    def __init__(self, shape: SinkShape, run: Callable[[Any], Any]) -> None:
+        super().__init__(shape)
+        self.in_ = shape.in_
+        self.run = run
+        self.set_handler(self.in_, self)
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def on_push(self) -> None:
+        graph = self.run(self.grab(self.in_))
+        self.materializer.materialize(graph.module)
+        self.pull(self.in_)

@@ -1,0 +1,225 @@
+"""Rate-detached operators: conflate, conflate_with_seed, batch, batch_weighted, expand.
+
+They decouple the upstream rate from the downstream rate: the batching family pulls
+upstream eagerly and folds elements into a summary while downstream is slow; ``expand``
+keeps emitting from an iterator while upstream is slow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .._stage.logic import GraphStageLogic
+from .._stage.shapes import FlowShape
+from .simple import FlowLogic, FlowStage
+
+__all__ = ["Batch", "Expand"]
+
+_MISSING: Any = object()
+
+
+def _zero_cost(_: Any) -> int:
+    return 0
+
+
+class Batch(FlowStage):
+    """``batch_weighted(max, cost, seed, f)``: fold elements into a summary while
+    downstream is slow, up to a total weight of ``max``.
+
+    ``seed(x)`` starts a summary, ``f(summary, x)`` adds to it, ``cost(x)`` weighs an
+    element. ``conflate``/``conflate_with_seed`` are the unbounded case (every cost 0),
+    ``batch`` counts elements (every cost 1). Upstream is pulled eagerly, so an element
+    that does not fit any more waits outside the summary (it seeds the next one).
+
+    Emits when downstream pulls and a summary exists. Backpressures when the summary
+    reached ``max`` and an element waits outside it (never for ``conflate``). Completes
+    when upstream completes and the summary and the waiting element were emitted. Fails
+    when upstream fails. Cancels when downstream cancels. Supervision: resume drops the
+    element whose ``seed``/``f``/``cost`` raised; restart also drops the summary.
+    """
+
+    name = "batch"
+
+    def __init__(
+        self,
+        max: int,
+        cost: Callable[[Any], int],
+        seed: Callable[[Any], Any],
+        f: Callable[[Any, Any], Any],
+        name: str | None = None,
+    ) -> None:
+        if max <= 0:
+            raise ValueError(f"batch max must be > 0, got {max!r}")
+        super().__init__()
+        self.max = max
+        self.cost = cost
+        self.seed = seed
+        self.f = f
+        if name:
+            self.name = name
+
+    @classmethod
+    def conflate(cls, seed: Callable[[Any], Any], f: Callable[[Any, Any], Any]) -> Batch:
+        """The stage of ``conflate_with_seed(seed, f)``: unbounded (every cost is 0)."""
+        return cls(1, _zero_cost, seed, f, name="conflate")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _BatchLogic(self.shape, self)
+
+
+class _BatchLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, stage: Batch) -> None:
+        super().__init__(shape)
+        self.stage = stage
+        self.agg: Any = _MISSING
+        self.pending: Any = _MISSING
+        self.left = stage.max
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def restart_state(self) -> None:
+        self.agg = _MISSING
+        self.pending = _MISSING
+        self.left = self.stage.max
+
+    def _on_resume(self, exc: BaseException) -> None:
+        # The batch pulls regardless of downstream demand (the default resume does not).
+        if self.is_closed(self.in_):
+            if self.agg is _MISSING and self.pending is _MISSING:
+                self.complete_stage()
+        elif (
+            self.pending is _MISSING
+            and not self.has_been_pulled(self.in_)
+            and not self.is_available(self.in_)
+        ):
+            self.pull(self.in_)
+
+    def _seed(self, x: Any) -> None:
+        st = self.stage
+        cost = st.cost(x)
+        self.agg = st.seed(x)
+        self.left -= cost
+
+    def _flush(self) -> None:
+        if self.agg is not _MISSING:
+            agg, self.agg = self.agg, _MISSING
+            self.left = self.stage.max
+            self.push(self.out, agg)
+        if self.pending is not _MISSING:
+            x, self.pending = self.pending, _MISSING
+            self._seed(x)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        st = self.stage
+        if self.agg is _MISSING:
+            self._seed(x)
+        else:
+            cost = st.cost(x)
+            if self.left < cost:
+                self.pending = x
+            else:
+                self.agg = st.f(self.agg, x)
+                self.left -= cost
+        if self.is_available(self.out):
+            self._flush()
+        if self.pending is _MISSING:
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        if self.agg is _MISSING:
+            self.complete_stage()
+
+    def on_pull(self) -> None:
+        if self.agg is _MISSING:
+            if self.is_closed(self.in_):
+                self.complete_stage()
+            elif not self.has_been_pulled(self.in_):
+                self.pull(self.in_)
+        elif self.is_closed(self.in_):
+            self._flush()
+            if self.agg is _MISSING:
+                self.complete_stage()
+        else:
+            self._flush()
+            if not self.has_been_pulled(self.in_):
+                self.pull(self.in_)
+
+
+class Expand(FlowStage):
+    """``expand(f)``: ``f(x)`` returns an iterator whose elements replace ``x``; they are
+    emitted while downstream pulls faster than upstream pushes.
+
+    A new upstream element replaces the iterator, but only once the current one emitted
+    at least one element (upstream is pulled right after that first emission).
+
+    Emits when downstream pulls and the current iterator has elements. Backpressures
+    when downstream does and the current iterator has not emitted yet. Completes when
+    upstream completes and the last iterator emitted at least once (the rest of it is
+    not drained). Fails when upstream fails or ``f``/the iterator raises. Cancels when
+    downstream cancels.
+    """
+
+    name = "expand"
+
+    def __init__(self, f: Callable[[Any], Iterator[Any]]) -> None:
+        super().__init__()
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ExpandLogic(self.shape, self.f)
+
+
+class _ExpandLogic(FlowLogic):
+    def __init__(self, shape: FlowShape, f: Callable[[Any], Iterator[Any]]) -> None:
+        super().__init__(shape)
+        self.f = f
+        self.it: Iterator[Any] | None = None
+        self.nxt: Any = _MISSING
+        self.expanded = False
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def _take(self) -> Any:
+        """The next element of the iterator (one is known to be there); looks ahead."""
+        x = self.nxt
+        assert self.it is not None
+        self.nxt = next(self.it, _MISSING)
+        return x
+
+    def on_push(self) -> None:
+        self.it = iter(self.f(self.grab(self.in_)))
+        self.nxt = next(self.it, _MISSING)
+        if self.nxt is _MISSING:
+            self.pull(self.in_)
+        elif self.is_available(self.out):
+            self.expanded = True
+            self.pull(self.in_)
+            self.push(self.out, self._take())
+        else:
+            self.expanded = False
+
+    def on_upstream_finish(self) -> None:
+        if self.nxt is _MISSING or self.expanded:
+            self.complete_stage()
+
+    def on_pull(self) -> None:
+        if self.nxt is _MISSING:
+            return
+        if self.expanded:
+            self.push(self.out, self._take())
+            return
+        self.expanded = True
+        x = self._take()
+        if self.is_closed(self.in_):
+            self.push(self.out, x)
+            self.complete_stage()
+        else:
+            # pull first, to be fair when upstream is not actually slow
+            self.pull(self.in_)
+            self.push(self.out, x)

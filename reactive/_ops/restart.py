@@ -1,0 +1,538 @@
+"""Restart with backoff: ``RestartSource``, ``RestartFlow``, ``RestartSink`` and their
+``RestartSettings`` (Akka's ``RestartSource.withBackoff`` family, catalog 7.4).
+
+Each wrapper is one timer logic that runs the graph from ``factory()`` as a nested
+stream through the dynamic ports of ``substreams.py``. When the nested stream ends
+(``with_backoff``: completion, failure or, for flows and sinks, cancellation;
+``on_failures_with_backoff``: failure only) the wrapper waits
+
+    ``min(max_backoff, min_backoff * 2**k) * (1 + random() * random_factor)``
+
+for restart number ``k`` (from 0), then calls ``factory()`` again. The counter ``k``
+goes back to 0 when the last start was more than ``max_restarts_within`` ago (default:
+``min_backoff``). When ``max_restarts`` is reached the wrapper completes if the inner
+stream completed and fails with the inner error if it failed. A failure that
+``restart_on`` rejects (beyond Akka's ``withRestartOn``) is propagated at once.
+Termination from outside (downstream cancel, upstream completion or failure) stops the
+wrapper for good. Restarts are lossy: elements in flight in the dying stream are lost.
+Every backoff timer runs on the materializer's clock. The materialized value is
+``NotUsed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, TimerGraphStageLogic
+from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
+from .substreams import SubSinkInlet, SubSourceOutlet
+
+__all__ = ["RestartSettings", "RestartSource", "RestartFlow", "RestartSink"]
+
+log = logging.getLogger("reactive")
+
+_RESTART = "restart"
+
+
+@dataclass(frozen=True)
+class RestartSettings:
+    """How a restart wrapper backs off and when it gives up.
+
+    ``min_backoff``/``max_backoff`` in seconds; ``random_factor`` adds up to that
+    fraction of jitter; ``max_restarts`` (None: unlimited) within ``max_restarts_within``
+    seconds (None: ``min_backoff``); ``restart_on(exc)`` says which failures restart
+    (None: all).
+    """
+
+    min_backoff: float
+    max_backoff: float
+    random_factor: float
+    max_restarts: int | None = None
+    max_restarts_within: float | None = None
+    restart_on: Callable[[BaseException], bool] | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_backoff < 0 or self.max_backoff < 0:
+            raise ValueError("min_backoff and max_backoff must be >= 0")
+        if self.max_backoff < self.min_backoff:
+            raise ValueError(
+                f"max_backoff ({self.max_backoff}) must be >= min_backoff ({self.min_backoff})"
+            )
+        if self.random_factor < 0:
+            raise ValueError(f"random_factor must be >= 0, got {self.random_factor}")
+        if self.max_restarts is not None and self.max_restarts < 0:
+            raise ValueError(f"max_restarts must be >= 0 or None, got {self.max_restarts}")
+        if self.max_restarts_within is None:
+            object.__setattr__(self, "max_restarts_within", self.min_backoff)
+
+    def with_max_restarts(self, count: int, within: float) -> RestartSettings:
+        """At most ``count`` restarts while each start is within ``within`` seconds of
+        the previous one."""
+        return replace(self, max_restarts=count, max_restarts_within=within)
+
+    def with_restart_on(self, predicate: Callable[[BaseException], bool]) -> RestartSettings:
+        """Restart only on failures for which ``predicate`` holds; others propagate."""
+        return replace(self, restart_on=predicate)
+
+    def backoff(self, restart_count: int) -> float:
+        """The delay before restart number ``restart_count`` (from 0)."""
+        base = min(self.max_backoff, self.min_backoff * (2.0 ** min(restart_count, 1000)))
+        if self.random_factor:
+            base *= 1.0 + random.random() * self.random_factor
+        return base
+
+    def should_restart_on(self, exc: BaseException) -> bool:
+        """Whether a failure with ``exc`` may restart."""
+        return self.restart_on is None or bool(self.restart_on(exc))
+
+
+class _RestartLogic(TimerGraphStageLogic):
+    """The restart bookkeeping shared by the three wrappers (Akka's RestartWithBackoffLogic)."""
+
+    def __init__(
+        self,
+        shape: Any,
+        settings: RestartSettings,
+        factory: Callable[[], Any],
+        only_on_failures: bool,
+    ) -> None:
+        super().__init__(shape)
+        self.settings = settings
+        self.factory = factory
+        self.only_on_failures = only_on_failures
+        self.restart_count = 0
+        self.reset_deadline = 0.0
+        self.finishing = False
+
+    def _now(self) -> float:
+        return self.materializer.clock.time()
+
+    def pre_start(self) -> None:
+        self.reset_deadline = self._now() + float(self.settings.max_restarts_within or 0.0)
+        self._start()
+
+    def _start(self) -> None:
+        try:
+            blueprint = self.factory()
+        except Exception as exc:
+            self._start_failed(exc)
+            return
+        self.start_graph(blueprint)
+
+    def start_graph(self, blueprint: Any) -> None:
+        """Materialize ``blueprint`` (from the factory) as the current inner stream."""
+        raise NotImplementedError  # pragma: no cover - every wrapper overrides
+
+    def _start_failed(self, exc: BaseException) -> None:
+        if self.max_restarts_reached() or not self.settings.should_restart_on(exc):
+            self.fail_stage(exc)
+        else:
+            self.schedule_restart(exc)
+
+    def max_restarts_reached(self) -> bool:
+        """True when no restart is left (the counter first resets if the last start was
+        longer than ``max_restarts_within`` ago)."""
+        if self._now() > self.reset_deadline:
+            self.restart_count = 0
+        limit = self.settings.max_restarts
+        return limit is not None and self.restart_count >= limit
+
+    def schedule_restart(self, cause: BaseException | None) -> None:
+        """Tear down what is left of the inner stream and restart after the backoff."""
+        delay = self.settings.backoff(self.restart_count)
+        log.warning(
+            "[%s] restarting the inner stream in %.3f s (restart #%d)%s",
+            self.stage_name,
+            delay,
+            self.restart_count + 1,
+            f" after {cause!r}" if cause is not None else "",
+        )
+        self.schedule_once(_RESTART, delay)
+        self.restart_count += 1
+        self.backoff()
+
+    def backoff(self) -> None:
+        """Hook: close the rest of the current inner stream."""
+
+    def on_timer(self, key: Any) -> None:
+        self._start()
+        self.reset_deadline = self._now() + float(self.settings.max_restarts_within or 0.0)
+
+    def _is_backing_off(self) -> bool:
+        return self.is_timer_active(_RESTART)
+
+
+# -- RestartSource ----------
+class _RestartSourceStage(GraphStage[SourceShape]):
+    def __init__(
+        self, settings: RestartSettings, factory: Callable[[], Any], only_on_failures: bool
+    ):
+        self.settings = settings
+        self.factory = factory
+        self.only_on_failures = only_on_failures
+        self.name = "restart_source_on_failures" if only_on_failures else "restart_source"
+        self.shape = SourceShape(Outlet("RestartSource.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _RestartSourceLogic(self.shape, self.settings, self.factory, self.only_on_failures)
+
+
+class _RestartSourceLogic(_RestartLogic, OutHandler):
+    def __init__(self, shape: SourceShape, *args: Any) -> None:
+        super().__init__(shape, *args)
+        self.out = shape.out
+        self.inner: SubSinkInlet | None = None
+        self.set_handler(self.out, self)
+
+    def start_graph(self, blueprint: Any) -> None:
+        inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
+        inlet.set_handler(_InnerOut(self, inlet))
+        self.inner = inlet
+        inlet.materialize(blueprint)
+        if self.is_available(self.out):
+            inlet.pull()
+
+    def on_pull(self) -> None:
+        inner = self.inner
+        if inner is not None and not inner.is_closed() and not inner.has_been_pulled():
+            inner.pull()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.finishing = True
+        if self.inner is not None:
+            self.inner.cancel(cause)
+        self.cancel_stage(cause)
+
+    def inner_push(self, inlet: SubSinkInlet) -> None:
+        self.push(self.out, inlet.grab())
+
+    def inner_finish(self, inlet: SubSinkInlet) -> None:
+        if self.finishing or self.only_on_failures or self.max_restarts_reached():
+            self.complete_stage()
+        else:
+            self.schedule_restart(None)
+
+    def inner_failure(self, inlet: SubSinkInlet, exc: BaseException) -> None:
+        if (
+            self.finishing
+            or self.max_restarts_reached()
+            or not self.settings.should_restart_on(exc)
+        ):
+            self.fail_stage(exc)
+        else:
+            self.schedule_restart(exc)
+
+    def backoff(self) -> None:
+        self.inner = None
+
+
+class _InnerOut(InHandler):
+    """Handler of the inner stream's output (a SubSinkInlet) of a restart wrapper."""
+
+    def __init__(self, logic: Any, inlet: SubSinkInlet) -> None:
+        self.logic = logic
+        self.inlet = inlet
+
+    def on_push(self) -> None:
+        self.logic.inner_push(self.inlet)
+
+    def on_upstream_finish(self) -> None:
+        self.logic.inner_finish(self.inlet)
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.logic.inner_failure(self.inlet, exc)
+
+
+class _InnerIn(OutHandler):
+    """Handler of the inner stream's input (a SubSourceOutlet) of a restart wrapper."""
+
+    def __init__(self, logic: Any, outlet: SubSourceOutlet) -> None:
+        self.logic = logic
+        self.outlet = outlet
+
+    def on_pull(self) -> None:
+        self.logic.inner_pull(self.outlet)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.logic.inner_cancel(self.outlet, cause)
+
+
+class _FeedingMixin(GraphStageLogic):
+    """Feeds the wrapper's inlet into the current inner input; holds one element that
+    arrives while the inner stream is being replaced."""
+
+    in_: Inlet[Any]
+    sub_in: SubSourceOutlet | None
+    held: Any
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        sub = self.sub_in
+        if sub is not None and sub.is_available():
+            sub.push(x)
+        else:
+            self.held = x
+
+    def inner_pull(self, outlet: SubSourceOutlet) -> None:
+        if outlet is not self.sub_in:
+            return
+        if self.held is not None:
+            x, self.held = self.held, None
+            outlet.push(x)
+        elif self.is_closed(self.in_):
+            outlet.complete()
+        elif not self.has_been_pulled(self.in_):
+            self.pull(self.in_)
+
+    def _new_sub_in(self) -> SubSourceOutlet:
+        outlet = SubSourceOutlet(self, f"{self.stage_name}.inner_in")
+        outlet.set_handler(_InnerIn(self, outlet))
+        self.sub_in = outlet
+        return outlet
+
+
+# -- RestartFlow ----------
+class _RestartFlowStage(GraphStage[FlowShape]):
+    def __init__(
+        self, settings: RestartSettings, factory: Callable[[], Any], only_on_failures: bool
+    ):
+        self.settings = settings
+        self.factory = factory
+        self.only_on_failures = only_on_failures
+        self.name = "restart_flow_on_failures" if only_on_failures else "restart_flow"
+        self.shape = FlowShape(Inlet("RestartFlow.in"), Outlet("RestartFlow.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _RestartFlowLogic(self.shape, self.settings, self.factory, self.only_on_failures)
+
+
+class _RestartFlowLogic(_FeedingMixin, _RestartLogic, InHandler, OutHandler):
+    def __init__(self, shape: FlowShape, *args: Any) -> None:
+        super().__init__(shape, *args)
+        self.in_ = shape.in_
+        self.out = shape.out
+        self.sub_in: SubSourceOutlet | None = None
+        self.sub_out: SubSinkInlet | None = None
+        self.held: Any = None
+        self.set_handlers(self.in_, self.out, self)
+
+    def start_graph(self, blueprint: Any) -> None:
+        from .._dsl.blueprints import Flow, _module_of
+
+        outlet = self._new_sub_in()
+        inlet = SubSinkInlet(self, f"{self.stage_name}.inner_out")
+        inlet.set_handler(_InnerOut(self, inlet))
+        self.sub_out = inlet
+        inlet.materialize(outlet.source.via(Flow(_module_of(blueprint))))
+        if self.is_available(self.out):
+            inlet.pull()
+        if self.finishing:
+            outlet.complete()
+
+    # -- outer ports -----------------------------------------------------------------------
+    def on_pull(self) -> None:
+        inner = self.sub_out
+        if inner is not None and not inner.is_closed() and not inner.has_been_pulled():
+            inner.pull()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.finishing = True
+        if self.sub_out is not None:
+            self.sub_out.cancel(cause)
+        if self.sub_in is not None:
+            self.sub_in.complete()
+        self.cancel_stage(cause)
+
+    def on_upstream_finish(self) -> None:
+        self.finishing = True
+        if self.held is None and self.sub_in is not None:
+            self.sub_in.complete()
+        if self._is_backing_off():
+            self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.finishing = True
+        if self.sub_in is not None:
+            self.sub_in.fail(exc)
+        if self._is_backing_off() or self.sub_out is None:
+            self.fail_stage(exc)
+
+    # -- inner ports ------------------------------------------------------------------------
+    def inner_push(self, inlet: SubSinkInlet) -> None:
+        self.push(self.out, inlet.grab())
+
+    def inner_finish(self, inlet: SubSinkInlet) -> None:
+        if self.finishing or self.only_on_failures or self.max_restarts_reached():
+            self.complete_stage()
+        else:
+            self.schedule_restart(None)
+
+    def inner_failure(self, inlet: SubSinkInlet, exc: BaseException) -> None:
+        if (
+            self.finishing
+            or self.max_restarts_reached()
+            or not self.settings.should_restart_on(exc)
+        ):
+            self.fail_stage(exc)
+        else:
+            self.schedule_restart(exc)
+
+    def inner_cancel(self, outlet: SubSourceOutlet, cause: BaseException) -> None:
+        if outlet is not self.sub_in or self.finishing or self.only_on_failures:
+            # on_failures: the output side tells completion from failure.
+            return
+        if self.max_restarts_reached():
+            self.cancel_stage(cause)
+        else:
+            self.schedule_restart(None)
+
+    def backoff(self) -> None:
+        # Close both ends of the dying inner stream so no callback of it arrives later.
+        if self.sub_in is not None:
+            self.sub_in.complete()
+        if self.sub_out is not None:
+            self.sub_out.cancel()
+        self.sub_in = None
+        self.sub_out = None
+
+
+# -- RestartSink ----------
+class _RestartSinkStage(GraphStage[SinkShape]):
+    def __init__(self, settings: RestartSettings, factory: Callable[[], Any]):
+        self.settings = settings
+        self.factory = factory
+        self.name = "restart_sink"
+        self.shape = SinkShape(Inlet("RestartSink.in"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _RestartSinkLogic(self.shape, self.settings, self.factory, False)
+
+
+class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
+    def __init__(self, shape: SinkShape, *args: Any) -> None:
+        super().__init__(shape, *args)
+        self.in_ = shape.in_
+        self.sub_in: SubSourceOutlet | None = None
+        self.held: Any = None
+        self.set_handler(self.in_, self)
+
+    def start_graph(self, blueprint: Any) -> None:
+        from .._dsl.blueprints import Sink, _module_of
+
+        outlet = self._new_sub_in()
+        self.materializer.materialize(outlet.source.to(Sink(_module_of(blueprint))).module)
+
+    def on_upstream_finish(self) -> None:
+        self.finishing = True
+        if self.sub_in is not None and self.held is None:
+            self.sub_in.complete()
+            self.complete_stage()
+        elif self.sub_in is None:
+            self.complete_stage()
+        else:
+            self.set_keep_going(True)  # deliver the held element first
+
+    def inner_pull(self, outlet: SubSourceOutlet) -> None:
+        super().inner_pull(outlet)
+        if self.finishing and self.held is None and outlet is self.sub_in:
+            outlet.complete()
+            self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.finishing = True
+        if self.sub_in is not None:
+            self.sub_in.fail(exc)
+        self.fail_stage(exc)
+
+    def inner_cancel(self, outlet: SubSourceOutlet, cause: BaseException) -> None:
+        if outlet is not self.sub_in:
+            return
+        if self.finishing:
+            self.complete_stage()
+        elif self.max_restarts_reached():
+            self.cancel_stage(cause)
+        else:
+            self.schedule_restart(None)
+
+    def backoff(self) -> None:
+        self.sub_in = None
+
+
+# -- public factories ----------
+class RestartSource:
+    """Sources that restart the Source from a factory with exponential backoff."""
+
+    @staticmethod
+    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+        """Restart the Source from ``factory()`` whenever it completes or fails.
+
+        Emits when the inner source emits. Backpressures when downstream does. Completes
+        when the inner source completes and ``max_restarts`` is reached. Fails when the
+        inner source fails and ``max_restarts`` is reached (or ``restart_on`` rejects the
+        failure). Cancels when downstream cancels (and cancels the inner source).
+        """
+        from .._dsl.blueprints import Source
+        from .._impl.modules import AtomicModule
+
+        return Source(AtomicModule(_RestartSourceStage(settings, factory, False)))
+
+    @staticmethod
+    def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+        """Restart the Source from ``factory()`` only when it fails; complete with it.
+
+        Semantics as ``with_backoff``, except that the inner source's completion
+        completes the wrapper.
+        """
+        from .._dsl.blueprints import Source
+        from .._impl.modules import AtomicModule
+
+        return Source(AtomicModule(_RestartSourceStage(settings, factory, True)))
+
+
+class RestartFlow:
+    """Flows that restart the Flow from a factory with exponential backoff."""
+
+    @staticmethod
+    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+        """Restart the Flow from ``factory()`` when its output completes or fails, or its
+        input cancels. Elements in flight are lost.
+
+        Emits when the inner flow emits. Backpressures when downstream or the inner flow
+        does. Completes when upstream completed and the inner flow's output completed, or
+        ``max_restarts`` is reached. Fails when the inner flow fails and no restart is
+        left (or ``restart_on`` rejects it). Cancels when downstream cancels.
+        """
+        from .._dsl.blueprints import Flow
+        from .._impl.modules import AtomicModule
+
+        return Flow(AtomicModule(_RestartFlowStage(settings, factory, False)))
+
+    @staticmethod
+    def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+        """Restart the Flow from ``factory()`` only when its output fails; its
+        completion completes the wrapper. Semantics otherwise as ``with_backoff``."""
+        from .._dsl.blueprints import Flow
+        from .._impl.modules import AtomicModule
+
+        return Flow(AtomicModule(_RestartFlowStage(settings, factory, True)))
+
+
+class RestartSink:
+    """Sinks that restart the Sink from a factory with exponential backoff."""
+
+    @staticmethod
+    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+        """Restart the Sink from ``factory()`` whenever it cancels.
+
+        Backpressures when the inner sink does (and during backoff). Completes (the inner
+        sink) when upstream completes. Fails the inner sink when upstream fails. Cancels
+        upstream when the inner sink cancels and ``max_restarts`` is reached.
+        """
+        from .._dsl.blueprints import Sink
+        from .._impl.modules import AtomicModule
+
+        return Sink(AtomicModule(_RestartSinkStage(settings, factory)))

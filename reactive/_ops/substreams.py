@@ -1,0 +1,506 @@
+"""Dynamic ports: ``SubSinkInlet`` and ``SubSourceOutlet`` (Akka's sub-ports).
+
+A logic that runs nested graphs at runtime (``flat_map_*``, ``group_by``, ``split_*``,
+``prefix_and_tail``, the restart wrappers) does not own those graphs' ports; it owns a
+*handle* instead:
+
+- ``SubSinkInlet``: consumes a nested Source. ``inlet.materialize(source)`` runs
+  ``source.to(inlet.sink)`` on the parent's materializer; the tiny internal sink stage
+  forwards elements, completion and failure to the parent through the parent's async
+  callback, and receives pull/cancel commands through its own.
+- ``SubSourceOutlet``: feeds a nested Source handed downstream (``outlet.source``). Its
+  internal source stage forwards pulls and cancellation to the parent and receives
+  push/complete/fail commands. If nobody materializes the source within the
+  subscription timeout (default 5 s, on the materializer's clock) the parent sees a
+  cancellation with ``SubscriptionTimeoutError`` and a later materialization fails
+  with that error (Akka's ``subscription-timeout`` in ``cancel`` mode).
+
+Both handles follow the port protocol of real ports (one pull outstanding, push only
+after a pull, grab once) and raise ``PortStateError`` naming the parent stage when
+misused. Handler callbacks (``on_push``/``on_upstream_finish``/``on_upstream_failure``
+and ``on_pull``/``on_downstream_finish``) run inside the parent logic, like any
+handler; an exception escaping one fails (or is supervised by) the parent.
+
+When the parent logic stops, handles still open are closed for it: a ``SubSinkInlet``
+is cancelled and a ``SubSourceOutlet`` fails with ``AbruptTerminationError``, so no
+nested stream is left waiting for a parent that is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._errors import (
+    NO_MORE_ELEMENTS_NEEDED,
+    AbruptTerminationError,
+    IllegalGraphError,
+    PortStateError,
+    SubscriptionTimeoutError,
+)
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
+
+if TYPE_CHECKING:
+    from .._dsl.blueprints import Sink, Source
+
+__all__ = ["SubSinkInlet", "SubSourceOutlet", "DEFAULT_SUBSCRIPTION_TIMEOUT"]
+
+DEFAULT_SUBSCRIPTION_TIMEOUT = 5.0
+"""Seconds a substream Source may wait to be materialized (Akka's default)."""
+
+
+def _noop(*_: Any) -> None:
+    return None
+
+
+def _track(logic: GraphStageLogic, handle: Any) -> None:
+    """Register ``handle`` so it is closed if ``logic`` stops while it is open."""
+    live: set[Any] | None = getattr(logic, "_sub_ports", None)
+    if live is None:
+        live = set()
+        logic._sub_ports = live  # type: ignore[attr-defined]
+
+        def close_all() -> None:
+            for h in list(live):
+                h._parent_stopped()
+            live.clear()
+
+        logic._add_stop_hook(close_all)
+    live.add(handle)
+
+
+def _untrack(logic: GraphStageLogic, handle: Any) -> None:
+    live: set[Any] | None = getattr(logic, "_sub_ports", None)
+    if live is not None:
+        live.discard(handle)
+
+
+# ---------------------------------------------------------------------------------------
+# SubSinkInlet
+# ---------------------------------------------------------------------------------------
+class SubSinkInlet:
+    """A dynamic inlet of ``logic``: consumes one nested Source materialized at runtime.
+
+    Create it inside a running logic (a handler, ``pre_start``, a timer), install
+    callbacks with ``set_handler`` (an ``InHandler``-like object) or the ``on_push`` /
+    ``on_upstream_finish`` / ``on_upstream_failure`` arguments, then
+    ``materialize(source)`` (or run ``source.to(inlet.sink)`` yourself, once).
+
+    Defaults as for real inlets: completion completes the parent stage, failure fails
+    it.
+    """
+
+    def __init__(
+        self,
+        logic: GraphStageLogic,
+        name: str = "SubSinkInlet",
+        *,
+        on_push: Callable[[], None] | None = None,
+        on_upstream_finish: Callable[[], None] | None = None,
+        on_upstream_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self._logic = logic
+        self.name = name
+        self._on_push = on_push
+        self._on_finish = on_upstream_finish or logic.complete_stage
+        self._on_failure = on_upstream_failure or logic.fail_stage
+        self._elem: Any = None
+        self._available = False
+        self._pulled = False
+        self._closed = False
+        self._used = False
+        self._cmd: Any = None  # the internal sink's AsyncCallback
+        self._events = logic.get_async_callback(self._on_event)
+        _track(logic, self)
+
+    # -- configuration -------------------------------------------------------------------
+    def set_handler(self, handler: Any) -> None:
+        """Use ``handler.on_push`` / ``on_upstream_finish`` / ``on_upstream_failure``."""
+        self._on_push = handler.on_push
+        self._on_finish = getattr(handler, "on_upstream_finish", self._logic.complete_stage)
+        self._on_failure = getattr(handler, "on_upstream_failure", self._logic.fail_stage)
+
+    @property
+    def sink(self) -> Sink[Any, Any]:
+        """The Sink to run the nested Source into (materialize it exactly once)."""
+        from .._dsl.blueprints import Sink
+        from .._impl.modules import AtomicModule
+
+        return Sink(AtomicModule(_SubSinkStage(self)))
+
+    def materialize(self, source: Any) -> Any:
+        """Run ``source`` into this inlet on the parent's materializer; returns the
+        source's materialized value."""
+        from .._dsl.blueprints import Source, _module_of
+
+        graph: Any = Source(_module_of(source)).to(self.sink)
+        return self._logic.materializer.materialize(graph.module)
+
+    # -- port actions (from inside the parent logic) -------------------------------------
+    def pull(self) -> None:
+        """Request one element; illegal twice or after close."""
+        if self._closed:
+            raise self._err("Cannot pull closed port")
+        if self._pulled:
+            raise self._err("Cannot pull port twice")
+        self._pulled = True
+        self._elem = None
+        self._available = False
+        self._send(("pull", None))
+
+    def grab(self) -> Any:
+        """Take the element that arrived; legal once after each ``on_push``."""
+        if not self._available:
+            raise self._err("Cannot get element from already empty input port")
+        x = self._elem
+        self._elem = None
+        self._available = False
+        return x
+
+    def is_available(self) -> bool:
+        """An element waits to be grabbed."""
+        return self._available
+
+    def is_closed(self) -> bool:
+        """No more elements will arrive (completed, failed or cancelled)."""
+        return self._closed
+
+    def has_been_pulled(self) -> bool:
+        """A pull is outstanding."""
+        return self._pulled and not self._closed
+
+    def cancel(self, cause: BaseException | None = None) -> None:
+        """Stop consuming; the nested stream is cancelled with ``cause``. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pulled = False
+        self._available = False
+        self._elem = None
+        _untrack(self._logic, self)
+        self._send(("cancel", cause if cause is not None else NO_MORE_ELEMENTS_NEEDED))
+
+    # -- internals -----------------------------------------------------------------------
+    def _err(self, what: str) -> PortStateError:
+        return PortStateError(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
+
+    def _send(self, cmd: tuple[str, Any]) -> None:
+        if self._cmd is not None:
+            self._cmd.invoke(cmd)
+
+    def _attach(self, logic: _SubSinkLogic) -> None:
+        if self._used:
+            raise IllegalGraphError(
+                f"[{self._logic.stage_name}] {self.name}: a SubSinkInlet can be "
+                "materialized only once"
+            )
+        self._used = True
+        self._cmd = logic.get_async_callback(logic._on_cmd)
+        if self._closed:
+            self._cmd.invoke(("cancel", NO_MORE_ELEMENTS_NEEDED))
+        elif self._pulled:
+            self._cmd.invoke(("pull", None))
+
+    def _on_event(self, ev: tuple[str, Any]) -> None:
+        if self._closed:
+            return
+        kind, value = ev
+        if kind == "push":
+            self._pulled = False
+            self._elem = value
+            self._available = True
+            if self._on_push is None:
+                raise self._err("no on_push handler installed")
+            self._on_push()
+        elif kind == "complete":
+            self._closed = True
+            self._pulled = False
+            _untrack(self._logic, self)
+            self._on_finish()
+        else:
+            self._closed = True
+            self._pulled = False
+            _untrack(self._logic, self)
+            self._on_failure(value)
+
+    def _parent_stopped(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._send(("cancel", NO_MORE_ELEMENTS_NEEDED))
+
+    def __repr__(self) -> str:
+        return f"SubSinkInlet({self.name!r})"
+
+
+class _SubSinkStage(GraphStage[SinkShape]):
+    """The internal sink behind a ``SubSinkInlet``."""
+
+    name = "SubSink"
+
+    def __init__(self, handle: SubSinkInlet) -> None:
+        self.handle = handle
+        self.shape = SinkShape(Inlet(f"{handle.name}.in"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        logic = _SubSinkLogic(self.shape, self.handle)
+        self.handle._attach(logic)
+        return logic
+
+
+class _SubSinkLogic(GraphStageLogic, InHandler):
+    def __init__(self, shape: SinkShape, handle: SubSinkInlet) -> None:
+        super().__init__(shape)
+        self.in_ = shape.in_
+        self.events = handle._events
+        self.set_handler(self.in_, self)
+
+    def _on_cmd(self, cmd: tuple[str, Any]) -> None:
+        kind, value = cmd
+        if kind == "pull":
+            self.try_pull(self.in_)
+        else:
+            self.cancel(self.in_, value)
+
+    def on_push(self) -> None:
+        self.events.invoke(("push", self.grab(self.in_)))
+
+    def on_upstream_finish(self) -> None:
+        self.events.invoke(("complete", None))
+        self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.events.invoke(("fail", exc))
+        self.fail_stage(exc)
+
+
+# ---------------------------------------------------------------------------------------
+# SubSourceOutlet
+# ---------------------------------------------------------------------------------------
+class SubSourceOutlet:
+    """A dynamic outlet of ``logic``: feeds one nested Source materialized elsewhere.
+
+    Hand ``outlet.source`` downstream; react to ``on_pull`` by calling ``push(x)``;
+    ``on_downstream_finish(cause)`` tells that the nested stream cancelled (or was not
+    materialized within ``subscription_timeout`` seconds: then ``cause`` is a
+    ``SubscriptionTimeoutError``). Default on cancel: nothing (the parent decides).
+    """
+
+    def __init__(
+        self,
+        logic: GraphStageLogic,
+        name: str = "SubSourceOutlet",
+        *,
+        on_pull: Callable[[], None] | None = None,
+        on_downstream_finish: Callable[[BaseException], None] | None = None,
+        subscription_timeout: float | None = DEFAULT_SUBSCRIPTION_TIMEOUT,
+    ) -> None:
+        self._logic = logic
+        self.name = name
+        self._on_pull = on_pull
+        self._on_cancel = on_downstream_finish or _noop
+        self._available = False
+        self._closed = False
+        self._materialized = False
+        self._timed_out: BaseException | None = None
+        self._early_close: tuple[str, Any] | None = None
+        self._cmd: Any = None
+        self._timer: Any = None
+        self._events = logic.get_async_callback(self._on_event)
+        _track(logic, self)
+        if subscription_timeout is not None:
+            self.timeout(subscription_timeout)
+
+    # -- configuration -------------------------------------------------------------------
+    def set_handler(self, handler: Any) -> None:
+        """Use ``handler.on_pull`` and ``handler.on_downstream_finish``."""
+        self._on_pull = handler.on_pull
+        self._on_cancel = getattr(handler, "on_downstream_finish", _noop)
+
+    @property
+    def source(self) -> Source[Any, Any]:
+        """The Source to hand downstream (it can be materialized once)."""
+        from .._dsl.blueprints import Source
+        from .._impl.modules import AtomicModule
+
+        return Source(AtomicModule(_SubSourceStage(self)))
+
+    def timeout(self, seconds: float) -> None:
+        """(Re)arm the subscription timeout: not materialized within ``seconds`` means
+        cancelled with ``SubscriptionTimeoutError``."""
+        if self._materialized or self._closed:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        logic = self._logic
+        island = logic._island
+        if island is None:
+            raise PortStateError(
+                f"[{logic.stage_name}] {self.name}: create sub-ports only in a running logic"
+            )
+        clock = logic.materializer.clock
+        self._timer = clock.call_at(
+            clock.time() + seconds, island.signal, logic, self._on_timeout, seconds
+        )
+
+    # -- port actions (from inside the parent logic) -------------------------------------
+    def push(self, elem: Any) -> None:
+        """Send ``elem`` into the nested Source; legal once after each ``on_pull``."""
+        if self._closed:
+            raise self._err("Cannot push closed port")
+        if not self._available:
+            raise self._err("Cannot push port twice, or before it being pulled")
+        if elem is None:
+            raise self._err("Cannot push None: elements must not be None (RS rule 2.13)")
+        self._available = False
+        self._cmd.invoke(("push", elem))
+
+    def is_available(self) -> bool:
+        """The nested stream pulled and no element was pushed since."""
+        return self._available and not self._closed
+
+    def is_closed(self) -> bool:
+        """Completed, failed, cancelled or timed out."""
+        return self._closed
+
+    @property
+    def is_materialized(self) -> bool:
+        """True once ``source`` was materialized."""
+        return self._materialized
+
+    def complete(self) -> None:
+        """Complete the nested Source. Idempotent."""
+        self._close(("complete", None))
+
+    def fail(self, exc: BaseException) -> None:
+        """Fail the nested Source with ``exc``. Idempotent."""
+        self._close(("fail", exc))
+
+    # -- internals -----------------------------------------------------------------------
+    def _err(self, what: str) -> PortStateError:
+        return PortStateError(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
+
+    def _close(self, cmd: tuple[str, Any]) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._available = False
+        self._cancel_timer()
+        _untrack(self._logic, self)
+        if self._cmd is not None:
+            self._cmd.invoke(cmd)
+        else:
+            self._early_close = cmd
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _attach(self, logic: _SubSourceLogic) -> None:
+        if self._timed_out is not None:
+            logic.startup_error = self._timed_out
+            return
+        if self._materialized:
+            logic.startup_error = IllegalGraphError(
+                f"[{self._logic.stage_name}] {self.name}: a substream Source can be "
+                "materialized only once"
+            )
+            return
+        self._materialized = True
+        self._cancel_timer()
+        if self._early_close is not None:
+            logic.startup_cmd = self._early_close
+            return
+        self._cmd = logic.get_async_callback(logic._on_cmd)
+
+    def _on_timeout(self, seconds: float) -> None:
+        self._timer = None
+        if self._materialized or self._closed:
+            return
+        exc = SubscriptionTimeoutError(
+            f"[{self._logic.stage_name}] substream Source ({self.name}) has not been "
+            f"materialized in {seconds} s"
+        )
+        self._timed_out = exc
+        self._closed = True
+        _untrack(self._logic, self)
+        self._on_cancel(exc)
+
+    def _on_event(self, ev: tuple[str, Any]) -> None:
+        if self._closed:
+            return
+        kind, value = ev
+        if kind == "pull":
+            self._available = True
+            if self._on_pull is None:
+                raise self._err("no on_pull handler installed")
+            self._on_pull()
+        else:
+            self._closed = True
+            self._available = False
+            _untrack(self._logic, self)
+            self._on_cancel(value)
+
+    def _parent_stopped(self) -> None:
+        self._cancel_timer()
+        if not self._closed:
+            self._close(
+                (
+                    "fail",
+                    AbruptTerminationError(
+                        f"[{self._logic.stage_name}] the stage owning substream "
+                        f"{self.name!r} stopped without closing it"
+                    ),
+                )
+            )
+
+    def __repr__(self) -> str:
+        return f"SubSourceOutlet({self.name!r})"
+
+
+class _SubSourceStage(GraphStage[SourceShape]):
+    """The internal source behind a ``SubSourceOutlet``."""
+
+    name = "SubSource"
+
+    def __init__(self, handle: SubSourceOutlet) -> None:
+        self.handle = handle
+        self.shape = SourceShape(Outlet(f"{handle.name}.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        logic = _SubSourceLogic(self.shape, self.handle)
+        self.handle._attach(logic)
+        return logic
+
+
+class _SubSourceLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: SourceShape, handle: SubSourceOutlet) -> None:
+        super().__init__(shape)
+        self.out = shape.out
+        self.events = handle._events
+        self.startup_error: BaseException | None = None
+        self.startup_cmd: tuple[str, Any] | None = None
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        if self.startup_error is not None:
+            self.fail(self.out, self.startup_error)
+        elif self.startup_cmd is not None:
+            self._on_cmd(self.startup_cmd)
+
+    def _on_cmd(self, cmd: tuple[str, Any]) -> None:
+        kind, value = cmd
+        if kind == "push":
+            self.push(self.out, value)
+        elif kind == "complete":
+            self.complete(self.out)
+        else:
+            self.fail(self.out, value)
+
+    def on_pull(self) -> None:
+        self.events.invoke(("pull", None))
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.events.invoke(("cancel", cause))
+        self.cancel_stage(cause)
