@@ -265,29 +265,38 @@ class Island:
         c: Any = None
         side = 0  # 1: the failing handler is the in side's, 0: the out side's, 2: mailbox
         entry: Any = None
+        # Fast path: the bit constants are spelled as literals (PUSH_REQ=4, IN_CLOSED=16,
+        # AVAIL=8, PULL_REQ=1, OUT_CLOSED=32, DEMAND=2); module globals cost a lookup each.
         try:
             while True:
                 try:
                     while budget > 0:
-                        # Mailbox fairness: a busy queue never empties, so every 64th
-                        # event goes to the mailbox (async callbacks, kill switches, timers).
-                        if q and (budget & 63 or not mb):
+                        if mb:
+                            # Signals from outside first: a busy stream must still see its
+                            # kill switch, timers and neighbours' demand.
+                            entry = mb.popleft()
+                            budget -= 1
+                            side = 2
+                            if not entry[0]._stopped:
+                                entry[1](entry[2])
+                            continue
+                        while q:
                             c = pop()
                             budget -= 1
                             st = c.state
-                            if st & PUSH_REQ:
-                                if st & IN_CLOSED:
-                                    c.state = st & ~PUSH_REQ
+                            if st & 4:  # PUSH_REQ
+                                if st & 16:  # IN_CLOSED: dropped
+                                    c.state = st & ~4
                                     c.elem = None
                                 else:
-                                    c.state = (st & ~PUSH_REQ) | AVAIL
+                                    c.state = (st & ~4) | 8  # -> AVAIL
                                     side = 1
                                     c.in_handler.on_push()
-                            elif st & PULL_REQ:
-                                if st & (OUT_CLOSED | IN_CLOSED):
-                                    c.state = st & ~PULL_REQ
+                            elif st & 1:  # PULL_REQ
+                                if st & 48:  # OUT_CLOSED | IN_CLOSED
+                                    c.state = st & ~1
                                 else:
-                                    c.state = (st & ~PULL_REQ) | DEMAND
+                                    c.state = (st & ~1) | 2  # -> DEMAND
                                     side = 0
                                     c.out_handler.on_pull()
                             elif st & (COMPLETE_REQ | FAIL_REQ):
@@ -296,18 +305,17 @@ class Island:
                             elif st & CANCEL_REQ:
                                 side = 0
                                 c.deliver_cancel()
-                        elif mb:
-                            entry = mb.popleft()
-                            budget -= 1
-                            side = 2
-                            if not entry[0]._stopped:
-                                entry[1](entry[2])
-                        elif self.flush_hooks:
-                            hooks = self.flush_hooks
-                            self.flush_hooks = []
-                            for h in hooks:
-                                h()
+                            if budget <= 0:
+                                break
                         else:
+                            if mb:
+                                continue
+                            if self.flush_hooks:
+                                hooks = self.flush_hooks
+                                self.flush_hooks = []
+                                for h in hooks:
+                                    h()
+                                continue
                             break
                     break
                 except Exception as exc:

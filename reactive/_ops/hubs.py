@@ -19,7 +19,13 @@ from typing import Any
 from .._dsl.blueprints import Sink, Source
 from .._dsl.keep import NotUsed
 from .._impl.modules import AtomicModule
-from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, OutHandler, abrupt_error
+from .._stage.logic import (
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    OutHandler,
+    abrupt_error,
+)
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 
 __all__ = ["MergeHub", "BroadcastHub", "PartitionHub", "ConsumerInfo"]
@@ -46,7 +52,9 @@ class MergeHub:
         producer attached later.
         """
         if per_producer_buffer_size < 1:
-            raise ValueError(f"per_producer_buffer_size must be >= 1, got {per_producer_buffer_size}")
+            raise ValueError(
+                f"per_producer_buffer_size must be >= 1, got {per_producer_buffer_size}"
+            )
         return Source(AtomicModule(_MergeHubStage(per_producer_buffer_size)))
 
 
@@ -264,7 +272,9 @@ class BroadcastHub:
     number of times, each run receiving the elements."""
 
     @staticmethod
-    def sink(buffer_size: int = 256, start_after_nr_of_consumers: int = 0) -> Sink[Any, Source[Any, Any]]:
+    def sink(
+        buffer_size: int = 256, start_after_nr_of_consumers: int = 0
+    ) -> Sink[Any, Source[Any, Any]]:
         """A Sink broadcasting to every materialization of its materialized Source.
 
         A consumer starts at the oldest element still buffered (as in Akka: once every
@@ -444,7 +454,11 @@ class PartitionHub:
         and returns a consumer **id**; a negative or unknown id drops the element."""
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
-        return Sink(AtomicModule(_PartitionHubStage(partitioner_factory, start_after_nr_of_consumers, buffer_size)))
+        return Sink(
+            AtomicModule(
+                _PartitionHubStage(partitioner_factory, start_after_nr_of_consumers, buffer_size)
+            )
+        )
 
 
 class _PartitionHubStage(GraphStageWithMaterializedValue[SinkShape, Any]):

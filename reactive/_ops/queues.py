@@ -19,7 +19,13 @@ from typing import Any
 
 from .._dsl.keep import Done
 from .._errors import BufferOverflowError, SubscriptionWithCancelError
-from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, OutHandler, abrupt_error
+from .._stage.logic import (
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    OutHandler,
+    abrupt_error,
+)
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 from .buffers import OverflowStrategy
 from .sinks import new_promise
@@ -68,7 +74,15 @@ class SourceQueue:
     All methods are called from tasks on the stream's event loop.
     """
 
-    __slots__ = ("_logic", "_offer_cb", "_control_cb", "_completion", "_waiting", "_terminal", "_completing")
+    __slots__ = (
+        "_logic",
+        "_offer_cb",
+        "_control_cb",
+        "_completion",
+        "_waiting",
+        "_terminal",
+        "_completing",
+    )
 
     def __init__(self, logic: _QueueSourceLogic, completion: asyncio.Future[Any]) -> None:
         self._logic = logic
@@ -134,7 +148,9 @@ class SourceQueue:
         """Wait until the stream stopped: ``Done``, or raises the stream's failure."""
         return await asyncio.shield(self._completion)
 
-    def _settle(self, op: _Offer, result: QueueOfferResult | None, error: BaseException | None) -> None:
+    def _settle(
+        self, op: _Offer, result: QueueOfferResult | None, error: BaseException | None
+    ) -> None:
         op.done = True
         op.result = result
         op.error = error
@@ -178,9 +194,13 @@ class QueueSource(GraphStageWithMaterializedValue[SourceShape, SourceQueue]):
 
     name = "queue_source"
 
-    def __init__(self, buffer_size: int, overflow_strategy: OverflowStrategy = OverflowStrategy.backpressure) -> None:
+    def __init__(
+        self, buffer_size: int, overflow_strategy: OverflowStrategy = OverflowStrategy.backpressure
+    ) -> None:
         if not isinstance(overflow_strategy, OverflowStrategy):
-            raise TypeError(f"overflow_strategy must be an OverflowStrategy, got {overflow_strategy!r}")
+            raise TypeError(
+                f"overflow_strategy must be an OverflowStrategy, got {overflow_strategy!r}"
+            )
         if buffer_size < 0:
             raise ValueError(f"Source.queue: buffer_size must be >= 0, got {buffer_size}")
         self.buffer_size = buffer_size

@@ -339,7 +339,7 @@ class GraphStageLogic:
     def __init__(self, shape: Shape) -> None:
         self.shape = shape
         self._handlers: dict[Any, Any] = {}
-        self._conns: dict[Any, Connection] = {}
+        self._conns: dict[Any, Connection] = _PortMap(self)
         self._island: Island | None = None
         self._loop: Any = None
         self._materializer: Materializer | None = None
@@ -413,18 +413,16 @@ class GraphStageLogic:
     # -- inlet actions -----------------------------------------------------------------
     def pull(self, inlet: Inlet[Any]) -> None:
         """Request one element. Legal once per element, on an open inlet."""
-        try:
-            c = self._conns[inlet]
-        except KeyError:
-            c = self._conn(inlet)  # raises PortStateError naming stage and port
+        c = self._conns[inlet]
         st = c.state
-        if st & (PULLED | IN_CLOSED):
+        # Fast path: literals for PULLED|IN_CLOSED (23), AVAIL (8), PULL_REQ (1).
+        if st & 23:
             if st & IN_CLOSED:
                 raise self._err(inlet, "Cannot pull closed port")
             raise self._err(inlet, "Cannot pull port twice")
-        if st & AVAIL:
+        if st & 8:
             c.elem = None
-        c.state = (st & ~AVAIL) | PULL_REQ
+        c.state = (st & ~8) | 1
         c.q.append(c)
 
     def try_pull(self, inlet: Inlet[Any]) -> None:
@@ -435,16 +433,13 @@ class GraphStageLogic:
 
     def grab(self, inlet: Inlet[Any]) -> Any:
         """Take the element that arrived; legal once after each ``on_push``."""
-        try:
-            c = self._conns[inlet]
-        except KeyError:
-            c = self._conn(inlet)
+        c = self._conns[inlet]
         st = c.state
-        if not st & AVAIL:
+        if not st & 8:  # AVAIL
             raise self._err(inlet, "Cannot get element from already empty input port")
         x = c.elem
         c.elem = None
-        c.state = st & ~AVAIL
+        c.state = st & ~8
         return x
 
     def is_available(self, port: Inlet[Any] | Outlet[Any]) -> bool:
@@ -481,21 +476,23 @@ class GraphStageLogic:
     # -- outlet actions ----------------------------------------------------------------
     def push(self, outlet: Outlet[Any], elem: Any) -> None:
         """Send ``elem`` downstream; legal once after each ``on_pull``."""
-        try:
-            c = self._conns[outlet]
-        except KeyError:
-            c = self._conn(outlet)
+        c = self._conns[outlet]
         st = c.state
-        if (st & (DEMAND | OUT_CLOSED | IN_CLOSED)) != DEMAND:
+        # Fast path: literals for DEMAND|OUT_CLOSED|IN_CLOSED (50), DEMAND (2), PUSH_REQ (4).
+        if (st & 50) != 2 or elem is None:
             if st & OUT_CLOSED:
                 raise self._err(outlet, "Cannot push closed port")
-            if st & IN_CLOSED:
+            if st & IN_CLOSED and st & DEMAND:
                 return  # races a cancellation not yet delivered: dropped, as in Akka
+            if elem is None:
+                raise self._err(
+                    outlet, "Cannot push None: elements must not be None (RS rule 2.13)"
+                )
+            if st & IN_CLOSED:
+                return
             raise self._err(outlet, "Cannot push port twice, or before it being pulled")
-        if elem is None:
-            raise self._err(outlet, "Cannot push None: elements must not be None (RS rule 2.13)")
         c.elem = elem
-        c.state = (st & ~DEMAND) | PUSH_REQ
+        c.state = (st & ~2) | 4
         c.q.append(c)
 
     def complete(self, outlet: Outlet[Any]) -> None:
@@ -816,6 +813,20 @@ class GraphStageLogic:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._stage_name}>"
+
+
+class _PortMap(dict):  # type: ignore[type-arg]
+    """Port -> connection; a foreign port raises a PortStateError naming stage and port
+    (a dict subclass: lookups that hit stay at C speed, only misses reach Python)."""
+
+    __slots__ = ("logic",)
+
+    def __init__(self, logic: GraphStageLogic) -> None:
+        super().__init__()
+        self.logic = logic
+
+    def __missing__(self, port: Any) -> Any:
+        raise self.logic._err(port, "port does not belong to this stage's shape")
 
 
 class _Batch(list):  # type: ignore[type-arg]
