@@ -161,10 +161,13 @@ async def connectors_pipeline(size: int) -> Measurement:
         committer_settings = CommitterSettings(max_batch=COMMIT_EVERY, max_interval=COMMIT_INTERVAL)
 
         produced = 0
+        all_read = asyncio.Event()
 
         def envelope(message: Any) -> Any:
             nonlocal produced
             produced += 1
+            if produced == size:
+                all_read.set()
             record = message.record
             return ProducerMessage.single(
                 ProducerRecord(target, transform(record.value), key=record.key),
@@ -172,16 +175,17 @@ async def connectors_pipeline(size: int) -> Measurement:
             )
 
         async with Materializer() as materializer:
-            _control, done = (
+            control, done = (
                 Consumer.committable_source(
                     consumer_settings, Subscriptions.assignment(TopicPartition(source, 0))
                 )
                 .map(envelope)
-                .take(size)
                 .to_mat(Producer.committable_sink(producer_settings, committer_settings), Keep.both)
                 .run(materializer)
             )
-            await done
+            await all_read.wait()
+            # Stop reading, let the stream produce and commit the rest, then close.
+            await control.drain_and_shutdown(done)
         elapsed = time.perf_counter() - start
         committed = await _committed(servers, group, source)
     return Measurement(metrics={"elapsed": elapsed}, result=(produced, committed))

@@ -88,7 +88,7 @@ class Attributes:
     @property
     def name_or_none(self) -> str | None:
         """The name attribute if set."""
-        return self._items.get("name")  # type: ignore[no-any-return]
+        return self._items.get("name")
 
     def __bool__(self) -> bool:
         return bool(self._items)

@@ -74,6 +74,6 @@ class Subscriber(Protocol[T_contra]):
 class Publisher(Protocol[T_co]):
     """A source of elements for any number of ``subscribe`` calls (rule 1.10)."""
 
-    def subscribe(self, subscriber: Subscriber[T_co]) -> None:  # type: ignore[misc]
+    def subscribe(self, subscriber: Subscriber[T_co]) -> None:
         """Attach ``subscriber``: it gets ``on_subscribe`` before any other signal."""
         ...

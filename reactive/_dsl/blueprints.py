@@ -988,12 +988,12 @@ class Source(FlowOps[Out, Mat]):
         """Lists of one element from each source; completes when any completes."""
         from .._ops.fan_in import ZipN
 
-        srcs = [Source(_module_of(s)) for s in sources]
+        srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in sources]
         if not srcs:
             return Source.empty()
         if len(srcs) == 1:
-            return srcs[0].map(lambda x: [x])  # type: ignore[no-any-return]
-        return srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None)  # type: ignore[no-any-return]
+            return srcs[0].map(lambda x: [x])
+        return srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None)
 
     # -- more source factories (queue, combine, publisher, lazy ...: add here) -----------------
 
@@ -1005,10 +1005,10 @@ class Source(FlowOps[Out, Mat]):
         ``Merge``; e.g. ``Concat``, or ``lambda n: Interleave(n, 2)``). Value: ``NotUsed``."""
         from .._ops.fan_in import Merge
 
-        srcs = [Source(_module_of(s)) for s in (a, b, *more)]
+        srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in (a, b, *more)]
         stage = (Merge if strategy is None else strategy)(len(srcs))
         combined = srcs[0]._fan_in(srcs[1:], stage, None)
-        return combined.map_materialized_value(lambda _: NotUsed)  # type: ignore[no-any-return]
+        return combined.map_materialized_value(lambda _: NotUsed)
 
     @staticmethod
     def queue(buffer_size: int, overflow_strategy: Any = None) -> Source[Any, Any]:
@@ -1091,8 +1091,8 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         self, source: Any, sink: Any, materializer: Materializer | None = None
     ) -> tuple[Any, Any]:
         """Run ``source`` through this flow into ``sink``; returns ``(source_mat, sink_mat)``."""
-        src = Source(_module_of(source))
-        return src.via(self).to_mat(sink, Keep.both).run(materializer)  # type: ignore[no-any-return]
+        src: Source[Any, Any] = Source(_module_of(source))
+        return src.via(self).to_mat(sink, Keep.both).run(materializer)
 
     def join(self, flow: Any) -> RunnableGraph[Mat]:
         """Close a cycle: this flow's output feeds ``flow`` whose output feeds this flow."""
@@ -1113,7 +1113,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
     @staticmethod
     def from_function(f: Callable[[Any], Any]) -> Flow[Any, Any, Any]:
         """``Flow().map(f)``."""
-        return Flow().map(f)  # type: ignore[no-any-return]
+        return Flow().map(f)
 
     @staticmethod
     def from_graph(g: Any) -> Flow[Any, Any, Any]:
@@ -1162,7 +1162,7 @@ class Sink(Graph, Generic[In, Mat]):
 
     def contramap(self, f: Callable[[Any], In]) -> Sink[Any, Mat]:
         """A sink that applies ``f`` before this one."""
-        return Flow().map(f).to_mat(self, Keep.right)  # type: ignore[no-any-return]
+        return Flow().map(f).to_mat(self, Keep.right)
 
     @staticmethod
     def from_graph(g: Any) -> Sink[Any, Any]:
@@ -1183,7 +1183,7 @@ class Sink(Graph, Generic[In, Mat]):
     @staticmethod
     def foreach_async(parallelism: int, f: Callable[[Any], Awaitable[Any]]) -> Sink[Any, Any]:
         """Await ``f(x)`` for up to ``parallelism`` elements at once; result ``Done``."""
-        return Flow().map_async(parallelism, f).to_mat(Sink.ignore(), Keep.right)  # type: ignore[no-any-return]
+        return Flow().map_async(parallelism, f).to_mat(Sink.ignore(), Keep.right)
 
     @staticmethod
     def fold(zero: Any, f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
@@ -1195,7 +1195,7 @@ class Sink(Graph, Generic[In, Mat]):
     @staticmethod
     def fold_async(zero: Any, f: Callable[[Any, Any], Awaitable[Any]]) -> Sink[Any, Any]:
         """``fold`` with an async step."""
-        return Flow().fold_async(zero, f).to_mat(Sink.head(), Keep.right)  # type: ignore[no-any-return]
+        return Flow().fold_async(zero, f).to_mat(Sink.head(), Keep.right)
 
     @staticmethod
     def reduce(f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
@@ -1329,7 +1329,7 @@ class RunnableGraph(Graph, Generic[Mat]):
         from .._impl.materializer import Materializer as _M
 
         mat = materializer if materializer is not None else _M.default()
-        return mat.materialize(self.module)  # type: ignore[no-any-return]
+        return mat.materialize(self.module)
 
     @staticmethod
     def from_graph(g: Any) -> RunnableGraph[Any]:

@@ -60,7 +60,7 @@ class _Renderer:
                 if out is not None and nxt.shape.inlets:
                     self.edge(out, nports[nxt.shape.inlets[0]])
                 out = nports[nxt.shape.outlets[0]] if nxt.shape.outlets else None
-            result = dict(zip(mod.shape.inlets, ins))
+            result: dict[Any, tuple[str, Any]] = dict(zip(mod.shape.inlets, ins))
             if mod.shape.outlets and out is not None:
                 result[mod.shape.outlets[0]] = out
             return result
@@ -78,6 +78,6 @@ def to_mermaid(module: Module) -> str:
     ports = r.visit(module)
     for p in module.shape.inlets:
         r.edge((r.node(p.name, round_=True), p), ports[p])
-    for p in module.shape.outlets:
-        r.edge(ports[p], (r.node(p.name, round_=True), p))
+    for q in module.shape.outlets:
+        r.edge(ports[q], (r.node(q.name, round_=True), q))
     return "\n".join(["flowchart LR", *r.nodes, *r.edges]) + "\n"

@@ -62,6 +62,7 @@ class Materializer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._islands: set[Island] = set()
+        self._task_islands: dict[asyncio.Task[Any], Island] = {}
         self._shutdown = False
         self._counter = 0
         try:
@@ -109,6 +110,7 @@ class Materializer:
         self._tasks.add(task)
         if island is not None:
             self._islands.add(island)
+            self._task_islands[task] = island
         task.add_done_callback(self._task_done)
         return task
 
@@ -122,7 +124,9 @@ class Materializer:
             exc = task.exception()
             if exc is not None:
                 log.error("stream task %s failed", task.get_name(), exc_info=exc)
-        self._islands = {i for i in self._islands if not i.finished}
+        island = self._task_islands.pop(task, None)
+        if island is not None:
+            self._islands.discard(island)
 
     @property
     def running_tasks(self) -> int:

@@ -85,7 +85,7 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
         if self.ordered:
             slot = [_PENDING]
             self.slots.append(slot)
-            self._await(aw, lambda fut, s=slot: self._done(fut, s))
+            self._await(aw, lambda fut: self._done(fut, slot))
         else:
             self._await(aw, lambda fut: self._done(fut, None))
         self._maybe_pull()

@@ -21,6 +21,7 @@ supervision decider, found from the traceback line of the generated code).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -232,7 +233,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 j = self.zeros.pop(0)
                 exc = self._run(iter((self.specs[j].arg,)), results, j + 1)
                 if exc is not None:
-                    self.emit_multiple(self.out, results, lambda e=exc: self.fail_stage(e))
+                    self.emit_multiple(self.out, results, functools.partial(self.fail_stage, exc))
                     return
             self.emit_multiple(self.out, results, self.complete_stage)
         else:

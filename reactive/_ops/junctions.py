@@ -227,9 +227,9 @@ class ZipLatestWith(GraphStage[FanInShapeN]):
         self.n = n
         self.eager_complete = eager_complete
         cls = type(self).__name__
-        ports = [Inlet(f"{cls}.in{i}") for i in range(n)]
-        out = Outlet(f"{cls}.out")
-        self.shape = FanInShape2(*ports, out) if n == 2 else FanInShapeN(*ports, out)
+        ports: list[Inlet[Any]] = [Inlet(f"{cls}.in{i}") for i in range(n)]
+        out: Outlet[Any] = Outlet(f"{cls}.out")
+        self.shape = FanInShape2(ports[0], ports[1], out) if n == 2 else FanInShapeN(*ports, out)
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
         return _ZipLatestLogic(self.shape, self.f, self.eager_complete)

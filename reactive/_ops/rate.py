@@ -7,7 +7,7 @@ keeps emitting from an iterator while upstream is slow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .._stage.logic import GraphStageLogic
@@ -166,7 +166,7 @@ class Expand(FlowStage):
 
     name = "expand"
 
-    def __init__(self, f: Callable[[Any], Iterator[Any]]) -> None:
+    def __init__(self, f: Callable[[Any], Iterable[Any]]) -> None:
         super().__init__()
         self.f = f
 
@@ -175,7 +175,7 @@ class Expand(FlowStage):
 
 
 class _ExpandLogic(FlowLogic):
-    def __init__(self, shape: FlowShape, f: Callable[[Any], Iterator[Any]]) -> None:
+    def __init__(self, shape: FlowShape, f: Callable[[Any], Iterable[Any]]) -> None:
         super().__init__(shape)
         self.f = f
         self.it: Iterator[Any] | None = None

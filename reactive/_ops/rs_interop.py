@@ -17,7 +17,13 @@ from typing import Any
 
 from .._dsl.keep import NotUsed
 from .._errors import SubscriptionWithCancelError
-from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, OutHandler, abrupt_error
+from .._stage.logic import (
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    OutHandler,
+    abrupt_error,
+)
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 from ..rs import MAX_DEMAND, SubscriptionRejectedError
 
@@ -180,7 +186,12 @@ class PublisherSink(GraphStageWithMaterializedValue[SinkShape, Any]):
 
 class _PublisherSinkLogic(GraphStageLogic, InHandler):
     def __init__(
-        self, shape: SinkShape, fanout: bool, size: int, publisher: StreamPublisher | None, subscriber: Any
+        self,
+        shape: SinkShape,
+        fanout: bool,
+        size: int,
+        publisher: StreamPublisher | None,
+        subscriber: Any,
     ) -> None:
         super().__init__(shape)
         self.in_: Inlet[Any] = shape.in_
@@ -353,12 +364,13 @@ class StreamSubscriber:
     prior request (rules 2.9, 2.10). ``None`` arguments raise ``TypeError`` (rule 2.13).
     """
 
-    __slots__ = ("_logic", "_cb", "_has_subscription")
+    __slots__ = ("_logic", "_cb", "_has_subscription", "_terminated")
 
     def __init__(self, logic: _PublisherSourceLogic) -> None:
         self._logic = logic
         self._cb = logic.get_async_callback(logic.on_signal)
         self._has_subscription = False
+        self._terminated = False  # on_complete/on_error received (processed or not)
 
     def on_subscribe(self, subscription: Any) -> None:
         """Take the subscription (or cancel it if one is active, rule 2.5)."""
@@ -380,10 +392,12 @@ class StreamSubscriber:
         """The publisher failed: the stream fails with ``exc``."""
         if exc is None:
             raise TypeError("Reactive Streams rule 2.13: on_error(None) is not allowed")
+        self._terminated = True
         self._cb.invoke(("error", exc))
 
     def on_complete(self) -> None:
         """The publisher completed: the stream completes after the buffered elements."""
+        self._terminated = True
         self._cb.invoke(("complete", None))
 
 
@@ -434,6 +448,8 @@ class _PublisherSourceLogic(GraphStageLogic, OutHandler):
             self.publisher.subscribe(self.subscriber)
 
     def _request(self, n: int) -> None:
+        if self.subscriber._terminated:
+            return  # rules 2.3, 2.4: a terminated subscription is not called any more
         self.outstanding += n
         self.subscription.request(n)
 
@@ -483,6 +499,6 @@ class _PublisherSourceLogic(GraphStageLogic, OutHandler):
 
     def post_stop(self) -> None:
         s = self.subscription
-        if s is not None and not self.terminated:
+        if s is not None and not self.terminated and not self.subscriber._terminated:
             s.cancel()  # rule 2.6; after a terminal signal it counts as cancelled (2.4)
         self.buf.clear()

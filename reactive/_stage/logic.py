@@ -116,7 +116,7 @@ def _owner(handler: Any) -> GraphStageLogic:
         raise PortStateError(
             f"handler {handler!r} is not registered with a logic (use set_handler first)"
         )
-    return owner  # type: ignore[no-any-return]
+    return owner
 
 
 class InHandler:
@@ -149,11 +149,15 @@ class OutHandler:
 
 
 class _EagerTerminateInput(InHandler):
+    """Ignores pushes; upstream completion or failure stops the stage (the default)."""
+
     def on_push(self) -> None:
         pass
 
 
 class _IgnoreTerminateInput(InHandler):
+    """Ignores pushes and upstream completion; failure still fails the stage."""
+
     def on_push(self) -> None:
         pass
 
@@ -162,16 +166,22 @@ class _IgnoreTerminateInput(InHandler):
 
 
 class _TotallyIgnorantInput(_IgnoreTerminateInput):
+    """Ignores pushes, completion and failure."""
+
     def on_upstream_failure(self, exc: BaseException) -> None:
         pass
 
 
 class _EagerTerminateOutput(OutHandler):
+    """Ignores pulls; cancellation stops the stage."""
+
     def on_pull(self) -> None:
         pass
 
 
 class _IgnoreTerminateOutput(OutHandler):
+    """Ignores pulls and cancellation."""
+
     def on_pull(self) -> None:
         pass
 
@@ -815,7 +825,7 @@ class GraphStageLogic:
         return f"<{type(self).__name__} {self._stage_name}>"
 
 
-class _PortMap(dict):  # type: ignore[type-arg]
+class _PortMap(dict):
     """Port -> connection; a foreign port raises a PortStateError naming stage and port
     (a dict subclass: lookups that hit stay at C speed, only misses reach Python)."""
 
@@ -829,7 +839,7 @@ class _PortMap(dict):  # type: ignore[type-arg]
         raise self.logic._err(port, "port does not belong to this stage's shape")
 
 
-class _Batch(list):  # type: ignore[type-arg]
+class _Batch(list):
     """A list of elements pushed as one event on a batch connection (fast path)."""
 
     __slots__ = ()

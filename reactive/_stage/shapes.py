@@ -108,6 +108,8 @@ class Shape:
 
 
 class _ClosedShape(Shape):
+    """The shape of a runnable graph: no free ports (its one instance is ``ClosedShape``)."""
+
     __slots__ = ()
 
     def __init__(self) -> None:

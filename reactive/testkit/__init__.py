@@ -142,7 +142,7 @@ class SubscriberProbe:
         kind, v = await self._next_event("an error", timeout)
         if kind != "error":
             raise ExpectationError(f"expected an error, got {kind} {v!r}")
-        return v  # type: ignore[no-any-return]
+        return v
 
     async def expect_subscription_and_complete(self, timeout: float | None = None) -> None:
         """Expect completion without requesting anything."""
@@ -283,7 +283,7 @@ class PublisherProbe:
         kind, v = await self._events.get(t, "a request")
         if kind != "request":
             raise ExpectationError(f"expected a request, got {kind} {v!r}")
-        return v  # type: ignore[no-any-return]
+        return v
 
     async def expect_cancellation(self, timeout: float | None = None) -> BaseException:
         """Expect downstream to cancel; returns the cause. Requests in between are skipped."""
@@ -291,7 +291,7 @@ class PublisherProbe:
         while True:
             kind, v = await self._events.get(t, "cancellation")
             if kind == "cancel":
-                return v  # type: ignore[no-any-return]
+                return v
             if kind != "request":
                 raise ExpectationError(f"expected cancellation, got {kind} {v!r}")
 

@@ -141,7 +141,9 @@ class _ScoringLogic(GraphStageLogic, OutHandler):
     def on_model(self) -> None:
         msg = self.grab(self.model_in)
         try:
-            model = msg if isinstance(msg, Model) and not isinstance(msg, bytes) else parse_model(msg)
+            model = (
+                msg if isinstance(msg, Model) and not isinstance(msg, bytes) else parse_model(msg)
+            )
         except ModelValidationError as exc:
             self.state.model_rejected(str(exc))
             log.warning("[%s] model rejected, current model stays: %s", self.stage_name, exc)

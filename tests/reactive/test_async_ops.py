@@ -142,14 +142,14 @@ async def test_map_async_parallelism_bounds_inflight_calls(
     await probe.expect_complete()
 
 
-async def test_map_async_backpressures_when_downstream_does(materializer: Materializer) -> None:
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_map_async_backpressures_when_downstream_does(
+    materializer: Materializer, ordered: bool
+) -> None:
+    """In-flight plus completed-but-unemitted results are bounded by parallelism."""
     g = Gate()
-    pub, sub = (
-        TestSource.probe()
-        .map_async(2, g.call)
-        .to_mat(TestSink.probe(), Keep.both)
-        .run(materializer)
-    )
+    flow = Flow().map_async(2, g.call) if ordered else Flow().map_async_unordered(2, g.call)
+    pub, sub = TestSource.probe().via(flow).to_mat(TestSink.probe(), Keep.both).run(materializer)
     await pub.expect_request()
     pub.send_next(1)
     await pub.expect_request()
@@ -162,6 +162,8 @@ async def test_map_async_backpressures_when_downstream_does(materializer: Materi
     assert pub.pending_demand == 2  # results held, downstream has not asked
     assert all(k != "next" for k, _ in sub._events.items)
     await sub.request_next("a")
+    await settle()
+    assert pub.pending_demand == 3  # room for one more
     await sub.request_next("b")
     pub.send_complete()
     sub.request(1)

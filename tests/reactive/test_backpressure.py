@@ -53,9 +53,7 @@ async def test_no_element_without_demand(path: str, fast: bool) -> None:
     """Upstream only sends what it was asked for; downstream never gets more than it
     requested; upstream demand runs ahead of downstream demand by at most the buffers."""
     async with Materializer(fast_paths=fast) as mat:
-        pub, sub = (
-            PATHS[path](TestSource.probe()).to_mat(TestSink.probe(), Keep.both).run(mat)
-        )
+        pub, sub = PATHS[path](TestSource.probe()).to_mat(TestSink.probe(), Keep.both).run(mat)
         requested = 0
         sent = 0
         received = 0
@@ -167,7 +165,9 @@ SINKS: dict[str, Callable[[], Any]] = {
 
 @pytest.mark.parametrize("boundary", [False, True], ids=["fused", "async"])
 @pytest.mark.parametrize("sink", list(SINKS))
-async def test_shutdown_fails_sink_futures_with_abrupt_termination(sink: str, boundary: bool) -> None:
+async def test_shutdown_fails_sink_futures_with_abrupt_termination(
+    sink: str, boundary: bool
+) -> None:
     mat = Materializer()
     src: Any = Source.never()
     if boundary:
@@ -204,12 +204,16 @@ async def test_user_failure_upstream_of_boundaries_reaches_sink(
         return x
 
     with pytest.raises(Boom) as info:
-        await PATHS[path](Source.from_iterable(range(100)).map(f)).run_with(Sink.seq(), materializer)
+        await PATHS[path](Source.from_iterable(range(100)).map(f)).run_with(
+            Sink.seq(), materializer
+        )
     assert info.value is err
 
 
 @pytest.mark.parametrize("path", list(PATHS))
-async def test_downstream_cancellation_cancels_upstream(materializer: Materializer, path: str) -> None:
+async def test_downstream_cancellation_cancels_upstream(
+    materializer: Materializer, path: str
+) -> None:
     pub, head = PATHS[path](TestSource.probe()).to_mat(Sink.head(), Keep.both).run(materializer)
     await pub.expect_request()
     pub.send_next(7)

@@ -52,8 +52,10 @@ async def fill(pub: Any, xs: list[Any]) -> None:
 async def test_buffer_passes_everything_when_not_full(
     materializer: Materializer, strategy: OverflowStrategy
 ) -> None:
-    out = await Source.from_iterable(range(100)).buffer(200, strategy).run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.from_iterable(range(100))
+        .buffer(200, strategy)
+        .run_with(Sink.seq(), materializer)
     )
     assert out == list(range(100))
 
@@ -147,9 +149,9 @@ async def test_detach_holds_one_element_ahead(materializer: Materializer) -> Non
 
 
 async def test_detach_elements(materializer: Materializer) -> None:
-    assert await Source.from_iterable(range(10)).detach().run_with(Sink.seq(), materializer) == list(
-        range(10)
-    )
+    assert await Source.from_iterable(range(10)).detach().run_with(
+        Sink.seq(), materializer
+    ) == list(range(10))
 
 
 # -- watch_termination ---------------------------------------------------------------------
@@ -167,7 +169,10 @@ async def test_watch_termination_completion(materializer: Materializer) -> None:
 async def test_watch_termination_failure(materializer: Materializer) -> None:
     err = Boom("up")
     done, out = (
-        Source.failed(err).watch_termination(Keep.right).to_mat(Sink.seq(), Keep.both).run(materializer)
+        Source.failed(err)
+        .watch_termination(Keep.right)
+        .to_mat(Sink.seq(), Keep.both)
+        .run(materializer)
     )
     with pytest.raises(Boom):
         await out
@@ -305,8 +310,10 @@ async def test_kill_switch_passes_elements_and_failures(materializer: Materializ
     out = Source.failed(err).via(KillSwitches.single()).run_with(Sink.seq(), materializer)
     with pytest.raises(Boom):
         await out
-    probe = Source.from_iterable([1, 2]).via(KillSwitches.single()).run_with(
-        TestSink.probe(), materializer
+    probe = (
+        Source.from_iterable([1, 2])
+        .via(KillSwitches.single())
+        .run_with(TestSink.probe(), materializer)
     )
     await probe.request_next(1)
     await probe.request_next(2)
@@ -324,7 +331,9 @@ async def test_shared_kill_switch_stops_every_stream(materializer: Materializer)
     assert await f2 is Done
 
 
-async def test_shared_kill_switch_abort_and_late_materialization(materializer: Materializer) -> None:
+async def test_shared_kill_switch_abort_and_late_materialization(
+    materializer: Materializer,
+) -> None:
     shared = KillSwitches.shared("abort")
     err = Boom("abort")
     f1 = Source.never().via(shared.flow()).run_with(Sink.seq(), materializer)
@@ -341,9 +350,10 @@ async def test_shared_kill_switch_abort_and_late_materialization(materializer: M
 async def test_shared_kill_switch_flow_materializes_the_switch(materializer: Materializer) -> None:
     shared = KillSwitches.shared("mat")
     ks, out = (
-        Source.single(1).via_mat(shared.flow(), Keep.right).to_mat(Sink.seq(), Keep.both).run(
-            materializer
-        )
+        Source.single(1)
+        .via_mat(shared.flow(), Keep.right)
+        .to_mat(Sink.seq(), Keep.both)
+        .run(materializer)
     )
     assert ks is shared
     assert await out == [1]

@@ -84,7 +84,9 @@ class _DuplicateLogic(GraphStageLogic, InHandler, OutHandler):
 
 async def test_emit_multiple_respects_demand_and_runs_and_then(materializer: Materializer) -> None:
     log: list[Any] = []
-    probe = Source.from_iterable([1, 2]).via(Duplicate(log)).run_with(TestSink.probe(), materializer)
+    probe = (
+        Source.from_iterable([1, 2]).via(Duplicate(log)).run_with(TestSink.probe(), materializer)
+    )
     await probe.request_next(1)
     await settle()
     assert log == []  # the second copy is still pending
@@ -99,7 +101,9 @@ async def test_emit_multiple_respects_demand_and_runs_and_then(materializer: Mat
 
 
 async def test_emit_all_at_once(materializer: Materializer) -> None:
-    out = await Source.from_iterable([1, 2, 3]).via(Duplicate([])).run_with(Sink.seq(), materializer)
+    out = (
+        await Source.from_iterable([1, 2, 3]).via(Duplicate([])).run_with(Sink.seq(), materializer)
+    )
     assert out == [1, 1, 2, 2, 3, 3, "end"]
 
 
@@ -143,8 +147,10 @@ class _TagLogic(GraphStageLogic, InHandler, OutHandler):
 
 
 async def test_read_first_element(materializer: Materializer) -> None:
-    out = await Source.from_iterable(["h", 1, 2]).via(TagWithFirst()).run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.from_iterable(["h", 1, 2])
+        .via(TagWithFirst())
+        .run_with(Sink.seq(), materializer)
     )
     assert out == [("h", 1), ("h", 2)]
 
@@ -296,9 +302,8 @@ class _CallbackSourceLogic(GraphStageLogic, OutHandler):
 
 
 async def test_async_callback_invoke(materializer: Materializer) -> None:
-    cb, probe = CallbackSource().__class__, None
-    cb, probe = Source.from_graph(CallbackSource()).to_mat(TestSink.probe(), Keep.both).run(
-        materializer
+    cb, probe = (
+        Source.from_graph(CallbackSource()).to_mat(TestSink.probe(), Keep.both).run(materializer)
     )
     cb.invoke("a")
     cb.invoke("b")
@@ -366,8 +371,8 @@ class _DelayLogic(TimerGraphStageLogic, InHandler, OutHandler):
 async def test_timer_stage_on_manual_clock(
     materializer: Materializer, manual_clock: ManualClock
 ) -> None:
-    probe = Source.from_iterable([1, 2]).via(DelayEach(1.0)).run_with(
-        TestSink.probe(), materializer
+    probe = (
+        Source.from_iterable([1, 2]).via(DelayEach(1.0)).run_with(TestSink.probe(), materializer)
     )
     probe.request(2)
     await manual_clock.advance(0.5)
@@ -452,8 +457,7 @@ class _AlternateLogic(GraphStageLogic, OutHandler):
     def __init__(self, shape: FanInShape2) -> None:
         super().__init__(shape)
         self.turn = 0
-        ins = shape.inlets
-        for i, p in enumerate(ins):
+        for p in shape.inlets:
             self.set_handler(p, self._in_handler(p))
         self.set_handler(shape.out, self)
 
@@ -535,11 +539,23 @@ def _pull_twice(lg: Any) -> None:
 
 
 MISUSES = [
-    ("push_without_demand", lambda lg: lg.push(lg.shape.out, 1), "pre_start", "Misuse.out", "pulled"),
+    (
+        "push_without_demand",
+        lambda lg: lg.push(lg.shape.out, 1),
+        "pre_start",
+        "Misuse.out",
+        "pulled",
+    ),
     ("pull_twice", _pull_twice, "pre_start", "Misuse.in", "twice"),
     ("grab_empty", lambda lg: lg.grab(lg.shape.in_), "pre_start", "Misuse.in", "empty"),
     ("push_none", lambda lg: lg.push(lg.shape.out, None), "on_pull", "Misuse.out", "None"),
-    ("push_twice", lambda lg: [lg.push(lg.shape.out, 1), lg.push(lg.shape.out, 2)], "on_pull", "Misuse.out", "twice"),
+    (
+        "push_twice",
+        lambda lg: [lg.push(lg.shape.out, 1), lg.push(lg.shape.out, 2)],
+        "on_pull",
+        "Misuse.out",
+        "twice",
+    ),
 ]
 
 
@@ -574,8 +590,10 @@ async def test_pull_closed_port_and_push_closed_port(materializer: Materializer)
         lg.cancel(lg.shape.in_)
         lg.pull(lg.shape.in_)
 
-    out = Source.never().via(Misuse("pull_closed", pull_closed, "pre_start")).run_with(
-        Sink.seq(), materializer
+    out = (
+        Source.never()
+        .via(Misuse("pull_closed", pull_closed, "pre_start"))
+        .run_with(Sink.seq(), materializer)
     )
     with pytest.raises(PortStateError, match=r"\[misuse_pull_closed\].*closed.*Misuse\.in"):
         await out
@@ -590,8 +608,10 @@ async def test_pull_closed_port_and_push_closed_port(materializer: Materializer)
         except PortStateError as exc:  # downstream already saw completion; check the message
             errors.append(exc)
 
-    out = Source.never().via(Misuse("push_closed", push_closed, "on_pull")).run_with(
-        Sink.seq(), materializer
+    out = (
+        Source.never()
+        .via(Misuse("push_closed", push_closed, "on_pull"))
+        .run_with(Sink.seq(), materializer)
     )
     assert await out == []
     assert len(errors) == 1
@@ -631,8 +651,10 @@ async def test_foreign_port_is_reported(materializer: Materializer) -> None:
     def use_foreign(lg: Any) -> None:
         lg.pull(foreign)
 
-    out = Source.never().via(Misuse("foreign", use_foreign, "pre_start")).run_with(
-        Sink.seq(), materializer
+    out = (
+        Source.never()
+        .via(Misuse("foreign", use_foreign, "pre_start"))
+        .run_with(Sink.seq(), materializer)
     )
     with pytest.raises(PortStateError, match=r"\[misuse_foreign\].*Foreign\.in"):
         await out
@@ -644,7 +666,9 @@ async def test_user_error_in_handler_fails_with_the_original(materializer: Mater
     def raise_it(lg: Any) -> None:
         raise err
 
-    out = Source.never().via(Misuse("raise", raise_it, "on_pull")).run_with(Sink.seq(), materializer)
+    out = (
+        Source.never().via(Misuse("raise", raise_it, "on_pull")).run_with(Sink.seq(), materializer)
+    )
     with pytest.raises(Boom) as info:
         await out
     assert info.value is err

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reactive import Flow, Keep, Materializer, Sink, Source
+from reactive import Attributes, Flow, Keep, Materializer, Sink, Source, Supervision
 from reactive.testkit import TestSink, TestSource
 
 
@@ -50,16 +50,20 @@ def concat_(a: Any, b: Any, k: Any) -> Any:
 
 # -- zip / zip_with ------------------------------------------------------------------------
 async def test_zip_pairs_and_completes_with_shorter(materializer: Materializer) -> None:
-    out = await Source.from_iterable([1, 2, 3]).zip(Source.from_iterable("ab")).run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.from_iterable([1, 2, 3])
+        .zip(Source.from_iterable("ab"))
+        .run_with(Sink.seq(), materializer)
     )
     assert out == [(1, "a"), (2, "b")]
 
 
 async def test_zip_with(materializer: Materializer) -> None:
-    out = await Source.from_iterable([1, 2, 3]).zip_with(
-        Source.from_iterable([10, 20, 30, 40]), lambda a, b: a + b
-    ).run_with(Sink.seq(), materializer)
+    out = (
+        await Source.from_iterable([1, 2, 3])
+        .zip_with(Source.from_iterable([10, 20, 30, 40]), lambda a, b: a + b)
+        .run_with(Sink.seq(), materializer)
+    )
     assert out == [11, 22, 33]
 
 
@@ -125,6 +129,39 @@ async def test_zip_with_function_failure(materializer: Materializer) -> None:
         await Source.single(1).zip_with(Source.single(2), f).run_with(Sink.seq(), materializer)
 
 
+@pytest.mark.parametrize("directive", [Supervision.resume, Supervision.restart])
+async def test_zip_with_supervision_drops_the_pair(
+    materializer: Materializer, directive: Supervision
+) -> None:
+    def f(x: int, y: int) -> int:
+        if x == 2:
+            raise Boom("pair")
+        return x + y
+
+    out = await (
+        Source.from_iterable([1, 2, 3, 4])
+        .zip_with(Source.from_iterable([10, 20, 30, 40]), f)
+        .with_attributes(Attributes.supervision_strategy(lambda e: directive))
+        .run_with(Sink.seq(), materializer)
+    )
+    assert out == [11, 33, 44]
+
+
+async def test_zip_with_resume_on_last_pair_completes(materializer: Materializer) -> None:
+    def f(x: int, y: int) -> int:
+        if x == 2:
+            raise Boom("last")
+        return x + y
+
+    out = await (
+        Source.from_iterable([1, 2])
+        .zip_with(Source.from_iterable([10, 20, 30]), f)
+        .with_attributes(Attributes.supervision_strategy(lambda e: Supervision.resume))
+        .run_with(Sink.seq(), materializer)
+    )
+    assert out == [11]
+
+
 async def test_zip_n(materializer: Materializer) -> None:
     srcs = [Source.from_iterable([1, 2, 3]), Source.from_iterable("abcd"), Source.repeat(0)]
     out = await Source.zip_n(srcs).run_with(Sink.seq(), materializer)
@@ -148,8 +185,10 @@ async def test_zip_n_failure(materializer: Materializer) -> None:
 
 # -- merge -----------------------------------------------------------------------------------
 async def test_merge_all_elements(materializer: Materializer) -> None:
-    out = await Source.from_iterable(range(50)).merge(Source.from_iterable(range(100, 150))).run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.from_iterable(range(50))
+        .merge(Source.from_iterable(range(100, 150)))
+        .run_with(Sink.seq(), materializer)
     )
     assert sorted(out) == [*range(50), *range(100, 150)]
     assert [x for x in out if x < 100] == list(range(50))
@@ -223,16 +262,21 @@ async def test_merge_failure_and_cancel(materializer: Materializer) -> None:
 
 
 async def test_merge_two_infinite_sources_both_progress(materializer: Materializer) -> None:
-    out = await Source.repeat("a").merge(Source.repeat("b")).take(100).run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.repeat("a")
+        .merge(Source.repeat("b"))
+        .take(100)
+        .run_with(Sink.seq(), materializer)
     )
     assert "a" in out and "b" in out
 
 
 # -- concat / prepend --------------------------------------------------------------------------
 async def test_concat(materializer: Materializer) -> None:
-    out = await Source.from_iterable([1, 2]).concat(Source.from_iterable([3, 4])).run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.from_iterable([1, 2])
+        .concat(Source.from_iterable([3, 4]))
+        .run_with(Sink.seq(), materializer)
     )
     assert out == [1, 2, 3, 4]
 
@@ -281,8 +325,10 @@ async def test_concat_cancel(materializer: Materializer) -> None:
 
 
 async def test_prepend_source(materializer: Materializer) -> None:
-    out = await Source.from_iterable([3, 4]).prepend(Source.from_iterable([1, 2])).run_with(
-        Sink.seq(), materializer
+    out = (
+        await Source.from_iterable([3, 4])
+        .prepend(Source.from_iterable([1, 2]))
+        .run_with(Sink.seq(), materializer)
     )
     assert out == [1, 2, 3, 4]
 

@@ -162,7 +162,9 @@ async def test_chains_match_python(xs: list[int], ops: list[Op]) -> None:
 
 @SETTINGS
 @given(xs=INPUTS, ops=st.lists(STAGES, max_size=7))
-async def test_chains_with_boundaries_and_buffers_match_python(xs: list[int], ops: list[Op]) -> None:
+async def test_chains_with_boundaries_and_buffers_match_python(
+    xs: list[int], ops: list[Op]
+) -> None:
     expected = model(xs, ops)
     assert await run(xs, ops, fast_paths=True) == expected
     assert await run(xs, ops, fast_paths=False) == expected

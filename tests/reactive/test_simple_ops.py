@@ -162,11 +162,13 @@ async def test_elements_one_by_one_with_probes(
 async def test_upstream_failure_reaches_downstream(
     mat: Materializer, name: str, make: Callable[[], Any], xs: list[Any], expected: list[Any]
 ) -> None:
-    if name == "take_0":
-        pytest.skip("take(0) completes before upstream can fail")
     err = Boom("upstream")
     pub, sub = TestSource.probe().via(make()).to_mat(TestSink.probe(), Keep.both).run(mat)
     sub.request(100)
+    if name == "take_0":  # completes (and cancels upstream) before upstream can fail
+        await sub.expect_complete()
+        await pub.expect_cancellation()
+        return
     pub.send_error(err)
     got = []
     while True:
@@ -182,10 +184,11 @@ async def test_upstream_failure_reaches_downstream(
 async def test_upstream_failure_future(
     mat: Materializer, name: str, make: Callable[[], Any], xs: list[Any], expected: list[Any]
 ) -> None:
-    if name == "take_0":
-        pytest.skip("take(0) completes before upstream can fail")
     err = Boom("upstream")
     src = Source.from_iterable(xs).concat(Source.failed(err))
+    if name == "take_0":  # completes before upstream can fail
+        assert await src.via(make()).run_with(Sink.seq(), mat) == []
+        return
     with pytest.raises(Boom) as info:
         await src.via(make()).run_with(Sink.seq(), mat)
     assert info.value is err

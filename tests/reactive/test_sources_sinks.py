@@ -201,9 +201,7 @@ async def test_from_awaitable(mat: Materializer) -> None:
 
 async def test_tick_on_manual_clock(manual_clock: ManualClock) -> None:
     async with Materializer(clock=manual_clock) as m:
-        cancellable, probe = (
-            Source.tick(1.0, 0.5, "t").to_mat(TestSink.probe(), Keep.both).run(m)
-        )
+        cancellable, probe = Source.tick(1.0, 0.5, "t").to_mat(TestSink.probe(), Keep.both).run(m)
         probe.request(10)
         await manual_clock.advance(0.9)
         await probe.expect_no_message(0)
@@ -343,10 +341,15 @@ SINKS: dict[str, Callable[[], Any]] = {
 @pytest.mark.parametrize("name", list(SINKS))
 async def test_sinks_fail_with_the_upstream_error(mat: Materializer, name: str) -> None:
     err = Boom("up")
-    src = Source.from_iterable([1]).concat(Source.failed(err)) if name not in (
-        "head",
-        "head_option",
-    ) else Source.failed(err)
+    src = (
+        Source.from_iterable([1]).concat(Source.failed(err))
+        if name
+        not in (
+            "head",
+            "head_option",
+        )
+        else Source.failed(err)
+    )
     with pytest.raises(Boom) as info:
         await src.run_with(SINKS[name](), mat)
     assert info.value is err

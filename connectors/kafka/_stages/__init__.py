@@ -1,0 +1,1 @@
+"""The Kafka stream stages: consumer sources, producer flows and sinks, committers."""

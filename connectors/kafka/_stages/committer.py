@@ -1,0 +1,279 @@
+"""``Committer.flow``, ``Committer.batch_flow`` and ``Committer.sink``: batch offsets, commit.
+
+One stage, :class:`CommitterStage`, aggregates incoming ``CommittableOffset``\\ s (and
+batches) into a :class:`~connectors.kafka.messages.CommittableOffsetBatch` (the
+highest offset per partition) and commits it through the consumer that emitted
+the offsets when
+
+- ``max_batch`` offsets were aggregated, or
+- ``max_interval`` seconds passed since the first offset of the batch arrived
+  (a timer on the materializer's clock), or
+- upstream completed (or failed: what was collected is still committed, then
+  the stage fails with upstream's error, as in Alpakka).
+
+At most ``parallelism`` commits are in flight (with ``wait_for_ack``, results
+waiting for downstream demand count too); with a full batch and no free slot
+the stage stops pulling. A failed commit is retried with exponential backoff
+(on the materializer's clock) when the failure is transient (timeout,
+rebalance, coordinator moving, connection); after ``_MAX_ATTEMPTS`` attempts,
+or at once for other failures (e.g. the consumer is shut down), the stream
+fails with :class:`~connectors.kafka.errors.KafkaCommitError` naming the batch.
+A commit failure is never ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
+
+from reactive import Done, Flow, Keep, Sink
+from reactive._ops.asyncsupport import AwaitingLogicMixin
+from reactive.stage import (
+    FlowShape,
+    GraphStage,
+    InHandler,
+    Inlet,
+    OutHandler,
+    Outlet,
+    TimerGraphStageLogic,
+)
+
+from ..errors import CommitTimeoutError, ConsumerClosedError, KafkaCommitError
+from ..messages import CommittableOffset, CommittableOffsetBatch
+from ..settings import CommitterSettings
+
+__all__ = ["Committer", "CommitterStage"]
+
+log = logging.getLogger("connectors.kafka")
+
+#: Attempts per batch before the stream fails (transient failures only).
+_MAX_ATTEMPTS = 4
+#: Backoff before the second attempt; doubles after each failure.
+_BACKOFF = 0.1
+
+_INTERVAL = "max_interval"
+
+
+def _retriable(exc: BaseException) -> bool:
+    if isinstance(exc, ConsumerClosedError):
+        return False
+    if isinstance(exc, CommitTimeoutError | TimeoutError):
+        return True
+    cause = exc.__cause__ if isinstance(exc, KafkaCommitError) else exc
+    if isinstance(cause, CommitFailedError | RebalanceInProgressError):
+        return True  # a rebalance happened: retrying commits what is still ours
+    return isinstance(cause, KafkaError) and bool(getattr(cause, "retriable", False))
+
+
+class CommitterStage(GraphStage[FlowShape]):
+    """Batches committables and commits them; emits ``Done`` (or the committed batch)."""
+
+    def __init__(
+        self, settings: CommitterSettings, *, emit_batches: bool = False, name: str
+    ) -> None:
+        if not isinstance(settings, CommitterSettings):
+            raise TypeError(f"{name}: expected CommitterSettings, got {settings!r}")
+        self.settings = settings
+        self.emit_batches = emit_batches
+        self.name = name
+        self.shape = FlowShape(Inlet(f"{name}.in"), Outlet(f"{name}.out"))
+
+    def create_logic(self, attributes: Any) -> _CommitterLogic:
+        return _CommitterLogic(self)
+
+
+class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHandler):
+    def __init__(self, stage: CommitterStage) -> None:
+        super().__init__(stage.shape)
+        self.in_: Inlet[Any] = stage.shape.in_
+        self.out: Outlet[Any] = stage.shape.out
+        self.set_handlers(self.in_, self.out, self)
+        settings = stage.settings
+        self._max_batch = settings.max_batch
+        self._max_interval = settings.max_interval
+        self._parallelism = settings.parallelism
+        self._wait_for_ack = settings.delivery == "wait_for_ack"
+        self._emit_batches = stage.emit_batches
+        self._batch: CommittableOffsetBatch | None = None
+        self._commits_inflight = 0  # commits started and not finished (retries included)
+        self._pending_out = 0  # results emitted and not yet taken by downstream
+        self._due = False  # max_interval passed while no commit slot was free
+        self._upstream_done = False
+        self._upstream_failure: BaseException | None = None
+        self._retries: dict[Any, tuple[CommittableOffsetBatch, int]] = {}
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    # -- input ----------------------------------------------------------------------------
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if not isinstance(x, CommittableOffset | CommittableOffsetBatch):
+            raise TypeError(
+                f"[{self.stage_name}] expects CommittableOffset or CommittableOffsetBatch "
+                f"elements (e.g. message.committable_offset), got {type(x).__name__}"
+            )
+        first = self._batch is None
+        batch = (self._batch or CommittableOffsetBatch.empty()).updated(x)
+        self._batch = None if batch.is_empty else batch
+        if first and self._batch is not None:
+            self.schedule_once(_INTERVAL, self._max_interval)
+        self._maybe_commit()
+        self._maybe_pull()
+
+    def on_upstream_finish(self) -> None:
+        self._upstream_done = True
+        self._maybe_commit()
+        self._check_finished()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        # As Alpakka: still commit what was collected, then fail.
+        self._upstream_done = True
+        self._upstream_failure = exc
+        self._maybe_commit()
+        self._check_finished()
+
+    # -- output ---------------------------------------------------------------------------
+    def on_pull(self) -> None:
+        pass  # results go out through emit()
+
+    # -- timers ---------------------------------------------------------------------------
+    def on_timer(self, key: Any) -> None:
+        if key == _INTERVAL:
+            self._due = True
+            self._maybe_commit()
+            return
+        batch, attempt = self._retries.pop(key)
+        self._attempt(batch, attempt)
+
+    # -- committing -----------------------------------------------------------------------
+    def _free_slots(self) -> int:
+        used = self._commits_inflight + (self._pending_out if self._wait_for_ack else 0)
+        return self._parallelism - used
+
+    def _maybe_commit(self) -> None:
+        batch = self._batch
+        if batch is None:
+            return
+        if not (self._due or self._upstream_done or batch.batch_size >= self._max_batch):
+            return
+        if self._free_slots() <= 0:
+            self._due = True  # commit as soon as a slot frees
+            return
+        self._batch = None
+        self._due = False
+        self.cancel_timer(_INTERVAL)
+        self._commits_inflight += 1
+        if not self._wait_for_ack:
+            self._emit_result(batch)
+        self._attempt(batch, 1)
+
+    def _attempt(self, batch: CommittableOffsetBatch, attempt: int) -> None:
+        self._await(batch.commit(), lambda fut: self._committed(fut, batch, attempt))
+
+    def _committed(self, fut: Any, batch: CommittableOffsetBatch, attempt: int) -> None:
+        exc = fut.exception()
+        if exc is None:
+            self._commits_inflight -= 1
+            if self._wait_for_ack:
+                self._emit_result(batch)
+            self._slot_freed()
+            return
+        if attempt < _MAX_ATTEMPTS and _retriable(exc):
+            delay = _BACKOFF * 2 ** (attempt - 1)
+            log.warning(
+                "[%s] commit attempt %d of %r failed (%r); retrying in %.2f s",
+                self.stage_name,
+                attempt,
+                batch,
+                exc,
+                delay,
+            )
+            key = ("retry", id(batch), attempt)
+            self._retries[key] = (batch, attempt + 1)
+            self.schedule_once(key, delay)
+            return
+        self._commits_inflight -= 1
+        error = KafkaCommitError(
+            f"[{self.stage_name}] committing {batch!r} failed after {attempt} attempt(s): {exc}"
+        )
+        error.__cause__ = exc
+        self.fail_stage(error)
+
+    def _emit_result(self, batch: CommittableOffsetBatch) -> None:
+        if self.is_closed(self.out):
+            return
+        self._pending_out += 1
+        self.emit(self.out, batch if self._emit_batches else Done, self._taken)
+
+    def _taken(self) -> None:
+        self._pending_out -= 1
+        self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        self._maybe_commit()
+        self._maybe_pull()
+        self._check_finished()
+
+    def _maybe_pull(self) -> None:
+        if self._upstream_done or self.has_been_pulled(self.in_) or self.is_closed(self.in_):
+            return
+        if self._batch is not None and self._batch.batch_size >= self._max_batch:
+            return  # full batch waiting for a commit slot: back-pressure
+        self.pull(self.in_)
+
+    def _check_finished(self) -> None:
+        if not self._upstream_done or self._batch is not None or self._commits_inflight:
+            return
+        if self._upstream_failure is not None:
+            self.fail_stage(self._upstream_failure)
+        else:
+            self.complete_stage()
+
+
+class Committer:
+    """Factories of committer stages (Alpakka's ``Committer``)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def flow(settings: CommitterSettings | None = None) -> Flow[Any, Any, Any]:
+        """Commit incoming offsets in batches; emit ``Done`` per committed batch.
+
+        Emits when: a batch commit was acknowledged (``wait_for_ack``) or started
+        (``send_and_forget``), and downstream pulled.
+        Backpressures when: a full batch (``max_batch``) waits because ``parallelism``
+        commits (or results) are outstanding.
+        Completes when: upstream completed and the last batch was committed.
+        Fails when: a commit failed (after retries of transient failures), or an
+        element is not a committable; on upstream failure after committing what
+        was collected.
+        Cancels when: downstream cancels.
+        """
+        settings = settings if settings is not None else CommitterSettings()
+        return Flow.from_graph(CommitterStage(settings, name="Committer.flow"))
+
+    @staticmethod
+    def batch_flow(settings: CommitterSettings | None = None) -> Flow[Any, Any, Any]:
+        """As :meth:`flow`, emitting each committed ``CommittableOffsetBatch`` instead of
+        ``Done``."""
+        settings = settings if settings is not None else CommitterSettings()
+        return Flow.from_graph(
+            CommitterStage(settings, emit_batches=True, name="Committer.batch_flow")
+        )
+
+    @staticmethod
+    def sink(settings: CommitterSettings | None = None) -> Sink[Any, Any]:
+        """Commit incoming offsets in batches; materializes an awaitable that completes
+        with ``Done`` once upstream completed and every commit was acknowledged, or
+        fails with the stream's failure.
+
+        Backpressures when: as :meth:`flow`.
+        Completes when: upstream completed and the last batch was committed.
+        Fails when: as :meth:`flow`.
+        """
+        settings = settings if settings is not None else CommitterSettings()
+        stage = CommitterStage(settings, name="Committer.sink")
+        return Flow.from_graph(stage).to_mat(Sink.ignore(), Keep.right)

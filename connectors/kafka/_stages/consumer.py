@@ -1,0 +1,926 @@
+"""The consumer sources: ``Consumer.plain_source``, ``committable_source``,
+``at_most_once_source``, ``plain_partitioned_source``, ``committable_partitioned_source``.
+
+One stage, :class:`ConsumerStage`, does all the work. It owns one
+``AIOKafkaConsumer`` and one *poller*, a task the stage owns
+(``materializer.spawn``) that is the only caller of ``start``, ``getmany``,
+``pause``/``resume`` and ``stop``:
+
+- Start: the poller starts the consumer; no broker answering within
+  ``connect_timeout`` fails the stream with :class:`ConsumerConnectionError`
+  (never a hang). Then it subscribes (group, with a rebalance listener) or
+  assigns partitions (manual subscriptions).
+- Back pressure: records fetched and not yet emitted (the stage's buffer, plus
+  batches handed over and not yet received) never exceed
+  ``max_buffered_records``: each ``getmany`` asks for at most the free room.
+  When there is no room, or the stage is stopped, every assigned partition is
+  *paused* (aiokafka stops fetching it) and the poller only polls with zero
+  timeout, so heartbeats, rebalances and commits go on; partitions resume as
+  soon as downstream drained the buffer. A partitioned source also pauses a
+  partition whose substream has records waiting and no demand, so one slow
+  substream only holds back its own partition.
+- Hand-over: fetched batches reach the stage through an async callback, tagged
+  with the assignment generation; a batch fetched before a rebalance is dropped
+  (the partitions are fetched again from the committed offsets).
+- Deserialization happens in the stage, record by record, as records are
+  emitted: a failure fails the stream with :class:`DeserializationError`
+  naming topic, partition and offset, unless the source's supervision strategy
+  says resume/restart: then the record is skipped and counted
+  (``metrics()["records_skipped"]``).
+- Rebalance: on revocation the buffered records of the revoked partitions are
+  dropped (their substreams complete), the user's listener
+  (``subscription.rebalance_listener``) is called, and commits in flight are
+  awaited (up to ``commit_timeout``) before aiokafka hands the partitions over.
+  On assignment the listener is called and partitioned sources emit a new
+  ``(TopicPartition, Source)``.
+- Commits: the stage is the :class:`~connectors.kafka.messages.KafkaCommitterRef`
+  of the offsets it emits; commits of partitions no longer assigned are
+  filtered out (as Alpakka does).
+- Control: ``stop()`` completes the stream (the consumer stays in the group and
+  serves commits: the stage keeps running with no open port);
+  ``shutdown()`` also closes the consumer after waiting up to ``stop_timeout``
+  for commits in flight. Downstream cancellation and failures shut down the
+  same way; ``is_shutdown`` completes when the consumer is closed.
+- Tansu quirk: a group's first member gets generation 0, for which aiokafka
+  sends no LeaveGroup on close; the stage sends it itself so a successor need
+  not wait out the session timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.group import LeaveGroupRequest
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from reactive import Done, Source, Supervision
+from reactive.stage import (
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    OutHandler,
+    Outlet,
+    SourceShape,
+    SubSourceOutlet,
+)
+
+from ..errors import (
+    CommitTimeoutError,
+    ConsumerClosedError,
+    ConsumerConnectionError,
+    DeserializationError,
+    KafkaCommitError,
+    KafkaConsumerError,
+)
+from ..messages import CommittableMessage, CommittableOffset
+from ..settings import ConsumerSettings
+from ..subscriptions import (
+    AssignmentOffsetsSubscription,
+    AssignmentSubscription,
+    AutoSubscription,
+    Subscription,
+    TopicPatternSubscription,
+    TopicsSubscription,
+)
+from .control import Control
+
+__all__ = ["Consumer", "ConsumerStage"]
+
+log = logging.getLogger("connectors.kafka")
+
+#: Seconds the poller waits between zero-timeout polls while every partition is paused.
+_IDLE_WAIT = 0.2
+
+_RUNNING, _STOPPED, _CLOSING, _CLOSED = "running", "stopped", "closing", "closed"
+_SKIP: Any = object()
+
+
+class _Closing(Exception):
+    """Internal: the poller was asked to close while it waited."""
+
+
+def _fmt_offsets(offsets: Mapping[TopicPartition, int]) -> str:
+    return ", ".join(f"{tp.topic}-{tp.partition}: {o}" for tp, o in offsets.items())
+
+
+# -- committing -------------------------------------------------------------------------
+
+
+class _ConsumerCommitter:
+    """The ``KafkaCommitterRef`` of one consumer stage: commits through its consumer."""
+
+    __slots__ = (
+        "_auto",
+        "_closed",
+        "_consumer",
+        "_inflight",
+        "_name",
+        "_timeout",
+        "_warning",
+        "commit_failures",
+        "commits",
+    )
+
+    def __init__(self, name: str, settings: ConsumerSettings, auto: bool) -> None:
+        self._name = name
+        self._timeout = settings.commit_timeout
+        self._warning = settings.commit_time_warning
+        self._auto = auto
+        self._consumer: AIOKafkaConsumer | None = None
+        self._closed = False
+        self._inflight: set[asyncio.Future[None]] = set()
+        self.commits = 0
+        self.commit_failures = 0
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit ``offsets`` (next offsets to read) and wait for the broker's answer.
+
+        Offsets of partitions this consumer no longer owns are left out.
+
+        Raises:
+            ConsumerClosedError: the consumer is shut down (or not started yet).
+            CommitTimeoutError: no answer within ``commit_timeout``.
+            KafkaCommitError: the broker refused the commit (the cause is chained).
+        """
+        consumer = self._consumer
+        if consumer is None or self._closed:
+            state = "not started yet" if consumer is None and not self._closed else "shut down"
+            raise ConsumerClosedError(
+                f"[{self._name}] cannot commit offsets ({_fmt_offsets(offsets)}): the consumer "
+                f"is {state}; commit before Control.shutdown() (drain_and_shutdown does)"
+            )
+        if self._auto:
+            assigned = consumer.assignment()
+            kept = {tp: o for tp, o in offsets.items() if tp in assigned}
+            if len(kept) < len(offsets):
+                log.debug(
+                    "[%s] not committing offsets of revoked partitions: %s",
+                    self._name,
+                    _fmt_offsets({tp: o for tp, o in offsets.items() if tp not in kept}),
+                )
+            if not kept:
+                return
+            offsets = kept
+        loop = asyncio.get_running_loop()
+        marker: asyncio.Future[None] = loop.create_future()
+        self._inflight.add(marker)
+        started = loop.time()
+        try:
+            await asyncio.wait_for(consumer.commit(offsets), self._timeout)
+        except TimeoutError as exc:
+            self.commit_failures += 1
+            raise CommitTimeoutError(
+                f"[{self._name}] the commit of offsets ({_fmt_offsets(offsets)}) was not "
+                f"acknowledged within commit_timeout={self._timeout} s"
+            ) from exc
+        except KafkaError as exc:
+            self.commit_failures += 1
+            raise KafkaCommitError(
+                f"[{self._name}] committing offsets ({_fmt_offsets(offsets)}) failed: {exc!r}"
+            ) from exc
+        finally:
+            self._inflight.discard(marker)
+            marker.set_result(None)
+        self.commits += 1
+        elapsed = loop.time() - started
+        if elapsed > self._warning:
+            log.warning("[%s] a commit took %.3f s", self._name, elapsed)
+
+    async def flush(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the commits in flight."""
+        if self._inflight and timeout > 0:
+            await asyncio.wait(set(self._inflight), timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"<committer of {self._name}>"
+
+
+class _Listener(ConsumerRebalanceListener):
+    """aiokafka's rebalance listener, forwarding to the stage."""
+
+    def __init__(self, logic: _ConsumerLogic) -> None:
+        self._logic = logic
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._logic._revoked(frozenset(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._logic._assigned(frozenset(assigned))
+
+
+async def _call_user(name: str, fn: Callable[[Any], Any] | None, tps: frozenset[Any]) -> None:
+    if fn is None:
+        return
+    try:
+        result = fn(tps)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("[%s] the rebalance listener raised", name)
+
+
+# -- the stage --------------------------------------------------------------------------
+
+
+class ConsumerStage(GraphStageWithMaterializedValue[SourceShape, Control]):
+    """The source behind every ``Consumer`` factory.
+
+    ``committable``: emit ``CommittableMessage`` instead of ``ConsumerRecord``;
+    ``partitioned``: emit ``(TopicPartition, Source)`` per assigned partition.
+    """
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        subscription: Subscription,
+        *,
+        committable: bool,
+        partitioned: bool,
+        name: str,
+    ) -> None:
+        self.settings = settings
+        self.subscription = subscription
+        self.committable = committable
+        self.partitioned = partitioned
+        self.name = name
+        self.shape = SourceShape(Outlet(f"{name}.out"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Control]:
+        logic = _ConsumerLogic(self)
+        return logic, logic.control
+
+    def __repr__(self) -> str:
+        return f"ConsumerStage({self.name})"
+
+
+class _ConsumerLogic(GraphStageLogic, OutHandler):
+    """Stage side: buffers, emission, control. Poller side: the methods under
+    "poller" run in the poller task (and the rebalance listener in aiokafka's)."""
+
+    def __init__(self, stage: ConsumerStage) -> None:
+        super().__init__(stage.shape)
+        self.out: Outlet[Any] = stage.shape.out
+        self.set_handler(self.out, self)
+        self._settings = stage.settings
+        self._subscription = stage.subscription
+        self._committable = stage.committable
+        self._partitioned = stage.partitioned
+        self._group_id = stage.settings.group_id
+        self._max = stage.settings.max_buffered_records
+        loop = asyncio.get_running_loop()
+        self._event_loop = loop
+        self._phase = _RUNNING
+        # stage state
+        self._buffer: deque[ConsumerRecord[Any, Any]] = deque()  # plain sources
+        self._bufs: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {}  # partitioned
+        self._subs: dict[TopicPartition, SubSourceOutlet] = {}
+        self._assigned_tps: set[TopicPartition] = set()
+        self._buffered = 0
+        self._incoming = 0  # handed over by the poller, not yet received
+        self._next_offset: dict[TopicPartition, int] = {}
+        self._fetched = 0
+        self._emitted = 0
+        self._skipped = 0
+        self._dropped = 0
+        # shared with the poller (one thread: plain attributes suffice)
+        self._generation = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._close_fut: asyncio.Future[None] = loop.create_future()
+        self._wake_fut: asyncio.Future[None] | None = None
+        self._shutdown_fut: asyncio.Future[Any] = loop.create_future()
+        self._committer = _ConsumerCommitter(
+            stage.name, stage.settings, isinstance(stage.subscription, AutoSubscription)
+        )
+        self._cb_batch = self.get_async_callback(self._on_batch)
+        self._cb_failed = self.get_async_callback(self._on_failed)
+        self._cb_closed = self.get_async_callback(self._on_closed)
+        self._cb_revoked = self.get_async_callback(self._on_revoked)
+        self._cb_assigned = self.get_async_callback(self._on_assigned)
+        self._cb_command = self.get_async_callback(self._on_command)
+        self.control = Control(self._cb_command.invoke, self._metrics, self._shutdown_fut)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def pre_start(self) -> None:
+        # The stage outlives its outlet: after stop() the consumer still serves commits.
+        self.set_keep_going(True)
+        self._poller = self.materializer.spawn(self._run())
+
+    def post_stop(self) -> None:
+        self._request_close()
+        if self._poller is None and not self._shutdown_fut.done():
+            self._committer._closed = True
+            self._shutdown_fut.set_result(Done)
+
+    # -- outlet ---------------------------------------------------------------------------
+    def on_pull(self) -> None:
+        if not self._partitioned:
+            self._deliver()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        # Downstream is gone: stop emitting and close the consumer (the stage stops when
+        # it is closed, so no consumer task outlives the stream).
+        self._stop_emitting()
+        self._request_close()
+
+    # -- emission -------------------------------------------------------------------------
+    def _element(self, rec: ConsumerRecord[Any, Any]) -> Any:
+        settings = self._settings
+        for field, fn in (
+            ("key", settings.key_deserializer),
+            ("value", settings.value_deserializer),
+        ):
+            if fn is None:
+                continue
+            try:
+                decoded = fn(getattr(rec, field))
+            except Exception as exc:
+                err = DeserializationError(
+                    f"[{self.stage_name}] cannot deserialize the {field} of the record at "
+                    f"topic {rec.topic!r} partition {rec.partition} offset {rec.offset}: "
+                    f"{type(exc).__name__}: {exc}",
+                    rec.topic,
+                    rec.partition,
+                    rec.offset,
+                    field,
+                )
+                err.__cause__ = exc
+                if self.decide(err) is Supervision.stop:
+                    self._fail(err)
+                    return None
+                self._skipped += 1
+                self._next_offset[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+                log.warning("%s (skipped by the supervision strategy)", err)
+                return _SKIP
+            setattr(rec, field, decoded)
+        self._emitted += 1
+        self._next_offset[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+        if not self._committable:
+            return rec
+        offset = CommittableOffset(
+            self._group_id or "", rec.topic, rec.partition, rec.offset, self._committer
+        )
+        return CommittableMessage(rec, offset)
+
+    def _deliver(self) -> None:
+        buffer = self._buffer
+        out = self.out
+        while buffer and self.is_available(out):
+            rec = buffer.popleft()
+            self._buffered -= 1
+            elem = self._element(rec)
+            if elem is None:
+                return
+            if elem is not _SKIP:
+                self.push(out, elem)
+        self._wake()
+
+    def _deliver_sub(self, tp: TopicPartition) -> None:
+        sub = self._subs.get(tp)
+        buf = self._bufs.get(tp)
+        while buf and sub is not None and sub.is_available():
+            rec = buf.popleft()
+            self._buffered -= 1
+            elem = self._element(rec)
+            if elem is None:
+                return
+            if elem is not _SKIP:
+                sub.push(elem)
+        self._wake()
+
+    def _open_sub(self, tp: TopicPartition) -> None:
+        sub = SubSourceOutlet(
+            self, f"{self.stage_name}.{tp.topic}-{tp.partition}", subscription_timeout=None
+        )
+        sub.set_handler(_SubHandler(self, tp, sub))
+        self._subs[tp] = sub
+        self._bufs.setdefault(tp, deque())
+        self.emit(self.out, (tp, sub.source))
+
+    def _sub_cancelled(self, tp: TopicPartition, sub: SubSourceOutlet) -> None:
+        # Alpakka: a substream cancelled while its partition is still assigned is
+        # replaced by a new one that continues with the records not yet emitted.
+        if self._subs.get(tp) is not sub:
+            return
+        del self._subs[tp]
+        if self._phase == _RUNNING and tp in self._assigned_tps and not self.is_closed(self.out):
+            self._open_sub(tp)
+        else:
+            self._drop_partition(tp)
+
+    def _drop_partition(self, tp: TopicPartition) -> None:
+        buf = self._bufs.pop(tp, None)
+        if buf:
+            self._buffered -= len(buf)
+            self._dropped += len(buf)
+
+    def _drop_buffers(self) -> None:
+        self._dropped += self._buffered
+        self._buffer.clear()
+        self._bufs.clear()
+        self._buffered = 0
+
+    # -- async callbacks from the poller --------------------------------------------------
+    def _on_batch(self, item: tuple[int, dict[TopicPartition, list[Any]], int]) -> None:
+        generation, records, n = item
+        self._incoming -= n
+        if generation != self._generation or self._phase != _RUNNING:
+            self._dropped += n
+            return
+        for tp, recs in records.items():
+            if tp not in self._assigned_tps:
+                self._dropped += len(recs)
+                continue
+            if self._partitioned:
+                buf = self._bufs.get(tp)
+                if buf is None:
+                    self._dropped += len(recs)
+                    continue
+                buf.extend(recs)
+            else:
+                self._buffer.extend(recs)
+            self._buffered += len(recs)
+            self._fetched += len(recs)
+        if self._partitioned:
+            for tp in records:
+                self._deliver_sub(tp)
+        else:
+            self._deliver()
+
+    def _on_assigned(self, tps: frozenset[TopicPartition]) -> None:
+        new = tps - self._assigned_tps
+        self._assigned_tps |= tps
+        if self._partitioned and self._phase == _RUNNING and not self.is_closed(self.out):
+            for tp in sorted(new):
+                self._open_sub(tp)
+        self._wake()
+
+    def _on_revoked(self, tps: frozenset[TopicPartition]) -> None:
+        self._assigned_tps -= tps
+        if self._partitioned:
+            for tp in tps:
+                sub = self._subs.pop(tp, None)
+                if sub is not None:
+                    sub.complete()
+                self._drop_partition(tp)
+        elif self._buffer:
+            kept = deque(r for r in self._buffer if (r.topic, r.partition) not in tps)
+            self._dropped += len(self._buffer) - len(kept)
+            self._buffered -= len(self._buffer) - len(kept)
+            self._buffer = kept
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._fail(exc)
+
+    def _on_closed(self, _: Any) -> None:
+        self._phase = _CLOSED
+        self.complete_stage()
+
+    def _on_command(self, item: tuple[str, asyncio.Future[Any]]) -> None:
+        name, fut = item
+        self._stop_emitting()
+        if name == "shutdown":
+            self._request_close()
+        if not fut.done():
+            fut.set_result(Done)
+
+    # -- state changes --------------------------------------------------------------------
+    def _stop_emitting(self) -> None:
+        if self._phase != _RUNNING:
+            return
+        self._phase = _STOPPED
+        self._drop_buffers()
+        for sub in self._subs.values():
+            sub.complete()
+        self._subs.clear()
+        if self._partitioned and not self.is_closed(self.out):
+            self.abort_emitting(self.out)  # pairs not taken yet: their sources completed
+        self.complete(self.out)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._phase == _RUNNING:
+            self._phase = _STOPPED
+        self._drop_buffers()
+        for sub in self._subs.values():
+            sub.fail(exc)
+        self._subs.clear()
+        self.fail(self.out, exc)
+        self._request_close()
+
+    def _request_close(self) -> None:
+        if self._phase in (_RUNNING, _STOPPED):
+            self._phase = _CLOSING
+        if not self._close_fut.done():
+            self._close_fut.set_result(None)
+
+    def _wake(self) -> None:
+        w = self._wake_fut
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _room(self) -> int:
+        return self._max - self._buffered - self._incoming
+
+    def _pause_target(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
+        """The partitions that must not be fetched now (read by the poller)."""
+        if self._phase != _RUNNING or self._room() <= 0:
+            return set(assignment)
+        if not self._partitioned:
+            return set()
+        subs, bufs = self._subs, self._bufs
+        return {
+            tp
+            for tp in assignment
+            if tp not in subs or (bufs.get(tp) and not subs[tp].is_available())
+        }
+
+    def _metrics(self) -> dict[str, Any]:
+        consumer = self._consumer
+        lag: dict[TopicPartition, int] = {}
+        paused = 0
+        if consumer is not None and self._phase != _CLOSED:
+            with contextlib.suppress(Exception):
+                paused = len(consumer.paused())
+            for tp in self._assigned_tps:
+                nxt = self._next_offset.get(tp)
+                try:
+                    hw = consumer.highwater(tp)
+                except Exception:
+                    continue
+                if hw is not None and nxt is not None:
+                    lag[tp] = max(0, hw - nxt)
+        return {
+            "buffered_records": self._buffered,
+            "max_buffered_records": self._max,
+            "assigned_partitions": len(self._assigned_tps),
+            "paused_partitions": paused,
+            "records_fetched": self._fetched,
+            "records_emitted": self._emitted,
+            "records_skipped": self._skipped,
+            "records_dropped": self._dropped,
+            "commits": self._committer.commits,
+            "commit_failures": self._committer.commit_failures,
+            "lag": lag,
+        }
+
+    # -- poller (runs in the task the stage spawned) --------------------------------------
+    async def _run(self) -> None:
+        consumer: AIOKafkaConsumer | None = None
+        try:
+            consumer = AIOKafkaConsumer(**self._settings.to_aiokafka_kwargs())
+            self._consumer = consumer
+            await self._start(consumer)
+            self._committer._consumer = consumer
+            await self._poll(consumer)
+        except _Closing:
+            pass
+        except Exception as exc:
+            error = exc
+            if not isinstance(exc, KafkaConsumerError):
+                error = KafkaConsumerError(f"[{self.stage_name}] the consumer failed: {exc!r}")
+                error.__cause__ = exc
+            self._cb_failed.invoke(error)
+        finally:
+            try:
+                if consumer is not None:
+                    await self._close(consumer)
+            finally:
+                self._committer._closed = True
+                if not self._shutdown_fut.done():
+                    self._shutdown_fut.set_result(Done)
+                self._cb_closed.invoke(None)
+
+    async def _race(self, aw: Awaitable[Any], timeout: float | None = None) -> Any:
+        """Await ``aw`` unless a close is requested (``_Closing``) or ``timeout`` passes."""
+        task = asyncio.ensure_future(aw)
+        finished = False
+        try:
+            await asyncio.wait(
+                {task, self._close_fut}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            finished = task.done()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+        if finished:
+            return task.result()
+        if self._close_fut.done():
+            raise _Closing
+        raise TimeoutError
+
+    async def _start(self, consumer: AIOKafkaConsumer) -> None:
+        settings = self._settings
+        servers = settings.bootstrap_servers
+        try:
+            await self._race(consumer.start(), settings.connect_timeout)
+        except TimeoutError as exc:
+            raise ConsumerConnectionError(
+                f"[{self.stage_name}] no Kafka broker answered at {servers} within "
+                f"connect_timeout={settings.connect_timeout} s; check bootstrap_servers and "
+                "that the broker is running"
+            ) from exc
+        except (KafkaConnectionError, OSError) as exc:
+            raise ConsumerConnectionError(
+                f"[{self.stage_name}] cannot connect to Kafka at {servers}: {exc}; check "
+                "bootstrap_servers and that the broker is running"
+            ) from exc
+        if self._group_id is not None and settings.group_instance_id is None:
+            _leave_generation_zero(consumer)
+        sub = self._subscription
+        if isinstance(sub, TopicsSubscription):
+            consumer.subscribe(topics=list(sub.topics), listener=_Listener(self))
+        elif isinstance(sub, TopicPatternSubscription):
+            consumer.subscribe(pattern=sub.pattern, listener=_Listener(self))
+        elif isinstance(sub, AssignmentSubscription | AssignmentOffsetsSubscription):
+            consumer.assign(list(sub.partitions))
+            if isinstance(sub, AssignmentOffsetsSubscription):
+                for tp, offset in sub.offsets.items():
+                    consumer.seek(tp, offset)
+            self._cb_assigned.invoke(frozenset(sub.partitions))
+        else:  # pragma: no cover - the factories check the type
+            raise TypeError(f"unsupported subscription {sub!r}")
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        poll_ms = int(self._settings.poll_timeout * 1000)
+        while not self._close_fut.done():
+            assignment = consumer.assignment()
+            target = self._pause_target(assignment)
+            paused = consumer.paused()
+            to_pause = [tp for tp in assignment if tp in target and tp not in paused]
+            to_resume = [tp for tp in paused if tp in assignment and tp not in target]
+            if to_pause:
+                consumer.pause(*to_pause)
+            if to_resume:
+                consumer.resume(*to_resume)
+            room = self._room()
+            generation = self._generation
+            if room > 0 and len(target) < len(assignment):
+                records = await self._race(consumer.getmany(timeout_ms=poll_ms, max_records=room))
+                self._hand_over(generation, records)
+            else:
+                # Nothing to fetch (paused, stopped, or not assigned yet): poll with zero
+                # timeout so the consumer stays alive in its group, then wait for room.
+                records = await self._race(consumer.getmany(timeout_ms=0))
+                self._hand_over(generation, records)
+                if not records:
+                    await self._idle()
+
+    def _hand_over(self, generation: int, records: dict[TopicPartition, list[Any]]) -> None:
+        if not records:
+            return
+        n = sum(len(recs) for recs in records.values())
+        self._incoming += n
+        self._cb_batch.invoke((generation, records, n))
+
+    async def _idle(self) -> None:
+        wake: asyncio.Future[None] = self._event_loop.create_future()
+        self._wake_fut = wake
+        try:
+            await asyncio.wait(
+                {wake, self._close_fut}, timeout=_IDLE_WAIT, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self._wake_fut = None
+
+    async def _close(self, consumer: AIOKafkaConsumer) -> None:
+        settings = self._settings
+        try:
+            await self._committer.flush(settings.stop_timeout)
+            await asyncio.wait_for(consumer.stop(), settings.close_timeout)
+        except TimeoutError:
+            log.warning(
+                "[%s] closing the consumer took longer than close_timeout=%s s",
+                self.stage_name,
+                settings.close_timeout,
+            )
+        except Exception:
+            log.warning("[%s] closing the consumer failed", self.stage_name, exc_info=True)
+
+    # -- rebalance listener (runs in aiokafka's coordinator task) -------------------------
+    async def _revoked(self, tps: frozenset[TopicPartition]) -> None:
+        self._generation += 1
+        self._cb_revoked.invoke(tps)
+        listener = self._subscription.rebalance_listener
+        if listener is not None:
+            await _call_user(self.stage_name, listener.on_partitions_revoked, tps)
+        # Commits already requested for these partitions land before they move.
+        await self._committer.flush(self._settings.commit_timeout)
+
+    async def _assigned(self, tps: frozenset[TopicPartition]) -> None:
+        self._cb_assigned.invoke(tps)
+        listener = self._subscription.rebalance_listener
+        if listener is not None:
+            await _call_user(self.stage_name, listener.on_partitions_assigned, tps)
+
+
+class _SubHandler:
+    """Handlers of one partition substream's outlet."""
+
+    __slots__ = ("_logic", "_sub", "_tp")
+
+    def __init__(self, logic: _ConsumerLogic, tp: TopicPartition, sub: SubSourceOutlet) -> None:
+        self._logic = logic
+        self._tp = tp
+        self._sub = sub
+
+    def on_pull(self) -> None:
+        self._logic._deliver_sub(self._tp)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self._logic._sub_cancelled(self._tp, self._sub)
+
+
+def _leave_generation_zero(consumer: AIOKafkaConsumer) -> None:
+    """Make closing send LeaveGroup also for generation 0 (see the module docstring).
+
+    aiokafka leaves the group on close only when its generation is > 0; Tansu gives
+    a group's first member generation 0, and without LeaveGroup the next member to
+    join waits until the broker expires this one (session timeout). Kafka itself
+    starts at generation 1, where this changes nothing.
+    """
+    coordinator: Any = getattr(consumer, "_coordinator", None)
+    original = getattr(coordinator, "_maybe_leave_group", None)
+    if coordinator is None or original is None:
+        return
+
+    async def leave_group() -> None:
+        member_id = getattr(coordinator, "member_id", "")
+        if getattr(coordinator, "generation", -1) == 0 and member_id:
+            try:
+                await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, member_id))
+            except (KafkaError, OSError) as exc:
+                log.debug("LeaveGroup for generation 0 failed: %r", exc)
+        await original()
+
+    coordinator._maybe_leave_group = leave_group
+
+
+# -- factories ----------------------------------------------------------------------------
+
+
+def _check(
+    what: str, settings: ConsumerSettings, subscription: Subscription, committable: bool
+) -> None:
+    if not isinstance(settings, ConsumerSettings):
+        raise TypeError(f"Consumer.{what}: expected ConsumerSettings, got {settings!r}")
+    if not isinstance(subscription, Subscription):
+        raise TypeError(
+            f"Consumer.{what}: expected a subscription (Subscriptions.topics(...), "
+            f".topic_pattern(...), .assignment(...)), got {subscription!r}"
+        )
+    if settings.group_id is None:
+        if isinstance(subscription, AutoSubscription):
+            raise ValueError(
+                f"Consumer.{what}: subscribing by topic needs a consumer group; set "
+                "ConsumerSettings.group_id (with_group_id) or use Subscriptions.assignment"
+            )
+        if committable:
+            raise ValueError(
+                f"Consumer.{what}: committing offsets needs a consumer group; set "
+                "ConsumerSettings.group_id (with_group_id)"
+            )
+
+
+def _source(
+    what: str,
+    settings: ConsumerSettings,
+    subscription: Subscription,
+    *,
+    committable: bool,
+    partitioned: bool,
+) -> Source[Any, Control]:
+    _check(what, settings, subscription, committable)
+    stage = ConsumerStage(
+        settings,
+        subscription,
+        committable=committable,
+        partitioned=partitioned,
+        name=f"Consumer.{what}",
+    )
+    return Source.from_graph(stage)
+
+
+class Consumer:
+    """Factories of Kafka consumer sources (Alpakka's ``Consumer``).
+
+    Every source takes ``(settings, subscription)`` and materializes a
+    :class:`~connectors.kafka._stages.control.Control`. Records are aiokafka
+    ``ConsumerRecord`` objects whose ``key``/``value`` went through the settings'
+    deserializers. A supervision strategy set on the source
+    (``.with_attributes(Attributes.supervision_strategy(...))``) decides about
+    records that fail to deserialize: stop (default) fails the stream with
+    :class:`~connectors.kafka.errors.DeserializationError`, resume/restart skip
+    the record.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def plain_source(
+        settings: ConsumerSettings, subscription: Subscription
+    ) -> Source[ConsumerRecord[Any, Any], Control]:
+        """Records of the subscribed partitions; offsets are not committed.
+
+        Emits when: a fetched record is available and downstream pulled.
+        Backpressures when: downstream does not pull; at most
+        ``max_buffered_records`` records are fetched ahead, then the partitions pause.
+        Completes when: ``Control.stop()``/``shutdown()`` was called.
+        Fails when: the broker is unreachable at start (``ConsumerConnectionError``
+        within ``connect_timeout``), a record fails to deserialize (unless supervision
+        resumes), or polling fails.
+        Cancels when: never (a source); downstream cancellation shuts the consumer down.
+        """
+        return _source("plain_source", settings, subscription, committable=False, partitioned=False)
+
+    @staticmethod
+    def committable_source(
+        settings: ConsumerSettings, subscription: Subscription
+    ) -> Source[CommittableMessage[Any], Control]:
+        """``CommittableMessage(record, committable_offset)`` for each record: commit the
+        offsets (``Committer.sink``) after processing for at-least-once delivery.
+
+        Emits when: a fetched record is available and downstream pulled.
+        Backpressures when: downstream does not pull (bounded prefetch, then pause).
+        Completes when: ``Control.stop()``/``shutdown()`` was called.
+        Fails when: as :meth:`plain_source`.
+        Cancels when: never; downstream cancellation shuts the consumer down.
+        """
+        return _source(
+            "committable_source", settings, subscription, committable=True, partitioned=False
+        )
+
+    @staticmethod
+    def at_most_once_source(
+        settings: ConsumerSettings, subscription: Subscription
+    ) -> Source[ConsumerRecord[Any, Any], Control]:
+        """Records whose offset was committed *before* they are emitted (at-most-once).
+
+        Commits each record on its own: slow; prefer :meth:`committable_source`.
+
+        Emits when: the record's offset commit was acknowledged and downstream pulled.
+        Backpressures when: downstream does not pull, or a commit is in flight.
+        Completes when: ``Control.stop()``/``shutdown()`` was called.
+        Fails when: as :meth:`plain_source`, or a commit fails.
+        Cancels when: never; downstream cancellation shuts the consumer down.
+        """
+        source = _source(
+            "at_most_once_source", settings, subscription, committable=True, partitioned=False
+        )
+
+        async def commit_then_emit(msg: CommittableMessage[Any]) -> Any:
+            await msg.committable_offset.commit()
+            return msg.record
+
+        return source.map_async(1, commit_then_emit)
+
+    @staticmethod
+    def plain_partitioned_source(
+        settings: ConsumerSettings, subscription: Subscription
+    ) -> Source[tuple[TopicPartition, Source[ConsumerRecord[Any, Any], Any]], Control]:
+        """``(TopicPartition, Source of records)`` for each partition assigned.
+
+        A partition's source completes when the partition is revoked (or the
+        outer source stops); a new pair is emitted when it is assigned again. A
+        substream that is cancelled while its partition is still assigned is
+        replaced by a new pair that continues with the records not yet emitted.
+        Each substream is fed on its own demand: a slow one pauses only its partition.
+
+        Emits when: a partition was assigned and downstream pulled.
+        Backpressures when: downstream does not pull (pairs wait; substreams are
+        back-pressured each on its own).
+        Completes when: ``Control.stop()``/``shutdown()`` was called (substreams too).
+        Fails when: as :meth:`plain_source` (the substreams fail too).
+        Cancels when: never; downstream cancellation shuts the consumer down.
+        """
+        return _source(
+            "plain_partitioned_source", settings, subscription, committable=False, partitioned=True
+        )
+
+    @staticmethod
+    def committable_partitioned_source(
+        settings: ConsumerSettings, subscription: Subscription
+    ) -> Source[tuple[TopicPartition, Source[CommittableMessage[Any], Any]], Control]:
+        """As :meth:`plain_partitioned_source`, with ``CommittableMessage`` elements.
+
+        Emits when: a partition was assigned and downstream pulled.
+        Backpressures when: downstream does not pull.
+        Completes when: ``Control.stop()``/``shutdown()`` was called (substreams too).
+        Fails when: as :meth:`plain_source` (the substreams fail too).
+        Cancels when: never; downstream cancellation shuts the consumer down.
+        """
+        return _source(
+            "committable_partitioned_source",
+            settings,
+            subscription,
+            committable=True,
+            partitioned=True,
+        )

@@ -1,0 +1,598 @@
+"""The producer stages: ``Producer.plain_sink``, ``flexi_flow``, ``committable_sink``.
+
+One stage, :class:`ProducerStage`, does all the work; the factories on
+:class:`Producer` shape it as a flow or a sink. The stage owns one
+``AIOKafkaProducer``:
+
+- Start: the producer is created and started by a task the stage owns
+  (``materializer.spawn``); the stage pulls only once it answered. When no
+  broker answers within ``settings.connect_timeout`` the stage fails with
+  ``aiokafka.errors.KafkaConnectionError`` naming the bootstrap servers.
+- Sends are pipelined: each element is serialized inside the stage (a failing
+  serializer fails the stream with an error naming the topic), queued to one
+  sender task that calls ``producer.send()`` in input order (so records of one
+  partition keep their order), and the delivery futures are remembered in a
+  deque in input order. At most ``settings.parallelism`` elements are in
+  flight (sent or queued, not yet emitted); beyond that the stage stops
+  pulling. Delivery futures report back through one async callback; results
+  are emitted in input order as the head of the deque completes.
+- A failed delivery fails the stream with the producer's error.
+- Upstream completion: the stage waits for every delivery, emits the last
+  results, flushes and closes the producer (bounded by
+  ``settings.close_timeout``), then completes. Failure or cancellation: the
+  pending batches are failed and the producer is closed at once (never a
+  fixed 30 s wait), then the stage fails (or completes, on a normal
+  cancellation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+
+from reactive import AbruptTerminationError, Done, Flow, Keep, NotUsed, Sink
+from reactive.stage import (
+    FlowShape,
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    Inlet,
+    OutHandler,
+    Outlet,
+    SinkShape,
+    SubscriptionWithCancelError,
+)
+
+from ..messages import (
+    Message,
+    MultiMessage,
+    MultiResult,
+    MultiResultPart,
+    PassThroughMessage,
+    PassThroughResult,
+    ProducerMessage,
+    ProducerRecord,
+    RecordMetadata,
+    Result,
+)
+from ..settings import CommitterSettings, ProducerSettings
+from .committer import Committer
+
+__all__ = ["Producer", "ProducerSerializationError", "ProducerStage"]
+
+log = logging.getLogger("connectors.kafka")
+
+
+class ProducerSerializationError(ValueError):
+    """A record's key or value could not be serialized; the message names the topic."""
+
+
+# -- the stage -------------------------------------------------------------------------
+
+
+class _Entry:
+    """One element in flight: its envelope, the records to send and their outcome."""
+
+    __slots__ = ("envelope", "records", "metadata", "remaining")
+
+    def __init__(self, envelope: Any, records: list[tuple[Any, ...]]) -> None:
+        self.envelope = envelope
+        # Serialized records: (topic, value, key, partition, timestamp_ms, headers).
+        self.records = records
+        self.metadata: list[Any] = [None] * len(records)
+        self.remaining = len(records)
+
+
+class ProducerStage(GraphStageWithMaterializedValue[Any, Any]):
+    """Writes records to Kafka with pipelined sends; a flow (results out) or a sink.
+
+    Accepts :class:`ProducerRecord` (as ``ProducerMessage.single(record)``) and
+    the envelopes of :class:`ProducerMessage`. As a flow it emits a
+    :class:`Result`, :class:`MultiResult` or :class:`PassThroughResult` per
+    element, in input order; its materialized value is ``NotUsed``. As a sink
+    its materialized value is a future completed with ``Done`` once every
+    record was acknowledged and the producer closed, or failed with the
+    stream's error.
+    """
+
+    def __init__(self, settings: ProducerSettings, *, sink: bool = False, name: str = "") -> None:
+        if not isinstance(settings, ProducerSettings):
+            raise TypeError(
+                f"the producer stages need ProducerSettings, got {type(settings).__name__}"
+            )
+        self.settings = settings
+        self.sink = sink
+        self.name = name or ("Producer.plain_sink" if sink else "Producer.flexi_flow")
+        if sink:
+            self.shape: Any = SinkShape(Inlet("ProducerStage.in"))
+        else:
+            self.shape = FlowShape(Inlet("ProducerStage.in"), Outlet("ProducerStage.out"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        """A fresh logic; the sink's materialized value is its completion future."""
+        promise: asyncio.Future[Any] | None = None
+        if self.sink:
+            promise = asyncio.get_running_loop().create_future()
+            promise.add_done_callback(_retrieve)
+        logic = _ProducerLogic(self, promise)
+        if promise is None:
+            return logic, NotUsed
+        return logic, promise
+
+    def __repr__(self) -> str:
+        return f"ProducerStage({self.name})"
+
+
+def _retrieve(f: asyncio.Future[Any]) -> None:
+    if not f.cancelled():
+        f.exception()
+
+
+class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
+    def __init__(self, stage: ProducerStage, promise: asyncio.Future[Any] | None) -> None:
+        super().__init__(stage.shape)
+        self._stage_name = stage.name
+        self.settings = stage.settings
+        self.promise = promise
+        self.in_: Inlet[Any] = stage.shape.in_
+        self.out: Outlet[Any] | None = None if stage.sink else stage.shape.out
+        self.set_handler(self.in_, self)
+        if self.out is not None:
+            self.set_handler(self.out, self)
+        self.parallelism = self.settings.parallelism
+        self.key_serializer = self.settings.key_serializer
+        self.value_serializer = self.settings.value_serializer
+        self.producer: AIOKafkaProducer | None = None
+        self.pending: deque[_Entry] = deque()  # input order, not yet emitted
+        self.outbox: deque[_Entry] = deque()  # waiting for the sender task
+        self.wakeup: asyncio.Event | None = None
+        self.sender: asyncio.Task[Any] | None = None
+        self.closer: asyncio.Task[Any] | None = None
+        self.progress_scheduled = False
+        self.upstream_done = False
+        self.closing = False
+        self.close_error: BaseException | None = None
+
+    # -- lifecycle --
+
+    def pre_start(self) -> None:
+        # Closing the producer is asynchronous: the stage stops itself once closed.
+        self.set_keep_going(True)
+        self.progress_cb = self.get_async_callback(self._on_progress)
+        self.failure_cb = self.get_async_callback(self._on_send_failure)
+        started_cb = self.get_async_callback(self._on_started)
+        self.closed_cb = self.get_async_callback(self._on_closed)
+        self.wakeup = asyncio.Event()
+        kwargs = self.settings.to_aiokafka_kwargs()
+        try:
+            self.producer = AIOKafkaProducer(**kwargs)
+        except Exception as exc:
+            self._finish(exc)
+            return
+        self.materializer.spawn(self._start_producer(self.producer, started_cb))
+
+    async def _start_producer(self, producer: AIOKafkaProducer, started_cb: Any) -> None:
+        settings = self.settings
+        try:
+            await asyncio.wait_for(producer.start(), settings.connect_timeout)
+        except Exception as exc:
+            reason = (
+                f"no answer within {settings.connect_timeout} s"
+                if isinstance(exc, TimeoutError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            error = KafkaConnectionError(
+                f"[{self._stage_name}] cannot connect to Kafka at "
+                f"{settings.bootstrap_servers} (connect_timeout {settings.connect_timeout} s): "
+                f"{reason}"
+            )
+            error.__cause__ = exc
+            await _close_quietly(producer, settings.close_timeout, error)
+            started_cb.invoke(error)
+            return
+        started_cb.invoke(None)
+
+    def _on_started(self, error: BaseException | None) -> None:
+        if error is not None:
+            self.producer = None  # already closed
+            # Cancelled or failed meanwhile: that decides how the stage ends.
+            self._finish(self.close_error if self.closing else error)
+            return
+        if self.closing:  # cancelled or failed while starting
+            assert self.producer is not None
+            self.closer = self.materializer.spawn(
+                self._close(self.producer, self.close_error, False)
+            )
+            return
+        self.sender = self.materializer.spawn(self._send_loop())
+        if self.upstream_done:
+            self._maybe_finish()
+        else:
+            self.try_pull(self.in_)
+
+    def post_stop(self) -> None:
+        # Abrupt stop (materializer shutdown) or an error path that skipped closing.
+        if self.sender is not None and not self.sender.done():
+            self.sender.cancel()
+        producer = self.producer
+        if producer is not None and self.closer is None:
+            self.producer = None
+            _abort_batches(producer, RuntimeError(f"[{self._stage_name}] stopped"))
+            try:
+                self.materializer.spawn(_close_quietly(producer, self.settings.close_timeout))
+            except Exception:  # pragma: no cover - loop closed
+                log.exception("[%s] could not close the Kafka producer", self._stage_name)
+        p = self.promise
+        if p is not None and not p.done():
+            p.set_exception(
+                AbruptTerminationError(f"[{self._stage_name}] the stream was stopped abruptly")
+            )
+
+    def _extra_fail(self, exc: BaseException) -> None:
+        p = self.promise
+        if p is not None and not p.done():
+            p.set_exception(exc)
+
+    def _on_abort(self, exc: BaseException) -> None:
+        p = self.promise
+        if p is not None and not p.done():
+            p.set_exception(exc)
+
+    # -- input --
+
+    def on_push(self) -> None:
+        elem = self.grab(self.in_)
+        try:
+            entry = self._entry(elem)
+        except Exception as exc:
+            # Not raised to the interpreter: the producer must be closed first.
+            self._start_closing(exc, flush=False)
+            return
+        self.pending.append(entry)
+        if entry.remaining:
+            self.outbox.append(entry)
+            wakeup = self.wakeup
+            if wakeup is not None and not wakeup.is_set():
+                wakeup.set()
+        elif len(self.pending) == 1:
+            self._emit_ready()
+        if len(self.pending) < self.parallelism:
+            self.pull(self.in_)
+
+    def _entry(self, elem: Any) -> _Entry:
+        if isinstance(elem, Message):
+            return _Entry(elem, [self._serialize(elem.record)])
+        if isinstance(elem, ProducerRecord):
+            return _Entry(ProducerMessage.single(elem), [self._serialize(elem)])
+        if isinstance(elem, MultiMessage):
+            return _Entry(elem, [self._serialize(r) for r in elem.records])
+        if isinstance(elem, PassThroughMessage):
+            return _Entry(elem, [])
+        raise TypeError(
+            f"[{self._stage_name}] expects ProducerRecord or ProducerMessage envelopes "
+            f"(single, multi, pass_through), got {type(elem).__name__}"
+        )
+
+    def _serialize(self, record: ProducerRecord[Any, Any]) -> tuple[Any, ...]:
+        topic = record.topic
+        key = self._encode(self.key_serializer, record.key, "key", topic)
+        value = self._encode(self.value_serializer, record.value, "value", topic)
+        if key is None and value is None:
+            raise ProducerSerializationError(
+                f"[{self._stage_name}] a record for topic {topic!r} has neither key nor "
+                "value; Kafka needs at least one"
+            )
+        headers = list(record.headers) if record.headers else None
+        return (topic, value, key, record.partition, record.timestamp_ms, headers)
+
+    def _encode(self, serializer: Any, data: Any, what: str, topic: str) -> bytes | None:
+        if serializer is not None:
+            try:
+                data = serializer(data)
+            except Exception as exc:
+                raise ProducerSerializationError(
+                    f"[{self._stage_name}] cannot serialize the {what} of a record for topic "
+                    f"{topic!r}: {type(exc).__name__}: {exc}"
+                ) from exc
+        if data is None or type(data) is bytes:
+            return data
+        if isinstance(data, bytearray | memoryview):
+            return bytes(data)
+        hint = "its serializer returned" if serializer is not None else "without a serializer got"
+        raise ProducerSerializationError(
+            f"[{self._stage_name}] the {what} of a record for topic {topic!r} must be bytes "
+            f"or None: {hint} {type(data).__name__} (set {what}_serializer in ProducerSettings)"
+        )
+
+    def on_upstream_finish(self) -> None:
+        self.upstream_done = True
+        if self.sender is not None:
+            self._maybe_finish()
+        # else: still starting; _on_started finishes (keep-going holds the stage).
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self._start_closing(exc, flush=False)
+
+    # -- output --
+
+    def on_pull(self) -> None:
+        self._emit_ready()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.cancel(self.in_, cause)
+        normal = cause is None or isinstance(cause, SubscriptionWithCancelError)
+        self._start_closing(None if normal else cause, flush=False)
+
+    # -- the sender task --
+
+    async def _send_loop(self) -> None:
+        producer = self.producer
+        wakeup = self.wakeup
+        assert producer is not None and wakeup is not None
+        outbox = self.outbox
+        delivered = self._delivered
+        try:
+            while True:
+                if not outbox:
+                    wakeup.clear()
+                    await wakeup.wait()
+                    continue
+                entry = outbox.popleft()
+                for i, (topic, value, key, partition, ts, headers) in enumerate(entry.records):
+                    fut = await producer.send(topic, value, key, partition, ts, headers)
+                    fut.add_done_callback(lambda f, e=entry, i=i: delivered(e, i, f))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.failure_cb.invoke(exc)
+
+    def _delivered(self, entry: _Entry, index: int, fut: asyncio.Future[Any]) -> None:
+        # Runs on the loop as a future callback, outside the stage: only marks the
+        # entry. The records of one batch complete in one loop iteration, so one
+        # progress callback, scheduled for the next iteration, handles them all
+        # (invoking the stage directly would run the interpreter per record).
+        if fut.cancelled():
+            self.failure_cb.invoke(asyncio.CancelledError(f"[{self._stage_name}] send cancelled"))
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.failure_cb.invoke(exc)
+            return
+        entry.metadata[index] = fut.result()
+        entry.remaining -= 1
+        if entry.remaining == 0 and not self.progress_scheduled:
+            self.progress_scheduled = True
+            self._loop.call_soon(self.progress_cb.invoke, None)
+
+    # -- inside the stage: progress, failure, closing --
+
+    def _on_progress(self, _: Any) -> None:
+        self.progress_scheduled = False
+        self._emit_ready()
+
+    def _emit_ready(self) -> None:
+        if self.closing:
+            return
+        pending = self.pending
+        out = self.out
+        if out is None:
+            while pending and pending[0].remaining == 0:
+                pending.popleft()
+        else:
+            if pending and pending[0].remaining == 0 and self.is_available(out):
+                self.push(out, self._result(pending.popleft()))
+        if self.upstream_done:
+            self._maybe_finish()
+        elif (
+            len(pending) < self.parallelism
+            and self.sender is not None
+            and not self.closing
+            and not self.has_been_pulled(self.in_)
+            and not self.is_closed(self.in_)
+        ):
+            self.pull(self.in_)
+
+    def _result(self, entry: _Entry) -> Any:
+        env = entry.envelope
+        if isinstance(env, Message):
+            return Result(RecordMetadata.from_aiokafka(entry.metadata[0]), env)
+        if isinstance(env, MultiMessage):
+            parts = tuple(
+                MultiResultPart(RecordMetadata.from_aiokafka(md), record)
+                for md, record in zip(entry.metadata, env.records)
+            )
+            return MultiResult(parts, env.pass_through)
+        return PassThroughResult(env.pass_through)
+
+    def _maybe_finish(self) -> None:
+        if not self.pending and not self.closing:
+            self._start_closing(None, flush=True)
+
+    def _on_send_failure(self, exc: BaseException) -> None:
+        if self.closing:
+            return
+        self._start_closing(exc, flush=False)
+
+    def _start_closing(self, error: BaseException | None, *, flush: bool) -> None:
+        """Close the producer (flushing first when ``flush``), then end the stage."""
+        if self.closing:
+            return
+        self.closing = True
+        self.close_error = error
+        if not self.is_closed(self.in_):
+            self.cancel(self.in_, error)
+        if self.sender is not None and not self.sender.done():
+            self.sender.cancel()
+        producer = self.producer
+        if producer is None:
+            self._finish(error)
+        elif self.sender is not None:
+            self.closer = self.materializer.spawn(self._close(producer, error, flush))
+        # else: still starting; _on_started closes it when the start ends.
+
+    async def _close(
+        self, producer: AIOKafkaProducer, error: BaseException | None, flush: bool
+    ) -> None:
+        timeout = self.settings.close_timeout
+        result = error
+        sender = self.sender
+        if sender is not None:
+            await asyncio.gather(sender, return_exceptions=True)
+        if flush:
+            try:
+                await asyncio.wait_for(producer.flush(), timeout)
+            except Exception as exc:
+                result = exc
+                if isinstance(exc, TimeoutError):
+                    result = TimeoutError(
+                        f"[{self._stage_name}] flushing the Kafka producer did not finish "
+                        f"within close_timeout {timeout} s"
+                    )
+        if not flush or result is not None:
+            _abort_batches(producer, result or RuntimeError(f"[{self._stage_name}] cancelled"))
+        close_error = await _close_quietly(producer, timeout)
+        if result is None and close_error is not None and flush:
+            result = close_error
+        self.closed_cb.invoke(result)
+
+    def _on_closed(self, error: BaseException | None) -> None:
+        self.producer = None
+        self._finish(error)
+
+    def _finish(self, error: BaseException | None) -> None:
+        self.closing = True
+        p = self.promise
+        if error is None:
+            if p is not None and not p.done():
+                p.set_result(Done)
+            self.complete_stage()
+        else:
+            if p is not None and not p.done():
+                p.set_exception(error)
+            self.fail_stage(error)
+
+
+def _abort_batches(producer: AIOKafkaProducer, error: BaseException) -> None:
+    """Fail the batches still buffered so that closing does not wait for the broker.
+
+    aiokafka has no public abort; its accumulator's ``fail_all`` is what its own
+    error paths use.
+    """
+    accumulator = getattr(producer, "_message_accumulator", None)
+    fail_all = getattr(accumulator, "fail_all", None)
+    if fail_all is not None:
+        try:
+            fail_all(error)
+        except Exception:  # pragma: no cover - best effort
+            log.debug("failing aiokafka batches raised", exc_info=True)
+
+
+async def _close_quietly(
+    producer: AIOKafkaProducer, timeout: float, error: BaseException | None = None
+) -> BaseException | None:
+    """Stop ``producer`` within ``timeout`` s; cancel its sender task if that fails.
+
+    Returns the error of stopping, if any (logged, never raised).
+    """
+    try:
+        await asyncio.wait_for(producer.stop(), timeout)
+        return None
+    except Exception as exc:
+        log.warning("closing the Kafka producer failed: %r", exc)
+        sender = getattr(getattr(producer, "_sender", None), "sender_task", None)
+        if sender is not None and not sender.done():
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        client = getattr(producer, "client", None)
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.close(), timeout)
+            except Exception:
+                log.debug("closing the Kafka client failed", exc_info=True)
+        return exc
+
+
+# -- the factories -----------------------------------------------------------------------
+
+
+class Producer:
+    """Factories of the producer stages (Alpakka's ``Producer``)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def plain_sink(settings: ProducerSettings) -> Sink[ProducerRecord[Any, Any], Awaitable[Any]]:
+        """A sink writing each :class:`ProducerRecord` to Kafka.
+
+        The materialized value is a future: ``Done`` once every record was
+        acknowledged and the producer flushed and closed; the stream's error
+        otherwise. Envelopes of :class:`ProducerMessage` are accepted too.
+
+        - Backpressures when: ``settings.parallelism`` records are in flight.
+        - Completes when: upstream completed and every record was acknowledged.
+        - Fails when: a record cannot be serialized (the error names the topic),
+          a send fails, or no broker answers within ``settings.connect_timeout``.
+        - Cancels when: it fails.
+        """
+        return Sink.from_graph(ProducerStage(settings, sink=True, name="Producer.plain_sink"))
+
+    @staticmethod
+    def flexi_flow(settings: ProducerSettings) -> Flow[Any, Any, Any]:
+        """A flow producing each envelope's records and emitting its result, in input order.
+
+        ``ProducerMessage.single(record, pt)`` gives a :class:`Result` (``.metadata``
+        with topic, partition, offset), ``multi(records, pt)`` a
+        :class:`MultiResult` (``.parts[i].metadata``), ``pass_through(pt)`` a
+        :class:`PassThroughResult`; each carries ``.pass_through``.
+
+        - Emits when: the oldest element's records are all acknowledged and
+          downstream pulls.
+        - Backpressures when: ``settings.parallelism`` elements are in flight or
+          waiting to be emitted.
+        - Completes when: upstream completed, every result was emitted and the
+          producer was flushed and closed.
+        - Fails when: serialization fails, a send fails, or no broker answers
+          within ``settings.connect_timeout``.
+        - Cancels when: downstream cancels (the producer is closed first).
+        """
+        return Flow.from_graph(ProducerStage(settings, name="Producer.flexi_flow"))
+
+    @staticmethod
+    def committable_sink(
+        producer_settings: ProducerSettings,
+        committer_settings: CommitterSettings | None = None,
+    ) -> Sink[Any, Awaitable[Any]]:
+        """Produce envelopes whose ``pass_through`` is a committable offset, then commit.
+
+        ``flexi_flow`` followed by ``Committer.sink``: an offset is committed only
+        after the records produced for it (and every earlier element) were
+        acknowledged, in order. The materialized value completes with ``Done``
+        once the last batch of offsets was committed. Envelopes whose
+        pass-through is ``None`` are produced without committing anything.
+
+        - Backpressures when: ``parallelism`` elements are in flight, or commits
+          are in flight as ``committer_settings`` allows.
+        - Completes when: upstream completed and the last commit was acknowledged.
+        - Fails when: a send or a commit fails.
+        """
+        settings = committer_settings if committer_settings is not None else CommitterSettings()
+        return (
+            Flow.from_graph(ProducerStage(producer_settings, name="Producer.committable_sink"))
+            .filter(_has_pass_through)
+            .map(_pass_through)
+            .to_mat(Committer.sink(settings), Keep.right)
+        )
+
+
+def _pass_through(result: Any) -> Any:
+    return result.pass_through
+
+
+def _has_pass_through(result: Any) -> bool:
+    return result.pass_through is not None

@@ -1,0 +1,158 @@
+"""Type tests: mypy must accept every ``assert_type`` here (run by tests/test_typing.py).
+
+Never executed: it pins the inference users rely on (element and materialized types
+through operators, ``Keep`` combiners, sinks, ``run_with``, SubFlow exits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, assert_type
+
+from reactive import (
+    Done,
+    Flow,
+    FlowMonitor,
+    Keep,
+    KillSwitches,
+    NotUsed,
+    OverflowStrategy,
+    RunnableGraph,
+    Sink,
+    Source,
+)
+from reactive._dsl.keep import DoneType, NotUsedType
+from reactive._dsl.subflow import SubFlow
+
+
+async def sources() -> None:
+    ints = Source.from_iterable([1, 2, 3])
+    assert_type(ints, Source[int, NotUsedType])
+    assert_type(ints.map(str), Source[str, NotUsedType])
+    assert_type(ints.filter(lambda x: x > 1), Source[int, NotUsedType])
+    assert_type(ints.map_concat(lambda x: [str(x)]), Source[str, NotUsedType])
+    assert_type(ints.scan(0.0, lambda acc, x: acc + x), Source[float, NotUsedType])
+    assert_type(ints.fold("", lambda acc, x: acc + str(x)), Source[str, NotUsedType])
+    assert_type(ints.reduce(lambda a, b: a + b), Source[int, NotUsedType])
+    assert_type(ints.grouped(2), Source[list[int], NotUsedType])
+    assert_type(ints.sliding(2), Source[list[int], NotUsedType])
+    assert_type(ints.grouped_within(2, 1.0), Source[list[int], NotUsedType])
+    assert_type(ints.zip_with_index(), Source[tuple[int, int], NotUsedType])
+    assert_type(ints.take(1).drop(1).throttle(1, 1.0), Source[int, NotUsedType])
+    assert_type(ints.buffer(4, OverflowStrategy.backpressure), Source[int, NotUsedType])
+    assert_type(ints.intersperse(","), Source[int | str, NotUsedType])
+    assert_type(ints.recover(lambda exc: -1), Source[int, NotUsedType])
+    assert_type(ints.keep_alive(1.0, lambda: "tick"), Source[int | str, NotUsedType])
+    assert_type(
+        ints.stateful_map(lambda: 0, lambda s, x: (s + x, str(s)), None),
+        Source[str, NotUsedType],
+    )
+    assert_type(
+        ints.conflate_with_seed(lambda x: [x], lambda acc, x: acc), Source[list[int], NotUsedType]
+    )
+
+    async def slow(x: int) -> bytes:
+        return b""
+
+    assert_type(ints.map_async(2, slow), Source[bytes, NotUsedType])
+    assert_type(ints.map_async_unordered(2, slow), Source[bytes, NotUsedType])
+    assert_type(ints.flat_map_concat(lambda x: Source.single(str(x))), Source[str, NotUsedType])
+    assert_type(
+        ints.flat_map_merge(2, lambda x: Source.repeat(x * 1.0)), Source[float, NotUsedType]
+    )
+    assert_type(
+        ints.prefix_and_tail(1),
+        Source[tuple[list[int], Source[int, NotUsedType]], NotUsedType],
+    )
+
+    # fan-in
+    strs = Source.single("a")
+    assert_type(ints.zip(strs), Source[tuple[int, str], NotUsedType])
+    assert_type(ints.zip_with(strs, lambda a, b: b * a), Source[str, NotUsedType])
+    assert_type(ints.merge(strs), Source[int | str, NotUsedType])
+    assert_type(ints.concat(ints), Source[int, NotUsedType])
+    assert_type(
+        ints.zip_mat(strs, Keep.both), Source[tuple[int, str], tuple[NotUsedType, NotUsedType]]
+    )
+
+    # materialized values
+    ticks = Source.tick(1.0, 1.0, "tick")
+    assert_type(ticks.map(len).to_mat(Sink.ignore(), Keep.left).run().cancel(), bool)
+    watched = ints.watch_termination()
+    assert_type(watched, Source[int, asyncio.Future[DoneType]])
+    assert_type(
+        ints.watch_termination(Keep.both), Source[int, tuple[NotUsedType, asyncio.Future[DoneType]]]
+    )
+    assert_type(ints.monitor(), Source[int, FlowMonitor])
+    assert_type(ints.map_materialized_value(lambda _: 42), Source[int, int])
+
+    g = ints.map(str).to_mat(Sink.seq(), Keep.both)
+    assert_type(g, RunnableGraph[tuple[NotUsedType, asyncio.Future[list[str]]]])
+    assert_type(ints.to(Sink.seq()), RunnableGraph[NotUsedType])
+    assert_type(ints.to_mat(Sink.head(), Keep.right).run(), asyncio.Future[int])
+    assert_type(ints.run_with(Sink.seq()), asyncio.Future[list[int]])
+    assert_type(ints.run_with(Sink.head_option()), asyncio.Future[int | None])
+    assert_type(ints.run_with(Sink.fold(0.5, lambda a, x: a + x)), asyncio.Future[float])
+    assert_type(ints.run_with(Sink.ignore()), asyncio.Future[DoneType])
+    assert_type(ints.run_fold("", lambda a, x: a + str(x)), asyncio.Future[str])
+    assert_type(ints.run_reduce(lambda a, b: a + b), asyncio.Future[int])
+    assert_type(ints.run_foreach(print), asyncio.Future[DoneType])
+    result: list[int] = await ints.run_with(Sink.seq())
+    assert_type(result, list[int])
+    assert_type(await ints.run_with(Sink.ignore()), DoneType)
+    assert_type(Done, DoneType)
+    assert_type(NotUsed, NotUsedType)
+
+    # fluent blueprint methods keep the precise type
+    assert_type(ints.named("x").async_boundary(), Source[int, NotUsedType])
+
+
+def flows() -> None:
+    f = Flow[int]()
+    assert_type(f, Flow[int, int, NotUsedType])
+    g = f.map(str).filter(bool)
+    assert_type(g, Flow[int, str, NotUsedType])
+    assert_type(g.to(Sink.seq()), Sink[int, NotUsedType])
+    assert_type(g.to_mat(Sink.seq(), Keep.right), Sink[int, asyncio.Future[list[str]]])
+    assert_type(Source.from_iterable([1]).via(g), Source[str, NotUsedType])
+    assert_type(
+        Source.from_iterable([1]).via_mat(g.watch_termination(), Keep.right),
+        Source[str, asyncio.Future[DoneType]],
+    )
+    assert_type(f.via(g), Flow[int, str, NotUsedType])
+    assert_type(
+        g.run_with(Source.from_iterable([1]), Sink.seq()),
+        tuple[NotUsedType, asyncio.Future[list[str]]],
+    )
+    assert_type(Flow.from_function(str), Flow[object, str, NotUsedType])
+    assert_type(Flow[int]().grouped(3), Flow[int, list[int], NotUsedType])
+    # an untyped stage goes through via() with an unknown element type
+    assert_type(Source.single(1).via(KillSwitches.single()), Source[Any, NotUsedType])
+
+
+def sinks() -> None:
+    s: Sink[str, asyncio.Future[list[str]]] = Sink.seq()
+    assert_type(s.contramap(str), Sink[object, asyncio.Future[list[str]]])
+    assert_type(s.run_with(Source.tick(1.0, 1.0, "x")).cancel(), bool)
+    assert_type(s.map_materialized_value(lambda f: 1), Sink[str, int])
+
+
+def subflows() -> None:
+    ints = Source.from_iterable(range(10))
+    sub = ints.group_by(4, lambda x: x % 2)
+    assert_type(sub, SubFlow[int, NotUsedType, Source[Any, Any]])
+    assert_type(sub.map(str).merge_substreams(), Source[str, NotUsedType])
+    assert_type(sub.fold(0, lambda a, x: a + x).concat_substreams(), Source[int, NotUsedType])
+    assert_type(ints.split_when(lambda x: x == 3).to(Sink.ignore()), RunnableGraph[NotUsedType])
+    flow_sub = Flow[int]().split_after(lambda x: x > 2).map(float)
+    assert_type(flow_sub.merge_substreams_with_parallelism(2), Flow[int, float, NotUsedType])
+    assert_type(flow_sub.to(Sink.seq()), Sink[int, NotUsedType])
+
+
+def rejected() -> None:
+    # Each line must stay an error (warn_unused_ignores flags an ignore that is not needed).
+    ints = Source.from_iterable([1, 2])
+    ints.via(Flow[str]())  # type: ignore[arg-type]
+    ints.to(Flow[str]().to(Sink.ignore()))  # type: ignore[arg-type]
+    ints.map(lambda x: x.upper())  # type: ignore[attr-defined]
+    Flow[int]().run_with(Source.single("a"), Sink.ignore())  # type: ignore[arg-type]
