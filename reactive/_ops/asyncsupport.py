@@ -24,46 +24,46 @@ class AwaitingLogicMixin(GraphStageLogic):
     by the materializer (the stage cancels them when it stops).
     """
 
-    _inflight: set[asyncio.Future[Any]] | None = None
-    _done_cb: Any = None
-    _completed: list[tuple[asyncio.Future[Any], Any]] | None = None
-    _drain_scheduled = False
+    _await_inflight: set[asyncio.Future[Any]] | None = None
+    _await_done_cb: Any = None
+    _await_completed: list[tuple[asyncio.Future[Any], Any]] | None = None
+    _await_drain_scheduled = False
 
     def _await(
         self, aw: Awaitable[Any], handler: Callable[[asyncio.Future[Any]], None]
     ) -> asyncio.Future[Any]:
-        if self._done_cb is None:
-            self._done_cb = self.get_async_callback(self._deliver_all)
-            self._inflight = set()
-            self._completed = []
+        if self._await_done_cb is None:
+            self._await_done_cb = self.get_async_callback(self._deliver_all)
+            self._await_inflight = set()
+            self._await_completed = []
             self._add_stop_hook(self._cancel_inflight)
         loop = self._loop
         if inspect.iscoroutine(aw):
             fut: asyncio.Future[Any] = loop.create_task(aw)
         else:
             fut = asyncio.ensure_future(aw, loop=loop)
-        inflight = self._inflight
+        inflight = self._await_inflight
         assert inflight is not None
         inflight.add(fut)
         fut.add_done_callback(partial(self._on_done, handler))
         return fut
 
     def _on_done(self, handler: Any, fut: asyncio.Future[Any]) -> None:
-        if self._inflight is not None:
-            self._inflight.discard(fut)
+        if self._await_inflight is not None:
+            self._await_inflight.discard(fut)
         if not fut.cancelled():
             fut.exception()  # mark retrieved; the handler sees it
-        completed = self._completed
+        completed = self._await_completed
         if completed is None or self._stopped:
             return
         completed.append((fut, handler))
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
-            self._loop.call_soon(self._done_cb.invoke, None)
+        if not self._await_drain_scheduled:
+            self._await_drain_scheduled = True
+            self._loop.call_soon(self._await_done_cb.invoke, None)
 
     def _deliver_all(self, _: Any) -> None:
-        self._drain_scheduled = False
-        completed = self._completed
+        self._await_drain_scheduled = False
+        completed = self._await_completed
         assert completed is not None
         while completed:
             batch = completed[:]
@@ -74,7 +74,7 @@ class AwaitingLogicMixin(GraphStageLogic):
                 handler(fut)
 
     def _cancel_inflight(self) -> None:
-        if self._inflight:
-            for f in list(self._inflight):
+        if self._await_inflight:
+            for f in list(self._await_inflight):
                 f.cancel()
-            self._inflight.clear()
+            self._await_inflight.clear()

@@ -69,7 +69,7 @@ async def test_plain_source_reads_an_assigned_partition(
     )
     control, probe = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
     probe.request(3)
-    records = await probe.expect_next_n(3)
+    records = await probe.expect_next_n(3, timeout=10)
     assert [r.value for r in records] == ["a", "b", "c"]
     assert [r.offset for r in records] == [0, 1, 2]
     assert {(r.topic, r.partition) for r in records} == {(kafka_topic, 0)}
@@ -125,13 +125,13 @@ async def test_at_most_once_source_commits_before_emitting(
         settings(kafka_bootstrap, group), Subscriptions.assignment((kafka_topic, 0))
     )
     control, probe = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
-    first = await probe.request_next()
+    first = await probe.request_next(timeout=10)
     assert first.value == "p"
     # the offset of the record just emitted is already committed (map_async(1) may have
     # committed the next one too, as in Alpakka: it runs one element ahead)
     assert (await committed_offsets(kafka_bootstrap, group, kafka_topic))[0] in (1, 2)
     probe.request(2)
-    assert [r.value for r in await probe.expect_next_n(2)] == ["q", "r"]
+    assert [r.value for r in await probe.expect_next_n(2, timeout=10)] == ["q", "r"]
     assert await committed_offsets(kafka_bootstrap, group, kafka_topic) == {0: 3}
     await control.shutdown()
     await control.is_shutdown
@@ -180,7 +180,7 @@ async def test_deserialization_error_resumed_skips_and_counts(
     ).with_attributes(Attributes.supervision_strategy(lambda exc: Supervision.resume))
     control, probe = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
     probe.request(2)
-    assert [r.value for r in await probe.expect_next_n(2)] == ["ok", "after"]
+    assert [r.value for r in await probe.expect_next_n(2, timeout=10)] == ["ok", "after"]
     metrics = control.metrics()
     assert metrics["records_skipped"] == 1
     assert metrics["records_emitted"] == 2
@@ -232,7 +232,7 @@ async def test_back_pressure_pauses_at_max_buffered_records(
     )
     control, probe = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
     probe.request(10)
-    assert [r.offset for r in await probe.expect_next_n(10)] == list(range(10))
+    assert [r.offset for r in await probe.expect_next_n(10, timeout=10)] == list(range(10))
     # downstream stops pulling: the buffer fills up to the bound, then the partition pauses
     await eventually(lambda: control.metrics()["buffered_records"] == bound)
     await eventually(lambda: control.metrics()["paused_partitions"] == 1)
@@ -245,7 +245,7 @@ async def test_back_pressure_pauses_at_max_buffered_records(
     assert metrics["lag"][TopicPartition(kafka_topic, 0)] == 100_000 - 10
     # demand again: emission continues in order and the buffer refills to the bound
     probe.request(500)
-    records = await probe.expect_next_n(500)
+    records = await probe.expect_next_n(500, timeout=10)
     assert [r.offset for r in records] == list(range(10, 510))
     await eventually(lambda: control.metrics()["buffered_records"] == bound)
     assert control.metrics()["records_fetched"] == 510 + bound
@@ -264,7 +264,7 @@ async def test_partitioned_source_one_substream_per_partition(
     )
     control, probe = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
     probe.request(2)
-    pairs = await probe.expect_next_n(2)
+    pairs = await probe.expect_next_n(2, timeout=10)
     assert sorted(tp.partition for tp, _ in pairs) == [0, 1]
     assert all(tp.topic == topic for tp, _ in pairs)
     sources = {tp.partition: src for tp, src in pairs}
@@ -273,7 +273,7 @@ async def test_partitioned_source_one_substream_per_partition(
     # a substream cancelled while its partition is still assigned is replaced by a new
     # one that continues where it stopped
     probe.request(1)
-    tp, again = (await probe.expect_next_n(1))[0]
+    tp, again = (await probe.expect_next_n(1, timeout=10))[0]
     assert tp.partition == 0
     rest = again.run_with(Sink.seq(), materializer)
     second = sources[1].run_with(Sink.seq(), materializer)
@@ -393,7 +393,7 @@ async def test_partition_substreams_complete_when_revoked(
     )
     a, probe = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
     probe.request(10)
-    first = await probe.expect_next_n(2)
+    first = await probe.expect_next_n(2, timeout=10)
     substreams = [src.run_with(Sink.seq(), materializer) for _, src in first]
     # a second member joins: the group rebalances and a's substreams complete
     b, b_done = (
@@ -404,7 +404,7 @@ async def test_partition_substreams_complete_when_revoked(
     for done in substreams:
         assert await asyncio.wait_for(done, 10) == []
     # a gets its share again as a new pair
-    (tp, _again) = (await probe.expect_next_n(1))[0]
+    (tp, _again) = (await probe.expect_next_n(1, timeout=10))[0]
     assert tp.topic == topic
     await eventually(lambda: b.metrics()["assigned_partitions"] == 1)
     await a.shutdown()
@@ -423,7 +423,7 @@ async def test_materializer_shutdown_closes_the_consumer(
         .to_mat(TestSink.probe(), Keep.both)
         .run(mat)
     )
-    assert (await probe.request_next()).value == "one"
+    assert (await probe.request_next(timeout=10)).value == "one"
     await mat.shutdown()
     await asyncio.wait_for(control.is_shutdown, 5)
     assert mat.running_tasks == 0
@@ -443,7 +443,7 @@ async def test_stop_completes_but_keeps_serving_commits(
         .run(materializer)
     )
     probe.request(2)
-    messages = await probe.expect_next_n(2)
+    messages = await probe.expect_next_n(2, timeout=10)
     await control.stop()
     await probe.expect_complete()
     await messages[1].committable_offset.commit()  # the consumer still serves commits
