@@ -34,6 +34,7 @@ from ._errors import (
 )
 from ._impl.materializer import Materializer
 from ._ops.buffers import OverflowStrategy
+from ._ops.extras import RetryFlow
 from ._ops.hubs import BroadcastHub, MergeHub, PartitionHub
 from ._ops.queues import QueueOfferResult, SinkQueue, SourceQueue
 from ._ops.fan_in import Concat, Merge, Zip, ZipN, ZipWith
@@ -94,6 +95,7 @@ __all__ = [
     "RestartSettings",
     "RestartSink",
     "RestartSource",
+    "RetryFlow",
     "RunnableGraph",
     "SharedKillSwitch",
     "Sink",

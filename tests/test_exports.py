@@ -24,7 +24,7 @@ REACTIVE = [
     "NoSuchElementError", "NotUsed", "OrElse", "OverflowStrategy", "Partition",
     "PartitionHub", "PartitionOutOfBoundsError", "PortStateError", "QueueOfferResult",
     "RateExceededError", "RestartFlow", "RestartSettings", "RestartSink", "RestartSource",
-    "RunnableGraph", "SharedKillSwitch", "Sink", "SinkQueue", "SinkShape", "Source",
+    "RetryFlow", "RunnableGraph", "SharedKillSwitch", "Sink", "SinkQueue", "SinkShape", "Source",
     "SourceQueue", "SourceShape", "StreamError", "StreamLimitReachedError",
     "StreamTimeoutError", "SubscriptionTimeoutError", "Supervision", "ThrottleMode",
     "TooManySubstreamsError", "UniqueKillSwitch", "Unzip", "UnzipWith", "Zip", "ZipLatest",

@@ -169,6 +169,17 @@ OPS: dict[str, list[Variant]] = {
     "split_after": op("<sub>", p=_SINK_F),
     "concat_lazy": op("Out | U", other=_SRC_U),
     "prepend_lazy": op("Out | U", other=_SRC_U),
+    # beyond Akka (issue 3)
+    "map_async_partitioned": op(
+        "U",
+        parallelism="int",
+        per_partition="int",
+        partitioner="Callable[[Out], Hashable]",
+        f="Callable[[Out, Any], Awaitable[U]]",
+    ),
+    "debounce": op(seconds="float"),
+    "drop_repeated": op(eq="Callable[[Out, Out], bool] | None"),
+    "zip_all": op("tuple[Out | T, U | V]", other=_SRC_U, pad_left="T", pad_right="V"),
     # fan-out
     "also_to": op(sink="Sink[Out, Any]"),
     "also_to_mat": op("Out", "M3", sink="Sink[Out, M2]", combine=_COMBINE),

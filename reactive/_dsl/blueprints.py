@@ -496,7 +496,9 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Emits when downstream pulls and the current iterator has elements. Backpressures
         when downstream does. Completes when upstream completes and the last iterator
         emitted once (it is not drained). Fails when upstream fails or ``f`` raises.
-        Cancels when downstream cancels.
+        Cancels when downstream cancels. Supervision: resume drops the element whose ``f``
+        raised (the current iterator goes on); restart also drops the current iterator;
+        an iterator that raised is dropped under both.
         """
         from .._ops.rate import Expand
 
@@ -527,7 +529,9 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         Emits when upstream or the replacement emits. Backpressures when downstream does.
         Completes when upstream or the replacement completes. Fails when a failure is not
-        recovered. Cancels when downstream cancels (the replacement too).
+        recovered. Cancels when downstream cancels (the replacement too). Supervision:
+        applies to an exception ``f`` raises other than the failure itself: stop fails
+        with it; resume and restart drop the failure and complete the stream.
         """
         from .._ops.errors import RecoverWithRetries
 
@@ -669,6 +673,69 @@ class FlowOps(Graph, Generic[Out, Mat]):
         if self.module.shape.inlets:
             return self._fan_in([other], Concat(2, detached=False, swap=True), None)
         return Source(_module_of(other))._fan_in([self], Concat(2, detached=False), Keep.right)
+
+    # -- beyond Akka (issue 3) --
+    def map_async_partitioned(
+        self,
+        parallelism: int,
+        per_partition: int,
+        partitioner: Callable[[Out], Any],
+        f: Callable[[Out, Any], Awaitable[U]],
+    ) -> Any:
+        """Run ``f(x, partitioner(x))`` for at most ``per_partition`` elements of one key
+        and ``parallelism`` elements overall at once; emit results in input order.
+
+        ``None`` results are skipped. Up to ``parallelism`` elements are buffered, also
+        while their key is saturated.
+
+        Emits when the oldest element's result is ready and downstream pulls.
+        Backpressures when ``parallelism`` elements are buffered. Completes when upstream
+        completed and every result was emitted. Fails when upstream fails, or ``f`` or
+        ``partitioner`` fails under the stopping decider. Cancels when downstream cancels.
+        Supervision: resume and restart drop the element.
+        """
+        from .._ops.extras import MapAsyncPartitioned
+
+        return self._via_stage(MapAsyncPartitioned(parallelism, per_partition, partitioner, f))
+
+    def debounce(self, seconds: float) -> Any:
+        """Emit an element only once ``seconds`` passed without a newer one (the latest
+        wins); on upstream completion the pending element is emitted at once.
+
+        Emits when the quiet period after the latest element elapsed and downstream
+        pulls, or when upstream completes with an element pending. Backpressures never
+        (newer elements replace older ones). Completes when upstream completes and the
+        pending element was emitted. Fails when upstream fails. Cancels when downstream
+        cancels. Supervision: does not apply (no user code runs).
+        """
+        from .._ops.extras import Debounce
+
+        return self._via_stage(Debounce(seconds))
+
+    def drop_repeated(self, eq: Callable[[Out, Out], bool] | None = None) -> Any:
+        """Drop consecutive duplicates: elements equal (``eq(previous, x)``, else ``==``)
+        to the element emitted just before.
+
+        Emits when an element differs from the previous one. Backpressures when
+        downstream does. Completes when upstream completes. Fails when upstream fails or
+        ``eq`` raises. Cancels when downstream cancels. Supervision: resume drops the
+        element; restart also forgets the previous element.
+        """
+        from .._ops.extras import DropRepeated
+
+        return self._via_stage(DropRepeated(eq))
+
+    def zip_all(self, other: Any, pad_left: Any, pad_right: Any) -> Any:
+        """Pairs ``(a, b)`` of this and ``other`` until both complete; the side that
+        completed first is padded (``pad_left`` for this one, ``pad_right`` for ``other``).
+
+        Emits when both sides have an element (or one completed) and downstream pulls.
+        Backpressures when downstream does. Completes when both completed. Fails when
+        either fails. Cancels when downstream cancels. Supervision: does not apply.
+        """
+        from .._ops.extras import ZipAll
+
+        return self._fan_in([other], ZipAll(pad_left, pad_right), None)
 
 
     # -- fan-out operators: also_to, wire_tap, divert_to (add here) ----------------------------

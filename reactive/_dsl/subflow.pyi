@@ -199,6 +199,24 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
     ) -> SubFlow[Out, Mat, SubFlow[Any, Any, Ctx]]: ...
     def concat_lazy(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
     def prepend_lazy(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def map_async_partitioned(
+        self,
+        parallelism: int,
+        per_partition: int,
+        partitioner: Callable[[Out], Hashable],
+        f: Callable[[Out, Any], Awaitable[U]],
+    ) -> SubFlow[U, Mat, Ctx]: ...
+    def debounce(self, seconds: float) -> SubFlow[Out, Mat, Ctx]: ...
+    def drop_repeated(
+        self,
+        eq: Callable[[Out, Out], bool] | None = ...,
+    ) -> SubFlow[Out, Mat, Ctx]: ...
+    def zip_all(
+        self,
+        other: Source[U, Any],
+        pad_left: T,
+        pad_right: V,
+    ) -> SubFlow[tuple[Out | T, U | V], Mat, Ctx]: ...
     def _side_output(
         self,
         stage: Any,

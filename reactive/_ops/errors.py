@@ -18,6 +18,7 @@ from typing import Any
 
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FlowShape, Inlet, SinkShape
+from .._supervision import Supervision
 from .simple import FlowLogic, FlowStage
 
 __all__ = ["Recover", "RecoverWithRetries", "MapError"]
@@ -203,7 +204,10 @@ class RecoverWithRetries(FlowStage):
     Emits when upstream (or the current replacement source) emits. Backpressures when
     downstream does. Completes when upstream or the replacement source completes. Fails
     when a failure is not recovered (attempts exhausted or ``f`` raised). Cancels when
-    downstream cancels (the replacement source is cancelled too).
+    downstream cancels (the replacement source is cancelled too). Supervision: applies to
+    an exception ``f`` raises other than the failure itself (re-raising the failure
+    always leaves it unrecovered): stop fails with it; resume and restart drop the
+    failure, and the stream completes (there is no source left to continue with).
     """
 
     name = "recover_with_retries"
@@ -260,7 +264,10 @@ class _RecoverWithRetriesLogic(FlowLogic):
         try:
             source = self.f(exc)
         except Exception as e:
-            self.fail_stage(e)
+            if e is not exc and self.decide(e) is not Supervision.stop:
+                self.complete_stage()  # the failure was dropped; nothing to continue with
+            else:
+                self.fail_stage(e)
             return
         self.attempt += 1
         self._switch_to(source)

@@ -87,6 +87,9 @@ class _FlatMapMergeLogic(FlowLogic):
             self.push(self.out, x)
             if not inlet.is_closed():
                 inlet.pull()
+            else:
+                # Its source already finished: this was the last element the stage waited on.
+                self._check_done()
 
     def inner_push(self, inlet: SubSinkInlet) -> None:
         x = inlet.grab()

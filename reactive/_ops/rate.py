@@ -161,7 +161,9 @@ class Expand(FlowStage):
     when downstream does and the current iterator has not emitted yet. Completes when
     upstream completes and the last iterator emitted at least once (the rest of it is
     not drained). Fails when upstream fails or ``f``/the iterator raises. Cancels when
-    downstream cancels.
+    downstream cancels. Supervision (as Pekko): resume drops the element whose ``f``
+    raised and keeps the current iterator; restart also drops the current iterator; an
+    iterator that raised is dropped under both (its state cannot be trusted).
     """
 
     name = "expand"
@@ -175,6 +177,8 @@ class Expand(FlowStage):
 
 
 class _ExpandLogic(FlowLogic):
+    _supervised = True
+
     def __init__(self, shape: FlowShape, f: Callable[[Any], Iterable[Any]]) -> None:
         super().__init__(shape)
         self.f = f
@@ -185,24 +189,46 @@ class _ExpandLogic(FlowLogic):
     def pre_start(self) -> None:
         self.pull(self.in_)
 
-    def _take(self) -> Any:
-        """The next element of the iterator (one is known to be there); looks ahead."""
-        x = self.nxt
+    def restart_state(self) -> None:
+        self.it = None
+        self.nxt = _MISSING
+        self.expanded = False
+
+    def _on_resume(self, exc: BaseException) -> None:
+        # f raised in on_push (the current iterator, expanded or empty, is kept) or the
+        # iterator raised (_advance dropped it): either way, ask upstream for more.
+        if self.nxt is _MISSING and self.is_closed(self.in_):
+            self.complete_stage()
+        elif not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+            self.pull(self.in_)
+
+    def _advance(self) -> None:
+        """Look ahead one element; an iterator that raises is dropped (then re-raised)."""
         assert self.it is not None
-        self.nxt = next(self.it, _MISSING)
-        return x
+        try:
+            self.nxt = next(self.it, _MISSING)
+        except BaseException:
+            self.it = None
+            self.nxt = _MISSING
+            raise
+
+    def _take(self) -> None:
+        """Push the next element of the iterator (one is known to be there); look ahead."""
+        x = self.nxt
+        self.push(self.out, x)
+        self._advance()
 
     def on_push(self) -> None:
-        self.it = iter(self.f(self.grab(self.in_)))
-        self.nxt = next(self.it, _MISSING)
+        it = iter(self.f(self.grab(self.in_)))
+        self.it = it
+        self.expanded = False
+        self._advance()
         if self.nxt is _MISSING:
             self.pull(self.in_)
         elif self.is_available(self.out):
             self.expanded = True
             self.pull(self.in_)
-            self.push(self.out, self._take())
-        else:
-            self.expanded = False
+            self._take()
 
     def on_upstream_finish(self) -> None:
         if self.nxt is _MISSING or self.expanded:
@@ -212,14 +238,13 @@ class _ExpandLogic(FlowLogic):
         if self.nxt is _MISSING:
             return
         if self.expanded:
-            self.push(self.out, self._take())
+            self._take()
             return
         self.expanded = True
-        x = self._take()
         if self.is_closed(self.in_):
-            self.push(self.out, x)
+            self.push(self.out, self.nxt)
             self.complete_stage()
         else:
             # pull first, to be fair when upstream is not actually slow
             self.pull(self.in_)
-            self.push(self.out, x)
+            self._take()

@@ -1,0 +1,95 @@
+"""The model publisher: writes model messages to the model topic on a schedule.
+
+A schedule is a sequence of ``(delay_seconds, model)`` steps: each model is published
+``delay_seconds`` after the previous one. :func:`demo_schedule` is the demo's: a first
+model at once, an invalid model (the scorer must refuse it and keep serving), then an
+update to another model type. The stream::
+
+    schedule -> flat_map_concat(single(model).initial_delay(delay)) -> encode
+        -> ProducerRecord(model_topic, key=model name) -> Producer.plain_sink
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.kafka import Producer, ProducerRecord, ProducerSettings
+from reactive import Keep, KillSwitches, RunnableGraph, Source, UniqueKillSwitch
+
+from .models import (
+    LINEAR_REGRESSION,
+    Model,
+    ModelMessage,
+    encode_model,
+    example_linear_model,
+    example_tree_model,
+)
+
+__all__ = ["PublisherHandle", "demo_schedule", "model_publisher", "model_bytes"]
+
+ScheduleStep = tuple[float, "bytes | ModelMessage | Model"]
+
+
+def model_bytes(model: bytes | ModelMessage | Model) -> bytes:
+    """The wire form (msgpack) of ``model``: bytes as given, a message or model encoded."""
+    if isinstance(model, bytes):
+        return model
+    if isinstance(model, ModelMessage):
+        return encode_model(model)
+    return encode_model(model.to_message())  # type: ignore[attr-defined]
+
+
+def _key(model: bytes | ModelMessage | Model) -> bytes | None:
+    return None if isinstance(model, bytes) else model.name.encode()
+
+
+def demo_schedule(switch_after: float) -> list[ScheduleStep]:
+    """The demo's models: linear v1 now, a bad model halfway, the tree ensemble v2 at
+    ``switch_after`` seconds."""
+    bad = ModelMessage("wine-linear", 2, LINEAR_REGRESSION, {"weights": [1.0, 2.0]})
+    return [
+        (0.0, example_linear_model(1)),
+        (switch_after / 2, bad),
+        (switch_after / 2, example_tree_model(2)),
+    ]
+
+
+@dataclass
+class PublisherHandle:
+    """A running publisher: ``done`` completes once every model was acknowledged."""
+
+    kill_switch: UniqueKillSwitch
+    done: Awaitable[Any]
+
+    async def stop(self) -> None:
+        """Stop publishing (models not yet due are dropped) and wait for the producer."""
+        self.kill_switch.shutdown()
+        await self.done
+
+
+def model_publisher(
+    bootstrap_servers: str,
+    topic: str,
+    schedule: Sequence[ScheduleStep],
+    *,
+    producer_settings: ProducerSettings | None = None,
+) -> RunnableGraph[PublisherHandle]:
+    """Publish the models of ``schedule`` to ``topic``, each after its delay."""
+    settings = producer_settings or ProducerSettings(bootstrap_servers)
+    steps = list(schedule)
+
+    def delayed(step: ScheduleStep) -> Source[Any, Any]:
+        delay, model = step
+        src = Source.single(model)
+        return src.initial_delay(delay) if delay > 0 else src
+
+    return (
+        Source.from_iterable(steps)
+        .flat_map_concat(delayed)
+        .via_mat(KillSwitches.single(), Keep.right)
+        .map(lambda m: ProducerRecord(topic, model_bytes(m), key=_key(m)))
+        .to_mat(Producer.plain_sink(settings), Keep.both)
+        .map_materialized_value(lambda m: PublisherHandle(m[0], m[1]))
+    )

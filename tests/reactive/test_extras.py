@@ -1,0 +1,740 @@
+"""Specs of the operators beyond Akka (issue 3): map_async_partitioned, RetryFlow,
+debounce, drop_repeated, zip_all; and the supervision of expand and recover_with_retries.
+
+Awaitables are futures the test resolves by hand; timed behaviour runs on the manual
+clock. Nothing depends on wall-clock speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from reactive import (
+    Attributes,
+    Flow,
+    Keep,
+    Materializer,
+    RetryFlow,
+    Sink,
+    Source,
+    Supervision,
+)
+from reactive._ops.extras import RetryFlowError
+from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
+
+
+class Boom(Exception):
+    """A user-function failure."""
+
+
+async def settle(rounds: int = 30) -> None:
+    """Let the event loop run a few rounds."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+def supervised(blueprint: Any, directive: Supervision) -> Any:
+    """``blueprint`` with a decider always answering ``directive``."""
+    return blueprint.with_attributes(Attributes.supervision_strategy(lambda e: directive))
+
+
+def probes(flow: Any, mat: Materializer) -> tuple[PublisherProbe, SubscriberProbe]:
+    """Run ``TestSource.probe()`` through ``flow`` into ``TestSink.probe()``."""
+    return TestSource.probe().via(flow).to_mat(TestSink.probe(), Keep.both).run(mat)
+
+
+# -- map_async_partitioned --------------------------------------------------------------------
+class Calls:
+    """``f(x, key)`` for map_async_partitioned: one future per element, resolved by hand;
+    records the calls and the peak number in flight per key and overall."""
+
+    def __init__(self) -> None:
+        self.futs: dict[Any, asyncio.Future[Any]] = {}
+        self.started: list[Any] = []
+        self.keys: list[Any] = []
+        self.inflight: dict[Any, int] = {}
+        self.peak_per_key = 0
+        self.peak = 0
+
+    def fut(self, x: Any) -> asyncio.Future[Any]:
+        if x not in self.futs:
+            self.futs[x] = asyncio.get_running_loop().create_future()
+        return self.futs[x]
+
+    def __call__(self, x: Any, key: Any) -> Awaitable[Any]:
+        self.started.append(x)
+        self.keys.append(key)
+        self.inflight[key] = self.inflight.get(key, 0) + 1
+        self.peak_per_key = max(self.peak_per_key, self.inflight[key])
+        self.peak = max(self.peak, sum(self.inflight.values()))
+
+        async def run() -> Any:
+            try:
+                return await self.fut(x)
+            finally:
+                self.inflight[key] -= 1
+
+        return run()
+
+    def resolve(self, x: Any, value: Any = None) -> None:
+        self.fut(x).set_result(x if value is None else value)
+
+    def reject(self, x: Any, exc: BaseException) -> None:
+        self.fut(x).set_exception(exc)
+
+
+def first_letter(x: str) -> str:
+    return x[0]
+
+
+async def test_map_async_partitioned_output_in_input_order(materializer: Materializer) -> None:
+    calls = Calls()
+    sub = (
+        Source.from_iterable(["a1", "b1", "a2", "c1", "b2"])
+        .map_async_partitioned(8, 1, first_letter, calls)
+        .run_with(TestSink.probe(), materializer)
+    )
+    sub.request(10)
+    await settle()
+    assert calls.started == ["a1", "b1", "c1"]  # one per key; a2 and b2 wait for their key
+    calls.resolve("c1")
+    calls.resolve("b1")
+    await settle()
+    assert calls.started == ["a1", "b1", "c1", "b2"]
+    await sub.expect_no_message(0)  # a1 (the oldest) is not done yet
+    calls.resolve("a1")
+    await sub.expect_next("a1", "b1")
+    calls.resolve("a2")
+    await sub.expect_next("a2", "c1")
+    calls.resolve("b2")
+    await sub.expect_next("b2")
+    await sub.expect_complete()
+    assert calls.peak_per_key == 1
+    assert calls.keys == ["a", "b", "c", "b", "a"]  # b2 started before a2
+
+
+async def test_map_async_partitioned_f_gets_element_and_partition(
+    materializer: Materializer,
+) -> None:
+    async def f(x: int, key: int) -> tuple[int, int]:
+        return (x, key)
+
+    out = (
+        await Source.from_iterable(range(6))
+        .map_async_partitioned(3, 2, lambda x: x % 2, f)
+        .run_with(Sink.seq(), materializer)
+    )
+    assert out == [(x, x % 2) for x in range(6)]
+
+
+@pytest.mark.parametrize("per_partition", [1, 2, 3])
+async def test_map_async_partitioned_per_key_bound(
+    materializer: Materializer, per_partition: int
+) -> None:
+    calls = Calls()
+    elems = [f"a{i}" for i in range(6)]
+    sub = (
+        Source.from_iterable(elems)
+        .map_async_partitioned(6, per_partition, first_letter, calls)
+        .run_with(TestSink.probe(), materializer)
+    )
+    sub.request(10)
+    await settle()
+    assert calls.started == elems[:per_partition]
+    for i, x in enumerate(elems):
+        calls.resolve(x)
+        await settle()
+        assert len(calls.started) == min(len(elems), i + 1 + per_partition)
+        assert calls.peak_per_key <= per_partition
+    assert await sub.to_list() == elems
+    assert calls.peak_per_key == per_partition
+
+
+async def test_map_async_partitioned_overall_bound_backpressures_upstream(
+    materializer: Materializer,
+) -> None:
+    calls = Calls()
+    pub, sub = probes(Flow().map_async_partitioned(2, 2, lambda x: x, calls), materializer)
+    sub.request(10)
+    await pub.expect_request()
+    pub.send_next(1)
+    await pub.expect_request()
+    pub.send_next(2)
+    await settle()
+    assert calls.started == [1, 2]
+    await pub.expect_no_message(0)  # two buffered: no demand upstream
+    calls.resolve(2)
+    await settle()
+    await pub.expect_no_message(0)  # 2 is done but not emitted: still buffered
+    calls.resolve(1)
+    await sub.expect_next(1, 2)
+    await pub.expect_request()
+    pub.send_complete()
+    await sub.expect_complete()
+    assert calls.peak == 2
+
+
+async def test_map_async_partitioned_respects_downstream_demand(
+    materializer: Materializer,
+) -> None:
+    calls = Calls()
+    sub = (
+        Source.from_iterable([1, 2, 3])
+        .map_async_partitioned(4, 1, lambda x: x, calls)
+        .run_with(TestSink.probe(), materializer)
+    )
+    await settle()
+    for x in (1, 2, 3):
+        calls.resolve(x)
+    await settle()
+    await sub.expect_no_message(0)
+    sub.request(1)
+    await sub.expect_next(1)
+    await sub.expect_no_message(0)
+    sub.request(5)
+    await sub.expect_next(2, 3)
+    await sub.expect_complete()
+
+
+async def test_map_async_partitioned_failed_call_fails_the_stream(
+    materializer: Materializer,
+) -> None:
+    calls = Calls()
+    pub, sub = probes(Flow().map_async_partitioned(4, 1, lambda x: x, calls), materializer)
+    sub.request(10)
+    pub.send_next(1).send_next(2)
+    await settle()
+    calls.resolve(1)
+    await sub.expect_next(1)
+    err = Boom("call failed")
+    calls.reject(2, err)
+    assert await sub.expect_error() is err
+    await pub.expect_cancellation()
+
+
+@pytest.mark.parametrize("directive", [Supervision.resume, Supervision.restart])
+async def test_map_async_partitioned_supervision_drops_failed_elements(
+    materializer: Materializer, directive: Supervision
+) -> None:
+    def f(x: int, key: int) -> Awaitable[int]:
+        if x == 2:
+            raise Boom("sync")
+
+        async def run() -> int:
+            if x == 4:
+                raise Boom("async")
+            return x
+
+        return run()
+
+    def part(x: int) -> int:
+        if x == 6:
+            raise Boom("partitioner")
+        return x % 2
+
+    flow = supervised(Flow().map_async_partitioned(2, 1, part, f), directive)
+    out = await Source.from_iterable(range(1, 9)).via(flow).run_with(Sink.seq(), materializer)
+    assert out == [1, 3, 5, 7, 8]
+
+
+async def test_map_async_partitioned_partitioner_failure_stops_by_default(
+    materializer: Materializer,
+) -> None:
+    def part(x: int) -> int:
+        raise Boom("partitioner")
+
+    async def f(x: int, key: int) -> int:
+        return x
+
+    with pytest.raises(Boom):
+        await (
+            Source.from_iterable([1])
+            .map_async_partitioned(2, 1, part, f)
+            .run_with(Sink.seq(), materializer)
+        )
+
+
+async def test_map_async_partitioned_skips_none_and_completes_empty(
+    materializer: Materializer,
+) -> None:
+    async def f(x: int, key: int) -> int | None:
+        return None if x % 2 else x
+
+    flow = Flow().map_async_partitioned(3, 1, lambda x: x % 3, f)
+    assert await Source.from_iterable(range(6)).via(flow).run_with(Sink.seq(), materializer) == [
+        0,
+        2,
+        4,
+    ]
+    assert await Source.empty().via(flow).run_with(Sink.seq(), materializer) == []
+
+
+async def test_map_async_partitioned_upstream_failure_and_cancellation(
+    materializer: Materializer,
+) -> None:
+    calls = Calls()
+    pub, sub = probes(Flow().map_async_partitioned(4, 1, lambda x: x, calls), materializer)
+    sub.request(1)
+    err = Boom("upstream")
+    pub.send_error(err)
+    assert await sub.expect_error() is err
+
+    calls2 = Calls()
+    pub, sub = probes(Flow().map_async_partitioned(4, 1, lambda x: x, calls2), materializer)
+    sub.request(1)
+    pub.send_next(1)
+    await settle()
+    sub.cancel()
+    await pub.expect_cancellation()
+    await settle()
+    assert calls2.fut(1).cancelled()  # the call in flight is cancelled with the stage
+
+
+def test_map_async_partitioned_validates_arguments() -> None:
+    with pytest.raises(ValueError):
+        Flow().map_async_partitioned(0, 1, lambda x: x, lambda x, k: x)
+    with pytest.raises(ValueError):
+        Flow().map_async_partitioned(1, 0, lambda x: x, lambda x, k: x)
+
+
+# -- RetryFlow -----------------------------------------------------------------------------------
+class Counting:
+    """A Flow that records every input it sees (the calls of the wrapped flow)."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def flow(self) -> Flow[Any, Any, Any]:
+        def f(x: Any) -> Any:
+            self.seen.append(x)
+            return x
+
+        return Flow.from_function(f)
+
+
+async def test_retry_flow_retries_one_element_with_exponential_backoff(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    inner = Counting()
+    retry = RetryFlow.with_backoff(
+        1.0, 10.0, 0.0, 5, inner.flow(), lambda i, o: o + 1 if o < 3 else None
+    )
+    sub = Source.single(0).via(retry).run_with(TestSink.probe(), materializer)
+    sub.request(5)
+    await manual_clock.settle()
+    assert inner.seen == [0]
+    # Retry k waits min_backoff * 2**k: 1, 2, 4 seconds.
+    for delay, seen in ((1.0, [0, 1]), (2.0, [0, 1, 2]), (4.0, [0, 1, 2, 3])):
+        await manual_clock.advance(delay - 0.01)
+        assert len(inner.seen) == len(seen) - 1
+        await sub.expect_no_message(0)
+        await manual_clock.advance(0.01)
+        assert inner.seen == seen
+    await sub.expect_next(3)
+    await sub.expect_complete()
+
+
+async def test_retry_flow_backoff_is_capped_and_retries_are_limited(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    inner = Counting()
+    asked: list[tuple[int, int]] = []
+
+    def decide(i: int, o: int) -> int:
+        asked.append((i, o))
+        return o + 1  # always wants another try
+
+    retry = RetryFlow.with_backoff(1.0, 3.0, 0.0, 4, inner.flow(), decide)
+    sub = Source.single(10).via(retry).run_with(TestSink.probe(), materializer)
+    sub.request(5)
+    await manual_clock.settle()
+    assert inner.seen == [10]
+    times: list[float] = []
+    start = manual_clock.time()
+    while len(inner.seen) < 5:
+        before = len(inner.seen)
+        await manual_clock.advance(0.5)
+        if len(inner.seen) > before:
+            times.append(manual_clock.time() - start)
+    # delays 1, 2, 3 (capped), 3: cumulative 1, 3, 6, 9 (on the 0.5 s grid)
+    assert times == [1.0, 3.0, 6.0, 9.0]
+    assert inner.seen == [10, 11, 12, 13, 14]
+    # after max_retries (4) the last result is emitted without asking decide_retry again
+    await sub.expect_next(14)
+    await sub.expect_complete()
+    assert len(asked) == 4
+
+
+async def test_retry_flow_each_element_gets_its_own_retries(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    inner = Counting()
+    retry = RetryFlow.with_backoff(
+        1.0, 10.0, 0.0, 1, inner.flow(), lambda i, o: -o if o > 0 else None
+    )
+    pub, sub = probes(retry, materializer)
+    sub.request(5)
+    await pub.expect_request()
+    pub.send_next(5)
+    await manual_clock.settle()
+    assert inner.seen == [5]
+    await pub.expect_no_message(0)  # one element at a time: no demand while retrying
+    await manual_clock.advance(1.0)
+    await sub.expect_next(-5)
+    await pub.expect_request()
+    pub.send_next(7)
+    await manual_clock.advance(0.99)
+    assert inner.seen == [5, -5, 7]
+    await manual_clock.advance(0.01)  # the retry count starts again: first delay is 1 s
+    await sub.expect_next(-7)
+    pub.send_complete()
+    await sub.expect_complete()
+
+
+async def test_retry_flow_passes_elements_without_retry_and_keeps_flow_mat(
+    materializer: Materializer,
+) -> None:
+    flow = Flow().map(lambda x: x * 2).map_materialized_value(lambda _: "inner-mat")
+    retry = RetryFlow.with_backoff(1.0, 2.0, 0.0, 3, flow, lambda i, o: None)
+    mat, out = (
+        Source.from_iterable(range(5))
+        .via_mat(retry, Keep.right)
+        .to_mat(Sink.seq(), Keep.both)
+        .run(materializer)
+    )
+    assert mat == "inner-mat"
+    assert await out == [0, 2, 4, 6, 8]
+
+
+async def test_retry_flow_completes_after_the_element_in_progress(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    inner = Counting()
+    retry = RetryFlow.with_backoff(
+        2.0, 2.0, 0.0, 3, inner.flow(), lambda i, o: 1 if o == 0 else None
+    )
+    pub, sub = probes(retry, materializer)
+    sub.request(3)
+    await pub.expect_request()
+    pub.send_next(0).send_complete()
+    await manual_clock.settle()
+    await sub.expect_no_message(0)
+    await manual_clock.advance(2.0)
+    await sub.expect_next(1)
+    await sub.expect_complete()
+
+
+async def test_retry_flow_backpressure_from_downstream(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    inner = Counting()
+    retry = RetryFlow.with_backoff(1.0, 1.0, 0.0, 3, inner.flow(), lambda i, o: None)
+    pub, sub = probes(retry, materializer)
+    await manual_clock.settle()
+    await pub.expect_no_message(0)  # no downstream demand: nothing pulled upstream
+    sub.request(1)
+    await pub.expect_request()
+    pub.send_next("x")
+    await sub.expect_next("x")
+    sub.cancel()
+    await pub.expect_cancellation()
+
+
+async def test_retry_flow_failures(materializer: Materializer, manual_clock: ManualClock) -> None:
+    def decide(i: int, o: int) -> int:
+        raise Boom("decide")
+
+    retry = RetryFlow.with_backoff(1.0, 1.0, 0.0, 3, Flow(), decide)
+    with pytest.raises(Boom):
+        await Source.single(1).via(retry).run_with(Sink.seq(), materializer)
+
+    err = Boom("inner")
+
+    def inner_fails(x: int) -> int:
+        raise err
+
+    retry = RetryFlow.with_backoff(1.0, 1.0, 0.0, 3, Flow().map(inner_fails), lambda i, o: None)
+    with pytest.raises(Boom):
+        await Source.single(1).via(retry).run_with(Sink.seq(), materializer)
+
+    retry = RetryFlow.with_backoff(
+        1.0, 1.0, 0.0, 3, Flow().map_concat(lambda x: [x, x]), lambda i, o: None
+    )
+    with pytest.raises(RetryFlowError, match="one-in one-out"):
+        await Source.from_iterable([1, 2]).via(retry).run_with(Sink.seq(), materializer)
+
+
+def test_retry_flow_validates_arguments() -> None:
+    with pytest.raises(ValueError):
+        RetryFlow.with_backoff(2.0, 1.0, 0.0, 1, Flow(), lambda i, o: None)
+    with pytest.raises(ValueError):
+        RetryFlow.with_backoff(1.0, 1.0, -1.0, 1, Flow(), lambda i, o: None)
+    with pytest.raises(ValueError):
+        RetryFlow.with_backoff(1.0, 1.0, 0.0, -1, Flow(), lambda i, o: None)
+    with pytest.raises(ValueError):
+        RetryFlow.with_backoff(1.0, 1.0, 0.0, 1, Sink.ignore(), lambda i, o: None)
+
+
+# -- debounce ----------------------------------------------------------------------------------
+async def test_debounce_emits_latest_after_silence(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    pub, sub = probes(Flow().debounce(1.0), materializer)
+    sub.request(10)
+    pub.send_next(1).send_next(2)
+    await manual_clock.advance(0.5)
+    pub.send_next(3)  # restarts the quiet period
+    await manual_clock.advance(0.9)
+    await sub.expect_no_message(0)
+    await manual_clock.advance(0.1)
+    await sub.expect_next(3)
+    pub.send_next(4)
+    await manual_clock.advance(1.0)
+    await sub.expect_next(4)
+    pub.send_complete()
+    await sub.expect_complete()
+
+
+async def test_debounce_emits_pending_on_completion(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    pub, sub = probes(Flow().debounce(5.0), materializer)
+    sub.request(10)
+    pub.send_next("a").send_next("b").send_complete()
+    await sub.expect_next("b")  # at once, without waiting for the quiet period
+    await sub.expect_complete()
+    out = await Source.empty().debounce(1.0).run_with(Sink.seq(), materializer)
+    assert out == []
+
+
+async def test_debounce_waits_for_demand_and_newer_element_wins(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    pub, sub = probes(Flow().debounce(1.0), materializer)
+    pub.send_next(1)
+    await manual_clock.advance(2.0)
+    await sub.expect_no_message(0)
+    pub.send_next(2)  # supersedes 1, which was quiet but not demanded
+    await manual_clock.advance(0.5)
+    sub.request(1)
+    await manual_clock.settle()
+    await sub.expect_no_message(0)
+    await manual_clock.advance(0.5)
+    await sub.expect_next(2)
+    sub.cancel()
+    await pub.expect_cancellation()
+
+
+async def test_debounce_failure_drops_pending(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    pub, sub = probes(Flow().debounce(1.0), materializer)
+    sub.request(1)
+    err = Boom("upstream")
+    pub.send_next(1).send_error(err)
+    assert await sub.expect_error() is err
+
+
+# -- drop_repeated -----------------------------------------------------------------------------
+async def test_drop_repeated(materializer: Materializer) -> None:
+    src = Source.from_iterable([1, 1, 2, 2, 2, 3, 1, 1])
+    assert await src.drop_repeated().run_with(Sink.seq(), materializer) == [1, 2, 3, 1]
+    words = Source.from_iterable(["a", "A", "b", "B", "b", "a"])
+    out = await words.drop_repeated(lambda p, x: p.lower() == x.lower()).run_with(
+        Sink.seq(), materializer
+    )
+    assert out == ["a", "b", "a"]
+    assert await Source.empty().drop_repeated().run_with(Sink.seq(), materializer) == []
+
+
+async def test_drop_repeated_demand_and_cancel(materializer: Materializer) -> None:
+    pub, sub = probes(Flow().drop_repeated(), materializer)
+    sub.request(1)
+    await pub.expect_request()
+    pub.send_next(1)
+    await sub.expect_next(1)
+    sub.request(1)
+    await pub.expect_request()
+    pub.send_next(1)  # dropped: pulls again
+    await pub.expect_request()
+    pub.send_next(2)
+    await sub.expect_next(2)
+    sub.cancel()
+    await pub.expect_cancellation()
+
+
+@pytest.mark.parametrize(
+    ("directive", "expected"),
+    [(Supervision.resume, [1, 3, 4]), (Supervision.restart, [1, 3, 3, 4])],
+)
+async def test_drop_repeated_supervision(
+    materializer: Materializer, directive: Supervision, expected: list[int]
+) -> None:
+    def eq(p: int, x: int) -> bool:
+        if x == 2:
+            raise Boom("eq")
+        return p == x
+
+    # resume keeps "previous" (1): then 3, 3 -> 3; restart forgets it: then 3 again
+    src = Source.from_iterable([1, 2, 3, 2, 3, 4])
+    flow = supervised(Flow().drop_repeated(eq), directive)
+    assert await src.via(flow).run_with(Sink.seq(), materializer) == expected
+    with pytest.raises(Boom):
+        await src.drop_repeated(eq).run_with(Sink.seq(), materializer)
+
+
+# -- zip_all -------------------------------------------------------------------------------------
+async def test_zip_all_pads_the_shorter_side(materializer: Materializer) -> None:
+    left = Source.from_iterable([1, 2, 3])
+    right = Source.from_iterable(["a"])
+    out = await left.zip_all(right, 0, "-").run_with(Sink.seq(), materializer)
+    assert out == [(1, "a"), (2, "-"), (3, "-")]
+    out = await right.zip_all(left, "-", 0).run_with(Sink.seq(), materializer)
+    assert out == [("a", 1), ("-", 2), ("-", 3)]
+    out = await Source.empty().zip_all(Source.empty(), 0, 0).run_with(Sink.seq(), materializer)
+    assert out == []
+    out = await Source.empty().zip_all(right, 0, 0).run_with(Sink.seq(), materializer)
+    assert out == [(0, "a")]
+
+
+def zip_all_probes(
+    mat: Materializer,
+) -> tuple[PublisherProbe, PublisherProbe, SubscriberProbe]:
+    """Probes on both inputs and the output of ``zip_all(pad_left=0, pad_right="-")``."""
+    held: list[PublisherProbe] = []
+    right = TestSource.probe().map_materialized_value(lambda p: held.append(p) or p)
+    left, sub = (
+        TestSource.probe().zip_all(right, 0, "-").to_mat(TestSink.probe(), Keep.both).run(mat)
+    )
+    return left, held[0], sub
+
+
+async def test_zip_all_demand_and_completion(materializer: Materializer) -> None:
+    left, right, sub = zip_all_probes(materializer)
+    left.send_next(1)
+    right.send_next("a")
+    await settle()
+    await sub.expect_no_message(0)  # no demand
+    sub.request(1)
+    await sub.expect_next((1, "a"))
+    left.send_next(2)
+    sub.request(1)
+    await settle()
+    await sub.expect_no_message(0)  # the right side may still deliver
+    right.send_complete()
+    await sub.expect_next((2, "-"))
+    left.send_next(3)
+    sub.request(5)
+    await sub.expect_next((3, "-"))
+    left.send_complete()
+    await sub.expect_complete()
+
+
+async def test_zip_all_left_completes_first(materializer: Materializer) -> None:
+    left, right, sub = zip_all_probes(materializer)
+    sub.request(5)
+    left.send_complete()
+    right.send_next("a").send_next("b")
+    await sub.expect_next((0, "a"), (0, "b"))
+    right.send_complete()
+    await sub.expect_complete()
+
+
+async def test_zip_all_failure_and_cancel(materializer: Materializer) -> None:
+    left, right, sub = zip_all_probes(materializer)
+    sub.request(5)
+    left.send_complete()
+    err = Boom("right")
+    right.send_error(err)
+    assert await sub.expect_error() is err
+
+    left, right, sub = zip_all_probes(materializer)
+    sub.request(1)
+    sub.cancel()
+    await left.expect_cancellation()
+    await right.expect_cancellation()
+
+
+# -- expand supervision --------------------------------------------------------------------------
+def expand_f(x: int) -> Any:
+    if x == 2:
+        raise Boom("f")
+    if x == 4:
+        return _failing_iter(x)
+    return iter([x, x])
+
+
+def _failing_iter(x: int) -> Any:
+    yield x
+    raise Boom("iterator")
+
+
+@pytest.mark.parametrize("directive", [Supervision.resume, Supervision.restart])
+async def test_expand_supervision_drops_the_element(
+    materializer: Materializer, directive: Supervision
+) -> None:
+    pub, sub = probes(supervised(Flow().expand(expand_f), directive), materializer)
+    sub.request(1)
+    pub.send_next(1)
+    await sub.expect_next(1)
+    pub.send_next(2)  # f raises: the element is dropped
+    await settle()
+    sub.request(1)
+    if directive is Supervision.resume:
+        await sub.expect_next(1)  # the current iterator goes on
+    else:
+        await settle()
+        await sub.expect_no_message(0)  # restart dropped the iterator too
+    pub.send_next(3)
+    if directive is Supervision.resume:
+        sub.request(1)
+    await sub.expect_next(3)
+    sub.request(1)
+    await sub.expect_next(3)  # expanding 3
+    pub.send_next(4)  # yields 4 then raises on the look-ahead: the iterator is dropped
+    sub.request(1)
+    await sub.expect_next(4)
+    sub.request(1)
+    await settle()
+    await sub.expect_no_message(0)
+    pub.send_next(5)
+    await sub.expect_next(5)
+    pub.send_complete()
+    await sub.expect_complete()
+
+
+async def test_expand_stops_by_default(materializer: Materializer) -> None:
+    with pytest.raises(Boom):
+        await Source.from_iterable([1, 2]).expand(expand_f).run_with(Sink.seq(), materializer)
+    with pytest.raises(Boom, match="iterator"):
+        await Source.single(4).expand(expand_f).run_with(Sink.seq(), materializer)
+
+
+# -- recover_with_retries supervision ----------------------------------------------------------
+async def test_recover_with_retries_supervision(materializer: Materializer) -> None:
+    original = Boom("upstream")
+
+    def raises_other(exc: BaseException) -> Any:
+        raise ValueError("recovery broke")
+
+    def reraises(exc: BaseException) -> Any:
+        raise exc
+
+    def fail_at_3(x: int) -> int:
+        if x == 3:
+            raise original
+        return x
+
+    failing = Source.from_iterable([1, 2, 3]).map(fail_at_3)
+    for directive in (Supervision.resume, Supervision.restart):
+        flow = supervised(Flow().recover_with_retries(3, raises_other), directive)
+        assert await failing.via(flow).run_with(Sink.seq(), materializer) == [1, 2]
+        flow = supervised(Flow().recover_with_retries(3, reraises), directive)
+        with pytest.raises(Boom):
+            await failing.via(flow).run_with(Sink.seq(), materializer)
+    with pytest.raises(ValueError, match="recovery broke"):
+        await failing.recover_with_retries(3, raises_other).run_with(Sink.seq(), materializer)

@@ -1,0 +1,197 @@
+"""The Kafka scoring service against the real embedded broker: end-to-end scoring, the
+dead-letter topic, a restart that loses nothing, and the demo's smoke test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.kafka.testkit import (
+    TEST_CONSUMER_PROPERTIES,
+    committed_offsets,
+    produce_values,
+    read_records,
+    unique_group_id,
+)
+from reactive import Flow, Materializer
+from samples.model_serving.loader import CORRUPT_PAYLOAD, data_loader
+from samples.model_serving.models import encode_model, example_linear_model
+from samples.model_serving.publisher import model_publisher
+from samples.model_serving.records import (
+    ScoredRecord,
+    decode_scored,
+    encode_record,
+    generate_records,
+)
+from samples.model_serving.service import ERROR_HEADER, ServiceConfig, Topics, scoring_service
+
+pytestmark = pytest.mark.kafka
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = example_linear_model(1)
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+async def make_topics(factory: TopicFactory) -> Topics:
+    return Topics(
+        data=await factory(prefix="data"),
+        models=await factory(prefix="models"),
+        scored=await factory(prefix="scored"),
+        dead_letters=await factory(prefix="dlq"),
+    )
+
+
+def config(bootstrap: str, topics: Topics, group: str, **kwargs: Any) -> ServiceConfig:
+    return ServiceConfig(
+        bootstrap,
+        topics,
+        group_id=group,
+        consumer_properties=TEST_CONSUMER_PROPERTIES,
+        **kwargs,
+    )
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+async def test_end_to_end_scoring(
+    materializer: Materializer, kafka_bootstrap: str, kafka_topic_factory: TopicFactory
+) -> None:
+    topics = await make_topics(kafka_topic_factory)
+    records = generate_records(40, seed=3)
+    await produce_values(kafka_bootstrap, topics.models, [encode_model(MODEL.to_message())])
+    await produce_values(kafka_bootstrap, topics.data, [encode_record(r) for r in records])
+    group = unique_group_id()
+    service = scoring_service(config(kafka_bootstrap, topics, group)).run(materializer)
+    scored_raw = await read_records(kafka_bootstrap, topics.scored, len(records))
+    await service.drain_and_shutdown()
+
+    scored = [decode_scored(r.value) for r in scored_raw]
+    assert [s.id for s in scored] == [r.id for r in records]  # one partition: in order
+    assert [r.key for r in scored_raw] == [str(r.id).encode() for r in records]
+    for rec, out in zip(records, scored, strict=True):
+        assert out.score == pytest.approx(MODEL.score(rec.features))
+        assert (out.model_name, out.model_version) == (MODEL.name, 1)
+    assert service.state.records_scored == len(records)
+    assert service.counters.dead_letters == 0
+    assert await committed_offsets(kafka_bootstrap, group, topics.data) == {0: len(records)}
+
+
+async def test_bad_record_goes_to_the_dead_letter_topic(
+    materializer: Materializer, kafka_bootstrap: str, kafka_topic_factory: TopicFactory
+) -> None:
+    topics = await make_topics(kafka_topic_factory)
+    good = generate_records(3, seed=4)
+    values = [encode_record(good[0]), CORRUPT_PAYLOAD, encode_record(good[1]), b"", None]
+    values.append(encode_record(good[2]))
+    await produce_values(kafka_bootstrap, topics.models, [encode_model(MODEL.to_message())])
+    await produce_values(kafka_bootstrap, topics.data, values, key="k")
+    group = unique_group_id()
+    service = scoring_service(config(kafka_bootstrap, topics, group)).run(materializer)
+    dead = await read_records(kafka_bootstrap, topics.dead_letters, 3)
+    scored = await read_records(kafka_bootstrap, topics.scored, 3)
+    await service.drain_and_shutdown()
+
+    assert [d.value for d in dead] == [CORRUPT_PAYLOAD, b"", None]
+    assert all(d.key == b"k" for d in dead)
+    headers = [dict(d.headers) for d in dead]
+    assert headers[0][ERROR_HEADER].startswith(b"cannot decode data record: ")
+    assert headers[2][ERROR_HEADER] == b"cannot decode data record: the value is null"
+    assert [h["source-offset"] for h in headers] == [b"1", b"3", b"4"]
+    assert headers[0]["source-topic"] == topics.data.encode()
+    assert [decode_scored(s.value).id for s in scored] == [r.id for r in good]
+    assert service.counters.dead_letters == 3
+    # Dead letters are committed like scored records: a restart does not see them again.
+    assert await committed_offsets(kafka_bootstrap, group, topics.data) == {0: len(values)}
+
+
+async def test_restart_in_the_middle_loses_no_record(
+    materializer: Materializer, kafka_bootstrap: str, kafka_topic_factory: TopicFactory
+) -> None:
+    topics = await make_topics(kafka_topic_factory)
+    n = 150
+    records = generate_records(n, seed=5)
+    await produce_values(kafka_bootstrap, topics.models, [encode_model(MODEL.to_message())])
+    await produce_values(kafka_bootstrap, topics.data, [encode_record(r) for r in records])
+    group = unique_group_id()
+    seen: list[ScoredRecord] = []
+
+    async def slow(pair: Any) -> Any:
+        await asyncio.sleep(0.004)  # about 0.6 s for all: the stop lands midway
+        return pair
+
+    def run_service() -> Any:
+        cfg = config(
+            kafka_bootstrap,
+            topics,
+            group,
+            max_buffered_records=10,
+            after_scoring=Flow().map_async(1, slow),
+            on_scored=seen.append,
+        )
+        return scoring_service(cfg).run(materializer)
+
+    first = run_service()
+    await eventually(lambda: first.counters.scored >= 30)
+    await first.drain_and_shutdown()
+    scored_first = first.counters.scored
+    assert 30 <= scored_first < n
+    [committed] = (await committed_offsets(kafka_bootstrap, group, topics.data)).values()
+    assert committed == scored_first  # everything written was committed, nothing more
+
+    second = run_service()
+    await eventually(lambda: {s.id for s in seen} == {r.id for r in records})
+    await second.drain_and_shutdown()
+    assert await committed_offsets(kafka_bootstrap, group, topics.data) == {0: n}
+    on_topic = await read_records(kafka_bootstrap, topics.scored, len(seen))
+    assert {decode_scored(r.value).id for r in on_topic} == {r.id for r in records}
+
+
+async def test_loader_and_publisher_feed_the_service(
+    materializer: Materializer, kafka_bootstrap: str, kafka_topic_factory: TopicFactory
+) -> None:
+    topics = await make_topics(kafka_topic_factory)
+    publisher = model_publisher(kafka_bootstrap, topics.models, [(0.0, MODEL)]).run(materializer)
+    loader = data_loader(kafka_bootstrap, topics.data, rate=400, count=40, bad_every=10).run(
+        materializer
+    )
+    await publisher.done
+    await loader.done
+    assert (loader.stats.sent, loader.stats.corrupt) == (40, 4)
+    service = scoring_service(config(kafka_bootstrap, topics, unique_group_id())).run(materializer)
+    await eventually(lambda: service.counters.scored + service.counters.dead_letters == 40)
+    await service.drain_and_shutdown()
+    assert (service.counters.scored, service.counters.dead_letters) == (36, 4)
+    assert service.latency.count == 36
+
+
+def test_demo_runs_and_prints_a_summary(kafka_bootstrap: str) -> None:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "samples.model_serving.demo", "--seconds", "3", "--rate", "200"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=40,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "summary" in out and "records scored" in out and "model timeline" in out
+    assert "rec/s" in out and "wine-linear v1" in out
+    scored_line = next(line for line in out.splitlines() if "records scored" in line)
+    assert int(scored_line.split("|")[2]) > 0
