@@ -35,8 +35,6 @@ from ._errors import (
 from ._impl.materializer import Materializer
 from ._ops.buffers import OverflowStrategy
 from ._ops.extras import RetryFlow
-from ._ops.hubs import BroadcastHub, MergeHub, PartitionHub
-from ._ops.queues import QueueOfferResult, SinkQueue, SourceQueue
 from ._ops.fan_in import Concat, Merge, Zip, ZipN, ZipWith
 from ._ops.fan_out import (
     Balance,
@@ -46,6 +44,7 @@ from ._ops.fan_out import (
     Unzip,
     UnzipWith,
 )
+from ._ops.hubs import BroadcastHub, MergeHub, PartitionHub
 from ._ops.junctions import (
     Interleave,
     MergePreferred,
@@ -57,6 +56,7 @@ from ._ops.junctions import (
     ZipWithN,
 )
 from ._ops.killswitch import KillSwitches, SharedKillSwitch, UniqueKillSwitch
+from ._ops.queues import QueueOfferResult, SinkQueue, SourceQueue
 from ._ops.restart import RestartFlow, RestartSettings, RestartSink, RestartSource
 from ._ops.sources import Cancellable
 from ._ops.timer import ThrottleMode

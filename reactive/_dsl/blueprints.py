@@ -504,7 +504,6 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(Expand(f))
 
-
     # -- error handling operators (issue 3: add here) ------------------------------------------
     def recover(self, f: Callable[[BaseException], Out | None]) -> Any:
         """On an upstream failure emit ``f(exc)`` as the last element and complete.
@@ -547,7 +546,6 @@ class FlowOps(Graph, Generic[Out, Mat]):
         from .._ops.errors import MapError
 
         return self._via_stage(MapError(f))
-
 
     # -- nesting and substream operators (issue 3: add here) -----------------------------------
     def flat_map_concat(self, f: Callable[[Out], Any]) -> Any:
@@ -736,7 +734,6 @@ class FlowOps(Graph, Generic[Out, Mat]):
         from .._ops.extras import ZipAll
 
         return self._fan_in([other], ZipAll(pad_left, pad_right), None)
-
 
     # -- fan-out operators: also_to, wire_tap, divert_to (add here) ----------------------------
     def _side_output(self, stage: Any, sink: Any, combine: Callable[[Any, Any], Any] | None) -> Any:

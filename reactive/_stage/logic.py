@@ -33,9 +33,7 @@ from .._impl.interpreter import (
     FAIL_REQ,
     IN_CLOSED,
     OUT_CLOSED,
-    PULL_REQ,
     PULLED,
-    PUSH_REQ,
     Connection,
 )
 from .._supervision import Supervision
@@ -893,7 +891,9 @@ class TimerGraphStageLogic(GraphStageLogic):
             self._timers = {}
         self._timers[key] = (handle, token)
 
-    def _timer_schedule(self, key: Any, delay: float, interval: float | None, fixed_rate: bool) -> None:
+    def _timer_schedule(
+        self, key: Any, delay: float, interval: float | None, fixed_rate: bool
+    ) -> None:
         if self._island is None:
             raise PortStateError(
                 f"[{self._stage_name}] timers cannot be scheduled before the stage started "
