@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
+from .._impl.interpreter import IN_CLOSED
 from .._stage.logic import GraphStageLogic
 from .._supervision import Supervision
 from .asyncsupport import AwaitingLogicMixin
@@ -66,11 +68,10 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
         self._maybe_pull()
 
     def _maybe_pull(self) -> None:
-        if (
-            self.inflight < self.par
-            and not self.is_closed(self.in_)
-            and not self.has_been_pulled(self.in_)
-        ):
+        # Fast path: connection bits instead of is_closed/has_been_pulled calls
+        # (IN_CLOSED | PULLED = 23).
+        c = self._conns[self.in_]
+        if self.inflight < self.par and not c.state & 23:
             # Backpressure counts results not yet emitted too (Akka: in-flight plus
             # completed-unemitted reaches parallelism), in both modes.
             held = len(self.slots) if self.ordered else self.inflight + len(self.ready)
@@ -85,12 +86,12 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
         if self.ordered:
             slot = [_PENDING]
             self.slots.append(slot)
-            self._await(aw, lambda fut: self._done(fut, slot))
+            self._await(aw, partial(self._done, slot))
         else:
-            self._await(aw, lambda fut: self._done(fut, None))
+            self._await(aw, partial(self._done, None))
         self._maybe_pull()
 
-    def _done(self, fut: asyncio.Future[Any], slot: list[Any] | None) -> None:
+    def _done(self, slot: list[Any] | None, fut: asyncio.Future[Any]) -> None:
         self.inflight -= 1
         if fut.cancelled():
             exc: BaseException | None = asyncio.CancelledError("map_async call was cancelled")
@@ -107,22 +108,33 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
             slot[0] = value
         elif value is not None:
             self.ready.append(value)
-        self._drain()
-        self._maybe_pull()
+
+    def _await_batch_done(self) -> None:
+        # Called once after a batch of completions was delivered (AwaitingLogicMixin).
+        if not self._stopped:
+            self._drain()
+            self._maybe_pull()
 
     def _drain(self) -> None:
+        cout = self._conns[self.out]
         if self.ordered:
             slots = self.slots
+            # Fast path: (DEMAND | OUT_CLOSED) == DEMAND spelled as (state & 34) == 2.
             while slots and slots[0][0] is not _PENDING:
                 if slots[0][0] is None:
                     slots.popleft()
                     continue
-                if not self.is_available(self.out):
+                if (cout.state & 34) != 2:
                     break
                 self.push(self.out, slots.popleft()[0])
-        elif self.ready and self.is_available(self.out):
+        elif self.ready and (cout.state & 34) == 2:
             self.push(self.out, self.ready.popleft())
-        if self.is_closed(self.in_) and self.inflight == 0 and not self.slots and not self.ready:
+        if (
+            self.inflight == 0
+            and not self.slots
+            and not self.ready
+            and self._conns[self.in_].state & IN_CLOSED
+        ):
             self.complete_stage()
 
     def on_pull(self) -> None:

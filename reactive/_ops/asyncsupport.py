@@ -72,6 +72,10 @@ class AwaitingLogicMixin(GraphStageLogic):
                 if self._stopped:
                     return
                 handler(fut)
+        self._await_batch_done()
+
+    def _await_batch_done(self) -> None:
+        """Hook: runs once after a batch of completions was handled (default: nothing)."""
 
     def _cancel_inflight(self) -> None:
         if self._await_inflight:
