@@ -41,7 +41,7 @@ from reactive.stage import (
 )
 
 from ..errors import CommitTimeoutError, ConsumerClosedError, KafkaCommitError
-from ..messages import CommittableOffset, CommittableOffsetBatch
+from ..messages import CommittableOffset, CommittableOffsetBatch, GroupTopicPartition
 from ..settings import CommitterSettings
 
 __all__ = ["Committer", "CommitterStage"]
@@ -96,7 +96,13 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._parallelism = settings.parallelism
         self._wait_for_ack = settings.delivery == "wait_for_ack"
         self._emit_batches = stage.emit_batches
-        self._batch: CommittableOffsetBatch | None = None
+        # The batch being collected, kept as plain mutable dicts (performance: merging
+        # each offset into an immutable CommittableOffsetBatch copied its dicts once per
+        # record); the CommittableOffsetBatch is built once, when it is committed.
+        # _offsets: (group, topic, partition) -> highest record offset.
+        self._offsets: dict[tuple[str, str, int], int] = {}
+        self._committers: dict[str, Any] = {}  # group -> committer ref
+        self._count = 0  # offsets added (the batch_size)
         self._commits_inflight = 0  # commits started and not finished (retries included)
         self._pending_out = 0  # results emitted and not yet taken by downstream
         self._due = False  # max_interval passed while no commit slot was free
@@ -110,18 +116,60 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
     # -- input ----------------------------------------------------------------------------
     def on_push(self) -> None:
         x = self.grab(self.in_)
-        if not isinstance(x, CommittableOffset | CommittableOffsetBatch):
+        offsets = self._offsets
+        first = not offsets
+        if isinstance(x, CommittableOffset):
+            group = x.group_id
+            if self._committers.get(group) is not x.committer:
+                self._add_committer(group, x.committer)
+            key = (group, x.topic, x.partition)
+            offset = x.offset
+            previous = offsets.get(key)
+            if previous is None or offset > previous:
+                offsets[key] = offset
+            self._count += 1
+        elif isinstance(x, CommittableOffsetBatch):
+            for group, committer in x._committers.items():
+                if self._committers.get(group) is not committer:
+                    self._add_committer(group, committer)
+            for gtp, offset in x._offsets.items():
+                key = (gtp.group_id, gtp.topic, gtp.partition)
+                previous = offsets.get(key)
+                if previous is None or offset > previous:
+                    offsets[key] = offset
+            if offsets:
+                self._count += x.batch_size
+        else:
             raise TypeError(
                 f"[{self.stage_name}] expects CommittableOffset or CommittableOffsetBatch "
                 f"elements (e.g. message.committable_offset), got {type(x).__name__}"
             )
-        first = self._batch is None
-        batch = (self._batch or CommittableOffsetBatch.empty()).updated(x)
-        self._batch = None if batch.is_empty else batch
-        if first and self._batch is not None:
+        if not offsets:
+            self._committers.clear()
+            return self._maybe_pull()
+        if first:
             self.schedule_once(_INTERVAL, self._max_interval)
-        self._maybe_commit()
+        if self._due or self._count >= self._max_batch:
+            self._maybe_commit()
         self._maybe_pull()
+
+    def _add_committer(self, group: str, committer: Any) -> None:
+        known = self._committers.setdefault(group, committer)
+        if known is not committer:
+            raise ValueError(
+                f"[{self.stage_name}] the offsets of group {group!r} come from two "
+                f"different consumers ({known!r} and {committer!r}); a batch commits one "
+                "group through one consumer"
+            )
+
+    def _take_batch(self) -> CommittableOffsetBatch:
+        """The collected offsets as a CommittableOffsetBatch; starts a new batch."""
+        offsets = {GroupTopicPartition(*key): o for key, o in self._offsets.items()}
+        batch = CommittableOffsetBatch._make(offsets, self._committers, self._count)
+        self._offsets = {}
+        self._committers = {}
+        self._count = 0
+        return batch
 
     def on_upstream_finish(self) -> None:
         self._upstream_done = True
@@ -154,15 +202,14 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         return self._parallelism - used
 
     def _maybe_commit(self) -> None:
-        batch = self._batch
-        if batch is None:
+        if not self._offsets:
             return
-        if not (self._due or self._upstream_done or batch.batch_size >= self._max_batch):
+        if not (self._due or self._upstream_done or self._count >= self._max_batch):
             return
         if self._free_slots() <= 0:
             self._due = True  # commit as soon as a slot frees
             return
-        self._batch = None
+        batch = self._take_batch()
         self._due = False
         self.cancel_timer(_INTERVAL)
         self._commits_inflight += 1
@@ -220,12 +267,12 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
     def _maybe_pull(self) -> None:
         if self._upstream_done or self.has_been_pulled(self.in_) or self.is_closed(self.in_):
             return
-        if self._batch is not None and self._batch.batch_size >= self._max_batch:
+        if self._offsets and self._count >= self._max_batch:
             return  # full batch waiting for a commit slot: back-pressure
         self.pull(self.in_)
 
     def _check_finished(self) -> None:
-        if not self._upstream_done or self._batch is not None or self._commits_inflight:
+        if not self._upstream_done or self._offsets or self._commits_inflight:
             return
         if self._upstream_failure is not None:
             self.fail_stage(self._upstream_failure)

@@ -275,6 +275,9 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._partitioned = stage.partitioned
         self._group_id = stage.settings.group_id
         self._max = stage.settings.max_buffered_records
+        self._no_deserializers = (
+            stage.settings.key_deserializer is None and stage.settings.value_deserializer is None
+        )
         loop = asyncio.get_running_loop()
         self._event_loop = loop
         self._phase = _RUNNING
@@ -333,6 +336,20 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
 
     # -- emission -------------------------------------------------------------------------
     def _element(self, rec: ConsumerRecord[Any, Any]) -> Any:
+        # Per-record hot path (performance): no deserializer loop when there are none,
+        # and a plain (topic, partition) tuple as the _next_offset key (it equals and
+        # hashes as the TopicPartition that metrics() looks it up with).
+        if self._no_deserializers:
+            self._emitted += 1
+            self._next_offset[(rec.topic, rec.partition)] = rec.offset + 1  # type: ignore[index]
+            if not self._committable:
+                return rec
+            return CommittableMessage(
+                rec,
+                CommittableOffset(
+                    self._group_id or "", rec.topic, rec.partition, rec.offset, self._committer
+                ),
+            )
         settings = self._settings
         for field, fn in (
             ("key", settings.key_deserializer),
@@ -662,17 +679,31 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             if to_resume:
                 consumer.resume(*to_resume)
             room = self._room()
-            generation = self._generation
             if room > 0 and len(target) < len(assignment):
-                records = await self._race(consumer.getmany(timeout_ms=poll_ms, max_records=room))
+                fetched = self._getmany(consumer, timeout_ms=poll_ms, max_records=room)
+                generation, records = await self._race(fetched)
                 self._hand_over(generation, records)
             else:
                 # Nothing to fetch (paused, stopped, or not assigned yet): poll with zero
                 # timeout so the consumer stays alive in its group, then wait for room.
-                records = await self._race(consumer.getmany(timeout_ms=0))
+                generation, records = await self._race(self._getmany(consumer, timeout_ms=0))
                 self._hand_over(generation, records)
                 if not records:
                     await self._idle()
+
+    async def _getmany(
+        self, consumer: AIOKafkaConsumer, **kwargs: Any
+    ) -> tuple[int, dict[TopicPartition, list[Any]]]:
+        """``getmany`` tagged with the generation current when it returned.
+
+        A rebalance may happen while ``getmany`` waits: aiokafka then returns records of
+        the *new* assignment (it checks them against the new positions) and advances the
+        positions past them. Tagging them with the generation read before the call would
+        drop them as stale, and they would never be fetched again (lost). The tag is read
+        in the same step as ``getmany`` returns, before any other task can rebalance.
+        """
+        records = await consumer.getmany(**kwargs)
+        return self._generation, records
 
     def _hand_over(self, generation: int, records: dict[TopicPartition, list[Any]]) -> None:
         if not records:

@@ -11,12 +11,23 @@ One stage, :class:`ProducerStage`, does all the work; the factories on
 - Sends are pipelined: each element is serialized inside the stage (a failing
   serializer fails the stream with an error naming the topic), queued to one
   sender task that calls ``producer.send()`` in input order (so records of one
-  partition keep their order), and the delivery futures are remembered in a
-  deque in input order. At most ``settings.parallelism`` elements are in
-  flight (sent or queued, not yet emitted); beyond that the stage stops
-  pulling. Delivery futures report back through one async callback; results
-  are emitted in input order as the head of the deque completes.
-- A failed delivery fails the stream with the producer's error.
+  partition keep their order) without waiting for any acknowledgement, and the
+  delivery futures are remembered with their element in a deque in input
+  order. At most ``settings.parallelism`` elements are in flight (sent or
+  queued, not yet emitted); beyond that the stage stops pulling.
+- Completion is watched at the head only (performance: this is what made the
+  Kafka benchmark's producer side cheap). Results leave in input order, so
+  only the oldest element's futures matter: one done-callback sits on the
+  first unfinished future of the head element; when it fires (aiokafka
+  resolves a whole batch of futures at once) one async callback into the stage
+  emits every element that is complete by then. That is one callback per
+  aiokafka batch instead of one per record.
+- A failed delivery fails the stream with the producer's error (when the
+  failed element reaches the head, so failures are reported in input order).
+- ``pass_through_only`` (``committable_sink``): the stage emits each
+  envelope's ``pass_through`` (skipping ``None``) instead of a ``Result``, so
+  the committer follows directly (no ``Result`` object, no extra filter/map
+  stage per record).
 - Upstream completion: the stage waits for every delivery, emits the last
   results, flushes and closes the producer (bounded by
   ``settings.close_timeout``), then completes. Failure or cancellation: the
@@ -77,16 +88,16 @@ class ProducerSerializationError(ValueError):
 
 
 class _Entry:
-    """One element in flight: its envelope, the records to send and their outcome."""
+    """One element in flight: its envelope, the records to send and their futures."""
 
-    __slots__ = ("envelope", "records", "metadata", "remaining")
+    __slots__ = ("envelope", "records", "futures")
 
     def __init__(self, envelope: Any, records: list[tuple[Any, ...]]) -> None:
         self.envelope = envelope
         # Serialized records: (topic, value, key, partition, timestamp_ms, headers).
         self.records = records
-        self.metadata: list[Any] = [None] * len(records)
-        self.remaining = len(records)
+        # aiokafka's delivery futures, appended by the sender task in record order.
+        self.futures: list[asyncio.Future[Any]] = []
 
 
 class ProducerStage(GraphStageWithMaterializedValue[Any, Any]):
@@ -101,13 +112,22 @@ class ProducerStage(GraphStageWithMaterializedValue[Any, Any]):
     stream's error.
     """
 
-    def __init__(self, settings: ProducerSettings, *, sink: bool = False, name: str = "") -> None:
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        *,
+        sink: bool = False,
+        name: str = "",
+        pass_through_only: bool = False,
+    ) -> None:
         if not isinstance(settings, ProducerSettings):
             raise TypeError(
                 f"the producer stages need ProducerSettings, got {type(settings).__name__}"
             )
         self.settings = settings
         self.sink = sink
+        # Emit the envelopes' pass-through (None skipped) instead of results.
+        self.pass_through_only = pass_through_only
         self.name = name or ("Producer.plain_sink" if sink else "Producer.flexi_flow")
         if sink:
             self.shape: Any = SinkShape(Inlet("ProducerStage.in"))
@@ -148,13 +168,18 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         self.parallelism = self.settings.parallelism
         self.key_serializer = self.settings.key_serializer
         self.value_serializer = self.settings.value_serializer
+        self.pass_through_only = stage.pass_through_only
         self.producer: AIOKafkaProducer | None = None
         self.pending: deque[_Entry] = deque()  # input order, not yet emitted
         self.outbox: deque[_Entry] = deque()  # waiting for the sender task
         self.wakeup: asyncio.Event | None = None
         self.sender: asyncio.Task[Any] | None = None
         self.closer: asyncio.Task[Any] | None = None
-        self.progress_scheduled = False
+        # Head-only completion watching (see the module docstring): the future that
+        # carries our done-callback, and whether the sender must call the stage once
+        # it has sent the head element (its futures did not exist yet).
+        self.watched: asyncio.Future[Any] | None = None
+        self.arm_after_send = False
         self.upstream_done = False
         self.closing = False
         self.close_error: BaseException | None = None
@@ -254,18 +279,23 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             # Not raised to the interpreter: the producer must be closed first.
             self._start_closing(exc, flush=False)
             return
-        self.pending.append(entry)
-        if entry.remaining:
+        pending = self.pending
+        pending.append(entry)
+        if entry.records:
             self.outbox.append(entry)
             wakeup = self.wakeup
             if wakeup is not None and not wakeup.is_set():
                 wakeup.set()
-        elif len(self.pending) == 1:
+        if len(pending) == 1:
+            # A new head: emit it or arm the watch on it (nothing else would).
             self._emit_ready()
-        if len(self.pending) < self.parallelism:
-            self.pull(self.in_)
+        if len(pending) < self.parallelism and not self.closing and not self.is_closed(self.in_):
+            if not self.has_been_pulled(self.in_):
+                self.pull(self.in_)
 
     def _entry(self, elem: Any) -> _Entry:
+        if type(elem) is Message:  # the common case first
+            return _Entry(elem, [self._serialize(elem.record)])
         if isinstance(elem, Message):
             return _Entry(elem, [self._serialize(elem.record)])
         if isinstance(elem, ProducerRecord):
@@ -336,7 +366,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         wakeup = self.wakeup
         assert producer is not None and wakeup is not None
         outbox = self.outbox
-        delivered = self._delivered
+        send = producer.send
         try:
             while True:
                 if not outbox:
@@ -344,48 +374,85 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
                     await wakeup.wait()
                     continue
                 entry = outbox.popleft()
-                for i, (topic, value, key, partition, ts, headers) in enumerate(entry.records):
-                    fut = await producer.send(topic, value, key, partition, ts, headers)
-                    fut.add_done_callback(lambda f, e=entry, i=i: delivered(e, i, f))
+                futures = entry.futures
+                # No await on the delivery: sends are pipelined, aiokafka batches them
+                # (linger_ms, max_batch_size); send() itself only waits when the
+                # partition's batch is full.
+                for topic, value, key, partition, ts, headers in entry.records:
+                    futures.append(await send(topic, value, key, partition, ts, headers))
+                if self.arm_after_send:
+                    # The stage found this element at the head before it was sent.
+                    self.arm_after_send = False
+                    self.progress_cb.invoke(None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.failure_cb.invoke(exc)
 
-    def _delivered(self, entry: _Entry, index: int, fut: asyncio.Future[Any]) -> None:
-        # Runs on the loop as a future callback, outside the stage: only marks the
-        # entry. The records of one batch complete in one loop iteration, so one
-        # progress callback, scheduled for the next iteration, handles them all
-        # (invoking the stage directly would run the interpreter per record).
-        if fut.cancelled():
-            self.failure_cb.invoke(asyncio.CancelledError(f"[{self._stage_name}] send cancelled"))
-            return
-        exc = fut.exception()
-        if exc is not None:
-            self.failure_cb.invoke(exc)
-            return
-        entry.metadata[index] = fut.result()
-        entry.remaining -= 1
-        if entry.remaining == 0 and not self.progress_scheduled:
-            self.progress_scheduled = True
-            self._loop.call_soon(self.progress_cb.invoke, None)
+    def _watch_done(self, fut: asyncio.Future[Any]) -> None:
+        # A future callback, outside the stage. aiokafka resolves every future of a
+        # batch before any callback runs, so the one invoke below emits them all.
+        if fut is self.watched:
+            self.watched = None
+            self.progress_cb.invoke(None)
 
     # -- inside the stage: progress, failure, closing --
 
     def _on_progress(self, _: Any) -> None:
-        self.progress_scheduled = False
         self._emit_ready()
+
+    def _head_state(self, entry: _Entry) -> int:
+        """1: every record acknowledged; 0: not yet (a watch is armed); -1: failed."""
+        futures = entry.futures
+        if len(futures) < len(entry.records):
+            self.arm_after_send = True  # the sender calls back once it is sent
+            return 0
+        for fut in futures:
+            if not fut.done():
+                if self.watched is not fut:
+                    self.watched = fut
+                    fut.add_done_callback(self._watch_done)
+                return 0
+            if fut.cancelled():
+                self._on_send_failure(
+                    asyncio.CancelledError(f"[{self._stage_name}] send cancelled")
+                )
+                return -1
+            exc = fut.exception()
+            if exc is not None:
+                self._on_send_failure(exc)
+                return -1
+        return 1
 
     def _emit_ready(self) -> None:
         if self.closing:
             return
         pending = self.pending
         out = self.out
+        head_state = self._head_state
         if out is None:
-            while pending and pending[0].remaining == 0:
+            while pending:
+                state = head_state(pending[0])
+                if state < 0:
+                    return
+                if state == 0:
+                    break
                 pending.popleft()
-        else:
-            if pending and pending[0].remaining == 0 and self.is_available(out):
+        elif self.pass_through_only:
+            while pending and self.is_available(out):
+                state = head_state(pending[0])
+                if state < 0:
+                    return
+                if state == 0:
+                    break
+                pass_through = pending.popleft().envelope.pass_through
+                if pass_through is not None:
+                    self.push(out, pass_through)
+        elif pending and self.is_available(out):
+            state = head_state(pending[0])
+            if state < 0:
+                return
+            if state > 0:
                 self.push(out, self._result(pending.popleft()))
         if self.upstream_done:
             self._maybe_finish()
@@ -401,11 +468,11 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
     def _result(self, entry: _Entry) -> Any:
         env = entry.envelope
         if isinstance(env, Message):
-            return Result(RecordMetadata.from_aiokafka(entry.metadata[0]), env)
+            return Result(RecordMetadata.from_aiokafka(entry.futures[0].result()), env)
         if isinstance(env, MultiMessage):
             parts = tuple(
-                MultiResultPart(RecordMetadata.from_aiokafka(md), record)
-                for md, record in zip(entry.metadata, env.records)
+                MultiResultPart(RecordMetadata.from_aiokafka(fut.result()), record)
+                for fut, record in zip(entry.futures, env.records)
             )
             return MultiResult(parts, env.pass_through)
         return PassThroughResult(env.pass_through)
@@ -425,6 +492,11 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             return
         self.closing = True
         self.close_error = error
+        # Futures nobody will look at: retrieve their outcome when they finish, so that
+        # asyncio does not log "exception was never retrieved".
+        for entry in self.pending:
+            for fut in entry.futures:
+                fut.add_done_callback(_retrieve)
         if not self.is_closed(self.in_):
             self.cancel(self.in_, error)
         if self.sender is not None and not self.sender.done():
@@ -582,17 +654,9 @@ class Producer:
         - Fails when: a send or a commit fails.
         """
         settings = committer_settings if committer_settings is not None else CommitterSettings()
-        return (
-            Flow.from_graph(ProducerStage(producer_settings, name="Producer.committable_sink"))
-            .filter(_has_pass_through)
-            .map(_pass_through)
-            .to_mat(Committer.sink(settings), Keep.right)
+        # The producer stage emits the pass-through offsets itself (no Result objects
+        # and no filter/map stage per record): see ``pass_through_only``.
+        stage = ProducerStage(
+            producer_settings, name="Producer.committable_sink", pass_through_only=True
         )
-
-
-def _pass_through(result: Any) -> Any:
-    return result.pass_through
-
-
-def _has_pass_through(result: Any) -> bool:
-    return result.pass_through is not None
+        return Flow.from_graph(stage).to_mat(Committer.sink(settings), Keep.right)
