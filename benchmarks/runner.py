@@ -46,7 +46,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Default output directory for ``latest.md``, ``latest.json`` and the plots.
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 #: Modules whose import registers benchmarks; append to add more (e.g. Kafka benchmarks).
-BENCHMARK_MODULES: list[str] = ["benchmarks.suite", "benchmarks.kafka_bench"]
+BENCHMARK_MODULES: list[str] = [
+    "benchmarks.suite",
+    "benchmarks.suite_ops",
+    "benchmarks.kafka_bench",
+    "benchmarks.suite_kafka_scale",
+]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}
 
@@ -455,8 +460,8 @@ def format_value(value: float, unit: str) -> str:
         for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
             if abs(value) >= scale:
                 return f"{value / scale:.3g} {suffix}"
-        return f"{value:.3g}"
-    if unit == "elements":
+        return f"{value:.4g}" if abs(value) >= 100 else f"{value:.3g}"  # never 1e+03
+    if unit in ("elements", "records"):
         return f"{value:,.0f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"

@@ -1,8 +1,11 @@
 """Smoke tests of the benchmark harness: it runs, reports, and never crashes on a bad system.
 
 Nothing here asserts a speed: only that every benchmark produced figures and that the
-report is written. The run covers the core suite (not the Kafka benchmark, which needs a
-broker) with tiny sizes, baseline systems only, and one round, so it takes a few seconds.
+report is written. The first run covers the core suite with tiny sizes, baseline systems
+only, and one round; the second covers the operator benchmarks (``suite_ops``) with every
+system, the project's included (``throttle_accuracy`` runs on the real clock: about 1 s per
+measurement). The Kafka ``scale_out`` test (marked ``kafka``) runs its systems directly
+once each on the session broker; ``kafka_consume_produce`` is not run here.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from benchmarks import report, suite
+from benchmarks import report, suite, suite_kafka_scale, suite_ops
 from benchmarks.runner import (
     THROUGHPUT,
     Benchmark,
@@ -30,14 +34,13 @@ from benchmarks.runner import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.timeout(60)
-def test_quick_run_of_baselines_reports_every_benchmark(tmp_path: Path) -> None:
-    out = tmp_path / "results"
+def _quick_run(out: Path, names: list[str], systems: str) -> tuple[str, dict[str, Any], str]:
+    """Run ``python -m benchmarks --quick`` on ``names``; return (markdown, json, stderr)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--systems", "baselines"]
-        + ["--only", ",".join(suite.NAMES), "--rounds", "1", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--systems", systems]
+        + ["--only", ",".join(names), "--rounds", "1", "--out", str(out)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -46,14 +49,18 @@ def test_quick_run_of_baselines_reports_every_benchmark(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "[b1]" in proc.stderr  # progress goes to stderr
     markdown = (out / "latest.md").read_text()
     data = json.loads((out / "latest.json").read_text())
+    assert [b["name"] for b in data["benchmarks"]] == names
+    return markdown, data, proc.stderr
+
+
+def _assert_figures(markdown: str, data: dict[str, Any], which: str) -> None:
+    """Every benchmark has a section, and every selected system one ok sample per metric."""
     registry = load_benchmarks()
-    assert [b["name"] for b in data["benchmarks"]] == suite.NAMES
     for bench in data["benchmarks"]:
         assert f"## {bench['name']}:" in markdown
-        expected = {s.name for s in select_systems(registry[bench["name"]], "baselines")}
+        expected = {s.name for s in select_systems(registry[bench["name"]], which)}
         systems = {s["name"]: s for s in bench["systems"]}
         assert set(systems) == expected
         for name, system in systems.items():
@@ -61,8 +68,47 @@ def test_quick_run_of_baselines_reports_every_benchmark(tmp_path: Path) -> None:
             assert len(system["samples"]) == 1
             for metric in bench["metrics"]:
                 assert system["stats"][metric["name"]]["median"] >= 0, (bench["name"], name)
+
+
+@pytest.mark.timeout(60)
+def test_quick_run_of_baselines_reports_every_benchmark(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    markdown, data, stderr = _quick_run(out, suite.NAMES, "baselines")
+    assert "[b1]" in stderr  # progress goes to stderr
+    _assert_figures(markdown, data, "baselines")
     assert (out / "throughput.png").stat().st_size > 0
     assert (out / "backpressure_inflight.png").stat().st_size > 0
+
+
+@pytest.mark.timeout(60)
+def test_quick_run_of_operator_benchmarks_with_every_system(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    markdown, data, _ = _quick_run(out, suite_ops.NAMES, "all")
+    _assert_figures(markdown, data, "all")
+    assert "| throttle_accuracy | project throttle | within 2% of the asked rate |" in markdown
+    assert (out / "throughput.png").stat().st_size > 0
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(60)
+async def test_scale_out_systems_lose_nothing(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One scorer process, then two with one stopped midway, on the session broker.
+
+    Not a speed test: it checks the figures exist, every record reached the output topic,
+    and that the second process really was stopped before the end (a rebalance while the
+    consumer fetched used to lose a batch here).
+    """
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    one = await suite_kafka_scale.one_process(2_000)
+    assert one.result == 2_000
+    assert one.metrics["lost"] == 0
+    assert one.metrics["elapsed"] > 0
+    two = await suite_kafka_scale.two_processes_one_stopped(5_000)
+    assert two.result == 5_000
+    assert two.metrics["lost"] == 0
+    assert 0.5 <= two.metrics["stopped_at_fraction"] < 1.0
 
 
 def _fake_benchmark() -> Benchmark:

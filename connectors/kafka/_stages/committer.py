@@ -24,6 +24,8 @@ A commit failure is never ignored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
@@ -44,7 +46,7 @@ from ..errors import CommitTimeoutError, ConsumerClosedError, KafkaCommitError
 from ..messages import CommittableOffset, CommittableOffsetBatch, GroupTopicPartition
 from ..settings import CommitterSettings
 
-__all__ = ["Committer", "CommitterStage"]
+__all__ = ["CommitRunner", "Committer", "CommitterStage", "OffsetBatcher"]
 
 log = logging.getLogger("connectors.kafka")
 
@@ -65,6 +67,158 @@ def _retriable(exc: BaseException) -> bool:
     if isinstance(cause, CommitFailedError | RebalanceInProgressError):
         return True  # a rebalance happened: retrying commits what is still ours
     return isinstance(cause, KafkaError) and bool(getattr(cause, "retriable", False))
+
+
+class OffsetBatcher:
+    """The batch being collected, as plain mutable dicts (shared by the committer stages).
+
+    ``offsets`` maps (group, topic, partition) to the highest record offset added,
+    ``committers`` a group to the committer of its offsets, ``count`` counts every
+    offset added (the batch size). Performance: merging each offset into an immutable
+    ``CommittableOffsetBatch`` copied its dicts once per record; the batch object is
+    built once, by :meth:`take`, when it is committed.
+    """
+
+    __slots__ = ("committers", "count", "offsets", "stage_name")
+
+    def __init__(self, stage_name: str) -> None:
+        self.stage_name = stage_name
+        self.offsets: dict[tuple[str, str, int], int] = {}
+        self.committers: dict[str, Any] = {}
+        self.count = 0
+
+    def add_offset(self, x: CommittableOffset) -> None:
+        """Add one offset (keeps the highest per partition)."""
+        group = x.group_id
+        if self.committers.get(group) is not x.committer:
+            self._add_committer(group, x.committer)
+        key = (group, x.topic, x.partition)
+        offset = x.offset
+        offsets = self.offsets
+        previous = offsets.get(key)
+        if previous is None or offset > previous:
+            offsets[key] = offset
+        self.count += 1
+
+    def add(self, x: Any) -> None:
+        """Add a ``CommittableOffset`` or merge a ``CommittableOffsetBatch``.
+
+        Raises:
+            TypeError: ``x`` is neither (the message names the stage).
+            ValueError: a group's offsets come from two different consumers.
+        """
+        if isinstance(x, CommittableOffset):
+            self.add_offset(x)
+        elif isinstance(x, CommittableOffsetBatch):
+            for group, committer in x._committers.items():
+                if self.committers.get(group) is not committer:
+                    self._add_committer(group, committer)
+            offsets = self.offsets
+            for gtp, offset in x._offsets.items():
+                key = (gtp.group_id, gtp.topic, gtp.partition)
+                previous = offsets.get(key)
+                if previous is None or offset > previous:
+                    offsets[key] = offset
+            if offsets:
+                self.count += x.batch_size
+            else:
+                self.committers.clear()
+        else:
+            raise TypeError(
+                f"[{self.stage_name}] expects CommittableOffset or CommittableOffsetBatch "
+                f"elements (e.g. message.committable_offset), got {type(x).__name__}"
+            )
+
+    def _add_committer(self, group: str, committer: Any) -> None:
+        known = self.committers.setdefault(group, committer)
+        if known is not committer:
+            raise ValueError(
+                f"[{self.stage_name}] the offsets of group {group!r} come from two "
+                f"different consumers ({known!r} and {committer!r}); a batch commits one "
+                "group through one consumer"
+            )
+
+    def __bool__(self) -> bool:
+        return bool(self.offsets)
+
+    def take(self) -> CommittableOffsetBatch:
+        """The collected offsets as a ``CommittableOffsetBatch``; starts a new batch."""
+        offsets = {GroupTopicPartition(*key): o for key, o in self.offsets.items()}
+        batch = CommittableOffsetBatch._make(offsets, self.committers, self.count)
+        self.offsets = {}
+        self.committers = {}
+        self.count = 0
+        return batch
+
+
+class CommitRunner:
+    """Commits batches on behalf of a stage, retrying transient failures.
+
+    The stage must be an :class:`AwaitingLogicMixin` and a ``TimerGraphStageLogic``
+    and forward its timers to :meth:`on_timer`. ``on_committed(batch)`` runs inside
+    the stage after a commit was acknowledged; ``on_failed(error)`` once a commit
+    failed for good (a :class:`KafkaCommitError` naming the stage and the batch,
+    the broker's error chained). ``inflight`` counts commits started and not
+    finished (retries included).
+    """
+
+    __slots__ = ("_logic", "_on_committed", "_on_failed", "_retries", "inflight")
+
+    def __init__(
+        self,
+        logic: Any,
+        on_committed: Callable[[CommittableOffsetBatch], None],
+        on_failed: Callable[[BaseException], None],
+    ) -> None:
+        self._logic = logic
+        self._on_committed = on_committed
+        self._on_failed = on_failed
+        self._retries: dict[Any, tuple[CommittableOffsetBatch, int]] = {}
+        self.inflight = 0
+
+    def start(self, batch: CommittableOffsetBatch) -> None:
+        """Commit ``batch`` (its first attempt)."""
+        self.inflight += 1
+        self._attempt(batch, 1)
+
+    def on_timer(self, key: Any) -> bool:
+        """Run the retry that timer ``key`` stands for; False if it is not ours."""
+        entry = self._retries.pop(key, None)
+        if entry is None:
+            return False
+        self._attempt(*entry)
+        return True
+
+    def _attempt(self, batch: CommittableOffsetBatch, attempt: int) -> None:
+        self._logic._await(batch.commit(), partial(self._committed, batch, attempt))
+
+    def _committed(self, batch: CommittableOffsetBatch, attempt: int, fut: Any) -> None:
+        exc = fut.exception()
+        if exc is None:
+            self.inflight -= 1
+            self._on_committed(batch)
+            return
+        name = self._logic.stage_name
+        if attempt < _MAX_ATTEMPTS and _retriable(exc):
+            delay = _BACKOFF * 2 ** (attempt - 1)
+            log.warning(
+                "[%s] commit attempt %d of %r failed (%r); retrying in %.2f s",
+                name,
+                attempt,
+                batch,
+                exc,
+                delay,
+            )
+            key = ("retry", id(batch), attempt)
+            self._retries[key] = (batch, attempt + 1)
+            self._logic.schedule_once(key, delay)
+            return
+        self.inflight -= 1
+        error = KafkaCommitError(
+            f"[{name}] committing {batch!r} failed after {attempt} attempt(s): {exc}"
+        )
+        error.__cause__ = exc
+        self._on_failed(error)
 
 
 class CommitterStage(GraphStage[FlowShape]):
@@ -96,80 +250,33 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._parallelism = settings.parallelism
         self._wait_for_ack = settings.delivery == "wait_for_ack"
         self._emit_batches = stage.emit_batches
-        # The batch being collected, kept as plain mutable dicts (performance: merging
-        # each offset into an immutable CommittableOffsetBatch copied its dicts once per
-        # record); the CommittableOffsetBatch is built once, when it is committed.
-        # _offsets: (group, topic, partition) -> highest record offset.
-        self._offsets: dict[tuple[str, str, int], int] = {}
-        self._committers: dict[str, Any] = {}  # group -> committer ref
-        self._count = 0  # offsets added (the batch_size)
-        self._commits_inflight = 0  # commits started and not finished (retries included)
+        self._batch = OffsetBatcher(stage.name)
+        self._commits = CommitRunner(self, self._committed, self.fail_stage)
         self._pending_out = 0  # results emitted and not yet taken by downstream
         self._due = False  # max_interval passed while no commit slot was free
         self._upstream_done = False
         self._upstream_failure: BaseException | None = None
-        self._retries: dict[Any, tuple[CommittableOffsetBatch, int]] = {}
 
     def pre_start(self) -> None:
+        self._batch.stage_name = self.stage_name
         self.pull(self.in_)
 
     # -- input ----------------------------------------------------------------------------
     def on_push(self) -> None:
         x = self.grab(self.in_)
-        offsets = self._offsets
-        first = not offsets
-        if isinstance(x, CommittableOffset):
-            group = x.group_id
-            if self._committers.get(group) is not x.committer:
-                self._add_committer(group, x.committer)
-            key = (group, x.topic, x.partition)
-            offset = x.offset
-            previous = offsets.get(key)
-            if previous is None or offset > previous:
-                offsets[key] = offset
-            self._count += 1
-        elif isinstance(x, CommittableOffsetBatch):
-            for group, committer in x._committers.items():
-                if self._committers.get(group) is not committer:
-                    self._add_committer(group, committer)
-            for gtp, offset in x._offsets.items():
-                key = (gtp.group_id, gtp.topic, gtp.partition)
-                previous = offsets.get(key)
-                if previous is None or offset > previous:
-                    offsets[key] = offset
-            if offsets:
-                self._count += x.batch_size
+        batch = self._batch
+        first = not batch.offsets
+        if type(x) is CommittableOffset:
+            batch.add_offset(x)
         else:
-            raise TypeError(
-                f"[{self.stage_name}] expects CommittableOffset or CommittableOffsetBatch "
-                f"elements (e.g. message.committable_offset), got {type(x).__name__}"
-            )
-        if not offsets:
-            self._committers.clear()
+            batch.add(x)
+        if not batch.offsets:
             return self._maybe_pull()
         if first:
             self.schedule_once(_INTERVAL, self._max_interval)
-        if self._due or self._count >= self._max_batch:
+        if self._due or batch.count >= self._max_batch:
             self._maybe_commit()
         self._maybe_pull()
-
-    def _add_committer(self, group: str, committer: Any) -> None:
-        known = self._committers.setdefault(group, committer)
-        if known is not committer:
-            raise ValueError(
-                f"[{self.stage_name}] the offsets of group {group!r} come from two "
-                f"different consumers ({known!r} and {committer!r}); a batch commits one "
-                "group through one consumer"
-            )
-
-    def _take_batch(self) -> CommittableOffsetBatch:
-        """The collected offsets as a CommittableOffsetBatch; starts a new batch."""
-        offsets = {GroupTopicPartition(*key): o for key, o in self._offsets.items()}
-        batch = CommittableOffsetBatch._make(offsets, self._committers, self._count)
-        self._offsets = {}
-        self._committers = {}
-        self._count = 0
-        return batch
 
     def on_upstream_finish(self) -> None:
         self._upstream_done = True
@@ -193,61 +300,32 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
             self._due = True
             self._maybe_commit()
             return
-        batch, attempt = self._retries.pop(key)
-        self._attempt(batch, attempt)
+        self._commits.on_timer(key)
 
     # -- committing -----------------------------------------------------------------------
     def _free_slots(self) -> int:
-        used = self._commits_inflight + (self._pending_out if self._wait_for_ack else 0)
+        used = self._commits.inflight + (self._pending_out if self._wait_for_ack else 0)
         return self._parallelism - used
 
     def _maybe_commit(self) -> None:
-        if not self._offsets:
+        if not self._batch.offsets:
             return
-        if not (self._due or self._upstream_done or self._count >= self._max_batch):
+        if not (self._due or self._upstream_done or self._batch.count >= self._max_batch):
             return
         if self._free_slots() <= 0:
             self._due = True  # commit as soon as a slot frees
             return
-        batch = self._take_batch()
+        batch = self._batch.take()
         self._due = False
         self.cancel_timer(_INTERVAL)
-        self._commits_inflight += 1
         if not self._wait_for_ack:
             self._emit_result(batch)
-        self._attempt(batch, 1)
+        self._commits.start(batch)
 
-    def _attempt(self, batch: CommittableOffsetBatch, attempt: int) -> None:
-        self._await(batch.commit(), lambda fut: self._committed(fut, batch, attempt))
-
-    def _committed(self, fut: Any, batch: CommittableOffsetBatch, attempt: int) -> None:
-        exc = fut.exception()
-        if exc is None:
-            self._commits_inflight -= 1
-            if self._wait_for_ack:
-                self._emit_result(batch)
-            self._slot_freed()
-            return
-        if attempt < _MAX_ATTEMPTS and _retriable(exc):
-            delay = _BACKOFF * 2 ** (attempt - 1)
-            log.warning(
-                "[%s] commit attempt %d of %r failed (%r); retrying in %.2f s",
-                self.stage_name,
-                attempt,
-                batch,
-                exc,
-                delay,
-            )
-            key = ("retry", id(batch), attempt)
-            self._retries[key] = (batch, attempt + 1)
-            self.schedule_once(key, delay)
-            return
-        self._commits_inflight -= 1
-        error = KafkaCommitError(
-            f"[{self.stage_name}] committing {batch!r} failed after {attempt} attempt(s): {exc}"
-        )
-        error.__cause__ = exc
-        self.fail_stage(error)
+    def _committed(self, batch: CommittableOffsetBatch) -> None:
+        if self._wait_for_ack:
+            self._emit_result(batch)
+        self._slot_freed()
 
     def _emit_result(self, batch: CommittableOffsetBatch) -> None:
         if self.is_closed(self.out):
@@ -267,12 +345,12 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
     def _maybe_pull(self) -> None:
         if self._upstream_done or self.has_been_pulled(self.in_) or self.is_closed(self.in_):
             return
-        if self._offsets and self._count >= self._max_batch:
+        if self._batch.offsets and self._batch.count >= self._max_batch:
             return  # full batch waiting for a commit slot: back-pressure
         self.pull(self.in_)
 
     def _check_finished(self) -> None:
-        if not self._upstream_done or self._offsets or self._commits_inflight:
+        if not self._upstream_done or self._batch.offsets or self._commits.inflight:
             return
         if self._upstream_failure is not None:
             self.fail_stage(self._upstream_failure)
