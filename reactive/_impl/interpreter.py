@@ -33,9 +33,11 @@ Mailbox and inline execution
 Fairness
     One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
     island's task yields to the event loop (``asyncio.sleep(0)``) before continuing, so a
-    busy stream never starves other tasks or streams on the same loop. Within a slice,
-    every 64th event is taken from the mailbox when it is not empty, so a stream whose
-    queue never drains still sees its async callbacks, timers and kill switches.
+    busy stream never starves other tasks or streams on the same loop. Each step of a
+    slice takes a mailbox entry first when there is one, so a stream whose queue never
+    drains still sees its async callbacks, timers and kill switches. Boundary flush hooks
+    run when both the queue and the mailbox are empty (the end of a burst), which is what
+    batches the hand-over to the next island.
 """
 
 from __future__ import annotations
