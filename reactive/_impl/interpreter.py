@@ -166,7 +166,9 @@ class Island:
         self.name = name
         self.queue: deque[Any] = deque()
         self.mailbox: deque[tuple[Any, Any, Any]] = deque()
-        self.logics: list[GraphStageLogic] = []
+        # Live logics in materialization order (a dict: stopped ones are dropped in O(1),
+        # so an island hosting millions of short substreams does not grow).
+        self.logics: dict[GraphStageLogic, None] = {}
         self.live = 0
         self.running = False
         self.started = False
@@ -179,7 +181,7 @@ class Island:
 
     # -- starting ------------------------------------------------------------------------
     def add_logic(self, logic: GraphStageLogic) -> None:
-        self.logics.append(logic)
+        self.logics[logic] = None
         self.live += 1
 
     def start(self) -> None:
@@ -211,19 +213,23 @@ class Island:
     def _start_logics(self) -> None:
         self.running = True
         try:
-            for logic in self.logics:
-                if logic._stopped:
-                    continue
-                try:
-                    logic._started = True
-                    logic.pre_start()
-                except Exception as exc:
-                    logic._handle_error(exc)
-                if logic._open_ports == 0 and not logic._keep_going and not logic._stopped:
-                    logic._stop()
+            self.start_logics(list(self.logics))
         finally:
             self.running = False
         self.started = True
+
+    def start_logics(self, logics: list[GraphStageLogic]) -> None:
+        """Run ``pre_start`` of logics not started yet (the island must be running)."""
+        for logic in logics:
+            if logic._stopped or logic._started:
+                continue
+            try:
+                logic._started = True
+                logic.pre_start()
+            except Exception as exc:
+                logic._handle_error(exc)
+            if logic._open_ports == 0 and not logic._keep_going and not logic._stopped:
+                logic._stop()
 
     # -- signals from outside ------------------------------------------------------------
     def signal(self, logic: Any, fn: Any, arg: Any) -> None:
@@ -331,6 +337,7 @@ class Island:
         return bool(q or mb or self.flush_hooks) and not self.finished
 
     def logic_stopped(self, logic: GraphStageLogic) -> None:
+        self.logics.pop(logic, None)
         self.live -= 1
         if self.live <= 0 and not self.finished:
             self.finished = True
@@ -351,7 +358,7 @@ class Island:
                 f"stream island {self.name!r} was aborted because its materializer shut down"
             )
         )
-        for logic in self.logics:
+        for logic in list(self.logics):
             if not logic._stopped:
                 logic._abort(err)
         self.finished = True

@@ -160,8 +160,18 @@ class Materializer:
         await self.shutdown()
 
     # -- materialization ---------------------------------------------------------------
-    def materialize(self, module: Module, attributes: Attributes | None = None) -> Any:
-        """Materialize a closed blueprint and start it; returns its materialized value."""
+    def materialize(
+        self, module: Module, attributes: Attributes | None = None, *, into: Island | None = None
+    ) -> Any:
+        """Materialize a closed blueprint and start it; returns its materialized value.
+
+        ``into`` (internal, used for substreams) fuses the graph into that running island
+        instead of giving it its own: a nested source then talks to its parent through
+        the island's mailbox, not through a hop to another task (Akka's
+        subFusingMaterializer).
+        """
+        if into is not None and (into.finished or not into.running):
+            into = None
         if self._shutdown:
             raise IllegalGraphError(f"materializer {self.name!r} is shut down")
         loop = self.loop
@@ -180,7 +190,11 @@ class Materializer:
         base = Attributes({"input_buffer": self.input_buffer, "fast_paths": self.fast_paths})
         if attributes:
             base = base & attributes
-        root = ctx.new_island()
+        if into is not None:
+            root = into
+            ctx.fused_into = into
+        else:
+            root = ctx.new_island()
         mat, _ = ctx.visit(module, base, root)
         ctx.finish()
         return mat
@@ -198,6 +212,7 @@ class _Context:
         self.islands: list[Island] = []
         self.logics: list[Any] = []
         self.conns: list[Connection] = []
+        self.fused_into: Island | None = None
 
     def new_island(self) -> Island:
         isl = Island(self.mat, self.mat._next_name())
@@ -379,6 +394,11 @@ class _Context:
         for isl in self.islands:
             if isl.logics:
                 isl.start()
+        into = self.fused_into
+        if into is not None:
+            # The host island is running (we are inside one of its handlers): start the
+            # new logics right here; their first events join the island's queue.
+            into.start_logics([lg for lg in self.logics if lg._island is into])
 
 
 def _simple_mat(mod: Module) -> Any:

@@ -111,6 +111,7 @@ class SubSinkInlet:
         self._closed = False
         self._used = False
         self._cmd: Any = None  # the internal sink's AsyncCallback
+        self._sub: Any = None  # the internal sink's logic
         self._events = logic.get_async_callback(self._on_event)
         _track(logic, self)
 
@@ -135,7 +136,8 @@ class SubSinkInlet:
         from .._dsl.blueprints import Source, _module_of
 
         graph: Any = Source(_module_of(source)).to(self.sink)
-        return self._logic.materializer.materialize(graph.module)
+        logic = self._logic
+        return logic.materializer.materialize(graph.module, into=logic._island)
 
     # -- port actions (from inside the parent logic) -------------------------------------
     def pull(self) -> None:
@@ -186,7 +188,16 @@ class SubSinkInlet:
         return PortStateError(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
 
     def _send(self, cmd: tuple[str, Any]) -> None:
-        if self._cmd is not None:
+        sub = self._sub
+        if sub is not None and sub._island is self._logic._island:
+            # Sub-fused (same island, see materialize): a direct call, no mailbox hop.
+            # The internal sink is never on the stack here, so nothing is re-entered.
+            if not sub._stopped:
+                try:
+                    sub._on_cmd(cmd)
+                except Exception as exc:
+                    sub._handle_error(exc)
+        elif self._cmd is not None:
             self._cmd.invoke(cmd)
 
     def _attach(self, logic: _SubSinkLogic) -> None:
@@ -196,6 +207,7 @@ class SubSinkInlet:
                 "materialized only once"
             )
         self._used = True
+        self._sub = logic
         self._cmd = logic.get_async_callback(logic._on_cmd)
         if self._closed:
             self._cmd.invoke(("cancel", NO_MORE_ELEMENTS_NEEDED))
@@ -252,8 +264,23 @@ class _SubSinkLogic(GraphStageLogic, InHandler):
     def __init__(self, shape: SinkShape, handle: SubSinkInlet) -> None:
         super().__init__(shape)
         self.in_ = shape.in_
+        self.handle = handle
         self.events = handle._events
         self.set_handler(self.in_, self)
+
+    def _event(self, ev: tuple[str, Any]) -> None:
+        handle = self.handle
+        parent = handle._logic
+        if self._island is parent._island:
+            # Sub-fused: deliver to the parent directly (it is not on the stack: this
+            # handler was dispatched from the queue); its errors are its own.
+            if not parent._stopped:
+                try:
+                    handle._on_event(ev)
+                except Exception as exc:
+                    parent._handle_error(exc)
+        else:
+            self.events.invoke(ev)
 
     def _on_cmd(self, cmd: tuple[str, Any]) -> None:
         kind, value = cmd
@@ -263,14 +290,14 @@ class _SubSinkLogic(GraphStageLogic, InHandler):
             self.cancel(self.in_, value)
 
     def on_push(self) -> None:
-        self.events.invoke(("push", self.grab(self.in_)))
+        self._event(("push", self.grab(self.in_)))
 
     def on_upstream_finish(self) -> None:
-        self.events.invoke(("complete", None))
+        self._event(("complete", None))
         self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self.events.invoke(("fail", exc))
+        self._event(("fail", exc))
         self.fail_stage(exc)
 
 
