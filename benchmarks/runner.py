@@ -51,6 +51,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_ops",
     "benchmarks.kafka_bench",
     "benchmarks.suite_kafka_scale",
+    "benchmarks.suite_model_serving",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}

@@ -4,8 +4,9 @@ Nothing here asserts a speed: only that every benchmark produced figures and tha
 report is written. The first run covers the core suite with tiny sizes, baseline systems
 only, and one round; the second covers the operator benchmarks (``suite_ops``) with every
 system, the project's included (``throttle_accuracy`` runs on the real clock: about 1 s per
-measurement). The Kafka ``scale_out`` test (marked ``kafka``) runs its systems directly
-once each on the session broker; ``kafka_consume_produce`` is not run here.
+measurement). The Kafka tests (marked ``kafka``) run the systems of ``scale_out``,
+``kafka_consume_produce``, ``model_serving`` and ``direct_vs_kafka`` directly, once each,
+with tiny sizes on the session broker.
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ from typing import Any
 
 import pytest
 
-from benchmarks import report, suite, suite_kafka_scale, suite_ops
+from benchmarks import (
+    kafka_bench,
+    report,
+    suite,
+    suite_kafka_scale,
+    suite_model_serving,
+    suite_ops,
+)
 from benchmarks.runner import (
     THROUGHPUT,
     Benchmark,
+    Measurement,
     Options,
     System,
     Target,
@@ -109,6 +118,49 @@ async def test_scale_out_systems_lose_nothing(
     assert two.result == 5_000
     assert two.metrics["lost"] == 0
     assert 0.5 <= two.metrics["stopped_at_fraction"] < 1.0
+
+
+def _assert_bench_figures(name: str, system: str, m: Measurement) -> None:
+    """``m`` has a finite, non-negative value for every metric the benchmark reports."""
+    bench = load_benchmarks()[name]
+    assert bench.system(system)
+    for metric in bench.metrics:
+        value = m.metrics.get(metric.name)
+        assert value is not None, (name, system, metric.name, m.metrics)
+        assert 0 <= value < float("inf"), (name, system, metric.name, value)
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(60)
+async def test_kafka_and_model_serving_benchmarks_produce_figures(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kafka_consume_produce``, ``model_serving`` and ``direct_vs_kafka``, every system once
+    with a tiny size on the session broker (about 15 s). Figures only, never speeds; the
+    results the harness compares must agree with the baseline's."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    raw = await kafka_bench.raw_aiokafka_loop(300)
+    connectors = await kafka_bench.connectors_pipeline(300)
+    _assert_bench_figures("kafka_consume_produce", "raw aiokafka loop", raw)
+    _assert_bench_figures("kafka_consume_produce", "connectors", connectors)
+    assert raw.result == connectors.result == (300, 300)
+
+    direct = await suite_model_serving.direct_pipeline_system(300)
+    service = await suite_model_serving.kafka_service_system(300)
+    _assert_bench_figures("model_serving", "direct pipeline", direct)
+    _assert_bench_figures("model_serving", "kafka service", service)
+    assert direct.result[0] == 300
+    assert service.result == direct.result  # same records, same scores
+    assert service.metrics["service_window_p99_ms"] >= 0
+
+    for system, run in (
+        ("direct", suite_model_serving.dvk_direct),
+        ("kafka", suite_model_serving.dvk_kafka),
+    ):
+        m = await run(600)  # one second offered at 600 records/s
+        _assert_bench_figures("direct_vs_kafka", system, m)
+        assert m.result > 0
+        assert m.series
 
 
 def _fake_benchmark() -> Benchmark:
