@@ -28,6 +28,10 @@ class SubFlow(FlowOps[Any, Any]):
 
     __slots__ = ("_parent",)
 
+    def __class_getitem__(cls, item: Any) -> Any:
+        # Typed as SubFlow[Out, Mat, Ctx] in subflow.pyi; subscriptable at runtime too.
+        return cls
+
     def __init__(self, parent: Any, flow: Flow[Any, Any, Any] | None = None) -> None:
         super().__init__((flow if flow is not None else Flow()).module)
         self._parent = parent
