@@ -546,6 +546,16 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     def _room(self) -> int:
         return self._max - self._buffered - self._incoming
 
+    def _fetchable(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether some assigned partition may be fetched now (read by the poller).
+
+        Checked again right before idling: a change that came while the poller was not
+        idle (an assignment, room in the buffer) found no wake-up future to complete, and
+        the poller would otherwise sleep ``_IDLE_WAIT`` with records waiting.
+        """
+        assignment = consumer.assignment()
+        return self._room() > 0 and len(self._pause_target(assignment)) < len(assignment)
+
     def _pause_target(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
         """The partitions that must not be fetched now (read by the poller)."""
         if self._phase != _RUNNING or self._room() <= 0:
@@ -658,6 +668,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         elif isinstance(sub, TopicPatternSubscription):
             consumer.subscribe(pattern=sub.pattern, listener=_Listener(self))
         elif isinstance(sub, AssignmentSubscription | AssignmentOffsetsSubscription):
+            if self._group_id is not None and sub.partitions:
+                await self._find_coordinator(consumer, next(iter(sub.partitions)))
             consumer.assign(list(sub.partitions))
             if isinstance(sub, AssignmentOffsetsSubscription):
                 for tp, offset in sub.offsets.items():
@@ -665,6 +677,22 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             self._cb_assigned.invoke(frozenset(sub.partitions))
         else:  # pragma: no cover - the factories check the type
             raise TypeError(f"unsupported subscription {sub!r}")
+
+    async def _find_coordinator(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """Discover the group coordinator before a manual assignment (start-up time).
+
+        On ``assign`` aiokafka fetches the committed offsets at once; when the group
+        coordinator is not known yet that fetch fails and is retried only after
+        ``retry_backoff_ms`` (100 ms by default), delaying the first records.
+        ``committed()`` waits for the coordinator first. Failures are left to the
+        normal path (which retries and reports them).
+        """
+        try:
+            await self._race(consumer.committed(tp), self._settings.connect_timeout)
+        except (_Closing, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.debug("[%s] looking up the group coordinator: %r", self.stage_name, exc)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
         poll_ms = int(self._settings.poll_timeout * 1000)
@@ -688,7 +716,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 # timeout so the consumer stays alive in its group, then wait for room.
                 generation, records = await self._race(self._getmany(consumer, timeout_ms=0))
                 self._hand_over(generation, records)
-                if not records:
+                if not records and not self._fetchable(consumer):
                     await self._idle()
 
     async def _getmany(

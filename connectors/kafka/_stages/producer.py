@@ -47,7 +47,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from reactive import AbruptTerminationError, Done, Flow, Keep, NotUsed, Sink
+from reactive import AbruptTerminationError, Done, Flow, NotUsed, Sink
 from reactive.stage import (
     FlowShape,
     GraphStageLogic,
@@ -73,7 +73,6 @@ from ..messages import (
     Result,
 )
 from ..settings import CommitterSettings, ProducerSettings
-from .committer import Committer
 
 __all__ = ["Producer", "ProducerSerializationError", "ProducerStage"]
 
@@ -183,6 +182,9 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         self.upstream_done = False
         self.closing = False
         self.close_error: BaseException | None = None
+        # Set by subclasses that must stop pulling for their own reasons (the committing
+        # sink while a full offset batch waits for a commit slot).
+        self.held = False
 
     # -- lifecycle --
 
@@ -289,7 +291,12 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         if len(pending) == 1:
             # A new head: emit it or arm the watch on it (nothing else would).
             self._emit_ready()
-        if len(pending) < self.parallelism and not self.closing and not self.is_closed(self.in_):
+        if (
+            len(pending) < self.parallelism
+            and not self.closing
+            and not self.held
+            and not self.is_closed(self.in_)
+        ):
             if not self.has_been_pulled(self.in_):
                 self.pull(self.in_)
 
@@ -460,6 +467,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             len(pending) < self.parallelism
             and self.sender is not None
             and not self.closing
+            and not self.held
             and not self.has_been_pulled(self.in_)
             and not self.is_closed(self.in_)
         ):
@@ -642,21 +650,28 @@ class Producer:
     ) -> Sink[Any, Awaitable[Any]]:
         """Produce envelopes whose ``pass_through`` is a committable offset, then commit.
 
-        ``flexi_flow`` followed by ``Committer.sink``: an offset is committed only
-        after the records produced for it (and every earlier element) were
-        acknowledged, in order. The materialized value completes with ``Done``
-        once the last batch of offsets was committed. Envelopes whose
-        pass-through is ``None`` are produced without committing anything.
+        One stage (Alpakka's committing producer sink, see
+        :mod:`connectors.kafka._stages.committing_sink`): the records are sent
+        pipelined, at most ``producer_settings.parallelism`` envelopes in flight;
+        once the sends of the oldest envelopes were acknowledged their offsets join
+        the offset batch, committed per ``committer_settings`` (``max_batch``,
+        ``max_interval``, ``parallelism``; transient failures retried). An offset
+        is committed only after the records produced for it and for every earlier
+        envelope were acknowledged. Envelopes whose pass-through is ``None`` are
+        produced without committing anything. The materialized value completes
+        with ``Done`` once upstream completed, every record was acknowledged and
+        every offset committed.
 
-        - Backpressures when: ``parallelism`` elements are in flight, or commits
-          are in flight as ``committer_settings`` allows.
-        - Completes when: upstream completed and the last commit was acknowledged.
-        - Fails when: a send or a commit fails.
+        - Backpressures when: ``parallelism`` envelopes are in flight, or a full
+          offset batch waits for a commit slot.
+        - Completes when: upstream completed, the producer was flushed and closed
+          and the last commit was acknowledged.
+        - Fails when: a send or serialization fails (the offsets collected before
+          it are committed first; nothing after it), a commit fails after its
+          retries, a pass-through is not a committable, or upstream fails (after
+          committing what was collected).
         """
+        from .committing_sink import CommittingProducerSinkStage
+
         settings = committer_settings if committer_settings is not None else CommitterSettings()
-        # The producer stage emits the pass-through offsets itself (no Result objects
-        # and no filter/map stage per record): see ``pass_through_only``.
-        stage = ProducerStage(
-            producer_settings, name="Producer.committable_sink", pass_through_only=True
-        )
-        return Flow.from_graph(stage).to_mat(Committer.sink(settings), Keep.right)
+        return Sink.from_graph(CommittingProducerSinkStage(producer_settings, settings))
