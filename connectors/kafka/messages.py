@@ -316,10 +316,10 @@ class CommittableOffset:
         if other.__class__ is not self.__class__:
             return NotImplemented
         return (
-            self.offset == other.offset  # type: ignore[attr-defined]
-            and self.partition == other.partition  # type: ignore[attr-defined]
-            and self.topic == other.topic  # type: ignore[attr-defined]
-            and self.group_id == other.group_id  # type: ignore[attr-defined]
+            self.offset == other.offset
+            and self.partition == other.partition
+            and self.topic == other.topic
+            and self.group_id == other.group_id
         )
 
     def __hash__(self) -> int:
@@ -542,8 +542,8 @@ class CommittableMessage(Generic[R]):
         if other.__class__ is not self.__class__:
             return NotImplemented
         return (
-            self.record == other.record  # type: ignore[attr-defined]
-            and self.committable_offset == other.committable_offset  # type: ignore[attr-defined]
+            self.record == other.record
+            and self.committable_offset == other.committable_offset
         )
 
     def __hash__(self) -> int:

@@ -341,7 +341,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         # hashes as the TopicPartition that metrics() looks it up with).
         if self._no_deserializers:
             self._emitted += 1
-            self._next_offset[(rec.topic, rec.partition)] = rec.offset + 1  # type: ignore[index]
+            self._next_offset[(rec.topic, rec.partition)] = rec.offset + 1
             if not self._committable:
                 return rec
             return CommittableMessage(
