@@ -541,10 +541,7 @@ class CommittableMessage(Generic[R]):
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return (
-            self.record == other.record
-            and self.committable_offset == other.committable_offset
-        )
+        return self.record == other.record and self.committable_offset == other.committable_offset
 
     def __hash__(self) -> int:
         return hash((self.record, self.committable_offset))
