@@ -88,8 +88,20 @@ def _check_number(value: object, what: str, error: type[ValueError]) -> float:
     return float(value)
 
 
+_FLOAT_ONLY: Final[frozenset[type]] = frozenset({float})
+
+
 def _check_features(values: Iterable[object], error: type[ValueError]) -> tuple[float, ...]:
     items = tuple(values)
+    # Fast path (performance: decoding is per record in the scoring service): only plain
+    # floats, and a finite sum means every one is finite (an inf or a nan makes the sum
+    # inf or nan). Anything else, or a sum that overflows, takes the checking loop.
+    if (
+        len(items) == NUM_FEATURES
+        and _FLOAT_ONLY.issuperset(map(type, items))
+        and math.isfinite(sum(items))  # type: ignore[arg-type]
+    ):
+        return items  # type: ignore[return-value]
     if len(items) != NUM_FEATURES:
         raise error(f"expected {NUM_FEATURES} features, got {len(items)}")
     out: list[float] = []

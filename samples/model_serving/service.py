@@ -59,6 +59,8 @@ __all__ = [
     "ERROR_HEADER",
     "Incoming",
     "LatencyWindow",
+    "MODEL_FETCH_MAX_WAIT_MS",
+    "PRODUCER_MAX_BATCH_SIZE",
     "ServiceConfig",
     "ServiceHandle",
     "Topics",
@@ -69,6 +71,12 @@ __all__ = [
 
 ERROR_HEADER = "error"
 """Header of a dead-letter record that says why the data record could not be decoded."""
+
+MODEL_FETCH_MAX_WAIT_MS = 500
+"""How long a fetch of the (mostly idle) model topic may wait for a new model (long poll)."""
+
+PRODUCER_MAX_BATCH_SIZE = 65536
+"""Bytes per partition batch of the default producer settings (Kafka's default: 16384)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +205,10 @@ def to_envelope(
 class ServiceConfig:
     """How to run the service; only ``bootstrap_servers`` is required.
 
-    ``consumer_properties`` go to both consumers (e.g. ``TEST_CONSUMER_PROPERTIES`` for
-    fast group joins in tests). ``after_scoring`` is an optional ``Flow`` of
+    ``producer_settings`` default to ``linger_ms=2`` and ``max_batch_size`` =
+    :data:`PRODUCER_MAX_BATCH_SIZE`. ``consumer_properties`` go to both consumers (e.g.
+    ``TEST_CONSUMER_PROPERTIES`` for fast group joins in tests; they override the fetch
+    waits). ``after_scoring`` is an optional ``Flow`` of
     ``(ScoredRecord | None, Incoming)`` pairs inserted between scoring and producing (the
     benchmark uses it to slow the scorer down).
     """
@@ -251,7 +261,9 @@ class ServiceHandle:
 def scoring_service(config: ServiceConfig) -> RunnableGraph[ServiceHandle]:
     """The service as a blueprint; ``run()`` gives a :class:`ServiceHandle`."""
     topics = config.topics
-    # Low latency: the broker answers a fetch after at most 10 ms without new records.
+    # Low latency: the broker answers a fetch after at most 10 ms without new records
+    # (the data consumer pauses and resumes partitions as its buffer fills and drains; a
+    # resumed partition waits for the fetch in flight, so that wait is kept short).
     props = {"fetch_max_wait_ms": 10, **config.consumer_properties}
     data_settings = ConsumerSettings(
         config.bootstrap_servers,
@@ -260,11 +272,19 @@ def scoring_service(config: ServiceConfig) -> RunnableGraph[ServiceHandle]:
         properties=props,
         max_buffered_records=config.max_buffered_records,
     )
+    # The model topic is nearly always idle: a fetch is a long poll that the broker answers
+    # as soon as a model arrives (fetch_min_bytes=1), so a 10 ms wait would only add about
+    # 100 empty fetches a second competing with the data path for CPU (client and broker).
+    model_props = {"fetch_max_wait_ms": MODEL_FETCH_MAX_WAIT_MS, **config.consumer_properties}
     model_settings = ConsumerSettings(
-        config.bootstrap_servers, None, auto_offset_reset="earliest", properties=props
+        config.bootstrap_servers, None, auto_offset_reset="earliest", properties=model_props
     )
+    # Batches of up to 64 KiB per partition: aiokafka keeps one produce request in flight
+    # per broker, so with Kafka's default 16 KiB (about 115 scored records) a backlog is
+    # written at 115 records per partition per round trip and the producer's in-flight
+    # bound (parallelism) holds the whole pipeline back. linger_ms stays short (latency).
     producer_settings = config.producer_settings or ProducerSettings(
-        config.bootstrap_servers, linger_ms=2
+        config.bootstrap_servers, linger_ms=2, max_batch_size=PRODUCER_MAX_BATCH_SIZE
     )
     data_source = Consumer.committable_source(data_settings, Subscriptions.topics(topics.data))
     model_source = Consumer.plain_source(
