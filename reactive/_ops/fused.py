@@ -187,7 +187,8 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 else:  # only from zeros on completion; cannot happen with demand 1
                     self.emit_multiple(self.out, out)
             else:
-                self.push(self.out, _Batch(out))
+                # ``out`` is already a _Batch when it comes from on_push (no copy).
+                self.push(self.out, out if type(out) is _Batch else _Batch(out))
         if exc is not None:
             self.fail_stage(exc)
         return bool(out)
@@ -221,7 +222,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
-        out: list[Any] = []
+        out: list[Any] = _Batch()
         exc = self._run(iter(x) if type(x) is _Batch else iter((x,)), out, 0)
         if not self._emit_out(out, exc) and exc is None:
             self._request()
