@@ -12,10 +12,12 @@ LINT_PATHS := $(wildcard reactive connectors samples benchmarks tests)
 install: $(VENV)/.installed
 
 # Re-installs whenever pyproject.toml changes (new dependency, new extra).
+# The suite smoke-runs every benchmark (peers included) and draws the direct-vs-Kafka
+# plot, so tests install the bench extra too; the runtime itself never needs it.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,bench]"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed

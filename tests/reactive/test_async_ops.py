@@ -488,3 +488,18 @@ async def test_map_async_with_operator_add_partial(materializer: Materializer) -
 
     out = await Source.from_iterable([1, 2, 3]).map_async(2, f).run_with(Sink.seq(), materializer)
     assert out == [-1, -2, -3]
+
+
+async def test_map_async_timeout_inside_user_code(materializer: Materializer) -> None:
+    """asyncio.timeout inside f cancels f's own call only (each call runs in its own task)."""
+
+    async def f(x: int) -> int:
+        try:
+            async with asyncio.timeout(0.5):
+                await asyncio.sleep(60 if x == 2 else 0)
+            return x
+        except TimeoutError:
+            return -x
+
+    out = await Source.from_iterable(range(5)).map_async(2, f).run_with(Sink.seq(), materializer)
+    assert out == [0, 1, -2, 3, 4]
