@@ -80,6 +80,21 @@ class TimerFlowLogic(FlowLogic, TimerGraphStageLogic):
         return self.materializer.clock.time()
 
 
+class _DeadlineLogic(TimerFlowLogic):
+    """One timer armed at start for ``seconds``; elements pass through unless a subclass
+    says otherwise (initial_delay, take_within, drop_within, completion/initial timeout)."""
+
+    def __init__(self, shape: FlowShape, seconds: float) -> None:
+        super().__init__(shape)
+        self.seconds = seconds
+
+    def pre_start(self) -> None:
+        self.schedule_once(_KEY, self.seconds)
+
+    def on_push(self) -> None:
+        self.push(self.out, self.grab(self.in_))
+
+
 # -- throttle ----------------------------------------------------------------------------------
 class Throttle(FlowStage):
     """``throttle(elements, per, maximum_burst, mode, cost)``: a token bucket.
@@ -404,17 +419,10 @@ class InitialDelay(FlowStage):
         return _InitialDelayLogic(self.shape, self.seconds)
 
 
-class _InitialDelayLogic(TimerFlowLogic):
+class _InitialDelayLogic(_DeadlineLogic):
     def __init__(self, shape: FlowShape, seconds: float) -> None:
-        super().__init__(shape)
-        self.seconds = seconds
+        super().__init__(shape, seconds)
         self.open = False
-
-    def pre_start(self) -> None:
-        self.schedule_once(_KEY, self.seconds)
-
-    def on_push(self) -> None:
-        self.push(self.out, self.grab(self.in_))
 
     def on_pull(self) -> None:
         if self.open:
@@ -445,17 +453,7 @@ class TakeWithin(FlowStage):
         return _TakeWithinLogic(self.shape, self.seconds)
 
 
-class _TakeWithinLogic(TimerFlowLogic):
-    def __init__(self, shape: FlowShape, seconds: float) -> None:
-        super().__init__(shape)
-        self.seconds = seconds
-
-    def pre_start(self) -> None:
-        self.schedule_once(_KEY, self.seconds)
-
-    def on_push(self) -> None:
-        self.push(self.out, self.grab(self.in_))
-
+class _TakeWithinLogic(_DeadlineLogic):
     def on_timer(self, key: Any) -> None:
         self.complete_stage()
 
@@ -478,14 +476,10 @@ class DropWithin(FlowStage):
         return _DropWithinLogic(self.shape, self.seconds)
 
 
-class _DropWithinLogic(TimerFlowLogic):
+class _DropWithinLogic(_DeadlineLogic):
     def __init__(self, shape: FlowShape, seconds: float) -> None:
-        super().__init__(shape)
-        self.seconds = seconds
+        super().__init__(shape, seconds)
         self.allow = False
-
-    def pre_start(self) -> None:
-        self.schedule_once(_KEY, self.seconds)
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -559,17 +553,7 @@ class CompletionTimeout(_TimeoutStage):
         return _CompletionTimeoutLogic(self.shape, self.seconds)
 
 
-class _CompletionTimeoutLogic(TimerFlowLogic):
-    def __init__(self, shape: FlowShape, seconds: float) -> None:
-        super().__init__(shape)
-        self.seconds = seconds
-
-    def pre_start(self) -> None:
-        self.schedule_once(_KEY, self.seconds)
-
-    def on_push(self) -> None:
-        self.push(self.out, self.grab(self.in_))
-
+class _CompletionTimeoutLogic(_DeadlineLogic):
     def on_timer(self, key: Any) -> None:
         self.fail_stage(
             StreamTimeoutError(
@@ -594,14 +578,7 @@ class InitialTimeout(_TimeoutStage):
         return _InitialTimeoutLogic(self.shape, self.seconds)
 
 
-class _InitialTimeoutLogic(TimerFlowLogic):
-    def __init__(self, shape: FlowShape, seconds: float) -> None:
-        super().__init__(shape)
-        self.seconds = seconds
-
-    def pre_start(self) -> None:
-        self.schedule_once(_KEY, self.seconds)
-
+class _InitialTimeoutLogic(_DeadlineLogic):
     def on_push(self) -> None:
         self.cancel_timer(_KEY)
         self.push(self.out, self.grab(self.in_))
