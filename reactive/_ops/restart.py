@@ -167,6 +167,32 @@ class _RestartLogic(TimerGraphStageLogic):
 
 
 # -- RestartSource ----------
+class _InnerOutputLogic(_RestartLogic):
+    """What Restart{Source,Flow} do with the inner stream's output: pass its elements on,
+    and restart (or finish) when it completes or fails."""
+
+    out: Any
+
+    def inner_push(self, inlet: SubSinkInlet) -> None:
+        self.push(self.out, inlet.grab())
+
+    def inner_finish(self, inlet: SubSinkInlet) -> None:
+        if self.finishing or self.only_on_failures or self.max_restarts_reached():
+            self.complete_stage()
+        else:
+            self.schedule_restart(None)
+
+    def inner_failure(self, inlet: SubSinkInlet, exc: BaseException) -> None:
+        if (
+            self.finishing
+            or self.max_restarts_reached()
+            or not self.settings.should_restart_on(exc)
+        ):
+            self.fail_stage(exc)
+        else:
+            self.schedule_restart(exc)
+
+
 class _RestartSourceStage(GraphStage[SourceShape]):
     def __init__(
         self, settings: RestartSettings, factory: Callable[[], Any], only_on_failures: bool
@@ -181,7 +207,7 @@ class _RestartSourceStage(GraphStage[SourceShape]):
         return _RestartSourceLogic(self.shape, self.settings, self.factory, self.only_on_failures)
 
 
-class _RestartSourceLogic(_RestartLogic, OutHandler):
+class _RestartSourceLogic(_InnerOutputLogic, OutHandler):
     def __init__(self, shape: SourceShape, *args: Any) -> None:
         super().__init__(shape, *args)
         self.out = shape.out
@@ -206,25 +232,6 @@ class _RestartSourceLogic(_RestartLogic, OutHandler):
         if self.inner is not None:
             self.inner.cancel(cause)
         self.cancel_stage(cause)
-
-    def inner_push(self, inlet: SubSinkInlet) -> None:
-        self.push(self.out, inlet.grab())
-
-    def inner_finish(self, inlet: SubSinkInlet) -> None:
-        if self.finishing or self.only_on_failures or self.max_restarts_reached():
-            self.complete_stage()
-        else:
-            self.schedule_restart(None)
-
-    def inner_failure(self, inlet: SubSinkInlet, exc: BaseException) -> None:
-        if (
-            self.finishing
-            or self.max_restarts_reached()
-            or not self.settings.should_restart_on(exc)
-        ):
-            self.fail_stage(exc)
-        else:
-            self.schedule_restart(exc)
 
     def backoff(self) -> None:
         self.inner = None
@@ -310,7 +317,7 @@ class _RestartFlowStage(GraphStage[FlowShape]):
         return _RestartFlowLogic(self.shape, self.settings, self.factory, self.only_on_failures)
 
 
-class _RestartFlowLogic(_FeedingMixin, _RestartLogic, InHandler, OutHandler):
+class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler):
     def __init__(self, shape: FlowShape, *args: Any) -> None:
         super().__init__(shape, *args)
         self.in_ = shape.in_
@@ -362,25 +369,6 @@ class _RestartFlowLogic(_FeedingMixin, _RestartLogic, InHandler, OutHandler):
             self.fail_stage(exc)
 
     # -- inner ports ------------------------------------------------------------------------
-    def inner_push(self, inlet: SubSinkInlet) -> None:
-        self.push(self.out, inlet.grab())
-
-    def inner_finish(self, inlet: SubSinkInlet) -> None:
-        if self.finishing or self.only_on_failures or self.max_restarts_reached():
-            self.complete_stage()
-        else:
-            self.schedule_restart(None)
-
-    def inner_failure(self, inlet: SubSinkInlet, exc: BaseException) -> None:
-        if (
-            self.finishing
-            or self.max_restarts_reached()
-            or not self.settings.should_restart_on(exc)
-        ):
-            self.fail_stage(exc)
-        else:
-            self.schedule_restart(exc)
-
     def inner_cancel(self, outlet: SubSourceOutlet, cause: BaseException) -> None:
         if outlet is not self.sub_in or self.finishing or self.only_on_failures:
             # on_failures: the output side tells completion from failure.
