@@ -305,3 +305,37 @@ async def test_committable_sink_produces_then_commits(
     assert await committed_offsets(kafka_bootstrap, group, source_topic, [0, 1]) == {0: 8, 1: 5}
     # batched: 11 offsets in batches of at most 4
     assert 3 <= len(committer.commits) <= 11
+
+
+async def test_flexi_flow_partitions_offsets_and_timestamps_across_many_batches(
+    materializer: Materializer, kafka_bootstrap: str, kafka_topic_factory
+) -> None:
+    # The sender fills one aiokafka batch per partition; small batches make it open
+    # many, and keys spread the records over the partitions as aiokafka's send() would.
+    from aiokafka.partitioner import DefaultPartitioner
+
+    topic = await kafka_topic_factory(partitions=3)
+    n = 300
+    keys = [f"key-{i % 17}".encode() for i in range(n)]
+    records = [
+        ProducerRecord(topic, f"v{i}", key=keys[i], timestamp_ms=1_700_000_000_000 + i)
+        for i in range(n)
+    ]
+    s = settings(kafka_bootstrap, max_batch_size=1000, linger_ms=1)
+    results = (
+        await Source.from_iterable(records)
+        .via(Producer.flexi_flow(s))
+        .run_with(Sink.seq(), materializer)
+    )
+    partitioner = DefaultPartitioner()
+    expected = [partitioner(k, [0, 1, 2], [0, 1, 2]) for k in keys]
+    assert [r.metadata.partition for r in results] == expected
+    assert len(set(expected)) > 1
+    for p in range(3):
+        offsets = [r.metadata.offset for r in results if r.metadata.partition == p]
+        assert offsets == list(range(len(offsets)))
+    assert [r.metadata.timestamp for r in results] == [r.timestamp_ms for r in records]
+    got = await read_records(kafka_bootstrap, topic, n)
+    for p in range(3):
+        values = [g.value for g in got if g.partition == p]
+        assert values == [f"v{i}".encode() for i in range(n) if expected[i] == p]

@@ -152,7 +152,7 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
             and not self.has_been_pulled(self.in_)
             and not self.is_closed(self.in_)
         ):
-            self.pull(self.in_)
+            self._pull_in()
 
     # -- committing --
 

@@ -63,6 +63,7 @@ from aiokafka.protocol.group import LeaveGroupRequest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from reactive import Done, Source, Supervision
+from reactive._stage.logic import _Batch
 from reactive.stage import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -278,6 +279,12 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._no_deserializers = (
             stage.settings.key_deserializer is None and stage.settings.value_deserializer is None
         )
+        # on_pull's fast path: committable, not partitioned, nothing to deserialize.
+        self._fast = self._committable and not self._partitioned and self._no_deserializers
+        if not self._partitioned:
+            # Batch protocol (reactive/_ops/fused.py): a pull may ask for demand_n records,
+            # answered with one _Batch (see _push_batch).
+            self._batch_out = (self.out,)
         loop = asyncio.get_running_loop()
         self._event_loop = loop
         self._phase = _RUNNING
@@ -315,6 +322,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     def pre_start(self) -> None:
         # The stage outlives its outlet: after stop() the consumer still serves commits.
         self.set_keep_going(True)
+        self._cout = self._conns[self.out]
         self._poller = self.materializer.spawn(self._run())
 
     def post_stop(self) -> None:
@@ -325,8 +333,99 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
 
     # -- outlet ---------------------------------------------------------------------------
     def on_pull(self) -> None:
-        if not self._partitioned:
-            self._deliver()
+        if self._partitioned:
+            return  # the pairs leave through emit; records through the substreams
+        buffer = self._buffer
+        if buffer:
+            c = self._cout
+            n = c.demand_n if c.batch else 1
+            if n > 1 and len(buffer) > 1:
+                self._push_batch(n)
+                return  # _push_batch wakes the poller
+            elif self._fast:
+                # Per-record hot path of committable_source without deserializers
+                # (performance): emit here instead of going through _deliver and _element.
+                rec = buffer.popleft()
+                self._buffered -= 1
+                self._emitted += 1
+                topic = rec.topic
+                partition = rec.partition
+                offset = rec.offset
+                self._next_offset[(topic, partition)] = offset + 1
+                self.push(
+                    self.out,
+                    CommittableMessage(
+                        rec,
+                        CommittableOffset(
+                            self._group_id or "", topic, partition, offset, self._committer
+                        ),
+                    ),
+                )
+            else:
+                self._deliver()
+                return  # _deliver wakes the poller
+        w = self._wake_fut
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _push_batch(self, n: int) -> None:
+        """Answer a batch pull (``demand_n`` = ``n`` > 1) with one ``_Batch`` of up to ``n``
+        buffered records (batch protocol, see ``reactive/_ops/fused.py``).
+
+        Records are taken, counted and deserialized exactly as one by one: a record that
+        fails to deserialize fails the stream after the records before it were pushed
+        (in this batch), or is skipped and counted under resume/restart.
+        """
+        buffer = self._buffer
+        k = min(n, len(buffer))
+        batch: list[Any] = _Batch()
+        if self._no_deserializers:
+            # The tight loop (performance): no per-record method calls.
+            pop = buffer.popleft
+            append = batch.append
+            next_offset = self._next_offset
+            if self._committable:
+                group = self._group_id or ""
+                committer = self._committer
+                for _ in range(k):
+                    rec = pop()
+                    topic = rec.topic
+                    partition = rec.partition
+                    offset = rec.offset
+                    next_offset[(topic, partition)] = offset + 1
+                    append(
+                        CommittableMessage(
+                            rec, CommittableOffset(group, topic, partition, offset, committer)
+                        )
+                    )
+            else:
+                for _ in range(k):
+                    rec = pop()
+                    next_offset[(rec.topic, rec.partition)] = rec.offset + 1
+                    append(rec)
+            self._buffered -= k
+            self._emitted += k
+            self.push(self.out, batch)
+            self._wake()
+            return
+        error: BaseException | None = None
+        while buffer and len(batch) < n:
+            rec = buffer.popleft()
+            self._buffered -= 1
+            elem = self._decode(rec)
+            if elem is _SKIP:
+                continue
+            if type(elem) is DeserializationError:
+                error = elem
+                break
+            batch.append(elem)
+        if batch:
+            # The records before a failing one go out first; the failure follows them.
+            self.push(self.out, batch if len(batch) > 1 else batch[0])
+        if error is not None:
+            self._fail(error)
+        else:
+            self._wake()
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         # Downstream is gone: stop emitting and close the consumer (the stage stops when
@@ -336,6 +435,16 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
 
     # -- emission -------------------------------------------------------------------------
     def _element(self, rec: ConsumerRecord[Any, Any]) -> Any:
+        """The element for ``rec``; ``_SKIP`` (resumed), or ``None`` after failing."""
+        elem = self._decode(rec)
+        if type(elem) is DeserializationError:
+            self._fail(elem)
+            return None
+        return elem
+
+    def _decode(self, rec: ConsumerRecord[Any, Any]) -> Any:
+        """The element for ``rec``, ``_SKIP``, or the ``DeserializationError`` to fail
+        with (supervision decided stop); counts emitted and skipped records."""
         # Per-record hot path (performance): no deserializer loop when there are none,
         # and a plain (topic, partition) tuple as the _next_offset key (it equals and
         # hashes as the TopicPartition that metrics() looks it up with).
@@ -371,8 +480,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 )
                 err.__cause__ = exc
                 if self.decide(err) is Supervision.stop:
-                    self._fail(err)
-                    return None
+                    return err
                 self._skipped += 1
                 self._next_offset[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
                 log.warning("%s (skipped by the supervision strategy)", err)
@@ -390,6 +498,11 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     def _deliver(self) -> None:
         buffer = self._buffer
         out = self.out
+        if len(buffer) > 1 and self.is_available(out):
+            c = self._cout
+            if c.batch and c.demand_n > 1:
+                self._push_batch(c.demand_n)
+                return
         while buffer and self.is_available(out):
             rec = buffer.popleft()
             self._buffered -= 1

@@ -10,11 +10,13 @@ One stage, :class:`ProducerStage`, does all the work; the factories on
   ``aiokafka.errors.KafkaConnectionError`` naming the bootstrap servers.
 - Sends are pipelined: each element is serialized inside the stage (a failing
   serializer fails the stream with an error naming the topic), queued to one
-  sender task that calls ``producer.send()`` in input order (so records of one
-  partition keep their order) without waiting for any acknowledgement, and the
-  delivery futures are remembered with their element in a deque in input
-  order. At most ``settings.parallelism`` elements are in flight (sent or
-  queued, not yet emitted); beyond that the stage stops pulling.
+  sender task that appends them in input order (so records of one partition
+  keep their order) to one open aiokafka batch per partition
+  (``create_batch``/``send_batch``, see ``_send_loop``) without waiting for any
+  acknowledgement, and the batches' delivery futures are remembered with
+  their element in a deque in input order. At most ``settings.parallelism``
+  elements are in flight (sent or queued, not yet emitted); beyond that the
+  stage stops pulling.
 - Completion is watched at the head only (performance: this is what made the
   Kafka benchmark's producer side cheap). Results leave in input order, so
   only the oldest element's futures matter: one done-callback sits on the
@@ -45,9 +47,12 @@ from collections.abc import Awaitable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from reactive import AbruptTerminationError, Done, Flow, NotUsed, Sink
+from reactive._stage.logic import _Batch
 from reactive.stage import (
     FlowShape,
     GraphStageLogic,
@@ -87,16 +92,22 @@ class ProducerSerializationError(ValueError):
 
 
 class _Entry:
-    """One element in flight: its envelope, the records to send and their futures."""
+    """One element in flight: its envelope, the records to send and their batches' futures."""
 
-    __slots__ = ("envelope", "records", "futures")
+    __slots__ = ("envelope", "futures", "meta", "records", "sent")
 
     def __init__(self, envelope: Any, records: list[tuple[Any, ...]]) -> None:
         self.envelope = envelope
         # Serialized records: (topic, value, key, partition, timestamp_ms, headers).
         self.records = records
-        # aiokafka's delivery futures, appended by the sender task in record order.
+        # The delivery futures of the aiokafka batches holding its records (each once, in
+        # record order), appended by the sender task.
         self.futures: list[asyncio.Future[Any]] = []
+        # Per record (flows emitting results only): (batch future, the record's metadata
+        # in its batch, topic, partition).
+        self.meta: list[tuple[Any, ...]] | None = None
+        # Every record was handed to aiokafka (at once when there are none).
+        self.sent = not records
 
 
 class ProducerStage(GraphStageWithMaterializedValue[Any, Any]):
@@ -164,11 +175,20 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         self.set_handler(self.in_, self)
         if self.out is not None:
             self.set_handler(self.out, self)
+        # Batch protocol on the inlet (see _pull_in and on_push).
+        self._batch_in = (self.in_,)
         self.parallelism = self.settings.parallelism
         self.key_serializer = self.settings.key_serializer
         self.value_serializer = self.settings.value_serializer
+        self.no_serializers = self.key_serializer is None and self.value_serializer is None
         self.pass_through_only = stage.pass_through_only
+        # Only a flow emitting results needs each record's place in its batch.
+        self.need_meta = self.out is not None and not self.pass_through_only
         self.producer: AIOKafkaProducer | None = None
+        # What AIOKafkaProducer.send() would use to pick a partition and check the size
+        # (the sender task fills batches itself, see _send_loop).
+        self.partitioner: Any = DefaultPartitioner()
+        self.max_request_size = 1048576
         self.pending: deque[_Entry] = deque()  # input order, not yet emitted
         self.outbox: deque[_Entry] = deque()  # waiting for the sender task
         self.wakeup: asyncio.Event | None = None
@@ -178,6 +198,9 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         # carries our done-callback, and whether the sender must call the stage once
         # it has sent the head element (its futures did not exist yet).
         self.watched: asyncio.Future[Any] | None = None
+        # The last batch future seen succeeded: the next elements in the same batch
+        # need no other check (performance).
+        self.acked: asyncio.Future[Any] | None = None
         self.arm_after_send = False
         self.upstream_done = False
         self.closing = False
@@ -191,12 +214,15 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
     def pre_start(self) -> None:
         # Closing the producer is asynchronous: the stage stops itself once closed.
         self.set_keep_going(True)
+        self._cin = self._conns[self.in_]
         self.progress_cb = self.get_async_callback(self._on_progress)
         self.failure_cb = self.get_async_callback(self._on_send_failure)
         started_cb = self.get_async_callback(self._on_started)
         self.closed_cb = self.get_async_callback(self._on_closed)
         self.wakeup = asyncio.Event()
         kwargs = self.settings.to_aiokafka_kwargs()
+        self.partitioner = kwargs.get("partitioner", self.partitioner)
+        self.max_request_size = kwargs.get("max_request_size", self.max_request_size)
         try:
             self.producer = AIOKafkaProducer(**kwargs)
         except Exception as exc:
@@ -240,8 +266,8 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         self.sender = self.materializer.spawn(self._send_loop())
         if self.upstream_done:
             self._maybe_finish()
-        else:
-            self.try_pull(self.in_)
+        elif not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+            self._pull_in()
 
     def post_stop(self) -> None:
         # Abrupt stop (materializer shutdown) or an error path that skipped closing.
@@ -273,22 +299,51 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
 
     # -- input --
 
+    def _pull_in(self) -> None:
+        """Pull the inlet; on a batch connection ask for as many elements as there is
+        room for under ``parallelism`` (batch protocol, see ``reactive/_ops/fused.py``)."""
+        self.pull(self.in_)
+        c = self._cin
+        if c.batch:
+            c.demand_n = max(1, self.parallelism - len(self.pending))
+
     def on_push(self) -> None:
         elem = self.grab(self.in_)
-        try:
-            entry = self._entry(elem)
-        except Exception as exc:
-            # Not raised to the interpreter: the producer must be closed first.
-            self._start_closing(exc, flush=False)
-            return
         pending = self.pending
-        pending.append(entry)
-        if entry.records:
-            self.outbox.append(entry)
-            wakeup = self.wakeup
-            if wakeup is not None and not wakeup.is_set():
-                wakeup.set()
-        if len(pending) == 1:
+        was_empty = not pending
+        if type(elem) is _Batch:
+            # Up to demand_n elements at once: each handled as below, one wake-up.
+            outbox = self.outbox
+            serialize = self._serialize
+            for x in elem:
+                try:
+                    if x.__class__ is Message:  # the common case first
+                        entry = _Entry(x, [serialize(x.record)])
+                    else:
+                        entry = self._entry(x)
+                except Exception as exc:
+                    # Fails the stage as one by one (not raised to the interpreter: the
+                    # producer must be closed first); the sends still pending are abandoned.
+                    self._start_closing(exc, flush=False)
+                    return
+                pending.append(entry)
+                if entry.records:
+                    outbox.append(entry)
+        else:
+            try:
+                if elem.__class__ is Message:  # the common case first
+                    entry = _Entry(elem, [self._serialize(elem.record)])
+                else:
+                    entry = self._entry(elem)
+            except Exception as exc:
+                # Not raised to the interpreter: the producer must be closed first.
+                self._start_closing(exc, flush=False)
+                return
+            pending.append(entry)
+            if entry.records:
+                self.outbox.append(entry)
+        self._wake_sender()
+        if was_empty and pending:
             # A new head: emit it or arm the watch on it (nothing else would).
             self._emit_ready()
         if (
@@ -298,7 +353,12 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             and not self.is_closed(self.in_)
         ):
             if not self.has_been_pulled(self.in_):
-                self.pull(self.in_)
+                self._pull_in()
+
+    def _wake_sender(self) -> None:
+        wakeup = self.wakeup
+        if wakeup is not None and self.outbox and not wakeup.is_set():
+            wakeup.set()
 
     def _entry(self, elem: Any) -> _Entry:
         if type(elem) is Message:  # the common case first
@@ -317,6 +377,22 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         )
 
     def _serialize(self, record: ProducerRecord[Any, Any]) -> tuple[Any, ...]:
+        key = record.key
+        value = record.value
+        if (
+            self.no_serializers
+            and (value.__class__ is bytes or (value is None and key is not None))
+            and (key is None or key.__class__ is bytes)
+        ):  # the common case, with nothing to check or convert (performance)
+            headers = record.headers
+            return (
+                record.topic,
+                value,
+                key,
+                record.partition,
+                record.timestamp_ms,
+                list(headers) if headers else None,
+            )
         topic = record.topic
         key = self._encode(self.key_serializer, record.key, "key", topic)
         value = self._encode(self.value_serializer, record.value, "value", topic)
@@ -325,8 +401,14 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
                 f"[{self._stage_name}] a record for topic {topic!r} has neither key nor "
                 "value; Kafka needs at least one"
             )
-        headers = list(record.headers) if record.headers else None
-        return (topic, value, key, record.partition, record.timestamp_ms, headers)
+        return (
+            topic,
+            value,
+            key,
+            record.partition,
+            record.timestamp_ms,
+            list(record.headers) if record.headers else None,
+        )
 
     def _encode(self, serializer: Any, data: Any, what: str, topic: str) -> bytes | None:
         if serializer is not None:
@@ -369,32 +451,105 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
     # -- the sender task --
 
     async def _send_loop(self) -> None:
+        """Hand the queued records to aiokafka, in input order, through batch builders.
+
+        Performance: ``producer.send()`` per record creates a future per record and
+        looks up the partition's batch; here records are appended to one open
+        ``BatchBuilder`` per partition (``create_batch``/``send_batch``, aiokafka's
+        batch API), handed to aiokafka as soon as it is created and left open, so
+        records keep joining it until it is full or aiokafka takes it for sending
+        (linger). Batching, lingering, ordering per partition and back pressure are
+        aiokafka's, as with ``send()``: ``send_batch`` waits while the partition's
+        previous batch is full and not yet taken. One delivery future per batch.
+        """
         producer = self.producer
         wakeup = self.wakeup
         assert producer is not None and wakeup is not None
         outbox = self.outbox
-        send = producer.send
+        need_meta = self.need_meta
+        # (topic, partition) -> (builder, its delivery future), the batch being filled.
+        open_batches: dict[tuple[str, int], tuple[Any, asyncio.Future[Any]]] = {}
         try:
             while True:
                 if not outbox:
                     wakeup.clear()
                     await wakeup.wait()
                     continue
-                entry = outbox.popleft()
-                futures = entry.futures
-                # No await on the delivery: sends are pipelined, aiokafka batches them
-                # (linger_ms, max_batch_size); send() itself only waits when the
-                # partition's batch is full.
-                for topic, value, key, partition, ts, headers in entry.records:
-                    futures.append(await send(topic, value, key, partition, ts, headers))
-                if self.arm_after_send:
-                    # The stage found this element at the head before it was sent.
-                    self.arm_after_send = False
-                    self.progress_cb.invoke(None)
+                # Partitions per topic, read once per pass (as send() reads them per record).
+                layouts: dict[str, tuple[list[int], list[int], int | None]] = {}
+                while outbox:
+                    entry = outbox.popleft()
+                    futures = entry.futures
+                    meta: list[tuple[Any, ...]] | None = [] if need_meta else None
+                    for topic, value, key, partition, ts, headers in entry.records:
+                        if partition is None:
+                            layout = layouts.get(topic)
+                            if layout is None:
+                                layout = await self._layout(producer, topic)
+                                layouts[topic] = layout
+                            partition = layout[2]
+                            if partition is None:
+                                partition = self.partitioner(key, layout[0], layout[1])
+                        if headers or (
+                            (len(value) if value else 0) + (len(key) if key else 0)
+                            > self.max_request_size - 512
+                        ):
+                            self._check_size(key, value, headers)
+                        tp = (topic, partition)
+                        current = open_batches.get(tp)
+                        md = None
+                        if current is not None:
+                            md = current[0].append(
+                                timestamp=ts, key=key, value=value, headers=headers
+                            )
+                        if md is None:
+                            builder = producer.create_batch()
+                            md = builder.append(timestamp=ts, key=key, value=value, headers=headers)
+                            fut = await producer.send_batch(builder, topic, partition=partition)
+                            fut.add_done_callback(_retrieve)
+                            open_batches[tp] = (builder, fut)
+                        else:
+                            assert current is not None
+                            fut = current[1]
+                        if not futures or futures[-1] is not fut:
+                            futures.append(fut)
+                        if meta is not None:
+                            meta.append((fut, md, topic, partition))
+                    entry.meta = meta
+                    entry.sent = True
+                    if self.arm_after_send:
+                        # The stage found an element at the head before it was sent.
+                        self.arm_after_send = False
+                        self.progress_cb.invoke(None)
+                # Forget the builders aiokafka already closed (full or taken for sending).
+                for tp in [tp for tp, (b, _) in open_batches.items() if b.closed()]:
+                    del open_batches[tp]
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.failure_cb.invoke(exc)
+
+    async def _layout(
+        self, producer: AIOKafkaProducer, topic: str
+    ) -> tuple[list[int], list[int], int | None]:
+        """All and available partitions of ``topic`` (waiting for its metadata, as
+        ``send()`` does), and its only partition when the default partitioner has no
+        choice."""
+        all_partitions = list(await producer.partitions_for(topic))
+        available = list(producer.client.cluster.available_partitions_for_topic(topic) or ())
+        only = None
+        if len(all_partitions) == 1 and type(self.partitioner) is DefaultPartitioner:
+            only = all_partitions[0]
+        return all_partitions, available, only
+
+    def _check_size(self, key: Any, value: Any, headers: Any) -> None:
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or [])
+        if size > self.max_request_size:
+            raise MessageSizeTooLargeError(
+                f"The message is {size} bytes when serialized which is "
+                "larger than the maximum request size you have configured with "
+                "the max_request_size configuration"
+            )
 
     def _watch_done(self, fut: asyncio.Future[Any]) -> None:
         # A future callback, outside the stage. aiokafka resolves every future of a
@@ -410,11 +565,13 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
 
     def _head_state(self, entry: _Entry) -> int:
         """1: every record acknowledged; 0: not yet (a watch is armed); -1: failed."""
-        futures = entry.futures
-        if len(futures) < len(entry.records):
+        if not entry.sent:
             self.arm_after_send = True  # the sender calls back once it is sent
             return 0
-        for fut in futures:
+        acked = self.acked
+        for fut in entry.futures:
+            if fut is acked:
+                continue
             if not fut.done():
                 if self.watched is not fut:
                     self.watched = fut
@@ -429,6 +586,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             if exc is not None:
                 self._on_send_failure(exc)
                 return -1
+            self.acked = acked = fut
         return 1
 
     def _emit_ready(self) -> None:
@@ -471,16 +629,17 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             and not self.has_been_pulled(self.in_)
             and not self.is_closed(self.in_)
         ):
-            self.pull(self.in_)
+            self._pull_in()
 
     def _result(self, entry: _Entry) -> Any:
         env = entry.envelope
+        meta: list[tuple[Any, ...]] = entry.meta or []
         if isinstance(env, Message):
-            return Result(RecordMetadata.from_aiokafka(entry.futures[0].result()), env)
+            return Result(_record_metadata(*meta[0]), env)
         if isinstance(env, MultiMessage):
             parts = tuple(
-                MultiResultPart(RecordMetadata.from_aiokafka(fut.result()), record)
-                for fut, record in zip(entry.futures, env.records)
+                MultiResultPart(_record_metadata(*m), record)
+                for m, record in zip(meta, env.records)
             )
             return MultiResult(parts, env.pass_through)
         return PassThroughResult(env.pass_through)
@@ -556,6 +715,29 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             if p is not None and not p.done():
                 p.set_exception(error)
             self.fail_stage(error)
+
+
+def _record_metadata(
+    fut: asyncio.Future[Any], md: Any, topic: str, partition: int
+) -> RecordMetadata:
+    """Where a record was written: its batch's base offset plus its place in the batch.
+
+    The timestamp is the broker's (log append time) or, when it reports none (``-1``),
+    the record's own, as aiokafka resolves ``send()``'s futures. With ``acks=0`` the
+    broker reports nothing: offset ``-1``.
+    """
+    batch = fut.result()
+    if batch is None:
+        return RecordMetadata(topic, partition, -1, None)
+    timestamp = batch.timestamp
+    if timestamp is None or timestamp == -1:
+        timestamp = md.timestamp
+    return RecordMetadata(
+        topic,
+        partition,
+        batch.offset + md.offset,
+        None if timestamp is None or timestamp < 0 else timestamp,
+    )
 
 
 def _abort_batches(producer: AIOKafkaProducer, error: BaseException) -> None:
