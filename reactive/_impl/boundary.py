@@ -13,12 +13,11 @@ Failure overtakes buffered elements (the buffer is dropped), as in Akka.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from .._stage.logic import GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
-from .interpreter import PULLED
+from .interpreter import DEMAND, PULLED
 
 __all__ = ["make_boundary"]
 
@@ -72,6 +71,28 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             else:
                 self.pull(self.in_)
 
+    def _give(self, batch: list[Any]) -> None:
+        """Take a batch from the fused chain upstream synchronously (see fused.py).
+
+        Stands for push -> on_push -> grab -> pull: with demand left the connection stays
+        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle.
+        """
+        c = self._conns[self.in_]
+        if self.pending:
+            self.pending.extend(batch)
+        else:
+            self.pending = batch
+        self.demand -= len(batch)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            island = self._island
+            assert island is not None
+            island.flush_hooks.append(self.flush)
+        if self.demand > 0:
+            c.demand_n = self.demand
+        else:
+            c.state &= ~DEMAND
+
     def flush(self) -> None:
         self.flush_scheduled = False
         if self.pending:
@@ -113,7 +134,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.peer: _BoundaryIn | None = None
         self.size = size
         self.threshold = max(1, size // 2)
-        self.buffer: deque[Any] = deque()
+        self.buffer: list[Any] = []
         self.consumed = 0
         self.upstream_done = False
 
@@ -139,6 +160,36 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.buffer.clear()
         self.fail(self.out, exc)
 
+    def _taken(self, k: int) -> None:
+        self.consumed += k
+        if self.consumed >= self.threshold and not self.upstream_done:
+            n_req, self.consumed = self.consumed, 0
+            self._request(n_req)
+        if not self.buffer and self.upstream_done:
+            self.complete(self.out)
+
+    def _take(self, n: int) -> list[Any] | None:
+        """Hand up to ``n`` buffered elements to the fused chain downstream, synchronously.
+
+        The batch-protocol shortcut of pull -> on_pull -> push -> on_push: the connection's
+        state is the same before and after, so only the elements move (see fused.py).
+        """
+        if not self.buffer:
+            return None
+        batch = self._slice(n)
+        self._taken(len(batch))
+        return batch
+
+    def _slice(self, n: int) -> _Batch:
+        buf = self.buffer
+        if n >= len(buf):
+            batch = _Batch(buf)
+            buf.clear()
+        else:
+            batch = _Batch(buf[:n])
+            del buf[:n]
+        return batch
+
     def on_pull(self) -> None:
         buf = self.buffer
         if not buf:
@@ -146,18 +197,12 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         c = self._conns[self.out]
         n = c.demand_n
         if c.batch and n > 1 and len(buf) > 1:
-            k = min(n, len(buf))
-            batch = _Batch(buf.popleft() for _ in range(k))
+            batch = self._slice(n)
             self.push(self.out, batch)
-        else:
-            k = 1
-            self.push(self.out, buf.popleft())
-        self.consumed += k
-        if self.consumed >= self.threshold and not self.upstream_done:
-            n_req, self.consumed = self.consumed, 0
-            self._request(n_req)
-        if not buf and self.upstream_done:
-            self.complete(self.out)
+            self._taken(len(batch))
+            return
+        self.push(self.out, buf.pop(0))
+        self._taken(1)
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         peer = self.peer

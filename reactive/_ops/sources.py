@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from itertools import islice
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
+from itertools import chain, islice
 from typing import Any
 
 from .._stage.logic import (
@@ -71,18 +71,54 @@ class _IterableLogic(SourceLogic):
         if self.nxt is _END:
             self.complete(self.out)
 
+    def _take(self, n: int) -> Iterator[Any] | None:
+        """Up to ``n`` elements for a fused chain to iterate right now (see fused.py).
+
+        Lazy: the chain's loop pulls them straight from the user's iterator (no list in
+        between); ``_take_settle`` runs after it, whether the loop finished or raised.
+        """
+        if self.nxt is _END:
+            return None
+        first = self.nxt
+        self.nxt = _END
+        return chain((first,), islice(self.it, n - 1)) if n > 1 else iter((first,))
+
+    def _take_settle(self, exc: BaseException | None) -> None:
+        """After a lazy take: look ahead again (completion), or fail with the iterator."""
+        if exc is None:
+            try:
+                self.nxt = next(self.it, _END)
+            except Exception as e:
+                exc = e
+        if exc is not None:
+            # The user's iterator failed: this source fails, not the chain that asked.
+            self.nxt = _END
+            self.fail_stage(exc)
+        elif self.nxt is _END:
+            self.complete(self.out)
+
     def on_pull(self) -> None:
         c = self._conns[self.out]
         n = c.demand_n
-        if n > 1 and c.batch:
-            batch = _Batch((self.nxt,))
-            batch.extend(islice(self.it, n - 1))
-            self.nxt = next(self.it, _END) if len(batch) == n else _END
-            self.push(self.out, batch)
-        else:
-            x = self.nxt
-            self.nxt = next(self.it, _END)
-            self.push(self.out, x)
+        out: Any
+        try:
+            if n > 1 and c.batch:
+                out = _Batch((self.nxt,))
+                self.nxt = _END
+                out.extend(islice(self.it, n - 1))
+                self.nxt = next(self.it, _END) if len(out) == n else _END
+            else:
+                out = self.nxt
+                self.nxt = _END
+                self.nxt = next(self.it, _END)
+        except Exception as exc:
+            # The iterator failed while looking ahead: what it gave before still goes
+            # out, then the failure (Akka delivers a pushed element before a failure).
+            self.nxt = _END
+            self.push(self.out, out)
+            self.fail_stage(exc)
+            return
+        self.push(self.out, out)
         if self.nxt is _END:
             self.complete(self.out)
 

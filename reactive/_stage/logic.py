@@ -347,7 +347,10 @@ class GraphStageLogic:
     def __init__(self, shape: Shape) -> None:
         self.shape = shape
         self._handlers: dict[Any, Any] = {}
-        self._conns: dict[Any, Connection] = _PortMap(self)
+        # A plain dict (not a subclass with __missing__): the interpreter specializes
+        # subscripts of exact dicts, and every port action starts with this lookup. Port
+        # actions turn a miss into a PortStateError naming stage and port (``_foreign``).
+        self._conns: dict[Any, Connection] = {}
         self._island: Island | None = None
         self._loop: Any = None
         self._materializer: Materializer | None = None
@@ -383,11 +386,14 @@ class GraphStageLogic:
         pname = getattr(port, "name", repr(port))
         return PortStateError(f"[{self._stage_name}] {what} (port {pname!r})")
 
+    def _foreign(self, port: Any) -> PortStateError:
+        return self._err(port, "port does not belong to this stage's shape")
+
     def _conn(self, port: Any) -> Connection:
         try:
             return self._conns[port]
         except KeyError:
-            raise self._err(port, "port does not belong to this stage's shape") from None
+            raise self._foreign(port) from None
 
     # -- handlers ----------------------------------------------------------------------
     def set_handler(self, port: Inlet[Any] | Outlet[Any], handler: Any) -> None:
@@ -419,29 +425,43 @@ class GraphStageLogic:
         return self._handlers[port]
 
     # -- inlet actions -----------------------------------------------------------------
+    # The port actions below are the per-element hot path of every stage. Their fast
+    # paths spell the state bits as literals (module globals cost a lookup each) and the
+    # ``try`` around the port lookup is free in CPython 3.11 unless it raises.
     def pull(self, inlet: Inlet[Any]) -> None:
         """Request one element. Legal once per element, on an open inlet."""
-        c = self._conns[inlet]
+        try:
+            c = self._conns[inlet]
+        except KeyError:
+            raise self._foreign(inlet) from None
         st = c.state
-        # Fast path: literals for PULLED|IN_CLOSED (23), AVAIL (8), PULL_REQ (1).
-        if st & 23:
+        # PULLED|IN_CLOSED|AVAIL (31): only a stage that pulls without grabbing (AVAIL,
+        # the element is dropped) or misuses the port leaves the fast path.
+        if st & 31:
             if st & IN_CLOSED:
                 raise self._err(inlet, "Cannot pull closed port")
-            raise self._err(inlet, "Cannot pull port twice")
-        if st & 8:
+            if st & PULLED:
+                raise self._err(inlet, "Cannot pull port twice")
             c.elem = None
-        c.state = (st & ~8) | 1
+            st &= ~AVAIL
+        c.state = st | 1  # PULL_REQ
         c.q.append(c)
 
     def try_pull(self, inlet: Inlet[Any]) -> None:
         """Pull unless the inlet is closed (or already pulled)."""
-        st = self._conns[inlet].state
-        if not st & (IN_CLOSED | PULLED):
+        try:
+            st = self._conns[inlet].state
+        except KeyError:
+            raise self._foreign(inlet) from None
+        if not st & 23:  # IN_CLOSED | PULLED
             self.pull(inlet)
 
     def grab(self, inlet: Inlet[Any]) -> Any:
         """Take the element that arrived; legal once after each ``on_push``."""
-        c = self._conns[inlet]
+        try:
+            c = self._conns[inlet]
+        except KeyError:
+            raise self._foreign(inlet) from None
         st = c.state
         if not st & 8:  # AVAIL
             raise self._err(inlet, "Cannot get element from already empty input port")
@@ -452,26 +472,32 @@ class GraphStageLogic:
 
     def is_available(self, port: Inlet[Any] | Outlet[Any]) -> bool:
         """Inlet: an element waits to be grabbed. Outlet: downstream pulled, push allowed."""
-        c = self._conns[port]
+        try:
+            c = self._conns[port]
+        except KeyError:
+            raise self._foreign(port) from None
         if isinstance(port, Inlet):
             return bool(c.state & AVAIL)
         return (c.state & (DEMAND | OUT_CLOSED)) == DEMAND
 
     def has_been_pulled(self, inlet: Inlet[Any]) -> bool:
         """A pull is outstanding on ``inlet`` (pulling again would be illegal)."""
-        st = self._conns[inlet].state
+        st = self._conn(inlet).state
         return bool(st & PULLED) and not st & IN_CLOSED
 
     def is_closed(self, port: Inlet[Any] | Outlet[Any]) -> bool:
         """Inlet: no more elements will arrive. Outlet: no more pushes are possible."""
-        c = self._conns[port]
+        try:
+            c = self._conns[port]
+        except KeyError:
+            raise self._foreign(port) from None
         if isinstance(port, Inlet):
             return bool(c.state & IN_CLOSED)
         return bool(c.state & OUT_CLOSED)
 
     def cancel(self, inlet: Inlet[Any], cause: BaseException | None = None) -> None:
         """Stop receiving from ``inlet``; drops an element not yet grabbed. Idempotent."""
-        c = self._conns[inlet]
+        c = self._conn(inlet)
         st = c.state
         if st & IN_CLOSED:
             return
@@ -484,9 +510,12 @@ class GraphStageLogic:
     # -- outlet actions ----------------------------------------------------------------
     def push(self, outlet: Outlet[Any], elem: Any) -> None:
         """Send ``elem`` downstream; legal once after each ``on_pull``."""
-        c = self._conns[outlet]
+        try:
+            c = self._conns[outlet]
+        except KeyError:
+            raise self._foreign(outlet) from None
         st = c.state
-        # Fast path: literals for DEMAND|OUT_CLOSED|IN_CLOSED (50), DEMAND (2), PUSH_REQ (4).
+        # Fast path: DEMAND|OUT_CLOSED|IN_CLOSED (50) is exactly DEMAND (2).
         if (st & 50) != 2 or elem is None:
             if st & OUT_CLOSED:
                 raise self._err(outlet, "Cannot push closed port")
@@ -500,12 +529,12 @@ class GraphStageLogic:
                 return
             raise self._err(outlet, "Cannot push port twice, or before it being pulled")
         c.elem = elem
-        c.state = (st & ~2) | 4
+        c.state = st ^ 6  # DEMAND -> PUSH_REQ (PUSH_REQ is never set alongside DEMAND)
         c.q.append(c)
 
     def complete(self, outlet: Outlet[Any]) -> None:
         """Complete ``outlet`` (after any pending ``emit``). Idempotent."""
-        c = self._conns[outlet]
+        c = self._conn(outlet)
         h = c.out_handler
         if type(h) is _Emitting:
             h.complete_after = True
@@ -519,7 +548,7 @@ class GraphStageLogic:
 
     def fail(self, outlet: Outlet[Any], exc: BaseException) -> None:
         """Fail ``outlet`` with ``exc``, dropping pending emits. Idempotent."""
-        c = self._conns[outlet]
+        c = self._conn(outlet)
         if type(c.out_handler) is _Emitting:
             self.abort_emitting(outlet)
         st = c.state
@@ -535,7 +564,7 @@ class GraphStageLogic:
         self, outlet: Outlet[Any], elem: Any, and_then: Callable[[], None] | None = None
     ) -> None:
         """Push ``elem`` now if possible, else as soon as downstream pulls; then ``and_then``."""
-        c = self._conns[outlet]
+        c = self._conn(outlet)
         h = c.out_handler
         if type(h) is _Emitting:
             h.entries.append([elem, None, and_then])
@@ -561,7 +590,7 @@ class GraphStageLogic:
             if and_then is not None:
                 and_then()
             return
-        c = self._conns[outlet]
+        c = self._conn(outlet)
         h = c.out_handler
         if type(h) is _Emitting:
             h.entries.append([first, it, and_then])
@@ -581,7 +610,7 @@ class GraphStageLogic:
 
     def abort_emitting(self, outlet: Outlet[Any]) -> None:
         """Drop pending emits on ``outlet`` and restore its previous handler."""
-        c = self._conns[outlet]
+        c = self._conn(outlet)
         h = c.out_handler
         if type(h) is _Emitting:
             c.out_handler = h.previous
@@ -589,7 +618,7 @@ class GraphStageLogic:
 
     def is_emitting(self, outlet: Outlet[Any]) -> bool:
         """True while ``emit``/``emit_multiple`` still hold elements for ``outlet``."""
-        return type(self._conns[outlet].out_handler) is _Emitting
+        return type(self._conn(outlet).out_handler) is _Emitting
 
     def read(
         self,
@@ -821,20 +850,6 @@ class GraphStageLogic:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._stage_name}>"
-
-
-class _PortMap(dict):
-    """Port -> connection; a foreign port raises a PortStateError naming stage and port
-    (a dict subclass: lookups that hit stay at C speed, only misses reach Python)."""
-
-    __slots__ = ("logic",)
-
-    def __init__(self, logic: GraphStageLogic) -> None:
-        super().__init__()
-        self.logic = logic
-
-    def __missing__(self, port: Any) -> Any:
-        raise self.logic._err(port, "port does not belong to this stage's shape")
 
 
 class _Batch(list):

@@ -490,3 +490,27 @@ async def test_log_passes_through_and_logs(
     text = caplog.text
     assert "[mine] Element: 1" in text
     assert "[mine] Upstream finished." in text
+
+
+@pytest.mark.parametrize(
+    ("build", "before"),
+    [
+        (lambda s: s.map(lambda x: None if x == 3 else x), [1, 2]),
+        (
+            lambda s: (
+                s.map(lambda x: x).filter(lambda x: True).map(lambda x: None if x == 3 else x)
+            ),
+            [1, 2],
+        ),
+        (lambda s: s.scan(0, lambda a, x: None if x == 3 else a + x), [0, 1, 3]),
+        (lambda s: s.scan(None, lambda a, x: x).filter(lambda x: True), []),
+    ],
+    ids=["map", "map-filter-map", "scan", "scan-zero-then-filter"],
+)
+async def test_a_function_returning_none_fails_after_the_elements_before_it(
+    mat: Materializer, build: Callable[[Any], Any], before: list[Any]
+) -> None:
+    seen: list[Any] = []
+    with pytest.raises(Exception, match=r"Cannot push None.*2\.13"):
+        await build(Source.from_iterable([1, 2, 3, 4])).run_with(Sink.foreach(seen.append), mat)
+    assert seen == before

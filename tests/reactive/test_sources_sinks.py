@@ -75,6 +75,39 @@ async def test_from_iterable_failing_iterator(mat: Materializer) -> None:
         await Source.from_iterable(Fresh()).run_with(Sink.seq(), mat)
 
 
+@pytest.mark.parametrize("size", [3, 2000])
+async def test_failing_iterator_into_a_resuming_map_fails_the_stream(
+    mat: Materializer, size: int
+) -> None:
+    """The fused map iterates the source's iterator directly (lazy take); what the
+    iterator raises is still the source's failure: the map's resume decider does not
+    swallow it, and the elements before it arrive."""
+
+    def gen() -> Any:
+        yield from range(size)
+        raise Boom("iter")
+
+    seen: list[int] = []
+    flow = (
+        Source.from_iterable(Fresh(gen))
+        .map(lambda x: x * 2)
+        .with_attributes(Attributes.supervision_strategy(lambda e: Supervision.resume))
+    )
+    with pytest.raises(Boom, match="iter"):
+        await flow.run_with(Sink.foreach(seen.append), mat)
+    assert seen == [x * 2 for x in range(size)]
+
+
+class Fresh:
+    """An iterable handing out a fresh generator per run."""
+
+    def __init__(self, gen: Any) -> None:
+        self.gen = gen
+
+    def __iter__(self) -> Any:
+        return self.gen()
+
+
 async def test_single_empty_failed(mat: Materializer) -> None:
     assert await Source.single("x").run_with(Sink.seq(), mat) == ["x"]
     assert await Source.empty().run_with(Sink.seq(), mat) == []
