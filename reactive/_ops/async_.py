@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from .._impl.interpreter import IN_CLOSED
-from .._stage.logic import GraphStageLogic
+from .._stage.logic import GraphStageLogic, _Batch
 from .._supervision import Supervision
 from .asyncsupport import AwaitingLogicMixin
 from .simple import FlowLogic, FlowStage
@@ -48,6 +48,10 @@ _PENDING: Any = object()
 
 
 class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
+    """Speaks the batch protocol on both ports: it asks upstream for as many elements as
+    it has room for (``parallelism`` minus results held) and hands downstream every
+    result that is ready, in order, in one push; element by element otherwise."""
+
     _supervised = True
 
     def __init__(self, shape: Any, stage: MapAsync) -> None:
@@ -60,9 +64,11 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
         self.slots: deque[list[Any]] = deque()
         self.ready: deque[Any] = deque()
         self.inflight = 0
+        self._batch_in = (self.in_,)
+        self._batch_out = (self.out,)
 
     def pre_start(self) -> None:
-        self.pull(self.in_)
+        self._maybe_pull()
 
     def _on_resume(self, exc: BaseException) -> None:
         self._maybe_pull()
@@ -75,12 +81,29 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
             # Backpressure counts results not yet emitted too (Akka: in-flight plus
             # completed-unemitted reaches parallelism), in both modes.
             held = len(self.slots) if self.ordered else self.inflight + len(self.ready)
-            if held >= self.par:
+            room = self.par - held
+            if room <= 0:
                 return
             self.pull(self.in_)
+            if c.batch:
+                c.demand_n = room
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
+        if type(x) is not _Batch:
+            self._start(x)
+        else:
+            for y in x:
+                # Supervision per element: one failing call must not lose the rest.
+                try:
+                    self._start(y)
+                except Exception as exc:
+                    if self.decide(exc) is Supervision.stop:
+                        self.fail_stage(exc)
+                        return
+        self._maybe_pull()
+
+    def _start(self, x: Any) -> None:
         aw = self.f(x)
         self.inflight += 1
         if self.ordered:
@@ -89,7 +112,6 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
             self._await(aw, partial(self._done, slot))
         else:
             self._await(aw, partial(self._done, None))
-        self._maybe_pull()
 
     def _done(self, slot: list[Any] | None, fut: asyncio.Future[Any]) -> None:
         self.inflight -= 1
@@ -117,18 +139,34 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
 
     def _drain(self) -> None:
         cout = self._conns[self.out]
-        if self.ordered:
-            slots = self.slots
-            # Fast path: (DEMAND | OUT_CLOSED) == DEMAND spelled as (state & 34) == 2.
-            while slots and slots[0][0] is not _PENDING:
-                if slots[0][0] is None:
+        # Fast path: (DEMAND | OUT_CLOSED) == DEMAND spelled as (state & 34) == 2.
+        if (cout.state & 34) == 2:
+            n = cout.demand_n if cout.batch else 1
+            out: list[Any] = []
+            if self.ordered:
+                slots = self.slots
+                while slots and len(out) < n:
+                    v = slots[0][0]
+                    if v is _PENDING:
+                        break
                     slots.popleft()
-                    continue
-                if (cout.state & 34) != 2:
-                    break
-                self.push(self.out, slots.popleft()[0])
-        elif self.ready and (cout.state & 34) == 2:
-            self.push(self.out, self.ready.popleft())
+                    if v is not None:
+                        out.append(v)
+                # results dropped by supervision at the head must not stall completion
+                while slots and slots[0][0] is None:
+                    slots.popleft()
+            else:
+                ready = self.ready
+                while ready and len(out) < n:
+                    out.append(ready.popleft())
+            if len(out) == 1:
+                self.push(self.out, out[0])
+            elif out:
+                self.push(self.out, _Batch(out))
+        elif self.ordered:
+            slots = self.slots
+            while slots and slots[0][0] is None:
+                slots.popleft()
         if (
             self.inflight == 0
             and not self.slots

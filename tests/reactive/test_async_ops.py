@@ -231,6 +231,25 @@ async def test_map_async_supervision_drops_failed_element(
         assert out == [1, 3, 5, 6]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["batches", "plain"])
+async def test_map_async_resume_inside_a_batch_keeps_the_other_elements(fast: bool) -> None:
+    """With the batch protocol map_async starts up to ``parallelism`` calls from one
+    push; a call that raises at once is dropped alone, the rest of the batch runs."""
+
+    def g(x: int) -> Awaitable[int]:
+        if x % 5 == 0:
+            raise Boom("sync")
+        return asyncio.sleep(0, x)
+
+    async with Materializer(fast_paths=fast) as mat:
+        out = await (
+            Source.from_iterable(range(1, 41))
+            .via(resume(Flow().map_async(8, g)))
+            .run_with(Sink.seq(), mat)
+        )
+    assert out == [x for x in range(1, 41) if x % 5]
+
+
 async def test_map_async_upstream_failure(materializer: Materializer) -> None:
     err = Boom("up")
     pub, sub = (
