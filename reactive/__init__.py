@@ -18,6 +18,7 @@ from ._attributes import Attributes
 from ._dsl.blueprints import Flow, RunnableGraph, Sink, Source
 from ._dsl.graph_dsl import GraphDSL
 from ._dsl.keep import Done, Keep, NotUsed
+from ._dsl.with_context import FlowWithContext, SourceWithContext
 from ._errors import (
     AbruptTerminationError,
     BufferOverflowError,
@@ -76,6 +77,7 @@ __all__ = [
     "Flow",
     "FlowMonitor",
     "FlowMonitorState",
+    "FlowWithContext",
     "FlowShape",
     "IllegalGraphError",
     "Keep",
@@ -104,6 +106,7 @@ __all__ = [
     "Source",
     "SourceQueue",
     "SourceShape",
+    "SourceWithContext",
     "StreamError",
     "StreamLimitReachedError",
     "StreamTimeoutError",

@@ -301,6 +301,10 @@ HAND: dict[str, dict[str, str]] = {
             "OverflowStrategy | None = ...\n) -> Source[Any, SourceQueue]: ..."
         ),
         "from_graph": "@staticmethod\ndef from_graph(g: Any) -> Source[Any, Any]: ...",
+        "as_source_with_context": (
+            "def as_source_with_context(\n        self, extract_ctx: Callable[[Out], U]\n"
+            "    ) -> SourceWithContext[Out, U, Mat]: ..."
+        ),
     },
     "Flow": {
         "__init__": "def __init__(self, module: Module | None = ...) -> None: ...",
@@ -326,6 +330,12 @@ HAND: dict[str, dict[str, str]] = {
             "@staticmethod\ndef from_function(f: Callable[[T], U]) -> Flow[T, U, NotUsedType]: ..."
         ),
         "from_graph": "@staticmethod\ndef from_graph(g: Any) -> Flow[Any, Any, Any]: ...",
+        "as_flow_with_context": (
+            "def as_flow_with_context(\n        self,\n"
+            "        collapse_context: Callable[[U, V], In],\n"
+            "        extract_context: Callable[[Out], S],\n"
+            "    ) -> FlowWithContext[U, V, Out, S, Mat]: ..."
+        ),
         "from_sink_and_source": (
             "@staticmethod\ndef from_sink_and_source(\n"
             "    sink: Sink[T, M2], source: Source[U, Any]\n) -> Flow[T, U, M2]: ..."
@@ -453,6 +463,7 @@ from .._stage.logic import GraphStageWithMaterializedValue
 from .._stage.shapes import Shape
 from .keep import DoneType, NotUsedType
 from .subflow import SubFlow
+from .with_context import FlowWithContext, SourceWithContext
 
 __all__ = ["Source", "Flow", "Sink", "RunnableGraph", "FlowOps", "Graph"]
 

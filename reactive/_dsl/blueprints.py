@@ -966,6 +966,13 @@ class Source(FlowOps[Out, Mat]):
         """Run reducing the elements; returns an awaitable of the result."""
         return self.run_with(Sink.reduce(f), materializer)
 
+    # -- context propagation (issue 5: SourceWithContext) --------------------------------------
+    def as_source_with_context(self, extract_ctx: Callable[[Out], Any]) -> Any:
+        """A ``SourceWithContext``: each element with ``extract_ctx(element)`` as its context."""
+        from .with_context import source_with_context
+
+        return source_with_context(self, extract_ctx)
+
     # -- factories -----------------------------------------------------------------------------
     @staticmethod
     def from_iterable(iterable: Iterable[Out]) -> Source[Out, Any]:
@@ -1173,6 +1180,19 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         return RunnableGraph(
             CompositeModule(ClosedShape, [a, b], wires, {}, lambda m: combine(m[0], m[1]))
         )
+
+    # -- context propagation (issue 5: FlowWithContext) ----------------------------------------
+    def as_flow_with_context(
+        self,
+        collapse_context: Callable[[Any, Any], In],
+        extract_context: Callable[[Out], Any],
+    ) -> Any:
+        """A ``FlowWithContext``: each ``(element, context)`` enters this flow as
+        ``collapse_context(element, context)``; each output leaves with
+        ``extract_context(output)`` as its context."""
+        from .with_context import flow_with_context
+
+        return flow_with_context(self, collapse_context, extract_context)
 
     @staticmethod
     def from_function(f: Callable[[Any], Any]) -> Flow[Any, Any, Any]:

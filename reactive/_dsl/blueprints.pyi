@@ -21,6 +21,7 @@ from .._stage.logic import GraphStageWithMaterializedValue
 from .._stage.shapes import Shape
 from .keep import DoneType, NotUsedType
 from .subflow import SubFlow
+from .with_context import FlowWithContext, SourceWithContext
 
 __all__ = ["Source", "Flow", "Sink", "RunnableGraph", "FlowOps", "Graph"]
 
@@ -542,6 +543,9 @@ class Source(FlowOps[Out, Mat]):
     def run_reduce(
         self, f: Callable[[Out, Out], Out], materializer: Materializer | None = ...
     ) -> asyncio.Future[Out]: ...
+    def as_source_with_context(
+        self, extract_ctx: Callable[[Out], U]
+    ) -> SourceWithContext[Out, U, Mat]: ...
     @staticmethod
     def from_iterable(iterable: Iterable[T]) -> Source[T, NotUsedType]: ...
     @staticmethod
@@ -861,6 +865,11 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
     def join_mat(
         self, flow: Flow[FOut, FIn, M2], combine: Callable[[FMat, M2], M3]
     ) -> RunnableGraph[M3]: ...
+    def as_flow_with_context(
+        self,
+        collapse_context: Callable[[U, V], FIn],
+        extract_context: Callable[[FOut], S],
+    ) -> FlowWithContext[U, V, FOut, S, FMat]: ...
     @staticmethod
     def from_function(f: Callable[[T], U]) -> Flow[T, U, NotUsedType]: ...
     @staticmethod

@@ -30,7 +30,7 @@ from typing import Any
 
 from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
-from reactive import Done, Flow, Keep, Sink
+from reactive import Done, Flow, FlowWithContext, Keep, NotUsed, Sink
 from reactive._ops.asyncsupport import AwaitingLogicMixin
 from reactive.stage import (
     FlowShape,
@@ -43,7 +43,12 @@ from reactive.stage import (
 )
 
 from ..errors import CommitTimeoutError, ConsumerClosedError, KafkaCommitError
-from ..messages import CommittableOffset, CommittableOffsetBatch, GroupTopicPartition
+from ..messages import (
+    Committable,
+    CommittableOffset,
+    CommittableOffsetBatch,
+    GroupTopicPartition,
+)
 from ..settings import CommitterSettings
 
 __all__ = ["CommitRunner", "Committer", "CommitterStage", "OffsetBatcher"]
@@ -402,3 +407,54 @@ class Committer:
         settings = settings if settings is not None else CommitterSettings()
         stage = CommitterStage(settings, name="Committer.sink")
         return Flow.from_graph(stage).to_mat(Sink.ignore(), Keep.right)
+
+    @staticmethod
+    def flow_with_offset_context(
+        settings: CommitterSettings | None = None,
+    ) -> FlowWithContext[Any, Committable, Any, CommittableOffsetBatch, Any]:
+        """Commit the contexts (offsets) in batches, as :meth:`batch_flow`; the elements
+        are dropped (Alpakka's ``flowWithOffsetContext``): emits ``(NotUsed, batch)`` for
+        each committed ``CommittableOffsetBatch``.
+
+        Emits when: a batch commit was acknowledged (``wait_for_ack``) or started
+        (``send_and_forget``), and downstream pulled.
+        Backpressures when: a full batch waits for a commit slot.
+        Completes when: upstream completed and the last batch was committed.
+        Fails when: as :meth:`flow` (a context that is not a committable fails it).
+        Cancels when: downstream cancels.
+        """
+        settings = settings if settings is not None else CommitterSettings()
+        stage = CommitterStage(
+            settings, emit_batches=True, name="Committer.flow_with_offset_context"
+        )
+        flow: Flow[Any, Any, Any] = Flow().map(_context).via(stage).map(_with_not_used)
+        return FlowWithContext(flow)
+
+    @staticmethod
+    def sink_with_offset_context(
+        settings: CommitterSettings | None = None,
+    ) -> Sink[tuple[Any, Committable], Any]:
+        """A sink of ``(element, committable)`` pairs (a ``SourceWithContext``'s tuples)
+        committing the contexts in batches, as :meth:`sink` (Alpakka's
+        ``sinkWithOffsetContext``); materializes an awaitable of ``Done`` once upstream
+        completed and every commit was acknowledged, or the stream's failure.
+
+        Use it as ``source_with_context.to_mat(Committer.sink_with_offset_context(),
+        DrainingControl)``.
+
+        Backpressures when: as :meth:`flow`.
+        Completes when: upstream completed and the last batch was committed.
+        Fails when: as :meth:`flow`.
+        """
+        settings = settings if settings is not None else CommitterSettings()
+        stage = CommitterStage(settings, name="Committer.sink_with_offset_context")
+        flow: Flow[Any, Any, Any] = Flow().map(_context).via(stage)
+        return flow.to_mat(Sink.ignore(), Keep.right)
+
+
+def _context(pair: tuple[Any, Any]) -> Any:
+    return pair[1]
+
+
+def _with_not_used(batch: CommittableOffsetBatch) -> tuple[Any, CommittableOffsetBatch]:
+    return NotUsed, batch

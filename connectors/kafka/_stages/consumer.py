@@ -62,7 +62,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from reactive import Done, Source, Supervision
+from reactive import Done, Source, SourceWithContext, Supervision
 from reactive._stage.logic import _Batch
 from reactive.stage import (
     GraphStageLogic,
@@ -981,6 +981,12 @@ def _source(
     return Source.from_graph(stage)
 
 
+def _record_and_offset(
+    msg: CommittableMessage[ConsumerRecord[Any, Any]],
+) -> tuple[ConsumerRecord[Any, Any], CommittableOffset]:
+    return msg.record, msg.committable_offset
+
+
 class Consumer:
     """Factories of Kafka consumer sources (Alpakka's ``Consumer``).
 
@@ -1029,6 +1035,32 @@ class Consumer:
         return _source(
             "committable_source", settings, subscription, committable=True, partitioned=False
         )
+
+    @staticmethod
+    def source_with_offset_context(
+        settings: ConsumerSettings, subscription: Subscription
+    ) -> SourceWithContext[ConsumerRecord[Any, Any], CommittableOffset, Control]:
+        """Each record with its ``CommittableOffset`` as the context (Alpakka's
+        ``sourceWithOffsetContext``): process the records with the context-keeping
+        operators, then commit with ``Committer.sink_with_offset_context``.
+
+        The stage of :meth:`committable_source`, its messages split into
+        ``(record, committable_offset)`` pairs.
+
+        Emits when: a fetched record is available and downstream pulled.
+        Backpressures when: downstream does not pull (bounded prefetch, then pause).
+        Completes when: ``Control.stop()``/``shutdown()`` was called.
+        Fails when: as :meth:`plain_source`.
+        Cancels when: never; downstream cancellation shuts the consumer down.
+        """
+        source = _source(
+            "source_with_offset_context",
+            settings,
+            subscription,
+            committable=True,
+            partitioned=False,
+        )
+        return SourceWithContext(source.map(_record_and_offset))
 
     @staticmethod
     def at_most_once_source(

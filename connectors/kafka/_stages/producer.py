@@ -51,7 +51,7 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from reactive import AbruptTerminationError, Done, Flow, NotUsed, Sink
+from reactive import AbruptTerminationError, Done, Flow, FlowWithContext, NotUsed, Sink
 from reactive._stage.logic import _Batch
 from reactive.stage import (
     FlowShape,
@@ -783,6 +783,26 @@ async def _close_quietly(
 # -- the factories -----------------------------------------------------------------------
 
 
+def _with_pass_through(envelope: Any, context: Any) -> Any:
+    """``envelope`` with ``context`` as its pass-through (``Producer.flow_with_context``)."""
+    if isinstance(envelope, Message):
+        return Message(envelope.record, context)
+    if isinstance(envelope, MultiMessage):
+        return MultiMessage(envelope.records, context)
+    if isinstance(envelope, PassThroughMessage):
+        return PassThroughMessage(context)
+    if isinstance(envelope, ProducerRecord):
+        return Message(envelope, context)
+    raise TypeError(
+        "[Producer.flow_with_context] expects ProducerMessage envelopes (single, multi, "
+        f"pass_through) or ProducerRecords, got {type(envelope).__name__}"
+    )
+
+
+def _pass_through_of(result: Any) -> Any:
+    return result.pass_through
+
+
 class Producer:
     """Factories of the producer stages (Alpakka's ``Producer``)."""
 
@@ -824,6 +844,31 @@ class Producer:
         - Cancels when: downstream cancels (the producer is closed first).
         """
         return Flow.from_graph(ProducerStage(settings, name="Producer.flexi_flow"))
+
+    @staticmethod
+    def flow_with_context(settings: ProducerSettings) -> FlowWithContext[Any, Any, Any, Any, Any]:
+        """:meth:`flexi_flow` carrying a context (Alpakka's ``flowWithContext``): an
+        envelope in with its context, its result out with the same context.
+
+        Elements are ``ProducerMessage`` envelopes (``single``, ``multi``,
+        ``pass_through``; a bare :class:`ProducerRecord` counts as ``single``); their own
+        pass-through is replaced by the context, so each result's ``pass_through`` is the
+        context too. Typically the context is a consumer offset, committed downstream with
+        ``Committer.sink_with_offset_context``.
+
+        - Emits when: the oldest element's records are all acknowledged and
+          downstream pulls.
+        - Backpressures when: ``settings.parallelism`` elements are in flight or
+          waiting to be emitted.
+        - Completes when: upstream completed, every result was emitted and the
+          producer was flushed and closed.
+        - Fails when: an element is not an envelope, serialization fails, a send
+          fails, or no broker answers within ``settings.connect_timeout``.
+        - Cancels when: downstream cancels (the producer is closed first).
+        """
+        stage = ProducerStage(settings, name="Producer.flow_with_context")
+        flow: Flow[Any, Any, Any] = Flow.from_graph(stage)
+        return flow.as_flow_with_context(_with_pass_through, _pass_through_of)
 
     @staticmethod
     def committable_sink(

@@ -1,0 +1,627 @@
+"""``SourceWithContext`` and ``FlowWithContext``: elements that carry a context along.
+
+As Akka's ``SourceWithContext`` / ``FlowWithContext``: a thin, immutable wrapper around a
+``Source`` (or ``Flow``) of ``(element, context)`` tuples. Only operators that keep each
+element's context attached are offered (Akka's ``FlowWithContextOps``): the user function
+sees the element alone, the context travels next to it unchanged (``map_context`` changes
+it). A typical context is the Kafka offset of the record the element came from, committed
+once the element was processed.
+
+Every operator is the plain operator applied to the tuples, so its semantics (emits /
+backpressures / completes / fails / cancels, supervision) are those of the plain one;
+each docstring says how the context is carried. ``as_source()`` / ``as_flow()`` give the
+tuples back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic
+
+from typing_extensions import TypeVar
+
+from .._attributes import Attributes
+from .blueprints import Flow, RunnableGraph, Sink, Source
+from .keep import Keep, NotUsedType
+
+if TYPE_CHECKING:
+    from .._impl.materializer import Materializer
+    from .._ops.timer import ThrottleMode
+
+__all__ = ["FlowWithContext", "SourceWithContext"]
+
+Out = TypeVar("Out", covariant=True)
+Ctx = TypeVar("Ctx", covariant=True)
+Mat = TypeVar("Mat", covariant=True)
+In = TypeVar("In", contravariant=True)
+CtxIn = TypeVar("CtxIn", contravariant=True)
+CtxOut = TypeVar("CtxOut", covariant=True)
+T = TypeVar("T")
+U = TypeVar("U")
+C = TypeVar("C")
+C2 = TypeVar("C2")
+M = TypeVar("M")
+M2 = TypeVar("M2")
+M3 = TypeVar("M3")
+
+
+# -- the tuple-level functions every operator is made of ----------------------------------------
+# Module-level (not lambdas in the methods) so a blueprint keeps no reference to the wrapper.
+
+
+def _on_element(f: Callable[[Any], Any]) -> Callable[[tuple[Any, Any]], tuple[Any, Any]]:
+    def mapped(pair: tuple[Any, Any]) -> tuple[Any, Any]:
+        return f(pair[0]), pair[1]
+
+    return mapped
+
+
+def _on_context(f: Callable[[Any], Any]) -> Callable[[tuple[Any, Any]], tuple[Any, Any]]:
+    def mapped(pair: tuple[Any, Any]) -> tuple[Any, Any]:
+        return pair[0], f(pair[1])
+
+    return mapped
+
+
+def _test_element(p: Callable[[Any], bool]) -> Callable[[tuple[Any, Any]], bool]:
+    def test(pair: tuple[Any, Any]) -> bool:
+        return p(pair[0])
+
+    return test
+
+
+def _concat_element(
+    f: Callable[[Any], Iterable[Any]],
+) -> Callable[[tuple[Any, Any]], Iterator[tuple[Any, Any]]]:
+    def expanded(pair: tuple[Any, Any]) -> Iterator[tuple[Any, Any]]:
+        ctx = pair[1]
+        # f runs now (its failure is the operator's), its outputs are iterated lazily.
+        return ((x, ctx) for x in f(pair[0]))
+
+    return expanded
+
+
+def _async_element(
+    f: Callable[[Any], Awaitable[Any]],
+) -> Callable[[tuple[Any, Any]], Awaitable[Any]]:
+    async def mapped(pair: tuple[Any, Any]) -> Any:
+        result = await f(pair[0])
+        return None if result is None else (result, pair[1])  # None: skipped, as map_async
+
+    return mapped
+
+
+def _async_partitioned_element(
+    f: Callable[[Any, Any], Awaitable[Any]],
+) -> Callable[[tuple[Any, Any], Any], Awaitable[Any]]:
+    async def mapped(pair: tuple[Any, Any], key: Any) -> Any:
+        result = await f(pair[0], key)
+        return None if result is None else (result, pair[1])
+
+    return mapped
+
+
+def _unzip_pairs(pairs: list[tuple[Any, Any]]) -> tuple[list[Any], list[Any]]:
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _element_cost(cost: Callable[[Any], int] | None) -> Callable[[tuple[Any, Any]], int] | None:
+    if cost is None:
+        return None
+
+    def pair_cost(pair: tuple[Any, Any]) -> int:
+        return cost(pair[0])
+
+    return pair_cost
+
+
+def _element_extract(extract: Callable[[Any], Any] | None) -> Callable[[tuple[Any, Any]], Any]:
+    def logged(pair: tuple[Any, Any]) -> Any:
+        return pair[0] if extract is None else extract(pair[0])
+
+    return logged
+
+
+def _pair_with(extract: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, Any]]:
+    def paired(x: Any) -> tuple[Any, Any]:
+        return x, extract(x)
+
+    return paired
+
+
+def _collapse(collapse: Callable[[Any, Any], Any]) -> Callable[[tuple[Any, Any]], Any]:
+    def collapsed(pair: tuple[Any, Any]) -> Any:
+        return collapse(pair[0], pair[1])
+
+    return collapsed
+
+
+def _pairs_flow(flow: Any) -> Any:
+    """The flow of tuples behind ``flow`` (a ``FlowWithContext`` or a plain ``Flow``)."""
+    if isinstance(flow, FlowWithContext):
+        return flow._flow
+    return flow
+
+
+class SourceWithContext(Generic[Out, Ctx, Mat]):
+    """A ``Source`` of elements ``Out`` each carrying a context ``Ctx``; materializes ``Mat``.
+
+    Immutable and reusable like every blueprint; backed by a ``Source[tuple[Out, Ctx],
+    Mat]`` (``as_source()``). Make one with ``Source.as_source_with_context(extract_ctx)``
+    or ``SourceWithContext.from_tuples(source)``.
+    """
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Source[tuple[Out, Ctx], Mat]) -> None:
+        """Wrap ``source``, a source of ``(element, context)`` tuples."""
+        if not isinstance(source, Source):
+            raise TypeError(f"SourceWithContext wraps a Source of tuples, got {source!r}")
+        self._source = source
+
+    @staticmethod
+    def from_tuples(source: Source[tuple[T, C], M]) -> SourceWithContext[T, C, M]:
+        """The ``SourceWithContext`` whose ``(element, context)`` tuples ``source`` emits."""
+        return SourceWithContext(source)
+
+    def as_source(self) -> Source[tuple[Out, Ctx], Mat]:
+        """The plain ``Source`` of ``(element, context)`` tuples."""
+        return self._source
+
+    # -- operators ----------------------------------------------------------------------------
+    def map(self, f: Callable[[Out], U]) -> SourceWithContext[U, Ctx, Mat]:
+        """``f(element)`` with the element's context (as ``Source.map``).
+
+        Emits when f returns. Backpressures when downstream does. Completes when upstream
+        does. Fails when f raises (under the stopping decider). Cancels when downstream
+        cancels.
+        """
+        return SourceWithContext(self._source.map(_on_element(f)))
+
+    def filter(self, p: Callable[[Out], bool]) -> SourceWithContext[Out, Ctx, Mat]:
+        """Elements (with their context) for which ``p(element)`` holds; a dropped
+        element's context is dropped too.
+
+        Emits when p holds. Backpressures when p holds and downstream does. Completes when
+        upstream does. Fails when p raises. Cancels when downstream cancels.
+        """
+        return SourceWithContext(self._source.filter(_test_element(p)))
+
+    def filter_not(self, p: Callable[[Out], bool]) -> SourceWithContext[Out, Ctx, Mat]:
+        """Elements (with their context) for which ``p(element)`` does not hold.
+
+        Emits when p does not hold. Backpressures when downstream does. Completes when
+        upstream does. Fails when p raises. Cancels when downstream cancels.
+        """
+        return SourceWithContext(self._source.filter_not(_test_element(p)))
+
+    def map_concat(self, f: Callable[[Out], Iterable[U]]) -> SourceWithContext[U, Ctx, Mat]:
+        """Every output of ``f(element)``, each with that element's context.
+
+        Emits when an output is ready. Backpressures when downstream does (outputs of one
+        element are pushed one at a time). Completes when upstream completed and the
+        outputs were emitted. Fails when f (or iterating its result) raises. Cancels when
+        downstream cancels.
+        """
+        return SourceWithContext(self._source.map_concat(_concat_element(f)))
+
+    def map_async(
+        self, parallelism: int, f: Callable[[Out], Awaitable[U]]
+    ) -> SourceWithContext[U, Ctx, Mat]:
+        """``await f(element)`` for up to ``parallelism`` elements at once, in input order,
+        each result with its element's context (``None`` results are skipped).
+
+        Emits when the oldest result is ready. Backpressures when ``parallelism`` calls are
+        outstanding. Completes when upstream completed and every result was emitted. Fails
+        when f fails. Cancels when downstream cancels.
+        """
+        return SourceWithContext(self._source.map_async(parallelism, _async_element(f)))
+
+    def map_async_partitioned(
+        self,
+        parallelism: int,
+        per_partition: int,
+        partitioner: Callable[[Out], Any],
+        f: Callable[[Out, Any], Awaitable[U]],
+    ) -> SourceWithContext[U, Ctx, Mat]:
+        """``Source.map_async_partitioned`` on the elements, in input order, each result
+        with its element's context (``None`` results are skipped).
+
+        Emits when the oldest result is ready. Backpressures when ``parallelism`` elements
+        are buffered. Completes when upstream completed and every result was emitted.
+        Fails when f or partitioner fails. Cancels when downstream cancels.
+        """
+        return SourceWithContext(
+            self._source.map_async_partitioned(
+                parallelism,
+                per_partition,
+                _test_element(partitioner),
+                _async_partitioned_element(f),
+            )
+        )
+
+    def grouped(self, n: int) -> SourceWithContext[list[Out], list[Ctx], Mat]:
+        """Lists of ``n`` elements; the context is the list of their contexts (Akka's
+        ``Seq[Ctx]``). The last list may be shorter.
+
+        Emits when n elements arrived or upstream completed. Backpressures when a list is
+        ready and downstream does not pull. Completes when upstream does. Cancels when
+        downstream cancels.
+        """
+        return SourceWithContext(self._source.grouped(n).map(_unzip_pairs))
+
+    def sliding(self, n: int, step: int = 1) -> SourceWithContext[list[Out], list[Ctx], Mat]:
+        """Windows of ``n`` elements advancing by ``step``; the context of a window is the
+        list of its elements' contexts.
+
+        Emits when a window is full (or upstream completed with a partial one).
+        Backpressures when downstream does. Completes when upstream does. Cancels when
+        downstream cancels.
+        """
+        return SourceWithContext(self._source.sliding(n, step).map(_unzip_pairs))
+
+    def map_context(self, f: Callable[[Ctx], C2]) -> SourceWithContext[Out, C2, Mat]:
+        """Each element with ``f(context)`` as its context.
+
+        Emits when f returns. Backpressures when downstream does. Completes when upstream
+        does. Fails when f raises. Cancels when downstream cancels.
+        """
+        return SourceWithContext(self._source.map(_on_context(f)))
+
+    def map_error(
+        self, f: Callable[[BaseException], BaseException | None]
+    ) -> SourceWithContext[Out, Ctx, Mat]:
+        """Fail with ``f(exc)`` instead of the upstream failure (``None`` keeps ``exc``).
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream does. Fails when upstream fails, with the translated exception. Cancels
+        when downstream cancels.
+        """
+        return SourceWithContext(self._source.map_error(f))
+
+    def log(
+        self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None
+    ) -> SourceWithContext[Out, Ctx, Mat]:
+        """Log the elements (``extract(element)`` if given; not the context), completion and
+        failure; pass through.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream does. Cancels when downstream cancels.
+        """
+        return SourceWithContext(self._source.log(name, _element_extract(extract), logger))
+
+    def throttle(
+        self,
+        elements: int,
+        per: float,
+        maximum_burst: int | None = None,
+        mode: ThrottleMode | None = None,
+        cost: Callable[[Out], int] | None = None,
+    ) -> SourceWithContext[Out, Ctx, Mat]:
+        """``Source.throttle`` with ``cost`` applied to the element (not the context).
+
+        Emits when enough tokens are there. Backpressures when downstream does or an
+        element waits for tokens. Completes when upstream does. Fails when the rate is
+        exceeded in enforcing mode. Cancels when downstream cancels.
+        """
+        return SourceWithContext(
+            self._source.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
+        )
+
+    def via(
+        self, flow: FlowWithContext[Out, Ctx, U, C2, Any] | Flow[tuple[Out, Ctx], tuple[U, C2], Any]
+    ) -> SourceWithContext[U, C2, Mat]:
+        """Append ``flow`` (a ``FlowWithContext``, or a ``Flow`` of tuples that keeps one
+        output per input, in order); keeps this source's materialized value."""
+        return SourceWithContext(self._source.via(_pairs_flow(flow)))
+
+    def via_mat(
+        self,
+        flow: FlowWithContext[Out, Ctx, U, C2, M2] | Flow[tuple[Out, Ctx], tuple[U, C2], M2],
+        combine: Callable[[Mat, M2], M3],
+    ) -> SourceWithContext[U, C2, M3]:
+        """As :meth:`via`, combining the materialized values with ``combine``."""
+        return SourceWithContext(self._source.via_mat(_pairs_flow(flow), combine))
+
+    # -- ending -------------------------------------------------------------------------------
+    def to(self, sink: Sink[tuple[Out, Ctx], Any]) -> RunnableGraph[Mat]:
+        """Connect to ``sink`` (a sink of ``(element, context)`` tuples); keeps this
+        source's materialized value."""
+        return self._source.to(sink)
+
+    def to_mat(
+        self, sink: Sink[tuple[Out, Ctx], M2], combine: Callable[[Mat, M2], M3]
+    ) -> RunnableGraph[M3]:
+        """Connect to ``sink`` combining the materialized values with ``combine``."""
+        return self._source.to_mat(sink, combine)
+
+    def run_with(
+        self, sink: Sink[tuple[Out, Ctx], M2], materializer: Materializer | None = None
+    ) -> M2:
+        """Run into ``sink``; returns the sink's materialized value."""
+        return self._source.run_with(sink, materializer)
+
+    # -- blueprint ----------------------------------------------------------------------------
+    def map_materialized_value(self, f: Callable[[Mat], M2]) -> SourceWithContext[Out, Ctx, M2]:
+        """Transform the materialized value with ``f``."""
+        return SourceWithContext(self._source.map_materialized_value(f))
+
+    def with_attributes(self, attributes: Attributes) -> SourceWithContext[Out, Ctx, Mat]:
+        """The same source with its attributes replaced by ``attributes``."""
+        return SourceWithContext(self._source.with_attributes(attributes))
+
+    def add_attributes(self, attributes: Attributes) -> SourceWithContext[Out, Ctx, Mat]:
+        """The same source with ``attributes`` added (they win over existing ones)."""
+        return SourceWithContext(self._source.add_attributes(attributes))
+
+    def named(self, name: str) -> SourceWithContext[Out, Ctx, Mat]:
+        """The same source named ``name``."""
+        return SourceWithContext(self._source.named(name))
+
+    def async_boundary(self) -> SourceWithContext[Out, Ctx, Mat]:
+        """Run everything composed so far in its own island."""
+        return SourceWithContext(self._source.async_boundary())
+
+    def __repr__(self) -> str:
+        return f"SourceWithContext({self._source!r})"
+
+
+class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
+    """A ``Flow`` from elements ``In`` with contexts ``CtxIn`` to elements ``Out`` with
+    contexts ``CtxOut``; materializes ``Mat``.
+
+    Backed by a ``Flow[tuple[In, CtxIn], tuple[Out, CtxOut], Mat]`` (``as_flow()``).
+    ``FlowWithContext()`` is the identity (materializing ``NotUsed``); also
+    ``FlowWithContext.from_tuples(flow)`` and ``Flow.as_flow_with_context(collapse,
+    extract)``.
+    """
+
+    __slots__ = ("_flow",)
+
+    def __init__(self, flow: Flow[tuple[In, CtxIn], tuple[Out, CtxOut], Mat] | None = None) -> None:
+        """Wrap ``flow``, a flow of ``(element, context)`` tuples (identity if ``None``)."""
+        if flow is None:
+            flow = Flow()
+        if not isinstance(flow, Flow):
+            raise TypeError(f"FlowWithContext wraps a Flow of tuples, got {flow!r}")
+        self._flow: Flow[tuple[In, CtxIn], tuple[Out, CtxOut], Mat] = flow
+
+    @staticmethod
+    def from_tuples(
+        flow: Flow[tuple[T, C], tuple[U, C2], M],
+    ) -> FlowWithContext[T, C, U, C2, M]:
+        """The ``FlowWithContext`` made of ``flow``, a flow of ``(element, context)`` tuples."""
+        return FlowWithContext(flow)
+
+    @staticmethod
+    def identity() -> FlowWithContext[T, C, T, C, NotUsedType]:
+        """The identity: every element passes with its context (Akka's
+        ``FlowWithContext[In, Ctx]``)."""
+        return FlowWithContext(Flow())
+
+    def as_flow(self) -> Flow[tuple[In, CtxIn], tuple[Out, CtxOut], Mat]:
+        """The plain ``Flow`` of ``(element, context)`` tuples."""
+        return self._flow
+
+    # -- operators ----------------------------------------------------------------------------
+    def map(self, f: Callable[[Out], U]) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
+        """``f(element)`` with the element's context (see ``SourceWithContext.map``).
+
+        Emits when f returns. Backpressures when downstream does. Completes when upstream
+        does. Fails when f raises. Cancels when downstream cancels.
+        """
+        return FlowWithContext(self._flow.map(_on_element(f)))
+
+    def filter(self, p: Callable[[Out], bool]) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """Elements (with their context) for which ``p(element)`` holds.
+
+        Emits when p holds. Backpressures when p holds and downstream does. Completes when
+        upstream does. Fails when p raises. Cancels when downstream cancels.
+        """
+        return FlowWithContext(self._flow.filter(_test_element(p)))
+
+    def filter_not(self, p: Callable[[Out], bool]) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """Elements (with their context) for which ``p(element)`` does not hold.
+
+        Emits when p does not hold. Backpressures when downstream does. Completes when
+        upstream does. Fails when p raises. Cancels when downstream cancels.
+        """
+        return FlowWithContext(self._flow.filter_not(_test_element(p)))
+
+    def map_concat(
+        self, f: Callable[[Out], Iterable[U]]
+    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
+        """Every output of ``f(element)``, each with that element's context.
+
+        Emits when an output is ready. Backpressures when downstream does. Completes when
+        upstream completed and the outputs were emitted. Fails when f raises. Cancels
+        when downstream cancels.
+        """
+        return FlowWithContext(self._flow.map_concat(_concat_element(f)))
+
+    def map_async(
+        self, parallelism: int, f: Callable[[Out], Awaitable[U]]
+    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
+        """``await f(element)`` for up to ``parallelism`` elements at once, in input order,
+        each result with its element's context (``None`` results are skipped).
+
+        Emits when the oldest result is ready. Backpressures when ``parallelism`` calls are
+        outstanding. Completes when upstream completed and every result was emitted. Fails
+        when f fails. Cancels when downstream cancels.
+        """
+        return FlowWithContext(self._flow.map_async(parallelism, _async_element(f)))
+
+    def map_async_partitioned(
+        self,
+        parallelism: int,
+        per_partition: int,
+        partitioner: Callable[[Out], Any],
+        f: Callable[[Out, Any], Awaitable[U]],
+    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
+        """``map_async_partitioned`` on the elements, in input order, each result with its
+        element's context (``None`` results are skipped).
+
+        Emits when the oldest result is ready. Backpressures when ``parallelism`` elements
+        are buffered. Completes when upstream completed and every result was emitted.
+        Fails when f or partitioner fails. Cancels when downstream cancels.
+        """
+        return FlowWithContext(
+            self._flow.map_async_partitioned(
+                parallelism,
+                per_partition,
+                _test_element(partitioner),
+                _async_partitioned_element(f),
+            )
+        )
+
+    def grouped(self, n: int) -> FlowWithContext[In, CtxIn, list[Out], list[CtxOut], Mat]:
+        """Lists of ``n`` elements; the context is the list of their contexts.
+
+        Emits when n elements arrived or upstream completed. Backpressures when a list is
+        ready and downstream does not pull. Completes when upstream does. Cancels when
+        downstream cancels.
+        """
+        return FlowWithContext(self._flow.grouped(n).map(_unzip_pairs))
+
+    def sliding(
+        self, n: int, step: int = 1
+    ) -> FlowWithContext[In, CtxIn, list[Out], list[CtxOut], Mat]:
+        """Windows of ``n`` elements advancing by ``step``; the context of a window is the
+        list of its elements' contexts.
+
+        Emits when a window is full (or upstream completed with a partial one).
+        Backpressures when downstream does. Completes when upstream does. Cancels when
+        downstream cancels.
+        """
+        return FlowWithContext(self._flow.sliding(n, step).map(_unzip_pairs))
+
+    def map_context(self, f: Callable[[CtxOut], C2]) -> FlowWithContext[In, CtxIn, Out, C2, Mat]:
+        """Each element with ``f(context)`` as its context.
+
+        Emits when f returns. Backpressures when downstream does. Completes when upstream
+        does. Fails when f raises. Cancels when downstream cancels.
+        """
+        return FlowWithContext(self._flow.map(_on_context(f)))
+
+    def map_error(
+        self, f: Callable[[BaseException], BaseException | None]
+    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """Fail with ``f(exc)`` instead of the upstream failure (``None`` keeps ``exc``).
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream does. Fails when upstream fails, with the translated exception. Cancels
+        when downstream cancels.
+        """
+        return FlowWithContext(self._flow.map_error(f))
+
+    def log(
+        self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None
+    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """Log the elements (``extract(element)`` if given; not the context), completion and
+        failure; pass through.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream does. Cancels when downstream cancels.
+        """
+        return FlowWithContext(self._flow.log(name, _element_extract(extract), logger))
+
+    def throttle(
+        self,
+        elements: int,
+        per: float,
+        maximum_burst: int | None = None,
+        mode: ThrottleMode | None = None,
+        cost: Callable[[Out], int] | None = None,
+    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """``Flow.throttle`` with ``cost`` applied to the element (not the context).
+
+        Emits when enough tokens are there. Backpressures when downstream does or an
+        element waits for tokens. Completes when upstream does. Fails when the rate is
+        exceeded in enforcing mode. Cancels when downstream cancels.
+        """
+        return FlowWithContext(
+            self._flow.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
+        )
+
+    def via(
+        self,
+        flow: FlowWithContext[Out, CtxOut, U, C2, Any]
+        | Flow[tuple[Out, CtxOut], tuple[U, C2], Any],
+    ) -> FlowWithContext[In, CtxIn, U, C2, Mat]:
+        """Append ``flow`` (a ``FlowWithContext``, or a ``Flow`` of tuples that keeps one
+        output per input, in order); keeps this flow's materialized value."""
+        return FlowWithContext(self._flow.via(_pairs_flow(flow)))
+
+    def via_mat(
+        self,
+        flow: FlowWithContext[Out, CtxOut, U, C2, M2] | Flow[tuple[Out, CtxOut], tuple[U, C2], M2],
+        combine: Callable[[Mat, M2], M3],
+    ) -> FlowWithContext[In, CtxIn, U, C2, M3]:
+        """As :meth:`via`, combining the materialized values with ``combine``."""
+        return FlowWithContext(self._flow.via_mat(_pairs_flow(flow), combine))
+
+    # -- ending -------------------------------------------------------------------------------
+    def to(self, sink: Sink[tuple[Out, CtxOut], Any]) -> Sink[tuple[In, CtxIn], Mat]:
+        """Connect to ``sink`` (a sink of tuples), giving a sink of ``(element, context)``
+        tuples; keeps this flow's materialized value."""
+        return self._flow.to(sink)
+
+    def to_mat(
+        self, sink: Sink[tuple[Out, CtxOut], M2], combine: Callable[[Mat, M2], M3]
+    ) -> Sink[tuple[In, CtxIn], M3]:
+        """Connect to ``sink`` combining the materialized values with ``combine``."""
+        return self._flow.to_mat(sink, combine)
+
+    # -- blueprint ----------------------------------------------------------------------------
+    def map_materialized_value(
+        self, f: Callable[[Mat], M2]
+    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, M2]:
+        """Transform the materialized value with ``f``."""
+        return FlowWithContext(self._flow.map_materialized_value(f))
+
+    def with_attributes(
+        self, attributes: Attributes
+    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """The same flow with its attributes replaced by ``attributes``."""
+        return FlowWithContext(self._flow.with_attributes(attributes))
+
+    def add_attributes(
+        self, attributes: Attributes
+    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """The same flow with ``attributes`` added (they win over existing ones)."""
+        return FlowWithContext(self._flow.add_attributes(attributes))
+
+    def named(self, name: str) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """The same flow named ``name``."""
+        return FlowWithContext(self._flow.named(name))
+
+    def async_boundary(self) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
+        """Run everything composed so far in its own island."""
+        return FlowWithContext(self._flow.async_boundary())
+
+    def __repr__(self) -> str:
+        return f"FlowWithContext({self._flow!r})"
+
+
+def source_with_context(
+    source: Source[T, M], extract_ctx: Callable[[T], C]
+) -> SourceWithContext[T, C, M]:
+    """``source`` as a ``SourceWithContext``: each element with ``extract_ctx(element)``
+    as its context (``Source.as_source_with_context``)."""
+    return SourceWithContext(source.map(_pair_with(extract_ctx)))
+
+
+def flow_with_context(
+    flow: Flow[T, U, M],
+    collapse_context: Callable[[Any, Any], T],
+    extract_context: Callable[[U], C],
+) -> FlowWithContext[Any, Any, U, C, M]:
+    """``flow`` as a ``FlowWithContext`` (``Flow.as_flow_with_context``): each
+    ``(element, context)`` goes in as ``collapse_context(element, context)``, each output
+    comes out with ``extract_context(output)`` as its context."""
+    pairs: Flow[Any, Any, NotUsedType] = Flow()
+    return FlowWithContext(
+        pairs.map(_collapse(collapse_context))
+        .via_mat(flow, Keep.right)
+        .map(_pair_with(extract_context))
+    )
