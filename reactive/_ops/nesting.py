@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import SubscriptionWithCancelError, TooManySubstreamsError
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
 from .._stage.shapes import Inlet, SinkShape
 from .simple import FlowLogic, FlowStage
 from .substreams import SubSinkInlet, SubSourceOutlet
@@ -49,6 +49,11 @@ class FlatMapMerge(FlowStage):
         return _FlatMapMergeLogic(self.shape, self.breadth, self.f)
 
 
+# Elements an inner source may hand over at once (when it speaks the batch protocol):
+# a few prefetched per inner, like an input buffer; one at a time otherwise.
+INNER_BATCH = 16
+
+
 class _FlatMapMergeLogic(FlowLogic):
     _supervised = True
 
@@ -57,9 +62,11 @@ class _FlatMapMergeLogic(FlowLogic):
         self.breadth = breadth
         self.f = f
         self.active: set[SubSinkInlet] = set()
-        # Elements already grabbed from inner sources, waiting for downstream demand.
-        # Each inner source has at most one element here (it is pulled again on emit).
-        self.ready: deque[tuple[SubSinkInlet, Any]] = deque()
+        # Elements already grabbed from inner sources, waiting for downstream demand, as
+        # [inlet, elements, next index]; an inner source is pulled again once its entry
+        # is used up, so each has at most one entry here.
+        self.ready: deque[list[Any]] = deque()
+        self._batch_out = (self.out,)
 
     def pre_start(self) -> None:
         self.pull(self.in_)
@@ -70,7 +77,7 @@ class _FlatMapMergeLogic(FlowLogic):
         inlet.set_handler(_Inner(self, inlet))
         inlet.materialize(src)
         self.active.add(inlet)
-        inlet.pull()
+        inlet._pull_batch(INNER_BATCH)
         self._maybe_pull()
 
     def _maybe_pull(self) -> None:
@@ -82,22 +89,34 @@ class _FlatMapMergeLogic(FlowLogic):
         self._check_done()
 
     def on_pull(self) -> None:
-        if self.ready:
-            inlet, x = self.ready.popleft()
-            self.push(self.out, x)
+        ready = self.ready
+        if not ready:
+            return
+        c = self._conns[self.out]
+        n = c.demand_n if c.batch else 1
+        out: list[Any] = []
+        while ready and len(out) < n:
+            entry = ready[0]
+            inlet, xs, i = entry
+            k = min(len(xs) - i, n - len(out))
+            out.extend(xs[i : i + k])
+            i += k
+            if i < len(xs):
+                entry[2] = i
+                break
+            ready.popleft()
             if not inlet.is_closed():
-                inlet.pull()
-            else:
-                # Its source already finished: this was the last element the stage waited on.
-                self._check_done()
+                inlet._pull_batch(INNER_BATCH)
+        self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        if not ready:
+            # An inner source that already finished may have been the last thing to wait on.
+            self._check_done()
 
     def inner_push(self, inlet: SubSinkInlet) -> None:
         x = inlet.grab()
+        self.ready.append([inlet, x if type(x) is _Batch else (x,), 0])
         if self.is_available(self.out):
-            self.push(self.out, x)
-            inlet.pull()
-        else:
-            self.ready.append((inlet, x))
+            self.on_pull()
 
     def inner_finish(self, inlet: SubSinkInlet) -> None:
         self.active.discard(inlet)

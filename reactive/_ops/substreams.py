@@ -38,7 +38,7 @@ from .._errors import (
     PortStateError,
     SubscriptionTimeoutError,
 )
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 
 if TYPE_CHECKING:
@@ -150,6 +150,18 @@ class SubSinkInlet:
         self._elem = None
         self._available = False
         self._send(("pull", None))
+
+    def _pull_batch(self, n: int) -> None:
+        """Internal: like ``pull`` but accepts up to ``n`` elements at once; ``grab`` then
+        returns a ``_Batch`` when the nested source speaks the batch protocol."""
+        if self._closed:
+            raise self._err("Cannot pull closed port")
+        if self._pulled:
+            raise self._err("Cannot pull port twice")
+        self._pulled = True
+        self._elem = None
+        self._available = False
+        self._send(("pull", n))
 
     def grab(self) -> Any:
         """Take the element that arrived; legal once after each ``on_push``."""
@@ -267,6 +279,8 @@ class _SubSinkLogic(GraphStageLogic, InHandler):
         self.handle = handle
         self.events = handle._events
         self.set_handler(self.in_, self)
+        self._batch_in = (self.in_,)
+        self._want_batch = False
 
     def _event(self, ev: tuple[str, Any]) -> None:
         handle = self.handle
@@ -285,12 +299,22 @@ class _SubSinkLogic(GraphStageLogic, InHandler):
     def _on_cmd(self, cmd: tuple[str, Any]) -> None:
         kind, value = cmd
         if kind == "pull":
-            self.try_pull(self.in_)
+            c = self._conns[self.in_]
+            if not c.state & 23:  # IN_CLOSED | PULLED
+                self.pull(self.in_)
+                self._want_batch = bool(value)
+                if c.batch:
+                    # value: the batch size the parent accepts (None: one element)
+                    c.demand_n = value or 1
         else:
             self.cancel(self.in_, value)
 
     def on_push(self) -> None:
-        self._event(("push", self.grab(self.in_)))
+        x = self.grab(self.in_)
+        if type(x) is _Batch and not self._want_batch:
+            # A batch of one answering a plain pull: the parent expects the element.
+            (x,) = x
+        self._event(("push", x))
 
     def on_upstream_finish(self) -> None:
         self._event(("complete", None))

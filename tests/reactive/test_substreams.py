@@ -119,6 +119,30 @@ async def test_flat_map_merge_interleaves_and_keeps_inner_order(materializer: Ma
         assert [e for e in out if e[0] == x] == [(x, i) for i in range(5)]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["batches", "plain"])
+async def test_flat_map_merge_hands_over_batches_within_demand(fast: bool) -> None:
+    """Inner sources that speak the batch protocol hand over up to 16 elements at once;
+    downstream still gets exactly what it requested, each inner in its own order."""
+    async with Materializer(fast_paths=fast) as mat:
+        probe = (
+            Source.from_iterable(range(3))
+            .flat_map_merge(3, lambda x: Source.from_iterable([(x, i) for i in range(40)]))
+            .run_with(TestSink.probe(), mat)
+        )
+        got: list[Any] = []
+        for k in (1, 5, 17, 2):
+            probe.request(k)
+            for _ in range(k):
+                got.append(await probe.expect_next())
+            await probe.expect_no_message(0.01)
+        probe.request(1000)
+        while len(got) < 120:
+            got.append(await probe.expect_next())
+        await probe.expect_complete()
+    for x in range(3):
+        assert [e for e in got if e[0] == x] == [(x, i) for i in range(40)]
+
+
 async def test_flat_map_merge_limits_breadth(materializer: Materializer) -> None:
     materialized: list[int] = []
     probes: list[Any] = []
