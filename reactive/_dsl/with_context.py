@@ -16,9 +16,7 @@ tuples back.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic
-
-from typing_extensions import TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._attributes import Attributes
 from .blueprints import Flow, RunnableGraph, Sink, Source
