@@ -54,30 +54,15 @@ class _BoundaryIn(GraphStageLogic, InHandler):
     def on_push(self) -> None:
         c = self._conns[self.in_]
         x = self.grab(self.in_)
-        if type(x) is _Batch:
-            self.pending.extend(x)
-            self.demand -= len(x)
-        else:
-            self.pending.append(x)
-            self.demand -= 1
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
-            island = self._island
-            assert island is not None
-            island.flush_hooks.append(self.flush)
+        self._collect(x if type(x) is _Batch else [x])
         if self.demand > 0:
             if c.batch:
                 self._pull_batch(self.demand)
             else:
                 self.pull(self.in_)
 
-    def _give(self, batch: list[Any]) -> None:
-        """Take a batch from the fused chain upstream synchronously (see fused.py).
-
-        Stands for push -> on_push -> grab -> pull: with demand left the connection stays
-        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle.
-        """
-        c = self._conns[self.in_]
+    def _collect(self, batch: list[Any]) -> None:
+        """Keep elements for the hand-over at the end of the island's burst."""
         if self.pending:
             self.pending.extend(batch)
         else:
@@ -88,6 +73,15 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             island = self._island
             assert island is not None
             island.flush_hooks.append(self.flush)
+
+    def _give(self, batch: list[Any]) -> None:
+        """Take a batch from the fused chain upstream synchronously (see fused.py).
+
+        Stands for push -> on_push -> grab -> pull: with demand left the connection stays
+        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle.
+        """
+        c = self._conns[self.in_]
+        self._collect(batch)
         if self.demand > 0:
             c.demand_n = self.demand
         else:

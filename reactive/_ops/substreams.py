@@ -142,16 +142,9 @@ class SubSinkInlet:
     # -- port actions (from inside the parent logic) -------------------------------------
     def pull(self) -> None:
         """Request one element; illegal twice or after close."""
-        if self._closed:
-            raise self._err("Cannot pull closed port")
-        if self._pulled:
-            raise self._err("Cannot pull port twice")
-        self._pulled = True
-        self._elem = None
-        self._available = False
-        self._send(("pull", None))
+        self._pull_batch(None)
 
-    def _pull_batch(self, n: int) -> None:
+    def _pull_batch(self, n: int | None) -> None:
         """Internal: like ``pull`` but accepts up to ``n`` elements at once; ``grab`` then
         returns a ``_Batch`` when the nested source speaks the batch protocol."""
         if self._closed:
