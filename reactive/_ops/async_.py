@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 from .._impl.interpreter import IN_CLOSED
@@ -47,10 +47,20 @@ class MapAsync(FlowStage):
 _PENDING: Any = object()
 
 
-class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
+# Slot states of one call (a slot is [state, value, task]).
+_RUNNING, _OK, _FAILED, _DROPPED = 0, 1, 2, 3
+
+
+class _MapAsyncLogic(FlowLogic):
     """Speaks the batch protocol on both ports: it asks upstream for as many elements as
     it has room for (``parallelism`` minus results held) and hands downstream every
-    result that is ready, in order, in one push; element by element otherwise."""
+    result that is ready, in order, in one push; element by element otherwise.
+
+    Performance: each call runs in a task whose coroutine awaits ``f(x)`` and records
+    the outcome in the call's slot itself (no done callback: asyncio schedules each one
+    with ``call_soon``); the stage sees every call that finished in one loop iteration
+    in one delivery (a single ``call_soon`` and interpreter run).
+    """
 
     _supervised = True
 
@@ -60,14 +70,20 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
         self.f = stage.f
         self.par = stage.parallelism
         self.ordered = stage.ordered
-        # ordered: slots [result-or-_PENDING]; unordered: ready results
+        # ordered: the slots of every call not emitted yet, oldest first;
+        # unordered: results ready to emit, and the slots of calls not delivered yet.
         self.slots: deque[list[Any]] = deque()
         self.ready: deque[Any] = deque()
-        self.inflight = 0
+        self.running: dict[Any, list[Any]] = {}  # unordered: task -> slot
+        self.inflight = 0  # calls started and not yet delivered
+        self.completed: list[list[Any]] = []  # finished, not yet delivered
+        self.scheduled = False
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
 
     def pre_start(self) -> None:
+        self._deliver_cb = self.get_async_callback(self._deliver).invoke
+        self._add_stop_hook(self._cancel_all)
         self._maybe_pull()
 
     def _on_resume(self, exc: BaseException) -> None:
@@ -105,68 +121,90 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
 
     def _start(self, x: Any) -> None:
         aw = self.f(x)
+        # slot[1] holds the awaitable until the task starts, then the outcome
+        slot: list[Any] = [_RUNNING, aw, None]
+        slot[2] = self._loop.create_task(self._call(slot))
         self.inflight += 1
         if self.ordered:
-            slot = [_PENDING]
             self.slots.append(slot)
-            self._await(aw, partial(self._done, slot))
         else:
-            self._await(aw, partial(self._done, None))
+            self.running[slot[2]] = slot
 
-    def _done(self, slot: list[Any] | None, fut: asyncio.Future[Any]) -> None:
-        self.inflight -= 1
-        if fut.cancelled():
-            exc: BaseException | None = asyncio.CancelledError("map_async call was cancelled")
-        else:
-            exc = fut.exception()
-        if exc is not None:
-            if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
-                self.fail_stage(exc)
-                return
-            value = None  # resume/restart: drop the element
-        else:
-            value = fut.result()
-        if slot is not None:
-            slot[0] = value
-        elif value is not None:
-            self.ready.append(value)
+    async def _call(self, slot: list[Any]) -> None:
+        # Runs as the call's own task (so asyncio.timeout() inside f works as usual).
+        aw = slot[1]
+        slot[1] = None
+        try:
+            slot[1] = await aw
+            slot[0] = _OK
+        except asyncio.CancelledError:
+            if self._stopped:
+                raise  # cancelled by the stage stopping
+            slot[1] = asyncio.CancelledError("map_async call was cancelled")
+            slot[0] = _FAILED
+        except BaseException as exc:
+            slot[1] = exc
+            slot[0] = _FAILED
+            if not isinstance(exc, Exception):
+                self._completed(slot)
+                raise
+        self._completed(slot)
 
-    def _await_batch_done(self) -> None:
-        # Called once after a batch of completions was delivered (AwaitingLogicMixin).
-        if not self._stopped:
-            self._drain()
-            self._maybe_pull()
+    def _completed(self, slot: list[Any]) -> None:
+        # In the call's task, outside the stage: only record it.
+        if self._stopped:
+            return
+        self.completed.append(slot)
+        if not self.scheduled:
+            self.scheduled = True
+            self._loop.call_soon(self._deliver_cb, None)
+
+    def _deliver(self, _: Any) -> None:
+        self.scheduled = False
+        completed, self.completed = self.completed, []
+        ordered = self.ordered
+        for slot in completed:
+            self.inflight -= 1
+            if not ordered:
+                self.running.pop(slot[2], None)
+            if slot[0] == _FAILED:
+                exc = slot[1]
+                if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+                    self.fail_stage(exc)
+                    return
+                slot[0] = _DROPPED  # resume/restart: the element is dropped
+            elif not ordered and slot[1] is not None:
+                self.ready.append(slot[1])
+        self._drain()
+        self._maybe_pull()
 
     def _drain(self) -> None:
         cout = self._conns[self.out]
-        # Fast path: (DEMAND | OUT_CLOSED) == DEMAND spelled as (state & 34) == 2.
-        if (cout.state & 34) == 2:
-            n = cout.demand_n if cout.batch else 1
-            out: list[Any] = []
-            if self.ordered:
-                slots = self.slots
-                while slots and len(out) < n:
-                    v = slots[0][0]
-                    if v is _PENDING:
-                        break
-                    slots.popleft()
-                    if v is not None:
-                        out.append(v)
-                # results dropped by supervision at the head must not stall completion
-                while slots and slots[0][0] is None:
-                    slots.popleft()
-            else:
-                ready = self.ready
-                while ready and len(out) < n:
-                    out.append(ready.popleft())
-            if len(out) == 1:
-                self.push(self.out, out[0])
-            elif out:
-                self.push(self.out, _Batch(out))
-        elif self.ordered:
+        demand = (cout.state & 34) == 2  # (DEMAND | OUT_CLOSED) == DEMAND
+        n = (cout.demand_n if cout.batch else 1) if demand else 0
+        out: list[Any] = []
+        if self.ordered:
             slots = self.slots
-            while slots and slots[0][0] is None:
+            while slots:
+                slot = slots[0]
+                st = slot[0]
+                if st == _OK:
+                    v = slot[1]
+                    if v is not None:  # None results are skipped
+                        if len(out) >= n:
+                            break
+                        out.append(v)
+                elif st != _DROPPED:
+                    break  # running, or failed and not delivered yet: delivery decides
                 slots.popleft()
+        else:
+            ready = self.ready
+            while ready and len(out) < n:
+                out.append(ready.popleft())
+        if len(out) == 1:
+            self.push(self.out, out[0])
+        elif out:
+            self.push(self.out, _Batch(out))
         if (
             self.inflight == 0
             and not self.slots
@@ -174,6 +212,16 @@ class _MapAsyncLogic(AwaitingLogicMixin, FlowLogic):
             and self._conns[self.in_].state & IN_CLOSED
         ):
             self.complete_stage()
+
+    def _cancel_all(self) -> None:
+        for slot in (*self.slots, *self.running.values()):
+            slot[2].cancel()
+            aw = slot[1]
+            if slot[0] == _RUNNING and aw is not None and inspect.iscoroutine(aw):
+                aw.close()  # its task never started: nobody else will await it
+        self.slots.clear()
+        self.running.clear()
+        self.completed.clear()
 
     def on_pull(self) -> None:
         self._drain()
