@@ -522,3 +522,24 @@ async def test_map_async_timeout_inside_user_code(materializer: Materializer) ->
 
     out = await Source.from_iterable(range(5)).map_async(2, f).run_with(Sink.seq(), materializer)
     assert out == [0, 1, -2, 3, 4]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_map_async_an_awaitable_cancelled_by_someone_else_fails_the_stream(
+    materializer: Materializer, ordered: bool
+) -> None:
+    """A call whose awaitable is cancelled (not by the stage stopping) is a failure of
+    the stream, as in Akka a failed future; no element after it is emitted."""
+    loop = asyncio.get_running_loop()
+
+    def f(x: int) -> Awaitable[int]:
+        fut: asyncio.Future[int] = loop.create_future()
+        if x == 3:
+            fut.cancel()
+        else:
+            fut.set_result(x)
+        return fut
+
+    flow = Flow().map_async(4, f) if ordered else Flow().map_async_unordered(4, f)
+    with pytest.raises(asyncio.CancelledError, match="map_async call was cancelled"):
+        await Source.from_iterable(range(1, 10)).via(flow).run_with(Sink.seq(), materializer)

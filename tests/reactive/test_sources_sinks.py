@@ -75,7 +75,7 @@ async def test_from_iterable_failing_iterator(mat: Materializer) -> None:
         await Source.from_iterable(Fresh()).run_with(Sink.seq(), mat)
 
 
-@pytest.mark.parametrize("size", [3, 2000])
+@pytest.mark.parametrize("size", [3, 1024, 2000])
 async def test_failing_iterator_into_a_resuming_map_fails_the_stream(
     mat: Materializer, size: int
 ) -> None:
