@@ -37,7 +37,10 @@ Fairness
     slice takes a mailbox entry first when there is one, so a stream whose queue never
     drains still sees its async callbacks, timers and kill switches. Boundary flush hooks
     run when both the queue and the mailbox are empty (the end of a burst), which is what
-    batches the hand-over to the next island.
+    batches the hand-over to the next island. An island run inline (nested in another
+    island's ``execute``) defers its hooks to the outermost ``execute`` of the cascade:
+    the island below may still feed it, so its batch keeps filling. That bookkeeping
+    (``_LoopScheduling``) is per event loop.
 """
 
 from __future__ import annotations
