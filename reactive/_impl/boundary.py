@@ -17,7 +17,7 @@ from typing import Any
 
 from .._stage.logic import GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
-from .interpreter import DEMAND, PULLED
+from .interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULLED
 
 __all__ = ["make_boundary"]
 
@@ -37,15 +37,10 @@ class _BoundaryIn(GraphStageLogic, InHandler):
 
     def _pull_more(self) -> None:
         c = self._conns[self.in_]
-        if self.demand > 0 and not c.state & PULLED and not self.is_closed(self.in_):
+        if self.demand > 0 and not c.state & (PULLED | IN_CLOSED):
+            self.pull(self.in_)
             if c.batch:
-                self._pull_batch(self.demand)
-            else:
-                self.pull(self.in_)
-
-    def _pull_batch(self, n: int) -> None:
-        self.pull(self.in_)
-        self._conns[self.in_].demand_n = n
+                c.demand_n = self.demand
 
     def on_demand(self, n: int) -> None:
         self.demand += n
@@ -56,10 +51,9 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         x = self.grab(self.in_)
         self._collect(x if type(x) is _Batch else [x])
         if self.demand > 0:
+            self.pull(self.in_)
             if c.batch:
-                self._pull_batch(self.demand)
-            else:
-                self.pull(self.in_)
+                c.demand_n = self.demand
 
     def _collect(self, batch: list[Any]) -> None:
         """Keep elements for the hand-over at the end of the island's burst."""
@@ -142,7 +136,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
 
     def on_elements(self, batch: list[Any]) -> None:
         self.buffer.extend(batch)
-        if self.is_available(self.out):
+        if self._conns[self.out].state & (DEMAND | OUT_CLOSED) == DEMAND:
             self.on_pull()
 
     def on_complete(self, _: Any) -> None:
@@ -156,11 +150,13 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
 
     def _taken(self, k: int) -> None:
         self.consumed += k
-        if self.consumed >= self.threshold and not self.upstream_done:
+        if self.upstream_done:
+            if not self.buffer:
+                self.complete(self.out)
+        elif self.consumed >= self.threshold:
             n_req, self.consumed = self.consumed, 0
-            self._request(n_req)
-        if not self.buffer and self.upstream_done:
-            self.complete(self.out)
+            peer = self.peer
+            peer._island.signal(peer, peer.on_demand, n_req)  # type: ignore[union-attr]
 
     def _take(self, n: int) -> list[Any] | None:
         """Hand up to ``n`` buffered elements to the fused chain downstream, synchronously.
@@ -168,9 +164,15 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         The batch-protocol shortcut of pull -> on_pull -> push -> on_push: the connection's
         state is the same before and after, so only the elements move (see fused.py).
         """
-        if not self.buffer:
+        buf = self.buffer
+        if not buf:
             return None
-        batch = self._slice(n)
+        if n >= len(buf):
+            batch = _Batch(buf)
+            buf.clear()
+        else:
+            batch = _Batch(buf[:n])
+            del buf[:n]
         self._taken(len(batch))
         return batch
 

@@ -159,8 +159,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
 
     def _run(self, it: Iterator[Any], out: list[Any], start: int) -> BaseException | None:
         """Run the chain from op ``start`` over ``it``; returns a stop-failure if any."""
-        run, linemap = self._runner(start)
-        code = run.__code__
+        run, linemap = self.runners.get(start) or self._runner(start)
         while True:
             try:
                 if run(it, out, self.st):
@@ -169,6 +168,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                     )
                 return None
             except Exception as exc:
+                code = run.__code__
                 j = None
                 tb = exc.__traceback__
                 while tb is not None:
