@@ -24,6 +24,7 @@ NAMES: list[str] = []
 
 B = "benchmarks.baselines:"
 P = "benchmarks.project:"
+C = "benchmarks.handler_ceiling:"
 
 #: RSS growth bound of the memory targets: 20 MB, expressed in MiB.
 RSS_BOUND_MIB = 20e6 / 2**20
@@ -99,13 +100,18 @@ _register(
         description=(
             "Four maps (inc, double, dec, triple), each a user-written `GraphStage` whose logic "
             "is its own handlers (`on_push: push(out, f(grab(in)))`, `on_pull: pull(in)`), "
-            "chained with `Flow.from_graph`, then `Sink.last()`."
+            "chained with `Flow.from_graph`, then `Sink.last()`. The two 'bare handlers' "
+            "systems are that protocol with nothing else (benchmarks/handler_ceiling.py): "
+            "queued dispatch is the ceiling of a runtime that never re-enters a handler; "
+            "direct calls re-enter handlers, which no correct runtime may do."
         ),
         systems=(
             System("reactivex (sync)", B + "b3_reactivex", "baseline"),
             System("generator chain", B + "b3_generator_chain", "limit"),
             System("project (custom stages)", P + "b3_custom_stages", "project"),
             System("project (built-in map, reference)", P + "b3_builtin_maps", "project"),
+            System("bare handlers, queued (ceiling)", C + "bare_queued", "limit"),
+            System("bare handlers, direct re-entrant calls", C + "bare_direct", "limit"),
         ),
         baseline="reactivex (sync)",
         size=1_000_000,

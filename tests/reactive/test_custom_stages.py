@@ -672,3 +672,59 @@ async def test_user_error_in_handler_fails_with_the_original(materializer: Mater
     with pytest.raises(Boom) as info:
         await out
     assert info.value is err
+
+
+# -- handlers are never re-entered ------------------------------------------------------------
+
+
+class _GuardedMap(GraphStage[FlowShape]):
+    """A map that records any handler entered while one of its handlers is running."""
+
+    def __init__(self, reentered: list[str]) -> None:
+        super().__init__()
+        self.reentered = reentered
+        self.shape = FlowShape(Inlet("Guarded.in"), Outlet("Guarded.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        shape = self.shape
+        reentered = self.reentered
+
+        class Logic(GraphStageLogic, InHandler, OutHandler):
+            busy = ""
+
+            def __init__(self) -> None:
+                super().__init__(shape)
+                self.set_handlers(shape.in_, shape.out, self)
+
+            def on_push(self) -> None:
+                if self.busy:
+                    reentered.append(f"on_push inside {self.busy}")
+                self.busy = "on_push"
+                self.push(shape.out, self.grab(shape.in_) + 1)
+                self.busy = ""
+
+            def on_pull(self) -> None:
+                if self.busy:
+                    reentered.append(f"on_pull inside {self.busy}")
+                self.busy = "on_pull"
+                self.pull(shape.in_)
+                self.busy = ""
+
+        return Logic()
+
+
+@pytest.mark.parametrize("boundary", [False, True])
+async def test_handlers_are_never_reentered(materializer: Materializer, boundary: bool) -> None:
+    # A runtime calling the next handler directly from push/pull would run a stage's
+    # on_pull while its own on_push is still on the stack (the sink pulls from inside the
+    # push cascade), and code after ``push`` would see state changed under it. The
+    # interpreter queues port events instead, as Akka's does.
+    reentered: list[str] = []
+    src: Source[int, Any] = Source.from_iterable(range(100))
+    for i in range(4):
+        src = src.via(Flow.from_graph(_GuardedMap(reentered)))
+        if boundary and i == 1:
+            src = src.async_boundary()
+    result = await src.run_with(Sink.seq(), materializer)
+    assert result == [x + 4 for x in range(100)]
+    assert reentered == []
