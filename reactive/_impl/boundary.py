@@ -176,6 +176,16 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self._taken(len(batch))
         return batch
 
+    def _lend(self) -> list[Any]:
+        """The buffer itself, for a fused chain downstream to read from (see fused.py);
+        ``_lent(k)`` then removes the ``k`` elements it took."""
+        return self.buffer
+
+    def _lent(self, k: int) -> None:
+        if k:
+            del self.buffer[:k]
+            self._taken(k)
+
     def _slice(self, n: int) -> _Batch:
         buf = self.buffer
         if n >= len(buf):

@@ -32,18 +32,21 @@ from .._supervision import Supervision
 
 __all__ = ["FusedChain"]
 
-_CACHE: dict[tuple[tuple[str, ...], int], tuple[Any, dict[int, int]]] = {}
+_CACHE: dict[tuple[tuple[str, ...], int, bool], tuple[Any, dict[int, int]]] = {}
 
 
-def _compile(kinds: tuple[str, ...], start: int) -> tuple[Any, dict[int, int]]:
+def _compile(
+    kinds: tuple[str, ...], start: int, bounded: bool = False
+) -> tuple[Any, dict[int, int]]:
     """Generate ``make(fns) -> run(it, out, st)`` for ``kinds[start:]``.
 
     ``run`` returns True when an output was ``None`` (not an element, RS rule 2.13); the
     outputs before it are in ``out``. Only ops that compute values (map, scan) can make
     one, so the check is generated only when such an op is in the run: scanning the
-    output afterwards cost ~5% of B1.
+    output afterwards cost ~5% of B1. A ``bounded`` run takes one more argument,
+    ``room``, and stops after that many outputs, leaving the rest of ``it`` unread.
     """
-    key = (kinds, start)
+    key = (kinds, start, bounded)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
@@ -54,7 +57,8 @@ def _compile(kinds: tuple[str, ...], start: int) -> tuple[Any, dict[int, int]]:
     # The functions are bound as default arguments: locals (LOAD_FAST) are ~5% faster
     # than closure cells in the per-element loop.
     fargs = "".join(f", f{j}=f{j}" for j in range(start, n))
-    lines.append(f"    def run(it, out, st{fargs}):")
+    room = ", room" if bounded else ""
+    lines.append(f"    def run(it, out, st{room}{fargs}):")
     lines.append("        ap = out.append")
     state_vars = []
     for j in range(start, n):
@@ -91,6 +95,9 @@ def _compile(kinds: tuple[str, ...], start: int) -> tuple[Any, dict[int, int]]:
     ):
         lines.append("                if x is None: return True")
     lines.append("                ap(x)")
+    if bounded:
+        lines.append("                room -= 1")
+        lines.append("                if room <= 0: return False")
     lines.append("        finally:")
     if state_vars:
         for j in state_vars:
@@ -100,7 +107,8 @@ def _compile(kinds: tuple[str, ...], start: int) -> tuple[Any, dict[int, int]]:
     lines.append("    return run")
     src = "\n".join(lines)
     ns: dict[str, Any] = {}
-    exec(compile(src, f"<fused {'+'.join(kinds)}@{start}>", "exec"), ns)  # noqa: S102
+    name = f"<fused {'+'.join(kinds)}@{start}{' bounded' if bounded else ''}>"
+    exec(compile(src, name, "exec"), ns)  # noqa: S102
     result = (ns["make"], linemap)
     _CACHE[key] = result
     return result
@@ -146,6 +154,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         self.fns = [s.fn for s in self.specs]
         self.st = [_initial_state(s) for s in self.specs]
         self.runners: dict[int, tuple[Callable[..., None], dict[int, int]]] = {}
+        self._bounded: tuple[Callable[..., None], dict[int, int]] | None = None
         # scans whose zero is still to be emitted, last one first (as separate stages would)
         self.zeros = [j for j in range(len(self.kinds) - 1, -1, -1) if self.kinds[j] == "scan"]
 
@@ -160,9 +169,23 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
     def _run(self, it: Iterator[Any], out: list[Any], start: int) -> BaseException | None:
         """Run the chain from op ``start`` over ``it``; returns a stop-failure if any."""
         run, linemap = self.runners.get(start) or self._runner(start)
+        return self._drive(run, linemap, it, out, 0)
+
+    def _run_bounded(self, it: Iterator[Any], out: list[Any], limit: int) -> BaseException | None:
+        """Run the whole chain over ``it`` until ``out`` holds ``limit`` elements."""
+        r = self._bounded
+        if r is None:
+            make, linemap = _compile(self.kinds, 0, True)
+            r = self._bounded = (make(self.fns), linemap)
+        return self._drive(r[0], r[1], it, out, limit)
+
+    def _drive(
+        self, run: Any, linemap: dict[int, int], it: Iterator[Any], out: list[Any], limit: int
+    ) -> BaseException | None:
+        """Call a generated ``run`` (bounded when ``limit``), applying supervision."""
         while True:
             try:
-                if run(it, out, self.st):
+                if run(it, out, self.st, limit - len(out)) if limit > 0 else run(it, out, self.st):
                     return self._err(
                         self.out, "Cannot push None: elements must not be None (RS rule 2.13)"
                     )
@@ -226,6 +249,9 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         self._take_up: Any = getattr(cin.out_logic, "_take", None) if cin.batch else None
         self._give_down: Any = getattr(cout.in_logic, "_give", None) if cout.batch else None
         self._settle_up: Any = getattr(cin.out_logic, "_take_settle", None) if cin.batch else None
+        # An async boundary also lends its whole buffer: a bounded run reads it until the
+        # demand is met (a filter then needs one pass, not one per shrinking remainder).
+        self._lend_up: Any = getattr(cin.out_logic, "_lend", None) if cin.batch else None
 
     def _fill(self, take: Any, out: list[Any], n: int) -> BaseException | None:
         """Top ``out`` up towards ``n`` with elements taken from upstream right now.
@@ -235,6 +261,17 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         behind a boundary from answering its demand in ever smaller batches.
         """
         cin = self._cin
+        lend = self._lend_up
+        if lend is not None:
+            if len(out) >= n or cin.state != 0:
+                return None
+            buf = lend()
+            if not buf:
+                return None
+            it = iter(buf)
+            exc = self._run_bounded(it, out, n)
+            cin.out_logic._lent(len(buf) - it.__length_hint__())
+            return exc
         settle = self._settle_up
         while len(out) < n and cin.state == 0:
             more = take(n - len(out))
