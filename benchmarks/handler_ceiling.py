@@ -39,6 +39,39 @@ class _Conn:
         self.q = q
 
 
+class _MapHandlers:
+    """B3's map handlers, shared by both dispatch styles (only push/pull/grab differ)."""
+
+    in_: _Conn
+    out: _Conn
+    f: Callable[[Any], Any]
+    push: Callable[[_Conn, Any], None]
+    pull: Callable[[_Conn], None]
+    grab: Callable[[_Conn], Any]
+
+    def __init__(self, f: Callable[[Any], Any]) -> None:
+        self.f = f
+
+    def on_push(self) -> None:
+        self.push(self.out, self.f(self.grab(self.in_)))
+
+    def on_pull(self) -> None:
+        self.pull(self.in_)
+
+
+class _LastHandlers:
+    """``Sink.last``'s handler, shared by both dispatch styles."""
+
+    in_: _Conn
+    last: Any = None
+    pull: Callable[[_Conn], None]
+    grab: Callable[[_Conn], Any]
+
+    def on_push(self) -> None:
+        self.last = self.grab(self.in_)
+        self.pull(self.in_)
+
+
 # -- queued dispatch (no re-entrance) ---------------------------------------------------------
 
 
@@ -71,23 +104,12 @@ class _QSource(_QLogic):
             self.push(self.out, x)
 
 
-class _QMap(_QLogic):
-    def __init__(self, f: Callable[[Any], Any]) -> None:
-        self.f = f
-
-    def on_push(self) -> None:
-        self.push(self.out, self.f(self.grab(self.in_)))
-
-    def on_pull(self) -> None:
-        self.pull(self.in_)
+class _QMap(_QLogic, _MapHandlers):
+    pass
 
 
-class _QLast(_QLogic):
-    last: Any = None
-
-    def on_push(self) -> None:
-        self.last = self.grab(self.in_)
-        self.pull(self.in_)
+class _QLast(_QLogic, _LastHandlers):
+    pass
 
 
 def bare_queued(n: int) -> Any:
@@ -135,23 +157,12 @@ class _DSource(_DLogic):
         self.demand = True
 
 
-class _DMap(_DLogic):
-    def __init__(self, f: Callable[[Any], Any]) -> None:
-        self.f = f
-
-    def on_push(self) -> None:
-        self.push(self.out, self.f(self.grab(self.in_)))
-
-    def on_pull(self) -> None:
-        self.pull(self.in_)
+class _DMap(_DLogic, _MapHandlers):
+    pass
 
 
-class _DLast(_DLogic):
-    last: Any = None
-
-    def on_push(self) -> None:
-        self.last = self.grab(self.in_)
-        self.pull(self.in_)
+class _DLast(_DLogic, _LastHandlers):
+    pass
 
 
 def bare_direct(n: int) -> Any:

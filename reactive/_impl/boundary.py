@@ -164,15 +164,9 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         The batch-protocol shortcut of pull -> on_pull -> push -> on_push: the connection's
         state is the same before and after, so only the elements move (see fused.py).
         """
-        buf = self.buffer
-        if not buf:
+        if not self.buffer:
             return None
-        if n >= len(buf):
-            batch = _Batch(buf)
-            buf.clear()
-        else:
-            batch = _Batch(buf[:n])
-            del buf[:n]
+        batch = self._slice(n)
         self._taken(len(batch))
         return batch
 
