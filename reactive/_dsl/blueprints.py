@@ -1266,8 +1266,12 @@ class Sink(Graph, Generic[In, Mat]):
 
     @staticmethod
     def foreach_async(parallelism: int, f: Callable[[Any], Awaitable[Any]]) -> Sink[Any, Any]:
-        """Await ``f(x)`` for up to ``parallelism`` elements at once; result ``Done``."""
-        return Flow().map_async(parallelism, f).to_mat(Sink.ignore(), Keep.right)
+        """Await ``f(x)`` for up to ``parallelism`` elements at once; result ``Done``.
+
+        Unordered (Akka: ``mapAsyncUnordered`` + ``ignore``): a call that finished frees its
+        slot even while an earlier one still runs.
+        """
+        return Flow().map_async_unordered(parallelism, f).to_mat(Sink.ignore(), Keep.right)
 
     @staticmethod
     def fold(zero: Any, f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:

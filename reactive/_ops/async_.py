@@ -84,7 +84,8 @@ class _MapAsyncLogic(FlowLogic):
     def pre_start(self) -> None:
         self._deliver_cb = self.get_async_callback(self._deliver).invoke
         self._add_stop_hook(self._cancel_all)
-        self._maybe_pull()
+        # As Akka's MapAsync: upstream is first pulled on the first downstream demand (no
+        # call runs before anyone asked), then kept pulled up to ``parallelism``.
 
     def _on_resume(self, exc: BaseException) -> None:
         self._maybe_pull()
@@ -233,7 +234,14 @@ class _MapAsyncLogic(FlowLogic):
 
 
 class ScanAsync(FlowStage):
-    """``scan_async(zero, f)`` (``emit_each``) and ``fold_async(zero, f)``."""
+    """``scan_async(zero, f)`` (``emit_each``) and ``fold_async(zero, f)``.
+
+    Emits the zero first (scan), then each accumulation when its awaitable completes and
+    downstream pulls; fold emits the final accumulation on completion. Backpressures
+    while a step runs. Completes when upstream completed and the last step finished.
+    Supervision applies both to ``f`` raising and to a failed awaitable: resume drops
+    the element, restart also resets the accumulator to ``zero`` (not emitted again).
+    """
 
     name = "scan_async"
 
@@ -271,12 +279,25 @@ class _ScanAsyncLogic(AwaitingLogicMixin, FlowLogic):
             self.try_pull(self.in_)
 
     def on_push(self) -> None:
+        try:
+            aw = self.stage.f(self.acc, self.grab(self.in_))
+        except Exception as exc:
+            # f raised instead of returning a failed awaitable: same supervision
+            self._step_done(exc)
+            return
         self.busy = True
-        self._await(self.stage.f(self.acc, self.grab(self.in_)), self._done)
+        self._await(aw, self._done)
 
     def _done(self, fut: asyncio.Future[Any]) -> None:
         self.busy = False
         exc = asyncio.CancelledError("step cancelled") if fut.cancelled() else fut.exception()
+        if exc is None:
+            self.acc = fut.result()
+            if self.stage.emit_each:
+                self.push(self.out, self.acc)
+        self._step_done(exc)
+
+    def _step_done(self, exc: BaseException | None) -> None:
         if exc is not None:
             d = self.decide(exc) if isinstance(exc, Exception) else Supervision.stop
             if d is Supervision.stop:
@@ -284,10 +305,6 @@ class _ScanAsyncLogic(AwaitingLogicMixin, FlowLogic):
                 return
             if d is Supervision.restart:
                 self.acc = self.stage.zero
-        else:
-            self.acc = fut.result()
-            if self.stage.emit_each:
-                self.push(self.out, self.acc)
         if self.is_closed(self.in_):
             self._finish()
         elif not self.stage.emit_each or (exc is not None and self.is_available(self.out)):

@@ -17,6 +17,7 @@ from typing import Any
 from .._errors import NoSuchElementError, StreamLimitReachedError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FlowShape, Inlet, Outlet
+from .._supervision import Supervision
 
 _MISSING: Any = object()
 
@@ -187,7 +188,16 @@ class _MapConcatLogic(FlowLogic):
 
 
 class StatefulMap(FlowStage):
-    """``stateful_map(create, f, on_complete)``: map with per-run state."""
+    """``stateful_map(create, f, on_complete)``: map with per-run state.
+
+    Emits when ``f`` returns an element (None emits nothing) and downstream pulls.
+    Backpressures when downstream does. Completes when upstream completes (after the
+    value of ``on_complete``, if not None). Fails when upstream fails or ``f`` raises
+    (supervision stop), after emitting the value of ``on_complete``, if not None.
+    Cancels when downstream cancels. ``on_complete(state)`` runs exactly once per state:
+    on completion, failure, cancellation, abrupt termination, or before a supervision
+    restart creates a new state (its value is then emitted first, as in Akka).
+    """
 
     name = "stateful_map"
 
@@ -210,29 +220,56 @@ class _StatefulMapLogic(FlowLogic):
         super().__init__(shape)
         self.stage = stage
         self.state: Any = _MISSING
-        self.done = False
+        self.done = True  # True while no state needs on_complete
 
     def pre_start(self) -> None:
         self.state = self.stage.create()
-
-    def restart_state(self) -> None:
-        self._finish()
         self.done = False
+
+    def restart_state(self) -> Any:
+        last = self._finish()
         self.state = self.stage.create()
+        self.done = False
+        return last
 
     def _finish(self) -> Any:
-        if self.done or self.stage.on_complete is None:
-            self.done = True
+        """Call ``on_complete`` once for the current state; returns its value."""
+        if self.done:
             return None
         self.done = True
+        if self.stage.on_complete is None:
+            return None
         return self.stage.on_complete(self.state)
 
     def on_push(self) -> None:
-        self.state, y = self.stage.f(self.state, self.grab(self.in_))
+        x = self.grab(self.in_)
+        try:
+            self.state, y = self.stage.f(self.state, x)
+        except Exception as exc:
+            d = self.decide(exc)
+            if d is Supervision.stop:
+                self._close_and_fail(exc)
+                return
+            if d is Supervision.restart:
+                # Akka: on_complete's value for the old state is emitted (on the demand
+                # the failed element was pulled for) before going on with the new state.
+                last = self.restart_state()
+                if last is not None:
+                    self.push(self.out, last)
+                    return
+            self.pull(self.in_)
+            return
         if y is None:
             self.pull(self.in_)
         else:
             self.push(self.out, y)
+
+    def _close_and_fail(self, exc: BaseException) -> None:
+        last = self._finish()
+        if last is not None:
+            self.emit(self.out, last, lambda: self.fail_stage(exc))
+        else:
+            self.fail_stage(exc)
 
     def on_upstream_finish(self) -> None:
         last = self._finish()
@@ -242,17 +279,33 @@ class _StatefulMapLogic(FlowLogic):
             self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self._finish()
-        self.fail_stage(exc)
+        self._close_and_fail(exc)
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         self._finish()
         self.cancel_stage(cause)
 
+    def post_stop(self) -> None:
+        # abrupt termination (materializer shutdown) or a failure elsewhere in the stage
+        if not self.done:
+            try:
+                self._finish()
+            except Exception as exc:
+                logging.getLogger("reactive").error(
+                    "[%s] on_complete raised in post_stop: %r", self._stage_name, exc
+                )
+
 
 # -- scan / fold / reduce ---------------------------------------------------------------
 class Scan(FlowStage):
-    """``scan(zero, f)``: emits ``zero`` first, then every running accumulation."""
+    """``scan(zero, f)``: emits ``zero`` first, then every running accumulation.
+
+    Emits when the zero or an accumulation is ready and downstream pulls (upstream is
+    not pulled before the second element is demanded). Backpressures when downstream
+    does. Completes when upstream completes (after the zero, for an empty stream).
+    Supervision: resume drops the element and keeps the accumulator; restart drops it,
+    resets the accumulator and emits the zero again (as Akka's ``Scan`` does).
+    """
 
     name = "scan"
 
@@ -278,6 +331,15 @@ class _ScanLogic(FlowLogic):
 
     def restart_state(self) -> None:
         self.acc = self.zero
+
+    def _on_restart(self, exc: BaseException) -> None:
+        # Akka's Scan: a restart resets the accumulator and emits it (the zero) again, on
+        # the demand the failed element was pulled for.
+        self.restart_state()
+        if self.is_available(self.out):
+            self.push(self.out, self.acc)
+        else:
+            self._on_resume(exc)
 
     def on_pull(self) -> None:
         if not self.zero_pushed:

@@ -150,6 +150,9 @@ async def test_map_async_backpressures_when_downstream_does(
     g = Gate()
     flow = Flow().map_async(2, g.call) if ordered else Flow().map_async_unordered(2, g.call)
     pub, sub = TestSource.probe().via(flow).to_mat(TestSink.probe(), Keep.both).run(materializer)
+    await settle()
+    assert pub.pending_demand == 0  # Akka's MapAsync: upstream is pulled on first demand
+    sub.request(1)
     await pub.expect_request()
     pub.send_next(1)
     await pub.expect_request()
@@ -157,14 +160,19 @@ async def test_map_async_backpressures_when_downstream_does(
     await settle()
     assert pub.pending_demand == 2  # parallelism reached: no third pull
     g.resolve(1, "a")
-    g.resolve(2, "b")
-    await settle()
-    assert pub.pending_demand == 2  # results held, downstream has not asked
-    assert all(k != "next" for k, _ in sub._events.items)
-    await sub.request_next("a")
+    await sub.expect_next("a")
     await settle()
     assert pub.pending_demand == 3  # room for one more
+    pub.send_next(3)
+    g.resolve(2, "b")
+    await settle()
+    assert pub.pending_demand == 3  # results held, downstream has not asked
+    assert all(k != "next" for k, _ in sub._events.items)
     await sub.request_next("b")
+    await settle()
+    assert pub.pending_demand == 4  # room for one more
+    g.resolve(3, "c")
+    await sub.request_next("c")
     pub.send_complete()
     sub.request(1)
     await sub.expect_complete()

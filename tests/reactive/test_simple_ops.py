@@ -177,6 +177,9 @@ async def test_upstream_failure_reaches_downstream(
             break
         got.append(v)  # zero of scan / start of intersperse may come first
     assert v is err
+    if name == "stateful_map":  # on_complete's value comes first (Akka FlowStatefulMapSpec)
+        assert got == [0]
+        return
     assert name in EMIT_FIRST or not got
 
 
@@ -274,7 +277,7 @@ SUPERVISED: list[tuple[str, Callable[[], Any], list[Any], list[Any], list[Any]]]
         lambda: Flow().scan(0, lambda a, x: a + _raise_on(3)(x)),
         [1, 2, 3, 4],
         [0, 1, 3, 7],
-        [0, 1, 3, 4],  # restart resets the accumulator
+        [0, 1, 3, 0, 4],  # restart resets the accumulator and emits it (Akka FlowScanSpec)
     ),
     (
         "fold",
