@@ -13,6 +13,7 @@
           +-- NoSuchElementError          (also a LookupError) head/last/reduce of an empty stream
           +-- PortStateError              misuse of the stage API (push without demand, ...)
           +-- IllegalGraphError           (also a ValueError) a blueprint that cannot be built
+          |    +-- MissingHandlerError    (also a PortStateError) a port without a handler
           +-- NeverMaterializedError      a lazy/nested graph was never materialized
           +-- SubscriptionTimeoutError    a substream was not materialized in time
 
@@ -33,6 +34,7 @@ __all__ = [
     "NoSuchElementError",
     "PortStateError",
     "IllegalGraphError",
+    "MissingHandlerError",
     "NeverMaterializedError",
     "SubscriptionTimeoutError",
     "StreamDetachedError",
@@ -77,6 +79,10 @@ class PortStateError(StreamError):
 
 class IllegalGraphError(StreamError, ValueError):
     """A blueprint is malformed: unconnected or doubly connected ports, foreign ports."""
+
+
+class MissingHandlerError(IllegalGraphError, PortStateError):
+    """A stage logic left a port without a handler (found when the graph is run)."""
 
 
 class NeverMaterializedError(StreamError):

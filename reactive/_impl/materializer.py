@@ -19,7 +19,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from .._attributes import Attributes
-from .._errors import IllegalGraphError
+from .._errors import IllegalGraphError, PortStateError
 from .clock import Clock, LoopClock
 from .interpreter import Connection, Island
 from .modules import AtomicModule, CompositeModule, LinearModule, Module
@@ -236,7 +236,11 @@ class _Context:
         if mod.is_async:
             island = self.new_island()
         stage = mod.stage
-        logic, mat = stage.create_logic_and_materialized_value(eff)
+        try:
+            logic, mat = stage.create_logic_and_materialized_value(eff)
+        except PortStateError as exc:  # port actions in a logic's constructor
+            name = eff.get("name") or getattr(stage, "name", None) or type(stage).__name__
+            raise PortStateError(f"[{name}] {exc}") from None
         self.register(logic, eff, island, stage)
         ports = {p: (logic, p) for p in (*mod.shape.inlets, *mod.shape.outlets)}
         if mod.mat_post is not None:
@@ -430,6 +434,8 @@ class _Fuser:
         if getattr(mod.stage, "_fusable", None) is None:
             return False
         eff = attrs & mod.attributes if mod.attributes else attrs
+        if mod.stage._fusable.kind == "scan" and eff.get("supervision") is not None:
+            return False  # a supervised scan re-emits its zero on restart: its own logic does
         return bool(eff.get("fast_paths"))
 
     def add(self, mod: Module, attrs: Attributes, island: Island, up: Any) -> None:

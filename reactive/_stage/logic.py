@@ -21,7 +21,7 @@ from .._errors import (
     NO_MORE_ELEMENTS_NEEDED,
     STAGE_WAS_COMPLETED,
     AbruptTerminationError,
-    IllegalGraphError,
+    MissingHandlerError,
     PortStateError,
     SubscriptionWithCancelError,
 )
@@ -234,10 +234,40 @@ class _Emitting(OutHandler):
                 pass
         self.entries.popleft()
         and_then = entry[2]
-        if not self.entries:
-            self._finish()
-        if and_then is not None:
-            and_then()
+        if and_then is None:
+            if not self.entries:
+                self._finish()
+            return
+        # As Akka's Emitting.followUp: restore the previous handler, run and_then, then
+        # queue the remaining emits (and a pending completion) behind whatever and_then
+        # emitted, so "emit(a, then emit b); emit(c)" gives a, b, c.
+        rest = self.entries
+        complete_after = self.complete_after
+        self.entries = deque()
+        self.complete_after = False
+        self._restore()
+        and_then()
+        if not rest and not complete_after:
+            return
+        c = logic._conns[self.out]
+        h = c.out_handler
+        if type(h) is _Emitting:
+            h.entries.extend(rest)
+            h.complete_after = h.complete_after or complete_after
+        elif rest:
+            self.entries = rest
+            self.complete_after = complete_after
+            self.previous = h
+            c.out_handler = self
+            logic._handlers[self.out] = self
+        else:
+            logic.complete(self.out)
+
+    def _restore(self) -> None:
+        logic = self.logic
+        conn = logic._conns[self.out]
+        conn.out_handler = self.previous
+        logic._handlers[self.out] = self.previous
 
     def _finish(self) -> None:
         logic = self.logic
@@ -320,7 +350,9 @@ class AsyncCallback(Generic[T]):
         logic = self._logic
         loop = logic._loop
         if loop is None:
-            raise PortStateError("invoke_threadsafe before the stage was materialized")
+            # Not materialized yet: buffered like ``invoke`` (Akka buffers these too).
+            self.invoke(x)
+            return
         loop.call_soon_threadsafe(self.invoke, x)
 
     @property
@@ -387,6 +419,14 @@ class GraphStageLogic:
         return PortStateError(f"[{self._stage_name}] {what} (port {pname!r})")
 
     def _foreign(self, port: Any) -> PortStateError:
+        if self._island is None and (port in self.shape.inlets or port in self.shape.outlets):
+            # Akka: "not yet initialized: only setHandler is allowed in GraphStageLogic
+            # constructor". The materializer adds the stage name (unknown here).
+            pname = getattr(port, "name", repr(port))
+            return PortStateError(
+                "not yet initialized: only set_handler is allowed in the GraphStageLogic "
+                f"constructor; act on ports from pre_start or a handler (port {pname!r})"
+            )
         return self._err(port, "port does not belong to this stage's shape")
 
     def _conn(self, port: Any) -> Connection:
@@ -517,17 +557,16 @@ class GraphStageLogic:
         st = c.state
         # Fast path: DEMAND|OUT_CLOSED|IN_CLOSED (50) is exactly DEMAND (2).
         if (st & 50) != 2 or elem is None:
-            if st & OUT_CLOSED:
-                raise self._err(outlet, "Cannot push closed port")
-            if st & IN_CLOSED and st & DEMAND:
-                return  # races a cancellation not yet delivered: dropped, as in Akka
+            # The checks in Akka's order: the element, the port, the demand.
             if elem is None:
                 raise self._err(
                     outlet, "Cannot push None: elements must not be None (RS rule 2.13)"
                 )
-            if st & IN_CLOSED:
-                return
-            raise self._err(outlet, "Cannot push port twice, or before it being pulled")
+            if st & OUT_CLOSED:
+                raise self._err(outlet, "Cannot push closed port")
+            if not st & DEMAND:
+                raise self._err(outlet, "Cannot push port twice, or before it being pulled")
+            return  # pulled, then cancelled (not yet delivered): dropped, as in Akka
         c.elem = elem
         c.state = st ^ 6  # DEMAND -> PUSH_REQ (PUSH_REQ is never set alongside DEMAND)
         c.q.append(c)
@@ -702,7 +741,7 @@ class GraphStageLogic:
         # completeStage/failStage end keep-going, as in Akka; stop once every port closed.
         self._keep_going = False
         if not self._stopped and self._open_ports <= 0 and self._started:
-            self._stop()
+            self._stop_soon()
 
     def cancel_stage(self, cause: BaseException) -> None:
         """React to a cancellation with ``cause``: complete for a normal one, else fail."""
@@ -721,7 +760,7 @@ class GraphStageLogic:
         """Keep running after every port closed; the stage must then stop itself."""
         self._keep_going = enabled
         if not enabled and self._open_ports == 0 and self._started and not self._stopped:
-            self._stop()
+            self._stop_soon()
 
     @property
     def is_stopped(self) -> bool:
@@ -751,7 +790,22 @@ class GraphStageLogic:
     def _port_closed(self) -> None:
         self._open_ports -= 1
         if self._open_ports <= 0 and not self._keep_going and not self._stopped and self._started:
+            self._stop_soon()
+
+    _stop_pending = False
+
+    def _stop_soon(self) -> None:
+        """Stop once the running callback returned (Akka finalizes a stage after its
+        handler, so ``post_stop`` never runs in the middle of one); at once when no
+        callback of this island is running."""
+        island = self._island
+        if island is None or not island.running:
             self._stop()
+            return
+        if not self._stop_pending:
+            self._stop_pending = True
+            # First in the mailbox: nothing else reaches this logic before it stops.
+            island.mailbox.appendleft((self, GraphStageLogic._stop, self))
 
     # Operators that honour supervision set this and may override _on_resume/_on_restart;
     # the interpreter consults the decider only when a handler raised, so the happy path
@@ -844,8 +898,9 @@ class GraphStageLogic:
     def _wire_check(self) -> None:
         for port in (*self.shape.inlets, *self.shape.outlets):
             if port not in self._handlers:
-                raise IllegalGraphError(
-                    f"[{self._stage_name}] no handler defined for port {port.name!r}"
+                kind = "in" if isinstance(port, Inlet) else "out"
+                raise MissingHandlerError(
+                    f"[{self._stage_name}] no handler defined for {kind} port {port.name!r}"
                 )
 
     def __repr__(self) -> str:

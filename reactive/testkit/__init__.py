@@ -34,6 +34,21 @@ class ExpectationError(AssertionError):
     """A probe expectation was not met (or timed out)."""
 
 
+def _describe(kind: str, value: Any) -> str:
+    """A probe event as words, for expectation messages."""
+    if kind == "next":
+        return f"element {value!r}"
+    if kind == "complete":
+        return "completion"
+    if kind == "error":
+        return f"error {value!r}"
+    if kind == "request":
+        return f"request({value})"
+    if kind == "cancel":
+        return f"cancellation (cause {value!r})"
+    return f"{kind} {value!r}"
+
+
 class _Events:
     """An awaitable queue of probe events."""
 
@@ -55,7 +70,7 @@ class _Events:
                 await asyncio.wait_for(self.waiter, timeout)
             except TimeoutError:
                 raise ExpectationError(
-                    f"timeout ({timeout} s) while waiting for {expected}"
+                    f"timeout ({timeout} s) while waiting for {expected}; nothing arrived"
                 ) from None
             finally:
                 self.waiter = None
@@ -96,15 +111,15 @@ class SubscriberProbe:
         if not xs:
             kind, v = await self._next_event("an element", timeout)
             if kind != "next":
-                raise ExpectationError(f"expected an element, got {kind} {v!r}")
+                raise ExpectationError(f"expected an element, got {_describe(kind, v)}")
             return v
         got = None
         for x in xs:
             kind, v = await self._next_event(f"element {x!r}", timeout)
             if kind != "next":
-                raise ExpectationError(f"expected element {x!r}, got {kind} {v!r}")
+                raise ExpectationError(f"expected element {x!r}, got {_describe(kind, v)}")
             if v != x:
-                raise ExpectationError(f"expected element {x!r}, got {v!r}")
+                raise ExpectationError(f"expected element {x!r}, got element {v!r}")
             got = v
         return got
 
@@ -114,7 +129,7 @@ class SubscriberProbe:
         for i in range(n):
             kind, v = await self._next_event(f"element {i + 1} of {n}", timeout)
             if kind != "next":
-                raise ExpectationError(f"expected element {i + 1} of {n}, got {kind} {v!r}")
+                raise ExpectationError(f"expected element {i + 1} of {n}, got {_describe(kind, v)}")
             out.append(v)
         return out
 
@@ -135,13 +150,13 @@ class SubscriberProbe:
         """Expect the stream to complete next."""
         kind, v = await self._next_event("completion", timeout)
         if kind != "complete":
-            raise ExpectationError(f"expected completion, got {kind} {v!r}")
+            raise ExpectationError(f"expected completion, got {_describe(kind, v)}")
 
     async def expect_error(self, timeout: float | None = None) -> BaseException:
         """Expect the stream to fail next; returns the exception."""
         kind, v = await self._next_event("an error", timeout)
         if kind != "error":
-            raise ExpectationError(f"expected an error, got {kind} {v!r}")
+            raise ExpectationError(f"expected an error, got {_describe(kind, v)}")
         return v
 
     async def expect_subscription_and_complete(self, timeout: float | None = None) -> None:
@@ -151,12 +166,12 @@ class SubscriberProbe:
     async def expect_no_message(self, seconds: float = 0.1) -> None:
         """Expect nothing to arrive for ``seconds`` (real time; keep it short)."""
         if self._events.items:
-            raise ExpectationError(f"expected no message, got {self._events.items[0]!r}")
+            raise ExpectationError(f"expected no message, got {_describe(*self._events.items[0])}")
         try:
             kind, v = await self._events.get(seconds, "nothing")
         except ExpectationError:
             return
-        raise ExpectationError(f"expected no message for {seconds} s, got {kind} {v!r}")
+        raise ExpectationError(f"expected no message for {seconds} s, got {_describe(kind, v)}")
 
     async def to_list(self, timeout: float | None = None) -> list[Any]:
         """Request everything and return the elements once the stream completes."""
@@ -178,7 +193,7 @@ class SubscriberProbe:
             return v
         if kind == "complete":
             return None
-        raise ExpectationError(f"expected an element or completion, got {kind} {v!r}")
+        raise ExpectationError(f"expected an element or completion, got {_describe(kind, v)}")
 
 
 class _ProbeSinkStage(GraphStageWithMaterializedValue[SinkShape, SubscriberProbe]):
@@ -210,6 +225,15 @@ class _ProbeSinkLogic(GraphStageLogic, InHandler):
     def _on_cmd(self, item: tuple[str, Any]) -> None:
         cmd, arg = item
         if cmd == "request":
+            if not isinstance(arg, int) or arg <= 0:
+                # Reactive Streams rule 3.9: the stream fails (upstream is cancelled).
+                exc = ValueError(
+                    f"Reactive Streams rule 3.9: request(n) requires n > 0, got {arg!r}"
+                )
+                if not self.is_closed(self.in_):
+                    self.probe._events.put("error", exc)
+                    self.fail_stage(exc)
+                return
             self.demand += arg
             if not self.has_been_pulled(self.in_) and not self.is_closed(self.in_):
                 self.pull(self.in_)
@@ -282,7 +306,7 @@ class PublisherProbe:
         t = self.timeout if timeout is None else timeout
         kind, v = await self._events.get(t, "a request")
         if kind != "request":
-            raise ExpectationError(f"expected a request, got {kind} {v!r}")
+            raise ExpectationError(f"expected a request, got {_describe(kind, v)}")
         return v
 
     async def expect_cancellation(self, timeout: float | None = None) -> BaseException:
@@ -293,17 +317,17 @@ class PublisherProbe:
             if kind == "cancel":
                 return v
             if kind != "request":
-                raise ExpectationError(f"expected cancellation, got {kind} {v!r}")
+                raise ExpectationError(f"expected cancellation, got {_describe(kind, v)}")
 
     async def expect_no_message(self, seconds: float = 0.1) -> None:
         """Expect no request or cancellation for ``seconds``."""
         if self._events.items:
-            raise ExpectationError(f"expected no message, got {self._events.items[0]!r}")
+            raise ExpectationError(f"expected no message, got {_describe(*self._events.items[0])}")
         try:
             kind, v = await self._events.get(seconds, "nothing")
         except ExpectationError:
             return
-        raise ExpectationError(f"expected no message for {seconds} s, got {kind} {v!r}")
+        raise ExpectationError(f"expected no message for {seconds} s, got {_describe(kind, v)}")
 
 
 class _ProbeSourceStage(GraphStageWithMaterializedValue[SourceShape, PublisherProbe]):
@@ -339,6 +363,10 @@ class _ProbeSourceLogic(GraphStageLogic, OutHandler):
             self.buf.append(arg)
             if self.is_available(self.out):
                 self.push(self.out, self.buf.popleft())
+        elif cmd == "error":
+            # Errors travel out of band: elements still waiting for demand are dropped.
+            self.buf.clear()
+            self.done = (cmd, arg)
         else:
             self.done = (cmd, arg)
         self._maybe_finish()
