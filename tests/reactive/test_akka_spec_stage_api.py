@@ -1838,3 +1838,62 @@ def test_error_hierarchy() -> None:
     assert issubclass(StreamTimeoutError, TimeoutError)
     assert issubclass(NoSuchElementError, LookupError)
     assert issubclass(StreamError, Exception)
+
+
+async def test_push_without_demand_to_a_cancelled_port_is_an_error(
+    materializer: Materializer,
+) -> None:
+    # Akka checks the demand even when downstream's cancellation is still on its way: only
+    # a push that was pulled for may be dropped silently by a cancellation race.
+    errors: list[BaseException] = []
+    out: Outlet[int] = Outlet("Eager.out")
+    in_: Inlet[int] = Inlet("Cancelling.in")
+
+    class Eager(GraphStage[SourceShape]):
+        shape = SourceShape(out)
+
+        def create_logic(self, attributes: Any) -> GraphStageLogic:
+            class Logic(GraphStageLogic, OutHandler):
+                def __init__(self) -> None:
+                    super().__init__(Eager.shape)
+                    self.set_handler(out, self)
+
+                def pre_start(self) -> None:
+                    # Runs from the mailbox, before the cancellation event is delivered.
+                    self.get_async_callback(self._push_now).invoke(None)
+
+                def _push_now(self, _: Any) -> None:
+                    try:
+                        self.push(out, 1)
+                    except PortStateError as exc:
+                        errors.append(exc)
+                    self.complete_stage()
+
+                def on_pull(self) -> None:
+                    pass
+
+            return Logic()
+
+    class Cancelling(GraphStage[SinkShape]):
+        shape = SinkShape(in_)
+
+        def create_logic(self, attributes: Any) -> GraphStageLogic:
+            class Logic(GraphStageLogic, InHandler):
+                def __init__(self) -> None:
+                    super().__init__(Cancelling.shape)
+                    self.set_handler(in_, self)
+
+                def pre_start(self) -> None:
+                    self.cancel(in_)
+
+                def on_push(self) -> None:
+                    pass
+
+            return Logic()
+
+    Source.from_graph(Eager()).to(Sink.from_graph(Cancelling())).run(materializer)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(errors) == 1
+    assert "Cannot push port twice, or before it being pulled" in str(errors[0])
+    assert "Eager.out" in str(errors[0])
