@@ -674,6 +674,8 @@ class GraphStageLogic:
             if on_close is not None:
                 on_close()
             return
+        if type(self._handlers.get(inlet)) is _Reading:
+            raise self._err(inlet, "Already reading: a read on this inlet is in progress")
         if not self.has_been_pulled(inlet):
             self.pull(inlet)
         self.set_handler(inlet, _Reading(self, inlet, self._handlers[inlet], and_then, on_close))

@@ -360,6 +360,26 @@ async def test_read_takes_one_element_and_restores_the_handler(
     assert await out == [("h", 1), ("h", 2)]
 
 
+async def test_read_twice_on_one_inlet_is_an_error(materializer: Materializer) -> None:
+    # Akka's requireNotReading: a second read while the first waits is misuse.
+    errors: list[PortStateError] = []
+
+    def pre_start(lg: Any) -> None:
+        lg.read(lg.in_, lambda x: None)
+        try:
+            lg.read(lg.in_, lambda x: None)
+        except PortStateError as exc:
+            errors.append(exc)
+
+    pub, sub = probes(Spy("double_reader", pre_start=pre_start), materializer)
+    await settle()
+    [err] = errors
+    assert "Already reading" in str(err)
+    assert "double_reader" in str(err)
+    pub.send_complete()
+    sub.cancel()
+
+
 async def test_read_on_close_then_the_previous_handler_sees_the_finish(
     materializer: Materializer,
 ) -> None:
