@@ -44,6 +44,19 @@ class _BoundaryIn(GraphStageLogic, InHandler):
 
     def on_demand(self, n: int) -> None:
         self.demand += n
+        c = self._conns[self.in_]
+        island = self._island
+        if c.state == 0 and island is not None and not island.queue:
+            # Idle connection, empty event queue: the pull would be the next event, so
+            # deliver it now (one queue round trip less per batch).
+            c.state = DEMAND
+            if c.batch:
+                c.demand_n = self.demand
+            try:
+                c.out_handler.on_pull()
+            except Exception as exc:
+                c.out_logic._handle_error(exc)
+            return
         self._pull_more()
 
     def on_push(self) -> None:
@@ -136,7 +149,19 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
 
     def on_elements(self, batch: list[Any]) -> None:
         self.buffer.extend(batch)
-        if self._conns[self.out].state & (DEMAND | OUT_CLOSED) == DEMAND:
+        c = self._conns[self.out]
+        if c.state & (DEMAND | OUT_CLOSED) == DEMAND:
+            resume = getattr(c.in_logic, "_resume_pulled", None) if c.batch else None
+            island = self._island
+            if resume is not None and c.state == DEMAND and island is not None and not island.queue:
+                # A fused chain waits on us: answer its pull by letting it read the buffer
+                # (see fused.py), instead of push -> on_push -> grab of one slice.
+                c.state = 0
+                try:
+                    resume()
+                except Exception as exc:
+                    c.in_logic._handle_error(exc)
+                return
             self.on_pull()
 
     def on_complete(self, _: Any) -> None:

@@ -328,6 +328,11 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         else:
             self._request()
 
+    def _resume_pulled(self) -> None:
+        """Our pull was answered by an async boundary that now holds elements: read them
+        (the boundary has reset the connection to idle first)."""
+        self._serve(_Batch())
+
     def _request(self) -> None:
         cin = self._cin
         self.pull(self.in_)
