@@ -138,8 +138,12 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.buffer: list[Any] = []
         self.consumed = 0
         self.upstream_done = False
+        # A fused chain downstream that reads the buffer itself (set in pre_start).
+        self._resume: Any = None
 
     def pre_start(self) -> None:
+        c = self._conns[self.out]
+        self._resume = getattr(c.in_logic, "_resume_pulled", None) if c.batch else None
         self._request(self.size)
 
     def _request(self, n: int) -> None:
@@ -151,7 +155,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.buffer.extend(batch)
         c = self._conns[self.out]
         if c.state & (DEMAND | OUT_CLOSED) == DEMAND:
-            resume = getattr(c.in_logic, "_resume_pulled", None) if c.batch else None
+            resume = self._resume
             island = self._island
             if resume is not None and c.state == DEMAND and island is not None and not island.queue:
                 # A fused chain waits on us: answer its pull by letting it read the buffer
