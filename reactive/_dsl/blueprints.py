@@ -1329,7 +1329,7 @@ class Sink(Graph, Generic[In, Mat]):
 
     @staticmethod
     def take_last(n: int) -> Sink[Any, Any]:
-        """The last ``n`` elements, in a list."""
+        """The last ``n`` elements (``n >= 1``), in a list."""
         from .._ops.sinks import TakeLastSink
 
         return Sink(AtomicModule(TakeLastSink(n)))

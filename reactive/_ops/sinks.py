@@ -362,6 +362,8 @@ class TakeLastSink(SinkStage):
 
     def __init__(self, n: int) -> None:
         super().__init__()
+        if n <= 0:  # as Akka's TakeLastStage requires
+            raise ValueError(f"take_last: n must be >= 1, got {n}")
         self.n = n
 
     def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:

@@ -336,7 +336,8 @@ async def test_last_and_last_option(mat: Materializer) -> None:
 async def test_take_last(mat: Materializer) -> None:
     assert await Source.from_iterable(range(10)).run_with(Sink.take_last(3), mat) == [7, 8, 9]
     assert await Source.from_iterable(range(2)).run_with(Sink.take_last(3), mat) == [0, 1]
-    assert await Source.from_iterable(range(2)).run_with(Sink.take_last(0), mat) == []
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        Sink.take_last(0)  # rejected at construction, as Akka's TakeLastStage does
 
 
 async def test_ignore_and_cancelled(mat: Materializer) -> None:
