@@ -309,8 +309,9 @@ class GroupBy(FlowStage):
     def __init__(
         self, max_substreams: int, key: Callable[[Any], Any], allow_recreation: bool = False
     ) -> None:
-        if max_substreams < 1:
-            raise ValueError(f"group_by needs max_substreams >= 1, got {max_substreams}")
+        if max_substreams < 0:
+            # 0 is legal, as in Akka: every key is one too many (see the resume case).
+            raise ValueError(f"group_by needs max_substreams >= 0, got {max_substreams}")
         super().__init__()
         self.max_substreams = max_substreams
         self.key = key
@@ -371,6 +372,9 @@ class _GroupByLogic(FlowLogic):
     def on_push(self) -> None:
         x = self.grab(self.in_)
         k = self.key(x)
+        if k is None:
+            # Akka's "Key cannot be null" (an IllegalArgumentException, supervised).
+            raise ValueError(f"[{self.stage_name}] key cannot be None (element {x!r})")
         slot = self.subs.get(k)
         if slot is not None:
             if slot.outlet.is_available():
@@ -385,8 +389,8 @@ class _GroupByLogic(FlowLogic):
             return
         if len(self.subs) + len(self.closed_keys) >= self.max:
             raise TooManySubstreamsError(
-                f"[{self.stage_name}] cannot open a new substream for key {k!r}: "
-                f"max_substreams={self.max} reached"
+                f"[{self.stage_name}] cannot open a new substream for key {k!r} as there are "
+                f"too many substreams open (max_substreams={self.max})"
             )
         slot = _Slot(k, x)
         slot.outlet = SubSourceOutlet(

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._errors import SubscriptionWithCancelError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, TimerGraphStageLogic
 from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
 from .substreams import SubSinkInlet, SubSourceOutlet
@@ -133,6 +134,13 @@ class _RestartLogic(TimerGraphStageLogic):
         else:
             self.schedule_restart(exc)
 
+    def cancel_rejected(self, cause: BaseException) -> bool:
+        """True when the inner graph cancelled its input with a failure that
+        ``restart_on`` rejects (a normal cancellation is never rejected)."""
+        return not isinstance(
+            cause, SubscriptionWithCancelError
+        ) and not self.settings.should_restart_on(cause)
+
     def max_restarts_reached(self) -> bool:
         """True when no restart is left (the counter first resets if the last start was
         longer than ``max_restarts_within`` ago)."""
@@ -177,8 +185,10 @@ class _InnerOutputLogic(_RestartLogic):
         self.push(self.out, inlet.grab())
 
     def inner_finish(self, inlet: SubSinkInlet) -> None:
+        # Only the output ends (as Akka's complete(out)): a flow's input side runs on
+        # until the inner flow cancels it.
         if self.finishing or self.only_on_failures or self.max_restarts_reached():
-            self.complete_stage()
+            self.complete(self.out)
         else:
             self.schedule_restart(None)
 
@@ -188,7 +198,7 @@ class _InnerOutputLogic(_RestartLogic):
             or self.max_restarts_reached()
             or not self.settings.should_restart_on(exc)
         ):
-            self.fail_stage(exc)
+            self.fail(self.out, exc)
         else:
             self.schedule_restart(exc)
 
@@ -348,11 +358,12 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         self.finishing = True
-        if self.sub_out is not None:
-            self.sub_out.cancel(cause)
-        if self.sub_in is not None:
-            self.sub_in.complete()
-        self.cancel_stage(cause)
+        if self.sub_out is None:  # backing off: nothing runs, stop for good
+            self.cancel_stage(cause)
+            return
+        # As Akka: only the inner output is cancelled; the inner flow's input keeps
+        # running until the inner flow cancels it (inner_cancel then cancels upstream).
+        self.sub_out.cancel(cause)
 
     def on_upstream_finish(self) -> None:
         self.finishing = True
@@ -370,11 +381,18 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
 
     # -- inner ports ------------------------------------------------------------------------
     def inner_cancel(self, outlet: SubSourceOutlet, cause: BaseException) -> None:
-        if outlet is not self.sub_in or self.finishing or self.only_on_failures:
-            # on_failures: the output side tells completion from failure.
+        if outlet is not self.sub_in:
             return
-        if self.max_restarts_reached():
-            self.cancel_stage(cause)
+        if self.finishing:
+            self.cancel(self.in_, cause)
+        elif self.only_on_failures:
+            # A failing inner flow cancels its input with the failure: the output side
+            # reports it and restarts (Akka delays the cancel for this). A plain
+            # cancellation ends the input for good.
+            if isinstance(cause, SubscriptionWithCancelError):
+                self.cancel(self.in_, cause)
+        elif self.max_restarts_reached() or self.cancel_rejected(cause):
+            self.cancel(self.in_, cause)
         else:
             self.schedule_restart(None)
 
@@ -441,7 +459,7 @@ class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
             return
         if self.finishing:
             self.complete_stage()
-        elif self.max_restarts_reached():
+        elif self.max_restarts_reached() or self.cancel_rejected(cause):
             self.cancel_stage(cause)
         else:
             self.schedule_restart(None)

@@ -42,6 +42,10 @@ __all__ = [
 _EPS = 1e-9
 _KEY = "timer"
 
+AUTOMATIC_MAXIMUM_BURST = -1
+"""``throttle(..., maximum_burst=-1)``: Akka's ``Throttle.AutomaticMaximumBurst`` (the
+default, ``max(1, tokens produced in 100 ms)``)."""
+
 
 class ThrottleMode(enum.Enum):
     """How ``throttle`` reacts to elements arriving faster than the rate."""
@@ -101,7 +105,8 @@ class Throttle(FlowStage):
 
     The bucket holds ``maximum_burst`` tokens and starts full; ``elements`` tokens arrive
     every ``per`` seconds. Each element takes ``cost(x)`` tokens (1 without ``cost``).
-    Without an explicit burst it is ``max(1, tokens produced in 100 ms)``.
+    Without an explicit burst (None or -1, Akka's ``AutomaticMaximumBurst``) it is
+    ``max(1, tokens produced in 100 ms)``; a burst of 0 starts with an empty bucket.
 
     Emits when upstream emitted and the bucket holds enough tokens (shaping: after the
     wait). Backpressures when downstream backpressures or an element waits for tokens.
@@ -129,11 +134,12 @@ class Throttle(FlowStage):
         super().__init__()
         # Integer nanoseconds, as Akka's token bucket: no drift from float rounding.
         self.nanos_between_tokens = max(1, round(per * 1e9) // elements)
-        if maximum_burst is None:
+        if maximum_burst is None or maximum_burst == AUTOMATIC_MAXIMUM_BURST:
             maximum_burst = max(1, 100_000_000 // self.nanos_between_tokens)
-        elif maximum_burst < 0 or (mode is ThrottleMode.enforcing and maximum_burst == 0):
+        elif maximum_burst < 0:
+            # As Akka: 0 is legal in both modes (enforcing then fails on the first element).
             raise ValueError(
-                f"throttle maximum_burst must be >= 0 (> 0 when enforcing), got {maximum_burst!r}"
+                f"throttle maximum_burst must be >= 0 (or -1: automatic), got {maximum_burst!r}"
             )
         self.maximum_burst = maximum_burst
         self.mode = mode
@@ -218,7 +224,8 @@ class GroupedWithin(FlowStage):
     filling up to ``n`` meanwhile.
 
     Emits when the group holds ``n`` elements or the timer fired with a non-empty group,
-    and downstream pulls. Backpressures when a full group waits for downstream.
+    and downstream pulls. Backpressures when a full group waits for downstream and one
+    more element is held outside it (``n + 1`` elements, as Akka).
     Completes when upstream completes (after the last partial group). Fails when upstream
     fails (buffered elements are dropped). Cancels when downstream cancels.
     """
@@ -237,63 +244,104 @@ class GroupedWithin(FlowStage):
 
 
 class _GroupedWithinLogic(TimerFlowLogic):
+    """Akka's GroupedWeightedWithin logic with every weight 1: when the group is full and
+    downstream is not ready, one more element is pulled and held outside the group
+    (``pending``), so ``n + 1`` elements are held while back-pressuring."""
+
     def __init__(self, shape: FlowShape, n: int, seconds: float) -> None:
         super().__init__(shape)
         self.n = n
         self.seconds = seconds
         self.buf: list[Any] = []
-        self.ready = False
+        self.pending: Any = None
+        self.push_eagerly = False
+        self.group_emitted = True
+        self.finished = False
 
     def pre_start(self) -> None:
         self.schedule_with_fixed_delay(_KEY, self.seconds, self.seconds)
         self.pull(self.in_)
 
-    def on_push(self) -> None:
-        self.buf.append(self.grab(self.in_))
-        if len(self.buf) < self.n:
-            self.pull(self.in_)
-            return
+    def _restart_timer(self) -> None:
         self.schedule_with_fixed_delay(_KEY, self.seconds, self.seconds)
+
+    def _next_element(self, x: Any) -> None:
+        self.group_emitted = False
+        if len(self.buf) < self.n:
+            self.buf.append(x)
+            if len(self.buf) < self.n:
+                self.pull(self.in_)
+            elif not self.is_available(self.out):
+                self.push_eagerly = True
+                self.pull(self.in_)  # hold one more element, outside the group
+            else:
+                self._restart_timer()
+                self._emit_group()
+        else:
+            self.pending = x
+            self._restart_timer()
+            self._try_close_group()
+
+    def _try_close_group(self) -> None:
         if self.is_available(self.out):
             self._emit_group()
+        elif self.pending is not None or self.finished:
+            self.push_eagerly = True
+
+    def _emit_group(self) -> None:
+        self.group_emitted = True
+        group, self.buf = self.buf, []
+        self.push(self.out, group)
+        if not self.finished:
+            self._start_new_group()
+        elif self.pending is not None:
+            last, self.pending = self.pending, None
+            self.emit(self.out, [last], self.complete_stage)
         else:
-            self.ready = True
+            self.complete_stage()
+
+    def _start_new_group(self) -> None:
+        if self.pending is not None:
+            self.buf.append(self.pending)
+            self.pending = None
+            self.group_emitted = False
+        self.push_eagerly = False
+        if self.is_available(self.in_):
+            self._next_element(self.grab(self.in_))
+        elif not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+            self.pull(self.in_)
+
+    def on_push(self) -> None:
+        if self.pending is None:
+            self._next_element(self.grab(self.in_))
+        # else: the element stays in the port until the next group starts
+
+    def on_pull(self) -> None:
+        if self.push_eagerly:
+            self._emit_group()
+
+    def on_upstream_finish(self) -> None:
+        self.finished = True
+        if self.group_emitted:
+            self.complete_stage()
+        else:
+            self._try_close_group()
 
     def on_timer(self, key: Any) -> None:
         if self.buf:
             if self.is_available(self.out):
                 self._emit_group()
             else:
-                self.ready = True
-
-    def on_pull(self) -> None:
-        if self.ready:
-            self._emit_group()
-
-    def on_upstream_finish(self) -> None:
-        if not self.buf:
-            self.complete_stage()
-        elif self.is_available(self.out):
-            self._emit_group()
-        else:
-            self.ready = True
-
-    def _emit_group(self) -> None:
-        group, self.buf = self.buf, []
-        self.ready = False
-        self.push(self.out, group)
-        if self.is_closed(self.in_):
-            self.complete_stage()
-        elif not self.has_been_pulled(self.in_):
-            self.pull(self.in_)
+                self.push_eagerly = True
 
 
 # -- delay ----------------------------------------------------------------------------------------
 class Delay(FlowStage):
-    """``delay(seconds, strategy=OverflowStrategy.backpressure, buffer_size=16)``.
+    """``delay(seconds, strategy=OverflowStrategy.backpressure, buffer_size=None)``.
 
     Holds every element for ``seconds`` (measured from its arrival) in a buffer of
-    ``buffer_size``; ``strategy`` says what a full buffer does with a new element (the
+    ``buffer_size`` (None: the ``input_buffer`` attribute's max, 16 by default, as Akka);
+    ``strategy`` says what a full buffer does with a new element (the
     ``OverflowStrategy`` values of ``buffer``).
 
     Emits when the head element's delay elapsed and downstream pulls. Backpressures when
@@ -309,13 +357,13 @@ class Delay(FlowStage):
         self,
         seconds: float,
         strategy: OverflowStrategy = OverflowStrategy.backpressure,
-        buffer_size: int = 16,
+        buffer_size: int | None = 16,
     ) -> None:
         if seconds < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {seconds!r}")
         if not isinstance(strategy, OverflowStrategy):
             raise TypeError(f"delay strategy must be an OverflowStrategy, got {strategy!r}")
-        if buffer_size < 1:
+        if buffer_size is not None and buffer_size < 1:
             raise ValueError(f"delay buffer_size must be >= 1, got {buffer_size!r}")
         super().__init__()
         self.seconds = float(seconds)
@@ -323,13 +371,16 @@ class Delay(FlowStage):
         self.size = buffer_size
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _DelayLogic(self.shape, self)
+        # Without an explicit size, Akka's rule: the ``input_buffer`` attribute (max) says.
+        size = self.size or max(1, int(attributes.get("input_buffer") or 16))
+        return _DelayLogic(self.shape, self, size)
 
 
 class _DelayLogic(TimerFlowLogic):
-    def __init__(self, shape: FlowShape, stage: Delay) -> None:
+    def __init__(self, shape: FlowShape, stage: Delay, size: int) -> None:
         super().__init__(shape)
         self.stage = stage
+        self.size = size
         self.buf: deque[tuple[float, Any]] = deque()
 
     def pre_start(self) -> None:
@@ -340,7 +391,7 @@ class _DelayLogic(TimerFlowLogic):
         buf = self.buf
         s = self.stage.strategy
         entry = (self.now() + self.stage.seconds, x)
-        if len(buf) < self.stage.size:
+        if len(buf) < self.size:
             buf.append(entry)
         elif s is OverflowStrategy.drop_head:
             buf.popleft()
@@ -354,13 +405,13 @@ class _DelayLogic(TimerFlowLogic):
         elif s is OverflowStrategy.fail:
             self.fail_stage(
                 BufferOverflowError(
-                    f"[{self.stage_name}] buffer overflow (max capacity was {self.stage.size})"
+                    f"[{self.stage_name}] buffer overflow (max capacity was {self.size})"
                 )
             )
             return
         # drop_new drops x; backpressure never pulls when full
         self._arm_head()
-        if s is not OverflowStrategy.backpressure or len(buf) < self.stage.size:
+        if s is not OverflowStrategy.backpressure or len(buf) < self.size:
             self.pull(self.in_)
         if self.is_available(self.out):
             self._push_due()
@@ -423,6 +474,12 @@ class _InitialDelayLogic(_DeadlineLogic):
     def __init__(self, shape: FlowShape, seconds: float) -> None:
         super().__init__(shape, seconds)
         self.open = False
+
+    def pre_start(self) -> None:
+        if self.seconds == 0:
+            self.open = True  # as Akka: a zero delay needs no timer
+        else:
+            super().pre_start()
 
     def on_pull(self) -> None:
         if self.open:

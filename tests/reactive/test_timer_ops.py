@@ -177,8 +177,8 @@ def test_throttle_rejects_bad_arguments() -> None:
         Source.empty().throttle(0, 1.0)
     with pytest.raises(ValueError):
         Source.empty().throttle(1, 0)
-    with pytest.raises(ValueError):
-        Source.empty().throttle(1, 1.0, maximum_burst=0, mode=ThrottleMode.enforcing)
+    with pytest.raises(ValueError):  # -1 is "automatic" (as Akka); 0 is legal, also enforcing
+        Source.empty().throttle(1, 1.0, maximum_burst=-2, mode=ThrottleMode.enforcing)
     with pytest.raises(TypeError):
         Source.empty().throttle(1, 1.0, mode="shaping")
 
@@ -256,10 +256,12 @@ async def test_grouped_within_backpressures_when_group_is_full(
     pub.send_next(1)
     assert await pub.expect_request() == 1
     pub.send_next(2)
-    await nothing(manual_clock, pub)  # full group, no demand: upstream not pulled
+    assert await pub.expect_request() == 1  # full group, no demand: one more is held (n + 1)
+    pub.send_next(3)
+    await nothing(manual_clock, pub)  # then upstream is back-pressured
     sub.request(1)
     await sub.expect_next([1, 2])
-    assert await pub.expect_request() == 1
+    assert await pub.expect_request() == 1  # 3 started the next group
     sub.cancel()
     await pub.expect_cancellation()
 
