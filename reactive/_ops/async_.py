@@ -149,7 +149,13 @@ class _MapAsyncLogic(FlowLogic):
             if not isinstance(exc, Exception):
                 self._completed(slot)
                 raise
-        self._completed(slot)
+        # _completed inlined: this line runs once per element.
+        if self._stopped:
+            return
+        self.completed.append(slot)
+        if not self.scheduled:
+            self.scheduled = True
+            self._loop.call_soon(self._deliver_cb, None)
 
     def _completed(self, slot: list[Any]) -> None:
         # In the call's task, outside the stage: only record it.
