@@ -4,8 +4,11 @@
 with a fresh ``Builder`` ``b`` and the shapes of the imported graphs. Inside, ``b.add(g)``
 copies a stage or blueprint into the graph and returns its shape, whose ports are bound
 to ``b``; ``outlet >> inlet`` (or ``b.connect(outlet, inlet)``) draws an edge, and
-``outlet >> shape`` connects to the one free inlet of ``shape`` and returns ``shape`` so
-chains continue::
+``outlet >> shape`` connects to the one free inlet of ``shape`` (the first free inlet
+of a uniform fan-in such as ``Merge``) and returns ``shape`` so chains continue;
+``shape >> x`` starts from its one free outlet (the first free outlet of a uniform
+fan-out such as ``Broadcast``), and a blueprint can start an edge, ``Source(...) >>
+merge.in_(0)``, as Akka's ``~>`` allows::
 
     def blueprint(b, sink):
         src = b.add(Source.from_iterable(range(10)))
@@ -59,7 +62,15 @@ from typing import Any
 
 from .._errors import IllegalGraphError
 from .._impl.modules import CompositeModule, Module
-from .._stage.shapes import ClosedShape, Inlet, Outlet, Shape
+from .._ops.junctions import MergePreferredShape
+from .._stage.shapes import (
+    ClosedShape,
+    Inlet,
+    Outlet,
+    Shape,
+    UniformFanInShape,
+    UniformFanOutShape,
+)
 from .blueprints import Graph, _module_of
 from .keep import NotUsed
 
@@ -121,7 +132,8 @@ class Builder:
             if p in self._connected:
                 kind = "outlet" if p is outlet else "inlet"
                 raise IllegalGraphError(
-                    f"{kind} {p.name!r} is connected twice (already to {self._connected[p].name!r})"
+                    f"{kind} {p.name!r} is connected twice: it is already connected to "
+                    f"{self._connected[p].name!r}"
                 )
         self._connected[outlet] = inlet
         self._connected[inlet] = outlet
@@ -142,6 +154,8 @@ class Builder:
                     "or a shape returned by b.add(...)"
                 )
         free = [p for p in other.inlets if p not in self._connected]
+        if free and isinstance(other, UniformFanInShape | MergePreferredShape):
+            free = free[:1]  # as Akka's ``~> junction``: the first free inlet
         if len(free) != 1:
             raise IllegalGraphError(
                 f"'>>' from outlet {outlet.name!r} needs a shape with exactly one free inlet, "
@@ -149,6 +163,19 @@ class Builder:
             )
         self.connect(outlet, free[0])
         return other
+
+    def _chain_shape(self, shape: Shape, other: Any) -> Any:
+        """``shape >> other`` for a shape with several outlets: its one free outlet, or the
+        first free outlet of a uniform fan-out (Akka's ``bcast ~> ...``)."""
+        free = [p for p in shape.outlets if p not in self._connected]
+        if free and isinstance(shape, UniformFanOutShape):
+            free = free[:1]
+        if len(free) != 1:
+            raise IllegalGraphError(
+                f"'>>' needs a shape with exactly one free outlet, got {shape!r} with "
+                f"{len(free)} free"
+            )
+        return self._chain(free[0], other)
 
     # -- checks -------------------------------------------------------------------------
     def _check_open(self) -> None:

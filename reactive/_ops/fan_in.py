@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
-from .._stage.shapes import FanInShape2, Inlet, Outlet, UniformFanInShape
+from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, UniformFanInShape
 
 __all__ = ["Zip", "ZipWith", "Merge", "Concat"]
 
@@ -31,19 +32,41 @@ class _PortIn(InHandler):
         self.logic.on_failure_i(self.i, exc)
 
 
-class ZipWith(GraphStage[FanInShape2]):
-    """``ZipWith(f)``: ``f(a, b)`` for each pair; ports ``in0``, ``in1``, ``out``.
+def _arity(f: Callable[..., Any]) -> int:
+    """How many positional arguments ``f`` requires (2 when it cannot be told)."""
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    n = sum(1 for p in params if p.kind in kinds and p.default is inspect.Parameter.empty)
+    return max(n, 2)
 
-    Emits when both inputs have an element and downstream pulls. Completes when any
-    input completes (after the pair it still holds is emitted).
+
+class ZipWith(GraphStage[FanInShape2]):
+    """``ZipWith(f)``: ``f(a, b, ...)`` of one element from each input; ports ``in0``,
+    ``in1``, ... ``out``. The number of inputs is the number of positional arguments
+    ``f`` requires (2 to any, as Akka's ZipWith2..22), or ``n`` when given.
+
+    Emits when every input has an element and downstream pulls. Backpressures when
+    downstream backpressures. Completes when any input completes (after the combination
+    it still holds is emitted). Fails when ``f`` raises. Cancels when downstream cancels.
     """
 
     name = "zip_with"
 
-    def __init__(self, f: Callable[[Any, Any], Any] | None = None) -> None:
+    def __init__(self, f: Callable[..., Any] | None = None, n: int | None = None) -> None:
         self.f = f
+        k = (2 if f is None else _arity(f)) if n is None else n
+        if k < 2:
+            raise ValueError(f"ZipWith needs at least 2 inputs, got {k}")
         cls = type(self).__name__
-        self.shape = FanInShape2(Inlet(f"{cls}.in0"), Inlet(f"{cls}.in1"), Outlet(f"{cls}.out"))
+        ins: list[Inlet[Any]] = [Inlet(f"{cls}.in{i}") for i in range(k)]
+        out: Outlet[Any] = Outlet(f"{cls}.out")
+        # Typed as the two-input shape (the API.md form); wider ones add in2, in3, ...
+        self.shape = (
+            FanInShape2(ins[0], ins[1], out) if k == 2 else cast(Any, FanInShapeN(*ins, out))
+        )
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
         return _ZipLogic(self.shape, self.f)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .._errors import StreamError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
-from .._stage.shapes import FanOutShape2, Inlet, Outlet, UniformFanOutShape
+from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 
 __all__ = [
     "Broadcast",
@@ -119,30 +119,65 @@ class Broadcast(GraphStage[UniformFanOutShape]):
         return _AllOutputsLogic(self.shape, None, self.eager_cancel)
 
 
-class UnzipWith(GraphStage[FanOutShape2]):
-    """``UnzipWith(f)``: ``f(x)`` returns a pair; its parts go to ``out0`` and ``out1``.
+class FanOutShapeN(Shape):
+    """One inlet ``in_`` and ``n`` outlets ``out0``, ``out1``, ... (``UnzipWith(f, n)``)."""
 
-    Emits when both outputs (that are not cancelled) have demand. Backpressures when any
-    output backpressures. Completes when upstream completes. Cancels when both outputs
-    cancelled. Fails when ``f`` raises.
+    __slots__ = ("in_", "_outs")
+
+    def __init__(self, in_: Inlet[Any], *outs: Outlet[Any]) -> None:
+        super().__init__((in_,), outs)
+        self.in_ = in_
+        self._outs = tuple(outs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("out") and name[3:].isdigit() and int(name[3:]) < len(self._outs):
+            return self._outs[int(name[3:])]
+        raise AttributeError(name)
+
+    def out(self, i: int) -> Outlet[Any]:
+        """Outlet number ``i``."""
+        return self._outs[i]
+
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
+        return FanOutShapeN(inlets[0], *outlets)
+
+
+class UnzipWith(GraphStage[FanOutShape2]):
+    """``UnzipWith(f, n=2)``: ``f(x)`` returns an ``n``-tuple; its parts go to ``out0``,
+    ``out1``, ... (as Akka's UnzipWith2..22).
+
+    Emits when all outputs (that are not cancelled) have demand. Backpressures when any
+    output backpressures. Completes when upstream completes. Cancels when all outputs
+    cancelled. Fails when ``f`` raises or does not return ``n`` parts.
     """
 
     name = "unzip_with"
 
-    def __init__(self, f: Callable[[Any], tuple[Any, Any]] | None = None) -> None:
+    def __init__(self, f: Callable[[Any], tuple[Any, ...]] | None = None, n: int = 2) -> None:
+        if n < 2:
+            raise ValueError(f"UnzipWith needs at least 2 outputs, got {n}")
         self.f = f
+        self.n = n
         cls = type(self).__name__
-        self.shape = FanOutShape2(Inlet(f"{cls}.in"), Outlet(f"{cls}.out0"), Outlet(f"{cls}.out1"))
+        outs: list[Outlet[Any]] = [Outlet(f"{cls}.out{i}") for i in range(n)]
+        inlet: Inlet[Any] = Inlet(f"{cls}.in")
+        # Typed as the two-output shape (the API.md form); wider ones add out2, out3, ...
+        self.shape = FanOutShape2(inlet, *outs) if n == 2 else cast(Any, FanOutShapeN(inlet, *outs))
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        f = self.f
-        split = _unpair if f is None else (lambda x: _unpair(f(x)))
+        f, n = self.f, self.n
+
+        def split(x: Any) -> tuple[Any, ...]:
+            parts = tuple(x if f is None else f(x))
+            if len(parts) != n:
+                raise ValueError(
+                    f"[{self.name}] expected {n} parts to unzip, got {len(parts)}: {parts!r}"
+                )
+            return parts
+
         return _AllOutputsLogic(self.shape, split, False)
-
-
-def _unpair(x: Any) -> Any:
-    a, b = x
-    return (a, b)
 
 
 class Unzip(UnzipWith):
@@ -341,10 +376,10 @@ class _PartitionLogic(GraphStageLogic, InHandler):
         if self.running == 0:
             self.cancel_stage(cause)
         elif self.pending is not _NONE and i == self.pending_idx:
-            self.pending = _NONE
+            self.pending = _NONE  # dropped with its cancelled output, as in Akka
             if self.is_closed(self.in_):
                 self.cancel_stage(cause)
-            elif self._any_demand():
+            else:
                 self.try_pull(self.in_)
 
     def _on_resume(self, exc: BaseException) -> None:
@@ -356,8 +391,9 @@ class _PartitionLogic(GraphStageLogic, InHandler):
 class WireTap(GraphStage[FanOutShape2]):
     """The stage behind ``wire_tap(sink)``: ``out0`` is the main line, ``out1`` the tap.
 
-    Emits when the main output has demand; the tap gets a copy only if it has demand
-    at that moment (else the copy is dropped). Backpressures when the main output
+    Emits when the main output has demand; the tap gets a copy if it has demand, else
+    the copy is kept until the tap pulls (a newer element replaces it, as in Akka).
+    Backpressures when the main output
     backpressures (never because of the tap). Completes when upstream completes.
     Cancels when the main output cancels; a cancelled tap does not affect the main line.
     """
@@ -381,21 +417,32 @@ class _WireTapLogic(GraphStageLogic, InHandler, OutHandler):
         self.tap = shape.out1
         self.set_handler(self.in_, self)
         self.set_handler(self.main, self)
-        self.set_handler(self.tap, _TapOut())
+        self.pending: Any = _NONE  # the latest copy the tap has not taken yet
+        self.set_handler(self.tap, _TapOut(self))
 
     def on_push(self) -> None:
         elem = self.grab(self.in_)
         self.push(self.main, elem)
         if self.is_available(self.tap):
             self.push(self.tap, elem)
+        elif not self.is_closed(self.tap):
+            self.pending = elem
 
     def on_pull(self) -> None:
         self.pull(self.in_)
 
 
 class _TapOut(OutHandler):
+    """The tap outlet: it can neither backpressure nor cancel the stage."""
+
+    def __init__(self, logic: _WireTapLogic) -> None:
+        self.logic = logic
+
     def on_pull(self) -> None:
-        pass
+        lg = self.logic
+        if lg.pending is not _NONE:
+            elem, lg.pending = lg.pending, _NONE
+            lg.push(lg.tap, elem)
 
     def on_downstream_finish(self, cause: BaseException) -> None:
-        pass
+        self.logic.pending = _NONE

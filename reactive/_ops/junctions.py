@@ -6,6 +6,7 @@ in ``fan_in.py``).
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,8 +54,11 @@ class _ChoosingMergeLogic(GraphStageLogic, OutHandler):
         k = self.choose(self.ready)
         i = self.ready.pop(k)
         p = self.ins[i]
-        self.push(self.out, self.grab(p))
+        elem = self.grab(p)
+        # Pull before pushing: a synchronous input delivers its next element before
+        # downstream asks again, so a preferred/high-priority input keeps winning.
         self.try_pull(p)
+        self.push(self.out, elem)
 
     def on_push_i(self, i: int) -> None:
         self.ready.append(i)
@@ -126,16 +130,72 @@ class MergePreferred(GraphStage[MergePreferredShape]):
         )
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _PreferredLogic(self.shape, self.shape.out, self.eager_complete)
+        return _PreferredLogic(self.shape, self.eager_complete)
 
 
-class _PreferredLogic(_ChoosingMergeLogic):
-    def choose(self, ready: list[int]) -> int:
-        pref = len(self.ins) - 1
-        for k, i in enumerate(ready):
-            if i == pref:
-                return k
-        return 0
+class _PreferredLogic(GraphStageLogic, OutHandler):
+    """As Akka's MergePreferred, the preferred input is grabbed and pulled again at once
+    (up to ``MAX_BUFFERED`` elements wait here), which keeps a feedback loop into
+    ``preferred`` live; secondaries are served in arrival order when no preferred element
+    waits."""
+
+    MAX_BUFFERED = 2
+
+    def __init__(self, shape: MergePreferredShape, eager: bool) -> None:
+        super().__init__(shape)
+        self.pref = shape.preferred
+        self.secs = shape.inlets[:-1]
+        self.out = shape.out
+        self.eager = eager
+        self.buf: deque[Any] = deque()
+        self.ready: deque[int] = deque()  # secondaries holding an element, oldest first
+        self.running = len(shape.inlets)
+        for i, p in enumerate(self.secs):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.pref, _PortIn(self, -1))
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        for p in self.shape.inlets:
+            self.try_pull(p)
+
+    def on_push_i(self, i: int) -> None:
+        if i < 0:
+            self.buf.append(self.grab(self.pref))
+            if len(self.buf) < self.MAX_BUFFERED:
+                self.try_pull(self.pref)
+        else:
+            self.ready.append(i)
+        if self.is_available(self.out):
+            self._emit()
+
+    def on_pull(self) -> None:
+        self._emit()
+
+    def _emit(self) -> None:
+        if self.buf:
+            self.push(self.out, self.buf.popleft())
+            self.try_pull(self.pref)
+        elif self.ready:
+            p = self.secs[self.ready.popleft()]
+            elem = self.grab(p)
+            self.try_pull(p)
+            self.push(self.out, elem)
+        self._maybe_complete()
+
+    def _maybe_complete(self) -> None:
+        if self.running == 0 and not self.buf and not self.ready:
+            self.complete_stage()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.eager:
+            self.complete_stage()
+            return
+        self.running -= 1
+        self._maybe_complete()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
 
 
 class MergePrioritized(GraphStage[UniformFanInShape]):
@@ -321,6 +381,9 @@ class Interleave(GraphStage[UniformFanInShape]):
     """``Interleave(n, segment_size, eager_close=False)``: ``segment_size`` elements from
     each input in turn.
 
+    Like Akka's ``Interleave`` (built with detached inputs), every input is pulled at
+    start and holds one element ready.
+
     Emits when the current input has an element available. Backpressures when downstream
     backpressures. Completes when all inputs completed (the others are then served in
     turn), or when any completes with ``eager_close``. Cancels when downstream cancels.
@@ -343,6 +406,9 @@ class Interleave(GraphStage[UniformFanInShape]):
 
 
 class _InterleaveLogic(GraphStageLogic, OutHandler):
+    """Akka's Interleave behind ``withDetachedInputs``: every input is pulled at start and
+    again as soon as its element is taken, so each holds one element ready."""
+
     def __init__(self, shape: UniformFanInShape, segment: int, eager_close: bool) -> None:
         super().__init__(shape)
         self.ins = shape.inlets
@@ -356,27 +422,38 @@ class _InterleaveLogic(GraphStageLogic, OutHandler):
             self.set_handler(p, _PortIn(self, i))
         self.set_handler(self.out, self)
 
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.pull(p)
+
+    def _done(self, j: int) -> bool:
+        p = self.ins[j]
+        return self.is_closed(p) and not self.is_available(p)
+
     def _switch(self) -> None:
         self.count = 0
         n = len(self.ins)
         for step in range(1, n + 1):
             j = (self.current + step) % n
-            if not self.is_closed(self.ins[j]):
+            if not self._done(j):
                 self.current = j
                 return
 
-    def on_push_i(self, i: int) -> None:
-        self.push(self.out, self.grab(self.ins[i]))
+    def _serve(self) -> None:
+        i = self.current
+        p = self.ins[i]
+        if not self.is_available(p):
+            return  # already pulled: on_push serves it
+        self.push(self.out, self.grab(p))
         self.count += 1
+        if self.is_closed(p):
+            self._input_done(i)
+            return
+        self.pull(p)
         if self.count == self.segment:
             self._switch()
 
-    def on_pull(self) -> None:
-        p = self.ins[self.current]
-        if not self.has_been_pulled(p):
-            self.try_pull(p)
-
-    def on_finish_i(self, i: int) -> None:
+    def _input_done(self, i: int) -> None:
         if self.eager_close:
             self.complete_stage()
             return
@@ -386,7 +463,18 @@ class _InterleaveLogic(GraphStageLogic, OutHandler):
         elif i == self.current:
             self._switch()
             if self.is_available(self.out):
-                self.try_pull(self.ins[self.current])
+                self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        if i == self.current and self.is_available(self.out):
+            self._serve()
+
+    def on_pull(self) -> None:
+        self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if not self.is_available(self.ins[i]):
+            self._input_done(i)
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:
         self.fail_stage(exc)

@@ -710,6 +710,12 @@ class GraphStageLogic:
                     logic.fail(to, exc)
 
         self.set_handler(from_, _PassAlong())
+        # As Akka: an element already waiting is forwarded, an inlet already closed finishes.
+        if self.is_available(from_):
+            self.emit(to, self.grab(from_), lambda: self.try_pull(from_))
+        if do_finish and self.is_closed(from_) and not self.is_available(from_):
+            self.complete(to)
+            return
         if do_pull:
             self.try_pull(from_)
 

@@ -95,6 +95,8 @@ class Shape:
 
     def __rshift__(self, other: Any) -> Any:
         outs = self.outlets
+        if len(outs) > 1 and outs[0]._builder is not None:
+            return outs[0]._builder._chain_shape(self, other)  # picks the free outlet
         if len(outs) != 1:
             from .._errors import IllegalGraphError
 
