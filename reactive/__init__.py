@@ -57,7 +57,7 @@ from ._ops.junctions import (
     ZipWithN,
 )
 from ._ops.killswitch import KillSwitches, SharedKillSwitch, UniqueKillSwitch
-from ._ops.queues import QueueOfferResult, SinkQueue, SourceQueue
+from ._ops.queues import QueueConcurrencyError, QueueOfferResult, SinkQueue, SourceQueue
 from ._ops.restart import RestartFlow, RestartSettings, RestartSink, RestartSource
 from ._ops.sources import Cancellable
 from ._ops.timer import ThrottleMode
@@ -91,6 +91,7 @@ __all__ = [
     "OverflowStrategy",
     "PartitionHub",
     "PortStateError",
+    "QueueConcurrencyError",
     "QueueOfferResult",
     "RateExceededError",
     "RestartFlow",

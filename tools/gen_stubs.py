@@ -128,7 +128,7 @@ OPS: dict[str, list[Variant]] = {
         cost="Callable[[Out], int] | None",
     ),
     "grouped_within": op("list[Out]", n="int", seconds="float"),
-    "delay": op(seconds="float", strategy="OverflowStrategy | None", buffer_size="int"),
+    "delay": op(seconds="float", strategy="OverflowStrategy | None", buffer_size="int | None"),
     "initial_delay": op(seconds="float"),
     "take_within": op(seconds="float"),
     "drop_within": op(seconds="float"),
@@ -183,7 +183,7 @@ OPS: dict[str, list[Variant]] = {
     # fan-out
     "also_to": op(sink="Sink[Out, Any]"),
     "also_to_mat": op("Out", "M3", sink="Sink[Out, M2]", combine=_COMBINE),
-    "wire_tap": op(sink="Sink[Out, Any]"),
+    "wire_tap": op(sink="Sink[Out, Any] | Callable[[Out], Any]"),
     "wire_tap_mat": op("Out", "M3", sink="Sink[Out, M2]", combine=_COMBINE),
     "divert_to": op(sink="Sink[Out, Any]", pred=_SINK_F),
     "divert_to_mat": op("Out", "M3", sink="Sink[Out, M2]", pred=_SINK_F, combine=_COMBINE),
@@ -215,6 +215,7 @@ GRAPH_METHODS = """\
     def named(self, name: str) -> Self: ...
     def async_boundary(self) -> Self: ...
     def to_mermaid(self) -> str: ...
+    def __rshift__(self, other: Any) -> Any: ...
 """
 
 HAND: dict[str, dict[str, str]] = {
@@ -297,8 +298,9 @@ HAND: dict[str, dict[str, str]] = {
             ") -> Source[T, NotUsedType]: ..."
         ),
         "queue": (
-            "@staticmethod\ndef queue(\n    buffer_size: int, overflow_strategy: "
-            "OverflowStrategy | None = ...\n) -> Source[Any, SourceQueue]: ..."
+            "@staticmethod\ndef queue(\n    buffer_size: int,\n    overflow_strategy: "
+            "OverflowStrategy | None = ...,\n    max_concurrent_offers: int = ...,\n"
+            ") -> Source[Any, SourceQueue]: ..."
         ),
         "from_graph": "@staticmethod\ndef from_graph(g: Any) -> Source[Any, Any]: ...",
         "as_source_with_context": (
@@ -395,7 +397,9 @@ HAND: dict[str, dict[str, str]] = {
             "    *more: Sink[T, Any],\n    strategy: Callable[[int], Any] | None = ...,\n"
             ") -> Sink[T, NotUsedType]: ..."
         ),
-        "queue": "@staticmethod\ndef queue() -> Sink[Any, SinkQueue]: ...",
+        "queue": (
+            "@staticmethod\ndef queue(max_concurrent_pulls: int = ...) -> Sink[Any, SinkQueue]: ..."
+        ),
     },
     "RunnableGraph": {
         "__init__": "def __init__(self, module: Module) -> None: ...",

@@ -17,6 +17,7 @@ from .._impl.modules import AtomicModule, CompositeModule, LinearModule, Module
 from .._stage.shapes import (
     ClosedShape,
     FlowShape,
+    Inlet,
     Shape,
     SourceShape,
 )
@@ -86,6 +87,17 @@ class Graph:
         from .render import to_mermaid
 
         return to_mermaid(self.module)
+
+    def __rshift__(self, other: Any) -> Any:
+        """Inside a GraphDSL blueprint, ``source >> port_or_shape`` adds this blueprint to
+        the builder that owns ``other`` and connects it (Akka's ``Source(...) ~> inlet``)."""
+        ports = [other] if isinstance(other, Inlet) else list(getattr(other, "inlets", ()))
+        b = next((p._builder for p in ports if p._builder is not None), None)
+        if b is None:
+            raise IllegalGraphError(
+                f"'>>' from a blueprint needs a port or shape of a GraphDSL builder, got {other!r}"
+            )
+        return b.add(self) >> other
 
 
 class FlowOps(Graph, Generic[Out, Mat]):
@@ -333,8 +345,9 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(GroupedWithin(n, seconds))
 
-    def delay(self, seconds: float, strategy: Any = None, buffer_size: int = 16) -> Any:
-        """Hold every element for ``seconds`` in a buffer of ``buffer_size`` elements.
+    def delay(self, seconds: float, strategy: Any = None, buffer_size: int | None = None) -> Any:
+        """Hold every element for ``seconds`` in a buffer of ``buffer_size`` elements
+        (default: the ``Attributes.input_buffer`` max, 16, as Akka).
 
         ``strategy`` (an ``OverflowStrategy``, default ``backpressure``) says what a full
         buffer does. Emits when the head element's delay elapsed and downstream pulls.
@@ -759,15 +772,18 @@ class FlowOps(Graph, Generic[Out, Mat]):
         return self._side_output(Broadcast(2, eager_cancel=True), sink, combine)
 
     def wire_tap(self, sink: Any) -> Any:
-        """Send a copy of each element to ``sink`` only when it has demand; never slows the
-        main line (copies are dropped while the tap backpressures).
+        """Send a copy of each element to ``sink`` (or call ``sink(x)`` when given a
+        function, Akka's ``wireTap(f)``) only when it has demand; never slows the main line
+        (while the tap backpressures, only the latest copy is kept for it).
 
         Emits when downstream has demand. Backpressures when downstream backpressures.
         Completes when upstream completes. Cancels when downstream cancels (a cancelled
-        tap does not affect the main line).
+        or failed tap does not affect the main line).
         """
         from .._ops.fan_out import WireTap
 
+        if callable(sink) and not isinstance(sink, Graph):
+            sink = Sink.foreach(sink)
         return self._side_output(WireTap(), sink, None)
 
     def wire_tap_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
@@ -1082,21 +1098,27 @@ class Source(FlowOps[Out, Mat]):
         return combined.map_materialized_value(lambda _: NotUsed)
 
     @staticmethod
-    def queue(buffer_size: int, overflow_strategy: Any = None) -> Source[Any, Any]:
+    def queue(
+        buffer_size: int, overflow_strategy: Any = None, max_concurrent_offers: int = 1
+    ) -> Source[Any, Any]:
         """A source fed through its materialized ``SourceQueue`` (``await offer(x)``,
         ``complete()``, ``fail(exc)``, ``await watch_completion()``); the overflow
         strategy (default ``OverflowStrategy.backpressure``) settles offers to a full
-        buffer. See ``reactive._ops.queues.QueueSource`` for the semantics."""
+        buffer; at most ``max_concurrent_offers`` offers may wait (as in Akka). See
+        ``reactive._ops.queues.QueueSource`` for the semantics."""
         from .._ops.buffers import OverflowStrategy as OS
         from .._ops.queues import QueueSource
 
         strategy = OS.backpressure if overflow_strategy is None else overflow_strategy
-        return Source(AtomicModule(QueueSource(buffer_size, strategy)))
+        return Source(AtomicModule(QueueSource(buffer_size, strategy, max_concurrent_offers)))
 
     @staticmethod
     def from_publisher(publisher: Any) -> Source[Any, Any]:
         """The elements of a Reactive Streams ``Publisher`` (subscribed once per run)."""
         from .._ops.rs_interop import PublisherSource
+
+        if publisher is None:
+            raise TypeError("Source.from_publisher(None): a Publisher is required")
 
         return Source(AtomicModule(PublisherSource(publisher)))
 
@@ -1371,9 +1393,10 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(combine_sinks(sinks, stage))
 
     @staticmethod
-    def queue() -> Sink[Any, Any]:
+    def queue(max_concurrent_pulls: int = 1) -> Sink[Any, Any]:
         """Materializes a ``SinkQueue``: ``await pull()`` returns the next element or None
-        at the end (raising the stream's failure); ``cancel()`` stops the stream.
+        at the end (raising the stream's failure); ``cancel()`` stops the stream. At most
+        ``max_concurrent_pulls`` pulls may wait at once (as in Akka).
 
         The idiom to consume a stream from a task::
 
@@ -1382,7 +1405,7 @@ class Sink(Graph, Generic[In, Mat]):
         """
         from .._ops.queues import QueueSink
 
-        return Sink(AtomicModule(QueueSink()))
+        return Sink(AtomicModule(QueueSink(max_concurrent_pulls)))
 
     @staticmethod
     def as_publisher(fanout: bool = False) -> Sink[Any, Any]:
@@ -1396,6 +1419,9 @@ class Sink(Graph, Generic[In, Mat]):
     def from_subscriber(subscriber: Any) -> Sink[Any, Any]:
         """Feed the stream's elements to a Reactive Streams ``Subscriber``."""
         from .._ops.rs_interop import PublisherSink
+
+        if subscriber is None:
+            raise TypeError("Sink.from_subscriber(None): a Subscriber is required")
 
         return Sink(AtomicModule(PublisherSink(False, subscriber)))
 

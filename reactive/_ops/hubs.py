@@ -76,7 +76,9 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)
         self.size = size
-        self.threshold = max(1, size // 2)
+        # Akka's DemandThreshold: credit flows back in batches of half the per-producer
+        # buffer, rounded up (a producer with buffer 3 gets 2 more after 2 were emitted).
+        self.threshold = (size + 1) // 2
         self.queue: deque[tuple[Any, Any]] = deque()
         self.producers: set[_MergeHubProducerLogic] = set()
         self.cb = self.get_async_callback(self.on_event)
@@ -286,9 +288,13 @@ class BroadcastHub:
         reading everything once upstream completed; consumers attaching later complete
         at once. Fails: each consumer fails at once (the failure overtakes buffered
         elements); later consumers fail too. Cancelled consumers are removed.
+        ``buffer_size`` must be a power of two below 4096 (``ValueError`` otherwise).
         """
-        if buffer_size < 1:
-            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        if buffer_size < 1 or buffer_size >= 4096 or buffer_size & (buffer_size - 1):
+            raise ValueError(
+                "BroadcastHub.sink: buffer_size must be a power of two between 1 and 2048 "
+                f"(as in Akka), got {buffer_size}"
+            )
         return Sink(AtomicModule(_BroadcastHubStage(buffer_size, start_after_nr_of_consumers)))
 
 

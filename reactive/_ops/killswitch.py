@@ -60,7 +60,7 @@ class SharedKillSwitch(_KillSwitchBase):
         return Flow.from_graph(_KillSwitchStage(self))
 
     def __repr__(self) -> str:
-        return f"SharedKillSwitch({self.name!r})"
+        return f"KillSwitch({self.name})"  # Akka's SharedKillSwitch.toString
 
 
 class _KillSwitchStage(GraphStageWithMaterializedValue[FlowShape, Any]):
@@ -79,7 +79,8 @@ class _KillSwitchLogic(FlowLogic):
     def __init__(self, shape: FlowShape, switch: _KillSwitchBase) -> None:
         super().__init__(shape)
         self.switch = switch
-        switch._register(self.get_async_callback(self._on_cmd))
+        self._cmd_cb = self.get_async_callback(self._on_cmd)
+        switch._register(self._cmd_cb)
 
     def _on_cmd(self, cmd: tuple[str, BaseException | None]) -> None:
         kind, exc = cmd
@@ -91,6 +92,13 @@ class _KillSwitchLogic(FlowLogic):
 
     def on_push(self) -> None:
         self.push(self.out, self.grab(self.in_))
+
+    def post_stop(self) -> None:
+        # A shared switch outlives its streams: forget this one's callback.
+        try:
+            self.switch._callbacks.remove(self._cmd_cb)
+        except ValueError:
+            pass
 
 
 class KillSwitches:

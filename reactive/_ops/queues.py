@@ -18,7 +18,7 @@ from collections import deque
 from typing import Any
 
 from .._dsl.keep import Done
-from .._errors import BufferOverflowError, SubscriptionWithCancelError
+from .._errors import BufferOverflowError, StreamError, SubscriptionWithCancelError
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -30,7 +30,14 @@ from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 from .buffers import OverflowStrategy
 from .sinks import new_promise
 
-__all__ = ["QueueOfferResult", "SourceQueue", "SinkQueue", "QueueSource", "QueueSink"]
+__all__ = [
+    "QueueOfferResult",
+    "SourceQueue",
+    "SinkQueue",
+    "QueueSource",
+    "QueueSink",
+    "QueueConcurrencyError",
+]
 
 _CLOSED: Any = object()  # terminal marker: completed or cancelled normally
 
@@ -47,6 +54,13 @@ class QueueOfferResult(enum.Enum):
 
     def __repr__(self) -> str:
         return f"QueueOfferResult.{self.value}"
+
+
+class QueueConcurrencyError(StreamError, RuntimeError):
+    """More concurrent calls than a queue allows (Akka's ``IllegalStateException``): an
+    ``offer`` while ``max_concurrent_offers`` offers already wait for room under
+    ``OverflowStrategy.backpressure``, or a ``pull`` while ``max_concurrent_pulls`` pulls
+    already wait for an element. Only that call fails; the stream goes on."""
 
 
 def _is_normal(cause: BaseException | None) -> bool:
@@ -186,17 +200,28 @@ class QueueSource(GraphStageWithMaterializedValue[SourceShape, SourceQueue]):
     Emits when there is demand and the buffer holds an element (an offer meeting demand
     with an empty buffer goes straight downstream). Backpressures never: offers are
     settled by the overflow strategy when the buffer is full (``backpressure`` makes
-    ``offer`` wait). Completes when ``complete()`` was called and the buffered and
-    pending elements were emitted. Fails when ``fail(exc)`` is called, or on overflow
-    with ``OverflowStrategy.fail``. Cancels: downstream cancellation closes the queue
-    (later offers return ``queue_closed``).
+    ``offer`` wait; at most ``max_concurrent_offers`` offers may wait, a further one
+    raises ``QueueConcurrencyError``). With ``buffer_size`` 0 every strategy lets up to
+    ``max_concurrent_offers`` offers wait for demand; beyond that ``drop_head`` /
+    ``drop_buffer`` drop the oldest waiting offer, ``drop_tail`` / ``drop_new`` the new
+    one, ``fail`` fails the stream (as Akka). Completes when ``complete()`` was called
+    and the buffered and pending elements were emitted. Fails when ``fail(exc)`` is
+    called, or on overflow with ``OverflowStrategy.fail``. Cancels: downstream
+    cancellation closes the queue (later offers return ``queue_closed``).
     """
 
     name = "queue_source"
 
     def __init__(
-        self, buffer_size: int, overflow_strategy: OverflowStrategy = OverflowStrategy.backpressure
+        self,
+        buffer_size: int,
+        overflow_strategy: OverflowStrategy = OverflowStrategy.backpressure,
+        max_concurrent_offers: int = 1,
     ) -> None:
+        if max_concurrent_offers < 1:
+            raise ValueError(
+                f"Source.queue: max_concurrent_offers must be >= 1, got {max_concurrent_offers}"
+            )
         if not isinstance(overflow_strategy, OverflowStrategy):
             raise TypeError(
                 f"overflow_strategy must be an OverflowStrategy, got {overflow_strategy!r}"
@@ -205,22 +230,28 @@ class QueueSource(GraphStageWithMaterializedValue[SourceShape, SourceQueue]):
             raise ValueError(f"Source.queue: buffer_size must be >= 0, got {buffer_size}")
         self.buffer_size = buffer_size
         self.strategy = overflow_strategy
+        self.max_concurrent_offers = max_concurrent_offers
         self.shape = SourceShape(Outlet("QueueSource.out"))
 
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, SourceQueue]:
-        logic = _QueueSourceLogic(self.shape, self.buffer_size, self.strategy)
+        logic = _QueueSourceLogic(
+            self.shape, self.buffer_size, self.strategy, self.max_concurrent_offers
+        )
         queue = SourceQueue(logic, new_promise(asyncio.get_running_loop()))
         logic.queue = queue
         return logic, queue
 
 
 class _QueueSourceLogic(GraphStageLogic, OutHandler):
-    def __init__(self, shape: SourceShape, size: int, strategy: OverflowStrategy) -> None:
+    def __init__(
+        self, shape: SourceShape, size: int, strategy: OverflowStrategy, max_offers: int
+    ) -> None:
         super().__init__(shape)
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)
         self.size = size
         self.strategy = strategy
+        self.max_offers = max_offers
         self.buf: deque[Any] = deque()
         self.pending: deque[_Offer] = deque()  # offers waiting for room (backpressure)
         self.completing = False
@@ -244,7 +275,15 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
             q._settle(op, QueueOfferResult.enqueued, None)
             return
         s = self.strategy
-        if s is OverflowStrategy.backpressure:
+        room = sum(1 for p in self.pending if not p.cancelled) < self.max_offers
+        if room and (s is OverflowStrategy.backpressure or self.size == 0):
+            self.pending.append(op)  # waits for room (or, without a buffer, for demand)
+        elif s is OverflowStrategy.backpressure:
+            q._settle(op, None, self._too_many())
+        elif self.size == 0 and s in (OverflowStrategy.drop_head, OverflowStrategy.drop_buffer):
+            oldest = self._next_pending()
+            if oldest is not None:
+                q._settle(oldest, QueueOfferResult.dropped, None)
             self.pending.append(op)
         elif s is OverflowStrategy.drop_new or self.size == 0 and s is not OverflowStrategy.fail:
             q._settle(op, QueueOfferResult.dropped, None)
@@ -267,6 +306,13 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
             q._settle(op, None, exc)
             self.queue._closed(exc)
             self.fail_stage(exc)
+
+    def _too_many(self) -> QueueConcurrencyError:
+        return QueueConcurrencyError(
+            f"[{self.stage_name}] too many concurrent offers (max_concurrent_offers="
+            f"{self.max_offers}): wait for a previous offer to be resolved before "
+            "offering again"
+        )
 
     def on_control(self, cmd: tuple[str, Any]) -> None:
         kind, arg = cmd
@@ -324,10 +370,11 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
 # Sink.queue
 # ---------------------------------------------------------------------------------------------
 class _Pull:
-    __slots__ = ("done", "value", "error", "future")
+    __slots__ = ("done", "value", "error", "future", "cancelled")
 
     def __init__(self) -> None:
         self.done = False
+        self.cancelled = False
         self.value: Any = None
         self.error: BaseException | None = None
         self.future: asyncio.Future[Any] | None = None
@@ -346,10 +393,20 @@ class SinkQueue:
     Leaving the loop early (``break``) does not cancel the stream: call ``cancel()``.
     """
 
-    __slots__ = ("_logic", "_pull_cb", "_demand_cb", "_cancel_cb", "_buf", "_terminal", "_waiting")
+    __slots__ = (
+        "_logic",
+        "_pull_cb",
+        "_demand_cb",
+        "_cancel_cb",
+        "_buf",
+        "_terminal",
+        "_waiting",
+        "_max_pulls",
+    )
 
-    def __init__(self, logic: _QueueSinkLogic) -> None:
+    def __init__(self, logic: _QueueSinkLogic, max_pulls: int = 1) -> None:
         self._logic = logic
+        self._max_pulls = max_pulls
         self._pull_cb = logic.get_async_callback(logic.on_pull_request)
         self._demand_cb = logic.get_async_callback(logic.on_demand)
         self._cancel_cb = logic.get_async_callback(logic.on_cancel)
@@ -360,7 +417,9 @@ class SinkQueue:
     async def pull(self) -> Any:
         """The next element; ``None`` when the stream completed (or was cancelled).
 
-        Raises the stream's failure (after the elements received before it).
+        Raises the stream's failure (after the elements received before it), and
+        ``QueueConcurrencyError`` when ``max_concurrent_pulls`` pulls already wait. A
+        pull cancelled while waiting (e.g. by ``asyncio.wait_for``) loses no element.
         """
         buf = self._buf
         if buf:
@@ -373,6 +432,12 @@ class SinkQueue:
             if t is _CLOSED:
                 return None
             raise t
+        if len(self._waiting) >= self._max_pulls:
+            raise QueueConcurrencyError(
+                f"Sink.queue: too many concurrent pulls (max_concurrent_pulls="
+                f"{self._max_pulls}): wait for a previous pull to be resolved before "
+                "pulling again"
+            )
         op = _Pull()
         self._pull_cb.invoke(op)
         if not op.done:
@@ -381,6 +446,9 @@ class SinkQueue:
             self._waiting.add(op)
             try:
                 return await fut
+            except asyncio.CancelledError:
+                op.cancelled = True  # the stage skips it: its element goes to the next pull
+                raise
             finally:
                 self._waiting.discard(op)
         if op.error is not None:
@@ -439,13 +507,18 @@ class QueueSink(GraphStageWithMaterializedValue[SinkShape, SinkQueue]):
 
     name = "queue_sink"
 
-    def __init__(self) -> None:
+    def __init__(self, max_concurrent_pulls: int = 1) -> None:
+        if max_concurrent_pulls < 1:
+            raise ValueError(
+                f"Sink.queue: max_concurrent_pulls must be >= 1, got {max_concurrent_pulls}"
+            )
+        self.max_concurrent_pulls = max_concurrent_pulls
         self.shape = SinkShape(Inlet("QueueSink.in"))
 
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, SinkQueue]:
         prefetch = max(1, int(attributes.get("input_buffer") or 16))
         logic = _QueueSinkLogic(self.shape, prefetch)
-        queue = SinkQueue(logic)
+        queue = SinkQueue(logic, self.max_concurrent_pulls)
         logic.queue = queue
         return logic, queue
 
@@ -466,7 +539,17 @@ class _QueueSinkLogic(GraphStageLogic, InHandler):
         if len(self.queue._buf) < self.prefetch:
             self.try_pull(self.in_)
 
+    def _next_waiter(self) -> _Pull | None:
+        waiting = self.waiting
+        while waiting:
+            op = waiting.popleft()
+            if not op.cancelled:
+                return op
+        return None
+
     def on_pull_request(self, op: _Pull) -> None:
+        if op.cancelled:
+            return
         q = self.queue
         if q._buf:
             q._settle(op, q._buf.popleft(), None)
@@ -484,8 +567,9 @@ class _QueueSinkLogic(GraphStageLogic, InHandler):
     def on_push(self) -> None:
         x = self.grab(self.in_)
         q = self.queue
-        if self.waiting:
-            q._settle(self.waiting.popleft(), x, None)
+        op = self._next_waiter()
+        if op is not None:
+            q._settle(op, x, None)
         else:
             q._buf.append(x)
         self._more()

@@ -121,17 +121,18 @@ class StreamPublisher:
         if subscriber is None:
             raise TypeError("Reactive Streams rule 1.9: subscribe(None) is not allowed")
         if not self.fanout and self._subscribed:
-            if _safe(subscriber, "on_subscribe", _RejectedSubscription()):
-                _safe(
-                    subscriber,
-                    "on_error",
-                    SubscriptionRejectedError(
-                        "Sink.as_publisher(fanout=False) allows only one subscriber"
-                    ),
-                )
+            self._reject(subscriber, "Sink.as_publisher(fanout=False) allows only one subscriber")
+            return
+        logic = self._logic
+        if self.fanout and logic is not None and self._active(subscriber):
+            # As Akka's rejectDuplicateSubscriber: a subscriber already subscribed here is
+            # refused (rules 1.10, 2.12) instead of getting every element twice.
+            self._reject(
+                subscriber,
+                "Reactive Streams rule 2.12: the same subscriber cannot subscribe twice",
+            )
             return
         self._subscribed = True
-        logic = self._logic
         assert logic is not None
         sub = _Subscription(subscriber, logic.cb)
         if logic._stopped:
@@ -139,6 +140,16 @@ class StreamPublisher:
             return
         self._pending.append(sub)
         logic.cb.invoke(("subscribe", sub, None))
+
+    def _active(self, subscriber: Any) -> bool:
+        logic = self._logic
+        subs = self._pending + (logic.subs if logic is not None else [])
+        return any(s.subscriber is subscriber and not s.cancelled for s in subs)
+
+    @staticmethod
+    def _reject(subscriber: Any, why: str) -> None:
+        if _safe(subscriber, "on_subscribe", _RejectedSubscription()):
+            _safe(subscriber, "on_error", SubscriptionRejectedError(why))
 
     def _late(self, sub: _Subscription) -> None:
         sub.terminated = True  # no request from on_subscribe can reach a stopped stage
@@ -231,16 +242,19 @@ class _PublisherSinkLogic(GraphStageLogic, InHandler):
                 self.publisher._pending.remove(sub)
             except ValueError:
                 pass
-        sub.offset = self.base + len(self.buf)
+        # A new subscriber starts at the oldest element still buffered (Akka's
+        # ResizableMultiReaderRingBuffer.initCursor): subscribers attaching around the
+        # same time see the same elements; what every earlier subscriber already took
+        # is gone.
+        sub.offset = self.base
         self.subs.append(sub)
         if not _safe(sub.subscriber, "on_subscribe", sub):
             self.subs.remove(sub)
             sub.cancelled = True
             self._shutdown_if_alone(None)
             return
-        if self.upstream is not None and sub in self.subs:
-            self._terminate(sub, self.upstream)
-            self.subs.remove(sub)
+        # After upstream completed, a subscriber still gets what is buffered: _pump
+        # terminates it once it has read up to the end (at once after a failure).
         self._pump()
 
     def _terminate(self, sub: _Subscription, terminal: Any) -> None:

@@ -63,6 +63,10 @@ class _IterableLogic(SourceLogic):
         self.iterable = iterable
         self.it: Any = None
         self.nxt: Any = _END
+        # What the iterator raised while looking one element ahead: like Akka's
+        # IteratorSource (whose ``next()`` throws on the pull that asks for it), it fails
+        # the stream on the next pull, not right after the element before it.
+        self.err: BaseException | None = None
         self._batch_out = (self.out,)
 
     def pre_start(self) -> None:
@@ -71,11 +75,19 @@ class _IterableLogic(SourceLogic):
         if self.nxt is _END:
             self.complete(self.out)
 
+    def _look_ahead(self) -> None:
+        try:
+            self.nxt = next(self.it, _END)
+        except Exception as exc:
+            self.nxt = _END
+            self.err = exc
+
     def _take(self, n: int) -> Iterator[Any] | None:
         """Up to ``n`` elements for a fused chain to iterate right now (see fused.py).
 
         Lazy: the chain's loop pulls them straight from the user's iterator (no list in
         between); ``_take_settle`` runs after it, whether the loop finished or raised.
+        None when nothing is ready (a deferred failure then surfaces through ``on_pull``).
         """
         if self.nxt is _END:
             return None
@@ -85,41 +97,45 @@ class _IterableLogic(SourceLogic):
 
     def _take_settle(self, exc: BaseException | None) -> None:
         """After a lazy take: look ahead again (completion), or fail with the iterator."""
-        if exc is None:
-            try:
-                self.nxt = next(self.it, _END)
-            except Exception as e:
-                exc = e
         if exc is not None:
-            # The user's iterator failed: this source fails, not the chain that asked.
+            # The user's iterator failed on a demanded element: this source fails, not
+            # the chain that asked.
             self.nxt = _END
             self.fail_stage(exc)
-        elif self.nxt is _END:
+            return
+        self._look_ahead()
+        if self.nxt is _END and self.err is None:
             self.complete(self.out)
 
     def on_pull(self) -> None:
+        err = self.err
+        if err is not None:
+            self.err = None
+            self.fail_stage(err)
+            return
         c = self._conns[self.out]
         n = c.demand_n
         out: Any
-        try:
-            if n > 1 and c.batch:
-                out = _Batch((self.nxt,))
-                self.nxt = _END
-                out.extend(islice(self.it, n - 1))
-                self.nxt = next(self.it, _END) if len(out) == n else _END
-            else:
-                out = self.nxt
-                self.nxt = _END
-                self.nxt = next(self.it, _END)
-        except Exception as exc:
-            # The iterator failed while looking ahead: what it gave before still goes
-            # out, then the failure (Akka delivers a pushed element before a failure).
+        if n > 1 and c.batch:
+            out = _Batch((self.nxt,))
             self.nxt = _END
-            self.push(self.out, out)
-            self.fail_stage(exc)
-            return
+            try:
+                out.extend(islice(self.it, n - 1))
+            except Exception as exc:
+                # The iterator failed on a demanded element: what it gave before still
+                # goes out, then the failure (Akka delivers a pushed element first).
+                self.push(self.out, out)
+                self.fail_stage(exc)
+                return
+            full = len(out) == n
+        else:
+            out = self.nxt
+            self.nxt = _END
+            full = True
         self.push(self.out, out)
-        if self.nxt is _END:
+        if full:
+            self._look_ahead()
+        if self.nxt is _END and self.err is None:
             self.complete(self.out)
 
 
@@ -355,7 +371,15 @@ class _AsyncIterLogic(AwaitingLogicMixin, SourceLogic):
 
 
 class AwaitableSource(SourceStage):
-    """``Source.from_awaitable(aw)``: the awaitable's result as one element."""
+    """``Source.from_awaitable(aw)``: the awaitable's result as one element.
+
+    Like Akka's ``Source.future``, an awaitable (a future, task or coroutine) is awaited
+    from the start, without waiting for demand: a failure fails the stream at once, a
+    result waits for demand and is then emitted, ``None`` completes the stream empty. A
+    zero-argument async function is called on the first demand instead (Akka's
+    ``Source.lazyFuture``). A future shared with others is not cancelled when the stream
+    stops early (it is shielded).
+    """
 
     name = "awaitable_source"
 
@@ -372,13 +396,25 @@ class _AwaitableLogic(AwaitingLogicMixin, SourceLogic):
         SourceLogic.__init__(self, shape)
         self.aw = aw
         self.started = False
+        self.result: Any = _END
+
+    def pre_start(self) -> None:
+        aw = self.aw
+        if not callable(aw) or asyncio.isfuture(aw):
+            self._start(aw)
+
+    def _start(self, aw: Any) -> None:
+        self.started = True
+        if asyncio.isfuture(aw):
+            aw = asyncio.shield(aw)  # not ours to cancel when the stream stops early
+        self._await(aw, self._on_result)
 
     def on_pull(self) -> None:
-        if self.started:
-            return
-        self.started = True
-        aw = self.aw() if callable(self.aw) and not asyncio.isfuture(self.aw) else self.aw
-        self._await(aw, self._on_result)
+        if self.result is not _END:
+            self.push(self.out, self.result)
+            self.complete(self.out)
+        elif not self.started:
+            self._start(self.aw())
 
     def _on_result(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -391,9 +427,11 @@ class _AwaitableLogic(AwaitingLogicMixin, SourceLogic):
         x = fut.result()
         if x is None:
             self.complete(self.out)
-        else:
+        elif self.is_available(self.out):
             self.push(self.out, x)
             self.complete(self.out)
+        else:
+            self.result = x
 
 
 # -- tick -------------------------------------------------------------------------------------
