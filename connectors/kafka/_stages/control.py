@@ -22,9 +22,20 @@ from typing import Any, Generic, TypeVar
 
 from reactive import Done
 
-__all__ = ["Control", "DrainingControl"]
+__all__ = ["Control", "DrainingControl", "Metrics"]
 
 T = TypeVar("T")
+
+
+class Metrics(dict[str, Any]):
+    """The dict ``Control.metrics()`` returns; also awaitable (Alpakka's ``metrics`` is a
+    ``Future``): ``await control.metrics()`` gives the same dict."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Any:
+        return self
+        yield  # pragma: no cover - makes this a generator
 
 
 class Control:
@@ -97,7 +108,7 @@ class Control:
         stage stopped, for whatever reason (shutdown, cancellation, failure)."""
         return asyncio.shield(self._shutdown)
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self) -> Metrics:
         """A snapshot of the stage's counters.
 
         Keys: ``buffered_records`` (fetched, not yet emitted), ``max_buffered_records``,
@@ -106,8 +117,10 @@ class Control:
         supervision), ``records_dropped`` (buffered records of revoked partitions),
         ``commits``, ``commit_failures``, ``lag`` (per partition: high watermark from the
         last fetch minus the next offset to emit).
+
+        The dict is also awaitable (``await control.metrics()``, as Alpakka's ``Future``).
         """
-        return self._metrics()
+        return Metrics(self._metrics())
 
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown.done() else "running"
@@ -174,6 +187,6 @@ class DrainingControl(Generic[T]):
         stream_done.add_done_callback(check)
         return both
 
-    def metrics(self) -> dict[str, Any]:
-        """:meth:`Control.metrics`."""
+    def metrics(self) -> Metrics:
+        """:meth:`Control.metrics` (a dict, also awaitable)."""
         return self._control.metrics()
