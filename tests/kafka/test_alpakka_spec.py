@@ -5,7 +5,6 @@ SerializationSpec), through the public API only; what the other files here cover
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -23,9 +22,8 @@ from connectors.kafka import (
     ProducerSettings,
     Subscriptions,
 )
-from connectors.kafka.serde import str_deserializer, str_serializer
+from connectors.kafka.serde import str_serializer
 from connectors.kafka.testkit import (
-    TEST_CONSUMER_PROPERTIES,
     committed_offsets,
     produce_values,
     read_values,
@@ -33,31 +31,9 @@ from connectors.kafka.testkit import (
 )
 from reactive import Done, Keep, Materializer, Sink, Source
 from reactive.testkit import TestSink
+from tests.kafka.support import eventually, settings
 
 pytestmark = pytest.mark.kafka
-
-
-def settings(bootstrap: str, group: str | None = None, **kwargs: Any) -> ConsumerSettings:
-    """Fast consumer settings: earliest offsets, short fetch waits and group timings."""
-    return ConsumerSettings(
-        bootstrap,
-        group,
-        value_deserializer=str_deserializer,
-        auto_offset_reset="earliest",
-        properties={**TEST_CONSUMER_PROPERTIES, "fetch_max_wait_ms": 50},
-        stop_timeout=0.2,
-        connect_timeout=5.0,
-        **kwargs,
-    )
-
-
-async def eventually(predicate: Any, timeout: float = 10.0) -> None:
-    """Wait until ``predicate()`` holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 # -- settings (ConsumerSettingsSpec / ProducerSettingsSpec / CommitterSettingsSpec) ------------

@@ -17,15 +17,12 @@ from connectors.kafka import (
     Consumer,
     ConsumerClosedError,
     ConsumerConnectionError,
-    ConsumerSettings,
     DeserializationError,
     DrainingControl,
     Subscriptions,
     TopicPartition,
 )
-from connectors.kafka.serde import str_deserializer
 from connectors.kafka.testkit import (
-    TEST_CONSUMER_PROPERTIES,
     committed_offsets,
     free_port,
     produce_values,
@@ -33,31 +30,9 @@ from connectors.kafka.testkit import (
 )
 from reactive import Attributes, Keep, Materializer, Sink, Supervision
 from reactive.testkit import TestSink
+from tests.kafka.support import eventually, settings
 
 pytestmark = pytest.mark.kafka
-
-
-def settings(bootstrap: str, group: str | None = None, **kwargs: Any) -> ConsumerSettings:
-    """Fast settings for tests: earliest offsets, short fetch waits and group timings."""
-    return ConsumerSettings(
-        bootstrap,
-        group,
-        value_deserializer=str_deserializer,
-        auto_offset_reset="earliest",
-        properties={**TEST_CONSUMER_PROPERTIES, "fetch_max_wait_ms": 50},
-        stop_timeout=0.2,
-        connect_timeout=5.0,
-        **kwargs,
-    )
-
-
-async def eventually(predicate: Any, timeout: float = 10.0) -> None:
-    """Wait until ``predicate()`` holds (the broker is real: no manual clock here)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 async def test_plain_source_reads_an_assigned_partition(
