@@ -132,9 +132,11 @@ class _MapAsyncLogic(FlowLogic):
             self.running[slot[2]] = slot
 
     async def _call(self, slot: list[Any]) -> None:
-        # Runs as the call's own task (so asyncio.timeout() inside f works as usual).
+        # Runs as the call's own task (so asyncio.timeout() inside f works as usual), and
+        # records the outcome itself: no done callback, no extra Python call per element.
         aw = slot[1]
         slot[1] = None
+        fatal: BaseException | None = None
         try:
             slot[1] = await aw
             slot[0] = _OK
@@ -147,24 +149,14 @@ class _MapAsyncLogic(FlowLogic):
             slot[1] = exc
             slot[0] = _FAILED
             if not isinstance(exc, Exception):
-                self._completed(slot)
-                raise
-        # _completed inlined: this line runs once per element.
-        if self._stopped:
-            return
-        self.completed.append(slot)
-        if not self.scheduled:
-            self.scheduled = True
-            self._loop.call_soon(self._deliver_cb, None)
-
-    def _completed(self, slot: list[Any]) -> None:
-        # In the call's task, outside the stage: only record it.
-        if self._stopped:
-            return
-        self.completed.append(slot)
-        if not self.scheduled:
-            self.scheduled = True
-            self._loop.call_soon(self._deliver_cb, None)
+                fatal = exc  # recorded (the stage fails with it), then re-raised
+        if not self._stopped:
+            self.completed.append(slot)
+            if not self.scheduled:
+                self.scheduled = True
+                self._loop.call_soon(self._deliver_cb, None)
+        if fatal is not None:
+            raise fatal
 
     def _deliver(self, _: Any) -> None:
         self.scheduled = False
