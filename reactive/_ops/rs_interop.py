@@ -346,6 +346,9 @@ class _PublisherSinkLogic(GraphStageLogic, InHandler):
     def _on_abort(self, exc: BaseException) -> None:
         if self.upstream is None:
             self.upstream = exc
+        if self.publisher is not None:
+            # Set before signalling: a subscriber may subscribe again from on_error.
+            self.publisher._terminal = self.upstream
         for sub in self.subs:
             self._terminate(sub, exc)
         self.subs.clear()
@@ -354,13 +357,16 @@ class _PublisherSinkLogic(GraphStageLogic, InHandler):
         terminal = self.upstream
         if terminal is None:
             terminal = self.shutdown_error or abrupt_error(self.stage_name)
+        pub = self.publisher
+        if pub is not None:
+            # Set before signalling: a subscriber may subscribe again from its terminal
+            # signal, and _late must then see the real terminal (never on_error(None)).
+            pub._terminal = terminal
         for sub in self.subs:
             self._terminate(sub, terminal)
         self.subs.clear()
         self.buf.clear()
-        pub = self.publisher
         if pub is not None:
-            pub._terminal = terminal
             pending, pub._pending = pub._pending, []
             for sub in pending:
                 pub._late(sub)
