@@ -89,7 +89,11 @@ class _BufferLogic(FlowLogic):
         elif s is OverflowStrategy.drop_new:
             pass
         elif s is OverflowStrategy.fail:
-            self.fail_stage(BufferOverflowError(f"buffer overflow (max capacity was {self.size})"))
+            self.fail_stage(
+                BufferOverflowError(
+                    f"[{self._stage_name}] buffer overflow (max capacity was {self.size})"
+                )
+            )
             return
         else:  # pragma: no cover - backpressure never pulls when full
             buf.append(x)

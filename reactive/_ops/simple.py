@@ -443,7 +443,7 @@ class _ReduceLogic(FlowLogic):
 
     def on_upstream_finish(self) -> None:
         if self.acc is _MISSING:
-            self.fail_stage(NoSuchElementError("reduce over an empty stream"))
+            self.fail_stage(NoSuchElementError(f"[{self._stage_name}] reduce over an empty stream"))
         else:
             self.emit(self.out, self.acc, self.complete_stage)
 
@@ -595,11 +595,17 @@ class _LimitLogic(FlowLogic):
         self.n = n
         self.cost = cost
 
+    def restart_state(self) -> None:
+        # As Akka's LimitWeighted.onRestart: the budget starts again from n.
+        self.left = self.n
+
     def on_push(self) -> None:
         x = self.grab(self.in_)
         self.left -= 1 if self.cost is None else self.cost(x)
         if self.left < 0:
-            self.fail_stage(StreamLimitReachedError(f"limit of {self.n} reached"))
+            self.fail_stage(
+                StreamLimitReachedError(f"[{self._stage_name}] limit of {self.n} reached")
+            )
         else:
             self.push(self.out, x)
 

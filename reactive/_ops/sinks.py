@@ -246,7 +246,7 @@ class _ReduceSinkLogic(SinkLogic):
 
     def on_upstream_finish(self) -> None:
         if self.acc is _MISSING:
-            exc = NoSuchElementError("reduce over an empty stream")
+            exc = NoSuchElementError(f"[{self._stage_name}] reduce over an empty stream")
             self.failed(exc)
             self.fail_stage(exc)
         else:
@@ -282,7 +282,7 @@ class _HeadLogic(SinkLogic):
         if self.optional:
             self.succeed(None)
         else:
-            exc = NoSuchElementError("head of an empty stream")
+            exc = NoSuchElementError(f"[{self._stage_name}] head of an empty stream")
             self.failed(exc)
         self.complete_stage()
 
@@ -323,7 +323,7 @@ class _LastLogic(SinkLogic):
         elif self.optional:
             self.succeed(None)
         else:
-            self.failed(NoSuchElementError("last of an empty stream"))
+            self.failed(NoSuchElementError(f"[{self._stage_name}] last of an empty stream"))
         self.complete_stage()
 
 

@@ -122,9 +122,28 @@ class _MonitorLogic(FlowLogic):
         self.mon.error = exc
         self.fail_stage(exc)
 
+    def _failed(self, exc: BaseException) -> None:
+        if self.mon.state not in (FlowMonitorState.finished, FlowMonitorState.failed):
+            self.mon.state = FlowMonitorState.failed
+            self.mon.error = exc
+
     def on_downstream_finish(self, cause: BaseException) -> None:
-        self.mon.state = FlowMonitorState.finished
+        # As Akka's MonitorFlow: a plain cancellation is Finished, a failure cause Failed.
+        if isinstance(cause, SubscriptionWithCancelError):
+            self.mon.state = FlowMonitorState.finished
+        else:
+            self._failed(cause)
         self.cancel_stage(cause)
+
+    def _extra_fail(self, exc: BaseException) -> None:
+        self._failed(exc)
+
+    def _on_abort(self, exc: BaseException) -> None:
+        self._failed(exc)
+
+    def post_stop(self) -> None:
+        # Stopped without completion, failure or cancellation: abrupt termination.
+        self._failed(abrupt_error(self._stage_name))
 
 
 _ = GraphStageLogic
