@@ -278,6 +278,8 @@ class PublisherProbe:
         self._events = _Events()
         self._cb: Any = None
         self._pending: list[tuple[str, Any]] = []
+        # Every element requested so far (one per pull), never decremented by send_next:
+        # a running total of demand received, unlike Akka's ``pending`` (outstanding).
         self.pending_demand = 0
 
     def _send(self, cmd: str, arg: Any = None) -> None:
