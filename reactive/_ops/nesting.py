@@ -16,7 +16,7 @@ from .._errors import SubscriptionWithCancelError, TooManySubstreamsError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
 from .._stage.shapes import Inlet, SinkShape
 from .simple import FlowLogic, FlowStage
-from .substreams import SubSinkInlet, SubSourceOutlet
+from .substreams import DEFAULT_SUBSCRIPTION_TIMEOUT, SubSinkInlet, SubSourceOutlet
 
 __all__ = [
     "FlatMapMerge",
@@ -356,6 +356,8 @@ class _GroupByLogic(FlowLogic):
         if w is not None:
             self.waiting = None
             self.push(self.out, w.outlet.source)
+            # As in Akka, the subscription timer runs from the moment the Source is emitted.
+            w.outlet.timeout(DEFAULT_SUBSCRIPTION_TIMEOUT)
         self._maybe_pull()
         self._check_done()
 
@@ -398,10 +400,12 @@ class _GroupByLogic(FlowLogic):
             f"{self.stage_name}.substream",
             on_pull=lambda: self._sub_pull(slot),
             on_downstream_finish=lambda cause: self._sub_cancel(slot, cause),
+            subscription_timeout=None,  # armed once the Source is emitted
         )
         self.subs[k] = slot
         if self.is_available(self.out):
             self.push(self.out, slot.outlet.source)
+            slot.outlet.timeout(DEFAULT_SUBSCRIPTION_TIMEOUT)
             self._maybe_pull()
         else:
             self.waiting = slot
@@ -520,6 +524,7 @@ class _SplitLogic(FlowLogic):
         if w is not None:
             self.waiting = None
             self.push(self.out, w.outlet.source)
+            w.outlet.timeout(DEFAULT_SUBSCRIPTION_TIMEOUT)  # runs from emission, as in Akka
             self._check_done()
         self._maybe_pull()
 
@@ -567,11 +572,13 @@ class _SplitLogic(FlowLogic):
             f"{self.stage_name}.substream",
             on_pull=lambda: self._sub_pull(slot),
             on_downstream_finish=lambda cause: self._sub_cancel(slot, cause),
+            subscription_timeout=None,  # armed once the Source is emitted
         )
         self.current = slot
         self.draining = False
         if self.is_available(self.out):
             self.push(self.out, slot.outlet.source)
+            slot.outlet.timeout(DEFAULT_SUBSCRIPTION_TIMEOUT)
         else:
             self.waiting = slot
 
