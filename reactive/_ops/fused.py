@@ -25,6 +25,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._errors import PortStateError
 from .._impl.interpreter import DEMAND, IN_CLOSED
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
@@ -68,6 +69,10 @@ def _compile(
             lines.append(f"        s{j} = st[{j}]")
     lines.append("        try:")
     lines.append("            for x in it:")
+    if start == 0:
+        # What upstream hands over in batches is checked here (RS rule 2.13): a single
+        # push of None is refused by push itself, a batch is not scanned on its way.
+        lines.append("                if x is None: return 2")
     linemap: dict[int, int] = {}
     for j in range(start, n):
         k = kinds[j]
@@ -185,7 +190,13 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         """Call a generated ``run`` (bounded when ``limit``), applying supervision."""
         while True:
             try:
-                if run(it, out, self.st, limit - len(out)) if limit > 0 else run(it, out, self.st):
+                r = run(it, out, self.st, limit - len(out)) if limit > 0 else run(it, out, self.st)
+                if r:
+                    if r == 2:  # None from upstream: name the stage that emitted it
+                        name = self._cin.out_logic._stage_name
+                        return PortStateError(
+                            f"[{name}] Cannot push None: elements must not be None (RS rule 2.13)"
+                        )
                     return self._err(
                         self.out, "Cannot push None: elements must not be None (RS rule 2.13)"
                     )

@@ -57,6 +57,19 @@ class IterableSource(SourceStage):
         return _IterableLogic(self.shape, self.iterable)
 
 
+def _none_index(xs: list[Any]) -> int:
+    """Index of the first element that is None, or -1."""
+    try:
+        if None not in xs:  # C speed; == may say yes wrongly or raise (arrays): then look
+            return -1
+    except Exception:
+        pass
+    for i, x in enumerate(xs):
+        if x is None:
+            return i
+    return -1
+
+
 class _IterableLogic(SourceLogic):
     def __init__(self, shape: SourceShape, iterable: Iterable[Any]) -> None:
         super().__init__(shape)
@@ -128,6 +141,16 @@ class _IterableLogic(SourceLogic):
                 self.fail_stage(exc)
                 return
             full = len(out) == n
+            i = _none_index(out)
+            if i >= 0:
+                # RS rule 2.13, as push() checks single elements: what came before the
+                # None still goes out, then this source fails.
+                if i:
+                    self.push(self.out, _Batch(out[:i]))
+                self.nxt = _END
+                raise self._err(
+                    self.out, "Cannot push None: elements must not be None (RS rule 2.13)"
+                )
         else:
             out = self.nxt
             self.nxt = _END

@@ -16,6 +16,7 @@ from reactive import (
     Materializer,
     NoSuchElementError,
     NotUsed,
+    PortStateError,
     Sink,
     Source,
     Supervision,
@@ -415,3 +416,34 @@ async def test_unawaited_failed_result_does_not_warn(mat: Materializer) -> None:
     """A failed sink future that nobody awaits is not reported as never retrieved."""
     Source.failed(Boom("ignored")).run_with(Sink.seq(), mat)
     await settle()
+
+
+@pytest.mark.parametrize("shape", ["sink", "map", "filter", "boundary", "probe"])
+async def test_none_from_an_iterable_fails_the_stream(mat: Materializer, shape: str) -> None:
+    # RS rule 2.13 holds on the batched paths too (a batch is not pushed element by
+    # element): the elements before the None go out, the user's map never sees it.
+    seen: list[Any] = []
+
+    def record(x: Any) -> Any:
+        seen.append(x)
+        return x
+
+    src: Source[Any, Any] = Source.from_iterable([1, None, 3])
+    if shape == "probe":
+        probe = src.run_with(TestSink.probe(), mat)
+        probe.request(5)
+        await probe.expect_next(1)
+        err = await probe.expect_error()
+    else:
+        flow = {
+            "sink": src,
+            "map": src.map(record),
+            "filter": src.filter(lambda x: record(x) is not None),
+            "boundary": src.async_boundary(),
+        }[shape]
+        with pytest.raises(PortStateError) as info:
+            await flow.run_with(Sink.seq(), mat)
+        err = info.value
+    assert "RS rule 2.13" in str(err)
+    assert "iterable_source" in str(err)
+    assert None not in seen
