@@ -307,6 +307,33 @@ HAND: dict[str, dict[str, str]] = {
             "def as_source_with_context(\n        self, extract_ctx: Callable[[Out], U]\n"
             "    ) -> SourceWithContext[Out, U, Mat]: ..."
         ),
+        # lazy and resource sources (issue 12, item 14)
+        "maybe": "@staticmethod\ndef maybe() -> Source[Any, asyncio.Future[Any]]: ...",
+        "cycle": (
+            "@staticmethod\ndef cycle(factory: Callable[[], Iterable[T]])"
+            " -> Source[T, NotUsedType]: ..."
+        ),
+        "unfold_resource": (
+            "@staticmethod\ndef unfold_resource(\n    create: Callable[[], S],\n"
+            "    read: Callable[[S], T | None],\n    close: Callable[[S], object],\n"
+            ") -> Source[T, NotUsedType]: ..."
+        ),
+        "unfold_resource_async": (
+            "@staticmethod\ndef unfold_resource_async(\n    create: Callable[[], Awaitable[S]],\n"
+            "    read: Callable[[S], Awaitable[T | None]],\n"
+            "    close: Callable[[S], Awaitable[object]],\n) -> Source[T, NotUsedType]: ..."
+        ),
+        "lazy_source": (
+            "@staticmethod\ndef lazy_source(\n    factory: Callable[[], Source[T, M2]]\n"
+            ") -> Source[T, asyncio.Future[M2]]: ..."
+        ),
+        "lazy_single": (
+            "@staticmethod\ndef lazy_single(f: Callable[[], T]) -> Source[T, NotUsedType]: ..."
+        ),
+        "lazy_future": (
+            "@staticmethod\ndef lazy_future(\n    f: Callable[[], Awaitable[T | None]]\n"
+            ") -> Source[T, NotUsedType]: ..."
+        ),
     },
     "Flow": {
         "__init__": "def __init__(self, module: Module | None = ...) -> None: ...",
@@ -346,6 +373,10 @@ HAND: dict[str, dict[str, str]] = {
             "@staticmethod\ndef from_sink_and_source_mat(\n    sink: Sink[T, M2],\n"
             "    source: Source[U, M3],\n    combine: Callable[[M2, M3], M4],\n"
             ") -> Flow[T, U, M4]: ..."
+        ),
+        "lazy_flow": (
+            "@staticmethod\ndef lazy_flow(\n    factory: Callable[[], Flow[T, U, M2]]\n"
+            ") -> Flow[T, U, asyncio.Future[M2]]: ..."
         ),
     },
     "Sink": {
@@ -399,6 +430,10 @@ HAND: dict[str, dict[str, str]] = {
         ),
         "queue": (
             "@staticmethod\ndef queue(max_concurrent_pulls: int = ...) -> Sink[Any, SinkQueue]: ..."
+        ),
+        "lazy_sink": (
+            "@staticmethod\ndef lazy_sink(\n    factory: Callable[[], Sink[T, M2]]\n"
+            ") -> Sink[T, asyncio.Future[M2]]: ..."
         ),
     },
     "RunnableGraph": {

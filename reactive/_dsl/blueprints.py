@@ -1137,6 +1137,143 @@ class Source(FlowOps[Out, Mat]):
             raise IllegalGraphError(f"Source.from_graph needs exactly one outlet, got {m.shape!r}")
         return Source(m)
 
+    # -- lazy and resource sources (issue 12, item 14) -----------------------------------------
+    @staticmethod
+    def maybe() -> Source[Any, Any]:
+        """A source of at most one element, given through its materialized future.
+
+        The materialized value is an ``asyncio.Future``: ``set_result(x)`` emits ``x`` then
+        completes, ``set_result(None)`` completes empty, ``set_exception(e)`` fails the
+        stream. If the stream is cancelled first, the future is completed with ``None``
+        (a later ``set_result`` then raises ``asyncio.InvalidStateError``, as on any done
+        future: check ``done()``).
+
+        Emits when the future holds a value and downstream pulls. Backpressures never
+        (one element at most). Completes when the value was emitted, or the future was
+        completed with None. Fails when the future fails. Cancels when downstream cancels
+        (the future is then completed with None).
+        """
+        from .._ops.sources import MaybeSource
+
+        return Source(AtomicModule(MaybeSource()))
+
+    @staticmethod
+    def cycle(factory: Callable[[], Iterable[Out]]) -> Source[Out, Any]:
+        """The elements of ``factory()``, calling it again each time its iterable is
+        exhausted, forever (Akka's ``Source.cycle``). An empty iterable fails the stream
+        with ``ValueError``. ``factory`` is first called on the first demand.
+
+        Emits when downstream pulls (the next element of the current iterable).
+        Backpressures when downstream does. Completes never. Fails when ``factory``
+        raises, or returns an empty iterable. Cancels when downstream cancels.
+        """
+        from .._ops.sources import CycleSource
+
+        return Source(AtomicModule(CycleSource(factory)))
+
+    @staticmethod
+    def unfold_resource(
+        create: Callable[[], Any],
+        read: Callable[[Any], Out | None],
+        close: Callable[[Any], Any],
+    ) -> Source[Out, Any]:
+        """A source reading from a resource it opens and closes itself.
+
+        ``create()`` opens the resource when the stream starts, before any demand;
+        ``read(resource)`` returns the next element, or ``None`` at the end;
+        ``close(resource)`` is called exactly once on completion, failure or
+        cancellation (also when the stream is cancelled before its first element). A
+        raising ``close`` fails the stream with its exception unless it already failed
+        (when the stream already failed or was cancelled, it is logged). ``read`` runs on
+        the event loop: a blocking read belongs in ``unfold_resource_async`` (for
+        instance with ``asyncio.to_thread``).
+
+        Emits when ``read`` returned an element and downstream pulled. Backpressures when
+        downstream does (``read`` is called only on demand). Completes when ``read``
+        returns ``None`` (after ``close``). Fails when ``create`` or ``read`` raises (after
+        ``close``), or ``close`` raises. Cancels when downstream cancels (after
+        ``close``).
+
+        Supervision (``read``): ``resume`` skips the element whose ``read`` raised and
+        reads again; ``restart`` calls ``close(old)``, then ``create()``, then reads.
+        """
+        from .._ops.resource import UnfoldResourceSource
+
+        return Source(AtomicModule(UnfoldResourceSource(create, read, close)))
+
+    @staticmethod
+    def unfold_resource_async(
+        create: Callable[[], Awaitable[Any]],
+        read: Callable[[Any], Awaitable[Out | None]],
+        close: Callable[[Any], Awaitable[Any]],
+    ) -> Source[Out, Any]:
+        """``unfold_resource`` with three coroutine functions: ``await create()``,
+        ``await read(resource)`` (``None`` at the end), ``await close(resource)``.
+
+        ``create`` starts when the stream starts, before any demand. ``close`` is awaited
+        exactly once on completion, failure or cancellation, and the stream signals its
+        end once ``close`` finished. Cancelled while ``create`` is pending, the stream
+        closes the resource once ``create`` finishes (``create`` is not cancelled); a
+        pending ``read`` is cancelled, then the resource closed.
+
+        Emits when ``read`` returned an element. Backpressures when downstream does (one
+        ``read`` per pull). Completes when ``read`` returns ``None`` and ``close``
+        finished. Fails when ``create``, ``read`` or ``close`` fails (a failing ``close``
+        after a failure or a cancellation is logged). Cancels when downstream cancels.
+
+        Supervision (``read``): ``resume`` skips the element whose ``read`` failed;
+        ``restart`` awaits ``close(old)``, then ``create()``, then reads.
+        """
+        from .._ops.resource import UnfoldResourceAsyncSource
+
+        return Source(AtomicModule(UnfoldResourceAsyncSource(create, read, close)))
+
+    @staticmethod
+    def lazy_source(factory: Callable[[], Any]) -> Source[Any, Any]:
+        """A source that calls ``factory()`` (returning a ``Source``) on the first
+        downstream demand and then emits what that source emits.
+
+        The materialized value is an ``asyncio.Future`` of the inner source's materialized
+        value; it fails with the factory's exception if ``factory`` raises, and with
+        ``NeverMaterializedError`` if the stream is cancelled before the first demand
+        (the factory is then never called).
+
+        Emits when the inner source emits. Backpressures when downstream does. Completes
+        when the inner source completes. Fails when ``factory`` raises or the inner source
+        fails. Cancels when downstream cancels.
+        """
+        from .._ops.lazy import LazySource
+
+        return Source(AtomicModule(LazySource(factory)))
+
+    @staticmethod
+    def lazy_single(f: Callable[[], Out]) -> Source[Out, Any]:
+        """Emits ``f()``, calling ``f`` on the first downstream demand, then completes.
+        Materialized value: ``NotUsed``.
+
+        Emits when downstream pulls the first time. Backpressures never. Completes right
+        after the element. Fails when ``f`` raises (with that exception) or returns None.
+        Cancels when downstream cancels.
+        """
+        from .._ops.lazy import LazySingleSource
+
+        return Source(AtomicModule(LazySingleSource(f)))
+
+    @staticmethod
+    def lazy_future(f: Callable[[], Awaitable[Out | None]]) -> Source[Out, Any]:
+        """Calls ``f()`` on the first downstream demand, awaits the awaitable it returns
+        and emits its result; a result of ``None`` completes the stream empty.
+        Materialized value: ``NotUsed``.
+
+        Emits when the awaitable completes with a value. Backpressures never (the call
+        waits for demand). Completes right after the element, or on a ``None`` result.
+        Fails when ``f`` raises or the awaitable fails (with that exception). Cancels
+        when downstream cancels (a pending coroutine is cancelled; a future is not).
+        """
+        from .._ops.lazy import LazyFutureSource
+
+        return Source(AtomicModule(LazyFutureSource(f)))
+
     def __repr__(self) -> str:
         return f"Source({self.module.shape!r})"
 
@@ -1249,6 +1386,28 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         return Flow(
             CompositeModule(FlowShape(i, o), [a, b], [], exposed, lambda m: combine(m[0], m[1]))
         )
+
+    @staticmethod
+    def lazy_flow(factory: Callable[[], Any]) -> Flow[Any, Any, Any]:
+        """A flow created by ``factory()`` when the first element arrives; until then
+        downstream demand is passed upstream.
+
+        The materialized value is an ``asyncio.Future`` of the inner flow's materialized
+        value. If the stream completes before any element, it fails with
+        ``NeverMaterializedError`` and the output completes. If ``factory()`` raises, the
+        stream fails with that exception, upstream is cancelled, and the future fails
+        with ``NeverMaterializedError`` whose ``__cause__`` is it. An upstream failure (or
+        a cancellation) before any element fails the stream (cancels upstream) and fails
+        the future with ``NeverMaterializedError``.
+
+        Emits when the inner flow emits. Backpressures when the inner flow or downstream
+        does. Completes when the inner flow completes (or upstream completes before the
+        first element). Fails when ``factory`` raises or the inner flow fails. Cancels
+        when downstream cancels (through the inner flow, once it exists).
+        """
+        from .._ops.lazy import LazyFlow
+
+        return Flow(AtomicModule(LazyFlow(factory)))
 
     def __class_getitem__(cls, item: Any) -> Any:
         return cls
@@ -1424,6 +1583,23 @@ class Sink(Graph, Generic[In, Mat]):
             raise TypeError("Sink.from_subscriber(None): a Subscriber is required")
 
         return Sink(AtomicModule(PublisherSink(False, subscriber)))
+
+    @staticmethod
+    def lazy_sink(factory: Callable[[], Any]) -> Sink[Any, Any]:
+        """A sink created by ``factory()`` when the first element arrives.
+
+        The materialized value is an ``asyncio.Future`` of the inner sink's materialized
+        value. An empty stream fails it with ``NeverMaterializedError``; if ``factory()``
+        raises, it fails with that exception and upstream is cancelled; an upstream
+        failure before the first element fails it with ``NeverMaterializedError`` (its
+        ``__cause__`` is the failure).
+
+        Backpressures when the inner sink does (one element is requested before it
+        exists). Cancels when the inner sink cancels, or ``factory`` raises.
+        """
+        from .._ops.lazy import LazySink
+
+        return Sink(AtomicModule(LazySink(factory)))
 
     def __repr__(self) -> str:
         return f"Sink({self.module.shape!r})"

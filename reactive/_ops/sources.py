@@ -1,4 +1,5 @@
-"""Source stages: iterables, single values, unfold, async iterables, awaitables, ticks."""
+"""Source stages: iterables, single values, unfold, async iterables, awaitables, ticks,
+``maybe`` and ``cycle``."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from .._stage.logic import (
     OutHandler,
     TimerGraphStageLogic,
     _Batch,
+    abrupt_error,
 )
 from .._stage.shapes import Outlet, SourceShape
 from .asyncsupport import AwaitingLogicMixin
+from .sinks import new_promise
 
 _END: Any = object()
 
@@ -455,6 +458,123 @@ class _AwaitableLogic(AwaitingLogicMixin, SourceLogic):
             self.complete(self.out)
         else:
             self.result = x
+
+
+# -- maybe -----------------------------------------------------------------------------------
+def require_callable(operator: str, arg: str, f: Any) -> None:
+    """Raise ``TypeError`` naming ``operator`` and ``arg`` unless ``f`` is callable."""
+    if not callable(f):
+        raise TypeError(f"{operator}: {arg} must be callable, got {type(f).__name__} {f!r}")
+
+
+class MaybeSource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[Any]"]):
+    """``Source.maybe()``: emits what its materialized future is completed with.
+
+    ``set_result(x)`` emits ``x`` then completes, ``set_result(None)`` completes empty,
+    ``set_exception(e)`` fails the stream (a cancelled future fails it with
+    ``asyncio.CancelledError``). If downstream cancels first, the future is completed
+    with ``None``; if the stream is stopped abruptly, it fails with
+    ``AbruptTerminationError``.
+    """
+
+    name = "maybe_source"
+
+    def __init__(self) -> None:
+        self.shape = SourceShape(Outlet("MaybeSource.out"))
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[Any]]:
+        promise = new_promise(asyncio.get_running_loop())
+        return _MaybeLogic(self.shape, promise), promise
+
+
+class _MaybeLogic(SourceLogic):
+    def __init__(self, shape: SourceShape, promise: asyncio.Future[Any]) -> None:
+        super().__init__(shape)
+        self.promise = promise
+        self.arrived: Any = _END
+
+    def pre_start(self) -> None:
+        if self.promise.done():
+            self._on_value(self.promise)
+        else:
+            cb = self.get_async_callback(self._on_value)
+            self.promise.add_done_callback(cb.invoke)
+
+    def _on_value(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            self.fail_stage(asyncio.CancelledError("the future of Source.maybe() was cancelled"))
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.fail_stage(exc)
+            return
+        x = fut.result()
+        if x is None:
+            self.complete_stage()
+        elif self.is_available(self.out):
+            self.push(self.out, x)
+            self.complete_stage()
+        else:
+            self.arrived = x
+
+    def on_pull(self) -> None:
+        if self.arrived is not _END:
+            self.push(self.out, self.arrived)
+            self.complete_stage()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        # Akka: the promise is completed with None when the stream is cancelled first.
+        if not self.promise.done():
+            self.promise.set_result(None)
+        self.complete_stage()
+
+    def post_stop(self) -> None:
+        if not self.promise.done():
+            self.promise.set_exception(abrupt_error(self.stage_name))
+
+
+# -- cycle ------------------------------------------------------------------------------------
+class CycleSource(SourceStage):
+    """``Source.cycle(factory)``: the elements of ``factory()``, re-created each time it is
+    exhausted, forever. The factory is first called on the first demand; an empty iterable
+    (the first or a later one) fails the stream with ``ValueError``."""
+
+    name = "cycle_source"
+
+    def __init__(self, factory: Callable[[], Iterable[Any]]) -> None:
+        require_callable("Source.cycle(factory)", "factory", factory)
+        super().__init__()
+        self.factory = factory
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _CycleLogic(self.shape, self.factory)
+
+
+class _CycleLogic(SourceLogic):
+    def __init__(self, shape: SourceShape, factory: Callable[[], Iterable[Any]]) -> None:
+        super().__init__(shape)
+        self.factory = factory
+        self.it: Iterator[Any] | None = None
+
+    def on_pull(self) -> None:
+        it = self.it
+        if it is not None:
+            x = next(it, _END)
+            if x is not _END:
+                self.push(self.out, x)
+                return
+        # A fresh iterable: it must give at least one element, else cycling never ends.
+        it = self.it = iter(self.factory())
+        x = next(it, _END)
+        if x is _END:
+            self.it = None
+            raise ValueError(
+                f"[{self.stage_name}] Source.cycle: factory() returned an empty iterable; "
+                "cycle needs at least one element per iterable"
+            )
+        self.push(self.out, x)
 
 
 # -- tick -------------------------------------------------------------------------------------

@@ -149,6 +149,32 @@ def subflows() -> None:
     assert_type(flow_sub.to(Sink.seq()), Sink[int, NotUsedType])
 
 
+def lazy_and_resource() -> None:
+    # issue 12 item 14: lazy and resource sources
+    assert_type(Source.maybe(), Source[Any, asyncio.Future[Any]])
+    assert_type(Source.cycle(lambda: [1, 2]), Source[int, NotUsedType])
+
+    def create() -> list[str]:
+        return ["a"]
+
+    def read(r: list[str]) -> str | None:
+        return r.pop() if r else None
+
+    def close(r: list[str]) -> None:
+        r.clear()
+
+    assert_type(Source.unfold_resource(create, read, close), Source[str, NotUsedType])
+    assert_type(Source.lazy_single(lambda: "x"), Source[str, NotUsedType])
+    assert_type(
+        Source.lazy_source(lambda: Source.from_iterable([1])),
+        Source[int, asyncio.Future[NotUsedType]],
+    )
+    assert_type(
+        Flow.lazy_flow(lambda: Flow[int]().map(str)), Flow[int, str, asyncio.Future[NotUsedType]]
+    )
+    assert_type(Sink.lazy_sink(Sink.ignore), Sink[object, asyncio.Future[asyncio.Future[DoneType]]])
+
+
 def rejected() -> None:
     # Each line must stay an error (warn_unused_ignores flags an ignore that is not needed).
     ints = Source.from_iterable([1, 2])

@@ -1,0 +1,502 @@
+"""The lazy family: ``Source.lazy_source``, ``Source.lazy_single``, ``Source.lazy_future``,
+``Flow.lazy_flow`` and ``Sink.lazy_sink`` (Akka's ``lazySource``, ``lazySingle``,
+``lazyFuture``, ``lazyFlow``, ``lazySink``).
+
+Each defers calling its factory until the stream needs it: the first downstream demand for
+sources, the first element for the flow and the sink. Nested graphs are materialized
+on the parent's materializer and talk to it through the dynamic ports of
+``substreams.py`` (``SubSinkInlet`` / ``SubSourceOutlet``). The materialized value of the
+nested graph is delivered through a future; when the nested graph is never created it
+fails with ``NeverMaterializedError`` whose ``__cause__`` says why (a cancellation cause,
+an upstream failure, the factory's exception) where there is one.
+
+Note (as in Akka): an asynchronous boundary or any operator that prefetches demands
+early, which calls the factory early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .._errors import NeverMaterializedError
+from .._stage.logic import (
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    OutHandler,
+    abrupt_error,
+)
+from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
+from .asyncsupport import AwaitingLogicMixin
+from .sinks import new_promise
+from .sources import SourceLogic, SourceStage, require_callable
+from .substreams import SubSinkInlet, SubSourceOutlet
+
+__all__ = ["LazySource", "LazySingleSource", "LazyFutureSource", "LazyFlow", "LazySink"]
+
+_NOTHING: Any = object()
+
+
+def never_materialized(
+    stage: str, why: str, cause: BaseException | None = None
+) -> NeverMaterializedError:
+    """The error of a lazy stage's future when its nested graph was never created."""
+    err = NeverMaterializedError(f"[{stage}] the nested graph was never materialized: {why}")
+    err.__cause__ = cause
+    return err
+
+
+def _blueprint(stage: str, kind: str, made: Any, inlets: int, outlets: int) -> Any:
+    """Check what a factory returned: a blueprint of the expected shape, else TypeError."""
+    from .._dsl.blueprints import Graph
+
+    shape = made.shape if isinstance(made, (Graph, GraphStageWithMaterializedValue)) else None
+    if shape is None or len(shape.inlets) != inlets or len(shape.outlets) != outlets:
+        raise TypeError(
+            f"[{stage}] factory() must return a {kind}, got {type(made).__name__} {made!r}"
+        )
+    return made
+
+
+# -- lazy_source ------------------------------------------------------------------------------
+class LazySource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[Any]"]):
+    """``Source.lazy_source(factory)``; see ``Source.lazy_source``."""
+
+    name = "lazy_source"
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        require_callable("Source.lazy_source(factory)", "factory", factory)
+        self.shape = SourceShape(Outlet("LazySource.out"))
+        self.factory = factory
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[Any]]:
+        promise = new_promise(asyncio.get_running_loop())
+        return _LazySourceLogic(self.shape, self.factory, promise), promise
+
+
+class _LazySourceLogic(SourceLogic):
+    def __init__(
+        self, shape: SourceShape, factory: Callable[[], Any], promise: asyncio.Future[Any]
+    ) -> None:
+        super().__init__(shape)
+        self.factory = factory
+        self.promise = promise
+        self.inner: SubSinkInlet | None = None
+
+    def on_pull(self) -> None:
+        inner = self.inner
+        if inner is not None:
+            inner.pull()
+            return
+        try:
+            source = _blueprint(self.stage_name, "Source", self.factory(), 0, 1)
+        except Exception as exc:
+            self.promise.set_exception(exc)
+            self.fail_stage(exc)
+            return
+        inner = self.inner = SubSinkInlet(self, "LazySource.in", on_push=self._on_inner_push)
+        inner.pull()
+        try:
+            mat = inner.materialize(source)
+        except Exception as exc:
+            inner.cancel()
+            self.promise.set_exception(exc)
+            self.fail_stage(exc)
+            return
+        self.promise.set_result(mat)
+
+    def _on_inner_push(self) -> None:
+        assert self.inner is not None
+        self.push(self.out, self.inner.grab())
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        if self.inner is not None:
+            self.inner.cancel(cause)
+        elif not self.promise.done():
+            self.promise.set_exception(
+                never_materialized(
+                    self.stage_name, "the stream was cancelled before the first demand", cause
+                )
+            )
+        self.complete_stage()
+
+    def post_stop(self) -> None:
+        if not self.promise.done():
+            self.promise.set_exception(abrupt_error(self.stage_name))
+
+
+# -- lazy_single / lazy_future ----------------------------------------------------------------
+class LazySingleSource(SourceStage):
+    """``Source.lazy_single(f)``: emits ``f()`` (called on the first demand), then
+    completes."""
+
+    name = "lazy_single_source"
+
+    def __init__(self, f: Callable[[], Any]) -> None:
+        require_callable("Source.lazy_single(f)", "f", f)
+        super().__init__()
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _LazySingleLogic(self.shape, self.f)
+
+
+class _LazySingleLogic(SourceLogic):
+    def __init__(self, shape: SourceShape, f: Callable[[], Any]) -> None:
+        super().__init__(shape)
+        self.f = f
+
+    def on_pull(self) -> None:
+        x = self.f()  # raising fails the stage with that exception
+        if x is None:
+            raise TypeError(
+                f"[{self.stage_name}] f() returned None: elements must not be None "
+                "(RS rule 2.13; a function missing its return?)"
+            )
+        self.push(self.out, x)
+        self.complete_stage()
+
+
+class LazyFutureSource(SourceStage):
+    """``Source.lazy_future(f)``: awaits ``f()`` (called on the first demand) and emits
+    its result (``None`` completes empty)."""
+
+    name = "lazy_future_source"
+
+    def __init__(self, f: Callable[[], Awaitable[Any]]) -> None:
+        require_callable("Source.lazy_future(f)", "f", f)
+        super().__init__()
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _LazyFutureLogic(self.shape, self.f)
+
+
+class _LazyFutureLogic(AwaitingLogicMixin, SourceLogic):
+    def __init__(self, shape: SourceShape, f: Callable[[], Awaitable[Any]]) -> None:
+        SourceLogic.__init__(self, shape)
+        self.f = f
+        self.started = False
+
+    def on_pull(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        aw = self.f()
+        if asyncio.isfuture(aw):
+            aw = asyncio.shield(aw)  # a future shared with others is not ours to cancel
+        elif not asyncio.iscoroutine(aw) and not hasattr(aw, "__await__"):
+            raise TypeError(
+                f"[{self.stage_name}] f() must return an awaitable, got {type(aw).__name__} {aw!r}"
+            )
+        self._await(aw, self._on_result)
+
+    def _on_result(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            exc = asyncio.CancelledError(f"[{self.stage_name}] the awaitable was cancelled")
+            self.fail_stage(exc)
+            return
+        failure = fut.exception()
+        if failure is not None:
+            self.fail_stage(failure)
+            return
+        x = fut.result()
+        if x is None:
+            self.complete_stage()
+        else:
+            # Pulled once and not pushed since: the element can go at once.
+            self.push(self.out, x)
+            self.complete_stage()
+
+
+# -- lazy_flow --------------------------------------------------------------------------------
+class LazyFlow(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[Any]"]):
+    """``Flow.lazy_flow(factory)``; see ``Flow.lazy_flow``."""
+
+    name = "lazy_flow"
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        require_callable("Flow.lazy_flow(factory)", "factory", factory)
+        self.shape = FlowShape(Inlet("LazyFlow.in"), Outlet("LazyFlow.out"))
+        self.factory = factory
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[Any]]:
+        promise = new_promise(asyncio.get_running_loop())
+        return _LazyFlowLogic(self.shape, self.factory, promise), promise
+
+
+class _LazyFlowLogic(GraphStageLogic, InHandler, OutHandler):
+    """Before the first element this logic handles its own ports; once the inner flow is
+    materialized, ``_Connected`` does (upstream -> sub outlet -> inner flow -> sub inlet
+    -> downstream)."""
+
+    def __init__(
+        self, shape: FlowShape, factory: Callable[[], Any], promise: asyncio.Future[Any]
+    ) -> None:
+        super().__init__(shape)
+        self.in_: Inlet[Any] = shape.in_
+        self.out: Outlet[Any] = shape.out
+        self.factory = factory
+        self.promise = promise
+        self.set_handlers(self.in_, self.out, self)
+
+    # -- before the first element -----------------------------------------------------------
+    def on_pull(self) -> None:
+        self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        self.promise.set_exception(
+            never_materialized(self.stage_name, "upstream completed before the first element")
+        )
+        self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.promise.set_exception(
+            never_materialized(self.stage_name, "upstream failed before the first element", exc)
+        )
+        self.fail_stage(exc)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.promise.set_exception(
+            never_materialized(
+                self.stage_name, "downstream cancelled before the first element", cause
+            )
+        )
+        self.cancel_stage(cause)
+
+    def on_push(self) -> None:
+        first = self.grab(self.in_)
+        try:
+            flow = _blueprint(self.stage_name, "Flow", self.factory(), 1, 1)
+            connected = _Connected(self, first)
+            mat = connected.materialize(flow)
+        except Exception as exc:
+            self.promise.set_exception(
+                never_materialized(self.stage_name, f"factory() or its flow failed: {exc!r}", exc)
+            )
+            self.fail_stage(exc)
+            return
+        self.promise.set_result(mat)
+        self.set_handlers(self.in_, self.out, connected)
+        connected.sub_in.pull()  # the demand that pulled the first element
+
+    def post_stop(self) -> None:
+        if not self.promise.done():
+            self.promise.set_exception(abrupt_error(self.stage_name))
+
+
+class _Connected(InHandler, OutHandler):
+    """The handlers of a lazy flow whose inner flow runs: every port signal is relayed."""
+
+    def __init__(self, logic: _LazyFlowLogic, first: Any) -> None:
+        self.logic = logic
+        self.first = first  # held until the inner flow asks for it
+        self.pending_end: Any = _NOTHING  # upstream's end (None or exc) seen before that
+        self.sub_out = SubSourceOutlet(
+            logic,
+            "LazyFlow.inner.in",
+            on_pull=self._on_inner_pull,
+            on_downstream_finish=self._on_inner_cancel,
+            subscription_timeout=None,
+        )
+        self.sub_in = SubSinkInlet(
+            logic,
+            "LazyFlow.inner.out",
+            on_push=self._on_inner_push,
+            on_upstream_finish=self._on_inner_finish,
+            on_upstream_failure=self._on_inner_failure,
+        )
+
+    def materialize(self, flow: Any) -> Any:
+        from .._dsl.blueprints import Source
+        from .._dsl.keep import Keep
+
+        return self.sub_in.materialize(
+            Source.from_graph(self.sub_out.source).via_mat(flow, Keep.right)
+        )
+
+    # upstream -> inner
+    def on_push(self) -> None:
+        lg = self.logic
+        self.sub_out.push(lg.grab(lg.in_))
+
+    def on_upstream_finish(self) -> None:
+        if self.first is not _NOTHING:
+            self.pending_end = None
+        else:
+            self.sub_out.complete()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        if self.first is not _NOTHING:
+            self.pending_end = exc
+        else:
+            self.sub_out.fail(exc)
+
+    def _on_inner_pull(self) -> None:
+        lg = self.logic
+        first = self.first
+        if first is _NOTHING:
+            if not lg.is_closed(lg.in_) and not lg.has_been_pulled(lg.in_):
+                lg.pull(lg.in_)
+            return
+        self.first = _NOTHING
+        self.sub_out.push(first)
+        end = self.pending_end
+        if end is not _NOTHING:
+            if end is None:
+                self.sub_out.complete()
+            else:
+                self.sub_out.fail(end)
+
+    def _on_inner_cancel(self, cause: BaseException) -> None:
+        lg = self.logic
+        if not lg.is_closed(lg.in_):
+            lg.cancel(lg.in_, cause)
+
+    # inner -> downstream
+    def on_pull(self) -> None:
+        if not self.sub_in.is_closed() and not self.sub_in.has_been_pulled():
+            self.sub_in.pull()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.sub_in.cancel(cause)
+        # The stage stops once the inner flow cancelled its input (then ``in`` closes).
+
+    def _on_inner_push(self) -> None:
+        lg = self.logic
+        lg.push(lg.out, self.sub_in.grab())
+
+    def _on_inner_finish(self) -> None:
+        lg = self.logic
+        lg.complete(lg.out)
+
+    def _on_inner_failure(self, exc: BaseException) -> None:
+        lg = self.logic
+        lg.fail(lg.out, exc)
+
+
+# -- lazy_sink --------------------------------------------------------------------------------
+class LazySink(GraphStageWithMaterializedValue[SinkShape, "asyncio.Future[Any]"]):
+    """``Sink.lazy_sink(factory)``; see ``Sink.lazy_sink``."""
+
+    name = "lazy_sink"
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        require_callable("Sink.lazy_sink(factory)", "factory", factory)
+        self.shape = SinkShape(Inlet("LazySink.in"))
+        self.factory = factory
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[Any]]:
+        promise = new_promise(asyncio.get_running_loop())
+        return _LazySinkLogic(self.shape, self.factory, promise), promise
+
+
+class _LazySinkLogic(GraphStageLogic, InHandler):
+    def __init__(
+        self, shape: SinkShape, factory: Callable[[], Any], promise: asyncio.Future[Any]
+    ) -> None:
+        super().__init__(shape)
+        self.in_: Inlet[Any] = shape.in_
+        self.factory = factory
+        self.promise = promise
+        self.sub_out: SubSourceOutlet | None = None
+        self.first: Any = _NOTHING
+        self.pending_end: Any = _NOTHING
+        self.set_handler(self.in_, self)
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def on_push(self) -> None:
+        sub_out = self.sub_out
+        if sub_out is not None:
+            sub_out.push(self.grab(self.in_))
+            return
+        self.first = self.grab(self.in_)
+        try:
+            sink = _blueprint(self.stage_name, "Sink", self.factory(), 1, 0)
+        except Exception as exc:
+            self.promise.set_exception(exc)
+            self.fail_stage(exc)
+            return
+        from .._dsl.blueprints import Sink, Source
+        from .._dsl.keep import Keep
+
+        sub_out = self.sub_out = SubSourceOutlet(
+            self,
+            "LazySink.inner.in",
+            on_pull=self._on_inner_pull,
+            on_downstream_finish=self._on_inner_cancel,
+            subscription_timeout=None,
+        )
+        # The inner sink may drain after upstream completed: this stage stays until the
+        # sub outlet is closed (completed, failed, or cancelled by the inner sink).
+        self.set_keep_going(True)
+        try:
+            graph = Source.from_graph(sub_out.source).to_mat(Sink.from_graph(sink), Keep.right)
+            mat = self.materializer.materialize(graph.module, into=self._island)
+        except Exception as exc:
+            self.sub_out = None
+            sub_out.fail(exc)
+            self.promise.set_exception(exc)
+            self.fail_stage(exc)
+            return
+        self.promise.set_result(mat)
+
+    def on_upstream_finish(self) -> None:
+        if self.sub_out is None:
+            self.promise.set_exception(
+                never_materialized(self.stage_name, "upstream completed before the first element")
+            )
+            self.complete_stage()
+        elif self.first is not _NOTHING:
+            self.pending_end = None
+        else:
+            self.sub_out.complete()
+            self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        if self.sub_out is None:
+            self.promise.set_exception(
+                never_materialized(self.stage_name, "upstream failed before the first element", exc)
+            )
+            self.fail_stage(exc)
+        elif self.first is not _NOTHING:
+            self.pending_end = exc
+        else:
+            self.sub_out.fail(exc)
+            self.fail_stage(exc)
+
+    def _on_inner_pull(self) -> None:
+        sub_out = self.sub_out
+        assert sub_out is not None
+        first = self.first
+        if first is _NOTHING:
+            if not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+                self.pull(self.in_)
+            return
+        self.first = _NOTHING
+        sub_out.push(first)
+        end = self.pending_end
+        if end is None:
+            sub_out.complete()
+            self.complete_stage()
+        elif end is not _NOTHING:
+            sub_out.fail(end)
+            self.fail_stage(end)
+
+    def _on_inner_cancel(self, cause: BaseException) -> None:
+        # The inner sink needs no more: cancel upstream with its cause and stop.
+        self.cancel_stage(cause)
+
+    def post_stop(self) -> None:
+        if not self.promise.done():
+            self.promise.set_exception(abrupt_error(self.stage_name))
