@@ -494,8 +494,10 @@ class _LazySinkLogic(GraphStageLogic, InHandler):
             self.fail_stage(end)
 
     def _on_inner_cancel(self, cause: BaseException) -> None:
-        # The inner sink needs no more: cancel upstream with its cause and stop.
-        self.cancel_stage(cause)
+        # The inner sink needs no more: cancel upstream with its cause, and stop.
+        if not self.is_closed(self.in_):
+            self.cancel(self.in_, cause)
+        self.complete_stage()
 
     def post_stop(self) -> None:
         if not self.promise.done():

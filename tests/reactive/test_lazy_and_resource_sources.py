@@ -29,6 +29,7 @@ from reactive import (
     StreamError,
     Supervision,
 )
+from reactive.stage import NoMoreElementsNeeded
 from reactive.testkit import TestSink, TestSource
 
 
@@ -971,6 +972,37 @@ class TestLazySink:
         pub.send_next("h")
         assert await (await asyncio.wait_for(asyncio.shield(mat), 3)) == "h"
         await pub.expect_cancellation()
+
+    async def test_inner_cancellation_cause_reaches_upstream(
+        self, materializer: Materializer
+    ) -> None:
+        cause = NoMoreElementsNeeded("inner has enough")
+        pub, mat = (
+            TestSource.probe().to_mat(Sink.lazy_sink(TestSink.probe), Keep.both).run(materializer)
+        )
+        pub.send_next(1)
+        inner = await asyncio.wait_for(asyncio.shield(mat), 3)
+        await inner.request_next(1)
+        inner.cancel(cause)
+        assert await pub.expect_cancellation() is cause
+
+    async def test_inner_sink_failure_cancels_upstream_with_it(
+        self, materializer: Materializer
+    ) -> None:
+        err = Boom("inner")
+
+        def f(x: int) -> None:
+            raise err
+
+        pub, mat = (
+            TestSource.probe()
+            .to_mat(Sink.lazy_sink(lambda: Sink.foreach(f)), Keep.both)
+            .run(materializer)
+        )
+        pub.send_next(1)
+        assert await pub.expect_cancellation() is err
+        with pytest.raises(Boom):
+            await (await asyncio.wait_for(asyncio.shield(mat), 3))
 
     async def test_single_element_stream(self, materializer: Materializer) -> None:
         mat = Source.single(5).run_with(Sink.lazy_sink(Sink.seq), materializer)
