@@ -90,6 +90,11 @@ class TestMaybe:
         with pytest.raises(asyncio.InvalidStateError):
             fut.set_result(1)
 
+    async def test_a_cancelled_future_fails_the_stream(self, materializer: Materializer) -> None:
+        fut, probe = Source.maybe().to_mat(TestSink.probe(), Keep.both).run(materializer)
+        fut.cancel()
+        assert isinstance(await probe.expect_error(), asyncio.CancelledError)
+
     async def test_each_materialization_has_its_own_future(
         self, materializer: Materializer
     ) -> None:
@@ -265,6 +270,17 @@ class TestUnfoldResource:
         await settle()
         assert res.log[-1] == "close 0"
         assert res.closed_once()
+
+    async def test_downstream_failure_closes_once(self, materializer: Materializer) -> None:
+        res = Sync([1, 2, 3])
+
+        def bad(x: int) -> int:
+            raise Boom("downstream")
+
+        with pytest.raises(Boom, match="downstream"):
+            await res.source().map(bad).run_with(Sink.seq(), materializer)
+        await settle()
+        assert res.log == ["create 0", "read 0", "close 0"]
 
     async def test_read_failure_closes_once_and_fails(self, materializer: Materializer) -> None:
         res = Sync([1, Boom("read")])
@@ -459,6 +475,17 @@ class TestUnfoldResourceAsync:
         assert res.read_cancelled
         assert res.log == ["create 0", "close 0"]
         assert res.closed_once()
+
+    async def test_downstream_failure_closes_once(self, materializer: Materializer) -> None:
+        res = Async([1, 2, 3])
+
+        def bad(x: int) -> int:
+            raise Boom("downstream")
+
+        with pytest.raises(Boom, match="downstream"):
+            await res.source().map(bad).run_with(Sink.seq(), materializer)
+        await settle()
+        assert res.log == ["create 0", "read 0", "close 0"]
 
     async def test_read_failure_closes_once_then_fails(self, materializer: Materializer) -> None:
         res = Async([1, Boom("read")])
@@ -856,6 +883,19 @@ class TestLazyFlow:
         sub.cancel()
         await pub.expect_cancellation()
         await mat
+
+    async def test_factory_must_return_a_flow(self, materializer: Materializer) -> None:
+        mat, result = (
+            Source.single(1)
+            .via_mat(Flow.lazy_flow(lambda: Sink.seq()), Keep.right)
+            .to_mat(Sink.seq(), Keep.both)
+            .run(materializer)
+        )
+        with pytest.raises(TypeError, match=r"\[lazy_flow\] factory\(\) must return a Flow"):
+            await result
+        with pytest.raises(NeverMaterializedError) as info:
+            await mat
+        assert isinstance(info.value.__cause__, TypeError)
 
     async def test_backpressure_is_the_inner_flows(self, materializer: Materializer) -> None:
         src = Source.from_iterable(range(100)).via(Flow.lazy_flow(lambda: Flow().map(str)))
