@@ -48,6 +48,7 @@ from connectors.kafka.testkit import (
     free_port,
     produce_values,
     proxied_broker,
+    read_values,
     unique_topic_name,
 )
 from reactive import Keep, Materializer, Sink, Source
@@ -104,6 +105,35 @@ async def test_an_outage_longer_than_request_timeout_names_the_topic_and_what_to
     if isinstance(error.__cause__, NodeNotReadyError):
         assert "not ready" in message
     await pub.expect_cancellation()
+
+
+async def test_an_outage_under_the_committable_sink_names_the_topic(
+    materializer: Materializer, proxied: tuple[EmbeddedBroker, TcpProxy]
+) -> None:
+    # consume -> produce -> commit ends in this sink: its send failures carry context too.
+    broker, proxy = proxied
+    topic = await create_topic(broker.bootstrap_servers, unique_topic_name("outage"))
+    producer = ProducerSettings(
+        broker.bootstrap_servers,
+        properties={"request_timeout_ms": 1000, "retry_backoff_ms": 50},
+        close_timeout=1.0,
+    )
+    pub, done = (
+        TestSource.probe().to_mat(Producer.committable_sink(producer), Keep.both).run(materializer)
+    )
+    await pub.expect_request()
+    pub.send_next(ProducerMessage.single(ProducerRecord(topic, b"before"), None))
+    # Written (so the producer knows the topic's partitions) before the outage.
+    assert await read_values(broker.bootstrap_servers, topic, 1) == [b"before"]
+    proxy.block()
+    proxy.cut()
+    pub.send_next(ProducerMessage.single(ProducerRecord(topic, b"during"), None))
+    with pytest.raises(ProducerSendError) as info:
+        await asyncio.wait_for(done, 15)
+    message = str(info.value)
+    assert message.startswith("[Producer.committable_sink] sending records to ")
+    assert f"topic {topic!r} partition 0" in message and "request_timeout_ms=1000" in message
+    assert isinstance(info.value.__cause__, KafkaError)
 
 
 async def test_a_record_over_max_request_size_names_topic_partition_and_limit(
