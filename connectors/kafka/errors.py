@@ -1,20 +1,53 @@
-"""Errors raised by the consumer sources and the committer stages.
+"""Errors raised by the Kafka stages (consumer sources, committers, producers).
 
 ::
 
-    KafkaConsumerError (RuntimeError)
-    ├── ConsumerConnectionError (also ConnectionError): no broker answered at start
-    ├── DeserializationError (also ValueError): a record's key or value did not decode
-    └── KafkaCommitError: committing offsets failed
-        ├── CommitTimeoutError (also TimeoutError): not acknowledged within commit_timeout
-        └── ConsumerClosedError: the consumer that should commit is shut down
+    KafkaConnectorError (RuntimeError)
+    ├── MissingCodecError (also aiokafka UnsupportedCodecError): a codec library is not installed
+    ├── KafkaConsumerError: a consumer or committer stage failed
+    │   ├── ConsumerConnectionError (also ConnectionError): no broker answered at start
+    │   ├── DeserializationError (also ValueError): a record's key or value did not decode
+    │   └── KafkaCommitError: committing offsets failed
+    │       ├── CommitTimeoutError (also TimeoutError): not acknowledged within commit_timeout
+    │       └── ConsumerClosedError: the consumer that should commit is shut down
+    └── KafkaProducerError: a producer stage failed
+        ├── ProducerConnectionError (also aiokafka KafkaConnectionError, ConnectionError):
+        │       no broker answered at start
+        ├── ProducerStartError (also aiokafka KafkaError): a broker answered but refused to
+        │       start the producer (e.g. InitProducerId for an idempotent producer)
+        └── ProducerSendError (also aiokafka KafkaError): records were not acknowledged
+            └── RecordTooLargeError (also aiokafka MessageSizeTooLargeError): a record or
+                    batch is over the size limit
 
-Every message names the stage (``[Consumer.plain_source]``) and says what to do
-when there is something to do. Errors of aiokafka itself (``KafkaError``) are
-chained as ``__cause__``.
+Every message names the stage (``[Consumer.plain_source]``, ``[Producer.plain_sink]``),
+the topic, partition and offset (or the record) where there is one, and says what to
+check.
+
+Wrapping, and catching by aiokafka's types: the error aiokafka raised is always kept as
+``__cause__`` (``raise ProducerSendError(...) from original``). Where the stage replaces
+one specific aiokafka error, the new class also *subclasses* that aiokafka type, so code
+written against aiokafka keeps working: ``except MessageSizeTooLargeError`` catches a
+:class:`RecordTooLargeError`, ``except KafkaConnectionError`` a
+:class:`ProducerConnectionError`, ``except UnsupportedCodecError`` a
+:class:`MissingCodecError`. A send can fail with many aiokafka errors
+(``NodeNotReadyError``, ``KafkaTimeoutError``, broker error codes...): those become one
+:class:`ProducerSendError`, a ``KafkaError`` whose ``__cause__`` is the specific error
+and whose ``retriable`` is the cause's (``except KafkaError`` still catches it; inspect
+``__cause__`` for the precise type).
 """
 
 from __future__ import annotations
+
+import re
+from types import TracebackType
+from typing import Any
+
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    UnsupportedCodecError,
+)
 
 __all__ = [
     "CommitTimeoutError",
@@ -22,11 +55,33 @@ __all__ = [
     "ConsumerConnectionError",
     "DeserializationError",
     "KafkaCommitError",
+    "KafkaConnectorError",
     "KafkaConsumerError",
+    "KafkaProducerError",
+    "MissingCodecError",
+    "ProducerConnectionError",
+    "ProducerSendError",
+    "ProducerStartError",
+    "RecordTooLargeError",
 ]
 
+#: What to install for the compression codecs (aiokafka reads snappy, lz4 and zstd
+#: through the ``cramjam`` package; the ``kafka`` extra installs it).
+INSTALL_HINT = "pip install 'reactive-streams-py[kafka]' (or: pip install cramjam)"
 
-class KafkaConsumerError(RuntimeError):
+
+class KafkaConnectorError(RuntimeError):
+    """Base of the errors of the Kafka stages.
+
+    ``str()`` is the message alone (aiokafka's ``KafkaError`` would prefix the class
+    name, which the traceback already shows).
+    """
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+class KafkaConsumerError(KafkaConnectorError):
     """Base of the errors of the consumer and committer stages."""
 
 
@@ -59,3 +114,162 @@ class CommitTimeoutError(KafkaCommitError, TimeoutError):
 
 class ConsumerClosedError(KafkaCommitError):
     """A commit was requested from a consumer that is shut down (or never started)."""
+
+
+class KafkaProducerError(KafkaConnectorError):
+    """Base of the errors of the producer stages (``Producer.*``)."""
+
+
+class ProducerConnectionError(KafkaProducerError, KafkaConnectionError, ConnectionError):
+    """No Kafka broker answered within ``ProducerSettings.connect_timeout`` at start."""
+
+
+class ProducerStartError(KafkaProducerError, KafkaError):
+    """A broker answered but starting the producer failed (the broker's error is the
+    ``__cause__``): an idempotent or transactional producer the broker refuses, an
+    authorization error, an unsupported protocol version."""
+
+
+class ProducerSendError(KafkaProducerError, KafkaError):
+    """Records were not acknowledged: aiokafka's error (``NodeNotReadyError`` after an
+    outage longer than ``request_timeout_ms``, ``KafkaTimeoutError``, a broker error
+    code) is the ``__cause__``.
+
+    ``topic`` and ``partition`` say where the failed records were going (``partition``
+    is ``None`` when not known); ``retriable`` is the cause's: a retriable error may
+    succeed if the stream is restarted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        topic: str | None = None,
+        partition: int | None = None,
+        *,
+        retriable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.partition = partition
+        self.retriable = retriable
+
+
+class RecordTooLargeError(ProducerSendError, MessageSizeTooLargeError):
+    """A record is larger than ``max_request_size`` (checked before sending), or the
+    broker refused a batch as too large (its ``message.max.bytes``)."""
+
+
+class MissingCodecError(KafkaConnectorError, UnsupportedCodecError):
+    """The library of a compression codec (snappy, lz4, zstd) is not installed.
+
+    Raised when a producer stage is built with ``ProducerSettings(compression_type=...)``
+    and, on the consumer, when a fetched batch uses that codec (then ``topic``,
+    ``partition`` and ``offset`` locate the first record that could not be read, when
+    aiokafka's traceback tells). ``codec`` is the codec's name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        codec: str,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.codec = codec
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+
+
+# -- helpers for the stages ----------------------------------------------------------------
+
+_CODEC_NAMES = {1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+_MISSING_CODEC = re.compile(r"Libraries for (\w+) compression codec not found")
+
+
+def codec_available(codec: str) -> bool:
+    """Whether aiokafka can compress and decompress with ``codec`` here."""
+    from aiokafka import codec as codecs
+
+    checker = getattr(codecs, f"has_{codec}", None)
+    return checker is not None and bool(checker())
+
+
+def check_codec(stage: str, codec: str | None) -> None:
+    """Raise :class:`MissingCodecError` if ``codec`` (a ``compression_type``) cannot be
+    used here; ``None`` (no compression) always can."""
+    if codec is None or codec_available(codec):
+        return
+    raise MissingCodecError(
+        f"[{stage}] compression_type={codec!r} needs the {codec} codec library, which is "
+        f"not installed: {INSTALL_HINT}",
+        codec,
+    )
+
+
+def _fetch_location(exc: BaseException) -> tuple[Any, int | None, int | None]:
+    """(topic-partition, offset, codec id) of the batch aiokafka failed to unpack.
+
+    aiokafka's error says none of it; its ``_unpack_records`` generator (the frame that
+    decompresses each fetched batch) holds them. Best effort: ``(None, None, None)``
+    when the traceback does not show that frame.
+    """
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "_unpack_records":
+            names = frame.f_locals
+            tp = names.get("tp")
+            batch = names.get("next_batch")
+            records = names.get("self")
+            offsets = [
+                o
+                for o in (
+                    getattr(records, "next_fetch_offset", None),
+                    getattr(batch, "base_offset", None),
+                )
+                if isinstance(o, int)
+            ]
+            codec = getattr(batch, "compression_type", None)
+            return tp, max(offsets) if offsets else None, codec if isinstance(codec, int) else None
+        tb = tb.tb_next
+    return None, None, None
+
+
+def consumer_failure(stage: str, exc: Exception) -> KafkaConsumerError | KafkaConnectorError:
+    """The error a consumer stage fails with when its poller raised ``exc``.
+
+    Errors of this module pass unchanged. A missing codec becomes a
+    :class:`MissingCodecError` naming the topic, partition and offset it stopped at and
+    what to install; anything else a :class:`KafkaConsumerError` naming the stage. The
+    original is the ``__cause__``.
+    """
+    if isinstance(exc, KafkaConnectorError):
+        return exc
+    if isinstance(exc, UnsupportedCodecError):
+        tp, offset, codec_id = _fetch_location(exc)
+        match = _MISSING_CODEC.search(str(exc))
+        codec = match.group(1) if match else _CODEC_NAMES.get(codec_id or 0, "")
+        if codec:
+            topic = getattr(tp, "topic", None)
+            partition = getattr(tp, "partition", None)
+            where = ""
+            if topic is not None:
+                where = f" at topic {topic!r} partition {partition}"
+                if offset is not None:
+                    where += f" offset {offset}"
+            error = MissingCodecError(
+                f"[{stage}] cannot read the records{where}: they are compressed with "
+                f"{codec}, whose codec library is not installed: {INSTALL_HINT}",
+                codec,
+                topic,
+                partition,
+                offset,
+            )
+            error.__cause__ = exc
+            return error
+    error2 = KafkaConsumerError(f"[{stage}] the consumer failed: {exc!r}")
+    error2.__cause__ = exc
+    return error2

@@ -165,9 +165,38 @@ def msgpack_deserializer(data: bytes | None) -> Any:
 
     Raises:
         ValueError: ``data`` is empty, truncated, malformed, nested too deep,
-            or has bytes after the object (msgpack's ``FormatError``,
-            ``ExtraData`` and ``StackError`` are ``ValueError`` subclasses).
+            or has bytes after the object. The message says which, how long the
+            data is and how it starts (msgpack's own ``FormatError`` and
+            ``StackError`` have no message at all); msgpack's exception
+            (``FormatError``, ``ExtraData``, ``StackError``, all ``ValueError``
+            subclasses) is the ``__cause__``.
     """
     if data is None:
         return None
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except ValueError as exc:
+        raise ValueError(_msgpack_problem(data, exc)) from exc
+
+
+def _msgpack_problem(data: bytes, exc: ValueError) -> str:
+    if isinstance(exc, msgpack.ExtraData):
+        extra = len(exc.extra) if isinstance(exc.extra, bytes | bytearray) else "some"
+        what = f"{extra} bytes follow the first MessagePack object"
+    elif isinstance(exc, msgpack.FormatError):
+        what = "malformed: a byte that begins no MessagePack type (e.g. 0xc1)"
+    elif isinstance(exc, msgpack.StackError):
+        what = "nested deeper than the decoder allows"
+    elif not data:
+        what = "empty"
+    elif "incomplete" in str(exc):
+        what = "truncated: the MessagePack object is incomplete"
+    else:
+        what = str(exc) or type(exc).__name__
+    head = bytes(data[:16])
+    more = "..." if len(data) > 16 else ""
+    return (
+        f"msgpack_deserializer: {len(data)} bytes are not one MessagePack object: {what} "
+        f"(data starts {head!r}{more}); check that the writer used msgpack_serializer, "
+        "or use the deserializer that matches the topic's format"
+    )

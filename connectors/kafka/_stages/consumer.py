@@ -79,7 +79,7 @@ from ..errors import (
     ConsumerConnectionError,
     DeserializationError,
     KafkaCommitError,
-    KafkaConsumerError,
+    consumer_failure,
 )
 from ..messages import CommittableMessage, CommittableOffset
 from ..settings import ConsumerSettings
@@ -723,11 +723,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         except _Closing:
             pass
         except Exception as exc:
-            error = exc
-            if not isinstance(exc, KafkaConsumerError):
-                error = KafkaConsumerError(f"[{self.stage_name}] the consumer failed: {exc!r}")
-                error.__cause__ = exc
-            self._cb_failed.invoke(error)
+            # With its context (a missing codec names topic/partition/offset), see errors.py.
+            self._cb_failed.invoke(consumer_failure(self.stage_name, exc))
         finally:
             try:
                 if consumer is not None:

@@ -4,10 +4,16 @@ One stage, :class:`ProducerStage`, does all the work; the factories on
 :class:`Producer` shape it as a flow or a sink. The stage owns one
 ``AIOKafkaProducer``:
 
+- Build: a ``compression_type`` whose codec library is not installed raises
+  :class:`~connectors.kafka.errors.MissingCodecError` (saying what to install)
+  when the stage is built, not at the first batch.
 - Start: the producer is created and started by a task the stage owns
   (``materializer.spawn``); the stage pulls only once it answered. When no
   broker answers within ``settings.connect_timeout`` the stage fails with
-  ``aiokafka.errors.KafkaConnectionError`` naming the bootstrap servers.
+  :class:`~connectors.kafka.errors.ProducerConnectionError` (an aiokafka
+  ``KafkaConnectionError``) naming the bootstrap servers; a broker that answers
+  but refuses (an idempotent producer's InitProducerId, authorization) fails it
+  with :class:`~connectors.kafka.errors.ProducerStartError` saying what to check.
 - Sends are pipelined: each element is serialized inside the stage (a failing
   serializer fails the stream with an error naming the topic), queued to one
   sender task that appends them in input order (so records of one partition
@@ -24,8 +30,15 @@ One stage, :class:`ProducerStage`, does all the work; the factories on
   resolves a whole batch of futures at once) one async callback into the stage
   emits every element that is complete by then. That is one callback per
   aiokafka batch instead of one per record.
-- A failed delivery fails the stream with the producer's error (when the
-  failed element reaches the head, so failures are reported in input order).
+- A failed delivery fails the stream (when the failed element reaches the
+  head, so failures are reported in input order) with
+  :class:`~connectors.kafka.errors.ProducerSendError` naming the stage, the
+  topic and partition and what to check, aiokafka's error as ``__cause__``
+  (``NodeNotReadyError`` after an outage longer than ``request_timeout_ms``);
+  a record over ``max_request_size`` (checked before sending) or a batch the
+  broker refuses as too large is a :class:`~connectors.kafka.errors.RecordTooLargeError`
+  (also aiokafka's ``MessageSizeTooLargeError``). The sender keeps each batch's
+  topic-partition in a weak dictionary for this (one entry per batch).
 - ``pass_through_only`` (``committable_sink``): the stage emits each
   envelope's ``pass_through`` (skipping ``None``) instead of a ``Result``, so
   the committer follows directly (no ``Result`` object, no extra filter/map
@@ -42,12 +55,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+)
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
@@ -65,6 +84,14 @@ from reactive.stage import (
     SubscriptionWithCancelError,
 )
 
+from ..errors import (
+    KafkaConnectorError,
+    ProducerConnectionError,
+    ProducerSendError,
+    ProducerStartError,
+    RecordTooLargeError,
+    check_codec,
+)
 from ..messages import (
     Message,
     MultiMessage,
@@ -139,6 +166,7 @@ class ProducerStage(GraphStageWithMaterializedValue[Any, Any]):
         # Emit the envelopes' pass-through (None skipped) instead of results.
         self.pass_through_only = pass_through_only
         self.name = name or ("Producer.plain_sink" if sink else "Producer.flexi_flow")
+        check_codec(self.name, settings.compression_type)
         if sink:
             self.shape: Any = SinkShape(Inlet("ProducerStage.in"))
         else:
@@ -189,6 +217,11 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         # (the sender task fills batches itself, see _send_loop).
         self.partitioner: Any = DefaultPartitioner()
         self.max_request_size = 1048576
+        self.request_timeout_ms = 40000
+        # The topic-partition of each aiokafka batch future (for errors; see _send_error).
+        self.batch_tps: weakref.WeakKeyDictionary[asyncio.Future[Any], tuple[str, int]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.pending: deque[_Entry] = deque()  # input order, not yet emitted
         self.outbox: deque[_Entry] = deque()  # waiting for the sender task
         self.wakeup: asyncio.Event | None = None
@@ -223,6 +256,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         kwargs = self.settings.to_aiokafka_kwargs()
         self.partitioner = kwargs.get("partitioner", self.partitioner)
         self.max_request_size = kwargs.get("max_request_size", self.max_request_size)
+        self.request_timeout_ms = kwargs.get("request_timeout_ms", self.request_timeout_ms)
         try:
             self.producer = AIOKafkaProducer(**kwargs)
         except Exception as exc:
@@ -235,21 +269,92 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         try:
             await asyncio.wait_for(producer.start(), settings.connect_timeout)
         except Exception as exc:
-            reason = (
-                f"no answer within {settings.connect_timeout} s"
-                if isinstance(exc, TimeoutError)
-                else f"{type(exc).__name__}: {exc}"
-            )
-            error = KafkaConnectionError(
-                f"[{self._stage_name}] cannot connect to Kafka at "
-                f"{settings.bootstrap_servers} (connect_timeout {settings.connect_timeout} s): "
-                f"{reason}"
-            )
-            error.__cause__ = exc
+            error = self._start_error(exc)
             await _close_quietly(producer, settings.close_timeout, error)
             started_cb.invoke(error)
             return
         started_cb.invoke(None)
+
+    def _start_error(self, exc: Exception) -> KafkaConnectorError:
+        """What ``producer.start()`` raising ``exc`` means: no broker answered
+        (:class:`ProducerConnectionError`), or one answered and refused
+        (:class:`ProducerStartError`, saying what to check)."""
+        settings = self.settings
+        servers = settings.bootstrap_servers
+        error: KafkaConnectorError
+        if isinstance(exc, TimeoutError | KafkaConnectionError | OSError):
+            reason = (
+                f"no answer within {settings.connect_timeout} s"
+                if isinstance(exc, TimeoutError)
+                else _describe(exc)
+            )
+            error = ProducerConnectionError(
+                f"[{self._stage_name}] cannot connect to Kafka at {servers} "
+                f"(connect_timeout {settings.connect_timeout} s): {reason}; check "
+                "bootstrap_servers and that the broker is running"
+            )
+        else:
+            props = settings.properties
+            if props.get("transactional_id") or props.get("enable_idempotence"):
+                hint = (
+                    "an idempotent or transactional producer (enable_idempotence / "
+                    "transactional_id in ProducerSettings.properties) asks the broker for "
+                    "a producer id (InitProducerId) at start: check that the broker "
+                    "supports them and allows this client (IdempotentWrite / "
+                    "TransactionalId ACLs), or leave them unset"
+                )
+            elif settings.security_protocol or settings.sasl_mechanism:
+                hint = "check the credentials and security settings, and the broker's log"
+            else:
+                hint = "check the broker's log and that its version supports this client"
+            error = ProducerStartError(
+                f"[{self._stage_name}] the Kafka broker at {servers} answered but starting "
+                f"the producer failed: {_describe(exc)}; {hint}"
+            )
+        error.__cause__ = exc
+        return error
+
+    def _send_error(
+        self, exc: BaseException, topic: str | None, partition: int | None
+    ) -> BaseException:
+        """``exc`` (a failed send) with its context: the stage, where the records were
+        going and what to check; aiokafka's error is the ``__cause__``. Errors of
+        :mod:`connectors.kafka.errors` and non-``Exception`` s pass unchanged."""
+        if isinstance(exc, KafkaConnectorError) or not isinstance(exc, Exception):
+            return exc
+        where = "Kafka"
+        if topic is not None:
+            where = f"topic {topic!r}"
+            if partition is not None:
+                where += f" partition {partition}"
+        cls: type[ProducerSendError] = ProducerSendError
+        retriable = bool(getattr(exc, "retriable", False))
+        if isinstance(exc, MessageSizeTooLargeError):
+            cls = RecordTooLargeError
+            hint = (
+                "the broker refused a batch as too large: check the broker's "
+                "message.max.bytes and the topic's max.message.bytes, or lower "
+                f"max_batch_size ({self.settings.max_batch_size}) and max_request_size "
+                f"({self.max_request_size})"
+            )
+        elif retriable or isinstance(exc, KafkaTimeoutError | TimeoutError | OSError):
+            hint = (
+                f"check that the brokers at {self.settings.bootstrap_servers} are reachable "
+                f"and that the topic exists; aiokafka gives up on a batch after "
+                f"request_timeout_ms={self.request_timeout_ms} ms (raise it in "
+                "ProducerSettings.properties to ride out longer outages, or restart the "
+                "stream, e.g. with RestartFlow / RestartSink)"
+            )
+        else:
+            hint = "check the broker's log and the topic's configuration"
+        error = cls(
+            f"[{self._stage_name}] sending records to {where} failed: {_describe(exc)}; {hint}",
+            topic,
+            partition,
+            retriable=retriable,
+        )
+        error.__cause__ = exc
+        return error
 
     def _on_started(self, error: BaseException | None) -> None:
         if error is not None:
@@ -469,6 +574,9 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         need_meta = self.need_meta
         # (topic, partition) -> (builder, its delivery future), the batch being filled.
         open_batches: dict[tuple[str, int], tuple[Any, asyncio.Future[Any]]] = {}
+        batch_tps = self.batch_tps
+        topic: str | None = None
+        partition: int | None = None
         try:
             while True:
                 if not outbox:
@@ -494,7 +602,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
                             (len(value) if value else 0) + (len(key) if key else 0)
                             > self.max_request_size - 512
                         ):
-                            self._check_size(key, value, headers)
+                            self._check_size(topic, partition, key, value, headers)
                         tp = (topic, partition)
                         current = open_batches.get(tp)
                         md = None
@@ -507,6 +615,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
                             md = builder.append(timestamp=ts, key=key, value=value, headers=headers)
                             fut = await producer.send_batch(builder, topic, partition=partition)
                             fut.add_done_callback(_retrieve)
+                            batch_tps[fut] = tp
                             open_batches[tp] = (builder, fut)
                         else:
                             assert current is not None
@@ -527,7 +636,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.failure_cb.invoke(exc)
+            self.failure_cb.invoke(self._send_error(exc, topic, partition))
 
     async def _layout(
         self, producer: AIOKafkaProducer, topic: str
@@ -542,13 +651,17 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             only = all_partitions[0]
         return all_partitions, available, only
 
-    def _check_size(self, key: Any, value: Any, headers: Any) -> None:
+    def _check_size(self, topic: str, partition: int, key: Any, value: Any, headers: Any) -> None:
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or [])
         if size > self.max_request_size:
-            raise MessageSizeTooLargeError(
-                f"The message is {size} bytes when serialized which is "
-                "larger than the maximum request size you have configured with "
-                "the max_request_size configuration"
+            raise RecordTooLargeError(
+                f"[{self._stage_name}] a record for topic {topic!r} partition {partition} "
+                f"(key {_short(key)}) is {size} bytes serialized, over max_request_size="
+                f"{self.max_request_size}: raise max_request_size in ProducerSettings."
+                "properties (the broker's message.max.bytes and the topic's "
+                "max.message.bytes must allow it too) or send smaller records",
+                topic,
+                partition,
             )
 
     def _watch_done(self, fut: asyncio.Future[Any]) -> None:
@@ -584,7 +697,8 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
                 return -1
             exc = fut.exception()
             if exc is not None:
-                self._on_send_failure(exc)
+                topic, partition = self.batch_tps.get(fut, (None, None))
+                self._on_send_failure(self._send_error(exc, topic, partition))
                 return -1
             self.acked = acked = fut
         return 1
@@ -715,6 +829,22 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             if p is not None and not p.done():
                 p.set_exception(error)
             self.fail_stage(error)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` (aiokafka's errors already start with their type's name)."""
+    text = str(exc).rstrip(".")
+    if isinstance(exc, KafkaError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _short(data: Any, limit: int = 40) -> str:
+    """A record key for a message: its repr, cut to ``limit`` characters."""
+    if data is None:
+        return "None"
+    text = repr(data)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _record_metadata(
