@@ -390,10 +390,22 @@ class _AsyncIterLogic(AwaitingLogicMixin, SourceLogic):
         aclose = getattr(it, "aclose", None)
         if aclose is not None and self._materializer is not None:
             self.it = None
+            # A step (``__anext__``) may still be running: the generator is then "already
+            # running" and ``aclose()`` would raise. Close it after that step has ended.
+            steps = [f for f in (self._await_inflight or ()) if not f.done()]
             try:
-                self.materializer.spawn(aclose())
+                self.materializer.spawn(_close_after(steps, aclose))
             except RuntimeError:
                 pass
+
+
+async def _close_after(steps: list[asyncio.Future[Any]], aclose: Any) -> None:
+    """Cancel the async iterator's running steps, wait for them to end, then ``aclose()``."""
+    if steps:
+        for f in steps:
+            f.cancel()
+        await asyncio.wait(steps)
+    await aclose()
 
 
 class AwaitableSource(SourceStage):
