@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
@@ -191,7 +191,10 @@ class _MergeLogic(GraphStageLogic, OutHandler):
 
     def on_finish_i(self, i: int) -> None:
         if self.eager:
-            self.complete_stage()
+            self.ready = eager_finish(self, self.ins, self.ready)
+            self.running = 0
+            if not self.ready:
+                self.complete_stage()
             return
         self.running -= 1
         if self.running == 0 and not self.ready:
@@ -199,6 +202,18 @@ class _MergeLogic(GraphStageLogic, OutHandler):
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:
         self.fail_stage(exc)
+
+
+def eager_finish(logic: GraphStageLogic, ins: Sequence[Inlet[Any]], ready: Any) -> Any:
+    """An input of an ``eager_complete`` merge completed: as Pekko's ``Merge`` (and
+    ``MergePrioritized``), cancel every input, which discards an element waiting on
+    another input, but keep the element the completed input had already delivered: it
+    is emitted before the stage completes. Returns ``ready`` (a deque or a list of
+    indices into ``ins``) without the inputs whose element was discarded. Shared by
+    ``Merge`` and the merges of ``junctions.py``."""
+    for p in logic.shape.inlets:
+        logic.cancel(p)  # a no-op on the completed input, whose element stays available
+    return type(ready)(j for j in ready if logic.is_available(ins[j]))
 
 
 class Concat(GraphStage[UniformFanInShape]):

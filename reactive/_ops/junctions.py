@@ -12,7 +12,7 @@ from typing import Any
 
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
-from .fan_in import _PortIn, _ZipLogic
+from .fan_in import _PortIn, _ZipLogic, eager_finish
 
 __all__ = [
     "MergePreferred",
@@ -73,7 +73,10 @@ class _ChoosingMergeLogic(GraphStageLogic, OutHandler):
 
     def on_finish_i(self, i: int) -> None:
         if self.eager:
-            self.complete_stage()
+            self.ready = eager_finish(self, self.ins, self.ready)
+            self.running = 0
+            if not self.ready:
+                self.complete_stage()
             return
         self.running -= 1
         if self.running == 0 and not self.ready:
@@ -189,7 +192,11 @@ class _PreferredLogic(GraphStageLogic, OutHandler):
 
     def on_finish_i(self, i: int) -> None:
         if self.eager:
-            self.complete_stage()
+            # The preferred elements already grabbed (Pekko's pending ``emit``s) and the
+            # completed input's own element are emitted first; see ``eager_finish``.
+            self.ready = eager_finish(self, self.secs, self.ready)
+            self.running = 0
+            self._maybe_complete()
             return
         self.running -= 1
         self._maybe_complete()
