@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from .._checks import check, opt_fn, opt_int_at_least, pos_int
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, UniformFanInShape
 
@@ -56,6 +57,7 @@ class ZipWith(GraphStage[FanInShape2]):
     name = "zip_with"
 
     def __init__(self, f: Callable[..., Any] | None = None, n: int | None = None) -> None:
+        check("ZipWith(f, n)", opt_fn(f), opt_int_at_least(n, 2))
         self.f = f
         k = (2 if f is None else _arity(f)) if n is None else n
         if k < 2:
@@ -144,8 +146,7 @@ class Merge(GraphStage[UniformFanInShape]):
     name = "merge"
 
     def __init__(self, n: int = 2, eager_complete: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"Merge needs n >= 1, got {n}")
+        check("Merge(n, eager_complete)", pos_int(n))
         self.n = n
         self.eager_complete = eager_complete
         self.shape = UniformFanInShape.of(n, type(self).__name__)
@@ -227,8 +228,7 @@ class Concat(GraphStage[UniformFanInShape]):
     name = "concat"
 
     def __init__(self, n: int = 2, detached: bool = True, swap: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"Concat needs n >= 1, got {n}")
+        check("Concat(n)", pos_int(n))
         self.n = n
         self.detached = detached
         self.order = list(range(n))
@@ -308,6 +308,7 @@ class ZipN(GraphStage[UniformFanInShape]):
     name = "zip_n"
 
     def __init__(self, n: int) -> None:
+        check("ZipN(n)", pos_int(n))
         self.n = n
         self.shape = UniformFanInShape.of(n, type(self).__name__)
 

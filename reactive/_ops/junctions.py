@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._checks import check, fn, int_at_least, opt_fn, pos_int
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
 from .fan_in import _PortIn, _ZipLogic, eager_finish
@@ -122,8 +123,7 @@ class MergePreferred(GraphStage[MergePreferredShape]):
     name = "merge_preferred"
 
     def __init__(self, n: int = 1, eager_complete: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"MergePreferred needs n >= 1 secondary inputs, got {n}")
+        check("MergePreferred(n, eager_complete)", pos_int(n))
         self.n = n
         self.eager_complete = eager_complete
         self.shape = MergePreferredShape(
@@ -260,8 +260,7 @@ class ZipWithN(GraphStage[UniformFanInShape]):
     name = "zip_with_n"
 
     def __init__(self, f: Callable[[list[Any]], Any], n: int) -> None:
-        if n < 1:
-            raise ValueError(f"ZipWithN needs n >= 1, got {n}")
+        check("ZipWithN(f, n)", fn(f), pos_int(n))
         self.f = f
         self.n = n
         self.shape = UniformFanInShape.of(n, "ZipWithN")
@@ -288,8 +287,7 @@ class ZipLatestWith(GraphStage[FanInShapeN]):
     def __init__(
         self, f: Callable[..., Any] | None, n: int = 2, eager_complete: bool = True
     ) -> None:
-        if n < 2:
-            raise ValueError(f"ZipLatestWith needs n >= 2, got {n}")
+        check("ZipLatestWith(f, n)", opt_fn(f), int_at_least(n, 2))
         self.f = f
         self.n = n
         self.eager_complete = eager_complete
@@ -399,10 +397,7 @@ class Interleave(GraphStage[UniformFanInShape]):
     name = "interleave"
 
     def __init__(self, n: int, segment_size: int, eager_close: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"Interleave needs n >= 1, got {n}")
-        if segment_size < 1:
-            raise ValueError(f"Interleave needs segment_size >= 1, got {segment_size}")
+        check("Interleave(n, segment_size, eager_close)", pos_int(n), pos_int(segment_size))
         self.n = n
         self.segment_size = segment_size
         self.eager_close = eager_close
@@ -501,6 +496,7 @@ class MergeSorted(GraphStage[FanInShape2]):
     name = "merge_sorted"
 
     def __init__(self, key: Callable[[Any], Any] | None = None) -> None:
+        check("MergeSorted(key)", opt_fn(key))
         self.key = key
         self.shape = FanInShape2(
             Inlet("MergeSorted.in0"), Inlet("MergeSorted.in1"), Outlet("MergeSorted.out")
