@@ -23,6 +23,7 @@ refuses one.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -36,6 +37,9 @@ __all__ = [
     "pos_int",
     "seconds",
     "string",
+    "iterable",
+    "exception",
+    "element",
     "describe",
 ]
 
@@ -97,6 +101,21 @@ def string(value: Any) -> Rule:
     return Rule("str", value)
 
 
+def iterable(value: Any) -> Rule:
+    """The parameter must be iterable (it is not iterated here)."""
+    return Rule("iterable", value)
+
+
+def exception(value: Any) -> Rule:
+    """The parameter must be an exception instance."""
+    return Rule("exc", value)
+
+
+def element(value: Any) -> Rule:
+    """The parameter becomes an element of the stream: anything but None."""
+    return Rule("elem", value)
+
+
 def describe(value: Any) -> str:
     """``int 5``, ``function fetch``, ``str 'a'``, ``None``: what a check got."""
     if value is None:
@@ -129,6 +148,16 @@ def _problem(rule: Rule) -> tuple[type[Exception], str] | None:
         return TypeError, "must be callable" + (" or None" if rule.optional else "")
     if kind == "str":
         return None if isinstance(v, str) else (TypeError, "must be a str")
+    if kind == "iterable":
+        ok = isinstance(v, Iterable) or hasattr(type(v), "__getitem__")
+        return None if ok else (TypeError, "must be iterable")
+    if kind == "exc":
+        ok = isinstance(v, BaseException)
+        return None if ok else (TypeError, "must be an exception instance")
+    if kind == "elem":
+        if v is None:
+            return ValueError, "must not be None (None is not an element, RS rule 2.13)"
+        return None
     if kind == "int":
         low = None if rule.low is None else int(rule.low)
         if not isinstance(v, int) or isinstance(v, bool):

@@ -12,7 +12,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._attributes import Attributes
-from .._checks import check, fn, int_at_least, integer, opt_fn, opt_int_at_least, pos_int, string
+from .._checks import (
+    check,
+    element,
+    exception,
+    fn,
+    int_at_least,
+    integer,
+    opt_fn,
+    opt_int_at_least,
+    pos_int,
+    string,
+)
+from .._checks import iterable as iterable_
 from .._checks import seconds as secs
 from .._errors import IllegalGraphError
 from .._impl.modules import AtomicModule, CompositeModule, LinearModule, Module
@@ -180,7 +192,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def scan(self, zero: U, f: Callable[[U, Out], U]) -> Any:
         """Emit ``zero`` first, then every running accumulation ``f(acc, x)``."""
-        check("scan(zero, f)", None, fn(f))
+        check("scan(zero, f)", element(zero), fn(f))
         from .._ops.simple import Scan
 
         return self._via_stage(Scan(zero, f))
@@ -257,6 +269,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def intersperse(self, inject: Any, start: Any = _MISSING, end: Any = _MISSING) -> Any:
         """Insert ``inject`` between elements; optional ``start`` and ``end`` markers."""
+        check("intersperse(inject, start, end)", element(inject), element(start), element(end))
         from .._ops.simple import Intersperse
 
         kw = {k: v for k, v in (("start", start), ("end", end)) if v is not _MISSING}
@@ -294,7 +307,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def scan_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Any:
         """``scan`` with an async step function."""
-        check("scan_async(zero, f)", None, fn(f))
+        check("scan_async(zero, f)", element(zero), fn(f))
         from .._ops.async_ import ScanAsync
 
         return self._via_stage(ScanAsync(zero, f, emit_each=True))
@@ -1087,6 +1100,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def from_iterable(iterable: Iterable[Out]) -> Source[Out, Any]:
         """The elements of ``iterable``; a fresh iterator per run."""
+        check("Source.from_iterable(iterable)", iterable_(iterable))
         from .._ops.sources import IterableSource
 
         return Source(AtomicModule(IterableSource(iterable)))
@@ -1094,6 +1108,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def single(elem: Out) -> Source[Out, Any]:
         """One element, then complete."""
+        check("Source.single(elem)", element(elem))
         from .._ops.sources import SingleSource
 
         return Source(AtomicModule(SingleSource(elem)))
@@ -1108,6 +1123,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def failed(exc: BaseException) -> Source[Any, Any]:
         """Fail at once with ``exc``."""
+        check("Source.failed(exc)", exception(exc))
         from .._ops.sources import FailedSource
 
         return Source(AtomicModule(FailedSource(exc)))
@@ -1122,6 +1138,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def repeat(elem: Out) -> Source[Out, Any]:
         """``elem`` forever."""
+        check("Source.repeat(elem)", element(elem))
         from .._ops.sources import RepeatSource
 
         return Source(AtomicModule(RepeatSource(elem)))

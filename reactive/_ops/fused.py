@@ -208,15 +208,19 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
     def _none_output(self, start: int) -> PortStateError:
         """A run from op ``start`` produced None: name the operator that made it, the
         last map/scan of the run (filters and drops pass values on unchanged), or the
-        scan whose zero the run started from."""
-        j = next(
-            (
-                k
-                for k in range(len(self.kinds) - 1, start - 1, -1)
-                if self.kinds[k] in ("map", "scan")
-            ),
-            start - 1,
-        )
+        scan whose zero the run started from (a run from ``start > 0`` carries a scan's
+        zero: a None zero is that scan's, whatever the ops after it did with it)."""
+        if start > 0 and self.specs[start - 1].arg is None:
+            j = start - 1
+        else:
+            j = next(
+                (
+                    k
+                    for k in range(len(self.kinds) - 1, start - 1, -1)
+                    if self.kinds[k] in ("map", "scan")
+                ),
+                start - 1,
+            )
         port = f"{_PORT_PREFIX[self.kinds[j]]}.out"
         chain = f", in the fused chain {self._stage_name}" if len(self.kinds) > 1 else ""
         return PortStateError(f"[{self._op_name(j)}] {NONE_ELEMENT} (port {port!r}{chain})")

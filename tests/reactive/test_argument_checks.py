@@ -38,6 +38,7 @@ from reactive import (
     ZipWithN,
 )
 from reactive._checks import NONE_ELEMENT
+from reactive._ops.simple import Scan
 
 
 def ok(x: Any) -> Any:
@@ -81,6 +82,28 @@ FLOW_OPS: list[tuple[str, Callable[[Any], Any], type[Exception], str, str]] = [
         "on_complete",
     ),
     ("scan", lambda s: s.scan(ok, 0), TypeError, "scan(zero, f)", "f"),
+    ("scan zero", lambda s: s.scan(None, ok), ValueError, "scan(zero, f)", "zero"),
+    (
+        "scan_async zero",
+        lambda s: s.scan_async(None, aok),
+        ValueError,
+        "scan_async(zero, f)",
+        "zero",
+    ),
+    (
+        "intersperse",
+        lambda s: s.intersperse(None),
+        ValueError,
+        "intersperse(inject, start, end)",
+        "inject",
+    ),
+    (
+        "intersperse end",
+        lambda s: s.intersperse(",", end=None),
+        ValueError,
+        "intersperse(inject, start, end)",
+        "end",
+    ),
     ("fold", lambda s: s.fold(0, 0), TypeError, "fold(zero, f)", "f"),
     ("reduce", lambda s: s.reduce(1), TypeError, "reduce(f)", "f"),
     ("take", lambda s: s.take("3"), TypeError, "take(n)", "n"),
@@ -383,6 +406,22 @@ HOSTS: dict[str, Callable[[], Any]] = {
 }
 
 OTHER: list[Case] = [
+    (
+        "Source.from_iterable",
+        lambda: Source.from_iterable(5),
+        TypeError,
+        "Source.from_iterable(iterable)",
+        "iterable",
+    ),
+    (
+        "Source.single",
+        lambda: Source.single(None),
+        ValueError,
+        "Source.single(elem): elem must not be None",
+        "elem",
+    ),
+    ("Source.repeat", lambda: Source.repeat(None), ValueError, "Source.repeat(elem)", "elem"),
+    ("Source.failed", lambda: Source.failed("boom"), TypeError, "Source.failed(exc)", "exc"),
     ("Source.unfold", lambda: Source.unfold(0, 1), TypeError, "Source.unfold(state, f)", "f"),
     (
         "Source.unfold_async",
@@ -666,6 +705,12 @@ def test_good_arguments_still_build() -> None:
     import functools
 
     s = Source.from_iterable([1, 2])
+    for it in ((x for x in "ab"), {"a": 1}, "ab", range(3), b"x"):
+        Source.from_iterable(it)
+    Source.single(0)
+    Source.repeat(False)
+    Source.failed(ValueError("x"))
+    s.scan(0, ok).scan_async("", aok).intersperse(0, start="[", end="]")
     s.take(-1).drop(0).limit(0).take_while(bool).map(str).map(functools.partial(max, 0))
     s.throttle(1, 1, -1).throttle(2, 0.5, None, None, len).delay(0).debounce(0)
     s.grouped_within(2, 1).buffer(1, OS).log("x").drop_repeated().merge_sorted(s)
@@ -766,6 +811,8 @@ def missing_return(x: int) -> None:
         (lambda s: s.map(ok).map(missing_return).filter(lambda x: True), "[map]", "'Map.out'"),
         (lambda s: s.map(ok).map(missing_return).named("double"), "[double]", "'Map.out'"),
         (lambda s: s.filter(ok).scan(0, lambda a, x: None), "[scan]", "'Scan.out'"),
+        # a None zero (refused by scan(), possible with the stage itself) names the scan
+        (lambda s: s.via(Flow.from_graph(Scan(None, max))).map(ok), "[scan]", "'Scan.out'"),
     ],
 )
 async def test_none_from_a_fused_chain_names_the_operator_and_the_likely_cause(
