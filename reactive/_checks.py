@@ -23,6 +23,8 @@ refuses one.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -160,18 +162,23 @@ def _problem(rule: Rule) -> tuple[type[Exception], str] | None:
         return None
     if kind == "int":
         low = None if rule.low is None else int(rule.low)
-        if not isinstance(v, int) or isinstance(v, bool):
+        try:  # int, or an integer type of another library (``__index__``), not a bool
+            n = None if isinstance(v, bool) else operator.index(v)
+        except TypeError:
+            n = None
+        if n is None:
             what = {None: "an int", 1: "a positive int", 0: "an int >= 0"}.get(low)
             what = what or f"an int >= {low}"
             return TypeError, f"must be {what}" + (" or None" if rule.optional else "")
-        return None if low is None or v >= low else (ValueError, f"must be >= {low}")
+        return None if low is None or n >= low else (ValueError, f"must be >= {low}")
     # "num": a number of seconds
     op = ">" if rule.strict else ">="
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
         return TypeError, f"must be a number of seconds {op} 0"
-    if math.isnan(v) or math.isinf(v):
+    x = float(v)
+    if not math.isfinite(x):
         return ValueError, "must be a finite number of seconds"
-    if v > 0 or (v == 0 and not rule.strict):
+    if x > 0 or (x == 0 and not rule.strict):
         return None
     return ValueError, f"must be {op} 0"
 

@@ -9,7 +9,9 @@ range), and its message must start with the operator's signature and name the ar
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -37,7 +39,7 @@ from reactive import (
     ZipWith,
     ZipWithN,
 )
-from reactive._checks import NONE_ELEMENT
+from reactive._checks import NONE_ELEMENT, check, pos_int
 from reactive._ops.simple import Scan
 
 
@@ -701,9 +703,8 @@ def test_factory_and_junction_check_their_arguments_when_built(
 def test_good_arguments_still_build() -> None:
     """The checks accept what the operators document: ints of any sign where Akka does
     (take/drop/limit), None where optional, callables of every kind (classes, builtins,
-    bound methods, partials), int or float seconds, -1 as throttle's automatic burst."""
-    import functools
-
+    bound methods, partials), int, float or Fraction seconds, -1 as throttle's automatic
+    burst, any iterable."""
     s = Source.from_iterable([1, 2])
     for it in ((x for x in "ab"), {"a": 1}, "ab", range(3), b"x"):
         Source.from_iterable(it)
@@ -715,10 +716,23 @@ def test_good_arguments_still_build() -> None:
     s.throttle(1, 1, -1).throttle(2, 0.5, None, None, len).delay(0).debounce(0)
     s.grouped_within(2, 1).buffer(1, OS).log("x").drop_repeated().merge_sorted(s)
     s.recover_with_retries(-1, ok).group_by(0, ok).prefix_and_tail(0)
+    s.take_within(Fraction(1, 2)).delay(0.25)
     Source.queue(0)
     Sink.foreach([].append)
     ZipWith()
     UnzipWith()
+
+
+def test_integer_types_of_other_libraries_pass_the_checks() -> None:
+    """numpy's integers are not ``int``: an integer is anything with ``__index__``."""
+
+    class Index:
+        def __index__(self) -> int:
+            return 3
+
+    check("grouped(n)", pos_int(Index()))
+    with pytest.raises(TypeError, match=r"^grouped\(n\): n must be a positive int, got float 3.0$"):
+        check("grouped(n)", pos_int(3.0))
 
 
 # -- errors raised inside a fused chain name the operator -----------------------------------
