@@ -141,7 +141,13 @@ class _ZipLogic(GraphStageLogic, OutHandler):
 
 class Merge(GraphStage[UniformFanInShape]):
     """``Merge(n, eager_complete=False)``: elements of all inputs as they arrive (FIFO
-    among ready inputs). Completes when all inputs complete (or any, if eager)."""
+    among ready inputs).
+
+    Emits when one of the inputs has an element available. Backpressures when downstream
+    backpressures. Completes when all inputs completed; with ``eager_complete``, when
+    any input completes (every other input is cancelled, an element waiting on one of
+    them is discarded; the completed input's own waiting element is emitted first, as
+    Pekko). Cancels when downstream cancels."""
 
     name = "merge"
 

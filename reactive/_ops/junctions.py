@@ -116,8 +116,9 @@ class MergePreferred(GraphStage[MergePreferredShape]):
 
     Emits when one of the inputs has an element available (preferred first, then the
     secondaries in arrival order). Backpressures when downstream backpressures. Completes
-    when all inputs completed (or the first one, with ``eager_complete``). Cancels when
-    downstream cancels.
+    when all inputs completed (or the first one, with ``eager_complete``, after the
+    elements already taken from the preferred input and the completed input's waiting
+    element). Cancels when downstream cancels.
     """
 
     name = "merge_preferred"
@@ -211,7 +212,8 @@ class MergePrioritized(GraphStage[UniformFanInShape]):
 
     Emits when one of the inputs has an element available. Backpressures when
     downstream backpressures. Completes when all inputs completed (or the first one, with
-    ``eager_complete``). Cancels when downstream cancels.
+    ``eager_complete``, after the completed input's waiting element, as ``Merge``).
+    Cancels when downstream cancels.
     """
 
     name = "merge_prioritized"
