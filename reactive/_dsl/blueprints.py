@@ -12,6 +12,20 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._attributes import Attributes
+from .._checks import (
+    check,
+    element,
+    exception,
+    fn,
+    int_at_least,
+    integer,
+    opt_fn,
+    opt_int_at_least,
+    pos_int,
+    string,
+)
+from .._checks import iterable as iterable_
+from .._checks import seconds as secs
 from .._errors import IllegalGraphError
 from .._impl.modules import AtomicModule, CompositeModule, LinearModule, Module
 from .._stage.shapes import (
@@ -72,6 +86,7 @@ class Graph:
 
     def named(self, name: str) -> Any:
         """The same blueprint named ``name`` (used in error messages and logs)."""
+        check("named(name)", string(name))
         return self.add_attributes(Attributes.name(name))
 
     def async_boundary(self) -> Any:
@@ -80,6 +95,7 @@ class Graph:
 
     def map_materialized_value(self, f: Callable[[Any], Any]) -> Any:
         """Transform the materialized value with ``f``."""
+        check("map_materialized_value(f)", fn(f))
         return self._wrap(self.module.map_mat(f))
 
     def to_mermaid(self) -> str:
@@ -118,6 +134,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def via_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> Any:
         """Append ``flow``, combining materialized values with ``combine``."""
+        check("via_mat(flow, combine)", None, fn(combine))
         return self._via_module(_module_of(flow), combine)
 
     # -- simple --------------------------------------------------------------------------------
@@ -127,30 +144,35 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Emits when f returns. Backpressures when downstream does. Completes when upstream
         does. Supervision: resume/restart drop the element.
         """
+        check("map(f)", fn(f))
         from .._ops.simple import Map
 
         return self._via_stage(Map(f))
 
     def filter(self, p: Callable[[Out], bool]) -> Any:
         """Pass elements for which ``p`` holds."""
+        check("filter(p)", fn(p))
         from .._ops.simple import Filter
 
         return self._via_stage(Filter(p))
 
     def filter_not(self, p: Callable[[Out], bool]) -> Any:
         """Pass elements for which ``p`` does not hold."""
+        check("filter_not(p)", fn(p))
         from .._ops.simple import Filter
 
         return self._via_stage(Filter(p, negate=True))
 
     def map_concat(self, f: Callable[[Out], Iterable[U]]) -> Any:
         """Emit every element of the iterable ``f(x)`` in order (lazily)."""
+        check("map_concat(f)", fn(f))
         from .._ops.simple import MapConcat
 
         return self._via_stage(MapConcat(f))
 
     def stateful_map_concat(self, factory: Callable[[], Callable[[Out], Iterable[U]]]) -> Any:
         """``map_concat`` whose function comes from ``factory()`` once per run."""
+        check("stateful_map_concat(factory)", fn(factory))
         from .._ops.simple import MapConcat
 
         return self._via_stage(MapConcat(None, factory))
@@ -163,78 +185,91 @@ class FlowOps(Graph, Generic[Out, Mat]):
     ) -> Any:
         """Map with state: ``f(state, x) -> (state, y)``; ``on_complete(state)`` may emit
         a last element on upstream completion (None emits nothing)."""
+        check("stateful_map(create, f, on_complete)", fn(create), fn(f), opt_fn(on_complete))
         from .._ops.simple import StatefulMap
 
         return self._via_stage(StatefulMap(create, f, on_complete))
 
     def scan(self, zero: U, f: Callable[[U, Out], U]) -> Any:
         """Emit ``zero`` first, then every running accumulation ``f(acc, x)``."""
+        check("scan(zero, f)", element(zero), fn(f))
         from .._ops.simple import Scan
 
         return self._via_stage(Scan(zero, f))
 
     def fold(self, zero: U, f: Callable[[U, Out], U]) -> Any:
         """Emit the final accumulation on completion (``zero`` for an empty stream)."""
+        check("fold(zero, f)", None, fn(f))
         from .._ops.simple import Fold
 
         return self._via_stage(Fold(zero, f))
 
     def reduce(self, f: Callable[[Out, Out], Out]) -> Any:
         """Like ``fold`` seeded with the first element; fails on an empty stream."""
+        check("reduce(f)", fn(f))
         from .._ops.simple import Reduce
 
         return self._via_stage(Reduce(f))
 
     def take(self, n: int) -> Any:
         """The first ``n`` elements, then complete (cancelling upstream)."""
+        check("take(n)", integer(n))
         from .._ops.simple import Take
 
         return self._via_stage(Take(n))
 
     def take_while(self, p: Callable[[Out], bool], inclusive: bool = False) -> Any:
         """Pass while ``p`` holds; complete at the first element where it does not."""
+        check("take_while(p, inclusive)", fn(p))
         from .._ops.simple import TakeWhile
 
         return self._via_stage(TakeWhile(p, inclusive))
 
     def drop(self, n: int) -> Any:
         """Skip the first ``n`` elements."""
+        check("drop(n)", integer(n))
         from .._ops.simple import Drop
 
         return self._via_stage(Drop(n))
 
     def drop_while(self, p: Callable[[Out], bool]) -> Any:
         """Skip elements while ``p`` holds, then pass everything."""
+        check("drop_while(p)", fn(p))
         from .._ops.simple import DropWhile
 
         return self._via_stage(DropWhile(p))
 
     def grouped(self, n: int) -> Any:
         """Lists of ``n`` elements; the last one may be shorter."""
+        check("grouped(n)", pos_int(n))
         from .._ops.simple import Grouped
 
         return self._via_stage(Grouped(n))
 
     def sliding(self, n: int, step: int = 1) -> Any:
         """Windows of ``n`` elements advancing by ``step``."""
+        check("sliding(n, step)", pos_int(n), pos_int(step))
         from .._ops.simple import Sliding
 
         return self._via_stage(Sliding(n, step))
 
     def limit(self, n: int) -> Any:
         """Pass through; fail with ``StreamLimitReachedError`` beyond ``n`` elements."""
+        check("limit(n)", integer(n))
         from .._ops.simple import Limit
 
         return self._via_stage(Limit(n))
 
     def limit_weighted(self, n: int, cost: Callable[[Out], int]) -> Any:
         """Like ``limit`` with a cost per element."""
+        check("limit_weighted(n, cost)", integer(n), fn(cost))
         from .._ops.simple import Limit
 
         return self._via_stage(Limit(n, cost))
 
     def intersperse(self, inject: Any, start: Any = _MISSING, end: Any = _MISSING) -> Any:
         """Insert ``inject`` between elements; optional ``start`` and ``end`` markers."""
+        check("intersperse(inject, start, end)", element(inject), element(start), element(end))
         from .._ops.simple import Intersperse
 
         kw = {k: v for k, v in (("start", start), ("end", end)) if v is not _MISSING}
@@ -250,6 +285,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None
     ) -> Any:
         """Log elements, completion and failure through ``logging``; pass through."""
+        check("log(name, extract, logger)", string(name), opt_fn(extract))
         from .._ops.simple import Log
 
         return self._via_stage(Log(name, extract, logger))
@@ -257,24 +293,28 @@ class FlowOps(Graph, Generic[Out, Mat]):
     # -- async ---------------------------------------------------------------------------------
     def map_async(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Any:
         """Run ``f`` on up to ``parallelism`` elements at once; emit results in input order."""
+        check("map_async(parallelism, f)", pos_int(parallelism), fn(f))
         from .._ops.async_ import MapAsync
 
         return self._via_stage(MapAsync(parallelism, f, ordered=True))
 
     def map_async_unordered(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Any:
         """Like ``map_async`` but emit results as they complete."""
+        check("map_async_unordered(parallelism, f)", pos_int(parallelism), fn(f))
         from .._ops.async_ import MapAsync
 
         return self._via_stage(MapAsync(parallelism, f, ordered=False))
 
     def scan_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Any:
         """``scan`` with an async step function."""
+        check("scan_async(zero, f)", element(zero), fn(f))
         from .._ops.async_ import ScanAsync
 
         return self._via_stage(ScanAsync(zero, f, emit_each=True))
 
     def fold_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Any:
         """``fold`` with an async step function."""
+        check("fold_async(zero, f)", None, fn(f))
         from .._ops.async_ import ScanAsync
 
         return self._via_stage(ScanAsync(zero, f, emit_each=False))
@@ -282,6 +322,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
     # -- buffers -------------------------------------------------------------------------------
     def buffer(self, size: int, overflow_strategy: Any) -> Any:
         """Buffer up to ``size`` elements; ``overflow_strategy`` says what happens when full."""
+        check("buffer(size, overflow_strategy)", pos_int(size))
         from .._ops.buffers import Buffer
 
         return self._via_stage(Buffer(size, overflow_strategy))
@@ -297,12 +338,14 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def watch_termination(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Any:
         """Materialize an awaitable completing with ``Done`` when the stream terminates
         here (or failing with its failure)."""
+        check("watch_termination(combine)", fn(combine))
         from .._ops.watch import WatchTermination
 
         return self._via_stage(WatchTermination(), combine)
 
     def monitor(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Any:
         """Materialize a ``FlowMonitor`` whose ``state`` tells the stream's last event."""
+        check("monitor(combine)", fn(combine))
         from .._ops.watch import Monitor
 
         return self._via_stage(Monitor(), combine)
@@ -328,6 +371,14 @@ class FlowOps(Graph, Generic[Out, Mat]):
         (after a waiting element). Fails when upstream fails or the rate is exceeded in
         enforcing mode. Cancels when downstream cancels.
         """
+        check(
+            "throttle(elements, per, maximum_burst, mode, cost)",
+            pos_int(elements),
+            secs(per),
+            opt_int_at_least(maximum_burst, -1),
+            None,
+            opt_fn(cost),
+        )
         from .._ops.timer import Throttle, ThrottleMode
 
         m = ThrottleMode.shaping if mode is None else mode
@@ -341,6 +392,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Completes when upstream completes (after the last partial group). Fails when
         upstream fails. Cancels when downstream cancels.
         """
+        check("grouped_within(n, seconds)", pos_int(n), secs(seconds))
         from .._ops.timer import GroupedWithin
 
         return self._via_stage(GroupedWithin(n, seconds))
@@ -355,6 +407,12 @@ class FlowOps(Graph, Generic[Out, Mat]):
         completed and the buffer is empty. Fails when upstream fails (or on overflow with
         ``fail``). Cancels when downstream cancels.
         """
+        check(
+            "delay(seconds, strategy, buffer_size)",
+            secs(seconds, False),
+            None,
+            opt_int_at_least(buffer_size, 1),
+        )
         from .._ops.buffers import OverflowStrategy
         from .._ops.timer import Delay
 
@@ -368,6 +426,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         and when downstream does. Completes when upstream completes. Fails when upstream
         fails. Cancels when downstream cancels.
         """
+        check("initial_delay(seconds)", secs(seconds, False))
         from .._ops.timer import InitialDelay
 
         return self._via_stage(InitialDelay(seconds))
@@ -379,6 +438,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Completes when the window closes or upstream completes. Fails when upstream
         fails. Cancels when downstream cancels or the window closes.
         """
+        check("take_within(seconds)", secs(seconds))
         from .._ops.timer import TakeWithin
 
         return self._via_stage(TakeWithin(seconds))
@@ -390,6 +450,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         (after the window). Completes when upstream completes. Fails when upstream fails.
         Cancels when downstream cancels.
         """
+        check("drop_within(seconds)", secs(seconds))
         from .._ops.timer import DropWithin
 
         return self._via_stage(DropWithin(seconds))
@@ -401,6 +462,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         upstream completes. Fails when upstream fails or on the timeout (checked
         periodically). Cancels when downstream cancels.
         """
+        check("idle_timeout(seconds)", secs(seconds))
         from .._ops.timer import IdleTimeout
 
         return self._via_stage(IdleTimeout(seconds))
@@ -412,6 +474,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         upstream completes. Fails when upstream fails or on the timeout. Cancels when
         downstream cancels.
         """
+        check("completion_timeout(seconds)", secs(seconds))
         from .._ops.timer import CompletionTimeout
 
         return self._via_stage(CompletionTimeout(seconds))
@@ -423,6 +486,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         upstream completes. Fails when upstream fails or on the timeout. Cancels when
         downstream cancels.
         """
+        check("initial_timeout(seconds)", secs(seconds))
         from .._ops.timer import InitialTimeout
 
         return self._via_stage(InitialTimeout(seconds))
@@ -435,6 +499,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         upstream completes. Fails when upstream fails or on the timeout (checked
         periodically). Cancels when downstream cancels.
         """
+        check("backpressure_timeout(seconds)", secs(seconds))
         from .._ops.timer import BackpressureTimeout
 
         return self._via_stage(BackpressureTimeout(seconds))
@@ -446,6 +511,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Backpressures when downstream does. Completes when upstream completes. Fails when
         upstream fails. Cancels when downstream cancels.
         """
+        check("keep_alive(seconds, inject)", secs(seconds), fn(inject))
         from .._ops.timer import KeepAlive
 
         return self._via_stage(KeepAlive(seconds, inject))
@@ -458,6 +524,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         emitted. Fails when upstream fails. Cancels when downstream cancels.
         Supervision: resume drops the element; restart also drops the summary.
         """
+        check("conflate(f)", fn(f))
         from .._ops.rate import Batch
 
         return self._via_stage(Batch.conflate(lambda x: x, f))
@@ -469,6 +536,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         when upstream completes and the summary was emitted. Fails when upstream fails.
         Cancels when downstream cancels. Supervision: as ``conflate``.
         """
+        check("conflate_with_seed(seed, f)", fn(seed), fn(f))
         from .._ops.rate import Batch
 
         return self._via_stage(Batch.conflate(seed, f))
@@ -481,6 +549,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         everything was emitted. Fails when upstream fails. Cancels when downstream
         cancels. Supervision: as ``conflate``.
         """
+        check("batch(max, seed, f)", pos_int(max), fn(seed), fn(f))
         from .._ops.rate import Batch
 
         return self._via_stage(Batch(max, lambda _: 1, seed, f))
@@ -499,6 +568,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         was emitted. Fails when upstream fails. Cancels when downstream cancels.
         Supervision: as ``conflate``.
         """
+        check("batch_weighted(max, cost, seed, f)", pos_int(max), fn(cost), fn(seed), fn(f))
         from .._ops.rate import Batch
 
         return self._via_stage(Batch(max, cost, seed, f, name="batch_weighted"))
@@ -513,6 +583,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         raised (the current iterator goes on); restart also drops the current iterator;
         an iterator that raised is dropped under both.
         """
+        check("expand(f)", fn(f))
         from .._ops.rate import Expand
 
         return self._via_stage(Expand(f))
@@ -528,6 +599,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         downstream does. Completes when upstream completes or after recovering. Fails when
         ``f`` raises. Cancels when downstream cancels.
         """
+        check("recover(f)", fn(f))
         from .._ops.errors import Recover
 
         return self._via_stage(Recover(f))
@@ -545,6 +617,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         applies to an exception ``f`` raises other than the failure itself: stop fails
         with it; resume and restart drop the failure and complete the stream.
         """
+        check("recover_with_retries(attempts, f)", integer(attempts), fn(f))
         from .._ops.errors import RecoverWithRetries
 
         return self._via_stage(RecoverWithRetries(attempts, f))
@@ -556,6 +629,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         upstream completes. Fails when upstream fails, with the translated exception.
         Cancels when downstream cancels.
         """
+        check("map_error(f)", fn(f))
         from .._ops.errors import MapError
 
         return self._via_stage(MapError(f))
@@ -570,6 +644,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         upstream, ``f`` or an inner source fails. Cancels when downstream cancels.
         Supervision: resume/restart drop the element whose ``f`` raised.
         """
+        check("flat_map_concat(f)", fn(f))
         from .._ops.nesting import FlatMapMerge
 
         return self._via_stage(FlatMapMerge(1, f, name="flat_map_concat"))
@@ -584,6 +659,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         source fails. Cancels when downstream cancels. Supervision: resume/restart drop the
         element whose ``f`` raised.
         """
+        check("flat_map_merge(breadth, f)", pos_int(breadth), fn(f))
         from .._ops.nesting import FlatMapMerge
 
         return self._via_stage(FlatMapMerge(breadth, f))
@@ -597,6 +673,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         when upstream, ``f`` or the current inner source fails. Cancels when downstream
         cancels. Supervision: resume/restart drop the element whose ``f`` raised.
         """
+        check("switch_map(f)", fn(f))
         from .._ops.nesting import SwitchMap
 
         return self._via_stage(SwitchMap(f))
@@ -612,6 +689,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Fails when upstream fails before the pair (afterwards the tail fails). Cancels
         when downstream cancels before the pair, or the tail is cancelled.
         """
+        check("prefix_and_tail(n)", integer(n))
         from .._ops.nesting import PrefixAndTail
 
         return self._via_stage(PrefixAndTail(n))
@@ -634,6 +712,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         fails. Cancels when downstream and every substream cancelled. Supervision:
         resume/restart drop the element whose ``key`` raised.
         """
+        check("group_by(max_substreams, key)", int_at_least(max_substreams, 0), fn(key))
         from .._ops.nesting import GroupBy
         from .subflow import SubFlow
 
@@ -651,6 +730,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         cancelled and the current substream ended. Supervision: resume/restart drop the
         element whose ``p`` raised.
         """
+        check("split_when(p)", fn(p))
         from .._ops.nesting import Split
         from .subflow import SubFlow
 
@@ -659,6 +739,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def split_after(self, p: Callable[[Out], bool]) -> Any:
         """End the current substream after each element for which ``p`` holds; returns a
         ``SubFlow``. Semantics as ``split_when``."""
+        check("split_after(p)", fn(p))
         from .._ops.nesting import Split
         from .subflow import SubFlow
 
@@ -705,6 +786,13 @@ class FlowOps(Graph, Generic[Out, Mat]):
         ``partitioner`` fails under the stopping decider. Cancels when downstream cancels.
         Supervision: resume and restart drop the element.
         """
+        check(
+            "map_async_partitioned(parallelism, per_partition, partitioner, f)",
+            pos_int(parallelism),
+            pos_int(per_partition),
+            fn(partitioner),
+            fn(f),
+        )
         from .._ops.extras import MapAsyncPartitioned
 
         return self._via_stage(MapAsyncPartitioned(parallelism, per_partition, partitioner, f))
@@ -719,6 +807,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         pending element was emitted. Fails when upstream fails. Cancels when downstream
         cancels. Supervision: does not apply (no user code runs).
         """
+        check("debounce(seconds)", secs(seconds, False))
         from .._ops.extras import Debounce
 
         return self._via_stage(Debounce(seconds))
@@ -732,6 +821,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         ``eq`` raises. Cancels when downstream cancels. Supervision: resume drops the
         element; restart also forgets the previous element.
         """
+        check("drop_repeated(eq)", opt_fn(eq))
         from .._ops.extras import DropRepeated
 
         return self._via_stage(DropRepeated(eq))
@@ -767,6 +857,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def also_to_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
         """``also_to`` combining this blueprint's and the sink's materialized values."""
+        check("also_to_mat(sink, combine)", None, fn(combine))
         from .._ops.fan_out import Broadcast
 
         return self._side_output(Broadcast(2, eager_cancel=True), sink, combine)
@@ -788,6 +879,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def wire_tap_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
         """``wire_tap`` combining materialized values."""
+        check("wire_tap_mat(sink, combine)", None, fn(combine))
         from .._ops.fan_out import WireTap
 
         return self._side_output(WireTap(), sink, combine)
@@ -799,6 +891,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         backpressures. Completes when upstream completes. Cancels when downstream or the
         sink cancels. Fails when ``pred`` raises.
         """
+        check("divert_to(sink, pred)", None, fn(pred))
         from .._ops.fan_out import Partition
 
         stage = Partition(2, lambda x: 1 if pred(x) else 0, eager_cancel=True)
@@ -808,6 +901,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         self, sink: Any, pred: Callable[[Out], bool], combine: Callable[[Any, Any], Any]
     ) -> Any:
         """``divert_to`` combining materialized values."""
+        check("divert_to_mat(sink, pred, combine)", None, fn(pred), fn(combine))
         from .._ops.fan_out import Partition
 
         stage = Partition(2, lambda x: 1 if pred(x) else 0, eager_cancel=True)
@@ -822,12 +916,14 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def zip_latest_with(self, other: Any, f: Callable[[Out, Any], U]) -> Any:
         """``f(a, b)`` of the latest elements (see ``zip_latest``)."""
+        check("zip_latest_with(other, f)", None, fn(f))
         from .._ops.junctions import ZipLatestWith
 
         return self._fan_in([other], ZipLatestWith(f), None)
 
     def merge_sorted(self, other: Any, key: Callable[[Any], Any] | None = None) -> Any:
         """Merge this sorted stream with the sorted ``other`` into one sorted stream."""
+        check("merge_sorted(other, key)", None, opt_fn(key))
         from .._ops.junctions import MergeSorted
 
         return self._fan_in([other], MergeSorted(key), None)
@@ -835,6 +931,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def interleave(self, other: Any, segment_size: int, eager_close: bool = False) -> Any:
         """``segment_size`` elements of this, then of ``other``, in turn; when one side
         completes the rest of the other follows (unless ``eager_close``)."""
+        check("interleave(other, segment_size)", None, pos_int(segment_size))
         from .._ops.junctions import Interleave
 
         return self._fan_in([other], Interleave(2, segment_size, eager_close), None)
@@ -886,12 +983,14 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def zip_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
         """``zip`` combining materialized values."""
+        check("zip_mat(other, combine)", None, fn(combine))
         from .._ops.fan_in import Zip
 
         return self._fan_in([other], Zip(), combine)
 
     def zip_with(self, other: Any, f: Callable[[Out, Any], U]) -> Any:
         """``f(a, b)`` for pairs of this and ``other``."""
+        check("zip_with(other, f)", None, fn(f))
         from .._ops.fan_in import ZipWith
 
         return self._fan_in([other], ZipWith(f), None)
@@ -906,6 +1005,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         self, other: Any, combine: Callable[[Any, Any], Any], eager_complete: bool = False
     ) -> Any:
         """``merge`` combining materialized values."""
+        check("merge_mat(other, combine)", None, fn(combine))
         from .._ops.fan_in import Merge
 
         return self._fan_in([other], Merge(2, eager_complete), combine)
@@ -918,6 +1018,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def concat_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
         """``concat`` combining materialized values."""
+        check("concat_mat(other, combine)", None, fn(combine))
         from .._ops.fan_in import Concat
 
         return self._fan_in([other], Concat(2), combine)
@@ -934,6 +1035,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def prepend_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
         """``prepend`` combining materialized values."""
+        check("prepend_mat(other, combine)", None, fn(combine))
         from .._ops.fan_in import Concat
 
         return self._fan_in([other], Concat(2, swap=True), combine)
@@ -957,6 +1059,7 @@ class Source(FlowOps[Out, Mat]):
 
     def to_mat(self, sink: Any, combine: Callable[[Mat, Any], Mat2]) -> RunnableGraph[Mat2]:
         """Connect to ``sink`` combining materialized values."""
+        check("to_mat(sink, combine)", None, fn(combine))
         m = _module_of(sink)
         if len(m.shape.inlets) != 1 or m.shape.outlets:
             raise IllegalGraphError(f"to() needs a Sink, got {m.shape!r}")
@@ -968,23 +1071,27 @@ class Source(FlowOps[Out, Mat]):
 
     def run_foreach(self, f: Callable[[Out], Any], materializer: Materializer | None = None) -> Any:
         """Run calling ``f`` for each element; returns an awaitable of ``Done``."""
+        check("run_foreach(f)", fn(f))
         return self.run_with(Sink.foreach(f), materializer)
 
     def run_fold(
         self, zero: U, f: Callable[[U, Out], U], materializer: Materializer | None = None
     ) -> Any:
         """Run folding the elements; returns an awaitable of the result."""
+        check("run_fold(zero, f)", None, fn(f))
         return self.run_with(Sink.fold(zero, f), materializer)
 
     def run_reduce(
         self, f: Callable[[Out, Out], Out], materializer: Materializer | None = None
     ) -> Any:
         """Run reducing the elements; returns an awaitable of the result."""
+        check("run_reduce(f)", fn(f))
         return self.run_with(Sink.reduce(f), materializer)
 
     # -- context propagation (issue 5: SourceWithContext) --------------------------------------
     def as_source_with_context(self, extract_ctx: Callable[[Out], Any]) -> Any:
         """A ``SourceWithContext``: each element with ``extract_ctx(element)`` as its context."""
+        check("as_source_with_context(extract_ctx)", fn(extract_ctx))
         from .with_context import source_with_context
 
         return source_with_context(self, extract_ctx)
@@ -993,6 +1100,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def from_iterable(iterable: Iterable[Out]) -> Source[Out, Any]:
         """The elements of ``iterable``; a fresh iterator per run."""
+        check("Source.from_iterable(iterable)", iterable_(iterable))
         from .._ops.sources import IterableSource
 
         return Source(AtomicModule(IterableSource(iterable)))
@@ -1000,6 +1108,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def single(elem: Out) -> Source[Out, Any]:
         """One element, then complete."""
+        check("Source.single(elem)", element(elem))
         from .._ops.sources import SingleSource
 
         return Source(AtomicModule(SingleSource(elem)))
@@ -1014,6 +1123,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def failed(exc: BaseException) -> Source[Any, Any]:
         """Fail at once with ``exc``."""
+        check("Source.failed(exc)", exception(exc))
         from .._ops.sources import FailedSource
 
         return Source(AtomicModule(FailedSource(exc)))
@@ -1028,6 +1138,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def repeat(elem: Out) -> Source[Out, Any]:
         """``elem`` forever."""
+        check("Source.repeat(elem)", element(elem))
         from .._ops.sources import RepeatSource
 
         return Source(AtomicModule(RepeatSource(elem)))
@@ -1035,6 +1146,7 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def unfold(state: Any, f: Callable[[Any], tuple[Any, Out] | None]) -> Source[Out, Any]:
         """Elements from ``f(state) -> (next_state, elem)``; None completes."""
+        check("Source.unfold(state, f)", None, fn(f))
         from .._ops.sources import UnfoldSource
 
         return Source(AtomicModule(UnfoldSource(state, f)))
@@ -1044,6 +1156,7 @@ class Source(FlowOps[Out, Mat]):
         state: Any, f: Callable[[Any], Awaitable[tuple[Any, Out] | None]]
     ) -> Source[Out, Any]:
         """Like ``unfold`` with an async step."""
+        check("Source.unfold_async(state, f)", None, fn(f))
         from .._ops.sources import UnfoldAsyncSource
 
         return Source(AtomicModule(UnfoldAsyncSource(state, f)))
@@ -1066,6 +1179,7 @@ class Source(FlowOps[Out, Mat]):
     def tick(initial_delay: float, interval: float, tick: Out) -> Source[Out, Any]:
         """``tick`` every ``interval`` seconds after ``initial_delay``; ticks are dropped
         while downstream back-pressures. Materialized value: a ``Cancellable``."""
+        check("Source.tick(initial_delay, interval)", secs(initial_delay, False), secs(interval))
         from .._ops.sources import TickSource
 
         return Source(AtomicModule(TickSource(initial_delay, interval, tick)))
@@ -1090,6 +1204,7 @@ class Source(FlowOps[Out, Mat]):
     ) -> Source[Any, Any]:
         """Sources ``a``, ``b``, ``*more`` through a fan-in ``strategy(n)`` (default
         ``Merge``; e.g. ``Concat``, or ``lambda n: Interleave(n, 2)``). Value: ``NotUsed``."""
+        check("Source.combine(strategy)", opt_fn(strategy))
         from .._ops.fan_in import Merge
 
         srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in (a, b, *more)]
@@ -1106,6 +1221,12 @@ class Source(FlowOps[Out, Mat]):
         strategy (default ``OverflowStrategy.backpressure``) settles offers to a full
         buffer; at most ``max_concurrent_offers`` offers may wait (as in Akka). See
         ``reactive._ops.queues.QueueSource`` for the semantics."""
+        check(
+            "Source.queue(buffer_size, overflow_strategy, max_concurrent_offers)",
+            int_at_least(buffer_size, 0),
+            None,
+            pos_int(max_concurrent_offers),
+        )
         from .._ops.buffers import OverflowStrategy as OS
         from .._ops.queues import QueueSource
 
@@ -1310,6 +1431,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
 
     def to_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
         """Connect to ``sink`` giving a Sink, combining materialized values."""
+        check("to_mat(sink, combine)", None, fn(combine))
         m = _module_of(sink)
         if len(m.shape.inlets) != 1 or m.shape.outlets:
             raise IllegalGraphError(f"to() needs a Sink, got {m.shape!r}")
@@ -1330,6 +1452,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
 
     def join_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> RunnableGraph[Any]:
         """``join`` combining materialized values."""
+        check("join_mat(flow, combine)", None, fn(combine))
         a = self.module
         b = _module_of(flow)
         wires = [
@@ -1349,6 +1472,11 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         """A ``FlowWithContext``: each ``(element, context)`` enters this flow as
         ``collapse_context(element, context)``; each output leaves with
         ``extract_context(output)`` as its context."""
+        check(
+            "as_flow_with_context(collapse_context, extract_context)",
+            fn(collapse_context),
+            fn(extract_context),
+        )
         from .with_context import flow_with_context
 
         return flow_with_context(self, collapse_context, extract_context)
@@ -1356,6 +1484,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
     @staticmethod
     def from_function(f: Callable[[Any], Any]) -> Flow[Any, Any, Any]:
         """``Flow().map(f)``."""
+        check("Flow.from_function(f)", fn(f))
         return Flow().map(f)
 
     @staticmethod
@@ -1378,6 +1507,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         sink: Any, source: Any, combine: Callable[[Any, Any], Any]
     ) -> Flow[Any, Any, Any]:
         """``from_sink_and_source`` combining materialized values."""
+        check("Flow.from_sink_and_source_mat(sink, source, combine)", None, None, fn(combine))
         a = _module_of(sink)
         b = _module_of(source)
         i = a.shape.inlets[0].carbon_copy()
@@ -1427,6 +1557,7 @@ class Sink(Graph, Generic[In, Mat]):
 
     def contramap(self, f: Callable[[Any], In]) -> Sink[Any, Mat]:
         """A sink that applies ``f`` before this one."""
+        check("contramap(f)", fn(f))
         return Flow().map(f).to_mat(self, Keep.right)
 
     @staticmethod
@@ -1441,6 +1572,7 @@ class Sink(Graph, Generic[In, Mat]):
     @staticmethod
     def foreach(f: Callable[[Any], Any]) -> Sink[Any, Any]:
         """Call ``f`` for each element; result ``Done``."""
+        check("Sink.foreach(f)", fn(f))
         from .._ops.sinks import ForeachSink
 
         return Sink(AtomicModule(ForeachSink(f)))
@@ -1452,11 +1584,13 @@ class Sink(Graph, Generic[In, Mat]):
         Unordered (Akka: ``mapAsyncUnordered`` + ``ignore``): a call that finished frees its
         slot even while an earlier one still runs.
         """
+        check("Sink.foreach_async(parallelism, f)", pos_int(parallelism), fn(f))
         return Flow().map_async_unordered(parallelism, f).to_mat(Sink.ignore(), Keep.right)
 
     @staticmethod
     def fold(zero: Any, f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
         """The final accumulation of ``f(acc, x)`` from ``zero``."""
+        check("Sink.fold(zero, f)", None, fn(f))
         from .._ops.sinks import FoldSink
 
         return Sink(AtomicModule(FoldSink(zero, f)))
@@ -1464,11 +1598,13 @@ class Sink(Graph, Generic[In, Mat]):
     @staticmethod
     def fold_async(zero: Any, f: Callable[[Any, Any], Awaitable[Any]]) -> Sink[Any, Any]:
         """``fold`` with an async step."""
+        check("Sink.fold_async(zero, f)", None, fn(f))
         return Flow().fold_async(zero, f).to_mat(Sink.head(), Keep.right)
 
     @staticmethod
     def reduce(f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
         """``fold`` seeded with the first element; fails with ``NoSuchElementError`` if empty."""
+        check("Sink.reduce(f)", fn(f))
         from .._ops.sinks import ReduceSink
 
         return Sink(AtomicModule(ReduceSink(f)))
@@ -1511,6 +1647,7 @@ class Sink(Graph, Generic[In, Mat]):
     @staticmethod
     def take_last(n: int) -> Sink[Any, Any]:
         """The last ``n`` elements (``n >= 1``), in a list."""
+        check("Sink.take_last(n)", pos_int(n))
         from .._ops.sinks import TakeLastSink
 
         return Sink(AtomicModule(TakeLastSink(n)))
@@ -1532,6 +1669,7 @@ class Sink(Graph, Generic[In, Mat]):
     @staticmethod
     def on_complete(cb: Callable[[BaseException | None], Any]) -> Sink[Any, Any]:
         """Call ``cb(None)`` on completion or ``cb(exc)`` on failure."""
+        check("Sink.on_complete(cb)", fn(cb))
         from .._ops.sinks import OnCompleteSink
 
         return Sink(AtomicModule(OnCompleteSink(cb)))
@@ -1544,6 +1682,7 @@ class Sink(Graph, Generic[In, Mat]):
     ) -> Sink[Any, Any]:
         """One sink feeding ``a``, ``b``, ``*more`` through a fan-out ``strategy(n)``
         (default ``Broadcast``; e.g. ``Balance``). Value: ``NotUsed``."""
+        check("Sink.combine(strategy)", opt_fn(strategy))
         from .._ops.fan_out import Broadcast
         from .fan_ops import combine_sinks
 
@@ -1562,6 +1701,7 @@ class Sink(Graph, Generic[In, Mat]):
             async for x in source.run_with(Sink.queue()):
                 ...
         """
+        check("Sink.queue(max_concurrent_pulls)", pos_int(max_concurrent_pulls))
         from .._ops.queues import QueueSink
 
         return Sink(AtomicModule(QueueSink(max_concurrent_pulls)))

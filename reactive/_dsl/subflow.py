@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._checks import check, pos_int
 from .._impl.modules import Module
 from .blueprints import Flow, FlowOps, Source, _module_of
 from .keep import Keep
@@ -72,6 +73,7 @@ class SubFlow(FlowOps[Any, Any]):
     def merge_substreams_with_parallelism(self, parallelism: int) -> Any:
         """Like ``merge_substreams`` but consume at most ``parallelism`` substreams at
         once (more live keys than that can deadlock ``group_by``, as in Akka)."""
+        check("merge_substreams_with_parallelism(parallelism)", pos_int(parallelism))
         return self._flatten(parallelism, "merge_substreams")
 
     def concat_substreams(self) -> Any:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._attributes import Attributes
+from .._checks import check, fn, opt_fn, pos_int, string
 from .blueprints import Flow, RunnableGraph, Sink, Source
 from .keep import Keep, NotUsedType
 
@@ -174,6 +175,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         does. Fails when f raises (under the stopping decider). Cancels when downstream
         cancels.
         """
+        check("map(f)", fn(f))
         return SourceWithContext(self._source.map(_on_element(f)))
 
     def filter(self, p: Callable[[Out], bool]) -> SourceWithContext[Out, Ctx, Mat]:
@@ -183,6 +185,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         Emits when p holds. Backpressures when p holds and downstream does. Completes when
         upstream does. Fails when p raises. Cancels when downstream cancels.
         """
+        check("filter(p)", fn(p))
         return SourceWithContext(self._source.filter(_test_element(p)))
 
     def filter_not(self, p: Callable[[Out], bool]) -> SourceWithContext[Out, Ctx, Mat]:
@@ -191,6 +194,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         Emits when p does not hold. Backpressures when downstream does. Completes when
         upstream does. Fails when p raises. Cancels when downstream cancels.
         """
+        check("filter_not(p)", fn(p))
         return SourceWithContext(self._source.filter_not(_test_element(p)))
 
     def map_concat(self, f: Callable[[Out], Iterable[U]]) -> SourceWithContext[U, Ctx, Mat]:
@@ -201,6 +205,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         outputs were emitted. Fails when f (or iterating its result) raises. Cancels when
         downstream cancels.
         """
+        check("map_concat(f)", fn(f))
         return SourceWithContext(self._source.map_concat(_concat_element(f)))
 
     def map_async(
@@ -213,6 +218,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         outstanding. Completes when upstream completed and every result was emitted. Fails
         when f fails. Cancels when downstream cancels.
         """
+        check("map_async(parallelism, f)", pos_int(parallelism), fn(f))
         return SourceWithContext(self._source.map_async(parallelism, _async_element(f)))
 
     def map_async_partitioned(
@@ -229,6 +235,13 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         are buffered. Completes when upstream completed and every result was emitted.
         Fails when f or partitioner fails. Cancels when downstream cancels.
         """
+        check(
+            "map_async_partitioned(parallelism, per_partition, partitioner, f)",
+            pos_int(parallelism),
+            pos_int(per_partition),
+            fn(partitioner),
+            fn(f),
+        )
         return SourceWithContext(
             self._source.map_async_partitioned(
                 parallelism,
@@ -264,6 +277,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         Emits when f returns. Backpressures when downstream does. Completes when upstream
         does. Fails when f raises. Cancels when downstream cancels.
         """
+        check("map_context(f)", fn(f))
         return SourceWithContext(self._source.map(_on_context(f)))
 
     def map_error(
@@ -286,6 +300,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         Emits when upstream emits. Backpressures when downstream does. Completes when
         upstream does. Cancels when downstream cancels.
         """
+        check("log(name, extract, logger)", string(name), opt_fn(extract))
         return SourceWithContext(self._source.log(name, _element_extract(extract), logger))
 
     def throttle(
@@ -302,6 +317,14 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         element waits for tokens. Completes when upstream does. Fails when the rate is
         exceeded in enforcing mode. Cancels when downstream cancels.
         """
+        check(
+            "throttle(elements, per, maximum_burst, mode, cost)",
+            None,
+            None,
+            None,
+            None,
+            opt_fn(cost),
+        )
         return SourceWithContext(
             self._source.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
         )
@@ -408,6 +431,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         Emits when f returns. Backpressures when downstream does. Completes when upstream
         does. Fails when f raises. Cancels when downstream cancels.
         """
+        check("map(f)", fn(f))
         return FlowWithContext(self._flow.map(_on_element(f)))
 
     def filter(self, p: Callable[[Out], bool]) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
@@ -416,6 +440,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         Emits when p holds. Backpressures when p holds and downstream does. Completes when
         upstream does. Fails when p raises. Cancels when downstream cancels.
         """
+        check("filter(p)", fn(p))
         return FlowWithContext(self._flow.filter(_test_element(p)))
 
     def filter_not(self, p: Callable[[Out], bool]) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
@@ -424,6 +449,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         Emits when p does not hold. Backpressures when downstream does. Completes when
         upstream does. Fails when p raises. Cancels when downstream cancels.
         """
+        check("filter_not(p)", fn(p))
         return FlowWithContext(self._flow.filter_not(_test_element(p)))
 
     def map_concat(
@@ -435,6 +461,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         upstream completed and the outputs were emitted. Fails when f raises. Cancels
         when downstream cancels.
         """
+        check("map_concat(f)", fn(f))
         return FlowWithContext(self._flow.map_concat(_concat_element(f)))
 
     def map_async(
@@ -447,6 +474,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         outstanding. Completes when upstream completed and every result was emitted. Fails
         when f fails. Cancels when downstream cancels.
         """
+        check("map_async(parallelism, f)", pos_int(parallelism), fn(f))
         return FlowWithContext(self._flow.map_async(parallelism, _async_element(f)))
 
     def map_async_partitioned(
@@ -463,6 +491,13 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         are buffered. Completes when upstream completed and every result was emitted.
         Fails when f or partitioner fails. Cancels when downstream cancels.
         """
+        check(
+            "map_async_partitioned(parallelism, per_partition, partitioner, f)",
+            pos_int(parallelism),
+            pos_int(per_partition),
+            fn(partitioner),
+            fn(f),
+        )
         return FlowWithContext(
             self._flow.map_async_partitioned(
                 parallelism,
@@ -499,6 +534,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         Emits when f returns. Backpressures when downstream does. Completes when upstream
         does. Fails when f raises. Cancels when downstream cancels.
         """
+        check("map_context(f)", fn(f))
         return FlowWithContext(self._flow.map(_on_context(f)))
 
     def map_error(
@@ -521,6 +557,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         Emits when upstream emits. Backpressures when downstream does. Completes when
         upstream does. Cancels when downstream cancels.
         """
+        check("log(name, extract, logger)", string(name), opt_fn(extract))
         return FlowWithContext(self._flow.log(name, _element_extract(extract), logger))
 
     def throttle(
@@ -537,6 +574,14 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         element waits for tokens. Completes when upstream does. Fails when the rate is
         exceeded in enforcing mode. Cancels when downstream cancels.
         """
+        check(
+            "throttle(elements, per, maximum_burst, mode, cost)",
+            None,
+            None,
+            None,
+            None,
+            opt_fn(cost),
+        )
         return FlowWithContext(
             self._flow.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
         )

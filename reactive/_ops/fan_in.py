@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from .._checks import check, opt_fn, opt_int_at_least, pos_int
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, UniformFanInShape
 
@@ -56,6 +57,7 @@ class ZipWith(GraphStage[FanInShape2]):
     name = "zip_with"
 
     def __init__(self, f: Callable[..., Any] | None = None, n: int | None = None) -> None:
+        check("ZipWith(f, n)", opt_fn(f), opt_int_at_least(n, 2))
         self.f = f
         k = (2 if f is None else _arity(f)) if n is None else n
         if k < 2:
@@ -139,13 +141,18 @@ class _ZipLogic(GraphStageLogic, OutHandler):
 
 class Merge(GraphStage[UniformFanInShape]):
     """``Merge(n, eager_complete=False)``: elements of all inputs as they arrive (FIFO
-    among ready inputs). Completes when all inputs complete (or any, if eager)."""
+    among ready inputs).
+
+    Emits when one of the inputs has an element available. Backpressures when downstream
+    backpressures. Completes when all inputs completed; with ``eager_complete``, when
+    any input completes (every other input is cancelled, an element waiting on one of
+    them is discarded; the completed input's own waiting element is emitted first, as
+    Pekko). Cancels when downstream cancels."""
 
     name = "merge"
 
     def __init__(self, n: int = 2, eager_complete: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"Merge needs n >= 1, got {n}")
+        check("Merge(n, eager_complete)", pos_int(n))
         self.n = n
         self.eager_complete = eager_complete
         self.shape = UniformFanInShape.of(n, type(self).__name__)
@@ -191,7 +198,10 @@ class _MergeLogic(GraphStageLogic, OutHandler):
 
     def on_finish_i(self, i: int) -> None:
         if self.eager:
-            self.complete_stage()
+            self.ready = eager_finish(self, self.ins, self.ready)
+            self.running = 0
+            if not self.ready:
+                self.complete_stage()
             return
         self.running -= 1
         if self.running == 0 and not self.ready:
@@ -199,6 +209,18 @@ class _MergeLogic(GraphStageLogic, OutHandler):
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:
         self.fail_stage(exc)
+
+
+def eager_finish(logic: GraphStageLogic, ins: Sequence[Inlet[Any]], ready: Any) -> Any:
+    """An input of an ``eager_complete`` merge completed: as Pekko's ``Merge`` (and
+    ``MergePrioritized``), cancel every input, which discards an element waiting on
+    another input, but keep the element the completed input had already delivered: it
+    is emitted before the stage completes. Returns ``ready`` (a deque or a list of
+    indices into ``ins``) without the inputs whose element was discarded. Shared by
+    ``Merge`` and the merges of ``junctions.py``."""
+    for p in logic.shape.inlets:
+        logic.cancel(p)  # a no-op on the completed input, whose element stays available
+    return type(ready)(j for j in ready if logic.is_available(ins[j]))
 
 
 class Concat(GraphStage[UniformFanInShape]):
@@ -212,8 +234,7 @@ class Concat(GraphStage[UniformFanInShape]):
     name = "concat"
 
     def __init__(self, n: int = 2, detached: bool = True, swap: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"Concat needs n >= 1, got {n}")
+        check("Concat(n)", pos_int(n))
         self.n = n
         self.detached = detached
         self.order = list(range(n))
@@ -293,6 +314,7 @@ class ZipN(GraphStage[UniformFanInShape]):
     name = "zip_n"
 
     def __init__(self, n: int) -> None:
+        check("ZipN(n)", pos_int(n))
         self.n = n
         self.shape = UniformFanInShape.of(n, type(self).__name__)
 

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
+from .._checks import check, fn, int_at_least, opt_fn, pos_int
 from .._errors import StreamError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
@@ -109,8 +110,7 @@ class Broadcast(GraphStage[UniformFanOutShape]):
     name = "broadcast"
 
     def __init__(self, n: int = 2, eager_cancel: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"Broadcast needs n >= 1, got {n}")
+        check("Broadcast(n, eager_cancel)", pos_int(n))
         self.n = n
         self.eager_cancel = eager_cancel
         self.shape = UniformFanOutShape.of(n, "Broadcast")
@@ -156,8 +156,7 @@ class UnzipWith(GraphStage[FanOutShape2]):
     name = "unzip_with"
 
     def __init__(self, f: Callable[[Any], tuple[Any, ...]] | None = None, n: int = 2) -> None:
-        if n < 2:
-            raise ValueError(f"UnzipWith needs at least 2 outputs, got {n}")
+        check("UnzipWith(f, n)", opt_fn(f), int_at_least(n, 2))
         self.f = f
         self.n = n
         cls = type(self).__name__
@@ -209,8 +208,7 @@ class Balance(GraphStage[UniformFanOutShape]):
     def __init__(
         self, n: int = 2, wait_for_all_downstreams: bool = False, eager_cancel: bool = False
     ) -> None:
-        if n < 1:
-            raise ValueError(f"Balance needs n >= 1, got {n}")
+        check("Balance(n, wait_for_all_downstreams, eager_cancel)", pos_int(n))
         self.n = n
         self.wait_for_all_downstreams = wait_for_all_downstreams
         self.eager_cancel = eager_cancel
@@ -296,8 +294,7 @@ class Partition(GraphStage[UniformFanOutShape]):
     name = "partition"
 
     def __init__(self, n: int, f: Callable[[Any], int], eager_cancel: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"Partition needs n >= 1, got {n}")
+        check("Partition(n, f, eager_cancel)", pos_int(n), fn(f))
         self.n = n
         self.f = f
         self.eager_cancel = eager_cancel

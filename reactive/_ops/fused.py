@@ -17,6 +17,11 @@ against the element-at-a-time stages): same order, ``scan`` emits its zero first
 the same order the separate stages would), a raising user function emits the outputs
 of earlier elements first and then fails (or resumes/restarts per that operator's
 supervision decider, found from the traceback line of the generated code).
+
+Errors name the operator, not the chain: a user function's exception reaches the user
+unchanged (same type, same object) with a note naming the operator whose function raised
+(``add_note``); a ``None`` output fails with a ``PortStateError`` naming the operator that
+produced it and its port (``[map] ... (port 'Map.out', in the fused chain map+filter)``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
 from .._impl.interpreter import DEMAND, IN_CLOSED
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
@@ -32,6 +38,17 @@ from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
 
 __all__ = ["FusedChain"]
+
+_PORT_PREFIX = {
+    "map": "Map",
+    "filter": "Filter",
+    "filter_not": "Filter",
+    "scan": "Scan",
+    "drop": "Drop",
+    "drop_while": "DropWhile",
+    "zip_with_index": "ZipWithIndex",
+}
+"""The stage class (port prefix) of each fusable kind, for messages about one operator."""
 
 _CACHE: dict[tuple[tuple[str, ...], int, bool], tuple[Any, dict[int, int]]] = {}
 
@@ -174,7 +191,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
     def _run(self, it: Iterator[Any], out: list[Any], start: int) -> BaseException | None:
         """Run the chain from op ``start`` over ``it``; returns a stop-failure if any."""
         run, linemap = self.runners.get(start) or self._runner(start)
-        return self._drive(run, linemap, it, out, 0)
+        return self._drive(run, linemap, it, out, 0, start)
 
     def _run_bounded(self, it: Iterator[Any], out: list[Any], limit: int) -> BaseException | None:
         """Run the whole chain over ``it`` until ``out`` holds ``limit`` elements."""
@@ -182,10 +199,40 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         if r is None:
             make, linemap = _compile(self.kinds, 0, True)
             r = self._bounded = (make(self.fns), linemap)
-        return self._drive(r[0], r[1], it, out, limit)
+        return self._drive(r[0], r[1], it, out, limit, 0)
+
+    def _op_name(self, j: int) -> str:
+        """The name of operator ``j`` as users know it (its ``named()`` name or kind)."""
+        return str(self.attrs[j].get("name") or self.kinds[j])
+
+    def _none_output(self, start: int) -> PortStateError:
+        """A run from op ``start`` produced None: name the operator that made it, the
+        last map/scan of the run (filters and drops pass values on unchanged), or the
+        scan whose zero the run started from (a run from ``start > 0`` carries a scan's
+        zero: a None zero is that scan's, whatever the ops after it did with it)."""
+        if start > 0 and self.specs[start - 1].arg is None:
+            j = start - 1
+        else:
+            j = next(
+                (
+                    k
+                    for k in range(len(self.kinds) - 1, start - 1, -1)
+                    if self.kinds[k] in ("map", "scan")
+                ),
+                start - 1,
+            )
+        port = f"{_PORT_PREFIX[self.kinds[j]]}.out"
+        chain = f", in the fused chain {self._stage_name}" if len(self.kinds) > 1 else ""
+        return PortStateError(f"[{self._op_name(j)}] {NONE_ELEMENT} (port {port!r}{chain})")
 
     def _drive(
-        self, run: Any, linemap: dict[int, int], it: Iterator[Any], out: list[Any], limit: int
+        self,
+        run: Any,
+        linemap: dict[int, int],
+        it: Iterator[Any],
+        out: list[Any],
+        limit: int,
+        start: int,
     ) -> BaseException | None:
         """Call a generated ``run`` (bounded when ``limit``), applying supervision."""
         while True:
@@ -194,12 +241,8 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 if r:
                     if r == 2:  # None from upstream: name the stage that emitted it
                         name = self._cin.out_logic._stage_name
-                        return PortStateError(
-                            f"[{name}] Cannot push None: elements must not be None (RS rule 2.13)"
-                        )
-                    return self._err(
-                        self.out, "Cannot push None: elements must not be None (RS rule 2.13)"
-                    )
+                        return PortStateError(f"[{name}] {NONE_ELEMENT}")
+                    return self._none_output(start)
                 return None
             except Exception as exc:
                 code = run.__code__
@@ -218,6 +261,14 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 if directive is Supervision.restart:
                     self.st[j] = _initial_state(self.specs[j])
                     continue
+                # The user's exception stays as it is (type and object); a note says
+                # which operator's function raised it, since the traceback shows only
+                # the generated ``<fused ...>`` code.
+                note = (
+                    f"raised by the function given to {self.kinds[j]} (stage [{self._op_name(j)}])"
+                )
+                if note not in getattr(exc, "__notes__", ()):
+                    exc.add_note(note)
                 return exc
 
     def _emit_out(self, out: list[Any], exc: BaseException | None) -> bool:

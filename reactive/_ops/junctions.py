@@ -10,9 +10,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._checks import check, fn, int_at_least, opt_fn, pos_int
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
-from .fan_in import _PortIn, _ZipLogic
+from .fan_in import _PortIn, _ZipLogic, eager_finish
 
 __all__ = [
     "MergePreferred",
@@ -73,7 +74,10 @@ class _ChoosingMergeLogic(GraphStageLogic, OutHandler):
 
     def on_finish_i(self, i: int) -> None:
         if self.eager:
-            self.complete_stage()
+            self.ready = eager_finish(self, self.ins, self.ready)
+            self.running = 0
+            if not self.ready:
+                self.complete_stage()
             return
         self.running -= 1
         if self.running == 0 and not self.ready:
@@ -112,15 +116,15 @@ class MergePreferred(GraphStage[MergePreferredShape]):
 
     Emits when one of the inputs has an element available (preferred first, then the
     secondaries in arrival order). Backpressures when downstream backpressures. Completes
-    when all inputs completed (or the first one, with ``eager_complete``). Cancels when
-    downstream cancels.
+    when all inputs completed (or the first one, with ``eager_complete``, after the
+    elements already taken from the preferred input and the completed input's waiting
+    element). Cancels when downstream cancels.
     """
 
     name = "merge_preferred"
 
     def __init__(self, n: int = 1, eager_complete: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"MergePreferred needs n >= 1 secondary inputs, got {n}")
+        check("MergePreferred(n, eager_complete)", pos_int(n))
         self.n = n
         self.eager_complete = eager_complete
         self.shape = MergePreferredShape(
@@ -189,7 +193,11 @@ class _PreferredLogic(GraphStageLogic, OutHandler):
 
     def on_finish_i(self, i: int) -> None:
         if self.eager:
-            self.complete_stage()
+            # The preferred elements already grabbed (Pekko's pending ``emit``s) and the
+            # completed input's own element are emitted first; see ``eager_finish``.
+            self.ready = eager_finish(self, self.secs, self.ready)
+            self.running = 0
+            self._maybe_complete()
             return
         self.running -= 1
         self._maybe_complete()
@@ -204,7 +212,8 @@ class MergePrioritized(GraphStage[UniformFanInShape]):
 
     Emits when one of the inputs has an element available. Backpressures when
     downstream backpressures. Completes when all inputs completed (or the first one, with
-    ``eager_complete``). Cancels when downstream cancels.
+    ``eager_complete``, after the completed input's waiting element, as ``Merge``).
+    Cancels when downstream cancels.
     """
 
     name = "merge_prioritized"
@@ -253,8 +262,7 @@ class ZipWithN(GraphStage[UniformFanInShape]):
     name = "zip_with_n"
 
     def __init__(self, f: Callable[[list[Any]], Any], n: int) -> None:
-        if n < 1:
-            raise ValueError(f"ZipWithN needs n >= 1, got {n}")
+        check("ZipWithN(f, n)", fn(f), pos_int(n))
         self.f = f
         self.n = n
         self.shape = UniformFanInShape.of(n, "ZipWithN")
@@ -281,8 +289,7 @@ class ZipLatestWith(GraphStage[FanInShapeN]):
     def __init__(
         self, f: Callable[..., Any] | None, n: int = 2, eager_complete: bool = True
     ) -> None:
-        if n < 2:
-            raise ValueError(f"ZipLatestWith needs n >= 2, got {n}")
+        check("ZipLatestWith(f, n)", opt_fn(f), int_at_least(n, 2))
         self.f = f
         self.n = n
         self.eager_complete = eager_complete
@@ -392,10 +399,7 @@ class Interleave(GraphStage[UniformFanInShape]):
     name = "interleave"
 
     def __init__(self, n: int, segment_size: int, eager_close: bool = False) -> None:
-        if n < 1:
-            raise ValueError(f"Interleave needs n >= 1, got {n}")
-        if segment_size < 1:
-            raise ValueError(f"Interleave needs segment_size >= 1, got {segment_size}")
+        check("Interleave(n, segment_size, eager_close)", pos_int(n), pos_int(segment_size))
         self.n = n
         self.segment_size = segment_size
         self.eager_close = eager_close
@@ -494,6 +498,7 @@ class MergeSorted(GraphStage[FanInShape2]):
     name = "merge_sorted"
 
     def __init__(self, key: Callable[[Any], Any] | None = None) -> None:
+        check("MergeSorted(key)", opt_fn(key))
         self.key = key
         self.shape = FanInShape2(
             Inlet("MergeSorted.in0"), Inlet("MergeSorted.in1"), Outlet("MergeSorted.out")

@@ -48,9 +48,10 @@ class QueueOfferResult(enum.Enum):
     enqueued = "enqueued"
     """The element entered the buffer (or went straight downstream)."""
     dropped = "dropped"
-    """The element was refused by the overflow strategy (``drop_new``)."""
+    """The element was refused: by the overflow strategy (``drop_new``), or because
+    ``complete()`` was called and the buffered elements are still being emitted."""
     queue_closed = "queue_closed"
-    """The queue was completed, or the stream was cancelled, before the element got in."""
+    """The stream completed (or was cancelled) before the element got in."""
 
     def __repr__(self) -> str:
         return f"QueueOfferResult.{self.value}"
@@ -111,8 +112,9 @@ class SourceQueue:
         """Offer ``elem`` to the stream.
 
         Returns ``enqueued`` once the element is in the buffer (or was pushed
-        downstream), ``dropped`` when the overflow strategy refused it, ``queue_closed``
-        when the queue was completed or the stream cancelled. With
+        downstream), ``dropped`` when the overflow strategy refused it or ``complete()``
+        was called while buffered elements are still being emitted (as Akka),
+        ``queue_closed`` once the stream completed or was cancelled. With
         ``OverflowStrategy.backpressure`` it waits while the buffer is full (pending
         offers are served in order). Raises the stream's failure if it failed (also
         ``BufferOverflowError`` under ``OverflowStrategy.fail``), and ``TypeError`` for
@@ -125,8 +127,6 @@ class SourceQueue:
             if t is _CLOSED:
                 return QueueOfferResult.queue_closed
             raise t
-        if self._completing:
-            return QueueOfferResult.queue_closed
         op = _Offer(elem)
         # Fast path: an idle island runs the callback inline and settles the offer now.
         self._offer_cb.invoke(op)
@@ -147,7 +147,8 @@ class SourceQueue:
 
     def complete(self) -> None:
         """Complete the stream once the buffered (and pending) elements were emitted;
-        later offers return ``queue_closed``."""
+        later offers return ``dropped`` while those are emitted (as Akka's
+        ``QueueSource``), ``queue_closed`` once the stream completed."""
         if self._terminal is None and not self._completing:
             self._completing = True
             self._control_cb.invoke(("complete", None))
@@ -263,7 +264,9 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
             return
         q = self.queue
         if self.completing:
-            q._settle(op, QueueOfferResult.queue_closed, None)
+            # complete() was called and buffered elements are still being emitted: as
+            # Akka's QueueSource (``terminating``), the offer is dropped, not refused.
+            q._settle(op, QueueOfferResult.dropped, None)
             return
         buf = self.buf
         if not buf and self.is_available(self.out):

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterat
 from itertools import chain, islice
 from typing import Any
 
+from .._checks import NONE_ELEMENT
 from .._stage.logic import (
     GraphStage,
     GraphStageLogic,
@@ -151,9 +152,7 @@ class _IterableLogic(SourceLogic):
                 if i:
                     self.push(self.out, _Batch(out[:i]))
                 self.nxt = _END
-                raise self._err(
-                    self.out, "Cannot push None: elements must not be None (RS rule 2.13)"
-                )
+                raise self._err(self.out, NONE_ELEMENT)
         else:
             out = self.nxt
             self.nxt = _END

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._checks import NONE_ELEMENT
 from .._errors import (
     NO_MORE_ELEMENTS_NEEDED,
     AbruptTerminationError,
@@ -395,7 +396,7 @@ class SubSourceOutlet:
         if not self._available:
             raise self._err("Cannot push port twice, or before it being pulled")
         if elem is None:
-            raise self._err("Cannot push None: elements must not be None (RS rule 2.13)")
+            raise self._err(NONE_ELEMENT)
         self._available = False
         self._cmd.invoke(("push", elem))
 

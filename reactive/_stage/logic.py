@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._attributes import Attributes
+from .._checks import NONE_ELEMENT
 from .._errors import (
     NO_MORE_ELEMENTS_NEEDED,
     STAGE_WAS_COMPLETED,
@@ -559,9 +560,7 @@ class GraphStageLogic:
         if (st & 50) != 2 or elem is None:
             # The checks in Akka's order: the element, the port, the demand.
             if elem is None:
-                raise self._err(
-                    outlet, "Cannot push None: elements must not be None (RS rule 2.13)"
-                )
+                raise self._err(outlet, NONE_ELEMENT)
             if st & OUT_CLOSED:
                 raise self._err(outlet, "Cannot push closed port")
             if not st & DEMAND:
