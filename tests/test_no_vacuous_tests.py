@@ -3,7 +3,7 @@
 A small AST scan over ``tests/``: every test function (``test_*`` at module level or in a
 ``Test*`` class) must check something, i.e. contain at least one of
 
-- an ``assert`` statement;
+- an ``assert`` statement, or ``raise AssertionError(...)`` / ``ExpectationError(...)``;
 - a call of an expectation: a name starting with ``expect`` or ``assert`` (the probes'
   ``expect_next`` / ``expect_error`` / ..., ``assert_type``, ``unittest``'s ``assertEqual``),
   ``request_next``, ``pytest.fail``;
@@ -43,6 +43,7 @@ ALLOW: dict[str, str] = {
 MAY_DISAPPEAR = {"tests/reactive/test_sources_sinks.py::test_unawaited_failed_result_does_not_warn"}
 
 _BROAD = {"Exception", "BaseException"}
+_FAILURE_TYPES = {"AssertionError", "ExpectationError"}
 _EXPECT_PREFIXES = ("expect", "assert")
 _EXPECT_NAMES = {"request_next"}
 
@@ -77,6 +78,11 @@ def _direct_check(node: ast.AST) -> bool:
     """Whether ``node`` itself is a check (without following helper calls)."""
     if isinstance(node, ast.Assert):
         return True
+    if isinstance(node, ast.Raise) and node.exc is not None:
+        # `raise AssertionError(...)` / `raise ExpectationError(...)`: a check spelled out
+        exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        name = exc.id if isinstance(exc, ast.Name) else getattr(exc, "attr", "")
+        return name in _FAILURE_TYPES
     if not isinstance(node, ast.Call):
         return False
     owner, name = _callee(node)
@@ -260,6 +266,10 @@ import pytest
 def helper(x):
     assert x
 
+def raiser(x):
+    if not x:
+        raise AssertionError("no")
+
 def outer(x):
     helper(x)
 
@@ -268,6 +278,7 @@ async def test_probe(p): await p.expect_next(1)
 def test_raises_specific():
     with pytest.raises(ValueError): int("x")
 def test_via_helper(): outer(1)
+def test_via_raiser(): raiser(1)
 def test_nothing(): int("1")
 def test_raises_broad():
     with pytest.raises(Exception): int("x")
@@ -278,7 +289,7 @@ class TestGroup:
 """
     module = ast.parse(source)
     helpers = _checking_helpers({tmp_path / "m.py": module})
-    assert {"helper", "outer"} <= helpers
+    assert {"helper", "outer", "raiser"} <= helpers
     verdicts = {
         fn.name: any(_direct_check(n) for n in ast.walk(fn)) or bool(_called_names(fn) & helpers)
         for fn in _test_functions(module)
@@ -288,6 +299,7 @@ class TestGroup:
         "test_probe": True,
         "test_raises_specific": True,
         "test_via_helper": True,
+        "test_via_raiser": True,
         "test_nothing": False,
         "test_raises_broad": False,
         "test_raises_broad_tuple": False,
