@@ -120,7 +120,7 @@ def test_quick_run_of_operator_benchmarks_with_every_system(tmp_path: Path) -> N
 async def test_scale_out_systems_lose_nothing(
     kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One scorer process, then two with one stopped midway, on the session broker.
+    """One scorer process, two, then two with one stopped midway, on the session broker.
 
     Not a speed test: it checks the figures exist, every record reached the output topic,
     and that the second process really was stopped before the end (a rebalance while the
@@ -131,6 +131,9 @@ async def test_scale_out_systems_lose_nothing(
     assert one.result == 2_000
     assert one.metrics["lost"] == 0
     assert one.metrics["elapsed"] > 0
+    both = await suite_kafka_scale.two_processes(2_000)
+    assert both.result == 2_000
+    assert both.metrics["lost"] == 0
     two = await suite_kafka_scale.two_processes_one_stopped(5_000)
     assert two.result == 5_000
     assert two.metrics["lost"] == 0
