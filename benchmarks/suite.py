@@ -295,7 +295,7 @@ _register(
             System("project (async boundaries)", P + "fanout_boundaries", "project"),
         ),
         baseline="for loop",
-        size=200_000,
+        size=100_000,
         quick_size=2_000,
     )
 )
