@@ -24,6 +24,7 @@ call returned or what it changed.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +116,12 @@ def _files() -> list[Path]:
     return sorted(p for p in TESTS.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+@functools.cache
+def _modules() -> dict[Path, ast.Module]:
+    """Every test file parsed once per session."""
+    return {path: _parse(path) for path in _files()}
+
+
 def _test_functions(module: ast.Module) -> Iterator[FunctionNode]:
     for node in module.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
@@ -196,8 +203,8 @@ def find_dead_assignments() -> dict[str, str]:
     """``path::function`` -> description of every test reading a name whose assignment
     sits in a ``with pytest.raises`` block."""
     found: dict[str, str] = {}
-    for path in _files():
-        for fn in _test_functions(_parse(path)):
+    for path, module in _modules().items():
+        for fn in _test_functions(module):
             dead = _dead_assignments(fn)
             if dead:
                 key = f"{path.relative_to(ROOT).as_posix()}::{fn.name}"
@@ -205,9 +212,10 @@ def find_dead_assignments() -> dict[str, str]:
     return found
 
 
+@functools.cache
 def find_vacuous() -> dict[str, int]:
     """``path::function`` -> line of every test function that checks nothing."""
-    modules = {path: _parse(path) for path in _files()}
+    modules = _modules()
     helpers = _checking_helpers(modules)
     found: dict[str, int] = {}
     for path, module in modules.items():
