@@ -50,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=None, help="seconds allowed per measurement"
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the per-round order of the systems (default: drawn, then recorded)",
+    )
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="write the committed results (benchmarks/results) even with uncommitted changes "
+        "to the measured code (the results say so)",
+    )
     parser.add_argument("--list", action="store_true", help="list benchmarks and systems")
     return parser
 
@@ -69,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         plots=not args.no_plots,
         timeout=args.timeout,
         command=shlex.join(["python", "-m", "benchmarks", *argv_used]),
+        seed=args.seed,
+        allow_dirty=args.allow_dirty,
     )
     if args.list:
         for name, bench in load_benchmarks().items():

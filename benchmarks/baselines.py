@@ -388,6 +388,22 @@ async def latency_queue_chain(n: int) -> Measurement:
     return latency_measurement(latencies)
 
 
+def latency_nested_calls(n: int) -> Measurement:
+    """Five nested plain calls of the identity map, then the recording sink: the floor of
+    any chain of five Python functions (the limit)."""
+    latencies: list[int] = []
+    append = latencies.append
+    clock = time.perf_counter_ns
+    f = ident
+
+    def sink(t: int) -> None:
+        append(clock() - t)
+
+    for _ in range(n):
+        sink(f(f(f(f(f(clock()))))))
+    return latency_measurement(latencies)
+
+
 def latency_reactivex(n: int) -> Measurement:
     """A reactivex ``Subject`` with five maps, synchronous."""
     from reactivex import operators as ops

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from benchmarks.baselines import QUEUE_SIZE
@@ -76,6 +78,42 @@ def grouped_for_loop(n: int) -> tuple[int, int]:
     acc = (0, 0)
     for i in range(0, n, GROUP_SIZE):
         acc = tally(acc, xs[i : i + GROUP_SIZE])
+    return acc
+
+
+def grouped_plain_loop(n: int) -> tuple[int, int]:
+    """One loop over the elements appending to a batch, closed at 100 (the limit: the same
+    element-at-a-time work with no timer and no event loop)."""
+    acc = (0, 0)
+    batch: list[int] = []
+    for x in range(n):
+        batch.append(x)
+        if len(batch) == GROUP_SIZE:
+            acc = tally(acc, batch)
+            batch = []
+    if batch:
+        acc = tally(acc, batch)
+    return acc
+
+
+async def grouped_single_task(n: int) -> tuple[int, int]:
+    """The strong asyncio design: one task reads the iterable (no queue, no second task) and
+    closes a batch at 100 elements or once 10 ms passed since it opened (``loop.time()``
+    checked per element), yielding to the event loop after each batch."""
+    loop = asyncio.get_running_loop()
+    now = loop.time
+    acc = (0, 0)
+    batch: list[int] = []
+    deadline = now() + GROUP_SECONDS
+    for x in range(n):
+        batch.append(x)
+        if len(batch) >= GROUP_SIZE or now() >= deadline:
+            acc = tally(acc, batch)
+            batch = []
+            await asyncio.sleep(0)
+            deadline = now() + GROUP_SECONDS
+    if batch:
+        acc = tally(acc, batch)
     return acc
 
 
@@ -187,6 +225,31 @@ async def flat_map_queue_tasks(n: int) -> int:
     finally:
         for t in tasks:
             t.cancel()
+    return acc
+
+
+async def flat_map_single_task(n: int) -> int:
+    """The strong asyncio design: one task merges up to 8 inner iterators round-robin, 16
+    elements per turn (the window of the other designs), opening the next inner sequence
+    as soon as one ends, and yielding to the event loop after each inner sequence."""
+    outer: Iterator[int] = iter(range(n // INNER_SIZE))
+    active = deque(iter(inner_range(i)) for i in islice(outer, MERGE_BREADTH))
+    acc = 0
+    while active:
+        it = active.popleft()
+        took = 0
+        for x in it:
+            acc = add(acc, x)
+            took += 1
+            if took == QUEUE_SIZE:
+                break
+        if took == QUEUE_SIZE:
+            active.append(it)
+            continue
+        following = next(outer, None)
+        if following is not None:
+            active.append(iter(inner_range(following)))
+        await asyncio.sleep(0)
     return acc
 
 

@@ -39,7 +39,7 @@ def plot_throughput(results: Sequence[BenchmarkResult], path: Path) -> Path | No
     """Bar chart of median throughput per system and benchmark; None if nothing to plot.
 
     All panels share one log-scale axis on whole decades, so bars compare across panels;
-    each bar is labelled with its median and its ratio to the benchmark's baseline.
+    each bar is labelled with its median and its paired ratio to the benchmark's baseline.
     """
     panels = [r for r in results if r.stats.get("throughput")]
     if not panels:
@@ -80,7 +80,8 @@ def plot_throughput(results: Sequence[BenchmarkResult], path: Path) -> Path | No
         ax.tick_params(labelsize=8)
         ax.grid(axis="x", which="major", alpha=0.4)
     axes[-1, 0].set_xlabel(
-        "elements / second: median, min-max bars, (ratio to the benchmark's baseline); log scale"
+        "elements / second: median, min-max bars, (median of per-round ratios to the "
+        "baseline); log scale"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -89,8 +90,8 @@ def plot_throughput(results: Sequence[BenchmarkResult], path: Path) -> Path | No
 
 
 def plot_latency(results: Sequence[BenchmarkResult], path: Path) -> Path | None:
-    """Grouped bars of p50 and p99 latency per system, with the targets as dashed lines;
-    None if nothing to plot."""
+    """Grouped bars of p50 and p99 latency per system, with the targets as dashed lines (a
+    ratio target at its reference's median times the ratio); None if nothing to plot."""
     panels = [r for r in results if r.stats.get("p50")]
     if not panels:
         return None
@@ -105,22 +106,30 @@ def plot_latency(results: Sequence[BenchmarkResult], path: Path) -> Path | None:
             ax.barh([y + offset for y in ys], vals, 0.4, label=label)
             for y, v in zip(ys, vals, strict=True):
                 ax.text(v * 1.08, y + offset, f"{v:.1f}", va="center", fontsize=7)
+        lines = []
         for target in res.bench.targets:
-            if target.metric in ("p50", "p99") and target.max_value is not None:
-                style = ":" if target.metric == "p50" else "--"
-                ax.axvline(
-                    target.max_value,
-                    color="#d62728",
-                    linestyle=style,
-                    lw=1,
-                    label=f"target: {target.description}",
-                )
+            if target.metric not in ("p50", "p99"):
+                continue
+            bound = target.max_value
+            if target.max_ratio is not None:
+                # a multiple of a system of the same run: drawn at that system's median
+                ref = res.stats[target.metric].get(target.against or res.bench.baseline)
+                bound = None if ref is None else ref.median * target.max_ratio
+            if bound is None:
+                continue
+            lines.append(bound)
+            style = ":" if target.metric == "p50" else "--"
+            ax.axvline(
+                bound,
+                color="#d62728",
+                linestyle=style,
+                lw=1,
+                label=f"target: {target.description}",
+            )
         ax.set_yticks(ys, names)
         ax.invert_yaxis()
         ax.set_xscale("log")
-        everything = [v for vals in values.values() for v in vals] + [
-            t.max_value for t in res.bench.targets if t.max_value is not None
-        ]
+        everything = [v for vals in values.values() for v in vals] + lines
         ax.set_xlim(*_decade_limits(everything))
         ax.set_xlabel("microseconds (median over rounds; log scale)")
         ax.set_title(f"{res.bench.name}: {res.bench.title}", fontsize=9)

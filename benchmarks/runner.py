@@ -7,11 +7,17 @@ How a benchmark runs:
    quick size itself with ``--quick``). A system whose code cannot be imported is marked
    *unavailable*, one that raises, times out or computes a result different from the
    baseline's is marked *failed*; neither stops the run.
-2. Then ``rounds`` rounds (default 5) run the remaining systems interleaved, A B C A B C ...,
-   each measurement after a ``gc.collect()``. Synchronous systems are timed as they are;
-   coroutine functions run in a fresh event loop (``asyncio.run``) and are timed inside it.
-3. Each metric reports the median over rounds, the min-max spread, and the ratio of the
-   medians against the benchmark's baseline system measured in the same run.
+2. Then ``rounds`` rounds (default :data:`DEFAULT_ROUNDS`, capped by a benchmark's
+   ``max_rounds``) each run every remaining system once, in an order shuffled per round by a
+   seeded random generator (the seed is recorded in the results; ``--seed`` replays an
+   order), each measurement after a ``gc.collect()``. Synchronous systems are timed as
+   they are; coroutine functions run in a fresh event loop (``asyncio.run``) and are timed
+   inside it. After each round every result is compared with the baseline's of that round.
+3. Each metric reports the median over rounds and the min-max spread; ratios are *paired*:
+   in every round where both ran, system value / reference value, and the report gives the
+   median of those per-round ratios and their min-max (and, for a target, in how many
+   rounds it held). The reference is the benchmark's baseline, or a target's ``against``
+   system, or one of the benchmark's ``references``.
 
 Benchmarks with ``isolated=True`` run every measurement in a fresh process
 (``python -m benchmarks.worker BENCH SYSTEM SIZE [TIMEOUT]``) that also reports the peak RSS growth
@@ -29,6 +35,7 @@ import importlib
 import inspect
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -56,7 +63,11 @@ BENCHMARK_MODULES: list[str] = [
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}
 
-DEFAULT_ROUNDS = 5
+#: Rounds per benchmark. Nine paired ratios give a median that is a real round's figure (odd
+#: count), a min-max spread that covers the per-round ratio's median with probability
+#: 1 - 2 / 2**9 (> 99%), and "k of 9 rounds" counts that tell a 5-of-9 coin flip from a
+#: 9-of-9 win; with the sizes of the suites the full run stays around 20 minutes on 2 CPUs.
+DEFAULT_ROUNDS = 9
 #: The number of rounds below which a run is labelled a smoke run, not a measurement.
 MIN_REAL_ROUNDS = 5
 
@@ -87,9 +98,12 @@ P99 = Metric("p99", "us", "latency p99", higher_is_better=False)
 class Target:
     """A goal for one system's metric, with a plain-language description.
 
-    Exactly one of ``min_ratio`` (system median / baseline median >= it), ``max_value`` or
-    ``min_value`` (absolute bounds) is set. ``on="median"`` checks the median over rounds;
-    ``on="worst"`` checks the worst round (for bounds that must hold every time).
+    Exactly one bound is set: ``min_ratio`` / ``max_ratio`` (the median of the per-round
+    paired ratios system / reference >= / <= it; the reference is ``against``, by default
+    the benchmark's baseline) or ``max_value`` / ``min_value`` (absolute bounds, for what does
+    not depend on the machine: memory, elements in flight, lost records, accuracy).
+    ``on="median"`` checks the median over rounds; ``on="worst"`` checks the worst round (for
+    bounds that must hold every time).
     """
 
     system: str
@@ -99,24 +113,47 @@ class Target:
     max_value: float | None = None
     min_value: float | None = None
     on: Literal["median", "worst"] = "median"
+    max_ratio: float | None = None
+    against: str | None = None
 
     def __post_init__(self) -> None:
-        given = [v for v in (self.min_ratio, self.max_value, self.min_value) if v is not None]
+        bounds = (self.min_ratio, self.max_ratio, self.max_value, self.min_value)
+        given = [v for v in bounds if v is not None]
         if len(given) != 1:
             raise ValueError(f"target {self.description!r}: set exactly one bound")
+        if self.against is not None and not self.is_ratio:
+            raise ValueError(f"target {self.description!r}: `against` needs a ratio bound")
+
+    @property
+    def is_ratio(self) -> bool:
+        """Whether the bound is on a paired ratio (not on an absolute value)."""
+        return self.min_ratio is not None or self.max_ratio is not None
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` (a ratio or a value, as the bound) meets the target."""
+        if self.min_ratio is not None:
+            return value >= self.min_ratio
+        if self.max_ratio is not None:
+            return value <= self.max_ratio
+        if self.max_value is not None:
+            return value <= self.max_value
+        assert self.min_value is not None
+        return value >= self.min_value
 
     def evaluate(self, stats: MetricStats) -> tuple[float | None, bool | None]:
-        """Return the value checked and whether it meets the target (None: not evaluable)."""
-        if self.min_ratio is not None:
+        """Return the value checked and whether it meets the target (None: not evaluable).
+
+        ``stats`` are the target system's, with ratios against this target's reference.
+        """
+        if self.is_ratio:
             if stats.ratio is None:
                 return None, None
-            return stats.ratio, stats.ratio >= self.min_ratio
+            return stats.ratio, self.holds(stats.ratio)
         if self.max_value is not None:
             value = stats.max if self.on == "worst" else stats.median
-            return value, value <= self.max_value
-        assert self.min_value is not None
-        value = stats.min if self.on == "worst" else stats.median
-        return value, value >= self.min_value
+        else:
+            value = stats.min if self.on == "worst" else stats.median
+        return value, self.holds(value)
 
 
 @dataclass(frozen=True)
@@ -150,6 +187,14 @@ class Benchmark:
     check_results: bool = True
     timeout: float = 600.0
     size_label: str = "elements"
+    #: At most this many rounds whatever ``--rounds`` says: for benchmarks on the real clock
+    #: or whose targets are absolute bounds checked on the worst round (memory), where more
+    #: rounds cost minutes and add nothing to a paired ratio.
+    max_rounds: int | None = None
+    #: Systems (besides the baseline) every other system's paired ratio is also reported
+    #: against: a column each in the tables (e.g. the naive design a row used to be compared
+    #: with, or the plain-Python limit).
+    references: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.systems]
@@ -161,6 +206,19 @@ class Benchmark:
         for t in self.targets:
             if t.system not in names or t.metric not in metric_names:
                 raise ValueError(f"benchmark {self.name}: bad target {t.description!r}")
+            if t.against is not None and t.against not in names:
+                raise ValueError(f"benchmark {self.name}: target against unknown {t.against!r}")
+        for ref in self.references:
+            if ref not in names or ref == self.baseline:
+                raise ValueError(f"benchmark {self.name}: bad reference {ref!r}")
+
+    def reference_names(self) -> list[str]:
+        """The baseline, then every other system ratios are reported against."""
+        out = [self.baseline, *self.references]
+        for t in self.targets:
+            if t.against is not None and t.against not in out:
+                out.append(t.against)
+        return out
 
     def system(self, name: str) -> System:
         """Return the system called ``name``."""
@@ -313,13 +371,35 @@ def measure_isolated(bench: Benchmark, system: System, size: int, timeout: float
 
 
 @dataclass
+class RatioStats:
+    """Paired ratios of one system's metric against one reference system.
+
+    ``ratios`` holds, for every round in which both were measured, system value / reference
+    value of that round; ``median``, ``min`` and ``max`` are over those.
+    """
+
+    median: float
+    min: float
+    max: float
+    ratios: list[float]
+
+
+@dataclass
 class MetricStats:
-    """Median, spread and ratio of one metric of one system over the rounds."""
+    """Median and spread of one metric of one system over the rounds, and its paired ratios.
+
+    ``ratio`` is the median of the per-round ratios against the baseline (None when no
+    round has both), ``ratio_min`` / ``ratio_max`` their spread; ``against`` has the same
+    against every reference system of the benchmark (the baseline included).
+    """
 
     median: float
     min: float
     max: float
     ratio: float | None
+    ratio_min: float | None = None
+    ratio_max: float | None = None
+    against: dict[str, RatioStats] = field(default_factory=dict)
 
 
 @dataclass
@@ -331,10 +411,17 @@ class SystemResult:
     reason: str = ""
     samples: list[Measurement] = field(default_factory=list)
     warmup_seconds: float | None = None
+    #: The round number (1-based) of each sample, parallel to ``samples``.
+    sample_rounds: list[int] = field(default_factory=list)
 
     def values(self, metric: str) -> list[float]:
         """Return the metric's value in every round that measured it."""
         return [s.metrics[metric] for s in self.samples if metric in s.metrics]
+
+    def by_round(self, metric: str) -> dict[int, float]:
+        """Return ``{round: value}`` of the metric (rounds numbered from 1)."""
+        rounds = self.sample_rounds or list(range(1, len(self.samples) + 1))
+        return {r: s.metrics[metric] for r, s in zip(rounds, self.samples) if metric in s.metrics}
 
     @property
     def series(self) -> list[list[float]] | None:
@@ -347,12 +434,15 @@ class SystemResult:
 
 @dataclass
 class TargetResult:
-    """A target and how it fared."""
+    """A target and how it fared; ``rounds_met`` / ``rounds`` count the rounds in which the
+    target held on its own (for a ratio: that round's paired ratio)."""
 
     target: Target
     value: float | None
     met: bool | None
     note: str = ""
+    rounds_met: int | None = None
+    rounds: int | None = None
 
     @property
     def verdict(self) -> str:
@@ -360,6 +450,13 @@ class TargetResult:
         if self.met is None:
             return f"not evaluated ({self.note})" if self.note else "not evaluated"
         return "met" if self.met else "MISSED"
+
+    @property
+    def rounds_text(self) -> str:
+        """``"7 of 9"`` (rounds in which it held), or empty when not evaluated."""
+        if self.rounds_met is None or not self.rounds:
+            return ""
+        return f"{self.rounds_met} of {self.rounds}"
 
 
 @dataclass
@@ -373,6 +470,8 @@ class BenchmarkResult:
     stats: dict[str, dict[str, MetricStats]] = field(default_factory=dict)
     targets: list[TargetResult] = field(default_factory=list)
     seconds: float = 0.0
+    #: The order the systems ran in, per round.
+    orders: list[list[str]] = field(default_factory=list)
 
     def result_for(self, name: str) -> SystemResult | None:
         """Return the result of the system called ``name``, if it was selected."""
@@ -382,21 +481,46 @@ class BenchmarkResult:
         return None
 
 
+def paired_ratios(values: dict[int, float], reference: dict[int, float]) -> RatioStats | None:
+    """Per-round ratios ``values[r] / reference[r]`` over the rounds both have (a zero
+    reference is skipped); None when there is none."""
+    ratios = [values[r] / reference[r] for r in sorted(values) if reference.get(r)]
+    if not ratios:
+        return None
+    return RatioStats(statistics.median(ratios), min(ratios), max(ratios), ratios)
+
+
 def compute_stats(result: BenchmarkResult) -> None:
     """Fill ``result.stats`` and ``result.targets`` from the samples."""
     bench = result.bench
-    base = result.result_for(bench.baseline)
+    refs = bench.reference_names()
     for metric in bench.metrics:
-        base_values = base.values(metric.name) if base and base.status == "ok" else []
-        base_median = statistics.median(base_values) if base_values else None
+        ref_rounds: dict[str, dict[int, float]] = {}
+        for name in refs:
+            ref = result.result_for(name)
+            if ref is not None and ref.status == "ok":
+                ref_rounds[name] = ref.by_round(metric.name)
         per_system: dict[str, MetricStats] = {}
         for r in result.systems:
             values = r.values(metric.name)
             if not values or r.status != "ok":
                 continue
-            median = statistics.median(values)
-            ratio = median / base_median if base_median else None
-            per_system[r.system.name] = MetricStats(median, min(values), max(values), ratio)
+            mine = r.by_round(metric.name)
+            against = {}
+            for name, ref_values in ref_rounds.items():
+                paired = paired_ratios(mine, ref_values)
+                if paired is not None:
+                    against[name] = paired
+            base = against.get(bench.baseline)
+            per_system[r.system.name] = MetricStats(
+                statistics.median(values),
+                min(values),
+                max(values),
+                base.median if base else None,
+                base.min if base else None,
+                base.max if base else None,
+                against,
+            )
         result.stats[metric.name] = per_system
     result.targets = []
     for target in bench.targets:
@@ -404,12 +528,27 @@ def compute_stats(result: BenchmarkResult) -> None:
         stats = result.stats.get(target.metric, {}).get(target.system)
         if owner is None:
             result.targets.append(TargetResult(target, None, None, "system not selected"))
-        elif owner.status != "ok" or stats is None:
+            continue
+        if owner.status != "ok" or stats is None:
             result.targets.append(TargetResult(target, None, None, f"system {owner.status}"))
-        else:
-            value, met = target.evaluate(stats)
-            note = "" if met is not None else "baseline not measured"
-            result.targets.append(TargetResult(target, value, met, note))
+            continue
+        if target.is_ratio:
+            reference = target.against or bench.baseline
+            paired = stats.against.get(reference)
+            if paired is None:
+                result.targets.append(TargetResult(target, None, None, f"{reference} not measured"))
+                continue
+            held = sum(target.holds(x) for x in paired.ratios)
+            result.targets.append(
+                TargetResult(
+                    target, paired.median, target.holds(paired.median), "", held, len(paired.ratios)
+                )
+            )
+            continue
+        value, met = target.evaluate(stats)
+        per_round = owner.values(target.metric)
+        held = sum(target.holds(x) for x in per_round)
+        result.targets.append(TargetResult(target, value, met, "", held, len(per_round)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,6 +568,21 @@ class Options:
     plots: bool = True
     timeout: float | None = None
     command: str = "python -m benchmarks"
+    #: Seed of the per-round order of the systems (None: drawn at random, then recorded).
+    seed: int | None = None
+    #: Write the committed results folder even from a tree with uncommitted changes.
+    allow_dirty: bool = False
+
+    def effective_seed(self) -> int:
+        """The seed used (drawn once if none was given)."""
+        if self.seed is None:
+            self.seed = random.SystemRandom().randrange(1, 2**31)
+        return self.seed
+
+    @property
+    def writes_committed_results(self) -> bool:
+        """Whether the report goes to the committed ``benchmarks/results`` folder."""
+        return self.out.resolve() == DEFAULT_OUT.resolve()
 
 
 Log = Callable[[str], None]
@@ -486,20 +640,34 @@ def _check_result(bench: Benchmark, m: Measurement, expected: Measurement | None
         )
 
 
-def run_benchmark(bench: Benchmark, options: Options, log: Log = stderr_log) -> BenchmarkResult:
-    """Warm up, then run ``options.rounds`` interleaved rounds of ``bench``'s systems."""
+def _rounds_for(bench: Benchmark, options: Options) -> int:
+    if bench.max_rounds is not None:
+        return max(1, min(options.rounds, bench.max_rounds))
+    return options.rounds
+
+
+def run_benchmark(
+    bench: Benchmark, options: Options, log: Log = stderr_log, rng: random.Random | None = None
+) -> BenchmarkResult:
+    """Warm up, then run the rounds of ``bench``'s systems, each round in a shuffled order.
+
+    ``rng`` shuffles the order (by default one seeded with ``options``' seed).
+    """
+    if rng is None:
+        rng = random.Random(options.effective_seed())
     size = bench.quick_size if options.quick else bench.size
     warm_size = size if options.quick else max(1, size // 10)
     timeout = options.timeout or (min(bench.timeout, 120.0) if options.quick else bench.timeout)
+    rounds = _rounds_for(bench, options)
     systems = select_systems(bench, options.systems)
-    # The baseline runs first in every round so the others can be checked against it.
+    # The warm-up runs the baseline first so the others can be checked against it.
     systems.sort(key=lambda s: s.name != bench.baseline)
     results = [SystemResult(s) for s in systems]
-    result = BenchmarkResult(bench, size, options.rounds, results)
+    result = BenchmarkResult(bench, size, rounds, results)
     started = time.perf_counter()
     tag = f"[{bench.name}]"
     log(
-        f"{tag} {bench.title}: {size:,} {bench.size_label}, {options.rounds} rounds, "
+        f"{tag} {bench.title}: {size:,} {bench.size_label}, {rounds} rounds, "
         f"{len(systems)} systems{', isolated processes' if bench.isolated else ''}"
     )
 
@@ -508,55 +676,96 @@ def run_benchmark(bench: Benchmark, options: Options, log: Log = stderr_log) -> 
             return measure_isolated(bench, s, n, timeout)
         return measure_in_process(s, n, timeout)
 
-    def run_one(r: SystemResult, n: int, expected: Measurement | None) -> Measurement | None:
-        try:
-            m = measure(r.system, n)
-            _check_result(bench, m, expected)
-            return m
-        except SystemUnavailable as exc:
-            r.status, r.reason = "unavailable", str(exc)
-        except SystemFailed as exc:
-            r.status, r.reason = "failed", str(exc)
-        except Exception as exc:  # a harness-level surprise must not end the whole run
-            r.status, r.reason = "failed", f"harness: {_describe(exc)}"
+    def fail(r: SystemResult, status: SystemStatus, reason: str) -> None:
+        r.status, r.reason = status, reason
         log(f"{tag}   {r.system.name}: {r.status}: {r.reason}")
+
+    def run_one(r: SystemResult, n: int) -> Measurement | None:
+        try:
+            return measure(r.system, n)
+        except SystemUnavailable as exc:
+            fail(r, "unavailable", str(exc))
+        except SystemFailed as exc:
+            fail(r, "failed", str(exc))
+        except Exception as exc:  # a harness-level surprise must not end the whole run
+            fail(r, "failed", f"harness: {_describe(exc)}")
         return None
 
-    expected: Measurement | None = None
+    def check(r: SystemResult, m: Measurement, expected: Measurement | None) -> bool:
+        try:
+            _check_result(bench, m, expected)
+        except SystemFailed as exc:
+            fail(r, "failed", str(exc))
+            return False
+        return True
+
+    warm_expected: Measurement | None = None
     for r in results:
         t0 = time.perf_counter()
-        m = run_one(r, warm_size, expected)
+        m = run_one(r, warm_size)
         r.warmup_seconds = time.perf_counter() - t0
-        if m is not None:
-            log(f"{tag} warm-up {r.system.name}: ok ({r.warmup_seconds:.2f} s)")
-            if r.system.name == bench.baseline:
-                expected = m
-    for round_no in range(1, options.rounds + 1):
-        expected = None
-        for r in results:
-            if r.status != "ok":
-                continue
-            m = run_one(r, size, expected)
+        if m is None or not check(r, m, warm_expected):
+            continue
+        log(f"{tag} warm-up {r.system.name}: ok ({r.warmup_seconds:.2f} s)")
+        if r.system.name == bench.baseline:
+            warm_expected = m
+    for round_no in range(1, rounds + 1):
+        order = [r for r in results if r.status == "ok"]
+        rng.shuffle(order)
+        result.orders.append([r.system.name for r in order])
+        measured: list[tuple[SystemResult, Measurement]] = []
+        for r in order:
+            m = run_one(r, size)
             if m is None:
                 continue
-            r.samples.append(m)
-            if r.system.name == bench.baseline:
-                expected = m
+            measured.append((r, m))
             shown = ", ".join(
                 f"{metric.label} {format_value(m.metrics[metric.name], metric.unit)} {metric.unit}"
                 for metric in bench.metrics
                 if metric.name in m.metrics
             )
-            log(f"{tag} round {round_no}/{options.rounds} {r.system.name}: {shown}")
+            log(f"{tag} round {round_no}/{rounds} {r.system.name}: {shown}")
+        # Every result is checked against the baseline's of the same round once it ran.
+        expected = next((m for r, m in measured if r.system.name == bench.baseline), None)
+        for r, m in measured:
+            if check(r, m, expected):
+                r.samples.append(m)
+                r.sample_rounds.append(round_no)
     result.seconds = time.perf_counter() - started
     compute_stats(result)
     for t in result.targets:
-        log(f"{tag} target {t.target.description}: {t.verdict}")
+        extra = f" ({t.rounds_text} rounds)" if t.rounds_text else ""
+        log(f"{tag} target {t.target.description}: {t.verdict}{extra}")
     return result
 
 
+class RefusedToWrite(SystemExit):
+    """The committed results folder is not written from this run (dirty tree, smoke run)."""
+
+
+def check_committed_write(options: Options, tree: dict[str, Any]) -> None:
+    """Refuse to write ``benchmarks/results`` (the committed results the README quotes)
+    from a tree with uncommitted changes to the measured code (unless ``allow_dirty``), or
+    from a quick or partial run (those go to ``--out``)."""
+    if not options.writes_committed_results:
+        return
+    if options.quick or options.only or options.systems != "all":
+        raise RefusedToWrite(
+            "refusing to write the committed results (benchmarks/results) from a quick or "
+            "partial run (--quick, --only, --systems): pass --out DIR"
+        )
+    if not tree.get("clean", False) and not options.allow_dirty:
+        changed = ", ".join(tree.get("changes", [])[:10]) or tree.get("error", "unknown state")
+        raise RefusedToWrite(
+            "refusing to write the committed results (benchmarks/results) from a tree with "
+            f"uncommitted changes to the measured code ({changed}): commit them, pass --out "
+            "DIR, or --allow-dirty (the results then say the tree was dirty)"
+        )
+
+
 def run(options: Options, log: Log = stderr_log) -> list[BenchmarkResult]:
-    """Run the selected benchmarks and write the report (and plots) to ``options.out``."""
+    """Run the selected benchmarks and write the report (and plots) to ``options.out``;
+    writing the committed results folder also regenerates README.md's benchmark table."""
     from benchmarks import report
 
     registry = load_benchmarks()
@@ -566,10 +775,14 @@ def run(options: Options, log: Log = stderr_log) -> list[BenchmarkResult]:
         raise SystemExit(
             f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(registry)}"
         )
+    machine = report.machine_info()
+    check_committed_write(options, machine["tree"])
     if options.rounds < MIN_REAL_ROUNDS:
         log(f"note: {options.rounds} rounds is a smoke run, not a measurement (use >= 5)")
-    machine = report.machine_info()
-    results = [run_benchmark(registry[n], options, log) for n in names]
+    seed = options.effective_seed()
+    log(f"order of the systems in each round shuffled with seed {seed} (--seed {seed} replays)")
+    rng = random.Random(seed)
+    results = [run_benchmark(registry[n], options, log, rng) for n in names]
     options.out.mkdir(parents=True, exist_ok=True)
     images: list[Path] = []
     if options.plots:
@@ -581,6 +794,9 @@ def run(options: Options, log: Log = stderr_log) -> list[BenchmarkResult]:
             log(f"plots skipped: {exc}")
     md, js = report.write_reports(results, options, machine, images)
     log(f"wrote {md} and {js}" + "".join(f", {p}" for p in images))
+    if options.writes_committed_results:
+        readme = report.update_readme(js)
+        log(f"regenerated the benchmark table of {readme}")
     return results
 
 

@@ -335,6 +335,8 @@ register(
             ),
         ),
         timeout=300.0,
+        # ~30 s a round (processes, group joins): 5 paired rounds keep the run near 20 min
+        max_rounds=5,
         size_label="records",
     )
 )

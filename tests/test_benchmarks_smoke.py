@@ -1,18 +1,22 @@
 """Smoke tests of the benchmark harness: it runs, reports, and never crashes on a bad system.
 
-Nothing here asserts a speed: only that every benchmark produced figures and that the
-report is written. The first run covers the core suite with tiny sizes, baseline systems
-only, and one round; the second covers the operator benchmarks (``suite_ops``) with every
-system, the project's included (``throttle_accuracy`` runs on the real clock: about 1 s per
-measurement). The Kafka tests (marked ``kafka``) run the systems of ``scale_out``,
-``kafka_consume_produce``, ``model_serving`` and ``direct_vs_kafka`` directly, once each,
-with tiny sizes on the session broker.
+Nothing here asserts a speed: only that every benchmark produced figures, that every
+system computed the same result as the baseline, and that the report is written. The
+first run covers the core suite (``suite``: b1-b4, map_async, backpressure, latency,
+fanout, balance) with tiny sizes, every system (the project's included), one round; the
+second covers the operator benchmarks (``suite_ops``) the same way (``throttle_accuracy``
+runs on the real clock: about 1 s per measurement). The Kafka tests (marked ``kafka``) run
+the systems of ``scale_out``, ``kafka_consume_produce``, ``model_serving`` and
+``direct_vs_kafka`` directly, once each, with tiny sizes on the session broker. The rest
+checks the method: paired ratios, the shuffled order, the committed-results guard and that
+README.md's table is the one of the committed results.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -29,12 +33,18 @@ from benchmarks import (
     suite_ops,
 )
 from benchmarks.runner import (
+    DEFAULT_OUT,
     THROUGHPUT,
     Benchmark,
+    BenchmarkResult,
     Measurement,
     Options,
+    RefusedToWrite,
     System,
+    SystemResult,
     Target,
+    check_committed_write,
+    compute_stats,
     load_benchmarks,
     run_benchmark,
     select_systems,
@@ -54,7 +64,7 @@ def _quick_run(out: Path, names: list[str], systems: str) -> tuple[str, dict[str
         env=env,
         capture_output=True,
         text=True,
-        timeout=55,
+        timeout=110,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -65,31 +75,38 @@ def _quick_run(out: Path, names: list[str], systems: str) -> tuple[str, dict[str
 
 
 def _assert_figures(markdown: str, data: dict[str, Any], which: str) -> None:
-    """Every benchmark has a section, and every selected system one ok sample per metric."""
+    """Every benchmark has a section, every selected system one ok sample per metric, and
+    (where the benchmark compares results) the same result as the baseline's."""
     registry = load_benchmarks()
     for bench in data["benchmarks"]:
         assert f"## {bench['name']}:" in markdown
         expected = {s.name for s in select_systems(registry[bench["name"]], which)}
         systems = {s["name"]: s for s in bench["systems"]}
         assert set(systems) == expected
+        baseline_result = systems[bench["baseline"]]["samples"][0]["result"]
         for name, system in systems.items():
             assert system["status"] == "ok", (bench["name"], name, system["reason"])
             assert len(system["samples"]) == 1
+            if registry[bench["name"]].check_results:
+                assert system["samples"][0]["result"] == baseline_result, (bench["name"], name)
             for metric in bench["metrics"]:
                 assert system["stats"][metric["name"]]["median"] >= 0, (bench["name"], name)
 
 
-@pytest.mark.timeout(60)
-def test_quick_run_of_baselines_reports_every_benchmark(tmp_path: Path) -> None:
+@pytest.mark.timeout(120)
+def test_quick_run_of_core_benchmarks_with_every_system(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    markdown, data, stderr = _quick_run(out, suite.NAMES, "baselines")
+    markdown, data, stderr = _quick_run(out, suite.NAMES, "all")
     assert "[b1]" in stderr  # progress goes to stderr
-    _assert_figures(markdown, data, "baselines")
+    _assert_figures(markdown, data, "all")
+    kinds = {s["kind"] for b in data["benchmarks"] for s in b["systems"]}
+    assert "project" in kinds  # the project's variants ran, not only the baselines
     assert (out / "throughput.png").stat().st_size > 0
     assert (out / "backpressure_inflight.png").stat().st_size > 0
+    assert (out / "latency.png").stat().st_size > 0
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_quick_run_of_operator_benchmarks_with_every_system(tmp_path: Path) -> None:
     out = tmp_path / "results"
     markdown, data, _ = _quick_run(out, suite_ops.NAMES, "all")
@@ -103,7 +120,7 @@ def test_quick_run_of_operator_benchmarks_with_every_system(tmp_path: Path) -> N
 async def test_scale_out_systems_lose_nothing(
     kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One scorer process, then two with one stopped midway, on the session broker.
+    """One scorer process, two, then two with one stopped midway, on the session broker.
 
     Not a speed test: it checks the figures exist, every record reached the output topic,
     and that the second process really was stopped before the end (a rebalance while the
@@ -114,6 +131,9 @@ async def test_scale_out_systems_lose_nothing(
     assert one.result == 2_000
     assert one.metrics["lost"] == 0
     assert one.metrics["elapsed"] > 0
+    both = await suite_kafka_scale.two_processes(2_000)
+    assert both.result == 2_000
+    assert both.metrics["lost"] == 0
     two = await suite_kafka_scale.two_processes_one_stopped(5_000)
     assert two.result == 5_000
     assert two.metrics["lost"] == 0
@@ -203,3 +223,128 @@ def test_bad_systems_are_reported_not_raised(tmp_path: Path) -> None:
     assert "unavailable: ModuleNotFoundError" in text
     assert "| identity | baseline |" in text
     assert json.loads(js.read_text())["benchmarks"][0]["name"] == "fake"
+
+
+# -- the method: paired ratios, shuffled order, results at HEAD, README from the results --------
+
+
+def _result_with_rounds(base: list[float], project: list[float]) -> BenchmarkResult:
+    bench = Benchmark(
+        name="paired",
+        title="paired",
+        description="two systems measured in the same rounds",
+        systems=(
+            System("base", "builtins:abs", "baseline"),
+            System("proj", "builtins:abs", "project"),
+        ),
+        baseline="base",
+        size=10,
+        quick_size=10,
+        targets=(Target("proj", "throughput", ">= 1.0x base", min_ratio=1.0),),
+    )
+    systems = []
+    for system, values in zip(bench.systems, (base, project), strict=True):
+        r = SystemResult(system)
+        r.samples = [Measurement(metrics={"throughput": v}) for v in values]
+        r.sample_rounds = list(range(1, len(values) + 1))
+        systems.append(r)
+    return BenchmarkResult(bench, 10, len(base), systems)
+
+
+def test_ratio_is_the_median_of_per_round_paired_ratios() -> None:
+    # The issue's b1 rounds: per-round ratios 1.22, 0.91, 0.82, 1.75, 0.68 (won 2 of 5),
+    # with baselines chosen so that median / median would say 1.03x ("met").
+    base = [60.0, 10.0, 200.0, 60.0, 10.0]
+    ratios = [1.22, 0.91, 0.82, 1.75, 0.68]
+    project = [b * r for b, r in zip(base, ratios, strict=True)]
+    result = _result_with_rounds(base, project)
+    compute_stats(result)
+    assert statistics.median(project) / statistics.median(base) > 1.0  # the old method
+    stats = result.stats["throughput"]["proj"]
+    assert stats.ratio == pytest.approx(0.91)
+    assert (stats.ratio_min, stats.ratio_max) == (pytest.approx(0.68), pytest.approx(1.75))
+    [target] = result.targets
+    assert (target.verdict, target.rounds_text) == ("MISSED", "2 of 5")
+
+
+def test_rounds_missing_for_one_system_are_not_paired() -> None:
+    result = _result_with_rounds([10.0, 10.0, 10.0], [20.0, 5.0])
+    result.systems[1].sample_rounds = [1, 3]  # round 2 failed for the project
+    compute_stats(result)
+    assert result.stats["throughput"]["proj"].against["base"].ratios == [2.0, 0.5]
+
+
+def test_each_round_runs_the_systems_in_a_seeded_shuffled_order(tmp_path: Path) -> None:
+    bench = Benchmark(
+        name="order",
+        title="order",
+        description="three systems computing the same result",
+        systems=(
+            System("abs", "builtins:abs", "baseline"),
+            System("int", "builtins:int", "peer"),
+            System("round", "builtins:round", "project"),
+        ),
+        baseline="abs",
+        size=10,
+        quick_size=10,
+    )
+
+    def orders(seed: int) -> list[list[str]]:
+        options = Options(quick=True, rounds=8, out=tmp_path, plots=False, seed=seed)
+        result = run_benchmark(bench, options, log=lambda _line: None)
+        assert all(r.status == "ok" and len(r.samples) == 8 for r in result.systems)
+        return result.orders
+
+    first = orders(7)
+    assert len(first) == 8 and all(sorted(o) == ["abs", "int", "round"] for o in first)
+    assert {o[0] for o in first} != {"abs"}  # the baseline does not always run first
+    assert len({tuple(o) for o in first}) > 1
+    assert orders(7) == first  # the recorded seed replays the order
+
+
+def test_committed_results_refused_from_a_dirty_tree_or_a_smoke_run(tmp_path: Path) -> None:
+    dirty = {"clean": False, "changes": [" M reactive/_ops/simple.py"]}
+    clean = {"clean": True, "changes": []}
+    with pytest.raises(RefusedToWrite, match=r"uncommitted changes .*reactive/_ops/simple.py"):
+        check_committed_write(Options(out=DEFAULT_OUT), dirty)
+    check_committed_write(Options(out=DEFAULT_OUT, allow_dirty=True), dirty)
+    check_committed_write(Options(out=DEFAULT_OUT), clean)
+    check_committed_write(Options(out=tmp_path), dirty)  # elsewhere: anything goes
+    for partial in (Options(quick=True), Options(only=["b1"]), Options(systems="project")):
+        with pytest.raises(RefusedToWrite, match="quick or partial"):
+            check_committed_write(partial, clean)
+
+
+def test_results_state_the_commit_and_whether_the_tree_was_clean() -> None:
+    tree = report.tree_state()
+    assert len(tree["commit"]) == 40 and isinstance(tree["clean"], bool)
+    assert report.describe_tree(tree).startswith(tree["short"])
+    assert "dirty tree: reactive/x.py" in report.describe_tree(
+        {"short": "abc1234", "clean": False, "changes": [" M reactive/x.py"]}
+    )
+
+
+def _table(lines: list[str]) -> list[dict[str, str]]:
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    header = rows[0]
+    return [dict(zip(header, row, strict=True)) for row in rows[2:]]
+
+
+def test_readme_benchmark_table_is_the_committed_results() -> None:
+    data = json.loads(report.COMMITTED_JSON.read_text())
+    readme = report.README.read_text()
+    assert report.readme_table_lines(readme) == report.readme_block(data), (
+        "README.md's benchmark table is not the one of benchmarks/results/latest.json: run "
+        "`python -m benchmarks.report --readme`"
+    )
+    # ... and latest.md (written by the same run) has the same targets and figures
+    markdown = (report.COMMITTED_JSON.parent / "latest.md").read_text().splitlines()
+    start = markdown.index("## Targets") + 2
+    end = markdown.index("", start)
+    in_md = _table(markdown[start:end])
+    in_readme = _table([line for line in report.readme_table_lines(readme) if line.startswith("|")])
+    common = [k for k in in_md[0] if k in in_readme[0]]
+    assert {"benchmark", "system", "target", "value", "status"} <= set(common)
+    assert [{k: r[k] for k in common} for r in in_md] == [
+        {k: r[k] for k in common} for r in in_readme
+    ]

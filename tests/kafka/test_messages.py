@@ -198,7 +198,14 @@ async def test_batch_commit_groups_per_committer_and_adds_one():
 
 
 async def test_empty_batch_commit_does_nothing():
-    await CommittableOffsetBatch.empty().commit()
+    committer = RecordingCommitter()
+    empty = CommittableOffsetBatch.empty()
+    filled = empty.updated(offset(committer, 0, 5))  # a new batch: ``empty`` stays empty
+    assert (empty.is_empty, empty.batch_size, empty.committer_offsets()) == (True, 0, [])
+    await empty.commit()
+    assert committer.commits == []  # nothing to commit, no committer called
+    await filled.commit()
+    assert committer.commits == [{TopicPartition("t", 0): 6}]
 
 
 async def test_batch_commit_raises_a_committer_failure_after_all_ran():

@@ -295,7 +295,9 @@ async def test_committable_sink_produces_then_commits(
             for i in range(10)
         ] + [ProducerMessage.pass_through(CommittableOffset(group, source_topic, 0, 7, committer))]
         done = Source.from_iterable(envelopes).run_with(
-            Producer.committable_sink(settings(kafka_bootstrap), CommitterSettings(max_batch=4)),
+            Producer.committable_sink(
+                settings(kafka_bootstrap), CommitterSettings(max_batch=4, max_interval=60.0)
+            ),
             materializer,
         )
         await asyncio.wait_for(done, 20)
@@ -303,8 +305,10 @@ async def test_committable_sink_produces_then_commits(
         await consumer.stop()
     assert await read_values(kafka_bootstrap, target, 10) == [f"v{i}".encode() for i in range(10)]
     assert await committed_offsets(kafka_bootstrap, group, source_topic, [0, 1]) == {0: 8, 1: 5}
-    # batched: 11 offsets in batches of at most 4
-    assert 3 <= len(committer.commits) <= 11
+    # batched by count: 11 offsets in batches of 4, 4 and 3 (max_interval never fires), each
+    # commit holding the next offset to read per partition after its batch
+    tp0, tp1 = TopicPartition(source_topic, 0), TopicPartition(source_topic, 1)
+    assert committer.commits == [{tp0: 2, tp1: 2}, {tp0: 4, tp1: 4}, {tp0: 8, tp1: 5}]
 
 
 async def test_flexi_flow_partitions_offsets_and_timestamps_across_many_batches(
