@@ -706,21 +706,24 @@ def test_good_arguments_still_build() -> None:
     bound methods, partials), int, float or Fraction seconds, -1 as throttle's automatic
     burst, any iterable."""
     s = Source.from_iterable([1, 2])
-    for it in ((x for x in "ab"), {"a": 1}, "ab", range(3), b"x"):
-        Source.from_iterable(it)
-    Source.single(0)
-    Source.repeat(False)
-    Source.failed(ValueError("x"))
-    s.scan(0, ok).scan_async("", aok).intersperse(0, start="[", end="]")
-    s.take(-1).drop(0).limit(0).take_while(bool).map(str).map(functools.partial(max, 0))
-    s.throttle(1, 1, -1).throttle(2, 0.5, None, None, len).delay(0).debounce(0)
-    s.grouped_within(2, 1).buffer(1, OS).log("x").drop_repeated().merge_sorted(s)
-    s.recover_with_retries(-1, ok).group_by(0, ok).prefix_and_tail(0)
-    s.take_within(Fraction(1, 2)).delay(0.25)
-    Source.queue(0)
-    Sink.foreach([].append)
-    ZipWith()
-    UnzipWith()
+    built: list[Any] = [
+        Source.from_iterable(it) for it in ((x for x in "ab"), {"a": 1}, "ab", range(3), b"x")
+    ]
+    built += [Source.single(0), Source.repeat(False), Source.failed(ValueError("x"))]
+    built.append(s.scan(0, ok).scan_async("", aok).intersperse(0, start="[", end="]"))
+    built.append(
+        s.take(-1).drop(0).limit(0).take_while(bool).map(str).map(functools.partial(max, 0))
+    )
+    built.append(s.throttle(1, 1, -1).throttle(2, 0.5, None, None, len).delay(0).debounce(0))
+    built.append(s.grouped_within(2, 1).buffer(1, OS).log("x").drop_repeated().merge_sorted(s))
+    sub = s.recover_with_retries(-1, ok).group_by(0, ok).prefix_and_tail(0)
+    assert isinstance(sub.merge_substreams(), Source)
+    built.append(s.take_within(Fraction(1, 2)).delay(0.25))
+    built.append(Source.queue(0))
+    assert all(isinstance(b, Source) for b in built)
+    assert isinstance(Sink.foreach([].append), Sink)
+    assert ZipWith().shape is not None
+    assert UnzipWith().shape is not None
 
 
 def test_integer_types_of_other_libraries_pass_the_checks() -> None:
