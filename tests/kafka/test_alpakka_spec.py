@@ -19,6 +19,7 @@ from connectors.kafka import (
     Producer,
     ProducerMessage,
     ProducerRecord,
+    ProducerSendError,
     ProducerSettings,
     Subscriptions,
 )
@@ -241,9 +242,12 @@ async def test_flexi_flow_send_failure_fails_the_stream(
         .run_with(Sink.seq(), materializer)
     )
     # aiokafka refuses a partition the topic does not have; the stream fails with that error
-    # (a hang would end in wait_for's TimeoutError, which does not match).
-    with pytest.raises(AssertionError, match="Unrecognized partition"):
+    # as the cause of a ProducerSendError naming topic and partition (a hang would end in
+    # wait_for's TimeoutError, which does not match).
+    with pytest.raises(ProducerSendError, match=f"topic '{kafka_topic}' partition 5") as err:
         await asyncio.wait_for(done, 10)
+    assert isinstance(err.value.__cause__, AssertionError)
+    assert "Unrecognized partition" in str(err.value.__cause__)
 
 
 async def test_flexi_flow_pass_through_only_stream_produces_nothing(
