@@ -195,6 +195,7 @@ class Island:
         "loop",
         "sched",
         "_aborted",
+        "_finish_hooks",
     )
 
     def __init__(self, materializer: Materializer, name: str) -> None:
@@ -215,6 +216,7 @@ class Island:
         self.loop = materializer.loop
         self.sched = _scheduling_for(self.loop)
         self._aborted = False
+        self._finish_hooks: list[Any] | None = None
 
     # -- starting ------------------------------------------------------------------------
     def add_logic(self, logic: GraphStageLogic) -> None:
@@ -405,6 +407,22 @@ class Island:
                 self.loop.call_soon(sched.drain_soon)
         return bool(q or mb or self.flush_hooks) and not self.finished
 
+    def at_finish(self, hook: Any) -> None:
+        """Run ``hook()`` once every logic of the island has stopped (at once if so)."""
+        if self.finished:
+            hook()
+        elif self._finish_hooks is None:
+            self._finish_hooks = [hook]
+        else:
+            self._finish_hooks.append(hook)
+
+    def _run_finish_hooks(self) -> None:
+        hooks = self._finish_hooks
+        if hooks:
+            self._finish_hooks = None
+            for hook in hooks:
+                hook()
+
     def logic_stopped(self, logic: GraphStageLogic) -> None:
         self.logics.pop(logic, None)
         self.live -= 1
@@ -412,6 +430,7 @@ class Island:
             self.finished = True
             self.mailbox.clear()
             self._wake()
+            self._run_finish_hooks()
 
     def abort(self, exc: BaseException | None) -> None:
         """Stop every live logic abruptly (materializer shutdown or task cancellation)."""
@@ -433,3 +452,4 @@ class Island:
         self.finished = True
         self.queue.clear()
         self.mailbox.clear()
+        self._run_finish_hooks()

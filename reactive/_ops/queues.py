@@ -19,6 +19,7 @@ from typing import Any
 
 from .._dsl.keep import Done
 from .._errors import BufferOverflowError, StreamError, SubscriptionWithCancelError
+from .._impl.unobserved import observed
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -124,7 +125,7 @@ class SourceQueue:
         if t is not None:
             if t is _CLOSED:
                 return QueueOfferResult.queue_closed
-            raise t
+            raise observed(t)
         if self._completing:
             return QueueOfferResult.queue_closed
         op = _Offer(elem)
@@ -141,7 +142,7 @@ class SourceQueue:
                 self._waiting.discard(op)
                 raise
         if op.error is not None:
-            raise op.error
+            raise observed(op.error)
         assert op.result is not None
         return op.result
 
@@ -173,7 +174,7 @@ class SourceQueue:
             self._waiting.discard(op)
             if not fut.done():
                 if error is not None:
-                    fut.set_exception(error)
+                    fut.set_exception(observed(error))
                 else:
                     fut.set_result(result)  # type: ignore[arg-type]
 
@@ -431,7 +432,7 @@ class SinkQueue:
         if t is not None:
             if t is _CLOSED:
                 return None
-            raise t
+            raise observed(t)
         if len(self._waiting) >= self._max_pulls:
             raise QueueConcurrencyError(
                 f"Sink.queue: too many concurrent pulls (max_concurrent_pulls="
@@ -452,7 +453,7 @@ class SinkQueue:
             finally:
                 self._waiting.discard(op)
         if op.error is not None:
-            raise op.error
+            raise observed(op.error)
         return op.value
 
     def cancel(self) -> None:
@@ -481,7 +482,7 @@ class SinkQueue:
             self._waiting.discard(op)
             if not fut.done():
                 if error is not None:
-                    fut.set_exception(error)
+                    fut.set_exception(observed(error))
                 else:
                     fut.set_result(value)
 
