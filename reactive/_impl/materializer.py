@@ -46,7 +46,7 @@ class Materializer:
     ``clock`` replaces the loop clock for every timer (see ``reactive.testkit.ManualClock``);
     ``fast_paths=False`` turns the fused batch fast paths off (for differential tests).
 
-    ``blocking_threshold`` (seconds, default 0.5; ``None`` turns the check off): when one
+    ``blocking_threshold`` (seconds, default 1.0; ``None`` turns the check off): when one
     run of a stream's interpreter holds the event loop longer than this (measured with
     ``clock``, per run, not per element), the materializer finds the stage doing
     synchronous work and logs one WARNING on the ``reactive`` logger naming it, with the
@@ -62,7 +62,7 @@ class Materializer:
         fast_paths: bool | None = None,
         name: str = "materializer",
         input_buffer: int = 16,
-        blocking_threshold: float | None = 0.5,
+        blocking_threshold: float | None = 1.0,
     ) -> None:
         if blocking_threshold is not None and not blocking_threshold > 0:
             raise ValueError(

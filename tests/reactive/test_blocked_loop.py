@@ -192,3 +192,19 @@ async def test_a_slow_upstream_island_driven_by_downstream_demand_is_named(
     messages = warnings_of(caplog)
     assert len(messages) == 1
     assert messages[0].startswith("[slow] blocks the event loop"), messages[0]
+
+
+async def test_the_threshold_is_an_attribute_read_when_a_stream_starts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = BlockingClock()
+    async with Materializer(clock=clock) as mat:
+        assert mat.blocking_threshold == 1.0  # the default
+        await Source.single(1).map(blocking(clock, 0.9)).run_with(Sink.seq(), mat)
+        assert warnings_of(caplog) == []
+        mat.blocking_threshold = None
+        await Source.single(1).map(blocking(clock, 5.0)).run_with(Sink.seq(), mat)
+        assert warnings_of(caplog) == []
+        mat.blocking_threshold = 0.5
+        await Source.single(1).map(blocking(clock, 0.9)).run_with(Sink.seq(), mat)
+    assert len(warnings_of(caplog)) == 1
