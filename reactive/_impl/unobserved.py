@@ -11,9 +11,10 @@ A stream failure reaches the user through the awaitables among its materialized 
   keep the first name.
 - Each promise failed with that exception counts as one awaitable of the failure.
 - The failure is *observed* once any of them was awaited or had its exception
-  retrieved (``exception()``, ``result()``, a done callback calling them), or when a
-  materialized value's method raised it to its caller (``SourceQueue.offer`` /
-  ``SinkQueue.pull``: :func:`observed`).
+  retrieved (``exception()``, ``result()``, a done callback calling them), or when it
+  was handed to something that reports it (:func:`observed`): a ``SourceQueue`` /
+  ``SinkQueue`` (``offer`` / ``pull`` raise it), a test probe, or a ``Restart*``
+  stage that handles it by restarting.
 - When the last of its promises is garbage-collected and the failure was never
   observed, one ERROR record goes to the ``reactive`` logger naming the stage, with the
   exception and its traceback.
@@ -43,13 +44,20 @@ _ATTR = "_reactive_failure"
 class _Failure:
     """What is known about one stream failure (attached to its exception)."""
 
-    __slots__ = ("live", "logged", "observed", "stage")
+    __slots__ = ("live", "logged", "observed", "promises", "stage")
 
     def __init__(self) -> None:
         self.stage: str | None = None
-        self.live = 0  # promises failed with it and not yet collected
+        self.promises = 0  # promises failed with it
+        self.live = 0  # of which not yet collected
         self.observed = False
         self.logged = False
+
+    def settled(self) -> bool:
+        """Every promise of this failure was collected after it was decided: the same
+        exception object failing again is a new failure (e.g. ``Source.failed(exc)``
+        run twice)."""
+        return self.logged or (self.observed and self.promises > 0 and self.live <= 0)
 
 
 def _record(exc: BaseException, create: bool) -> _Failure | None:
@@ -57,7 +65,7 @@ def _record(exc: BaseException, create: bool) -> _Failure | None:
     if d is None:
         return None
     rec: _Failure | None = d.get(_ATTR)
-    if rec is not None and rec.live <= 0 and (rec.observed or rec.logged):
+    if rec is not None and create and rec.settled():
         rec = None  # the same exception object failing a new run: a new failure
     if rec is None and create:
         rec = _Failure()
@@ -99,6 +107,7 @@ class ResultPromise(asyncio.Future[Any]):
         if isinstance(exception, BaseException):
             rec = _record(exception, True)
             if rec is not None:
+                rec.promises += 1
                 rec.live += 1
                 self._failure = rec
 

@@ -125,7 +125,7 @@ class SourceQueue:
         if t is not None:
             if t is _CLOSED:
                 return QueueOfferResult.queue_closed
-            raise observed(t)
+            raise t
         if self._completing:
             return QueueOfferResult.queue_closed
         op = _Offer(elem)
@@ -142,7 +142,7 @@ class SourceQueue:
                 self._waiting.discard(op)
                 raise
         if op.error is not None:
-            raise observed(op.error)
+            raise op.error
         assert op.result is not None
         return op.result
 
@@ -174,7 +174,7 @@ class SourceQueue:
             self._waiting.discard(op)
             if not fut.done():
                 if error is not None:
-                    fut.set_exception(observed(error))
+                    fut.set_exception(error)
                 else:
                     fut.set_result(result)  # type: ignore[arg-type]
 
@@ -182,6 +182,8 @@ class SourceQueue:
         if self._terminal is None:
             self._terminal = terminal
         t = self._terminal
+        if t is not _CLOSED:
+            observed(t)  # offer() raises it: not reported as an unobserved failure
         for op in list(self._waiting):
             if t is _CLOSED:
                 self._settle(op, QueueOfferResult.queue_closed, None)
@@ -432,7 +434,7 @@ class SinkQueue:
         if t is not None:
             if t is _CLOSED:
                 return None
-            raise observed(t)
+            raise t
         if len(self._waiting) >= self._max_pulls:
             raise QueueConcurrencyError(
                 f"Sink.queue: too many concurrent pulls (max_concurrent_pulls="
@@ -453,7 +455,7 @@ class SinkQueue:
             finally:
                 self._waiting.discard(op)
         if op.error is not None:
-            raise observed(op.error)
+            raise op.error
         return op.value
 
     def cancel(self) -> None:
@@ -482,7 +484,7 @@ class SinkQueue:
             self._waiting.discard(op)
             if not fut.done():
                 if error is not None:
-                    fut.set_exception(observed(error))
+                    fut.set_exception(error)
                 else:
                     fut.set_result(value)
 
@@ -490,6 +492,8 @@ class SinkQueue:
         if self._terminal is None:
             self._terminal = terminal
         t = self._terminal
+        if t is not _CLOSED:
+            observed(t)  # pull() raises it: not reported as an unobserved failure
         for op in list(self._waiting):
             if t is _CLOSED:
                 self._settle(op, None, None)

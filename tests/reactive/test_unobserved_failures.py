@@ -21,10 +21,13 @@ from reactive import (
     Materializer,
     NotUsed,
     OverflowStrategy,
+    RestartSettings,
+    RestartSink,
+    RestartSource,
     Sink,
     Source,
 )
-from reactive.testkit import TestSink
+from reactive.testkit import ManualClock, TestSink, TestSource
 
 
 class Boom(Exception):
@@ -221,3 +224,77 @@ async def test_the_same_exception_failing_two_runs_is_reported_per_run(
     failed.run_with(Sink.seq(), materializer)  # never awaited
     await settle()
     assert len(unobserved(caplog)) == 1
+
+
+async def test_observed_by_a_test_probe_while_another_awaitable_is_dropped(
+    materializer: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # also_to keeps the main line's materialized value: Sink.ignore()'s result is
+    # dropped, and the failure is seen through the probe.
+    probe = (
+        Source.from_iterable([1])
+        .map(boom)
+        .also_to(Sink.ignore())
+        .run_with(TestSink.probe(), materializer)
+    )
+    probe.request(1)
+    assert isinstance(await probe.expect_error(), Boom)
+    await settle()
+    assert unobserved(caplog) == []
+
+
+async def test_a_cancellation_cause_seen_by_a_publisher_probe_is_observed(
+    materializer: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    pub = TestSource.probe().to(Sink.foreach(boom)).run(materializer)  # result dropped
+    await pub.expect_request()
+    pub.send_next(1)
+    assert isinstance(await pub.expect_cancellation(), Boom)
+    await settle()
+    assert unobserved(caplog) == []
+
+
+async def test_an_inner_failure_a_restart_handles_is_not_reported(
+    manual_clock: ManualClock, materializer: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = RestartSettings(0.1, 0.2, 0.0)
+    seen: list[int] = []
+    runs = [0]
+
+    def each(x: int) -> None:
+        if runs[0] == 0:
+            raise Boom("first run")
+        seen.append(x)
+
+    def make_sink() -> Sink[int, Any]:
+        return Sink.foreach(each)  # RestartSink drops each inner sink's result
+
+    def make_source() -> Source[int, Any]:
+        runs[0] += 1
+        if runs[0] == 1:
+            return Source.from_iterable([1]).map(boom)  # the inner source fails once
+        return Source.from_iterable([2, 3])
+
+    restarted_source = RestartSource.on_failures_with_backoff(settings, make_source).run_with(
+        Sink.seq(), materializer
+    )
+    await manual_clock.settle()
+    await manual_clock.advance(0.1)
+    assert await restarted_source == [2, 3]
+
+    runs[0] = 0
+    queue = (
+        Source.queue(4, OverflowStrategy.backpressure)
+        .to(RestartSink.with_backoff(settings, make_sink))
+        .run(materializer)
+    )
+    await queue.offer(1)  # fails the first inner sink: restarted
+    await manual_clock.settle()
+    runs[0] = 1
+    await manual_clock.advance(0.1)
+    await queue.offer(2)
+    queue.complete()
+    await queue.watch_completion()
+    await settle()
+    assert seen == [2]
+    assert unobserved(caplog) == []
