@@ -41,6 +41,19 @@ Fairness
     island's ``execute``) defers its hooks to the outermost ``execute`` of the cascade:
     the island below may still feed it, so its batch keeps filling. That bookkeeping
     (``_LoopScheduling``) is per event loop.
+
+Blocked-loop watch
+    An outermost ``execute`` (entered from the event loop, not nested in another
+    island's) reads the materializer's clock before and after: two reads per run,
+    nothing per event. A run longer than ``Materializer.blocking_threshold`` starts a
+    diagnosis (``reactive._impl.blocking``) during which every ``execute`` on the loop
+    processes one event at a time (``budget=1``), timed and attributed to the logic
+    whose handler ran it, until the blocking stage is named in one warning.
+
+Finishing
+    When its last logic stops the island is finished: its task ends and the hooks
+    registered with ``at_finish`` run (a sink lets go of its failed result there, so
+    an unobserved failure is reported at once: ``reactive._impl.unobserved``).
 """
 
 from __future__ import annotations
