@@ -41,6 +41,19 @@ Fairness
     island's ``execute``) defers its hooks to the outermost ``execute`` of the cascade:
     the island below may still feed it, so its batch keeps filling. That bookkeeping
     (``_LoopScheduling``) is per event loop.
+
+Blocked-loop watch
+    An outermost ``execute`` (entered from the event loop, not nested in another
+    island's) reads the materializer's clock before and after: two reads per run,
+    nothing per event. A run longer than ``Materializer.blocking_threshold`` starts a
+    diagnosis (``reactive._impl.blocking``) during which every ``execute`` on the loop
+    processes one event at a time (``budget=1``), timed and attributed to the logic
+    whose handler ran it, until the blocking stage is named in one warning.
+
+Finishing
+    When its last logic stops the island is finished: its task ends and the hooks
+    registered with ``at_finish`` run (a sink lets go of its failed result there, so
+    an unobserved failure is reported at once: ``reactive._impl.unobserved``).
 """
 
 from __future__ import annotations
@@ -51,8 +64,11 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from .blocking import blocked
+
 if TYPE_CHECKING:
     from .._stage.logic import GraphStageLogic
+    from .blocking import Diagnosis
     from .materializer import Materializer
 
 log = logging.getLogger("reactive")
@@ -78,7 +94,14 @@ class _LoopScheduling:
     materializers on one loop signal each other inline; loops in other threads must not
     see it)."""
 
-    __slots__ = ("inline_depth", "executing", "deferred", "drain_scheduled", "__weakref__")
+    __slots__ = (
+        "inline_depth",
+        "executing",
+        "deferred",
+        "drain_scheduled",
+        "diagnosis",
+        "__weakref__",
+    )
 
     def __init__(self) -> None:
         self.inline_depth = 0
@@ -87,6 +110,8 @@ class _LoopScheduling:
         # Flush hooks of nested islands, run when the outermost ``execute`` settles.
         self.deferred: deque[Any] = deque()
         self.drain_scheduled = False
+        # A blocked-loop diagnosis in progress (reactive._impl.blocking), or None.
+        self.diagnosis: Diagnosis | None = None
 
     def drain_soon(self) -> None:
         """Run flush hooks left behind by an outermost execute that stopped early."""
@@ -176,6 +201,17 @@ class Connection:
         return f"Connection({self.out_port!r} -> {self.in_port!r}, state={self.state:#x})"
 
 
+def _handler_logic(c: Any, st: int, entry: Any) -> Any:
+    """The logic whose handler the event ``c`` (state ``st`` before dispatch) or the
+    mailbox ``entry`` was delivered to (None if neither)."""
+    if c is not None:
+        in_side = st & 20 == 4 or (st & 49 != 1 and st & (COMPLETE_REQ | FAIL_REQ) != 0)
+        return c.in_logic if in_side else c.out_logic
+    if entry is not None:
+        return entry[0]
+    return None
+
+
 class Island:
     """A group of fused logics run by one interpreter on one asyncio task."""
 
@@ -195,6 +231,11 @@ class Island:
         "loop",
         "sched",
         "_aborted",
+        "_finish_hooks",
+        "watch",
+        "now",
+        "last_logic",
+        "started_logics",
     )
 
     def __init__(self, materializer: Materializer, name: str) -> None:
@@ -215,6 +256,13 @@ class Island:
         self.loop = materializer.loop
         self.sched = _scheduling_for(self.loop)
         self._aborted = False
+        self._finish_hooks: list[Any] | None = None
+        # Blocked-loop watch (reactive._impl.blocking): the threshold in seconds (None:
+        # off) and the clock timing each outermost run.
+        self.watch: float | None = materializer.blocking_threshold
+        self.now = materializer.clock.time
+        self.last_logic: Any = None  # whose handler the last one-event run called
+        self.started_logics: list[GraphStageLogic] = []
 
     # -- starting ------------------------------------------------------------------------
     def add_logic(self, logic: GraphStageLogic) -> None:
@@ -250,7 +298,8 @@ class Island:
     def _start_logics(self) -> None:
         self.running = True
         try:
-            self.start_logics(list(self.logics))
+            self.started_logics = list(self.logics)
+            self.start_logics(self.started_logics)
         finally:
             self.running = False
         self.started = True
@@ -294,22 +343,31 @@ class Island:
             w.set_result(None)
 
     # -- the event loop ------------------------------------------------------------------
-    def execute(self) -> bool:
+    def execute(self, budget: int = EVENT_LIMIT) -> bool:
         """Process events and mailbox entries; True when work is left (budget spent).
 
         The queue holds connections; the state bits say which event is pending. Push and
         pull are dispatched inline here (the hot path: no intermediate call); a
         connection queued twice (push, then completion) is handled in that order because
         a pending push takes precedence over a pending termination.
+
+        An outermost run (not nested in another island's) is timed with the
+        materializer's clock; one longer than ``watch`` seconds starts a blocked-loop
+        diagnosis, which then runs islands one event per call (``budget=1``) to name
+        the stage that blocks (reactive._impl.blocking).
         """
         sched = self.sched
+        if sched.diagnosis is not None and budget != 1:
+            return sched.diagnosis.run(self)
         deferred = sched.deferred
+        t0: float | None = None
+        if sched.executing == 0 and self.watch is not None:
+            t0 = self.now()
         self.running = True
         sched.executing += 1
         q = self.queue
         mb = self.mailbox
         pop = q.popleft
-        budget = EVENT_LIMIT
         # What was being dispatched when a handler raised: ``c`` and its state ``st``
         # before dispatch (a queued event), or ``entry`` (a mailbox entry), or neither
         # (a flush hook). Recomputed in the except clause, so the loop stores no marker.
@@ -403,7 +461,29 @@ class Island:
                 # Stopped early (budget spent or finished): settle the cascade soon.
                 sched.drain_scheduled = True
                 self.loop.call_soon(sched.drain_soon)
+            if sched.diagnosis is not None:  # a one-event run: whose handler ran it
+                self.last_logic = _handler_logic(c, st, entry)
+            if t0 is not None:
+                elapsed = self.now() - t0
+                if elapsed > self.watch:  # type: ignore[operator]
+                    blocked(self, elapsed)
         return bool(q or mb or self.flush_hooks) and not self.finished
+
+    def at_finish(self, hook: Any) -> None:
+        """Run ``hook()`` once every logic of the island has stopped (at once if so)."""
+        if self.finished:
+            hook()
+        elif self._finish_hooks is None:
+            self._finish_hooks = [hook]
+        else:
+            self._finish_hooks.append(hook)
+
+    def _run_finish_hooks(self) -> None:
+        hooks = self._finish_hooks
+        if hooks:
+            self._finish_hooks = None
+            for hook in hooks:
+                hook()
 
     def logic_stopped(self, logic: GraphStageLogic) -> None:
         self.logics.pop(logic, None)
@@ -412,6 +492,7 @@ class Island:
             self.finished = True
             self.mailbox.clear()
             self._wake()
+            self._run_finish_hooks()
 
     def abort(self, exc: BaseException | None) -> None:
         """Stop every live logic abruptly (materializer shutdown or task cancellation)."""
@@ -433,3 +514,4 @@ class Island:
         self.finished = True
         self.queue.clear()
         self.mailbox.clear()
+        self._run_finish_hooks()

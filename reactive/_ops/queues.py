@@ -19,6 +19,7 @@ from typing import Any
 
 from .._dsl.keep import Done
 from .._errors import BufferOverflowError, StreamError, SubscriptionWithCancelError
+from .._impl.unobserved import observed
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -182,6 +183,8 @@ class SourceQueue:
         if self._terminal is None:
             self._terminal = terminal
         t = self._terminal
+        if t is not _CLOSED:
+            observed(t)  # offer() raises it: not reported as an unobserved failure
         for op in list(self._waiting):
             if t is _CLOSED:
                 self._settle(op, QueueOfferResult.queue_closed, None)
@@ -492,6 +495,8 @@ class SinkQueue:
         if self._terminal is None:
             self._terminal = terminal
         t = self._terminal
+        if t is not _CLOSED:
+            observed(t)  # pull() raises it: not reported as an unobserved failure
         for op in list(self._waiting):
             if t is _CLOSED:
                 self._settle(op, None, None)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._errors import SubscriptionWithCancelError
+from .._impl.unobserved import observed
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, TimerGraphStageLogic
 from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
 from .substreams import SubSinkInlet, SubSourceOutlet
@@ -200,6 +201,7 @@ class _InnerOutputLogic(_RestartLogic):
         ):
             self.fail(self.out, exc)
         else:
+            observed(exc)  # handled by the restart: not an unobserved failure
             self.schedule_restart(exc)
 
 
@@ -462,6 +464,8 @@ class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
         elif self.max_restarts_reached() or self.cancel_rejected(cause):
             self.cancel_stage(cause)
         else:
+            if cause is not None:
+                observed(cause)  # handled by the restart: not an unobserved failure
             self.schedule_restart(None)
 
     def backoff(self) -> None:

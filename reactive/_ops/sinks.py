@@ -1,8 +1,10 @@
 """Sink stages whose materialized value is an awaitable result.
 
 Every result future fails with the stream's own exception when the stream fails, and
-with ``AbruptTerminationError`` when the stage is stopped abruptly. Futures are marked
-retrieved so that a result nobody awaits never logs "exception was never retrieved".
+with ``AbruptTerminationError`` when the stage is stopped abruptly. Result futures are
+``ResultPromise`` objects: a stream failure that nobody observes (no awaitable of it was
+awaited or retrieved) is logged once on the ``reactive`` logger with the stage name,
+instead of asyncio's anonymous "exception was never retrieved".
 Sinks that consume everything speak the batch protocol (they accept up to
 ``BATCH`` elements per pull).
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from .._dsl.keep import Done, NotUsed
 from .._errors import NoSuchElementError
+from .._impl.unobserved import ResultPromise
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -31,15 +34,9 @@ _MISSING: Any = object()
 
 
 def new_promise(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
-    """A future for a materialized value; its exception never goes unretrieved."""
-    fut = loop.create_future()
-    fut.add_done_callback(_retrieve)
-    return fut
-
-
-def _retrieve(f: asyncio.Future[Any]) -> None:
-    if not f.cancelled():
-        f.exception()
+    """A future for a materialized value: a stream failure it carries that nobody
+    observes is logged once, naming the stage (see ``reactive._impl.unobserved``)."""
+    return ResultPromise(loop=loop)
 
 
 class SinkStage(GraphStageWithMaterializedValue[SinkShape, Any]):
@@ -91,6 +88,15 @@ class SinkLogic(GraphStageLogic, InHandler):
         p = self.promise
         if p is not None and not p.done():
             p.set_exception(exc)
+            island = self._island
+            if island is not None:
+                # Let go of the failed promise when the island ends (every awaitable of
+                # the failure is failed by then), so a promise nobody holds is collected,
+                # and its unobserved failure reported, at once (reactive._impl.unobserved).
+                island.at_finish(self._release)
+
+    def _release(self) -> None:
+        self.promise = None
 
     def on_upstream_failure(self, exc: BaseException) -> None:
         self.failed(exc)

@@ -37,6 +37,7 @@ from .._impl.interpreter import (
     PULLED,
     Connection,
 )
+from .._impl.unobserved import note_failure
 from .._supervision import Supervision
 from .shapes import Inlet, Outlet, Shape
 
@@ -587,6 +588,7 @@ class GraphStageLogic:
     def fail(self, outlet: Outlet[Any], exc: BaseException) -> None:
         """Fail ``outlet`` with ``exc``, dropping pending emits. Idempotent."""
         c = self._conn(outlet)
+        note_failure(exc, self._stage_name)
         if type(c.out_handler) is _Emitting:
             self.abort_emitting(outlet)
         st = c.state
@@ -735,6 +737,7 @@ class GraphStageLogic:
         """Cancel every inlet (with ``exc`` as cause) and fail every outlet with ``exc``."""
         # The hook runs first: closing the last port may stop the stage, and post_stop
         # must see the failure (else a sink's result gets AbruptTerminationError).
+        note_failure(exc, self._stage_name)
         self._extra_fail(exc)
         for i in self.shape.inlets:
             if i in self._conns:

@@ -15,6 +15,7 @@ from typing import Any
 from .._dsl.blueprints import Sink, Source
 from .._impl.clock import ManualClock
 from .._impl.modules import AtomicModule
+from .._impl.unobserved import observed
 from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, OutHandler
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 
@@ -251,6 +252,7 @@ class _ProbeSinkLogic(GraphStageLogic, InHandler):
         self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
+        observed(exc)  # the probe reports it: not an unobserved failure
         self.probe._events.put("error", exc)
         self.fail_stage(exc)
 
@@ -389,6 +391,8 @@ class _ProbeSourceLogic(GraphStageLogic, OutHandler):
             self._maybe_finish()
 
     def on_downstream_finish(self, cause: BaseException) -> None:
+        if cause is not None:
+            observed(cause)  # the probe reports it: not an unobserved failure
         self.probe._events.put("cancel", cause)
         self.complete_stage()
 

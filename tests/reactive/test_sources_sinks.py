@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import operator
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -412,10 +414,21 @@ async def test_contramap_and_run_helpers(mat: Materializer) -> None:
     assert await Source.from_iterable([1, 2]).run_reduce(operator.mul, mat) == 2
 
 
-async def test_unawaited_failed_result_does_not_warn(mat: Materializer) -> None:
-    """A failed sink future that nobody awaits is not reported as never retrieved."""
+async def test_unawaited_failed_result_is_logged_once_naming_the_stage(
+    mat: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed sink future that nobody awaits: one ERROR on the ``reactive`` logger
+    naming the stage, not asyncio's anonymous "exception was never retrieved" (the
+    cases are in test_unobserved_failures.py)."""
+    caplog.set_level(logging.ERROR)
     Source.failed(Boom("ignored")).run_with(Sink.seq(), mat)
     await settle()
+    gc.collect()
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "never retrieved" in m]
+    reported = [m for m in messages if "nobody observed the failure" in m]
+    assert len(reported) == 1
+    assert reported[0].startswith("[failed_source] ") and "ignored" in reported[0]
 
 
 @pytest.mark.parametrize("shape", ["sink", "map", "filter", "boundary", "probe"])

@@ -19,6 +19,17 @@ rebalance, coordinator moving, connection); after ``_MAX_ATTEMPTS`` attempts,
 or at once for other failures (e.g. the consumer is shut down), the stream
 fails with :class:`~connectors.kafka.errors.KafkaCommitError` naming the batch.
 A commit failure is never ignored.
+
+Commits never move backwards. A batch keeps the highest offset per partition, and the
+stage remembers, per (group, topic, partition), the highest offset it has handed to a
+commit: an offset at or below it is left out of later batches (one that is below is
+counted and logged: a WARNING the first time, DEBUG after, and a summary when the stage
+stops). Offsets reach a committer out of order when the stream reorders records (e.g.
+``map_async_unordered``): committing offset 2 after offset 8 would move the group back
+and re-deliver 3..8 after a restart. This is a deliberate difference from Alpakka,
+whose ``CommittableOffsetBatch.updated`` keeps the *last* offset added for a partition
+and whose committer commits whatever it is given. A batch left with no offset (all of
+them were stale) completes without a request to the broker.
 """
 
 from __future__ import annotations
@@ -84,13 +95,17 @@ class OffsetBatcher:
     built once, by :meth:`take`, when it is committed.
     """
 
-    __slots__ = ("committers", "count", "offsets", "stage_name")
+    __slots__ = ("committed", "committers", "count", "offsets", "stage_name", "stale")
 
     def __init__(self, stage_name: str) -> None:
         self.stage_name = stage_name
         self.offsets: dict[tuple[str, str, int], int] = {}
         self.committers: dict[str, Any] = {}
         self.count = 0
+        #: The highest offset handed to a commit, per (group, topic, partition).
+        self.committed: dict[tuple[str, str, int], int] = {}
+        #: Offsets left out because they were below ``committed`` (out of order).
+        self.stale = 0
 
     def add_offset(self, x: CommittableOffset) -> None:
         """Add one offset (keeps the highest per partition)."""
@@ -134,6 +149,34 @@ class OffsetBatcher:
                 f"elements (e.g. message.committable_offset), got {type(x).__name__}"
             )
 
+    def _stale(self, key: tuple[str, str, int], offset: int, done: int) -> None:
+        self.stale += 1
+        group, topic, partition = key
+        log.log(
+            logging.WARNING if self.stale == 1 else logging.DEBUG,
+            "[%s] not committing offset %d of %s-%d (group %r): this committer already "
+            "committed up to offset %d, and commits never move backwards (%d stale "
+            "offset(s) so far). "
+            "Offsets arrive out of order when the stream reorders records (e.g. "
+            "map_async_unordered); use map_async to commit in order",
+            self.stage_name,
+            offset,
+            topic,
+            partition,
+            group,
+            done,
+            self.stale,
+        )
+
+    def report(self) -> None:
+        """Log how many stale offsets were left out, if any (when the stage stops)."""
+        if self.stale:
+            log.info(
+                "[%s] %d offset(s) below an offset already committed were not committed",
+                self.stage_name,
+                self.stale,
+            )
+
     def _add_committer(self, group: str, committer: Any) -> None:
         known = self.committers.setdefault(group, committer)
         if known is not committer:
@@ -147,8 +190,22 @@ class OffsetBatcher:
         return bool(self.offsets)
 
     def take(self) -> CommittableOffsetBatch:
-        """The collected offsets as a ``CommittableOffsetBatch``; starts a new batch."""
-        offsets = {GroupTopicPartition(*key): o for key, o in self.offsets.items()}
+        """The collected offsets as a ``CommittableOffsetBatch``; starts a new batch.
+
+        An offset at or below the highest this batcher already handed to a commit for
+        its partition is left out (commits never move backwards); one strictly below is
+        counted in ``stale`` and logged.
+        """
+        committed = self.committed
+        offsets: dict[GroupTopicPartition, int] = {}
+        for key, o in self.offsets.items():
+            done = committed.get(key)
+            if done is not None and o <= done:
+                if o < done:
+                    self._stale(key, o, done)
+                continue
+            committed[key] = o
+            offsets[GroupTopicPartition(*key)] = o
         batch = CommittableOffsetBatch._make(offsets, self.committers, self.count)
         self.offsets = {}
         self.committers = {}
@@ -265,6 +322,9 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
     def pre_start(self) -> None:
         self._batch.stage_name = self.stage_name
         self.pull(self.in_)
+
+    def post_stop(self) -> None:
+        self._batch.report()
 
     # -- input ----------------------------------------------------------------------------
     def on_push(self) -> None:

@@ -21,6 +21,8 @@ of its output port, so an offset costs no hop to a second stage:
   ``Committer.sink``); a commit that fails for good fails the stream with
   :class:`~connectors.kafka.errors.KafkaCommitError` (never ignored).
   ``delivery`` makes no difference here: the sink always waits for its commits.
+  As in ``Committer.sink``, commits never move backwards: an offset below one this
+  stage already committed for its partition is left out (and logged).
 - Upstream completion: wait for every send, close the producer (flushing) while
   committing everything collected, then complete the materialized future with
   ``Done``.
@@ -103,6 +105,10 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
     def pre_start(self) -> None:
         self.batch.stage_name = self.stage_name
         super().pre_start()
+
+    def post_stop(self) -> None:
+        self.batch.report()
+        super().post_stop()
 
     # -- collecting offsets (replaces the producer stage's emission) --
 
