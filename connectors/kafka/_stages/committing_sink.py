@@ -38,6 +38,7 @@ import asyncio
 from typing import Any
 
 from reactive._ops.asyncsupport import AwaitingLogicMixin
+from reactive._ops.sinks import new_promise
 from reactive.stage import TimerGraphStageLogic
 
 from ..messages import CommittableOffset, CommittableOffsetBatch
@@ -74,17 +75,11 @@ class CommittingProducerSinkStage(ProducerStage):
 
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
         """A fresh logic and its completion future."""
-        promise = asyncio.get_running_loop().create_future()
-        promise.add_done_callback(_retrieve)
+        promise = new_promise(asyncio.get_running_loop())
         return _CommittingSinkLogic(self, promise), promise
 
     def __repr__(self) -> str:
         return f"CommittingProducerSinkStage({self.name})"
-
-
-def _retrieve(f: asyncio.Future[Any]) -> None:
-    if not f.cancelled():
-        f.exception()
 
 
 class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLogic):

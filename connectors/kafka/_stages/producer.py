@@ -71,6 +71,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from reactive import AbruptTerminationError, Done, Flow, FlowWithContext, NotUsed, Sink
+from reactive._ops.sinks import new_promise
 from reactive._stage.logic import _Batch
 from reactive.stage import (
     FlowShape,
@@ -176,8 +177,7 @@ class ProducerStage(GraphStageWithMaterializedValue[Any, Any]):
         """A fresh logic; the sink's materialized value is its completion future."""
         promise: asyncio.Future[Any] | None = None
         if self.sink:
-            promise = asyncio.get_running_loop().create_future()
-            promise.add_done_callback(_retrieve)
+            promise = new_promise(asyncio.get_running_loop())
         logic = _ProducerLogic(self, promise)
         if promise is None:
             return logic, NotUsed
