@@ -56,6 +56,7 @@ from .scoring import ModelScoringStage
 from .stats import ServingState, percentile
 
 __all__ = [
+    "DATA_FETCH_MAX_WAIT_MS",
     "ERROR_HEADER",
     "Incoming",
     "LatencyWindow",
@@ -71,6 +72,16 @@ __all__ = [
 
 ERROR_HEADER = "error"
 """Header of a dead-letter record that says why the data record could not be decoded."""
+
+DATA_FETCH_MAX_WAIT_MS = 500
+"""How long a fetch of the data topic may wait for new records (long poll).
+
+The broker answers as soon as a record arrives (``fetch_min_bytes=1``), so this is not a
+latency floor. It must stay well above the broker's read time: the embedded broker answers
+*nothing* to a fetch whose wait is shorter than the read, and its read time grows with the
+number of batches in a partition (about 0.7 ms per 1,000 on a 2-core machine). With 10 ms
+the demo stopped scoring for good after 3-4 minutes (about 27,000 batches per partition).
+"""
 
 MODEL_FETCH_MAX_WAIT_MS = 500
 """How long a fetch of the (mostly idle) model topic may wait for a new model (long poll)."""
@@ -261,10 +272,8 @@ class ServiceHandle:
 def scoring_service(config: ServiceConfig) -> RunnableGraph[ServiceHandle]:
     """The service as a blueprint; ``run()`` gives a :class:`ServiceHandle`."""
     topics = config.topics
-    # Low latency: the broker answers a fetch after at most 10 ms without new records
-    # (the data consumer pauses and resumes partitions as its buffer fills and drains; a
-    # resumed partition waits for the fetch in flight, so that wait is kept short).
-    props = {"fetch_max_wait_ms": 10, **config.consumer_properties}
+    # A long poll (see DATA_FETCH_MAX_WAIT_MS): answered as soon as records arrive.
+    props = {"fetch_max_wait_ms": DATA_FETCH_MAX_WAIT_MS, **config.consumer_properties}
     data_settings = ConsumerSettings(
         config.bootstrap_servers,
         config.group_id,
@@ -273,8 +282,8 @@ def scoring_service(config: ServiceConfig) -> RunnableGraph[ServiceHandle]:
         max_buffered_records=config.max_buffered_records,
     )
     # The model topic is nearly always idle: a fetch is a long poll that the broker answers
-    # as soon as a model arrives (fetch_min_bytes=1), so a 10 ms wait would only add about
-    # 100 empty fetches a second competing with the data path for CPU (client and broker).
+    # as soon as a model arrives (fetch_min_bytes=1); a short wait would only add empty
+    # fetches competing with the data path for CPU (client and broker).
     model_props = {"fetch_max_wait_ms": MODEL_FETCH_MAX_WAIT_MS, **config.consumer_properties}
     model_settings = ConsumerSettings(
         config.bootstrap_servers, None, auto_offset_reset="earliest", properties=model_props
