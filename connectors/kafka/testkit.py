@@ -646,6 +646,32 @@ async def produce_values(
         await producer.stop()
 
 
+async def _wait_for_partitions(bootstrap: str, topic: str, timeout: float) -> set[int]:
+    """The partitions of ``topic``, waiting up to ``timeout`` s for it to be created.
+
+    Asks the broker each time (a metadata request for all topics, which never creates
+    one): a client's metadata cache is refreshed only every few minutes.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        while True:
+            for described in await admin.describe_topics():
+                if described["topic"] == topic and described["error_code"] == 0:
+                    found = {p["partition"] for p in described["partitions"]}
+                    if found:
+                        return found
+            if loop.time() > deadline:
+                raise TimeoutError(f"topic {topic!r} does not exist (waited {timeout} s)")
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+
+
 async def read_records(
     bootstrap: str,
     topic: str,
@@ -667,22 +693,17 @@ async def read_records(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     records: list[Any] = []
+    partitions = await _wait_for_partitions(bootstrap, topic, timeout)
+    # A long poll: the embedded broker answers nothing to a fetch whose wait is shorter than
+    # its read, and the read takes longer the more batches a partition holds.
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=50,
+        fetch_max_wait_ms=500,
     )
     await consumer.start()
     try:
-        partitions: set[int] | None = None
-        while not partitions:
-            await consumer.topics()  # refreshes metadata
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                if loop.time() > deadline:
-                    raise TimeoutError(f"topic {topic!r} does not exist (waited {timeout} s)")
-                await asyncio.sleep(0.05)
         consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         await consumer.seek_to_beginning()
         while len(records) < n:

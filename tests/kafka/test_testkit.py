@@ -337,3 +337,16 @@ def test_command_line_reports_a_broker_that_cannot_start(tmp_path, capsys) -> No
         assert testkit.main(["--port", str(port)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: the embedded Kafka broker exited") and str(port) in err
+
+
+async def test_read_records_sees_a_topic_created_after_the_call(kafka_bootstrap):
+    # The partition lookup used the consumer's metadata cache, refreshed every 5 minutes:
+    # a topic created after the call was "missing" until the timeout.
+    topic = unique_topic_name()
+    reading = asyncio.create_task(read_values(kafka_bootstrap, topic, 2, timeout=10.0))
+    await asyncio.sleep(1.0)  # not a timing assertion: the reader has looked and not found it
+    assert not reading.done()
+    await create_topic(kafka_bootstrap, topic, partitions=2)
+    await produce_values(kafka_bootstrap, topic, ["a"], partition=0)
+    await produce_values(kafka_bootstrap, topic, ["b"], partition=1)
+    assert sorted(await reading) == [b"a", b"b"]
