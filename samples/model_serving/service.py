@@ -53,7 +53,7 @@ from reactive import ClosedShape, Flow, GraphDSL, RunnableGraph
 
 from .records import DataRecord, RecordDecodeError, ScoredRecord, decode_record, encode_scored
 from .scoring import ModelScoringStage
-from .stats import ServingState, percentile
+from .stats import LogHistogram, ServingState, percentile
 
 __all__ = [
     "DATA_FETCH_MAX_WAIT_MS",
@@ -134,9 +134,14 @@ def _extract(incoming: Incoming) -> DataRecord | None:
 
 
 class LatencyWindow:
-    """End-to-end latencies (ms) of the most recent ``size`` scored records, and counts."""
+    """End-to-end latencies (ms): the most recent ``size`` exactly, the whole run in a sketch.
 
-    __slots__ = ("_ring", "_next", "_size", "count")
+    :meth:`percentile` and :meth:`mean` cover the last ``size`` records (the live display);
+    :attr:`whole_run` (a :class:`~.stats.LogHistogram`, bounded memory, 1 % precision)
+    covers every record since the start (the summary).
+    """
+
+    __slots__ = ("_ring", "_next", "_size", "count", "whole_run")
 
     def __init__(self, size: int = 2048) -> None:
         self._ring: list[float] = []
@@ -144,10 +149,13 @@ class LatencyWindow:
         self._size = size
         self.count = 0
         """Latencies recorded so far."""
+        self.whole_run = LogHistogram()
+        """Every latency recorded, as a quantile sketch."""
 
     def record(self, latency_ms: float) -> None:
         """Remember one latency."""
         self.count += 1
+        self.whole_run.record(latency_ms)
         if len(self._ring) < self._size:
             self._ring.append(latency_ms)
         else:
