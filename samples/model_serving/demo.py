@@ -29,7 +29,7 @@ import textwrap
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -150,11 +150,14 @@ async def run_demo(
     bootstrap: str | None = None,
     out: TextIO | None = None,
     stop: asyncio.Event | None = None,
+    on_tick: Callable[[float, ServiceHandle], None] | None = None,
 ) -> DemoSummary:
     """Run the demo for ``seconds`` (None: until ``stop`` is set) and return its summary.
 
     ``bootstrap`` is a running cluster; without it ``KAFKA_BOOTSTRAP_SERVERS`` or else an
-    embedded broker started (and stopped) here.
+    embedded broker started (and stopped) here. ``on_tick(elapsed_seconds, service)`` is
+    called with the running service at each display update (4 times a second), e.g. to
+    record the lag over time.
     """
     out = out or sys.stdout
     stop = stop or asyncio.Event()
@@ -168,7 +171,7 @@ async def run_demo(
         servers = broker.bootstrap_servers
         out.write(f"{servers}\n")
     try:
-        return await _run(servers, seconds, rate, bad_every, out, stop)
+        return await _run(servers, seconds, rate, bad_every, out, stop, on_tick)
     finally:
         if broker is not None:
             await broker.astop()
@@ -181,6 +184,7 @@ async def _run(
     bad_every: int,
     out: TextIO,
     stop: asyncio.Event,
+    on_tick: Callable[[float, ServiceHandle], None] | None = None,
 ) -> DemoSummary:
     run_id = uuid.uuid4().hex[:6]
     topics = Topics(
@@ -221,6 +225,8 @@ async def _run(
                 if not timeline or timeline[-1] != label:
                     timeline.append(label)
             lag = progress.update(elapsed, service)
+            if on_tick is not None:
+                on_tick(elapsed, service)
             summary.max_lag = max(summary.max_lag, lag or 0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25)
