@@ -9,20 +9,31 @@ LINT_PATHS := $(wildcard reactive connectors samples benchmarks tests)
 
 .PHONY: install test lint format typecheck demo bench clean
 
+# Everything: the Kafka connector and the embedded broker, the test, lint and type-check
+# tools, and the benchmark peers (the suite smoke-runs every benchmark and draws the
+# direct-vs-Kafka plot). The runtime itself needs none of it.
+FULL_EXTRAS := kafka,broker,dev,bench
+# What `make demo` needs, and no more: the Kafka connector and the embedded broker.
+DEMO_EXTRAS := kafka,broker
+
 install: $(VENV)/.installed
 
 # Re-installs whenever pyproject.toml changes (new dependency, new extra).
-# The suite smoke-runs every benchmark (peers included) and draws the direct-vs-Kafka
-# plot, so tests install the bench extra too; the runtime itself never needs it.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev,bench]"
+	$(PY) -m pip install -e ".[$(FULL_EXTRAS)]"
 	touch $@
 
-$(VENV)/.installed-bench: $(VENV)/.installed
-	$(PY) -m pip install -e ".[dev,bench]"
-	touch $@
+# The demo's install: the demo extras only, unless a full install is already up to date.
+$(VENV)/.installed-demo: pyproject.toml
+	@if [ $(VENV)/.installed -nt pyproject.toml ]; then touch $@; else \
+		set -e; \
+		echo '$(PY) -m pip install -e ".[$(DEMO_EXTRAS)]"'; \
+		test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+		$(PY) -m pip install -e ".[$(DEMO_EXTRAS)]"; \
+		touch $@; \
+	fi
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider $(ARGS)
@@ -42,7 +53,7 @@ typecheck: $(VENV)/.installed
 	$(PY) -m mypy --follow-imports=silent reactive/_dsl/blueprints.py reactive/_dsl/subflow.py
 	$(PY) tools/gen_stubs.py --check
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-demo
 	@if [ -f samples/model_serving/demo.py ]; then \
 		echo "$(PY) -m samples.model_serving.demo $(ARGS)"; \
 		$(PY) -m samples.model_serving.demo $(ARGS); \
@@ -51,7 +62,7 @@ demo: $(VENV)/.installed
 		$(PY) -m samples.factorials $(ARGS); \
 	fi
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed
 	$(PY) -m benchmarks $(ARGS)
 
 clean:

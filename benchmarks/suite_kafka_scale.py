@@ -178,8 +178,10 @@ async def _read_keys(servers: str, topic: str) -> tuple[int, set[bytes]]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    # A long poll: the embedded broker answers nothing to a fetch whose wait is shorter
+    # than its read (which grows with the batches in a partition).
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=servers, enable_auto_commit=False, fetch_max_wait_ms=50
+        bootstrap_servers=servers, enable_auto_commit=False, fetch_max_wait_ms=500
     )
     await consumer.start()
     count = 0

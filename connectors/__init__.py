@@ -4,3 +4,5 @@
 ``kafka`` extra; the ``broker`` extra adds an embedded Kafka-protocol broker for
 tests and demos).
 """
+
+from reactive._version import __version__ as __version__

@@ -64,6 +64,7 @@ from ._ops.timer import ThrottleMode
 from ._ops.watch import FlowMonitor, FlowMonitorState
 from ._stage.shapes import ClosedShape, FlowShape, SinkShape, SourceShape
 from ._supervision import Supervision
+from ._version import __version__ as __version__
 
 __all__ = [
     "AbruptTerminationError",

@@ -21,8 +21,10 @@ all share one Python event loop here, and at about 1000 records/s offered the Ka
 has no CPU left to drain its lag while the loader still runs (``--rate`` to see it).
 
 Prints a table (throughput, end-to-end latency p50/p99, producer rate during the slow
-phase, maximum backlog, time to drain) and draws
-``benchmarks/results/direct_vs_kafka.png`` (throughput, latency and backlog over time).
+phase, maximum backlog, time to drain) and draws a plot (throughput, latency and backlog
+over time) to ``direct_vs_kafka.png`` in the temporary directory (``--png PATH`` to
+choose; ``--update-readme-figure`` redraws the README's figure,
+``benchmarks/results/direct_vs_kafka.png``, which is committed).
 End-to-end latency is measured in this process with a monotonic clock: from the moment
 a record is handed to the pipeline (direct) or to the Kafka producer (kafka) until its
 scored result leaves the scorer.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,9 +54,24 @@ from samples.model_serving.records import DataRecord, ScoredRecord  # noqa: E402
 from samples.model_serving.service import ServiceConfig, Topics, scoring_service  # noqa: E402
 from samples.model_serving.stats import percentile  # noqa: E402
 
-__all__ = ["Measurement", "Plan", "SimulatedWork", "main", "run_comparison"]
+__all__ = [
+    "README_PNG",
+    "Measurement",
+    "Plan",
+    "SimulatedWork",
+    "main",
+    "parse_args",
+    "run_comparison",
+    "scratch_png",
+]
 
-DEFAULT_PNG = Path(__file__).resolve().parent.parent / "benchmarks/results/direct_vs_kafka.png"
+README_PNG = Path(__file__).resolve().parent.parent / "benchmarks/results/direct_vs_kafka.png"
+"""The README's figure (committed): drawn only with ``--update-readme-figure``."""
+
+
+def scratch_png() -> Path:
+    """Where the plot goes by default: ``direct_vs_kafka.png`` in the temporary directory."""
+    return Path(tempfile.gettempdir()) / "direct_vs_kafka.png"
 
 
 @dataclass(frozen=True)
@@ -365,7 +383,7 @@ def plot(results: Sequence[Measurement], plan: Plan, path: Path) -> Path:
 
 
 async def run_comparison(
-    plan: Plan, *, bootstrap: str | None = None, png: Path | None = DEFAULT_PNG
+    plan: Plan, *, bootstrap: str | None = None, png: Path | None = None
 ) -> tuple[list[Measurement], str]:
     """Run both pipelines and return the measurements and the table (drawing ``png``)."""
     from connectors.kafka.testkit import EmbeddedBroker, bootstrap_servers
@@ -388,13 +406,21 @@ async def run_comparison(
     return results, table(results, plan)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``--quick``, ``--rate``, ``--seconds``, ``--png``, ``--no-png``."""
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Plan, Path | None]:
+    """The plan and the plot's path (None: no plot) that the command line asks for."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small, short run")
     parser.add_argument("--rate", type=int, help="records offered per second")
-    parser.add_argument("--png", type=Path, default=DEFAULT_PNG, help="where to draw the plot")
-    parser.add_argument("--no-png", action="store_true", help="do not draw the plot")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--png", type=Path, help=f"where to draw the plot (default: {scratch_png()})"
+    )
+    where.add_argument(
+        "--update-readme-figure",
+        action="store_true",
+        help=f"draw the README's figure, {README_PNG.relative_to(README_PNG.parents[2])}",
+    )
+    where.add_argument("--no-png", action="store_true", help="do not draw the plot")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.rate:
@@ -405,7 +431,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             slow_until=plan.slow_until,
             sample_every=plan.sample_every,
         )
-    png = None if args.no_png else args.png
+    if args.no_png:
+        return plan, None
+    if args.update_readme_figure:
+        return plan, README_PNG
+    return plan, args.png or scratch_png()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``--quick``, ``--rate``, ``--png PATH`` / ``--update-readme-figure`` /
+    ``--no-png``."""
+    plan, png = parse_args(argv)
     _, text = asyncio.run(run_comparison(plan, png=png))
     print(text)
     if png is not None:

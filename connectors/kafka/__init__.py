@@ -10,7 +10,16 @@
   (an embedded broker and a fault-injecting proxy for tests).
 """
 
-from aiokafka.structs import TopicPartition
+try:
+    from aiokafka.structs import TopicPartition
+except ModuleNotFoundError as _missing:
+    if not (_missing.name or "").startswith("aiokafka"):
+        raise
+    raise ModuleNotFoundError(
+        f"connectors.kafka needs aiokafka ({_missing}), which the 'kafka' extra installs: "
+        "pip install 'reactive-streams-py[kafka]' (from a checkout: pip install -e '.[kafka]')",
+        name=_missing.name,
+    ) from _missing
 
 from ._stages.committer import Committer
 from ._stages.consumer import Consumer

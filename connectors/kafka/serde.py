@@ -24,7 +24,24 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar, overload
 
-import msgpack
+try:
+    import msgpack
+except ModuleNotFoundError as _missing:  # only the msgpack serde needs it
+    if _missing.name != "msgpack":
+        raise
+
+    class _MsgpackMissing:
+        """Stands in for msgpack when it is not installed: using it says what to install."""
+
+        def __getattr__(self, name: str) -> Any:
+            raise ModuleNotFoundError(
+                "msgpack_serializer and msgpack_deserializer need the msgpack package, which "
+                "the 'kafka' extra installs: pip install 'reactive-streams-py[kafka]' (from a "
+                "checkout: pip install -e '.[kafka]'), or pip install msgpack",
+                name="msgpack",
+            )
+
+    msgpack = _MsgpackMissing()
 
 __all__ = [
     "Deserializer",

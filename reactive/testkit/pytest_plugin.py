@@ -3,6 +3,11 @@
 The ``materializer`` fixture gives each test its own ``Materializer`` (driven by the
 ``manual_clock`` when the test also asks for it) and fails the test if, once it ends,
 any stream is still running or any asyncio task was left behind.
+
+``materializer`` is an async fixture run by pytest-asyncio, declared with
+``pytest_asyncio.fixture``, so it works in both of pytest-asyncio's modes: ``auto`` and
+``strict`` (where the test itself needs ``@pytest.mark.asyncio``). Without pytest-asyncio
+installed it is a plain ``pytest.fixture`` (left to whatever async plugin is in use).
 """
 
 from __future__ import annotations
@@ -11,6 +16,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+
+try:
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # no pytest-asyncio: let another async plugin handle it
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 from .._impl.clock import ManualClock
 from .._impl.materializer import Materializer
@@ -33,7 +43,7 @@ def leftover_tasks() -> list[asyncio.Task[object]]:
     return [t for t in asyncio.all_tasks() if t is not me and not t.done()]
 
 
-@pytest.fixture
+@_async_fixture
 async def materializer(request: pytest.FixtureRequest) -> AsyncIterator[Materializer]:
     """A fresh materializer; the test fails if it leaves a stream or a task running."""
     clock = (

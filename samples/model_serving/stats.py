@@ -18,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Final
 
-__all__ = ["DEFAULT_TIMING_WINDOW", "ServingSnapshot", "ServingState", "percentile"]
+__all__ = [
+    "DEFAULT_TIMING_WINDOW",
+    "LogHistogram",
+    "ServingSnapshot",
+    "ServingState",
+    "percentile",
+]
 
 DEFAULT_TIMING_WINDOW: Final = 4096
 """Default number of most recent scoring times kept for the mean and p99."""
@@ -40,6 +46,77 @@ def percentile(sorted_values: list[float], q: float) -> float:
         raise ValueError(f"q must be in (0, 100], got {q!r}")
     rank = math.ceil(q / 100.0 * len(sorted_values))
     return sorted_values[max(rank, 1) - 1]
+
+
+class LogHistogram:
+    """Quantiles of any number of positive values in bounded memory (a log-bucket sketch).
+
+    A value ``v`` is counted in bucket ``floor(log(v / smallest) / log(1 + precision))``,
+    so a bucket spans a ratio of ``1 + precision`` and a quantile is reported within a
+    relative error of ``precision / 2`` (the bucket's geometric middle, kept within the
+    exact minimum and maximum seen; the first and last ranks are the exact extremes).
+    Values at or below ``smallest`` share bucket 0. Memory: one counter per bucket in use,
+    at most
+    ``log(largest / smallest) / log(1 + precision)`` buckets (about 2,300 for latencies
+    from 1 µs to 3 hours at 1 %), however many values were recorded.
+    """
+
+    __slots__ = ("_buckets", "_log_step", "_smallest", "count", "maximum", "minimum", "total")
+
+    def __init__(self, precision: float = 0.01, smallest: float = 1e-3) -> None:
+        if not 0.0 < precision < 1.0:
+            raise ValueError(f"precision must be in (0, 1), got {precision!r}")
+        if smallest <= 0.0:
+            raise ValueError(f"smallest must be > 0, got {smallest!r}")
+        self._buckets: dict[int, int] = {}
+        self._log_step = math.log1p(precision)
+        self._smallest = smallest
+        self.count = 0
+        """Values recorded."""
+        self.total = 0.0
+        """Their sum."""
+        self.minimum = math.inf
+        self.maximum = -math.inf
+
+    def record(self, value: float) -> None:
+        """Count one value (negative values count as 0: a clock step, not a latency)."""
+        value = max(value, 0.0)
+        index = (
+            0 if value <= self._smallest else int(math.log(value / self._smallest) / self._log_step)
+        )
+        self._buckets[index] = self._buckets.get(index, 0) + 1
+        self.count += 1
+        self.total += value
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+
+    @property
+    def buckets(self) -> int:
+        """Buckets in use (the memory held)."""
+        return len(self._buckets)
+
+    def percentile(self, q: float) -> float | None:
+        """The nearest-rank ``q``-th percentile (``0 < q <= 100``), None when empty."""
+        if not 0.0 < q <= 100.0:
+            raise ValueError(f"q must be in (0, 100], got {q!r}")
+        if not self.count:
+            return None
+        rank = max(math.ceil(q / 100.0 * self.count), 1)
+        if rank == 1:
+            return self.minimum  # the extremes are exact
+        if rank == self.count:
+            return self.maximum
+        seen = 0
+        for index in sorted(self._buckets):
+            seen += self._buckets[index]
+            if seen >= rank:
+                middle = self._smallest * math.exp((index + 0.5) * self._log_step)
+                return min(max(middle, self.minimum), self.maximum)
+        return self.maximum  # pragma: no cover - the counts add up to count
+
+    def mean(self) -> float | None:
+        """The mean of every value recorded, None when empty."""
+        return self.total / self.count if self.count else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,11 @@ import asyncio
 import contextlib
 import gc
 import os
+import re
+import signal
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,6 +33,8 @@ from connectors.kafka.testkit import (
 )
 
 pytestmark = pytest.mark.kafka
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def process_gone(pid: int) -> bool:
@@ -290,3 +295,58 @@ async def test_proxy_without_target_closes_connections():
         assert await reader.read() == b""
         writer.close()
         await writer.wait_closed()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_command_line_runs_a_broker_until_a_signal(signum: int) -> None:
+    # `python -m connectors.kafka.testkit` is what the README tells a newcomer to run.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connectors.kafka.testkit",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+        name, _, servers = first.strip().partition("=")
+        assert name == "KAFKA_BOOTSTRAP_SERVERS", first
+        info = (await asyncio.wait_for(proc.stderr.readline(), 5)).decode()
+        broker_pid = int(re.search(r"\(pid (\d+)\)", info).group(1))  # type: ignore[union-attr]
+        topic = await create_topic(servers, unique_topic_name())
+        await produce_values(servers, topic, ["hello"])
+        assert await read_values(servers, topic, 1) == [b"hello"]
+        proc.send_signal(signum)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "broker stopped" in (await proc.stderr.read()).decode()
+    assert process_gone(broker_pid)
+    assert port_closed(int(servers.rpartition(":")[2]))
+
+
+def test_command_line_reports_a_broker_that_cannot_start(tmp_path, capsys) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert testkit.main(["--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the embedded Kafka broker exited") and str(port) in err
+
+
+async def test_read_records_sees_a_topic_created_after_the_call(kafka_bootstrap):
+    # The partition lookup used the consumer's metadata cache, refreshed every 5 minutes:
+    # a topic created after the call was "missing" until the timeout.
+    topic = unique_topic_name()
+    reading = asyncio.create_task(read_values(kafka_bootstrap, topic, 2, timeout=10.0))
+    await asyncio.sleep(1.0)  # not a timing assertion: the reader has looked and not found it
+    assert not reading.done()
+    await create_topic(kafka_bootstrap, topic, partitions=2)
+    await produce_values(kafka_bootstrap, topic, ["a"], partition=0)
+    await produce_values(kafka_bootstrap, topic, ["b"], partition=1)
+    assert sorted(await reading) == [b"a", b"b"]

@@ -195,3 +195,58 @@ def test_demo_runs_and_prints_a_summary(kafka_bootstrap: str) -> None:
     assert "rec/s" in out and "wine-linear v1" in out
     scored_line = next(line for line in out.splitlines() if "records scored" in line)
     assert int(scored_line.split("|")[2]) > 0
+
+
+async def _fill_with_single_record_batches(bootstrap: str, topic: str, n: int) -> int:
+    """Write ``n`` records to partition 0 of ``topic``, one record per batch; the end offset."""
+    from aiokafka import AIOKafkaProducer
+
+    # A batch limit below two records: every record is its own batch, as at a slow rate.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=200)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, b"x" * 100, partition=0) for _ in range(n)]
+        metadata = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return int(metadata[-1].offset) + 1
+
+
+async def _commit(bootstrap: str, group: str, topic: str, offset: int) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])  # commits need an assignment, not a join
+        await consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(offset, "")})
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.slow
+async def test_service_keeps_scoring_on_a_partition_of_many_batches(
+    materializer: Materializer, kafka_bootstrap: str, kafka_topic_factory: TopicFactory
+) -> None:
+    # The demo run with --forever stopped scoring after a few minutes: the embedded broker's
+    # read time grows with the number of batches in a partition (about 0.7 ms per 1,000),
+    # and a fetch whose fetch_max_wait_ms is shorter than the read gets nothing, forever.
+    # 30,000 one-record batches (a minute of the demo's rate on one partition) take the
+    # read time past the 10 ms the data consumer used to wait.
+    topics = await make_topics(kafka_topic_factory)
+    end = await _fill_with_single_record_batches(kafka_bootstrap, topics.data, 30_000)
+    group = unique_group_id()
+    await _commit(kafka_bootstrap, group, topics.data, end)  # the service reads at the tail
+    await produce_values(kafka_bootstrap, topics.models, [encode_model(MODEL.to_message())])
+    service = scoring_service(config(kafka_bootstrap, topics, group)).run(materializer)
+    records = generate_records(50, seed=6)
+    await produce_values(kafka_bootstrap, topics.data, [encode_record(r) for r in records])
+    try:
+        await eventually(lambda: service.counters.scored == len(records), timeout=20.0)
+    finally:
+        await service.drain_and_shutdown()
+    assert service.counters.dead_letters == 0
+    assert await committed_offsets(kafka_bootstrap, group, topics.data) == {0: end + 50}

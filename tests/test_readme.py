@@ -1,0 +1,199 @@
+"""Every ```python block of README.md runs as a complete program.
+
+Each block is written to a file and run with this interpreter in a subprocess, from the
+repository root, with a timeout. A block that uses Kafka (it mentions
+``KAFKA_BOOTSTRAP_SERVERS`` or imports ``connectors.kafka``) gets
+``KAFKA_BOOTSTRAP_SERVERS`` set to a fresh embedded broker started for it (or to the
+cluster ``KAFKA_BOOTSTRAP_SERVERS`` already names), so blocks cannot see each other's
+topics. A failure names the block: its line in README.md, the heading it is under and its
+first line, with the program's output.
+
+Output shown in the README belongs in ```text blocks, commands in ```bash blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from connectors.kafka.testkit import BOOTSTRAP_ENV, EmbeddedBroker, bootstrap_servers
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+BLOCK_TIMEOUT = 60.0
+"""Seconds a block may run (a Kafka block includes a consumer group join)."""
+
+_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)")
+_PYTHON = {"python", "py", "python3"}
+
+
+@dataclass(frozen=True)
+class Block:
+    """One ```python block of README.md."""
+
+    line: int
+    """Line number (1-based) of the opening fence."""
+    heading: str
+    """The last heading above it."""
+    code: str
+
+    @property
+    def first_line(self) -> str:
+        return next((ln for ln in self.code.splitlines() if ln.strip()), "")
+
+    @property
+    def uses_kafka(self) -> bool:
+        return BOOTSTRAP_ENV in self.code or "connectors.kafka" in self.code
+
+    def describe(self) -> str:
+        return (
+            f"README.md block at line {self.line} under {self.heading!r} "
+            f"(first line: {self.first_line!r})"
+        )
+
+    @property
+    def test_id(self) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "-", self.heading.lower()).strip("-")
+        return f"L{self.line}-{slug or 'top'}"
+
+
+def python_blocks(text: str) -> list[Block]:
+    """The ```python blocks of a Markdown ``text``; raises on an unclosed fence."""
+    blocks: list[Block] = []
+    heading = ""
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        match = _FENCE.match(line)
+        if match is None:
+            if line.startswith("#"):
+                heading = line.lstrip("#").strip()
+            i += 1
+            continue
+        fence, start = match["fence"], i
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and not lines[i].strip().startswith(fence):
+            body.append(lines[i])
+            i += 1
+        if i == len(lines):
+            raise ValueError(f"README.md line {start + 1}: code fence {fence!r} never closed")
+        i += 1
+        if match["info"].lower() in _PYTHON:
+            indent = len(match["indent"])
+            code = "\n".join(ln[indent:] if ln[:indent].isspace() else ln for ln in body)
+            blocks.append(Block(start + 1, heading, code + "\n"))
+    return blocks
+
+
+BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def block_bootstrap(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Bootstrap servers for a Kafka block: the configured cluster or a fresh broker."""
+    block: Block = request.param
+    if not block.uses_kafka:
+        yield None
+        return
+    external = bootstrap_servers()
+    if external is not None:
+        yield external
+        return
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+def run_block(block: Block, directory: Path, servers: str | None) -> None:
+    script = directory / f"readme_block_line_{block.line}.py"
+    script.write_text(block.code, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env.pop(BOOTSTRAP_ENV, None)
+    if servers is not None:
+        env[BOOTSTRAP_ENV] = servers
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(
+            f"{block.describe()} did not finish within {BLOCK_TIMEOUT:.0f} s\n"
+            f"--- stdout ---\n{_text(exc.stdout)}\n--- stderr ---\n{_text(exc.stderr)}",
+            pytrace=False,
+        )
+    problems = []
+    if proc.returncode != 0:
+        problems.append(f"exited with status {proc.returncode}")
+    for sign in ("was never awaited", "exception was never retrieved"):
+        if sign in proc.stderr:
+            problems.append(f"printed {sign!r}")
+    if problems:
+        pytest.fail(
+            f"{block.describe()} {', '.join(problems)}\n"
+            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}",
+            pytrace=False,
+        )
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
+@pytest.mark.timeout(BLOCK_TIMEOUT + 30)
+@pytest.mark.parametrize(
+    ("block", "block_bootstrap"),
+    [
+        pytest.param(b, b, id=b.test_id, marks=[pytest.mark.kafka] if b.uses_kafka else [])
+        for b in BLOCKS
+    ],
+    indirect=["block_bootstrap"],
+)
+def test_readme_block_runs(block: Block, block_bootstrap: str | None, tmp_path: Path) -> None:
+    run_block(block, tmp_path, block_bootstrap)
+
+
+def test_readme_has_python_blocks_and_kafka_ones() -> None:
+    assert len(BLOCKS) >= 5
+    assert any(b.uses_kafka for b in BLOCKS)
+
+
+def test_block_extraction() -> None:
+    text = (
+        "# Top\n```python\nprint(1)\n```\n## Sub\n```text\nout\n```\n"
+        "- item:\n\n  ```python\n  x = 1\n  print(x)\n  ```\n```bash\nmake\n```\n"
+    )
+    blocks = python_blocks(text)
+    assert [(b.line, b.heading, b.code) for b in blocks] == [
+        (2, "Top", "print(1)\n"),
+        (11, "Sub", "x = 1\nprint(x)\n"),
+    ]
+    assert blocks[1].describe() == ("README.md block at line 11 under 'Sub' (first line: 'x = 1')")
+    with pytest.raises(ValueError, match="line 1: code fence '```' never closed"):
+        python_blocks("```python\nprint(1)\n")
+
+
+def test_a_failing_block_is_reported_by_its_place(tmp_path: Path) -> None:
+    block = Block(42, "Graphs, cycles", "import sys\nprint('partial')\nsys.exit(3)\n")
+    with pytest.raises(pytest.fail.Exception) as info:
+        run_block(block, tmp_path, None)
+    message = str(info.value)
+    assert message.startswith(
+        "README.md block at line 42 under 'Graphs, cycles' (first line: 'import sys') "
+        "exited with status 3"
+    )
+    assert "partial" in message
