@@ -62,8 +62,14 @@ demo: $(VENV)/.installed-demo
 		$(PY) -m samples.factorials $(ARGS); \
 	fi
 
+# The full run (benchmarks/results, README's table), then the demo's 10-minute soak run
+# (opt-in benchmark, its own folder). `make bench ARGS=--quick` smoke-runs the first only.
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks $(ARGS)
+	@if [ -z "$(ARGS)" ]; then \
+		echo "$(PY) -m benchmarks --only demo_soak --out benchmarks/results/soak --no-plots"; \
+		$(PY) -m benchmarks --only demo_soak --out benchmarks/results/soak --no-plots; \
+	fi
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -59,6 +59,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.kafka_bench",
     "benchmarks.suite_kafka_scale",
     "benchmarks.suite_model_serving",
+    "benchmarks.suite_soak",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}
@@ -195,6 +196,10 @@ class Benchmark:
     #: against: a column each in the tables (e.g. the naive design a row used to be compared
     #: with, or the plain-Python limit).
     references: tuple[str, ...] = ()
+    #: Run only when named with ``--only`` (not in a full run): long soak runs that check a
+    #: property over minutes rather than measure a ratio (``make bench`` runs them after the
+    #: full run, into a folder of their own).
+    opt_in: bool = False
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.systems]
@@ -763,13 +768,19 @@ def check_committed_write(options: Options, tree: dict[str, Any]) -> None:
         )
 
 
+def selected_benchmarks(options: Options, registry: dict[str, Benchmark]) -> list[str]:
+    """The benchmarks a run measures: those named with ``--only``, else every registered
+    one that is not opt-in."""
+    return options.only or [n for n, b in registry.items() if not b.opt_in]
+
+
 def run(options: Options, log: Log = stderr_log) -> list[BenchmarkResult]:
     """Run the selected benchmarks and write the report (and plots) to ``options.out``;
     writing the committed results folder also regenerates README.md's benchmark table."""
     from benchmarks import report
 
     registry = load_benchmarks()
-    names = options.only or list(registry)
+    names = selected_benchmarks(options, registry)
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise SystemExit(

@@ -404,7 +404,3 @@ register(
         size_label="records offered",
     )
 )
-
-
-# The demo's soak run (``demo_soak``) has a module of its own; importing it registers it.
-import benchmarks.suite_soak  # noqa: E402, F401

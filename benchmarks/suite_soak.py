@@ -112,9 +112,9 @@ register(
             "publisher and scoring service on one broker, then the loader stops and the "
             "service catches up. Fails unless every record loaded was handled and the "
             "consumer lag is 0 at the end. Latency p50/p99 over every record of the run "
-            "(event time -> scored). One soak per size: the rounds report the one full-length "
-            "run (warm-up: a tenth as long). Embedded Tansu broker unless "
-            "KAFKA_BOOTSTRAP_SERVERS is set."
+            "(event time -> scored). One soak per size, one round (warm-up: a tenth as long). "
+            "Opt-in: `make bench` runs it after the full run, into benchmarks/results/soak. "
+            "Embedded Tansu broker unless KAFKA_BOOTSTRAP_SERVERS is set."
         ),
         systems=(System("demo", "benchmarks.suite_soak:demo_soak", "project"),),
         baseline="demo",
@@ -127,5 +127,7 @@ register(
         check_results=False,
         timeout=900.0,
         size_label="seconds",
+        max_rounds=1,
+        opt_in=True,
     )
 )

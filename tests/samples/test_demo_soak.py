@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from benchmarks import suite_soak
-from benchmarks.runner import load_benchmarks
+from benchmarks.runner import Options, load_benchmarks, selected_benchmarks
 from samples.model_serving import demo
 from samples.model_serving.demo import DemoSummary
 
@@ -20,6 +20,16 @@ def test_demo_soak_is_registered_ten_minutes_and_tiny_when_quick() -> None:
     assert bench.timeout > bench.size
     [target] = bench.targets
     assert (target.metric, target.max_value) == ("final_lag", 0.0)
+
+
+def test_demo_soak_is_opt_in_one_round() -> None:
+    # Not part of the full run (whose results the README quotes): `make bench` runs it
+    # afterwards with --only, into a folder of its own.
+    registry = load_benchmarks()
+    assert registry["demo_soak"].opt_in and registry["demo_soak"].max_rounds == 1
+    full = selected_benchmarks(Options(), registry)
+    assert "demo_soak" not in full and "b1" in full
+    assert selected_benchmarks(Options(only=["demo_soak"]), registry) == ["demo_soak"]
 
 
 @pytest.mark.kafka
