@@ -449,9 +449,11 @@ class ConsumerSettings(_ClientSettings):
     - ``client_id``, ``group_instance_id`` (static membership): client options.
     - ``max_buffered_records`` (500): at most this many records fetched from
       Kafka and not yet emitted downstream, per source. The source asks
-      aiokafka for no more than the free room and pauses its partitions when
-      downstream has no demand, so memory stays bounded by this (plus what
-      aiokafka has prefetched for one fetch, see ``fetch_max_bytes``).
+      aiokafka for no more than the free room and, when downstream has no
+      demand, takes nothing more: memory stays bounded by this plus what
+      aiokafka holds, at most one fetch response per partition
+      (``max_partition_fetch_bytes``, ``fetch_max_bytes``), which is kept and
+      emitted later, never fetched twice.
     - ``poll_timeout`` (0.05 s): how long one fetch waits for records before
       the source looks again at demand, commits and control requests.
     - ``stop_timeout`` (0.5 s): after ``Control.shutdown()``, the longest the

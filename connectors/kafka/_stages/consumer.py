@@ -13,12 +13,17 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
 - Back pressure: records fetched and not yet emitted (the stage's buffer, plus
   batches handed over and not yet received) never exceed
   ``max_buffered_records``: each ``getmany`` asks for at most the free room.
-  When there is no room, or the stage is stopped, every assigned partition is
-  *paused* (aiokafka stops fetching it) and the poller only polls with zero
-  timeout, so heartbeats, rebalances and commits go on; partitions resume as
-  soon as downstream drained the buffer. A partitioned source also pauses a
-  partition whose substream has records waiting and no demand, so one slow
-  substream only holds back its own partition.
+  When there is no room, every assigned partition is *held back*: the poller
+  takes none of its records and only polls with zero timeout (taking nothing),
+  so heartbeats, rebalances and commits go on and the consumer stays in its
+  group. Held back is not paused: aiokafka keeps what it already fetched for a
+  partition (at most one fetch response per partition) and fetches it again
+  only once that was all taken, so a slow downstream costs one fetch of memory
+  per partition and no re-fetching (pausing would make aiokafka drop its
+  fetched records, and each resume fetch them again). A partitioned source also
+  holds back a partition whose substream has records waiting and no demand, so
+  one slow substream only holds back its own partition. Partitions are paused
+  only once nothing more will be emitted (after ``stop()``).
 - Hand-over: fetched batches reach the stage through an async callback, tagged
   with the assignment generation; a batch fetched before a rebalance is dropped
   (the partitions are fetched again from the committed offsets).
@@ -97,8 +102,11 @@ __all__ = ["Consumer", "ConsumerStage"]
 
 log = logging.getLogger("connectors.kafka")
 
-#: Seconds the poller waits between zero-timeout polls while every partition is paused.
+#: Seconds the poller waits between zero-timeout polls while every partition is held back.
 _IDLE_WAIT = 0.2
+#: A partition never assigned: ``getmany(_NO_PARTITION)`` polls without taking any record
+#: (aiokafka keeps what it fetched for the partitions not named).
+_NO_PARTITION = TopicPartition("", -1)
 
 _RUNNING, _STOPPED, _CLOSING, _CLOSED = "running", "stopped", "closing", "closed"
 _SKIP: Any = object()
@@ -660,17 +668,18 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         return self._max - self._buffered - self._incoming
 
     def _fetchable(self, consumer: AIOKafkaConsumer) -> bool:
-        """Whether some assigned partition may be fetched now (read by the poller).
+        """Whether the records of some assigned partition may be taken now (read by the
+        poller).
 
         Checked again right before idling: a change that came while the poller was not
         idle (an assignment, room in the buffer) found no wake-up future to complete, and
         the poller would otherwise sleep ``_IDLE_WAIT`` with records waiting.
         """
         assignment = consumer.assignment()
-        return self._room() > 0 and len(self._pause_target(assignment)) < len(assignment)
+        return self._room() > 0 and len(self._held_back(assignment)) < len(assignment)
 
-    def _pause_target(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
-        """The partitions that must not be fetched now (read by the poller)."""
+    def _held_back(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
+        """The partitions whose records must not be taken now (read by the poller)."""
         if self._phase != _RUNNING or self._room() <= 0:
             return set(assignment)
         if not self._partitioned:
@@ -688,7 +697,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         paused = 0
         if consumer is not None and self._phase != _CLOSED:
             with contextlib.suppress(Exception):
-                paused = len(consumer.paused())
+                assignment = consumer.assignment()
+                paused = len(consumer.paused() | self._held_back(assignment))
             for tp in self._assigned_tps:
                 nxt = self._next_offset.get(tp)
                 try:
@@ -808,32 +818,43 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             log.debug("[%s] looking up the group coordinator: %r", self.stage_name, exc)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        """Fetch while there is room; hold partitions back (never pause them) otherwise.
+
+        Back pressure is applied by not *taking* a partition's records from aiokafka,
+        rather than by pausing it: aiokafka keeps at most one fetched response per
+        partition and fetches a partition again only once its records were all taken,
+        so a held-back partition costs one fetch of memory and no network. Pausing it
+        would make aiokafka drop what it already fetched (``FetchResult.check_assignment``)
+        and the resume would fetch the same bytes again: under a slow downstream that
+        multiplied the bytes received per record by a hundred. Partitions are paused
+        only once nothing more will be emitted (after ``stop()``).
+        """
         poll_ms = int(self._settings.poll_timeout * 1000)
         while not self._close_fut.done():
             assignment = consumer.assignment()
-            target = self._pause_target(assignment)
-            paused = consumer.paused()
-            to_pause = [tp for tp in assignment if tp in target and tp not in paused]
-            to_resume = [tp for tp in paused if tp in assignment and tp not in target]
-            if to_pause:
-                consumer.pause(*to_pause)
-            if to_resume:
-                consumer.resume(*to_resume)
+            if self._phase != _RUNNING:
+                paused = consumer.paused()
+                to_pause = [tp for tp in assignment if tp not in paused]
+                if to_pause:
+                    consumer.pause(*to_pause)
+            held = self._held_back(assignment)
             room = self._room()
-            if room > 0 and len(target) < len(assignment):
-                fetched = self._getmany(consumer, timeout_ms=poll_ms, max_records=room)
+            if room > 0 and len(held) < len(assignment):
+                # getmany() with no partition takes from every assigned partition.
+                wanted = [tp for tp in assignment if tp not in held] if held else []
+                fetched = self._getmany(consumer, *wanted, timeout_ms=poll_ms, max_records=room)
                 generation, records = await self._race(fetched)
                 self._hand_over(generation, records)
             else:
-                # Nothing to fetch (paused, stopped, or not assigned yet): poll with zero
-                # timeout so the consumer stays alive in its group, then wait for room.
-                generation, records = await self._race(self._getmany(consumer, timeout_ms=0))
-                self._hand_over(generation, records)
-                if not records and not self._fetchable(consumer):
+                # Nothing to take (no room, held back, stopped, or not assigned yet): a
+                # poll that takes nothing keeps the consumer alive in its group
+                # (max_poll_interval_ms), then wait for room.
+                await self._race(consumer.getmany(_NO_PARTITION, timeout_ms=0))
+                if not self._fetchable(consumer):
                     await self._idle()
 
     async def _getmany(
-        self, consumer: AIOKafkaConsumer, **kwargs: Any
+        self, consumer: AIOKafkaConsumer, *partitions: TopicPartition, **kwargs: Any
     ) -> tuple[int, dict[TopicPartition, list[Any]]]:
         """``getmany`` tagged with the generation current when it returned.
 
@@ -843,7 +864,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         drop them as stale, and they would never be fetched again (lost). The tag is read
         in the same step as ``getmany`` returns, before any other task can rebalance.
         """
-        records = await consumer.getmany(**kwargs)
+        records = await consumer.getmany(*partitions, **kwargs)
         return self._generation, records
 
     def _hand_over(self, generation: int, records: dict[TopicPartition, list[Any]]) -> None:
