@@ -224,3 +224,6 @@ register(
         size_label="records",
     )
 )
+
+# The slow-consumer workload registers itself on import (kept in its own module).
+import benchmarks.suite_slow_consumer  # noqa: E402, F401
