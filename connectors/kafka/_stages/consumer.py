@@ -24,6 +24,10 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   holds back a partition whose substream has records waiting and no demand, so
   one slow substream only holds back its own partition. Partitions are paused
   only once nothing more will be emitted (after ``stop()``).
+- Missing topics: before subscribing, and then every ``MISSING_WARNING_INTERVAL``
+  (30 s), the poller's watcher reads the cluster metadata and logs a WARNING
+  naming each subscribed topic, assigned partition or pattern match that does not
+  exist (aiokafka would wait for it without a word), and an INFO once it is there.
 - Hand-over: fetched batches reach the stage through an async callback, tagged
   with the assignment generation; a batch fetched before a rebalance is dropped
   (the partitions are fetched again from the committed offsets).
@@ -57,6 +61,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -104,6 +109,11 @@ log = logging.getLogger("connectors.kafka")
 
 #: Seconds the poller waits between zero-timeout polls while every partition is held back.
 _IDLE_WAIT = 0.2
+#: Seconds between two warnings about a subscribed topic, an assigned partition or a topic
+#: pattern that the cluster's metadata does not have (read at each check: tests lower it).
+MISSING_WARNING_INTERVAL = 30.0
+#: Bound on one metadata request of that check.
+_METADATA_TIMEOUT = 10.0
 #: A partition never assigned: ``getmany(_NO_PARTITION)`` polls without taking any record
 #: (aiokafka keeps what it fetched for the partitions not named).
 _NO_PARTITION = TopicPartition("", -1)
@@ -315,6 +325,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._close_fut: asyncio.Future[None] = loop.create_future()
         self._wake_fut: asyncio.Future[None] | None = None
         self._shutdown_fut: asyncio.Future[Any] = loop.create_future()
+        self._was_missing: list[tuple[str, str]] = []  # found missing by the last check
         self._committer = _ConsumerCommitter(
             stage.name, stage.settings, isinstance(stage.subscription, AutoSubscription)
         )
@@ -729,7 +740,12 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             self._consumer = consumer
             await self._start(consumer)
             self._committer._consumer = consumer
-            await self._poll(consumer)
+            watcher = asyncio.ensure_future(self._watch_missing(consumer))
+            try:
+                await self._poll(consumer)
+            finally:
+                watcher.cancel()
+                await asyncio.wait({watcher})
         except _Closing:
             pass
         except Exception as exc:
@@ -785,6 +801,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             ) from exc
         if self._group_id is not None and settings.group_instance_id is None:
             _leave_generation_zero(consumer)
+        await self._race(self._check_missing(consumer))
         sub = self._subscription
         if isinstance(sub, TopicsSubscription):
             consumer.subscribe(topics=list(sub.topics), listener=_Listener(self))
@@ -852,6 +869,89 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 await self._race(consumer.getmany(_NO_PARTITION, timeout_ms=0))
                 if not self._fetchable(consumer):
                     await self._idle()
+
+    async def _watch_missing(self, consumer: AIOKafkaConsumer) -> None:
+        """Check every ``MISSING_WARNING_INTERVAL`` seconds (see :meth:`_check_missing`)."""
+        while True:
+            await asyncio.sleep(MISSING_WARNING_INTERVAL)
+            await self._check_missing(consumer)
+
+    async def _check_missing(self, consumer: AIOKafkaConsumer) -> None:
+        """Warn if the source waits for something the cluster does not have.
+
+        A subscription to a topic that does not exist, an assigned partition that does
+        not exist, a pattern that matches no topic: aiokafka waits for them without a
+        word. This reads the cluster's metadata (all topics: a request that creates
+        none) and logs a WARNING naming what is missing; it runs before subscribing
+        (a broker that auto-creates topics creates them when the subscription asks for
+        their metadata) and then every ``MISSING_WARNING_INTERVAL`` seconds, and logs an
+        INFO once what was missing is there. A failed metadata request is only logged at
+        DEBUG: an unreachable broker is reported elsewhere.
+        """
+        client: Any = getattr(consumer, "_client", None)
+        if client is None or not hasattr(client, "fetch_all_metadata"):
+            return
+        try:
+            cluster = await asyncio.wait_for(client.fetch_all_metadata(), _METADATA_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("[%s] reading the cluster metadata failed: %r", self.stage_name, exc)
+            return
+        missing = self._missing(cluster)
+        if missing:
+            log.warning(
+                "[%s] %s: the source waits and reads nothing from it meanwhile; check the "
+                "name or create it (repeated every %g s while missing)",
+                self.stage_name,
+                "; ".join(f"{what} {detail}" for what, detail in missing),
+                MISSING_WARNING_INTERVAL,
+            )
+        elif self._was_missing:
+            log.info(
+                "[%s] found now (created meanwhile, or auto-created by the broker when the "
+                "consumer asked for it): %s",
+                self.stage_name,
+                ", ".join(what for what, _ in self._was_missing),
+            )
+        self._was_missing = missing
+
+    def _missing(self, cluster: Any) -> list[tuple[str, str]]:
+        """``(what, detail)`` for each thing the subscription names and ``cluster``
+        (aiokafka metadata) does not have."""
+        sub = self._subscription
+        if isinstance(sub, TopicsSubscription):
+            return [
+                (f"topic {t!r}", "does not exist")
+                for t in sub.topics
+                if cluster.partitions_for_topic(t) is None
+            ]
+        if isinstance(sub, TopicPatternSubscription):
+            exclude = self._settings.to_aiokafka_kwargs().get("exclude_internal_topics", True)
+            topics = sorted(cluster.topics(exclude))
+            if any(re.match(sub.pattern, t) for t in topics):
+                return []
+            shown = ", ".join(topics[:10]) + (", ..." if len(topics) > 10 else "")
+            return [
+                (f"a topic matching pattern {sub.pattern!r}", f"(none of: {shown or 'no topic'})")
+            ]
+        if isinstance(sub, AssignmentSubscription | AssignmentOffsetsSubscription):
+            found: list[tuple[str, str]] = []
+            for tp in sorted(sub.partitions):
+                partitions = cluster.partitions_for_topic(tp.topic)
+                if partitions is None:
+                    found.append(
+                        (f"topic {tp.topic!r} (partition {tp.partition})", "does not exist")
+                    )
+                elif tp.partition not in partitions:
+                    found.append(
+                        (
+                            f"partition {tp.partition} of topic {tp.topic!r}",
+                            f"does not exist (the topic has partitions 0-{max(partitions)})",
+                        )
+                    )
+            return found
+        return []
 
     async def _getmany(
         self, consumer: AIOKafkaConsumer, *partitions: TopicPartition, **kwargs: Any
