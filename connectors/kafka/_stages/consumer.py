@@ -28,6 +28,11 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   (30 s), the poller's watcher reads the cluster metadata and logs a WARNING
   naming each subscribed topic, assigned partition or pattern match that does not
   exist (aiokafka would wait for it without a word), and an INFO once it is there.
+- Outages: the watcher also looks at the client's connections every 0.25 s and
+  logs, on ``connectors.kafka``, when the connection to Kafka is lost (and since
+  when), still lost (every ``OUTAGE_REPORT_INTERVAL``) and restored (after how
+  long); aiokafka's own repeated errors are summarised by the filter of
+  :mod:`connectors.kafka._logging`.
 - Hand-over: fetched batches reach the stage through an async callback, tagged
   with the assignment generation; a batch fetched before a rebalance is dropped
   (the partitions are fetched again from the committed offsets).
@@ -62,6 +67,7 @@ import contextlib
 import inspect
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -83,6 +89,8 @@ from reactive.stage import (
     SubSourceOutlet,
 )
 
+from .._logging import ensure_installed as _ensure_client_log_filter
+from .._logging import installed_interval as _client_log_interval
 from ..errors import (
     CommitTimeoutError,
     ConsumerClosedError,
@@ -114,6 +122,15 @@ _IDLE_WAIT = 0.2
 MISSING_WARNING_INTERVAL = 30.0
 #: Bound on one metadata request of that check.
 _METADATA_TIMEOUT = 10.0
+#: Seconds between two looks at the consumer's connections (no network traffic).
+CONNECTION_CHECK_INTERVAL = 0.25
+#: Seconds between two "still no connection" warnings during an outage.
+OUTAGE_REPORT_INTERVAL = 15.0
+#: With no connection open, the watcher asks for the cluster metadata at most this often
+#: (seconds), waiting at most ``_PROBE_TIMEOUT`` for it: an answer means the client was
+#: merely idle (it closes idle connections), none means an outage.
+_PROBE_INTERVAL = 1.0
+_PROBE_TIMEOUT = 2.0
 #: A partition never assigned: ``getmany(_NO_PARTITION)`` polls without taking any record
 #: (aiokafka keeps what it fetched for the partitions not named).
 _NO_PARTITION = TopicPartition("", -1)
@@ -326,6 +343,12 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._wake_fut: asyncio.Future[None] | None = None
         self._shutdown_fut: asyncio.Future[Any] = loop.create_future()
         self._was_missing: list[tuple[str, str]] = []  # found missing by the last check
+        # connection watch (see _check_connection)
+        self._unconnected_since: float | None = None
+        self._next_probe = 0.0
+        self._lost_since: float | None = None
+        self._lost_reported = 0.0
+        self._lost_at = ""
         self._committer = _ConsumerCommitter(
             stage.name, stage.settings, isinstance(stage.subscription, AutoSubscription)
         )
@@ -736,11 +759,12 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     async def _run(self) -> None:
         consumer: AIOKafkaConsumer | None = None
         try:
+            _ensure_client_log_filter()
             consumer = AIOKafkaConsumer(**self._settings.to_aiokafka_kwargs())
             self._consumer = consumer
             await self._start(consumer)
             self._committer._consumer = consumer
-            watcher = asyncio.ensure_future(self._watch_missing(consumer))
+            watcher = asyncio.ensure_future(self._watch(consumer))
             try:
                 await self._poll(consumer)
             finally:
@@ -870,11 +894,95 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 if not self._fetchable(consumer):
                     await self._idle()
 
-    async def _watch_missing(self, consumer: AIOKafkaConsumer) -> None:
-        """Check every ``MISSING_WARNING_INTERVAL`` seconds (see :meth:`_check_missing`)."""
+    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
+        """The poller's watcher: the connection every ``CONNECTION_CHECK_INTERVAL``
+        (:meth:`_check_connection`), what is missing every ``MISSING_WARNING_INTERVAL``
+        (:meth:`_check_missing`, not while the connection is lost)."""
+        loop = asyncio.get_running_loop()
+        next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
         while True:
-            await asyncio.sleep(MISSING_WARNING_INTERVAL)
-            await self._check_missing(consumer)
+            await asyncio.sleep(CONNECTION_CHECK_INTERVAL)
+            await self._check_connection(consumer)
+            if self._lost_since is None and loop.time() >= next_missing_check:
+                await self._check_missing(consumer)
+                next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
+
+    async def _check_connection(self, consumer: AIOKafkaConsumer) -> None:
+        """Log the connector's own view of an outage on the ``connectors.kafka`` logger.
+
+        The consumer is connected when one of its client's connections is open (it keeps
+        one open to fetch, and one to the group coordinator). When none is open at two
+        checks in a row, the watcher asks the cluster for its metadata (at most every
+        ``_PROBE_INTERVAL``): an answer means the client was only idle (aiokafka closes
+        idle connections); no answer within ``_PROBE_TIMEOUT`` means an outage. Then a
+        WARNING says the connection is lost and since when; every
+        ``OUTAGE_REPORT_INTERVAL`` seconds another says it is still lost and retried
+        (aiokafka retries on its own; its repeated errors are summarised, see
+        :mod:`connectors.kafka._logging`); once a connection is open again (or the
+        metadata answers) a WARNING says it was restored and after how long.
+        """
+        client: Any = getattr(consumer, "_client", None)
+        conns: Any = getattr(client, "_conns", None)
+        if not isinstance(conns, dict) or not hasattr(client, "fetch_all_metadata"):
+            return  # another aiokafka: no view of the connections
+        loop = asyncio.get_running_loop()
+        if any(getattr(c, "connected", lambda: True)() for c in list(conns.values())):
+            self._unconnected_since = None
+            self._restored(loop.time())
+            return
+        now = loop.time()
+        if self._unconnected_since is None:
+            self._unconnected_since = now
+            return
+        if now < self._next_probe:
+            return
+        try:
+            await asyncio.wait_for(client.fetch_all_metadata(), _PROBE_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            answered = False
+            log.debug("[%s] no metadata from Kafka: %r", self.stage_name, exc)
+        else:
+            answered = True
+        now = loop.time()
+        self._next_probe = now + _PROBE_INTERVAL
+        if answered:
+            self._unconnected_since = None
+            self._restored(now)
+            return
+        servers = self._settings.bootstrap_servers
+        if self._lost_since is None:
+            self._lost_since = self._lost_reported = self._unconnected_since
+            started = time.time() - (now - self._lost_since)
+            self._lost_at = time.strftime("%H:%M:%S", time.localtime(started))
+            interval = _client_log_interval()
+            log.warning(
+                "[%s] lost the connection to Kafka at %s (since %s); the client retries%s",
+                self.stage_name,
+                servers,
+                self._lost_at,
+                f" (its repeated errors are logged once per {interval:g} s)" if interval else "",
+            )
+        elif now - self._lost_reported >= OUTAGE_REPORT_INTERVAL:
+            self._lost_reported = now
+            log.warning(
+                "[%s] still no connection to Kafka at %s after %.0f s (since %s); retrying",
+                self.stage_name,
+                servers,
+                now - self._lost_since,
+                self._lost_at,
+            )
+
+    def _restored(self, now: float) -> None:
+        if self._lost_since is not None:
+            log.warning(
+                "[%s] connection to Kafka at %s restored after %.1f s",
+                self.stage_name,
+                self._settings.bootstrap_servers,
+                now - self._lost_since,
+            )
+            self._lost_since = None
 
     async def _check_missing(self, consumer: AIOKafkaConsumer) -> None:
         """Warn if the source waits for something the cluster does not have.
