@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from connectors.kafka import Consumer, Subscriptions, TopicPartition
 from connectors.kafka.testkit import EmbeddedBroker, TcpProxy, create_topic, proxied_broker
-from reactive import Keep, Materializer
+from reactive import Keep, Materializer, Sink
 from reactive.testkit import TestSink
 from tests.kafka.support import eventually, settings
 
@@ -173,6 +174,39 @@ async def test_held_back_source_stays_in_its_group(
         records = await probe.expect_next_n(290, timeout=10)
         assert [r.offset for r in records] == list(range(10, 300))
         assert revoked == []
+    finally:
+        await control.shutdown()
+        await control.is_shutdown
+
+
+async def test_slow_downstream_is_refilled_in_chunks(
+    kafka_bootstrap: str, kafka_topic: str, materializer: Materializer
+) -> None:
+    """Downstream takes 1 ms per record, so the buffer stays full: the source tops it up
+    when a quarter of it is free (or after its idle wait), not after every record taken
+    (which cost a poll cycle per record: two ``getmany`` calls and a wake-up)."""
+    await _produce(kafka_bootstrap, kafka_topic, 0, 1_000)
+    taken = 300
+    done = asyncio.Event()
+    offsets: list[int] = []
+
+    async def slow(record: Any) -> None:
+        await asyncio.sleep(0.001)
+        offsets.append(record.offset)
+        if len(offsets) == taken:
+            done.set()
+
+    source = Consumer.plain_source(
+        settings(kafka_bootstrap).with_max_buffered_records(BUFFER).with_value_deserializer(None),
+        Subscriptions.assignment(TopicPartition(kafka_topic, 0)),
+    )
+    control, _ = source.to_mat(Sink.foreach_async(1, slow), Keep.both).run(materializer)
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+        polls = control.metrics()["polls"]
+        assert offsets[:taken] == list(range(taken))
+        # a refill every BUFFER / 4 records, plus a few idle wake-ups (every 0.2 s)
+        assert polls <= taken // 4, f"{polls} polls for {taken} records"
     finally:
         await control.shutdown()
         await control.is_shutdown

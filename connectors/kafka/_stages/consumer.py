@@ -23,7 +23,9 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   fetched records, and each resume fetch them again). A partitioned source also
   holds back a partition whose substream has records waiting and no demand, so
   one slow substream only holds back its own partition. Partitions are paused
-  only once nothing more will be emitted (after ``stop()``).
+  only once nothing more will be emitted (after ``stop()``). The buffer is topped
+  up in chunks: the idle poller is woken when a quarter of it is free (or it ran
+  dry), not for every record taken.
 - Missing topics: before subscribing, and then every ``MISSING_WARNING_INTERVAL``
   (30 s), the poller's watcher reads the cluster metadata and logs a WARNING
   naming each subscribed topic, assigned partition or pattern match that does not
@@ -311,6 +313,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._partitioned = stage.partitioned
         self._group_id = stage.settings.group_id
         self._max = stage.settings.max_buffered_records
+        self._refill = max(1, self._max // 4)  # see _wake_for_room
         self._no_deserializers = (
             stage.settings.key_deserializer is None and stage.settings.value_deserializer is None
         )
@@ -332,6 +335,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._incoming = 0  # handed over by the poller, not yet received
         self._next_offset: dict[TopicPartition, int] = {}
         self._fetched = 0
+        self._polls = 0  # getmany calls (read by metrics())
         self._emitted = 0
         self._skipped = 0
         self._dropped = 0
@@ -406,9 +410,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             else:
                 self._deliver()
                 return  # _deliver wakes the poller
-        w = self._wake_fut
-        if w is not None and not w.done():
-            w.set_result(None)
+        self._wake_for_room()
 
     def _push_batch(self, n: int) -> None:
         """Answer a batch pull (``demand_n`` = ``n`` > 1) with one ``_Batch`` of up to ``n``
@@ -448,7 +450,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             self._buffered -= k
             self._emitted += k
             self.push(self.out, batch)
-            self._wake()
+            self._wake_for_room()
             return
         error: BaseException | None = None
         while buffer and len(batch) < n:
@@ -467,7 +469,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         if error is not None:
             self._fail(error)
         else:
-            self._wake()
+            self._wake_for_room()
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         # Downstream is gone: stop emitting and close the consumer (the stage stops when
@@ -553,7 +555,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 return
             if elem is not _SKIP:
                 self.push(out, elem)
-        self._wake()
+        self._wake_for_room()
 
     def _deliver_sub(self, tp: TopicPartition) -> None:
         sub = self._subs.get(tp)
@@ -698,6 +700,18 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         if w is not None and not w.done():
             w.set_result(None)
 
+    def _wake_for_room(self) -> None:
+        """Wake the idle poller once records were taken, if the room is worth a refill.
+
+        Worth it: at least a quarter of ``max_buffered_records`` free, or nothing left
+        buffered. Smaller gaps are topped up when the poller's idle wait (``_IDLE_WAIT``)
+        ends. Waking it for every record taken cost a whole poll cycle per record under a
+        slow downstream.
+        """
+        w = self._wake_fut
+        if w is not None and not w.done() and (self._room() >= self._refill or not self._buffered):
+            w.set_result(None)
+
     def _room(self) -> int:
         return self._max - self._buffered - self._incoming
 
@@ -747,6 +761,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             "assigned_partitions": len(self._assigned_tps),
             "paused_partitions": paused,
             "records_fetched": self._fetched,
+            "polls": self._polls,
             "records_emitted": self._emitted,
             "records_skipped": self._skipped,
             "records_dropped": self._dropped,
@@ -890,6 +905,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 # Nothing to take (no room, held back, stopped, or not assigned yet): a
                 # poll that takes nothing keeps the consumer alive in its group
                 # (max_poll_interval_ms), then wait for room.
+                self._polls += 1
                 await self._race(consumer.getmany(_NO_PARTITION, timeout_ms=0))
                 if not self._fetchable(consumer):
                     await self._idle()
@@ -1072,6 +1088,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         drop them as stale, and they would never be fetched again (lost). The tag is read
         in the same step as ``getmany`` returns, before any other task can rebalance.
         """
+        self._polls += 1
         records = await consumer.getmany(*partitions, **kwargs)
         return self._generation, records
 
