@@ -840,7 +840,12 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             ) from exc
         if self._group_id is not None and settings.group_instance_id is None:
             _leave_generation_zero(consumer)
-        await self._race(self._check_missing(consumer))
+        try:
+            await self._race(self._check_missing(consumer))
+        except (_Closing, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.warning("[%s] checking the subscription failed", self.stage_name, exc_info=True)
         sub = self._subscription
         if isinstance(sub, TopicsSubscription):
             consumer.subscribe(topics=list(sub.topics), listener=_Listener(self))
@@ -916,12 +921,20 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         (:meth:`_check_missing`, not while the connection is lost)."""
         loop = asyncio.get_running_loop()
         next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
-        while True:
-            await asyncio.sleep(CONNECTION_CHECK_INTERVAL)
-            await self._check_connection(consumer)
-            if self._lost_since is None and loop.time() >= next_missing_check:
-                await self._check_missing(consumer)
-                next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
+        try:
+            while True:
+                await asyncio.sleep(CONNECTION_CHECK_INTERVAL)
+                await self._check_connection(consumer)
+                if self._lost_since is None and loop.time() >= next_missing_check:
+                    await self._check_missing(consumer)
+                    next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
+        except Exception:
+            # Reporting must never break consuming: say so once and stop reporting.
+            log.warning(
+                "[%s] the consumer's connection and topic watch failed; it stops",
+                self.stage_name,
+                exc_info=True,
+            )
 
     async def _check_connection(self, consumer: AIOKafkaConsumer) -> None:
         """Log the connector's own view of an outage on the ``connectors.kafka`` logger.
@@ -1256,7 +1269,8 @@ class Consumer:
 
         Emits when: a fetched record is available and downstream pulled.
         Backpressures when: downstream does not pull; at most
-        ``max_buffered_records`` records are fetched ahead, then the partitions pause.
+        ``max_buffered_records`` records are fetched ahead, then the partitions are held
+        back (what aiokafka already fetched is kept for later, never fetched again).
         Completes when: ``Control.stop()``/``shutdown()`` was called.
         Fails when: the broker is unreachable at start (``ConsumerConnectionError``
         within ``connect_timeout``), a record fails to deserialize (unless supervision
@@ -1273,7 +1287,7 @@ class Consumer:
         offsets (``Committer.sink``) after processing for at-least-once delivery.
 
         Emits when: a fetched record is available and downstream pulled.
-        Backpressures when: downstream does not pull (bounded prefetch, then pause).
+        Backpressures when: downstream does not pull (bounded prefetch, then held back).
         Completes when: ``Control.stop()``/``shutdown()`` was called.
         Fails when: as :meth:`plain_source`.
         Cancels when: never; downstream cancellation shuts the consumer down.
@@ -1294,7 +1308,7 @@ class Consumer:
         ``(record, committable_offset)`` pairs.
 
         Emits when: a fetched record is available and downstream pulled.
-        Backpressures when: downstream does not pull (bounded prefetch, then pause).
+        Backpressures when: downstream does not pull (bounded prefetch, then held back).
         Completes when: ``Control.stop()``/``shutdown()`` was called.
         Fails when: as :meth:`plain_source`.
         Cancels when: never; downstream cancellation shuts the consumer down.
@@ -1342,7 +1356,7 @@ class Consumer:
         outer source stops); a new pair is emitted when it is assigned again. A
         substream that is cancelled while its partition is still assigned is
         replaced by a new pair that continues with the records not yet emitted.
-        Each substream is fed on its own demand: a slow one pauses only its partition.
+        Each substream is fed on its own demand: a slow one holds back only its partition.
 
         Emits when: a partition was assigned and downstream pulled.
         Backpressures when: downstream does not pull (pairs wait; substreams are
