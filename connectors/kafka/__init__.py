@@ -7,7 +7,9 @@
   :class:`ProducerMessage` envelopes;
 - consuming and committing: ``Consumer``, ``Committer``, ``DrainingControl``;
 - :mod:`connectors.kafka.serde` (serializers), :mod:`connectors.kafka.testkit`
-  (an embedded broker and a fault-injecting proxy for tests).
+  (an embedded broker and a fault-injecting proxy for tests);
+- :func:`summarize_aiokafka_logs`: importing this package makes aiokafka log each of
+  its repeated messages at most once per 10 s (with a count of those held back).
 """
 
 try:
@@ -21,6 +23,7 @@ except ModuleNotFoundError as _missing:
         name=_missing.name,
     ) from _missing
 
+from ._logging import summarize_aiokafka_logs
 from ._stages.committer import Committer
 from ._stages.consumer import Consumer
 from ._stages.control import Control, DrainingControl
@@ -88,4 +91,7 @@ __all__ = [
     "Result",
     "Subscriptions",
     "TopicPartition",
+    "summarize_aiokafka_logs",
 ]
+
+summarize_aiokafka_logs()

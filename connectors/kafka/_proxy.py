@@ -25,6 +25,10 @@ class TcpProxy:
       new connections are refused (ECONNREFUSED) while open ones go on;
     - :meth:`refuse`: block now and unblock after some seconds.
 
+    It counts the bytes it forwarded each way (:attr:`bytes_to_target`,
+    :attr:`bytes_from_target`): what the clients sent and received, for tests
+    that bound network traffic.
+
     A broker that *advertises* the proxy's port makes every client connection
     (bootstrap and after metadata) go through the proxy; :func:`proxied_broker`
     sets this up. Use it inside one event loop; ``stop()`` (or ``async with``)
@@ -51,6 +55,8 @@ class TcpProxy:
         self._stopped = False
         self.accepted = 0  # connections accepted so far
         self.cuts = 0  # connections aborted by cut()
+        self.bytes_to_target = 0  # bytes forwarded from clients to the target
+        self.bytes_from_target = 0  # bytes forwarded from the target to clients
 
     @property
     def port(self) -> int:
@@ -135,8 +141,8 @@ class TcpProxy:
                 return
             self._transports.add(upstream_writer.transport)
             await asyncio.gather(
-                self._pump(client_reader, upstream_writer),
-                self._pump(upstream_reader, client_writer),
+                self._pump(client_reader, upstream_writer, True),
+                self._pump(upstream_reader, client_writer, False),
             )
         finally:
             for writer in (client_writer, upstream_writer):
@@ -146,10 +152,15 @@ class TcpProxy:
             if client_writer is None:
                 conn.close()
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if upstream:
+                    self.bytes_to_target += len(data)
+                else:
+                    self.bytes_from_target += len(data)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

@@ -261,7 +261,7 @@ class _ClientSettings:
         if not isinstance(self.properties, Mapping):
             raise TypeError(f"{owner}: properties must be a mapping, got {self.properties!r}")
         self._route_properties()
-        object.__setattr__(self, "bootstrap_servers", _servers(self.bootstrap_servers))
+        object.__setattr__(self, "bootstrap_servers", _servers(self.bootstrap_servers, owner))
         for name in (
             "client_id",
             "security_protocol",
@@ -388,16 +388,39 @@ class _ClientSettings:
         )
 
 
-def _servers(value: Any) -> str:
+# One bootstrap server: a host name, an IPv4 address or a bracketed IPv6 address, and a port.
+_SERVER = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?):(\d+)")
+
+
+def _servers(value: Any, owner: str = "settings") -> str:
+    """``bootstrap_servers`` as ``"host:port,host:port"``, every entry checked."""
     if isinstance(value, str):
-        servers = value.strip()
+        entries = value.split(",")
     elif isinstance(value, Iterable):
-        servers = ",".join(str(v).strip() for v in value)
+        entries = []
+        for v in value:
+            if not isinstance(v, str):
+                raise TypeError(
+                    f"{owner}: bootstrap_servers entries must be str ('host:port'), got {v!r}"
+                )
+            entries.append(v)
     else:
-        raise TypeError(f"bootstrap_servers must be a str or a list of str, got {value!r}")
-    if not servers:
-        raise ValueError("bootstrap_servers is empty")
-    return servers
+        raise TypeError(
+            f"{owner}: bootstrap_servers must be a str ('host:port,host:port') or a list of "
+            f"str, got {value!r}"
+        )
+    entries = [e.strip() for e in entries]
+    if not any(entries):
+        raise ValueError(f"{owner}: bootstrap_servers is empty; give 'host:port[,host:port...]'")
+    for entry in entries:
+        match = _SERVER.fullmatch(entry)
+        if match is None or not 0 < int(match.group(1)) < 65536:
+            raise ValueError(
+                f"{owner}: bad bootstrap_servers entry {entry!r} in {value!r}: expected "
+                "'host:port' (port 1-65535), several separated by commas, e.g. "
+                "'localhost:9092,broker2:9092'"
+            )
+    return ",".join(entries)
 
 
 def _check_seconds(owner: str, name: str, value: float, *, allow_zero: bool) -> None:
@@ -436,8 +459,10 @@ _SECURITY_FIELDS = frozenset(
 class ConsumerSettings(_ClientSettings):
     """Settings of the consumer sources (Alpakka's ``ConsumerSettings``).
 
-    Positional: ``bootstrap_servers`` (``"host:port,host:port"`` or a list),
-    ``group_id`` (needed for subscriptions by topic and for committing),
+    Positional: ``bootstrap_servers`` (``"host:port,host:port"`` or a list; a
+    malformed entry is refused with ``ValueError`` naming it), ``group_id``
+    (needed for subscriptions by topic and for committing; ``None`` for none, an
+    empty string is refused),
     ``key_deserializer``/``value_deserializer`` (``bytes -> value``, see
     :mod:`connectors.kafka.serde`; ``None`` gives raw ``bytes``),
     ``auto_offset_reset`` (where a group with no committed offset starts:
@@ -449,9 +474,11 @@ class ConsumerSettings(_ClientSettings):
     - ``client_id``, ``group_instance_id`` (static membership): client options.
     - ``max_buffered_records`` (500): at most this many records fetched from
       Kafka and not yet emitted downstream, per source. The source asks
-      aiokafka for no more than the free room and pauses its partitions when
-      downstream has no demand, so memory stays bounded by this (plus what
-      aiokafka has prefetched for one fetch, see ``fetch_max_bytes``).
+      aiokafka for no more than the free room and, when downstream has no
+      demand, takes nothing more: memory stays bounded by this plus what
+      aiokafka holds, at most one fetch response per partition
+      (``max_partition_fetch_bytes``, ``fetch_max_bytes``), which is kept and
+      emitted later, never fetched twice.
     - ``poll_timeout`` (0.05 s): how long one fetch waits for records before
       the source looks again at demand, commits and control requests.
     - ``stop_timeout`` (0.5 s): after ``Control.shutdown()``, the longest the
@@ -511,6 +538,11 @@ class ConsumerSettings(_ClientSettings):
             if value is not None and not isinstance(value, str):
                 raise TypeError(
                     f"{owner}: {name} must be a str or None, got {type(value).__name__}"
+                )
+            if value is not None and not value.strip():
+                raise ValueError(
+                    f"{owner}: {name} must not be empty (got {value!r}); give a name, or "
+                    "None for no consumer group"
                 )
         _check_optional_callable(owner, "key_deserializer", self.key_deserializer)
         _check_optional_callable(owner, "value_deserializer", self.value_deserializer)

@@ -120,16 +120,16 @@ def test_field_properties_set_fields():
         "x:1",
     )
     assert dict(s.properties) == {}
-    assert ConsumerSettings("b", properties={"group.id": "g"}).group_id == "g"
+    assert ConsumerSettings("b:9092", properties={"group.id": "g"}).group_id == "g"
     with pytest.raises(ValueError, match="'group.id' conflicts with the group_id argument"):
-        ConsumerSettings("b", "g1", properties={"group.id": "g2"})
+        ConsumerSettings("b:9092", "g1", properties={"group.id": "g2"})
 
 
 def test_auto_commit_cannot_be_enabled():
-    assert ConsumerSettings("b").to_aiokafka_kwargs()["enable_auto_commit"] is False
-    assert "enable_auto_commit" not in ConsumerSettings("b").properties
+    assert ConsumerSettings("b:9092").to_aiokafka_kwargs()["enable_auto_commit"] is False
+    assert "enable_auto_commit" not in ConsumerSettings("b:9092").properties
     with pytest.raises(ValueError, match="enable_auto_commit cannot be turned on"):
-        ConsumerSettings("b").with_property("enable.auto.commit", "true")
+        ConsumerSettings("b:9092").with_property("enable.auto.commit", "true")
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,7 @@ def test_auto_commit_cannot_be_enabled():
 )
 def test_bad_consumer_properties_fail_early(key, value, message):
     with pytest.raises(ValueError, match=message):
-        ConsumerSettings("b").with_property(key, value)
+        ConsumerSettings("b:9092").with_property(key, value)
 
 
 @pytest.mark.parametrize(
@@ -222,7 +222,7 @@ def test_producer_validation(change, error):
 
 def test_unknown_producer_property_fails():
     with pytest.raises(ValueError, match="unknown property 'max.poll.records'"):
-        ProducerSettings("b").with_property("max.poll.records", 1)
+        ProducerSettings("b:9092").with_property("max.poll.records", 1)
 
 
 # -- credentials never show --

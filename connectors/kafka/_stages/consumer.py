@@ -13,12 +13,28 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
 - Back pressure: records fetched and not yet emitted (the stage's buffer, plus
   batches handed over and not yet received) never exceed
   ``max_buffered_records``: each ``getmany`` asks for at most the free room.
-  When there is no room, or the stage is stopped, every assigned partition is
-  *paused* (aiokafka stops fetching it) and the poller only polls with zero
-  timeout, so heartbeats, rebalances and commits go on; partitions resume as
-  soon as downstream drained the buffer. A partitioned source also pauses a
-  partition whose substream has records waiting and no demand, so one slow
-  substream only holds back its own partition.
+  When there is no room, every assigned partition is *held back*: the poller
+  takes none of its records and only polls with zero timeout (taking nothing),
+  so heartbeats, rebalances and commits go on and the consumer stays in its
+  group. Held back is not paused: aiokafka keeps what it already fetched for a
+  partition (at most one fetch response per partition) and fetches it again
+  only once that was all taken, so a slow downstream costs one fetch of memory
+  per partition and no re-fetching (pausing would make aiokafka drop its
+  fetched records, and each resume fetch them again). A partitioned source also
+  holds back a partition whose substream has records waiting and no demand, so
+  one slow substream only holds back its own partition. Partitions are paused
+  only once nothing more will be emitted (after ``stop()``). The buffer is topped
+  up in chunks: the idle poller is woken when a quarter of it is free (or it ran
+  dry), not for every record taken.
+- Missing topics: before subscribing, and then every ``MISSING_WARNING_INTERVAL``
+  (30 s), the poller's watcher reads the cluster metadata and logs a WARNING
+  naming each subscribed topic, assigned partition or pattern match that does not
+  exist (aiokafka would wait for it without a word), and an INFO once it is there.
+- Outages: the watcher also looks at the client's connections every 0.25 s and
+  logs, on ``connectors.kafka``, when the connection to Kafka is lost (and since
+  when), still lost (every ``OUTAGE_REPORT_INTERVAL``) and restored (after how
+  long); aiokafka's own repeated errors are summarised by the filter of
+  :mod:`connectors.kafka._logging`.
 - Hand-over: fetched batches reach the stage through an async callback, tagged
   with the assignment generation; a batch fetched before a rebalance is dropped
   (the partitions are fetched again from the committed offsets).
@@ -52,6 +68,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -73,6 +91,8 @@ from reactive.stage import (
     SubSourceOutlet,
 )
 
+from .._logging import ensure_installed as _ensure_client_log_filter
+from .._logging import installed_interval as _client_log_interval
 from ..errors import (
     CommitTimeoutError,
     ConsumerClosedError,
@@ -97,8 +117,25 @@ __all__ = ["Consumer", "ConsumerStage"]
 
 log = logging.getLogger("connectors.kafka")
 
-#: Seconds the poller waits between zero-timeout polls while every partition is paused.
+#: Seconds the poller waits between zero-timeout polls while every partition is held back.
 _IDLE_WAIT = 0.2
+#: Seconds between two warnings about a subscribed topic, an assigned partition or a topic
+#: pattern that the cluster's metadata does not have (read at each check: tests lower it).
+MISSING_WARNING_INTERVAL = 30.0
+#: Bound on one metadata request of that check.
+_METADATA_TIMEOUT = 10.0
+#: Seconds between two looks at the consumer's connections (no network traffic).
+CONNECTION_CHECK_INTERVAL = 0.25
+#: Seconds between two "still no connection" warnings during an outage.
+OUTAGE_REPORT_INTERVAL = 15.0
+#: With no connection open, the watcher asks for the cluster metadata at most this often
+#: (seconds), waiting at most ``_PROBE_TIMEOUT`` for it: an answer means the client was
+#: merely idle (it closes idle connections), none means an outage.
+_PROBE_INTERVAL = 1.0
+_PROBE_TIMEOUT = 2.0
+#: A partition never assigned: ``getmany(_NO_PARTITION)`` polls without taking any record
+#: (aiokafka keeps what it fetched for the partitions not named).
+_NO_PARTITION = TopicPartition("", -1)
 
 _RUNNING, _STOPPED, _CLOSING, _CLOSED = "running", "stopped", "closing", "closed"
 _SKIP: Any = object()
@@ -276,6 +313,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._partitioned = stage.partitioned
         self._group_id = stage.settings.group_id
         self._max = stage.settings.max_buffered_records
+        self._refill = max(1, self._max // 4)  # see _wake_for_room
         self._no_deserializers = (
             stage.settings.key_deserializer is None and stage.settings.value_deserializer is None
         )
@@ -297,6 +335,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._incoming = 0  # handed over by the poller, not yet received
         self._next_offset: dict[TopicPartition, int] = {}
         self._fetched = 0
+        self._polls = 0  # getmany calls (read by metrics())
         self._emitted = 0
         self._skipped = 0
         self._dropped = 0
@@ -307,6 +346,13 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._close_fut: asyncio.Future[None] = loop.create_future()
         self._wake_fut: asyncio.Future[None] | None = None
         self._shutdown_fut: asyncio.Future[Any] = loop.create_future()
+        self._was_missing: list[tuple[str, str]] = []  # found missing by the last check
+        # connection watch (see _check_connection)
+        self._unconnected_since: float | None = None
+        self._next_probe = 0.0
+        self._lost_since: float | None = None
+        self._lost_reported = 0.0
+        self._lost_at = ""
         self._committer = _ConsumerCommitter(
             stage.name, stage.settings, isinstance(stage.subscription, AutoSubscription)
         )
@@ -364,9 +410,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             else:
                 self._deliver()
                 return  # _deliver wakes the poller
-        w = self._wake_fut
-        if w is not None and not w.done():
-            w.set_result(None)
+        self._wake_for_room()
 
     def _push_batch(self, n: int) -> None:
         """Answer a batch pull (``demand_n`` = ``n`` > 1) with one ``_Batch`` of up to ``n``
@@ -406,7 +450,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             self._buffered -= k
             self._emitted += k
             self.push(self.out, batch)
-            self._wake()
+            self._wake_for_room()
             return
         error: BaseException | None = None
         while buffer and len(batch) < n:
@@ -425,7 +469,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         if error is not None:
             self._fail(error)
         else:
-            self._wake()
+            self._wake_for_room()
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         # Downstream is gone: stop emitting and close the consumer (the stage stops when
@@ -511,7 +555,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 return
             if elem is not _SKIP:
                 self.push(out, elem)
-        self._wake()
+        self._wake_for_room()
 
     def _deliver_sub(self, tp: TopicPartition) -> None:
         sub = self._subs.get(tp)
@@ -656,21 +700,34 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         if w is not None and not w.done():
             w.set_result(None)
 
+    def _wake_for_room(self) -> None:
+        """Wake the idle poller once records were taken, if the room is worth a refill.
+
+        Worth it: at least a quarter of ``max_buffered_records`` free, or nothing left
+        buffered. Smaller gaps are topped up when the poller's idle wait (``_IDLE_WAIT``)
+        ends. Waking it for every record taken cost a whole poll cycle per record under a
+        slow downstream.
+        """
+        w = self._wake_fut
+        if w is not None and not w.done() and (self._room() >= self._refill or not self._buffered):
+            w.set_result(None)
+
     def _room(self) -> int:
         return self._max - self._buffered - self._incoming
 
     def _fetchable(self, consumer: AIOKafkaConsumer) -> bool:
-        """Whether some assigned partition may be fetched now (read by the poller).
+        """Whether the records of some assigned partition may be taken now (read by the
+        poller).
 
         Checked again right before idling: a change that came while the poller was not
         idle (an assignment, room in the buffer) found no wake-up future to complete, and
         the poller would otherwise sleep ``_IDLE_WAIT`` with records waiting.
         """
         assignment = consumer.assignment()
-        return self._room() > 0 and len(self._pause_target(assignment)) < len(assignment)
+        return self._room() > 0 and len(self._held_back(assignment)) < len(assignment)
 
-    def _pause_target(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
-        """The partitions that must not be fetched now (read by the poller)."""
+    def _held_back(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
+        """The partitions whose records must not be taken now (read by the poller)."""
         if self._phase != _RUNNING or self._room() <= 0:
             return set(assignment)
         if not self._partitioned:
@@ -688,7 +745,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         paused = 0
         if consumer is not None and self._phase != _CLOSED:
             with contextlib.suppress(Exception):
-                paused = len(consumer.paused())
+                assignment = consumer.assignment()
+                paused = len(consumer.paused() | self._held_back(assignment))
             for tp in self._assigned_tps:
                 nxt = self._next_offset.get(tp)
                 try:
@@ -703,6 +761,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             "assigned_partitions": len(self._assigned_tps),
             "paused_partitions": paused,
             "records_fetched": self._fetched,
+            "polls": self._polls,
             "records_emitted": self._emitted,
             "records_skipped": self._skipped,
             "records_dropped": self._dropped,
@@ -715,11 +774,17 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     async def _run(self) -> None:
         consumer: AIOKafkaConsumer | None = None
         try:
+            _ensure_client_log_filter()
             consumer = AIOKafkaConsumer(**self._settings.to_aiokafka_kwargs())
             self._consumer = consumer
             await self._start(consumer)
             self._committer._consumer = consumer
-            await self._poll(consumer)
+            watcher = asyncio.ensure_future(self._watch(consumer))
+            try:
+                await self._poll(consumer)
+            finally:
+                watcher.cancel()
+                await asyncio.wait({watcher})
         except _Closing:
             pass
         except Exception as exc:
@@ -772,6 +837,12 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             ) from exc
         if self._group_id is not None and settings.group_instance_id is None:
             _leave_generation_zero(consumer)
+        try:
+            await self._race(self._check_missing(consumer))
+        except (_Closing, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.warning("[%s] checking the subscription failed", self.stage_name, exc_info=True)
         sub = self._subscription
         if isinstance(sub, TopicsSubscription):
             consumer.subscribe(topics=list(sub.topics), listener=_Listener(self))
@@ -805,32 +876,219 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             log.debug("[%s] looking up the group coordinator: %r", self.stage_name, exc)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        """Fetch while there is room; hold partitions back (never pause them) otherwise.
+
+        Back pressure is applied by not *taking* a partition's records from aiokafka,
+        rather than by pausing it: aiokafka keeps at most one fetched response per
+        partition and fetches a partition again only once its records were all taken,
+        so a held-back partition costs one fetch of memory and no network. Pausing it
+        would make aiokafka drop what it already fetched (``FetchResult.check_assignment``)
+        and the resume would fetch the same bytes again: under a slow downstream that
+        multiplied the bytes received per record by a hundred. Partitions are paused
+        only once nothing more will be emitted (after ``stop()``).
+        """
         poll_ms = int(self._settings.poll_timeout * 1000)
         while not self._close_fut.done():
             assignment = consumer.assignment()
-            target = self._pause_target(assignment)
-            paused = consumer.paused()
-            to_pause = [tp for tp in assignment if tp in target and tp not in paused]
-            to_resume = [tp for tp in paused if tp in assignment and tp not in target]
-            if to_pause:
-                consumer.pause(*to_pause)
-            if to_resume:
-                consumer.resume(*to_resume)
+            if self._phase != _RUNNING:
+                paused = consumer.paused()
+                to_pause = [tp for tp in assignment if tp not in paused]
+                if to_pause:
+                    consumer.pause(*to_pause)
+            held = self._held_back(assignment)
             room = self._room()
-            if room > 0 and len(target) < len(assignment):
-                fetched = self._getmany(consumer, timeout_ms=poll_ms, max_records=room)
+            if room > 0 and len(held) < len(assignment):
+                # getmany() with no partition takes from every assigned partition.
+                wanted = [tp for tp in assignment if tp not in held] if held else []
+                fetched = self._getmany(consumer, *wanted, timeout_ms=poll_ms, max_records=room)
                 generation, records = await self._race(fetched)
                 self._hand_over(generation, records)
             else:
-                # Nothing to fetch (paused, stopped, or not assigned yet): poll with zero
-                # timeout so the consumer stays alive in its group, then wait for room.
-                generation, records = await self._race(self._getmany(consumer, timeout_ms=0))
-                self._hand_over(generation, records)
-                if not records and not self._fetchable(consumer):
+                # Nothing to take (no room, held back, stopped, or not assigned yet): a
+                # poll that takes nothing keeps the consumer alive in its group
+                # (max_poll_interval_ms), then wait for room.
+                self._polls += 1
+                await self._race(consumer.getmany(_NO_PARTITION, timeout_ms=0))
+                if not self._fetchable(consumer):
                     await self._idle()
 
+    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
+        """The poller's watcher: the connection every ``CONNECTION_CHECK_INTERVAL``
+        (:meth:`_check_connection`), what is missing every ``MISSING_WARNING_INTERVAL``
+        (:meth:`_check_missing`, not while the connection is lost)."""
+        loop = asyncio.get_running_loop()
+        next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
+        try:
+            while True:
+                await asyncio.sleep(CONNECTION_CHECK_INTERVAL)
+                await self._check_connection(consumer)
+                if self._lost_since is None and loop.time() >= next_missing_check:
+                    await self._check_missing(consumer)
+                    next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
+        except Exception:
+            # Reporting must never break consuming: say so once and stop reporting.
+            log.warning(
+                "[%s] the consumer's connection and topic watch failed; it stops",
+                self.stage_name,
+                exc_info=True,
+            )
+
+    async def _check_connection(self, consumer: AIOKafkaConsumer) -> None:
+        """Log the connector's own view of an outage on the ``connectors.kafka`` logger.
+
+        The consumer is connected when one of its client's connections is open (it keeps
+        one open to fetch, and one to the group coordinator). When none is open at two
+        checks in a row, the watcher asks the cluster for its metadata (at most every
+        ``_PROBE_INTERVAL``): an answer means the client was only idle (aiokafka closes
+        idle connections); no answer within ``_PROBE_TIMEOUT`` means an outage. Then a
+        WARNING says the connection is lost and since when; every
+        ``OUTAGE_REPORT_INTERVAL`` seconds another says it is still lost and retried
+        (aiokafka retries on its own; its repeated errors are summarised, see
+        :mod:`connectors.kafka._logging`); once a connection is open again (or the
+        metadata answers) a WARNING says it was restored and after how long.
+        """
+        client: Any = getattr(consumer, "_client", None)
+        conns: Any = getattr(client, "_conns", None)
+        if not isinstance(conns, dict) or not hasattr(client, "fetch_all_metadata"):
+            return  # another aiokafka: no view of the connections
+        loop = asyncio.get_running_loop()
+        if any(getattr(c, "connected", lambda: True)() for c in list(conns.values())):
+            self._unconnected_since = None
+            self._restored(loop.time())
+            return
+        now = loop.time()
+        if self._unconnected_since is None:
+            self._unconnected_since = now
+            return
+        if now < self._next_probe:
+            return
+        try:
+            await asyncio.wait_for(client.fetch_all_metadata(), _PROBE_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            answered = False
+            log.debug("[%s] no metadata from Kafka: %r", self.stage_name, exc)
+        else:
+            answered = True
+        now = loop.time()
+        self._next_probe = now + _PROBE_INTERVAL
+        if answered:
+            self._unconnected_since = None
+            self._restored(now)
+            return
+        servers = self._settings.bootstrap_servers
+        if self._lost_since is None:
+            self._lost_since = self._lost_reported = self._unconnected_since
+            started = time.time() - (now - self._lost_since)
+            self._lost_at = time.strftime("%H:%M:%S", time.localtime(started))
+            interval = _client_log_interval()
+            log.warning(
+                "[%s] lost the connection to Kafka at %s (since %s); the client retries%s",
+                self.stage_name,
+                servers,
+                self._lost_at,
+                f" (its repeated errors are logged once per {interval:g} s)" if interval else "",
+            )
+        elif now - self._lost_reported >= OUTAGE_REPORT_INTERVAL:
+            self._lost_reported = now
+            log.warning(
+                "[%s] still no connection to Kafka at %s after %.0f s (since %s); retrying",
+                self.stage_name,
+                servers,
+                now - self._lost_since,
+                self._lost_at,
+            )
+
+    def _restored(self, now: float) -> None:
+        if self._lost_since is not None:
+            log.warning(
+                "[%s] connection to Kafka at %s restored after %.1f s",
+                self.stage_name,
+                self._settings.bootstrap_servers,
+                now - self._lost_since,
+            )
+            self._lost_since = None
+
+    async def _check_missing(self, consumer: AIOKafkaConsumer) -> None:
+        """Warn if the source waits for something the cluster does not have.
+
+        A subscription to a topic that does not exist, an assigned partition that does
+        not exist, a pattern that matches no topic: aiokafka waits for them without a
+        word. This reads the cluster's metadata (all topics: a request that creates
+        none) and logs a WARNING naming what is missing; it runs before subscribing
+        (a broker that auto-creates topics creates them when the subscription asks for
+        their metadata) and then every ``MISSING_WARNING_INTERVAL`` seconds, and logs an
+        INFO once what was missing is there. A failed metadata request is only logged at
+        DEBUG: an unreachable broker is reported elsewhere.
+        """
+        client: Any = getattr(consumer, "_client", None)
+        if client is None or not hasattr(client, "fetch_all_metadata"):
+            return
+        try:
+            cluster = await asyncio.wait_for(client.fetch_all_metadata(), _METADATA_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("[%s] reading the cluster metadata failed: %r", self.stage_name, exc)
+            return
+        missing = self._missing(cluster)
+        if missing:
+            log.warning(
+                "[%s] %s: the source waits and reads nothing from it meanwhile; check the "
+                "name or create it (repeated every %g s while missing)",
+                self.stage_name,
+                "; ".join(f"{what} {detail}" for what, detail in missing),
+                MISSING_WARNING_INTERVAL,
+            )
+        elif self._was_missing:
+            log.info(
+                "[%s] found now (created meanwhile, or auto-created by the broker when the "
+                "consumer asked for it): %s",
+                self.stage_name,
+                ", ".join(what for what, _ in self._was_missing),
+            )
+        self._was_missing = missing
+
+    def _missing(self, cluster: Any) -> list[tuple[str, str]]:
+        """``(what, detail)`` for each thing the subscription names and ``cluster``
+        (aiokafka metadata) does not have."""
+        sub = self._subscription
+        if isinstance(sub, TopicsSubscription):
+            return [
+                (f"topic {t!r}", "does not exist")
+                for t in sub.topics
+                if cluster.partitions_for_topic(t) is None
+            ]
+        if isinstance(sub, TopicPatternSubscription):
+            exclude = self._settings.to_aiokafka_kwargs().get("exclude_internal_topics", True)
+            topics = sorted(cluster.topics(exclude))
+            if any(re.match(sub.pattern, t) for t in topics):
+                return []
+            shown = ", ".join(topics[:10]) + (", ..." if len(topics) > 10 else "")
+            return [
+                (f"a topic matching pattern {sub.pattern!r}", f"(none of: {shown or 'no topic'})")
+            ]
+        if isinstance(sub, AssignmentSubscription | AssignmentOffsetsSubscription):
+            found: list[tuple[str, str]] = []
+            for tp in sorted(sub.partitions):
+                partitions = cluster.partitions_for_topic(tp.topic)
+                if partitions is None:
+                    found.append(
+                        (f"topic {tp.topic!r} (partition {tp.partition})", "does not exist")
+                    )
+                elif tp.partition not in partitions:
+                    found.append(
+                        (
+                            f"partition {tp.partition} of topic {tp.topic!r}",
+                            f"does not exist (the topic has partitions 0-{max(partitions)})",
+                        )
+                    )
+            return found
+        return []
+
     async def _getmany(
-        self, consumer: AIOKafkaConsumer, **kwargs: Any
+        self, consumer: AIOKafkaConsumer, *partitions: TopicPartition, **kwargs: Any
     ) -> tuple[int, dict[TopicPartition, list[Any]]]:
         """``getmany`` tagged with the generation current when it returned.
 
@@ -840,7 +1098,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         drop them as stale, and they would never be fetched again (lost). The tag is read
         in the same step as ``getmany`` returns, before any other task can rebalance.
         """
-        records = await consumer.getmany(**kwargs)
+        self._polls += 1
+        records = await consumer.getmany(*partitions, **kwargs)
         return self._generation, records
 
     def _hand_over(self, generation: int, records: dict[TopicPartition, list[Any]]) -> None:
@@ -1007,7 +1266,8 @@ class Consumer:
 
         Emits when: a fetched record is available and downstream pulled.
         Backpressures when: downstream does not pull; at most
-        ``max_buffered_records`` records are fetched ahead, then the partitions pause.
+        ``max_buffered_records`` records are fetched ahead, then the partitions are held
+        back (what aiokafka already fetched is kept for later, never fetched again).
         Completes when: ``Control.stop()``/``shutdown()`` was called.
         Fails when: the broker is unreachable at start (``ConsumerConnectionError``
         within ``connect_timeout``), a record fails to deserialize (unless supervision
@@ -1024,7 +1284,7 @@ class Consumer:
         offsets (``Committer.sink``) after processing for at-least-once delivery.
 
         Emits when: a fetched record is available and downstream pulled.
-        Backpressures when: downstream does not pull (bounded prefetch, then pause).
+        Backpressures when: downstream does not pull (bounded prefetch, then held back).
         Completes when: ``Control.stop()``/``shutdown()`` was called.
         Fails when: as :meth:`plain_source`.
         Cancels when: never; downstream cancellation shuts the consumer down.
@@ -1045,7 +1305,7 @@ class Consumer:
         ``(record, committable_offset)`` pairs.
 
         Emits when: a fetched record is available and downstream pulled.
-        Backpressures when: downstream does not pull (bounded prefetch, then pause).
+        Backpressures when: downstream does not pull (bounded prefetch, then held back).
         Completes when: ``Control.stop()``/``shutdown()`` was called.
         Fails when: as :meth:`plain_source`.
         Cancels when: never; downstream cancellation shuts the consumer down.
@@ -1093,7 +1353,7 @@ class Consumer:
         outer source stops); a new pair is emitted when it is assigned again. A
         substream that is cancelled while its partition is still assigned is
         replaced by a new pair that continues with the records not yet emitted.
-        Each substream is fed on its own demand: a slow one pauses only its partition.
+        Each substream is fed on its own demand: a slow one holds back only its partition.
 
         Emits when: a partition was assigned and downstream pulled.
         Backpressures when: downstream does not pull (pairs wait; substreams are

@@ -112,7 +112,9 @@ class Control:
         """A snapshot of the stage's counters.
 
         Keys: ``buffered_records`` (fetched, not yet emitted), ``max_buffered_records``,
-        ``assigned_partitions``, ``paused_partitions``, ``records_fetched``,
+        ``assigned_partitions``, ``paused_partitions`` (held back by back pressure: none
+        of their records are taken now), ``records_fetched``, ``polls`` (``getmany``
+        calls made on the aiokafka consumer),
         ``records_emitted``, ``records_skipped`` (deserialization failures resumed by
         supervision), ``records_dropped`` (buffered records of revoked partitions),
         ``commits``, ``commit_failures``, ``lag`` (per partition: high watermark from the
