@@ -257,6 +257,3 @@ register(
         max_rounds=7,  # each measurement starts a broker and writes the records first
     )
 )
-
-# The slow-consumer workload registers itself on import (kept in its own module).
-import benchmarks.suite_slow_consumer  # noqa: E402, F401

@@ -57,6 +57,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite",
     "benchmarks.suite_ops",
     "benchmarks.kafka_bench",
+    "benchmarks.suite_slow_consumer",
     "benchmarks.suite_kafka_scale",
     "benchmarks.suite_model_serving",
     "benchmarks.suite_soak",

@@ -205,9 +205,10 @@ register(
         quick_size=300,
         metrics=(THROUGHPUT, READ_AMPLIFICATION, RSS_MAX, RSS_GROWTH),
         targets=(
-            # The gap left is the sink operator's own cost per element (a task per
+            # Issue 12: throughput under a slow sink matches the raw loop (within 5 %). What
+            # is left of the gap is the sink operator's own cost per element (a task per
             # record): Sink.foreach_async over an in-memory source is ~0.9x a plain loop too.
-            Target("connectors", "throughput", ">= 0.85x the raw aiokafka loop", min_ratio=0.85),
+            Target("connectors", "throughput", ">= 0.95x the raw aiokafka loop", min_ratio=0.95),
             Target(
                 "connectors",
                 "read_amplification",
@@ -219,5 +220,7 @@ register(
         isolated=True,
         timeout=300.0,
         size_label="records",
+        # 20 s of sink time per system and round, on the real clock.
+        max_rounds=3,
     )
 )
