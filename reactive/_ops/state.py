@@ -225,22 +225,23 @@ class _AggregateLogic(_KeyedLogic):
         trusted = h.trusted
         size = h.size
         through = not size
+        absent = _ABSENT
         ap = out.append
         for x in xs:
             try:
                 k = key_fn(x)
                 t = type(k)
-                kb = k if direct and (t is int or t is str) else kser(k)
+                kb = k if direct and (t is str or t is int) else kser(k)
             except Exception as exc:
                 if self._stops(exc):
                     return exc
                 continue
-            cur = cache.get(kb, _ABSENT)
-            if cur is _ABSENT:  # not cached, or cached as absent: ask the store
+            cur = cache.get(kb, absent)
+            if cur is absent:  # not cached, or cached as absent: ask the store
                 if len(cache) >= size:
                     h.evict()
                 cur = h.load(kb)
-                if cur is _ABSENT:
+                if cur is absent:
                     cur = zero
             try:
                 new = agg(cur, x)

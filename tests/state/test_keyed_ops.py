@@ -475,3 +475,14 @@ def test_the_view_matches_a_dict_after_every_element(
         await mat.shutdown()
 
     asyncio.run(main())
+
+
+async def test_substreams_each_get_their_own_store(materializer: Materializer) -> None:
+    got = await (
+        Source.from_iterable(["a1", "b1", "a2", "a1", "b1"])
+        .group_by(2, lambda w: w[0])
+        .aggregate_by_key(Stores.in_memory("per-group"), word, 0, count)
+        .merge_substreams()
+        .run_with(Sink.seq(), materializer)
+    )
+    assert sorted(got) == sorted([("a1", 1), ("b1", 1), ("a2", 1), ("a1", 2), ("b1", 2)])
