@@ -6,7 +6,7 @@ system calls the same two named functions, :func:`record_key` and :func:`count`:
 
 - *dict loop* (the baseline, and the limit): ``counts[k] = count(counts.get(k, 0), r)``;
 - *project, in-memory store*: ``from_iterable(records).aggregate_by_key(store, record_key,
-  0, count)`` into ``Sink.ignore()``, the default store (in memory, msgpack, the default
+  zero, count)`` into ``Sink.ignore()``, the default store (in memory, msgpack, the default
   write-back cache of ``DEFAULT_CACHE_SIZE`` entries); every update ``(key, count)`` is
   emitted, as the operator's contract says;
 - *project, persistent store*: the same on RocksDB (``Stores.persistent`` in a fresh
@@ -53,6 +53,11 @@ __all__ = [
 def record_key(r: tuple[str, int]) -> str:
     """The key of a record."""
     return r[0]
+
+
+def zero() -> int:
+    """A new key's count."""
+    return 0
 
 
 def count(n: int, _r: tuple[str, int]) -> int:
@@ -137,7 +142,7 @@ async def _keyed_count(size: int, spec: Any) -> dict[str, int]:
     spec = spec.with_layer(_snapshot_layer(final))
     await (
         Source.from_iterable(recs)
-        .aggregate_by_key(spec, record_key, 0, count)
+        .aggregate_by_key(spec, record_key, zero, count)
         .run_with(Sink.ignore())
     )
     return final
@@ -181,7 +186,7 @@ _register(
         name="keyed_count",
         title=f"keyed count over {KEYS:,} keys: aggregate_by_key vs a dict loop",
         description=(
-            f"`from_iterable(records).aggregate_by_key(store, record_key, 0, count)` into "
+            f"`from_iterable(records).aggregate_by_key(store, record_key, zero, count)` into "
             f"`Sink.ignore()` (every update emitted), records over {KEYS:,} keys, against a "
             "plain dict loop calling the same two functions (the limit). Stores: in memory "
             "(the default) and RocksDB (rocksdict), both with the default write-back cache "

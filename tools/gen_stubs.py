@@ -125,7 +125,7 @@ OPS: dict[str, list[Variant]] = {
             {
                 "store": "StoreSpec[Any, Any]",
                 "key": "Callable[[Out], T]",
-                "zero": "U",
+                "zero": "Callable[[], U]",
                 "aggregate": "Callable[[U, Out], U]",
                 "combine": OMIT,
             },
@@ -136,7 +136,7 @@ OPS: dict[str, list[Variant]] = {
             {
                 "store": "StoreSpec[Any, Any]",
                 "key": "Callable[[Out], T]",
-                "zero": "U",
+                "zero": "Callable[[], U]",
                 "aggregate": "Callable[[U, Out], U]",
                 "combine": "Callable[[Mat, StoreView[T, U]], M2]",
             },

@@ -312,12 +312,12 @@ class FlowOps(Graph, Generic[Out, Mat]):
         self,
         store: Any,
         key: Callable[[Out], Any],
-        zero: Any,
+        zero: Callable[[], Any],
         aggregate: Callable[[Any, Out], Any],
         combine: Callable[[Any, Any], Any] = Keep.right,
     ) -> Any:
         """Keep ``aggregate(value, x)`` per key ``key(x)`` in ``store`` (a ``StoreSpec``;
-        ``zero`` for a new key) and emit ``(key, new_value)`` for each element: the
+        ``zero()`` for a new key) and emit ``(key, new_value)`` for each element: the
         changelog of a table. Materializes a read-only ``StoreView`` of the store, current
         while the stream runs (``combine`` with this blueprint's value, ``Keep.right``).
 

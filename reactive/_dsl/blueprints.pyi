@@ -137,7 +137,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[Out], T],
-        zero: U,
+        zero: Callable[[], U],
         aggregate: Callable[[U, Out], U],
     ) -> FlowOps[tuple[T, U], Any]: ...
     @overload
@@ -145,7 +145,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[Out], T],
-        zero: U,
+        zero: Callable[[], U],
         aggregate: Callable[[U, Out], U],
         combine: Callable[[Mat, StoreView[T, U]], M2] = ...,
     ) -> FlowOps[tuple[T, U], Any]: ...
@@ -408,7 +408,7 @@ class Source(FlowOps[Out, Mat]):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[Out], T],
-        zero: U,
+        zero: Callable[[], U],
         aggregate: Callable[[U, Out], U],
     ) -> Source[tuple[T, U], StoreView[T, U]]: ...
     @overload
@@ -416,7 +416,7 @@ class Source(FlowOps[Out, Mat]):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[Out], T],
-        zero: U,
+        zero: Callable[[], U],
         aggregate: Callable[[U, Out], U],
         combine: Callable[[Mat, StoreView[T, U]], M2] = ...,
     ) -> Source[tuple[T, U], M2]: ...
@@ -771,7 +771,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[FOut], T],
-        zero: U,
+        zero: Callable[[], U],
         aggregate: Callable[[U, FOut], U],
     ) -> Flow[FIn, tuple[T, U], StoreView[T, U]]: ...
     @overload
@@ -779,7 +779,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[FOut], T],
-        zero: U,
+        zero: Callable[[], U],
         aggregate: Callable[[U, FOut], U],
         combine: Callable[[FMat, StoreView[T, U]], M2] = ...,
     ) -> Flow[FIn, tuple[T, U], M2]: ...

@@ -129,7 +129,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[Out], T],
-        zero: U,
+        zero: Callable[[], U],
         aggregate: Callable[[U, Out], U],
     ) -> SubFlow[tuple[T, U], Mat, Ctx]: ...
     @overload
@@ -137,7 +137,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[Out], T],
-        zero: U,
+        zero: Callable[[], U],
         aggregate: Callable[[U, Out], U],
         combine: Callable[[Mat, StoreView[T, U]], M2] = ...,
     ) -> SubFlow[tuple[T, U], Mat, Ctx]: ...

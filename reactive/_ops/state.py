@@ -67,7 +67,8 @@ class _KeyedStage(GraphStageWithMaterializedValue[FlowShape, StoreView[Any, Any]
 
 class AggregateByKey(_KeyedStage):
     """``aggregate_by_key(store, key, zero, aggregate)``: per key ``k = key(x)``, the
-    store's value becomes ``aggregate(value, x)`` (``zero`` for a key not seen yet) and
+    store's value becomes ``aggregate(value, x)`` (``zero()`` for a key not seen yet: a
+    factory, as ``windowed``'s, so no two keys share a mutable start) and
     ``(k, new_value)`` is emitted: the changelog view of a table (Kafka Streams'
     ``groupByKey().aggregate()``). Materializes a ``StoreView`` of the table.
 
@@ -86,11 +87,16 @@ class AggregateByKey(_KeyedStage):
         self,
         store: StoreSpec[Any, Any],
         key: Callable[[Any], Any],
-        zero: Any,
+        zero: Callable[[], Any],
         aggregate: Callable[[Any, Any], Any],
     ) -> None:
         _check_spec("aggregate_by_key", store)
         _check_callable("aggregate_by_key", "key", key)
+        if not callable(zero):
+            raise TypeError(
+                "aggregate_by_key: zero must be a zero-argument function giving a new key's "
+                f"first value (e.g. lambda: 0, as windowed's zero), got {zero!r}"
+            )
         _check_callable("aggregate_by_key", "aggregate", aggregate)
         super().__init__(store)
         self.key = key
@@ -240,11 +246,9 @@ class _AggregateLogic(_KeyedLogic):
             if cur is absent:  # not cached, or cached as absent: ask the store
                 if len(cache) >= size:
                     h.evict()
-                cur = h.load(kb)
-                if cur is absent:
-                    cur = zero
+                cur = h.load(kb)  # absent if the store has no value either
             try:
-                new = agg(cur, x)
+                new = agg(zero() if cur is absent else cur, x)
             except Exception as exc:
                 if self._stops(exc):
                     return exc

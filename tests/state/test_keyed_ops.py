@@ -33,6 +33,10 @@ class Boom(Exception):
     """A user-function failure."""
 
 
+def zero() -> int:
+    return 0
+
+
 def count(n: int, _: Any) -> int:
     return n + 1
 
@@ -65,7 +69,7 @@ def run_probed(
 
 
 def counting(sp: StoreSpec[Any, Any]) -> Flow[Any, Any, Any]:
-    return Flow[str]().aggregate_by_key(sp, word, 0, count)
+    return Flow[str]().aggregate_by_key(sp, word, zero, count)
 
 
 # -- aggregate_by_key ---------------------------------------------------------------------------
@@ -94,7 +98,7 @@ async def test_the_view_is_current_between_scans_with_a_small_cache(
     materializer: Materializer,
 ) -> None:
     sp = Stores.in_memory("c", key_serde=OrderedKeySerde(), cache_size=2)
-    flow = Flow[int]().aggregate_by_key(sp, lambda x: x % 5, 0, lambda s, x: s + x)
+    flow = Flow[int]().aggregate_by_key(sp, lambda x: x % 5, zero, lambda s, x: s + x)
     up, view, down = run_probed(flow, materializer)
     down.request(100)
     expected: dict[int, int] = {}
@@ -118,7 +122,7 @@ async def test_a_view_queried_before_the_stage_starts_opens_the_store(
         s.put("a", 41)
     view, done = (
         Source.from_iterable(["a"])
-        .aggregate_by_key(sp, word, 0, count)
+        .aggregate_by_key(sp, word, zero, count)
         .to_mat(Sink.seq(), Keep.both)
         .run(materializer)
     )
@@ -132,7 +136,7 @@ async def test_a_view_queried_before_the_stage_starts_opens_the_store(
 async def test_each_materialization_has_its_own_in_memory_store(
     materializer: Materializer,
 ) -> None:
-    g = Source.from_iterable("abca").aggregate_by_key(Stores.in_memory("c"), word, 0, count)
+    g = Source.from_iterable("abca").aggregate_by_key(Stores.in_memory("c"), word, zero, count)
     r1 = await g.run_with(Sink.seq(), materializer)
     r2 = await g.run_with(Sink.seq(), materializer)
     assert r1 == r2 == [("a", 1), ("b", 1), ("c", 1), ("a", 2)]
@@ -142,7 +146,7 @@ async def test_a_persistent_store_carries_state_across_runs(
     materializer: Materializer, tmp_path: Path
 ) -> None:
     g = Source.from_iterable("aab").aggregate_by_key(
-        Stores.persistent("c", tmp_path), word, 0, count
+        Stores.persistent("c", tmp_path), word, zero, count
     )
     assert await g.run_with(Sink.seq(), materializer) == [("a", 1), ("a", 2), ("b", 1)]
     await settle()
@@ -152,7 +156,7 @@ async def test_a_persistent_store_carries_state_across_runs(
 async def test_mat_value_defaults_to_the_view_and_combines(materializer: Materializer) -> None:
     src = Source.from_iterable([1]).watch_termination(Keep.right)
     done_view = src.aggregate_by_key(
-        Stores.in_memory("c"), lambda x: x, 0, count, combine=Keep.both
+        Stores.in_memory("c"), lambda x: x, zero, count, combine=Keep.both
     ).to(Sink.ignore())
     done, view = done_view.run(materializer)
     assert isinstance(view, StoreView)
@@ -179,7 +183,7 @@ async def test_batches_through_fused_chains_and_boundaries(materializer: Materia
     got = await (
         Source.from_iterable(data)
         .map(lambda x: x)
-        .aggregate_by_key(sp, lambda x: x, 0, count)
+        .aggregate_by_key(sp, lambda x: x, zero, count)
         .async_boundary()
         .filter(lambda kv: True)
         .run_with(Sink.seq(), materializer)
@@ -290,7 +294,7 @@ def bad_key(w: str) -> str:
 async def test_resume_and_restart_skip_the_element_and_keep_the_store(
     materializer: Materializer, directive: Supervision
 ) -> None:
-    flow = Flow[str]().aggregate_by_key(Stores.in_memory("c"), bad_key, 0, picky)
+    flow = Flow[str]().aggregate_by_key(Stores.in_memory("c"), bad_key, zero, picky)
     view, got = (
         Source.from_iterable(["a", "bad", "a", "badkey", "b", "a"])
         .via_mat(supervised(flow, directive), Keep.right)
@@ -301,7 +305,7 @@ async def test_resume_and_restart_skip_the_element_and_keep_the_store(
 
 
 async def test_stop_emits_earlier_updates_then_fails(materializer: Materializer) -> None:
-    flow = Flow[str]().aggregate_by_key(Stores.in_memory("c"), word, 0, picky)
+    flow = Flow[str]().aggregate_by_key(Stores.in_memory("c"), word, zero, picky)
     got: list[Any] = []
     done = Source.from_iterable(["a", "b", "bad", "c"]).via(flow).run_foreach(got.append)
     with pytest.raises(Boom):
@@ -313,7 +317,7 @@ async def test_an_unserializable_value_names_the_operator_and_store(
     materializer: Materializer,
 ) -> None:
     flow = Flow[int]().aggregate_by_key(
-        Stores.in_memory("c"), lambda x: x, 0, lambda s, x: object() if x == 2 else x
+        Stores.in_memory("c"), lambda x: x, zero, lambda s, x: object() if x == 2 else x
     )
     got: list[Any] = []
     with pytest.raises(TypeError, match=r"\[aggregate_by_key\] store 'c': value <object"):
@@ -328,18 +332,22 @@ async def test_an_unserializable_value_names_the_operator_and_store(
 
 
 async def test_big_ints_are_checked_not_deferred(materializer: Materializer) -> None:
-    flow = Flow[int]().aggregate_by_key(Stores.in_memory("c"), lambda x: 0, 0, lambda s, x: s + x)
+    flow = Flow[int]().aggregate_by_key(
+        Stores.in_memory("c"), lambda x: 0, zero, lambda s, x: s + x
+    )
     with pytest.raises(TypeError, match=r"store 'c': value 36893488147419103232 of key 0"):
         await Source.from_iterable([1, 2**65 - 1]).via(flow).run_with(Sink.seq(), materializer)
 
 
 def test_bad_arguments_name_the_operator() -> None:
     with pytest.raises(TypeError, match=r"aggregate_by_key: store must be a StoreSpec"):
-        Source.single(1).aggregate_by_key("counts", word, 0, count)
+        Source.single(1).aggregate_by_key("counts", word, zero, count)
     with pytest.raises(TypeError, match=r"aggregate_by_key: key must be callable, got 3"):
-        Source.single(1).aggregate_by_key(Stores.in_memory("c"), 3, 0, count)
+        Source.single(1).aggregate_by_key(Stores.in_memory("c"), 3, zero, count)
     with pytest.raises(TypeError, match=r"aggregate_by_key: aggregate must be callable"):
-        Source.single(1).aggregate_by_key(Stores.in_memory("c"), word, 0, None)
+        Source.single(1).aggregate_by_key(Stores.in_memory("c"), word, zero, None)
+    with pytest.raises(TypeError, match=r"aggregate_by_key: zero must be a zero-argument"):
+        Source.single(1).aggregate_by_key(Stores.in_memory("c"), word, 0, count)
     with pytest.raises(TypeError, match=r"stateful_map_by_key: f must be callable"):
         Source.single(1).stateful_map_by_key(Stores.in_memory("c"), word, 0)
 
@@ -433,7 +441,7 @@ def test_aggregate_by_key_matches_a_dict(
         if boundary:
             src = src.async_boundary()
         view, done = (
-            src.aggregate_by_key(sp, lambda kv: kv[0], 0, lambda s, kv: s + kv[1])
+            src.aggregate_by_key(sp, lambda kv: kv[0], zero, lambda s, kv: s + kv[1])
             .to_mat(Sink.seq(), Keep.both)
             .run()
         )
@@ -458,7 +466,7 @@ def test_the_view_matches_a_dict_after_every_element(
 ) -> None:
     async def main() -> None:
         sp = Stores.in_memory("d", cache_size=cache_size, key_serde=OrderedKeySerde())
-        flow = Flow[Any]().aggregate_by_key(sp, lambda kv: kv[0], 0, lambda s, kv: s + kv[1])
+        flow = Flow[Any]().aggregate_by_key(sp, lambda kv: kv[0], zero, lambda s, kv: s + kv[1])
         mat = Materializer(name="diff")
         up, view, down = run_probed(flow, mat)
         ref: dict[int, int] = {}
@@ -481,7 +489,7 @@ async def test_substreams_each_get_their_own_store(materializer: Materializer) -
     got = await (
         Source.from_iterable(["a1", "b1", "a2", "a1", "b1"])
         .group_by(2, lambda w: w[0])
-        .aggregate_by_key(Stores.in_memory("per-group"), word, 0, count)
+        .aggregate_by_key(Stores.in_memory("per-group"), word, zero, count)
         .merge_substreams()
         .run_with(Sink.seq(), materializer)
     )

@@ -187,11 +187,19 @@ def rejected() -> None:
 async def keyed_state() -> None:
     from reactive.state import Stores, StoreView
 
+    def empty() -> str:
+        return ""
+
+    def concat(s: str, w: str) -> str:
+        return s + w
+
     words = Source.from_iterable(["a", "b"])
-    counts = words.aggregate_by_key(Stores.in_memory("c"), lambda w: w, 0, lambda n, _: n + 1)
+    counts = words.aggregate_by_key(
+        Stores.in_memory("c"), lambda w: w, lambda: 0, lambda n, _: n + 1
+    )
     assert_type(counts, Source[tuple[str, int], StoreView[str, int]])
     both = words.aggregate_by_key(
-        Stores.in_memory("c"), lambda w: len(w), "", lambda s, w: s + w, combine=Keep.both
+        Stores.in_memory("c"), lambda w: len(w), empty, concat, combine=Keep.both
     )
     assert_type(both, Source[tuple[int, str], tuple[NotUsedType, StoreView[int, str]]])
     view = counts.to(Sink.ignore()).run()
