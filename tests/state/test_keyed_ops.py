@@ -494,3 +494,34 @@ async def test_substreams_each_get_their_own_store(materializer: Materializer) -
         .run_with(Sink.seq(), materializer)
     )
     assert sorted(got) == sorted([("a1", 1), ("b1", 1), ("a2", 1), ("a1", 2), ("b1", 2)])
+
+
+async def test_zero_is_called_for_each_new_key(materializer: Materializer) -> None:
+    def append(acc: list[int], x: int) -> list[int]:
+        acc.append(x)  # in place: safe only because each key got its own list
+        return acc
+
+    flow = Flow[int]().aggregate_by_key(Stores.in_memory("lists"), lambda x: x % 2, list, append)
+    up, view, down = run_probed(flow, materializer)
+    down.request(4)
+    for x in (1, 2, 3, 4):
+        up.send_next(x)
+    await down.expect_next_n(4)
+    assert view.get(1) == [1, 3] and view.get(0) == [2, 4]
+    up.send_complete()
+    await down.expect_complete()
+
+
+async def test_a_stored_none_is_kept_not_replaced_by_zero(materializer: Materializer) -> None:
+    seen: list[Any] = []
+
+    def agg(acc: Any, x: int) -> Any:
+        seen.append(acc)
+        return None
+
+    await (
+        Source.from_iterable([1, 1])
+        .aggregate_by_key(Stores.in_memory("n", cache_size=0), lambda x: x, lambda: "zero", agg)
+        .run_with(Sink.ignore(), materializer)
+    )
+    assert seen == ["zero", None]
