@@ -12,8 +12,9 @@ system calls the same two named functions, :func:`record_key` and :func:`count`:
 - *project, persistent store*: the same on RocksDB (``Stores.persistent`` in a fresh
   temporary directory), the cache flushed to RocksDB as one write batch when the stream
   ends;
-- *project, persistent store, write-through* (no target): ``cache_size=0``, one RocksDB
-  write batch per record: what the cache saves.
+- *project, persistent store, cache_size=0* (no target): nothing cached between batches;
+  the store holds every update before it is emitted (one RocksDB write batch and a
+  reload of every key per batch of elements): what the cache saves.
 
 The result compared with the baseline's is the final ``{key: count}``: the project systems
 read it through a store layer (``StoreSpec.with_layer``) that copies the store's content
@@ -172,7 +173,7 @@ async def persistent_store(size: int) -> dict[str, int]:
 
 
 async def persistent_write_through(size: int) -> dict[str, int]:
-    """``aggregate_by_key`` on a RocksDB store, every update written through."""
+    """``aggregate_by_key`` on a RocksDB store with ``cache_size=0``."""
     return await _persistent(size, 0)
 
 
@@ -190,18 +191,18 @@ _register(
             f"`Sink.ignore()` (every update emitted), records over {KEYS:,} keys, against a "
             "plain dict loop calling the same two functions (the limit). Stores: in memory "
             "(the default) and RocksDB (rocksdict), both with the default write-back cache "
-            "of 10,000 entries flushed as one write batch at the end; RocksDB also written "
-            "through (cache_size=0, no target). See benchmarks/suite_state.py."
+            "of 10,000 entries flushed as one write batch at the end; RocksDB also with "
+            "cache_size=0 (no target). See benchmarks/suite_state.py."
         ),
         systems=(
             System("dict loop", S + "dict_loop", "limit"),
             System("project, in-memory store", S + "in_memory_store", "project"),
             System("project, persistent store (RocksDB)", S + "persistent_store", "project"),
             System(
-                "project, persistent store, write-through",
+                "project, persistent store, cache_size=0",
                 S + "persistent_write_through",
                 "project",
-                note="cache_size=0: one RocksDB write batch per record",
+                note="one RocksDB write batch per batch of elements",
             ),
         ),
         baseline="dict loop",

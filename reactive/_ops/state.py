@@ -30,6 +30,8 @@ from .simple import FlowLogic
 
 __all__ = ["AggregateByKey", "StatefulMapByKey"]
 
+_DIRECT = frozenset((str, int))
+
 
 def _check_spec(op: str, store: Any) -> None:
     if not isinstance(store, StoreSpec):
@@ -193,8 +195,11 @@ class _KeyedLogic(FlowLogic):
     def on_push(self) -> None:
         x = self.grab(self.in_)
         out: list[Any] = _Batch()
+        h = self.handle
         try:
             exc = self._run(x if type(x) is _Batch else (x,), out)
+            if not h.size:  # cache_size 0: the store has every update before it is emitted
+                h.evict()
         except Exception as store_exc:
             # The store failed (reading or writing a batch): not the element's fault.
             self.fail_stage(store_exc)
@@ -216,35 +221,34 @@ class _AggregateLogic(_KeyedLogic):
 
     def _run(self, xs: Any, out: list[Any]) -> BaseException | None:
         # The hot loop: locals only; exact int/str keys are their own cache keys (see
-        # StoreHandle.cache_key, inlined); values of the types msgpack always encodes are
-        # not trial-serialized (StoreHandle.check, inlined for ints); the cache size is
-        # checked only when a key misses.
+        # StoreHandle.cache_key, inlined); ints msgpack encodes are not trial-serialized
+        # (StoreHandle.check, inlined for them); the cache size is checked only when a key
+        # misses (with cache_size 0 the cache is emptied after the batch, in on_push).
         h = self.handle
         key_fn = self.key
         agg = self.aggregate
         zero = self.zero
         cache = h.cache
+        get = cache.get  # the cache dict is cleared, never replaced
         dirty = h.dirty
-        direct = h.direct
+        direct = _DIRECT if h.direct else frozenset()
+        tint = int if h.trusted else None
         kser = h.kb
         check = h.check
-        trusted = h.trusted
         size = h.size
-        through = not size
         absent = _ABSENT
         ap = out.append
         for x in xs:
             try:
                 k = key_fn(x)
-                t = type(k)
-                kb = k if direct and (t is str or t is int) else kser(k)
+                kb = k if type(k) in direct else kser(k)
             except Exception as exc:
                 if self._stops(exc):
                     return exc
                 continue
-            cur = cache.get(kb, absent)
+            cur = get(kb, absent)
             if cur is absent:  # not cached, or cached as absent: ask the store
-                if len(cache) >= size:
+                if size and len(cache) >= size:
                     h.evict()
                 cur = h.load(kb)  # absent if the store has no value either
             try:
@@ -253,8 +257,7 @@ class _AggregateLogic(_KeyedLogic):
                 if self._stops(exc):
                     return exc
                 continue
-            t = type(new)
-            if not (trusted and t is int and -0x8000000000000000 <= new <= 0xFFFFFFFFFFFFFFFF):
+            if type(new) is not tint or not -0x8000000000000000 <= new <= 0xFFFFFFFFFFFFFFFF:
                 try:
                     check(new)
                 except Exception as exc:
@@ -265,8 +268,6 @@ class _AggregateLogic(_KeyedLogic):
             cache[kb] = new
             dirty[kb] = new
             ap((k, new))
-            if through:
-                h.evict()
         return None
 
 

@@ -53,7 +53,8 @@ class StoreSpec(Generic[K, V]):
     ``cache_size``: how many entries a stateful operator keeps as objects in front of
     the store. Reads hit the cache; writes stay in it (dirty) and go to the store as one
     atomic write batch when the cache is full, when a view scans, and when the stream
-    stops. 0 writes every update through at once. Build specs with :class:`Stores`.
+    stops. 0 keeps nothing between batches: the updates of each batch of elements are
+    written before they are emitted. Build specs with :class:`Stores`.
     """
 
     name: str
@@ -88,7 +89,7 @@ class StoreSpec(Generic[K, V]):
         return replace(self, layers=(*self.layers, layer))
 
     def with_cache_size(self, cache_size: int) -> StoreSpec[K, V]:
-        """A copy with another ``cache_size`` (0: write every update through)."""
+        """A copy with another ``cache_size`` (0: write every batch before emitting it)."""
         return replace(self, cache_size=cache_size)
 
     def location(self, context: StoreContext) -> Path | None:

@@ -17,8 +17,9 @@ str equals a ``bytes``; ``True == 1`` is why ``bool`` and other types are serial
   (exact ``int`` in 64 bits, ``float``, ``str``) under the default serde: serializing
   every update of a hot key only to keep the last one is what the cache saves;
 - dirty entries go to the store as one atomic write (``BytesStore.write``) when a new key
-  finds the cache holding ``cache_size`` entries (then the cache is emptied), after every
-  write when ``cache_size`` is 0, before a view scans, and when the stage stops.
+  finds the cache holding ``cache_size`` entries (then the cache is emptied), before a
+  view scans, and when the stage stops; with ``cache_size`` 0, after each batch of
+  elements, before its updates are emitted (the cache then lives for one batch).
 
 The view reads through the cache, so it is current after every element.
 """
@@ -121,7 +122,7 @@ class StoreHandle:
     def get(self, ck: Any, default: Any) -> Any:
         v = self.cache.get(ck, _MISSING)
         if v is _MISSING:
-            if len(self.cache) >= self.size:
+            if self.size and len(self.cache) >= self.size:
                 self.evict()
             v = self.load(ck)
         return default if v is _ABSENT else v
@@ -139,17 +140,14 @@ class StoreHandle:
         self.vraw(value)
 
     def put(self, ck: Any, value: Any) -> None:
-        """Set the (checked) value of ``ck``; write through when ``cache_size`` is 0."""
+        """Set the (checked) value of ``ck`` (the operator evicts after a batch when
+        ``cache_size`` is 0)."""
         self.cache[ck] = value
         self.dirty[ck] = value
-        if not self.size:
-            self.evict()
 
     def delete(self, ck: Any) -> None:
         self.cache[ck] = _ABSENT
         self.dirty[ck] = _ABSENT
-        if not self.size:
-            self.evict()
 
     def flush_dirty(self) -> None:
         """Write the dirty entries to the store as one atomic write."""
