@@ -228,9 +228,10 @@ class _AggregateLogic(_KeyedLogic):
         key_fn = self.key
         agg = self.aggregate
         zero = self.zero
-        cache = h.cache
-        get = cache.get  # the cache dict is cleared, never replaced
+        clean = h.clean
         dirty = h.dirty
+        dget = dirty.get  # the cache dicts are cleared, never replaced
+        cpop = clean.pop
         direct = _DIRECT if h.direct else frozenset()
         tint = int if h.trusted else None
         kser = h.kb
@@ -246,11 +247,15 @@ class _AggregateLogic(_KeyedLogic):
                 if self._stops(exc):
                     return exc
                 continue
-            cur = get(kb, absent)
-            if cur is absent:  # not cached, or cached as absent: ask the store
-                if size and len(cache) >= size:
-                    h.evict()
-                cur = h.load(kb)  # absent if the store has no value either
+            # This operator never deletes, so dirty holds values only (no _DELETED).
+            # A key written here moves from clean to dirty: it is in one dict at a time.
+            cur = dget(kb, absent)
+            if cur is absent:  # not written since the last flush
+                cur = cpop(kb, absent)
+                if cur is absent:  # not cached, or cached as absent: ask the store
+                    if size and len(clean) + len(dirty) >= size:
+                        h.evict()
+                    cur = h.fetch(kb)  # absent if the store has no value either
             try:
                 new = agg(zero() if cur is absent else cur, x)
             except Exception as exc:
@@ -265,7 +270,6 @@ class _AggregateLogic(_KeyedLogic):
                     if self._stops(err):
                         return err
                     continue
-            cache[kb] = new
             dirty[kb] = new
             ap((k, new))
         return None

@@ -9,9 +9,10 @@ are: they are the serialized key bytes, except that an exact ``int`` or ``str`` 
 its own cache key under the library's serdes (injective on those types, and no int or
 str equals a ``bytes``; ``True == 1`` is why ``bool`` and other types are serialized):
 
-- a read hits the cache, else reads the store once and caches the value (or its
-  absence);
-- a write keeps the value as dirty; it is serialized when written to the store, but
+- the cache is two dicts, each key in at most one: ``dirty`` (written since the last
+  flush) and ``clean`` (equal to the store, or its absence). A read tries dirty, then
+  clean, else reads the store once; a hot key costs two dict operations per update;
+- a write moves the key to dirty; its value is serialized when written to the store, but
   checked at once (a value the serde cannot encode fails *that* element, under
   supervision). The check is a serialization, except for values msgpack always encodes
   (exact ``int`` in 64 bits, ``float``, ``str``) under the default serde: serializing
@@ -41,6 +42,7 @@ D = TypeVar("D")
 
 _MISSING: Any = object()
 _ABSENT: Any = object()  # cached: the store has no value for this key
+_DELETED: Any = object()  # dirty: deleted since the last flush
 
 _NEW, _OPEN, _CLOSED = 0, 1, 2
 
@@ -53,7 +55,7 @@ class StoreHandle:
         "context",
         "store",
         "state",
-        "cache",
+        "clean",
         "dirty",
         "direct",
         "size",
@@ -70,8 +72,11 @@ class StoreHandle:
         self.context = StoreContext(spec.name, owner)
         self.store: KeyValueStore[Any, Any] | None = None
         self.state = _NEW
-        self.cache: dict[Any, Any] = {}
-        self.dirty: dict[Any, Any] = {}  # cache key -> value (_ABSENT: delete)
+        # The cache: ``dirty`` holds what was written since the last flush (``_DELETED``
+        # for a delete) and shadows ``clean``, which holds values known to equal the
+        # store's (``_ABSENT``: the store has none). A hot key costs two dict operations.
+        self.clean: dict[Any, Any] = {}
+        self.dirty: dict[Any, Any] = {}
         self.direct = False  # exact int/str keys are their own cache keys
         self.size = spec.cache_size
 
@@ -112,20 +117,26 @@ class StoreHandle:
         """The store key of the cache key ``ck``."""
         return ck if type(ck) is bytes else self.kb(ck)
 
-    def load(self, ck: Any) -> Any:
-        """The value of ``ck`` from the store (``_ABSENT`` if none), now cached."""
+    def fetch(self, ck: Any) -> Any:
+        """The value of ``ck`` from the store (``_ABSENT`` if none), not cached: for a
+        key about to be written (each key is then in one of the two dicts)."""
         b = self.engine.get(self.key_bytes(ck))
-        v = _ABSENT if b is None else self.vl(b)
-        self.cache[ck] = v
+        return _ABSENT if b is None else self.vl(b)
+
+    def load(self, ck: Any) -> Any:
+        """The value of ``ck`` from the store (``_ABSENT`` if none), now in ``clean``."""
+        v = self.clean[ck] = self.fetch(ck)
         return v
 
     def get(self, ck: Any, default: Any) -> Any:
-        v = self.cache.get(ck, _MISSING)
+        v = self.dirty.get(ck, _MISSING)
         if v is _MISSING:
-            if self.size and len(self.cache) >= self.size:
-                self.evict()
-            v = self.load(ck)
-        return default if v is _ABSENT else v
+            v = self.clean.get(ck, _MISSING)
+            if v is _MISSING:
+                if self.size and len(self.clean) + len(self.dirty) >= self.size:
+                    self.evict()
+                v = self.load(ck)
+        return default if v is _ABSENT or v is _DELETED else v
 
     def check(self, value: Any) -> None:
         """Raise the serde's error if ``value`` cannot be serialized (see the module
@@ -142,23 +153,24 @@ class StoreHandle:
     def put(self, ck: Any, value: Any) -> None:
         """Set the (checked) value of ``ck`` (the operator evicts after a batch when
         ``cache_size`` is 0)."""
-        self.cache[ck] = value
+        self.clean.pop(ck, None)
         self.dirty[ck] = value
 
     def delete(self, ck: Any) -> None:
-        self.cache[ck] = _ABSENT
-        self.dirty[ck] = _ABSENT
+        self.clean.pop(ck, None)
+        self.dirty[ck] = _DELETED
 
     def flush_dirty(self) -> None:
-        """Write the dirty entries to the store as one atomic write."""
-        if not self.dirty:
+        """Write the dirty entries to the store as one atomic write; they become clean."""
+        dirty = self.dirty
+        if not dirty:
             return
         vraw = self.vraw
         kser = self.kb
         ops: list[tuple[bytes, bytes | None]] = []
-        for ck, v in self.dirty.items():
+        for ck, v in dirty.items():
             kb = ck if type(ck) is bytes else kser(ck)
-            if v is _ABSENT:
+            if v is _DELETED:
                 ops.append((kb, None))
                 continue
             try:
@@ -171,11 +183,14 @@ class StoreHandle:
                 ) from exc
         # Cleared only once written: a failed write loses nothing from the cache.
         self.engine.write(ops)
-        self.dirty.clear()
+        clean = self.clean
+        for ck, v in dirty.items():  # a key is in one dict at a time
+            clean[ck] = _ABSENT if v is _DELETED else v
+        dirty.clear()
 
     def evict(self) -> None:
         self.flush_dirty()
-        self.cache.clear()
+        self.clean.clear()
 
     def close(self) -> None:
         """Flush the cache and the store, then close it (every ending of the stage)."""
@@ -188,7 +203,7 @@ class StoreHandle:
         try:
             self.flush_dirty()
         finally:
-            self.cache.clear()
+            self.clean.clear()
             store.close()
 
 
