@@ -255,9 +255,16 @@ class _AggregateLogic(_KeyedLogic):
                 if cur is absent:  # not cached, or cached as absent: ask the store
                     if size and len(clean) + len(dirty) >= size:
                         h.evict()
-                    cur = h.fetch(kb)  # absent if the store has no value either
+                    cur = h.fetch(kb)
+                    if cur is absent:  # a new key
+                        try:
+                            cur = zero()
+                        except Exception as exc:
+                            if self._stops(exc):
+                                return exc
+                            continue
             try:
-                new = agg(zero() if cur is absent else cur, x)
+                new = agg(cur, x)
             except Exception as exc:
                 if self._stops(exc):
                     return exc

@@ -563,3 +563,24 @@ def test_stateful_map_by_key_with_deletes_matches_a_dict(
         await mat.shutdown()
 
     asyncio.run(main())
+
+
+async def test_a_raising_zero_is_supervised_like_aggregate(materializer: Materializer) -> None:
+    calls: list[int] = []
+
+    def flaky_zero() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise Boom("first zero")
+        return 0
+
+    flow = Flow[str]().aggregate_by_key(Stores.in_memory("c"), word, flaky_zero, count)
+    got = await (
+        Source.from_iterable(["a", "a", "b"])
+        .via(supervised(flow, Supervision.resume))
+        .run_with(Sink.seq(), materializer)
+    )
+    assert got == [("a", 1), ("b", 1)]
+    calls.clear()
+    with pytest.raises(Boom, match="first zero"):
+        await Source.from_iterable(["a"]).via(flow).run_with(Sink.seq(), materializer)
