@@ -44,7 +44,7 @@ class Serde(Protocol[T]):
 def _msgpack() -> Any:
     try:
         import msgpack
-    except ImportError as exc:  # pragma: no cover - msgpack is installed with the extras
+    except ImportError as exc:
         raise ImportError(
             "the default store serde needs msgpack: pip install 'reactive-streams-py[state]' "
             "(or give the store a key_serde/value_serde of your own)"

@@ -9,6 +9,7 @@ msgpack (the default) elsewhere.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -446,3 +447,20 @@ def test_a_layer_sees_every_write_as_bytes_with_its_context(kind: str, tmp_path:
         ("write", [(b"k", None), (b"j", b"w")]),
         ("close",),
     ]
+
+
+def test_missing_optional_libraries_name_the_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "rocksdict", None)  # import rocksdict now fails
+    with pytest.raises(ImportError, match=r"pip install 'reactive-streams-py\[state\]'"):
+        Stores.persistent("p", tmp_path).open()
+    monkeypatch.setitem(sys.modules, "msgpack", None)
+    with pytest.raises(ImportError, match=r"msgpack: pip install 'reactive-streams-py\[state\]'"):
+        Stores.in_memory("m").open()
+    # A store with serdes of its own needs no msgpack.
+    with Stores.in_memory(
+        "m", key_serde=OrderedKeySerde(), value_serde=OrderedKeySerde()
+    ).open() as s:
+        s.put(1, "one")
+        assert s.get(1) == "one"
