@@ -81,6 +81,10 @@ class AggregateByKey(_KeyedStage):
     Cancels when downstream cancels. Supervision: resume and restart skip the element
     (nothing written, nothing emitted); restart keeps the store, as Kafka Streams keeps a
     task's state when it restarts.
+
+    Values live as objects in the operator's cache between flushes, and the emitted
+    ``new_value`` is that object: return a new value from ``aggregate`` rather than
+    changing the one given (as with ``scan``), or an emitted value changes later.
     """
 
     name = "aggregate_by_key"
