@@ -322,10 +322,10 @@ class FlowOps(Graph, Generic[Out, Mat]):
         while the stream runs (``combine`` with this blueprint's value, ``Keep.right``).
 
         Emits when an element was aggregated and downstream pulls. Backpressures when
-        downstream does. Completes when upstream completes (the store is flushed and
-        closed, as in every ending). Fails when upstream fails or ``key``/``aggregate``
-        raises. Cancels when downstream cancels. Supervision: resume and restart skip the
-        element; restart keeps the store.
+        downstream does. Completes when upstream completes and the store holds every
+        update (it is closed in every ending). Fails when upstream fails, a function
+        raises, or the store fails. Cancels when downstream cancels. Supervision: resume
+        and restart skip the element; restart keeps the store.
         """
         from .._ops.state import AggregateByKey
 
@@ -344,8 +344,9 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Materializes a ``StoreView`` (``combine``: as ``aggregate_by_key``).
 
         Emits when ``f`` returned a ``y`` that is not None and downstream pulls.
-        Backpressures when downstream does. Completes when upstream completes. Fails when
-        upstream fails or ``key``/``f`` raises. Cancels when downstream cancels.
+        Backpressures when downstream does. Completes when upstream completes and the
+        store holds every update. Fails when upstream fails, ``key``/``f`` raises, or the
+        store fails. Cancels when downstream cancels.
         Supervision: resume and restart skip the element; restart keeps the store.
         """
         from .._ops.state import StatefulMapByKey

@@ -75,9 +75,10 @@ class AggregateByKey(_KeyedStage):
     ``groupByKey().aggregate()``). Materializes a ``StoreView`` of the table.
 
     Emits when an element was aggregated and downstream pulls. Backpressures when
-    downstream does. Completes when upstream completes (the store is flushed and closed).
-    Fails when upstream fails, or ``key``/``aggregate`` raises or the value cannot be
-    serialized (supervision stop; the updates of earlier elements are emitted first).
+    downstream does. Completes when upstream completes and the store holds every update
+    (then it is closed). Fails when upstream fails, ``key``/``zero``/``aggregate`` raises
+    or the value cannot be serialized (supervision stop; the updates of earlier elements
+    are emitted first), or the store fails.
     Cancels when downstream cancels. Supervision: resume and restart skip the element
     (nothing written, nothing emitted); restart keeps the store, as Kafka Streams keeps a
     task's state when it restarts.
@@ -120,11 +121,11 @@ class StatefulMapByKey(_KeyedStage):
     None emits nothing. Materializes a ``StoreView``.
 
     Emits when ``f`` returned a ``y`` that is not None and downstream pulls.
-    Backpressures when downstream does. Completes when upstream completes (the store is
-    flushed and closed). Fails when upstream fails, or ``key``/``f`` raises or the new
-    value cannot be serialized (supervision stop). Cancels when downstream cancels.
-    Supervision: resume and restart skip the element (nothing written, nothing emitted);
-    restart keeps the store.
+    Backpressures when downstream does. Completes when upstream completes and the store
+    holds every update (then it is closed). Fails when upstream fails, ``key``/``f``
+    raises or the new value cannot be serialized (supervision stop), or the store fails.
+    Cancels when downstream cancels. Supervision: resume and restart skip the element
+    (nothing written, nothing emitted); restart keeps the store.
     """
 
     name = "stateful_map_by_key"
@@ -171,6 +172,16 @@ class _KeyedLogic(FlowLogic):
 
     def post_stop(self) -> None:
         self.handle.close()
+
+    def on_upstream_finish(self) -> None:
+        # Complete only once the store holds every update: a store that cannot take them
+        # fails the stream instead (post_stop could only log it).
+        try:
+            self.handle.flush()
+        except Exception as exc:
+            self.fail_stage(exc)
+            return
+        self.complete_stage()
 
     def on_pull(self) -> None:
         self.pull(self.in_)

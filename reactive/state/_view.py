@@ -188,6 +188,13 @@ class StoreHandle:
             clean[ck] = _ABSENT if v is _DELETED else v
         dirty.clear()
 
+    def flush(self) -> None:
+        """Write the dirty entries and flush the store (if it is open)."""
+        if self.state == _OPEN:
+            assert self.store is not None
+            self.flush_dirty()
+            self.store.flush()
+
     def evict(self) -> None:
         self.flush_dirty()
         self.clean.clear()

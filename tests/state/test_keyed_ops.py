@@ -584,3 +584,23 @@ async def test_a_raising_zero_is_supervised_like_aggregate(materializer: Materia
     calls.clear()
     with pytest.raises(Boom, match="first zero"):
         await Source.from_iterable(["a"]).via(flow).run_with(Sink.seq(), materializer)
+
+
+class FailingWrites(Recording):
+    """A layer whose writes fail: a full disk, a lost changelog."""
+
+    def write(self, ops: Any) -> None:
+        raise OSError("disk full")
+
+
+async def test_completion_waits_for_the_store_and_fails_if_it_cannot_take_the_updates(
+    materializer: Materializer,
+) -> None:
+    log: list[Any] = []
+    sp = Stores.in_memory("c").with_layer(lambda e, ctx: FailingWrites(e, ctx, log))
+    got: list[Any] = []
+    with pytest.raises(OSError, match="disk full"):
+        await Source.from_iterable("ab").via(counting(sp)).run_foreach(got.append, materializer)
+    assert got == [("a", 1), ("b", 1)]
+    await settle()
+    assert log[-1] == ("close",)  # closed all the same
