@@ -61,6 +61,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_kafka_scale",
     "benchmarks.suite_model_serving",
     "benchmarks.suite_soak",
+    "benchmarks.suite_state",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}

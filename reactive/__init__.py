@@ -9,6 +9,7 @@ Map of the package:
 - ``reactive`` (this module): the public names of the DSL.
 - ``reactive.stage``: the custom stage API (``GraphStage``, ``GraphStageLogic``, ...).
 - ``reactive.testkit``: probes and a manual clock for tests; also a pytest plugin.
+- ``reactive.state``: key-value stores (in memory, RocksDB) for the keyed operators.
 - ``reactive._dsl``: blueprints and the operator methods (no behaviour).
 - ``reactive._ops``: operator implementations, one module per family.
 - ``reactive._impl``: interpreter, islands, boundaries, materializer, clock seam.

@@ -50,7 +50,18 @@ TESTKIT = [
     "TestSource",
 ]  # fmt: skip
 
-PINNED = {"reactive": REACTIVE, "reactive.stage": STAGE, "reactive.testkit": TESTKIT}
+STATE = [
+    "BytesStore", "DEFAULT_CACHE_SIZE", "InMemoryBytesStore", "KeyValueStore", "MsgpackSerde",
+    "OrderedKeySerde", "ReadOnlyKeyValueStore", "RocksDBBytesStore", "Serde",
+    "StoreClosedError", "StoreContext", "StoreSpec", "StoreView", "Stores", "WriteBatch",
+]  # fmt: skip
+
+PINNED = {
+    "reactive": REACTIVE,
+    "reactive.stage": STAGE,
+    "reactive.testkit": TESTKIT,
+    "reactive.state": STATE,
+}
 
 
 @pytest.mark.parametrize("module", sorted(PINNED))

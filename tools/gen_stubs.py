@@ -119,6 +119,53 @@ OPS: dict[str, list[Variant]] = {
         Variant({"combine": OMIT}, "Out", "FlowMonitor"),
         Variant({"combine": "Callable[[Mat, FlowMonitor], M2]"}, "Out", "M2"),
     ],
+    # keyed state (issue 14)
+    "aggregate_by_key": [
+        Variant(
+            {
+                "store": "StoreSpec[Any, Any]",
+                "key": "Callable[[Out], T]",
+                "zero": "Callable[[], U]",
+                "aggregate": "Callable[[U, Out], U]",
+                "combine": OMIT,
+            },
+            "tuple[T, U]",
+            "StoreView[T, U]",
+        ),
+        Variant(
+            {
+                "store": "StoreSpec[Any, Any]",
+                "key": "Callable[[Out], T]",
+                "zero": "Callable[[], U]",
+                "aggregate": "Callable[[U, Out], U]",
+                "combine": "Callable[[Mat, StoreView[T, U]], M2]",
+            },
+            "tuple[T, U]",
+            "M2",
+        ),
+    ],
+    "stateful_map_by_key": [
+        Variant(
+            {
+                "store": "StoreSpec[Any, Any]",
+                "key": "Callable[[Out], T]",
+                "f": "Callable[[S | None, Out], tuple[S | None, U | None]]",
+                "combine": OMIT,
+            },
+            "U",
+            "StoreView[T, S]",
+        ),
+        Variant(
+            {
+                "store": "StoreSpec[Any, Any]",
+                "key": "Callable[[Out], T]",
+                "f": "Callable[[S | None, Out], tuple[S | None, U | None]]",
+                "combine": "Callable[[Mat, StoreView[T, S]], M2]",
+            },
+            "U",
+            "M2",
+        ),
+    ],
     # time and rate
     "throttle": op(
         elements="int",
@@ -500,6 +547,8 @@ from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._stage.logic import GraphStageWithMaterializedValue
 from .._stage.shapes import Shape
+from ..state._spec import StoreSpec
+from ..state._view import StoreView
 from .keep import DoneType, NotUsedType
 from .subflow import SubFlow
 from .with_context import FlowWithContext, SourceWithContext
@@ -542,6 +591,8 @@ from .._ops.buffers import OverflowStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._stage.logic import GraphStageWithMaterializedValue
+from ..state._spec import StoreSpec
+from ..state._view import StoreView
 from .blueprints import Flow, FlowOps, RunnableGraph, Sink, Source
 from .keep import DoneType, NotUsedType
 

@@ -350,6 +350,52 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(Monitor(), combine)
 
+    # -- keyed state (issue 14) -----------------------------------------------------------------
+    def aggregate_by_key(
+        self,
+        store: Any,
+        key: Callable[[Out], Any],
+        zero: Callable[[], Any],
+        aggregate: Callable[[Any, Out], Any],
+        combine: Callable[[Any, Any], Any] = Keep.right,
+    ) -> Any:
+        """Keep ``aggregate(value, x)`` per key ``key(x)`` in ``store`` (a ``StoreSpec``;
+        ``zero()`` for a new key) and emit ``(key, new_value)`` for each element: the
+        changelog of a table. Materializes a read-only ``StoreView`` of the store, current
+        while the stream runs (``combine`` with this blueprint's value, ``Keep.right``).
+
+        Emits when an element was aggregated and downstream pulls. Backpressures when
+        downstream does. Completes when upstream completes and the store holds every
+        update (it is closed in every ending). Fails when upstream fails, a function
+        raises, or the store fails. Cancels when downstream cancels. Supervision: resume
+        and restart skip the element; restart keeps the store.
+        """
+        from .._ops.state import AggregateByKey
+
+        return self._via_stage(AggregateByKey(store, key, zero, aggregate), combine)
+
+    def stateful_map_by_key(
+        self,
+        store: Any,
+        key: Callable[[Out], Any],
+        f: Callable[[Any, Out], tuple[Any, Any]],
+        combine: Callable[[Any, Any], Any] = Keep.right,
+    ) -> Any:
+        """``stateful_map`` with one state per key ``key(x)``, kept in ``store``:
+        ``f(value, x) -> (new_value, y)`` (``value`` None for a key without one; a
+        ``new_value`` of None deletes the key; a ``y`` of None emits nothing).
+        Materializes a ``StoreView`` (``combine``: as ``aggregate_by_key``).
+
+        Emits when ``f`` returned a ``y`` that is not None and downstream pulls.
+        Backpressures when downstream does. Completes when upstream completes and the
+        store holds every update. Fails when upstream fails, ``key``/``f`` raises, or the
+        store fails. Cancels when downstream cancels.
+        Supervision: resume and restart skip the element; restart keeps the store.
+        """
+        from .._ops.state import StatefulMapByKey
+
+        return self._via_stage(StatefulMapByKey(store, key, f), combine)
+
     # -- time and rate operators (issue 3: add here) -------------------------------------------
     def throttle(
         self,

@@ -19,6 +19,8 @@ from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._stage.logic import GraphStageWithMaterializedValue
 from .._stage.shapes import Shape
+from ..state._spec import StoreSpec
+from ..state._view import StoreView
 from .keep import DoneType, NotUsedType
 from .subflow import SubFlow
 from .with_context import FlowWithContext, SourceWithContext
@@ -130,6 +132,38 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def monitor(self) -> FlowOps[Out, Any]: ...
     @overload
     def monitor(self, combine: Callable[[Mat, FlowMonitor], M2] = ...) -> FlowOps[Out, Any]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+    ) -> FlowOps[tuple[T, U], Any]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+        combine: Callable[[Mat, StoreView[T, U]], M2] = ...,
+    ) -> FlowOps[tuple[T, U], Any]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+    ) -> FlowOps[U, Any]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+        combine: Callable[[Mat, StoreView[T, S]], M2] = ...,
+    ) -> FlowOps[U, Any]: ...
     def throttle(
         self,
         elements: int,
@@ -369,6 +403,38 @@ class Source(FlowOps[Out, Mat]):
     def monitor(self) -> Source[Out, FlowMonitor]: ...
     @overload
     def monitor(self, combine: Callable[[Mat, FlowMonitor], M2] = ...) -> Source[Out, M2]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+    ) -> Source[tuple[T, U], StoreView[T, U]]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+        combine: Callable[[Mat, StoreView[T, U]], M2] = ...,
+    ) -> Source[tuple[T, U], M2]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+    ) -> Source[U, StoreView[T, S]]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+        combine: Callable[[Mat, StoreView[T, S]], M2] = ...,
+    ) -> Source[U, M2]: ...
     def throttle(
         self,
         elements: int,
@@ -700,6 +766,38 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
     def monitor(self) -> Flow[FIn, FOut, FlowMonitor]: ...
     @overload
     def monitor(self, combine: Callable[[FMat, FlowMonitor], M2] = ...) -> Flow[FIn, FOut, M2]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[FOut], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, FOut], U],
+    ) -> Flow[FIn, tuple[T, U], StoreView[T, U]]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[FOut], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, FOut], U],
+        combine: Callable[[FMat, StoreView[T, U]], M2] = ...,
+    ) -> Flow[FIn, tuple[T, U], M2]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[FOut], T],
+        f: Callable[[S | None, FOut], tuple[S | None, U | None]],
+    ) -> Flow[FIn, U, StoreView[T, S]]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[FOut], T],
+        f: Callable[[S | None, FOut], tuple[S | None, U | None]],
+        combine: Callable[[FMat, StoreView[T, S]], M2] = ...,
+    ) -> Flow[FIn, U, M2]: ...
     def throttle(
         self,
         elements: int,

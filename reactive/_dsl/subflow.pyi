@@ -15,6 +15,8 @@ from .._ops.buffers import OverflowStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._stage.logic import GraphStageWithMaterializedValue
+from ..state._spec import StoreSpec
+from ..state._view import StoreView
 from .blueprints import Flow, FlowOps, RunnableGraph, Sink, Source
 from .keep import DoneType, NotUsedType
 
@@ -122,6 +124,38 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         self,
         combine: Callable[[Mat, FlowMonitor], M2] = ...,
     ) -> SubFlow[Out, Mat, Ctx]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+    ) -> SubFlow[tuple[T, U], Mat, Ctx]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+        combine: Callable[[Mat, StoreView[T, U]], M2] = ...,
+    ) -> SubFlow[tuple[T, U], Mat, Ctx]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+    ) -> SubFlow[U, Mat, Ctx]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+        combine: Callable[[Mat, StoreView[T, S]], M2] = ...,
+    ) -> SubFlow[U, Mat, Ctx]: ...
     def throttle(
         self,
         elements: int,

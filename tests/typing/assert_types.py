@@ -182,3 +182,30 @@ def rejected() -> None:
     ints.to(Flow[str]().to(Sink.ignore()))  # type: ignore[arg-type]
     ints.map(lambda x: x.upper())  # type: ignore[attr-defined]
     Flow[int]().run_with(Source.single("a"), Sink.ignore())  # type: ignore[arg-type]
+
+
+async def keyed_state() -> None:
+    from reactive.state import Stores, StoreView
+
+    def empty() -> str:
+        return ""
+
+    def concat(s: str, w: str) -> str:
+        return s + w
+
+    words = Source.from_iterable(["a", "b"])
+    counts = words.aggregate_by_key(
+        Stores.in_memory("c"), lambda w: w, lambda: 0, lambda n, _: n + 1
+    )
+    assert_type(counts, Source[tuple[str, int], StoreView[str, int]])
+    both = words.aggregate_by_key(
+        Stores.in_memory("c"), lambda w: len(w), empty, concat, combine=Keep.both
+    )
+    assert_type(both, Source[tuple[int, str], tuple[NotUsedType, StoreView[int, str]]])
+    view = counts.to(Sink.ignore()).run()
+    assert_type(view.get("a"), int | None)
+    assert_type(view.get("a", 0), int)
+    lengths = Flow[str]().stateful_map_by_key(
+        Stores.in_memory("s"), lambda w: w[0], lambda s, w: ((s or 0) + len(w), len(w))
+    )
+    assert_type(lengths, Flow[str, int, StoreView[str, int]])

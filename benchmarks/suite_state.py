@@ -1,0 +1,228 @@
+"""Keyed-state benchmark (issue 14): a keyed count in process, against a plain dict loop.
+
+``keyed_count``: ``size`` records ``(key, i)`` over :data:`KEYS` keys (``"k0000"`` ...,
+in a scrambled order so every key recurs every ``KEYS`` records), counted per key. Every
+system calls the same two named functions, :func:`record_key` and :func:`count`:
+
+- *dict loop* (the baseline, and the limit): ``counts[k] = count(counts.get(k, 0), r)``;
+- *project, in-memory store*: ``from_iterable(records).aggregate_by_key(store, record_key,
+  zero, count)`` into ``Sink.ignore()``, the default store (in memory, msgpack, the default
+  write-back cache of ``DEFAULT_CACHE_SIZE`` entries); every update ``(key, count)`` is
+  emitted, as the operator's contract says;
+- *project, persistent store*: the same on RocksDB (``Stores.persistent`` in a fresh
+  temporary directory), the cache flushed to RocksDB as one write batch when the stream
+  ends;
+- *project, persistent store, cache_size=0* (no target): nothing cached between batches;
+  the store holds every update before it is emitted (one RocksDB write batch and a
+  reload of every key per batch of elements): what the cache saves.
+
+The result compared with the baseline's is the final ``{key: count}``: the project systems
+read it through a store layer (``StoreSpec.with_layer``) that copies the store's content
+when the stream closes it (10,000 keys: a few milliseconds, inside the timed part).
+The records are built once per size and cached (the first measurement at a size pays
+for building them; the median over rounds does not).
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from typing import Any
+
+from benchmarks.runner import THROUGHPUT, Benchmark, System, Target, register
+
+#: The names of the benchmarks this module registers, in order.
+NAMES: list[str] = []
+
+#: Distinct keys of the keyed count.
+KEYS = 10_000
+
+S = "benchmarks.suite_state:"
+
+__all__ = [
+    "count",
+    "dict_loop",
+    "in_memory_store",
+    "persistent_store",
+    "persistent_write_through",
+    "record_key",
+    "records",
+]
+
+
+def record_key(r: tuple[str, int]) -> str:
+    """The key of a record."""
+    return r[0]
+
+
+def zero() -> int:
+    """A new key's count."""
+    return 0
+
+
+def count(n: int, _r: tuple[str, int]) -> int:
+    """One more."""
+    return n + 1
+
+
+@functools.lru_cache(maxsize=2)
+def records(size: int) -> list[tuple[str, int]]:
+    """``size`` records over ``KEYS`` keys in a scrambled (but fixed) order."""
+    names = [f"k{i:04d}" for i in range(KEYS)]
+    return [(names[(i * 7919) % KEYS], i) for i in range(size)]
+
+
+def dict_loop(size: int) -> dict[str, int]:
+    """The limit: a plain dict updated in a for loop."""
+    recs = records(size)
+    counts: dict[str, int] = {}
+    get = counts.get
+    for r in recs:
+        k = record_key(r)
+        counts[k] = count(get(k, 0), r)
+    return counts
+
+
+def _snapshot_layer(final: dict[Any, Any]) -> Any:
+    """A layer that copies the store's content into ``final`` when the store closes."""
+    from reactive.state import BytesStore, StoreContext
+    from reactive.state._serde import MsgpackSerde
+
+    serde = MsgpackSerde()
+
+    class Snapshot(BytesStore):
+        def __init__(self, inner: BytesStore, context: StoreContext) -> None:
+            self.inner = inner
+            self.name = inner.name
+
+        def get(self, key: bytes) -> bytes | None:
+            return self.inner.get(key)
+
+        def put(self, key: bytes, value: bytes) -> None:
+            self.inner.put(key, value)
+
+        def delete(self, key: bytes) -> None:
+            self.inner.delete(key)
+
+        def contains(self, key: bytes) -> bool:
+            return self.inner.contains(key)
+
+        def __len__(self) -> int:
+            return len(self.inner)
+
+        def scan(
+            self, start: Any = None, end: Any = None, si: bool = True, ei: bool = False
+        ) -> Any:
+            return self.inner.scan(start, end, si, ei)
+
+        def write(self, ops: Any) -> None:
+            self.inner.write(ops)
+
+        def flush(self) -> None:
+            self.inner.flush()
+
+        def close(self) -> None:
+            if self.inner.is_open:
+                for kb, vb in self.inner.scan():
+                    final[serde.from_bytes(kb)] = serde.from_bytes(vb)
+            self.inner.close()
+
+        @property
+        def is_open(self) -> bool:
+            return self.inner.is_open
+
+    return Snapshot
+
+
+async def _keyed_count(size: int, spec: Any) -> dict[str, int]:
+    from reactive import Sink, Source
+
+    final: dict[str, int] = {}
+    recs = records(size)
+    spec = spec.with_layer(_snapshot_layer(final))
+    await (
+        Source.from_iterable(recs)
+        .aggregate_by_key(spec, record_key, zero, count)
+        .run_with(Sink.ignore())
+    )
+    return final
+
+
+async def in_memory_store(size: int) -> dict[str, int]:
+    """``aggregate_by_key`` on the default in-memory store."""
+    from reactive.state import Stores
+
+    return await _keyed_count(size, Stores.in_memory("counts"))
+
+
+async def _persistent(size: int, cache_size: int | None) -> dict[str, int]:
+    from reactive.state import Stores
+
+    path = tempfile.mkdtemp(prefix="reactive-bench-state-")
+    try:
+        kw = {} if cache_size is None else {"cache_size": cache_size}
+        return await _keyed_count(size, Stores.persistent("counts", path, **kw))
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def persistent_store(size: int) -> dict[str, int]:
+    """``aggregate_by_key`` on a RocksDB store (the default cache)."""
+    return await _persistent(size, None)
+
+
+async def persistent_write_through(size: int) -> dict[str, int]:
+    """``aggregate_by_key`` on a RocksDB store with ``cache_size=0``."""
+    return await _persistent(size, 0)
+
+
+def _register(bench: Benchmark) -> None:
+    register(bench)
+    NAMES.append(bench.name)
+
+
+_register(
+    Benchmark(
+        name="keyed_count",
+        title=f"keyed count over {KEYS:,} keys: aggregate_by_key vs a dict loop",
+        description=(
+            f"`from_iterable(records).aggregate_by_key(store, record_key, zero, count)` into "
+            f"`Sink.ignore()` (every update emitted), records over {KEYS:,} keys, against a "
+            "plain dict loop calling the same two functions (the limit). Stores: in memory "
+            "(the default) and RocksDB (rocksdict), both with the default write-back cache "
+            "of 10,000 entries flushed as one write batch at the end; RocksDB also with "
+            "cache_size=0 (no target). See benchmarks/suite_state.py."
+        ),
+        systems=(
+            System("dict loop", S + "dict_loop", "limit"),
+            System("project, in-memory store", S + "in_memory_store", "project"),
+            System("project, persistent store (RocksDB)", S + "persistent_store", "project"),
+            System(
+                "project, persistent store, cache_size=0",
+                S + "persistent_write_through",
+                "project",
+                note="one RocksDB write batch per batch of elements",
+            ),
+        ),
+        baseline="dict loop",
+        size=1_000_000,
+        quick_size=20_000,
+        metrics=(THROUGHPUT,),
+        targets=(
+            Target(
+                "project, in-memory store",
+                "throughput",
+                ">= 0.5x the dict loop",
+                min_ratio=0.5,
+            ),
+            Target(
+                "project, persistent store (RocksDB)",
+                "throughput",
+                ">= 0.25x the dict loop",
+                min_ratio=0.25,
+            ),
+        ),
+        timeout=300.0,
+    )
+)

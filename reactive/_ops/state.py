@@ -1,0 +1,340 @@
+"""Stateful operators over a store: ``aggregate_by_key`` and ``stateful_map_by_key``.
+
+Each materialization opens its own store instance (a :class:`~reactive.state.StoreSpec`
+in the blueprint) when its stage starts, and flushes and closes it in ``post_stop``, which
+runs in every ending: completion, failure, cancellation and materializer shutdown. The
+materialized value is a :class:`~reactive.state.StoreView` reading through the operator's
+cache (see ``reactive/state/_view.py``), so it is current after every element.
+
+Both logics take part in the batch protocol (``fused.py``): they ask upstream for as
+many elements as downstream asked of them and emit at most one element per input, so a
+batch in gives a batch out without exceeding demand; the per-element work is one loop.
+
+Naming: Akka has no keyed state; Kafka Streams spells it ``groupByKey().aggregate()``.
+Here it is one flat operator named like ``stateful_map`` and ``group_by`` (verb + ``_by_key``):
+it needs no grouped intermediate type, keeps one typed method per blueprint kind, and
+does not suggest substreams as ``group_by`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, _Batch
+from .._stage.shapes import FlowShape, Inlet, Outlet
+from .._supervision import Supervision
+from ..state._spec import StoreSpec
+from ..state._view import _ABSENT, StoreHandle, StoreView
+from .simple import FlowLogic
+
+__all__ = ["AggregateByKey", "StatefulMapByKey"]
+
+_DIRECT = frozenset((str, int))
+
+
+def _check_spec(op: str, store: Any) -> None:
+    if not isinstance(store, StoreSpec):
+        raise TypeError(
+            f"{op}: store must be a StoreSpec (Stores.in_memory(name) or "
+            f"Stores.persistent(name, path)), got {store!r}"
+        )
+
+
+def _check_callable(op: str, what: str, f: Any) -> None:
+    if not callable(f):
+        raise TypeError(f"{op}: {what} must be callable, got {f!r}")
+
+
+class _KeyedStage(GraphStageWithMaterializedValue[FlowShape, StoreView[Any, Any]]):
+    name = "keyed"
+
+    def __init__(self, store: StoreSpec[Any, Any]) -> None:
+        cls = type(self).__name__
+        self.shape = FlowShape(Inlet(f"{cls}.in"), Outlet(f"{cls}.out"))
+        self.store = store
+
+    def _logic(self, handle: StoreHandle) -> GraphStageLogic:
+        raise NotImplementedError  # pragma: no cover - both stages override
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[GraphStageLogic, StoreView[Any, Any]]:
+        handle = StoreHandle(self.store, self.name)
+        return self._logic(handle), StoreView(handle)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.store.name!r})"
+
+
+class AggregateByKey(_KeyedStage):
+    """``aggregate_by_key(store, key, zero, aggregate)``: per key ``k = key(x)``, the
+    store's value becomes ``aggregate(value, x)`` (``zero()`` for a key not seen yet: a
+    factory, as ``windowed``'s, so no two keys share a mutable start) and
+    ``(k, new_value)`` is emitted: the changelog view of a table (Kafka Streams'
+    ``groupByKey().aggregate()``). Materializes a ``StoreView`` of the table.
+
+    Emits when an element was aggregated and downstream pulls. Backpressures when
+    downstream does. Completes when upstream completes and the store holds every update
+    (then it is closed). Fails when upstream fails, ``key``/``zero``/``aggregate`` raises
+    or the value cannot be serialized (supervision stop; the updates of earlier elements
+    are emitted first), or the store fails.
+    Cancels when downstream cancels. Supervision: resume and restart skip the element
+    (nothing written, nothing emitted); restart keeps the store, as Kafka Streams keeps a
+    task's state when it restarts.
+
+    Values live as objects in the operator's cache between flushes, and the emitted
+    ``new_value`` is that object: return a new value from ``aggregate`` rather than
+    changing the one given (as with ``scan``), or an emitted value changes later.
+    """
+
+    name = "aggregate_by_key"
+
+    def __init__(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Any], Any],
+        zero: Callable[[], Any],
+        aggregate: Callable[[Any, Any], Any],
+    ) -> None:
+        _check_spec("aggregate_by_key", store)
+        _check_callable("aggregate_by_key", "key", key)
+        if not callable(zero):
+            raise TypeError(
+                "aggregate_by_key: zero must be a zero-argument function giving a new key's "
+                f"first value (e.g. lambda: 0, as windowed's zero), got {zero!r}"
+            )
+        _check_callable("aggregate_by_key", "aggregate", aggregate)
+        super().__init__(store)
+        self.key = key
+        self.zero = zero
+        self.aggregate = aggregate
+
+    def _logic(self, handle: StoreHandle) -> GraphStageLogic:
+        return _AggregateLogic(self.shape, handle, self)
+
+
+class StatefulMapByKey(_KeyedStage):
+    """``stateful_map_by_key(store, key, f)``: ``stateful_map`` with one state per key, kept
+    in a store: ``f(value, x) -> (new_value, y)`` where ``value`` is the store's value for
+    ``key(x)`` (None if it has none); a ``new_value`` of None deletes the key, a ``y`` of
+    None emits nothing. Materializes a ``StoreView``.
+
+    Emits when ``f`` returned a ``y`` that is not None and downstream pulls.
+    Backpressures when downstream does. Completes when upstream completes and the store
+    holds every update (then it is closed). Fails when upstream fails, ``key``/``f``
+    raises or the new value cannot be serialized (supervision stop), or the store fails.
+    Cancels when downstream cancels. Supervision: resume and restart skip the element
+    (nothing written, nothing emitted); restart keeps the store.
+    """
+
+    name = "stateful_map_by_key"
+
+    def __init__(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Any], Any],
+        f: Callable[[Any, Any], tuple[Any, Any]],
+    ) -> None:
+        _check_spec("stateful_map_by_key", store)
+        _check_callable("stateful_map_by_key", "key", key)
+        _check_callable("stateful_map_by_key", "f", f)
+        super().__init__(store)
+        self.key = key
+        self.f = f
+
+    def _logic(self, handle: StoreHandle) -> GraphStageLogic:
+        return _MapByKeyLogic(self.shape, handle, self)
+
+
+class _KeyedLogic(FlowLogic):
+    """Opens the store at start, closes it at stop; the batch protocol on both ports.
+
+    Supervision is applied here, per element (``_stops``), not by the interpreter: an
+    exception escaping a handler is the store's (it fails the stage whatever the
+    decider says).
+    """
+
+    def __init__(self, shape: FlowShape, handle: StoreHandle) -> None:
+        super().__init__(shape)
+        self.handle = handle
+        self._batch_in = (self.in_,)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
+        self._cout = self._conns[self.out]
+        try:
+            self.handle.open()
+        except Exception as exc:
+            # Not the user's element: no supervision applies to a store that cannot open.
+            self.fail_stage(exc)
+
+    def post_stop(self) -> None:
+        self.handle.close()
+
+    def on_upstream_finish(self) -> None:
+        # Complete only once the store holds every update: a store that cannot take them
+        # fails the stream instead (post_stop could only log it).
+        try:
+            self.handle.flush()
+        except Exception as exc:
+            self.fail_stage(exc)
+            return
+        self.complete_stage()
+
+    def on_pull(self) -> None:
+        self.pull(self.in_)
+        cin = self._cin
+        if cin.batch:
+            cout = self._cout
+            cin.demand_n = cout.demand_n if cout.batch else 1
+
+    def _stops(self, exc: BaseException) -> bool:
+        """Supervision of an element whose function raised: True to fail the stage."""
+        return self.decide(exc) is Supervision.stop
+
+    def _serde_error(self, what: str, obj: Any, k: Any, exc: Exception) -> TypeError:
+        h = self.handle
+        serde = h.store.value_serde if h.store is not None else None
+        err = TypeError(
+            f"[{self._stage_name}] store {h.spec.name!r}: {what} {obj!r} of key {k!r} "
+            f"cannot be serialized by {serde!r}: {exc}"
+        )
+        err.__cause__ = exc
+        return err
+
+    def _run(self, xs: Any, out: list[Any]) -> BaseException | None:
+        raise NotImplementedError  # pragma: no cover - both logics override
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        out: list[Any] = _Batch()
+        h = self.handle
+        try:
+            exc = self._run(x if type(x) is _Batch else (x,), out)
+            if not h.size:  # cache_size 0: the store has every update before it is emitted
+                h.evict()
+        except Exception as store_exc:
+            # The store failed (reading or writing a batch): not the element's fault.
+            self.fail_stage(store_exc)
+            return
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else out)
+        if exc is not None:
+            self.fail_stage(exc)
+        elif not out:
+            self.on_pull()
+
+
+class _AggregateLogic(_KeyedLogic):
+    def __init__(self, shape: FlowShape, handle: StoreHandle, stage: AggregateByKey) -> None:
+        super().__init__(shape, handle)
+        self.key = stage.key
+        self.zero = stage.zero
+        self.aggregate = stage.aggregate
+
+    def _run(self, xs: Any, out: list[Any]) -> BaseException | None:
+        # The hot loop: locals only; exact int/str keys are their own cache keys (see
+        # StoreHandle.cache_key, inlined); ints msgpack encodes are not trial-serialized
+        # (StoreHandle.check, inlined for them); the cache size is checked only when a key
+        # misses (with cache_size 0 the cache is emptied after the batch, in on_push).
+        h = self.handle
+        key_fn = self.key
+        agg = self.aggregate
+        zero = self.zero
+        clean = h.clean
+        dirty = h.dirty
+        dget = dirty.get  # the cache dicts are cleared, never replaced
+        cpop = clean.pop
+        direct = _DIRECT if h.direct else frozenset()
+        tint = int if h.trusted else None
+        kser = h.kb
+        check = h.check
+        size = h.size
+        absent = _ABSENT
+        ap = out.append
+        for x in xs:
+            try:
+                k = key_fn(x)
+                kb = k if type(k) in direct else kser(k)
+            except Exception as exc:
+                if self._stops(exc):
+                    return exc
+                continue
+            # This operator never deletes, so dirty holds values only (no _DELETED).
+            # A key written here moves from clean to dirty: it is in one dict at a time.
+            cur = dget(kb, absent)
+            if cur is absent:  # not written since the last flush
+                cur = cpop(kb, absent)
+                if cur is absent:  # not cached, or cached as absent: ask the store
+                    if size and len(clean) + len(dirty) >= size:
+                        h.evict()
+                    cur = h.fetch(kb)
+                    if cur is absent:  # a new key
+                        try:
+                            cur = zero()
+                        except Exception as exc:
+                            if self._stops(exc):
+                                return exc
+                            continue
+            try:
+                new = agg(cur, x)
+            except Exception as exc:
+                if self._stops(exc):
+                    return exc
+                continue
+            if type(new) is not tint or not -0x8000000000000000 <= new <= 0xFFFFFFFFFFFFFFFF:
+                try:
+                    check(new)
+                except Exception as exc:
+                    err = self._serde_error("value", new, k, exc)
+                    if self._stops(err):
+                        return err
+                    continue
+            dirty[kb] = new
+            ap((k, new))
+        return None
+
+
+class _MapByKeyLogic(_KeyedLogic):
+    def __init__(self, shape: FlowShape, handle: StoreHandle, stage: StatefulMapByKey) -> None:
+        super().__init__(shape, handle)
+        self.key = stage.key
+        self.f = stage.f
+
+    def _run(self, xs: Any, out: list[Any]) -> BaseException | None:
+        h = self.handle
+        key_fn = self.key
+        f = self.f
+        ap = out.append
+        for x in xs:
+            try:
+                k = key_fn(x)
+                kb = h.cache_key(k)
+            except Exception as exc:
+                if self._stops(exc):
+                    return exc
+                continue
+            cur = h.get(kb, None)  # store errors escape: they fail the stage
+            try:
+                new, y = f(cur, x)
+            except Exception as exc:
+                if self._stops(exc):
+                    return exc
+                continue
+            if new is None:
+                if cur is not None:
+                    h.delete(kb)
+            else:
+                try:
+                    h.check(new)
+                except Exception as exc:
+                    err = self._serde_error("value", new, k, exc)
+                    if self._stops(err):
+                        return err
+                    continue
+                h.put(kb, new)
+            if y is not None:
+                ap(y)
+        return None

@@ -1,0 +1,56 @@
+"""reactive.state: key-value stores for stateful operators.
+
+- :class:`Stores` declares a store in a blueprint (:class:`StoreSpec`); each
+  materialization of a stateful operator opens its own instance when its stage starts
+  and flushes and closes it when the stage stops, whatever the ending.
+- :class:`KeyValueStore` is the typed store interface (get, put, delete, ``in``, ``len``,
+  ordered ``range``/``items``/``keys``, atomic :class:`WriteBatch`, flush, close) over a
+  :class:`BytesStore` engine: :class:`InMemoryBytesStore` (the default) or
+  :class:`RocksDBBytesStore` (persistent; the ``state`` extra, rocksdict).
+- Keys and values are serialized with msgpack (:class:`MsgpackSerde`) unless a
+  :class:`Serde` is given; order is the bytewise order of the serialized keys, and
+  :class:`OrderedKeySerde` makes that the natural order of ints, floats, strings and
+  tuples.
+- ``aggregate_by_key`` and ``stateful_map_by_key`` (on ``Source``/``Flow``/``SubFlow``)
+  keep their state in a store and materialize a :class:`StoreView`.
+
+Module map: ``_store`` (interfaces), ``_memory`` and ``_rocksdb`` (engines), ``_serde``,
+``_spec`` (declarations and the layer hook for changelogs), ``_view``.
+"""
+
+from ._memory import InMemoryBytesStore
+from ._rocksdb import RocksDBBytesStore
+from ._serde import MsgpackSerde, OrderedKeySerde, Serde
+from ._spec import DEFAULT_CACHE_SIZE, StoreContext, Stores, StoreSpec
+from ._store import (
+    BytesStore,
+    KeyValueStore,
+    ReadOnlyKeyValueStore,
+    StoreClosedError,
+    WriteBatch,
+)
+from ._view import StoreView
+
+__all__ = [
+    "BytesStore",
+    "DEFAULT_CACHE_SIZE",
+    "InMemoryBytesStore",
+    "KeyValueStore",
+    "MsgpackSerde",
+    "OrderedKeySerde",
+    "ReadOnlyKeyValueStore",
+    "RocksDBBytesStore",
+    "Serde",
+    "StoreClosedError",
+    "StoreContext",
+    "StoreSpec",
+    "StoreView",
+    "Stores",
+    "WriteBatch",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -1,0 +1,333 @@
+"""The store interface: a key-value store over bytes, and its typed face.
+
+Two levels, as Kafka Streams' stores (a typed ``MeteredKeyValueStore`` over byte stores):
+
+- :class:`BytesStore` is the storage engine: keys and values are ``bytes``, keys ordered
+  bytewise. :class:`~reactive.state.InMemoryBytesStore` and
+  :class:`~reactive.state.RocksDBBytesStore` implement it. A *layer* (a changelog writer, a
+  metrics wrapper) is a ``BytesStore`` wrapping another one: it sees every write as
+  bytes, which is what a changelog topic carries.
+- :class:`KeyValueStore` is what users and operators hold: typed keys and values turned
+  into bytes by a :class:`~reactive.state.Serde` each.
+
+Range bounds: ``start`` is inclusive and ``end`` exclusive by default (as Python's
+``range`` and RocksDB's iterate-upper-bound); ``start_inclusive``/``end_inclusive`` change
+that; ``None`` means unbounded. Order is the bytewise order of the *serialized* keys.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from typing import Any, Generic, Protocol, TypeVar, overload
+
+from .._errors import StreamError
+from ._serde import Serde
+
+__all__ = [
+    "BytesStore",
+    "KeyValueStore",
+    "ReadOnlyKeyValueStore",
+    "WriteBatch",
+    "StoreClosedError",
+]
+
+K = TypeVar("K")
+V = TypeVar("V")
+D = TypeVar("D")
+K_co = TypeVar("K_co", covariant=True)
+V_co = TypeVar("V_co", covariant=True)
+
+_MISSING: Any = object()
+
+
+class StoreClosedError(StreamError):
+    """A store (or a view of one) was used while it is not open: before its stream
+    started it, or after the stream stopped and closed it."""
+
+
+class BytesStore(abc.ABC):
+    """A storage engine: ``bytes`` keys ordered bytewise, ``bytes`` values.
+
+    Operations on a closed engine raise :class:`StoreClosedError`. ``write`` applies a
+    sequence of ``(key, value)`` operations (``value`` None deletes) atomically: all or
+    none of them.
+    """
+
+    name: str
+
+    @abc.abstractmethod
+    def get(self, key: bytes) -> bytes | None:
+        """The value of ``key``, or None."""
+
+    @abc.abstractmethod
+    def put(self, key: bytes, value: bytes) -> None:
+        """Set ``key`` to ``value``."""
+
+    @abc.abstractmethod
+    def delete(self, key: bytes) -> None:
+        """Remove ``key`` (nothing happens if it is absent)."""
+
+    @abc.abstractmethod
+    def contains(self, key: bytes) -> bool:
+        """True if ``key`` has a value."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """The number of keys."""
+
+    @abc.abstractmethod
+    def scan(
+        self,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        start_inclusive: bool = True,
+        end_inclusive: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """``(key, value)`` pairs with keys between ``start`` and ``end``, in key order."""
+
+    @abc.abstractmethod
+    def write(self, ops: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Apply ``ops`` (``(key, value)``; value None deletes) atomically, in order."""
+
+    @abc.abstractmethod
+    def flush(self) -> None:
+        """Make every write so far durable (a no-op in memory)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Flush and release the engine; idempotent."""
+
+    @property
+    @abc.abstractmethod
+    def is_open(self) -> bool:
+        """False once closed."""
+
+    def _closed(self) -> StoreClosedError:
+        return StoreClosedError(f"store {self.name!r} is closed")
+
+
+class ReadOnlyKeyValueStore(Protocol[K_co, V_co]):
+    """What a query may do with a store: a :class:`KeyValueStore` is one, and so is the
+    materialized view of a stateful operator."""
+
+    @property
+    def is_open(self) -> bool:
+        """False before the store opened and after it closed (reads then raise)."""
+        ...
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key``, or ``default``."""
+        ...
+
+    def __contains__(self, key: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def range(
+        self,
+        start: Any = None,
+        end: Any = None,
+        *,
+        start_inclusive: bool = True,
+        end_inclusive: bool = False,
+    ) -> Iterator[tuple[K_co, V_co]]:
+        """``(key, value)`` pairs between ``start`` and ``end`` in serialized-key order."""
+        ...
+
+    def items(self) -> Iterator[tuple[K_co, V_co]]:
+        """Every ``(key, value)`` pair in serialized-key order."""
+        ...
+
+    def keys(self) -> Iterator[K_co]:
+        """Every key in serialized-key order."""
+        ...
+
+
+class KeyValueStore(Generic[K, V]):
+    """A key-value store with typed keys and values over a :class:`BytesStore`.
+
+    Keys are equal when their serialized bytes are; iteration, ``items``, ``keys`` and
+    ``range`` go in the bytewise order of the serialized keys (with the default msgpack
+    serde that is *not* numeric order for ints: use
+    :class:`~reactive.state.OrderedKeySerde` for keys you range over). What a scan sees
+    of writes made while it is being consumed depends on the engine (in memory: the keys
+    present when it started, skipping those deleted since; RocksDB: a snapshot).
+
+    Operations raise :class:`StoreClosedError` once the store is closed; a key or value
+    its serde cannot encode raises ``TypeError`` naming the store.
+    """
+
+    __slots__ = ("name", "bytes_store", "key_serde", "value_serde", "_kb", "_vb", "_vl")
+
+    def __init__(
+        self, name: str, bytes_store: BytesStore, key_serde: Serde[K], value_serde: Serde[V]
+    ) -> None:
+        self.name = name
+        self.bytes_store = bytes_store
+        self.key_serde = key_serde
+        self.value_serde = value_serde
+        self._kb = key_serde.to_bytes
+        self._vb = value_serde.to_bytes
+        self._vl = value_serde.from_bytes
+
+    # -- serialization -------------------------------------------------------------------
+    def _key(self, key: Any) -> bytes:
+        try:
+            return self._kb(key)
+        except Exception as exc:
+            raise TypeError(
+                f"store {self.name!r}: key {key!r} cannot be serialized by "
+                f"{self.key_serde!r}: {exc}"
+            ) from exc
+
+    def _value(self, value: Any) -> bytes:
+        try:
+            return self._vb(value)
+        except Exception as exc:
+            raise TypeError(
+                f"store {self.name!r}: value {value!r} cannot be serialized by "
+                f"{self.value_serde!r}: {exc}"
+            ) from exc
+
+    def _check(self) -> None:
+        if not self.bytes_store.is_open:
+            raise StoreClosedError(f"store {self.name!r} is closed")
+
+    # -- reads ---------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        """False once closed."""
+        return self.bytes_store.is_open
+
+    @overload
+    def get(self, key: K) -> V | None: ...
+    @overload
+    def get(self, key: K, default: D) -> V | D: ...
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` (None) if it has none."""
+        self._check()
+        b = self.bytes_store.get(self._key(key))
+        return default if b is None else self._vl(b)
+
+    def __contains__(self, key: object) -> bool:
+        self._check()
+        return self.bytes_store.contains(self._key(key))
+
+    def __len__(self) -> int:
+        self._check()
+        return len(self.bytes_store)
+
+    def range(
+        self,
+        start: K | None = None,
+        end: K | None = None,
+        *,
+        start_inclusive: bool = True,
+        end_inclusive: bool = False,
+    ) -> Iterator[tuple[K, V]]:
+        """``(key, value)`` pairs with ``start <= key < end`` in serialized-key order
+        (``start_inclusive``/``end_inclusive`` change the bounds, None is unbounded)."""
+        self._check()
+        sb = None if start is None else self._key(start)
+        eb = None if end is None else self._key(end)
+        # Checked and serialized now (not at the first next()): errors belong to the call.
+        return self._decoded(self.bytes_store.scan(sb, eb, start_inclusive, end_inclusive))
+
+    def _decoded(self, pairs: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[K, V]]:
+        kl = self.key_serde.from_bytes
+        vl = self._vl
+        for kb, vb in pairs:
+            yield kl(kb), vl(vb)
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        """Every ``(key, value)`` pair in serialized-key order."""
+        return self.range()
+
+    def keys(self) -> Iterator[K]:
+        """Every key in serialized-key order."""
+        return (k for k, _ in self.range())
+
+    def __iter__(self) -> Iterator[K]:
+        return self.keys()
+
+    # -- writes --------------------------------------------------------------------------
+    def put(self, key: K, value: V) -> None:
+        """Set ``key`` to ``value``."""
+        self._check()
+        self.bytes_store.put(self._key(key), self._value(value))
+
+    def delete(self, key: K) -> None:
+        """Remove ``key`` (nothing happens if it has no value)."""
+        self._check()
+        self.bytes_store.delete(self._key(key))
+
+    def write_batch(self) -> WriteBatch[K, V]:
+        """A batch of puts and deletes applied atomically when its ``with`` block ends
+        without an exception (or on ``commit()``); discarded if the block raises."""
+        self._check()
+        return WriteBatch(self)
+
+    def flush(self) -> None:
+        """Make every write so far durable (persistent stores)."""
+        self._check()
+        self.bytes_store.flush()
+
+    def close(self) -> None:
+        """Flush and close the store; idempotent."""
+        self.bytes_store.close()
+
+    def __enter__(self) -> KeyValueStore[K, V]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"<KeyValueStore {self.name!r} {type(self.bytes_store).__name__} {state}>"
+
+
+class WriteBatch(Generic[K, V]):
+    """Puts and deletes collected, then applied to their store as one atomic write.
+
+    Keys and values are serialized as they are added (a bad one raises at once, nothing
+    is applied); ``commit()`` (or leaving the ``with`` block normally) applies them in
+    order; leaving the block with an exception discards them.
+    """
+
+    __slots__ = ("store", "ops", "_done")
+
+    def __init__(self, store: KeyValueStore[K, V]) -> None:
+        self.store = store
+        self.ops: list[tuple[bytes, bytes | None]] = []
+        self._done = False
+
+    def put(self, key: K, value: V) -> None:
+        """Add a put of ``key`` to the batch."""
+        self.ops.append((self.store._key(key), self.store._value(value)))
+
+    def delete(self, key: K) -> None:
+        """Add a delete of ``key`` to the batch."""
+        self.ops.append((self.store._key(key), None))
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def commit(self) -> None:
+        """Apply the batch (once; later calls do nothing)."""
+        if self._done:
+            return
+        self._done = True
+        self.store._check()
+        if self.ops:
+            self.store.bytes_store.write(self.ops)
+
+    def __enter__(self) -> WriteBatch[K, V]:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self._done = True
