@@ -400,7 +400,10 @@ async def test_partition_substreams_complete_when_revoked(
     assert tp.topic == topic
     await eventually(lambda: b.metrics()["assigned_partitions"] == 1)
     await a.shutdown()
-    await probe.expect_complete()
+    # The join may take two rebalances (the embedded broker sometimes fails the follower's
+    # first SyncGroup), giving a one more pair before the shutdown completes its stream.
+    rest = await probe.to_list()
+    assert len(rest) <= 2 and all(tp.topic == topic for tp, _ in rest), rest
     await b.shutdown()
     await b_done
 
