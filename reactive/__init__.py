@@ -62,6 +62,13 @@ from ._ops.restart import RestartFlow, RestartSettings, RestartSink, RestartSour
 from ._ops.sources import Cancellable
 from ._ops.timer import ThrottleMode
 from ._ops.watch import FlowMonitor, FlowMonitorState
+from ._ops.window_specs import (
+    EmitStrategy,
+    SessionWindows,
+    SlidingWindows,
+    TimeWindows,
+    Windowed,
+)
 from ._stage.shapes import ClosedShape, FlowShape, SinkShape, SourceShape
 from ._supervision import Supervision
 
@@ -134,4 +141,9 @@ __all__ = [
     "ZipLatest",
     "ZipLatestWith",
     "ZipWithN",
+    "EmitStrategy",
+    "SessionWindows",
+    "SlidingWindows",
+    "TimeWindows",
+    "Windowed",
 ]
