@@ -503,7 +503,12 @@ async def run_with_late_probe(
 ) -> tuple[PublisherProbe, SubscriberProbe, SubscriberProbe]:
     """Probes for upstream, downstream and the late sink."""
     late_probes: list[SubscriberProbe] = []
-    late = TestSink.probe().map_materialized_value(lambda p: late_probes.append(p) or p)
+
+    def keep(p: SubscriberProbe) -> SubscriberProbe:
+        late_probes.append(p)
+        return p
+
+    late = TestSink.probe().map_materialized_value(keep)
     pub, sub = probes(mat, spec, late=late, **kw)
     await settled()
     return pub, sub, late_probes[0]
@@ -771,16 +776,16 @@ async def test_default_session_lists_concatenate_earlier_session_first(
 def test_invalid_operator_arguments_raise_value_error_when_built() -> None:
     src = Source.from_iterable([("k", 1)])
     with pytest.raises(ValueError, match="zero and aggregate"):
-        src.windowed(TimeWindows.of(10), zero=lambda: 0)
+        src.windowed(TimeWindows.of(10), zero=lambda: 0)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="zero and aggregate"):
-        Flow[Any]().windowed(TimeWindows.of(10), aggregate=lambda a, e: a)
+        Flow[Any]().windowed(TimeWindows.of(10), aggregate=lambda a, e: a)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="merge"):
         src.windowed(SessionWindows.with_gap(1), zero=lambda: 0, aggregate=lambda a, e: a)
     # Fine: sessions with default lists, or with a merge.
     src.windowed(SessionWindows.with_gap(1))
     src.windowed(SessionWindows.with_gap(1), zero=lambda: 0, aggregate=lambda a, e: a, merge=max)
     with pytest.raises(TypeError, match="windowed: windows must be"):
-        src.windowed(60)
+        src.windowed(60)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="EmitStrategy"):
         src.windowed(TimeWindows.of(1), emit="on_window_close")  # type: ignore[call-overload]
 
@@ -1143,3 +1148,16 @@ async def test_async_boundaries_around_windowed(materializer: Materializer) -> N
         .run_with(Sink.seq(), materializer)
     )
     assert got == [(0, 4), (10, 3), (20, 3), (30, 4)]
+
+
+async def test_a_new_sliding_window_at_the_edge_of_retention_sees_its_first_element(
+    materializer: Materializer,
+) -> None:
+    # size 5, grace 0: at stream time 5 the window [0, 5] of a new element at 5 is open
+    # (5 is not > 5) and must hold the element at 0, kept until stream time passes 5.
+    got = await run(materializer, SlidingWindows.of(5), [("k", 0), ("j", 5), ("k", 5)])
+    assert got == [
+        Windowed("k", -5, 0, [("k", 0)]),
+        Windowed("k", 0, 5, [("k", 0), ("k", 5)]),  # k was seen before j
+        Windowed("j", 0, 5, [("j", 5)]),
+    ]
