@@ -51,6 +51,7 @@ log = logging.getLogger("reactive")
 _TIMER = "windowed-close"
 _NONE: Any = object()
 _INF = math.inf
+_NO_CHANGES: list[Any] = []  # never appended to: what commits return when nothing reads it
 
 
 class _Win:
@@ -195,22 +196,30 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         self.idle = stage.idle_timeout if stage.timestamp is not None else None
         self.clock_driven = self.ts_fn is None or self.idle is not None
         self.grace = spec.grace_period
+        self._prepare: Callable[[Any, Any, Any, Any], Any]
+        self._commit: Callable[[Any, int, Any, Any, Any], list[_Win]]
         if isinstance(spec, TimeWindows):
             self.kind = "time"
             self.size = spec.size
             self.step = spec.step
             self.offset: Any = spec.grace_period
             self.strict = False
+            if spec.is_tumbling:
+                self._prepare, self._commit = self._prepare_tumbling, self._commit_tumbling
+            else:
+                self._prepare, self._commit = self._prepare_time, self._commit_time
         elif isinstance(spec, SlidingWindows):
             self.kind = "sliding"
             self.size = spec.size
             self.offset = spec.grace_period
             self.strict = True
+            self._prepare, self._commit = self._prepare_sliding, self._commit_sliding
         else:
             self.kind = "session"
             self.gap = spec.gap
             self.offset = spec.gap + spec.grace_period
             self.strict = True
+            self._prepare, self._commit = self._prepare_session, self._commit_session
         self.st: Any = -_INF  # stream time
         self.max_ts: Any = -_INF
         self.last_arrival: float | None = None
@@ -319,12 +328,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 if (ts.__class__ is not int and ts.__class__ is not float) or ts - ts != 0:
                     self._check_ts(ts, elem)
             new_st = ts if ts > self.st else self.st
-            if self.kind == "time":
-                plan: Any = self._prepare_time(k, ts, elem, new_st)
-            elif self.kind == "sliding":
-                plan = self._prepare_sliding(k, ts, elem, new_st)
-            else:
-                plan = self._prepare_session(k, ts, elem, new_st)
+            plan = self._prepare(k, ts, elem, new_st)
         except Exception as exc:
             directive = self.decide(exc)
             if directive is Supervision.stop:
@@ -345,12 +349,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             ks = self.key_seq.get(k)
             if ks is None:
                 ks = self.key_seq[k] = len(self.key_seq)
-            if self.kind == "time":
-                changed = self._commit_time(k, ks, elem, plan)
-            elif self.kind == "sliding":
-                changed = self._commit_sliding(k, ks, ts, elem, plan)
-            else:
-                changed = self._commit_session(k, ks, ts, elem, plan)
+            changed = self._commit(k, ks, ts, elem, plan)
             if self.on_update:
                 if len(changed) > 1:
                     changed.sort(key=lambda w: (w.end, w.start))
@@ -358,10 +357,16 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 for w in changed:
                     v = list(w.acc) if default else w.acc
                     self.pending.append(Windowed(w.key, w.start, w.end, v))
-        self._close_until(self.st)
+        heap = self.heap
+        if heap and heap[0][0] + self.offset <= new_st or self.kind == "sliding":
+            self._close_until(new_st)
         if self.clock_driven:
             self._arm()
-        self._drain()
+        # Fast path of _drain: this element was pulled for downstream demand.
+        if self.pending:
+            self._drain()
+        elif self.late_pending is _NONE and self.is_available(self.out):
+            self.pull(self.in_)
 
     def _check_ts(self, ts: Any, elem: Any) -> None:
         if isinstance(ts, bool) or not isinstance(ts, numbers.Real):
@@ -429,7 +434,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 ops.append((w, s, end, self.agg(acc, elem)))  # type: ignore[misc]
         return ops or None
 
-    def _commit_time(self, k: Any, ks: int, elem: Any, ops: Any) -> list[_Win]:
+    def _commit_time(self, k: Any, ks: int, t: Any, elem: Any, ops: Any) -> list[_Win]:
         changed = []
         for w, s, end, acc in ops:
             if w is None:
@@ -442,6 +447,35 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 w.acc = acc
             changed.append(w)
         return changed
+
+    def _prepare_tumbling(self, k: Any, t: Any, elem: Any, st: Any) -> Any:
+        """``_prepare_time`` for one window per element (the common case, kept short)."""
+        size = self.size
+        s = (t // size) * size
+        if s > t or s + size <= t:  # float rounding
+            s = self._starts(t)[0]
+        end = s + size
+        if end + self.grace <= st:
+            return None
+        w = self.tw.get((k, s))
+        if self.default:
+            return w, s, end, None
+        return w, s, end, self.agg(w.acc if w is not None else self.zero(), elem)  # type: ignore[misc]
+
+    def _commit_tumbling(self, k: Any, ks: int, t: Any, elem: Any, plan: Any) -> list[_Win]:
+        w, s, end, acc = plan
+        if w is None:
+            w = _Win(k, ks, s, end, acc)
+            self.tw[(k, s)] = w
+            self.seq += 1
+            heapq.heappush(self.heap, (end, s, ks, self.seq, w))
+            if self.default:
+                w.acc = [elem]
+        elif self.default:
+            w.acc.append(elem)
+        else:
+            w.acc = acc
+        return [w] if self.on_update else _NO_CHANGES
 
     # -- sliding windows --------------------------------------------------------------------
     def _prepare_sliding(self, k: Any, t: Any, elem: Any, st: Any) -> Any:
@@ -556,11 +590,12 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 sess.remove(c)
         start = min(w.start, t)
         end = max(cands[-1].end, w.end, t)
-        if acc is None:
+        if not self.default:
+            w.acc = acc
+        elif len(cands) == 1:
             w.acc.append(elem)
         else:
-            if self.default:
-                acc.append(elem)
+            acc.append(elem)
             w.acc = acc
         if start != w.start or end != w.end:
             w.start, w.end = start, end

@@ -1161,3 +1161,26 @@ async def test_a_new_sliding_window_at_the_edge_of_retention_sees_its_first_elem
         Windowed("k", 0, 5, [("k", 0), ("k", 5)]),  # k was seen before j
         Windowed("j", 0, 5, [("j", 5)]),
     ]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        TimeWindows.of(10),
+        TimeWindows.of(10).advance_by(5),
+        SlidingWindows.of(5),
+        SessionWindows.with_gap(5),
+    ],
+)
+async def test_a_custom_aggregate_may_return_none(materializer: Materializer, spec: Any) -> None:
+    # None is an accumulator like any other (e.g. "last value if it was not odd").
+    got = await run(
+        materializer,
+        spec,
+        [("k", 1), ("k", 2), ("k", 3)],
+        zero=lambda: None,
+        aggregate=lambda acc, e: None if e[1] % 2 else e[1],
+        merge=lambda a, b: b,
+    )
+    assert {w.value for w in got} <= {None, 2}
+    assert got[-1].value is None
