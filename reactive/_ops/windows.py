@@ -36,10 +36,17 @@ import math
 import numbers
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, TimerGraphStageLogic
+from .._stage.logic import (
+    GraphStage,
+    GraphStageLogic,
+    InHandler,
+    OutHandler,
+    TimerGraphStageLogic,
+    _Batch,
+)
 from .._stage.shapes import FanOutShape2, FlowShape, Inlet, Outlet, Shape
 from .._supervision import Supervision
 from .window_specs import EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Windowed
@@ -51,6 +58,7 @@ log = logging.getLogger("reactive")
 _TIMER = "windowed-close"
 _NONE: Any = object()
 _INF = math.inf
+_BATCH = 64  # elements upstream may push at once on a batch connection
 _NO_CHANGES: list[Any] = []  # never appended to: what commits return when nothing reads it
 
 
@@ -180,6 +188,9 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         self.late_out: Outlet[Any] | None = shape.outlets[1] if len(shape.outlets) > 1 else None
         self.set_handler(self.in_, self)
         self.set_handler(self.out, self)
+        # Batch fast path (see fused.py): many elements per push in, many windows out.
+        self._batch_in = (self.in_,)
+        self._batch_out = (self.out,)
         if self.late_out is not None:
             self.set_handler(self.late_out, _LateOut(self))
         spec = stage.windows
@@ -230,6 +241,9 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         self.late_closed = self.late_out is None
         self.dropped = 0
         self.finishing = False
+        self.flushed = False
+        self._stopping = False  # a supervision stop failed the stage
+        self.held: Iterator[Any] | None = None  # the rest of a batch from upstream
         self.armed: float | None = None
         self._clear()
 
@@ -267,10 +281,14 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
 
     def on_upstream_finish(self) -> None:
         self.finishing = True
+        self._drain()  # held elements first, then the open windows
+
+    def _flush(self) -> None:
+        """Upstream finished and every element was handled: emit every open window."""
+        self.flushed = True
         if not self.on_update:
             self._close_all()
         self._clear()
-        self._drain()
 
     def on_timer(self, key: Any) -> None:
         self.armed = None
@@ -291,21 +309,77 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             )
 
     def _drain(self) -> None:
-        """Emit against demand; pull upstream only when nothing is pending; complete when
-        upstream finished and everything went out."""
-        if self.pending and self.is_available(self.out):
-            self.push(self.out, self.pending.popleft())
-        if self.pending or self.late_pending is not _NONE:
+        """Emit against demand; take the next held or upstream element only when nothing
+        is pending and downstream wants more; complete when upstream finished and
+        everything went out."""
+        if self._stopping:
             return
-        if self.finishing:
-            self.complete_stage()
-        elif self.is_available(self.out) and not self.has_been_pulled(self.in_):
-            if not self.is_closed(self.in_):
-                self.pull(self.in_)
+        while True:
+            pending = self.pending
+            if pending:
+                if self.is_available(self.out):
+                    c = self._conns[self.out]
+                    if c.batch and c.demand_n > 1 and len(pending) > 1:
+                        # Batch fast path (see fused.py): up to demand_n windows at once.
+                        n = min(c.demand_n, len(pending))
+                        self.push(self.out, _Batch(pending.popleft() for _ in range(n)))
+                    else:
+                        self.push(self.out, pending.popleft())
+                if pending:
+                    return
+            if self.late_pending is not _NONE:
+                return
+            if self.held is not None:
+                if not self.is_available(self.out):
+                    return
+                self._run(self.held)
+                continue
+            if self.finishing:
+                if not self.flushed:
+                    self._flush()
+                    continue
+                self.complete_stage()
+                return
+            if self.is_available(self.out) and not self.has_been_pulled(self.in_):
+                if not self.is_closed(self.in_):
+                    self._pull()
+            return
+
+    def _pull(self) -> None:
+        self.pull(self.in_)
+        c = self._conns[self.in_]
+        if c.batch:
+            # Batch fast path: upstream may push up to BATCH elements at once; those left
+            # when windows become pending wait in ``held`` (no further pull meanwhile).
+            c.demand_n = _BATCH
 
     # -- elements --------------------------------------------------------------------------
     def on_push(self) -> None:
-        elem = self.grab(self.in_)
+        x = self.grab(self.in_)
+        if type(x) is not _Batch:
+            self._element(x)
+        else:
+            self._run(iter(x))
+        if self._stopping:
+            return
+        if self.pending or self.held is not None:
+            self._drain()
+        elif self.late_pending is _NONE and self.is_available(self.out):
+            # Fast path of _drain: this element was pulled for downstream demand.
+            self._pull()
+
+    def _run(self, it: Iterator[Any]) -> None:
+        """Handle the elements of a batch until one leaves something pending."""
+        self.held = None
+        for elem in it:
+            self._element(elem)
+            if self._stopping:
+                return
+            if self.pending or self.late_pending is not _NONE:
+                self.held = it
+                return
+
+    def _element(self, elem: Any) -> None:
         now = 0.0
         if self.clock_driven:
             now = self.materializer.clock.time()
@@ -332,11 +406,10 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         except Exception as exc:
             directive = self.decide(exc)
             if directive is Supervision.stop:
+                self._stopping = True
                 self.fail_stage(exc)
-                return
-            if directive is Supervision.restart:
+            elif directive is Supervision.restart:
                 self._clear()
-            self._drain()
             return
         # -- commit: nothing below runs user code
         self.st = new_st
@@ -362,11 +435,6 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             self._close_until(new_st)
         if self.clock_driven:
             self._arm()
-        # Fast path of _drain: this element was pulled for downstream demand.
-        if self.pending:
-            self._drain()
-        elif self.late_pending is _NONE and self.is_available(self.out):
-            self.pull(self.in_)
 
     def _check_ts(self, ts: Any, elem: Any) -> None:
         if isinstance(ts, bool) or not isinstance(ts, numbers.Real):

@@ -1184,3 +1184,25 @@ async def test_a_custom_aggregate_may_return_none(materializer: Materializer, sp
     )
     assert {w.value for w in got} <= {None, 2}
     assert got[-1].value is None
+
+
+@pytest.mark.parametrize("boundary", [False, True])
+async def test_batches_from_upstream_wait_while_windows_are_pending(
+    materializer: Materializer, boundary: bool
+) -> None:
+    # A batch-capable upstream (from_iterable, an async boundary) may hand over many
+    # elements at once; after each element that leaves windows pending, the rest of the
+    # batch waits for downstream demand.
+    data = [("k", t) for t in range(200)]
+    src: Any = Source.from_iterable(data)
+    if boundary:
+        src = src.async_boundary()
+    got = await src.windowed(
+        TimeWindows.of(10),
+        key=k0,
+        timestamp=t1,
+        emit=EmitStrategy.on_window_update(),
+        zero=lambda: 0,
+        aggregate=lambda n, e: n + 1,
+    ).run_with(Sink.seq(), materializer)
+    assert got == [Windowed("k", t // 10 * 10, t // 10 * 10 + 10, t % 10 + 1) for t in range(200)]
