@@ -975,7 +975,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         logger with the count, when the stream ends). With ``idle_timeout`` (event time
         only), once no element arrived for that many seconds of the materializer clock,
         stream time is ``max_timestamp + (now - last arrival)``, so quiet input still
-        closes windows.
+        closes windows (ignored in processing time, which follows the clock already).
 
         ``emit=EmitStrategy.on_window_close()`` emits each window once, when it closes;
         ``on_window_update()`` emits, after every element, each window it changed (ordered

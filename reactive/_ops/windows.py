@@ -10,7 +10,8 @@ time ``>=`` it; sliding: ``grace``, sessions: ``gap + grace``, closed when strea
 ``>`` it), so one heap of ``(end, start, key order, seq, window)`` entries, popped while
 the top's rule holds, closes windows in O(log n) each *and* in the emission order of the
 spec (end, then start, then the order in which keys were first seen). A window leaves
-every structure when it closes, so memory follows the open windows, not the input.
+every structure when it closes, so memory follows the open windows, not the input (plus
+one small integer per distinct key ever seen: the first-seen order that emission needs).
 
 Sessions change bounds when they grow or merge: the new bounds get a new heap entry and
 the old one is skipped when popped (it no longer matches the window). Sliding windows
@@ -26,6 +27,15 @@ function under ``resume`` leaves no trace (no window changed, stream time unchan
 
 Output is a queue emitted against demand only; upstream is pulled only when that queue
 (and the element waiting for the ``late`` sink, if any) is empty and downstream wants more.
+On a batch connection (the fast path of ``fused.py``: a fused ``from_iterable``, an async
+boundary) one pull may bring up to ``_BATCH`` elements; they are handled one by one, and
+after an element that leaves windows pending the rest of the batch is *held* and handled,
+like a fresh push, once the queue has drained and downstream wants more. Emissions to a
+batch-capable downstream go out up to its ``demand_n`` at a time.
+
+A user aggregate that mutates its accumulator in place and then raises cannot be undone
+(as in Kafka Streams, accumulators are the user's); the default lists are only appended
+to at commit.
 """
 
 from __future__ import annotations

@@ -1206,3 +1206,21 @@ async def test_batches_from_upstream_wait_while_windows_are_pending(
         aggregate=lambda n, e: n + 1,
     ).run_with(Sink.seq(), materializer)
     assert got == [Windowed("k", t // 10 * 10, t // 10 * 10 + 10, t % 10 + 1) for t in range(200)]
+
+
+async def test_a_late_sink_on_substreams_is_materialized_per_substream(
+    materializer: Materializer,
+) -> None:
+    late: list[Any] = []
+    data = [("a", 1), ("b", 2), ("a", 30), ("a", 3), ("b", 40), ("b", 1)]
+    got = await (
+        Source.from_iterable(data)
+        .group_by(4, k0)
+        .windowed(TimeWindows.of(10), timestamp=t1, late=Sink.foreach(late.append))
+        .merge_substreams()
+        .run_with(Sink.seq(), materializer)
+    )
+    assert sorted((w.start, w.value[0][0]) for w in got) == [
+        (0, "a"), (0, "b"), (30, "a"), (40, "b"),
+    ]  # fmt: skip
+    assert sorted(late) == [("a", 3), ("b", 1)]
