@@ -68,6 +68,7 @@ log = logging.getLogger("reactive")
 _TIMER = "windowed-close"
 _NONE: Any = object()
 _INF = math.inf
+_HASHABLE = frozenset({int, str, float, bytes, bool, type(None)})  # no hash() check needed
 _BATCH = 64  # elements upstream may push at once on a batch connection
 _NO_CHANGES: list[Any] = []  # never appended to: what commits return when nothing reads it
 
@@ -241,6 +242,10 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             self.offset = spec.gap + spec.grace_period
             self.strict = True
             self._prepare, self._commit = self._prepare_session, self._commit_session
+        self._handle: Callable[[Any], None] = self._element
+        tumbling = isinstance(spec, TimeWindows) and spec.is_tumbling
+        if tumbling and not self.clock_driven and not self.on_update:
+            self._handle = self._element_tumbling
         self.st: Any = -_INF  # stream time
         self.max_ts: Any = -_INF
         self.last_arrival: float | None = None
@@ -367,7 +372,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
     def on_push(self) -> None:
         x = self.grab(self.in_)
         if type(x) is not _Batch:
-            self._element(x)
+            self._handle(x)
         else:
             self._run(iter(x))
         if self._stopping:
@@ -382,7 +387,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         """Handle the elements of a batch until one leaves something pending."""
         self.held = None
         for elem in it:
-            self._element(elem)
+            self._handle(elem)
             if self._stopping:
                 return
             if self.pending or self.late_pending is not _NONE:
@@ -398,13 +403,8 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             k = None
             if self.key_fn is not None:
                 k = self.key_fn(elem)
-                try:
-                    hash(k)
-                except TypeError:
-                    raise TypeError(
-                        f"[{self.stage_name}] key returned an unhashable "
-                        f"{type(k).__name__} ({k!r}) for element {elem!r}"
-                    ) from None
+                if k.__class__ not in _HASHABLE:
+                    self._check_key(k, elem)
             if self.ts_fn is None:
                 ts = now
             else:
@@ -414,12 +414,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             new_st = ts if ts > self.st else self.st
             plan = self._prepare(k, ts, elem, new_st)
         except Exception as exc:
-            directive = self.decide(exc)
-            if directive is Supervision.stop:
-                self._stopping = True
-                self.fail_stage(exc)
-            elif directive is Supervision.restart:
-                self._clear()
+            self._supervise(exc)
             return
         # -- commit: nothing below runs user code
         self.st = new_st
@@ -445,6 +440,76 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             self._close_until(new_st)
         if self.clock_driven:
             self._arm()
+
+    def _element_tumbling(self, elem: Any) -> None:
+        """``_element`` specialised (and inlined) for tumbling windows in event time with
+        ``on_window_close``: the common case, kept to one call per element. Same phases:
+        user code first, then the commit."""
+        try:
+            k = None
+            key_fn = self.key_fn
+            if key_fn is not None:
+                k = key_fn(elem)
+                if k.__class__ not in _HASHABLE:
+                    self._check_key(k, elem)
+            ts = self.ts_fn(elem)  # type: ignore[misc]
+            if (ts.__class__ is not int and ts.__class__ is not float) or ts - ts != 0:
+                self._check_ts(ts, elem)
+            st = self.st
+            if ts > st:
+                st = ts
+            size = self.size
+            s = (ts // size) * size
+            if s > ts or s + size <= ts:  # float rounding
+                s = self._starts(ts)[0]
+            end = s + size
+            late = end + self.grace <= st
+            if not late:
+                w = self.tw.get((k, s))
+                if not self.default:
+                    acc = self.agg(w.acc if w is not None else self.zero(), elem)  # type: ignore[misc]
+        except Exception as exc:
+            self._supervise(exc)
+            return
+        # -- commit: nothing below runs user code
+        self.st = st
+        if ts > self.max_ts:
+            self.max_ts = ts
+        if late:
+            self._late(elem)
+            return
+        if w is None:
+            ks = self.key_seq.get(k)
+            if ks is None:
+                ks = self.key_seq[k] = len(self.key_seq)
+            w = _Win(k, ks, s, end, [elem] if self.default else acc)
+            self.tw[(k, s)] = w
+            self.seq += 1
+            heapq.heappush(self.heap, (end, s, ks, self.seq, w))
+        elif self.default:
+            w.acc.append(elem)
+        else:
+            w.acc = acc
+        heap = self.heap
+        if heap[0][0] + self.offset <= st:
+            self._close_until(st)
+
+    def _supervise(self, exc: Exception) -> None:
+        directive = self.decide(exc)
+        if directive is Supervision.stop:
+            self._stopping = True
+            self.fail_stage(exc)
+        elif directive is Supervision.restart:
+            self._clear()
+
+    def _check_key(self, k: Any, elem: Any) -> None:
+        try:
+            hash(k)
+        except TypeError:
+            raise TypeError(
+                f"[{self.stage_name}] key returned an unhashable "
+                f"{type(k).__name__} ({k!r}) for element {elem!r}"
+            ) from None
 
     def _check_ts(self, ts: Any, elem: Any) -> None:
         if isinstance(ts, bool) or not isinstance(ts, numbers.Real):

@@ -1224,3 +1224,36 @@ async def test_a_late_sink_on_substreams_is_materialized_per_substream(
         (0, "a"), (0, "b"), (30, "a"), (40, "b"),
     ]  # fmt: skip
     assert sorted(late) == [("a", 3), ("b", 1)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "stream_time", "t", "late"),
+    [
+        # Time windows: [0, 10) is closed once stream time >= 10 + grace.
+        (TimeWindows.of(10), 10, 5, True),
+        (TimeWindows.of(10), 9.5, 5, False),
+        (TimeWindows.of(10).grace(2), 12, 5, True),
+        (TimeWindows.of(10).grace(2), 11.5, 5, False),
+        # Hopping 10 / 5: t = 7 is in [0, 10) and [5, 15): late only once 15 + grace.
+        (TimeWindows.of(10).advance_by(5), 14.5, 7, False),
+        (TimeWindows.of(10).advance_by(5), 15, 7, True),
+        # Sliding: t's own window [t - 5, t] is closed once stream time > t + grace.
+        (SlidingWindows.of(5).grace(1), 4, 3, False),
+        (SlidingWindows.of(5).grace(1), 4.5, 3, True),
+        # Sessions: a new [t, t] is closed once stream time > t + gap + grace.
+        (SessionWindows.with_gap(2).grace(1), 6, 3, False),
+        (SessionWindows.with_gap(2).grace(1), 6.5, 3, True),
+    ],
+)
+async def test_lateness_at_the_exact_boundary(
+    materializer: Materializer, spec: Any, stream_time: float, t: float, late: bool
+) -> None:
+    late_seen: list[Any] = []
+    got = await run(
+        materializer,
+        spec,
+        [("other", stream_time), ("k", t)],
+        late=Sink.foreach(late_seen.append),
+    )
+    assert late_seen == ([("k", t)] if late else [])
+    assert any(w.key == "k" for w in got) is not late

@@ -30,7 +30,7 @@ from reactive import (
 )
 
 SETTINGS = settings(
-    max_examples=80,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
