@@ -386,12 +386,12 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
     def _run(self, it: Iterator[Any]) -> None:
         """Handle the elements of a batch until one leaves something pending."""
         self.held = None
+        handle, pending = self._handle, self.pending
         for elem in it:
-            self._handle(elem)
-            if self._stopping:
-                return
-            if self.pending or self.late_pending is not _NONE:
-                self.held = it
+            handle(elem)
+            if pending or self.late_pending is not _NONE or self._stopping:
+                if not self._stopping:
+                    self.held = it
                 return
 
     def _element(self, elem: Any) -> None:
