@@ -691,12 +691,14 @@ async def test_idle_timeout_restarts_with_every_element(
     await sub.expect_complete()
 
 
+@pytest.mark.parametrize("idle", [1, 2])
 async def test_idle_timeout_session_uses_the_strict_rule(
-    materializer: Materializer, manual_clock: ManualClock
+    materializer: Materializer, manual_clock: ManualClock, idle: float
 ) -> None:
-    # Session [10, 10], gap 2: closes when stream time > 12; idle 1 from arrival at 0:
-    # 10 + now > 12 first holds just after clock 2.
-    pub, sub = probes(materializer, SessionWindows.with_gap(2), idle_timeout=1)
+    # Session [10, 10], gap 2: closes when stream time > 12; idle 1 or 2 from arrival at
+    # 0: 10 + now > 12 first holds just after clock 2 (with idle 2, stream time is exactly
+    # 12 at clock 2, which is not enough).
+    pub, sub = probes(materializer, SessionWindows.with_gap(2), idle_timeout=idle)
     sub.request(10)
     pub.send_next(("k", 10))
     await manual_clock.advance(2)
@@ -1257,3 +1259,102 @@ async def test_lateness_at_the_exact_boundary(
     )
     assert late_seen == ([("k", t)] if late else [])
     assert any(w.key == "k" for w in got) is not late
+
+
+async def test_idle_timer_is_re_armed_for_an_earlier_window(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    # grace 10, idle 1, both elements at clock 0 with max timestamp 55: [50, 60) closes
+    # at stream time 70 (clock 15), the out-of-order [40, 50) at 60 (clock 5).
+    pub, sub = probes(materializer, TimeWindows.of(10).grace(10), idle_timeout=1)
+    sub.request(10)
+    pub.send_next(("k", 55)).send_next(("k", 47))
+    await manual_clock.advance(4.5)
+    await sub.expect_no_message(0)
+    await manual_clock.advance(0.5)
+    assert await sub.expect_next() == Windowed("k", 40, 50, [("k", 47)])
+    await manual_clock.advance(9.5)
+    await sub.expect_no_message(0)
+    await manual_clock.advance(0.5)
+    assert await sub.expect_next() == Windowed("k", 50, 60, [("k", 55)])
+    pub.send_complete()
+    await sub.expect_complete()
+
+
+async def test_idle_stream_time_applies_when_the_next_element_arrives(
+    materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    late_seen: list[Any] = []
+    pub, sub = probes(
+        materializer, TimeWindows.of(10), idle_timeout=1, late=Sink.foreach(late_seen.append)
+    )
+    sub.request(10)
+    pub.send_next(("k", 5))
+    await manual_clock.advance(20)  # no window open after 5 s; stream time 5 + 20 = 25
+    assert await sub.expect_next() == Windowed("k", 0, 10, [("k", 5)])
+    pub.send_next(("k", 12))  # [10, 20) is closed at stream time 25: late
+    pub.send_next(("k", 26))
+    pub.send_complete()
+    assert await sub.expect_next() == Windowed("k", 20, 30, [("k", 26)])
+    await sub.expect_complete()
+    assert late_seen == [("k", 12)]
+
+
+# -- memory: state is freed as windows close ---------------------------------------------------
+def capturing(stage: Any) -> tuple[Any, list[Any]]:
+    """``stage`` whose logics are kept in the returned list (to look at their state)."""
+    from reactive._ops.windows import WindowedStage
+
+    assert isinstance(stage, WindowedStage)
+    logics: list[Any] = []
+    create = stage.create_logic
+
+    def create_logic(attributes: Any) -> Any:
+        logic = create(attributes)
+        logics.append(logic)
+        return logic
+
+    stage.create_logic = create_logic  # type: ignore[method-assign]
+    return stage, logics
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        TimeWindows.of(10),
+        TimeWindows.of(10).advance_by(2),
+        SlidingWindows.of(10).grace(3),
+        SessionWindows.with_gap(3).grace(2),
+    ],
+)
+async def test_state_is_freed_as_windows_close(materializer: Materializer, spec: Any) -> None:
+    from reactive._ops.windows import WindowedStage
+
+    stage, logics = capturing(WindowedStage(spec, key=k0, timestamp=t1))
+    pub, sub = (
+        TestSource.probe()
+        .via(Flow.from_graph(stage))
+        .to_mat(TestSink.probe(), Keep.both)
+        .run(materializer)
+    )
+    sub.request(1 << 30)
+    sizes = []
+    for i in range(2000):
+        pub.send_next((f"k{i % 7}", i * 0.5))
+        if i % 250 == 249:
+            await settled()
+            logic = logics[0]
+            sizes.append(
+                (
+                    len(logic.heap),
+                    len(logic.tw),
+                    sum(map(len, logic.sessions.values())),
+                    sum(map(len, logic.sliding.values())),
+                    sum(map(len, logic.buf.values())),
+                    len(logic.expiry),
+                )
+            )
+    pub.send_complete()
+    await sub.to_list()
+    # Bounded by what a window span holds (7 keys, 2 elements a second), not by the input.
+    assert max(max(s) for s in sizes) < 200
