@@ -364,9 +364,13 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         self.pull(self.in_)
         c = self._conns[self.in_]
         if c.batch:
-            # Batch fast path: upstream may push up to BATCH elements at once; those left
-            # when windows become pending wait in ``held`` (no further pull meanwhile).
-            c.demand_n = _BATCH
+            # Batch fast path: upstream may push up to as many elements as downstream asked
+            # windows for (at most _BATCH); those left when windows become pending wait in
+            # ``held`` (no further pull meanwhile). A downstream asking one at a time gets
+            # element-at-a-time reads upstream, as without the fast path.
+            out = self._conns[self.out]
+            n = out.demand_n if out.batch else 1
+            c.demand_n = n if n < _BATCH else _BATCH
 
     # -- elements --------------------------------------------------------------------------
     def on_push(self) -> None:

@@ -1358,3 +1358,27 @@ async def test_state_is_freed_as_windows_close(materializer: Materializer, spec:
     await sub.to_list()
     # Bounded by what a window span holds (7 keys, 2 elements a second), not by the input.
     assert max(max(s) for s in sizes) < 200
+
+
+async def test_no_read_ahead_for_a_downstream_asking_one_at_a_time(
+    materializer: Materializer,
+) -> None:
+    consumed: list[Any] = []
+
+    def elements() -> Any:
+        for e in [*[(f"k{i}", 1) for i in range(5)], ("z", 100), *[("z", 101)] * 20]:
+            consumed.append(e)
+            yield e
+
+    sub = (
+        Source.from_iterable(elements())
+        .windowed(TimeWindows.of(10), key=k0, timestamp=t1)
+        .run_with(TestSink.probe(), materializer)
+    )
+    sub.request(1)
+    assert await sub.expect_next() == Windowed("k0", 0, 10, [("k0", 1)])
+    await settled()
+    # Six elements handled (the sixth closed five windows) and one looked ahead by the
+    # source: nothing more is read while four windows wait for demand.
+    assert len(consumed) <= 7
+    sub.cancel()
