@@ -62,6 +62,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_model_serving",
     "benchmarks.suite_soak",
     "benchmarks.suite_state",
+    "benchmarks.suite_windows",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}

@@ -63,6 +63,13 @@ from ._ops.restart import RestartFlow, RestartSettings, RestartSink, RestartSour
 from ._ops.sources import Cancellable
 from ._ops.timer import ThrottleMode
 from ._ops.watch import FlowMonitor, FlowMonitorState
+from ._ops.window_specs import (
+    EmitStrategy,
+    SessionWindows,
+    SlidingWindows,
+    TimeWindows,
+    Windowed,
+)
 from ._stage.shapes import ClosedShape, FlowShape, SinkShape, SourceShape
 from ._supervision import Supervision
 from ._version import __version__ as __version__
@@ -136,4 +143,9 @@ __all__ = [
     "ZipLatest",
     "ZipLatestWith",
     "ZipWithN",
+    "EmitStrategy",
+    "SessionWindows",
+    "SlidingWindows",
+    "TimeWindows",
+    "Windowed",
 ]

@@ -17,7 +17,8 @@ import reactive
 
 REACTIVE = [
     "AbruptTerminationError", "Attributes", "Balance", "Broadcast", "BroadcastHub",
-    "BufferOverflowError", "Cancellable", "ClosedShape", "Concat", "Done", "Flow",
+    "BufferOverflowError", "Cancellable", "ClosedShape", "Concat", "Done", "EmitStrategy",
+    "Flow",
     "FlowMonitor", "FlowMonitorState", "FlowShape", "FlowWithContext", "GraphDSL",
     "IllegalGraphError",
     "Interleave", "Keep", "KillSwitches", "Materializer", "Merge", "MergeHub",
@@ -26,11 +27,12 @@ REACTIVE = [
     "PartitionHub", "PartitionOutOfBoundsError", "PortStateError", "QueueConcurrencyError",
     "QueueOfferResult",
     "RateExceededError", "RestartFlow", "RestartSettings", "RestartSink", "RestartSource",
-    "RetryFlow", "RunnableGraph", "SharedKillSwitch", "Sink", "SinkQueue", "SinkShape", "Source",
+    "RetryFlow", "RunnableGraph", "SessionWindows", "SharedKillSwitch", "Sink", "SinkQueue",
+    "SinkShape", "SlidingWindows", "Source",
     "SourceQueue", "SourceShape", "SourceWithContext", "StreamError", "StreamLimitReachedError",
     "StreamTimeoutError", "SubscriptionTimeoutError", "Supervision", "ThrottleMode",
-    "TooManySubstreamsError", "UniqueKillSwitch", "Unzip", "UnzipWith", "Zip", "ZipLatest",
-    "ZipLatestWith", "ZipN", "ZipWith", "ZipWithN",
+    "TimeWindows", "TooManySubstreamsError", "UniqueKillSwitch", "Unzip", "UnzipWith",
+    "Windowed", "Zip", "ZipLatest", "ZipLatestWith", "ZipN", "ZipWith", "ZipWithN",
 ]  # fmt: skip
 
 STAGE = [

@@ -37,6 +37,10 @@ SUBFLOW_PYI = ROOT / "reactive" / "_dsl" / "subflow.pyi"
 OMIT = "<omit>"
 """In an overload variant: leave this parameter out of that overload."""
 
+REQUIRED = " <required>"
+"""Suffix of a type in an overload variant: the parameter has no default in that overload
+(a keyword that selects the overload, as ``key=`` does for ``windowed``)."""
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -62,6 +66,27 @@ _SINK_F = "Callable[[Out], bool]"
 _SRC_U = "Source[U, Any]"
 _SRC_U_M2 = "Source[U, M2]"
 _COMBINE = "Callable[[Mat, M2], M3]"
+
+
+
+def _windowed(key: str, custom: bool) -> dict[str, str]:
+    """``windowed`` parameter types: with or without ``key``, with or without an aggregate."""
+    agg = (
+        {"zero": "Callable[[], S]" + REQUIRED, "aggregate": "Callable[[S, Out], S]" + REQUIRED}
+        if custom
+        else {"zero": "None", "aggregate": "None"}
+    )
+    return {
+        "windows": "WindowSpec",
+        "key": key,
+        "timestamp": "Callable[[Out], float] | None",
+        **agg,
+        "merge": "Callable[[S, S], S] | None" if custom else "Callable[[Any, Any], Any] | None",
+        "emit": "EmitStrategy",
+        "late": "Sink[Out, Any] | None",
+        "idle_timeout": "float | None",
+    }
+
 
 # The table: element-type (and mat) transform of every FlowOps operator. Parameter names
 # must match the runtime signatures (tests/test_typing.py checks it).
@@ -249,6 +274,12 @@ OPS: dict[str, list[Variant]] = {
     "concat_mat": op("Out | U", "M3", other=_SRC_U_M2, combine=_COMBINE),
     "prepend": op("Out | U", other=_SRC_U),
     "prepend_mat": op("Out | U", "M3", other=_SRC_U_M2, combine=_COMBINE),
+    # event-time windows (issue 13): key type V (None without key), value S or list[Out]
+    "windowed": [
+        Variant(_windowed(key, agg), f"Windowed[{kt}, {vt}]")
+        for key, kt in (("Callable[[Out], V]" + REQUIRED, "V"), ("None", "None"))
+        for agg, vt in ((True, "S"), (False, "list[Out]"))
+    ],
 }
 
 # Methods that are not FlowOps operators: hand-typed signatures per class. ``{P}`` is the
@@ -545,6 +576,7 @@ from .._ops.queues import SinkQueue, SourceQueue
 from .._ops.sources import Cancellable
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
+from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
 from .._stage.logic import GraphStageWithMaterializedValue
 from .._stage.shapes import Shape
 from ..state._spec import StoreSpec
@@ -590,6 +622,7 @@ from .._impl.modules import Module
 from .._ops.buffers import OverflowStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
+from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
 from .._stage.logic import GraphStageWithMaterializedValue
 from ..state._spec import StoreSpec
 from ..state._view import StoreView
@@ -689,6 +722,8 @@ def _params(
                 parts.append("*")
                 star_done = True
             default = "" if p.default is p.empty else " = ..."
+            if t.endswith(REQUIRED):
+                t, default = t[: -len(REQUIRED)], ""
             parts.append(f"{p.name}: {t}{default}")
     return parts, names
 

@@ -28,6 +28,7 @@ from .._checks import iterable as iterable_
 from .._checks import seconds as secs
 from .._errors import IllegalGraphError
 from .._impl.modules import AtomicModule, CompositeModule, LinearModule, Module
+from .._ops.window_specs import EmitStrategy
 from .._stage.shapes import (
     ClosedShape,
     FlowShape,
@@ -1085,6 +1086,88 @@ class FlowOps(Graph, Generic[Out, Mat]):
         from .._ops.fan_in import Concat
 
         return self._fan_in([other], Concat(2, swap=True), combine)
+
+    # -- event-time windows (issue 13) ---------------------------------------------------------
+    def windowed(
+        self,
+        windows: Any,
+        *,
+        key: Callable[[Out], Any] | None = None,
+        timestamp: Callable[[Out], float] | None = None,
+        zero: Callable[[], Any] | None = None,
+        aggregate: Callable[[Any, Out], Any] | None = None,
+        merge: Callable[[Any, Any], Any] | None = None,
+        emit: EmitStrategy = EmitStrategy.on_window_close(),
+        late: Any = None,
+        idle_timeout: float | None = None,
+    ) -> Any:
+        """Group elements into event-time windows per key; emit ``Windowed(key, start, end,
+        value)``. The materialized value stays this blueprint's (the operator's is ``NotUsed``).
+
+        ``windows`` is ``TimeWindows.of(size)`` (tumbling ``[n*size, (n+1)*size)``;
+        ``.advance_by(step)`` hopping, negative starts included), ``SlidingWindows.of(size)``
+        (``[t - size, t]`` per element time ``t``, both ends inclusive) or
+        ``SessionWindows.with_gap(gap)`` (``[first, last]``, elements at most ``gap``
+        apart), each with ``.grace(seconds)``. ``key(elem)`` groups (``None``: one group);
+        ``timestamp(elem)`` is event time in seconds (without it: the materializer clock's
+        time at arrival, and windows close on timers of that clock). A window's value is the
+        list of its elements in arrival order, or ``zero()`` folded with
+        ``aggregate(acc, elem)``; sessions bridged by an element are joined with
+        ``merge(earlier, later)`` first (required with a custom aggregate).
+
+        Stream time is the largest timestamp seen (never decreases). A time window closes
+        when stream time ``>= end + grace``, a sliding window when it is ``> end + grace``,
+        a session when it is ``> end + gap + grace``. An element goes into each of its
+        windows still open; if all are closed it is late: sent to ``late`` (a ``Sink``)
+        when given, else dropped, counted and logged once (one WARNING on the ``reactive``
+        logger with the count, when the stream ends). With ``idle_timeout`` (event time
+        only), once no element arrived for that many seconds of the materializer clock,
+        stream time is ``max_timestamp + (now - last arrival)``, so quiet input still
+        closes windows (ignored in processing time, which follows the clock already).
+
+        ``emit=EmitStrategy.on_window_close()`` emits each window once, when it closes;
+        ``on_window_update()`` emits, after every element, each window it changed (ordered
+        by end, then start), and nothing at close or completion. Windows closing together
+        are emitted ordered by end, then start, then the order in which their keys were
+        first seen (at their first element added to a window).
+
+        Where the contract is silent this follows Kafka Streams: the element's own
+        timestamp advances stream time before its windows are checked; late elements are
+        not kept for windows created later; a cancelled ``late`` sink makes later late
+        elements counted and logged instead (the main line goes on).
+
+        Emits when a window closes (or changes, with ``on_window_update``) and downstream
+        pulls; several windows closed by one element or timer go out one per pull.
+        Backpressures when downstream backpressures, or the ``late`` sink does while an
+        element waits for it; upstream is pulled only when nothing is pending.
+        Completes when upstream completes, after every open window was emitted (ordered as
+        above; with ``on_window_update`` nothing more), and ``late`` completes with it.
+        Fails when upstream fails (nothing more is emitted; ``late`` fails too), or when
+        ``key``/``timestamp``/``zero``/``aggregate``/``merge`` raise under ``stop``.
+        Cancels when downstream cancels.
+        Supervision: ``resume`` skips the element entirely (no window changed, stream time
+        unchanged); ``restart`` also clears all open windows.
+
+        Raises ``ValueError`` when built with only one of ``zero``/``aggregate``, a
+        ``SessionWindows`` with a custom aggregate and no ``merge``, or a negative
+        ``idle_timeout`` (the specs validate their own sizes, steps, gaps and graces).
+        """
+        from .._ops.windows import WindowedStage
+
+        stage = WindowedStage(
+            windows,
+            key=key,
+            timestamp=timestamp,
+            zero=zero,
+            aggregate=aggregate,
+            merge=merge,
+            emit=emit,
+            with_late=late is not None,
+            idle_timeout=idle_timeout,
+        )
+        if late is None:
+            return self._via_stage(stage)
+        return self._side_output(stage, late, None)
 
 
 class Source(FlowOps[Out, Mat]):

@@ -17,6 +17,7 @@ from .._ops.queues import SinkQueue, SourceQueue
 from .._ops.sources import Cancellable
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
+from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
 from .._stage.logic import GraphStageWithMaterializedValue
 from .._stage.shapes import Shape
 from ..state._spec import StoreSpec
@@ -328,6 +329,62 @@ class FlowOps(Graph, Generic[Out, Mat]):
         other: Source[U, M2],
         combine: Callable[[Mat, M2], M3],
     ) -> FlowOps[Out | U, Any]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[Out], V],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowOps[Windowed[V, S], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[Out], V],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowOps[Windowed[V, list[Out]], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowOps[Windowed[None, S], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowOps[Windowed[None, list[Out]], Mat]: ...
 
 class Source(FlowOps[Out, Mat]):
     def map_materialized_value(self, f: Callable[[Mat], M2]) -> Source[Out, M2]: ...
@@ -596,6 +653,62 @@ class Source(FlowOps[Out, Mat]):
         other: Source[U, M2],
         combine: Callable[[Mat, M2], M3],
     ) -> Source[Out | U, M3]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[Out], V],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> Source[Windowed[V, S], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[Out], V],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> Source[Windowed[V, list[Out]], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> Source[Windowed[None, S], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> Source[Windowed[None, list[Out]], Mat]: ...
     def to(self, sink: Sink[Out, Any]) -> RunnableGraph[Mat]: ...
     def to_mat(
         self, sink: Sink[Out, M2], combine: Callable[[Mat, M2], M3]
@@ -976,6 +1089,62 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         other: Source[U, M2],
         combine: Callable[[FMat, M2], M3],
     ) -> Flow[FIn, FOut | U, M3]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[FOut], V],
+        timestamp: Callable[[FOut], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, FOut], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[FOut, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> Flow[FIn, Windowed[V, S], FMat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[FOut], V],
+        timestamp: Callable[[FOut], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[FOut, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> Flow[FIn, Windowed[V, list[FOut]], FMat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = ...,
+        timestamp: Callable[[FOut], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, FOut], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[FOut, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> Flow[FIn, Windowed[None, S], FMat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = ...,
+        timestamp: Callable[[FOut], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[FOut, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> Flow[FIn, Windowed[None, list[FOut]], FMat]: ...
     def to(self, sink: Sink[FOut, Any]) -> Sink[FIn, FMat]: ...
     def to_mat(self, sink: Sink[FOut, M2], combine: Callable[[FMat, M2], M3]) -> Sink[FIn, M3]: ...
     def run_with(

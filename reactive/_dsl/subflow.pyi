@@ -14,6 +14,7 @@ from .._impl.modules import Module
 from .._ops.buffers import OverflowStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
+from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
 from .._stage.logic import GraphStageWithMaterializedValue
 from ..state._spec import StoreSpec
 from ..state._view import StoreView
@@ -334,6 +335,62 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         other: Source[U, M2],
         combine: Callable[[Mat, M2], M3],
     ) -> SubFlow[Out | U, Mat, Ctx]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[Out], V],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SubFlow[Windowed[V, S], Mat, Ctx]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[Out], V],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SubFlow[Windowed[V, list[Out]], Mat, Ctx]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SubFlow[Windowed[None, S], Mat, Ctx]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SubFlow[Windowed[None, list[Out]], Mat, Ctx]: ...
     def _wrap(self, module: Module) -> Any: ...
     @property
     def substream_flow(self) -> Flow[Any, Out, Any]: ...

@@ -209,3 +209,37 @@ async def keyed_state() -> None:
         Stores.in_memory("s"), lambda w: w[0], lambda s, w: ((s or 0) + len(w), len(w))
     )
     assert_type(lengths, Flow[str, int, StoreView[str, int]])
+
+
+def windows() -> None:
+    from reactive import SessionWindows, TimeWindows, Windowed
+
+    pairs = Source.from_iterable([("a", 1.0)])
+    tumbling = TimeWindows.of(60)
+    assert_type(
+        pairs.windowed(tumbling, timestamp=lambda p: p[1]),
+        Source[Windowed[None, list[tuple[str, float]]], NotUsedType],
+    )
+    assert_type(
+        pairs.windowed(tumbling, key=lambda p: p[0], timestamp=lambda p: p[1]),
+        Source[Windowed[str, list[tuple[str, float]]], NotUsedType],
+    )
+    assert_type(
+        pairs.windowed(tumbling, key=lambda p: p[0], zero=lambda: 0, aggregate=lambda n, p: n + 1),
+        Source[Windowed[str, int], NotUsedType],
+    )
+    assert_type(
+        pairs.windowed(
+            SessionWindows.with_gap(5), zero=lambda: 0.0, aggregate=lambda s, p: s + p[1]
+        ),
+        Source[Windowed[None, float], NotUsedType],
+    )
+    assert_type(
+        Flow[int]().windowed(tumbling, key=str),
+        Flow[int, Windowed[str, list[int]], NotUsedType],
+    )
+    sub = Source.from_iterable(range(3)).group_by(2, lambda x: x % 2)
+    assert_type(
+        sub.windowed(tumbling).merge_substreams(),
+        Source[Windowed[None, list[int]], NotUsedType],
+    )

@@ -1,0 +1,289 @@
+"""Event-time window benchmarks (issue 13): windowed counts against a plain Python loop,
+and memory over a long stream.
+
+Input (both systems read the same lazy generator, so generating it costs both the same):
+element ``i`` of ``n`` is ``(key, t)`` with ``key = i * 7919 % 1000`` (1,000 keys, each
+every 1,000 elements) and ``t = i * 0.006 + 100 * (i // 50_000) - jitter`` where
+``jitter = (i * 37 % 101) / 20`` (0 to 5 s of bounded disorder): a key's elements are 6 s
+apart (10 per key per minute), and every 50,000 elements the input pauses 100 s of event
+time, so sessions close. Windows have 5 s of grace, so no element is late. Each system
+returns ``(windows emitted, elements counted)``, which the harness compares with the
+baseline's. The memory benchmark spreads its elements over 24 hours of event time instead
+(``day_elements``: ``t = i * 86400 / n - jitter``).
+
+- ``windowed_tumbling`` / ``windowed_hopping`` / ``windowed_session``: 1,000,000 elements
+  through ``windowed(TimeWindows.of(60).grace(5))``, ``TimeWindows.of(60).advance_by(10)``
+  and ``SessionWindows.with_gap(30)`` counting per key (``zero=lambda: 0``,
+  ``aggregate=lambda n, e: n + 1``, sessions ``merge=operator.add``) into ``Sink.fold``.
+  Baseline: a plain Python loop over a dict of open windows with a heap of close times
+  (the same rules, no streaming runtime): the limit of what Python does per element.
+- ``windowed_memory``: 10,000,000 elements through the tumbling operator, each
+  measurement in a fresh process; peak RSS growth over the process's own baseline.
+
+Not here yet: Bytewax rows (a peer that is not installed in this environment).
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from benchmarks.runner import RSS_GROWTH, THROUGHPUT, Benchmark, System, Target, register
+
+#: The names of the benchmarks this module registers, in order.
+NAMES: list[str] = []
+
+KEYS = 1000
+SPAN = 86_400.0  # seconds of event time over the whole input
+SIZE = 60
+STEP = 10
+GAP = 30
+GRACE = 5
+
+W = "benchmarks.suite_windows:"
+
+
+def _register(bench: Benchmark) -> None:
+    register(bench)
+    NAMES.append(bench.name)
+
+
+def elements(n: int) -> Iterator[tuple[int, float]]:
+    """The input: ``(key, event time)``, a key every 6 s, a 100 s pause every 50,000
+    elements, 0-5 s of disorder."""
+    for i in range(n):
+        yield i * 7919 % KEYS, i * 0.006 + 100 * (i // 50_000) - (i * 37 % 101) / 20
+
+
+def day_elements(n: int) -> Iterator[tuple[int, float]]:
+    """The memory benchmark's input: ``n`` elements over 24 h of event time."""
+    scale = SPAN / n
+    for i in range(n):
+        yield i * 7919 % KEYS, i * scale - (i * 37 % 101) / 20
+
+
+# -- plain loops (the baseline) ----------------------------------------------------------------
+def loop_tumbling(n: int, source: Callable[[int], Iterator[Any]] = elements) -> tuple[int, int]:
+    """A dict of ``(key, start) -> count`` and a heap of ``(end, start, key)``."""
+    counts: dict[tuple[int, float], int] = {}
+    heap: list[tuple[float, float, int]] = []
+    st = float("-inf")
+    windows = total = 0
+    for k, t in source(n):
+        if t > st:
+            st = t
+        start = (t // SIZE) * SIZE
+        if start + SIZE + GRACE <= st:
+            continue  # late (never, with this input)
+        c = counts.get((k, start))
+        if c is None:
+            counts[(k, start)] = 1
+            heapq.heappush(heap, (start + SIZE, start, k))
+        else:
+            counts[(k, start)] = c + 1
+        while heap and heap[0][0] + GRACE <= st:
+            _, s, key = heapq.heappop(heap)
+            windows += 1
+            total += counts.pop((key, s))
+    return windows + len(counts), total + sum(counts.values())
+
+
+def loop_hopping(n: int) -> tuple[int, int]:
+    """As ``loop_tumbling``, each element counted in its ``SIZE / STEP`` windows."""
+    counts: dict[tuple[int, float], int] = {}
+    heap: list[tuple[float, float, int]] = []
+    st = float("-inf")
+    windows = total = 0
+    for k, t in elements(n):
+        if t > st:
+            st = t
+        last = (t // STEP) * STEP
+        start = last - SIZE + STEP
+        while start <= last:
+            if start + SIZE + GRACE > st:
+                c = counts.get((k, start))
+                if c is None:
+                    counts[(k, start)] = 1
+                    heapq.heappush(heap, (start + SIZE, start, k))
+                else:
+                    counts[(k, start)] = c + 1
+            start += STEP
+        while heap and heap[0][0] + GRACE <= st:
+            _, s, key = heapq.heappop(heap)
+            windows += 1
+            total += counts.pop((key, s))
+    return windows + len(counts), total + sum(counts.values())
+
+
+def loop_session(n: int) -> tuple[int, int]:
+    """Per key a list of open sessions ``[start, end, count]``; a heap of close times with
+    lazy deletion of entries whose session grew, merged or closed."""
+    open_: dict[int, list[list[float]]] = {}
+    heap: list[tuple[float, int, int, list[float]]] = []
+    st = float("-inf")
+    windows = total = seq = 0
+    limit = GAP + GRACE
+    for k, t in elements(n):
+        if t > st:
+            st = t
+        sessions = open_.setdefault(k, [])
+        near = [s for s in sessions if s[0] - GAP <= t <= s[1] + GAP and s[1] + limit >= st]
+        if near:
+            first = near[0]
+            for s in near[1:]:
+                first[0] = min(first[0], s[0])
+                first[1] = max(first[1], s[1])
+                first[2] += s[2]
+                sessions.remove(s)
+                s[2] = -1  # merged away: its heap entries are stale
+            first[2] += 1
+            if t < first[0] or t > first[1] or len(near) > 1:
+                first[0], first[1] = min(first[0], t), max(first[1], t)
+                seq += 1
+                heapq.heappush(heap, (first[1] + limit, seq, k, first))
+        elif t + limit >= st:
+            s = [t, t, 1]
+            sessions.append(s)
+            seq += 1
+            heapq.heappush(heap, (t + limit, seq, k, s))
+        while heap and heap[0][0] < st:
+            close, _, key, s = heapq.heappop(heap)
+            if s[2] < 0 or s[1] + limit != close:
+                continue  # stale
+            windows += 1
+            total += int(s[2])
+            open_[key].remove(s)
+            s[2] = -1
+    rest = [s for ss in open_.values() for s in ss]
+    return windows + len(rest), total + int(sum(s[2] for s in rest))
+
+
+# -- the project -------------------------------------------------------------------------------
+def loop_tumbling_day(n: int) -> tuple[int, int]:
+    """``loop_tumbling`` over ``day_elements``."""
+    return loop_tumbling(n, day_elements)
+
+
+async def _windowed(
+    n: int, spec: object, source: Callable[[int], Iterator[Any]] = elements, **kw: object
+) -> tuple[int, int]:
+    from reactive import Sink, Source
+
+    def add(acc: tuple[int, int], w: object) -> tuple[int, int]:
+        return acc[0] + 1, acc[1] + w.value  # type: ignore[attr-defined]
+
+    return await (  # type: ignore[no-any-return]
+        Source.from_iterable(source(n))
+        .windowed(
+            spec,  # type: ignore[arg-type]
+            key=operator.itemgetter(0),
+            timestamp=operator.itemgetter(1),
+            zero=int,
+            aggregate=_inc,
+            **kw,  # type: ignore[arg-type]
+        )
+        .run_with(Sink.fold((0, 0), add))
+    )
+
+
+def _inc(n: int, _: object) -> int:
+    return n + 1
+
+
+async def project_tumbling(n: int) -> tuple[int, int]:
+    """``windowed(TimeWindows.of(60).grace(5))`` counting per key."""
+    from reactive import TimeWindows
+
+    return await _windowed(n, TimeWindows.of(SIZE).grace(GRACE))
+
+
+async def project_tumbling_day(n: int) -> tuple[int, int]:
+    """``project_tumbling`` over ``day_elements``."""
+    from reactive import TimeWindows
+
+    return await _windowed(n, TimeWindows.of(SIZE).grace(GRACE), day_elements)
+
+
+async def project_hopping(n: int) -> tuple[int, int]:
+    """``windowed(TimeWindows.of(60).advance_by(10).grace(5))`` counting per key."""
+    from reactive import TimeWindows
+
+    return await _windowed(n, TimeWindows.of(SIZE).advance_by(STEP).grace(GRACE))
+
+
+async def project_session(n: int) -> tuple[int, int]:
+    """``windowed(SessionWindows.with_gap(30).grace(5))`` counting per key."""
+    from reactive import SessionWindows
+
+    return await _windowed(n, SessionWindows.with_gap(GAP).grace(GRACE), merge=operator.add)
+
+
+_INPUT = (
+    "1,000 keys (a key's elements 6 s apart, a 100 s pause every 50,000 elements), 0-5 s of "
+    "bounded disorder, 5 s of grace; counts per key into `Sink.fold`, result (windows, "
+    "elements). Baseline: a plain Python loop over a dict of open windows and a heap of "
+    "close times (same rules, no runtime)."
+)
+
+for name, title, loop, proj in (
+    ("windowed_tumbling", "windowed count, tumbling 60 s", "loop_tumbling", "project_tumbling"),
+    (
+        "windowed_hopping",
+        "windowed count, hopping 60 s / 10 s",
+        "loop_hopping",
+        "project_hopping",
+    ),
+    ("windowed_session", "windowed count, sessions (30 s gap)", "loop_session", "project_session"),
+):
+    _register(
+        Benchmark(
+            name=name,
+            title=title,
+            description=f"{title} over 1,000,000 elements: {_INPUT}",
+            systems=(
+                System("plain dict loop", W + loop, "baseline"),
+                System("project windowed", W + proj, "project"),
+            ),
+            baseline="plain dict loop",
+            size=1_000_000,
+            quick_size=5_000,
+            metrics=(THROUGHPUT,),
+            targets=(
+                Target("project windowed", "throughput", ">= 0.5x the plain loop", min_ratio=0.5),
+            ),
+        )
+    )
+
+_register(
+    Benchmark(
+        name="windowed_memory",
+        title="windowed memory over a long stream (tumbling 60 s)",
+        description=(
+            "10,000,000 elements (1,000 keys, 24 h of event time) through "
+            "`windowed(TimeWindows.of(60).grace(5))` counting per key, each measurement in a "
+            "fresh process; peak RSS growth over the process's own baseline (windows are "
+            "freed as they close, so it stays flat)."
+        ),
+        systems=(
+            System("plain dict loop", W + "loop_tumbling_day", "baseline"),
+            System("project windowed", W + "project_tumbling_day", "project"),
+        ),
+        baseline="plain dict loop",
+        size=10_000_000,
+        quick_size=5_000,
+        metrics=(RSS_GROWTH, THROUGHPUT),
+        targets=(
+            Target(
+                "project windowed",
+                "rss_growth",
+                "peak RSS growth under 20 MiB",
+                max_value=20.0,
+                on="worst",
+            ),
+        ),
+        isolated=True,
+        timeout=1800.0,
+    )
+)
