@@ -11,7 +11,10 @@ plain read-committed consumer gives the same answer.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import struct
+import sys
 from typing import Any
 
 import pytest
@@ -258,3 +261,73 @@ def test_bad_arguments_are_refused_with_the_stage_name(kafka_bootstrap: str) -> 
         Transactional.sink(ps.with_property("transactional_id", "x"), "t")
     with pytest.raises(ValueError, match="needs a consumer group"):
         Transactional.source(settings(kafka_bootstrap), Subscriptions.topics("t"))
+
+
+_CHILD = """
+import asyncio, sys
+from connectors.kafka import (ConsumerSettings, ProducerMessage, ProducerRecord,
+    ProducerSettings, Subscriptions, TopicPartition, Transactional)
+from connectors.kafka.serde import str_deserializer
+from connectors.kafka.testkit import TEST_CONSUMER_PROPERTIES, committed_offsets
+from reactive import Keep
+
+async def main(bootstrap, group, source_topic, out, tid, n):
+    consumer = ConsumerSettings(bootstrap, group, value_deserializer=str_deserializer,
+        auto_offset_reset="earliest",
+        properties={**TEST_CONSUMER_PROPERTIES, "fetch_max_wait_ms": 50})
+    producer = ProducerSettings(bootstrap, value_serializer=str.encode)
+    control, done = (
+        Transactional.source(consumer, Subscriptions.assignment(TopicPartition(source_topic, 0)))
+        .throttle(1000, 1.0)
+        .map(lambda m: ProducerMessage.single(
+            ProducerRecord(out, m.record.value.upper(), partition=0), m.partition_offset))
+        .to_mat(Transactional.sink(producer, tid, 0.05), Keep.both)
+        .run())
+    while (await committed_offsets(bootstrap, group, source_topic))[0] != n:
+        if done.done():
+            await done
+        await asyncio.sleep(0.1)
+    await control.drain_and_shutdown(done)
+
+asyncio.run(main(*sys.argv[1:6], int(sys.argv[6])))
+"""
+
+
+async def test_sigkilled_three_times_every_input_is_committed_exactly_once(
+    kafka_bootstrap: str, kafka_topic_factory: Any
+) -> None:
+    """A child process consumes -> upper-cases -> produces transactionally; it is
+    SIGKILLed three times mid-stream (at 600, 1400 and 2200 outputs committed) and
+    restarted with the same group and transactional id; the fourth run finishes."""
+    n = 3000
+    source_topic, out = await kafka_topic_factory(), await kafka_topic_factory()
+    inputs = [f"v{i}" for i in range(n)]
+    await produce_values(kafka_bootstrap, source_topic, inputs, partition=0)
+    group, tid = unique_group_id(), unique_group_id("tid")
+    args = [kafka_bootstrap, group, source_topic, out, tid, str(n)]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root}
+
+    async def start() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _CHILD, *args, env=env, stderr=asyncio.subprocess.PIPE
+        )
+
+    for threshold in (600, 1400, 2200):
+        child = await start()
+        deadline = asyncio.get_running_loop().time() + 40
+        while len((await read_committed_by_markers(kafka_bootstrap, out))[0]) < threshold:
+            assert child.returncode is None, (await child.communicate())[1].decode()[-2000:]
+            assert asyncio.get_running_loop().time() < deadline, "no progress"
+            await asyncio.sleep(0.05)
+        assert child.returncode is None  # killed mid-stream, not after the end
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+    final = await start()
+    _, stderr = await asyncio.wait_for(final.communicate(), 60)
+    assert final.returncode == 0, stderr.decode()[-2000:]
+    visible, total = await read_committed_by_markers(kafka_bootstrap, out)
+    assert len(visible) == n and len(set(visible)) == n  # 0 lost, 0 duplicates
+    assert visible == [v.upper().encode() for v in inputs]
+    assert total >= n
+    assert await committed_offsets(kafka_bootstrap, group, source_topic) == {0: n}

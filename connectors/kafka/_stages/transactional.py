@@ -202,6 +202,7 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         self.upstream_done = False
         self.closing = False
         self.closed = False
+        self.stashed: Any = None  # an element that arrived while committing
         self.sends: list[tuple[Any, list[asyncio.Future[Any]]]] = []
         self.offsets: dict[str, dict[TopicPartition, int]] = {}
 
@@ -242,6 +243,13 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         envelope = self.grab(self.in_)
         if self.closing:
             return
+        if self.busy:
+            # Pulled before a commit began: it goes into the next transaction.
+            self.stashed = envelope
+            return
+        self._process(envelope)
+
+    def _process(self, envelope: Any) -> None:
         try:
             records, pass_through = self._unpack(envelope)
         except Exception as exc:
@@ -346,7 +354,10 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         """What to do when nothing is awaited: commit, finish, or pull."""
         if self.closing or self.busy or self.emitting or not self.ready:
             return
-        if self.in_txn and (self.commit_due or self.upstream_done):
+        if self.stashed is not None:
+            envelope, self.stashed = self.stashed, None
+            self._process(envelope)
+        elif self.in_txn and (self.commit_due or self.upstream_done):
             self._commit()
         elif self.upstream_done:
             self._close_and_complete()
