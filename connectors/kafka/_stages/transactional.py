@@ -15,6 +15,8 @@
   each group and partition seen (the envelopes' ``PartitionOffset`` pass-throughs)
   to the transaction (``send_offsets_to_transaction``) and commits it. Records and
   offsets become visible to read-committed readers together, or not at all.
+- Envelopes are pulled ahead (up to 1,000) while one task hands the previous ones to
+  aiokafka in input order; nothing is pulled while a commit is due or running.
 - Completion: the open transaction is committed, the producer closed, then the stage
   completes (the sink's future with ``Done``).
 - Any failure (upstream, a send, a serializer, the commit, a fenced producer) and
@@ -88,6 +90,8 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 _COMMIT = "commit-interval"
+#: Envelopes pulled ahead while a send task runs.
+_MAX_QUEUED = 1000
 #: Alpakka's ``eos-commit-interval``.
 DEFAULT_COMMIT_INTERVAL = 0.1
 
@@ -195,14 +199,16 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             self.set_handler(self.out, self)
         self.producer: AIOKafkaProducer | None = None
         self.ready = False  # the producer started
-        self.busy = False  # a send or a commit is being awaited
+        self.busy = False  # a send task or a commit is being awaited
+        self.committing = False
         self.emitting = False  # results wait for downstream demand
         self.in_txn = False
         self.commit_due = False
         self.upstream_done = False
         self.closing = False
         self.closed = False
-        self.stashed: Any = None  # an element that arrived while committing
+        # Envelopes pulled but not yet handed to aiokafka (a send task takes them all).
+        self.queue: list[tuple[Any, tuple[ProducerRecord[Any, Any], ...], Any]] = []
         self.sends: list[tuple[Any, list[asyncio.Future[Any]]]] = []
         self.offsets: dict[str, dict[TopicPartition, int]] = {}
 
@@ -243,24 +249,13 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         envelope = self.grab(self.in_)
         if self.closing:
             return
-        if self.busy:
-            # Pulled before a commit began: it goes into the next transaction.
-            self.stashed = envelope
-            return
-        self._process(envelope)
-
-    def _process(self, envelope: Any) -> None:
         try:
             records, pass_through = self._unpack(envelope)
         except Exception as exc:
             self._abort_and_fail(exc)
             return
-        begin = not self.in_txn
-        self.in_txn = True
-        self.busy = True
-        self._await(
-            self._send(records, begin), lambda fut: self._on_sent(envelope, pass_through, fut)
-        )
+        self.queue.append((envelope, records, pass_through))
+        self._next()
 
     def _unpack(self, envelope: Any) -> tuple[tuple[ProducerRecord[Any, Any], ...], Any]:
         if isinstance(envelope, Message):
@@ -282,28 +277,39 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             )
         return records, pass_through
 
-    async def _send(self, records: tuple[ProducerRecord[Any, Any], ...], begin: bool) -> list[Any]:
+    def _start_sends(self) -> None:
+        batch, self.queue = self.queue, []
+        begin = not self.in_txn
+        self.in_txn = True
+        self.busy = True
+        self._await(self._send(batch, begin), lambda fut: self._on_sent(batch, fut))
+
+    async def _send(self, batch: list[Any], begin: bool) -> list[list[asyncio.Future[Any]]]:
+        """Hand every record of ``batch`` to aiokafka, in order (one task for many envelopes)."""
         producer = self.producer
         assert producer is not None
         if begin:
             await producer.begin_transaction()
-        futures = []
-        for record in records:
-            key = self._serialize(self.settings.key_serializer, record.key, "key", record.topic)
-            value = self._serialize(
-                self.settings.value_serializer, record.value, "value", record.topic
-            )
-            futures.append(
-                await producer.send(
-                    record.topic,
-                    value,
-                    key=key,
-                    partition=record.partition,
-                    timestamp_ms=record.timestamp_ms,
-                    headers=list(record.headers) if record.headers else None,
+        sent = []
+        for _, records, _ in batch:
+            futures = []
+            for record in records:
+                key = self._serialize(self.settings.key_serializer, record.key, "key", record.topic)
+                value = self._serialize(
+                    self.settings.value_serializer, record.value, "value", record.topic
                 )
-            )
-        return futures
+                futures.append(
+                    await producer.send(
+                        record.topic,
+                        value,
+                        key=key,
+                        partition=record.partition,
+                        timestamp_ms=record.timestamp_ms,
+                        headers=list(record.headers) if record.headers else None,
+                    )
+                )
+            sent.append(futures)
+        return sent
 
     def _serialize(self, serializer: Any, data: Any, what: str, topic: str) -> Any:
         if serializer is not None and data is not None:
@@ -321,23 +327,26 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             )
         return data
 
-    def _on_sent(self, envelope: Any, pass_through: Any, fut: asyncio.Future[Any]) -> None:
+    def _on_sent(self, batch: list[Any], fut: asyncio.Future[Any]) -> None:
         if self.closing:
             return
         self.busy = False
         exc = fut.exception()
         if exc is not None:
-            self._abort_and_fail(self._error("sending", exc))
+            self._abort_and_fail(
+                exc if isinstance(exc, ProducerSerializationError) else self._error("sending", exc)
+            )
             return
-        futures = fut.result()
-        for delivery in futures:
-            delivery.add_done_callback(self._watch_delivery)
-        self.sends.append((envelope, futures))
-        if pass_through is not None:
-            key = pass_through.key
-            partitions = self.offsets.setdefault(key.group_id, {})
-            tp = TopicPartition(key.topic, key.partition)
-            partitions[tp] = max(partitions.get(tp, 0), pass_through.offset + 1)
+        offsets = self.offsets
+        for (envelope, _, pass_through), futures in zip(batch, fut.result(), strict=True):
+            for delivery in futures:
+                delivery.add_done_callback(self._watch_delivery)
+            self.sends.append((envelope, futures))
+            if pass_through is not None:
+                key = pass_through.key
+                partitions = offsets.setdefault(key.group_id, {})
+                tp = TopicPartition(key.topic, key.partition)
+                partitions[tp] = max(partitions.get(tp, 0), pass_through.offset + 1)
         self._next()
 
     def _watch_delivery(self, delivery: asyncio.Future[Any]) -> None:
@@ -351,17 +360,27 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         self._abort_and_fail(self._error("sending", exc))
 
     def _next(self) -> None:
-        """What to do when nothing is awaited: commit, finish, or pull."""
-        if self.closing or self.busy or self.emitting or not self.ready:
+        """Start what is due (a commit, a send task, the end), and keep the input pulled."""
+        if self.closing or not self.ready:
             return
-        if self.stashed is not None:
-            envelope, self.stashed = self.stashed, None
-            self._process(envelope)
-        elif self.in_txn and (self.commit_due or self.upstream_done):
-            self._commit()
-        elif self.upstream_done:
-            self._close_and_complete()
-        elif not self.has_been_pulled(self.in_) and not self.is_closed(self.in_):
+        if not self.busy and not self.emitting:
+            if self.in_txn and (self.commit_due or (self.upstream_done and not self.queue)):
+                self._commit()
+            elif self.queue:
+                self._start_sends()
+            elif self.upstream_done:
+                self._close_and_complete()
+                return
+        # Pull while a send task runs (what arrives waits in the queue), not while a
+        # commit is due or running, nor while results wait for demand.
+        if (
+            not self.commit_due
+            and not self.committing
+            and not self.emitting
+            and len(self.queue) < _MAX_QUEUED
+            and not self.has_been_pulled(self.in_)
+            and not self.is_closed(self.in_)
+        ):
             self.pull(self.in_)
 
     # -- committing --
@@ -373,6 +392,7 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
 
     def _commit(self) -> None:
         self.busy = True
+        self.committing = True
         self.commit_due = False
         sends, self.sends = self.sends, []
         offsets, self.offsets = self.offsets, {}
@@ -400,6 +420,7 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         if self.closing:
             return
         self.busy = False
+        self.committing = False
         exc = fut.exception()
         if exc is not None:
             self._abort_and_fail(self._error("committing", exc))
