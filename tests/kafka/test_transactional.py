@@ -331,3 +331,47 @@ async def test_sigkilled_three_times_every_input_is_committed_exactly_once(
     assert visible == [v.upper().encode() for v in inputs]
     assert total >= n
     assert await committed_offsets(kafka_bootstrap, group, source_topic) == {0: n}
+
+
+async def test_a_rebalance_waits_for_the_revoked_partitions_records_to_commit(
+    materializer: Materializer, kafka_bootstrap: str, kafka_topic_factory: Any
+) -> None:
+    """A slow instance (uncommitted records in flight) loses a partition to a second
+    instance: the revocation waits until its records committed, so the second instance
+    starts after them; the output holds every input exactly once."""
+    source_topic, out = await kafka_topic_factory(2), await kafka_topic_factory()
+    inputs = {p: [f"p{p}-{i}" for i in range(150)] for p in (0, 1)}
+    for p, values in inputs.items():
+        await produce_values(kafka_bootstrap, source_topic, values, partition=p)
+    group = unique_group_id()
+    subscription = Subscriptions.topics(source_topic)
+
+    def instance(throttle: int, commit_interval: float) -> Any:
+        return (
+            Transactional.source(settings(kafka_bootstrap, group), subscription)
+            .throttle(throttle, 1.0)
+            .map(upper(out))
+            .to_mat(
+                Transactional.sink(
+                    producer_settings(kafka_bootstrap), unique_group_id("tid"), commit_interval
+                ),
+                Keep.both,
+            )
+            .run(materializer)
+        )
+
+    # The slow instance commits every 4 s: when the second one joins (after 2.5 s) it has
+    # about 60 records in flight, none committed, and the rebalance takes less than 4 s.
+    slow_control, slow_done = instance(40, 4.0)
+    await asyncio.sleep(2.5)
+    fast_control, fast_done = instance(10_000, 0.1)
+    deadline = asyncio.get_running_loop().time() + 40
+    while await committed_offsets(kafka_bootstrap, group, source_topic, (0, 1)) != {0: 150, 1: 150}:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    await asyncio.wait_for(slow_control.drain_and_shutdown(slow_done), 30)
+    await asyncio.wait_for(fast_control.drain_and_shutdown(fast_done), 30)
+    visible, _ = await read_committed_by_markers(kafka_bootstrap, out)
+    expected = [v.upper().encode() for values in inputs.values() for v in values]
+    assert len(visible) == len(set(visible))  # no duplicates
+    assert sorted(visible) == sorted(expected)

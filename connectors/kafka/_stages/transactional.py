@@ -29,20 +29,24 @@
   ``MultiResult``, ``PassThroughResult``, in input order) once that transaction
   committed, and does not pull while they wait for demand.
 
-Not done (Alpakka does it): on a rebalance Alpakka blocks the revocation until the
-open transaction committed; here, a partition revoked mid-transaction may be
-processed by its new owner while this transaction still commits its offset (use
-manual assignment, or one instance per group, for strict exactly-once across
-rebalances). Exactly-once needs a broker whose read-committed fetches skip aborted
+Rebalances (as Alpakka): with a group subscription, a revocation waits (up to
+``ConsumerSettings.commit_timeout``) until every record the source emitted from the
+revoked partitions was committed in a transaction, so their next owner starts after
+them; then the user's rebalance listener runs. Records that never reach a
+transactional stage (filtered out) hold a revocation until that timeout: pass them on
+as ``ProducerMessage.pass_through(message.partition_offset)``.
+
+Exactly-once needs a broker whose read-committed fetches skip aborted
 transactions: the embedded test broker does not (``connectors/kafka/TRANSACTIONS.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -78,7 +82,7 @@ from ..messages import (
     Result,
 )
 from ..settings import ConsumerSettings, ProducerSettings
-from ..subscriptions import Subscription
+from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
 from .consumer import Consumer
 from .control import Control
 from .producer import ProducerSerializationError, _close_quietly
@@ -117,14 +121,95 @@ class TransactionalMessage(Generic[R]):
     partition_offset: PartitionOffset
 
 
-def _to_transactional(message: CommittableMessage[Any]) -> TransactionalMessage[Any]:
-    offset = message.committable_offset
-    return TransactionalMessage(
-        message.record,
-        PartitionOffset(
-            GroupTopicPartition(offset.group_id, offset.topic, offset.partition), offset.offset
-        ),
-    )
+#: How often a revocation checks whether the revoked partitions' records committed
+#: (Alpakka's ``eos-draining-check-interval``).
+_DRAIN_CHECK = 0.03
+
+
+class _InFlight:
+    """The offsets one :meth:`Transactional.source` emitted and the transactional stages
+    committed, per partition (Alpakka's in-flight tracking of ``TransactionalSource``)."""
+
+    def __init__(self) -> None:
+        self.emitted: dict[TopicPartition, int] = {}  # highest offset emitted
+        self.committed: dict[TopicPartition, int] = {}  # next offset, committed
+
+    def pending(self, tps: frozenset[TopicPartition]) -> list[TopicPartition]:
+        return [
+            tp
+            for tp in tps
+            if tp in self.emitted and self.committed.get(tp, -1) <= self.emitted[tp]
+        ]
+
+    def on_committed(self, tp: TopicPartition, next_offset: int) -> None:
+        if next_offset > self.committed.get(tp, -1):
+            self.committed[tp] = next_offset
+
+
+@dataclass(frozen=True, slots=True)
+class _TrackedPartitionOffset(PartitionOffset):
+    """A ``PartitionOffset`` that tells its source when it was committed."""
+
+    in_flight: _InFlight = field(compare=False, repr=False, default_factory=_InFlight)
+
+
+class _DrainOnRevoke:
+    """Alpakka's revocation rule for transactions: before partitions move, wait (up to
+    ``timeout``) until every record emitted from them was committed in a transaction,
+    so the next owner starts after them; then tell the user's listener."""
+
+    def __init__(
+        self, in_flight: _InFlight, user: RebalanceListener | None, timeout: float
+    ) -> None:
+        self.in_flight = in_flight
+        self.user = user
+        self.timeout = timeout
+
+    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        pending = self.in_flight.pending(revoked)
+        while pending and loop.time() < deadline:
+            await asyncio.sleep(_DRAIN_CHECK)
+            pending = self.in_flight.pending(revoked)
+        if pending:
+            log.warning(
+                "[Transactional.source] partitions %s were revoked with records not yet "
+                "committed after %s s (commit_timeout): the next owner reads them again",
+                sorted(pending),
+                self.timeout,
+            )
+        for tp in revoked:
+            self.in_flight.emitted.pop(tp, None)
+            self.in_flight.committed.pop(tp, None)
+        if self.user is not None:
+            result = self.user.on_partitions_revoked(revoked)
+            if inspect.isawaitable(result):
+                await result
+
+    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        if self.user is not None:
+            result = self.user.on_partitions_assigned(assigned)
+            if inspect.isawaitable(result):
+                await result
+
+
+def _transactional(in_flight: _InFlight) -> Any:
+    emitted = in_flight.emitted
+
+    def to_transactional(message: CommittableMessage[Any]) -> TransactionalMessage[Any]:
+        offset = message.committable_offset
+        emitted[TopicPartition(offset.topic, offset.partition)] = offset.offset
+        return TransactionalMessage(
+            message.record,
+            _TrackedPartitionOffset(
+                GroupTopicPartition(offset.group_id, offset.topic, offset.partition),
+                offset.offset,
+                in_flight,
+            ),
+        )
+
+    return to_transactional
 
 
 class TransactionalProducerStage(GraphStageWithMaterializedValue[Any, Any]):
@@ -211,6 +296,10 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         self.queue: list[tuple[Any, tuple[ProducerRecord[Any, Any], ...], Any]] = []
         self.sends: list[tuple[Any, list[asyncio.Future[Any]]]] = []
         self.offsets: dict[str, dict[TopicPartition, int]] = {}
+        # The sources to tell when offsets committed (Transactional.source's in-flight).
+        self.in_flight: set[_InFlight] = set()
+        self.committing_in_flight: set[_InFlight] = set()
+        self.committing_offsets: dict[str, dict[TopicPartition, int]] = {}
 
     # -- start --
 
@@ -343,6 +432,8 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
                 delivery.add_done_callback(self._watch_delivery)
             self.sends.append((envelope, futures))
             if pass_through is not None:
+                if isinstance(pass_through, _TrackedPartitionOffset):
+                    self.in_flight.add(pass_through.in_flight)
                 key = pass_through.key
                 partitions = offsets.setdefault(key.group_id, {})
                 tp = TopicPartition(key.topic, key.partition)
@@ -396,6 +487,8 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         self.commit_due = False
         sends, self.sends = self.sends, []
         offsets, self.offsets = self.offsets, {}
+        self.committing_offsets = offsets
+        self.committing_in_flight, self.in_flight = self.in_flight, set()
         self._await(self._do_commit(sends, offsets), self._on_committed)
 
     async def _do_commit(
@@ -426,6 +519,12 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             self._abort_and_fail(self._error("committing", exc))
             return
         self.in_txn = False
+        for in_flight in self.committing_in_flight:
+            for partitions in self.committing_offsets.values():
+                for tp, next_offset in partitions.items():
+                    in_flight.on_committed(tp, next_offset)
+        self.committing_in_flight = set()
+        self.committing_offsets = {}
         results = fut.result()
         if results and self.out is not None:
             self.emitting = True
@@ -560,9 +659,14 @@ class Transactional:
                 "consumed offsets to it (ConsumerSettings(..., group_id=...))"
             )
         settings = settings.with_property("isolation_level", "read_committed")
+        in_flight = _InFlight()
+        if isinstance(subscription, AutoSubscription):
+            subscription = subscription.with_rebalance_listener(
+                _DrainOnRevoke(in_flight, subscription.rebalance_listener, settings.commit_timeout)
+            )
         source: Source[TransactionalMessage[Any], Control] = Consumer.committable_source(
             settings, subscription
-        ).map(_to_transactional)
+        ).map(_transactional(in_flight))
         return source.named("Transactional.source")
 
     @staticmethod
