@@ -63,6 +63,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_soak",
     "benchmarks.suite_state",
     "benchmarks.suite_windows",
+    "benchmarks.suite_txn",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}

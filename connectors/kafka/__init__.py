@@ -5,6 +5,8 @@
 - producing: :class:`Producer` (``plain_sink``, ``flexi_flow``,
   ``committable_sink``) with :class:`ProducerRecord` and the
   :class:`ProducerMessage` envelopes;
+- exactly-once consume-transform-produce: :class:`Transactional` (``source``,
+  ``flow``, ``sink``; see ``connectors/kafka/TRANSACTIONS.md``);
 - consuming and committing: ``Consumer``, ``Committer``, ``DrainingControl``;
 - :mod:`connectors.kafka.serde` (serializers), :mod:`connectors.kafka.testkit`
   (an embedded broker and a fault-injecting proxy for tests);
@@ -28,6 +30,7 @@ from ._stages.committer import Committer
 from ._stages.consumer import Consumer
 from ._stages.control import Control, DrainingControl
 from ._stages.producer import Producer, ProducerSerializationError
+from ._stages.transactional import KafkaTransactionError, Transactional, TransactionalMessage
 from .errors import (
     CommitTimeoutError,
     ConsumerClosedError,
@@ -48,6 +51,7 @@ from .messages import (
     CommittableOffset,
     CommittableOffsetBatch,
     MultiResult,
+    PartitionOffset,
     PassThroughResult,
     ProducerMessage,
     ProducerRecord,
@@ -75,8 +79,10 @@ __all__ = [
     "KafkaConnectorError",
     "KafkaConsumerError",
     "KafkaProducerError",
+    "KafkaTransactionError",
     "MissingCodecError",
     "MultiResult",
+    "PartitionOffset",
     "PassThroughResult",
     "Producer",
     "ProducerConnectionError",
@@ -91,6 +97,8 @@ __all__ = [
     "Result",
     "Subscriptions",
     "TopicPartition",
+    "Transactional",
+    "TransactionalMessage",
     "summarize_aiokafka_logs",
 ]
 

@@ -64,8 +64,12 @@ Quirks (work around them in tests)
       6000 ms -> 3 s / 11 s. ``TEST_CONSUMER_PROPERTIES`` (session 1000 ms,
       heartbeat 100 ms) is the fast choice for tests; rebalancing between two
       members works with it.
-    - Idempotent and transactional producers fail (InitProducerId answers
-      UnknownError), so transactions / exactly-once cannot be tested here.
+    - Idempotent and transactional aiokafka producers fail (aiokafka sends
+      InitProducerId v0, answered UnknownError); with
+      ``connectors.kafka._compat_txn.enable_init_producer_id_v4`` (v4) they work.
+      Read-committed fetches list no aborted transactions, so read-committed
+      readers (aiokafka and librdkafka alike) deliver aborted records:
+      exactly-once cannot be shown here. See ``connectors/kafka/TRANSACTIONS.md``.
     - ``acks=0`` breaks aiokafka's connection: Tansu answers produce requests
       that Kafka leaves unanswered.
     - Tansu logs to stdout; the broker's output goes to a log file whose tail

@@ -1,0 +1,727 @@
+"""``Transactional``: consume-transform-produce in Kafka transactions (Alpakka's
+``Transactional.source`` / ``sink`` / ``flow``).
+
+- :meth:`Transactional.source` is ``Consumer.committable_source`` with
+  ``isolation_level="read_committed"`` and no auto-commit, each record wrapped in a
+  :class:`TransactionalMessage` carrying its :class:`PartitionOffset` (group, topic,
+  partition, offset). A consumer group is required: the offsets are committed to it
+  inside the producer's transactions.
+- :meth:`Transactional.flow` / :meth:`Transactional.sink` own one transactional
+  aiokafka producer (``transactional_id``; InitProducerId through
+  :mod:`connectors.kafka._compat_txn`). The first element after a commit begins a
+  transaction; every ``commit_interval`` seconds (a timer on the materializer's
+  clock), when the transaction holds anything, the stage stops pulling, waits for
+  every send of the transaction to be acknowledged, adds the highest offset + 1 of
+  each group and partition seen (the envelopes' ``PartitionOffset`` pass-throughs)
+  to the transaction (``send_offsets_to_transaction``) and commits it. Records and
+  offsets become visible to read-committed readers together, or not at all.
+- Envelopes are pulled ahead (up to 1,000) while one task hands the previous ones to
+  aiokafka in input order; nothing is pulled while a commit is due or running.
+- Completion: the open transaction is committed, the producer closed, then the stage
+  completes (the sink's future with ``Done``).
+- Any failure (upstream, a send, a serializer, the commit, a fenced producer) and
+  downstream cancellation abort the open transaction, close the producer and fail
+  (cancel) the stage. Nothing of an aborted transaction is committed: its input
+  offsets are not, so a restarted stream (``RestartSource``, as in Alpakka) reads
+  those records again. A second instance with the same ``transactional_id`` fences
+  this one: its next send or commit fails.
+- The flow emits the results of a transaction's envelopes (``Result``,
+  ``MultiResult``, ``PassThroughResult``, in input order) once that transaction
+  committed, and does not pull while they wait for demand.
+
+Rebalances (as Alpakka): with a group subscription, a revocation waits (up to
+``ConsumerSettings.commit_timeout``) until every record the source emitted from the
+revoked partitions was committed in a transaction, so their next owner starts after
+them; then the user's rebalance listener runs. Records that never reach a
+transactional stage (filtered out) hold a revocation until that timeout: pass them on
+as ``ProducerMessage.pass_through(message.partition_offset)``.
+
+Exactly-once needs a broker whose read-committed fetches skip aborted
+transactions: the embedded test broker does not (``connectors/kafka/TRANSACTIONS.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from reactive import Done, Flow, NotUsed, Sink, Source
+from reactive._ops.asyncsupport import AwaitingLogicMixin
+from reactive.stage import (
+    FlowShape,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    Inlet,
+    OutHandler,
+    Outlet,
+    SinkShape,
+    TimerGraphStageLogic,
+)
+
+from .._compat_txn import enable_init_producer_id_v4
+from ..errors import KafkaProducerError
+from ..messages import (
+    CommittableMessage,
+    GroupTopicPartition,
+    Message,
+    MultiMessage,
+    MultiResult,
+    MultiResultPart,
+    PartitionOffset,
+    PassThroughMessage,
+    PassThroughResult,
+    ProducerRecord,
+    RecordMetadata,
+    Result,
+)
+from ..settings import ConsumerSettings, ProducerSettings
+from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
+from .consumer import Consumer
+from .control import Control
+from .producer import ProducerSerializationError, _close_quietly
+
+__all__ = ["KafkaTransactionError", "Transactional", "TransactionalMessage"]
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+_COMMIT = "commit-interval"
+#: Envelopes pulled ahead while a send task runs.
+_MAX_QUEUED = 1000
+#: Alpakka's ``eos-commit-interval``.
+DEFAULT_COMMIT_INTERVAL = 0.1
+
+
+class KafkaTransactionError(KafkaProducerError):
+    """A transaction failed and was aborted; aiokafka's error is the ``__cause__``.
+
+    ``transactional_id`` names the producer. A fenced producer (another instance
+    started with the same transactional id) fails with this error too.
+    """
+
+    def __init__(self, message: str, transactional_id: str) -> None:
+        super().__init__(message)
+        self.transactional_id = transactional_id
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionalMessage(Generic[R]):
+    """An element of :meth:`Transactional.source`: the record and its offset, to be
+    passed through to :meth:`Transactional.sink` / :meth:`Transactional.flow`."""
+
+    record: R
+    partition_offset: PartitionOffset
+
+
+#: How often a revocation checks whether the revoked partitions' records committed
+#: (Alpakka's ``eos-draining-check-interval``).
+_DRAIN_CHECK = 0.03
+
+
+class _InFlight:
+    """The offsets one :meth:`Transactional.source` emitted and the transactional stages
+    committed, per partition (Alpakka's in-flight tracking of ``TransactionalSource``)."""
+
+    def __init__(self) -> None:
+        self.emitted: dict[TopicPartition, int] = {}  # highest offset emitted
+        self.committed: dict[TopicPartition, int] = {}  # next offset, committed
+
+    def pending(self, tps: frozenset[TopicPartition]) -> list[TopicPartition]:
+        return [
+            tp
+            for tp in tps
+            if tp in self.emitted and self.committed.get(tp, -1) <= self.emitted[tp]
+        ]
+
+    def on_committed(self, tp: TopicPartition, next_offset: int) -> None:
+        if next_offset > self.committed.get(tp, -1):
+            self.committed[tp] = next_offset
+
+
+@dataclass(frozen=True, slots=True)
+class _TrackedPartitionOffset(PartitionOffset):
+    """A ``PartitionOffset`` that tells its source when it was committed."""
+
+    in_flight: _InFlight = field(compare=False, repr=False, default_factory=_InFlight)
+
+
+class _DrainOnRevoke:
+    """Alpakka's revocation rule for transactions: before partitions move, wait (up to
+    ``timeout``) until every record emitted from them was committed in a transaction,
+    so the next owner starts after them; then tell the user's listener."""
+
+    def __init__(
+        self, in_flight: _InFlight, user: RebalanceListener | None, timeout: float
+    ) -> None:
+        self.in_flight = in_flight
+        self.user = user
+        self.timeout = timeout
+
+    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        pending = self.in_flight.pending(revoked)
+        while pending and loop.time() < deadline:
+            await asyncio.sleep(_DRAIN_CHECK)
+            pending = self.in_flight.pending(revoked)
+        if pending:
+            log.warning(
+                "[Transactional.source] partitions %s were revoked with records not yet "
+                "committed after %s s (commit_timeout): the next owner reads them again",
+                sorted(pending),
+                self.timeout,
+            )
+        for tp in revoked:
+            self.in_flight.emitted.pop(tp, None)
+            self.in_flight.committed.pop(tp, None)
+        if self.user is not None:
+            result = self.user.on_partitions_revoked(revoked)
+            if inspect.isawaitable(result):
+                await result
+
+    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        if self.user is not None:
+            result = self.user.on_partitions_assigned(assigned)
+            if inspect.isawaitable(result):
+                await result
+
+
+def _transactional(in_flight: _InFlight) -> Any:
+    emitted = in_flight.emitted
+
+    def to_transactional(message: CommittableMessage[Any]) -> TransactionalMessage[Any]:
+        offset = message.committable_offset
+        emitted[TopicPartition(offset.topic, offset.partition)] = offset.offset
+        return TransactionalMessage(
+            message.record,
+            _TrackedPartitionOffset(
+                GroupTopicPartition(offset.group_id, offset.topic, offset.partition),
+                offset.offset,
+                in_flight,
+            ),
+        )
+
+    return to_transactional
+
+
+class TransactionalProducerStage(GraphStageWithMaterializedValue[Any, Any]):
+    """Produces envelopes in transactions with their ``PartitionOffset`` pass-throughs."""
+
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        transactional_id: str,
+        *,
+        sink: bool,
+        commit_interval: float,
+        name: str,
+    ) -> None:
+        if not isinstance(settings, ProducerSettings):
+            raise TypeError(f"{name}: expected ProducerSettings, got {type(settings).__name__}")
+        if not isinstance(transactional_id, str) or not transactional_id:
+            raise ValueError(
+                f"{name}: transactional_id must be a non-empty str (unique per instance of "
+                f"the application), got {transactional_id!r}"
+            )
+        if isinstance(commit_interval, bool) or not isinstance(commit_interval, int | float):
+            raise TypeError(
+                f"{name}: commit_interval must be seconds (a number), got "
+                f"{type(commit_interval).__name__}"
+            )
+        if not commit_interval > 0:
+            raise ValueError(f"{name}: commit_interval must be > 0 s, got {commit_interval}")
+        for key in ("transactional_id", "enable_idempotence"):
+            if key in settings.properties:
+                raise ValueError(
+                    f"{name}: ProducerSettings.properties must not set {key!r}: the "
+                    "transactional stages set it (pass transactional_id as an argument)"
+                )
+        self.settings = settings
+        self.transactional_id = transactional_id
+        self.commit_interval = float(commit_interval)
+        self.sink = sink
+        self.name = name
+        if sink:
+            self.shape: Any = SinkShape(Inlet(f"{name}.in"))
+        else:
+            self.shape = FlowShape(Inlet(f"{name}.in"), Outlet(f"{name}.out"))
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        """A fresh logic; the sink's materialized value is its completion future."""
+        promise: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        promise.add_done_callback(_retrieve)
+        return _TransactionalLogic(self, promise), (promise if self.sink else NotUsed)
+
+    def __repr__(self) -> str:
+        return f"TransactionalProducerStage({self.name}, {self.transactional_id!r})"
+
+
+def _retrieve(f: asyncio.Future[Any]) -> None:
+    if not f.cancelled():
+        f.exception()
+
+
+class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHandler):
+    def __init__(self, stage: TransactionalProducerStage, promise: asyncio.Future[Any]) -> None:
+        super().__init__(stage.shape)
+        self.stage = stage
+        self.name = stage.name
+        self.tid = stage.transactional_id
+        self.settings = stage.settings
+        self.promise = promise
+        self.in_: Inlet[Any] = stage.shape.in_
+        self.out: Outlet[Any] | None = None if stage.sink else stage.shape.out
+        self.set_handler(self.in_, self)
+        if self.out is not None:
+            self.set_handler(self.out, self)
+        self.producer: AIOKafkaProducer | None = None
+        self.ready = False  # the producer started
+        self.busy = False  # a send task or a commit is being awaited
+        self.committing = False
+        self.emitting = False  # results wait for downstream demand
+        self.in_txn = False
+        self.commit_due = False
+        self.upstream_done = False
+        self.closing = False
+        self.closed = False
+        # Envelopes pulled but not yet handed to aiokafka (a send task takes them all).
+        self.queue: list[tuple[Any, tuple[ProducerRecord[Any, Any], ...], Any]] = []
+        self.sends: list[tuple[Any, list[asyncio.Future[Any]]]] = []
+        self.offsets: dict[str, dict[TopicPartition, int]] = {}
+        # The sources to tell when offsets committed (Transactional.source's in-flight).
+        self.in_flight: set[_InFlight] = set()
+        self.committing_in_flight: set[_InFlight] = set()
+        self.committing_offsets: dict[str, dict[TopicPartition, int]] = {}
+
+    # -- start --
+
+    def pre_start(self) -> None:
+        self.set_keep_going(True)
+        self.delivery_failed = self.get_async_callback(self._on_delivery_failed)
+        kwargs = self.settings.to_aiokafka_kwargs()
+        kwargs["transactional_id"] = self.tid
+        kwargs["enable_idempotence"] = True
+        try:
+            producer = AIOKafkaProducer(**kwargs)
+            enable_init_producer_id_v4(producer)
+        except Exception as exc:
+            self._abort_and_fail(self._error("creating the producer", exc))
+            return
+        self.producer = producer
+        self._await(
+            asyncio.wait_for(producer.start(), self.settings.connect_timeout), self._on_started
+        )
+
+    def _on_started(self, fut: asyncio.Future[Any]) -> None:
+        if self.closing:
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._abort_and_fail(self._error("initialising the transactional producer", exc))
+            return
+        self.ready = True
+        interval = self.stage.commit_interval
+        self.schedule_with_fixed_delay(_COMMIT, interval, interval)
+        self._next()
+
+    # -- elements --
+
+    def on_push(self) -> None:
+        envelope = self.grab(self.in_)
+        if self.closing:
+            return
+        try:
+            records, pass_through = self._unpack(envelope)
+        except Exception as exc:
+            self._abort_and_fail(exc)
+            return
+        self.queue.append((envelope, records, pass_through))
+        self._next()
+
+    def _unpack(self, envelope: Any) -> tuple[tuple[ProducerRecord[Any, Any], ...], Any]:
+        if isinstance(envelope, Message):
+            records: tuple[ProducerRecord[Any, Any], ...] = (envelope.record,)
+        elif isinstance(envelope, MultiMessage):
+            records = envelope.records
+        elif isinstance(envelope, PassThroughMessage):
+            records = ()
+        else:
+            raise TypeError(
+                f"[{self.name}] expects ProducerMessage envelopes (single, multi, "
+                f"pass_through) carrying a PartitionOffset, got {type(envelope).__name__}"
+            )
+        pass_through = envelope.pass_through
+        if pass_through is not None and not isinstance(pass_through, PartitionOffset):
+            raise TypeError(
+                f"[{self.name}] the pass-through must be the PartitionOffset of a "
+                f"TransactionalMessage (or None), got {type(pass_through).__name__}"
+            )
+        return records, pass_through
+
+    def _start_sends(self) -> None:
+        batch, self.queue = self.queue, []
+        begin = not self.in_txn
+        self.in_txn = True
+        self.busy = True
+        self._await(self._send(batch, begin), lambda fut: self._on_sent(batch, fut))
+
+    async def _send(self, batch: list[Any], begin: bool) -> list[list[asyncio.Future[Any]]]:
+        """Hand every record of ``batch`` to aiokafka, in order (one task for many envelopes)."""
+        producer = self.producer
+        assert producer is not None
+        if begin:
+            await producer.begin_transaction()
+        sent = []
+        for _, records, _ in batch:
+            futures = []
+            for record in records:
+                key = self._serialize(self.settings.key_serializer, record.key, "key", record.topic)
+                value = self._serialize(
+                    self.settings.value_serializer, record.value, "value", record.topic
+                )
+                futures.append(
+                    await producer.send(
+                        record.topic,
+                        value,
+                        key=key,
+                        partition=record.partition,
+                        timestamp_ms=record.timestamp_ms,
+                        headers=list(record.headers) if record.headers else None,
+                    )
+                )
+            sent.append(futures)
+        return sent
+
+    def _serialize(self, serializer: Any, data: Any, what: str, topic: str) -> Any:
+        if serializer is not None and data is not None:
+            try:
+                data = serializer(data)
+            except Exception as exc:
+                raise ProducerSerializationError(
+                    f"[{self.name}] cannot serialize the {what} of a record for topic "
+                    f"{topic!r}: {type(exc).__name__}: {exc}"
+                ) from exc
+        if data is not None and not isinstance(data, bytes):
+            raise ProducerSerializationError(
+                f"[{self.name}] the {what} of a record for topic {topic!r} must be bytes "
+                f"(or set a {what}_serializer), got {type(data).__name__}"
+            )
+        return data
+
+    def _on_sent(self, batch: list[Any], fut: asyncio.Future[Any]) -> None:
+        if self.closing:
+            return
+        self.busy = False
+        exc = fut.exception()
+        if exc is not None:
+            self._abort_and_fail(
+                exc if isinstance(exc, ProducerSerializationError) else self._error("sending", exc)
+            )
+            return
+        offsets = self.offsets
+        for (envelope, _, pass_through), futures in zip(batch, fut.result(), strict=True):
+            for delivery in futures:
+                delivery.add_done_callback(self._watch_delivery)
+            self.sends.append((envelope, futures))
+            if pass_through is not None:
+                if isinstance(pass_through, _TrackedPartitionOffset):
+                    self.in_flight.add(pass_through.in_flight)
+                key = pass_through.key
+                partitions = offsets.setdefault(key.group_id, {})
+                tp = TopicPartition(key.topic, key.partition)
+                partitions[tp] = max(partitions.get(tp, 0), pass_through.offset + 1)
+        self._next()
+
+    def _watch_delivery(self, delivery: asyncio.Future[Any]) -> None:
+        # A send fails the stage at once (not only when its transaction commits).
+        if not delivery.cancelled():
+            exc = delivery.exception()
+            if exc is not None:
+                self.delivery_failed.invoke(exc)
+
+    def _on_delivery_failed(self, exc: BaseException) -> None:
+        self._abort_and_fail(self._error("sending", exc))
+
+    def _next(self) -> None:
+        """Start what is due (a commit, a send task, the end), and keep the input pulled."""
+        if self.closing or not self.ready:
+            return
+        if not self.busy and not self.emitting:
+            if self.in_txn and (self.commit_due or (self.upstream_done and not self.queue)):
+                self._commit()
+            elif self.queue:
+                self._start_sends()
+            elif self.upstream_done:
+                self._close_and_complete()
+                return
+        # Pull while a send task runs (what arrives waits in the queue), not while a
+        # commit is due or running, nor while results wait for demand.
+        if (
+            not self.commit_due
+            and not self.committing
+            and not self.emitting
+            and len(self.queue) < _MAX_QUEUED
+            and not self.has_been_pulled(self.in_)
+            and not self.is_closed(self.in_)
+        ):
+            self.pull(self.in_)
+
+    # -- committing --
+
+    def on_timer(self, key: Any) -> None:
+        if key == _COMMIT and self.in_txn and not self.closing:
+            self.commit_due = True
+            self._next()
+
+    def _commit(self) -> None:
+        self.busy = True
+        self.committing = True
+        self.commit_due = False
+        sends, self.sends = self.sends, []
+        offsets, self.offsets = self.offsets, {}
+        self.committing_offsets = offsets
+        self.committing_in_flight, self.in_flight = self.in_flight, set()
+        self._await(self._do_commit(sends, offsets), self._on_committed)
+
+    async def _do_commit(
+        self, sends: list[tuple[Any, list[asyncio.Future[Any]]]], offsets: dict[str, Any]
+    ) -> list[Any]:
+        producer = self.producer
+        assert producer is not None
+        results = []
+        for envelope, futures in sends:
+            metadata = [RecordMetadata.from_aiokafka(m) for m in await asyncio.gather(*futures)]
+            if self.out is not None:
+                results.append(_result(envelope, metadata))
+        for group_id, partitions in offsets.items():
+            await producer.send_offsets_to_transaction(
+                {tp: OffsetAndMetadata(offset, "") for tp, offset in partitions.items()},
+                group_id,
+            )
+        await producer.commit_transaction()
+        return results
+
+    def _on_committed(self, fut: asyncio.Future[Any]) -> None:
+        if self.closing:
+            return
+        self.busy = False
+        self.committing = False
+        exc = fut.exception()
+        if exc is not None:
+            self._abort_and_fail(self._error("committing", exc))
+            return
+        self.in_txn = False
+        for in_flight in self.committing_in_flight:
+            for partitions in self.committing_offsets.values():
+                for tp, next_offset in partitions.items():
+                    in_flight.on_committed(tp, next_offset)
+        self.committing_in_flight = set()
+        self.committing_offsets = {}
+        results = fut.result()
+        if results and self.out is not None:
+            self.emitting = True
+            self.emit_multiple(self.out, results, self._on_emitted)
+        else:
+            self._next()
+
+    def _on_emitted(self) -> None:
+        self.emitting = False
+        self._next()
+
+    # -- termination --
+
+    def on_upstream_finish(self) -> None:
+        self.upstream_done = True
+        self._next()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self._abort_and_fail(exc)
+
+    def on_pull(self) -> None:
+        pass  # input is pulled when the stage is idle (see _next); emits push themselves
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self._abort_and_fail(None)
+
+    def _error(self, doing: str, exc: BaseException) -> BaseException:
+        if isinstance(exc, KafkaProducerError):
+            return exc
+        error = KafkaTransactionError(
+            f"[{self.name}] transactional id {self.tid!r}: {doing} failed: "
+            f"{type(exc).__name__}: {exc}; the open transaction is aborted (a second "
+            "instance with the same transactional id fences this one)",
+            self.tid,
+        )
+        error.__cause__ = exc
+        return error
+
+    def _abort_and_fail(self, error: BaseException | None) -> None:
+        """Abort the open transaction, close the producer, then fail with ``error``
+        (``None``: downstream cancelled; complete)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.cancel_timer(_COMMIT)
+        self._await(self._abort_and_close(), lambda _: self._finish(error))
+
+    async def _abort_and_close(self) -> None:
+        producer = self.producer
+        if producer is None:
+            return
+        if self.in_txn:
+            try:
+                await asyncio.wait_for(producer.abort_transaction(), self.settings.close_timeout)
+            except Exception as exc:  # fenced, or the broker is gone: it aborts on timeout
+                log.warning("[%s] aborting the transaction failed: %r", self.name, exc)
+        await _close_quietly(producer, self.settings.close_timeout)
+        self.closed = True
+
+    def _close_and_complete(self) -> None:
+        self.closing = True
+        self.cancel_timer(_COMMIT)
+        self._await(self._close(), lambda _: self._finish(None))
+
+    async def _close(self) -> None:
+        if self.producer is not None:
+            await _close_quietly(self.producer, self.settings.close_timeout)
+        self.closed = True
+
+    def _finish(self, error: BaseException | None) -> None:
+        if not self.promise.done():
+            if error is None:
+                self.promise.set_result(Done)
+            else:
+                self.promise.set_exception(error)
+        if error is None:
+            self.complete_stage()
+        else:
+            self.fail_stage(error)
+
+    def post_stop(self) -> None:
+        if self.producer is not None and not self.closed:
+            self.materializer.spawn(_close_quietly(self.producer, self.settings.close_timeout))
+        if not self.promise.done():
+            self.promise.set_exception(
+                KafkaTransactionError(f"[{self.name}] stopped before completing", self.tid)
+            )
+
+
+def _result(envelope: Any, metadata: list[RecordMetadata]) -> Any:
+    if isinstance(envelope, Message):
+        return Result(metadata[0], envelope)
+    if isinstance(envelope, MultiMessage):
+        return MultiResult(
+            tuple(MultiResultPart(m, r) for m, r in zip(metadata, envelope.records, strict=True)),
+            envelope.pass_through,
+        )
+    return PassThroughResult(envelope.pass_through)
+
+
+class Transactional:
+    """Factories of the transactional stages (Alpakka's ``Transactional``)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def source(
+        settings: ConsumerSettings, subscription: Subscription
+    ) -> Source[TransactionalMessage[Any], Control]:
+        """Records with their :class:`PartitionOffset`, read with
+        ``isolation_level="read_committed"`` and no auto-commit.
+
+        Pass each element's ``partition_offset`` through to :meth:`sink` /
+        :meth:`flow`, which commit it in their transactions.
+
+        Emits when: a fetched record is available and downstream pulled.
+        Backpressures when: downstream does not pull.
+        Completes when: ``Control.stop()``/``shutdown()`` was called.
+        Fails when: as ``Consumer.committable_source``.
+        Cancels when: never; downstream cancellation shuts the consumer down.
+
+        Raises:
+            ValueError: ``settings`` has no ``group_id`` (the offsets are committed to it).
+        """
+        if not isinstance(settings, ConsumerSettings):
+            raise TypeError(
+                f"Transactional.source: expected ConsumerSettings, got {type(settings).__name__}"
+            )
+        if not settings.group_id:
+            raise ValueError(
+                "Transactional.source needs a consumer group: the transactions commit the "
+                "consumed offsets to it (ConsumerSettings(..., group_id=...))"
+            )
+        settings = settings.with_property("isolation_level", "read_committed")
+        in_flight = _InFlight()
+        if isinstance(subscription, AutoSubscription):
+            subscription = subscription.with_rebalance_listener(
+                _DrainOnRevoke(in_flight, subscription.rebalance_listener, settings.commit_timeout)
+            )
+        source: Source[TransactionalMessage[Any], Control] = Consumer.committable_source(
+            settings, subscription
+        ).map(_transactional(in_flight))
+        return source.named("Transactional.source")
+
+    @staticmethod
+    def flow(
+        settings: ProducerSettings,
+        transactional_id: str,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+    ) -> Flow[Any, Any, Any]:
+        """Produces envelopes (pass-through: the ``PartitionOffset`` of a
+        :class:`TransactionalMessage`, or ``None``) in transactions that also commit
+        the consumed offsets; emits each envelope's result after its transaction
+        committed. Materialized value: ``NotUsed``.
+
+        ``transactional_id`` must be unique per running instance and stable across
+        restarts of the same instance (a restart fences the previous one).
+
+        Emits when: the transaction holding the envelope committed and downstream pulled.
+        Backpressures when: a send or commit is in progress, or results wait for demand.
+        Completes when: upstream completed, the last transaction committed and the
+        producer closed.
+        Fails when: upstream fails, a send, serialization or commit fails, or the
+        producer was fenced; the open transaction is aborted first.
+        Cancels when: downstream cancels (the open transaction is aborted).
+        """
+        return Flow.from_graph(
+            TransactionalProducerStage(
+                settings,
+                transactional_id,
+                sink=False,
+                commit_interval=commit_interval,
+                name="Transactional.flow",
+            )
+        )
+
+    @staticmethod
+    def sink(
+        settings: ProducerSettings,
+        transactional_id: str,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+    ) -> Sink[Any, Awaitable[Any]]:
+        """As :meth:`flow`, as a sink. Materialized value: a future, ``Done`` once
+        upstream completed, the last transaction committed and the producer closed;
+        the stream's error otherwise (the open transaction aborted).
+
+        Backpressures when: a send or commit is in progress.
+        Completes when: upstream completed and the last transaction committed.
+        Fails when: as :meth:`flow`.
+        Cancels when: it fails.
+        """
+        return Sink.from_graph(
+            TransactionalProducerStage(
+                settings,
+                transactional_id,
+                sink=True,
+                commit_interval=commit_interval,
+                name="Transactional.sink",
+            )
+        )
