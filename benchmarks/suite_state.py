@@ -209,6 +209,8 @@ _register(
         size=1_000_000,
         quick_size=20_000,
         metrics=(THROUGHPUT,),
+        # The cache_size=0 system takes 5-10 s a measurement.
+        max_rounds=5,
         targets=(
             Target(
                 "project, in-memory store",

@@ -285,5 +285,7 @@ _register(
         ),
         isolated=True,
         timeout=1800.0,
+        # A bound checked on the worst round, 10M elements per measurement: as b4.
+        max_rounds=3,
     )
 )
