@@ -1,0 +1,38 @@
+"""Stream IO (``reactive.io``): Akka's ``Framing``, ``JsonFraming``, ``Compression``,
+``FileIO`` and ``Tcp``, on anyio's streams (asyncio backend; the ``io`` extra).
+
+- ``framing``: ``Framing.delimiter`` / ``lines`` / ``length_field``,
+  ``JsonFraming.object_scanner`` (pure flows over ``bytes``)
+- ``compression``: ``Compression.gzip`` / ``gunzip`` / ``deflate`` / ``inflate``
+
+Errors (all ``StreamError``)::
+
+    IOStreamError
+     +-- FramingError
+     |    +-- PartialObjectError
+     +-- CompressionError
+     +-- IOOperationIncompleteError
+"""
+
+from ._stages import (
+    CompressionError,
+    FramingError,
+    IOOperationIncompleteError,
+    IOStreamError,
+    PartialObjectError,
+)
+from .framing import Framing, JsonFraming
+
+__all__ = [
+    "CompressionError",
+    "Framing",
+    "FramingError",
+    "IOOperationIncompleteError",
+    "IOStreamError",
+    "JsonFraming",
+    "PartialObjectError",
+]
+
+for _name in __all__:
+    globals()[_name].__module__ = __name__
+del _name
