@@ -21,9 +21,11 @@ from ._stages import (
     IOStreamError,
     PartialObjectError,
 )
+from .compression import Compression
 from .framing import Framing, JsonFraming
 
 __all__ = [
+    "Compression",
     "CompressionError",
     "Framing",
     "FramingError",
