@@ -4,6 +4,7 @@
 - ``framing``: ``Framing.delimiter`` / ``lines`` / ``length_field``,
   ``JsonFraming.object_scanner`` (pure flows over ``bytes``)
 - ``compression``: ``Compression.gzip`` / ``gunzip`` / ``deflate`` / ``inflate``
+- ``files``: ``FileIO.from_path`` / ``to_path`` (materialize an awaitable ``IOResult``)
 
 Errors (all ``StreamError``)::
 
@@ -22,14 +23,17 @@ from ._stages import (
     PartialObjectError,
 )
 from .compression import Compression
+from .files import FileIO, IOResult
 from .framing import Framing, JsonFraming
 
 __all__ = [
     "Compression",
     "CompressionError",
+    "FileIO",
     "Framing",
     "FramingError",
     "IOOperationIncompleteError",
+    "IOResult",
     "IOStreamError",
     "JsonFraming",
     "PartialObjectError",
