@@ -5,6 +5,7 @@
   ``JsonFraming.object_scanner`` (pure flows over ``bytes``)
 - ``compression``: ``Compression.gzip`` / ``gunzip`` / ``deflate`` / ``inflate``
 - ``files``: ``FileIO.from_path`` / ``to_path`` (materialize an awaitable ``IOResult``)
+- ``tcp``: ``Tcp.bind`` / ``outgoing_connection``, TLS through an ``ssl.SSLContext``
 
 Errors (all ``StreamError``)::
 
@@ -13,6 +14,8 @@ Errors (all ``StreamError``)::
      |    +-- PartialObjectError
      +-- CompressionError
      +-- IOOperationIncompleteError
+     +-- StreamTcpError
+          +-- BindFailedError
 """
 
 from ._stages import (
@@ -25,8 +28,17 @@ from ._stages import (
 from .compression import Compression
 from .files import FileIO, IOResult
 from .framing import Framing, JsonFraming
+from .tcp import (
+    BindFailedError,
+    IncomingConnection,
+    OutgoingConnection,
+    ServerBinding,
+    StreamTcpError,
+    Tcp,
+)
 
 __all__ = [
+    "BindFailedError",
     "Compression",
     "CompressionError",
     "FileIO",
@@ -35,8 +47,13 @@ __all__ = [
     "IOOperationIncompleteError",
     "IOResult",
     "IOStreamError",
+    "IncomingConnection",
     "JsonFraming",
+    "OutgoingConnection",
     "PartialObjectError",
+    "ServerBinding",
+    "StreamTcpError",
+    "Tcp",
 ]
 
 for _name in __all__:
