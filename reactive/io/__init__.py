@@ -5,6 +5,7 @@
   ``JsonFraming.object_scanner`` (pure flows over ``bytes``)
 - ``compression``: ``Compression.gzip`` / ``gunzip`` / ``deflate`` / ``inflate``
 - ``files``: ``FileIO.from_path`` / ``to_path`` (materialize an awaitable ``IOResult``)
+- ``converters``: ``StreamConverters.from_receive_stream`` / ``to_send_stream`` (anyio)
 - ``tcp``: ``Tcp.bind`` / ``outgoing_connection``, TLS through an ``ssl.SSLContext``
 
 Errors (all ``StreamError``)::
@@ -26,6 +27,7 @@ from ._stages import (
     PartialObjectError,
 )
 from .compression import Compression
+from .converters import StreamConverters
 from .files import FileIO, IOResult
 from .framing import Framing, JsonFraming
 from .tcp import (
@@ -52,6 +54,7 @@ __all__ = [
     "OutgoingConnection",
     "PartialObjectError",
     "ServerBinding",
+    "StreamConverters",
     "StreamTcpError",
     "Tcp",
 ]

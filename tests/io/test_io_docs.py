@@ -29,6 +29,7 @@ IO = {
     "OutgoingConnection",
     "PartialObjectError",
     "ServerBinding",
+    "StreamConverters",
     "StreamTcpError",
     "Tcp",
 }
