@@ -6,6 +6,7 @@
 - ``compression``: ``Compression.gzip`` / ``gunzip`` / ``deflate`` / ``inflate``
 - ``files``: ``FileIO.from_path`` / ``to_path`` (materialize an awaitable ``IOResult``)
 - ``converters``: ``StreamConverters.from_receive_stream`` / ``to_send_stream`` (anyio)
+- ``process``: ``Subprocess.flow`` (stdin in, stdout out, on ``anyio.open_process``)
 - ``tcp``: ``Tcp.bind`` / ``outgoing_connection``, TLS through an ``ssl.SSLContext``
 
 Errors (all ``StreamError``)::
@@ -15,6 +16,7 @@ Errors (all ``StreamError``)::
      |    +-- PartialObjectError
      +-- CompressionError
      +-- IOOperationIncompleteError
+     +-- ProcessFailedError
      +-- StreamTcpError
           +-- BindFailedError
 """
@@ -30,6 +32,7 @@ from .compression import Compression
 from .converters import StreamConverters
 from .files import FileIO, IOResult
 from .framing import Framing, JsonFraming
+from .process import ProcessFailedError, ProcessResult, Subprocess
 from .tcp import (
     BindFailedError,
     IncomingConnection,
@@ -53,9 +56,12 @@ __all__ = [
     "JsonFraming",
     "OutgoingConnection",
     "PartialObjectError",
+    "ProcessFailedError",
+    "ProcessResult",
     "ServerBinding",
     "StreamConverters",
     "StreamTcpError",
+    "Subprocess",
     "Tcp",
 ]
 

@@ -28,9 +28,12 @@ IO = {
     "JsonFraming",
     "OutgoingConnection",
     "PartialObjectError",
+    "ProcessFailedError",
+    "ProcessResult",
     "ServerBinding",
     "StreamConverters",
     "StreamTcpError",
+    "Subprocess",
     "Tcp",
 }
 
