@@ -12,7 +12,9 @@ Half-close, as Akka's ``halfClose``: with ``half_close=True`` (the default of
 ``outgoing_connection``), completing the flow's input sends a FIN (``send_eof``) and
 the connection stays open for reading until the peer closes; with ``half_close=False``
 (the default for connections accepted by ``bind``), completing the input closes the
-connection and completes the output. Cancelling the output closes the connection
+connection and completes the output. Either way the peer's EOF completes the output
+and the input may still write (a handler's last replies); the connection closes when
+the input completes. Cancelling the output closes the connection
 unless ``half_close`` and the input is still writing. TLS streams cannot half-close
 (anyio has no TLS ``send_eof``): over TLS with ``half_close=True``, completing the input
 sends nothing and the connection stays open until the peer closes it.
@@ -54,6 +56,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Bytes a connection pulls ahead while a write is in flight (sent joined by the next write).
+WRITE_BUFFER = 65536
 
 # Closes started when a stage stops: kept here so they are not garbage collected mid-way.
 _CLOSING: set[asyncio.Task[Any]] = set()
@@ -224,6 +229,8 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         self.input_done = False  # upstream completed
         self.eof_sent = False
         self.discarding = False  # output cancelled, still reading to see the peer's EOF
+        self.pending: list[bytes] = []  # pulled while a write was in flight
+        self.pending_size = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     def pre_start(self) -> None:
@@ -318,11 +325,30 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
             self.complete_stage()
 
     # -- writing --------------------------------------------------------------------------
+    # While a write is in flight, elements keep being pulled into ``pending`` (up to
+    # WRITE_BUFFER bytes); the next write sends them joined, so small messages do not pay
+    # one socket write each. Beyond that, the stage backpressures.
     def on_push(self) -> None:
         data = require_bytes(self.OP, self.grab(self.in_), 0)
+        if self.write_task is None:
+            self._send(data)
+        else:
+            self.pending.append(data)
+            self.pending_size += len(data)
+        self._pull_more()
+
+    def _send(self, data: bytes) -> None:
         task = self.materializer.spawn(_outcome(partial(self.stream.send, data)))
         self.write_task = task
         task.add_done_callback(self.get_async_callback(self._sent).invoke)
+
+    def _pull_more(self) -> None:
+        if (
+            self.pending_size < WRITE_BUFFER
+            and not self.is_closed(self.in_)
+            and not self.has_been_pulled(self.in_)
+        ):
+            self.pull(self.in_)
 
     def _sent(self, task: asyncio.Task[Any]) -> None:
         self.write_task = None
@@ -331,14 +357,20 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         ok, value = task.result()
         if not ok:
             self.fail_stage(self._error("writing", value))
+        elif self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            self.pending_size = 0
+            self._send(data)
+            self._pull_more()
         elif self.input_done:
             self._input_finished()
         else:
-            self.pull(self.in_)
+            self._pull_more()
 
     def on_upstream_finish(self) -> None:
         self.input_done = True
-        if self.stream is not None and self.write_task is None:
+        if self.stream is not None and self.write_task is None and not self.pending:
             self._input_finished()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
@@ -371,11 +403,12 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         self._maybe_close()
 
     def _maybe_close(self) -> None:
-        """After the peer's EOF or our own: close once no direction needs the socket.
-        Without half-close, the peer's EOF closes the connection (as Akka's)."""
+        """After the peer's EOF or our own: close once neither direction needs the
+        socket. The peer's EOF completes the output; the input may still write its
+        last replies (which is what a handler answering a request needs)."""
         if self.discarding or not self.is_closed(self.out):
             return
-        if not self.stage.half_close or (self.input_done and self.write_task is None):
+        if self.input_done and self.write_task is None and not self.pending:
             self._close_gracefully()
 
     def _close_gracefully(self) -> None:

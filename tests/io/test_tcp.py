@@ -267,3 +267,43 @@ async def test_slow_consumer_pushes_back_through_the_socket(materializer: Materi
     assert sum(received) == total
     writer.close()
     await binding.unbind()
+
+
+async def test_server_answers_after_the_clients_eof(materializer: Materializer) -> None:
+    """The handler answers only once the request is complete (the client's EOF): the
+    peer's EOF completes the server's output but the reply still goes out."""
+
+    def handle(conn: IncomingConnection) -> None:
+        handler = Flow().fold(b"", lambda a, b: a + b).map(lambda b: b"got %d bytes" % len(b))
+        conn.handle_with(handler, materializer)
+
+    binding = await Tcp.bind("127.0.0.1", 0).to(Sink.foreach(handle)).run(materializer)
+    out = await (
+        Source.from_iterable([b"x" * 3000, b"y" * 2000])
+        .via(Tcp.outgoing_connection("127.0.0.1", binding.local_address[1]))
+        .run_with(Sink.seq(), materializer)
+    )
+    assert b"".join(out) == b"got 5000 bytes"
+    await binding.unbind()
+
+
+async def test_small_writes_are_coalesced_while_one_is_in_flight(
+    materializer: Materializer,
+) -> None:
+    """Many small elements reach the peer complete and in order (joined into fewer
+    socket writes while a write is in flight)."""
+    got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got.set_result(await reader.read())
+        writer.close()
+
+    server, port = await raw_server(on_conn)
+    async with server:
+        parts = [b"%05d," % i for i in range(20_000)]
+        await (
+            Source.from_iterable(parts)
+            .via(Tcp.outgoing_connection("127.0.0.1", port))
+            .run_with(Sink.ignore(), materializer)
+        )
+        assert await got == b"".join(parts)
