@@ -105,7 +105,9 @@ class ServerBinding:
 @dataclass
 class IncomingConnection:
     """One accepted connection of ``Tcp.bind``: its addresses and ``flow`` (a
-    ``Flow[bytes, bytes]`` that can be materialized once)."""
+    ``Flow[bytes, bytes]`` that can be materialized once). Handle every connection
+    taken from the source (``handle_with``): one never handled keeps its socket open
+    until it is garbage collected."""
 
     local_address: tuple[Any, ...]
     remote_address: tuple[Any, ...]

@@ -307,3 +307,28 @@ async def test_small_writes_are_coalesced_while_one_is_in_flight(
             .run_with(Sink.ignore(), materializer)
         )
         assert await got == b"".join(parts)
+
+
+async def test_cancelling_the_connection_source_unbinds(materializer: Materializer) -> None:
+    """Sink.head takes one connection and cancels: the server stops listening; the
+    connection it took still works, and its flow can be materialized only once."""
+    binding, first = Tcp.bind("127.0.0.1", 0).to_mat(Sink.head(), Keep.both).run(materializer)
+    port = (await binding).local_address[1]
+    reply = (
+        Source.single(b"ping")
+        .via(Tcp.outgoing_connection("127.0.0.1", port))
+        .run_with(Sink.seq(), materializer)
+    )
+    conn = await first
+    assert conn.remote_address[0] == "127.0.0.1" and conn.local_address[1] == port
+    conn.handle_with(Flow(), materializer)
+    assert b"".join(await reply) == b"ping"
+    await (await binding).when_unbound
+    with pytest.raises(StreamTcpError, match="cannot connect"):
+        await (
+            Source.empty()
+            .via(Tcp.outgoing_connection("127.0.0.1", port))
+            .run_with(Sink.seq(), materializer)
+        )
+    with pytest.raises(StreamTcpError, match="can be materialized once"):
+        conn.handle_with(Flow(), materializer)
