@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from .._dsl.blueprints import Flow
 from .._dsl.keep import NotUsedType
+from .._stage.logic import _Batch
 from ..stage import FlowShape
 from ._stages import (
     ByteFlowLogic,
@@ -47,6 +48,7 @@ class _FramingLogic(ByteFlowLogic):
     def __init__(self, shape: FlowShape) -> None:
         super().__init__(shape)
         self.frames: deque[Any] = deque()
+        self._batch_out = (self.out,)  # see on_pull
         self.error: BaseException | None = None
         self.consumed = 0  # bytes received so far (for type errors)
 
@@ -66,7 +68,19 @@ class _FramingLogic(ByteFlowLogic):
     def on_pull(self) -> None:
         frames = self.frames
         if frames:
-            self.push(self.out, frames.popleft())
+            # Fast path (the runtime's batch protocol, as Source.from_iterable's): when
+            # downstream takes batches, hand it up to its demand of frames in one push.
+            c = self._conns[self.out]
+            n = c.demand_n
+            if n > 1 and c.batch and len(frames) > 1:
+                if n >= len(frames):
+                    batch = _Batch(frames)
+                    frames.clear()
+                else:
+                    batch = _Batch([frames.popleft() for _ in range(n)])
+                self.push(self.out, batch)
+            else:
+                self.push(self.out, frames.popleft())
         elif self.error is not None:
             self.fail_stage(self.error)
         elif self.is_closed(self.in_):

@@ -38,15 +38,24 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 async def frame(
     chunks: list[bytes], flow: Flow[Any, Any, Any]
 ) -> tuple[list[Any], BaseException | None]:
-    """Run the chunks through ``flow``: what it emitted, and how it failed (or None)."""
-    out: list[Any] = []
-    async with Materializer() as mat:
-        done = Source.from_iterable(chunks).via(flow).run_with(Sink.foreach(out.append), mat)
-        try:
-            await done
-        except FramingError as e:
-            return out, e
-    return out, None
+    """Run the chunks through ``flow``: what it emitted, and how it failed (or None).
+    Runs with the fast paths (frames handed over in batches) and without; both must
+    agree."""
+    results = []
+    for fast_paths in (True, False):
+        out: list[Any] = []
+        err: BaseException | None = None
+        async with Materializer(fast_paths=fast_paths) as mat:
+            done = Source.from_iterable(chunks).via(flow).run_with(Sink.foreach(out.append), mat)
+            try:
+                await done
+            except FramingError as e:
+                err = e
+        results.append((out, err))
+    (fast, fast_err), (slow, slow_err) = results
+    assert fast == slow
+    assert repr(fast_err) == repr(slow_err)
+    return fast, fast_err
 
 
 def delimiter_reference(
