@@ -13,7 +13,6 @@ emitted first; nothing is dropped silently.
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -36,7 +35,8 @@ ByteOrder = Literal["little", "big"]
 
 
 class _FramingLogic(ByteFlowLogic):
-    """Parses each chunk into a queue of complete frames and pushes one per pull.
+    """Parses each chunk into a queue of complete frames and pushes one per pull (a batch
+    of up to the demand on a batch connection).
 
     Invariant: upstream is pulled only when the queue is empty and downstream has
     demand, so at most one chunk's worth of frames is buffered. A parse error found in a
@@ -47,7 +47,8 @@ class _FramingLogic(ByteFlowLogic):
 
     def __init__(self, shape: FlowShape) -> None:
         super().__init__(shape)
-        self.frames: deque[Any] = deque()
+        self.frames: list[Any] = []  # parsed, not emitted yet: frames[head:]
+        self.head = 0
         self._batch_out = (self.out,)  # see on_pull
         self.error: BaseException | None = None
         self.consumed = 0  # bytes received so far (for type errors)
@@ -67,20 +68,25 @@ class _FramingLogic(ByteFlowLogic):
 
     def on_pull(self) -> None:
         frames = self.frames
-        if frames:
+        head = self.head
+        size = len(frames)
+        if head < size:
             # Fast path (the runtime's batch protocol, as Source.from_iterable's): when
             # downstream takes batches, hand it up to its demand of frames in one push.
             c = self._conns[self.out]
             n = c.demand_n
-            if n > 1 and c.batch and len(frames) > 1:
-                if n >= len(frames):
-                    batch = _Batch(frames)
-                    frames.clear()
-                else:
-                    batch = _Batch([frames.popleft() for _ in range(n)])
-                self.push(self.out, batch)
+            if n > 1 and c.batch and size - head > 1:
+                end = min(head + n, size)
+                x: Any = _Batch(frames[head:end])
             else:
-                self.push(self.out, frames.popleft())
+                end = head + 1
+                x = frames[head]
+            if end == size:
+                self.frames = []
+                self.head = 0
+            else:
+                self.head = end
+            self.push(self.out, x)
         elif self.error is not None:
             self.fail_stage(self.error)
         elif self.is_closed(self.in_):
