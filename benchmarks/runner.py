@@ -64,6 +64,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_state",
     "benchmarks.suite_windows",
     "benchmarks.suite_txn",
+    "benchmarks.suite_io",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}

@@ -1,0 +1,201 @@
+"""Stream IO benchmarks (``reactive.io``): counting the lines of a file through
+``FileIO`` and ``Framing``, and a framed TCP echo over loopback, against the plain Python
+and asyncio streams code people write by hand.
+
+To run them with the others, append ``"benchmarks.suite_io"`` to
+``benchmarks.runner.BENCHMARK_MODULES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+from benchmarks.runner import THROUGHPUT, Benchmark, System, Target, register
+
+#: The names of the benchmarks this module registers, in order.
+NAMES: list[str] = []
+
+M = "benchmarks.suite_io:"
+LINE = b"a line of text of about sixty bytes, like a log line ....\n"
+MESSAGE = b"m" * 96  # + a 4-byte length header: 100-byte frames
+
+
+def _register(bench: Benchmark) -> None:
+    register(bench)
+    NAMES.append(bench.name)
+
+
+# -- file -> lines -----------------------------------------------------------------------
+_FILES: dict[int, Path] = {}
+
+
+def lines_file(n: int) -> Path:
+    """A file of ``n`` lines, written once per size (outside the timed part after the
+    warm-up run) in the temporary directory."""
+    path = _FILES.get(n)
+    if path is None or not path.exists():
+        path = Path(tempfile.gettempdir()) / f"reactive-bench-lines-{os.getpid()}-{n}.txt"
+        with open(path, "wb") as f:
+            block = LINE * 1000
+            for _ in range(n // 1000):
+                f.write(block)
+            f.write(LINE * (n % 1000))
+        _FILES[n] = path
+    return path
+
+
+def lines_plain_loop(n: int) -> int:
+    count = 0
+    with open(lines_file(n), "rb") as f:
+        for _ in f:
+            count += 1
+    return count
+
+
+async def lines_anyio_loop(n: int) -> int:
+    import anyio
+
+    count = 0
+    rest = b""
+    async with await anyio.open_file(lines_file(n), "rb") as f:
+        while chunk := await f.read(65536):
+            data = rest + chunk
+            count += data.count(b"\n")
+            rest = data[data.rfind(b"\n") + 1 :]
+    return count + (1 if rest else 0)
+
+
+async def lines_project(n: int) -> int:
+    from reactive import Sink
+    from reactive.io import FileIO, Framing
+
+    return await (
+        FileIO.from_path(lines_file(n), chunk_size=65536)
+        .via(Framing.delimiter(b"\n", 4096, allow_truncation=True))
+        .run_with(Sink.fold(0, lambda c, _: c + 1))
+    )
+
+
+_register(
+    Benchmark(
+        name="io_file_lines",
+        title="file -> delimiter framing -> count lines",
+        description=(
+            "Count the lines of a file of n 58-byte lines: a plain `for line in open(path, "
+            "'rb')` (the limit), an anyio loop reading 64 KiB chunks and counting newlines, "
+            "and `FileIO.from_path(path, 65536).via(Framing.delimiter(b'\\n', 4096, "
+            "allow_truncation=True))` folded into a count."
+        ),
+        systems=(
+            System("plain for line in open()", M + "lines_plain_loop", "baseline"),
+            System("anyio chunk loop", M + "lines_anyio_loop", "peer"),
+            System("project FileIO + Framing", M + "lines_project", "project"),
+        ),
+        baseline="plain for line in open()",
+        size=2_000_000,
+        quick_size=20_000,
+        size_label="lines",
+        targets=(
+            Target(
+                "project FileIO + Framing",
+                THROUGHPUT.name,
+                "at least 0.5x the plain loop",
+                min_ratio=0.5,
+            ),
+        ),
+    )
+)
+
+
+# -- TCP echo ----------------------------------------------------------------------------
+async def _client(port: int, n: int) -> int:
+    """Send ``n`` framed messages, read the echo back; the number of bytes echoed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    frame = struct.pack(">I", len(MESSAGE)) + MESSAGE
+    total = len(frame) * n
+
+    async def send() -> None:
+        batch = frame * 100
+        for _ in range(n // 100):
+            writer.write(batch)
+            await writer.drain()
+        writer.write(frame * (n % 100))
+        await writer.drain()
+
+    sender = asyncio.ensure_future(send())
+    received = 0
+    while received < total:
+        data = await reader.read(65536)
+        if not data:
+            break
+        received += len(data)
+    await sender
+    writer.close()
+    await writer.wait_closed()
+    return received
+
+
+async def echo_asyncio_streams(n: int) -> int:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                header = await reader.readexactly(4)
+                body = await reader.readexactly(struct.unpack(">I", header)[0])
+                writer.write(header + body)
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        return await _client(server.sockets[0].getsockname()[1], n)
+
+
+async def echo_project(n: int) -> int:
+    from reactive import Sink
+    from reactive.io import Framing, Tcp
+
+    binding = await (
+        Tcp.bind("127.0.0.1", 0)
+        .to(Sink.foreach(lambda c: c.handle_with(Framing.length_field(4, 0, 1 << 16, "big"))))
+        .run()
+    )
+    try:
+        return await _client(binding.local_address[1], n)
+    finally:
+        await binding.unbind()
+
+
+_register(
+    Benchmark(
+        name="io_tcp_echo",
+        title="framed TCP echo over loopback (100-byte messages)",
+        description=(
+            "One client (asyncio streams) sends n 100-byte length-prefixed messages and reads "
+            "the echo; the server reframes each message and sends it back: a hand-written "
+            "asyncio streams server (`readexactly` header and body, `write`, `drain`) against "
+            "`Tcp.bind` handling each connection with `Framing.length_field(4, ...)`."
+        ),
+        systems=(
+            System("asyncio streams echo", M + "echo_asyncio_streams", "baseline"),
+            System("project Tcp + Framing.length_field", M + "echo_project", "project"),
+        ),
+        baseline="asyncio streams echo",
+        size=200_000,
+        quick_size=2_000,
+        size_label="messages",
+        targets=(
+            Target(
+                "project Tcp + Framing.length_field",
+                THROUGHPUT.name,
+                "at least 0.8x asyncio streams",
+                min_ratio=0.8,
+            ),
+        ),
+    )
+)

@@ -1,0 +1,372 @@
+"""Files: Akka's ``FileIO.fromPath`` / ``toPath`` on anyio's file API.
+
+Every blocking call (open, seek, read, write, fsync-free close of an unbuffered file)
+runs in anyio's worker threads (``anyio.open_file``, ``AsyncFile.read/write``), so the
+event loop never waits on the disk. One call is in flight at a time per stage; the
+file is closed once, when the stage stops, after the call in flight (if any) returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._dsl.blueprints import Sink, Source
+from ..stage import (
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    Inlet,
+    OutHandler,
+    Outlet,
+    SinkShape,
+    SourceShape,
+)
+from ._stages import IOOperationIncompleteError, require_bytes, require_positive_int
+
+__all__ = ["FileIO", "IOResult"]
+
+
+@dataclass(frozen=True)
+class IOResult:
+    """What an IO stage transferred: ``count`` bytes; ``error`` is None when it
+    succeeded (Akka's ``IOResult``). A failed stage fails its materialized awaitable
+    with ``IOOperationIncompleteError`` instead, which carries ``count`` too."""
+
+    count: int
+    error: BaseException | None = None
+
+    @property
+    def was_successful(self) -> bool:
+        """True when the operation completed without an error."""
+        return self.error is None
+
+
+def _anyio() -> Any:
+    try:
+        import anyio
+    except ImportError as e:  # pragma: no cover - the io extra is missing
+        raise ImportError("reactive.io needs anyio: pip install 'reactive-streams-py[io]'") from e
+    return anyio
+
+
+class _FileLogic(GraphStageLogic):
+    """One blocking call at a time in a worker thread; its outcome comes back inside
+    the stage through an async callback. ``closing`` is set once the stage is done
+    with the file: it is closed when no call is in flight."""
+
+    OP = "FileIO"
+
+    def __init__(self, shape: Any, path: str, promise: asyncio.Future[IOResult]) -> None:
+        super().__init__(shape)
+        self.path = path
+        self.promise = promise
+        self.file: Any = None  # anyio AsyncFile once open
+        self.task: asyncio.Task[Any] | None = None
+        self.count = 0
+        self.done_cb = self.get_async_callback(self._on_done)
+        self.on_result: Callable[[Any], None] = lambda _: None
+
+    def _call(self, make: Callable[[], Awaitable[Any]], on_result: Callable[[Any], None]) -> None:
+        self.on_result = on_result
+        task = self.materializer.spawn(_outcome(make))
+        self.task = task
+        task.add_done_callback(self.done_cb.invoke)
+
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
+        if task is not self.task:
+            return
+        self.task = None
+        if task.cancelled():
+            self._failed(asyncio.CancelledError(f"[{self.OP}] a file operation was cancelled"))
+            return
+        ok, value = task.result()
+        if ok:
+            self.on_result(value)
+        else:
+            self._failed(value)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._settle_failure(exc)
+        self.fail_stage(exc)
+
+    def _settle_failure(self, exc: BaseException) -> None:
+        if not self.promise.done():
+            err = IOOperationIncompleteError(
+                f"[{self.OP}] {self.path!r}: failed after {self.count} bytes: "
+                f"{type(exc).__name__}: {exc}",
+                self.count,
+            )
+            err.__cause__ = exc
+            self.promise.set_exception(err)
+
+    def _settle_success(self) -> None:
+        if not self.promise.done():
+            self.promise.set_result(IOResult(self.count))
+
+    def _on_abort(self, exc: BaseException) -> None:
+        self._settle_failure(exc)
+
+    def post_stop(self) -> None:
+        # Close after the call in flight: a worker thread may still be using the file.
+        f, self.file = self.file, None
+        task = self.task
+        busy = task is not None and not task.done()
+        if f is None:
+            if busy:
+                assert task is not None
+                task.add_done_callback(_close_opened)  # an open still in flight
+        elif busy:
+            assert task is not None
+            task.add_done_callback(lambda _: _close(f))
+        else:
+            _close(f)
+        self._settle_on_stop()
+
+    def _settle_on_stop(self) -> None:
+        """The stage stopped without settling its result (source: downstream cancelled,
+        a success as in Akka)."""
+        self._settle_success()
+
+
+async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    try:
+        return True, await make()
+    except Exception as e:
+        return False, e
+
+
+def _close(f: Any) -> None:
+    # Unbuffered (writes) or read-only: close() neither flushes nor blocks on the disk.
+    f.wrapped.close()
+
+
+def _close_opened(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        ok, value = task.result()
+        if ok and hasattr(value, "wrapped"):
+            _close(value)
+
+
+def _check_path(op: str, path: Any) -> str:
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{op}: path must be a str or os.PathLike, got {path!r}") from None
+
+
+# -- the source --------------------------------------------------------------------------
+class FileSource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[IOResult]"]):
+    """``FileIO.from_path``."""
+
+    def __init__(self, path: str, chunk_size: int, start_position: int) -> None:
+        self.shape = SourceShape(Outlet("FileSource.out"))
+        self.path = path
+        self.chunk_size = chunk_size
+        self.start_position = start_position
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[IOResult]]:
+        promise: asyncio.Future[IOResult] = asyncio.get_running_loop().create_future()
+        promise.add_done_callback(_retrieve)
+        return _FileSourceLogic(self.shape, self, promise), promise
+
+    def __repr__(self) -> str:
+        return f"FileSource({self.path!r})"
+
+
+class _FileSourceLogic(_FileLogic, OutHandler):
+    OP = "FileIO.from_path"
+
+    def __init__(
+        self, shape: SourceShape, stage: FileSource, promise: asyncio.Future[IOResult]
+    ) -> None:
+        super().__init__(shape, stage.path, promise)
+        self.stage = stage
+        self.out: Outlet[Any] = shape.out
+        self.set_handler(self.out, self)
+        self.eof = False
+
+    def pre_start(self) -> None:
+        anyio = _anyio()
+        path, start = self.path, self.stage.start_position
+
+        async def open_() -> Any:
+            f = await anyio.open_file(path, "rb")
+            if start:
+                try:
+                    await f.seek(start)
+                except BaseException:
+                    _close(f)
+                    raise
+            return f
+
+        self._call(open_, self._opened)
+
+    def _opened(self, f: Any) -> None:
+        self.file = f
+        if self.is_available(self.out):
+            self.on_pull()
+
+    def on_pull(self) -> None:
+        f = self.file
+        if f is not None and self.task is None:
+            self._call(lambda: f.read(self.stage.chunk_size), self._read)
+
+    def _read(self, data: bytes) -> None:
+        if not data:
+            self._settle_success()
+            self.complete_stage()
+            return
+        self.count += len(data)
+        self.push(self.out, data)
+
+
+# -- the sink ----------------------------------------------------------------------------
+class FileSink(GraphStageWithMaterializedValue[SinkShape, "asyncio.Future[IOResult]"]):
+    """``FileIO.to_path``."""
+
+    def __init__(self, path: str, append: bool) -> None:
+        self.shape = SinkShape(Inlet("FileSink.in"))
+        self.path = path
+        self.append = append
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[IOResult]]:
+        promise: asyncio.Future[IOResult] = asyncio.get_running_loop().create_future()
+        promise.add_done_callback(_retrieve)
+        return _FileSinkLogic(self.shape, self, promise), promise
+
+    def __repr__(self) -> str:
+        return f"FileSink({self.path!r})"
+
+
+class _FileSinkLogic(_FileLogic, InHandler):
+    OP = "FileIO.to_path"
+
+    def __init__(
+        self, shape: SinkShape, stage: FileSink, promise: asyncio.Future[IOResult]
+    ) -> None:
+        super().__init__(shape, stage.path, promise)
+        self.stage = stage
+        self.in_: Inlet[Any] = shape.in_
+        self.set_handler(self.in_, self)
+        self.finishing = False
+
+    def pre_start(self) -> None:
+        anyio = _anyio()
+        mode = "ab" if self.stage.append else "wb"
+        # Keep going: upstream may complete while a write is in flight.
+        self.set_keep_going(True)
+        self._call(lambda: anyio.open_file(self.path, mode, buffering=0), self._opened)
+
+    def _opened(self, f: Any) -> None:
+        self.file = f
+        if self.finishing:
+            self._finish()
+        else:
+            self.pull(self.in_)
+
+    def _settle_on_stop(self) -> None:
+        self._settle_failure(RuntimeError("the sink stopped before upstream completed"))
+
+    def on_push(self) -> None:
+        try:
+            data = require_bytes(self.OP, self.grab(self.in_), self.count)
+        except TypeError as e:
+            self._failed(e)
+            self.cancel(self.in_, e)
+            return
+        f = self.file
+
+        async def write_all() -> int:
+            view = memoryview(data)
+            while view:
+                n = await f.write(view)  # unbuffered: may write part of it
+                view = view[n:]
+            return len(data)
+
+        self._call(write_all, self._written)
+
+    def _written(self, n: int) -> None:
+        self.count += n
+        if self.finishing:
+            self._finish()
+        else:
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        self.finishing = True
+        if self.task is None:
+            self._finish()
+
+    def _finish(self) -> None:
+        self._settle_success()
+        self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self._failed(exc)
+
+
+def _retrieve(f: asyncio.Future[Any]) -> None:
+    if not f.cancelled():
+        f.exception()
+
+
+class FileIO:
+    """Akka's ``FileIO``: sources and sinks of byte chunks on files (anyio worker
+    threads; needs the ``io`` extra)."""
+
+    @staticmethod
+    def from_path(
+        path: str | os.PathLike[str], chunk_size: int = 8192, start_position: int = 0
+    ) -> Source[bytes, asyncio.Future[IOResult]]:
+        """The bytes of the file at ``path``, in chunks of ``chunk_size`` bytes (the last
+        one shorter), from byte ``start_position`` on. The file is opened when the
+        stream starts and read only on demand, one chunk per pull.
+
+        Materializes an awaitable ``IOResult(count)`` of the bytes read, also when
+        downstream cancels early; an error (missing file, a directory, no permission,
+        a read error) fails the stream with the ``OSError`` (which names the path) and
+        the awaitable with ``IOOperationIncompleteError(count)`` caused by it.
+
+        *Emits when* a chunk was read and downstream pulls.
+        *Backpressures when* downstream backpressures (nothing is read ahead).
+        *Completes when* the end of the file was reached.
+        *Fails when* opening or reading fails.
+        """
+        op = "FileIO.from_path"
+        p = _check_path(op, path)
+        require_positive_int(op, "chunk_size", chunk_size)
+        if isinstance(start_position, bool) or not isinstance(start_position, int):
+            raise ValueError(f"{op}: start_position must be an int >= 0, got {start_position!r}")
+        if start_position < 0:
+            raise ValueError(f"{op}: start_position must be an int >= 0, got {start_position!r}")
+        _anyio()
+        return Source.from_graph(FileSource(p, chunk_size, start_position))
+
+    @staticmethod
+    def to_path(
+        path: str | os.PathLike[str], append: bool = False
+    ) -> Sink[bytes, asyncio.Future[IOResult]]:
+        """Write the byte chunks to the file at ``path``: created if missing, truncated
+        first unless ``append``. Each chunk is written (in a worker thread, unbuffered)
+        before the next one is pulled.
+
+        Materializes an awaitable ``IOResult(count)`` of the bytes written, completed
+        once the file is closed after upstream completed; an upstream failure or a
+        write error fails it with ``IOOperationIncompleteError(count)`` caused by it
+        (the bytes before stay written).
+
+        *Backpressures when* a write is in progress.
+        *Completes when* upstream completes and the last write finished.
+        *Fails when* opening or writing fails, or upstream fails.
+        """
+        p = _check_path("FileIO.to_path", path)
+        _anyio()
+        return Sink.from_graph(FileSink(p, append))

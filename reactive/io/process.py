@@ -1,0 +1,328 @@
+"""Subprocesses as flows, on ``anyio.open_process``: the flow's input is written to the
+process's stdin, its stdout is emitted, its stderr is captured (the last
+``max_stderr_bytes``) and a non-zero exit code fails the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from .._dsl.blueprints import Flow
+from ..stage import (
+    FlowShape,
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    Inlet,
+    OutHandler,
+    Outlet,
+)
+from ._stages import IOStreamError, require_bytes
+from .files import _anyio
+
+__all__ = ["Subprocess", "ProcessResult", "ProcessFailedError"]
+
+_CLOSING: set[asyncio.Task[Any]] = set()
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a process ended: its exit code and the tail of what it wrote to stderr."""
+
+    returncode: int
+    stderr: bytes
+
+
+class ProcessFailedError(IOStreamError):
+    """A process of ``Subprocess.flow`` exited with a non-zero code (``returncode``);
+    ``stderr`` holds the tail of its error output, also quoted in the message."""
+
+    def __init__(self, message: str, returncode: int, stderr: bytes) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    try:
+        return True, await make()
+    except Exception as e:
+        return False, e
+
+
+class SubprocessStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[ProcessResult]"]):
+    """``Subprocess.flow``."""
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        cwd: str | None,
+        env: Mapping[str, str] | None,
+        check: bool,
+        max_stderr_bytes: int,
+    ) -> None:
+        self.shape = FlowShape(Inlet("Subprocess.in"), Outlet("Subprocess.out"))
+        self.command = command
+        self.cwd = cwd
+        self.env = env
+        self.check = check
+        self.max_stderr_bytes = max_stderr_bytes
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[ProcessResult]]:
+        promise: asyncio.Future[ProcessResult] = asyncio.get_running_loop().create_future()
+        promise.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return _SubprocessLogic(self, promise), promise
+
+    def __repr__(self) -> str:
+        return f"Subprocess({self.command!r})"
+
+
+class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
+    """Tasks: at most one stdout read, one stdin write, the stderr reader and the final
+    ``wait()``; outcomes come back through async callbacks."""
+
+    OP = "Subprocess.flow"
+
+    def __init__(self, stage: SubprocessStage, promise: asyncio.Future[ProcessResult]) -> None:
+        super().__init__(stage.shape)
+        self.stage = stage
+        self.promise = promise
+        self.in_: Inlet[Any] = stage.shape.in_
+        self.out: Outlet[Any] = stage.shape.out
+        self.set_handlers(self.in_, self.out, self)
+        self.process: Any = None
+        self.reading: asyncio.Task[Any] | None = None
+        self.writing: asyncio.Task[Any] | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.stderr = bytearray()
+        self.stderr_done = False
+        self.stdout_done = False
+        self.input_done = False
+        self.waiting = False
+        self.cancelled = False  # downstream cancelled: the process was killed
+
+    def _spawn(self, make: Callable[[], Awaitable[Any]], then: Callable[[bool, Any], None]) -> Any:
+        task = self.materializer.spawn(_outcome(make))
+        self.tasks.add(task)
+        cb = self.get_async_callback(partial(self._done, then))
+        task.add_done_callback(cb.invoke)
+        return task
+
+    def _done(self, then: Callable[[bool, Any], None], task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled():
+            then(*task.result())
+
+    def _describe(self) -> str:
+        c = self.stage.command
+        return c if isinstance(c, str) else " ".join(map(str, c))
+
+    # -- start ----------------------------------------------------------------------------
+    def pre_start(self) -> None:
+        anyio = _anyio()
+        s = self.stage
+        self.set_keep_going(True)
+        self._spawn(
+            partial(
+                anyio.open_process,
+                s.command,
+                cwd=s.cwd,
+                env=s.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ),
+            self._on_started,
+        )
+
+    def _on_started(self, ok: bool, value: Any) -> None:
+        if not ok:
+            err = IOStreamError(
+                f"[{self.OP}] cannot start {self._describe()!r}: {type(value).__name__}: {value}"
+            )
+            err.__cause__ = value
+            self._fail(err)
+            return
+        self.process = value
+        self._spawn(partial(value.stderr.receive, 65536), self._stderr)
+        if self.input_done:
+            self._close_stdin()
+        elif not self.is_closed(self.in_):
+            self.pull(self.in_)
+        if self.is_available(self.out):
+            self.on_pull()
+
+    def _stderr(self, ok: bool, value: Any) -> None:
+        if ok:
+            self.stderr += value
+            extra = len(self.stderr) - self.stage.max_stderr_bytes
+            if extra > 0:
+                del self.stderr[:extra]
+            self._spawn(partial(self.process.stderr.receive, 65536), self._stderr)
+        else:
+            self.stderr_done = True
+            self._maybe_wait()
+
+    # -- stdout ---------------------------------------------------------------------------
+    def on_pull(self) -> None:
+        if self.process is not None and self.reading is None and not self.stdout_done:
+            self.reading = self._spawn(partial(self.process.stdout.receive, 65536), self._read)
+
+    def _read(self, ok: bool, value: Any) -> None:
+        self.reading = None
+        if ok:
+            self.push(self.out, value)
+        else:  # EndOfStream (or a broken pipe): the process closed its stdout
+            self.stdout_done = True
+            self._maybe_wait()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        # Kill the process; the result is settled with its (signal) exit code once reaped.
+        self.cancelled = True
+        if self.process is None:
+            self.complete_stage()
+            return
+        self._kill()
+        if not self.is_closed(self.in_):
+            self.cancel(self.in_)
+        if not self.waiting:
+            self.waiting = True
+            self._spawn(self.process.wait, self._exited)
+
+    # -- stdin ----------------------------------------------------------------------------
+    def on_push(self) -> None:
+        data = require_bytes(self.OP, self.grab(self.in_), 0)
+        self.writing = self._spawn(partial(self.process.stdin.send, data), self._written)
+
+    def _written(self, ok: bool, value: Any) -> None:
+        self.writing = None
+        if not ok:
+            # The process closed its stdin (exited, or stopped reading): what it did not
+            # read is not wanted; its output and exit code still decide the outcome.
+            self.cancel(self.in_)
+            self._close_stdin()
+        elif self.input_done:
+            self._close_stdin()
+        else:
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        self.input_done = True
+        if self.process is not None and self.writing is None:
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        self._spawn(self.process.stdin.aclose, lambda ok, v: None)
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self._kill()
+        self._fail(exc)
+
+    # -- the end --------------------------------------------------------------------------
+    def _maybe_wait(self) -> None:
+        if self.stdout_done and self.stderr_done and not self.waiting:
+            self.waiting = True
+            self._spawn(self.process.wait, self._exited)
+
+    def _exited(self, ok: bool, code: Any) -> None:
+        if not ok:
+            self._fail(code)
+            return
+        stderr = bytes(self.stderr)
+        if code != 0 and self.stage.check and not self.cancelled:
+            tail = stderr.decode(errors="replace").strip()[-500:]
+            err = ProcessFailedError(
+                f"[{self.OP}] {self._describe()!r} exited with code {code}"
+                + (f"; stderr: {tail}" if tail else ""),
+                code,
+                stderr,
+            )
+            self._fail(err)
+            return
+        self._resolve(ProcessResult(code, stderr))
+        self.complete_stage()
+
+    def _resolve(self, result: ProcessResult) -> None:
+        if not self.promise.done():
+            self.promise.set_result(result)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.promise.done():
+            self.promise.set_exception(exc)
+        self.fail_stage(exc)
+
+    def _kill(self) -> None:
+        p = self.process
+        if p is not None and p.returncode is None:
+            try:
+                p.kill()
+            except ProcessLookupError:
+                pass
+
+    def post_stop(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+        self._kill()
+        if not self.promise.done():
+            self.promise.set_exception(
+                IOStreamError(f"[{self.OP}] the stream stopped before the process ended")
+            )
+        p, self.process = self.process, None
+        if p is not None:
+            t = asyncio.get_running_loop().create_task(_reap(p))
+            _CLOSING.add(t)
+            t.add_done_callback(_CLOSING.discard)
+
+
+async def _reap(p: Any) -> None:
+    try:
+        await p.aclose()  # closes the pipes and waits for the (killed) process
+    except Exception:
+        pass
+
+
+class Subprocess:
+    """Processes as flows, on ``anyio.open_process`` (needs the ``io`` extra)."""
+
+    @staticmethod
+    def flow(
+        command: str | Sequence[str],
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+        max_stderr_bytes: int = 65536,
+    ) -> Flow[bytes, bytes, asyncio.Future[ProcessResult]]:
+        """Start ``command`` (a list of arguments, or a string run by the shell) when
+        the stream starts: the flow's elements are written to its stdin (closed when
+        upstream completes), what it writes to stdout is emitted in chunks as it comes;
+        its stderr is read all along (so the process never blocks on it) and the last
+        ``max_stderr_bytes`` are kept.
+
+        Materializes an awaitable ``ProcessResult(returncode, stderr)``. With ``check``
+        a non-zero exit code fails the stream (and the awaitable) with a
+        ``ProcessFailedError`` quoting the end of stderr. A process that exits or closes
+        its stdin early cancels upstream; its output still goes out.
+
+        *Emits when* the process wrote to stdout and downstream pulls.
+        *Backpressures when* downstream backpressures (stdout is not read, so the
+        process blocks on a full pipe), or a write to stdin is in progress.
+        *Completes when* the process closed stdout and stderr and exited (code 0, or any
+        code without ``check``).
+        *Fails when* the process cannot start, or exits with a non-zero code.
+        *Cancels when* downstream cancels: the process is killed.
+        """
+        if isinstance(max_stderr_bytes, bool) or not isinstance(max_stderr_bytes, int):
+            raise ValueError(
+                f"Subprocess.flow: max_stderr_bytes must be an int, got {max_stderr_bytes!r}"
+            )
+        _anyio()
+        cwd_s = os.fspath(cwd) if cwd is not None else None
+        return Flow.from_graph(SubprocessStage(command, cwd_s, env, check, max_stderr_bytes))

@@ -1,0 +1,704 @@
+"""TCP (and TLS): Akka's ``Tcp().bind`` and ``Tcp().outgoingConnection`` on anyio's
+byte streams (``anyio.connect_tcp``, ``anyio.create_tcp_listener``, ``TLSStream``) on
+the asyncio backend.
+
+A connection is a ``Flow[bytes, bytes]``: what flows in is written to the socket, what
+the peer sends flows out. The socket is read only when downstream pulls (anyio pauses
+the transport between receives), so a slow consumer pushes back through the kernel
+buffers to the peer; each write completes when the kernel took the bytes (anyio's
+write buffer limit is 0), and the next element is pulled only then.
+
+Half-close, as Akka's ``halfClose``: with ``half_close=True`` (the default of
+``outgoing_connection``), completing the flow's input sends a FIN (``send_eof``) and
+the connection stays open for reading until the peer closes; with ``half_close=False``
+(the default for connections accepted by ``bind``), completing the input closes the
+connection and completes the output. Either way the peer's EOF completes the output
+and the input may still write (a handler's last replies); the connection closes when
+the input completes. Cancelling the output closes the connection
+unless ``half_close`` and the input is still writing. TLS streams cannot half-close
+(anyio has no TLS ``send_eof``): over TLS with ``half_close=True``, completing the input
+sends nothing and the connection stays open until the peer closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from .._dsl.blueprints import Flow, Source
+from .._dsl.keep import Keep
+from ..stage import (
+    FlowShape,
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    Inlet,
+    OutHandler,
+    Outlet,
+    SourceShape,
+)
+from ._stages import IOStreamError, require_bytes
+from .files import _anyio
+
+__all__ = [
+    "Tcp",
+    "IncomingConnection",
+    "OutgoingConnection",
+    "ServerBinding",
+    "StreamTcpError",
+    "BindFailedError",
+]
+
+log = logging.getLogger(__name__)
+
+#: Bytes a connection pulls ahead while a write is in flight (sent joined by the next write).
+WRITE_BUFFER = 65536
+
+# Closes started when a stage stops: kept here so they are not garbage collected mid-way.
+_CLOSING: set[asyncio.Task[Any]] = set()
+
+
+class StreamTcpError(IOStreamError):
+    """A TCP connection failed (refused, reset by the peer, TLS handshake, ...); the
+    message names the operator and the addresses, the OS error is ``__cause__``.
+    (Akka's ``StreamTcpException``.)"""
+
+
+class BindFailedError(StreamTcpError):
+    """``Tcp.bind`` could not listen on the address (in use, not available, no
+    permission). (Akka's ``BindFailedException``.)"""
+
+
+@dataclass(frozen=True)
+class OutgoingConnection:
+    """The materialized value of ``Tcp.outgoing_connection`` once connected."""
+
+    remote_address: tuple[Any, ...]
+    local_address: tuple[Any, ...]
+
+
+class ServerBinding:
+    """The materialized value of ``Tcp.bind`` once listening: the bound address (with
+    the actual port when 0 was asked) and ``unbind()``."""
+
+    def __init__(self, local_address: tuple[Any, ...], unbind: Callable[[], None]) -> None:
+        self.local_address = local_address
+        self._unbind = unbind
+        self.when_unbound: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def unbind(self) -> None:
+        """Stop accepting: the listening socket is closed and the source of incoming
+        connections completes. Connections already accepted stay open."""
+        self._unbind()
+        await asyncio.shield(self.when_unbound)
+
+    def __repr__(self) -> str:
+        return f"ServerBinding(local_address={self.local_address!r})"
+
+
+@dataclass
+class IncomingConnection:
+    """One accepted connection of ``Tcp.bind``: its addresses and ``flow`` (a
+    ``Flow[bytes, bytes]`` that can be materialized once). Handle every connection
+    taken from the source (``handle_with``): one never handled keeps its socket open
+    until it is garbage collected."""
+
+    local_address: tuple[Any, ...]
+    remote_address: tuple[Any, ...]
+    flow: Flow[bytes, bytes, Any] = field(repr=False)
+
+    def handle_with(self, handler: Flow[bytes, bytes, Any], materializer: Any = None) -> Any:
+        """Run ``handler`` on this connection: the bytes received go into ``handler``,
+        what it emits is sent back. Returns the handler's materialized value."""
+        return self.flow.join_mat(handler, Keep.right).run(materializer)
+
+
+def _addr(a: Any) -> tuple[Any, ...]:
+    return tuple(a) if isinstance(a, tuple | list) else (a,)
+
+
+async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    # Takes a factory: a task cancelled before it ran leaves no coroutine un-awaited.
+    try:
+        return True, await make()
+    except Exception as e:
+        return False, e
+
+
+def _pause_reading(stream: Any) -> None:
+    """Stop the transport under ``stream`` from reading ahead.
+
+    anyio's asyncio ``SocketStream`` pauses its transport only after a ``receive()``
+    that had to wait; a transport reading when the connection opened (asyncio starts it
+    so), or one whose peer sends faster than we receive, is never paused, and anyio's
+    read queue grows without bound (measured: 16 MiB queued behind a consumer that took
+    64 KiB). So after each receive, and on open, the stage pauses it; anyio resumes it
+    whenever a receive has to wait. A narrow workaround that reads anyio's private
+    ``_transport`` and does nothing when it is absent (another backend or version).
+    """
+    s = stream
+    while hasattr(s, "transport_stream"):  # TLS (or other) wrappers
+        s = s.transport_stream
+    t = getattr(s, "_transport", None)
+    if t is not None and hasattr(t, "is_reading") and not t.is_closing() and t.is_reading():
+        t.pause_reading()
+
+
+def _close_later(stream: Any, forcefully: bool) -> None:
+    anyio = _anyio()
+
+    async def close() -> None:
+        try:
+            if forcefully:
+                await anyio.aclose_forcefully(stream)
+            else:
+                await stream.aclose()
+        except Exception as e:  # the peer may be gone already
+            log.debug("closing %r: %r", stream, e)
+
+    t = asyncio.get_running_loop().create_task(close())
+    _CLOSING.add(t)
+    t.add_done_callback(_CLOSING.discard)
+
+
+# -- a connection ------------------------------------------------------------------------
+class TcpConnectionStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[Any]"]):
+    """A connection as a flow: ``open()`` gives the anyio byte stream (connecting, or
+    the accepted one wrapped in TLS); the mat value is ``info(stream)`` once open."""
+
+    def __init__(
+        self,
+        name: str,
+        open_: Callable[[], Awaitable[Any]],
+        half_close: bool,
+        once: bool = False,
+    ) -> None:
+        self.name = name
+        self.shape = FlowShape(Inlet(f"{name}.in"), Outlet(f"{name}.out"))
+        self.open = open_
+        self.half_close = half_close
+        self.once = once
+        self.used = False
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        if self.once:
+            if self.used:
+                raise StreamTcpError(
+                    f"[{self.name}] an incoming connection's flow can be materialized once"
+                )
+            self.used = True
+        promise: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        promise.add_done_callback(_retrieve)
+        return _ConnectionLogic(self, promise), promise
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _retrieve(f: asyncio.Future[Any]) -> None:
+    if not f.cancelled():
+        f.exception()
+
+
+class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
+    """A read task and a write task may run at once (anyio allows one of each); their
+    outcomes come back through async callbacks.
+
+    ``writing``: the input side is open (False once upstream completed and the last
+    write ended, or EOF was sent). ``reading``: the output side is open. The stream is
+    closed when both are done, or at once on failure or cancellation.
+    """
+
+    def __init__(self, stage: TcpConnectionStage, promise: asyncio.Future[Any]) -> None:
+        super().__init__(stage.shape)
+        self.stage = stage
+        self.OP = stage.name
+        self.promise = promise
+        self.in_: Inlet[Any] = stage.shape.in_
+        self.out: Outlet[Any] = stage.shape.out
+        self.set_handlers(self.in_, self.out, self)
+        self.stream: Any = None
+        self.peer: Any = "?"
+        self.open_task: asyncio.Task[Any] | None = None
+        self.read_task: asyncio.Task[Any] | None = None
+        self.write_task: asyncio.Task[Any] | None = None
+        self.input_done = False  # upstream completed
+        self.eof_sent = False
+        self.discarding = False  # output cancelled, still reading to see the peer's EOF
+        self.pending: list[bytes] = []  # pulled while a write was in flight
+        self.pending_size = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def pre_start(self) -> None:
+        self.set_keep_going(True)
+        task = self.materializer.spawn(_outcome(self.stage.open))
+        self.open_task = task
+        task.add_done_callback(self.get_async_callback(self._opened).invoke)
+
+    def _opened(self, task: asyncio.Task[Any]) -> None:
+        self.open_task = None
+        if task.cancelled():
+            return
+        ok, value = task.result()
+        if not ok:
+            err = value if isinstance(value, StreamTcpError) else self._error("connect", value)
+            if not self.promise.done():
+                self.promise.set_exception(err)
+            self.fail_stage(err)
+            return
+        stream, info = value
+        self.stream = stream
+        _pause_reading(stream)
+        self.peer = info.remote_address
+        if not self.promise.done():
+            self.promise.set_result(info)
+        if not self.is_closed(self.in_):
+            self.pull(self.in_)
+        elif self.input_done:
+            self._input_finished()
+        if self.is_available(self.out):
+            self._read()
+
+    def _error(self, what: str, exc: BaseException) -> StreamTcpError:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        err = StreamTcpError(
+            f"[{self.OP}] {what} failed (peer {self.peer!r}): {type(cause).__name__}: {cause}"
+        )
+        err.__cause__ = exc
+        return err
+
+    def post_stop(self) -> None:
+        for t in (self.open_task, self.read_task, self.write_task):
+            if t is not None and not t.done():
+                t.cancel()
+        if self.open_task is not None:
+            self.open_task.add_done_callback(_close_opened)
+        if not self.promise.done():
+            self.promise.set_exception(
+                StreamTcpError(f"[{self.OP}] the stream stopped before the connection opened")
+            )
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            _close_later(stream, forcefully=True)
+
+    # -- reading --------------------------------------------------------------------------
+    def on_pull(self) -> None:
+        if self.stream is not None:
+            self._read()
+
+    def _read(self) -> None:
+        if self.read_task is None:
+            task = self.materializer.spawn(_outcome(partial(self.stream.receive, 65536)))
+            self.read_task = task
+            task.add_done_callback(self.get_async_callback(self._received).invoke)
+
+    def _received(self, task: asyncio.Task[Any]) -> None:
+        self.read_task = None
+        if task.cancelled():
+            return
+        ok, value = task.result()
+        if ok:
+            _pause_reading(self.stream)
+            if self.discarding:
+                self._read()
+            else:
+                self.push(self.out, value)
+            return
+        anyio = _anyio()
+        if isinstance(value, anyio.EndOfStream):
+            self.discarding = False
+            if not self.is_closed(self.out):
+                self.complete(self.out)
+            self._maybe_close()
+        else:
+            self.fail_stage(self._error("reading", value))
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        if self.stage.half_close and not self.input_done and self.stream is not None:
+            self.discarding = True  # keep writing; see the peer's EOF before closing
+            self._read()
+        else:
+            self.complete_stage()
+
+    # -- writing --------------------------------------------------------------------------
+    # While a write is in flight, elements keep being pulled into ``pending`` (up to
+    # WRITE_BUFFER bytes); the next write sends them joined, so small messages do not pay
+    # one socket write each. Beyond that, the stage backpressures.
+    def on_push(self) -> None:
+        data = require_bytes(self.OP, self.grab(self.in_), 0)
+        if self.write_task is None:
+            self._send(data)
+        else:
+            self.pending.append(data)
+            self.pending_size += len(data)
+        self._pull_more()
+
+    def _send(self, data: bytes) -> None:
+        task = self.materializer.spawn(_outcome(partial(self.stream.send, data)))
+        self.write_task = task
+        task.add_done_callback(self.get_async_callback(self._sent).invoke)
+
+    def _pull_more(self) -> None:
+        if (
+            self.pending_size < WRITE_BUFFER
+            and not self.is_closed(self.in_)
+            and not self.has_been_pulled(self.in_)
+        ):
+            self.pull(self.in_)
+
+    def _sent(self, task: asyncio.Task[Any]) -> None:
+        self.write_task = None
+        if task.cancelled():
+            return
+        ok, value = task.result()
+        if not ok:
+            self.fail_stage(self._error("writing", value))
+        elif self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            self.pending_size = 0
+            self._send(data)
+            self._pull_more()
+        elif self.input_done:
+            self._input_finished()
+        else:
+            self._pull_more()
+
+    def on_upstream_finish(self) -> None:
+        self.input_done = True
+        if self.stream is not None and self.write_task is None and not self.pending:
+            self._input_finished()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.fail_stage(exc)  # the connection is aborted in post_stop
+
+    def _input_finished(self) -> None:
+        """The last write ended: half-close, or close."""
+        if not self.stage.half_close:
+            self._close_gracefully()
+            return
+        if self.is_closed(self.out) and not self.discarding:
+            self._close_gracefully()
+            return
+        anyio = _anyio()
+        if not isinstance(self.stream, anyio.streams.tls.TLSStream) and not self.eof_sent:
+            self.eof_sent = True
+            task = self.materializer.spawn(_outcome(self.stream.send_eof))
+            self.write_task = task
+            task.add_done_callback(self.get_async_callback(self._eof_sent).invoke)
+        else:
+            self._maybe_close()
+
+    def _eof_sent(self, task: asyncio.Task[Any]) -> None:
+        self.write_task = None
+        if not task.cancelled():
+            ok, value = task.result()
+            if not ok:
+                self.fail_stage(self._error("half-closing", value))
+                return
+        self._maybe_close()
+
+    def _maybe_close(self) -> None:
+        """After the peer's EOF or our own: close once neither direction needs the
+        socket. The peer's EOF completes the output; the input may still write its
+        last replies (which is what a handler answering a request needs)."""
+        if self.discarding or not self.is_closed(self.out):
+            return
+        if self.input_done and self.write_task is None and not self.pending:
+            self._close_gracefully()
+
+    def _close_gracefully(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            _close_later(stream, forcefully=False)
+        self.complete_stage()
+
+
+def _deliver_accept(cb: Any, listener: Any, task: asyncio.Task[Any]) -> None:
+    cb.invoke((listener, task))
+
+
+def _close_opened(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        ok, value = task.result()
+        if ok:
+            _close_later(value[0], forcefully=True)
+
+
+# -- the server --------------------------------------------------------------------------
+class TcpBindStage(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[ServerBinding]"]):
+    """``Tcp.bind``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        backlog: int,
+        half_close: bool,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self.shape = SourceShape(Outlet("Tcp.bind.out"))
+        self.host = host
+        self.port = port
+        self.backlog = backlog
+        self.half_close = half_close
+        self.ssl_context = ssl_context
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[ServerBinding]]:
+        promise: asyncio.Future[ServerBinding] = asyncio.get_running_loop().create_future()
+        promise.add_done_callback(_retrieve)
+        return _BindLogic(self, promise), promise
+
+    def __repr__(self) -> str:
+        return f"Tcp.bind({self.host!r}, {self.port})"
+
+
+class _BindLogic(GraphStageLogic, OutHandler):
+    """Listens when the stream starts; one ``accept()`` per listening socket is in
+    flight while downstream has demand and nothing accepted is waiting."""
+
+    OP = "Tcp.bind"
+
+    def __init__(self, stage: TcpBindStage, promise: asyncio.Future[ServerBinding]) -> None:
+        super().__init__(stage.shape)
+        self.stage = stage
+        self.promise = promise
+        self.out: Outlet[Any] = stage.shape.out
+        self.set_handler(self.out, self)
+        self.listener: Any = None
+        self.binding: ServerBinding | None = None
+        self.accepting: dict[Any, asyncio.Task[Any]] = {}
+        self.accepted: deque[Any] = deque()
+        self.unbinding = False
+
+    def pre_start(self) -> None:
+        anyio = _anyio()
+        s = self.stage
+        task = self.materializer.spawn(
+            _outcome(
+                partial(
+                    anyio.create_tcp_listener,
+                    local_host=s.host,
+                    local_port=s.port,
+                    backlog=s.backlog,
+                )
+            )
+        )
+        self.set_keep_going(True)
+        task.add_done_callback(self.get_async_callback(self._bound).invoke)
+        self.bind_task = task
+
+    def _bound(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        ok, value = task.result()
+        s = self.stage
+        if not ok:
+            cause = value
+            err = BindFailedError(
+                f"[{self.OP}] cannot listen on {s.host}:{s.port}: {type(cause).__name__}: {cause}"
+            )
+            err.__cause__ = cause
+            self.promise.set_exception(err)
+            self.fail_stage(err)
+            return
+        if self.unbinding or self.is_closed(self.out):
+            _close_later(value, forcefully=True)
+            return
+        self.listener = value
+        anyio = _anyio()
+        first = value.listeners[0]
+        local = _addr(first.extra(anyio.abc.SocketAttribute.local_address))
+        self.binding = ServerBinding(local, self.get_async_callback(self._unbind).invoke)
+        self.promise.set_result(self.binding)
+        if self.is_available(self.out):
+            self.on_pull()
+
+    def on_pull(self) -> None:
+        if self.accepted:
+            self.push(self.out, self.accepted.popleft()[0])
+            return
+        if self.listener is None or self.unbinding:
+            return
+        cb = self.get_async_callback(self._accepted)
+        for lst in self.listener.listeners:
+            if lst not in self.accepting:
+                task = self.materializer.spawn(_outcome(lst.accept))
+                self.accepting[lst] = task
+                task.add_done_callback(partial(_deliver_accept, cb, lst))
+
+    def _accepted(self, item: tuple[Any, asyncio.Task[Any]]) -> None:
+        lst, task = item
+        self.accepting.pop(lst, None)
+        if task.cancelled():
+            return
+        ok, value = task.result()
+        if not ok:
+            if self.unbinding:
+                return
+            self.fail_stage(
+                StreamTcpError(f"[{self.OP}] accept failed: {type(value).__name__}: {value}")
+            )
+            return
+        conn = self._incoming(value)
+        if self.is_available(self.out):
+            self.push(self.out, conn)
+        else:
+            self.accepted.append((conn, value))
+
+    def _incoming(self, stream: Any) -> IncomingConnection:
+        anyio = _anyio()
+        local = _addr(stream.extra(anyio.abc.SocketAttribute.local_address))
+        remote = _addr(stream.extra(anyio.abc.SocketAttribute.remote_address))
+        ctx = self.stage.ssl_context
+        info = OutgoingConnection(remote, local)
+
+        async def open_() -> tuple[Any, OutgoingConnection]:
+            if ctx is None:
+                return stream, info
+            try:
+                tls = await anyio.streams.tls.TLSStream.wrap(
+                    stream, server_side=True, ssl_context=ctx, standard_compatible=False
+                )
+            except BaseException:
+                await anyio.aclose_forcefully(stream)
+                raise
+            return tls, info
+
+        flow = Flow.from_graph(
+            TcpConnectionStage("Tcp.incoming_connection", open_, self.stage.half_close, True)
+        ).map_materialized_value(lambda _: None)
+        return IncomingConnection(local, remote, flow)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self._unbind(None)
+
+    def _unbind(self, _: Any) -> None:
+        if self.unbinding:
+            return
+        self.unbinding = True
+        for t in self.accepting.values():
+            t.cancel()
+        self.accepting.clear()
+        self._close_pending()
+        listener, self.listener = self.listener, None
+        binding = self.binding
+
+        async def close() -> None:
+            if listener is not None:
+                await listener.aclose()
+
+        task = self.materializer.spawn(_outcome(close))
+
+        def done(_: Any) -> None:
+            if binding is not None and not binding.when_unbound.done():
+                binding.when_unbound.set_result(None)
+
+        task.add_done_callback(done)
+        self.complete_stage()
+
+    def _close_pending(self) -> None:
+        while self.accepted:  # accepted, never handed out: closed
+            _close_later(self.accepted.popleft()[1], forcefully=True)
+
+    def post_stop(self) -> None:
+        for t in self.accepting.values():
+            t.cancel()
+        self._close_pending()
+        if not self.promise.done():
+            self.promise.set_exception(
+                BindFailedError(f"[{self.OP}] the stream stopped before the server was bound")
+            )
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            _close_later(listener, forcefully=False)
+        b = self.binding
+        if b is not None and not b.when_unbound.done():
+            b.when_unbound.set_result(None)
+
+
+# -- the public factories ----------------------------------------------------------------
+class Tcp:
+    """Akka's ``Tcp()``: a server of incoming connections and client connections, on
+    anyio's TCP and TLS streams (asyncio backend; needs the ``io`` extra)."""
+
+    @staticmethod
+    def bind(
+        host: str,
+        port: int,
+        backlog: int = 100,
+        half_close: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Source[IncomingConnection, asyncio.Future[ServerBinding]]:
+        """Listen on ``host:port`` (port 0: any free port) when the stream starts; emit
+        an ``IncomingConnection`` per accepted connection, on demand (connections
+        beyond it wait in the kernel's backlog). With ``ssl_context`` (a server
+        context), each connection is TLS; the handshake runs when it is handled.
+
+        Materializes an awaitable ``ServerBinding`` (bound address, ``unbind()``),
+        failed with ``BindFailedError`` when the address cannot be bound (in use, ...).
+
+        *Emits when* a connection was accepted and downstream pulls.
+        *Backpressures when* downstream backpressures (nothing is accepted).
+        *Completes when* ``unbind()`` was called.
+        *Fails when* binding or accepting fails.
+        *Cancels when* downstream cancels: the server unbinds.
+        """
+        _anyio()
+        return Source.from_graph(TcpBindStage(host, port, backlog, half_close, ssl_context))
+
+    @staticmethod
+    def outgoing_connection(
+        host: str,
+        port: int,
+        half_close: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Flow[bytes, bytes, asyncio.Future[OutgoingConnection]]:
+        """A client connection to ``host:port``, opened when the flow starts: elements
+        in are sent, bytes received are emitted (chunks as they arrive). With
+        ``ssl_context`` the connection is TLS (``server_hostname`` defaults to
+        ``host`` for certificate checks).
+
+        Materializes an awaitable ``OutgoingConnection`` (addresses) once connected,
+        failed with ``StreamTcpError`` when the connection cannot be made.
+
+        *Emits when* bytes were received and downstream pulls.
+        *Backpressures when* downstream backpressures (the socket is not read), or a
+        write is in progress (the next element is pulled after it).
+        *Completes when* the peer closed its side (EOF), or the input completed
+        without ``half_close``.
+        *Fails when* connecting, reading or writing fails (refused, reset, TLS).
+        *Cancels when* downstream cancels (see the module doc for half-close).
+        """
+        anyio = _anyio()
+        op = "Tcp.outgoing_connection"
+
+        async def open_() -> tuple[Any, OutgoingConnection]:
+            try:
+                stream = await anyio.connect_tcp(
+                    host,
+                    port,
+                    tls=ssl_context is not None,
+                    ssl_context=ssl_context,
+                    tls_hostname=server_hostname,
+                    tls_standard_compatible=False,
+                )
+            except (OSError, ssl.SSLError, anyio.BrokenResourceError) as e:
+                err = StreamTcpError(
+                    f"[{op}] cannot connect to {host}:{port}: {type(e).__name__}: {e}"
+                )
+                raise err from e
+            remote = _addr(stream.extra(anyio.abc.SocketAttribute.remote_address))
+            local = _addr(stream.extra(anyio.abc.SocketAttribute.local_address))
+            return stream, OutgoingConnection(remote, local)
+
+        return Flow.from_graph(TcpConnectionStage(op, open_, half_close))
