@@ -236,6 +236,7 @@ class Island:
         "now",
         "last_logic",
         "started_logics",
+        "graph",
     )
 
     def __init__(self, materializer: Materializer, name: str) -> None:
@@ -263,6 +264,8 @@ class Island:
         self.now = materializer.clock.time
         self.last_logic: Any = None  # whose handler the last one-event run called
         self.started_logics: list[GraphStageLogic] = []
+        # The name of the graph whose materialization created the island (reactive.observe).
+        self.graph = ""
 
     # -- starting ------------------------------------------------------------------------
     def add_logic(self, logic: GraphStageLogic) -> None:
