@@ -418,7 +418,7 @@ class _Context:
         if ol._attributes.get("metrics") or il._attributes.get("metrics"):
             from ..observe._metering import MeteredConnection
 
-            conn: Connection = MeteredConnection(ol, op, il, ip, self.mat.clock.time)
+            conn: Connection = MeteredConnection(ol, op, il, ip, self.mat.clock)
             self.metered = True
         else:
             conn = Connection(ol, op, il, ip)

@@ -25,53 +25,93 @@ resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import operator
+import time
 from collections.abc import Callable
 from typing import Any
 
+from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
 from .._stage.logic import _Batch
 
-__all__ = ["ConnectionMeter", "MeteredConnection", "StageMeter", "instrument"]
+__all__ = ["MeteredConnection", "StageMeter", "instrument"]
 
 IDLE, PENDING, CLOSED = 0, 1, 2
 
 
-class ConnectionMeter:
-    """The counters of one connection (an outlet and the inlet it feeds)."""
+#: The phase of each state (bits IN_CLOSED|OUT_CLOSED|PULL_REQ|DEMAND = 51 decide it).
+_PHASE = tuple(CLOSED if st & 48 else (PENDING if st & 3 else IDLE) for st in range(52))
+
+
+def time_of(clock: Any) -> Callable[[], float]:
+    """The cheapest call reading ``clock``: asyncio's own loops read ``time.monotonic``
+    (their ``time()`` is exactly that), other clocks (``ManualClock``) their ``time``."""
+    if isinstance(clock, LoopClock):
+        if type(clock.loop).time is asyncio.BaseEventLoop.time:
+            return time.monotonic
+        return clock.loop.time
+    return clock.time
+
+
+class MeteredConnection(Connection):
+    """A ``Connection`` that counts its pushes, pulls and elements and times its phases.
+
+    The counters live on the connection itself (one attribute hop per update: every
+    write of ``state`` runs the setter below).
+    """
 
     __slots__ = (
+        "_st",
         "now",
         "pushes",
         "pulls",
         "elements",
         "phase",
         "since",
-        "opened",
         "idle_time",
         "pending_time",
     )
 
-    def __init__(self, now: Callable[[], float]) -> None:
-        self.now = now
+    def __init__(
+        self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any, clock: Any
+    ) -> None:
+        self._st = 0
+        self.now = now = time_of(clock)
         self.pushes = 0
         self.pulls = 0
         self.elements = 0
         self.phase = IDLE
-        self.opened = self.since = now()
+        self.since = now()
         self.idle_time = 0.0
         self.pending_time = 0.0
+        super().__init__(out_logic, out_port, in_logic, in_port)
 
-    def switch(self, phase: int) -> None:
-        """Enter ``phase``: the time since the last switch goes to the phase left."""
-        t = self.now()
-        old = self.phase
-        if old == IDLE:
-            self.idle_time += t - self.since
-        elif old == PENDING:
-            self.pending_time += t - self.since
-        self.phase = phase
-        self.since = t
+    def _set_state(self, new: int) -> None:
+        old = self._st
+        self._st = new
+        if new & 4 and not old & 4:  # PUSH_REQ set: an element (or a batch) was pushed
+            self.pushes += 1
+            e = self.elem
+            self.elements += len(e) if type(e) is _Batch else 1
+        phase = _PHASE[new & 51]
+        left = self.phase
+        if phase != left:
+            # A phase change: the time since the last one goes to the phase left.
+            t = self.now()
+            if left == IDLE:
+                self.idle_time += t - self.since
+                if phase == PENDING:
+                    self.pulls += 1
+            elif left == PENDING:
+                self.pending_time += t - self.since
+            self.phase = phase
+            self.since = t
+
+    # The getter is a C callable (no Python frame): the interpreter reads ``state``
+    # several times per event; only writes need Python.
+    state = property(operator.attrgetter("_st"), _set_state)
 
     def times(self) -> tuple[float, float]:
         """(idle, pending) seconds up to now, the current phase included."""
@@ -83,39 +123,6 @@ class ConnectionMeter:
             else:
                 pending += t
         return idle, pending
-
-
-class MeteredConnection(Connection):
-    """A ``Connection`` that counts its pushes, pulls and elements and times its phases."""
-
-    __slots__ = ("_st", "meter")
-
-    def __init__(
-        self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any, now: Any
-    ) -> None:
-        self._st = 0
-        self.meter = ConnectionMeter(now)
-        super().__init__(out_logic, out_port, in_logic, in_port)
-
-    @property
-    def state(self) -> int:
-        return self._st
-
-    @state.setter
-    def state(self, new: int) -> None:
-        old = self._st
-        self._st = new
-        m = self.meter
-        if new & 4 and not old & 4:  # PUSH_REQ set: an element (or a batch) was pushed
-            m.pushes += 1
-            e = self.elem
-            m.elements += len(e) if type(e) is _Batch else 1
-        # IN_CLOSED|OUT_CLOSED = 48, PULL_REQ|DEMAND = 3
-        phase = CLOSED if new & 48 else (PENDING if new & 3 else IDLE)
-        if phase != m.phase:
-            if phase == PENDING:
-                m.pulls += 1
-            m.switch(phase)
 
 
 class StageMeter:
@@ -130,27 +137,42 @@ class StageMeter:
         self.failed = False
 
 
-def _counted_take(orig: Any, m: ConnectionMeter, lazy: bool, logic: Any) -> Any:
+#: Iterator types whose ``__length_hint__`` is exact: what a lazy take consumed from them
+#: is read off the iterator, with no cost per element.
+_EXACT_LENGTH = frozenset(
+    type(it) for it in (iter([]), iter(()), iter(range(0)), iter(range(2**64)))
+)
+
+
+def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
     if lazy:
-        # The take is lazy (the chain's loop iterates the user's iterator): count what it
-        # consumed when the take settles. ``zip`` reads ``it`` first, so the counter only
-        # advances for elements that were really taken.
+        # The take is lazy (the chain's loop iterates the user's iterator, see
+        # _IterableLogic._take): count what it consumed when the take settles. A list,
+        # tuple or range iterator says how many it has left; any other is counted with a
+        # ``zip`` against a counter (which advances only for elements really taken).
         settle = logic._take_settle
-        counters: list[Any] = []
+        pending: list[Any] = []
 
         def take(n: int) -> Any:
-            it = orig(n)
-            if it is None:
+            it = logic.it
+            exact = type(it) in _EXACT_LENGTH
+            before = it.__length_hint__() if exact else 0
+            lazy_it = orig(n)
+            if lazy_it is None:
                 return None
-            c = itertools.count()
-            counters.append(c)
             m.pulls += 1
             m.pushes += 1
-            return map(_first, zip(it, c, strict=False))
+            if exact:
+                pending.append((it, before + 1))  # + the element looked ahead
+                return lazy_it
+            c = itertools.count()
+            pending.append((None, c))
+            return map(_FIRST, zip(lazy_it, c, strict=False))
 
         def take_settle(exc: BaseException | None) -> None:
-            while counters:
-                m.elements += next(counters.pop())
+            while pending:
+                it, x = pending.pop()
+                m.elements += (x - it.__length_hint__()) if it is not None else next(x)
             settle(exc)
 
         logic._take_settle = take_settle
@@ -167,11 +189,10 @@ def _counted_take(orig: Any, m: ConnectionMeter, lazy: bool, logic: Any) -> Any:
     return take_now
 
 
-def _first(pair: tuple[Any, Any]) -> Any:
-    return pair[0]
+_FIRST = operator.itemgetter(0)
 
 
-def _counted_give(orig: Any, m: ConnectionMeter) -> Any:
+def _counted_give(orig: Any, m: MeteredConnection) -> Any:
     def give(batch: list[Any]) -> None:
         m.pushes += 1
         m.elements += len(batch)
@@ -180,7 +201,7 @@ def _counted_give(orig: Any, m: ConnectionMeter) -> Any:
     return give
 
 
-def _counted_lent(orig: Any, m: ConnectionMeter) -> Any:
+def _counted_lent(orig: Any, m: MeteredConnection) -> Any:
     def lent(k: int) -> None:
         if k:
             m.pushes += 1
@@ -232,7 +253,7 @@ def instrument(logics: list[Any]) -> None:
         for port, conn in logic._conns.items():
             if type(conn) is not MeteredConnection or not conn.batch:
                 continue
-            m = conn.meter
+            m = conn
             if port is conn.out_port and conn.out_logic is logic:
                 take = getattr(logic, "_take", None)
                 if take is not None:

@@ -270,11 +270,12 @@ def _state(st: int) -> ConnectionState:
 
 
 def _port_metrics(conn: Any) -> PortMetrics | None:
-    m = getattr(conn, "meter", None)
-    if m is None:
+    from ._metering import MeteredConnection
+
+    if not isinstance(conn, MeteredConnection):
         return None
-    idle, pending = m.times()
-    return PortMetrics(m.elements, m.pushes, m.pulls, idle, pending)
+    idle, pending = conn.times()
+    return PortMetrics(conn.elements, conn.pushes, conn.pulls, idle, pending)
 
 
 def _conn_snapshot(conn: Any, cache: dict[int, ConnectionSnapshot]) -> ConnectionSnapshot:
