@@ -393,3 +393,33 @@ def take_snapshot(mat: Any, graph: str | None = None) -> MaterializerSnapshot:
         time=mat.clock.time(),
         graphs=tuple(_graph_snapshot(g) for g in runs),
     )
+
+
+def snapshot_from_any_thread(mat: Any, timeout: float = 5.0) -> MaterializerSnapshot:
+    """``take_snapshot(mat)`` taken on the materializer's event loop.
+
+    Exporters are called from other threads (an HTTP server's, an exporter's timer): the
+    interpreter's structures may only be read on the loop that runs them, so from
+    another thread the snapshot is taken there (``call_soon_threadsafe``) and waited for
+    at most ``timeout`` seconds (``TimeoutError`` when the loop is blocked).
+    """
+    import asyncio
+    import concurrent.futures
+
+    loop = mat.loop
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        return take_snapshot(mat)
+    fut: concurrent.futures.Future[MaterializerSnapshot] = concurrent.futures.Future()
+
+    def take() -> None:
+        try:
+            fut.set_result(take_snapshot(mat))
+        except BaseException as exc:  # handed to the waiting thread
+            fut.set_exception(exc)
+
+    loop.call_soon_threadsafe(take)
+    return fut.result(timeout)
