@@ -47,6 +47,7 @@ __all__ = [
     "StageSnapshot",
     "blame",
     "bottleneck",
+    "live",
     "snapshot",
 ]
 
@@ -64,3 +65,20 @@ def bottleneck(
     if isinstance(view, (MaterializerSnapshot, GraphSnapshot)):
         return _bottleneck(view.stages)
     return _bottleneck(take_snapshot(view).stages)
+
+
+async def live(
+    target: Materializer,
+    refresh: float = 1.0,
+    *,
+    graph: str | None = None,
+    console: Any = None,
+    frames: int | None = None,
+) -> None:
+    """Draw ``target``'s running graphs in the terminal every ``refresh`` seconds until
+    cancelled (or after ``frames`` frames): stages with rates, back-pressured and starved
+    shares, blame and buffer fill. Needs ``rich`` (the ``observe`` extra); see
+    ``reactive.observe.live_view``."""
+    from .live_view import run_live
+
+    await run_live(target, refresh, graph=graph, console=console, frames=frames)
