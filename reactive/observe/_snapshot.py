@@ -334,13 +334,28 @@ def _stage_metrics(
     )
 
 
+def _island_rank(logic: Any) -> int:
+    kind = type(logic).__name__
+    return 0 if kind == "_BoundaryOut" else 2 if kind == "_BoundaryIn" else 1
+
+
 def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
     cache: dict[int, ConnectionSnapshot] = {}
     ids: dict[str, int] = {}
     islands = []
-    for isl in run.islands:
+    # Upstream islands first: the one holding the earliest materialized logic first.
+    pos = {id(lg): i for i, lg in enumerate(run.logics)}
+    order = sorted(
+        run.islands,
+        key=lambda isl: min(
+            (pos[id(lg)] for lg in run.logics if lg._island is isl), default=len(pos)
+        ),
+    )
+    for isl in order:
         logics = dict.fromkeys([lg for lg in run.logics if lg._island is isl])
         logics.update(dict.fromkeys(list(isl.logics)))
+        # The island's inbound boundary halves first, its outbound ones last.
+        logics = dict.fromkeys(sorted(logics, key=_island_rank))
         stages = []
         conns: dict[int, ConnectionSnapshot] = {}
         for lg in logics:

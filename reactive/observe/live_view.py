@@ -105,7 +105,7 @@ def _graph_table(
             out_rate = (m.elements_out - prev.metrics.elements_out) / dt
         name = s.id + (" (stopped)" if s.stopped else "")
         if culprit is not None and s is culprit:
-            name = f"[bold red]{name} <- bottleneck[/]"
+            name = f"[bold red]{name}[/]"
         table.add_row(
             name,
             s.island,
@@ -118,6 +118,9 @@ def _graph_table(
             _pct(None if m is None or s.is_boundary else blame(s)),
             buf,
         )
+    if culprit is not None:
+        table.caption = f"bottleneck: {culprit.id} (blame {blame(culprit):.0%})"
+        table.caption_justify = "left"
     return table
 
 
