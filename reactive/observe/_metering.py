@@ -88,23 +88,23 @@ class MeteredConnection(Connection):
         self.pending_time = 0.0
         super().__init__(out_logic, out_port, in_logic, in_port)
 
-    def _set_state(self, new: int) -> None:
+    def _set_state(self, new: int, _phase: tuple[int, ...] = _PHASE) -> None:
         old = self._st
         self._st = new
         if new & 4 and not old & 4:  # PUSH_REQ set: an element (or a batch) was pushed
             self.pushes += 1
             e = self.elem
             self.elements += len(e) if type(e) is _Batch else 1
-        phase = _PHASE[new & 51]
+        phase = _phase[new & 51]
         left = self.phase
         if phase != left:
             # A phase change: the time since the last one goes to the phase left.
             t = self.now()
-            if left == IDLE:
+            if left == 0:  # IDLE
                 self.idle_time += t - self.since
-                if phase == PENDING:
+                if phase == 1:  # PENDING
                     self.pulls += 1
-            elif left == PENDING:
+            elif left == 1:
                 self.pending_time += t - self.since
             self.phase = phase
             self.since = t
