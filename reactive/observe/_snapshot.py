@@ -188,7 +188,7 @@ class GraphSnapshot:
 @dataclass(frozen=True)
 class MaterializerSnapshot:
     """Everything a materializer runs, at clock time ``time``: running graphs and the
-    last finished ones (``KEEP_FINISHED``)."""
+    last finished ones that had metrics on (``KEEP_FINISHED``, frozen as they ended)."""
 
     name: str
     time: float
@@ -230,33 +230,65 @@ def _find(stages: tuple[StageSnapshot, ...], key: str, where: str) -> StageSnaps
 
 # -- taking one ------------------------------------------------------------------------------
 class GraphRun:
-    """What the materializer keeps of one materialization, for snapshots."""
+    """What the materializer keeps of one materialization, for snapshots.
 
-    __slots__ = ("name", "islands", "logics", "metrics")
+    Nothing here may keep a finished stream alive (Reactive Streams rule 3.13: a
+    cancelled subscriber must not stay referenced): a graph without metrics is seen
+    through its islands' live logics only, and a graph with metrics keeps its logics
+    (stopped ones too, for their counters) only until its last island finishes; it is
+    then frozen into its final ``GraphSnapshot`` and the references are dropped.
+    """
 
-    def __init__(self, name: str, islands: list[Any], logics: list[Any]) -> None:
+    __slots__ = ("mat", "name", "islands", "logics", "metrics", "final", "pending")
+
+    def __init__(self, mat: Any, name: str, islands: list[Any], logics: list[Any]) -> None:
+        self.mat = mat
         self.name = name
-        self.islands = islands
-        self.logics = logics
         self.metrics = any(lg._attributes.get("metrics") for lg in logics)
+        self.islands = [isl for isl in islands if isl.logics]
+        self.logics = logics if self.metrics else []
+        self.final: GraphSnapshot | None = None
+        self.pending = len(self.islands)
+
+    def start(self) -> None:
+        if not self.islands:
+            self._finish()
+        for isl in self.islands:
+            isl.at_finish(self._island_finished)
 
     @property
     def finished(self) -> bool:
-        return all(isl.finished or not isl.started for isl in self.islands) and all(
-            lg._stopped for lg in self.logics
-        )
+        return self.pending <= 0
+
+    def _island_finished(self) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.pending = 0
+        if self.metrics:
+            self.final = _graph_snapshot(self)
+        self.islands = []
+        self.logics = []
+        graphs: list[GraphRun] = self.mat._graphs
+        if not self.metrics:
+            if self in graphs:
+                graphs.remove(self)
+            return
+        done = [g for g in graphs if g.finished]
+        if len(done) > KEEP_FINISHED:
+            drop = {id(g) for g in done[: len(done) - KEEP_FINISHED]}
+            self.mat._graphs = [g for g in graphs if id(g) not in drop]
 
 
 def record_graph(mat: Any, name: str, islands: list[Any], logics: list[Any]) -> None:
-    """Keep a materialization for snapshots (drops the oldest finished beyond a few)."""
+    """Keep a materialization for snapshots while it runs (see ``GraphRun``)."""
     for isl in islands:
         isl.graph = name
-    graphs: list[GraphRun] = mat._graphs
-    graphs.append(GraphRun(name, islands, logics))
-    finished = [g for g in graphs if g.finished]
-    if len(finished) > KEEP_FINISHED:
-        drop = set(map(id, finished[: len(finished) - KEEP_FINISHED]))
-        mat._graphs = [g for g in graphs if id(g) not in drop]
+    run = GraphRun(mat, name, islands, logics)
+    mat._graphs.append(run)
+    run.start()
 
 
 def _state(st: int) -> ConnectionState:
@@ -340,6 +372,8 @@ def _island_rank(logic: Any) -> int:
 
 
 def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
+    if run.final is not None:
+        return run.final
     cache: dict[int, ConnectionSnapshot] = {}
     ids: dict[str, int] = {}
     islands = []

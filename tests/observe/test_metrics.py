@@ -183,7 +183,7 @@ async def test_metrics_off_leave_plain_connections_and_no_wrappers() -> None:
     async with Materializer() as mat:
         src, sink = TestSource.probe().map(lambda x: x).to_mat(TestSink.probe(), Keep.both).run(mat)
         g = mat._graphs[-1]
-        for lg in g.logics:
+        for lg in (lg for isl in g.islands for lg in isl.logics):
             assert all(type(c) is Connection for c in lg._conns.values())
             assert not {"_handle_error", "_take", "_give", "_lent"} & set(vars(lg))
         snap = mat.snapshot()
@@ -202,12 +202,23 @@ async def test_metrics_per_graph_with_the_attribute() -> None:
             .add_attributes(Attributes.metrics(True))
         )
         off = Source.from_iterable(range(10)).to_mat(Sink.seq(), Keep.right).named("off")
-        assert await on.run(mat) == list(range(10))
-        assert await off.run(mat) == list(range(10))
+        on_result = on.run(mat)
+        off_result = off.run(mat)
+        on_run, off_run = mat._graphs
+        assert all(type(c) is MeteredConnection for lg in on_run.logics for c in lg._conns.values())
         snap = mat.snapshot()
         assert snap.graph("on").metrics and not snap.graph("off").metrics
+        assert all(s.metrics is None for s in snap.graph("off").stages)
+        assert all(
+            type(c) is Connection
+            for isl in off_run.islands
+            for lg in isl.logics
+            for c in lg._conns.values()
+        )
+        assert await on_result == list(range(10))
+        assert await off_result == list(range(10))
+        await settle()
+        snap = mat.snapshot()
+        assert [g.name for g in snap.graphs] == ["on"]  # finished: kept with metrics only
         sink = snap.graph("on").stages[-1]
         assert sink.metrics is not None and sink.metrics.elements_in == 10
-        assert all(s.metrics is None for s in snap.graph("off").stages)
-        g = mat._graphs[0]
-        assert any(type(c) is MeteredConnection for lg in g.logics for c in lg._conns.values())

@@ -92,9 +92,8 @@ async def test_stuck_graph_shows_which_connection_has_demand_and_which_an_elemen
         assert stage.inlets == (held,) and stage.metrics is None and held.metrics is None
         sink.cancel()
         await settle()
-        snap = mat.snapshot()
-        assert conn(snap, "double", "sink").state == "closed"
-        assert conn(snap, "double", "sink").downstream_closed
+        # Every stage stopped: a graph without metrics leaves the snapshot.
+        assert mat.snapshot().graphs == ()
 
 
 async def test_snapshot_lists_islands_and_boundary_buffer_fill() -> None:
@@ -145,17 +144,48 @@ async def test_buffer_stage_fill_level() -> None:
         sink.cancel()
 
 
-async def test_finished_graphs_are_kept_with_their_last_state() -> None:
+async def test_finished_graphs_with_metrics_are_kept_with_their_last_state() -> None:
     async with Materializer() as mat:
         graph = Source.from_iterable([1, 2, 3]).to_mat(Sink.seq(), Keep.right).named("numbers")
-        r = await graph.run(mat)
+        r = await graph.add_attributes(Attributes.metrics(True)).run(mat)
         assert r == [1, 2, 3]
         await settle()
         g = mat.snapshot().graph("numbers")
         assert g.finished
         assert all(s.stopped for s in g.stages)
+        assert g.stages[-1].metrics is not None and g.stages[-1].metrics.elements_in == 3
         with pytest.raises(KeyError, match="no graph named 'nope'"):
             mat.snapshot().graph("nope")
+
+
+async def test_finished_graphs_keep_no_stage_alive() -> None:
+    """Reactive Streams rule 3.13: what a stream referenced is released when it ends."""
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    for metrics in (False, True):
+        async with Materializer(metrics=metrics) as mat:
+            payload = Payload()
+            ref = weakref.ref(payload)
+            result = (
+                Source.single(payload)
+                .map(lambda p: 1)
+                .to_mat(Sink.seq(), Keep.right)
+                .named("once")
+                .run(mat)
+            )
+            del payload  # the blueprint is gone too: only the stream could keep it
+            assert await result == [1]
+            await settle()
+            gc.collect()
+            assert ref() is None
+            names = [g.name for g in mat.snapshot().graphs]
+            # A finished graph without metrics leaves the snapshot; with them, its frozen
+            # final state stays.
+            assert names == (["once"] if metrics else [])
 
 
 async def test_stage_ids_are_unique_within_a_graph() -> None:
