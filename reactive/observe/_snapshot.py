@@ -450,7 +450,8 @@ def snapshot_from_any_thread(mat: Any, timeout: float = 5.0) -> MaterializerSnap
     Exporters are called from other threads (an HTTP server's, an exporter's timer): the
     interpreter's structures may only be read on the loop that runs them, so from
     another thread the snapshot is taken there (``call_soon_threadsafe``) and waited for
-    at most ``timeout`` seconds (``TimeoutError`` when the loop is blocked).
+    at most ``timeout`` seconds (``TimeoutError`` when the loop is blocked). Once the
+    loop is closed, the snapshot is empty.
     """
     import asyncio
     import concurrent.futures
@@ -462,6 +463,8 @@ def snapshot_from_any_thread(mat: Any, timeout: float = 5.0) -> MaterializerSnap
         running = None
     if running is loop:
         return take_snapshot(mat)
+    if loop.is_closed():  # the program is over: nothing runs any more
+        return MaterializerSnapshot(mat.name, mat.clock.time(), ())
     fut: concurrent.futures.Future[MaterializerSnapshot] = concurrent.futures.Future()
 
     def take() -> None:

@@ -163,3 +163,41 @@ async def test_opentelemetry_in_memory_reader() -> None:
     assert value("reactive.stage.starved_ratio", graph="pipeline", stage="inc") == 1.0
     assert value("reactive.buffer.capacity", graph="pipeline", stage="sink.async-in") == 16
     assert value("reactive.stage.errors", graph="pipeline", stage="inc") == 0
+
+
+def test_a_scrape_after_the_loop_closed_is_empty() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from reactive.observe.prometheus import register
+
+    async def run() -> Materializer:
+        async with Materializer(metrics=True) as mat:
+            await Source.from_iterable([1]).to_mat(Sink.seq(), Keep.right).named("g").run(mat)
+            return mat
+
+    mat = asyncio.run(run())
+    registry = CollectorRegistry()
+    register(mat, registry)
+    text = generate_latest(registry).decode()
+    assert "# TYPE reactive_port_elements_total counter" in text
+    assert 'graph="g"' not in text
+
+
+def test_observe_exports() -> None:
+    import reactive.observe as observe
+
+    assert set(observe.__all__) == {
+        "BufferSnapshot",
+        "ConnectionSnapshot",
+        "GraphSnapshot",
+        "IslandSnapshot",
+        "MaterializerSnapshot",
+        "PortMetrics",
+        "StageMetrics",
+        "StageSnapshot",
+        "blame",
+        "bottleneck",
+        "live",
+        "snapshot",
+    }
+    assert all(getattr(observe, name).__doc__ for name in observe.__all__)
