@@ -13,9 +13,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
+try:
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.table import Table
+except ModuleNotFoundError as _missing:
+    if not (_missing.name or "").startswith("rich"):
+        raise
+    raise ModuleNotFoundError(
+        f"reactive.observe.live needs rich ({_missing}), "
+        "which the 'observe' extra installs: "
+        "pip install 'reactive-streams-py[observe]' (from a checkout: pip install -e '.[observe]')",
+        name=_missing.name,
+    ) from _missing
 
 from ._blame import blame, bottleneck
 from ._snapshot import GraphSnapshot, MaterializerSnapshot, StageSnapshot, take_snapshot

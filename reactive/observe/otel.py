@@ -22,8 +22,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+try:
+    from opentelemetry import metrics
+    from opentelemetry.metrics import CallbackOptions, Observation
+except ModuleNotFoundError as _missing:
+    if not (_missing.name or "").startswith("opentelemetry"):
+        raise
+    raise ModuleNotFoundError(
+        f"reactive.observe.otel needs opentelemetry-api ({_missing}), "
+        "which the 'metrics' extra installs: "
+        "pip install 'reactive-streams-py[metrics]' (from a checkout: pip install -e '.[metrics]')",
+        name=_missing.name,
+    ) from _missing
 
 from ._blame import blame
 from ._snapshot import MaterializerSnapshot, StageSnapshot, snapshot_from_any_thread

@@ -31,8 +31,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector, CollectorRegistry
+try:
+    from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.registry import Collector, CollectorRegistry
+except ModuleNotFoundError as _missing:
+    if not (_missing.name or "").startswith("prometheus_client"):
+        raise
+    raise ModuleNotFoundError(
+        f"reactive.observe.prometheus needs prometheus-client ({_missing}), "
+        "which the 'metrics' extra installs: "
+        "pip install 'reactive-streams-py[metrics]' (from a checkout: pip install -e '.[metrics]')",
+        name=_missing.name,
+    ) from _missing
 
 from ._blame import blame
 from ._snapshot import MaterializerSnapshot, snapshot_from_any_thread
