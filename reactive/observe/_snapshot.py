@@ -8,6 +8,7 @@ costs a walk over the stages; running streams pay nothing for it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -268,7 +269,13 @@ class GraphRun:
     def _finish(self) -> None:
         self.pending = 0
         if self.metrics:
-            self.final = _graph_snapshot(self)
+            try:
+                self.final = _graph_snapshot(self)
+            except Exception:  # pragma: no cover - a snapshot must never break a stream
+                logging.getLogger("reactive").exception(
+                    "could not keep the final snapshot of graph %s", self.name
+                )
+                self.metrics = False
         self.islands = []
         self.logics = []
         graphs: list[GraphRun] = self.mat._graphs
