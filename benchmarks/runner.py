@@ -65,6 +65,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_windows",
     "benchmarks.suite_txn",
     "benchmarks.suite_io",
+    "benchmarks.suite_observe",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}

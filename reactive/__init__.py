@@ -10,6 +10,8 @@ Map of the package:
 - ``reactive.stage``: the custom stage API (``GraphStage``, ``GraphStageLogic``, ...).
 - ``reactive.testkit``: probes and a manual clock for tests; also a pytest plugin.
 - ``reactive.state``: key-value stores (in memory, RocksDB) for the keyed operators.
+- ``reactive.observe``: snapshots of running streams, per-stage metrics, the bottleneck
+  finder, Prometheus/OpenTelemetry export and a live terminal view.
 - ``reactive._dsl``: blueprints and the operator methods (no behaviour).
 - ``reactive._ops``: operator implementations, one module per family.
 - ``reactive._impl``: interpreter, islands, boundaries, materializer, clock seam.

@@ -61,6 +61,12 @@ class Attributes:
         return Attributes({"fast_paths": enabled})
 
     @staticmethod
+    def metrics(enabled: bool) -> Attributes:
+        """Per-stage counters for this graph (see ``reactive.observe``); off by default,
+        on for every graph of a ``Materializer(metrics=True)``."""
+        return Attributes({"metrics": enabled})
+
+    @staticmethod
     def none() -> Attributes:
         """The empty attribute bag."""
         return _EMPTY

@@ -50,6 +50,14 @@ Blocked-loop watch
     processes one event at a time (``budget=1``), timed and attributed to the logic
     whose handler ran it, until the blocking stage is named in one warning.
 
+Metrics
+    A graph with metrics on (``reactive.observe``) is wired with ``MeteredConnection``
+    edges, a subclass whose ``state`` is a property: every bit flip above goes through
+    its setter, which counts pushes and elements and times the connection's phases
+    (demand pending, no demand, closed) on the materializer's clock. The loop below is
+    unchanged; a graph without metrics has plain connections and pays nothing. Each
+    island carries the name of the graph that created it (``graph``) for snapshots.
+
 Finishing
     When its last logic stops the island is finished: its task ends and the hooks
     registered with ``at_finish`` run (a sink lets go of its failed result there, so
@@ -236,6 +244,7 @@ class Island:
         "now",
         "last_logic",
         "started_logics",
+        "graph",
     )
 
     def __init__(self, materializer: Materializer, name: str) -> None:
@@ -263,6 +272,8 @@ class Island:
         self.now = materializer.clock.time
         self.last_logic: Any = None  # whose handler the last one-event run called
         self.started_logics: list[GraphStageLogic] = []
+        # The name of the graph whose materialization created the island (reactive.observe).
+        self.graph = ""
 
     # -- starting ------------------------------------------------------------------------
     def add_logic(self, logic: GraphStageLogic) -> None:

@@ -53,6 +53,12 @@ class Materializer:
     remedy (run blocking functions in a thread: ``map_async`` with
     ``asyncio.to_thread``). It warns once; the attribute applies to streams started
     after it is set.
+
+    ``metrics=True`` switches per-stage counters on for every stream this materializer
+    starts (``Attributes.metrics(True)`` does it for one graph): elements, pushes and
+    pulls per port, the time each connection spent waiting for demand or for an element,
+    errors and supervision restarts. They are chosen at materialization, so streams
+    without them pay nothing. ``snapshot()`` shows them (see ``reactive.observe``).
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class Materializer:
         name: str = "materializer",
         input_buffer: int = 16,
         blocking_threshold: float | None = 1.0,
+        metrics: bool = False,
     ) -> None:
         if blocking_threshold is not None and not blocking_threshold > 0:
             raise ValueError(
@@ -82,6 +89,12 @@ class Materializer:
         self._task_islands: dict[asyncio.Task[Any], Island] = {}
         self._shutdown = False
         self._counter = 0
+        #: Per-stage counters for every stream started from now on (reactive.observe).
+        self.metrics = bool(metrics)
+        # Graphs started here, for snapshots (reactive.observe): running ones and the
+        # last few finished ones.
+        self._graphs: list[Any] = []
+        self._graph_counter = 0
         try:
             self._bind(asyncio.get_running_loop())
         except RuntimeError:
@@ -169,6 +182,14 @@ class Materializer:
         if _defaults.get(self.loop) is self:
             del _defaults[self.loop]
 
+    def snapshot(self) -> Any:
+        """A frozen view of the streams of this materializer: graphs, islands, stages,
+        the state of every connection, buffer fill levels and, where metrics are on,
+        the counters (``reactive.observe.MaterializerSnapshot``)."""
+        from ..observe._snapshot import take_snapshot
+
+        return take_snapshot(self)
+
     async def __aenter__(self) -> Materializer:
         self._bind(asyncio.get_running_loop())
         return self
@@ -204,7 +225,13 @@ class Materializer:
             ports = ", ".join(p.name for p in (*module.shape.inlets, *module.shape.outlets))
             raise IllegalGraphError(f"cannot run a graph that is not closed: open ports {ports}")
         ctx = _Context(self)
-        base = Attributes({"input_buffer": self.input_buffer, "fast_paths": self.fast_paths})
+        base = Attributes(
+            {
+                "input_buffer": self.input_buffer,
+                "fast_paths": self.fast_paths,
+                "metrics": self.metrics,
+            }
+        )
         if attributes:
             base = base & attributes
         if into is not None:
@@ -214,6 +241,14 @@ class Materializer:
             root = ctx.new_island()
         mat, _ = ctx.visit(module, base, root)
         ctx.finish()
+        if into is None:
+            self._graph_counter += 1
+            gname = (module.attributes.get("name") if module.attributes else None) or (
+                f"graph-{self._graph_counter}"
+            )
+            from ..observe._snapshot import record_graph
+
+            record_graph(self, str(gname), ctx.islands, ctx.logics)
         return mat
 
     def _next_name(self) -> str:
@@ -230,6 +265,7 @@ class _Context:
         self.logics: list[Any] = []
         self.conns: list[Connection] = []
         self.fused_into: Island | None = None
+        self.metered = False  # a connection carries counters (reactive.observe)
 
     def new_island(self) -> Island:
         isl = Island(self.mat, self.mat._next_name())
@@ -379,7 +415,13 @@ class _Context:
             make_boundary(self, ol, op, il, ip)
 
     def _direct(self, ol: Any, op: Any, il: Any, ip: Any) -> Connection:
-        conn = Connection(ol, op, il, ip)
+        if ol._attributes.get("metrics") or il._attributes.get("metrics"):
+            from ..observe._metering import MeteredConnection
+
+            conn: Connection = MeteredConnection(ol, op, il, ip, self.mat.clock)
+            self.metered = True
+        else:
+            conn = Connection(ol, op, il, ip)
         conn.q = ol._island.queue
         ol._conns[op] = conn
         il._conns[ip] = conn
@@ -406,6 +448,10 @@ class _Context:
                 and conn.out_logic._attributes.get("fast_paths")
             ):
                 conn.batch = True
+        if self.metered:
+            from ..observe._metering import instrument
+
+            instrument(self.logics)
         for logic in self.logics:
             pending = logic._pending_callbacks
             if pending:

@@ -1,0 +1,163 @@
+"""What stream metrics cost, and whom they blame (issue 17).
+
+Registers ``observe_b1`` and ``observe_b2``: the B1 (fused) and B2 (async boundaries)
+chains with ``Attributes.metrics(True)`` against the same chains without, in the same
+run, with the issue's targets (metrics on at most 25% slower on B1, 10% on B2). The
+harness loads it once ``benchmarks.suite_observe`` is listed in
+``runner.BENCHMARK_MODULES``.
+
+``python -m benchmarks.suite_observe [--rounds N] [--size N]`` measures both pairs
+directly (paired rounds, alternating order, median of the per-round ratios) and runs the
+back-pressure workload (a fast source, a boundary, a slow sink) with metrics on, printing
+the stage the counters blame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from benchmarks.runner import THROUGHPUT, Benchmark, System, Target, register
+from benchmarks.workloads import add, div3, double
+
+__all__ = ["NAMES", "b1_metrics", "b2_metrics", "blamed_in_backpressure"]
+
+#: The names of the benchmarks this module registers, in order.
+NAMES: list[str] = []
+
+P = "benchmarks.project:"
+O = "benchmarks.suite_observe:"  # noqa: E741 - reads as "observe"
+
+
+async def b1_metrics(n: int) -> int:
+    """B1 with metrics on: ``from_iterable -> map -> filter -> scan -> Sink.last()``."""
+    from reactive import Attributes, Keep, Sink, Source
+
+    graph = (
+        Source.from_iterable(range(n))
+        .map(double)
+        .filter(div3)
+        .scan(0, add)
+        .to_mat(Sink.last(), Keep.right)
+        .add_attributes(Attributes.metrics(True))
+    )
+    result: int = await graph.run()
+    return result
+
+
+async def b2_metrics(n: int) -> int:
+    """B2 with metrics on: the B1 chain with an ``async_boundary()`` after every stage."""
+    from reactive import Attributes, Keep, Sink, Source
+
+    graph = (
+        Source.from_iterable(range(n))
+        .map(double)
+        .async_boundary()
+        .filter(div3)
+        .async_boundary()
+        .scan(0, add)
+        .async_boundary()
+        .to_mat(Sink.last(), Keep.right)
+        .add_attributes(Attributes.metrics(True))
+    )
+    result: int = await graph.run()
+    return result
+
+
+def _register(bench: Benchmark) -> None:
+    register(bench)
+    NAMES.append(bench.name)
+
+
+for _name, _off, _on, _bound, _pct, _size in (
+    ("observe_b1", "b1_fused", "b1_metrics", 0.8, 25, 500_000),
+    ("observe_b2", "b2_boundaries", "b2_metrics", 1 / 1.1, 10, 200_000),
+):
+    _register(
+        Benchmark(
+            name=_name,
+            title=f"Metrics overhead on {_name[-2:].upper()}",
+            description=(
+                f"The {_name[-2:].upper()} chain with `Attributes.metrics(True)` against the "
+                "same chain without metrics, in the same run."
+            ),
+            systems=(
+                System("metrics off", P + _off, "baseline"),
+                System("metrics on", O + _on, "project"),
+            ),
+            baseline="metrics off",
+            size=_size,
+            quick_size=2_000,
+            metrics=(THROUGHPUT,),
+            targets=(
+                Target(
+                    "metrics on",
+                    "throughput",
+                    f"at most {_pct}% slower than metrics off",
+                    min_ratio=_bound,
+                ),
+            ),
+        )
+    )
+
+
+async def blamed_in_backpressure(n: int = 20_000) -> tuple[str | None, float]:
+    """Run the back-pressure workload with metrics on; the blamed stage and its blame."""
+    from reactive import Attributes, Keep, Materializer, Sink, Source
+    from reactive.observe import blame, bottleneck
+
+    async def slow(x: Any) -> None:
+        if x % 100 == 0:
+            await asyncio.sleep(0.001)
+
+    async with Materializer() as mat:
+        graph = (
+            Source.from_iterable(range(n))
+            .named("fast_source")
+            .async_boundary()
+            .to_mat(Sink.foreach_async(1, slow).named("slow_sink"), Keep.right)
+            .named("backpressure")
+            .add_attributes(Attributes.metrics(True))
+        )
+        await graph.run(mat)
+        culprit = bottleneck(mat.snapshot().graph("backpressure"))
+        return (culprit.name, blame(culprit)) if culprit is not None else (None, 0.0)
+
+
+async def _paired(off: Any, on: Any, size: int, rounds: int) -> float:
+    ratios = []
+    for r in range(rounds):
+        times = {}
+        for label, fn in (("off", off), ("on", on)) if r % 2 else (("on", on), ("off", off)):
+            t0 = time.perf_counter()
+            await fn(size)
+            times[label] = time.perf_counter() - t0
+        ratios.append(times["off"] / times["on"])  # throughput on / off
+    return statistics.median(ratios)
+
+
+async def _main(rounds: int, size: int) -> None:
+    from benchmarks.project import b1_fused, b2_boundaries
+
+    for name, off, on, pct in (
+        ("B1", b1_fused, b1_metrics, 25),
+        ("B2", b2_boundaries, b2_metrics, 10),
+    ):
+        ratio = await _paired(off, on, size, rounds)
+        print(
+            f"{name}: throughput with metrics on = {ratio:.3f}x metrics off "
+            f"(target: at most {pct}% slower)"
+        )
+    stage, score = await blamed_in_backpressure()
+    print(f"back-pressure workload: the metrics blame {stage!r} (blame {score:.0%})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--size", type=int, default=200_000)
+    args = parser.parse_args()
+    asyncio.run(_main(args.rounds, args.size))

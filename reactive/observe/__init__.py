@@ -1,0 +1,84 @@
+"""Watching running streams: snapshots, per-stage counters, exporters and a live view.
+
+- ``Materializer.snapshot()`` (or ``snapshot(materializer, graph=...)``) returns a frozen
+  ``MaterializerSnapshot``: graphs, islands, stages, the state of every connection
+  (pulled, pushed, closed) and buffer fill levels, read from the interpreter.
+- Counters are on per materializer (``Materializer(metrics=True)``) or per graph
+  (``Attributes.metrics(True)``): elements, pushes and pulls per port, the share of time
+  each connection spent back-pressured (no demand) or starved (demand, no element) on
+  the materializer's clock, errors and supervision restarts. Off, they cost nothing.
+  A fused run of simple operators (``map+filter+scan``) is one stage: its counters are
+  the run's (``Attributes.fast_paths(False)`` on a graph gives one stage per operator).
+- ``bottleneck(snapshot_or_graph)`` names the stage the counters blame.
+- Exporters (extras): ``reactive.observe.prometheus`` (``prometheus-client``),
+  ``reactive.observe.otel`` (``opentelemetry-api``) and the terminal view
+  ``reactive.observe.live`` (``rich``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._blame import blame
+from ._blame import bottleneck as _bottleneck
+from ._snapshot import (
+    BufferSnapshot,
+    ConnectionSnapshot,
+    GraphSnapshot,
+    IslandSnapshot,
+    MaterializerSnapshot,
+    PortMetrics,
+    StageMetrics,
+    StageSnapshot,
+    take_snapshot,
+)
+
+if TYPE_CHECKING:
+    from .._impl.materializer import Materializer
+
+__all__ = [
+    "BufferSnapshot",
+    "ConnectionSnapshot",
+    "GraphSnapshot",
+    "IslandSnapshot",
+    "MaterializerSnapshot",
+    "PortMetrics",
+    "StageMetrics",
+    "StageSnapshot",
+    "blame",
+    "bottleneck",
+    "live",
+    "snapshot",
+]
+
+
+def snapshot(materializer: Materializer, graph: str | None = None) -> MaterializerSnapshot:
+    """A frozen view of ``materializer``'s graphs (only those named ``graph`` if given)."""
+    return take_snapshot(materializer, graph)
+
+
+def bottleneck(
+    view: MaterializerSnapshot | GraphSnapshot | Any,
+) -> StageSnapshot | None:
+    """The stage the counters blame in a snapshot, a graph snapshot or a materializer
+    (see ``blame``); None without metrics or when nothing waits."""
+    if isinstance(view, (MaterializerSnapshot, GraphSnapshot)):
+        return _bottleneck(view.stages)
+    return _bottleneck(take_snapshot(view).stages)
+
+
+async def live(
+    target: Materializer,
+    refresh: float = 1.0,
+    *,
+    graph: str | None = None,
+    console: Any = None,
+    frames: int | None = None,
+) -> None:
+    """Draw ``target``'s running graphs in the terminal every ``refresh`` seconds until
+    cancelled (or after ``frames`` frames): stages with rates, back-pressured and starved
+    shares, blame and buffer fill. Needs ``rich`` (the ``observe`` extra); see
+    ``reactive.observe.live_view``."""
+    from .live_view import run_live
+
+    await run_live(target, refresh, graph=graph, console=console, frames=frames)

@@ -1,0 +1,43 @@
+"""The bottleneck finder: which stage the counters blame for a graph's waiting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ._snapshot import StageSnapshot
+
+__all__ = ["blame", "bottleneck"]
+
+
+def blame(stage: StageSnapshot) -> float:
+    """How much ``stage`` holds its graph up, from 0.0 to 1.0 (0.0 without metrics).
+
+    A bottleneck is busy: its downstream waits on it (its outlets are starved of
+    elements) while it does not ask its upstream (its inlets are back-pressured). The
+    score is the smaller of the two shares, each taken over its ports (a source has no
+    inlet to ask on, a sink no outlet to wait on: that side counts as 1.0). A stage that
+    is itself back-pressured shows idle outlets, a starved one pending inlets: both
+    score low.
+    """
+    ins = [c.metrics for c in stage.inlets if c.metrics is not None]
+    outs = [c.metrics for c in stage.outlets if c.metrics is not None]
+    if not ins and not outs:
+        return 0.0
+    downstream_waits = min((m.starved_share for m in outs), default=1.0)
+    not_asking = min((m.backpressured_share for m in ins), default=1.0)
+    return min(downstream_waits, not_asking)
+
+
+def bottleneck(stages: Iterable[StageSnapshot]) -> StageSnapshot | None:
+    """The stage with the highest ``blame`` (async boundary halves are not blamed: the
+    stages on either side of them are); None when no stage has metrics or none scores
+    above zero."""
+    best: StageSnapshot | None = None
+    best_score = 0.0
+    for s in stages:
+        if s.is_boundary:
+            continue
+        score = blame(s)
+        if score > best_score:
+            best, best_score = s, score
+    return best

@@ -1,0 +1,268 @@
+"""Counters chosen at materialization: metered connections and wrapped fast-path hooks.
+
+A graph with metrics on gets ``MeteredConnection`` edges instead of plain ``Connection``
+ones. The interpreter and every port action only ever change a connection through its
+``state`` bits, so a property on ``state`` sees every transition: a pull (demand
+becomes pending), a push (one element, or a ``_Batch`` of them), a close. Time is split
+by the connection's *phase*, read on the materializer's clock at each phase change
+(nothing per event otherwise):
+
+- ``pending``: the downstream pulled and the upstream has not pushed yet. The inlet is
+  *starved* (it waits for an element).
+- ``idle``: no demand outstanding. The outlet is *back-pressured* (it waits for
+  demand): the downstream has not asked (it is busy, or itself back-pressured).
+- ``closed``: either side closed; no longer counted.
+
+The fused fast paths move elements without events (``_take``, ``_give``, ``_lent``:
+see ``reactive._ops.fused``); their owners get instance-level wrappers here, at
+materialization, that count what they hand over. A graph without metrics has plain
+connections and unwrapped methods: nothing is checked per element.
+
+Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
+resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
+``_on_resume`` and ``fail_stage`` the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import operator
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .._impl.clock import LoopClock
+from .._impl.interpreter import Connection
+from .._stage.logic import _Batch
+
+__all__ = ["MeteredConnection", "StageMeter", "instrument"]
+
+IDLE, PENDING, CLOSED = 0, 1, 2
+
+
+#: The phase of each state (bits IN_CLOSED|OUT_CLOSED|PULL_REQ|DEMAND = 51 decide it).
+_PHASE = tuple(CLOSED if st & 48 else (PENDING if st & 3 else IDLE) for st in range(52))
+
+
+def time_of(clock: Any) -> Callable[[], float]:
+    """The cheapest call reading ``clock``: asyncio's own loops read ``time.monotonic``
+    (their ``time()`` is exactly that), other clocks (``ManualClock``) their ``time``."""
+    if isinstance(clock, LoopClock):
+        if type(clock.loop).time is asyncio.BaseEventLoop.time:
+            return time.monotonic
+        return clock.loop.time
+    return clock.time
+
+
+class MeteredConnection(Connection):
+    """A ``Connection`` that counts its pushes, pulls and elements and times its phases.
+
+    The counters live on the connection itself (one attribute hop per update: every
+    write of ``state`` runs the setter below).
+    """
+
+    __slots__ = (
+        "_st",
+        "now",
+        "pushes",
+        "pulls",
+        "elements",
+        "phase",
+        "since",
+        "idle_time",
+        "pending_time",
+    )
+
+    def __init__(
+        self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any, clock: Any
+    ) -> None:
+        self._st = 0
+        self.now = now = time_of(clock)
+        self.pushes = 0
+        self.pulls = 0
+        self.elements = 0
+        self.phase = IDLE
+        self.since = now()
+        self.idle_time = 0.0
+        self.pending_time = 0.0
+        super().__init__(out_logic, out_port, in_logic, in_port)
+
+    def _set_state(self, new: int, _phase: tuple[int, ...] = _PHASE) -> None:
+        old = self._st
+        self._st = new
+        if new & 4 and not old & 4:  # PUSH_REQ set: an element (or a batch) was pushed
+            self.pushes += 1
+            e = self.elem
+            self.elements += len(e) if type(e) is _Batch else 1
+        phase = _phase[new & 51]
+        left = self.phase
+        if phase != left:
+            # A phase change: the time since the last one goes to the phase left.
+            t = self.now()
+            if left == 0:  # IDLE
+                self.idle_time += t - self.since
+                if phase == 1:  # PENDING
+                    self.pulls += 1
+            elif left == 1:
+                self.pending_time += t - self.since
+            self.phase = phase
+            self.since = t
+
+    # The getter is a C callable (no Python frame): the interpreter reads ``state``
+    # several times per event; only writes need Python.
+    state = property(operator.attrgetter("_st"), _set_state)
+
+    def times(self) -> tuple[float, float]:
+        """(idle, pending) seconds up to now, the current phase included."""
+        idle, pending = self.idle_time, self.pending_time
+        if self.phase != CLOSED:
+            t = self.now() - self.since
+            if self.phase == IDLE:
+                idle += t
+            else:
+                pending += t
+        return idle, pending
+
+
+class StageMeter:
+    """Stage-level counters: errors raised by its handlers, restarts, resumes, failure."""
+
+    __slots__ = ("errors", "restarts", "resumes", "failed")
+
+    def __init__(self) -> None:
+        self.errors = 0
+        self.restarts = 0
+        self.resumes = 0
+        self.failed = False
+
+
+#: Iterator types whose ``__length_hint__`` is exact: what a lazy take consumed from them
+#: is read off the iterator, with no cost per element.
+_EXACT_LENGTH = frozenset(
+    type(it) for it in (iter([]), iter(()), iter(range(0)), iter(range(2**64)))
+)
+
+
+def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
+    if lazy:
+        # The take is lazy (the chain's loop iterates the user's iterator, see
+        # _IterableLogic._take): count what it consumed when the take settles. A list,
+        # tuple or range iterator says how many it has left; any other is counted with a
+        # ``zip`` against a counter (which advances only for elements really taken).
+        settle = logic._take_settle
+        pending: list[Any] = []
+
+        def take(n: int) -> Any:
+            it = logic.it
+            exact = type(it) in _EXACT_LENGTH
+            before = it.__length_hint__() if exact else 0
+            lazy_it = orig(n)
+            if lazy_it is None:
+                return None
+            m.pulls += 1
+            m.pushes += 1
+            if exact:
+                pending.append((it, before + 1))  # + the element looked ahead
+                return lazy_it
+            c = itertools.count()
+            pending.append((None, c))
+            return map(_FIRST, zip(lazy_it, c, strict=False))
+
+        def take_settle(exc: BaseException | None) -> None:
+            while pending:
+                it, x = pending.pop()
+                m.elements += (x - it.__length_hint__()) if it is not None else next(x)
+            settle(exc)
+
+        logic._take_settle = take_settle
+        return take
+
+    def take_now(n: int) -> Any:
+        batch = orig(n)
+        if batch:
+            m.pulls += 1
+            m.pushes += 1
+            m.elements += len(batch)
+        return batch
+
+    return take_now
+
+
+_FIRST = operator.itemgetter(0)
+
+
+def _counted_give(orig: Any, m: MeteredConnection) -> Any:
+    def give(batch: list[Any]) -> None:
+        m.pushes += 1
+        m.elements += len(batch)
+        orig(batch)
+
+    return give
+
+
+def _counted_lent(orig: Any, m: MeteredConnection) -> Any:
+    def lent(k: int) -> None:
+        if k:
+            m.pushes += 1
+            m.elements += k
+        orig(k)
+
+    return lent
+
+
+def _stage_wrappers(logic: Any, sm: StageMeter) -> None:
+    handle_error = logic._handle_error
+    on_restart = logic._on_restart
+    on_resume = logic._on_resume
+    fail_stage = logic.fail_stage
+
+    def _handle_error(exc: Exception) -> None:
+        sm.errors += 1
+        handle_error(exc)
+
+    def _on_restart(exc: BaseException) -> None:
+        sm.restarts += 1
+        on_restart(exc)
+
+    def _on_resume(exc: BaseException) -> None:
+        sm.resumes += 1
+        on_resume(exc)
+
+    def _fail_stage(exc: BaseException) -> None:
+        sm.failed = True
+        fail_stage(exc)
+
+    logic._handle_error = _handle_error
+    logic._on_restart = _on_restart
+    logic._on_resume = _on_resume
+    logic.fail_stage = _fail_stage
+
+
+def instrument(logics: list[Any]) -> None:
+    """Give the logics of a metered materialization their counters (before they start).
+
+    Fast-path hooks (``_take``/``_give``/``_lent``) are wrapped only on a batch
+    connection that is metered: they are the only way elements cross it without a push.
+    """
+    for logic in logics:
+        if logic._attributes.get("metrics"):
+            sm = StageMeter()
+            logic._observe_meter = sm
+            _stage_wrappers(logic, sm)
+        for port, conn in logic._conns.items():
+            if type(conn) is not MeteredConnection or not conn.batch:
+                continue
+            m = conn
+            if port is conn.out_port and conn.out_logic is logic:
+                take = getattr(logic, "_take", None)
+                if take is not None:
+                    lazy = getattr(logic, "_take_settle", None) is not None
+                    logic._take = _counted_take(take, m, lazy, logic)
+                lent = getattr(logic, "_lent", None)
+                if lent is not None:
+                    logic._lent = _counted_lent(lent, m)
+            elif port is conn.in_port and conn.in_logic is logic:
+                give = getattr(logic, "_give", None)
+                if give is not None:
+                    logic._give = _counted_give(give, m)

@@ -1,0 +1,484 @@
+"""Snapshots: a frozen view of the graphs a materializer runs (Akka's ``streamSnapshots``).
+
+A snapshot reads the interpreter's own state (islands, live logics, the bits of every
+connection, boundary and ``buffer`` fill levels) at the moment it is taken, and the
+counters of graphs that have metrics on (``reactive.observe._metering``). Taking one
+costs a walk over the stages; running streams pay nothing for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .._impl.interpreter import AVAIL, DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PUSH_REQ
+
+__all__ = [
+    "BufferSnapshot",
+    "ConnectionSnapshot",
+    "GraphSnapshot",
+    "IslandSnapshot",
+    "MaterializerSnapshot",
+    "PortMetrics",
+    "StageMetrics",
+    "StageSnapshot",
+]
+
+#: Finished graphs a materializer keeps for snapshots (their last counters).
+KEEP_FINISHED = 16
+
+ConnectionState = Literal["idle", "pulled", "pushed", "closed"]
+
+
+@dataclass(frozen=True)
+class PortMetrics:
+    """Counters of one connection (present when the graph has metrics on).
+
+    ``backpressured_seconds``: time with no demand outstanding (the outlet waits for
+    demand); ``starved_seconds``: time with demand outstanding and no element pushed yet
+    (the inlet waits for an element). The shares are those times over their sum (the
+    connection's open lifetime), 0.0 before any time passed. Time is the materializer's
+    clock. ``pushes`` counts hand-overs (a batch on the fused fast paths is one).
+    """
+
+    elements: int
+    pushes: int
+    pulls: int
+    backpressured_seconds: float
+    starved_seconds: float
+
+    @property
+    def backpressured_share(self) -> float:
+        """Share of the open lifetime the outlet waited for demand (0.0 to 1.0)."""
+        total = self.backpressured_seconds + self.starved_seconds
+        return self.backpressured_seconds / total if total > 0 else 0.0
+
+    @property
+    def starved_share(self) -> float:
+        """Share of the open lifetime the inlet waited for an element (0.0 to 1.0)."""
+        total = self.backpressured_seconds + self.starved_seconds
+        return self.starved_seconds / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class ConnectionSnapshot:
+    """One edge inside an island: ``upstream.outlet -> downstream.inlet`` and its state.
+
+    ``state`` is ``"pulled"`` (demand outstanding, no element yet), ``"pushed"`` (an
+    element was pushed and not yet grabbed), ``"closed"`` (either side closed) or
+    ``"idle"`` (neither: the downstream has not asked).
+    """
+
+    upstream: str
+    outlet: str
+    downstream: str
+    inlet: str
+    state: ConnectionState
+    pulled: bool
+    element_available: bool
+    upstream_closed: bool
+    downstream_closed: bool
+    metrics: PortMetrics | None
+
+    @property
+    def closed(self) -> bool:
+        """Either side closed."""
+        return self.upstream_closed or self.downstream_closed
+
+
+@dataclass(frozen=True)
+class BufferSnapshot:
+    """Fill level of a stage's buffer (an async boundary's, or ``buffer``'s)."""
+
+    used: int
+    capacity: int | None
+
+    @property
+    def fill(self) -> float | None:
+        """``used / capacity`` (None without a fixed capacity)."""
+        return self.used / self.capacity if self.capacity else None
+
+
+@dataclass(frozen=True)
+class StageMetrics:
+    """Stage-level counters, summed or taken over its ports (see ``StageSnapshot``).
+
+    ``backpressured_share``: the largest share over its outlets (a fan-out waits on its
+    slowest output); ``starved_share``: the largest over its inlets. ``errors`` counts
+    exceptions its handlers raised (also those supervision resumed or restarted).
+    """
+
+    elements_in: int
+    elements_out: int
+    pulls: int
+    pushes: int
+    backpressured_share: float
+    starved_share: float
+    errors: int
+    restarts: int
+    resumes: int
+    failed: bool
+
+
+@dataclass(frozen=True)
+class StageSnapshot:
+    """One running (or stopped) logic: a stage, or a fused run of simple operators.
+
+    ``name`` is the stage's name (a fused run is named ``map+filter+...``); ``id`` is
+    unique within its graph (``map``, ``map#2``, ...). ``inlets``/``outlets`` are the
+    connections at its ports in port order.
+    """
+
+    id: str
+    name: str
+    kind: str
+    graph: str
+    island: str
+    stopped: bool
+    inlets: tuple[ConnectionSnapshot, ...]
+    outlets: tuple[ConnectionSnapshot, ...]
+    buffer: BufferSnapshot | None
+    metrics: StageMetrics | None
+
+    @property
+    def is_boundary(self) -> bool:
+        """One half of an async boundary (``x.async-out`` / ``y.async-in``)."""
+        return self.kind in ("_BoundaryIn", "_BoundaryOut")
+
+
+@dataclass(frozen=True)
+class IslandSnapshot:
+    """One island (one interpreter on one task)."""
+
+    name: str
+    graph: str
+    finished: bool
+    queued_events: int
+    mailbox: int
+    stages: tuple[StageSnapshot, ...]
+    connections: tuple[ConnectionSnapshot, ...]
+
+
+@dataclass(frozen=True)
+class GraphSnapshot:
+    """One materialized graph: its islands (named by its ``name`` attribute or
+    ``graph-N``)."""
+
+    name: str
+    finished: bool
+    metrics: bool
+    islands: tuple[IslandSnapshot, ...]
+
+    @property
+    def stages(self) -> tuple[StageSnapshot, ...]:
+        """Every stage of every island, in materialization order."""
+        return tuple(s for isl in self.islands for s in isl.stages)
+
+    def stage(self, id: str) -> StageSnapshot:  # noqa: A002 - the snapshot's field name
+        """The stage with that id (or name, when one stage has it); KeyError otherwise."""
+        return _find(self.stages, id, f"graph {self.name!r}")
+
+    def bottleneck(self) -> StageSnapshot | None:
+        """The stage the counters blame (see ``reactive.observe.bottleneck``)."""
+        from ._blame import bottleneck
+
+        return bottleneck(self.stages)
+
+
+@dataclass(frozen=True)
+class MaterializerSnapshot:
+    """Everything a materializer runs, at clock time ``time``: running graphs and the
+    last finished ones that had metrics on (``KEEP_FINISHED``, frozen as they ended)."""
+
+    name: str
+    time: float
+    graphs: tuple[GraphSnapshot, ...]
+
+    @property
+    def islands(self) -> tuple[IslandSnapshot, ...]:
+        """The islands of every graph."""
+        return tuple(i for g in self.graphs for i in g.islands)
+
+    @property
+    def stages(self) -> tuple[StageSnapshot, ...]:
+        """The stages of every graph."""
+        return tuple(s for g in self.graphs for s in g.stages)
+
+    def graph(self, name: str) -> GraphSnapshot:
+        """The most recent graph of that name; KeyError otherwise."""
+        for g in reversed(self.graphs):
+            if g.name == name:
+                return g
+        raise KeyError(f"no graph named {name!r} in materializer {self.name!r}")
+
+    def stage(self, id: str) -> StageSnapshot:  # noqa: A002 - the snapshot's field name
+        """The stage with that id or name in any graph; KeyError if none or ambiguous."""
+        return _find(self.stages, id, f"materializer {self.name!r}")
+
+
+def _find(stages: tuple[StageSnapshot, ...], key: str, where: str) -> StageSnapshot:
+    by_id = [s for s in stages if s.id == key]
+    if len(by_id) == 1:
+        return by_id[0]
+    by_name = [s for s in stages if s.name == key]
+    if len(by_name) == 1:
+        return by_name[0]
+    if by_id or by_name:
+        raise KeyError(f"several stages are named {key!r} in {where}: use a graph's stage ids")
+    raise KeyError(f"no stage {key!r} in {where}")
+
+
+# -- taking one ------------------------------------------------------------------------------
+class GraphRun:
+    """What the materializer keeps of one materialization, for snapshots.
+
+    Nothing here may keep a finished stream alive (Reactive Streams rule 3.13: a
+    cancelled subscriber must not stay referenced): a graph without metrics is seen
+    through its islands' live logics only, and a graph with metrics keeps its logics
+    (stopped ones too, for their counters) only until its last island finishes; it is
+    then frozen into its final ``GraphSnapshot`` and the references are dropped.
+    """
+
+    __slots__ = ("mat", "name", "islands", "logics", "metrics", "final", "pending")
+
+    def __init__(self, mat: Any, name: str, islands: list[Any], logics: list[Any]) -> None:
+        self.mat = mat
+        self.name = name
+        self.metrics = any(lg._attributes.get("metrics") for lg in logics)
+        self.islands = [isl for isl in islands if isl.logics]
+        self.logics = logics if self.metrics else []
+        self.final: GraphSnapshot | None = None
+        self.pending = len(self.islands)
+
+    def start(self) -> None:
+        if not self.islands:
+            self._finish()
+        for isl in self.islands:
+            isl.at_finish(self._island_finished)
+
+    @property
+    def finished(self) -> bool:
+        return self.pending <= 0
+
+    def _island_finished(self) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.pending = 0
+        if self.metrics:
+            try:
+                self.final = _graph_snapshot(self)
+            except Exception:  # pragma: no cover - a snapshot must never break a stream
+                logging.getLogger("reactive").exception(
+                    "could not keep the final snapshot of graph %s", self.name
+                )
+                self.metrics = False
+        self.islands = []
+        self.logics = []
+        graphs: list[GraphRun] = self.mat._graphs
+        if not self.metrics:
+            if self in graphs:
+                graphs.remove(self)
+            return
+        done = [g for g in graphs if g.finished]
+        if len(done) > KEEP_FINISHED:
+            drop = {id(g) for g in done[: len(done) - KEEP_FINISHED]}
+            self.mat._graphs = [g for g in graphs if id(g) not in drop]
+
+
+def record_graph(mat: Any, name: str, islands: list[Any], logics: list[Any]) -> None:
+    """Keep a materialization for snapshots while it runs (see ``GraphRun``)."""
+    for isl in islands:
+        isl.graph = name
+    run = GraphRun(mat, name, islands, logics)
+    mat._graphs.append(run)
+    run.start()
+
+
+def _state(st: int) -> ConnectionState:
+    if st & (IN_CLOSED | OUT_CLOSED):
+        return "closed"
+    if st & (AVAIL | PUSH_REQ):
+        return "pushed"
+    if st & (PULL_REQ | DEMAND):
+        return "pulled"
+    return "idle"
+
+
+def _port_metrics(conn: Any) -> PortMetrics | None:
+    from ._metering import MeteredConnection
+
+    if not isinstance(conn, MeteredConnection):
+        return None
+    idle, pending = conn.times()
+    return PortMetrics(conn.elements, conn.pushes, conn.pulls, idle, pending)
+
+
+def _conn_snapshot(conn: Any, cache: dict[int, ConnectionSnapshot]) -> ConnectionSnapshot:
+    hit = cache.get(id(conn))
+    if hit is not None:
+        return hit
+    st = conn.state
+    snap = ConnectionSnapshot(
+        upstream=conn.out_logic._stage_name,
+        outlet=getattr(conn.out_port, "name", repr(conn.out_port)),
+        downstream=conn.in_logic._stage_name,
+        inlet=getattr(conn.in_port, "name", repr(conn.in_port)),
+        state=_state(st),
+        pulled=bool(st & (PULL_REQ | DEMAND)) and not st & (IN_CLOSED | OUT_CLOSED),
+        element_available=bool(st & (AVAIL | PUSH_REQ)),
+        upstream_closed=bool(st & OUT_CLOSED),
+        downstream_closed=bool(st & IN_CLOSED),
+        metrics=_port_metrics(conn),
+    )
+    cache[id(conn)] = snap
+    return snap
+
+
+def _buffer_of(logic: Any) -> BufferSnapshot | None:
+    from .._impl.boundary import _BoundaryIn, _BoundaryOut
+    from .._ops.buffers import _BufferLogic
+
+    if isinstance(logic, _BoundaryOut):
+        return BufferSnapshot(len(logic.buffer), logic.size)
+    if isinstance(logic, _BoundaryIn):
+        return BufferSnapshot(len(logic.pending), None)
+    if isinstance(logic, _BufferLogic):
+        return BufferSnapshot(len(logic.buf), logic.size)
+    return None
+
+
+def _stage_metrics(
+    logic: Any, ins: tuple[ConnectionSnapshot, ...], outs: tuple[ConnectionSnapshot, ...]
+) -> StageMetrics | None:
+    sm = getattr(logic, "_observe_meter", None)
+    if sm is None:
+        return None
+    in_m = [c.metrics for c in ins if c.metrics is not None]
+    out_m = [c.metrics for c in outs if c.metrics is not None]
+    return StageMetrics(
+        elements_in=sum(m.elements for m in in_m),
+        elements_out=sum(m.elements for m in out_m),
+        pulls=sum(m.pulls for m in in_m),
+        pushes=sum(m.pushes for m in out_m),
+        backpressured_share=max((m.backpressured_share for m in out_m), default=0.0),
+        starved_share=max((m.starved_share for m in in_m), default=0.0),
+        errors=sm.errors,
+        restarts=sm.restarts,
+        resumes=sm.resumes,
+        failed=sm.failed,
+    )
+
+
+def _island_rank(logic: Any) -> int:
+    kind = type(logic).__name__
+    return 0 if kind == "_BoundaryOut" else 2 if kind == "_BoundaryIn" else 1
+
+
+def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
+    if run.final is not None:
+        return run.final
+    cache: dict[int, ConnectionSnapshot] = {}
+    ids: dict[str, int] = {}
+    islands = []
+    # Upstream islands first: the one holding the earliest materialized logic first.
+    pos = {id(lg): i for i, lg in enumerate(run.logics)}
+    order = sorted(
+        run.islands,
+        key=lambda isl: min(
+            (pos[id(lg)] for lg in run.logics if lg._island is isl), default=len(pos)
+        ),
+    )
+    for isl in order:
+        logics = dict.fromkeys([lg for lg in run.logics if lg._island is isl])
+        logics.update(dict.fromkeys(list(isl.logics)))
+        # The island's inbound boundary halves first, its outbound ones last.
+        logics = dict.fromkeys(sorted(logics, key=_island_rank))
+        stages = []
+        conns: dict[int, ConnectionSnapshot] = {}
+        for lg in logics:
+            ins = tuple(
+                _conn_snapshot(lg._conns[p], cache) for p in lg.shape.inlets if p in lg._conns
+            )
+            outs = tuple(
+                _conn_snapshot(lg._conns[p], cache) for p in lg.shape.outlets if p in lg._conns
+            )
+            for p in lg.shape.outlets:
+                c = lg._conns.get(p)
+                if c is not None:
+                    conns[id(c)] = cache[id(c)]
+            name = lg._stage_name
+            k = ids.get(name, 0) + 1
+            ids[name] = k
+            stages.append(
+                StageSnapshot(
+                    id=name if k == 1 else f"{name}#{k}",
+                    name=name,
+                    kind=type(lg).__name__,
+                    graph=run.name,
+                    island=isl.name,
+                    stopped=lg._stopped,
+                    inlets=ins,
+                    outlets=outs,
+                    buffer=_buffer_of(lg),
+                    metrics=_stage_metrics(lg, ins, outs),
+                )
+            )
+        islands.append(
+            IslandSnapshot(
+                name=isl.name,
+                graph=run.name,
+                finished=isl.finished,
+                queued_events=len(isl.queue),
+                mailbox=len(isl.mailbox),
+                stages=tuple(stages),
+                connections=tuple(conns.values()),
+            )
+        )
+    return GraphSnapshot(run.name, run.finished, run.metrics, tuple(islands))
+
+
+def take_snapshot(mat: Any, graph: str | None = None) -> MaterializerSnapshot:
+    """Build a ``MaterializerSnapshot`` of ``mat`` (only graph ``graph`` if given)."""
+    runs = [g for g in mat._graphs if graph is None or g.name == graph]
+    return MaterializerSnapshot(
+        name=mat.name,
+        time=mat.clock.time(),
+        graphs=tuple(_graph_snapshot(g) for g in runs),
+    )
+
+
+def snapshot_from_any_thread(mat: Any, timeout: float = 5.0) -> MaterializerSnapshot:
+    """``take_snapshot(mat)`` taken on the materializer's event loop.
+
+    Exporters are called from other threads (an HTTP server's, an exporter's timer): the
+    interpreter's structures may only be read on the loop that runs them, so from
+    another thread the snapshot is taken there (``call_soon_threadsafe``) and waited for
+    at most ``timeout`` seconds (``TimeoutError`` when the loop is blocked). Once the
+    loop is closed, the snapshot is empty.
+    """
+    import asyncio
+    import concurrent.futures
+
+    loop = mat.loop
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        return take_snapshot(mat)
+    if loop.is_closed():  # the program is over: nothing runs any more
+        return MaterializerSnapshot(mat.name, mat.clock.time(), ())
+    fut: concurrent.futures.Future[MaterializerSnapshot] = concurrent.futures.Future()
+
+    def take() -> None:
+        try:
+            fut.set_result(take_snapshot(mat))
+        except BaseException as exc:  # handed to the waiting thread
+            fut.set_exception(exc)
+
+    loop.call_soon_threadsafe(take)
+    return fut.result(timeout)

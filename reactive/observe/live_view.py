@@ -1,0 +1,162 @@
+"""A live terminal view of running streams (extra ``observe``: ``rich``).
+
+``await reactive.observe.live(materializer)`` redraws, every ``refresh`` seconds, one
+table per graph: each stage with its rates (elements per second in and out since the
+last frame, on the materializer's clock), the share of time it was back-pressured and
+starved, its blame (``reactive.observe.blame``; the stage blamed most is marked) and its
+buffer fill. Run it as a task beside the streams and cancel it to stop; ``frames=n``
+stops after ``n`` frames. ``LiveView`` draws single frames (for logs and tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+try:
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.table import Table
+except ModuleNotFoundError as _missing:
+    if not (_missing.name or "").startswith("rich"):
+        raise
+    raise ModuleNotFoundError(
+        f"reactive.observe.live needs rich ({_missing}), "
+        "which the 'observe' extra installs: "
+        "pip install 'reactive-streams-py[observe]' (from a checkout: pip install -e '.[observe]')",
+        name=_missing.name,
+    ) from _missing
+
+from ._blame import blame, bottleneck
+from ._snapshot import GraphSnapshot, MaterializerSnapshot, StageSnapshot, take_snapshot
+
+__all__ = ["LiveView", "run_live"]
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.0f}%"
+
+
+def _rate(n: float | None) -> str:
+    if n is None:
+        return ""
+    if n >= 10_000:
+        return f"{n / 1000:,.0f}k/s"
+    return f"{n:,.1f}/s"
+
+
+class LiveView:
+    """Frames of a materializer's graphs (only graph ``graph`` if given); each frame's
+    rates are measured since the previous frame."""
+
+    def __init__(self, materializer: Any, graph: str | None = None) -> None:
+        self.materializer = materializer
+        self.graph = graph
+        self.previous: MaterializerSnapshot | None = None
+
+    def frame(self) -> Group:
+        """Take a snapshot and draw it (rates since the previous frame)."""
+        snap = take_snapshot(self.materializer, self.graph)
+        prev, self.previous = self.previous, snap
+        return render(snap, prev)
+
+
+def render(snap: MaterializerSnapshot, previous: MaterializerSnapshot | None = None) -> Group:
+    """One table per graph of ``snap``; rates against ``previous`` when given."""
+    dt = snap.time - previous.time if previous is not None else 0.0
+    before: dict[tuple[str, str], StageSnapshot] = {}
+    if previous is not None:
+        before = {(g.name, s.id): s for g in previous.graphs for s in g.stages}
+    # Running graphs, and those that finished since the previous frame (their last
+    # state, once); with nothing running, the last graph that ran.
+    if previous is None:
+        shown = [g for g in snap.graphs if not g.finished]
+    else:
+        was_running = {p.name for p in previous.graphs if not p.finished}
+        shown = [g for g in snap.graphs if not g.finished or g.name in was_running]
+    if not shown and snap.graphs:
+        shown = [snap.graphs[-1]]
+    if not shown:
+        return Group(f"materializer {snap.name!r}: no graphs")
+    return Group(*(_graph_table(g, before, dt) for g in shown))
+
+
+def _graph_table(
+    g: GraphSnapshot, before: dict[tuple[str, str], StageSnapshot], dt: float
+) -> Table:
+    state = "finished" if g.finished else "running"
+    if not g.metrics:
+        state += ", metrics off"
+    table = Table(title=f"{g.name} ({state})", title_justify="left")
+    for col, justify in (
+        ("stage", "left"),
+        ("island", "left"),
+        ("in", "right"),
+        ("out", "right"),
+        ("in rate", "right"),
+        ("out rate", "right"),
+        ("back-pressured", "right"),
+        ("starved", "right"),
+        ("blame", "right"),
+        ("buffer", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    culprit = bottleneck(g.stages)
+    for s in g.stages:
+        m = s.metrics
+        b = s.buffer
+        buf = ""
+        if b is not None:
+            buf = f"{b.used}/{b.capacity}" if b.capacity else str(b.used)
+        in_rate = out_rate = None
+        prev = before.get((g.name, s.id))
+        if m is not None and prev is not None and prev.metrics is not None and dt > 0:
+            in_rate = (m.elements_in - prev.metrics.elements_in) / dt
+            out_rate = (m.elements_out - prev.metrics.elements_out) / dt
+        name = s.id + (" (stopped)" if s.stopped else "")
+        if culprit is not None and s is culprit:
+            name = f"[bold red]{name}[/]"
+        table.add_row(
+            name,
+            s.island,
+            "" if m is None else f"{m.elements_in:,}",
+            "" if m is None else f"{m.elements_out:,}",
+            _rate(in_rate),
+            _rate(out_rate),
+            _pct(None if m is None or not s.outlets else m.backpressured_share),
+            _pct(None if m is None or not s.inlets else m.starved_share),
+            _pct(None if m is None or s.is_boundary else blame(s)),
+            buf,
+        )
+    if culprit is not None:
+        table.caption = f"bottleneck: {culprit.id} (blame {blame(culprit):.0%})"
+        table.caption_justify = "left"
+    return table
+
+
+async def run_live(
+    target: Any,
+    refresh: float = 1.0,
+    *,
+    graph: str | None = None,
+    console: Console | None = None,
+    frames: int | None = None,
+) -> None:
+    """Redraw ``target``'s graphs every ``refresh`` seconds until cancelled (or after
+    ``frames`` frames). ``target`` is a ``Materializer``; ``graph`` picks one graph by
+    name; ``console`` defaults to rich's terminal console."""
+    if not refresh >= 0:
+        raise ValueError(f"live: refresh must be >= 0 seconds, got {refresh!r}")
+    if frames is not None and frames < 1:
+        raise ValueError(f"live: frames must be >= 1 or None, got {frames!r}")
+    if not hasattr(target, "snapshot") or not hasattr(target, "_graphs"):
+        raise TypeError(f"live: expected a Materializer, got {type(target).__name__}")
+    view = LiveView(target, graph)
+    n = 0
+    with Live(console=console, auto_refresh=False) as live:
+        while True:
+            live.update(view.frame(), refresh=True)
+            n += 1
+            if frames is not None and n >= frames:
+                return
+            await asyncio.sleep(refresh)

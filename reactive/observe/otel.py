@@ -1,0 +1,168 @@
+"""OpenTelemetry export of the stream counters (extra ``metrics``: ``opentelemetry-api``).
+
+``instrument(materializer, meter_provider=None)`` creates observable instruments on a
+meter named ``reactive`` (from the global meter provider unless one is given); the
+SDK's readers call them, and each callback reads a snapshot taken on the materializer's
+event loop. Attributes: ``graph``, ``stage`` (its id in the graph) and, per port,
+``port`` and ``direction`` (``in``/``out``). Instruments:
+
+- observable counters ``reactive.port.elements`` (``{element}``),
+  ``reactive.port.pushes``, ``reactive.port.pulls``, ``reactive.port.backpressured_time``
+  and ``reactive.port.starved_time`` (``s``), ``reactive.stage.errors``,
+  ``reactive.stage.restarts``, ``reactive.stage.resumes``;
+- observable gauges ``reactive.stage.backpressured_ratio``,
+  ``reactive.stage.starved_ratio``, ``reactive.stage.blame_ratio`` (``1``),
+  ``reactive.buffer.used`` and ``reactive.buffer.capacity`` (``{element}``).
+
+Only the API is needed at run time; the application configures the SDK and exporters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+try:
+    from opentelemetry import metrics
+    from opentelemetry.metrics import CallbackOptions, Observation
+except ModuleNotFoundError as _missing:
+    if not (_missing.name or "").startswith("opentelemetry"):
+        raise
+    raise ModuleNotFoundError(
+        f"reactive.observe.otel needs opentelemetry-api ({_missing}), "
+        "which the 'metrics' extra installs: "
+        "pip install 'reactive-streams-py[metrics]' (from a checkout: pip install -e '.[metrics]')",
+        name=_missing.name,
+    ) from _missing
+
+from ._blame import blame
+from ._snapshot import MaterializerSnapshot, StageSnapshot, snapshot_from_any_thread
+
+__all__ = ["instrument"]
+
+_PortValue = Callable[[Any], float]
+_StageValue = Callable[[StageSnapshot], float | None]
+
+_PORT_COUNTERS: dict[str, tuple[str, str, _PortValue]] = {
+    "reactive.port.elements": ("{element}", "Elements through the port.", lambda m: m.elements),
+    "reactive.port.pushes": ("{push}", "Pushes (a fast-path batch is one).", lambda m: m.pushes),
+    "reactive.port.pulls": ("{pull}", "Pulls.", lambda m: m.pulls),
+    "reactive.port.backpressured_time": (
+        "s",
+        "Time the connection had no demand outstanding.",
+        lambda m: m.backpressured_seconds,
+    ),
+    "reactive.port.starved_time": (
+        "s",
+        "Time the connection had demand and no element.",
+        lambda m: m.starved_seconds,
+    ),
+}
+
+_STAGE_COUNTERS: dict[str, tuple[str, str, _StageValue]] = {
+    "reactive.stage.errors": (
+        "{error}",
+        "Exceptions raised by the stage's handlers.",
+        lambda s: s.metrics.errors if s.metrics else None,
+    ),
+    "reactive.stage.restarts": (
+        "{restart}",
+        "Supervision restarts.",
+        lambda s: s.metrics.restarts if s.metrics else None,
+    ),
+    "reactive.stage.resumes": (
+        "{resume}",
+        "Supervision resumes.",
+        lambda s: s.metrics.resumes if s.metrics else None,
+    ),
+}
+
+_STAGE_GAUGES: dict[str, tuple[str, str, _StageValue]] = {
+    "reactive.stage.backpressured_ratio": (
+        "1",
+        "Largest share of time an outlet waited for demand.",
+        lambda s: s.metrics.backpressured_share if s.metrics else None,
+    ),
+    "reactive.stage.starved_ratio": (
+        "1",
+        "Largest share of time an inlet waited for an element.",
+        lambda s: s.metrics.starved_share if s.metrics else None,
+    ),
+    "reactive.stage.blame_ratio": (
+        "1",
+        "How much the stage holds its graph up (reactive.observe.blame).",
+        lambda s: blame(s) if s.metrics and not s.is_boundary else None,
+    ),
+    "reactive.buffer.used": (
+        "{element}",
+        "Elements in the stage's buffer.",
+        lambda s: s.buffer.used if s.buffer else None,
+    ),
+    "reactive.buffer.capacity": (
+        "{element}",
+        "Capacity of the stage's buffer.",
+        lambda s: s.buffer.capacity if s.buffer else None,
+    ),
+}
+
+
+class _Instruments:
+    """The callbacks of one materializer's instruments."""
+
+    def __init__(self, materializer: Any, timeout: float) -> None:
+        self.materializer = materializer
+        self.timeout = timeout
+
+    def snap(self) -> MaterializerSnapshot:
+        return snapshot_from_any_thread(self.materializer, self.timeout)
+
+    def port(self, value: _PortValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            out = []
+            for g in self.snap().graphs:
+                for s in g.stages:
+                    for direction, conns in (("in", s.inlets), ("out", s.outlets)):
+                        for c in conns:
+                            if c.metrics is None or s.metrics is None:
+                                continue
+                            attrs = {
+                                "graph": g.name,
+                                "stage": s.id,
+                                "port": c.inlet if direction == "in" else c.outlet,
+                                "direction": direction,
+                            }
+                            out.append(Observation(value(c.metrics), attrs))
+            return out
+
+        return callback
+
+    def stage(self, value: _StageValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            out = []
+            for g in self.snap().graphs:
+                for s in g.stages:
+                    v = value(s)
+                    if v is not None:
+                        out.append(Observation(v, {"graph": g.name, "stage": s.id}))
+            return out
+
+        return callback
+
+
+def instrument(materializer: Any, meter_provider: Any = None, timeout: float = 5.0) -> list[Any]:
+    """Create the observable instruments for ``materializer`` (see the module); returns
+    them. ``meter_provider`` defaults to OpenTelemetry's global one."""
+    meter = metrics.get_meter("reactive", meter_provider=meter_provider)
+    cb = _Instruments(materializer, timeout)
+    made: list[Any] = []
+    for name, (unit, doc, pv) in _PORT_COUNTERS.items():
+        made.append(
+            meter.create_observable_counter(name, [cb.port(pv)], unit=unit, description=doc)
+        )
+    for name, (unit, doc, sv) in _STAGE_COUNTERS.items():
+        made.append(
+            meter.create_observable_counter(name, [cb.stage(sv)], unit=unit, description=doc)
+        )
+    for name, (unit, doc, sv) in _STAGE_GAUGES.items():
+        made.append(meter.create_observable_gauge(name, [cb.stage(sv)], unit=unit, description=doc))
+    return made

@@ -1,0 +1,146 @@
+"""Prometheus export of the stream counters (extra ``metrics``: ``prometheus-client``).
+
+``register(materializer)`` adds a collector to a registry (the default one unless
+given); every scrape takes a snapshot on the materializer's event loop (scrapes run in
+the HTTP server's thread) and exposes, with labels ``graph``, ``stage`` (the stage's id
+in its graph: ``map``, ``map#2``) and, per port, ``port`` and ``direction``
+(``in``/``out``):
+
+=========================================== ======= ========================================
+``reactive_port_elements_total``            counter elements through the port
+``reactive_port_pushes_total``              counter pushes (a fast-path batch is one)
+``reactive_port_pulls_total``               counter pulls
+``reactive_port_backpressured_seconds_total`` counter time the connection had no demand
+``reactive_port_starved_seconds_total``     counter time it had demand and no element
+``reactive_stage_backpressured_ratio``      gauge   largest back-pressured share (outlets)
+``reactive_stage_starved_ratio``            gauge   largest starved share (inlets)
+``reactive_stage_blame_ratio``              gauge   ``reactive.observe.blame`` of the stage
+``reactive_stage_errors_total``             counter exceptions its handlers raised
+``reactive_stage_restarts_total``           counter supervision restarts
+``reactive_stage_resumes_total``            counter supervision resumes
+``reactive_stage_failed``                   gauge   1 once the stage failed
+``reactive_buffer_used``                    gauge   elements in a boundary's or buffer's
+``reactive_buffer_capacity``                gauge   its capacity (when fixed)
+=========================================== ======= ========================================
+
+Counters exist for graphs with metrics on; buffer gauges for every running graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+try:
+    from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.registry import Collector, CollectorRegistry
+except ModuleNotFoundError as _missing:
+    if not (_missing.name or "").startswith("prometheus_client"):
+        raise
+    raise ModuleNotFoundError(
+        f"reactive.observe.prometheus needs prometheus-client ({_missing}), "
+        "which the 'metrics' extra installs: "
+        "pip install 'reactive-streams-py[metrics]' (from a checkout: pip install -e '.[metrics]')",
+        name=_missing.name,
+    ) from _missing
+
+from ._blame import blame
+from ._snapshot import MaterializerSnapshot, snapshot_from_any_thread
+
+__all__ = ["StreamCollector", "register"]
+
+_PORT = ["graph", "stage", "port", "direction"]
+_STAGE = ["graph", "stage"]
+
+
+class StreamCollector(Collector):
+    """A Prometheus collector exposing a materializer's stream counters (see module)."""
+
+    def __init__(self, materializer: Any, timeout: float = 5.0) -> None:
+        self.materializer = materializer
+        self.timeout = timeout
+
+    def describe(self) -> Iterator[Any]:
+        """The metric families without samples (registration takes no snapshot)."""
+        yield from families(MaterializerSnapshot("", 0.0, ()))
+
+    def collect(self) -> Iterator[Any]:
+        """One snapshot per scrape, as metric families."""
+        yield from families(snapshot_from_any_thread(self.materializer, self.timeout))
+
+
+def families(snap: MaterializerSnapshot) -> Iterator[Any]:
+    """The metric families of one snapshot."""
+    port = {
+        key: CounterMetricFamily(f"reactive_port_{key}", doc, labels=_PORT)
+        for key, doc in (
+            ("elements", "Elements through the port."),
+            ("pushes", "Pushes on the port's connection (a fast-path batch counts once)."),
+            ("pulls", "Pulls on the port's connection."),
+            ("backpressured_seconds", "Seconds the connection had no demand outstanding."),
+            ("starved_seconds", "Seconds the connection had demand and no element."),
+        )
+    }
+    stage_g = {
+        key: GaugeMetricFamily(f"reactive_stage_{key}", doc, labels=_STAGE)
+        for key, doc in (
+            ("backpressured_ratio", "Largest share of time an outlet waited for demand."),
+            ("starved_ratio", "Largest share of time an inlet waited for an element."),
+            ("blame_ratio", "How much the stage holds its graph up (reactive.observe.blame)."),
+            ("failed", "1 once the stage failed."),
+        )
+    }
+    stage_c = {
+        key: CounterMetricFamily(f"reactive_stage_{key}", doc, labels=_STAGE)
+        for key, doc in (
+            ("errors", "Exceptions raised by the stage's handlers."),
+            ("restarts", "Supervision restarts."),
+            ("resumes", "Supervision resumes."),
+        )
+    }
+    used = GaugeMetricFamily("reactive_buffer_used", "Elements in the buffer.", labels=_STAGE)
+    cap = GaugeMetricFamily("reactive_buffer_capacity", "Capacity of the buffer.", labels=_STAGE)
+    for g in snap.graphs:
+        for s in g.stages:
+            labels = [g.name, s.id]
+            if s.buffer is not None:
+                used.add_metric(labels, s.buffer.used)
+                if s.buffer.capacity is not None:
+                    cap.add_metric(labels, s.buffer.capacity)
+            m = s.metrics
+            if m is None:
+                continue
+            for direction, conns in (("in", s.inlets), ("out", s.outlets)):
+                for c in conns:
+                    pm = c.metrics
+                    if pm is None:
+                        continue
+                    pl = [*labels, c.inlet if direction == "in" else c.outlet, direction]
+                    port["elements"].add_metric(pl, pm.elements)
+                    port["pushes"].add_metric(pl, pm.pushes)
+                    port["pulls"].add_metric(pl, pm.pulls)
+                    port["backpressured_seconds"].add_metric(pl, pm.backpressured_seconds)
+                    port["starved_seconds"].add_metric(pl, pm.starved_seconds)
+            stage_g["backpressured_ratio"].add_metric(labels, m.backpressured_share)
+            stage_g["starved_ratio"].add_metric(labels, m.starved_share)
+            stage_g["blame_ratio"].add_metric(labels, 0.0 if s.is_boundary else blame(s))
+            stage_g["failed"].add_metric(labels, 1.0 if m.failed else 0.0)
+            stage_c["errors"].add_metric(labels, m.errors)
+            stage_c["restarts"].add_metric(labels, m.restarts)
+            stage_c["resumes"].add_metric(labels, m.resumes)
+    yield from port.values()
+    yield from stage_g.values()
+    yield from stage_c.values()
+    yield used
+    yield cap
+
+
+def register(
+    materializer: Any, registry: CollectorRegistry | None = None, timeout: float = 5.0
+) -> StreamCollector:
+    """Register a ``StreamCollector`` for ``materializer`` with ``registry`` (default:
+    prometheus_client's global ``REGISTRY``); ``registry.unregister(collector)`` removes
+    it."""
+    collector = StreamCollector(materializer, timeout)
+    (REGISTRY if registry is None else registry).register(collector)
+    return collector

@@ -1,0 +1,224 @@
+"""Per-stage counters (reactive.observe): exact counts and time shares on ManualClock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from reactive import Attributes, Keep, Materializer, Sink, Source, Supervision
+from reactive._impl.interpreter import Connection
+from reactive.observe import PortMetrics, StageMetrics
+from reactive.observe._metering import MeteredConnection
+from reactive.testkit import ManualClock, TestSink, TestSource
+
+
+async def settle(rounds: int = 30) -> None:
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+def metrics_of(mat: Materializer, stage: str) -> StageMetrics:
+    m = mat.snapshot().stage(stage).metrics
+    assert m is not None
+    return m
+
+
+async def test_a_stage_back_pressured_3_s_of_4_reports_75_percent() -> None:
+    clock = ManualClock()
+    async with Materializer(clock=clock, metrics=True) as mat:
+        src, sink = (
+            TestSource.probe()
+            .named("src")
+            .map(lambda x: x + 1)
+            .named("inc")
+            .to_mat(TestSink.probe().named("sink"), Keep.both)
+            .run(mat)
+        )
+        sink.request(1)
+        await src.expect_request()
+        src.send_next(1)
+        await sink.expect_next(2)
+        # No demand for 3 s: inc holds nothing the sink asked for.
+        await clock.advance(3.0)
+        sink.request(1)
+        await src.expect_request()
+        # Demand, no element, for 1 s.
+        await clock.advance(1.0)
+        out = mat.snapshot().stage("inc").outlets[0].metrics
+        assert out == PortMetrics(
+            elements=1, pushes=1, pulls=2, backpressured_seconds=3.0, starved_seconds=1.0
+        )
+        assert out.backpressured_share == 0.75
+        assert out.starved_share == 0.25
+        inc = metrics_of(mat, "inc")
+        assert inc.backpressured_share == 0.75
+        assert (inc.elements_in, inc.elements_out) == (1, 1)
+        # The sink's inlet is the same connection: starved 25% of the time.
+        assert metrics_of(mat, "sink").starved_share == 0.25
+        src.send_next(5)
+        await sink.expect_next(6)
+        await clock.advance(4.0)  # 4 s more without demand: 7 of 8 s back-pressured
+        assert metrics_of(mat, "inc").backpressured_share == 7 / 8
+        src.send_complete()
+        await sink.expect_complete()
+        await clock.advance(8.0)  # closed: time no longer counts
+        out = mat.snapshot().stage("inc").outlets[0].metrics
+        assert out is not None and out.backpressured_seconds + out.starved_seconds == 8.0
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_element_counts_are_exact_through_fused_chains_and_boundaries(fast: bool) -> None:
+    async with Materializer(metrics=True, fast_paths=fast) as mat:
+        fused = (
+            Source.from_iterable(range(1000))
+            .named("numbers")
+            .map(lambda x: x * 2)
+            .named("map")
+            .filter(lambda x: x % 3 == 0)
+            .named("filter")
+            .scan(0, lambda a, b: a + b)
+            .named("scan")
+            .to_mat(Sink.last().named("last_sink"), Keep.right)
+            .named("b1")
+        )
+        assert await fused.run(mat) == 333666
+        split = (
+            Source.from_iterable(range(1000))
+            .named("numbers")
+            .map(lambda x: x * 2)
+            .named("double")
+            .async_boundary()
+            .filter(lambda x: x % 3 == 0)
+            .named("div3")
+            .async_boundary()
+            .scan(0, lambda a, b: a + b)
+            .named("sum")
+            .async_boundary()
+            .to_mat(Sink.last().named("last"), Keep.right)
+            .named("b2")
+        )
+        assert await split.run(mat) == 333666
+        await settle()
+        snap = mat.snapshot()
+        b1 = {s.name: s.metrics for s in snap.graph("b1").stages}
+        assert b1["numbers"] is not None and b1["numbers"].elements_out == 1000
+        chain = b1["map+filter+scan"] if fast else None
+        if chain is not None:
+            assert (chain.elements_in, chain.elements_out) == (1000, 335)
+        else:
+            assert (b1["map"].elements_in, b1["map"].elements_out) == (1000, 1000)  # type: ignore[union-attr]
+            assert (b1["filter"].elements_in, b1["filter"].elements_out) == (1000, 334)  # type: ignore[union-attr]
+            assert (b1["scan"].elements_in, b1["scan"].elements_out) == (334, 335)  # type: ignore[union-attr]
+        assert b1["last_sink"] is not None and b1["last_sink"].elements_in == 335
+        b2 = {s.id: s.metrics for s in snap.graph("b2").stages}
+        expected = {
+            "numbers": (0, 1000),
+            "double": (1000, 1000),
+            "double.async-out": (1000, 0),
+            "div3.async-in": (0, 1000),
+            "div3": (1000, 334),
+            "div3.async-out": (334, 0),
+            "sum.async-in": (0, 334),
+            "sum": (334, 335),
+            "sum.async-out": (335, 0),
+            "last.async-in": (0, 335),
+            "last": (335, 0),
+        }
+        got = {k: (m.elements_in, m.elements_out) for k, m in b2.items() if m is not None}
+        assert got == expected
+
+
+async def test_errors_resumes_and_restarts_are_counted() -> None:
+    def inv(x: int) -> float:
+        return 1 / x
+
+    async with Materializer(metrics=True) as mat:
+        resumed = (
+            Source.from_iterable([1, 0, 2, 0, 4])
+            .named("src")
+            .map(inv)
+            .add_attributes(
+                Attributes.supervision_strategy(lambda e: Supervision.resume)
+                & Attributes.fast_paths(False)
+                & Attributes.name("inv")
+            )
+            .to_mat(Sink.seq(), Keep.right)
+        )
+        assert await resumed.run(mat) == [1.0, 0.5, 0.25]
+        failing = (
+            Source.from_iterable([1, 0])
+            .named("src2")
+            .map(inv)
+            .add_attributes(Attributes.fast_paths(False) & Attributes.name("inv2"))
+            .to_mat(Sink.seq(), Keep.right)
+        )
+        with pytest.raises(ZeroDivisionError):
+            await failing.run(mat)
+        await settle()
+        inv_m = metrics_of(mat, "inv")
+        assert (inv_m.errors, inv_m.resumes, inv_m.restarts, inv_m.failed) == (2, 2, 0, False)
+        inv2 = metrics_of(mat, "inv2")
+        assert (inv2.errors, inv2.resumes, inv2.failed) == (1, 0, True)
+
+
+async def test_restarts_are_counted() -> None:
+    async with Materializer(metrics=True) as mat:
+        g = (
+            Source.from_iterable([1, 2, -1, 3])
+            .named("src")
+            .scan(0, lambda a, x: a + x if x >= 0 else 1 // 0)
+            .add_attributes(
+                Attributes.supervision_strategy(lambda e: Supervision.restart)
+                & Attributes.name("running")
+            )
+            .to_mat(Sink.seq(), Keep.right)
+        )
+        assert await g.run(mat) == [0, 1, 3, 0, 3]
+        m = metrics_of(mat, "running")
+        assert (m.errors, m.restarts) == (1, 1)
+
+
+async def test_metrics_off_leave_plain_connections_and_no_wrappers() -> None:
+    async with Materializer() as mat:
+        src, sink = TestSource.probe().map(lambda x: x).to_mat(TestSink.probe(), Keep.both).run(mat)
+        g = mat._graphs[-1]
+        for lg in (lg for isl in g.islands for lg in isl.logics):
+            assert all(type(c) is Connection for c in lg._conns.values())
+            assert not {"_handle_error", "_take", "_give", "_lent"} & set(vars(lg))
+        snap = mat.snapshot()
+        assert all(s.metrics is None for s in snap.stages)
+        assert not snap.graphs[0].metrics
+        sink.cancel()
+        src.send_complete()
+
+
+async def test_metrics_per_graph_with_the_attribute() -> None:
+    async with Materializer() as mat:
+        on = (
+            Source.from_iterable(range(10))
+            .to_mat(Sink.seq(), Keep.right)
+            .named("on")
+            .add_attributes(Attributes.metrics(True))
+        )
+        off = Source.from_iterable(range(10)).to_mat(Sink.seq(), Keep.right).named("off")
+        on_result = on.run(mat)
+        off_result = off.run(mat)
+        on_run, off_run = mat._graphs
+        assert all(type(c) is MeteredConnection for lg in on_run.logics for c in lg._conns.values())
+        snap = mat.snapshot()
+        assert snap.graph("on").metrics and not snap.graph("off").metrics
+        assert all(s.metrics is None for s in snap.graph("off").stages)
+        assert all(
+            type(c) is Connection
+            for isl in off_run.islands
+            for lg in isl.logics
+            for c in lg._conns.values()
+        )
+        assert await on_result == list(range(10))
+        assert await off_result == list(range(10))
+        await settle()
+        snap = mat.snapshot()
+        assert [g.name for g in snap.graphs] == ["on"]  # finished: kept with metrics only
+        sink = snap.graph("on").stages[-1]
+        assert sink.metrics is not None and sink.metrics.elements_in == 10
