@@ -52,6 +52,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.kafka_bench",
     "benchmarks.suite_kafka_scale",
     "benchmarks.suite_model_serving",
+    "benchmarks.suite_graphs",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}
