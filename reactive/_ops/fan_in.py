@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from .._checks import check, opt_fn, opt_int_at_least, pos_int
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._impl.interpreter import IN_CLOSED, PULLED
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, UniformFanInShape
 
 __all__ = ["Zip", "ZipWith", "Merge", "Concat"]
@@ -158,6 +159,8 @@ class Merge(GraphStage[UniformFanInShape]):
         self.shape = UniformFanInShape.of(n, type(self).__name__)
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if not self.eager_complete and attributes is not None and attributes.get("fast_paths"):
+            return _MergeBatchLogic(self.shape)
         return _MergeLogic(self.shape, self.eager_complete)
 
 
@@ -203,6 +206,99 @@ class _MergeLogic(GraphStageLogic, OutHandler):
             if not self.ready:
                 self.complete_stage()
             return
+        self.running -= 1
+        if self.running == 0 and not self.ready:
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class _MergeBatchLogic(GraphStageLogic, OutHandler):
+    """Merge on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    Each input is pulled for what downstream last asked for (``demand_n`` of the output
+    connection, 1 when it is not a batch connection) and what it hands over, one element
+    or a batch, waits in that input's buffer; ready inputs are served in FIFO order, each
+    push taking at most downstream's demand from one input's buffer (an input with some
+    left goes to the back of the line). An input is pulled again once its buffer is
+    empty, so every input keeps the element order it had, nothing is pushed beyond
+    demand, and completion waits until every input completed and every buffer drained.
+    Used for ``eager_complete=False`` only.
+    """
+
+    def __init__(self, shape: UniformFanInShape) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.running = len(self.ins)
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.ready: deque[int] = deque()
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        for i in range(len(self.ins)):
+            self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                self._pull_in(i)
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        self.ready.append(i)
+        if len(self.ready) == 1 and self.is_available(self.out):
+            self._serve()
+
+    def _serve(self) -> None:
+        """Push one chunk of the first ready input's buffer (downstream has demand)."""
+        i = self.ready.popleft()
+        buf = self.bufs[i]
+        cout = self._cout
+        n = cout.demand_n if cout.batch else 1
+        start = self.offs[i]
+        if len(buf) - start <= n:
+            self.bufs[i] = None
+            chunk = buf if start == 0 else buf[start:]
+        else:
+            chunk = buf[start : start + n]
+            self.offs[i] = start + n
+            self.ready.append(i)
+        if len(chunk) == 1:
+            self.push(self.out, chunk[0])
+        else:
+            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
+        if self.bufs[i] is None:
+            self._pull_in(i)
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        if self.ready:
+            self._serve()
+        if not self.ready and self.running == 0:
+            self.complete_stage()
+
+    def on_finish_i(self, i: int) -> None:
         self.running -= 1
         if self.running == 0 and not self.ready:
             self.complete_stage()

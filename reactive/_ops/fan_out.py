@@ -14,7 +14,8 @@ from typing import Any, cast
 
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
 from .._errors import StreamError
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._impl.interpreter import OUT_CLOSED
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 
 __all__ = [
@@ -98,6 +99,69 @@ class _AllOutputsLogic(GraphStageLogic, InHandler):
             self._try_pull()
 
 
+class _BroadcastBatchLogic(_AllOutputsLogic):
+    """Broadcast on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    Upstream is pulled, once every open output has pulled, for the smallest demand among
+    the open outputs (``demand_n`` on a batch connection, 1 otherwise), and the batch it
+    answers with goes to every open output as one push: each output gets at most what it
+    asked for, in the same order, and an output that cancels is skipped from then on, as
+    element by element. Used for ``eager_cancel=False`` only: with eager cancellation a
+    batch already handed to the other outputs could not be taken back.
+    """
+
+    def __init__(self, shape: Any) -> None:
+        super().__init__(shape, None, False)
+        self._batch_in = (self.in_,)
+        self._batch_out = tuple(self.outs)
+
+    def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
+        self._couts = [self._conns[o] for o in self.outs]
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if type(x) is _Batch and len(x) == 1:
+            x = x[0]
+        self.pending_count = self.running
+        pending = self.pending
+        if type(x) is not _Batch:
+            for i, c in enumerate(self._couts):
+                if not c.state & OUT_CLOSED:
+                    self.push(self.outs[i], x)
+                    pending[i] = True
+            return
+        if not x:  # nothing to hand out: ask again
+            self.pending_count = 0
+            self._try_pull()
+            return
+        last = -1
+        for i, c in enumerate(self._couts):
+            if not c.state & OUT_CLOSED:
+                last = i
+        for i, c in enumerate(self._couts):
+            if not c.state & OUT_CLOSED:
+                # Every open output asked for at least len(x) (see _try_pull), so each is
+                # a batch connection; each gets its own list but the last.
+                self.push(self.outs[i], x if i == last else _Batch(x))
+                pending[i] = True
+
+    def _try_pull(self) -> None:
+        if self.pending_count == 0 and not self.has_been_pulled(self.in_):
+            cin = self._cin
+            if cin.state & 16:  # IN_CLOSED
+                return
+            self.pull(self.in_)
+            if cin.batch:
+                n = 0
+                for c in self._couts:
+                    if not c.state & OUT_CLOSED:
+                        d = c.demand_n if c.batch else 1
+                        if n == 0 or d < n:
+                            n = d
+                cin.demand_n = max(1, n)
+
+
 class Broadcast(GraphStage[UniformFanOutShape]):
     """``Broadcast(n, eager_cancel=False)``: every element to all ``n`` outputs
     (``in_``, ``out(i)``).
@@ -116,6 +180,8 @@ class Broadcast(GraphStage[UniformFanOutShape]):
         self.shape = UniformFanOutShape.of(n, "Broadcast")
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if not self.eager_cancel and attributes is not None and attributes.get("fast_paths"):
+            return _BroadcastBatchLogic(self.shape)
         return _AllOutputsLogic(self.shape, None, self.eager_cancel)
 
 

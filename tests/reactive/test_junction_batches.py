@@ -1,0 +1,293 @@
+"""Differential property tests of the batch paths through ``Broadcast`` and ``Merge``.
+
+Random graphs: a source (with a failure injected at a random element, sometimes) broadcast
+to branches of random simple operators (map, filter, scan, take, drop, async boundaries,
+buffers), merged again and read by a ``TestSink`` probe that requests random amounts (and
+sometimes cancels midway); and several sources with their own chains merged. Each graph runs
+with fast paths on and off, and is checked against a Python reference of every branch.
+
+``Merge`` emits elements of its inputs as they arrive, so the interleaving of branches is
+not part of its semantics: each element is tagged with its branch, and what is compared is
+each branch's subsequence. A stream that completes delivers every branch's reference output
+exactly; one that fails delivers a prefix of each (then the injected error); one cancelled
+by the probe delivers prefixes whose total is what the probe took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import operator
+from collections.abc import Iterable
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reactive import (
+    Broadcast,
+    ClosedShape,
+    Flow,
+    GraphDSL,
+    Materializer,
+    Merge,
+    OverflowStrategy,
+    RunnableGraph,
+    Source,
+)
+from reactive.testkit import TestSink
+
+Op = tuple[str, int]
+
+OPS = st.one_of(
+    st.tuples(st.just("map"), st.integers(1, 3)),
+    st.tuples(st.just("filter"), st.integers(2, 4)),
+    st.tuples(st.just("scan"), st.integers(0, 5)),
+    st.tuples(st.sampled_from(["take", "drop"]), st.integers(0, 40)),
+    st.tuples(st.just("async"), st.just(0)),
+    st.tuples(st.just("buffer"), st.integers(1, 5)),
+)
+BRANCH = st.lists(OPS, max_size=4)
+INPUTS = st.lists(st.integers(0, 20), max_size=120)
+DEMAND = st.lists(st.integers(1, 70), min_size=1, max_size=8)
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+class Injected(Exception):
+    """The failure injected into the source."""
+
+
+def model(xs: Iterable[int], ops: list[Op]) -> list[int]:
+    """A branch's operators on Python iterators."""
+    it: Iterable[int] = iter(xs)
+    for kind, k in ops:
+        if kind == "map":
+            it = map(lambda x, k=k: x * k + 1, it)
+        elif kind == "filter":
+            it = filter(lambda x, k=k: x % k == 0, it)
+        elif kind == "scan":
+            it = itertools.accumulate(it, operator.add, initial=k)
+        elif kind == "take":
+            it = itertools.islice(it, k)
+        elif kind == "drop":
+            it = itertools.islice(it, k, None)
+    return list(it)
+
+
+def chain(flow: Any, ops: list[Op]) -> Any:
+    for kind, k in ops:
+        if kind == "map":
+            flow = flow.map(lambda x, k=k: x * k + 1)
+        elif kind == "filter":
+            flow = flow.filter(lambda x, k=k: x % k == 0)
+        elif kind == "scan":
+            flow = flow.scan(k, operator.add)
+        elif kind == "take":
+            flow = flow.take(k)
+        elif kind == "drop":
+            flow = flow.drop(k)
+        elif kind == "async":
+            flow = flow.async_boundary()
+        else:
+            flow = flow.buffer(k, OverflowStrategy.backpressure)
+    return flow
+
+
+def source(xs: list[int], fail_at: int | None) -> Any:
+    src = Source.from_iterable(xs)
+    if fail_at is not None:
+
+        def check(x: tuple[int, int]) -> int:
+            if x[1] == fail_at:
+                raise Injected(f"at {fail_at}")
+            return x[0]
+
+        src = src.zip_with_index().map(check)
+    return src
+
+
+async def drive(graph: Any, mat: Materializer, demand: list[int], cancel: bool) -> Any:
+    """Run ``graph`` (materializing a probe) and request ``demand`` in turn; then, with
+    ``cancel``, cancel; without, request the last amount again until the end. Returns
+    (elements, "complete" | "cancelled" | the error)."""
+    probe = graph.run(mat)
+    out: list[Any] = []
+    steps = demand[:-1] if cancel else itertools.chain(demand, itertools.repeat(demand[-1]))
+    for step in steps:
+        probe.request(step)
+        for _ in range(step):
+            kind, v = await probe._next_event("an element or termination")
+            if kind == "next":
+                out.append(v)
+            elif kind == "complete":
+                return out, "complete"
+            else:
+                return out, v
+    probe.cancel()
+    return out, "cancelled"
+
+
+async def run(make: Any, fast_paths: bool, demand: list[int], cancel: bool) -> Any:
+    mat = Materializer(fast_paths=fast_paths, name="junction-batches", input_buffer=4)
+    async with mat:
+        result = await drive(RunnableGraph.from_graph(make()), mat, demand, cancel)
+        for _ in range(50):
+            if mat.running_tasks == 0:
+                break
+            await asyncio.sleep(0)
+        assert mat.running_tasks == 0
+    return result
+
+
+def by_branch(out: list[tuple[int, int]], n: int) -> list[list[int]]:
+    got: list[list[int]] = [[] for _ in range(n)]
+    for i, v in out:
+        got[i].append(v)
+    return got
+
+
+def check(result: Any, expected: list[list[int]], demand: list[int], cancel: bool) -> None:
+    out, end = result
+    got = by_branch(out, len(expected))
+    if end == "complete":
+        assert got == expected
+        return
+    for g, e in zip(got, expected, strict=True):
+        assert g == e[: len(g)]
+    if end == "cancelled":
+        assert cancel
+        assert len(out) == sum(demand[:-1])
+    else:
+        assert isinstance(end, Injected), end
+
+
+def fan_out_in(xs: list[int], fail_at: int | None, branches: list[list[Op]], boundary: bool) -> Any:
+    def make() -> Any:
+        def blueprint(b: Any, sink: Any) -> Any:
+            n = len(branches)
+            src = b.add(source(xs, fail_at))
+            bcast = b.add(Broadcast(n))
+            merge = b.add(Merge(n))
+            src.out >> bcast.in_
+            for i, ops in enumerate(branches):
+                flow = chain(Flow(), ops).map(lambda v, i=i: (i, v))
+                if boundary:
+                    flow = flow.async_boundary()
+                bcast.out(i) >> b.add(flow) >> merge.in_(i)
+            merge.out >> sink.in_
+            return ClosedShape
+
+        return GraphDSL.create(blueprint, TestSink.probe())
+
+    return make
+
+
+@SETTINGS
+@given(
+    xs=INPUTS,
+    branches=st.lists(BRANCH, min_size=1, max_size=4),
+    fail_at=st.one_of(st.none(), st.integers(0, 120)),
+    demand=DEMAND,
+    cancel=st.booleans(),
+    boundary=st.booleans(),
+)
+async def test_broadcast_merge_graphs_match_python(
+    xs: list[int],
+    branches: list[list[Op]],
+    fail_at: int | None,
+    demand: list[int],
+    cancel: bool,
+    boundary: bool,
+) -> None:
+    upto = xs if fail_at is None else xs[:fail_at]
+    expected = [model(upto, ops) for ops in branches]
+    make = fan_out_in(xs, fail_at, branches, boundary)
+    fast = await run(make, True, demand, cancel)
+    slow = await run(make, False, demand, cancel)
+    check(fast, expected, demand, cancel)
+    check(slow, expected, demand, cancel)
+    if fast[1] == "complete" or slow[1] == "complete":
+        # Complete in one mode means complete in the other, with the same elements.
+        assert fast[1] == slow[1] == "complete"
+        assert by_branch(fast[0], len(branches)) == by_branch(slow[0], len(branches))
+    if fail_at is not None and fail_at < len(xs) and not cancel:
+        assert isinstance(fast[1], Injected) and isinstance(slow[1], Injected)
+
+
+@SETTINGS
+@given(
+    inputs=st.lists(
+        st.tuples(INPUTS, BRANCH, st.one_of(st.none(), st.integers(0, 120))), min_size=1, max_size=4
+    ),
+    after=BRANCH,
+    demand=DEMAND,
+    cancel=st.booleans(),
+)
+async def test_merged_sources_match_python(
+    inputs: list[tuple[list[int], list[Op], int | None]],
+    after: list[Op],
+    demand: list[int],
+    cancel: bool,
+) -> None:
+    """Several sources with their own chains into one Merge; a chain after it that keeps
+    the tags (take/drop/filter on the tagged pairs would mix branches: only boundaries and
+    buffers here)."""
+    after = [op for op in after if op[0] in ("async", "buffer")]
+    n = len(inputs)
+    expected = [model(xs if fail_at is None else xs[:fail_at], ops) for xs, ops, fail_at in inputs]
+
+    def make() -> Any:
+        def blueprint(b: Any, sink: Any) -> Any:
+            merge = b.add(Merge(n))
+            for i, (xs, ops, fail_at) in enumerate(inputs):
+                src = chain(source(xs, fail_at), ops).map(lambda v, i=i: (i, v))
+                b.add(src).out >> merge.in_(i)
+            merge.out >> b.add(chain(Flow(), after)) >> sink.in_
+            return ClosedShape
+
+        return GraphDSL.create(blueprint, TestSink.probe())
+
+    fast = await run(make, True, demand, cancel)
+    slow = await run(make, False, demand, cancel)
+    check(fast, expected, demand, cancel)
+    check(slow, expected, demand, cancel)
+    if fast[1] == "complete" or slow[1] == "complete":
+        assert fast[1] == slow[1] == "complete"
+        assert by_branch(fast[0], n) == by_branch(slow[0], n)
+
+
+async def _longest_run(fast_paths: bool) -> int:
+    """The longest run of consecutive elements from one branch in the merged output of
+    ``Broadcast(3) -> 3 x map(tag) -> Merge(3)`` over 200 elements."""
+    branches: list[list[Op]] = [[], [("map", 2)], [("scan", 0)]]
+    make = fan_out_in(list(range(200)), None, branches, boundary=False)
+    out, end = await run(make, fast_paths, [1000], cancel=False)
+    assert end == "complete"
+    assert by_branch(out, 3) == [model(range(200), ops) for ops in branches]
+    runs = [len(list(g)) for _, g in itertools.groupby(i for i, _ in out)]
+    return max(runs)
+
+
+async def test_batches_flow_through_broadcast_and_merge() -> None:
+    """The fast path is taken: with it, batches cross Broadcast and Merge whole (the merged
+    output comes in runs from one branch); without it, one element at a time."""
+    assert await _longest_run(fast_paths=False) == 1
+    assert await _longest_run(fast_paths=True) > 1
+
+
+async def test_fast_paths_attribute_off_keeps_element_at_a_time_junctions() -> None:
+    """``Attributes.fast_paths(False)`` on the graph turns the junctions' batch path off."""
+    from reactive import Attributes
+
+    branches: list[list[Op]] = [[], []]
+    make = fan_out_in(list(range(50)), None, branches, boundary=False)
+    mat = Materializer(name="junction-batches")
+    async with mat:
+        graph = RunnableGraph.from_graph(make()).with_attributes(Attributes.fast_paths(False))
+        out, end = await drive(graph, mat, [1000], cancel=False)
+    assert end == "complete"
+    assert [i for i, _ in out] == [0, 1] * 50
