@@ -339,6 +339,8 @@ class Concat(GraphStage[UniformFanInShape]):
         self.shape = UniformFanInShape.of(n, type(self).__name__)
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _ConcatBatchLogic(self.shape, self.order, self.detached)
         return _ConcatLogic(self.shape, self.order, self.detached)
 
 
@@ -398,6 +400,114 @@ class _ConcatLogic(GraphStageLogic, OutHandler):
     def on_finish_i(self, i: int) -> None:
         p = self.ins[i]
         if p is self.active and not self.is_available(p):
+            self._advance()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class _ConcatBatchLogic(GraphStageLogic, OutHandler):
+    """Concat on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What an input hands over (one element or a batch) waits in its buffer; the active
+    input's buffer is pushed within downstream's demand, and the active input is pulled
+    again (for what downstream last asked for) once its buffer is empty: right away when
+    ``detached``, on downstream's next pull otherwise, as element by element. A detached
+    concat pulls every input once at start for one element, as ``_ConcatLogic`` does.
+    """
+
+    def __init__(self, shape: UniformFanInShape, order: list[int], detached: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.order = order
+        self.detached = detached
+        self.pos = 0
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        if self.detached:
+            for i in range(len(self.ins)):
+                self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def _serve(self) -> None:
+        """Downstream has demand: push from the active input, or pull it, or move on."""
+        i = self.order[self.pos]
+        buf = self.bufs[i]
+        if buf is None:
+            if self._cins[i].state & IN_CLOSED:
+                self._advance()
+            else:
+                self._pull_in(i)
+            return
+        cout = self._cout
+        n = cout.demand_n if cout.batch else 1
+        start = self.offs[i]
+        if len(buf) - start <= n:
+            self.bufs[i] = None
+            chunk = buf if start == 0 else buf[start:]
+        else:
+            chunk = buf[start : start + n]
+            self.offs[i] = start + n
+        if len(chunk) == 1:
+            self.push(self.out, chunk[0])
+        else:
+            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
+        if self.bufs[i] is None:
+            if self._cins[i].state & IN_CLOSED:
+                self._advance()
+            elif self.detached:
+                self._pull_in(i)
+
+    def _advance(self) -> None:
+        while True:
+            self.pos += 1
+            if self.pos >= len(self.order):
+                self.complete_stage()
+                return
+            i = self.order[self.pos]
+            if self.bufs[i] is not None or not self._cins[i].state & IN_CLOSED:
+                break
+        if self.is_available(self.out):
+            self._serve()
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                if i == self.order[self.pos] and self.is_available(self.out):
+                    self._serve()
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        if i == self.order[self.pos] and self.is_available(self.out):
+            self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if i == self.order[self.pos] and self.bufs[i] is None:
             self._advance()
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:

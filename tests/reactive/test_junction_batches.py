@@ -51,7 +51,7 @@ BRANCH = st.lists(OPS, max_size=4)
 INPUTS = st.lists(st.integers(0, 20), max_size=120)
 DEMAND = st.lists(st.integers(1, 70), min_size=1, max_size=8)
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -291,3 +291,56 @@ async def test_fast_paths_attribute_off_keeps_element_at_a_time_junctions() -> N
         out, end = await drive(graph, mat, [1000], cancel=False)
     assert end == "complete"
     assert [i for i, _ in out] == [0, 1] * 50
+
+
+@SETTINGS
+@given(
+    inputs=st.lists(
+        st.tuples(INPUTS, BRANCH, st.one_of(st.none(), st.integers(0, 120))),
+        min_size=1,
+        max_size=4,
+    ),
+    detached=st.booleans(),
+    after=BRANCH,
+    demand=DEMAND,
+    cancel=st.booleans(),
+)
+async def test_concatenated_sources_match_python(
+    inputs: list[tuple[list[int], list[Op], int | None]],
+    detached: bool,
+    after: list[Op],
+    demand: list[int],
+    cancel: bool,
+) -> None:
+    """``Concat(n)`` (detached or not) of sources with their own chains, a chain after it:
+    the output is the concatenation (a prefix of it when the stream fails or is
+    cancelled)."""
+    from reactive import Concat
+
+    n = len(inputs)
+    parts = [model(xs if f is None else xs[:f], ops) for xs, ops, f in inputs]
+    expected = model(itertools.chain.from_iterable(parts), after)
+
+    def make() -> Any:
+        def blueprint(b: Any, sink: Any) -> Any:
+            concat = b.add(Concat(n, detached=detached))
+            for i, (xs, ops, fail_at) in enumerate(inputs):
+                b.add(chain(source(xs, fail_at), ops)).out >> concat.in_(i)
+            concat.out >> b.add(chain(Flow(), after)) >> sink.in_
+            return ClosedShape
+
+        return GraphDSL.create(blueprint, TestSink.probe())
+
+    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
+    for out, end in results:
+        if end == "complete":
+            assert out == expected
+        else:
+            assert out == expected[: len(out)]
+            if end == "cancelled":
+                assert cancel and len(out) == sum(demand[:-1])
+            else:
+                assert isinstance(end, Injected), end
+    ends = [end for _, end in results]
+    if "complete" in ends:
+        assert ends == ["complete", "complete"]
