@@ -100,18 +100,20 @@ class _AllOutputsLogic(GraphStageLogic, InHandler):
 
 
 class _BroadcastBatchLogic(_AllOutputsLogic):
-    """Broadcast on the batch protocol (fast path; see ``_ops/fused.py``).
+    """Broadcast and Unzip on the batch protocol (fast path; see ``_ops/fused.py``).
 
     Upstream is pulled, once every open output has pulled, for the smallest demand among
     the open outputs (``demand_n`` on a batch connection, 1 otherwise), and the batch it
-    answers with goes to every open output as one push: each output gets at most what it
-    asked for, in the same order, and an output that cancels is skipped from then on, as
-    element by element. Used for ``eager_cancel=False`` only: with eager cancellation a
-    batch already handed to the other outputs could not be taken back.
+    answers with goes to every open output as one push (Unzip: each output gets its part
+    of every element): each output gets at most what it asked for, in the same order, and
+    an output that cancels is skipped from then on, as element by element. When ``split``
+    raises on an element of a batch, the parts of the elements before it are pushed, then
+    the stage fails, as element by element. Used for ``eager_cancel=False`` only: with
+    eager cancellation a batch already handed to the other outputs could not be taken back.
     """
 
-    def __init__(self, shape: Any) -> None:
-        super().__init__(shape, None, False)
+    def __init__(self, shape: Any, split: Callable[[Any], Any] | None = None) -> None:
+        super().__init__(shape, split, False)
         self._batch_in = (self.in_,)
         self._batch_out = tuple(self.outs)
 
@@ -123,27 +125,55 @@ class _BroadcastBatchLogic(_AllOutputsLogic):
         x = self.grab(self.in_)
         if type(x) is _Batch and len(x) == 1:
             x = x[0]
-        self.pending_count = self.running
-        pending = self.pending
         if type(x) is not _Batch:
-            for i, c in enumerate(self._couts):
-                if not c.state & OUT_CLOSED:
-                    self.push(self.outs[i], x)
-                    pending[i] = True
+            if self.split is None:
+                self._push_all(x, None)
+            else:
+                self._push_all(None, self.split(x))
             return
         if not x:  # nothing to hand out: ask again
             self.pending_count = 0
             self._try_pull()
             return
+        if self.split is None:
+            self._push_all(x, None)
+            return
+        parts: list[Any] = []
+        exc: Exception | None = None
+        split = self.split
+        try:
+            for e in x:
+                parts.append(split(e))
+        except Exception as e:
+            exc = e
+        if len(parts) == 1:
+            self._push_all(None, parts[0])
+        elif parts:
+            self._push_all(None, [_Batch([p[i] for p in parts]) for i in range(len(self.outs))])
+        if exc is not None:
+            self._handle_error(exc)
+
+    def _push_all(self, x: Any, columns: Any) -> None:
+        """Push ``x`` (an element or a batch) to every open output, or ``columns[i]`` to
+        output ``i``."""
+        self.pending_count = self.running
+        pending = self.pending
+        couts = self._couts
         last = -1
-        for i, c in enumerate(self._couts):
+        if columns is None and type(x) is _Batch:
+            for i, c in enumerate(couts):
+                if not c.state & OUT_CLOSED:
+                    last = i
+        for i, c in enumerate(couts):
             if not c.state & OUT_CLOSED:
-                last = i
-        for i, c in enumerate(self._couts):
-            if not c.state & OUT_CLOSED:
-                # Every open output asked for at least len(x) (see _try_pull), so each is
-                # a batch connection; each gets its own list but the last.
-                self.push(self.outs[i], x if i == last else _Batch(x))
+                if columns is not None:
+                    self.push(self.outs[i], columns[i])
+                elif last >= 0 and i != last:
+                    # Every open output asked for at least len(x) (see _try_pull), so
+                    # each is a batch connection; each gets its own list but the last.
+                    self.push(self.outs[i], _Batch(x))
+                else:
+                    self.push(self.outs[i], x)
                 pending[i] = True
 
     def _try_pull(self) -> None:
@@ -242,6 +272,8 @@ class UnzipWith(GraphStage[FanOutShape2]):
                 )
             return parts
 
+        if attributes is not None and attributes.get("fast_paths"):
+            return _BroadcastBatchLogic(self.shape, split)
         return _AllOutputsLogic(self.shape, split, False)
 
 

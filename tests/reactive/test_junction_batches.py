@@ -34,6 +34,7 @@ from reactive import (
     OverflowStrategy,
     RunnableGraph,
     Source,
+    UnzipWith,
 )
 from reactive.testkit import TestSink
 
@@ -165,19 +166,44 @@ def check(result: Any, expected: list[list[int]], demand: list[int], cancel: boo
         assert isinstance(end, Injected), end
 
 
-def fan_out_in(xs: list[int], fail_at: int | None, branches: list[list[Op]], boundary: bool) -> Any:
+class SplitFailed(Exception):
+    """The failure injected into an ``UnzipWith`` function."""
+
+
+def scaled(n: int, split_fail: int | None) -> Any:
+    """An ``UnzipWith`` function: ``x`` to ``(x, 2x, ...)``; raises on ``split_fail``."""
+
+    def f(x: int) -> tuple[int, ...]:
+        if x == split_fail:
+            raise SplitFailed(f"on {x}")
+        return tuple(x * (i + 1) for i in range(n))
+
+    return f
+
+
+def fan_out_in(
+    xs: list[int],
+    fail_at: int | None,
+    branches: list[list[Op]],
+    boundary: bool,
+    unzip: bool = False,
+    split_fail: int | None = None,
+) -> Any:
+    """Broadcast(n) (or UnzipWith(scaled) when ``unzip``) -> a chain per branch, tagged
+    with the branch -> Merge(n) -> probe."""
+
     def make() -> Any:
         def blueprint(b: Any, sink: Any) -> Any:
             n = len(branches)
             src = b.add(source(xs, fail_at))
-            bcast = b.add(Broadcast(n))
+            fan = b.add(UnzipWith(scaled(n, split_fail), n) if unzip else Broadcast(n))
             merge = b.add(Merge(n))
-            src.out >> bcast.in_
+            src.out >> fan.in_
             for i, ops in enumerate(branches):
                 flow = chain(Flow(), ops).map(lambda v, i=i: (i, v))
                 if boundary:
                     flow = flow.async_boundary()
-                bcast.out(i) >> b.add(flow) >> merge.in_(i)
+                fan.out(i) >> b.add(flow) >> merge.in_(i)
             merge.out >> sink.in_
             return ClosedShape
 
@@ -344,3 +370,43 @@ async def test_concatenated_sources_match_python(
     ends = [end for _, end in results]
     if "complete" in ends:
         assert ends == ["complete", "complete"]
+
+
+@SETTINGS
+@given(
+    xs=INPUTS,
+    branches=st.lists(BRANCH, min_size=2, max_size=4),
+    split_fail=st.one_of(st.none(), st.integers(0, 20)),
+    demand=DEMAND,
+    cancel=st.booleans(),
+    boundary=st.booleans(),
+)
+async def test_unzip_merge_graphs_match_python(
+    xs: list[int],
+    branches: list[list[Op]],
+    split_fail: int | None,
+    demand: list[int],
+    cancel: bool,
+    boundary: bool,
+) -> None:
+    """``UnzipWith`` (each output its part of every element; the function failing on one
+    value, sometimes) into branches merged again."""
+    upto = list(itertools.takewhile(lambda x: x != split_fail, xs))
+    expected = [model([x * (i + 1) for x in upto], ops) for i, ops in enumerate(branches)]
+    make = fan_out_in(xs, None, branches, boundary, unzip=True, split_fail=split_fail)
+    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
+    for out, end in results:
+        got = by_branch(out, len(branches))
+        if end == "complete":
+            assert got == expected
+        else:
+            for g, e in zip(got, expected, strict=True):
+                assert g == e[: len(g)]
+            if end == "cancelled":
+                assert cancel and len(out) == sum(demand[:-1])
+            else:
+                assert isinstance(end, SplitFailed), end
+    ends = [end for _, end in results]
+    if "complete" in ends:
+        assert ends == ["complete", "complete"]
+        assert by_branch(results[0][0], len(branches)) == by_branch(results[1][0], len(branches))
