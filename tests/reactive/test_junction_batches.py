@@ -410,3 +410,136 @@ async def test_unzip_merge_graphs_match_python(
     if "complete" in ends:
         assert ends == ["complete", "complete"]
         assert by_branch(results[0][0], len(branches)) == by_branch(results[1][0], len(branches))
+
+
+class PartitionFailed(Exception):
+    """The failure injected into a ``Partition`` function."""
+
+
+@SETTINGS
+@given(
+    xs=INPUTS,
+    branches=st.lists(BRANCH, min_size=1, max_size=4),
+    modulus=st.sampled_from([1, 2, 7, 100]),
+    bad=st.one_of(st.none(), st.tuples(st.integers(0, 20), st.sampled_from(["raise", "index"]))),
+    resume=st.booleans(),
+    fail_at=st.one_of(st.none(), st.integers(0, 120)),
+    demand=DEMAND,
+    cancel=st.booleans(),
+    boundary=st.booleans(),
+)
+async def test_partition_merge_graphs_match_python(
+    xs: list[int],
+    branches: list[list[Op]],
+    modulus: int,
+    bad: tuple[int, str] | None,
+    resume: bool,
+    fail_at: int | None,
+    demand: list[int],
+    cancel: bool,
+    boundary: bool,
+) -> None:
+    """``Partition(n, f)`` (``f`` sends runs to one output or spreads them; it raises or
+    returns a bad index on one value, sometimes, under a resuming or stopping decider)
+    into branches merged again."""
+    from reactive import Attributes, Partition, Supervision
+    from reactive.stage import UniformFanOutShape
+
+    n = len(branches)
+
+    def where(x: int) -> int:
+        if bad is not None and x == bad[0]:
+            if bad[1] == "raise":
+                raise PartitionFailed(f"on {x}")
+            return n  # out of bounds
+        return (x // modulus) % n
+
+    upto = xs if fail_at is None else xs[:fail_at]
+    if bad is not None and not resume:
+        upto = list(itertools.takewhile(lambda x: x != bad[0], upto))
+    kept = [x for x in upto if bad is None or x != bad[0]]
+    expected = [model([x for x in kept if where(x) == i], ops) for i, ops in enumerate(branches)]
+
+    def make() -> Any:
+        def blueprint(b: Any, sink: Any) -> Any:
+            def inner(b2: Any) -> Any:
+                p = b2.add(Partition(n, where))
+                return UniformFanOutShape(p.in_, *(p.out(i) for i in range(n)))
+
+            part = GraphDSL.create(inner)
+            if resume:
+                part = part.with_attributes(
+                    Attributes.supervision_strategy(lambda _: Supervision.resume)
+                )
+            src = b.add(source(xs, fail_at))
+            fan = b.add(part)
+            merge = b.add(Merge(n))
+            src.out >> fan.in_
+            for i, ops in enumerate(branches):
+                flow = chain(Flow(), ops).map(lambda v, i=i: (i, v))
+                if boundary:
+                    flow = flow.async_boundary()
+                fan.out(i) >> b.add(flow) >> merge.in_(i)
+            merge.out >> sink.in_
+            return ClosedShape
+
+        return GraphDSL.create(blueprint, TestSink.probe())
+
+    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
+    for out, end in results:
+        got = by_branch(out, n)
+        if end == "complete":
+            assert got == expected
+        else:
+            for g, e in zip(got, expected, strict=True):
+                assert g == e[: len(g)]
+            if end == "cancelled":
+                assert cancel and len(out) == sum(demand[:-1])
+            else:
+                assert isinstance(end, Injected | PartitionFailed | IndexError), end
+    ends = [end for _, end in results]
+    if "complete" in ends:
+        assert ends == ["complete", "complete"]
+        assert by_branch(results[0][0], n) == by_branch(results[1][0], n)
+    else:
+        assert [type(e) for e in ends if not isinstance(e, str)] in ([], [type(ends[0])] * 2) or (
+            "cancelled" in ends
+        )
+
+
+async def _settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def test_partition_holds_elements_behind_one_waiting_for_its_output() -> None:
+    """As element by element: an element whose output has no demand holds back the ones
+    after it, even those for an output with demand (the batch path does not look ahead)."""
+    from reactive import Partition
+
+    for fast_paths in (True, False):
+        mat = Materializer(fast_paths=fast_paths, name="partition-order")
+        async with mat:
+
+            def blueprint(b: Any, s0: Any, s1: Any) -> Any:
+                p = b.add(Partition(2, lambda x: x % 2))
+                b.add(Source.from_iterable([0, 1, 2, 4, 3])).out >> p.in_
+                p.out(0) >> s0.in_
+                p.out(1) >> s1.in_
+                return ClosedShape
+
+            graph = GraphDSL.create(blueprint, TestSink.probe(), TestSink.probe())
+            even, odd = RunnableGraph.from_graph(graph).run(mat)
+            even.request(10)
+            await even.expect_next(0)
+            await _settle()
+            assert not even._events.items  # 2 and 4 wait behind 1
+            odd.request(1)
+            await odd.expect_next(1)
+            await even.expect_next(2, 4)
+            await _settle()
+            assert not odd._events.items
+            odd.request(1)
+            await odd.expect_next(3)
+            await even.expect_complete()
+            await odd.expect_complete()
