@@ -299,6 +299,36 @@ async def partition_project(n: int) -> int:
     return await _run_graph(blueprint)
 
 
+def dead_letter(x: int) -> int:
+    """The ``partition_dead_letters`` function: one element in 100 to output 1."""
+    return 1 if x % 100 == 0 else 0
+
+
+def partition_dead_letters_loop(n: int) -> int:
+    """The elements split by ``dead_letter`` and summed apart, then added, as a plain loop."""
+    sums = [0, 0]
+    for x in range(n):
+        i = dead_letter(x)
+        sums[i] = add(sums[i], x)
+    return sums[0] + sums[1]
+
+
+async def partition_dead_letters_project(n: int) -> int:
+    """``Partition(2, dead_letter)``, both outputs into ``Merge(2)``, summed."""
+    from reactive import ClosedShape, Merge, Partition, Source
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        p = b.add(Partition(2, dead_letter))
+        m = b.add(Merge(2))
+        b.add(Source.from_iterable(range(n))).out >> p.in_
+        p.out(0) >> m.in_(0)
+        p.out(1) >> m.in_(1)
+        m.out >> sink.in_
+        return ClosedShape
+
+    return await _run_graph(blueprint)
+
+
 def concat_loop(n: int) -> int:
     """``range(n // 2)`` then ``range(n // 2, n)`` summed, as a plain loop."""
     acc = 0
@@ -388,6 +418,12 @@ _JUNCTIONS = (
     ("zip_with", "ZipWith(add)", "two sources of range(n) combined with `add`, summed"),
     ("unzip", "Unzip()", "(x, 2x) unzipped, both outputs into `Merge(2)`, summed"),
     ("partition", "Partition(2, parity)", "range(n) by parity, both outputs into `Merge(2)`"),
+    (
+        "partition_dead_letters",
+        "Partition(2, dead_letter)",
+        "range(n), one element in 100 to output 1 (a dead-letter split), both outputs "
+        "into `Merge(2)`",
+    ),
     ("concat", "Concat(2)", "range(n // 2) then range(n // 2, n), summed"),
     (
         "interleave",
