@@ -7,10 +7,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from .._checks import check, opt_fn, opt_int_at_least, pos_int
+from .._checks import NONE_ELEMENT, check, opt_fn, opt_int_at_least, pos_int
 from .._impl.interpreter import IN_CLOSED, PULLED
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, UniformFanInShape
+from .._supervision import Supervision
 
 __all__ = ["Zip", "ZipWith", "Merge", "Concat"]
 
@@ -72,6 +73,8 @@ class ZipWith(GraphStage[FanInShape2]):
         )
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _ZipBatchLogic(self.shape, self.f)
         return _ZipLogic(self.shape, self.f)
 
 
@@ -135,6 +138,129 @@ class _ZipLogic(GraphStageLogic, OutHandler):
         if not self.is_available(self.ins[i]):
             self.complete_stage()
         self.will_shut_down = True
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class _ZipBatchLogic(GraphStageLogic, OutHandler):
+    """Zip/ZipWith on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What each input hands over (one element or a batch) waits in its buffer; while
+    downstream has demand, the next ``k`` combinations (``k``: the fewest elements
+    waiting on any input, at most downstream's demand) are pushed as one batch. An input
+    is pulled again (for what downstream last asked for) once its buffer is empty; an
+    input that completes with nothing waiting completes the stage, as element by element
+    (what waits on the others is discarded). When ``f`` raises on a combination, the ones
+    before it are pushed, then supervision decides (resume/restart drop that combination).
+    """
+
+    _supervised = True
+
+    def __init__(self, shape: FanInShape2, f: Any) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.f = f
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        for i in range(len(self.ins)):
+            self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def _serve(self) -> None:
+        """Downstream has demand: push the combinations every input has elements for."""
+        bufs = self.bufs
+        offs = self.offs
+        cout = self._cout
+        k = cout.demand_n if cout.batch else 1
+        for i, b in enumerate(bufs):
+            if b is None:
+                return
+            left = len(b) - offs[i]
+            if left < k:
+                k = left
+        f = self.f
+        out: list[Any] = []
+        exc: Exception | None = None
+        cols = [b[o : o + k] for b, o in zip(bufs, offs, strict=True)]
+        for j, vals in enumerate(zip(*cols, strict=True)):
+            if f is None:
+                out.append(vals)
+                continue
+            try:
+                y = f(*vals)
+            except Exception as e:
+                if self.decide(e) in (Supervision.resume, Supervision.restart):
+                    continue
+                exc = e
+                k = j + 1  # the combinations after it stay unused (the stage fails)
+                break
+            if y is None:
+                exc = self._err(self.out, NONE_ELEMENT)
+                break
+            out.append(y)
+        for i, b in enumerate(bufs):
+            o = offs[i] + k
+            if o >= len(b):
+                bufs[i] = None
+                offs[i] = 0
+            else:
+                offs[i] = o
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        if exc is not None:
+            self._keep_going = False
+            self.fail_stage(exc)
+            if not self._stopped:
+                self._stop()
+            return
+        for i, b in enumerate(bufs):
+            if b is None:
+                if self._cins[i].state & IN_CLOSED:
+                    self.complete_stage()
+                    return
+                self._pull_in(i)
+        if not out and self.is_available(self.out):
+            self._serve()  # every combination was dropped (resume): try the next ones
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                self._pull_in(i)
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        if self.is_available(self.out):
+            self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.bufs[i] is None:
+            self.complete_stage()
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:
         self.fail_stage(exc)
