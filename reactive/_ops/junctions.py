@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._impl.interpreter import IN_CLOSED, PULLED
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
 from .fan_in import _PortIn, _ZipLogic, eager_finish
 
@@ -406,6 +407,8 @@ class Interleave(GraphStage[UniformFanInShape]):
         self.shape = UniformFanInShape.of(n, "Interleave")
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if not self.eager_close and attributes is not None and attributes.get("fast_paths"):
+            return _InterleaveBatchLogic(self.shape, self.segment_size)
         return _InterleaveLogic(self.shape, self.segment_size, self.eager_close)
 
 
@@ -478,6 +481,120 @@ class _InterleaveLogic(GraphStageLogic, OutHandler):
 
     def on_finish_i(self, i: int) -> None:
         if not self.is_available(self.ins[i]):
+            self._input_done(i)
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class _InterleaveBatchLogic(GraphStageLogic, OutHandler):
+    """Interleave on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What each input hands over waits in its buffer; the current input's buffer is pushed
+    within downstream's demand and what is left of its segment, and an input is pulled
+    again, for at most a segment, as soon as its buffer is empty (every input is pulled
+    at start, as ``_InterleaveLogic``). An input is done when it completed and its buffer
+    is empty; the stage completes when all are. Used for ``eager_close=False`` only.
+    """
+
+    def __init__(self, shape: UniformFanInShape, segment: int) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.segment = segment
+        self.current = 0
+        self.count = 0
+        self.running = len(self.ins)
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        for i in range(len(self.ins)):
+            self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = min(self.want, self.segment)
+
+    def _done(self, j: int) -> bool:
+        return self.bufs[j] is None and bool(self._cins[j].state & IN_CLOSED)
+
+    def _switch(self) -> None:
+        self.count = 0
+        n = len(self.ins)
+        for step in range(1, n + 1):
+            j = (self.current + step) % n
+            if not self._done(j):
+                self.current = j
+                return
+
+    def _serve(self) -> None:
+        i = self.current
+        buf = self.bufs[i]
+        if buf is None:
+            return  # pulled already: on_push serves it
+        cout = self._cout
+        n = min(cout.demand_n if cout.batch else 1, self.segment - self.count)
+        start = self.offs[i]
+        if len(buf) - start <= n:
+            self.bufs[i] = None
+            chunk = buf if start == 0 else buf[start:]
+        else:
+            chunk = buf[start : start + n]
+            self.offs[i] = start + n
+        if len(chunk) == 1:
+            self.push(self.out, chunk[0])
+        else:
+            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
+        self.count += len(chunk)
+        if self.bufs[i] is None:
+            if self._cins[i].state & IN_CLOSED:
+                self._input_done(i)
+                return
+            self._pull_in(i)
+        if self.count >= self.segment:
+            self._switch()
+
+    def _input_done(self, i: int) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self.complete_stage()
+        elif i == self.current:
+            self._switch()
+            if self.is_available(self.out):
+                self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                self._pull_in(i)
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        if i == self.current and self.is_available(self.out):
+            self._serve()
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.bufs[i] is None:
             self._input_done(i)
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:

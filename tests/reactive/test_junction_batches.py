@@ -706,3 +706,70 @@ async def test_zipped_sources_match_python(
         # (An input failing races with another completing: fused and unfused chains
         # deliver those signals in different orders, so either end is right then.)
         assert ends == ["complete", "complete"]
+
+
+def interleaved(parts: list[list[int]], segment: int) -> list[int]:
+    """Interleave's reference: ``segment`` elements of each input in turn, skipping the
+    inputs that are exhausted."""
+    n = len(parts)
+    idx = [0] * n
+    out: list[int] = []
+    cur = 0
+    while any(idx[j] < len(parts[j]) for j in range(n)):
+        if idx[cur] < len(parts[cur]):
+            take = parts[cur][idx[cur] : idx[cur] + segment]
+            out += take
+            idx[cur] += len(take)
+        cur = (cur + 1) % n
+    return out
+
+
+@SETTINGS
+@given(
+    inputs=st.lists(
+        st.tuples(INPUTS, BRANCH, st.one_of(st.none(), st.integers(0, 120))),
+        min_size=1,
+        max_size=4,
+    ),
+    segment=st.integers(1, 6),
+    after=BRANCH,
+    demand=DEMAND,
+    cancel=st.booleans(),
+)
+async def test_interleaved_sources_match_python(
+    inputs: list[tuple[list[int], list[Op], int | None]],
+    segment: int,
+    after: list[Op],
+    demand: list[int],
+    cancel: bool,
+) -> None:
+    """``Interleave(n, segment)`` of sources with their own chains, a chain after it."""
+    from reactive import Interleave
+
+    n = len(inputs)
+    parts = [model(xs if f is None else xs[:f], ops) for xs, ops, f in inputs]
+    expected = model(interleaved(parts, segment), after)
+
+    def make() -> Any:
+        def blueprint(b: Any, sink: Any) -> Any:
+            inter = b.add(Interleave(n, segment))
+            for i, (xs, ops, fail_at) in enumerate(inputs):
+                b.add(chain(source(xs, fail_at), ops)).out >> inter.in_(i)
+            tail(b, inter.out, after, sink)
+            return ClosedShape
+
+        return GraphDSL.create(blueprint, TestSink.probe())
+
+    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
+    for out, end in results:
+        if end == "complete":
+            assert out == expected
+        else:
+            assert out == expected[: len(out)]
+            if end == "cancelled":
+                assert cancel and len(out) == sum(demand[:-1])
+            else:
+                assert isinstance(end, Injected), end
+    ends = [end for _, end in results]
+    if "complete" in ends and all(f is None for _, _, f in inputs):
+        assert ends == ["complete", "complete"]
