@@ -773,3 +773,102 @@ async def test_interleaved_sources_match_python(
     ends = [end for _, end in results]
     if "complete" in ends and all(f is None for _, _, f in inputs):
         assert ends == ["complete", "complete"]
+
+
+class KeyFailed(Exception):
+    """The failure injected into a ``MergeSorted`` key."""
+
+
+@SETTINGS
+@given(
+    left=INPUTS,
+    right=INPUTS,
+    fails=st.tuples(
+        st.one_of(st.none(), st.integers(0, 120)), st.one_of(st.none(), st.integers(0, 120))
+    ),
+    bad_key=st.one_of(st.none(), st.integers(0, 20)),
+    after=BRANCH,
+    demand=DEMAND,
+    cancel=st.booleans(),
+)
+async def test_merge_sorted_sources_match_python(
+    left: list[int],
+    right: list[int],
+    fails: tuple[int | None, int | None],
+    bad_key: int | None,
+    after: list[Op],
+    demand: list[int],
+    cancel: bool,
+) -> None:
+    """``MergeSorted`` of two sorted sources (a failure injected in either, or a key
+    raising on one value), a chain after it: a stable sorted merge, ``in0`` first on ties."""
+    from reactive import MergeSorted
+
+    left, right = sorted(left), sorted(right)
+    parts = [xs if f is None else xs[:f] for xs, f in ((left, fails[0]), (right, fails[1]))]
+
+    def key(x: int) -> int:
+        if x == bad_key:
+            raise KeyFailed(f"on {x}")
+        return x
+
+    # The reference merge: the key is called only to compare the two heads.
+    merged: list[int] = []
+    a, b = parts
+    i = j = 0
+    try:
+        while i < len(a) and j < len(b):
+            if key(b[j]) < key(a[i]):
+                merged.append(b[j])
+                j += 1
+            else:
+                merged.append(a[i])
+                i += 1
+        merged += a[i:] + b[j:]
+    except KeyFailed:
+        pass
+    expected = model(merged, after)
+
+    def make() -> Any:
+        def blueprint(b: Any, sink: Any) -> Any:
+            m = b.add(MergeSorted(None if bad_key is None else key))
+            b.add(source(left, fails[0])).out >> m.in0
+            b.add(source(right, fails[1])).out >> m.in1
+            tail(b, m.out, after, sink)
+            return ClosedShape
+
+        return GraphDSL.create(blueprint, TestSink.probe())
+
+    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
+    for out, end in results:
+        if end == "complete":
+            assert out == expected
+        else:
+            assert out == expected[: len(out)]
+            if end == "cancelled":
+                assert cancel and len(out) == sum(demand[:-1])
+            else:
+                assert isinstance(end, Injected | KeyFailed), end
+    ends = [end for _, end in results]
+    if "complete" in ends and fails == (None, None) and bad_key is None:
+        assert ends == ["complete", "complete"]
+
+
+async def test_merge_sorted_batches_keep_in0_first_on_ties() -> None:
+    from reactive import MergeSorted, Sink
+
+    left = [(k, "in0") for k in (1, 1, 2, 3, 3)]
+    right = [(k, "in1") for k in (1, 2, 2, 3)]
+    expected = sorted(left + right, key=lambda t: t[0])  # stable: in0 first among equals
+    for fast_paths in (True, False):
+
+        def blueprint(b: Any, sink: Any) -> Any:
+            m = b.add(MergeSorted(key=lambda t: t[0]))
+            b.add(Source.from_iterable(left)).out >> m.in0
+            b.add(Source.from_iterable(right)).out >> m.in1
+            m.out >> sink.in_
+            return ClosedShape
+
+        async with Materializer(fast_paths=fast_paths, name="merge-sorted-ties") as mat:
+            graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.seq()))
+            assert await graph.run(mat) == expected
