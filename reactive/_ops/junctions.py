@@ -491,9 +491,9 @@ class _InterleaveBatchLogic(GraphStageLogic, OutHandler):
     """Interleave on the batch protocol (fast path; see ``_ops/fused.py``).
 
     What each input hands over waits in its buffer; the current input's buffer is pushed
-    within downstream's demand and what is left of its segment, and an input is pulled
-    again, for at most a segment, as soon as its buffer is empty (every input is pulled
-    at start, as ``_InterleaveLogic``). An input is done when it completed and its buffer
+    within downstream's demand, segment after segment (one push may hold several), and an
+    input is pulled again as soon as its buffer is empty (every input is pulled at start,
+    as ``_InterleaveLogic``). An input is done when it completed and its buffer
     is empty; the stage completes when all are. Used for ``eager_close=False`` only.
     """
 
@@ -525,7 +525,7 @@ class _InterleaveBatchLogic(GraphStageLogic, OutHandler):
         if not c.state & (IN_CLOSED | PULLED):
             self.pull(self.ins[i])
             if c.batch:
-                c.demand_n = min(self.want, self.segment)
+                c.demand_n = self.want
 
     def _done(self, j: int) -> bool:
         return self.bufs[j] is None and bool(self._cins[j].state & IN_CLOSED)
@@ -540,31 +540,41 @@ class _InterleaveBatchLogic(GraphStageLogic, OutHandler):
                 return
 
     def _serve(self) -> None:
-        i = self.current
-        buf = self.bufs[i]
-        if buf is None:
-            return  # pulled already: on_push serves it
+        """Downstream has demand: push segment after segment, within it, as far as the
+        inputs' buffers go (stopping at an input that is still to answer its pull)."""
         cout = self._cout
-        n = min(cout.demand_n if cout.batch else 1, self.segment - self.count)
-        start = self.offs[i]
-        if len(buf) - start <= n:
-            self.bufs[i] = None
-            chunk = buf if start == 0 else buf[start:]
-        else:
-            chunk = buf[start : start + n]
-            self.offs[i] = start + n
-        if len(chunk) == 1:
-            self.push(self.out, chunk[0])
-        else:
-            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
-        self.count += len(chunk)
-        if self.bufs[i] is None:
-            if self._cins[i].state & IN_CLOSED:
-                self._input_done(i)
-                return
-            self._pull_in(i)
-        if self.count >= self.segment:
-            self._switch()
+        n = cout.demand_n if cout.batch else 1
+        out: list[Any] = []
+        bufs = self.bufs
+        done = False
+        while len(out) < n:
+            i = self.current
+            buf = bufs[i]
+            if buf is None:
+                break  # pulled already: on_push serves it
+            start = self.offs[i]
+            take = buf[start : start + min(n - len(out), self.segment - self.count)]
+            out += take
+            self.count += len(take)
+            if start + len(take) >= len(buf):
+                bufs[i] = None
+                self.offs[i] = 0
+                if self._cins[i].state & IN_CLOSED:
+                    self.running -= 1
+                    if self.running == 0:
+                        done = True
+                        break
+                    self._switch()
+                    continue
+                self._pull_in(i)
+            else:
+                self.offs[i] = start + len(take)
+            if self.count >= self.segment:
+                self._switch()
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        if done:
+            self.complete_stage()
 
     def _input_done(self, i: int) -> None:
         self.running -= 1
