@@ -527,8 +527,9 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
             for c in self._couts
         ]
 
-    def _index(self, elem: Any) -> int:
-        idx = self.f(elem)
+    def _checked(self, elem: Any, idx: Any) -> int:
+        """``idx`` returned for ``elem`` when it is not a plain in-range int: an int
+        subclass in range passes, anything else is ``PartitionOutOfBoundsError``."""
         n = len(self.outs)
         if not isinstance(idx, int) or not 0 <= idx < n:
             raise PartitionOutOfBoundsError(
@@ -543,40 +544,41 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
         queue = self.queue
         pos = self.pos
         rooms = self._rooms()
-        chunks: list[Any] = [None] * len(self.outs)
-        couts = self._couts
+        chunks: list[list[Any]] = [[] for _ in self.outs]
+        closed = [bool(c.state & OUT_CLOSED) for c in self._couts]
         exc: Exception | None = None
-        while pos < len(queue):
+        end = len(queue)
+        f = self.f
+        n = len(self.outs)
+        idx = self.head_idx  # the first element's index, when computed before
+        self.head_idx = -1
+        while pos < end:
             elem = queue[pos]
-            idx = self.head_idx
             if idx < 0:
                 try:
-                    idx = self._index(elem)
+                    idx = f(elem)
+                    if type(idx) is not int or not 0 <= idx < n:
+                        idx = self._checked(elem, idx)
                 except Exception as e:
                     directive = self.decide(e)
                     if directive is Supervision.resume or directive is Supervision.restart:
                         pos += 1
+                        idx = -1
                         continue
                     exc = e
                     break
-            if couts[idx].state & OUT_CLOSED:
-                self.head_idx = -1
-                pos += 1
-                continue
-            if rooms[idx] <= 0:
-                self.head_idx = idx  # waits for that output's pull
-                break
-            self.head_idx = -1
-            rooms[idx] -= 1
-            chunk = chunks[idx]
-            if chunk is None:
-                chunks[idx] = [elem]
-            else:
-                chunk.append(elem)
+            if not closed[idx]:
+                room = rooms[idx]
+                if room <= 0:
+                    self.head_idx = idx  # waits for that output's pull
+                    break
+                rooms[idx] = room - 1
+                chunks[idx].append(elem)
             pos += 1
+            idx = -1
         self.pos = pos
         for i, chunk in enumerate(chunks):
-            if chunk is not None:
+            if chunk:
                 self.push(self.outs[i], chunk[0] if len(chunk) == 1 else _Batch(chunk))
         if exc is not None:
             self._keep_going = False
