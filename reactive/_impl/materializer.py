@@ -372,7 +372,10 @@ class _Context:
         if not fuser.accepts(mod, attrs, island, lone=True):
             return None
         fuser.lone = True
-        fuser.add(mod, attrs, self.new_island() if mod.is_async else island, None)
+        # The logic gets the module's own attributes too (an input_buffer set on it sizes
+        # the boundary into it), as visit_atomic gives them.
+        eff = attrs & mod.attributes if mod.attributes else attrs
+        fuser.add(mod, eff, self.new_island() if mod.is_async else island, None)
         in_ep, out_ep = fuser.flush()
         return _simple_mat(mod), {mod.shape.inlets[0]: in_ep, mod.shape.outlets[0]: out_ep}
 

@@ -872,3 +872,45 @@ async def test_merge_sorted_batches_keep_in0_first_on_ties() -> None:
         async with Materializer(fast_paths=fast_paths, name="merge-sorted-ties") as mat:
             graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.seq()))
             assert await graph.run(mat) == expected
+
+
+async def test_a_lone_branch_operator_keeps_its_own_attributes() -> None:
+    """A lone ``map`` on a Broadcast branch (fused on the fast path) keeps the attributes
+    set on it: its ``input_buffer`` sizes the boundary into it, so the source is read as
+    far ahead as with the element-at-a-time stage."""
+    from reactive import Attributes
+
+    async def read_ahead(fast_paths: bool) -> int:
+        pulled: list[int] = []
+
+        def gen() -> Any:
+            for i in range(100):
+                pulled.append(i)
+                yield i
+
+        def blueprint(b: Any, sink: Any) -> Any:
+            bc = b.add(Broadcast(1))
+            b.add(Source.from_iterable(gen())).out >> bc.in_
+            branch = (
+                Flow()
+                .map(lambda x: x + 1)
+                .with_attributes(Attributes.input_buffer(2, 2))
+                .async_boundary()
+            )
+            bc.out(0) >> b.add(branch) >> sink.in_
+            return ClosedShape
+
+        async with Materializer(fast_paths=fast_paths, name="lone-attributes") as mat:
+            probe = RunnableGraph.from_graph(GraphDSL.create(blueprint, TestSink.probe())).run(mat)
+            n = -1
+            for _ in range(20):  # until the buffers are full and nothing moves
+                await _settle()
+                if len(pulled) == n:
+                    break
+                n = len(pulled)
+            probe.cancel()
+        return n
+
+    slow = await read_ahead(False)
+    assert slow < 30  # 2 in the branch's boundary, 16 in the sink's, 1 in Broadcast
+    assert await read_ahead(True) == slow
