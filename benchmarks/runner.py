@@ -66,6 +66,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_txn",
     "benchmarks.suite_io",
     "benchmarks.suite_observe",
+    "benchmarks.suite_graphs",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}

@@ -387,8 +387,10 @@ class _Context:
             island = self.new_island()
         mats: list[Any] = []
         sub_ports: list[dict[Any, Any]] = []
-        for sub in mod.subs:
-            smat, sports = self.visit(sub, eff, island)
+        feeds = {w[1]: w[0] for w in mod.wires} if self.mat.fast_paths else None
+        for j, sub in enumerate(mod.subs):
+            lone = self._visit_lone(sub, eff, island, feeds, j, sub_ports) if feeds else None
+            smat, sports = self.visit(sub, eff, island) if lone is None else lone
             mats.append(smat)
             sub_ports.append(sports)
         for (i, outlet), (j, inlet) in mod.wires:
@@ -398,6 +400,37 @@ class _Context:
         if mod.mat_post is not None:
             mat = mod.mat_post(mat)
         return mat, ports
+
+    def _visit_lone(
+        self,
+        mod: Module,
+        attrs: Attributes,
+        island: Island,
+        feeds: dict[Any, Any],
+        j: int,
+        sub_ports: list[dict[Any, Any]],
+    ) -> tuple[Any, dict[Any, Any]] | None:
+        """A lone simple operator of a graph (a junction's branch in the Graph DSL) whose
+        upstream, materialized already, speaks the batch protocol: a fused chain of one, so
+        batches flow through it. None when that is not the case (visit it as usual)."""
+        if not isinstance(mod, AtomicModule) or getattr(mod.stage, "_fusable", None) is None:
+            return None
+        up = feeds.get((j, mod.shape.inlets[0]))
+        if up is None or up[0] >= j:
+            return None
+        up_ep = sub_ports[up[0]][up[1]]
+        if up_ep[1] not in getattr(up_ep[0], "_batch_out", ()):
+            return None
+        fuser = _Fuser(self)
+        if not fuser.accepts(mod, attrs, island, lone=True):
+            return None
+        fuser.lone = True
+        # The logic gets the module's own attributes too (an input_buffer set on it sizes
+        # the boundary into it), as visit_atomic gives them.
+        eff = attrs & mod.attributes if mod.attributes else attrs
+        fuser.add(mod, eff, self.new_island() if mod.is_async else island, None)
+        in_ep, out_ep = fuser.flush()
+        return _simple_mat(mod), {mod.shape.inlets[0]: in_ep, mod.shape.outlets[0]: out_ep}
 
     # -- wiring --------------------------------------------------------------------------
     def connect(self, out_ep: tuple[Any, Any], in_ep: tuple[Any, Any]) -> None:
@@ -486,13 +519,17 @@ class _Fuser:
         self.mods: list[tuple[AtomicModule, Attributes]] = []
         self.island: Island | None = None
         self.up: Any = None
+        # A run of one operator wired later to an upstream known to speak batches.
+        self.lone = False
 
     @property
     def active(self) -> bool:
         return bool(self.mods)
 
-    def accepts(self, mod: Module, attrs: Attributes, island: Island) -> bool:
-        if not isinstance(mod, AtomicModule) or mod.is_async:
+    def accepts(self, mod: Module, attrs: Attributes, island: Island, lone: bool = False) -> bool:
+        """Whether ``mod`` joins the run; a ``lone`` operator (a run of its own) may be
+        async (it is then the only stage of its island)."""
+        if not isinstance(mod, AtomicModule) or (mod.is_async and not lone):
             return False
         if getattr(mod.stage, "_fusable", None) is None:
             return False
@@ -517,7 +554,7 @@ class _Fuser:
         mods, self.mods, self.island = self.mods, [], None
         up = self.up
         ctx = self.ctx
-        up_batch = up is not None and up[1] in getattr(up[0], "_batch_out", ())
+        up_batch = self.lone or (up is not None and up[1] in getattr(up[0], "_batch_out", ()))
         if len(mods) == 1 and not up_batch:
             mod, attrs = mods[0]
             _, ports = ctx.visit_atomic(mod, attrs, island)

@@ -7,9 +7,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from .._checks import check, opt_fn, opt_int_at_least, pos_int
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._checks import NONE_ELEMENT, check, opt_fn, opt_int_at_least, pos_int
+from .._impl.interpreter import IN_CLOSED, PULLED
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, UniformFanInShape
+from .._supervision import Supervision
 
 __all__ = ["Zip", "ZipWith", "Merge", "Concat"]
 
@@ -71,6 +73,8 @@ class ZipWith(GraphStage[FanInShape2]):
         )
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _ZipBatchLogic(self.shape, self.f)
         return _ZipLogic(self.shape, self.f)
 
 
@@ -139,6 +143,129 @@ class _ZipLogic(GraphStageLogic, OutHandler):
         self.fail_stage(exc)
 
 
+class _ZipBatchLogic(GraphStageLogic, OutHandler):
+    """Zip/ZipWith on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What each input hands over (one element or a batch) waits in its buffer; while
+    downstream has demand, the next ``k`` combinations (``k``: the fewest elements
+    waiting on any input, at most downstream's demand) are pushed as one batch. An input
+    is pulled again (for what downstream last asked for) once its buffer is empty; an
+    input that completes with nothing waiting completes the stage, as element by element
+    (what waits on the others is discarded). When ``f`` raises on a combination, the ones
+    before it are pushed, then supervision decides (resume/restart drop that combination).
+    """
+
+    _supervised = True
+
+    def __init__(self, shape: FanInShape2, f: Any) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.f = f
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        for i in range(len(self.ins)):
+            self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def _serve(self) -> None:
+        """Downstream has demand: push the combinations every input has elements for."""
+        bufs = self.bufs
+        offs = self.offs
+        cout = self._cout
+        k = cout.demand_n if cout.batch else 1
+        for i, b in enumerate(bufs):
+            if b is None:
+                return
+            left = len(b) - offs[i]
+            if left < k:
+                k = left
+        f = self.f
+        out: list[Any] = []
+        exc: Exception | None = None
+        cols = [b[o : o + k] for b, o in zip(bufs, offs, strict=True)]
+        for j, vals in enumerate(zip(*cols, strict=True)):
+            if f is None:
+                out.append(vals)
+                continue
+            try:
+                y = f(*vals)
+            except Exception as e:
+                if self.decide(e) in (Supervision.resume, Supervision.restart):
+                    continue
+                exc = e
+                k = j + 1  # the combinations after it stay unused (the stage fails)
+                break
+            if y is None:
+                exc = self._err(self.out, NONE_ELEMENT)
+                break
+            out.append(y)
+        for i, b in enumerate(bufs):
+            o = offs[i] + k
+            if o >= len(b):
+                bufs[i] = None
+                offs[i] = 0
+            else:
+                offs[i] = o
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        if exc is not None:
+            self._keep_going = False
+            self.fail_stage(exc)
+            if not self._stopped:
+                self._stop()
+            return
+        for i, b in enumerate(bufs):
+            if b is None:
+                if self._cins[i].state & IN_CLOSED:
+                    self.complete_stage()
+                    return
+                self._pull_in(i)
+        if not out and self.is_available(self.out):
+            self._serve()  # every combination was dropped (resume): try the next ones
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                self._pull_in(i)
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        if self.is_available(self.out):
+            self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.bufs[i] is None:
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
 class Merge(GraphStage[UniformFanInShape]):
     """``Merge(n, eager_complete=False)``: elements of all inputs as they arrive (FIFO
     among ready inputs).
@@ -158,6 +285,8 @@ class Merge(GraphStage[UniformFanInShape]):
         self.shape = UniformFanInShape.of(n, type(self).__name__)
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if not self.eager_complete and attributes is not None and attributes.get("fast_paths"):
+            return _MergeBatchLogic(self.shape)
         return _MergeLogic(self.shape, self.eager_complete)
 
 
@@ -211,6 +340,99 @@ class _MergeLogic(GraphStageLogic, OutHandler):
         self.fail_stage(exc)
 
 
+class _MergeBatchLogic(GraphStageLogic, OutHandler):
+    """Merge on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    Each input is pulled for what downstream last asked for (``demand_n`` of the output
+    connection, 1 when it is not a batch connection) and what it hands over, one element
+    or a batch, waits in that input's buffer; ready inputs are served in FIFO order, each
+    push taking at most downstream's demand from one input's buffer (an input with some
+    left goes to the back of the line). An input is pulled again once its buffer is
+    empty, so every input keeps the element order it had, nothing is pushed beyond
+    demand, and completion waits until every input completed and every buffer drained.
+    Used for ``eager_complete=False`` only.
+    """
+
+    def __init__(self, shape: UniformFanInShape) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.running = len(self.ins)
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.ready: deque[int] = deque()
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        for i in range(len(self.ins)):
+            self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                self._pull_in(i)
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        self.ready.append(i)
+        if len(self.ready) == 1 and self.is_available(self.out):
+            self._serve()
+
+    def _serve(self) -> None:
+        """Push one chunk of the first ready input's buffer (downstream has demand)."""
+        i = self.ready.popleft()
+        buf = self.bufs[i]
+        cout = self._cout
+        n = cout.demand_n if cout.batch else 1
+        start = self.offs[i]
+        if len(buf) - start <= n:
+            self.bufs[i] = None
+            chunk = buf if start == 0 else buf[start:]
+        else:
+            chunk = buf[start : start + n]
+            self.offs[i] = start + n
+            self.ready.append(i)
+        if len(chunk) == 1:
+            self.push(self.out, chunk[0])
+        else:
+            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
+        if self.bufs[i] is None:
+            self._pull_in(i)
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        if self.ready:
+            self._serve()
+        if not self.ready and self.running == 0:
+            self.complete_stage()
+
+    def on_finish_i(self, i: int) -> None:
+        self.running -= 1
+        if self.running == 0 and not self.ready:
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
 def eager_finish(logic: GraphStageLogic, ins: Sequence[Inlet[Any]], ready: Any) -> Any:
     """An input of an ``eager_complete`` merge completed: as Pekko's ``Merge`` (and
     ``MergePrioritized``), cancel every input, which discards an element waiting on
@@ -243,6 +465,8 @@ class Concat(GraphStage[UniformFanInShape]):
         self.shape = UniformFanInShape.of(n, type(self).__name__)
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _ConcatBatchLogic(self.shape, self.order, self.detached)
         return _ConcatLogic(self.shape, self.order, self.detached)
 
 
@@ -302,6 +526,114 @@ class _ConcatLogic(GraphStageLogic, OutHandler):
     def on_finish_i(self, i: int) -> None:
         p = self.ins[i]
         if p is self.active and not self.is_available(p):
+            self._advance()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class _ConcatBatchLogic(GraphStageLogic, OutHandler):
+    """Concat on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What an input hands over (one element or a batch) waits in its buffer; the active
+    input's buffer is pushed within downstream's demand, and the active input is pulled
+    again (for what downstream last asked for) once its buffer is empty: right away when
+    ``detached``, on downstream's next pull otherwise, as element by element. A detached
+    concat pulls every input once at start for one element, as ``_ConcatLogic`` does.
+    """
+
+    def __init__(self, shape: UniformFanInShape, order: list[int], detached: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.order = order
+        self.detached = detached
+        self.pos = 0
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        if self.detached:
+            for i in range(len(self.ins)):
+                self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def _serve(self) -> None:
+        """Downstream has demand: push from the active input, or pull it, or move on."""
+        i = self.order[self.pos]
+        buf = self.bufs[i]
+        if buf is None:
+            if self._cins[i].state & IN_CLOSED:
+                self._advance()
+            else:
+                self._pull_in(i)
+            return
+        cout = self._cout
+        n = cout.demand_n if cout.batch else 1
+        start = self.offs[i]
+        if len(buf) - start <= n:
+            self.bufs[i] = None
+            chunk = buf if start == 0 else buf[start:]
+        else:
+            chunk = buf[start : start + n]
+            self.offs[i] = start + n
+        if len(chunk) == 1:
+            self.push(self.out, chunk[0])
+        else:
+            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
+        if self.bufs[i] is None:
+            if self._cins[i].state & IN_CLOSED:
+                self._advance()
+            elif self.detached:
+                self._pull_in(i)
+
+    def _advance(self) -> None:
+        while True:
+            self.pos += 1
+            if self.pos >= len(self.order):
+                self.complete_stage()
+                return
+            i = self.order[self.pos]
+            if self.bufs[i] is not None or not self._cins[i].state & IN_CLOSED:
+                break
+        if self.is_available(self.out):
+            self._serve()
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                if i == self.order[self.pos] and self.is_available(self.out):
+                    self._serve()
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        if i == self.order[self.pos] and self.is_available(self.out):
+            self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if i == self.order[self.pos] and self.bufs[i] is None:
             self._advance()
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:

@@ -14,8 +14,10 @@ from typing import Any, cast
 
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
 from .._errors import StreamError
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
+from .._supervision import Supervision
 
 __all__ = [
     "Broadcast",
@@ -98,6 +100,99 @@ class _AllOutputsLogic(GraphStageLogic, InHandler):
             self._try_pull()
 
 
+class _BroadcastBatchLogic(_AllOutputsLogic):
+    """Broadcast and Unzip on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    Upstream is pulled, once every open output has pulled, for the smallest demand among
+    the open outputs (``demand_n`` on a batch connection, 1 otherwise), and the batch it
+    answers with goes to every open output as one push (Unzip: each output gets its part
+    of every element): each output gets at most what it asked for, in the same order, and
+    an output that cancels is skipped from then on, as element by element. When ``split``
+    raises on an element of a batch, the parts of the elements before it are pushed, then
+    the stage fails, as element by element. Used for ``eager_cancel=False`` only: with
+    eager cancellation a batch already handed to the other outputs could not be taken back.
+    """
+
+    def __init__(self, shape: Any, split: Callable[[Any], Any] | None = None) -> None:
+        super().__init__(shape, split, False)
+        self._batch_in = (self.in_,)
+        self._batch_out = tuple(self.outs)
+
+    def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
+        self._couts = [self._conns[o] for o in self.outs]
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if type(x) is _Batch and len(x) == 1:
+            x = x[0]
+        if type(x) is not _Batch:
+            if self.split is None:
+                self._push_all(x, None)
+            else:
+                self._push_all(None, self.split(x))
+            return
+        if not x:  # nothing to hand out: ask again
+            self.pending_count = 0
+            self._try_pull()
+            return
+        if self.split is None:
+            self._push_all(x, None)
+            return
+        parts: list[Any] = []
+        exc: Exception | None = None
+        split = self.split
+        try:
+            for e in x:
+                parts.append(split(e))
+        except Exception as e:
+            exc = e
+        if len(parts) == 1:
+            self._push_all(None, parts[0])
+        elif parts:
+            self._push_all(None, [_Batch([p[i] for p in parts]) for i in range(len(self.outs))])
+        if exc is not None:
+            self._handle_error(exc)
+
+    def _push_all(self, x: Any, columns: Any) -> None:
+        """Push ``x`` (an element or a batch) to every open output, or ``columns[i]`` to
+        output ``i``."""
+        self.pending_count = self.running
+        pending = self.pending
+        couts = self._couts
+        last = -1
+        if columns is None and type(x) is _Batch:
+            for i, c in enumerate(couts):
+                if not c.state & OUT_CLOSED:
+                    last = i
+        for i, c in enumerate(couts):
+            if not c.state & OUT_CLOSED:
+                if columns is not None:
+                    self.push(self.outs[i], columns[i])
+                elif last >= 0 and i != last:
+                    # Every open output asked for at least len(x) (see _try_pull), so
+                    # each is a batch connection; each gets its own list but the last.
+                    self.push(self.outs[i], _Batch(x))
+                else:
+                    self.push(self.outs[i], x)
+                pending[i] = True
+
+    def _try_pull(self) -> None:
+        if self.pending_count == 0 and not self.has_been_pulled(self.in_):
+            cin = self._cin
+            if cin.state & 16:  # IN_CLOSED
+                return
+            self.pull(self.in_)
+            if cin.batch:
+                n = 0
+                for c in self._couts:
+                    if not c.state & OUT_CLOSED:
+                        d = c.demand_n if c.batch else 1
+                        if n == 0 or d < n:
+                            n = d
+                cin.demand_n = max(1, n)
+
+
 class Broadcast(GraphStage[UniformFanOutShape]):
     """``Broadcast(n, eager_cancel=False)``: every element to all ``n`` outputs
     (``in_``, ``out(i)``).
@@ -116,6 +211,8 @@ class Broadcast(GraphStage[UniformFanOutShape]):
         self.shape = UniformFanOutShape.of(n, "Broadcast")
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if not self.eager_cancel and attributes is not None and attributes.get("fast_paths"):
+            return _BroadcastBatchLogic(self.shape)
         return _AllOutputsLogic(self.shape, None, self.eager_cancel)
 
 
@@ -176,6 +273,8 @@ class UnzipWith(GraphStage[FanOutShape2]):
                 )
             return parts
 
+        if attributes is not None and attributes.get("fast_paths"):
+            return _BroadcastBatchLogic(self.shape, split)
         return _AllOutputsLogic(self.shape, split, False)
 
 
@@ -301,6 +400,8 @@ class Partition(GraphStage[UniformFanOutShape]):
         self.shape = UniformFanOutShape.of(n, "Partition")
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if not self.eager_cancel and attributes is not None and attributes.get("fast_paths"):
+            return _PartitionBatchLogic(self.shape, self.f)
         return _PartitionLogic(self.shape, self.f, self.eager_cancel)
 
 
@@ -382,6 +483,161 @@ class _PartitionLogic(GraphStageLogic, InHandler):
     def _on_resume(self, exc: BaseException) -> None:
         if self.pending is _NONE and self._any_demand():
             self.try_pull(self.in_)
+
+
+class _PartitionBatchLogic(GraphStageLogic, InHandler):
+    """Partition on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What upstream hands over waits in a queue that is dispatched in order: each element's
+    index is computed when its turn comes (after every earlier element went out, as
+    element by element), the element joins its output's chunk while that output has
+    demand left (``demand_n`` on a batch connection, 1 otherwise), is dropped when the
+    output is cancelled, and stops the dispatch when the output has no demand (it waits,
+    as the pending element of ``_PartitionLogic``). Each output then gets its chunk as one
+    push. Upstream is pulled when the queue is empty and some output has demand, for the
+    largest demand among them. A raising function or a bad index: the chunks so far are
+    pushed, then supervision decides (resume/restart drop the element). Used for
+    ``eager_cancel=False`` only.
+    """
+
+    _supervised = True
+
+    def __init__(self, shape: UniformFanOutShape, f: Callable[[Any], int]) -> None:
+        super().__init__(shape)
+        self.in_ = shape.in_
+        self.outs = shape.outlets
+        self.f = f
+        self.running = len(self.outs)
+        self.queue: Any = ()
+        self.pos = 0
+        self.head_idx = -1  # the index of queue[pos], once computed
+        self.set_handler(self.in_, self)
+        for i, o in enumerate(self.outs):
+            self.set_handler(o, _PortOut(self, i))
+        self._batch_in = (self.in_,)
+        self._batch_out = tuple(self.outs)
+
+    def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
+        self._couts = [self._conns[o] for o in self.outs]
+
+    def _rooms(self) -> list[int]:
+        return [
+            (c.demand_n if c.batch else 1) if c.state & (DEMAND | OUT_CLOSED) == DEMAND else 0
+            for c in self._couts
+        ]
+
+    def _checked(self, elem: Any, idx: Any) -> int:
+        """``idx`` returned for ``elem`` when it is not a plain in-range int: an int
+        subclass in range passes, anything else is ``PartitionOutOfBoundsError``."""
+        n = len(self.outs)
+        if not isinstance(idx, int) or not 0 <= idx < n:
+            raise PartitionOutOfBoundsError(
+                f"[{self.stage_name}] partitioner returned index {idx!r} for element "
+                f"{elem!r}; it must be in the range [0, {n - 1}]"
+            )
+        return idx
+
+    def _dispatch(self) -> None:
+        """Hand out queued elements while their outputs have demand; then pull upstream
+        or complete when the queue is empty."""
+        queue = self.queue
+        pos = self.pos
+        rooms = self._rooms()
+        chunks: list[list[Any]] = [[] for _ in self.outs]
+        closed = [bool(c.state & OUT_CLOSED) for c in self._couts]
+        exc: Exception | None = None
+        end = len(queue)
+        f = self.f
+        n = len(self.outs)
+        idx = self.head_idx  # the first element's index, when computed before
+        self.head_idx = -1
+        while pos < end:
+            elem = queue[pos]
+            if idx < 0:
+                try:
+                    idx = f(elem)
+                    if type(idx) is not int or not 0 <= idx < n:
+                        idx = self._checked(elem, idx)
+                except Exception as e:
+                    directive = self.decide(e)
+                    if directive is Supervision.resume or directive is Supervision.restart:
+                        pos += 1
+                        idx = -1
+                        continue
+                    exc = e
+                    break
+            if not closed[idx]:
+                room = rooms[idx]
+                if room <= 0:
+                    self.head_idx = idx  # waits for that output's pull
+                    break
+                rooms[idx] = room - 1
+                chunks[idx].append(elem)
+            pos += 1
+            idx = -1
+        self.pos = pos
+        for i, chunk in enumerate(chunks):
+            if chunk:
+                self.push(self.outs[i], chunk[0] if len(chunk) == 1 else _Batch(chunk))
+        if exc is not None:
+            self._keep_going = False
+            self.fail_stage(exc)
+            if not self._stopped:
+                self._stop()
+            return
+        if pos >= len(queue):
+            self.queue = ()
+            self.pos = 0
+            if self._cin.state & IN_CLOSED:
+                self.complete_stage()
+            else:
+                self._pull_up(rooms)
+
+    def _pull_up(self, rooms: list[int]) -> None:
+        want = max(rooms)
+        if want > 0 and not self.has_been_pulled(self.in_):
+            cin = self._cin
+            self.pull(self.in_)
+            if cin.batch:
+                cin.demand_n = want
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        self.queue = x if type(x) is _Batch else (x,)
+        self.pos = 0
+        self.head_idx = -1
+        self._dispatch()
+
+    def on_upstream_finish(self) -> None:
+        if self.pos >= len(self.queue):
+            self.complete_stage()
+
+    def on_pull_i(self, i: int) -> None:
+        if self.pos < len(self.queue):
+            if self.head_idx == i:
+                self._dispatch()
+        elif not self._cin.state & IN_CLOSED:
+            self._pull_up(self._rooms())
+
+    def on_cancel_i(self, i: int, cause: BaseException) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self.cancel_stage(cause)
+        elif self.pos < len(self.queue) and self.head_idx == i:
+            # The element waiting for it is dropped with its cancelled output, as in Akka.
+            self.head_idx = -1
+            self.pos += 1
+            if self.pos >= len(self.queue) and self._cin.state & IN_CLOSED:
+                self.cancel_stage(cause)
+            else:
+                self._dispatch()
+
+    def _on_resume(self, exc: BaseException) -> None:
+        # The function raised on a single element pushed (not from _dispatch, which
+        # decides itself): nothing was queued.
+        if self.pos >= len(self.queue):
+            self._pull_up(self._rooms())
 
 
 # -- WireTap ---------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._impl.interpreter import IN_CLOSED, PULLED
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
 from .fan_in import _PortIn, _ZipLogic, eager_finish
 
@@ -406,6 +407,8 @@ class Interleave(GraphStage[UniformFanInShape]):
         self.shape = UniformFanInShape.of(n, "Interleave")
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if not self.eager_close and attributes is not None and attributes.get("fast_paths"):
+            return _InterleaveBatchLogic(self.shape, self.segment_size)
         return _InterleaveLogic(self.shape, self.segment_size, self.eager_close)
 
 
@@ -484,6 +487,130 @@ class _InterleaveLogic(GraphStageLogic, OutHandler):
         self.fail_stage(exc)
 
 
+class _InterleaveBatchLogic(GraphStageLogic, OutHandler):
+    """Interleave on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What each input hands over waits in its buffer; the current input's buffer is pushed
+    within downstream's demand, segment after segment (one push may hold several), and an
+    input is pulled again as soon as its buffer is empty (every input is pulled at start,
+    as ``_InterleaveLogic``). An input is done when it completed and its buffer
+    is empty; the stage completes when all are. Used for ``eager_close=False`` only.
+    """
+
+    def __init__(self, shape: UniformFanInShape, segment: int) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.segment = segment
+        self.current = 0
+        self.count = 0
+        self.running = len(self.ins)
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        for i in range(len(self.ins)):
+            self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def _done(self, j: int) -> bool:
+        return self.bufs[j] is None and bool(self._cins[j].state & IN_CLOSED)
+
+    def _switch(self) -> None:
+        self.count = 0
+        n = len(self.ins)
+        for step in range(1, n + 1):
+            j = (self.current + step) % n
+            if not self._done(j):
+                self.current = j
+                return
+
+    def _serve(self) -> None:
+        """Downstream has demand: push segment after segment, within it, as far as the
+        inputs' buffers go (stopping at an input that is still to answer its pull)."""
+        cout = self._cout
+        n = cout.demand_n if cout.batch else 1
+        out: list[Any] = []
+        bufs = self.bufs
+        done = False
+        while len(out) < n:
+            i = self.current
+            buf = bufs[i]
+            if buf is None:
+                break  # pulled already: on_push serves it
+            start = self.offs[i]
+            take = buf[start : start + min(n - len(out), self.segment - self.count)]
+            out += take
+            self.count += len(take)
+            if start + len(take) >= len(buf):
+                bufs[i] = None
+                self.offs[i] = 0
+                if self._cins[i].state & IN_CLOSED:
+                    self.running -= 1
+                    if self.running == 0:
+                        done = True
+                        break
+                    self._switch()
+                    continue
+                self._pull_in(i)
+            else:
+                self.offs[i] = start + len(take)
+            if self.count >= self.segment:
+                self._switch()
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        if done:
+            self.complete_stage()
+
+    def _input_done(self, i: int) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self.complete_stage()
+        elif i == self.current:
+            self._switch()
+            if self.is_available(self.out):
+                self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                self._pull_in(i)
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        if i == self.current and self.is_available(self.out):
+            self._serve()
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.bufs[i] is None:
+            self._input_done(i)
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
 # -- MergeSorted -----------------------------------------------------------------------------
 class MergeSorted(GraphStage[FanInShape2]):
     """``MergeSorted(key=None)``: merge two sorted inputs into one sorted output
@@ -505,6 +632,8 @@ class MergeSorted(GraphStage[FanInShape2]):
         )
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _MergeSortedBatchLogic(self.shape, self.key)
         return _MergeSortedLogic(self.shape, self.key)
 
 
@@ -574,6 +703,135 @@ class _MergeSortedLogic(GraphStageLogic, OutHandler):
             self._read_right()
 
         self.read(self.left, first_left, lambda: self.pass_along(self.right, self.out))
+
+
+class _MergeSortedBatchLogic(GraphStageLogic, OutHandler):
+    """MergeSorted on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What each input hands over waits in its buffer; while downstream has demand, the
+    smaller head of the two buffers goes out (``in0`` on ties), up to the demand, as one
+    push. When a buffer runs dry its input is pulled again (for what downstream last
+    asked for), and merging waits for it, unless it completed: then the other input's
+    elements pass on. A raising ``key`` fails the stage after what was merged before it
+    went out.
+    """
+
+    def __init__(self, shape: FanInShape2, key: Callable[[Any], Any] | None) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.key = key
+        self.bufs: list[Any] = [None, None]
+        self.offs = [0, 0]
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        self._pull_in(0)
+        self._pull_in(1)
+
+    def _pull_in(self, i: int) -> None:
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def _serve(self) -> None:
+        """Downstream has demand: push what can be merged now."""
+        bufs = self.bufs
+        offs = self.offs
+        cins = self._cins
+        cout = self._cout
+        n = cout.demand_n if cout.batch else 1
+        out: list[Any] = []
+        key = self.key
+        err: Exception | None = None
+        a, b = bufs
+        ia, ib = offs
+        try:
+            if a is not None and b is not None:
+                la, lb = len(a), len(b)
+                while ia < la and ib < lb and len(out) < n:
+                    x, y = a[ia], b[ib]
+                    if (key(y) < key(x)) if key is not None else (y < x):
+                        out.append(y)
+                        ib += 1
+                    else:
+                        out.append(x)
+                        ia += 1
+        except Exception as e:
+            err = e
+        if err is None:
+            # One side ran dry and completed: the other passes on.
+            if a is not None and (b is None and cins[1].state & IN_CLOSED):
+                take = a[ia : ia + n - len(out)]
+                out += take
+                ia += len(take)
+            elif b is not None and (a is None and cins[0].state & IN_CLOSED):
+                take = b[ib : ib + n - len(out)]
+                out += take
+                ib += len(take)
+        if a is not None and ia >= len(a):
+            bufs[0] = None
+            ia = 0
+        if b is not None and ib >= len(b):
+            bufs[1] = None
+            ib = 0
+        offs[0], offs[1] = ia, ib
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        if err is not None:
+            raise err
+        for i in (0, 1):
+            if bufs[i] is None:
+                if cins[i].state & IN_CLOSED:
+                    if bufs[1 - i] is None and cins[1 - i].state & IN_CLOSED:
+                        self.complete_stage()
+                        return
+                else:
+                    self._pull_in(i)
+        if not out and self.is_available(self.out) and (bufs[0] is not None or bufs[1] is not None):
+            # Nothing went out but something can (one side completed while this side was
+            # waiting): serve again.
+            if (bufs[0] is None and cins[0].state & IN_CLOSED) or (
+                bufs[1] is None and cins[1].state & IN_CLOSED
+            ):
+                self._serve()
+
+    def on_pull(self) -> None:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                self._pull_in(i)
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        if self.is_available(self.out):
+            self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.bufs[i] is None:
+            if self.bufs[1 - i] is None and self._cins[1 - i].state & IN_CLOSED:
+                self.complete_stage()
+            elif self.is_available(self.out):
+                self._serve()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
 
 
 # -- OrElse ----------------------------------------------------------------------------------

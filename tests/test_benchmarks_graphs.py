@@ -1,0 +1,48 @@
+"""Smoke test of the graph benchmarks (:mod:`benchmarks.suite_graphs`): every system of every
+row runs with a tiny size, computes the baseline's result, and the report has the row.
+
+Nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import suite_graphs
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.timeout(120)
+def test_quick_run_of_graph_benchmarks_with_every_system(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    names = suite_graphs.NAMES
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--no-plots", "--rounds", "1"]
+        + ["--only", ",".join(names), "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "latest.json").read_text())
+    markdown = (out / "latest.md").read_text()
+    assert [b["name"] for b in data["benchmarks"]] == names
+    assert {"graph_fanout", "graph_zip", "graph_merge_sorted"} <= set(names)
+    for bench in data["benchmarks"]:
+        assert f"## {bench['name']}:" in markdown
+        for system in bench["systems"]:
+            # ok means it ran and its result equalled the baseline's
+            assert system["status"] == "ok", (bench["name"], system["name"], system["reason"])
+            assert system["stats"]["throughput"]["median"] > 0
