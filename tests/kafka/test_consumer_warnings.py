@@ -167,6 +167,26 @@ async def test_warning_stops_once_the_pattern_matches(
         await control.is_shutdown
 
 
+async def test_a_cancel_arriving_with_the_metadata_answer_is_not_lost() -> None:
+    """The watcher waits for the cluster metadata with ``_within``; a cancel that comes in
+    the step where the answer arrives must still cancel it. ``asyncio.wait_for`` (Python
+    3.11) returned the answer instead: the watcher missed the poller's cancel at shutdown,
+    went on, and ``Control.shutdown()`` never completed (the pattern test above hung, once
+    in tens of loaded runs, on a broker holding hundreds of topics)."""
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def metadata() -> str:
+        return await answer
+
+    watcher = asyncio.ensure_future(consumer_stage._within(metadata(), 5.0))
+    for _ in range(3):
+        await asyncio.sleep(0)  # the watcher now waits for the answer
+    answer.set_result("cluster metadata")
+    watcher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await watcher
+
+
 @pytest.mark.kafka
 async def test_existing_subscriptions_do_not_warn(
     kafka_bootstrap: str,

@@ -145,6 +145,19 @@ class _Closing(Exception):
     """Internal: the poller was asked to close while it waited."""
 
 
+async def _within(aw: Awaitable[Any], timeout: float) -> Any:
+    """``await aw``, raising ``TimeoutError`` after ``timeout`` seconds.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives in
+    the step where ``aw`` completes (it returns the result instead). The watcher then
+    missed the poller's cancel at shutdown and kept running, and ``Control.shutdown()``
+    never completed (seen with a pattern subscription on a broker with hundreds of
+    topics: the watcher spent most of its time waiting for the metadata).
+    """
+    async with asyncio.timeout(timeout):
+        return await aw
+
+
 def _fmt_offsets(offsets: Mapping[TopicPartition, int]) -> str:
     return ", ".join(f"{tp.topic}-{tp.partition}: {o}" for tp, o in offsets.items())
 
@@ -919,7 +932,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         loop = asyncio.get_running_loop()
         next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
         try:
-            while True:
+            # Ends on its own once a close is requested, not only when cancelled.
+            while not self._close_fut.done():
                 await asyncio.sleep(CONNECTION_CHECK_INTERVAL)
                 await self._check_connection(consumer)
                 if self._lost_since is None and loop.time() >= next_missing_check:
@@ -963,7 +977,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         if now < self._next_probe:
             return
         try:
-            await asyncio.wait_for(client.fetch_all_metadata(), _PROBE_TIMEOUT)
+            await _within(client.fetch_all_metadata(), _PROBE_TIMEOUT)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -1026,7 +1040,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         if client is None or not hasattr(client, "fetch_all_metadata"):
             return
         try:
-            cluster = await asyncio.wait_for(client.fetch_all_metadata(), _METADATA_TIMEOUT)
+            cluster = await _within(client.fetch_all_metadata(), _METADATA_TIMEOUT)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
