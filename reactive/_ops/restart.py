@@ -162,6 +162,9 @@ class _RestartLogic(TimerGraphStageLogic):
         )
         self.schedule_once(_RESTART, delay)
         self.restart_count += 1
+        meter = getattr(self, "_observe_meter", None)
+        if meter is not None:  # metrics on (reactive.observe): a backoff restart counts
+            meter.restarts += 1
         self.backoff()
 
     def backoff(self) -> None:

@@ -222,3 +222,31 @@ async def test_metrics_per_graph_with_the_attribute() -> None:
         assert [g.name for g in snap.graphs] == ["on"]  # finished: kept with metrics only
         sink = snap.graph("on").stages[-1]
         assert sink.metrics is not None and sink.metrics.elements_in == 10
+
+
+async def test_backoff_restarts_of_a_restart_source_are_counted() -> None:
+    """Each backoff restart of ``RestartSource`` counts in the wrapper's ``restarts``."""
+    from reactive import RestartSettings, RestartSource
+
+    clock = ManualClock()
+    starts = 0
+
+    def factory() -> Source[int, object]:
+        nonlocal starts
+        starts += 1
+        if starts <= 3:
+            return Source.failed(RuntimeError(f"start {starts}"))
+        return Source.single(starts)
+
+    async with Materializer(clock=clock, metrics=True) as mat:
+        done = (
+            RestartSource.on_failures_with_backoff(RestartSettings(1.0, 1.0, 0.0), factory)
+            .named("restarting")
+            .run_with(Sink.seq(), mat)
+        )
+        for _ in range(3):
+            await settle()
+            await clock.advance(1.0)
+        assert await asyncio.wait_for(done, 5) == [4]
+        m = metrics_of(mat, "restarting")
+        assert (m.restarts, starts) == (3, 4)
