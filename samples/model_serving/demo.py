@@ -15,6 +15,12 @@ p50/p99 (of the last 2,048 records) and the consumer lag. After ``--seconds`` (d
 ``--forever`` runs until Ctrl-C) the loader stops, the service catches up and drains, and a
 summary table is printed (its latency covers every record of the run). SIGINT stops
 early, cleanly, at any time.
+
+``--live`` runs the service on a materializer with metrics on and draws, once a second,
+``reactive.observe``'s live view of its graph under the progress line: every stage with
+its rates, the share of time it was back-pressured or starved, and the stage the counters
+blame (needs ``rich``, the ``observe`` extra). Without a terminal, the last frame is
+printed when the run ends.
 """
 
 from __future__ import annotations
@@ -31,13 +37,17 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from connectors.kafka.testkit import EmbeddedBroker, bootstrap_servers, create_topic
+from reactive import Materializer
 
 from .loader import data_loader
 from .publisher import demo_schedule, model_publisher
 from .service import ServiceConfig, ServiceHandle, Topics, scoring_service
+
+if TYPE_CHECKING:
+    from reactive.observe.live_view import LiveView
 
 __all__ = ["DemoSummary", "main", "run_demo"]
 
@@ -107,9 +117,11 @@ VALUE_WIDTH = 62
 class _Progress:
     """The live one-line display (a fresh line every few seconds when not a terminal)."""
 
-    def __init__(self, out: TextIO, tty: bool) -> None:
+    def __init__(self, out: TextIO, tty: bool, draw: bool = True) -> None:
         self.out = out
         self.tty = tty
+        self.draw = draw
+        self.line = ""
         self.last_print = 0.0
         self.window: deque[tuple[float, int]] = deque()
 
@@ -132,6 +144,9 @@ class _Progress:
             f"lag {lag if lag is not None else '-':>4} | scored {service.counters.scored} "
             f"dlq {service.counters.dead_letters} | models rejected {snap.models_rejected}"
         )
+        self.line = line
+        if not self.draw:  # the live view draws it
+            return lag
         if self.tty:
             self.out.write("\r" + line + "\x1b[K")
             self.out.flush()
@@ -140,6 +155,42 @@ class _Progress:
             self.out.flush()
             self.last_print = now
         return lag
+
+
+class _LiveDisplay:
+    """``--live``: the progress line above ``reactive.observe``'s live view of the
+    service graph (rates, back-pressured and starved shares, blame), a frame a second."""
+
+    def __init__(self, out: TextIO) -> None:
+        from rich.console import Console  # the observe extra; checked before the run
+        from rich.live import Live
+
+        # Off a terminal (a log, the README), wide enough for every column.
+        self.console = Console(file=out, width=None if out.isatty() else 150)
+        self.live = Live(console=self.console, auto_refresh=False)
+        self.view: LiveView | None = None
+        self.frame: Any = None
+        self.last_frame = 0.0
+
+    def start(self, mat: Materializer | None) -> None:
+        from reactive.observe.live_view import LiveView
+
+        self.view = LiveView(mat)
+        self.live.start()
+
+    def update(self, line: str, final: bool = False) -> None:
+        from rich.console import Group
+        from rich.text import Text
+
+        assert self.view is not None
+        now = time.monotonic()
+        if self.frame is None or final or now - self.last_frame >= 1.0:
+            self.frame = self.view.frame()
+            self.last_frame = now
+        self.live.update(Group(Text(line), self.frame), refresh=self.console.is_terminal or final)
+
+    def stop(self) -> None:
+        self.live.stop()
 
 
 async def run_demo(
@@ -151,13 +202,15 @@ async def run_demo(
     out: TextIO | None = None,
     stop: asyncio.Event | None = None,
     on_tick: Callable[[float, ServiceHandle], None] | None = None,
+    live: bool = False,
 ) -> DemoSummary:
     """Run the demo for ``seconds`` (None: until ``stop`` is set) and return its summary.
 
     ``bootstrap`` is a running cluster; without it ``KAFKA_BOOTSTRAP_SERVERS`` or else an
     embedded broker started (and stopped) here. ``on_tick(elapsed_seconds, service)`` is
     called with the running service at each display update (4 times a second), e.g. to
-    record the lag over time.
+    record the lag over time. ``live`` draws the service graph's metrics once a second
+    (``reactive.observe`` live view; needs ``rich``).
     """
     out = out or sys.stdout
     stop = stop or asyncio.Event()
@@ -171,7 +224,7 @@ async def run_demo(
         servers = broker.bootstrap_servers
         out.write(f"{servers}\n")
     try:
-        return await _run(servers, seconds, rate, bad_every, out, stop, on_tick)
+        return await _run(servers, seconds, rate, bad_every, out, stop, on_tick, live)
     finally:
         if broker is not None:
             await broker.astop()
@@ -185,6 +238,27 @@ async def _run(
     out: TextIO,
     stop: asyncio.Event,
     on_tick: Callable[[float, ServiceHandle], None] | None = None,
+    live: bool = False,
+) -> DemoSummary:
+    view = _LiveDisplay(out) if live else None
+    mat = Materializer(name="demo", metrics=True) if view is not None else None
+    try:
+        return await _run_on(servers, seconds, rate, bad_every, out, stop, on_tick, mat, view)
+    finally:
+        if mat is not None:
+            await mat.shutdown()
+
+
+async def _run_on(
+    servers: str,
+    seconds: float | None,
+    rate: float,
+    bad_every: int,
+    out: TextIO,
+    stop: asyncio.Event,
+    on_tick: Callable[[float, ServiceHandle], None] | None,
+    mat: Materializer | None,
+    view: _LiveDisplay | None,
 ) -> DemoSummary:
     run_id = uuid.uuid4().hex[:6]
     topics = Topics(
@@ -208,12 +282,14 @@ async def _run(
             # Short session: the broker answers a group join after about half of it.
             consumer_properties={"session_timeout_ms": 2000, "heartbeat_interval_ms": 200},
         )
-    ).run()
+    ).run(mat)
     publisher = model_publisher(servers, topics.models, demo_schedule(switch_after)).run()
     loader = data_loader(servers, topics.data, rate=rate, bad_every=bad_every).run()
     start = time.monotonic()
     tty = out.isatty()
-    progress = _Progress(out, tty)
+    progress = _Progress(out, tty, draw=view is None)
+    if view is not None:
+        view.start(mat)
     try:
         while not stop.is_set():
             elapsed = time.monotonic() - start
@@ -225,6 +301,8 @@ async def _run(
                 if not timeline or timeline[-1] != label:
                     timeline.append(label)
             lag = progress.update(elapsed, service)
+            if view is not None:
+                view.update(progress.line)
             if on_tick is not None:
                 on_tick(elapsed, service)
             summary.max_lag = max(summary.max_lag, lag or 0)
@@ -241,11 +319,17 @@ async def _run(
                 break
             await asyncio.sleep(0.1)
         progress.update(time.monotonic() - start, service, force=True)
-        if tty:
+        if view is not None:
+            view.update(progress.line, final=True)
+        elif tty:
             out.write("\n")
         summary.final_lag = service.lag()
     finally:
-        await service.drain_and_shutdown()
+        try:
+            await service.drain_and_shutdown()
+        finally:
+            if view is not None:
+                view.stop()
     summary.seconds = time.monotonic() - start
     snap = service.state.snapshot()
     summary.records_loaded = loader.stats.sent
@@ -274,7 +358,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--bad-every", type=int, default=200, help="a corrupt record every N (default 200)"
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="draw the service graph's per-stage metrics once a second (needs rich)",
+    )
     args = parser.parse_args(argv)
+    if args.live:
+        try:
+            import reactive.observe.live_view  # noqa: F401  (rich, the observe extra)
+        except ModuleNotFoundError as exc:
+            parser.error(str(exc))
 
     # Rejections are counted in the display and the summary; keep the log quiet.
     logging.getLogger("samples.model_serving").setLevel(logging.ERROR)
@@ -290,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rate=args.rate,
                 bad_every=args.bad_every,
                 stop=stop,
+                live=args.live,
             )
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -179,10 +179,11 @@ async def test_loader_and_publisher_feed_the_service(
     assert service.latency.count == 36
 
 
-def test_demo_runs_and_prints_a_summary(kafka_bootstrap: str) -> None:
+def _run_demo(kafka_bootstrap: str, *args: str) -> str:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "samples.model_serving.demo", "--seconds", "3", "--rate", "200"],
+        [sys.executable, "-m", "samples.model_serving.demo", "--seconds", "3", "--rate", "200"]
+        + list(args),
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -190,11 +191,35 @@ def test_demo_runs_and_prints_a_summary(kafka_bootstrap: str) -> None:
         timeout=40,
     )
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    return proc.stdout
+
+
+def test_demo_runs_and_prints_a_summary(kafka_bootstrap: str) -> None:
+    out = _run_demo(kafka_bootstrap)
     assert "summary" in out and "records scored" in out and "model timeline" in out
     assert "rec/s" in out and "wine-linear v1" in out
     scored_line = next(line for line in out.splitlines() if "records scored" in line)
     assert int(scored_line.split("|")[2]) > 0
+
+
+def test_demo_live_draws_the_service_graph_metrics(kafka_bootstrap: str) -> None:
+    """``--live``: the last frame (printed at the end off a terminal) has every stage of
+    the service with its counters, and the blamed stage."""
+    out = _run_demo(kafka_bootstrap, "--live")
+    assert "summary" in out and "records scored" in out
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in out.splitlines()
+        if line.startswith("│")
+    }
+    for stage in ("Consumer.committable_source", "model_scoring", "Producer.committable_sink"):
+        assert stage in rows, out
+    scored_line = next(line for line in out.splitlines() if "records scored" in line)
+    scored = int(scored_line.split("|")[2])
+    # The scoring stage's in/out counts are the records it scored (and the models it read).
+    elements_out = int(rows["model_scoring"][2].replace(",", ""))
+    assert elements_out >= scored > 0
+    assert "bottleneck:" in out
 
 
 async def _fill_with_single_record_batches(bootstrap: str, topic: str, n: int) -> int:
