@@ -2,7 +2,9 @@
 
 Registers ``observe_b1`` and ``observe_b2``: the B1 (fused) and B2 (async boundaries)
 chains with ``Attributes.metrics(True)`` against the same chains without, in the same
-run, with the issue's targets (metrics on at most 25% slower on B1, 10% on B2). The
+run, with the issue's targets (metrics on at most 25% slower on B1, 10% on B2); and
+``observe_blame``: the back-pressure workload with metrics on, checking in every round
+that the counters blame its slow sink. The
 harness loads it once ``benchmarks.suite_observe`` is listed in
 ``runner.BENCHMARK_MODULES``.
 
@@ -20,10 +22,25 @@ import statistics
 import time
 from typing import Any
 
-from benchmarks.runner import THROUGHPUT, Benchmark, System, Target, register
+from benchmarks.runner import (
+    THROUGHPUT,
+    Benchmark,
+    Measurement,
+    Metric,
+    System,
+    Target,
+    register,
+)
 from benchmarks.workloads import add, div3, double
 
-__all__ = ["NAMES", "b1_metrics", "b2_metrics", "blamed_in_backpressure"]
+__all__ = [
+    "NAMES",
+    "b1_metrics",
+    "b2_metrics",
+    "backpressure_blamed",
+    "backpressure_metrics_off",
+    "blamed_in_backpressure",
+]
 
 #: The names of the benchmarks this module registers, in order.
 NAMES: list[str] = []
@@ -104,12 +121,23 @@ for _name, _off, _on, _bound, _pct, _size in (
     )
 
 
-async def blamed_in_backpressure(n: int = 20_000) -> tuple[str | None, float]:
-    """Run the back-pressure workload with metrics on; the blamed stage and its blame."""
+#: 1 when the counters blame the sleeping sink in the back-pressure workload, else 0.
+SLOW_SINK_BLAMED = Metric("slow_sink_blamed", "", "slow sink blamed (1 = yes)", True)
+#: The blame of the stage the counters blame (``reactive.observe.blame``).
+BLAME = Metric("blame", "", "blame of the blamed stage", True)
+
+
+async def _backpressure(n: int, metrics: bool) -> tuple[int, str | None, float]:
+    """A fast source, a boundary, a sink that sleeps 1 ms every 100 elements: the number
+    of elements the sink saw, and (metrics on) the blamed stage and its blame."""
     from reactive import Attributes, Keep, Materializer, Sink, Source
     from reactive.observe import blame, bottleneck
 
+    seen = 0
+
     async def slow(x: Any) -> None:
+        nonlocal seen
+        seen += 1
         if x % 100 == 0:
             await asyncio.sleep(0.001)
 
@@ -120,11 +148,68 @@ async def blamed_in_backpressure(n: int = 20_000) -> tuple[str | None, float]:
             .async_boundary()
             .to_mat(Sink.foreach_async(1, slow).named("slow_sink"), Keep.right)
             .named("backpressure")
-            .add_attributes(Attributes.metrics(True))
+            .add_attributes(Attributes.metrics(metrics))
         )
         await graph.run(mat)
+        if not metrics:
+            return seen, None, 0.0
         culprit = bottleneck(mat.snapshot().graph("backpressure"))
-        return (culprit.name, blame(culprit)) if culprit is not None else (None, 0.0)
+        if culprit is None:
+            return seen, None, 0.0
+        return seen, culprit.name, blame(culprit)
+
+
+async def blamed_in_backpressure(n: int = 20_000) -> tuple[str | None, float]:
+    """Run the back-pressure workload with metrics on; the blamed stage and its blame."""
+    _, stage, score = await _backpressure(n, True)
+    return stage, score
+
+
+async def backpressure_metrics_off(n: int) -> Measurement:
+    """The back-pressure workload without metrics (the blame benchmark's baseline)."""
+    seen, _, _ = await _backpressure(n, False)
+    return Measurement(result=seen)
+
+
+async def backpressure_blamed(n: int) -> Measurement:
+    """The back-pressure workload with metrics on: whether the slow sink is blamed."""
+    seen, stage, score = await _backpressure(n, True)
+    return Measurement(
+        {SLOW_SINK_BLAMED.name: float(stage == "slow_sink"), BLAME.name: score}, result=seen
+    )
+
+
+_register(
+    Benchmark(
+        name="observe_blame",
+        title="Whom the metrics blame under back pressure",
+        description=(
+            "The back-pressure workload (a fast `from_iterable` source, an async boundary, "
+            "`Sink.foreach_async(1, slow)` sleeping 1 ms every 100 elements) with "
+            "`Attributes.metrics(True)`; at the end `reactive.observe.bottleneck` names the "
+            "stage the counters blame. It must be the slow sink (`slow_sink`) in every round; "
+            "`blame` is that stage's blame share. Metrics off runs the same graph for scale."
+        ),
+        systems=(
+            System("metrics off", O + "backpressure_metrics_off", "baseline"),
+            System("metrics on", O + "backpressure_blamed", "project"),
+        ),
+        baseline="metrics off",
+        size=20_000,
+        quick_size=2_000,
+        metrics=(THROUGHPUT, SLOW_SINK_BLAMED, BLAME),
+        max_rounds=3,  # an absolute check on the worst round; no ratio target
+        targets=(
+            Target(
+                "metrics on",
+                SLOW_SINK_BLAMED.name,
+                "the metrics blame the slow sink (`slow_sink`) in every round",
+                min_value=1.0,
+                on="worst",
+            ),
+        ),
+    )
+)
 
 
 async def _paired(off: Any, on: Any, size: int, rounds: int) -> float:
