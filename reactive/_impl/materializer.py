@@ -239,13 +239,18 @@ class Materializer:
             ctx.fused_into = into
         else:
             root = ctx.new_island()
+        gname = module.attributes.get("name") if module.attributes else None
+        if gname is not None and into is None and not isinstance(module, AtomicModule):
+            # A closed graph's name names the graph (snapshots, metrics), not its stages:
+            # stages without a name of their own keep their default names (as in Akka,
+            # where every built-in stage has one).
+            kept = {k: v for k, v in module.attributes._items.items() if k != "name"}
+            module = module.with_attributes(Attributes(kept))
         mat, _ = ctx.visit(module, base, root)
         ctx.finish()
         if into is None:
             self._graph_counter += 1
-            gname = (module.attributes.get("name") if module.attributes else None) or (
-                f"graph-{self._graph_counter}"
-            )
+            gname = gname or f"graph-{self._graph_counter}"
             from ..observe._snapshot import record_graph
 
             record_graph(self, str(gname), ctx.islands, ctx.logics)

@@ -24,6 +24,7 @@ from ._blame import bottleneck as _bottleneck
 from ._snapshot import (
     BufferSnapshot,
     ConnectionSnapshot,
+    Gauges,
     GraphSnapshot,
     IslandSnapshot,
     MaterializerSnapshot,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BufferSnapshot",
     "ConnectionSnapshot",
+    "Gauges",
     "GraphSnapshot",
     "IslandSnapshot",
     "MaterializerSnapshot",

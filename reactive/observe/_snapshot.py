@@ -9,7 +9,8 @@ costs a walk over the stages; running streams pay nothing for it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._impl.interpreter import AVAIL, DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PUSH_REQ
@@ -21,9 +22,14 @@ __all__ = [
     "IslandSnapshot",
     "MaterializerSnapshot",
     "PortMetrics",
+    "Gauges",
     "StageMetrics",
     "StageSnapshot",
 ]
+
+#: A stage's own gauges (see ``StageSnapshot.gauges``): a figure, or figures by key
+#: (e.g. a consumer's lag per partition).
+Gauges = Mapping[str, "float | Mapping[str, float]"]
 
 #: Finished graphs a materializer keeps for snapshots (their last counters).
 KEEP_FINISHED = 16
@@ -128,6 +134,13 @@ class StageSnapshot:
     ``name`` is the stage's name (a fused run is named ``map+filter+...``); ``id`` is
     unique within its graph (``map``, ``map#2``, ...). ``inlets``/``outlets`` are the
     connections at its ports in port order.
+
+    ``gauges`` are figures the stage reports about itself, read when the snapshot is
+    taken, with or without metrics: its logic's ``observe_gauges()`` if it defines one
+    (a custom stage may; it must be cheap and must not raise). The Kafka stages report
+    ``kafka_consumer_lag`` (by ``topic-partition``), ``kafka_records_buffered``,
+    ``kafka_commits_in_flight``, ``kafka_records_in_flight`` and
+    ``kafka_produce_latency_p50_seconds`` / ``..._p99_seconds`` (see the README).
     """
 
     id: str
@@ -140,6 +153,7 @@ class StageSnapshot:
     outlets: tuple[ConnectionSnapshot, ...]
     buffer: BufferSnapshot | None
     metrics: StageMetrics | None
+    gauges: Gauges = field(default_factory=dict)
 
     @property
     def is_boundary(self) -> bool:
@@ -351,6 +365,18 @@ def _buffer_of(logic: Any) -> BufferSnapshot | None:
     return None
 
 
+def _gauges_of(logic: Any) -> Gauges:
+    read = getattr(logic, "observe_gauges", None)
+    if read is None:
+        return {}
+    try:
+        gauges = read()
+    except Exception:  # a snapshot never fails for a stage's figures
+        logging.getLogger("reactive").debug("observe_gauges() of %r raised", logic, exc_info=True)
+        return {}
+    return dict(gauges) if gauges else {}
+
+
 def _stage_metrics(
     logic: Any, ins: tuple[ConnectionSnapshot, ...], outs: tuple[ConnectionSnapshot, ...]
 ) -> StageMetrics | None:
@@ -425,6 +451,7 @@ def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
                     outlets=outs,
                     buffer=_buffer_of(lg),
                     metrics=_stage_metrics(lg, ins, outs),
+                    gauges=_gauges_of(lg),
                 )
             )
         islands.append(

@@ -11,6 +11,7 @@ stops after ``n`` frames. ``LiveView`` draws single frames (for logs and tests).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 try:
@@ -128,10 +129,32 @@ def _graph_table(
             _pct(None if m is None or s.is_boundary else blame(s)),
             buf,
         )
+    caption = [f"{s.id}: {_gauges_text(s.gauges)}" for s in g.stages if s.gauges]
     if culprit is not None:
-        table.caption = f"bottleneck: {culprit.id} (blame {blame(culprit):.0%})"
+        caption.insert(0, f"bottleneck: {culprit.id} (blame {blame(culprit):.0%})")
+    if caption:
+        table.caption = "\n".join(caption)
         table.caption_justify = "left"
     return table
+
+
+def _gauge_text(name: str, value: float) -> str:
+    if name.endswith("_seconds"):
+        return f"{name[: -len('_seconds')]} {value * 1000:,.1f} ms"
+    return f"{name} {value:,.0f}" if float(value).is_integer() else f"{name} {value:,.3f}"
+
+
+def _gauges_text(gauges: Mapping[str, Any]) -> str:
+    """A stage's own gauges on one line: figures by key as their sum, then each key."""
+    parts = []
+    for name, value in gauges.items():
+        if isinstance(value, Mapping):
+            each = ", ".join(f"{k}: {v:,}" for k, v in sorted(value.items())[:8])
+            more = ", ..." if len(value) > 8 else ""
+            parts.append(f"{_gauge_text(name, sum(value.values()))} ({each}{more})")
+        else:
+            parts.append(_gauge_text(name, value))
+    return "; ".join(parts)
 
 
 async def run_live(

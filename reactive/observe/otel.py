@@ -12,14 +12,17 @@ event loop. Attributes: ``graph``, ``stage`` (its id in the graph) and, per port
   ``reactive.stage.restarts``, ``reactive.stage.resumes``;
 - observable gauges ``reactive.stage.backpressured_ratio``,
   ``reactive.stage.starved_ratio``, ``reactive.stage.blame_ratio`` (``1``),
-  ``reactive.buffer.used`` and ``reactive.buffer.capacity`` (``{element}``).
+  ``reactive.buffer.used`` and ``reactive.buffer.capacity`` (``{element}``);
+- observable gauge ``reactive.stage.gauge``: the stages' own gauges
+  (``StageSnapshot.gauges``, e.g. the Kafka stages' consumer lag and produce latency),
+  with attributes ``gauge`` (its name) and, for figures by key, ``key``.
 
 Only the API is needed at run time; the application configures the SDK and exporters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 try:
@@ -148,6 +151,19 @@ class _Instruments:
 
         return callback
 
+    def gauges(self, options: CallbackOptions) -> Iterable[Observation]:
+        out = []
+        for g in self.snap().graphs:
+            for s in g.stages:
+                for name, value in s.gauges.items():
+                    attrs = {"graph": g.name, "stage": s.id, "gauge": name}
+                    if isinstance(value, Mapping):
+                        for key, v in value.items():
+                            out.append(Observation(float(v), {**attrs, "key": str(key)}))
+                    else:
+                        out.append(Observation(float(value), attrs))
+        return out
+
 
 def instrument(materializer: Any, meter_provider: Any = None, timeout: float = 5.0) -> list[Any]:
     """Create the observable instruments for ``materializer`` (see the module); returns
@@ -165,4 +181,11 @@ def instrument(materializer: Any, meter_provider: Any = None, timeout: float = 5
         )
     for name, (unit, doc, sv) in _STAGE_GAUGES.items():
         made.append(meter.create_observable_gauge(name, [cb.stage(sv)], unit=unit, description=doc))
+    made.append(
+        meter.create_observable_gauge(
+            "reactive.stage.gauge",
+            [cb.gauges],
+            description="A stage's own gauges (StageSnapshot.gauges), by name and key.",
+        )
+    )
     return made

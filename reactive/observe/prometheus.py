@@ -21,14 +21,21 @@ in its graph: ``map``, ``map#2``) and, per port, ``port`` and ``direction``
 ``reactive_stage_failed``                   gauge   1 once the stage failed
 ``reactive_buffer_used``                    gauge   elements in a boundary's or buffer's
 ``reactive_buffer_capacity``                gauge   its capacity (when fixed)
+``reactive_<gauge>``                        gauge   a stage's own gauges (``gauges``)
 =========================================== ======= ========================================
 
-Counters exist for graphs with metrics on; buffer gauges for every running graph.
+Counters exist for graphs with metrics on; buffer gauges and the stages' own gauges
+(``StageSnapshot.gauges``) for every running graph. A stage's gauge named ``g`` is
+exported as ``reactive_g``; a gauge with figures by key (a consumer's lag per partition)
+has one more label, ``key``. The Kafka stages' gauges: ``reactive_kafka_consumer_lag``
+(``key``: ``topic-partition``), ``reactive_kafka_records_buffered``,
+``reactive_kafka_commits_in_flight``, ``reactive_kafka_messages_in_flight``,
+``reactive_kafka_produce_latency_p50_seconds`` and ``..._p99_seconds``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 try:
@@ -98,6 +105,7 @@ def families(snap: MaterializerSnapshot) -> Iterator[Any]:
             ("resumes", "Supervision resumes."),
         )
     }
+    own: dict[str, GaugeMetricFamily] = {}
     used = GaugeMetricFamily("reactive_buffer_used", "Elements in the buffer.", labels=_STAGE)
     cap = GaugeMetricFamily("reactive_buffer_capacity", "Capacity of the buffer.", labels=_STAGE)
     for g in snap.graphs:
@@ -107,6 +115,20 @@ def families(snap: MaterializerSnapshot) -> Iterator[Any]:
                 used.add_metric(labels, s.buffer.used)
                 if s.buffer.capacity is not None:
                     cap.add_metric(labels, s.buffer.capacity)
+            for name, value in s.gauges.items():
+                keyed = isinstance(value, Mapping)
+                family = own.get(name)
+                if family is None:
+                    family = own[name] = GaugeMetricFamily(
+                        f"reactive_{name}",
+                        f"The stage gauge {name!r} (StageSnapshot.gauges).",
+                        labels=[*_STAGE, "key"] if keyed else _STAGE,
+                    )
+                if isinstance(value, Mapping):
+                    for key, v in value.items():
+                        family.add_metric([*labels, str(key)], float(v))
+                else:
+                    family.add_metric(labels, float(value))
             m = s.metrics
             if m is None:
                 continue
@@ -133,6 +155,7 @@ def families(snap: MaterializerSnapshot) -> Iterator[Any]:
     yield from stage_c.values()
     yield used
     yield cap
+    yield from own.values()
 
 
 def register(

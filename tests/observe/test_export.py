@@ -189,6 +189,7 @@ def test_observe_exports() -> None:
     assert set(observe.__all__) == {
         "BufferSnapshot",
         "ConnectionSnapshot",
+        "Gauges",
         "GraphSnapshot",
         "IslandSnapshot",
         "MaterializerSnapshot",

@@ -323,6 +323,11 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._batch.stage_name = self.stage_name
         self.pull(self.in_)
 
+    def observe_gauges(self) -> dict[str, Any]:
+        """The figure ``reactive.observe`` snapshots show for this stage: commits in
+        flight."""
+        return {"kafka_commits_in_flight": self._commits.inflight}
+
     def post_stop(self) -> None:
         self._batch.report()
 

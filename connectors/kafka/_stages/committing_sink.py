@@ -105,6 +105,10 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
         self.batch.report()
         super().post_stop()
 
+    def observe_gauges(self) -> dict[str, Any]:
+        """The producer's figures and the commits in flight."""
+        return {**super().observe_gauges(), "kafka_commits_in_flight": self.commits.inflight}
+
     # -- collecting offsets (replaces the producer stage's emission) --
 
     def _emit_ready(self) -> None:

@@ -783,6 +783,16 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             "lag": lag,
         }
 
+    def observe_gauges(self) -> dict[str, Any]:
+        """The figures ``reactive.observe`` snapshots show for this stage: lag per
+        ``topic-partition``, records fetched and not yet emitted, commits in flight."""
+        lag = self._metrics()["lag"]
+        return {
+            "kafka_consumer_lag": {f"{tp.topic}-{tp.partition}": n for tp, n in lag.items()},
+            "kafka_records_buffered": self._buffered,
+            "kafka_commits_in_flight": len(self._committer._inflight),
+        }
+
     # -- poller (runs in the task the stage spawned) --------------------------------------
     async def _run(self) -> None:
         consumer: AIOKafkaConsumer | None = None

@@ -54,7 +54,9 @@ One stage, :class:`ProducerStage`, does all the work; the factories on
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import weakref
 from collections import deque
 from collections.abc import Awaitable
@@ -192,6 +194,24 @@ def _retrieve(f: asyncio.Future[Any]) -> None:
         f.exception()
 
 
+#: Produce latencies kept per stage for its gauges (the most recent batches).
+LATENCY_WINDOW = 1024
+
+
+def _record_latency(
+    latencies: deque[float], now: Any, started: float, f: asyncio.Future[Any]
+) -> None:
+    """A batch's delivery future is done: keep its latency (first record appended to the
+    broker's acknowledgement) if it succeeded."""
+    if not f.cancelled() and f.exception() is None:
+        latencies.append(now() - started)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1, nearest rank) of a sorted, non-empty list."""
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
 class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
     def __init__(self, stage: ProducerStage, promise: asyncio.Future[Any] | None) -> None:
         super().__init__(stage.shape)
@@ -241,6 +261,19 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         # Set by subclasses that must stop pulling for their own reasons (the committing
         # sink while a full offset batch waits for a commit slot).
         self.held = False
+        # Latencies of the most recent acknowledged batches, seconds (observe_gauges).
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+
+    def observe_gauges(self) -> dict[str, Any]:
+        """The figures ``reactive.observe`` snapshots show for this stage: messages in
+        flight (taken, results not yet emitted) and the produce latency (from a batch's
+        first record to the broker's acknowledgement) over the last batches."""
+        gauges: dict[str, Any] = {"kafka_messages_in_flight": len(self.pending)}
+        if self.latencies:
+            ordered = sorted(self.latencies)
+            gauges["kafka_produce_latency_p50_seconds"] = _quantile(ordered, 0.5)
+            gauges["kafka_produce_latency_p99_seconds"] = _quantile(ordered, 0.99)
+        return gauges
 
     # -- lifecycle --
 
@@ -575,6 +608,8 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         # (topic, partition) -> (builder, its delivery future), the batch being filled.
         open_batches: dict[tuple[str, int], tuple[Any, asyncio.Future[Any]]] = {}
         batch_tps = self.batch_tps
+        now = asyncio.get_running_loop().time
+        acked = functools.partial(_record_latency, self.latencies, now)
         topic: str | None = None
         partition: int | None = None
         try:
@@ -615,6 +650,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
                             md = builder.append(timestamp=ts, key=key, value=value, headers=headers)
                             fut = await producer.send_batch(builder, topic, partition=partition)
                             fut.add_done_callback(_retrieve)
+                            fut.add_done_callback(functools.partial(acked, now()))
                             batch_tps[fut] = tp
                             open_batches[tp] = (builder, fut)
                         else:
