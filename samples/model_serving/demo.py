@@ -282,7 +282,7 @@ async def _run_on(
             # Short session: the broker answers a group join after about half of it.
             consumer_properties={"session_timeout_ms": 2000, "heartbeat_interval_ms": 200},
         )
-    ).run(mat)
+    ).named("scoring-service").run(mat)
     publisher = model_publisher(servers, topics.models, demo_schedule(switch_after)).run()
     loader = data_loader(servers, topics.data, rate=rate, bad_every=bad_every).run()
     start = time.monotonic()
