@@ -8,6 +8,8 @@
 - exactly-once consume-transform-produce: :class:`Transactional` (``source``,
   ``flow``, ``sink``; see ``connectors/kafka/TRANSACTIONS.md``);
 - consuming and committing: ``Consumer``, ``Committer``, ``DrainingControl``;
+- tables: :class:`Tables` (``table``, ``global_table``) materializing a :class:`KTable`,
+  the latest value per key of a topic (``connectors.kafka.tables``);
 - :mod:`connectors.kafka.serde` (serializers), :mod:`connectors.kafka.testkit`
   (an embedded broker and a fault-injecting proxy for tests);
 - :func:`summarize_aiokafka_logs`: importing this package makes aiokafka log each of
@@ -60,6 +62,7 @@ from .messages import (
 )
 from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
 from .subscriptions import Subscriptions
+from .tables import KTable, TableNotReadyError, Tables
 
 __all__ = [
     "CommittableMessage",
@@ -80,6 +83,7 @@ __all__ = [
     "KafkaConsumerError",
     "KafkaProducerError",
     "KafkaTransactionError",
+    "KTable",
     "MissingCodecError",
     "MultiResult",
     "PartitionOffset",
@@ -96,6 +100,8 @@ __all__ = [
     "RecordTooLargeError",
     "Result",
     "Subscriptions",
+    "TableNotReadyError",
+    "Tables",
     "TopicPartition",
     "Transactional",
     "TransactionalMessage",
