@@ -48,7 +48,14 @@ from reactive.stage import (
     Inlet,
     SinkShape,
 )
-from reactive.state import KeyValueStore, StoreClosedError, StoreContext, Stores, StoreSpec
+from reactive.state import (
+    KeyValueStore,
+    StoreClosedError,
+    StoreContext,
+    Stores,
+    StoreSpec,
+    registry_of,
+)
 
 from ._stages.consumer import Consumer
 from .settings import ConsumerSettings
@@ -167,6 +174,7 @@ class KTable:
         self._done.add_done_callback(_consume_exception)
         self._switch: Any = None
         self._control: Any = None
+        self._num_partitions: int | None = None
         self._counts = {"records": 0, "puts": 0, "deletes": 0, "skipped_no_key": 0}
 
     # -- reads ---------------------------------------------------------------------------
@@ -329,6 +337,7 @@ class _TableLogic(GraphStageLogic, InHandler):
         self._set_target = self.get_async_callback(self._on_target)
 
     def pre_start(self) -> None:
+        self.registry = registry_of(self.materializer)
         self.pull(self.in_)
 
     def _open(self, partition: int | None) -> KeyValueStore[Any, Any]:
@@ -345,6 +354,8 @@ class _TableLogic(GraphStageLogic, InHandler):
                 store = self._open(None)
                 for p in x.begins:
                     self.table._stores[p] = store
+                self.table._num_partitions = len(x.begins)
+                self.registry.register(self.table.name, store, None)
                 self.begins, self.targets = x.begins, x.targets
                 self.assigned = True
             elif type(x) is _Assigned:
@@ -387,8 +398,10 @@ class _TableLogic(GraphStageLogic, InHandler):
         p = tp.partition
         old = self.table._stores.pop(p, None)
         if old is not None:
+            self.registry.unregister(self.table.name, old)
             old.close()
-        self.table._stores[p] = self._open(p)
+        store = self.table._stores[p] = self._open(p)
+        self.registry.register(self.table.name, store, p)
         self.positions.pop(p, None)
         self.targets.pop(p, None)
         self.assigned = True
@@ -414,6 +427,7 @@ class _TableLogic(GraphStageLogic, InHandler):
     def _revoke(self, p: int) -> None:
         store = self.table._stores.pop(p, None)
         if store is not None:
+            self.registry.unregister(self.table.name, store)
             store.close()
         self.targets.pop(p, None)
         self.positions.pop(p, None)
@@ -439,6 +453,7 @@ class _TableLogic(GraphStageLogic, InHandler):
         stores = {id(s): s for s in table._stores.values()}
         table._stores = {}
         for s in stores.values():
+            self.registry.unregister(table.name, s)
             with contextlib.suppress(Exception):
                 s.close()
         if not table._ready.done():
