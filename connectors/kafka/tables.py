@@ -33,11 +33,12 @@ import asyncio
 import contextlib
 import heapq
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from reactive import Done, Keep, KillSwitches, RunnableGraph, Sink, Source
@@ -86,6 +87,8 @@ class _Start:
     targets: dict[int, int]
     #: Gets the consumer's ``Control`` when the consumer source is materialized.
     holder: dict[str, Any]
+    #: How many partitions the topic has.
+    count: int
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,11 @@ async def _probe(
             f"watermarks of {topic!r}: {exc!r}"
         ) from exc
     try:
+        await consumer.topics()
+        found = consumer.partitions_for_topic(topic)
+        if not found:
+            raise ValueError(f"{who}: topic {topic!r} does not exist (create it first)")
         if partitions is None:
-            await consumer.topics()
-            found = consumer.partitions_for_topic(topic)
-            if not found:
-                raise ValueError(f"{who}: topic {topic!r} does not exist (create it first)")
             partitions = sorted(found)
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
@@ -143,7 +146,7 @@ async def _probe(
         targets = {tp.partition: begins[tp] for tp in tps}
         for tp in pending:
             targets[tp.partition] = consumer.highwater(tp)
-        return _Start({tp.partition: begins[tp] for tp in tps}, targets, {})
+        return _Start({tp.partition: begins[tp] for tp in tps}, targets, {}, len(found))
     finally:
         await consumer.stop()
 
@@ -175,6 +178,7 @@ class KTable:
         self._switch: Any = None
         self._control: Any = None
         self._num_partitions: int | None = None
+        self._listeners: list[Callable[[KTable], Any]] = []
         self._counts = {"records": 0, "puts": 0, "deletes": 0, "skipped_no_key": 0}
 
     # -- reads ---------------------------------------------------------------------------
@@ -192,6 +196,52 @@ class KTable:
     def partitions(self) -> frozenset[int]:
         """The partitions this table serves now (every one for a global table)."""
         return frozenset(self._stores)
+
+    @property
+    def num_partitions(self) -> int | None:
+        """How many partitions the topic has (None until the stream learned it)."""
+        return self._num_partitions
+
+    def partition_of(self, key: Any, key_serializer: Callable[[Any], bytes] | None = None) -> int:
+        """The partition Kafka's default partitioner gives ``key`` (murmur2 of its bytes):
+        where a producer using it wrote the key. ``key_serializer`` turns the key into
+        the record's key bytes (default: ``bytes`` as is, ``str`` in UTF-8).
+
+        Raises:
+            RuntimeError: the number of partitions is not known yet.
+            TypeError: the key cannot be turned into bytes.
+        """
+        n = self._num_partitions
+        if n is None:
+            raise RuntimeError(
+                f"table {self.name!r}: the partitions of {self.topic!r} are not known yet"
+            )
+        if key_serializer is not None:
+            data = key_serializer(key)
+        elif isinstance(key, bytes):
+            data = key
+        elif isinstance(key, str):
+            data = key.encode("utf-8")
+        else:
+            raise TypeError(
+                f"table {self.name!r}: cannot find the partition of key {key!r} "
+                f"({type(key).__name__}): give a key_serializer"
+            )
+        return (murmur2(data) & 0x7FFFFFFF) % n
+
+    def add_listener(self, listener: Callable[[KTable], Any]) -> None:
+        """Call ``listener(table)`` whenever the partitions served change (assignment,
+        revocation, stop)."""
+        if not callable(listener):
+            raise TypeError(f"KTable.add_listener: expected a callable, got {listener!r}")
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(self)
+            except Exception:
+                log.exception("table %r: a partition listener failed", self.name)
 
     def store_of(self, partition: int) -> KeyValueStore[Any, Any] | None:
         """The store of ``partition``, or None when this member does not serve it."""
@@ -354,8 +404,9 @@ class _TableLogic(GraphStageLogic, InHandler):
                 store = self._open(None)
                 for p in x.begins:
                     self.table._stores[p] = store
-                self.table._num_partitions = len(x.begins)
+                self.table._num_partitions = x.count
                 self.registry.register(self.table.name, store, None)
+                self.table._changed()
                 self.begins, self.targets = x.begins, x.targets
                 self.assigned = True
             elif type(x) is _Assigned:
@@ -402,6 +453,7 @@ class _TableLogic(GraphStageLogic, InHandler):
             old.close()
         store = self.table._stores[p] = self._open(p)
         self.registry.register(self.table.name, store, p)
+        self.table._changed()
         self.positions.pop(p, None)
         self.targets.pop(p, None)
         self.assigned = True
@@ -419,6 +471,7 @@ class _TableLogic(GraphStageLogic, InHandler):
 
     def _on_target(self, item: tuple[int, _Start]) -> None:
         p, start = item
+        self.table._num_partitions = start.count
         if p in self.table._stores:
             self.begins[p] = start.begins[p]
             self.targets[p] = start.targets[p]
@@ -429,6 +482,7 @@ class _TableLogic(GraphStageLogic, InHandler):
         if store is not None:
             self.registry.unregister(self.table.name, store)
             store.close()
+            self.table._changed()
         self.targets.pop(p, None)
         self.positions.pop(p, None)
 
@@ -462,6 +516,7 @@ class _TableLogic(GraphStageLogic, InHandler):
             )
             err.__cause__ = exc
             table._ready.set_exception(err)
+        table._changed()
         if not table._done.done():
             if exc is None:
                 table._done.set_result(Done)
