@@ -42,8 +42,8 @@ __all__ = ["GroupMembership"]
 log = logging.getLogger("connectors.kafka")
 
 
-def _json_deserializer(data: bytes) -> Any:
-    return json.loads(data)
+def _json_deserializer(data: bytes | None) -> Any:
+    return None if data is None else json.loads(data)
 
 
 class GroupMembership:
