@@ -111,7 +111,7 @@ async def _probe(
     consumer = AIOKafkaConsumer(**kwargs)
     try:
         await asyncio.wait_for(consumer.start(), settings.connect_timeout)
-    except (TimeoutError, Exception) as exc:
+    except Exception as exc:
         with contextlib.suppress(Exception):
             await consumer.stop()
         raise ConnectionError(

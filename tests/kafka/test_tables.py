@@ -15,7 +15,7 @@ from connectors.kafka import ConsumerSettings
 from connectors.kafka.serde import str_deserializer
 from connectors.kafka.tables import KTable, TableNotReadyError, Tables
 from reactive import Materializer, Sink, Source
-from reactive.state import StoreClosedError, Stores
+from reactive.state import StoreClosedError, Stores, registry_of
 from tests.kafka.support import eventually, settings
 
 
@@ -166,8 +166,19 @@ async def test_partitioned_tables_split_the_partitions_of_a_group(
     await eventually(lambda: len(one) + len(two) == 19, timeout=20)
     for p in two.partitions:
         assert two.get(f"k{p}-1") == "v1" and f"k{p}-1" not in one
+    # Both members run in this materializer: its registry has every partition once.
+    registry = registry_of(materializer)
+    assert registry.partitions(one.name) == [0, 1, 2, 3]
+    assert registry.size(one.name) == 19
     await two.stop()
+    # Two's stores left the registry; the group gives its partitions back to one.
+    await eventually(lambda: one.partitions == {0, 1, 2, 3}, timeout=20)
+    await one.ready(timeout=20)
+    assert registry.partitions(one.name) == [0, 1, 2, 3]
+    await eventually(lambda: registry.size(one.name) == 19 == len(one), timeout=20)
+    assert len(registry.views(one.name)) == 4
     await one.stop()
+    assert one.name not in registry
 
 
 def test_bad_arguments_are_refused() -> None:

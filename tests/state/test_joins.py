@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from reactive import Attributes, Flow, Keep, Materializer, Sink, Source, Supervision
+from reactive import (
+    Attributes,
+    Flow,
+    FlowWithContext,
+    Keep,
+    Materializer,
+    Sink,
+    Source,
+    SourceWithContext,
+    Supervision,
+)
 from reactive.state import StoreClosedError, Stores
 from reactive.testkit import TestSink, TestSource
 
@@ -174,3 +184,29 @@ def test_bad_arguments_are_refused_naming_the_operator() -> None:
         Source.from_iterable([1]).left_join_table(table_of({}), key="k", combine=lambda x, v: v)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"join_table: combine must be a function"):
         Source.from_iterable([1]).join_table(table_of({}), key=str, combine=3)  # type: ignore[arg-type]
+
+
+async def test_joins_keep_each_elements_context(materializer: Materializer) -> None:
+    table = table_of({"a": 1, "c": 3})
+    pairs = [("a", 10), ("b", 11), ("c", 12)]
+    inner = await (
+        SourceWithContext.from_tuples(Source.from_iterable(pairs))
+        .join_table(table, key=lambda k: k, combine=lambda k, v: f"{k}{v}")
+        .run_with(Sink.seq(), materializer)
+    )
+    assert inner == [("a1", 10), ("c3", 12)]  # b's context is dropped with b
+    flow: Any = FlowWithContext.identity().left_join_table(
+        table, key=lambda k: k, combine=lambda k, v: (k, v)
+    )
+    left = await (
+        SourceWithContext.from_tuples(Source.from_iterable(pairs))
+        .via(flow)
+        .run_with(Sink.seq(), materializer)
+    )
+    assert left == [(("a", 1), 10), (("b", None), 11), (("c", 3), 12)]
+    inner_flow: Any = FlowWithContext.identity().join_table(
+        table, key=lambda k: k, combine=lambda k, v: v
+    )
+    assert await SourceWithContext.from_tuples(Source.from_iterable(pairs)).via(
+        inner_flow
+    ).run_with(Sink.seq(), materializer) == [(1, 10), (3, 12)]
