@@ -172,9 +172,10 @@ class _KeyedLogic(FlowLogic):
             self.fail_stage(exc)
             return
         # Queryable while the stage runs (reactive.state.http serves the registry).
-        self._registered = StoreView(self.handle)
+        view: StoreView[Any, Any] = StoreView(self.handle)
+        self._registered = view
         ctx = self.handle.context
-        registry_of(self.materializer).register(ctx.name, self._registered, ctx.partition)
+        registry_of(self.materializer).register(ctx.name, view, ctx.partition)
 
     def post_stop(self) -> None:
         view = getattr(self, "_registered", None)
