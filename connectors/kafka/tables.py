@@ -282,9 +282,7 @@ class KTable:
             scans.append(s.bytes_store.scan(sb, eb, start_inclusive, end_inclusive))
         if not stores:
             return iter(())
-        first = stores[0]
-        kl, vl = first.key_serde.from_bytes, first.value_serde.from_bytes
-        return ((kl(k), vl(v)) for k, v in heapq.merge(*scans, key=lambda kv: kv[0]))
+        return stores[0]._decoded(heapq.merge(*scans, key=lambda kv: kv[0]))
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         """Every ``(key, value)`` pair in serialized-key order."""
