@@ -389,8 +389,20 @@ class _TableLogic(GraphStageLogic, InHandler):
         self.pull(self.in_)
 
     def _open(self, partition: int | None) -> KeyValueStore[Any, Any]:
+        """A store instance, emptied: the table reads its partitions from the beginning,
+        so what a persistent store kept from an earlier run (maybe keys whose tombstones
+        were compacted away since) must not stay."""
         ctx = StoreContext(self.stage.spec.name, self._stage_name, partition)
-        return self.stage.spec.open(ctx)
+        store = self.stage.spec.open(ctx)
+        try:
+            if len(store):
+                with store.write_batch() as batch:
+                    for key in list(store.keys()):
+                        batch.delete(key)
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
