@@ -8,7 +8,7 @@
 - exactly-once consume-transform-produce: :class:`Transactional` (``source``,
   ``flow``, ``sink``; see ``connectors/kafka/TRANSACTIONS.md``);
 - consuming and committing: ``Consumer``, ``Committer``, ``DrainingControl``;
-- tables: :class:`Tables` (``table``, ``global_table``) materializing a :class:`KTable`,
+- tables: :class:`Tables` (``table``, ``global_table``, ``co_partitioned``) giving a :class:`KTable`,
   the latest value per key of a topic (``connectors.kafka.tables``);
 - :mod:`connectors.kafka.serde` (serializers), :mod:`connectors.kafka.testkit`
   (an embedded broker and a fault-injecting proxy for tests);
@@ -62,9 +62,10 @@ from .messages import (
 )
 from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
 from .subscriptions import Subscriptions
-from .tables import KTable, TableNotReadyError, Tables
+from .tables import CoPartitionedTable, KTable, TableNotReadyError, Tables
 
 __all__ = [
+    "CoPartitionedTable",
     "CommittableMessage",
     "CommittableOffset",
     "CommittableOffsetBatch",

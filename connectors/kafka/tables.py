@@ -62,7 +62,7 @@ from ._stages.consumer import Consumer
 from .settings import ConsumerSettings
 from .subscriptions import Subscriptions
 
-__all__ = ["KTable", "Tables", "TableNotReadyError"]
+__all__ = ["CoPartitionedTable", "KTable", "Tables", "TableNotReadyError"]
 
 log = logging.getLogger("connectors.kafka")
 
@@ -356,11 +356,17 @@ def _consume_exception(fut: asyncio.Future[Any]) -> None:
 
 class _TableSink(GraphStageWithMaterializedValue[SinkShape, KTable]):
     def __init__(
-        self, spec: StoreSpec[Any, Any], topic: str, is_global: bool, settings: ConsumerSettings
+        self,
+        spec: StoreSpec[Any, Any],
+        topic: str,
+        is_global: bool,
+        settings: ConsumerSettings,
+        store_partition: int | None = None,
     ) -> None:
         self.shape = SinkShape(Inlet("KTable.in"))
         self.spec = spec
         self.settings = settings
+        self.store_partition = store_partition
         self.topic = topic
         self.is_global = is_global
         self.name = "global_table" if is_global else "table"
@@ -411,11 +417,12 @@ class _TableLogic(GraphStageLogic, InHandler):
                 self._apply(x)
             elif type(x) is _Start:
                 self.table._control = x.holder.get("control")
-                store = self._open(None)
+                where = self.stage.store_partition
+                store = self._open(where)
                 for p in x.begins:
                     self.table._stores[p] = store
                 self.table._num_partitions = x.count
-                self.registry.register(self.table.name, store, None)
+                self.registry.register(self.table.name, store, where)
                 self.table._changed()
                 self.begins, self.targets = x.begins, x.targets
                 self.assigned = True
@@ -572,6 +579,117 @@ def _with_switch(table: KTable, switch: Any, control: Any = None) -> KTable:
     return table
 
 
+def _assigned_table(
+    settings: ConsumerSettings, topic: str, spec: StoreSpec[Any, Any], partition: int | None
+) -> RunnableGraph[KTable]:
+    """A table of every partition of ``topic`` (``partition`` None: a global table), or of
+    that one partition (a part of a co-partitioned table), without a consumer group."""
+    s = settings.with_group_id(None).with_auto_offset_reset("earliest")
+    who = f"Tables.global_table({topic!r})" if partition is None else f"{topic}-{partition}"
+    only = None if partition is None else [partition]
+
+    def consume(start: _Start) -> Source[Any, Any]:
+        tps = [TopicPartition(topic, p) for p in sorted(start.begins)]
+        consumer = Consumer.plain_source(s, Subscriptions.assignment(*tps))
+        return Source.single(start).concat(
+            consumer.map_materialized_value(lambda c: start.holder.setdefault("control", c))
+        )
+
+    source = Source.lazy_future(lambda: _probe(s, topic, only, who)).flat_map_concat(consume)
+    sink = _TableSink(spec, topic, partition is None, s, partition)
+    return source.via_mat(KillSwitches.single(), Keep.right).to_mat(
+        Sink.from_graph(sink), lambda sw, t: _with_switch(t, sw)
+    )
+
+
+class CoPartitionedTable(KTable):
+    """A table of the partitions of ``topic`` whose numbers a *stream's* consumer group
+    assigns to this member: give it as that stream's rebalance listener
+    (``Subscriptions.topics(stream_topic).with_rebalance_listener(table)``). Made by
+    :meth:`Tables.co_partitioned`.
+
+    Each assigned partition number ``p`` starts a stream reading partition ``p`` of
+    ``topic`` (no group, from the beginning) into its own store instance; the listener
+    returns once every new partition caught up with its high watermark (aiokafka awaits
+    it during the rebalance; the stream's consumer may already fetch the new partitions
+    meanwhile: a record processed before then can miss a table value). A revoked
+    partition's stream is stopped and its store closed. With the default partitioner and
+    the same number of partitions, a key's table value is on the member that receives the
+    key's stream records: Kafka Streams' co-partitioning.
+    """
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        topic: str,
+        spec: StoreSpec[Any, Any],
+        materializer: Any,
+    ) -> None:
+        super().__init__(spec.name, topic, False)
+        self._settings = settings
+        self._spec = spec
+        self._materializer = materializer
+        self._parts: dict[int, KTable] = {}
+
+    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        """Start the tables of the newly assigned partition numbers; wait until they
+        caught up."""
+        if self._closed:
+            return
+        new: dict[int, KTable] = {}
+        for p in sorted({tp.partition for tp in assigned} - set(self._parts)):
+            graph = _assigned_table(self._settings, self.topic, self._spec, p)
+            new[p] = self._parts[p] = graph.run(self._materializer)
+        for p, part in new.items():
+            try:
+                await part.ready()
+            except TableNotReadyError as exc:
+                log.warning("table %r: partition %d did not load: %r", self.name, p, exc.__cause__)
+                self._parts.pop(p, None)
+                continue
+            store = part.store_of(p)
+            if store is not None and not self._closed:
+                self._stores[p] = store
+                self._num_partitions = part.num_partitions
+        self._changed()
+        if self._stores and not self._ready.done():
+            self._ready.set_result(self)
+
+    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        """Stop the tables of the revoked partition numbers (their stores close)."""
+        for p in sorted({tp.partition for tp in revoked}):
+            part = self._parts.pop(p, None)
+            self._stores.pop(p, None)
+            if part is not None:
+                await part.stop()
+        self._changed()
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters of every partition's table, summed (see :meth:`KTable.metrics`)."""
+        counts = dict.fromkeys(self._counts, 0)
+        for part in self._parts.values():
+            for k in counts:
+                counts[k] += part._counts[k]
+        return {**counts, "partitions": sorted(self._stores), "ready": self.is_ready}
+
+    async def stop(self) -> Any:
+        """Stop every partition's table; reads raise ``StoreClosedError`` after."""
+        parts = list(self._parts.values())
+        self._parts.clear()
+        self._stores = {}
+        self._closed = True
+        for part in parts:
+            await part.stop()
+        if not self._ready.done():
+            self._ready.set_exception(
+                TableNotReadyError(f"table {self.name!r} was stopped before it caught up")
+            )
+        if not self._done.done():
+            self._done.set_result(Done)
+        self._changed()
+        return Done
+
+
 class Tables:
     """Factories of KTable blueprints (Kafka Streams' ``builder.table``/``globalTable``)."""
 
@@ -591,21 +709,7 @@ class Tables:
         Stops with ``table.stop()`` (or the materializer's shutdown).
         """
         spec = _check("global_table", settings, topic, store)
-        s = settings.with_group_id(None).with_auto_offset_reset("earliest")
-
-        def consume(start: _Start) -> Source[Any, Any]:
-            tps = [TopicPartition(topic, p) for p in sorted(start.begins)]
-            consumer = Consumer.plain_source(s, Subscriptions.assignment(*tps))
-            return Source.single(start).concat(
-                consumer.map_materialized_value(lambda c: start.holder.setdefault("control", c))
-            )
-
-        source = Source.lazy_future(
-            lambda: _probe(s, topic, None, f"Tables.global_table({topic!r})")
-        ).flat_map_concat(consume)
-        return source.via_mat(KillSwitches.single(), Keep.right).to_mat(
-            Sink.from_graph(_TableSink(spec, topic, True, s)), lambda sw, t: _with_switch(t, sw)
-        )
+        return _assigned_table(settings, topic, spec, None)
 
     @staticmethod
     def table(
@@ -638,3 +742,18 @@ class Tables:
         return source.via_mat(KillSwitches.single(), Keep.both).to_mat(
             Sink.from_graph(sink), lambda cs, t: _with_switch(t, cs[1], cs[0])
         )
+
+    @staticmethod
+    def co_partitioned(
+        settings: ConsumerSettings,
+        topic: str,
+        materializer: Any,
+        store: StoreSpec[Any, Any] | None = None,
+    ) -> CoPartitionedTable:
+        """A table following a stream's assignment (see :class:`CoPartitionedTable`):
+        pass it as the stream subscription's rebalance listener. Its partitions are read
+        with ``settings`` (``group_id`` ignored) and run in ``materializer``. Call from a
+        running event loop; stop it with ``await table.stop()``.
+        """
+        spec = _check("co_partitioned", settings, topic, store)
+        return CoPartitionedTable(settings, topic, spec, materializer)

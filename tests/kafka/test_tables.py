@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from connectors.kafka import ConsumerSettings
+from connectors.kafka import Consumer, ConsumerSettings, Subscriptions
 from connectors.kafka.serde import str_deserializer
 from connectors.kafka.tables import KTable, TableNotReadyError, Tables
 from reactive import Materializer, Sink, Source
@@ -197,3 +197,69 @@ def test_bad_arguments_are_refused() -> None:
         Tables.global_table("127.0.0.1:9", "t")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Tables.global_table: store must be a StoreSpec"):
         Tables.global_table(s, "t", store="x")  # type: ignore[arg-type]
+
+
+async def test_a_co_partitioned_table_follows_its_streams_assignment(
+    kafka_bootstrap: str,
+    kafka_topic_factory: Any,
+    kafka_group_id: str,
+    materializer: Materializer,
+) -> None:
+    customers = await kafka_topic_factory(partitions=2, prefix="customers")
+    orders = await kafka_topic_factory(partitions=2, prefix="orders")
+    names = {f"c{i}": f"name {i}" for i in range(10)}
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:  # both topics keyed by customer id, placed by the default partitioner
+        for c, name in names.items():
+            await producer.send_and_wait(customers, name.encode(), key=c.encode())
+    finally:
+        await producer.stop()
+
+    s = table_settings(kafka_bootstrap, kafka_group_id)
+    members = []
+    for _ in range(2):
+        table = Tables.co_partitioned(s, customers, materializer)
+        missed: list[Any] = []
+        joined: list[Any] = []
+        control = (
+            Consumer.plain_source(s, Subscriptions.topics(orders).with_rebalance_listener(table))
+            .join_table(
+                table,
+                key=lambda r: r.key,
+                combine=lambda r, name: (r.value, name),
+                missing=Sink.foreach(missed.append),
+            )
+            .to(Sink.foreach(joined.append))
+            .run(materializer)
+        )
+        members.append((table, control, joined, missed))
+    (ta, ca, ja, ma), (tb, cb, jb, mb) = members
+    try:
+        # Each table serves the partitions its member's stream was given, never more.
+        await eventually(
+            lambda: ta.partitions | tb.partitions == {0, 1} and not ta.partitions & tb.partitions,
+            timeout=30,
+        )
+        await ta.ready(timeout=10)
+        await tb.ready(timeout=10)
+        assert len(ta) + len(tb) == 10 and 0 < len(ta) < 10
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for i, c in enumerate(sorted(names)):
+                await producer.send_and_wait(orders, f"order {i}".encode(), key=c.encode())
+        finally:
+            await producer.stop()
+        # Every order met its customer on whichever member got it: co-partitioned.
+        await eventually(lambda: len(ja) + len(jb) == 10, timeout=20)
+        assert ma == [] and mb == []
+        assert sorted(ja + jb) == sorted(
+            (f"order {i}", names[c]) for i, c in enumerate(sorted(names))
+        )
+        assert ja and jb  # both members took part
+    finally:
+        for table, control, _, _ in members:
+            await control.shutdown()
+            await table.stop()
+    assert not ta.is_open and ta.partitions == frozenset()
