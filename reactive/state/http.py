@@ -54,10 +54,25 @@ except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the ins
 
 from ._registry import StateRegistry
 
-__all__ = ["Ownership", "StateServer"]
+__all__ = ["Ownership", "StateServer", "start_app"]
 
 _MISSING: Any = object()
 DEFAULT_LIMIT = 1000
+
+
+async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host:port`` (port 0: a free one) in the running event loop;
+    returns the runner (``await runner.cleanup()`` stops it) and the base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    server: Any = site._server
+    return runner, f"http://{host}:{server.sockets[0].getsockname()[1]}"
 
 
 class Ownership(Protocol):
@@ -141,15 +156,7 @@ class StateServer:
         app.router.add_get("/stores/{store}/keys", self._range)
         app.router.add_get("/stores/{store}/keys/{key}", self._key)
         app.router.add_get("/stores/{store}/owner/{key}", self._owner)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        server: Any = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]
-        self._url = f"http://{self.host}:{port}"
+        self._runner, self._url = await start_app(app, self.host, self.port)
         return self
 
     async def stop(self) -> None:

@@ -38,6 +38,7 @@ from aiohttp import web
 
 from reactive import Flow, Keep
 from reactive.state import StoreSpec
+from reactive.state.http import start_app
 
 from .models import Model, ModelValidationError, parse_model
 from .records import DataRecord
@@ -206,13 +207,7 @@ class ServingApi:
         app.router.add_get("/models", self._models)
         app.router.add_get("/state", self._state)
         app.router.add_get("/state/{data_type}", self._state_of)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        server: Any = site._server
-        self.url = f"http://{self.host}:{server.sockets[0].getsockname()[1]}"
+        self._runner, self.url = await start_app(app, self.host, self.port)
         return self
 
     async def stop(self) -> None:
