@@ -54,8 +54,9 @@ TESTKIT = [
 
 STATE = [
     "BytesStore", "DEFAULT_CACHE_SIZE", "InMemoryBytesStore", "KeyValueStore", "MsgpackSerde",
-    "OrderedKeySerde", "ReadOnlyKeyValueStore", "RocksDBBytesStore", "Serde",
+    "OrderedKeySerde", "ReadOnlyKeyValueStore", "RocksDBBytesStore", "Serde", "StateRegistry",
     "StoreClosedError", "StoreContext", "StoreSpec", "StoreView", "Stores", "WriteBatch",
+    "registry_of",
 ]  # fmt: skip
 
 PINNED = {

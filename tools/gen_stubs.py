@@ -68,7 +68,6 @@ _SRC_U_M2 = "Source[U, M2]"
 _COMBINE = "Callable[[Mat, M2], M3]"
 
 
-
 def _windowed(key: str, custom: bool) -> dict[str, str]:
     """``windowed`` parameter types: with or without ``key``, with or without an aggregate."""
     agg = (
@@ -191,6 +190,16 @@ OPS: dict[str, list[Variant]] = {
             "M2",
         ),
     ],
+    "join_table": op(
+        "U",
+        table="Any",
+        key="Callable[[Out], Any]",
+        combine="Callable[[Out, Any], U]",
+        missing="Sink[Out, Any] | None",
+    ),
+    "left_join_table": op(
+        "U", table="Any", key="Callable[[Out], Any]", combine="Callable[[Out, Any], U]"
+    ),
     # time and rate
     "throttle": op(
         elements="int",

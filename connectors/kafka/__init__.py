@@ -8,6 +8,8 @@
 - exactly-once consume-transform-produce: :class:`Transactional` (``source``,
   ``flow``, ``sink``; see ``connectors/kafka/TRANSACTIONS.md``);
 - consuming and committing: ``Consumer``, ``Committer``, ``DrainingControl``;
+- tables: :class:`Tables` (``table``, ``global_table``, ``co_partitioned``) giving a
+  :class:`KTable`, the latest value per key of a topic (``connectors.kafka.tables``);
 - :mod:`connectors.kafka.serde` (serializers), :mod:`connectors.kafka.testkit`
   (an embedded broker and a fault-injecting proxy for tests);
 - :func:`summarize_aiokafka_logs`: importing this package makes aiokafka log each of
@@ -60,8 +62,10 @@ from .messages import (
 )
 from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
 from .subscriptions import Subscriptions
+from .tables import CoPartitionedTable, KTable, TableNotReadyError, Tables
 
 __all__ = [
+    "CoPartitionedTable",
     "CommittableMessage",
     "CommittableOffset",
     "CommittableOffsetBatch",
@@ -80,6 +84,7 @@ __all__ = [
     "KafkaConsumerError",
     "KafkaProducerError",
     "KafkaTransactionError",
+    "KTable",
     "MissingCodecError",
     "MultiResult",
     "PartitionOffset",
@@ -96,6 +101,8 @@ __all__ = [
     "RecordTooLargeError",
     "Result",
     "Subscriptions",
+    "TableNotReadyError",
+    "Tables",
     "TopicPartition",
     "Transactional",
     "TransactionalMessage",

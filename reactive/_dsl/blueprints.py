@@ -397,6 +397,50 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
         return self._via_stage(StatefulMapByKey(store, key, f), combine)
 
+    def join_table(
+        self,
+        table: Any,
+        key: Callable[[Out], Any],
+        combine: Callable[[Out, Any], U],
+        missing: Any = None,
+    ) -> Any:
+        """Inner stream-table join (Kafka Streams' ``KStream.join(KTable)``): for each
+        element ``x`` whose key ``key(x)`` has a value ``v`` in ``table`` (a read-only
+        view: ``StoreView``, ``KeyValueStore``, ``KTable``) *now*, emit ``combine(x, v)``.
+        An element without a value goes to the ``missing`` sink if one is given;
+        otherwise it is dropped, counted and logged at DEBUG (logger ``reactive.state``).
+
+        Emits when an element found its table value and downstream pulls. Backpressures
+        when downstream (or ``missing``) backpressures. Completes when upstream
+        completes. Fails when upstream fails, ``key``/``combine`` raises (supervision:
+        resume/restart skip the element), ``combine`` returns None, or the table is
+        closed. Cancels when downstream (or ``missing``) cancels.
+        """
+        from .._ops.join import InnerJoin, check_table, element_of, is_missing
+
+        check_table("join_table", table, key, combine)
+        if missing is None:
+            return self.map_concat(InnerJoin(table, key, combine, tagged=False))
+        tagged = self.map(InnerJoin(table, key, combine, tagged=True))
+        return tagged.divert_to(Flow().map(element_of).to(missing), is_missing)
+
+    def left_join_table(
+        self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
+    ) -> Any:
+        """Left stream-table join (Kafka Streams' ``KStream.leftJoin(KTable)``): for each
+        element ``x`` emit ``combine(x, v)`` with ``v`` the value of ``key(x)`` in
+        ``table`` now, or None when it has none.
+
+        Emits when an element was joined and downstream pulls. Backpressures when
+        downstream does. Completes when upstream completes. Fails when upstream fails,
+        ``key``/``combine`` raises (supervision: resume/restart skip the element),
+        ``combine`` returns None, or the table is closed. Cancels when downstream cancels.
+        """
+        from .._ops.join import LeftJoin, check_table
+
+        check_table("left_join_table", table, key, combine)
+        return self.map(LeftJoin(table, key, combine))
+
     # -- time and rate operators (issue 3: add here) -------------------------------------------
     def throttle(
         self,

@@ -165,6 +165,19 @@ class FlowOps(Graph, Generic[Out, Mat]):
         f: Callable[[S | None, Out], tuple[S | None, U | None]],
         combine: Callable[[Mat, StoreView[T, S]], M2] = ...,
     ) -> FlowOps[U, Any]: ...
+    def join_table(
+        self,
+        table: Any,
+        key: Callable[[Out], Any],
+        combine: Callable[[Out, Any], U],
+        missing: Sink[Out, Any] | None = ...,
+    ) -> FlowOps[U, Mat]: ...
+    def left_join_table(
+        self,
+        table: Any,
+        key: Callable[[Out], Any],
+        combine: Callable[[Out, Any], U],
+    ) -> FlowOps[U, Mat]: ...
     def throttle(
         self,
         elements: int,
@@ -492,6 +505,19 @@ class Source(FlowOps[Out, Mat]):
         f: Callable[[S | None, Out], tuple[S | None, U | None]],
         combine: Callable[[Mat, StoreView[T, S]], M2] = ...,
     ) -> Source[U, M2]: ...
+    def join_table(
+        self,
+        table: Any,
+        key: Callable[[Out], Any],
+        combine: Callable[[Out, Any], U],
+        missing: Sink[Out, Any] | None = ...,
+    ) -> Source[U, Mat]: ...
+    def left_join_table(
+        self,
+        table: Any,
+        key: Callable[[Out], Any],
+        combine: Callable[[Out, Any], U],
+    ) -> Source[U, Mat]: ...
     def throttle(
         self,
         elements: int,
@@ -911,6 +937,19 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         f: Callable[[S | None, FOut], tuple[S | None, U | None]],
         combine: Callable[[FMat, StoreView[T, S]], M2] = ...,
     ) -> Flow[FIn, U, M2]: ...
+    def join_table(
+        self,
+        table: Any,
+        key: Callable[[FOut], Any],
+        combine: Callable[[FOut, Any], U],
+        missing: Sink[FOut, Any] | None = ...,
+    ) -> Flow[FIn, U, FMat]: ...
+    def left_join_table(
+        self,
+        table: Any,
+        key: Callable[[FOut], Any],
+        combine: Callable[[FOut, Any], U],
+    ) -> Flow[FIn, U, FMat]: ...
     def throttle(
         self,
         elements: int,

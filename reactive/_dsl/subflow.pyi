@@ -157,6 +157,19 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         f: Callable[[S | None, Out], tuple[S | None, U | None]],
         combine: Callable[[Mat, StoreView[T, S]], M2] = ...,
     ) -> SubFlow[U, Mat, Ctx]: ...
+    def join_table(
+        self,
+        table: Any,
+        key: Callable[[Out], Any],
+        combine: Callable[[Out, Any], U],
+        missing: Sink[Out, Any] | None = ...,
+    ) -> SubFlow[U, Mat, Ctx]: ...
+    def left_join_table(
+        self,
+        table: Any,
+        key: Callable[[Out], Any],
+        combine: Callable[[Out, Any], U],
+    ) -> SubFlow[U, Mat, Ctx]: ...
     def throttle(
         self,
         elements: int,

@@ -208,6 +208,40 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         check("map_concat(f)", fn(f))
         return SourceWithContext(self._source.map_concat(_concat_element(f)))
 
+    def join_table(
+        self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
+    ) -> SourceWithContext[U, Ctx, Mat]:
+        """Inner stream-table join (see ``Source.join_table``), each result with its
+        element's context; an element without a table value is dropped with its context
+        (counted in the DEBUG log, as ``Source.join_table`` without ``missing``).
+
+        Emits when an element found its table value and downstream pulls. Backpressures
+        when downstream does. Completes when upstream does. Fails when ``key``/``combine``
+        raises, ``combine`` returns None or the table is closed. Cancels when downstream
+        cancels.
+        """
+        from .._ops.join import InnerJoin, check_table
+
+        check_table("join_table", table, key, combine)
+        join = InnerJoin(table, key, combine, tagged=False)
+        return SourceWithContext(self._source.map_concat(_concat_element(join)))
+
+    def left_join_table(
+        self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
+    ) -> SourceWithContext[U, Ctx, Mat]:
+        """Left stream-table join (see ``Source.left_join_table``), each result with its
+        element's context.
+
+        Emits when an element was joined and downstream pulls. Backpressures when
+        downstream does. Completes when upstream does. Fails when ``key``/``combine``
+        raises, ``combine`` returns None or the table is closed. Cancels when downstream
+        cancels.
+        """
+        from .._ops.join import LeftJoin, check_table
+
+        check_table("left_join_table", table, key, combine)
+        return SourceWithContext(self._source.map(_on_element(LeftJoin(table, key, combine))))
+
     def map_async(
         self, parallelism: int, f: Callable[[Out], Awaitable[U]]
     ) -> SourceWithContext[U, Ctx, Mat]:
@@ -463,6 +497,37 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         """
         check("map_concat(f)", fn(f))
         return FlowWithContext(self._flow.map_concat(_concat_element(f)))
+
+    def join_table(
+        self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
+    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
+        """Inner stream-table join with contexts (see ``SourceWithContext.join_table``).
+
+        Emits when an element found its table value and downstream pulls. Backpressures
+        when downstream does. Completes when upstream does. Fails when ``key``/``combine``
+        raises, ``combine`` returns None or the table is closed. Cancels when downstream
+        cancels.
+        """
+        from .._ops.join import InnerJoin, check_table
+
+        check_table("join_table", table, key, combine)
+        join = InnerJoin(table, key, combine, tagged=False)
+        return FlowWithContext(self._flow.map_concat(_concat_element(join)))
+
+    def left_join_table(
+        self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
+    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
+        """Left stream-table join with contexts (see ``SourceWithContext.left_join_table``).
+
+        Emits when an element was joined and downstream pulls. Backpressures when
+        downstream does. Completes when upstream does. Fails when ``key``/``combine``
+        raises, ``combine`` returns None or the table is closed. Cancels when downstream
+        cancels.
+        """
+        from .._ops.join import LeftJoin, check_table
+
+        check_table("left_join_table", table, key, combine)
+        return FlowWithContext(self._flow.map(_on_element(LeftJoin(table, key, combine))))
 
     def map_async(
         self, parallelism: int, f: Callable[[Out], Awaitable[U]]

@@ -24,6 +24,7 @@ from typing import Any
 from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
+from ..state._registry import registry_of
 from ..state._spec import StoreSpec
 from ..state._view import _ABSENT, StoreHandle, StoreView
 from .simple import FlowLogic
@@ -169,8 +170,17 @@ class _KeyedLogic(FlowLogic):
         except Exception as exc:
             # Not the user's element: no supervision applies to a store that cannot open.
             self.fail_stage(exc)
+            return
+        # Queryable while the stage runs (reactive.state.http serves the registry).
+        view: StoreView[Any, Any] = StoreView(self.handle)
+        self._registered = view
+        ctx = self.handle.context
+        registry_of(self.materializer).register(ctx.name, view, ctx.partition)
 
     def post_stop(self) -> None:
+        view = getattr(self, "_registered", None)
+        if view is not None:
+            registry_of(self.materializer).unregister(self.handle.context.name, view)
         self.handle.close()
 
     def on_upstream_finish(self) -> None:

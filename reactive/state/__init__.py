@@ -13,12 +13,15 @@
   tuples.
 - ``aggregate_by_key`` and ``stateful_map_by_key`` (on ``Source``/``Flow``/``SubFlow``)
   keep their state in a store and materialize a :class:`StoreView`.
+- :class:`StateRegistry` (one per materializer: :func:`registry_of`) holds the views of
+  the running stores by name and partition; ``reactive.state.http`` serves it over HTTP.
 
 Module map: ``_store`` (interfaces), ``_memory`` and ``_rocksdb`` (engines), ``_serde``,
-``_spec`` (declarations and the layer hook for changelogs), ``_view``.
+``_spec`` (declarations and the layer hook for changelogs), ``_view``, ``_registry``.
 """
 
 from ._memory import InMemoryBytesStore
+from ._registry import StateRegistry, registry_of
 from ._rocksdb import RocksDBBytesStore
 from ._serde import MsgpackSerde, OrderedKeySerde, Serde
 from ._spec import DEFAULT_CACHE_SIZE, StoreContext, Stores, StoreSpec
@@ -41,12 +44,14 @@ __all__ = [
     "ReadOnlyKeyValueStore",
     "RocksDBBytesStore",
     "Serde",
+    "StateRegistry",
     "StoreClosedError",
     "StoreContext",
     "StoreSpec",
     "StoreView",
     "Stores",
     "WriteBatch",
+    "registry_of",
 ]
 
 for _name in __all__:

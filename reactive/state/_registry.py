@@ -1,0 +1,116 @@
+"""The registry of running store views: what queryable state (``reactive.state.http``) serves.
+
+Every :class:`~reactive._impl.materializer.Materializer` has one :class:`StateRegistry`
+(:func:`registry_of`): ``aggregate_by_key``/``stateful_map_by_key`` register their view
+when their stage starts (under the store's name and the partition it serves, None when
+not partitioned) and unregister it when the stage stops; a Kafka ``KTable`` registers the
+store of each partition it is assigned and unregisters it when the partition is revoked
+(a global table registers one store, partition None). A registry can also be filled by
+hand (``register``/``unregister``) with any read-only view.
+
+Several views may share a name: the instances of one store for different partitions,
+and also two materializations of one blueprint (each has its own store). Reads go
+through every view of the name, the most recently registered first.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["StateRegistry", "registry_of"]
+
+_MISSING: Any = object()
+
+
+class StateRegistry:
+    """Store views by name and partition, for queries (see the module docstring)."""
+
+    __slots__ = ("_views", "__weakref__")
+
+    def __init__(self) -> None:
+        self._views: dict[str, list[tuple[int | None, Any]]] = {}
+
+    def register(self, name: str, view: Any, partition: int | None = None) -> None:
+        """Make ``view`` (with ``get``, ``len``, ``range``) queryable as ``name``."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"StateRegistry.register: name must be a non-empty str, got {name!r}")
+        if not callable(getattr(view, "get", None)) or not callable(getattr(view, "range", None)):
+            raise TypeError(
+                f"StateRegistry.register({name!r}): view must be a read-only store view "
+                f"(get, range, len), got {view!r}"
+            )
+        if partition is not None and (type(partition) is not int or partition < 0):
+            raise TypeError(
+                f"StateRegistry.register({name!r}): partition must be an int >= 0 or None, "
+                f"got {partition!r}"
+            )
+        self._views.setdefault(name, []).append((partition, view))
+
+    def unregister(self, name: str, view: Any) -> None:
+        """Forget ``view`` (registered as ``name``); nothing happens if it is not there."""
+        entries = self._views.get(name)
+        if not entries:
+            return
+        entries[:] = [(p, v) for p, v in entries if v is not view]
+        if not entries:
+            del self._views[name]
+
+    def names(self) -> list[str]:
+        """The names with at least one view, sorted."""
+        return sorted(self._views)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._views
+
+    def views(self, name: str) -> list[tuple[int | None, Any]]:
+        """``(partition, view)`` of ``name``, the most recently registered first; empty
+        when nothing is registered under it."""
+        return list(reversed(self._views.get(name, ())))
+
+    def partitions(self, name: str) -> list[int | None]:
+        """The partitions served here for ``name`` (None: a store that is not partitioned,
+        e.g. a global table, which holds every key), sorted with None first."""
+        found = {p for p, _ in self._views.get(name, ())}
+        return sorted(found, key=lambda p: -1 if p is None else p)
+
+    def get(self, name: str, key: Any, default: Any = None) -> Any:
+        """The value of ``key`` in the first view of ``name`` that has one, or ``default``."""
+        for _, view in self.views(name):
+            value = view.get(key, _MISSING)
+            if value is not _MISSING:
+                return value
+        return default
+
+    def size(self, name: str) -> int:
+        """The number of keys of ``name`` served here (every view counted)."""
+        return sum(len(view) for _, view in self.views(name))
+
+    def range(
+        self, name: str, start: Any = None, end: Any = None, limit: int | None = None
+    ) -> Iterator[tuple[Any, Any]]:
+        """``(key, value)`` with ``start <= key < end`` from every view of ``name``: each
+        view's keys in its order, views by partition (at most ``limit`` pairs)."""
+        ordered = sorted(self.views(name), key=lambda pv: -1 if pv[0] is None else pv[0])
+        n = 0
+        for _, view in ordered:
+            for pair in view.range(start, end):
+                if limit is not None and n >= limit:
+                    return
+                n += 1
+                yield pair
+
+    def __repr__(self) -> str:
+        return f"<StateRegistry {self.names()!r}>"
+
+
+_REGISTRIES: weakref.WeakKeyDictionary[Any, StateRegistry] = weakref.WeakKeyDictionary()
+
+
+def registry_of(materializer: Any) -> StateRegistry:
+    """The :class:`StateRegistry` of ``materializer`` (created on first use)."""
+    registry = _REGISTRIES.get(materializer)
+    if registry is None:
+        registry = _REGISTRIES[materializer] = StateRegistry()
+    return registry

@@ -1,0 +1,283 @@
+"""Queryable state over HTTP: an aiohttp server, in the stream's event loop, serving the
+store views of a :class:`~reactive.state.StateRegistry` as JSON (the ``http`` extra).
+
+Routes (``{store}`` is a registered name; every answer is a JSON object):
+
+``GET /stores``
+    ``{"stores": [{"store", "partitions", "size"}]}`` for every registered store.
+``GET /stores/{store}``, ``GET /stores/{store}/size``
+    ``{"store", "partitions", "size"}``: the partitions served here (``null`` stands for
+    a store that is not partitioned: a global table or an unpartitioned operator) and
+    the number of keys they hold.
+``GET /stores/{store}/keys/{key}``
+    ``{"store", "key", "value"}``; 404 ``{"error"}`` when no view here has the key. With
+    ``ownership`` (see below) a key whose partition another member serves is answered
+    with a **307 redirect** to the same path on that member's endpoint (the body says
+    ``{"store", "key", "partition", "owner"}``): an HTTP client following redirects
+    gets the value from whichever member it asked; a proxy can route on the metadata.
+``GET /stores/{store}/keys?from=&to=&limit=``
+    ``{"store", "items": [[key, value], ...]}``: keys with ``from <= key < to`` (either
+    bound may be left out) from the partitions served here, each partition in key order;
+    ``limit`` (default 1000) bounds the answer.
+``GET /stores/{store}/owner/{key}``
+    ``{"store", "key", "partition", "owner", "local"}``: which member serves the
+    partition of ``key`` (needs ``ownership``; 404 without it).
+
+Keys arrive as strings: ``key_parsers`` maps a store name to a function decoding the
+path or query string into the store's key type (``{"counts": int}``); without one the
+string is the key. A key its parser refuses answers 400 naming the store and the parser's
+error. Values are written with ``json.dumps``; ``bytes`` become text (UTF-8, undecodable
+bytes escaped), other non-JSON values their ``repr``.
+
+Ownership: an object with ``owner_of(store, key) -> (partition, endpoint) | None``
+(``connectors.kafka.membership.GroupMembership`` is one: members publish their endpoint
+and partitions to a compacted topic). None for a store it does not know, or a key any
+member can answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+try:
+    from aiohttp import web
+except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the install
+    if not (_missing.name or "").startswith("aiohttp"):
+        raise
+    raise ModuleNotFoundError(
+        f"reactive.state.http needs aiohttp ({_missing}), which the 'http' extra installs: "
+        "pip install 'reactive-streams-py[http]'",
+        name=_missing.name,
+    ) from _missing
+
+from ._registry import StateRegistry
+
+__all__ = ["Ownership", "StateServer", "start_app"]
+
+_MISSING: Any = object()
+DEFAULT_LIMIT = 1000
+
+
+async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host:port`` (port 0: a free one) in the running event loop;
+    returns the runner (``await runner.cleanup()`` stops it) and the base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    server: Any = site._server
+    return runner, f"http://{host}:{server.sockets[0].getsockname()[1]}"
+
+
+class Ownership(Protocol):
+    """Who serves the partition of a key (see the module docstring)."""
+
+    def owner_of(self, store: str, key: Any) -> tuple[int, str | None] | None:
+        """``(partition, endpoint)`` of ``key`` in ``store`` (endpoint None: nobody
+        known), or None when any member can answer."""
+        ...
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, bytes | bytearray):
+        return bytes(obj).decode("utf-8", "backslashreplace")
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=repr)
+    return repr(obj)
+
+
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, default=_jsonable),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class StateServer:
+    """Serves ``registry`` over HTTP on ``host:port`` (port 0: a free one; see
+    :attr:`url` once started). Runs in the event loop that calls :meth:`start`: the one
+    the streams run in, so a query reads a store between two elements, never during one.
+
+    Use ``async with StateServer(registry_of(mat)) as server: ...`` or ``await
+    server.start()`` / ``await server.stop()``. ``endpoint`` is this member's base URL
+    as other members and clients reach it (default: :attr:`url`); a redirect for a key
+    owned by ``endpoint`` itself is never sent.
+    """
+
+    def __init__(
+        self,
+        registry: StateRegistry,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        key_parsers: Mapping[str, Callable[[str], Any]] | None = None,
+        ownership: Ownership | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        if not isinstance(registry, StateRegistry):
+            raise TypeError(f"StateServer: expected a StateRegistry, got {registry!r}")
+        parsers = dict(key_parsers or {})
+        for name, parser in parsers.items():
+            if not callable(parser):
+                raise TypeError(
+                    f"StateServer: the key parser of store {name!r} must be callable, "
+                    f"got {parser!r}"
+                )
+        if ownership is not None and not callable(getattr(ownership, "owner_of", None)):
+            raise TypeError(
+                f"StateServer: ownership must have owner_of(store, key), got {ownership!r}"
+            )
+        self.registry = registry
+        self.host = host
+        self.port = port
+        self.key_parsers = parsers
+        self.ownership = ownership
+        self._endpoint = endpoint
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> StateServer:
+        """Start listening; returns the server."""
+        if self._runner is not None:
+            return self
+        app = web.Application()
+        app.router.add_get("/stores", self._stores)
+        app.router.add_get("/stores/{store}", self._size)
+        app.router.add_get("/stores/{store}/size", self._size)
+        app.router.add_get("/stores/{store}/keys", self._range)
+        app.router.add_get("/stores/{store}/keys/{key}", self._key)
+        app.router.add_get("/stores/{store}/owner/{key}", self._owner)
+        self._runner, self._url = await start_app(app, self.host, self.port)
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> StateServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._url is None:
+            raise RuntimeError("StateServer: not started (await server.start())")
+        return self._url
+
+    @property
+    def endpoint(self) -> str:
+        """This member's base URL as published to others (default :attr:`url`)."""
+        return self._endpoint if self._endpoint is not None else self.url
+
+    # -- handlers ------------------------------------------------------------------------
+    def _store(self, request: web.Request) -> str:
+        name = request.match_info["store"]
+        if name not in self.registry:
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": f"no store {name!r} is registered here"}),
+                content_type="application/json",
+            )
+        return name
+
+    def _parse(self, store: str, text: str) -> Any:
+        parser = self.key_parsers.get(store)
+        if parser is None:
+            return text
+        try:
+            return parser(text)
+        except Exception as exc:
+            raise web.HTTPBadRequest(
+                text=json.dumps(
+                    {"error": f"store {store!r}: key {text!r} refused by its key parser: {exc!r}"}
+                ),
+                content_type="application/json",
+            ) from exc
+
+    def _describe(self, name: str) -> dict[str, Any]:
+        return {
+            "store": name,
+            "partitions": self.registry.partitions(name),
+            "size": self.registry.size(name),
+        }
+
+    async def _stores(self, request: web.Request) -> web.Response:
+        return _json({"stores": [self._describe(n) for n in self.registry.names()]})
+
+    async def _size(self, request: web.Request) -> web.Response:
+        return _json(self._describe(self._store(request)))
+
+    async def _key(self, request: web.Request) -> web.Response:
+        name = self._store(request)
+        text = request.match_info["key"]
+        key = self._parse(name, text)
+        if self.ownership is not None:
+            owned = self.ownership.owner_of(name, key)
+            if owned is not None:
+                partition, owner = owned
+                if owner is not None and owner != self.endpoint:
+                    body = {"store": name, "key": key, "partition": partition, "owner": owner}
+                    location = owner.rstrip("/") + request.rel_url.path_qs
+                    return _json(body, 307, {"Location": location})
+        value = self.registry.get(name, key, _MISSING)
+        if value is _MISSING:
+            return _json({"error": f"store {name!r} has no value for key {key!r} here"}, 404)
+        return _json({"store": name, "key": key, "value": value})
+
+    async def _range(self, request: web.Request) -> web.Response:
+        name = self._store(request)
+        q = request.query
+        start = self._parse(name, q["from"]) if "from" in q else None
+        end = self._parse(name, q["to"]) if "to" in q else None
+        try:
+            limit = int(q.get("limit", DEFAULT_LIMIT))
+            if limit < 0:
+                raise ValueError("negative")
+        except ValueError:
+            return _json({"error": f"limit must be an int >= 0, got {q.get('limit')!r}"}, 400)
+        items = [[k, v] for k, v in self.registry.range(name, start, end, limit)]
+        return _json({"store": name, "items": items})
+
+    async def _owner(self, request: web.Request) -> web.Response:
+        name = self._store(request)
+        key = self._parse(name, request.match_info["key"])
+        if self.ownership is None:
+            return _json({"error": "this server has no ownership metadata"}, 404)
+        owned = self.ownership.owner_of(name, key)
+        if owned is None:
+            return _json(
+                {
+                    "store": name,
+                    "key": key,
+                    "partition": None,
+                    "owner": self.endpoint,
+                    "local": True,
+                }
+            )
+        partition, owner = owned
+        return _json(
+            {
+                "store": name,
+                "key": key,
+                "partition": partition,
+                "owner": owner,
+                "local": owner == self.endpoint,
+            }
+        )
+
+    def __repr__(self) -> str:
+        where = self._url or "not started"
+        return f"<StateServer {where}>"

@@ -1,0 +1,152 @@
+"""Queryable state: the registry follows the running stateful operators, and
+``StateServer`` serves it over real HTTP (aiohttp client against the server on a free
+loopback port): a key, a range, the size, key parsing, 404/400 answers, and the redirect
+to the member owning a key's partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+
+from reactive import Keep, Materializer, Sink
+from reactive.state import OrderedKeySerde, StateRegistry, Stores, registry_of
+from reactive.state.http import StateServer
+from reactive.testkit import TestSource
+
+
+async def eventually(predicate: Any) -> None:
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition not met")
+
+
+async def get(session: aiohttp.ClientSession, url: str, **kw: Any) -> tuple[int, Any]:
+    async with session.get(url, **kw) as r:
+        return r.status, await r.json()
+
+
+async def test_operators_register_while_running_and_unregister_when_stopped(
+    materializer: Materializer,
+) -> None:
+    registry = registry_of(materializer)
+    assert registry is registry_of(materializer) and registry.names() == []
+    up, view = (
+        TestSource.probe()
+        .aggregate_by_key(Stores.in_memory("counts"), str, lambda: 0, lambda n, _: n + 1, Keep.both)
+        .to_mat(Sink.ignore(), Keep.left)
+        .run(materializer)
+    )
+    await eventually(lambda: "counts" in registry)
+    up.send_next("a").send_next("a")
+    await eventually(lambda: registry.get("counts", "a") == 2)
+    assert registry.partitions("counts") == [None] and registry.size("counts") == 1
+    up.send_complete()
+    await eventually(lambda: "counts" not in registry)
+    assert registry.get("counts", "a", "none") == "none"
+
+
+async def test_http_key_range_size_and_errors(materializer: Materializer) -> None:
+    spec = Stores.in_memory("counts", key_serde=OrderedKeySerde())
+    up, view = (
+        TestSource.probe()
+        .aggregate_by_key(spec, lambda x: x, lambda: 0, lambda n, _: n + 1, Keep.both)
+        .to_mat(Sink.ignore(), Keep.left)
+        .run(materializer)
+    )
+    for x in [1, 2, 2, 3, 7]:
+        up.send_next(x)
+    await eventually(lambda: view.is_open and view.get(7) == 1)
+    async with (
+        StateServer(registry_of(materializer), key_parsers={"counts": int}) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        base = server.url
+        assert await get(http, f"{base}/stores/counts/keys/2") == (
+            200,
+            {"store": "counts", "key": 2, "value": 2},
+        )
+        status, body = await get(http, f"{base}/stores/counts/keys/5")
+        assert status == 404 and "no value for key 5" in body["error"]
+        status, body = await get(http, f"{base}/stores/counts/keys/two")
+        assert (
+            status == 400 and "store 'counts': key 'two' refused by its key parser" in body["error"]
+        )
+        assert await get(http, f"{base}/stores/counts/keys", params={"from": "2", "to": "7"}) == (
+            200,
+            {"store": "counts", "items": [[2, 2], [3, 1]]},
+        )
+        _, body = await get(http, f"{base}/stores/counts/keys", params={"limit": "2"})
+        assert body["items"] == [[1, 1], [2, 2]]
+        assert await get(http, f"{base}/stores/counts/size") == (
+            200,
+            {"store": "counts", "partitions": [None], "size": 4},
+        )
+        _, body = await get(http, f"{base}/stores")
+        assert body == {"stores": [{"store": "counts", "partitions": [None], "size": 4}]}
+        status, body = await get(http, f"{base}/stores/nope/keys/1")
+        assert status == 404 and "no store 'nope'" in body["error"]
+        # Live: the next update is visible to the next query.
+        up.send_next(5)
+        await eventually(lambda: view.get(5) == 1)
+        assert (await get(http, f"{base}/stores/counts/keys/5"))[0] == 200
+    up.send_complete()
+
+
+class Halves:
+    """Ownership by hand: even keys on member A, odd keys on member B."""
+
+    def __init__(self, a: str, b: str) -> None:
+        self.a, self.b = a, b
+
+    def owner_of(self, store: str, key: Any) -> tuple[int, str | None] | None:
+        return key % 2, self.a if key % 2 == 0 else self.b
+
+
+async def test_a_key_owned_by_another_member_is_redirected_to_it() -> None:
+    ra, rb = StateRegistry(), StateRegistry()
+    sa, sb = Stores.in_memory("t").open(), Stores.in_memory("t").open()
+    sa.put(2, "two")
+    sb.put(3, "three")
+    ra.register("t", sa, 0)
+    rb.register("t", sb, 1)
+    a = StateServer(ra, key_parsers={"t": int})
+    b = StateServer(rb, key_parsers={"t": int})
+    await a.start()
+    await b.start()
+    a.ownership = b.ownership = Halves(a.url, b.url)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{a.url}/stores/t/keys/3", allow_redirects=False) as r:
+                assert r.status == 307 and r.headers["Location"] == f"{b.url}/stores/t/keys/3"
+                assert await r.json() == {"store": "t", "key": 3, "partition": 1, "owner": b.url}
+            # A client that follows redirects gets the value from the owner.
+            assert await get(http, f"{a.url}/stores/t/keys/3") == (
+                200,
+                {"store": "t", "key": 3, "value": "three"},
+            )
+            assert await get(http, f"{b.url}/stores/t/keys/2") == (
+                200,
+                {"store": "t", "key": 2, "value": "two"},
+            )
+            assert await get(http, f"{b.url}/stores/t/owner/2") == (
+                200,
+                {"store": "t", "key": 2, "partition": 0, "owner": a.url, "local": False},
+            )
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(TypeError, match="StateServer: expected a StateRegistry"):
+        StateServer({})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="key parser of store 'x' must be callable"):
+        StateServer(StateRegistry(), key_parsers={"x": 1})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"StateRegistry.register\('x'\): view must be"):
+        StateRegistry().register("x", 3)
