@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
 from .._errors import StreamError
-from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED
+from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
@@ -592,6 +592,10 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
             if self._cin.state & IN_CLOSED:
                 self.complete_stage()
             else:
+                # An output that got a chunk has no demand left (a push answers a pull).
+                for i, chunk in enumerate(chunks):
+                    if chunk:
+                        rooms[i] = 0
                 self._pull_up(rooms)
 
     def _pull_up(self, rooms: list[int]) -> None:
@@ -613,12 +617,31 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
         if self.pos >= len(self.queue):
             self.complete_stage()
 
-    def on_pull_i(self, i: int) -> None:
+    def _pull_on_its_way(self) -> bool:
+        """Some open output was pulled and its ``on_pull`` is still queued: it comes
+        next, so serving now would hand out only up to the first element for it."""
+        for c in self._couts:
+            if c.state & PULL_REQ:
+                return True
+        return False
+
+    def _serve(self) -> None:
+        """Dispatch the queue when its head's output has demand, or pull upstream when the
+        queue is empty. Waits while an output's pull is on its way (its ``on_pull`` or,
+        when it was cancelled since, its ``on_downstream_finish`` comes after this
+        event and serves then): outputs pulled together are then served together, in
+        one dispatch, instead of one element at a time in turn."""
+        if self._pull_on_its_way():
+            return
         if self.pos < len(self.queue):
-            if self.head_idx == i:
+            h = self.head_idx
+            if h >= 0 and self._couts[h].state & (DEMAND | OUT_CLOSED) == DEMAND:
                 self._dispatch()
         elif not self._cin.state & IN_CLOSED:
             self._pull_up(self._rooms())
+
+    def on_pull_i(self, i: int) -> None:
+        self._serve()
 
     def on_cancel_i(self, i: int, cause: BaseException) -> None:
         self.running -= 1
@@ -632,6 +655,8 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
                 self.cancel_stage(cause)
             else:
                 self._dispatch()
+        else:
+            self._serve()  # a dispatch may have waited for this output's pull
 
     def _on_resume(self, exc: BaseException) -> None:
         # The function raised on a single element pushed (not from _dispatch, which
