@@ -5,8 +5,11 @@ boundary on each branch, against a plain for loop, reactivex ``publish``/``merge
 task-per-branch ``asyncio.Queue(16)`` design. The other rows put one junction each
 (``Zip``, ``ZipWith``, ``Unzip``, ``Partition``, ``Concat``, ``Interleave``,
 ``MergeSorted``) between ``Source.from_iterable`` sources and ``Sink.fold(0, add)``
-against the plain loop computing the same sum. Every system of a row returns the same
-integer, which the harness compares with the baseline's.
+against the plain loop computing the same sum (``Balance`` and ``Broadcast`` into a
+``Merge(2)`` too). ``graph_balance_pool`` is the worker pool ``Balance(2)`` -> 2 x
+``map_async(1)`` -> ``Merge(2)`` against two worker tasks sharing an ``asyncio.Queue(16)``.
+Every system of a row returns the same integer, which the harness compares with the
+baseline's.
 
 The systems are defined here, next to their registration: the project's build their graph
 with the Graph DSL (so the junction stage itself is measured, not a fluent shortcut).
@@ -413,6 +416,55 @@ async def merge_sorted_project(n: int) -> int:
     return await _run_graph(blueprint)
 
 
+def balance_loop(n: int) -> int:
+    """Every element summed, as a plain loop (Balance hands each to one output once)."""
+    acc = 0
+    for x in range(n):
+        acc = add(acc, x)
+    return acc
+
+
+async def balance_project(n: int) -> int:
+    """``Balance(2)``, both outputs into ``Merge(2)``, summed."""
+    from reactive import Balance, ClosedShape, Merge, Source
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        bal = b.add(Balance(2))
+        m = b.add(Merge(2))
+        b.add(Source.from_iterable(range(n))).out >> bal.in_
+        bal.out(0) >> m.in_(0)
+        bal.out(1) >> m.in_(1)
+        m.out >> sink.in_
+        return ClosedShape
+
+    return await _run_graph(blueprint)
+
+
+def broadcast_loop(n: int) -> int:
+    """Every element summed twice, as a plain loop."""
+    acc = 0
+    for x in range(n):
+        acc = add(acc, x)
+        acc = add(acc, x)
+    return acc
+
+
+async def broadcast_project(n: int) -> int:
+    """``Broadcast(2)``, both outputs into ``Merge(2)``, summed."""
+    from reactive import Broadcast, ClosedShape, Merge, Source
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        bc = b.add(Broadcast(2))
+        m = b.add(Merge(2))
+        b.add(Source.from_iterable(range(n))).out >> bc.in_
+        bc.out(0) >> m.in_(0)
+        bc.out(1) >> m.in_(1)
+        m.out >> sink.in_
+        return ClosedShape
+
+    return await _run_graph(blueprint)
+
+
 _JUNCTIONS = (
     ("zip", "Zip()", "two sources of range(n) zipped; pairs summed (a `map(sum)` after)"),
     ("zip_with", "ZipWith(add)", "two sources of range(n) combined with `add`, summed"),
@@ -431,6 +483,12 @@ _JUNCTIONS = (
         f"the two halves of range(n) in segments of {SEGMENT}, summed",
     ),
     ("merge_sorted", "MergeSorted()", "the evens and the odds below n merged in order, summed"),
+    ("balance", "Balance(2)", "range(n) balanced over two outputs into `Merge(2)`, summed"),
+    (
+        "broadcast",
+        "Broadcast(2)",
+        "range(n) broadcast to two outputs into `Merge(2)`, summed (each element twice)",
+    ),
 )
 
 for _name, _junction, _what in _JUNCTIONS:
@@ -460,3 +518,43 @@ for _name, _junction, _what in _JUNCTIONS:
             ),
         )
     )
+
+
+# --------------------------------------------------------------------------------------------
+# graph_balance_pool: Balance(2) -> 2 x map_async(1) -> Merge(2) vs two workers and a queue
+# --------------------------------------------------------------------------------------------
+
+_register(
+    Benchmark(
+        name="graph_balance_pool",
+        title="Worker pool: Balance(2) -> 2 x map_async(1) -> Merge(2) vs 2 worker tasks + Queue",
+        description=(
+            "`async def f(x): await asyncio.sleep(0); return x` over two workers, summed: the "
+            "`Balance(2)` -> 2 x `map_async(1, f)` -> `Merge(2)` graph (the systems of the "
+            "`balance` row) against its hand-written equivalent, two worker tasks taking from "
+            "one `asyncio.Queue(16)`. Balance itself takes a small share of the time here: "
+            "most goes to `map_async` (one task per call), whose speed is issue 19's "
+            "map_async/worker-pool part, not the junction's."
+        ),
+        systems=(
+            System(
+                "2 worker tasks + asyncio.Queue(16)",
+                "benchmarks.baselines:balance_worker_tasks",
+                "baseline",
+            ),
+            System("project Balance(2) pool", "benchmarks.project:balance_pool", "project"),
+        ),
+        baseline="2 worker tasks + asyncio.Queue(16)",
+        size=50_000,
+        quick_size=1_000,
+        metrics=(THROUGHPUT,),
+        targets=(
+            Target(
+                "project Balance(2) pool",
+                "throughput",
+                ">= 1.0x two worker tasks + asyncio.Queue(16)",
+                min_ratio=1.0,
+            ),
+        ),
+    )
+)

@@ -50,6 +50,17 @@ class _PortOut(OutHandler):
         self.logic.on_cancel_i(self.i, cause)
 
 
+def _pull_on_its_way(couts: list[Any]) -> bool:
+    """Some output was pulled and its ``on_pull`` is still queued (or, if it was cancelled
+    since, its cancellation): that event comes after the one being handled. A fan-out
+    that waits for it serves the outputs pulled together in one go (Partition: instead of
+    handing out just the elements before the first one for the output still to come)."""
+    for c in couts:
+        if c.state & PULL_REQ:
+            return True
+    return False
+
+
 # -- Broadcast / Unzip: one element to every output ------------------------------------------
 class _AllOutputsLogic(GraphStageLogic, InHandler):
     """Pushes one value to every open output; pulls upstream once all of them pulled."""
@@ -314,6 +325,8 @@ class Balance(GraphStage[UniformFanOutShape]):
         self.shape = UniformFanOutShape.of(n, "Balance")
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _BalanceBatchLogic(self.shape, self.wait_for_all_downstreams, self.eager_cancel)
         return _BalanceLogic(self.shape, self.wait_for_all_downstreams, self.eager_cancel)
 
 
@@ -376,6 +389,127 @@ class _BalanceLogic(GraphStageLogic, InHandler):
             self.need_pulls -= 1
             if self.need_pulls == 0 and self.queue and not self.has_been_pulled(self.in_):
                 self.try_pull(self.in_)
+
+
+class _BalanceBatchLogic(GraphStageLogic, InHandler):
+    """Balance on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    Outputs that pulled wait in line, in the order they pulled. Upstream is pulled for
+    what the waiting outputs asked for together (``demand_n`` on a batch connection, 1
+    otherwise), and what it hands over goes down the line: each output gets the next
+    elements in one push, at most what it asked for, until the elements or the line run
+    out. Elements left over (only when an output cancelled after its pull was counted)
+    wait for the next output that pulls; upstream is pulled again once none are left.
+    With ``wait_for_all_downstreams`` nothing moves before every output pulled once (or
+    cancelled), as element by element. An upstream that completes completes the stage
+    once the leftovers went out.
+    """
+
+    def __init__(self, shape: UniformFanOutShape, wait_all: bool, eager_cancel: bool) -> None:
+        super().__init__(shape)
+        self.in_ = shape.in_
+        self.outs = shape.outlets
+        self.eager_cancel = eager_cancel
+        n = len(self.outs)
+        self.line: deque[int] = deque()  # outputs that pulled and got nothing yet
+        self.need_pulls = n if wait_all else 0
+        self.has_pulled = [False] * n
+        self.running = n
+        self.buf: Any = None  # elements from upstream not handed out yet
+        self.off = 0
+        self.set_handler(self.in_, self)
+        for i, o in enumerate(self.outs):
+            self.set_handler(o, _PortOut(self, i))
+        self._batch_in = (self.in_,)
+        self._batch_out = tuple(self.outs)
+
+    def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
+        self._couts = [self._conns[o] for o in self.outs]
+
+    def _serve(self) -> None:
+        """Hand what is held down the line, then pull upstream for what the line still
+        wants (or complete, when upstream completed and nothing is held)."""
+        if self.need_pulls > 0:
+            return
+        line = self.line
+        couts = self._couts
+        buf = self.buf
+        if buf is not None:
+            off = self.off
+            end = len(buf)
+            while line and off < end:
+                i = line.popleft()
+                c = couts[i]
+                if c.state & OUT_CLOSED:
+                    continue
+                stop = off + c.demand_n if c.batch else off + 1
+                if stop > end:
+                    stop = end
+                if stop - off == 1:
+                    self.push(self.outs[i], buf[off])
+                elif off == 0 and stop == end:
+                    self.push(self.outs[i], buf)  # the batch as it came (a _Batch)
+                else:
+                    self.push(self.outs[i], _Batch(buf[off:stop]))
+                off = stop
+            if off < end:
+                self.off = off
+                return
+            self.buf = None
+            self.off = 0
+        cin = self._cin
+        if cin.state & IN_CLOSED:
+            self.complete_stage()
+            return
+        if line and not cin.state & 7:  # PULLED: a pull is outstanding already
+            want = 0
+            for i in line:
+                c = couts[i]
+                if not c.state & OUT_CLOSED:
+                    want += c.demand_n if c.batch else 1
+            if want > 0:
+                self.pull(self.in_)
+                if cin.batch:
+                    cin.demand_n = want
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if type(x) is _Batch:
+            if not x:
+                self._serve()
+                return
+            self.buf = x
+        else:
+            self.buf = (x,)
+        self.off = 0
+        self._serve()
+
+    def on_upstream_finish(self) -> None:
+        if self.buf is None:
+            self.complete_stage()
+
+    def on_pull_i(self, i: int) -> None:
+        if not self.has_pulled[i]:
+            self.has_pulled[i] = True
+            if self.need_pulls > 0:
+                self.need_pulls -= 1
+        self.line.append(i)
+        self._serve()
+
+    def on_cancel_i(self, i: int, cause: BaseException) -> None:
+        if self.eager_cancel:
+            self.cancel_stage(cause)
+            return
+        self.running -= 1
+        if self.running == 0:
+            self.cancel_stage(cause)
+            return
+        if not self.has_pulled[i] and self.need_pulls > 0:
+            self.has_pulled[i] = True
+            self.need_pulls -= 1
+            if self.need_pulls == 0 and self.line:
+                self._serve()
 
 
 # -- Partition -------------------------------------------------------------------------------
@@ -617,21 +751,13 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
         if self.pos >= len(self.queue):
             self.complete_stage()
 
-    def _pull_on_its_way(self) -> bool:
-        """Some open output was pulled and its ``on_pull`` is still queued: it comes
-        next, so serving now would hand out only up to the first element for it."""
-        for c in self._couts:
-            if c.state & PULL_REQ:
-                return True
-        return False
-
     def _serve(self) -> None:
         """Dispatch the queue when its head's output has demand, or pull upstream when the
         queue is empty. Waits while an output's pull is on its way (its ``on_pull`` or,
         when it was cancelled since, its ``on_downstream_finish`` comes after this
         event and serves then): outputs pulled together are then served together, in
         one dispatch, instead of one element at a time in turn."""
-        if self._pull_on_its_way():
+        if _pull_on_its_way(self._couts):
             return
         if self.pos < len(self.queue):
             h = self.head_idx
