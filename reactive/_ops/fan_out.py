@@ -61,6 +61,23 @@ def _pull_on_its_way(couts: list[Any]) -> bool:
     return False
 
 
+class _BatchFanOut:
+    """What the fan-out stages on the batch protocol share (fast path; see
+    ``_ops/fused.py``): both sides declared, the connections read once at start."""
+
+    in_: Inlet[Any]
+    outs: tuple[Outlet[Any], ...]
+    _conns: dict[Any, Any]
+
+    def _declare_batch_ports(self) -> None:
+        self._batch_in = (self.in_,)
+        self._batch_out = tuple(self.outs)
+
+    def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
+        self._couts = [self._conns[o] for o in self.outs]
+
+
 # -- Broadcast / Unzip: one element to every output ------------------------------------------
 class _AllOutputsLogic(GraphStageLogic, InHandler):
     """Pushes one value to every open output; pulls upstream once all of them pulled."""
@@ -111,7 +128,7 @@ class _AllOutputsLogic(GraphStageLogic, InHandler):
             self._try_pull()
 
 
-class _BroadcastBatchLogic(_AllOutputsLogic):
+class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
     """Broadcast and Unzip on the batch protocol (fast path; see ``_ops/fused.py``).
 
     Upstream is pulled, once every open output has pulled, for the smallest demand among
@@ -126,12 +143,7 @@ class _BroadcastBatchLogic(_AllOutputsLogic):
 
     def __init__(self, shape: Any, split: Callable[[Any], Any] | None = None) -> None:
         super().__init__(shape, split, False)
-        self._batch_in = (self.in_,)
-        self._batch_out = tuple(self.outs)
-
-    def pre_start(self) -> None:
-        self._cin = self._conns[self.in_]
-        self._couts = [self._conns[o] for o in self.outs]
+        self._declare_batch_ports()
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -357,11 +369,15 @@ class _BalanceLogic(GraphStageLogic, InHandler):
     def on_push(self) -> None:
         self._dispatch()
 
-    def on_pull_i(self, i: int) -> None:
+    def _count_pull(self, i: int) -> None:
+        """Output ``i`` pulled (or cancelled): one fewer to wait for, the first time."""
         if not self.has_pulled[i]:
             self.has_pulled[i] = True
             if self.need_pulls > 0:
                 self.need_pulls -= 1
+
+    def on_pull_i(self, i: int) -> None:
+        self._count_pull(i)
         if self.need_pulls == 0:
             if self.is_available(self.in_):
                 if not self.queue:
@@ -385,13 +401,17 @@ class _BalanceLogic(GraphStageLogic, InHandler):
             self.cancel_stage(cause)
             return
         if not self.has_pulled[i] and self.need_pulls > 0:
-            self.has_pulled[i] = True
-            self.need_pulls -= 1
-            if self.need_pulls == 0 and self.queue and not self.has_been_pulled(self.in_):
-                self.try_pull(self.in_)
+            self._count_pull(i)
+            if self.need_pulls == 0 and self.queue:
+                self._all_pulled()
+
+    def _all_pulled(self) -> None:
+        """The last output ``wait_for_all_downstreams`` waited for cancelled; others wait."""
+        if not self.has_been_pulled(self.in_):
+            self.try_pull(self.in_)
 
 
-class _BalanceBatchLogic(GraphStageLogic, InHandler):
+class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
     """Balance on the batch protocol (fast path; see ``_ops/fused.py``).
 
     Outputs that pulled wait in line, in the order they pulled. Upstream is pulled for
@@ -406,33 +426,17 @@ class _BalanceBatchLogic(GraphStageLogic, InHandler):
     """
 
     def __init__(self, shape: UniformFanOutShape, wait_all: bool, eager_cancel: bool) -> None:
-        super().__init__(shape)
-        self.in_ = shape.in_
-        self.outs = shape.outlets
-        self.eager_cancel = eager_cancel
-        n = len(self.outs)
-        self.line: deque[int] = deque()  # outputs that pulled and got nothing yet
-        self.need_pulls = n if wait_all else 0
-        self.has_pulled = [False] * n
-        self.running = n
+        super().__init__(shape, wait_all, eager_cancel)
         self.buf: Any = None  # elements from upstream not handed out yet
         self.off = 0
-        self.set_handler(self.in_, self)
-        for i, o in enumerate(self.outs):
-            self.set_handler(o, _PortOut(self, i))
-        self._batch_in = (self.in_,)
-        self._batch_out = tuple(self.outs)
-
-    def pre_start(self) -> None:
-        self._cin = self._conns[self.in_]
-        self._couts = [self._conns[o] for o in self.outs]
+        self._declare_batch_ports()
 
     def _serve(self) -> None:
         """Hand what is held down the line, then pull upstream for what the line still
         wants (or complete, when upstream completed and nothing is held)."""
         if self.need_pulls > 0:
             return
-        line = self.line
+        line = self.queue
         couts = self._couts
         buf = self.buf
         if buf is not None:
@@ -490,26 +494,12 @@ class _BalanceBatchLogic(GraphStageLogic, InHandler):
             self.complete_stage()
 
     def on_pull_i(self, i: int) -> None:
-        if not self.has_pulled[i]:
-            self.has_pulled[i] = True
-            if self.need_pulls > 0:
-                self.need_pulls -= 1
-        self.line.append(i)
+        self._count_pull(i)
+        self.queue.append(i)
         self._serve()
 
-    def on_cancel_i(self, i: int, cause: BaseException) -> None:
-        if self.eager_cancel:
-            self.cancel_stage(cause)
-            return
-        self.running -= 1
-        if self.running == 0:
-            self.cancel_stage(cause)
-            return
-        if not self.has_pulled[i] and self.need_pulls > 0:
-            self.has_pulled[i] = True
-            self.need_pulls -= 1
-            if self.need_pulls == 0 and self.line:
-                self._serve()
+    def _all_pulled(self) -> None:
+        self._serve()
 
 
 # -- Partition -------------------------------------------------------------------------------
@@ -619,7 +609,7 @@ class _PartitionLogic(GraphStageLogic, InHandler):
             self.try_pull(self.in_)
 
 
-class _PartitionBatchLogic(GraphStageLogic, InHandler):
+class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
     """Partition on the batch protocol (fast path; see ``_ops/fused.py``).
 
     What upstream hands over waits in a queue that is dispatched in order: each element's
@@ -648,12 +638,7 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
         self.set_handler(self.in_, self)
         for i, o in enumerate(self.outs):
             self.set_handler(o, _PortOut(self, i))
-        self._batch_in = (self.in_,)
-        self._batch_out = tuple(self.outs)
-
-    def pre_start(self) -> None:
-        self._cin = self._conns[self.in_]
-        self._couts = [self._conns[o] for o in self.outs]
+        self._declare_batch_ports()
 
     def _rooms(self) -> list[int]:
         return [
