@@ -596,3 +596,48 @@ async def test_partition_into_merge_moves_batches_not_elements() -> None:
     turn (10,000 runs), which is what element by element does."""
     assert await _parity_runs(fast_paths=False) == 10_000
     assert await _parity_runs(fast_paths=True) < 100
+
+
+@SETTINGS
+@given(
+    seeds=st.lists(st.integers(0, 12), min_size=1, max_size=5),
+    limit=st.integers(0, 15),
+    extra=st.integers(0, 3),
+    boundary=st.booleans(),
+)
+async def test_partition_feedback_cycles_match_python(
+    seeds: list[int], limit: int, extra: int, boundary: bool
+) -> None:
+    """A cycle through Merge and Partition: each seed goes round, incremented, through a
+    buffered feedback edge (Partition's output 1) until it reaches ``limit``, then leaves
+    by output 0. The buffer holds every element circulating at once, so the loop is live
+    in both modes; the probe asks for exactly one result per seed, then cancels."""
+    from reactive import OverflowStrategy
+
+    expected = sorted((i, max(s, limit)) for i, s in enumerate(seeds))
+
+    def make() -> Any:
+        def blueprint(b: Any, out: Any) -> Any:
+            merge = b.add(Merge(2))
+            part = b.add(Partition(2, lambda t: 0 if t[1] >= limit else 1))
+            b.add(Source.from_iterable(list(enumerate(seeds)))) >> merge.in_(0)
+            merge.out >> part.in_
+            part.out(0) >> out
+            feedback = Flow().map(lambda t: (t[0], t[1] + 1))
+            if boundary:
+                feedback = feedback.async_boundary()
+            feedback = feedback.buffer(len(seeds) + extra, OverflowStrategy.backpressure)
+            part.out(1) >> b.add(feedback) >> merge.in_(1)
+            return ClosedShape
+
+        return RunnableGraph.from_graph(GraphDSL.create(blueprint, TestSink.probe()))
+
+    for fast_paths in (True, False):
+        async with Materializer(fast_paths=fast_paths, name="partition-cycle") as mat:
+            probe = make().run(mat)
+            probe.request(len(seeds))
+            out = await probe.expect_next_n(len(seeds))
+            await settle([probe])
+            assert held(probe) == []  # nothing beyond: every seed left the loop
+            probe.cancel()
+        assert sorted(out) == expected
