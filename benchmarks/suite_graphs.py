@@ -207,6 +207,22 @@ async def _run_graph(blueprint: Any) -> int:
     return result
 
 
+async def _into_merge(junction: Any, source: Any) -> int:
+    """``source`` -> ``junction`` (two outputs) -> ``Merge(2)``, summed."""
+    from reactive import ClosedShape, Merge
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        j = b.add(junction)
+        m = b.add(Merge(2))
+        b.add(source).out >> j.in_
+        j.outlets[0] >> m.in_(0)
+        j.outlets[1] >> m.in_(1)
+        m.out >> sink.in_
+        return ClosedShape
+
+    return await _run_graph(blueprint)
+
+
 def zip_loop(n: int) -> int:
     """``sum(a + b for (a, b) in zip(range(n), range(n)))`` as a plain loop."""
     acc = 0
@@ -263,18 +279,9 @@ def unzip_loop(n: int) -> int:
 
 async def unzip_project(n: int) -> int:
     """``(x, 2x)`` into ``Unzip()``, both outputs into ``Merge(2)``, summed."""
-    from reactive import ClosedShape, Merge, Source, Unzip
+    from reactive import Source, Unzip
 
-    def blueprint(b: Any, sink: Any) -> Any:
-        u = b.add(Unzip())
-        m = b.add(Merge(2))
-        b.add(Source.from_iterable(range(n)).map(pair_of)).out >> u.in_
-        u.out0 >> m.in_(0)
-        u.out1 >> m.in_(1)
-        m.out >> sink.in_
-        return ClosedShape
-
-    return await _run_graph(blueprint)
+    return await _into_merge(Unzip(), Source.from_iterable(range(n)).map(pair_of))
 
 
 def partition_loop(n: int) -> int:
@@ -288,18 +295,9 @@ def partition_loop(n: int) -> int:
 
 async def partition_project(n: int) -> int:
     """``Partition(2, parity)``, both outputs into ``Merge(2)``, summed."""
-    from reactive import ClosedShape, Merge, Partition, Source
+    from reactive import Partition, Source
 
-    def blueprint(b: Any, sink: Any) -> Any:
-        p = b.add(Partition(2, parity))
-        m = b.add(Merge(2))
-        b.add(Source.from_iterable(range(n))).out >> p.in_
-        p.out(0) >> m.in_(0)
-        p.out(1) >> m.in_(1)
-        m.out >> sink.in_
-        return ClosedShape
-
-    return await _run_graph(blueprint)
+    return await _into_merge(Partition(2, parity), Source.from_iterable(range(n)))
 
 
 def dead_letter(x: int) -> int:
@@ -318,18 +316,9 @@ def partition_dead_letters_loop(n: int) -> int:
 
 async def partition_dead_letters_project(n: int) -> int:
     """``Partition(2, dead_letter)``, both outputs into ``Merge(2)``, summed."""
-    from reactive import ClosedShape, Merge, Partition, Source
+    from reactive import Partition, Source
 
-    def blueprint(b: Any, sink: Any) -> Any:
-        p = b.add(Partition(2, dead_letter))
-        m = b.add(Merge(2))
-        b.add(Source.from_iterable(range(n))).out >> p.in_
-        p.out(0) >> m.in_(0)
-        p.out(1) >> m.in_(1)
-        m.out >> sink.in_
-        return ClosedShape
-
-    return await _run_graph(blueprint)
+    return await _into_merge(Partition(2, dead_letter), Source.from_iterable(range(n)))
 
 
 def concat_loop(n: int) -> int:
@@ -426,18 +415,9 @@ def balance_loop(n: int) -> int:
 
 async def balance_project(n: int) -> int:
     """``Balance(2)``, both outputs into ``Merge(2)``, summed."""
-    from reactive import Balance, ClosedShape, Merge, Source
+    from reactive import Balance, Source
 
-    def blueprint(b: Any, sink: Any) -> Any:
-        bal = b.add(Balance(2))
-        m = b.add(Merge(2))
-        b.add(Source.from_iterable(range(n))).out >> bal.in_
-        bal.out(0) >> m.in_(0)
-        bal.out(1) >> m.in_(1)
-        m.out >> sink.in_
-        return ClosedShape
-
-    return await _run_graph(blueprint)
+    return await _into_merge(Balance(2), Source.from_iterable(range(n)))
 
 
 def broadcast_loop(n: int) -> int:
@@ -451,18 +431,9 @@ def broadcast_loop(n: int) -> int:
 
 async def broadcast_project(n: int) -> int:
     """``Broadcast(2)``, both outputs into ``Merge(2)``, summed."""
-    from reactive import Broadcast, ClosedShape, Merge, Source
+    from reactive import Broadcast, Source
 
-    def blueprint(b: Any, sink: Any) -> Any:
-        bc = b.add(Broadcast(2))
-        m = b.add(Merge(2))
-        b.add(Source.from_iterable(range(n))).out >> bc.in_
-        bc.out(0) >> m.in_(0)
-        bc.out(1) >> m.in_(1)
-        m.out >> sink.in_
-        return ClosedShape
-
-    return await _run_graph(blueprint)
+    return await _into_merge(Broadcast(2), Source.from_iterable(range(n)))
 
 
 _JUNCTIONS = (
