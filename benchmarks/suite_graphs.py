@@ -5,8 +5,11 @@ boundary on each branch, against a plain for loop, reactivex ``publish``/``merge
 task-per-branch ``asyncio.Queue(16)`` design. The other rows put one junction each
 (``Zip``, ``ZipWith``, ``Unzip``, ``Partition``, ``Concat``, ``Interleave``,
 ``MergeSorted``) between ``Source.from_iterable`` sources and ``Sink.fold(0, add)``
-against the plain loop computing the same sum. Every system of a row returns the same
-integer, which the harness compares with the baseline's.
+against the plain loop computing the same sum (``Balance`` and ``Broadcast`` into a
+``Merge(2)`` too). ``graph_balance_pool`` is the worker pool ``Balance(2)`` -> 2 x
+``map_async(1)`` -> ``Merge(2)`` against two worker tasks sharing an ``asyncio.Queue(16)``.
+Every system of a row returns the same integer, which the harness compares with the
+baseline's.
 
 The systems are defined here, next to their registration: the project's build their graph
 with the Graph DSL (so the junction stage itself is measured, not a fluent shortcut).
@@ -204,6 +207,22 @@ async def _run_graph(blueprint: Any) -> int:
     return result
 
 
+async def _into_merge(junction: Any, source: Any) -> int:
+    """``source`` -> ``junction`` (two outputs) -> ``Merge(2)``, summed."""
+    from reactive import ClosedShape, Merge
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        j = b.add(junction)
+        m = b.add(Merge(2))
+        b.add(source).out >> j.in_
+        j.outlets[0] >> m.in_(0)
+        j.outlets[1] >> m.in_(1)
+        m.out >> sink.in_
+        return ClosedShape
+
+    return await _run_graph(blueprint)
+
+
 def zip_loop(n: int) -> int:
     """``sum(a + b for (a, b) in zip(range(n), range(n)))`` as a plain loop."""
     acc = 0
@@ -260,18 +279,9 @@ def unzip_loop(n: int) -> int:
 
 async def unzip_project(n: int) -> int:
     """``(x, 2x)`` into ``Unzip()``, both outputs into ``Merge(2)``, summed."""
-    from reactive import ClosedShape, Merge, Source, Unzip
+    from reactive import Source, Unzip
 
-    def blueprint(b: Any, sink: Any) -> Any:
-        u = b.add(Unzip())
-        m = b.add(Merge(2))
-        b.add(Source.from_iterable(range(n)).map(pair_of)).out >> u.in_
-        u.out0 >> m.in_(0)
-        u.out1 >> m.in_(1)
-        m.out >> sink.in_
-        return ClosedShape
-
-    return await _run_graph(blueprint)
+    return await _into_merge(Unzip(), Source.from_iterable(range(n)).map(pair_of))
 
 
 def partition_loop(n: int) -> int:
@@ -285,18 +295,9 @@ def partition_loop(n: int) -> int:
 
 async def partition_project(n: int) -> int:
     """``Partition(2, parity)``, both outputs into ``Merge(2)``, summed."""
-    from reactive import ClosedShape, Merge, Partition, Source
+    from reactive import Partition, Source
 
-    def blueprint(b: Any, sink: Any) -> Any:
-        p = b.add(Partition(2, parity))
-        m = b.add(Merge(2))
-        b.add(Source.from_iterable(range(n))).out >> p.in_
-        p.out(0) >> m.in_(0)
-        p.out(1) >> m.in_(1)
-        m.out >> sink.in_
-        return ClosedShape
-
-    return await _run_graph(blueprint)
+    return await _into_merge(Partition(2, parity), Source.from_iterable(range(n)))
 
 
 def dead_letter(x: int) -> int:
@@ -315,18 +316,9 @@ def partition_dead_letters_loop(n: int) -> int:
 
 async def partition_dead_letters_project(n: int) -> int:
     """``Partition(2, dead_letter)``, both outputs into ``Merge(2)``, summed."""
-    from reactive import ClosedShape, Merge, Partition, Source
+    from reactive import Partition, Source
 
-    def blueprint(b: Any, sink: Any) -> Any:
-        p = b.add(Partition(2, dead_letter))
-        m = b.add(Merge(2))
-        b.add(Source.from_iterable(range(n))).out >> p.in_
-        p.out(0) >> m.in_(0)
-        p.out(1) >> m.in_(1)
-        m.out >> sink.in_
-        return ClosedShape
-
-    return await _run_graph(blueprint)
+    return await _into_merge(Partition(2, dead_letter), Source.from_iterable(range(n)))
 
 
 def concat_loop(n: int) -> int:
@@ -413,6 +405,37 @@ async def merge_sorted_project(n: int) -> int:
     return await _run_graph(blueprint)
 
 
+def balance_loop(n: int) -> int:
+    """Every element summed, as a plain loop (Balance hands each to one output once)."""
+    acc = 0
+    for x in range(n):
+        acc = add(acc, x)
+    return acc
+
+
+async def balance_project(n: int) -> int:
+    """``Balance(2)``, both outputs into ``Merge(2)``, summed."""
+    from reactive import Balance, Source
+
+    return await _into_merge(Balance(2), Source.from_iterable(range(n)))
+
+
+def broadcast_loop(n: int) -> int:
+    """Every element summed twice, as a plain loop."""
+    acc = 0
+    for x in range(n):
+        acc = add(acc, x)
+        acc = add(acc, x)
+    return acc
+
+
+async def broadcast_project(n: int) -> int:
+    """``Broadcast(2)``, both outputs into ``Merge(2)``, summed."""
+    from reactive import Broadcast, Source
+
+    return await _into_merge(Broadcast(2), Source.from_iterable(range(n)))
+
+
 _JUNCTIONS = (
     ("zip", "Zip()", "two sources of range(n) zipped; pairs summed (a `map(sum)` after)"),
     ("zip_with", "ZipWith(add)", "two sources of range(n) combined with `add`, summed"),
@@ -431,6 +454,12 @@ _JUNCTIONS = (
         f"the two halves of range(n) in segments of {SEGMENT}, summed",
     ),
     ("merge_sorted", "MergeSorted()", "the evens and the odds below n merged in order, summed"),
+    ("balance", "Balance(2)", "range(n) balanced over two outputs into `Merge(2)`, summed"),
+    (
+        "broadcast",
+        "Broadcast(2)",
+        "range(n) broadcast to two outputs into `Merge(2)`, summed (each element twice)",
+    ),
 )
 
 for _name, _junction, _what in _JUNCTIONS:
@@ -460,3 +489,43 @@ for _name, _junction, _what in _JUNCTIONS:
             ),
         )
     )
+
+
+# --------------------------------------------------------------------------------------------
+# graph_balance_pool: Balance(2) -> 2 x map_async(1) -> Merge(2) vs two workers and a queue
+# --------------------------------------------------------------------------------------------
+
+_register(
+    Benchmark(
+        name="graph_balance_pool",
+        title="Worker pool: Balance(2) -> 2 x map_async(1) -> Merge(2) vs 2 worker tasks + Queue",
+        description=(
+            "`async def f(x): await asyncio.sleep(0); return x` over two workers, summed: the "
+            "`Balance(2)` -> 2 x `map_async(1, f)` -> `Merge(2)` graph (the systems of the "
+            "`balance` row) against its hand-written equivalent, two worker tasks taking from "
+            "one `asyncio.Queue(16)`. Balance itself takes a small share of the time here: "
+            "most goes to `map_async` (one task per call), whose speed is issue 19's "
+            "map_async/worker-pool part, not the junction's."
+        ),
+        systems=(
+            System(
+                "2 worker tasks + asyncio.Queue(16)",
+                "benchmarks.baselines:balance_worker_tasks",
+                "baseline",
+            ),
+            System("project Balance(2) pool", "benchmarks.project:balance_pool", "project"),
+        ),
+        baseline="2 worker tasks + asyncio.Queue(16)",
+        size=50_000,
+        quick_size=1_000,
+        metrics=(THROUGHPUT,),
+        targets=(
+            Target(
+                "project Balance(2) pool",
+                "throughput",
+                ">= 1.0x two worker tasks + asyncio.Queue(16)",
+                min_ratio=1.0,
+            ),
+        ),
+    )
+)

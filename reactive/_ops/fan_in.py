@@ -46,6 +46,107 @@ def _arity(f: Callable[..., Any]) -> int:
     return max(n, 2)
 
 
+class _BatchFanInLogic(GraphStageLogic, OutHandler):
+    """The common part of the fan-in stages on the batch protocol (fast path; see
+    ``_ops/fused.py``): ``Zip``/``ZipWith``, ``Merge``, ``Concat`` here, ``Interleave`` and
+    ``MergeSorted`` in ``junctions.py``.
+
+    What input ``i`` hands over (one element or a batch) waits in ``bufs[i]`` (``None``
+    when empty), read from ``offs[i]`` on. An input is pulled (``_pull_in``) for what
+    downstream last asked for (``want``: ``demand_n`` of the output connection, 1 when it
+    is not a batch connection). Each stage says how it serves downstream (``_serve``),
+    what it does when an input's buffer fills (``_pushed``) and, if not "pull again", when
+    an input hands over an empty batch (``_empty``).
+    """
+
+    #: Pull every input once in ``pre_start`` (a non-detached Concat does not).
+    pull_at_start = True
+
+    def __init__(self, shape: Any) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.bufs: list[Any] = [None] * len(self.ins)
+        self.offs = [0] * len(self.ins)
+        self.want = 1
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+        self._batch_in = tuple(self.ins)
+        self._batch_out = (self.out,)
+
+    def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
+        self._cins = [self._conns[p] for p in self.ins]
+        if self.pull_at_start:
+            for i in range(len(self.ins)):
+                self._pull_in(i)
+
+    def _pull_in(self, i: int) -> None:
+        """Pull input ``i`` (unless it is closed or pulled already) for ``want``."""
+        c = self._cins[i]
+        if not c.state & (IN_CLOSED | PULLED):
+            self.pull(self.ins[i])
+            if c.batch:
+                c.demand_n = self.want
+
+    def _note_demand(self) -> None:
+        """Downstream pulled: remember how much it asked for (what inputs are pulled for)."""
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1
+
+    def on_pull(self) -> None:
+        self._note_demand()
+        self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        x = self.grab(self.ins[i])
+        if type(x) is _Batch:
+            if not x:
+                self._empty(i)
+                return
+        else:
+            x = (x,)
+        self.bufs[i] = x
+        self.offs[i] = 0
+        self._pushed(i)
+
+    def _empty(self, i: int) -> None:
+        """Input ``i`` handed over an empty batch: ask it again."""
+        self._pull_in(i)
+
+    def _pushed(self, i: int) -> None:
+        """Input ``i``'s buffer was filled: serve downstream if it has demand."""
+        if self.is_available(self.out):
+            self._serve()
+
+    def _push_chunk(self, i: int, n: int) -> bool:
+        """Push the next (at most ``n``) elements of input ``i``'s buffer as one push;
+        True when that emptied the buffer."""
+        buf = self.bufs[i]
+        start = self.offs[i]
+        if len(buf) - start <= n:
+            self.bufs[i] = None
+            chunk = buf if start == 0 else buf[start:]
+            drained = True
+        else:
+            chunk = buf[start : start + n]
+            self.offs[i] = start + n
+            drained = False
+        if len(chunk) == 1:
+            self.push(self.out, chunk[0])
+        else:
+            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
+        return drained
+
+    def _serve(self) -> None:
+        """Downstream has demand (or may have): push what the buffers allow."""
+        raise NotImplementedError
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
 class ZipWith(GraphStage[FanInShape2]):
     """``ZipWith(f)``: ``f(a, b, ...)`` of one element from each input; ports ``in0``,
     ``in1``, ... ``out``. The number of inputs is the number of positional arguments
@@ -143,7 +244,7 @@ class _ZipLogic(GraphStageLogic, OutHandler):
         self.fail_stage(exc)
 
 
-class _ZipBatchLogic(GraphStageLogic, OutHandler):
+class _ZipBatchLogic(_BatchFanInLogic):
     """Zip/ZipWith on the batch protocol (fast path; see ``_ops/fused.py``).
 
     What each input hands over (one element or a batch) waits in its buffer; while
@@ -159,30 +260,7 @@ class _ZipBatchLogic(GraphStageLogic, OutHandler):
 
     def __init__(self, shape: FanInShape2, f: Any) -> None:
         super().__init__(shape)
-        self.ins = shape.inlets
-        self.out = shape.out
         self.f = f
-        self.bufs: list[Any] = [None] * len(self.ins)
-        self.offs = [0] * len(self.ins)
-        self.want = 1
-        for i, p in enumerate(self.ins):
-            self.set_handler(p, _PortIn(self, i))
-        self.set_handler(self.out, self)
-        self._batch_in = tuple(self.ins)
-        self._batch_out = (self.out,)
-
-    def pre_start(self) -> None:
-        self._cout = self._conns[self.out]
-        self._cins = [self._conns[p] for p in self.ins]
-        for i in range(len(self.ins)):
-            self._pull_in(i)
-
-    def _pull_in(self, i: int) -> None:
-        c = self._cins[i]
-        if not c.state & (IN_CLOSED | PULLED):
-            self.pull(self.ins[i])
-            if c.batch:
-                c.demand_n = self.want
 
     def _serve(self) -> None:
         """Downstream has demand: push the combinations every input has elements for."""
@@ -240,30 +318,9 @@ class _ZipBatchLogic(GraphStageLogic, OutHandler):
         if not out and self.is_available(self.out):
             self._serve()  # every combination was dropped (resume): try the next ones
 
-    def on_pull(self) -> None:
-        cout = self._cout
-        self.want = max(1, cout.demand_n) if cout.batch else 1
-        self._serve()
-
-    def on_push_i(self, i: int) -> None:
-        x = self.grab(self.ins[i])
-        if type(x) is _Batch:
-            if not x:
-                self._pull_in(i)
-                return
-        else:
-            x = (x,)
-        self.bufs[i] = x
-        self.offs[i] = 0
-        if self.is_available(self.out):
-            self._serve()
-
     def on_finish_i(self, i: int) -> None:
         if self.bufs[i] is None:
             self.complete_stage()
-
-    def on_failure_i(self, i: int, exc: BaseException) -> None:
-        self.fail_stage(exc)
 
 
 class Merge(GraphStage[UniformFanInShape]):
@@ -340,7 +397,7 @@ class _MergeLogic(GraphStageLogic, OutHandler):
         self.fail_stage(exc)
 
 
-class _MergeBatchLogic(GraphStageLogic, OutHandler):
+class _MergeBatchLogic(_BatchFanInLogic):
     """Merge on the batch protocol (fast path; see ``_ops/fused.py``).
 
     Each input is pulled for what downstream last asked for (``demand_n`` of the output
@@ -355,42 +412,10 @@ class _MergeBatchLogic(GraphStageLogic, OutHandler):
 
     def __init__(self, shape: UniformFanInShape) -> None:
         super().__init__(shape)
-        self.ins = shape.inlets
-        self.out = shape.out
         self.running = len(self.ins)
-        self.bufs: list[Any] = [None] * len(self.ins)
-        self.offs = [0] * len(self.ins)
         self.ready: deque[int] = deque()
-        self.want = 1
-        for i, p in enumerate(self.ins):
-            self.set_handler(p, _PortIn(self, i))
-        self.set_handler(self.out, self)
-        self._batch_in = tuple(self.ins)
-        self._batch_out = (self.out,)
 
-    def pre_start(self) -> None:
-        self._cout = self._conns[self.out]
-        self._cins = [self._conns[p] for p in self.ins]
-        for i in range(len(self.ins)):
-            self._pull_in(i)
-
-    def _pull_in(self, i: int) -> None:
-        c = self._cins[i]
-        if not c.state & (IN_CLOSED | PULLED):
-            self.pull(self.ins[i])
-            if c.batch:
-                c.demand_n = self.want
-
-    def on_push_i(self, i: int) -> None:
-        x = self.grab(self.ins[i])
-        if type(x) is _Batch:
-            if not x:
-                self._pull_in(i)
-                return
-        else:
-            x = (x,)
-        self.bufs[i] = x
-        self.offs[i] = 0
+    def _pushed(self, i: int) -> None:
         self.ready.append(i)
         if len(self.ready) == 1 and self.is_available(self.out):
             self._serve()
@@ -398,27 +423,14 @@ class _MergeBatchLogic(GraphStageLogic, OutHandler):
     def _serve(self) -> None:
         """Push one chunk of the first ready input's buffer (downstream has demand)."""
         i = self.ready.popleft()
-        buf = self.bufs[i]
         cout = self._cout
-        n = cout.demand_n if cout.batch else 1
-        start = self.offs[i]
-        if len(buf) - start <= n:
-            self.bufs[i] = None
-            chunk = buf if start == 0 else buf[start:]
-        else:
-            chunk = buf[start : start + n]
-            self.offs[i] = start + n
-            self.ready.append(i)
-        if len(chunk) == 1:
-            self.push(self.out, chunk[0])
-        else:
-            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
-        if self.bufs[i] is None:
+        if self._push_chunk(i, cout.demand_n if cout.batch else 1):
             self._pull_in(i)
+        else:
+            self.ready.append(i)
 
     def on_pull(self) -> None:
-        cout = self._cout
-        self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._note_demand()
         if self.ready:
             self._serve()
         if not self.ready and self.running == 0:
@@ -428,9 +440,6 @@ class _MergeBatchLogic(GraphStageLogic, OutHandler):
         self.running -= 1
         if self.running == 0 and not self.ready:
             self.complete_stage()
-
-    def on_failure_i(self, i: int, exc: BaseException) -> None:
-        self.fail_stage(exc)
 
 
 def eager_finish(logic: GraphStageLogic, ins: Sequence[Inlet[Any]], ready: Any) -> Any:
@@ -532,7 +541,7 @@ class _ConcatLogic(GraphStageLogic, OutHandler):
         self.fail_stage(exc)
 
 
-class _ConcatBatchLogic(GraphStageLogic, OutHandler):
+class _ConcatBatchLogic(_BatchFanInLogic):
     """Concat on the batch protocol (fast path; see ``_ops/fused.py``).
 
     What an input hands over (one element or a batch) waits in its buffer; the active
@@ -544,33 +553,10 @@ class _ConcatBatchLogic(GraphStageLogic, OutHandler):
 
     def __init__(self, shape: UniformFanInShape, order: list[int], detached: bool) -> None:
         super().__init__(shape)
-        self.ins = shape.inlets
-        self.out = shape.out
         self.order = order
         self.detached = detached
+        self.pull_at_start = detached
         self.pos = 0
-        self.bufs: list[Any] = [None] * len(self.ins)
-        self.offs = [0] * len(self.ins)
-        self.want = 1
-        for i, p in enumerate(self.ins):
-            self.set_handler(p, _PortIn(self, i))
-        self.set_handler(self.out, self)
-        self._batch_in = tuple(self.ins)
-        self._batch_out = (self.out,)
-
-    def pre_start(self) -> None:
-        self._cout = self._conns[self.out]
-        self._cins = [self._conns[p] for p in self.ins]
-        if self.detached:
-            for i in range(len(self.ins)):
-                self._pull_in(i)
-
-    def _pull_in(self, i: int) -> None:
-        c = self._cins[i]
-        if not c.state & (IN_CLOSED | PULLED):
-            self.pull(self.ins[i])
-            if c.batch:
-                c.demand_n = self.want
 
     def _serve(self) -> None:
         """Downstream has demand: push from the active input, or pull it, or move on."""
@@ -583,19 +569,7 @@ class _ConcatBatchLogic(GraphStageLogic, OutHandler):
                 self._pull_in(i)
             return
         cout = self._cout
-        n = cout.demand_n if cout.batch else 1
-        start = self.offs[i]
-        if len(buf) - start <= n:
-            self.bufs[i] = None
-            chunk = buf if start == 0 else buf[start:]
-        else:
-            chunk = buf[start : start + n]
-            self.offs[i] = start + n
-        if len(chunk) == 1:
-            self.push(self.out, chunk[0])
-        else:
-            self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
-        if self.bufs[i] is None:
+        if self._push_chunk(i, cout.demand_n if cout.batch else 1):
             if self._cins[i].state & IN_CLOSED:
                 self._advance()
             elif self.detached:
@@ -613,31 +587,17 @@ class _ConcatBatchLogic(GraphStageLogic, OutHandler):
         if self.is_available(self.out):
             self._serve()
 
-    def on_pull(self) -> None:
-        cout = self._cout
-        self.want = max(1, cout.demand_n) if cout.batch else 1
-        self._serve()
+    def _empty(self, i: int) -> None:
+        if i == self.order[self.pos] and self.is_available(self.out):
+            self._serve()
 
-    def on_push_i(self, i: int) -> None:
-        x = self.grab(self.ins[i])
-        if type(x) is _Batch:
-            if not x:
-                if i == self.order[self.pos] and self.is_available(self.out):
-                    self._serve()
-                return
-        else:
-            x = (x,)
-        self.bufs[i] = x
-        self.offs[i] = 0
+    def _pushed(self, i: int) -> None:
         if i == self.order[self.pos] and self.is_available(self.out):
             self._serve()
 
     def on_finish_i(self, i: int) -> None:
         if i == self.order[self.pos] and self.bufs[i] is None:
             self._advance()
-
-    def on_failure_i(self, i: int, exc: BaseException) -> None:
-        self.fail_stage(exc)
 
 
 class ZipN(GraphStage[UniformFanInShape]):

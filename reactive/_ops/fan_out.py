@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
 from .._errors import StreamError
-from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED
+from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
@@ -48,6 +48,34 @@ class _PortOut(OutHandler):
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         self.logic.on_cancel_i(self.i, cause)
+
+
+def _pull_on_its_way(couts: list[Any]) -> bool:
+    """Some output was pulled and its ``on_pull`` is still queued (or, if it was cancelled
+    since, its cancellation): that event comes after the one being handled. A fan-out
+    that waits for it serves the outputs pulled together in one go (Partition: instead of
+    handing out just the elements before the first one for the output still to come)."""
+    for c in couts:
+        if c.state & PULL_REQ:
+            return True
+    return False
+
+
+class _BatchFanOut:
+    """What the fan-out stages on the batch protocol share (fast path; see
+    ``_ops/fused.py``): both sides declared, the connections read once at start."""
+
+    in_: Inlet[Any]
+    outs: tuple[Outlet[Any], ...]
+    _conns: dict[Any, Any]
+
+    def _declare_batch_ports(self) -> None:
+        self._batch_in = (self.in_,)
+        self._batch_out = tuple(self.outs)
+
+    def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
+        self._couts = [self._conns[o] for o in self.outs]
 
 
 # -- Broadcast / Unzip: one element to every output ------------------------------------------
@@ -100,7 +128,7 @@ class _AllOutputsLogic(GraphStageLogic, InHandler):
             self._try_pull()
 
 
-class _BroadcastBatchLogic(_AllOutputsLogic):
+class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
     """Broadcast and Unzip on the batch protocol (fast path; see ``_ops/fused.py``).
 
     Upstream is pulled, once every open output has pulled, for the smallest demand among
@@ -115,12 +143,7 @@ class _BroadcastBatchLogic(_AllOutputsLogic):
 
     def __init__(self, shape: Any, split: Callable[[Any], Any] | None = None) -> None:
         super().__init__(shape, split, False)
-        self._batch_in = (self.in_,)
-        self._batch_out = tuple(self.outs)
-
-    def pre_start(self) -> None:
-        self._cin = self._conns[self.in_]
-        self._couts = [self._conns[o] for o in self.outs]
+        self._declare_batch_ports()
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -314,6 +337,8 @@ class Balance(GraphStage[UniformFanOutShape]):
         self.shape = UniformFanOutShape.of(n, "Balance")
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _BalanceBatchLogic(self.shape, self.wait_for_all_downstreams, self.eager_cancel)
         return _BalanceLogic(self.shape, self.wait_for_all_downstreams, self.eager_cancel)
 
 
@@ -344,11 +369,15 @@ class _BalanceLogic(GraphStageLogic, InHandler):
     def on_push(self) -> None:
         self._dispatch()
 
-    def on_pull_i(self, i: int) -> None:
+    def _count_pull(self, i: int) -> None:
+        """Output ``i`` pulled (or cancelled): one fewer to wait for, the first time."""
         if not self.has_pulled[i]:
             self.has_pulled[i] = True
             if self.need_pulls > 0:
                 self.need_pulls -= 1
+
+    def on_pull_i(self, i: int) -> None:
+        self._count_pull(i)
         if self.need_pulls == 0:
             if self.is_available(self.in_):
                 if not self.queue:
@@ -372,10 +401,105 @@ class _BalanceLogic(GraphStageLogic, InHandler):
             self.cancel_stage(cause)
             return
         if not self.has_pulled[i] and self.need_pulls > 0:
-            self.has_pulled[i] = True
-            self.need_pulls -= 1
-            if self.need_pulls == 0 and self.queue and not self.has_been_pulled(self.in_):
-                self.try_pull(self.in_)
+            self._count_pull(i)
+            if self.need_pulls == 0 and self.queue:
+                self._all_pulled()
+
+    def _all_pulled(self) -> None:
+        """The last output ``wait_for_all_downstreams`` waited for cancelled; others wait."""
+        if not self.has_been_pulled(self.in_):
+            self.try_pull(self.in_)
+
+
+class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
+    """Balance on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    Outputs that pulled wait in line, in the order they pulled. Upstream is pulled for
+    what the waiting outputs asked for together (``demand_n`` on a batch connection, 1
+    otherwise), and what it hands over goes down the line: each output gets the next
+    elements in one push, at most what it asked for, until the elements or the line run
+    out. Elements left over (only when an output cancelled after its pull was counted)
+    wait for the next output that pulls; upstream is pulled again once none are left.
+    With ``wait_for_all_downstreams`` nothing moves before every output pulled once (or
+    cancelled), as element by element. An upstream that completes completes the stage
+    once the leftovers went out.
+    """
+
+    def __init__(self, shape: UniformFanOutShape, wait_all: bool, eager_cancel: bool) -> None:
+        super().__init__(shape, wait_all, eager_cancel)
+        self.buf: Any = None  # elements from upstream not handed out yet
+        self.off = 0
+        self._declare_batch_ports()
+
+    def _serve(self) -> None:
+        """Hand what is held down the line, then pull upstream for what the line still
+        wants (or complete, when upstream completed and nothing is held)."""
+        if self.need_pulls > 0:
+            return
+        line = self.queue
+        couts = self._couts
+        buf = self.buf
+        if buf is not None:
+            off = self.off
+            end = len(buf)
+            while line and off < end:
+                i = line.popleft()
+                c = couts[i]
+                if c.state & OUT_CLOSED:
+                    continue
+                stop = off + c.demand_n if c.batch else off + 1
+                if stop > end:
+                    stop = end
+                if stop - off == 1:
+                    self.push(self.outs[i], buf[off])
+                elif off == 0 and stop == end:
+                    self.push(self.outs[i], buf)  # the batch as it came (a _Batch)
+                else:
+                    self.push(self.outs[i], _Batch(buf[off:stop]))
+                off = stop
+            if off < end:
+                self.off = off
+                return
+            self.buf = None
+            self.off = 0
+        cin = self._cin
+        if cin.state & IN_CLOSED:
+            self.complete_stage()
+            return
+        if line and not cin.state & 7:  # PULLED: a pull is outstanding already
+            want = 0
+            for i in line:
+                c = couts[i]
+                if not c.state & OUT_CLOSED:
+                    want += c.demand_n if c.batch else 1
+            if want > 0:
+                self.pull(self.in_)
+                if cin.batch:
+                    cin.demand_n = want
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if type(x) is _Batch:
+            if not x:
+                self._serve()
+                return
+            self.buf = x
+        else:
+            self.buf = (x,)
+        self.off = 0
+        self._serve()
+
+    def on_upstream_finish(self) -> None:
+        if self.buf is None:
+            self.complete_stage()
+
+    def on_pull_i(self, i: int) -> None:
+        self._count_pull(i)
+        self.queue.append(i)
+        self._serve()
+
+    def _all_pulled(self) -> None:
+        self._serve()
 
 
 # -- Partition -------------------------------------------------------------------------------
@@ -485,7 +609,7 @@ class _PartitionLogic(GraphStageLogic, InHandler):
             self.try_pull(self.in_)
 
 
-class _PartitionBatchLogic(GraphStageLogic, InHandler):
+class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
     """Partition on the batch protocol (fast path; see ``_ops/fused.py``).
 
     What upstream hands over waits in a queue that is dispatched in order: each element's
@@ -514,12 +638,7 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
         self.set_handler(self.in_, self)
         for i, o in enumerate(self.outs):
             self.set_handler(o, _PortOut(self, i))
-        self._batch_in = (self.in_,)
-        self._batch_out = tuple(self.outs)
-
-    def pre_start(self) -> None:
-        self._cin = self._conns[self.in_]
-        self._couts = [self._conns[o] for o in self.outs]
+        self._declare_batch_ports()
 
     def _rooms(self) -> list[int]:
         return [
@@ -592,6 +711,10 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
             if self._cin.state & IN_CLOSED:
                 self.complete_stage()
             else:
+                # An output that got a chunk has no demand left (a push answers a pull).
+                for i, chunk in enumerate(chunks):
+                    if chunk:
+                        rooms[i] = 0
                 self._pull_up(rooms)
 
     def _pull_up(self, rooms: list[int]) -> None:
@@ -613,12 +736,23 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
         if self.pos >= len(self.queue):
             self.complete_stage()
 
-    def on_pull_i(self, i: int) -> None:
+    def _serve(self) -> None:
+        """Dispatch the queue when its head's output has demand, or pull upstream when the
+        queue is empty. Waits while an output's pull is on its way (its ``on_pull`` or,
+        when it was cancelled since, its ``on_downstream_finish`` comes after this
+        event and serves then): outputs pulled together are then served together, in
+        one dispatch, instead of one element at a time in turn."""
+        if _pull_on_its_way(self._couts):
+            return
         if self.pos < len(self.queue):
-            if self.head_idx == i:
+            h = self.head_idx
+            if h >= 0 and self._couts[h].state & (DEMAND | OUT_CLOSED) == DEMAND:
                 self._dispatch()
         elif not self._cin.state & IN_CLOSED:
             self._pull_up(self._rooms())
+
+    def on_pull_i(self, i: int) -> None:
+        self._serve()
 
     def on_cancel_i(self, i: int, cause: BaseException) -> None:
         self.running -= 1
@@ -632,6 +766,8 @@ class _PartitionBatchLogic(GraphStageLogic, InHandler):
                 self.cancel_stage(cause)
             else:
                 self._dispatch()
+        else:
+            self._serve()  # a dispatch may have waited for this output's pull
 
     def _on_resume(self, exc: BaseException) -> None:
         # The function raised on a single element pushed (not from _dispatch, which

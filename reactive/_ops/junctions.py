@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
-from .._impl.interpreter import IN_CLOSED, PULLED
+from .._impl.interpreter import IN_CLOSED
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
-from .fan_in import _PortIn, _ZipLogic, eager_finish
+from .fan_in import _BatchFanInLogic, _PortIn, _ZipLogic, eager_finish
 
 __all__ = [
     "MergePreferred",
@@ -487,7 +487,7 @@ class _InterleaveLogic(GraphStageLogic, OutHandler):
         self.fail_stage(exc)
 
 
-class _InterleaveBatchLogic(GraphStageLogic, OutHandler):
+class _InterleaveBatchLogic(_BatchFanInLogic):
     """Interleave on the batch protocol (fast path; see ``_ops/fused.py``).
 
     What each input hands over waits in its buffer; the current input's buffer is pushed
@@ -499,33 +499,10 @@ class _InterleaveBatchLogic(GraphStageLogic, OutHandler):
 
     def __init__(self, shape: UniformFanInShape, segment: int) -> None:
         super().__init__(shape)
-        self.ins = shape.inlets
-        self.out = shape.out
         self.segment = segment
         self.current = 0
         self.count = 0
         self.running = len(self.ins)
-        self.bufs: list[Any] = [None] * len(self.ins)
-        self.offs = [0] * len(self.ins)
-        self.want = 1
-        for i, p in enumerate(self.ins):
-            self.set_handler(p, _PortIn(self, i))
-        self.set_handler(self.out, self)
-        self._batch_in = tuple(self.ins)
-        self._batch_out = (self.out,)
-
-    def pre_start(self) -> None:
-        self._cout = self._conns[self.out]
-        self._cins = [self._conns[p] for p in self.ins]
-        for i in range(len(self.ins)):
-            self._pull_in(i)
-
-    def _pull_in(self, i: int) -> None:
-        c = self._cins[i]
-        if not c.state & (IN_CLOSED | PULLED):
-            self.pull(self.ins[i])
-            if c.batch:
-                c.demand_n = self.want
 
     def _done(self, j: int) -> bool:
         return self.bufs[j] is None and bool(self._cins[j].state & IN_CLOSED)
@@ -585,30 +562,13 @@ class _InterleaveBatchLogic(GraphStageLogic, OutHandler):
             if self.is_available(self.out):
                 self._serve()
 
-    def on_push_i(self, i: int) -> None:
-        x = self.grab(self.ins[i])
-        if type(x) is _Batch:
-            if not x:
-                self._pull_in(i)
-                return
-        else:
-            x = (x,)
-        self.bufs[i] = x
-        self.offs[i] = 0
+    def _pushed(self, i: int) -> None:
         if i == self.current and self.is_available(self.out):
             self._serve()
-
-    def on_pull(self) -> None:
-        cout = self._cout
-        self.want = max(1, cout.demand_n) if cout.batch else 1
-        self._serve()
 
     def on_finish_i(self, i: int) -> None:
         if self.bufs[i] is None:
             self._input_done(i)
-
-    def on_failure_i(self, i: int, exc: BaseException) -> None:
-        self.fail_stage(exc)
 
 
 # -- MergeSorted -----------------------------------------------------------------------------
@@ -705,7 +665,7 @@ class _MergeSortedLogic(GraphStageLogic, OutHandler):
         self.read(self.left, first_left, lambda: self.pass_along(self.right, self.out))
 
 
-class _MergeSortedBatchLogic(GraphStageLogic, OutHandler):
+class _MergeSortedBatchLogic(_BatchFanInLogic):
     """MergeSorted on the batch protocol (fast path; see ``_ops/fused.py``).
 
     What each input hands over waits in its buffer; while downstream has demand, the
@@ -718,30 +678,7 @@ class _MergeSortedBatchLogic(GraphStageLogic, OutHandler):
 
     def __init__(self, shape: FanInShape2, key: Callable[[Any], Any] | None) -> None:
         super().__init__(shape)
-        self.ins = shape.inlets
-        self.out = shape.out
         self.key = key
-        self.bufs: list[Any] = [None, None]
-        self.offs = [0, 0]
-        self.want = 1
-        for i, p in enumerate(self.ins):
-            self.set_handler(p, _PortIn(self, i))
-        self.set_handler(self.out, self)
-        self._batch_in = tuple(self.ins)
-        self._batch_out = (self.out,)
-
-    def pre_start(self) -> None:
-        self._cout = self._conns[self.out]
-        self._cins = [self._conns[p] for p in self.ins]
-        self._pull_in(0)
-        self._pull_in(1)
-
-    def _pull_in(self, i: int) -> None:
-        c = self._cins[i]
-        if not c.state & (IN_CLOSED | PULLED):
-            self.pull(self.ins[i])
-            if c.batch:
-                c.demand_n = self.want
 
     def _serve(self) -> None:
         """Downstream has demand: push what can be merged now."""
@@ -805,33 +742,12 @@ class _MergeSortedBatchLogic(GraphStageLogic, OutHandler):
             ):
                 self._serve()
 
-    def on_pull(self) -> None:
-        cout = self._cout
-        self.want = max(1, cout.demand_n) if cout.batch else 1
-        self._serve()
-
-    def on_push_i(self, i: int) -> None:
-        x = self.grab(self.ins[i])
-        if type(x) is _Batch:
-            if not x:
-                self._pull_in(i)
-                return
-        else:
-            x = (x,)
-        self.bufs[i] = x
-        self.offs[i] = 0
-        if self.is_available(self.out):
-            self._serve()
-
     def on_finish_i(self, i: int) -> None:
         if self.bufs[i] is None:
             if self.bufs[1 - i] is None and self._cins[1 - i].state & IN_CLOSED:
                 self.complete_stage()
             elif self.is_available(self.out):
                 self._serve()
-
-    def on_failure_i(self, i: int, exc: BaseException) -> None:
-        self.fail_stage(exc)
 
 
 # -- OrElse ----------------------------------------------------------------------------------

@@ -197,15 +197,19 @@ def fan_out_in(
     boundary: bool,
     unzip: bool = False,
     split_fail: int | None = None,
+    fan_out: Any = None,
 ) -> Any:
-    """Broadcast(n) (or UnzipWith(scaled) when ``unzip``) -> a chain per branch, tagged
-    with the branch -> Merge(n) -> probe."""
+    """Broadcast(n) (or UnzipWith(scaled) when ``unzip``, or ``fan_out(n)`` when given) ->
+    a chain per branch, tagged with the branch -> Merge(n) -> probe."""
 
     def make() -> Any:
         def blueprint(b: Any, sink: Any) -> Any:
             n = len(branches)
             src = b.add(source(xs, fail_at))
-            fan = b.add(UnzipWith(scaled(n, split_fail), n) if unzip else Broadcast(n))
+            if fan_out is not None:
+                fan = b.add(fan_out(n))
+            else:
+                fan = b.add(UnzipWith(scaled(n, split_fail), n) if unzip else Broadcast(n))
             merge = b.add(Merge(n))
             src.out >> fan.in_
             for i, ops in enumerate(branches):
