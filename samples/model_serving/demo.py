@@ -274,15 +274,19 @@ async def _run_on(
     summary = DemoSummary()
     timeline: list[str] = []
 
-    service = scoring_service(
-        ServiceConfig(
-            servers,
-            topics,
-            group_id=f"wine-scorer-{run_id}",
-            # Short session: the broker answers a group join after about half of it.
-            consumer_properties={"session_timeout_ms": 2000, "heartbeat_interval_ms": 200},
+    service = (
+        scoring_service(
+            ServiceConfig(
+                servers,
+                topics,
+                group_id=f"wine-scorer-{run_id}",
+                # Short session: the broker answers a group join after about half of it.
+                consumer_properties={"session_timeout_ms": 2000, "heartbeat_interval_ms": 200},
+            )
         )
-    ).named("scoring-service").run(mat)
+        .named("scoring-service")
+        .run(mat)
+    )
     publisher = model_publisher(servers, topics.models, demo_schedule(switch_after)).run()
     loader = data_loader(servers, topics.data, rate=rate, bad_every=bad_every).run()
     start = time.monotonic()
