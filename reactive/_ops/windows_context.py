@@ -428,16 +428,16 @@ class _ContextWindowedLogic(_WindowedLogic):
             self.late_holder = h
 
     def _on_late_pull(self) -> None:
+        self._late_gone()  # handed to the late sink now, before windows go out
         super()._on_late_pull()
-        self._late_gone()
 
     def _on_late_cancel(self) -> None:
+        self._late_gone()  # counted as dropped now
         super()._on_late_cancel()
-        self._late_gone()
 
     def _late_gone(self) -> None:
         h = self.late_holder
-        if h is not None and self.late_pending is _NONE:
+        if h is not None and self.late_pending is not _NONE:
             h.live = False
             self.late_holder = None
 
