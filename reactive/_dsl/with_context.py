@@ -25,6 +25,7 @@ from .keep import Keep, NotUsedType
 
 if TYPE_CHECKING:
     from .._impl.materializer import Materializer
+    from .._ops.timer import ThrottleMode
     from .._ops.window_specs import (
         EmitStrategy,
         SessionWindows,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         TimeWindows,
         Windowed,
     )
-    from .._ops.timer import ThrottleMode
 
 __all__ = ["FlowWithContext", "SourceWithContext"]
 

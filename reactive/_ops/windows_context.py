@@ -59,7 +59,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from .._stage.logic import GraphStageLogic
-from .window_specs import EmitStrategy, SlidingWindows, Windowed
+from .window_specs import EmitStrategy, Windowed
 from .windows import _NONE, WindowedStage, _WindowedLogic
 
 __all__ = ["ContextWindowedStage"]
@@ -213,7 +213,7 @@ class _Contexts:
             "Use map_context(...) to turn the context into (partition, offset) first"
         )
 
-    def build(self, points: dict[_Part, int]) -> Any:
+    def build(self, points: dict[Any, int]) -> Any:
         if self.kind == "kafka":
             messages = _kafka_types()
             offsets = {messages.GroupTopicPartition(*part): o for part, o in points.items()}
@@ -303,7 +303,7 @@ def _placeholder_merge(a: Any, b: Any) -> Any:  # pragma: no cover
     raise AssertionError("replaced per materialization")
 
 
-class _EmitQueue(deque):  # type: ignore[type-arg]
+class _EmitQueue(deque[Any]):
     """The stage's pending windows; taking one out is emitting it, so that is where its
     holder is released and the commit point computed."""
 
@@ -354,7 +354,7 @@ class _ContextWindowedLogic(_WindowedLogic):
                 return _Acc(a.value + b.value, a.holder)
 
         else:
-            assert user_zero is not None
+            assert user_zero is not None and user_agg is not None
 
             def zero() -> _Acc:
                 return _Acc(user_zero(), _Holder())
