@@ -89,23 +89,17 @@ class _Acc:
 
 
 class _Registry:
-    """Per partition: the offsets held by live holders (a min-heap with lazy deletion),
-    the lowest and highest offset seen."""
+    """Per partition: the offsets held by live holders (a min-heap with lazy deletion,
+    compacted when most of it is stale), the lowest and highest offset seen."""
 
-    __slots__ = ("heaps", "first", "last", "seq")
+    __slots__ = ("heaps", "valid", "first", "last", "seq")
 
     def __init__(self) -> None:
         self.heaps: dict[_Part, list[tuple[int, int, _Holder]]] = {}
+        self.valid: dict[_Part, int] = {}  # live entries per heap
         self.first: dict[_Part, int] = {}
         self.last: dict[_Part, int] = {}
         self.seq = 0
-
-    def seen(self, part: _Part, pos: int) -> None:
-        first = self.first.get(part)
-        if first is None or pos < first:
-            self.first[part] = pos
-        if pos > self.last.get(part, pos - 1):
-            self.last[part] = pos
 
     def hold(self, h: _Holder, part: _Part, pos: int) -> None:
         cur = h.lo.get(part)
@@ -115,19 +109,49 @@ class _Registry:
             heap = self.heaps.get(part)
             if heap is None:
                 heap = self.heaps[part] = []
+                self.valid[part] = 0
+            if cur is None:
+                self.valid[part] += 1
+            elif len(heap) > 64 and len(heap) > 4 * self.valid[part]:
+                self._compact(part)
             heapq.heappush(heap, (pos, self.seq, h))
+
+    def release(self, h: _Holder) -> None:
+        """``h`` holds nothing any more (its window went out, closed or was dropped)."""
+        if not h.live:
+            return
+        h.live = False
+        valid = self.valid
+        for part in h.lo:
+            if part in valid:
+                n = valid[part] = valid[part] - 1
+                if len(self.heaps[part]) > 64 and len(self.heaps[part]) > 4 * n:
+                    self._compact(part)
+
+    def _compact(self, part: _Part) -> None:
+        """Drop the stale entries of a partition's heap (those below a long-held offset
+        cannot be popped until it is released)."""
+        heap = [e for e in self.heaps[part] if e[2].live and e[2].lo.get(part) == e[0]]
+        heapq.heapify(heap)
+        self.heaps[part] = heap
 
     def absorb(self, into: _Holder, other: _Holder) -> None:
         """``other``'s records now belong to ``into`` (two sessions merged)."""
         if other is into:
             return
-        other.live = False
+        self.release(other)
         for part, pos in other.lo.items():
             self.hold(into, part, pos)
 
     def rebuild(self, keep: list[_Holder]) -> None:
         """Forget every holder but ``keep`` (the stage dropped its windows)."""
+        kept = set(keep)
+        for heap in self.heaps.values():
+            for _, _, h in heap:
+                if h not in kept:
+                    h.live = False
         self.heaps = {}
+        self.valid = {}
         for h in keep:
             lo, h.lo = h.lo, {}
             for part, pos in lo.items():
@@ -145,7 +169,7 @@ class _Registry:
                 if h.live and h.lo.get(part) == pos:
                     point = pos - 1
                     break
-                heapq.heappop(heap)
+                heapq.heappop(heap)  # stale: released, or its holder's lo went lower
             if point >= self.first[part]:
                 out[part] = point
         return out
@@ -346,7 +370,9 @@ class _ContextWindowedLogic(_WindowedLogic):
                 # In place: with default lists no user code runs after this in an element
                 # (key and timestamp ran before), so nothing can undo it.
                 acc.value.append(r[0])
-                txn.append((acc.holder, r[2], r[3]))
+                cur = acc.holder.lo.get(r[2])
+                if cur is None or r[3] < cur:  # else holding it already (offsets rise)
+                    txn.append((acc.holder, r[2], r[3]))
                 return acc
 
             def merge(a: _Acc, b: _Acc) -> _Acc:
@@ -361,8 +387,11 @@ class _ContextWindowedLogic(_WindowedLogic):
 
             def aggregate(acc: _Acc, r: tuple[Any, ...]) -> _Acc:
                 v = user_agg(acc.value, r[0])
-                txn.append((acc.holder, r[2], r[3]))
-                return _Acc(v, acc.holder)
+                h = acc.holder
+                cur = h.lo.get(r[2])
+                if cur is None or r[3] < cur:  # else holding it already (offsets rise)
+                    txn.append((h, r[2], r[3]))
+                return _Acc(v, h)
 
             def merge(a: _Acc, b: _Acc) -> _Acc:
                 v = user_merge(a.value, b.value)  # type: ignore[misc]
@@ -384,19 +413,32 @@ class _ContextWindowedLogic(_WindowedLogic):
                     f"[{self.stage_name}] windowed with context expects (element, context) "
                     f"pairs, got {pair!r}"
                 )
-            elem, ctx = pair
-            part, pos = self.contexts.position(ctx)
+            ctx = pair[1]
+            if ctx.__class__ is tuple and self.contexts.kind == "pair" and len(ctx) == 2:
+                part, pos = ctx  # the common case of position(), inlined
+                if pos.__class__ is not int:
+                    part, pos = self.contexts.position(ctx)
+            else:
+                part, pos = self.contexts.position(ctx)
         except Exception as exc:
             self._supervise(exc)
             return
-        self.txn.clear()
+        txn = self.txn
+        if txn:
+            txn.clear()
         self.aborted = self.was_late = False
-        self._inner_handle((elem, ctx, part, pos))
+        self._inner_handle((pair[0], ctx, part, pos))
         reg = self.reg
-        reg.seen(part, pos)
+        last = reg.last.get(part)
+        if last is None:
+            reg.first[part] = reg.last[part] = pos
+        elif pos > last:
+            reg.last[part] = pos
+        elif pos < reg.first[part]:
+            reg.first[part] = pos  # re-delivered from earlier (a rebalance)
         if self.aborted:
             return  # skipped (resume) or the stage failed: nothing holds it
-        for op in self.txn:
+        for op in txn:
             if len(op) == 3:
                 reg.hold(*op)
             else:
@@ -438,14 +480,14 @@ class _ContextWindowedLogic(_WindowedLogic):
     def _late_gone(self) -> None:
         h = self.late_holder
         if h is not None and self.late_pending is not _NONE:
-            h.live = False
+            self.reg.release(h)
             self.late_holder = None
 
     # -- windows leaving -----------------------------------------------------------------------
     def _remove(self, w: Any) -> None:
         super()._remove(w)
         if not self.release_at_emit:
-            w.acc.holder.live = False  # on_window_update: closed, final, nothing more
+            self.reg.release(w.acc.holder)  # on_window_update: closed, final
 
     def _clear(self) -> None:
         super()._clear()
@@ -459,26 +501,25 @@ class _ContextWindowedLogic(_WindowedLogic):
             self.release_on_emit.update(keep)
         if self.late_holder is not None:
             keep.append(self.late_holder)
-        for _, _, h in self.buffered:
-            h.live = False
-        self.buffered = []
+        self.buffered = []  # the stage's buffer is gone: rebuild forgets their holders
         reg.rebuild(keep)
 
     def _emit(self, w: Windowed[Any, Any]) -> tuple[Windowed[Any, Any], Any]:
         acc = w.value
         h = acc.holder
         value = acc.value
+        reg = self.reg
         if self.release_at_emit:
-            h.live = False
+            reg.release(h)
         else:
             if self.list_values:
                 value = list(value)  # a snapshot, as the plain stage's update emissions
             if self.release_on_emit and h in self.release_on_emit:
                 self.release_on_emit.discard(h)
-                h.live = False
+                reg.release(h)
         buffered = self.buffered
         if buffered:
             st = self.st
             while buffered and buffered[0][0] < st:
-                heapq.heappop(buffered)[2].live = False
-        return Windowed(w.key, w.start, w.end, value), self.contexts.build(self.reg.points())
+                reg.release(heapq.heappop(buffered)[2])
+        return Windowed(w.key, w.start, w.end, value), self.contexts.build(reg.points())

@@ -532,3 +532,23 @@ async def test_the_commit_point_matches_the_reference(
         for p, o in where.values():
             last[p] = max(last.get(p, o), o)
         assert got[-1][1] == last
+
+
+def test_the_registry_drops_stale_entries_behind_a_long_held_offset() -> None:
+    """Released holders above a long-held offset cannot be popped from the heap; the
+    registry compacts it so memory follows the open windows, not the closed ones."""
+    from reactive._ops.windows_context import _Holder, _Registry
+
+    reg = _Registry()
+    old = _Holder()
+    reg.first["p"] = reg.last["p"] = 0
+    reg.hold(old, "p", 0)  # e.g. a session that stays open
+    for pos in range(1, 10_001):
+        reg.last["p"] = pos
+        h = _Holder()
+        reg.hold(h, "p", pos)
+        reg.release(h)
+    assert len(reg.heaps["p"]) < 300
+    assert reg.points() == {}  # offset 0 is still held
+    reg.release(old)
+    assert reg.points() == {"p": 10_000}
