@@ -13,7 +13,6 @@ import asyncio
 import inspect
 import logging
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -38,6 +37,7 @@ from reactive import (
 )
 from reactive._supervision import restarting_decider, resuming_decider
 from reactive.testkit import ManualClock, SubscriberProbe, TestSink, TestSource
+from tests.kafka.support import RecordingCommitter
 from tests.reactive.test_windows_properties import SETTINGS, SPECS, Model, inputs
 
 Elem = tuple[str, float, int]  # (key, timestamp, id)
@@ -185,16 +185,6 @@ async def test_flow_with_context_windows_and_carries_commit_points(
 
 
 # -- Kafka offsets ----------------------------------------------------------------------------
-class RecordingCommitter:
-    """A consumer's committer as the offsets see it: records what it is asked."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[TopicPartition, int]] = []
-
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        self.calls.append(dict(offsets))
-
-
 async def test_kafka_offsets_become_committable_offset_batches(
     materializer: Materializer,
 ) -> None:
