@@ -16,7 +16,7 @@ tuples back.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .._attributes import Attributes
 from .._checks import check, fn, opt_fn, pos_int, string
@@ -49,6 +49,8 @@ C2 = TypeVar("C2")
 M = TypeVar("M")
 M2 = TypeVar("M2")
 M3 = TypeVar("M3")
+K = TypeVar("K")
+S = TypeVar("S")
 
 
 # -- the tuple-level functions every operator is made of ----------------------------------------
@@ -309,6 +311,62 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         """
         return SourceWithContext(self._source.sliding(n, step).map(_unzip_pairs))
 
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], K],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, Ctx], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SourceWithContext[Windowed[K, S], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], K],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, Ctx], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SourceWithContext[Windowed[K, list[Out]], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, Ctx], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SourceWithContext[Windowed[None, S], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, Ctx], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SourceWithContext[Windowed[None, list[Out]], Any, Mat]: ...
     def windowed(
         self,
         windows: TimeWindows | SlidingWindows | SessionWindows,
@@ -619,6 +677,62 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         """
         return FlowWithContext(self._flow.sliding(n, step).map(_unzip_pairs))
 
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], K],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowWithContext[In, CtxIn, Windowed[K, S], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], K],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowWithContext[In, CtxIn, Windowed[K, list[Out]], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowWithContext[In, CtxIn, Windowed[None, S], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowWithContext[In, CtxIn, Windowed[None, list[Out]], Any, Mat]: ...
     def windowed(
         self,
         windows: TimeWindows | SlidingWindows | SessionWindows,

@@ -176,6 +176,15 @@ class _Registry:
 
 
 # -- contexts ----------------------------------------------------------------------------------
+_SIMPLE = frozenset({int, str, bytes})  # partitions that need no hash() check
+
+
+def _hashable(x: Any) -> bool:
+    try:
+        hash(x)
+    except TypeError:
+        return False
+    return True
 
 
 def _kafka_types() -> Any:
@@ -203,23 +212,16 @@ class _Contexts:
             if self.committers.get(group) is not ctx.committer:
                 self.committers[group] = ctx.committer
             return (group, ctx.topic, ctx.partition), ctx.offset
-        if kind == "pair" and ctx.__class__ is tuple and len(ctx) == 2:
-            off = ctx[1]
-            if off.__class__ is int:
-                return ctx[0], off
+        if kind != "kafka" and isinstance(ctx, tuple) and len(ctx) == 2:
+            part, off = ctx
+            if off.__class__ is int and (part.__class__ in _SIMPLE or _hashable(part)):
+                self.kind = "pair"
+                return part, off
         if kind is None:
             messages = _kafka_types()
             if messages is not None and isinstance(ctx, messages.CommittableOffset):
                 self.kind, self.offset_type = "kafka", ctx.__class__
                 return self.position(ctx)
-            if isinstance(ctx, tuple) and len(ctx) == 2 and ctx[1].__class__ is int:
-                try:
-                    hash(ctx[0])
-                except TypeError:
-                    pass
-                else:
-                    self.kind = "pair"
-                    return ctx[0], ctx[1]
         raise self._bad(ctx)
 
     def _bad(self, ctx: Any) -> TypeError:
@@ -416,7 +418,7 @@ class _ContextWindowedLogic(_WindowedLogic):
             ctx = pair[1]
             if ctx.__class__ is tuple and self.contexts.kind == "pair" and len(ctx) == 2:
                 part, pos = ctx  # the common case of position(), inlined
-                if pos.__class__ is not int:
+                if pos.__class__ is not int or part.__class__ not in _SIMPLE:
                     part, pos = self.contexts.position(ctx)
             else:
                 part, pos = self.contexts.position(ctx)

@@ -230,6 +230,13 @@ async def test_a_context_without_partition_and_offset_fails_naming_the_stage(
     assert repr(ctx) in str(info.value) and "map_context" in str(info.value)
 
 
+async def test_a_later_context_with_an_unhashable_partition_fails_naming_it(
+    materializer: Materializer,
+) -> None:
+    with pytest.raises(TypeError, match=r"\[windowed\] .*as the earlier ones.*\(\[1\], 2\)"):
+        await run(materializer, TimeWindows.of(10), [(("k", 1), ("p", 0)), (("k", 2), ([1], 2))])
+
+
 async def test_a_context_of_another_kind_than_the_first_fails(materializer: Materializer) -> None:
     committer = RecordingCommitter()
     pairs = [(("k", 1), ("p", 0)), (("k", 2), CommittableOffset("g", "t", 0, 1, committer))]
