@@ -10,7 +10,9 @@ once the element was processed.
 Every operator is the plain operator applied to the tuples, so its semantics (emits /
 backpressures / completes / fails / cancels, supervision) are those of the plain one;
 each docstring says how the context is carried. ``as_source()`` / ``as_flow()`` give the
-tuples back.
+tuples back. ``windowed`` is the one operator whose output contexts are not its inputs':
+each window carries the commit point that became safe with it
+(``reactive/_ops/windows_context.py``).
 """
 
 from __future__ import annotations
