@@ -85,7 +85,8 @@ async def test_sigkilled_mid_stream_the_windows_of_both_runs_cover_every_record(
     await first.wait()
     committed = (await committed_offsets(kafka_bootstrap, group, topic))[0]
     first_run = len(read_windows(out))
-    assert committed is not None and 0 < committed < N  # killed mid-stream, after commits
+    # Killed mid-stream, after commits.
+    assert committed is not None and 0 < committed < N, (kill_at, committed)
 
     second = await start()
     _, stderr = await asyncio.wait_for(second.communicate(), 60)
@@ -97,7 +98,7 @@ async def test_sigkilled_mid_stream_the_windows_of_both_runs_cover_every_record(
         best[window] = max(best.get(window, 0), count)
     # Every window of the input, each with all of its records in some run: every record
     # (counted by key) is covered, and nothing was counted that is not in the input.
-    assert best == expected
+    assert best == expected, f"killed after {first_run} windows, committed {committed}"
     per_key: collections.Counter[str] = collections.Counter()
     for (key, _, _), count in best.items():
         per_key[key] += count
