@@ -287,6 +287,22 @@ async def test_the_late_sink_gets_pairs_and_the_late_record_is_done_once_handed_
     await sub.expect_complete()
 
 
+async def test_flow_with_context_sends_late_pairs_to_the_late_sink(
+    materializer: Materializer,
+) -> None:
+    late: list[Any] = []
+    flow = FlowWithContext[Any, Any, Any, Any, Any]().windowed(
+        TimeWindows.of(10), key=k0, timestamp=t1, late=Sink.foreach(late.append)
+    )
+    got = await (
+        Source.from_iterable(with_offsets([("a", 1), ("a", 12), ("a", 2), ("a", 25)]))
+        .via(flow.as_flow())
+        .run_with(Sink.seq(), materializer)
+    )
+    assert late == [(("a", 2), ("p", 2))]
+    assert [c for _, c in got] == [{"p": 0}, {"p": 2}, {"p": 3}]
+
+
 async def test_resumed_records_do_not_hold_their_partition(materializer: Materializer) -> None:
     def ts(e: Elem) -> Any:
         if e[1] < 0:
