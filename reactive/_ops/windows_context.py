@@ -264,8 +264,8 @@ def _on_element(f: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
 
 class ContextWindowedStage(WindowedStage):
     """``WindowedStage`` over ``(element, context)`` pairs, emitting ``(Windowed,
-    commit point)`` pairs (see the module docstring). Same arguments, validated the same
-    way (a plain ``WindowedStage`` is built from them first)."""
+    commit point)`` pairs (see the module docstring). Same arguments, validated by
+    ``WindowedStage`` with the same messages."""
 
     name = "windowed"
 
@@ -283,7 +283,7 @@ class ContextWindowedStage(WindowedStage):
         idle_timeout: float | None = None,
     ) -> None:
         # The user's arguments, checked with the plain stage's messages.
-        WindowedStage(
+        super().__init__(
             windows,
             key=key,
             timestamp=timestamp,
@@ -291,24 +291,19 @@ class ContextWindowedStage(WindowedStage):
             aggregate=aggregate,
             merge=merge,
             emit=emit,
+            with_late=with_late,
             idle_timeout=idle_timeout,
         )
         self.user_zero = zero
         self.user_aggregate = aggregate
         self.user_merge = merge
-        # The inner stage always runs a custom aggregate (an _Acc per window); these
-        # placeholders are replaced per materialization by the logic's own wrappers.
-        super().__init__(
-            windows,
-            key=_on_element(key),
-            timestamp=_on_element(timestamp),
-            zero=_placeholder_zero,
-            aggregate=_placeholder_aggregate,
-            merge=_placeholder_merge,
-            emit=emit,
-            with_late=with_late,
-            idle_timeout=idle_timeout,
-        )
+        # The inner logic runs on internal records and always with a custom aggregate (an
+        # _Acc per window): its zero/aggregate/merge are made per materialization.
+        self.key = _on_element(key)
+        self.timestamp = _on_element(timestamp)
+        self.zero = _placeholder_zero
+        self.aggregate = _placeholder_aggregate
+        self.merge = _placeholder_merge
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
         return _ContextWindowedLogic(self)

@@ -83,6 +83,16 @@ def test_same_parameters_as_the_plain_operator() -> None:
         assert "Emits when" in doc and "Backpressures when" in doc and "Completes when" in doc
 
 
+def test_bad_arguments_are_refused_as_by_the_plain_operator() -> None:
+    src = SourceWithContext.from_tuples(Source.from_iterable([(("k", 1), ("p", 0))]))
+    with pytest.raises(ValueError, match="zero and aggregate go together"):
+        src.windowed(TimeWindows.of(10), zero=lambda: 0)
+    with pytest.raises(ValueError, match="needs merge"):
+        src.windowed(SessionWindows.with_gap(5), zero=lambda: 0, aggregate=lambda n, e: n + 1)
+    with pytest.raises(TypeError, match="windows must be"):
+        FlowWithContext[Any, Any, Any, Any, Any]().windowed("60 s")  # type: ignore[call-overload]
+
+
 async def test_tumbling_windows_carry_the_offsets_made_safe(materializer: Materializer) -> None:
     elems = [("a", 1), ("a", 3), ("a", 12), ("a", 14), ("a", 25), ("a", 2), ("a", 31)]
     got = await run(materializer, TimeWindows.of(10), with_offsets(elems))
