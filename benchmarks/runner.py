@@ -63,6 +63,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_soak",
     "benchmarks.suite_state",
     "benchmarks.suite_windows",
+    "benchmarks.suite_windows_context",
     "benchmarks.suite_txn",
     "benchmarks.suite_io",
     "benchmarks.suite_observe",

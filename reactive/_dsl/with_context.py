@@ -10,13 +10,15 @@ once the element was processed.
 Every operator is the plain operator applied to the tuples, so its semantics (emits /
 backpressures / completes / fails / cancels, supervision) are those of the plain one;
 each docstring says how the context is carried. ``as_source()`` / ``as_flow()`` give the
-tuples back.
+tuples back. ``windowed`` is the one operator whose output contexts are not its inputs':
+each window carries the commit point that became safe with it
+(``reactive/_ops/windows_context.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .._attributes import Attributes
 from .._checks import check, fn, opt_fn, pos_int, string
@@ -26,6 +28,13 @@ from .keep import Keep, NotUsedType
 if TYPE_CHECKING:
     from .._impl.materializer import Materializer
     from .._ops.timer import ThrottleMode
+    from .._ops.window_specs import (
+        EmitStrategy,
+        SessionWindows,
+        SlidingWindows,
+        TimeWindows,
+        Windowed,
+    )
 
 __all__ = ["FlowWithContext", "SourceWithContext"]
 
@@ -42,6 +51,8 @@ C2 = TypeVar("C2")
 M = TypeVar("M")
 M2 = TypeVar("M2")
 M3 = TypeVar("M3")
+K = TypeVar("K")
+S = TypeVar("S")
 
 
 # -- the tuple-level functions every operator is made of ----------------------------------------
@@ -140,6 +151,37 @@ def _pairs_flow(flow: Any) -> Any:
     if isinstance(flow, FlowWithContext):
         return flow._flow
     return flow
+
+
+def _windowed(
+    pairs: Any,
+    windows: Any,
+    key: Any,
+    timestamp: Any,
+    zero: Any,
+    aggregate: Any,
+    merge: Any,
+    emit: Any,
+    late: Any,
+    idle_timeout: Any,
+) -> Any:
+    """``pairs`` (a Source or Flow of tuples) through the context-aware window stage."""
+    from .._ops.windows_context import ContextWindowedStage
+
+    stage = ContextWindowedStage(
+        windows,
+        key=key,
+        timestamp=timestamp,
+        zero=zero,
+        aggregate=aggregate,
+        merge=merge,
+        emit=emit,
+        with_late=late is not None,
+        idle_timeout=idle_timeout,
+    )
+    if late is None:
+        return pairs._via_stage(stage)
+    return pairs._side_output(stage, late, None)
 
 
 class SourceWithContext(Generic[Out, Ctx, Mat]):
@@ -304,6 +346,115 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         downstream cancels.
         """
         return SourceWithContext(self._source.sliding(n, step).map(_unzip_pairs))
+
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], K],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, Ctx], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SourceWithContext[Windowed[K, S], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], K],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, Ctx], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SourceWithContext[Windowed[K, list[Out]], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, Ctx], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SourceWithContext[Windowed[None, S], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, Ctx], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> SourceWithContext[Windowed[None, list[Out]], Any, Mat]: ...
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], Any] | None = None,
+        timestamp: Callable[[Out], float] | None = None,
+        zero: Callable[[], Any] | None = None,
+        aggregate: Callable[[Any, Out], Any] | None = None,
+        merge: Callable[[Any, Any], Any] | None = None,
+        emit: EmitStrategy | None = None,
+        late: Sink[tuple[Out, Ctx], Any] | None = None,
+        idle_timeout: float | None = None,
+    ) -> SourceWithContext[Windowed[Any, Any], Any, Mat]:
+        """Event-time windows as ``Source.windowed`` (same arguments, same
+        closing, emission order, late handling and supervision), each result with the
+        *commit point* that became safe with it as its context.
+
+        Every input context must be a Kafka ``CommittableOffset`` or a ``(partition,
+        offset)`` tuple with an int offset (``map_context`` converts others); any other
+        context fails the stream with a ``TypeError`` naming the stage. The context of
+        each emitted ``Windowed`` is, for every partition seen, the highest offset ``o``
+        such that every record of that partition at or below ``o`` has had all of its
+        windows emitted downstream (an offset is committed only when every window
+        holding that record, and every earlier record of its partition, was emitted):
+        a ``CommittableOffsetBatch`` for Kafka offsets (possibly empty; commit it with
+        ``Committer.sink_with_offset_context``), a ``dict`` partition -> offset for
+        tuples (partitions with nothing safe yet are left out). Records holding no
+        window count as done: late ones once handed to ``late`` (which receives
+        ``(element, context)`` pairs) or counted as dropped, ones skipped by
+        ``resume``. With ``on_window_update`` a record is done when all of its windows
+        *closed* (the next emission carries it; nothing is emitted at completion).
+
+        Emits when a window closes (or changes, with ``on_window_update``) and
+        downstream pulls. Backpressures when downstream backpressures, or ``late`` does
+        while an element waits for it. Completes when upstream completes, after every
+        open window was emitted. Fails when upstream fails, a context is neither kind, or
+        a user function raises under ``stop``. Cancels when downstream cancels.
+        """
+        return SourceWithContext(
+            _windowed(
+                self._source,
+                windows,
+                key,
+                timestamp,
+                zero,
+                aggregate,
+                merge,
+                emit,
+                late,
+                idle_timeout,
+            )
+        )
 
     def map_context(self, f: Callable[[Ctx], C2]) -> SourceWithContext[Out, C2, Mat]:
         """Each element with ``f(context)`` as its context.
@@ -592,6 +743,100 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         downstream cancels.
         """
         return FlowWithContext(self._flow.sliding(n, step).map(_unzip_pairs))
+
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], K],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowWithContext[In, CtxIn, Windowed[K, S], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], K],
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowWithContext[In, CtxIn, Windowed[K, list[Out]], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowWithContext[In, CtxIn, Windowed[None, S], Any, Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: None = ...,
+        timestamp: Callable[[Out], float] | None = ...,
+        zero: None = ...,
+        aggregate: None = ...,
+        merge: Callable[[Any, Any], Any] | None = ...,
+        emit: EmitStrategy | None = ...,
+        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
+        idle_timeout: float | None = ...,
+    ) -> FlowWithContext[In, CtxIn, Windowed[None, list[Out]], Any, Mat]: ...
+    def windowed(
+        self,
+        windows: TimeWindows | SlidingWindows | SessionWindows,
+        *,
+        key: Callable[[Out], Any] | None = None,
+        timestamp: Callable[[Out], float] | None = None,
+        zero: Callable[[], Any] | None = None,
+        aggregate: Callable[[Any, Out], Any] | None = None,
+        merge: Callable[[Any, Any], Any] | None = None,
+        emit: EmitStrategy | None = None,
+        late: Sink[tuple[Out, CtxOut], Any] | None = None,
+        idle_timeout: float | None = None,
+    ) -> FlowWithContext[In, CtxIn, Windowed[Any, Any], Any, Mat]:
+        """Event-time windows, each result with the commit point that became safe with
+        it as its context: exactly ``SourceWithContext.windowed`` (same arguments, same
+        contexts accepted and emitted).
+
+        Emits when a window closes (or changes, with ``on_window_update``) and
+        downstream pulls. Backpressures when downstream backpressures, or ``late`` does
+        while an element waits for it. Completes when upstream completes, after every
+        open window was emitted. Fails when upstream fails, a context is neither kind, or
+        a user function raises under ``stop``. Cancels when downstream cancels.
+        """
+        return FlowWithContext(
+            _windowed(
+                self._flow,
+                windows,
+                key,
+                timestamp,
+                zero,
+                aggregate,
+                merge,
+                emit,
+                late,
+                idle_timeout,
+            )
+        )
 
     def map_context(self, f: Callable[[CtxOut], C2]) -> FlowWithContext[In, CtxIn, Out, C2, Mat]:
         """Each element with ``f(context)`` as its context.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from connectors.kafka import ConsumerSettings
+from connectors.kafka import ConsumerSettings, TopicPartition
 from connectors.kafka.serde import str_deserializer
 from connectors.kafka.testkit import TEST_CONSUMER_PROPERTIES
 
@@ -32,3 +33,13 @@ async def eventually(predicate: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(0.02)
+
+
+class RecordingCommitter:
+    """A ``KafkaCommitterRef`` that records what it is asked to commit."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        self.calls.append(dict(offsets))

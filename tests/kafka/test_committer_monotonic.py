@@ -10,7 +10,6 @@ and ``Producer.committable_sink``, and with a recording committer for the exact 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -29,7 +28,7 @@ from connectors.kafka import (
 )
 from connectors.kafka.testkit import committed_offsets, produce_values, unique_group_id
 from reactive import Done, Materializer, Sink, Source
-from tests.kafka.support import eventually, settings
+from tests.kafka.support import RecordingCommitter, eventually, settings
 
 pytestmark = pytest.mark.kafka
 
@@ -108,16 +107,6 @@ async def test_committable_sink_never_commits_below_what_it_committed(
     assert await control.drain_and_shutdown() is Done
     assert control.metrics()["commits"] == 1
     assert await committed_offsets(kafka_bootstrap, group, kafka_topic) == {0: 9}
-
-
-class RecordingCommitter:
-    """A ``KafkaCommitterRef`` that records what it is asked to commit."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[TopicPartition, int]] = []
-
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        self.calls.append(dict(offsets))
 
 
 async def test_stale_offsets_are_left_out_per_partition(

@@ -243,3 +243,23 @@ def windows() -> None:
         sub.windowed(tumbling).merge_substreams(),
         Source[Windowed[None, list[int]], NotUsedType],
     )
+
+
+def windows_with_context() -> None:
+    from reactive import FlowWithContext, SourceWithContext, TimeWindows, Windowed
+
+    pairs = SourceWithContext.from_tuples(Source.from_iterable([(("a", 1.0), ("p", 0))]))
+    tumbling = TimeWindows.of(60)
+    assert_type(
+        pairs.windowed(tumbling, key=lambda e: e[0], zero=lambda: 0, aggregate=lambda n, e: n + 1),
+        SourceWithContext[Windowed[str, int], Any, NotUsedType],
+    )
+    assert_type(
+        pairs.windowed(tumbling, timestamp=lambda e: e[1]),
+        SourceWithContext[Windowed[None, list[tuple[str, float]]], Any, NotUsedType],
+    )
+    flow = FlowWithContext[int, str, int, str, NotUsedType]()
+    assert_type(
+        flow.windowed(tumbling, key=str),
+        FlowWithContext[int, str, Windowed[str, list[int]], Any, NotUsedType],
+    )
