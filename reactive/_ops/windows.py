@@ -244,8 +244,11 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             self._prepare, self._commit = self._prepare_session, self._commit_session
         self._handle: Callable[[Any], None] = self._element
         tumbling = isinstance(spec, TimeWindows) and spec.is_tumbling
-        if tumbling and not self.clock_driven and not self.on_update:
-            self._handle = self._element_tumbling
+        # Hopping windows on the fast path are found per key (``hop``), not in ``tw``.
+        self.by_key = False
+        if not self.clock_driven and not self.on_update and isinstance(spec, TimeWindows):
+            self.by_key = not tumbling
+            self._handle = self._element_tumbling if tumbling else self._element_hopping
         self.st: Any = -_INF  # stream time
         self.max_ts: Any = -_INF
         self.last_arrival: float | None = None
@@ -266,6 +269,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         """Forget every open window (start, supervision restart, completion)."""
         self.heap: list[tuple[Any, Any, int, int, _Win]] = []
         self.tw: dict[tuple[Any, Any], _Win] = {}  # time windows by (key, start)
+        self.hop: dict[Any, dict[Any, _Win]] = {}  # or (by_key) by key, then start
         self.sessions: dict[Any, list[_Win]] = {}  # a key's open sessions by start
         self.sliding: dict[Any, list[_Win]] = {}  # a key's open sliding windows by end
         self.buf: dict[Any, dict[int, tuple[Any, Any]]] = {}  # sliding: accepted elements
@@ -498,6 +502,79 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         if heap[0][0] + self.offset <= st:
             self._close_until(st)
 
+    def _element_hopping(self, elem: Any) -> None:
+        """``_element`` specialised (and inlined) for hopping windows in event time with
+        ``on_window_close``: the windows of ``ts`` are found as ``_starts`` finds them (same
+        float arithmetic, latest start first), their accumulators computed, then committed.
+        Same phases as ``_element``: user code first, then the commit."""
+        try:
+            k = None
+            key_fn = self.key_fn
+            if key_fn is not None:
+                k = key_fn(elem)
+                if k.__class__ not in _HASHABLE:
+                    self._check_key(k, elem)
+            ts = self.ts_fn(elem)  # type: ignore[misc]
+            if (ts.__class__ is not int and ts.__class__ is not float) or ts - ts != 0:
+                self._check_ts(ts, elem)
+            st = self.st
+            if ts > st:
+                st = ts
+            step, size, grace = self.step, self.size, self.grace
+            kw = self.hop.get(k)
+            n = ts // step
+            s = n * step
+            if s > ts or (n + 1) * step <= ts:  # float rounding
+                n = self._last_index(ts)
+                s = n * step
+            default = self.default
+            found: list[tuple[Any, Any, Any]] = []  # (window or None, start, new acc)
+            if default:
+                while s + size > ts:
+                    if s + size + grace > st:  # still open
+                        found.append((None if kw is None else kw.get(s), s, None))
+                    n -= 1
+                    s = n * step
+            else:
+                agg, zero = self.agg, self.zero
+                while s + size > ts:
+                    if s + size + grace > st:
+                        w = None if kw is None else kw.get(s)
+                        found.append((w, s, agg(zero() if w is None else w.acc, elem)))  # type: ignore[misc]
+                    n -= 1
+                    s = n * step
+        except Exception as exc:
+            self._supervise(exc)
+            return
+        # -- commit: nothing below runs user code
+        self.st = st
+        if ts > self.max_ts:
+            self.max_ts = ts
+        if not found:
+            self._late(elem)
+            return
+        ks = -1
+        heap = self.heap
+        for w, s, acc in found:
+            if w is None:
+                if ks < 0:
+                    ks = self.key_seq.get(k, -1)
+                    if ks < 0:
+                        ks = self.key_seq[k] = len(self.key_seq)
+                end = s + size
+                w = _Win(k, ks, s, end, [elem] if default else acc)
+                if kw is None:
+                    kw = self.hop[k] = {}
+                kw[s] = w
+                self.seq += 1
+                heapq.heappush(heap, (end, s, ks, self.seq, w))
+            elif default:
+                w.acc.append(elem)
+            else:
+                w.acc = acc
+        if heap[0][0] + self.offset <= st:
+            self._close_until(st)
+
     def _supervise(self, exc: Exception) -> None:
         directive = self.decide(exc)
         if directive is Supervision.stop:
@@ -545,17 +622,22 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         heapq.heappush(self.heap, (w.end, w.start, w.ks, self.seq, w))
 
     # -- time windows (tumbling and hopping) --------------------------------------------------
+    def _last_index(self, t: Any) -> Any:
+        """The largest ``n`` with ``n * step <= t`` (the latest window start containing
+        ``t`` is ``n * step``), exact despite float rounding of ``t // step``."""
+        step = self.step
+        n = t // step
+        while n * step > t:
+            n -= 1
+        while (n + 1) * step <= t:
+            n += 1
+        return n
+
     def _starts(self, t: Any) -> list[Any]:
         """Starts of every window ``[s, s + size)`` containing ``t``, ascending."""
         step, size = self.step, self.size
-        n = t // step
+        n = self._last_index(t)
         s = n * step
-        while s > t:  # float rounding of n * step
-            n -= 1
-            s = n * step
-        while (n + 1) * step <= t:
-            n += 1
-            s = n * step
         if step == size:
             return [s]
         out = []
@@ -773,7 +855,13 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
     def _remove(self, w: _Win) -> None:
         w.alive = False
         if self.kind == "time":
-            del self.tw[(w.key, w.start)]
+            if self.by_key:
+                kw = self.hop[w.key]
+                del kw[w.start]
+                if not kw:
+                    del self.hop[w.key]
+            else:
+                del self.tw[(w.key, w.start)]
             return
         table = self.sessions if self.kind == "session" else self.sliding
         wins = table[w.key]
