@@ -487,6 +487,11 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         default, agg, zero, pending = self.default, self.agg, self.zero, self.pending
         buckets, bstarts, key_seq = self.buckets, self.bstarts, self.key_seq
         st, max_ts = self.st, self.max_ts
+        # The last bucket used: consecutive elements mostly fall in the same minute. A
+        # bucket is closed only once stream time makes its start late, so a cached closed
+        # bucket is never used; a restart replaces them all (the cache is dropped then).
+        last_s: Any = None
+        last_b: Any = None
         for elem in elems:
             try:
                 k = None
@@ -499,11 +504,13 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                     self._check_ts(ts, elem)
                 new_st = ts if ts > st else st
                 s = (ts // size) * size
-                if s > ts or s + size <= ts:  # float rounding
+                e = s + size
+                if s > ts or e <= ts:  # float rounding
                     s = self._starts(ts)[0]
-                late = s + size + grace <= new_st
+                    e = s + size
+                late = e + grace <= new_st
                 if not late:
-                    b = buckets.get(s)
+                    b = last_b if s == last_s else buckets.get(s)
                     old = _NONE if b is None else b.get(k, _NONE)
                     if not default:
                         acc = agg(zero() if old is _NONE else old, elem)  # type: ignore[misc]
@@ -513,6 +520,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 if self._stopping:
                     return True
                 buckets, bstarts = self.buckets, self.bstarts  # a restart replaced them
+                last_s = last_b = None
                 continue
             # -- commit: nothing below runs user code
             st = new_st
@@ -527,6 +535,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             if b is None:
                 b = buckets[s] = {}
                 heapq.heappush(bstarts, s)
+            last_s, last_b = s, b
             if old is _NONE:
                 if k not in key_seq:
                     key_seq[k] = len(key_seq)
