@@ -582,25 +582,40 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                     s = n * step
                 first = n
                 e = s + size
-                while e > ts:
-                    if e + grace > new_st:  # still open
-                        b = buckets.get(s)
-                        old = _NONE if b is None else b.get(k, _NONE)
-                        if default:
-                            acc = [elem] if old is _NONE else old
-                        else:
-                            acc = agg(zero() if old is _NONE else old, elem)  # type: ignore[misc]
-                        if b is None:
-                            b = buckets[s] = {}
-                            push(bstarts, s)
-                        if old is not acc:
-                            b[k] = acc
-                        else:
-                            acc.append(elem)
-                        olds.append(old)
-                    n -= 1
-                    s = n * step
-                    e = s + size
+                if default:  # no user code: nothing to undo
+                    while e > ts:
+                        if e + grace > new_st:  # still open
+                            b = buckets.get(s)
+                            if b is None:
+                                buckets[s] = {k: [elem]}
+                                push(bstarts, s)
+                                olds.append(_NONE)
+                            else:
+                                old = b.get(k, _NONE)
+                                if old is _NONE:
+                                    b[k] = [elem]
+                                else:
+                                    old.append(elem)
+                                olds.append(old)
+                        n -= 1
+                        s = n * step
+                        e = s + size
+                else:
+                    while e > ts:
+                        if e + grace > new_st:  # still open
+                            b = buckets.get(s)
+                            if b is None:
+                                acc = agg(zero(), elem)  # type: ignore[misc]
+                                buckets[s] = {k: acc}
+                                push(bstarts, s)
+                                olds.append(_NONE)
+                            else:
+                                old = b.get(k, _NONE)
+                                b[k] = agg(zero() if old is _NONE else old, elem)  # type: ignore[misc]
+                                olds.append(old)
+                        n -= 1
+                        s = n * step
+                        e = s + size
             except Exception as exc:
                 self._undo_hopping(k, first, new_st, olds)
                 self.st, self.max_ts = st, max_ts
