@@ -7,7 +7,7 @@ PYTHON ?= python3
 ARGS ?=
 LINT_PATHS := $(wildcard reactive connectors samples benchmarks tests)
 
-.PHONY: install test lint format typecheck demo bench clean
+.PHONY: install test lint format typecheck demo windows-demo bench clean
 
 # Everything: the Kafka connector and the embedded broker, the test, lint and type-check
 # tools, and the benchmark peers (the suite smoke-runs every benchmark and draws the
@@ -61,6 +61,10 @@ demo: $(VENV)/.installed-demo
 		echo "$(PY) -m samples.factorials $(ARGS)"; \
 		$(PY) -m samples.factorials $(ARGS); \
 	fi
+
+# Event-time windows over scored wine records on the embedded broker (samples/windowed_quality.py).
+windows-demo: $(VENV)/.installed
+	$(PY) -m samples.windowed_quality $(ARGS)
 
 # The full run (benchmarks/results, README's table), then the demo's 10-minute soak run
 # (opt-in benchmark, its own folder). `make bench ARGS=--quick` smoke-runs the first only.

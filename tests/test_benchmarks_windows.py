@@ -4,6 +4,11 @@ result check means something. Nothing here asserts a speed."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +16,14 @@ import pytest
 from benchmarks import suite_windows
 from benchmarks.runner import load_benchmarks
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 PAIRS = [
     ("loop_tumbling", "project_tumbling"),
     ("loop_hopping", "project_hopping"),
     ("loop_session", "project_session"),
+    ("loop_tumbling", "bucket_tumbling"),
+    ("loop_hopping", "bucket_hopping"),
 ]
 
 
@@ -33,7 +42,8 @@ def test_registered() -> None:
 @pytest.mark.parametrize("n", [1, 2_000, 60_000])
 async def test_the_loop_and_the_operator_agree(loop: str, project: str, n: int) -> None:
     expected = getattr(suite_windows, loop)(n)
-    assert await getattr(suite_windows, project)(n) == expected
+    got = getattr(suite_windows, project)(n)
+    assert (await got if project.startswith("project") else got) == expected
     windows, counted = expected
     assert counted == n * (1 if loop != "loop_hopping" else 6)
     assert windows >= 1
@@ -64,3 +74,52 @@ def test_sessions_grow_and_close() -> None:
     windows, counted = suite_windows.loop_session(120_000)
     assert counted == 120_000
     assert windows == 3_000
+
+
+@pytest.mark.parametrize("kind", ["tumbling", "hopping", "session"])
+def test_bytewax_counts_what_the_loop_and_the_operator_count(kind: str) -> None:
+    """The peer computes the same (windows, elements) as the baseline and the operator on
+    an input with sessions closing and windows closing mid-stream (60,000 elements: one
+    100 s pause), so the harness compares like with like."""
+    pytest.importorskip("bytewax")
+    expected = getattr(suite_windows, "loop_" + kind)(60_000)
+    assert getattr(suite_windows, "bytewax_" + kind)(60_000) == expected
+    assert expected[0] > 1_000
+
+
+def test_every_window_benchmark_names_bytewax_as_peer_with_both_targets() -> None:
+    registry = load_benchmarks()
+    for name in suite_windows.NAMES[:3]:
+        bench = registry[name]
+        peer = bench.system(suite_windows.BYTEWAX)
+        assert peer.kind == "peer"
+        assert {t.against for t in bench.targets} == {None, suite_windows.BYTEWAX}
+
+
+@pytest.mark.timeout(120)
+def test_quick_run_of_the_window_benchmarks(tmp_path: Path) -> None:
+    """``python -m benchmarks --quick`` on the four window benchmarks (the memory one in its
+    isolated processes): every system ran and computed the baseline's result."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", ",".join(suite_windows.NAMES)]
+        + ["--rounds", "1", "--out", str(tmp_path), "--no-plots"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert [b["name"] for b in data["benchmarks"]] == suite_windows.NAMES
+    for bench in data["benchmarks"]:
+        systems = {s["name"]: s for s in bench["systems"]}
+        expected = systems[bench["baseline"]]["samples"][0]["result"]
+        for name, system in systems.items():
+            assert system["status"] == "ok", (bench["name"], name, system.get("reason"))
+            assert system["samples"][0]["result"] == expected, (bench["name"], name)
+    memory = data["benchmarks"][-1]
+    assert memory["isolated"] and memory["targets"][0]["metric"] == "rss_growth"

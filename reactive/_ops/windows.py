@@ -13,6 +13,15 @@ spec (end, then start, then the order in which keys were first seen). A window l
 every structure when it closes, so memory follows the open windows, not the input (plus
 one small integer per distinct key ever seen: the first-seen order that emission needs).
 
+Time windows in event time emitting on close (tumbling or hopping: the common case) take
+a fast path: one loop per batch of elements with the stage's fields in locals, and windows
+kept in *buckets* by start (``{start: {key: accumulator}}``) with a heap of starts instead
+of a heap entry per window. Every key's window of one start closes at the same stream
+time, so a bucket closes with one heap pop and a sort of its keys by first-seen order,
+which is the spec's emission order again (end, start, key order). A hopping element
+updates its windows in place; if ``aggregate`` raises in one of them, the others get
+their previous accumulators back before supervision decides.
+
 Sessions change bounds when they grow or merge: the new bounds get a new heap entry and
 the old one is skipped when popped (it no longer matches the window). Sliding windows
 build a new window's value from the key's accepted elements still in range, kept in a
@@ -70,6 +79,11 @@ _NONE: Any = object()
 _INF = math.inf
 _HASHABLE = frozenset({int, str, float, bytes, bool, type(None)})  # no hash() check needed
 _BATCH = 64  # elements upstream may push at once on a batch connection
+#: ``object.__new__`` and the slot setters of ``Windowed``: building one without its __init__.
+_WINDOWED_NEW: tuple[Any, ...] = (
+    object.__new__,
+    *(Windowed.__dict__[f].__set__ for f in ("key", "start", "end", "value")),
+)
 _NO_CHANGES: list[Any] = []  # never appended to: what commits return when nothing reads it
 
 
@@ -243,9 +257,15 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             self.strict = True
             self._prepare, self._commit = self._prepare_session, self._commit_session
         self._handle: Callable[[Any], None] = self._element
+        self._batch: Callable[[Iterator[Any]], bool] | None = None  # a fast path's batch loop
         tumbling = isinstance(spec, TimeWindows) and spec.is_tumbling
-        if tumbling and not self.clock_driven and not self.on_update:
-            self._handle = self._element_tumbling
+        # Time windows in event time closing on close (the fast paths) live in buckets by
+        # start (``buckets``), not in ``tw`` and ``heap``: see ``_close_buckets``.
+        self.bucketed = False
+        if not self.clock_driven and not self.on_update and isinstance(spec, TimeWindows):
+            self.bucketed = True
+            self._handle = self._element_tumbling if tumbling else self._element_hopping
+            self._batch = self._batch_tumbling if tumbling else self._batch_hopping
         self.st: Any = -_INF  # stream time
         self.max_ts: Any = -_INF
         self.last_arrival: float | None = None
@@ -266,6 +286,8 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         """Forget every open window (start, supervision restart, completion)."""
         self.heap: list[tuple[Any, Any, int, int, _Win]] = []
         self.tw: dict[tuple[Any, Any], _Win] = {}  # time windows by (key, start)
+        self.buckets: dict[Any, dict[Any, Any]] = {}  # or (bucketed) start -> key -> acc
+        self.bstarts: list[Any] = []  # bucketed: a heap of the buckets' starts
         self.sessions: dict[Any, list[_Win]] = {}  # a key's open sessions by start
         self.sliding: dict[Any, list[_Win]] = {}  # a key's open sliding windows by end
         self.buf: dict[Any, dict[int, tuple[Any, Any]]] = {}  # sliding: accepted elements
@@ -390,6 +412,10 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
     def _run(self, it: Iterator[Any]) -> None:
         """Handle the elements of a batch until one leaves something pending."""
         self.held = None
+        if self._batch is not None:
+            if self._batch(it) and not self._stopping:
+                self.held = it
+            return
         handle, pending = self._handle, self.pending
         for elem in it:
             handle(elem)
@@ -446,57 +472,220 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             self._arm()
 
     def _element_tumbling(self, elem: Any) -> None:
-        """``_element`` specialised (and inlined) for tumbling windows in event time with
-        ``on_window_close``: the common case, kept to one call per element. Same phases:
-        user code first, then the commit."""
-        try:
-            k = None
-            key_fn = self.key_fn
-            if key_fn is not None:
-                k = key_fn(elem)
-                if k.__class__ not in _HASHABLE:
-                    self._check_key(k, elem)
-            ts = self.ts_fn(elem)  # type: ignore[misc]
-            if (ts.__class__ is not int and ts.__class__ is not float) or ts - ts != 0:
-                self._check_ts(ts, elem)
-            st = self.st
-            if ts > st:
-                st = ts
-            size = self.size
-            s = (ts // size) * size
-            if s > ts or s + size <= ts:  # float rounding
-                s = self._starts(ts)[0]
+        self._batch_tumbling((elem,))
+
+    def _element_hopping(self, elem: Any) -> None:
+        self._batch_hopping((elem,))
+
+    def _batch_tumbling(self, elems: Any) -> bool:
+        """``_element`` specialised and inlined for tumbling windows in event time with
+        ``on_window_close`` (the common case), over a batch with the stage's fields in
+        locals. Same phases per element: user code first, then the commit; windows live
+        in ``buckets`` (see ``_close_buckets``). Returns True when it stopped after an
+        element that left something pending (the rest of ``elems`` is to be held)."""
+        key_fn, ts_fn, size, grace = self.key_fn, self.ts_fn, self.size, self.grace
+        default, agg, zero, pending = self.default, self.agg, self.zero, self.pending
+        buckets, bstarts, key_seq = self.buckets, self.bstarts, self.key_seq
+        st, max_ts = self.st, self.max_ts
+        # The last bucket used: consecutive elements mostly fall in the same minute. A
+        # bucket is closed only once stream time makes its start late, so a cached closed
+        # bucket is never used; a restart replaces them all (the cache is dropped then).
+        last_s: Any = None
+        last_b: Any = None
+        for elem in elems:
+            try:
+                k = None
+                if key_fn is not None:
+                    k = key_fn(elem)
+                    if k.__class__ not in _HASHABLE:
+                        self._check_key(k, elem)
+                ts = ts_fn(elem)  # type: ignore[misc]
+                if (ts.__class__ is not int and ts.__class__ is not float) or ts - ts != 0:
+                    self._check_ts(ts, elem)
+                new_st = ts if ts > st else st
+                s = (ts // size) * size
+                e = s + size
+                if s > ts or e <= ts:  # float rounding
+                    s = self._starts(ts)[0]
+                    e = s + size
+                late = e + grace <= new_st
+                if not late:
+                    b = last_b if s == last_s else buckets.get(s)
+                    old = _NONE if b is None else b.get(k, _NONE)
+                    if not default:
+                        acc = agg(zero() if old is _NONE else old, elem)  # type: ignore[misc]
+            except Exception as exc:
+                self.st, self.max_ts = st, max_ts
+                self._supervise(exc)
+                if self._stopping:
+                    return True
+                buckets, bstarts = self.buckets, self.bstarts  # a restart replaced them
+                last_s = last_b = None
+                continue
+            # -- commit: nothing below runs user code
+            st = new_st
+            if ts > max_ts:
+                max_ts = ts
+            if late:
+                self.st, self.max_ts = st, max_ts
+                self._late(elem)
+                if self.late_pending is not _NONE:
+                    return True
+                continue
+            if b is None:
+                b = buckets[s] = {}
+                heapq.heappush(bstarts, s)
+            last_s, last_b = s, b
+            if old is _NONE:
+                if k not in key_seq:
+                    key_seq[k] = len(key_seq)
+                b[k] = [elem] if default else acc
+            elif default:
+                old.append(elem)
+            else:
+                b[k] = acc
+            if bstarts[0] + size + grace <= st:
+                self.st, self.max_ts = st, max_ts
+                self._close_buckets(st)
+                if pending:
+                    return True
+        self.st, self.max_ts = st, max_ts
+        return False
+
+    def _batch_hopping(self, elems: Any) -> bool:
+        """``_batch_tumbling`` for hopping windows: the windows of ``ts`` are found as
+        ``_starts`` finds them (same float arithmetic, latest start first) and updated in
+        place; if ``aggregate`` raises in one of them, those already updated get their
+        previous accumulators back (``_undo_hopping``) before supervision decides, so the
+        element leaves no trace."""
+        key_fn, ts_fn, size, grace = self.key_fn, self.ts_fn, self.size, self.grace
+        default, agg, zero, pending = self.default, self.agg, self.zero, self.pending
+        buckets, bstarts, key_seq, step = self.buckets, self.bstarts, self.key_seq, self.step
+        push = heapq.heappush
+        st, max_ts = self.st, self.max_ts
+        for elem in elems:
+            olds: list[Any] = []  # the updated windows' previous accumulators, in order
+            try:
+                k = None
+                if key_fn is not None:
+                    k = key_fn(elem)
+                    if k.__class__ not in _HASHABLE:
+                        self._check_key(k, elem)
+                ts = ts_fn(elem)  # type: ignore[misc]
+                if (ts.__class__ is not int and ts.__class__ is not float) or ts - ts != 0:
+                    self._check_ts(ts, elem)
+                new_st = ts if ts > st else st
+                n = ts // step
+                s = n * step
+                if s > ts or (n + 1) * step <= ts:  # float rounding
+                    n = self._last_index(ts)
+                    s = n * step
+                first = n
+                e = s + size
+                if default:  # no user code: nothing to undo
+                    while e > ts:
+                        if e + grace > new_st:  # still open
+                            b = buckets.get(s)
+                            if b is None:
+                                buckets[s] = {k: [elem]}
+                                push(bstarts, s)
+                                olds.append(_NONE)
+                            else:
+                                old = b.get(k, _NONE)
+                                if old is _NONE:
+                                    b[k] = [elem]
+                                else:
+                                    old.append(elem)
+                                olds.append(old)
+                        n -= 1
+                        s = n * step
+                        e = s + size
+                else:
+                    while e > ts:
+                        if e + grace > new_st:  # still open
+                            b = buckets.get(s)
+                            if b is None:
+                                acc = agg(zero(), elem)  # type: ignore[misc]
+                                buckets[s] = {k: acc}
+                                push(bstarts, s)
+                                olds.append(_NONE)
+                            else:
+                                old = b.get(k, _NONE)
+                                b[k] = agg(zero() if old is _NONE else old, elem)  # type: ignore[misc]
+                                olds.append(old)
+                        n -= 1
+                        s = n * step
+                        e = s + size
+            except Exception as exc:
+                self._undo_hopping(k, first, new_st, olds)
+                self.st, self.max_ts = st, max_ts
+                self._supervise(exc)
+                if self._stopping:
+                    return True
+                buckets, bstarts = self.buckets, self.bstarts  # a restart replaced them
+                continue
+            # -- commit: nothing below runs user code
+            st = new_st
+            if ts > max_ts:
+                max_ts = ts
+            if not olds:
+                self.st, self.max_ts = st, max_ts
+                self._late(elem)
+                if self.late_pending is not _NONE:
+                    return True
+                continue
+            if k not in key_seq:
+                key_seq[k] = len(key_seq)
+            if bstarts[0] + size + grace <= st:
+                self.st, self.max_ts = st, max_ts
+                self._close_buckets(st)
+                if pending:
+                    return True
+        self.st, self.max_ts = st, max_ts
+        return False
+
+    def _undo_hopping(self, k: Any, n: Any, st: Any, olds: list[Any]) -> None:
+        """Give the windows ``_batch_hopping`` updated for one element (the first
+        ``len(olds)`` open ones from start ``n * step`` down) their previous accumulators
+        back; a window the element created is removed (its bucket may stay, empty)."""
+        step, size, grace = self.step, self.size, self.grace
+        for old in olds:
+            s = n * step
+            while not s + size + grace > st:  # skipped there as closed: skip again
+                n -= 1
+                s = n * step
+            b = self.buckets[s]
+            if old is _NONE:
+                del b[k]
+            elif self.default:
+                old.pop()
+            else:
+                b[k] = old
+            n -= 1
+
+    def _close_buckets(self, st: Any) -> None:
+        """Close the buckets whose windows' rule holds at stream time ``st``.
+
+        A bucket holds every key's window of one start (so one end): its windows close
+        together, at one heap pop per start instead of one per window. They go out in the
+        spec's order: by end, then start (the heap of starts), then the order in which
+        their keys were first seen (a sort by ``key_seq``)."""
+        bstarts, buckets, append = self.bstarts, self.buckets, self.pending.append
+        size, grace, order = self.size, self.grace, self.key_seq.__getitem__
+        new, set_key, set_start, set_end, set_value = _WINDOWED_NEW
+        while bstarts and bstarts[0] + size + grace <= st:
+            s = heapq.heappop(bstarts)
+            b = buckets.pop(s)
             end = s + size
-            late = end + self.grace <= st
-            if not late:
-                w = self.tw.get((k, s))
-                if not self.default:
-                    acc = self.agg(w.acc if w is not None else self.zero(), elem)  # type: ignore[misc]
-        except Exception as exc:
-            self._supervise(exc)
-            return
-        # -- commit: nothing below runs user code
-        self.st = st
-        if ts > self.max_ts:
-            self.max_ts = ts
-        if late:
-            self._late(elem)
-            return
-        if w is None:
-            ks = self.key_seq.get(k)
-            if ks is None:
-                ks = self.key_seq[k] = len(self.key_seq)
-            w = _Win(k, ks, s, end, [elem] if self.default else acc)
-            self.tw[(k, s)] = w
-            self.seq += 1
-            heapq.heappush(self.heap, (end, s, ks, self.seq, w))
-        elif self.default:
-            w.acc.append(elem)
-        else:
-            w.acc = acc
-        heap = self.heap
-        if heap[0][0] + self.offset <= st:
-            self._close_until(st)
+            for k in sorted(b, key=order) if len(b) > 1 else b:
+                # Windowed(k, s, end, b[k]) without the frozen dataclass's __init__ (its
+                # four object.__setattr__ calls are half the cost of closing a window).
+                w = new(Windowed)
+                set_key(w, k)
+                set_start(w, s)
+                set_end(w, end)
+                set_value(w, b[k])
+                append(w)
 
     def _supervise(self, exc: Exception) -> None:
         directive = self.decide(exc)
@@ -545,17 +734,22 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         heapq.heappush(self.heap, (w.end, w.start, w.ks, self.seq, w))
 
     # -- time windows (tumbling and hopping) --------------------------------------------------
+    def _last_index(self, t: Any) -> Any:
+        """The largest ``n`` with ``n * step <= t`` (the latest window start containing
+        ``t`` is ``n * step``), exact despite float rounding of ``t // step``."""
+        step = self.step
+        n = t // step
+        while n * step > t:
+            n -= 1
+        while (n + 1) * step <= t:
+            n += 1
+        return n
+
     def _starts(self, t: Any) -> list[Any]:
         """Starts of every window ``[s, s + size)`` containing ``t``, ascending."""
         step, size = self.step, self.size
-        n = t // step
+        n = self._last_index(t)
         s = n * step
-        while s > t:  # float rounding of n * step
-            n -= 1
-            s = n * step
-        while (n + 1) * step <= t:
-            n += 1
-            s = n * step
         if step == size:
             return [s]
         out = []
@@ -782,6 +976,8 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             del table[w.key]
 
     def _close_all(self) -> None:
+        if self.buckets:
+            self._close_buckets(_INF)
         heap = self.heap
         while heap:
             end, start, _, _, w = heapq.heappop(heap)
