@@ -397,7 +397,11 @@ class _ContextWindowedLogic(_WindowedLogic):
 
         self.zero, self.agg, self.merge_fn = zero, aggregate, merge
         self.pending = _EmitQueue(self._emit)
-        self._inner_handle = self._handle
+        # The base logic's batch fast paths (event-time tumbling/hopping, see
+        # windows.py) bypass the prepare/commit hooks the holders ride on: off here.
+        self._batch = None
+        self.bucketed = False
+        self._inner_handle = self._element
         self._handle = self._record
 
     # -- elements ----------------------------------------------------------------------------
