@@ -228,3 +228,42 @@ _register(
         timeout=300.0,
     )
 )
+
+
+# -- through Kafka: against Quix Streams (benchmarks/peers_quix.py) ---------------------------
+Q = "benchmarks.peers_quix:"
+
+_register(
+    Benchmark(
+        name="kafka_keyed_count",
+        title="keyed count through Kafka: Quix Streams vs committable_source -> keyed count",
+        description=(
+            "Records over 1,000 message keys on a 3-partition topic (created with "
+            "retention.ms/retention.bytes, as Quix needs), read from the beginning, counted "
+            "per key in a RocksDB store, offsets committed every 1 s; timed from the first "
+            "record counted to the last. Quix Streams: `app.dataframe(topic).apply(count, "
+            "stateful=True)` (RocksDB and its changelog topic, its defaults). Project: "
+            "`Consumer.committable_source -> stateful_map_by_key(Stores.persistent) -> "
+            "Committer.sink`, **no changelog yet** (issue 14's target, >= 1.0x Quix, is for "
+            "the pipeline with its changelog: not checked on this row). Embedded Tansu "
+            "broker unless KAFKA_BOOTSTRAP_SERVERS is set. See benchmarks/peers_quix.py."
+        ),
+        systems=(
+            System("Quix Streams 3.28", Q + "quix_keyed_count", "peer"),
+            System(
+                "project, RocksDB store, no changelog yet",
+                Q + "project_keyed_count",
+                "project",
+                note="no changelog topic written (Quix writes one)",
+            ),
+        ),
+        baseline="Quix Streams 3.28",
+        size=100_000,
+        quick_size=2_000,
+        metrics=(THROUGHPUT,),
+        timeout=300.0,
+        size_label="records",
+        # Each measurement starts a broker, writes the records and joins a group first.
+        max_rounds=5,
+    )
+)
