@@ -36,7 +36,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from benchmarks.runner import Measurement
@@ -114,8 +114,9 @@ async def _write(servers: str, size: int) -> str:
 
 @contextlib.contextmanager
 def _broker() -> Iterator[str]:
-    """The external broker, or a fresh embedded one (started and stopped synchronously:
-    Quix runs its own loop in this thread)."""
+    """The external broker, or a fresh embedded one, started and stopped synchronously
+    (Quix runs its own loop in this thread; the project's side starts it before its
+    stream runs, so blocking the event loop then costs nothing)."""
     from connectors.kafka.testkit import EmbeddedBroker, bootstrap_servers
 
     external = bootstrap_servers()
@@ -127,21 +128,6 @@ def _broker() -> Iterator[str]:
         yield broker.bootstrap_servers
     finally:
         broker.stop()
-
-
-@contextlib.asynccontextmanager
-async def _abroker() -> AsyncIterator[str]:
-    from connectors.kafka.testkit import EmbeddedBroker, bootstrap_servers
-
-    external = bootstrap_servers()
-    if external is not None:
-        yield external
-        return
-    broker = await EmbeddedBroker().astart()
-    try:
-        yield broker.bootstrap_servers
-    finally:
-        await broker.astop()
 
 
 class _Clock:
@@ -183,6 +169,8 @@ def quix_keyed_count(size: int) -> Measurement:
     from connectors.kafka.testkit import unique_group_id
 
     clock = _Clock(size)
+    # BENCH_QUIX_LOGLEVEL=DEBUG shows where Quix spends its start-up (the group join).
+    loglevel: Any = os.environ.get("BENCH_QUIX_LOGLEVEL", "WARNING")
     state_dir = tempfile.mkdtemp(prefix="bench-quix-")
     try:
         with _broker() as servers:
@@ -193,7 +181,7 @@ def quix_keyed_count(size: int) -> Measurement:
                 auto_offset_reset="earliest",
                 commit_interval=COMMIT_INTERVAL,
                 state_dir=state_dir,
-                loglevel=os.environ.get("BENCH_QUIX_LOGLEVEL", "WARNING"),
+                loglevel=loglevel,
             )
             topic = app.topic(topic_name, key_deserializer="bytes", value_deserializer="bytes")
             sdf = app.dataframe(topic)
@@ -247,7 +235,7 @@ async def project_keyed_count(
         return new, message.committable_offset
 
     try:
-        async with _abroker() as servers:
+        with _broker() as servers:
             topic = await _write(servers, size)
             spec = (
                 store_spec(state_dir)
