@@ -18,11 +18,12 @@ SIZE = 1_500
 @pytest.mark.kafka
 @pytest.mark.slow  # Quix's consumer takes ~20 s to join its group on the embedded broker
 @pytest.mark.timeout(240)
-# Importing quixstreams imports authlib's httpx client, which warns that it is deprecated.
-@pytest.mark.filterwarnings("ignore:The httpx module is deprecated:DeprecationWarning")
 def test_quix_and_the_project_count_the_same(
     kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Importing quixstreams imports authlib, which warns that its httpx client is
+    # deprecated; authlib puts its own "always" filter first, so the warning shows in the
+    # summary (not an error, whatever the project's filters say).
     pytest.importorskip("quixstreams")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     expected = peers_quix.expected_counts(SIZE)
