@@ -21,6 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._checks import NONE_ELEMENT
+from .._errors import PortStateError
+from .._impl.interpreter import IN_CLOSED
 from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
@@ -30,8 +33,6 @@ from ..state._view import _ABSENT, StoreHandle, StoreView
 from .simple import FlowLogic
 
 __all__ = ["AggregateByKey", "StatefulMapByKey"]
-
-_DIRECT = frozenset((str, int))
 
 
 def _check_spec(op: str, store: Any) -> None:
@@ -148,12 +149,37 @@ class StatefulMapByKey(_KeyedStage):
         return _MapByKeyLogic(self.shape, handle, self)
 
 
+class _StoreFailed(Exception):
+    """A store operation failed inside the per-element loop: not the element's fault
+    (the stage fails whatever the decider says). Tagged so that a lazy take can tell it
+    from a failure of the upstream's iterator, which runs in the same loop."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+class _NoType:
+    """Never the type of a key: the key type of a store whose keys are all serialized."""
+
+
+#: The largest int the loop knows to fit msgpack without a comparison against a
+#: non-compact int (CPython compares ints within one 30-bit digit fastest).
+_SMALL = (1 << 30) - 1
+
+
 class _KeyedLogic(FlowLogic):
     """Opens the store at start, closes it at stop; the batch protocol on both ports.
 
     Supervision is applied here, per element (``_stops``), not by the interpreter: an
     exception escaping a handler is the store's (it fails the stage whatever the
     decider says).
+
+    Elements arrive by push (``on_push``), or, when upstream offers the batch protocol's
+    synchronous take (an iterable source, an async boundary: see ``fused.py``), are taken
+    in ``on_pull`` and run through the loop straight from upstream's iterator: one pull
+    answers one demand with no push round trip and no list in between. Both paths run
+    the same ``_process``.
     """
 
     def __init__(self, shape: FlowShape, handle: StoreHandle) -> None:
@@ -161,10 +187,15 @@ class _KeyedLogic(FlowLogic):
         self.handle = handle
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
+        # The exact key type (str or int) last seen being its own cache key: one ``is``
+        # per element instead of a set lookup (see StoreHandle.cache_key).
+        self._kt: type = _NoType
 
     def pre_start(self) -> None:
-        self._cin = self._conns[self.in_]
+        cin = self._cin = self._conns[self.in_]
         self._cout = self._conns[self.out]
+        self._take_up: Any = getattr(cin.out_logic, "_take", None) if cin.batch else None
+        self._settle_up: Any = getattr(cin.out_logic, "_take_settle", None) if cin.batch else None
         try:
             self.handle.open()
         except Exception as exc:
@@ -194,11 +225,58 @@ class _KeyedLogic(FlowLogic):
         self.complete_stage()
 
     def on_pull(self) -> None:
+        if self._take_up is not None and self._cin.state == 0 and self._serve():
+            return
+        if not self._cin.state & IN_CLOSED:
+            self._request()
+
+    def _request(self) -> None:
         self.pull(self.in_)
         cin = self._cin
         if cin.batch:
             cout = self._cout
             cin.demand_n = cout.demand_n if cout.batch else 1
+
+    def _serve(self) -> bool:
+        """Answer downstream's demand with elements taken from upstream right now (the
+        batch protocol's ``take``, see ``fused.py``): True if that answered the pull
+        (pushed or failed), False to pull instead (upstream had nothing ready, or every
+        element taken was skipped by supervision)."""
+        cin = self._cin
+        cout = self._cout
+        take = self._take_up
+        settle = self._settle_up
+        n = cout.demand_n if cout.batch else 1
+        out: list[Any] = _Batch()
+        exc: BaseException | None = None
+        while len(out) < n and cin.state == 0:
+            more = take(n - len(out))
+            if not more:
+                break
+            try:
+                exc = self._process(more, out)
+            except _StoreFailed as sf:
+                if settle is not None:
+                    settle(None)
+                self.fail_stage(sf.cause)
+                return True
+            except Exception as up_exc:
+                if settle is None:
+                    raise
+                # A lazy take: upstream's own iterator ran inside our loop, so what it
+                # raised is upstream's failure (it fails; ours arrives as usual).
+                settle(up_exc)
+                break
+            if settle is not None:
+                settle(None)
+            if exc is not None:
+                break
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else out)
+        if exc is not None:
+            self.fail_stage(exc)
+            return True
+        return bool(out)
 
     def _stops(self, exc: BaseException) -> bool:
         """Supervision of an element whose function raised: True to fail the stage."""
@@ -214,20 +292,46 @@ class _KeyedLogic(FlowLogic):
         err.__cause__ = exc
         return err
 
+    def _none_element(self) -> PortStateError:
+        """Upstream handed over None in a batch (RS rule 2.13): name the stage that did."""
+        return PortStateError(f"[{self._cin.out_logic._stage_name}] {NONE_ELEMENT}")
+
+    def _miss(self, ck: Any) -> Any:
+        """The store's value of ``ck`` (``_ABSENT`` if none) for a key in neither cache
+        dict, evicting first if the cache is full; store errors come out as
+        ``_StoreFailed``."""
+        h = self.handle
+        try:
+            if h.size and len(h.clean) + len(h.dirty) >= h.size:
+                h.evict()
+            return h.fetch(ck)
+        except Exception as exc:
+            raise _StoreFailed(exc) from exc
+
     def _run(self, xs: Any, out: list[Any]) -> BaseException | None:
         raise NotImplementedError  # pragma: no cover - both logics override
+
+    def _process(self, xs: Any, out: list[Any]) -> BaseException | None:
+        """Run ``xs`` through the loop into ``out``: the failure to fail the stage with
+        after pushing ``out`` (an element's, under supervision), or None. A store failure
+        raises ``_StoreFailed``; what upstream's iterator raises escapes as it is."""
+        exc = self._run(xs, out)
+        h = self.handle
+        if not h.size:  # cache_size 0: the store has every update before it is emitted
+            try:
+                h.evict()
+            except Exception as store_exc:
+                raise _StoreFailed(store_exc) from store_exc
+        return exc
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
         out: list[Any] = _Batch()
-        h = self.handle
         try:
-            exc = self._run(x if type(x) is _Batch else (x,), out)
-            if not h.size:  # cache_size 0: the store has every update before it is emitted
-                h.evict()
-        except Exception as store_exc:
+            exc = self._process(x if type(x) is _Batch else (x,), out)
+        except _StoreFailed as sf:
             # The store failed (reading or writing a batch): not the element's fault.
-            self.fail_stage(store_exc)
+            self.fail_stage(sf.cause)
             return
         if out:
             self.push(self.out, out[0] if len(out) == 1 else out)
@@ -245,42 +349,54 @@ class _AggregateLogic(_KeyedLogic):
         self.aggregate = stage.aggregate
 
     def _run(self, xs: Any, out: list[Any]) -> BaseException | None:
-        # The hot loop: locals only; exact int/str keys are their own cache keys (see
-        # StoreHandle.cache_key, inlined); ints msgpack encodes are not trial-serialized
-        # (StoreHandle.check, inlined for them); the cache size is checked only when a key
-        # misses (with cache_size 0 the cache is emptied after the batch, in on_push).
+        # The hot loop: locals only. A key of the exact type ``kt`` (str or int, under the
+        # library's serdes) is its own cache key, other keys go through
+        # StoreHandle.cache_key; a hit in ``dirty`` is one subscript (a KeyError only on a
+        # miss); an int value within 30 bits is not trial-serialized (StoreHandle.check
+        # does the rest); the cache size is checked only when a key misses (with
+        # cache_size 0 the cache is emptied after the batch, in _process).
         h = self.handle
         key_fn = self.key
         agg = self.aggregate
         zero = self.zero
         clean = h.clean
-        dirty = h.dirty
-        dget = dirty.get  # the cache dicts are cleared, never replaced
+        dirty = h.dirty  # the cache dicts are cleared, never replaced
         cpop = clean.pop
-        direct = _DIRECT if h.direct else frozenset()
+        direct = h.direct
+        kt = self._kt
+        ck = h.cache_key
         tint = int if h.trusted else None
-        kser = h.kb
         check = h.check
-        size = h.size
+        miss = self._miss
         absent = _ABSENT
+        small = _SMALL
+        nsmall = -_SMALL
         ap = out.append
         for x in xs:
+            if x is None:
+                return self._none_element()
             try:
                 k = key_fn(x)
-                kb = k if type(k) in direct else kser(k)
+                if type(k) is kt:
+                    kb = k
+                else:
+                    kb = ck(k)
+                    if kb is k and direct:  # an exact int or str: its own cache key
+                        kt = self._kt = type(k)
             except Exception as exc:
                 if self._stops(exc):
                     return exc
                 continue
             # This operator never deletes, so dirty holds values only (no _DELETED).
             # A key written here moves from clean to dirty: it is in one dict at a time.
-            cur = dget(kb, absent)
+            try:
+                cur = dirty[kb]
+            except KeyError:
+                cur = absent
             if cur is absent:  # not written since the last flush
                 cur = cpop(kb, absent)
                 if cur is absent:  # not cached, or cached as absent: ask the store
-                    if size and len(clean) + len(dirty) >= size:
-                        h.evict()
-                    cur = h.fetch(kb)
+                    cur = miss(kb)
                     if cur is absent:  # a new key
                         try:
                             cur = zero()
@@ -294,7 +410,7 @@ class _AggregateLogic(_KeyedLogic):
                 if self._stops(exc):
                     return exc
                 continue
-            if type(new) is not tint or not -0x8000000000000000 <= new <= 0xFFFFFFFFFFFFFFFF:
+            if type(new) is not tint or new > small or new < nsmall:
                 try:
                     check(new)
                 except Exception as exc:
@@ -319,6 +435,8 @@ class _MapByKeyLogic(_KeyedLogic):
         f = self.f
         ap = out.append
         for x in xs:
+            if x is None:
+                return self._none_element()
             try:
                 k = key_fn(x)
                 kb = h.cache_key(k)
@@ -326,7 +444,10 @@ class _MapByKeyLogic(_KeyedLogic):
                 if self._stops(exc):
                     return exc
                 continue
-            cur = h.get(kb, None)  # store errors escape: they fail the stage
+            try:
+                cur = h.get(kb, None)
+            except Exception as store_exc:
+                raise _StoreFailed(store_exc) from store_exc
             try:
                 new, y = f(cur, x)
             except Exception as exc:

@@ -12,6 +12,7 @@ async def test_every_system_counts_the_same() -> None:
     expected = suite_state.dict_loop(size)
     assert len(expected) == suite_state.KEYS
     assert sum(expected.values()) == size
+    assert suite_state.dict_get_loop(size) == expected
     assert await suite_state.in_memory_store(size) == expected
     assert await suite_state.persistent_store(size) == expected
     assert await suite_state.persistent_write_through(size) == expected

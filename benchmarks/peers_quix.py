@@ -1,0 +1,268 @@
+"""Keyed count through Kafka: Quix Streams against the project's pipeline (issue 14).
+
+``kafka_keyed_count``: ``size`` records over :data:`KEYS` message keys (``b"k000"`` ...,
+a scrambled but fixed order) are written beforehand (not timed) to a topic of
+:data:`PARTITIONS` partitions that this module creates with ``retention.ms`` and
+``retention.bytes`` (Quix derives its changelog topics' settings from them, see
+/work/shared/reference/peer-notes.md). Each system then reads the topic from the
+beginning in a fresh consumer group, counts the records per message key in a RocksDB
+store and commits the consumed offsets every :data:`COMMIT_INTERVAL` s:
+
+- *Quix Streams* (the peer, run as its docs say): ``Application(commit_interval=1.0,
+  auto_offset_reset="earliest", state_dir=...)``, ``app.dataframe(topic).apply(count,
+  stateful=True)``: its state is RocksDB with a changelog topic (its default), flushed and
+  checkpointed at every commit; ``app.run()`` until every record was counted, then
+  ``app.stop()``.
+- *project*: ``Consumer.committable_source(topics) -> stateful_map_by_key(store, key,
+  count) -> Committer.sink`` with ``max_interval=1.0``. The keyed count emits the
+  record's committable offset for the committer (``aggregate_by_key`` emits ``(key,
+  count)``, which has no room for it; the store work per record is the same get and
+  put). The store is ``Stores.persistent`` (RocksDB); its changelog is not written yet
+  (the changelog layer is another piece of issue 14): give :func:`project_keyed_count`
+  a ``store_spec`` (for instance one with a changelog layer) to run it with one.
+
+Time is measured from the first record a system counted to the last (``size`` records):
+broker start, writing the input, group join, topic creation and shutdown are outside.
+The result compared is the final ``{key: count}`` each system's counting function saw.
+The broker is ``KAFKA_BOOTSTRAP_SERVERS`` when set, else a fresh
+:class:`~connectors.kafka.testkit.EmbeddedBroker` per measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from benchmarks.runner import Measurement
+
+__all__ = [
+    "COMMIT_INTERVAL",
+    "KEYS",
+    "PARTITIONS",
+    "expected_counts",
+    "project_keyed_count",
+    "quix_keyed_count",
+    "record_keys",
+]
+
+#: Distinct message keys.
+KEYS = 1_000
+#: Partitions of the input topic (both systems read all of them).
+PARTITIONS = 3
+#: Seconds between commits (Quix's ``commit_interval``, the committer's ``max_interval``).
+COMMIT_INTERVAL = 1.0
+#: Topic settings Quix needs to derive its changelog topics (peer-notes.md).
+TOPIC_CONFIG = {"retention.ms": str(7 * 24 * 3600 * 1000), "retention.bytes": "-1"}
+
+
+def record_keys(size: int) -> list[bytes]:
+    """The message key of each of ``size`` records: every key recurs every ``KEYS``."""
+    names = [b"k%03d" % i for i in range(KEYS)]
+    return [names[(i * 919) % KEYS] for i in range(size)]
+
+
+def expected_counts(size: int) -> dict[bytes, int]:
+    """The exact counts per key of ``size`` records."""
+    counts: dict[bytes, int] = {}
+    for k in record_keys(size):
+        counts[k] = counts.get(k, 0) + 1
+    return counts
+
+
+async def _create_topic(servers: str, name: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, PARTITIONS, 1, topic_configs=dict(TOPIC_CONFIG))],
+            timeout_ms=10_000,
+        )
+    finally:
+        await admin.close()
+
+
+async def _write(servers: str, size: int) -> str:
+    """A new topic holding ``size`` keyed records; returns its name."""
+    from aiokafka import AIOKafkaProducer
+
+    from connectors.kafka.testkit import unique_topic_name
+
+    topic = unique_topic_name("bench-keyed")
+    await _create_topic(servers, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks=1)
+    await producer.start()
+    try:
+        futures = []
+        for i, k in enumerate(record_keys(size)):
+            futures.append(await producer.send(topic, b"%d" % i, key=k))
+            if len(futures) >= 10_000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return topic
+
+
+@contextlib.contextmanager
+def _broker() -> Iterator[str]:
+    """The external broker, or a fresh embedded one, started and stopped synchronously
+    (Quix runs its own loop in this thread; the project's side starts it before its
+    stream runs, so blocking the event loop then costs nothing)."""
+    from connectors.kafka.testkit import EmbeddedBroker, bootstrap_servers
+
+    external = bootstrap_servers()
+    if external is not None:
+        yield external
+        return
+    broker = EmbeddedBroker().start()
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+class _Clock:
+    """First and last counted record, and the last count seen per key."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.n = 0
+        self.first = 0.0
+        self.last = 0.0
+        self.counts: dict[bytes, int] = {}
+
+    def counted(self, key: bytes, count: int) -> bool:
+        """Record one counted record; True when it was the last."""
+        n = self.n = self.n + 1
+        if n == 1:
+            self.first = time.perf_counter()
+        self.counts[key] = count
+        if n == self.size:
+            self.last = time.perf_counter()
+            return True
+        return False
+
+    def measurement(self) -> Measurement:
+        if self.n < self.size:
+            raise RuntimeError(f"counted {self.n} of {self.size} records")
+        elapsed = max(self.last - self.first, 1e-9)
+        return Measurement(
+            metrics={"elapsed": elapsed, "throughput": self.size / elapsed},
+            result=dict(sorted(self.counts.items())),
+        )
+
+
+def quix_keyed_count(size: int) -> Measurement:
+    """Quix Streams: ``apply(count, stateful=True)`` on RocksDB with its changelog."""
+    from quixstreams import Application
+    from quixstreams.state import State
+
+    from connectors.kafka.testkit import unique_group_id
+
+    clock = _Clock(size)
+    # BENCH_QUIX_LOGLEVEL=DEBUG shows where Quix spends its start-up (the group join).
+    loglevel: Any = os.environ.get("BENCH_QUIX_LOGLEVEL", "WARNING")
+    state_dir = tempfile.mkdtemp(prefix="bench-quix-")
+    try:
+        with _broker() as servers:
+            topic_name = asyncio.run(_write(servers, size))
+            app = Application(
+                broker_address=servers,
+                consumer_group=unique_group_id("bench-quix"),
+                auto_offset_reset="earliest",
+                commit_interval=COMMIT_INTERVAL,
+                state_dir=state_dir,
+                loglevel=loglevel,
+            )
+            topic = app.topic(topic_name, key_deserializer="bytes", value_deserializer="bytes")
+            sdf = app.dataframe(topic)
+
+            def count(value: bytes, key: bytes, timestamp: int, headers: Any, state: State) -> int:
+                n: int = state.get("count", 0) + 1
+                state.set("count", n)
+                if clock.counted(key, n):
+                    app.stop()
+                return n
+
+            sdf = sdf.apply(count, stateful=True, metadata=True)
+            app.run()
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return clock.measurement()
+
+
+def _message_key(message: Any) -> bytes:
+    key: bytes = message.record.key
+    return key
+
+
+async def project_keyed_count(
+    size: int, store_spec: Callable[[str], Any] | None = None
+) -> Measurement:
+    """The project: ``committable_source -> stateful_map_by_key -> Committer.sink``.
+
+    ``store_spec(state_dir)`` gives the store (default: ``Stores.persistent("counts",
+    state_dir)``, no changelog yet); a spec with a changelog layer plugs in here.
+    """
+    from connectors.kafka import (
+        Committer,
+        CommitterSettings,
+        Consumer,
+        ConsumerSettings,
+        Subscriptions,
+    )
+    from connectors.kafka.testkit import unique_group_id
+    from reactive import Keep, Materializer
+    from reactive.state import Stores
+
+    clock = _Clock(size)
+    all_counted = asyncio.Event()
+    state_dir = tempfile.mkdtemp(prefix="bench-keyed-")
+
+    def count(n: int | None, message: Any) -> tuple[int, Any]:
+        new = 1 if n is None else n + 1
+        if clock.counted(message.record.key, new):
+            all_counted.set()
+        return new, message.committable_offset
+
+    try:
+        with _broker() as servers:
+            topic = await _write(servers, size)
+            spec = (
+                store_spec(state_dir)
+                if store_spec is not None
+                else Stores.persistent("counts", state_dir)
+            )
+            consumer_settings = ConsumerSettings(
+                servers, unique_group_id("bench-keyed"), auto_offset_reset="earliest"
+            )
+            # Commit on the interval only, as Quix (its commit_every is 0: off).
+            committer_settings = CommitterSettings(
+                max_batch=1_000_000, max_interval=COMMIT_INTERVAL
+            )
+            async with Materializer() as materializer:
+                control, done = (
+                    Consumer.committable_source(consumer_settings, Subscriptions.topics(topic))
+                    .stateful_map_by_key(spec, _message_key, count, Keep.left)
+                    .to_mat(Committer.sink(committer_settings), Keep.both)
+                    .run(materializer)
+                )
+                counted = asyncio.ensure_future(all_counted.wait())
+                ended = asyncio.ensure_future(done)
+                await asyncio.wait((counted, ended), return_when=asyncio.FIRST_COMPLETED)
+                if not counted.done():  # the stream ended first: its failure, or too few
+                    counted.cancel()
+                    await done
+                await control.drain_and_shutdown(done)
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return clock.measurement()
