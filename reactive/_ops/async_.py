@@ -47,8 +47,10 @@ class MapAsync(FlowStage):
 _PENDING: Any = object()
 
 
-# Slot states of one call (a slot is [state, value, task]).
+# Slot states of one call (a slot is [state, value, task]; task None on the worker path).
 _RUNNING, _OK, _FAILED, _DROPPED = 0, 1, 2, 3
+#: Calls a parallelism-1 worker runs back to back before it yields to the event loop.
+_WORKER_SLICE = 64
 
 
 class _MapAsyncLogic(FlowLogic):
@@ -60,6 +62,16 @@ class _MapAsyncLogic(FlowLogic):
     the outcome in the call's slot itself (no done callback: asyncio schedules each one
     with ``call_soon``); the stage sees every call that finished in one loop iteration
     in one delivery (a single ``call_soon`` and interpreter run).
+
+    Parallelism 1 (``Sink.foreach_async(1, f)``, a sequential ``map_async(1, f)``) runs
+    its calls on one worker task instead, as a hand-written asyncio consumer does: the
+    worker awaits ``f(x)``, hands the outcome to the stage at once (the island runs
+    inline, which pulls the next element into ``todo``) and goes on with the next call,
+    so a call that does not suspend costs no task and no event-loop round trip. The
+    worker ends when ``todo`` is empty (the next element starts a new one) and yields to
+    the event loop every ``_WORKER_SLICE`` calls, so a stream whose ``f`` never
+    suspends still lets other tasks run. Ordered and unordered are the same thing with
+    one call at a time.
     """
 
     _supervised = True
@@ -78,6 +90,12 @@ class _MapAsyncLogic(FlowLogic):
         self.inflight = 0  # calls started and not yet delivered
         self.completed: list[list[Any]] = []  # finished, not yet delivered
         self.scheduled = False
+        # Parallelism 1: the calls not started yet, run in order by one worker task.
+        self.sequential = self.par == 1
+        if self.sequential:
+            self.ordered = True  # one call at a time: completion order is start order
+        self.todo: deque[list[Any]] = deque()
+        self.worker: asyncio.Task[None] | None = None
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
 
@@ -124,6 +142,13 @@ class _MapAsyncLogic(FlowLogic):
         aw = self.f(x)
         # slot[1] holds the awaitable until the task starts, then the outcome
         slot: list[Any] = [_RUNNING, aw, None]
+        if self.sequential:
+            self.inflight += 1
+            self.slots.append(slot)
+            self.todo.append(slot)
+            if self.worker is None:
+                self.worker = self._loop.create_task(self._work())
+            return
         slot[2] = self._loop.create_task(self._call(slot))
         self.inflight += 1
         if self.ordered:
@@ -157,6 +182,50 @@ class _MapAsyncLogic(FlowLogic):
                 self._loop.call_soon(self._deliver_cb, None)
         if fatal is not None:
             raise fatal
+
+    async def _work(self) -> None:
+        # The parallelism-1 worker (see the class docstring). ``self.worker`` is cleared
+        # with no await between the last look at ``todo`` and the exit, so ``_start``
+        # never leaves a call without a worker.
+        todo = self.todo
+        n = 0
+        try:
+            while todo:
+                slot = todo.popleft()
+                aw = slot[1]
+                slot[1] = None
+                fatal: BaseException | None = None
+                try:
+                    slot[1] = await aw
+                    slot[0] = _OK
+                except asyncio.CancelledError:
+                    if self._stopped:
+                        raise  # cancelled by the stage stopping
+                    slot[1] = asyncio.CancelledError("map_async call was cancelled")
+                    slot[0] = _FAILED
+                except BaseException as exc:
+                    slot[1] = exc
+                    slot[0] = _FAILED
+                    if not isinstance(exc, Exception):
+                        fatal = exc  # recorded (the stage fails with it), then re-raised
+                if self._stopped:
+                    return
+                self.completed.append(slot)
+                if fatal is not None:
+                    self._deliver_cb(None)
+                    raise fatal
+                n += 1
+                if n >= _WORKER_SLICE:
+                    n = 0
+                    await asyncio.sleep(0)  # fairness: f may never suspend
+                    if self._stopped:
+                        return
+                # Deliver now (the island runs inline when idle): its pull brings the next
+                # element into ``todo`` before this loop looks again.
+                self._deliver_cb(None)
+        finally:
+            if self.worker is asyncio.current_task():
+                self.worker = None
 
     def _deliver(self, _: Any) -> None:
         self.scheduled = False
@@ -213,12 +282,19 @@ class _MapAsyncLogic(FlowLogic):
             self.complete_stage()
 
     def _cancel_all(self) -> None:
+        w = self.worker
+        if w is not None:
+            self.worker = None
+            if w is not asyncio.current_task():
+                w.cancel()  # (a worker delivering inline sees ``_stopped`` and ends)
         for slot in (*self.slots, *self.running.values()):
-            slot[2].cancel()
+            if slot[2] is not None:
+                slot[2].cancel()
             aw = slot[1]
             if slot[0] == _RUNNING and aw is not None and inspect.iscoroutine(aw):
                 aw.close()  # its task never started: nobody else will await it
         self.slots.clear()
+        self.todo.clear()
         self.running.clear()
         self.completed.clear()
 
