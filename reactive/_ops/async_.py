@@ -47,7 +47,7 @@ class MapAsync(FlowStage):
 _PENDING: Any = object()
 
 
-# Slot states of one call (a slot is [state, value, task]; task None on the worker path).
+# Slot states of one call (a slot is [state, value]).
 _RUNNING, _OK, _FAILED, _DROPPED = 0, 1, 2, 3
 #: Calls a parallelism-1 worker runs back to back before it yields to the event loop.
 _WORKER_SLICE = 64
@@ -58,20 +58,27 @@ class _MapAsyncLogic(FlowLogic):
     it has room for (``parallelism`` minus results held) and hands downstream every
     result that is ready, in order, in one push; element by element otherwise.
 
-    Performance: each call runs in a task whose coroutine awaits ``f(x)`` and records
-    the outcome in the call's slot itself (no done callback: asyncio schedules each one
-    with ``call_soon``); the stage sees every call that finished in one loop iteration
-    in one delivery (a single ``call_soon`` and interpreter run).
+    Performance: calls run on a pool of at most ``parallelism`` worker tasks, as a
+    hand-written asyncio worker pool does, not on a task per element. ``f(x)`` is called
+    in the stage when the element arrives (so supervision sees it raise); its awaitable
+    waits in ``todo`` (at most one per idle or starting worker) and a worker awaits it
+    and records the outcome in the call's slot. A worker with nothing to do parks on a
+    future that the next call resolves (workers are started lazily, up to
+    ``parallelism``, and cancelled when the stage stops).
 
-    Parallelism 1 (``Sink.foreach_async(1, f)``, a sequential ``map_async(1, f)``) runs
-    its calls on one worker task instead, as a hand-written asyncio consumer does: the
-    worker awaits ``f(x)``, hands the outcome to the stage at once (the island runs
-    inline, which pulls the next element into ``todo``) and goes on with the next call,
-    so a call that does not suspend costs no task and no event-loop round trip. The
-    worker ends when ``todo`` is empty (the next element starts a new one) and yields to
-    the event loop every ``_WORKER_SLICE`` calls, so a stream whose ``f`` never
-    suspends still lets other tasks run. Ordered and unordered are the same thing with
-    one call at a time.
+    Parallelism > 1: the stage sees every call that finished in one loop iteration in
+    one delivery (a single ``call_soon`` and interpreter run).
+
+    Parallelism 1 (``Sink.foreach_async(1, f)``, a sequential ``map_async(1, f)``): the
+    worker hands each outcome to the stage at once (the island runs inline, which pulls
+    the next element into ``todo``) and goes on with the next call, so a call that does
+    not suspend costs no task and no event-loop round trip. That worker ends when
+    ``todo`` is empty (the next element starts a new one) and yields to the event loop
+    every ``_WORKER_SLICE`` calls, so a stream whose ``f`` never suspends still lets
+    other tasks run. Ordered and unordered are the same thing with one call at a time.
+
+    Calls of one worker share the worker's ``contextvars`` context (copied when the
+    worker started), as calls of a hand-written worker do.
     """
 
     _supervised = True
@@ -86,16 +93,16 @@ class _MapAsyncLogic(FlowLogic):
         # unordered: results ready to emit, and the slots of calls not delivered yet.
         self.slots: deque[list[Any]] = deque()
         self.ready: deque[Any] = deque()
-        self.running: dict[Any, list[Any]] = {}  # unordered: task -> slot
         self.inflight = 0  # calls started and not yet delivered
         self.completed: list[list[Any]] = []  # finished, not yet delivered
         self.scheduled = False
-        # Parallelism 1: the calls not started yet, run in order by one worker task.
+        # The awaitables no worker has picked up yet, oldest first (see the docstring).
         self.sequential = self.par == 1
         if self.sequential:
             self.ordered = True  # one call at a time: completion order is start order
         self.todo: deque[list[Any]] = deque()
-        self.worker: asyncio.Task[None] | None = None
+        self.workers: set[asyncio.Task[None]] = set()
+        self.idle: list[asyncio.Future[None]] = []  # parked workers (parallelism > 1)
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
 
@@ -140,92 +147,72 @@ class _MapAsyncLogic(FlowLogic):
 
     def _start(self, x: Any) -> None:
         aw = self.f(x)
-        # slot[1] holds the awaitable until the task starts, then the outcome
-        slot: list[Any] = [_RUNNING, aw, None]
-        if self.sequential:
-            self.inflight += 1
-            self.slots.append(slot)
-            self.todo.append(slot)
-            if self.worker is None:
-                self.worker = self._loop.create_task(self._work())
-            return
-        slot[2] = self._loop.create_task(self._call(slot))
+        # slot[1] holds the awaitable until a worker picks it up, then the outcome
+        slot: list[Any] = [_RUNNING, aw]
         self.inflight += 1
         if self.ordered:
             self.slots.append(slot)
-        else:
-            self.running[slot[2]] = slot
-
-    async def _call(self, slot: list[Any]) -> None:
-        # Runs as the call's own task (so asyncio.timeout() inside f works as usual), and
-        # records the outcome itself: no done callback, no extra Python call per element.
-        aw = slot[1]
-        slot[1] = None
-        fatal: BaseException | None = None
-        try:
-            slot[1] = await aw
-            slot[0] = _OK
-        except asyncio.CancelledError:
-            if self._stopped:
-                raise  # cancelled by the stage stopping
-            slot[1] = asyncio.CancelledError("map_async call was cancelled")
-            slot[0] = _FAILED
-        except BaseException as exc:
-            slot[1] = exc
-            slot[0] = _FAILED
-            if not isinstance(exc, Exception):
-                fatal = exc  # recorded (the stage fails with it), then re-raised
-        if not self._stopped:
-            self.completed.append(slot)
-            if not self.scheduled:
-                self.scheduled = True
-                self._loop.call_soon(self._deliver_cb, None)
-        if fatal is not None:
-            raise fatal
+        self.todo.append(slot)
+        if self.idle:
+            self.idle.pop().set_result(None)
+        elif len(self.workers) < self.par:
+            self.workers.add(self._loop.create_task(self._work()))
 
     async def _work(self) -> None:
-        # The parallelism-1 worker (see the class docstring). ``self.worker`` is cleared
-        # with no await between the last look at ``todo`` and the exit, so ``_start``
-        # never leaves a call without a worker.
+        # One worker of the pool (see the class docstring). It parks (parallelism > 1) or
+        # ends (parallelism 1) with no await between its last look at ``todo`` and
+        # that, so ``_start`` never leaves a call without a worker to run it.
         todo = self.todo
         n = 0
+        sequential = self.sequential
+        loop = self._loop
         try:
-            while todo:
-                slot = todo.popleft()
-                aw = slot[1]
-                slot[1] = None
-                fatal: BaseException | None = None
-                try:
-                    slot[1] = await aw
-                    slot[0] = _OK
-                except asyncio.CancelledError:
-                    if self._stopped:
-                        raise  # cancelled by the stage stopping
-                    slot[1] = asyncio.CancelledError("map_async call was cancelled")
-                    slot[0] = _FAILED
-                except BaseException as exc:
-                    slot[1] = exc
-                    slot[0] = _FAILED
-                    if not isinstance(exc, Exception):
-                        fatal = exc  # recorded (the stage fails with it), then re-raised
-                if self._stopped:
-                    return
-                self.completed.append(slot)
-                if fatal is not None:
-                    self._deliver_cb(None)
-                    raise fatal
-                n += 1
-                if n >= _WORKER_SLICE:
-                    n = 0
-                    await asyncio.sleep(0)  # fairness: f may never suspend
+            while True:
+                while todo:
+                    slot = todo.popleft()
+                    aw = slot[1]
+                    slot[1] = None
+                    fatal: BaseException | None = None
+                    try:
+                        slot[1] = await aw
+                        slot[0] = _OK
+                    except asyncio.CancelledError:
+                        if self._stopped:
+                            raise  # cancelled by the stage stopping
+                        slot[1] = asyncio.CancelledError("map_async call was cancelled")
+                        slot[0] = _FAILED
+                    except BaseException as exc:
+                        slot[1] = exc
+                        slot[0] = _FAILED
+                        if not isinstance(exc, Exception):
+                            fatal = exc  # recorded (the stage fails with it), then re-raised
                     if self._stopped:
                         return
-                # Deliver now (the island runs inline when idle): its pull brings the next
-                # element into ``todo`` before this loop looks again.
-                self._deliver_cb(None)
+                    self.completed.append(slot)
+                    if fatal is not None:
+                        self._deliver_cb(None)
+                        raise fatal
+                    if not sequential:
+                        if not self.scheduled:
+                            self.scheduled = True
+                            loop.call_soon(self._deliver_cb, None)
+                        continue
+                    n += 1
+                    if n >= _WORKER_SLICE:
+                        n = 0
+                        await asyncio.sleep(0)  # fairness: f may never suspend
+                        if self._stopped:
+                            return
+                    # Deliver now (the island runs inline when idle): its pull brings the next
+                    # element into ``todo`` before this loop looks again.
+                    self._deliver_cb(None)
+                if sequential or self._stopped:
+                    return
+                fut = loop.create_future()
+                self.idle.append(fut)
+                await fut
         finally:
-            if self.worker is asyncio.current_task():
-                self.worker = None
+            self.workers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _deliver(self, _: Any) -> None:
         self.scheduled = False
@@ -233,8 +220,6 @@ class _MapAsyncLogic(FlowLogic):
         ordered = self.ordered
         for slot in completed:
             self.inflight -= 1
-            if not ordered:
-                self.running.pop(slot[2], None)
             if slot[0] == _FAILED:
                 exc = slot[1]
                 if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
@@ -282,20 +267,18 @@ class _MapAsyncLogic(FlowLogic):
             self.complete_stage()
 
     def _cancel_all(self) -> None:
-        w = self.worker
-        if w is not None:
-            self.worker = None
-            if w is not asyncio.current_task():
+        me = asyncio.current_task()
+        for w in self.workers:
+            if w is not me:
                 w.cancel()  # (a worker delivering inline sees ``_stopped`` and ends)
-        for slot in (*self.slots, *self.running.values()):
-            if slot[2] is not None:
-                slot[2].cancel()
+        self.workers.clear()
+        self.idle.clear()
+        for slot in self.todo:
             aw = slot[1]
-            if slot[0] == _RUNNING and aw is not None and inspect.iscoroutine(aw):
-                aw.close()  # its task never started: nobody else will await it
+            if aw is not None and inspect.iscoroutine(aw):
+                aw.close()  # no worker started it: nobody else will await it
         self.slots.clear()
         self.todo.clear()
-        self.running.clear()
         self.completed.clear()
 
     def on_pull(self) -> None:
