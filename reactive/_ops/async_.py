@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
 from .._stage.logic import GraphStageLogic, _Batch
 from .._supervision import Supervision
@@ -109,6 +110,13 @@ class _MapAsyncLogic(FlowLogic):
     def pre_start(self) -> None:
         self._deliver_cb = self.get_async_callback(self._deliver).invoke
         self._add_stop_hook(self._cancel_all)
+        # The batch protocol's synchronous shortcut (see fused.py): an upstream that
+        # offers ``_take(n)`` (an async boundary's buffer, an iterable source) hands up to
+        # ``n`` elements right now on an idle connection, standing for one pull -> on_pull
+        # -> push -> on_push round trip; a lazy take is settled with ``_take_settle``.
+        c = self._conns[self.in_]
+        self._take_up: Any = getattr(c.out_logic, "_take", None) if c.batch else None
+        self._settle_up: Any = getattr(c.out_logic, "_take_settle", None) if c.batch else None
         # As Akka's MapAsync: upstream is first pulled on the first downstream demand (no
         # call runs before anyone asked), then kept pulled up to ``parallelism``.
 
@@ -126,9 +134,46 @@ class _MapAsyncLogic(FlowLogic):
             room = self.par - held
             if room <= 0:
                 return
+            if self._take_up is not None and c.state == 0:
+                more = self._take_up(room)
+                if more is not None:
+                    self._start_taken(more, c)
+                    return
             self.pull(self.in_)
             if c.batch:
                 c.demand_n = room
+
+    def _start_taken(self, more: Any, c: Any) -> None:
+        """Start a call for each element ``_take`` handed over (at most the room left),
+        with the supervision of ``on_push``; then ask for more as after a push."""
+        settle = self._settle_up
+        it = iter(more)
+        while True:
+            try:
+                y = next(it)
+            except StopIteration:
+                break
+            except Exception as up_exc:
+                # A lazy take runs the upstream's own iterator: its failure is the
+                # upstream's (as on its on_pull), not this stage's.
+                self._upstream_failed(settle, up_exc)
+                return
+            if y is None:
+                # As the source's push would (RS rule 2.13): the source fails.
+                self._upstream_failed(settle, c.out_logic._err(c.out_port, NONE_ELEMENT))
+                return
+            try:
+                self._start(y)
+            except Exception as exc:
+                if self.decide(exc) is Supervision.stop:
+                    if settle is not None:
+                        settle(None)
+                    self.fail_stage(exc)
+                    return
+        if settle is not None:
+            settle(None)
+        if not self._stopped:
+            self._maybe_pull()
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -144,6 +189,12 @@ class _MapAsyncLogic(FlowLogic):
                         self.fail_stage(exc)
                         return
         self._maybe_pull()
+
+    def _upstream_failed(self, settle: Any, exc: BaseException) -> None:
+        if settle is not None:
+            settle(exc)  # the upstream fails; its failure reaches us as usual
+        else:  # pragma: no cover - a boundary's buffer holds no None and cannot raise
+            self.fail_stage(exc)
 
     def _start(self, x: Any) -> None:
         aw = self.f(x)

@@ -15,6 +15,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -268,3 +269,36 @@ async def test_map_async_stop_cancels_parked_and_running_workers(
     assert got == [0]
     assert len(started) <= 1 + 4
     assert sorted(cancelled) == sorted(x for x in started if x)
+
+
+async def test_map_async_taking_from_source_keeps_source_failures(
+    materializer: Materializer,
+) -> None:
+    """map_async takes elements straight from an iterable source (the batch protocol's
+    shortcut); a None element or a failing iterator still fails the source, with the
+    source's own error."""
+    from reactive import PortStateError
+
+    async def f(x: int) -> int:
+        return x
+
+    def failing() -> Any:
+        yield 1
+        yield 2
+        raise ValueError("iterator broke")
+
+    for par in (1, 3):
+        got: list[int] = []
+        with pytest.raises(PortStateError, match=r"\[iterable_source\] Cannot push None"):
+            await (
+                Source.from_iterable([1, 2, None, 4])
+                .map_async(par, f)
+                .run_with(Sink.foreach(got.append), materializer)
+            )
+        assert got in ([], [1], [1, 2])
+        with pytest.raises(ValueError, match="iterator broke"):
+            await (
+                Source.from_iterable(failing())
+                .map_async(par, f)
+                .run_with(Sink.ignore(), materializer)
+            )
