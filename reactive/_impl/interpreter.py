@@ -487,7 +487,7 @@ class Island:
                 self.last_logic = _handler_logic(c, st, entry)
             if t0 is not None:
                 elapsed = self.now() - t0
-                if elapsed > self.watch:  # type: ignore[operator]
+                if elapsed > self.watch:
                     blocked(self, elapsed)
         return bool(q or mb or self.flush_hooks) and not self.finished
 

@@ -263,7 +263,7 @@ class _MapAsyncLogic(FlowLogic):
                 self.idle.append(fut)
                 await fut
         finally:
-            self.workers.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self.workers.discard(asyncio.current_task())
 
     def _deliver(self, _: Any) -> None:
         self.scheduled = False
