@@ -62,10 +62,11 @@ class _MapAsyncLogic(FlowLogic):
     Performance: calls run on a pool of at most ``parallelism`` worker tasks, as a
     hand-written asyncio worker pool does, not on a task per element. ``f(x)`` is called
     in the stage when the element arrives (so supervision sees it raise); its awaitable
-    waits in ``todo`` (at most one per idle or starting worker) and a worker awaits it
-    and records the outcome in the call's slot. A worker with nothing to do parks on a
-    future that the next call resolves (workers are started lazily, up to
-    ``parallelism``, and cancelled when the stage stops).
+    waits in ``todo`` and a worker awaits it and records the outcome in the call's
+    slot. A worker with nothing to do parks on a future that the next call resolves,
+    or, when a delivery is already scheduled in this loop iteration (it usually starts
+    new calls), waits for it with a bare yield. Workers are started lazily, up to
+    ``parallelism``, and cancelled when the stage stops.
 
     Parallelism > 1: the stage sees every call that finished in one loop iteration in
     one delivery (a single ``call_soon`` and interpreter run).
@@ -259,6 +260,12 @@ class _MapAsyncLogic(FlowLogic):
                     self._deliver_cb(None)
                 if sequential or self._stopped:
                     return
+                if self.scheduled:
+                    # A delivery runs before this worker's next turn and usually starts
+                    # new calls: wait for it with a bare yield, not a parked future.
+                    await asyncio.sleep(0)
+                    if todo:
+                        continue
                 fut = loop.create_future()
                 self.idle.append(fut)
                 await fut
