@@ -205,9 +205,13 @@ class _MapAsyncLogic(FlowLogic):
         if self.ordered:
             self.slots.append(slot)
         self.todo.append(slot)
-        if self.idle:
-            self.idle.pop().set_result(None)
-        elif len(self.workers) < self.par:
+        idle = self.idle
+        while idle:
+            parked = idle.pop()
+            if not parked.done():  # (a worker cancelled from outside left its future)
+                parked.set_result(None)
+                return
+        if len(self.workers) < self.par:
             self.workers.add(self._loop.create_task(self._work()))
 
     async def _work(self) -> None:
