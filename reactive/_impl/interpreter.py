@@ -68,11 +68,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .blocking import blocked
+from .clock import LoopClock
 
 if TYPE_CHECKING:
     from .._stage.logic import GraphStageLogic
@@ -220,6 +222,15 @@ def _handler_logic(c: Any, st: int, entry: Any) -> Any:
     return None
 
 
+def _time_source(clock: Any) -> Any:
+    """``clock.time``, or ``time.monotonic`` itself when that is what it returns (the
+    loop clock of asyncio's own loops): an outermost ``execute`` reads it twice, and a
+    C function costs no Python frames."""
+    if type(clock) is LoopClock and type(clock.loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return clock.time
+
+
 class Island:
     """A group of fused logics run by one interpreter on one asyncio task."""
 
@@ -269,7 +280,7 @@ class Island:
         # Blocked-loop watch (reactive._impl.blocking): the threshold in seconds (None:
         # off) and the clock timing each outermost run.
         self.watch: float | None = materializer.blocking_threshold
-        self.now = materializer.clock.time
+        self.now = _time_source(materializer.clock)
         self.last_logic: Any = None  # whose handler the last one-event run called
         self.started_logics: list[GraphStageLogic] = []
         # The name of the graph whose materialization created the island (reactive.observe).
@@ -476,7 +487,7 @@ class Island:
                 self.last_logic = _handler_logic(c, st, entry)
             if t0 is not None:
                 elapsed = self.now() - t0
-                if elapsed > self.watch:  # type: ignore[operator]
+                if elapsed > self.watch:
                     blocked(self, elapsed)
         return bool(q or mb or self.flush_hooks) and not self.finished
 

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
 from .._stage.logic import GraphStageLogic, _Batch
 from .._supervision import Supervision
@@ -47,8 +48,10 @@ class MapAsync(FlowStage):
 _PENDING: Any = object()
 
 
-# Slot states of one call (a slot is [state, value, task]).
+# Slot states of one call (a slot is [state, value]).
 _RUNNING, _OK, _FAILED, _DROPPED = 0, 1, 2, 3
+#: Calls a parallelism-1 worker runs back to back before it yields to the event loop.
+_WORKER_SLICE = 64
 
 
 class _MapAsyncLogic(FlowLogic):
@@ -56,10 +59,28 @@ class _MapAsyncLogic(FlowLogic):
     it has room for (``parallelism`` minus results held) and hands downstream every
     result that is ready, in order, in one push; element by element otherwise.
 
-    Performance: each call runs in a task whose coroutine awaits ``f(x)`` and records
-    the outcome in the call's slot itself (no done callback: asyncio schedules each one
-    with ``call_soon``); the stage sees every call that finished in one loop iteration
-    in one delivery (a single ``call_soon`` and interpreter run).
+    Performance: calls run on a pool of at most ``parallelism`` worker tasks, as a
+    hand-written asyncio worker pool does, not on a task per element. ``f(x)`` is called
+    in the stage when the element arrives (so supervision sees it raise); its awaitable
+    waits in ``todo`` and a worker awaits it and records the outcome in the call's
+    slot. A worker with nothing to do parks on a future that the next call resolves,
+    or, when a delivery is already scheduled in this loop iteration (it usually starts
+    new calls), waits for it with a bare yield. Workers are started lazily, up to
+    ``parallelism``, and cancelled when the stage stops.
+
+    Parallelism > 1: the stage sees every call that finished in one loop iteration in
+    one delivery (a single ``call_soon`` and interpreter run).
+
+    Parallelism 1 (``Sink.foreach_async(1, f)``, a sequential ``map_async(1, f)``): the
+    worker hands each outcome to the stage at once (the island runs inline, which pulls
+    the next element into ``todo``) and goes on with the next call, so a call that does
+    not suspend costs no task and no event-loop round trip. That worker ends when
+    ``todo`` is empty (the next element starts a new one) and yields to the event loop
+    every ``_WORKER_SLICE`` calls, so a stream whose ``f`` never suspends still lets
+    other tasks run. Ordered and unordered are the same thing with one call at a time.
+
+    Calls of one worker share the worker's ``contextvars`` context (copied when the
+    worker started), as calls of a hand-written worker do.
     """
 
     _supervised = True
@@ -74,16 +95,29 @@ class _MapAsyncLogic(FlowLogic):
         # unordered: results ready to emit, and the slots of calls not delivered yet.
         self.slots: deque[list[Any]] = deque()
         self.ready: deque[Any] = deque()
-        self.running: dict[Any, list[Any]] = {}  # unordered: task -> slot
         self.inflight = 0  # calls started and not yet delivered
         self.completed: list[list[Any]] = []  # finished, not yet delivered
         self.scheduled = False
+        # The awaitables no worker has picked up yet, oldest first (see the docstring).
+        self.sequential = self.par == 1
+        if self.sequential:
+            self.ordered = True  # one call at a time: completion order is start order
+        self.todo: deque[list[Any]] = deque()
+        self.workers: set[asyncio.Task[None]] = set()
+        self.idle: list[asyncio.Future[None]] = []  # parked workers (parallelism > 1)
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
 
     def pre_start(self) -> None:
         self._deliver_cb = self.get_async_callback(self._deliver).invoke
         self._add_stop_hook(self._cancel_all)
+        # The batch protocol's synchronous shortcut (see fused.py): an upstream that
+        # offers ``_take(n)`` (an async boundary's buffer, an iterable source) hands up to
+        # ``n`` elements right now on an idle connection, standing for one pull -> on_pull
+        # -> push -> on_push round trip; a lazy take is settled with ``_take_settle``.
+        c = self._conns[self.in_]
+        self._take_up: Any = getattr(c.out_logic, "_take", None) if c.batch else None
+        self._settle_up: Any = getattr(c.out_logic, "_take_settle", None) if c.batch else None
         # As Akka's MapAsync: upstream is first pulled on the first downstream demand (no
         # call runs before anyone asked), then kept pulled up to ``parallelism``.
 
@@ -101,9 +135,46 @@ class _MapAsyncLogic(FlowLogic):
             room = self.par - held
             if room <= 0:
                 return
+            if self._take_up is not None and c.state == 0:
+                more = self._take_up(room)
+                if more is not None:
+                    self._start_taken(more, c)
+                    return
             self.pull(self.in_)
             if c.batch:
                 c.demand_n = room
+
+    def _start_taken(self, more: Any, c: Any) -> None:
+        """Start a call for each element ``_take`` handed over (at most the room left),
+        with the supervision of ``on_push``; then ask for more as after a push."""
+        settle = self._settle_up
+        it = iter(more)
+        while True:
+            try:
+                y = next(it)
+            except StopIteration:
+                break
+            except Exception as up_exc:
+                # A lazy take runs the upstream's own iterator: its failure is the
+                # upstream's (as on its on_pull), not this stage's.
+                self._upstream_failed(settle, up_exc)
+                return
+            if y is None:
+                # As the source's push would (RS rule 2.13): the source fails.
+                self._upstream_failed(settle, c.out_logic._err(c.out_port, NONE_ELEMENT))
+                return
+            try:
+                self._start(y)
+            except Exception as exc:
+                if self.decide(exc) is Supervision.stop:
+                    if settle is not None:
+                        settle(None)
+                    self.fail_stage(exc)
+                    return
+        if settle is not None:
+            settle(None)
+        if not self._stopped:
+            self._maybe_pull()
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -120,43 +191,90 @@ class _MapAsyncLogic(FlowLogic):
                         return
         self._maybe_pull()
 
+    def _upstream_failed(self, settle: Any, exc: BaseException) -> None:
+        if settle is not None:
+            settle(exc)  # the upstream fails; its failure reaches us as usual
+        else:  # pragma: no cover - a boundary's buffer holds no None and cannot raise
+            self.fail_stage(exc)
+
     def _start(self, x: Any) -> None:
         aw = self.f(x)
-        # slot[1] holds the awaitable until the task starts, then the outcome
-        slot: list[Any] = [_RUNNING, aw, None]
-        slot[2] = self._loop.create_task(self._call(slot))
+        # slot[1] holds the awaitable until a worker picks it up, then the outcome
+        slot: list[Any] = [_RUNNING, aw]
         self.inflight += 1
         if self.ordered:
             self.slots.append(slot)
-        else:
-            self.running[slot[2]] = slot
+        self.todo.append(slot)
+        idle = self.idle
+        while idle:
+            parked = idle.pop()
+            if not parked.done():  # (a worker cancelled from outside left its future)
+                parked.set_result(None)
+                return
+        if len(self.workers) < self.par:
+            self.workers.add(self._loop.create_task(self._work()))
 
-    async def _call(self, slot: list[Any]) -> None:
-        # Runs as the call's own task (so asyncio.timeout() inside f works as usual), and
-        # records the outcome itself: no done callback, no extra Python call per element.
-        aw = slot[1]
-        slot[1] = None
-        fatal: BaseException | None = None
+    async def _work(self) -> None:
+        # One worker of the pool (see the class docstring). It parks (parallelism > 1) or
+        # ends (parallelism 1) with no await between its last look at ``todo`` and
+        # that, so ``_start`` never leaves a call without a worker to run it.
+        todo = self.todo
+        n = 0
+        sequential = self.sequential
+        loop = self._loop
         try:
-            slot[1] = await aw
-            slot[0] = _OK
-        except asyncio.CancelledError:
-            if self._stopped:
-                raise  # cancelled by the stage stopping
-            slot[1] = asyncio.CancelledError("map_async call was cancelled")
-            slot[0] = _FAILED
-        except BaseException as exc:
-            slot[1] = exc
-            slot[0] = _FAILED
-            if not isinstance(exc, Exception):
-                fatal = exc  # recorded (the stage fails with it), then re-raised
-        if not self._stopped:
-            self.completed.append(slot)
-            if not self.scheduled:
-                self.scheduled = True
-                self._loop.call_soon(self._deliver_cb, None)
-        if fatal is not None:
-            raise fatal
+            while True:
+                while todo:
+                    slot = todo.popleft()
+                    aw = slot[1]
+                    slot[1] = None
+                    fatal: BaseException | None = None
+                    try:
+                        slot[1] = await aw
+                        slot[0] = _OK
+                    except asyncio.CancelledError:
+                        if self._stopped:
+                            raise  # cancelled by the stage stopping
+                        slot[1] = asyncio.CancelledError("map_async call was cancelled")
+                        slot[0] = _FAILED
+                    except BaseException as exc:
+                        slot[1] = exc
+                        slot[0] = _FAILED
+                        if not isinstance(exc, Exception):
+                            fatal = exc  # recorded (the stage fails with it), then re-raised
+                    if self._stopped:
+                        return
+                    self.completed.append(slot)
+                    if fatal is not None:
+                        self._deliver_cb(None)
+                        raise fatal
+                    if not sequential:
+                        if not self.scheduled:
+                            self.scheduled = True
+                            loop.call_soon(self._deliver_cb, None)
+                        continue
+                    n += 1
+                    if n >= _WORKER_SLICE:
+                        n = 0
+                        await asyncio.sleep(0)  # fairness: f may never suspend
+                        if self._stopped:
+                            return
+                    # Deliver now (the island runs inline when idle): its pull brings the next
+                    # element into ``todo`` before this loop looks again.
+                    self._deliver_cb(None)
+                if sequential or self._stopped:
+                    return
+                if self.scheduled:
+                    # A delivery runs before this worker's next turn and usually starts
+                    # new calls: wait for it with a bare yield, not a parked future.
+                    await asyncio.sleep(0)
+                    if todo:
+                        continue
+                fut = loop.create_future()
+                self.idle.append(fut)
+                await fut
+        finally:
+            self.workers.discard(asyncio.current_task())
 
     def _deliver(self, _: Any) -> None:
         self.scheduled = False
@@ -164,8 +282,6 @@ class _MapAsyncLogic(FlowLogic):
         ordered = self.ordered
         for slot in completed:
             self.inflight -= 1
-            if not ordered:
-                self.running.pop(slot[2], None)
             if slot[0] == _FAILED:
                 exc = slot[1]
                 if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
@@ -213,13 +329,18 @@ class _MapAsyncLogic(FlowLogic):
             self.complete_stage()
 
     def _cancel_all(self) -> None:
-        for slot in (*self.slots, *self.running.values()):
-            slot[2].cancel()
+        me = asyncio.current_task()
+        for w in self.workers:
+            if w is not me:
+                w.cancel()  # (a worker delivering inline sees ``_stopped`` and ends)
+        self.workers.clear()
+        self.idle.clear()
+        for slot in self.todo:
             aw = slot[1]
-            if slot[0] == _RUNNING and aw is not None and inspect.iscoroutine(aw):
-                aw.close()  # its task never started: nobody else will await it
+            if aw is not None and inspect.iscoroutine(aw):
+                aw.close()  # no worker started it: nobody else will await it
         self.slots.clear()
-        self.running.clear()
+        self.todo.clear()
         self.completed.clear()
 
     def on_pull(self) -> None:
