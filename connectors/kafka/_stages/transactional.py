@@ -477,7 +477,10 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
     # -- committing --
 
     def on_timer(self, key: Any) -> None:
-        if key == _COMMIT and self.in_txn and not self.closing:
+        # An interval passing while a commit runs belongs to the transaction being
+        # committed: marking a commit due then would outlive it (no transaction open, so
+        # nothing would clear it) and keep the input unpulled for good.
+        if key == _COMMIT and self.in_txn and not self.committing and not self.closing:
             self.commit_due = True
             self._next()
 
@@ -519,6 +522,7 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             self._abort_and_fail(self._error("committing", exc))
             return
         self.in_txn = False
+        self.commit_due = False
         for in_flight in self.committing_in_flight:
             for partitions in self.committing_offsets.values():
                 for tp, next_offset in partitions.items():
