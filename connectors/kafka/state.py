@@ -261,7 +261,7 @@ class ChangelogBytesStore(BytesStore):
         self._next_offset: int | None = None  # after the last acknowledged record
         self._checkpointed: int | None = None
         self._checkpoint_at = 0.0
-        self.restoring = False
+        self.restoring = True  # until the restore is done (prepare)
         self.restored_records = 0
         self.restore_seconds = 0.0
         self.restore_start: int | None = None
@@ -434,7 +434,6 @@ class ChangelogBytesStore(BytesStore):
         kwargs["fetch_max_wait_ms"] = max(int(kwargs.get("fetch_max_wait_ms", 500)), 500)
         kwargs["auto_offset_reset"] = "earliest"
         consumer = AIOKafkaConsumer(**kwargs)
-        self.restoring = True
         started = time.monotonic()
         log.info(
             "restoring store %r partition %d from %s-%d%s",
