@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from connectors.kafka import (
@@ -26,7 +25,6 @@ from connectors.kafka.state import ChangeloggedStore, changelogged
 from connectors.kafka.testkit import TEST_CONSUMER_PROPERTIES
 from reactive import Materializer, Source
 from reactive.state import Stores, StoreView
-
 
 #: Commit what the changelog acknowledged every 0.1 s (Kafka Streams' commit interval
 #: under exactly-once): a revoked partition's last offsets are otherwise not committed
