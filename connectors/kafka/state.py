@@ -63,7 +63,8 @@ from aiokafka.structs import TopicPartition
 from reactive.state import BytesStore, StoreContext, StoreSpec
 
 from .errors import KafkaConnectorError
-from .settings import ConsumerSettings, ProducerSettings
+from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
+from .subscriptions import RebalanceListener
 
 __all__ = ["ChangelogBytesStore", "ChangelogError", "ChangeloggedStore", "changelogged"]
 
@@ -163,6 +164,19 @@ class ChangeloggedStore:
         """``metrics()`` of each open instance, by partition."""
         return {p: store.metrics() for p, store in sorted(self.instances.items())}
 
+    def rebalance_listener(
+        self, committer_settings: CommitterSettings | None = None, timeout: float = 30.0
+    ) -> RebalanceListener:
+        """A rebalance listener (``Subscriptions.topics(...).with_rebalance_listener``)
+        that holds a revocation until the revoked partitions' stores are closed (their
+        operators emitted every output, after the changelog acks) and the committer had
+        ``committer_settings.max_interval`` (plus half of it) to commit their offsets; the
+        consumer then waits for the commits in flight before the partitions move. Without
+        it, the offsets of the last updates before a rebalance are often not committed
+        (commits of revoked partitions are dropped) and the next owner counts those
+        records again. At most ``timeout`` seconds."""
+        return _DrainOnRevoke(self, committer_settings or CommitterSettings(), timeout)
+
     async def wait_closed(self) -> None:
         """Wait until every closed instance has its writes acknowledged, its checkpoint
         written and its producer closed."""
@@ -222,6 +236,36 @@ class ChangeloggedStore:
             raise ChangelogError(f"changelog {self.topic!r}: cannot create it: {exc!r}") from exc
         finally:
             await admin.close()
+
+
+class _DrainOnRevoke:
+    """See :meth:`ChangeloggedStore.rebalance_listener`."""
+
+    def __init__(self, store: ChangeloggedStore, settings: CommitterSettings, timeout: float):
+        self._store = store
+        self._grace = settings.max_interval * 1.5
+        self._timeout = timeout
+
+    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        """Wait for the revoked partitions' stores to close, then for their commits."""
+        store = self._store
+        parts = {tp.partition for tp in revoked}
+        deadline = time.monotonic() + self._timeout
+        while parts & set(store.instances):
+            if time.monotonic() > deadline:
+                log.warning(
+                    "store %r: partitions %s still open %.1f s after their revocation",
+                    store.spec.name,
+                    sorted(parts & set(store.instances)),
+                    self._timeout,
+                )
+                return
+            await asyncio.sleep(0.01)
+        if parts:
+            await asyncio.sleep(self._grace)
+
+    def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        """Nothing to do: each substream's store restores itself."""
 
 
 class ChangelogBytesStore(BytesStore):

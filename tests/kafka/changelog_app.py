@@ -94,7 +94,12 @@ def run_counting(
 
     settings = consumer_settings(bootstrap, group)
     return (
-        Consumer.committable_partitioned_source(settings, Subscriptions.topics(topic))
+        Consumer.committable_partitioned_source(
+            settings,
+            Subscriptions.topics(topic).with_rebalance_listener(
+                store.rebalance_listener(COMMITTER)
+            ),
+        )
         .flat_map_merge(64, per_partition)
         .to_mat(Committer.sink_with_offset_context(COMMITTER), DrainingControl)
         .run(materializer)

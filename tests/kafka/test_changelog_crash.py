@@ -112,13 +112,6 @@ class Member:
             out.append((int(p), int(o), k.decode()))
         return out
 
-    def counted(self) -> int:
-        return (
-            self.log.stat().st_size and len(self.log.read_bytes().splitlines())
-            if self.log.exists()
-            else 0
-        )
-
     def metrics(self) -> dict[int, Any]:
         if not self.status.exists():
             return {}
