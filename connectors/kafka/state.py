@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -396,6 +397,7 @@ class ChangelogBytesStore(BytesStore):
         try:
             self.inner.close()
         finally:
+            loop: asyncio.AbstractEventLoop | None
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -568,16 +570,16 @@ class ChangelogBytesStore(BytesStore):
                         )
                         counts.append(n)
                     self.records_sent += sum(counts)
-                    done = asyncio.gather(*futures)
+                    done: asyncio.Future[list[Any]] = asyncio.gather(*futures)
                     done.add_done_callback(
-                        lambda f, seq=seq, counts=counts: self._on_acked(f, seq, counts)
+                        functools.partial(self._on_acked, seq=seq, counts=counts)
                     )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._fail(exc)
 
-    def _on_acked(self, fut: asyncio.Future[list[Any]], seq: int, counts: list[int]) -> None:
+    def _on_acked(self, fut: asyncio.Future[list[Any]], *, seq: int, counts: list[int]) -> None:
         if fut.cancelled():
             self._fail(ChangelogError(f"store {self.name!r}: a changelog send was cancelled"))
             return

@@ -348,7 +348,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         key: Callable[[Out], Any],
         zero: Callable[[], Any],
         aggregate: Callable[[Any, Out], Any],
-        combine: Callable[[Mat, Any], M3] = Keep.right,  # type: ignore[assignment]
+        combine: Callable[[Mat, Any], M3] = Keep.right,
     ) -> SourceWithContext[tuple[Any, Any], Ctx, M3]:
         """``Source.aggregate_by_key`` on the elements: ``(key, new_value)`` with the
         element's context; materializes the store's ``StoreView`` (``combine``:
@@ -379,7 +379,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         store: Any,
         key: Callable[[Out], Any],
         f: Callable[[Any, Out], tuple[Any, Any]],
-        combine: Callable[[Mat, Any], M3] = Keep.right,  # type: ignore[assignment]
+        combine: Callable[[Mat, Any], M3] = Keep.right,
     ) -> SourceWithContext[Any, Ctx, M3]:
         """``Source.stateful_map_by_key`` on the elements: each ``y`` with the element's
         context; materializes the store's ``StoreView`` (``combine``: ``Keep.right``).
@@ -656,7 +656,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         key: Callable[[Out], Any],
         zero: Callable[[], Any],
         aggregate: Callable[[Any, Out], Any],
-        combine: Callable[[Mat, Any], M3] = Keep.right,  # type: ignore[assignment]
+        combine: Callable[[Mat, Any], M3] = Keep.right,
     ) -> FlowWithContext[In, CtxIn, tuple[Any, Any], CtxOut, M3]:
         """As ``SourceWithContext.aggregate_by_key``.
 
@@ -675,7 +675,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         store: Any,
         key: Callable[[Out], Any],
         f: Callable[[Any, Out], tuple[Any, Any]],
-        combine: Callable[[Mat, Any], M3] = Keep.right,  # type: ignore[assignment]
+        combine: Callable[[Mat, Any], M3] = Keep.right,
     ) -> FlowWithContext[In, CtxIn, Any, CtxOut, M3]:
         """As ``SourceWithContext.stateful_map_by_key``.
 

@@ -173,8 +173,8 @@ class _KeyedLogic(FlowLogic):
     def __init__(self, shape: FlowShape, handle: StoreHandle) -> None:
         super().__init__(shape)
         self.handle = handle
-        self._batch_in = (self.in_,)
-        self._batch_out = (self.out,)
+        self._batch_in: tuple[Inlet[Any], ...] = (self.in_,)
+        self._batch_out: tuple[Outlet[Any], ...] = (self.out,)
         self._preparing: asyncio.Task[Any] | None = None
 
     def pre_start(self) -> None:
@@ -407,7 +407,7 @@ class _ContextLogic(_KeyedLogic):
     """
 
     def __init__(self, shape: FlowShape, handle: StoreHandle, *stage: Any) -> None:
-        super().__init__(shape, handle, *stage)  # type: ignore[call-arg]
+        super().__init__(shape, handle, *stage)
         self._batch_in = ()
         self._batch_out = ()
         # [future or None, outputs]: outputs wait until their future (and every earlier
