@@ -441,7 +441,11 @@ class ChangelogBytesStore(BytesStore):
             await self._restore()
             settings = owner.producer_settings
             producer = AIOKafkaProducer(**settings.to_aiokafka_kwargs())
-            await asyncio.wait_for(producer.start(), settings.connect_timeout)
+            try:
+                await asyncio.wait_for(producer.start(), settings.connect_timeout)
+            except BaseException:  # failed or cancelled (the store closed meanwhile)
+                await asyncio.shield(producer.stop())
+                raise
         except ChangelogError:
             raise
         except (KafkaError, OSError, TimeoutError) as exc:
@@ -517,7 +521,7 @@ class ChangelogBytesStore(BytesStore):
             self.restoring = False
             self.restore_seconds = time.monotonic() - started
             with contextlib.suppress(Exception):
-                await consumer.stop()
+                await asyncio.shield(consumer.stop())
         log.info(
             "restored store %r partition %d: %d records in %.3f s (changelog offset %d)",
             self.name,
