@@ -8,6 +8,8 @@
 - exactly-once consume-transform-produce: :class:`Transactional` (``source``,
   ``flow``, ``sink``; see ``connectors/kafka/TRANSACTIONS.md``);
 - consuming and committing: ``Consumer``, ``Committer``, ``DrainingControl``;
+- :mod:`connectors.kafka.state`: stores backed by compacted changelog topics, one per
+  partition, restored on assignment (``changelogged``);
 - :mod:`connectors.kafka.serde` (serializers), :mod:`connectors.kafka.testkit`
   (an embedded broker and a fault-injecting proxy for tests);
 - :func:`summarize_aiokafka_logs`: importing this package makes aiokafka log each of
