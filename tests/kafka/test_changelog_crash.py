@@ -176,6 +176,19 @@ def twice(*members: Member) -> Counter[str]:
     return again
 
 
+async def both_counting(bootstrap: str, topic: str, a: Member, b: Member) -> dict[int, int]:
+    """Wait until both members have partitions, produce the N records, wait until member
+    ``a`` counted an eighth of them; returns the records per partition."""
+    await until(
+        lambda: len(a.metrics()) + len(b.metrics()) == PARTITIONS and a.metrics() and b.metrics(),
+        30,
+        "both members assigned",
+    )
+    per = await produce(bootstrap, topic, N)
+    await until(lambda: len(a.lines()) >= N // 8, 30, "member a counted")
+    return per
+
+
 async def test_sigkill_one_member_the_survivor_restores_and_counts_at_least_once(
     kafka_bootstrap: str, kafka_topic_factory: Any, tmp_path: Path
 ) -> None:
@@ -184,15 +197,7 @@ async def test_sigkill_one_member_the_survivor_restores_and_counts_at_least_once
     a = Member(tmp_path, "a", kafka_bootstrap, topic, group)
     b = Member(tmp_path, "b", kafka_bootstrap, topic, group)
     try:
-        await until(
-            lambda: (
-                len(a.metrics()) + len(b.metrics()) == PARTITIONS and a.metrics() and b.metrics()
-            ),
-            30,
-            "both members assigned",
-        )
-        per = await produce(kafka_bootstrap, topic, N)
-        await until(lambda: len(a.lines()) >= N // 8, 30, "member a counted")
+        per = await both_counting(kafka_bootstrap, topic, a, b)
         a.kill()
         killed_at = len(a.lines())
         assert killed_at < N // 2  # mid-stream: the survivor has most of the work ahead
@@ -225,15 +230,7 @@ async def test_a_clean_drain_and_shutdown_keeps_the_counts_exact(
     a = Member(tmp_path, "a", kafka_bootstrap, topic, group)
     b = Member(tmp_path, "b", kafka_bootstrap, topic, group)
     try:
-        await until(
-            lambda: (
-                len(a.metrics()) + len(b.metrics()) == PARTITIONS and a.metrics() and b.metrics()
-            ),
-            30,
-            "both members assigned",
-        )
-        per = await produce(kafka_bootstrap, topic, N)
-        await until(lambda: len(a.lines()) >= N // 8, 30, "member a counted")
+        per = await both_counting(kafka_bootstrap, topic, a, b)
         a.drain()
         await all_committed(kafka_bootstrap, group, topic, per, 40)
         b.drain()
