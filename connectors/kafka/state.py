@@ -25,6 +25,10 @@ What an instance does (the layer :class:`ChangelogBytesStore`):
   far: the with-context operators (``SourceWithContext.aggregate_by_key``) release an
   element's context (its ``CommittableOffset``) only then, so committing the contexts
   commits an input offset only after the changelog holds every update it caused.
+- Without a context (``Source.aggregate_by_key``), the operator's write-back cache
+  decides when updates reach the store and so the changelog (a full cache, a view scan,
+  the end of the stream), and no offset waits for them: use the with-context operators
+  when offsets are committed.
 - Checkpoint (persistent stores): the next changelog offset after the last acknowledged
   write, written when the store is flushed, at most once a second while acks arrive, and
   when it is closed. RocksDB keeps what was written when the process is killed (its
@@ -52,7 +56,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -426,7 +430,7 @@ class ChangelogBytesStore(BytesStore):
         return f"<ChangelogBytesStore {self.name!r} -> {self.tp.topic}-{self.tp.partition}>"
 
     # -- restore --------------------------------------------------------------------------------
-    def prepare(self) -> Any:
+    def prepare(self) -> Awaitable[None]:
         """Create the topic if missing, restore the store, start the producer."""
         return self._prepare()
 

@@ -208,6 +208,8 @@ class _KeyedLogic(FlowLogic):
                 )
             )
             return
+        # A view queried during the restore may have cached keys as absent: forget them.
+        self.handle.clean.clear()
         self._resume_pulling()
 
     def _resume_pulling(self) -> None:

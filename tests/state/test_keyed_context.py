@@ -102,6 +102,30 @@ async def test_no_element_is_pulled_before_the_store_is_prepared(
     assert view.metrics() == {}  # closed
 
 
+async def test_reads_during_the_restore_are_not_cached_past_it(
+    materializer: Materializer,
+) -> None:
+    spec, layers = gated(Stores.in_memory("counts"))
+    (up, view), down = (
+        TestSource.probe()
+        .stateful_map_by_key(
+            spec, lambda w: w, lambda n, w: ((n or 0) + 1, (w, (n or 0) + 1)), Keep.both
+        )
+        .to_mat(TestSink.probe(), Keep.both)
+        .run(materializer)
+    )
+    layer = await opened(layers)
+    assert view.get("a") is None  # queried while restoring: not there yet
+    store = Stores.in_memory("x").open()
+    layer.inner.put(store._key("a"), store._value(5))  # what the restore brings
+    layer.ready.set()
+    down.request(1)
+    up.send_next("a")
+    await down.expect_next(("a", 6))
+    up.send_complete()
+    await down.expect_complete()
+
+
 async def test_outputs_wait_for_durable_writes_and_keep_their_contexts(
     materializer: Materializer,
 ) -> None:
