@@ -30,9 +30,10 @@ What an instance does (the layer :class:`ChangelogBytesStore`):
   the end of the stream), and no offset waits for them: use the with-context operators
   when offsets are committed.
 - Checkpoint (persistent stores): the next changelog offset after the last acknowledged
-  write, written when the store is flushed, at most once a second while acks arrive, and
-  when it is closed. RocksDB keeps what was written when the process is killed (its
-  write-ahead log), so a restart restores only the tail after the checkpoint.
+  write, written when the store is flushed, within a second of each acknowledgement (at
+  most once a second), and when it is closed. RocksDB keeps what was written when the
+  process is killed (its write-ahead log), so a restart restores only the tail after the
+  checkpoint.
 - Revoke: the partition's substream completes, the operator flushes and closes the
   store (its view then raises ``StoreClosedError``); the writes still in flight are
   awaited (up to the producer's ``close_timeout``), the checkpoint written and the
@@ -310,6 +311,7 @@ class ChangelogBytesStore(BytesStore):
         self._next_offset: int | None = None  # after the last acknowledged record
         self._checkpointed: int | None = None
         self._checkpoint_at = 0.0
+        self._checkpoint_timer: asyncio.TimerHandle | None = None
         self.restoring = True  # until the restore is done (prepare)
         self.restored_records = 0
         self.restore_seconds = 0.0
@@ -396,6 +398,9 @@ class ChangelogBytesStore(BytesStore):
         if not self._open:
             return
         self._open = False
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
+            self._checkpoint_timer = None
         if self._owner.instances.get(self.tp.partition) is self:
             del self._owner.instances[self.tp.partition]
         try:
@@ -608,10 +613,19 @@ class ChangelogBytesStore(BytesStore):
             w = waiters.popleft()[1]
             if not w.done():
                 w.set_result(None)
-        if self.checkpoint_path is not None and self._open and self.inner.is_open:
-            now = time.monotonic()
-            if now - self._checkpoint_at >= CHECKPOINT_INTERVAL:
-                self._write_checkpoint()
+        if self.checkpoint_path is not None and self._open and self._checkpoint_timer is None:
+            # At most once a second, and at the latest a second after this ack.
+            wait = self._checkpoint_at + CHECKPOINT_INTERVAL - time.monotonic()
+            if wait <= 0:
+                self._timed_checkpoint()
+            else:
+                loop = asyncio.get_running_loop()
+                self._checkpoint_timer = loop.call_later(wait, self._timed_checkpoint)
+
+    def _timed_checkpoint(self) -> None:
+        self._checkpoint_timer = None
+        if self._open and self.inner.is_open and self._failure is None:
+            self._write_checkpoint()
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
