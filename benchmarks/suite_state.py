@@ -27,13 +27,17 @@ for building them; the median over rounds does not).
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import functools
 import shutil
 import tempfile
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-from benchmarks.runner import THROUGHPUT, Benchmark, System, Target, register
+from benchmarks.runner import THROUGHPUT, Benchmark, Measurement, System, Target, register
 
 #: The names of the benchmarks this module registers, in order.
 NAMES: list[str] = []
@@ -47,9 +51,12 @@ __all__ = [
     "count",
     "dict_get_loop",
     "dict_loop",
+    "in_memory_restore",
     "in_memory_store",
+    "persistent_restore",
     "persistent_store",
     "persistent_write_through",
+    "raw_restore_loop",
     "record_key",
     "records",
 ]
@@ -285,5 +292,163 @@ _register(
         # Each measurement starts a broker, writes the records and joins a group first
         # (Quix's consumer takes ~20 s to join on the embedded broker): ~1 min a round.
         max_rounds=3,
+    )
+)
+
+
+# -- changelog restore (issue 14: stores backed by Kafka changelogs) -----------------------------
+#
+# ``changelog_restore``: a compacted changelog partition holding ``size`` records with distinct
+# keys (msgpack keys and values, as a store writes them) is written beforehand (not timed) to a
+# fresh embedded broker (or ``KAFKA_BOOTSTRAP_SERVERS``). Each system then rebuilds the state
+# from it and the timed part ends when the state holds every key:
+#
+# - *raw aiokafka loop into a dict* (the baseline, and the limit): a consumer assigned the
+#   partition, read from the beginning to the high watermark, ``state[key] = value``;
+# - *project, in-memory store*: ``changelogged(Stores.in_memory(...)).for_partition(tp)``
+#   opened and prepared (topic check, restore, producer start: what an operator waits for
+#   before its first element);
+# - *project, persistent store (RocksDB)*: the same into a fresh RocksDB directory (no
+#   checkpoint: a full restore).
+#
+# The result compared with the baseline's is the number of keys restored.
+
+R = "benchmarks.suite_state:"
+
+
+@contextlib.asynccontextmanager
+async def _changelog(size: int) -> AsyncIterator[tuple[str, str, str]]:
+    """A broker with an input topic and a changelog of ``size`` keys; yields servers,
+    input topic, changelog topic."""
+    import msgpack
+    from aiokafka import AIOKafkaProducer
+
+    from connectors.kafka.testkit import (
+        EmbeddedBroker,
+        bootstrap_servers,
+        create_topic,
+        unique_topic_name,
+    )
+
+    external = bootstrap_servers()
+    broker = None if external is not None else await EmbeddedBroker().astart()
+    servers = external if external is not None else broker.bootstrap_servers  # type: ignore[union-attr]
+    try:
+        source = await create_topic(servers, unique_topic_name("restore-in"), 1)
+        changelog = await create_topic(servers, unique_topic_name("restore-changelog"), 1)
+        producer = AIOKafkaProducer(bootstrap_servers=servers, acks=1, linger_ms=5)
+        await producer.start()
+        try:
+            futures = []
+            batch = producer.create_batch()
+            for i in range(size):
+                key, value = msgpack.packb(f"k{i:07d}"), msgpack.packb(i)
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    futures.append(await producer.send_batch(batch, changelog, partition=0))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, changelog, partition=0))
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+        yield servers, source, changelog
+    finally:
+        if broker is not None:
+            await broker.astop()
+
+
+def _timed(size: int, elapsed: float) -> dict[str, float]:
+    """The timed part's metrics (the runner's default would also count the broker's start
+    and the writing of the changelog)."""
+    return {"elapsed": elapsed, "throughput": size / elapsed if elapsed > 0 else float("inf")}
+
+
+async def raw_restore_loop(size: int) -> Measurement:
+    """The limit: the changelog partition read into a dict by a raw aiokafka consumer."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async with _changelog(size) as (servers, _source, changelog):
+        started = time.perf_counter()
+        tp = TopicPartition(changelog, 0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers, fetch_max_wait_ms=500)
+        await consumer.start()
+        state: dict[bytes, bytes] = {}
+        try:
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=500, max_records=10_000)
+                for r in batch.get(tp, ()):
+                    if r.value is None:
+                        state.pop(r.key, None)
+                    else:
+                        state[r.key] = r.value
+                hw = consumer.highwater(tp)
+                if hw is not None and await consumer.position(tp) >= hw:
+                    break
+        finally:
+            await consumer.stop()
+        elapsed = time.perf_counter() - started
+    return Measurement(metrics=_timed(size, elapsed), result=len(state))
+
+
+async def _project_restore(size: int, persistent: bool) -> Measurement:
+    from connectors.kafka import ConsumerSettings, ProducerSettings, TopicPartition
+    from connectors.kafka.state import changelogged
+    from reactive.state import Stores
+
+    tmp = tempfile.mkdtemp(prefix="bench-restore-")
+    try:
+        async with _changelog(size) as (servers, source, changelog):
+            spec = Stores.persistent("s", tmp) if persistent else Stores.in_memory("s")
+            store = changelogged(
+                spec, ProducerSettings(servers), ConsumerSettings(servers), topic=changelog
+            )
+            started = time.perf_counter()
+            kv = store.for_partition(TopicPartition(source, 0)).open()
+            await kv.bytes_store.prepare()
+            n = len(kv)
+            elapsed = time.perf_counter() - started
+            kv.close()
+            await store.wait_closed()
+        return Measurement(metrics=_timed(size, elapsed), result=n)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def in_memory_restore(size: int) -> Measurement:
+    """A changelogged in-memory store restored from its changelog partition."""
+    return await _project_restore(size, persistent=False)
+
+
+async def persistent_restore(size: int) -> Measurement:
+    """A changelogged RocksDB store restored (fully: no checkpoint) from its changelog."""
+    return await _project_restore(size, persistent=True)
+
+
+_register(
+    Benchmark(
+        name="changelog_restore",
+        title="restoring a store from its Kafka changelog vs a raw aiokafka loop into a dict",
+        description=(
+            "A compacted changelog partition of `size` distinct keys (written beforehand, not "
+            "timed) on the embedded broker, read back into the state: a raw aiokafka consumer "
+            "loop into a dict (the limit) against `changelogged(spec).for_partition(tp)` "
+            "opened and prepared (topic check, restore, producer start) with an in-memory "
+            "and a RocksDB store (full restore, no checkpoint). Throughput is keys restored "
+            "per second. See benchmarks/suite_state.py."
+        ),
+        systems=(
+            System("raw aiokafka loop into a dict", R + "raw_restore_loop", "limit"),
+            System("project, in-memory store", R + "in_memory_restore", "project"),
+            System("project, persistent store (RocksDB)", R + "persistent_restore", "project"),
+        ),
+        baseline="raw aiokafka loop into a dict",
+        size=100_000,
+        quick_size=2_000,
+        size_label="keys",
+        metrics=(THROUGHPUT,),
+        max_rounds=5,
+        timeout=300.0,
     )
 )

@@ -10,6 +10,8 @@
 - consuming and committing: ``Consumer``, ``Committer``, ``DrainingControl``;
 - tables: :class:`Tables` (``table``, ``global_table``, ``co_partitioned``) giving a
   :class:`KTable`, the latest value per key of a topic (``connectors.kafka.tables``);
+- :mod:`connectors.kafka.state`: stores backed by compacted changelog topics, one per
+  partition, restored on assignment (``changelogged``);
 - :mod:`connectors.kafka.serde` (serializers), :mod:`connectors.kafka.testkit`
   (an embedded broker and a fault-injecting proxy for tests);
 - :func:`summarize_aiokafka_logs`: importing this package makes aiokafka log each of

@@ -184,6 +184,18 @@ def _windowed(
     return pairs._side_output(stage, late, None)
 
 
+def _keyed_aggregate(store: Any, key: Any, zero: Any, aggregate: Any) -> Flow[Any, Any, Any]:
+    from .._ops.state import AggregateByKey
+
+    return Flow.from_graph(AggregateByKey(store, key, zero, aggregate, with_context=True))
+
+
+def _keyed_map(store: Any, key: Any, f: Any) -> Flow[Any, Any, Any]:
+    from .._ops.state import StatefulMapByKey
+
+    return Flow.from_graph(StatefulMapByKey(store, key, f, with_context=True))
+
+
 class SourceWithContext(Generic[Out, Ctx, Mat]):
     """A ``Source`` of elements ``Out`` each carrying a context ``Ctx``; materializes ``Mat``.
 
@@ -513,6 +525,57 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         return SourceWithContext(
             self._source.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
         )
+
+    # -- keyed state (issue 14) ---------------------------------------------------------------
+    def aggregate_by_key(
+        self,
+        store: Any,
+        key: Callable[[Out], Any],
+        zero: Callable[[], Any],
+        aggregate: Callable[[Any, Out], Any],
+        combine: Callable[[Mat, Any], M3] = Keep.right,
+    ) -> SourceWithContext[tuple[Any, Any], Ctx, M3]:
+        """``Source.aggregate_by_key`` on the elements: ``(key, new_value)`` with the
+        element's context; materializes the store's ``StoreView`` (``combine``:
+        ``Keep.right``).
+
+        Each output carries the context of the element that produced it and is emitted
+        only once the store's writes for that element are durable: with a changelogged
+        store (``connectors.kafka.state``), acknowledged by the broker. Committing the
+        contexts downstream (``Committer.sink_with_offset_context``) therefore commits an
+        input offset only after every update it caused is in the changelog:
+        at-least-once state. An element that emits nothing drops its context (as
+        ``filter``). Up to ``MAX_UNACKED`` (1024) elements are processed ahead of their
+        acknowledgements, in order, element by element (each element's writes go to the
+        store at once).
+
+        Emits when the element's updates are durable and downstream pulls.
+        Backpressures when downstream does and ``MAX_UNACKED`` elements wait.
+        Completes when upstream completes and every output was emitted. Fails when
+        upstream fails, a function raises (supervision as ``Source.aggregate_by_key``), the
+        store fails or a write cannot be made durable. Cancels when downstream cancels.
+        """
+        return SourceWithContext(
+            self._source.via_mat(_keyed_aggregate(store, key, zero, aggregate), combine)
+        )
+
+    def stateful_map_by_key(
+        self,
+        store: Any,
+        key: Callable[[Out], Any],
+        f: Callable[[Any, Out], tuple[Any, Any]],
+        combine: Callable[[Mat, Any], M3] = Keep.right,
+    ) -> SourceWithContext[Any, Ctx, M3]:
+        """``Source.stateful_map_by_key`` on the elements: each ``y`` with the element's
+        context; materializes the store's ``StoreView`` (``combine``: ``Keep.right``).
+
+        Emits when the element's updates are durable and downstream pulls.
+        Backpressures when downstream does and ``MAX_UNACKED`` elements wait.
+        Completes when upstream completes and every output was emitted. Fails when
+        upstream fails, ``key``/``f`` raises (supervision as ``Source.stateful_map_by_key``),
+        the store fails or a write cannot be made durable. Cancels when downstream cancels.
+        """
+        return SourceWithContext(self._source.via_mat(_keyed_map(store, key, f), combine))
 
     def via(
         self, flow: FlowWithContext[Out, Ctx, U, C2, Any] | Flow[tuple[Out, Ctx], tuple[U, C2], Any]
@@ -895,6 +958,44 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         return FlowWithContext(
             self._flow.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
         )
+
+    # -- keyed state (issue 14) ---------------------------------------------------------------
+    def aggregate_by_key(
+        self,
+        store: Any,
+        key: Callable[[Out], Any],
+        zero: Callable[[], Any],
+        aggregate: Callable[[Any, Out], Any],
+        combine: Callable[[Mat, Any], M3] = Keep.right,
+    ) -> FlowWithContext[In, CtxIn, tuple[Any, Any], CtxOut, M3]:
+        """As ``SourceWithContext.aggregate_by_key``.
+
+        Emits when the element's updates are durable and downstream pulls.
+        Backpressures when downstream does and ``MAX_UNACKED`` elements wait.
+        Completes when upstream completes and every output was emitted. Fails when
+        upstream fails, a function raises, the store fails or a write cannot be made
+        durable. Cancels when downstream cancels.
+        """
+        return FlowWithContext(
+            self._flow.via_mat(_keyed_aggregate(store, key, zero, aggregate), combine)
+        )
+
+    def stateful_map_by_key(
+        self,
+        store: Any,
+        key: Callable[[Out], Any],
+        f: Callable[[Any, Out], tuple[Any, Any]],
+        combine: Callable[[Mat, Any], M3] = Keep.right,
+    ) -> FlowWithContext[In, CtxIn, Any, CtxOut, M3]:
+        """As ``SourceWithContext.stateful_map_by_key``.
+
+        Emits when the element's updates are durable and downstream pulls.
+        Backpressures when downstream does and ``MAX_UNACKED`` elements wait.
+        Completes when upstream completes and every output was emitted. Fails when
+        upstream fails, ``key``/``f`` raises, the store fails or a write cannot be made
+        durable. Cancels when downstream cancels.
+        """
+        return FlowWithContext(self._flow.via_mat(_keyed_map(store, key, f), combine))
 
     def via(
         self,

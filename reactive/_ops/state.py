@@ -18,7 +18,9 @@ does not suggest substreams as ``group_by`` does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._checks import NONE_ELEMENT
@@ -33,6 +35,10 @@ from ..state._view import _ABSENT, StoreHandle, StoreView
 from .simple import FlowLogic
 
 __all__ = ["AggregateByKey", "StatefulMapByKey"]
+
+#: Elements a with-context keyed operator holds while their changelog writes await their
+#: acknowledgements (it pulls ahead of downstream up to this many).
+MAX_UNACKED = 1024
 
 
 def _check_spec(op: str, store: Any) -> None:
@@ -51,10 +57,13 @@ def _check_callable(op: str, what: str, f: Any) -> None:
 class _KeyedStage(GraphStageWithMaterializedValue[FlowShape, StoreView[Any, Any]]):
     name = "keyed"
 
-    def __init__(self, store: StoreSpec[Any, Any]) -> None:
+    def __init__(self, store: StoreSpec[Any, Any], with_context: bool = False) -> None:
         cls = type(self).__name__
         self.shape = FlowShape(Inlet(f"{cls}.in"), Outlet(f"{cls}.out"))
         self.store = store
+        # (element, context) pairs in and out; a context is released once the writes of
+        # its element are durable (see _ContextLogic).
+        self.with_context = with_context
 
     def _logic(self, handle: StoreHandle) -> GraphStageLogic:
         raise NotImplementedError  # pragma: no cover - both stages override
@@ -98,6 +107,7 @@ class AggregateByKey(_KeyedStage):
         key: Callable[[Any], Any],
         zero: Callable[[], Any],
         aggregate: Callable[[Any, Any], Any],
+        with_context: bool = False,
     ) -> None:
         _check_spec("aggregate_by_key", store)
         _check_callable("aggregate_by_key", "key", key)
@@ -107,12 +117,14 @@ class AggregateByKey(_KeyedStage):
                 f"first value (e.g. lambda: 0, as windowed's zero), got {zero!r}"
             )
         _check_callable("aggregate_by_key", "aggregate", aggregate)
-        super().__init__(store)
+        super().__init__(store, with_context)
         self.key = key
         self.zero = zero
         self.aggregate = aggregate
 
     def _logic(self, handle: StoreHandle) -> GraphStageLogic:
+        if self.with_context:
+            return _AggregateContextLogic(self.shape, handle, self)
         return _AggregateLogic(self.shape, handle, self)
 
 
@@ -137,15 +149,18 @@ class StatefulMapByKey(_KeyedStage):
         store: StoreSpec[Any, Any],
         key: Callable[[Any], Any],
         f: Callable[[Any, Any], tuple[Any, Any]],
+        with_context: bool = False,
     ) -> None:
         _check_spec("stateful_map_by_key", store)
         _check_callable("stateful_map_by_key", "key", key)
         _check_callable("stateful_map_by_key", "f", f)
-        super().__init__(store)
+        super().__init__(store, with_context)
         self.key = key
         self.f = f
 
     def _logic(self, handle: StoreHandle) -> GraphStageLogic:
+        if self.with_context:
+            return _MapByKeyContextLogic(self.shape, handle, self)
         return _MapByKeyLogic(self.shape, handle, self)
 
 
@@ -185,11 +200,12 @@ class _KeyedLogic(FlowLogic):
     def __init__(self, shape: FlowShape, handle: StoreHandle) -> None:
         super().__init__(shape)
         self.handle = handle
-        self._batch_in = (self.in_,)
-        self._batch_out = (self.out,)
+        self._batch_in: tuple[Inlet[Any], ...] = (self.in_,)
+        self._batch_out: tuple[Outlet[Any], ...] = (self.out,)
         # The exact key type (str or int) last seen being its own cache key: one ``is``
         # per element instead of a set lookup (see StoreHandle.cache_key).
         self._kt: type = _NoType
+        self._preparing: asyncio.Task[Any] | None = None
 
     def pre_start(self) -> None:
         cin = self._cin = self._conns[self.in_]
@@ -198,6 +214,7 @@ class _KeyedLogic(FlowLogic):
         self._settle_up: Any = getattr(cin.out_logic, "_take_settle", None) if cin.batch else None
         try:
             self.handle.open()
+            ready = self.handle.engine.prepare()
         except Exception as exc:
             # Not the user's element: no supervision applies to a store that cannot open.
             self.fail_stage(exc)
@@ -207,8 +224,39 @@ class _KeyedLogic(FlowLogic):
         self._registered = view
         ctx = self.handle.context
         registry_of(self.materializer).register(ctx.name, view, ctx.partition)
+        if ready is not None:
+            # A layer's async work (a changelog restore): no element is pulled before it
+            # is done (on_pull waits for it).
+            done = self.get_async_callback(self._prepared)
+            task = self.materializer.spawn(_await(ready))
+            task.add_done_callback(done.invoke)
+            self._preparing = task
+
+    def _prepared(self, task: asyncio.Task[Any]) -> None:
+        self._preparing = None
+        exc = None if task.cancelled() else task.exception()
+        if task.cancelled() or exc is not None:
+            h = self.handle
+            self.fail_stage(
+                exc
+                if exc is not None
+                else RuntimeError(
+                    f"[{self._stage_name}] store {h.spec.name!r}: preparing it was cancelled"
+                )
+            )
+            return
+        # A view queried during the restore may have cached keys as absent: forget them.
+        self.handle.clean.clear()
+        self._resume_pulling()
+
+    def _resume_pulling(self) -> None:
+        if self.is_available(self.out):
+            self.on_pull()
 
     def post_stop(self) -> None:
+        task = self._preparing
+        if task is not None:
+            task.cancel()
         view = getattr(self, "_registered", None)
         if view is not None:
             registry_of(self.materializer).unregister(self.handle.context.name, view)
@@ -225,6 +273,8 @@ class _KeyedLogic(FlowLogic):
         self.complete_stage()
 
     def on_pull(self) -> None:
+        if self._preparing is not None:
+            return  # pulled once the store is prepared (_prepared)
         if self._take_up is not None and self._cin.state == 0 and self._serve():
             return
         if not self._cin.state & IN_CLOSED:
@@ -469,3 +519,120 @@ class _MapByKeyLogic(_KeyedLogic):
             if y is not None:
                 ap(y)
         return None
+
+
+async def _await(aw: Awaitable[Any]) -> Any:
+    return await aw
+
+
+class _ContextLogic(_KeyedLogic):
+    """The with-context variant: elements are ``(x, context)`` pairs; each output carries
+    the context of the element that produced it, and is emitted only once the store's
+    writes for that element are durable (``BytesStore.durable``: with a changelog, acked
+    by the broker). So a context committed downstream never covers an update the
+    changelog could lose: at-least-once state.
+
+    Each element's updates are written through to the store at once (no write-back
+    across elements: the changelog must see them before the context is released; the
+    cache still serves reads). Up to ``MAX_UNACKED`` elements are processed ahead of
+    their acknowledgements, in order. Element by element (no batch protocol).
+    """
+
+    def __init__(self, shape: FlowShape, handle: StoreHandle, *stage: Any) -> None:
+        super().__init__(shape, handle, *stage)
+        self._batch_in = ()
+        self._batch_out = ()
+        # [future or None, outputs]: outputs wait until their future (and every earlier
+        # one) is done, then move to _ready.
+        self._held: deque[tuple[asyncio.Future[None] | None, list[Any]]] = deque()
+        self._ready: deque[Any] = deque()
+        self._finishing = False
+        self._acked = self.get_async_callback(self._on_acked)
+
+    def on_push(self) -> None:
+        pair = self.grab(self.in_)
+        try:
+            x, ctx = pair
+        except (TypeError, ValueError):
+            self.fail_stage(
+                TypeError(
+                    f"[{self._stage_name}] expected (element, context) pairs (a "
+                    f"SourceWithContext or FlowWithContext), got {pair!r}"
+                )
+            )
+            return
+        out: list[Any] = []
+        h = self.handle
+        try:
+            exc = self._run((x,), out)
+            h.flush_dirty()
+            fut = h.engine.durable()
+        except Exception as store_exc:
+            self.fail_stage(store_exc)
+            return
+        if exc is not None:
+            self.fail_stage(exc)
+            return
+        outs = [(y, ctx) for y in out]
+        if fut is not None and not fut.done():
+            fut.add_done_callback(self._acked.invoke)
+        self._held.append((fut, outs))
+        self._drain()
+
+    def _on_acked(self, fut: asyncio.Future[None]) -> None:
+        self._drain()
+
+    def _drain(self) -> None:
+        held = self._held
+        ready = self._ready
+        while held:
+            fut = held[0][0]
+            if fut is not None:
+                if not fut.done():
+                    break
+                exc = fut.exception() if not fut.cancelled() else RuntimeError("cancelled")
+                if exc is not None:
+                    self.fail_stage(exc)
+                    return
+            ready.extend(held.popleft()[1])
+        out = self.out
+        if ready and self.is_available(out):
+            self.push(out, ready.popleft())
+        if self._finishing:
+            if not held and not ready:
+                self.complete_stage()
+            return
+        self._pull_ahead()
+
+    def _pull_ahead(self) -> None:
+        in_ = self.in_
+        if (
+            self._preparing is None
+            and len(self._held) + len(self._ready) < MAX_UNACKED
+            and not self.has_been_pulled(in_)
+            and not self.is_closed(in_)
+        ):
+            self.pull(in_)
+
+    def on_pull(self) -> None:
+        self._drain()
+
+    def _resume_pulling(self) -> None:
+        self._drain()
+
+    def on_upstream_finish(self) -> None:
+        try:
+            self.handle.flush()
+        except Exception as exc:
+            self.fail_stage(exc)
+            return
+        self._finishing = True
+        self._drain()
+
+
+class _AggregateContextLogic(_ContextLogic, _AggregateLogic):
+    pass
+
+
+class _MapByKeyContextLogic(_ContextLogic, _MapByKeyLogic):
+    pass

@@ -5,7 +5,11 @@ How a changelog (or anything that must see every write) plugs in: a *layer* is a
 ``layer(bytes_store, context) -> BytesStore`` given to :meth:`StoreSpec.with_layer`; it
 returns a :class:`~reactive.state.BytesStore` wrapping the engine. The wrapper sees every
 write as bytes (``put``/``delete``/``write`` of a flushed batch) and the context of the
-store instance: its name, the operator that owns it and the partition it serves.
+store instance: its name, the operator that owns it and the partition it serves
+(:meth:`StoreSpec.for_partition`). A layer may also override ``BytesStore.prepare``
+(async work before the operator's first element: a restore), ``durable`` (a future of
+the acknowledgement of the writes so far) and ``metrics``; ``connectors.kafka.state`` is
+the changelog layer.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class StoreSpec(Generic[K, V]):
     value_serde: Serde[V] | None = None
     cache_size: int = DEFAULT_CACHE_SIZE
     layers: tuple[Layer, ...] = ()
+    partition: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -74,6 +79,11 @@ class StoreSpec(Generic[K, V]):
         if type(self.cache_size) is not int or self.cache_size < 0:
             raise ValueError(
                 f"store {self.name!r}: cache_size must be an int >= 0, got {self.cache_size!r}"
+            )
+        if self.partition is not None and (type(self.partition) is not int or self.partition < 0):
+            raise ValueError(
+                f"store {self.name!r}: partition must be an int >= 0 or None, "
+                f"got {self.partition!r}"
             )
         for what, serde in (("key_serde", self.key_serde), ("value_serde", self.value_serde)):
             if serde is not None and not isinstance(serde, Serde):
@@ -87,6 +97,13 @@ class StoreSpec(Generic[K, V]):
         if not callable(layer):
             raise TypeError(f"store {self.name!r}: a layer must be callable, got {layer!r}")
         return replace(self, layers=(*self.layers, layer))
+
+    def for_partition(self, partition: int | None) -> StoreSpec[K, V]:
+        """A copy whose instances serve input partition ``partition`` (their
+        ``StoreContext.partition``: a persistent instance lives in ``path/name.<partition>``,
+        a changelog writes to that partition). Use one per partition of a partitioned
+        source; None: not partitioned."""
+        return replace(self, partition=partition)
 
     def with_cache_size(self, cache_size: int) -> StoreSpec[K, V]:
         """A copy with another ``cache_size`` (0: write every batch before emitting it)."""
@@ -102,7 +119,7 @@ class StoreSpec(Generic[K, V]):
     def open(self, context: StoreContext | None = None) -> KeyValueStore[K, V]:
         """Open an instance (an operator does this when its stage starts; call it
         yourself to read a persistent store outside a stream)."""
-        ctx = context if context is not None else StoreContext(self.name)
+        ctx = context if context is not None else StoreContext(self.name, "", self.partition)
         engine: BytesStore
         if self.kind == "persistent":
             from ._rocksdb import RocksDBBytesStore

@@ -18,7 +18,8 @@ that; ``None`` means unbounded. Order is the bytewise order of the *serialized* 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+import asyncio
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar, overload
 
 from .._errors import StreamError
@@ -105,6 +106,27 @@ class BytesStore(abc.ABC):
 
     def _closed(self) -> StoreClosedError:
         return StoreClosedError(f"store {self.name!r} is closed")
+
+    # -- hooks for layers (a changelog); the engines keep these defaults -----------------
+    def prepare(self) -> Awaitable[None] | None:
+        """Work to finish before the store serves its operator, or None (the default).
+
+        A changelog layer restores the store here. A stateful operator awaits it after
+        opening the store and pulls no element before it is done; a failure fails the
+        stage.
+        """
+        return None
+
+    def durable(self) -> asyncio.Future[None] | None:
+        """A future done when every write so far is durable beyond this process (a
+        changelog layer: acknowledged by the broker), failed if one cannot be; or None when
+        they already are (the default: an engine's writes need nothing more)."""
+        return None
+
+    def metrics(self) -> dict[str, Any]:
+        """Figures about this store instance (a changelog layer: restore progress, writes
+        in flight); empty by default."""
+        return {}
 
 
 class ReadOnlyKeyValueStore(Protocol[K_co, V_co]):

@@ -69,7 +69,7 @@ class StoreHandle:
 
     def __init__(self, spec: StoreSpec[Any, Any], owner: str) -> None:
         self.spec = spec
-        self.context = StoreContext(spec.name, owner)
+        self.context = StoreContext(spec.name, owner, spec.partition)
         self.store: KeyValueStore[Any, Any] | None = None
         self.state = _NEW
         # The cache: ``dirty`` holds what was written since the last flush (``_DELETED``
@@ -290,6 +290,18 @@ class StoreView(Generic[K, V]):
 
     def __iter__(self) -> Iterator[K]:
         return self.keys()
+
+    @property
+    def partition(self) -> int | None:
+        """The input partition this instance serves (None: not partitioned)."""
+        return self._h.context.partition
+
+    def metrics(self) -> dict[str, Any]:
+        """Figures of the store's layers while it is open (a changelog: ``restoring``,
+        ``restored_records``, writes in flight); empty before it opened and after it
+        closed."""
+        h = self._h
+        return h.engine.metrics() if h.state == _OPEN else {}
 
     def __repr__(self) -> str:
         state = ("new", "open", "closed")[self._h.state]
