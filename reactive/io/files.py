@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,9 @@ from ..stage import (
 from ._stages import IOOperationIncompleteError, require_bytes, require_positive_int
 
 __all__ = ["FileIO", "IOResult"]
+
+#: The source reads at most this many bytes ahead of demand (and at least one chunk).
+READ_AHEAD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
 
 
 def _close(f: Any) -> None:
-    # Unbuffered (writes) or read-only: close() neither flushes nor blocks on the disk.
+    # Unbuffered: close() neither flushes nor blocks on the disk.
     f.wrapped.close()
 
 
@@ -173,22 +177,35 @@ class FileSource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[IO
     ) -> tuple[Any, asyncio.Future[IOResult]]:
         promise: asyncio.Future[IOResult] = asyncio.get_running_loop().create_future()
         promise.add_done_callback(_retrieve)
-        return _FileSourceLogic(self.shape, self, promise), promise
+        buffer = int(attributes.get("input_buffer") or 16)
+        read_ahead = max(1, min(buffer, READ_AHEAD_BYTES // self.chunk_size))
+        return _FileSourceLogic(self.shape, self, promise, read_ahead), promise
 
     def __repr__(self) -> str:
         return f"FileSource({self.path!r})"
 
 
 class _FileSourceLogic(_FileLogic, OutHandler):
+    """Reads up to ``read_ahead`` chunks per call in a worker thread (Akka's FileSource
+    reads ahead up to the input buffer's max, 16, too) and pushes one per pull. The next
+    read starts as soon as the queue is empty, so the disk works while downstream
+    processes the last chunk: at most ``read_ahead`` chunks are held beyond demand."""
+
     OP = "FileIO.from_path"
 
     def __init__(
-        self, shape: SourceShape, stage: FileSource, promise: asyncio.Future[IOResult]
+        self,
+        shape: SourceShape,
+        stage: FileSource,
+        promise: asyncio.Future[IOResult],
+        read_ahead: int,
     ) -> None:
         super().__init__(shape, stage.path, promise)
         self.stage = stage
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)
+        self.read_ahead = read_ahead
+        self.chunks: deque[bytes] = deque()
         self.eof = False
 
     def pre_start(self) -> None:
@@ -196,7 +213,7 @@ class _FileSourceLogic(_FileLogic, OutHandler):
         path, start = self.path, self.stage.start_position
 
         async def open_() -> Any:
-            f = await anyio.open_file(path, "rb")
+            f = await anyio.open_file(path, "rb", buffering=0)  # no hidden read-ahead
             if start:
                 try:
                     await f.seek(start)
@@ -209,21 +226,52 @@ class _FileSourceLogic(_FileLogic, OutHandler):
 
     def _opened(self, f: Any) -> None:
         self.file = f
-        if self.is_available(self.out):
-            self.on_pull()
+        self._read_more()
+
+    def _read_more(self) -> None:
+        f = self.file
+        if f is not None and self.task is None and not self.eof:
+            run_sync = _anyio().to_thread.run_sync
+            fp, size, n = f.wrapped, self.stage.chunk_size, self.read_ahead
+            self._call(lambda: run_sync(_read_chunks, fp, size, n), self._read)
 
     def on_pull(self) -> None:
-        f = self.file
-        if f is not None and self.task is None:
-            self._call(lambda: f.read(self.stage.chunk_size), self._read)
+        chunks = self.chunks
+        if chunks:
+            data = chunks.popleft()
+            self.count += len(data)
+            self.push(self.out, data)
+            if not chunks:
+                if self.eof:
+                    self._settle_success()
+                    self.complete_stage()
+                else:
+                    self._read_more()  # read while downstream works on this chunk
 
-    def _read(self, data: bytes) -> None:
-        if not data:
+    def _read(self, result: tuple[list[bytes], bool]) -> None:
+        chunks, self.eof = result
+        self.chunks.extend(chunks)
+        if not self.chunks:  # the end of the file, nothing more read
             self._settle_success()
             self.complete_stage()
-            return
-        self.count += len(data)
-        self.push(self.out, data)
+        elif self.is_available(self.out):
+            self.on_pull()
+
+
+def _read_chunks(fp: Any, size: int, n: int) -> tuple[list[bytes], bool]:
+    """In a worker thread: up to ``n`` chunks of ``size`` bytes, read with one call (so
+    the thread takes the GIL back once, not once per chunk), and whether the end of the
+    file was reached (the read returned less than asked)."""
+    want = size * n
+    data = fp.read(want)  # unbuffered: one system call, short only at the end
+    more = data
+    while more and len(data) < want:  # (or on a pipe): take the rest, if any
+        more = fp.read(want - len(data))
+        data += more
+    eof = len(data) < want
+    if len(data) <= size:
+        return ([data] if data else []), eof
+    return [data[i : i + size] for i in range(0, len(data), size)], eof
 
 
 # -- the sink ----------------------------------------------------------------------------
@@ -328,15 +376,19 @@ class FileIO:
     ) -> Source[bytes, asyncio.Future[IOResult]]:
         """The bytes of the file at ``path``, in chunks of ``chunk_size`` bytes (the last
         one shorter), from byte ``start_position`` on. The file is opened when the
-        stream starts and read only on demand, one chunk per pull.
+        stream starts; as Akka's, the source reads ahead of demand, in a worker thread,
+        up to ``Attributes.input_buffer`` max chunks (default 16) and at most 1 MiB
+        (``READ_AHEAD_BYTES``) but always one chunk; the next read starts while
+        downstream processes the last chunk read.
 
-        Materializes an awaitable ``IOResult(count)`` of the bytes read, also when
-        downstream cancels early; an error (missing file, a directory, no permission,
+        Materializes an awaitable ``IOResult(count)`` of the bytes emitted, also when
+        downstream cancels early (chunks read ahead but not emitted do not count); an error (missing file, a directory, no permission,
         a read error) fails the stream with the ``OSError`` (which names the path) and
         the awaitable with ``IOOperationIncompleteError(count)`` caused by it.
 
         *Emits when* a chunk was read and downstream pulls.
-        *Backpressures when* downstream backpressures (nothing is read ahead).
+        *Backpressures when* downstream backpressures (reading stops once the chunks
+        read ahead fill the read-ahead buffer).
         *Completes when* the end of the file was reached.
         *Fails when* opening or reading fails.
         """

@@ -77,7 +77,7 @@ class _FramingLogic(ByteFlowLogic):
             n = c.demand_n
             if n > 1 and c.batch and size - head > 1:
                 end = min(head + n, size)
-                x: Any = _Batch(frames[head:end])
+                x: Any = _Batch(frames if head == 0 and end == size else frames[head:end])
             else:
                 end = head + 1
                 x = frames[head]
@@ -179,10 +179,10 @@ class _DelimiterLogic(_FramingLogic):
             if len(buf) - dl + 1 > mx:
                 self.error = self._too_long(self.base, len(buf), False)
             return
-        parts = (bytes(buf) + chunk if buf else chunk).split(d)
+        data = bytes(buf) + chunk if buf else chunk
+        parts = data.split(d)
         rest = parts.pop()
-        longest = max(map(len, parts))
-        if longest > mx:
+        if not _all_within(data, d, mx, len(data) - len(rest) - dl, parts):
             pos = self.base
             for i, p in enumerate(parts):
                 if len(p) > mx:
@@ -192,7 +192,7 @@ class _DelimiterLogic(_FramingLogic):
                     return
                 pos += len(p) + dl
         self._queue(parts, self.base)
-        self.base += sum(map(len, parts)) + dl * len(parts)
+        self.base += len(data) - len(rest)
         self.buf = bytearray(rest)
         if self.error is None and len(rest) - dl + 1 > mx:
             self.error = self._too_long(self.base, len(rest), False)
@@ -212,6 +212,27 @@ class _DelimiterLogic(_FramingLogic):
         else:
             self._queue([bytes(buf)], self.base)
         self.buf = bytearray()
+
+
+def _all_within(data: bytes, d: bytes, mx: int, end: int, parts: list[bytes]) -> bool:
+    """True if none of ``parts``, the frames of ``data[:end]`` split at ``d``, is longer
+    than ``mx``. When ``data`` has far fewer windows of ``w = (mx + 2) // 2`` bytes than
+    frames, it checks that each aligned window holds a delimiter (a frame over ``mx``
+    bytes would cover a whole window: ``mx + 1 >= 2w - 1``), a few ``find`` calls in C
+    instead of one ``len`` per frame; otherwise, or if a window has no delimiter, it
+    measures every frame."""
+    w = (mx + 2) // 2
+    if end // w * 4 < len(parts):
+        find = data.find
+        i = 0
+        last = end - w
+        while i <= last:
+            if find(d, i, i + w) < 0:
+                break
+            i += w
+        else:
+            return True
+    return max(map(len, parts)) <= mx
 
 
 # -- length field ------------------------------------------------------------------------
