@@ -186,10 +186,10 @@ class FileSource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[IO
 
 
 class _FileSourceLogic(_FileLogic, OutHandler):
-    """Reads up to ``read_ahead`` chunks per call in a worker thread (Akka's FileSource
-    reads ahead up to the input buffer's max, 16, too) and pushes one per pull. The next
-    read starts as soon as the queue is empty, so the disk works while downstream
-    processes the last chunk: at most ``read_ahead`` chunks are held beyond demand."""
+    """Holds up to ``read_ahead`` chunks read ahead of demand (Akka's FileSource reads
+    ahead up to the input buffer's max, 16, too) and pushes one per pull. A worker-thread
+    call reads half of them at once; the next call starts as soon as there is room for
+    its chunks, so the disk works while downstream processes the chunks already read."""
 
     OP = "FileIO.from_path"
 
@@ -204,7 +204,8 @@ class _FileSourceLogic(_FileLogic, OutHandler):
         self.stage = stage
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)
-        self.read_ahead = read_ahead
+        self.per_read = max(1, read_ahead // 2)
+        self.room = read_ahead - self.per_read  # read when at most this many are queued
         self.chunks: deque[bytes] = deque()
         self.eof = False
 
@@ -231,9 +232,10 @@ class _FileSourceLogic(_FileLogic, OutHandler):
     def _read_more(self) -> None:
         f = self.file
         if f is not None and self.task is None and not self.eof:
-            run_sync = _anyio().to_thread.run_sync
-            fp, size, n = f.wrapped, self.stage.chunk_size, self.read_ahead
-            self._call(lambda: run_sync(_read_chunks, fp, size, n), self._read)
+            if len(self.chunks) <= self.room:
+                run_sync = _anyio().to_thread.run_sync
+                fp, size, n = f.wrapped, self.stage.chunk_size, self.per_read
+                self._call(lambda: run_sync(_read_chunks, fp, size, n), self._read)
 
     def on_pull(self) -> None:
         chunks = self.chunks
@@ -241,12 +243,11 @@ class _FileSourceLogic(_FileLogic, OutHandler):
             data = chunks.popleft()
             self.count += len(data)
             self.push(self.out, data)
-            if not chunks:
-                if self.eof:
-                    self._settle_success()
-                    self.complete_stage()
-                else:
-                    self._read_more()  # read while downstream works on this chunk
+            if chunks or not self.eof:
+                self._read_more()
+            else:
+                self._settle_success()
+                self.complete_stage()
 
     def _read(self, result: tuple[list[bytes], bool]) -> None:
         chunks, self.eof = result
@@ -254,7 +255,9 @@ class _FileSourceLogic(_FileLogic, OutHandler):
         if not self.chunks:  # the end of the file, nothing more read
             self._settle_success()
             self.complete_stage()
-        elif self.is_available(self.out):
+            return
+        self._read_more()
+        if self.is_available(self.out):
             self.on_pull()
 
 

@@ -173,16 +173,29 @@ class _DelimiterLogic(_FramingLogic):
         dl = len(d)
         mx = self.mx
         # Fast path: the chunk completes no frame (a delimiter may straddle the boundary).
-        probe = chunk if dl == 1 or not buf else bytes(buf[-(dl - 1) :]) + chunk
-        if d not in probe:
+        if d not in chunk and (dl == 1 or d not in bytes(buf[-(dl - 1) :]) + chunk[: dl - 1]):
             buf += chunk
             if len(buf) - dl + 1 > mx:
                 self.error = self._too_long(self.base, len(buf), False)
             return
-        data = bytes(buf) + chunk if buf else chunk
-        parts = data.split(d)
-        rest = parts.pop()
-        if not _all_within(data, d, mx, len(data) - len(rest) - dl, parts):
+        if dl == 1 or not buf:
+            # The delimiter cannot straddle into the chunk: split the chunk alone (no
+            # copy of it) and prepend the frame in progress to its first frame.
+            parts = chunk.split(d)
+            rest = parts.pop()
+            ok = _all_within(chunk, d, mx, len(chunk) - len(rest) - dl, parts)
+            consumed = len(buf) + len(chunk) - len(rest)
+            if buf:
+                first = parts[0]
+                parts[0] = b"".join((buf, first))
+                ok = ok and len(buf) + len(first) <= mx
+        else:
+            data = bytes(buf) + chunk
+            parts = data.split(d)
+            rest = parts.pop()
+            ok = _all_within(data, d, mx, len(data) - len(rest) - dl, parts)
+            consumed = len(data) - len(rest)
+        if not ok:
             pos = self.base
             for i, p in enumerate(parts):
                 if len(p) > mx:
@@ -192,7 +205,7 @@ class _DelimiterLogic(_FramingLogic):
                     return
                 pos += len(p) + dl
         self._queue(parts, self.base)
-        self.base += len(data) - len(rest)
+        self.base += consumed
         self.buf = bytearray(rest)
         if self.error is None and len(rest) - dl + 1 > mx:
             self.error = self._too_long(self.base, len(rest), False)
