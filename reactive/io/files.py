@@ -1,7 +1,8 @@
 """Files: Akka's ``FileIO.fromPath`` / ``toPath`` on anyio's file API.
 
 Every blocking call (open, seek, read, write, fsync-free close of an unbuffered file)
-runs in anyio's worker threads (``anyio.open_file``, ``AsyncFile.read/write``), so the
+runs in anyio's worker threads (``anyio.open_file``, ``anyio.to_thread.run_sync`` for
+reads of several chunks at once, ``AsyncFile.write``), so the
 event loop never waits on the disk. One call is in flight at a time per stage; the
 file is closed once, when the stage stops, after the call in flight (if any) returned.
 """
@@ -379,15 +380,16 @@ class FileIO:
     ) -> Source[bytes, asyncio.Future[IOResult]]:
         """The bytes of the file at ``path``, in chunks of ``chunk_size`` bytes (the last
         one shorter), from byte ``start_position`` on. The file is opened when the
-        stream starts; as Akka's, the source reads ahead of demand, in a worker thread,
+        stream starts; as Akka's, the source reads ahead of demand, in worker threads,
         up to ``Attributes.input_buffer`` max chunks (default 16) and at most 1 MiB
-        (``READ_AHEAD_BYTES``) but always one chunk; the next read starts while
-        downstream processes the last chunk read.
+        (``READ_AHEAD_BYTES``) but always one chunk, half of them per call, so the
+        disk works while downstream processes the chunks already read.
 
         Materializes an awaitable ``IOResult(count)`` of the bytes emitted, also when
-        downstream cancels early (chunks read ahead but not emitted do not count); an error (missing file, a directory, no permission,
-        a read error) fails the stream with the ``OSError`` (which names the path) and
-        the awaitable with ``IOOperationIncompleteError(count)`` caused by it.
+        downstream cancels early (chunks read ahead but not emitted do not count); an
+        error (missing file, a directory, no permission, a read error) fails the
+        stream with the ``OSError`` (which names the path) and the awaitable with
+        ``IOOperationIncompleteError(count)`` caused by it.
 
         *Emits when* a chunk was read and downstream pulls.
         *Backpressures when* downstream backpressures (reading stops once the chunks
