@@ -2,9 +2,9 @@
 
 Every blocking call (open, seek, read, write, fsync-free close of an unbuffered file)
 runs in anyio's worker threads (``anyio.open_file``, ``anyio.to_thread.run_sync`` for
-reads of several chunks at once, ``AsyncFile.write``), so the
-event loop never waits on the disk. One call is in flight at a time per stage; the
-file is closed once, when the stage stops, after the call in flight (if any) returned.
+reads of several chunks at once, ``AsyncFile.write``), so the event loop never waits on
+the disk. One call is in flight at a time per stage; the file is closed once, when the
+stage stops, after the call in flight (if any) returned.
 """
 
 from __future__ import annotations
