@@ -1,15 +1,17 @@
 """Files: Akka's ``FileIO.fromPath`` / ``toPath`` on anyio's file API.
 
 Every blocking call (open, seek, read, write, fsync-free close of an unbuffered file)
-runs in anyio's worker threads (``anyio.open_file``, ``AsyncFile.read/write``), so the
-event loop never waits on the disk. One call is in flight at a time per stage; the
-file is closed once, when the stage stops, after the call in flight (if any) returned.
+runs in anyio's worker threads (``anyio.open_file``, ``anyio.to_thread.run_sync`` for
+reads of several chunks at once, ``AsyncFile.write``), so the event loop never waits on
+the disk. One call is in flight at a time per stage; the file is closed once, when the
+stage stops, after the call in flight (if any) returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,9 @@ from ..stage import (
 from ._stages import IOOperationIncompleteError, require_bytes, require_positive_int
 
 __all__ = ["FileIO", "IOResult"]
+
+#: The source reads at most this many bytes ahead of demand (and at least one chunk).
+READ_AHEAD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
 
 
 def _close(f: Any) -> None:
-    # Unbuffered (writes) or read-only: close() neither flushes nor blocks on the disk.
+    # Unbuffered: close() neither flushes nor blocks on the disk.
     f.wrapped.close()
 
 
@@ -173,22 +178,36 @@ class FileSource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[IO
     ) -> tuple[Any, asyncio.Future[IOResult]]:
         promise: asyncio.Future[IOResult] = asyncio.get_running_loop().create_future()
         promise.add_done_callback(_retrieve)
-        return _FileSourceLogic(self.shape, self, promise), promise
+        buffer = int(attributes.get("input_buffer") or 16)
+        read_ahead = max(1, min(buffer, READ_AHEAD_BYTES // self.chunk_size))
+        return _FileSourceLogic(self.shape, self, promise, read_ahead), promise
 
     def __repr__(self) -> str:
         return f"FileSource({self.path!r})"
 
 
 class _FileSourceLogic(_FileLogic, OutHandler):
+    """Holds up to ``read_ahead`` chunks read ahead of demand (Akka's FileSource reads
+    ahead up to the input buffer's max, 16, too) and pushes one per pull. A worker-thread
+    call reads half of them at once; the next call starts as soon as there is room for
+    its chunks, so the disk works while downstream processes the chunks already read."""
+
     OP = "FileIO.from_path"
 
     def __init__(
-        self, shape: SourceShape, stage: FileSource, promise: asyncio.Future[IOResult]
+        self,
+        shape: SourceShape,
+        stage: FileSource,
+        promise: asyncio.Future[IOResult],
+        read_ahead: int,
     ) -> None:
         super().__init__(shape, stage.path, promise)
         self.stage = stage
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)
+        self.per_read = max(1, read_ahead // 2)
+        self.room = read_ahead - self.per_read  # read when at most this many are queued
+        self.chunks: deque[bytes] = deque()
         self.eof = False
 
     def pre_start(self) -> None:
@@ -196,7 +215,7 @@ class _FileSourceLogic(_FileLogic, OutHandler):
         path, start = self.path, self.stage.start_position
 
         async def open_() -> Any:
-            f = await anyio.open_file(path, "rb")
+            f = await anyio.open_file(path, "rb", buffering=0)  # no hidden read-ahead
             if start:
                 try:
                     await f.seek(start)
@@ -209,21 +228,54 @@ class _FileSourceLogic(_FileLogic, OutHandler):
 
     def _opened(self, f: Any) -> None:
         self.file = f
-        if self.is_available(self.out):
-            self.on_pull()
+        self._read_more()
+
+    def _read_more(self) -> None:
+        f = self.file
+        if f is not None and self.task is None and not self.eof:
+            if len(self.chunks) <= self.room:
+                run_sync = _anyio().to_thread.run_sync
+                fp, size, n = f.wrapped, self.stage.chunk_size, self.per_read
+                self._call(lambda: run_sync(_read_chunks, fp, size, n), self._read)
 
     def on_pull(self) -> None:
-        f = self.file
-        if f is not None and self.task is None:
-            self._call(lambda: f.read(self.stage.chunk_size), self._read)
+        chunks = self.chunks
+        if chunks:
+            data = chunks.popleft()
+            self.count += len(data)
+            self.push(self.out, data)
+            if chunks or not self.eof:
+                self._read_more()
+            else:
+                self._settle_success()
+                self.complete_stage()
 
-    def _read(self, data: bytes) -> None:
-        if not data:
+    def _read(self, result: tuple[list[bytes], bool]) -> None:
+        chunks, self.eof = result
+        self.chunks.extend(chunks)
+        if not self.chunks:  # the end of the file, nothing more read
             self._settle_success()
             self.complete_stage()
             return
-        self.count += len(data)
-        self.push(self.out, data)
+        self._read_more()
+        if self.is_available(self.out):
+            self.on_pull()
+
+
+def _read_chunks(fp: Any, size: int, n: int) -> tuple[list[bytes], bool]:
+    """In a worker thread: up to ``n`` chunks of ``size`` bytes, read with one call (so
+    the thread takes the GIL back once, not once per chunk), and whether the end of the
+    file was reached (the read returned less than asked)."""
+    want = size * n
+    data = fp.read(want)  # unbuffered: one system call, short only at the end
+    more = data
+    while more and len(data) < want:  # (or on a pipe): take the rest, if any
+        more = fp.read(want - len(data))
+        data += more
+    eof = len(data) < want
+    if len(data) <= size:
+        return ([data] if data else []), eof
+    return [data[i : i + size] for i in range(0, len(data), size)], eof
 
 
 # -- the sink ----------------------------------------------------------------------------
@@ -328,15 +380,20 @@ class FileIO:
     ) -> Source[bytes, asyncio.Future[IOResult]]:
         """The bytes of the file at ``path``, in chunks of ``chunk_size`` bytes (the last
         one shorter), from byte ``start_position`` on. The file is opened when the
-        stream starts and read only on demand, one chunk per pull.
+        stream starts; as Akka's, the source reads ahead of demand, in worker threads,
+        up to ``Attributes.input_buffer`` max chunks (default 16) and at most 1 MiB
+        (``READ_AHEAD_BYTES``) but always one chunk, half of them per call, so the
+        disk works while downstream processes the chunks already read.
 
-        Materializes an awaitable ``IOResult(count)`` of the bytes read, also when
-        downstream cancels early; an error (missing file, a directory, no permission,
-        a read error) fails the stream with the ``OSError`` (which names the path) and
-        the awaitable with ``IOOperationIncompleteError(count)`` caused by it.
+        Materializes an awaitable ``IOResult(count)`` of the bytes emitted, also when
+        downstream cancels early (chunks read ahead but not emitted do not count); an
+        error (missing file, a directory, no permission, a read error) fails the
+        stream with the ``OSError`` (which names the path) and the awaitable with
+        ``IOOperationIncompleteError(count)`` caused by it.
 
         *Emits when* a chunk was read and downstream pulls.
-        *Backpressures when* downstream backpressures (nothing is read ahead).
+        *Backpressures when* downstream backpressures (reading stops once the chunks
+        read ahead fill the read-ahead buffer).
         *Completes when* the end of the file was reached.
         *Fails when* opening or reading fails.
         """

@@ -77,7 +77,7 @@ class _FramingLogic(ByteFlowLogic):
             n = c.demand_n
             if n > 1 and c.batch and size - head > 1:
                 end = min(head + n, size)
-                x: Any = _Batch(frames[head:end])
+                x: Any = _Batch(frames if head == 0 and end == size else frames[head:end])
             else:
                 end = head + 1
                 x = frames[head]
@@ -173,16 +173,29 @@ class _DelimiterLogic(_FramingLogic):
         dl = len(d)
         mx = self.mx
         # Fast path: the chunk completes no frame (a delimiter may straddle the boundary).
-        probe = chunk if dl == 1 or not buf else bytes(buf[-(dl - 1) :]) + chunk
-        if d not in probe:
+        if d not in chunk and (dl == 1 or d not in bytes(buf[-(dl - 1) :]) + chunk[: dl - 1]):
             buf += chunk
             if len(buf) - dl + 1 > mx:
                 self.error = self._too_long(self.base, len(buf), False)
             return
-        parts = (bytes(buf) + chunk if buf else chunk).split(d)
-        rest = parts.pop()
-        longest = max(map(len, parts))
-        if longest > mx:
+        if dl == 1 or not buf:
+            # The delimiter cannot straddle into the chunk: split the chunk alone (no
+            # copy of it) and prepend the frame in progress to its first frame.
+            parts = chunk.split(d)
+            rest = parts.pop()
+            ok = _all_within(chunk, d, mx, len(chunk) - len(rest) - dl, parts)
+            consumed = len(buf) + len(chunk) - len(rest)
+            if buf:
+                first = parts[0]
+                parts[0] = b"".join((buf, first))
+                ok = ok and len(buf) + len(first) <= mx
+        else:
+            data = bytes(buf) + chunk
+            parts = data.split(d)
+            rest = parts.pop()
+            ok = _all_within(data, d, mx, len(data) - len(rest) - dl, parts)
+            consumed = len(data) - len(rest)
+        if not ok:
             pos = self.base
             for i, p in enumerate(parts):
                 if len(p) > mx:
@@ -192,7 +205,7 @@ class _DelimiterLogic(_FramingLogic):
                     return
                 pos += len(p) + dl
         self._queue(parts, self.base)
-        self.base += sum(map(len, parts)) + dl * len(parts)
+        self.base += consumed
         self.buf = bytearray(rest)
         if self.error is None and len(rest) - dl + 1 > mx:
             self.error = self._too_long(self.base, len(rest), False)
@@ -212,6 +225,27 @@ class _DelimiterLogic(_FramingLogic):
         else:
             self._queue([bytes(buf)], self.base)
         self.buf = bytearray()
+
+
+def _all_within(data: bytes, d: bytes, mx: int, end: int, parts: list[bytes]) -> bool:
+    """True if none of ``parts``, the frames of ``data[:end]`` split at ``d``, is longer
+    than ``mx``. When ``data`` has far fewer windows of ``w = (mx + 2) // 2`` bytes than
+    frames, it checks that each aligned window holds a delimiter (a frame over ``mx``
+    bytes would cover a whole window: ``mx + 1 >= 2w - 1``), a few ``find`` calls in C
+    instead of one ``len`` per frame; otherwise, or if a window has no delimiter, it
+    measures every frame."""
+    w = (mx + 2) // 2
+    if end // w * 4 < len(parts):
+        find = data.find
+        i = 0
+        last = end - w
+        while i <= last:
+            if find(d, i, i + w) < 0:
+                break
+            i += w
+        else:
+            return True
+    return max(map(len, parts)) <= mx
 
 
 # -- length field ------------------------------------------------------------------------

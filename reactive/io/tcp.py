@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 
 #: Bytes a connection pulls ahead while a write is in flight (sent joined by the next write).
 WRITE_BUFFER = 65536
+#: The most bytes one element of a connection's output holds: what asyncio's transport reads
+#: at once (256 KiB), so anyio never splits a read by copying its tail.
+RECEIVE_SIZE = 256 * 1024
 
 # Closes started when a stage stops: kept here so they are not garbage collected mid-way.
 _CLOSING: set[asyncio.Task[Any]] = set()
@@ -294,7 +297,7 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
 
     def _read(self) -> None:
         if self.read_task is None:
-            task = self.materializer.spawn(_outcome(partial(self.stream.receive, 65536)))
+            task = self.materializer.spawn(_outcome(partial(self.stream.receive, RECEIVE_SIZE)))
             self.read_task = task
             task.add_done_callback(self.get_async_callback(self._received).invoke)
 
@@ -664,7 +667,8 @@ class Tcp:
         server_hostname: str | None = None,
     ) -> Flow[bytes, bytes, asyncio.Future[OutgoingConnection]]:
         """A client connection to ``host:port``, opened when the flow starts: elements
-        in are sent, bytes received are emitted (chunks as they arrive). With
+        in are sent, bytes received are emitted (chunks as they arrive, at most 256 KiB
+        each: ``RECEIVE_SIZE``). With
         ``ssl_context`` the connection is TLS (``server_hostname`` defaults to
         ``host`` for certificate checks).
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reactive import Keep, Materializer, Sink, Source
+from reactive import Attributes, Keep, Materializer, Sink, Source
 from reactive.io import Compression, FileIO, Framing, IOOperationIncompleteError, IOResult
 from reactive.testkit import TestSink, TestSource
 
@@ -63,11 +63,80 @@ async def test_reads_only_on_demand_and_cancel_gives_the_count(
     )
     sub.request(2)
     assert await sub.expect_next_n(2) == [b"x" * 1000] * 2
-    for _ in range(20):  # let any read-ahead happen, if there were one
+    for _ in range(20):  # let the read-ahead happen
         await asyncio.sleep(0)
     assert not io_result.done()
     sub.cancel()
-    assert await io_result == IOResult(2000)  # nothing read beyond demand
+    assert await io_result == IOResult(2000)  # the bytes emitted, not those read ahead
+
+
+def _file_position(path: Path) -> int | None:
+    """The offset of this process's open file description of ``path`` (Linux /proc), or
+    None once it is closed."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    return int(info.readline().split()[1])  # "pos:\t<offset>"
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fdinfo"), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    ("chunk_size", "buffer", "ahead"),
+    [(1000, None, 16), (1000, 3, 3), (1000, 1, 1), (600_000, None, 1)],
+)
+async def test_reads_ahead_at_most_the_input_buffer(
+    tmp_path: Path, materializer: Materializer, chunk_size: int, buffer: int | None, ahead: int
+) -> None:
+    """Akka's read-ahead: at most ``input_buffer`` chunks (and 1 MiB, but one chunk at
+    least) are read beyond what was emitted; the real file offset tells."""
+    path = tmp_path / "big"
+    data = os.urandom(4_000_000)  # more than the 6 chunks asked for
+    path.write_bytes(data)
+    source = FileIO.from_path(path, chunk_size=chunk_size)
+    if buffer is not None:
+        source = source.with_attributes(Attributes.input_buffer(buffer, buffer))
+    io_result, sub = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
+    got = b""
+    for demand in (1, 2, 3):
+        sub.request(demand)
+        for chunk in await sub.expect_next_n(demand):
+            got += chunk
+        for _ in range(50):  # let the read in flight finish
+            await asyncio.sleep(0.001)
+            position = _file_position(path)
+            if position is not None and position > len(got):
+                break
+        assert position is not None
+        assert len(got) < position <= len(got) + ahead * chunk_size
+    assert got == data[: len(got)]
+    sub.cancel()
+    assert await io_result == IOResult(len(got))
+    for _ in range(500):  # closed once the read in flight (if any) returned
+        if _file_position(path) is None:
+            break
+        await asyncio.sleep(0.01)
+    assert _file_position(path) is None
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096, 65536, 1 << 20])
+async def test_read_ahead_keeps_every_byte_in_order(
+    tmp_path: Path, materializer: Materializer, chunk_size: int
+) -> None:
+    path = tmp_path / "f"
+    data = os.urandom(chunk_size * 20 + 3 if chunk_size < 4096 else 3_000_001)
+    path.write_bytes(data)
+    chunks, io_result = await asyncio.gather(
+        *FileIO.from_path(path, chunk_size=chunk_size)
+        .to_mat(Sink.seq(), Keep.both)
+        .run(materializer)[::-1]
+    )
+    assert b"".join(chunks) == data
+    assert all(len(c) == chunk_size for c in chunks[:-1]) and 0 < len(chunks[-1]) <= chunk_size
+    assert io_result == IOResult(len(data))
 
 
 async def test_write_truncate_append_and_count(tmp_path: Path, materializer: Materializer) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from reactive import Flow, Materializer, Sink, Source
 from reactive.io import Framing, FramingError, JsonFraming, PartialObjectError
+from reactive.io.framing import _all_within
 from reactive.testkit import TestSink, TestSource
 
 SETTINGS = settings(
@@ -101,6 +102,91 @@ async def test_delimiter_reframes_like_split(
     out, err = await frame(split(data, cuts), Framing.delimiter(d, mx, allow_truncation))
     assert out == expected
     assert (err is not None) == fails, err
+
+
+def delimiter_reference_error(
+    data: bytes, d: bytes, mx: int, allow_truncation: bool
+) -> tuple[list[bytes], str | None]:
+    """A plain splitter: the frames before the first error, and the words the error
+    must contain (the limit and the stream byte position of the bad frame), or None."""
+    parts = data.split(d)
+    rest = parts.pop()
+    out, pos = [], 0
+    for p in parts:
+        if len(p) > mx:
+            return out, f"starting at stream byte {pos} is longer than maximum_frame_length={mx}"
+        out.append(p)
+        pos += len(p) + len(d)
+    if rest:
+        if len(rest) > mx + len(d) - 1 or (allow_truncation and len(rest) > mx):
+            return out, f"starting at stream byte {pos} is longer than maximum_frame_length={mx}"
+        if not allow_truncation:
+            return out, f"the stream ended inside a frame: {len(rest)} bytes from stream byte {pos}"
+        out.append(rest)
+    return out, None
+
+
+@st.composite
+def many_frames(draw: st.DrawFn, d: bytes, mx: int) -> bytes:
+    """Many short frames (so the delimiter search by windows is taken), made of bytes
+    of the delimiter and one other byte (so partial delimiters abound), with maybe
+    one frame of about the limit among them, and maybe a last frame without delimiter."""
+    alphabet = sorted(set(d)) + [ord("x")]
+    frame = st.lists(st.sampled_from(alphabet), max_size=6).map(bytes)
+    frames = draw(st.lists(frame, min_size=1, max_size=300))
+    if draw(st.booleans()):
+        size = draw(st.integers(max(0, mx - 2), mx + 3))
+        frames.insert(draw(st.integers(0, len(frames))), b"x" * size)
+    tail = draw(st.sampled_from([b"", b"x", b"x" * mx, b"x" * (mx + 1), d[:-1]]))
+    return b"".join(f + d for f in frames) + tail
+
+
+@SETTINGS
+@given(
+    case=st.sampled_from([b"\n", b"\r\n", b"ab", b"aba", b"\x00\x00", b"xyz"]).flatmap(
+        lambda d: st.tuples(
+            st.just(d),
+            st.integers(1, 120).flatmap(lambda mx: st.tuples(st.just(mx), many_frames(d, mx))),
+        )
+    ),
+    allow_truncation=st.booleans(),
+    cuts=st.lists(st.integers(0, 100_000), max_size=6),
+)
+async def test_delimiter_fast_split_matches_a_reference_splitter(
+    case: tuple[bytes, tuple[int, bytes]], allow_truncation: bool, cuts: list[int]
+) -> None:
+    """Differential test of the delimiter framing's fast paths (whole chunks split in C,
+    maximum length checked by windows, frames handed on in batches) against a plain
+    splitter: random chunk boundaries, delimiters of 1-3 bytes that overlap themselves,
+    frames of about the maximum length, a truncated last frame. Same frames, and the
+    same error at the same stream byte position."""
+    d, (mx, data) = case
+    expected, error = delimiter_reference_error(data, d, mx, allow_truncation)
+    out, err = await frame(split(data, cuts), Framing.delimiter(d, mx, allow_truncation))
+    assert out == expected
+    if error is None:
+        assert err is None
+    else:
+        assert err is not None and error in str(err), (error, err)
+        assert str(err).startswith("[Framing.delimiter] ")
+
+
+@pytest.mark.parametrize("d", [b"\n", b"ab", b"aaa"])
+def test_window_check_of_the_maximum_length_is_exact(d: bytes) -> None:
+    """The check by windows says "all frames within the limit" exactly when the longest
+    frame is: every limit, a frame of every length around it at every alignment."""
+    checked = 0
+    for mx in range(1, 40):
+        w = (mx + 2) // 2
+        for size in range(max(0, mx - 2), mx + 3):
+            for offset in range(w + 2):
+                data = d * (offset + 4 * mx) + b"x" * size + d * (4 * mx)
+                parts = data.split(d)
+                parts.pop()
+                end = len(data) - len(d)
+                assert _all_within(data, d, mx, end, parts) == (size <= mx), (mx, size, offset)
+                checked += 1
+    assert checked > 2000
 
 
 @SETTINGS

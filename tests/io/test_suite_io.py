@@ -8,7 +8,7 @@ from benchmarks.runner import REGISTRY, Options, run_benchmark
 
 
 def test_io_benchmarks_run_and_agree() -> None:
-    assert suite_io.NAMES == ["io_file_lines", "io_tcp_echo"]
+    assert suite_io.NAMES == ["io_file_lines", "io_tcp_echo", "io_tcp_echo_64k"]
     for name in suite_io.NAMES:
         bench = REGISTRY[name]
         result = run_benchmark(
