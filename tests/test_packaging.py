@@ -188,7 +188,7 @@ def test_make_demo_installs_only_the_demo_extras(tmp_path: Path) -> None:
     assert plan.returncode == 0, plan.stderr
     installs = [ln for ln in plan.stdout.splitlines() if "pip install" in ln and "echo" not in ln]
     assert [ln.strip().rstrip("; \\") for ln in installs] == [
-        f'{venv}/bin/python -m pip install -e ".[kafka,broker]"'
+        f'{venv}/bin/python -m pip install -e ".[kafka,broker,observe]"'
     ]
     full = subprocess.run(
         ["make", "-n", "test", f"VENV={venv}"], cwd=REPO, capture_output=True, text=True
@@ -198,7 +198,7 @@ def test_make_demo_installs_only_the_demo_extras(tmp_path: Path) -> None:
 
 @pytest.mark.kafka
 def test_the_demo_runs_with_only_the_demo_extras(kafka_bootstrap: str) -> None:
-    allowed = _requirement_closure(("kafka", "broker"))
+    allowed = _requirement_closure(("kafka", "broker", "observe"))
     own = {"reactive", "connectors", "samples", "benchmarks", "tests", "tools"}
     blocked = tuple(
         sorted(
