@@ -35,8 +35,24 @@ $(VENV)/.installed-demo: pyproject.toml
 		touch $@; \
 	fi
 
+# The suite runs twice, at the same time: on asyncio's own event loop (its output shown
+# as it runs) and on uvloop (REACTIVE_EVENT_LOOP=uvloop, see tests/conftest.py; its
+# summary shown at the end, its whole log kept in .test-uvloop.log). Most tests wait on
+# sockets and timers, so two runs take little longer than one. UVLOOP=0 skips the second.
+UVLOOP ?= 1
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider $(ARGS)
+	@if [ "$(UVLOOP)" = "1" ]; then \
+		REACTIVE_EVENT_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider $(ARGS) \
+			> .test-uvloop.log 2>&1 & uv=$$!; \
+	fi; \
+	echo "$(PY) -m pytest -q -p no:cacheprovider $(ARGS)"; \
+	$(PY) -m pytest -q -p no:cacheprovider $(ARGS); rc=$$?; \
+	if [ "$(UVLOOP)" = "1" ]; then \
+		wait $$uv; urc=$$?; \
+		echo "--- the same suite on uvloop (REACTIVE_EVENT_LOOP=uvloop): exit $$urc ---"; \
+		if [ $$urc -ne 0 ]; then tail -n 80 .test-uvloop.log; else tail -n 3 .test-uvloop.log; fi; \
+	else urc=0; fi; \
+	[ $$rc -eq 0 ] && [ $$urc -eq 0 ]
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check $(LINT_PATHS)
