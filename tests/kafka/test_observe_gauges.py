@@ -4,8 +4,6 @@ in flight, produce latency."""
 
 from __future__ import annotations
 
-import asyncio
-import urllib.request
 from typing import Any
 
 import pytest
@@ -86,10 +84,10 @@ async def test_produce_latency_and_in_flight_gauges_and_their_export(
     """consume -> produce -> commit: the sink reports produce latency percentiles and,
     once drained, nothing in flight; Prometheus exports them (scraped over HTTP) and the
     consumer's lag by partition."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     from reactive.observe.prometheus import register
-    from tests.observe.test_export import sample
+    from tests.observe.test_export import sample, scrape_over_http
 
     src = await create_topic(kafka_bootstrap, unique_topic_name("src"), partitions=1)
     dst = await create_topic(kafka_bootstrap, unique_topic_name("dst"), partitions=1)
@@ -122,19 +120,7 @@ async def test_produce_latency_and_in_flight_gauges_and_their_export(
 
         registry = CollectorRegistry()
         register(mat, registry)
-        server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-        try:
-            port = server.server_address[1]
-
-            def scrape() -> str:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-                    return str(r.read().decode())
-
-            text = await asyncio.to_thread(scrape)
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
+        text = await scrape_over_http(registry)
         labels = {"graph": "copy", "stage": sink}
         assert sample(text, "reactive_kafka_messages_in_flight", **labels) == 0.0
         assert sample(text, "reactive_kafka_produce_latency_p99_seconds", **labels) > 0

@@ -34,6 +34,26 @@ def sample(text: str, name: str, **labels: str) -> float:
     return float(found[0])
 
 
+async def scrape_over_http(registry: Any) -> str:
+    """Serve ``registry`` with prometheus-client's HTTP server on loopback and scrape it
+    once over real HTTP (from a thread: the collector snapshots on this loop)."""
+    from prometheus_client import start_http_server
+
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        port = server.server_address[1]
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                return str(r.read().decode())
+
+        return await asyncio.to_thread(scrape)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
 async def back_pressured_graph(clock: ManualClock, mat: Materializer) -> tuple[Any, Any]:
     """src -> inc -> sink with inc back-pressured 3 s of 4 (as in test_metrics)."""
     src, sink = (
@@ -56,7 +76,7 @@ async def back_pressured_graph(clock: ManualClock, mat: Materializer) -> tuple[A
 
 
 async def test_prometheus_scrape_over_http() -> None:
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     from reactive.observe.prometheus import register
 
@@ -65,19 +85,7 @@ async def test_prometheus_scrape_over_http() -> None:
         src, sink = await back_pressured_graph(clock, mat)
         registry = CollectorRegistry()
         register(mat, registry)
-        server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-        try:
-            port = server.server_address[1]
-
-            def scrape() -> str:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-                    return str(r.read().decode())
-
-            text = await asyncio.to_thread(scrape)
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
+        text = await scrape_over_http(registry)
         out = {"graph": "pipeline", "stage": "inc", "port": "Map.out", "direction": "out"}
         assert sample(text, "reactive_port_elements_total", **out) == 1.0
         assert sample(text, "reactive_port_pushes_total", **out) == 1.0
