@@ -37,6 +37,11 @@ async def _settle(rounds: int = 50) -> None:
         await asyncio.sleep(0)
 
 
+def _coro_name(task: asyncio.Task[object]) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", None) or repr(coro)
+
+
 def leftover_tasks() -> list[asyncio.Task[object]]:
     """Tasks of the running loop other than the current one that are not done."""
     me = asyncio.current_task()
@@ -61,5 +66,5 @@ async def materializer(request: pytest.FixtureRequest) -> AsyncIterator[Material
     if running:
         pytest.fail(f"{running} stream task(s) still running after the test", pytrace=False)
     if others:
-        names = ", ".join(t.get_name() for t in others)
+        names = ", ".join(f"{t.get_name()} ({_coro_name(t)})" for t in others)
         pytest.fail(f"tasks left behind after the test: {names}", pytrace=False)
