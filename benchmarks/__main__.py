@@ -13,9 +13,9 @@ from benchmarks.runner import (
     Options,
     load_benchmarks,
     parse_only,
-    run,
     select_systems,
 )
+from benchmarks.session import run
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,7 +33,8 @@ from ._logging import summarize_aiokafka_logs
 from ._stages.committer import Committer
 from ._stages.consumer import Consumer
 from ._stages.control import Control, DrainingControl
-from ._stages.producer import Producer, ProducerSerializationError
+from ._stages.producer import ProducerSerializationError
+from ._stages.producers import Producer
 from ._stages.transactional import KafkaTransactionError, Transactional, TransactionalMessage
 from .errors import (
     CommitTimeoutError,
