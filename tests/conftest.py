@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-pytest_plugins = ["connectors.kafka.pytest_plugin"]
+pytest_plugins = ["connectors.kafka.pytest_plugin", "tests.leakcheck"]
 
 EVENT_LOOPS = ("asyncio", "uvloop")
 
