@@ -20,7 +20,6 @@ Map of the package:
 from ._attributes import Attributes
 from ._dsl.blueprints import Flow, RunnableGraph, Sink, Source
 from ._dsl.graph_dsl import GraphDSL
-from ._dsl.keep import Done, Keep, NotUsed
 from ._dsl.with_context import FlowWithContext, SourceWithContext
 from ._errors import (
     AbruptTerminationError,
@@ -37,6 +36,7 @@ from ._errors import (
     TooManySubstreamsError,
 )
 from ._impl.materializer import Materializer
+from ._keep import Done, Keep, NotUsed
 from ._ops.buffers import OverflowStrategy
 from ._ops.extras import RetryFlow
 from ._ops.fan_in import Concat, Merge, Zip, ZipN, ZipWith

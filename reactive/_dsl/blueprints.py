@@ -28,6 +28,7 @@ from .._checks import iterable as iterable_
 from .._checks import seconds as secs
 from .._errors import IllegalGraphError
 from .._impl.modules import AtomicModule, CompositeModule, LinearModule, Module
+from .._keep import Keep, NotUsed
 from .._ops.window_specs import EmitStrategy
 from .._stage.shapes import (
     ClosedShape,
@@ -36,7 +37,6 @@ from .._stage.shapes import (
     Shape,
     SourceShape,
 )
-from .keep import Keep, NotUsed
 
 if TYPE_CHECKING:
     from .._impl.materializer import Materializer

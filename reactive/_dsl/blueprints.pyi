@@ -12,6 +12,7 @@ from typing_extensions import TypeVar
 from .._attributes import Attributes
 from .._impl.materializer import Materializer
 from .._impl.modules import Module
+from .._keep import DoneType, NotUsedType
 from .._ops.buffers import OverflowStrategy
 from .._ops.queues import SinkQueue, SourceQueue
 from .._ops.sources import Cancellable
@@ -22,7 +23,6 @@ from .._stage.logic import GraphStageWithMaterializedValue
 from .._stage.shapes import Shape
 from ..state._spec import StoreSpec
 from ..state._view import StoreView
-from .keep import DoneType, NotUsedType
 from .subflow import SubFlow
 from .with_context import FlowWithContext, SourceWithContext
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from .._errors import IllegalGraphError
 from .._impl.modules import AtomicModule, CompositeModule, Module
+from .._keep import NotUsed
 from .._stage.shapes import FlowShape, Shape, SinkShape, SourceShape
-from .keep import NotUsed
 
 __all__ = ["side_output", "combine_sinks"]
 

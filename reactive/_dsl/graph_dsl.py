@@ -62,6 +62,7 @@ from typing import Any
 
 from .._errors import IllegalGraphError
 from .._impl.modules import CompositeModule, Module
+from .._keep import NotUsed
 from .._ops.junctions import MergePreferredShape
 from .._stage.shapes import (
     ClosedShape,
@@ -72,7 +73,6 @@ from .._stage.shapes import (
     UniformFanOutShape,
 )
 from .blueprints import Graph, _module_of
-from .keep import NotUsed
 
 __all__ = ["GraphDSL", "Builder"]
 

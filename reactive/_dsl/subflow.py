@@ -16,8 +16,8 @@ from typing import Any
 
 from .._checks import check, pos_int
 from .._impl.modules import Module
+from .._keep import Keep
 from .blueprints import Flow, FlowOps, Source, _module_of
-from .keep import Keep
 
 __all__ = ["SubFlow"]
 

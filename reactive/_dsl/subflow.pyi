@@ -11,6 +11,7 @@ from typing import Any, Generic, overload
 from typing_extensions import TypeVar
 
 from .._impl.modules import Module
+from .._keep import DoneType, NotUsedType
 from .._ops.buffers import OverflowStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
@@ -19,7 +20,6 @@ from .._stage.logic import GraphStageWithMaterializedValue
 from ..state._spec import StoreSpec
 from ..state._view import StoreView
 from .blueprints import Flow, FlowOps, RunnableGraph, Sink, Source
-from .keep import DoneType, NotUsedType
 
 __all__ = ["SubFlow"]
 

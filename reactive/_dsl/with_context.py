@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .._attributes import Attributes
 from .._checks import check, fn, opt_fn, pos_int, string
+from .._keep import Keep, NotUsedType
 from .blueprints import Flow, RunnableGraph, Sink, Source
-from .keep import Keep, NotUsedType
 
 if TYPE_CHECKING:
     from .._impl.materializer import Materializer

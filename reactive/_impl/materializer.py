@@ -20,6 +20,7 @@ from typing import Any
 
 from .._attributes import Attributes
 from .._errors import IllegalGraphError, PortStateError
+from .._keep import NotUsed
 from .clock import Clock, LoopClock
 from .interpreter import Connection, Island
 from .modules import AtomicModule, CompositeModule, LinearModule, Module
@@ -507,8 +508,6 @@ class _Context:
 
 
 def _simple_mat(mod: Module) -> Any:
-    from .._dsl.keep import NotUsed
-
     return NotUsed if mod.mat_post is None else mod.mat_post(NotUsed)
 
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .._dsl.blueprints import Sink, Source
-from .._dsl.keep import NotUsed
 from .._impl.modules import AtomicModule
+from .._keep import NotUsed
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,

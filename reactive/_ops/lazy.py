@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._errors import NeverMaterializedError
+from .._keep import Keep
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -315,7 +316,6 @@ class _Connected(InHandler, OutHandler):
 
     def materialize(self, flow: Any) -> Any:
         from .._dsl.blueprints import Source
-        from .._dsl.keep import Keep
 
         return self.sub_in.materialize(
             Source.from_graph(self.sub_out.source).via_mat(flow, Keep.right)
@@ -428,7 +428,6 @@ class _LazySinkLogic(GraphStageLogic, InHandler):
             self.fail_stage(exc)
             return
         from .._dsl.blueprints import Sink, Source
-        from .._dsl.keep import Keep
 
         sub_out = self.sub_out = SubSourceOutlet(
             self,

@@ -17,9 +17,9 @@ import enum
 from collections import deque
 from typing import Any
 
-from .._dsl.keep import Done
 from .._errors import BufferOverflowError, StreamError, SubscriptionWithCancelError
 from .._impl.unobserved import observed
+from .._keep import Done
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,

@@ -15,8 +15,8 @@ import logging
 from collections import deque
 from typing import Any
 
-from .._dsl.keep import NotUsed
 from .._errors import SubscriptionWithCancelError
+from .._keep import NotUsed
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,

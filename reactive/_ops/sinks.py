@@ -16,9 +16,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._dsl.keep import Done, NotUsed
 from .._errors import NoSuchElementError
 from .._impl.unobserved import ResultPromise
+from .._keep import Done, NotUsed
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from .._dsl.keep import Done
 from .._errors import SubscriptionWithCancelError
+from .._keep import Done
 from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, abrupt_error
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .simple import FlowLogic

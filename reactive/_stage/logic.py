@@ -38,6 +38,7 @@ from .._impl.interpreter import (
     Connection,
 )
 from .._impl.unobserved import note_failure
+from .._keep import NotUsed
 from .._supervision import Supervision
 from .shapes import Inlet, Outlet, Shape
 
@@ -100,8 +101,6 @@ class GraphStage(GraphStageWithMaterializedValue[S, Any]):
 
     def create_logic_and_materialized_value(self, attributes: Attributes) -> tuple[Any, Any]:
         """Delegates to ``create_logic``; the materialized value is ``NotUsed``."""
-        from .._dsl.keep import NotUsed
-
         return self.create_logic(attributes), NotUsed
 
 

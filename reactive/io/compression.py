@@ -13,7 +13,7 @@ import zlib
 from typing import Any
 
 from .._dsl.blueprints import Flow
-from .._dsl.keep import NotUsedType
+from .._keep import NotUsedType
 from ..stage import FlowShape
 from ._stages import ByteFlowLogic, ByteFlowStage, CompressionError, require_bytes
 

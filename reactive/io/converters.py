@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._dsl.blueprints import Sink, Source
-from .._dsl.keep import Done, DoneType, NotUsed, NotUsedType
+from .._keep import Done, DoneType, NotUsed, NotUsedType
 from ..stage import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from .._dsl.blueprints import Flow
-from .._dsl.keep import NotUsedType
+from .._keep import NotUsedType
 from .._stage.logic import _Batch
 from ..stage import FlowShape
 from ._stages import (

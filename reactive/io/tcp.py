@@ -32,7 +32,7 @@ from functools import partial
 from typing import Any
 
 from .._dsl.blueprints import Flow, Source
-from .._dsl.keep import Keep
+from .._keep import Keep
 from ..stage import (
     FlowShape,
     GraphStageLogic,

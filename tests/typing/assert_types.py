@@ -21,8 +21,8 @@ from reactive import (
     Sink,
     Source,
 )
-from reactive._dsl.keep import DoneType, NotUsedType
 from reactive._dsl.subflow import SubFlow
+from reactive._keep import DoneType, NotUsedType
 
 
 async def sources() -> None:
