@@ -233,9 +233,7 @@ def test_the_walk_finds_the_operators() -> None:
     assert not {"Source.via", "Flow.to", "Source.run_with"} & found.keys()
 
 
-@pytest.mark.parametrize(
-    ("name", "obj", "kind"), OPERATORS, ids=[name for name, _, _ in OPERATORS]
-)
+@pytest.mark.parametrize(("name", "obj", "kind"), OPERATORS, ids=[name for name, _, _ in OPERATORS])
 def test_operator_documents_its_semantics(name: str, obj: Any, kind: str) -> None:
     assert missing(inspect.getdoc(obj), kind) == [], f"{name}: add the semantics block"
 
