@@ -411,7 +411,11 @@ class GraphStageLogic:
 
     @property
     def materializer(self) -> Materializer:
-        """The materializer running this logic (to run nested graphs)."""
+        """The materializer running this logic (to run nested graphs).
+
+        Raises:
+            PortStateError: the stage has not started yet (use it from ``pre_start`` on).
+        """
         if self._materializer is None:
             raise PortStateError(f"[{self._stage_name}] materializer accessed before start")
         return self._materializer
