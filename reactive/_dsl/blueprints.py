@@ -143,7 +143,8 @@ class FlowOps(Graph, Generic[Out, Mat]):
         """Transform each element with ``f``.
 
         Emits when f returns. Backpressures when downstream does. Completes when upstream
-        does. Supervision: resume/restart drop the element.
+        does. Fails when upstream fails or f raises. Cancels when downstream cancels.
+        Supervision: resume/restart drop the element.
         """
         check("map(f)", fn(f))
         from .._ops.simple import Map
@@ -151,28 +152,56 @@ class FlowOps(Graph, Generic[Out, Mat]):
         return self._via_stage(Map(f))
 
     def filter(self, p: Callable[[Out], bool]) -> Any:
-        """Pass elements for which ``p`` holds."""
+        """Pass elements for which ``p`` holds.
+
+        Emits when ``p`` holds for an element. Backpressures when ``p`` holds and downstream
+        does (an element that fails ``p`` is dropped and the next one pulled). Completes when
+        upstream completes. Fails when upstream fails or ``p`` raises. Cancels when downstream
+        cancels. Supervision: resume/restart drop the element.
+        """
         check("filter(p)", fn(p))
         from .._ops.simple import Filter
 
         return self._via_stage(Filter(p))
 
     def filter_not(self, p: Callable[[Out], bool]) -> Any:
-        """Pass elements for which ``p`` does not hold."""
+        """Pass elements for which ``p`` does not hold.
+
+        Emits when ``p`` does not hold for an element. Backpressures when ``p`` does not hold
+        and downstream does. Completes when upstream completes. Fails when upstream fails or
+        ``p`` raises. Cancels when downstream cancels. Supervision: resume/restart drop the
+        element.
+        """
         check("filter_not(p)", fn(p))
         from .._ops.simple import Filter
 
         return self._via_stage(Filter(p, negate=True))
 
     def map_concat(self, f: Callable[[Out], Iterable[U]]) -> Any:
-        """Emit every element of the iterable ``f(x)`` in order (lazily)."""
+        """Emit every element of the iterable ``f(x)`` in order (lazily).
+
+        Emits when downstream pulls and the current iterable has an element left (an empty
+        iterable emits nothing and pulls the next element). Backpressures when downstream does,
+        or the current iterable still has elements. Completes when upstream completed and the
+        current iterable is exhausted. Fails when upstream fails, or ``f`` or iterating its
+        result raises. Cancels when downstream cancels. Supervision: resume drops the element
+        (and the rest of its iterable); restart does the same.
+        """
         check("map_concat(f)", fn(f))
         from .._ops.simple import MapConcat
 
         return self._via_stage(MapConcat(f))
 
     def stateful_map_concat(self, factory: Callable[[], Callable[[Out], Iterable[U]]]) -> Any:
-        """``map_concat`` whose function comes from ``factory()`` once per run."""
+        """``map_concat`` whose function comes from ``factory()`` once per run.
+
+        Emits when downstream pulls and the current iterable has an element left.
+        Backpressures when downstream does, or the current iterable still has elements.
+        Completes when upstream completed and the current iterable is exhausted. Fails when
+        upstream fails, or ``factory``, the function or iterating its result raises. Cancels
+        when downstream cancels. Supervision: resume drops the element; restart also calls
+        ``factory()`` again for a fresh function.
+        """
         check("stateful_map_concat(factory)", fn(factory))
         from .._ops.simple import MapConcat
 
@@ -185,91 +214,187 @@ class FlowOps(Graph, Generic[Out, Mat]):
         on_complete: Callable[[Any], U | None] | None = None,
     ) -> Any:
         """Map with state: ``f(state, x) -> (state, y)``; ``on_complete(state)`` may emit
-        a last element on upstream completion (None emits nothing)."""
+        a last element on upstream completion (None emits nothing).
+
+        ``create()`` makes the state when the stream starts; a ``y`` of None emits nothing.
+        ``on_complete(state)`` runs exactly once per state: on completion, failure,
+        cancellation, abrupt termination, or before a supervision restart creates a new state;
+        its value is emitted on completion, before a failure, and before a restart (as Akka).
+
+        Emits when ``f`` returned a ``y`` that is not None and downstream pulls.
+        Backpressures when downstream does. Completes when upstream completes (after the value
+        of ``on_complete``, if not None). Fails when upstream fails or ``f`` raises under
+        ``stop`` (after the value of ``on_complete``). Cancels when downstream cancels (then
+        ``on_complete`` runs, its value is dropped). Supervision: resume drops the element;
+        restart also replaces the state.
+        """
         check("stateful_map(create, f, on_complete)", fn(create), fn(f), opt_fn(on_complete))
         from .._ops.simple import StatefulMap
 
         return self._via_stage(StatefulMap(create, f, on_complete))
 
     def scan(self, zero: U, f: Callable[[U, Out], U]) -> Any:
-        """Emit ``zero`` first, then every running accumulation ``f(acc, x)``."""
+        """Emit ``zero`` first, then every running accumulation ``f(acc, x)``.
+
+        Emits when the zero or an accumulation is ready and downstream pulls (upstream is not
+        pulled before the second element is demanded). Backpressures when downstream does.
+        Completes when upstream completes (after the zero, for an empty stream). Fails when
+        upstream fails or ``f`` raises. Cancels when downstream cancels. Supervision: resume
+        drops the element and keeps the accumulator; restart drops it, resets the accumulator
+        and emits the zero again (as Akka).
+        """
         check("scan(zero, f)", element(zero), fn(f))
         from .._ops.simple import Scan
 
         return self._via_stage(Scan(zero, f))
 
     def fold(self, zero: U, f: Callable[[U, Out], U]) -> Any:
-        """Emit the final accumulation on completion (``zero`` for an empty stream)."""
+        """Emit the final accumulation on completion (``zero`` for an empty stream).
+
+        Emits when upstream completes and downstream pulls (one element). Backpressures when
+        downstream does, once upstream completed; upstream is pulled from the start, without
+        waiting for demand. Completes when upstream completes (after the element). Fails when
+        upstream fails or ``f`` raises. Cancels when downstream cancels. Supervision: resume
+        drops the element; restart also resets the accumulator to ``zero``.
+        """
         check("fold(zero, f)", None, fn(f))
         from .._ops.simple import Fold
 
         return self._via_stage(Fold(zero, f))
 
     def reduce(self, f: Callable[[Out, Out], Out]) -> Any:
-        """Like ``fold`` seeded with the first element; fails on an empty stream."""
+        """Like ``fold`` seeded with the first element; fails on an empty stream.
+
+        Emits when upstream completes and downstream pulls (one element). Backpressures when
+        downstream does, once upstream completed; upstream is pulled from the start. Completes
+        when upstream completes (after the element). Fails when upstream fails, ``f`` raises,
+        or upstream completes empty (``NoSuchElementError``). Cancels when downstream cancels.
+        Supervision: resume drops the element; restart also forgets the accumulation.
+        """
         check("reduce(f)", fn(f))
         from .._ops.simple import Reduce
 
         return self._via_stage(Reduce(f))
 
     def take(self, n: int) -> Any:
-        """The first ``n`` elements, then complete (cancelling upstream)."""
+        """The first ``n`` elements, then complete (cancelling upstream).
+
+        Emits when upstream emits and fewer than ``n`` elements passed. Backpressures when
+        downstream does. Completes when ``n`` elements passed (at once for ``n <= 0``) or
+        upstream completes. Fails when upstream fails. Cancels when downstream cancels or
+        ``n`` elements passed.
+        """
         check("take(n)", integer(n))
         from .._ops.simple import Take
 
         return self._via_stage(Take(n))
 
     def take_while(self, p: Callable[[Out], bool], inclusive: bool = False) -> Any:
-        """Pass while ``p`` holds; complete at the first element where it does not."""
+        """Pass while ``p`` holds; complete at the first element where it does not.
+
+        That element is emitted only with ``inclusive``.
+
+        Emits when ``p`` holds for an element (or for the first element where it does not,
+        with ``inclusive``). Backpressures when downstream does. Completes when ``p`` does not
+        hold or upstream completes. Fails when upstream fails or ``p`` raises. Cancels when
+        downstream cancels or ``p`` does not hold. Supervision: resume/restart drop the
+        element.
+        """
         check("take_while(p, inclusive)", fn(p))
         from .._ops.simple import TakeWhile
 
         return self._via_stage(TakeWhile(p, inclusive))
 
     def drop(self, n: int) -> Any:
-        """Skip the first ``n`` elements."""
+        """Skip the first ``n`` elements.
+
+        Emits when the first ``n`` elements were dropped and upstream emits. Backpressures
+        when the first ``n`` elements were dropped and downstream does. Completes when
+        upstream completes. Fails when upstream fails. Cancels when downstream cancels.
+        """
         check("drop(n)", integer(n))
         from .._ops.simple import Drop
 
         return self._via_stage(Drop(n))
 
     def drop_while(self, p: Callable[[Out], bool]) -> Any:
-        """Skip elements while ``p`` holds, then pass everything."""
+        """Skip elements while ``p`` holds, then pass everything.
+
+        Emits when ``p`` returned false once, and upstream emits. Backpressures when ``p``
+        returned false once and downstream does. Completes when upstream completes. Fails when
+        upstream fails or ``p`` raises. Cancels when downstream cancels. Supervision:
+        resume/restart drop the element.
+        """
         check("drop_while(p)", fn(p))
         from .._ops.simple import DropWhile
 
         return self._via_stage(DropWhile(p))
 
     def grouped(self, n: int) -> Any:
-        """Lists of ``n`` elements; the last one may be shorter."""
+        """Lists of ``n`` elements; the last one may be shorter.
+
+        Emits when ``n`` elements were collected, or upstream completed with a non-empty
+        group. Backpressures when a group is complete and downstream does. Completes when
+        upstream completes (after the last group). Fails when upstream fails. Cancels when
+        downstream cancels.
+        """
         check("grouped(n)", pos_int(n))
         from .._ops.simple import Grouped
 
         return self._via_stage(Grouped(n))
 
     def sliding(self, n: int, step: int = 1) -> Any:
-        """Windows of ``n`` elements advancing by ``step``."""
+        """Windows of ``n`` elements advancing by ``step``.
+
+        The last window may be shorter: a stream shorter than ``n`` gives one partial window,
+        and elements after the last full window give one more.
+
+        Emits when a window is full, or upstream completed with elements not yet in an emitted
+        window. Backpressures when a window is full and downstream does. Completes when
+        upstream completes (after the last window). Fails when upstream fails. Cancels when
+        downstream cancels.
+        """
         check("sliding(n, step)", pos_int(n), pos_int(step))
         from .._ops.simple import Sliding
 
         return self._via_stage(Sliding(n, step))
 
     def limit(self, n: int) -> Any:
-        """Pass through; fail with ``StreamLimitReachedError`` beyond ``n`` elements."""
+        """Pass through; fail with ``StreamLimitReachedError`` beyond ``n`` elements.
+
+        Emits when upstream emits and at most ``n`` elements passed. Backpressures when
+        downstream does. Completes when upstream completes. Fails when upstream fails or
+        element ``n + 1`` arrives (upstream is cancelled). Cancels when downstream cancels.
+        """
         check("limit(n)", integer(n))
         from .._ops.simple import Limit
 
         return self._via_stage(Limit(n))
 
     def limit_weighted(self, n: int, cost: Callable[[Out], int]) -> Any:
-        """Like ``limit`` with a cost per element."""
+        """Like ``limit`` with a cost per element.
+
+        Emits when upstream emits and the total ``cost`` is at most ``n``. Backpressures when
+        downstream does. Completes when upstream completes. Fails when upstream fails, ``cost``
+        raises, or the total cost exceeds ``n`` (``StreamLimitReachedError``). Cancels when
+        downstream cancels. Supervision: resume drops the element; restart also resets the
+        budget to ``n``.
+        """
         check("limit_weighted(n, cost)", integer(n), fn(cost))
         from .._ops.simple import Limit
 
         return self._via_stage(Limit(n, cost))
 
     def intersperse(self, inject: Any, start: Any = _MISSING, end: Any = _MISSING) -> Any:
-        """Insert ``inject`` between elements; optional ``start`` and ``end`` markers."""
+        """Insert ``inject`` between elements; optional ``start`` and ``end`` markers.
+
+        ``start`` goes out first, even before the first element (on an empty stream too);
+        ``end`` goes out when upstream completes.
+
+        Emits when upstream emits (the element, preceded by ``inject`` from the second one on)
+        or for the markers. Backpressures when downstream does. Completes when upstream
+        completes (after ``end``). Fails when upstream fails. Cancels when downstream cancels.
+        """
         check("intersperse(inject, start, end)", element(inject), element(start), element(end))
         from .._ops.simple import Intersperse
 
@@ -277,7 +402,11 @@ class FlowOps(Graph, Generic[Out, Mat]):
         return self._via_stage(Intersperse(inject, **kw))
 
     def zip_with_index(self) -> Any:
-        """Pair each element with its index: ``(x, i)`` from 0."""
+        """Pair each element with its index: ``(x, i)`` from 0.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when upstream
+        completes. Fails when upstream fails. Cancels when downstream cancels.
+        """
         from .._ops.simple import ZipWithIndex
 
         return self._via_stage(ZipWithIndex())
@@ -285,7 +414,15 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def log(
         self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None
     ) -> Any:
-        """Log elements, completion and failure through ``logging``; pass through."""
+        """Log elements, completion and failure through ``logging``; pass through.
+
+        Elements (``extract(x)`` when given) and completion at DEBUG, failure at ERROR, on
+        ``logger`` (default ``reactive.log``); ``Attributes.log_levels`` changes the levels.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when upstream
+        completes. Fails when upstream fails or ``extract`` raises. Cancels when downstream
+        cancels (logged too). Supervision: resume/restart drop the element.
+        """
         check("log(name, extract, logger)", string(name), opt_fn(extract))
         from .._ops.simple import Log
 
@@ -293,28 +430,59 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     # -- async ---------------------------------------------------------------------------------
     def map_async(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Any:
-        """Run ``f`` on up to ``parallelism`` elements at once; emit results in input order."""
+        """Run ``f`` on up to ``parallelism`` elements at once; emit results in input order.
+
+        ``f`` is called in element order; a result of None is skipped.
+
+        Emits when the oldest call's result is ready and downstream pulls. Backpressures when
+        ``parallelism`` calls are in flight or waiting to be emitted. Completes when upstream
+        completed and every result was emitted. Fails when upstream fails, or ``f`` raises or
+        its awaitable fails under ``stop``. Cancels when downstream cancels (calls in flight
+        are cancelled). Supervision: resume/restart drop the element.
+        """
         check("map_async(parallelism, f)", pos_int(parallelism), fn(f))
         from .._ops.async_ import MapAsync
 
         return self._via_stage(MapAsync(parallelism, f, ordered=True))
 
     def map_async_unordered(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Any:
-        """Like ``map_async`` but emit results as they complete."""
+        """Like ``map_async`` but emit results as they complete.
+
+        Emits when any call's result is ready and downstream pulls (None results are skipped).
+        Backpressures when ``parallelism`` calls are in flight or waiting to be emitted.
+        Completes when upstream completed and every result was emitted. Fails when upstream
+        fails, or ``f`` raises or its awaitable fails under ``stop``. Cancels when downstream
+        cancels. Supervision: resume/restart drop the element.
+        """
         check("map_async_unordered(parallelism, f)", pos_int(parallelism), fn(f))
         from .._ops.async_ import MapAsync
 
         return self._via_stage(MapAsync(parallelism, f, ordered=False))
 
     def scan_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Any:
-        """``scan`` with an async step function."""
+        """``scan`` with an async step function.
+
+        One step runs at a time. Emits when the zero is pulled first, then when each step's
+        awaitable completes and downstream pulls. Backpressures when downstream does or a step
+        runs. Completes when upstream completed and the last step finished. Fails when
+        upstream fails, or ``f`` raises or its awaitable fails under ``stop``. Cancels when
+        downstream cancels. Supervision: resume drops the element; restart also resets the
+        accumulator to ``zero`` (not emitted again).
+        """
         check("scan_async(zero, f)", element(zero), fn(f))
         from .._ops.async_ import ScanAsync
 
         return self._via_stage(ScanAsync(zero, f, emit_each=True))
 
     def fold_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Any:
-        """``fold`` with an async step function."""
+        """``fold`` with an async step function.
+
+        One step runs at a time. Emits when upstream completed, the last step finished and
+        downstream pulls (one element). Backpressures when a step runs. Completes when upstream
+        completes (after the element). Fails when upstream fails, or ``f`` raises or its
+        awaitable fails under ``stop``. Cancels when downstream cancels. Supervision: resume
+        drops the element; restart also resets the accumulator to ``zero``.
+        """
         check("fold_async(zero, f)", None, fn(f))
         from .._ops.async_ import ScanAsync
 
@@ -322,14 +490,30 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     # -- buffers -------------------------------------------------------------------------------
     def buffer(self, size: int, overflow_strategy: Any) -> Any:
-        """Buffer up to ``size`` elements; ``overflow_strategy`` says what happens when full."""
+        """Buffer up to ``size`` elements; ``overflow_strategy`` says what happens when full.
+
+        Upstream is pulled eagerly while there is room. ``drop_head`` drops the oldest
+        buffered element, ``drop_tail`` the newest, ``drop_buffer`` all of them, ``drop_new``
+        the incoming one; ``fail`` fails with ``BufferOverflowError``.
+
+        Emits when downstream pulls and the buffer is not empty. Backpressures when the buffer
+        is full and the strategy is ``backpressure``. Completes when upstream completed and the
+        buffer was emptied. Fails at once when upstream fails (buffered elements are dropped),
+        or on overflow with ``fail``. Cancels when downstream cancels.
+        """
         check("buffer(size, overflow_strategy)", pos_int(size))
         from .._ops.buffers import Buffer
 
         return self._via_stage(Buffer(size, overflow_strategy))
 
     def detach(self) -> Any:
-        """A one-element buffer decoupling upstream demand from downstream demand."""
+        """A one-element buffer decoupling upstream demand from downstream demand.
+
+        Emits when downstream pulls and the element is buffered. Backpressures when the
+        buffered element was not taken yet (upstream is pulled eagerly). Completes when
+        upstream completed and the buffer is empty. Fails when upstream fails. Cancels when
+        downstream cancels.
+        """
         from .._ops.buffers import Buffer
         from .._ops.buffers import OverflowStrategy as OS
 
@@ -338,14 +522,25 @@ class FlowOps(Graph, Generic[Out, Mat]):
     # -- watching ------------------------------------------------------------------------------
     def watch_termination(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Any:
         """Materialize an awaitable completing with ``Done`` when the stream terminates
-        here (or failing with its failure)."""
+        here (or failing with its failure).
+
+        A cancellation from downstream completes it for a normal cancellation and fails it
+        with the cause otherwise.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when upstream
+        completes. Fails when upstream fails. Cancels when downstream cancels.
+        """
         check("watch_termination(combine)", fn(combine))
         from .._ops.watch import WatchTermination
 
         return self._via_stage(WatchTermination(), combine)
 
     def monitor(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Any:
-        """Materialize a ``FlowMonitor`` whose ``state`` tells the stream's last event."""
+        """Materialize a ``FlowMonitor`` whose ``state`` tells the stream's last event.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when upstream
+        completes. Fails when upstream fails. Cancels when downstream cancels.
+        """
         check("monitor(combine)", fn(combine))
         from .._ops.watch import Monitor
 
@@ -513,8 +708,8 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def initial_delay(self, seconds: float) -> Any:
         """Let nothing through before ``seconds`` after materialization.
 
-        Emits when upstream emits after the delay. Backpressures until the delay elapsed
-        and when downstream does. Completes when upstream completes. Fails when upstream
+        Emits when upstream emits after the delay. Backpressures when the delay has not
+        elapsed yet, or downstream does. Completes when upstream completes. Fails when upstream
         fails. Cancels when downstream cancels.
         """
         check("initial_delay(seconds)", secs(seconds, False))
@@ -759,7 +954,8 @@ class FlowOps(Graph, Generic[Out, Mat]):
         """Flat-map to the latest source only (``flat_map_latest``): each new element
         cancels the inner source in use and switches to ``f(element)``.
 
-        Emits when the current inner source has an element. Backpressures upstream never.
+        Emits when the current inner source has an element. Backpressures never towards
+        upstream (it is always pulled; downstream backpressure applies to the inner source).
         Completes when upstream completed and the current inner source completed. Fails
         when upstream, ``f`` or the current inner source fails. Cancels when downstream
         cancels. Supervision: resume/restart drop the element whose ``f`` raised.
@@ -776,9 +972,9 @@ class FlowOps(Graph, Generic[Out, Mat]):
         subscription timeout (5 s), else it fails with ``SubscriptionTimeoutError``.
 
         Emits when ``n`` elements arrived (or upstream completed). Backpressures when
-        downstream does (then: when the tail's consumer does). Completes after the pair.
-        Fails when upstream fails before the pair (afterwards the tail fails). Cancels
-        when downstream cancels before the pair, or the tail is cancelled.
+        downstream does (then: when the tail's consumer does). Completes when the pair was
+        emitted (the tail goes on). Fails when upstream fails before the pair (afterwards the
+        tail fails). Cancels when downstream cancels before the pair, or the tail is cancelled.
         """
         check("prefix_and_tail(n)", integer(n))
         from .._ops.nesting import PrefixAndTail
@@ -829,7 +1025,13 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def split_after(self, p: Callable[[Out], bool]) -> Any:
         """End the current substream after each element for which ``p`` holds; returns a
-        ``SubFlow``. Semantics as ``split_when``."""
+        ``SubFlow``. The element after that one starts a new substream.
+
+        Emits when a new substream starts. Backpressures when the current substream does, or
+        a new one is pending and downstream backpressures. Completes when upstream completes.
+        Fails when upstream or ``p`` fails. Cancels when downstream cancelled and the current
+        substream ended. Supervision: resume/restart drop the element whose ``p`` raised.
+        """
         check("split_after(p)", fn(p))
         from .._ops.nesting import Split
         from .subflow import SubFlow
@@ -850,7 +1052,12 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def prepend_lazy(self, other: Any) -> Any:
         """All of ``other``, then all of this; this is pulled only once ``other``
-        completed. Semantics as ``concat_lazy``."""
+        completed (both are materialized at once).
+
+        Emits when the current input has an element. Backpressures when downstream does.
+        Completes when both completed. Fails when either fails. Cancels when downstream
+        cancels.
+        """
         from .._ops.fan_in import Concat
 
         if self.module.shape.inlets:
@@ -947,7 +1154,12 @@ class FlowOps(Graph, Generic[Out, Mat]):
         return self._side_output(Broadcast(2, eager_cancel=True), sink, None)
 
     def also_to_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
-        """``also_to`` combining this blueprint's and the sink's materialized values."""
+        """``also_to`` combining this blueprint's and the sink's materialized values.
+
+        Emits when an element is available and both downstream and the sink have demand.
+        Backpressures when downstream or the sink backpressures. Completes when upstream
+        completes. Fails when upstream fails. Cancels when downstream or the sink cancels.
+        """
         check("also_to_mat(sink, combine)", None, fn(combine))
         from .._ops.fan_out import Broadcast
 
@@ -969,7 +1181,13 @@ class FlowOps(Graph, Generic[Out, Mat]):
         return self._side_output(WireTap(), sink, None)
 
     def wire_tap_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
-        """``wire_tap`` combining materialized values."""
+        """``wire_tap`` combining materialized values.
+
+        Emits when downstream has demand. Backpressures when downstream backpressures (never
+        because of the tap). Completes when upstream completes. Fails when upstream fails.
+        Cancels when downstream cancels (a cancelled or failed tap does not affect the main
+        line).
+        """
         check("wire_tap_mat(sink, combine)", None, fn(combine))
         from .._ops.fan_out import WireTap
 
@@ -991,7 +1209,12 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def divert_to_mat(
         self, sink: Any, pred: Callable[[Out], bool], combine: Callable[[Any, Any], Any]
     ) -> Any:
-        """``divert_to`` combining materialized values."""
+        """``divert_to`` combining materialized values.
+
+        Emits when the chosen output has demand. Backpressures when the chosen output
+        backpressures. Completes when upstream completes. Fails when upstream fails or
+        ``pred`` raises. Cancels when downstream or the sink cancels.
+        """
         check("divert_to_mat(sink, pred, combine)", None, fn(pred), fn(combine))
         from .._ops.fan_out import Partition
 
@@ -1000,20 +1223,42 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def zip_latest(self, other: Any) -> Any:
         """Pairs ``(a, b)`` of the latest elements of this and ``other``, once both emitted,
-        on every new element of either; completes when either completes."""
+        on every new element of either; completes when either completes.
+
+        Emits when both sides delivered at least once, one of them delivered a new element
+        since the last pair, and downstream pulls. Backpressures when downstream does (a side
+        is pulled again only once its element was used). Completes when either side completes
+        (at once if it never delivered). Fails when either side fails. Cancels when
+        downstream cancels.
+        """
         from .._ops.junctions import ZipLatest
 
         return self._fan_in([other], ZipLatest(), None)
 
     def zip_latest_with(self, other: Any, f: Callable[[Out, Any], U]) -> Any:
-        """``f(a, b)`` of the latest elements (see ``zip_latest``)."""
+        """``f(a, b)`` of the latest elements (see ``zip_latest``).
+
+        Emits when both sides delivered at least once, one of them delivered a new element
+        since the last emission, and downstream pulls. Backpressures when downstream does.
+        Completes when either side completes. Fails when either side fails or ``f`` raises.
+        Cancels when downstream cancels.
+        """
         check("zip_latest_with(other, f)", None, fn(f))
         from .._ops.junctions import ZipLatestWith
 
         return self._fan_in([other], ZipLatestWith(f), None)
 
     def merge_sorted(self, other: Any, key: Callable[[Any], Any] | None = None) -> Any:
-        """Merge this sorted stream with the sorted ``other`` into one sorted stream."""
+        """Merge this sorted stream with the sorted ``other`` into one sorted stream.
+
+        Ordered by ``key(x)`` (the element itself without ``key``); on ties this stream's
+        element goes first. Unsorted inputs give an unsorted output (nothing is checked).
+
+        Emits when both sides have an element (the smaller goes out), or one side completed
+        (the rest of the other passes through). Backpressures when downstream does. Completes
+        when both completed. Fails when either fails or ``key`` raises. Cancels when
+        downstream cancels.
+        """
         check("merge_sorted(other, key)", None, opt_fn(key))
         from .._ops.junctions import MergeSorted
 
@@ -1021,14 +1266,28 @@ class FlowOps(Graph, Generic[Out, Mat]):
 
     def interleave(self, other: Any, segment_size: int, eager_close: bool = False) -> Any:
         """``segment_size`` elements of this, then of ``other``, in turn; when one side
-        completes the rest of the other follows (unless ``eager_close``)."""
+        completes the rest of the other follows (unless ``eager_close``).
+
+        Both sides are pulled at start (detached inputs, as Akka's ``Interleave``).
+
+        Emits when the current side has an element. Backpressures when downstream does.
+        Completes when both completed, or when either completes with ``eager_close``. Fails
+        when either fails. Cancels when downstream cancels.
+        """
         check("interleave(other, segment_size)", None, pos_int(segment_size))
         from .._ops.junctions import Interleave
 
         return self._fan_in([other], Interleave(2, segment_size, eager_close), None)
 
     def or_else(self, other: Any) -> Any:
-        """This stream; if it completes without any element, ``other`` instead."""
+        """This stream; if it completes without any element, ``other`` instead.
+
+        Both are materialized at once; ``other`` is cancelled at this stream's first element.
+
+        Emits when the current input has an element. Backpressures when downstream does.
+        Completes when this stream completes after emitting at least one element, or when
+        ``other`` completes. Fails when either fails. Cancels when downstream cancels.
+        """
         from .._ops.junctions import OrElse
 
         return self._fan_in([other], OrElse(), None)
@@ -1067,27 +1326,53 @@ class FlowOps(Graph, Generic[Out, Mat]):
         return self._wrap(CompositeModule(shape, subs, wires, exposed, mat_fn))
 
     def zip(self, other: Any) -> Any:
-        """Pairs ``(a, b)`` of this and ``other``; completes when either completes."""
+        """Pairs ``(a, b)`` of this and ``other``; completes when either completes.
+
+        Emits when both sides have an element and downstream pulls. Backpressures when
+        downstream does (a side that delivered waits for the other). Completes when either
+        side completes (after a pair it still holds; a lone element of the other side is
+        dropped). Fails when either side fails. Cancels when downstream cancels.
+        """
         from .._ops.fan_in import Zip
 
         return self._fan_in([other], Zip(), None)
 
     def zip_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
-        """``zip`` combining materialized values."""
+        """``zip`` combining materialized values.
+
+        Emits when both sides have an element and downstream pulls. Backpressures when
+        downstream does. Completes when either side completes. Fails when either side fails.
+        Cancels when downstream cancels.
+        """
         check("zip_mat(other, combine)", None, fn(combine))
         from .._ops.fan_in import Zip
 
         return self._fan_in([other], Zip(), combine)
 
     def zip_with(self, other: Any, f: Callable[[Out, Any], U]) -> Any:
-        """``f(a, b)`` for pairs of this and ``other``."""
+        """``f(a, b)`` for pairs of this and ``other``.
+
+        Emits when both sides have an element and downstream pulls. Backpressures when
+        downstream does. Completes when either side completes (after a combination it still
+        holds). Fails when either side fails or ``f`` raises. Cancels when downstream
+        cancels.
+        """
         check("zip_with(other, f)", None, fn(f))
         from .._ops.fan_in import ZipWith
 
         return self._fan_in([other], ZipWith(f), None)
 
     def merge(self, other: Any, eager_complete: bool = False) -> Any:
-        """Elements of this and ``other`` as they arrive."""
+        """Elements of this and ``other`` as they arrive.
+
+        Ready inputs are served in arrival (FIFO) order. With ``eager_complete`` the first
+        side to complete completes the stream: the other is cancelled and an element waiting
+        on it is dropped.
+
+        Emits when either side has an element. Backpressures when downstream does. Completes
+        when both completed (either, with ``eager_complete``). Fails when either fails.
+        Cancels when downstream cancels.
+        """
         from .._ops.fan_in import Merge
 
         return self._fan_in([other], Merge(2, eager_complete), None)
@@ -1095,27 +1380,53 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def merge_mat(
         self, other: Any, combine: Callable[[Any, Any], Any], eager_complete: bool = False
     ) -> Any:
-        """``merge`` combining materialized values."""
+        """``merge`` combining materialized values.
+
+        Emits when either side has an element. Backpressures when downstream does. Completes
+        when both completed (either, with ``eager_complete``). Fails when either fails.
+        Cancels when downstream cancels.
+        """
         check("merge_mat(other, combine)", None, fn(combine))
         from .._ops.fan_in import Merge
 
         return self._fan_in([other], Merge(2, eager_complete), combine)
 
     def concat(self, other: Any) -> Any:
-        """All of this, then all of ``other`` (both materialized at once)."""
+        """All of this, then all of ``other`` (both materialized at once).
+
+        Both inputs are pulled at start (detached: one element waits on each); use
+        ``concat_lazy`` to pull ``other`` only once this completed.
+
+        Emits when the current input has an element. Backpressures when downstream does.
+        Completes when both completed. Fails when either fails. Cancels when downstream
+        cancels.
+        """
         from .._ops.fan_in import Concat
 
         return self._fan_in([other], Concat(2), None)
 
     def concat_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
-        """``concat`` combining materialized values."""
+        """``concat`` combining materialized values.
+
+        Emits when the current input has an element. Backpressures when downstream does.
+        Completes when both completed. Fails when either fails. Cancels when downstream
+        cancels.
+        """
         check("concat_mat(other, combine)", None, fn(combine))
         from .._ops.fan_in import Concat
 
         return self._fan_in([other], Concat(2), combine)
 
     def prepend(self, other: Any) -> Any:
-        """All of ``other``, then all of this."""
+        """All of ``other``, then all of this.
+
+        Both inputs are pulled at start (detached, as ``concat``); ``prepend_lazy`` pulls
+        this only once ``other`` completed.
+
+        Emits when the current input has an element. Backpressures when downstream does.
+        Completes when both completed. Fails when either fails. Cancels when downstream
+        cancels.
+        """
         from .._ops.fan_in import Concat
 
         mine = self.module
@@ -1125,7 +1436,12 @@ class FlowOps(Graph, Generic[Out, Mat]):
         return Source(_module_of(other))._fan_in([self], Concat(2), lambda a, b: b)
 
     def prepend_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
-        """``prepend`` combining materialized values."""
+        """``prepend`` combining materialized values.
+
+        Emits when the current input has an element. Backpressures when downstream does.
+        Completes when both completed. Fails when either fails. Cancels when downstream
+        cancels.
+        """
         check("prepend_mat(other, combine)", None, fn(combine))
         from .._ops.fan_in import Concat
 
@@ -1272,7 +1588,12 @@ class Source(FlowOps[Out, Mat]):
     # -- factories -----------------------------------------------------------------------------
     @staticmethod
     def from_iterable(iterable: Iterable[Out]) -> Source[Out, Any]:
-        """The elements of ``iterable``; a fresh iterator per run."""
+        """The elements of ``iterable``; a fresh iterator per run.
+
+        Emits when downstream pulls (the next element). Completes when the iterator is
+        exhausted (right after the last element: it looks one ahead). Fails when iterating
+        raises.
+        """
         check("Source.from_iterable(iterable)", iterable_(iterable))
         from .._ops.sources import IterableSource
 
@@ -1280,7 +1601,10 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def single(elem: Out) -> Source[Out, Any]:
-        """One element, then complete."""
+        """One element, then complete.
+
+        Emits when downstream pulls (once). Completes when the element was emitted.
+        """
         check("Source.single(elem)", element(elem))
         from .._ops.sources import SingleSource
 
@@ -1288,14 +1612,20 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def empty() -> Source[Any, Any]:
-        """Complete at once."""
+        """Complete at once.
+
+        Emits never. Completes when materialized.
+        """
         from .._ops.sources import EmptySource
 
         return Source(AtomicModule(EmptySource()))
 
     @staticmethod
     def failed(exc: BaseException) -> Source[Any, Any]:
-        """Fail at once with ``exc``."""
+        """Fail at once with ``exc``.
+
+        Emits never. Completes never: fails with ``exc`` when materialized.
+        """
         check("Source.failed(exc)", exception(exc))
         from .._ops.sources import FailedSource
 
@@ -1303,14 +1633,20 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def never() -> Source[Any, Any]:
-        """Never emit, never complete."""
+        """Never emit, never complete.
+
+        Emits never. Completes never (only cancellation stops it).
+        """
         from .._ops.sources import NeverSource
 
         return Source(AtomicModule(NeverSource()))
 
     @staticmethod
     def repeat(elem: Out) -> Source[Out, Any]:
-        """``elem`` forever."""
+        """``elem`` forever.
+
+        Emits when downstream pulls. Completes never.
+        """
         check("Source.repeat(elem)", element(elem))
         from .._ops.sources import RepeatSource
 
@@ -1318,7 +1654,13 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def unfold(state: Any, f: Callable[[Any], tuple[Any, Out] | None]) -> Source[Out, Any]:
-        """Elements from ``f(state) -> (next_state, elem)``; None completes."""
+        """Elements from ``f(state) -> (next_state, elem)``; None completes.
+
+        ``f`` is called on demand only.
+
+        Emits when downstream pulls and ``f`` returned a pair. Completes when ``f`` returns
+        None. Fails when ``f`` raises.
+        """
         check("Source.unfold(state, f)", None, fn(f))
         from .._ops.sources import UnfoldSource
 
@@ -1328,7 +1670,12 @@ class Source(FlowOps[Out, Mat]):
     def unfold_async(
         state: Any, f: Callable[[Any], Awaitable[tuple[Any, Out] | None]]
     ) -> Source[Out, Any]:
-        """Like ``unfold`` with an async step."""
+        """Like ``unfold`` with an async step.
+
+        One call runs at a time, started on demand. Emits when the awaitable gave a pair.
+        Completes when it gives None. Fails when ``f`` raises or its awaitable fails.
+        Cancels a running step when downstream cancels.
+        """
         check("Source.unfold_async(state, f)", None, fn(f))
         from .._ops.sources import UnfoldAsyncSource
 
@@ -1336,14 +1683,28 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def from_async_iterable(ait: Any) -> Source[Any, Any]:
-        """The elements of an async iterable, or of a factory of one (fresh per run)."""
+        """The elements of an async iterable, or of a factory of one (fresh per run).
+
+        One ``__anext__`` runs at a time, started on demand. Emits when it returned an
+        element. Completes when the iterator is exhausted. Fails when it raises (or its step
+        is cancelled from outside). A running step is cancelled when downstream cancels.
+        """
         from .._ops.sources import AsyncIterableSource
 
         return Source(AtomicModule(AsyncIterableSource(ait)))
 
     @staticmethod
     def from_awaitable(aw: Any) -> Source[Any, Any]:
-        """The result of an awaitable (or a zero-argument async function) as one element."""
+        """The result of an awaitable (or a zero-argument async function) as one element.
+
+        An awaitable is awaited from the start, without waiting for demand (Akka's
+        ``Source.future``); a zero-argument async function is called on the first demand
+        (Akka's ``Source.lazyFuture``). A future shared with others is not cancelled when the
+        stream is.
+
+        Emits when the result is there and downstream pulls. Completes when the element was
+        emitted, or at once for a None result. Fails when the awaitable fails.
+        """
         from .._ops.sources import AwaitableSource
 
         return Source(AtomicModule(AwaitableSource(aw)))
@@ -1351,7 +1712,11 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def tick(initial_delay: float, interval: float, tick: Out) -> Source[Out, Any]:
         """``tick`` every ``interval`` seconds after ``initial_delay``; ticks are dropped
-        while downstream back-pressures. Materialized value: a ``Cancellable``."""
+        while downstream back-pressures. Materialized value: a ``Cancellable``.
+
+        Emits when a tick is due and downstream has demand (a tick without demand is dropped:
+        no catch-up). Completes when the ``Cancellable`` is cancelled.
+        """
         check("Source.tick(initial_delay, interval)", secs(initial_delay, False), secs(interval))
         from .._ops.sources import TickSource
 
@@ -1359,7 +1724,12 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def zip_n(sources: Iterable[Any]) -> Source[list[Any], Any]:
-        """Lists of one element from each source; completes when any completes."""
+        """Lists of one element from each source; completes when any completes.
+
+        Emits when every source has an element and downstream pulls. Backpressures when
+        downstream does. Completes when any source completes (after a list it still holds);
+        an empty list of sources completes at once. Fails when any source fails.
+        """
         from .._ops.fan_in import ZipN
 
         srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in sources]
@@ -1376,7 +1746,12 @@ class Source(FlowOps[Out, Mat]):
         a: Any, b: Any, *more: Any, strategy: Callable[[int], Any] | None = None
     ) -> Source[Any, Any]:
         """Sources ``a``, ``b``, ``*more`` through a fan-in ``strategy(n)`` (default
-        ``Merge``; e.g. ``Concat``, or ``lambda n: Interleave(n, 2)``). Value: ``NotUsed``."""
+        ``Merge``; e.g. ``Concat``, or ``lambda n: Interleave(n, 2)``). Value: ``NotUsed``.
+
+        Emits when the strategy emits (``Merge``: when any source has an element).
+        Completes when the strategy completes (``Merge``: when every source completed).
+        Fails when a source fails.
+        """
         check("Source.combine(strategy)", opt_fn(strategy))
         from .._ops.fan_in import Merge
 
@@ -1393,7 +1768,16 @@ class Source(FlowOps[Out, Mat]):
         ``complete()``, ``fail(exc)``, ``await watch_completion()``); the overflow
         strategy (default ``OverflowStrategy.backpressure``) settles offers to a full
         buffer; at most ``max_concurrent_offers`` offers may wait (as in Akka). See
-        ``reactive._ops.queues.QueueSource`` for the semantics."""
+        ``reactive._ops.queues.QueueSource`` for the semantics.
+
+        Emits when downstream pulls and the buffer holds an element (an offer meeting demand
+        with an empty buffer goes straight downstream). Backpressures never: a full buffer
+        settles offers by the strategy (``backpressure`` makes ``offer`` wait; one more than
+        ``max_concurrent_offers`` waiting raises ``QueueConcurrencyError``). Completes when
+        ``complete()`` was called and the buffered elements were emitted. Fails when
+        ``fail(exc)`` is called, or on overflow with ``fail``. Cancels when downstream
+        cancels (the queue is closed: later offers return ``queue_closed``).
+        """
         check(
             "Source.queue(buffer_size, overflow_strategy, max_concurrent_offers)",
             int_at_least(buffer_size, 0),
@@ -1408,7 +1792,14 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def from_publisher(publisher: Any) -> Source[Any, Any]:
-        """The elements of a Reactive Streams ``Publisher`` (subscribed once per run)."""
+        """The elements of a Reactive Streams ``Publisher`` (subscribed once per run).
+
+        Emits when downstream pulls and an element arrived. Backpressures by requesting at
+        most the input buffer (default 16) ahead, topping up in halves. Completes when the
+        publisher signals ``on_complete`` and the buffer is empty. Fails at once on
+        ``on_error`` (buffered elements are dropped), or when the publisher signals more than
+        requested (rule 1.1). Cancels the subscription when downstream cancels.
+        """
         from .._ops.rs_interop import PublisherSource
 
         if publisher is None:
@@ -1418,7 +1809,14 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def as_subscriber() -> Source[Any, Any]:
-        """A source fed by its materialized Reactive Streams ``Subscriber``."""
+        """A source fed by its materialized Reactive Streams ``Subscriber``.
+
+        Emits when downstream pulls and an element arrived. Backpressures by requesting at
+        most the input buffer (default 16) ahead. Completes when ``on_complete`` was signalled
+        and the buffer is empty. Fails at once on ``on_error``, or on more elements than
+        requested (rule 1.1). Cancels the subscription when downstream cancels (also one
+        that arrives after that).
+        """
         from .._ops.rs_interop import PublisherSource
 
         return Source(AtomicModule(PublisherSource(None)))
@@ -1545,8 +1943,8 @@ class Source(FlowOps[Out, Mat]):
         """Emits ``f()``, calling ``f`` on the first downstream demand, then completes.
         Materialized value: ``NotUsed``.
 
-        Emits when downstream pulls the first time. Backpressures never. Completes right
-        after the element. Fails when ``f`` raises (with that exception) or returns None.
+        Emits when downstream pulls the first time. Backpressures never. Completes when the
+        element was emitted. Fails when ``f`` raises (with that exception) or returns None.
         Cancels when downstream cancels.
         """
         from .._ops.lazy import LazySingleSource
@@ -1560,7 +1958,7 @@ class Source(FlowOps[Out, Mat]):
         Materialized value: ``NotUsed``.
 
         Emits when the awaitable completes with a value. Backpressures never (the call
-        waits for demand). Completes right after the element, or on a ``None`` result.
+        waits for demand). Completes when the element was emitted, or on a ``None`` result.
         Fails when ``f`` raises or the awaitable fails (with that exception). Cancels
         when downstream cancels (a pending coroutine is cancelled; a future is not).
         """
@@ -1656,7 +2054,11 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
 
     @staticmethod
     def from_function(f: Callable[[Any], Any]) -> Flow[Any, Any, Any]:
-        """``Flow().map(f)``."""
+        """``Flow().map(f)``.
+
+        Emits when f returns. Backpressures when downstream does. Completes when upstream
+        does. Fails when f raises. Cancels when downstream cancels.
+        """
         check("Flow.from_function(f)", fn(f))
         return Flow().map(f)
 
@@ -1672,14 +2074,25 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
 
     @staticmethod
     def from_sink_and_source(sink: Any, source: Any) -> Flow[Any, Any, Any]:
-        """A Flow whose input goes to ``sink`` and whose output comes from ``source``."""
+        """A Flow whose input goes to ``sink`` and whose output comes from ``source``.
+
+        The two sides are not coupled (as Akka's ``fromSinkAndSource``): the source may
+        complete while the sink still takes elements, and the other way round.
+
+        Emits when ``source`` emits. Backpressures when ``sink`` backpressures. Completes
+        when ``source`` completes. Cancels when ``sink`` cancels.
+        """
         return Flow.from_sink_and_source_mat(sink, source, Keep.left)
 
     @staticmethod
     def from_sink_and_source_mat(
         sink: Any, source: Any, combine: Callable[[Any, Any], Any]
     ) -> Flow[Any, Any, Any]:
-        """``from_sink_and_source`` combining materialized values."""
+        """``from_sink_and_source`` combining materialized values.
+
+        Emits when ``source`` emits. Backpressures when ``sink`` backpressures. Completes
+        when ``source`` completes. Cancels when ``sink`` cancels.
+        """
         check("Flow.from_sink_and_source_mat(sink, source, combine)", None, None, fn(combine))
         a = _module_of(sink)
         b = _module_of(source)
@@ -1729,7 +2142,11 @@ class Sink(Graph, Generic[In, Mat]):
         return Source(_module_of(source)).to_mat(self, Keep.left).run(materializer)
 
     def contramap(self, f: Callable[[Any], In]) -> Sink[Any, Mat]:
-        """A sink that applies ``f`` before this one."""
+        """A sink that applies ``f`` before this one.
+
+        Backpressures when this sink does. Cancels when this sink cancels, or ``f`` raises
+        (under ``stop``).
+        """
         check("contramap(f)", fn(f))
         return Flow().map(f).to_mat(self, Keep.right)
 
@@ -1744,7 +2161,14 @@ class Sink(Graph, Generic[In, Mat]):
     # -- factories -----------------------------------------------------------------------------
     @staticmethod
     def foreach(f: Callable[[Any], Any]) -> Sink[Any, Any]:
-        """Call ``f`` for each element; result ``Done``."""
+        """Call ``f`` for each element; result ``Done``.
+
+        The result fails with the stream's failure, or with the exception ``f`` raised.
+
+        Backpressures when ``f`` runs (it runs on the loop, so the next element is requested
+        once it returned). Cancels when ``f`` raises under ``stop``. Supervision:
+        resume/restart skip the element whose call raised.
+        """
         check("Sink.foreach(f)", fn(f))
         from .._ops.sinks import ForeachSink
 
@@ -1756,13 +2180,22 @@ class Sink(Graph, Generic[In, Mat]):
 
         Unordered (Akka: ``mapAsyncUnordered`` + ``ignore``): a call that finished frees its
         slot even while an earlier one still runs.
+
+        Backpressures when ``parallelism`` calls are in flight. Cancels when a call raises or
+        fails under ``stop`` (the result fails with it). Supervision: resume/restart skip the
+        element.
         """
         check("Sink.foreach_async(parallelism, f)", pos_int(parallelism), fn(f))
         return Flow().map_async_unordered(parallelism, f).to_mat(Sink.ignore(), Keep.right)
 
     @staticmethod
     def fold(zero: Any, f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
-        """The final accumulation of ``f(acc, x)`` from ``zero``."""
+        """The final accumulation of ``f(acc, x)`` from ``zero``.
+
+        Backpressures when ``f`` runs (synchronously; never otherwise). Cancels when ``f``
+        raises under ``stop`` (the result fails with it). Supervision: resume skips the
+        element; restart also resets the accumulator to ``zero``.
+        """
         check("Sink.fold(zero, f)", None, fn(f))
         from .._ops.sinks import FoldSink
 
@@ -1770,13 +2203,23 @@ class Sink(Graph, Generic[In, Mat]):
 
     @staticmethod
     def fold_async(zero: Any, f: Callable[[Any, Any], Awaitable[Any]]) -> Sink[Any, Any]:
-        """``fold`` with an async step."""
+        """``fold`` with an async step.
+
+        Backpressures when a step runs (one at a time). Cancels when ``f`` raises or its
+        awaitable fails under ``stop`` (the result fails with it). Supervision: resume skips
+        the element; restart also resets the accumulator to ``zero``.
+        """
         check("Sink.fold_async(zero, f)", None, fn(f))
         return Flow().fold_async(zero, f).to_mat(Sink.head(), Keep.right)
 
     @staticmethod
     def reduce(f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
-        """``fold`` seeded with the first element; fails with ``NoSuchElementError`` if empty."""
+        """``fold`` seeded with the first element; fails with ``NoSuchElementError`` if empty.
+
+        Backpressures when ``f`` runs (synchronously; never otherwise). Cancels when ``f``
+        raises under ``stop`` (the result fails with it). Supervision: resume skips the
+        element; restart also forgets the accumulation.
+        """
         check("Sink.reduce(f)", fn(f))
         from .._ops.sinks import ReduceSink
 
@@ -1784,42 +2227,60 @@ class Sink(Graph, Generic[In, Mat]):
 
     @staticmethod
     def head() -> Sink[Any, Any]:
-        """The first element (then cancel); fails with ``NoSuchElementError`` if empty."""
+        """The first element (then cancel); fails with ``NoSuchElementError`` if empty.
+
+        Backpressures never. Cancels when the first element arrived.
+        """
         from .._ops.sinks import HeadSink
 
         return Sink(AtomicModule(HeadSink(False)))
 
     @staticmethod
     def head_option() -> Sink[Any, Any]:
-        """The first element, or None if empty."""
+        """The first element, or None if empty.
+
+        Backpressures never. Cancels when the first element arrived.
+        """
         from .._ops.sinks import HeadSink
 
         return Sink(AtomicModule(HeadSink(True)))
 
     @staticmethod
     def last() -> Sink[Any, Any]:
-        """The last element; fails with ``NoSuchElementError`` if empty."""
+        """The last element; fails with ``NoSuchElementError`` if empty.
+
+        Backpressures never. Cancels never (the result is there when upstream completes).
+        """
         from .._ops.sinks import LastSink
 
         return Sink(AtomicModule(LastSink(False)))
 
     @staticmethod
     def last_option() -> Sink[Any, Any]:
-        """The last element, or None if empty."""
+        """The last element, or None if empty.
+
+        Backpressures never. Cancels never.
+        """
         from .._ops.sinks import LastSink
 
         return Sink(AtomicModule(LastSink(True)))
 
     @staticmethod
     def seq() -> Sink[Any, Any]:
-        """Every element, in a list."""
+        """Every element, in a list.
+
+        Backpressures never. Cancels never (the list is the result when upstream completes).
+        """
         from .._ops.sinks import SeqSink
 
         return Sink(AtomicModule(SeqSink()))
 
     @staticmethod
     def take_last(n: int) -> Sink[Any, Any]:
-        """The last ``n`` elements (``n >= 1``), in a list."""
+        """The last ``n`` elements (``n >= 1``), in a list.
+
+        Fewer when the stream was shorter. Backpressures never. Cancels never.
+        """
         check("Sink.take_last(n)", pos_int(n))
         from .._ops.sinks import TakeLastSink
 
@@ -1827,21 +2288,31 @@ class Sink(Graph, Generic[In, Mat]):
 
     @staticmethod
     def ignore() -> Sink[Any, Any]:
-        """Consume and discard everything; result ``Done``."""
+        """Consume and discard everything; result ``Done``.
+
+        The result fails with the stream's failure. Backpressures never. Cancels never.
+        """
         from .._ops.sinks import IgnoreSink
 
         return Sink(AtomicModule(IgnoreSink()))
 
     @staticmethod
     def cancelled() -> Sink[Any, Any]:
-        """Cancel at once."""
+        """Cancel at once.
+
+        Backpressures never (nothing is requested). Cancels when materialized.
+        """
         from .._ops.sinks import CancelledSink
 
         return Sink(AtomicModule(CancelledSink()))
 
     @staticmethod
     def on_complete(cb: Callable[[BaseException | None], Any]) -> Sink[Any, Any]:
-        """Call ``cb(None)`` on completion or ``cb(exc)`` on failure."""
+        """Call ``cb(None)`` on completion or ``cb(exc)`` on failure.
+
+        ``cb`` runs once, also on an abrupt termination (with its error). Backpressures never.
+        Cancels never.
+        """
         check("Sink.on_complete(cb)", fn(cb))
         from .._ops.sinks import OnCompleteSink
 
@@ -1854,7 +2325,11 @@ class Sink(Graph, Generic[In, Mat]):
         a: Any, b: Any, *more: Any, strategy: Callable[[int], Any] | None = None
     ) -> Sink[Any, Any]:
         """One sink feeding ``a``, ``b``, ``*more`` through a fan-out ``strategy(n)``
-        (default ``Broadcast``; e.g. ``Balance``). Value: ``NotUsed``."""
+        (default ``Broadcast``; e.g. ``Balance``). Value: ``NotUsed``.
+
+        Backpressures when the strategy does (``Broadcast``: when any sink backpressures).
+        Cancels when the strategy cancels (``Broadcast``: when every sink cancelled).
+        """
         check("Sink.combine(strategy)", opt_fn(strategy))
         from .._ops.fan_out import Broadcast
         from .fan_ops import combine_sinks
@@ -1873,6 +2348,10 @@ class Sink(Graph, Generic[In, Mat]):
 
             async for x in source.run_with(Sink.queue()):
                 ...
+
+        Elements are prefetched up to the input buffer size (``Attributes.input_buffer``,
+        default 16). Backpressures when the prefetch buffer is full. Cancels when
+        ``cancel()`` is called.
         """
         check("Sink.queue(max_concurrent_pulls)", pos_int(max_concurrent_pulls))
         from .._ops.queues import QueueSink
@@ -1882,14 +2361,25 @@ class Sink(Graph, Generic[In, Mat]):
     @staticmethod
     def as_publisher(fanout: bool = False) -> Sink[Any, Any]:
         """Materializes a Reactive Streams ``Publisher`` of the stream's elements;
-        ``fanout=False`` accepts exactly one subscriber, ``True`` any number."""
+        ``fanout=False`` accepts exactly one subscriber, ``True`` any number.
+
+        Backpressures when there is no subscriber yet, or the buffer (the input buffer,
+        default 16) is full: with ``fanout`` the slowest subscriber bounds how far the
+        fastest can be ahead. Cancels when the (last) subscriber cancels, requests
+        ``n <= 0`` (rule 3.9), or raises from a signal (rule 2.13).
+        """
         from .._ops.rs_interop import PublisherSink
 
         return Sink(AtomicModule(PublisherSink(fanout, None)))
 
     @staticmethod
     def from_subscriber(subscriber: Any) -> Sink[Any, Any]:
-        """Feed the stream's elements to a Reactive Streams ``Subscriber``."""
+        """Feed the stream's elements to a Reactive Streams ``Subscriber``.
+
+        Backpressures when the subscriber has no outstanding demand (up to the input buffer,
+        default 16, is taken ahead). Cancels when the subscriber cancels, requests ``n <= 0``
+        (rule 3.9), or raises from a signal (rule 2.13).
+        """
         from .._ops.rs_interop import PublisherSink
 
         if subscriber is None:

@@ -72,18 +72,39 @@ class SubFlow(FlowOps[Any, Any]):
 
     def merge_substreams_with_parallelism(self, parallelism: int) -> Any:
         """Like ``merge_substreams`` but consume at most ``parallelism`` substreams at
-        once (more live keys than that can deadlock ``group_by``, as in Akka)."""
+        once (more live keys than that can deadlock ``group_by``, as in Akka).
+
+        Emits when any running substream has an element. Backpressures when downstream does;
+        no further substream is started while ``parallelism`` run. Completes when the parent
+        and every substream completed. Fails when the parent or any substream fails. Cancels
+        when downstream cancels.
+        """
         check("merge_substreams_with_parallelism(parallelism)", pos_int(parallelism))
         return self._flatten(parallelism, "merge_substreams")
 
     def concat_substreams(self) -> Any:
-        """Flatten the substreams one after another (``parallelism == 1``)."""
+        """Flatten the substreams one after another (``parallelism == 1``).
+
+        A substream is consumed only once the one before it completed (with ``group_by``,
+        an element of a second key while the first substream is open can deadlock, as in
+        Akka).
+
+        Emits when the current substream has an element. Backpressures when downstream does.
+        Completes when the parent and every substream completed. Fails when the parent or any
+        substream fails. Cancels when downstream cancels.
+        """
         return self._flatten(1, "concat_substreams")
 
     def to(self, sink: Any) -> Any:
         """Run each substream into its own materialization of ``sink``; returns the
         parent's kind of blueprint closed (a RunnableGraph for a Source parent, a Sink for
-        a Flow parent) with the parent's materialized value."""
+        a Flow parent) with the parent's materialized value.
+
+        Every substream runs as its own graph, started when the parent emits it.
+        Backpressures when the sink of the substream an element belongs to backpressures.
+        Cancels never towards the parent: a sink that cancels ends only its own substream
+        (``group_by`` drops that key's later elements; ``split_*`` drain to the next split).
+        """
         from .._ops.nesting import SubstreamsSink
         from .blueprints import Sink
 

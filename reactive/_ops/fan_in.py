@@ -180,7 +180,12 @@ class ZipWith(GraphStage[FanInShape2]):
 
 
 class Zip(ZipWith):
-    """``Zip()``: tuples ``(a, b)``."""
+    """``Zip()``: tuples ``(a, b)``.
+
+    Emits when both inputs have an element and downstream pulls. Backpressures when
+    downstream backpressures. Completes when either input completes (after the pair it
+    still holds is emitted). Cancels when downstream cancels.
+    """
 
     name = "zip"
 
@@ -460,6 +465,10 @@ class Concat(GraphStage[UniformFanInShape]):
     ``detached`` (the default, as for the fluent ``concat``/``prepend``) pulls every
     input once at start, so each holds one element ready. ``swap`` reverses the order of
     two inputs (used by ``prepend``).
+
+    Emits when the current input has an element and downstream pulls. Backpressures when
+    downstream backpressures. Completes when every input completed. Fails when any input
+    fails. Cancels when downstream cancels.
     """
 
     name = "concat"
@@ -601,7 +610,12 @@ class _ConcatBatchLogic(_BatchFanInLogic):
 
 
 class ZipN(GraphStage[UniformFanInShape]):
-    """``ZipN(n)``: lists of one element from each of ``n`` inputs."""
+    """``ZipN(n)``: lists of one element from each of ``n`` inputs.
+
+    Emits when every input has an element and downstream pulls. Backpressures when
+    downstream backpressures. Completes when any input completes (after the list it still
+    holds is emitted). Cancels when downstream cancels.
+    """
 
     name = "zip_n"
 

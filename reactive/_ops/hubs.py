@@ -287,7 +287,8 @@ class BroadcastHub:
         consumers attached (at startup only). Completes: each consumer completes after
         reading everything once upstream completed; consumers attaching later complete
         at once. Fails: each consumer fails at once (the failure overtakes buffered
-        elements); later consumers fail too. Cancelled consumers are removed.
+        elements); later consumers fail too. Cancels never: cancelled consumers are
+        removed, and the hub keeps consuming for the next ones.
         ``buffer_size`` must be a power of two below 4096 (``ValueError`` otherwise).
         """
         if buffer_size < 1 or buffer_size >= 4096 or buffer_size & (buffer_size - 1):
@@ -431,8 +432,8 @@ class PartitionHub:
         no consumer is attached, and until ``start_after_nr_of_consumers`` consumers
         attached (startup only). Completes: each consumer completes after its queue
         once upstream completed. Fails: every consumer fails at once (also when the
-        partitioner raises). A consumer that cancels is removed and its queued
-        elements dropped.
+        partitioner raises). Cancels never: a consumer that cancels is removed and its
+        queued elements dropped.
         """
 
         def factory() -> Callable[[ConsumerInfo, Any], int]:
@@ -457,7 +458,15 @@ class PartitionHub:
     ) -> Sink[Any, Source[Any, Any]]:
         """Like ``sink`` with a routing function made per materialization by
         ``partitioner_factory()``; it gets a ``ConsumerInfo`` (never with zero consumers)
-        and returns a consumer **id**; a negative or unknown id drops the element."""
+        and returns a consumer **id**; a negative or unknown id drops the element.
+
+        Emits (to a consumer) when an element was routed to it and it pulls. Backpressures
+        when ``buffer_size`` elements are queued over all consumers, when no consumer is
+        attached, and until ``start_after_nr_of_consumers`` consumers attached (startup
+        only). Completes: each consumer completes after its queue once upstream completed.
+        Fails: every consumer fails at once (also when the routing function raises). Cancels
+        never: a consumer that cancels is removed and its queued elements dropped.
+        """
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
         return Sink(

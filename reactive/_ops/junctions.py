@@ -257,7 +257,7 @@ class ZipWithN(GraphStage[UniformFanInShape]):
 
     Emits when every input has an element and downstream pulls. Backpressures when
     downstream backpressures. Completes when any input completes (after the combination
-    it still holds is emitted). Fails when ``f`` raises.
+    it still holds is emitted). Fails when ``f`` raises. Cancels when downstream cancels.
     """
 
     name = "zip_with_n"
@@ -282,7 +282,7 @@ class ZipLatestWith(GraphStage[FanInShapeN]):
     backpressures (each input is pulled again only after its element was used or
     downstream pulled). Completes when any input completes (with ``eager_complete``, the
     default), or when all inputs completed; at once if an input completes having never
-    delivered. Fails when ``f`` raises.
+    delivered. Fails when ``f`` raises. Cancels when downstream cancels.
     """
 
     name = "zip_latest_with"
@@ -306,7 +306,10 @@ class ZipLatestWith(GraphStage[FanInShapeN]):
 class ZipLatest(ZipLatestWith):
     """``ZipLatest(eager_complete=True)``: tuples ``(a, b)`` of the latest elements.
 
-    Same rules as ``ZipLatestWith``.
+    Emits when both inputs delivered at least once, one of them delivered a new element
+    since the last tuple, and downstream pulls. Backpressures when downstream
+    backpressures. Completes when either input completes (with ``eager_complete``, the
+    default), or when both completed. Cancels when downstream cancels.
     """
 
     name = "zip_latest"

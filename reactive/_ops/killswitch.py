@@ -54,7 +54,14 @@ class SharedKillSwitch(_KillSwitchBase):
         self.name = name
 
     def flow(self) -> Any:
-        """A pass-through flow controlled by this switch (materialized value: the switch)."""
+        """A pass-through flow controlled by this switch (materialized value: the switch).
+
+        A flow materialized after the switch fired stops at once.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when upstream
+        completes or the switch is shut down. Fails when upstream fails or the switch is
+        aborted. Cancels when downstream cancels or the switch is shut down or aborted.
+        """
         from .._dsl.blueprints import Flow
 
         return Flow.from_graph(_KillSwitchStage(self))
@@ -106,7 +113,15 @@ class KillSwitches:
 
     @staticmethod
     def single() -> Any:
-        """A flow whose materialized value is a ``UniqueKillSwitch`` for this stream."""
+        """A flow whose materialized value is a ``UniqueKillSwitch`` for this stream.
+
+        ``shutdown()`` completes downstream and cancels upstream; ``abort(exc)`` fails
+        downstream with ``exc`` and cancels upstream.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when upstream
+        completes or the switch is shut down. Fails when upstream fails or the switch is
+        aborted. Cancels when downstream cancels or the switch is shut down or aborted.
+        """
         from .._dsl.blueprints import Flow
 
         return Flow.from_graph(_KillSwitchStage())

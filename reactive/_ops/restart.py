@@ -499,6 +499,11 @@ class RestartSource:
 
         Semantics as ``with_backoff``, except that the inner source's completion
         completes the wrapper.
+
+        Emits when the inner source emits. Backpressures when downstream does. Completes
+        when the inner source completes. Fails when the inner source fails and
+        ``max_restarts`` is reached (or ``restart_on`` rejects the failure). Cancels when
+        downstream cancels (and cancels the inner source).
         """
         from .._dsl.blueprints import Source
         from .._impl.modules import AtomicModule
@@ -527,7 +532,14 @@ class RestartFlow:
     @staticmethod
     def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
         """Restart the Flow from ``factory()`` only when its output fails; its
-        completion completes the wrapper. Semantics otherwise as ``with_backoff``."""
+        completion completes the wrapper. Semantics otherwise as ``with_backoff``.
+
+        Emits when the inner flow emits. Backpressures when downstream or the inner flow
+        does. Completes when the inner flow's output completes. Fails when the inner flow
+        fails and no restart is left (or ``restart_on`` rejects it). Cancels when downstream
+        cancels (once the inner flow cancels its input, as Akka), or when the inner flow
+        cancels its input without a failure.
+        """
         from .._dsl.blueprints import Flow
         from .._impl.modules import AtomicModule
 
@@ -543,7 +555,8 @@ class RestartSink:
 
         Backpressures when the inner sink does (and during backoff). Completes (the inner
         sink) when upstream completes. Fails the inner sink when upstream fails. Cancels
-        upstream when the inner sink cancels and ``max_restarts`` is reached.
+        when the inner sink cancels and ``max_restarts`` is reached (or ``restart_on`` rejects
+        the cause).
         """
         from .._dsl.blueprints import Sink
         from .._impl.modules import AtomicModule

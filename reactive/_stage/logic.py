@@ -410,7 +410,11 @@ class GraphStageLogic:
 
     @property
     def materializer(self) -> Materializer:
-        """The materializer running this logic (to run nested graphs)."""
+        """The materializer running this logic (to run nested graphs).
+
+        Raises:
+            PortStateError: the stage has not started yet (use it from ``pre_start`` on).
+        """
         if self._materializer is None:
             raise PortStateError(f"[{self._stage_name}] materializer accessed before start")
         return self._materializer
@@ -438,7 +442,12 @@ class GraphStageLogic:
 
     # -- handlers ----------------------------------------------------------------------
     def set_handler(self, port: Inlet[Any] | Outlet[Any], handler: Any) -> None:
-        """Install the handler for ``port``; may be called again to swap behaviour."""
+        """Install the handler for ``port``; may be called again to swap behaviour.
+
+        Raises:
+            Nothing here. A port of the shape left without a handler fails the
+            materialization with ``MissingHandlerError`` naming the stage and the port.
+        """
         if not isinstance(handler, GraphStageLogic):
             if type(handler) in _SHARED_HANDLER_TYPES:
                 # The module-level EAGER_/IGNORE_ handlers are shared by every logic; their
@@ -457,12 +466,20 @@ class GraphStageLogic:
                 conn.out_handler = handler
 
     def set_handlers(self, inlet: Inlet[Any], outlet: Outlet[Any], handler: Any) -> None:
-        """Install one object handling both ``inlet`` and ``outlet``."""
+        """Install one object handling both ``inlet`` and ``outlet``.
+
+        Raises:
+            Nothing here (as ``set_handler``).
+        """
         self.set_handler(inlet, handler)
         self.set_handler(outlet, handler)
 
     def get_handler(self, port: Inlet[Any] | Outlet[Any]) -> Any:
-        """The handler currently installed for ``port``."""
+        """The handler currently installed for ``port``.
+
+        Raises:
+            KeyError: no handler was installed for ``port``.
+        """
         return self._handlers[port]
 
     # -- inlet actions -----------------------------------------------------------------
@@ -470,7 +487,16 @@ class GraphStageLogic:
     # paths spell the state bits as literals (module globals cost a lookup each) and the
     # ``try`` around the port lookup is free in CPython 3.11 unless it raises.
     def pull(self, inlet: Inlet[Any]) -> None:
-        """Request one element. Legal once per element, on an open inlet."""
+        """Request one element. Legal once per element, on an open inlet.
+
+        Pulling an inlet whose element was not grabbed drops that element (as Akka).
+
+        Raises:
+            PortStateError: the inlet is closed ("Cannot pull closed port"), or already
+                pulled and not pushed yet ("Cannot pull port twice"), or it is not a port of
+                this stage's shape, or the stage has not started yet (act on ports from
+                ``pre_start``, a handler, a timer or an async callback).
+        """
         try:
             c = self._conns[inlet]
         except KeyError:
@@ -489,7 +515,13 @@ class GraphStageLogic:
         c.q.append(c)
 
     def try_pull(self, inlet: Inlet[Any]) -> None:
-        """Pull unless the inlet is closed (or already pulled)."""
+        """Pull unless the inlet is closed (or already pulled).
+
+        Raises:
+            PortStateError: the inlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         try:
             st = self._conns[inlet].state
         except KeyError:
@@ -498,7 +530,16 @@ class GraphStageLogic:
             self.pull(inlet)
 
     def grab(self, inlet: Inlet[Any]) -> Any:
-        """Take the element that arrived; legal once after each ``on_push``."""
+        """Take the element that arrived; legal once after each ``on_push``.
+
+        An element that arrived before upstream completed can still be grabbed afterwards.
+
+        Raises:
+            PortStateError: no element is waiting ("Cannot get element from already empty
+                input port"), or the inlet is not a port of this stage's shape, or the stage
+                has not started yet (act on ports from ``pre_start``, a handler, a timer or
+                an async callback).
+        """
         try:
             c = self._conns[inlet]
         except KeyError:
@@ -512,7 +553,13 @@ class GraphStageLogic:
         return x
 
     def is_available(self, port: Inlet[Any] | Outlet[Any]) -> bool:
-        """Inlet: an element waits to be grabbed. Outlet: downstream pulled, push allowed."""
+        """Inlet: an element waits to be grabbed. Outlet: downstream pulled, push allowed.
+
+        Raises:
+            PortStateError: ``port`` is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         try:
             c = self._conns[port]
         except KeyError:
@@ -522,12 +569,24 @@ class GraphStageLogic:
         return (c.state & (DEMAND | OUT_CLOSED)) == DEMAND
 
     def has_been_pulled(self, inlet: Inlet[Any]) -> bool:
-        """A pull is outstanding on ``inlet`` (pulling again would be illegal)."""
+        """A pull is outstanding on ``inlet`` (pulling again would be illegal).
+
+        Raises:
+            PortStateError: the inlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         st = self._conn(inlet).state
         return bool(st & PULLED) and not st & IN_CLOSED
 
     def is_closed(self, port: Inlet[Any] | Outlet[Any]) -> bool:
-        """Inlet: no more elements will arrive. Outlet: no more pushes are possible."""
+        """Inlet: no more elements will arrive. Outlet: no more pushes are possible.
+
+        Raises:
+            PortStateError: ``port`` is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         try:
             c = self._conns[port]
         except KeyError:
@@ -537,7 +596,15 @@ class GraphStageLogic:
         return bool(c.state & OUT_CLOSED)
 
     def cancel(self, inlet: Inlet[Any], cause: BaseException | None = None) -> None:
-        """Stop receiving from ``inlet``; drops an element not yet grabbed. Idempotent."""
+        """Stop receiving from ``inlet``; drops an element not yet grabbed. Idempotent.
+
+        ``cause`` (default: no more elements needed, a normal cancellation) goes upstream.
+
+        Raises:
+            PortStateError: the inlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         c = self._conn(inlet)
         st = c.state
         if st & IN_CLOSED:
@@ -550,7 +617,19 @@ class GraphStageLogic:
 
     # -- outlet actions ----------------------------------------------------------------
     def push(self, outlet: Outlet[Any], elem: Any) -> None:
-        """Send ``elem`` downstream; legal once after each ``on_pull``."""
+        """Send ``elem`` downstream; legal once after each ``on_pull``.
+
+        A push to an outlet whose downstream cancelled after pulling, before the cancellation
+        was delivered, is dropped silently (as Akka).
+
+        Raises:
+            PortStateError: ``elem`` is None (Reactive Streams rule 2.13), the outlet is
+                closed ("Cannot push closed port"), downstream has not pulled or the element
+                for this pull was already pushed ("Cannot push port twice, or before it
+                being pulled"), or the outlet is not a port of this stage's shape, or the
+                stage has not started yet (act on ports from ``pre_start``, a handler, a
+                timer or an async callback).
+        """
         try:
             c = self._conns[outlet]
         except KeyError:
@@ -571,7 +650,13 @@ class GraphStageLogic:
         c.q.append(c)
 
     def complete(self, outlet: Outlet[Any]) -> None:
-        """Complete ``outlet`` (after any pending ``emit``). Idempotent."""
+        """Complete ``outlet`` (after any pending ``emit``). Idempotent.
+
+        Raises:
+            PortStateError: the outlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         c = self._conn(outlet)
         h = c.out_handler
         if type(h) is _Emitting:
@@ -585,7 +670,13 @@ class GraphStageLogic:
         self._port_closed()
 
     def fail(self, outlet: Outlet[Any], exc: BaseException) -> None:
-        """Fail ``outlet`` with ``exc``, dropping pending emits. Idempotent."""
+        """Fail ``outlet`` with ``exc``, dropping pending emits. Idempotent.
+
+        Raises:
+            PortStateError: the outlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         c = self._conn(outlet)
         note_failure(exc, self._stage_name)
         if type(c.out_handler) is _Emitting:
@@ -602,7 +693,17 @@ class GraphStageLogic:
     def emit(
         self, outlet: Outlet[Any], elem: Any, and_then: Callable[[], None] | None = None
     ) -> None:
-        """Push ``elem`` now if possible, else as soon as downstream pulls; then ``and_then``."""
+        """Push ``elem`` now if possible, else as soon as downstream pulls; then ``and_then``.
+
+        While elements wait, the outlet's handler is replaced; do not ``set_handler`` it
+        until they went out (``complete``, ``abort_emitting`` and more emits are safe).
+
+        Raises:
+            PortStateError: the outlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback); ``elem`` is None (at once when downstream already pulled,
+                else when it is pushed, failing the stage).
+        """
         c = self._conn(outlet)
         h = c.out_handler
         if type(h) is _Emitting:
@@ -621,7 +722,17 @@ class GraphStageLogic:
     def emit_multiple(
         self, outlet: Outlet[Any], elems: Iterable[Any], and_then: Callable[[], None] | None = None
     ) -> None:
-        """Emit every element of ``elems`` in order as demand arrives; then ``and_then``."""
+        """Emit every element of ``elems`` in order as demand arrives; then ``and_then``.
+
+        ``elems`` is iterated lazily, one element ahead of the pushes.
+
+        Raises:
+            PortStateError: the outlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback); an element is None (when it is pushed).
+            Exception: whatever iterating ``elems`` raises (the first element at once, later
+                ones inside the pull that fetches them, failing the stage).
+        """
         it: Iterator[Any] = iter(elems)
         try:
             first = next(it)
@@ -648,7 +759,13 @@ class GraphStageLogic:
         self._handlers[outlet] = em
 
     def abort_emitting(self, outlet: Outlet[Any]) -> None:
-        """Drop pending emits on ``outlet`` and restore its previous handler."""
+        """Drop pending emits on ``outlet`` and restore its previous handler.
+
+        Raises:
+            PortStateError: the outlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         c = self._conn(outlet)
         h = c.out_handler
         if type(h) is _Emitting:
@@ -656,7 +773,13 @@ class GraphStageLogic:
             self._handlers[outlet] = h.previous
 
     def is_emitting(self, outlet: Outlet[Any]) -> bool:
-        """True while ``emit``/``emit_multiple`` still hold elements for ``outlet``."""
+        """True while ``emit``/``emit_multiple`` still hold elements for ``outlet``.
+
+        Raises:
+            PortStateError: the outlet is not a port of this stage's shape, or the stage has
+                not started yet (act on ports from ``pre_start``, a handler, a timer or an
+                async callback).
+        """
         return type(self._conn(outlet).out_handler) is _Emitting
 
     def read(
@@ -666,7 +789,17 @@ class GraphStageLogic:
         on_close: Callable[[], None] | None = None,
     ) -> None:
         """Read one element from ``inlet`` (pulling if needed) and pass it to ``and_then``;
-        ``on_close`` runs instead if the inlet closes first."""
+        ``on_close`` runs instead if the inlet closes first.
+
+        While the read waits, the inlet's handler is replaced; the previous one is restored
+        before ``and_then``/``on_close`` run.
+
+        Raises:
+            PortStateError: a read on this inlet is already in progress ("Already reading"),
+                or the inlet is not a port of this stage's shape, or the stage has not
+                started yet (act on ports from ``pre_start``, a handler, a timer or an async
+                callback).
+        """
         if self.is_available(inlet):
             and_then(self.grab(inlet))
             return
@@ -681,7 +814,11 @@ class GraphStageLogic:
         self.set_handler(inlet, _Reading(self, inlet, self._handlers[inlet], and_then, on_close))
 
     def abort_reading(self, inlet: Inlet[Any]) -> None:
-        """Stop an ongoing ``read`` on ``inlet``."""
+        """Stop an ongoing ``read`` on ``inlet``.
+
+        Raises:
+            Nothing: without a read in progress this does nothing.
+        """
         h = self._handlers.get(inlet)
         if isinstance(h, _Reading):
             self.set_handler(inlet, h.previous)
@@ -694,7 +831,16 @@ class GraphStageLogic:
         do_fail: bool = True,
         do_pull: bool = False,
     ) -> None:
-        """Forward every element (and optionally completion/failure) from ``from_`` to ``to``."""
+        """Forward every element (and optionally completion/failure) from ``from_`` to ``to``.
+
+        An element already waiting on ``from_`` is forwarded at once, and an already closed
+        ``from_`` completes ``to`` (with ``do_finish``), as Akka.
+
+        Raises:
+            PortStateError: ``from_`` or ``to`` is not a port of this stage's shape, or the
+                stage has not started yet (act on ports from ``pre_start``, a handler, a
+                timer or an async callback).
+        """
         logic = self
 
         class _PassAlong(InHandler):
@@ -721,7 +867,11 @@ class GraphStageLogic:
 
     # -- stage-wide --------------------------------------------------------------------
     def complete_stage(self) -> None:
-        """Cancel every inlet and complete every outlet (after pending emits)."""
+        """Cancel every inlet and complete every outlet (after pending emits).
+
+        Raises:
+            Nothing: ports already closed are left as they are.
+        """
         # The hook runs first: closing the last port may stop the stage (post_stop).
         self._extra_complete()
         for i in self.shape.inlets:
@@ -733,7 +883,11 @@ class GraphStageLogic:
         self._settle()
 
     def fail_stage(self, exc: BaseException) -> None:
-        """Cancel every inlet (with ``exc`` as cause) and fail every outlet with ``exc``."""
+        """Cancel every inlet (with ``exc`` as cause) and fail every outlet with ``exc``.
+
+        Raises:
+            Nothing: ports already closed are left as they are.
+        """
         # The hook runs first: closing the last port may stop the stage, and post_stop
         # must see the failure (else a sink's result gets AbruptTerminationError).
         note_failure(exc, self._stage_name)
@@ -753,7 +907,11 @@ class GraphStageLogic:
             self._stop_soon()
 
     def cancel_stage(self, cause: BaseException) -> None:
-        """React to a cancellation with ``cause``: complete for a normal one, else fail."""
+        """React to a cancellation with ``cause``: complete for a normal one, else fail.
+
+        Raises:
+            Nothing (as ``complete_stage``/``fail_stage``).
+        """
         if cause is None or isinstance(cause, SubscriptionWithCancelError):
             self.complete_stage()
         else:
@@ -983,19 +1141,35 @@ class TimerGraphStageLogic(GraphStageLogic):
         self._timer_arm(key, object(), interval, fixed_rate, when)
 
     def schedule_once(self, key: Any, delay: float) -> None:
-        """Fire ``on_timer(key)`` once after ``delay`` seconds."""
+        """Fire ``on_timer(key)`` once after ``delay`` seconds.
+
+        Raises:
+            PortStateError: the stage has not started yet (schedule from ``pre_start``).
+        """
         self._timer_schedule(key, delay, None, False)
 
     def schedule_with_fixed_delay(self, key: Any, initial_delay: float, delay: float) -> None:
-        """Fire after ``initial_delay``, then ``delay`` seconds after each firing."""
+        """Fire after ``initial_delay``, then ``delay`` seconds after each firing.
+
+        Raises:
+            PortStateError: the stage has not started yet (schedule from ``pre_start``).
+        """
         self._timer_schedule(key, initial_delay, delay, False)
 
     def schedule_at_fixed_rate(self, key: Any, initial_delay: float, interval: float) -> None:
-        """Fire after ``initial_delay``, then every ``interval`` seconds."""
+        """Fire after ``initial_delay``, then every ``interval`` seconds.
+
+        Raises:
+            PortStateError: the stage has not started yet (schedule from ``pre_start``).
+        """
         self._timer_schedule(key, initial_delay, interval, True)
 
     def cancel_timer(self, key: Any) -> None:
-        """Cancel timer ``key`` if active; a late firing is discarded."""
+        """Cancel timer ``key`` if active; a late firing is discarded.
+
+        Raises:
+            Nothing: an unknown or inactive key is ignored.
+        """
         if self._timers:
             h = self._timers.pop(key, None)
             if h is not None:

@@ -194,7 +194,14 @@ class Compression:
         level: int = zlib.Z_BEST_COMPRESSION, nowrap: bool = False
     ) -> Flow[bytes, bytes, NotUsedType]:
         """Compress a byte stream with deflate: zlib format, or raw deflate with
-        ``nowrap=True`` (no header or checksum). Same semantics as ``gzip``."""
+        ``nowrap=True`` (no header or checksum). Same semantics as ``gzip``.
+
+        *Emits when* an input chunk was compressed and downstream pulls; the final bytes
+        when upstream completes.
+        *Backpressures when* downstream backpressures.
+        *Completes when* upstream completes and the final bytes were emitted.
+        *Cancels when* downstream cancels.
+        """
         wbits = _RAW_WBITS if nowrap else zlib.MAX_WBITS
         return Flow.from_graph(Compressor("Compression.deflate", _level(level), wbits))
 
@@ -221,7 +228,14 @@ class Compression:
         max_bytes_per_chunk: int = 65536, nowrap: bool = False
     ) -> Flow[bytes, bytes, NotUsedType]:
         """Decompress a deflate byte stream (zlib format, or raw with ``nowrap=True``).
-        Same semantics as ``gunzip``."""
+        Same semantics as ``gunzip``.
+
+        *Emits when* decompressed bytes are available and downstream pulls.
+        *Backpressures when* downstream backpressures.
+        *Completes when* upstream completes and everything was emitted.
+        *Fails when* the input is corrupt or truncated (``CompressionError``).
+        *Cancels when* downstream cancels.
+        """
         mx = _max_chunk("Compression.inflate", max_bytes_per_chunk)
         wbits = _RAW_WBITS if nowrap else zlib.MAX_WBITS
         return Flow.from_graph(Decompressor("Compression.inflate", mx, wbits))

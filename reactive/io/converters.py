@@ -242,6 +242,7 @@ class StreamConverters:
         *Backpressures when* a send is in progress.
         *Completes when* upstream completes and the last send ended.
         *Fails when* a send fails (no receiver left: ``IOStreamError``), or upstream fails.
+        *Cancels when* a send fails.
         """
         _check_stream("StreamConverters.to_send_stream", stream, "send")
         return Sink.from_graph(SendStreamSink(stream, close))

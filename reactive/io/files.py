@@ -423,6 +423,7 @@ class FileIO:
         *Backpressures when* a write is in progress.
         *Completes when* upstream completes and the last write finished.
         *Fails when* opening or writing fails, or upstream fails.
+        *Cancels when* opening or writing fails, or an element is not ``bytes``.
         """
         p = _check_path("FileIO.to_path", path)
         _anyio()
