@@ -20,6 +20,9 @@ Map of the package:
 from ._attributes import Attributes
 from ._dsl.blueprints import Flow, RunnableGraph, Sink, Source
 from ._dsl.graph_dsl import GraphDSL
+from ._dsl.hubs import BroadcastHub, MergeHub, PartitionHub
+from ._dsl.killswitches import KillSwitches
+from ._dsl.restart import RestartFlow, RestartSink, RestartSource, RetryFlow
 from ._dsl.with_context import FlowWithContext, SourceWithContext
 from ._errors import (
     AbruptTerminationError,
@@ -38,7 +41,6 @@ from ._errors import (
 from ._impl.materializer import Materializer
 from ._keep import Done, Keep, NotUsed
 from ._ops.buffers import OverflowStrategy
-from ._ops.extras import RetryFlow
 from ._ops.fan_in import Concat, Merge, Zip, ZipN, ZipWith
 from ._ops.fan_out import (
     Balance,
@@ -48,7 +50,6 @@ from ._ops.fan_out import (
     Unzip,
     UnzipWith,
 )
-from ._ops.hubs import BroadcastHub, MergeHub, PartitionHub
 from ._ops.junctions import (
     Interleave,
     MergePreferred,
@@ -59,9 +60,9 @@ from ._ops.junctions import (
     ZipLatestWith,
     ZipWithN,
 )
-from ._ops.killswitch import KillSwitches, SharedKillSwitch, UniqueKillSwitch
+from ._ops.killswitch import SharedKillSwitch, UniqueKillSwitch
 from ._ops.queues import QueueConcurrencyError, QueueOfferResult, SinkQueue, SourceQueue
-from ._ops.restart import RestartFlow, RestartSettings, RestartSink, RestartSource
+from ._ops.restart import RestartSettings
 from ._ops.sources import Cancellable
 from ._ops.timer import ThrottleMode
 from ._ops.watch import FlowMonitor, FlowMonitorState

@@ -7,11 +7,10 @@ Imports inside ``if TYPE_CHECKING:`` do not count (they never run). The rules:
 - Inside ``reactive``, the leaf modules (``_errors``, ``_keep``, ``_attributes``,
   ``_supervision``, ``_checks``, ``_version``) import no other module of the package;
   ``_impl`` and ``_stage`` never import ``_dsl``; ``_stage`` never imports ``_ops``.
-- ``_ops`` imports ``_dsl`` only inside a function (``hubs`` at module level, for now), and
-  only in the operators that emit a
+- ``_ops`` imports ``_dsl`` only inside a function, and only in the operators that emit a
   ``Source`` / ``Sink`` / ``Flow`` (Akka has the same upward reference: ``prefix_and_tail``
-  emits a ``Source``) or that are public factories not yet moved to ``_dsl``: the
-  allow-list below, which may only shrink.
+  emits a ``Source``): the allow-list below, which may only shrink. Public factories
+  (``Restart*``, ``RetryFlow``, ``KillSwitches``, the hubs) live in ``_dsl``.
 - No import cycles between modules, except the ones listed in ``KNOWN_CYCLES``, which may
   only shrink (a cycle that grows, or a new one, fails).
 - ``benchmarks``: ``runner`` imports neither ``report`` nor ``plots`` nor ``session``.
@@ -38,17 +37,16 @@ LEAVES = (
 #: ``_ops`` modules allowed a function-local import of ``_dsl`` (may only shrink).
 OPS_UPWARD = {
     "reactive._ops.errors": "recover_with: the fallback is a Source",
-    "reactive._ops.extras": "RetryFlow: a public factory of Flows (to move to _dsl)",
-    "reactive._ops.hubs": "MergeHub/BroadcastHub/PartitionHub: public factories (to move to _dsl)",
-    "reactive._ops.killswitch": "KillSwitches.single/shared_flow: public factories of Flows",
+    "reactive._ops.hubs": "a running hub's materialized value is a Sink / Source",
+    "reactive._ops.killswitch": "SharedKillSwitch.flow() returns a Flow (Akka's method)",
     "reactive._ops.lazy": "lazy sources/sinks/flows materialize the Source/Sink they get",
     "reactive._ops.nesting": "prefix_and_tail / flat_map_*: emit Sources",
-    "reactive._ops.restart": "RestartSource/Flow/Sink: public factories (to move to _dsl)",
+    "reactive._ops.restart": "a running restart stage materializes the inner Flow / Sink",
     "reactive._ops.substreams": "group_by/split_*: substreams are Sources",
 }
 
-#: ``_ops`` modules that may import ``_dsl`` at module level (public factories; may only shrink).
-OPS_UPWARD_AT_MODULE_LEVEL = {"reactive._ops.hubs"}
+#: ``_ops`` modules that may import ``_dsl`` at module level (may only shrink).
+OPS_UPWARD_AT_MODULE_LEVEL: set[str] = set()
 
 #: Import cycles left (may only shrink; each is a frozenset of modules).
 KNOWN_CYCLES = {
@@ -60,7 +58,6 @@ KNOWN_CYCLES = {
             "reactive._dsl.subflow",
             "reactive._dsl.with_context",
             "reactive._ops.errors",
-            "reactive._ops.extras",
             "reactive._ops.lazy",
             "reactive._ops.nesting",
             "reactive._ops.substreams",

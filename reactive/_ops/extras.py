@@ -31,7 +31,6 @@ from .timer import TimerFlowLogic
 
 __all__ = [
     "MapAsyncPartitioned",
-    "RetryFlow",
     "RetryFlowError",
     "Debounce",
     "DropRepeated",
@@ -362,70 +361,6 @@ class _RetryLogic(TimerGraphStageLogic):
             self.push(self.int_out, self.in_progress)
         else:
             self.retry_ready = True
-
-
-class RetryFlow:
-    """Flows that retry single elements with backoff (Akka's ``RetryFlow``)."""
-
-    @staticmethod
-    def with_backoff(
-        min_backoff: float,
-        max_backoff: float,
-        random_factor: float,
-        max_retries: int,
-        flow: Any,
-        decide_retry: Callable[[Any, Any], Any],
-    ) -> Any:
-        """Wrap ``flow`` (strictly one-in one-out) so that elements are retried one by one.
-
-        Each element goes through ``flow``; ``decide_retry(in, out)`` returns a new input
-        to send through ``flow`` again after a backoff, or ``None`` to emit ``out``. After
-        ``max_retries`` retries the last ``out`` is emitted without asking. Retry ``k``
-        (from 0) waits ``min(max_backoff, min_backoff * 2**k) * (1 + random() *
-        random_factor)`` seconds on the materializer's clock. Only one element is inside
-        ``flow`` at a time. The materialized value is ``flow``'s.
-
-        Emits when ``flow`` emitted for an element and no retry is wanted (or retries are
-        exhausted). Backpressures when downstream does, while an element is inside
-        ``flow`` or backing off. Completes when upstream completed and no element is in
-        progress, or when ``flow`` completes. Fails when upstream, ``flow`` or
-        ``decide_retry`` fails, or ``flow`` emits without an element in progress
-        (``RetryFlowError``). Cancels when downstream cancels. Supervision: does not
-        apply to ``decide_retry`` (it fails the stream); ``flow``'s own operators apply
-        theirs (a resumed element inside ``flow`` leaves the wrapper waiting for it).
-        """
-        from .._dsl.blueprints import Flow, _module_of
-        from .._impl.modules import AtomicModule, CompositeModule
-
-        if min_backoff < 0 or max_backoff < min_backoff:
-            raise ValueError(
-                f"need 0 <= min_backoff <= max_backoff, got {min_backoff}, {max_backoff}"
-            )
-        if random_factor < 0:
-            raise ValueError(f"random_factor must be >= 0, got {random_factor}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        inner = _module_of(flow)
-        if len(inner.shape.inlets) != 1 or len(inner.shape.outlets) != 1:
-            raise ValueError(f"RetryFlow needs a Flow, got {inner.shape!r}")
-        coord = _RetryCoordinator(
-            min_backoff, max_backoff, random_factor, max_retries, decide_retry
-        )
-        sh = coord.shape
-        wires = [
-            ((0, sh.out1), (1, inner.shape.inlets[0])),
-            ((1, inner.shape.outlets[0]), (0, sh.in2)),
-        ]
-        new_in, new_out = sh.in1.carbon_copy(), sh.out2.carbon_copy()
-        exposed: dict[Any, tuple[int, Any]] = {new_in: (0, sh.in1), new_out: (0, sh.out2)}
-
-        def mat_fn(mats: list[Any]) -> Any:
-            return mats[1]
-
-        module = CompositeModule(
-            FlowShape(new_in, new_out), [AtomicModule(coord), inner], wires, exposed, mat_fn
-        )
-        return Flow(module)
 
 
 # -- debounce ---------------------------------------------------------------------------------

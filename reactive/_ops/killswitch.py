@@ -8,7 +8,7 @@ from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .simple import FlowLogic
 
-__all__ = ["KillSwitches", "UniqueKillSwitch", "SharedKillSwitch"]
+__all__ = ["UniqueKillSwitch", "SharedKillSwitch"]
 
 
 class _KillSwitchBase:
@@ -106,30 +106,6 @@ class _KillSwitchLogic(FlowLogic):
             self.switch._callbacks.remove(self._cmd_cb)
         except ValueError:
             pass
-
-
-class KillSwitches:
-    """Factories of kill switches."""
-
-    @staticmethod
-    def single() -> Any:
-        """A flow whose materialized value is a ``UniqueKillSwitch`` for this stream.
-
-        ``shutdown()`` completes downstream and cancels upstream; ``abort(exc)`` fails
-        downstream with ``exc`` and cancels upstream.
-
-        Emits when upstream emits. Backpressures when downstream does. Completes when upstream
-        completes or the switch is shut down. Fails when upstream fails or the switch is
-        aborted. Cancels when downstream cancels or the switch is shut down or aborted.
-        """
-        from .._dsl.blueprints import Flow
-
-        return Flow.from_graph(_KillSwitchStage())
-
-    @staticmethod
-    def shared(name: str) -> SharedKillSwitch:
-        """A ``SharedKillSwitch``; put ``switch.flow()`` into any number of streams."""
-        return SharedKillSwitch(name)
 
 
 _ = GraphStageLogic

@@ -33,7 +33,7 @@ from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, T
 from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
 from .substreams import SubSinkInlet, SubSourceOutlet
 
-__all__ = ["RestartSettings", "RestartSource", "RestartFlow", "RestartSink"]
+__all__ = ["RestartSettings"]
 
 log = logging.getLogger("reactive")
 
@@ -476,89 +476,3 @@ class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
 
 
 # -- public factories ----------
-class RestartSource:
-    """Sources that restart the Source from a factory with exponential backoff."""
-
-    @staticmethod
-    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
-        """Restart the Source from ``factory()`` whenever it completes or fails.
-
-        Emits when the inner source emits. Backpressures when downstream does. Completes
-        when the inner source completes and ``max_restarts`` is reached. Fails when the
-        inner source fails and ``max_restarts`` is reached (or ``restart_on`` rejects the
-        failure). Cancels when downstream cancels (and cancels the inner source).
-        """
-        from .._dsl.blueprints import Source
-        from .._impl.modules import AtomicModule
-
-        return Source(AtomicModule(_RestartSourceStage(settings, factory, False)))
-
-    @staticmethod
-    def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
-        """Restart the Source from ``factory()`` only when it fails; complete with it.
-
-        Semantics as ``with_backoff``, except that the inner source's completion
-        completes the wrapper.
-
-        Emits when the inner source emits. Backpressures when downstream does. Completes
-        when the inner source completes. Fails when the inner source fails and
-        ``max_restarts`` is reached (or ``restart_on`` rejects the failure). Cancels when
-        downstream cancels (and cancels the inner source).
-        """
-        from .._dsl.blueprints import Source
-        from .._impl.modules import AtomicModule
-
-        return Source(AtomicModule(_RestartSourceStage(settings, factory, True)))
-
-
-class RestartFlow:
-    """Flows that restart the Flow from a factory with exponential backoff."""
-
-    @staticmethod
-    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
-        """Restart the Flow from ``factory()`` when its output completes or fails, or its
-        input cancels. Elements in flight are lost.
-
-        Emits when the inner flow emits. Backpressures when downstream or the inner flow
-        does. Completes when upstream completed and the inner flow's output completed, or
-        ``max_restarts`` is reached. Fails when the inner flow fails and no restart is
-        left (or ``restart_on`` rejects it). Cancels when downstream cancels.
-        """
-        from .._dsl.blueprints import Flow
-        from .._impl.modules import AtomicModule
-
-        return Flow(AtomicModule(_RestartFlowStage(settings, factory, False)))
-
-    @staticmethod
-    def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
-        """Restart the Flow from ``factory()`` only when its output fails; its
-        completion completes the wrapper. Semantics otherwise as ``with_backoff``.
-
-        Emits when the inner flow emits. Backpressures when downstream or the inner flow
-        does. Completes when the inner flow's output completes. Fails when the inner flow
-        fails and no restart is left (or ``restart_on`` rejects it). Cancels when downstream
-        cancels (once the inner flow cancels its input, as Akka), or when the inner flow
-        cancels its input without a failure.
-        """
-        from .._dsl.blueprints import Flow
-        from .._impl.modules import AtomicModule
-
-        return Flow(AtomicModule(_RestartFlowStage(settings, factory, True)))
-
-
-class RestartSink:
-    """Sinks that restart the Sink from a factory with exponential backoff."""
-
-    @staticmethod
-    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
-        """Restart the Sink from ``factory()`` whenever it cancels.
-
-        Backpressures when the inner sink does (and during backoff). Completes (the inner
-        sink) when upstream completes. Fails the inner sink when upstream fails. Cancels
-        when the inner sink cancels and ``max_restarts`` is reached (or ``restart_on`` rejects
-        the cause).
-        """
-        from .._dsl.blueprints import Sink
-        from .._impl.modules import AtomicModule
-
-        return Sink(AtomicModule(_RestartSinkStage(settings, factory)))
