@@ -41,7 +41,21 @@ from ._errors import (
 from ._impl.materializer import Materializer
 from ._keep import Done, Keep, NotUsed
 from ._ops.buffers import OverflowStrategy
-from ._ops.fan_in import Concat, Merge, Zip, ZipN, ZipWith
+from ._ops.fan_in import (
+    Concat,
+    Interleave,
+    Merge,
+    MergePreferred,
+    MergePrioritized,
+    MergeSorted,
+    OrElse,
+    Zip,
+    ZipLatest,
+    ZipLatestWith,
+    ZipN,
+    ZipWith,
+    ZipWithN,
+)
 from ._ops.fan_out import (
     Balance,
     Broadcast,
@@ -49,16 +63,6 @@ from ._ops.fan_out import (
     PartitionOutOfBoundsError,
     Unzip,
     UnzipWith,
-)
-from ._ops.junctions import (
-    Interleave,
-    MergePreferred,
-    MergePrioritized,
-    MergeSorted,
-    OrElse,
-    ZipLatest,
-    ZipLatestWith,
-    ZipWithN,
 )
 from ._ops.killswitch import SharedKillSwitch, UniqueKillSwitch
 from ._ops.queues import QueueConcurrencyError, QueueOfferResult, SinkQueue, SourceQueue

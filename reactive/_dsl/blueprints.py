@@ -1231,7 +1231,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         (at once if it never delivered). Fails when either side fails. Cancels when
         downstream cancels.
         """
-        from .._ops.junctions import ZipLatest
+        from .._ops.fan_in import ZipLatest
 
         return self._fan_in([other], ZipLatest(), None)
 
@@ -1244,7 +1244,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Cancels when downstream cancels.
         """
         check("zip_latest_with(other, f)", None, fn(f))
-        from .._ops.junctions import ZipLatestWith
+        from .._ops.fan_in import ZipLatestWith
 
         return self._fan_in([other], ZipLatestWith(f), None)
 
@@ -1260,7 +1260,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         downstream cancels.
         """
         check("merge_sorted(other, key)", None, opt_fn(key))
-        from .._ops.junctions import MergeSorted
+        from .._ops.fan_in import MergeSorted
 
         return self._fan_in([other], MergeSorted(key), None)
 
@@ -1275,7 +1275,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         when either fails. Cancels when downstream cancels.
         """
         check("interleave(other, segment_size)", None, pos_int(segment_size))
-        from .._ops.junctions import Interleave
+        from .._ops.fan_in import Interleave
 
         return self._fan_in([other], Interleave(2, segment_size, eager_close), None)
 
@@ -1288,7 +1288,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Completes when this stream completes after emitting at least one element, or when
         ``other`` completes. Fails when either fails. Cancels when downstream cancels.
         """
-        from .._ops.junctions import OrElse
+        from .._ops.fan_in import OrElse
 
         return self._fan_in([other], OrElse(), None)
 

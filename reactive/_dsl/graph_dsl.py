@@ -63,7 +63,7 @@ from typing import Any
 from .._errors import IllegalGraphError
 from .._impl.modules import CompositeModule, Module
 from .._keep import NotUsed
-from .._ops.junctions import MergePreferredShape
+from .._ops.fan_in import MergePreferredShape
 from .._stage.shapes import (
     ClosedShape,
     Inlet,

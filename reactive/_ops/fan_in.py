@@ -1,19 +1,37 @@
-"""Fan-in stages: Zip, ZipWith, Merge, Concat (used by the fluent operators and junctions)."""
+"""Fan-in stages: Zip, ZipWith, ZipN, Merge, Concat, and the other fan-in junctions:
+MergePreferred, MergePrioritized, ZipLatest(With), ZipWithN, Interleave, MergeSorted,
+OrElse (used by the fluent operators and the GraphDSL junctions)."""
 
 from __future__ import annotations
 
 import inspect
+import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from .._checks import NONE_ELEMENT, check, opt_fn, opt_int_at_least, pos_int
+from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, opt_int_at_least, pos_int
 from .._impl.interpreter import IN_CLOSED, PULLED
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
-from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, UniformFanInShape
+from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
 from .._supervision import Supervision
 
-__all__ = ["Zip", "ZipWith", "Merge", "Concat"]
+__all__ = [
+    "Zip",
+    "ZipWith",
+    "ZipN",
+    "Merge",
+    "Concat",
+    "MergePreferred",
+    "MergePreferredShape",
+    "MergePrioritized",
+    "ZipLatest",
+    "ZipLatestWith",
+    "ZipWithN",
+    "Interleave",
+    "MergeSorted",
+    "OrElse",
+]
 
 
 class _PortIn(InHandler):
@@ -49,7 +67,7 @@ def _arity(f: Callable[..., Any]) -> int:
 class _BatchFanInLogic(GraphStageLogic, OutHandler):
     """The common part of the fan-in stages on the batch protocol (fast path; see
     ``_ops/fused.py``): ``Zip``/``ZipWith``, ``Merge``, ``Concat`` here, ``Interleave`` and
-    ``MergeSorted`` in ``junctions.py``.
+    ``MergeSorted`` below.
 
     What input ``i`` hands over (one element or a batch) waits in ``bufs[i]`` (``None``
     when empty), read from ``offs[i]`` on. An input is pulled (``_pull_in``) for what
@@ -453,7 +471,7 @@ def eager_finish(logic: GraphStageLogic, ins: Sequence[Inlet[Any]], ready: Any) 
     another input, but keep the element the completed input had already delivered: it
     is emitted before the stage completes. Returns ``ready`` (a deque or a list of
     indices into ``ins``) without the inputs whose element was discarded. Shared by
-    ``Merge`` and the merges of ``junctions.py``."""
+    ``Merge`` and the merges below."""
     for p in logic.shape.inlets:
         logic.cancel(p)  # a no-op on the completed input, whose element stays available
     return type(ready)(j for j in ready if logic.is_available(ins[j]))
@@ -626,3 +644,785 @@ class ZipN(GraphStage[UniformFanInShape]):
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
         return _ZipLogic(self.shape, lambda *xs: list(xs))  # type: ignore[arg-type]
+
+
+# -- merges with a choice among ready inputs ---------------------------------------------------
+class _ChoosingMergeLogic(GraphStageLogic, OutHandler):
+    """A merge that keeps the ready inputs and lets ``choose`` pick which one to emit."""
+
+    def __init__(self, shape: Shape, out: Outlet[Any], eager: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = out
+        self.eager = eager
+        self.running = len(self.ins)
+        self.ready: list[int] = []
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(out, self)
+
+    def choose(self, ready: list[int]) -> int:
+        """The position in ``ready`` of the input to emit next (default: the oldest)."""
+        return 0
+
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.try_pull(p)
+
+    def _emit_one(self) -> None:
+        k = self.choose(self.ready)
+        i = self.ready.pop(k)
+        p = self.ins[i]
+        elem = self.grab(p)
+        # Pull before pushing: a synchronous input delivers its next element before
+        # downstream asks again, so a preferred/high-priority input keeps winning.
+        self.try_pull(p)
+        self.push(self.out, elem)
+
+    def on_push_i(self, i: int) -> None:
+        self.ready.append(i)
+        if self.is_available(self.out):
+            self._emit_one()
+
+    def on_pull(self) -> None:
+        if self.ready:
+            self._emit_one()
+        if not self.ready and self.running == 0:
+            self.complete_stage()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.eager:
+            self.ready = eager_finish(self, self.ins, self.ready)
+            self.running = 0
+            if not self.ready:
+                self.complete_stage()
+            return
+        self.running -= 1
+        if self.running == 0 and not self.ready:
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class MergePreferredShape(Shape):
+    """``n`` secondary inlets ``in_(i)``, one ``preferred`` inlet and one outlet ``out``."""
+
+    __slots__ = ("preferred", "out", "n")
+
+    def __init__(self, preferred: Inlet[Any], out: Outlet[Any], *ins: Inlet[Any]) -> None:
+        super().__init__((*ins, preferred), (out,))
+        self.preferred = preferred
+        self.out = out
+        self.n = len(ins)
+
+    def in_(self, i: int) -> Inlet[Any]:
+        """Secondary inlet number ``i``."""
+        if not 0 <= i < self.n:
+            raise IndexError(f"MergePreferred has secondary inlets 0..{self.n - 1}, not {i}")
+        return self.inlets[i]
+
+    def copy_from_ports(
+        self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+    ) -> Shape:
+        return MergePreferredShape(inlets[-1], outlets[0], *inlets[:-1])
+
+
+class MergePreferred(GraphStage[MergePreferredShape]):
+    """``MergePreferred(n, eager_complete=False)``: like Merge, but the ``preferred`` inlet
+    wins whenever it has an element ready; ``in_(i)`` are the ``n`` secondary inlets.
+
+    Emits when one of the inputs has an element available (preferred first, then the
+    secondaries in arrival order). Backpressures when downstream backpressures. Completes
+    when all inputs completed (or the first one, with ``eager_complete``, after the
+    elements already taken from the preferred input and the completed input's waiting
+    element). Cancels when downstream cancels.
+    """
+
+    name = "merge_preferred"
+
+    def __init__(self, n: int = 1, eager_complete: bool = False) -> None:
+        check("MergePreferred(n, eager_complete)", pos_int(n))
+        self.n = n
+        self.eager_complete = eager_complete
+        self.shape = MergePreferredShape(
+            Inlet("MergePreferred.preferred"),
+            Outlet("MergePreferred.out"),
+            *(Inlet(f"MergePreferred.in{i}") for i in range(n)),
+        )
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _PreferredLogic(self.shape, self.eager_complete)
+
+
+class _PreferredLogic(GraphStageLogic, OutHandler):
+    """As Akka's MergePreferred, the preferred input is grabbed and pulled again at once
+    (up to ``MAX_BUFFERED`` elements wait here), which keeps a feedback loop into
+    ``preferred`` live; secondaries are served in arrival order when no preferred element
+    waits."""
+
+    MAX_BUFFERED = 2
+
+    def __init__(self, shape: MergePreferredShape, eager: bool) -> None:
+        super().__init__(shape)
+        self.pref = shape.preferred
+        self.secs = shape.inlets[:-1]
+        self.out = shape.out
+        self.eager = eager
+        self.buf: deque[Any] = deque()
+        self.ready: deque[int] = deque()  # secondaries holding an element, oldest first
+        self.running = len(shape.inlets)
+        for i, p in enumerate(self.secs):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.pref, _PortIn(self, -1))
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        for p in self.shape.inlets:
+            self.try_pull(p)
+
+    def on_push_i(self, i: int) -> None:
+        if i < 0:
+            self.buf.append(self.grab(self.pref))
+            if len(self.buf) < self.MAX_BUFFERED:
+                self.try_pull(self.pref)
+        else:
+            self.ready.append(i)
+        if self.is_available(self.out):
+            self._emit()
+
+    def on_pull(self) -> None:
+        self._emit()
+
+    def _emit(self) -> None:
+        if self.buf:
+            self.push(self.out, self.buf.popleft())
+            self.try_pull(self.pref)
+        elif self.ready:
+            p = self.secs[self.ready.popleft()]
+            elem = self.grab(p)
+            self.try_pull(p)
+            self.push(self.out, elem)
+        self._maybe_complete()
+
+    def _maybe_complete(self) -> None:
+        if self.running == 0 and not self.buf and not self.ready:
+            self.complete_stage()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.eager:
+            # The preferred elements already grabbed (Pekko's pending ``emit``s) and the
+            # completed input's own element are emitted first; see ``eager_finish``.
+            self.ready = eager_finish(self, self.secs, self.ready)
+            self.running = 0
+            self._maybe_complete()
+            return
+        self.running -= 1
+        self._maybe_complete()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class MergePrioritized(GraphStage[UniformFanInShape]):
+    """``MergePrioritized(priorities, eager_complete=False)``: a merge that picks among
+    the ready inputs at random, weighted by their positive integer ``priorities``.
+
+    Emits when one of the inputs has an element available. Backpressures when
+    downstream backpressures. Completes when all inputs completed (or the first one, with
+    ``eager_complete``, after the completed input's waiting element, as ``Merge``).
+    Cancels when downstream cancels.
+    """
+
+    name = "merge_prioritized"
+
+    def __init__(self, priorities: Sequence[int], eager_complete: bool = False) -> None:
+        prios = list(priorities)
+        if not prios:
+            raise ValueError("MergePrioritized needs at least one priority")
+        if any(not isinstance(p, int) or p <= 0 for p in prios):
+            raise ValueError(f"MergePrioritized priorities must be positive integers, got {prios}")
+        self.priorities = tuple(prios)
+        self.eager_complete = eager_complete
+        self.shape = UniformFanInShape.of(len(prios), "MergePrioritized")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _PrioritizedLogic(self.shape, self.priorities, self.eager_complete)
+
+
+class _PrioritizedLogic(_ChoosingMergeLogic):
+    def __init__(self, shape: UniformFanInShape, prios: tuple[int, ...], eager: bool) -> None:
+        super().__init__(shape, shape.out, eager)
+        self.prios = prios
+        self.rng = random.Random()
+
+    def choose(self, ready: list[int]) -> int:
+        if len(ready) == 1:
+            return 0
+        total = sum(self.prios[i] for i in ready)
+        r = self.rng.randrange(total)
+        for k, i in enumerate(ready):
+            r -= self.prios[i]
+            if r < 0:
+                return k
+        return len(ready) - 1  # pragma: no cover - unreachable
+
+
+# -- zips ------------------------------------------------------------------------------------
+class ZipWithN(GraphStage[UniformFanInShape]):
+    """``ZipWithN(f, n)``: ``f(list)`` of one element from each of ``n`` inputs.
+
+    Emits when every input has an element and downstream pulls. Backpressures when
+    downstream backpressures. Completes when any input completes (after the combination
+    it still holds is emitted). Fails when ``f`` raises. Cancels when downstream cancels.
+    """
+
+    name = "zip_with_n"
+
+    def __init__(self, f: Callable[[list[Any]], Any], n: int) -> None:
+        check("ZipWithN(f, n)", fn(f), pos_int(n))
+        self.f = f
+        self.n = n
+        self.shape = UniformFanInShape.of(n, "ZipWithN")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        f = self.f
+        return _ZipLogic(self.shape, lambda *xs: f(list(xs)))  # type: ignore[arg-type]
+
+
+class ZipLatestWith(GraphStage[FanInShapeN]):
+    """``ZipLatestWith(f, n=2, eager_complete=True)``: ``f(a, b, ...)`` of the latest
+    element of each input, each time any input delivers a new one (ports ``in0``.. ``out``).
+
+    Emits when every input has delivered at least once, one of them delivered a new
+    element since the last emission, and downstream pulls. Backpressures when downstream
+    backpressures (each input is pulled again only after its element was used or
+    downstream pulled). Completes when any input completes (with ``eager_complete``, the
+    default), or when all inputs completed; at once if an input completes having never
+    delivered. Fails when ``f`` raises. Cancels when downstream cancels.
+    """
+
+    name = "zip_latest_with"
+
+    def __init__(
+        self, f: Callable[..., Any] | None, n: int = 2, eager_complete: bool = True
+    ) -> None:
+        check("ZipLatestWith(f, n)", opt_fn(f), int_at_least(n, 2))
+        self.f = f
+        self.n = n
+        self.eager_complete = eager_complete
+        cls = type(self).__name__
+        ports: list[Inlet[Any]] = [Inlet(f"{cls}.in{i}") for i in range(n)]
+        out: Outlet[Any] = Outlet(f"{cls}.out")
+        self.shape = FanInShape2(ports[0], ports[1], out) if n == 2 else FanInShapeN(*ports, out)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ZipLatestLogic(self.shape, self.f, self.eager_complete)
+
+
+class ZipLatest(ZipLatestWith):
+    """``ZipLatest(eager_complete=True)``: tuples ``(a, b)`` of the latest elements.
+
+    Emits when both inputs delivered at least once, one of them delivered a new element
+    since the last tuple, and downstream pulls. Backpressures when downstream
+    backpressures. Completes when either input completes (with ``eager_complete``, the
+    default), or when both completed. Cancels when downstream cancels.
+    """
+
+    name = "zip_latest"
+
+    def __init__(self, eager_complete: bool = True) -> None:
+        super().__init__(None, 2, eager_complete)
+
+
+class _ZipLatestLogic(GraphStageLogic, OutHandler):
+    _supervised = True
+
+    def __init__(self, shape: FanInShapeN, f: Callable[..., Any] | None, eager: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.f = f
+        self.eager = eager
+        n = len(self.ins)
+        self.latest: list[Any] = [None] * n
+        self.has = [False] * n
+        self.running = n
+        self.fresh = False  # a value arrived since the last emission
+        self.waiting = False  # downstream pulled and got nothing yet
+        self.will_shut_down = False
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.pull(p)
+
+    def _pull_all(self) -> None:
+        for p in self.ins:
+            if not self.is_available(p):
+                self.try_pull(p)
+
+    def _push_output(self) -> None:
+        vals = self.latest
+        self.push(self.out, tuple(vals) if self.f is None else self.f(*vals))
+        self.fresh = False
+        if self.will_shut_down:
+            self.complete_stage()
+
+    def on_push_i(self, i: int) -> None:
+        self.latest[i] = self.grab(self.ins[i])
+        self.has[i] = True
+        self.fresh = True
+        if self.waiting and all(self.has):
+            self.waiting = False
+            self._push_output()
+            if not self.is_closed(self.out):
+                self._pull_all()
+
+    def on_pull(self) -> None:
+        if all(self.has) and self.fresh:
+            self._push_output()
+        else:
+            self.waiting = True
+        if not self.is_closed(self.out):
+            self._pull_all()
+
+    def on_finish_i(self, i: int) -> None:
+        self.running -= 1
+        if not self.has[i]:
+            self.complete_stage()  # can never emit again
+            return
+        if self.eager or self.running == 0:
+            if self.fresh and all(self.has):
+                self.will_shut_down = True  # emit the last combination first
+            else:
+                self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+# -- Interleave ------------------------------------------------------------------------------
+class Interleave(GraphStage[UniformFanInShape]):
+    """``Interleave(n, segment_size, eager_close=False)``: ``segment_size`` elements from
+    each input in turn.
+
+    Like Akka's ``Interleave`` (built with detached inputs), every input is pulled at
+    start and holds one element ready.
+
+    Emits when the current input has an element available. Backpressures when downstream
+    backpressures. Completes when all inputs completed (the others are then served in
+    turn), or when any completes with ``eager_close``. Cancels when downstream cancels.
+    """
+
+    name = "interleave"
+
+    def __init__(self, n: int, segment_size: int, eager_close: bool = False) -> None:
+        check("Interleave(n, segment_size, eager_close)", pos_int(n), pos_int(segment_size))
+        self.n = n
+        self.segment_size = segment_size
+        self.eager_close = eager_close
+        self.shape = UniformFanInShape.of(n, "Interleave")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if not self.eager_close and attributes is not None and attributes.get("fast_paths"):
+            return _InterleaveBatchLogic(self.shape, self.segment_size)
+        return _InterleaveLogic(self.shape, self.segment_size, self.eager_close)
+
+
+class _InterleaveLogic(GraphStageLogic, OutHandler):
+    """Akka's Interleave behind ``withDetachedInputs``: every input is pulled at start and
+    again as soon as its element is taken, so each holds one element ready."""
+
+    def __init__(self, shape: UniformFanInShape, segment: int, eager_close: bool) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.segment = segment
+        self.eager_close = eager_close
+        self.current = 0
+        self.count = 0
+        self.running = len(self.ins)
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.pull(p)
+
+    def _done(self, j: int) -> bool:
+        p = self.ins[j]
+        return self.is_closed(p) and not self.is_available(p)
+
+    def _switch(self) -> None:
+        self.count = 0
+        n = len(self.ins)
+        for step in range(1, n + 1):
+            j = (self.current + step) % n
+            if not self._done(j):
+                self.current = j
+                return
+
+    def _serve(self) -> None:
+        i = self.current
+        p = self.ins[i]
+        if not self.is_available(p):
+            return  # already pulled: on_push serves it
+        self.push(self.out, self.grab(p))
+        self.count += 1
+        if self.is_closed(p):
+            self._input_done(i)
+            return
+        self.pull(p)
+        if self.count == self.segment:
+            self._switch()
+
+    def _input_done(self, i: int) -> None:
+        if self.eager_close:
+            self.complete_stage()
+            return
+        self.running -= 1
+        if self.running == 0:
+            self.complete_stage()
+        elif i == self.current:
+            self._switch()
+            if self.is_available(self.out):
+                self._serve()
+
+    def on_push_i(self, i: int) -> None:
+        if i == self.current and self.is_available(self.out):
+            self._serve()
+
+    def on_pull(self) -> None:
+        self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if not self.is_available(self.ins[i]):
+            self._input_done(i)
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class _InterleaveBatchLogic(_BatchFanInLogic):
+    """Interleave on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What each input hands over waits in its buffer; the current input's buffer is pushed
+    within downstream's demand, segment after segment (one push may hold several), and an
+    input is pulled again as soon as its buffer is empty (every input is pulled at start,
+    as ``_InterleaveLogic``). An input is done when it completed and its buffer
+    is empty; the stage completes when all are. Used for ``eager_close=False`` only.
+    """
+
+    def __init__(self, shape: UniformFanInShape, segment: int) -> None:
+        super().__init__(shape)
+        self.segment = segment
+        self.current = 0
+        self.count = 0
+        self.running = len(self.ins)
+
+    def _done(self, j: int) -> bool:
+        return self.bufs[j] is None and bool(self._cins[j].state & IN_CLOSED)
+
+    def _switch(self) -> None:
+        self.count = 0
+        n = len(self.ins)
+        for step in range(1, n + 1):
+            j = (self.current + step) % n
+            if not self._done(j):
+                self.current = j
+                return
+
+    def _serve(self) -> None:
+        """Downstream has demand: push segment after segment, within it, as far as the
+        inputs' buffers go (stopping at an input that is still to answer its pull)."""
+        cout = self._cout
+        n = cout.demand_n if cout.batch else 1
+        out: list[Any] = []
+        bufs = self.bufs
+        done = False
+        while len(out) < n:
+            i = self.current
+            buf = bufs[i]
+            if buf is None:
+                break  # pulled already: on_push serves it
+            start = self.offs[i]
+            take = buf[start : start + min(n - len(out), self.segment - self.count)]
+            out += take
+            self.count += len(take)
+            if start + len(take) >= len(buf):
+                bufs[i] = None
+                self.offs[i] = 0
+                if self._cins[i].state & IN_CLOSED:
+                    self.running -= 1
+                    if self.running == 0:
+                        done = True
+                        break
+                    self._switch()
+                    continue
+                self._pull_in(i)
+            else:
+                self.offs[i] = start + len(take)
+            if self.count >= self.segment:
+                self._switch()
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        if done:
+            self.complete_stage()
+
+    def _input_done(self, i: int) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self.complete_stage()
+        elif i == self.current:
+            self._switch()
+            if self.is_available(self.out):
+                self._serve()
+
+    def _pushed(self, i: int) -> None:
+        if i == self.current and self.is_available(self.out):
+            self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.bufs[i] is None:
+            self._input_done(i)
+
+
+# -- MergeSorted -----------------------------------------------------------------------------
+class MergeSorted(GraphStage[FanInShape2]):
+    """``MergeSorted(key=None)``: merge two sorted inputs into one sorted output
+    (ports ``in0``, ``in1``, ``out``; on ties ``in0`` goes first).
+
+    Emits when both inputs have an element available (the smaller one is emitted), or
+    when one input completed (the rest of the other passes through). Backpressures when
+    downstream backpressures. Completes when both inputs completed. Cancels when
+    downstream cancels.
+    """
+
+    name = "merge_sorted"
+
+    def __init__(self, key: Callable[[Any], Any] | None = None) -> None:
+        check("MergeSorted(key)", opt_fn(key))
+        self.key = key
+        self.shape = FanInShape2(
+            Inlet("MergeSorted.in0"), Inlet("MergeSorted.in1"), Outlet("MergeSorted.out")
+        )
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _MergeSortedBatchLogic(self.shape, self.key)
+        return _MergeSortedLogic(self.shape, self.key)
+
+
+class _IgnoreFinish(InHandler):
+    """Inlet handler while ``read`` drives the inlet: completion is handled by ``read``."""
+
+    def on_push(self) -> None:  # pragma: no cover - read() replaces this handler first
+        pass
+
+    def on_upstream_finish(self) -> None:
+        pass
+
+
+class _MergeSortedLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: FanInShape2, key: Callable[[Any], Any] | None) -> None:
+        super().__init__(shape)
+        self.left = shape.in0
+        self.right = shape.in1
+        self.out = shape.out
+        self.key = key
+        self.other: Any = None
+        self.set_handler(self.left, _IgnoreFinish())
+        self.set_handler(self.right, _IgnoreFinish())
+        self.set_handler(self.out, self)
+
+    def on_pull(self) -> None:
+        pass  # demand is served by emit() as elements are read
+
+    def _le(self, a: Any, b: Any) -> bool:
+        k = self.key
+        return not (k(b) < k(a)) if k is not None else not (b < a)
+
+    def _dispatch(self, left: Any, right: Any) -> None:
+        if self._le(left, right):
+            self.other = right
+            self.emit(self.out, left, self._read_left)
+        else:
+            self.other = left
+            self.emit(self.out, right, self._read_right)
+
+    def _read_left(self) -> None:
+        self.read(self.left, lambda x: self._dispatch(x, self.other), self._pass_right)
+
+    def _read_right(self) -> None:
+        self.read(self.right, lambda x: self._dispatch(self.other, x), self._pass_left)
+
+    def _pass_right(self) -> None:
+        # left completed while ``other`` (from right) was held: emit it, then pass right on.
+        self.emit(self.out, self.other, lambda: self._pass_along(self.right))
+
+    def _pass_left(self) -> None:
+        self.emit(self.out, self.other, lambda: self._pass_along(self.left))
+
+    def _pass_along(self, inlet: Inlet[Any]) -> None:
+        self.other = None
+        if self.is_closed(inlet) and not self.is_available(inlet):
+            self.complete(self.out)
+            return
+        self.pass_along(inlet, self.out, do_pull=True)
+
+    def pre_start(self) -> None:
+        # Pull both inputs eagerly (fan-in stages must, so cycles can start).
+        self.pull(self.right)
+
+        def first_left(x: Any) -> None:
+            self.other = x
+            self._read_right()
+
+        self.read(self.left, first_left, lambda: self.pass_along(self.right, self.out))
+
+
+class _MergeSortedBatchLogic(_BatchFanInLogic):
+    """MergeSorted on the batch protocol (fast path; see ``_ops/fused.py``).
+
+    What each input hands over waits in its buffer; while downstream has demand, the
+    smaller head of the two buffers goes out (``in0`` on ties), up to the demand, as one
+    push. When a buffer runs dry its input is pulled again (for what downstream last
+    asked for), and merging waits for it, unless it completed: then the other input's
+    elements pass on. A raising ``key`` fails the stage after what was merged before it
+    went out.
+    """
+
+    def __init__(self, shape: FanInShape2, key: Callable[[Any], Any] | None) -> None:
+        super().__init__(shape)
+        self.key = key
+
+    def _serve(self) -> None:
+        """Downstream has demand: push what can be merged now."""
+        bufs = self.bufs
+        offs = self.offs
+        cins = self._cins
+        cout = self._cout
+        n = cout.demand_n if cout.batch else 1
+        out: list[Any] = []
+        key = self.key
+        err: Exception | None = None
+        a, b = bufs
+        ia, ib = offs
+        try:
+            if a is not None and b is not None:
+                la, lb = len(a), len(b)
+                while ia < la and ib < lb and len(out) < n:
+                    x, y = a[ia], b[ib]
+                    if (key(y) < key(x)) if key is not None else (y < x):
+                        out.append(y)
+                        ib += 1
+                    else:
+                        out.append(x)
+                        ia += 1
+        except Exception as e:
+            err = e
+        if err is None:
+            # One side ran dry and completed: the other passes on.
+            if a is not None and (b is None and cins[1].state & IN_CLOSED):
+                take = a[ia : ia + n - len(out)]
+                out += take
+                ia += len(take)
+            elif b is not None and (a is None and cins[0].state & IN_CLOSED):
+                take = b[ib : ib + n - len(out)]
+                out += take
+                ib += len(take)
+        if a is not None and ia >= len(a):
+            bufs[0] = None
+            ia = 0
+        if b is not None and ib >= len(b):
+            bufs[1] = None
+            ib = 0
+        offs[0], offs[1] = ia, ib
+        if out:
+            self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        if err is not None:
+            raise err
+        for i in (0, 1):
+            if bufs[i] is None:
+                if cins[i].state & IN_CLOSED:
+                    if bufs[1 - i] is None and cins[1 - i].state & IN_CLOSED:
+                        self.complete_stage()
+                        return
+                else:
+                    self._pull_in(i)
+        if not out and self.is_available(self.out) and (bufs[0] is not None or bufs[1] is not None):
+            # Nothing went out but something can (one side completed while this side was
+            # waiting): serve again.
+            if (bufs[0] is None and cins[0].state & IN_CLOSED) or (
+                bufs[1] is None and cins[1].state & IN_CLOSED
+            ):
+                self._serve()
+
+    def on_finish_i(self, i: int) -> None:
+        if self.bufs[i] is None:
+            if self.bufs[1 - i] is None and self._cins[1 - i].state & IN_CLOSED:
+                self.complete_stage()
+            elif self.is_available(self.out):
+                self._serve()
+
+
+# -- OrElse ----------------------------------------------------------------------------------
+class OrElse(GraphStage[UniformFanInShape]):
+    """``OrElse()``: the primary input (``in_(0)``); if it completes without emitting
+    anything, the secondary input (``in_(1)``) instead.
+
+    Emits when the current input has an element. Backpressures when downstream
+    backpressures. Completes when the primary completes after emitting at least one
+    element (the secondary is cancelled at the primary's first element), or when the
+    secondary completes. Cancels when downstream cancels.
+    """
+
+    name = "or_else"
+
+    def __init__(self) -> None:
+        self.shape = UniformFanInShape.of(2, "OrElse")
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _OrElseLogic(self.shape)
+
+
+class _OrElseLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: UniformFanInShape) -> None:
+        super().__init__(shape)
+        self.primary, self.secondary = shape.inlets
+        self.out = shape.out
+        self.current = self.primary
+        self.primary_pushed = False
+        self.set_handler(self.primary, _PortIn(self, 0))
+        self.set_handler(self.secondary, _PortIn(self, 1))
+        self.set_handler(self.out, self)
+
+    def on_pull(self) -> None:
+        self.pull(self.current)
+
+    def on_push_i(self, i: int) -> None:
+        if i == 0:
+            if not self.primary_pushed:
+                self.primary_pushed = True
+                self.cancel(self.secondary)
+            self.push(self.out, self.grab(self.primary))
+        else:
+            self.push(self.out, self.grab(self.secondary))
+
+    def on_finish_i(self, i: int) -> None:
+        if i == 0:
+            if not self.primary_pushed and not self.is_closed(self.secondary):
+                self.current = self.secondary
+                if self.is_available(self.out):
+                    self.pull(self.secondary)
+            else:
+                self.complete_stage()
+        elif self.is_closed(self.primary):
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
