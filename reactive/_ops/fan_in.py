@@ -370,21 +370,51 @@ class Merge(GraphStage[UniformFanInShape]):
         return _MergeLogic(self.shape, self.eager_complete)
 
 
-class _MergeLogic(GraphStageLogic, OutHandler):
-    def __init__(self, shape: UniformFanInShape, eager: bool) -> None:
+class _MergeBase(GraphStageLogic, OutHandler):
+    """What ``Merge`` and the choosing merges share: every input pulled at start, the
+    indices of inputs holding an element in ``ready``, completion once every input
+    completed and nothing is ready (``eager``: at the first completion, see
+    ``eager_finish``), failure at the first input failure. Subclasses decide which
+    ready element goes out and when (``on_push_i``, ``on_pull``)."""
+
+    ready: Any
+
+    def __init__(self, shape: Shape, out: Outlet[Any], eager: bool) -> None:
         super().__init__(shape)
         self.ins = shape.inlets
-        self.out = shape.out
+        self.out = out
         self.eager = eager
         self.running = len(self.ins)
-        self.ready: deque[int] = deque()
         for i, p in enumerate(self.ins):
             self.set_handler(p, _PortIn(self, i))
-        self.set_handler(self.out, self)
+        self.set_handler(out, self)
 
     def pre_start(self) -> None:
         for p in self.ins:
             self.try_pull(p)
+
+    def on_finish_i(self, i: int) -> None:
+        if self.eager:
+            self.ready = eager_finish(self, self.ins, self.ready)
+            self.running = 0
+            if not self.ready:
+                self.complete_stage()
+            return
+        self.running -= 1
+        if self.running == 0 and not self.ready:
+            self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+class _MergeLogic(_MergeBase):
+    """``Merge``: the oldest ready input goes first; an element arriving while downstream
+    waits and nothing else is ready goes out at once (pushed, then its input pulled)."""
+
+    def __init__(self, shape: UniformFanInShape, eager: bool) -> None:
+        super().__init__(shape, shape.out, eager)
+        self.ready: deque[int] = deque()
 
     def on_push_i(self, i: int) -> None:
         if self.is_available(self.out) and not self.ready:
@@ -404,20 +434,6 @@ class _MergeLogic(GraphStageLogic, OutHandler):
                 break
         if not self.ready and self.running == 0:
             self.complete_stage()
-
-    def on_finish_i(self, i: int) -> None:
-        if self.eager:
-            self.ready = eager_finish(self, self.ins, self.ready)
-            self.running = 0
-            if not self.ready:
-                self.complete_stage()
-            return
-        self.running -= 1
-        if self.running == 0 and not self.ready:
-            self.complete_stage()
-
-    def on_failure_i(self, i: int, exc: BaseException) -> None:
-        self.fail_stage(exc)
 
 
 class _MergeBatchLogic(_BatchFanInLogic):
@@ -647,27 +663,16 @@ class ZipN(GraphStage[UniformFanInShape]):
 
 
 # -- merges with a choice among ready inputs ---------------------------------------------------
-class _ChoosingMergeLogic(GraphStageLogic, OutHandler):
+class _ChoosingMergeLogic(_MergeBase):
     """A merge that keeps the ready inputs and lets ``choose`` pick which one to emit."""
 
     def __init__(self, shape: Shape, out: Outlet[Any], eager: bool) -> None:
-        super().__init__(shape)
-        self.ins = shape.inlets
-        self.out = out
-        self.eager = eager
-        self.running = len(self.ins)
+        super().__init__(shape, out, eager)
         self.ready: list[int] = []
-        for i, p in enumerate(self.ins):
-            self.set_handler(p, _PortIn(self, i))
-        self.set_handler(out, self)
 
     def choose(self, ready: list[int]) -> int:
         """The position in ``ready`` of the input to emit next (default: the oldest)."""
         return 0
-
-    def pre_start(self) -> None:
-        for p in self.ins:
-            self.try_pull(p)
 
     def _emit_one(self) -> None:
         k = self.choose(self.ready)
@@ -689,20 +694,6 @@ class _ChoosingMergeLogic(GraphStageLogic, OutHandler):
             self._emit_one()
         if not self.ready and self.running == 0:
             self.complete_stage()
-
-    def on_finish_i(self, i: int) -> None:
-        if self.eager:
-            self.ready = eager_finish(self, self.ins, self.ready)
-            self.running = 0
-            if not self.ready:
-                self.complete_stage()
-            return
-        self.running -= 1
-        if self.running == 0 and not self.ready:
-            self.complete_stage()
-
-    def on_failure_i(self, i: int, exc: BaseException) -> None:
-        self.fail_stage(exc)
 
 
 class MergePreferredShape(Shape):
