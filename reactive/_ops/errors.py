@@ -26,8 +26,71 @@ __all__ = ["Recover", "RecoverWithRetries", "MapError"]
 log = logging.getLogger("reactive")
 
 
-# -- recover ---------------------------------------------------------------------------------
-class Recover(FlowStage):
+# -- recover and map_error ----------------------------------------------------------------
+class _OnFailureStage(FlowStage):
+    """A pass-through flow that reacts to an upstream failure with ``f`` (``logic`` says
+    how): ``recover`` and ``map_error``."""
+
+    logic: type[_OnFailureLogic]
+
+    def __init__(self, f: Callable[[BaseException], Any]) -> None:
+        super().__init__()
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return self.logic(self.shape, self.f)
+
+
+class _OnFailureLogic(FlowLogic):
+    def __init__(self, shape: FlowShape, f: Callable[[BaseException], Any]) -> None:
+        super().__init__(shape)
+        self.f = f
+
+    def on_push(self) -> None:
+        self.push(self.out, self.grab(self.in_))
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        if not isinstance(exc, Exception):
+            self.fail_stage(exc)  # KeyboardInterrupt and the like are never handled
+            return
+        self.handle(exc)
+
+    def handle(self, exc: Exception) -> None:
+        """React to the upstream failure ``exc``."""
+        raise NotImplementedError
+
+
+class _RecoverLogic(_OnFailureLogic):
+    def handle(self, exc: Exception) -> None:
+        try:
+            x = self.f(exc)
+        except Exception as e:
+            if e is not exc:
+                log.error("[%s] recover function raised %r for %r", self.stage_name, e, exc)
+            self.fail_stage(e)
+            return
+        if x is not None:
+            self.emit(self.out, x)
+        self.complete_stage()
+
+
+class _MapErrorLogic(_OnFailureLogic):
+    def handle(self, exc: Exception) -> None:
+        new: Any
+        try:
+            new = self.f(exc)
+        except Exception as e:
+            new = e
+        if new is None:
+            new = exc
+        elif not isinstance(new, BaseException):
+            new = TypeError(
+                f"[{self.stage_name}] map_error function must return an exception, got {new!r}"
+            )
+        self.fail_stage(new)
+
+
+class Recover(_OnFailureStage):
     """``recover(f)``: on an upstream failure emit ``f(exc)`` as the last element, then
     complete.
 
@@ -42,43 +105,10 @@ class Recover(FlowStage):
     """
 
     name = "recover"
-
-    def __init__(self, f: Callable[[BaseException], Any]) -> None:
-        super().__init__()
-        self.f = f
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _RecoverLogic(self.shape, self.f)
+    logic = _RecoverLogic
 
 
-class _RecoverLogic(FlowLogic):
-    def __init__(self, shape: FlowShape, f: Callable[[BaseException], Any]) -> None:
-        super().__init__(shape)
-        self.f = f
-
-    def on_push(self) -> None:
-        self.push(self.out, self.grab(self.in_))
-
-    def on_upstream_failure(self, exc: BaseException) -> None:
-        if not isinstance(exc, Exception):
-            self.fail_stage(exc)
-            return
-        try:
-            x = self.f(exc)
-        except Exception as e:
-            if e is not exc:
-                log.error("[%s] recover function raised %r for %r", self.stage_name, e, exc)
-            self.fail_stage(e)
-            return
-        if x is None:
-            self.complete_stage()
-        else:
-            self.emit(self.out, x)
-            self.complete_stage()
-
-
-# -- map_error -------------------------------------------------------------------------------
-class MapError(FlowStage):
+class MapError(_OnFailureStage):
     """``map_error(f)``: fail with ``f(exc)`` instead of the upstream failure ``exc``.
 
     ``f`` returning ``None`` keeps the original exception; ``f`` raising fails the stream
@@ -90,38 +120,7 @@ class MapError(FlowStage):
     """
 
     name = "map_error"
-
-    def __init__(self, f: Callable[[BaseException], BaseException | None]) -> None:
-        super().__init__()
-        self.f = f
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _MapErrorLogic(self.shape, self.f)
-
-
-class _MapErrorLogic(FlowLogic):
-    def __init__(self, shape: FlowShape, f: Callable[[BaseException], Any]) -> None:
-        super().__init__(shape)
-        self.f = f
-
-    def on_push(self) -> None:
-        self.push(self.out, self.grab(self.in_))
-
-    def on_upstream_failure(self, exc: BaseException) -> None:
-        if not isinstance(exc, Exception):
-            self.fail_stage(exc)
-            return
-        try:
-            new = self.f(exc)
-        except Exception as e:
-            new = e
-        if new is None:
-            new = exc
-        elif not isinstance(new, BaseException):
-            new = TypeError(
-                f"[{self.stage_name}] map_error function must return an exception, got {new!r}"
-            )
-        self.fail_stage(new)
+    logic = _MapErrorLogic
 
 
 # -- recover_with_retries ----------------------------------------------------------------------

@@ -261,61 +261,52 @@ class _ReduceSinkLogic(SinkLogic):
 
 
 # -- head / last / seq ------------------------------------------------------------------------
-class HeadSink(SinkStage):
+class _EndElementSink(SinkStage):
+    """``Sink.head()`` / ``head_option()`` (``first``) and ``Sink.last()`` /
+    ``last_option()``: one element of the stream's end; ``optional``: ``None`` when the
+    stream is empty instead of ``NoSuchElementError``."""
+
+    first = True
+
+    def __init__(self, optional: bool) -> None:
+        super().__init__()
+        self.optional = optional
+        end = "head" if self.first else "last"
+        self.name = f"{end}_option_sink" if optional else f"{end}_sink"
+
+    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
+        return _EndElementLogic(self.shape, promise, self.first, self.optional)
+
+
+class HeadSink(_EndElementSink):
     """``Sink.head()`` / ``Sink.head_option()``: the first element, then cancel."""
 
     name = "head_sink"
-
-    def __init__(self, optional: bool) -> None:
-        super().__init__()
-        self.optional = optional
-        self.name = "head_option_sink" if optional else "head_sink"
-
-    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
-        return _HeadLogic(self.shape, promise, self.optional)
+    first = True
 
 
-class _HeadLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any, optional: bool) -> None:
-        super().__init__(shape, promise)
-        self.optional = optional
-
-    def on_push(self) -> None:
-        self.succeed(self.grab(self.in_))
-        self.complete_stage()
-
-    def on_upstream_finish(self) -> None:
-        if self.optional:
-            self.succeed(None)
-        else:
-            exc = NoSuchElementError(f"[{self._stage_name}] head of an empty stream")
-            self.failed(exc)
-        self.complete_stage()
-
-
-class LastSink(SinkStage):
+class LastSink(_EndElementSink):
     """``Sink.last()`` / ``Sink.last_option()``: the last element."""
 
     name = "last_sink"
-
-    def __init__(self, optional: bool) -> None:
-        super().__init__()
-        self.optional = optional
-        self.name = "last_option_sink" if optional else "last_sink"
-
-    def make_logic(self, promise: asyncio.Future[Any], attributes: Any) -> GraphStageLogic:
-        return _LastLogic(self.shape, promise, self.optional)
+    first = False
 
 
-class _LastLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any, optional: bool) -> None:
+class _EndElementLogic(SinkLogic):
+    def __init__(self, shape: SinkShape, promise: Any, first: bool, optional: bool) -> None:
         super().__init__(shape, promise)
+        self.first = first
         self.optional = optional
         self.last: Any = _MISSING
-        self._batch_in = (self.in_,)
+        if not first:
+            self._batch_in = (self.in_,)  # the last element: read whole batches
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
+        if self.first:
+            self.succeed(x)
+            self.complete_stage()
+            return
         if type(x) is _Batch:
             if x:
                 self.last = x[-1]
@@ -329,7 +320,9 @@ class _LastLogic(SinkLogic):
         elif self.optional:
             self.succeed(None)
         else:
-            self.failed(NoSuchElementError(f"[{self._stage_name}] last of an empty stream"))
+            end = "head" if self.first else "last"
+            exc = NoSuchElementError(f"[{self._stage_name}] {end} of an empty stream")
+            self.failed(exc)
         self.complete_stage()
 
 
