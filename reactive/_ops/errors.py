@@ -143,7 +143,7 @@ class _Channel:
             self.inner.invoke((cmd, arg))
 
 
-class _SubSink(GraphStage[SinkShape]):
+class _SubSink(GraphStage[SinkShape[Any]]):
     """A sink feeding another logic through a ``_Channel`` (one element per ``pull``)."""
 
     name = "recover_with_retries_sink"
@@ -157,7 +157,7 @@ class _SubSink(GraphStage[SinkShape]):
 
 
 class _SubSinkLogic(GraphStageLogic, InHandler):
-    def __init__(self, shape: SinkShape, channel: _Channel) -> None:
+    def __init__(self, shape: SinkShape[Any], channel: _Channel) -> None:
         super().__init__(shape)
         self.in_ = shape.in_
         self.channel = channel

@@ -36,7 +36,7 @@ _CLOSED: Any = object()
 # ---------------------------------------------------------------------------------------------
 
 
-class _MergeHubStage(GraphStageWithMaterializedValue[SourceShape, Any]):
+class _MergeHubStage(GraphStageWithMaterializedValue[SourceShape[Any], Any]):
     name = "merge_hub"
 
     def __init__(self, size: int) -> None:
@@ -51,7 +51,7 @@ class _MergeHubStage(GraphStageWithMaterializedValue[SourceShape, Any]):
 
 
 class _MergeHubLogic(GraphStageLogic, OutHandler):
-    def __init__(self, shape: SourceShape, size: int) -> None:
+    def __init__(self, shape: SourceShape[Any], size: int) -> None:
         super().__init__(shape)
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)
@@ -93,7 +93,7 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
             p.cancel_cb.invoke(None)
 
 
-class _MergeHubProducerStage(GraphStageWithMaterializedValue[SinkShape, Any]):
+class _MergeHubProducerStage(GraphStageWithMaterializedValue[SinkShape[Any], Any]):
     name = "merge_hub_producer"
 
     def __init__(self, hub: _MergeHubLogic, size: int) -> None:
@@ -106,7 +106,7 @@ class _MergeHubProducerStage(GraphStageWithMaterializedValue[SinkShape, Any]):
 
 
 class _MergeHubProducerLogic(GraphStageLogic, InHandler):
-    def __init__(self, shape: SinkShape, hub: _MergeHubLogic, size: int) -> None:
+    def __init__(self, shape: SinkShape[Any], hub: _MergeHubLogic, size: int) -> None:
         super().__init__(shape)
         self.in_: Inlet[Any] = shape.in_
         self.set_handler(self.in_, self)
@@ -154,7 +154,7 @@ class _MergeHubProducerLogic(GraphStageLogic, InHandler):
 class _FanOutHubLogic(GraphStageLogic, InHandler):
     """The sink side of a fan-out hub: pulls upstream, remembers its terminal signal."""
 
-    def __init__(self, shape: SinkShape, start_after: int, size: int) -> None:
+    def __init__(self, shape: SinkShape[Any], start_after: int, size: int) -> None:
         super().__init__(shape)
         self.in_: Inlet[Any] = shape.in_
         self.set_handler(self.in_, self)
@@ -206,7 +206,7 @@ class _FanOutHubLogic(GraphStageLogic, InHandler):
             self.cb.invoke(None)
 
 
-class _HubConsumerStage(GraphStageWithMaterializedValue[SourceShape, Any]):
+class _HubConsumerStage(GraphStageWithMaterializedValue[SourceShape[Any], Any]):
     def __init__(self, hub: Any, logic_cls: Any, name: str) -> None:
         self.hub = hub
         self.logic_cls = logic_cls
@@ -218,7 +218,7 @@ class _HubConsumerStage(GraphStageWithMaterializedValue[SourceShape, Any]):
 
 
 class _HubConsumerLogic(GraphStageLogic, OutHandler):
-    def __init__(self, shape: SourceShape, hub: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], hub: Any) -> None:
         super().__init__(shape)
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)
@@ -251,7 +251,7 @@ class _HubConsumerLogic(GraphStageLogic, OutHandler):
 # ---------------------------------------------------------------------------------------------
 
 
-class _BroadcastHubStage(GraphStageWithMaterializedValue[SinkShape, Any]):
+class _BroadcastHubStage(GraphStageWithMaterializedValue[SinkShape[Any], Any]):
     name = "broadcast_hub"
 
     def __init__(self, size: int, start_after: int) -> None:
@@ -268,7 +268,7 @@ class _BroadcastHubStage(GraphStageWithMaterializedValue[SinkShape, Any]):
 
 
 class _BroadcastHubLogic(_FanOutHubLogic):
-    def __init__(self, shape: SinkShape, start_after: int, size: int) -> None:
+    def __init__(self, shape: SinkShape[Any], start_after: int, size: int) -> None:
         super().__init__(shape, start_after, size)
         self.buf: deque[Any] = deque()
         self.base = 0  # stream offset of buf[0]
@@ -368,7 +368,7 @@ class ConsumerInfo:
         return len(self._hub.consumers)
 
 
-class _PartitionHubStage(GraphStageWithMaterializedValue[SinkShape, Any]):
+class _PartitionHubStage(GraphStageWithMaterializedValue[SinkShape[Any], Any]):
     name = "partition_hub"
 
     def __init__(self, factory: Any, start_after: int, size: int) -> None:
@@ -388,7 +388,7 @@ class _PartitionHubStage(GraphStageWithMaterializedValue[SinkShape, Any]):
 class _PartitionHubLogic(_FanOutHubLogic):
     _supervised = False
 
-    def __init__(self, shape: SinkShape, start_after: int, size: int, route: Any) -> None:
+    def __init__(self, shape: SinkShape[Any], start_after: int, size: int, route: Any) -> None:
         super().__init__(shape, start_after, size)
         self.route = route
         self.info = ConsumerInfo(self)
@@ -449,7 +449,7 @@ class _PartitionHubLogic(_FanOutHubLogic):
 class _PartitionConsumerLogic(_HubConsumerLogic):
     consumer_id = -1
 
-    def __init__(self, shape: SourceShape, hub: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], hub: Any) -> None:
         super().__init__(shape, hub)
         self.queue: deque[Any] = deque()
 

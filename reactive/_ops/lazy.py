@@ -62,7 +62,7 @@ def _blueprint(stage: str, kind: str, made: Any, inlets: int, outlets: int) -> A
 
 
 # -- lazy_source ------------------------------------------------------------------------------
-class LazySource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[Any]"]):
+class LazySource(GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Future[Any]"]):
     """``Source.lazy_source(factory)``; see ``Source.lazy_source``."""
 
     name = "lazy_source"
@@ -81,7 +81,7 @@ class LazySource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[An
 
 class _LazySourceLogic(SourceLogic):
     def __init__(
-        self, shape: SourceShape, factory: Callable[[], Any], promise: asyncio.Future[Any]
+        self, shape: SourceShape[Any], factory: Callable[[], Any], promise: asyncio.Future[Any]
     ) -> None:
         super().__init__(shape)
         self.factory = factory
@@ -147,7 +147,7 @@ class LazySingleSource(SourceStage):
 
 
 class _LazySingleLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, f: Callable[[], Any]) -> None:
+    def __init__(self, shape: SourceShape[Any], f: Callable[[], Any]) -> None:
         super().__init__(shape)
         self.f = f
 
@@ -178,7 +178,7 @@ class LazyFutureSource(SourceStage):
 
 
 class _LazyFutureLogic(AwaitingLogicMixin, SourceLogic):
-    def __init__(self, shape: SourceShape, f: Callable[[], Awaitable[Any]]) -> None:
+    def __init__(self, shape: SourceShape[Any], f: Callable[[], Awaitable[Any]]) -> None:
         SourceLogic.__init__(self, shape)
         self.f = f
         self.started = False
@@ -382,7 +382,7 @@ class _Connected(InHandler, OutHandler):
 
 
 # -- lazy_sink --------------------------------------------------------------------------------
-class LazySink(GraphStageWithMaterializedValue[SinkShape, "asyncio.Future[Any]"]):
+class LazySink(GraphStageWithMaterializedValue[SinkShape[Any], "asyncio.Future[Any]"]):
     """``Sink.lazy_sink(factory)``; see ``Sink.lazy_sink``."""
 
     name = "lazy_sink"
@@ -401,7 +401,7 @@ class LazySink(GraphStageWithMaterializedValue[SinkShape, "asyncio.Future[Any]"]
 
 class _LazySinkLogic(GraphStageLogic, InHandler):
     def __init__(
-        self, shape: SinkShape, factory: Callable[[], Any], promise: asyncio.Future[Any]
+        self, shape: SinkShape[Any], factory: Callable[[], Any], promise: asyncio.Future[Any]
     ) -> None:
         super().__init__(shape)
         self.in_: Inlet[Any] = shape.in_

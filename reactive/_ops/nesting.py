@@ -638,7 +638,7 @@ class _SplitLogic(FlowLogic):
 
 
 # -- SubFlow.to(sink) ----------
-class SubstreamsSink(GraphStage[SinkShape]):
+class SubstreamsSink(GraphStage[SinkShape[Any]]):
     """Runs every substream Source it receives through ``flow`` into its own ``sink``."""
 
     name = "substreams_sink"
@@ -652,7 +652,7 @@ class SubstreamsSink(GraphStage[SinkShape]):
 
 
 class _SubstreamsSinkLogic(GraphStageLogic, InHandler):
-    def __init__(self, shape: SinkShape, run: Callable[[Any], Any]) -> None:
+    def __init__(self, shape: SinkShape[Any], run: Callable[[Any], Any]) -> None:
         super().__init__(shape)
         self.in_ = shape.in_
         self.run = run

@@ -198,7 +198,7 @@ class SourceQueue:
                 c.set_exception(t)
 
 
-class QueueSource(GraphStageWithMaterializedValue[SourceShape, SourceQueue]):
+class QueueSource(GraphStageWithMaterializedValue[SourceShape[Any], SourceQueue]):
     """``Source.queue(buffer_size, overflow_strategy)``: a source fed by ``SourceQueue.offer``.
 
     Emits when there is demand and the buffer holds an element (an offer meeting demand
@@ -248,7 +248,7 @@ class QueueSource(GraphStageWithMaterializedValue[SourceShape, SourceQueue]):
 
 class _QueueSourceLogic(GraphStageLogic, OutHandler):
     def __init__(
-        self, shape: SourceShape, size: int, strategy: OverflowStrategy, max_offers: int
+        self, shape: SourceShape[Any], size: int, strategy: OverflowStrategy, max_offers: int
     ) -> None:
         super().__init__(shape)
         self.out: Outlet[Any] = shape.out
@@ -504,7 +504,7 @@ class SinkQueue:
                 self._settle(op, None, t)
 
 
-class QueueSink(GraphStageWithMaterializedValue[SinkShape, SinkQueue]):
+class QueueSink(GraphStageWithMaterializedValue[SinkShape[Any], SinkQueue]):
     """``Sink.queue()``: elements are pulled with ``SinkQueue.pull`` (or ``async for``).
 
     Prefetches up to the input buffer size (``Attributes.input_buffer``, default 16).
@@ -532,7 +532,7 @@ class QueueSink(GraphStageWithMaterializedValue[SinkShape, SinkQueue]):
 
 
 class _QueueSinkLogic(GraphStageLogic, InHandler):
-    def __init__(self, shape: SinkShape, prefetch: int) -> None:
+    def __init__(self, shape: SinkShape[Any], prefetch: int) -> None:
         super().__init__(shape)
         self.in_: Inlet[Any] = shape.in_
         self.set_handler(self.in_, self)

@@ -58,7 +58,7 @@ class UnfoldResourceSource(SourceStage):
 
 
 class _UnfoldResourceLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, stage: UnfoldResourceSource) -> None:
+    def __init__(self, shape: SourceShape[Any], stage: UnfoldResourceSource) -> None:
         super().__init__(shape)
         self.stage = stage
         self.resource: Any = _NONE  # _NONE: no open resource (never, or already closed)
@@ -180,7 +180,7 @@ class _UnfoldResourceAsyncLogic(SourceLogic):
 
     OP = "Source.unfold_resource_async"
 
-    def __init__(self, shape: SourceShape, stage: UnfoldResourceAsyncSource) -> None:
+    def __init__(self, shape: SourceShape[Any], stage: UnfoldResourceAsyncSource) -> None:
         super().__init__(shape)
         self.stage = stage
         self.resource: Any = _NONE

@@ -208,7 +208,7 @@ class _InnerOutputLogic(_RestartLogic):
             self.schedule_restart(exc)
 
 
-class _RestartSourceStage(GraphStage[SourceShape]):
+class _RestartSourceStage(GraphStage[SourceShape[Any]]):
     def __init__(
         self, settings: RestartSettings, factory: Callable[[], Any], only_on_failures: bool
     ):
@@ -223,7 +223,7 @@ class _RestartSourceStage(GraphStage[SourceShape]):
 
 
 class _RestartSourceLogic(_InnerOutputLogic, OutHandler):
-    def __init__(self, shape: SourceShape, *args: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], *args: Any) -> None:
         super().__init__(shape, *args)
         self.out = shape.out
         self.inner: SubSinkInlet | None = None
@@ -412,7 +412,7 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
 
 
 # -- RestartSink ----------
-class _RestartSinkStage(GraphStage[SinkShape]):
+class _RestartSinkStage(GraphStage[SinkShape[Any]]):
     def __init__(self, settings: RestartSettings, factory: Callable[[], Any]):
         self.settings = settings
         self.factory = factory
@@ -424,7 +424,7 @@ class _RestartSinkStage(GraphStage[SinkShape]):
 
 
 class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
-    def __init__(self, shape: SinkShape, *args: Any) -> None:
+    def __init__(self, shape: SinkShape[Any], *args: Any) -> None:
         super().__init__(shape, *args)
         self.in_ = shape.in_
         self.sub_in: SubSourceOutlet | None = None

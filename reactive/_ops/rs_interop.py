@@ -162,7 +162,7 @@ class StreamPublisher:
             _safe(sub.subscriber, "on_error", t)
 
 
-class PublisherSink(GraphStageWithMaterializedValue[SinkShape, Any]):
+class PublisherSink(GraphStageWithMaterializedValue[SinkShape[Any], Any]):
     """``Sink.as_publisher(fanout)`` (mat: a ``Publisher``) and ``Sink.from_subscriber(s)``.
 
     Emits (``on_next``) when a subscriber has outstanding demand and the element is
@@ -198,7 +198,7 @@ class PublisherSink(GraphStageWithMaterializedValue[SinkShape, Any]):
 class _PublisherSinkLogic(GraphStageLogic, InHandler):
     def __init__(
         self,
-        shape: SinkShape,
+        shape: SinkShape[Any],
         fanout: bool,
         size: int,
         publisher: StreamPublisher | None,
@@ -421,7 +421,7 @@ class StreamSubscriber:
         self._cb.invoke(("complete", None))
 
 
-class PublisherSource(GraphStageWithMaterializedValue[SourceShape, Any]):
+class PublisherSource(GraphStageWithMaterializedValue[SourceShape[Any], Any]):
     """``Source.from_publisher(p)`` (mat ``NotUsed``) and ``Source.as_subscriber()`` (mat: a
     ``Subscriber``).
 
@@ -448,7 +448,7 @@ class PublisherSource(GraphStageWithMaterializedValue[SourceShape, Any]):
 
 
 class _PublisherSourceLogic(GraphStageLogic, OutHandler):
-    def __init__(self, shape: SourceShape, publisher: Any, size: int) -> None:
+    def __init__(self, shape: SourceShape[Any], publisher: Any, size: int) -> None:
         super().__init__(shape)
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)

@@ -39,7 +39,7 @@ def new_promise(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
     return ResultPromise(loop=loop)
 
 
-class SinkStage(GraphStageWithMaterializedValue[SinkShape, Any]):
+class SinkStage(GraphStageWithMaterializedValue[SinkShape[Any], Any]):
     """Base of sink stages: one inlet named ``<Name>.in``."""
 
     name = "sink"
@@ -64,7 +64,7 @@ class SinkLogic(GraphStageLogic, InHandler):
 
     batch_size = BATCH
 
-    def __init__(self, shape: SinkShape, promise: asyncio.Future[Any] | None) -> None:
+    def __init__(self, shape: SinkShape[Any], promise: asyncio.Future[Any] | None) -> None:
         super().__init__(shape)
         self.in_: Inlet[Any] = shape.in_
         self.promise = promise
@@ -137,7 +137,7 @@ class ForeachSink(SinkStage):
 
 
 class _ForeachLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any, f: Any) -> None:
+    def __init__(self, shape: SinkShape[Any], promise: Any, f: Any) -> None:
         super().__init__(shape, promise)
         self.f = f
         self._batch_in = (self.in_,)
@@ -176,7 +176,7 @@ class FoldSink(SinkStage):
 
 
 class _FoldSinkLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any, zero: Any, f: Any) -> None:
+    def __init__(self, shape: SinkShape[Any], promise: Any, zero: Any, f: Any) -> None:
         super().__init__(shape, promise)
         self.zero = zero
         self.acc = zero
@@ -220,7 +220,7 @@ class ReduceSink(SinkStage):
 
 
 class _ReduceSinkLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any, f: Any) -> None:
+    def __init__(self, shape: SinkShape[Any], promise: Any, f: Any) -> None:
         super().__init__(shape, promise)
         self.acc: Any = _MISSING
         self.f = f
@@ -293,7 +293,7 @@ class LastSink(_EndElementSink):
 
 
 class _EndElementLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any, first: bool, optional: bool) -> None:
+    def __init__(self, shape: SinkShape[Any], promise: Any, first: bool, optional: bool) -> None:
         super().__init__(shape, promise)
         self.first = first
         self.optional = optional
@@ -336,7 +336,7 @@ class SeqSink(SinkStage):
 
 
 class _SeqLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any) -> None:
+    def __init__(self, shape: SinkShape[Any], promise: Any) -> None:
         super().__init__(shape, promise)
         self.buf: list[Any] = []
         self._batch_in = (self.in_,)
@@ -370,7 +370,7 @@ class TakeLastSink(SinkStage):
 
 
 class _TakeLastLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any, n: int) -> None:
+    def __init__(self, shape: SinkShape[Any], promise: Any, n: int) -> None:
         super().__init__(shape, promise)
         self.buf: deque[Any] = deque(maxlen=max(0, n))
         self._batch_in = (self.in_,)
@@ -394,7 +394,7 @@ class IgnoreSink(SinkStage):
 
 
 class _IgnoreLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, promise: Any) -> None:
+    def __init__(self, shape: SinkShape[Any], promise: Any) -> None:
         super().__init__(shape, promise)
         self._batch_in = (self.in_,)
 
@@ -418,7 +418,7 @@ class CancelledSink(SinkStage):
 
 
 class _CancelledLogic(SinkLogic):
-    def __init__(self, shape: SinkShape) -> None:
+    def __init__(self, shape: SinkShape[Any]) -> None:
         super().__init__(shape, None)
 
     def pre_start(self) -> None:
@@ -442,7 +442,7 @@ class OnCompleteSink(SinkStage):
 
 
 class _OnCompleteLogic(SinkLogic):
-    def __init__(self, shape: SinkShape, cb: Any) -> None:
+    def __init__(self, shape: SinkShape[Any], cb: Any) -> None:
         super().__init__(shape, None)
         self.cb = cb
         self._batch_in = (self.in_,)

@@ -25,7 +25,7 @@ from .sinks import new_promise
 _END: Any = object()
 
 
-class SourceStage(GraphStage[SourceShape]):
+class SourceStage(GraphStage[SourceShape[Any]]):
     """Base of source stages: one outlet named ``<Name>.out``."""
 
     name = "source"
@@ -37,7 +37,7 @@ class SourceStage(GraphStage[SourceShape]):
 class SourceLogic(GraphStageLogic, OutHandler):
     """A logic that is its own handler for one outlet."""
 
-    def __init__(self, shape: SourceShape) -> None:
+    def __init__(self, shape: SourceShape[Any]) -> None:
         super().__init__(shape)
         self.out: Outlet[Any] = shape.out
         self.set_handler(self.out, self)
@@ -75,7 +75,7 @@ def _none_index(xs: list[Any]) -> int:
 
 
 class _IterableLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, iterable: Iterable[Any]) -> None:
+    def __init__(self, shape: SourceShape[Any], iterable: Iterable[Any]) -> None:
         super().__init__(shape)
         self.iterable = iterable
         self.it: Any = None
@@ -178,7 +178,7 @@ class SingleSource(SourceStage):
 
 
 class _SingleLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, elem: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], elem: Any) -> None:
         super().__init__(shape)
         self.elem = elem
 
@@ -218,7 +218,7 @@ class FailedSource(SourceStage):
 
 
 class _FailedLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, exc: BaseException) -> None:
+    def __init__(self, shape: SourceShape[Any], exc: BaseException) -> None:
         super().__init__(shape)
         self.exc = exc
 
@@ -257,7 +257,7 @@ class RepeatSource(SourceStage):
 
 
 class _RepeatLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, elem: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], elem: Any) -> None:
         super().__init__(shape)
         self.elem = elem
         self._batch_out = (self.out,)
@@ -285,7 +285,7 @@ class UnfoldSource(SourceStage):
 
 
 class _UnfoldLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, state: Any, f: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], state: Any, f: Any) -> None:
         super().__init__(shape)
         self.state = state
         self.f = f
@@ -314,7 +314,7 @@ class UnfoldAsyncSource(SourceStage):
 
 
 class _UnfoldAsyncLogic(AwaitingLogicMixin, SourceLogic):
-    def __init__(self, shape: SourceShape, state: Any, f: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], state: Any, f: Any) -> None:
         SourceLogic.__init__(self, shape)
         self.state = state
         self.f = f
@@ -353,7 +353,7 @@ class AsyncIterableSource(SourceStage):
 
 
 class _AsyncIterLogic(AwaitingLogicMixin, SourceLogic):
-    def __init__(self, shape: SourceShape, source: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], source: Any) -> None:
         SourceLogic.__init__(self, shape)
         self.source = source
         self.it: Any = None
@@ -429,7 +429,7 @@ class AwaitableSource(SourceStage):
 
 
 class _AwaitableLogic(AwaitingLogicMixin, SourceLogic):
-    def __init__(self, shape: SourceShape, aw: Any) -> None:
+    def __init__(self, shape: SourceShape[Any], aw: Any) -> None:
         SourceLogic.__init__(self, shape)
         self.aw = aw
         self.started = False
@@ -478,7 +478,7 @@ def require_callable(operator: str, arg: str, f: Any) -> None:
         raise TypeError(f"{operator}: {arg} must be callable, got {type(f).__name__} {f!r}")
 
 
-class MaybeSource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[Any]"]):
+class MaybeSource(GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Future[Any]"]):
     """``Source.maybe()``: emits what its materialized future is completed with.
 
     ``set_result(x)`` emits ``x`` then completes, ``set_result(None)`` completes empty,
@@ -501,7 +501,7 @@ class MaybeSource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[A
 
 
 class _MaybeLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, promise: asyncio.Future[Any]) -> None:
+    def __init__(self, shape: SourceShape[Any], promise: asyncio.Future[Any]) -> None:
         super().__init__(shape)
         self.promise = promise
         self.arrived: Any = _END
@@ -564,7 +564,7 @@ class CycleSource(SourceStage):
 
 
 class _CycleLogic(SourceLogic):
-    def __init__(self, shape: SourceShape, factory: Callable[[], Iterable[Any]]) -> None:
+    def __init__(self, shape: SourceShape[Any], factory: Callable[[], Iterable[Any]]) -> None:
         super().__init__(shape)
         self.factory = factory
         self.it: Iterator[Any] | None = None
@@ -611,7 +611,7 @@ class Cancellable:
         return self._cancelled
 
 
-class TickSource(GraphStageWithMaterializedValue[SourceShape, Cancellable]):
+class TickSource(GraphStageWithMaterializedValue[SourceShape[Any], Cancellable]):
     """``Source.tick(initial_delay, interval, tick)``: ticks are dropped while downstream
     back-pressures."""
 
@@ -632,7 +632,7 @@ class TickSource(GraphStageWithMaterializedValue[SourceShape, Cancellable]):
 
 
 class _TickLogic(TimerGraphStageLogic, OutHandler):
-    def __init__(self, shape: SourceShape, stage: TickSource, c: Cancellable) -> None:
+    def __init__(self, shape: SourceShape[Any], stage: TickSource, c: Cancellable) -> None:
         super().__init__(shape)
         self.out = shape.out
         self.stage = stage

@@ -251,7 +251,7 @@ class SubSinkInlet:
         return f"SubSinkInlet({self.name!r})"
 
 
-class _SubSinkStage(GraphStage[SinkShape]):
+class _SubSinkStage(GraphStage[SinkShape[Any]]):
     """The internal sink behind a ``SubSinkInlet``."""
 
     name = "SubSink"
@@ -267,7 +267,7 @@ class _SubSinkStage(GraphStage[SinkShape]):
 
 
 class _SubSinkLogic(GraphStageLogic, InHandler):
-    def __init__(self, shape: SinkShape, handle: SubSinkInlet) -> None:
+    def __init__(self, shape: SinkShape[Any], handle: SubSinkInlet) -> None:
         super().__init__(shape)
         self.in_ = shape.in_
         self.handle = handle
@@ -504,7 +504,7 @@ class SubSourceOutlet:
         return f"SubSourceOutlet({self.name!r})"
 
 
-class _SubSourceStage(GraphStage[SourceShape]):
+class _SubSourceStage(GraphStage[SourceShape[Any]]):
     """The internal source behind a ``SubSourceOutlet``."""
 
     name = "SubSource"
@@ -520,7 +520,7 @@ class _SubSourceStage(GraphStage[SourceShape]):
 
 
 class _SubSourceLogic(GraphStageLogic, OutHandler):
-    def __init__(self, shape: SourceShape, handle: SubSourceOutlet) -> None:
+    def __init__(self, shape: SourceShape[Any], handle: SubSourceOutlet) -> None:
         super().__init__(shape)
         self.out = shape.out
         self.events = handle._events

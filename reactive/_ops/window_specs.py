@@ -43,17 +43,17 @@ def _seconds(what: str, value: Any) -> float | int:
 
 
 def _size(what: str, value: Any) -> float | int:
-    value = _seconds(what, value)
-    if value <= 0:
-        raise ValueError(f"{what} must be > 0 seconds, got {value!r}")
-    return value
+    seconds: float | int = _seconds(what, value)
+    if seconds <= 0:
+        raise ValueError(f"{what} must be > 0 seconds, got {seconds!r}")
+    return seconds
 
 
 def _grace(what: str, value: Any) -> float | int:
-    value = _seconds(what, value)
-    if value < 0:
-        raise ValueError(f"{what} must be >= 0 seconds, got {value!r}")
-    return value
+    seconds: float | int = _seconds(what, value)
+    if seconds < 0:
+        raise ValueError(f"{what} must be >= 0 seconds, got {seconds!r}")
+    return seconds
 
 
 class WindowSpec:

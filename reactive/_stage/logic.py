@@ -110,7 +110,7 @@ class GraphStage(GraphStageWithMaterializedValue[S, Any]):
 def _owner(handler: Any) -> GraphStageLogic:
     if isinstance(handler, GraphStageLogic):
         return handler
-    owner = getattr(handler, "_logic_ref", None)
+    owner: GraphStageLogic | None = getattr(handler, "_logic_ref", None)
     if owner is None:
         raise PortStateError(
             f"handler {handler!r} is not registered with a logic (use set_handler first)"
@@ -1074,7 +1074,7 @@ class GraphStageLogic:
         return f"<{type(self).__name__} {self._stage_name}>"
 
 
-class _Batch(list):
+class _Batch(list[Any]):
     """A list of elements pushed as one event on a batch connection (fast path)."""
 
     __slots__ = ()

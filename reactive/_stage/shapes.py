@@ -196,7 +196,8 @@ class FanInShapeN(Shape):
 
     def in_(self, i: int) -> Inlet[Any]:
         """Inlet number ``i``."""
-        return self._ins[i]
+        inlet: Inlet[Any] = self._ins[i]
+        return inlet
 
     def copy_from_ports(
         self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]

@@ -84,7 +84,7 @@ class _OneCallLogic(GraphStageLogic):
             _aclose_later(self.stream)
 
 
-class ReceiveStreamSource(GraphStageWithMaterializedValue[SourceShape, Any]):
+class ReceiveStreamSource(GraphStageWithMaterializedValue[SourceShape[Any], Any]):
     """``StreamConverters.from_receive_stream``."""
 
     def __init__(self, stream: Any, close: bool, max_bytes: int) -> None:
@@ -130,7 +130,7 @@ class _ReceiveLogic(_OneCallLogic, OutHandler):
             self.fail_stage(err)
 
 
-class SendStreamSink(GraphStageWithMaterializedValue[SinkShape, "asyncio.Future[DoneType]"]):
+class SendStreamSink(GraphStageWithMaterializedValue[SinkShape[Any], "asyncio.Future[DoneType]"]):
     """``StreamConverters.to_send_stream``."""
 
     def __init__(self, stream: Any, close: bool) -> None:

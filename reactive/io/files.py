@@ -158,13 +158,14 @@ def _close_opened(task: asyncio.Task[Any]) -> None:
 
 def _check_path(op: str, path: Any) -> str:
     try:
-        return os.fspath(path)
+        fspath: str = os.fspath(path)
+        return fspath
     except TypeError:
         raise TypeError(f"{op}: path must be a str or os.PathLike, got {path!r}") from None
 
 
 # -- the source --------------------------------------------------------------------------
-class FileSource(GraphStageWithMaterializedValue[SourceShape, "asyncio.Future[IOResult]"]):
+class FileSource(GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Future[IOResult]"]):
     """``FileIO.from_path``."""
 
     def __init__(self, path: str, chunk_size: int, start_position: int) -> None:
@@ -196,7 +197,7 @@ class _FileSourceLogic(_FileLogic, OutHandler):
 
     def __init__(
         self,
-        shape: SourceShape,
+        shape: SourceShape[Any],
         stage: FileSource,
         promise: asyncio.Future[IOResult],
         read_ahead: int,
@@ -279,7 +280,7 @@ def _read_chunks(fp: Any, size: int, n: int) -> tuple[list[bytes], bool]:
 
 
 # -- the sink ----------------------------------------------------------------------------
-class FileSink(GraphStageWithMaterializedValue[SinkShape, "asyncio.Future[IOResult]"]):
+class FileSink(GraphStageWithMaterializedValue[SinkShape[Any], "asyncio.Future[IOResult]"]):
     """``FileIO.to_path``."""
 
     def __init__(self, path: str, append: bool) -> None:
@@ -302,7 +303,7 @@ class _FileSinkLogic(_FileLogic, InHandler):
     OP = "FileIO.to_path"
 
     def __init__(
-        self, shape: SinkShape, stage: FileSink, promise: asyncio.Future[IOResult]
+        self, shape: SinkShape[Any], stage: FileSink, promise: asyncio.Future[IOResult]
     ) -> None:
         super().__init__(shape, stage.path, promise)
         self.stage = stage

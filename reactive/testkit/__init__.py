@@ -164,7 +164,8 @@ class SubscriberProbe:
         kind, v = await self._next_event("an error", timeout)
         if kind != "error":
             raise ExpectationError(f"expected an error, got {_describe(kind, v)}")
-        return v
+        exc: BaseException = v
+        return exc
 
     async def expect_subscription_and_complete(self, timeout: float | None = None) -> None:
         """Expect completion without requesting anything."""
@@ -203,7 +204,7 @@ class SubscriberProbe:
         raise ExpectationError(f"expected an element or completion, got {_describe(kind, v)}")
 
 
-class _ProbeSinkStage(GraphStageWithMaterializedValue[SinkShape, SubscriberProbe]):
+class _ProbeSinkStage(GraphStageWithMaterializedValue[SinkShape[Any], SubscriberProbe]):
     name = "test_sink_probe"
 
     def __init__(self, timeout: float) -> None:
@@ -220,7 +221,7 @@ _MAX_BATCH = 1024
 
 
 class _ProbeSinkLogic(GraphStageLogic, InHandler):
-    def __init__(self, shape: SinkShape, probe: SubscriberProbe) -> None:
+    def __init__(self, shape: SinkShape[Any], probe: SubscriberProbe) -> None:
         super().__init__(shape)
         self.in_ = shape.in_
         self.probe = probe
@@ -347,7 +348,8 @@ class PublisherProbe:
         kind, v = await self._events.get(t, "a request")
         if kind != "request":
             raise ExpectationError(f"expected a request, got {_describe(kind, v)}")
-        return v
+        n: int = v
+        return n
 
     async def expect_cancellation(self, timeout: float | None = None) -> BaseException:
         """Expect downstream to cancel; returns the cause. Requests in between are skipped."""
@@ -355,7 +357,8 @@ class PublisherProbe:
         while True:
             kind, v = await self._events.get(t, "cancellation")
             if kind == "cancel":
-                return v
+                cause: BaseException = v
+                return cause
             if kind != "request":
                 raise ExpectationError(f"expected cancellation, got {_describe(kind, v)}")
 
@@ -370,7 +373,7 @@ class PublisherProbe:
         raise ExpectationError(f"expected no message for {seconds} s, got {_describe(kind, v)}")
 
 
-class _ProbeSourceStage(GraphStageWithMaterializedValue[SourceShape, PublisherProbe]):
+class _ProbeSourceStage(GraphStageWithMaterializedValue[SourceShape[Any], PublisherProbe]):
     name = "test_source_probe"
 
     def __init__(self, timeout: float) -> None:
@@ -383,7 +386,7 @@ class _ProbeSourceStage(GraphStageWithMaterializedValue[SourceShape, PublisherPr
 
 
 class _ProbeSourceLogic(GraphStageLogic, OutHandler):
-    def __init__(self, shape: SourceShape, probe: PublisherProbe) -> None:
+    def __init__(self, shape: SourceShape[Any], probe: PublisherProbe) -> None:
         super().__init__(shape)
         self.out = shape.out
         self.probe = probe

@@ -130,7 +130,7 @@ class _Recorder:
         self.downstream: _DownstreamLogic | None = None
 
 
-class _UpstreamStage(GraphStage[SourceShape]):
+class _UpstreamStage(GraphStage[SourceShape[Any]]):
     name = "harness_upstream"
 
     def __init__(self, rec: _Recorder) -> None:
@@ -142,7 +142,7 @@ class _UpstreamStage(GraphStage[SourceShape]):
 
 
 class _UpstreamLogic(GraphStageLogic, OutHandler):
-    def __init__(self, shape: SourceShape, rec: _Recorder) -> None:
+    def __init__(self, shape: SourceShape[Any], rec: _Recorder) -> None:
         super().__init__(shape)
         self.out: Outlet[Any] = shape.out
         self.rec = rec
@@ -163,7 +163,7 @@ def _is_plain_cancel(cause: BaseException) -> bool:
     return isinstance(cause, SubscriptionWithCancelError)
 
 
-class _DownstreamStage(GraphStageWithMaterializedValue[SinkShape, None]):
+class _DownstreamStage(GraphStageWithMaterializedValue[SinkShape[Any], None]):
     name = "harness_downstream"
 
     def __init__(self, rec: _Recorder) -> None:
@@ -175,7 +175,7 @@ class _DownstreamStage(GraphStageWithMaterializedValue[SinkShape, None]):
 
 
 class _DownstreamLogic(GraphStageLogic, InHandler):
-    def __init__(self, shape: SinkShape, rec: _Recorder) -> None:
+    def __init__(self, shape: SinkShape[Any], rec: _Recorder) -> None:
         super().__init__(shape)
         self.in_: Inlet[Any] = shape.in_
         self.rec = rec
