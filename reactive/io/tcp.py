@@ -435,7 +435,9 @@ def _close_opened(task: asyncio.Task[Any]) -> None:
 
 
 # -- the server --------------------------------------------------------------------------
-class TcpBindStage(GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Future[ServerBinding]"]):
+class TcpBindStage(
+    GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Future[ServerBinding]"]
+):
     """``Tcp.bind``."""
 
     def __init__(
