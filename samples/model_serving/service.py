@@ -269,6 +269,19 @@ class ServiceHandle:
         values = [v for v in lags.values() if v is not None]
         return sum(values) if values else None
 
+    def model_label(self) -> str:
+        """The model in service, e.g. ``wine-linear v1`` (``(no model)`` before one)."""
+        snap = self.state.snapshot()
+        return f"{snap.model_name} v{snap.model_version}" if snap.has_model else "(no model)"
+
+    def models_loaded(self) -> int:
+        """Models taken into service so far."""
+        return self.state.snapshot().models_loaded
+
+    def models_rejected(self) -> int:
+        """Model messages refused so far."""
+        return self.state.snapshot().models_rejected
+
     async def drain_and_shutdown(self) -> Any:
         """Stop consuming, let everything in flight be produced and committed, close."""
         try:
