@@ -60,7 +60,14 @@ from reactive import Materializer
 
 from .loader import data_loader, wine_colour
 from .publisher import demo_schedule, model_publisher, table_demo_schedule
-from .service import LatencyWindow, ServiceConfig, ServiceCounters, Topics, scoring_service
+from .service import (
+    LatencyWindow,
+    ServiceConfig,
+    ServiceCounters,
+    ServiceHandle,
+    Topics,
+    scoring_service,
+)
 
 if TYPE_CHECKING:
     from reactive.observe.live_view import LiveView
@@ -226,7 +233,8 @@ class _Progress:
 
     def update(self, t: float, service: RunningService, force: bool = False) -> int | None:
         now = time.monotonic()
-        done = service.counters.scored + service.counters.dead_letters
+        c = service.counters
+        done = c.scored + c.dead_letters + c.passed  # handled: scored, dead letter or unscored
         self.window.append((now, done))
         while len(self.window) > 2 and now - self.window[0][0] > 2.0:
             self.window.popleft()
@@ -239,8 +247,9 @@ class _Progress:
         lat = "-" if p50 is None or p99 is None else f"p50 {p50:5.1f} ms p99 {p99:6.1f} ms"
         line = (
             f"[{t:5.1f}s] {rate:6.0f} rec/s | model {model:<16} | latency {lat} | "
-            f"lag {lag if lag is not None else '-':>4} | scored {service.counters.scored} "
-            f"dlq {service.counters.dead_letters} | models rejected {service.models_rejected()}"
+            f"lag {lag if lag is not None else '-':>4} | scored {c.scored} "
+            + (f"unscored {c.passed} " if c.passed else "")
+            + f"dlq {c.dead_letters} | models rejected {service.models_rejected()}"
         )
         self.line = line
         if not self.draw:  # the live view draws it
@@ -436,10 +445,11 @@ async def _run_on(
     summary = DemoSummary()
     timeline: list[str] = []
     table: TableServiceHandle | None = None
+    stage_service: ServiceHandle | None = None
     service: RunningService
     if o.stage:
         out.write("service: the two-inlet ModelScoringStage (--stage)\n")
-        service = (
+        service = stage_service = (
             scoring_service(
                 ServiceConfig(
                     servers,
@@ -540,14 +550,10 @@ async def _run_on(
         summary.last_rejection = next(
             (e for e in (table.cache.error(t) for t in sorted(table.cache.rejected)) if e), None
         )
-        # The mean over every use, of every type's own mean (ms -> µs).
-        used = [s for s in summary.endpoints.get("/state", {}).values() if s.get("usage")]
-        total = sum(s["usage"] for s in used)
-        if total:
-            mean_ms = sum(s["duration_mean"] * s["usage"] for s in used) / total
-            summary.scoring_mean_us = mean_ms * 1000.0
-    else:
-        snap = service.state.snapshot()  # type: ignore[attr-defined]
+        summary.scoring_mean_us = table.scoring_us.mean()
+        summary.scoring_p99_us = table.scoring_us.percentile(99)
+    elif stage_service is not None:
+        snap = stage_service.state.snapshot()
         summary.last_rejection = snap.last_rejection_reason
         summary.scoring_mean_us = snap.scoring_time_mean_us
         summary.scoring_p99_us = snap.scoring_time_p99_us

@@ -70,6 +70,7 @@ from .service import (
     ServiceCounters,
     Topics,
 )
+from .stats import LogHistogram
 from .table_serving import ModelCache, Scored, ServingApi, scorer, stats_updater
 
 __all__ = [
@@ -187,6 +188,8 @@ class TableServiceHandle:
     """The statistics the state dir held at start (from earlier runs)."""
     latency: LatencyWindow
     counters: ServiceCounters
+    scoring_us: LogHistogram
+    """Scoring times of this run (µs), all data types."""
 
     def lag(self) -> int | None:
         """Consumer lag of the data topic (sum over partitions), None before a fetch."""
@@ -227,7 +230,7 @@ class TableServiceHandle:
 
 
 def _envelope(
-    topics: Topics, latency: LatencyWindow, counters: ServiceCounters
+    topics: Topics, latency: LatencyWindow, counters: ServiceCounters, scoring_us: LogHistogram
 ) -> Callable[[tuple[Typed, Scored]], Any]:
     def envelope(pair: tuple[Typed, Scored]) -> Any:
         typed, scored = pair
@@ -249,6 +252,7 @@ def _envelope(
         counters.scored += 1
         record = typed.record
         latency.record(time.time_ns() / 1e6 - record.ts_ms)
+        scoring_us.record(scored.duration_ms * 1000.0)
         out = ScoredRecord(
             record.id,
             scored.score,
@@ -310,11 +314,15 @@ async def start_table_service(
     servers = config.bootstrap_servers
     props = {"fetch_max_wait_ms": DATA_FETCH_MAX_WAIT_MS, **config.consumer_properties}
     cache = ModelCache()
-    models = Tables.global_table(
-        ConsumerSettings(servers, key_deserializer=str_deserializer, properties=props),
-        topics.models,
-        cache.table_store(f"{topics.models}-table"),
-    ).run(materializer)
+    models = (
+        Tables.global_table(
+            ConsumerSettings(servers, key_deserializer=str_deserializer, properties=props),
+            topics.models,
+            cache.table_store(f"{topics.models}-table"),
+        )
+        .named("models-table")
+        .run(materializer)
+    )
     try:
         await models.ready(timeout=config.models_timeout)
     except BaseException:
@@ -334,6 +342,7 @@ async def start_table_service(
     )
     latency = LatencyWindow()
     counters = ServiceCounters()
+    scoring_us = LogHistogram()
     graph = (
         Consumer.source_with_offset_context(data_settings, Subscriptions.topics(topics.data))
         .map(decode_typed)
@@ -344,14 +353,14 @@ async def start_table_service(
             _with_stats(cache),
             Keep.both,
         )
-        .map(_envelope(topics, latency, counters))
+        .map(_envelope(topics, latency, counters, scoring_us))
         .via(Producer.flow_with_context(producer_settings))
         .to_mat(
             Committer.sink_with_offset_context(config.committer_settings),
             lambda cv, done: (DrainingControl(cv[0], done), cv[1]),
         )
     )
-    control, stats = graph.run(materializer)
+    control, stats = graph.named("scoring-service").run(materializer)
     api = ServingApi(models, stats, cache, config.http_host, config.http_port)
     try:
         await api.start()
@@ -361,5 +370,5 @@ async def start_table_service(
         await models.stop()
         raise
     return TableServiceHandle(
-        control, models, stats, store, cache, api, restored, latency, counters
+        control, models, stats, store, cache, api, restored, latency, counters, scoring_us
     )
