@@ -633,7 +633,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
 
-    summary = asyncio.run(go())
+    try:
+        summary = asyncio.run(go())
+    except OSError as exc:  # the HTTP port is taken, the broker cannot start, ...
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
     print("\nsummary")
     print(summary.table())
     return 0

@@ -364,10 +364,13 @@ async def start_table_service(
     api = ServingApi(models, stats, cache, config.http_host, config.http_port)
     try:
         await api.start()
-    except BaseException:
+    except BaseException as exc:
         await control.drain_and_shutdown()
         await store.wait_closed()
         await models.stop()
+        if isinstance(exc, OSError):
+            where = f"{config.http_host}:{config.http_port}"
+            raise OSError(exc.errno, f"cannot serve HTTP on {where}: {exc.strerror}") from exc
         raise
     return TableServiceHandle(
         control, models, stats, store, cache, api, restored, latency, counters, scoring_us

@@ -215,3 +215,22 @@ def test_the_table_demo_needs_its_extras_or_says_so(
         demo.main(["--seconds", "1"])
     assert exc.value.code == 2
     assert "the table-based demo needs the http and state extras" in capsys.readouterr().err
+
+
+def test_a_taken_port_is_a_clear_error(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exc:
+            demo.main(["--seconds", "1", "--port", str(port), "--state-dir", str(tmp_path)])
+    assert exc.value.code == 1
+    assert f"cannot serve HTTP on 127.0.0.1:{port}" in capsys.readouterr().err
