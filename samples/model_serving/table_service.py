@@ -64,11 +64,12 @@ from .loader import DATA_TYPE_HEADER
 from .records import DataRecord, RecordDecodeError, ScoredRecord, decode_record, encode_scored
 from .service import (
     DATA_FETCH_MAX_WAIT_MS,
-    ERROR_HEADER,
     PRODUCER_MAX_BATCH_SIZE,
     LatencyWindow,
     ServiceCounters,
     Topics,
+    consumer_lag,
+    dead_letter,
 )
 from .stats import LogHistogram
 from .table_serving import ModelCache, Scored, ServingApi, scorer, stats_updater
@@ -193,12 +194,7 @@ class TableServiceHandle:
 
     def lag(self) -> int | None:
         """Consumer lag of the data topic (sum over partitions), None before a fetch."""
-        try:
-            lags = self.control.metrics().get("lag") or {}
-        except Exception:  # the consumer has stopped: no figure
-            return None
-        values = [v for v in lags.values() if v is not None]
-        return sum(values) if values else None
+        return consumer_lag(self.control)
 
     def model_label(self) -> str:
         """The model serving each data type, e.g. ``red wine-linear v1, white -``."""
@@ -234,17 +230,10 @@ def _envelope(
 ) -> Callable[[tuple[Typed, Scored]], Any]:
     def envelope(pair: tuple[Typed, Scored]) -> Any:
         typed, scored = pair
-        raw = typed.raw
         if typed.record is None:
             counters.dead_letters += 1
-            headers = (
-                (ERROR_HEADER, (typed.error or "").encode()),
-                ("source-topic", str(raw.topic).encode()),
-                ("source-partition", str(raw.partition).encode()),
-                ("source-offset", str(raw.offset).encode()),
-                (DATA_TYPE_HEADER, typed.data_type.encode()),
-            )
-            dead = ProducerRecord(topics.dead_letters, raw.value, key=raw.key, headers=headers)
+            type_header = ((DATA_TYPE_HEADER, typed.data_type.encode()),)
+            dead = dead_letter(topics, typed.raw, typed.error or "", type_header)
             return ProducerMessage.single(dead, None)
         if scored.score is None:  # no valid model for the type: commit only
             counters.passed += 1
