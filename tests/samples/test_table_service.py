@@ -17,13 +17,18 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from connectors.kafka import ConsumerSettings, ProducerSettings, TopicPartition
+from connectors.kafka.serde import str_deserializer
 from connectors.kafka.state import changelogged
+from connectors.kafka.tables import Tables
 from connectors.kafka.testkit import EmbeddedBroker, create_topic
 from reactive import Materializer, Sink, Source
 from reactive.state import MsgpackSerde, Stores
 from samples.model_serving import demo
 from samples.model_serving.demo import DemoSummary, run_demo
+from samples.model_serving.models import example_linear_model
+from samples.model_serving.publisher import model_bytes
 from samples.model_serving.table_service import read_stats
+from samples.model_serving.table_serving import ModelCache
 
 pytestmark = pytest.mark.kafka
 
@@ -234,3 +239,30 @@ def test_a_taken_port_is_a_clear_error(
             demo.main(["--seconds", "1", "--port", str(port), "--state-dir", str(tmp_path)])
     assert exc.value.code == 1
     assert f"cannot serve HTTP on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+async def test_the_model_cache_sees_every_model_the_table_takes(
+    kafka_bootstrap: str, kafka_topic_factory: Any, materializer: Materializer
+) -> None:
+    # A valid red model then at once a broken one: the table keeps only the broken bytes,
+    # but the cache parsed the valid model as the table wrote it, so it still serves.
+    topic = await kafka_topic_factory(partitions=1, prefix="models")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for raw in (model_bytes(example_linear_model()), b"not a model"):
+            await producer.send_and_wait(topic, raw, key=b"red")
+    finally:
+        await producer.stop()
+    cache = ModelCache()
+    settings = ConsumerSettings(kafka_bootstrap, key_deserializer=str_deserializer)
+    table = Tables.global_table(settings, topic, cache.table_store("models")).run(materializer)
+    try:
+        await table.ready(timeout=15)
+        assert table.get("red") == b"not a model"
+        model = cache.model("red", table.get("red"))
+        assert model is not None and model.name == "wine-linear"
+        assert cache.loaded == {"red": 1} and cache.rejected == {"red": 1}
+        assert "malformed" in (cache.error("red") or "")
+    finally:
+        await table.stop()
