@@ -13,8 +13,9 @@ LINT_PATHS := $(wildcard reactive connectors samples benchmarks tests)
 # tools, and the benchmark peers (the suite smoke-runs every benchmark and draws the
 # direct-vs-Kafka plot). The runtime itself needs none of it.
 FULL_EXTRAS := kafka,broker,dev,bench
-# What `make demo` needs, and no more: the Kafka connector, the embedded broker and rich (--live).
-DEMO_EXTRAS := kafka,broker,observe
+# What `make demo` needs, and no more: the Kafka connector, the embedded broker, rich (--live),
+# aiohttp (the /models and /state endpoints) and rocksdict (the statistics' store).
+DEMO_EXTRAS := kafka,broker,observe,http,state
 
 install: $(VENV)/.installed
 

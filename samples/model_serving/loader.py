@@ -6,7 +6,7 @@ counters. The stream::
 
     iter_records(seed) -> take(count) -> throttle(rate/s) -> stamp ts_ms = now
         -> encode (msgpack; every ``bad_every``-th record replaced by garbage)
-        -> ProducerRecord(data_topic, key=id) -> Producer.plain_sink
+        -> ProducerRecord(data_topic, key=id[, header data-type]) -> Producer.plain_sink
 
 Records get the current wall-clock time as their event timestamp (``ts_ms``), so the
 scorer's ``ScoredRecord.latency_ms`` is the end-to-end latency from loading to scoring.
@@ -25,10 +25,29 @@ from reactive import Keep, KillSwitches, RunnableGraph, Source, UniqueKillSwitch
 
 from .records import DataRecord, _make_record, encode_record, iter_records
 
-__all__ = ["CORRUPT_PAYLOAD", "LoaderHandle", "LoaderStats", "data_loader", "loader_records"]
+__all__ = [
+    "CORRUPT_PAYLOAD",
+    "DATA_TYPE_HEADER",
+    "LoaderHandle",
+    "LoaderStats",
+    "data_loader",
+    "loader_records",
+    "wine_colour",
+]
 
 CORRUPT_PAYLOAD: bytes = b"\xc1 this is not a data record"
 """What the loader writes instead of a record when asked to inject bad records."""
+
+
+DATA_TYPE_HEADER = "data-type"
+"""Header naming a data record's data type (the table-based service picks its model by it)."""
+
+
+def wine_colour(record: DataRecord) -> str:
+    """The demo's data type of ``record``: ``"white"`` for every third id, else ``"red"``."""
+    rec_id = record.id
+    n = rec_id if isinstance(rec_id, int) else sum(str(rec_id).encode())
+    return "white" if n % 3 == 0 else "red"
 
 
 @dataclass
@@ -95,6 +114,7 @@ def data_loader(
     bad_every: int | None = None,
     producer_settings: ProducerSettings | None = None,
     on_send: Callable[[DataRecord], None] | None = None,
+    data_type: Callable[[DataRecord], str] | None = None,
 ) -> RunnableGraph[LoaderHandle]:
     """A loader writing ``count`` records (forever if None) at ``rate`` records/s to ``topic``.
 
@@ -103,7 +123,9 @@ def data_loader(
     show the dead-letter topic). The handle's ``stats`` belong to the blueprint: run it
     once. Throttling is a token bucket with 100 ms bursts, so the
     rate holds on average even when the event loop is busy. ``on_send(record)`` is called
-    with each (time-stamped) good record as it goes to the producer.
+    with each (time-stamped) good record as it goes to the producer. With ``data_type``,
+    each record (a corrupt one too) carries its data type ``data_type(record)`` in header
+    :data:`DATA_TYPE_HEADER`.
     """
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate!r}")
@@ -113,13 +135,15 @@ def data_loader(
     def to_producer_record(rec: DataRecord) -> ProducerRecord[bytes, bytes]:
         stats.sent += 1
         key = str(rec.id).encode()
+        headers = () if data_type is None else ((DATA_TYPE_HEADER, data_type(rec).encode()),)
         if bad_every and stats.sent % bad_every == 0:
             stats.corrupt += 1
-            return ProducerRecord(topic, CORRUPT_PAYLOAD, key=key)
+            return ProducerRecord(topic, CORRUPT_PAYLOAD, key=key, headers=headers)
         stamped = _stamp(rec)
         if on_send is not None:
             on_send(stamped)
-        return ProducerRecord(topic, encode_record(stamped, compact=True), key=key)
+        value = encode_record(stamped, compact=True)
+        return ProducerRecord(topic, value, key=key, headers=headers)
 
     # A rate below 10/s still gets whole tokens: elements per second, burst of 1+.
     per_second = max(1, round(rate))

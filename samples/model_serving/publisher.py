@@ -1,12 +1,14 @@
 """The model publisher: writes model messages to the model topic on a schedule.
 
-A schedule is a sequence of ``(delay_seconds, model)`` steps: each model is published
-``delay_seconds`` after the previous one. :func:`demo_schedule` is the demo's: a first
-model at once, an invalid model (the scorer must refuse it and keep serving), then an
-update to another model type. The stream::
+A schedule is a sequence of ``(delay_seconds, model)`` or ``(delay_seconds, model,
+key)`` steps: each model is published ``delay_seconds`` after the previous one, keyed by
+``key`` (the table-based service keys models by data type) or else by the model's name.
+:func:`demo_schedule` is the ``--stage`` demo's: a first model at once, an invalid model
+(the scorer must refuse it and keep serving), then an update to another model type;
+:func:`table_demo_schedule` the table-based demo's, keyed by data type. The stream::
 
-    schedule -> flat_map_concat(single(model).initial_delay(delay)) -> encode
-        -> ProducerRecord(model_topic, key=model name) -> Producer.plain_sink
+    schedule -> flat_map_concat(single(step).initial_delay(delay)) -> encode
+        -> ProducerRecord(model_topic, key=key or model name) -> Producer.plain_sink
 """
 
 from __future__ import annotations
@@ -27,9 +29,17 @@ from .models import (
     example_tree_model,
 )
 
-__all__ = ["PublisherHandle", "demo_schedule", "model_publisher", "model_bytes"]
+__all__ = [
+    "PublisherHandle",
+    "demo_schedule",
+    "model_bytes",
+    "model_publisher",
+    "table_demo_schedule",
+]
 
-ScheduleStep = tuple[float, "bytes | ModelMessage | Model"]
+ScheduleStep = (
+    tuple[float, "bytes | ModelMessage | Model"] | tuple[float, "bytes | ModelMessage | Model", str]
+)
 
 
 def model_bytes(model: bytes | ModelMessage | Model) -> bytes:
@@ -53,6 +63,23 @@ def demo_schedule(switch_after: float) -> list[ScheduleStep]:
         (0.0, example_linear_model(1)),
         (switch_after / 2, bad),
         (switch_after / 2, example_tree_model(2)),
+    ]
+
+
+def table_demo_schedule(switch_after: float) -> list[ScheduleStep]:
+    """The table-based demo's models, keyed by data type: the linear model v1 for ``red``
+    now, an invalid ``red`` model at ``switch_after / 2`` seconds (refused: v1 keeps
+    serving), the tree ensemble v1 for ``white`` at ``switch_after`` (``white`` records
+    wait unscored until then).
+
+    Every run publishes the same models (the embedded broker starts empty), so a
+    restarted demo serves the models its statistics were kept for, and they carry on.
+    """
+    bad = ModelMessage("wine-linear", 2, LINEAR_REGRESSION, {"weights": [1.0, 2.0]})
+    return [
+        (0.0, example_linear_model(1), "red"),
+        (switch_after / 2, bad, "red"),
+        (switch_after / 2, example_tree_model(1), "white"),
     ]
 
 
@@ -81,15 +108,19 @@ def model_publisher(
     steps = list(schedule)
 
     def delayed(step: ScheduleStep) -> Source[Any, Any]:
-        delay, model = step
-        src = Source.single(model)
-        return src.initial_delay(delay) if delay > 0 else src
+        src = Source.single(step)
+        return src.initial_delay(step[0]) if step[0] > 0 else src
+
+    def record(step: ScheduleStep) -> ProducerRecord[bytes | None, bytes]:
+        model = step[1]
+        key = step[2].encode() if len(step) == 3 else _key(model)
+        return ProducerRecord(topic, model_bytes(model), key=key)
 
     return (
         Source.from_iterable(steps)
         .flat_map_concat(delayed)
         .via_mat(KillSwitches.single(), Keep.right)
-        .map(lambda m: ProducerRecord(topic, model_bytes(m), key=_key(m)))
+        .map(record)
         .to_mat(Producer.plain_sink(settings), Keep.both)
         .map_materialized_value(lambda m: PublisherHandle(m[0], m[1]))
     )

@@ -65,6 +65,8 @@ __all__ = [
     "ServiceConfig",
     "ServiceHandle",
     "Topics",
+    "consumer_lag",
+    "dead_letter",
     "decode_incoming",
     "scoring_service",
     "to_envelope",
@@ -206,18 +208,37 @@ def to_envelope(
     if incoming.error is not None:
         if counters is not None:
             counters.dead_letters += 1
-        raw = msg.record
-        headers = (
-            (ERROR_HEADER, incoming.error.encode()),
-            ("source-topic", str(raw.topic).encode()),
-            ("source-partition", str(raw.partition).encode()),
-            ("source-offset", str(raw.offset).encode()),
-        )
-        dead = ProducerRecord(topics.dead_letters, raw.value, key=raw.key, headers=headers)
-        return ProducerMessage.single(dead, offset)
+        return ProducerMessage.single(dead_letter(topics, msg.record, incoming.error), offset)
     if counters is not None:
         counters.passed += 1
     return ProducerMessage.pass_through(offset)
+
+
+def dead_letter(
+    topics: Topics, raw: Any, error: str, headers: tuple[tuple[str, bytes], ...] = ()
+) -> ProducerRecord[Any, Any]:
+    """The dead-letter record of the data ``ConsumerRecord`` ``raw`` that failed with
+    ``error``: its value and key, headers ``error``, ``source-topic``,
+    ``source-partition``, ``source-offset`` and then ``headers``."""
+    all_headers = (
+        (ERROR_HEADER, error.encode()),
+        ("source-topic", str(raw.topic).encode()),
+        ("source-partition", str(raw.partition).encode()),
+        ("source-offset", str(raw.offset).encode()),
+        *headers,
+    )
+    return ProducerRecord(topics.dead_letters, raw.value, key=raw.key, headers=all_headers)
+
+
+def consumer_lag(control: Any) -> int | None:
+    """The lag of a consumer ``control`` (sum over partitions), None before a fetch or
+    once the consumer stopped."""
+    try:
+        lags = control.metrics().get("lag") or {}
+    except Exception:  # the consumer has stopped: no figure
+        return None
+    values = [v for v in lags.values() if v is not None]
+    return sum(values) if values else None
 
 
 @dataclass
@@ -262,12 +283,20 @@ class ServiceHandle:
 
     def lag(self) -> int | None:
         """Consumer lag of the data topic (sum over partitions), None before a fetch."""
-        try:
-            lags = self.control.metrics().get("lag") or {}
-        except Exception:  # the consumer has stopped: no figure
-            return None
-        values = [v for v in lags.values() if v is not None]
-        return sum(values) if values else None
+        return consumer_lag(self.control)
+
+    def model_label(self) -> str:
+        """The model in service, e.g. ``wine-linear v1`` (``(no model)`` before one)."""
+        snap = self.state.snapshot()
+        return f"{snap.model_name} v{snap.model_version}" if snap.has_model else "(no model)"
+
+    def models_loaded(self) -> int:
+        """Models taken into service so far."""
+        return self.state.snapshot().models_loaded
+
+    def models_rejected(self) -> int:
+        """Model messages refused so far."""
+        return self.state.snapshot().models_rejected
 
     async def drain_and_shutdown(self) -> Any:
         """Stop consuming, let everything in flight be produced and committed, close."""

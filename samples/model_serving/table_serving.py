@@ -30,20 +30,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from reactive import Flow, Keep
-from reactive.state import StoreSpec
+from reactive.state import BytesStore, MsgpackSerde, StoreContext, Stores, StoreSpec
 from reactive.state.http import start_app
 
 from .models import Model, ModelValidationError, parse_model
 from .records import DataRecord
 
-__all__ = ["ModelCache", "Scored", "ServingApi", "scoring_flow"]
+__all__ = ["ModelCache", "Scored", "ServingApi", "scorer", "scoring_flow", "stats_updater"]
 
 log = logging.getLogger("samples.model_serving")
 
@@ -65,12 +65,19 @@ class Scored:
 class ModelCache:
     """Parsed models per data type: a model message is parsed once, when its bytes first
     show up; bytes that do not parse are rejected (counted in ``rejected``) and the type's
-    last valid model stays."""
+    last valid model stays.
+
+    A cache sees the bytes it is asked about (a join, ``GET /models``); give the table the
+    store of :meth:`table_store` and it sees every model message the table takes, so a
+    valid model followed at once by a broken one still serves.
+    """
 
     def __init__(self) -> None:
         self._raw: dict[str, bytes] = {}
         self._model: dict[str, Model] = {}
         self.rejected: dict[str, int] = {}
+        self.loaded: dict[str, int] = {}
+        """Valid model messages parsed, per data type."""
         self._errors: dict[str, str] = {}
 
     def model(self, data_type: str, raw: bytes) -> Model | None:
@@ -79,6 +86,7 @@ class ModelCache:
             self._raw[data_type] = raw
             try:
                 self._model[data_type] = parse_model(raw)
+                self.loaded[data_type] = self.loaded.get(data_type, 0) + 1
                 self._errors.pop(data_type, None)
             except ModelValidationError as exc:
                 self.rejected[data_type] = self.rejected.get(data_type, 0) + 1
@@ -90,12 +98,90 @@ class ModelCache:
         """Why the latest model message of ``data_type`` was rejected, if it was."""
         return self._errors.get(data_type)
 
+    def table_store(self, name: str) -> StoreSpec[Any, Any]:
+        """An in-memory store for a table of model messages (``Tables.global_table(...,
+        store=cache.table_store(name))``) that parses each message through this cache as
+        the table writes it."""
+
+        def layer(engine: BytesStore, context: StoreContext) -> BytesStore:
+            return _ObservedModels(engine, self)
+
+        return Stores.in_memory(name).with_layer(layer)
+
+
+class _ObservedModels(BytesStore):
+    """A table store's layer: each model message written goes through the cache."""
+
+    def __init__(self, inner: BytesStore, cache: ModelCache) -> None:
+        self.name = inner.name
+        self.inner = inner
+        self.cache = cache
+        self.serde = MsgpackSerde()  # the store's default key and value serde
+
+    def _observe(self, ops: Sequence[tuple[bytes, bytes | None]]) -> None:
+        for key, value in ops:
+            if value is not None:
+                data_type, raw = self.serde.from_bytes(key), self.serde.from_bytes(value)
+                if isinstance(data_type, str) and isinstance(raw, bytes):
+                    self.cache.model(data_type, raw)
+
+    def get(self, key: bytes) -> bytes | None:
+        """As the store's."""
+        return self.inner.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """As the store's, then parse the model."""
+        self.inner.put(key, value)
+        self._observe(((key, value),))
+
+    def delete(self, key: bytes) -> None:
+        """As the store's."""
+        self.inner.delete(key)
+
+    def contains(self, key: bytes) -> bool:
+        """As the store's."""
+        return self.inner.contains(key)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def scan(
+        self,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        start_inclusive: bool = True,
+        end_inclusive: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """As the store's."""
+        return self.inner.scan(start, end, start_inclusive, end_inclusive)
+
+    def write(self, ops: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """As the store's, then parse the models."""
+        self.inner.write(ops)
+        self._observe(ops)
+
+    def flush(self) -> None:
+        """As the store's."""
+        self.inner.flush()
+
+    def close(self) -> None:
+        """As the store's."""
+        self.inner.close()
+
+    @property
+    def is_open(self) -> bool:
+        """As the store's."""
+        return self.inner.is_open
+
 
 def _describe(model: Model) -> str:
     return f"{model.type} model {model.name!r} version {model.version}"
 
 
-def _scorer(cache: ModelCache, clock: Callable[[], int]) -> Callable[[Any, bytes], Scored]:
+def scorer(cache: ModelCache, clock: Callable[[], int]) -> Callable[[Any, bytes], Scored]:
+    """``score((data_type, record), model_bytes)``: the record scored with the model those
+    bytes parse to (through ``cache``), or unscored with the reason (``clock``: epoch ms)."""
+
     def score(element: tuple[str, DataRecord], raw: bytes) -> Scored:
         data_type, record = element
         model = cache.model(data_type, raw)
@@ -110,7 +196,13 @@ def _scorer(cache: ModelCache, clock: Callable[[], int]) -> Callable[[Any, bytes
     return score
 
 
-def _update_stats(cache: ModelCache) -> Callable[[Any, Scored], tuple[dict[str, Any], Scored]]:
+def stats_updater(
+    cache: ModelCache,
+) -> Callable[[Any, Scored], tuple[dict[str, Any], Scored]]:
+    """``update(stats_or_None, scored) -> (new_stats, scored)``: one data type's statistics
+    after ``scored`` (a ``stateful_map_by_key`` function). A record of another model than the
+    statistics' starts them again; an unscored record counts in ``unscored``."""
+
     def update(stats: dict[str, Any] | None, s: Scored) -> tuple[dict[str, Any], Scored]:
         if s.score is None:
             new = dict(stats) if stats is not None else _empty(s.data_type)
@@ -174,10 +266,10 @@ def scoring_flow(
     """
     cache = cache if cache is not None else ModelCache()
     joined = Flow[tuple[str, DataRecord]]().join_table(
-        models, key=lambda e: e[0], combine=_scorer(cache, clock), missing=missing
+        models, key=lambda e: e[0], combine=scorer(cache, clock), missing=missing
     )
     flow: Flow[tuple[str, DataRecord], Scored, Any] = joined.stateful_map_by_key(
-        stats, lambda s: s.data_type, _update_stats(cache), Keep.right
+        stats, lambda s: s.data_type, stats_updater(cache), Keep.right
     )
     return flow
 

@@ -179,11 +179,11 @@ async def test_loader_and_publisher_feed_the_service(
     assert service.latency.count == 36
 
 
-def _run_demo(kafka_bootstrap: str, *args: str) -> str:
+def _run_demo(kafka_bootstrap: str, state_dir: Path, *args: str) -> str:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONPATH": str(REPO)}
+    demo = [sys.executable, "-m", "samples.model_serving.demo", "--seconds", "3", "--rate", "200"]
     proc = subprocess.run(
-        [sys.executable, "-m", "samples.model_serving.demo", "--seconds", "3", "--rate", "200"]
-        + list(args),
+        [*demo, "--state-dir", str(state_dir), *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -194,18 +194,38 @@ def _run_demo(kafka_bootstrap: str, *args: str) -> str:
     return proc.stdout
 
 
-def test_demo_runs_and_prints_a_summary(kafka_bootstrap: str) -> None:
-    out = _run_demo(kafka_bootstrap)
+@pytest.mark.parametrize("stage", [False, True], ids=["table", "stage"])
+def test_demo_runs_and_prints_a_summary(kafka_bootstrap: str, tmp_path: Path, stage: bool) -> None:
+    out = _run_demo(kafka_bootstrap, tmp_path, *(["--stage"] if stage else []))
     assert "summary" in out and "records scored" in out and "model timeline" in out
     assert "rec/s" in out and "wine-linear v1" in out
     scored_line = next(line for line in out.splitlines() if "records scored" in line)
     assert int(scored_line.split("|")[2]) > 0
+    # The table-based service's endpoints, fetched by the demo; none with --stage.
+    assert ("GET http://" in out and '"usage":' in out) is not stage
+    assert (tmp_path / "application-id").exists() is not stage
 
 
-def test_demo_live_draws_the_service_graph_metrics(kafka_bootstrap: str) -> None:
-    """``--live``: the last frame (printed at the end off a terminal) has every stage of
-    the service with its counters, and the blamed stage."""
-    out = _run_demo(kafka_bootstrap, "--live")
+def test_demo_live_draws_the_table_service_graph(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """``--live`` with the table-based service: its stages, from the data consumer through
+    the statistics store to the committer."""
+    out = _run_demo(kafka_bootstrap, tmp_path, "--live")
+    stages = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
+    for stage in (
+        "Consumer.source_with_offset_context",
+        "stateful_map_by_key",
+        "Producer.flow_with_context",
+        "Committer.sink_with_offset_context",
+        "global_table",
+    ):
+        assert stage in stages, out
+    assert "bottleneck:" in out and "records scored" in out
+
+
+def test_demo_live_draws_the_service_graph_metrics(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """``--live --stage``: the last frame (printed at the end off a terminal) has every
+    stage of the service with its counters, and the blamed stage."""
+    out = _run_demo(kafka_bootstrap, tmp_path, "--live", "--stage")
     assert "summary" in out and "records scored" in out
     rows = {
         line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
