@@ -30,6 +30,7 @@ from ._errors import (
     NoSuchElementError,
     PortStateError,
     RateExceededError,
+    RetryFlowError,
     StreamError,
     StreamLimitReachedError,
     StreamTimeoutError,
@@ -72,6 +73,7 @@ from ._ops.window_specs import (
     TimeWindows,
     Windowed,
 )
+from ._public import publish as _publish
 from ._stage.shapes import ClosedShape, FlowShape, SinkShape, SourceShape
 from ._supervision import Supervision
 from ._version import __version__ as __version__
@@ -110,6 +112,7 @@ __all__ = [
     "RestartSink",
     "RestartSource",
     "RetryFlow",
+    "RetryFlowError",
     "RunnableGraph",
     "SharedKillSwitch",
     "Sink",
@@ -151,3 +154,5 @@ __all__ = [
     "TimeWindows",
     "Windowed",
 ]
+
+_publish(__name__, globals())

@@ -14,6 +14,7 @@ from ._errors import (
     SubscriptionWithCancelError,
 )
 from ._ops.substreams import SubSinkInlet, SubSourceOutlet
+from ._public import publish as _publish
 from ._stage.logic import (
     EAGER_TERMINATE_INPUT,
     EAGER_TERMINATE_OUTPUT,
@@ -81,3 +82,5 @@ __all__ = [
     "UniformFanInShape",
     "UniformFanOutShape",
 ]
+
+_publish(__name__, globals())

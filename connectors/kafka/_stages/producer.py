@@ -91,6 +91,7 @@ from ..errors import (
     KafkaConnectorError,
     ProducerConnectionError,
     ProducerSendError,
+    ProducerSerializationError,
     ProducerStartError,
     RecordTooLargeError,
     check_codec,
@@ -112,10 +113,6 @@ from ..settings import CommitterSettings, ProducerSettings
 __all__ = ["Producer", "ProducerSerializationError", "ProducerStage"]
 
 log = logging.getLogger("connectors.kafka")
-
-
-class ProducerSerializationError(ValueError):
-    """A record's key or value could not be serialized; the message names the topic."""
 
 
 # -- the stage -------------------------------------------------------------------------
