@@ -13,7 +13,8 @@
           +-- NoSuchElementError          (also a LookupError) head/last/reduce of an empty stream
           +-- PortStateError              misuse of the stage API (push without demand, ...)
           +-- IllegalGraphError           (also a ValueError) a blueprint that cannot be built
-          |    +-- MissingHandlerError    (also a PortStateError) a port without a handler
+          |    +-- MissingHandlerError    (also a PortStateError) [reactive.stage] a port
+          |                               without a handler
           +-- NeverMaterializedError      a lazy/nested graph was never materialized
           +-- SubscriptionTimeoutError    (also a TimeoutError) a substream was not
           |                               materialized in time
@@ -34,11 +35,11 @@
           |         +-- BindFailedError   Tcp.bind could not listen
           +-- StoreClosedError            [reactive.state] a store used while not open
 
-Each error is importable from one public module: ``reactive`` unless the tree names
-another in brackets. The errors of the optional subpackages are defined in
-``reactive/io/errors.py`` and ``reactive/state/errors.py`` (importing their root from
-here); everything else is defined in this module. ``tests/test_error_tree.py`` checks the
-tree against the classes.
+Each error is exported from ``reactive``, or from the module named in brackets
+(``PortStateError`` also from ``reactive.stage``). The errors of the optional subpackages
+are defined in ``reactive/io/errors.py`` and ``reactive/state/errors.py`` (importing
+their root from here); everything else is defined in this module.
+``tests/test_error_tree.py`` checks the tree against the classes.
 
 Not in the tree: ``reactive.testkit.ExpectationError`` is an ``AssertionError`` (a
 failed test expectation, as pytest expects it), not a stream error.
@@ -77,21 +78,36 @@ __all__ = [
 ]
 
 
-def _restore(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
-    """Unpickle an error without calling its ``__init__`` (whose signature may differ
-    from ``args``); the instance attributes come back as the pickled state."""
-    error = cls.__new__(cls, *args)
+def reduce_error(error: BaseException) -> tuple[Any, ...]:
+    """``__reduce__`` of the roots of the error trees (here and in ``connectors.kafka``).
+
+    Exception's own ``__reduce__`` rebuilds with ``cls(*args)``, which breaks for the
+    errors whose ``__init__`` takes more than the message (``ProcessFailedError``,
+    ``DeserializationError``, ...): these rebuild without calling ``__init__``, and the
+    instance attributes come back as the pickled state.
+    """
+    return _rebuild, (type(error), error.args), error.__dict__ or None
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    # ``cls.__new__`` may find a builtin base whose instance layout is not the class's
+    # (RuntimeError's for an error that is also a TimeoutError, i.e. an OSError): take the
+    # builtin base with the largest layout, the one ``cls(...)`` would use.
+    base = max((c for c in cls.__mro__ if c.__module__ == "builtins"), key=_layout_size)
+    error: BaseException = base.__new__(cls, *args)  # type: ignore[call-overload]
     error.args = args
     return error
+
+
+def _layout_size(cls: type) -> int:
+    return int(cls.__basicsize__)
 
 
 class StreamError(Exception):
     """Base class of the errors raised by the stream runtime."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Exception's own __reduce__ calls cls(*args): that breaks for the errors whose
-        # __init__ takes more than the message (ProcessFailedError, ...).
-        return _restore, (type(self), self.args), self.__dict__ or None
+        return reduce_error(self)
 
 
 class AbruptTerminationError(StreamError):

@@ -8,6 +8,7 @@ actions and when each is legal.
 from ._errors import (
     NO_MORE_ELEMENTS_NEEDED,
     STAGE_WAS_COMPLETED,
+    MissingHandlerError,
     NoMoreElementsNeeded,
     PortStateError,
     StageWasCompleted,
@@ -64,6 +65,7 @@ __all__ = [
     "IGNORE_TERMINATE_OUTPUT",
     "InHandler",
     "Inlet",
+    "MissingHandlerError",
     "NO_MORE_ELEMENTS_NEEDED",
     "NoMoreElementsNeeded",
     "OutHandler",

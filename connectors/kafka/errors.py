@@ -71,6 +71,8 @@ from aiokafka.errors import (
     UnsupportedCodecError,
 )
 
+from reactive._errors import reduce_error
+
 __all__ = [
     "ChangelogError",
     "CommitTimeoutError",
@@ -96,14 +98,6 @@ __all__ = [
 INSTALL_HINT = "pip install 'reactive-streams-py[kafka]' (or: pip install cramjam)"
 
 
-def _restore(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
-    """Unpickle an error without calling its ``__init__``; the instance attributes come
-    back as the pickled state."""
-    error = cls.__new__(cls, *args)
-    error.args = args
-    return error
-
-
 class KafkaConnectorError(RuntimeError):
     """Base of the errors of the Kafka stages.
 
@@ -115,9 +109,7 @@ class KafkaConnectorError(RuntimeError):
         return Exception.__str__(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Exception's own __reduce__ calls cls(*args): that breaks for the errors whose
-        # __init__ takes more than the message (DeserializationError, ...).
-        return _restore, (type(self), self.args), self.__dict__ or None
+        return reduce_error(self)
 
 
 class KafkaConsumerError(KafkaConnectorError):
