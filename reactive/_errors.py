@@ -94,7 +94,7 @@ def _rebuild(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
     # (RuntimeError's for an error that is also a TimeoutError, i.e. an OSError): take the
     # builtin base with the largest layout, the one ``cls(...)`` would use.
     base = max((c for c in cls.__mro__ if c.__module__ == "builtins"), key=_layout_size)
-    error: BaseException = base.__new__(cls, *args)  # type: ignore[call-overload]
+    error: BaseException = base.__new__(cls, *args)
     error.args = args
     return error
 

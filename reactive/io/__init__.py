@@ -8,7 +8,6 @@
 - ``converters``: ``StreamConverters.from_receive_stream`` / ``to_send_stream`` (anyio)
 - ``process``: ``Subprocess.flow`` (stdin in, stdout out, on ``anyio.open_process``)
 - ``tcp``: ``Tcp.bind`` / ``outgoing_connection``, TLS through an ``ssl.SSLContext``
-
 - ``errors``: ``IOStreamError`` and its subclasses (``FramingError``, ``CompressionError``,
   ``StreamTcpError``, ...), all ``StreamError`` s; the tree is drawn there
 """
