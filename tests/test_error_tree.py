@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import importlib
 import inspect
 import pickle
@@ -82,6 +83,7 @@ OUTSIDE: dict[str, str] = {
 # -- what the packages export ----------------------------------------------------------
 
 
+@functools.cache
 def public_modules() -> dict[str, Any]:
     """Every importable public module (no ``_``-prefixed part) that has an ``__all__``."""
     found: dict[str, Any] = {"reactive": reactive, "connectors.kafka": connectors.kafka}
