@@ -32,6 +32,7 @@ from ._errors import (
     NoSuchElementError,
     PortStateError,
     RateExceededError,
+    RetryFlowError,
     StreamError,
     StreamLimitReachedError,
     StreamTimeoutError,
@@ -77,6 +78,7 @@ from ._ops.window_specs import (
     TimeWindows,
     Windowed,
 )
+from ._public import publish as _publish
 from ._stage.shapes import ClosedShape, FlowShape, SinkShape, SourceShape
 from ._supervision import Supervision
 from ._version import __version__ as __version__
@@ -115,6 +117,7 @@ __all__ = [
     "RestartSink",
     "RestartSource",
     "RetryFlow",
+    "RetryFlowError",
     "RunnableGraph",
     "SharedKillSwitch",
     "Sink",
@@ -156,3 +159,5 @@ __all__ = [
     "TimeWindows",
     "Windowed",
 ]
+
+_publish(__name__, globals())

@@ -1,4 +1,4 @@
-"""The exception hierarchy of the runtime.
+"""The exception hierarchy of the runtime: one root, :class:`StreamError`.
 
 ::
 
@@ -13,15 +13,44 @@
           +-- NoSuchElementError          (also a LookupError) head/last/reduce of an empty stream
           +-- PortStateError              misuse of the stage API (push without demand, ...)
           +-- IllegalGraphError           (also a ValueError) a blueprint that cannot be built
-          |    +-- MissingHandlerError    (also a PortStateError) a port without a handler
+          |    +-- MissingHandlerError    (also a PortStateError) [reactive.stage] a port
+          |                               without a handler
           +-- NeverMaterializedError      a lazy/nested graph was never materialized
-          +-- SubscriptionTimeoutError    a substream was not materialized in time
+          +-- SubscriptionTimeoutError    (also a TimeoutError) a substream was not
+          |                               materialized in time
+          +-- PartitionOutOfBoundsError   (also an IndexError) Partition chose no output
+          +-- QueueConcurrencyError       (also a RuntimeError) too many waiting offers/pulls
+          +-- RetryFlowError              the flow in RetryFlow broke one-in one-out
+          +-- SubscriptionRejectedError   [reactive.rs] a publisher refused a subscriber
+          +-- SubscriptionWithCancelError [reactive.stage] a cancellation cause, no failure
+          |    +-- NoMoreElementsNeeded   the default cause of cancel(inlet)
+          |    +-- StageWasCompleted      a stage cancels its inlets because it completed
+          +-- IOStreamError               [reactive.io] base of the stream IO errors
+          |    +-- FramingError           a frame over its limit, truncated, or bad JSON
+          |    |    +-- PartialObjectError  the stream ended inside a JSON object
+          |    +-- CompressionError       corrupt or truncated compressed input
+          |    +-- IOOperationIncompleteError  a file/TCP stage failed after ``count`` bytes
+          |    +-- ProcessFailedError     a subprocess exited with a non-zero code
+          |    +-- StreamTcpError         a TCP connection failed
+          |         +-- BindFailedError   Tcp.bind could not listen
+          +-- StoreClosedError            [reactive.state] a store used while not open
+
+Each error is exported from ``reactive``, or from the module named in brackets
+(``PortStateError`` also from ``reactive.stage``). The errors of the optional subpackages
+are defined in ``reactive/io/errors.py`` and ``reactive/state/errors.py`` (importing
+their root from here); everything else is defined in this module.
+``tests/test_error_tree.py`` checks the tree against the classes.
+
+Not in the tree: ``reactive.testkit.ExpectationError`` is an ``AssertionError`` (a
+failed test expectation, as pytest expects it), not a stream error.
 
 User exceptions are never wrapped: a function that raises fails the stream with that very
 exception.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "StreamError",
@@ -37,12 +66,48 @@ __all__ = [
     "MissingHandlerError",
     "NeverMaterializedError",
     "SubscriptionTimeoutError",
-    "StreamDetachedError",
+    "PartitionOutOfBoundsError",
+    "QueueConcurrencyError",
+    "RetryFlowError",
+    "SubscriptionRejectedError",
+    "SubscriptionWithCancelError",
+    "NoMoreElementsNeeded",
+    "StageWasCompleted",
+    "NO_MORE_ELEMENTS_NEEDED",
+    "STAGE_WAS_COMPLETED",
 ]
+
+
+def reduce_error(error: BaseException) -> tuple[Any, ...]:
+    """``__reduce__`` of the roots of the error trees (here and in ``connectors.kafka``).
+
+    Exception's own ``__reduce__`` rebuilds with ``cls(*args)``, which breaks for the
+    errors whose ``__init__`` takes more than the message (``ProcessFailedError``,
+    ``DeserializationError``, ...): these rebuild without calling ``__init__``, and the
+    instance attributes come back as the pickled state.
+    """
+    return _rebuild, (type(error), error.args), error.__dict__ or None
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    # ``cls.__new__`` may find a builtin base whose instance layout is not the class's
+    # (RuntimeError's for an error that is also a TimeoutError, i.e. an OSError): take the
+    # builtin base with the largest layout, the one ``cls(...)`` would use.
+    base = max((c for c in cls.__mro__ if c.__module__ == "builtins"), key=_layout_size)
+    error: BaseException = base.__new__(cls, *args)
+    error.args = args
+    return error
+
+
+def _layout_size(cls: type) -> int:
+    return int(cls.__basicsize__)
 
 
 class StreamError(Exception):
     """Base class of the errors raised by the stream runtime."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_error(self)
 
 
 class AbruptTerminationError(StreamError):
@@ -93,8 +158,25 @@ class SubscriptionTimeoutError(StreamError, TimeoutError):
     """A substream source was not materialized within the subscription timeout."""
 
 
-class StreamDetachedError(StreamError):
-    """The stream a handle refers to has already terminated."""
+class PartitionOutOfBoundsError(StreamError, IndexError):
+    """A ``Partition`` function returned an index outside ``[0, n)``."""
+
+
+class QueueConcurrencyError(StreamError, RuntimeError):
+    """More concurrent calls than a queue allows (Akka's ``IllegalStateException``): an
+    ``offer`` while ``max_concurrent_offers`` offers already wait for room under
+    ``OverflowStrategy.backpressure``, or a ``pull`` while ``max_concurrent_pulls`` pulls
+    already wait for an element. Only that call fails; the stream goes on."""
+
+
+class RetryFlowError(StreamError):
+    """The flow wrapped by ``RetryFlow`` broke its one-in one-out contract."""
+
+
+class SubscriptionRejectedError(StreamError):
+    """A publisher refused a subscriber (``on_subscribe`` then ``on_error`` with this):
+    ``Sink.as_publisher(fanout=False)`` accepts only one subscriber, and a publisher
+    whose stream shut down because all subscribers cancelled accepts no more."""
 
 
 class SubscriptionWithCancelError(StreamError):
@@ -111,11 +193,3 @@ class StageWasCompleted(SubscriptionWithCancelError):
 
 NO_MORE_ELEMENTS_NEEDED = NoMoreElementsNeeded("no more elements needed")
 STAGE_WAS_COMPLETED = StageWasCompleted("stage was completed")
-
-__all__ += [
-    "SubscriptionWithCancelError",
-    "NoMoreElementsNeeded",
-    "StageWasCompleted",
-    "NO_MORE_ELEMENTS_NEEDED",
-    "STAGE_WAS_COMPLETED",
-]

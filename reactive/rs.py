@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar, runtime_checkable
 
-from ._errors import StreamError
+from ._errors import SubscriptionRejectedError
+from ._public import publish as _publish
 
 __all__ = ["MAX_DEMAND", "Publisher", "Subscriber", "Subscription", "SubscriptionRejectedError"]
 
@@ -27,12 +28,6 @@ T_contra = TypeVar("T_contra", contravariant=True)
 
 MAX_DEMAND = (1 << 63) - 1
 """The largest total demand tracked; reaching it means "effectively unbounded" (rule 3.17)."""
-
-
-class SubscriptionRejectedError(StreamError):
-    """A publisher refused a subscriber (``on_subscribe`` then ``on_error`` with this):
-    ``Sink.as_publisher(fanout=False)`` accepts only one subscriber, and a publisher
-    whose stream shut down because all subscribers cancelled accepts no more."""
 
 
 @runtime_checkable
@@ -77,3 +72,6 @@ class Publisher(Protocol[T_co]):
     def subscribe(self, subscriber: Subscriber[T_co]) -> None:
         """Attach ``subscriber``: it gets ``on_subscribe`` before any other signal."""
         ...
+
+
+_publish(__name__, globals())

@@ -8,12 +8,14 @@ actions and when each is legal.
 from ._errors import (
     NO_MORE_ELEMENTS_NEEDED,
     STAGE_WAS_COMPLETED,
+    MissingHandlerError,
     NoMoreElementsNeeded,
     PortStateError,
     StageWasCompleted,
     SubscriptionWithCancelError,
 )
 from ._ops.substreams import SubSinkInlet, SubSourceOutlet
+from ._public import publish as _publish
 from ._stage.logic import (
     EAGER_TERMINATE_INPUT,
     EAGER_TERMINATE_OUTPUT,
@@ -63,6 +65,7 @@ __all__ = [
     "IGNORE_TERMINATE_OUTPUT",
     "InHandler",
     "Inlet",
+    "MissingHandlerError",
     "NO_MORE_ELEMENTS_NEEDED",
     "NoMoreElementsNeeded",
     "OutHandler",
@@ -81,3 +84,5 @@ __all__ = [
     "UniformFanInShape",
     "UniformFanOutShape",
 ]
+
+_publish(__name__, globals())

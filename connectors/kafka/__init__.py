@@ -29,14 +29,16 @@ except ModuleNotFoundError as _missing:
         name=_missing.name,
     ) from _missing
 
+from reactive._public import publish as _publish
+
 from ._logging import summarize_aiokafka_logs
 from ._stages.committer import Committer
 from ._stages.consumer import Consumer
 from ._stages.control import Control, DrainingControl
-from ._stages.producer import ProducerSerializationError
 from ._stages.producers import Producer
-from ._stages.transactional import KafkaTransactionError, Transactional, TransactionalMessage
+from ._stages.transactional import Transactional, TransactionalMessage
 from .errors import (
+    ChangelogError,
     CommitTimeoutError,
     ConsumerClosedError,
     ConsumerConnectionError,
@@ -45,11 +47,14 @@ from .errors import (
     KafkaConnectorError,
     KafkaConsumerError,
     KafkaProducerError,
+    KafkaTransactionError,
     MissingCodecError,
     ProducerConnectionError,
     ProducerSendError,
+    ProducerSerializationError,
     ProducerStartError,
     RecordTooLargeError,
+    TableNotReadyError,
 )
 from .messages import (
     CommittableMessage,
@@ -65,9 +70,10 @@ from .messages import (
 )
 from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
 from .subscriptions import Subscriptions
-from .tables import CoPartitionedTable, KTable, TableNotReadyError, Tables
+from .tables import CoPartitionedTable, KTable, Tables
 
 __all__ = [
+    "ChangelogError",
     "CoPartitionedTable",
     "CommittableMessage",
     "CommittableOffset",
@@ -112,4 +118,5 @@ __all__ = [
     "summarize_aiokafka_logs",
 ]
 
+_publish(__name__, globals())
 summarize_aiokafka_logs()

@@ -1,4 +1,4 @@
-"""Errors raised by the Kafka stages (consumer sources, committers, producers).
+"""Every error of the Kafka connector, under one root: :class:`KafkaConnectorError`.
 
 ::
 
@@ -10,14 +10,36 @@
     │   └── KafkaCommitError: committing offsets failed
     │       ├── CommitTimeoutError (also TimeoutError): not acknowledged within commit_timeout
     │       └── ConsumerClosedError: the consumer that should commit is shut down
-    └── KafkaProducerError: a producer stage failed
-        ├── ProducerConnectionError (also aiokafka KafkaConnectionError, ConnectionError):
-        │       no broker answered at start
-        ├── ProducerStartError (also aiokafka KafkaError): a broker answered but refused to
-        │       start the producer (e.g. InitProducerId for an idempotent producer)
-        └── ProducerSendError (also aiokafka KafkaError): records were not acknowledged
-            └── RecordTooLargeError (also aiokafka MessageSizeTooLargeError): a record or
-                    batch is over the size limit
+    ├── KafkaProducerError: a producer stage failed
+    │   ├── ProducerConnectionError (also aiokafka KafkaConnectionError, ConnectionError):
+    │   │       no broker answered at start
+    │   ├── ProducerStartError (also aiokafka KafkaError): a broker answered but refused to
+    │   │       start the producer (e.g. InitProducerId for an idempotent producer)
+    │   ├── ProducerSerializationError (also ValueError): a record's key or value did not
+    │   │       serialize (or is not bytes)
+    │   ├── ProducerSendError (also aiokafka KafkaError): records were not acknowledged
+    │   │   └── RecordTooLargeError (also aiokafka MessageSizeTooLargeError): a record or
+    │   │           batch is over the size limit
+    │   └── KafkaTransactionError: a transaction failed and was aborted (or was fenced)
+    ├── ChangelogError: a changelog topic could not be created, restored or written
+    │       (``connectors.kafka.state``)
+    └── TableNotReadyError: ``KTable.ready()`` cannot complete (the table's stream
+            stopped first, or the timeout passed)
+
+All are defined here and exported from ``connectors.kafka`` (``ChangelogError`` also
+from ``connectors.kafka.state``, ``TableNotReadyError`` from ``connectors.kafka.tables``);
+``tests/test_error_tree.py`` checks the tree against the classes. Outside the tree:
+``connectors.kafka.testkit.BrokerStartError`` stays a plain ``RuntimeError``: it belongs to
+the test helper that starts an embedded broker, and no stage raises it.
+
+Not a ``reactive.StreamError``: one root per package, and the connector's failures are
+about the outside world (a broker, a record, a topic), where ``StreamError`` says the
+stream runtime itself refused something (a limit, a timeout, a malformed graph). As in
+Alpakka Kafka, whose exceptions are plain ``RuntimeException`` s and not Akka Streams'
+own, a handler catches one or the other, or both with ``except (StreamError,
+KafkaConnectorError)``; making the root a ``StreamError`` now would also widen what
+existing ``except StreamError`` clauses catch. The root is a ``RuntimeError``, like
+aiokafka's ``KafkaError``.
 
 Every message names the stage (``[Consumer.plain_source]``, ``[Producer.plain_sink]``),
 the topic, partition and offset (or the record) where there is one, and says what to
@@ -49,7 +71,10 @@ from aiokafka.errors import (
     UnsupportedCodecError,
 )
 
+from reactive._errors import reduce_error
+
 __all__ = [
+    "ChangelogError",
     "CommitTimeoutError",
     "ConsumerClosedError",
     "ConsumerConnectionError",
@@ -58,11 +83,14 @@ __all__ = [
     "KafkaConnectorError",
     "KafkaConsumerError",
     "KafkaProducerError",
+    "KafkaTransactionError",
     "MissingCodecError",
     "ProducerConnectionError",
     "ProducerSendError",
+    "ProducerSerializationError",
     "ProducerStartError",
     "RecordTooLargeError",
+    "TableNotReadyError",
 ]
 
 #: What to install for the compression codecs (aiokafka reads snappy, lz4 and zstd
@@ -79,6 +107,9 @@ class KafkaConnectorError(RuntimeError):
 
     def __str__(self) -> str:
         return Exception.__str__(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_error(self)
 
 
 class KafkaConsumerError(KafkaConnectorError):
@@ -128,6 +159,10 @@ class ProducerStartError(KafkaProducerError, KafkaError):
     """A broker answered but starting the producer failed (the broker's error is the
     ``__cause__``): an idempotent or transactional producer the broker refuses, an
     authorization error, an unsupported protocol version."""
+
+
+class ProducerSerializationError(KafkaProducerError, ValueError):
+    """A record's key or value could not be serialized; the message names the topic."""
 
 
 class ProducerSendError(KafkaProducerError, KafkaError):
@@ -181,6 +216,27 @@ class MissingCodecError(KafkaConnectorError, UnsupportedCodecError):
         self.topic = topic
         self.partition = partition
         self.offset = offset
+
+
+class KafkaTransactionError(KafkaProducerError):
+    """A transaction failed and was aborted; aiokafka's error is the ``__cause__``.
+
+    ``transactional_id`` names the producer. A fenced producer (another instance
+    started with the same transactional id) fails with this error too.
+    """
+
+    def __init__(self, message: str, transactional_id: str) -> None:
+        super().__init__(message)
+        self.transactional_id = transactional_id
+
+
+class ChangelogError(KafkaConnectorError):
+    """A changelog could not be created, restored or written (the cause is chained)."""
+
+
+class TableNotReadyError(KafkaConnectorError):
+    """``KTable.ready()`` cannot complete: the table's stream stopped or failed before it
+    caught up (the cause is chained), or the timeout given to ``ready`` passed."""
 
 
 # -- helpers for the stages ----------------------------------------------------------------

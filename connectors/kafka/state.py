@@ -68,7 +68,7 @@ from aiokafka.structs import TopicPartition
 
 from reactive.state import BytesStore, StoreContext, StoreSpec
 
-from .errors import KafkaConnectorError
+from .errors import ChangelogError
 from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
 from .subscriptions import RebalanceListener
 
@@ -80,10 +80,6 @@ log = logging.getLogger("connectors.kafka.state")
 CHECKPOINT_INTERVAL = 1.0
 #: Records applied to the store per write during a restore.
 _RESTORE_CHUNK = 10_000
-
-
-class ChangelogError(KafkaConnectorError):
-    """A changelog could not be created, restored or written (the cause is chained)."""
 
 
 def changelogged(

@@ -59,6 +59,7 @@ from reactive.state import (
 )
 
 from ._stages.consumer import Consumer
+from .errors import TableNotReadyError
 from .settings import ConsumerSettings
 from .subscriptions import Subscriptions
 
@@ -69,11 +70,6 @@ log = logging.getLogger("connectors.kafka")
 _MISSING: Any = object()
 #: Seconds the start-up probe waits for the fetch that carries the high watermarks.
 _PROBE_TIMEOUT = 10.0
-
-
-class TableNotReadyError(Exception):
-    """``KTable.ready()`` cannot complete: the table's stream stopped or failed before it
-    caught up (the cause is chained), or the timeout given to ``ready`` passed."""
 
 
 # -- the start-up probe -------------------------------------------------------------------

@@ -98,6 +98,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from reactive._public import publish as _publish
+
 from ._proxy import TcpProxy
 
 __all__ = [
@@ -817,6 +819,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
+
+_publish(__name__, globals())
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-from .._errors import StreamError, SubscriptionWithCancelError
+from .._errors import RetryFlowError, SubscriptionWithCancelError
 from .._stage.logic import (
     GraphStage,
     GraphStageLogic,
@@ -200,8 +200,6 @@ class _MapAsyncPartitionedLogic(AwaitingLogicMixin, FlowLogic):
 
 
 # -- RetryFlow -----------------------------------------------------------------------------------
-class RetryFlowError(StreamError):
-    """The flow wrapped by ``RetryFlow`` broke its one-in one-out contract."""
 
 
 class _RetryCoordinator(GraphStage[BidiShape]):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
-from .._errors import StreamError
+from .._errors import PartitionOutOfBoundsError
 from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
@@ -28,10 +28,6 @@ __all__ = [
     "UnzipWith",
     "WireTap",
 ]
-
-
-class PartitionOutOfBoundsError(StreamError, IndexError):
-    """A ``Partition`` function returned an index outside ``[0, n)``."""
 
 
 class _PortOut(OutHandler):

@@ -17,7 +17,7 @@ import enum
 from collections import deque
 from typing import Any
 
-from .._errors import BufferOverflowError, StreamError, SubscriptionWithCancelError
+from .._errors import BufferOverflowError, QueueConcurrencyError, SubscriptionWithCancelError
 from .._impl.unobserved import observed
 from .._keep import Done
 from .._stage.logic import (
@@ -56,13 +56,6 @@ class QueueOfferResult(enum.Enum):
 
     def __repr__(self) -> str:
         return f"QueueOfferResult.{self.value}"
-
-
-class QueueConcurrencyError(StreamError, RuntimeError):
-    """More concurrent calls than a queue allows (Akka's ``IllegalStateException``): an
-    ``offer`` while ``max_concurrent_offers`` offers already wait for room under
-    ``OverflowStrategy.backpressure``, or a ``pull`` while ``max_concurrent_pulls`` pulls
-    already wait for an element. Only that call fails; the stream goes on."""
 
 
 def _is_normal(cause: BaseException | None) -> bool:

@@ -8,39 +8,27 @@
 - ``converters``: ``StreamConverters.from_receive_stream`` / ``to_send_stream`` (anyio)
 - ``process``: ``Subprocess.flow`` (stdin in, stdout out, on ``anyio.open_process``)
 - ``tcp``: ``Tcp.bind`` / ``outgoing_connection``, TLS through an ``ssl.SSLContext``
-
-Errors (all ``StreamError``)::
-
-    IOStreamError
-     +-- FramingError
-     |    +-- PartialObjectError
-     +-- CompressionError
-     +-- IOOperationIncompleteError
-     +-- ProcessFailedError
-     +-- StreamTcpError
-          +-- BindFailedError
+- ``errors``: ``IOStreamError`` and its subclasses (``FramingError``, ``CompressionError``,
+  ``StreamTcpError``, ...), all ``StreamError`` s; the tree is drawn there
 """
 
-from ._stages import (
+from .._public import publish as _publish
+from .compression import Compression
+from .converters import StreamConverters
+from .errors import (
+    BindFailedError,
     CompressionError,
     FramingError,
     IOOperationIncompleteError,
     IOStreamError,
     PartialObjectError,
+    ProcessFailedError,
+    StreamTcpError,
 )
-from .compression import Compression
-from .converters import StreamConverters
 from .files import FileIO, IOResult
 from .framing import Framing, JsonFraming
-from .process import ProcessFailedError, ProcessResult, Subprocess
-from .tcp import (
-    BindFailedError,
-    IncomingConnection,
-    OutgoingConnection,
-    ServerBinding,
-    StreamTcpError,
-    Tcp,
-)
+from .process import ProcessResult, Subprocess
+from .tcp import IncomingConnection, OutgoingConnection, ServerBinding, Tcp
 
 __all__ = [
     "BindFailedError",
@@ -65,6 +53,4 @@ __all__ = [
     "Tcp",
 ]
 
-for _name in __all__:
-    globals()[_name].__module__ = __name__
-del _name
+_publish(__name__, globals())

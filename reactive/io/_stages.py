@@ -1,59 +1,18 @@
-"""Shared pieces of the IO stages: the one-in one-out stage base and the error tree.
+"""Shared pieces of the IO stages: the one-in one-out stage base and argument checks.
 
-::
-
-    StreamError
-     +-- IOStreamError                 base of the errors raised by reactive.io
-          +-- FramingError             a frame over its limit, a truncated frame, bad JSON
-          |    +-- PartialObjectError  the stream ended inside a JSON object
-          +-- CompressionError         corrupt or truncated compressed input
-          +-- IOOperationIncompleteError  a file/TCP stage failed after ``count`` bytes
+The errors of ``reactive.io`` are defined in ``reactive/io/errors.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._errors import StreamError
 from ..stage import FlowShape, GraphStage, GraphStageLogic, InHandler, Inlet, OutHandler, Outlet
 
 __all__ = [
-    "IOStreamError",
-    "FramingError",
-    "PartialObjectError",
-    "CompressionError",
-    "IOOperationIncompleteError",
     "ByteFlowStage",
     "ByteFlowLogic",
 ]
-
-
-class IOStreamError(StreamError):
-    """Base class of the errors raised by the stream IO stages (``reactive.io``)."""
-
-
-class FramingError(IOStreamError):
-    """A framing stage met a frame over its maximum length, a truncated last frame, or
-    input it cannot frame; the message names the stage, the limit and the byte position.
-    (Akka's ``FramingException``.)"""
-
-
-class PartialObjectError(FramingError):
-    """``JsonFraming.object_scanner``: the stream completed in the middle of a JSON object."""
-
-
-class CompressionError(IOStreamError):
-    """A decompressing stage met corrupt or truncated input; the message names the stage
-    and the input byte position."""
-
-
-class IOOperationIncompleteError(IOStreamError):
-    """A file or connection stage failed after transferring ``count`` bytes; the original
-    error is ``__cause__``. (Akka's ``IOOperationIncompleteException``.)"""
-
-    def __init__(self, message: str, count: int) -> None:
-        super().__init__(message)
-        self.count = count
 
 
 class ByteFlowStage(GraphStage[FlowShape]):

@@ -15,7 +15,8 @@ from typing import Any
 from .._dsl.blueprints import Flow
 from .._keep import NotUsedType
 from ..stage import FlowShape
-from ._stages import ByteFlowLogic, ByteFlowStage, CompressionError, require_bytes
+from ._stages import ByteFlowLogic, ByteFlowStage, require_bytes
+from .errors import CompressionError
 
 __all__ = ["Compression"]
 

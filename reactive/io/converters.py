@@ -22,7 +22,7 @@ from ..stage import (
     SinkShape,
     SourceShape,
 )
-from ._stages import IOStreamError
+from .errors import IOStreamError
 from .files import _anyio
 
 __all__ = ["StreamConverters"]

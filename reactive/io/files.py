@@ -27,7 +27,8 @@ from ..stage import (
     SinkShape,
     SourceShape,
 )
-from ._stages import IOOperationIncompleteError, require_bytes, require_positive_int
+from ._stages import require_bytes, require_positive_int
+from .errors import IOOperationIncompleteError
 
 __all__ = ["FileIO", "IOResult"]
 

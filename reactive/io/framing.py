@@ -23,11 +23,10 @@ from ..stage import FlowShape
 from ._stages import (
     ByteFlowLogic,
     ByteFlowStage,
-    FramingError,
-    PartialObjectError,
     require_bytes,
     require_positive_int,
 )
+from .errors import FramingError, PartialObjectError
 
 __all__ = ["Framing", "JsonFraming"]
 

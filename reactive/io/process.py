@@ -23,7 +23,8 @@ from ..stage import (
     OutHandler,
     Outlet,
 )
-from ._stages import IOStreamError, require_bytes
+from ._stages import require_bytes
+from .errors import IOStreamError, ProcessFailedError
 from .files import _anyio
 
 __all__ = ["Subprocess", "ProcessResult", "ProcessFailedError"]
@@ -37,16 +38,6 @@ class ProcessResult:
 
     returncode: int
     stderr: bytes
-
-
-class ProcessFailedError(IOStreamError):
-    """A process of ``Subprocess.flow`` exited with a non-zero code (``returncode``);
-    ``stderr`` holds the tail of its error output, also quoted in the message."""
-
-    def __init__(self, message: str, returncode: int, stderr: bytes) -> None:
-        super().__init__(message)
-        self.returncode = returncode
-        self.stderr = stderr
 
 
 async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:

@@ -43,7 +43,8 @@ from ..stage import (
     Outlet,
     SourceShape,
 )
-from ._stages import IOStreamError, require_bytes
+from ._stages import require_bytes
+from .errors import BindFailedError, StreamTcpError
 from .files import _anyio
 
 __all__ = [
@@ -65,17 +66,6 @@ RECEIVE_SIZE = 256 * 1024
 
 # Closes started when a stage stops: kept here so they are not garbage collected mid-way.
 _CLOSING: set[asyncio.Task[Any]] = set()
-
-
-class StreamTcpError(IOStreamError):
-    """A TCP connection failed (refused, reset by the peer, TLS handshake, ...); the
-    message names the operator and the addresses, the OS error is ``__cause__``.
-    (Akka's ``StreamTcpException``.)"""
-
-
-class BindFailedError(StreamTcpError):
-    """``Tcp.bind`` could not listen on the address (in use, not available, no
-    permission). (Akka's ``BindFailedException``.)"""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._public import publish as _publish
 from ._blame import blame
 from ._blame import bottleneck as _bottleneck
 from ._snapshot import (
@@ -84,3 +85,6 @@ async def live(
     from .live_view import run_live
 
     await run_live(target, refresh, graph=graph, console=console, frames=frames)
+
+
+_publish(__name__, globals())

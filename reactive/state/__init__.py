@@ -17,22 +17,19 @@
   the running stores by name and partition; ``reactive.state.http`` serves it over HTTP.
 
 Module map: ``_store`` (interfaces), ``_memory`` and ``_rocksdb`` (engines), ``_serde``,
-``_spec`` (declarations and the layer hook for changelogs), ``_view``, ``_registry``.
+``_spec`` (declarations and the layer hook for changelogs), ``_view``, ``_registry``,
+``errors`` (``StoreClosedError``).
 """
 
+from .._public import publish as _publish
 from ._memory import InMemoryBytesStore
 from ._registry import StateRegistry, registry_of
 from ._rocksdb import RocksDBBytesStore
 from ._serde import MsgpackSerde, OrderedKeySerde, Serde
 from ._spec import DEFAULT_CACHE_SIZE, StoreContext, Stores, StoreSpec
-from ._store import (
-    BytesStore,
-    KeyValueStore,
-    ReadOnlyKeyValueStore,
-    StoreClosedError,
-    WriteBatch,
-)
+from ._store import BytesStore, KeyValueStore, ReadOnlyKeyValueStore, WriteBatch
 from ._view import StoreView
+from .errors import StoreClosedError
 
 __all__ = [
     "BytesStore",
@@ -54,8 +51,4 @@ __all__ = [
     "registry_of",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if hasattr(_obj, "__module__") and isinstance(_obj, type):
-        _obj.__module__ = __name__
-del _name, _obj
+_publish(__name__, globals())

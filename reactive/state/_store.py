@@ -22,15 +22,14 @@ import asyncio
 from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar, overload
 
-from .._errors import StreamError
 from ._serde import Serde
+from .errors import StoreClosedError
 
 __all__ = [
     "BytesStore",
     "KeyValueStore",
     "ReadOnlyKeyValueStore",
     "WriteBatch",
-    "StoreClosedError",
 ]
 
 K = TypeVar("K")
@@ -40,11 +39,6 @@ K_co = TypeVar("K_co", covariant=True)
 V_co = TypeVar("V_co", covariant=True)
 
 _MISSING: Any = object()
-
-
-class StoreClosedError(StreamError):
-    """A store (or a view of one) was used while it is not open: before its stream
-    started it, or after the stream stopped and closed it."""
 
 
 class BytesStore(abc.ABC):

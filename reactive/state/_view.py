@@ -32,7 +32,8 @@ from typing import Any, Generic, TypeVar, overload
 
 from ._serde import MsgpackSerde, OrderedKeySerde
 from ._spec import StoreContext, StoreSpec
-from ._store import KeyValueStore, StoreClosedError
+from ._store import KeyValueStore
+from .errors import StoreClosedError
 
 __all__ = ["StoreView", "StoreHandle"]
 

@@ -16,6 +16,7 @@ from .._dsl.blueprints import Sink, Source
 from .._impl.clock import ManualClock
 from .._impl.modules import AtomicModule
 from .._impl.unobserved import observed
+from .._public import publish as _publish
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -445,3 +446,6 @@ class TestSource:
     def probe(timeout: float = DEFAULT_TIMEOUT) -> Source[Any, PublisherProbe]:
         """A source materializing a ``PublisherProbe``."""
         return Source(AtomicModule(_ProbeSourceStage(timeout)))
+
+
+_publish(__name__, globals())

@@ -90,6 +90,7 @@ from ..errors import (
     KafkaConnectorError,
     ProducerConnectionError,
     ProducerSendError,
+    ProducerSerializationError,
     ProducerStartError,
     RecordTooLargeError,
     check_codec,
@@ -111,10 +112,6 @@ from ..settings import ProducerSettings
 __all__ = ["ProducerSerializationError", "ProducerStage"]
 
 log = logging.getLogger("connectors.kafka")
-
-
-class ProducerSerializationError(ValueError):
-    """A record's key or value could not be serialized; the message names the topic."""
 
 
 # -- the stage -------------------------------------------------------------------------

@@ -66,7 +66,7 @@ from reactive.stage import (
 )
 
 from .._compat_txn import enable_init_producer_id_v4
-from ..errors import KafkaProducerError
+from ..errors import KafkaProducerError, KafkaTransactionError, ProducerSerializationError
 from ..messages import (
     CommittableMessage,
     GroupTopicPartition,
@@ -85,7 +85,7 @@ from ..settings import ConsumerSettings, ProducerSettings
 from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
 from .consumer import Consumer
 from .control import Control
-from .producer import ProducerSerializationError, _close_quietly
+from .producer import _close_quietly
 
 __all__ = ["KafkaTransactionError", "Transactional", "TransactionalMessage"]
 
@@ -98,18 +98,6 @@ _COMMIT = "commit-interval"
 _MAX_QUEUED = 1000
 #: Alpakka's ``eos-commit-interval``.
 DEFAULT_COMMIT_INTERVAL = 0.1
-
-
-class KafkaTransactionError(KafkaProducerError):
-    """A transaction failed and was aborted; aiokafka's error is the ``__cause__``.
-
-    ``transactional_id`` names the producer. A fenced producer (another instance
-    started with the same transactional id) fails with this error too.
-    """
-
-    def __init__(self, message: str, transactional_id: str) -> None:
-        super().__init__(message)
-        self.transactional_id = transactional_id
 
 
 @dataclass(frozen=True, slots=True)
