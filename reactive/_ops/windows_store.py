@@ -143,6 +143,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         if not self.default:
             self.agg = self._checked_agg
         self.keeps_elements = self.default or self.kind == "sliding"
+        self.tumbling = self.kind == "time" and self.size == self.step
         self.pending = _EmitQueue(self._emitted)
         self.vser = spec.value_serde.to_bytes  # type: ignore[union-attr]
         self.vtrusted = isinstance(spec.value_serde, TupleMsgpackSerde)
@@ -308,7 +309,7 @@ class _StoredWindowedLogic(_WindowedLogic):
             self.keys_saved = ks + 1
         if kind == "time":
             tw = self.tw
-            starts = (plan[1],) if self.spec.is_tumbling else [op[1] for op in plan]
+            starts = (plan[1],) if self.tumbling else [op[1] for op in plan]
             for s in starts:
                 w = tw[(k, s)]
                 d[("t", ks, w.start)] = w.acc
@@ -361,9 +362,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         # waiting to be emitted stay in the store (each is deleted when it is emitted).
         keep: set[tuple[Any, ...]] = set()
         if not self.on_update:
-            keep = {
-                self._record_of(w.key, w.start, w.end) for w in deque.__iter__(self.pending)
-            }
+            keep = {self._record_of(w.key, w.start, w.end) for w in deque.__iter__(self.pending)}
         self.keep = keep
         self.wipe = True
         self.dirty = {
