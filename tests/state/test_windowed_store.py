@@ -33,10 +33,11 @@ from reactive import (
     SlidingWindows,
     Source,
     TimeWindows,
+    Windowed,
 )
 from reactive._supervision import restarting_decider, resuming_decider
 from reactive.state import Stores
-from reactive.testkit import TestSink
+from reactive.testkit import ManualClock, TestSink, TestSource
 
 SETTINGS = settings(
     max_examples=60,
@@ -182,6 +183,28 @@ async def run_then_abort(
     return out, late
 
 
+def assert_only_open_windows_stored(store: Any, spec: Any) -> None:
+    """Everything emitted went out before the abort: the store may hold only windows still
+    open under its stream time (closed ones were deleted when emitted, or closed with
+    ``on_window_update``), and (sliding) elements that an open window could still need."""
+    with store.open() as kv:
+        records = [(tuple(k), v) for k, v in kv.items()]
+    meta = [v for k, v in records if k[0] == "m"]
+    if not meta:
+        assert records == []  # nothing handled
+        return
+    now, grace = meta[0][0], spec.grace_period
+    for k, v in records:
+        if k[0] == "t":
+            assert k[2] + spec.size + grace > now, (k, now)
+        elif k[0] == "s":
+            assert not now > v[0] + spec.gap + grace, (k, v, now)
+        elif k[0] == "w":
+            assert not now > k[2] + grace, (k, now)
+        elif k[0] == "b":
+            assert not now > v[0] + spec.size + grace, (k, v, now)
+
+
 @SETTINGS
 @given(
     data=elements(),
@@ -198,6 +221,7 @@ async def test_stopped_and_started_again_over_a_persistent_store_it_emits_as_one
     store = Stores.persistent("windows", tmp_path / str(next(_dirs)), cache_size=cache)
     i = int(len(data) * cut)
     out1, late1 = await run_then_abort(data[:i], spec, emit, custom, store)
+    assert_only_open_windows_stored(store, spec)
     out2, late2 = await run(data[i:], spec, emit, custom, store)
     assert out1 + out2 == expected_out
     assert late1 + late2 == expected_late
@@ -335,3 +359,36 @@ async def test_a_store_of_other_windows_is_refused(tmp_path: Path) -> None:
 def test_store_must_be_a_store_spec() -> None:
     with pytest.raises(TypeError, match="windowed: store must be a StoreSpec"):
         Source.single(1).windowed(TimeWindows.of(1), store="w")
+
+
+async def test_processing_time_windows_reloaded_close_on_the_clock(
+    tmp_path: Path, materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    store = Stores.persistent("w", tmp_path)
+
+    def probes() -> Any:
+        return (
+            TestSource.probe()
+            .windowed(TimeWindows.of(10), key=lambda e: e[0], store=store)
+            .to_mat(TestSink.probe(), Keep.both)
+            .run(materializer)
+        )
+
+    pub, sub = probes()
+    sub.request(10)
+    await manual_clock.advance(3)
+    pub.send_next(("a", "x"))
+    await manual_clock.advance(1)
+    pub.send_error(RuntimeError("crash"))
+    await sub.expect_error()
+    # Started again at clock 4: the reloaded window [0, 10) closes on the clock's timer.
+    pub, sub = probes()
+    sub.request(10)
+    await manual_clock.advance(5.9)
+    await sub.expect_no_message(0)
+    await manual_clock.advance(0.1)
+    assert await sub.expect_next() == Windowed("a", 0, 10, [("a", "x")])
+    pub.send_next(("b", "y"))
+    pub.send_complete()
+    assert await sub.expect_next() == Windowed("b", 10, 20, [("b", "y")])
+    await sub.expect_complete()
