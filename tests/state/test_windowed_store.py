@@ -36,8 +36,9 @@ from reactive import (
     Windowed,
 )
 from reactive._supervision import restarting_decider, resuming_decider
-from reactive.state import Stores
+from reactive.state import BytesStore, StoreContext, Stores
 from reactive.testkit import ManualClock, TestSink, TestSource
+from tests.state.support import Recording
 
 SETTINGS = settings(
     max_examples=60,
@@ -392,3 +393,69 @@ async def test_processing_time_windows_reloaded_close_on_the_clock(
     pub.send_complete()
     assert await sub.expect_next() == Windowed("b", 10, 20, [("b", "y")])
     await sub.expect_complete()
+
+
+class Restoring(Recording):
+    """A changelog-like layer: ``prepare`` waits for ``ready``, then applies the writes
+    ``changelog`` recorded (a restore), before the operator may pull."""
+
+    def __init__(self, inner: BytesStore, context: StoreContext, changelog: list[Any]) -> None:
+        super().__init__(inner, context, [])
+        self.changelog = changelog
+        self.ready = asyncio.Event()
+
+    async def _restore(self) -> None:
+        await self.ready.wait()
+        for entry in self.changelog:
+            if entry[0] == "write":
+                self.inner.write(entry[1])
+
+    def prepare(self) -> Any:
+        return self._restore()
+
+
+async def test_windows_restored_by_a_layer_before_the_first_element(
+    materializer: Materializer,
+) -> None:
+    changelog: list[Any] = []
+    layers: list[Restoring] = []
+
+    def recording(engine: BytesStore, ctx: StoreContext) -> BytesStore:
+        return Recording(engine, ctx, changelog)
+
+    def restoring(engine: BytesStore, ctx: StoreContext) -> BytesStore:
+        layers.append(Restoring(engine, ctx, changelog))
+        return layers[-1]
+
+    spec = Stores.in_memory("w", cache_size=0)
+    kw: dict[str, Any] = dict(key=lambda e: e[0], timestamp=lambda e: e[1])
+    pub, sub = (
+        TestSource.probe()
+        .windowed(SessionWindows.with_gap(5), store=spec.with_layer(recording), **kw)
+        .to_mat(TestSink.probe(), Keep.both)
+        .run(materializer)
+    )
+    sub.request(10)
+    for e in [("a", 1), ("b", 2), ("a", 4)]:
+        await pub.expect_request()
+        pub.send_next(e)
+    pub.send_error(RuntimeError("crash"))
+    await sub.expect_error()
+    # In memory, the store is gone; the layer restores it from what it recorded.
+    pub, sub = (
+        TestSource.probe()
+        .windowed(SessionWindows.with_gap(5), store=spec.with_layer(restoring), **kw)
+        .to_mat(TestSink.probe(), Keep.both)
+        .run(materializer)
+    )
+    sub.request(10)
+    await sub.expect_no_message(0.05)
+    assert pub.pending_demand == 0  # nothing pulled while restoring
+    layers[0].ready.set()
+    await pub.expect_request()
+    pub.send_next(("a", 8))
+    pub.send_complete()
+    assert await sub.to_list() == [
+        Windowed("b", 2, 2, [("b", 2)]),
+        Windowed("a", 1, 8, [("a", 1), ("a", 4), ("a", 8)]),
+    ]
