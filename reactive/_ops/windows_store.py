@@ -256,10 +256,6 @@ class _StoredWindowedLogic(_WindowedLogic):
             if n > self.seq:
                 self.seq = n
 
-    def _pull(self) -> None:
-        if not self.preparing:
-            super()._pull()
-
     def _drain(self) -> None:
         if not self.preparing:
             super()._drain()
