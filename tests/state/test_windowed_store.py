@@ -428,13 +428,21 @@ async def test_windows_restored_by_a_layer_before_the_first_element(
         return layers[-1]
 
     spec = Stores.in_memory("w", cache_size=0)
-    kw: dict[str, Any] = dict(key=lambda e: e[0], timestamp=lambda e: e[1])
-    pub, sub = (
-        TestSource.probe()
-        .windowed(SessionWindows.with_gap(5), store=spec.with_layer(recording), **kw)
-        .to_mat(TestSink.probe(), Keep.both)
-        .run(materializer)
-    )
+
+    def sessions(layer: Any) -> Any:
+        return (
+            TestSource.probe()
+            .windowed(
+                SessionWindows.with_gap(5),
+                key=lambda e: e[0],
+                timestamp=lambda e: e[1],
+                store=spec.with_layer(layer),
+            )
+            .to_mat(TestSink.probe(), Keep.both)
+            .run(materializer)
+        )
+
+    pub, sub = sessions(recording)
     sub.request(10)
     for e in [("a", 1), ("b", 2), ("a", 4)]:
         await pub.expect_request()
@@ -442,12 +450,7 @@ async def test_windows_restored_by_a_layer_before_the_first_element(
     pub.send_error(RuntimeError("crash"))
     await sub.expect_error()
     # In memory, the store is gone; the layer restores it from what it recorded.
-    pub, sub = (
-        TestSource.probe()
-        .windowed(SessionWindows.with_gap(5), store=spec.with_layer(restoring), **kw)
-        .to_mat(TestSink.probe(), Keep.both)
-        .run(materializer)
-    )
+    pub, sub = sessions(restoring)
     sub.request(10)
     await sub.expect_no_message(0.05)
     assert pub.pending_demand == 0  # nothing pulled while restoring
