@@ -51,7 +51,7 @@ import heapq
 import logging
 from bisect import insort
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -59,10 +59,10 @@ from ..state._serde import _msgpack
 from ..state._spec import StoreContext, StoreSpec
 from ..state._store import KeyValueStore
 from .window_specs import Windowed
-from .windows import WindowedStage, _Win, _WindowedLogic
-from .windows_context import _EmitQueue
+from .windows import _NONE, WindowedStage, _Win, _WindowedLogic
+from .windows_context import _Contexts, _EmitQueue, _kafka_types
 
-__all__ = ["TupleMsgpackSerde"]
+__all__ = ["StoredContextWindowedStage", "TupleMsgpackSerde"]
 
 log = logging.getLogger("reactive")
 
@@ -220,7 +220,7 @@ class _StoredWindowedLogic(_WindowedLogic):
                 wins.append((sk, v))
             elif tag == "b" and self.kind == "sliding":
                 bufs.append((sk[2], sk[1], v))
-            else:
+            elif not self._load_record(sk, v):
                 raise ValueError(
                     f"[{self.stage_name}] store {name!r} holds a record {sk!r} that is not "
                     f"one of a windowed operator's over {_describe(self.spec)}: give this "
@@ -248,6 +248,7 @@ class _StoredWindowedLogic(_WindowedLogic):
                 w = _Win(k, ks, end - self.size, end, v)
                 insort(self.sliding.setdefault(k, []), w, key=lambda x: x.end)
             self._push_entry(w)
+        self._loaded(keys)
         bufs.sort()
         for n, ks, (t, elem) in bufs:
             k = keys[ks]
@@ -255,6 +256,13 @@ class _StoredWindowedLogic(_WindowedLogic):
             heapq.heappush(self.expiry, (t + self.size + self.grace, n, k))
             if n > self.seq:
                 self.seq = n
+
+    def _load_record(self, sk: tuple[Any, ...], v: Any) -> bool:
+        """A record of a tag only a subclass knows: True if it took it."""
+        return False
+
+    def _loaded(self, keys: dict[int, Any]) -> None:
+        """Every record was read (``keys``: first-seen number -> key)."""
 
     def _drain(self) -> None:
         if not self.preparing:
@@ -417,3 +425,236 @@ class _StoredWindowedLogic(_WindowedLogic):
 
 async def _await(aw: Awaitable[Any]) -> Any:
     return await aw
+
+
+# -- with contexts: the commit point follows the store's acknowledgements --------------------
+class StoredContextWindowedStage(WindowedStage):
+    """``SourceWithContext.windowed(..., store=...)``: the plain stage's arguments (the
+    user's functions see the bare element), over ``(element, CommittableOffset)`` pairs,
+    emitting ``(Windowed, CommittableOffsetBatch)`` pairs (see
+    ``_StoredContextWindowedLogic``)."""
+
+    def __init__(self, windows: Any, **kw: Any) -> None:
+        super().__init__(windows, **kw)
+        if self.emit.kind == "on_window_update":
+            raise ValueError(
+                "windowed with context and a store emits on_window_close only (an update "
+                "emission is not a window's final value, so it cannot stand for the window "
+                "in the commit protocol of the store)"
+            )
+
+    def create_logic(self, attributes: Any) -> Any:
+        return _StoredContextWindowedLogic(self)
+
+    def __repr__(self) -> str:
+        return f"StoredContextWindowedStage({self.windows!r}, store={self.store!r})"
+
+
+class _Observed:
+    """A ``KafkaCommitterRef`` in front of the consumer's: the emitted commit points go
+    through it, so the operator learns which of them downstream committed."""
+
+    __slots__ = ("inner", "group", "notify")
+
+    def __init__(self, inner: Any, group: str, notify: Callable[[Any], None]) -> None:
+        self.inner = inner
+        self.group = group
+        self.notify = notify
+
+    async def commit(self, offsets: Mapping[Any, int]) -> None:
+        await self.inner.commit(offsets)
+        group = self.group
+        self.notify({(group, tp.topic, tp.partition): o - 1 for tp, o in offsets.items()})
+
+    def __repr__(self) -> str:
+        return f"<observed {self.inner!r}>"
+
+
+class _StoredContextWindowedLogic(_StoredWindowedLogic):
+    """Windows in a store, with Kafka contexts.
+
+    The commit point (the context emitted with each window) is, per partition, the
+    highest offset whose element's writes to the store are acknowledged
+    (``BytesStore.durable``: with a changelog, by the broker), lowered below a record
+    waiting for the ``late`` sink. So it moves past records still in open windows: their
+    state is in the store, which a restart restores. A restart from the committed offset
+    re-reads what came after it; records whose writes were acknowledged but not committed
+    are applied again (a count may exceed the exact one by the records re-processed).
+
+    An emitted window is kept in the store, marked as emitted (``("e", n)`` ->
+    ``[ks, start, end, value, commit point]``), until downstream committed a commit
+    point emitted after it (seen through ``_Observed``): only then has downstream surely
+    handled it. The marked windows are emitted again after a restart (at-least-once:
+    those downstream had handled are duplicates). Points emitted with the windows never
+    decrease (as long as the partitions' offsets do not go back: no rebalance).
+    """
+
+    def __init__(self, stage: WindowedStage) -> None:
+        super().__init__(stage)
+        self.contexts = _Contexts(lambda: self.stage_name)
+        self.observers: dict[str, _Observed] = {}
+        self.cur_ctx: Any = None
+        self.cur_pos: tuple[Any, int] | None = None
+        self.first: dict[Any, int] = {}
+        self.last: dict[Any, int] = {}
+        self.acked: dict[Any, int] = {}
+        self.inflight: deque[tuple[asyncio.Future[None], dict[Any, int]]] = deque()
+        self.late_at: tuple[Any, int] | None = None
+        self.emit_seq = 0
+        self.marked: deque[tuple[int, dict[Any, int]]] = deque()
+        self.committed: dict[Any, int] = {}
+        self.reemit: dict[int, int] = {}  # id(Windowed) -> its mark from before a restart
+        self.marks: list[tuple[int, list[Any]]] = []  # read by _load_record
+        self._acked_cb = self.get_async_callback(self._on_acked)
+        self._committed_cb = self.get_async_callback(self._on_committed)
+        self.plain_handle, self._handle = self._handle, self._context_element
+
+    # -- elements ---------------------------------------------------------------------------
+    def _context_element(self, pair: Any) -> None:
+        try:
+            if pair.__class__ is not tuple or len(pair) != 2:
+                raise TypeError(
+                    f"[{self.stage_name}] windowed with context expects (element, context) "
+                    f"pairs, got {pair!r}"
+                )
+            ctx = pair[1]
+            part, pos = self.contexts.position(ctx)
+            if self.contexts.kind != "kafka":
+                raise TypeError(
+                    f"[{self.stage_name}] windowed with context and a store needs Kafka "
+                    f"CommittableOffset contexts (their commits tell it which emitted "
+                    f"windows downstream has handled), got {ctx!r}"
+                )
+        except Exception as exc:
+            self._supervise(exc)
+            return
+        last = self.last.get(part)
+        if last is None or pos > last:
+            self.last[part] = pos
+        if part not in self.first or pos < self.first[part]:
+            self.first[part] = pos
+        self.cur_ctx, self.cur_pos = ctx, (part, pos)
+        self.plain_handle(pair[0])
+
+    def _late(self, elem: Any) -> None:
+        super()._late((elem, self.cur_ctx))
+        if self.late_pending is not _NONE:
+            self.late_at = self.cur_pos
+
+    def _on_late_pull(self) -> None:
+        self.late_at = None
+        super()._on_late_pull()
+
+    def _on_late_cancel(self) -> None:
+        self.late_at = None
+        super()._on_late_cancel()
+
+    # -- acknowledgements and commits -------------------------------------------------------
+    def _flush_store(self) -> None:
+        super()._flush_store()
+        store = self.store
+        if store is None:
+            return
+        snapshot = dict(self.last)
+        fut = store.bytes_store.durable()
+        if fut is None:
+            self._advance(snapshot)
+        else:
+            self.inflight.append((fut, snapshot))
+            fut.add_done_callback(self._acked_cb.invoke)
+
+    def _advance(self, snapshot: dict[Any, int]) -> None:
+        acked = self.acked
+        for part, pos in snapshot.items():
+            if pos > acked.get(part, -1):
+                acked[part] = pos
+
+    def _on_acked(self, _: Any) -> None:
+        inflight = self.inflight
+        while inflight and inflight[0][0].done():
+            fut, snapshot = inflight.popleft()
+            exc = (
+                RuntimeError(f"[{self.stage_name}] a store write was cancelled")
+                if fut.cancelled()
+                else fut.exception()
+            )
+            if exc is not None:
+                self._stopping = True
+                self.fail_stage(exc)
+                return
+            self._advance(snapshot)
+
+    def _points(self) -> dict[Any, int]:
+        out: dict[Any, int] = {}
+        late = self.late_at
+        first = self.first
+        for part, pos in self.acked.items():
+            if late is not None and late[0] == part and pos >= late[1]:
+                pos = late[1] - 1
+            if pos >= first.get(part, pos):
+                out[part] = pos
+        return out
+
+    def _build(self, points: dict[Any, int]) -> Any:
+        messages = _kafka_types()
+        offsets = {messages.GroupTopicPartition(*part): o for part, o in points.items()}
+        committers = {}
+        for part in points:
+            group = part[0]
+            observer = self.observers.get(group)
+            inner = self.contexts.committers[group]
+            if observer is None or observer.inner is not inner:
+                observer = self.observers[group] = _Observed(
+                    inner, group, self._committed_cb.invoke
+                )
+            committers[group] = observer
+        return messages.CommittableOffsetBatch._make(offsets, committers, len(offsets))
+
+    def _on_committed(self, offsets: dict[Any, int]) -> None:
+        committed = self.committed
+        for part, pos in offsets.items():
+            if pos > committed.get(part, -1):
+                committed[part] = pos
+        # A mark goes once downstream committed a point emitted after its window: one
+        # greater than the window's own in some partition (points never decrease).
+        marked, dirty = self.marked, self.dirty
+        assert dirty is not None
+        while marked:
+            seq, point = marked[0]
+            if not any(pos > point.get(part, -1) for part, pos in committed.items()):
+                break
+            marked.popleft()
+            dirty[("e", seq)] = None
+
+    # -- emission: (window, commit point), the window marked in the store -----------------
+    def _emitted(self, w: Windowed[Any, Any]) -> Any:
+        dirty = self.dirty
+        assert dirty is not None
+        point = self._points()
+        old = self.reemit.pop(id(w), None)
+        if old is None:
+            dirty[self._record_of(w.key, w.start, w.end)] = None
+        else:
+            dirty[("e", old)] = None
+        seq = self.emit_seq
+        self.emit_seq += 1
+        ks = self.key_seq[w.key]
+        dirty[("e", seq)] = [ks, w.start, w.end, w.value, [[p, o] for p, o in point.items()]]
+        self.marked.append((seq, point))
+        return w, self._build(point)
+
+    def _load_record(self, sk: tuple[Any, ...], v: Any) -> bool:
+        if sk[0] != "e":
+            return False
+        self.marks.append((sk[1], v))
+        return True
+
+    def _loaded(self, keys: dict[int, Any]) -> None:
+        # Windows emitted before the stop, not known to be handled: emitted again first.
+        self.marks.sort(key=lambda m: m[0])
+        for seq, (ks, start, end, value, _) in self.marks:
+            w = Windowed(keys[ks], start, end, value)
+            self.reemit[id(w)] = seq
+            self.pending.append(w)
+            self.emit_seq = seq + 1
+        self.marks = []

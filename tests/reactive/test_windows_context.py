@@ -76,9 +76,7 @@ async def settled() -> None:
 
 # -- the API ----------------------------------------------------------------------------------
 def test_same_parameters_as_the_plain_operator() -> None:
-    # All but ``store``: with contexts, windows kept in a store would need the commit
-    # point tied to the store's acknowledgements (not offered yet).
-    plain = [p for p in inspect.signature(Source.windowed).parameters if p != "store"]
+    plain = list(inspect.signature(Source.windowed).parameters)
     for cls in (SourceWithContext, FlowWithContext):
         assert list(inspect.signature(cls.windowed).parameters) == plain
         doc = cls.windowed.__doc__ or ""
