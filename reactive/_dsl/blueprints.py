@@ -1196,11 +1196,13 @@ class FlowOps(Graph, Generic[Out, Mat]):
         ``store`` (a ``StoreSpec``: ``Stores.in_memory(name)``, ``Stores.persistent(name,
         path)``, or a changelogged one) keeps the open windows, the stream time and (sliding)
         the elements kept for later windows in a store opened per materialization; it is
-        written behind (every ``cache_size`` changed records, 0: after every element, and
-        whenever the stage stops, including an abort) and read when the stage starts, so
-        a stream stopped and started again over a persistent store emits the windows an
-        uninterrupted one would (for the elements each run handled). A window leaves the
-        store when it is emitted. Values are serialized by the spec's value serde (default:
+        written behind (every ``cache_size`` changed records or elements, 0: after every
+        element, and whenever the stage stops, including an abort) and read when the stage
+        starts, so a stream stopped and started again over a persistent store emits the
+        windows an uninterrupted one would (for the elements each run handled). A window
+        leaves the store when it is emitted. In a substream (``group_by``) each substream
+        opens its own instance of the spec (a persistent one: the same directory, which
+        only one instance can hold). Values are serialized by the spec's value serde (default:
         msgpack keeping tuples); a value, key or kept element it cannot encode fails that
         element under supervision (``TypeError`` naming the stage and the value). Without
         ``store`` the windows live in memory only.

@@ -23,7 +23,8 @@ msgpack by default; ``ks`` is the key's first-seen number, which emission order 
 
 Writes go into a dict of dirty records (the newest value per record, ``None`` to delete)
 that is written as one atomic write batch with the stream time: when it holds
-``cache_size`` records (0: after every element), and when the stage stops, however it
+``cache_size`` records or ``cache_size`` elements were handled since the last batch (0:
+after every element), and when the stage stops, however it
 stops (completion, failure, cancellation, a kill switch's abort, materializer shutdown).
 A batch is always written between two elements, so the store holds the state after some
 element, minus the windows already emitted: a closed window is deleted from the store
@@ -132,6 +133,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         self.wipe = False  # windows were dropped: delete every record not in ``keep``
         self.keep: set[tuple[Any, ...]] = set()
         self.keys_saved = 0  # key records written: keys 0 .. keys_saved-1
+        self.unflushed = 0  # elements handled since the last write batch
         self.preparing = False
         # The generic path for every kind: its prepare/commit hooks write the mirror.
         self.bucketed = False
@@ -271,7 +273,10 @@ class _StoredWindowedLogic(_WindowedLogic):
     # -- elements -----------------------------------------------------------------------------
     def _stored_element(self, elem: Any) -> None:
         self._element(elem)
-        if len(self.dirty) >= self.flush_at and not self._stopping:  # type: ignore[arg-type]
+        self.unflushed += 1
+        if (
+            self.unflushed >= self.flush_at or len(self.dirty) >= self.flush_at  # type: ignore[arg-type]
+        ) and not self._stopping:
             try:
                 self._flush_store()
             except Exception as exc:
@@ -402,6 +407,7 @@ class _StoredWindowedLogic(_WindowedLogic):
             batch.put(("m",), [self.st, self.max_ts, _describe(self.spec)])
         self.wipe = False
         self.keep = set()
+        self.unflushed = 0
         dirty.clear()
 
     def post_stop(self) -> None:
