@@ -506,6 +506,7 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         self.acked: dict[Any, int] = {}
         self.inflight: deque[tuple[asyncio.Future[None], dict[Any, int]]] = deque()
         self.late_at: tuple[Any, int] | None = None
+        self.finish_after_acks = False
         self.emit_seq = 0
         self.marked: deque[tuple[int, dict[Any, int]]] = deque()
         self.committed: dict[Any, int] = {}
@@ -555,6 +556,23 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         self.late_at = None
         super()._on_late_cancel()
 
+    def on_upstream_finish(self) -> None:
+        # Every open window goes out now: first make the store hold every element (so the
+        # last windows carry a commit point past every record), then close them all.
+        if self.store is None or self.preparing:
+            super().on_upstream_finish()
+            return
+        try:
+            self._flush_store()
+        except Exception as exc:
+            self._stopping = True
+            self.fail_stage(exc)
+            return
+        if not self.inflight:
+            super().on_upstream_finish()
+            return
+        self.finish_after_acks = True
+
     # -- acknowledgements and commits -------------------------------------------------------
     def _flush_store(self) -> None:
         super()._flush_store()
@@ -589,6 +607,9 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
                 self.fail_stage(exc)
                 return
             self._advance(snapshot)
+        if self.finish_after_acks and not inflight:
+            self.finish_after_acks = False
+            super().on_upstream_finish()
 
     def _points(self) -> dict[Any, int]:
         out: dict[Any, int] = {}
