@@ -448,6 +448,14 @@ class StoredContextWindowedStage(WindowedStage):
                 "emission is not a window's final value, so it cannot stand for the window "
                 "in the commit protocol of the store)"
             )
+        store = self.store
+        if store is not None and store.kind == "memory" and not store.layers:
+            raise ValueError(
+                f"windowed with context: store {store.name!r} is in memory with no changelog; "
+                "the commit point passes records whose windows are in the store, so a "
+                "restart would lose them. Give a persistent or a changelogged store "
+                "(connectors.kafka.state.changelogged)"
+            )
 
     def create_logic(self, attributes: Any) -> Any:
         return _StoredContextWindowedLogic(self)
@@ -507,6 +515,7 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         self.inflight: deque[tuple[asyncio.Future[None], dict[Any, int]]] = deque()
         self.late_at: tuple[Any, int] | None = None
         self.finish_after_acks = False
+        self.final_flushed = False
         self.emit_seq = 0
         self.marked: deque[tuple[int, dict[Any, int]]] = deque()
         self.committed: dict[Any, int] = {}
@@ -556,22 +565,26 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         self.late_at = None
         super()._on_late_cancel()
 
-    def on_upstream_finish(self) -> None:
-        # Every open window goes out now: first make the store hold every element (so the
-        # last windows carry a commit point past every record), then close them all.
-        if self.store is None or self.preparing:
-            super().on_upstream_finish()
-            return
-        try:
-            self._flush_store()
-        except Exception as exc:
-            self._stopping = True
-            self.fail_stage(exc)
-            return
-        if not self.inflight:
-            super().on_upstream_finish()
-            return
-        self.finish_after_acks = True
+    def _flush(self) -> None:
+        # Upstream finished and every element was handled; every open window goes out
+        # now: first the store takes every element (so the last windows carry a commit
+        # point past every record), and, when its writes need acknowledgements, the
+        # windows wait for them (``finishing`` is off meanwhile: nothing is pulled, and
+        # _on_acked turns it back on).
+        if not self.final_flushed:
+            self.final_flushed = True
+            try:
+                self._flush_store()
+            except Exception as exc:
+                self._stopping = True
+                self.finishing = False
+                self.fail_stage(exc)
+                return
+            if self.inflight:
+                self.finishing = False
+                self.finish_after_acks = True
+                return
+        super()._flush()
 
     # -- acknowledgements and commits -------------------------------------------------------
     def _flush_store(self) -> None:
@@ -609,7 +622,8 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
             self._advance(snapshot)
         if self.finish_after_acks and not inflight:
             self.finish_after_acks = False
-            super().on_upstream_finish()
+            self.finishing = True
+            self._drain()
 
     def _points(self) -> dict[Any, int]:
         out: dict[Any, int] = {}

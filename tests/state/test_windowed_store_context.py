@@ -11,12 +11,15 @@ the test (it records what is committed); the embedded-broker version is
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.kafka import CommittableOffset, CommittableOffsetBatch, TopicPartition
 from reactive import (
@@ -24,6 +27,7 @@ from reactive import (
     Keep,
     KillSwitches,
     Materializer,
+    SessionWindows,
     Sink,
     Source,
     SourceWithContext,
@@ -68,6 +72,8 @@ def marks(spec: Any) -> list[Any]:
     with spec.open() as kv:
         return sorted(k[1] for k in kv.keys() if k[0] == "e")
 
+
+_dirs = itertools.count()
 
 CLICKS = [("a", 1), ("b", 2), ("a", 11), ("b", 12), ("a", 21)]
 
@@ -170,19 +176,73 @@ async def test_after_a_restart_unconfirmed_windows_come_again_and_open_ones_go_o
     ]
 
 
-def test_only_kafka_contexts_and_on_window_close() -> None:
+def test_on_window_close_only_and_no_store_that_a_restart_loses(tmp_path: Path) -> None:
+    src = SourceWithContext.from_tuples(Source.empty())
     with pytest.raises(ValueError, match="on_window_close only"):
-        SourceWithContext.from_tuples(Source.empty()).windowed(
+        src.windowed(
             TimeWindows.of(1),
             emit=EmitStrategy.on_window_update(),
-            store=Stores.in_memory("w"),
+            store=Stores.persistent("w", tmp_path),
         )
+    with pytest.raises(ValueError, match="store 'w' is in memory with no changelog"):
+        src.windowed(TimeWindows.of(1), store=Stores.in_memory("w"))
 
 
-async def test_pair_contexts_are_refused_with_a_store() -> None:
+async def test_pair_contexts_are_refused_with_a_store(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="needs Kafka CommittableOffset contexts"):
         await (
             SourceWithContext.from_tuples(Source.single((("a", 1), ("p", 0))))
-            .windowed(TimeWindows.of(1), timestamp=lambda c: c[1], store=Stores.in_memory("w"))
+            .windowed(
+                TimeWindows.of(1),
+                timestamp=lambda c: c[1],
+                store=Stores.persistent("w", tmp_path),
+            )
             .run_with(Sink.ignore())
         )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    data=st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 60)), max_size=40),
+    spec=st.sampled_from(
+        [TimeWindows.of(10), TimeWindows.of(10).advance_by(5).grace(3), SessionWindows.with_gap(4)]
+    ),
+    cache=st.sampled_from([0, 3, 10_000]),
+)
+async def test_same_windows_as_without_a_store_and_points_never_behind(
+    tmp_path: Path, data: Any, spec: Any, cache: int
+) -> None:
+    committer = Committed()
+    pairs = offsets(committer, data)
+    kw: dict[str, Any] = dict(
+        key=lambda c: c[0],
+        timestamp=lambda c: c[1],
+        zero=lambda: 0,
+        aggregate=lambda n, c: n + 1,
+        merge=lambda a, b: a + b,
+    )
+    plain = await (
+        SourceWithContext.from_tuples(Source.from_iterable(pairs))
+        .windowed(spec, **kw)
+        .run_with(Sink.seq())
+    )
+    store = Stores.persistent("w", tmp_path / str(next(_dirs)), cache_size=cache)
+    stored = await (
+        SourceWithContext.from_tuples(Source.from_iterable(pairs))
+        .windowed(spec, store=store, **kw)
+        .run_with(Sink.seq())
+    )
+    assert [w for w, _ in stored] == [w for w, _ in plain]
+    points = [point(b).get(0, -1) for _, b in stored]
+    assert points == sorted(points)  # never decreasing
+    if stored:  # the last windows go out once the store holds every element
+        assert points[-1] == len(data) - 1
+    if cache == 0:
+        # Written (and, here, durable) after every element: never behind the rule without
+        # a store (which waits for the windows to go out). With a larger cache_size the
+        # point moves once per write batch.
+        assert all(p >= point(b).get(0, -1) for p, (_, b) in zip(points, plain, strict=True))
