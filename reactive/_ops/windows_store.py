@@ -134,6 +134,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         self.keep: set[tuple[Any, ...]] = set()
         self.keys_saved = 0  # key records written: keys 0 .. keys_saved-1
         self.unflushed = 0  # elements handled since the last write batch
+        self.marks_first = False  # the with-context variant's marks ("e") written first
         self.preparing = False
         # The generic path for every kind: its prepare/commit hooks write the mirror.
         self.bucketed = False
@@ -392,7 +393,13 @@ class _StoredWindowedLogic(_WindowedLogic):
                     sk = tuple(raw) if isinstance(raw, (list, tuple)) else (raw,)
                     if sk[0] in _WINDOW_TAGS and sk not in keep and sk not in dirty:
                         batch.delete(sk)
-            for sk, v in dirty.items():
+            records: Any = dirty.items()
+            if self.marks_first:
+                # A window emitted in this batch is deleted and marked: the mark goes
+                # first, so a batch cut short (a kill while a changelog writes it) never
+                # keeps the delete without the mark.
+                records = sorted(records, key=lambda r: r[0][0] != "e")
+            for sk, v in records:
                 if v is None:
                     batch.delete(sk)
                 else:
@@ -516,6 +523,7 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         self.late_at: tuple[Any, int] | None = None
         self.finish_after_acks = False
         self.final_flushed = False
+        self.marks_first = True
         self.emit_seq = 0
         self.marked: deque[tuple[int, dict[Any, int]]] = deque()
         self.committed: dict[Any, int] = {}

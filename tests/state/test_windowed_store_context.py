@@ -140,6 +140,12 @@ async def test_a_mark_goes_once_a_later_point_is_committed() -> None:
     with pytest.raises(RuntimeError):
         await done
     assert deleted_marks() == [0, 1]
+    # Within a write, an emitted window's mark comes before the delete of its record.
+    for entry in log:
+        if entry[0] == "write":
+            ops = [(msgpack.unpackb(k)[0], v is None) for k, v in entry[1]]
+            if ("t", True) in ops and ("e", False) in ops:
+                assert ops.index(("e", False)) < ops.index(("t", True)), ops
 
 
 async def test_after_a_restart_unconfirmed_windows_come_again_and_open_ones_go_on(
