@@ -459,11 +459,12 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         ``resume``. With ``on_window_update`` a record is done when all of its windows
         *closed* (the next emission carries it; nothing is emitted at completion).
 
-        With ``store`` (a ``StoreSpec``, typically changelogged: see
-        ``connectors.kafka.changelogged``; Kafka contexts only, ``on_window_close``
+        With ``store`` (a ``StoreSpec``, persistent or changelogged: see
+        ``connectors.kafka.state.changelogged``; Kafka contexts only, ``on_window_close``
         only) the open windows live in the store as in ``Source.windowed``, and the
         commit point moves past a record once the store's writes for it are
-        acknowledged (``BytesStore.durable``), not when its windows are emitted: a
+        acknowledged (``BytesStore.durable``; once per write batch, every ``cache_size``
+        elements), not when its windows are emitted: a
         restart restores the store and re-reads only what came after the committed
         offset (records acknowledged but not committed are applied again: at-least-once,
         a count may exceed the exact one by the records re-processed). An emitted window
