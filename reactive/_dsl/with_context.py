@@ -469,8 +469,8 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         offset (records acknowledged but not committed are applied again: at-least-once,
         a count may exceed the exact one by the records re-processed). An emitted window
         stays in the store, marked emitted, until downstream commits a commit point
-        emitted after it; marked windows are emitted again after a restart (duplicates
-        of windows downstream had handled).
+        emitted after it (commit the contexts, or the marks pile up); marked windows are
+        emitted again after a restart (duplicates of windows downstream had handled).
 
         Emits when a window closes (or changes, with ``on_window_update``) and
         downstream pulls. Backpressures when downstream backpressures, or ``late`` does

@@ -24,8 +24,8 @@ msgpack by default; ``ks`` is the key's first-seen number, which emission order 
 Writes go into a dict of dirty records (the newest value per record, ``None`` to delete)
 that is written as one atomic write batch with the stream time: when it holds
 ``cache_size`` records or ``cache_size`` elements were handled since the last batch (0:
-after every element), and when the stage stops, however it
-stops (completion, failure, cancellation, a kill switch's abort, materializer shutdown).
+after every element), and when the stage stops, however it stops (completion, failure,
+cancellation, a kill switch's abort, materializer shutdown).
 A batch is always written between two elements, so the store holds the state after some
 element, minus the windows already emitted: a closed window is deleted from the store
 when it is *emitted* (taken out of the pending queue), not when it closes. So a stage
@@ -43,6 +43,12 @@ tuples as tuples (msgpack itself turns them into lists), so an accumulator such 
 element under supervision (``TypeError`` naming the stage, the store and the value): a
 custom aggregate's result is tried at once (ints, floats and strs need no trial), an
 element that a default list (or a sliding window's buffer) keeps likewise.
+
+With Kafka contexts (``StoredContextWindowedStage``, ``SourceWithContext.windowed(...,
+store=...)``) the commit point emitted with each window follows the acknowledgements of
+the write batches instead of the windows' emission, and an emitted window is not deleted
+but marked (``("e", n)`` -> ``[ks, start, end, value, commit point]``) until downstream
+commits a later point: see ``_StoredContextWindowedLogic``.
 """
 
 from __future__ import annotations
