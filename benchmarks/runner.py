@@ -64,6 +64,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_state",
     "benchmarks.suite_windows",
     "benchmarks.suite_windows_context",
+    "benchmarks.suite_windows_store",
     "benchmarks.suite_txn",
     "benchmarks.suite_io",
     "benchmarks.suite_observe",

@@ -84,6 +84,7 @@ def _windowed(key: str, custom: bool) -> dict[str, str]:
         "emit": "EmitStrategy",
         "late": "Sink[Out, Any] | None",
         "idle_timeout": "float | None",
+        "store": "StoreSpec[Any, Any] | None",
     }
 
 

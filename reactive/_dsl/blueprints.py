@@ -1460,6 +1460,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         emit: EmitStrategy = EmitStrategy.on_window_close(),
         late: Any = None,
         idle_timeout: float | None = None,
+        store: Any = None,
     ) -> Any:
         """Group elements into event-time windows per key; emit ``Windowed(key, start, end,
         value)``. The materialized value stays this blueprint's (the operator's is ``NotUsed``).
@@ -1508,9 +1509,24 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Supervision: ``resume`` skips the element entirely (no window changed, stream time
         unchanged); ``restart`` also clears all open windows.
 
+        ``store`` (a ``StoreSpec``: ``Stores.in_memory(name)``, ``Stores.persistent(name,
+        path)``, or a changelogged one) keeps the open windows, the stream time and (sliding)
+        the elements kept for later windows in a store opened per materialization; it is
+        written behind (every ``cache_size`` changed records or elements, 0: after every
+        element, and whenever the stage stops, including an abort) and read when the stage
+        starts, so a stream stopped and started again over a persistent store emits the
+        windows an uninterrupted one would (for the elements each run handled). A window
+        leaves the store when it is emitted. In a substream (``group_by``) each substream
+        opens its own instance of the spec (a persistent one: the same directory, which
+        only one instance can hold). Values are serialized by the spec's value serde (default:
+        msgpack keeping tuples); a value, key or kept element it cannot encode fails that
+        element under supervision (``TypeError`` naming the stage and the value). Without
+        ``store`` the windows live in memory only.
+
         Raises ``ValueError`` when built with only one of ``zero``/``aggregate``, a
         ``SessionWindows`` with a custom aggregate and no ``merge``, or a negative
-        ``idle_timeout`` (the specs validate their own sizes, steps, gaps and graces).
+        ``idle_timeout`` (the specs validate their own sizes, steps, gaps and graces);
+        ``TypeError`` for a ``store`` that is not a ``StoreSpec``.
         """
         from .._ops.windows import WindowedStage
 
@@ -1524,6 +1540,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
             emit=emit,
             with_late=late is not None,
             idle_timeout=idle_timeout,
+            store=store,
         )
         if late is None:
             return self._via_stage(stage)

@@ -355,6 +355,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> FlowOps[Windowed[V, S], Mat]: ...
     @overload
     def windowed(
@@ -369,6 +370,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> FlowOps[Windowed[V, list[Out]], Mat]: ...
     @overload
     def windowed(
@@ -383,6 +385,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> FlowOps[Windowed[None, S], Mat]: ...
     @overload
     def windowed(
@@ -397,6 +400,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> FlowOps[Windowed[None, list[Out]], Mat]: ...
 
 class Source(FlowOps[Out, Mat]):
@@ -692,6 +696,7 @@ class Source(FlowOps[Out, Mat]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> Source[Windowed[V, S], Mat]: ...
     @overload
     def windowed(
@@ -706,6 +711,7 @@ class Source(FlowOps[Out, Mat]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> Source[Windowed[V, list[Out]], Mat]: ...
     @overload
     def windowed(
@@ -720,6 +726,7 @@ class Source(FlowOps[Out, Mat]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> Source[Windowed[None, S], Mat]: ...
     @overload
     def windowed(
@@ -734,6 +741,7 @@ class Source(FlowOps[Out, Mat]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> Source[Windowed[None, list[Out]], Mat]: ...
     def to(self, sink: Sink[Out, Any]) -> RunnableGraph[Mat]: ...
     def to_mat(
@@ -1141,6 +1149,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         emit: EmitStrategy = ...,
         late: Sink[FOut, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> Flow[FIn, Windowed[V, S], FMat]: ...
     @overload
     def windowed(
@@ -1155,6 +1164,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         emit: EmitStrategy = ...,
         late: Sink[FOut, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> Flow[FIn, Windowed[V, list[FOut]], FMat]: ...
     @overload
     def windowed(
@@ -1169,6 +1179,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         emit: EmitStrategy = ...,
         late: Sink[FOut, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> Flow[FIn, Windowed[None, S], FMat]: ...
     @overload
     def windowed(
@@ -1183,6 +1194,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         emit: EmitStrategy = ...,
         late: Sink[FOut, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> Flow[FIn, Windowed[None, list[FOut]], FMat]: ...
     def to(self, sink: Sink[FOut, Any]) -> Sink[FIn, FMat]: ...
     def to_mat(self, sink: Sink[FOut, M2], combine: Callable[[FMat, M2], M3]) -> Sink[FIn, M3]: ...

@@ -361,6 +361,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> SubFlow[Windowed[V, S], Mat, Ctx]: ...
     @overload
     def windowed(
@@ -375,6 +376,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> SubFlow[Windowed[V, list[Out]], Mat, Ctx]: ...
     @overload
     def windowed(
@@ -389,6 +391,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> SubFlow[Windowed[None, S], Mat, Ctx]: ...
     @overload
     def windowed(
@@ -403,6 +406,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         emit: EmitStrategy = ...,
         late: Sink[Out, Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> SubFlow[Windowed[None, list[Out]], Mat, Ctx]: ...
     def _wrap(self, module: Module) -> Any: ...
     @property

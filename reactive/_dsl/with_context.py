@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         TimeWindows,
         Windowed,
     )
+    from ..state._spec import StoreSpec
 
 __all__ = ["FlowWithContext", "SourceWithContext"]
 
@@ -164,12 +165,13 @@ def _windowed(
     emit: Any,
     late: Any,
     idle_timeout: Any,
+    store: Any,
 ) -> Any:
     """``pairs`` (a Source or Flow of tuples) through the context-aware window stage."""
     from .._ops.windows_context import ContextWindowedStage
+    from .._ops.windows_store import StoredContextWindowedStage
 
-    stage = ContextWindowedStage(
-        windows,
+    kw: dict[str, Any] = dict(
         key=key,
         timestamp=timestamp,
         zero=zero,
@@ -178,6 +180,11 @@ def _windowed(
         emit=emit,
         with_late=late is not None,
         idle_timeout=idle_timeout,
+    )
+    stage = (
+        ContextWindowedStage(windows, **kw)
+        if store is None
+        else StoredContextWindowedStage(windows, store=store, **kw)
     )
     if late is None:
         return pairs._via_stage(stage)
@@ -372,6 +379,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         emit: EmitStrategy | None = ...,
         late: Sink[tuple[Out, Ctx], Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> SourceWithContext[Windowed[K, S], Any, Mat]: ...
     @overload
     def windowed(
@@ -386,6 +394,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         emit: EmitStrategy | None = ...,
         late: Sink[tuple[Out, Ctx], Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> SourceWithContext[Windowed[K, list[Out]], Any, Mat]: ...
     @overload
     def windowed(
@@ -400,6 +409,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         emit: EmitStrategy | None = ...,
         late: Sink[tuple[Out, Ctx], Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> SourceWithContext[Windowed[None, S], Any, Mat]: ...
     @overload
     def windowed(
@@ -414,6 +424,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         emit: EmitStrategy | None = ...,
         late: Sink[tuple[Out, Ctx], Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> SourceWithContext[Windowed[None, list[Out]], Any, Mat]: ...
     def windowed(
         self,
@@ -427,6 +438,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         emit: EmitStrategy | None = None,
         late: Sink[tuple[Out, Ctx], Any] | None = None,
         idle_timeout: float | None = None,
+        store: StoreSpec[Any, Any] | None = None,
     ) -> SourceWithContext[Windowed[Any, Any], Any, Mat]:
         """Event-time windows as ``Source.windowed`` (same arguments, same
         closing, emission order, late handling and supervision), each result with the
@@ -447,6 +459,19 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         ``resume``. With ``on_window_update`` a record is done when all of its windows
         *closed* (the next emission carries it; nothing is emitted at completion).
 
+        With ``store`` (a ``StoreSpec``, persistent or changelogged: see
+        ``connectors.kafka.state.changelogged``; Kafka contexts only, ``on_window_close``
+        only) the open windows live in the store as in ``Source.windowed``, and the
+        commit point moves past a record once the store's writes for it are
+        acknowledged (``BytesStore.durable``; once per write batch, every ``cache_size``
+        elements), not when its windows are emitted: a
+        restart restores the store and re-reads only what came after the committed
+        offset (records acknowledged but not committed are applied again: at-least-once,
+        a count may exceed the exact one by the records re-processed). An emitted window
+        stays in the store, marked emitted, until downstream commits a commit point
+        emitted after it (commit the contexts, or the marks pile up); marked windows are
+        emitted again after a restart (duplicates of windows downstream had handled).
+
         Emits when a window closes (or changes, with ``on_window_update``) and
         downstream pulls. Backpressures when downstream backpressures, or ``late`` does
         while an element waits for it. Completes when upstream completes, after every
@@ -465,6 +490,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
                 emit,
                 late,
                 idle_timeout,
+                store,
             )
         )
 
@@ -820,6 +846,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         emit: EmitStrategy | None = ...,
         late: Sink[tuple[Out, CtxOut], Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> FlowWithContext[In, CtxIn, Windowed[K, S], Any, Mat]: ...
     @overload
     def windowed(
@@ -834,6 +861,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         emit: EmitStrategy | None = ...,
         late: Sink[tuple[Out, CtxOut], Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> FlowWithContext[In, CtxIn, Windowed[K, list[Out]], Any, Mat]: ...
     @overload
     def windowed(
@@ -848,6 +876,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         emit: EmitStrategy | None = ...,
         late: Sink[tuple[Out, CtxOut], Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> FlowWithContext[In, CtxIn, Windowed[None, S], Any, Mat]: ...
     @overload
     def windowed(
@@ -862,6 +891,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         emit: EmitStrategy | None = ...,
         late: Sink[tuple[Out, CtxOut], Any] | None = ...,
         idle_timeout: float | None = ...,
+        store: StoreSpec[Any, Any] | None = ...,
     ) -> FlowWithContext[In, CtxIn, Windowed[None, list[Out]], Any, Mat]: ...
     def windowed(
         self,
@@ -875,6 +905,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         emit: EmitStrategy | None = None,
         late: Sink[tuple[Out, CtxOut], Any] | None = None,
         idle_timeout: float | None = None,
+        store: StoreSpec[Any, Any] | None = None,
     ) -> FlowWithContext[In, CtxIn, Windowed[Any, Any], Any, Mat]:
         """Event-time windows, each result with the commit point that became safe with
         it as its context: exactly ``SourceWithContext.windowed`` (same arguments, same
@@ -898,6 +929,7 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
                 emit,
                 late,
                 idle_timeout,
+                store,
             )
         )
 

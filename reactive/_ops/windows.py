@@ -68,6 +68,7 @@ from .._stage.logic import (
 )
 from .._stage.shapes import FanOutShape2, FlowShape, Inlet, Outlet, Shape
 from .._supervision import Supervision
+from ..state._spec import StoreSpec
 from .window_specs import EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Windowed
 
 __all__ = ["WindowedStage"]
@@ -110,7 +111,9 @@ class WindowedStage(GraphStage[Shape]):
     """The stage behind ``windowed(...)`` (see ``FlowOps.windowed`` for the semantics).
 
     Shape: ``Windowed.in`` -> ``Windowed.out``, plus ``Windowed.late`` (a
-    ``FanOutShape2``) when a ``late`` sink is wired to it. Arguments are validated here,
+    ``FanOutShape2``) when a ``late`` sink is wired to it. With ``store`` (a ``StoreSpec``) the
+    open windows are mirrored in a store opened per materialization and reloaded from it
+    when the stage starts (``windows_store.py``). Arguments are validated here,
     when the operator is built: ``ValueError`` for only one of ``zero``/``aggregate``, a
     ``SessionWindows`` with a custom aggregate and no ``merge``, or a negative
     ``idle_timeout``; ``TypeError`` for a spec or strategy of the wrong type or a
@@ -131,7 +134,13 @@ class WindowedStage(GraphStage[Shape]):
         emit: EmitStrategy | None = None,
         with_late: bool = False,
         idle_timeout: float | None = None,
+        store: StoreSpec[Any, Any] | None = None,
     ) -> None:
+        if store is not None and not isinstance(store, StoreSpec):
+            raise TypeError(
+                "windowed: store must be a StoreSpec (Stores.in_memory(name) or "
+                f"Stores.persistent(name, path)) or None, got {store!r}"
+            )
         if not isinstance(windows, (TimeWindows, SlidingWindows, SessionWindows)):
             raise TypeError(
                 "windowed: windows must be TimeWindows, SlidingWindows or SessionWindows, "
@@ -178,6 +187,7 @@ class WindowedStage(GraphStage[Shape]):
         self.merge = merge
         self.emit = emit
         self.idle_timeout = idle_timeout
+        self.store = store
         in_: Inlet[Any] = Inlet("Windowed.in")
         out: Outlet[Any] = Outlet("Windowed.out")
         self.shape: Shape
@@ -187,6 +197,10 @@ class WindowedStage(GraphStage[Shape]):
             self.shape = FlowShape(in_, out)
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if self.store is not None:
+            from .windows_store import _StoredWindowedLogic
+
+            return _StoredWindowedLogic(self)
         return _WindowedLogic(self)
 
     def __repr__(self) -> str:

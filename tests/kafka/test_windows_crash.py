@@ -53,19 +53,28 @@ def read_windows(path: str) -> list[tuple[tuple[str, float, float], int]]:
     return out
 
 
-async def test_sigkilled_mid_stream_the_windows_of_both_runs_cover_every_record(
-    kafka_bootstrap: str, kafka_topic_factory: Any, tmp_path: Any
-) -> None:
+Window = tuple[str, float, float]
+
+
+async def kill_and_restart(
+    kafka_bootstrap: str, kafka_topic_factory: Any, tmp_path: Any, *extra: str
+) -> tuple[int, list[tuple[Window, int]], dict[Window, int]]:
+    """Produce the input, run the worker (``extra``: its optional arguments), SIGKILL it
+    once it wrote a random share of the windows, run it again to the end. Returns the
+    offset committed at the kill, the windows of the first run, and each window's
+    largest count across both runs."""
     topic = await kafka_topic_factory()
     await produce_values(
         kafka_bootstrap, topic, (f"k{i % KEYS},{i * 0.1:.1f}" for i in range(N)), partition=0
     )
     group = unique_group_id()
     out = str(tmp_path / "windows.txt")
-    expected = expected_counts()
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": root}
-    args = ["-m", "tests.kafka.windows_crash_worker", kafka_bootstrap, group, topic, out, str(N)]
+    args = [
+        "-m", "tests.kafka.windows_crash_worker", kafka_bootstrap, group, topic, out, str(N),
+        *extra,
+    ]  # fmt: skip
 
     async def start() -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
@@ -73,7 +82,7 @@ async def test_sigkilled_mid_stream_the_windows_of_both_runs_cover_every_record(
         )
 
     # Kill once the first run has written a random share of the windows and committed.
-    kill_at = int(len(expected) * random.uniform(0.2, 0.7))
+    kill_at = int(len(expected_counts()) * random.uniform(0.2, 0.7))
     first = await start()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
@@ -84,24 +93,34 @@ async def test_sigkilled_mid_stream_the_windows_of_both_runs_cover_every_record(
     first.send_signal(signal.SIGKILL)
     await first.wait()
     committed = (await committed_offsets(kafka_bootstrap, group, topic))[0]
-    first_run = len(read_windows(out))
+    first_run = read_windows(out)
     # Killed mid-stream, after commits.
     assert committed is not None and 0 < committed < N, (kill_at, committed)
 
     second = await start()
-    _, stderr = await asyncio.wait_for(second.communicate(), 60)
+    _, stderr = await asyncio.wait_for(second.communicate(), 90)
     assert second.returncode == 0, stderr.decode()[-2000:]
     assert (await committed_offsets(kafka_bootstrap, group, topic))[0] == N
-
-    best: dict[tuple[str, float, float], int] = {}
-    for window, count in read_windows(out):
+    both = read_windows(out)
+    assert len(both) > len(first_run)  # the second run did write
+    best: dict[Window, int] = {}
+    for window, count in both:
         best[window] = max(best.get(window, 0), count)
+    return committed, first_run, best
+
+
+async def test_sigkilled_mid_stream_the_windows_of_both_runs_cover_every_record(
+    kafka_bootstrap: str, kafka_topic_factory: Any, tmp_path: Any
+) -> None:
+    committed, first_run, best = await kill_and_restart(
+        kafka_bootstrap, kafka_topic_factory, tmp_path
+    )
+    expected = expected_counts()
     # Every window of the input, each with all of its records in some run: every record
     # (counted by key) is covered, and nothing was counted that is not in the input.
-    assert best == expected, f"killed after {first_run} windows, committed {committed}"
+    assert best == expected, f"killed after {len(first_run)} windows, committed {committed}"
     per_key: collections.Counter[str] = collections.Counter()
     for (key, _, _), count in best.items():
         per_key[key] += count
     records = collections.Counter(f"k{i % KEYS}" for i in range(N))
     assert per_key == {key: n * (SIZE // STEP) for key, n in records.items()}
-    assert len(read_windows(out)) > first_run  # the second run did write

@@ -179,7 +179,7 @@ def test_signature_is_the_contract() -> None:
         params = list(sig.parameters.values())[1:]
         assert [p.name for p in params] == [
             "windows", "key", "timestamp", "zero", "aggregate", "merge", "emit", "late",
-            "idle_timeout",
+            "idle_timeout", "store",
         ]  # fmt: skip
         assert params[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
@@ -187,6 +187,7 @@ def test_signature_is_the_contract() -> None:
         assert defaults == {
             "key": None, "timestamp": None, "zero": None, "aggregate": None, "merge": None,
             "emit": EmitStrategy.on_window_close(), "late": None, "idle_timeout": None,
+            "store": None,
         }  # fmt: skip
         assert "Emits when" in (cls.windowed.__doc__ or "")
 
