@@ -85,10 +85,18 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         """Take a batch from the fused chain upstream synchronously (see fused.py).
 
         Stands for push -> on_push -> grab -> pull: with demand left the connection stays
-        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle.
+        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle. (``_collect``
+        spelled out: this is once per hop.)
         """
         c = self._conns[self.in_]
-        self._collect(batch)
+        if self.pending:
+            self.pending.extend(batch)
+        else:
+            self.pending = batch
+        self.demand -= len(batch)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self._island.flush_hooks.append(self.flush)  # type: ignore[union-attr]
         if self.demand > 0:
             c.demand_n = self.demand
         else:
@@ -205,9 +213,20 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         return self.buffer
 
     def _lent(self, k: int) -> None:
+        # ``_taken`` spelled out: this is once per hop.
         if k:
             del self.buffer[:k]
-            self._taken(k)
+            if self.upstream_done:
+                if not self.buffer:
+                    self.complete(self.out)
+                return
+            k += self.consumed
+            if k >= self.threshold:
+                self.consumed = 0
+                peer = self.peer
+                peer._island.signal(peer, peer.on_demand, k)  # type: ignore[union-attr]
+            else:
+                self.consumed = k
 
     def _slice(self, n: int) -> _Batch:
         buf = self.buffer

@@ -28,7 +28,10 @@ Mailbox and inline execution
     parked waiting for work) the signal is executed *inline* on the caller's stack, up
     to a small nesting depth; otherwise it is queued in the mailbox and the island's
     task is woken. Inline execution is what makes a hop across an async boundary cost a
-    few function calls instead of an event-loop round trip.
+    few function calls instead of an event-loop round trip. A signal nested in another
+    island's run that finds the island's queue and mailbox empty skips ``execute``
+    altogether: the handler runs at once, and ``execute`` runs only for the
+    events it left behind.
 
 Fairness
     One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
@@ -380,10 +383,44 @@ class Island:
         """Run ``fn(arg)`` inside the island on behalf of ``logic`` (from outside it)."""
         if self.finished:
             return
-        self.mailbox.append((logic, fn, arg))
-        if self.running or not self.started:
-            return
         sched = self.sched
+        if (
+            sched.executing
+            and self.waiter is not None
+            and sched.inline_depth < MAX_INLINE_DEPTH
+            and not self.running
+            and not self.queue
+            and not self.mailbox
+            and sched.diagnosis is None
+        ):
+            # Parked, nested in another island's run, nothing of ours waiting (the hop
+            # across a boundary): run ``fn`` here as ``execute`` would run its mailbox
+            # entry, and enter ``execute`` only for the events it left behind.
+            sched.inline_depth += 1
+            sched.executing += 1
+            self.running = True
+            try:
+                if not logic._stopped:
+                    try:
+                        fn(arg)
+                    except Exception as exc:
+                        logic._handle_error(exc)
+            finally:
+                self.running = False
+                sched.executing -= 1
+                sched.inline_depth -= 1
+            if not self.queue and not self.mailbox:
+                if self.flush_hooks:
+                    # As a nested ``execute`` does: hand over at the end of the cascade.
+                    sched.deferred.extend(self.flush_hooks)
+                    self.flush_hooks = []
+                if self.finished:
+                    self._wake()
+                return
+        else:
+            self.mailbox.append((logic, fn, arg))
+            if self.running or not self.started:
+                return
         if sched.inline_depth < MAX_INLINE_DEPTH and self.waiter is not None:
             sched.inline_depth += 1
             try:
