@@ -89,6 +89,9 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         spelled out: this is once per hop.)
         """
         c = self._conns[self.in_]
+        if c.metered:  # one push of a batch, counted here (reactive.observe)
+            c.pushes += 1  # type: ignore[attr-defined]
+            c.elements += len(batch)  # type: ignore[attr-defined]
         if self.pending:
             self.pending.extend(batch)
         else:
@@ -148,9 +151,10 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.upstream_done = False
         # A fused chain downstream that reads the buffer itself (set in pre_start).
         self._resume: Any = None
+        self._cout: Any = None
 
     def pre_start(self) -> None:
-        c = self._conns[self.out]
+        c = self._cout = self._conns[self.out]
         self._resume = getattr(c.in_logic, "_resume_pulled", None) if c.batch else None
         self._request(self.size)
 
@@ -216,6 +220,10 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         # ``_taken`` spelled out: this is once per hop.
         if k:
             del self.buffer[:k]
+            c = self._cout
+            if c.metered:  # one push of a batch, counted here (reactive.observe)
+                c.pushes += 1  # type: ignore[attr-defined]
+                c.elements += k  # type: ignore[attr-defined]
             if self.upstream_done:
                 if not self.buffer:
                     self.complete(self.out)

@@ -195,6 +195,11 @@ class Connection:
         "q",
     )
 
+    #: A ``MeteredConnection`` (reactive.observe) says True: the batch fast paths that
+    #: move elements without a push (an async boundary's ``_give``/``_lent``) count them
+    #: on it themselves, once per batch.
+    metered = False
+
     def __init__(self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any) -> None:
         self.state = 0
         self.elem: Any = None
