@@ -85,21 +85,13 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         """Take a batch from the fused chain upstream synchronously (see fused.py).
 
         Stands for push -> on_push -> grab -> pull: with demand left the connection stays
-        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle. (``_collect``
-        spelled out: this is once per hop.)
+        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle.
         """
         c = self._conns[self.in_]
         if c.metered:  # one push of a batch, counted here (reactive.observe)
             c.pushes += 1  # type: ignore[attr-defined]
             c.elements += len(batch)  # type: ignore[attr-defined]
-        if self.pending:
-            self.pending.extend(batch)
-        else:
-            self.pending = batch
-        self.demand -= len(batch)
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
-            self._island.flush_hooks.append(self.flush)  # type: ignore[union-attr]
+        self._collect(batch)
         if self.demand > 0:
             c.demand_n = self.demand
         else:
@@ -222,8 +214,8 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             del self.buffer[:k]
             c = self._cout
             if c.metered:  # one push of a batch, counted here (reactive.observe)
-                c.pushes += 1  # type: ignore[attr-defined]
-                c.elements += k  # type: ignore[attr-defined]
+                c.pushes += 1
+                c.elements += k
             if self.upstream_done:
                 if not self.buffer:
                     self.complete(self.out)
