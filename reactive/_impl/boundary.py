@@ -85,7 +85,8 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         """Take a batch from the fused chain upstream synchronously (see fused.py).
 
         Stands for push -> on_push -> grab -> pull: with demand left the connection stays
-        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle.
+        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle. The chain gives only
+        on a connection whose state is exactly ``DEMAND``, so idle is 0 (no read of it).
         """
         c = self._conns[self.in_]
         if c.metered:  # one push of a batch, counted here (reactive.observe)
@@ -95,7 +96,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         if self.demand > 0:
             c.demand_n = self.demand
         else:
-            c.state &= ~DEMAND
+            c.state = 0
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -157,11 +158,12 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
 
     def on_elements(self, batch: list[Any]) -> None:
         self.buffer.extend(batch)
-        c = self._conns[self.out]
-        if c.state & (DEMAND | OUT_CLOSED) == DEMAND:
+        c = self._cout
+        st = c.state
+        if st & (DEMAND | OUT_CLOSED) == DEMAND:
             resume = self._resume
             island = self._island
-            if resume is not None and c.state == DEMAND and island is not None and not island.queue:
+            if resume is not None and st == DEMAND and island is not None and not island.queue:
                 # A fused chain waits on us: answer its pull by letting it read the buffer
                 # (see fused.py), instead of push -> on_push -> grab of one slice.
                 c.state = 0

@@ -313,11 +313,13 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         Every op emits at most one element per input, so taking ``n - len(out)`` more
         inputs can never produce beyond the demand of ``n``. This is what keeps a filter
         behind a boundary from answering its demand in ever smaller batches.
+
+        Called by ``_serve`` only with room in ``out`` and an idle in-connection (state
+        0). A connection's state is read as little as possible here: on a metered
+        connection (reactive.observe) each read is a property call.
         """
         cin = self._cin
         if self._lend_up is not None:
-            if len(out) >= n or cin.state != 0:
-                return None
             lender = cin.out_logic
             buf = lender.buffer  # what ``_lend()`` returns, read directly: once per hop
             if not buf:
@@ -332,7 +334,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             return exc
         settle = self._settle_up
         run, linemap = self.runners.get(0) or self._runner(0)
-        while len(out) < n and cin.state == 0:
+        while True:
             more = take(n - len(out))
             if not more:
                 return None
@@ -349,7 +351,8 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 settle(None)
             if exc is not None:
                 return exc
-        return None
+            if len(out) >= n or cin.state != 0:
+                return None
 
     def _serve(self, out: list[Any] | None = None) -> None:
         """Answer downstream's demand with ``out`` and what upstream hands over right now.
@@ -362,6 +365,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         cout = self._cout
         take = self._take_up
         give = self._give_down
+        pulled = False  # known: the out-connection is exactly DEMAND (read after a give)
         while True:
             n = cout.demand_n if cout.batch else 1
             exc = None
@@ -373,12 +377,13 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 elif not cin.state & IN_CLOSED:
                     self._request()
                 return
-            if give is None or cout.state != DEMAND or exc is not None:
+            if give is None or exc is not None or not (pulled or cout.state == DEMAND):
                 self._emit_out(out, exc)
                 return
             give(out)  # leaves DEMAND set (with a new demand_n) when it wants more
             if cout.state != DEMAND:
                 return
+            pulled = True
             out = _Batch()
 
     #: What an async boundary upstream calls when it answered our pull and now holds
