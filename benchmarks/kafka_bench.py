@@ -175,8 +175,10 @@ async def raw_aiokafka_loop(size: int) -> Measurement:
     return Measurement(metrics=_metrics(size, elapsed), result=(done, committed))
 
 
-async def connectors_pipeline(size: int) -> Measurement:
-    """``Consumer.committable_source -> map -> Producer.committable_sink``."""
+async def connectors_pipeline(size: int, metrics: bool = False) -> Measurement:
+    """``Consumer.committable_source -> map -> Producer.committable_sink`` (on a
+    materializer with ``metrics`` on or off: ``benchmarks.suite_observe``'s
+    ``observe_kafka`` compares the two)."""
     from aiokafka import TopicPartition
 
     from connectors.kafka import (
@@ -211,7 +213,7 @@ async def connectors_pipeline(size: int) -> Measurement:
                 message.committable_offset,
             )
 
-        async with Materializer() as materializer:
+        async with Materializer(metrics=metrics) as materializer:
             control, done = (
                 Consumer.committable_source(
                     consumer_settings, Subscriptions.assignment(TopicPartition(source, 0))

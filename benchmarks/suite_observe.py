@@ -2,9 +2,11 @@
 
 Registers ``observe_b1`` and ``observe_b2``: the B1 (fused) and B2 (async boundaries)
 chains with ``Attributes.metrics(True)`` against the same chains without, in the same
-run, with the issue's targets (metrics on at most 25% slower on B1, 10% on B2); and
-``observe_blame``: the back-pressure workload with metrics on, checking in every round
-that the counters blame its slow sink. The
+run, with the issue's targets (metrics on at most 25% slower on B1, 10% on B2);
+``observe_kafka``: the Kafka consume -> map -> produce workload of
+``benchmarks.kafka_bench`` on a materializer with metrics on against the same with
+metrics off (at most 10% slower); and ``observe_blame``: the back-pressure workload
+with metrics on, checking in every round that the counters blame its slow sink. The
 harness loads it once ``benchmarks.suite_observe`` is listed in
 ``runner.BENCHMARK_MODULES``.
 
@@ -37,6 +39,7 @@ __all__ = [
     "NAMES",
     "b1_metrics",
     "b2_metrics",
+    "kafka_metrics",
     "backpressure_blamed",
     "backpressure_metrics_off",
     "blamed_in_backpressure",
@@ -119,6 +122,44 @@ for _name, _off, _on, _bound, _pct, _size in (
             ),
         )
     )
+
+
+async def kafka_metrics(size: int) -> Measurement:
+    """``kafka_bench.connectors_pipeline`` on a materializer with metrics on: per-stage
+    counters on the consumer, the map and the committing producer sink."""
+    from benchmarks.kafka_bench import connectors_pipeline
+
+    return await connectors_pipeline(size, metrics=True)
+
+
+_register(
+    Benchmark(
+        name="observe_kafka",
+        title="Metrics overhead on Kafka consume -> map -> produce",
+        description=(
+            "The `kafka_consume_produce` workload (`Consumer.committable_source -> map -> "
+            "Producer.committable_sink`, commits every 1,000 records or 1 s) on a "
+            "materializer with `metrics=True` against the same with metrics off, in the same "
+            "run. Embedded Tansu broker unless KAFKA_BOOTSTRAP_SERVERS is set."
+        ),
+        systems=(
+            System("metrics off", "benchmarks.kafka_bench:connectors_pipeline", "baseline"),
+            System("metrics on", O + "kafka_metrics", "project"),
+        ),
+        baseline="metrics off",
+        size=50_000,
+        quick_size=2_000,
+        metrics=(THROUGHPUT,),
+        targets=(
+            Target(
+                "metrics on", "throughput", "at most 10% slower than metrics off", min_ratio=1 / 1.1
+            ),
+        ),
+        timeout=300.0,
+        size_label="records",
+        max_rounds=5,  # each measurement starts a broker and writes the records first
+    )
+)
 
 
 #: 1 when the counters blame the sleeping sink in the back-pressure workload, else 0.

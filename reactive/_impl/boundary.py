@@ -85,14 +85,18 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         """Take a batch from the fused chain upstream synchronously (see fused.py).
 
         Stands for push -> on_push -> grab -> pull: with demand left the connection stays
-        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle.
+        pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle. The chain gives only
+        on a connection whose state is exactly ``DEMAND``, so idle is 0 (no read of it).
         """
         c = self._conns[self.in_]
+        if c.metered:  # one push of a batch, counted here (reactive.observe)
+            c.pushes += 1  # type: ignore[attr-defined]
+            c.elements += len(batch)  # type: ignore[attr-defined]
         self._collect(batch)
         if self.demand > 0:
             c.demand_n = self.demand
         else:
-            c.state &= ~DEMAND
+            c.state = 0
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -140,9 +144,10 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.upstream_done = False
         # A fused chain downstream that reads the buffer itself (set in pre_start).
         self._resume: Any = None
+        self._cout: Any = None
 
     def pre_start(self) -> None:
-        c = self._conns[self.out]
+        c = self._cout = self._conns[self.out]
         self._resume = getattr(c.in_logic, "_resume_pulled", None) if c.batch else None
         self._request(self.size)
 
@@ -153,11 +158,12 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
 
     def on_elements(self, batch: list[Any]) -> None:
         self.buffer.extend(batch)
-        c = self._conns[self.out]
-        if c.state & (DEMAND | OUT_CLOSED) == DEMAND:
+        c = self._cout
+        st = c.state
+        if st & (DEMAND | OUT_CLOSED) == DEMAND:
             resume = self._resume
             island = self._island
-            if resume is not None and c.state == DEMAND and island is not None and not island.queue:
+            if resume is not None and st == DEMAND and island is not None and not island.queue:
                 # A fused chain waits on us: answer its pull by letting it read the buffer
                 # (see fused.py), instead of push -> on_push -> grab of one slice.
                 c.state = 0
@@ -205,9 +211,24 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         return self.buffer
 
     def _lent(self, k: int) -> None:
+        # ``_taken`` spelled out: this is once per hop.
         if k:
             del self.buffer[:k]
-            self._taken(k)
+            c = self._cout
+            if c.metered:  # one push of a batch, counted here (reactive.observe)
+                c.pushes += 1
+                c.elements += k
+            if self.upstream_done:
+                if not self.buffer:
+                    self.complete(self.out)
+                return
+            k += self.consumed
+            if k >= self.threshold:
+                self.consumed = 0
+                peer = self.peer
+                peer._island.signal(peer, peer.on_demand, k)  # type: ignore[union-attr]
+            else:
+                self.consumed = k
 
     def _slice(self, n: int) -> _Batch:
         buf = self.buffer

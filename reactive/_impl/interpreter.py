@@ -28,7 +28,10 @@ Mailbox and inline execution
     parked waiting for work) the signal is executed *inline* on the caller's stack, up
     to a small nesting depth; otherwise it is queued in the mailbox and the island's
     task is woken. Inline execution is what makes a hop across an async boundary cost a
-    few function calls instead of an event-loop round trip.
+    few function calls instead of an event-loop round trip. A signal nested in another
+    island's run that finds the island's queue and mailbox empty skips ``execute``
+    altogether: the handler runs at once, and ``execute`` runs only for the
+    events it left behind.
 
 Fairness
     One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
@@ -84,6 +87,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("reactive")
 
 # -- connection state bits --------------------------------------------------------------
+#
+#   bit   8        7       6         5          4         3      2        1       0
+#       CANCEL_  FAIL_  COMPLETE_  OUT_       IN_       AVAIL  PUSH_    DEMAND  PULL_
+#       REQ      REQ    REQ        CLOSED     CLOSED           REQ              REQ
+#       256      128    64         32         16        8      4        2       1
+#
+# One element's round trip walks the low bits right to left and back to 0:
+#   0 --pull--> PULL_REQ --on_pull--> DEMAND --push--> PUSH_REQ --on_push--> AVAIL --grab--> 0
+# so at most one of PULL_REQ, DEMAND, PUSH_REQ, AVAIL is set on an open connection
+# (``test_interpreter_masks`` checks the masks below against that invariant).
 PULL_REQ = 1  # in side pulled; on_pull not yet delivered
 DEMAND = 2  # out side got on_pull and has not pushed yet
 PUSH_REQ = 4  # out side pushed; on_push not yet delivered
@@ -94,6 +107,28 @@ COMPLETE_REQ = 64  # completion sent, not yet delivered
 FAIL_REQ = 128  # failure sent, not yet delivered
 CANCEL_REQ = 256  # cancellation sent, not yet delivered
 PULLED = PULL_REQ | DEMAND | PUSH_REQ
+
+# -- masks of the hot loop ---------------------------------------------------------------
+# ``Island.execute`` spells these as literals (a module global costs a lookup per use,
+# paid ~10 times per element in a chain of custom stages). Each literal line there ends
+# with a comment that repeats the expression with these names; the test
+# ``tests/reactive/test_interpreter_masks.py`` checks that each comment evaluates to its
+# line and that the masks mean what the loop relies on, over every state.
+#
+#   st & PUSH_OPEN_MASK == PUSH_REQ        a push to deliver, the inlet open       (20, 4)
+#                        0b0_0001_0100     IN_CLOSED | PUSH_REQ
+#   st & PULL_OPEN_MASK == PULL_REQ        a pull to deliver, both sides open      (49, 1)
+#                        0b0_0011_0001     OUT_CLOSED | IN_CLOSED | PULL_REQ
+#   st ^ PUSH_DELIVER                      PUSH_REQ -> AVAIL (never both set)      (12)
+#                        0b0_0000_1100     AVAIL | PUSH_REQ
+#   st ^ PULL_DELIVER                      PULL_REQ -> DEMAND (never both set)     (3)
+#                        0b0_0000_0011     DEMAND | PULL_REQ
+#   st & TERMINATION_REQ                   a completion or failure to deliver      (192)
+PUSH_OPEN_MASK = PUSH_REQ | IN_CLOSED
+PULL_OPEN_MASK = PULL_REQ | IN_CLOSED | OUT_CLOSED
+PUSH_DELIVER = PUSH_REQ | AVAIL
+PULL_DELIVER = PULL_REQ | DEMAND
+TERMINATION_REQ = COMPLETE_REQ | FAIL_REQ
 
 EVENT_LIMIT = 1024
 MAX_INLINE_DEPTH = 4
@@ -160,6 +195,11 @@ class Connection:
         "q",
     )
 
+    #: A ``MeteredConnection`` (reactive.observe) says True: the batch fast paths that
+    #: move elements without a push (an async boundary's ``_give``/``_lent``) count them
+    #: on it themselves, once per batch.
+    metered = False
+
     def __init__(self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any) -> None:
         self.state = 0
         self.elem: Any = None
@@ -215,7 +255,11 @@ def _handler_logic(c: Any, st: int, entry: Any) -> Any:
     """The logic whose handler the event ``c`` (state ``st`` before dispatch) or the
     mailbox ``entry`` was delivered to (None if neither)."""
     if c is not None:
-        in_side = st & 20 == 4 or (st & 49 != 1 and st & (COMPLETE_REQ | FAIL_REQ) != 0)
+        # The in side's handler ran for a push or a termination, the out side's for a
+        # pull or a cancellation.
+        in_side = st & PUSH_OPEN_MASK == PUSH_REQ or (
+            st & PULL_OPEN_MASK != PULL_REQ and st & TERMINATION_REQ != 0
+        )
         return c.in_logic if in_side else c.out_logic
     if entry is not None:
         return entry[0]
@@ -344,10 +388,44 @@ class Island:
         """Run ``fn(arg)`` inside the island on behalf of ``logic`` (from outside it)."""
         if self.finished:
             return
-        self.mailbox.append((logic, fn, arg))
-        if self.running or not self.started:
-            return
         sched = self.sched
+        if (
+            sched.executing
+            and self.waiter is not None
+            and sched.inline_depth < MAX_INLINE_DEPTH
+            and not self.running
+            and not self.queue
+            and not self.mailbox
+            and sched.diagnosis is None
+        ):
+            # Parked, nested in another island's run, nothing of ours waiting (the hop
+            # across a boundary): run ``fn`` here as ``execute`` would run its mailbox
+            # entry, and enter ``execute`` only for the events it left behind.
+            sched.inline_depth += 1
+            sched.executing += 1
+            self.running = True
+            try:
+                if not logic._stopped:
+                    try:
+                        fn(arg)
+                    except Exception as exc:
+                        logic._handle_error(exc)
+            finally:
+                self.running = False
+                sched.executing -= 1
+                sched.inline_depth -= 1
+            if not self.queue and not self.mailbox:
+                if self.flush_hooks:
+                    # As a nested ``execute`` does: hand over at the end of the cascade.
+                    sched.deferred.extend(self.flush_hooks)
+                    self.flush_hooks = []
+                if self.finished:
+                    self._wake()
+                return
+        else:
+            self.mailbox.append((logic, fn, arg))
+            if self.running or not self.started:
+                return
         if sched.inline_depth < MAX_INLINE_DEPTH and self.waiter is not None:
             sched.inline_depth += 1
             try:
@@ -397,8 +475,9 @@ class Island:
         st = 0
         k = 0
         entry: Any = None
-        # Fast path: the bit constants are spelled as literals (PUSH_REQ=4, IN_CLOSED=16,
-        # AVAIL=8, PULL_REQ=1, OUT_CLOSED=32, DEMAND=2); module globals cost a lookup each.
+        # Fast path: the bits and masks are spelled as literals (module globals cost a
+        # lookup each); the comment on each such line spells it with the names (see the
+        # masks next to the bit diagram at the top of this module).
         try:
             while True:
                 try:
@@ -422,17 +501,21 @@ class Island:
                                 # The two common cases are one masked compare each and the
                                 # state moves by XOR: PUSH_REQ is never set together with
                                 # AVAIL, nor PULL_REQ with DEMAND (see push/pull).
-                                if st & 20 == 4:  # PUSH_REQ on an open inlet
-                                    c.state = st ^ 12  # PUSH_REQ -> AVAIL
+                                # A push to an open inlet: PUSH_REQ -> AVAIL.
+                                if st & 20 == 4:  # st & PUSH_OPEN_MASK == PUSH_REQ
+                                    c.state = st ^ 12  # st ^ PUSH_DELIVER
                                     c.in_handler.on_push()
-                                elif st & 49 == 1:  # PULL_REQ, both sides open
-                                    c.state = st ^ 3  # PULL_REQ -> DEMAND
+                                # A pull, both sides open: PULL_REQ -> DEMAND.
+                                elif st & 49 == 1:  # st & PULL_OPEN_MASK == PULL_REQ
+                                    c.state = st ^ 3  # st ^ PULL_DELIVER
                                     c.out_handler.on_pull()
-                                elif st & 4:  # PUSH_REQ to a closed inlet: dropped
-                                    c.state = st & ~4
+                                # A push to a closed inlet: dropped.
+                                elif st & 4:  # st & PUSH_REQ
+                                    c.state = st & ~4  # st & ~PUSH_REQ
                                     c.elem = None
-                                elif st & 1:  # PULL_REQ on a closed connection: dropped
-                                    c.state = st & ~1
+                                # A pull on a closed connection: dropped.
+                                elif st & 1:  # st & PULL_REQ
+                                    c.state = st & ~1  # st & ~PULL_REQ
                                 elif st & (COMPLETE_REQ | FAIL_REQ):
                                     c.deliver_termination()
                                 elif st & CANCEL_REQ:
@@ -462,12 +545,7 @@ class Island:
                 except Exception as exc:
                     if c is not None:
                         budget -= k + 1  # the events of this run, the raising one included
-                        # The raising handler was the in side's for a push or a termination,
-                        # the out side's for a pull or a cancellation.
-                        in_side = st & 20 == 4 or (
-                            st & 49 != 1 and st & (COMPLETE_REQ | FAIL_REQ) != 0
-                        )
-                        logic = c.in_logic if in_side else c.out_logic
+                        logic = _handler_logic(c, st, None)
                         c = None
                     elif entry is not None:
                         logic = entry[0]

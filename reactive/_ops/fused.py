@@ -193,14 +193,6 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         run, linemap = self.runners.get(start) or self._runner(start)
         return self._drive(run, linemap, it, out, 0, start)
 
-    def _run_bounded(self, it: Iterator[Any], out: list[Any], limit: int) -> BaseException | None:
-        """Run the whole chain over ``it`` until ``out`` holds ``limit`` elements."""
-        r = self._bounded
-        if r is None:
-            make, linemap = _compile(self.kinds, 0, True)
-            r = self._bounded = (make(self.fns), linemap)
-        return self._drive(r[0], r[1], it, out, limit, 0)
-
     def _op_name(self, j: int) -> str:
         """The name of operator ``j`` as users know it (its ``named()`` name or kind)."""
         return str(self.attrs[j].get("name") or self.kinds[j])
@@ -321,45 +313,59 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         Every op emits at most one element per input, so taking ``n - len(out)`` more
         inputs can never produce beyond the demand of ``n``. This is what keeps a filter
         behind a boundary from answering its demand in ever smaller batches.
+
+        Called by ``_serve`` only with room in ``out`` and an idle in-connection (state
+        0). A connection's state is read as little as possible here: on a metered
+        connection (reactive.observe) each read is a property call.
         """
         cin = self._cin
-        lend = self._lend_up
-        if lend is not None:
-            if len(out) >= n or cin.state != 0:
-                return None
-            buf = lend()
+        if self._lend_up is not None:
+            lender = cin.out_logic
+            buf = lender.buffer  # what ``_lend()`` returns, read directly: once per hop
             if not buf:
                 return None
             it = iter(buf)
-            exc = self._run_bounded(it, out, n)
-            cin.out_logic._lent(len(buf) - it.__length_hint__())
+            r = self._bounded
+            if r is None:
+                make, linemap = _compile(self.kinds, 0, True)
+                r = self._bounded = (make(self.fns), linemap)
+            exc = self._drive(r[0], r[1], it, out, n, 0)
+            lender._lent(len(buf) - it.__length_hint__())
             return exc
         settle = self._settle_up
-        while len(out) < n and cin.state == 0:
+        run, linemap = self.runners.get(0) or self._runner(0)
+        while True:
             more = take(n - len(out))
             if not more:
                 return None
             if settle is None:
-                exc = self._run(iter(more), out, 0)
+                exc = self._drive(run, linemap, iter(more), out, 0, 0)
             else:
                 # A lazy take: the upstream's own iterator runs inside our loop, so what
                 # it raises is the upstream's failure, not ours.
                 try:
-                    exc = self._run(more, out, 0)
+                    exc = self._drive(run, linemap, more, out, 0, 0)
                 except Exception as up_exc:
                     settle(up_exc)
                     return None
                 settle(None)
             if exc is not None:
                 return exc
-        return None
+            if len(out) >= n or cin.state != 0:
+                return None
 
-    def _serve(self, out: list[Any]) -> None:
-        """Answer downstream's demand with ``out`` and what upstream hands over right now."""
+    def _serve(self, out: list[Any] | None = None) -> None:
+        """Answer downstream's demand with ``out`` and what upstream hands over right now.
+
+        Called without ``out`` by an async boundary upstream that answered our pull and
+        now holds elements (it has reset the connection to idle first): read them."""
+        if out is None:
+            out = _Batch()
         cin = self._cin
         cout = self._cout
         take = self._take_up
         give = self._give_down
+        pulled = False  # known: the out-connection is exactly DEMAND (read after a give)
         while True:
             n = cout.demand_n if cout.batch else 1
             exc = None
@@ -371,13 +377,18 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 elif not cin.state & IN_CLOSED:
                     self._request()
                 return
-            if give is None or cout.state != DEMAND or exc is not None:
+            if give is None or exc is not None or not (pulled or cout.state == DEMAND):
                 self._emit_out(out, exc)
                 return
             give(out)  # leaves DEMAND set (with a new demand_n) when it wants more
             if cout.state != DEMAND:
                 return
+            pulled = True
             out = _Batch()
+
+    #: What an async boundary upstream calls when it answered our pull and now holds
+    #: elements (``_serve`` itself: no call in between).
+    _resume_pulled = _serve
 
     def on_pull(self) -> None:
         if self.zeros and self._emit_zeros():
@@ -390,14 +401,15 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         else:
             self._request()
 
-    def _resume_pulled(self) -> None:
-        """Our pull was answered by an async boundary that now holds elements: read them
-        (the boundary has reset the connection to idle first)."""
-        self._serve(_Batch())
-
     def _request(self) -> None:
         cin = self._cin
-        self.pull(self.in_)
+        if self._lend_up is not None and cin.state == 0 and not cin.out_logic.buffer:
+            # An async boundary with nothing buffered: its ``on_pull`` would do nothing,
+            # so deliver the pull now (PULL_REQ -> DEMAND) instead of queueing an event
+            # for it; its next batch then finds us waiting (``_resume_pulled``).
+            cin.state = DEMAND
+        else:
+            self.pull(self.in_)
         if cin.batch:
             cout = self._cout
             cin.demand_n = cout.demand_n if cout.batch else 1

@@ -14,8 +14,10 @@ by the connection's *phase*, read on the materializer's clock at each phase chan
 - ``closed``: either side closed; no longer counted.
 
 The fused fast paths move elements without events (``_take``, ``_give``, ``_lent``:
-see ``reactive._ops.fused``); their owners get instance-level wrappers here, at
-materialization, that count what they hand over. A graph without metrics has plain
+see ``reactive._ops.fused``). An async boundary's ``_give`` and ``_lent`` count what
+they move themselves when their connection is metered (``Connection.metered``, one
+check per batch); a source's ``_take`` gets an instance-level wrapper here, at
+materialization, that counts what it hands over. A graph without metrics has plain
 connections and unwrapped methods: nothing is checked per element.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
@@ -113,6 +115,9 @@ class MeteredConnection(Connection):
     # several times per event; only writes need Python.
     state = property(operator.attrgetter("_st"), _set_state)
 
+    #: The async boundary's ``_give``/``_lent`` count the batches they move on it.
+    metered = True
+
     def times(self) -> tuple[float, float]:
         """(idle, pending) seconds up to now, the current phase included."""
         idle, pending = self.idle_time, self.pending_time
@@ -192,25 +197,6 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
 _FIRST = operator.itemgetter(0)
 
 
-def _counted_give(orig: Any, m: MeteredConnection) -> Any:
-    def give(batch: list[Any]) -> None:
-        m.pushes += 1
-        m.elements += len(batch)
-        orig(batch)
-
-    return give
-
-
-def _counted_lent(orig: Any, m: MeteredConnection) -> Any:
-    def lent(k: int) -> None:
-        if k:
-            m.pushes += 1
-            m.elements += k
-        orig(k)
-
-    return lent
-
-
 def _stage_wrappers(logic: Any, sm: StageMeter) -> None:
     handle_error = logic._handle_error
     on_restart = logic._on_restart
@@ -242,8 +228,8 @@ def _stage_wrappers(logic: Any, sm: StageMeter) -> None:
 def instrument(logics: list[Any]) -> None:
     """Give the logics of a metered materialization their counters (before they start).
 
-    Fast-path hooks (``_take``/``_give``/``_lent``) are wrapped only on a batch
-    connection that is metered: they are the only way elements cross it without a push.
+    A ``_take`` fast-path hook is wrapped only on a batch connection that is metered: it
+    moves elements across it without a push (``_give``/``_lent`` count for themselves).
     """
     for logic in logics:
         if logic._attributes.get("metrics"):
@@ -259,10 +245,3 @@ def instrument(logics: list[Any]) -> None:
                 if take is not None:
                     lazy = getattr(logic, "_take_settle", None) is not None
                     logic._take = _counted_take(take, m, lazy, logic)
-                lent = getattr(logic, "_lent", None)
-                if lent is not None:
-                    logic._lent = _counted_lent(lent, m)
-            elif port is conn.in_port and conn.in_logic is logic:
-                give = getattr(logic, "_give", None)
-                if give is not None:
-                    logic._give = _counted_give(give, m)

@@ -3,15 +3,17 @@ back-pressure workload's metrics blame its slow sink."""
 
 from __future__ import annotations
 
-from benchmarks import project, suite_observe
-from benchmarks.runner import REGISTRY
+import pytest
+
+from benchmarks import kafka_bench, project, suite_observe
+from benchmarks.runner import REGISTRY, load_benchmarks
 
 
 async def test_metrics_on_systems_agree_with_b1_and_b2() -> None:
     assert await suite_observe.b1_metrics(3000) == await project.b1_fused(3000)
     assert await suite_observe.b2_metrics(3000) == await project.b2_boundaries(3000)
     assert {"observe_b1", "observe_b2"} <= set(REGISTRY)
-    assert suite_observe.NAMES == ["observe_b1", "observe_b2", "observe_blame"]
+    assert suite_observe.NAMES == ["observe_b1", "observe_b2", "observe_kafka", "observe_blame"]
 
 
 async def test_backpressure_workload_blames_the_slow_sink() -> None:
@@ -44,3 +46,21 @@ async def test_make_bench_reports_whom_the_metrics_blame(tmp_path) -> None:
     assert verdict["met"] is True
     on = next(s for s in bench["systems"] if s["name"] == "metrics on")
     assert on["stats"]["blame"]["median"] > 0.5
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(60)
+async def test_kafka_metrics_on_system_produces_the_same_records(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``observe_kafka``'s two systems once each with a tiny size on the session broker:
+    both produce and commit every record, and report a finite throughput (never a speed
+    check)."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    off = await kafka_bench.connectors_pipeline(300)
+    on = await suite_observe.kafka_metrics(300)
+    assert off.result == on.result == (300, 300)
+    bench = load_benchmarks()["observe_kafka"]
+    for m in (off, on):
+        for metric in bench.metrics:
+            assert 0 <= m.metrics[metric.name] < float("inf")
