@@ -1529,8 +1529,9 @@ class FlowOps(Graph, Generic[Out, Mat]):
         ``TypeError`` for a ``store`` that is not a ``StoreSpec``.
         """
         from .._ops.windows import WindowedStage
+        from .._ops.windows_store import StoredWindowedStage
 
-        stage = WindowedStage(
+        stage = (WindowedStage if store is None else StoredWindowedStage)(
             windows,
             key=key,
             timestamp=timestamp,

@@ -197,10 +197,7 @@ class WindowedStage(GraphStage[Shape]):
             self.shape = FlowShape(in_, out)
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        if self.store is not None:
-            from .windows_store import _StoredWindowedLogic
-
-            return _StoredWindowedLogic(self)
+        # With a store, the DSL builds windows_store.StoredWindowedStage instead.
         return _WindowedLogic(self)
 
     def __repr__(self) -> str:

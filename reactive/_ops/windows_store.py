@@ -69,7 +69,7 @@ from .window_specs import Windowed
 from .windows import _NONE, WindowedStage, _Win, _WindowedLogic
 from .windows_context import _Contexts, _EmitQueue, _kafka_types
 
-__all__ = ["StoredContextWindowedStage", "TupleMsgpackSerde"]
+__all__ = ["StoredContextWindowedStage", "StoredWindowedStage", "TupleMsgpackSerde"]
 
 log = logging.getLogger("reactive")
 
@@ -444,6 +444,17 @@ class _StoredWindowedLogic(_WindowedLogic):
 
 async def _await(aw: Awaitable[Any]) -> Any:
     return await aw
+
+
+class StoredWindowedStage(WindowedStage):
+    """``windowed(..., store=...)`` on Source/Flow/SubFlow: the plain stage whose open
+    windows live in the store (see ``_StoredWindowedLogic``)."""
+
+    def create_logic(self, attributes: Any) -> Any:
+        return _StoredWindowedLogic(self)
+
+    def __repr__(self) -> str:
+        return f"StoredWindowedStage({self.windows!r}, store={self.store!r})"
 
 
 # -- with contexts: the commit point follows the store's acknowledgements --------------------
