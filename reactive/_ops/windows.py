@@ -1020,7 +1020,8 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
             if reach < self.idle:
                 return base
             return max(base, math.nextafter(a + reach, _INF))
-        return max(base, a + reach)
+        deadline: float = max(base, a + reach)
+        return deadline
 
     def _tick(self, now: float) -> None:
         """Advance stream time to what the clock says at ``now`` and close windows."""

@@ -54,7 +54,8 @@ def time_of(clock: Any) -> Callable[[], float]:
         if type(clock.loop).time is asyncio.BaseEventLoop.time:
             return time.monotonic
         return clock.loop.time
-    return clock.time
+    read: Callable[[], float] = clock.time
+    return read
 
 
 class MeteredConnection(Connection):
