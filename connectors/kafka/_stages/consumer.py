@@ -573,6 +573,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     def _deliver_sub(self, tp: TopicPartition) -> None:
         sub = self._subs.get(tp)
         buf = self._bufs.get(tp)
+        if buf and sub is not None and sub.is_available() and sub.demand > 1 and len(buf) > 1:
+            self._push_sub_batch(sub, buf)
         while buf and sub is not None and sub.is_available():
             rec = buf.popleft()
             self._buffered -= 1
@@ -582,6 +584,29 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             if elem is not _SKIP:
                 sub.push(elem)
         self._wake()
+
+    def _push_sub_batch(self, sub: SubSourceOutlet, buf: deque[Any]) -> None:
+        """Answer a substream's batch pull (``sub.demand`` > 1) with one ``_Batch`` of its
+        partition's buffered records, taken and decoded as one by one (a record that
+        fails to deserialize fails the stream after the records before it were pushed,
+        or is skipped under resume/restart)."""
+        batch: list[Any] = _Batch()
+        n = sub.demand
+        error: BaseException | None = None
+        while buf and len(batch) < n:
+            rec = buf.popleft()
+            self._buffered -= 1
+            elem = self._decode(rec)
+            if elem is _SKIP:
+                continue
+            if type(elem) is DeserializationError:
+                error = elem
+                break
+            batch.append(elem)
+        if batch:
+            sub.push(batch if len(batch) > 1 else batch[0])
+        if error is not None:
+            self._fail(error)
 
     def _open_sub(self, tp: TopicPartition) -> None:
         sub = SubSourceOutlet(
