@@ -6,20 +6,26 @@ a scrambled but fixed order) are written beforehand (not timed) to a topic of
 ``retention.bytes`` (Quix derives its changelog topics' settings from them, see
 /work/shared/reference/peer-notes.md). Each system then reads the topic from the
 beginning in a fresh consumer group, counts the records per message key in a RocksDB
-store and commits the consumed offsets every :data:`COMMIT_INTERVAL` s:
+store backed by a changelog topic and commits the consumed offsets every
+:data:`COMMIT_INTERVAL` s:
 
 - *Quix Streams* (the peer, run as its docs say): ``Application(commit_interval=1.0,
   auto_offset_reset="earliest", state_dir=...)``, ``app.dataframe(topic).apply(count,
   stateful=True)``: its state is RocksDB with a changelog topic (its default), flushed and
   checkpointed at every commit; ``app.run()`` until every record was counted, then
   ``app.stop()``.
-- *project*: ``Consumer.committable_source(topics) -> stateful_map_by_key(store, key,
-  count) -> Committer.sink`` with ``max_interval=1.0``. The keyed count emits the
-  record's committable offset for the committer (``aggregate_by_key`` emits ``(key,
-  count)``, which has no room for it; the store work per record is the same get and
-  put). The store is ``Stores.persistent`` (RocksDB); its changelog is not written yet
-  (the changelog layer is another piece of issue 14): give :func:`project_keyed_count`
-  a ``store_spec`` (for instance one with a changelog layer) to run it with one.
+- *project*: ``Consumer.committable_partitioned_source(topics)`` -> per partition
+  ``as_source_with_context(committable_offset) -> aggregate_by_key(store.for_partition(tp),
+  key, zero, count)`` -> ``Committer.sink_with_offset_context`` with ``max_interval=1.0``,
+  where ``store = changelogged(Stores.persistent(...))`` (``connectors/kafka/state.py``):
+  one RocksDB store per assigned partition, backed by the compacted changelog topic
+  ``<group>-counts-changelog`` created with the input's partition count; each update is
+  produced to the changelog partition of the input record that caused it, and an offset
+  is released to the committer only once the changelog acknowledged its update. Updates
+  made while a changelog write awaits its acknowledgement go out together when it
+  arrives, the last value per key (Quix too writes the last value per key, at each
+  commit). The store's rebalance listener holds a revocation until the revoked stores
+  are closed (as the changelog tests' application does).
 
 Time is measured from the first record a system counted to the last (``size`` records):
 broker start, writing the input, group join, topic creation and shutdown are outside.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
@@ -523,6 +523,16 @@ class _MapByKeyLogic(_KeyedLogic):
         return None
 
 
+class _Tagged:
+    """The ``out`` list of a with-context run: ``append`` tags each output with its
+    element's context (see ``_ContextLogic.on_push``)."""
+
+    __slots__ = ("append",)
+
+    def __init__(self, append: Callable[[Any], None]) -> None:
+        self.append = append
+
+
 async def _await(aw: Awaitable[Any]) -> Any:
     return await aw
 
@@ -542,13 +552,13 @@ class _ContextLogic(_KeyedLogic):
     per group, not one per element, and a lone element waits for no one. The cache
     serves reads throughout (an element sees every earlier element's update). Up to
     ``MAX_UNACKED`` elements are processed ahead of their acknowledgements, in order.
-    Element by element (no batch protocol).
+    Batch protocol on both ports: a batch in is processed as one group, the outputs
+    ready go out as one batch.
     """
 
     def __init__(self, shape: FlowShape, handle: StoreHandle, *stage: Any) -> None:
         super().__init__(shape, handle, *stage)
-        # Batches in (a partition's records at once), one element at a time out.
-        self._batch_out = ()
+        # Batches in (a partition's records at once) and out (the outputs ready).
         # (future or None, outputs, elements): a group's outputs wait until its future
         # (and every earlier one) is done, then move to _ready.
         self._held: deque[tuple[asyncio.Future[None] | None, list[Any], int]] = deque()
@@ -564,36 +574,46 @@ class _ContextLogic(_KeyedLogic):
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
+        pairs = x if type(x) is _Batch else (x,)
         group = self._group
-        run = self._run
-        n = 0
-        for pair in x if type(x) is _Batch else (x,):
-            try:
-                elem, ctx = pair
-            except (TypeError, ValueError):
-                self.fail_stage(
-                    TypeError(
-                        f"[{self._stage_name}] expected (element, context) pairs (a "
-                        f"SourceWithContext or FlowWithContext), got {pair!r}"
-                    )
-                )
-                return
-            out: list[Any] = []
-            try:
-                exc = run((elem,), out)
-            except _StoreFailed as sf:
-                self.fail_stage(sf.cause)
-                return
-            if exc is not None:
-                self.fail_stage(exc)
-                return
-            n += 1
-            if out:
-                if len(out) == 1:
-                    group.append((out[0], ctx))
-                else:  # pragma: no cover - both operators emit at most one output
-                    group.extend([(y, ctx) for y in out])
-        self._grouped += n
+        n = len(group)
+        bad: list[Any] = []
+        taken = 0
+        # One run of the operator's loop over the whole batch: the loop reads the
+        # elements from this generator, which notes each one's context, and appends each
+        # output to the group with the context current when it is emitted (each element's
+        # outputs are appended while it is the current one).
+        current: Any = None
+
+        def elements() -> Any:
+            nonlocal current, taken
+            for pair in pairs:
+                try:
+                    elem, current = pair
+                except (TypeError, ValueError):
+                    bad.append(pair)
+                    return
+                taken += 1
+                yield elem
+
+        gap = group.append
+        try:
+            # _run calls only out.append.
+            out = cast(list[Any], _Tagged(lambda y: gap((y, current))))
+            exc = self._run(elements(), out)
+        except _StoreFailed as sf:
+            self.fail_stage(sf.cause)
+            return
+        if exc is None and bad:
+            exc = TypeError(
+                f"[{self._stage_name}] expected (element, context) pairs (a "
+                f"SourceWithContext or FlowWithContext), got {bad[0]!r}"
+            )
+        if exc is not None:
+            del group[n:]  # never released: the stage fails
+            self.fail_stage(exc)
+            return
+        self._grouped += taken
         if self._flight is None and not self._write_group():
             return
         self._drain()
@@ -641,7 +661,12 @@ class _ContextLogic(_KeyedLogic):
             ready.extend(outs)
         out = self.out
         if ready and self.is_available(out):
-            self.push(out, ready.popleft())
+            cout = self._cout
+            if cout.batch and cout.demand_n > 1 and len(ready) > 1:
+                pop = ready.popleft
+                self.push(out, _Batch([pop() for _ in range(min(cout.demand_n, len(ready)))]))
+            else:
+                self.push(out, ready.popleft())
         if self._finishing:
             if not held and not ready:
                 self.complete_stage()
