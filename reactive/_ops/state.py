@@ -558,7 +558,6 @@ class _ContextLogic(_KeyedLogic):
 
     def __init__(self, shape: FlowShape, handle: StoreHandle, *stage: Any) -> None:
         super().__init__(shape, handle, *stage)
-        # Batches in (a partition's records at once) and out (the outputs ready).
         # (future or None, outputs, elements): a group's outputs wait until its future
         # (and every earlier one) is done, then move to _ready.
         self._held: deque[tuple[asyncio.Future[None] | None, list[Any], int]] = deque()
