@@ -6,20 +6,26 @@ a scrambled but fixed order) are written beforehand (not timed) to a topic of
 ``retention.bytes`` (Quix derives its changelog topics' settings from them, see
 /work/shared/reference/peer-notes.md). Each system then reads the topic from the
 beginning in a fresh consumer group, counts the records per message key in a RocksDB
-store and commits the consumed offsets every :data:`COMMIT_INTERVAL` s:
+store backed by a changelog topic and commits the consumed offsets every
+:data:`COMMIT_INTERVAL` s:
 
 - *Quix Streams* (the peer, run as its docs say): ``Application(commit_interval=1.0,
   auto_offset_reset="earliest", state_dir=...)``, ``app.dataframe(topic).apply(count,
   stateful=True)``: its state is RocksDB with a changelog topic (its default), flushed and
   checkpointed at every commit; ``app.run()`` until every record was counted, then
   ``app.stop()``.
-- *project*: ``Consumer.committable_source(topics) -> stateful_map_by_key(store, key,
-  count) -> Committer.sink`` with ``max_interval=1.0``. The keyed count emits the
-  record's committable offset for the committer (``aggregate_by_key`` emits ``(key,
-  count)``, which has no room for it; the store work per record is the same get and
-  put). The store is ``Stores.persistent`` (RocksDB); its changelog is not written yet
-  (the changelog layer is another piece of issue 14): give :func:`project_keyed_count`
-  a ``store_spec`` (for instance one with a changelog layer) to run it with one.
+- *project*: ``Consumer.committable_partitioned_source(topics)`` -> per partition
+  ``as_source_with_context(committable_offset) -> aggregate_by_key(store.for_partition(tp),
+  key, zero, count)`` -> ``Committer.sink_with_offset_context`` with ``max_interval=1.0``,
+  where ``store = changelogged(Stores.persistent(...))`` (``connectors/kafka/state.py``):
+  one RocksDB store per assigned partition, backed by the compacted changelog topic
+  ``<group>-counts-changelog`` created with the input's partition count; each update is
+  produced to the changelog partition of the input record that caused it, and an offset
+  is released to the committer only once the changelog acknowledged its update. Updates
+  made while a changelog write awaits its acknowledgement go out together when it
+  arrives, the last value per key (Quix too writes the last value per key, at each
+  commit). The store's rebalance listener holds a revocation until the revoked stores
+  are closed (as the changelog tests' application does).
 
 Time is measured from the first record a system counted to the last (``size`` records):
 broker start, writing the input, group join, topic creation and shutdown are outside.
@@ -36,7 +42,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks.runner import Measurement
@@ -205,64 +211,104 @@ def _message_key(message: Any) -> bytes:
     return key
 
 
-async def project_keyed_count(
-    size: int, store_spec: Callable[[str], Any] | None = None
-) -> Measurement:
-    """The project: ``committable_source -> stateful_map_by_key -> Committer.sink``.
+def _zero() -> int:
+    return 0
 
-    ``store_spec(state_dir)`` gives the store (default: ``Stores.persistent("counts",
-    state_dir)``, no changelog yet); a spec with a changelog layer plugs in here.
+
+class ProjectRun:
+    """What :func:`project_keyed_count` leaves behind for a test to check (with
+    ``keep``): the servers, input topic, group and changelog topic it used."""
+
+    def __init__(self) -> None:
+        self.servers = ""
+        self.topic = ""
+        self.group = ""
+        self.changelog = ""
+
+
+async def project_keyed_count(size: int, keep: ProjectRun | None = None) -> Measurement:
+    """The project: ``committable_partitioned_source`` -> per partition
+    ``aggregate_by_key`` on ``changelogged(Stores.persistent)`` ->
+    ``Committer.sink_with_offset_context`` (see the module docstring).
+
+    ``keep`` (tests) gets the topics and group used, to read the changelog and the
+    committed offsets afterwards (the broker must then be ``KAFKA_BOOTSTRAP_SERVERS``).
     """
     from connectors.kafka import (
         Committer,
         CommitterSettings,
         Consumer,
         ConsumerSettings,
+        DrainingControl,
+        ProducerSettings,
         Subscriptions,
     )
+    from connectors.kafka.state import changelogged
     from connectors.kafka.testkit import unique_group_id
-    from reactive import Keep, Materializer
+    from reactive import Materializer
     from reactive.state import Stores
 
     clock = _Clock(size)
     all_counted = asyncio.Event()
     state_dir = tempfile.mkdtemp(prefix="bench-keyed-")
 
-    def count(n: int | None, message: Any) -> tuple[int, Any]:
-        new = 1 if n is None else n + 1
+    def count(n: int, message: Any) -> int:
+        new = n + 1
         if clock.counted(message.record.key, new):
             all_counted.set()
-        return new, message.committable_offset
+        return new
 
     try:
         with _broker() as servers:
             topic = await _write(servers, size)
-            spec = (
-                store_spec(state_dir)
-                if store_spec is not None
-                else Stores.persistent("counts", state_dir)
+            group = unique_group_id("bench-keyed")
+            consumer_settings = ConsumerSettings(servers, group, auto_offset_reset="earliest")
+            # acks=all and linger 5 ms: librdkafka's defaults, which Quix's producer keeps.
+            store = changelogged(
+                Stores.persistent("counts", state_dir),
+                ProducerSettings(servers, linger_ms=5),
+                consumer_settings,
             )
-            consumer_settings = ConsumerSettings(
-                servers, unique_group_id("bench-keyed"), auto_offset_reset="earliest"
-            )
+            if keep is not None:
+                keep.servers, keep.topic, keep.group = servers, topic, group
+                keep.changelog = store.topic
             # Commit on the interval only, as Quix (its commit_every is 0: off).
             committer_settings = CommitterSettings(
                 max_batch=1_000_000, max_interval=COMMIT_INTERVAL
             )
+
+            def per_partition(pair: Any) -> Any:
+                tp, source = pair
+                return (
+                    source.as_source_with_context(_committable_offset)
+                    .aggregate_by_key(store.for_partition(tp), _message_key, _zero, count)
+                    .as_source()
+                )
+
             async with Materializer() as materializer:
-                control, done = (
-                    Consumer.committable_source(consumer_settings, Subscriptions.topics(topic))
-                    .stateful_map_by_key(spec, _message_key, count, Keep.left)
-                    .to_mat(Committer.sink(committer_settings), Keep.both)
+                control = (
+                    Consumer.committable_partitioned_source(
+                        consumer_settings,
+                        Subscriptions.topics(topic).with_rebalance_listener(
+                            store.rebalance_listener(committer_settings)
+                        ),
+                    )
+                    .flat_map_merge(PARTITIONS, per_partition)
+                    .to_mat(Committer.sink_with_offset_context(committer_settings), DrainingControl)
                     .run(materializer)
                 )
                 counted = asyncio.ensure_future(all_counted.wait())
-                ended = asyncio.ensure_future(done)
+                ended = asyncio.ensure_future(control.stream_completion)
                 await asyncio.wait((counted, ended), return_when=asyncio.FIRST_COMPLETED)
                 if not counted.done():  # the stream ended first: its failure, or too few
                     counted.cancel()
-                    await done
-                await control.drain_and_shutdown(done)
+                    await ended
+                await control.drain_and_shutdown()
+                await store.wait_closed()
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
     return clock.measurement()
+
+
+def _committable_offset(message: Any) -> Any:
+    return message.committable_offset

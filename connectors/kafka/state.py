@@ -24,7 +24,9 @@ What an instance does (the layer :class:`ChangelogBytesStore`):
   instance, in order. ``durable()`` is a future of the acknowledgement of every write so
   far: the with-context operators (``SourceWithContext.aggregate_by_key``) release an
   element's context (its ``CommittableOffset``) only then, so committing the contexts
-  commits an input offset only after the changelog holds every update it caused.
+  commits an input offset only after the changelog holds every update it caused (or a
+  later value of its key: the updates those operators make while a write awaits its
+  acknowledgement go out together, the last value of each key, as one write).
 - Without a context (``Source.aggregate_by_key``), the operator's write-back cache
   decides when updates reach the store and so the changelog (a full cache, a view scan,
   the end of the stream), and no offset waits for them: use the with-context operators

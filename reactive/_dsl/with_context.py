@@ -571,9 +571,11 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         contexts downstream (``Committer.sink_with_offset_context``) therefore commits an
         input offset only after every update it caused is in the changelog:
         at-least-once state. An element that emits nothing drops its context (as
-        ``filter``). Up to ``MAX_UNACKED`` (1024) elements are processed ahead of their
-        acknowledgements, in order, element by element (each element's writes go to the
-        store at once).
+        ``filter``). Up to ``MAX_UNACKED`` (4096) elements are processed ahead of their
+        acknowledgements, in order: an element arriving while no write awaits its
+        acknowledgement is written through at once, and the updates of the elements
+        arriving while one does go to the store (and changelog) together when it
+        arrives, the last value of each key.
 
         Emits when the element's updates are durable and downstream pulls.
         Backpressures when downstream does and ``MAX_UNACKED`` elements wait.

@@ -345,6 +345,7 @@ class SubSourceOutlet:
         self._on_pull = on_pull
         self._on_cancel = on_downstream_finish or _noop
         self._available = False
+        self._demand = 1
         self._closed = False
         self._materialized = False
         self._timed_out: BaseException | None = None
@@ -390,19 +391,32 @@ class SubSourceOutlet:
 
     # -- port actions (from inside the parent logic) -------------------------------------
     def push(self, elem: Any) -> None:
-        """Send ``elem`` into the nested Source; legal once after each ``on_pull``."""
+        """Send ``elem`` into the nested Source; legal once after each ``on_pull``.
+
+        ``elem`` may be a ``_Batch`` of at most :attr:`demand` elements when
+        :attr:`demand` is more than 1 (the batch protocol, see ``fused.py``)."""
         if self._closed:
             raise self._err("Cannot push closed port")
         if not self._available:
             raise self._err("Cannot push port twice, or before it being pulled")
         if elem is None:
             raise self._err(NONE_ELEMENT)
+        if type(elem) is _Batch and (len(elem) > self._demand or not elem):
+            raise self._err(
+                f"Cannot push a batch of {len(elem)} elements on a pull of {self._demand}"
+            )
         self._available = False
         self._cmd.invoke(("push", elem))
 
     def is_available(self) -> bool:
         """The nested stream pulled and no element was pushed since."""
         return self._available and not self._closed
+
+    @property
+    def demand(self) -> int:
+        """How many elements the nested stream's last pull accepts as one ``_Batch``
+        (1 unless its first stage speaks the batch protocol)."""
+        return self._demand
 
     def is_closed(self) -> bool:
         """Completed, failed, cancelled or timed out."""
@@ -478,6 +492,7 @@ class SubSourceOutlet:
         kind, value = ev
         if kind == "pull":
             self._available = True
+            self._demand = value or 1
             if self._on_pull is None:
                 raise self._err("no on_pull handler installed")
             self._on_pull()
@@ -527,6 +542,8 @@ class _SubSourceLogic(GraphStageLogic, OutHandler):
         self.startup_error: BaseException | None = None
         self.startup_cmd: tuple[str, Any] | None = None
         self.set_handler(self.out, self)
+        # The parent may answer a pull with a batch (SubSourceOutlet.demand).
+        self._batch_out = (self.out,)
 
     def pre_start(self) -> None:
         if self.startup_error is not None:
@@ -544,7 +561,8 @@ class _SubSourceLogic(GraphStageLogic, OutHandler):
             self.fail(self.out, value)
 
     def on_pull(self) -> None:
-        self.events.invoke(("pull", None))
+        c = self._conns[self.out]
+        self.events.invoke(("pull", c.demand_n if c.batch else None))
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         self.events.invoke(("cancel", cause))

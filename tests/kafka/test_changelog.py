@@ -54,16 +54,28 @@ async def test_updates_land_in_their_partition_and_restore_rebuilds_the_store(
     assert store.topic == f"{kafka_group_id}-counts-changelog"
     views: dict[int, StoreView[Any, Any]] = {}
     control = run_counting(kafka_bootstrap, topic, kafka_group_id, store, views)
-    await eventually(lambda: sum(m["records_acked"] for m in store.metrics().values()) == 5)
+    await committed(kafka_bootstrap, kafka_group_id, topic, {0: 3, 1: 2})  # after the acks
     assert dict(views[0].items()) == {"a": 2, "d": 1}
     assert dict(views[1].items()) == {"b": 1, "c": 1}
+    acked = {p: m["records_acked"] for p, m in store.metrics().items()}
+    assert all(m["writes_in_flight"] == 0 for m in store.metrics().values())
     await control.drain_and_shutdown()
     await store.wait_closed()
     assert await committed_offsets(kafka_bootstrap, kafka_group_id, topic, [0, 1]) == {0: 3, 1: 2}
-    records = await changelog(kafka_bootstrap, store.topic, 5)
-    assert Counter((r.partition, r.key) for r in records) == Counter(
-        (p, Stores.in_memory("x").open()._key(k)) for p, k in keys
-    )
+    # The updates of elements processed while a write was in flight go out together, the
+    # last value of each key (what compaction keeps): 4 or 5 records, each key's last
+    # record holding its count, in its input partition.
+    records = await changelog(kafka_bootstrap, store.topic, sum(acked.values()))
+    assert 4 <= len(records) <= 5
+    kv = Stores.in_memory("x").open()
+    last = {(r.partition, r.key): r.value for r in records}
+    assert last == {
+        (0, kv._key("a")): kv._value(2),
+        (0, kv._key("d")): kv._value(1),
+        (1, kv._key("b")): kv._value(1),
+        (1, kv._key("c")): kv._value(1),
+    }
+    assert Counter(r.partition for r in records) == Counter(acked)
     with pytest.raises(StoreClosedError):
         views[0].get("a")
 
@@ -75,7 +87,7 @@ async def test_updates_land_in_their_partition_and_restore_rebuilds_the_store(
     await eventually(lambda: all(not m["restoring"] for m in store2.metrics().values()))
     assert dict(views2[0].items()) == {"a": 2, "d": 1}
     assert dict(views2[1].items()) == {"b": 1, "c": 1}
-    assert {p: m["restored_records"] for p, m in store2.metrics().items()} == {0: 3, 1: 2}
+    assert {p: m["restored_records"] for p, m in store2.metrics().items()} == acked
     await control2.drain_and_shutdown()
     await store2.wait_closed()
 
@@ -128,22 +140,33 @@ async def test_a_persistent_store_restores_only_the_tail_after_its_checkpoint(
         views: dict[int, StoreView[Any, Any]] = {}
         control = run_counting(kafka_bootstrap, topic, group, store, views)
         await eventually(lambda: 0 in views and sum(dict(views[0].items()).values()) == total)
+        await eventually(lambda: store.metrics()[0]["writes_in_flight"] == 0)
         metrics = store.metrics()[0]
         state = dict(views[0].items())
         await control.drain_and_shutdown()
         await store.wait_closed()
-        return {"restored": metrics["restored_records"], "state": state}
+        return {
+            "restored": metrics["restored_records"],
+            "state": state,
+            "written": metrics["records_acked"],
+        }
 
+    # Updates made while a write is in flight go out together, the last value of each
+    # key: a run writes between (distinct keys) and (records) changelog records.
     first = await run(["a", "b", "a", "c", "a"], tmp_path, 5)
-    assert first == {"restored": 0, "state": {"a": 3, "b": 1, "c": 1}}
+    assert first["restored"] == 0 and first["state"] == {"a": 3, "b": 1, "c": 1}
+    assert 3 <= first["written"] <= 5
     checkpoint = tmp_path / "counts.0.checkpoint"
-    assert '"offset": 5' in checkpoint.read_text()
-    # Another member (in memory) takes the partition: it restores all 5, writes 3 more.
+    assert f'"offset": {first["written"]}' in checkpoint.read_text()
+    # Another member (in memory) takes the partition: it restores them all, writes more.
     second = await run(["a", "b", "d"], None, 8)
-    assert second == {"restored": 5, "state": {"a": 4, "b": 2, "c": 1, "d": 1}}
-    # The persistent store comes back: only the 3 records after its checkpoint.
+    assert second["restored"] == first["written"]
+    assert second["state"] == {"a": 4, "b": 2, "c": 1, "d": 1}
+    assert second["written"] == 3  # three distinct keys
+    # The persistent store comes back: only the records after its checkpoint.
     third = await run(["a"], tmp_path, 9)
-    assert third == {"restored": 3, "state": {"a": 5, "b": 2, "c": 1, "d": 1}}
+    assert third["restored"] == second["written"]
+    assert third["state"] == {"a": 5, "b": 2, "c": 1, "d": 1}
 
 
 async def test_a_revoked_partition_closes_its_store(
@@ -154,7 +177,6 @@ async def test_a_revoked_partition_closes_its_store(
     store1 = counts_store(kafka_bootstrap, kafka_group_id)
     views1: dict[int, StoreView[Any, Any]] = {}
     control1 = run_counting(kafka_bootstrap, topic, kafka_group_id, store1, views1)
-    await eventually(lambda: sum(m["records_acked"] for m in store1.metrics().values()) == 3)
     await committed(kafka_bootstrap, kafka_group_id, topic, {0: 1, 1: 2})
     store2 = counts_store(kafka_bootstrap, kafka_group_id)
     views2: dict[int, StoreView[Any, Any]] = {}

@@ -634,3 +634,62 @@ async def test_sub_ports_closed_when_parent_stops(materializer: Materializer) ->
     with pytest.raises(AbruptTerminationError):
         await made["sink"]
     assert made["out"].is_closed() and made["in"].is_closed()
+
+
+async def test_sub_source_outlet_takes_batches_within_demand(materializer: Materializer) -> None:
+    """A nested stream whose first stage speaks the batch protocol pulls ``demand`` > 1
+    elements at once; the parent answers with one ``_Batch`` of at most that many (as the
+    partitioned Kafka source does), never more."""
+    from reactive import SourceShape
+    from reactive._errors import PortStateError
+    from reactive._stage.logic import _Batch
+    from reactive.stage import GraphStage, GraphStageLogic, OutHandler, Outlet
+
+    items = list(range(5000))
+    demands: list[int] = []
+    errors: list[BaseException] = []
+    made: dict[str, Any] = {}
+
+    class Parent(GraphStage):  # type: ignore[type-arg]
+        def __init__(self) -> None:
+            self.shape = SourceShape(Outlet("Parent.out"))
+
+        def create_logic(self, attributes: Any) -> GraphStageLogic:
+            shape = self.shape
+
+            class L(GraphStageLogic, OutHandler):
+                def __init__(self) -> None:
+                    super().__init__(shape)
+                    self.set_handler(shape.out, self)
+                    self.next = 0
+
+                def pre_start(self) -> None:
+                    self.sub = SubSourceOutlet(self, "child", on_pull=self.child_pulled)
+                    made["done"] = self.sub.source.map(lambda x: x).run_with(
+                        Sink.seq(), self.materializer
+                    )
+
+                def child_pulled(self) -> None:
+                    n = self.sub.demand
+                    demands.append(n)
+                    if 1 < n < len(items) - self.next and not errors:
+                        try:  # one more than asked: refused, nothing sent
+                            self.sub.push(_Batch(items[self.next : self.next + n + 1]))
+                        except PortStateError as exc:
+                            errors.append(exc)
+                    batch = _Batch(items[self.next : self.next + n])
+                    self.next += len(batch)
+                    self.sub.push(batch if len(batch) > 1 else batch[0])
+                    if self.next >= len(items):
+                        self.sub.complete()
+                        self.complete_stage()
+
+                def on_pull(self) -> None:
+                    pass
+
+            return L()
+
+    await Source.from_graph(Parent()).run_with(Sink.ignore(), materializer)
+    assert await made["done"] == items
+    assert max(demands) > 1 and len(demands) < len(items)  # batches were taken
+    assert len(errors) == 1 and "batch of" in str(errors[0]), demands

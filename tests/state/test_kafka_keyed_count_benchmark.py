@@ -1,11 +1,14 @@
 """The ``kafka_keyed_count`` benchmark's two systems (benchmarks/peers_quix.py) count the
 same records to the same exact counts on the session broker: Quix Streams with its
-RocksDB state and changelog, and the project's committable source -> keyed count ->
-committer. Figures only, never speeds."""
+RocksDB state and changelog, and the project's committable partitioned source -> keyed
+count on a changelogged RocksDB store -> committer. The project's changelog ends holding
+each key's final count in the partition of the key's input records, and the committed
+offsets cover every record. Figures only, never speeds."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -13,6 +16,28 @@ from benchmarks import peers_quix
 from benchmarks.runner import load_benchmarks
 
 SIZE = 1_500
+
+
+async def changelog_state(run: peers_quix.ProjectRun) -> dict[int, dict[Any, Any]]:
+    """What a restore of each partition of the project's changelog rebuilds."""
+    from connectors.kafka import ConsumerSettings, ProducerSettings, TopicPartition
+    from connectors.kafka.state import changelogged
+    from reactive.state import Stores
+
+    store = changelogged(
+        Stores.in_memory("counts"),
+        ProducerSettings(run.servers),
+        ConsumerSettings(run.servers, run.group),
+        topic=run.changelog,
+    )
+    state: dict[int, dict[Any, Any]] = {}
+    for p in range(peers_quix.PARTITIONS):
+        kv = store.for_partition(TopicPartition(run.topic, p)).open()
+        await kv.bytes_store.prepare()
+        state[p] = dict(kv.items())
+        kv.close()
+    await store.wait_closed()
+    return state
 
 
 @pytest.mark.kafka
@@ -25,12 +50,33 @@ def test_quix_and_the_project_count_the_same(
     # deprecated; authlib puts its own "always" filter first, so the warning shows in the
     # summary (not an error, whatever the project's filters say).
     pytest.importorskip("quixstreams")
+    from connectors.kafka.testkit import committed_offsets
+
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     expected = peers_quix.expected_counts(SIZE)
     assert len(expected) == peers_quix.KEYS and sum(expected.values()) == SIZE
-    ours = asyncio.run(peers_quix.project_keyed_count(SIZE))
+    run = peers_quix.ProjectRun()
+    ours = asyncio.run(peers_quix.project_keyed_count(SIZE, keep=run))
     assert ours.result == expected
     assert ours.metrics["throughput"] > 0
+    assert run.changelog == f"{run.group}-counts-changelog"
+
+    async def check() -> None:
+        state = await changelog_state(run)
+        # Each key's final count, in one changelog partition: that of its input records.
+        merged: dict[Any, Any] = {}
+        for counts in state.values():
+            assert not merged.keys() & counts.keys()
+            merged.update(counts)
+        assert merged == expected
+        # Every record's offset committed, after its update reached the changelog: the
+        # next offset of input partition p is the number of records counted in p.
+        committed = await committed_offsets(
+            run.servers, run.group, run.topic, list(range(peers_quix.PARTITIONS))
+        )
+        assert committed == {p: sum(counts.values()) for p, counts in state.items()}
+
+    asyncio.run(check())
     quix = peers_quix.quix_keyed_count(SIZE)
     assert quix.result == expected
     assert quix.metrics["throughput"] > 0
@@ -39,4 +85,7 @@ def test_quix_and_the_project_count_the_same(
 def test_kafka_keyed_count_is_registered() -> None:
     bench = load_benchmarks()["kafka_keyed_count"]
     assert bench.baseline == "Quix Streams 3.28"
-    assert any("no changelog" in s.name for s in bench.systems)
+    (project,) = (s for s in bench.systems if s.kind == "project")
+    assert "changelog" in project.name
+    (target,) = bench.targets
+    assert target.system == project.name and target.min_ratio == 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgpack
 import pytest
 
 from reactive import Keep, Materializer, Sink, Source, SourceWithContext
@@ -33,6 +34,15 @@ class Gated(Recording):
     def write(self, ops: Any) -> None:
         super().write(ops)
         self.acks.append(asyncio.get_running_loop().create_future())
+
+    @property
+    def writes(self) -> list[list[tuple[Any, Any]]]:
+        """Each write's ``(key, value)`` updates, deserialized, in order."""
+        return [
+            [(msgpack.unpackb(k), None if v is None else msgpack.unpackb(v)) for k, v in e[1]]
+            for e in self.log
+            if e[0] == "write"
+        ]
 
     def durable(self) -> asyncio.Future[None] | None:
         pending = [f for f in self.acks if not f.done()]
@@ -131,25 +141,36 @@ async def test_outputs_wait_for_durable_writes_and_keep_their_contexts(
 ) -> None:
     spec, layers = gated(Stores.in_memory("counts"))
     up, view, down = counted(spec, materializer)
-    (await opened(layers)).ready.set()
+    layer = await opened(layers)
+    layer.ready.set()
     down.request(10)
     up.send_next(("a", "c1"))
+    await asyncio.sleep(0.05)
+    # Nothing in flight: the first element's update is written through at once.
+    assert len(layer.acks) == 1 and layer.writes == [[("a", 1)]]
     up.send_next(("b", "c2"))
     up.send_next(("a", "c3"))
     await asyncio.sleep(0.05)
-    acks = layers[0].acks
-    assert len(acks) == 3  # processed ahead, each element's writes written through
-    assert view.get("a") == 2
+    # Processed ahead (the view sees them) while the first write awaits its ack; their
+    # updates wait in the cache for it, to go to the store as one write.
+    assert view.get("a") == 2 and view.get("b") == 1
+    assert len(layer.acks) == 1
     await down.expect_no_message(0.05)  # nothing durable yet
-    acks[1].set_result(None)
-    await down.expect_no_message(0.05)  # in order: c1 still waits
-    acks[0].set_result(None)
+    layer.acks[0].set_result(None)
     await down.expect_next((("a", 1), "c1"))
+    await down.expect_no_message(0.05)  # c2 and c3 wait for their own write
+    assert len(layer.acks) == 2 and layer.writes[1] == [("b", 1), ("a", 2)]
+    up.send_next(("a", "c4"))  # arrives while the second write is in flight
+    await asyncio.sleep(0.05)
+    up.send_complete()  # writes c4's update: the stream completes once it is durable
+    await asyncio.sleep(0.05)
+    assert len(layer.acks) == 3 and layer.writes[2] == [("a", 3)]
+    layer.acks[2].set_result(None)
+    await down.expect_no_message(0.05)  # in order: c2 and c3 still wait
+    layer.acks[1].set_result(None)
     await down.expect_next((("b", 1), "c2"))
-    up.send_complete()
-    await down.expect_no_message(0.05)  # completes only once c3 is emitted
-    acks[2].set_result(None)
     await down.expect_next((("a", 2), "c3"))
+    await down.expect_next((("a", 3), "c4"))
     await down.expect_complete()
 
 

@@ -43,6 +43,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressEr
 
 from reactive import Done, Flow, FlowWithContext, Keep, NotUsed, Sink
 from reactive._ops.asyncsupport import AwaitingLogicMixin
+from reactive._stage.logic import _Batch
 from reactive.stage import (
     FlowShape,
     GraphStage,
@@ -83,6 +84,10 @@ def _retriable(exc: BaseException) -> bool:
     if isinstance(cause, CommitFailedError | RebalanceInProgressError):
         return True  # a rebalance happened: retrying commits what is still ours
     return isinstance(cause, KafkaError) and bool(getattr(cause, "retriable", False))
+
+
+#: The most offsets a committer asks upstream for with one pull (batch protocol).
+_MAX_PULL = 1024
 
 
 class OffsetBatcher:
@@ -318,6 +323,8 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._due = False  # max_interval passed while no commit slot was free
         self._upstream_done = False
         self._upstream_failure: BaseException | None = None
+        # Batch protocol in (see reactive/_ops/fused.py): a batch of offsets per push.
+        self._batch_in = (self.in_,)
 
     def pre_start(self) -> None:
         self._batch.stage_name = self.stage_name
@@ -338,6 +345,13 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         first = not batch.offsets
         if type(x) is CommittableOffset:
             batch.add_offset(x)
+        elif type(x) is _Batch:
+            add_offset = batch.add_offset
+            for y in x:
+                if type(y) is CommittableOffset:
+                    add_offset(y)
+                else:
+                    batch.add(y)
         else:
             batch.add(x)
         if not batch.offsets:
@@ -418,6 +432,10 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         if self._batch.offsets and self._batch.count >= self._max_batch:
             return  # full batch waiting for a commit slot: back-pressure
         self.pull(self.in_)
+        c = self._conns[self.in_]
+        if c.batch:  # at most what fills the batch
+            room = self._max_batch - self._batch.count if self._batch.offsets else self._max_batch
+            c.demand_n = max(1, min(room, _MAX_PULL))
 
     def _check_finished(self) -> None:
         if not self._upstream_done or self._batch.offsets or self._commits.inflight:

@@ -465,17 +465,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             self.push(self.out, batch)
             self._wake_for_room()
             return
-        error: BaseException | None = None
-        while buffer and len(batch) < n:
-            rec = buffer.popleft()
-            self._buffered -= 1
-            elem = self._decode(rec)
-            if elem is _SKIP:
-                continue
-            if type(elem) is DeserializationError:
-                error = elem
-                break
-            batch.append(elem)
+        error = self._decode_into(buffer, n, batch)
         if batch:
             # The records before a failing one go out first; the failure follows them.
             self.push(self.out, batch if len(batch) > 1 else batch[0])
@@ -573,6 +563,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     def _deliver_sub(self, tp: TopicPartition) -> None:
         sub = self._subs.get(tp)
         buf = self._bufs.get(tp)
+        if buf and sub is not None and sub.is_available() and sub.demand > 1 and len(buf) > 1:
+            self._push_sub_batch(sub, buf)
         while buf and sub is not None and sub.is_available():
             rec = buf.popleft()
             self._buffered -= 1
@@ -582,6 +574,33 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             if elem is not _SKIP:
                 sub.push(elem)
         self._wake()
+
+    def _decode_into(self, buffer: deque[Any], n: int, batch: list[Any]) -> BaseException | None:
+        """Take records from ``buffer`` into ``batch`` (up to ``n`` elements), decoded as
+        one by one (a record skipped under resume/restart is counted and dropped); the
+        ``DeserializationError`` to fail with after pushing ``batch``, or None."""
+        while buffer and len(batch) < n:
+            rec = buffer.popleft()
+            self._buffered -= 1
+            elem = self._decode(rec)
+            if elem is _SKIP:
+                continue
+            if type(elem) is DeserializationError:
+                return elem
+            batch.append(elem)
+        return None
+
+    def _push_sub_batch(self, sub: SubSourceOutlet, buf: deque[Any]) -> None:
+        """Answer a substream's batch pull (``sub.demand`` > 1) with one ``_Batch`` of its
+        partition's buffered records, taken and decoded as one by one (a record that
+        fails to deserialize fails the stream after the records before it were pushed,
+        or is skipped under resume/restart)."""
+        batch: list[Any] = _Batch()
+        error = self._decode_into(buf, sub.demand, batch)
+        if batch:
+            sub.push(batch if len(batch) > 1 else batch[0])
+        if error is not None:
+            self._fail(error)
 
     def _open_sub(self, tp: TopicPartition) -> None:
         sub = SubSourceOutlet(
