@@ -21,6 +21,11 @@ and ``metrics()``.
   beginning of its partition (the table never commits offsets: the topic is its own
   changelog). ``ready()`` completes when at least one partition is assigned and every
   assigned partition was read up to its high watermark at assignment.
+- Co-partitioned (:class:`CoPartitionedTable`, for stream-table joins): the partitions
+  whose numbers a *stream's* group assigns to this member, restored before the stream
+  processes any record of them (the table is the stream's rebalance listener and the
+  consumer takes no record until it returned); a revoked partition keeps answering
+  until the next assignment, so records already on their way still join.
 
 The high watermark is read from a fetch response (``consumer.highwater``), not from
 ListOffsets: the embedded broker answers ListOffsets "latest" with the base offset of
@@ -789,6 +794,13 @@ class Tables:
         pass it as the stream subscription's rebalance listener. Its partitions are read
         with ``settings`` (``group_id`` ignored) and run in ``materializer``. Call from a
         running event loop; stop it with ``await table.stop()``.
+
+        Guarantee, with a ``Consumer`` source of the stream's topic: a stream record of
+        partition ``p`` is emitted only after partition ``p`` of the table was read up to
+        the high watermark read when ``p`` was assigned, and a record emitted before
+        ``p`` was revoked still finds ``p``'s values until the next assignment. A table
+        partition that cannot be read (the topic has fewer partitions, the broker fails)
+        is logged and its records go to the join's ``missing`` sink.
         """
         spec = _check("co_partitioned", settings, topic, store)
         return CoPartitionedTable(settings, topic, spec, materializer)

@@ -140,3 +140,53 @@ async def test_every_record_joins_its_restored_table_partition_across_rebalances
         await a.stop()
         if b is not None:
             await b.stop()
+
+
+class _Gate:
+    """A rebalance listener whose ``on_partitions_assigned`` waits to be released."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def on_partitions_assigned(self, assigned: frozenset[Any]) -> None:
+        self.entered.set()
+        await self.release.wait()
+
+    def on_partitions_revoked(self, revoked: frozenset[Any]) -> None:
+        pass
+
+
+async def test_no_record_is_taken_until_the_assignment_listener_returned(
+    kafka_bootstrap: str,
+    kafka_topic_factory: Any,
+    kafka_group_id: str,
+    materializer: Materializer,
+) -> None:
+    topic = await kafka_topic_factory(partitions=2)
+    await _produce(kafka_bootstrap, topic, [(f"k{i}", f"v{i}") for i in range(300)])
+    gate = _Gate()
+    got: list[Any] = []
+    control = (
+        Consumer.plain_source(
+            _settings(kafka_bootstrap, kafka_group_id),
+            Subscriptions.topics(topic).with_rebalance_listener(gate),
+        )
+        .to(Sink.foreach(got.append))
+        .run(materializer)
+    )
+    try:
+        await asyncio.wait_for(gate.entered.wait(), 30)
+        # The poller goes on polling (the member stays in its group) and takes nothing:
+        # the records stay with aiokafka (one fetch per partition), none is buffered.
+        polls = control.metrics()["polls"]
+        await eventually(lambda: control.metrics()["polls"] >= polls + 5)
+        metrics = control.metrics()
+        assert got == [] and metrics["records_fetched"] == 0
+        assert metrics["buffered_records"] == 0 and metrics["paused_partitions"] == 2
+        gate.release.set()
+        await eventually(lambda: len(got) == 300, timeout=20)
+        assert sorted(r.value for r in got) == sorted(f"v{i}" for i in range(300))
+    finally:
+        gate.release.set()
+        await control.shutdown()
