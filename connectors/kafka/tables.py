@@ -799,8 +799,9 @@ class Tables:
         partition ``p`` is emitted only after partition ``p`` of the table was read up to
         the high watermark read when ``p`` was assigned, and a record emitted before
         ``p`` was revoked still finds ``p``'s values until the next assignment. A table
-        partition that cannot be read (the topic has fewer partitions, the broker fails)
-        is logged and its records go to the join's ``missing`` sink.
+        partition whose stream fails before it caught up is logged (WARNING on
+        ``connectors.kafka``), the stream goes on and its records go to the join's
+        ``missing`` sink.
         """
         spec = _check("co_partitioned", settings, topic, store)
         return CoPartitionedTable(settings, topic, spec, materializer)
