@@ -21,6 +21,11 @@ and ``metrics()``.
   beginning of its partition (the table never commits offsets: the topic is its own
   changelog). ``ready()`` completes when at least one partition is assigned and every
   assigned partition was read up to its high watermark at assignment.
+- Co-partitioned (:class:`CoPartitionedTable`, for stream-table joins): the partitions
+  whose numbers a *stream's* group assigns to this member, restored before the stream
+  processes any record of them (the table is the stream's rebalance listener and the
+  consumer takes no record until it returned); a revoked partition keeps answering
+  until the next assignment, so records already on their way still join.
 
 The high watermark is read from a fetch response (``consumer.highwater``), not from
 ListOffsets: the embedded broker answers ListOffsets "latest" with the base offset of
@@ -604,14 +609,22 @@ class CoPartitionedTable(KTable):
     (``Subscriptions.topics(stream_topic).with_rebalance_listener(table)``). Made by
     :meth:`Tables.co_partitioned`.
 
-    Each assigned partition number ``p`` starts a stream reading partition ``p`` of
-    ``topic`` (no group, from the beginning) into its own store instance; the listener
-    returns once every new partition caught up with its high watermark (aiokafka awaits
-    it during the rebalance; the stream's consumer may already fetch the new partitions
-    meanwhile: a record processed before then can miss a table value). A revoked
-    partition's stream is stopped and its store closed. With the default partitioner and
-    the same number of partitions, a key's table value is on the member that receives the
-    key's stream records: Kafka Streams' co-partitioning.
+    Restore before processing (Kafka Streams restores a task's stores before it
+    processes a record of its partitions): each newly assigned partition number ``p``
+    starts a stream reading partition ``p`` of ``topic`` (no group, from the beginning)
+    into its own store instance, and the listener returns once every new partition
+    caught up with the high watermark read at assignment. The stream's consumer takes no
+    record from the revocation until the listener returned (``Consumer`` sources hold
+    the partitions back: aiokafka keeps at most one fetch per partition, nothing is
+    buffered beyond it), so no stream record of ``p`` is joined before ``p``'s table is
+    restored.
+
+    Revocation: a revoked partition's store stops being served (``partitions``, the
+    registry) but stays readable for the records of it still on their way until the
+    assignment that follows; a partition assigned again keeps its running table (no
+    new restore), the others are stopped and their stores closed then. With the default
+    partitioner and the same number of partitions, a key's table value is on the member
+    that receives the key's stream records: Kafka Streams' co-partitioning.
     """
 
     def __init__(
@@ -625,15 +638,41 @@ class CoPartitionedTable(KTable):
         self._settings = settings
         self._spec = spec
         self._materializer = materializer
+        #: The running table of each partition number, served or revoked.
         self._parts: dict[int, KTable] = {}
+        #: Revoked partitions whose tables run until the next assignment.
+        self._revoked: set[int] = set()
+
+    def _open_stores(self) -> list[KeyValueStore[Any, Any]]:
+        stores = super()._open_stores()
+        for p in self._revoked:
+            part = self._parts.get(p)
+            store = None if part is None else part.store_of(p)
+            if store is not None and store.is_open:
+                stores.append(store)
+        return stores
 
     async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
-        """Start the tables of the newly assigned partition numbers; wait until they
-        caught up."""
+        """Keep the tables of partitions assigned again, stop those of the partitions
+        revoked for good, start the tables of the new ones and wait until they caught
+        up (the stream takes no record meanwhile)."""
         if self._closed:
             return
+        wanted = {tp.partition for tp in assigned}
+        revoked, self._revoked = self._revoked, set()
+        for p in sorted(revoked):
+            part = self._parts[p]
+            if p in wanted and part.is_open:
+                store = part.store_of(p)
+                if store is not None:
+                    self._stores[p] = store
+                continue
+            # Moved to another member: no record of it reaches the join any more (the
+            # stream's consumer dropped the ones it held when the partition was revoked).
+            del self._parts[p]
+            await part.stop()
         new: dict[int, KTable] = {}
-        for p in sorted({tp.partition for tp in assigned} - set(self._parts)):
+        for p in sorted(wanted - set(self._parts)):
             graph = _assigned_table(self._settings, self.topic, self._spec, p)
             new[p] = self._parts[p] = graph.run(self._materializer)
         for p, part in new.items():
@@ -652,12 +691,12 @@ class CoPartitionedTable(KTable):
             self._ready.set_result(self)
 
     async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        """Stop the tables of the revoked partition numbers (their stores close)."""
+        """Stop serving the revoked partitions; their tables keep answering the join
+        until the next assignment (see the class docstring)."""
         for p in sorted({tp.partition for tp in revoked}):
-            part = self._parts.pop(p, None)
             self._stores.pop(p, None)
-            if part is not None:
-                await part.stop()
+            if p in self._parts:
+                self._revoked.add(p)
         self._changed()
 
     def metrics(self) -> dict[str, Any]:
@@ -672,6 +711,7 @@ class CoPartitionedTable(KTable):
         """Stop every partition's table; reads raise ``StoreClosedError`` after."""
         parts = list(self._parts.values())
         self._parts.clear()
+        self._revoked.clear()
         self._stores = {}
         self._closed = True
         for part in parts:
@@ -750,6 +790,14 @@ class Tables:
         pass it as the stream subscription's rebalance listener. Its partitions are read
         with ``settings`` (``group_id`` ignored) and run in ``materializer``. Call from a
         running event loop; stop it with ``await table.stop()``.
+
+        Guarantee, with a ``Consumer`` source of the stream's topic: a stream record of
+        partition ``p`` is emitted only after partition ``p`` of the table was read up to
+        the high watermark read when ``p`` was assigned, and a record emitted before
+        ``p`` was revoked still finds ``p``'s values until the next assignment. A table
+        partition whose stream fails before it caught up is logged (WARNING on
+        ``connectors.kafka``), the stream goes on and its records go to the join's
+        ``missing`` sink.
         """
         spec = _check("co_partitioned", settings, topic, store)
         return CoPartitionedTable(settings, topic, spec, materializer)

@@ -48,7 +48,10 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   (``subscription.rebalance_listener``) is called, and commits in flight are
   awaited (up to ``commit_timeout``) before aiokafka hands the partitions over.
   On assignment the listener is called and partitioned sources emit a new
-  ``(TopicPartition, Source)``.
+  ``(TopicPartition, Source)``. With a listener, no record is taken from the
+  revocation until the listener returned from the assignment (Kafka's consumer
+  calls it inside ``poll``): state it prepares for the new partitions is there
+  before their first record.
 - Commits: the stage is the :class:`~connectors.kafka.messages.KafkaCommitterRef`
   of the offsets it emits; commits of partitions no longer assigned are
   filtered out (as Alpakka does).
@@ -354,6 +357,9 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._dropped = 0
         # shared with the poller (one thread: plain attributes suffice)
         self._generation = 0
+        # From a revocation until the user's rebalance listener returned from the
+        # assignment that follows, no record is taken (see _assigned).
+        self._rebalancing = False
         self._consumer: AIOKafkaConsumer | None = None
         self._poller: asyncio.Task[None] | None = None
         self._close_fut: asyncio.Future[None] = loop.create_future()
@@ -760,7 +766,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
 
     def _held_back(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
         """The partitions whose records must not be taken now (read by the poller)."""
-        if self._phase != _RUNNING or self._room() <= 0:
+        if self._phase != _RUNNING or self._room() <= 0 or self._rebalancing:
             return set(assignment)
         if not self._partitioned:
             return set()
@@ -1143,6 +1149,13 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         """
         self._polls += 1
         records = await consumer.getmany(*partitions, **kwargs)
+        if records and self._rebalancing:
+            # Taken while the listener still prepares the new assignment: read them
+            # again once it is done (see _assigned).
+            for tp, recs in records.items():
+                with contextlib.suppress(Exception):  # not assigned any more: stale
+                    consumer.seek(tp, recs[0].offset)
+            return self._generation, {}
         return self._generation, records
 
     def _hand_over(self, generation: int, records: dict[TopicPartition, list[Any]]) -> None:
@@ -1179,18 +1192,28 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     # -- rebalance listener (runs in aiokafka's coordinator task) -------------------------
     async def _revoked(self, tps: frozenset[TopicPartition]) -> None:
         self._generation += 1
-        self._cb_revoked.invoke(tps)
         listener = self._subscription.rebalance_listener
+        self._rebalancing = listener is not None
+        self._cb_revoked.invoke(tps)
         if listener is not None:
             await _call_user(self.stage_name, listener.on_partitions_revoked, tps)
         # Commits already requested for these partitions land before they move.
         await self._committer.flush(self._settings.commit_timeout)
 
     async def _assigned(self, tps: frozenset[TopicPartition]) -> None:
+        """As Kafka's consumer (which calls ``onPartitionsAssigned`` inside ``poll``), no
+        record of the new assignment is taken before the user's listener returned: a
+        listener that restores state for the new partitions (``Tables.co_partitioned``)
+        has it ready before their first record. aiokafka may fetch meanwhile; the
+        records stay with it (one fetch per partition: back pressure holds)."""
         self._cb_assigned.invoke(tps)
         listener = self._subscription.rebalance_listener
         if listener is not None:
-            await _call_user(self.stage_name, listener.on_partitions_assigned, tps)
+            try:
+                await _call_user(self.stage_name, listener.on_partitions_assigned, tps)
+            finally:
+                self._rebalancing = False
+                self._wake()
 
 
 class _SubHandler:
