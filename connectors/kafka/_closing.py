@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
+import aiokafka
 from aiokafka.conn import AIOKafkaConnection, CloseReason
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("connectors.kafka")
+
+_AIOKAFKA_DIR = os.path.dirname(aiokafka.__file__) + os.sep
 
 #: Bound (seconds) on waiting for the swept tasks and connections to finish closing: they
 #: were cancelled or aborted, so this is a few loop iterations, not network time.
@@ -100,27 +104,31 @@ async def _close(
     stop: Awaitable[Any], parts: Iterable[Any], timeout: float, what: str
 ) -> BaseException | None:
     owners = {id(p): p for p in parts if p is not None}
-    error: BaseException | None = None
+    # In a task of its own: aiokafka suppresses CancelledError in places (awaiting a task
+    # it cancelled), which would swallow a cancellation of the caller's task.
+    task = asyncio.ensure_future(stop)
     try:
-        async with asyncio.timeout(timeout):
-            await stop
-    except asyncio.CancelledError as exc:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            _abort(owners)  # cancelled ourselves: close what closes without waiting
-            raise
-        # aiokafka's own cancellation escaped its stop() (Fetcher.close): not a failure
-        # of ours to report as a cancellation, but the stop did not complete.
+        await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        _abort(owners)  # the caller is cancelled: close what closes without waiting
+        raise
+    error: BaseException | None = None
+    if not task.done():
+        task.cancel()
+        error = TimeoutError(f"{what} took longer than close_timeout={timeout} s")
+        log.warning("%s; aborting it", error)
+    elif task.cancelled():
+        # Not cancelled by us: aiokafka's own cancellation escaped its stop()
+        # (Fetcher.close), which did not complete.
         error = RuntimeError(f"{what}: aiokafka's stop() ended early, raising CancelledError")
-        error.__cause__ = exc
-        log.debug("%s: its stop() raised %r; closing what it left open", what, exc)
-    except TimeoutError as exc:
-        error = exc
-        log.warning("%s took longer than close_timeout=%s s; aborting it", what, timeout)
-    except Exception as exc:
-        error = exc
-        log.warning("%s failed: %r; aborting it", what, exc)
+        log.debug("%s; closing what it left open", error)
+    elif task.exception() is not None:
+        error = task.exception()
+        log.warning("%s failed: %r; aborting it", what, error)
     tasks, closing = _abort(owners)
+    if not task.done():
+        tasks.append(task)
     if tasks or closing:
         log.debug(
             "%s: %d task(s) and %d connection(s) left open, closed", what, len(tasks), len(closing)
@@ -130,8 +138,8 @@ async def _close(
 
 
 def client_tasks(parts: Iterable[Any]) -> list[asyncio.Task[Any]]:
-    """The running loop's unfinished tasks whose coroutine is a method of one of
-    ``parts`` (the objects an aiokafka client is made of: they start their tasks as
+    """The running loop's unfinished tasks whose coroutine is an aiokafka method of one
+    of ``parts`` (the objects an aiokafka client is made of: they start their tasks as
     ``create_task(self._routine())``)."""
     owners = {id(p) for p in parts if p is not None}
     found = []
@@ -139,7 +147,11 @@ def client_tasks(parts: Iterable[Any]) -> list[asyncio.Task[Any]]:
         if task.done():
             continue
         frame = getattr(task.get_coro(), "cr_frame", None)
-        if frame is not None and id(frame.f_locals.get("self")) in owners:
+        if (
+            frame is not None
+            and frame.f_code.co_filename.startswith(_AIOKAFKA_DIR)  # cheap test first
+            and id(frame.f_locals.get("self")) in owners
+        ):
             found.append(task)
     return found
 
