@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from connectors.kafka import Consumer, ConsumerSettings, Subscriptions
+from connectors.kafka.serde import str_deserializer
 from connectors.kafka.testkit import (
     TEST_CONSUMER_PROPERTIES,
     EmbeddedBroker,
@@ -70,6 +71,35 @@ async def assert_closed(client: Any) -> None:
     assert not unclosed, unclosed
 
 
+async def reading_source(
+    servers: str, topic: str, materializer: Materializer, properties: Any, close_timeout: float
+) -> tuple[Any, Any]:
+    """A group's plain source of ``topic`` that has read its one record ``"a"``; returns
+    its control and its aiokafka client."""
+    await produce_values(servers, topic, ["a"])
+    settings = ConsumerSettings(
+        servers,
+        unique_group_id(),
+        auto_offset_reset="earliest",
+        properties=properties,
+        value_deserializer=str_deserializer,
+        close_timeout=close_timeout,
+    )
+    control, probe = (
+        Consumer.plain_source(settings, Subscriptions.topics(topic))
+        .to_mat(TestSink.probe(), Keep.both)
+        .run(materializer)
+    )
+    probe.request(1)
+    assert (await probe.expect_next(timeout=15)).value == "a"
+    return control, stage_consumer(control)._client
+
+
+async def shut_down(control: Any) -> None:
+    await asyncio.wait_for(control.shutdown(), 10)
+    await asyncio.wait_for(control.is_shutdown, 10)
+
+
 @pytest.fixture
 async def proxied() -> AsyncIterator[tuple[EmbeddedBroker, TcpProxy]]:
     async with proxied_broker() as (broker, proxy):
@@ -88,30 +118,14 @@ async def test_shutdown_while_a_fetch_backs_off_closes_the_client(
     broker, proxy = proxied
     servers = broker.bootstrap_servers
     topic = await create_topic(servers, "backoff", 1)
-    await produce_values(servers, topic, ["a"])
-    settings = ConsumerSettings(
-        servers,
-        unique_group_id(),
-        auto_offset_reset="earliest",
-        properties={**TEST_CONSUMER_PROPERTIES, "retry_backoff_ms": 5000},
-        value_deserializer=bytes.decode,
-        close_timeout=10.0,
-    )
-    control, probe = (
-        Consumer.plain_source(settings, Subscriptions.topics(topic))
-        .to_mat(TestSink.probe(), Keep.both)
-        .run(materializer)
-    )
-    probe.request(1)
-    assert (await probe.expect_next(timeout=15)).value == "a"
-    client = stage_consumer(control)._client
+    properties = {**TEST_CONSUMER_PROPERTIES, "retry_backoff_ms": 5000}
+    control, client = await reading_source(servers, topic, materializer, properties, 10.0)
     proxy.block()  # reconnecting is refused at once
     proxy.cut()
     await eventually(
         lambda: any("Failed fetch messages" in r.getMessage() for r in caplog.records), 10
     )
-    await asyncio.wait_for(control.shutdown(), 10)
-    await asyncio.wait_for(control.is_shutdown, 10)
+    await shut_down(control)
     await assert_closed(client)
 
 
@@ -120,25 +134,10 @@ async def test_shutdown_cut_short_by_close_timeout_closes_the_client(
 ) -> None:
     """``close_timeout=0`` cuts aiokafka's ``stop()`` at its first wait: what it did not
     reach is closed anyway."""
-    await produce_values(kafka_bootstrap, kafka_topic, ["a"])
-    settings = ConsumerSettings(
-        kafka_bootstrap,
-        unique_group_id(),
-        auto_offset_reset="earliest",
-        properties=TEST_CONSUMER_PROPERTIES,
-        value_deserializer=bytes.decode,
-        close_timeout=0.0,
+    control, client = await reading_source(
+        kafka_bootstrap, kafka_topic, materializer, TEST_CONSUMER_PROPERTIES, 0.0
     )
-    control, probe = (
-        Consumer.plain_source(settings, Subscriptions.topics(kafka_topic))
-        .to_mat(TestSink.probe(), Keep.both)
-        .run(materializer)
-    )
-    probe.request(1)
-    assert (await probe.expect_next(timeout=15)).value == "a"
-    client = stage_consumer(control)._client
-    await asyncio.wait_for(control.shutdown(), 10)
-    await asyncio.wait_for(control.is_shutdown, 10)
+    await shut_down(control)
     await assert_closed(client)
 
 
