@@ -36,17 +36,17 @@ $(VENV)/.installed-demo: pyproject.toml
 		touch $@; \
 	fi
 
-# UVLOOP=1 runs the suite twice, at the same time: on asyncio's own event loop (its
-# output shown as it runs) and on uvloop (REACTIVE_EVENT_LOOP=uvloop, see
-# tests/conftest.py; its summary shown at the end, its whole log in .test-uvloop.log).
-# Most tests wait on sockets and timers, so two runs take little longer than one. Off by
-# default until tests/kafka/test_faults.py::test_committable_source_with_restart_loses_nothing
-# stops leaving an aiokafka client task behind on uvloop (about one run in two; issue 16).
+# UVLOOP=1 runs the suite twice, at the same time: on asyncio's own event loop (its output
+# shown as it runs) and on uvloop (REACTIVE_EVENT_LOOP=uvloop, see tests/conftest.py; its
+# summary shown at the end, its whole log in .test-uvloop.log). Most tests wait on sockets
+# and timers, so two runs take little longer than one. Off by default (and so in CI) until
+# two rare hangs at event-loop close seen only in the doubled runs are understood (issue 16).
 UVLOOP ?= 0
 test: $(VENV)/.installed
 	@if [ "$(UVLOOP)" = "1" ]; then \
 		REACTIVE_EVENT_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider $(ARGS) \
 			> .test-uvloop.log 2>&1 & uv=$$!; \
+		export REACTIVE_EVENT_LOOP=asyncio; \
 	fi; \
 	echo "$(PY) -m pytest -q -p no:cacheprovider $(ARGS)"; \
 	$(PY) -m pytest -q -p no:cacheprovider $(ARGS); rc=$$?; \

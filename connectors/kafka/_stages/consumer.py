@@ -94,6 +94,7 @@ from reactive.stage import (
     SubSourceOutlet,
 )
 
+from .._closing import cancel_releasing, close_consumer
 from .._logging import ensure_installed as _ensure_client_log_filter
 from .._logging import installed_interval as _client_log_interval
 from ..errors import (
@@ -228,7 +229,7 @@ class _ConsumerCommitter:
         self._inflight.add(marker)
         started = loop.time()
         try:
-            await asyncio.wait_for(consumer.commit(offsets), self._timeout)
+            await _within(consumer.commit(offsets), self._timeout)
         except TimeoutError as exc:
             self.commit_failures += 1
             raise CommitTimeoutError(
@@ -859,8 +860,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             finished = task.done()
         finally:
             if not task.done():
-                task.cancel()
-                await asyncio.wait({task})
+                await cancel_releasing(task, getattr(self._consumer, "_client", None))
         if finished:
             return task.result()
         if self._close_fut.done():
@@ -1179,15 +1179,13 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         settings = self._settings
         try:
             await self._committer.flush(settings.stop_timeout)
-            await asyncio.wait_for(consumer.stop(), settings.close_timeout)
-        except TimeoutError:
-            log.warning(
-                "[%s] closing the consumer took longer than close_timeout=%s s",
-                self.stage_name,
-                settings.close_timeout,
-            )
         except Exception:
-            log.warning("[%s] closing the consumer failed", self.stage_name, exc_info=True)
+            log.warning(
+                "[%s] waiting for the commits in flight failed", self.stage_name, exc_info=True
+            )
+        # Not a bare wait_for(consumer.stop()): a stop cut short (timeout, cancellation,
+        # aiokafka's own) leaves the client's tasks and connections open for good.
+        await close_consumer(consumer, settings.close_timeout, self.stage_name)
 
     # -- rebalance listener (runs in aiokafka's coordinator task) -------------------------
     async def _revoked(self, tps: frozenset[TopicPartition]) -> None:

@@ -86,6 +86,7 @@ from reactive.stage import (
     SubscriptionWithCancelError,
 )
 
+from .._closing import close_producer, start_within
 from ..errors import (
     KafkaConnectorError,
     ProducerConnectionError,
@@ -296,7 +297,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
     async def _start_producer(self, producer: AIOKafkaProducer, started_cb: Any) -> None:
         settings = self.settings
         try:
-            await asyncio.wait_for(producer.start(), settings.connect_timeout)
+            await start_within(producer.start(), producer.client, settings.connect_timeout)
         except Exception as exc:
             error = self._start_error(exc)
             await _close_quietly(producer, settings.close_timeout, error)
@@ -920,23 +921,9 @@ def _abort_batches(producer: AIOKafkaProducer, error: BaseException) -> None:
 async def _close_quietly(
     producer: AIOKafkaProducer, timeout: float, error: BaseException | None = None
 ) -> BaseException | None:
-    """Stop ``producer`` within ``timeout`` s; cancel its sender task if that fails.
+    """Stop ``producer`` within ``timeout`` s, then close what the stop left open (its
+    sender task, client tasks and connections: see :mod:`connectors.kafka._closing`).
 
     Returns the error of stopping, if any (logged, never raised).
     """
-    try:
-        await asyncio.wait_for(producer.stop(), timeout)
-        return None
-    except Exception as exc:
-        log.warning("closing the Kafka producer failed: %r", exc)
-        sender = getattr(getattr(producer, "_sender", None), "sender_task", None)
-        if sender is not None and not sender.done():
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-        client = getattr(producer, "client", None)
-        if client is not None:
-            try:
-                await asyncio.wait_for(client.close(), timeout)
-            except Exception:
-                log.debug("closing the Kafka client failed", exc_info=True)
-        return exc
+    return await close_producer(producer, timeout)

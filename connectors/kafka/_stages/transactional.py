@@ -65,6 +65,7 @@ from reactive.stage import (
     TimerGraphStageLogic,
 )
 
+from .._closing import start_within
 from .._compat_txn import enable_init_producer_id_v4
 from ..errors import KafkaProducerError, KafkaTransactionError, ProducerSerializationError
 from ..messages import (
@@ -305,7 +306,8 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             return
         self.producer = producer
         self._await(
-            asyncio.wait_for(producer.start(), self.settings.connect_timeout), self._on_started
+            start_within(producer.start(), producer.client, self.settings.connect_timeout),
+            self._on_started,
         )
 
     def _on_started(self, fut: asyncio.Future[Any]) -> None:
