@@ -70,6 +70,7 @@ from aiokafka.structs import TopicPartition
 
 from reactive.state import BytesStore, StoreContext, StoreSpec
 
+from ._closing import close_consumer, close_producer, start_within
 from .errors import ChangelogError
 from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
 from .subscriptions import RebalanceListener
@@ -449,9 +450,9 @@ class ChangelogBytesStore(BytesStore):
             settings = owner.producer_settings
             producer = AIOKafkaProducer(**settings.to_aiokafka_kwargs())
             try:
-                await asyncio.wait_for(producer.start(), settings.connect_timeout)
+                await start_within(producer.start(), producer.client, settings.connect_timeout)
             except BaseException:  # failed or cancelled (the store closed meanwhile)
-                await asyncio.shield(producer.stop())
+                await close_producer(producer, settings.close_timeout, self.name)
                 raise
         except ChangelogError:
             raise
@@ -461,7 +462,7 @@ class ChangelogBytesStore(BytesStore):
                 f"failed: {exc!r}"
             ) from exc
         if not self._open:  # closed while preparing
-            await producer.stop()
+            await close_producer(producer, settings.close_timeout, self.name)
             return
         self._producer = producer
         self._wake = asyncio.Event()
@@ -501,7 +502,8 @@ class ChangelogBytesStore(BytesStore):
             "" if start is None else f" after checkpoint {start}",
         )
         try:
-            await asyncio.wait_for(consumer.start(), self._owner.consumer_settings.connect_timeout)
+            csettings = self._owner.consumer_settings
+            await start_within(consumer.start(), consumer._client, csettings.connect_timeout)
             consumer.assign([tp])
             if start is None:
                 await consumer.seek_to_beginning(tp)
@@ -527,8 +529,7 @@ class ChangelogBytesStore(BytesStore):
         finally:
             self.restoring = False
             self.restore_seconds = time.monotonic() - started
-            with contextlib.suppress(Exception):
-                await asyncio.shield(consumer.stop())
+            await close_consumer(consumer, self._owner.consumer_settings.close_timeout, self.name)
         log.info(
             "restored store %r partition %d: %d records in %.3f s (changelog offset %d)",
             self.name,
@@ -682,5 +683,4 @@ class ChangelogBytesStore(BytesStore):
                 with contextlib.suppress(BaseException):
                     await self._sender
             if self._producer is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._producer.stop(), timeout)
+                await close_producer(self._producer, timeout, self.name)

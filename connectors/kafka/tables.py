@@ -63,6 +63,7 @@ from reactive.state import (
     registry_of,
 )
 
+from ._closing import close_consumer, start_within
 from ._stages.consumer import Consumer
 from .errors import TableNotReadyError
 from .settings import ConsumerSettings
@@ -111,10 +112,9 @@ async def _probe(
     kwargs["enable_auto_commit"] = False
     consumer = AIOKafkaConsumer(**kwargs)
     try:
-        await asyncio.wait_for(consumer.start(), settings.connect_timeout)
+        await start_within(consumer.start(), consumer._client, settings.connect_timeout)
     except Exception as exc:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
+        await close_consumer(consumer, settings.close_timeout, who)
         raise ConnectionError(
             f"{who}: cannot reach Kafka at {settings.bootstrap_servers} to read the high "
             f"watermarks of {topic!r}: {exc!r}"
@@ -149,7 +149,8 @@ async def _probe(
             targets[tp.partition] = consumer.highwater(tp)
         return _Start({tp.partition: begins[tp] for tp in tps}, targets, {}, len(found))
     finally:
-        await consumer.stop()
+        # Also when cancelled mid-probe (the table stopped): nothing of the client stays open.
+        await close_consumer(consumer, settings.close_timeout, who)
 
 
 # -- the materialized value -----------------------------------------------------------------

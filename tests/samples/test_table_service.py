@@ -79,7 +79,8 @@ async def count_words(
 async def test_a_fresh_broker_does_not_wipe_the_persistent_store(
     tmp_path: Path, materializer: Materializer
 ) -> None:
-    # Run 1 on broker A: 30 updates, checkpointed at changelog offset 30.
+    # Run 1 on broker A: 30 updates; updates made while a changelog write is in flight
+    # go out together (the last value per key), so the changelog ends at 2..30 records.
     broker = await EmbeddedBroker().astart()
     try:
         counts, _ = await count_words(
@@ -89,7 +90,7 @@ async def test_a_fresh_broker_does_not_wipe_the_persistent_store(
         await broker.astop()
     assert counts == {"red": 20, "white": 10}
     checkpoint = json.loads((tmp_path / "counts.0.checkpoint").read_text())["offset"]
-    assert checkpoint == 30
+    assert 2 <= checkpoint <= 30
 
     # Run 2 on a fresh broker B: the changelog is created empty; its end (0) is below the
     # checkpoint. Nothing is restored and the local store is kept as it was.
@@ -103,8 +104,8 @@ async def test_a_fresh_broker_does_not_wipe_the_persistent_store(
     assert counts == {"red": 21, "white": 11}
     assert metrics["restored_records"] == 0 and metrics["restore_start_offset"] == checkpoint
 
-    # Run 3 on a fresh broker C whose changelog already holds 3 stale records (offsets
-    # 0-2, below the checkpoint): they are not applied over the local store's values.
+    # Run 3 on a fresh broker C whose changelog already holds stale records (up to 3, all
+    # at offsets below the checkpoint): they are not applied over the local store's values.
     broker = await EmbeddedBroker().astart()
     try:
         servers = broker.bootstrap_servers
@@ -114,7 +115,7 @@ async def test_a_fresh_broker_does_not_wipe_the_persistent_store(
         producer = AIOKafkaProducer(bootstrap_servers=servers)
         await producer.start()
         try:
-            for word, stale in (("red", 1), ("white", 1), ("rose", 7)):
+            for word, stale in (("red", 1), ("white", 1), ("rose", 7))[:checkpoint]:
                 await producer.send_and_wait(
                     "word-counter-counts-changelog",
                     serde.to_bytes(stale),
