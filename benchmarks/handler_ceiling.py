@@ -21,6 +21,7 @@ checks, no error handling, no supervision, no asyncio and no island:
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -116,7 +117,7 @@ def bare_queued(n: int) -> Any:
     """B3's chain as bare handlers dispatched from one FIFO (the non-re-entrant ceiling)."""
     q: deque[Any] = deque()
     stages: list[Any] = [_QSource(n), *(_QMap(f) for f in FOUR_MAPS), _QLast()]
-    for a, b in zip(stages, stages[1:], strict=False):
+    for a, b in itertools.pairwise(stages):
         a.out = b.in_ = _Conn(a, b, q)
     sink = stages[-1]
     sink.pull(sink.in_)
@@ -169,7 +170,7 @@ def bare_direct(n: int) -> Any:
     """B3's chain as bare handlers calling each other directly (re-entrant; not a runtime)."""
     src = _DSource()
     stages: list[Any] = [src, *(_DMap(f) for f in FOUR_MAPS), _DLast()]
-    for a, b in zip(stages, stages[1:], strict=False):
+    for a, b in itertools.pairwise(stages):
         a.out = b.in_ = _Conn(a, b, None)
     sink = stages[-1]
     sink.pull(sink.in_)

@@ -16,9 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from benchmarks.runner import BenchmarkResult, format_value  # noqa: E402
+from benchmarks.runner import BenchmarkResult, format_value
 
 _COLORS = {"project": "#d62728", "baseline": "#1f77b4", "peer": "#7f7f7f", "limit": "#2ca02c"}
 #: Line colours for peers and limits in the time-series plot (project red, baseline blue).

@@ -114,7 +114,7 @@ class _Worker:
     async def spawn(cls, servers: str, source: str, target: str, group: str) -> _Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        log = tempfile.TemporaryFile()
+        log = tempfile.TemporaryFile()  # noqa: SIM115 - the worker's output, kept open to read on failure
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -30,7 +30,7 @@ class Attributes:
         return Attributes({"name": name})
 
     @staticmethod
-    def input_buffer(initial: int, max: int) -> Attributes:  # noqa: A002 - Akka's name
+    def input_buffer(initial: int, max: int) -> Attributes:
         """Buffer size at async boundaries (``max`` is used; default 16)."""
         if max < 1 or initial < 1:
             raise ValueError(f"input_buffer sizes must be >= 1, got initial={initial} max={max}")

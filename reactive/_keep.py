@@ -16,7 +16,7 @@ class NotUsedType:
     __slots__ = ()
     _inst: NotUsedType | None = None
 
-    def __new__(cls) -> NotUsedType:
+    def __new__(cls) -> NotUsedType:  # noqa: PYI034 - a singleton: always the one instance
         if cls._inst is None:
             cls._inst = super().__new__(cls)
         return cls._inst
@@ -34,7 +34,7 @@ class DoneType:
     __slots__ = ()
     _inst: DoneType | None = None
 
-    def __new__(cls) -> DoneType:
+    def __new__(cls) -> DoneType:  # noqa: PYI034 - a singleton: always the one instance
         if cls._inst is None:
             cls._inst = super().__new__(cls)
         return cls._inst

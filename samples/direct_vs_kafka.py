@@ -45,14 +45,14 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reactive import Flow, Keep, KillSwitches, Sink, Source  # noqa: E402
-from samples.model_serving.loader import data_loader, loader_records  # noqa: E402
-from samples.model_serving.models import example_linear_model  # noqa: E402
-from samples.model_serving.pipeline import scoring_flow  # noqa: E402
-from samples.model_serving.publisher import model_publisher  # noqa: E402
-from samples.model_serving.records import DataRecord, ScoredRecord  # noqa: E402
-from samples.model_serving.service import ServiceConfig, Topics, scoring_service  # noqa: E402
-from samples.model_serving.stats import percentile  # noqa: E402
+from reactive import Flow, Keep, KillSwitches, Sink, Source
+from samples.model_serving.loader import data_loader, loader_records
+from samples.model_serving.models import example_linear_model
+from samples.model_serving.pipeline import scoring_flow
+from samples.model_serving.publisher import model_publisher
+from samples.model_serving.records import DataRecord, ScoredRecord
+from samples.model_serving.service import ServiceConfig, Topics, scoring_service
+from samples.model_serving.stats import percentile
 
 __all__ = [
     "README_PNG",
@@ -354,7 +354,7 @@ def plot(results: Sequence[Measurement], plan: Plan, path: Path) -> Path:
     colors = {"direct": "tab:blue", "kafka": "tab:orange"}
     for r in results:
         ts = [s.t for s in r.samples]
-        c = colors.get(r.name, None)
+        c = colors.get(r.name)
         axes[0].plot(
             ts, [s.produced_rate for s in r.samples], "--", color=c, label=f"{r.name} produced"
         )

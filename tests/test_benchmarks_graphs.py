@@ -26,8 +26,19 @@ def test_quick_run_of_graph_benchmarks_with_every_system(tmp_path: Path) -> None
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     names = suite_graphs.NAMES
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--no-plots", "--rounds", "1"]
-        + ["--only", ",".join(names), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--no-plots",
+            "--rounds",
+            "1",
+            "--only",
+            ",".join(names),
+            "--out",
+            str(out),
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -58,8 +58,20 @@ def _quick_run(out: Path, names: list[str], systems: str) -> tuple[str, dict[str
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--systems", systems]
-        + ["--only", ",".join(names), "--rounds", "1", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--systems",
+            systems,
+            "--only",
+            ",".join(names),
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

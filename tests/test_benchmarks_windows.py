@@ -103,8 +103,19 @@ def test_quick_run_of_the_window_benchmarks(tmp_path: Path) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", ",".join(suite_windows.NAMES)]
-        + ["--rounds", "1", "--out", str(tmp_path), "--no-plots"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--only",
+            ",".join(suite_windows.NAMES),
+            "--rounds",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--no-plots",
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

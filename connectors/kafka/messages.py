@@ -108,7 +108,7 @@ class ProducerRecord(Generic[K, V]):
     ) -> None:
         """A record for ``topic``; raises ``ValueError`` for an empty topic or a
         negative partition."""
-        if topic.__class__ is not str and not isinstance(topic, str) or not topic:
+        if (topic.__class__ is not str and not isinstance(topic, str)) or not topic:
             raise ValueError(f"ProducerRecord topic must be a non-empty str, got {topic!r}")
         if partition is not None and partition < 0:
             raise ValueError(f"ProducerRecord partition must be >= 0, got {partition}")

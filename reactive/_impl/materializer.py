@@ -16,7 +16,7 @@ import logging
 import os
 import weakref
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Self
 
 from .._attributes import Attributes
 from .._errors import IllegalGraphError, PortStateError
@@ -191,11 +191,11 @@ class Materializer:
 
         return take_snapshot(self)
 
-    async def __aenter__(self) -> Materializer:
+    async def __aenter__(self) -> Self:
         self._bind(asyncio.get_running_loop())
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.shutdown()
 
     # -- materialization ---------------------------------------------------------------

@@ -51,10 +51,7 @@ def _pull_on_its_way(couts: list[Any]) -> bool:
     since, its cancellation): that event comes after the one being handled. A fan-out
     that waits for it serves the outputs pulled together in one go (Partition: instead of
     handing out just the elements before the first one for the output still to come)."""
-    for c in couts:
-        if c.state & PULL_REQ:
-            return True
-    return False
+    return any(c.state & PULL_REQ for c in couts)
 
 
 class _BatchFanOut:

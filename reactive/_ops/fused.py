@@ -130,7 +130,7 @@ def _compile(
     src = "\n".join(lines)
     ns: dict[str, Any] = {}
     name = f"<fused {'+'.join(kinds)}@{start}{' bounded' if bounded else ''}>"
-    exec(compile(src, name, "exec"), ns)  # noqa: S102
+    exec(compile(src, name, "exec"), ns)
     result = (ns["make"], linemap)
     _CACHE[key] = result
     return result

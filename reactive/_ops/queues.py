@@ -284,7 +284,7 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
             if oldest is not None:
                 q._settle(oldest, QueueOfferResult.dropped, None)
             self.pending.append(op)
-        elif s is OverflowStrategy.drop_new or self.size == 0 and s is not OverflowStrategy.fail:
+        elif s is OverflowStrategy.drop_new or (self.size == 0 and s is not OverflowStrategy.fail):
             q._settle(op, QueueOfferResult.dropped, None)
         elif s is OverflowStrategy.drop_head:
             buf.popleft()

@@ -477,7 +477,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                     v = list(w.acc) if default else w.acc
                     self.pending.append(Windowed(w.key, w.start, w.end, v))
         heap = self.heap
-        if heap and heap[0][0] + self.offset <= new_st or self.kind == "sliding":
+        if (heap and heap[0][0] + self.offset <= new_st) or self.kind == "sliding":
             self._close_until(new_st)
         if self.clock_driven:
             self._arm()

@@ -395,7 +395,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         with store.write_batch() as batch:
             if self.wipe:
                 keep = self.keep
-                for raw in store.keys():
+                for raw in store.keys():  # noqa: SIM118 - a store, not a dict
                     sk = tuple(raw) if isinstance(raw, (list, tuple)) else (raw,)
                     if sk[0] in _WINDOW_TAGS and sk not in keep and sk not in dirty:
                         batch.delete(sk)

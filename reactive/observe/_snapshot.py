@@ -189,7 +189,7 @@ class GraphSnapshot:
         """Every stage of every island, in materialization order."""
         return tuple(s for isl in self.islands for s in isl.stages)
 
-    def stage(self, id: str) -> StageSnapshot:  # noqa: A002 - the snapshot's field name
+    def stage(self, id: str) -> StageSnapshot:
         """The stage with that id (or name, when one stage has it); KeyError otherwise."""
         return _find(self.stages, id, f"graph {self.name!r}")
 
@@ -226,7 +226,7 @@ class MaterializerSnapshot:
                 return g
         raise KeyError(f"no graph named {name!r} in materializer {self.name!r}")
 
-    def stage(self, id: str) -> StageSnapshot:  # noqa: A002 - the snapshot's field name
+    def stage(self, id: str) -> StageSnapshot:
         """The stage with that id or name in any graph; KeyError if none or ambiguous."""
         return _find(self.stages, id, f"materializer {self.name!r}")
 

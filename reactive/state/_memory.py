@@ -129,10 +129,7 @@ class InMemoryBytesStore(BytesStore):
         if not self._open:
             raise self._closed()
         index = self._sorted()
-        if start is None:
-            i = 0
-        else:
-            i = (bisect_left if start_inclusive else bisect_right)(index, start)
+        i = 0 if start is None else (bisect_left if start_inclusive else bisect_right)(index, start)
         if end is None:
             j = len(index)
         else:

@@ -342,7 +342,7 @@ class WriteBatch(Generic[K, V]):
     def __enter__(self) -> WriteBatch[K, V]:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self.commit()
         else:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 try:
     from aiohttp import web
@@ -165,8 +165,9 @@ class StateServer:
         if runner is not None:
             await runner.cleanup()
 
-    async def __aenter__(self) -> StateServer:
-        return await self.start()
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()

@@ -87,7 +87,7 @@ def _stamp(rec: DataRecord) -> DataRecord:
 
 
 @dataclass(frozen=True)
-class loader_records:  # noqa: N801  (an iterable, used like a function)
+class loader_records:
     """The records a loader sends: ``iter_records(seed)``, limited to ``count`` if given.
 
     An iterable: every ``iter()`` starts again from the first record, so a blueprint built

@@ -125,7 +125,7 @@ def test_not_a_stream_is_a_type_error() -> None:
 
 async def test_keep_both_typing_smoke(materializer: Materializer) -> None:
     send, receive = anyio.create_memory_object_stream[str](1)
-    mat, done = (
+    _mat, done = (
         Source.single("x")
         .to_mat(StreamConverters.to_send_stream(send), Keep.both)
         .run(materializer)

@@ -131,7 +131,7 @@ def many_frames(draw: st.DrawFn, d: bytes, mx: int) -> bytes:
     """Many short frames (so the delimiter search by windows is taken), made of bytes
     of the delimiter and one other byte (so partial delimiters abound), with maybe
     one frame of about the limit among them, and maybe a last frame without delimiter."""
-    alphabet = sorted(set(d)) + [ord("x")]
+    alphabet = [*sorted(set(d)), ord("x")]
     frame = st.lists(st.sampled_from(alphabet), max_size=6).map(bytes)
     frames = draw(st.lists(frame, min_size=1, max_size=300))
     if draw(st.booleans()):

@@ -246,7 +246,7 @@ async def test_slow_consumer_pushes_back_through_the_socket(materializer: Materi
         conn.handle_with(Flow().map_async(1, slow).filter(bool), materializer)
 
     binding = await Tcp.bind("127.0.0.1", 0).to(Sink.foreach(handle)).run(materializer)
-    reader, writer = await asyncio.open_connection("127.0.0.1", binding.local_address[1])
+    _reader, writer = await asyncio.open_connection("127.0.0.1", binding.local_address[1])
     sock = writer.get_extra_info("socket")
     sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
     total = 64 << 20

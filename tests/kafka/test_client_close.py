@@ -16,7 +16,7 @@ import logging
 import os
 import warnings
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -153,7 +153,7 @@ class FirstReplyOnly:
         self._writers: list[asyncio.StreamWriter] = []
         self.requests = 0  # requests the clients sent (frames)
 
-    async def __aenter__(self) -> FirstReplyOnly:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         host, port = self._server.sockets[0].getsockname()[:2]
         self.address = f"{host}:{port}"

@@ -147,7 +147,7 @@ async def test_warning_stops_once_the_pattern_matches(
         settings(kafka_bootstrap, kafka_group_id), Subscriptions.topic_pattern(pattern)
     )
     needle = f"a topic matching pattern {pattern!r} (none of:"
-    control, probe = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
+    control, _probe = source.to_mat(TestSink.probe(), Keep.both).run(materializer)
     try:
         await eventually(lambda: len(_warnings(caplog, needle)) >= 2, timeout=15)
         await create_topic(kafka_bootstrap, f"{prefix}-1", 1)

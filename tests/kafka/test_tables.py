@@ -152,7 +152,7 @@ async def test_partitioned_tables_split_the_partitions_of_a_group(
 ) -> None:
     topic = await kafka_topic_factory(partitions=4)
     records = [(f"k{p}-{i}", f"v{i}", p) for p in range(4) for i in range(5)]
-    await produce(kafka_bootstrap, topic, records + [("k0-0", None, 0)])
+    await produce(kafka_bootstrap, topic, [*records, ("k0-0", None, 0)])
     s = table_settings(kafka_bootstrap, kafka_group_id)
     one = Tables.table(s, topic).run(materializer)
     await one.ready(timeout=20)
@@ -234,7 +234,7 @@ async def test_a_co_partitioned_table_follows_its_streams_assignment(
             .run(materializer)
         )
         members.append((table, control, joined, missed))
-    (ta, ca, ja, ma), (tb, cb, jb, mb) = members
+    (ta, _ca, ja, ma), (tb, _cb, jb, mb) = members
     try:
         # Each table serves the partitions its member's stream was given, never more.
         await eventually(

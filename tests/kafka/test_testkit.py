@@ -253,7 +253,7 @@ async def test_proxy_block_refuses_and_unblock_accepts():
 
 
 async def test_proxy_cut_drops_connections():
-    async with proxied_broker() as (broker, proxy):
+    async with proxied_broker() as (_broker, proxy):
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         writer.write(testkit._metadata_request(7))
         size = int.from_bytes(await reader.readexactly(4), "big")

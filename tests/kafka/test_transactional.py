@@ -17,7 +17,7 @@ import signal
 import struct
 import sys
 from dataclasses import replace
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -60,11 +60,11 @@ class MarkerReader:
         self.visible: list[bytes] = []
         self.open_txns: dict[int, list[bytes]] = {}
 
-    async def __aenter__(self) -> MarkerReader:
+    async def __aenter__(self) -> Self:
         await self.client.bootstrap()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.client.close()
 
     async def advance(self) -> list[bytes]:

@@ -1039,7 +1039,7 @@ async def test_map_async_failure_mid_stream_fails_asap(materializer: Materialize
     # As Akka's FlowMapAsyncSpec: "A" and "B" may be emitted (in order) or overtaken by the
     # error, then the stream fails with C's error; "D", "E", "F" (ready too) never come.
     elements: list[Any] = []
-    with pytest.raises(ExpectationError, match=r"got error Boom\('Boom at C'\)"):
+    with pytest.raises(ExpectationError, match=r"got error Boom\('Boom at C'\)"):  # noqa: PT012
         while True:
             elements.append(await sub.expect_next())
     assert elements in ([], ["A"], ["A", "B"])

@@ -818,7 +818,7 @@ async def test_resumed_exception_in_a_fused_chain_gets_no_note(materializer: Any
 
 
 def missing_return(x: int) -> None:
-    x * 2  # noqa: B018 - the mistake under test: no return
+    x * 2
 
 
 @pytest.mark.parametrize(

@@ -845,7 +845,7 @@ class TestLazyFlow:
         self, materializer: Materializer
     ) -> None:
         err = Boom("late")
-        pub, mat, sub = run_lazy_flow(materializer, lambda: Flow().map(str))
+        pub, _mat, sub = run_lazy_flow(materializer, lambda: Flow().map(str))
         sub.request(1)
         await pub.expect_request()
         pub.send_next(1).send_error(err)

@@ -145,7 +145,7 @@ async def settled(clock: ManualClock | None = None) -> None:
 async def test_the_api_example_counts_clicks_per_user_in_hopping_windows(
     materializer: Materializer,
 ) -> None:
-    Click = collections.namedtuple("Click", "user ts")
+    Click = collections.namedtuple("Click", "user ts")  # noqa: PYI024 - as a user would
     clicks = [Click("ann", 1), Click("bob", 4), Click("ann", 12)]
     counts = Source.from_iterable(clicks).windowed(
         TimeWindows.of(60).advance_by(10).grace(5),
@@ -728,7 +728,7 @@ async def test_zero_is_called_once_per_window(materializer: Materializer) -> Non
         TimeWindows.of(10).advance_by(5),
         [("a", 1), ("a", 2), ("b", 3)],
         zero=zero,
-        aggregate=lambda acc, e: acc + [e[0]],
+        aggregate=lambda acc, e: [*acc, e[0]],
     )
     assert len(made) == len(got) == 4  # [-5, 5) and [0, 10) for each key
     assert got[0] == Windowed("a", -5, 5, ["a", "a"])

@@ -67,7 +67,7 @@ class Model:
         return () if self.custom else []
 
     def agg(self, acc: Any, e: Elem) -> Any:
-        return acc + (e[2],) if self.custom else [*acc, e]
+        return (*acc, e[2]) if self.custom else [*acc, e]
 
     def merge(self, a: Any, b: Any) -> Any:
         return a + b  # tuples (custom) or lists (default): earlier first either way
@@ -258,12 +258,12 @@ SPECS = st.one_of(
         lambda size, grace: SlidingWindows.of(size).grace(grace),
         st.integers(1, 10),
         st.integers(0, 6),
-    ),  # fmt: skip
+    ),
     st.builds(
         lambda gap, grace: SessionWindows.with_gap(gap).grace(grace),
         st.integers(0, 8),
         st.integers(0, 6),
-    ),  # fmt: skip
+    ),
 )
 
 

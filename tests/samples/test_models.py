@@ -466,7 +466,7 @@ def test_example_models_produce_plausible_scores() -> None:
     trees = [example_tree_model().score(r.features) for r in records]
     probs = [example_logistic_model().score(r.features) for r in records]
     for scores in (linear, trees):
-        assert 3.0 <= min(scores) and max(scores) <= 9.0
+        assert min(scores) >= 3.0 and max(scores) <= 9.0
         assert 5.0 < sum(scores) / len(scores) < 6.5
         assert max(scores) - min(scores) > 1.5
     assert all(0.0 < p < 1.0 for p in probs)

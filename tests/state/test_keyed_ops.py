@@ -164,7 +164,7 @@ async def test_mat_value_defaults_to_the_view_and_combines(materializer: Materia
 
 
 async def test_backpressure_nothing_beyond_demand(materializer: Materializer) -> None:
-    up, view, down = run_probed(counting(Stores.in_memory("c")), materializer)
+    up, _view, down = run_probed(counting(Stores.in_memory("c")), materializer)
     down.request(1)
     assert await up.expect_request() >= 1
     up.send_next("a")
@@ -203,7 +203,7 @@ def _lifecycle(log: list[Any]) -> list[str]:
 
 async def test_completion_flushes_and_closes(materializer: Materializer) -> None:
     sp, log = recorded(Stores.in_memory("c"))
-    up, view, down = run_probed(counting(sp), materializer)
+    up, _view, down = run_probed(counting(sp), materializer)
     down.request(5)
     up.send_next("a").send_next("b").send_next("a")
     await down.expect_next_n(3)
@@ -231,7 +231,7 @@ async def test_upstream_failure_flushes_and_closes(materializer: Materializer) -
 
 async def test_cancellation_flushes_and_closes(materializer: Materializer) -> None:
     sp, log = recorded(Stores.in_memory("c"))
-    up, view, down = run_probed(counting(sp), materializer)
+    up, _view, down = run_probed(counting(sp), materializer)
     down.request(5)
     up.send_next("a")
     await down.expect_next()
@@ -244,7 +244,7 @@ async def test_cancellation_flushes_and_closes(materializer: Materializer) -> No
 async def test_materializer_shutdown_flushes_and_closes(tmp_path: Path) -> None:
     sp, log = recorded(Stores.persistent("c", tmp_path))
     mat = Materializer(name="shutdown")
-    up, view, down = run_probed(counting(sp), mat)
+    up, _view, down = run_probed(counting(sp), mat)
     down.request(5)
     up.send_next("a").send_next("a")
     await down.expect_next_n(2)
@@ -295,7 +295,7 @@ async def test_resume_and_restart_skip_the_element_and_keep_the_store(
     materializer: Materializer, directive: Supervision
 ) -> None:
     flow = Flow[str]().aggregate_by_key(Stores.in_memory("c"), bad_key, zero, picky)
-    view, got = (
+    _view, got = (
         Source.from_iterable(["a", "bad", "a", "badkey", "b", "a"])
         .via_mat(supervised(flow, directive), Keep.right)
         .to_mat(Sink.seq(), Keep.both)
@@ -355,7 +355,7 @@ def test_bad_arguments_name_the_operator() -> None:
 # -- write-through and eviction -------------------------------------------------------------------
 async def test_cache_size_zero_writes_every_update_through(materializer: Materializer) -> None:
     sp, log = recorded(Stores.in_memory("c", cache_size=0))
-    up, view, down = run_probed(counting(sp), materializer)
+    up, _view, down = run_probed(counting(sp), materializer)
     down.request(5)
     up.send_next("a")
     await down.expect_next()
@@ -411,7 +411,7 @@ async def test_stateful_map_by_key_supervision(materializer: Materializer) -> No
         return (state or 0) + x, x * 10
 
     flow = Flow[int]().stateful_map_by_key(Stores.in_memory("s"), lambda x: 0, f)
-    view, got = (
+    _view, got = (
         Source.from_iterable([1, -1, 2])
         .via_mat(supervised(flow, Supervision.resume), Keep.right)
         .to_mat(Sink.seq(), Keep.both)

@@ -36,7 +36,7 @@ async def test_operators_register_while_running_and_unregister_when_stopped(
 ) -> None:
     registry = registry_of(materializer)
     assert registry is registry_of(materializer) and registry.names() == []
-    up, view = (
+    up, _view = (
         TestSource.probe()
         .aggregate_by_key(Stores.in_memory("counts"), str, lambda: 0, lambda n, _: n + 1, Keep.both)
         .to_mat(Sink.ignore(), Keep.left)

@@ -171,7 +171,7 @@ def test_write_batch_is_applied_atomically_on_exit(store: KeyValueStore[Any, Any
 
 def test_write_batch_is_discarded_when_the_block_raises(store: KeyValueStore[Any, Any]) -> None:
     store.put("kept", 1)
-    with pytest.raises(RuntimeError), store.write_batch() as batch:
+    with pytest.raises(RuntimeError), store.write_batch() as batch:  # noqa: PT012 - the block is the subject
         batch.put("a", 1)
         batch.delete("kept")
         raise RuntimeError("abandon")
@@ -260,9 +260,8 @@ def test_persistent_store_survives_reopen(tmp_path: Path) -> None:
 
 def test_persistent_store_is_locked_while_open(tmp_path: Path) -> None:
     sp = Stores.persistent("p", tmp_path)
-    with sp.open():
-        with pytest.raises(OSError, match=r"store 'p': cannot open RocksDB at"):
-            sp.open()
+    with sp.open(), pytest.raises(OSError, match=r"store 'p': cannot open RocksDB at"):
+        sp.open()
     with sp.open() as again:  # released by close
         assert len(again) == 0
 

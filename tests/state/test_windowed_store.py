@@ -267,7 +267,7 @@ async def test_windows_closed_but_not_emitted_when_it_stopped_come_out_after_the
     ]
     # Completion emitted every window: the store keeps only stream time and keys.
     with store.open() as kv:
-        assert sorted(k[0] for k in kv.keys()) == ["k", "k", "m"]
+        assert sorted(k[0] for k in kv) == ["k", "k", "m"]
 
 
 async def test_tuples_come_back_as_tuples(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def point(batch: CommittableOffsetBatch) -> dict[int, int]:
 
 def marks(spec: Any) -> list[Any]:
     with spec.open() as kv:
-        return sorted(k[1] for k in kv.keys() if k[0] == "e")
+        return sorted(k[1] for k in kv if k[0] == "e")
 
 
 _dirs = itertools.count()

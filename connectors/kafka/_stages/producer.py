@@ -486,9 +486,8 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             and not self.closing
             and not self.held
             and not self.is_closed(self.in_)
-        ):
-            if not self.has_been_pulled(self.in_):
-                self._pull_in()
+        ) and not self.has_been_pulled(self.in_):
+            self._pull_in()
 
     def _wake_sender(self) -> None:
         wakeup = self.wakeup
