@@ -1091,7 +1091,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
             fn(partitioner),
             fn(f),
         )
-        from .._ops.extras import MapAsyncPartitioned
+        from .._ops.async_ import MapAsyncPartitioned
 
         return self._via_stage(MapAsyncPartitioned(parallelism, per_partition, partitioner, f))
 
@@ -1106,7 +1106,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         cancels. Supervision: does not apply (no user code runs).
         """
         check("debounce(seconds)", secs(seconds, False))
-        from .._ops.extras import Debounce
+        from .._ops.timer import Debounce
 
         return self._via_stage(Debounce(seconds))
 
@@ -1120,7 +1120,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         element; restart also forgets the previous element.
         """
         check("drop_repeated(eq)", opt_fn(eq))
-        from .._ops.extras import DropRepeated
+        from .._ops.simple import DropRepeated
 
         return self._via_stage(DropRepeated(eq))
 
@@ -1132,7 +1132,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         Backpressures when downstream does. Completes when both completed. Fails when
         either fails. Cancels when downstream cancels. Supervision: does not apply.
         """
-        from .._ops.extras import ZipAll
+        from .._ops.fan_in import ZipAll
 
         return self._fan_in([other], ZipAll(pad_left, pad_right), None)
 

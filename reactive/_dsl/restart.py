@@ -1,8 +1,8 @@
 """Restart and retry: ``RestartSource`` / ``RestartFlow`` / ``RestartSink`` (backoff
 restarts of a whole inner stream) and ``RetryFlow`` (backoff retries of single elements).
 
-The factories build blueprints around the stages of :mod:`reactive._ops.restart` and
-:mod:`reactive._ops.extras`, which sit below the DSL.
+The factories build blueprints around the stages of :mod:`reactive._ops.restart` (both
+kinds), which sits below the DSL.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .._impl.modules import AtomicModule, CompositeModule
-from .._ops.extras import _RetryCoordinator
 from .._ops.restart import (
     RestartSettings,
     _RestartFlowStage,
     _RestartSinkStage,
     _RestartSourceStage,
+    _RetryCoordinator,
 )
 from .._stage.shapes import FlowShape
 from .blueprints import Flow, Sink, Source, _module_of

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
 from .._stage.logic import GraphStageLogic, _Batch
+from .._stage.shapes import FlowShape
 from .._supervision import Supervision
 from .asyncsupport import AwaitingLogicMixin
 from .simple import FlowLogic, FlowStage
 
-__all__ = ["MapAsync", "ScanAsync"]
+__all__ = ["MapAsync", "ScanAsync", "MapAsyncPartitioned"]
 
 
 class MapAsync(FlowStage):
@@ -442,3 +443,162 @@ class _ScanAsyncLogic(AwaitingLogicMixin, FlowLogic):
     def on_upstream_finish(self) -> None:
         if not self.busy:
             self._finish()
+
+
+# -- map_async_partitioned (Pekko's mapAsyncPartitioned) ---------------------------------
+_SLOT_WAITING, _SLOT_RUNNING, _SLOT_DONE = 0, 1, 2
+
+
+class MapAsyncPartitioned(FlowStage):
+    """``map_async_partitioned(parallelism, per_partition, partitioner, f)``.
+
+    Every element gets a key ``partitioner(x)``; ``f(x, key)`` runs for at most
+    ``per_partition`` elements of one key and ``parallelism`` elements overall at once.
+    Results are emitted in input order (across keys too); ``None`` results are skipped.
+    Up to ``parallelism`` elements are buffered even while their key is saturated.
+
+    Emits when the result of the oldest buffered element is ready and downstream pulls.
+    Backpressures when ``parallelism`` elements are buffered (running, waiting for their
+    key, or done and not yet emitted). Completes when upstream completed and every result
+    was emitted. Fails when upstream fails or a call fails under the stopping decider.
+    Cancels when downstream cancels. Supervision: applies to ``partitioner``, to ``f``
+    raising and to failed awaitables; resume and restart drop the element.
+    """
+
+    name = "map_async_partitioned"
+
+    def __init__(
+        self,
+        parallelism: int,
+        per_partition: int,
+        partitioner: Callable[[Any], Hashable],
+        f: Callable[[Any, Any], Awaitable[Any]],
+    ) -> None:
+        if parallelism < 1:
+            raise ValueError(f"parallelism must be >= 1, got {parallelism}")
+        if per_partition < 1:
+            raise ValueError(f"per_partition must be >= 1, got {per_partition}")
+        super().__init__()
+        self.parallelism = parallelism
+        self.per_partition = per_partition
+        self.partitioner = partitioner
+        self.f = f
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _MapAsyncPartitionedLogic(self.shape, self)
+
+
+class _Slot:
+    """One buffered element: its key, its state and (once done) its result."""
+
+    __slots__ = ("elem", "key", "state", "result")
+
+    def __init__(self, elem: Any, key: Any) -> None:
+        self.elem = elem
+        self.key = key
+        self.state = _SLOT_WAITING
+        self.result: Any = None
+
+
+class _MapAsyncPartitionedLogic(AwaitingLogicMixin, FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, stage: MapAsyncPartitioned) -> None:
+        FlowLogic.__init__(self, shape)
+        self.stage = stage
+        self.buffer: deque[_Slot] = deque()  # input order
+        self.running: dict[Any, int] = {}  # key -> calls in flight
+        self.waiting: dict[Any, deque[_Slot]] = {}  # key -> slots waiting for a place
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def _on_resume(self, exc: BaseException) -> None:
+        # partitioner raised in on_push: nothing was buffered; keep consuming.
+        self._maybe_pull()
+        self._drain()
+
+    def _maybe_pull(self) -> None:
+        if (
+            len(self.buffer) < self.stage.parallelism
+            and not self.is_closed(self.in_)
+            and not self.has_been_pulled(self.in_)
+        ):
+            self.pull(self.in_)
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        key = self.stage.partitioner(x)
+        slot = _Slot(x, key)
+        self.buffer.append(slot)
+        if self.running.get(key, 0) < self.stage.per_partition:
+            self._start(slot)
+        else:
+            self.waiting.setdefault(key, deque()).append(slot)
+        self._maybe_pull()
+
+    def _start(self, slot: _Slot) -> None:
+        slot.state = _SLOT_RUNNING
+        key = slot.key
+        self.running[key] = self.running.get(key, 0) + 1
+        try:
+            aw = self.stage.f(slot.elem, key)
+        except Exception as e:
+            # Not left to the interpreter: the slot must be settled either way.
+            self._finished(slot, e, None)
+            return
+        self._await(aw, lambda fut: self._done(fut, slot))
+
+    def _done(self, fut: asyncio.Future[Any], slot: _Slot) -> None:
+        if fut.cancelled():
+            exc: BaseException | None = asyncio.CancelledError(
+                f"[{self.stage_name}] a call was cancelled"
+            )
+        else:
+            exc = fut.exception()
+        self._finished(slot, exc, None if exc is not None else fut.result())
+
+    def _finished(self, slot: _Slot, exc: BaseException | None, value: Any) -> None:
+        key = slot.key
+        left = self.running[key] - 1
+        if exc is not None:
+            if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+                self.fail_stage(exc)
+                return
+            value = None  # resume/restart: drop the element
+        slot.state = _SLOT_DONE
+        slot.result = value
+        # Start the next elements of this key before emitting (keeps the key busy).
+        queue = self.waiting.get(key)
+        if left:
+            self.running[key] = left
+        else:
+            del self.running[key]
+        while queue and self.running.get(key, 0) < self.stage.per_partition:
+            self._start(queue.popleft())
+            if self._stopped:
+                return
+        if queue is not None and not queue:
+            self.waiting.pop(key, None)
+        self._drain()
+        self._maybe_pull()
+
+    def _drain(self) -> None:
+        buf = self.buffer
+        while buf and buf[0].state == _SLOT_DONE:
+            if buf[0].result is None:
+                buf.popleft()
+                continue
+            if not self.is_available(self.out):
+                break
+            self.push(self.out, buf.popleft().result)
+        if not buf and self.is_closed(self.in_):
+            self.complete_stage()
+
+    def on_pull(self) -> None:
+        self._drain()
+        self._maybe_pull()
+
+    def on_upstream_finish(self) -> None:
+        if not self.buffer:
+            self.complete_stage()

@@ -31,6 +31,7 @@ __all__ = [
     "Interleave",
     "MergeSorted",
     "OrElse",
+    "ZipAll",
 ]
 
 
@@ -1414,6 +1415,77 @@ class _OrElseLogic(GraphStageLogic, OutHandler):
                 self.complete_stage()
         elif self.is_closed(self.primary):
             self.complete_stage()
+
+    def on_failure_i(self, i: int, exc: BaseException) -> None:
+        self.fail_stage(exc)
+
+
+# -- zip_all (pads the side that completed first) ---------------------------------------
+class ZipAll(GraphStage[FanInShape2]):
+    """``ZipAll(pad_left, pad_right)``: pairs ``(a, b)``; once one input completed its
+    place is filled with its pad (``pad_left`` for ``in0``, ``pad_right`` for ``in1``).
+
+    Emits when both inputs have an element (or completed, not both) and downstream pulls.
+    Backpressures when downstream does. Completes when both inputs completed and every
+    element was emitted. Fails when either input fails. Cancels when downstream cancels.
+    Supervision: does not apply.
+    """
+
+    name = "zip_all"
+
+    def __init__(self, pad_left: Any, pad_right: Any) -> None:
+        self.pad_left = pad_left
+        self.pad_right = pad_right
+        cls = type(self).__name__
+        self.shape = FanInShape2(Inlet(f"{cls}.in0"), Inlet(f"{cls}.in1"), Outlet(f"{cls}.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ZipAllLogic(self.shape, (self.pad_left, self.pad_right))
+
+
+class _ZipAllLogic(GraphStageLogic, OutHandler):
+    def __init__(self, shape: FanInShape2, pads: tuple[Any, Any]) -> None:
+        super().__init__(shape)
+        self.ins = shape.inlets
+        self.out = shape.out
+        self.pads = pads
+        for i, p in enumerate(self.ins):
+            self.set_handler(p, _PortIn(self, i))
+        self.set_handler(self.out, self)
+
+    def pre_start(self) -> None:
+        for p in self.ins:
+            self.pull(p)
+
+    def _try_push(self) -> None:
+        avail = [self.is_available(p) for p in self.ins]
+        closed = [self.is_closed(p) for p in self.ins]
+        if not any(avail):
+            if all(closed):
+                self.complete_stage()
+            return
+        if not all(a or c for a, c in zip(avail, closed, strict=True)):
+            return  # one side is still to deliver
+        if not self.is_available(self.out):
+            return
+        pair = tuple(
+            self.grab(p) if a else pad for p, a, pad in zip(self.ins, avail, self.pads, strict=True)
+        )
+        self.push(self.out, pair)
+        for p in self.ins:
+            if not self.is_closed(p):
+                self.pull(p)
+        if all(self.is_closed(p) and not self.is_available(p) for p in self.ins):
+            self.complete_stage()
+
+    def on_pull(self) -> None:
+        self._try_push()
+
+    def on_push_i(self, i: int) -> None:
+        self._try_push()
+
+    def on_finish_i(self, i: int) -> None:
+        self._try_push()
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:
         self.fail_stage(exc)

@@ -27,10 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .._errors import SubscriptionWithCancelError
+from .._errors import RetryFlowError, SubscriptionWithCancelError
 from .._impl.unobserved import observed
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, TimerGraphStageLogic
-from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
+from .._stage.shapes import BidiShape, FlowShape, Inlet, Outlet, SinkShape, SourceShape
 from .substreams import SubSinkInlet, SubSourceOutlet
 
 __all__ = ["RestartSettings"]
@@ -476,3 +476,164 @@ class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
 
 
 # -- public factories ----------
+
+
+# -- RetryFlow (retries of single elements with backoff; the factory is in _dsl/restart.py) --
+_RETRY_TIMER = "retry"
+_MISSING: Any = object()
+
+
+class _RetryCoordinator(GraphStage[BidiShape]):
+    """The stage around the wrapped flow: ``external_in -> internal_out -> flow ->
+    internal_in -> (retry? back to internal_out after a backoff : external_out)``."""
+
+    name = "retry_flow"
+
+    def __init__(
+        self,
+        min_backoff: float,
+        max_backoff: float,
+        random_factor: float,
+        max_retries: int,
+        decide_retry: Callable[[Any, Any], Any],
+    ) -> None:
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.random_factor = random_factor
+        self.max_retries = max_retries
+        self.decide_retry = decide_retry
+        self.shape = BidiShape(
+            Inlet("RetryFlow.externalIn"),
+            Outlet("RetryFlow.internalOut"),
+            Inlet("RetryFlow.internalIn"),
+            Outlet("RetryFlow.externalOut"),
+        )
+
+    def backoff(self, retry_no: int) -> float:
+        """The delay before retry number ``retry_no`` (from 0), as Akka's backoff."""
+        base = min(self.max_backoff, self.min_backoff * (2.0 ** min(retry_no, 1000)))
+        if self.random_factor:
+            base *= 1.0 + random.random() * self.random_factor
+        return base
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _RetryLogic(self.shape, self)
+
+
+class _RetryExternalIn(InHandler):
+    def __init__(self, logic: _RetryLogic) -> None:
+        self.logic = logic
+
+    def on_push(self) -> None:
+        lg = self.logic
+        x = lg.grab(lg.ext_in)
+        lg.in_progress = x
+        lg.retry_no = 0
+        lg.push(lg.int_out, x)
+
+    def on_upstream_finish(self) -> None:
+        if self.logic.in_progress is _MISSING:
+            self.logic.complete_stage()
+
+
+class _RetryInternalOut(OutHandler):
+    def __init__(self, logic: _RetryLogic) -> None:
+        self.logic = logic
+
+    def on_pull(self) -> None:
+        lg = self.logic
+        if lg.retry_ready:
+            lg.retry_ready = False
+            lg.push(lg.int_out, lg.in_progress)
+        elif (
+            lg.in_progress is _MISSING
+            and not lg.has_been_pulled(lg.ext_in)
+            and not lg.is_closed(lg.ext_in)
+        ):
+            lg.pull(lg.ext_in)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        lg = self.logic
+        normal = cause is None or isinstance(cause, SubscriptionWithCancelError)
+        if lg.in_progress is _MISSING or not normal:
+            lg.cancel_stage(cause)
+        else:
+            lg.set_keep_going(True)  # the element in progress is still emitted
+
+
+class _RetryInternalIn(InHandler):
+    def __init__(self, logic: _RetryLogic) -> None:
+        self.logic = logic
+
+    def on_push(self) -> None:
+        lg = self.logic
+        result = lg.grab(lg.int_in)
+        if lg.in_progress is _MISSING:
+            lg.fail_stage(
+                RetryFlowError(
+                    f"[{lg.stage_name}] the wrapped flow emitted {result!r} with no element "
+                    "in progress; it must be one-in one-out"
+                )
+            )
+            return
+        if lg.retry_no >= lg.stage.max_retries:
+            lg.push_external(result)
+            return
+        new_in = lg.stage.decide_retry(lg.in_progress, result)
+        if new_in is None:
+            lg.push_external(result)
+        else:
+            lg.plan_retry(new_in)
+
+
+class _RetryExternalOut(OutHandler):
+    def __init__(self, logic: _RetryLogic) -> None:
+        self.logic = logic
+
+    def on_pull(self) -> None:
+        lg = self.logic
+        if not lg.has_been_pulled(lg.int_in) and not lg.is_closed(lg.int_in):
+            lg.pull(lg.int_in)
+
+
+class _RetryLogic(TimerGraphStageLogic):
+    def __init__(self, shape: BidiShape, stage: _RetryCoordinator) -> None:
+        super().__init__(shape)
+        self.stage = stage
+        self._stage_name = stage.name
+        self.ext_in, self.int_out, self.int_in, self.ext_out = (
+            shape.in1,
+            shape.out1,
+            shape.in2,
+            shape.out2,
+        )
+        self.in_progress: Any = _MISSING
+        self.retry_no = 0
+        self.retry_ready = False  # the backoff elapsed while the flow had no demand
+        self.set_handler(self.ext_in, _RetryExternalIn(self))
+        self.set_handler(self.int_out, _RetryInternalOut(self))
+        self.set_handler(self.int_in, _RetryInternalIn(self))
+        self.set_handler(self.ext_out, _RetryExternalOut(self))
+
+    def push_external(self, result: Any) -> None:
+        self.in_progress = _MISSING
+        self.push(self.ext_out, result)
+        if self.is_closed(self.ext_in) or self.is_closed(self.int_out):
+            self.complete_stage()
+        elif self.is_available(self.int_out) and not self.has_been_pulled(self.ext_in):
+            self.pull(self.ext_in)
+
+    def plan_retry(self, new_in: Any) -> None:
+        delay = self.stage.backoff(self.retry_no)
+        self.in_progress = new_in
+        self.retry_no += 1
+        self.pull(self.int_in)
+        self.schedule_once(_RETRY_TIMER, delay)
+
+    def on_timer(self, key: Any) -> None:
+        if self.is_closed(self.int_out):
+            self.complete_stage()  # the flow cancelled while backing off: nothing to retry
+        elif self.is_available(self.int_out):
+            self.push(self.int_out, self.in_progress)
+        else:
+            self.retry_ready = True

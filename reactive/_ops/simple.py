@@ -865,4 +865,49 @@ __all__ = [
     "Log",
     "Identity",
     "deque",
+    "DropRepeated",
 ]
+
+
+# -- drop_repeated (Pekko's dropRepeated) ------------------------------------------------
+class DropRepeated(FlowStage):
+    """``drop_repeated(eq=None)``: drop elements equal to the element just before them.
+
+    ``eq(previous, x)`` decides equality (``==`` without it); the comparison is always
+    against the last element emitted.
+
+    Emits when an element differs from the previous one. Backpressures when downstream
+    does. Completes when upstream completes. Fails when upstream fails or ``eq`` raises.
+    Cancels when downstream cancels. Supervision: resume drops the element whose ``eq``
+    raised; restart also forgets the previous element.
+    """
+
+    name = "drop_repeated"
+
+    def __init__(self, eq: Callable[[Any, Any], bool] | None = None) -> None:
+        super().__init__()
+        self.eq = eq
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _DropRepeatedLogic(self.shape, self.eq)
+
+
+class _DropRepeatedLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, eq: Callable[[Any, Any], bool] | None) -> None:
+        super().__init__(shape)
+        self.eq = eq
+        self.last: Any = _MISSING
+
+    def restart_state(self) -> None:
+        self.last = _MISSING
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        last = self.last
+        if last is not _MISSING and (x == last if self.eq is None else self.eq(last, x)):
+            self.pull(self.in_)
+        else:
+            self.last = x
+            self.push(self.out, x)

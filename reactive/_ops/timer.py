@@ -37,6 +37,7 @@ __all__ = [
     "BackpressureTimeout",
     "KeepAlive",
     "timeout_check_interval",
+    "Debounce",
 ]
 
 _EPS = 1e-9
@@ -767,3 +768,73 @@ class _KeepAliveLogic(TimerFlowLogic):
     def _inject(self) -> None:
         self.deadline = self.now() + self.seconds
         self.push(self.out, self.inject())
+
+
+# -- debounce ---------------------------------------------------------------------------
+_NOTHING: Any = object()
+
+
+class Debounce(FlowStage):
+    """``debounce(seconds)``: emit an element only once ``seconds`` passed without a
+    newer one; the latest element wins.
+
+    Upstream is always pulled, so elements arriving during the quiet period replace the
+    pending one and restart the period. An element whose quiet period elapsed waits for
+    demand (a newer element still replaces it). Timers run on the materializer's clock.
+
+    Emits when the quiet period after the latest element elapsed and downstream pulls,
+    or (for the pending element) when upstream completes. Backpressures never (elements
+    are superseded instead). Completes when upstream completes and the pending element
+    was emitted. Fails when upstream fails (the pending element is dropped). Cancels when
+    downstream cancels. Supervision: does not apply (no user code runs).
+    """
+
+    name = "debounce"
+
+    def __init__(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"debounce needs seconds >= 0, got {seconds}")
+        super().__init__()
+        self.seconds = float(seconds)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _DebounceLogic(self.shape, self.seconds)
+
+
+class _DebounceLogic(TimerFlowLogic):
+    def __init__(self, shape: FlowShape, seconds: float) -> None:
+        super().__init__(shape)
+        self.seconds = seconds
+        self.pending: Any = _NOTHING
+        self.quiet = False  # the pending element's quiet period elapsed
+
+    def pre_start(self) -> None:
+        self.pull(self.in_)
+
+    def on_push(self) -> None:
+        self.pending = self.grab(self.in_)
+        self.quiet = False
+        self.schedule_once("debounce", self.seconds)
+        self.pull(self.in_)
+
+    def on_timer(self, key: Any) -> None:
+        self.quiet = True
+        if self.is_available(self.out):
+            self._emit()
+
+    def _emit(self) -> None:
+        x, self.pending = self.pending, _NOTHING
+        self.quiet = False
+        self.push(self.out, x)
+
+    def on_pull(self) -> None:
+        if self.quiet and self.pending is not _NOTHING:
+            self._emit()
+
+    def on_upstream_finish(self) -> None:
+        self.cancel_timer("debounce")
+        if self.pending is _NOTHING:
+            self.complete_stage()
+        else:
+            x, self.pending = self.pending, _NOTHING
+            self.emit(self.out, x, self.complete_stage)

@@ -19,11 +19,11 @@ from reactive import (
     Keep,
     Materializer,
     RetryFlow,
+    RetryFlowError,
     Sink,
     Source,
     Supervision,
 )
-from reactive._ops.extras import RetryFlowError
 from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
 
 
