@@ -50,8 +50,6 @@ OPS_UPWARD_AT_MODULE_LEVEL: set[str] = set()
 
 #: Import cycles left (may only shrink; each is a frozenset of modules).
 KNOWN_CYCLES = {
-    frozenset({"reactive._impl.blocking", "reactive._impl.interpreter"}),
-    frozenset({"reactive.observe._blame", "reactive.observe._snapshot"}),
     frozenset(
         {
             "reactive._dsl.blueprints",

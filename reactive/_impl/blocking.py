@@ -80,14 +80,12 @@ class Diagnosis:
         self.child = 0.0  # time of runs nested in the event being measured
         self.done = False
 
-    def run(self, island: Island) -> bool:
-        """Run ``island`` as ``execute()`` would, one timed event at a time."""
-        from .interpreter import EVENT_LIMIT
-
+    def run(self, island: Island, budget: int) -> bool:
+        """Run ``island`` as ``execute(budget)`` would, one timed event at a time."""
         now = self.now
         times = self.times
         more = False
-        for _ in range(EVENT_LIMIT):
+        for _ in range(budget):
             saved = self.child
             self.child = 0.0
             start = now()

@@ -458,7 +458,7 @@ class Island:
         """
         sched = self.sched
         if sched.diagnosis is not None and budget != 1:
-            return sched.diagnosis.run(self)
+            return sched.diagnosis.run(self, budget)
         deferred = sched.deferred
         t0: float | None = None
         if sched.executing == 0 and self.watch is not None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from ._snapshot import StageSnapshot
+if TYPE_CHECKING:  # annotations only: _snapshot imports this module
+    from ._snapshot import StageSnapshot
 
 __all__ = ["blame", "bottleneck"]
 
