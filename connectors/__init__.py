@@ -5,4 +5,4 @@
 tests and demos).
 """
 
-from reactive._version import __version__ as __version__
+from reactive import __version__ as __version__

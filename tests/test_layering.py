@@ -3,7 +3,8 @@
 Imports inside ``if TYPE_CHECKING:`` do not count (they never run). The rules:
 
 - ``reactive`` never imports ``connectors``, ``samples`` or ``benchmarks``;
-  ``connectors`` never imports ``samples`` or ``benchmarks``.
+  ``connectors`` never imports ``samples`` or ``benchmarks``, and only public modules of
+  ``reactive`` (``reactive.lowlevel`` has what a connector needs beyond ``reactive.stage``).
 - Inside ``reactive``, the leaf modules (``_errors``, ``_keep``, ``_attributes``,
   ``_supervision``, ``_checks``, ``_version``) import no other module of the package;
   ``_impl`` and ``_stage`` never import ``_dsl``; ``_stage`` never imports ``_ops``.
@@ -154,6 +155,18 @@ def test_packages_import_downwards_only() -> None:
     bad = _violations("reactive", "connectors") + _violations("reactive", "samples")
     bad += _violations("reactive", "benchmarks") + _violations("connectors", "samples")
     bad += _violations("connectors", "benchmarks")
+    assert bad == []
+
+
+def test_connectors_use_only_public_modules_of_reactive() -> None:
+    # What a connector needs beyond reactive.stage is in reactive.lowlevel.
+    bad = [
+        f"{a} -> {b}"
+        for a, bs in EDGES.items()
+        if _under(a, "connectors")
+        for b in bs
+        if _under(b, "reactive") and any(part.startswith("_") for part in b.split("."))
+    ]
     assert bad == []
 
 

@@ -29,7 +29,7 @@ except ModuleNotFoundError as _missing:
         name=_missing.name,
     ) from _missing
 
-from reactive._public import publish as _publish
+from reactive.lowlevel import publish as _publish
 
 from ._logging import summarize_aiokafka_logs
 from ._stages.committer import Committer

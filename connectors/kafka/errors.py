@@ -71,7 +71,7 @@ from aiokafka.errors import (
     UnsupportedCodecError,
 )
 
-from reactive._errors import reduce_error
+from reactive.lowlevel import reduce_error
 
 __all__ = [
     "ChangelogError",

@@ -98,7 +98,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from reactive._public import publish as _publish
+from reactive.lowlevel import publish as _publish
 
 from ._proxy import TcpProxy
 

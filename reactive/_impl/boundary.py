@@ -193,7 +193,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             peer = self.peer
             peer._island.signal(peer, peer.on_demand, n_req)  # type: ignore[union-attr]
 
-    def _take(self, n: int) -> list[Any] | None:
+    def _hand_over_up_to(self, n: int) -> list[Any] | None:
         """Hand up to ``n`` buffered elements to the fused chain downstream, synchronously.
 
         The batch-protocol shortcut of pull -> on_pull -> push -> on_push: the connection's

@@ -10,6 +10,7 @@ from typing import Any
 
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
+from .._stage.batch import hand_over_hook, settle_hook
 from .._stage.logic import GraphStageLogic, _Batch
 from .._stage.shapes import FlowShape
 from .._supervision import Supervision
@@ -112,13 +113,14 @@ class _MapAsyncLogic(FlowLogic):
     def pre_start(self) -> None:
         self._deliver_cb = self.get_async_callback(self._deliver).invoke
         self._add_stop_hook(self._cancel_all)
-        # The batch protocol's synchronous shortcut (see fused.py): an upstream that
-        # offers ``_take(n)`` (an async boundary's buffer, an iterable source) hands up to
-        # ``n`` elements right now on an idle connection, standing for one pull -> on_pull
-        # -> push -> on_push round trip; a lazy take is settled with ``_take_settle``.
+        # The batch protocol's synchronous shortcut (see _stage/batch.py): an upstream
+        # that offers ``_hand_over_up_to(n)`` (an async boundary's buffer, an iterable
+        # source) hands up to ``n`` elements right now on an idle connection, standing for
+        # one pull -> on_pull
+        # -> push -> on_push round trip; a lazy take is settled with ``_hand_over_settle``.
         c = self._conns[self.in_]
-        self._take_up: Any = getattr(c.out_logic, "_take", None) if c.batch else None
-        self._settle_up: Any = getattr(c.out_logic, "_take_settle", None) if c.batch else None
+        self._take_up: Any = hand_over_hook(c.out_logic) if c.batch else None
+        self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
         # As Akka's MapAsync: upstream is first pulled on the first downstream demand (no
         # call runs before anyone asked), then kept pulled up to ``parallelism``.
 
@@ -146,7 +148,7 @@ class _MapAsyncLogic(FlowLogic):
                 c.demand_n = room
 
     def _start_taken(self, more: Any, c: Any) -> None:
-        """Start a call for each element ``_take`` handed over (at most the room left),
+        """Start a call for each element ``_hand_over_up_to`` handed over (at most the room left),
         with the supervision of ``on_push``; then ask for more as after a push."""
         settle = self._settle_up
         it = iter(more)

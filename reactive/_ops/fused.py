@@ -33,6 +33,7 @@ from typing import Any
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
 from .._impl.interpreter import DEMAND, IN_CLOSED
+from .._stage.batch import accept_hook, hand_over_hook, lend_hook, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
@@ -300,12 +301,12 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         # pull -> on_pull -> push -> on_push round trip on an idle in-connection, and
         # ``give(batch)`` for push -> on_push -> grab -> pull on a pulled out-connection.
         # Only elements move; the connections' states end as the round trips leave them.
-        self._take_up: Any = getattr(cin.out_logic, "_take", None) if cin.batch else None
-        self._give_down: Any = getattr(cout.in_logic, "_give", None) if cout.batch else None
-        self._settle_up: Any = getattr(cin.out_logic, "_take_settle", None) if cin.batch else None
+        self._take_up: Any = hand_over_hook(cin.out_logic) if cin.batch else None
+        self._give_down: Any = accept_hook(cout.in_logic) if cout.batch else None
+        self._settle_up: Any = settle_hook(cin.out_logic) if cin.batch else None
         # An async boundary also lends its whole buffer: a bounded run reads it until the
         # demand is met (a filter then needs one pass, not one per shrinking remainder).
-        self._lend_up: Any = getattr(cin.out_logic, "_lend", None) if cin.batch else None
+        self._lend_up: Any = lend_hook(cin.out_logic) if cin.batch else None
 
     def _fill(self, take: Any, out: list[Any], n: int) -> BaseException | None:
         """Top ``out`` up towards ``n`` with elements taken from upstream right now.

@@ -212,7 +212,7 @@ class _ExpandLogic(FlowLogic):
             self.nxt = _MISSING
             raise
 
-    def _take(self) -> None:
+    def _emit_next(self) -> None:
         """Push the next element of the iterator (one is known to be there); look ahead."""
         x = self.nxt
         self.push(self.out, x)
@@ -228,7 +228,7 @@ class _ExpandLogic(FlowLogic):
         elif self.is_available(self.out):
             self.expanded = True
             self.pull(self.in_)
-            self._take()
+            self._emit_next()
 
     def on_upstream_finish(self) -> None:
         if self.nxt is _MISSING or self.expanded:
@@ -238,7 +238,7 @@ class _ExpandLogic(FlowLogic):
         if self.nxt is _MISSING:
             return
         if self.expanded:
-            self._take()
+            self._emit_next()
             return
         self.expanded = True
         if self.is_closed(self.in_):
@@ -247,4 +247,4 @@ class _ExpandLogic(FlowLogic):
         else:
             # pull first, to be fair when upstream is not actually slow
             self.pull(self.in_)
-            self._take()
+            self._emit_next()

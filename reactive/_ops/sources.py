@@ -99,11 +99,11 @@ class _IterableLogic(SourceLogic):
             self.nxt = _END
             self.err = exc
 
-    def _take(self, n: int) -> Iterator[Any] | None:
+    def _hand_over_up_to(self, n: int) -> Iterator[Any] | None:
         """Up to ``n`` elements for a fused chain to iterate right now (see fused.py).
 
         Lazy: the chain's loop pulls them straight from the user's iterator (no list in
-        between); ``_take_settle`` runs after it, whether the loop finished or raised.
+        between); ``_hand_over_settle`` runs after it, whether the loop finished or raised.
         None when nothing is ready (a deferred failure then surfaces through ``on_pull``).
         """
         if self.nxt is _END:
@@ -112,7 +112,7 @@ class _IterableLogic(SourceLogic):
         self.nxt = _END
         return chain((first,), islice(self.it, n - 1)) if n > 1 else iter((first,))
 
-    def _take_settle(self, exc: BaseException | None) -> None:
+    def _hand_over_settle(self, exc: BaseException | None) -> None:
         """After a lazy take: look ahead again (completion), or fail with the iterator."""
         if exc is not None:
             # The user's iterator failed on a demanded element: this source fails, not

@@ -26,6 +26,7 @@ from typing import Any, cast
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
 from .._impl.interpreter import IN_CLOSED
+from .._stage.batch import hand_over_hook, settle_hook
 from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
@@ -215,8 +216,8 @@ class _KeyedLogic(FlowLogic):
     def pre_start(self) -> None:
         cin = self._cin = self._conns[self.in_]
         self._cout = self._conns[self.out]
-        self._take_up: Any = getattr(cin.out_logic, "_take", None) if cin.batch else None
-        self._settle_up: Any = getattr(cin.out_logic, "_take_settle", None) if cin.batch else None
+        self._take_up: Any = hand_over_hook(cin.out_logic) if cin.batch else None
+        self._settle_up: Any = settle_hook(cin.out_logic) if cin.batch else None
         try:
             self.handle.open()
             ready = self.handle.engine.prepare()

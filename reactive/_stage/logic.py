@@ -1074,10 +1074,14 @@ class GraphStageLogic:
         return f"<{type(self).__name__} {self._stage_name}>"
 
 
-class _Batch(list[Any]):
-    """A list of elements pushed as one event on a batch connection (fast path)."""
+class Batch(list[Any]):
+    """A list of elements pushed as one event on a batch connection (fast path; see
+    ``reactive._stage.batch``)."""
 
     __slots__ = ()
+
+
+_Batch = Batch  # the runtime's own spelling (every fast path tests ``type(x) is _Batch``)
 
 
 def abrupt_error(name: str) -> AbruptTerminationError:

@@ -13,10 +13,10 @@ by the connection's *phase*, read on the materializer's clock at each phase chan
   demand): the downstream has not asked (it is busy, or itself back-pressured).
 - ``closed``: either side closed; no longer counted.
 
-The fused fast paths move elements without events (``_take``, ``_give``, ``_lent``:
+The fused fast paths move elements without events (``_hand_over_up_to``, ``_give``, ``_lent``:
 see ``reactive._ops.fused``). An async boundary's ``_give`` and ``_lent`` count what
 they move themselves when their connection is metered (``Connection.metered``, one
-check per batch); a source's ``_take`` gets an instance-level wrapper here, at
+check per batch); a source's ``_hand_over_up_to`` gets an instance-level wrapper here, at
 materialization, that counts what it hands over. A graph without metrics has plain
 connections and unwrapped methods: nothing is checked per element.
 
@@ -36,6 +36,7 @@ from typing import Any
 
 from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
+from .._stage.batch import hand_over_hook, settle_hook
 from .._stage.logic import _Batch
 
 __all__ = ["MeteredConnection", "StageMeter", "instrument"]
@@ -153,10 +154,10 @@ _EXACT_LENGTH = frozenset(
 def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
     if lazy:
         # The take is lazy (the chain's loop iterates the user's iterator, see
-        # _IterableLogic._take): count what it consumed when the take settles. A list,
+        # _IterableLogic._hand_over_up_to): count what it consumed when the take settles. A list,
         # tuple or range iterator says how many it has left; any other is counted with a
         # ``zip`` against a counter (which advances only for elements really taken).
-        settle = logic._take_settle
+        settle = logic._hand_over_settle
         pending: list[Any] = []
 
         def take(n: int) -> Any:
@@ -181,7 +182,7 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
                 m.elements += (x - it.__length_hint__()) if it is not None else next(x)
             settle(exc)
 
-        logic._take_settle = take_settle
+        logic._hand_over_settle = take_settle
         return take
 
     def take_now(n: int) -> Any:
@@ -229,7 +230,7 @@ def _stage_wrappers(logic: Any, sm: StageMeter) -> None:
 def instrument(logics: list[Any]) -> None:
     """Give the logics of a metered materialization their counters (before they start).
 
-    A ``_take`` fast-path hook is wrapped only on a batch connection that is metered: it
+    A ``_hand_over_up_to`` fast-path hook is wrapped only on a batch connection that is metered: it
     moves elements across it without a push (``_give``/``_lent`` count for themselves).
     """
     for logic in logics:
@@ -242,7 +243,7 @@ def instrument(logics: list[Any]) -> None:
                 continue
             m = conn
             if port is conn.out_port and conn.out_logic is logic:
-                take = getattr(logic, "_take", None)
+                take = hand_over_hook(logic)
                 if take is not None:
-                    lazy = getattr(logic, "_take_settle", None) is not None
-                    logic._take = _counted_take(take, m, lazy, logic)
+                    lazy = settle_hook(logic) is not None
+                    logic._hand_over_up_to = _counted_take(take, m, lazy, logic)

@@ -185,7 +185,7 @@ async def test_metrics_off_leave_plain_connections_and_no_wrappers() -> None:
         g = mat._graphs[-1]
         for lg in (lg for isl in g.islands for lg in isl.logics):
             assert all(type(c) is Connection for c in lg._conns.values())
-            assert not {"_handle_error", "_take", "_give", "_lent"} & set(vars(lg))
+            assert not {"_handle_error", "_hand_over_up_to", "_give", "_lent"} & set(vars(lg))
         snap = mat.snapshot()
         assert all(s.metrics is None for s in snap.stages)
         assert not snap.graphs[0].metrics

@@ -42,8 +42,8 @@ from typing import Any
 from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
 from reactive import Done, Flow, FlowWithContext, Keep, NotUsed, Sink
-from reactive._ops.asyncsupport import AwaitingLogicMixin
-from reactive._stage.logic import _Batch
+from reactive.lowlevel import AwaitingLogicMixin
+from reactive.lowlevel import Batch as _Batch
 from reactive.stage import (
     FlowShape,
     GraphStage,

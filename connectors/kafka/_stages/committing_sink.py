@@ -37,8 +37,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from reactive._ops.asyncsupport import AwaitingLogicMixin
-from reactive._ops.sinks import new_promise
+from reactive.lowlevel import AwaitingLogicMixin, new_promise
 from reactive.stage import TimerGraphStageLogic
 
 from ..messages import CommittableOffset, CommittableOffsetBatch

@@ -84,7 +84,7 @@ from aiokafka.protocol.group import LeaveGroupRequest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from reactive import Done, Source, SourceWithContext, Supervision
-from reactive._stage.logic import _Batch
+from reactive.lowlevel import Batch as _Batch
 from reactive.stage import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,

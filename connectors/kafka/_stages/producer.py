@@ -72,8 +72,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from reactive import AbruptTerminationError, Done, NotUsed
-from reactive._ops.sinks import new_promise
-from reactive._stage.logic import _Batch
+from reactive.lowlevel import Batch as _Batch
+from reactive.lowlevel import new_promise
 from reactive.stage import (
     FlowShape,
     GraphStageLogic,

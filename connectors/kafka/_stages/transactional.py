@@ -53,7 +53,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from reactive import Done, Flow, NotUsed, Sink, Source
-from reactive._ops.asyncsupport import AwaitingLogicMixin
+from reactive.lowlevel import AwaitingLogicMixin
 from reactive.stage import (
     FlowShape,
     GraphStageWithMaterializedValue,

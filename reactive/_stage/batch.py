@@ -1,0 +1,78 @@
+"""The batch protocol: the fast path between logics on one connection, declared in one place.
+
+A connection is a *batch connection* when its out side lists the outlet in ``_batch_out``
+and its in side lists the inlet in ``_batch_in`` (and fast paths are on): the in side may
+then ask for ``demand_n > 1`` elements with one pull, and the out side may answer with one
+:class:`Batch` of at most ``demand_n`` elements. Nothing moves beyond demand; order,
+completion, failure and cancellation are those of the element-at-a-time protocol
+(``reactive/_ops/fused.py`` has the invariants, the differential tests check them).
+
+On a batch connection three optional hooks skip the pull -> on_pull -> push -> on_push
+round trip; the connection's state is the same before and after, only elements move:
+
+- :class:`HandsOver` (upstream): ``_hand_over_up_to(n)`` gives up to ``n`` elements to the
+  downstream logic right now (a list, or a lazy iterator; ``None``: nothing ready), and a
+  lazy one is settled with ``_hand_over_settle(exc)`` once the caller's loop ended.
+- :class:`AcceptsBatches` (downstream, an async boundary's input): ``_give(batch)`` takes a
+  batch the upstream chain produced.
+- A lender (an async boundary's output): ``_lend()`` returns its buffer for the chain to
+  read in place, and ``_lent(k)`` tells it that ``k`` of those elements were used.
+
+The lookups below are the only place these hooks are found by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
+
+from .logic import Batch
+
+__all__ = [
+    "Batch",
+    "AcceptsBatches",
+    "HandsOver",
+    "accept_hook",
+    "hand_over_hook",
+    "lend_hook",
+    "settle_hook",
+]
+
+
+@runtime_checkable
+class HandsOver(Protocol):
+    """An upstream logic that can hand elements over synchronously (see the module)."""
+
+    def _hand_over_up_to(self, n: int) -> Iterable[Any] | None: ...
+
+
+@runtime_checkable
+class AcceptsBatches(Protocol):
+    """A downstream logic that takes whole batches synchronously (see the module)."""
+
+    def _give(self, batch: list[Any]) -> None: ...
+
+
+def hand_over_hook(logic: Any) -> Callable[[int], Iterable[Any] | None] | None:
+    """``logic._hand_over_up_to`` if the logic offers it (an out side of a batch connection)."""
+    hook: Callable[[int], Iterable[Any] | None] | None = getattr(logic, "_hand_over_up_to", None)
+    return hook
+
+
+def settle_hook(logic: Any) -> Callable[[BaseException | None], None] | None:
+    """``logic._hand_over_settle`` if its hand-over is lazy (an iterator to settle)."""
+    hook: Callable[[BaseException | None], None] | None = getattr(logic, "_hand_over_settle", None)
+    return hook
+
+
+def lend_hook(logic: Any) -> Callable[[], list[Any]] | None:
+    """``logic._lend`` if the logic lends its buffer (an async boundary's output): the
+    chain reads the elements in place and reports with ``_lent(k)`` how many it used."""
+    hook: Callable[[], list[Any]] | None = getattr(logic, "_lend", None)
+    return hook
+
+
+def accept_hook(logic: Any) -> Callable[[list[Any]], None] | None:
+    """``logic._give`` if the logic takes whole batches (an in side of a batch connection)."""
+    hook: Callable[[list[Any]], None] | None = getattr(logic, "_give", None)
+    return hook
