@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
 __all__ = ["Keep", "NotUsed", "Done", "NotUsedType", "DoneType"]
 
@@ -10,40 +10,38 @@ L = TypeVar("L")
 R = TypeVar("R")
 
 
-class NotUsedType:
+class _Marker:
+    """A value with one instance per subclass, shown (and pickled) as its ``_name``."""
+
+    __slots__ = ()
+    _name: ClassVar[str]
+
+    def __new__(cls) -> Self:
+        inst = cls.__dict__.get("_inst")
+        if inst is None:
+            inst = super().__new__(cls)
+            cls._inst = inst
+        return cast(Self, inst)
+
+    def __repr__(self) -> str:
+        return self._name
+
+    def __reduce__(self) -> str:
+        return self._name  # the module-level name of the one instance
+
+
+class NotUsedType(_Marker):
     """The type of ``NotUsed``: a materialized value that carries no information."""
 
     __slots__ = ()
-    _inst: NotUsedType | None = None
-
-    def __new__(cls) -> NotUsedType:  # noqa: PYI034 - a singleton: always the one instance
-        if cls._inst is None:
-            cls._inst = super().__new__(cls)
-        return cls._inst
-
-    def __repr__(self) -> str:
-        return "NotUsed"
-
-    def __reduce__(self) -> str:
-        return "NotUsed"
+    _name = "NotUsed"
 
 
-class DoneType:
+class DoneType(_Marker):
     """The type of ``Done``: the result of a sink that computes nothing."""
 
     __slots__ = ()
-    _inst: DoneType | None = None
-
-    def __new__(cls) -> DoneType:  # noqa: PYI034 - a singleton: always the one instance
-        if cls._inst is None:
-            cls._inst = super().__new__(cls)
-        return cls._inst
-
-    def __repr__(self) -> str:
-        return "Done"
-
-    def __reduce__(self) -> str:
-        return "Done"
+    _name = "Done"
 
 
 NotUsed: Final = NotUsedType()
