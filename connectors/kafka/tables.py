@@ -229,7 +229,8 @@ class KTable:
                 f"table {self.name!r}: cannot find the partition of key {key!r} "
                 f"({type(key).__name__}): give a key_serializer"
             )
-        return (murmur2(data) & 0x7FFFFFFF) % n
+        partition: int = (murmur2(data) & 0x7FFFFFFF) % n
+        return partition
 
     def add_listener(self, listener: Callable[[KTable], Any]) -> None:
         """Call ``listener(table)`` whenever the partitions served change (assignment,
@@ -356,7 +357,7 @@ def _consume_exception(fut: asyncio.Future[Any]) -> None:
 # -- the sink that keeps the table --------------------------------------------------------
 
 
-class _TableSink(GraphStageWithMaterializedValue[SinkShape, KTable]):
+class _TableSink(GraphStageWithMaterializedValue[SinkShape[Any], KTable]):
     def __init__(
         self,
         spec: StoreSpec[Any, Any],

@@ -285,7 +285,7 @@ async def _call_user(name: str, fn: Callable[[Any], Any] | None, tps: frozenset[
 # -- the stage --------------------------------------------------------------------------
 
 
-class ConsumerStage(GraphStageWithMaterializedValue[SourceShape, Control]):
+class ConsumerStage(GraphStageWithMaterializedValue[SourceShape[Any], Control]):
     """The source behind every ``Consumer`` factory.
 
     ``committable``: emit ``CommittableMessage`` instead of ``ConsumerRecord``;
