@@ -12,6 +12,7 @@ carries its channel, so a message of a source that was already replaced is ignor
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -41,7 +42,7 @@ class _OnFailureStage(FlowStage):
         return self.logic(self.shape, self.f)
 
 
-class _OnFailureLogic(FlowLogic):
+class _OnFailureLogic(FlowLogic, abc.ABC):
     def __init__(self, shape: FlowShape, f: Callable[[BaseException], Any]) -> None:
         super().__init__(shape)
         self.f = f
@@ -55,9 +56,9 @@ class _OnFailureLogic(FlowLogic):
             return
         self.handle(exc)
 
+    @abc.abstractmethod
     def handle(self, exc: Exception) -> None:
         """React to the upstream failure ``exc``."""
-        raise NotImplementedError
 
 
 class _RecoverLogic(_OnFailureLogic):

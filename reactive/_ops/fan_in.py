@@ -4,6 +4,7 @@ OrElse (used by the fluent operators and the GraphDSL junctions)."""
 
 from __future__ import annotations
 
+import abc
 import inspect
 import random
 from collections import deque
@@ -65,7 +66,7 @@ def _arity(f: Callable[..., Any]) -> int:
     return max(n, 2)
 
 
-class _BatchFanInLogic(GraphStageLogic, OutHandler):
+class _BatchFanInLogic(GraphStageLogic, OutHandler, abc.ABC):
     """The common part of the fan-in stages on the batch protocol (fast path; see
     ``_ops/fused.py``): ``Zip``/``ZipWith``, ``Merge``, ``Concat`` here, ``Interleave`` and
     ``MergeSorted`` below.
@@ -158,9 +159,9 @@ class _BatchFanInLogic(GraphStageLogic, OutHandler):
             self.push(self.out, chunk if type(chunk) is _Batch else _Batch(chunk))
         return drained
 
+    @abc.abstractmethod
     def _serve(self) -> None:
         """Downstream has demand (or may have): push what the buffers allow."""
-        raise NotImplementedError
 
     def on_failure_i(self, i: int, exc: BaseException) -> None:
         self.fail_stage(exc)

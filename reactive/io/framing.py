@@ -12,6 +12,7 @@ emitted first; nothing is dropped silently.
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Callable
 from typing import Any, Literal
@@ -33,7 +34,7 @@ __all__ = ["Framing", "JsonFraming"]
 ByteOrder = Literal["little", "big"]
 
 
-class _FramingLogic(ByteFlowLogic):
+class _FramingLogic(ByteFlowLogic, abc.ABC):
     """Parses each chunk into a queue of complete frames and pushes one per pull (a batch
     of up to the demand on a batch connection).
 
@@ -52,9 +53,9 @@ class _FramingLogic(ByteFlowLogic):
         self.error: BaseException | None = None
         self.consumed = 0  # bytes received so far (for type errors)
 
+    @abc.abstractmethod
     def parse(self, chunk: bytes) -> None:
         """Append ``chunk``, queue the frames it completes, or set ``error``."""
-        raise NotImplementedError
 
     def finish(self) -> None:
         """Upstream completed: queue a last frame, or set ``error`` (truncation)."""
