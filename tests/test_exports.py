@@ -57,7 +57,8 @@ TESTKIT = [
 STATE = [
     "BytesStore", "DEFAULT_CACHE_SIZE", "InMemoryBytesStore", "KeyValueStore", "MsgpackSerde",
     "OrderedKeySerde", "ReadOnlyKeyValueStore", "RocksDBBytesStore", "Serde", "StateRegistry",
-    "StoreClosedError", "StoreContext", "StoreSpec", "StoreView", "Stores", "WriteBatch",
+    "StoreClosedError", "StoreContext", "StoreLayer", "StoreSpec", "StoreView", "Stores",
+    "WriteBatch",
     "registry_of",
 ]  # fmt: skip
 

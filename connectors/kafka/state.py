@@ -59,7 +59,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from reactive.state import BytesStore, StoreContext, StoreSpec
+from reactive.state import BytesStore, StoreContext, StoreLayer, StoreSpec
 
 from ._closing import close_consumer, close_producer, start_within
 from .errors import ChangelogError
@@ -273,7 +273,7 @@ class _DrainOnRevoke:
         """Nothing to do: each substream's store restores itself."""
 
 
-class ChangelogBytesStore(BytesStore):
+class ChangelogBytesStore(StoreLayer):
     """The changelog layer of one store instance (see the module docstring); made by
     :meth:`ChangeloggedStore.for_partition`."""
 
@@ -287,8 +287,7 @@ class ChangelogBytesStore(BytesStore):
         if context.partition is None:
             inner.close()
             raise ValueError(f"store {inner.name!r}: a changelogged instance needs a partition")
-        self.name = inner.name
-        self.inner = inner
+        super().__init__(inner)
         self.context = context
         self._owner = owner
         self._source_topic = source_topic
@@ -324,27 +323,6 @@ class ChangelogBytesStore(BytesStore):
     def is_open(self) -> bool:
         """False once closed."""
         return self._open and self.inner.is_open
-
-    def get(self, key: bytes) -> bytes | None:
-        """The value of ``key``, or None."""
-        return self.inner.get(key)
-
-    def contains(self, key: bytes) -> bool:
-        """True if ``key`` has a value."""
-        return self.inner.contains(key)
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def scan(
-        self,
-        start: bytes | None = None,
-        end: bytes | None = None,
-        start_inclusive: bool = True,
-        end_inclusive: bool = False,
-    ) -> Iterator[tuple[bytes, bytes]]:
-        """As the store's ``scan``."""
-        return self.inner.scan(start, end, start_inclusive, end_inclusive)
 
     # -- writes: the store's, then the changelog's ------------------------------------------------
     def put(self, key: bytes, value: bytes) -> None:

@@ -27,7 +27,7 @@ from ._registry import StateRegistry, registry_of
 from ._rocksdb import RocksDBBytesStore
 from ._serde import MsgpackSerde, OrderedKeySerde, Serde
 from ._spec import DEFAULT_CACHE_SIZE, StoreContext, Stores, StoreSpec
-from ._store import BytesStore, KeyValueStore, ReadOnlyKeyValueStore, WriteBatch
+from ._store import BytesStore, KeyValueStore, ReadOnlyKeyValueStore, StoreLayer, WriteBatch
 from ._view import StoreView
 from .errors import StoreClosedError
 
@@ -44,6 +44,7 @@ __all__ = [
     "StateRegistry",
     "StoreClosedError",
     "StoreContext",
+    "StoreLayer",
     "StoreSpec",
     "StoreView",
     "Stores",

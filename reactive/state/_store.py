@@ -123,6 +123,74 @@ class BytesStore(abc.ABC):
         return {}
 
 
+class StoreLayer(BytesStore):
+    """Base of a layer (``StoreSpec.with_layer``): every operation and hook goes to
+    ``inner``, the engine or layer below; a layer overrides what it adds (a changelog: the
+    writes, ``prepare``, ``durable``, ``metrics``)."""
+
+    def __init__(self, inner: BytesStore) -> None:
+        self.name = inner.name
+        self.inner = inner
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of ``key``, or None (the inner store's)."""
+        return self.inner.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Set ``key`` to ``value`` in the inner store."""
+        self.inner.put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        """Remove ``key`` from the inner store."""
+        self.inner.delete(key)
+
+    def contains(self, key: bytes) -> bool:
+        """True if ``key`` has a value (in the inner store)."""
+        return self.inner.contains(key)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def scan(
+        self,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        start_inclusive: bool = True,
+        end_inclusive: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """The inner store's ``scan``."""
+        return self.inner.scan(start, end, start_inclusive, end_inclusive)
+
+    def write(self, ops: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Apply ``ops`` to the inner store."""
+        self.inner.write(ops)
+
+    def flush(self) -> None:
+        """Flush the inner store."""
+        self.inner.flush()
+
+    def close(self) -> None:
+        """Close the inner store."""
+        self.inner.close()
+
+    @property
+    def is_open(self) -> bool:
+        """The inner store's."""
+        return self.inner.is_open
+
+    def prepare(self) -> Awaitable[None] | None:
+        """The inner store's (a layer below may have work to finish)."""
+        return self.inner.prepare()
+
+    def durable(self) -> asyncio.Future[None] | None:
+        """The inner store's."""
+        return self.inner.durable()
+
+    def metrics(self) -> dict[str, Any]:
+        """The inner store's."""
+        return self.inner.metrics()
+
+
 class ReadOnlyKeyValueStore(Protocol[K_co, V_co]):
     """What a query may do with a store: a :class:`KeyValueStore` is one, and so is the
     materialized view of a stateful operator."""

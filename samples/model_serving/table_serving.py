@@ -30,14 +30,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from reactive import Flow, Keep
-from reactive.state import BytesStore, MsgpackSerde, StoreContext, Stores, StoreSpec
+from reactive.state import BytesStore, MsgpackSerde, StoreContext, StoreLayer, Stores, StoreSpec
 from reactive.state.http import start_app
 
 from .models import Model, ModelValidationError, parse_model
@@ -109,12 +109,11 @@ class ModelCache:
         return Stores.in_memory(name).with_layer(layer)
 
 
-class _ObservedModels(BytesStore):
+class _ObservedModels(StoreLayer):
     """A table store's layer: each model message written goes through the cache."""
 
     def __init__(self, inner: BytesStore, cache: ModelCache) -> None:
-        self.name = inner.name
-        self.inner = inner
+        super().__init__(inner)
         self.cache = cache
         self.serde = MsgpackSerde()  # the store's default key and value serde
 
@@ -125,53 +124,15 @@ class _ObservedModels(BytesStore):
                 if isinstance(data_type, str) and isinstance(raw, bytes):
                     self.cache.model(data_type, raw)
 
-    def get(self, key: bytes) -> bytes | None:
-        """As the store's."""
-        return self.inner.get(key)
-
     def put(self, key: bytes, value: bytes) -> None:
         """As the store's, then parse the model."""
         self.inner.put(key, value)
         self._observe(((key, value),))
 
-    def delete(self, key: bytes) -> None:
-        """As the store's."""
-        self.inner.delete(key)
-
-    def contains(self, key: bytes) -> bool:
-        """As the store's."""
-        return self.inner.contains(key)
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def scan(
-        self,
-        start: bytes | None = None,
-        end: bytes | None = None,
-        start_inclusive: bool = True,
-        end_inclusive: bool = False,
-    ) -> Iterator[tuple[bytes, bytes]]:
-        """As the store's."""
-        return self.inner.scan(start, end, start_inclusive, end_inclusive)
-
     def write(self, ops: Sequence[tuple[bytes, bytes | None]]) -> None:
         """As the store's, then parse the models."""
         self.inner.write(ops)
         self._observe(ops)
-
-    def flush(self) -> None:
-        """As the store's."""
-        self.inner.flush()
-
-    def close(self) -> None:
-        """As the store's."""
-        self.inner.close()
-
-    @property
-    def is_open(self) -> bool:
-        """As the store's."""
-        return self.inner.is_open
 
 
 def _describe(model: Model) -> str:
