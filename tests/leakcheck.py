@@ -13,29 +13,14 @@ A test that means to leave something running (there should be none) says so with
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
-from reactive.testkit.pytest_plugin import leftover_tasks
-
-#: Loop turns given to callbacks scheduled by the test's last steps (a stage's
-#: ``call_soon`` completion, a cancelled task's cleanup) before the check.
-SETTLE_ROUNDS = 50
-
-
-def _describe(task: asyncio.Task[object]) -> str:
-    coro = task.get_coro()
-    name = getattr(coro, "__qualname__", None) or repr(coro)
-    return f"{task.get_name()} ({name})"
-
-
-async def _settle(rounds: int = SETTLE_ROUNDS) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
+# The materializer fixture's own helpers: the same settling and the same task names.
+from reactive.testkit.pytest_plugin import _coro_name, _settle, leftover_tasks
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -52,7 +37,7 @@ async def _no_tasks_left_behind(request: pytest.FixtureRequest) -> AsyncIterator
     left = leftover_tasks()
     if not left:
         return
-    names = ", ".join(_describe(t) for t in left)
+    names = ", ".join(f"{t.get_name()} ({_coro_name(t)})" for t in left)
     for t in left:
         t.cancel()
     await _settle()
