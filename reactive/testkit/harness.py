@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .._dsl.blueprints import Flow, Sink, Source
+from .._errors import SubscriptionWithCancelError
 from .._impl.interpreter import Island
 from .._impl.materializer import Materializer
 from .._impl.unobserved import observed
@@ -158,8 +159,6 @@ class _UpstreamLogic(GraphStageLogic, OutHandler):
 
 
 def _is_plain_cancel(cause: BaseException) -> bool:
-    from .._errors import SubscriptionWithCancelError
-
     return isinstance(cause, SubscriptionWithCancelError)
 
 
