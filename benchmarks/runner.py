@@ -209,6 +209,10 @@ class Benchmark:
     #: property over minutes rather than measure a ratio (``make bench`` runs them after the
     #: full run, into a folder of their own).
     opt_in: bool = False
+    #: ``"module:function"`` called with the size before the systems run at that size (in
+    #: this process, and in an isolated worker before its measurement): builds input data
+    #: the systems share (cached by the function's module), so no round pays for it.
+    setup: str | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.systems]
@@ -713,6 +717,11 @@ def run_benchmark(
             return False
         return True
 
+    def prepare(n: int) -> None:
+        if bench.setup is not None and not bench.isolated:
+            resolve(bench.setup)(n)
+
+    prepare(warm_size)
     warm_expected: Measurement | None = None
     for r in results:
         t0 = time.perf_counter()
@@ -723,6 +732,7 @@ def run_benchmark(
         log(f"{tag} warm-up {r.system.name}: ok ({r.warmup_seconds:.2f} s)")
         if r.system.name == bench.baseline:
             warm_expected = m
+    prepare(size)
     for round_no in range(1, rounds + 1):
         order = [r for r in results if r.status == "ok"]
         rng.shuffle(order)

@@ -71,6 +71,8 @@ def measure(
     timeout = timeout or bench.timeout
     try:
         fn = resolve(system.target)
+        if bench.setup is not None:
+            resolve(bench.setup)(size)
         call_system(fn, min(size, WARMUP_SIZE), timeout)
         gc.collect()
         reset = reset_peak_rss()

@@ -317,6 +317,43 @@ def test_each_round_runs_the_systems_in_a_seeded_shuffled_order(tmp_path: Path) 
     assert orders(7) == first  # the recorded seed replays the order
 
 
+#: Sizes ``_setup`` was called with, in order (the setup test below).
+SETUP_CALLS: list[int] = []
+
+
+def _setup(size: int) -> None:
+    SETUP_CALLS.append(size)
+
+
+def _needs_setup(size: int) -> int:
+    """A system that fails unless the benchmark's setup ran for its size first."""
+    if size not in SETUP_CALLS:
+        raise RuntimeError(f"no setup for size {size}")
+    return size
+
+
+def test_setup_runs_before_the_warm_up_and_before_the_rounds(tmp_path: Path) -> None:
+    SETUP_CALLS.clear()
+    me = "tests.test_benchmarks_smoke:"
+    bench = Benchmark(
+        name="setup",
+        title="setup",
+        description="input data built before any system is timed",
+        systems=(
+            System("a", me + "_needs_setup", "baseline"),
+            System("b", me + "_needs_setup", "project"),
+        ),
+        baseline="a",
+        size=20,
+        quick_size=20,
+        setup=me + "_setup",
+    )
+    options = Options(rounds=2, out=tmp_path, plots=False)
+    result = run_benchmark(bench, options, log=lambda _line: None)
+    assert all(r.status == "ok" and len(r.samples) == 2 for r in result.systems)
+    assert SETUP_CALLS == [2, 20]  # the warm-up's size (a tenth), then the rounds'
+
+
 def test_committed_results_refused_from_a_dirty_tree_or_a_smoke_run(tmp_path: Path) -> None:
     dirty = {"clean": False, "changes": [" M reactive/_ops/simple.py"]}
     clean = {"clean": True, "changes": []}

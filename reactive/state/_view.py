@@ -66,6 +66,7 @@ class StoreHandle:
         "vraw",
         "trusted",
         "engine",
+        "blank",
     )
 
     def __init__(self, spec: StoreSpec[Any, Any], owner: str) -> None:
@@ -80,6 +81,9 @@ class StoreHandle:
         self.dirty: dict[Any, Any] = {}
         self.direct = False  # exact int/str keys are their own cache keys
         self.size = spec.cache_size
+        # True while the store is known to hold no key (see ``note_prepared``): a key
+        # missing from the cache is then absent without asking the store.
+        self.blank = False
 
     def open(self) -> KeyValueStore[Any, Any]:
         """The open store (opening it the first time); StoreClosedError once closed."""
@@ -118,9 +122,17 @@ class StoreHandle:
         """The store key of the cache key ``ck``."""
         return ck if type(ck) is bytes else self.kb(ck)
 
+    def note_prepared(self) -> None:
+        """Called by the operator once the store is open and prepared (a changelog
+        restored): remember whether it holds no key at all, so that a fresh store's first
+        reads of every key skip the store (``blank`` stays True until a flush writes)."""
+        self.blank = next(iter(self.engine.scan()), None) is None
+
     def fetch(self, ck: Any) -> Any:
         """The value of ``ck`` from the store (``_ABSENT`` if none), not cached: for a
         key about to be written (each key is then in one of the two dicts)."""
+        if self.blank:
+            return _ABSENT
         b = self.engine.get(self.key_bytes(ck))
         return _ABSENT if b is None else self.vl(b)
 
@@ -183,6 +195,7 @@ class StoreHandle:
                     f"was returned?): {exc}"
                 ) from exc
         # Cleared only once written: a failed write loses nothing from the cache.
+        self.blank = False
         self.engine.write(ops)
         clean = self.clean
         for ck, v in dirty.items():  # a key is in one dict at a time
@@ -206,6 +219,7 @@ class StoreHandle:
             self.state = _CLOSED
             return
         self.state = _CLOSED
+        self.blank = False
         store = self.store
         assert store is not None
         try:

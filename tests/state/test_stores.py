@@ -364,6 +364,28 @@ def test_ordered_key_serde_round_trips(key: Any) -> None:
         assert math.copysign(1, back) == math.copysign(1, key)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        _KEY,
+        st.text(alphabet=st.sampled_from("a\x00\xff\u00e9\U0001f600"), max_size=6),
+        st.integers(min_value=-(2**70), max_value=2**70),
+    )
+)
+def test_ordered_key_serde_fast_paths_match_the_general_encoding(key: Any) -> None:
+    """``to_bytes``/``from_bytes`` shortcut str and small positive int keys: the same
+    bytes and keys as the general encoder and decoder (``_encode``/``_decode``)."""
+    from reactive.state._serde import _decode, _encode
+
+    out = bytearray()
+    _encode(key, out, False)
+    serde = OrderedKeySerde()
+    assert serde.to_bytes(key) == bytes(out)
+    back, _ = _decode(bytes(out), 0, False)
+    assert serde.from_bytes(bytes(out)) == back
+    assert type(serde.from_bytes(bytes(out))) is type(back)
+
+
 _SAME_TYPE = st.one_of(
     st.lists(st.integers(min_value=-(2**100), max_value=2**100), min_size=2, max_size=2),
     st.lists(st.floats(allow_nan=False), min_size=2, max_size=2),
