@@ -33,7 +33,7 @@ from reactive.lowlevel import publish as _publish
 
 from ._logging import summarize_aiokafka_logs
 from ._stages.committer import Committer
-from ._stages.consumer import Consumer
+from ._stages.consumers import Consumer
 from ._stages.control import Control, DrainingControl
 from ._stages.producers import Producer
 from ._stages.transactional import Transactional, TransactionalMessage

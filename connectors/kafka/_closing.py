@@ -45,6 +45,7 @@ __all__ = [
     "close_consumer",
     "close_producer",
     "start_within",
+    "within",
 ]
 
 log = logging.getLogger("connectors.kafka")
@@ -221,3 +222,16 @@ def _held_connections(task: asyncio.Task[Any]) -> list[AIOKafkaConnection]:
             found += [v for v in frame.f_locals.values() if isinstance(v, AIOKafkaConnection)]
         coro = getattr(coro, "cr_await", None)
     return found
+
+
+async def within(aw: Awaitable[Any], timeout: float) -> Any:
+    """``await aw``, raising ``TimeoutError`` after ``timeout`` seconds.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives in
+    the step where ``aw`` completes (it returns the result instead). The consumer's
+    connection watch then missed the poller's cancel at shutdown and kept running, and
+    ``Control.shutdown()`` never completed (seen with a pattern subscription on a broker
+    with hundreds of topics: the watch spent most of its time waiting for the metadata).
+    """
+    async with asyncio.timeout(timeout):
+        return await aw

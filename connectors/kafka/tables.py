@@ -64,7 +64,7 @@ from reactive.state import (
 )
 
 from ._closing import close_consumer, start_within
-from ._stages.consumer import Consumer
+from ._stages.consumers import Consumer
 from .errors import TableNotReadyError
 from .settings import ConsumerSettings
 from .subscriptions import Subscriptions

@@ -18,7 +18,8 @@ from connectors.kafka import (
     Subscriptions,
     TopicPartition,
 )
-from connectors.kafka._stages import consumer as consumer_stage
+from connectors.kafka._closing import within
+from connectors.kafka._stages import consumer_watch
 from connectors.kafka.testkit import create_topic, unique_topic_name
 from reactive import Keep, Materializer
 from reactive.testkit import TestSink
@@ -56,7 +57,7 @@ async def _run_and_expect(
 @pytest.fixture
 def fast_repeats(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Repeat the warnings every 0.2 s instead of 30 s; capture the connector's log."""
-    monkeypatch.setattr(consumer_stage, "MISSING_WARNING_INTERVAL", 0.2)
+    monkeypatch.setattr(consumer_watch, "MISSING_WARNING_INTERVAL", 0.2)
     caplog.set_level(logging.INFO, logger=LOGGER)
 
 
@@ -178,7 +179,7 @@ async def test_a_cancel_arriving_with_the_metadata_answer_is_not_lost() -> None:
     async def metadata() -> str:
         return await answer
 
-    watcher = asyncio.ensure_future(consumer_stage._within(metadata(), 5.0))
+    watcher = asyncio.ensure_future(within(metadata(), 5.0))
     for _ in range(3):
         await asyncio.sleep(0)  # the watcher now waits for the answer
     answer.set_result("cluster metadata")

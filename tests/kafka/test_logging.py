@@ -15,7 +15,7 @@ import pytest
 from connectors.kafka import Consumer, ConsumerSettings, Subscriptions, summarize_aiokafka_logs
 from connectors.kafka import _logging as kafka_logging
 from connectors.kafka._logging import DEFAULT_INTERVAL, RepeatFilter
-from connectors.kafka._stages import consumer as consumer_stage
+from connectors.kafka._stages import consumer_watch
 from connectors.kafka.testkit import (
     TEST_CONSUMER_PROPERTIES,
     EmbeddedBroker,
@@ -159,7 +159,7 @@ async def test_outage_is_summarised_and_reported(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(consumer_stage, "OUTAGE_REPORT_INTERVAL", 1.0)
+    monkeypatch.setattr(consumer_watch, "OUTAGE_REPORT_INTERVAL", 1.0)
     caplog.set_level(logging.INFO, logger="connectors.kafka")
     broker, proxy = proxied
     servers = broker.bootstrap_servers

@@ -1,5 +1,7 @@
-"""The consumer sources: ``Consumer.plain_source``, ``committable_source``,
-``at_most_once_source``, ``plain_partitioned_source``, ``committable_partitioned_source``.
+"""The stage behind every consumer source (``Consumer.plain_source``, ``committable_source``,
+``at_most_once_source``, ``plain_partitioned_source``, ``committable_partitioned_source``; the
+factories are in :mod:`.consumers`, the committer in :mod:`.consumer_commits`, the
+connection and topic watch in :mod:`.consumer_watch`).
 
 One stage, :class:`ConsumerStage`, does all the work. It owns one
 ``AIOKafkaConsumer`` and one *poller*, a task the stage owns
@@ -27,7 +29,7 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   up in chunks: the idle poller is woken when a quarter of it is free (or it ran
   dry), not for every record taken.
 - Missing topics: before subscribing, and then every ``MISSING_WARNING_INTERVAL``
-  (30 s), the poller's watcher reads the cluster metadata and logs a WARNING
+  (30 s), the poller's watch (:mod:`.consumer_watch`) reads the cluster metadata and logs a WARNING
   naming each subscribed topic, assigned partition or pattern match that does not
   exist (aiokafka would wait for it without a word), and an INFO once it is there.
 - Outages: the watcher also looks at the client's connections every 0.25 s and
@@ -71,10 +73,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import re
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -83,7 +83,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from reactive import Done, Source, SourceWithContext, Supervision
+from reactive import Done, Supervision
 from reactive.lowlevel import Batch as _Batch
 from reactive.stage import (
     GraphStageLogic,
@@ -96,13 +96,9 @@ from reactive.stage import (
 
 from .._closing import cancel_releasing, close_consumer
 from .._logging import ensure_installed as _ensure_client_log_filter
-from .._logging import installed_interval as _client_log_interval
 from ..errors import (
-    CommitTimeoutError,
-    ConsumerClosedError,
     ConsumerConnectionError,
     DeserializationError,
-    KafkaCommitError,
     consumer_failure,
 )
 from ..messages import CommittableMessage, CommittableOffset
@@ -115,28 +111,16 @@ from ..subscriptions import (
     TopicPatternSubscription,
     TopicsSubscription,
 )
+from .consumer_commits import ConsumerCommitter
+from .consumer_watch import ConnectionWatch
 from .control import Control
 
-__all__ = ["Consumer", "ConsumerStage"]
+__all__ = ["ConsumerStage"]
 
 log = logging.getLogger("connectors.kafka")
 
 #: Seconds the poller waits between zero-timeout polls while every partition is held back.
 _IDLE_WAIT = 0.2
-#: Seconds between two warnings about a subscribed topic, an assigned partition or a topic
-#: pattern that the cluster's metadata does not have (read at each check: tests lower it).
-MISSING_WARNING_INTERVAL = 30.0
-#: Bound on one metadata request of that check.
-_METADATA_TIMEOUT = 10.0
-#: Seconds between two looks at the consumer's connections (no network traffic).
-CONNECTION_CHECK_INTERVAL = 0.25
-#: Seconds between two "still no connection" warnings during an outage.
-OUTAGE_REPORT_INTERVAL = 15.0
-#: With no connection open, the watcher asks for the cluster metadata at most this often
-#: (seconds), waiting at most ``_PROBE_TIMEOUT`` for it: an answer means the client was
-#: merely idle (it closes idle connections), none means an outage.
-_PROBE_INTERVAL = 1.0
-_PROBE_TIMEOUT = 2.0
 #: A partition never assigned: ``getmany(_NO_PARTITION)`` polls without taking any record
 #: (aiokafka keeps what it fetched for the partitions not named).
 _NO_PARTITION = TopicPartition("", -1)
@@ -147,115 +131,6 @@ _SKIP: Any = object()
 
 class _Closing(Exception):
     """Internal: the poller was asked to close while it waited."""
-
-
-async def _within(aw: Awaitable[Any], timeout: float) -> Any:
-    """``await aw``, raising ``TimeoutError`` after ``timeout`` seconds.
-
-    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives in
-    the step where ``aw`` completes (it returns the result instead). The watcher then
-    missed the poller's cancel at shutdown and kept running, and ``Control.shutdown()``
-    never completed (seen with a pattern subscription on a broker with hundreds of
-    topics: the watcher spent most of its time waiting for the metadata).
-    """
-    async with asyncio.timeout(timeout):
-        return await aw
-
-
-def _fmt_offsets(offsets: Mapping[TopicPartition, int]) -> str:
-    return ", ".join(f"{tp.topic}-{tp.partition}: {o}" for tp, o in offsets.items())
-
-
-# -- committing -------------------------------------------------------------------------
-
-
-class _ConsumerCommitter:
-    """The ``KafkaCommitterRef`` of one consumer stage: commits through its consumer."""
-
-    __slots__ = (
-        "_auto",
-        "_closed",
-        "_consumer",
-        "_inflight",
-        "_name",
-        "_timeout",
-        "_warning",
-        "commit_failures",
-        "commits",
-    )
-
-    def __init__(self, name: str, settings: ConsumerSettings, auto: bool) -> None:
-        self._name = name
-        self._timeout = settings.commit_timeout
-        self._warning = settings.commit_time_warning
-        self._auto = auto
-        self._consumer: AIOKafkaConsumer | None = None
-        self._closed = False
-        self._inflight: set[asyncio.Future[None]] = set()
-        self.commits = 0
-        self.commit_failures = 0
-
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """Commit ``offsets`` (next offsets to read) and wait for the broker's answer.
-
-        Offsets of partitions this consumer no longer owns are left out.
-
-        Raises:
-            ConsumerClosedError: the consumer is shut down (or not started yet).
-            CommitTimeoutError: no answer within ``commit_timeout``.
-            KafkaCommitError: the broker refused the commit (the cause is chained).
-        """
-        consumer = self._consumer
-        if consumer is None or self._closed:
-            state = "not started yet" if consumer is None and not self._closed else "shut down"
-            raise ConsumerClosedError(
-                f"[{self._name}] cannot commit offsets ({_fmt_offsets(offsets)}): the consumer "
-                f"is {state}; commit before Control.shutdown() (drain_and_shutdown does)"
-            )
-        if self._auto:
-            assigned = consumer.assignment()
-            kept = {tp: o for tp, o in offsets.items() if tp in assigned}
-            if len(kept) < len(offsets):
-                log.debug(
-                    "[%s] not committing offsets of revoked partitions: %s",
-                    self._name,
-                    _fmt_offsets({tp: o for tp, o in offsets.items() if tp not in kept}),
-                )
-            if not kept:
-                return
-            offsets = kept
-        loop = asyncio.get_running_loop()
-        marker: asyncio.Future[None] = loop.create_future()
-        self._inflight.add(marker)
-        started = loop.time()
-        try:
-            await _within(consumer.commit(offsets), self._timeout)
-        except TimeoutError as exc:
-            self.commit_failures += 1
-            raise CommitTimeoutError(
-                f"[{self._name}] the commit of offsets ({_fmt_offsets(offsets)}) was not "
-                f"acknowledged within commit_timeout={self._timeout} s"
-            ) from exc
-        except KafkaError as exc:
-            self.commit_failures += 1
-            raise KafkaCommitError(
-                f"[{self._name}] committing offsets ({_fmt_offsets(offsets)}) failed: {exc!r}"
-            ) from exc
-        finally:
-            self._inflight.discard(marker)
-            marker.set_result(None)
-        self.commits += 1
-        elapsed = loop.time() - started
-        if elapsed > self._warning:
-            log.warning("[%s] a commit took %.3f s", self._name, elapsed)
-
-    async def flush(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the commits in flight."""
-        if self._inflight and timeout > 0:
-            await asyncio.wait(set(self._inflight), timeout=timeout)
-
-    def __repr__(self) -> str:
-        return f"<committer of {self._name}>"
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -366,14 +241,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._close_fut: asyncio.Future[None] = loop.create_future()
         self._wake_fut: asyncio.Future[None] | None = None
         self._shutdown_fut: asyncio.Future[Any] = loop.create_future()
-        self._was_missing: list[tuple[str, str]] = []  # found missing by the last check
-        # connection watch (see _check_connection)
-        self._unconnected_since: float | None = None
-        self._next_probe = 0.0
-        self._lost_since: float | None = None
-        self._lost_reported = 0.0
-        self._lost_at = ""
-        self._committer = _ConsumerCommitter(
+        self._watch: ConnectionWatch | None = None  # made by the poller (consumer_watch.py)
+        self._committer = ConsumerCommitter(
             stage.name, stage.settings, isinstance(stage.subscription, AutoSubscription)
         )
         self._cb_batch = self.get_async_callback(self._on_batch)
@@ -826,9 +695,12 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             _ensure_client_log_filter()
             consumer = AIOKafkaConsumer(**self._settings.to_aiokafka_kwargs())
             self._consumer = consumer
+            watch = self._watch = ConnectionWatch(
+                self.stage_name, self._settings, self._subscription, self._close_fut
+            )
             await self._start(consumer)
             self._committer._consumer = consumer
-            watcher = asyncio.ensure_future(self._watch(consumer))
+            watcher = asyncio.ensure_future(watch.run(consumer))
             try:
                 await self._poll(consumer)
             finally:
@@ -886,7 +758,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         if self._group_id is not None and settings.group_instance_id is None:
             _leave_generation_zero(consumer)
         try:
-            await self._race(self._check_missing(consumer))
+            assert self._watch is not None
+            await self._race(self._watch.check_missing(consumer))
         except (_Closing, asyncio.CancelledError):
             raise
         except Exception:
@@ -959,182 +832,6 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 await self._race(consumer.getmany(_NO_PARTITION, timeout_ms=0))
                 if not self._fetchable(consumer):
                     await self._idle()
-
-    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
-        """The poller's watcher: the connection every ``CONNECTION_CHECK_INTERVAL``
-        (:meth:`_check_connection`), what is missing every ``MISSING_WARNING_INTERVAL``
-        (:meth:`_check_missing`, not while the connection is lost)."""
-        loop = asyncio.get_running_loop()
-        next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
-        try:
-            # Ends on its own once a close is requested, not only when cancelled.
-            while not self._close_fut.done():
-                await asyncio.sleep(CONNECTION_CHECK_INTERVAL)
-                await self._check_connection(consumer)
-                if self._lost_since is None and loop.time() >= next_missing_check:
-                    await self._check_missing(consumer)
-                    next_missing_check = loop.time() + MISSING_WARNING_INTERVAL
-        except Exception:
-            # Reporting must never break consuming: say so once and stop reporting.
-            log.warning(
-                "[%s] the consumer's connection and topic watch failed; it stops",
-                self.stage_name,
-                exc_info=True,
-            )
-
-    async def _check_connection(self, consumer: AIOKafkaConsumer) -> None:
-        """Log the connector's own view of an outage on the ``connectors.kafka`` logger.
-
-        The consumer is connected when one of its client's connections is open (it keeps
-        one open to fetch, and one to the group coordinator). When none is open at two
-        checks in a row, the watcher asks the cluster for its metadata (at most every
-        ``_PROBE_INTERVAL``): an answer means the client was only idle (aiokafka closes
-        idle connections); no answer within ``_PROBE_TIMEOUT`` means an outage. Then a
-        WARNING says the connection is lost and since when; every
-        ``OUTAGE_REPORT_INTERVAL`` seconds another says it is still lost and retried
-        (aiokafka retries on its own; its repeated errors are summarised, see
-        :mod:`connectors.kafka._logging`); once a connection is open again (or the
-        metadata answers) a WARNING says it was restored and after how long.
-        """
-        client: Any = getattr(consumer, "_client", None)
-        conns: Any = getattr(client, "_conns", None)
-        if not isinstance(conns, dict) or not hasattr(client, "fetch_all_metadata"):
-            return  # another aiokafka: no view of the connections
-        loop = asyncio.get_running_loop()
-        if any(getattr(c, "connected", lambda: True)() for c in list(conns.values())):
-            self._unconnected_since = None
-            self._restored(loop.time())
-            return
-        now = loop.time()
-        if self._unconnected_since is None:
-            self._unconnected_since = now
-            return
-        if now < self._next_probe:
-            return
-        try:
-            await _within(client.fetch_all_metadata(), _PROBE_TIMEOUT)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            answered = False
-            log.debug("[%s] no metadata from Kafka: %r", self.stage_name, exc)
-        else:
-            answered = True
-        now = loop.time()
-        self._next_probe = now + _PROBE_INTERVAL
-        if answered:
-            self._unconnected_since = None
-            self._restored(now)
-            return
-        servers = self._settings.bootstrap_servers
-        if self._lost_since is None:
-            self._lost_since = self._lost_reported = self._unconnected_since
-            started = time.time() - (now - self._lost_since)
-            self._lost_at = time.strftime("%H:%M:%S", time.localtime(started))
-            interval = _client_log_interval()
-            log.warning(
-                "[%s] lost the connection to Kafka at %s (since %s); the client retries%s",
-                self.stage_name,
-                servers,
-                self._lost_at,
-                f" (its repeated errors are logged once per {interval:g} s)" if interval else "",
-            )
-        elif now - self._lost_reported >= OUTAGE_REPORT_INTERVAL:
-            self._lost_reported = now
-            log.warning(
-                "[%s] still no connection to Kafka at %s after %.0f s (since %s); retrying",
-                self.stage_name,
-                servers,
-                now - self._lost_since,
-                self._lost_at,
-            )
-
-    def _restored(self, now: float) -> None:
-        if self._lost_since is not None:
-            log.warning(
-                "[%s] connection to Kafka at %s restored after %.1f s",
-                self.stage_name,
-                self._settings.bootstrap_servers,
-                now - self._lost_since,
-            )
-            self._lost_since = None
-
-    async def _check_missing(self, consumer: AIOKafkaConsumer) -> None:
-        """Warn if the source waits for something the cluster does not have.
-
-        A subscription to a topic that does not exist, an assigned partition that does
-        not exist, a pattern that matches no topic: aiokafka waits for them without a
-        word. This reads the cluster's metadata (all topics: a request that creates
-        none) and logs a WARNING naming what is missing; it runs before subscribing
-        (a broker that auto-creates topics creates them when the subscription asks for
-        their metadata) and then every ``MISSING_WARNING_INTERVAL`` seconds, and logs an
-        INFO once what was missing is there. A failed metadata request is only logged at
-        DEBUG: an unreachable broker is reported elsewhere.
-        """
-        client: Any = getattr(consumer, "_client", None)
-        if client is None or not hasattr(client, "fetch_all_metadata"):
-            return
-        try:
-            cluster = await _within(client.fetch_all_metadata(), _METADATA_TIMEOUT)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.debug("[%s] reading the cluster metadata failed: %r", self.stage_name, exc)
-            return
-        missing = self._missing(cluster)
-        if missing:
-            log.warning(
-                "[%s] %s: the source waits and reads nothing from it meanwhile; check the "
-                "name or create it (repeated every %g s while missing)",
-                self.stage_name,
-                "; ".join(f"{what} {detail}" for what, detail in missing),
-                MISSING_WARNING_INTERVAL,
-            )
-        elif self._was_missing:
-            log.info(
-                "[%s] found now (created meanwhile, or auto-created by the broker when the "
-                "consumer asked for it): %s",
-                self.stage_name,
-                ", ".join(what for what, _ in self._was_missing),
-            )
-        self._was_missing = missing
-
-    def _missing(self, cluster: Any) -> list[tuple[str, str]]:
-        """``(what, detail)`` for each thing the subscription names and ``cluster``
-        (aiokafka metadata) does not have."""
-        sub = self._subscription
-        if isinstance(sub, TopicsSubscription):
-            return [
-                (f"topic {t!r}", "does not exist")
-                for t in sub.topics
-                if cluster.partitions_for_topic(t) is None
-            ]
-        if isinstance(sub, TopicPatternSubscription):
-            exclude = self._settings.to_aiokafka_kwargs().get("exclude_internal_topics", True)
-            topics = sorted(cluster.topics(exclude))
-            if any(re.match(sub.pattern, t) for t in topics):
-                return []
-            shown = ", ".join(topics[:10]) + (", ..." if len(topics) > 10 else "")
-            return [
-                (f"a topic matching pattern {sub.pattern!r}", f"(none of: {shown or 'no topic'})")
-            ]
-        if isinstance(sub, AssignmentSubscription | AssignmentOffsetsSubscription):
-            found: list[tuple[str, str]] = []
-            for tp in sorted(sub.partitions):
-                partitions = cluster.partitions_for_topic(tp.topic)
-                if partitions is None:
-                    found.append(
-                        (f"topic {tp.topic!r} (partition {tp.partition})", "does not exist")
-                    )
-                elif tp.partition not in partitions:
-                    found.append(
-                        (
-                            f"partition {tp.partition} of topic {tp.topic!r}",
-                            f"does not exist (the topic has partitions 0-{max(partitions)})",
-                        )
-                    )
-            return found
-        return []
 
     async def _getmany(
         self, consumer: AIOKafkaConsumer, *partitions: TopicPartition, **kwargs: Any
@@ -1254,198 +951,3 @@ def _leave_generation_zero(consumer: AIOKafkaConsumer) -> None:
         await original()
 
     coordinator._maybe_leave_group = leave_group
-
-
-# -- factories ----------------------------------------------------------------------------
-
-
-def _check(
-    what: str, settings: ConsumerSettings, subscription: Subscription, committable: bool
-) -> None:
-    if not isinstance(settings, ConsumerSettings):
-        raise TypeError(f"Consumer.{what}: expected ConsumerSettings, got {settings!r}")
-    if not isinstance(subscription, Subscription):
-        raise TypeError(
-            f"Consumer.{what}: expected a subscription (Subscriptions.topics(...), "
-            f".topic_pattern(...), .assignment(...)), got {subscription!r}"
-        )
-    if settings.group_id is None:
-        if isinstance(subscription, AutoSubscription):
-            raise ValueError(
-                f"Consumer.{what}: subscribing by topic needs a consumer group; set "
-                "ConsumerSettings.group_id (with_group_id) or use Subscriptions.assignment"
-            )
-        if committable:
-            raise ValueError(
-                f"Consumer.{what}: committing offsets needs a consumer group; set "
-                "ConsumerSettings.group_id (with_group_id)"
-            )
-
-
-def _source(
-    what: str,
-    settings: ConsumerSettings,
-    subscription: Subscription,
-    *,
-    committable: bool,
-    partitioned: bool,
-) -> Source[Any, Control]:
-    _check(what, settings, subscription, committable)
-    stage = ConsumerStage(
-        settings,
-        subscription,
-        committable=committable,
-        partitioned=partitioned,
-        name=f"Consumer.{what}",
-    )
-    return Source.from_graph(stage)
-
-
-def _record_and_offset(
-    msg: CommittableMessage[ConsumerRecord[Any, Any]],
-) -> tuple[ConsumerRecord[Any, Any], CommittableOffset]:
-    return msg.record, msg.committable_offset
-
-
-class Consumer:
-    """Factories of Kafka consumer sources (Alpakka's ``Consumer``).
-
-    Every source takes ``(settings, subscription)`` and materializes a
-    :class:`~connectors.kafka._stages.control.Control`. Records are aiokafka
-    ``ConsumerRecord`` objects whose ``key``/``value`` went through the settings'
-    deserializers. A supervision strategy set on the source
-    (``.with_attributes(Attributes.supervision_strategy(...))``) decides about
-    records that fail to deserialize: stop (default) fails the stream with
-    :class:`~connectors.kafka.errors.DeserializationError`, resume/restart skip
-    the record.
-    """
-
-    __slots__ = ()
-
-    @staticmethod
-    def plain_source(
-        settings: ConsumerSettings, subscription: Subscription
-    ) -> Source[ConsumerRecord[Any, Any], Control]:
-        """Records of the subscribed partitions; offsets are not committed.
-
-        Emits when: a fetched record is available and downstream pulled.
-        Backpressures when: downstream does not pull; at most
-        ``max_buffered_records`` records are fetched ahead, then the partitions are held
-        back (what aiokafka already fetched is kept for later, never fetched again).
-        Completes when: ``Control.stop()``/``shutdown()`` was called.
-        Fails when: the broker is unreachable at start (``ConsumerConnectionError``
-        within ``connect_timeout``), a record fails to deserialize (unless supervision
-        resumes), or polling fails.
-        Cancels when: never (a source); downstream cancellation shuts the consumer down.
-        """
-        return _source("plain_source", settings, subscription, committable=False, partitioned=False)
-
-    @staticmethod
-    def committable_source(
-        settings: ConsumerSettings, subscription: Subscription
-    ) -> Source[CommittableMessage[Any], Control]:
-        """``CommittableMessage(record, committable_offset)`` for each record: commit the
-        offsets (``Committer.sink``) after processing for at-least-once delivery.
-
-        Emits when: a fetched record is available and downstream pulled.
-        Backpressures when: downstream does not pull (bounded prefetch, then held back).
-        Completes when: ``Control.stop()``/``shutdown()`` was called.
-        Fails when: as :meth:`plain_source`.
-        Cancels when: never; downstream cancellation shuts the consumer down.
-        """
-        return _source(
-            "committable_source", settings, subscription, committable=True, partitioned=False
-        )
-
-    @staticmethod
-    def source_with_offset_context(
-        settings: ConsumerSettings, subscription: Subscription
-    ) -> SourceWithContext[ConsumerRecord[Any, Any], CommittableOffset, Control]:
-        """Each record with its ``CommittableOffset`` as the context (Alpakka's
-        ``sourceWithOffsetContext``): process the records with the context-keeping
-        operators, then commit with ``Committer.sink_with_offset_context``.
-
-        The stage of :meth:`committable_source`, its messages split into
-        ``(record, committable_offset)`` pairs.
-
-        Emits when: a fetched record is available and downstream pulled.
-        Backpressures when: downstream does not pull (bounded prefetch, then held back).
-        Completes when: ``Control.stop()``/``shutdown()`` was called.
-        Fails when: as :meth:`plain_source`.
-        Cancels when: never; downstream cancellation shuts the consumer down.
-        """
-        source = _source(
-            "source_with_offset_context",
-            settings,
-            subscription,
-            committable=True,
-            partitioned=False,
-        )
-        return SourceWithContext(source.map(_record_and_offset))
-
-    @staticmethod
-    def at_most_once_source(
-        settings: ConsumerSettings, subscription: Subscription
-    ) -> Source[ConsumerRecord[Any, Any], Control]:
-        """Records whose offset was committed *before* they are emitted (at-most-once).
-
-        Commits each record on its own: slow; prefer :meth:`committable_source`.
-
-        Emits when: the record's offset commit was acknowledged and downstream pulled.
-        Backpressures when: downstream does not pull, or a commit is in flight.
-        Completes when: ``Control.stop()``/``shutdown()`` was called.
-        Fails when: as :meth:`plain_source`, or a commit fails.
-        Cancels when: never; downstream cancellation shuts the consumer down.
-        """
-        source = _source(
-            "at_most_once_source", settings, subscription, committable=True, partitioned=False
-        )
-
-        async def commit_then_emit(msg: CommittableMessage[Any]) -> Any:
-            await msg.committable_offset.commit()
-            return msg.record
-
-        return source.map_async(1, commit_then_emit)
-
-    @staticmethod
-    def plain_partitioned_source(
-        settings: ConsumerSettings, subscription: Subscription
-    ) -> Source[tuple[TopicPartition, Source[ConsumerRecord[Any, Any], Any]], Control]:
-        """``(TopicPartition, Source of records)`` for each partition assigned.
-
-        A partition's source completes when the partition is revoked (or the
-        outer source stops); a new pair is emitted when it is assigned again. A
-        substream that is cancelled while its partition is still assigned is
-        replaced by a new pair that continues with the records not yet emitted.
-        Each substream is fed on its own demand: a slow one holds back only its partition.
-
-        Emits when: a partition was assigned and downstream pulled.
-        Backpressures when: downstream does not pull (pairs wait; substreams are
-        back-pressured each on its own).
-        Completes when: ``Control.stop()``/``shutdown()`` was called (substreams too).
-        Fails when: as :meth:`plain_source` (the substreams fail too).
-        Cancels when: never; downstream cancellation shuts the consumer down.
-        """
-        return _source(
-            "plain_partitioned_source", settings, subscription, committable=False, partitioned=True
-        )
-
-    @staticmethod
-    def committable_partitioned_source(
-        settings: ConsumerSettings, subscription: Subscription
-    ) -> Source[tuple[TopicPartition, Source[CommittableMessage[Any], Any]], Control]:
-        """As :meth:`plain_partitioned_source`, with ``CommittableMessage`` elements.
-
-        Emits when: a partition was assigned and downstream pulled.
-        Backpressures when: downstream does not pull.
-        Completes when: ``Control.stop()``/``shutdown()`` was called (substreams too).
-        Fails when: as :meth:`plain_source` (the substreams fail too).
-        Cancels when: never; downstream cancellation shuts the consumer down.
-        """
-        return _source(
-            "committable_partitioned_source",
-            settings,
-            subscription,
-            committable=True,
-            partitioned=True,
-        )

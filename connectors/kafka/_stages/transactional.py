@@ -84,7 +84,7 @@ from ..messages import (
 )
 from ..settings import ConsumerSettings, ProducerSettings
 from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
-from .consumer import Consumer
+from .consumers import Consumer
 from .control import Control
 from .producer import _close_quietly
 
