@@ -63,12 +63,14 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   for commits in flight. Downstream cancellation and failures shut down the
   same way; ``is_shutdown`` completes when the consumer is closed.
 - Tansu quirk: a group's first member gets generation 0, for which aiokafka
-  sends no LeaveGroup on close; the stage sends it itself so a successor need
-  not wait out the session timeout.
+  sends no LeaveGroup on close; the stage sends it itself
+  (:mod:`connectors.kafka._compat_group`) so a successor need not wait out the
+  session timeout.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import inspect
@@ -79,8 +81,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaConnectionError, KafkaError
-from aiokafka.protocol.group import LeaveGroupRequest
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from reactive import Done, Supervision
@@ -95,6 +96,7 @@ from reactive.stage import (
 )
 
 from .._closing import cancel_releasing, close_consumer
+from .._compat_group import leave_generation_zero
 from .._logging import ensure_installed as _ensure_client_log_filter
 from ..errors import (
     ConsumerConnectionError,
@@ -184,7 +186,7 @@ class ConsumerStage(GraphStageWithMaterializedValue[SourceShape[Any], Control]):
         self.shape = SourceShape(Outlet(f"{name}.out"))
 
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Control]:
-        logic = _ConsumerLogic(self)
+        logic = _PartitionedLogic(self) if self.partitioned else _SingleLogic(self)
         return logic, logic.control
 
     def __repr__(self) -> str:
@@ -192,8 +194,15 @@ class ConsumerStage(GraphStageWithMaterializedValue[SourceShape[Any], Control]):
 
 
 class _ConsumerLogic(GraphStageLogic, OutHandler):
-    """Stage side: buffers, emission, control. Poller side: the methods under
-    "poller" run in the poller task (and the rebalance listener in aiokafka's)."""
+    """What every consumer source shares: the poller, counters, control, the commit ref.
+
+    Stage side: the async callbacks from the poller (``_on_*``), control and the element
+    built for a record (``_message``, ``_decode``). Poller side: the methods under
+    "poller" run in the poller task (and the rebalance listener in aiokafka's). Where
+    records wait and how they leave is the subclasses' part: one buffer and the outlet
+    (:class:`_SingleLogic`), or a buffer and a substream per partition
+    (:class:`_PartitionedLogic`).
+    """
 
     def __init__(self, stage: ConsumerStage) -> None:
         super().__init__(stage.shape)
@@ -202,26 +211,16 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._settings = stage.settings
         self._subscription = stage.subscription
         self._committable = stage.committable
-        self._partitioned = stage.partitioned
         self._group_id = stage.settings.group_id
         self._max = stage.settings.max_buffered_records
         self._refill = max(1, self._max // 4)  # see _wake_for_room
         self._no_deserializers = (
             stage.settings.key_deserializer is None and stage.settings.value_deserializer is None
         )
-        # on_pull's fast path: committable, not partitioned, nothing to deserialize.
-        self._fast = self._committable and not self._partitioned and self._no_deserializers
-        if not self._partitioned:
-            # Batch protocol (reactive/_ops/fused.py): a pull may ask for demand_n records,
-            # answered with one _Batch (see _push_batch).
-            self._batch_out = (self.out,)
         loop = asyncio.get_running_loop()
         self._event_loop = loop
         self._phase = _RUNNING
         # stage state
-        self._buffer: deque[ConsumerRecord[Any, Any]] = deque()  # plain sources
-        self._bufs: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {}  # partitioned
-        self._subs: dict[TopicPartition, SubSourceOutlet] = {}
         self._assigned_tps: set[TopicPartition] = set()
         self._buffered = 0
         self._incoming = 0  # handed over by the poller, not yet received
@@ -266,97 +265,61 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             self._committer._closed = True
             self._shutdown_fut.set_result(Done)
 
-    # -- outlet ---------------------------------------------------------------------------
-    def on_pull(self) -> None:
-        if self._partitioned:
-            return  # the pairs leave through emit; records through the substreams
-        buffer = self._buffer
-        if buffer:
-            c = self._cout
-            n = c.demand_n if c.batch else 1
-            if n > 1 and len(buffer) > 1:
-                self._push_batch(n)
-                return  # _push_batch wakes the poller
-            elif self._fast:
-                # Per-record hot path of committable_source without deserializers
-                # (performance): emit here instead of going through _deliver and _element.
-                rec = buffer.popleft()
-                self._buffered -= 1
-                self._emitted += 1
-                topic = rec.topic
-                partition = rec.partition
-                offset = rec.offset
-                self._next_offset[(topic, partition)] = offset + 1
-                self.push(
-                    self.out,
-                    CommittableMessage(
-                        rec,
-                        CommittableOffset(
-                            self._group_id or "", topic, partition, offset, self._committer
-                        ),
-                    ),
-                )
-            else:
-                self._deliver()
-                return  # _deliver wakes the poller
-        self._wake_for_room()
-
-    def _push_batch(self, n: int) -> None:
-        """Answer a batch pull (``demand_n`` = ``n`` > 1) with one ``_Batch`` of up to ``n``
-        buffered records (batch protocol, see ``reactive/_ops/fused.py``).
-
-        Records are taken, counted and deserialized exactly as one by one: a record that
-        fails to deserialize fails the stream after the records before it were pushed
-        (in this batch), or is skipped and counted under resume/restart.
-        """
-        buffer = self._buffer
-        k = min(n, len(buffer))
-        batch: list[Any] = _Batch()
-        if self._no_deserializers:
-            # The tight loop (performance): no per-record method calls.
-            pop = buffer.popleft
-            append = batch.append
-            next_offset = self._next_offset
-            if self._committable:
-                group = self._group_id or ""
-                committer = self._committer
-                for _ in range(k):
-                    rec = pop()
-                    topic = rec.topic
-                    partition = rec.partition
-                    offset = rec.offset
-                    next_offset[(topic, partition)] = offset + 1
-                    append(
-                        CommittableMessage(
-                            rec, CommittableOffset(group, topic, partition, offset, committer)
-                        )
-                    )
-            else:
-                for _ in range(k):
-                    rec = pop()
-                    next_offset[(rec.topic, rec.partition)] = rec.offset + 1
-                    append(rec)
-            self._buffered -= k
-            self._emitted += k
-            self.push(self.out, batch)
-            self._wake_for_room()
-            return
-        error = self._decode_into(buffer, n, batch)
-        if batch:
-            # The records before a failing one go out first; the failure follows them.
-            self.push(self.out, batch if len(batch) > 1 else batch[0])
-        if error is not None:
-            self._fail(error)
-        else:
-            self._wake_for_room()
-
     def on_downstream_finish(self, cause: BaseException) -> None:
         # Downstream is gone: stop emitting and close the consumer (the stage stops when
         # it is closed, so no consumer task outlives the stream).
         self._stop_emitting()
         self._request_close()
 
+    # -- where records wait (the subclasses) ----------------------------------------------
+    @abc.abstractmethod
+    def _store(self, tp: TopicPartition, recs: list[Any]) -> bool:
+        """Keep the fetched records ``recs`` of ``tp`` for emission; False if ``tp`` has
+        no place for them (they are dropped and counted)."""
+
+    @abc.abstractmethod
+    def _emit_stored(self, tps: Iterable[TopicPartition]) -> None:
+        """Emit what demand allows after records of ``tps`` were stored."""
+
+    @abc.abstractmethod
+    def _revoke(self, tps: frozenset[TopicPartition]) -> None:
+        """Drop what is stored for the revoked ``tps`` (and end their substreams)."""
+
+    @abc.abstractmethod
+    def _drop_buffers(self) -> None:
+        """Drop every stored record (counted as dropped)."""
+
+    @abc.abstractmethod
+    def _end_substreams(self, exc: BaseException | None) -> None:
+        """Complete (``exc`` None) or fail every open substream; none is opened after."""
+
+    @abc.abstractmethod
+    def _held_partitions(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
+        """The partitions held back while the stage runs with room (read by the poller)."""
+
+    def _assigned_new(self, tps: Iterable[TopicPartition]) -> None:
+        """``tps`` were newly assigned while the stage emits (partitioned: new pairs)."""
+
     # -- emission -------------------------------------------------------------------------
+    def _message(self, rec: ConsumerRecord[Any, Any]) -> Any:
+        """The element of the (deserialized) ``rec``, counted as emitted: the record, or
+        its ``CommittableMessage``. The one place an element is built, but for the batch
+        loop of ``_SingleLogic._push_batch``, which inlines it (a call per record there
+        is measurable)."""
+        self._emitted += 1
+        topic = rec.topic
+        partition = rec.partition
+        offset = rec.offset
+        # A plain (topic, partition) tuple as the key: it equals and hashes as the
+        # TopicPartition that metrics() looks it up with.
+        self._next_offset[(topic, partition)] = offset + 1
+        if not self._committable:
+            return rec
+        return CommittableMessage(
+            rec,
+            CommittableOffset(self._group_id or "", topic, partition, offset, self._committer),
+        )
+
     def _element(self, rec: ConsumerRecord[Any, Any]) -> Any:
         """The element for ``rec``; ``_SKIP`` (resumed), or ``None`` after failing."""
         elem = self._decode(rec)
@@ -368,20 +331,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     def _decode(self, rec: ConsumerRecord[Any, Any]) -> Any:
         """The element for ``rec``, ``_SKIP``, or the ``DeserializationError`` to fail
         with (supervision decided stop); counts emitted and skipped records."""
-        # Per-record hot path (performance): no deserializer loop when there are none,
-        # and a plain (topic, partition) tuple as the _next_offset key (it equals and
-        # hashes as the TopicPartition that metrics() looks it up with).
         if self._no_deserializers:
-            self._emitted += 1
-            self._next_offset[(rec.topic, rec.partition)] = rec.offset + 1
-            if not self._committable:
-                return rec
-            return CommittableMessage(
-                rec,
-                CommittableOffset(
-                    self._group_id or "", rec.topic, rec.partition, rec.offset, self._committer
-                ),
-            )
+            return self._message(rec)
         settings = self._settings
         for field, fn in (
             ("key", settings.key_deserializer),
@@ -405,51 +356,11 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 if self.decide(err) is Supervision.stop:
                     return err
                 self._skipped += 1
-                self._next_offset[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+                self._next_offset[(rec.topic, rec.partition)] = rec.offset + 1
                 log.warning("%s (skipped by the supervision strategy)", err)
                 return _SKIP
             setattr(rec, field, decoded)
-        self._emitted += 1
-        self._next_offset[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
-        if not self._committable:
-            return rec
-        offset = CommittableOffset(
-            self._group_id or "", rec.topic, rec.partition, rec.offset, self._committer
-        )
-        return CommittableMessage(rec, offset)
-
-    def _deliver(self) -> None:
-        buffer = self._buffer
-        out = self.out
-        if len(buffer) > 1 and self.is_available(out):
-            c = self._cout
-            if c.batch and c.demand_n > 1:
-                self._push_batch(c.demand_n)
-                return
-        while buffer and self.is_available(out):
-            rec = buffer.popleft()
-            self._buffered -= 1
-            elem = self._element(rec)
-            if elem is None:
-                return
-            if elem is not _SKIP:
-                self.push(out, elem)
-        self._wake_for_room()
-
-    def _deliver_sub(self, tp: TopicPartition) -> None:
-        sub = self._subs.get(tp)
-        buf = self._bufs.get(tp)
-        if buf and sub is not None and sub.is_available() and sub.demand > 1 and len(buf) > 1:
-            self._push_sub_batch(sub, buf)
-        while buf and sub is not None and sub.is_available():
-            rec = buf.popleft()
-            self._buffered -= 1
-            elem = self._element(rec)
-            if elem is None:
-                return
-            if elem is not _SKIP:
-                sub.push(elem)
-        self._wake()
+        return self._message(rec)
 
     def _decode_into(self, buffer: deque[Any], n: int, batch: list[Any]) -> BaseException | None:
         """Take records from ``buffer`` into ``batch`` (up to ``n`` elements), decoded as
@@ -466,50 +377,6 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             batch.append(elem)
         return None
 
-    def _push_sub_batch(self, sub: SubSourceOutlet, buf: deque[Any]) -> None:
-        """Answer a substream's batch pull (``sub.demand`` > 1) with one ``_Batch`` of its
-        partition's buffered records, taken and decoded as one by one (a record that
-        fails to deserialize fails the stream after the records before it were pushed,
-        or is skipped under resume/restart)."""
-        batch: list[Any] = _Batch()
-        error = self._decode_into(buf, sub.demand, batch)
-        if batch:
-            sub.push(batch if len(batch) > 1 else batch[0])
-        if error is not None:
-            self._fail(error)
-
-    def _open_sub(self, tp: TopicPartition) -> None:
-        sub = SubSourceOutlet(
-            self, f"{self.stage_name}.{tp.topic}-{tp.partition}", subscription_timeout=None
-        )
-        sub.set_handler(_SubHandler(self, tp, sub))
-        self._subs[tp] = sub
-        self._bufs.setdefault(tp, deque())
-        self.emit(self.out, (tp, sub.source))
-
-    def _sub_cancelled(self, tp: TopicPartition, sub: SubSourceOutlet) -> None:
-        # Alpakka: a substream cancelled while its partition is still assigned is
-        # replaced by a new one that continues with the records not yet emitted.
-        if self._subs.get(tp) is not sub:
-            return
-        del self._subs[tp]
-        if self._phase == _RUNNING and tp in self._assigned_tps and not self.is_closed(self.out):
-            self._open_sub(tp)
-        else:
-            self._drop_partition(tp)
-
-    def _drop_partition(self, tp: TopicPartition) -> None:
-        buf = self._bufs.pop(tp, None)
-        if buf:
-            self._buffered -= len(buf)
-            self._dropped += len(buf)
-
-    def _drop_buffers(self) -> None:
-        self._dropped += self._buffered
-        self._buffer.clear()
-        self._bufs.clear()
-        self._buffered = 0
-
     # -- async callbacks from the poller --------------------------------------------------
     def _on_batch(self, item: tuple[int, dict[TopicPartition, list[Any]], int]) -> None:
         generation, records, n = item
@@ -518,46 +385,23 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             self._dropped += n
             return
         for tp, recs in records.items():
-            if tp not in self._assigned_tps:
+            if tp not in self._assigned_tps or not self._store(tp, recs):
                 self._dropped += len(recs)
                 continue
-            if self._partitioned:
-                buf = self._bufs.get(tp)
-                if buf is None:
-                    self._dropped += len(recs)
-                    continue
-                buf.extend(recs)
-            else:
-                self._buffer.extend(recs)
             self._buffered += len(recs)
             self._fetched += len(recs)
-        if self._partitioned:
-            for tp in records:
-                self._deliver_sub(tp)
-        else:
-            self._deliver()
+        self._emit_stored(records)
 
     def _on_assigned(self, tps: frozenset[TopicPartition]) -> None:
         new = tps - self._assigned_tps
         self._assigned_tps |= tps
-        if self._partitioned and self._phase == _RUNNING and not self.is_closed(self.out):
-            for tp in sorted(new):
-                self._open_sub(tp)
+        if self._phase == _RUNNING and not self.is_closed(self.out):
+            self._assigned_new(sorted(new))
         self._wake()
 
     def _on_revoked(self, tps: frozenset[TopicPartition]) -> None:
         self._assigned_tps -= tps
-        if self._partitioned:
-            for tp in tps:
-                sub = self._subs.pop(tp, None)
-                if sub is not None:
-                    sub.complete()
-                self._drop_partition(tp)
-        elif self._buffer:
-            kept = deque(r for r in self._buffer if (r.topic, r.partition) not in tps)
-            self._dropped += len(self._buffer) - len(kept)
-            self._buffered -= len(self._buffer) - len(kept)
-            self._buffer = kept
+        self._revoke(tps)
 
     def _on_failed(self, exc: BaseException) -> None:
         self._fail(exc)
@@ -580,20 +424,14 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             return
         self._phase = _STOPPED
         self._drop_buffers()
-        for sub in self._subs.values():
-            sub.complete()
-        self._subs.clear()
-        if self._partitioned and not self.is_closed(self.out):
-            self.abort_emitting(self.out)  # pairs not taken yet: their sources completed
+        self._end_substreams(None)
         self.complete(self.out)
 
     def _fail(self, exc: BaseException) -> None:
         if self._phase == _RUNNING:
             self._phase = _STOPPED
         self._drop_buffers()
-        for sub in self._subs.values():
-            sub.fail(exc)
-        self._subs.clear()
+        self._end_substreams(exc)
         self.fail(self.out, exc)
         self._request_close()
 
@@ -638,14 +476,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         """The partitions whose records must not be taken now (read by the poller)."""
         if self._phase != _RUNNING or self._room() <= 0 or self._rebalancing:
             return set(assignment)
-        if not self._partitioned:
-            return set()
-        subs, bufs = self._subs, self._bufs
-        return {
-            tp
-            for tp in assignment
-            if tp not in subs or (bufs.get(tp) and not subs[tp].is_available())
-        }
+        return self._held_partitions(assignment)
 
     def _metrics(self) -> dict[str, Any]:
         consumer = self._consumer
@@ -756,7 +587,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 "bootstrap_servers and that the broker is running"
             ) from exc
         if self._group_id is not None and settings.group_instance_id is None:
-            _leave_generation_zero(consumer)
+            leave_generation_zero(consumer)
         try:
             assert self._watch is not None
             await self._race(self._watch.check_missing(consumer))
@@ -911,12 +742,247 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 self._wake()
 
 
+class _SingleLogic(_ConsumerLogic):
+    """A plain source (``plain_source``, ``committable_source``, ...): one buffer for every
+    assigned partition, emitted through the outlet; speaks the batch protocol."""
+
+    def __init__(self, stage: ConsumerStage) -> None:
+        super().__init__(stage)
+        # Batch protocol (reactive/_ops/fused.py): a pull may ask for demand_n records,
+        # answered with one _Batch (see _push_batch).
+        self._batch_out = (self.out,)
+        self._buffer: deque[ConsumerRecord[Any, Any]] = deque()
+
+    def on_pull(self) -> None:
+        buffer = self._buffer
+        if buffer:
+            c = self._cout
+            n = c.demand_n if c.batch else 1
+            if n > 1 and len(buffer) > 1:
+                self._push_batch(n)
+                return  # _push_batch wakes the poller
+            elif self._no_deserializers:
+                # One record, nothing to deserialize: no supervision can apply.
+                rec = buffer.popleft()
+                self._buffered -= 1
+                self.push(self.out, self._message(rec))
+            else:
+                self._deliver()
+                return  # _deliver wakes the poller
+        self._wake_for_room()
+
+    def _push_batch(self, n: int) -> None:
+        """Answer a batch pull (``demand_n`` = ``n`` > 1) with one ``_Batch`` of up to ``n``
+        buffered records (batch protocol, see ``reactive/_ops/fused.py``).
+
+        Records are taken, counted and deserialized exactly as one by one: a record that
+        fails to deserialize fails the stream after the records before it were pushed
+        (in this batch), or is skipped and counted under resume/restart.
+        """
+        buffer = self._buffer
+        k = min(n, len(buffer))
+        batch: list[Any] = _Batch()
+        if self._no_deserializers:
+            # The tight loop (performance): ``_message`` inlined, no per-record calls.
+            pop = buffer.popleft
+            append = batch.append
+            next_offset = self._next_offset
+            if self._committable:
+                group = self._group_id or ""
+                committer = self._committer
+                for _ in range(k):
+                    rec = pop()
+                    topic = rec.topic
+                    partition = rec.partition
+                    offset = rec.offset
+                    next_offset[(topic, partition)] = offset + 1
+                    append(
+                        CommittableMessage(
+                            rec, CommittableOffset(group, topic, partition, offset, committer)
+                        )
+                    )
+            else:
+                for _ in range(k):
+                    rec = pop()
+                    next_offset[(rec.topic, rec.partition)] = rec.offset + 1
+                    append(rec)
+            self._buffered -= k
+            self._emitted += k
+            self.push(self.out, batch)
+            self._wake_for_room()
+            return
+        error = self._decode_into(buffer, n, batch)
+        if batch:
+            # The records before a failing one go out first; the failure follows them.
+            self.push(self.out, batch if len(batch) > 1 else batch[0])
+        if error is not None:
+            self._fail(error)
+        else:
+            self._wake_for_room()
+
+    def _deliver(self) -> None:
+        buffer = self._buffer
+        out = self.out
+        if len(buffer) > 1 and self.is_available(out):
+            c = self._cout
+            if c.batch and c.demand_n > 1:
+                self._push_batch(c.demand_n)
+                return
+        while buffer and self.is_available(out):
+            rec = buffer.popleft()
+            self._buffered -= 1
+            elem = self._element(rec)
+            if elem is None:
+                return
+            if elem is not _SKIP:
+                self.push(out, elem)
+        self._wake_for_room()
+
+    def _store(self, tp: TopicPartition, recs: list[Any]) -> bool:
+        self._buffer.extend(recs)
+        return True
+
+    def _emit_stored(self, tps: Iterable[TopicPartition]) -> None:
+        self._deliver()
+
+    def _revoke(self, tps: frozenset[TopicPartition]) -> None:
+        buffer = self._buffer
+        if buffer:
+            kept = deque(r for r in buffer if (r.topic, r.partition) not in tps)
+            self._dropped += len(buffer) - len(kept)
+            self._buffered -= len(buffer) - len(kept)
+            self._buffer = kept
+
+    def _drop_buffers(self) -> None:
+        self._dropped += self._buffered
+        self._buffer.clear()
+        self._buffered = 0
+
+    def _end_substreams(self, exc: BaseException | None) -> None:
+        pass  # none
+
+    def _held_partitions(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
+        return set()
+
+
+class _PartitionedLogic(_ConsumerLogic):
+    """A partitioned source: a ``(TopicPartition, Source)`` pair per assigned partition,
+    each substream fed from its partition's own buffer on its own demand (a slow one holds
+    back only its partition)."""
+
+    def __init__(self, stage: ConsumerStage) -> None:
+        super().__init__(stage)
+        self._bufs: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {}
+        self._subs: dict[TopicPartition, SubSourceOutlet] = {}
+
+    def on_pull(self) -> None:
+        pass  # the pairs leave through emit; records through the substreams
+
+    def _deliver_sub(self, tp: TopicPartition) -> None:
+        sub = self._subs.get(tp)
+        buf = self._bufs.get(tp)
+        if buf and sub is not None and sub.is_available() and sub.demand > 1 and len(buf) > 1:
+            self._push_sub_batch(sub, buf)
+        while buf and sub is not None and sub.is_available():
+            rec = buf.popleft()
+            self._buffered -= 1
+            elem = self._element(rec)
+            if elem is None:
+                return
+            if elem is not _SKIP:
+                sub.push(elem)
+        self._wake()
+
+    def _push_sub_batch(self, sub: SubSourceOutlet, buf: deque[Any]) -> None:
+        """Answer a substream's batch pull (``sub.demand`` > 1) with one ``_Batch`` of its
+        partition's buffered records, taken and decoded as one by one (a record that
+        fails to deserialize fails the stream after the records before it were pushed,
+        or is skipped under resume/restart)."""
+        batch: list[Any] = _Batch()
+        error = self._decode_into(buf, sub.demand, batch)
+        if batch:
+            sub.push(batch if len(batch) > 1 else batch[0])
+        if error is not None:
+            self._fail(error)
+
+    def _open_sub(self, tp: TopicPartition) -> None:
+        sub = SubSourceOutlet(
+            self, f"{self.stage_name}.{tp.topic}-{tp.partition}", subscription_timeout=None
+        )
+        sub.set_handler(_SubHandler(self, tp, sub))
+        self._subs[tp] = sub
+        self._bufs.setdefault(tp, deque())
+        self.emit(self.out, (tp, sub.source))
+
+    def _sub_cancelled(self, tp: TopicPartition, sub: SubSourceOutlet) -> None:
+        # Alpakka: a substream cancelled while its partition is still assigned is
+        # replaced by a new one that continues with the records not yet emitted.
+        if self._subs.get(tp) is not sub:
+            return
+        del self._subs[tp]
+        if self._phase == _RUNNING and tp in self._assigned_tps and not self.is_closed(self.out):
+            self._open_sub(tp)
+        else:
+            self._drop_partition(tp)
+
+    def _drop_partition(self, tp: TopicPartition) -> None:
+        buf = self._bufs.pop(tp, None)
+        if buf:
+            self._buffered -= len(buf)
+            self._dropped += len(buf)
+
+    def _store(self, tp: TopicPartition, recs: list[Any]) -> bool:
+        buf = self._bufs.get(tp)
+        if buf is None:
+            return False
+        buf.extend(recs)
+        return True
+
+    def _emit_stored(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            self._deliver_sub(tp)
+
+    def _assigned_new(self, tps: Iterable[TopicPartition]) -> None:
+        for tp in tps:
+            self._open_sub(tp)
+
+    def _revoke(self, tps: frozenset[TopicPartition]) -> None:
+        for tp in tps:
+            sub = self._subs.pop(tp, None)
+            if sub is not None:
+                sub.complete()
+            self._drop_partition(tp)
+
+    def _drop_buffers(self) -> None:
+        self._dropped += self._buffered
+        self._bufs.clear()
+        self._buffered = 0
+
+    def _end_substreams(self, exc: BaseException | None) -> None:
+        for sub in self._subs.values():
+            if exc is None:
+                sub.complete()
+            else:
+                sub.fail(exc)
+        self._subs.clear()
+        if exc is None and not self.is_closed(self.out):
+            self.abort_emitting(self.out)  # pairs not taken yet: their sources completed
+
+    def _held_partitions(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
+        subs, bufs = self._subs, self._bufs
+        return {
+            tp
+            for tp in assignment
+            if tp not in subs or (bufs.get(tp) and not subs[tp].is_available())
+        }
+
+
 class _SubHandler:
     """Handlers of one partition substream's outlet."""
 
     __slots__ = ("_logic", "_sub", "_tp")
 
-    def __init__(self, logic: _ConsumerLogic, tp: TopicPartition, sub: SubSourceOutlet) -> None:
+    def __init__(self, logic: _PartitionedLogic, tp: TopicPartition, sub: SubSourceOutlet) -> None:
         self._logic = logic
         self._tp = tp
         self._sub = sub
@@ -926,28 +992,3 @@ class _SubHandler:
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         self._logic._sub_cancelled(self._tp, self._sub)
-
-
-def _leave_generation_zero(consumer: AIOKafkaConsumer) -> None:
-    """Make closing send LeaveGroup also for generation 0 (see the module docstring).
-
-    aiokafka leaves the group on close only when its generation is > 0; Tansu gives
-    a group's first member generation 0, and without LeaveGroup the next member to
-    join waits until the broker expires this one (session timeout). Kafka itself
-    starts at generation 1, where this changes nothing.
-    """
-    coordinator: Any = getattr(consumer, "_coordinator", None)
-    original = getattr(coordinator, "_maybe_leave_group", None)
-    if coordinator is None or original is None:
-        return
-
-    async def leave_group() -> None:
-        member_id = getattr(coordinator, "member_id", "")
-        if getattr(coordinator, "generation", -1) == 0 and member_id:
-            try:
-                await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, member_id))
-            except (KafkaError, OSError) as exc:
-                log.debug("LeaveGroup for generation 0 failed: %r", exc)
-        await original()
-
-    coordinator._maybe_leave_group = leave_group
