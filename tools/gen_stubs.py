@@ -4,8 +4,8 @@ Python cannot say "``map`` returns the same kind of blueprint", so ``Source``, `
 ``SubFlow`` each get their own typed copy of every ``FlowOps`` operator. The copies come
 from one table (``OPS``: the *type* transform of each operator: parameter types, element
 type out, materialized value out) applied to the *runtime* classes: the parameter lists
-(names, order, defaults) are read with ``inspect``, so an operator added to
-``blueprints.py`` still appears in the stub (with a generic typing) even before it has a
+(names, order, defaults) are read with ``inspect``, so an operator added to a
+``FlowOps`` family (``reactive/_dsl/flow_ops/``) still appears in the stub (with a generic typing) even before it has a
 row in the table. ``tests/test_typing.py`` fails when the committed stubs differ from what
 this script generates.
 
@@ -839,9 +839,14 @@ OPS_NAMES: set[str] = set()
 
 
 def _flowops_names() -> list[str]:
+    """FlowOps' operators: the appending primitives first (``flow_ops/_base.py``), then each
+    family's mixin in ``FlowOps``' base order (``reactive/_dsl/flow_ops/``)."""
     from reactive._dsl.blueprints import FlowOps, Graph
+    from reactive._dsl.flow_ops._base import OpsBase
 
-    return [n for n in _own_public_and_private(FlowOps, (Graph,)) if n not in ("__init__",)]
+    names = [n for n in _own_public_and_private(FlowOps, (Graph,)) if n not in ("__init__",)]
+    first = [n for n in names if n in OpsBase.__dict__]
+    return first + [n for n in names if n not in first]
 
 
 def generate() -> dict[Path, str]:

@@ -72,7 +72,7 @@ from .._stage.shapes import (
     UniformFanInShape,
     UniformFanOutShape,
 )
-from .blueprints import Graph, _module_of
+from .graph import Graph, _module_of
 
 __all__ = ["GraphDSL", "Builder"]
 

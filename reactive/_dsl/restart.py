@@ -19,7 +19,8 @@ from .._ops.restart import (
     _RetryCoordinator,
 )
 from .._stage.shapes import FlowShape
-from .blueprints import Flow, Sink, Source, _module_of
+from .blueprints import Flow, Sink, Source
+from .graph import _module_of
 
 __all__ = ["RestartSource", "RestartFlow", "RestartSink", "RetryFlow"]
 

@@ -17,7 +17,8 @@ from typing import Any
 from .._checks import check, pos_int
 from .._impl.modules import Module
 from .._keep import Keep
-from .blueprints import Flow, FlowOps, Source, _module_of
+from .blueprints import Flow, FlowOps, Source
+from .graph import _module_of
 
 __all__ = ["SubFlow"]
 

@@ -55,6 +55,18 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         flow: GraphStageWithMaterializedValue[Any, M2],
         combine: Callable[[Mat, M2], M3],
     ) -> SubFlow[Any, Mat, Ctx]: ...
+    def _side_output(
+        self,
+        stage: Any,
+        sink: Any,
+        combine: Callable[[Any, Any], Any] | None,
+    ) -> Any: ...
+    def _fan_in(
+        self,
+        others: list[Any],
+        stage: Any,
+        combine: Callable[[Any, Any], Any] | None,
+    ) -> Any: ...
     def map(self, f: Callable[[Out], U]) -> SubFlow[U, Mat, Ctx]: ...
     def filter(self, p: Callable[[Out], bool]) -> SubFlow[Out, Mat, Ctx]: ...
     def filter_not(self, p: Callable[[Out], bool]) -> SubFlow[Out, Mat, Ctx]: ...
@@ -97,6 +109,10 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         extract: Callable[[Out], Any] | None = ...,
         logger: Any = ...,
     ) -> SubFlow[Out, Mat, Ctx]: ...
+    def drop_repeated(
+        self,
+        eq: Callable[[Out, Out], bool] | None = ...,
+    ) -> SubFlow[Out, Mat, Ctx]: ...
     def map_async(
         self,
         parallelism: int,
@@ -109,6 +125,13 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
     ) -> SubFlow[U, Mat, Ctx]: ...
     def scan_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> SubFlow[U, Mat, Ctx]: ...
     def fold_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> SubFlow[U, Mat, Ctx]: ...
+    def map_async_partitioned(
+        self,
+        parallelism: int,
+        per_partition: int,
+        partitioner: Callable[[Out], Hashable],
+        f: Callable[[Out, Any], Awaitable[U]],
+    ) -> SubFlow[U, Mat, Ctx]: ...
     def buffer(self, size: int, overflow_strategy: OverflowStrategy) -> SubFlow[Out, Mat, Ctx]: ...
     def detach(self) -> SubFlow[Out, Mat, Ctx]: ...
     @overload
@@ -213,6 +236,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         f: Callable[[U, Out], U],
     ) -> SubFlow[U, Mat, Ctx]: ...
     def expand(self, f: Callable[[Out], Iterable[U]]) -> SubFlow[U, Mat, Ctx]: ...
+    def debounce(self, seconds: float) -> SubFlow[Out, Mat, Ctx]: ...
     def recover(self, f: Callable[[BaseException], U | None]) -> SubFlow[Out | U, Mat, Ctx]: ...
     def recover_with_retries(
         self,
@@ -245,32 +269,6 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         self,
         p: Callable[[Out], bool],
     ) -> SubFlow[Out, Mat, SubFlow[Any, Any, Ctx]]: ...
-    def concat_lazy(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
-    def prepend_lazy(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
-    def map_async_partitioned(
-        self,
-        parallelism: int,
-        per_partition: int,
-        partitioner: Callable[[Out], Hashable],
-        f: Callable[[Out, Any], Awaitable[U]],
-    ) -> SubFlow[U, Mat, Ctx]: ...
-    def debounce(self, seconds: float) -> SubFlow[Out, Mat, Ctx]: ...
-    def drop_repeated(
-        self,
-        eq: Callable[[Out, Out], bool] | None = ...,
-    ) -> SubFlow[Out, Mat, Ctx]: ...
-    def zip_all(
-        self,
-        other: Source[U, Any],
-        pad_left: T,
-        pad_right: V,
-    ) -> SubFlow[tuple[Out | T, U | V], Mat, Ctx]: ...
-    def _side_output(
-        self,
-        stage: Any,
-        sink: Any,
-        combine: Callable[[Any, Any], Any] | None,
-    ) -> Any: ...
     def also_to(self, sink: Sink[Out, Any]) -> SubFlow[Out, Mat, Ctx]: ...
     def also_to_mat(
         self,
@@ -294,30 +292,6 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         pred: Callable[[Out], bool],
         combine: Callable[[Mat, M2], M3],
     ) -> SubFlow[Out, Mat, Ctx]: ...
-    def zip_latest(self, other: Source[U, Any]) -> SubFlow[tuple[Out, U], Mat, Ctx]: ...
-    def zip_latest_with(
-        self,
-        other: Source[U, Any],
-        f: Callable[[Out, U], V],
-    ) -> SubFlow[V, Mat, Ctx]: ...
-    def merge_sorted(
-        self,
-        other: Source[U, Any],
-        key: Callable[[Any], Any] | None = ...,
-    ) -> SubFlow[Out | U, Mat, Ctx]: ...
-    def interleave(
-        self,
-        other: Source[U, Any],
-        segment_size: int,
-        eager_close: bool = ...,
-    ) -> SubFlow[Out | U, Mat, Ctx]: ...
-    def or_else(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
-    def _fan_in(
-        self,
-        others: list[Any],
-        stage: Any,
-        combine: Callable[[Any, Any], Any] | None,
-    ) -> Any: ...
     def zip(self, other: Source[U, Any]) -> SubFlow[tuple[Out, U], Mat, Ctx]: ...
     def zip_mat(
         self,
@@ -348,6 +322,32 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         other: Source[U, M2],
         combine: Callable[[Mat, M2], M3],
     ) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def zip_latest(self, other: Source[U, Any]) -> SubFlow[tuple[Out, U], Mat, Ctx]: ...
+    def zip_latest_with(
+        self,
+        other: Source[U, Any],
+        f: Callable[[Out, U], V],
+    ) -> SubFlow[V, Mat, Ctx]: ...
+    def merge_sorted(
+        self,
+        other: Source[U, Any],
+        key: Callable[[Any], Any] | None = ...,
+    ) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def interleave(
+        self,
+        other: Source[U, Any],
+        segment_size: int,
+        eager_close: bool = ...,
+    ) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def or_else(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def zip_all(
+        self,
+        other: Source[U, Any],
+        pad_left: T,
+        pad_right: V,
+    ) -> SubFlow[tuple[Out | T, U | V], Mat, Ctx]: ...
+    def concat_lazy(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def prepend_lazy(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
     @overload
     def windowed(
         self,

@@ -51,7 +51,7 @@ def never_materialized(
 
 def _blueprint(stage: str, kind: str, made: Any, inlets: int, outlets: int) -> Any:
     """Check what a factory returned: a blueprint of the expected shape, else TypeError."""
-    from .._dsl.blueprints import Graph
+    from .._dsl.graph import Graph
 
     shape = made.shape if isinstance(made, (Graph, GraphStageWithMaterializedValue)) else None
     if shape is None or len(shape.inlets) != inlets or len(shape.outlets) != outlets:

@@ -343,7 +343,8 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
         self.set_handlers(self.in_, self.out, self)
 
     def start_graph(self, blueprint: Any) -> None:
-        from .._dsl.blueprints import Flow, _module_of
+        from .._dsl.blueprints import Flow
+        from .._dsl.graph import _module_of
 
         outlet = self._new_sub_in()
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner_out")
@@ -432,7 +433,8 @@ class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
         self.set_handler(self.in_, self)
 
     def start_graph(self, blueprint: Any) -> None:
-        from .._dsl.blueprints import Sink, _module_of
+        from .._dsl.blueprints import Sink
+        from .._dsl.graph import _module_of
 
         outlet = self._new_sub_in()
         self.materializer.materialize(outlet.source.to(Sink(_module_of(blueprint))).module)

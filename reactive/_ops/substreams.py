@@ -134,7 +134,8 @@ class SubSinkInlet:
     def materialize(self, source: Any) -> Any:
         """Run ``source`` into this inlet on the parent's materializer; returns the
         source's materialized value."""
-        from .._dsl.blueprints import Source, _module_of
+        from .._dsl.blueprints import Source
+        from .._dsl.graph import _module_of
 
         graph: Any = Source(_module_of(source)).to(self.sink)
         logic = self._logic

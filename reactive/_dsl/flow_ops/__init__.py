@@ -1,0 +1,1 @@
+"""The operator families of ``FlowOps``: one mixin per ``reactive/_ops/<family>.py``."""

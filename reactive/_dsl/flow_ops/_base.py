@@ -1,0 +1,88 @@
+"""How an operator is appended: the primitives every family below uses.
+
+One family of ``FlowOps`` (``reactive/_dsl/blueprints.py``), the operators shared by
+``Source``, ``Flow`` and ``SubFlow``: a mixin whose methods build stages and append them
+with the primitives of :class:`~._base.OpsBase`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from ..._checks import (
+    check,
+    fn,
+)
+from ..._errors import IllegalGraphError
+from ..._impl.modules import AtomicModule, CompositeModule, Module
+from ..._keep import Keep
+from ..._stage.shapes import (
+    FlowShape,
+    Shape,
+    SourceShape,
+)
+from ..graph import Graph, _module_of
+
+__all__ = ["OpsBase"]
+
+Out = TypeVar("Out")
+Mat = TypeVar("Mat")
+
+
+class OpsBase(Graph, Generic[Out, Mat]):
+    """How an operator is appended: the primitives every family below uses."""
+
+    __slots__ = ()
+
+    def _via_module(self, module: Module, combine: Callable[[Any, Any], Any]) -> Any:
+        raise NotImplementedError  # pragma: no cover - each blueprint class overrides
+
+    def _via_stage(self, stage: Any, combine: Callable[[Any, Any], Any] = Keep.left) -> Any:
+        return self._via_module(AtomicModule(stage), combine)
+
+    def via(self, flow: Any) -> Any:
+        """Append ``flow``; keeps this blueprint's materialized value."""
+        return self._via_module(_module_of(flow), Keep.left)
+
+    def via_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> Any:
+        """Append ``flow``, combining materialized values with ``combine``."""
+        check("via_mat(flow, combine)", None, fn(combine))
+        return self._via_module(_module_of(flow), combine)
+
+    def _side_output(self, stage: Any, sink: Any, combine: Callable[[Any, Any], Any] | None) -> Any:
+        from ..fan_ops import side_output
+
+        return self._wrap(side_output(self.module, stage, _module_of(sink), combine))
+
+    def _fan_in(
+        self, others: list[Any], stage: Any, combine: Callable[[Any, Any], Any] | None
+    ) -> Any:
+        mine = self.module
+        if len(mine.shape.outlets) != 1:
+            raise IllegalGraphError("fan-in needs a blueprint with exactly one outlet")
+        subs = [mine, *(_module_of(o) for o in others), AtomicModule(stage)]
+        j = len(subs) - 1
+        ins = stage.shape.inlets
+        wires = [((0, mine.shape.outlets[0]), (j, ins[0]))]
+        for k, o in enumerate(subs[1:-1], start=1):
+            if len(o.shape.outlets) != 1 or o.shape.inlets:
+                raise IllegalGraphError(f"fan-in input {k} must be a Source, got {o.shape!r}")
+            wires.append(((k, o.shape.outlets[0]), (j, ins[k])))
+        new_ins = tuple(p.carbon_copy() for p in mine.shape.inlets)
+        new_out = stage.shape.outlets[0].carbon_copy()
+        exposed: dict[Any, Any] = {
+            p: (0, q) for p, q in zip(new_ins, mine.shape.inlets, strict=True)
+        }
+        exposed[new_out] = (j, stage.shape.outlets[0])
+        shape: Shape = FlowShape(new_ins[0], new_out) if new_ins else SourceShape(new_out)
+        if combine is None:
+
+            def mat_fn(mats: list[Any]) -> Any:
+                return mats[0]
+        else:
+
+            def mat_fn(mats: list[Any]) -> Any:
+                return combine(mats[0], mats[1])
+
+        return self._wrap(CompositeModule(shape, subs, wires, exposed, mat_fn))

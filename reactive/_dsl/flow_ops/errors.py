@@ -1,0 +1,74 @@
+"""Error handling (``_ops/errors.py``): recover, recover_with_retries, map_error.
+
+One family of ``FlowOps`` (``reactive/_dsl/blueprints.py``), the operators shared by
+``Source``, ``Flow`` and ``SubFlow``: a mixin whose methods build stages and append them
+with the primitives of :class:`~._base.OpsBase`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..._checks import (
+    check,
+    fn,
+    integer,
+)
+from ._base import OpsBase
+
+__all__ = ["ErrorOps"]
+
+Out = TypeVar("Out")
+Mat = TypeVar("Mat")
+
+
+class ErrorOps(OpsBase[Out, Mat]):
+    """Error handling (``_ops/errors.py``): recover, recover_with_retries, map_error."""
+
+    __slots__ = ()
+
+    def recover(self, f: Callable[[BaseException], Out | None]) -> Any:
+        """On an upstream failure emit ``f(exc)`` as the last element and complete.
+
+        ``f`` re-raises to leave the failure as it is (or raises another exception to
+        fail with that); returning ``None`` completes without a last element.
+
+        Emits when upstream emits, or once after a recovered failure. Backpressures when
+        downstream does. Completes when upstream completes or after recovering. Fails when
+        ``f`` raises. Cancels when downstream cancels.
+        """
+        check("recover(f)", fn(f))
+        from ..._ops.errors import Recover
+
+        return self._via_stage(Recover(f))
+
+    def recover_with_retries(self, attempts: int, f: Callable[[BaseException], Any]) -> Any:
+        """On a failure continue with the Source ``f(exc)``, up to ``attempts`` times.
+
+        ``attempts == 0`` never recovers, a negative value recovers without limit; a
+        failure of a replacement source counts as another attempt. ``f`` re-raises to
+        leave a failure unrecovered.
+
+        Emits when upstream or the replacement emits. Backpressures when downstream does.
+        Completes when upstream or the replacement completes. Fails when a failure is not
+        recovered. Cancels when downstream cancels (the replacement too). Supervision:
+        applies to an exception ``f`` raises other than the failure itself: stop fails
+        with it; resume and restart drop the failure and complete the stream.
+        """
+        check("recover_with_retries(attempts, f)", integer(attempts), fn(f))
+        from ..._ops.errors import RecoverWithRetries
+
+        return self._via_stage(RecoverWithRetries(attempts, f))
+
+    def map_error(self, f: Callable[[BaseException], BaseException | None]) -> Any:
+        """Fail with ``f(exc)`` instead of the upstream failure (``None`` keeps ``exc``).
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails, with the translated exception.
+        Cancels when downstream cancels.
+        """
+        check("map_error(f)", fn(f))
+        from ..._ops.errors import MapError
+
+        return self._via_stage(MapError(f))

@@ -1,0 +1,287 @@
+"""Time and rate operators (``_ops/timer.py``, ``_ops/rate.py``): throttle, delays,
+timeouts, conflate, ...
+
+One family of ``FlowOps`` (``reactive/_dsl/blueprints.py``), the operators shared by
+``Source``, ``Flow`` and ``SubFlow``: a mixin whose methods build stages and append them
+with the primitives of :class:`~._base.OpsBase`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from ..._checks import (
+    check,
+    fn,
+    opt_fn,
+    opt_int_at_least,
+    pos_int,
+)
+from ..._checks import seconds as secs
+from ._base import OpsBase
+
+__all__ = ["TimeOps"]
+
+Out = TypeVar("Out")
+Mat = TypeVar("Mat")
+U = TypeVar("U")
+
+
+class TimeOps(OpsBase[Out, Mat]):
+    """Time and rate operators (``_ops/timer.py``, ``_ops/rate.py``): throttle, delays,
+    timeouts, conflate, ..."""
+
+    __slots__ = ()
+
+    def throttle(
+        self,
+        elements: int,
+        per: float,
+        maximum_burst: int | None = None,
+        mode: Any = None,
+        cost: Callable[[Out], int] | None = None,
+    ) -> Any:
+        """Limit the rate to ``elements`` (tokens) per ``per`` seconds with a token bucket.
+
+        The bucket holds ``maximum_burst`` tokens (default ``max(1, tokens per 100 ms)``)
+        and starts full; ``cost(x)`` tokens are taken per element (1 without ``cost``).
+        ``ThrottleMode.shaping`` (default) delays elements; ``ThrottleMode.enforcing``
+        fails with ``RateExceededError`` instead.
+
+        Emits when upstream emits and enough tokens are there. Backpressures when
+        downstream does or an element waits for tokens. Completes when upstream completes
+        (after a waiting element). Fails when upstream fails or the rate is exceeded in
+        enforcing mode. Cancels when downstream cancels.
+        """
+        check(
+            "throttle(elements, per, maximum_burst, mode, cost)",
+            pos_int(elements),
+            secs(per),
+            opt_int_at_least(maximum_burst, -1),
+            None,
+            opt_fn(cost),
+        )
+        from ..._ops.timer import Throttle, ThrottleMode
+
+        m = ThrottleMode.shaping if mode is None else mode
+        return self._via_stage(Throttle(elements, per, maximum_burst, m, cost))
+
+    def grouped_within(self, n: int, seconds: float) -> Any:
+        """Lists of up to ``n`` elements, closed by count or every ``seconds``, never empty.
+
+        Emits when the group is full, or the periodic timer fired with a non-empty group,
+        and downstream pulls. Backpressures when a full group waits for downstream.
+        Completes when upstream completes (after the last partial group). Fails when
+        upstream fails. Cancels when downstream cancels.
+        """
+        check("grouped_within(n, seconds)", pos_int(n), secs(seconds))
+        from ..._ops.timer import GroupedWithin
+
+        return self._via_stage(GroupedWithin(n, seconds))
+
+    def delay(self, seconds: float, strategy: Any = None, buffer_size: int | None = None) -> Any:
+        """Hold every element for ``seconds`` in a buffer of ``buffer_size`` elements
+        (default: the ``Attributes.input_buffer`` max, 16, as Akka).
+
+        ``strategy`` (an ``OverflowStrategy``, default ``backpressure``) says what a full
+        buffer does. Emits when the head element's delay elapsed and downstream pulls.
+        Backpressures when the buffer is full (``backpressure``). Completes when upstream
+        completed and the buffer is empty. Fails when upstream fails (or on overflow with
+        ``fail``). Cancels when downstream cancels.
+        """
+        check(
+            "delay(seconds, strategy, buffer_size)",
+            secs(seconds, False),
+            None,
+            opt_int_at_least(buffer_size, 1),
+        )
+        from ..._ops.buffers import OverflowStrategy
+        from ..._ops.timer import Delay
+
+        s = OverflowStrategy.backpressure if strategy is None else strategy
+        return self._via_stage(Delay(seconds, s, buffer_size))
+
+    def initial_delay(self, seconds: float) -> Any:
+        """Let nothing through before ``seconds`` after materialization.
+
+        Emits when upstream emits after the delay. Backpressures when the delay has not
+        elapsed yet, or downstream does. Completes when upstream completes. Fails when upstream
+        fails. Cancels when downstream cancels.
+        """
+        check("initial_delay(seconds)", secs(seconds, False))
+        from ..._ops.timer import InitialDelay
+
+        return self._via_stage(InitialDelay(seconds))
+
+    def take_within(self, seconds: float) -> Any:
+        """Pass elements for ``seconds`` after materialization, then complete.
+
+        Emits when upstream emits in the window. Backpressures when downstream does.
+        Completes when the window closes or upstream completes. Fails when upstream
+        fails. Cancels when downstream cancels or the window closes.
+        """
+        check("take_within(seconds)", secs(seconds))
+        from ..._ops.timer import TakeWithin
+
+        return self._via_stage(TakeWithin(seconds))
+
+    def drop_within(self, seconds: float) -> Any:
+        """Drop elements for ``seconds`` after materialization, then pass them.
+
+        Emits when upstream emits after the window. Backpressures when downstream does
+        (after the window). Completes when upstream completes. Fails when upstream fails.
+        Cancels when downstream cancels.
+        """
+        check("drop_within(seconds)", secs(seconds))
+        from ..._ops.timer import DropWithin
+
+        return self._via_stage(DropWithin(seconds))
+
+    def idle_timeout(self, seconds: float) -> Any:
+        """Fail with ``StreamTimeoutError`` if no element passed for ``seconds``.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails or on the timeout (checked
+        periodically). Cancels when downstream cancels.
+        """
+        check("idle_timeout(seconds)", secs(seconds))
+        from ..._ops.timer import IdleTimeout
+
+        return self._via_stage(IdleTimeout(seconds))
+
+    def completion_timeout(self, seconds: float) -> Any:
+        """Fail with ``StreamTimeoutError`` if the stream has not completed in ``seconds``.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails or on the timeout. Cancels when
+        downstream cancels.
+        """
+        check("completion_timeout(seconds)", secs(seconds))
+        from ..._ops.timer import CompletionTimeout
+
+        return self._via_stage(CompletionTimeout(seconds))
+
+    def initial_timeout(self, seconds: float) -> Any:
+        """Fail with ``StreamTimeoutError`` if the first element has not passed in ``seconds``.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails or on the timeout. Cancels when
+        downstream cancels.
+        """
+        check("initial_timeout(seconds)", secs(seconds))
+        from ..._ops.timer import InitialTimeout
+
+        return self._via_stage(InitialTimeout(seconds))
+
+    def backpressure_timeout(self, seconds: float) -> Any:
+        """Fail with ``StreamTimeoutError`` if, after an emission, downstream signals no
+        demand for ``seconds``.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails or on the timeout (checked
+        periodically). Cancels when downstream cancels.
+        """
+        check("backpressure_timeout(seconds)", secs(seconds))
+        from ..._ops.timer import BackpressureTimeout
+
+        return self._via_stage(BackpressureTimeout(seconds))
+
+    def keep_alive(self, seconds: float, inject: Callable[[], Out]) -> Any:
+        """Emit ``inject()`` when upstream was idle for ``seconds`` and downstream pulls.
+
+        Emits when upstream emits, or after ``seconds`` of upstream idleness with demand.
+        Backpressures when downstream does. Completes when upstream completes. Fails when
+        upstream fails. Cancels when downstream cancels.
+        """
+        check("keep_alive(seconds, inject)", secs(seconds), fn(inject))
+        from ..._ops.timer import KeepAlive
+
+        return self._via_stage(KeepAlive(seconds, inject))
+
+    def conflate(self, f: Callable[[Out, Out], Out]) -> Any:
+        """While downstream is slow, fold incoming elements into one with ``f``.
+
+        Emits when downstream pulls and a summary exists. Backpressures never (upstream
+        is pulled eagerly). Completes when upstream completes and the summary was
+        emitted. Fails when upstream fails. Cancels when downstream cancels.
+        Supervision: resume drops the element; restart also drops the summary.
+        """
+        check("conflate(f)", fn(f))
+        from ..._ops.rate import Batch
+
+        return self._via_stage(Batch.conflate(lambda x: x, f))
+
+    def conflate_with_seed(self, seed: Callable[[Out], U], f: Callable[[U, Out], U]) -> Any:
+        """Like ``conflate``; ``seed(x)`` turns the first element of a summary into it.
+
+        Emits when downstream pulls and a summary exists. Backpressures never. Completes
+        when upstream completes and the summary was emitted. Fails when upstream fails.
+        Cancels when downstream cancels. Supervision: as ``conflate``.
+        """
+        check("conflate_with_seed(seed, f)", fn(seed), fn(f))
+        from ..._ops.rate import Batch
+
+        return self._via_stage(Batch.conflate(seed, f))
+
+    def batch(self, max: int, seed: Callable[[Out], U], f: Callable[[U, Out], U]) -> Any:
+        """Like ``conflate_with_seed`` but a summary holds at most ``max`` elements.
+
+        Emits when downstream pulls and a summary exists. Backpressures when the summary
+        is full and one more element waits. Completes when upstream completes and
+        everything was emitted. Fails when upstream fails. Cancels when downstream
+        cancels. Supervision: as ``conflate``.
+        """
+        check("batch(max, seed, f)", pos_int(max), fn(seed), fn(f))
+        from ..._ops.rate import Batch
+
+        return self._via_stage(Batch(max, lambda _: 1, seed, f))
+
+    def batch_weighted(
+        self,
+        max: int,
+        cost: Callable[[Out], int],
+        seed: Callable[[Out], U],
+        f: Callable[[U, Out], U],
+    ) -> Any:
+        """Like ``batch`` with a summary bounded by the total ``cost`` of its elements.
+
+        Emits when downstream pulls and a summary exists. Backpressures when the summary
+        cannot take the next element. Completes when upstream completes and everything
+        was emitted. Fails when upstream fails. Cancels when downstream cancels.
+        Supervision: as ``conflate``.
+        """
+        check("batch_weighted(max, cost, seed, f)", pos_int(max), fn(cost), fn(seed), fn(f))
+        from ..._ops.rate import Batch
+
+        return self._via_stage(Batch(max, cost, seed, f, name="batch_weighted"))
+
+    def expand(self, f: Callable[[Out], Iterable[U]]) -> Any:
+        """Replace each element by the iterator ``f(x)``, emitted while downstream is faster.
+
+        Emits when downstream pulls and the current iterator has elements. Backpressures
+        when downstream does. Completes when upstream completes and the last iterator
+        emitted once (it is not drained). Fails when upstream fails or ``f`` raises.
+        Cancels when downstream cancels. Supervision: resume drops the element whose ``f``
+        raised (the current iterator goes on); restart also drops the current iterator;
+        an iterator that raised is dropped under both.
+        """
+        check("expand(f)", fn(f))
+        from ..._ops.rate import Expand
+
+        return self._via_stage(Expand(f))
+
+    def debounce(self, seconds: float) -> Any:
+        """Emit an element only once ``seconds`` passed without a newer one (the latest
+        wins); on upstream completion the pending element is emitted at once.
+
+        Emits when the quiet period after the latest element elapsed and downstream
+        pulls, or when upstream completes with an element pending. Backpressures never
+        (newer elements replace older ones). Completes when upstream completes and the
+        pending element was emitted. Fails when upstream fails. Cancels when downstream
+        cancels. Supervision: does not apply (no user code runs).
+        """
+        check("debounce(seconds)", secs(seconds, False))
+        from ..._ops.timer import Debounce
+
+        return self._via_stage(Debounce(seconds))
