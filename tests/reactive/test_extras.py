@@ -1,5 +1,6 @@
 """Specs of the operators beyond Akka (issue 3): map_async_partitioned, RetryFlow,
-debounce, drop_repeated, zip_all; and the supervision of expand and recover_with_retries.
+drop_repeated, zip_all (debounce, and the supervision of expand and recover_with_retries,
+are with their families in tests/reactive/ops/).
 
 Awaitables are futures the test resolves by hand; timed behaviour runs on the manual
 clock. Nothing depends on wall-clock speed.
@@ -479,66 +480,6 @@ def test_retry_flow_validates_arguments() -> None:
         RetryFlow.with_backoff(1.0, 1.0, 0.0, 1, Sink.ignore(), lambda i, o: None)
 
 
-# -- debounce ----------------------------------------------------------------------------------
-async def test_debounce_emits_latest_after_silence(
-    materializer: Materializer, manual_clock: ManualClock
-) -> None:
-    pub, sub = probes(Flow().debounce(1.0), materializer)
-    sub.request(10)
-    pub.send_next(1).send_next(2)
-    await manual_clock.advance(0.5)
-    pub.send_next(3)  # restarts the quiet period
-    await manual_clock.advance(0.9)
-    await sub.expect_no_message(0)
-    await manual_clock.advance(0.1)
-    await sub.expect_next(3)
-    pub.send_next(4)
-    await manual_clock.advance(1.0)
-    await sub.expect_next(4)
-    pub.send_complete()
-    await sub.expect_complete()
-
-
-async def test_debounce_emits_pending_on_completion(
-    materializer: Materializer, manual_clock: ManualClock
-) -> None:
-    pub, sub = probes(Flow().debounce(5.0), materializer)
-    sub.request(10)
-    pub.send_next("a").send_next("b").send_complete()
-    await sub.expect_next("b")  # at once, without waiting for the quiet period
-    await sub.expect_complete()
-    out = await Source.empty().debounce(1.0).run_with(Sink.seq(), materializer)
-    assert out == []
-
-
-async def test_debounce_waits_for_demand_and_newer_element_wins(
-    materializer: Materializer, manual_clock: ManualClock
-) -> None:
-    pub, sub = probes(Flow().debounce(1.0), materializer)
-    pub.send_next(1)
-    await manual_clock.advance(2.0)
-    await sub.expect_no_message(0)
-    pub.send_next(2)  # supersedes 1, which was quiet but not demanded
-    await manual_clock.advance(0.5)
-    sub.request(1)
-    await manual_clock.settle()
-    await sub.expect_no_message(0)
-    await manual_clock.advance(0.5)
-    await sub.expect_next(2)
-    sub.cancel()
-    await pub.expect_cancellation()
-
-
-async def test_debounce_failure_drops_pending(
-    materializer: Materializer, manual_clock: ManualClock
-) -> None:
-    pub, sub = probes(Flow().debounce(1.0), materializer)
-    sub.request(1)
-    err = Boom("upstream")
-    pub.send_next(1).send_error(err)
-    assert await sub.expect_error() is err
-
-
 # -- drop_repeated -----------------------------------------------------------------------------
 async def test_drop_repeated(materializer: Materializer) -> None:
     src = Source.from_iterable([1, 1, 2, 2, 2, 3, 1, 1])
@@ -657,84 +598,3 @@ async def test_zip_all_failure_and_cancel(materializer: Materializer) -> None:
     sub.cancel()
     await left.expect_cancellation()
     await right.expect_cancellation()
-
-
-# -- expand supervision --------------------------------------------------------------------------
-def expand_f(x: int) -> Any:
-    if x == 2:
-        raise Boom("f")
-    if x == 4:
-        return _failing_iter(x)
-    return iter([x, x])
-
-
-def _failing_iter(x: int) -> Any:
-    yield x
-    raise Boom("iterator")
-
-
-@pytest.mark.parametrize("directive", [Supervision.resume, Supervision.restart])
-async def test_expand_supervision_drops_the_element(
-    materializer: Materializer, directive: Supervision
-) -> None:
-    pub, sub = probes(supervised(Flow().expand(expand_f), directive), materializer)
-    sub.request(1)
-    pub.send_next(1)
-    await sub.expect_next(1)
-    pub.send_next(2)  # f raises: the element is dropped
-    await settle()
-    sub.request(1)
-    if directive is Supervision.resume:
-        await sub.expect_next(1)  # the current iterator goes on
-    else:
-        await settle()
-        await sub.expect_no_message(0)  # restart dropped the iterator too
-    pub.send_next(3)
-    if directive is Supervision.resume:
-        sub.request(1)
-    await sub.expect_next(3)
-    sub.request(1)
-    await sub.expect_next(3)  # expanding 3
-    pub.send_next(4)  # yields 4 then raises on the look-ahead: the iterator is dropped
-    sub.request(1)
-    await sub.expect_next(4)
-    sub.request(1)
-    await settle()
-    await sub.expect_no_message(0)
-    pub.send_next(5)
-    await sub.expect_next(5)
-    pub.send_complete()
-    await sub.expect_complete()
-
-
-async def test_expand_stops_by_default(materializer: Materializer) -> None:
-    with pytest.raises(Boom):
-        await Source.from_iterable([1, 2]).expand(expand_f).run_with(Sink.seq(), materializer)
-    with pytest.raises(Boom, match="iterator"):
-        await Source.single(4).expand(expand_f).run_with(Sink.seq(), materializer)
-
-
-# -- recover_with_retries supervision ----------------------------------------------------------
-async def test_recover_with_retries_supervision(materializer: Materializer) -> None:
-    original = Boom("upstream")
-
-    def raises_other(exc: BaseException) -> Any:
-        raise ValueError("recovery broke")
-
-    def reraises(exc: BaseException) -> Any:
-        raise exc
-
-    def fail_at_3(x: int) -> int:
-        if x == 3:
-            raise original
-        return x
-
-    failing = Source.from_iterable([1, 2, 3]).map(fail_at_3)
-    for directive in (Supervision.resume, Supervision.restart):
-        flow = supervised(Flow().recover_with_retries(3, raises_other), directive)
-        assert await failing.via(flow).run_with(Sink.seq(), materializer) == [1, 2]
-        flow = supervised(Flow().recover_with_retries(3, reraises), directive)
-        with pytest.raises(Boom):
-            await failing.via(flow).run_with(Sink.seq(), materializer)
-    with pytest.raises(ValueError, match="recovery broke"):
-        await failing.recover_with_retries(3, raises_other).run_with(Sink.seq(), materializer)

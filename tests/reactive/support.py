@@ -1,0 +1,86 @@
+"""Helpers the operator tests share (probes around a stage, waiting on the loop or the
+manual clock, supervision attributes, a test failure)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from reactive import Attributes, Keep, Source, Supervision
+from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
+
+__all__ = [
+    "Boom",
+    "decider",
+    "flow_probes",
+    "nothing",
+    "probes",
+    "quiet_for",
+    "requests",
+    "restarting",
+    "resuming",
+    "settle",
+    "sink_probe",
+]
+
+
+class Boom(Exception):
+    """A user-function or upstream failure (Akka's ``TE``)."""
+
+
+async def settle(rounds: int = 30) -> None:
+    """Let the event loop run a few rounds (Akka's specs wait on a latch here)."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+async def nothing(clock: ManualClock, *probes: SubscriberProbe | PublisherProbe) -> None:
+    """Let the loop settle, then check that no probe received anything."""
+    await clock.settle()
+    for p in probes:
+        await p.expect_no_message(0)
+
+
+async def quiet_for(clock: ManualClock, seconds: float, *probes: Any) -> None:
+    """Akka's ``expectNoMessage(seconds)`` on the manual clock."""
+    await clock.advance(seconds)
+    await nothing(clock, *probes)
+
+
+def probes(
+    build: Callable[[Source[Any, Any]], Source[Any, Any]], mat: Any
+) -> tuple[PublisherProbe, SubscriberProbe]:
+    """Run ``TestSource.probe()`` through ``build`` into ``TestSink.probe()``."""
+    return build(TestSource.probe()).to_mat(TestSink.probe(), Keep.both).run(mat)
+
+
+def flow_probes(flow: Any, mat: Any) -> tuple[PublisherProbe, SubscriberProbe]:
+    """Run ``TestSource.probe()`` through ``flow`` into ``TestSink.probe()``."""
+    return TestSource.probe().via(flow).to_mat(TestSink.probe(), Keep.both).run(mat)
+
+
+def sink_probe(src: Source[Any, Any], mat: Any) -> SubscriberProbe:
+    """Run ``src`` into a ``TestSink.probe()``."""
+    return src.run_with(TestSink.probe(), mat)
+
+
+async def requests(pub: PublisherProbe, n: int) -> None:
+    """Expect ``n`` pulls from upstream, one element each."""
+    for _ in range(n):
+        assert await pub.expect_request() == 1
+
+
+def decider(directive: Any) -> Attributes:
+    """A supervision strategy answering ``directive`` for every failure."""
+    return Attributes.supervision_strategy(lambda exc: directive)
+
+
+def resuming() -> Attributes:
+    """Akka's ``supervisionStrategy(resumingDecider)``."""
+    return decider(Supervision.resume)
+
+
+def restarting() -> Attributes:
+    """Akka's ``supervisionStrategy(restartingDecider)``."""
+    return decider(Supervision.restart)
