@@ -6,7 +6,7 @@ GraphUnzipWithSpec, GraphConcatSpec, FlowInterleaveSpec, GraphMergeSortedSpec,
 FlowZipLatestSpec, FlowOrElseSpec, FlowAlsoToSpec, FlowWireTapSpec, FlowDivertToSpec,
 GraphDSLCompileSpec, the "Graph cycles, liveness and deadlocks" examples, and the
 ``combine`` / ``zipN`` cases of SourceSpec and SinkSpec; all through the public API only.
-Cases already covered by test_graph_dsl, test_junctions, test_fan_in and
+Cases already covered by test_graph_dsl, test_junctions, ops/test_fan_in and
 test_akka_spec_ops are not repeated.
 """
 
