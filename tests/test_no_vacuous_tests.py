@@ -32,16 +32,10 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 
 #: ``path::function`` (path relative to the repository) -> why it checks nothing explicitly.
-ALLOW: dict[str, str] = {
-    # Being replaced by the unobserved-failure logging behaviour of issue 18 (another branch);
-    # asyncio logs "exception was never retrieved", it does not warn, so this cannot fail.
-    "tests/reactive/test_sources_sinks.py::test_unawaited_failed_result_does_not_warn": (
-        "replaced in issue 18 by a test of the unobserved-failure log"
-    ),
-}
+ALLOW: dict[str, str] = {}
 #: Entries of :data:`ALLOW` that may disappear (renamed or fixed on another branch) without
 #: the stale-entry check below failing.
-MAY_DISAPPEAR = {"tests/reactive/test_sources_sinks.py::test_unawaited_failed_result_does_not_warn"}
+MAY_DISAPPEAR: set[str] = set()
 
 _BROAD = {"Exception", "BaseException"}
 _FAILURE_TYPES = {"AssertionError", "ExpectationError"}

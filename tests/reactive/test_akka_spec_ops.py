@@ -3,7 +3,7 @@
 The async operators' specs (FlowMapAsyncSpec, SinkForeachAsyncSpec, FlowScanAsyncSpec,
 FlowFoldAsyncSpec), the sinks' (HeadSinkSpec, ...) and SourceSpec: each group names the
 spec it follows and checks, through the public API only, the edge cases it pins down
-that test_async_ops and test_sources_sinks do not already cover. The specs of the
+that test_async_ops does not already cover. The specs of the
 simple, buffer, watch, fan-in and kill-switch operators that were here are with their
 operators in tests/reactive/ops/test_<family>.py.
 """
@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import operator
 from typing import Any
 
 import pytest
 
 from reactive import (
-    AbruptTerminationError,
     Attributes,
     Done,
     Flow,
     Keep,
     Materializer,
-    NoSuchElementError,
     Sink,
     Source,
     Supervision,
@@ -452,203 +449,6 @@ async def test_stateful_map_on_complete_failing_on_cancel_is_called_once(
     sub.cancel()
     await pub.expect_cancellation()
     assert calls == 1
-
-
-# -- HeadSinkSpec / LastSinkSpec / SeqSinkSpec / TakeLastSinkSpec ----------------------------
-async def test_head_yields_first_value_and_cancels_upstream(materializer: Materializer) -> None:
-    pub, head = TestSource.probe().to_mat(Sink.head(), Keep.both).run(materializer)
-    await pub.expect_request()
-    pub.send_next(42)
-    assert await head == 42
-    await pub.expect_cancellation()
-
-
-async def test_head_option_yields_first_value_and_cancels_upstream(
-    materializer: Materializer,
-) -> None:
-    pub, head = TestSource.probe().to_mat(Sink.head_option(), Keep.both).run(materializer)
-    pub.send_next(42)
-    assert await head == 42
-    await pub.expect_cancellation()
-
-
-@pytest.mark.parametrize(
-    "sink", [Sink.head, Sink.head_option, Sink.last, Sink.last_option, Sink.seq]
-)
-async def test_sinks_yield_the_first_error(materializer: Materializer, sink: Any) -> None:
-    err = Boom("ex")
-    with pytest.raises(Boom) as info:
-        await Source.failed(err).run_with(sink(), materializer)
-    assert info.value is err
-
-
-@pytest.mark.parametrize("sink", [Sink.head, Sink.last])
-async def test_head_and_last_of_empty_fail_with_no_such_element(
-    materializer: Materializer, sink: Any
-) -> None:
-    with pytest.raises(NoSuchElementError) as info:
-        await Source.empty().run_with(sink(), materializer)
-    assert isinstance(info.value, LookupError)
-    assert "empty stream" in str(info.value)
-
-
-@pytest.mark.parametrize("sink", [Sink.head_option, Sink.last_option])
-async def test_option_sinks_of_empty_yield_none(materializer: Materializer, sink: Any) -> None:
-    assert await Source.empty().run_with(sink(), materializer) is None
-
-
-async def test_last_yields_the_last_value(materializer: Materializer) -> None:
-    src = Source.from_iterable(range(1, 43)).map(lambda x: x)
-    assert await src.run_with(Sink.last(), materializer) == 42
-    assert await src.run_with(Sink.last_option(), materializer) == 42
-
-
-async def test_last_fails_when_the_stream_fails_after_elements(materializer: Materializer) -> None:
-    src = Source.from_iterable([1, 2]).concat(Source.failed(Boom()))
-    with pytest.raises(Boom):
-        await src.run_with(Sink.last(), materializer)
-    with pytest.raises(Boom):
-        await src.run_with(Sink.last_option(), materializer)
-
-
-@pytest.mark.parametrize(
-    "sink",
-    [
-        Sink.head,
-        Sink.head_option,
-        Sink.last,
-        Sink.last_option,
-        Sink.seq,
-        lambda: Sink.take_last(2),
-        Sink.ignore,
-        lambda: Sink.fold(0, operator.add),
-        lambda: Sink.reduce(operator.add),
-    ],
-    ids=[
-        "head",
-        "head_option",
-        "last",
-        "last_option",
-        "seq",
-        "take_last",
-        "ignore",
-        "fold",
-        "reduce",
-    ],
-)
-async def test_sinks_fail_on_abrupt_termination(sink: Any) -> None:
-    mat = Materializer()
-    result = Source.never().run_with(sink(), mat)
-    await settle(5)
-    await mat.shutdown()
-    with pytest.raises(AbruptTerminationError):
-        await result
-
-
-async def test_seq_sink(materializer: Materializer) -> None:
-    xs = list(range(1, 4))
-    assert await Source.from_iterable(xs).run_with(Sink.seq(), materializer) == xs
-    assert await Source.empty().run_with(Sink.seq(), materializer) == []
-
-
-async def test_take_last_spec_cases(materializer: Materializer) -> None:
-    src = Source.from_iterable(range(1, 7))
-    assert await src.run_with(Sink.take_last(3), materializer) == [4, 5, 6]
-    assert await src.run_with(Sink.take_last(1), materializer) == [6]
-    assert await Source.from_iterable(range(1, 5)).run_with(Sink.take_last(5), materializer) == [
-        1,
-        2,
-        3,
-        4,
-    ]
-    assert await Source.empty().run_with(Sink.take_last(3), materializer) == []
-    with pytest.raises(Boom):
-        await src.concat(Source.failed(Boom())).run_with(Sink.take_last(3), materializer)
-
-
-async def test_fold_sink_resume_and_restart(materializer: Materializer) -> None:
-    def f(acc: int, x: int) -> int:
-        if x == 50:
-            raise Boom()
-        return acc + x
-
-    src = Source.from_iterable(range(1, 101))
-    resumed = await src.run_with(Sink.fold(0, f).with_attributes(resuming()), materializer)
-    restarted = await src.run_with(Sink.fold(0, f).with_attributes(restarting()), materializer)
-    assert resumed == 5050 - 50
-    assert restarted == sum(range(51, 101))
-    assert await Source.empty().run_fold(0, operator.add, materializer) == 0
-
-
-# -- SourceSpec ------------------------------------------------------------------------------
-async def test_single_source_with_probe(materializer: Materializer) -> None:
-    sub = Source.single(1).run_with(TestSink.probe(), materializer)
-    sub.request(1)
-    await sub.expect_next(1)
-    await sub.expect_complete()
-
-
-async def test_empty_and_failed_sources_terminate_without_demand(
-    materializer: Materializer,
-) -> None:
-    sub = Source.empty().run_with(TestSink.probe(), materializer)
-    await sub.expect_complete()
-    sub = Source.failed(Boom()).run_with(TestSink.probe(), materializer)
-    assert isinstance(await sub.expect_error(), Boom)
-
-
-async def test_repeat_source(materializer: Materializer) -> None:
-    assert await Source.repeat(42).take(4).run_with(Sink.seq(), materializer) == [42] * 4
-
-
-async def test_unfold_fibonacci_and_failure(materializer: Materializer) -> None:
-    def fib(s: tuple[int, int]) -> tuple[tuple[int, int], int] | None:
-        a, b = s
-        return None if a > 10_000_000 else ((b, a + b), a)
-
-    out = await Source.unfold((0, 1), fib).run_with(Sink.seq(), materializer)
-    assert out[:8] == [0, 1, 1, 2, 3, 5, 8, 13]
-    assert out[-1] <= 10_000_000 and len(out) == 36
-
-    def failing(s: tuple[int, int]) -> tuple[tuple[int, int], int] | None:
-        a, b = s
-        if a > 10_000:
-            raise Boom("expected")
-        return (b, a + b), a
-
-    with pytest.raises(Boom):
-        await Source.unfold((0, 1), failing).run_with(Sink.seq(), materializer)
-
-
-async def test_unfold_async_fibonacci(materializer: Materializer) -> None:
-    async def fib(s: tuple[int, int]) -> tuple[tuple[int, int], int] | None:
-        a, b = s
-        return None if a > 1000 else ((b, a + b), a)
-
-    out = await Source.unfold_async((0, 1), fib).run_with(Sink.seq(), materializer)
-    assert out == [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987]
-
-
-async def test_from_iterable_is_re_run_per_materialization(materializer: Materializer) -> None:
-    src = Source.from_iterable(range(3)).map(lambda x: x * 2)
-    assert await src.run_with(Sink.seq(), materializer) == [0, 2, 4]
-    assert await src.run_with(Sink.seq(), materializer) == [0, 2, 4]
-
-
-async def test_zip_n_completes_with_the_shortest(materializer: Materializer) -> None:
-    sources = [Source.from_iterable([1, 2, 3]), Source.from_iterable([10, 20]), Source.repeat(0)]
-    out = await Source.zip_n(sources).run_with(Sink.seq(), materializer)
-    assert out == [[1, 10, 0], [2, 20, 0]]
-
-
-async def test_combine_with_merge_and_concat(materializer: Materializer) -> None:
-    from reactive import Concat
-
-    a, b, c = (Source.from_iterable(range(i, i + 3)) for i in (0, 10, 20))
-    merged = await Source.combine(a, b, c).run_with(Sink.seq(), materializer)
-    assert sorted(merged) == [0, 1, 2, 10, 11, 12, 20, 21, 22]
-    concatenated = await Source.combine(a, b, c, strategy=Concat).run_with(Sink.seq(), materializer)
-    assert concatenated == [0, 1, 2, 10, 11, 12, 20, 21, 22]
 
 
 # -- FlowScanAsyncSpec / FlowFoldAsyncSpec ---------------------------------------------------
