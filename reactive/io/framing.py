@@ -155,7 +155,10 @@ class _DelimiterLogic(_FramingLogic):
     def _queue(self, parts: list[bytes], base: int) -> None:
         decode = self.decode
         if decode is None:
-            self.frames.extend(parts)
+            if self.frames:
+                self.frames.extend(parts)
+            else:
+                self.frames = parts  # (a list of our own, as split made it)
             return
         dl = len(self.delim)
         pos = base
