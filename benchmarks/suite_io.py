@@ -235,7 +235,7 @@ async def bulk_echo_asyncio_streams(n: int) -> int:
 
 
 async def bulk_echo_asyncio_streams_256k(n: int) -> int:
-    """Reads as large as the transport's (256 KiB), as the project's connection does."""
+    """Reads as large as the transport's (256 KiB)."""
     return await _bulk_echo_asyncio_streams(n, 256 * 1024)
 
 
@@ -260,7 +260,7 @@ _register(
             "streams server (`read(65536)`, `write`, `drain`; with `read(262144)`, as large "
             "as the transport's reads, as an extra row: it measured slower) against "
             "`Tcp.bind` handling each connection with the identity flow `Flow()` (which "
-            "receives up to 256 KiB at once)."
+            "receives up to 128 KiB at once)."
         ),
         systems=(
             System("asyncio streams echo", M + "bulk_echo_asyncio_streams", "baseline"),

@@ -5,13 +5,21 @@ event loop every test runs on.
 ``REACTIVE_EVENT_LOOP=uvloop`` (or ``pytest --event-loop=uvloop``) runs the whole suite on
 uvloop's event loop, as most production asyncio services run: the async tests get their
 loop from uvloop (pytest-asyncio's loop factory hook) and uvloop's policy is installed, so
-``asyncio.run`` in a sync test makes a uvloop loop too. Unset, the default loop is used."""
+``asyncio.run`` in a sync test makes a uvloop loop too. Unset, the default loop is used.
+
+uvloop's ``close()`` closes the transports left open, warning (ResourceWarning) for each
+from inside a libuv callback; with warnings as errors (the suite's setting) the warning
+raises there, uvloop skips closing that transport, and ``close()`` then waits forever for
+its socket (a leak became a hang at loop close: issue 16). The loops made here record
+those warnings while closing and fail afterwards, naming each resource left open."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import warnings
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytest
 
@@ -43,7 +51,35 @@ def pytest_configure(config: pytest.Config) -> None:
     if loop == "uvloop":
         import uvloop
 
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        class Policy(uvloop.EventLoopPolicy):  # type: ignore[misc, name-defined]
+            def _loop_factory(self) -> asyncio.AbstractEventLoop:
+                return _new_uvloop()
+
+        asyncio.set_event_loop_policy(Policy())
+
+
+class LeftOpenAtLoopCloseError(AssertionError):
+    """A transport (or another handle) was still open when its event loop closed."""
+
+
+def _new_uvloop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop whose ``close()`` closes every handle left open, then fails naming
+    them (see the module docstring)."""
+    import uvloop
+
+    class Loop(uvloop.Loop):  # type: ignore[misc, name-defined]
+        def close(self) -> None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ResourceWarning)
+                super().close()
+            left = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+            if left:
+                raise LeftOpenAtLoopCloseError(
+                    "left open when the event loop closed: " + "; ".join(left)
+                )
+
+    loop: Any = Loop()
+    return loop
 
 
 def pytest_asyncio_loop_factories(
@@ -51,7 +87,5 @@ def pytest_asyncio_loop_factories(
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     """pytest-asyncio's hook: the event loop of every async test."""
     if config.getoption("--event-loop") == "uvloop":
-        import uvloop
-
-        return {"uvloop": uvloop.new_event_loop}
+        return {"uvloop": _new_uvloop}
     return {"asyncio": asyncio.new_event_loop}

@@ -155,7 +155,10 @@ class _DelimiterLogic(_FramingLogic):
     def _queue(self, parts: list[bytes], base: int) -> None:
         decode = self.decode
         if decode is None:
-            self.frames.extend(parts)
+            if self.frames:
+                self.frames.extend(parts)
+            else:
+                self.frames = parts  # (a list of our own, as split made it)
             return
         dl = len(self.delim)
         pos = base
@@ -229,22 +232,36 @@ class _DelimiterLogic(_FramingLogic):
 
 def _all_within(data: bytes, d: bytes, mx: int, end: int, parts: list[bytes]) -> bool:
     """True if none of ``parts``, the frames of ``data[:end]`` split at ``d``, is longer
-    than ``mx``. When ``data`` has far fewer windows of ``w = (mx + 2) // 2`` bytes than
-    frames, it checks that each aligned window holds a delimiter (a frame over ``mx``
-    bytes would cover a whole window: ``mx + 1 >= 2w - 1``), a few ``find`` calls in C
-    instead of one ``len`` per frame; otherwise, or if a window has no delimiter, it
-    measures every frame."""
-    w = (mx + 2) // 2
-    if end // w * 4 < len(parts):
-        find = data.find
-        i = 0
-        last = end - w
-        while i <= last:
-            if find(d, i, i + w) < 0:
-                break
-            i += w
-        else:
+    than ``mx``. When ``data`` has far fewer stretches of ``mx`` bytes than frames, a
+    few ``rfind`` calls in C instead of one ``len`` per frame: for a one-byte delimiter,
+    from each frame's start the last delimiter within ``mx`` bytes ends a frame within
+    the limit (and so do all frames before it); none there, the frame is too long. For a
+    longer delimiter (whose occurrences may overlap), aligned windows of
+    ``w = (mx + 2) // 2`` bytes must each hold a delimiter (a frame over ``mx`` bytes
+    would cover a whole window: ``mx + 1 >= 2w - 1``). Otherwise, or if that check
+    fails, it measures every frame."""
+    if len(d) == 1:
+        if end // (mx + 1) * 4 < len(parts):
+            rfind = data.rfind
+            pos = 0
+            while pos <= end:
+                j = rfind(d, pos, pos + mx + 1)
+                if j < 0:
+                    return False
+                pos = j + 1
             return True
+    else:
+        w = (mx + 2) // 2
+        if end // w * 4 < len(parts):
+            find = data.find
+            i = 0
+            last = end - w
+            while i <= last:
+                if find(d, i, i + w) < 0:
+                    break
+                i += w
+            else:
+                return True
     return max(map(len, parts)) <= mx
 
 

@@ -274,3 +274,67 @@ async def test_materializer_shutdown_fails_the_result(tmp_path: Path) -> None:
     await mat.shutdown()
     with pytest.raises(IOOperationIncompleteError, match="after 100 bytes"):
         await io_result
+
+
+def _evict(path: Path, start: int = 0) -> bool:
+    """Drop the file's pages from ``start`` on out of the page cache; False where the
+    file system keeps them (then a ``RWF_NOWAIT`` read still finds them)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, start, 0, os.POSIX_FADV_DONTNEED)
+        try:
+            os.preadv(fd, [bytearray(4096)], start, os.RWF_NOWAIT)
+        except BlockingIOError:
+            return True
+        return False
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="needs preadv's RWF_NOWAIT (Linux)")
+@pytest.mark.parametrize("evict_from", [None, 0, 1 << 19])
+@pytest.mark.parametrize("start", [0, 5])
+async def test_cached_pages_are_read_on_the_loop_others_in_threads(
+    tmp_path: Path,
+    materializer: Materializer,
+    monkeypatch: pytest.MonkeyPatch,
+    evict_from: int | None,
+    start: int,
+) -> None:
+    """Pages in the page cache are read on the event loop (``RWF_NOWAIT``), the rest in
+    worker threads, and the two interleave without losing or repeating a byte: the
+    whole file cached (a thread read only to find the end), none of it (the first read
+    is a thread's), or the first part only (no thread reads it); chunks all of
+    ``chunk_size`` but the last."""
+    from reactive.io import files
+
+    path = tmp_path / "f"
+    data = os.urandom(1_000_003)
+    path.write_bytes(data)
+    if evict_from is not None and not _evict(path, evict_from):
+        pytest.skip("this file system keeps the pages cached")
+    thread_reads: list[int] = []
+    real = files._read_chunks
+
+    def spy(fp: object, size: int, n: int) -> tuple[list[bytes], bool]:
+        chunks, eof = real(fp, size, n)
+        thread_reads.append(sum(map(len, chunks)))
+        return chunks, eof
+
+    monkeypatch.setattr(files, "_read_chunks", spy)
+    io_result, chunks = (
+        FileIO.from_path(path, chunk_size=10_000, start_position=start)
+        .to_mat(Sink.seq(), Keep.both)
+        .run(materializer)
+    )
+    got = await chunks
+    assert b"".join(got) == data[start:]
+    assert {len(c) for c in got[:-1]} == {10_000}
+    assert await io_result == IOResult(len(data) - start)
+    by_threads = sum(thread_reads)
+    if evict_from is None:
+        assert by_threads < 10_000  # only the tail, shorter than a chunk
+    else:  # (the kernel's read-ahead may cache what follows a thread's read)
+        assert thread_reads[0 if evict_from == 0 else -1] > 0
+        assert 0 < by_threads <= len(data) - evict_from + 10_000

@@ -173,8 +173,9 @@ async def test_delimiter_fast_split_matches_a_reference_splitter(
 
 @pytest.mark.parametrize("d", [b"\n", b"ab", b"aaa"])
 def test_window_check_of_the_maximum_length_is_exact(d: bytes) -> None:
-    """The check by windows says "all frames within the limit" exactly when the longest
-    frame is: every limit, a frame of every length around it at every alignment."""
+    """The check by windows (by jumps from frame to frame for a one-byte delimiter) says
+    "all frames within the limit" exactly when the longest frame is: every limit, a
+    frame of every length around it at every alignment."""
     checked = 0
     for mx in range(1, 40):
         w = (mx + 2) // 2

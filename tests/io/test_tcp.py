@@ -257,7 +257,7 @@ async def test_slow_consumer_pushes_back_through_the_socket(materializer: Materi
         await asyncio.sleep(0.01)
     in_kernel_or_beyond = total - writer.transport.get_write_buffer_size()
     # sender + receiver kernel buffers (loopback autotuning reaches a few MiB) and one
-    # 256 KiB receive held by the stage: far below the 64 MiB offered
+    # 256 KiB transport read held by anyio and the stage: far below the 64 MiB offered
     assert in_kernel_or_beyond < 16 << 20, (in_kernel_or_beyond, sndbuf)
     gate.set()
     for _ in range(2000):
