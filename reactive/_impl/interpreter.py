@@ -497,7 +497,7 @@ class Island:
                             # (free in CPython 3.11 until it raises, once per burst) rather
                             # than a test per event: every bytecode here is paid ~10 times
                             # per element of a chain of custom stages.
-                            for k in range(budget):  # noqa: B007 - read after the loop
+                            for k in range(budget):
                                 try:
                                     c = pop()
                                 except IndexError:

@@ -7,19 +7,22 @@ completes the stage, a stage that emits every element twice from ``on_pull``, an
 stage that raises on a chosen element), with and without async boundaries between them,
 with the fused fast paths on and off, must give what a Python model computes element by
 element. A second test checks that each misuse of a port still fails the stream with the
-stage's name and the rule it broke.
+stage's name and the rule it broke, and a third that a busy chain of custom stages still
+yields to the event loop after exactly ``EVENT_LIMIT`` events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reactive import Flow, Materializer, PortStateError, Sink, Source
+from reactive import Flow, Keep, KillSwitches, Materializer, PortStateError, Sink, Source
+from reactive._impl.interpreter import EVENT_LIMIT
 from reactive.stage import (
     FlowShape,
     GraphStage,
@@ -248,3 +251,35 @@ async def test_port_misuse_fails_the_stream_naming_the_stage(what: str, message:
     assert "misuser" in str(info.value) or "_MisuseLogic" in str(info.value)
     assert message in str(info.value)
     assert "Misuse." in str(info.value)  # the port
+
+
+async def test_a_busy_custom_stage_stream_yields_every_event_limit_events() -> None:
+    # One ``Island.execute`` processes at most EVENT_LIMIT events, then the island's task
+    # yields. ``Source.repeat -> custom map -> kill switch -> Sink.foreach`` costs exactly
+    # six events per element (three pulls, three pushes), so between two steps of another
+    # task the stream moves by EVENT_LIMIT / 6 elements (170 or 171): not more (the
+    # budget bounds a run), not fewer (no event counted twice, a run ends only when its
+    # budget is spent or its queue is empty).
+    seen = [0]
+
+    def count(_: int) -> None:
+        seen[0] += 1
+
+    async with Materializer() as mat:
+        ks, done = (
+            Source.repeat(1)
+            .via(Flow.from_graph(_Stage("map", 1)))
+            .via_mat(KillSwitches.single(), Keep.right)
+            .to_mat(Sink.foreach(count), Keep.both)
+            .run(mat)
+        )
+        marks: list[int] = []
+        for _ in range(12):
+            marks.append(seen[0])
+            await asyncio.sleep(0)
+        ks.shutdown()
+        await asyncio.wait_for(done, 10)
+    deltas = [b - a for a, b in itertools.pairwise(marks[3:])]
+    per_slice = EVENT_LIMIT / 6
+    assert all(int(per_slice) <= d <= int(per_slice) + 1 for d in deltas), deltas
+    assert abs(sum(deltas) - len(deltas) * per_slice) <= 1, deltas
