@@ -69,6 +69,7 @@ BENCHMARK_MODULES: list[str] = [
     "benchmarks.suite_io",
     "benchmarks.suite_observe",
     "benchmarks.suite_graphs",
+    "benchmarks.suite_scoring",
 ]
 #: Every registered benchmark by name, in registration order.
 REGISTRY: dict[str, Benchmark] = {}

@@ -123,6 +123,13 @@ _register(
                 ">= 0.5x reactivex",
                 min_ratio=0.5,
             ),
+            Target(
+                "project (custom stages)",
+                "throughput",
+                ">= 0.75x the queued-handler ceiling",
+                min_ratio=0.75,
+                against="bare handlers, queued (ceiling)",
+            ),
         ),
     )
 )

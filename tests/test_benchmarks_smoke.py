@@ -31,6 +31,7 @@ from benchmarks import (
     suite_kafka_scale,
     suite_model_serving,
     suite_ops,
+    suite_scoring,
 )
 from benchmarks.runner import (
     DEFAULT_OUT,
@@ -125,6 +126,20 @@ def test_quick_run_of_operator_benchmarks_with_every_system(tmp_path: Path) -> N
     _assert_figures(markdown, data, "all")
     assert "| throttle_accuracy | project throttle | within 2% of the asked rate |" in markdown
     assert (out / "throughput.png").stat().st_size > 0
+
+
+@pytest.mark.timeout(120)
+def test_quick_run_of_scoring_stage_benchmark_with_every_system(tmp_path: Path) -> None:
+    """The two-inlet scoring row: every system (plain loop, reactivex ``with_latest_from``,
+    the custom ``FanInShape2`` stage and the sample's ``ModelScoringStage``) runs and sums
+    the same scores as the plain loop (the models interleaved with the data reach the stage
+    in order through ``Partition``)."""
+    out = tmp_path / "results"
+    markdown, data, _ = _quick_run(out, suite_scoring.NAMES, "all")
+    _assert_figures(markdown, data, "all")
+    assert "| scoring_stage | project (custom FanInShape2 stage) | >= 0.35x the plain loop |" in (
+        markdown
+    )
 
 
 @pytest.mark.kafka

@@ -502,6 +502,10 @@ class GraphStageLogic:
         except KeyError:
             raise self._foreign(inlet) from None
         st = c.state
+        if not st:  # idle and open, nothing pending: the common case
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            return
         # PULLED|IN_CLOSED|AVAIL (31): only a stage that pulls without grabbing (AVAIL,
         # the element is dropped) or misuses the port leaves the fast path.
         if st & 31:
@@ -545,6 +549,11 @@ class GraphStageLogic:
         except KeyError:
             raise self._foreign(inlet) from None
         st = c.state
+        if st == 8:  # AVAIL and nothing else: the common case
+            x = c.elem
+            c.elem = None
+            c.state = 0
+            return x
         if not st & 8:  # AVAIL
             raise self._err(inlet, "Cannot get element from already empty input port")
         x = c.elem
@@ -635,7 +644,12 @@ class GraphStageLogic:
         except KeyError:
             raise self._foreign(outlet) from None
         st = c.state
-        # Fast path: DEMAND|OUT_CLOSED|IN_CLOSED (50) is exactly DEMAND (2).
+        if st == 2 and elem is not None:  # DEMAND and nothing else: the common case
+            c.elem = elem
+            c.state = 4  # PUSH_REQ
+            c.q.append(c)
+            return
+        # DEMAND|OUT_CLOSED|IN_CLOSED (50) is exactly DEMAND (2): still pushable.
         if (st & 50) != 2 or elem is None:
             # The checks in Akka's order: the element, the port, the demand.
             if elem is None:

@@ -127,3 +127,14 @@ def test_every_literal_in_the_hot_loop_is_spelled_with_names_in_its_comment() ->
             lit_value = eval(expr, {"st": st})
             named_value = eval(named, {**names, "st": st})
             assert lit_value == named_value, (code, comment, st)
+
+
+def test_exact_fast_cases_are_the_masked_cases_with_nothing_else_pending() -> None:
+    # ``Island.execute`` first compares the state with PUSH_REQ and PULL_REQ exactly and
+    # then writes the constant AVAIL / DEMAND: that must be what the masked, XOR-ing
+    # branches below it would do for those two states.
+    assert PUSH_REQ & PUSH_OPEN_MASK == PUSH_REQ and PUSH_REQ ^ PUSH_DELIVER == AVAIL
+    assert PULL_REQ & PULL_OPEN_MASK == PULL_REQ and PULL_REQ ^ PULL_DELIVER == DEMAND
+    src = inspect.getsource(itp.Island.execute)
+    assert "if st == 4:  # st == PUSH_REQ" in src and "c.state = 8  # AVAIL" in src
+    assert "elif st == 1:  # st == PULL_REQ" in src and "c.state = 2  # DEMAND" in src
