@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._stage.batch import offer_hook
 from .._stage.logic import GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 from .interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULLED
@@ -142,13 +143,16 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.buffer: list[Any] = []
         self.consumed = 0
         self.upstream_done = False
-        # A fused chain downstream that reads the buffer itself (set in pre_start).
+        # A fused chain downstream that reads the buffer itself, or a fan-in junction that
+        # takes batches synchronously (both set in pre_start).
         self._resume: Any = None
+        self._offer: Any = None
         self._cout: Any = None
 
     def pre_start(self) -> None:
         c = self._cout = self._conns[self.out]
         self._resume = getattr(c.in_logic, "_resume_pulled", None) if c.batch else None
+        self._offer = offer_hook(c) if c.batch and self._resume is None else None
         self._request(self.size)
 
     def _request(self, n: int) -> None:
@@ -171,6 +175,20 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                     resume()
                 except Exception as exc:
                     c.in_logic._handle_error(exc)
+                return
+            offer = self._offer
+            if offer is not None and st == DEMAND and island is not None and not island.queue:
+                # A fan-in junction waits on us: push -> on_push -> grab, synchronously.
+                batch = self._slice(c.demand_n)
+                c.state = 0
+                if c.metered:  # one push of a batch, counted here (reactive.observe)
+                    c.pushes += 1
+                    c.elements += len(batch)
+                try:
+                    offer(batch)
+                except Exception as exc:
+                    c.in_logic._handle_error(exc)
+                self._taken(len(batch))
                 return
             self.on_pull()
 

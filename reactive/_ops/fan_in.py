@@ -131,6 +131,13 @@ class _BatchFanInLogic(GraphStageLogic, OutHandler, abc.ABC):
         self.offs[i] = 0
         self._pushed(i)
 
+    def _accept_i(self, i: int, batch: list[Any]) -> None:
+        """Take a non-empty batch on input ``i`` synchronously (an async boundary's output
+        upstream; see ``reactive/_stage/batch.py``): push -> ``on_push_i`` -> grab."""
+        self.bufs[i] = batch
+        self.offs[i] = 0
+        self._pushed(i)
+
     def _empty(self, i: int) -> None:
         """Input ``i`` handed over an empty batch: ask it again."""
         self._pull_in(i)
