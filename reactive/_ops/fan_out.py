@@ -176,9 +176,7 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
         if len(parts) == 1:
             self._push_all(None, parts[0], ok)
         elif parts:
-            self._push_all(
-                None, [_Batch([p[i] for p in parts]) for i in range(len(self.outs))], ok
-            )
+            self._push_all(None, [_Batch([p[i] for p in parts]) for i in range(len(self.outs))], ok)
         if exc is not None:
             self._handle_error(exc)
 
