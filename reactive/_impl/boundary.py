@@ -93,9 +93,17 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         if c.metered:  # one push of a batch, counted here (reactive.observe)
             c.pushes += 1  # type: ignore[attr-defined]
             c.elements += len(batch)  # type: ignore[attr-defined]
-        self._collect(batch)
-        if self.demand > 0:
-            c.demand_n = self.demand
+        # ``_collect`` spelled out: this is once per batch.
+        if self.pending:
+            self.pending.extend(batch)
+        else:
+            self.pending = batch
+        demand = self.demand = self.demand - len(batch)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self._island.flush_hooks.append(self.flush)  # type: ignore[union-attr]
+        if demand > 0:
+            c.demand_n = demand
         else:
             c.state = 0
 

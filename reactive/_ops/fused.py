@@ -218,6 +218,14 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         chain = f", in the fused chain {self._stage_name}" if len(self.kinds) > 1 else ""
         return PortStateError(f"[{self._op_name(j)}] {NONE_ELEMENT} (port {port!r}{chain})")
 
+    def _bad_output(self, r: int, start: int) -> BaseException:
+        """The failure for what a run from op ``start`` returned: None from upstream
+        (``r == 2``, named after the stage that emitted it) or from an operator."""
+        if r == 2:
+            name = self._cin.out_logic._stage_name
+            return PortStateError(f"[{name}] {NONE_ELEMENT}")
+        return self._none_output(start)
+
     def _drive(
         self,
         run: Any,
@@ -226,43 +234,48 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         out: list[Any],
         limit: int,
         start: int,
+        failed: Exception | None = None,
     ) -> BaseException | None:
-        """Call a generated ``run`` (bounded when ``limit``), applying supervision."""
+        """Call a generated ``run`` (bounded when ``limit``), applying supervision.
+
+        ``failed``: the exception a first call of ``run`` made by the caller itself raised
+        (the fast path, see ``_fill``); it is handled first, as if raised here."""
         while True:
-            try:
-                r = run(it, out, self.st, limit - len(out)) if limit > 0 else run(it, out, self.st)
-                if r:
-                    if r == 2:  # None from upstream: name the stage that emitted it
-                        name = self._cin.out_logic._stage_name
-                        return PortStateError(f"[{name}] {NONE_ELEMENT}")
-                    return self._none_output(start)
-                return None
-            except Exception as exc:
-                code = run.__code__
-                j = None
-                tb = exc.__traceback__
-                while tb is not None:
-                    if tb.tb_frame.f_code is code:
-                        j = linemap.get(tb.tb_lineno)
-                    tb = tb.tb_next
-                if j is None:
-                    raise
-                decider = self.attrs[j].get("supervision")
-                directive = Supervision.stop if decider is None else decider(exc)
-                if directive is Supervision.resume:
-                    continue
-                if directive is Supervision.restart:
-                    self.st[j] = _initial_state(self.specs[j])
-                    continue
-                # The user's exception stays as it is (type and object); a note says
-                # which operator's function raised it, since the traceback shows only
-                # the generated ``<fused ...>`` code.
-                note = (
-                    f"raised by the function given to {self.kinds[j]} (stage [{self._op_name(j)}])"
-                )
-                if note not in getattr(exc, "__notes__", ()):
-                    exc.add_note(note)
-                return exc
+            if failed is None:
+                try:
+                    r = (
+                        run(it, out, self.st, limit - len(out))
+                        if limit > 0
+                        else run(it, out, self.st)
+                    )
+                except Exception as e:
+                    failed = e
+                else:
+                    return self._bad_output(r, start) if r else None
+            exc, failed = failed, None
+            code = run.__code__
+            j = None
+            tb = exc.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_code is code:
+                    j = linemap.get(tb.tb_lineno)
+                tb = tb.tb_next
+            if j is None:
+                raise exc
+            decider = self.attrs[j].get("supervision")
+            directive = Supervision.stop if decider is None else decider(exc)
+            if directive is Supervision.resume:
+                continue
+            if directive is Supervision.restart:
+                self.st[j] = _initial_state(self.specs[j])
+                continue
+            # The user's exception stays as it is (type and object); a note says which
+            # operator's function raised it, since the traceback shows only the
+            # generated ``<fused ...>`` code.
+            note = f"raised by the function given to {self.kinds[j]} (stage [{self._op_name(j)}])"
+            if note not in getattr(exc, "__notes__", ()):
+                exc.add_note(note)
+            return exc
 
     def _emit_out(self, out: list[Any], exc: BaseException | None) -> bool:
         """Push ``out`` (fits demand); then fail on ``exc``. True if something was pushed."""
@@ -330,7 +343,14 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             if r is None:
                 make, linemap = _compile(self.kinds, 0, True)
                 r = self._bounded = (make(self.fns), linemap)
-            exc = self._drive(r[0], r[1], it, out, n, 0)
+            # ``_drive`` inlined for the common case (once per hop): it takes over when
+            # the run raised (supervision) or stopped at a None.
+            exc: BaseException | None
+            try:
+                res = r[0](it, out, self.st, n - len(out))
+                exc = self._bad_output(res, 0) if res else None
+            except Exception as e:
+                exc = self._drive(r[0], r[1], it, out, n, 0, e)
             lender._lent(len(buf) - it.__length_hint__())
             return exc
         settle = self._settle_up
@@ -370,7 +390,12 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         while True:
             n = cout.demand_n if cout.batch else 1
             exc = None
-            if take is not None and len(out) < n and cin.state == 0:
+            if (
+                take is not None
+                and len(out) < n
+                and cin.state == 0
+                and (self._lend_up is None or cin.out_logic.buffer)
+            ):
                 exc = self._fill(take, out, n)
             if not out:
                 if exc is not None:
