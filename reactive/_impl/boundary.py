@@ -18,7 +18,7 @@ from typing import Any
 from .._stage.batch import offer_hook
 from .._stage.logic import GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
-from .interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULLED
+from .interpreter import AVAIL, DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED
 
 __all__ = ["make_boundary"]
 
@@ -172,33 +172,76 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.buffer.extend(batch)
         c = self._cout
         st = c.state
-        if st & (DEMAND | OUT_CLOSED) == DEMAND:
-            resume = self._resume
-            island = self._island
-            if resume is not None and st == DEMAND and island is not None and not island.queue:
-                # A fused chain waits on us: answer its pull by letting it read the buffer
-                # (see fused.py), instead of push -> on_push -> grab of one slice.
-                c.state = 0
-                try:
-                    resume()
-                except Exception as exc:
-                    c.in_logic._handle_error(exc)
-                return
-            offer = self._offer
-            if offer is not None and st == DEMAND and island is not None and not island.queue:
-                # A fan-in junction waits on us: push -> on_push -> grab, synchronously.
-                batch = self._slice(c.demand_n)
-                c.state = 0
-                if c.metered:  # one push of a batch, counted here (reactive.observe)
-                    c.pushes += 1
-                    c.elements += len(batch)
-                try:
-                    offer(batch)
-                except Exception as exc:
-                    c.in_logic._handle_error(exc)
-                self._taken(len(batch))
-                return
+        if st & (DEMAND | OUT_CLOSED) != DEMAND:
+            return
+        island = self._island
+        if (
+            st != DEMAND
+            or island is None
+            or island.queue
+            or island.sched.diagnosis is not None  # one event per step: no shortcuts
+        ):
             self.on_pull()
+            return
+        # The in side waits on us and the island's queue is empty: what its event loop
+        # would run next is the in side's handling of our answer. Run it now.
+        resume = self._resume
+        if resume is not None:
+            # A fused chain: answer its pull by letting it read the buffer (see fused.py),
+            # instead of push -> on_push -> grab of one slice.
+            c.state = 0
+            try:
+                resume()
+            except Exception as exc:
+                c.in_logic._handle_error(exc)
+            return
+        offer = self._offer
+        if offer is not None:
+            # A fan-in junction: push -> on_push -> grab, synchronously.
+            batch = self._slice(c.demand_n)
+            c.state = 0
+            if c.metered:  # one push of a batch, counted here (reactive.observe)
+                c.pushes += 1
+                c.elements += len(batch)
+            try:
+                offer(batch)
+            except Exception as exc:
+                c.in_logic._handle_error(exc)
+            self._taken(len(batch))
+            return
+        if c.metered:
+            self.on_pull()
+        else:
+            self._deliver(c)
+
+    def _deliver(self, c: Any) -> None:
+        """Push to a waiting in side and run its ``on_push`` now: what the island's event
+        loop would run next, its queue being empty (the caller checked, and that the
+        connection is exactly ``DEMAND`` and not metered). When the in side's handler pulled
+        us again (its pull the only event queued), that pull is delivered too (PULL_REQ ->
+        DEMAND) and, while elements are left, the next slice goes the same way."""
+        q = c.q
+        buf = self.buffer
+        while True:
+            if c.batch and c.demand_n > 1 and len(buf) > 1:
+                x: Any = self._slice(c.demand_n)
+                k = len(x)
+            else:
+                x = buf.pop(0)
+                k = 1
+            c.elem = x
+            c.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+            try:
+                c.in_handler.on_push()
+            except Exception as exc:
+                c.in_logic._handle_error(exc)
+            self._taken(k)
+            if len(q) != 1 or q[0] is not c or c.state != PULL_REQ:
+                return
+            q.pop()
+            c.state = DEMAND  # our on_pull, which with nothing buffered does nothing
+            if not buf:
+                return
 
     def on_complete(self, _: Any) -> None:
         self.upstream_done = True

@@ -355,20 +355,29 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             return exc
         settle = self._settle_up
         run, linemap = self.runners.get(0) or self._runner(0)
+        st = self.st
         while True:
             more = take(n - len(out))
             if not more:
                 return None
-            if settle is None:
-                exc = self._drive(run, linemap, iter(more), out, 0, 0)
-            else:
+            it = iter(more) if settle is None else more
+            # ``_drive`` inlined for the common case, as above.
+            try:
+                try:
+                    res = run(it, out, st)
+                except Exception as e:
+                    # (re-raised when not from our generated code: an upstream failure)
+                    exc = self._drive(run, linemap, it, out, 0, 0, e)
+                else:
+                    exc = self._bad_output(res, 0) if res else None
+            except Exception as up_exc:
+                if settle is None:
+                    raise
                 # A lazy take: the upstream's own iterator runs inside our loop, so what
                 # it raises is the upstream's failure, not ours.
-                try:
-                    exc = self._drive(run, linemap, more, out, 0, 0)
-                except Exception as up_exc:
-                    settle(up_exc)
-                    return None
+                settle(up_exc)
+                return None
+            if settle is not None:
                 settle(None)
             if exc is not None:
                 return exc
