@@ -320,6 +320,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         # An async boundary also lends its whole buffer: a bounded run reads it until the
         # demand is met (a filter then needs one pass, not one per shrinking remainder).
         self._lend_up: Any = lend_hook(cin.out_logic) if cin.batch else None
+        self._lender: Any = cin.out_logic if self._lend_up is not None else None
 
     def _fill(self, take: Any, out: list[Any], n: int) -> BaseException | None:
         """Top ``out`` up towards ``n`` with elements taken from upstream right now.
@@ -329,30 +330,11 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         behind a boundary from answering its demand in ever smaller batches.
 
         Called by ``_serve`` only with room in ``out`` and an idle in-connection (state
-        0). A connection's state is read as little as possible here: on a metered
-        connection (reactive.observe) each read is a property call.
+        0), whose out side hands elements over (an async boundary's buffer is read by
+        ``_serve`` itself). A connection's state is read as little as possible here: on a
+        metered connection (reactive.observe) each read is a property call.
         """
         cin = self._cin
-        if self._lend_up is not None:
-            lender = cin.out_logic
-            buf = lender.buffer  # what ``_lend()`` returns, read directly: once per hop
-            if not buf:
-                return None
-            it = iter(buf)
-            r = self._bounded
-            if r is None:
-                make, linemap = _compile(self.kinds, 0, True)
-                r = self._bounded = (make(self.fns), linemap)
-            # ``_drive`` inlined for the common case (once per hop): it takes over when
-            # the run raised (supervision) or stopped at a None.
-            exc: BaseException | None
-            try:
-                res = r[0](it, out, self.st, n - len(out))
-                exc = self._bad_output(res, 0) if res else None
-            except Exception as e:
-                exc = self._drive(r[0], r[1], it, out, n, 0, e)
-            lender._lent(len(buf) - it.__length_hint__())
-            return exc
         settle = self._settle_up
         run, linemap = self.runners.get(0) or self._runner(0)
         st = self.st
@@ -398,14 +380,28 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         pulled = False  # known: the out-connection is exactly DEMAND (read after a give)
         while True:
             n = cout.demand_n if cout.batch else 1
-            exc = None
-            if (
-                take is not None
-                and len(out) < n
-                and cin.state == 0
-                and (self._lend_up is None or cin.out_logic.buffer)
-            ):
-                exc = self._fill(take, out, n)
+            exc: BaseException | None = None
+            if take is not None and len(out) < n and cin.state == 0:
+                lender = self._lender
+                if lender is None:
+                    exc = self._fill(take, out, n)
+                elif lender.buffer:
+                    # An async boundary's buffer (what ``_lend()`` returns, read directly:
+                    # once per hop): a bounded run reads it until the demand is met, then
+                    # ``_lent`` says how much it used. ``_drive`` takes over only when the
+                    # run raised (supervision) or stopped at a None.
+                    buf = lender.buffer
+                    it = iter(buf)
+                    r = self._bounded
+                    if r is None:
+                        make, linemap = _compile(self.kinds, 0, True)
+                        r = self._bounded = (make(self.fns), linemap)
+                    try:
+                        res = r[0](it, out, self.st, n - len(out))
+                        exc = self._bad_output(res, 0) if res else None
+                    except Exception as e:
+                        exc = self._drive(r[0], r[1], it, out, n, 0, e)
+                    lender._lent(len(buf) - it.__length_hint__())
             if not out:
                 if exc is not None:
                     self.fail_stage(exc)
