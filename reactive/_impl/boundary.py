@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._stage.batch import offer_hook
 from .._stage.logic import GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
-from .interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULLED
+from .interpreter import AVAIL, DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED
 
 __all__ = ["make_boundary"]
 
@@ -92,9 +93,17 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         if c.metered:  # one push of a batch, counted here (reactive.observe)
             c.pushes += 1  # type: ignore[attr-defined]
             c.elements += len(batch)  # type: ignore[attr-defined]
-        self._collect(batch)
-        if self.demand > 0:
-            c.demand_n = self.demand
+        # ``_collect`` spelled out: this is once per batch.
+        if self.pending:
+            self.pending.extend(batch)
+        else:
+            self.pending = batch
+        demand = self.demand = self.demand - len(batch)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self._island.flush_hooks.append(self.flush)  # type: ignore[union-attr]
+        if demand > 0:
+            c.demand_n = demand
         else:
             c.state = 0
 
@@ -142,13 +151,16 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.buffer: list[Any] = []
         self.consumed = 0
         self.upstream_done = False
-        # A fused chain downstream that reads the buffer itself (set in pre_start).
+        # A fused chain downstream that reads the buffer itself, or a fan-in junction that
+        # takes batches synchronously (both set in pre_start).
         self._resume: Any = None
+        self._offer: Any = None
         self._cout: Any = None
 
     def pre_start(self) -> None:
         c = self._cout = self._conns[self.out]
         self._resume = getattr(c.in_logic, "_resume_pulled", None) if c.batch else None
+        self._offer = offer_hook(c) if c.batch and self._resume is None else None
         self._request(self.size)
 
     def _request(self, n: int) -> None:
@@ -160,19 +172,76 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self.buffer.extend(batch)
         c = self._cout
         st = c.state
-        if st & (DEMAND | OUT_CLOSED) == DEMAND:
-            resume = self._resume
-            island = self._island
-            if resume is not None and st == DEMAND and island is not None and not island.queue:
-                # A fused chain waits on us: answer its pull by letting it read the buffer
-                # (see fused.py), instead of push -> on_push -> grab of one slice.
-                c.state = 0
-                try:
-                    resume()
-                except Exception as exc:
-                    c.in_logic._handle_error(exc)
-                return
+        if st & (DEMAND | OUT_CLOSED) != DEMAND:
+            return
+        island = self._island
+        if (
+            st != DEMAND
+            or island is None
+            or island.queue
+            or island.sched.diagnosis is not None  # one event per step: no shortcuts
+        ):
             self.on_pull()
+            return
+        # The in side waits on us and the island's queue is empty: what its event loop
+        # would run next is the in side's handling of our answer. Run it now.
+        resume = self._resume
+        if resume is not None:
+            # A fused chain: answer its pull by letting it read the buffer (see fused.py),
+            # instead of push -> on_push -> grab of one slice.
+            c.state = 0
+            try:
+                resume()
+            except Exception as exc:
+                c.in_logic._handle_error(exc)
+            return
+        offer = self._offer
+        if offer is not None:
+            # A fan-in junction: push -> on_push -> grab, synchronously.
+            batch = self._slice(c.demand_n)
+            c.state = 0
+            if c.metered:  # one push of a batch, counted here (reactive.observe)
+                c.pushes += 1
+                c.elements += len(batch)
+            try:
+                offer(batch)
+            except Exception as exc:
+                c.in_logic._handle_error(exc)
+            self._taken(len(batch))
+            return
+        if c.metered:
+            self.on_pull()
+        else:
+            self._deliver(c)
+
+    def _deliver(self, c: Any) -> None:
+        """Push to a waiting in side and run its ``on_push`` now: what the island's event
+        loop would run next, its queue being empty (the caller checked, and that the
+        connection is exactly ``DEMAND`` and not metered). When the in side's handler pulled
+        us again (its pull the only event queued), that pull is delivered too (PULL_REQ ->
+        DEMAND) and, while elements are left, the next slice goes the same way."""
+        q = c.q
+        buf = self.buffer
+        while True:
+            if c.batch and c.demand_n > 1 and len(buf) > 1:
+                x: Any = self._slice(c.demand_n)
+                k = len(x)
+            else:
+                x = buf.pop(0)
+                k = 1
+            c.elem = x
+            c.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+            try:
+                c.in_handler.on_push()
+            except Exception as exc:
+                c.in_logic._handle_error(exc)
+            self._taken(k)
+            if len(q) != 1 or q[0] is not c or c.state != PULL_REQ:
+                return
+            q.pop()
+            c.state = DEMAND  # our on_pull, which with nothing buffered does nothing
+            if not buf:
+                return
 
     def on_complete(self, _: Any) -> None:
         self.upstream_done = True

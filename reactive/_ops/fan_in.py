@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, opt_int_at_least, pos_int
-from .._impl.interpreter import IN_CLOSED, PULLED
+from .._impl.interpreter import DEMAND, IN_CLOSED, PULLED
+from .._stage.batch import lend_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
 from .._supervision import Supervision
@@ -98,6 +99,9 @@ class _BatchFanInLogic(GraphStageLogic, OutHandler, abc.ABC):
     def pre_start(self) -> None:
         self._cout = self._conns[self.out]
         self._cins = [self._conns[p] for p in self.ins]
+        # Inputs that are an async boundary's output (a lender, see _stage/batch.py): a
+        # pull of one with nothing buffered is delivered at once (see ``_pull_in``).
+        self._lenders = [c.batch and lend_hook(c.out_logic) is not None for c in self._cins]
         if self.pull_at_start:
             for i in range(len(self.ins)):
                 self._pull_in(i)
@@ -106,7 +110,13 @@ class _BatchFanInLogic(GraphStageLogic, OutHandler, abc.ABC):
         """Pull input ``i`` (unless it is closed or pulled already) for ``want``."""
         c = self._cins[i]
         if not c.state & (IN_CLOSED | PULLED):
-            self.pull(self.ins[i])
+            if c.state == 0 and self._lenders[i] and not c.out_logic.buffer:
+                # An async boundary with nothing buffered: its ``on_pull`` would do
+                # nothing, so deliver the pull now (PULL_REQ -> DEMAND) instead of queueing
+                # an event for it; its next batch finds us waiting (``_accept_i``).
+                c.state = DEMAND
+            else:
+                self.pull(self.ins[i])
             if c.batch:
                 c.demand_n = self.want
 
@@ -128,6 +138,13 @@ class _BatchFanInLogic(GraphStageLogic, OutHandler, abc.ABC):
         else:
             x = (x,)
         self.bufs[i] = x
+        self.offs[i] = 0
+        self._pushed(i)
+
+    def _accept_i(self, i: int, batch: list[Any]) -> None:
+        """Take a non-empty batch on input ``i`` synchronously (an async boundary's output
+        upstream; see ``reactive/_stage/batch.py``): push -> ``on_push_i`` -> grab."""
+        self.bufs[i] = batch
         self.offs[i] = 0
         self._pushed(i)
 

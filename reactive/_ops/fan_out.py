@@ -15,6 +15,7 @@ from typing import Any, cast
 from .._checks import check, fn, int_at_least, opt_fn, pos_int
 from .._errors import PartitionOutOfBoundsError
 from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ
+from .._stage.batch import accept_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
@@ -138,6 +139,14 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
         super().__init__(shape, split, False)
         self._declare_batch_ports()
 
+    def pre_start(self) -> None:
+        super().pre_start()
+        # Outputs into a logic that takes whole batches synchronously (an async boundary's
+        # input, see reactive/_stage/batch.py): Broadcast gives to them (``_gives[i]``)
+        # instead of pushing; None where the output is a plain connection.
+        gives = [accept_hook(c.in_logic) if c.batch else None for c in self._couts]
+        self._gives: list[Any] | None = gives if any(g is not None for g in gives) else None
+
     def on_push(self) -> None:
         x = self.grab(self.in_)
         if type(x) is _Batch and len(x) == 1:
@@ -163,26 +172,44 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
                 parts.append(split(e))
         except Exception as e:
             exc = e
+        ok = exc is None
         if len(parts) == 1:
-            self._push_all(None, parts[0])
+            self._push_all(None, parts[0], ok)
         elif parts:
-            self._push_all(None, [_Batch([p[i] for p in parts]) for i in range(len(self.outs))])
+            self._push_all(None, [_Batch([p[i] for p in parts]) for i in range(len(self.outs))], ok)
         if exc is not None:
             self._handle_error(exc)
 
-    def _push_all(self, x: Any, columns: Any) -> None:
+    def _push_all(self, x: Any, columns: Any, pull: bool = True) -> None:
         """Push ``x`` (an element or a batch) to every open output, or ``columns[i]`` to
-        output ``i``."""
+        output ``i``; pull upstream again if every output took it at once and wants more
+        (unless not ``pull``: the stage is about to fail)."""
         self.pending_count = self.running
         pending = self.pending
         couts = self._couts
+        gives = self._gives
         last = -1
         if columns is None and type(x) is _Batch:
             for i, c in enumerate(couts):
                 if not c.state & OUT_CLOSED:
                     last = i
         for i, c in enumerate(couts):
-            if not c.state & OUT_CLOSED:
+            if gives is not None and c.state == DEMAND and gives[i] is not None:
+                # push -> on_push -> grab -> pull, synchronously (batch.py's ``_give``): the
+                # connection is DEMAND again if the output wants more (as if it had pulled:
+                # nothing pending), idle otherwise (its pull comes later: pending).
+                v = x if columns is None else columns[i]
+                if type(v) is not _Batch:
+                    v = [v]
+                elif columns is None and i != last:
+                    v = _Batch(v)  # each output its own list but the last
+                gives[i](v)
+                if c.state == DEMAND:
+                    pending[i] = False
+                    self.pending_count -= 1
+                else:
+                    pending[i] = True
+            elif not c.state & OUT_CLOSED:
                 if columns is not None:
                     self.push(self.outs[i], columns[i])
                 elif last >= 0 and i != last:
@@ -192,6 +219,8 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
                 else:
                     self.push(self.outs[i], x)
                 pending[i] = True
+        if gives is not None and self.pending_count == 0 and pull:
+            self._try_pull()  # every output took its part and wants more
 
     def _try_pull(self) -> None:
         if self.pending_count == 0 and not self.has_been_pulled(self.in_):

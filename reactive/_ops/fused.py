@@ -218,6 +218,14 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         chain = f", in the fused chain {self._stage_name}" if len(self.kinds) > 1 else ""
         return PortStateError(f"[{self._op_name(j)}] {NONE_ELEMENT} (port {port!r}{chain})")
 
+    def _bad_output(self, r: int, start: int) -> BaseException:
+        """The failure for what a run from op ``start`` returned: None from upstream
+        (``r == 2``, named after the stage that emitted it) or from an operator."""
+        if r == 2:
+            name = self._cin.out_logic._stage_name
+            return PortStateError(f"[{name}] {NONE_ELEMENT}")
+        return self._none_output(start)
+
     def _drive(
         self,
         run: Any,
@@ -226,43 +234,48 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         out: list[Any],
         limit: int,
         start: int,
+        failed: Exception | None = None,
     ) -> BaseException | None:
-        """Call a generated ``run`` (bounded when ``limit``), applying supervision."""
+        """Call a generated ``run`` (bounded when ``limit``), applying supervision.
+
+        ``failed``: the exception a first call of ``run`` made by the caller itself raised
+        (the fast path, see ``_fill``); it is handled first, as if raised here."""
         while True:
-            try:
-                r = run(it, out, self.st, limit - len(out)) if limit > 0 else run(it, out, self.st)
-                if r:
-                    if r == 2:  # None from upstream: name the stage that emitted it
-                        name = self._cin.out_logic._stage_name
-                        return PortStateError(f"[{name}] {NONE_ELEMENT}")
-                    return self._none_output(start)
-                return None
-            except Exception as exc:
-                code = run.__code__
-                j = None
-                tb = exc.__traceback__
-                while tb is not None:
-                    if tb.tb_frame.f_code is code:
-                        j = linemap.get(tb.tb_lineno)
-                    tb = tb.tb_next
-                if j is None:
-                    raise
-                decider = self.attrs[j].get("supervision")
-                directive = Supervision.stop if decider is None else decider(exc)
-                if directive is Supervision.resume:
-                    continue
-                if directive is Supervision.restart:
-                    self.st[j] = _initial_state(self.specs[j])
-                    continue
-                # The user's exception stays as it is (type and object); a note says
-                # which operator's function raised it, since the traceback shows only
-                # the generated ``<fused ...>`` code.
-                note = (
-                    f"raised by the function given to {self.kinds[j]} (stage [{self._op_name(j)}])"
-                )
-                if note not in getattr(exc, "__notes__", ()):
-                    exc.add_note(note)
-                return exc
+            if failed is None:
+                try:
+                    r = (
+                        run(it, out, self.st, limit - len(out))
+                        if limit > 0
+                        else run(it, out, self.st)
+                    )
+                except Exception as e:
+                    failed = e
+                else:
+                    return self._bad_output(r, start) if r else None
+            exc, failed = failed, None
+            code = run.__code__
+            j = None
+            tb = exc.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_code is code:
+                    j = linemap.get(tb.tb_lineno)
+                tb = tb.tb_next
+            if j is None:
+                raise exc
+            decider = self.attrs[j].get("supervision")
+            directive = Supervision.stop if decider is None else decider(exc)
+            if directive is Supervision.resume:
+                continue
+            if directive is Supervision.restart:
+                self.st[j] = _initial_state(self.specs[j])
+                continue
+            # The user's exception stays as it is (type and object); a note says which
+            # operator's function raised it, since the traceback shows only the
+            # generated ``<fused ...>`` code.
+            note = f"raised by the function given to {self.kinds[j]} (stage [{self._op_name(j)}])"
+            if note not in getattr(exc, "__notes__", ()):
+                exc.add_note(note)
+            return exc
 
     def _emit_out(self, out: list[Any], exc: BaseException | None) -> bool:
         """Push ``out`` (fits demand); then fail on ``exc``. True if something was pushed."""
@@ -307,6 +320,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         # An async boundary also lends its whole buffer: a bounded run reads it until the
         # demand is met (a filter then needs one pass, not one per shrinking remainder).
         self._lend_up: Any = lend_hook(cin.out_logic) if cin.batch else None
+        self._lender: Any = cin.out_logic if self._lend_up is not None else None
 
     def _fill(self, take: Any, out: list[Any], n: int) -> BaseException | None:
         """Top ``out`` up towards ``n`` with elements taken from upstream right now.
@@ -316,39 +330,36 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         behind a boundary from answering its demand in ever smaller batches.
 
         Called by ``_serve`` only with room in ``out`` and an idle in-connection (state
-        0). A connection's state is read as little as possible here: on a metered
-        connection (reactive.observe) each read is a property call.
+        0), whose out side hands elements over (an async boundary's buffer is read by
+        ``_serve`` itself). A connection's state is read as little as possible here: on a
+        metered connection (reactive.observe) each read is a property call.
         """
         cin = self._cin
-        if self._lend_up is not None:
-            lender = cin.out_logic
-            buf = lender.buffer  # what ``_lend()`` returns, read directly: once per hop
-            if not buf:
-                return None
-            it = iter(buf)
-            r = self._bounded
-            if r is None:
-                make, linemap = _compile(self.kinds, 0, True)
-                r = self._bounded = (make(self.fns), linemap)
-            exc = self._drive(r[0], r[1], it, out, n, 0)
-            lender._lent(len(buf) - it.__length_hint__())
-            return exc
         settle = self._settle_up
         run, linemap = self.runners.get(0) or self._runner(0)
+        st = self.st
         while True:
             more = take(n - len(out))
             if not more:
                 return None
-            if settle is None:
-                exc = self._drive(run, linemap, iter(more), out, 0, 0)
-            else:
+            it = iter(more) if settle is None else more
+            # ``_drive`` inlined for the common case, as above.
+            try:
+                try:
+                    res = run(it, out, st)
+                except Exception as e:
+                    # (re-raised when not from our generated code: an upstream failure)
+                    exc = self._drive(run, linemap, it, out, 0, 0, e)
+                else:
+                    exc = self._bad_output(res, 0) if res else None
+            except Exception as up_exc:
+                if settle is None:
+                    raise
                 # A lazy take: the upstream's own iterator runs inside our loop, so what
                 # it raises is the upstream's failure, not ours.
-                try:
-                    exc = self._drive(run, linemap, more, out, 0, 0)
-                except Exception as up_exc:
-                    settle(up_exc)
-                    return None
+                settle(up_exc)
+                return None
+            if settle is not None:
                 settle(None)
             if exc is not None:
                 return exc
@@ -369,9 +380,28 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         pulled = False  # known: the out-connection is exactly DEMAND (read after a give)
         while True:
             n = cout.demand_n if cout.batch else 1
-            exc = None
+            exc: BaseException | None = None
             if take is not None and len(out) < n and cin.state == 0:
-                exc = self._fill(take, out, n)
+                lender = self._lender
+                if lender is None:
+                    exc = self._fill(take, out, n)
+                elif lender.buffer:
+                    # An async boundary's buffer (what ``_lend()`` returns, read directly:
+                    # once per hop): a bounded run reads it until the demand is met, then
+                    # ``_lent`` says how much it used. ``_drive`` takes over only when the
+                    # run raised (supervision) or stopped at a None.
+                    buf = lender.buffer
+                    it = iter(buf)
+                    r = self._bounded
+                    if r is None:
+                        make, linemap = _compile(self.kinds, 0, True)
+                        r = self._bounded = (make(self.fns), linemap)
+                    try:
+                        res = r[0](it, out, self.st, n - len(out))
+                        exc = self._bad_output(res, 0) if res else None
+                    except Exception as e:
+                        exc = self._drive(r[0], r[1], it, out, n, 0, e)
+                    lender._lent(len(buf) - it.__length_hint__())
             if not out:
                 if exc is not None:
                     self.fail_stage(exc)

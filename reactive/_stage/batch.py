@@ -17,12 +17,17 @@ round trip; the connection's state is the same before and after, only elements m
   batch the upstream chain produced.
 - A lender (an async boundary's output): ``_lend()`` returns its buffer for the chain to
   read in place, and ``_lent(k)`` tells it that ``k`` of those elements were used.
+- A fan-in junction on the batch protocol (downstream of an async boundary's output):
+  ``_accept_i(i, batch)`` stands for push -> on_push of input ``i`` -> grab of a non-empty
+  batch on a connection that was exactly ``DEMAND`` and is left idle (the junction may
+  pull it again); found per connection by :func:`offer_hook`.
 
 The lookups below are the only place these hooks are found by name.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
@@ -35,6 +40,7 @@ __all__ = [
     "accept_hook",
     "hand_over_hook",
     "lend_hook",
+    "offer_hook",
     "settle_hook",
 ]
 
@@ -75,4 +81,15 @@ def lend_hook(logic: Any) -> Callable[[], list[Any]] | None:
 def accept_hook(logic: Any) -> Callable[[list[Any]], None] | None:
     """``logic._give`` if the logic takes whole batches (an in side of a batch connection)."""
     hook: Callable[[list[Any]], None] | None = getattr(logic, "_give", None)
+    return hook
+
+
+def offer_hook(conn: Any) -> Callable[[list[Any]], None] | None:
+    """``conn.in_logic._accept_i`` bound to the connection's input index, if its in side is
+    a fan-in junction that takes whole batches per input (see the module); else None."""
+    accept = getattr(conn.in_logic, "_accept_i", None)
+    i = getattr(conn.in_handler, "i", None)
+    if accept is None or type(i) is not int:
+        return None
+    hook: Callable[[list[Any]], None] = functools.partial(accept, i)
     return hook
