@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -54,6 +55,41 @@ _PENDING: Any = object()
 _RUNNING, _OK, _FAILED, _DROPPED = 0, 1, 2, 3
 #: Calls a parallelism-1 worker runs back to back before it yields to the event loop.
 _WORKER_SLICE = 64
+_CoroutineType = types.CoroutineType
+
+
+class _Started:
+    """A call whose coroutine already ran its first step (see ``_MapAsyncLogic._start``):
+    the coroutine and what that step yielded, for the worker to go on awaiting."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Any, yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+
+@types.coroutine
+def _go_on(coro: Any, yielded: Any) -> Any:
+    """Await a coroutine that already ran up to its first suspension, which yielded
+    ``yielded``: hand that to the task (as ``await coro`` would have), then relay what the
+    task sends or throws into the coroutine until it returns."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation and the like: the coroutine decides
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 class _MapAsyncLogic(FlowLogic):
@@ -107,6 +143,10 @@ class _MapAsyncLogic(FlowLogic):
         self.todo: deque[list[Any]] = deque()
         self.workers: set[asyncio.Task[None]] = set()
         self.idle: list[asyncio.Future[None]] = []  # parked workers (parallelism > 1)
+        # Parallelism 1: calls ``_start`` may still run the first step of, right now (only
+        # while the worker's own delivery runs inline; see the class docstring).
+        self._drive_left = 0
+        self._delivering = False
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
 
@@ -177,7 +217,7 @@ class _MapAsyncLogic(FlowLogic):
         if settle is not None:
             settle(None)
         if not self._stopped:
-            self._maybe_pull()
+            self._next()
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -192,7 +232,17 @@ class _MapAsyncLogic(FlowLogic):
                     if self.decide(exc) is Supervision.stop:
                         self.fail_stage(exc)
                         return
-        self._maybe_pull()
+        self._next()
+
+    def _next(self) -> None:
+        """After starting calls: deliver the ones that already finished (a call whose
+        first step returned, see ``_start``), else ask upstream for more."""
+        if self.completed and self.sequential:
+            if not self._delivering:
+                self._deliver(None)
+            # else: the delivery running further up the stack goes on with it
+        else:
+            self._maybe_pull()
 
     def _upstream_failed(self, settle: Any, exc: BaseException) -> None:
         if settle is not None:
@@ -207,6 +257,28 @@ class _MapAsyncLogic(FlowLogic):
         self.inflight += 1
         if self.ordered:
             self.slots.append(slot)
+        if self._drive_left > 0 and type(aw) is _CoroutineType:
+            # In the worker's task (its delivery runs inline): run the call's first step
+            # here, as the worker's ``await`` would; most often it finishes at once.
+            self._drive_left -= 1
+            try:
+                y = aw.send(None)
+            except StopIteration as stop:
+                slot[0] = _OK
+                slot[1] = stop.value
+                self.completed.append(slot)
+                return
+            except asyncio.CancelledError:
+                slot[0] = _FAILED
+                slot[1] = asyncio.CancelledError("map_async call was cancelled")
+                self.completed.append(slot)
+                return
+            except Exception as exc:
+                slot[0] = _FAILED
+                slot[1] = exc
+                self.completed.append(slot)
+                return
+            slot[1] = _Started(aw, y)  # it suspended: the worker goes on awaiting it
         self.todo.append(slot)
         idle = self.idle
         while idle:
@@ -231,6 +303,8 @@ class _MapAsyncLogic(FlowLogic):
                     slot = todo.popleft()
                     aw = slot[1]
                     slot[1] = None
+                    if type(aw) is _Started:
+                        aw = _go_on(aw.coro, aw.yielded)
                     fatal: BaseException | None = None
                     try:
                         slot[1] = await aw
@@ -263,8 +337,15 @@ class _MapAsyncLogic(FlowLogic):
                         if self._stopped:
                             return
                     # Deliver now (the island runs inline when idle): its pull brings the next
-                    # element into ``todo`` before this loop looks again.
-                    self._deliver_cb(None)
+                    # element into ``todo`` before this loop looks again. While it runs inline,
+                    # ``_start`` may run the next calls' first steps in this task (at most the
+                    # rest of this slice): the ones that finish are delivered in the same run.
+                    self._drive_left = _WORKER_SLICE - n
+                    try:
+                        self._deliver_cb(None)
+                    finally:
+                        n = _WORKER_SLICE - self._drive_left
+                        self._drive_left = 0
                 if sequential or self._stopped:
                     return
                 if self.scheduled:
@@ -281,20 +362,31 @@ class _MapAsyncLogic(FlowLogic):
 
     def _deliver(self, _: Any) -> None:
         self.scheduled = False
-        completed, self.completed = self.completed, []
         ordered = self.ordered
-        for slot in completed:
-            self.inflight -= 1
-            if slot[0] == _FAILED:
-                exc = slot[1]
-                if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
-                    self.fail_stage(exc)
-                    return
-                slot[0] = _DROPPED  # resume/restart: the element is dropped
-            elif not ordered and slot[1] is not None:
-                self.ready.append(slot[1])
-        self._drain()
-        self._maybe_pull()
+        while True:
+            completed, self.completed = self.completed, []
+            for slot in completed:
+                self.inflight -= 1
+                if slot[0] == _FAILED:
+                    exc = slot[1]
+                    if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+                        self.fail_stage(exc)
+                        return
+                    slot[0] = _DROPPED  # resume/restart: the element is dropped
+                elif not ordered and slot[1] is not None:
+                    self.ready.append(slot[1])
+            self._drain()
+            if self._stopped:
+                return
+            # Its hand-over may start (and, parallelism 1, finish) the next call: loop
+            # rather than recurse.
+            self._delivering = True
+            try:
+                self._maybe_pull()
+            finally:
+                self._delivering = False
+            if not self.completed or self._stopped:
+                return
 
     def _drain(self) -> None:
         cout = self._conns[self.out]
@@ -340,6 +432,8 @@ class _MapAsyncLogic(FlowLogic):
         self.idle.clear()
         for slot in self.todo:
             aw = slot[1]
+            if type(aw) is _Started:
+                aw = aw.coro  # its first step ran; no worker awaits it yet
             if aw is not None and inspect.iscoroutine(aw):
                 aw.close()  # no worker started it: nobody else will await it
         self.slots.clear()
