@@ -362,6 +362,9 @@ class _MapAsyncLogic(FlowLogic):
 
     def _deliver(self, _: Any) -> None:
         self.scheduled = False
+        if self.sequential:
+            self._deliver_sequential()
+            return
         ordered = self.ordered
         while True:
             completed, self.completed = self.completed, []
@@ -386,6 +389,40 @@ class _MapAsyncLogic(FlowLogic):
             finally:
                 self._delivering = False
             if not self.completed or self._stopped:
+                return
+
+    def _deliver_sequential(self) -> None:
+        """``_deliver`` for parallelism 1: at most one call is held (``slots`` is that one
+        call), so a result that is ``None`` or dropped needs no ``_drain``. Loops while the
+        next call, started by the hand-over of ``_maybe_pull``, finished at once."""
+        completed = self.completed
+        slots = self.slots
+        cin = self._conns[self.in_]
+        while completed:
+            slot = completed.pop()
+            self.inflight -= 1
+            if slot[0] == _FAILED:
+                exc = slot[1]
+                if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+                    self.fail_stage(exc)
+                    return
+                slot[0] = _DROPPED  # resume/restart: the element is dropped
+                slots.popleft()
+            elif slot[1] is None:
+                slots.popleft()  # None results are skipped
+            else:
+                self._drain()  # a result to emit (and completion, if due)
+                if self._stopped:
+                    return
+            if not slots and cin.state & IN_CLOSED:
+                self.complete_stage()
+                return
+            self._delivering = True
+            try:
+                self._maybe_pull()
+            finally:
+                self._delivering = False
+            if self._stopped:
                 return
 
     def _drain(self) -> None:
