@@ -11,7 +11,7 @@ from typing import Any
 
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
-from .._stage.batch import hand_over_hook, settle_hook
+from .._stage.batch import hand_over_hook, lend_hook, settle_hook
 from .._stage.logic import GraphStageLogic, _Batch
 from .._stage.shapes import FlowShape
 from .._supervision import Supervision
@@ -161,6 +161,11 @@ class _MapAsyncLogic(FlowLogic):
         c = self._conns[self.in_]
         self._take_up: Any = hand_over_hook(c.out_logic) if c.batch else None
         self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
+        # Parallelism 1 takes one element at a time from an upstream that lends its buffer
+        # (an async boundary): read in place, no slice (see _deliver_sequential).
+        lend = lend_hook(c.out_logic) if c.batch and self.sequential else None
+        self._lend_up: Any = lend
+        self._lent_up: Any = c.out_logic._lent if lend is not None else None
         # As Akka's MapAsync: upstream is first pulled on the first downstream demand (no
         # call runs before anyone asked), then kept pulled up to ``parallelism``.
 
@@ -414,12 +419,28 @@ class _MapAsyncLogic(FlowLogic):
                 self._drain()  # a result to emit (and completion, if due)
                 if self._stopped:
                     return
-            if not slots and cin.state & IN_CLOSED:
-                self.complete_stage()
+            st = cin.state
+            if st & IN_CLOSED:
+                if not slots:
+                    self.complete_stage()
                 return
             self._delivering = True
             try:
-                self._maybe_pull()
+                buf = self._lend_up() if st == 0 and self._lend_up is not None else None
+                if buf and not slots:
+                    # The hand-over of one element, read in place (``_maybe_pull`` would
+                    # slice it): the connection stays idle, only the element moves.
+                    y = buf[0]
+                    self._lent_up(1)
+                    try:
+                        self._start(y)
+                    except Exception as exc:
+                        if self.decide(exc) is Supervision.stop:
+                            self.fail_stage(exc)
+                            return
+                        self._maybe_pull()  # resume/restart: the element is dropped
+                else:
+                    self._maybe_pull()
             finally:
                 self._delivering = False
             if self._stopped:
