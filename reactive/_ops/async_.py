@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
-from .._stage.batch import hand_over_hook, settle_hook
+from .._stage.batch import hand_over_hook, lend_hook, settle_hook
 from .._stage.logic import GraphStageLogic, _Batch
 from .._stage.shapes import FlowShape
 from .._supervision import Supervision
@@ -54,6 +55,41 @@ _PENDING: Any = object()
 _RUNNING, _OK, _FAILED, _DROPPED = 0, 1, 2, 3
 #: Calls a parallelism-1 worker runs back to back before it yields to the event loop.
 _WORKER_SLICE = 64
+_CoroutineType = types.CoroutineType
+
+
+class _Started:
+    """A call whose coroutine already ran its first step (see ``_MapAsyncLogic._start``):
+    the coroutine and what that step yielded, for the worker to go on awaiting."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Any, yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+
+@types.coroutine
+def _go_on(coro: Any, yielded: Any) -> Any:
+    """Await a coroutine that already ran up to its first suspension, which yielded
+    ``yielded``: hand that to the task (as ``await coro`` would have), then relay what the
+    task sends or throws into the coroutine until it returns."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation and the like: the coroutine decides
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 class _MapAsyncLogic(FlowLogic):
@@ -107,6 +143,10 @@ class _MapAsyncLogic(FlowLogic):
         self.todo: deque[list[Any]] = deque()
         self.workers: set[asyncio.Task[None]] = set()
         self.idle: list[asyncio.Future[None]] = []  # parked workers (parallelism > 1)
+        # Parallelism 1: calls ``_start`` may still run the first step of, right now (only
+        # while the worker's own delivery runs inline; see the class docstring).
+        self._drive_left = 0
+        self._delivering = False
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
 
@@ -121,6 +161,11 @@ class _MapAsyncLogic(FlowLogic):
         c = self._conns[self.in_]
         self._take_up: Any = hand_over_hook(c.out_logic) if c.batch else None
         self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
+        # Parallelism 1 takes one element at a time from an upstream that lends its buffer
+        # (an async boundary): read in place, no slice (see _deliver_sequential).
+        lend = lend_hook(c.out_logic) if c.batch and self.sequential else None
+        self._lend_up: Any = lend
+        self._lent_up: Any = c.out_logic._lent if lend is not None else None
         # As Akka's MapAsync: upstream is first pulled on the first downstream demand (no
         # call runs before anyone asked), then kept pulled up to ``parallelism``.
 
@@ -177,7 +222,7 @@ class _MapAsyncLogic(FlowLogic):
         if settle is not None:
             settle(None)
         if not self._stopped:
-            self._maybe_pull()
+            self._next()
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -192,7 +237,17 @@ class _MapAsyncLogic(FlowLogic):
                     if self.decide(exc) is Supervision.stop:
                         self.fail_stage(exc)
                         return
-        self._maybe_pull()
+        self._next()
+
+    def _next(self) -> None:
+        """After starting calls: deliver the ones that already finished (a call whose
+        first step returned, see ``_start``), else ask upstream for more."""
+        if self.completed and self.sequential:
+            if not self._delivering:
+                self._deliver(None)
+            # else: the delivery running further up the stack goes on with it
+        else:
+            self._maybe_pull()
 
     def _upstream_failed(self, settle: Any, exc: BaseException) -> None:
         if settle is not None:
@@ -207,6 +262,28 @@ class _MapAsyncLogic(FlowLogic):
         self.inflight += 1
         if self.ordered:
             self.slots.append(slot)
+        if self._drive_left > 0 and type(aw) is _CoroutineType:
+            # In the worker's task (its delivery runs inline): run the call's first step
+            # here, as the worker's ``await`` would; most often it finishes at once.
+            self._drive_left -= 1
+            try:
+                y = aw.send(None)
+            except StopIteration as stop:
+                slot[0] = _OK
+                slot[1] = stop.value
+                self.completed.append(slot)
+                return
+            except asyncio.CancelledError:
+                slot[0] = _FAILED
+                slot[1] = asyncio.CancelledError("map_async call was cancelled")
+                self.completed.append(slot)
+                return
+            except Exception as exc:
+                slot[0] = _FAILED
+                slot[1] = exc
+                self.completed.append(slot)
+                return
+            slot[1] = _Started(aw, y)  # it suspended: the worker goes on awaiting it
         self.todo.append(slot)
         idle = self.idle
         while idle:
@@ -231,6 +308,8 @@ class _MapAsyncLogic(FlowLogic):
                     slot = todo.popleft()
                     aw = slot[1]
                     slot[1] = None
+                    if type(aw) is _Started:
+                        aw = _go_on(aw.coro, aw.yielded)
                     fatal: BaseException | None = None
                     try:
                         slot[1] = await aw
@@ -263,8 +342,15 @@ class _MapAsyncLogic(FlowLogic):
                         if self._stopped:
                             return
                     # Deliver now (the island runs inline when idle): its pull brings the next
-                    # element into ``todo`` before this loop looks again.
-                    self._deliver_cb(None)
+                    # element into ``todo`` before this loop looks again. While it runs inline,
+                    # ``_start`` may run the next calls' first steps in this task (at most the
+                    # rest of this slice): the ones that finish are delivered in the same run.
+                    self._drive_left = _WORKER_SLICE - n
+                    try:
+                        self._deliver_cb(None)
+                    finally:
+                        n = _WORKER_SLICE - self._drive_left
+                        self._drive_left = 0
                 if sequential or self._stopped:
                     return
                 if self.scheduled:
@@ -281,9 +367,44 @@ class _MapAsyncLogic(FlowLogic):
 
     def _deliver(self, _: Any) -> None:
         self.scheduled = False
-        completed, self.completed = self.completed, []
+        if self.sequential:
+            self._deliver_sequential()
+            return
         ordered = self.ordered
-        for slot in completed:
+        while True:
+            completed, self.completed = self.completed, []
+            for slot in completed:
+                self.inflight -= 1
+                if slot[0] == _FAILED:
+                    exc = slot[1]
+                    if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+                        self.fail_stage(exc)
+                        return
+                    slot[0] = _DROPPED  # resume/restart: the element is dropped
+                elif not ordered and slot[1] is not None:
+                    self.ready.append(slot[1])
+            self._drain()
+            if self._stopped:
+                return
+            # Its hand-over may start (and, parallelism 1, finish) the next call: loop
+            # rather than recurse.
+            self._delivering = True
+            try:
+                self._maybe_pull()
+            finally:
+                self._delivering = False
+            if not self.completed or self._stopped:
+                return
+
+    def _deliver_sequential(self) -> None:
+        """``_deliver`` for parallelism 1: at most one call is held (``slots`` is that one
+        call), so a result that is ``None`` or dropped needs no ``_drain``. Loops while the
+        next call, started by the hand-over of ``_maybe_pull``, finished at once."""
+        completed = self.completed
+        slots = self.slots
+        cin = self._conns[self.in_]
+        while completed:
+            slot = completed.pop()
             self.inflight -= 1
             if slot[0] == _FAILED:
                 exc = slot[1]
@@ -291,10 +412,39 @@ class _MapAsyncLogic(FlowLogic):
                     self.fail_stage(exc)
                     return
                 slot[0] = _DROPPED  # resume/restart: the element is dropped
-            elif not ordered and slot[1] is not None:
-                self.ready.append(slot[1])
-        self._drain()
-        self._maybe_pull()
+                slots.popleft()
+            elif slot[1] is None:
+                slots.popleft()  # None results are skipped
+            else:
+                self._drain()  # a result to emit (and completion, if due)
+                if self._stopped:
+                    return
+            st = cin.state
+            if st & IN_CLOSED:
+                if not slots:
+                    self.complete_stage()
+                return
+            self._delivering = True
+            try:
+                buf = self._lend_up() if st == 0 and self._lend_up is not None else None
+                if buf and not slots:
+                    # The hand-over of one element, read in place (``_maybe_pull`` would
+                    # slice it): the connection stays idle, only the element moves.
+                    y = buf[0]
+                    self._lent_up(1)
+                    try:
+                        self._start(y)
+                    except Exception as exc:
+                        if self.decide(exc) is Supervision.stop:
+                            self.fail_stage(exc)
+                            return
+                        self._maybe_pull()  # resume/restart: the element is dropped
+                else:
+                    self._maybe_pull()
+            finally:
+                self._delivering = False
+            if self._stopped:
+                return
 
     def _drain(self) -> None:
         cout = self._conns[self.out]
@@ -340,6 +490,8 @@ class _MapAsyncLogic(FlowLogic):
         self.idle.clear()
         for slot in self.todo:
             aw = slot[1]
+            if type(aw) is _Started:
+                aw = aw.coro  # its first step ran; no worker awaits it yet
             if aw is not None and inspect.iscoroutine(aw):
                 aw.close()  # no worker started it: nobody else will await it
         self.slots.clear()
