@@ -7,12 +7,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from reactive import Attributes, Keep, Source, Supervision
+from reactive import Attributes, Keep, Sink, Source, Supervision
 from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
 
 __all__ = [
     "Boom",
     "decider",
+    "failing_after",
     "flow_probes",
     "nothing",
     "probes",
@@ -20,8 +21,10 @@ __all__ = [
     "requests",
     "restarting",
     "resuming",
+    "seq",
     "settle",
     "sink_probe",
+    "until",
 ]
 
 
@@ -84,3 +87,31 @@ def resuming() -> Attributes:
 def restarting() -> Attributes:
     """Akka's ``supervisionStrategy(restartingDecider)``."""
     return decider(Supervision.restart)
+
+
+async def until(cond: Callable[[], Any], rounds: int = 200) -> None:
+    """Let the loop run until ``cond()`` holds (at most ``rounds`` rounds, else fail)."""
+    for _ in range(rounds):
+        if cond():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+async def seq(src: Source[Any, Any], mat: Any) -> list[Any]:
+    """Run ``src`` into ``Sink.seq()``."""
+    return await src.run_with(Sink.seq(), mat)  # type: ignore[no-any-return]
+
+
+_END: Any = object()
+
+
+def failing_after(xs: list[Any], msg: str) -> Source[Any, Any]:
+    """The elements of ``xs``, then a failure with ``Boom(msg)``."""
+
+    def check(x: Any) -> Any:
+        if x is _END:
+            raise Boom(msg)
+        return x
+
+    return Source.from_iterable([*xs, _END]).map(check)

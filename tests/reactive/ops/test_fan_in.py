@@ -28,7 +28,7 @@ from reactive.testkit import (
     TestSink,
     TestSource,
 )
-from tests.reactive.support import Boom, settle
+from tests.reactive.support import Boom, seq, settle, until
 
 
 def two_probes(op: Any, mat: Materializer) -> tuple[Any, Any, Any]:
@@ -55,20 +55,6 @@ def merge_eager(a: Any, b: Any, k: Any) -> Any:
 
 def concat_(a: Any, b: Any, k: Any) -> Any:
     return a.concat_mat(b, k)
-
-
-async def seq(src: Any, mat: Materializer) -> list[Any]:
-    return await src.run_with(Sink.seq(), mat)  # type: ignore[no-any-return]
-
-
-async def _until(cond: Any, rounds: int = 200) -> None:
-    import asyncio
-
-    for _ in range(rounds):
-        if cond():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 def zip_all_probes(
@@ -696,7 +682,7 @@ class TestConcatLazy:
         )
         sub.request(5)
         await pa.expect_request()
-        await _until(lambda: len(seconds) == 1)  # materialized up-front ...
+        await until(lambda: len(seconds) == 1)  # materialized up-front ...
         pb = seconds[0]
         await pb.expect_no_message(0.02)  # ... but not pulled while the first runs
         pa.send_next(1).send_complete()

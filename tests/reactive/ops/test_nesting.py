@@ -24,7 +24,17 @@ from reactive import (
     ThrottleMode,
 )
 from reactive.testkit import ManualClock, PublisherProbe, TestSink, TestSource
-from tests.reactive.support import Boom, nothing, probes, quiet_for, settle, sink_probe
+from tests.reactive.support import (
+    Boom,
+    failing_after,
+    nothing,
+    probes,
+    quiet_for,
+    seq,
+    settle,
+    sink_probe,
+    until,
+)
 
 SHORT_MIN, SHORT_MAX = 0.2, 0.3
 
@@ -65,37 +75,10 @@ def decoupled_flow(events: list[Any], out_source: Source[Any, Any]) -> Any:
     return Flow.from_graph(GraphDSL.create(blueprint))
 
 
-def failing_after(xs: list[Any], msg: str) -> Any:
-    """The elements of ``xs``, then a failure with ``Boom(msg)``."""
-
-    def check(x: Any) -> Any:
-        if x is _END:
-            raise Boom(msg)
-        return x
-
-    return Source.from_iterable([*xs, _END]).map(check)
-
-
-_END = object()
-
-
-async def seq(src: Any, mat: Materializer) -> list[Any]:
-    return await src.run_with(Sink.seq(), mat)  # type: ignore[no-any-return]
-
-
 async def _idle(rounds: int = 50) -> None:
 
     for _ in range(rounds):
         await asyncio.sleep(0)
-
-
-async def _until(cond: Any, rounds: int = 200) -> None:
-
-    for _ in range(rounds):
-        if cond():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 class TestFlatMapConcat:
@@ -209,14 +192,14 @@ class TestFlatMapConcat:
             Source.from_iterable([1, 2]).flat_map_concat(f).run_with(TestSink.probe(), materializer)
         )
         sub.request(10)
-        await _until(lambda: len(probes) == 1)
+        await until(lambda: len(probes) == 1)
         p1 = probes[0]
         await p1.expect_request()
         p1.send_next("a")
         await sub.expect_next("a")
         assert len(probes) == 1  # the second inner source is not materialized yet
         p1.send_complete()
-        await _until(lambda: len(probes) == 2)
+        await until(lambda: len(probes) == 2)
         p2 = probes[1]
         await p2.expect_request()
         p2.send_next("b").send_complete()
@@ -252,7 +235,7 @@ class TestFlatMapConcat:
         )
         sub = src.run_with(TestSink.probe(), materializer)
         sub.request(1)
-        await _until(lambda: len(probes) == 1)
+        await until(lambda: len(probes) == 1)
         p = probes[0]
         await p.expect_request()
         sub.cancel()
@@ -713,17 +696,17 @@ class TestFlatMapMerge:
             .run_with(TestSink.probe(), materializer)
         )
         sub.request(100)
-        await _until(lambda: len(probes) == 2)
+        await until(lambda: len(probes) == 2)
         await _idle()
         assert materialized == [0, 1]
         probes[0].send_complete()
-        await _until(lambda: len(probes) == 3)
+        await until(lambda: len(probes) == 3)
         assert materialized == [0, 1, 2]
         probes[1].send_next("x")
         await sub.expect_next("x")
         for p in probes[1:]:
             p.send_complete()
-        await _until(lambda: len(probes) == 5)
+        await until(lambda: len(probes) == 5)
         for p in probes[3:]:
             p.send_complete()
         await sub.expect_complete()
@@ -754,13 +737,13 @@ class TestSwitchMap:
         sub.request(10)
         await up.expect_request()
         up.send_next(1)
-        await _until(lambda: len(probes) == 1)
+        await until(lambda: len(probes) == 1)
         await probes[0].expect_request()
         probes[0].send_next("a1")
         await sub.expect_next("a1")
         up.send_next(2)
         await probes[0].expect_cancellation()
-        await _until(lambda: len(probes) == 2)
+        await until(lambda: len(probes) == 2)
         await probes[1].expect_request()
         probes[1].send_next("b1")
         await sub.expect_next("b1")

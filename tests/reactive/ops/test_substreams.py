@@ -5,7 +5,6 @@ and our own cases, one class per operator.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +27,17 @@ from reactive import (
 from reactive._dsl.subflow import SubFlow
 from reactive.stage import SubSinkInlet, SubSourceOutlet
 from reactive.testkit import ManualClock, TestSink, TestSource
-from tests.reactive.support import Boom, probes, quiet_for, resuming, settle, sink_probe
+from tests.reactive.support import (
+    Boom,
+    failing_after,
+    probes,
+    quiet_for,
+    resuming,
+    seq,
+    settle,
+    sink_probe,
+    until,
+)
 
 
 def raw_group_by(n: int, key: Callable[[Any], Any]) -> Callable[[Source[Any, Any]], Any]:
@@ -39,38 +48,11 @@ def raw_group_by(n: int, key: Callable[[Any], Any]) -> Callable[[Source[Any, Any
     return lambda s: s.via(Flow.from_graph(GroupBy(n, key)))
 
 
-def failing_after(xs: list[Any], msg: str) -> Any:
-    """The elements of ``xs``, then a failure with ``Boom(msg)``."""
-
-    def check(x: Any) -> Any:
-        if x is _END:
-            raise Boom(msg)
-        return x
-
-    return Source.from_iterable([*xs, _END]).map(check)
-
-
-_END = object()
-
-
 def raw_group_by_substreams(n: int, key: Any) -> Flow[Any, Any, Any]:
     """The group_by stage alone: a Flow emitting one Source per key."""
     from reactive._ops.nesting import GroupBy
 
     return Flow.from_graph(GroupBy(n, key))
-
-
-async def seq(src: Any, mat: Materializer) -> list[Any]:
-    return await src.run_with(Sink.seq(), mat)  # type: ignore[no-any-return]
-
-
-async def _until(cond: Any, rounds: int = 200) -> None:
-
-    for _ in range(rounds):
-        if cond():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 class TestGroupBy:
@@ -843,7 +825,7 @@ class TestSubFlow:
             .to(Sink.foreach(seen.append))
         )
         assert graph.run(materializer) is NotUsed  # the parent's materialized value
-        await _until(lambda: len(seen) == 6)
+        await until(lambda: len(seen) == 6)
         for k in range(3):
             assert [x for key, x in seen if key == k] == [k, k + 3]
 
@@ -895,7 +877,7 @@ class TestSubStreamHandles:
                 return L()
 
         sub = Source.from_graph(Parent()).run_with(TestSink.probe(), materializer)
-        await _until(lambda: "probe" in made)
+        await until(lambda: "probe" in made)
         assert made["in"].has_been_pulled() and not made["in"].is_closed()
         await made["probe"].expect_request()
         sub.cancel()
