@@ -55,7 +55,6 @@ In = TypeVar("In")
 Mat = TypeVar("Mat")
 Mat2 = TypeVar("Mat2")
 U = TypeVar("U")
-_MISSING: Any = object()
 
 
 class FlowOps(

@@ -24,10 +24,13 @@ from ..._stage.shapes import (
 )
 from ..graph import Graph, _module_of
 
-__all__ = ["OpsBase"]
+__all__ = ["Mat", "OpsBase", "Out", "U"]
 
+#: The type variables every family mixin is generic in (element type, materialized value)
+#: and the one its operators map elements to.
 Out = TypeVar("Out")
 Mat = TypeVar("Mat")
+U = TypeVar("U")
 
 
 class OpsBase(Graph, Generic[Out, Mat]):

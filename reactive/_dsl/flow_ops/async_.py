@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._checks import (
     check,
@@ -16,13 +16,9 @@ from ..._checks import (
     fn,
     pos_int,
 )
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out, U
 
 __all__ = ["AsyncOps"]
-
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
-U = TypeVar("U")
 
 
 class AsyncOps(OpsBase[Out, Mat]):

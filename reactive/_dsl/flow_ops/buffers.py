@@ -7,18 +7,15 @@ with the primitives of :class:`~._base.OpsBase`.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._checks import (
     check,
     pos_int,
 )
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out
 
 __all__ = ["BufferOps"]
-
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
 
 
 class BufferOps(OpsBase[Out, Mat]):

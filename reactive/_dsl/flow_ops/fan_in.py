@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._checks import (
     check,
@@ -18,13 +18,9 @@ from ..._checks import (
 )
 from ..._keep import Keep
 from ..graph import _module_of
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out, U
 
 __all__ = ["FanInOps"]
-
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
-U = TypeVar("U")
 
 
 class FanInOps(OpsBase[Out, Mat]):

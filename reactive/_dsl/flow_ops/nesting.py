@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._checks import (
     check,
@@ -16,12 +16,9 @@ from ..._checks import (
     integer,
     pos_int,
 )
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out
 
 __all__ = ["NestingOps"]
-
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
 
 
 class NestingOps(OpsBase[Out, Mat]):

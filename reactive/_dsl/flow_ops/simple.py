@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._checks import (
     check,
@@ -19,13 +19,10 @@ from ..._checks import (
     pos_int,
     string,
 )
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out, U
 
 __all__ = ["SimpleOps"]
 
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
-U = TypeVar("U")
 _MISSING: Any = object()
 
 

@@ -8,19 +8,15 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..._keep import Keep
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out, U
 
 if TYPE_CHECKING:
     from ..blueprints import FlowOps
 
 __all__ = ["KeyedStateOps"]
-
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
-U = TypeVar("U")
 
 
 class KeyedStateOps(OpsBase[Out, Mat]):

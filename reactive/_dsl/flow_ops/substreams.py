@@ -8,19 +8,16 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._checks import (
     check,
     fn,
     int_at_least,
 )
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out
 
 __all__ = ["SubstreamOps"]
-
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
 
 
 class SubstreamOps(OpsBase[Out, Mat]):

@@ -9,7 +9,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._checks import (
     check,
@@ -19,13 +19,9 @@ from ..._checks import (
     pos_int,
 )
 from ..._checks import seconds as secs
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out, U
 
 __all__ = ["TimeOps"]
-
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
-U = TypeVar("U")
 
 
 class TimeOps(OpsBase[Out, Mat]):

@@ -8,19 +8,16 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._checks import (
     check,
     fn,
 )
 from ..._keep import Keep
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out
 
 __all__ = ["WatchOps"]
-
-Out = TypeVar("Out")
-Mat = TypeVar("Mat")
 
 
 class WatchOps(OpsBase[Out, Mat]):

@@ -8,16 +8,12 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._ops.window_specs import EmitStrategy
-from ._base import OpsBase
+from ._base import Mat, OpsBase, Out
 
 __all__ = ["WindowOps"]
-
-Out = TypeVar("Out")
-In = TypeVar("In")
-Mat = TypeVar("Mat")
 
 
 class WindowOps(OpsBase[Out, Mat]):
