@@ -184,11 +184,6 @@ class _NoType:
     """Never the type of a key: the key type of a store whose keys are all serialized."""
 
 
-#: The largest int the loop knows to fit msgpack without a comparison against a
-#: non-compact int (CPython compares ints within one 30-bit digit fastest).
-_SMALL = (1 << 30) - 1
-
-
 class _KeyedLogic(FlowLogic):
     """Opens the store at start, closes it at stop; the batch protocol on both ports.
 
@@ -426,9 +421,10 @@ class _AggregateLogic(_KeyedLogic):
         # The hot loop: locals only. A key of the exact type ``kt`` (str or int, under the
         # library's serdes) is its own cache key, other keys go through
         # StoreHandle.cache_key; a hit in ``dirty`` is one subscript (a KeyError only on a
-        # miss); an int value within 30 bits is not trial-serialized (StoreHandle.check
-        # does the rest); the cache size is checked only when a key misses (with
-        # cache_size 0 the cache is emptied after the batch, in _process).
+        # miss); an exact int value is not trial-serialized under the default serde (it
+        # encodes ints of any size; StoreHandle.check does the rest); the cache size is
+        # checked only when a key misses (with cache_size 0 the cache is emptied after the
+        # batch, in _process).
         h = self.handle
         key_fn = self.key
         agg = self.aggregate
@@ -443,8 +439,6 @@ class _AggregateLogic(_KeyedLogic):
         check = h.check
         miss = self._miss
         absent = _ABSENT
-        small = _SMALL
-        nsmall = -_SMALL
         ap = out.append
         for x in xs:
             if x is None:
@@ -486,7 +480,7 @@ class _AggregateLogic(_KeyedLogic):
                 if self._stops(exc):
                     return exc
                 continue
-            if type(new) is not tint or new > small or new < nsmall:
+            if type(new) is not tint:
                 try:
                     check(new)
                 except Exception as exc:

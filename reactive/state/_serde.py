@@ -52,9 +52,19 @@ def _msgpack() -> Any:
     return msgpack
 
 
+#: The msgpack extension type code of an int outside msgpack's 64-bit range (its bytes,
+#: big-endian two's complement): Python ints have no size limit, and neither do stored ones.
+BIG_INT_EXT = 1
+
+
+def _big_int_bytes(x: int) -> bytes:
+    return x.to_bytes(x.bit_length() // 8 + 1, "big", signed=True)
+
+
 class MsgpackSerde:
-    """msgpack (the default): any msgpack-able value; tuples come back as lists unless
-    ``use_list=False`` (then every array comes back as a tuple).
+    """msgpack (the default): any msgpack-able value, and ints of any size (msgpack's own
+    ints are 64-bit: a larger one is an extension of type :data:`BIG_INT_EXT`); tuples
+    come back as lists unless ``use_list=False`` (then every array comes back as a tuple).
 
     Not order-preserving: see the module docstring and :class:`OrderedKeySerde`.
     """
@@ -63,7 +73,15 @@ class MsgpackSerde:
 
     def __init__(self, *, use_list: bool = True) -> None:
         msgpack = _msgpack()
-        packer = msgpack.Packer(use_bin_type=True)
+        ext = msgpack.ExtType
+
+        def default(obj: Any) -> Any:
+            # msgpack calls this for an int out of its range and for types it cannot pack.
+            if type(obj) is int:
+                return ext(BIG_INT_EXT, _big_int_bytes(obj))
+            raise TypeError(f"can not serialize {type(obj).__name__!r} object")
+
+        packer = msgpack.Packer(use_bin_type=True, default=default)
         # Bound methods as attributes: the store's hot path calls them directly.
         self.to_bytes = packer.pack
         self.from_bytes = _unpackb(msgpack, use_list)
@@ -72,11 +90,17 @@ class MsgpackSerde:
         return "MsgpackSerde()"
 
 
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == BIG_INT_EXT:
+        return int.from_bytes(data, "big", signed=True)
+    raise ValueError(f"MsgpackSerde: unknown msgpack extension type {code} ({data!r})")
+
+
 def _unpackb(msgpack: Any, use_list: bool) -> Any:
     unpackb = msgpack.unpackb
 
     def from_bytes(data: bytes) -> Any:
-        return unpackb(data, raw=False, use_list=use_list, strict_map_key=False)
+        return unpackb(data, raw=False, use_list=use_list, strict_map_key=False, ext_hook=_ext_hook)
 
     return from_bytes
 

@@ -14,8 +14,8 @@ str equals a ``bytes``; ``True == 1`` is why ``bool`` and other types are serial
   clean, else reads the store once; a hot key costs two dict operations per update;
 - a write moves the key to dirty; its value is serialized when written to the store, but
   checked at once (a value the serde cannot encode fails *that* element, under
-  supervision). The check is a serialization, except for values msgpack always encodes
-  (exact ``int`` in 64 bits, ``float``, ``str``) under the default serde: serializing
+  supervision). The check is a serialization, except for values the default serde always
+  encodes (exact ``int``, of any size, ``float``, ``str``): serializing
   every update of a hot key only to keep the last one is what the cache saves;
 - dirty entries go to the store as one atomic write (``BytesStore.write``) when a new key
   finds the cache holding ``cache_size`` entries (then the cache is emptied), before a
@@ -155,11 +155,7 @@ class StoreHandle:
         """Raise the serde's error if ``value`` cannot be serialized (see the module
         docstring for the values that need no trial)."""
         t = type(value)
-        if self.trusted and (
-            (t is int and -0x8000000000000000 <= value <= 0xFFFFFFFFFFFFFFFF)
-            or t is float
-            or t is str
-        ):
+        if self.trusted and (t is int or t is float or t is str):
             return
         self.vraw(value)
 

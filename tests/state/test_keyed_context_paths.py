@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reactive import Attributes, OverflowStrategy, Source, SourceWithContext, Supervision
 from reactive.state import BytesStore, StoreContext, Stores
 from tests.state.support import Recording
-from tests.state.test_keyed_paths import ELEMENTS, Boom, _fits
+from tests.state.test_keyed_paths import ELEMENTS, SERDE, Boom, _fits
 
 
 def reference(
@@ -34,7 +33,7 @@ def reference(
             if stop:
                 return out, state, True
             continue
-        kb = msgpack.packb(k, use_bin_type=True)
+        kb = SERDE.to_bytes(k)
         if kind == "agg_raises":
             if stop:
                 return out, state, True
@@ -79,7 +78,7 @@ class Acking(Recording):
         return None if fut is None or fut.done() else fut
 
     def close(self) -> None:
-        self.final = {kb: msgpack.unpackb(vb, raw=False) for kb, vb in self.inner.scan()}
+        self.final = {kb: SERDE.from_bytes(vb) for kb, vb in self.inner.scan()}
         super().close()
 
 
@@ -108,15 +107,15 @@ async def run_path(
     # go out together, the last value per key).
     values_from: dict[bytes, list[tuple[int, Any]]] = {}
     for (k, new), i in reference(data, stop)[0]:
-        values_from.setdefault(msgpack.packb(k, use_bin_type=True), []).append((i, new))
+        values_from.setdefault(SERDE.to_bytes(k), []).append((i, new))
     early: list[str] = []
     got: list[Any] = []
 
     def seen(out: tuple[tuple[Any, Any], int]) -> None:
         (k, _new), i = out
-        kb = msgpack.packb(k, use_bin_type=True)
+        kb = SERDE.to_bytes(k)
         vb = layers[0].acked.get(kb)
-        acked = None if vb is None else repr(msgpack.unpackb(vb, raw=False))
+        acked = None if vb is None else repr(SERDE.from_bytes(vb))
         if acked not in {repr(v) for j, v in values_from.get(kb, ()) if j >= i}:
             early.append(f"{out!r} emitted when the acknowledged value was {acked}")
         got.append(out)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,7 @@ from reactive.state import (
     Stores,
     StoreSpec,
 )
+from reactive.state._serde import BIG_INT_EXT
 from tests.state.support import Recording
 
 
@@ -430,6 +432,28 @@ def test_msgpack_serde_round_trips_and_is_a_serde() -> None:
     assert isinstance(s, Serde) and isinstance(OrderedKeySerde(), Serde)
     assert s.from_bytes(s.to_bytes({"a": [1, 2.5, None]})) == {"a": [1, 2.5, None]}
     assert MsgpackSerde(use_list=False).from_bytes(s.to_bytes([1, [2]])) == (1, (2,))
+
+
+@given(st.integers() | st.lists(st.integers(), max_size=3))
+def test_msgpack_serde_keeps_ints_of_any_size(x: Any) -> None:
+    s = MsgpackSerde()
+    b = s.to_bytes(x)
+    assert s.from_bytes(b) == x
+    ints = x if isinstance(x, list) else [x]
+    if all(-(2**63) <= i < 2**64 for i in ints):  # msgpack's own ints: plain msgpack bytes
+        assert b == msgpack.packb(x)
+
+
+def test_msgpack_serde_big_ints_are_an_extension_type() -> None:
+    s = MsgpackSerde()
+    big = s.to_bytes(2**64)
+    assert msgpack.unpackb(big) == msgpack.ExtType(
+        BIG_INT_EXT, (2**64).to_bytes(9, "big", signed=True)
+    )
+    with pytest.raises(ValueError, match="unknown msgpack extension type 7"):
+        s.from_bytes(msgpack.packb(msgpack.ExtType(7, b"x")))
+    with pytest.raises(TypeError, match="can not serialize 'object' object"):
+        s.to_bytes(object())
 
 
 # -- declarations ---------------------------------------------------------------------------------
