@@ -829,6 +829,53 @@ class TestStatefulMap:
         flow = Flow().stateful_map(lambda: 0, lambda s, x: (s + 1, x), lambda s: None)
         assert await Source.from_iterable([1, 2]).via(flow).run_with(Sink.seq(), mat) == [1, 2]
 
+    async def test_stateful_map_restart_emits_on_complete_value_first(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        # Akka "emit onClose return value before restarting"
+        counter = itertools.count(1)
+
+        def f(s: int, elem: str) -> tuple[int, str]:
+            if elem == "boom":
+                raise Boom("boom")
+            return s, f"{elem}{s}"
+
+        flow = Flow().stateful_map(lambda: next(counter), f, lambda s: "onClose")
+        pub, sub = flow_probes(flow.with_attributes(restarting()), materializer)
+        sub.request(1)
+        pub.send_next("one")
+        await sub.expect_next("one1")
+        sub.request(1)
+        pub.send_next("boom")
+        await sub.expect_next("onClose")
+        sub.request(1)
+        pub.send_next("two")
+        await sub.expect_next("two2")
+        sub.cancel()
+        await pub.expect_cancellation()
+
+    async def test_stateful_map_on_complete_failing_on_cancel_is_called_once(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        calls = 0
+
+        def on_complete(s: Any) -> None:
+            nonlocal calls
+            calls += 1
+            raise Boom("boom")
+
+        pub, sub = flow_probes(
+            Flow().stateful_map(lambda: 23, lambda s, x: (s, x), on_complete), materializer
+        )
+        sub.request(1)
+        pub.send_next(1)
+        await sub.expect_next(1)
+        sub.cancel()
+        await pub.expect_cancellation()
+        assert calls == 1
+
 
 class TestScan:
     """``scan``."""
