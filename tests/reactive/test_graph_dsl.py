@@ -1,8 +1,11 @@
 """GraphDSL: building, partial graphs, materialized values, construction errors, cycles,
-and a two-inlet custom stage (model scoring) wired with the DSL."""
+and a two-inlet custom stage (model scoring) wired with the DSL; Akka's GraphDSLCompileSpec
+and the stream-graphs docs' cycle examples (liveness and deadlocks) as classes. The
+junctions' own tests are in ops/test_fan_out.py and ops/test_fan_in.py."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 from reactive import (
     Broadcast,
     ClosedShape,
+    Concat,
     Flow,
     FlowShape,
     GraphDSL,
@@ -18,6 +22,7 @@ from reactive import (
     Keep,
     Materializer,
     Merge,
+    MergePreferred,
     NotUsed,
     OverflowStrategy,
     RunnableGraph,
@@ -26,6 +31,7 @@ from reactive import (
     Source,
     SourceShape,
     Zip,
+    ZipWith,
 )
 from reactive.stage import (
     IGNORE_TERMINATE_INPUT,
@@ -526,3 +532,200 @@ async def test_shared_ignore_handler_fails_only_its_own_stream(materializer: Mat
     await sub.expect_no_message(0.02)  # the other stream is untouched
     sub.cancel()
     await pub.expect_cancellation()
+
+
+def ident(name: str) -> Flow[Any, Any, Any]:
+    return Flow().map(lambda x: x).named(name)
+
+
+class TestGraphDSLCompileSpec:
+    """Akka's GraphDSLCompileSpec cases."""
+
+    async def test_dsl_chains_through_junctions(self, materializer: Materializer) -> None:
+        """``in1 ~> f1 ~> bcast ~> f2 ~> merge ~> f3 ~> out1; bcast ~> f4 ~> merge``."""
+
+        def bp(b: Any, out: Any) -> Any:
+            bcast = b.add(Broadcast(2))
+            merge = b.add(Merge(2))
+            b.add(Source.from_iterable("abc")) >> ident("f1") >> bcast >> ident("f2") >> merge
+            merge >> ident("f3") >> out
+            bcast >> ident("f4") >> merge
+            return ClosedShape
+
+        out = await RunnableGraph.from_graph(GraphDSL.create(bp, Sink.seq())).run(materializer)
+        assert sorted(out) == sorted("aabbcc")
+
+    async def test_dsl_make_it_optional_to_specify_flows(self, materializer: Materializer) -> None:
+        def bp(b: Any, out1: Any, out2: Any) -> Any:
+            merge = b.add(Merge(2))
+            bcast = b.add(Broadcast(2))
+            b.add(Source.from_iterable("abc")) >> merge >> bcast >> out1
+            b.add(Source.from_iterable("def")) >> merge
+            bcast >> out2
+            return ClosedShape
+
+        a, c = await asyncio.gather(
+            *RunnableGraph.from_graph(GraphDSL.create(bp, Sink.seq(), Sink.seq())).run(materializer)
+        )
+        assert sorted(a) == sorted(c) == list("abcdef")
+
+    async def test_dsl_wikipedia_topological_sorting(self, materializer: Materializer) -> None:
+        def bp(b: Any, out2: Any, out9: Any, out10: Any) -> Any:
+            b3 = b.add(Broadcast(2))
+            b7 = b.add(Broadcast(2))
+            b11 = b.add(Broadcast(3))
+            m8 = b.add(Merge(2))
+            m9 = b.add(Merge(2))
+            m10 = b.add(Merge(2))
+            m11 = b.add(Merge(2))
+            in3 = b.add(Source.single("b"))
+            in5 = b.add(Source.single("b"))
+            in7 = b.add(Source.single("a"))
+            in7 >> ident("a") >> b7 >> ident("b") >> m11 >> ident("c") >> b11 >> ident("d") >> out2
+            b11 >> ident("e") >> m9 >> ident("f") >> out9
+            b7 >> ident("g") >> m8 >> ident("h") >> m9
+            b11 >> ident("i") >> m10 >> ident("j") >> out10
+            in5 >> ident("k") >> m11
+            in3 >> ident("l") >> b3 >> ident("m") >> m8
+            b3 >> ident("n") >> m10
+            return ClosedShape
+
+        outs = RunnableGraph.from_graph(
+            GraphDSL.create(bp, Sink.seq(), Sink.seq(), Sink.seq())
+        ).run(materializer)
+        r2, r9, r10 = await asyncio.gather(*outs)
+        assert sorted(r2) == ["a", "b"]
+        assert sorted(r9) == ["a", "a", "b", "b"]
+        assert sorted(r10) == ["a", "b", "b"]
+
+    def test_dsl_complex_topology_with_a_cycle_builds(self) -> None:
+        def bp(b: Any) -> Any:
+            merge = b.add(Merge(2))
+            bcast1 = b.add(Broadcast(2))
+            bcast2 = b.add(Broadcast(2))
+            feedback = Flow().buffer(10, OverflowStrategy.drop_buffer)
+            b.add(Source.from_iterable("abc")) >> ident("f1") >> merge >> ident("f2") >> bcast1
+            bcast1 >> ident("f3") >> b.add(Sink.ignore())
+            bcast1 >> feedback >> bcast2 >> ident("f5") >> merge
+            bcast2 >> ident("f6") >> b.add(Sink.head())
+            return ClosedShape
+
+        assert isinstance(RunnableGraph.from_graph(GraphDSL.create(bp)), RunnableGraph)
+
+    async def test_dsl_blueprints_connect_directly_to_ports(
+        self, materializer: Materializer
+    ) -> None:
+        """``Source(...) ~> merge.in(0)`` and ``(in1.via(f1)) ~> ...`` without ``b.add``."""
+
+        def bp(b: Any, out: Any) -> Any:
+            merge = b.add(Merge(2))
+            Source.from_iterable([1, 2]) >> merge.in_(0)
+            Source.from_iterable([3]).via(Flow().map(lambda x: x * 10)) >> merge.in_(1)
+            merge.out >> out
+            return ClosedShape
+
+        out = await RunnableGraph.from_graph(GraphDSL.create(bp, Sink.seq())).run(materializer)
+        assert sorted(out) == [1, 2, 30]
+
+    def test_dsl_errors_name_unconnected_and_returned_connected_ports(self) -> None:
+        def unconnected(b: Any) -> Any:
+            b.add(Source.empty())
+            op = b.add(Flow().map(lambda x: x + 1))
+            sink = b.add(Sink.foreach(print))
+            op >> sink.in_
+            return ClosedShape
+
+        with pytest.raises(ValueError) as info:
+            GraphDSL.create(unconnected)
+        msg = str(info.value)
+        assert "Map.in" in msg and "not connected" in msg
+        assert ".out" in msg
+
+        def returned_connected(b: Any) -> Any:
+            s = b.add(Source.empty())
+            op = b.add(Flow().map(lambda x: x + 1))
+            sink = b.add(Sink.foreach(print))
+            s >> op >> sink.in_
+            return op
+
+        with pytest.raises(ValueError, match=r"Map\.in"):
+            GraphDSL.create(returned_connected)
+
+    async def test_dsl_imported_mat_values_tuple_and_combine(
+        self, materializer: Materializer
+    ) -> None:
+        def bp(b: Any, s1: Any, s2: Any) -> Any:
+            bcast = b.add(Broadcast(2))
+            b.add(Source.from_iterable([1, 2, 3])) >> bcast.in_
+            bcast.out(0) >> s1.in_
+            bcast.out(1) >> s2.in_
+            return ClosedShape
+
+        f1, f2 = RunnableGraph.from_graph(GraphDSL.create(bp, Sink.seq(), Sink.last())).run(
+            materializer
+        )
+        assert (await f1, await f2) == ([1, 2, 3], 3)
+        combined = RunnableGraph.from_graph(
+            GraphDSL.create(bp, Sink.seq(), Sink.last(), combine=lambda a, c: asyncio.gather(a, c))
+        ).run(materializer)
+        assert await combined == [[1, 2, 3], 3]
+
+
+class TestGraphCycles:
+    """The "Graph cycles, liveness and deadlocks" examples of the stream-graphs docs."""
+
+    async def test_cycle_merge_preferred_feedback_stays_live(
+        self, materializer: Materializer
+    ) -> None:
+        def bp(b: Any, out: Any) -> Any:
+            merge = b.add(MergePreferred(1))
+            bcast = b.add(Broadcast(2, eager_cancel=True))
+            b.add(Source.from_iterable(range(1, 1000))) >> merge.in_(0)
+            merge.out >> bcast.in_
+            bcast.out(0) >> b.add(Flow().take(50)) >> out
+            bcast.out(1) >> merge.preferred
+            return ClosedShape
+
+        out = await RunnableGraph.from_graph(GraphDSL.create(bp, Sink.seq())).run(materializer)
+        assert len(out) == 50
+        assert len(set(out)) < 50  # the fed-back elements circulate
+
+    async def test_cycle_dropping_buffer_gives_liveness(self, materializer: Materializer) -> None:
+        def bp(b: Any, out: Any) -> Any:
+            merge = b.add(Merge(2))
+            bcast = b.add(Broadcast(2, eager_cancel=True))
+            b.add(Source.from_iterable(range(1, 1000))) >> merge.in_(0)
+            merge.out >> bcast.in_
+            bcast.out(0) >> b.add(Flow().take(100)) >> out
+            bcast.out(1) >> b.add(Flow().buffer(10, OverflowStrategy.drop_head)) >> merge.in_(1)
+            return ClosedShape
+
+        out = await RunnableGraph.from_graph(GraphDSL.create(bp, Sink.seq())).run(materializer)
+        assert len(out) == 100
+
+    async def test_balanced_cycle_needs_a_kick_off_element(
+        self, materializer: Materializer
+    ) -> None:
+        def bp(b: Any, out: Any, with_kick_off: bool) -> Any:
+            zip_ = b.add(ZipWith(lambda left, right: left))
+            bcast = b.add(Broadcast(2, eager_cancel=True))
+            b.add(Source.from_iterable(range(1, 1000))) >> zip_.in0
+            zip_.out >> bcast.in_
+            bcast.out(0) >> b.add(Flow().take(10)) >> out
+            if with_kick_off:
+                concat = b.add(Concat())
+                b.add(Source.single(0)) >> concat.in_(0)
+                bcast.out(1) >> concat.in_(1)
+                concat.out >> zip_.in1
+            else:
+                bcast.out(1) >> zip_.in1
+            return ClosedShape
+
+        live = GraphDSL.create(lambda b, o: bp(b, o, True), Sink.seq())
+        assert await RunnableGraph.from_graph(live).run(materializer) == list(range(1, 11))
+
+        dead = GraphDSL.create(lambda b, o: bp(b, o, False), TestSink.probe())
+        probe = RunnableGraph.from_graph(dead).run(materializer)
+        probe.request(1)
+        await probe.expect_no_message(0.05)  # chicken-and-egg: nothing ever starts
+        probe.cancel()
