@@ -1,5 +1,5 @@
 """Reactive Streams rules, one test per rule variant not already covered by ``test_rs_tck.py``
-and ``test_akka_spec_sources_hubs.py``.
+and the bridges' cases in ``ops/test_sources.py`` and ``ops/test_sinks.py``.
 
 These follow the reactive-streams TCK (``PublisherVerification``,
 ``SubscriberWhiteboxVerification``, ``SubscriberBlackboxVerification`` and, for a processor

@@ -32,7 +32,6 @@ from reactive import (
     MergePreferred,
     MergePrioritized,
     MergeSorted,
-    NotUsed,
     OrElse,
     RunnableGraph,
     Sink,
@@ -1546,28 +1545,3 @@ class TestTwoInputJunctions:
                 sub.request(5)
                 await sub.expect_next(1, 2, 3, 4)
                 await sub.expect_complete()
-
-
-class TestSourceCombine:
-    """``Source.combine``."""
-
-    async def test_source_combine(self, materializer: Materializer) -> None:
-        merged = Source.combine(Source.single(1), Source.single(2), Source.single(3))
-        assert sorted(await merged.run_with(Sink.seq(), materializer)) == [1, 2, 3]
-        concat = Source.combine(Source.from_iterable([1, 2]), Source.single(3), strategy=Concat)
-        assert await concat.run_with(Sink.seq(), materializer) == [1, 2, 3]
-        assert concat.to(Sink.ignore()).run(materializer) is NotUsed
-
-    async def test_source_combine_many_inputs(self, materializer: Materializer) -> None:
-        sources = [Source.single(i) for i in (0, 1, 2)]
-        out = await Source.combine(*sources).run_with(Sink.seq(), materializer)
-        assert sorted(out) == [0, 1, 2]
-        out = await Source.combine(*sources, strategy=Concat).run_with(Sink.seq(), materializer)
-        assert out == [0, 1, 2]
-        out = await Source.combine(
-            Source.from_iterable([1, 2, 3]),
-            Source.from_iterable([10, 20, 30]),
-            strategy=lambda n: Interleave(n, 2),
-        ).run_with(Sink.seq(), materializer)
-        assert out == [1, 2, 10, 20, 3, 30]
-        assert Source.combine(*sources).to(Sink.ignore()).run(materializer) is NotUsed

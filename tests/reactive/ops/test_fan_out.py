@@ -1,8 +1,9 @@
-"""The fan-out junctions and operators (``reactive/_ops/fan_out.py``): Broadcast,
-also_to, Balance, Partition, divert_to, Unzip, UnzipWith, WireTap/wire_tap and
-Sink.combine. Akka's GraphBroadcastSpec, GraphBalanceSpec, GraphPartitionSpec,
-GraphUnzipSpec, GraphUnzipWithSpec, FlowAlsoToSpec, FlowDivertToSpec, FlowWireTapSpec and
-SinkSpec's combine cases with ours, a class per junction or operator.
+"""The fan-out junctions and operators (``reactive/_ops/fan_out.py``): Broadcast, also_to,
+Balance, Partition, divert_to, Unzip, UnzipWith and WireTap/wire_tap. Akka's
+GraphBroadcastSpec, GraphBalanceSpec, GraphPartitionSpec, GraphUnzipSpec, GraphUnzipWithSpec,
+FlowAlsoToSpec, FlowDivertToSpec and FlowWireTapSpec cases with ours, a class per junction or
+operator (``Sink.combine`` is with the sinks). The batch paths' differential tests are in
+test_fan_out_batches and test_broadcast_boundaries.
 """
 
 from __future__ import annotations
@@ -1169,46 +1170,3 @@ class TestFanOutOnFlow:
             4,
         ]
         assert seen == [2, 4, 6]
-
-
-class TestSinkCombine:
-    """``Sink.combine``."""
-
-    async def test_sink_combine(self, materializer: Materializer) -> None:
-        a: list[int] = []
-        b: list[int] = []
-        sink = Sink.combine(Sink.foreach(a.append), Sink.foreach(b.append))
-        await Source.from_iterable([1, 2]).watch_termination().to(sink).run(materializer)
-        assert a == [1, 2] and b == [1, 2]
-        c: list[int] = []
-        d: list[int] = []
-        bal: Callable[[int], Any] = Balance
-        sink2 = Sink.combine(Sink.foreach(c.append), Sink.foreach(d.append), strategy=bal)
-        await Source.from_iterable(range(6)).watch_termination().to(sink2).run(materializer)
-        assert sorted(c + d) == list(range(6))
-
-    async def test_sink_combine_broadcast_and_balance(self, materializer: Materializer) -> None:
-        probes = [TestSink.probe() for _ in range(3)]
-        captured: list[Any] = []
-        sinks = [p.map_materialized_value(lambda m: captured.append(m) or m) for p in probes]
-        Source.from_iterable([0, 1, 2]).run_with(Sink.combine(*sinks), materializer)
-        await settle()
-        for probe in captured:
-            probe.request(3)
-        for probe in captured:
-            await probe.expect_next(0, 1, 2)
-            await probe.expect_complete()
-
-        captured.clear()
-        sinks = [p.map_materialized_value(lambda m: captured.append(m) or m) for p in probes[:2]]
-        Source.from_iterable([0, 1, 2]).run_with(
-            Sink.combine(*sinks, strategy=Balance), materializer
-        )
-        await settle()
-        p1, p2 = captured
-        p1.request(1)
-        await p1.expect_next(0)
-        p2.request(2)
-        await p2.expect_next(1, 2)
-        await p1.expect_complete()
-        await p2.expect_complete()

@@ -103,6 +103,25 @@ class TestUniqueKillSwitch:
         assert await sub.expect_error() is err
         await pub.expect_cancellation()
 
+    async def test_unique_kill_switch_ignores_abort_after_shutdown(
+        self, materializer: Materializer
+    ) -> None:
+        pub, switch, probe = (
+            TestSource.probe()
+            .via_mat(KillSwitches.single(), Keep.both)
+            .to_mat(TestSink.probe(), lambda ab, c: (*ab, c))
+            .run(materializer)
+        )
+        probe.request(1)
+        await pub.expect_request()
+        pub.send_next(1)
+        await probe.expect_next(1)
+        switch.shutdown()
+        await pub.expect_cancellation()
+        await probe.expect_complete()
+        switch.abort(Boom("ignored"))
+        await probe.expect_no_message(0.02)
+
 
 class TestSharedKillSwitch:
     """A shared kill switch (``KillSwitches.shared``)."""
@@ -206,6 +225,55 @@ class TestSharedKillSwitch:
         )
         assert ks is shared
         assert await out == [1]
+
+    async def test_shared_kill_switch_ignores_later_calls_and_stops_later_flows(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        """'ignore subsequent aborts and shutdowns after shutdown' and 'complete immediately
+        flows materialized after switch shutdown', over two streams."""
+        switch = KillSwitches.shared("switch")
+        a = TestSource.probe().via(switch.flow()).to_mat(TestSink.probe(), Keep.both)
+        pub1, out1 = a.run(materializer)
+        pub2, out2 = a.run(materializer)
+        out1.request(1)
+        out2.request(1)
+        await pub1.expect_request()
+        await pub2.expect_request()
+        switch.shutdown()
+        switch.abort(Boom("ignored"))
+        switch.shutdown()
+        await out1.expect_complete()
+        await out2.expect_complete()
+        await pub1.expect_cancellation()
+        await pub2.expect_cancellation()
+        pub3, out3 = a.run(materializer)
+        await out3.expect_complete()
+        await pub3.expect_cancellation()
+
+    async def test_shared_kill_switch_used_twice_in_one_stream(
+        self, materializer: Materializer
+    ) -> None:
+        switch = KillSwitches.shared("twice")
+        pub, out = (
+            TestSource.probe()
+            .via(switch.flow())
+            .map(lambda x: x * 2)
+            .via(switch.flow())
+            .to_mat(TestSink.probe(), Keep.both)
+            .run(materializer)
+        )
+        out.request(2)
+        await pub.expect_request()
+        pub.send_next(1)
+        await out.expect_next(2)
+        switch.abort(Boom("both"))
+        assert isinstance(await out.expect_error(), Boom)
+        await pub.expect_cancellation()
+
+    def test_shared_kill_switch_shows_its_name(self) -> None:
+        """'use its name in the toString'."""
+        assert str(KillSwitches.shared("MySwitchName")) == "KillSwitch(MySwitchName)"
 
 
 class TestKillSwitches:

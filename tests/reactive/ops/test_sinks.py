@@ -1,10 +1,12 @@
-"""Sink factories (``reactive/_ops/sinks.py``): foreach, fold, reduce, head, last, take_last, seq,
-ignore, ... Akka's HeadSinkSpec, LastSinkSpec, SeqSinkSpec, TakeLastSinkSpec and our own cases,
-a class per factory.
+"""Sink factories (``reactive/_ops/sinks.py``, ``queues.py``): foreach, fold, reduce, head, last,
+take_last, seq, ignore, queue, as_publisher, combine, ... Akka's HeadSinkSpec, LastSinkSpec,
+SeqSinkSpec, TakeLastSinkSpec, QueueSinkSpec, PublisherSinkSpec and SinkSpec's combine cases
+with our own, a class per factory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import operator
@@ -16,16 +18,25 @@ import pytest
 from reactive import (
     AbruptTerminationError,
     Attributes,
+    Balance,
+    Broadcast,
+    ClosedShape,
     Done,
+    Flow,
+    GraphDSL,
     Keep,
     Materializer,
     NoSuchElementError,
     NotUsed,
     PortStateError,
+    QueueConcurrencyError,
+    QueueOfferResult,
+    RunnableGraph,
     Sink,
     Source,
     Supervision,
 )
+from reactive.rs import SubscriptionRejectedError
 from reactive.testkit import TestSink, TestSource
 from tests.reactive.support import Boom, restarting, resuming, settle
 
@@ -53,6 +64,51 @@ SINKS: dict[str, Callable[[], Any]] = {
     "take_last": lambda: Sink.take_last(2),
     "foreach": lambda: Sink.foreach(lambda x: None),
 }
+
+
+class Recorder:
+    """A Reactive Streams subscriber recording its signals."""
+
+    def __init__(self) -> None:
+        self.subscription: Any = None
+        self.signals: list[str] = []
+        self.elements: list[Any] = []
+        self.error: BaseException | None = None
+        self.completed = False
+
+    def on_subscribe(self, subscription: Any) -> None:
+        self.signals.append("on_subscribe")
+        if self.subscription is None:
+            self.subscription = subscription
+
+    def on_next(self, elem: Any) -> None:
+        self.signals.append("on_next")
+        self.elements.append(elem)
+
+    def on_error(self, exc: BaseException) -> None:
+        self.signals.append("on_error")
+        self.error = exc
+
+    def on_complete(self) -> None:
+        self.signals.append("on_complete")
+        self.completed = True
+
+    async def wait_for(self, n: int) -> list[Any]:
+        for _ in range(200):
+            if len(self.elements) >= n:
+                break
+            await asyncio.sleep(0)
+        return self.elements
+
+
+def _input_buffer(n: int) -> object:
+    from reactive import Attributes
+
+    return Attributes({"input_buffer": n})
+
+
+#: The offer results, short (as the queue cases compare lists of them).
+E, D, C = QueueOfferResult.enqueued, QueueOfferResult.dropped, QueueOfferResult.queue_closed
 
 
 class TestForeach:
@@ -266,6 +322,49 @@ class TestContramap:
         assert await Source.from_iterable([1, 2]).run_reduce(operator.mul, mat) == 2
 
 
+class TestCombine:
+    """``Sink.combine``."""
+
+    async def test_sink_combine(self, materializer: Materializer) -> None:
+        a: list[int] = []
+        b: list[int] = []
+        sink = Sink.combine(Sink.foreach(a.append), Sink.foreach(b.append))
+        await Source.from_iterable([1, 2]).watch_termination().to(sink).run(materializer)
+        assert a == [1, 2] and b == [1, 2]
+        c: list[int] = []
+        d: list[int] = []
+        bal: Callable[[int], Any] = Balance
+        sink2 = Sink.combine(Sink.foreach(c.append), Sink.foreach(d.append), strategy=bal)
+        await Source.from_iterable(range(6)).watch_termination().to(sink2).run(materializer)
+        assert sorted(c + d) == list(range(6))
+
+    async def test_sink_combine_broadcast_and_balance(self, materializer: Materializer) -> None:
+        probes = [TestSink.probe() for _ in range(3)]
+        captured: list[Any] = []
+        sinks = [p.map_materialized_value(lambda m: captured.append(m) or m) for p in probes]
+        Source.from_iterable([0, 1, 2]).run_with(Sink.combine(*sinks), materializer)
+        await settle()
+        for probe in captured:
+            probe.request(3)
+        for probe in captured:
+            await probe.expect_next(0, 1, 2)
+            await probe.expect_complete()
+
+        captured.clear()
+        sinks = [p.map_materialized_value(lambda m: captured.append(m) or m) for p in probes[:2]]
+        Source.from_iterable([0, 1, 2]).run_with(
+            Sink.combine(*sinks, strategy=Balance), materializer
+        )
+        await settle()
+        p1, p2 = captured
+        p1.request(1)
+        await p1.expect_next(0)
+        p2.request(2)
+        await p2.expect_next(1, 2)
+        await p1.expect_complete()
+        await p2.expect_complete()
+
+
 class TestSinks:
     """What every sink does."""
 
@@ -391,3 +490,236 @@ class TestSinks:
         await mat.shutdown()
         with pytest.raises(AbruptTerminationError):
             await result
+
+
+class TestQueue:
+    """``Sink.queue`` (and Akka's QueueSinkSpec)."""
+
+    async def test_sink_queue_async_for(self, materializer: Materializer) -> None:
+        q = Source.from_iterable(range(40)).run_with(Sink.queue(), materializer)
+        assert [x async for x in q] == list(range(40))
+        assert await q.pull() is None
+
+    async def test_sink_queue_pull_waits_for_elements(self, materializer: Materializer) -> None:
+        pub, q = TestSource.probe().to_mat(Sink.queue(), Keep.both).run(materializer)
+        assert await pub.expect_request() == 1
+        first = asyncio.ensure_future(q.pull())
+        await asyncio.sleep(0)
+        assert not first.done()
+        pub.send_next("a")
+        assert await first == "a"
+        pub.send_next("b").send_complete()
+        assert await q.pull() == "b"
+        assert await q.pull() is None
+
+    async def test_sink_queue_backpressures_beyond_prefetch(
+        self, materializer: Materializer
+    ) -> None:
+        pub, q = (
+            TestSource.probe()
+            .to_mat(Sink.queue().add_attributes(_input_buffer(2)), Keep.both)
+            .run(materializer)
+        )
+        assert await pub.expect_request() == 1
+        pub.send_next(1)
+        assert await pub.expect_request() == 1
+        pub.send_next(2)
+        await pub.expect_no_message(0.01)
+        assert await q.pull() == 1
+        assert await pub.expect_request() == 1
+        q.cancel()
+        await pub.expect_cancellation()
+
+    async def test_sink_queue_failure_after_buffered_elements(
+        self, materializer: Materializer
+    ) -> None:
+        q = (
+            Source.from_iterable([1, 2, 0])
+            .map(lambda x: 10 // x)
+            .run_with(Sink.queue(), materializer)
+        )
+        await asyncio.sleep(0)
+        assert await q.pull() == 10
+        assert await q.pull() == 5
+        with pytest.raises(ZeroDivisionError):
+            await q.pull()
+        with pytest.raises(ZeroDivisionError):
+            await q.pull()
+
+    async def test_sink_queue_failure_raised_in_async_for(self, materializer: Materializer) -> None:
+        q = Source.failed(RuntimeError("down")).run_with(Sink.queue(), materializer)
+        with pytest.raises(RuntimeError, match="down"):
+            async for _ in q:
+                pass
+
+    async def test_sink_queue_cancel_stops_stream_and_pending_pull(
+        self, materializer: Materializer
+    ) -> None:
+        pub, q = TestSource.probe().to_mat(Sink.queue(), Keep.both).run(materializer)
+        pending = asyncio.ensure_future(q.pull())
+        await asyncio.sleep(0)
+        q.cancel()
+        q.cancel()  # idempotent
+        assert await pending is None
+        await pub.expect_cancellation()
+        assert await q.pull() is None
+
+    async def test_queue_to_queue_roundtrip(self, materializer: Materializer) -> None:
+        src, sink = Source.queue(4).map(str).to_mat(Sink.queue(), Keep.both).run(materializer)
+
+        async def produce() -> None:
+            for i in range(100):
+                assert await src.offer(i) is E
+            src.complete()
+
+        task = asyncio.ensure_future(produce())
+        assert [x async for x in sink] == [str(i) for i in range(100)]
+        await task
+
+    async def test_only_one_pull_may_wait(self, materializer: Materializer) -> None:
+        """'allow to have only one future waiting for result in each point of time'."""
+        pub, q = TestSource.probe().to_mat(Sink.queue(), Keep.both).run(materializer)
+        await pub.expect_request()
+        first = asyncio.ensure_future(q.pull())
+        await settle()
+        with pytest.raises(QueueConcurrencyError):
+            await q.pull()
+        pub.send_next(1)
+        assert await first == 1
+        pub.send_complete()
+        assert await q.pull() is None
+
+    async def test_max_concurrent_pulls(self, materializer: Materializer) -> None:
+        pub, q = TestSource.probe().to_mat(Sink.queue(2), Keep.both).run(materializer)
+        await pub.expect_request()
+        pulls = [asyncio.ensure_future(q.pull()) for _ in range(2)]
+        await settle()
+        with pytest.raises(QueueConcurrencyError):
+            await q.pull()
+        pub.send_next("a").send_next("b").send_complete()
+        assert [await p for p in pulls] == ["a", "b"]
+        assert await q.pull() is None
+
+    async def test_pull_that_timed_out_loses_no_element(self, materializer: Materializer) -> None:
+        """'timeout future when stream cannot provide data', then the element arrives."""
+        pub, q = TestSource.probe().to_mat(Sink.queue(), Keep.both).run(materializer)
+        await pub.expect_request()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(q.pull(), 0.02)
+        pub.send_next(1)
+        assert await q.pull() == 1
+        pub.send_complete()
+        assert await q.pull() is None
+
+    async def test_sink_queue_keeps_sending_after_its_buffer_was_full(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        """'keep on sending even after the buffer has been full'."""
+        from reactive import Attributes
+
+        full = asyncio.get_running_loop().create_future()
+        sink = Sink.queue().with_attributes(Attributes.input_buffer(16, 16))
+        q = (
+            Source.from_iterable(range(1, 21))
+            .also_to(Flow().drop(15).to(Sink.foreach(lambda _: full.done() or full.set_result(1))))
+            .to_mat(sink, Keep.right)
+            .run(materializer)
+        )
+        await asyncio.wait_for(full, 2)
+        assert [await q.pull() for _ in range(20)] == list(range(1, 21))
+        assert await q.pull() is None
+
+
+class TestAsPublisher:
+    """``Sink.as_publisher`` (the Reactive Streams bridge out, with fan-out)."""
+
+    async def test_fanout_subscribers_requesting_one_by_one_see_the_same_sequence(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        """TCK optional_spec111_multicast_mustProduceTheSameElementsInTheSameSequence...:
+        subscribers attached one after the other before requesting see the same elements."""
+        pub = Source.from_iterable(range(10)).run_with(Sink.as_publisher(True), materializer)
+        subs = [Recorder() for _ in range(3)]
+        for s in subs:
+            pub.subscribe(s)
+            await settle()
+        for _ in range(10):
+            for s in subs:
+                s.subscription.request(1)
+            await settle(5)
+        await settle()
+        for s in subs:
+            assert s.elements == list(range(10)) and s.completed
+
+    async def test_fanout_late_subscriber_starts_with_what_is_still_buffered(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        pub = Source.from_iterable(range(100)).run_with(Sink.as_publisher(True), materializer)
+        early, late = Recorder(), Recorder()
+        pub.subscribe(early)
+        await settle()
+        early.subscription.request(3)
+        assert await early.wait_for(3) == [0, 1, 2]
+        pub.subscribe(late)
+        await settle()
+        late.subscription.request(2)
+        assert await late.wait_for(2) == [3, 4]
+        early.subscription.cancel()
+        late.subscription.cancel()
+
+    async def test_fanout_rejects_the_same_subscriber_twice(
+        self, materializer: Materializer
+    ) -> None:
+        pub = Source.from_iterable(range(3)).run_with(Sink.as_publisher(True), materializer)
+        sub = Recorder()
+        pub.subscribe(sub)
+        await settle()
+        pub.subscribe(sub)
+        await settle()
+        assert sub.signals == ["on_subscribe", "on_subscribe", "on_error"]
+        assert isinstance(sub.error, SubscriptionRejectedError)
+        assert "2.12" in str(sub.error)
+        sub.subscription.cancel()
+
+    async def test_as_publisher_is_unique_per_materialization(
+        self, materializer: Materializer
+    ) -> None:
+        """'be unique when created twice'."""
+
+        def blueprint(b: Any, p1: Any, p2: Any) -> Any:
+
+            src = b.add(Source.from_iterable(range(6)))
+            bcast = b.add(Broadcast(2))
+            src.out >> bcast.in_
+            bcast.out(0) >> b.add(Flow().map(lambda x: x * 2)) >> p1.in_
+            bcast.out(1) >> p2.in_
+            return ClosedShape
+
+        pub1, pub2 = RunnableGraph.from_graph(
+            GraphDSL.create(blueprint, Sink.as_publisher(False), Sink.as_publisher(False))
+        ).run(materializer)
+        f1 = Source.from_publisher(pub1).map(lambda x: x).run_fold(0, operator.add, materializer)
+        f2 = Source.from_publisher(pub2).map(lambda x: x).run_fold(0, operator.add, materializer)
+        assert await f1 == 30
+        assert await f2 == 15
+
+    async def test_publisher_in_a_materialized_value_transformation(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        """'be able to use Publisher in materialized value transformation'."""
+        sink = Sink.as_publisher(False).map_materialized_value(
+            lambda p: Source.from_publisher(p).run_fold(0, operator.add, materializer)
+        )
+        assert await Source.from_iterable([1, 2, 3]).run_with(sink, materializer) == 6
+
+    def test_bridges_refuse_none(self) -> None:
+        """A ``None`` publisher or subscriber is refused (rules 1.9, 2.13: null -> error), not
+        silently turned into ``as_subscriber()`` / ``as_publisher()``."""
+        with pytest.raises(TypeError):
+            Source.from_publisher(None)
+        with pytest.raises(TypeError):
+            Sink.from_subscriber(None)
