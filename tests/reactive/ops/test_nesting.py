@@ -245,6 +245,24 @@ class TestFlatMapConcat:
         with pytest.raises(ValueError):
             Source.single(1).flat_map_merge(0, Source.single)
 
+    async def test_flat_map_concat_completes_after_a_buffered_last_element(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        probe = (
+            Source.from_iterable([1, 2])
+            .flat_map_concat(lambda x: Source.single(x))
+            .run_with(TestSink.probe(), materializer)
+        )
+        # No demand yet: the inner source of 1 pushes, finishes, and 1 waits in the stage.
+        await asyncio.sleep(0.01)
+        probe.request(1)
+        assert await probe.expect_next() == 1
+        await asyncio.sleep(0.01)
+        probe.request(1)
+        assert await probe.expect_next() == 2
+        await probe.expect_complete()
+
 
 class TestFlatMapMerge:
     """``flat_map_merge``."""
@@ -719,6 +737,20 @@ class TestFlatMapMerge:
         )
         with pytest.raises(Boom, match="inner"):
             await seq(src, materializer)
+
+    async def test_flat_map_merge_completes_after_buffered_elements(
+        self,
+        materializer: Materializer,
+    ) -> None:
+        probe = (
+            Source.from_iterable([1, 2, 3])
+            .flat_map_merge(3, lambda x: Source.single(x))
+            .run_with(TestSink.probe(), materializer)
+        )
+        await asyncio.sleep(0.01)
+        probe.request(3)
+        assert sorted(await probe.expect_next_n(3)) == [1, 2, 3]
+        await probe.expect_complete()
 
 
 class TestSwitchMap:
