@@ -13,8 +13,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from benchmarks.runner import Measurement
 from benchmarks.workloads import (
@@ -27,6 +26,9 @@ from benchmarks.workloads import (
     percentile,
     sleep0,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -86,7 +88,7 @@ def g_last(it: Iterable[T]) -> T:
         last = item
     if last is sentinel:
         raise LookupError("last of an empty stream")
-    return cast(T, last)
+    return cast("T", last)
 
 
 def b1_generator_chain(n: int) -> int:

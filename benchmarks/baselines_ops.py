@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterator
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.baselines import QUEUE_SIZE
 from benchmarks.ops_workloads import (
@@ -21,8 +20,12 @@ from benchmarks.ops_workloads import (
     rate_measurement,
     tally,
 )
-from benchmarks.runner import Measurement
 from benchmarks.workloads import add
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from benchmarks.runner import Measurement
 
 #: End-of-stream marker of the queue-based designs.
 _DONE: Any = object()

@@ -8,8 +8,7 @@ when the B3 system runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactive.stage import (
     FlowShape,
@@ -20,6 +19,9 @@ from reactive.stage import (
     OutHandler,
     Outlet,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class MapStage(GraphStage[FlowShape]):

@@ -23,10 +23,12 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import THROUGHPUT, Benchmark, Measurement, System, Target, register
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 VALUE_SIZE = 200
 COMMIT_EVERY = 1_000

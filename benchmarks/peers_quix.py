@@ -42,10 +42,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import Measurement
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from quixstreams.state import State
 
 __all__ = [
     "COMMIT_INTERVAL",
@@ -170,7 +174,6 @@ class _Clock:
 def quix_keyed_count(size: int) -> Measurement:
     """Quix Streams: ``apply(count, stateful=True)`` on RocksDB with its changelog."""
     from quixstreams import Application
-    from quixstreams.state import State
 
     from connectors.kafka.testkit import unique_group_id
 

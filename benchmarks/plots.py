@@ -9,16 +9,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 
 from benchmarks.runner import BenchmarkResult, format_value
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 _COLORS = {"project": "#d62728", "baseline": "#1f77b4", "peer": "#7f7f7f", "limit": "#2ca02c"}
 #: Line colours for peers and limits in the time-series plot (project red, baseline blue).

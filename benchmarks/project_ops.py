@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.ops_workloads import (
     GROUP_SECONDS,
@@ -16,8 +16,10 @@ from benchmarks.ops_workloads import (
     rate_measurement,
     tally,
 )
-from benchmarks.runner import Measurement
 from benchmarks.workloads import add
+
+if TYPE_CHECKING:
+    from benchmarks.runner import Measurement
 
 
 async def throttle(n: int) -> Measurement:

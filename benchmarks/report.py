@@ -10,10 +10,9 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import (
     MIN_REAL_ROUNDS,
@@ -26,6 +25,9 @@ from benchmarks.runner import (
     _short_repr,
     format_value,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _PEERS = ("reactivex", "aiostream", "matplotlib")
 

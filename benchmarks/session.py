@@ -8,7 +8,7 @@ It sits above the three so they import one way: ``report`` and ``plots`` read
 from __future__ import annotations
 
 import random
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks import report
 from benchmarks.runner import (
@@ -22,6 +22,9 @@ from benchmarks.runner import (
     selected_benchmarks,
     stderr_log,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def run(options: Options, log: Log = stderr_log) -> list[BenchmarkResult]:

@@ -29,8 +29,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import (
     REPO_ROOT,
@@ -43,6 +42,9 @@ from benchmarks.runner import (
     register,
 )
 from benchmarks.scale_worker import features
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 #: Partitions of the source and target topics.
 PARTITIONS = 4

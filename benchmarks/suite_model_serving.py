@@ -39,8 +39,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import (
     P50,
@@ -52,6 +51,9 @@ from benchmarks.runner import (
     System,
     register,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 #: Seed of the generated records (both systems score the same ones).
 SEED = 7

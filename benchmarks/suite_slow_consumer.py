@@ -30,8 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import (
     RSS_GROWTH,
@@ -43,6 +42,9 @@ from benchmarks.runner import (
     Target,
     register,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
 #: Bytes of each record value.
 VALUE_SIZE = 1024

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import (
     P50,
@@ -36,6 +35,9 @@ from benchmarks.runner import (
     Target,
     register,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 #: Records offered per second (the demo's default rate).
 RATE = 500.0

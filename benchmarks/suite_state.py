@@ -36,10 +36,12 @@ import functools
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import THROUGHPUT, Benchmark, Measurement, System, Target, register
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 #: The names of the benchmarks this module registers, in order.
 NAMES: list[str] = []

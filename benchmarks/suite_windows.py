@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import RSS_GROWTH, THROUGHPUT, Benchmark, System, Target, register
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 #: The names of the benchmarks this module registers, in order.
 NAMES: list[str] = []

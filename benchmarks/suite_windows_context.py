@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import THROUGHPUT, Benchmark, System, register
 from benchmarks.suite_windows import GRACE, SIZE, _inc, elements, project_tumbling
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: The names of the benchmarks this module registers, in order.
 NAMES: list[str] = []

@@ -21,7 +21,7 @@ class _Marker:
         if inst is None:
             inst = super().__new__(cls)
             cls._inst = inst
-        return cast(Self, inst)
+        return cast("Self", inst)
 
     def __repr__(self) -> str:
         return self._name

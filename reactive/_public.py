@@ -13,8 +13,10 @@ third-party names re-exported (aiokafka's ``TopicPartition``) are left alone.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["publish"]
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 pytest_plugins = ["connectors.kafka.pytest_plugin", "tests.leakcheck"]
 

@@ -14,13 +14,16 @@ A test that means to leave something running (there should be none) says so with
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
 
 # The materializer fixture's own helpers: the same settling and the same task names.
 from reactive.testkit.pytest_plugin import _coro_name, _settle, leftover_tasks
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 @pytest_asyncio.fixture(autouse=True)

@@ -27,9 +27,8 @@ import pkgutil
 import pydoc
 import re
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiokafka.errors
 import pytest
@@ -42,6 +41,9 @@ import reactive._errors
 import reactive.io
 import reactive.rs
 import reactive.state
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -47,6 +46,9 @@ from reactive._stage.logic import (
     GraphStageWithMaterializedValue,
     TimerGraphStageLogic,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "flow": ("Emits", "Backpressures", "Completes", "Cancels"),

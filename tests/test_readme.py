@@ -17,13 +17,16 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from connectors.kafka.testkit import BOOTSTRAP_ENV, EmbeddedBroker, bootstrap_servers
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

@@ -33,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiokafka
 from aiokafka.conn import AIOKafkaConnection, CloseReason
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Iterable
 
 __all__ = [
     "cancel_releasing",

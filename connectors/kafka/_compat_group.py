@@ -11,11 +11,13 @@ global is patched.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
 
 __all__ = ["leave_generation_zero"]
 

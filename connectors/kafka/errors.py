@@ -61,8 +61,7 @@ and whose ``retriable`` is the cause's (``except KafkaError`` still catches it; 
 from __future__ import annotations
 
 import re
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import (
     KafkaConnectionError,
@@ -72,6 +71,9 @@ from aiokafka.errors import (
 )
 
 from reactive.lowlevel import reduce_error
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 __all__ = [
     "ChangelogError",

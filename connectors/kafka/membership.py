@@ -26,16 +26,18 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
-
-from reactive import Materializer
 
 from .serde import str_deserializer
 from .settings import ConsumerSettings, ProducerSettings
 from .tables import KTable, Tables
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from reactive import Materializer
 
 __all__ = ["GroupMembership"]
 

@@ -41,9 +41,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeAlias
 
-from .serde import Deserializer, Serializer
 from .subscriptions import (
     AssignmentOffsetsSubscription,
     AssignmentSubscription,
@@ -55,6 +54,9 @@ from .subscriptions import (
     TopicPatternSubscription,
     TopicsSubscription,
 )
+
+if TYPE_CHECKING:
+    from .serde import Deserializer, Serializer
 
 __all__ = [
     "AssignmentOffsetsSubscription",

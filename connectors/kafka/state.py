@@ -59,10 +59,9 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -73,7 +72,11 @@ from reactive.state import BytesStore, StoreContext, StoreLayer, StoreSpec
 from ._closing import close_consumer, close_producer, start_within
 from .errors import ChangelogError
 from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
-from .subscriptions import RebalanceListener
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Sequence
+
+    from .subscriptions import RebalanceListener
 
 __all__ = ["ChangelogBytesStore", "ChangelogError", "ChangeloggedStore", "changelogged"]
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka.structs import TopicPartition
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "AssignmentOffsetsSubscription",

@@ -38,9 +38,8 @@ import asyncio
 import contextlib
 import heapq
 import logging
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import murmur2
@@ -68,6 +67,9 @@ from ._stages.consumers import Consumer
 from .errors import TableNotReadyError
 from .settings import ConsumerSettings
 from .subscriptions import Subscriptions
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 __all__ = ["CoPartitionedTable", "KTable", "Tables", "TableNotReadyError"]
 

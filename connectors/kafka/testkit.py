@@ -93,14 +93,16 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from reactive.lowlevel import publish as _publish
 
 from ._proxy import TcpProxy
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+    from types import TracebackType
 
 __all__ = [
     "BOOTSTRAP_ENV",

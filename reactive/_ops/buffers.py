@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import BufferOverflowError
-from .._stage.logic import GraphStageLogic
 from .simple import FlowLogic, FlowStage
+
+if TYPE_CHECKING:
+    from .._stage.logic import GraphStageLogic
 
 __all__ = ["OverflowStrategy", "Buffer"]
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FlowShape, Inlet, SinkShape
 from .._supervision import Supervision
 from .simple import FlowLogic, FlowStage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["Recover", "RecoverWithRetries", "MapError"]
 

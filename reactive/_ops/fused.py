@@ -27,8 +27,7 @@ produced it and its port (``[map] ... (port 'Map.out', in the fused chain map+fi
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
@@ -37,6 +36,9 @@ from .._stage.batch import accept_hook, hand_over_hook, lend_hook, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 __all__ = ["FusedChain"]
 

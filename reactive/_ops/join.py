@@ -20,8 +20,10 @@ resume/restart skip an element whose ``key`` or ``combine`` raises.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["InnerJoin", "LeftJoin", "Missing", "check_table"]
 

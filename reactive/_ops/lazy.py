@@ -17,8 +17,7 @@ early, which calls the factory early.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import NeverMaterializedError
 from .._keep import Keep
@@ -34,6 +33,9 @@ from .asyncsupport import AwaitingLogicMixin
 from .sinks import new_promise
 from .sources import SourceLogic, SourceStage, require_callable
 from .substreams import SubSinkInlet, SubSourceOutlet
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["LazySource", "LazySingleSource", "LazyFutureSource", "LazyFlow", "LazySink"]
 

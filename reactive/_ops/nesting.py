@@ -9,14 +9,16 @@ nested Source is consumed through a ``SubSinkInlet`` and a substream is fed thro
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import SubscriptionWithCancelError, TooManySubstreamsError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
 from .._stage.shapes import Inlet, SinkShape
 from .simple import FlowLogic, FlowStage
 from .substreams import DEFAULT_SUBSCRIPTION_TIMEOUT, SubSinkInlet, SubSourceOutlet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "FlatMapMerge",

@@ -7,12 +7,15 @@ keeps emitting from an iterator while upstream is slow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._stage.logic import GraphStageLogic
-from .._stage.shapes import FlowShape
 from .simple import FlowLogic, FlowStage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from .._stage.logic import GraphStageLogic
+    from .._stage.shapes import FlowShape
 
 __all__ = ["Batch", "Expand"]
 

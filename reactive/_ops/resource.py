@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._stage.logic import GraphStageLogic
-from .._stage.shapes import SourceShape
 from .._supervision import Supervision
 from .sources import SourceLogic, SourceStage, require_callable
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from .._stage.logic import GraphStageLogic
+    from .._stage.shapes import SourceShape
 
 __all__ = ["UnfoldResourceSource", "UnfoldResourceAsyncSource"]
 

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import RetryFlowError, SubscriptionWithCancelError
 from .._impl.unobserved import observed
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, TimerGraphStageLogic
 from .._stage.shapes import BidiShape, FlowShape, Inlet, Outlet, SinkShape, SourceShape
 from .substreams import SubSinkInlet, SubSourceOutlet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["RestartSettings"]
 

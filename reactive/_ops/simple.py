@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import NoSuchElementError, StreamLimitReachedError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 _MISSING: Any = object()
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import NoSuchElementError
 from .._impl.unobserved import ResultPromise
@@ -28,6 +27,9 @@ from .._stage.logic import (
 )
 from .._stage.shapes import Inlet, SinkShape
 from .._supervision import Supervision
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 BATCH = 1024
 _MISSING: Any = object()

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
 from itertools import chain, islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
 from .._stage.logic import (
@@ -21,6 +20,9 @@ from .._stage.logic import (
 from .._stage.shapes import Outlet, SourceShape
 from .asyncsupport import AwaitingLogicMixin
 from .sinks import new_promise
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
 
 _END: Any = object()
 

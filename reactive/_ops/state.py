@@ -18,10 +18,8 @@ does not suggest substreams as ``group_by`` does.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
@@ -34,6 +32,10 @@ from ..state._registry import registry_of
 from ..state._spec import StoreSpec
 from ..state._view import _ABSENT, StoreHandle, StoreView
 from .simple import FlowLogic
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["AggregateByKey", "StatefulMapByKey"]
 
@@ -616,7 +618,7 @@ class _ContextLogic(_KeyedLogic):
         gap = group.append
         try:
             # _run calls only out.append.
-            out = cast(list[Any], _Tagged(lambda y: gap((y, current))))
+            out = cast("list[Any]", _Tagged(lambda y: gap((y, current))))
             exc = self._run(elements(), out)
         except _StoreFailed as sf:
             self.fail_stage(sf.cause)

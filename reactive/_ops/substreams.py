@@ -28,7 +28,6 @@ nested stream is left waiting for a parent that is gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
@@ -43,6 +42,8 @@ from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .._dsl.blueprints import Sink, Source
 
 __all__ = ["SubSinkInlet", "SubSourceOutlet", "DEFAULT_SUBSCRIPTION_TIMEOUT"]

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import BufferOverflowError, RateExceededError, StreamTimeoutError
 from .._stage.logic import GraphStageLogic, TimerGraphStageLogic
-from .._stage.shapes import FlowShape
 from .buffers import OverflowStrategy
 from .simple import FlowLogic, FlowStage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._stage.shapes import FlowShape
 
 __all__ = [
     "ThrottleMode",

@@ -55,8 +55,7 @@ import math
 import numbers
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._stage.logic import (
     GraphStage,
@@ -70,6 +69,9 @@ from .._stage.shapes import FanOutShape2, FlowShape, Inlet, Outlet, Shape
 from .._supervision import Supervision
 from ..state._spec import StoreSpec
 from .window_specs import EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Windowed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 __all__ = ["WindowedStage"]
 

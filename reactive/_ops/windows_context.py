@@ -56,11 +56,13 @@ import heapq
 import sys
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._stage.logic import GraphStageLogic
 from .window_specs import EmitStrategy, Windowed
 from .windows import _NONE, WindowedStage, _WindowedLogic
+
+if TYPE_CHECKING:
+    from .._stage.logic import GraphStageLogic
 
 __all__ = ["ContextWindowedStage"]
 

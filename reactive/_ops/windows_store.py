@@ -53,21 +53,24 @@ commits a later point: see ``_StoredContextWindowedLogic``.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import logging
 from bisect import insort
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..state._serde import _msgpack
 from ..state._spec import StoreContext, StoreSpec
-from ..state._store import KeyValueStore
 from .window_specs import Windowed
 from .windows import _NONE, WindowedStage, _Win, _WindowedLogic
 from .windows_context import _Contexts, _EmitQueue, _kafka_types
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from ..state._store import KeyValueStore
 
 __all__ = ["StoredContextWindowedStage", "StoredWindowedStage", "TupleMsgpackSerde"]
 

@@ -13,9 +13,12 @@ for order.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from ._store import BytesStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["InMemoryBytesStore"]
 

@@ -16,8 +16,10 @@ through every view of the name, the most recently registered first.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["StateRegistry", "registry_of"]
 

@@ -10,11 +10,13 @@ write: a machine crash may lose the last writes, as with Kafka Streams' defaults
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._store import BytesStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["RocksDBBytesStore"]
 

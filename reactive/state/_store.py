@@ -18,12 +18,15 @@ that; ``None`` means unbounded. Order is the bytewise order of the *serialized* 
 from __future__ import annotations
 
 import abc
-import asyncio
-from collections.abc import Awaitable, Iterator, Sequence
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
-from ._serde import Serde
 from .errors import StoreClosedError
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Awaitable, Iterator, Sequence
+
+    from ._serde import Serde
 
 __all__ = [
     "BytesStore",

@@ -27,13 +27,16 @@ The view reads through the cache, so it is current after every element.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ._serde import MsgpackSerde, OrderedKeySerde
 from ._spec import StoreContext, StoreSpec
-from ._store import KeyValueStore
 from .errors import StoreClosedError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ._store import KeyValueStore
 
 __all__ = ["StoreView", "StoreHandle"]
 

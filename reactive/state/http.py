@@ -38,8 +38,7 @@ member can answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 try:
     from aiohttp import web
@@ -53,6 +52,9 @@ except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the ins
     ) from _missing
 
 from ._registry import StateRegistry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 __all__ = ["Ownership", "StateServer", "start_app"]
 

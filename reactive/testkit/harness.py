@@ -26,11 +26,10 @@ to it), so it lives in an ``async def`` test; its methods are plain calls.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._dsl.blueprints import Flow, Sink, Source
 from .._errors import SubscriptionWithCancelError
-from .._impl.interpreter import Island
 from .._impl.materializer import Materializer
 from .._impl.unobserved import observed
 from .._keep import Keep
@@ -42,6 +41,9 @@ from .._stage.logic import (
     OutHandler,
 )
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
+
+if TYPE_CHECKING:
+    from .._impl.interpreter import Island
 
 __all__ = [
     "StageHarness",

@@ -13,7 +13,6 @@ installed it is a plain ``pytest.fixture`` (left to whatever async plugin is in 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -22,8 +21,13 @@ try:
 except ImportError:  # no pytest-asyncio: let another async plugin handle it
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
+from typing import TYPE_CHECKING
+
 from .._impl.clock import ManualClock
 from .._impl.materializer import Materializer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 @pytest.fixture

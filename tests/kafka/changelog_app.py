@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.kafka import (
     Committer,
@@ -23,8 +23,10 @@ from connectors.kafka import (
 )
 from connectors.kafka.state import ChangeloggedStore, changelogged
 from connectors.kafka.testkit import TEST_CONSUMER_PROPERTIES
-from reactive import Materializer, Source
 from reactive.state import Stores, StoreView
+
+if TYPE_CHECKING:
+    from reactive import Materializer, Source
 
 #: Commit what the changelog acknowledged every 0.1 s (Kafka Streams' commit interval
 #: under exactly-once): a revoked partition's last offsets are otherwise not committed

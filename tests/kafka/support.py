@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.kafka import ConsumerSettings, TopicPartition
 from connectors.kafka.serde import str_deserializer
 from connectors.kafka.testkit import TEST_CONSUMER_PROPERTIES
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def settings(bootstrap: str, group: str | None = None, **kwargs: Any) -> ConsumerSettings:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +18,9 @@ from connectors.kafka.testkit import committed_offsets, produce_values, read_rec
 from reactive.state import StoreClosedError, Stores, StoreView
 from tests.kafka.changelog_app import consumer_settings, counts_store, run_counting
 from tests.kafka.support import eventually
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 async def produce_keyed(bootstrap: str, topic: str, keys: list[tuple[int, str]]) -> None:

@@ -15,8 +15,7 @@ import gc
 import logging
 import os
 import warnings
-from collections.abc import AsyncIterator
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import pytest
 
@@ -34,6 +33,9 @@ from connectors.kafka.testkit import (
 from reactive import Keep, Materializer
 from reactive.testkit import TestSink
 from tests.kafka.support import eventually
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.kafka
 

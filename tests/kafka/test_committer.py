@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +30,9 @@ from connectors.kafka.testkit import (
 )
 from reactive import Done, Keep, Materializer, Sink, Source
 from reactive.testkit import ManualClock, TestSink, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 pytestmark = pytest.mark.kafka
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -39,6 +38,9 @@ from connectors.kafka.testkit import (
 )
 from reactive import Done, Keep, Materializer, Source
 from reactive.testkit import ManualClock, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 pytestmark = pytest.mark.kafka
 

@@ -15,8 +15,7 @@ Nothing here measures speed: the bounds are on bytes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -26,6 +25,9 @@ from connectors.kafka.testkit import EmbeddedBroker, TcpProxy, create_topic, pro
 from reactive import Keep, Materializer, Sink
 from reactive.testkit import TestSink
 from tests.kafka.support import eventually, settings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.kafka
 

@@ -12,7 +12,7 @@ record, what to check; aiokafka's error kept as ``__cause__`` and its type still
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import msgpack
 import pytest
@@ -54,6 +54,9 @@ from connectors.kafka.testkit import (
 from reactive import Keep, Materializer, Sink, Source
 from reactive.testkit import TestSink, TestSource
 from tests.kafka.support import settings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.kafka
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
@@ -39,6 +39,9 @@ from connectors.kafka.testkit import (
     unique_topic_name,
 )
 from reactive import Keep, KillSwitches, Materializer, RestartSettings, RestartSource, Sink, Source
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,6 +27,9 @@ from connectors.kafka.testkit import (
 from reactive import Keep, Materializer
 from reactive.testkit import TestSink
 from tests.kafka.support import eventually
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
 
 
 class FakeClock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -33,6 +33,9 @@ from connectors.kafka.testkit import (
 )
 from reactive import Keep, Materializer, Sink, Source
 from reactive.testkit import TestSink, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 pytestmark = pytest.mark.kafka
 

@@ -4,11 +4,13 @@ manual clock, supervision attributes, a test failure)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactive import Attributes, Keep, Sink, Source, Supervision
 from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "Boom",

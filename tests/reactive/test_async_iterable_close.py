@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from reactive import Materializer, Sink, Source
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 class Boom(Exception):

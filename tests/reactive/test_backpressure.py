@@ -4,8 +4,7 @@ across fused chains, buffers and async boundaries."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +19,9 @@ from reactive import (
     Source,
 )
 from reactive.testkit import TestSink, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Boom(Exception):

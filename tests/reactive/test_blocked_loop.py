@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from reactive import Materializer, OverflowStrategy, QueueOfferResult, Sink, Source
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class BlockingClock:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -38,6 +37,9 @@ from reactive.stage import (
     TimerGraphStageLogic,
 )
 from reactive.testkit import ManualClock, TestSink, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Boom(Exception):

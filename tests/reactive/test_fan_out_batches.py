@@ -28,8 +28,7 @@ multiset of a Python reference.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -69,6 +68,9 @@ from tests.reactive.test_junction_batches import (
     run,
     source,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: A script step: (output, amount); amount 0 cancels that output.
 STEPS = st.lists(

@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import operator
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -37,6 +36,9 @@ from reactive import (
     UnzipWith,
 )
 from reactive.testkit import TestSink
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 Op = tuple[str, int]
 

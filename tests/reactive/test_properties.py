@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import operator
-from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reactive import Materializer, OverflowStrategy, Sink, Source
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 Op = tuple[str, int]
 

@@ -15,14 +15,16 @@ import asyncio
 import gc
 import sys
 import weakref
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from reactive import Keep, Materializer, Sink, Source
 from reactive.rs import MAX_DEMAND, SubscriptionRejectedError
 from reactive.testkit import TestSink, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 async def settle(rounds: int = 20) -> None:

@@ -23,14 +23,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from reactive import Keep, Materializer, Sink, Source
 from reactive.rs import MAX_DEMAND, Publisher, Subscriber, Subscription, SubscriptionRejectedError
 from reactive.testkit import TestSink, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 async def settle(rounds: int = 20) -> None:

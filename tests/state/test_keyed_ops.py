@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from fractions import Fraction
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +27,9 @@ from reactive.state import (
 )
 from reactive.testkit import PublisherProbe, SubscriberProbe, TestSink, TestSource
 from tests.state.support import Recording
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Boom(Exception):

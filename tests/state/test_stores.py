@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import pytest
@@ -33,6 +32,9 @@ from reactive.state import (
 )
 from reactive.state._serde import BIG_INT_EXT
 from tests.state.support import Recording
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class RawSerde:

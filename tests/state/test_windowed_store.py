@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -39,6 +38,9 @@ from reactive._supervision import restarting_decider, resuming_decider
 from reactive.state import BytesStore, StoreContext, Stores
 from reactive.testkit import ManualClock, TestSink, TestSource
 from tests.state.support import Recording
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SETTINGS = settings(
     max_examples=60,

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import pytest
@@ -35,6 +33,10 @@ from reactive import (
 )
 from reactive.state import BytesStore, StoreContext, Stores
 from tests.state.support import Recording
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 
 class Committed:

@@ -35,9 +35,8 @@ them were stale) completes without a request to the broker.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
@@ -62,6 +61,9 @@ from ..messages import (
     GroupTopicPartition,
 )
 from ..settings import CommitterSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["CommitRunner", "Committer", "CommitterStage", "OffsetBatcher"]
 

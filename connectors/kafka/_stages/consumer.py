@@ -76,8 +76,7 @@ import contextlib
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.abc import ConsumerRebalanceListener
@@ -104,7 +103,6 @@ from ..errors import (
     consumer_failure,
 )
 from ..messages import CommittableMessage, CommittableOffset
-from ..settings import ConsumerSettings
 from ..subscriptions import (
     AssignmentOffsetsSubscription,
     AssignmentSubscription,
@@ -116,6 +114,11 @@ from ..subscriptions import (
 from .consumer_commits import ConsumerCommitter
 from .consumer_watch import ConnectionWatch
 from .control import Control
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+    from ..settings import ConsumerSettings
 
 __all__ = ["ConsumerStage"]
 

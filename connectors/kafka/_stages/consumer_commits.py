@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import TopicPartition
 
 from .._closing import within
 from ..errors import CommitTimeoutError, ConsumerClosedError, KafkaCommitError
-from ..settings import ConsumerSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    from ..settings import ConsumerSettings
 
 __all__ = ["ConsumerCommitter"]
 

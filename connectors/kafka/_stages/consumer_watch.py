@@ -17,13 +17,10 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any
-
-from aiokafka import AIOKafkaConsumer
+from typing import TYPE_CHECKING, Any
 
 from .._closing import within
 from .._logging import installed_interval as _client_log_interval
-from ..settings import ConsumerSettings
 from ..subscriptions import (
     AssignmentOffsetsSubscription,
     AssignmentSubscription,
@@ -31,6 +28,11 @@ from ..subscriptions import (
     TopicPatternSubscription,
     TopicsSubscription,
 )
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+
+    from ..settings import ConsumerSettings
 
 __all__ = ["ConnectionWatch"]
 

@@ -7,17 +7,19 @@ modules import one way.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from typing import TYPE_CHECKING, Any
 
 from reactive import Source, SourceWithContext
 
-from ..messages import CommittableMessage, CommittableOffset
 from ..settings import ConsumerSettings
 from ..subscriptions import AutoSubscription, Subscription
 from .consumer import ConsumerStage
-from .control import Control
+
+if TYPE_CHECKING:
+    from aiokafka.structs import ConsumerRecord, TopicPartition
+
+    from ..messages import CommittableMessage, CommittableOffset
+    from .control import Control
 
 __all__ = ["Consumer"]
 

@@ -6,8 +6,7 @@ sit above both, so the stage modules import one way.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactive import Flow, FlowWithContext, Sink
 
@@ -15,6 +14,9 @@ from ..messages import Message, MultiMessage, PassThroughMessage, ProducerRecord
 from ..settings import CommitterSettings, ProducerSettings
 from .committing_sink import CommittingProducerSinkStage
 from .producer import ProducerStage
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
 
 __all__ = ["Producer"]
 

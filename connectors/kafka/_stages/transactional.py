@@ -45,9 +45,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
@@ -85,8 +84,12 @@ from ..messages import (
 from ..settings import ConsumerSettings, ProducerSettings
 from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
 from .consumers import Consumer
-from .control import Control
 from .producer import _close_quietly
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from .control import Control
 
 __all__ = ["KafkaTransactionError", "Transactional", "TransactionalMessage"]
 

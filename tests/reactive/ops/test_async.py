@@ -11,8 +11,7 @@ import asyncio
 import inspect
 import operator
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +20,9 @@ from hypothesis import strategies as st
 from reactive import Attributes, Done, Flow, Keep, Materializer, Sink, Source, Supervision
 from reactive.testkit import ExpectationError, TestSink, TestSource
 from tests.reactive.support import Boom, flow_probes, resuming, settle
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 
 def resume(flow: Any) -> Any:

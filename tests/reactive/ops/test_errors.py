@@ -6,8 +6,7 @@ class per operator.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,8 +21,12 @@ from reactive import (
     Source,
     Supervision,
 )
-from reactive.testkit import ManualClock
 from tests.reactive.support import Boom, probes, settle, sink_probe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from reactive.testkit import ManualClock
 
 _FAIL: Any = object()
 

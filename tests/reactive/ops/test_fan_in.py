@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import random
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -52,6 +51,9 @@ from reactive.testkit import (
     TestSource,
 )
 from tests.reactive.support import Boom, seq, settle, until
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def two_probes(op: Any, mat: Materializer) -> tuple[Any, Any, Any]:

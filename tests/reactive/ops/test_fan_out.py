@@ -9,8 +9,7 @@ test_fan_out_batches and test_broadcast_boundaries.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -42,6 +41,9 @@ from reactive import (
 from reactive.stage import UniformFanOutShape
 from reactive.testkit import TestSink, TestSource
 from tests.reactive.support import Boom, settle
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def fan_out(junction: Any, source: Any, n: int) -> RunnableGraph[Any]:

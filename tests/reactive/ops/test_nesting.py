@@ -6,8 +6,7 @@ FlowPrefixAndTailSpec) and our own cases, one class per operator.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -35,6 +34,9 @@ from tests.reactive.support import (
     sink_probe,
     until,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SHORT_MIN, SHORT_MAX = 0.2, 0.3
 

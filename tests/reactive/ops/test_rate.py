@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,7 +18,6 @@ from reactive import (
     Source,
     Supervision,
 )
-from reactive.testkit import ManualClock
 from tests.reactive.support import (
     Boom,
     decider,
@@ -32,6 +30,11 @@ from tests.reactive.support import (
     resuming,
     settle,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from reactive.testkit import ManualClock
 
 
 def seed_failing_on(bad: int) -> Callable[[int], int]:

@@ -5,8 +5,7 @@ RetryFlow. Akka's RestartSpec / RetryFlowSpec and our own cases, one class per o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,6 +24,9 @@ from reactive import (
 )
 from reactive.testkit import ManualClock, TestSink, TestSource
 from tests.reactive.support import Boom, flow_probes, probes, quiet_for, settle, sink_probe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SHORT_MIN, SHORT_MAX = 0.2, 0.3
 

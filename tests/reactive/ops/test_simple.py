@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import operator
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +30,9 @@ from reactive import (
 from reactive._ops.simple import Scan
 from reactive.testkit import TestSink, TestSource
 from tests.reactive.support import Boom, flow_probes, restarting, resuming, settle
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
 
 
 def positive(acc: int, x: int) -> int:

@@ -10,8 +10,7 @@ import asyncio
 import gc
 import logging
 import operator
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -39,6 +38,9 @@ from reactive import (
 from reactive.rs import SubscriptionRejectedError
 from reactive.testkit import TestSink, TestSource
 from tests.reactive.support import Boom, restarting, resuming, settle
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
 
 
 @pytest.fixture(params=[True, False], ids=["fast", "plain"])

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -32,6 +31,9 @@ from reactive import (
 )
 from reactive.testkit import ManualClock, TestSink
 from tests.reactive.support import Boom, nothing, settle
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
 
 
 @pytest.fixture(params=[True, False], ids=["fast", "plain"])

@@ -5,8 +5,7 @@ and our own cases, one class per operator.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -38,6 +37,9 @@ from tests.reactive.support import (
     sink_probe,
     until,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def raw_group_by(n: int, key: Callable[[Any], Any]) -> Callable[[Source[Any, Any]], Any]:

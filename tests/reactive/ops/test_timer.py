@@ -5,8 +5,7 @@ operator.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,6 +23,9 @@ from reactive import (
 )
 from reactive.testkit import ManualClock, TestSink
 from tests.reactive.support import Boom, flow_probes, nothing, probes, quiet_for, sink_probe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class TestThrottle:

@@ -18,9 +18,8 @@ import dataclasses
 import inspect
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -44,6 +43,9 @@ from reactive._dsl.subflow import SubFlow
 from reactive._ops.windows import WindowedStage
 from reactive._supervision import restarting_decider, resuming_decider
 from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def k0(e: tuple[Any, ...]) -> Any:
