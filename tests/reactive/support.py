@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from reactive import Attributes, Keep, Sink, Source, Supervision
+from reactive import Attributes, Keep, QueueOfferResult, Sink, Source, Supervision
 from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "C",
+    "D",
+    "E",
     "Boom",
+    "Recorder",
     "decider",
     "failing_after",
     "flow_probes",
@@ -117,3 +121,42 @@ def failing_after(xs: list[Any], msg: str) -> Source[Any, Any]:
         return x
 
     return Source.from_iterable([*xs, _END]).map(check)
+
+
+class Recorder:
+    """A Reactive Streams subscriber recording its signals."""
+
+    def __init__(self) -> None:
+        self.subscription: Any = None
+        self.signals: list[str] = []
+        self.elements: list[Any] = []
+        self.error: BaseException | None = None
+        self.completed = False
+
+    def on_subscribe(self, subscription: Any) -> None:
+        self.signals.append("on_subscribe")
+        if self.subscription is None:
+            self.subscription = subscription
+
+    def on_next(self, elem: Any) -> None:
+        self.signals.append("on_next")
+        self.elements.append(elem)
+
+    def on_error(self, exc: BaseException) -> None:
+        self.signals.append("on_error")
+        self.error = exc
+
+    def on_complete(self) -> None:
+        self.signals.append("on_complete")
+        self.completed = True
+
+    async def wait_for(self, n: int) -> list[Any]:
+        for _ in range(200):
+            if len(self.elements) >= n:
+                break
+            await asyncio.sleep(0)
+        return self.elements
+
+
+#: The offer results, short (as the Source.queue and Sink.queue cases compare lists of them).
+E, D, C = QueueOfferResult.enqueued, QueueOfferResult.dropped, QueueOfferResult.queue_closed

@@ -110,21 +110,6 @@ def fan_in(junction: Any, sources: list[Any], sink: Any = None) -> RunnableGraph
     return RunnableGraph.from_graph(GraphDSL.create(bp, *sources, sink))
 
 
-def fan_in_from(junction: Any, sources: list[Any], sink: Any) -> RunnableGraph[Any]:
-    """Sources into the inlets of ``junction`` (in order), its outlet to ``sink``; value:
-    (source values..., sink value)."""
-
-    def bp(b: Any, *shapes: Any) -> Any:
-        *srcs, snk = shapes
-        j = b.add(junction)
-        for i, s in enumerate(srcs):
-            s.out >> j.inlets[i]
-        j.outlets[0] >> snk.in_
-        return ClosedShape
-
-    return RunnableGraph.from_graph(GraphDSL.create(bp, *sources, sink))
-
-
 def two_input(junction: Callable[[], Any]) -> Callable[[Any, Any], Any]:
     def ports(b: Any) -> tuple[Any, Any, Any]:
         j = b.add(junction())
@@ -348,7 +333,7 @@ class TestZip:
         self,
         materializer: Materializer,
     ) -> None:
-        up1, up2, down = fan_in_from(
+        up1, up2, down = fan_in(
             Zip(), [TestSource.probe(), TestSource.probe()], TestSink.probe()
         ).run(materializer)
         up1.send_next(1).send_complete()
@@ -497,7 +482,7 @@ class TestZipWith:
         await probe.expect_complete()
 
     async def test_zip_with_sad_case_fails(self, materializer: Materializer) -> None:
-        *_, probe = fan_in_from(
+        *_, probe = fan_in(
             ZipWith(lambda a, b: a // b),
             [Source.from_iterable(range(-2, 3)), Source.from_iterable(range(-2, 3))],
             TestSink.probe(),
@@ -720,7 +705,7 @@ class TestMerge:
             3,
         ]
         sources = [Source.single(i) for i in range(1, 6)] + [Source.empty()]
-        *_, probe = fan_in_from(Merge(6), sources, TestSink.probe()).run(materializer)
+        *_, probe = fan_in(Merge(6), sources, TestSink.probe()).run(materializer)
         got = {await probe.request_next() for _ in range(5)}
         assert got == {1, 2, 3, 4, 5}
         await probe.expect_complete()
@@ -1199,7 +1184,7 @@ class TestMergeSorted:
                 .run_with(Sink.seq(), materializer)
             )
             assert out == sorted(a + b)
-        *_, probe = fan_in_from(
+        *_, probe = fan_in(
             MergeSorted(),
             [Source.from_iterable([1, 3, 5]), Source.from_iterable([2, 4])],
             TestSink.probe(),
@@ -1224,7 +1209,7 @@ class TestZipN:
         assert await out2 == [10, 13]
 
     async def test_zip_n_junction_and_source_zip_n(self, materializer: Materializer) -> None:
-        *_, probe = fan_in_from(
+        *_, probe = fan_in(
             ZipN(3),
             [
                 Source.from_iterable([1, 2, 3]),
@@ -1289,7 +1274,7 @@ class TestZipLatest:
         assert got[0] == (1, "a") and [y for _, y in got] == ["a", "a"]
 
     async def test_zip_latest_spec_cases(self, materializer: Materializer) -> None:
-        left, right, probe = fan_in_from(
+        left, right, probe = fan_in(
             ZipLatest(), [TestSource.probe(), TestSource.probe()], TestSink.probe()
         ).run(materializer)
         probe.request(1)

@@ -49,18 +49,7 @@ if TYPE_CHECKING:
 def fan_out(junction: Any, source: Any, n: int) -> RunnableGraph[Any]:
     """``source`` -> junction; each of its ``n`` outputs to a TestSink probe.
     Materialized value: (source value, [probes])."""
-    probes = [TestSink.probe() for _ in range(n)]
-
-    def bp(b: Any, src: Any, *sinks: Any) -> Any:
-        j = b.add(junction)
-        src.out >> j.in_
-        for i, s in enumerate(sinks):
-            j.outlets[i] >> s.in_
-        return ClosedShape
-
-    return RunnableGraph.from_graph(
-        GraphDSL.create(bp, source, *probes, combine=lambda s, *ps: (s, list(ps)))
-    )
+    return fan_out_to(junction, source, [TestSink.probe() for _ in range(n)])
 
 
 def _partition_bp(b: Any) -> Any:

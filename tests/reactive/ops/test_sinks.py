@@ -29,7 +29,6 @@ from reactive import (
     NotUsed,
     PortStateError,
     QueueConcurrencyError,
-    QueueOfferResult,
     RunnableGraph,
     Sink,
     Source,
@@ -37,7 +36,7 @@ from reactive import (
 )
 from reactive.rs import SubscriptionRejectedError
 from reactive.testkit import TestSink, TestSource
-from tests.reactive.support import Boom, restarting, resuming, settle
+from tests.reactive.support import Boom, E, Recorder, restarting, resuming, settle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -68,49 +67,10 @@ SINKS: dict[str, Callable[[], Any]] = {
 }
 
 
-class Recorder:
-    """A Reactive Streams subscriber recording its signals."""
-
-    def __init__(self) -> None:
-        self.subscription: Any = None
-        self.signals: list[str] = []
-        self.elements: list[Any] = []
-        self.error: BaseException | None = None
-        self.completed = False
-
-    def on_subscribe(self, subscription: Any) -> None:
-        self.signals.append("on_subscribe")
-        if self.subscription is None:
-            self.subscription = subscription
-
-    def on_next(self, elem: Any) -> None:
-        self.signals.append("on_next")
-        self.elements.append(elem)
-
-    def on_error(self, exc: BaseException) -> None:
-        self.signals.append("on_error")
-        self.error = exc
-
-    def on_complete(self) -> None:
-        self.signals.append("on_complete")
-        self.completed = True
-
-    async def wait_for(self, n: int) -> list[Any]:
-        for _ in range(200):
-            if len(self.elements) >= n:
-                break
-            await asyncio.sleep(0)
-        return self.elements
-
-
 def _input_buffer(n: int) -> object:
     from reactive import Attributes
 
     return Attributes({"input_buffer": n})
-
-
-#: The offer results, short (as the queue cases compare lists of them).
-E, D, C = QueueOfferResult.enqueued, QueueOfferResult.dropped, QueueOfferResult.queue_closed
 
 
 class TestForeach:

@@ -30,7 +30,7 @@ from reactive import (
     Supervision,
 )
 from reactive.testkit import ManualClock, TestSink
-from tests.reactive.support import Boom, nothing, settle
+from tests.reactive.support import Boom, C, D, E, Recorder, nothing, settle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -55,45 +55,6 @@ class Fresh:
 
     def __iter__(self) -> Any:
         return self.gen()
-
-
-class Recorder:
-    """A Reactive Streams subscriber recording its signals."""
-
-    def __init__(self) -> None:
-        self.subscription: Any = None
-        self.signals: list[str] = []
-        self.elements: list[Any] = []
-        self.error: BaseException | None = None
-        self.completed = False
-
-    def on_subscribe(self, subscription: Any) -> None:
-        self.signals.append("on_subscribe")
-        if self.subscription is None:
-            self.subscription = subscription
-
-    def on_next(self, elem: Any) -> None:
-        self.signals.append("on_next")
-        self.elements.append(elem)
-
-    def on_error(self, exc: BaseException) -> None:
-        self.signals.append("on_error")
-        self.error = exc
-
-    def on_complete(self) -> None:
-        self.signals.append("on_complete")
-        self.completed = True
-
-    async def wait_for(self, n: int) -> list[Any]:
-        for _ in range(200):
-            if len(self.elements) >= n:
-                break
-            await asyncio.sleep(0)
-        return self.elements
-
-
-#: The offer results, short (as the queue cases compare lists of them).
-E, D, C = QueueOfferResult.enqueued, QueueOfferResult.dropped, QueueOfferResult.queue_closed
 
 
 class TestFromIterable:
