@@ -551,7 +551,7 @@ class _Fuser:
 
     def flush(self) -> tuple[Any, Any]:
         """Materialize the run; returns (inlet endpoint if the run had no upstream, outlet)."""
-        from .._ops.fused import FusedChain
+        from .fused import FusedChain
 
         island = self.island
         assert island is not None

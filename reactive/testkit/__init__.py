@@ -229,7 +229,7 @@ class _ProbeSinkLogic(GraphStageLogic, InHandler):
         self.demand = 0
         self.asked = 0
         self.set_handler(self.in_, self)
-        # The probe speaks the batch protocol (see reactive/_ops/fused.py): it asks for its
+        # The probe speaks the batch protocol (see reactive/_impl/fused.py): it asks for its
         # whole outstanding demand with one pull, so tests exercise the batch paths too,
         # and it checks that no batch exceeds what it asked for.
         self._batch_in = (self.in_,)

@@ -1,5 +1,5 @@
 """The consumer source and the producer sinks speak the runtime's batch protocol
-(``reactive/_ops/fused.py``): records cross ``committable_source -> map ->
+(``reactive/_impl/fused.py``): records cross ``committable_source -> map ->
 committable_sink`` in batches with fast paths on, one by one with them off, with the
 same results either way."""
 

@@ -325,7 +325,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._due = False  # max_interval passed while no commit slot was free
         self._upstream_done = False
         self._upstream_failure: BaseException | None = None
-        # Batch protocol in (see reactive/_ops/fused.py): a batch of offsets per push.
+        # Batch protocol in (see reactive/_impl/fused.py): a batch of offsets per push.
         self._batch_in = (self.in_,)
 
     def pre_start(self) -> None:

@@ -751,7 +751,7 @@ class _SingleLogic(_ConsumerLogic):
 
     def __init__(self, stage: ConsumerStage) -> None:
         super().__init__(stage)
-        # Batch protocol (reactive/_ops/fused.py): a pull may ask for demand_n records,
+        # Batch protocol (reactive/_impl/fused.py): a pull may ask for demand_n records,
         # answered with one _Batch (see _push_batch).
         self._batch_out = (self.out,)
         self._buffer: deque[ConsumerRecord[Any, Any]] = deque()
@@ -776,7 +776,7 @@ class _SingleLogic(_ConsumerLogic):
 
     def _push_batch(self, n: int) -> None:
         """Answer a batch pull (``demand_n`` = ``n`` > 1) with one ``_Batch`` of up to ``n``
-        buffered records (batch protocol, see ``reactive/_ops/fused.py``).
+        buffered records (batch protocol, see ``reactive/_impl/fused.py``).
 
         Records are taken, counted and deserialized exactly as one by one: a record that
         fails to deserialize fails the stream after the records before it were pushed

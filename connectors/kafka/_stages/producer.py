@@ -436,7 +436,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
 
     def _pull_in(self) -> None:
         """Pull the inlet; on a batch connection ask for as many elements as there is
-        room for under ``parallelism`` (batch protocol, see ``reactive/_ops/fused.py``)."""
+        room for under ``parallelism`` (batch protocol, see ``reactive/_impl/fused.py``)."""
         self.pull(self.in_)
         c = self._cin
         if c.batch:

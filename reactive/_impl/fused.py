@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
-from .._impl.interpreter import DEMAND, IN_CLOSED
 from .._stage.batch import accept_hook, hand_over_hook, lend_hook, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
+from .interpreter import DEMAND, IN_CLOSED
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
