@@ -8,6 +8,7 @@ every output has cancelled, or at the first cancellation with ``eager_cancel``.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
@@ -634,6 +635,17 @@ class _PartitionLogic(GraphStageLogic, InHandler):
             self.try_pull(self.in_)
 
 
+class _PartitionOut(_PortOut):
+    """A batch Partition's outlet: ``on_pull`` is ``logic.on_pull_i(i)`` (one call less
+    per pull on the single-element path)."""
+
+    __slots__ = ("on_pull",)
+
+    def __init__(self, logic: Any, i: int) -> None:
+        super().__init__(logic, i)
+        self.on_pull = functools.partial(logic.on_pull_i, i)  # type: ignore[method-assign]
+
+
 class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
     """Partition on the batch protocol (fast path; see ``_ops/fused.py``).
 
@@ -662,7 +674,7 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
         self.head_idx = -1  # the index of queue[pos], once computed
         self.set_handler(self.in_, self)
         for i, o in enumerate(self.outs):
-            self.set_handler(o, _PortOut(self, i))
+            self.set_handler(o, _PartitionOut(self, i))
         self._declare_batch_ports()
 
     def _rooms(self) -> list[int]:
@@ -822,22 +834,21 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
                 if cin.batch:
                     cin.demand_n = want
                 return
-            xs: list[Any] = []
             settle = self._settle_up
             if settle is None:
-                xs = more
+                x = more[0] if more else _NONE
             else:
                 # A lazy take runs the upstream's own iterator: what it raises is the
                 # upstream's failure (it fails itself when settled with it).
                 err: BaseException | None = None
                 try:
-                    xs.extend(more)
+                    x = next(more, _NONE)
                 except Exception as e:
                     err = e
+                    x = _NONE
                 settle(err)
-            if not xs:
+            if x is _NONE:
                 return  # (the upstream's failure or completion is on its way)
-            x = xs[0]
             if x is None:  # RS rule 2.13, as a fused chain checks what it is handed
                 name = cin.out_logic._stage_name
                 raise PortStateError(f"[{name}] {NONE_ELEMENT}")
