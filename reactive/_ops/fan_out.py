@@ -803,27 +803,33 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             return False
         return True
 
-    def _pull_up_fast(self) -> None:
+    def _pull_up_fast(self, wait: bool = False) -> None:
         """With the queue empty and upstream open: ``_pull_up(self._rooms())`` without the
-        list, for the largest demand among the outputs that have some.
+        list, for the largest demand among the outputs that have some (with ``wait``:
+        nothing while an output's pull is on its way, as :meth:`_serve`).
 
         When the demand is one element, upstream hands elements over synchronously (an
         iterable source, an async boundary's buffer: ``_take_up``, see
         reactive/_stage/batch.py) and the connection is idle, the element is taken right
         now instead (the pull -> on_pull -> push -> on_push round trip, the connection's
-        state the same before and after) and routed, in a loop while outputs have demand
-        left.
+        state the same before and after) and routed as :meth:`_route` does, in a loop
+        while outputs have demand left.
         """
         cin = self._cin
         couts = self._couts
         take = self._take_up
+        f = self.f
+        n = len(couts)
         while True:
             want = 0
             for c in couts:
-                if c.state & 34 == 2:  # DEMAND, not OUT_CLOSED
+                st = c.state
+                if st & 34 == 2:  # DEMAND, not OUT_CLOSED
                     d = c.demand_n if c.batch else 1
                     if d > want:
                         want = d
+                elif st & 1 and wait:  # PULL_REQ: served when that pull comes
+                    return
             if want <= 0 or cin.state & 7:  # no demand, or pulled already
                 return
             # Only for one element: a larger demand is pulled, so that outputs pulled
@@ -852,11 +858,22 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             if x is None:  # RS rule 2.13, as a fused chain checks what it is handed
                 name = cin.out_logic._stage_name
                 raise PortStateError(f"[{name}] {NONE_ELEMENT}")
-            if not self._route(x):
+            # _route(x), inlined: this runs once per element.
+            idx = f(x)
+            if type(idx) is not int or not 0 <= idx < n:
+                idx = self._checked(x, idx)
+            st = couts[idx].state
+            if st & 34 == 2:  # st & (DEMAND | OUT_CLOSED) == DEMAND
+                self.push(self.outs[idx], x)
+            elif not st & OUT_CLOSED:
+                self.queue = (x,)
+                self.pos = 0
+                self.head_idx = idx  # waits for that output's pull
                 return
             if cin.state & IN_CLOSED:
                 self.complete_stage()
                 return
+            wait = False
 
     def on_upstream_finish(self) -> None:
         if self.pos >= len(self.queue):
@@ -890,10 +907,7 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             if self._cin.state & IN_CLOSED:
                 self.complete_stage()
             else:
-                for c in self._couts:
-                    if c.state & PULL_REQ:
-                        return  # served when that pull comes (see _serve)
-                self._pull_up_fast()
+                self._pull_up_fast(True)
             return
         self._serve()
 
