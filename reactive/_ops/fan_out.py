@@ -862,8 +862,13 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             idx = f(x)
             if type(idx) is not int or not 0 <= idx < n:
                 idx = self._checked(x, idx)
-            st = couts[idx].state
-            if st & 34 == 2:  # st & (DEMAND | OUT_CLOSED) == DEMAND
+            c = couts[idx]
+            st = c.state
+            if st == 2:  # DEMAND and nothing else: push's own fast path, spelled out
+                c.elem = x
+                c.state = 4  # PUSH_REQ
+                c.q.append(c)
+            elif st & 34 == 2:  # st & (DEMAND | OUT_CLOSED) == DEMAND
                 self.push(self.outs[idx], x)
             elif not st & OUT_CLOSED:
                 self.queue = (x,)
@@ -903,7 +908,13 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             self.queue = ()
             self.pos = 0
             self.head_idx = -1
-            self.push(self.outs[i], x)
+            c = self._couts[i]
+            if c.state == 2:  # DEMAND and nothing else: push's own fast path, spelled out
+                c.elem = x
+                c.state = 4  # PUSH_REQ
+                c.q.append(c)
+            else:
+                self.push(self.outs[i], x)
             if self._cin.state & IN_CLOSED:
                 self.complete_stage()
             else:
