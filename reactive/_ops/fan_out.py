@@ -659,6 +659,12 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
     largest demand among them. A raising function or a bad index: the chunks so far are
     pushed, then supervision decides (resume/restart drop the element). Used for
     ``eager_cancel=False`` only.
+
+    One element at a time (outputs that take one element per pull, as a custom
+    element-at-a-time stage does) has its own path: an element pushed alone is routed
+    without a queue to dispatch (``_one``), a pull of the output the last element waits
+    for pushes it at once (``on_pull_i``), and with a demand of one the next element is
+    taken from an upstream that hands over synchronously (``_pull_up_fast``).
     """
 
     _supervised = True
@@ -938,8 +944,8 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             self._serve()  # a dispatch may have waited for this output's pull
 
     def _on_resume(self, exc: BaseException) -> None:
-        # The function raised on a single element pushed (not from _dispatch, which
-        # decides itself): nothing was queued.
+        # The function raised on a single element pushed or taken (not from _dispatch,
+        # which decides itself): nothing was queued.
         if self.pos >= len(self.queue):
             self._pull_up(self._rooms())
 
