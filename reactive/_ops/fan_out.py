@@ -8,14 +8,15 @@ every output has cancelled, or at the first cancellation with ``eager_cancel``.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-from .._checks import check, fn, int_at_least, opt_fn, pos_int
-from .._errors import PartitionOutOfBoundsError
+from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, pos_int
+from .._errors import PartitionOutOfBoundsError, PortStateError
 from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ
-from .._stage.batch import accept_hook
+from .._stage.batch import accept_hook, hand_over_hook, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
@@ -68,8 +69,11 @@ class _BatchFanOut:
         self._batch_out = tuple(self.outs)
 
     def pre_start(self) -> None:
-        self._cin = self._conns[self.in_]
+        self._cin = cin = self._conns[self.in_]
         self._couts = [self._conns[o] for o in self.outs]
+        # An upstream that hands elements over synchronously (see reactive/_stage/batch.py).
+        self._take_up: Any = hand_over_hook(cin.out_logic) if cin.batch else None
+        self._settle_up: Any = settle_hook(cin.out_logic) if cin.batch else None
 
 
 # -- Broadcast / Unzip: one element to every output ------------------------------------------
@@ -631,6 +635,17 @@ class _PartitionLogic(GraphStageLogic, InHandler):
             self.try_pull(self.in_)
 
 
+class _PartitionOut(_PortOut):
+    """A batch Partition's outlet: ``on_pull`` is ``logic.on_pull_i(i)`` (one call less
+    per pull on the single-element path)."""
+
+    __slots__ = ("on_pull",)
+
+    def __init__(self, logic: Any, i: int) -> None:
+        super().__init__(logic, i)
+        self.on_pull = functools.partial(logic.on_pull_i, i)  # type: ignore[method-assign]
+
+
 class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
     """Partition on the batch protocol (fast path; see ``_ops/fused.py``).
 
@@ -644,6 +659,12 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
     largest demand among them. A raising function or a bad index: the chunks so far are
     pushed, then supervision decides (resume/restart drop the element). Used for
     ``eager_cancel=False`` only.
+
+    One element at a time (outputs that take one element per pull, as a custom
+    element-at-a-time stage does) has its own path: an element pushed alone is routed
+    without a queue to dispatch (``_one``), a pull of the output the last element waits
+    for pushes it at once (``on_pull_i``), and with a demand of one the next element is
+    taken from an upstream that hands over synchronously (``_pull_up_fast``).
     """
 
     _supervised = True
@@ -659,7 +680,7 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
         self.head_idx = -1  # the index of queue[pos], once computed
         self.set_handler(self.in_, self)
         for i, o in enumerate(self.outs):
-            self.set_handler(o, _PortOut(self, i))
+            self.set_handler(o, _PartitionOut(self, i))
         self._declare_batch_ports()
 
     def _rooms(self) -> list[int]:
@@ -749,10 +770,121 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
-        self.queue = x if type(x) is _Batch else (x,)
+        if type(x) is not _Batch:
+            self._one(x)
+            return
+        self.queue = x
         self.pos = 0
         self.head_idx = -1
         self._dispatch()
+
+    def _one(self, x: Any) -> None:
+        """One element pushed (the single-element path: no batch built or dispatched).
+
+        The same as a dispatch of a queue holding just ``x`` (see :meth:`_route`); then
+        upstream is pulled (or the stage completes) when nothing waits. A raising
+        function reaches supervision through the handler (``_on_resume``): nothing is
+        queued then.
+        """
+        if self._route(x):
+            if self._cin.state & IN_CLOSED:
+                self.complete_stage()
+            else:
+                self._pull_up_fast()
+
+    def _route(self, x: Any) -> bool:
+        """Push ``x`` to its output when that has demand, drop it when it is cancelled
+        (True: nothing waits), else keep it as the queue's head, waiting for that output's
+        pull (False). The queue is empty when called."""
+        idx = self.f(x)
+        if type(idx) is not int or not 0 <= idx < len(self.outs):
+            idx = self._checked(x, idx)
+        st = self._couts[idx].state
+        if st & 34 == 2:  # st & (DEMAND | OUT_CLOSED) == DEMAND
+            self.push(self.outs[idx], x)
+        elif not st & OUT_CLOSED:
+            self.queue = (x,)
+            self.pos = 0
+            self.head_idx = idx
+            return False
+        return True
+
+    def _pull_up_fast(self, wait: bool = False) -> None:
+        """With the queue empty and upstream open: ``_pull_up(self._rooms())`` without the
+        list, for the largest demand among the outputs that have some (with ``wait``:
+        nothing while an output's pull is on its way, as :meth:`_serve`).
+
+        When the demand is one element, upstream hands elements over synchronously (an
+        iterable source, an async boundary's buffer: ``_take_up``, see
+        reactive/_stage/batch.py) and the connection is idle, the element is taken right
+        now instead (the pull -> on_pull -> push -> on_push round trip, the connection's
+        state the same before and after) and routed as :meth:`_route` does, in a loop
+        while outputs have demand left.
+        """
+        cin = self._cin
+        couts = self._couts
+        take = self._take_up
+        f = self.f
+        n = len(couts)
+        while True:
+            want = 0
+            for c in couts:
+                st = c.state
+                if st & 34 == 2:  # DEMAND, not OUT_CLOSED
+                    d = c.demand_n if c.batch else 1
+                    if d > want:
+                        want = d
+                elif st & 1 and wait:  # PULL_REQ: served when that pull comes
+                    return
+            if want <= 0 or cin.state & 7:  # no demand, or pulled already
+                return
+            # Only for one element: a larger demand is pulled, so that outputs pulled
+            # in the meantime are served together by the batch that answers it.
+            more = take(1) if want == 1 and take is not None and cin.state == 0 else None
+            if more is None:
+                self.pull(self.in_)
+                if cin.batch:
+                    cin.demand_n = want
+                return
+            settle = self._settle_up
+            if settle is None:
+                x = more[0] if more else _NONE
+            else:
+                # A lazy take runs the upstream's own iterator: what it raises is the
+                # upstream's failure (it fails itself when settled with it).
+                err: BaseException | None = None
+                try:
+                    x = next(more, _NONE)
+                except Exception as e:
+                    err = e
+                    x = _NONE
+                settle(err)
+            if x is _NONE:
+                return  # (the upstream's failure or completion is on its way)
+            if x is None:  # RS rule 2.13, as a fused chain checks what it is handed
+                name = cin.out_logic._stage_name
+                raise PortStateError(f"[{name}] {NONE_ELEMENT}")
+            # _route(x), inlined: this runs once per element.
+            idx = f(x)
+            if type(idx) is not int or not 0 <= idx < n:
+                idx = self._checked(x, idx)
+            c = couts[idx]
+            st = c.state
+            if st == 2:  # DEMAND and nothing else: push's own fast path, spelled out
+                c.elem = x
+                c.state = 4  # PUSH_REQ
+                c.q.append(c)
+            elif st & 34 == 2:  # st & (DEMAND | OUT_CLOSED) == DEMAND
+                self.push(self.outs[idx], x)
+            elif not st & OUT_CLOSED:
+                self.queue = (x,)
+                self.pos = 0
+                self.head_idx = idx  # waits for that output's pull
+                return
+            if cin.state & IN_CLOSED:
+                self.complete_stage()
+                return
+            wait = False
 
     def on_upstream_finish(self) -> None:
         if self.pos >= len(self.queue):
@@ -771,9 +903,29 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             if h >= 0 and self._couts[h].state & (DEMAND | OUT_CLOSED) == DEMAND:
                 self._dispatch()
         elif not self._cin.state & IN_CLOSED:
-            self._pull_up(self._rooms())
+            self._pull_up_fast()
 
     def on_pull_i(self, i: int) -> None:
+        if self.head_idx == i and self.pos == len(self.queue) - 1:
+            # The single-element path: the last element waits for this output. Pushed
+            # now, as a dispatch would (with nothing after it, there is nothing to wait
+            # for with it: another output's pull on its way is served when it comes).
+            x = self.queue[self.pos]
+            self.queue = ()
+            self.pos = 0
+            self.head_idx = -1
+            c = self._couts[i]
+            if c.state == 2:  # DEMAND and nothing else: push's own fast path, spelled out
+                c.elem = x
+                c.state = 4  # PUSH_REQ
+                c.q.append(c)
+            else:
+                self.push(self.outs[i], x)
+            if self._cin.state & IN_CLOSED:
+                self.complete_stage()
+            else:
+                self._pull_up_fast(True)
+            return
         self._serve()
 
     def on_cancel_i(self, i: int, cause: BaseException) -> None:
@@ -792,8 +944,8 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             self._serve()  # a dispatch may have waited for this output's pull
 
     def _on_resume(self, exc: BaseException) -> None:
-        # The function raised on a single element pushed (not from _dispatch, which
-        # decides itself): nothing was queued.
+        # The function raised on a single element pushed or taken (not from _dispatch,
+        # which decides itself): nothing was queued.
         if self.pos >= len(self.queue):
             self._pull_up(self._rooms())
 
