@@ -69,7 +69,7 @@ def _arity(f: Callable[..., Any]) -> int:
 
 class _BatchFanInLogic(GraphStageLogic, OutHandler, abc.ABC):
     """The common part of the fan-in stages on the batch protocol (fast path; see
-    ``_ops/fused.py``): ``Zip``/``ZipWith``, ``Merge``, ``Concat`` here, ``Interleave`` and
+    ``_impl/fused.py``): ``Zip``/``ZipWith``, ``Merge``, ``Concat`` here, ``Interleave`` and
     ``MergeSorted`` below.
 
     What input ``i`` hands over (one element or a batch) waits in ``bufs[i]`` (``None``
@@ -287,7 +287,7 @@ class _ZipLogic(GraphStageLogic, OutHandler):
 
 
 class _ZipBatchLogic(_BatchFanInLogic):
-    """Zip/ZipWith on the batch protocol (fast path; see ``_ops/fused.py``).
+    """Zip/ZipWith on the batch protocol (fast path; see ``_impl/fused.py``).
 
     What each input hands over (one element or a batch) waits in its buffer; while
     downstream has demand, the next ``k`` combinations (``k``: the fewest elements
@@ -456,7 +456,7 @@ class _MergeLogic(_MergeBase):
 
 
 class _MergeBatchLogic(_BatchFanInLogic):
-    """Merge on the batch protocol (fast path; see ``_ops/fused.py``).
+    """Merge on the batch protocol (fast path; see ``_impl/fused.py``).
 
     Each input is pulled for what downstream last asked for (``demand_n`` of the output
     connection, 1 when it is not a batch connection) and what it hands over, one element
@@ -604,7 +604,7 @@ class _ConcatLogic(GraphStageLogic, OutHandler):
 
 
 class _ConcatBatchLogic(_BatchFanInLogic):
-    """Concat on the batch protocol (fast path; see ``_ops/fused.py``).
+    """Concat on the batch protocol (fast path; see ``_impl/fused.py``).
 
     What an input hands over (one element or a batch) waits in its buffer; the active
     input's buffer is pushed within downstream's demand, and the active input is pulled
@@ -1118,7 +1118,7 @@ class _InterleaveLogic(GraphStageLogic, OutHandler):
 
 
 class _InterleaveBatchLogic(_BatchFanInLogic):
-    """Interleave on the batch protocol (fast path; see ``_ops/fused.py``).
+    """Interleave on the batch protocol (fast path; see ``_impl/fused.py``).
 
     What each input hands over waits in its buffer; the current input's buffer is pushed
     within downstream's demand, segment after segment (one push may hold several), and an
@@ -1296,7 +1296,7 @@ class _MergeSortedLogic(GraphStageLogic, OutHandler):
 
 
 class _MergeSortedBatchLogic(_BatchFanInLogic):
-    """MergeSorted on the batch protocol (fast path; see ``_ops/fused.py``).
+    """MergeSorted on the batch protocol (fast path; see ``_impl/fused.py``).
 
     What each input hands over waits in its buffer; while downstream has demand, the
     smaller head of the two buffers goes out (``in0`` on ties), up to the demand, as one
