@@ -186,22 +186,37 @@ class _FoldSinkLogic(SinkLogic):
         self._batch_in = (self.in_,)
 
     def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if type(x) is not _Batch:
+            # One element (an element-at-a-time upstream): no iterator, no loop.
+            try:
+                self.acc = self.f(self.acc, x)
+            except Exception as exc:
+                self._supervise(exc, self.acc)
+            self.request()
+            return
         f = self.f
         acc = self.acc
-        it = iter(self.elements())
+        it = iter(x)
         while True:
             try:
                 for x in it:
                     acc = f(acc, x)
                 break
             except Exception as exc:
-                d = self.decide(exc)
-                if d is Supervision.stop:
-                    raise
-                if d is Supervision.restart:
-                    acc = self.zero
+                acc = self._supervise(exc, acc)
         self.acc = acc
         self.request()
+
+    def _supervise(self, exc: Exception, acc: Any) -> Any:
+        """The decider's answer to ``f`` raising: re-raise it (stop), the zero (restart,
+        also stored), or ``acc`` unchanged (resume)."""
+        d = self.decide(exc)
+        if d is Supervision.stop:
+            raise exc
+        if d is Supervision.restart:
+            self.acc = acc = self.zero
+        return acc
 
     def on_upstream_finish(self) -> None:
         self.succeed(self.acc)
