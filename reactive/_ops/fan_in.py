@@ -8,8 +8,7 @@ import abc
 import inspect
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, opt_int_at_least, pos_int
 from .._impl.interpreter import DEMAND, IN_CLOSED, PULLED
@@ -17,6 +16,9 @@ from .._stage.batch import lend_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
 from .._supervision import Supervision
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "Zip",
@@ -207,7 +209,7 @@ class ZipWith(GraphStage[FanInShape2]):
         out: Outlet[Any] = Outlet(f"{cls}.out")
         # Typed as the two-input shape (the API.md form); wider ones add in2, in3, ...
         self.shape = (
-            FanInShape2(ins[0], ins[1], out) if k == 2 else cast(Any, FanInShapeN(*ins, out))
+            FanInShape2(ins[0], ins[1], out) if k == 2 else cast("Any", FanInShapeN(*ins, out))
         )
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
