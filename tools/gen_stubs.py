@@ -1,13 +1,15 @@
 """Generate ``reactive/_dsl/blueprints.pyi`` and ``reactive/_dsl/subflow.pyi``.
 
 Python cannot say "``map`` returns the same kind of blueprint", so ``Source``, ``Flow`` and
-``SubFlow`` each get their own typed copy of every ``FlowOps`` operator. The copies come
-from one table (``OPS``: the *type* transform of each operator: parameter types, element
-type out, materialized value out) applied to the *runtime* classes: the parameter lists
-(names, order, defaults) are read with ``inspect``, so an operator added to a
-``FlowOps`` family (``reactive/_dsl/flow_ops/``) still appears in the stub (with a generic typing) even before it has a
-row in the table. ``tests/test_typing.py`` fails when the committed stubs differ from what
-this script generates.
+``SubFlow`` each get their own typed copy of every ``FlowOps`` operator. The single source
+of an operator's types is its annotations on the family mixin (``reactive/_dsl/flow_ops/``):
+parameter types as written, and a return type ``Repr[out, mat]`` (Pekko's ``Repr``: "this
+kind of blueprint") or ``SubRepr[Out, Mat]`` (a ``SubFlow`` over it), which this script
+replaces with ``Source[out, mat]``, ``Flow[In, out, mat]``, ``SubFlow[out, Mat, Ctx]``
+(``typing.get_overloads`` gives operators with several signatures). Operators not typed at
+their source yet take their transform from the ``OPS`` table (the migration's remainder),
+or else a generic typing. ``tests/test_typing.py`` fails when the committed stubs differ
+from what this script generates.
 
 Usage::
 
@@ -18,10 +20,12 @@ Usage::
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import re
 import subprocess
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +59,8 @@ class Variant:
     params: dict[str, str] = field(default_factory=dict)
     out: str = "Out"
     mat: str = "Mat"
+    fn: Any = None
+    """The ``@overload`` signature the variant was read from (its own parameter list)."""
 
 
 def op(out: str = "Out", mat: str = "Mat", **params: str) -> list[Variant]:
@@ -102,32 +108,6 @@ OPS: dict[str, list[Variant]] = {
             {"flow": "GraphStageWithMaterializedValue[Any, M2]", "combine": _COMBINE}, "Any", "M3"
         ),
     ],
-    # simple
-    "map": op("U", f="Callable[[Out], U]"),
-    "filter": op(p=_SINK_F),
-    "filter_not": op(p=_SINK_F),
-    "map_concat": op("U", f="Callable[[Out], Iterable[U]]"),
-    "stateful_map_concat": op("U", factory="Callable[[], Callable[[Out], Iterable[U]]]"),
-    "stateful_map": op(
-        "U",
-        create="Callable[[], S]",
-        f="Callable[[S, Out], tuple[S, U]]",
-        on_complete="Callable[[S], U | None] | None",
-    ),
-    "scan": op("U", zero="U", f="Callable[[U, Out], U]"),
-    "fold": op("U", zero="U", f="Callable[[U, Out], U]"),
-    "reduce": op(f="Callable[[Out, Out], Out]"),
-    "take": op(n="int"),
-    "take_while": op(p=_SINK_F, inclusive="bool"),
-    "drop": op(n="int"),
-    "drop_while": op(p=_SINK_F),
-    "grouped": op("list[Out]", n="int"),
-    "sliding": op("list[Out]", n="int", step="int"),
-    "limit": op(n="int"),
-    "limit_weighted": op(n="int", cost="Callable[[Out], int]"),
-    "intersperse": op("Out | U", inject="U", start="U", end="U"),
-    "zip_with_index": op("tuple[Out, int]"),
-    "log": op(name="str", extract="Callable[[Out], Any] | None", logger="Any"),
     # async
     "map_async": op("U", parallelism="int", f="Callable[[Out], Awaitable[U]]"),
     "map_async_unordered": op("U", parallelism="int", f="Callable[[Out], Awaitable[U]]"),
@@ -260,7 +240,6 @@ OPS: dict[str, list[Variant]] = {
         f="Callable[[Out, Any], Awaitable[U]]",
     ),
     "debounce": op(seconds="float"),
-    "drop_repeated": op(eq="Callable[[Out, Out], bool] | None"),
     "zip_all": op("tuple[Out | T, U | V]", other=_SRC_U, pad_left="T", pad_right="V"),
     # fan-out
     "also_to": op(sink="Sink[Out, Any]"),
@@ -777,16 +756,81 @@ def _own_public_and_private(cls: type, stop: tuple[type, ...]) -> list[str]:
     return names
 
 
+def _repr_of(ann: Any) -> tuple[str, str] | None:
+    """``(out, mat)`` of a ``Repr[out, mat]`` return annotation, ``("<sub>", "Mat")`` of a
+    ``SubRepr[...]`` one, None for anything else (a method not typed at its source yet)."""
+    if not isinstance(ann, str):
+        return None
+    node = ast.parse(ann, mode="eval").body
+    if not (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)):
+        return None
+    if node.value.id == "SubRepr":
+        return "<sub>", "Mat"
+    if node.value.id != "Repr" or not isinstance(node.slice, ast.Tuple):
+        return None
+    out, mat = node.slice.elts
+    return ast.unparse(out), ast.unparse(mat)
+
+
+def _stub_names(header: str) -> set[str]:
+    """The names a stub header imports or defines (what an annotation may use)."""
+    names: set[str] = set()
+    for node in ast.parse(header).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names | {n for n in dir(builtins) if not n.startswith("_")}
+
+
+def _annotated(kind: Kind, fn: Any, name: str) -> list[Variant] | None:
+    """The variants of an operator typed at its source: its ``@overload`` signatures (else
+    its own), each returning ``Repr[out, mat]`` (``SubRepr[...]``); None when untyped there.
+
+    Every name an annotation uses must exist in the stub (``BLUEPRINTS_HEADER``,
+    ``SUBFLOW_HEADER``): a ``ValueError`` says which one is missing instead of a stub that
+    silently falls back to ``Any``.
+    """
+    sigs = list(typing.get_overloads(fn)) or [fn]
+    variants: list[Variant] = []
+    header = SUBFLOW_HEADER if kind.name == "SubFlow" else BLUEPRINTS_HEADER
+    known = _stub_names(header) | {"Repr", "SubRepr", "In"}
+    for f in sigs:
+        sig = inspect.signature(f)
+        rm = _repr_of(sig.return_annotation)
+        if rm is None:
+            if len(sigs) > 1:
+                raise ValueError(f"{name}: an overload that does not return Repr[...]")
+            return None
+        params: dict[str, str] = {}
+        for i, p in enumerate(sig.parameters.values()):
+            if i == 0:
+                continue
+            if p.annotation is p.empty:
+                raise ValueError(f"{name}({p.name}): no annotation")
+            ann = str(p.annotation)
+            unknown = {
+                n.id
+                for n in ast.walk(ast.parse(ann, mode="eval"))
+                if isinstance(n, ast.Name) and n.id not in known
+            }
+            if unknown:
+                raise ValueError(f"{name}({p.name}): {sorted(unknown)} not in the stub header")
+            params[p.name] = ann
+        variants.append(Variant(params, *rm, fn=f))
+    return variants
+
+
 def _render_op(kind: Kind, cls: type, name: str) -> str:
     fn = getattr(cls, name)
-    variants = OPS.get(name)
+    variants = _annotated(kind, fn, name) or OPS.get(name)
     tvars = {"Out", "Mat", "U"} | ({"In"} if kind.name == "Flow" else set())
     if variants is None:
         params, _ = _params(fn, {}, tvars, static=False)
         return _def(name, params, "Any" if name.startswith("_") else kind.ret("Any", "Mat"))
     out_lines: list[str] = []
     for v in variants:
-        params, _ = _params(fn, v.params, tvars, static=False)
+        params, _ = _params(v.fn or fn, v.params, tvars, static=False)
         mat = "Mat" if kind.keeps_mat else v.mat
         if kind.name == "FlowOps" and mat != "Mat":
             mat = "Any"

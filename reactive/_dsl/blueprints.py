@@ -11,7 +11,7 @@ to append (``_via_module``). ``FlowOps`` is assembled from one mixin per operato
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .._checks import (
     check,
@@ -283,8 +283,8 @@ class Source(FlowOps[Out, Mat]):
         if not srcs:
             return Source.empty()
         if len(srcs) == 1:
-            return srcs[0].map(lambda x: [x])
-        return srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None)
+            return cast("Source[list[Any], Any]", srcs[0].map(lambda x: [x]))
+        return cast("Source[list[Any], Any]", srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None))
 
     # -- more source factories (queue, combine, publisher, lazy ...: add here) -----------------
 
@@ -607,7 +607,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         does. Fails when f raises. Cancels when downstream cancels.
         """
         check("Flow.from_function(f)", fn(f))
-        return Flow().map(f)
+        return cast("Flow[Any, Any, Any]", Flow().map(f))
 
     @staticmethod
     def from_graph(g: Any) -> Flow[Any, Any, Any]:
@@ -695,7 +695,7 @@ class Sink(Graph, Generic[In, Mat]):
         (under ``stop``).
         """
         check("contramap(f)", fn(f))
-        return Flow().map(f).to_mat(self, Keep.right)
+        return cast("Flow[Any, Any, Any]", Flow().map(f)).to_mat(self, Keep.right)
 
     @staticmethod
     def from_graph(g: Any) -> Sink[Any, Any]:
