@@ -108,14 +108,7 @@ OPS: dict[str, list[Variant]] = {
             {"flow": "GraphStageWithMaterializedValue[Any, M2]", "combine": _COMBINE}, "Any", "M3"
         ),
     ],
-    # async
-    "map_async": op("U", parallelism="int", f="Callable[[Out], Awaitable[U]]"),
-    "map_async_unordered": op("U", parallelism="int", f="Callable[[Out], Awaitable[U]]"),
-    "scan_async": op("U", zero="U", f="Callable[[U, Out], Awaitable[U]]"),
-    "fold_async": op("U", zero="U", f="Callable[[U, Out], Awaitable[U]]"),
-    # buffers and watching
-    "buffer": op(size="int", overflow_strategy="OverflowStrategy"),
-    "detach": op(),
+    # watching
     "watch_termination": [
         Variant({"combine": OMIT}, "Out", "asyncio.Future[DoneType]"),
         Variant({"combine": "Callable[[Mat, asyncio.Future[DoneType]], M2]"}, "Out", "M2"),
@@ -171,98 +164,6 @@ OPS: dict[str, list[Variant]] = {
             "M2",
         ),
     ],
-    "join_table": op(
-        "U",
-        table="Any",
-        key="Callable[[Out], Any]",
-        combine="Callable[[Out, Any], U]",
-        missing="Sink[Out, Any] | None",
-    ),
-    "left_join_table": op(
-        "U", table="Any", key="Callable[[Out], Any]", combine="Callable[[Out, Any], U]"
-    ),
-    # time and rate
-    "throttle": op(
-        elements="int",
-        per="float",
-        maximum_burst="int | None",
-        mode="ThrottleMode | None",
-        cost="Callable[[Out], int] | None",
-    ),
-    "grouped_within": op("list[Out]", n="int", seconds="float"),
-    "delay": op(seconds="float", strategy="OverflowStrategy | None", buffer_size="int | None"),
-    "initial_delay": op(seconds="float"),
-    "take_within": op(seconds="float"),
-    "drop_within": op(seconds="float"),
-    "idle_timeout": op(seconds="float"),
-    "completion_timeout": op(seconds="float"),
-    "initial_timeout": op(seconds="float"),
-    "backpressure_timeout": op(seconds="float"),
-    "keep_alive": op("Out | U", seconds="float", inject="Callable[[], U]"),
-    "conflate": op(f="Callable[[Out, Out], Out]"),
-    "conflate_with_seed": op("U", seed="Callable[[Out], U]", f="Callable[[U, Out], U]"),
-    "batch": op("U", max="int", seed="Callable[[Out], U]", f="Callable[[U, Out], U]"),
-    "batch_weighted": op(
-        "U",
-        max="int",
-        cost="Callable[[Out], int]",
-        seed="Callable[[Out], U]",
-        f="Callable[[U, Out], U]",
-    ),
-    "expand": op("U", f="Callable[[Out], Iterable[U]]"),
-    # errors
-    "recover": op("Out | U", f="Callable[[BaseException], U | None]"),
-    "recover_with_retries": op(
-        "Out | U", attempts="int", f="Callable[[BaseException], Source[U, Any]]"
-    ),
-    "map_error": op(f="Callable[[BaseException], BaseException | None]"),
-    # nesting and substreams
-    "flat_map_concat": op("U", f="Callable[[Out], Source[U, Any]]"),
-    "flat_map_merge": op("U", breadth="int", f="Callable[[Out], Source[U, Any]]"),
-    "switch_map": op("U", f="Callable[[Out], Source[U, Any]]"),
-    "prefix_and_tail": op("tuple[list[Out], Source[Out, NotUsedType]]", n="int"),
-    "group_by": op(
-        "<sub>",
-        max_substreams="int",
-        key="Callable[[Out], Hashable]",
-        allow_closed_substream_recreation="bool",
-    ),
-    "split_when": op("<sub>", p=_SINK_F),
-    "split_after": op("<sub>", p=_SINK_F),
-    "concat_lazy": op("Out | U", other=_SRC_U),
-    "prepend_lazy": op("Out | U", other=_SRC_U),
-    # beyond Akka (issue 3)
-    "map_async_partitioned": op(
-        "U",
-        parallelism="int",
-        per_partition="int",
-        partitioner="Callable[[Out], Hashable]",
-        f="Callable[[Out, Any], Awaitable[U]]",
-    ),
-    "debounce": op(seconds="float"),
-    "zip_all": op("tuple[Out | T, U | V]", other=_SRC_U, pad_left="T", pad_right="V"),
-    # fan-out
-    "also_to": op(sink="Sink[Out, Any]"),
-    "also_to_mat": op("Out", "M3", sink="Sink[Out, M2]", combine=_COMBINE),
-    "wire_tap": op(sink="Sink[Out, Any] | Callable[[Out], Any]"),
-    "wire_tap_mat": op("Out", "M3", sink="Sink[Out, M2]", combine=_COMBINE),
-    "divert_to": op(sink="Sink[Out, Any]", pred=_SINK_F),
-    "divert_to_mat": op("Out", "M3", sink="Sink[Out, M2]", pred=_SINK_F, combine=_COMBINE),
-    # fan-in
-    "zip": op("tuple[Out, U]", other=_SRC_U),
-    "zip_mat": op("tuple[Out, U]", "M3", other=_SRC_U_M2, combine=_COMBINE),
-    "zip_with": op("V", other=_SRC_U, f="Callable[[Out, U], V]"),
-    "zip_latest": op("tuple[Out, U]", other=_SRC_U),
-    "zip_latest_with": op("V", other=_SRC_U, f="Callable[[Out, U], V]"),
-    "merge_sorted": op("Out | U", other=_SRC_U, key="Callable[[Any], Any] | None"),
-    "interleave": op("Out | U", other=_SRC_U, segment_size="int", eager_close="bool"),
-    "or_else": op("Out | U", other=_SRC_U),
-    "merge": op("Out | U", other=_SRC_U, eager_complete="bool"),
-    "merge_mat": op("Out | U", "M3", other=_SRC_U_M2, combine=_COMBINE, eager_complete="bool"),
-    "concat": op("Out | U", other=_SRC_U),
-    "concat_mat": op("Out | U", "M3", other=_SRC_U_M2, combine=_COMBINE),
-    "prepend": op("Out | U", other=_SRC_U),
-    "prepend_mat": op("Out | U", "M3", other=_SRC_U_M2, combine=_COMBINE),
     # event-time windows (issue 13): key type V (None without key), value S or list[Out]
     "windowed": [
         Variant(_windowed(key, agg), f"Windowed[{kt}, {vt}]")
@@ -772,6 +673,10 @@ def _repr_of(ann: Any) -> tuple[str, str] | None:
     return ast.unparse(out), ast.unparse(mat)
 
 
+_STUB_CLASSES = {"Graph", "FlowOps", "Source", "Flow", "Sink", "RunnableGraph", "SubFlow", "In"}
+"""The names the stubs define below their header (and Flow's ``In``)."""
+
+
 def _stub_names(header: str) -> set[str]:
     """The names a stub header imports or defines (what an annotation may use)."""
     names: set[str] = set()
@@ -794,7 +699,7 @@ def _annotated(kind: Kind, fn: Any, name: str) -> list[Variant] | None:
     sigs = list(typing.get_overloads(fn)) or [fn]
     variants: list[Variant] = []
     header = SUBFLOW_HEADER if kind.name == "SubFlow" else BLUEPRINTS_HEADER
-    known = _stub_names(header) | {"Repr", "SubRepr", "In"}
+    known = _stub_names(header) | _STUB_CLASSES | {"Repr", "SubRepr"}
     for f in sigs:
         sig = inspect.signature(f)
         rm = _repr_of(sig.return_annotation)

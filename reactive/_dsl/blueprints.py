@@ -733,7 +733,8 @@ class Sink(Graph, Generic[In, Mat]):
         element.
         """
         check("Sink.foreach_async(parallelism, f)", pos_int(parallelism), fn(f))
-        return Flow().map_async_unordered(parallelism, f).to_mat(Sink.ignore(), Keep.right)
+        flow = cast("Flow[Any, Any, Any]", Flow().map_async_unordered(parallelism, f))
+        return flow.to_mat(Sink.ignore(), Keep.right)
 
     @staticmethod
     def fold(zero: Any, f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
@@ -757,7 +758,9 @@ class Sink(Graph, Generic[In, Mat]):
         the element; restart also resets the accumulator to ``zero``.
         """
         check("Sink.fold_async(zero, f)", None, fn(f))
-        return Flow().fold_async(zero, f).to_mat(Sink.head(), Keep.right)
+        return cast("Flow[Any, Any, Any]", Flow().fold_async(zero, f)).to_mat(
+            Sink.head(), Keep.right
+        )
 
     @staticmethod
     def reduce(f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:

@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from ..._checks import (
     check,
@@ -23,6 +23,9 @@ from ..._stage.shapes import (
     SourceShape,
 )
 from ..graph import Graph, _module_of
+
+if TYPE_CHECKING:
+    from ..subflow import SubFlow
 
 __all__ = ["M2", "M3", "Mat", "OpsBase", "Out", "Repr", "S", "SubRepr", "T", "U", "V"]
 
@@ -114,6 +117,7 @@ materialized value ``_M`` (Pekko's ``FlowOps.Repr``). A family method is annotat
 ``-> Repr[U, Mat]``; ``tools/gen_stubs.py`` reads that annotation and writes
 ``Source[U, Mat]``, ``Flow[In, U, Mat]``, ``SubFlow[U, Mat, Ctx]`` into the stubs."""
 
-SubRepr: TypeAlias = OpsBase[_O, _M]
+SubRepr: TypeAlias = "SubFlow[_O, _M, Any]"
 """What a substream operator (``group_by``, ``split_when``) returns: a ``SubFlow`` of
-elements ``_O`` over this blueprint; the stubs write each class's own ``SubFlow`` type."""
+elements ``_O`` over this blueprint (its context, the kind of blueprint the substreams
+merge back into, is ``Any`` here); the stubs write each class's own ``SubFlow`` type."""

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from ..._keep import Keep
-from ._base import Mat, OpsBase, Out, U
+from ._base import Mat, OpsBase, Out, Repr, U
 
 if TYPE_CHECKING:
-    from ..blueprints import FlowOps
+    from ..blueprints import FlowOps, Sink
 
 __all__ = ["KeyedStateOps"]
 
@@ -74,8 +74,8 @@ class KeyedStateOps(OpsBase[Out, Mat]):
         table: Any,
         key: Callable[[Out], Any],
         combine: Callable[[Out, Any], U],
-        missing: Any = None,
-    ) -> Any:
+        missing: Sink[Out, Any] | None = None,
+    ) -> Repr[U, Mat]:
         """Inner stream-table join (Kafka Streams' ``KStream.join(KTable)``): for each
         element ``x`` whose key ``key(x)`` has a value ``v`` in ``table`` (a read-only
         view: ``StoreView``, ``KeyValueStore``, ``KTable``) *now*, emit ``combine(x, v)``.
@@ -91,17 +91,23 @@ class KeyedStateOps(OpsBase[Out, Mat]):
         from ..._ops.join import InnerJoin, check_table, element_of, is_missing
 
         check_table("join_table", table, key, combine)
-        ops = cast("FlowOps[Out, Mat]", self)  # map/map_concat: the simple family's
+        # map/map_concat: the simple family's; the stubs' FlowOps is no OpsBase to mypy, so
+        # its result is cast back to Repr (which stands for the same blueprint)
+        ops = cast("FlowOps[Out, Mat]", self)
         if missing is None:
-            return ops.map_concat(InnerJoin(table, key, combine, tagged=False))
+            return cast(
+                "Repr[U, Mat]", ops.map_concat(InnerJoin(table, key, combine, tagged=False))
+            )
         from ..blueprints import Flow
 
         tagged = ops.map(InnerJoin(table, key, combine, tagged=True))
-        return tagged.divert_to(Flow().map(element_of).to(missing), is_missing)
+        return cast(
+            "Repr[U, Mat]", tagged.divert_to(Flow().map(element_of).to(missing), is_missing)
+        )
 
     def left_join_table(
         self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
-    ) -> Any:
+    ) -> Repr[U, Mat]:
         """Left stream-table join (Kafka Streams' ``KStream.leftJoin(KTable)``): for each
         element ``x`` emit ``combine(x, v)`` with ``v`` the value of ``key(x)`` in
         ``table`` now, or None when it has none.
@@ -114,4 +120,6 @@ class KeyedStateOps(OpsBase[Out, Mat]):
         from ..._ops.join import LeftJoin, check_table
 
         check_table("left_join_table", table, key, combine)
-        return cast("FlowOps[Out, Mat]", self).map(LeftJoin(table, key, combine))
+        return cast(
+            "Repr[U, Mat]", cast("FlowOps[Out, Mat]", self).map(LeftJoin(table, key, combine))
+        )
