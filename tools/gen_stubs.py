@@ -6,10 +6,12 @@ of an operator's types is its annotations on the family mixin (``reactive/_dsl/f
 parameter types as written, and a return type ``Repr[out, mat]`` (Pekko's ``Repr``: "this
 kind of blueprint") or ``SubRepr[Out, Mat]`` (a ``SubFlow`` over it), which this script
 replaces with ``Source[out, mat]``, ``Flow[In, out, mat]``, ``SubFlow[out, Mat, Ctx]``
-(``typing.get_overloads`` gives operators with several signatures). Operators not typed at
-their source yet take their transform from the ``OPS`` table (the migration's remainder),
-or else a generic typing. ``tests/test_typing.py`` fails when the committed stubs differ
-from what this script generates.
+(``typing.get_overloads`` gives operators with several signatures); an operator without a
+``Repr`` return annotation gets a generic typing (``tests/test_typing.py`` fails on one).
+What stays written here: the stub headers (imports, type variables) and ``HAND``, the
+signatures of the methods that are not operators (factories, ``to``, ``run_with``, ...),
+whose runtime annotations are ``Any``; ``tests/test_typing.py`` fails when the committed
+stubs differ from what this script generates.
 
 Usage::
 
@@ -38,139 +40,23 @@ if str(ROOT) not in sys.path:
 BLUEPRINTS_PYI = ROOT / "reactive" / "_dsl" / "blueprints.pyi"
 SUBFLOW_PYI = ROOT / "reactive" / "_dsl" / "subflow.pyi"
 
-OMIT = "<omit>"
-"""In an overload variant: leave this parameter out of that overload."""
-
-REQUIRED = " <required>"
-"""Suffix of a type in an overload variant: the parameter has no default in that overload
-(a keyword that selects the overload, as ``key=`` does for ``windowed``)."""
-
 
 @dataclass(frozen=True)
 class Variant:
-    """One signature of an operator: parameter types, element type and mat value out.
+    """One signature of an operator, read from its annotations: parameter types, element
+    type and materialized value out.
 
-    ``params`` maps parameter names to types (names missing fall back to the runtime
-    annotation, ``OMIT`` drops the parameter). ``out`` is the new element type, or
-    ``"<sub>"`` for a ``SubFlow`` of the current elements. ``mat`` is the new materialized
-    value type (``SubFlow`` always keeps its parent's).
+    ``params`` maps parameter names to their annotations; ``out`` is the new element type,
+    or ``"<sub>"`` for a ``SubFlow`` of the current elements; ``mat`` is the new
+    materialized value type (``SubFlow`` always keeps its parent's); ``fn`` the
+    ``@overload`` (or the method) whose parameter list (names, order, defaults) it has.
     """
 
     params: dict[str, str] = field(default_factory=dict)
     out: str = "Out"
     mat: str = "Mat"
     fn: Any = None
-    """The ``@overload`` signature the variant was read from (its own parameter list)."""
 
-
-def op(out: str = "Out", mat: str = "Mat", **params: str) -> list[Variant]:
-    """A single-signature table row."""
-    return [Variant(dict(params), out, mat)]
-
-
-_SINK_F = "Callable[[Out], bool]"
-_SRC_U = "Source[U, Any]"
-_SRC_U_M2 = "Source[U, M2]"
-_COMBINE = "Callable[[Mat, M2], M3]"
-
-
-def _windowed(key: str, custom: bool) -> dict[str, str]:
-    """``windowed`` parameter types: with or without ``key``, with or without an aggregate."""
-    agg = (
-        {"zero": "Callable[[], S]" + REQUIRED, "aggregate": "Callable[[S, Out], S]" + REQUIRED}
-        if custom
-        else {"zero": "None", "aggregate": "None"}
-    )
-    return {
-        "windows": "WindowSpec",
-        "key": key,
-        "timestamp": "Callable[[Out], float] | None",
-        **agg,
-        "merge": "Callable[[S, S], S] | None" if custom else "Callable[[Any, Any], Any] | None",
-        "emit": "EmitStrategy",
-        "late": "Sink[Out, Any] | None",
-        "idle_timeout": "float | None",
-        "store": "StoreSpec[Any, Any] | None",
-    }
-
-
-# The table: element-type (and mat) transform of every FlowOps operator. Parameter names
-# must match the runtime signatures (tests/test_typing.py checks it).
-OPS: dict[str, list[Variant]] = {
-    # composition
-    "via": [
-        Variant({"flow": "Flow[Out, U, Any]"}, "U"),
-        Variant({"flow": "GraphStageWithMaterializedValue[Any, Any]"}, "Any"),
-    ],
-    "via_mat": [
-        Variant({"flow": "Flow[Out, U, M2]", "combine": _COMBINE}, "U", "M3"),
-        Variant(
-            {"flow": "GraphStageWithMaterializedValue[Any, M2]", "combine": _COMBINE}, "Any", "M3"
-        ),
-    ],
-    # watching
-    "watch_termination": [
-        Variant({"combine": OMIT}, "Out", "asyncio.Future[DoneType]"),
-        Variant({"combine": "Callable[[Mat, asyncio.Future[DoneType]], M2]"}, "Out", "M2"),
-    ],
-    "monitor": [
-        Variant({"combine": OMIT}, "Out", "FlowMonitor"),
-        Variant({"combine": "Callable[[Mat, FlowMonitor], M2]"}, "Out", "M2"),
-    ],
-    # keyed state (issue 14)
-    "aggregate_by_key": [
-        Variant(
-            {
-                "store": "StoreSpec[Any, Any]",
-                "key": "Callable[[Out], T]",
-                "zero": "Callable[[], U]",
-                "aggregate": "Callable[[U, Out], U]",
-                "combine": OMIT,
-            },
-            "tuple[T, U]",
-            "StoreView[T, U]",
-        ),
-        Variant(
-            {
-                "store": "StoreSpec[Any, Any]",
-                "key": "Callable[[Out], T]",
-                "zero": "Callable[[], U]",
-                "aggregate": "Callable[[U, Out], U]",
-                "combine": "Callable[[Mat, StoreView[T, U]], M2]",
-            },
-            "tuple[T, U]",
-            "M2",
-        ),
-    ],
-    "stateful_map_by_key": [
-        Variant(
-            {
-                "store": "StoreSpec[Any, Any]",
-                "key": "Callable[[Out], T]",
-                "f": "Callable[[S | None, Out], tuple[S | None, U | None]]",
-                "combine": OMIT,
-            },
-            "U",
-            "StoreView[T, S]",
-        ),
-        Variant(
-            {
-                "store": "StoreSpec[Any, Any]",
-                "key": "Callable[[Out], T]",
-                "f": "Callable[[S | None, Out], tuple[S | None, U | None]]",
-                "combine": "Callable[[Mat, StoreView[T, S]], M2]",
-            },
-            "U",
-            "M2",
-        ),
-    ],
-    # event-time windows (issue 13): key type V (None without key), value S or list[Out]
-    "windowed": [
-        Variant(_windowed(key, agg), f"Windowed[{kt}, {vt}]")
-        for key, kt in (("Callable[[Out], V]" + REQUIRED, "V"), ("None", "None"))
-        for agg, vt in ((True, "S"), (False, "list[Out]"))
-    ],
-}
 
 # Methods that are not FlowOps operators: hand-typed signatures per class. ``{P}`` is the
 # parameter list read from the runtime (untyped) and is not used: these are written out,
@@ -447,7 +333,7 @@ _KNOWN_NAMES = {
 _CLASS_TVARS = {"Out", "Mat", "In", "U", "Mat2"}
 
 BLUEPRINTS_HEADER = '''\
-# Generated by tools/gen_stubs.py from the runtime classes and its OPS table: do not edit.
+# Generated by tools/gen_stubs.py from the runtime classes' annotations: do not edit.
 # Regenerate with `python tools/gen_stubs.py`; tests/test_typing.py fails on drift.
 """Typed view of the blueprints: ``Source[Out, Mat]``, ``Flow[In, Out, Mat]``,
 ``Sink[In, Mat]``, ``RunnableGraph[Mat]``."""
@@ -496,7 +382,7 @@ def _module_of(g: Any) -> Module: ...
 '''
 
 SUBFLOW_HEADER = '''\
-# Generated by tools/gen_stubs.py from the runtime classes and its OPS table: do not edit.
+# Generated by tools/gen_stubs.py from the runtime classes' annotations: do not edit.
 # Regenerate with `python tools/gen_stubs.py`; tests/test_typing.py fails on drift.
 """Typed view of ``SubFlow[Out, Mat, Ctx]``: ``Ctx`` is the kind of blueprint the
 substreams came from (``Source[Any, Any]``, ``Flow[In, Any, Any]`` or a ``SubFlow``); the
@@ -597,8 +483,6 @@ def _params(
         if i == 0 and not static:
             continue
         t = types.get(p.name)
-        if t == OMIT:
-            continue
         if t is None:
             t = _safe_annotation(p.annotation, allowed_tvars)
         names.append(p.name)
@@ -612,8 +496,6 @@ def _params(
                 parts.append("*")
                 star_done = True
             default = "" if p.default is p.empty else " = ..."
-            if t.endswith(REQUIRED):
-                t, default = t[: -len(REQUIRED)], ""
             parts.append(f"{p.name}: {t}{default}")
     return parts, names
 
@@ -728,7 +610,7 @@ def _annotated(kind: Kind, fn: Any, name: str) -> list[Variant] | None:
 
 def _render_op(kind: Kind, cls: type, name: str) -> str:
     fn = getattr(cls, name)
-    variants = _annotated(kind, fn, name) or OPS.get(name)
+    variants = _annotated(kind, fn, name)
     tvars = {"Out", "Mat", "U"} | ({"In"} if kind.name == "Flow" else set())
     if variants is None:
         params, _ = _params(fn, {}, tvars, static=False)

@@ -562,7 +562,8 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
     ) -> tuple[Any, Any]:
         """Run ``source`` through this flow into ``sink``; returns ``(source_mat, sink_mat)``."""
         src: Source[Any, Any] = Source(_module_of(source))
-        return src.via(self).to_mat(sink, Keep.both).run(materializer)
+        through = cast("Source[Any, Any]", src.via(self))
+        return through.to_mat(sink, Keep.both).run(materializer)
 
     def join(self, flow: Any) -> RunnableGraph[Mat]:
         """Close a cycle: this flow's output feeds ``flow`` whose output feeds this flow."""

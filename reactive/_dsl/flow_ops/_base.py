@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, overload
 
 from ..._checks import (
     check,
@@ -25,6 +25,8 @@ from ..._stage.shapes import (
 from ..graph import Graph, _module_of
 
 if TYPE_CHECKING:
+    from ..._stage.logic import GraphStageWithMaterializedValue
+    from ..blueprints import Flow
     from ..subflow import SubFlow
 
 __all__ = ["M2", "M3", "Mat", "OpsBase", "Out", "Repr", "S", "SubRepr", "T", "U", "V"]
@@ -56,11 +58,21 @@ class OpsBase(Graph, Generic[Out, Mat]):
     ) -> OpsBase[Any, Any]:
         return self._via_module(AtomicModule(stage), combine)
 
-    def via(self, flow: Any) -> Any:
+    @overload
+    def via(self, flow: Flow[Out, U, Any]) -> Repr[U, Mat]: ...
+    @overload
+    def via(self, flow: GraphStageWithMaterializedValue[Any, Any]) -> Repr[Any, Mat]: ...
+    def via(self, flow: Any) -> Repr[Any, Mat]:
         """Append ``flow``; keeps this blueprint's materialized value."""
         return self._via_module(_module_of(flow), Keep.left)
 
-    def via_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> Any:
+    @overload
+    def via_mat(self, flow: Flow[Out, U, M2], combine: Callable[[Mat, M2], M3]) -> Repr[U, M3]: ...
+    @overload
+    def via_mat(
+        self, flow: GraphStageWithMaterializedValue[Any, M2], combine: Callable[[Mat, M2], M3]
+    ) -> Repr[Any, M3]: ...
+    def via_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> Repr[Any, Any]:
         """Append ``flow``, combining materialized values with ``combine``."""
         check("via_mat(flow, combine)", None, fn(combine))
         return self._via_module(_module_of(flow), combine)

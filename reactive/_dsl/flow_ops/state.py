@@ -8,12 +8,14 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from ..._keep import Keep
-from ._base import Mat, OpsBase, Out, Repr, U
+from ._base import M2, Mat, OpsBase, Out, Repr, S, T, U
 
 if TYPE_CHECKING:
+    from ...state._spec import StoreSpec
+    from ...state._view import StoreView
     from ..blueprints import FlowOps, Sink
 
 __all__ = ["KeyedStateOps"]
@@ -24,14 +26,31 @@ class KeyedStateOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
+    @overload
     def aggregate_by_key(
         self,
-        store: Any,
-        key: Callable[[Out], Any],
-        zero: Callable[[], Any],
-        aggregate: Callable[[Any, Out], Any],
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+    ) -> Repr[tuple[T, U], StoreView[T, U]]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+        combine: Callable[[Mat, StoreView[T, U]], M2],
+    ) -> Repr[tuple[T, U], M2]: ...
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
         combine: Callable[[Any, Any], Any] = Keep.right,
-    ) -> Any:
+    ) -> Repr[tuple[T, U], Any]:
         """Keep ``aggregate(value, x)`` per key ``key(x)`` in ``store`` (a ``StoreSpec``;
         ``zero()`` for a new key) and emit ``(key, new_value)`` for each element: the
         changelog of a table. Materializes a read-only ``StoreView`` of the store, current
@@ -47,13 +66,28 @@ class KeyedStateOps(OpsBase[Out, Mat]):
 
         return self._via_stage(AggregateByKey(store, key, zero, aggregate), combine)
 
+    @overload
     def stateful_map_by_key(
         self,
-        store: Any,
-        key: Callable[[Out], Any],
-        f: Callable[[Any, Out], tuple[Any, Any]],
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+    ) -> Repr[U, StoreView[T, S]]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+        combine: Callable[[Mat, StoreView[T, S]], M2],
+    ) -> Repr[U, M2]: ...
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
         combine: Callable[[Any, Any], Any] = Keep.right,
-    ) -> Any:
+    ) -> Repr[U, Any]:
         """``stateful_map`` with one state per key ``key(x)``, kept in ``store``:
         ``f(value, x) -> (new_value, y)`` (``value`` None for a key without one; a
         ``new_value`` of None deletes the key; a ``y`` of None emits nothing).
