@@ -23,11 +23,13 @@ import pytest
 from reactive._dsl.blueprints import Flow, FlowOps, Graph, RunnableGraph, Sink, Source
 from reactive._dsl.flow_ops._base import M2, Mat, Out, Repr, SubRepr
 from reactive._dsl.subflow import SubFlow
+from reactive._dsl.with_context import FlowWithContext, SourceWithContext
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBS = {
     "blueprints": ROOT / "reactive" / "_dsl" / "blueprints.pyi",
     "subflow": ROOT / "reactive" / "_dsl" / "subflow.pyi",
+    "with_context": ROOT / "reactive" / "_dsl" / "with_context.pyi",
 }
 REGENERATE = "stub out of date: run `python tools/gen_stubs.py`"
 
@@ -90,6 +92,8 @@ def _stub_methods_of(stubs: dict[str, dict[str, list[ast.FunctionDef]]], cls: ty
         "FlowOps": ["FlowOps", "Graph"],
         "Sink": ["Sink", "Graph"],
         "RunnableGraph": ["RunnableGraph", "Graph"],
+        "SourceWithContext": ["SourceWithContext"],
+        "FlowWithContext": ["FlowWithContext"],
     }[cls.__name__]
     seen: dict[str, list[ast.FunctionDef]] = {}
     for name in chain:
@@ -105,7 +109,9 @@ def test_stubs_are_generated_from_the_current_runtime_classes() -> None:
         assert files[path] == path.read_text(), f"{path.name}: {REGENERATE}"
 
 
-@pytest.mark.parametrize("cls", [FlowOps, Source, Flow, Sink, RunnableGraph, SubFlow])
+@pytest.mark.parametrize(
+    "cls", [FlowOps, Source, Flow, Sink, RunnableGraph, SubFlow, SourceWithContext, FlowWithContext]
+)
 def test_every_public_method_is_in_the_stub_with_the_same_parameters(cls: type) -> None:
     stubs = _stub_classes()
     typed = _stub_methods_of(stubs, cls)
