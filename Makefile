@@ -74,6 +74,7 @@ format: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy
 	$(PY) -m mypy --follow-imports=silent reactive/_dsl/blueprints.py reactive/_dsl/subflow.py
+	$(PY) -m mypy --follow-imports=silent reactive/_dsl/with_context.py
 	$(PY) tools/gen_stubs.py --check
 
 demo: $(VENV)/.installed-demo

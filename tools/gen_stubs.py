@@ -1,13 +1,17 @@
 """Generate ``reactive/_dsl/blueprints.pyi`` and ``reactive/_dsl/subflow.pyi``.
 
 Python cannot say "``map`` returns the same kind of blueprint", so ``Source``, ``Flow`` and
-``SubFlow`` each get their own typed copy of every ``FlowOps`` operator. The copies come
-from one table (``OPS``: the *type* transform of each operator: parameter types, element
-type out, materialized value out) applied to the *runtime* classes: the parameter lists
-(names, order, defaults) are read with ``inspect``, so an operator added to a
-``FlowOps`` family (``reactive/_dsl/flow_ops/``) still appears in the stub (with a generic typing) even before it has a
-row in the table. ``tests/test_typing.py`` fails when the committed stubs differ from what
-this script generates.
+``SubFlow`` each get their own typed copy of every ``FlowOps`` operator. The single source
+of an operator's types is its annotations on the family mixin (``reactive/_dsl/flow_ops/``):
+parameter types as written, and a return type ``Repr[out, mat]`` (Pekko's ``Repr``: "this
+kind of blueprint") or ``SubRepr[Out, Mat]`` (a ``SubFlow`` over it), which this script
+replaces with ``Source[out, mat]``, ``Flow[In, out, mat]``, ``SubFlow[out, Mat, Ctx]``
+(``typing.get_overloads`` gives operators with several signatures); an operator without a
+``Repr`` return annotation gets a generic typing (``tests/test_typing.py`` fails on one).
+What stays written here: the stub headers (imports, type variables) and ``HAND``, the
+signatures of the methods that are not operators (factories, ``to``, ``run_with``, ...),
+whose runtime annotations are ``Any``; ``tests/test_typing.py`` fails when the committed
+stubs differ from what this script generates.
 
 Usage::
 
@@ -18,10 +22,12 @@ Usage::
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import re
 import subprocess
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,264 +39,25 @@ if str(ROOT) not in sys.path:
 
 BLUEPRINTS_PYI = ROOT / "reactive" / "_dsl" / "blueprints.pyi"
 SUBFLOW_PYI = ROOT / "reactive" / "_dsl" / "subflow.pyi"
-
-OMIT = "<omit>"
-"""In an overload variant: leave this parameter out of that overload."""
-
-REQUIRED = " <required>"
-"""Suffix of a type in an overload variant: the parameter has no default in that overload
-(a keyword that selects the overload, as ``key=`` does for ``windowed``)."""
+WITH_CONTEXT_PYI = ROOT / "reactive" / "_dsl" / "with_context.pyi"
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One signature of an operator: parameter types, element type and mat value out.
+    """One signature of an operator, read from its annotations: parameter types, element
+    type and materialized value out.
 
-    ``params`` maps parameter names to types (names missing fall back to the runtime
-    annotation, ``OMIT`` drops the parameter). ``out`` is the new element type, or
-    ``"<sub>"`` for a ``SubFlow`` of the current elements. ``mat`` is the new materialized
-    value type (``SubFlow`` always keeps its parent's).
+    ``params`` maps parameter names to their annotations; ``out`` is the new element type,
+    or ``"<sub>"`` for a ``SubFlow`` of the current elements; ``mat`` is the new
+    materialized value type (``SubFlow`` always keeps its parent's); ``fn`` the
+    ``@overload`` (or the method) whose parameter list (names, order, defaults) it has.
     """
 
     params: dict[str, str] = field(default_factory=dict)
     out: str = "Out"
     mat: str = "Mat"
+    fn: Any = None
 
-
-def op(out: str = "Out", mat: str = "Mat", **params: str) -> list[Variant]:
-    """A single-signature table row."""
-    return [Variant(dict(params), out, mat)]
-
-
-_SINK_F = "Callable[[Out], bool]"
-_SRC_U = "Source[U, Any]"
-_SRC_U_M2 = "Source[U, M2]"
-_COMBINE = "Callable[[Mat, M2], M3]"
-
-
-def _windowed(key: str, custom: bool) -> dict[str, str]:
-    """``windowed`` parameter types: with or without ``key``, with or without an aggregate."""
-    agg = (
-        {"zero": "Callable[[], S]" + REQUIRED, "aggregate": "Callable[[S, Out], S]" + REQUIRED}
-        if custom
-        else {"zero": "None", "aggregate": "None"}
-    )
-    return {
-        "windows": "WindowSpec",
-        "key": key,
-        "timestamp": "Callable[[Out], float] | None",
-        **agg,
-        "merge": "Callable[[S, S], S] | None" if custom else "Callable[[Any, Any], Any] | None",
-        "emit": "EmitStrategy",
-        "late": "Sink[Out, Any] | None",
-        "idle_timeout": "float | None",
-        "store": "StoreSpec[Any, Any] | None",
-    }
-
-
-# The table: element-type (and mat) transform of every FlowOps operator. Parameter names
-# must match the runtime signatures (tests/test_typing.py checks it).
-OPS: dict[str, list[Variant]] = {
-    # composition
-    "via": [
-        Variant({"flow": "Flow[Out, U, Any]"}, "U"),
-        Variant({"flow": "GraphStageWithMaterializedValue[Any, Any]"}, "Any"),
-    ],
-    "via_mat": [
-        Variant({"flow": "Flow[Out, U, M2]", "combine": _COMBINE}, "U", "M3"),
-        Variant(
-            {"flow": "GraphStageWithMaterializedValue[Any, M2]", "combine": _COMBINE}, "Any", "M3"
-        ),
-    ],
-    # simple
-    "map": op("U", f="Callable[[Out], U]"),
-    "filter": op(p=_SINK_F),
-    "filter_not": op(p=_SINK_F),
-    "map_concat": op("U", f="Callable[[Out], Iterable[U]]"),
-    "stateful_map_concat": op("U", factory="Callable[[], Callable[[Out], Iterable[U]]]"),
-    "stateful_map": op(
-        "U",
-        create="Callable[[], S]",
-        f="Callable[[S, Out], tuple[S, U]]",
-        on_complete="Callable[[S], U | None] | None",
-    ),
-    "scan": op("U", zero="U", f="Callable[[U, Out], U]"),
-    "fold": op("U", zero="U", f="Callable[[U, Out], U]"),
-    "reduce": op(f="Callable[[Out, Out], Out]"),
-    "take": op(n="int"),
-    "take_while": op(p=_SINK_F, inclusive="bool"),
-    "drop": op(n="int"),
-    "drop_while": op(p=_SINK_F),
-    "grouped": op("list[Out]", n="int"),
-    "sliding": op("list[Out]", n="int", step="int"),
-    "limit": op(n="int"),
-    "limit_weighted": op(n="int", cost="Callable[[Out], int]"),
-    "intersperse": op("Out | U", inject="U", start="U", end="U"),
-    "zip_with_index": op("tuple[Out, int]"),
-    "log": op(name="str", extract="Callable[[Out], Any] | None", logger="Any"),
-    # async
-    "map_async": op("U", parallelism="int", f="Callable[[Out], Awaitable[U]]"),
-    "map_async_unordered": op("U", parallelism="int", f="Callable[[Out], Awaitable[U]]"),
-    "scan_async": op("U", zero="U", f="Callable[[U, Out], Awaitable[U]]"),
-    "fold_async": op("U", zero="U", f="Callable[[U, Out], Awaitable[U]]"),
-    # buffers and watching
-    "buffer": op(size="int", overflow_strategy="OverflowStrategy"),
-    "detach": op(),
-    "watch_termination": [
-        Variant({"combine": OMIT}, "Out", "asyncio.Future[DoneType]"),
-        Variant({"combine": "Callable[[Mat, asyncio.Future[DoneType]], M2]"}, "Out", "M2"),
-    ],
-    "monitor": [
-        Variant({"combine": OMIT}, "Out", "FlowMonitor"),
-        Variant({"combine": "Callable[[Mat, FlowMonitor], M2]"}, "Out", "M2"),
-    ],
-    # keyed state (issue 14)
-    "aggregate_by_key": [
-        Variant(
-            {
-                "store": "StoreSpec[Any, Any]",
-                "key": "Callable[[Out], T]",
-                "zero": "Callable[[], U]",
-                "aggregate": "Callable[[U, Out], U]",
-                "combine": OMIT,
-            },
-            "tuple[T, U]",
-            "StoreView[T, U]",
-        ),
-        Variant(
-            {
-                "store": "StoreSpec[Any, Any]",
-                "key": "Callable[[Out], T]",
-                "zero": "Callable[[], U]",
-                "aggregate": "Callable[[U, Out], U]",
-                "combine": "Callable[[Mat, StoreView[T, U]], M2]",
-            },
-            "tuple[T, U]",
-            "M2",
-        ),
-    ],
-    "stateful_map_by_key": [
-        Variant(
-            {
-                "store": "StoreSpec[Any, Any]",
-                "key": "Callable[[Out], T]",
-                "f": "Callable[[S | None, Out], tuple[S | None, U | None]]",
-                "combine": OMIT,
-            },
-            "U",
-            "StoreView[T, S]",
-        ),
-        Variant(
-            {
-                "store": "StoreSpec[Any, Any]",
-                "key": "Callable[[Out], T]",
-                "f": "Callable[[S | None, Out], tuple[S | None, U | None]]",
-                "combine": "Callable[[Mat, StoreView[T, S]], M2]",
-            },
-            "U",
-            "M2",
-        ),
-    ],
-    "join_table": op(
-        "U",
-        table="Any",
-        key="Callable[[Out], Any]",
-        combine="Callable[[Out, Any], U]",
-        missing="Sink[Out, Any] | None",
-    ),
-    "left_join_table": op(
-        "U", table="Any", key="Callable[[Out], Any]", combine="Callable[[Out, Any], U]"
-    ),
-    # time and rate
-    "throttle": op(
-        elements="int",
-        per="float",
-        maximum_burst="int | None",
-        mode="ThrottleMode | None",
-        cost="Callable[[Out], int] | None",
-    ),
-    "grouped_within": op("list[Out]", n="int", seconds="float"),
-    "delay": op(seconds="float", strategy="OverflowStrategy | None", buffer_size="int | None"),
-    "initial_delay": op(seconds="float"),
-    "take_within": op(seconds="float"),
-    "drop_within": op(seconds="float"),
-    "idle_timeout": op(seconds="float"),
-    "completion_timeout": op(seconds="float"),
-    "initial_timeout": op(seconds="float"),
-    "backpressure_timeout": op(seconds="float"),
-    "keep_alive": op("Out | U", seconds="float", inject="Callable[[], U]"),
-    "conflate": op(f="Callable[[Out, Out], Out]"),
-    "conflate_with_seed": op("U", seed="Callable[[Out], U]", f="Callable[[U, Out], U]"),
-    "batch": op("U", max="int", seed="Callable[[Out], U]", f="Callable[[U, Out], U]"),
-    "batch_weighted": op(
-        "U",
-        max="int",
-        cost="Callable[[Out], int]",
-        seed="Callable[[Out], U]",
-        f="Callable[[U, Out], U]",
-    ),
-    "expand": op("U", f="Callable[[Out], Iterable[U]]"),
-    # errors
-    "recover": op("Out | U", f="Callable[[BaseException], U | None]"),
-    "recover_with_retries": op(
-        "Out | U", attempts="int", f="Callable[[BaseException], Source[U, Any]]"
-    ),
-    "map_error": op(f="Callable[[BaseException], BaseException | None]"),
-    # nesting and substreams
-    "flat_map_concat": op("U", f="Callable[[Out], Source[U, Any]]"),
-    "flat_map_merge": op("U", breadth="int", f="Callable[[Out], Source[U, Any]]"),
-    "switch_map": op("U", f="Callable[[Out], Source[U, Any]]"),
-    "prefix_and_tail": op("tuple[list[Out], Source[Out, NotUsedType]]", n="int"),
-    "group_by": op(
-        "<sub>",
-        max_substreams="int",
-        key="Callable[[Out], Hashable]",
-        allow_closed_substream_recreation="bool",
-    ),
-    "split_when": op("<sub>", p=_SINK_F),
-    "split_after": op("<sub>", p=_SINK_F),
-    "concat_lazy": op("Out | U", other=_SRC_U),
-    "prepend_lazy": op("Out | U", other=_SRC_U),
-    # beyond Akka (issue 3)
-    "map_async_partitioned": op(
-        "U",
-        parallelism="int",
-        per_partition="int",
-        partitioner="Callable[[Out], Hashable]",
-        f="Callable[[Out, Any], Awaitable[U]]",
-    ),
-    "debounce": op(seconds="float"),
-    "drop_repeated": op(eq="Callable[[Out, Out], bool] | None"),
-    "zip_all": op("tuple[Out | T, U | V]", other=_SRC_U, pad_left="T", pad_right="V"),
-    # fan-out
-    "also_to": op(sink="Sink[Out, Any]"),
-    "also_to_mat": op("Out", "M3", sink="Sink[Out, M2]", combine=_COMBINE),
-    "wire_tap": op(sink="Sink[Out, Any] | Callable[[Out], Any]"),
-    "wire_tap_mat": op("Out", "M3", sink="Sink[Out, M2]", combine=_COMBINE),
-    "divert_to": op(sink="Sink[Out, Any]", pred=_SINK_F),
-    "divert_to_mat": op("Out", "M3", sink="Sink[Out, M2]", pred=_SINK_F, combine=_COMBINE),
-    # fan-in
-    "zip": op("tuple[Out, U]", other=_SRC_U),
-    "zip_mat": op("tuple[Out, U]", "M3", other=_SRC_U_M2, combine=_COMBINE),
-    "zip_with": op("V", other=_SRC_U, f="Callable[[Out, U], V]"),
-    "zip_latest": op("tuple[Out, U]", other=_SRC_U),
-    "zip_latest_with": op("V", other=_SRC_U, f="Callable[[Out, U], V]"),
-    "merge_sorted": op("Out | U", other=_SRC_U, key="Callable[[Any], Any] | None"),
-    "interleave": op("Out | U", other=_SRC_U, segment_size="int", eager_close="bool"),
-    "or_else": op("Out | U", other=_SRC_U),
-    "merge": op("Out | U", other=_SRC_U, eager_complete="bool"),
-    "merge_mat": op("Out | U", "M3", other=_SRC_U_M2, combine=_COMBINE, eager_complete="bool"),
-    "concat": op("Out | U", other=_SRC_U),
-    "concat_mat": op("Out | U", "M3", other=_SRC_U_M2, combine=_COMBINE),
-    "prepend": op("Out | U", other=_SRC_U),
-    "prepend_mat": op("Out | U", "M3", other=_SRC_U_M2, combine=_COMBINE),
-    # event-time windows (issue 13): key type V (None without key), value S or list[Out]
-    "windowed": [
-        Variant(_windowed(key, agg), f"Windowed[{kt}, {vt}]")
-        for key, kt in (("Callable[[Out], V]" + REQUIRED, "V"), ("None", "None"))
-        for agg, vt in ((True, "S"), (False, "list[Out]"))
-    ],
-}
 
 # Methods that are not FlowOps operators: hand-typed signatures per class. ``{P}`` is the
 # parameter list read from the runtime (untyped) and is not used: these are written out,
@@ -567,7 +334,7 @@ _KNOWN_NAMES = {
 _CLASS_TVARS = {"Out", "Mat", "In", "U", "Mat2"}
 
 BLUEPRINTS_HEADER = '''\
-# Generated by tools/gen_stubs.py from the runtime classes and its OPS table: do not edit.
+# Generated by tools/gen_stubs.py from the runtime classes' annotations: do not edit.
 # Regenerate with `python tools/gen_stubs.py`; tests/test_typing.py fails on drift.
 """Typed view of the blueprints: ``Source[Out, Mat]``, ``Flow[In, Out, Mat]``,
 ``Sink[In, Mat]``, ``RunnableGraph[Mat]``."""
@@ -616,7 +383,7 @@ def _module_of(g: Any) -> Module: ...
 '''
 
 SUBFLOW_HEADER = '''\
-# Generated by tools/gen_stubs.py from the runtime classes and its OPS table: do not edit.
+# Generated by tools/gen_stubs.py from the runtime classes' annotations: do not edit.
 # Regenerate with `python tools/gen_stubs.py`; tests/test_typing.py fails on drift.
 """Typed view of ``SubFlow[Out, Mat, Ctx]``: ``Ctx`` is the kind of blueprint the
 substreams came from (``Source[Any, Any]``, ``Flow[In, Any, Any]`` or a ``SubFlow``); the
@@ -717,8 +484,6 @@ def _params(
         if i == 0 and not static:
             continue
         t = types.get(p.name)
-        if t == OMIT:
-            continue
         if t is None:
             t = _safe_annotation(p.annotation, allowed_tvars)
         names.append(p.name)
@@ -732,8 +497,6 @@ def _params(
                 parts.append("*")
                 star_done = True
             default = "" if p.default is p.empty else " = ..."
-            if t.endswith(REQUIRED):
-                t, default = t[: -len(REQUIRED)], ""
             parts.append(f"{p.name}: {t}{default}")
     return parts, names
 
@@ -777,16 +540,85 @@ def _own_public_and_private(cls: type, stop: tuple[type, ...]) -> list[str]:
     return names
 
 
+def _repr_of(ann: Any) -> tuple[str, str] | None:
+    """``(out, mat)`` of a ``Repr[out, mat]`` return annotation, ``("<sub>", "Mat")`` of a
+    ``SubRepr[...]`` one, None for anything else (a method not typed at its source yet)."""
+    if not isinstance(ann, str):
+        return None
+    node = ast.parse(ann, mode="eval").body
+    if not (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)):
+        return None
+    if node.value.id == "SubRepr":
+        return "<sub>", "Mat"
+    if node.value.id != "Repr" or not isinstance(node.slice, ast.Tuple):
+        return None
+    out, mat = node.slice.elts
+    return ast.unparse(out), ast.unparse(mat)
+
+
+_STUB_CLASSES = {"Graph", "FlowOps", "Source", "Flow", "Sink", "RunnableGraph", "SubFlow", "In"}
+"""The names the stubs define below their header (and Flow's ``In``)."""
+
+
+def _stub_names(header: str) -> set[str]:
+    """The names a stub header imports or defines (what an annotation may use)."""
+    names: set[str] = set()
+    for node in ast.parse(header).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names | {n for n in dir(builtins) if not n.startswith("_")}
+
+
+def _annotated(kind: Kind, fn: Any, name: str) -> list[Variant] | None:
+    """The variants of an operator typed at its source: its ``@overload`` signatures (else
+    its own), each returning ``Repr[out, mat]`` (``SubRepr[...]``); None when untyped there.
+
+    Every name an annotation uses must exist in the stub (``BLUEPRINTS_HEADER``,
+    ``SUBFLOW_HEADER``): a ``ValueError`` says which one is missing instead of a stub that
+    silently falls back to ``Any``.
+    """
+    sigs = list(typing.get_overloads(fn)) or [fn]
+    variants: list[Variant] = []
+    header = SUBFLOW_HEADER if kind.name == "SubFlow" else BLUEPRINTS_HEADER
+    known = _stub_names(header) | _STUB_CLASSES | {"Repr", "SubRepr"}
+    for f in sigs:
+        sig = inspect.signature(f)
+        rm = _repr_of(sig.return_annotation)
+        if rm is None:
+            if len(sigs) > 1:
+                raise ValueError(f"{name}: an overload that does not return Repr[...]")
+            return None
+        params: dict[str, str] = {}
+        for i, p in enumerate(sig.parameters.values()):
+            if i == 0:
+                continue
+            if p.annotation is p.empty:
+                raise ValueError(f"{name}({p.name}): no annotation")
+            ann = str(p.annotation)
+            unknown = {
+                n.id
+                for n in ast.walk(ast.parse(ann, mode="eval"))
+                if isinstance(n, ast.Name) and n.id not in known
+            }
+            if unknown:
+                raise ValueError(f"{name}({p.name}): {sorted(unknown)} not in the stub header")
+            params[p.name] = ann
+        variants.append(Variant(params, *rm, fn=f))
+    return variants
+
+
 def _render_op(kind: Kind, cls: type, name: str) -> str:
     fn = getattr(cls, name)
-    variants = OPS.get(name)
+    variants = _annotated(kind, fn, name)
     tvars = {"Out", "Mat", "U"} | ({"In"} if kind.name == "Flow" else set())
     if variants is None:
         params, _ = _params(fn, {}, tvars, static=False)
         return _def(name, params, "Any" if name.startswith("_") else kind.ret("Any", "Mat"))
     out_lines: list[str] = []
     for v in variants:
-        params, _ = _params(fn, v.params, tvars, static=False)
+        params, _ = _params(v.fn or fn, v.params, tvars, static=False)
         mat = "Mat" if kind.keeps_mat else v.mat
         if kind.name == "FlowOps" and mat != "Mat":
             mat = "Any"
@@ -904,7 +736,156 @@ def generate() -> dict[Path, str]:
     return {
         BLUEPRINTS_PYI: _ruff_format(BLUEPRINTS_PYI, "\n\n".join(out)),
         SUBFLOW_PYI: _ruff_format(SUBFLOW_PYI, "\n\n".join(subflow)),
+        WITH_CONTEXT_PYI: _ruff_format(WITH_CONTEXT_PYI, generate_with_context()),
     }
+
+
+WITH_CONTEXT_HEADER = """\
+# Generated by tools/gen_stubs.py from the runtime classes' annotations: do not edit.
+# Regenerate with `python tools/gen_stubs.py`; tests/test_typing.py fails on drift.
+\"\"\"Typed view of ``SourceWithContext[Out, Ctx, Mat]`` and
+``FlowWithContext[In, CtxIn, Out, CtxOut, Mat]``: the operators of ``ContextOps`` (written
+once in ``with_context.py``, returning ``CtxRepr``) given to each class.\"\"\"
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, overload
+
+from typing_extensions import TypeVar
+
+from .._attributes import Attributes
+from .._impl.materializer import Materializer
+from .._keep import NotUsedType
+from .._ops.timer import ThrottleMode
+from .._ops.window_specs import (
+    EmitStrategy,
+    SessionWindows,
+    SlidingWindows,
+    TimeWindows,
+    Windowed,
+)
+from ..state._spec import StoreSpec
+from .blueprints import Flow, RunnableGraph, Sink, Source
+
+__all__ = ["FlowWithContext", "SourceWithContext"]
+
+Out = TypeVar("Out", covariant=True)
+Ctx = TypeVar("Ctx", covariant=True)
+Mat = TypeVar("Mat", covariant=True)
+In = TypeVar("In", contravariant=True)
+CtxIn = TypeVar("CtxIn", contravariant=True)
+CtxOut = TypeVar("CtxOut", covariant=True)
+T = TypeVar("T")
+U = TypeVar("U")
+C = TypeVar("C")
+C2 = TypeVar("C2")
+M = TypeVar("M")
+M2 = TypeVar("M2")
+M3 = TypeVar("M3")
+K = TypeVar("K")
+S = TypeVar("S")
+"""
+
+#: How each with-context class spells ``CtxRepr[out, ctx, mat]``, and the renaming of the
+#: mixin's type variables in its copy of the operators (``FlowWithContext`` calls the
+#: context ``CtxOut``).
+_CTX_KINDS: dict[str, tuple[Callable[[str, str, str], str], Callable[[str], str]]] = {
+    "SourceWithContext": (lambda o, c, m: f"SourceWithContext[{o}, {c}, {m}]", _same),
+    "FlowWithContext": (
+        lambda o, c, m: f"FlowWithContext[In, CtxIn, {o}, {c}, {m}]",
+        lambda t: re.sub(r"\bCtx\b", "CtxOut", t),
+    ),
+}
+
+
+def _ctx_signature(f: Any, name: str, rename: Callable[[str], str], ret: Any) -> str:
+    """One ``def`` of a with-context stub, typed from ``f``'s annotations."""
+    sig = inspect.signature(f)
+    known = _stub_names(WITH_CONTEXT_HEADER) | {"SourceWithContext", "FlowWithContext"}
+    parts: list[str] = []
+    star = False
+    for p in sig.parameters.values():
+        if p.name == "self":
+            parts.append("self")
+            continue
+        ann = str(p.annotation)
+        if p.annotation is p.empty:
+            raise ValueError(f"{name}({p.name}): no annotation")
+        unknown = {
+            n.id
+            for n in ast.walk(ast.parse(ann, mode="eval"))
+            if isinstance(n, ast.Name) and n.id not in known
+        }
+        if unknown:
+            raise ValueError(f"{name}({p.name}): {sorted(unknown)} not in WITH_CONTEXT_HEADER")
+        if p.kind is p.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        parts.append(f"{p.name}: {rename(ann)}" + ("" if p.default is p.empty else " = ..."))
+    r = sig.return_annotation
+    node = ast.parse(str(r), mode="eval").body
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "CtxRepr"
+        and isinstance(node.slice, ast.Tuple)
+    ):
+        rtext = ret(*(rename(ast.unparse(e)) for e in node.slice.elts))
+    else:
+        rtext = rename(str(r))
+    return _def(name, parts, rtext)
+
+
+def _render_ctx_class(cls: type, header: str) -> str:
+    from reactive._dsl.with_context import ContextOps
+
+    ret, rename = _CTX_KINDS[cls.__name__]
+    own = [n for n in cls.__dict__ if not n.startswith("__") or n == "__init__"]
+    ops = [n for n in ContextOps.__dict__ if not n.startswith("__")]
+    at = own.index("_rewrap") + 1 if "_rewrap" in own else len(own)
+    names = [n for n in own[:at]] + [n for n in ops if n not in own] + own[at:]
+    lines = [header]
+    for name in names:
+        if name == "__slots__":
+            continue
+        raw = inspect.getattr_static(cls, name)
+        mine = name in cls.__dict__
+        ren = _same if mine else rename
+        if isinstance(raw, property):
+            assert raw.fget is not None
+            lines.append("    @property")
+            lines.append(_ctx_signature(raw.fget, name, ren, ret))
+            continue
+        if isinstance(raw, staticmethod):
+            lines.append("    @staticmethod")
+            lines.append(_ctx_signature(raw.__func__, name, ren, ret).replace("(self, ", "("))
+            continue
+        if not inspect.isfunction(raw):
+            continue
+        overloads = list(typing.get_overloads(raw))
+        for f in overloads or [raw]:
+            if overloads:
+                lines.append("    @overload")
+            lines.append(_ctx_signature(f, name, ren, ret))
+    return "\n".join(lines) + "\n"
+
+
+def generate_with_context() -> str:
+    """``with_context.pyi``: both classes, each with its own copy of ``ContextOps``."""
+    from reactive._dsl import with_context as wc
+
+    out = [WITH_CONTEXT_HEADER]
+    out.append(
+        _render_ctx_class(wc.SourceWithContext, "class SourceWithContext(Generic[Out, Ctx, Mat]):")
+    )
+    out.append(
+        _render_ctx_class(
+            wc.FlowWithContext,
+            "class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):",
+        )
+    )
+    for name in ("source_with_context", "flow_with_context"):
+        out.append(_ctx_signature(getattr(wc, name), name, _same, None).replace("    def", "def"))
+    return "\n\n".join(out)
 
 
 def _ruff_format(path: Path, text: str) -> str:

@@ -11,7 +11,7 @@ to append (``_via_module``). ``FlowOps`` is assembled from one mixin per operato
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .._checks import (
     check,
@@ -283,8 +283,8 @@ class Source(FlowOps[Out, Mat]):
         if not srcs:
             return Source.empty()
         if len(srcs) == 1:
-            return srcs[0].map(lambda x: [x])
-        return srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None)
+            return cast("Source[list[Any], Any]", srcs[0].map(lambda x: [x]))
+        return cast("Source[list[Any], Any]", srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None))
 
     # -- more source factories (queue, combine, publisher, lazy ...: add here) -----------------
 
@@ -562,7 +562,8 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
     ) -> tuple[Any, Any]:
         """Run ``source`` through this flow into ``sink``; returns ``(source_mat, sink_mat)``."""
         src: Source[Any, Any] = Source(_module_of(source))
-        return src.via(self).to_mat(sink, Keep.both).run(materializer)
+        through = cast("Source[Any, Any]", src.via(self))
+        return through.to_mat(sink, Keep.both).run(materializer)
 
     def join(self, flow: Any) -> RunnableGraph[Mat]:
         """Close a cycle: this flow's output feeds ``flow`` whose output feeds this flow."""
@@ -607,7 +608,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         does. Fails when f raises. Cancels when downstream cancels.
         """
         check("Flow.from_function(f)", fn(f))
-        return Flow().map(f)
+        return cast("Flow[Any, Any, Any]", Flow().map(f))
 
     @staticmethod
     def from_graph(g: Any) -> Flow[Any, Any, Any]:
@@ -695,7 +696,7 @@ class Sink(Graph, Generic[In, Mat]):
         (under ``stop``).
         """
         check("contramap(f)", fn(f))
-        return Flow().map(f).to_mat(self, Keep.right)
+        return cast("Flow[Any, Any, Any]", Flow().map(f)).to_mat(self, Keep.right)
 
     @staticmethod
     def from_graph(g: Any) -> Sink[Any, Any]:
@@ -733,7 +734,8 @@ class Sink(Graph, Generic[In, Mat]):
         element.
         """
         check("Sink.foreach_async(parallelism, f)", pos_int(parallelism), fn(f))
-        return Flow().map_async_unordered(parallelism, f).to_mat(Sink.ignore(), Keep.right)
+        flow = cast("Flow[Any, Any, Any]", Flow().map_async_unordered(parallelism, f))
+        return flow.to_mat(Sink.ignore(), Keep.right)
 
     @staticmethod
     def fold(zero: Any, f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
@@ -757,7 +759,9 @@ class Sink(Graph, Generic[In, Mat]):
         the element; restart also resets the accumulator to ``zero``.
         """
         check("Sink.fold_async(zero, f)", None, fn(f))
-        return Flow().fold_async(zero, f).to_mat(Sink.head(), Keep.right)
+        return cast("Flow[Any, Any, Any]", Flow().fold_async(zero, f)).to_mat(
+            Sink.head(), Keep.right
+        )
 
     @staticmethod
     def reduce(f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:

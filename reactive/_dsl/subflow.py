@@ -12,7 +12,7 @@ parent's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .._checks import check, pos_int
 from .._impl.modules import Module
@@ -113,7 +113,8 @@ class SubFlow(FlowOps[Any, Any]):
         sink_module = _module_of(sink)
 
         def run(src: Any) -> Any:
-            return Source(_module_of(src)).via(flow).to(Sink(sink_module))
+            through = cast("Source[Any, Any]", Source(_module_of(src)).via(flow))
+            return through.to(Sink(sink_module))
 
         return self._parent.to(Sink(_module_of(SubstreamsSink(run))))
 

@@ -18,7 +18,7 @@ each window carries the commit point that became safe with it
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, overload
 
 from .._attributes import Attributes
 from .._checks import check, fn, opt_fn, pos_int, string
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         Windowed,
     )
     from ..state._spec import StoreSpec
+    from .blueprints import FlowOps
 
 __all__ = ["FlowWithContext", "SourceWithContext"]
 
@@ -203,33 +204,24 @@ def _keyed_map(store: Any, key: Any, f: Any) -> Flow[Any, Any, Any]:
     return Flow.from_graph(StatefulMapByKey(store, key, f, with_context=True))
 
 
-class SourceWithContext(Generic[Out, Ctx, Mat]):
-    """A ``Source`` of elements ``Out`` each carrying a context ``Ctx``; materializes ``Mat``.
+class ContextOps(Generic[Out, Ctx, Mat]):
+    """The operators of ``SourceWithContext`` and ``FlowWithContext`` (Akka's
+    ``FlowWithContextOps``), written once: each applies the plain operator to the
+    ``(element, context)`` tuples behind the blueprint (``_pairs``) and wraps the result
+    back (``_rewrap``). They return ``CtxRepr[out, ctx, mat]``, "this kind of blueprint";
+    ``tools/gen_stubs.py`` writes ``SourceWithContext[out, ctx, mat]`` and
+    ``FlowWithContext[In, CtxIn, out, ctx, mat]`` into ``with_context.pyi``."""
 
-    Immutable and reusable like every blueprint; backed by a ``Source[tuple[Out, Ctx],
-    Mat]`` (``as_source()``). Make one with ``Source.as_source_with_context(extract_ctx)``
-    or ``SourceWithContext.from_tuples(source)``.
-    """
+    __slots__ = ()
 
-    __slots__ = ("_source",)
+    @property
+    def _pairs(self) -> FlowOps[tuple[Out, Ctx], Mat]:
+        raise NotImplementedError  # pragma: no cover - each class overrides
 
-    def __init__(self, source: Source[tuple[Out, Ctx], Mat]) -> None:
-        """Wrap ``source``, a source of ``(element, context)`` tuples."""
-        if not isinstance(source, Source):
-            raise TypeError(f"SourceWithContext wraps a Source of tuples, got {source!r}")
-        self._source = source
+    def _rewrap(self, pairs: Any) -> CtxRepr[Any, Any, Any]:
+        raise NotImplementedError  # pragma: no cover - each class overrides
 
-    @staticmethod
-    def from_tuples(source: Source[tuple[T, C], M]) -> SourceWithContext[T, C, M]:
-        """The ``SourceWithContext`` whose ``(element, context)`` tuples ``source`` emits."""
-        return SourceWithContext(source)
-
-    def as_source(self) -> Source[tuple[Out, Ctx], Mat]:
-        """The plain ``Source`` of ``(element, context)`` tuples."""
-        return self._source
-
-    # -- operators ----------------------------------------------------------------------------
-    def map(self, f: Callable[[Out], U]) -> SourceWithContext[U, Ctx, Mat]:
+    def map(self, f: Callable[[Out], U]) -> CtxRepr[U, Ctx, Mat]:
         """``f(element)`` with the element's context (as ``Source.map``).
 
         Emits when f returns. Backpressures when downstream does. Completes when upstream
@@ -237,9 +229,9 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         cancels.
         """
         check("map(f)", fn(f))
-        return SourceWithContext(self._source.map(_on_element(f)))
+        return self._rewrap(self._pairs.map(_on_element(f)))
 
-    def filter(self, p: Callable[[Out], bool]) -> SourceWithContext[Out, Ctx, Mat]:
+    def filter(self, p: Callable[[Out], bool]) -> CtxRepr[Out, Ctx, Mat]:
         """Elements (with their context) for which ``p(element)`` holds; a dropped
         element's context is dropped too.
 
@@ -247,18 +239,18 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         upstream does. Fails when p raises. Cancels when downstream cancels.
         """
         check("filter(p)", fn(p))
-        return SourceWithContext(self._source.filter(_test_element(p)))
+        return self._rewrap(self._pairs.filter(_test_element(p)))
 
-    def filter_not(self, p: Callable[[Out], bool]) -> SourceWithContext[Out, Ctx, Mat]:
+    def filter_not(self, p: Callable[[Out], bool]) -> CtxRepr[Out, Ctx, Mat]:
         """Elements (with their context) for which ``p(element)`` does not hold.
 
         Emits when p does not hold. Backpressures when downstream does. Completes when
         upstream does. Fails when p raises. Cancels when downstream cancels.
         """
         check("filter_not(p)", fn(p))
-        return SourceWithContext(self._source.filter_not(_test_element(p)))
+        return self._rewrap(self._pairs.filter_not(_test_element(p)))
 
-    def map_concat(self, f: Callable[[Out], Iterable[U]]) -> SourceWithContext[U, Ctx, Mat]:
+    def map_concat(self, f: Callable[[Out], Iterable[U]]) -> CtxRepr[U, Ctx, Mat]:
         """Every output of ``f(element)``, each with that element's context.
 
         Emits when an output is ready. Backpressures when downstream does (outputs of one
@@ -267,11 +259,11 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         downstream cancels.
         """
         check("map_concat(f)", fn(f))
-        return SourceWithContext(self._source.map_concat(_concat_element(f)))
+        return self._rewrap(self._pairs.map_concat(_concat_element(f)))
 
     def join_table(
         self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
-    ) -> SourceWithContext[U, Ctx, Mat]:
+    ) -> CtxRepr[U, Ctx, Mat]:
         """Inner stream-table join (see ``Source.join_table``), each result with its
         element's context; an element without a table value is dropped with its context
         (counted in the DEBUG log, as ``Source.join_table`` without ``missing``).
@@ -285,11 +277,11 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
 
         check_table("join_table", table, key, combine)
         join = InnerJoin(table, key, combine, tagged=False)
-        return SourceWithContext(self._source.map_concat(_concat_element(join)))
+        return self._rewrap(self._pairs.map_concat(_concat_element(join)))
 
     def left_join_table(
         self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
-    ) -> SourceWithContext[U, Ctx, Mat]:
+    ) -> CtxRepr[U, Ctx, Mat]:
         """Left stream-table join (see ``Source.left_join_table``), each result with its
         element's context.
 
@@ -301,11 +293,9 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         from .._ops.join import LeftJoin, check_table
 
         check_table("left_join_table", table, key, combine)
-        return SourceWithContext(self._source.map(_on_element(LeftJoin(table, key, combine))))
+        return self._rewrap(self._pairs.map(_on_element(LeftJoin(table, key, combine))))
 
-    def map_async(
-        self, parallelism: int, f: Callable[[Out], Awaitable[U]]
-    ) -> SourceWithContext[U, Ctx, Mat]:
+    def map_async(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> CtxRepr[U, Ctx, Mat]:
         """``await f(element)`` for up to ``parallelism`` elements at once, in input order,
         each result with its element's context (``None`` results are skipped).
 
@@ -314,7 +304,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         when f fails. Cancels when downstream cancels.
         """
         check("map_async(parallelism, f)", pos_int(parallelism), fn(f))
-        return SourceWithContext(self._source.map_async(parallelism, _async_element(f)))
+        return self._rewrap(self._pairs.map_async(parallelism, _async_element(f)))
 
     def map_async_partitioned(
         self,
@@ -322,7 +312,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         per_partition: int,
         partitioner: Callable[[Out], Any],
         f: Callable[[Out, Any], Awaitable[U]],
-    ) -> SourceWithContext[U, Ctx, Mat]:
+    ) -> CtxRepr[U, Ctx, Mat]:
         """``Source.map_async_partitioned`` on the elements, in input order, each result
         with its element's context (``None`` results are skipped).
 
@@ -337,8 +327,8 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
             fn(partitioner),
             fn(f),
         )
-        return SourceWithContext(
-            self._source.map_async_partitioned(
+        return self._rewrap(
+            self._pairs.map_async_partitioned(
                 parallelism,
                 per_partition,
                 _test_element(partitioner),
@@ -346,7 +336,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
             )
         )
 
-    def grouped(self, n: int) -> SourceWithContext[list[Out], list[Ctx], Mat]:
+    def grouped(self, n: int) -> CtxRepr[list[Out], list[Ctx], Mat]:
         """Lists of ``n`` elements; the context is the list of their contexts (Akka's
         ``Seq[Ctx]``). The last list may be shorter.
 
@@ -354,9 +344,9 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         ready and downstream does not pull. Completes when upstream does. Cancels when
         downstream cancels.
         """
-        return SourceWithContext(self._source.grouped(n).map(_unzip_pairs))
+        return self._rewrap(self._pairs.grouped(n).map(_unzip_pairs))
 
-    def sliding(self, n: int, step: int = 1) -> SourceWithContext[list[Out], list[Ctx], Mat]:
+    def sliding(self, n: int, step: int = 1) -> CtxRepr[list[Out], list[Ctx], Mat]:
         """Windows of ``n`` elements advancing by ``step``; the context of a window is the
         list of its elements' contexts.
 
@@ -364,7 +354,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         Backpressures when downstream does. Completes when upstream does. Cancels when
         downstream cancels.
         """
-        return SourceWithContext(self._source.sliding(n, step).map(_unzip_pairs))
+        return self._rewrap(self._pairs.sliding(n, step).map(_unzip_pairs))
 
     @overload
     def windowed(
@@ -380,7 +370,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         late: Sink[tuple[Out, Ctx], Any] | None = ...,
         idle_timeout: float | None = ...,
         store: StoreSpec[Any, Any] | None = ...,
-    ) -> SourceWithContext[Windowed[K, S], Any, Mat]: ...
+    ) -> CtxRepr[Windowed[K, S], Any, Mat]: ...
     @overload
     def windowed(
         self,
@@ -395,7 +385,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         late: Sink[tuple[Out, Ctx], Any] | None = ...,
         idle_timeout: float | None = ...,
         store: StoreSpec[Any, Any] | None = ...,
-    ) -> SourceWithContext[Windowed[K, list[Out]], Any, Mat]: ...
+    ) -> CtxRepr[Windowed[K, list[Out]], Any, Mat]: ...
     @overload
     def windowed(
         self,
@@ -410,7 +400,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         late: Sink[tuple[Out, Ctx], Any] | None = ...,
         idle_timeout: float | None = ...,
         store: StoreSpec[Any, Any] | None = ...,
-    ) -> SourceWithContext[Windowed[None, S], Any, Mat]: ...
+    ) -> CtxRepr[Windowed[None, S], Any, Mat]: ...
     @overload
     def windowed(
         self,
@@ -425,7 +415,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         late: Sink[tuple[Out, Ctx], Any] | None = ...,
         idle_timeout: float | None = ...,
         store: StoreSpec[Any, Any] | None = ...,
-    ) -> SourceWithContext[Windowed[None, list[Out]], Any, Mat]: ...
+    ) -> CtxRepr[Windowed[None, list[Out]], Any, Mat]: ...
     def windowed(
         self,
         windows: TimeWindows | SlidingWindows | SessionWindows,
@@ -439,7 +429,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         late: Sink[tuple[Out, Ctx], Any] | None = None,
         idle_timeout: float | None = None,
         store: StoreSpec[Any, Any] | None = None,
-    ) -> SourceWithContext[Windowed[Any, Any], Any, Mat]:
+    ) -> CtxRepr[Windowed[Any, Any], Any, Mat]:
         """Event-time windows as ``Source.windowed`` (same arguments, same
         closing, emission order, late handling and supervision), each result with the
         *commit point* that became safe with it as its context.
@@ -478,9 +468,9 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         open window was emitted. Fails when upstream fails, a context is neither kind, or
         a user function raises under ``stop``. Cancels when downstream cancels.
         """
-        return SourceWithContext(
+        return self._rewrap(
             _windowed(
-                self._source,
+                self._pairs,
                 windows,
                 key,
                 timestamp,
@@ -494,29 +484,29 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
             )
         )
 
-    def map_context(self, f: Callable[[Ctx], C2]) -> SourceWithContext[Out, C2, Mat]:
+    def map_context(self, f: Callable[[Ctx], C2]) -> CtxRepr[Out, C2, Mat]:
         """Each element with ``f(context)`` as its context.
 
         Emits when f returns. Backpressures when downstream does. Completes when upstream
         does. Fails when f raises. Cancels when downstream cancels.
         """
         check("map_context(f)", fn(f))
-        return SourceWithContext(self._source.map(_on_context(f)))
+        return self._rewrap(self._pairs.map(_on_context(f)))
 
     def map_error(
         self, f: Callable[[BaseException], BaseException | None]
-    ) -> SourceWithContext[Out, Ctx, Mat]:
+    ) -> CtxRepr[Out, Ctx, Mat]:
         """Fail with ``f(exc)`` instead of the upstream failure (``None`` keeps ``exc``).
 
         Emits when upstream emits. Backpressures when downstream does. Completes when
         upstream does. Fails when upstream fails, with the translated exception. Cancels
         when downstream cancels.
         """
-        return SourceWithContext(self._source.map_error(f))
+        return self._rewrap(self._pairs.map_error(f))
 
     def log(
         self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None
-    ) -> SourceWithContext[Out, Ctx, Mat]:
+    ) -> CtxRepr[Out, Ctx, Mat]:
         """Log the elements (``extract(element)`` if given; not the context), completion and
         failure; pass through.
 
@@ -524,7 +514,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         upstream does. Cancels when downstream cancels.
         """
         check("log(name, extract, logger)", string(name), opt_fn(extract))
-        return SourceWithContext(self._source.log(name, _element_extract(extract), logger))
+        return self._rewrap(self._pairs.log(name, _element_extract(extract), logger))
 
     def throttle(
         self,
@@ -533,7 +523,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         maximum_burst: int | None = None,
         mode: ThrottleMode | None = None,
         cost: Callable[[Out], int] | None = None,
-    ) -> SourceWithContext[Out, Ctx, Mat]:
+    ) -> CtxRepr[Out, Ctx, Mat]:
         """``Source.throttle`` with ``cost`` applied to the element (not the context).
 
         Emits when enough tokens are there. Backpressures when downstream does or an
@@ -548,11 +538,11 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
             None,
             opt_fn(cost),
         )
-        return SourceWithContext(
-            self._source.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
+        return self._rewrap(
+            self._pairs.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
         )
 
-    # -- keyed state (issue 14) ---------------------------------------------------------------
+    # -- keyed state (issue 14) --------------------------------------------------------------
     def aggregate_by_key(
         self,
         store: Any,
@@ -560,7 +550,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         zero: Callable[[], Any],
         aggregate: Callable[[Any, Out], Any],
         combine: Callable[[Mat, Any], M3] = Keep.right,
-    ) -> SourceWithContext[tuple[Any, Any], Ctx, M3]:
+    ) -> CtxRepr[tuple[Any, Any], Ctx, M3]:
         """``Source.aggregate_by_key`` on the elements: ``(key, new_value)`` with the
         element's context; materializes the store's ``StoreView`` (``combine``:
         ``Keep.right``).
@@ -583,8 +573,8 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         upstream fails, a function raises (supervision as ``Source.aggregate_by_key``), the
         store fails or a write cannot be made durable. Cancels when downstream cancels.
         """
-        return SourceWithContext(
-            self._source.via_mat(_keyed_aggregate(store, key, zero, aggregate), combine)
+        return self._rewrap(
+            self._pairs.via_mat(_keyed_aggregate(store, key, zero, aggregate), combine)
         )
 
     def stateful_map_by_key(
@@ -593,7 +583,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         key: Callable[[Out], Any],
         f: Callable[[Any, Out], tuple[Any, Any]],
         combine: Callable[[Mat, Any], M3] = Keep.right,
-    ) -> SourceWithContext[Any, Ctx, M3]:
+    ) -> CtxRepr[Any, Ctx, M3]:
         """``Source.stateful_map_by_key`` on the elements: each ``y`` with the element's
         context; materializes the store's ``StoreView`` (``combine``: ``Keep.right``).
 
@@ -603,22 +593,63 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         upstream fails, ``key``/``f`` raises (supervision as ``Source.stateful_map_by_key``),
         the store fails or a write cannot be made durable. Cancels when downstream cancels.
         """
-        return SourceWithContext(self._source.via_mat(_keyed_map(store, key, f), combine))
+        return self._rewrap(self._pairs.via_mat(_keyed_map(store, key, f), combine))
 
     def via(
         self, flow: FlowWithContext[Out, Ctx, U, C2, Any] | Flow[tuple[Out, Ctx], tuple[U, C2], Any]
-    ) -> SourceWithContext[U, C2, Mat]:
+    ) -> CtxRepr[U, C2, Mat]:
         """Append ``flow`` (a ``FlowWithContext``, or a ``Flow`` of tuples that keeps one
         output per input, in order); keeps this source's materialized value."""
-        return SourceWithContext(self._source.via(_pairs_flow(flow)))
+        return self._rewrap(self._pairs.via(_pairs_flow(flow)))
 
     def via_mat(
         self,
         flow: FlowWithContext[Out, Ctx, U, C2, M2] | Flow[tuple[Out, Ctx], tuple[U, C2], M2],
         combine: Callable[[Mat, M2], M3],
-    ) -> SourceWithContext[U, C2, M3]:
+    ) -> CtxRepr[U, C2, M3]:
         """As :meth:`via`, combining the materialized values with ``combine``."""
-        return SourceWithContext(self._source.via_mat(_pairs_flow(flow), combine))
+        return self._rewrap(self._pairs.via_mat(_pairs_flow(flow), combine))
+
+
+_O = TypeVar("_O")
+_C = TypeVar("_C")
+_M = TypeVar("_M")
+CtxRepr: TypeAlias = ContextOps[_O, _C, _M]
+"""What a with-context operator returns: the same kind of blueprint (``SourceWithContext``
+or ``FlowWithContext``) with elements ``_O``, contexts ``_C``, materialized value ``_M``."""
+
+
+class SourceWithContext(ContextOps[Out, Ctx, Mat]):
+    """A ``Source`` of elements ``Out`` each carrying a context ``Ctx``; materializes ``Mat``.
+
+    Immutable and reusable like every blueprint; backed by a ``Source[tuple[Out, Ctx],
+    Mat]`` (``as_source()``). Make one with ``Source.as_source_with_context(extract_ctx)``
+    or ``SourceWithContext.from_tuples(source)``.
+    """
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Source[tuple[Out, Ctx], Mat]) -> None:
+        """Wrap ``source``, a source of ``(element, context)`` tuples."""
+        if not isinstance(source, Source):
+            raise TypeError(f"SourceWithContext wraps a Source of tuples, got {source!r}")
+        self._source = source
+
+    @staticmethod
+    def from_tuples(source: Source[tuple[T, C], M]) -> SourceWithContext[T, C, M]:
+        """The ``SourceWithContext`` whose ``(element, context)`` tuples ``source`` emits."""
+        return SourceWithContext(source)
+
+    def as_source(self) -> Source[tuple[Out, Ctx], Mat]:
+        """The plain ``Source`` of ``(element, context)`` tuples."""
+        return self._source
+
+    @property
+    def _pairs(self) -> Source[tuple[Out, Ctx], Mat]:
+        return self._source
+
+    def _rewrap(self, pairs: Any) -> SourceWithContext[Any, Any, Any]:
+        return SourceWithContext(pairs)
 
     # -- ending -------------------------------------------------------------------------------
     def to(self, sink: Sink[tuple[Out, Ctx], Any]) -> RunnableGraph[Mat]:
@@ -663,7 +694,7 @@ class SourceWithContext(Generic[Out, Ctx, Mat]):
         return f"SourceWithContext({self._source!r})"
 
 
-class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
+class FlowWithContext(ContextOps[Out, CtxOut, Mat], Generic[In, CtxIn, Out, CtxOut, Mat]):
     """A ``Flow`` from elements ``In`` with contexts ``CtxIn`` to elements ``Out`` with
     contexts ``CtxOut``; materializes ``Mat``.
 
@@ -700,353 +731,12 @@ class FlowWithContext(Generic[In, CtxIn, Out, CtxOut, Mat]):
         """The plain ``Flow`` of ``(element, context)`` tuples."""
         return self._flow
 
-    # -- operators ----------------------------------------------------------------------------
-    def map(self, f: Callable[[Out], U]) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
-        """``f(element)`` with the element's context (see ``SourceWithContext.map``).
+    @property
+    def _pairs(self) -> Flow[tuple[In, CtxIn], tuple[Out, CtxOut], Mat]:
+        return self._flow
 
-        Emits when f returns. Backpressures when downstream does. Completes when upstream
-        does. Fails when f raises. Cancels when downstream cancels.
-        """
-        check("map(f)", fn(f))
-        return FlowWithContext(self._flow.map(_on_element(f)))
-
-    def filter(self, p: Callable[[Out], bool]) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
-        """Elements (with their context) for which ``p(element)`` holds.
-
-        Emits when p holds. Backpressures when p holds and downstream does. Completes when
-        upstream does. Fails when p raises. Cancels when downstream cancels.
-        """
-        check("filter(p)", fn(p))
-        return FlowWithContext(self._flow.filter(_test_element(p)))
-
-    def filter_not(self, p: Callable[[Out], bool]) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
-        """Elements (with their context) for which ``p(element)`` does not hold.
-
-        Emits when p does not hold. Backpressures when downstream does. Completes when
-        upstream does. Fails when p raises. Cancels when downstream cancels.
-        """
-        check("filter_not(p)", fn(p))
-        return FlowWithContext(self._flow.filter_not(_test_element(p)))
-
-    def map_concat(
-        self, f: Callable[[Out], Iterable[U]]
-    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
-        """Every output of ``f(element)``, each with that element's context.
-
-        Emits when an output is ready. Backpressures when downstream does. Completes when
-        upstream completed and the outputs were emitted. Fails when f raises. Cancels
-        when downstream cancels.
-        """
-        check("map_concat(f)", fn(f))
-        return FlowWithContext(self._flow.map_concat(_concat_element(f)))
-
-    def join_table(
-        self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
-    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
-        """Inner stream-table join with contexts (see ``SourceWithContext.join_table``).
-
-        Emits when an element found its table value and downstream pulls. Backpressures
-        when downstream does. Completes when upstream does. Fails when ``key``/``combine``
-        raises, ``combine`` returns None or the table is closed. Cancels when downstream
-        cancels.
-        """
-        from .._ops.join import InnerJoin, check_table
-
-        check_table("join_table", table, key, combine)
-        join = InnerJoin(table, key, combine, tagged=False)
-        return FlowWithContext(self._flow.map_concat(_concat_element(join)))
-
-    def left_join_table(
-        self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
-    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
-        """Left stream-table join with contexts (see ``SourceWithContext.left_join_table``).
-
-        Emits when an element was joined and downstream pulls. Backpressures when
-        downstream does. Completes when upstream does. Fails when ``key``/``combine``
-        raises, ``combine`` returns None or the table is closed. Cancels when downstream
-        cancels.
-        """
-        from .._ops.join import LeftJoin, check_table
-
-        check_table("left_join_table", table, key, combine)
-        return FlowWithContext(self._flow.map(_on_element(LeftJoin(table, key, combine))))
-
-    def map_async(
-        self, parallelism: int, f: Callable[[Out], Awaitable[U]]
-    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
-        """``await f(element)`` for up to ``parallelism`` elements at once, in input order,
-        each result with its element's context (``None`` results are skipped).
-
-        Emits when the oldest result is ready. Backpressures when ``parallelism`` calls are
-        outstanding. Completes when upstream completed and every result was emitted. Fails
-        when f fails. Cancels when downstream cancels.
-        """
-        check("map_async(parallelism, f)", pos_int(parallelism), fn(f))
-        return FlowWithContext(self._flow.map_async(parallelism, _async_element(f)))
-
-    def map_async_partitioned(
-        self,
-        parallelism: int,
-        per_partition: int,
-        partitioner: Callable[[Out], Any],
-        f: Callable[[Out, Any], Awaitable[U]],
-    ) -> FlowWithContext[In, CtxIn, U, CtxOut, Mat]:
-        """``map_async_partitioned`` on the elements, in input order, each result with its
-        element's context (``None`` results are skipped).
-
-        Emits when the oldest result is ready. Backpressures when ``parallelism`` elements
-        are buffered. Completes when upstream completed and every result was emitted.
-        Fails when f or partitioner fails. Cancels when downstream cancels.
-        """
-        check(
-            "map_async_partitioned(parallelism, per_partition, partitioner, f)",
-            pos_int(parallelism),
-            pos_int(per_partition),
-            fn(partitioner),
-            fn(f),
-        )
-        return FlowWithContext(
-            self._flow.map_async_partitioned(
-                parallelism,
-                per_partition,
-                _test_element(partitioner),
-                _async_partitioned_element(f),
-            )
-        )
-
-    def grouped(self, n: int) -> FlowWithContext[In, CtxIn, list[Out], list[CtxOut], Mat]:
-        """Lists of ``n`` elements; the context is the list of their contexts.
-
-        Emits when n elements arrived or upstream completed. Backpressures when a list is
-        ready and downstream does not pull. Completes when upstream does. Cancels when
-        downstream cancels.
-        """
-        return FlowWithContext(self._flow.grouped(n).map(_unzip_pairs))
-
-    def sliding(
-        self, n: int, step: int = 1
-    ) -> FlowWithContext[In, CtxIn, list[Out], list[CtxOut], Mat]:
-        """Windows of ``n`` elements advancing by ``step``; the context of a window is the
-        list of its elements' contexts.
-
-        Emits when a window is full (or upstream completed with a partial one).
-        Backpressures when downstream does. Completes when upstream does. Cancels when
-        downstream cancels.
-        """
-        return FlowWithContext(self._flow.sliding(n, step).map(_unzip_pairs))
-
-    @overload
-    def windowed(
-        self,
-        windows: TimeWindows | SlidingWindows | SessionWindows,
-        *,
-        key: Callable[[Out], K],
-        timestamp: Callable[[Out], float] | None = ...,
-        zero: Callable[[], S],
-        aggregate: Callable[[S, Out], S],
-        merge: Callable[[S, S], S] | None = ...,
-        emit: EmitStrategy | None = ...,
-        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
-        idle_timeout: float | None = ...,
-        store: StoreSpec[Any, Any] | None = ...,
-    ) -> FlowWithContext[In, CtxIn, Windowed[K, S], Any, Mat]: ...
-    @overload
-    def windowed(
-        self,
-        windows: TimeWindows | SlidingWindows | SessionWindows,
-        *,
-        key: Callable[[Out], K],
-        timestamp: Callable[[Out], float] | None = ...,
-        zero: None = ...,
-        aggregate: None = ...,
-        merge: Callable[[Any, Any], Any] | None = ...,
-        emit: EmitStrategy | None = ...,
-        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
-        idle_timeout: float | None = ...,
-        store: StoreSpec[Any, Any] | None = ...,
-    ) -> FlowWithContext[In, CtxIn, Windowed[K, list[Out]], Any, Mat]: ...
-    @overload
-    def windowed(
-        self,
-        windows: TimeWindows | SlidingWindows | SessionWindows,
-        *,
-        key: None = ...,
-        timestamp: Callable[[Out], float] | None = ...,
-        zero: Callable[[], S],
-        aggregate: Callable[[S, Out], S],
-        merge: Callable[[S, S], S] | None = ...,
-        emit: EmitStrategy | None = ...,
-        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
-        idle_timeout: float | None = ...,
-        store: StoreSpec[Any, Any] | None = ...,
-    ) -> FlowWithContext[In, CtxIn, Windowed[None, S], Any, Mat]: ...
-    @overload
-    def windowed(
-        self,
-        windows: TimeWindows | SlidingWindows | SessionWindows,
-        *,
-        key: None = ...,
-        timestamp: Callable[[Out], float] | None = ...,
-        zero: None = ...,
-        aggregate: None = ...,
-        merge: Callable[[Any, Any], Any] | None = ...,
-        emit: EmitStrategy | None = ...,
-        late: Sink[tuple[Out, CtxOut], Any] | None = ...,
-        idle_timeout: float | None = ...,
-        store: StoreSpec[Any, Any] | None = ...,
-    ) -> FlowWithContext[In, CtxIn, Windowed[None, list[Out]], Any, Mat]: ...
-    def windowed(
-        self,
-        windows: TimeWindows | SlidingWindows | SessionWindows,
-        *,
-        key: Callable[[Out], Any] | None = None,
-        timestamp: Callable[[Out], float] | None = None,
-        zero: Callable[[], Any] | None = None,
-        aggregate: Callable[[Any, Out], Any] | None = None,
-        merge: Callable[[Any, Any], Any] | None = None,
-        emit: EmitStrategy | None = None,
-        late: Sink[tuple[Out, CtxOut], Any] | None = None,
-        idle_timeout: float | None = None,
-        store: StoreSpec[Any, Any] | None = None,
-    ) -> FlowWithContext[In, CtxIn, Windowed[Any, Any], Any, Mat]:
-        """Event-time windows, each result with the commit point that became safe with
-        it as its context: exactly ``SourceWithContext.windowed`` (same arguments, same
-        contexts accepted and emitted).
-
-        Emits when a window closes (or changes, with ``on_window_update``) and
-        downstream pulls. Backpressures when downstream backpressures, or ``late`` does
-        while an element waits for it. Completes when upstream completes, after every
-        open window was emitted. Fails when upstream fails, a context is neither kind, or
-        a user function raises under ``stop``. Cancels when downstream cancels.
-        """
-        return FlowWithContext(
-            _windowed(
-                self._flow,
-                windows,
-                key,
-                timestamp,
-                zero,
-                aggregate,
-                merge,
-                emit,
-                late,
-                idle_timeout,
-                store,
-            )
-        )
-
-    def map_context(self, f: Callable[[CtxOut], C2]) -> FlowWithContext[In, CtxIn, Out, C2, Mat]:
-        """Each element with ``f(context)`` as its context.
-
-        Emits when f returns. Backpressures when downstream does. Completes when upstream
-        does. Fails when f raises. Cancels when downstream cancels.
-        """
-        check("map_context(f)", fn(f))
-        return FlowWithContext(self._flow.map(_on_context(f)))
-
-    def map_error(
-        self, f: Callable[[BaseException], BaseException | None]
-    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
-        """Fail with ``f(exc)`` instead of the upstream failure (``None`` keeps ``exc``).
-
-        Emits when upstream emits. Backpressures when downstream does. Completes when
-        upstream does. Fails when upstream fails, with the translated exception. Cancels
-        when downstream cancels.
-        """
-        return FlowWithContext(self._flow.map_error(f))
-
-    def log(
-        self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None
-    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
-        """Log the elements (``extract(element)`` if given; not the context), completion and
-        failure; pass through.
-
-        Emits when upstream emits. Backpressures when downstream does. Completes when
-        upstream does. Cancels when downstream cancels.
-        """
-        check("log(name, extract, logger)", string(name), opt_fn(extract))
-        return FlowWithContext(self._flow.log(name, _element_extract(extract), logger))
-
-    def throttle(
-        self,
-        elements: int,
-        per: float,
-        maximum_burst: int | None = None,
-        mode: ThrottleMode | None = None,
-        cost: Callable[[Out], int] | None = None,
-    ) -> FlowWithContext[In, CtxIn, Out, CtxOut, Mat]:
-        """``Flow.throttle`` with ``cost`` applied to the element (not the context).
-
-        Emits when enough tokens are there. Backpressures when downstream does or an
-        element waits for tokens. Completes when upstream does. Fails when the rate is
-        exceeded in enforcing mode. Cancels when downstream cancels.
-        """
-        check(
-            "throttle(elements, per, maximum_burst, mode, cost)",
-            None,
-            None,
-            None,
-            None,
-            opt_fn(cost),
-        )
-        return FlowWithContext(
-            self._flow.throttle(elements, per, maximum_burst, mode, _element_cost(cost))
-        )
-
-    # -- keyed state (issue 14) ---------------------------------------------------------------
-    def aggregate_by_key(
-        self,
-        store: Any,
-        key: Callable[[Out], Any],
-        zero: Callable[[], Any],
-        aggregate: Callable[[Any, Out], Any],
-        combine: Callable[[Mat, Any], M3] = Keep.right,
-    ) -> FlowWithContext[In, CtxIn, tuple[Any, Any], CtxOut, M3]:
-        """As ``SourceWithContext.aggregate_by_key``.
-
-        Emits when the element's updates are durable and downstream pulls.
-        Backpressures when downstream does and ``MAX_UNACKED`` elements wait.
-        Completes when upstream completes and every output was emitted. Fails when
-        upstream fails, a function raises, the store fails or a write cannot be made
-        durable. Cancels when downstream cancels.
-        """
-        return FlowWithContext(
-            self._flow.via_mat(_keyed_aggregate(store, key, zero, aggregate), combine)
-        )
-
-    def stateful_map_by_key(
-        self,
-        store: Any,
-        key: Callable[[Out], Any],
-        f: Callable[[Any, Out], tuple[Any, Any]],
-        combine: Callable[[Mat, Any], M3] = Keep.right,
-    ) -> FlowWithContext[In, CtxIn, Any, CtxOut, M3]:
-        """As ``SourceWithContext.stateful_map_by_key``.
-
-        Emits when the element's updates are durable and downstream pulls.
-        Backpressures when downstream does and ``MAX_UNACKED`` elements wait.
-        Completes when upstream completes and every output was emitted. Fails when
-        upstream fails, ``key``/``f`` raises, the store fails or a write cannot be made
-        durable. Cancels when downstream cancels.
-        """
-        return FlowWithContext(self._flow.via_mat(_keyed_map(store, key, f), combine))
-
-    def via(
-        self,
-        flow: FlowWithContext[Out, CtxOut, U, C2, Any]
-        | Flow[tuple[Out, CtxOut], tuple[U, C2], Any],
-    ) -> FlowWithContext[In, CtxIn, U, C2, Mat]:
-        """Append ``flow`` (a ``FlowWithContext``, or a ``Flow`` of tuples that keeps one
-        output per input, in order); keeps this flow's materialized value."""
-        return FlowWithContext(self._flow.via(_pairs_flow(flow)))
-
-    def via_mat(
-        self,
-        flow: FlowWithContext[Out, CtxOut, U, C2, M2] | Flow[tuple[Out, CtxOut], tuple[U, C2], M2],
-        combine: Callable[[Mat, M2], M3],
-    ) -> FlowWithContext[In, CtxIn, U, C2, M3]:
-        """As :meth:`via`, combining the materialized values with ``combine``."""
-        return FlowWithContext(self._flow.via_mat(_pairs_flow(flow), combine))
+    def _rewrap(self, pairs: Any) -> FlowWithContext[Any, Any, Any, Any, Any]:
+        return FlowWithContext(pairs)
 
     # -- ending -------------------------------------------------------------------------------
     def to(self, sink: Sink[tuple[Out, CtxOut], Any]) -> Sink[tuple[In, CtxIn], Mat]:

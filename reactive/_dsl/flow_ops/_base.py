@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, overload
 
 from ..._checks import (
     check,
@@ -24,13 +24,25 @@ from ..._stage.shapes import (
 )
 from ..graph import Graph, _module_of
 
-__all__ = ["Mat", "OpsBase", "Out", "U"]
+if TYPE_CHECKING:
+    from ..._stage.logic import GraphStageWithMaterializedValue
+    from ..blueprints import Flow
+    from ..subflow import SubFlow
+
+__all__ = ["M2", "M3", "Mat", "OpsBase", "Out", "Repr", "S", "SubRepr", "T", "U", "V"]
 
 #: The type variables every family mixin is generic in (element type, materialized value)
-#: and the one its operators map elements to.
+#: and the ones its operators' signatures use (the stubs define the same names).
 Out = TypeVar("Out")
 Mat = TypeVar("Mat")
 U = TypeVar("U")
+T = TypeVar("T")
+V = TypeVar("V")
+S = TypeVar("S")
+M2 = TypeVar("M2")
+M3 = TypeVar("M3")
+_O = TypeVar("_O")
+_M = TypeVar("_M")
 
 
 class OpsBase(Graph, Generic[Out, Mat]):
@@ -38,29 +50,46 @@ class OpsBase(Graph, Generic[Out, Mat]):
 
     __slots__ = ()
 
-    def _via_module(self, module: Module, combine: Callable[[Any, Any], Any]) -> Any:
+    def _via_module(self, module: Module, combine: Callable[[Any, Any], Any]) -> OpsBase[Any, Any]:
         raise NotImplementedError  # pragma: no cover - each blueprint class overrides
 
-    def _via_stage(self, stage: Any, combine: Callable[[Any, Any], Any] = Keep.left) -> Any:
+    def _via_stage(
+        self, stage: Any, combine: Callable[[Any, Any], Any] = Keep.left
+    ) -> OpsBase[Any, Any]:
         return self._via_module(AtomicModule(stage), combine)
 
-    def via(self, flow: Any) -> Any:
+    @overload
+    def via(self, flow: Flow[Out, U, Any]) -> Repr[U, Mat]: ...
+    @overload
+    def via(self, flow: GraphStageWithMaterializedValue[Any, Any]) -> Repr[Any, Mat]: ...
+    def via(self, flow: Any) -> Repr[Any, Mat]:
         """Append ``flow``; keeps this blueprint's materialized value."""
         return self._via_module(_module_of(flow), Keep.left)
 
-    def via_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> Any:
+    @overload
+    def via_mat(self, flow: Flow[Out, U, M2], combine: Callable[[Mat, M2], M3]) -> Repr[U, M3]: ...
+    @overload
+    def via_mat(
+        self, flow: GraphStageWithMaterializedValue[Any, M2], combine: Callable[[Mat, M2], M3]
+    ) -> Repr[Any, M3]: ...
+    def via_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> Repr[Any, Any]:
         """Append ``flow``, combining materialized values with ``combine``."""
         check("via_mat(flow, combine)", None, fn(combine))
         return self._via_module(_module_of(flow), combine)
 
-    def _side_output(self, stage: Any, sink: Any, combine: Callable[[Any, Any], Any] | None) -> Any:
+    def _side_output(
+        self, stage: Any, sink: Any, combine: Callable[[Any, Any], Any] | None
+    ) -> OpsBase[Any, Any]:
         from ..fan_ops import side_output
 
-        return self._wrap(side_output(self.module, stage, _module_of(sink), combine))
+        wrapped: OpsBase[Any, Any] = self._wrap(
+            side_output(self.module, stage, _module_of(sink), combine)
+        )
+        return wrapped
 
     def _fan_in(
         self, others: list[Any], stage: Any, combine: Callable[[Any, Any], Any] | None
-    ) -> Any:
+    ) -> OpsBase[Any, Any]:
         mine = self.module
         if len(mine.shape.outlets) != 1:
             raise IllegalGraphError("fan-in needs a blueprint with exactly one outlet")
@@ -88,4 +117,19 @@ class OpsBase(Graph, Generic[Out, Mat]):
             def mat_fn(mats: list[Any]) -> Any:
                 return combine(mats[0], mats[1])
 
-        return self._wrap(CompositeModule(shape, subs, wires, exposed, mat_fn))
+        wrapped: OpsBase[Any, Any] = self._wrap(
+            CompositeModule(shape, subs, wires, exposed, mat_fn)
+        )
+        return wrapped
+
+
+Repr: TypeAlias = OpsBase[_O, _M]
+"""What an operator returns: "the same kind of blueprint" with elements ``_O`` and
+materialized value ``_M`` (Pekko's ``FlowOps.Repr``). A family method is annotated
+``-> Repr[U, Mat]``; ``tools/gen_stubs.py`` reads that annotation and writes
+``Source[U, Mat]``, ``Flow[In, U, Mat]``, ``SubFlow[U, Mat, Ctx]`` into the stubs."""
+
+SubRepr: TypeAlias = "SubFlow[_O, _M, Any]"
+"""What a substream operator (``group_by``, ``split_when``) returns: a ``SubFlow`` of
+elements ``_O`` over this blueprint (its context, the kind of blueprint the substreams
+merge back into, is ``Any`` here); the stubs write each class's own ``SubFlow`` type."""

@@ -7,7 +7,7 @@ with the primitives of :class:`~._base.OpsBase`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from ..._checks import (
@@ -16,7 +16,7 @@ from ..._checks import (
     fn,
     pos_int,
 )
-from ._base import Mat, OpsBase, Out, U
+from ._base import Mat, OpsBase, Out, Repr, U
 
 __all__ = ["AsyncOps"]
 
@@ -26,7 +26,7 @@ class AsyncOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
-    def map_async(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Any:
+    def map_async(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Repr[U, Mat]:
         """Run ``f`` on up to ``parallelism`` elements at once; emit results in input order.
 
         ``f`` is called in element order; a result of None is skipped.
@@ -42,7 +42,9 @@ class AsyncOps(OpsBase[Out, Mat]):
 
         return self._via_stage(MapAsync(parallelism, f, ordered=True))
 
-    def map_async_unordered(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Any:
+    def map_async_unordered(
+        self, parallelism: int, f: Callable[[Out], Awaitable[U]]
+    ) -> Repr[U, Mat]:
         """Like ``map_async`` but emit results as they complete.
 
         Emits when any call's result is ready and downstream pulls (None results are skipped).
@@ -56,7 +58,7 @@ class AsyncOps(OpsBase[Out, Mat]):
 
         return self._via_stage(MapAsync(parallelism, f, ordered=False))
 
-    def scan_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Any:
+    def scan_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Repr[U, Mat]:
         """``scan`` with an async step function.
 
         One step runs at a time. Emits when the zero is pulled first, then when each step's
@@ -71,7 +73,7 @@ class AsyncOps(OpsBase[Out, Mat]):
 
         return self._via_stage(ScanAsync(zero, f, emit_each=True))
 
-    def fold_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Any:
+    def fold_async(self, zero: U, f: Callable[[U, Out], Awaitable[U]]) -> Repr[U, Mat]:
         """``fold`` with an async step function.
 
         One step runs at a time. Emits when upstream completed, the last step finished and
@@ -89,9 +91,9 @@ class AsyncOps(OpsBase[Out, Mat]):
         self,
         parallelism: int,
         per_partition: int,
-        partitioner: Callable[[Out], Any],
+        partitioner: Callable[[Out], Hashable],
         f: Callable[[Out, Any], Awaitable[U]],
-    ) -> Any:
+    ) -> Repr[U, Mat]:
         """Run ``f(x, partitioner(x))`` for at most ``per_partition`` elements of one key
         and ``parallelism`` elements overall at once; emit results in input order.
 

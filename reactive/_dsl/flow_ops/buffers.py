@@ -7,13 +7,16 @@ with the primitives of :class:`~._base.OpsBase`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..._checks import (
     check,
     pos_int,
 )
-from ._base import Mat, OpsBase, Out
+from ._base import Mat, OpsBase, Out, Repr
+
+if TYPE_CHECKING:
+    from ..._ops.buffers import OverflowStrategy
 
 __all__ = ["BufferOps"]
 
@@ -23,7 +26,7 @@ class BufferOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
-    def buffer(self, size: int, overflow_strategy: Any) -> Any:
+    def buffer(self, size: int, overflow_strategy: OverflowStrategy) -> Repr[Out, Mat]:
         """Buffer up to ``size`` elements; ``overflow_strategy`` says what happens when full.
 
         Upstream is pulled eagerly while there is room. ``drop_head`` drops the oldest
@@ -40,7 +43,7 @@ class BufferOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Buffer(size, overflow_strategy))
 
-    def detach(self) -> Any:
+    def detach(self) -> Repr[Out, Mat]:
         """A one-element buffer decoupling upstream demand from downstream demand.
 
         Emits when downstream pulls and the element is buffered. Backpressures when the

@@ -8,14 +8,17 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._checks import (
     check,
     fn,
     integer,
 )
-from ._base import Mat, OpsBase, Out
+from ._base import Mat, OpsBase, Out, Repr, U
+
+if TYPE_CHECKING:
+    from ..blueprints import Source
 
 __all__ = ["ErrorOps"]
 
@@ -25,7 +28,7 @@ class ErrorOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
-    def recover(self, f: Callable[[BaseException], Out | None]) -> Any:
+    def recover(self, f: Callable[[BaseException], U | None]) -> Repr[Out | U, Mat]:
         """On an upstream failure emit ``f(exc)`` as the last element and complete.
 
         ``f`` re-raises to leave the failure as it is (or raises another exception to
@@ -40,7 +43,9 @@ class ErrorOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Recover(f))
 
-    def recover_with_retries(self, attempts: int, f: Callable[[BaseException], Any]) -> Any:
+    def recover_with_retries(
+        self, attempts: int, f: Callable[[BaseException], Source[U, Any]]
+    ) -> Repr[Out | U, Mat]:
         """On a failure continue with the Source ``f(exc)``, up to ``attempts`` times.
 
         ``attempts == 0`` never recovers, a negative value recovers without limit; a
@@ -58,7 +63,7 @@ class ErrorOps(OpsBase[Out, Mat]):
 
         return self._via_stage(RecoverWithRetries(attempts, f))
 
-    def map_error(self, f: Callable[[BaseException], BaseException | None]) -> Any:
+    def map_error(self, f: Callable[[BaseException], BaseException | None]) -> Repr[Out, Mat]:
         """Fail with ``f(exc)`` instead of the upstream failure (``None`` keeps ``exc``).
 
         Emits when upstream emits. Backpressures when downstream does. Completes when

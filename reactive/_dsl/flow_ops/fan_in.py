@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..._checks import (
     check,
@@ -18,7 +18,10 @@ from ..._checks import (
 )
 from ..._keep import Keep
 from ..graph import _module_of
-from ._base import Mat, OpsBase, Out, U
+from ._base import M2, M3, Mat, OpsBase, Out, Repr, T, U, V
+
+if TYPE_CHECKING:
+    from ..blueprints import Source
 
 __all__ = ["FanInOps"]
 
@@ -28,7 +31,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
-    def zip(self, other: Any) -> Any:
+    def zip(self, other: Source[U, Any]) -> Repr[tuple[Out, U], Mat]:
         """Pairs ``(a, b)`` of this and ``other``; completes when either completes.
 
         Emits when both sides have an element and downstream pulls. Backpressures when
@@ -40,7 +43,9 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], Zip(), None)
 
-    def zip_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
+    def zip_mat(
+        self, other: Source[U, M2], combine: Callable[[Mat, M2], M3]
+    ) -> Repr[tuple[Out, U], M3]:
         """``zip`` combining materialized values.
 
         Emits when both sides have an element and downstream pulls. Backpressures when
@@ -52,7 +57,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], Zip(), combine)
 
-    def zip_with(self, other: Any, f: Callable[[Out, Any], U]) -> Any:
+    def zip_with(self, other: Source[U, Any], f: Callable[[Out, U], V]) -> Repr[V, Mat]:
         """``f(a, b)`` for pairs of this and ``other``.
 
         Emits when both sides have an element and downstream pulls. Backpressures when
@@ -65,7 +70,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], ZipWith(f), None)
 
-    def merge(self, other: Any, eager_complete: bool = False) -> Any:
+    def merge(self, other: Source[U, Any], eager_complete: bool = False) -> Repr[Out | U, Mat]:
         """Elements of this and ``other`` as they arrive.
 
         Ready inputs are served in arrival (FIFO) order. With ``eager_complete`` the first
@@ -81,8 +86,8 @@ class FanInOps(OpsBase[Out, Mat]):
         return self._fan_in([other], Merge(2, eager_complete), None)
 
     def merge_mat(
-        self, other: Any, combine: Callable[[Any, Any], Any], eager_complete: bool = False
-    ) -> Any:
+        self, other: Source[U, M2], combine: Callable[[Mat, M2], M3], eager_complete: bool = False
+    ) -> Repr[Out | U, M3]:
         """``merge`` combining materialized values.
 
         Emits when either side has an element. Backpressures when downstream does. Completes
@@ -94,7 +99,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], Merge(2, eager_complete), combine)
 
-    def concat(self, other: Any) -> Any:
+    def concat(self, other: Source[U, Any]) -> Repr[Out | U, Mat]:
         """All of this, then all of ``other`` (both materialized at once).
 
         Both inputs are pulled at start (detached: one element waits on each); use
@@ -108,7 +113,9 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], Concat(2), None)
 
-    def concat_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
+    def concat_mat(
+        self, other: Source[U, M2], combine: Callable[[Mat, M2], M3]
+    ) -> Repr[Out | U, M3]:
         """``concat`` combining materialized values.
 
         Emits when the current input has an element. Backpressures when downstream does.
@@ -120,7 +127,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], Concat(2), combine)
 
-    def prepend(self, other: Any) -> Any:
+    def prepend(self, other: Source[U, Any]) -> Repr[Out | U, Mat]:
         """All of ``other``, then all of this.
 
         Both inputs are pulled at start (detached, as ``concat``); ``prepend_lazy`` pulls
@@ -138,9 +145,15 @@ class FanInOps(OpsBase[Out, Mat]):
             return self._fan_in([other], Concat(2, swap=True), None)
         from ..blueprints import Source
 
-        return Source(_module_of(other))._fan_in([self], Concat(2), lambda a, b: b)
+        # the stubs' Source is no OpsBase to mypy: Repr stands for it
+        return cast(
+            "Repr[Out | U, Mat]",
+            Source(_module_of(other))._fan_in([self], Concat(2), lambda a, b: b),
+        )
 
-    def prepend_mat(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
+    def prepend_mat(
+        self, other: Source[U, M2], combine: Callable[[Mat, M2], M3]
+    ) -> Repr[Out | U, M3]:
         """``prepend`` combining materialized values.
 
         Emits when the current input has an element. Backpressures when downstream does.
@@ -152,7 +165,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], Concat(2, swap=True), combine)
 
-    def zip_latest(self, other: Any) -> Any:
+    def zip_latest(self, other: Source[U, Any]) -> Repr[tuple[Out, U], Mat]:
         """Pairs ``(a, b)`` of the latest elements of this and ``other``, once both emitted,
         on every new element of either; completes when either completes.
 
@@ -166,7 +179,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], ZipLatest(), None)
 
-    def zip_latest_with(self, other: Any, f: Callable[[Out, Any], U]) -> Any:
+    def zip_latest_with(self, other: Source[U, Any], f: Callable[[Out, U], V]) -> Repr[V, Mat]:
         """``f(a, b)`` of the latest elements (see ``zip_latest``).
 
         Emits when both sides delivered at least once, one of them delivered a new element
@@ -179,7 +192,9 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], ZipLatestWith(f), None)
 
-    def merge_sorted(self, other: Any, key: Callable[[Any], Any] | None = None) -> Any:
+    def merge_sorted(
+        self, other: Source[U, Any], key: Callable[[Any], Any] | None = None
+    ) -> Repr[Out | U, Mat]:
         """Merge this sorted stream with the sorted ``other`` into one sorted stream.
 
         Ordered by ``key(x)`` (the element itself without ``key``); on ties this stream's
@@ -195,7 +210,9 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], MergeSorted(key), None)
 
-    def interleave(self, other: Any, segment_size: int, eager_close: bool = False) -> Any:
+    def interleave(
+        self, other: Source[U, Any], segment_size: int, eager_close: bool = False
+    ) -> Repr[Out | U, Mat]:
         """``segment_size`` elements of this, then of ``other``, in turn; when one side
         completes the rest of the other follows (unless ``eager_close``).
 
@@ -210,7 +227,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], Interleave(2, segment_size, eager_close), None)
 
-    def or_else(self, other: Any) -> Any:
+    def or_else(self, other: Source[U, Any]) -> Repr[Out | U, Mat]:
         """This stream; if it completes without any element, ``other`` instead.
 
         Both are materialized at once; ``other`` is cancelled at this stream's first element.
@@ -223,7 +240,9 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], OrElse(), None)
 
-    def zip_all(self, other: Any, pad_left: Any, pad_right: Any) -> Any:
+    def zip_all(
+        self, other: Source[U, Any], pad_left: T, pad_right: V
+    ) -> Repr[tuple[Out | T, U | V], Mat]:
         """Pairs ``(a, b)`` of this and ``other`` until both complete; the side that
         completed first is padded (``pad_left`` for this one, ``pad_right`` for ``other``).
 
@@ -235,7 +254,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], ZipAll(pad_left, pad_right), None)
 
-    def concat_lazy(self, other: Any) -> Any:
+    def concat_lazy(self, other: Source[U, Any]) -> Repr[Out | U, Mat]:
         """All of this, then all of ``other``; ``other`` is materialized at once but
         pulled only once this completed (not eagerly, unlike ``concat``).
 
@@ -247,7 +266,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         return self._fan_in([other], Concat(2, detached=False), None)
 
-    def prepend_lazy(self, other: Any) -> Any:
+    def prepend_lazy(self, other: Source[U, Any]) -> Repr[Out | U, Mat]:
         """All of ``other``, then all of this; this is pulled only once ``other``
         completed (both are materialized at once).
 
@@ -261,4 +280,7 @@ class FanInOps(OpsBase[Out, Mat]):
             return self._fan_in([other], Concat(2, detached=False, swap=True), None)
         from ..blueprints import Source
 
-        return Source(_module_of(other))._fan_in([self], Concat(2, detached=False), Keep.right)
+        return cast(
+            "Repr[Out | U, Mat]",
+            Source(_module_of(other))._fan_in([self], Concat(2, detached=False), Keep.right),
+        )

@@ -8,14 +8,17 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._checks import (
     check,
     fn,
 )
 from ..graph import Graph
-from ._base import Mat, OpsBase, Out
+from ._base import M2, M3, Mat, OpsBase, Out, Repr
+
+if TYPE_CHECKING:
+    from ..blueprints import Sink
 
 __all__ = ["FanOutOps"]
 
@@ -25,7 +28,7 @@ class FanOutOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
-    def also_to(self, sink: Any) -> Any:
+    def also_to(self, sink: Sink[Out, Any]) -> Repr[Out, Mat]:
         """Send every element to ``sink`` as well as downstream.
 
         Emits when an element is available and both downstream and the sink have demand.
@@ -36,7 +39,7 @@ class FanOutOps(OpsBase[Out, Mat]):
 
         return self._side_output(Broadcast(2, eager_cancel=True), sink, None)
 
-    def also_to_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
+    def also_to_mat(self, sink: Sink[Out, M2], combine: Callable[[Mat, M2], M3]) -> Repr[Out, M3]:
         """``also_to`` combining this blueprint's and the sink's materialized values.
 
         Emits when an element is available and both downstream and the sink have demand.
@@ -48,7 +51,7 @@ class FanOutOps(OpsBase[Out, Mat]):
 
         return self._side_output(Broadcast(2, eager_cancel=True), sink, combine)
 
-    def wire_tap(self, sink: Any) -> Any:
+    def wire_tap(self, sink: Sink[Out, Any] | Callable[[Out], Any]) -> Repr[Out, Mat]:
         """Send a copy of each element to ``sink`` (or call ``sink(x)`` when given a
         function, Akka's ``wireTap(f)``) only when it has demand; never slows the main line
         (while the tap backpressures, only the latest copy is kept for it).
@@ -64,7 +67,7 @@ class FanOutOps(OpsBase[Out, Mat]):
             sink = Sink.foreach(sink)
         return self._side_output(WireTap(), sink, None)
 
-    def wire_tap_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
+    def wire_tap_mat(self, sink: Sink[Out, M2], combine: Callable[[Mat, M2], M3]) -> Repr[Out, M3]:
         """``wire_tap`` combining materialized values.
 
         Emits when downstream has demand. Backpressures when downstream backpressures (never
@@ -77,7 +80,7 @@ class FanOutOps(OpsBase[Out, Mat]):
 
         return self._side_output(WireTap(), sink, combine)
 
-    def divert_to(self, sink: Any, pred: Callable[[Out], bool]) -> Any:
+    def divert_to(self, sink: Sink[Out, Any], pred: Callable[[Out], bool]) -> Repr[Out, Mat]:
         """Send elements for which ``pred`` holds only to ``sink``, the others downstream.
 
         Emits when the chosen output has demand. Backpressures when the chosen output
@@ -91,8 +94,8 @@ class FanOutOps(OpsBase[Out, Mat]):
         return self._side_output(stage, sink, None)
 
     def divert_to_mat(
-        self, sink: Any, pred: Callable[[Out], bool], combine: Callable[[Any, Any], Any]
-    ) -> Any:
+        self, sink: Sink[Out, M2], pred: Callable[[Out], bool], combine: Callable[[Mat, M2], M3]
+    ) -> Repr[Out, M3]:
         """``divert_to`` combining materialized values.
 
         Emits when the chosen output has demand. Backpressures when the chosen output

@@ -8,7 +8,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._checks import (
     check,
@@ -16,7 +16,11 @@ from ..._checks import (
     integer,
     pos_int,
 )
-from ._base import Mat, OpsBase, Out
+from ._base import Mat, OpsBase, Out, Repr, U
+
+if TYPE_CHECKING:
+    from ..._keep import NotUsedType
+    from ..blueprints import Source
 
 __all__ = ["NestingOps"]
 
@@ -26,7 +30,7 @@ class NestingOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
-    def flat_map_concat(self, f: Callable[[Out], Any]) -> Any:
+    def flat_map_concat(self, f: Callable[[Out], Source[U, Any]]) -> Repr[U, Mat]:
         """Turn each element into a Source with ``f`` and emit their elements one source
         after another (only one inner source is consumed at a time).
 
@@ -40,7 +44,7 @@ class NestingOps(OpsBase[Out, Mat]):
 
         return self._via_stage(FlatMapMerge(1, f, name="flat_map_concat"))
 
-    def flat_map_merge(self, breadth: int, f: Callable[[Out], Any]) -> Any:
+    def flat_map_merge(self, breadth: int, f: Callable[[Out], Source[U, Any]]) -> Repr[U, Mat]:
         """Turn each element into a Source with ``f``; consume up to ``breadth`` of them
         at once, emitting elements as they arrive (order kept within one source).
 
@@ -55,7 +59,7 @@ class NestingOps(OpsBase[Out, Mat]):
 
         return self._via_stage(FlatMapMerge(breadth, f))
 
-    def switch_map(self, f: Callable[[Out], Any]) -> Any:
+    def switch_map(self, f: Callable[[Out], Source[U, Any]]) -> Repr[U, Mat]:
         """Flat-map to the latest source only (``flat_map_latest``): each new element
         cancels the inner source in use and switches to ``f(element)``.
 
@@ -70,7 +74,7 @@ class NestingOps(OpsBase[Out, Mat]):
 
         return self._via_stage(SwitchMap(f))
 
-    def prefix_and_tail(self, n: int) -> Any:
+    def prefix_and_tail(self, n: int) -> Repr[tuple[list[Out], Source[Out, NotUsedType]], Mat]:
         """Emit one pair ``(first n elements as a list, Source of the rest)``, then
         complete. ``n <= 0`` gives ``([], whole stream)``; a shorter stream gives
         ``(all elements, empty Source)``. The tail must be materialized once, within the

@@ -19,7 +19,7 @@ from ..._checks import (
     pos_int,
     string,
 )
-from ._base import Mat, OpsBase, Out, U
+from ._base import Mat, OpsBase, Out, Repr, S, U
 
 __all__ = ["SimpleOps"]
 
@@ -31,7 +31,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
-    def map(self, f: Callable[[Out], U]) -> Any:
+    def map(self, f: Callable[[Out], U]) -> Repr[U, Mat]:
         """Transform each element with ``f``.
 
         Emits when f returns. Backpressures when downstream does. Completes when upstream
@@ -43,7 +43,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Map(f))
 
-    def filter(self, p: Callable[[Out], bool]) -> Any:
+    def filter(self, p: Callable[[Out], bool]) -> Repr[Out, Mat]:
         """Pass elements for which ``p`` holds.
 
         Emits when ``p`` holds for an element. Backpressures when ``p`` holds and downstream
@@ -56,7 +56,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Filter(p))
 
-    def filter_not(self, p: Callable[[Out], bool]) -> Any:
+    def filter_not(self, p: Callable[[Out], bool]) -> Repr[Out, Mat]:
         """Pass elements for which ``p`` does not hold.
 
         Emits when ``p`` does not hold for an element. Backpressures when ``p`` does not hold
@@ -69,7 +69,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Filter(p, negate=True))
 
-    def map_concat(self, f: Callable[[Out], Iterable[U]]) -> Any:
+    def map_concat(self, f: Callable[[Out], Iterable[U]]) -> Repr[U, Mat]:
         """Emit every element of the iterable ``f(x)`` in order (lazily).
 
         Emits when downstream pulls and the current iterable has an element left (an empty
@@ -84,7 +84,9 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(MapConcat(f))
 
-    def stateful_map_concat(self, factory: Callable[[], Callable[[Out], Iterable[U]]]) -> Any:
+    def stateful_map_concat(
+        self, factory: Callable[[], Callable[[Out], Iterable[U]]]
+    ) -> Repr[U, Mat]:
         """``map_concat`` whose function comes from ``factory()`` once per run.
 
         Emits when downstream pulls and the current iterable has an element left.
@@ -101,10 +103,10 @@ class SimpleOps(OpsBase[Out, Mat]):
 
     def stateful_map(
         self,
-        create: Callable[[], Any],
-        f: Callable[[Any, Out], tuple[Any, U]],
-        on_complete: Callable[[Any], U | None] | None = None,
-    ) -> Any:
+        create: Callable[[], S],
+        f: Callable[[S, Out], tuple[S, U]],
+        on_complete: Callable[[S], U | None] | None = None,
+    ) -> Repr[U, Mat]:
         """Map with state: ``f(state, x) -> (state, y)``; ``on_complete(state)`` may emit
         a last element on upstream completion (None emits nothing).
 
@@ -125,7 +127,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(StatefulMap(create, f, on_complete))
 
-    def scan(self, zero: U, f: Callable[[U, Out], U]) -> Any:
+    def scan(self, zero: U, f: Callable[[U, Out], U]) -> Repr[U, Mat]:
         """Emit ``zero`` first, then every running accumulation ``f(acc, x)``.
 
         Emits when the zero or an accumulation is ready and downstream pulls (upstream is not
@@ -140,7 +142,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Scan(zero, f))
 
-    def fold(self, zero: U, f: Callable[[U, Out], U]) -> Any:
+    def fold(self, zero: U, f: Callable[[U, Out], U]) -> Repr[U, Mat]:
         """Emit the final accumulation on completion (``zero`` for an empty stream).
 
         Emits when upstream completes and downstream pulls (one element). Backpressures when
@@ -154,7 +156,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Fold(zero, f))
 
-    def reduce(self, f: Callable[[Out, Out], Out]) -> Any:
+    def reduce(self, f: Callable[[Out, Out], Out]) -> Repr[Out, Mat]:
         """Like ``fold`` seeded with the first element; fails on an empty stream.
 
         Emits when upstream completes and downstream pulls (one element). Backpressures when
@@ -168,7 +170,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Reduce(f))
 
-    def take(self, n: int) -> Any:
+    def take(self, n: int) -> Repr[Out, Mat]:
         """The first ``n`` elements, then complete (cancelling upstream).
 
         Emits when upstream emits and fewer than ``n`` elements passed. Backpressures when
@@ -181,7 +183,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Take(n))
 
-    def take_while(self, p: Callable[[Out], bool], inclusive: bool = False) -> Any:
+    def take_while(self, p: Callable[[Out], bool], inclusive: bool = False) -> Repr[Out, Mat]:
         """Pass while ``p`` holds; complete at the first element where it does not.
 
         That element is emitted only with ``inclusive``.
@@ -197,7 +199,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(TakeWhile(p, inclusive))
 
-    def drop(self, n: int) -> Any:
+    def drop(self, n: int) -> Repr[Out, Mat]:
         """Skip the first ``n`` elements.
 
         Emits when the first ``n`` elements were dropped and upstream emits. Backpressures
@@ -209,7 +211,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Drop(n))
 
-    def drop_while(self, p: Callable[[Out], bool]) -> Any:
+    def drop_while(self, p: Callable[[Out], bool]) -> Repr[Out, Mat]:
         """Skip elements while ``p`` holds, then pass everything.
 
         Emits when ``p`` returned false once, and upstream emits. Backpressures when ``p``
@@ -222,7 +224,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(DropWhile(p))
 
-    def grouped(self, n: int) -> Any:
+    def grouped(self, n: int) -> Repr[list[Out], Mat]:
         """Lists of ``n`` elements; the last one may be shorter.
 
         Emits when ``n`` elements were collected, or upstream completed with a non-empty
@@ -235,7 +237,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Grouped(n))
 
-    def sliding(self, n: int, step: int = 1) -> Any:
+    def sliding(self, n: int, step: int = 1) -> Repr[list[Out], Mat]:
         """Windows of ``n`` elements advancing by ``step``.
 
         The last window may be shorter: a stream shorter than ``n`` gives one partial window,
@@ -251,7 +253,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Sliding(n, step))
 
-    def limit(self, n: int) -> Any:
+    def limit(self, n: int) -> Repr[Out, Mat]:
         """Pass through; fail with ``StreamLimitReachedError`` beyond ``n`` elements.
 
         Emits when upstream emits and at most ``n`` elements passed. Backpressures when
@@ -263,7 +265,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Limit(n))
 
-    def limit_weighted(self, n: int, cost: Callable[[Out], int]) -> Any:
+    def limit_weighted(self, n: int, cost: Callable[[Out], int]) -> Repr[Out, Mat]:
         """Like ``limit`` with a cost per element.
 
         Emits when upstream emits and the total ``cost`` is at most ``n``. Backpressures when
@@ -277,7 +279,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Limit(n, cost))
 
-    def intersperse(self, inject: Any, start: Any = _MISSING, end: Any = _MISSING) -> Any:
+    def intersperse(self, inject: U, start: U = _MISSING, end: U = _MISSING) -> Repr[Out | U, Mat]:
         """Insert ``inject`` between elements; optional ``start`` and ``end`` markers.
 
         ``start`` goes out first, even before the first element (on an empty stream too);
@@ -293,7 +295,7 @@ class SimpleOps(OpsBase[Out, Mat]):
         kw = {k: v for k, v in (("start", start), ("end", end)) if v is not _MISSING}
         return self._via_stage(Intersperse(inject, **kw))
 
-    def zip_with_index(self) -> Any:
+    def zip_with_index(self) -> Repr[tuple[Out, int], Mat]:
         """Pair each element with its index: ``(x, i)`` from 0.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when upstream
@@ -305,7 +307,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
     def log(
         self, name: str, extract: Callable[[Out], Any] | None = None, logger: Any = None
-    ) -> Any:
+    ) -> Repr[Out, Mat]:
         """Log elements, completion and failure through ``logging``; pass through.
 
         Elements (``extract(x)`` when given) and completion at DEBUG, failure at ERROR, on
@@ -320,7 +322,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Log(name, extract, logger))
 
-    def drop_repeated(self, eq: Callable[[Out, Out], bool] | None = None) -> Any:
+    def drop_repeated(self, eq: Callable[[Out, Out], bool] | None = None) -> Repr[Out, Mat]:
         """Drop consecutive duplicates: elements equal (``eq(previous, x)``, else ``==``)
         to the element emitted just before.
 

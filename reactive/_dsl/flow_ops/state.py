@@ -8,13 +8,15 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from ..._keep import Keep
-from ._base import Mat, OpsBase, Out, U
+from ._base import M2, Mat, OpsBase, Out, Repr, S, T, U
 
 if TYPE_CHECKING:
-    from ..blueprints import FlowOps
+    from ...state._spec import StoreSpec
+    from ...state._view import StoreView
+    from ..blueprints import FlowOps, Sink
 
 __all__ = ["KeyedStateOps"]
 
@@ -24,14 +26,31 @@ class KeyedStateOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
+    @overload
     def aggregate_by_key(
         self,
-        store: Any,
-        key: Callable[[Out], Any],
-        zero: Callable[[], Any],
-        aggregate: Callable[[Any, Out], Any],
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+    ) -> Repr[tuple[T, U], StoreView[T, U]]: ...
+    @overload
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
+        combine: Callable[[Mat, StoreView[T, U]], M2],
+    ) -> Repr[tuple[T, U], M2]: ...
+    def aggregate_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        zero: Callable[[], U],
+        aggregate: Callable[[U, Out], U],
         combine: Callable[[Any, Any], Any] = Keep.right,
-    ) -> Any:
+    ) -> Repr[tuple[T, U], Any]:
         """Keep ``aggregate(value, x)`` per key ``key(x)`` in ``store`` (a ``StoreSpec``;
         ``zero()`` for a new key) and emit ``(key, new_value)`` for each element: the
         changelog of a table. Materializes a read-only ``StoreView`` of the store, current
@@ -47,13 +66,28 @@ class KeyedStateOps(OpsBase[Out, Mat]):
 
         return self._via_stage(AggregateByKey(store, key, zero, aggregate), combine)
 
+    @overload
     def stateful_map_by_key(
         self,
-        store: Any,
-        key: Callable[[Out], Any],
-        f: Callable[[Any, Out], tuple[Any, Any]],
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+    ) -> Repr[U, StoreView[T, S]]: ...
+    @overload
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
+        combine: Callable[[Mat, StoreView[T, S]], M2],
+    ) -> Repr[U, M2]: ...
+    def stateful_map_by_key(
+        self,
+        store: StoreSpec[Any, Any],
+        key: Callable[[Out], T],
+        f: Callable[[S | None, Out], tuple[S | None, U | None]],
         combine: Callable[[Any, Any], Any] = Keep.right,
-    ) -> Any:
+    ) -> Repr[U, Any]:
         """``stateful_map`` with one state per key ``key(x)``, kept in ``store``:
         ``f(value, x) -> (new_value, y)`` (``value`` None for a key without one; a
         ``new_value`` of None deletes the key; a ``y`` of None emits nothing).
@@ -74,8 +108,8 @@ class KeyedStateOps(OpsBase[Out, Mat]):
         table: Any,
         key: Callable[[Out], Any],
         combine: Callable[[Out, Any], U],
-        missing: Any = None,
-    ) -> Any:
+        missing: Sink[Out, Any] | None = None,
+    ) -> Repr[U, Mat]:
         """Inner stream-table join (Kafka Streams' ``KStream.join(KTable)``): for each
         element ``x`` whose key ``key(x)`` has a value ``v`` in ``table`` (a read-only
         view: ``StoreView``, ``KeyValueStore``, ``KTable``) *now*, emit ``combine(x, v)``.
@@ -91,17 +125,23 @@ class KeyedStateOps(OpsBase[Out, Mat]):
         from ..._ops.join import InnerJoin, check_table, element_of, is_missing
 
         check_table("join_table", table, key, combine)
-        ops = cast("FlowOps[Out, Mat]", self)  # map/map_concat: the simple family's
+        # map/map_concat: the simple family's; the stubs' FlowOps is no OpsBase to mypy, so
+        # its result is cast back to Repr (which stands for the same blueprint)
+        ops = cast("FlowOps[Out, Mat]", self)
         if missing is None:
-            return ops.map_concat(InnerJoin(table, key, combine, tagged=False))
+            return cast(
+                "Repr[U, Mat]", ops.map_concat(InnerJoin(table, key, combine, tagged=False))
+            )
         from ..blueprints import Flow
 
         tagged = ops.map(InnerJoin(table, key, combine, tagged=True))
-        return tagged.divert_to(Flow().map(element_of).to(missing), is_missing)
+        return cast(
+            "Repr[U, Mat]", tagged.divert_to(Flow().map(element_of).to(missing), is_missing)
+        )
 
     def left_join_table(
         self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
-    ) -> Any:
+    ) -> Repr[U, Mat]:
         """Left stream-table join (Kafka Streams' ``KStream.leftJoin(KTable)``): for each
         element ``x`` emit ``combine(x, v)`` with ``v`` the value of ``key(x)`` in
         ``table`` now, or None when it has none.
@@ -114,4 +154,6 @@ class KeyedStateOps(OpsBase[Out, Mat]):
         from ..._ops.join import LeftJoin, check_table
 
         check_table("left_join_table", table, key, combine)
-        return cast("FlowOps[Out, Mat]", self).map(LeftJoin(table, key, combine))
+        return cast(
+            "Repr[U, Mat]", cast("FlowOps[Out, Mat]", self).map(LeftJoin(table, key, combine))
+        )

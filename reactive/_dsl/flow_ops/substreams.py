@@ -7,15 +7,14 @@ with the primitives of :class:`~._base.OpsBase`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
 
 from ..._checks import (
     check,
     fn,
     int_at_least,
 )
-from ._base import Mat, OpsBase, Out
+from ._base import Mat, OpsBase, Out, SubRepr
 
 __all__ = ["SubstreamOps"]
 
@@ -28,9 +27,9 @@ class SubstreamOps(OpsBase[Out, Mat]):
     def group_by(
         self,
         max_substreams: int,
-        key: Callable[[Out], Any],
+        key: Callable[[Out], Hashable],
         allow_closed_substream_recreation: bool = False,
-    ) -> Any:
+    ) -> SubRepr[Out, Mat]:
         """Demultiplex into one substream per key; returns a ``SubFlow``.
 
         Keys of closed substreams are remembered (their later elements are dropped) and
@@ -47,11 +46,12 @@ class SubstreamOps(OpsBase[Out, Mat]):
         from ..._ops.nesting import GroupBy
         from ..subflow import SubFlow
 
-        return SubFlow(
+        sub: SubRepr[Out, Mat] = SubFlow(
             self._via_stage(GroupBy(max_substreams, key, allow_closed_substream_recreation))
         )
+        return sub
 
-    def split_when(self, p: Callable[[Out], bool]) -> Any:
+    def split_when(self, p: Callable[[Out], bool]) -> SubRepr[Out, Mat]:
         """Start a new substream at each element for which ``p`` holds; returns a
         ``SubFlow``. A cancelled substream is drained up to the next split.
 
@@ -65,9 +65,10 @@ class SubstreamOps(OpsBase[Out, Mat]):
         from ..._ops.nesting import Split
         from ..subflow import SubFlow
 
-        return SubFlow(self._via_stage(Split(p, after=False)))
+        sub: SubRepr[Out, Mat] = SubFlow(self._via_stage(Split(p, after=False)))
+        return sub
 
-    def split_after(self, p: Callable[[Out], bool]) -> Any:
+    def split_after(self, p: Callable[[Out], bool]) -> SubRepr[Out, Mat]:
         """End the current substream after each element for which ``p`` holds; returns a
         ``SubFlow``. The element after that one starts a new substream.
 
@@ -80,4 +81,5 @@ class SubstreamOps(OpsBase[Out, Mat]):
         from ..._ops.nesting import Split
         from ..subflow import SubFlow
 
-        return SubFlow(self._via_stage(Split(p, after=True)))
+        sub: SubRepr[Out, Mat] = SubFlow(self._via_stage(Split(p, after=True)))
+        return sub

@@ -9,7 +9,7 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..._checks import (
     check,
@@ -19,7 +19,11 @@ from ..._checks import (
     pos_int,
 )
 from ..._checks import seconds as secs
-from ._base import Mat, OpsBase, Out, U
+from ._base import Mat, OpsBase, Out, Repr, U
+
+if TYPE_CHECKING:
+    from ..._ops.buffers import OverflowStrategy
+    from ..._ops.timer import ThrottleMode
 
 __all__ = ["TimeOps"]
 
@@ -35,9 +39,9 @@ class TimeOps(OpsBase[Out, Mat]):
         elements: int,
         per: float,
         maximum_burst: int | None = None,
-        mode: Any = None,
+        mode: ThrottleMode | None = None,
         cost: Callable[[Out], int] | None = None,
-    ) -> Any:
+    ) -> Repr[Out, Mat]:
         """Limit the rate to ``elements`` (tokens) per ``per`` seconds with a token bucket.
 
         The bucket holds ``maximum_burst`` tokens (default ``max(1, tokens per 100 ms)``)
@@ -63,7 +67,7 @@ class TimeOps(OpsBase[Out, Mat]):
         m = ThrottleMode.shaping if mode is None else mode
         return self._via_stage(Throttle(elements, per, maximum_burst, m, cost))
 
-    def grouped_within(self, n: int, seconds: float) -> Any:
+    def grouped_within(self, n: int, seconds: float) -> Repr[list[Out], Mat]:
         """Lists of up to ``n`` elements, closed by count or every ``seconds``, never empty.
 
         Emits when the group is full, or the periodic timer fired with a non-empty group,
@@ -76,7 +80,12 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(GroupedWithin(n, seconds))
 
-    def delay(self, seconds: float, strategy: Any = None, buffer_size: int | None = None) -> Any:
+    def delay(
+        self,
+        seconds: float,
+        strategy: OverflowStrategy | None = None,
+        buffer_size: int | None = None,
+    ) -> Repr[Out, Mat]:
         """Hold every element for ``seconds`` in a buffer of ``buffer_size`` elements
         (default: the ``Attributes.input_buffer`` max, 16, as Akka).
 
@@ -98,7 +107,7 @@ class TimeOps(OpsBase[Out, Mat]):
         s = OverflowStrategy.backpressure if strategy is None else strategy
         return self._via_stage(Delay(seconds, s, buffer_size))
 
-    def initial_delay(self, seconds: float) -> Any:
+    def initial_delay(self, seconds: float) -> Repr[Out, Mat]:
         """Let nothing through before ``seconds`` after materialization.
 
         Emits when upstream emits after the delay. Backpressures when the delay has not
@@ -110,7 +119,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(InitialDelay(seconds))
 
-    def take_within(self, seconds: float) -> Any:
+    def take_within(self, seconds: float) -> Repr[Out, Mat]:
         """Pass elements for ``seconds`` after materialization, then complete.
 
         Emits when upstream emits in the window. Backpressures when downstream does.
@@ -122,7 +131,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(TakeWithin(seconds))
 
-    def drop_within(self, seconds: float) -> Any:
+    def drop_within(self, seconds: float) -> Repr[Out, Mat]:
         """Drop elements for ``seconds`` after materialization, then pass them.
 
         Emits when upstream emits after the window. Backpressures when downstream does
@@ -134,7 +143,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(DropWithin(seconds))
 
-    def idle_timeout(self, seconds: float) -> Any:
+    def idle_timeout(self, seconds: float) -> Repr[Out, Mat]:
         """Fail with ``StreamTimeoutError`` if no element passed for ``seconds``.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when
@@ -146,7 +155,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(IdleTimeout(seconds))
 
-    def completion_timeout(self, seconds: float) -> Any:
+    def completion_timeout(self, seconds: float) -> Repr[Out, Mat]:
         """Fail with ``StreamTimeoutError`` if the stream has not completed in ``seconds``.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when
@@ -158,7 +167,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(CompletionTimeout(seconds))
 
-    def initial_timeout(self, seconds: float) -> Any:
+    def initial_timeout(self, seconds: float) -> Repr[Out, Mat]:
         """Fail with ``StreamTimeoutError`` if the first element has not passed in ``seconds``.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when
@@ -170,7 +179,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(InitialTimeout(seconds))
 
-    def backpressure_timeout(self, seconds: float) -> Any:
+    def backpressure_timeout(self, seconds: float) -> Repr[Out, Mat]:
         """Fail with ``StreamTimeoutError`` if, after an emission, downstream signals no
         demand for ``seconds``.
 
@@ -183,7 +192,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(BackpressureTimeout(seconds))
 
-    def keep_alive(self, seconds: float, inject: Callable[[], Out]) -> Any:
+    def keep_alive(self, seconds: float, inject: Callable[[], U]) -> Repr[Out | U, Mat]:
         """Emit ``inject()`` when upstream was idle for ``seconds`` and downstream pulls.
 
         Emits when upstream emits, or after ``seconds`` of upstream idleness with demand.
@@ -195,7 +204,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(KeepAlive(seconds, inject))
 
-    def conflate(self, f: Callable[[Out, Out], Out]) -> Any:
+    def conflate(self, f: Callable[[Out, Out], Out]) -> Repr[Out, Mat]:
         """While downstream is slow, fold incoming elements into one with ``f``.
 
         Emits when downstream pulls and a summary exists. Backpressures never (upstream
@@ -208,7 +217,9 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Batch.conflate(lambda x: x, f))
 
-    def conflate_with_seed(self, seed: Callable[[Out], U], f: Callable[[U, Out], U]) -> Any:
+    def conflate_with_seed(
+        self, seed: Callable[[Out], U], f: Callable[[U, Out], U]
+    ) -> Repr[U, Mat]:
         """Like ``conflate``; ``seed(x)`` turns the first element of a summary into it.
 
         Emits when downstream pulls and a summary exists. Backpressures never. Completes
@@ -220,7 +231,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Batch.conflate(seed, f))
 
-    def batch(self, max: int, seed: Callable[[Out], U], f: Callable[[U, Out], U]) -> Any:
+    def batch(self, max: int, seed: Callable[[Out], U], f: Callable[[U, Out], U]) -> Repr[U, Mat]:
         """Like ``conflate_with_seed`` but a summary holds at most ``max`` elements.
 
         Emits when downstream pulls and a summary exists. Backpressures when the summary
@@ -239,7 +250,7 @@ class TimeOps(OpsBase[Out, Mat]):
         cost: Callable[[Out], int],
         seed: Callable[[Out], U],
         f: Callable[[U, Out], U],
-    ) -> Any:
+    ) -> Repr[U, Mat]:
         """Like ``batch`` with a summary bounded by the total ``cost`` of its elements.
 
         Emits when downstream pulls and a summary exists. Backpressures when the summary
@@ -252,7 +263,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Batch(max, cost, seed, f, name="batch_weighted"))
 
-    def expand(self, f: Callable[[Out], Iterable[U]]) -> Any:
+    def expand(self, f: Callable[[Out], Iterable[U]]) -> Repr[U, Mat]:
         """Replace each element by the iterator ``f(x)``, emitted while downstream is faster.
 
         Emits when downstream pulls and the current iterator has elements. Backpressures
@@ -267,7 +278,7 @@ class TimeOps(OpsBase[Out, Mat]):
 
         return self._via_stage(Expand(f))
 
-    def debounce(self, seconds: float) -> Any:
+    def debounce(self, seconds: float) -> Repr[Out, Mat]:
         """Emit an element only once ``seconds`` passed without a newer one (the latest
         wins); on upstream completion the pending element is emitted at once.
 

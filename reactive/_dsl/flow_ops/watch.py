@@ -8,14 +8,20 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ..._checks import (
     check,
     fn,
 )
 from ..._keep import Keep
-from ._base import Mat, OpsBase, Out
+from ._base import M2, Mat, OpsBase, Out, Repr
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ..._keep import DoneType
+    from ..._ops.watch import FlowMonitor
 
 __all__ = ["WatchOps"]
 
@@ -25,7 +31,13 @@ class WatchOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
-    def watch_termination(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Any:
+    @overload
+    def watch_termination(self) -> Repr[Out, asyncio.Future[DoneType]]: ...
+    @overload
+    def watch_termination(
+        self, combine: Callable[[Mat, asyncio.Future[DoneType]], M2]
+    ) -> Repr[Out, M2]: ...
+    def watch_termination(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Repr[Out, Any]:
         """Materialize an awaitable completing with ``Done`` when the stream terminates
         here (or failing with its failure).
 
@@ -40,7 +52,11 @@ class WatchOps(OpsBase[Out, Mat]):
 
         return self._via_stage(WatchTermination(), combine)
 
-    def monitor(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Any:
+    @overload
+    def monitor(self) -> Repr[Out, FlowMonitor]: ...
+    @overload
+    def monitor(self, combine: Callable[[Mat, FlowMonitor], M2]) -> Repr[Out, M2]: ...
+    def monitor(self, combine: Callable[[Any, Any], Any] = Keep.right) -> Repr[Out, Any]:
         """Materialize a ``FlowMonitor`` whose ``state`` tells the stream's last event.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when upstream

@@ -8,10 +8,15 @@ with the primitives of :class:`~._base.OpsBase`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ..._ops.window_specs import EmitStrategy
-from ._base import Mat, OpsBase, Out
+from ._base import Mat, OpsBase, Out, Repr, S, V
+
+if TYPE_CHECKING:
+    from ..._ops.window_specs import Windowed, WindowSpec
+    from ...state._spec import StoreSpec
+    from ..blueprints import Sink
 
 __all__ = ["WindowOps"]
 
@@ -21,9 +26,69 @@ class WindowOps(OpsBase[Out, Mat]):
 
     __slots__ = ()
 
+    @overload
     def windowed(
         self,
-        windows: Any,
+        windows: WindowSpec,
+        *,
+        key: Callable[[Out], V],
+        timestamp: Callable[[Out], float] | None = None,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = None,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = None,
+        idle_timeout: float | None = None,
+        store: StoreSpec[Any, Any] | None = None,
+    ) -> Repr[Windowed[V, S], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: Callable[[Out], V],
+        timestamp: Callable[[Out], float] | None = None,
+        zero: None = None,
+        aggregate: None = None,
+        merge: Callable[[Any, Any], Any] | None = None,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = None,
+        idle_timeout: float | None = None,
+        store: StoreSpec[Any, Any] | None = None,
+    ) -> Repr[Windowed[V, list[Out]], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = None,
+        timestamp: Callable[[Out], float] | None = None,
+        zero: Callable[[], S],
+        aggregate: Callable[[S, Out], S],
+        merge: Callable[[S, S], S] | None = None,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = None,
+        idle_timeout: float | None = None,
+        store: StoreSpec[Any, Any] | None = None,
+    ) -> Repr[Windowed[None, S], Mat]: ...
+    @overload
+    def windowed(
+        self,
+        windows: WindowSpec,
+        *,
+        key: None = None,
+        timestamp: Callable[[Out], float] | None = None,
+        zero: None = None,
+        aggregate: None = None,
+        merge: Callable[[Any, Any], Any] | None = None,
+        emit: EmitStrategy = ...,
+        late: Sink[Out, Any] | None = None,
+        idle_timeout: float | None = None,
+        store: StoreSpec[Any, Any] | None = None,
+    ) -> Repr[Windowed[None, list[Out]], Mat]: ...
+    def windowed(
+        self,
+        windows: WindowSpec,
         *,
         key: Callable[[Out], Any] | None = None,
         timestamp: Callable[[Out], float] | None = None,
@@ -31,10 +96,10 @@ class WindowOps(OpsBase[Out, Mat]):
         aggregate: Callable[[Any, Out], Any] | None = None,
         merge: Callable[[Any, Any], Any] | None = None,
         emit: EmitStrategy = EmitStrategy.on_window_close(),
-        late: Any = None,
+        late: Sink[Out, Any] | None = None,
         idle_timeout: float | None = None,
-        store: Any = None,
-    ) -> Any:
+        store: StoreSpec[Any, Any] | None = None,
+    ) -> Repr[Windowed[Any, Any], Mat]:
         """Group elements into event-time windows per key; emit ``Windowed(key, start, end,
         value)``. The materialized value stays this blueprint's (the operator's is ``NotUsed``).
 
