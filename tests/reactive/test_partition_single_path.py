@@ -14,8 +14,7 @@ second test runs the scoring benchmark's graph (``Partition`` into a two-inlet
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -52,6 +51,9 @@ from tests.reactive.test_fan_out_batches import (
     read_to_end,
 )
 from tests.reactive.test_junction_batches import INPUTS, SETTINGS, Injected
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class OneByOne(GraphStage[FlowShape]):
