@@ -209,15 +209,12 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                 c.in_logic._handle_error(exc)
             self._taken(len(batch))
             return
-        if c.metered:
-            self.on_pull()
-        else:
-            self._deliver(c)
+        self._deliver(c)
 
     def _deliver(self, c: Any) -> None:
         """Push to a waiting in side and run its ``on_push`` now: what the island's event
         loop would run next, its queue being empty (the caller checked, and that the
-        connection is exactly ``DEMAND`` and not metered). When the in side's handler pulled
+        connection is exactly ``DEMAND``). When the in side's handler pulled
         us again (its pull the only event queued), that pull is delivered too (PULL_REQ ->
         DEMAND) and, while elements are left, the next slice goes the same way."""
         q = c.q
@@ -231,6 +228,9 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                 k = 1
             c.elem = x
             c.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+            if c.metered:  # that push, counted here (reactive.observe)
+                c.pushes += 1
+                c.elements += k
             try:
                 c.in_handler.on_push()
             except Exception as exc:
