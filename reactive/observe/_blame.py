@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: _snapshot imports this module
+    from collections.abc import Iterable
+
     from ._snapshot import StageSnapshot
 
 __all__ = ["blame", "bottleneck"]

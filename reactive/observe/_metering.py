@@ -28,7 +28,7 @@ accounting done by the port actions and fast paths that write ``state`` (some 45
 in ``reactive/``).
 
 The fused fast paths move elements without events (``_hand_over_up_to``, ``_give``,
-``_lent``: see ``reactive._ops.fused``). An async boundary's ``_give``, ``_lent`` and
+``_lent``: see ``reactive._impl.fused``). An async boundary's ``_give``, ``_lent`` and
 ``_deliver`` (and its junction offer) count what they move themselves when their
 connection is metered (``Connection.metered``, one check per batch or delivery); a
 source's ``_hand_over_up_to`` gets an instance-level wrapper here, at materialization,
@@ -46,13 +46,15 @@ import asyncio
 import itertools
 import operator
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
 from .._stage.batch import hand_over_hook, settle_hook
 from .._stage.logic import _Batch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["MeteredConnection", "StageMeter", "instrument"]
 

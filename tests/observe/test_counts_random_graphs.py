@@ -9,13 +9,15 @@ on and off and buffer sizes from 1 up. The model is the same chain on Python lis
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reactive import Attributes, Keep, Materializer, Sink, Source
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
 
 #: An operator of the chain: (kind, argument).
 Op = tuple[str, int]
