@@ -5,7 +5,7 @@ and its in side lists the inlet in ``_batch_in`` (and fast paths are on): the in
 then ask for ``demand_n > 1`` elements with one pull, and the out side may answer with one
 :class:`Batch` of at most ``demand_n`` elements. Nothing moves beyond demand; order,
 completion, failure and cancellation are those of the element-at-a-time protocol
-(``reactive/_ops/fused.py`` has the invariants, the differential tests check them).
+(``reactive/_impl/fused.py`` has the invariants, the differential tests check them).
 
 On a batch connection three optional hooks skip the pull -> on_pull -> push -> on_push
 round trip; the connection's state is the same before and after, only elements move:
