@@ -42,11 +42,10 @@ def taken_port() -> Iterator[int]:
         yield taken.getsockname()[1]
 
 
-@pytest.fixture
 def slow_admin_start(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The changelog's admin client starts 2 s late, so the HTTP bind fails while the
-    store still prepares (the order the demo met now and then under load). Records
-    ``"started"`` / ``"closed"`` for each admin client."""
+    """From now on admin clients (the changelog's, creating its topic) start 2 s late, so
+    the HTTP bind fails while the store still prepares (the order the demo met now and
+    then under load). Records ``"started"`` / ``"closed"`` for each admin client."""
     events: list[str] = []
     start, close = AIOKafkaAdminClient.start, AIOKafkaAdminClient.close
 
@@ -78,9 +77,10 @@ async def make_topics(servers: str) -> Topics:
 
 
 async def test_a_taken_port_closes_the_changelog_being_prepared(
-    kafka_bootstrap: str, tmp_path: Path, taken_port: int, slow_admin_start: list[str]
+    kafka_bootstrap: str, tmp_path: Path, taken_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     topics = await make_topics(kafka_bootstrap)
+    admins = slow_admin_start(monkeypatch)
     config = TableServiceConfig(
         kafka_bootstrap,
         tmp_path,
@@ -92,13 +92,13 @@ async def test_a_taken_port_closes_the_changelog_being_prepared(
     with pytest.raises(OSError, match=f"cannot serve HTTP on 127.0.0.1:{taken_port}"):
         await start_table_service(config)
     # Whatever of the changelog's preparation ran is over: no admin client still open.
-    assert slow_admin_start.count("closed") >= slow_admin_start.count("started")
+    assert admins.count("closed") >= admins.count("started")
 
 
 async def test_wait_closed_covers_an_instance_closed_while_preparing(
     kafka_bootstrap: str,
     tmp_path: Path,
-    slow_admin_start: list[str],
+    monkeypatch: pytest.MonkeyPatch,
     materializer: Materializer,
 ) -> None:
     # The store layer alone: an instance closed during its prepare (the stateful stage's
@@ -106,6 +106,7 @@ async def test_wait_closed_covers_an_instance_closed_while_preparing(
     # prepare's clients are closed, and the prepare ends with the store closed.
     topic = f"prep-{uuid.uuid4().hex[:6]}"
     await create_topic(kafka_bootstrap, topic, 1)
+    admins = slow_admin_start(monkeypatch)
     store = changelogged(
         Stores.persistent("counts", tmp_path),
         ProducerSettings(kafka_bootstrap),
@@ -124,5 +125,5 @@ async def test_wait_closed_covers_an_instance_closed_while_preparing(
     switch.shutdown()
     await done
     await store.wait_closed()
-    assert slow_admin_start.count("closed") >= slow_admin_start.count("started")
+    assert admins.count("closed") >= admins.count("started")
     assert not store.instances
