@@ -2,8 +2,7 @@
 ``FileIO`` and ``Framing``, and a framed TCP echo over loopback, against the plain Python
 and asyncio streams code people write by hand.
 
-To run them with the others, append ``"benchmarks.suite_io"`` to
-``benchmarks.runner.BENCHMARK_MODULES``.
+Listed in ``benchmarks.runner.BENCHMARK_MODULES``: ``make bench`` runs them with the others.
 """
 
 from __future__ import annotations

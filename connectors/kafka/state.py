@@ -187,9 +187,21 @@ class ChangeloggedStore:
 
     async def wait_closed(self) -> None:
         """Wait until every closed instance has its writes acknowledged, its checkpoint
-        written and its producer closed."""
-        while self._closing:
-            await asyncio.gather(*list(self._closing), return_exceptions=True)
+        written and its producer closed; an instance closed while preparing, until its
+        prepare ended (its clients closed) and the changelog topic's creation it started
+        is over (that runs on for the other instances: it is not cancelled here)."""
+        while True:
+            closing = list(self._closing)
+            creating = [f for f in self._topics.values() if not f.done()]
+            if not closing and not creating:
+                return
+            if closing:
+                await asyncio.gather(*closing, return_exceptions=True)
+            if creating:
+                await asyncio.wait(creating)
+                for fut in creating:  # its error is a preparing instance's, if any is left
+                    if not fut.cancelled():
+                        fut.exception()
 
     # -- internal ----------------------------------------------------------------------------
     async def _ensure_topic(self, source_topic: str) -> int:
@@ -207,7 +219,9 @@ class ChangeloggedStore:
         settings = self.producer_settings
         admin = AIOKafkaAdminClient(**settings._common_kwargs())
         try:
-            await asyncio.wait_for(admin.start(), settings.connect_timeout)
+            # Not wait_for: a start cut short (timeout, or the loop's last tasks cancelled
+            # at its close) must release the bootstrap connection it holds.
+            await start_within(admin.start(), admin._client, settings.connect_timeout)
             described = {d["topic"]: d for d in await admin.describe_topics()}
             source = described.get(source_topic)
             if source is None or source["error_code"] != 0 or not source["partitions"]:
@@ -308,6 +322,7 @@ class ChangelogBytesStore(StoreLayer):
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._producer: AIOKafkaProducer | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._prepare_done: asyncio.Future[None] | None = None  # set while preparing
         self._wake: asyncio.Event | None = None
         self._next_offset: int | None = None  # after the last acknowledged record
         self._checkpointed: int | None = None
@@ -391,7 +406,10 @@ class ChangelogBytesStore(StoreLayer):
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 loop = None
-            if loop is not None and (self._producer is not None or self._sender is not None):
+            preparing = self._prepare_done is not None and not self._prepare_done.done()
+            if loop is not None and (
+                preparing or self._producer is not None or self._sender is not None
+            ):
                 task = loop.create_task(self._finish())
                 self._owner._closing.add(task)
                 task.add_done_callback(self._owner._closing.discard)
@@ -420,6 +438,15 @@ class ChangelogBytesStore(StoreLayer):
         return self._prepare()
 
     async def _prepare(self) -> None:
+        # Done when this ends (however): a close meanwhile waits for it (_finish).
+        self._prepare_done = asyncio.get_running_loop().create_future()
+        try:
+            await self._prepare_clients()
+        finally:
+            if not self._prepare_done.done():
+                self._prepare_done.set_result(None)
+
+    async def _prepare_clients(self) -> None:
         owner = self._owner
         try:
             partitions = await owner._ensure_topic(self._source_topic)
@@ -644,8 +671,12 @@ class ChangelogBytesStore(StoreLayer):
         self._checkpointed = offset
 
     async def _finish(self) -> None:
-        """After close: wait for the writes in flight, checkpoint, close the producer."""
+        """After close: wait for a prepare still running (it closes its own clients, and
+        the producer it started once it sees the store closed), then for the writes in
+        flight, checkpoint, close the producer."""
         timeout = self._owner.producer_settings.close_timeout
+        if self._prepare_done is not None and not self._prepare_done.done():
+            await asyncio.wait({self._prepare_done})
         try:
             if self._queued > self._acked and self._failure is None:
                 fut = asyncio.get_running_loop().create_future()

@@ -85,8 +85,8 @@ async def test_tls_echo(materializer: Materializer) -> None:
     binding = await start_echo_server(materializer, server_ctx)
     port = binding.local_address[1]
     tls = {"ssl_context": client_ctx, "server_hostname": "localhost"}
-    results = await asyncio.gather(*(client(port, i, materializer, **tls) for i in range(30)))
-    assert len(results) == 30
+    results = await asyncio.gather(*(client(port, i, materializer, **tls) for i in range(200)))
+    assert len(results) == 200
     # a client that does not trust the server's CA fails with a clear error
     with pytest.raises(StreamTcpError, match=r"cannot connect to 127.0.0.1:\d+.*CERTIFICATE"):
         await (
