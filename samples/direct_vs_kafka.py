@@ -37,10 +37,9 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,9 +49,13 @@ from samples.model_serving.loader import data_loader, loader_records
 from samples.model_serving.models import example_linear_model
 from samples.model_serving.pipeline import scoring_flow
 from samples.model_serving.publisher import model_publisher
-from samples.model_serving.records import DataRecord, ScoredRecord
 from samples.model_serving.service import ServiceConfig, Topics, scoring_service
 from samples.model_serving.stats import percentile
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from samples.model_serving.records import DataRecord, ScoredRecord
 
 __all__ = [
     "README_PNG",

@@ -36,10 +36,9 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from connectors.kafka import (
     Consumer,
@@ -61,6 +60,9 @@ from samples.model_serving.records import (
     encode_record,
     iter_records,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = [
     "LATE_EVERY",

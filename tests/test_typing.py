@@ -13,17 +13,20 @@ import inspect
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import pytest
 
 from reactive._dsl.blueprints import Flow, FlowOps, Graph, RunnableGraph, Sink, Source
-from reactive._dsl.flow_ops._base import M2, Mat, Out, Repr, SubRepr
 from reactive._dsl.subflow import SubFlow
 from reactive._dsl.with_context import FlowWithContext, SourceWithContext
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    from reactive._dsl.flow_ops._base import M2, Mat, Out, Repr, SubRepr
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBS = {

@@ -10,13 +10,15 @@ decompressed without waiting for the next; the decompressors emit chunks of at m
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Flow
-from .._keep import NotUsedType
-from ..stage import FlowShape
 from ._stages import ByteFlowLogic, ByteFlowStage, require_bytes
 from .errors import CompressionError
+
+if TYPE_CHECKING:
+    from .._keep import NotUsedType
+    from ..stage import FlowShape
 
 __all__ = ["Compression"]
 

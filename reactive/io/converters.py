@@ -7,8 +7,7 @@ into any anyio send stream, so streams plug into anyio, Starlette or FastAPI cod
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Sink, Source
 from .._keep import Done, DoneType, NotUsed, NotUsedType
@@ -24,6 +23,9 @@ from ..stage import (
 )
 from .errors import IOStreamError
 from .files import _anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["StreamConverters"]
 

@@ -14,9 +14,8 @@ import errno
 import os
 import stat
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Sink, Source
 from ..stage import (
@@ -31,6 +30,9 @@ from ..stage import (
 )
 from ._stages import require_bytes, require_positive_int
 from .errors import IOOperationIncompleteError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["FileIO", "IOResult"]
 

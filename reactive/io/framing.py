@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._dsl.blueprints import Flow
-from .._keep import NotUsedType
 from .._stage.logic import _Batch
-from ..stage import FlowShape
 from ._stages import (
     ByteFlowLogic,
     ByteFlowStage,
@@ -28,6 +25,12 @@ from ._stages import (
     require_positive_int,
 )
 from .errors import FramingError, PartialObjectError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._keep import NotUsedType
+    from ..stage import FlowShape
 
 __all__ = ["Framing", "JsonFraming"]
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Flow
 from ..stage import (
@@ -26,6 +25,9 @@ from ..stage import (
 from ._stages import require_bytes
 from .errors import IOStreamError, ProcessFailedError
 from .files import _anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 __all__ = ["Subprocess", "ProcessResult", "ProcessFailedError"]
 

@@ -26,10 +26,9 @@ import asyncio
 import logging
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Flow, Source
 from .._keep import Keep
@@ -46,6 +45,9 @@ from ..stage import (
 from ._stages import require_bytes
 from .errors import BindFailedError, StreamTcpError
 from .files import _anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = [
     "Tcp",

@@ -50,7 +50,6 @@ import textwrap
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -70,6 +69,8 @@ from .service import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from reactive.observe.live_view import LiveView
 
     from .table_service import TableServiceHandle

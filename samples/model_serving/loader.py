@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.kafka import Producer, ProducerRecord, ProducerSettings
 from reactive import Keep, KillSwitches, RunnableGraph, Source, UniqueKillSwitch
 
 from .records import DataRecord, _make_record, encode_record, iter_records
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
 
 __all__ = [
     "CORRUPT_PAYLOAD",

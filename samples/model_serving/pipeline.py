@@ -17,15 +17,18 @@ half.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactive import ClosedShape, Flow, FlowShape, GraphDSL, Keep, RunnableGraph, Sink, Source
 
-from .models import Model, ModelMessage
-from .records import DataRecord, ScoredRecord
 from .scoring import ModelScoringStage
-from .stats import ServingState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from .models import Model, ModelMessage
+    from .records import DataRecord, ScoredRecord
+    from .stats import ServingState
 
 __all__ = ["direct_pipeline", "run_direct", "scoring_flow"]
 

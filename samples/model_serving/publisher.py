@@ -13,9 +13,8 @@ key)`` steps: each model is published ``delay_seconds`` after the previous one, 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.kafka import Producer, ProducerRecord, ProducerSettings
 from reactive import Keep, KillSwitches, RunnableGraph, Source, UniqueKillSwitch
@@ -28,6 +27,9 @@ from .models import (
     example_linear_model,
     example_tree_model,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Sequence
 
 __all__ = [
     "PublisherHandle",

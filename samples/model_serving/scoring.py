@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactive import Attributes
 from reactive.stage import (
@@ -42,6 +41,9 @@ from reactive.stage import (
 from .models import Model, ModelValidationError, parse_model
 from .records import DataRecord, ScoredRecord
 from .stats import ServingState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["ModelScoringStage"]
 

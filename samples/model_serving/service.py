@@ -33,9 +33,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.kafka import (
     CommitterSettings,
@@ -54,6 +53,9 @@ from reactive import ClosedShape, Flow, GraphDSL, RunnableGraph
 from .records import DataRecord, RecordDecodeError, ScoredRecord, decode_record, encode_scored
 from .scoring import ModelScoringStage
 from .stats import LogHistogram, ServingState, percentile
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "DATA_FETCH_MAX_WAIT_MS",

@@ -36,10 +36,9 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.kafka import (
     Committer,
@@ -73,6 +72,9 @@ from .service import (
 )
 from .stats import LogHistogram
 from .table_serving import ModelCache, Scored, ServingApi, scorer, stats_updater
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "STATS_STORE",

@@ -30,9 +30,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -42,6 +41,9 @@ from reactive.state.http import start_app
 
 from .models import Model, ModelValidationError, parse_model
 from .records import DataRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = ["ModelCache", "Scored", "ServingApi", "scorer", "scoring_flow", "stats_updater"]
 

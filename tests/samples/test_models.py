@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import pytest
@@ -32,6 +31,9 @@ from samples.model_serving.models import (
     unregister_model_type,
 )
 from samples.model_serving.records import DataRecord, generate_records
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 X = (7.0, 0.5, 0.25, 2.0, 0.08, 15.0, 40.0, 0.996, 3.3, 0.6, 10.0)
 W = (0.1, -1.0, 0.5, 0.02, -2.0, 0.01, -0.005, -10.0, -0.4, 1.0, 0.3)

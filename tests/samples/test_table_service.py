@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
@@ -29,6 +28,9 @@ from samples.model_serving.models import example_linear_model
 from samples.model_serving.publisher import model_bytes
 from samples.model_serving.table_service import read_stats
 from samples.model_serving.table_serving import ModelCache
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.kafka
 

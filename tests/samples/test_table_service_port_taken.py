@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -29,6 +27,10 @@ from reactive import Keep, KillSwitches, Materializer, Sink, Source
 from reactive.state import Stores
 from samples.model_serving.service import Topics
 from samples.model_serving.table_service import TableServiceConfig, start_table_service
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.kafka
 

@@ -6,8 +6,7 @@ store that survives a restart, a rejected model leaves the previous one serving,
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
@@ -23,6 +22,9 @@ from samples.model_serving.publisher import model_bytes
 from samples.model_serving.records import generate_records
 from samples.model_serving.table_serving import ModelCache, ServingApi, scoring_flow
 from tests.kafka.support import eventually
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 async def publish(bootstrap: str, topic: str, models: list[tuple[str, bytes | None]]) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from samples import window_marbles
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 async def test_every_event_lands_in_its_windows() -> None:
