@@ -11,7 +11,7 @@ from typing import Any
 
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
-from .._stage.batch import hand_over_hook, lend_hook, settle_hook
+from .._stage.batch import hand_over_hook_of, lend_hook, settle_hook
 from .._stage.logic import GraphStageLogic, _Batch
 from .._stage.shapes import FlowShape
 from .._supervision import Supervision
@@ -56,6 +56,9 @@ _RUNNING, _OK, _FAILED, _DROPPED = 0, 1, 2, 3
 #: Calls a parallelism-1 worker runs back to back before it yields to the event loop.
 _WORKER_SLICE = 64
 _CoroutineType = types.CoroutineType
+#: Calls a parallelism-1 worker awaits as they are (no first step in ``_start``) after a
+#: first step that suspended.
+_SKIP_AFTER_SUSPENSION = 16
 
 
 class _Started:
@@ -146,6 +149,7 @@ class _MapAsyncLogic(FlowLogic):
         # Parallelism 1: calls ``_start`` may still run the first step of, right now (only
         # while the worker's own delivery runs inline; see the class docstring).
         self._drive_left = 0
+        self._skip_first = 0  # first steps not to run, after one that suspended
         self._delivering = False
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
@@ -159,7 +163,7 @@ class _MapAsyncLogic(FlowLogic):
         # one pull -> on_pull
         # -> push -> on_push round trip; a lazy take is settled with ``_hand_over_settle``.
         c = self._conns[self.in_]
-        self._take_up: Any = hand_over_hook(c.out_logic) if c.batch else None
+        self._take_up: Any = hand_over_hook_of(c) if c.batch else None
         self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
         # Parallelism 1 takes one element at a time from an upstream that lends its buffer
         # (an async boundary): read in place, no slice (see _deliver_sequential).
@@ -262,7 +266,12 @@ class _MapAsyncLogic(FlowLogic):
         self.inflight += 1
         if self.ordered:
             self.slots.append(slot)
-        if self._drive_left > 0 and type(aw) is _CoroutineType:
+        if self._skip_first and self._drive_left > 0:
+            # A recent call suspended in its first step: this one most likely will too,
+            # and then a step run here only adds a relay (``_go_on``) to every resumption.
+            # The worker awaits it as it is; the first step is tried again now and then.
+            self._skip_first -= 1
+        elif self._drive_left > 0 and type(aw) is _CoroutineType:
             # In the worker's task (its delivery runs inline): run the call's first step
             # here, as the worker's ``await`` would; most often it finishes at once.
             self._drive_left -= 1
@@ -284,6 +293,7 @@ class _MapAsyncLogic(FlowLogic):
                 self.completed.append(slot)
                 return
             slot[1] = _Started(aw, y)  # it suspended: the worker goes on awaiting it
+            self._skip_first = _SKIP_AFTER_SUSPENSION
         self.todo.append(slot)
         idle = self.idle
         while idle:

@@ -12,10 +12,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-from .._checks import check, fn, int_at_least, opt_fn, pos_int
+from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, pos_int
 from .._errors import PartitionOutOfBoundsError
 from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ
-from .._stage.batch import accept_hook
+from .._stage.batch import accept_hook, hand_over_hook, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
@@ -452,6 +452,69 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
         self.buf: Any = None  # elements from upstream not handed out yet
         self.off = 0
         self._declare_batch_ports()
+        # The upstream's synchronous hand-over (see ``_hand_over_i``), found at start.
+        self._take_up: Any = None
+        self._settle_up: Any = None
+
+    def pre_start(self) -> None:
+        _BatchFanOut.pre_start(self)
+        cin = self._cin
+        if cin.batch and not cin.metered:
+            self._take_up = hand_over_hook(cin.out_logic)
+            self._settle_up = settle_hook(cin.out_logic)
+
+    def _hand_over_i(self, i: int, n: int) -> Any:
+        """The batch protocol's synchronous shortcut, per output (fast path; see
+        ``reactive/_stage/batch.py``): up to ``n`` elements for output ``i`` right now,
+        standing for output ``i``'s pull -> ``on_pull_i`` -> upstream pull -> push ->
+        ``on_push`` -> push -> grab; None when that round trip cannot be skipped.
+
+        Only when it changes nothing else: no output waits in line before ``i`` (the
+        line's order), ``wait_for_all_downstreams`` is satisfied, no connection is metered,
+        and the elements are either left over here or the upstream hands them over at once
+        (an async boundary's buffer, or one element of an iterable source, settled before
+        returning, so the source's own failure or ``None`` element fails the source as
+        its ``on_pull`` would). Every connection is left in the state it was in.
+        """
+        if self.need_pulls or self.queue or self._stopped or self._couts[i].metered:
+            return None
+        buf = self.buf
+        if buf is not None:
+            off = self.off
+            end = len(buf)
+            stop = off + n if off + n < end else end
+            chunk = buf[off:stop]
+            if stop < end:
+                self.off = stop
+            else:
+                self.buf = None
+                self.off = 0
+                if self._cin.state & IN_CLOSED:
+                    self.complete_stage()
+            return chunk
+        take = self._take_up
+        cin = self._cin
+        if take is None or cin.state != 0:
+            return None
+        settle = self._settle_up
+        if settle is None:
+            return take(n)  # a list (an async boundary's buffer) or None
+        if n != 1:
+            return None
+        it = take(1)
+        if it is None:
+            return None
+        try:
+            x = next(it)
+        except Exception as exc:  # pragma: no cover - a one-element take holds its element
+            settle(exc)
+            return None
+        if x is None:
+            # As the source's push would (RS rule 2.13): the source fails.
+            settle(cin.out_logic._err(cin.out_port, NONE_ELEMENT))
+            return None
+        settle(None)
+        return (x,)
 
     def _serve(self) -> None:
         """Hand what is held down the line, then pull upstream for what the line still
