@@ -312,6 +312,9 @@ class _MapAsyncLogic(FlowLogic):
         n = 0
         sequential = self.sequential
         loop = self._loop
+        island: Any = self._island
+        signal = island.signal
+        deliver = self._deliver_sequential
         try:
             while True:
                 while todo:
@@ -357,7 +360,9 @@ class _MapAsyncLogic(FlowLogic):
                     # rest of this slice): the ones that finish are delivered in the same run.
                     self._drive_left = _WORKER_SLICE - n
                     try:
-                        self._deliver_cb(None)
+                        # What ``_deliver_cb(None)`` does, minus two calls: the stage has
+                        # not stopped (checked above) and is materialized.
+                        signal(self, deliver, None)
                     finally:
                         n = _WORKER_SLICE - self._drive_left
                         self._drive_left = 0
@@ -406,7 +411,7 @@ class _MapAsyncLogic(FlowLogic):
             if not self.completed or self._stopped:
                 return
 
-    def _deliver_sequential(self) -> None:
+    def _deliver_sequential(self, _: Any = None) -> None:
         """``_deliver`` for parallelism 1: at most one call is held (``slots`` is that one
         call), so a result that is ``None`` or dropped needs no ``_drain``. Loops while the
         next call, started by the hand-over of ``_maybe_pull``, finished at once."""
@@ -509,6 +514,11 @@ class _MapAsyncLogic(FlowLogic):
         self.completed.clear()
 
     def on_pull(self) -> None:
+        if self.sequential and self.inflight:
+            # Fast path: the one call is running, or finished with its delivery on its
+            # way (the worker hands it over at once, or it waits in the mailbox); that
+            # delivery emits it. Nothing to emit and no room to pull for until then.
+            return
         self._drain()
         self._maybe_pull()
 
