@@ -225,7 +225,8 @@ class _MapAsyncLogic(FlowLogic):
                     return
         if settle is not None:
             settle(None)
-        if not self._stopped:
+        # (``_next`` with nothing finished and no room left would do nothing.)
+        if not self._stopped and (self.completed or self.inflight < self.par):
             self._next()
 
     def on_push(self) -> None:
