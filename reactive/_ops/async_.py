@@ -11,7 +11,7 @@ from typing import Any
 
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
-from .._stage.batch import hand_over_hook_of, lend_hook, settle_hook
+from .._stage.batch import hand_over_hook_of, lend_hook, offer_hook, settle_hook
 from .._stage.logic import GraphStageLogic, _Batch
 from .._stage.shapes import FlowShape
 from .._supervision import Supervision
@@ -167,6 +167,9 @@ class _MapAsyncLogic(FlowLogic):
         self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
         # Parallelism 1 takes one element at a time from an upstream that lends its buffer
         # (an async boundary): read in place, no slice (see _deliver_sequential).
+        cout = self._conns[self.out]
+        # A fan-in junction downstream that takes batches synchronously (see ``_drain``).
+        self._offer_down: Any = offer_hook(cout) if cout.batch and not cout.metered else None
         lend = lend_hook(c.out_logic) if c.batch and self.sequential else None
         self._lend_up: Any = lend
         self._lent_up: Any = c.out_logic._lent if lend is not None else None
@@ -485,10 +488,28 @@ class _MapAsyncLogic(FlowLogic):
             ready = self.ready
             while ready and len(out) < n:
                 out.append(ready.popleft())
-        if len(out) == 1:
-            self.push(self.out, out[0])
-        elif out:
-            self.push(self.out, _Batch(out))
+        if out:
+            offer = self._offer_down
+            island: Any = self._island
+            if (
+                offer is not None
+                and cout.state == 2  # DEMAND and nothing else
+                and not island.queue
+                and island.sched.diagnosis is None
+            ):
+                # Fast path (as an async boundary's output does, see _stage/batch.py): a
+                # fan-in junction downstream waits on us and the island's queue is empty,
+                # so what the island would run next is its push -> on_push -> grab of
+                # these elements. Run it now; the connection is left idle.
+                cout.state = 0
+                try:
+                    offer(out)
+                except Exception as exc:
+                    cout.in_logic._handle_error(exc)
+            elif len(out) == 1:
+                self.push(self.out, out[0])
+            else:
+                self.push(self.out, _Batch(out))
         if (
             self.inflight == 0
             and not self.slots
