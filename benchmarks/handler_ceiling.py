@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.workloads import FOUR_MAPS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class _Conn:

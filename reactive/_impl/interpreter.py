@@ -211,7 +211,7 @@ class Connection:
         self.out_handler: Any = None
         self.fail_cause: BaseException | None = None
         self.cancel_cause: BaseException | None = None
-        # Fast path: both ends speak the batch protocol (see _ops/fused.py).
+        # Fast path: both ends speak the batch protocol (see _impl/fused.py).
         self.batch = False
         self.demand_n = 1
         self.q: Any = None

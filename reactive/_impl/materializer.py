@@ -15,8 +15,7 @@ import asyncio
 import logging
 import os
 import weakref
-from collections.abc import Coroutine
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .._attributes import Attributes
 from .._errors import IllegalGraphError, PortStateError
@@ -24,6 +23,9 @@ from .._keep import NotUsed
 from .clock import Clock, LoopClock
 from .interpreter import Connection, Island
 from .modules import AtomicModule, CompositeModule, LinearModule, Module
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
 
 __all__ = ["Materializer"]
 

@@ -10,12 +10,14 @@ value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._attributes import Attributes
 from .._errors import IllegalGraphError
 from .._stage.shapes import Inlet, Outlet, Shape
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = ["Module", "AtomicModule", "LinearModule", "CompositeModule", "identity_mat"]
 

@@ -6,17 +6,20 @@ import asyncio
 import inspect
 import types
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
-from .._stage.batch import hand_over_hook, lend_hook, settle_hook
+from .._stage.batch import hand_over_hook_of, lend_hook, offer_hook, settle_hook
 from .._stage.logic import GraphStageLogic, _Batch
-from .._stage.shapes import FlowShape
 from .._supervision import Supervision
 from .asyncsupport import AwaitingLogicMixin
 from .simple import FlowLogic, FlowStage
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Hashable
+
+    from .._stage.shapes import FlowShape
 
 __all__ = ["MapAsync", "ScanAsync", "MapAsyncPartitioned"]
 
@@ -56,6 +59,9 @@ _RUNNING, _OK, _FAILED, _DROPPED = 0, 1, 2, 3
 #: Calls a parallelism-1 worker runs back to back before it yields to the event loop.
 _WORKER_SLICE = 64
 _CoroutineType = types.CoroutineType
+#: Calls a parallelism-1 worker awaits as they are (no first step in ``_start``) after a
+#: first step that suspended.
+_SKIP_AFTER_SUSPENSION = 16
 
 
 class _Started:
@@ -146,6 +152,7 @@ class _MapAsyncLogic(FlowLogic):
         # Parallelism 1: calls ``_start`` may still run the first step of, right now (only
         # while the worker's own delivery runs inline; see the class docstring).
         self._drive_left = 0
+        self._skip_first = 0  # first steps not to run, after one that suspended
         self._delivering = False
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
@@ -159,10 +166,13 @@ class _MapAsyncLogic(FlowLogic):
         # one pull -> on_pull
         # -> push -> on_push round trip; a lazy take is settled with ``_hand_over_settle``.
         c = self._conns[self.in_]
-        self._take_up: Any = hand_over_hook(c.out_logic) if c.batch else None
+        self._take_up: Any = hand_over_hook_of(c) if c.batch else None
         self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
         # Parallelism 1 takes one element at a time from an upstream that lends its buffer
         # (an async boundary): read in place, no slice (see _deliver_sequential).
+        cout = self._conns[self.out]
+        # A fan-in junction downstream that takes batches synchronously (see ``_drain``).
+        self._offer_down: Any = offer_hook(cout) if cout.batch and not cout.metered else None
         lend = lend_hook(c.out_logic) if c.batch and self.sequential else None
         self._lend_up: Any = lend
         self._lent_up: Any = c.out_logic._lent if lend is not None else None
@@ -221,7 +231,8 @@ class _MapAsyncLogic(FlowLogic):
                     return
         if settle is not None:
             settle(None)
-        if not self._stopped:
+        # (``_next`` with nothing finished and no room left would do nothing.)
+        if not self._stopped and (self.completed or self.inflight < self.par):
             self._next()
 
     def on_push(self) -> None:
@@ -262,7 +273,12 @@ class _MapAsyncLogic(FlowLogic):
         self.inflight += 1
         if self.ordered:
             self.slots.append(slot)
-        if self._drive_left > 0 and type(aw) is _CoroutineType:
+        if self._skip_first and self._drive_left > 0:
+            # A recent call suspended in its first step: this one most likely will too,
+            # and then a step run here only adds a relay (``_go_on``) to every resumption.
+            # The worker awaits it as it is; the first step is tried again now and then.
+            self._skip_first -= 1
+        elif self._drive_left > 0 and type(aw) is _CoroutineType:
             # In the worker's task (its delivery runs inline): run the call's first step
             # here, as the worker's ``await`` would; most often it finishes at once.
             self._drive_left -= 1
@@ -284,6 +300,7 @@ class _MapAsyncLogic(FlowLogic):
                 self.completed.append(slot)
                 return
             slot[1] = _Started(aw, y)  # it suspended: the worker goes on awaiting it
+            self._skip_first = _SKIP_AFTER_SUSPENSION
         self.todo.append(slot)
         idle = self.idle
         while idle:
@@ -302,6 +319,9 @@ class _MapAsyncLogic(FlowLogic):
         n = 0
         sequential = self.sequential
         loop = self._loop
+        island: Any = self._island
+        signal = island.signal
+        deliver = self._deliver_sequential
         try:
             while True:
                 while todo:
@@ -347,7 +367,9 @@ class _MapAsyncLogic(FlowLogic):
                     # rest of this slice): the ones that finish are delivered in the same run.
                     self._drive_left = _WORKER_SLICE - n
                     try:
-                        self._deliver_cb(None)
+                        # What ``_deliver_cb(None)`` does, minus two calls: the stage has
+                        # not stopped (checked above) and is materialized.
+                        signal(self, deliver, None)
                     finally:
                         n = _WORKER_SLICE - self._drive_left
                         self._drive_left = 0
@@ -396,7 +418,7 @@ class _MapAsyncLogic(FlowLogic):
             if not self.completed or self._stopped:
                 return
 
-    def _deliver_sequential(self) -> None:
+    def _deliver_sequential(self, _: Any = None) -> None:
         """``_deliver`` for parallelism 1: at most one call is held (``slots`` is that one
         call), so a result that is ``None`` or dropped needs no ``_drain``. Loops while the
         next call, started by the hand-over of ``_maybe_pull``, finished at once."""
@@ -469,10 +491,28 @@ class _MapAsyncLogic(FlowLogic):
             ready = self.ready
             while ready and len(out) < n:
                 out.append(ready.popleft())
-        if len(out) == 1:
-            self.push(self.out, out[0])
-        elif out:
-            self.push(self.out, _Batch(out))
+        if out:
+            offer = self._offer_down
+            island: Any = self._island
+            if (
+                offer is not None
+                and cout.state == 2  # DEMAND and nothing else
+                and not island.queue
+                and island.sched.diagnosis is None
+            ):
+                # Fast path (as an async boundary's output does, see _stage/batch.py): a
+                # fan-in junction downstream waits on us and the island's queue is empty,
+                # so what the island would run next is its push -> on_push -> grab of
+                # these elements. Run it now; the connection is left idle.
+                cout.state = 0
+                try:
+                    offer(out)
+                except Exception as exc:
+                    cout.in_logic._handle_error(exc)
+            elif len(out) == 1:
+                self.push(self.out, out[0])
+            else:
+                self.push(self.out, _Batch(out))
         if (
             self.inflight == 0
             and not self.slots
@@ -499,6 +539,11 @@ class _MapAsyncLogic(FlowLogic):
         self.completed.clear()
 
     def on_pull(self) -> None:
+        if self.sequential and self.inflight:
+            # Fast path: the one call is running, or finished with its delivery on its
+            # way (the worker hands it over at once, or it waits in the mailbox); that
+            # delivery emits it. Nothing to emit and no room to pull for until then.
+            return
         self._drain()
         self._maybe_pull()
 

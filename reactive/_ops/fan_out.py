@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, pos_int
 from .._errors import PartitionOutOfBoundsError, PortStateError
@@ -20,6 +19,9 @@ from .._stage.batch import accept_hook, hand_over_hook, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "Broadcast",
@@ -58,7 +60,7 @@ def _pull_on_its_way(couts: list[Any]) -> bool:
 
 class _BatchFanOut:
     """What the fan-out stages on the batch protocol share (fast path; see
-    ``_ops/fused.py``): both sides declared, the connections read once at start."""
+    ``_impl/fused.py``): both sides declared, the connections read once at start."""
 
     in_: Inlet[Any]
     outs: tuple[Outlet[Any], ...]
@@ -127,7 +129,7 @@ class _AllOutputsLogic(GraphStageLogic, InHandler):
 
 
 class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
-    """Broadcast and Unzip on the batch protocol (fast path; see ``_ops/fused.py``).
+    """Broadcast and Unzip on the batch protocol (fast path; see ``_impl/fused.py``).
 
     Upstream is pulled, once every open output has pulled, for the smallest demand among
     the open outputs (``demand_n`` on a batch connection, 1 otherwise), and the batch it
@@ -309,7 +311,9 @@ class UnzipWith(GraphStage[FanOutShape2]):
         outs: list[Outlet[Any]] = [Outlet(f"{cls}.out{i}") for i in range(n)]
         inlet: Inlet[Any] = Inlet(f"{cls}.in")
         # Typed as the two-output shape (the API.md form); wider ones add out2, out3, ...
-        self.shape = FanOutShape2(inlet, *outs) if n == 2 else cast(Any, FanOutShapeN(inlet, *outs))
+        self.shape = (
+            FanOutShape2(inlet, *outs) if n == 2 else cast("Any", FanOutShapeN(inlet, *outs))
+        )
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
         f, n = self.f, self.n
@@ -438,7 +442,7 @@ class _BalanceLogic(GraphStageLogic, InHandler):
 
 
 class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
-    """Balance on the batch protocol (fast path; see ``_ops/fused.py``).
+    """Balance on the batch protocol (fast path; see ``_impl/fused.py``).
 
     Outputs that pulled wait in line, in the order they pulled. Upstream is pulled for
     what the waiting outputs asked for together (``demand_n`` on a batch connection, 1
@@ -456,6 +460,69 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
         self.buf: Any = None  # elements from upstream not handed out yet
         self.off = 0
         self._declare_batch_ports()
+        # The upstream's synchronous hand-over (see ``_hand_over_i``), found at start.
+        self._take_up: Any = None
+        self._settle_up: Any = None
+
+    def pre_start(self) -> None:
+        _BatchFanOut.pre_start(self)
+        cin = self._cin
+        if cin.batch and not cin.metered:
+            self._take_up = hand_over_hook(cin.out_logic)
+            self._settle_up = settle_hook(cin.out_logic)
+
+    def _hand_over_i(self, i: int, n: int) -> Any:
+        """The batch protocol's synchronous shortcut, per output (fast path; see
+        ``reactive/_stage/batch.py``): up to ``n`` elements for output ``i`` right now,
+        standing for output ``i``'s pull -> ``on_pull_i`` -> upstream pull -> push ->
+        ``on_push`` -> push -> grab; None when that round trip cannot be skipped.
+
+        Only when it changes nothing else: no output waits in line before ``i`` (the
+        line's order), ``wait_for_all_downstreams`` is satisfied, no connection is metered,
+        and the elements are either left over here or the upstream hands them over at once
+        (an async boundary's buffer, or one element of an iterable source, settled before
+        returning, so the source's own failure or ``None`` element fails the source as
+        its ``on_pull`` would). Every connection is left in the state it was in.
+        """
+        if self.need_pulls or self.queue or self._stopped or self._couts[i].metered:
+            return None
+        buf = self.buf
+        if buf is not None:
+            off = self.off
+            end = len(buf)
+            stop = off + n if off + n < end else end
+            chunk = buf[off:stop]
+            if stop < end:
+                self.off = stop
+            else:
+                self.buf = None
+                self.off = 0
+                if self._cin.state & IN_CLOSED:
+                    self.complete_stage()
+            return chunk
+        take = self._take_up
+        cin = self._cin
+        if take is None or cin.state != 0:
+            return None
+        settle = self._settle_up
+        if settle is None:
+            return take(n)  # a list (an async boundary's buffer) or None
+        if n != 1:
+            return None
+        it = take(1)
+        if it is None:
+            return None
+        try:
+            x = next(it)
+        except Exception as exc:  # pragma: no cover - a one-element take holds its element
+            settle(exc)
+            return None
+        if x is None:
+            # As the source's push would (RS rule 2.13): the source fails.
+            settle(cin.out_logic._err(cin.out_port, NONE_ELEMENT))
+            return None
+        settle(None)
+        return (x,)
 
     def _serve(self) -> None:
         """Hand what is held down the line, then pull upstream for what the line still
@@ -647,7 +714,7 @@ class _PartitionOut(_PortOut):
 
 
 class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
-    """Partition on the batch protocol (fast path; see ``_ops/fused.py``).
+    """Partition on the batch protocol (fast path; see ``_impl/fused.py``).
 
     What upstream hands over waits in a queue that is dispatched in order: each element's
     index is computed when its turn comes (after every earlier element went out, as

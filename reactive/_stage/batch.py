@@ -12,7 +12,9 @@ round trip; the connection's state is the same before and after, only elements m
 
 - :class:`HandsOver` (upstream): ``_hand_over_up_to(n)`` gives up to ``n`` elements to the
   downstream logic right now (a list, or a lazy iterator; ``None``: nothing ready), and a
-  lazy one is settled with ``_hand_over_settle(exc)`` once the caller's loop ended.
+  lazy one is settled with ``_hand_over_settle(exc)`` once the caller's loop ended. A
+  fan-out junction offers ``_hand_over_i(i, n)`` per output instead (found per connection
+  by :func:`hand_over_hook_of`), never lazy.
 - :class:`AcceptsBatches` (downstream, an async boundary's input): ``_give(batch)`` takes a
   batch the upstream chain produced.
 - A lender (an async boundary's output): ``_lend()`` returns its buffer for the chain to
@@ -28,10 +30,12 @@ The lookups below are the only place these hooks are found by name.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .logic import Batch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "Batch",
@@ -39,6 +43,7 @@ __all__ = [
     "HandsOver",
     "accept_hook",
     "hand_over_hook",
+    "hand_over_hook_of",
     "lend_hook",
     "offer_hook",
     "settle_hook",
@@ -63,6 +68,18 @@ def hand_over_hook(logic: Any) -> Callable[[int], Iterable[Any] | None] | None:
     """``logic._hand_over_up_to`` if the logic offers it (an out side of a batch connection)."""
     hook: Callable[[int], Iterable[Any] | None] | None = getattr(logic, "_hand_over_up_to", None)
     return hook
+
+
+def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None:
+    """The hand-over for the in side of ``conn``: a fan-out junction's per-output
+    ``_hand_over_i`` bound to the connection's output index if it has one, else
+    :func:`hand_over_hook` of the out side."""
+    per_output = getattr(conn.out_logic, "_hand_over_i", None)
+    i = getattr(conn.out_handler, "i", None)
+    if per_output is not None and type(i) is int:
+        hook: Callable[[int], Iterable[Any] | None] = functools.partial(per_output, i)
+        return hook
+    return hand_over_hook(conn.out_logic)
 
 
 def settle_hook(logic: Any) -> Callable[[BaseException | None], None] | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._attributes import Attributes
@@ -43,6 +42,8 @@ from .._supervision import Supervision
 from .shapes import Inlet, Outlet, Shape
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
     from .._impl.interpreter import Island
     from .._impl.materializer import Materializer
 
