@@ -106,7 +106,9 @@ class Member:
         if not self.log.exists():
             return []
         out = []
-        for line in self.log.read_bytes().splitlines():
+        # The member appends while this reads: a read can end inside a line, so only
+        # lines with their newline count (the member writes each line in one write).
+        for line in self.log.read_bytes().split(b"\n")[:-1]:
             p, o, k = line.split()
             out.append((int(p), int(o), k.decode()))
         return out
