@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import NoSuchElementError, StreamLimitReachedError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
@@ -60,30 +60,45 @@ class FlowLogic(GraphStageLogic, InHandler, OutHandler):
         self.pull(self.in_)
 
 
-# -- map / filter ----------------------------------------------------------------------
-class Map(FlowStage):
-    """``map(f)``: 1:1 transform."""
+class _FunctionLogic(FlowLogic):
+    """The logic of a :class:`_FunctionStage`: supervised user code ``self.f``."""
 
-    name = "map"
-
-    def __init__(self, f: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.f = f
-        self._fusable = Fusable("map", f)
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _MapLogic(self.shape, self.f)
-
-
-class _MapLogic(FlowLogic):
     _supervised = True
 
     def __init__(self, shape: FlowShape, f: Callable[[Any], Any]) -> None:
         super().__init__(shape)
         self.f = f
 
+
+class _FunctionStage(FlowStage):
+    """A fusable stage of one user function ``f``, fused as its ``name``.
+
+    Subclasses set ``name`` and ``_logic``, a :class:`_FunctionLogic` built with
+    ``(shape, f)``.
+    """
+
+    _logic: ClassVar[type[_FunctionLogic]]
+
+    def __init__(self, f: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.f = f
+        self._fusable = Fusable(self.name, f)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return self._logic(self.shape, self.f)
+
+
+# -- map / filter ----------------------------------------------------------------------
+class _MapLogic(_FunctionLogic):
     def on_push(self) -> None:
         self.push(self.out, self.f(self.grab(self.in_)))
+
+
+class Map(_FunctionStage):
+    """``map(f)``: 1:1 transform."""
+
+    name = "map"
+    _logic = _MapLogic
 
 
 class Filter(FlowStage):
@@ -541,35 +556,23 @@ class _DropLogic(FlowLogic):
             self.push(self.out, x)
 
 
-class DropWhile(FlowStage):
-    """``drop_while(p)``: skip while ``p`` holds, then pass everything."""
-
-    name = "drop_while"
-
-    def __init__(self, p: Callable[[Any], bool]) -> None:
-        super().__init__()
-        self.p = p
-        self._fusable = Fusable("drop_while", p)
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _DropWhileLogic(self.shape, self.p)
-
-
-class _DropWhileLogic(FlowLogic):
-    _supervised = True
-
-    def __init__(self, shape: FlowShape, p: Any) -> None:
-        super().__init__(shape)
-        self.p = p
-        self.dropping = True
+class _DropWhileLogic(_FunctionLogic):
+    dropping = True  # until the first element ``f`` rejects (then set on the instance)
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
-        if self.dropping and self.p(x):
+        if self.dropping and self.f(x):
             self.pull(self.in_)
         else:
             self.dropping = False
             self.push(self.out, x)
+
+
+class DropWhile(_FunctionStage):
+    """``drop_while(p)``: skip while ``p`` holds, then pass everything."""
+
+    name = "drop_while"
+    _logic = _DropWhileLogic
 
 
 class Limit(FlowStage):

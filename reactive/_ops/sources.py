@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from itertools import chain, islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._checks import NONE_ELEMENT
 from .._stage.logic import (
@@ -166,27 +166,42 @@ class _IterableLogic(SourceLogic):
             self.complete(self.out)
 
 
-class SingleSource(SourceStage):
+class _ValueLogic(SourceLogic):
+    """The logic of a :class:`_ValueSource`, holding its ``value``."""
+
+    def __init__(self, shape: SourceShape[Any], value: Any) -> None:
+        super().__init__(shape)
+        self.value = value
+
+
+class _ValueSource(SourceStage):
+    """A source stage of one value handed to its logic.
+
+    Subclasses set ``name`` and ``_logic``, a :class:`_ValueLogic` built with
+    ``(shape, value)``.
+    """
+
+    _logic: ClassVar[type[_ValueLogic]]
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return self._logic(self.shape, self.value)
+
+
+class _SingleLogic(_ValueLogic):
+    def on_pull(self) -> None:
+        self.push(self.out, self.value)
+        self.complete(self.out)
+
+
+class SingleSource(_ValueSource):
     """``Source.single(x)``."""
 
     name = "single_source"
-
-    def __init__(self, elem: Any) -> None:
-        super().__init__()
-        self.elem = elem
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _SingleLogic(self.shape, self.elem)
-
-
-class _SingleLogic(SourceLogic):
-    def __init__(self, shape: SourceShape[Any], elem: Any) -> None:
-        super().__init__(shape)
-        self.elem = elem
-
-    def on_pull(self) -> None:
-        self.push(self.out, self.elem)
-        self.complete(self.out)
+    _logic = _SingleLogic
 
 
 class EmptySource(SourceStage):
@@ -206,29 +221,19 @@ class _EmptyLogic(SourceLogic):
         pass
 
 
-class FailedSource(SourceStage):
-    """``Source.failed(exc)``: fails at once."""
-
-    name = "failed_source"
-
-    def __init__(self, exc: BaseException) -> None:
-        super().__init__()
-        self.exc = exc
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _FailedLogic(self.shape, self.exc)
-
-
-class _FailedLogic(SourceLogic):
-    def __init__(self, shape: SourceShape[Any], exc: BaseException) -> None:
-        super().__init__(shape)
-        self.exc = exc
-
+class _FailedLogic(_ValueLogic):
     def pre_start(self) -> None:
-        self.fail(self.out, self.exc)
+        self.fail(self.out, self.value)
 
     def on_pull(self) -> None:
         pass
+
+
+class FailedSource(_ValueSource):
+    """``Source.failed(exc)``: fails at once."""
+
+    name = "failed_source"
+    _logic = _FailedLogic
 
 
 class NeverSource(SourceStage):
@@ -245,31 +250,24 @@ class _NeverLogic(SourceLogic):
         pass
 
 
-class RepeatSource(SourceStage):
-    """``Source.repeat(x)``: ``x`` forever."""
-
-    name = "repeat_source"
-
-    def __init__(self, elem: Any) -> None:
-        super().__init__()
-        self.elem = elem
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _RepeatLogic(self.shape, self.elem)
-
-
-class _RepeatLogic(SourceLogic):
-    def __init__(self, shape: SourceShape[Any], elem: Any) -> None:
-        super().__init__(shape)
-        self.elem = elem
+class _RepeatLogic(_ValueLogic):
+    def __init__(self, shape: SourceShape[Any], value: Any) -> None:
+        super().__init__(shape, value)
         self._batch_out = (self.out,)
 
     def on_pull(self) -> None:
         c = self._conns[self.out]
         if c.batch and c.demand_n > 1:
-            self.push(self.out, _Batch([self.elem] * c.demand_n))
+            self.push(self.out, _Batch([self.value] * c.demand_n))
         else:
-            self.push(self.out, self.elem)
+            self.push(self.out, self.value)
+
+
+class RepeatSource(_ValueSource):
+    """``Source.repeat(x)``: ``x`` forever."""
+
+    name = "repeat_source"
+    _logic = _RepeatLogic
 
 
 class UnfoldSource(SourceStage):
