@@ -222,6 +222,97 @@ class PartitionModel:
                 return
 
 
+def partition_where(n: int, modulus: int, bad: tuple[int, str] | None) -> Callable[[int], int]:
+    """The partition function of the scenarios: ``(x // modulus) % n``, except that the
+    element ``bad[0]`` raises ``PartitionFailed`` (``bad[1] == "raise"``) or is routed out
+    of bounds (``"index"``)."""
+
+    def where(x: int) -> int:
+        if bad is not None and x == bad[0]:
+            if bad[1] == "raise":
+                raise PartitionFailed(f"on {x}")
+            return n  # out of bounds
+        return (x // modulus) % n
+
+    return where
+
+
+async def check_partition_scenario(
+    stream: list[int],
+    n: int,
+    where: Callable[[int], int],
+    resume: bool,
+    steps: list[tuple[int, int]],
+    *,
+    exact: bool,
+    upstream_fails: bool,
+    upstream_error: type[BaseException],
+    graph_of: Callable[[Any], Any],
+) -> None:
+    """The partition scenario, with fast paths on and off: ``Partition(n, where)`` (resuming
+    if ``resume``) in the graph ``graph_of(partition)`` over the elements ``stream`` (that
+    the source emits before it ends, failing with ``upstream_error`` if ``upstream_fails``);
+    ``steps`` are played on its output probes and what each holds is compared after every
+    step with :class:`PartitionModel` (``exact``ly, or as a prefix of what each output gets
+    when all ask for everything), then every open output asks for everything and its
+    elements and end are checked against the model."""
+
+    def inner(b: Any) -> Any:
+        p = b.add(Partition(n, where))
+        return UniformFanOutShape(p.in_, *(p.out(i) for i in range(n)))
+
+    part = GraphDSL.create(inner)
+    if resume:
+        part = part.with_attributes(Attributes.supervision_strategy(lambda _: Supervision.resume))
+
+    # What each output gets when every one asks for everything: what it gets otherwise,
+    # with a failure, or with boundaries asking ahead of the probes, is a prefix of it.
+    everything = PartitionModel(stream, n, where, resume)
+    everything.demand = [len(stream)] * n
+    everything.advance()
+    routed = everything.got
+
+    for fast_paths in (True, False):
+        ref = PartitionModel(stream, n, where, resume)
+
+        def check_step(
+            k: int, got: list[list[Any]], ref: PartitionModel = ref, fast_paths: bool = fast_paths
+        ) -> None:
+            o, amount = steps[k]
+            ref.step(o % n, amount)
+            for i in range(n):
+                if exact:
+                    assert got[i] == ref.got[i], (fast_paths, k, i)
+                else:
+                    assert got[i] == routed[i][: len(got[i])], (fast_paths, k, i)
+
+        ends = await play(graph_of(part), fast_paths, n, steps, check_step)
+        # The end: every open output asked for everything.
+        full = PartitionModel(stream, n, where, resume)
+        full.cancelled = list(ref.cancelled)
+        full.got = [list(g) for g in ref.got]
+        full.pos = ref.pos
+        full.failed = ref.failed
+        full.demand = [1 << 30] * n
+        full.advance()
+        for i, (got, how) in enumerate(ends):
+            if how == "cancelled":
+                assert got == routed[i][: len(got)]
+            elif full.failed:
+                assert got == full.got[i][: len(got)]
+                # (A source failing after the bad element may overtake it.)
+                expected: tuple[type[BaseException], ...] = (PartitionFailed, IndexError)
+                if upstream_fails:
+                    expected += (upstream_error,)
+                assert isinstance(how, expected), how
+            elif upstream_fails:
+                assert got == full.got[i][: len(got)]
+                assert isinstance(how, upstream_error), (fast_paths, how)
+            else:
+                assert got == full.got[i], (fast_paths, i)
+                assert how == "complete"
+
+
 @SETTINGS
 @given(
     xs=INPUTS,
@@ -263,72 +354,18 @@ async def test_partition_probes_match_the_reference(
     steps: list[tuple[int, int]],
     boundary: str | None,
 ) -> None:
-    def where(x: int) -> int:
-        if bad is not None and x == bad[0]:
-            if bad[1] == "raise":
-                raise PartitionFailed(f"on {x}")
-            return n  # out of bounds
-        return (x // modulus) % n
-
     stream = xs if fail_at is None else xs[:fail_at]
-    upstream_fails = fail_at is not None and fail_at < len(xs)
-    exact = boundary != "out" and not upstream_fails
-
-    def inner(b: Any) -> Any:
-        p = b.add(Partition(n, where))
-        return UniformFanOutShape(p.in_, *(p.out(i) for i in range(n)))
-
-    part = GraphDSL.create(inner)
-    if resume:
-        part = part.with_attributes(Attributes.supervision_strategy(lambda _: Supervision.resume))
-
-    # What each output gets when every one asks for everything: what it gets otherwise,
-    # with a failure, or with boundaries asking ahead of the probes, is a prefix of it.
-    everything = PartitionModel(stream, n, where, resume)
-    everything.demand = [len(stream)] * n
-    everything.advance()
-    routed = everything.got
-
-    for fast_paths in (True, False):
-        ref = PartitionModel(stream, n, where, resume)
-
-        def check_step(
-            k: int, got: list[list[Any]], ref: PartitionModel = ref, fast_paths: bool = fast_paths
-        ) -> None:
-            o, amount = steps[k]
-            ref.step(o % n, amount)
-            for i in range(n):
-                if exact:
-                    assert got[i] == ref.got[i], (fast_paths, k, i)
-                else:
-                    assert got[i] == routed[i][: len(got[i])], (fast_paths, k, i)
-
-        graph = fan_out_graph(part, xs, fail_at, n, boundary)
-        ends = await play(graph, fast_paths, n, steps, check_step)
-        # The end: every open output asked for everything.
-        full = PartitionModel(stream, n, where, resume)
-        full.cancelled = list(ref.cancelled)
-        full.got = [list(g) for g in ref.got]
-        full.pos = ref.pos
-        full.failed = ref.failed
-        full.demand = [1 << 30] * n
-        full.advance()
-        for i, (got, how) in enumerate(ends):
-            if how == "cancelled":
-                assert got == routed[i][: len(got)]
-            elif full.failed:
-                assert got == full.got[i][: len(got)]
-                # (A source failing after the bad element may overtake it.)
-                expected_errors = (PartitionFailed, IndexError)
-                if upstream_fails:
-                    expected_errors += (Injected,)
-                assert isinstance(how, expected_errors), how
-            elif upstream_fails:
-                assert got == full.got[i][: len(got)]
-                assert isinstance(how, Injected), how
-            else:
-                assert got == full.got[i], (fast_paths, i)
-                assert how == "complete"
+    await check_partition_scenario(
+        stream,
+        n,
+        partition_where(n, modulus, bad),
+        resume,
+        steps,
+        exact=boundary != "out" and not (fail_at is not None and fail_at < len(xs)),
+        upstream_fails=fail_at is not None and fail_at < len(xs),
+        upstream_error=Injected,
+        graph_of=lambda part: fan_out_graph(part, xs, fail_at, n, boundary),
+    )
 
 
 @SETTINGS

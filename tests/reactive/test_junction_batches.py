@@ -172,6 +172,36 @@ async def run(make: Any, fast_paths: bool, demand: list[int], cancel: bool) -> A
     return result
 
 
+async def run_both_paths(
+    make: Any,
+    demand: list[int],
+    cancel: bool,
+    expected: list[Any],
+    failures: Any,
+    branches: int | None = None,
+) -> list[Any]:
+    """Run ``make``'s graph with fast paths on, then off, and check each run's output
+    (split ``by_branch`` when ``branches`` is given) against ``expected``: all of it when
+    the run completed, a prefix when it was cancelled (after exactly the demand before the
+    cancel) or failed with one of ``failures``. Returns both runs' ``(out, end)``."""
+    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
+    for out, end in results:
+        got = out if branches is None else by_branch(out, branches)
+        if end == "complete":
+            assert got == expected
+            continue
+        if branches is None:
+            assert out == expected[: len(out)]
+        else:
+            for g, e in zip(got, expected, strict=True):
+                assert g == e[: len(g)]
+        if end == "cancelled":
+            assert cancel and len(out) == sum(demand[:-1])
+        else:
+            assert isinstance(end, failures), end
+    return results
+
+
 def by_branch(out: list[tuple[int, int]], n: int) -> list[list[int]]:
     got: list[list[int]] = [[] for _ in range(n)]
     for i, v in out:
@@ -392,16 +422,7 @@ async def test_concatenated_sources_match_python(
 
         return GraphDSL.create(blueprint, TestSink.probe())
 
-    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
-    for out, end in results:
-        if end == "complete":
-            assert out == expected
-        else:
-            assert out == expected[: len(out)]
-            if end == "cancelled":
-                assert cancel and len(out) == sum(demand[:-1])
-            else:
-                assert isinstance(end, Injected), end
+    results = await run_both_paths(make, demand, cancel, expected, Injected)
     ends = [end for _, end in results]
     if "complete" in ends:
         assert ends == ["complete", "complete"]
@@ -429,18 +450,9 @@ async def test_unzip_merge_graphs_match_python(
     upto = list(itertools.takewhile(lambda x: x != split_fail, xs))
     expected = [model([x * (i + 1) for x in upto], ops) for i, ops in enumerate(branches)]
     make = fan_out_in(xs, None, branches, boundary, unzip=True, split_fail=split_fail)
-    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
-    for out, end in results:
-        got = by_branch(out, len(branches))
-        if end == "complete":
-            assert got == expected
-        else:
-            for g, e in zip(got, expected, strict=True):
-                assert g == e[: len(g)]
-            if end == "cancelled":
-                assert cancel and len(out) == sum(demand[:-1])
-            else:
-                assert isinstance(end, SplitFailed), end
+    results = await run_both_paths(
+        make, demand, cancel, expected, SplitFailed, branches=len(branches)
+    )
     ends = [end for _, end in results]
     if "complete" in ends:
         assert ends == ["complete", "complete"]
@@ -531,18 +543,9 @@ async def test_partition_merge_graphs_match_python(
 
         return GraphDSL.create(blueprint, TestSink.probe())
 
-    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
-    for out, end in results:
-        got = by_branch(out, n)
-        if end == "complete":
-            assert got == expected
-        else:
-            for g, e in zip(got, expected, strict=True):
-                assert g == e[: len(g)]
-            if end == "cancelled":
-                assert cancel and len(out) == sum(demand[:-1])
-            else:
-                assert isinstance(end, Injected | PartitionFailed | IndexError), end
+    results = await run_both_paths(
+        make, demand, cancel, expected, Injected | PartitionFailed | IndexError, branches=n
+    )
     ends = [end for _, end in results]
     if "complete" in ends:
         assert ends == ["complete", "complete"]
@@ -737,16 +740,7 @@ async def test_zipped_sources_match_python(
 
         return GraphDSL.create(blueprint, TestSink.probe())
 
-    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
-    for out, end in results:
-        if end == "complete":
-            assert out == combos
-        else:
-            assert out == combos[: len(out)]
-            if end == "cancelled":
-                assert cancel and len(out) == sum(demand[:-1])
-            else:
-                assert isinstance(end, Injected | ZipFailed), end
+    results = await run_both_paths(make, demand, cancel, combos, Injected | ZipFailed)
     ends = [end for _, end in results]
     if "complete" in ends and all(fa is None for _, _, fa in inputs):
         # (An input failing races with another completing: fused and unfused chains
@@ -806,16 +800,7 @@ async def test_interleaved_sources_match_python(
 
         return GraphDSL.create(blueprint, TestSink.probe())
 
-    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
-    for out, end in results:
-        if end == "complete":
-            assert out == expected
-        else:
-            assert out == expected[: len(out)]
-            if end == "cancelled":
-                assert cancel and len(out) == sum(demand[:-1])
-            else:
-                assert isinstance(end, Injected), end
+    results = await run_both_paths(make, demand, cancel, expected, Injected)
     ends = [end for _, end in results]
     if "complete" in ends and all(f is None for _, _, f in inputs):
         assert ends == ["complete", "complete"]
@@ -885,16 +870,7 @@ async def test_merge_sorted_sources_match_python(
 
         return GraphDSL.create(blueprint, TestSink.probe())
 
-    results = [await run(make, fast_paths, demand, cancel) for fast_paths in (True, False)]
-    for out, end in results:
-        if end == "complete":
-            assert out == expected
-        else:
-            assert out == expected[: len(out)]
-            if end == "cancelled":
-                assert cancel and len(out) == sum(demand[:-1])
-            else:
-                assert isinstance(end, Injected | KeyFailed), end
+    results = await run_both_paths(make, demand, cancel, expected, Injected | KeyFailed)
     ends = [end for _, end in results]
     if "complete" in ends and fails == (None, None) and bad_key is None:
         assert ends == ["complete", "complete"]

@@ -20,7 +20,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from reactive import (
-    Attributes,
     ClosedShape,
     Flow,
     GraphDSL,
@@ -28,7 +27,6 @@ from reactive import (
     Partition,
     RunnableGraph,
     Source,
-    Supervision,
 )
 from reactive.stage import (
     FanInShape2,
@@ -40,14 +38,12 @@ from reactive.stage import (
     OutHandler,
     Outlet,
     PortStateError,
-    UniformFanOutShape,
 )
 from reactive.testkit import TestSink
 from tests.reactive.test_fan_out_batches import (
     STEPS,
-    PartitionFailed,
-    PartitionModel,
-    play,
+    check_partition_scenario,
+    partition_where,
     read_to_end,
 )
 from tests.reactive.test_junction_batches import INPUTS, SETTINGS, Injected
@@ -169,72 +165,22 @@ async def test_partition_one_at_a_time_matches_the_reference(
     steps: list[tuple[int, int]],
     boundary: str | None,
 ) -> None:
-    def where(x: int) -> int:
-        if bad is not None and x == bad[0]:
-            if bad[1] == "raise":
-                raise PartitionFailed(f"on {x}")
-            return n  # out of bounds
-        return (x // modulus) % n
-
     fail_at = fail[1] if fail is not None and fail[0] == "raise" else None
     none_at = fail[1] if fail is not None and fail[0] == "none" else None
     cut = fail[1] if fail is not None else None
     stream = xs if cut is None else xs[:cut]
     upstream_fails = cut is not None and cut < len(xs)
-    exact = boundary != "out" and not upstream_fails
-    upstream_error: type[BaseException] = Injected if fail_at is not None else PortStateError
-
-    def inner(b: Any) -> Any:
-        p = b.add(Partition(n, where))
-        return UniformFanOutShape(p.in_, *(p.out(i) for i in range(n)))
-
-    part = GraphDSL.create(inner)
-    if resume:
-        part = part.with_attributes(Attributes.supervision_strategy(lambda _: Supervision.resume))
-
-    everything = PartitionModel(stream, n, where, resume)
-    everything.demand = [len(stream)] * n
-    everything.advance()
-    routed = everything.got
-
-    for fast_paths in (True, False):
-        ref = PartitionModel(stream, n, where, resume)
-
-        def check_step(
-            k: int, got: list[list[Any]], ref: PartitionModel = ref, fast_paths: bool = fast_paths
-        ) -> None:
-            o, amount = steps[k]
-            ref.step(o % n, amount)
-            for i in range(n):
-                if exact:
-                    assert got[i] == ref.got[i], (fast_paths, k, i)
-                else:
-                    assert got[i] == routed[i][: len(got[i])], (fast_paths, k, i)
-
-        graph = graph_of(part, Items(xs, fail_at, none_at), n, boundary)
-        ends = await play(graph, fast_paths, n, steps, check_step)
-        full = PartitionModel(stream, n, where, resume)
-        full.cancelled = list(ref.cancelled)
-        full.got = [list(g) for g in ref.got]
-        full.pos = ref.pos
-        full.failed = ref.failed
-        full.demand = [1 << 30] * n
-        full.advance()
-        for i, (got, how) in enumerate(ends):
-            if how == "cancelled":
-                assert got == routed[i][: len(got)]
-            elif full.failed:
-                assert got == full.got[i][: len(got)]
-                expected: tuple[type[BaseException], ...] = (PartitionFailed, IndexError)
-                if upstream_fails:
-                    expected += (upstream_error,)
-                assert isinstance(how, expected), how
-            elif upstream_fails:
-                assert got == full.got[i][: len(got)]
-                assert isinstance(how, upstream_error), (fast_paths, how)
-            else:
-                assert got == full.got[i], (fast_paths, i)
-                assert how == "complete"
+    await check_partition_scenario(
+        stream,
+        n,
+        partition_where(n, modulus, bad),
+        resume,
+        steps,
+        exact=boundary != "out" and not upstream_fails,
+        upstream_fails=upstream_fails,
+        upstream_error=Injected if fail_at is not None else PortStateError,
+        graph_of=lambda part: graph_of(part, Items(xs, fail_at, none_at), n, boundary),
+    )
 
 
 # -- the scoring graph -----------------------------------------------------------------------

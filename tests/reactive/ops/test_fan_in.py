@@ -53,7 +53,7 @@ from reactive.testkit import (
 from tests.reactive.support import Boom, seq, settle, until
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 
 def two_probes(op: Any, mat: Materializer) -> tuple[Any, Any, Any]:
@@ -143,6 +143,15 @@ JUNCTIONS: dict[str, Callable[[], Any]] = {
 }
 
 
+async def _joined(
+    materializer: Materializer, left: Iterable[Any], op: str, right: Iterable[Any], *args: Any
+) -> list[Any]:
+    """Run ``Source(left).<op>(Source(right), *args)`` into a list."""
+    joined = getattr(Source.from_iterable(left), op)(Source.from_iterable(right), *args)
+    out: list[Any] = await joined.run_with(Sink.seq(), materializer)
+    return out
+
+
 def soon_to_complete() -> Source[Any, Any]:
     """TestPublisher.lazyEmpty: completes a moment after start, demand or not."""
     return Source.never().take_within(0.01)
@@ -193,11 +202,7 @@ class TestZip:
     """``zip``."""
 
     async def test_zip_pairs_and_completes_with_shorter(self, materializer: Materializer) -> None:
-        out = (
-            await Source.from_iterable([1, 2, 3])
-            .zip(Source.from_iterable("ab"))
-            .run_with(Sink.seq(), materializer)
-        )
+        out = await _joined(materializer, [1, 2, 3], "zip", "ab")
         assert out == [(1, "a"), (2, "b")]
 
     async def test_zip_emits_held_pair_before_completing(self, materializer: Materializer) -> None:
@@ -347,11 +352,7 @@ class TestZipWith:
     """``zip_with``."""
 
     async def test_zip_with(self, materializer: Materializer) -> None:
-        out = (
-            await Source.from_iterable([1, 2, 3])
-            .zip_with(Source.from_iterable([10, 20, 30, 40]), lambda a, b: a + b)
-            .run_with(Sink.seq(), materializer)
-        )
+        out = await _joined(materializer, [1, 2, 3], "zip_with", [10, 20, 30, 40], operator.add)
         assert out == [11, 22, 33]
 
     async def test_zip_with_on_a_flow(self, materializer: Materializer) -> None:
@@ -715,12 +716,7 @@ class TestConcat:
     """``concat``."""
 
     async def test_concat(self, materializer: Materializer) -> None:
-        out = (
-            await Source.from_iterable([1, 2])
-            .concat(Source.from_iterable([3, 4]))
-            .run_with(Sink.seq(), materializer)
-        )
-        assert out == [1, 2, 3, 4]
+        assert await _joined(materializer, [1, 2], "concat", [3, 4]) == [1, 2, 3, 4]
 
     async def test_concat_empty_sides(self, materializer: Materializer) -> None:
         assert await Source.empty().concat(Source.single(1)).run_with(Sink.seq(), materializer) == [
@@ -906,12 +902,7 @@ class TestPrepend:
     """``prepend``."""
 
     async def test_prepend_source(self, materializer: Materializer) -> None:
-        out = (
-            await Source.from_iterable([3, 4])
-            .prepend(Source.from_iterable([1, 2]))
-            .run_with(Sink.seq(), materializer)
-        )
-        assert out == [1, 2, 3, 4]
+        assert await _joined(materializer, [3, 4], "prepend", [1, 2]) == [1, 2, 3, 4]
 
     async def test_prepend_flow(self, materializer: Materializer) -> None:
         flow = Flow().map(lambda x: x * 10).prepend(Source.from_iterable([1, 2]))

@@ -233,14 +233,71 @@ class Sync:
         return bool(self.resources) and all(r.closed == 1 for r in self.resources)
 
 
+async def check_reads_until_none(kind: type[Sync], materializer: Materializer) -> None:
+    """Reads until ``read`` returns None, then closes once and completes."""
+    res = kind([1, 2, 3])
+    assert await res.source().run_with(Sink.seq(), materializer) == [1, 2, 3]
+    assert res.log == ["create 0", "read 0", "read 0", "read 0", "read 0", "close 0"]
+    assert res.closed_once()
+
+
+async def check_downstream_failure(kind: type[Sync], materializer: Materializer) -> None:
+    """A failure downstream cancels the source: it closes once."""
+    res = kind([1, 2, 3])
+
+    def bad(x: int) -> int:
+        raise Boom("downstream")
+
+    with pytest.raises(Boom, match="downstream"):
+        await res.source().map(bad).run_with(Sink.seq(), materializer)
+    await settle()
+    assert res.log == ["create 0", "read 0", "close 0"]
+
+
+async def check_read_failure(kind: type[Sync], materializer: Materializer) -> None:
+    """A raising ``read`` closes the resource once, then fails the stream."""
+    res = kind([1, Boom("read")])
+    probe = res.source().run_with(TestSink.probe(), materializer)
+    probe.request(5)
+    await probe.expect_next(1)
+    assert str(await probe.expect_error()) == "read"
+    assert res.log[-1] == "close 0"
+    assert res.closed_once()
+
+
+async def check_resume(kind: type[Sync], materializer: Materializer) -> None:
+    """Resume skips the element whose read raised, on the same resource."""
+    res = kind([1, Boom("bad"), 3])
+    src = res.source().with_attributes(supervised(Supervision.resume))
+    assert await src.run_with(Sink.seq(), materializer) == [1, 3]
+    assert len(res.resources) == 1 and res.closed_once()
+
+
+async def check_close_on_completion(kind: type[Sync], materializer: Materializer) -> None:
+    """A raising ``close`` on completion fails the stream."""
+    res = kind([1], close_error=Boom("close"))
+    with pytest.raises(Boom, match="close"):
+        await res.source().run_with(Sink.seq(), materializer)
+    assert res.closed_once()
+
+
+async def check_close_after_failure(
+    kind: type[Sync], materializer: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A raising ``close`` after a failure is logged; the first failure wins."""
+    res = kind([Boom("read")], close_error=Boom("close"))
+    with caplog.at_level(logging.ERROR, logger="reactive"):
+        with pytest.raises(Boom, match="read"):
+            await res.source().run_with(Sink.seq(), materializer)
+    assert res.closed_once()
+    assert "close(resource) raised" in caplog.text
+
+
 class TestUnfoldResource:
     async def test_reads_until_none_then_closes_once_and_completes(
         self, materializer: Materializer
     ) -> None:
-        res = Sync([1, 2, 3])
-        assert await res.source().run_with(Sink.seq(), materializer) == [1, 2, 3]
-        assert res.log == ["create 0", "read 0", "read 0", "read 0", "read 0", "close 0"]
-        assert res.closed_once()
+        await check_reads_until_none(Sync, materializer)
 
     async def test_create_runs_at_start_before_any_demand(self, materializer: Materializer) -> None:
         res = Sync([1])
@@ -272,24 +329,10 @@ class TestUnfoldResource:
         assert res.closed_once()
 
     async def test_downstream_failure_closes_once(self, materializer: Materializer) -> None:
-        res = Sync([1, 2, 3])
-
-        def bad(x: int) -> int:
-            raise Boom("downstream")
-
-        with pytest.raises(Boom, match="downstream"):
-            await res.source().map(bad).run_with(Sink.seq(), materializer)
-        await settle()
-        assert res.log == ["create 0", "read 0", "close 0"]
+        await check_downstream_failure(Sync, materializer)
 
     async def test_read_failure_closes_once_and_fails(self, materializer: Materializer) -> None:
-        res = Sync([1, Boom("read")])
-        probe = res.source().run_with(TestSink.probe(), materializer)
-        probe.request(5)
-        await probe.expect_next(1)
-        assert str(await probe.expect_error()) == "read"
-        assert res.log[-1] == "close 0"
-        assert res.closed_once()
+        await check_read_failure(Sync, materializer)
 
     async def test_create_failure_fails_without_close(self, materializer: Materializer) -> None:
         closed = []
@@ -305,10 +348,7 @@ class TestUnfoldResource:
     async def test_resume_skips_the_element_whose_read_raised(
         self, materializer: Materializer
     ) -> None:
-        res = Sync([1, Boom("bad"), 3])
-        src = res.source().with_attributes(supervised(Supervision.resume))
-        assert await src.run_with(Sink.seq(), materializer) == [1, 3]
-        assert len(res.resources) == 1 and res.closed_once()
+        await check_resume(Sync, materializer)
 
     async def test_restart_closes_then_creates(self, materializer: Materializer) -> None:
         res = Sync([1, Boom("bad"), 99], [2, 3])
@@ -323,20 +363,12 @@ class TestUnfoldResource:
     async def test_raising_close_on_completion_fails_the_stream(
         self, materializer: Materializer
     ) -> None:
-        res = Sync([1], close_error=Boom("close"))
-        with pytest.raises(Boom, match="close"):
-            await res.source().run_with(Sink.seq(), materializer)
-        assert res.closed_once()
+        await check_close_on_completion(Sync, materializer)
 
     async def test_raising_close_after_failure_keeps_the_first_failure(
         self, materializer: Materializer, caplog: pytest.LogCaptureFixture
     ) -> None:
-        res = Sync([Boom("read")], close_error=Boom("close"))
-        with caplog.at_level(logging.ERROR, logger="reactive"):
-            with pytest.raises(Boom, match="read"):
-                await res.source().run_with(Sink.seq(), materializer)
-        assert res.closed_once()
-        assert "close(resource) raised" in caplog.text and "close" in caplog.text
+        await check_close_after_failure(Sync, materializer, caplog)
 
     async def test_raising_close_on_cancellation_is_logged_once(
         self, materializer: Materializer, caplog: pytest.LogCaptureFixture
@@ -410,10 +442,7 @@ class TestUnfoldResourceAsync:
     async def test_reads_until_none_then_closes_once_and_completes(
         self, materializer: Materializer
     ) -> None:
-        res = Async([1, 2, 3])
-        assert await res.source().run_with(Sink.seq(), materializer) == [1, 2, 3]
-        assert res.log == ["create 0", "read 0", "read 0", "read 0", "read 0", "close 0"]
-        assert res.closed_once()
+        await check_reads_until_none(Async, materializer)
 
     async def test_completion_is_signalled_after_close_finished(
         self, materializer: Materializer
@@ -477,24 +506,10 @@ class TestUnfoldResourceAsync:
         assert res.closed_once()
 
     async def test_downstream_failure_closes_once(self, materializer: Materializer) -> None:
-        res = Async([1, 2, 3])
-
-        def bad(x: int) -> int:
-            raise Boom("downstream")
-
-        with pytest.raises(Boom, match="downstream"):
-            await res.source().map(bad).run_with(Sink.seq(), materializer)
-        await settle()
-        assert res.log == ["create 0", "read 0", "close 0"]
+        await check_downstream_failure(Async, materializer)
 
     async def test_read_failure_closes_once_then_fails(self, materializer: Materializer) -> None:
-        res = Async([1, Boom("read")])
-        probe = res.source().run_with(TestSink.probe(), materializer)
-        probe.request(5)
-        await probe.expect_next(1)
-        assert str(await probe.expect_error()) == "read"
-        assert res.log[-1] == "close 0"
-        assert res.closed_once()
+        await check_read_failure(Async, materializer)
 
     async def test_create_failure_fails_without_close(self, materializer: Materializer) -> None:
         closed = []
@@ -517,10 +532,7 @@ class TestUnfoldResourceAsync:
     async def test_resume_skips_the_element_whose_read_failed(
         self, materializer: Materializer
     ) -> None:
-        res = Async([1, Boom("bad"), 3])
-        src = res.source().with_attributes(supervised(Supervision.resume))
-        assert await src.run_with(Sink.seq(), materializer) == [1, 3]
-        assert len(res.resources) == 1 and res.closed_once()
+        await check_resume(Async, materializer)
 
     async def test_restart_closes_then_creates(self, materializer: Materializer) -> None:
         res = Async([1, Boom("bad"), 99], [2])
@@ -534,20 +546,12 @@ class TestUnfoldResourceAsync:
     async def test_raising_close_on_completion_fails_the_stream(
         self, materializer: Materializer
     ) -> None:
-        res = Async([1], close_error=Boom("close"))
-        with pytest.raises(Boom, match="close"):
-            await res.source().run_with(Sink.seq(), materializer)
-        assert res.closed_once()
+        await check_close_on_completion(Async, materializer)
 
     async def test_raising_close_after_failure_keeps_the_first_failure(
         self, materializer: Materializer, caplog: pytest.LogCaptureFixture
     ) -> None:
-        res = Async([Boom("read")], close_error=Boom("close"))
-        with caplog.at_level(logging.ERROR, logger="reactive"):
-            with pytest.raises(Boom, match="read"):
-                await res.source().run_with(Sink.seq(), materializer)
-        assert res.closed_once()
-        assert "close(resource) raised" in caplog.text
+        await check_close_after_failure(Async, materializer, caplog)
 
     async def test_read_returning_no_awaitable_is_a_clear_error(
         self, materializer: Materializer

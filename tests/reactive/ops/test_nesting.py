@@ -46,6 +46,23 @@ def inner_probe_source(holder: list[PublisherProbe]) -> Source[Any, Any]:
     return TestSource.probe().map_materialized_value(lambda p: holder.append(p) or p)
 
 
+async def merge_of_inner_probes(
+    materializer: Materializer, breadth: int, n: int
+) -> tuple[Any, Any, list[PublisherProbe]]:
+    """``flat_map_merge(breadth)`` of inner probe sources between probes, with demand 10
+    and ``n`` elements sent, so that ``n`` inners are open: ``(pub, sub, inner probes)``."""
+    holder: list[PublisherProbe] = []
+    pub, sub = probes(
+        lambda s: s.flat_map_merge(breadth, lambda _: inner_probe_source(holder)), materializer
+    )
+    sub.request(10)
+    for x in range(1, n + 1):
+        pub.send_next(x)
+    await settle()
+    assert len(holder) == n
+    return pub, sub, holder
+
+
 class Created:
     """Counts the factory's calls (the spec's ``created`` AtomicInteger)."""
 
@@ -294,14 +311,7 @@ class TestFlatMapMerge:
         self,
         materializer: Materializer,
     ) -> None:
-        holder: list[PublisherProbe] = []
-        pub, sub = probes(
-            lambda s: s.flat_map_merge(4, lambda _: inner_probe_source(holder)), materializer
-        )
-        sub.request(10)
-        pub.send_next(1).send_next(2)
-        await settle()
-        assert len(holder) == 2
+        pub, sub, holder = await merge_of_inner_probes(materializer, 4, 2)
         holder[1].send_error(Boom("inner"))
         assert isinstance(await sub.expect_error(), Boom)
         await holder[0].expect_cancellation()
@@ -331,14 +341,7 @@ class TestFlatMapMerge:
         self,
         materializer: Materializer,
     ) -> None:
-        holder: list[PublisherProbe] = []
-        pub, sub = probes(
-            lambda s: s.flat_map_merge(4, lambda _: inner_probe_source(holder)), materializer
-        )
-        sub.request(10)
-        pub.send_next(1).send_next(2).send_next(3)
-        await settle()
-        assert len(holder) == 3
+        pub, sub, holder = await merge_of_inner_probes(materializer, 4, 3)
         sub.cancel()
         for p in holder:
             await p.expect_cancellation()
@@ -358,14 +361,7 @@ class TestFlatMapMerge:
         self,
         materializer: Materializer,
     ) -> None:
-        holder: list[PublisherProbe] = []
-        pub, sub = probes(
-            lambda s: s.flat_map_merge(2, lambda _: inner_probe_source(holder)), materializer
-        )
-        sub.request(10)
-        pub.send_next(1).send_next(2)
-        await settle()
-        assert len(holder) == 2
+        pub, sub, holder = await merge_of_inner_probes(materializer, 2, 2)
         holder[0].send_complete()
         pub.send_next(3)
         await settle()

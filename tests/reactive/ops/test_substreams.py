@@ -57,6 +57,26 @@ def raw_group_by_substreams(n: int, key: Any) -> Flow[Any, Any, Any]:
     return Flow.from_graph(GroupBy(n, key))
 
 
+def split_probes(materializer: Materializer, after: bool) -> tuple[Any, Any]:
+    """The split stage alone (``split_after`` if ``after`` else ``split_when``, at 3)
+    between probes: a stream of one Source per substream."""
+    from reactive._ops.nesting import Split
+
+    return probes(lambda s: s.via(Flow.from_graph(Split(lambda x: x == 3, after))), materializer)
+
+
+async def split_first_substream(materializer: Materializer, after: bool) -> tuple[Any, Any, Any]:
+    """:func:`split_probes` with element 1 sent, its substream run into a probe with
+    demand 5, and 1 received there: ``(pub, subs, substream probe)``."""
+    pub, subs = split_probes(materializer, after)
+    subs.request(1)
+    pub.send_next(1)
+    s1 = (await subs.expect_next()).run_with(TestSink.probe(), materializer)
+    s1.request(5)
+    await s1.expect_next(1)
+    return pub, subs, s1
+
+
 class TestGroupBy:
     """``group_by``."""
 
@@ -455,17 +475,7 @@ class TestSplitWhen:
     async def test_split_cancel_master_keeps_open_substream(
         self, materializer: Materializer, after: bool
     ) -> None:
-        from reactive import Flow
-        from reactive._ops.nesting import Split
-
-        pub, subs = probes(
-            lambda s: s.via(Flow.from_graph(Split(lambda x: x == 3, after))), materializer
-        )
-        subs.request(1)
-        pub.send_next(1)
-        s1 = (await subs.expect_next()).run_with(TestSink.probe(), materializer)
-        s1.request(5)
-        await s1.expect_next(1)
+        pub, subs, s1 = await split_first_substream(materializer, after)
         subs.cancel()
         pub.send_next(2)
         await s1.expect_next(2)
@@ -479,17 +489,7 @@ class TestSplitWhen:
     async def test_split_cancel_master_and_substream(
         self, materializer: Materializer, after: bool
     ) -> None:
-        from reactive import Flow
-        from reactive._ops.nesting import Split
-
-        pub, subs = probes(
-            lambda s: s.via(Flow.from_graph(Split(lambda x: x == 3, after))), materializer
-        )
-        subs.request(1)
-        pub.send_next(1)
-        s1 = (await subs.expect_next()).run_with(TestSink.probe(), materializer)
-        s1.request(5)
-        await s1.expect_next(1)
+        pub, subs, s1 = await split_first_substream(materializer, after)
         subs.cancel()
         s1.cancel()
         await pub.expect_cancellation()
@@ -498,12 +498,7 @@ class TestSplitWhen:
     async def test_split_substream_materialized_twice_fails(
         self, materializer: Materializer, after: bool
     ) -> None:
-        from reactive import Flow
-        from reactive._ops.nesting import Split
-
-        pub, subs = probes(
-            lambda s: s.via(Flow.from_graph(Split(lambda x: x == 3, after))), materializer
-        )
+        pub, subs = split_probes(materializer, after)
         subs.request(1)
         pub.send_next(1)
         src = await subs.expect_next()
@@ -518,12 +513,7 @@ class TestSplitWhen:
     async def test_split_substream_not_materialized_in_time(
         self, manual_clock: ManualClock, materializer: Materializer, after: bool
     ) -> None:
-        from reactive import Flow
-        from reactive._ops.nesting import Split
-
-        pub, subs = probes(
-            lambda s: s.via(Flow.from_graph(Split(lambda x: x == 3, after))), materializer
-        )
+        pub, subs = split_probes(materializer, after)
         subs.request(1)
         await pub.expect_request()
         pub.send_next(1)

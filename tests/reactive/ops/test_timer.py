@@ -949,6 +949,20 @@ class TestInitialTimeout:
         await sub.expect_complete()
 
 
+async def backpressure_timeout_probes(
+    materializer: Materializer, demand: int = 0, first: int | None = None
+) -> tuple[Any, Any]:
+    """``backpressure_timeout(1.0)`` between probes with ``demand`` requested and, unless
+    ``first`` is None, ``first`` sent and received: ``(pub, sub)``."""
+    pub, sub = probes(lambda s: s.backpressure_timeout(1.0), materializer)
+    if demand:
+        sub.request(demand)
+    if first is not None:
+        pub.send_next(first)
+        await sub.expect_next(first)
+    return pub, sub
+
+
 class TestBackpressureTimeout:
     """``backpressure_timeout``."""
 
@@ -965,8 +979,7 @@ class TestBackpressureTimeout:
     async def test_backpressure_timeout_not_thrown_for_a_slow_publisher(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        pub, sub = probes(lambda s: s.backpressure_timeout(1.0), materializer)
-        sub.request(2)
+        pub, sub = await backpressure_timeout_probes(materializer, 2)
         await quiet_for(manual_clock, 1.0, sub)
         pub.send_next("quick")
         await sub.expect_next("quick")
@@ -979,8 +992,7 @@ class TestBackpressureTimeout:
     async def test_backpressure_timeout_not_thrown_when_publisher_never_emits(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        pub, sub = probes(lambda s: s.backpressure_timeout(1.0), materializer)
-        sub.request(16)
+        pub, sub = await backpressure_timeout_probes(materializer, 16)
         await quiet_for(manual_clock, 2.0, sub)
         pub.send_complete()
         await sub.expect_complete()
@@ -988,25 +1000,19 @@ class TestBackpressureTimeout:
     async def test_backpressure_timeout_thrown_when_subscriber_is_late_or_silent(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        pub, sub = probes(lambda s: s.backpressure_timeout(1.0), materializer)
-        sub.request(1)
-        pub.send_next(1)
-        await sub.expect_next(1)
+        _pub, sub = await backpressure_timeout_probes(materializer, 1, first=1)
         await manual_clock.advance(3.0)
         exc = await sub.expect_error()
         assert isinstance(exc, StreamTimeoutError) and isinstance(exc, TimeoutError)
 
-        pub, sub = probes(lambda s: s.backpressure_timeout(1.0), materializer)
+        _pub, sub = await backpressure_timeout_probes(materializer)
         await manual_clock.advance(3.0)  # never any demand at all
         assert isinstance(await sub.expect_error(), StreamTimeoutError)
 
     async def test_backpressure_timeout_not_thrown_when_publisher_completes_short(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        pub, sub = probes(lambda s: s.backpressure_timeout(1.0), materializer)
-        sub.request(2)
-        pub.send_next(1)
-        await sub.expect_next(1)
+        pub, sub = await backpressure_timeout_probes(materializer, 2, first=1)
         await quiet_for(manual_clock, 2.0, sub)
         pub.send_complete()
         await sub.expect_complete()
@@ -1014,10 +1020,7 @@ class TestBackpressureTimeout:
     async def test_backpressure_timeout(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        pub, sub = probes(lambda s: s.backpressure_timeout(1.0), materializer)
-        sub.request(1)
-        pub.send_next(1)
-        await sub.expect_next(1)
+        pub, sub = await backpressure_timeout_probes(materializer, 1, first=1)
         await manual_clock.advance(0.75)
         sub.request(1)  # demand in time
         await manual_clock.advance(2.0)  # waiting for upstream is no back pressure
