@@ -8,10 +8,14 @@ kind of blueprint") or ``SubRepr[Out, Mat]`` (a ``SubFlow`` over it), which this
 replaces with ``Source[out, mat]``, ``Flow[In, out, mat]``, ``SubFlow[out, Mat, Ctx]``
 (``typing.get_overloads`` gives operators with several signatures); an operator without a
 ``Repr`` return annotation gets a generic typing (``tests/test_typing.py`` fails on one).
-What stays written here: the stub headers (imports, type variables) and ``HAND``, the
-signatures of the methods that are not operators (factories, ``to``, ``run_with``, ...),
-whose runtime annotations are ``Any``; ``tests/test_typing.py`` fails when the committed
-stubs differ from what this script generates.
+The methods of ``Source``, ``Flow``, ``Sink`` and ``RunnableGraph`` that are not operators
+(factories, ``to``, ``to_mat``, ``run_with``, ...) are typed at their source too: their
+annotations go into the stubs as written (``_render_typed``; Flow's ``In``/``Out``/``Mat``
+renamed). What stays written here: the stub headers (imports, type variables) and
+``HAND``, the signatures one runtime definition cannot give (``map_materialized_value``
+and ``__init__``, defined once in ``Graph`` and typed per class, and ``SubFlow``'s exits,
+whose return type depends on the parent kind); ``tests/test_typing.py`` fails when the
+committed stubs differ from what this script generates.
 
 Usage::
 
@@ -61,9 +65,9 @@ class Variant:
     fn: Any = None
 
 
-# Methods that are not FlowOps operators: hand-typed signatures per class. ``{P}`` is the
-# parameter list read from the runtime (untyped) and is not used: these are written out,
-# and tests/test_typing.py checks their parameter names against the runtime.
+# Methods that are not FlowOps operators and cannot be typed at their source: hand-typed
+# signatures per class (tests/test_typing.py checks their parameter names against the
+# runtime). Everything else is read from the runtime annotations.
 GRAPH_METHODS = """\
     @property
     def shape(self) -> Shape: ...
@@ -91,149 +95,10 @@ HAND: dict[str, dict[str, str]] = {
         "map_materialized_value": (
             "def map_materialized_value(self, f: Callable[[Mat], M2]) -> Source[Out, M2]: ..."
         ),
-        "to": "def to(self, sink: Sink[Out, Any]) -> RunnableGraph[Mat]: ...",
-        "to_mat": (
-            "def to_mat(\n        self, sink: Sink[Out, M2], combine: Callable[[Mat, M2], M3]\n"
-            "    ) -> RunnableGraph[M3]: ..."
-        ),
-        "run_with": (
-            "def run_with(\n        self, sink: Sink[Out, M2], materializer: Materializer | None"
-            " = ...\n    ) -> M2: ..."
-        ),
-        "run_foreach": (
-            "def run_foreach(\n        self, f: Callable[[Out], object], materializer: "
-            "Materializer | None = ...\n    ) -> asyncio.Future[DoneType]: ..."
-        ),
-        "run_fold": (
-            "def run_fold(\n        self, zero: U, f: Callable[[U, Out], U], materializer: "
-            "Materializer | None = ...\n    ) -> asyncio.Future[U]: ..."
-        ),
-        "run_reduce": (
-            "def run_reduce(\n        self, f: Callable[[Out, Out], Out], materializer: "
-            "Materializer | None = ...\n    ) -> asyncio.Future[Out]: ..."
-        ),
-        "from_iterable": (
-            "@staticmethod\ndef from_iterable(iterable: Iterable[T]) -> Source[T, NotUsedType]: ..."
-        ),
-        "single": "@staticmethod\ndef single(elem: T) -> Source[T, NotUsedType]: ...",
-        "empty": "@staticmethod\ndef empty() -> Source[Never, NotUsedType]: ...",
-        "failed": (
-            "@staticmethod\ndef failed(exc: BaseException) -> Source[Never, NotUsedType]: ..."
-        ),
-        "never": "@staticmethod\ndef never() -> Source[Never, NotUsedType]: ...",
-        "repeat": "@staticmethod\ndef repeat(elem: T) -> Source[T, NotUsedType]: ...",
-        "unfold": (
-            "@staticmethod\ndef unfold(\n    state: S, f: Callable[[S], tuple[S, T] | None]\n"
-            ") -> Source[T, NotUsedType]: ..."
-        ),
-        "unfold_async": (
-            "@staticmethod\ndef unfold_async(\n"
-            "    state: S, f: Callable[[S], Awaitable[tuple[S, T] | None]]\n"
-            ") -> Source[T, NotUsedType]: ..."
-        ),
-        "from_async_iterable": (
-            "@staticmethod\ndef from_async_iterable(\n"
-            "    ait: AsyncIterable[T] | Callable[[], AsyncIterable[T]]\n"
-            ") -> Source[T, NotUsedType]: ..."
-        ),
-        "from_awaitable": (
-            "@staticmethod\ndef from_awaitable(\n"
-            "    aw: Awaitable[T] | Callable[[], Awaitable[T]]\n"
-            ") -> Source[T, NotUsedType]: ..."
-        ),
-        "tick": (
-            "@staticmethod\ndef tick(initial_delay: float, interval: float, tick: T)"
-            " -> Source[T, Cancellable]: ..."
-        ),
-        "zip_n": (
-            "@staticmethod\ndef zip_n(sources: Iterable[Source[T, Any]])"
-            " -> Source[list[T], NotUsedType]: ..."
-        ),
-        "combine": (
-            "@staticmethod\ndef combine(\n    a: Source[T, Any],\n    b: Source[T, Any],\n"
-            "    *more: Source[T, Any],\n    strategy: Callable[[int], Any] | None = ...,\n"
-            ") -> Source[T, NotUsedType]: ..."
-        ),
-        "queue": (
-            "@staticmethod\ndef queue(\n    buffer_size: int,\n    overflow_strategy: "
-            "OverflowStrategy | None = ...,\n    max_concurrent_offers: int = ...,\n"
-            ") -> Source[Any, SourceQueue]: ..."
-        ),
-        "from_graph": "@staticmethod\ndef from_graph(g: Any) -> Source[Any, Any]: ...",
-        "as_source_with_context": (
-            "def as_source_with_context(\n        self, extract_ctx: Callable[[Out], U]\n"
-            "    ) -> SourceWithContext[Out, U, Mat]: ..."
-        ),
-        # lazy and resource sources (issue 12, item 14)
-        "maybe": "@staticmethod\ndef maybe() -> Source[Any, asyncio.Future[Any]]: ...",
-        "cycle": (
-            "@staticmethod\ndef cycle(factory: Callable[[], Iterable[T]])"
-            " -> Source[T, NotUsedType]: ..."
-        ),
-        "unfold_resource": (
-            "@staticmethod\ndef unfold_resource(\n    create: Callable[[], S],\n"
-            "    read: Callable[[S], T | None],\n    close: Callable[[S], object],\n"
-            ") -> Source[T, NotUsedType]: ..."
-        ),
-        "unfold_resource_async": (
-            "@staticmethod\ndef unfold_resource_async(\n    create: Callable[[], Awaitable[S]],\n"
-            "    read: Callable[[S], Awaitable[T | None]],\n"
-            "    close: Callable[[S], Awaitable[object]],\n) -> Source[T, NotUsedType]: ..."
-        ),
-        "lazy_source": (
-            "@staticmethod\ndef lazy_source(\n    factory: Callable[[], Source[T, M2]]\n"
-            ") -> Source[T, asyncio.Future[M2]]: ..."
-        ),
-        "lazy_single": (
-            "@staticmethod\ndef lazy_single(f: Callable[[], T]) -> Source[T, NotUsedType]: ..."
-        ),
-        "lazy_future": (
-            "@staticmethod\ndef lazy_future(\n    f: Callable[[], Awaitable[T | None]]\n"
-            ") -> Source[T, NotUsedType]: ..."
-        ),
     },
     "Flow": {
-        "__init__": "def __init__(self, module: Module | None = ...) -> None: ...",
         "map_materialized_value": (
             "def map_materialized_value(self, f: Callable[[Mat], M2]) -> Flow[In, Out, M2]: ..."
-        ),
-        "to": "def to(self, sink: Sink[Out, Any]) -> Sink[In, Mat]: ...",
-        "to_mat": (
-            "def to_mat(\n        self, sink: Sink[Out, M2], combine: Callable[[Mat, M2], M3]\n"
-            "    ) -> Sink[In, M3]: ..."
-        ),
-        "run_with": (
-            "def run_with(\n        self,\n        source: Source[In, M2],\n"
-            "        sink: Sink[Out, M3],\n        materializer: Materializer | None = ...,\n"
-            "    ) -> tuple[M2, M3]: ..."
-        ),
-        "join": "def join(self, flow: Flow[Out, In, Any]) -> RunnableGraph[Mat]: ...",
-        "join_mat": (
-            "def join_mat(\n        self, flow: Flow[Out, In, M2], combine: "
-            "Callable[[Mat, M2], M3]\n    ) -> RunnableGraph[M3]: ..."
-        ),
-        "from_function": (
-            "@staticmethod\ndef from_function(f: Callable[[T], U]) -> Flow[T, U, NotUsedType]: ..."
-        ),
-        "from_graph": "@staticmethod\ndef from_graph(g: Any) -> Flow[Any, Any, Any]: ...",
-        "as_flow_with_context": (
-            "def as_flow_with_context(\n        self,\n"
-            "        collapse_context: Callable[[U, V], In],\n"
-            "        extract_context: Callable[[Out], S],\n"
-            "    ) -> FlowWithContext[U, V, Out, S, Mat]: ..."
-        ),
-        "from_sink_and_source": (
-            "@staticmethod\ndef from_sink_and_source(\n"
-            "    sink: Sink[T, M2], source: Source[U, Any]\n) -> Flow[T, U, M2]: ..."
-        ),
-        "from_sink_and_source_mat": (
-            "@staticmethod\ndef from_sink_and_source_mat(\n    sink: Sink[T, M2],\n"
-            "    source: Source[U, M3],\n    combine: Callable[[M2, M3], M4],\n"
-            ") -> Flow[T, U, M4]: ..."
-        ),
-        "lazy_flow": (
-            "@staticmethod\ndef lazy_flow(\n    factory: Callable[[], Flow[T, U, M2]]\n"
-            ") -> Flow[T, U, asyncio.Future[M2]]: ..."
         ),
     },
     "Sink": {
@@ -241,65 +106,12 @@ HAND: dict[str, dict[str, str]] = {
         "map_materialized_value": (
             "def map_materialized_value(self, f: Callable[[Mat], M2]) -> Sink[In, M2]: ..."
         ),
-        "run_with": (
-            "def run_with(\n        self, source: Source[In, M2], materializer: "
-            "Materializer | None = ...\n    ) -> M2: ..."
-        ),
-        "contramap": "def contramap(self, f: Callable[[T], In]) -> Sink[T, Mat]: ...",
-        "from_graph": "@staticmethod\ndef from_graph(g: Any) -> Sink[Any, Any]: ...",
-        "foreach": (
-            "@staticmethod\ndef foreach(f: Callable[[T], object])"
-            " -> Sink[T, asyncio.Future[DoneType]]: ..."
-        ),
-        "foreach_async": (
-            "@staticmethod\ndef foreach_async(\n    parallelism: int, f: Callable[[T], "
-            "Awaitable[object]]\n) -> Sink[T, asyncio.Future[DoneType]]: ..."
-        ),
-        "fold": (
-            "@staticmethod\ndef fold(zero: U, f: Callable[[U, T], U])"
-            " -> Sink[T, asyncio.Future[U]]: ..."
-        ),
-        "fold_async": (
-            "@staticmethod\ndef fold_async(\n    zero: U, f: Callable[[U, T], Awaitable[U]]\n"
-            ") -> Sink[T, asyncio.Future[U]]: ..."
-        ),
-        "reduce": (
-            "@staticmethod\ndef reduce(f: Callable[[T, T], T]) -> Sink[T, asyncio.Future[T]]: ..."
-        ),
-        "head": "@staticmethod\ndef head() -> Sink[T, asyncio.Future[T]]: ...",
-        "head_option": "@staticmethod\ndef head_option() -> Sink[T, asyncio.Future[T | None]]: ...",
-        "last": "@staticmethod\ndef last() -> Sink[T, asyncio.Future[T]]: ...",
-        "last_option": "@staticmethod\ndef last_option() -> Sink[T, asyncio.Future[T | None]]: ...",
-        "seq": "@staticmethod\ndef seq() -> Sink[T, asyncio.Future[list[T]]]: ...",
-        "take_last": (
-            "@staticmethod\ndef take_last(n: int) -> Sink[T, asyncio.Future[list[T]]]: ..."
-        ),
-        "ignore": "@staticmethod\ndef ignore() -> Sink[object, asyncio.Future[DoneType]]: ...",
-        "cancelled": "@staticmethod\ndef cancelled() -> Sink[object, NotUsedType]: ...",
-        "on_complete": (
-            "@staticmethod\ndef on_complete(\n    cb: Callable[[BaseException | None], object]\n"
-            ") -> Sink[object, NotUsedType]: ..."
-        ),
-        "combine": (
-            "@staticmethod\ndef combine(\n    a: Sink[T, Any],\n    b: Sink[T, Any],\n"
-            "    *more: Sink[T, Any],\n    strategy: Callable[[int], Any] | None = ...,\n"
-            ") -> Sink[T, NotUsedType]: ..."
-        ),
-        "queue": (
-            "@staticmethod\ndef queue(max_concurrent_pulls: int = ...) -> Sink[Any, SinkQueue]: ..."
-        ),
-        "lazy_sink": (
-            "@staticmethod\ndef lazy_sink(\n    factory: Callable[[], Sink[T, M2]]\n"
-            ") -> Sink[T, asyncio.Future[M2]]: ..."
-        ),
     },
     "RunnableGraph": {
         "__init__": "def __init__(self, module: Module) -> None: ...",
         "map_materialized_value": (
             "def map_materialized_value(self, f: Callable[[Mat], M2]) -> RunnableGraph[M2]: ..."
         ),
-        "run": "def run(self, materializer: Materializer | None = ...) -> Mat: ...",
-        "from_graph": "@staticmethod\ndef from_graph(g: Any) -> RunnableGraph[Any]: ...",
     },
     "SubFlow": {
         "__init__": (
@@ -646,6 +458,40 @@ def _render_fallback(kind_name: str, cls: type, name: str) -> str:
     return f"    @staticmethod\n{text}" if static else text
 
 
+_TYPED_AT_SOURCE = ("Source", "Flow", "Sink", "RunnableGraph")
+"""The classes whose methods that are not operators (factories, ``to``, ``run_with``, ...)
+are rendered from their annotations when they have them all (``HAND`` aside)."""
+
+
+def _render_typed(kind_name: str, cls: type, name: str) -> str | None:
+    """A method that is not an operator, typed at its source: its parameters and return
+    annotated, written into the stub as they are (Flow's type variables renamed); None when
+    an annotation is missing (``_render_fallback`` types it generically). A name the stub
+    header does not import raises ``ValueError`` (add it to the header)."""
+    raw = inspect.getattr_static(cls, name)
+    if isinstance(raw, property) or kind_name not in _TYPED_AT_SOURCE:
+        return None
+    static = isinstance(raw, staticmethod)
+    fn = getattr(cls, name)
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())[0 if static else 1 :]
+    anns = [p.annotation for p in params] + [sig.return_annotation]
+    if any(a is inspect.Parameter.empty or not isinstance(a, str) for a in anns):
+        return None
+    known = _stub_names(BLUEPRINTS_HEADER) | _STUB_CLASSES
+    for ann in anns:
+        unknown = {
+            n.id
+            for n in ast.walk(ast.parse(ann, mode="eval"))
+            if isinstance(n, ast.Name) and n.id not in known
+        }
+        if unknown:
+            raise ValueError(f"{kind_name}.{name}: {sorted(unknown)} not in the stub header")
+    parts, _ = _params(fn, {p.name: p.annotation for p in params}, set(), static=static)
+    text = _def(name, parts, sig.return_annotation)
+    return f"    @staticmethod\n{text}" if static else text
+
+
 def _render_class(kind_name: str, cls: type, header: str, names: list[str]) -> str:
     kind = KINDS.get(kind_name)
     hand = HAND.get(kind_name, {})
@@ -665,7 +511,8 @@ def _render_class(kind_name: str, cls: type, header: str, names: list[str]) -> s
         elif kind is not None and name in OPS_NAMES:
             lines.append(_render_op(kind, cls, name))
         else:
-            lines.append(_render_fallback(kind_name, cls, name))
+            typed = _render_typed(kind_name, cls, name)
+            lines.append(typed if typed is not None else _render_fallback(kind_name, cls, name))
     return "\n".join(lines) + "\n"
 
 

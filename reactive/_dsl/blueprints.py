@@ -10,7 +10,7 @@ to append (``_via_module``). ``FlowOps`` is assembled from one mixin per operato
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .._checks import (
@@ -46,15 +46,28 @@ from .flow_ops.windows import WindowOps
 from .graph import Graph, _module_of
 
 if TYPE_CHECKING:
+    import asyncio
+    from typing import Never
+
     from .._impl.materializer import Materializer
+    from .._keep import DoneType, NotUsedType
+    from .._ops.buffers import OverflowStrategy
+    from .._ops.queues import SinkQueue, SourceQueue
+    from .._ops.sources import Cancellable
+    from .with_context import FlowWithContext, SourceWithContext
 
 __all__ = ["Source", "Flow", "Sink", "RunnableGraph", "FlowOps", "Graph"]
 
 Out = TypeVar("Out")
 In = TypeVar("In")
 Mat = TypeVar("Mat")
-Mat2 = TypeVar("Mat2")
 U = TypeVar("U")
+T = TypeVar("T")
+V = TypeVar("V")
+S = TypeVar("S")
+M2 = TypeVar("M2")
+M3 = TypeVar("M3")
+M4 = TypeVar("M4")
 
 
 class FlowOps(
@@ -89,11 +102,11 @@ class Source(FlowOps[Out, Mat]):
             return Source(LinearModule(self.module, module, combine))
         raise IllegalGraphError(f"via() needs a Flow, got {module.shape!r}")
 
-    def to(self, sink: Any) -> RunnableGraph[Mat]:
+    def to(self, sink: Sink[Out, Any]) -> RunnableGraph[Mat]:
         """Connect to ``sink``; keeps this source's materialized value."""
         return self.to_mat(sink, Keep.left)
 
-    def to_mat(self, sink: Any, combine: Callable[[Mat, Any], Mat2]) -> RunnableGraph[Mat2]:
+    def to_mat(self, sink: Sink[Out, M2], combine: Callable[[Mat, M2], M3]) -> RunnableGraph[M3]:
         """Connect to ``sink`` combining materialized values."""
         check("to_mat(sink, combine)", None, fn(combine))
         m = _module_of(sink)
@@ -101,31 +114,35 @@ class Source(FlowOps[Out, Mat]):
             raise IllegalGraphError(f"to() needs a Sink, got {m.shape!r}")
         return RunnableGraph(LinearModule(self.module, m, combine))
 
-    def run_with(self, sink: Any, materializer: Materializer | None = None) -> Any:
+    def run_with(self, sink: Sink[Out, M2], materializer: Materializer | None = None) -> M2:
         """Run this source into ``sink``; returns the sink's materialized value."""
         return self.to_mat(sink, Keep.right).run(materializer)
 
-    def run_foreach(self, f: Callable[[Out], Any], materializer: Materializer | None = None) -> Any:
+    def run_foreach(
+        self, f: Callable[[Out], object], materializer: Materializer | None = None
+    ) -> asyncio.Future[DoneType]:
         """Run calling ``f`` for each element; returns an awaitable of ``Done``."""
         check("run_foreach(f)", fn(f))
         return self.run_with(Sink.foreach(f), materializer)
 
     def run_fold(
         self, zero: U, f: Callable[[U, Out], U], materializer: Materializer | None = None
-    ) -> Any:
+    ) -> asyncio.Future[U]:
         """Run folding the elements; returns an awaitable of the result."""
         check("run_fold(zero, f)", None, fn(f))
         return self.run_with(Sink.fold(zero, f), materializer)
 
     def run_reduce(
         self, f: Callable[[Out, Out], Out], materializer: Materializer | None = None
-    ) -> Any:
+    ) -> asyncio.Future[Out]:
         """Run reducing the elements; returns an awaitable of the result."""
         check("run_reduce(f)", fn(f))
         return self.run_with(Sink.reduce(f), materializer)
 
     # -- context propagation (issue 5: SourceWithContext) --------------------------------------
-    def as_source_with_context(self, extract_ctx: Callable[[Out], Any]) -> Any:
+    def as_source_with_context(
+        self, extract_ctx: Callable[[Out], U]
+    ) -> SourceWithContext[Out, U, Mat]:
         """A ``SourceWithContext``: each element with ``extract_ctx(element)`` as its context."""
         check("as_source_with_context(extract_ctx)", fn(extract_ctx))
         from .with_context import source_with_context
@@ -134,7 +151,7 @@ class Source(FlowOps[Out, Mat]):
 
     # -- factories -----------------------------------------------------------------------------
     @staticmethod
-    def from_iterable(iterable: Iterable[Out]) -> Source[Out, Any]:
+    def from_iterable(iterable: Iterable[T]) -> Source[T, NotUsedType]:
         """The elements of ``iterable``; a fresh iterator per run.
 
         Emits when downstream pulls (the next element). Completes when the iterator is
@@ -147,7 +164,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(IterableSource(iterable)))
 
     @staticmethod
-    def single(elem: Out) -> Source[Out, Any]:
+    def single(elem: T) -> Source[T, NotUsedType]:
         """One element, then complete.
 
         Emits when downstream pulls (once). Completes when the element was emitted.
@@ -158,7 +175,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(SingleSource(elem)))
 
     @staticmethod
-    def empty() -> Source[Any, Any]:
+    def empty() -> Source[Never, NotUsedType]:
         """Complete at once.
 
         Emits never. Completes when materialized.
@@ -168,7 +185,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(EmptySource()))
 
     @staticmethod
-    def failed(exc: BaseException) -> Source[Any, Any]:
+    def failed(exc: BaseException) -> Source[Never, NotUsedType]:
         """Fail at once with ``exc``.
 
         Emits never. Completes never: fails with ``exc`` when materialized.
@@ -179,7 +196,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(FailedSource(exc)))
 
     @staticmethod
-    def never() -> Source[Any, Any]:
+    def never() -> Source[Never, NotUsedType]:
         """Never emit, never complete.
 
         Emits never. Completes never (only cancellation stops it).
@@ -189,7 +206,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(NeverSource()))
 
     @staticmethod
-    def repeat(elem: Out) -> Source[Out, Any]:
+    def repeat(elem: T) -> Source[T, NotUsedType]:
         """``elem`` forever.
 
         Emits when downstream pulls. Completes never.
@@ -200,7 +217,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(RepeatSource(elem)))
 
     @staticmethod
-    def unfold(state: Any, f: Callable[[Any], tuple[Any, Out] | None]) -> Source[Out, Any]:
+    def unfold(state: S, f: Callable[[S], tuple[S, T] | None]) -> Source[T, NotUsedType]:
         """Elements from ``f(state) -> (next_state, elem)``; None completes.
 
         ``f`` is called on demand only.
@@ -215,8 +232,8 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def unfold_async(
-        state: Any, f: Callable[[Any], Awaitable[tuple[Any, Out] | None]]
-    ) -> Source[Out, Any]:
+        state: S, f: Callable[[S], Awaitable[tuple[S, T] | None]]
+    ) -> Source[T, NotUsedType]:
         """Like ``unfold`` with an async step.
 
         One call runs at a time, started on demand. Emits when the awaitable gave a pair.
@@ -229,7 +246,9 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(UnfoldAsyncSource(state, f)))
 
     @staticmethod
-    def from_async_iterable(ait: Any) -> Source[Any, Any]:
+    def from_async_iterable(
+        ait: AsyncIterable[T] | Callable[[], AsyncIterable[T]],
+    ) -> Source[T, NotUsedType]:
         """The elements of an async iterable, or of a factory of one (fresh per run).
 
         One ``__anext__`` runs at a time, started on demand. Emits when it returned an
@@ -241,7 +260,9 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(AsyncIterableSource(ait)))
 
     @staticmethod
-    def from_awaitable(aw: Any) -> Source[Any, Any]:
+    def from_awaitable(
+        aw: Awaitable[T] | Callable[[], Awaitable[T]],
+    ) -> Source[T, NotUsedType]:
         """The result of an awaitable (or a zero-argument async function) as one element.
 
         An awaitable is awaited from the start, without waiting for demand (Akka's
@@ -257,7 +278,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(AwaitableSource(aw)))
 
     @staticmethod
-    def tick(initial_delay: float, interval: float, tick: Out) -> Source[Out, Any]:
+    def tick(initial_delay: float, interval: float, tick: T) -> Source[T, Cancellable]:
         """``tick`` every ``interval`` seconds after ``initial_delay``; ticks are dropped
         while downstream back-pressures. Materialized value: a ``Cancellable``.
 
@@ -270,7 +291,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(TickSource(initial_delay, interval, tick)))
 
     @staticmethod
-    def zip_n(sources: Iterable[Any]) -> Source[list[Any], Any]:
+    def zip_n(sources: Iterable[Source[T, Any]]) -> Source[list[T], NotUsedType]:
         """Lists of one element from each source; completes when any completes.
 
         Emits when every source has an element and downstream pulls. Backpressures when
@@ -281,7 +302,7 @@ class Source(FlowOps[Out, Mat]):
 
         srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in sources]
         if not srcs:
-            return Source.empty()
+            return cast("Source[list[T], NotUsedType]", Source.empty())
         if len(srcs) == 1:
             return cast("Source[list[Any], Any]", srcs[0].map(lambda x: [x]))
         return cast("Source[list[Any], Any]", srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None))
@@ -290,8 +311,11 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def combine(
-        a: Any, b: Any, *more: Any, strategy: Callable[[int], Any] | None = None
-    ) -> Source[Any, Any]:
+        a: Source[T, Any],
+        b: Source[T, Any],
+        *more: Source[T, Any],
+        strategy: Callable[[int], Any] | None = None,
+    ) -> Source[T, NotUsedType]:
         """Sources ``a``, ``b``, ``*more`` through a fan-in ``strategy(n)`` (default
         ``Merge``; e.g. ``Concat``, or ``lambda n: Interleave(n, 2)``). Value: ``NotUsed``.
 
@@ -305,12 +329,15 @@ class Source(FlowOps[Out, Mat]):
         srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in (a, b, *more)]
         stage = (Merge if strategy is None else strategy)(len(srcs))
         combined = srcs[0]._fan_in(srcs[1:], stage, None)
-        return combined.map_materialized_value(lambda _: NotUsed)
+        out: Source[T, NotUsedType] = combined.map_materialized_value(lambda _: NotUsed)
+        return out
 
     @staticmethod
     def queue(
-        buffer_size: int, overflow_strategy: Any = None, max_concurrent_offers: int = 1
-    ) -> Source[Any, Any]:
+        buffer_size: int,
+        overflow_strategy: OverflowStrategy | None = None,
+        max_concurrent_offers: int = 1,
+    ) -> Source[Any, SourceQueue]:
         """A source fed through its materialized ``SourceQueue`` (``await offer(x)``,
         ``complete()``, ``fail(exc)``, ``await watch_completion()``); the overflow
         strategy (default ``OverflowStrategy.backpressure``) settles offers to a full
@@ -378,7 +405,7 @@ class Source(FlowOps[Out, Mat]):
 
     # -- lazy and resource sources (issue 12, item 14) -----------------------------------------
     @staticmethod
-    def maybe() -> Source[Any, Any]:
+    def maybe() -> Source[Any, asyncio.Future[Any]]:
         """A source of at most one element, given through its materialized future.
 
         The materialized value is an ``asyncio.Future``: ``set_result(x)`` emits ``x`` then
@@ -397,7 +424,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(MaybeSource()))
 
     @staticmethod
-    def cycle(factory: Callable[[], Iterable[Out]]) -> Source[Out, Any]:
+    def cycle(factory: Callable[[], Iterable[T]]) -> Source[T, NotUsedType]:
         """The elements of ``factory()``, calling it again each time its iterable is
         exhausted, forever (Akka's ``Source.cycle``). An empty iterable fails the stream
         with ``ValueError``. ``factory`` is first called on the first demand.
@@ -412,10 +439,10 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def unfold_resource(
-        create: Callable[[], Any],
-        read: Callable[[Any], Out | None],
-        close: Callable[[Any], Any],
-    ) -> Source[Out, Any]:
+        create: Callable[[], S],
+        read: Callable[[S], T | None],
+        close: Callable[[S], object],
+    ) -> Source[T, NotUsedType]:
         """A source reading from a resource it opens and closes itself.
 
         ``create()`` opens the resource when the stream starts, before any demand;
@@ -442,10 +469,10 @@ class Source(FlowOps[Out, Mat]):
 
     @staticmethod
     def unfold_resource_async(
-        create: Callable[[], Awaitable[Any]],
-        read: Callable[[Any], Awaitable[Out | None]],
-        close: Callable[[Any], Awaitable[Any]],
-    ) -> Source[Out, Any]:
+        create: Callable[[], Awaitable[S]],
+        read: Callable[[S], Awaitable[T | None]],
+        close: Callable[[S], Awaitable[object]],
+    ) -> Source[T, NotUsedType]:
         """``unfold_resource`` with three coroutine functions: ``await create()``,
         ``await read(resource)`` (``None`` at the end), ``await close(resource)``.
 
@@ -468,7 +495,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(UnfoldResourceAsyncSource(create, read, close)))
 
     @staticmethod
-    def lazy_source(factory: Callable[[], Any]) -> Source[Any, Any]:
+    def lazy_source(factory: Callable[[], Source[T, M2]]) -> Source[T, asyncio.Future[M2]]:
         """A source that calls ``factory()`` (returning a ``Source``) on the first
         downstream demand and then emits what that source emits.
 
@@ -486,7 +513,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(LazySource(factory)))
 
     @staticmethod
-    def lazy_single(f: Callable[[], Out]) -> Source[Out, Any]:
+    def lazy_single(f: Callable[[], T]) -> Source[T, NotUsedType]:
         """Emits ``f()``, calling ``f`` on the first downstream demand, then completes.
         Materialized value: ``NotUsed``.
 
@@ -499,7 +526,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(LazySingleSource(f)))
 
     @staticmethod
-    def lazy_future(f: Callable[[], Awaitable[Out | None]]) -> Source[Out, Any]:
+    def lazy_future(f: Callable[[], Awaitable[T | None]]) -> Source[T, NotUsedType]:
         """Calls ``f()`` on the first downstream demand, awaits the awaitable it returns
         and emits its result; a result of ``None`` completes the stream empty.
         Materialized value: ``NotUsed``.
@@ -543,33 +570,39 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
             return Flow(self.module.map_mat(lambda m: combine(m, NotUsed)))
         return Flow(LinearModule(self.module, module, combine))
 
-    def to(self, sink: Any) -> Sink[In, Mat]:
+    def to(self, sink: Sink[Out, Any]) -> Sink[In, Mat]:
         """Connect to ``sink`` giving a Sink; keeps this flow's materialized value."""
         return self.to_mat(sink, Keep.left)
 
-    def to_mat(self, sink: Any, combine: Callable[[Any, Any], Any]) -> Any:
+    def to_mat(self, sink: Sink[Out, M2], combine: Callable[[Mat, M2], M3]) -> Sink[In, M3]:
         """Connect to ``sink`` giving a Sink, combining materialized values."""
         check("to_mat(sink, combine)", None, fn(combine))
         m = _module_of(sink)
         if len(m.shape.inlets) != 1 or m.shape.outlets:
             raise IllegalGraphError(f"to() needs a Sink, got {m.shape!r}")
         if self.module.is_identity:
-            return Sink(m.map_mat(lambda x: combine(NotUsed, x)))
+            # An identity flow materializes NotUsed: that is its ``Mat``.
+            return Sink(m.map_mat(lambda x: combine(cast("Mat", NotUsed), x)))
         return Sink(LinearModule(self.module, m, combine))
 
     def run_with(
-        self, source: Any, sink: Any, materializer: Materializer | None = None
-    ) -> tuple[Any, Any]:
+        self,
+        source: Source[In, M2],
+        sink: Sink[Out, M3],
+        materializer: Materializer | None = None,
+    ) -> tuple[M2, M3]:
         """Run ``source`` through this flow into ``sink``; returns ``(source_mat, sink_mat)``."""
         src: Source[Any, Any] = Source(_module_of(source))
         through = cast("Source[Any, Any]", src.via(self))
         return through.to_mat(sink, Keep.both).run(materializer)
 
-    def join(self, flow: Any) -> RunnableGraph[Mat]:
+    def join(self, flow: Flow[Out, In, Any]) -> RunnableGraph[Mat]:
         """Close a cycle: this flow's output feeds ``flow`` whose output feeds this flow."""
         return self.join_mat(flow, Keep.left)
 
-    def join_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> RunnableGraph[Any]:
+    def join_mat(
+        self, flow: Flow[Out, In, M2], combine: Callable[[Mat, M2], M3]
+    ) -> RunnableGraph[M3]:
         """``join`` combining materialized values."""
         check("join_mat(flow, combine)", None, fn(combine))
         a = self.module
@@ -585,9 +618,9 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
     # -- context propagation (issue 5: FlowWithContext) ----------------------------------------
     def as_flow_with_context(
         self,
-        collapse_context: Callable[[Any, Any], In],
-        extract_context: Callable[[Out], Any],
-    ) -> Any:
+        collapse_context: Callable[[U, V], In],
+        extract_context: Callable[[Out], S],
+    ) -> FlowWithContext[U, V, Out, S, Mat]:
         """A ``FlowWithContext``: each ``(element, context)`` enters this flow as
         ``collapse_context(element, context)``; each output leaves with
         ``extract_context(output)`` as its context."""
@@ -601,7 +634,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         return flow_with_context(self, collapse_context, extract_context)
 
     @staticmethod
-    def from_function(f: Callable[[Any], Any]) -> Flow[Any, Any, Any]:
+    def from_function(f: Callable[[T], U]) -> Flow[T, U, NotUsedType]:
         """``Flow().map(f)``.
 
         Emits when f returns. Backpressures when downstream does. Completes when upstream
@@ -621,7 +654,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         return Flow(m)
 
     @staticmethod
-    def from_sink_and_source(sink: Any, source: Any) -> Flow[Any, Any, Any]:
+    def from_sink_and_source(sink: Sink[T, M2], source: Source[U, Any]) -> Flow[T, U, M2]:
         """A Flow whose input goes to ``sink`` and whose output comes from ``source``.
 
         The two sides are not coupled (as Akka's ``fromSinkAndSource``): the source may
@@ -634,8 +667,8 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
 
     @staticmethod
     def from_sink_and_source_mat(
-        sink: Any, source: Any, combine: Callable[[Any, Any], Any]
-    ) -> Flow[Any, Any, Any]:
+        sink: Sink[T, M2], source: Source[U, M3], combine: Callable[[M2, M3], M4]
+    ) -> Flow[T, U, M4]:
         """``from_sink_and_source`` combining materialized values.
 
         Emits when ``source`` emits. Backpressures when ``sink`` backpressures. Completes
@@ -652,7 +685,7 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         )
 
     @staticmethod
-    def lazy_flow(factory: Callable[[], Any]) -> Flow[Any, Any, Any]:
+    def lazy_flow(factory: Callable[[], Flow[T, U, M2]]) -> Flow[T, U, asyncio.Future[M2]]:
         """A flow created by ``factory()`` when the first element arrives; until then
         downstream demand is passed upstream.
 
@@ -685,11 +718,12 @@ class Sink(Graph, Generic[In, Mat]):
 
     __slots__ = ()
 
-    def run_with(self, source: Any, materializer: Materializer | None = None) -> Any:
+    def run_with(self, source: Source[In, M2], materializer: Materializer | None = None) -> M2:
         """Run ``source`` into this sink; returns the source's materialized value."""
-        return Source(_module_of(source)).to_mat(self, Keep.left).run(materializer)
+        src: Source[In, M2] = Source(_module_of(source))
+        return src.to_mat(self, Keep.left).run(materializer)
 
-    def contramap(self, f: Callable[[Any], In]) -> Sink[Any, Mat]:
+    def contramap(self, f: Callable[[T], In]) -> Sink[T, Mat]:
         """A sink that applies ``f`` before this one.
 
         Backpressures when this sink does. Cancels when this sink cancels, or ``f`` raises
@@ -708,7 +742,7 @@ class Sink(Graph, Generic[In, Mat]):
 
     # -- factories -----------------------------------------------------------------------------
     @staticmethod
-    def foreach(f: Callable[[Any], Any]) -> Sink[Any, Any]:
+    def foreach(f: Callable[[T], object]) -> Sink[T, asyncio.Future[DoneType]]:
         """Call ``f`` for each element; result ``Done``.
 
         The result fails with the stream's failure, or with the exception ``f`` raised.
@@ -723,7 +757,9 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(ForeachSink(f)))
 
     @staticmethod
-    def foreach_async(parallelism: int, f: Callable[[Any], Awaitable[Any]]) -> Sink[Any, Any]:
+    def foreach_async(
+        parallelism: int, f: Callable[[T], Awaitable[object]]
+    ) -> Sink[T, asyncio.Future[DoneType]]:
         """Await ``f(x)`` for up to ``parallelism`` elements at once; result ``Done``.
 
         Unordered (Akka: ``mapAsyncUnordered`` + ``ignore``): a call that finished frees its
@@ -738,7 +774,7 @@ class Sink(Graph, Generic[In, Mat]):
         return flow.to_mat(Sink.ignore(), Keep.right)
 
     @staticmethod
-    def fold(zero: Any, f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
+    def fold(zero: U, f: Callable[[U, T], U]) -> Sink[T, asyncio.Future[U]]:
         """The final accumulation of ``f(acc, x)`` from ``zero``.
 
         Backpressures when ``f`` runs (synchronously; never otherwise). Cancels when ``f``
@@ -751,7 +787,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(FoldSink(zero, f)))
 
     @staticmethod
-    def fold_async(zero: Any, f: Callable[[Any, Any], Awaitable[Any]]) -> Sink[Any, Any]:
+    def fold_async(zero: U, f: Callable[[U, T], Awaitable[U]]) -> Sink[T, asyncio.Future[U]]:
         """``fold`` with an async step.
 
         Backpressures when a step runs (one at a time). Cancels when ``f`` raises or its
@@ -764,7 +800,7 @@ class Sink(Graph, Generic[In, Mat]):
         )
 
     @staticmethod
-    def reduce(f: Callable[[Any, Any], Any]) -> Sink[Any, Any]:
+    def reduce(f: Callable[[T, T], T]) -> Sink[T, asyncio.Future[T]]:
         """``fold`` seeded with the first element; fails with ``NoSuchElementError`` if empty.
 
         Backpressures when ``f`` runs (synchronously; never otherwise). Cancels when ``f``
@@ -777,7 +813,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(ReduceSink(f)))
 
     @staticmethod
-    def head() -> Sink[Any, Any]:
+    def head() -> Sink[T, asyncio.Future[T]]:
         """The first element (then cancel); fails with ``NoSuchElementError`` if empty.
 
         Backpressures never. Cancels when the first element arrived.
@@ -787,7 +823,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(HeadSink(False)))
 
     @staticmethod
-    def head_option() -> Sink[Any, Any]:
+    def head_option() -> Sink[T, asyncio.Future[T | None]]:
         """The first element, or None if empty.
 
         Backpressures never. Cancels when the first element arrived.
@@ -797,7 +833,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(HeadSink(True)))
 
     @staticmethod
-    def last() -> Sink[Any, Any]:
+    def last() -> Sink[T, asyncio.Future[T]]:
         """The last element; fails with ``NoSuchElementError`` if empty.
 
         Backpressures never. Cancels never (the result is there when upstream completes).
@@ -807,7 +843,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(LastSink(False)))
 
     @staticmethod
-    def last_option() -> Sink[Any, Any]:
+    def last_option() -> Sink[T, asyncio.Future[T | None]]:
         """The last element, or None if empty.
 
         Backpressures never. Cancels never.
@@ -817,7 +853,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(LastSink(True)))
 
     @staticmethod
-    def seq() -> Sink[Any, Any]:
+    def seq() -> Sink[T, asyncio.Future[list[T]]]:
         """Every element, in a list.
 
         Backpressures never. Cancels never (the list is the result when upstream completes).
@@ -827,7 +863,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(SeqSink()))
 
     @staticmethod
-    def take_last(n: int) -> Sink[Any, Any]:
+    def take_last(n: int) -> Sink[T, asyncio.Future[list[T]]]:
         """The last ``n`` elements (``n >= 1``), in a list.
 
         Fewer when the stream was shorter. Backpressures never. Cancels never.
@@ -838,7 +874,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(TakeLastSink(n)))
 
     @staticmethod
-    def ignore() -> Sink[Any, Any]:
+    def ignore() -> Sink[object, asyncio.Future[DoneType]]:
         """Consume and discard everything; result ``Done``.
 
         The result fails with the stream's failure. Backpressures never. Cancels never.
@@ -848,7 +884,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(IgnoreSink()))
 
     @staticmethod
-    def cancelled() -> Sink[Any, Any]:
+    def cancelled() -> Sink[object, NotUsedType]:
         """Cancel at once.
 
         Backpressures never (nothing is requested). Cancels when materialized.
@@ -858,7 +894,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(CancelledSink()))
 
     @staticmethod
-    def on_complete(cb: Callable[[BaseException | None], Any]) -> Sink[Any, Any]:
+    def on_complete(cb: Callable[[BaseException | None], object]) -> Sink[object, NotUsedType]:
         """Call ``cb(None)`` on completion or ``cb(exc)`` on failure.
 
         ``cb`` runs once, also on an abrupt termination (with its error). Backpressures never.
@@ -873,8 +909,11 @@ class Sink(Graph, Generic[In, Mat]):
 
     @staticmethod
     def combine(
-        a: Any, b: Any, *more: Any, strategy: Callable[[int], Any] | None = None
-    ) -> Sink[Any, Any]:
+        a: Sink[T, Any],
+        b: Sink[T, Any],
+        *more: Sink[T, Any],
+        strategy: Callable[[int], Any] | None = None,
+    ) -> Sink[T, NotUsedType]:
         """One sink feeding ``a``, ``b``, ``*more`` through a fan-out ``strategy(n)``
         (default ``Broadcast``; e.g. ``Balance``). Value: ``NotUsed``.
 
@@ -890,7 +929,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(combine_sinks(sinks, stage))
 
     @staticmethod
-    def queue(max_concurrent_pulls: int = 1) -> Sink[Any, Any]:
+    def queue(max_concurrent_pulls: int = 1) -> Sink[Any, SinkQueue]:
         """Materializes a ``SinkQueue``: ``await pull()`` returns the next element or None
         at the end (raising the stream's failure); ``cancel()`` stops the stream. At most
         ``max_concurrent_pulls`` pulls may wait at once (as in Akka).
@@ -939,7 +978,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(PublisherSink(False, subscriber)))
 
     @staticmethod
-    def lazy_sink(factory: Callable[[], Any]) -> Sink[Any, Any]:
+    def lazy_sink(factory: Callable[[], Sink[T, M2]]) -> Sink[T, asyncio.Future[M2]]:
         """A sink created by ``factory()`` when the first element arrives.
 
         The materialized value is an ``asyncio.Future`` of the inner sink's materialized
@@ -973,7 +1012,8 @@ class RunnableGraph(Graph, Generic[Mat]):
         from .._impl.materializer import Materializer as _M
 
         mat = materializer if materializer is not None else _M.default()
-        return mat.materialize(self.module)
+        value: Mat = mat.materialize(self.module)  # (the materializer is untyped here)
+        return value
 
     @staticmethod
     def from_graph(g: Any) -> RunnableGraph[Any]:

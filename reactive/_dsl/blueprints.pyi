@@ -745,20 +745,30 @@ class Source(FlowOps[Out, Mat]):
     ) -> Source[Windowed[None, list[Out]], Mat]: ...
     def to(self, sink: Sink[Out, Any]) -> RunnableGraph[Mat]: ...
     def to_mat(
-        self, sink: Sink[Out, M2], combine: Callable[[Mat, M2], M3]
+        self,
+        sink: Sink[Out, M2],
+        combine: Callable[[Mat, M2], M3],
     ) -> RunnableGraph[M3]: ...
     def run_with(self, sink: Sink[Out, M2], materializer: Materializer | None = ...) -> M2: ...
     def run_foreach(
-        self, f: Callable[[Out], object], materializer: Materializer | None = ...
+        self,
+        f: Callable[[Out], object],
+        materializer: Materializer | None = ...,
     ) -> asyncio.Future[DoneType]: ...
     def run_fold(
-        self, zero: U, f: Callable[[U, Out], U], materializer: Materializer | None = ...
+        self,
+        zero: U,
+        f: Callable[[U, Out], U],
+        materializer: Materializer | None = ...,
     ) -> asyncio.Future[U]: ...
     def run_reduce(
-        self, f: Callable[[Out, Out], Out], materializer: Materializer | None = ...
+        self,
+        f: Callable[[Out, Out], Out],
+        materializer: Materializer | None = ...,
     ) -> asyncio.Future[Out]: ...
     def as_source_with_context(
-        self, extract_ctx: Callable[[Out], U]
+        self,
+        extract_ctx: Callable[[Out], U],
     ) -> SourceWithContext[Out, U, Mat]: ...
     @staticmethod
     def from_iterable(iterable: Iterable[T]) -> Source[T, NotUsedType]: ...
@@ -776,7 +786,8 @@ class Source(FlowOps[Out, Mat]):
     def unfold(state: S, f: Callable[[S], tuple[S, T] | None]) -> Source[T, NotUsedType]: ...
     @staticmethod
     def unfold_async(
-        state: S, f: Callable[[S], Awaitable[tuple[S, T] | None]]
+        state: S,
+        f: Callable[[S], Awaitable[tuple[S, T] | None]],
     ) -> Source[T, NotUsedType]: ...
     @staticmethod
     def from_async_iterable(
@@ -1206,7 +1217,9 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
     ) -> tuple[M2, M3]: ...
     def join(self, flow: Flow[FOut, FIn, Any]) -> RunnableGraph[FMat]: ...
     def join_mat(
-        self, flow: Flow[FOut, FIn, M2], combine: Callable[[FMat, M2], M3]
+        self,
+        flow: Flow[FOut, FIn, M2],
+        combine: Callable[[FMat, M2], M3],
     ) -> RunnableGraph[M3]: ...
     def as_flow_with_context(
         self,
@@ -1239,7 +1252,8 @@ class Sink(Graph, Generic[In, Mat]):
     def foreach(f: Callable[[T], object]) -> Sink[T, asyncio.Future[DoneType]]: ...
     @staticmethod
     def foreach_async(
-        parallelism: int, f: Callable[[T], Awaitable[object]]
+        parallelism: int,
+        f: Callable[[T], Awaitable[object]],
     ) -> Sink[T, asyncio.Future[DoneType]]: ...
     @staticmethod
     def fold(zero: U, f: Callable[[U, T], U]) -> Sink[T, asyncio.Future[U]]: ...
