@@ -34,7 +34,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from reactive import (
-    Attributes,
     Balance,
     ClosedShape,
     Flow,
@@ -44,7 +43,6 @@ from reactive import (
     Partition,
     RunnableGraph,
     Source,
-    Supervision,
 )
 from reactive.stage import (
     EAGER_TERMINATE_INPUT,
@@ -53,7 +51,6 @@ from reactive.stage import (
     InHandler,
     Inlet,
     Shape,
-    UniformFanOutShape,
 )
 from reactive.testkit import TestSink
 from tests.reactive.test_junction_batches import (
@@ -65,6 +62,7 @@ from tests.reactive.test_junction_batches import (
     Op,
     fan_out_in,
     model,
+    partition_graph,
     run,
     source,
 )
@@ -257,13 +255,7 @@ async def check_partition_scenario(
     when all ask for everything), then every open output asks for everything and its
     elements and end are checked against the model."""
 
-    def inner(b: Any) -> Any:
-        p = b.add(Partition(n, where))
-        return UniformFanOutShape(p.in_, *(p.out(i) for i in range(n)))
-
-    part = GraphDSL.create(inner)
-    if resume:
-        part = part.with_attributes(Attributes.supervision_strategy(lambda _: Supervision.resume))
+    part = partition_graph(n, where, resume)
 
     # What each output gets when every one asks for everything: what it gets otherwise,
     # with a failure, or with boundaries asking ahead of the probes, is a prefix of it.

@@ -38,7 +38,7 @@ from reactive import (
 from reactive.testkit import TestSink
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 Op = tuple[str, int]
 
@@ -237,6 +237,21 @@ def scaled(n: int, split_fail: int | None) -> Any:
         return tuple(x * (i + 1) for i in range(n))
 
     return f
+
+
+def partition_graph(n: int, where: Callable[[Any], int], resume: bool) -> Any:
+    """``Partition(n, where)`` as a fan-out graph, under a resuming decider if ``resume``."""
+    from reactive import Attributes, Partition, Supervision
+    from reactive.stage import UniformFanOutShape
+
+    def inner(b: Any) -> Any:
+        p = b.add(Partition(n, where))
+        return UniformFanOutShape(p.in_, *(p.out(i) for i in range(n)))
+
+    part = GraphDSL.create(inner)
+    if resume:
+        part = part.with_attributes(Attributes.supervision_strategy(lambda _: Supervision.resume))
+    return part
 
 
 def fan_out_in(
@@ -500,9 +515,6 @@ async def test_partition_merge_graphs_match_python(
     """``Partition(n, f)`` (``f`` sends runs to one output or spreads them; it raises or
     returns a bad index on one value, sometimes, under a resuming or stopping decider)
     into branches merged again."""
-    from reactive import Attributes, Partition, Supervision
-    from reactive.stage import UniformFanOutShape
-
     n = len(branches)
 
     def where(x: int) -> int:
@@ -518,30 +530,9 @@ async def test_partition_merge_graphs_match_python(
     kept = [x for x in upto if bad is None or x != bad[0]]
     expected = [model([x for x in kept if where(x) == i], ops) for i, ops in enumerate(branches)]
 
-    def make() -> Any:
-        def blueprint(b: Any, sink: Any) -> Any:
-            def inner(b2: Any) -> Any:
-                p = b2.add(Partition(n, where))
-                return UniformFanOutShape(p.in_, *(p.out(i) for i in range(n)))
-
-            part = GraphDSL.create(inner)
-            if resume:
-                part = part.with_attributes(
-                    Attributes.supervision_strategy(lambda _: Supervision.resume)
-                )
-            src = b.add(source(xs, fail_at))
-            fan = b.add(part)
-            merge = b.add(Merge(n))
-            src.out >> fan.in_
-            for i, ops in enumerate(branches):
-                flow = chain(Flow(), ops).map(lambda v, i=i: (i, v))
-                if boundary:
-                    flow = flow.async_boundary()
-                fan.out(i) >> b.add(flow) >> merge.in_(i)
-            merge.out >> sink.in_
-            return ClosedShape
-
-        return GraphDSL.create(blueprint, TestSink.probe())
+    make = fan_out_in(
+        xs, fail_at, branches, boundary, fan_out=lambda n: partition_graph(n, where, resume)
+    )
 
     results = await run_both_paths(
         make, demand, cancel, expected, Injected | PartitionFailed | IndexError, branches=n

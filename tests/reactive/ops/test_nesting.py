@@ -46,20 +46,26 @@ def inner_probe_source(holder: list[PublisherProbe]) -> Source[Any, Any]:
     return TestSource.probe().map_materialized_value(lambda p: holder.append(p) or p)
 
 
-async def merge_of_inner_probes(
-    materializer: Materializer, breadth: int, n: int
+async def flat_map_of_inner_probes(
+    materializer: Materializer, n: int, breadth: int | None = None
 ) -> tuple[Any, Any, list[PublisherProbe]]:
-    """``flat_map_merge(breadth)`` of inner probe sources between probes, with demand 10
-    and ``n`` elements sent, so that ``n`` inners are open: ``(pub, sub, inner probes)``."""
+    """``flat_map_merge(breadth)`` (``flat_map_concat`` without ``breadth``) of inner probe
+    sources between probes, with demand 10 and ``n`` elements sent (settled), so that ``n``
+    inners are open (or, for concat, the first): ``(pub, sub, inner probes)``."""
     holder: list[PublisherProbe] = []
-    pub, sub = probes(
-        lambda s: s.flat_map_merge(breadth, lambda _: inner_probe_source(holder)), materializer
-    )
+
+    def inner(_: Any) -> Source[Any, Any]:
+        return inner_probe_source(holder)
+
+    if breadth is None:
+        pub, sub = probes(lambda s: s.flat_map_concat(inner), materializer)
+    else:
+        pub, sub = probes(lambda s: s.flat_map_merge(breadth, inner), materializer)
     sub.request(10)
     for x in range(1, n + 1):
         pub.send_next(x)
     await settle()
-    assert len(holder) == n
+    assert len(holder) == (n if breadth is not None else 1)
     return pub, sub, holder
 
 
@@ -107,13 +113,7 @@ class TestFlatMapConcat:
         self,
         materializer: Materializer,
     ) -> None:
-        holder: list[PublisherProbe] = []
-        pub, sub = probes(
-            lambda s: s.flat_map_concat(lambda _: inner_probe_source(holder)), materializer
-        )
-        sub.request(10)
-        pub.send_next(1)
-        await settle()
+        pub, sub, holder = await flat_map_of_inner_probes(materializer, 1)
         pub.send_error(Boom("main"))
         assert isinstance(await sub.expect_error(), Boom)
         await holder[0].expect_cancellation()
@@ -134,13 +134,7 @@ class TestFlatMapConcat:
         self,
         materializer: Materializer,
     ) -> None:
-        holder: list[PublisherProbe] = []
-        pub, sub = probes(
-            lambda s: s.flat_map_concat(lambda _: inner_probe_source(holder)), materializer
-        )
-        sub.request(10)
-        pub.send_next(1)
-        await settle()
+        pub, sub, holder = await flat_map_of_inner_probes(materializer, 1)
         sub.cancel()
         await holder[0].expect_cancellation()
         await pub.expect_cancellation()
@@ -153,13 +147,7 @@ class TestFlatMapConcat:
     async def test_flat_map_concat_only_one_inner_materialized(
         self, materializer: Materializer
     ) -> None:
-        holder: list[PublisherProbe] = []
-        pub, sub = probes(
-            lambda s: s.flat_map_concat(lambda _: inner_probe_source(holder)), materializer
-        )
-        sub.request(10)
-        pub.send_next(1)
-        await settle()
+        pub, sub, holder = await flat_map_of_inner_probes(materializer, 1)
         pub.send_next(2)
         await settle()
         assert len(holder) == 1
@@ -311,7 +299,7 @@ class TestFlatMapMerge:
         self,
         materializer: Materializer,
     ) -> None:
-        pub, sub, holder = await merge_of_inner_probes(materializer, 4, 2)
+        pub, sub, holder = await flat_map_of_inner_probes(materializer, 2, 4)
         holder[1].send_error(Boom("inner"))
         assert isinstance(await sub.expect_error(), Boom)
         await holder[0].expect_cancellation()
@@ -341,7 +329,7 @@ class TestFlatMapMerge:
         self,
         materializer: Materializer,
     ) -> None:
-        pub, sub, holder = await merge_of_inner_probes(materializer, 4, 3)
+        pub, sub, holder = await flat_map_of_inner_probes(materializer, 3, 4)
         sub.cancel()
         for p in holder:
             await p.expect_cancellation()
@@ -361,7 +349,7 @@ class TestFlatMapMerge:
         self,
         materializer: Materializer,
     ) -> None:
-        pub, sub, holder = await merge_of_inner_probes(materializer, 2, 2)
+        pub, sub, holder = await flat_map_of_inner_probes(materializer, 2, 2)
         holder[0].send_complete()
         pub.send_next(3)
         await settle()

@@ -291,9 +291,21 @@ class TestConflate:
         sub.cancel()
         await pub.expect_cancellation()
 
-    async def test_conflate_supervision_resume_drops_element(
-        self, materializer: Materializer, manual_clock: ManualClock
+    @pytest.mark.parametrize(
+        ("directive", "expected"),
+        [(Supervision.resume, 4), (Supervision.restart, 3)],
+        ids=["resume_drops_element", "restart_drops_summary"],
+    )
+    async def test_conflate_supervision(
+        self,
+        materializer: Materializer,
+        manual_clock: ManualClock,
+        directive: Supervision,
+        expected: int,
     ) -> None:
+        """The aggregate raises on 2: resume drops that element (1 + 3), restart drops the
+        summary too (3)."""
+
         def add(a: int, b: int) -> int:
             if b == 2:
                 raise ValueError("no twos")
@@ -301,35 +313,14 @@ class TestConflate:
 
         pub, sub = probes(
             lambda s: s.conflate(add).with_attributes(
-                Attributes.supervision_strategy(lambda e: Supervision.resume)
+                Attributes.supervision_strategy(lambda e: directive)
             ),
             materializer,
         )
         pub.send_next(1).send_next(2).send_next(3)
         await requests(pub, 4)
         sub.request(1)
-        await sub.expect_next(4)
-        pub.send_complete()
-        await sub.expect_complete()
-
-    async def test_conflate_supervision_restart_drops_summary(
-        self, materializer: Materializer, manual_clock: ManualClock
-    ) -> None:
-        def add(a: int, b: int) -> int:
-            if b == 2:
-                raise ValueError("no twos")
-            return a + b
-
-        pub, sub = probes(
-            lambda s: s.conflate(add).with_attributes(
-                Attributes.supervision_strategy(lambda e: Supervision.restart)
-            ),
-            materializer,
-        )
-        pub.send_next(1).send_next(2).send_next(3)
-        await requests(pub, 4)
-        sub.request(1)
-        await sub.expect_next(3)
+        await sub.expect_next(expected)
         pub.send_complete()
         await sub.expect_complete()
 

@@ -89,6 +89,30 @@ def long_settings() -> Any:
     return RestartSettings(1.0, 3.0, 0.0)
 
 
+def restart_sink_until_cancel(
+    materializer: Materializer, settings: Any
+) -> tuple[Any, Any, Any, Any]:
+    """A publisher probe into ``RestartSink.with_backoff(settings, created)`` whose sinks
+    pass elements on, through the publisher probe ``queue``, to the subscriber probe
+    ``out``, and cancel after ``"cancel"``: ``(pub, queue, out, created)``."""
+    from reactive import Flow, RestartSink
+
+    queue, out = TestSource.probe().to_mat(TestSink.probe(), Keep.both).run(materializer)
+    created = Created(
+        lambda n: (
+            Flow()
+            .take_while(lambda x: x != "cancel", inclusive=True)
+            .to(Sink.foreach(queue.send_next))
+        )
+    )
+    pub = (
+        TestSource.probe()
+        .to_mat(RestartSink.with_backoff(settings, created), Keep.left)
+        .run(materializer)
+    )
+    return pub, queue, out, created
+
+
 class Counting:
     """A Flow that records every input it sees (the calls of the wrapped flow)."""
 
@@ -653,7 +677,7 @@ class TestRestartSink:
     async def test_restart_sink_runs_normally_and_restarts_on_cancellation(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        from reactive import Flow, RestartSink
+        from reactive import RestartSink
 
         result: list[Any] = []
         created = Created(
@@ -671,19 +695,7 @@ class TestRestartSink:
         assert result == [["a", "b", "c"]]
         assert created.count == 1
 
-        queue, out = TestSource.probe().to_mat(TestSink.probe(), Keep.both).run(materializer)
-        created = Created(
-            lambda n: (
-                Flow()
-                .take_while(lambda x: x != "cancel", inclusive=True)
-                .to(Sink.foreach(queue.send_next))
-            )
-        )
-        pub = (
-            TestSource.probe()
-            .to_mat(RestartSink.with_backoff(short_settings(), created), Keep.left)
-            .run(materializer)
-        )
+        pub, _, out, created = restart_sink_until_cancel(materializer, short_settings())
         pub.send_next("a")
         await out.request_next("a")
         pub.send_next("cancel")
@@ -703,19 +715,7 @@ class TestRestartSink:
     ) -> None:
         from reactive import Flow, RestartSink
 
-        queue, out = TestSource.probe().to_mat(TestSink.probe(), Keep.both).run(materializer)
-        created = Created(
-            lambda n: (
-                Flow()
-                .take_while(lambda x: x != "cancel", inclusive=True)
-                .to(Sink.foreach(queue.send_next))
-            )
-        )
-        pub = (
-            TestSource.probe()
-            .to_mat(RestartSink.with_backoff(long_settings(), created), Keep.left)
-            .run(materializer)
-        )
+        pub, queue, out, created = restart_sink_until_cancel(materializer, long_settings())
         pub.send_next("a")
         await out.request_next("a")
         pub.send_next("cancel")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import operator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -104,7 +104,27 @@ async def mat(request: pytest.FixtureRequest) -> AsyncIterator[Materializer]:
     assert running == 0, f"{running} stream task(s) still running after the test"
 
 
-OPS: list[tuple[str, Callable[[], Any], list[Any], list[Any]]] = [
+class Op(NamedTuple):
+    """An operator case: ``make()`` builds it; on ``xs`` it gives ``expected``."""
+
+    name: str
+    make: Callable[[], Any]
+    xs: list[Any]
+    expected: list[Any]
+
+
+class SupervisedOp(NamedTuple):
+    """An operator whose user function raises on some element of ``xs``: what it gives
+    under ``resume`` and under ``restart``."""
+
+    name: str
+    make: Callable[[], Any]
+    xs: list[Any]
+    resumed: list[Any]
+    restarted: list[Any]
+
+
+_OPS: list[tuple[str, Callable[[], Any], list[Any], list[Any]]] = [
     ("map", lambda: Flow().map(lambda x: x * 10), [1, 2, 3], [10, 20, 30]),
     ("filter", lambda: Flow().filter(lambda x: x % 2 == 0), list(range(7)), [0, 2, 4, 6]),
     ("filter_not", lambda: Flow().filter_not(lambda x: x % 2 == 0), list(range(7)), [1, 3, 5]),
@@ -161,7 +181,8 @@ OPS: list[tuple[str, Callable[[], Any], list[Any], list[Any]]] = [
 ]
 
 
-OP_IDS = [o[0] for o in OPS]
+OPS = [Op(*o) for o in _OPS]
+OP_IDS = [o.name for o in OPS]
 
 
 PREFETCHING = {"fold", "fold_empty", "reduce"}
@@ -183,7 +204,7 @@ def _supervised(flow: Any, directive: Supervision) -> Any:
     return flow.with_attributes(Attributes.supervision_strategy(lambda e: directive))
 
 
-SUPERVISED: list[tuple[str, Callable[[], Any], list[Any], list[Any], list[Any]]] = [
+_SUPERVISED: list[tuple[str, Callable[[], Any], list[Any], list[Any], list[Any]]] = [
     ("map", lambda: Flow().map(_raise_on(2, lambda x: x * 10)), [1, 2, 3], [10, 30], [10, 30]),
     ("filter", lambda: Flow().filter(_raise_on(2, lambda x: True)), [1, 2, 3], [1, 3], [1, 3]),
     (
@@ -238,59 +259,39 @@ SUPERVISED: list[tuple[str, Callable[[], Any], list[Any], list[Any], list[Any]]]
 ]
 
 
-SUP_IDS = [s[0] for s in SUPERVISED]
+SUPERVISED = [SupervisedOp(*s) for s in _SUPERVISED]
+SUP_IDS = [s.name for s in SUPERVISED]
 
 
 class TestSimpleOperators:
     """Every operator of ``OPS``: elements, completion, failures, cancellation, demand,
     supervision."""
 
-    @pytest.mark.parametrize(("name", "make", "xs", "expected"), OPS, ids=OP_IDS)
-    async def test_elements_and_completion(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        expected: list[Any],
-    ) -> None:
-        out = await Source.from_iterable(xs).via(make()).run_with(Sink.seq(), mat)
-        assert out == expected
+    @pytest.mark.parametrize("op", OPS, ids=OP_IDS)
+    async def test_elements_and_completion(self, mat: Materializer, op: Op) -> None:
+        out = await Source.from_iterable(op.xs).via(op.make()).run_with(Sink.seq(), mat)
+        assert out == op.expected
 
-    @pytest.mark.parametrize(("name", "make", "xs", "expected"), OPS, ids=OP_IDS)
-    async def test_elements_one_by_one_with_probes(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        expected: list[Any],
-    ) -> None:
+    @pytest.mark.parametrize("op", OPS, ids=OP_IDS)
+    async def test_elements_one_by_one_with_probes(self, mat: Materializer, op: Op) -> None:
         """Demand one at a time: exactly the expected elements, never one unrequested
         (completion needs no demand and may come right after the last element)."""
-        probe = Source.from_iterable(xs).via(make()).run_with(TestSink.probe(), mat)
+        probe = Source.from_iterable(op.xs).via(op.make()).run_with(TestSink.probe(), mat)
         await settle()
         assert all(kind != "next" for kind, _ in probe._events.items)
-        for y in expected:
+        for y in op.expected:
             await probe.request_next(y)
             await settle()
             assert all(kind != "next" for kind, _ in probe._events.items)
         probe.request(1)
         await probe.expect_complete()
 
-    @pytest.mark.parametrize(("name", "make", "xs", "expected"), OPS, ids=OP_IDS)
-    async def test_upstream_failure_reaches_downstream(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        expected: list[Any],
-    ) -> None:
+    @pytest.mark.parametrize("op", OPS, ids=OP_IDS)
+    async def test_upstream_failure_reaches_downstream(self, mat: Materializer, op: Op) -> None:
         err = Boom("upstream")
-        pub, sub = TestSource.probe().via(make()).to_mat(TestSink.probe(), Keep.both).run(mat)
+        pub, sub = TestSource.probe().via(op.make()).to_mat(TestSink.probe(), Keep.both).run(mat)
         sub.request(100)
-        if name == "take_0":  # completes (and cancels upstream) before upstream can fail
+        if op.name == "take_0":  # completes (and cancels upstream) before upstream can fail
             await sub.expect_complete()
             await pub.expect_cancellation()
             return
@@ -302,65 +303,46 @@ class TestSimpleOperators:
                 break
             got.append(v)  # zero of scan / start of intersperse may come first
         assert v is err
-        if name == "stateful_map":  # on_complete's value comes first (Akka FlowStatefulMapSpec)
+        if op.name == "stateful_map":  # on_complete's value comes first (Akka FlowStatefulMapSpec)
             assert got == [0]
             return
-        assert name in EMIT_FIRST or not got
+        assert op.name in EMIT_FIRST or not got
 
-    @pytest.mark.parametrize(("name", "make", "xs", "expected"), OPS, ids=OP_IDS)
-    async def test_upstream_failure_future(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        expected: list[Any],
-    ) -> None:
+    @pytest.mark.parametrize("op", OPS, ids=OP_IDS)
+    async def test_upstream_failure_future(self, mat: Materializer, op: Op) -> None:
         err = Boom("upstream")
-        src = Source.from_iterable(xs).concat(Source.failed(err))
-        if name == "take_0":  # completes before upstream can fail
-            assert await src.via(make()).run_with(Sink.seq(), mat) == []
+        src = Source.from_iterable(op.xs).concat(Source.failed(err))
+        if op.name == "take_0":  # completes before upstream can fail
+            assert await src.via(op.make()).run_with(Sink.seq(), mat) == []
             return
         with pytest.raises(Boom) as info:
-            await src.via(make()).run_with(Sink.seq(), mat)
+            await src.via(op.make()).run_with(Sink.seq(), mat)
         assert info.value is err
 
-    @pytest.mark.parametrize(("name", "make", "xs", "expected"), OPS, ids=OP_IDS)
+    @pytest.mark.parametrize("op", OPS, ids=OP_IDS)
     async def test_downstream_cancellation_cancels_upstream(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        expected: list[Any],
+        self, mat: Materializer, op: Op
     ) -> None:
-        pub, sub = TestSource.probe().via(make()).to_mat(TestSink.probe(), Keep.both).run(mat)
+        pub, sub = TestSource.probe().via(op.make()).to_mat(TestSink.probe(), Keep.both).run(mat)
         sub.request(1)
         await settle()
         sub.cancel()
         await pub.expect_cancellation()
 
-    @pytest.mark.parametrize(("name", "make", "xs", "expected"), OPS, ids=OP_IDS)
-    async def test_demand_is_respected(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        expected: list[Any],
-    ) -> None:
+    @pytest.mark.parametrize("op", OPS, ids=OP_IDS)
+    async def test_demand_is_respected(self, mat: Materializer, op: Op) -> None:
         """Upstream is not asked before downstream asks (except for aggregating operators),
         and one downstream request never yields two elements."""
-        pub, sub = TestSource.probe().via(make()).to_mat(TestSink.probe(), Keep.both).run(mat)
+        pub, sub = TestSource.probe().via(op.make()).to_mat(TestSink.probe(), Keep.both).run(mat)
         await settle()
-        if name in PREFETCHING:
+        if op.name in PREFETCHING:
             assert pub.pending_demand == 1
-        elif name not in ("take_0",):
+        elif op.name not in ("take_0",):
             assert pub.pending_demand == 0
         sub.request(1)
         await settle()
         sent = 0
-        for x in xs:
+        for x in op.xs:
             if pub.pending_demand > sent:
                 pub.send_next(x)
                 sent += 1
@@ -370,56 +352,29 @@ class TestSimpleOperators:
         sub.cancel()
         await pub.expect_cancellation()
 
-    @pytest.mark.parametrize(
-        ("name", "make", "xs", "resumed", "restarted"), SUPERVISED, ids=SUP_IDS
-    )
+    @pytest.mark.parametrize("op", SUPERVISED, ids=SUP_IDS)
     async def test_user_function_failure_stops_by_default(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        resumed: Any,
-        restarted: Any,
+        self, mat: Materializer, op: SupervisedOp
     ) -> None:
         with pytest.raises(Boom):
-            await Source.from_iterable(xs).via(make()).run_with(Sink.seq(), mat)
+            await Source.from_iterable(op.xs).via(op.make()).run_with(Sink.seq(), mat)
 
     @pytest.mark.parametrize("decider", ["resume", "restart"])
-    @pytest.mark.parametrize(
-        ("name", "make", "xs", "resumed", "restarted"), SUPERVISED, ids=SUP_IDS
-    )
-    async def test_supervision(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        resumed: Any,
-        restarted: Any,
-        decider: str,
-    ) -> None:
+    @pytest.mark.parametrize("op", SUPERVISED, ids=SUP_IDS)
+    async def test_supervision(self, mat: Materializer, op: SupervisedOp, decider: str) -> None:
         """Resume drops the failing element; restart also resets the operator's state."""
-        flow = _supervised(make(), getattr(Supervision, decider))
-        expected = resumed if decider == "resume" else restarted
-        assert await Source.from_iterable(xs).via(flow).run_with(Sink.seq(), mat) == expected
+        flow = _supervised(op.make(), getattr(Supervision, decider))
+        expected = op.resumed if decider == "resume" else op.restarted
+        assert await Source.from_iterable(op.xs).via(flow).run_with(Sink.seq(), mat) == expected
 
-    @pytest.mark.parametrize(
-        ("name", "make", "xs", "resumed", "restarted"), SUPERVISED, ids=SUP_IDS
-    )
+    @pytest.mark.parametrize("op", SUPERVISED, ids=SUP_IDS)
     async def test_supervision_resume_with_probes(
-        self,
-        mat: Materializer,
-        name: str,
-        make: Callable[[], Any],
-        xs: list[Any],
-        resumed: Any,
-        restarted: Any,
+        self, mat: Materializer, op: SupervisedOp
     ) -> None:
         """Resume keeps honouring demand: one element per request, then completion."""
-        flow = _supervised(make(), Supervision.resume)
-        probe = Source.from_iterable(xs).via(flow).run_with(TestSink.probe(), mat)
-        for y in resumed:
+        flow = _supervised(op.make(), Supervision.resume)
+        probe = Source.from_iterable(op.xs).via(flow).run_with(TestSink.probe(), mat)
+        for y in op.resumed:
             await probe.request_next(y)
         probe.request(1)
         await probe.expect_complete()
@@ -614,6 +569,35 @@ class TestStatefulMapConcat:
         assert out == [1, 2, 1]
 
 
+class FailingClose:
+    """A ``stateful_map`` ``on_complete`` that counts its calls and raises ``exc`` (on the
+    first call only with ``first_only``)."""
+
+    def __init__(self, exc: Exception, *, first_only: bool = False) -> None:
+        self.exc = exc
+        self.first_only = first_only
+        self.calls = 0
+
+    def __call__(self, state: Any) -> None:
+        self.calls += 1
+        if not self.first_only or self.calls == 1:
+            raise self.exc
+
+
+async def stateful_map_past_first(
+    materializer: Materializer, zero: Any, on_complete: Callable[[Any], Any]
+) -> tuple[Any, Any]:
+    """A pass-through ``stateful_map`` (state ``zero``, closing with ``on_complete``) between
+    probes, element 1 already through: ``(pub, sub)``."""
+    pub, sub = flow_probes(
+        Flow().stateful_map(lambda: zero, lambda s, x: (s, x), on_complete), materializer
+    )
+    sub.request(1)
+    pub.send_next(1)
+    await sub.expect_next(1)
+    return pub, sub
+
+
 class TestStatefulMap:
     """``stateful_map``."""
 
@@ -772,13 +756,7 @@ class TestStatefulMap:
         self,
         materializer: Materializer,
     ) -> None:
-        calls = 0
-
-        def on_complete(s: Any) -> None:
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                raise ValueError("boom")
+        on_complete = FailingClose(ValueError("boom"), first_only=True)
 
         def f(s: Any, x: Any) -> Any:
             raise Boom("failing read")
@@ -791,30 +769,19 @@ class TestStatefulMap:
         sub.request(1)
         err = await sub.expect_error()
         assert isinstance(err, ValueError) and str(err) == "boom"
-        assert calls == 1
+        assert on_complete.calls == 1
 
     async def test_stateful_map_on_complete_failing_on_upstream_complete(
         self,
         materializer: Materializer,
     ) -> None:
-        calls = 0
-
-        def on_complete(s: Any) -> None:
-            nonlocal calls
-            calls += 1
-            raise ValueError("boom")
-
-        pub, sub = flow_probes(
-            Flow().stateful_map(lambda: "res", lambda s, x: (s, x), on_complete), materializer
-        )
-        sub.request(1)
-        pub.send_next(1)
-        await sub.expect_next(1)
+        on_complete = FailingClose(ValueError("boom"))
+        pub, sub = await stateful_map_past_first(materializer, "res", on_complete)
         sub.request(1)
         pub.send_complete()
         err = await sub.expect_error()
         assert isinstance(err, ValueError)
-        assert calls == 1
+        assert on_complete.calls == 1
 
     async def test_stateful_map_on_complete_none_emits_nothing(self, mat: Materializer) -> None:
         flow = Flow().stateful_map(lambda: 0, lambda s, x: (s + 1, x), lambda s: None)
@@ -850,22 +817,11 @@ class TestStatefulMap:
         self,
         materializer: Materializer,
     ) -> None:
-        calls = 0
-
-        def on_complete(s: Any) -> None:
-            nonlocal calls
-            calls += 1
-            raise Boom("boom")
-
-        pub, sub = flow_probes(
-            Flow().stateful_map(lambda: 23, lambda s, x: (s, x), on_complete), materializer
-        )
-        sub.request(1)
-        pub.send_next(1)
-        await sub.expect_next(1)
+        on_complete = FailingClose(Boom("boom"))
+        pub, sub = await stateful_map_past_first(materializer, 23, on_complete)
         sub.cancel()
         await pub.expect_cancellation()
-        assert calls == 1
+        assert on_complete.calls == 1
 
 
 class TestScan:

@@ -74,6 +74,23 @@ def probes(mat: Materializer, spec: Any, **kw: Any) -> tuple[PublisherProbe, Sub
     return TestSource.probe().windowed(spec, **kw).to_mat(TestSink.probe(), Keep.both).run(mat)
 
 
+async def idle_after_first_window(
+    materializer: Materializer, clock: ManualClock, idle: float
+) -> tuple[Any, Any, list[Any]]:
+    """Tumbling 10 s windows with ``idle_timeout=1`` between probes (demand 10, late
+    elements collected): element 5 sent, then ``idle`` seconds on ``clock`` and its window
+    ``[0, 10)`` received. Returns ``(pub, sub, late elements)``."""
+    late_seen: list[Any] = []
+    pub, sub = probes(
+        materializer, TimeWindows.of(10), idle_timeout=1, late=Sink.foreach(late_seen.append)
+    )
+    sub.request(10)
+    pub.send_next(("k", 5))
+    await clock.advance(idle)
+    assert await sub.expect_next() == Windowed("k", 0, 10, [("k", 5)])
+    return pub, sub, late_seen
+
+
 async def settled(clock: ManualClock | None = None) -> None:
     for _ in range(30):
         await asyncio.sleep(0)
@@ -974,14 +991,8 @@ class TestProcessingTimeAndIdleTimeout:
     async def test_idle_stream_time_makes_old_elements_late(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        late_seen: list[Any] = []
-        pub, sub = probes(
-            materializer, TimeWindows.of(10), idle_timeout=1, late=Sink.foreach(late_seen.append)
-        )
-        sub.request(10)
-        pub.send_next(("k", 5))
-        await manual_clock.advance(6)  # stream time 5 + 6 = 11: [0, 10) closed at clock 5
-        assert await sub.expect_next() == Windowed("k", 0, 10, [("k", 5)])
+        # stream time 5 + 6 = 11: [0, 10) closed at clock 5
+        pub, sub, late_seen = await idle_after_first_window(materializer, manual_clock, 6)
         pub.send_next(("k", 8))  # late: stream time is 11
         pub.send_next(("k", 10.5))  # on time: [10, 20)
         pub.send_complete()
@@ -1591,14 +1602,8 @@ class TestOnFlowsSubstreamsAndEdges:
     async def test_idle_stream_time_applies_when_the_next_element_arrives(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        late_seen: list[Any] = []
-        pub, sub = probes(
-            materializer, TimeWindows.of(10), idle_timeout=1, late=Sink.foreach(late_seen.append)
-        )
-        sub.request(10)
-        pub.send_next(("k", 5))
-        await manual_clock.advance(20)  # no window open after 5 s; stream time 5 + 20 = 25
-        assert await sub.expect_next() == Windowed("k", 0, 10, [("k", 5)])
+        # no window open after 5 s; stream time 5 + 20 = 25
+        pub, sub, late_seen = await idle_after_first_window(materializer, manual_clock, 20)
         pub.send_next(("k", 12))  # [10, 20) is closed at stream time 25: late
         pub.send_next(("k", 26))
         pub.send_complete()
