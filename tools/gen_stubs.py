@@ -171,6 +171,7 @@ from .._ops.watch import FlowMonitor
 from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
 from .._stage.logic import GraphStageWithMaterializedValue
 from .._stage.shapes import Shape
+from ..rs import Publisher, Subscriber
 from ..state._spec import StoreSpec
 from ..state._view import StoreView
 from .subflow import SubFlow

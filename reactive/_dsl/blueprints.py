@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .._ops.buffers import OverflowStrategy
     from .._ops.queues import SinkQueue, SourceQueue
     from .._ops.sources import Cancellable
+    from ..rs import Publisher, Subscriber
     from .with_context import FlowWithContext, SourceWithContext
 
 __all__ = ["Source", "Flow", "Sink", "RunnableGraph", "FlowOps", "Graph"]
@@ -365,7 +366,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(QueueSource(buffer_size, strategy, max_concurrent_offers)))
 
     @staticmethod
-    def from_publisher(publisher: Any) -> Source[Any, Any]:
+    def from_publisher(publisher: Publisher[T]) -> Source[T, NotUsedType]:
         """The elements of a Reactive Streams ``Publisher`` (subscribed once per run).
 
         Emits when downstream pulls and an element arrived. Backpressures by requesting at
@@ -382,7 +383,7 @@ class Source(FlowOps[Out, Mat]):
         return Source(AtomicModule(PublisherSource(publisher)))
 
     @staticmethod
-    def as_subscriber() -> Source[Any, Any]:
+    def as_subscriber() -> Source[Any, Subscriber[Any]]:
         """A source fed by its materialized Reactive Streams ``Subscriber``.
 
         Emits when downstream pulls and an element arrived. Backpressures by requesting at
@@ -949,7 +950,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(QueueSink(max_concurrent_pulls)))
 
     @staticmethod
-    def as_publisher(fanout: bool = False) -> Sink[Any, Any]:
+    def as_publisher(fanout: bool = False) -> Sink[T, Publisher[T]]:
         """Materializes a Reactive Streams ``Publisher`` of the stream's elements;
         ``fanout=False`` accepts exactly one subscriber, ``True`` any number.
 
@@ -963,7 +964,7 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(PublisherSink(fanout, None)))
 
     @staticmethod
-    def from_subscriber(subscriber: Any) -> Sink[Any, Any]:
+    def from_subscriber(subscriber: Subscriber[T]) -> Sink[T, NotUsedType]:
         """Feed the stream's elements to a Reactive Streams ``Subscriber``.
 
         Backpressures when the subscriber has no outstanding demand (up to the input buffer,

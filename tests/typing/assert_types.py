@@ -23,6 +23,7 @@ from reactive import (
 )
 from reactive._dsl.subflow import SubFlow
 from reactive._keep import DoneType, NotUsedType
+from reactive.rs import Publisher, Subscriber
 
 
 async def sources() -> None:
@@ -135,6 +136,14 @@ def sinks() -> None:
     assert_type(s.contramap(str), Sink[object, asyncio.Future[list[str]]])
     assert_type(s.run_with(Source.tick(1.0, 1.0, "x")).cancel(), bool)
     assert_type(s.map_materialized_value(lambda f: 1), Sink[str, int])
+
+
+def reactive_streams_interop(publisher: Publisher[int], subscriber: Subscriber[str]) -> None:
+    assert_type(Source.from_publisher(publisher), Source[int, NotUsedType])
+    assert_type(Source.as_subscriber(), Source[Any, Subscriber[Any]])
+    bytes_out: Sink[bytes, Publisher[bytes]] = Sink.as_publisher()
+    assert_type(Source.single(b"x").run_with(bytes_out), Publisher[bytes])
+    assert_type(Sink.from_subscriber(subscriber), Sink[str, NotUsedType])
 
 
 def subflows() -> None:
