@@ -57,18 +57,22 @@ def junction_with_probes(junction: Any, n: int) -> RunnableGraph[Any]:
 
 
 # -- Merge(eager_complete=True) ---------------------------------------------------------------
-async def test_eager_merge_emits_the_completed_inputs_pending_element(
-    materializer: Materializer,
-) -> None:
-    """FlowMergeSpec 'not try to grab from a closed input previously enqueued': 7 and 8
-    wait (no demand), the input of 8 completes: 8 is emitted, then the stage completes;
-    the other input is cancelled and its 7 discarded with it."""
+def eager_merge_probes(materializer: Materializer) -> tuple[Any, Any, Any]:
+    """Two publisher probes into ``merge(eager_complete=True)`` into a subscriber probe:
+    ``(up1, up2, down)``."""
     (up1, up2), down = (
         TestSource.probe()
         .merge_mat(TestSource.probe(), Keep.both, eager_complete=True)
         .to_mat(TestSink.probe(), Keep.both)
         .run(materializer)
     )
+    return up1, up2, down
+
+
+async def completed_inputs_pending_element_is_emitted(up1: Any, up2: Any, down: Any) -> None:
+    """An eagerly completing merge: 7 and 8 wait (no demand), the input of 8 completes:
+    8 is emitted, then the stage completes; the other input is cancelled and its 7
+    discarded with it."""
     await up1.expect_request()
     await up2.expect_request()
     up1.send_next(7)
@@ -81,15 +85,20 @@ async def test_eager_merge_emits_the_completed_inputs_pending_element(
     await down.expect_complete()
 
 
+async def test_eager_merge_emits_the_completed_inputs_pending_element(
+    materializer: Materializer,
+) -> None:
+    """FlowMergeSpec 'not try to grab from a closed input previously enqueued': 7 and 8
+    wait (no demand), the input of 8 completes: 8 is emitted, then the stage completes;
+    the other input is cancelled and its 7 discarded with it."""
+    up1, up2, down = eager_merge_probes(materializer)
+    await completed_inputs_pending_element_is_emitted(up1, up2, down)
+
+
 async def test_eager_merge_emits_a_lone_pending_element_before_completing(
     materializer: Materializer,
 ) -> None:
-    (up1, up2), down = (
-        TestSource.probe()
-        .merge_mat(TestSource.probe(), Keep.both, eager_complete=True)
-        .to_mat(TestSink.probe(), Keep.both)
-        .run(materializer)
-    )
+    up1, up2, down = eager_merge_probes(materializer)
     up1.send_next("a").send_complete()
     await up2.expect_cancellation()
     await down.expect_no_message(0.01)  # no demand: the element waits, no completion yet
@@ -101,12 +110,7 @@ async def test_eager_merge_emits_a_lone_pending_element_before_completing(
 async def test_eager_merge_without_pending_element_completes_at_once(
     materializer: Materializer,
 ) -> None:
-    (up1, up2), down = (
-        TestSource.probe()
-        .merge_mat(TestSource.probe(), Keep.both, eager_complete=True)
-        .to_mat(TestSink.probe(), Keep.both)
-        .run(materializer)
-    )
+    up1, up2, down = eager_merge_probes(materializer)
     up2.send_next(1)  # waits on the input that stays open: discarded by the cancellation
     await settle()
     up1.send_complete()
@@ -120,16 +124,7 @@ async def test_eager_merge_prioritized_emits_the_completed_inputs_pending_elemen
     (up1, up2, down) = junction_with_probes(MergePrioritized([1, 1], eager_complete=True), 2).run(
         materializer
     )
-    await up1.expect_request()
-    await up2.expect_request()
-    up1.send_next(7)
-    up2.send_next(8)
-    await settle()
-    up2.send_complete()
-    await up1.expect_cancellation()
-    down.request(1)
-    await down.expect_next(8)
-    await down.expect_complete()
+    await completed_inputs_pending_element_is_emitted(up1, up2, down)
 
 
 async def test_eager_merge_preferred_emits_the_completed_inputs_pending_element(

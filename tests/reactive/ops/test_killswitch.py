@@ -32,6 +32,17 @@ def switched(mat: Materializer) -> tuple[Any, Any, Any]:
     return pub, switch, sub
 
 
+def single_switch_probes(materializer: Materializer) -> tuple[Any, Any, Any]:
+    """``KillSwitches.single()`` between probes: ``(pub, switch, sub)``."""
+    (pub, ks), sub = (
+        TestSource.probe()
+        .via_mat(KillSwitches.single(), Keep.both)
+        .to_mat(TestSink.probe(), Keep.both)
+        .run(materializer)
+    )
+    return pub, ks, sub
+
+
 class TestUniqueKillSwitch:
     """A unique kill switch (``KillSwitches.single``)."""
 
@@ -77,12 +88,7 @@ class TestUniqueKillSwitch:
         await sub.expect_no_message(0.02)
 
     async def test_unique_kill_switch_shutdown(self, materializer: Materializer) -> None:
-        (pub, ks), sub = (
-            TestSource.probe()
-            .via_mat(KillSwitches.single(), Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        pub, ks, sub = single_switch_probes(materializer)
         sub.request(1)
         pub.send_next(1)
         await sub.expect_next(1)
@@ -92,12 +98,7 @@ class TestUniqueKillSwitch:
 
     async def test_unique_kill_switch_abort(self, materializer: Materializer) -> None:
         err = Boom("kill")
-        (pub, ks), sub = (
-            TestSource.probe()
-            .via_mat(KillSwitches.single(), Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        pub, ks, sub = single_switch_probes(materializer)
         sub.request(1)
         ks.abort(err)
         assert await sub.expect_error() is err

@@ -33,7 +33,7 @@ from reactive.testkit import ManualClock, TestSink
 from tests.reactive.support import Boom, C, D, E, Recorder, nothing, settle
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
 
 @pytest.fixture(params=[True, False], ids=["fast", "plain"])
@@ -45,6 +45,22 @@ async def mat(request: pytest.FixtureRequest) -> AsyncIterator[Materializer]:
     running = m.running_tasks
     await m.shutdown()
     assert running == 0, f"{running} stream task(s) still running after the test"
+
+
+def counting_until_closed(closed: asyncio.Event) -> Callable[[], AsyncIterator[int]]:
+    """An async generator function counting 0, 1, 2, ... forever; ``closed`` is set when
+    the generator is closed."""
+
+    async def agen() -> AsyncIterator[int]:
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    return agen
 
 
 class Fresh:
@@ -207,16 +223,7 @@ class TestFromAsyncIterable:
 
     async def test_from_async_iterable_cancel_closes_generator(self, mat: Materializer) -> None:
         closed = asyncio.Event()
-
-        async def agen() -> AsyncIterator[int]:
-            try:
-                i = 0
-                while True:
-                    yield i
-                    i += 1
-            finally:
-                closed.set()
-
+        agen = counting_until_closed(closed)
         assert await Source.from_async_iterable(agen).take(3).run_with(Sink.seq(), mat) == [0, 1, 2]
         await asyncio.wait_for(closed.wait(), 2)
 
@@ -261,16 +268,7 @@ class TestFromAsyncIterable:
         materializer: Materializer,
     ) -> None:
         closed = asyncio.Event()
-
-        async def agen() -> AsyncIterator[int]:
-            try:
-                i = 0
-                while True:
-                    yield i
-                    i += 1
-            finally:
-                closed.set()
-
+        agen = counting_until_closed(closed)
         out = await Source.from_async_iterable(agen()).take(2).run_with(Sink.seq(), materializer)
         assert out == [0, 1]
         await asyncio.wait_for(closed.wait(), 2)

@@ -4,6 +4,8 @@ FlowWatchTerminationSpec and our own cases, one class per operator.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from reactive import (
@@ -18,6 +20,17 @@ from reactive import (
 )
 from reactive.testkit import TestSink, TestSource
 from tests.reactive.support import Boom, settle
+
+
+def watch_termination_probes(materializer: Materializer) -> tuple[Any, Any, Any]:
+    """``watch_termination`` between probes: ``(pub, termination future, sub)``."""
+    (pub, done), sub = (
+        TestSource.probe()
+        .watch_termination(Keep.both)
+        .to_mat(TestSink.probe(), Keep.both)
+        .run(materializer)
+    )
+    return pub, done, sub
 
 
 class TestWatchTermination:
@@ -57,12 +70,7 @@ class TestWatchTermination:
             await done
 
     async def test_watch_termination_on_cancel_completes(self, materializer: Materializer) -> None:
-        (pub, done), sub = (
-            TestSource.probe()
-            .watch_termination(Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        pub, done, sub = watch_termination_probes(materializer)
         sub.request(1)
         pub.send_next(1)
         await sub.expect_next(1)
@@ -103,12 +111,7 @@ class TestWatchTermination:
         assert info.value is err
 
     async def test_watch_termination_downstream_cancel(self, materializer: Materializer) -> None:
-        (pub, done), sub = (
-            TestSource.probe()
-            .watch_termination(Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        pub, done, sub = watch_termination_probes(materializer)
         sub.request(1)
         await pub.expect_request()
         assert not done.done()
@@ -119,12 +122,7 @@ class TestWatchTermination:
     async def test_watch_termination_passes_elements_with_demand(
         self, materializer: Materializer
     ) -> None:
-        (pub, done), sub = (
-            TestSource.probe()
-            .watch_termination(Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        pub, done, sub = watch_termination_probes(materializer)
         await settle()
         assert pub.pending_demand == 0
         sub.request(1)
