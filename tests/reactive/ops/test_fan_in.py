@@ -301,12 +301,7 @@ class TestZip:
     async def test_zip_completes_even_without_pending_demand(
         self, materializer: Materializer
     ) -> None:
-        (up1, up2), sub = (
-            TestSource.probe()
-            .zip_mat(TestSource.probe(), Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        up1, up2, sub = two_probes(zip_, materializer)
         sub.request(1)
         up1.send_next(1)
         up2.send_next(2)
@@ -319,12 +314,7 @@ class TestZip:
     async def test_zip_completes_after_the_pending_pair_when_sides_completed_before_demand(
         self, materializer: Materializer, first: str
     ) -> None:
-        (up1, up2), sub = (
-            TestSource.probe()
-            .zip_mat(TestSource.probe(), Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        up1, up2, sub = two_probes(zip_, materializer)
         a, b = (up1, up2) if first == "left" else (up2, up1)
         a.send_next(1 if a is up1 else 2).send_complete()
         await settle()
@@ -608,12 +598,7 @@ class TestMerge:
             await sub.to_list()
 
     async def test_merge_passes_along_early_cancellation(self, materializer: Materializer) -> None:
-        (up1, up2), sub = (
-            TestSource.probe()
-            .merge_mat(TestSource.probe(), Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        up1, up2, sub = two_probes(merge_, materializer)
         sub.cancel()
         await up1.expect_cancellation()
         await up2.expect_cancellation()
@@ -621,12 +606,7 @@ class TestMerge:
     async def test_merge_does_not_grab_from_a_closed_input(
         self, materializer: Materializer
     ) -> None:
-        (up1, up2), sub = (
-            TestSource.probe()
-            .merge_mat(TestSource.probe(), Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        up1, up2, sub = two_probes(merge_, materializer)
         up1.send_next(1)
         up2.send_next(2)
         await settle()
@@ -787,12 +767,7 @@ class TestConcat:
     async def test_concat_subscribes_to_both_sources_at_once(
         self, materializer: Materializer
     ) -> None:
-        (p1, p2), sub = (
-            TestSource.probe()
-            .concat_mat(TestSource.probe(), Keep.both)
-            .to_mat(TestSink.probe(), Keep.both)
-            .run(materializer)
-        )
+        p1, p2, sub = two_probes(concat_, materializer)
         await p1.expect_request()
         await p2.expect_request()  # eager: the second input is pulled at start too
         p1.send_next(1)
