@@ -324,12 +324,16 @@ class _EndElementLogic(SinkLogic):
             self.succeed(x)
             self.complete_stage()
             return
+        c = self._conns[self.in_]
         if type(x) is _Batch:
             if x:
                 self.last = x[-1]
         else:
             self.last = x
-        self.request()
+        # ``request()``, spelled out: this runs once per element or batch.
+        self.pull(self.in_)
+        if c.batch:
+            c.demand_n = self.batch_size
 
     def on_upstream_finish(self) -> None:
         if self.last is not _MISSING:

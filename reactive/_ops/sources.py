@@ -156,9 +156,19 @@ class _IterableLogic(SourceLogic):
                 self.nxt = _END
                 raise self._err(self.out, NONE_ELEMENT)
         else:
+            # One element (the element-at-a-time path): pushed, then the look-ahead
+            # (``_look_ahead``, spelled out: this runs once per element).
             out = self.nxt
             self.nxt = _END
-            full = True
+            self.push(self.out, out)
+            try:
+                self.nxt = nxt = next(self.it, _END)
+            except Exception as exc:
+                self.err = exc
+                return
+            if nxt is _END:
+                self.complete(self.out)
+            return
         self.push(self.out, out)
         if full:
             self._look_ahead()
