@@ -206,6 +206,18 @@ class _MapAsyncLogic(FlowLogic):
         """Start a call for each element ``_hand_over_up_to`` handed over (at most the room left),
         with the supervision of ``on_push``; then ask for more as after a push."""
         settle = self._settle_up
+        if settle is None and type(more) is list and len(more) == 1:
+            # Fast path: one element handed over as a list (a fan-out junction's
+            # ``_hand_over_i``, a boundary's buffer): nothing lazy to settle, no None.
+            try:
+                self._start(more[0])
+            except Exception as exc:
+                if self.decide(exc) is Supervision.stop:
+                    self.fail_stage(exc)
+                    return
+            if not self._stopped and (self.completed or self.inflight < self.par):
+                self._next()
+            return
         it = iter(more)
         while True:
             try:
@@ -438,7 +450,24 @@ class _MapAsyncLogic(FlowLogic):
             elif slot[1] is None:
                 slots.popleft()  # None results are skipped
             else:
-                self._drain()  # a result to emit (and completion, if due)
+                cout = self._conns[self.out]
+                island: Any = self._island
+                if (
+                    self._offer_down is not None
+                    and cout.state == 2  # DEMAND and nothing else
+                    and not island.queue
+                    and island.sched.diagnosis is None
+                ):
+                    # ``_drain``'s offer to a fan-in junction, for the one result held
+                    # (fast path, as there; completion is seen below).
+                    slots.popleft()
+                    cout.state = 0
+                    try:
+                        self._offer_down([slot[1]])
+                    except Exception as exc:
+                        cout.in_logic._handle_error(exc)
+                else:
+                    self._drain()  # a result to emit (and completion, if due)
                 if self._stopped:
                     return
             st = cin.state

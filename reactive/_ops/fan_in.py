@@ -475,6 +475,27 @@ class _MergeBatchLogic(_BatchFanInLogic):
         self.running = len(self.ins)
         self.ready: deque[int] = deque()
 
+    def _accept_i(self, i: int, batch: list[Any]) -> None:
+        """``_BatchFanInLogic._accept_i``, with a shortcut (fast path): nothing else is
+        ready, downstream waits (exactly ``DEMAND``) and ``batch`` fits its demand, so
+        ``_pushed`` -> ``_serve`` -> ``_push_chunk`` would push all of it and pull input
+        ``i`` again: do just that (the worker pool's hot path, one result per call)."""
+        cout = self._cout
+        if (
+            not self.ready
+            and cout.state == 2  # DEMAND and nothing else
+            and len(batch) <= (cout.demand_n if cout.batch else 1)
+        ):
+            if len(batch) == 1:
+                self.push(self.out, batch[0])
+            else:
+                self.push(self.out, batch if type(batch) is _Batch else _Batch(batch))
+            self._pull_in(i)
+            return
+        self.bufs[i] = batch
+        self.offs[i] = 0
+        self._pushed(i)
+
     def _pushed(self, i: int) -> None:
         self.ready.append(i)
         if len(self.ready) == 1 and self.is_available(self.out):
