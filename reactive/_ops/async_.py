@@ -48,7 +48,16 @@ class MapAsync(FlowStage):
             self.name = "map_async_unordered"
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _MapAsyncLogic(self.shape, self)
+        logic = _MapAsyncLogic(self.shape, self)
+        # Fast path (see ``_INLINE_MAX_PAR``): only with fast paths on, only in order (the
+        # order of calls that finish together is then not observable).
+        logic.inline = logic.sequential or (
+            logic.ordered
+            and logic.par <= _INLINE_MAX_PAR
+            and attributes is not None
+            and bool(attributes.get("fast_paths"))
+        )
+        return logic
 
 
 _PENDING: Any = object()
@@ -62,6 +71,12 @@ _CoroutineType = types.CoroutineType
 #: Calls a parallelism-1 worker awaits as they are (no first step in ``_start``) after a
 #: first step that suspended.
 _SKIP_AFTER_SUSPENSION = 16
+#: Up to this parallelism, a worker hands each outcome to the stage at once (as
+#: parallelism 1 does) instead of scheduling one delivery per loop iteration: it then goes
+#: on with the next call in the same iteration. Past it, one delivery of all the calls
+#: that finished in an iteration costs less than a run of the island per call (measured:
+#: parallelism 2 gains ~12%, 3 breaks even, 8 loses ~30%).
+_INLINE_MAX_PAR = 2
 
 
 class _Started:
@@ -112,8 +127,12 @@ class _MapAsyncLogic(FlowLogic):
     new calls), waits for it with a bare yield. Workers are started lazily, up to
     ``parallelism``, and cancelled when the stage stops.
 
-    Parallelism > 1: the stage sees every call that finished in one loop iteration in
-    one delivery (a single ``call_soon`` and interpreter run).
+    Parallelism > 2: the stage sees every call that finished in one loop iteration in
+    one delivery (a single ``call_soon`` and interpreter run). Parallelism 2, in order and
+    with fast paths on: each worker hands its outcome to the stage at once, as
+    parallelism 1 does (below), and goes on with the next call in the same loop
+    iteration instead of waiting one for the delivery (see ``_INLINE_MAX_PAR``); the
+    order of the results is the input order either way, only when they go out differs.
 
     Parallelism 1 (``Sink.foreach_async(1, f)``, a sequential ``map_async(1, f)``): the
     worker hands each outcome to the stage at once (the island runs inline, which pulls
@@ -146,6 +165,8 @@ class _MapAsyncLogic(FlowLogic):
         self.sequential = self.par == 1
         if self.sequential:
             self.ordered = True  # one call at a time: completion order is start order
+        # Workers hand each outcome to the stage at once (set by ``MapAsync.create_logic``).
+        self.inline = self.sequential
         self.todo: deque[list[Any]] = deque()
         self.workers: set[asyncio.Task[None]] = set()
         self.idle: list[asyncio.Future[None]] = []  # parked workers (parallelism > 1)
@@ -330,6 +351,7 @@ class _MapAsyncLogic(FlowLogic):
         todo = self.todo
         n = 0
         sequential = self.sequential
+        inline = self.inline
         loop = self._loop
         island: Any = self._island
         signal = island.signal
@@ -362,10 +384,21 @@ class _MapAsyncLogic(FlowLogic):
                     if fatal is not None:
                         self._deliver_cb(None)
                         raise fatal
-                    if not sequential:
+                    if not inline:
                         if not self.scheduled:
                             self.scheduled = True
                             loop.call_soon(self._deliver_cb, None)
+                        continue
+                    if not sequential:  # inline: parallelism 2
+                        n += 1
+                        if n >= _WORKER_SLICE:
+                            n = 0
+                            await asyncio.sleep(0)  # fairness: f may never suspend
+                            if self._stopped:
+                                return
+                            if not self.completed:
+                                continue
+                        signal(self, self._deliver, None)
                         continue
                     n += 1
                     if n >= _WORKER_SLICE:

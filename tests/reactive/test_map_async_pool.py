@@ -1,0 +1,151 @@
+"""Differential property tests of ``map_async``'s worker pool with the fast paths on and off.
+
+With fast paths on, ``map_async(p, f)`` in order with ``p <= 2`` hands each outcome to the
+stage from the worker that awaited it (one island run per call, the worker goes on with
+the next call at once); with fast paths off (and for larger ``p``) the outcomes of every
+call that finished in one loop iteration are delivered together. Either way the stream
+must be that of a Python reference: the results in input order, nothing beyond demand,
+the elements ``f`` raised for (synchronously) or whose awaitable failed dropped under
+resume/restart, a prefix of the results before the first such element and that failure
+under stop, cancellation mid-flight leaving no task behind.
+
+``f`` varies per element: it suspends 0 to 3 times (so calls finish out of order, or never
+suspend at all), raises at once, fails its awaitable, or returns a plain ``Future`` (not a
+coroutine) resolved on a later loop iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reactive import Attributes, Keep, Materializer, Source, Supervision
+from reactive.testkit import TestSink
+from tests.reactive.test_junction_batches import DEMAND, SETTINGS, drive
+
+
+class CallFailed(Exception):
+    """The failure injected into ``f`` (raised, or in its awaitable)."""
+
+
+def call(
+    steps: dict[int, int],
+    raise_at: frozenset[int],
+    fail_at: frozenset[int],
+    futures: frozenset[int],
+) -> Any:
+    """``f``: ``10 * x`` after ``steps[x]`` suspensions (0 when absent); raises at once
+    for the ``x`` in ``raise_at``, fails its awaitable for those in ``fail_at``; a plain
+    future resolved by ``call_soon`` for those in ``futures``."""
+
+    def f(x: int) -> Any:
+        if x in raise_at:
+            raise CallFailed(f"raised at {x}")
+        if x in futures:
+            fut = asyncio.get_running_loop().create_future()
+            if x in fail_at:
+                fut.get_loop().call_soon(fut.set_exception, CallFailed(f"failed at {x}"))
+            else:
+                fut.get_loop().call_soon(fut.set_result, 10 * x)
+            return fut
+
+        async def run() -> int:
+            for _ in range(steps.get(x, 0)):
+                await asyncio.sleep(0)
+            if x in fail_at:
+                raise CallFailed(f"failed at {x}")
+            return 10 * x
+
+        return run()
+
+    return f
+
+
+DECIDERS = {
+    "resume": lambda _e: Supervision.resume,
+    "restart": lambda _e: Supervision.restart,
+}
+
+
+async def run_map_async(
+    xs: list[int],
+    par: int,
+    f: Any,
+    decider: str,
+    boundary: bool,
+    fast_paths: bool,
+    demand: list[int],
+    cancel: bool,
+) -> Any:
+    src = Source.from_iterable(xs)
+    if boundary:
+        src = src.async_boundary()
+    flow = src.map_async(par, f)
+    if decider in DECIDERS:
+        flow = flow.with_attributes(Attributes.supervision_strategy(DECIDERS[decider]))
+    mat = Materializer(fast_paths=fast_paths, name="map-async-pool", input_buffer=4)
+    async with mat:
+        result = await drive(flow.to_mat(TestSink.probe(), Keep.right), mat, demand, cancel)
+        for _ in range(100):
+            if mat.running_tasks == 0:
+                break
+            await asyncio.sleep(0)
+        assert mat.running_tasks == 0
+    return result
+
+
+@SETTINGS
+@given(
+    xs=st.lists(st.integers(0, 30), max_size=60),
+    par=st.integers(1, 4),
+    steps=st.dictionaries(st.integers(0, 30), st.integers(0, 3)),
+    raise_at=st.frozensets(st.integers(0, 30), max_size=2),
+    fail_at=st.frozensets(st.integers(0, 30), max_size=2),
+    futures=st.frozensets(st.integers(0, 30), max_size=6),
+    decider=st.sampled_from(["stop", "resume", "restart"]),
+    boundary=st.booleans(),
+    demand=DEMAND,
+    cancel=st.booleans(),
+)
+async def test_ordered_map_async_pool_matches_python(
+    xs: list[int],
+    par: int,
+    steps: dict[int, int],
+    raise_at: frozenset[int],
+    fail_at: frozenset[int],
+    futures: frozenset[int],
+    decider: str,
+    boundary: bool,
+    demand: list[int],
+    cancel: bool,
+) -> None:
+    """Fast paths on and off both give the reference's elements in input order, within
+    demand, and end the same way (complete, cancelled, or the injected failure)."""
+    f = call(steps, raise_at, fail_at, futures)
+    bad = raise_at | fail_at
+    if decider == "stop":
+        cut = next((i for i, x in enumerate(xs) if x in bad), None)
+        expected = [10 * x for x in (xs if cut is None else xs[:cut])]
+    else:
+        cut = None
+        expected = [10 * x for x in xs if x not in bad]
+    ends = []
+    for fast_paths in (True, False):
+        out, end = await run_map_async(xs, par, f, decider, boundary, fast_paths, demand, cancel)
+        assert out == expected[: len(out)], (fast_paths, out, expected)
+        if end == "complete":
+            assert out == expected and cut is None, fast_paths
+        elif end == "cancelled":
+            assert cancel and len(out) == sum(demand[:-1]), fast_paths
+        else:
+            assert isinstance(end, CallFailed) and cut is not None, (fast_paths, end)
+            # The first bad element, or (under stop, a call that raised at once while an
+            # earlier one still ran) a later one among the ``par`` calls held at most.
+            window = {f"at {x}" for x in xs[cut : cut + par] if x in bad}
+            assert any(str(end).endswith(w) for w in window), (fast_paths, end, window)
+        ends.append(end if isinstance(end, str) else type(end))
+    if not cancel:  # both ran to their end: both complete, or both fail
+        assert ends[0] == ends[1], ends
