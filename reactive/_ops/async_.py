@@ -175,6 +175,7 @@ class _MapAsyncLogic(FlowLogic):
         self._drive_left = 0
         self._skip_first = 0  # first steps not to run, after one that suspended
         self._delivering = False
+        self._offering = False  # parallelism 1 offers its result downstream (``_take_pull``)
         self._batch_in = (self.in_,)
         self._batch_out = (self.out,)
 
@@ -495,10 +496,17 @@ class _MapAsyncLogic(FlowLogic):
                     # (fast path, as there; completion is seen below).
                     slots.popleft()
                     cout.state = 0
+                    self._offering = True  # see ``_take_pull``
                     try:
                         self._offer_down([slot[1]])
                     except Exception as exc:
                         cout.in_logic._handle_error(exc)
+                    finally:
+                        self._offering = False
+                elif cout.state == 2:  # DEMAND and nothing else
+                    # ``_drain`` for the one result held, with demand (fast path).
+                    slots.popleft()
+                    self.push(self.out, slot[1])
                 else:
                     self._drain()  # a result to emit (and completion, if due)
                 if self._stopped:
@@ -510,8 +518,9 @@ class _MapAsyncLogic(FlowLogic):
                 return
             self._delivering = True
             try:
-                buf = self._lend_up() if st == 0 and self._lend_up is not None else None
-                if buf and not slots:
+                lend = self._lend_up
+                buf = lend() if st == 0 and lend is not None and not slots else None
+                if buf:
                     # The hand-over of one element, read in place (``_maybe_pull`` would
                     # slice it): the connection stays idle, only the element moves.
                     y = buf[0]
@@ -523,12 +532,30 @@ class _MapAsyncLogic(FlowLogic):
                             self.fail_stage(exc)
                             return
                         self._maybe_pull()  # resume/restart: the element is dropped
+                elif st == 0 and not slots and self._take_up is not None:
+                    # ``_maybe_pull`` with nothing held (room for one call), inlined.
+                    more = self._take_up(1)
+                    if more is not None:
+                        self._start_taken(more, cin)
+                    else:
+                        self.pull(self.in_)
+                        if cin.batch:
+                            cin.demand_n = 1
                 else:
                     self._maybe_pull()
             finally:
                 self._delivering = False
             if self._stopped:
                 return
+
+    def _take_pull(self) -> bool:
+        """The batch protocol's synchronous pull (fast path; see ``_stage/batch.py``): True
+        while parallelism 1 offers its one result to a fan-in junction (``_offering``),
+        when ``on_pull`` would do nothing that ``_deliver_sequential`` does not do right
+        after the offer (emit nothing, complete if due, ask upstream for the next element):
+        the junction may then mark the connection pulled (``DEMAND``) instead of queueing
+        the pull."""
+        return self._offering
 
     def _drain(self) -> None:
         cout = self._conns[self.out]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, opt_int_at_least, pos_int
 from .._impl.interpreter import DEMAND, IN_CLOSED, PULLED
-from .._stage.batch import lend_hook
+from .._stage.batch import lend_hook, pull_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
 from .._supervision import Supervision
@@ -474,6 +474,24 @@ class _MergeBatchLogic(_BatchFanInLogic):
         super().__init__(shape)
         self.running = len(self.ins)
         self.ready: deque[int] = deque()
+
+    def pre_start(self) -> None:
+        # Inputs whose upstream takes a pull synchronously at times (a ``map_async(1)``
+        # offering its result, see ``_stage/batch.py``), found before the first pulls.
+        self._takers = [pull_hook(c) for c in (self._conns[p] for p in self.ins)]
+        super().pre_start()
+
+    def _pull_in(self, i: int) -> None:
+        """``_BatchFanInLogic._pull_in``; an idle input whose upstream takes the pull
+        synchronously now is marked pulled (``DEMAND``) without queueing the pull (fast
+        path: its ``on_pull`` would do nothing)."""
+        c = self._cins[i]
+        take = self._takers[i]
+        if take is not None and c.state == 0 and take():
+            c.state = DEMAND
+            c.demand_n = self.want
+            return
+        super()._pull_in(i)
 
     def _accept_i(self, i: int, batch: list[Any]) -> None:
         """``_BatchFanInLogic._accept_i``, with a shortcut (fast path): nothing else is
