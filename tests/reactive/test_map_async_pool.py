@@ -17,12 +17,24 @@ coroutine) resolved on a later loop iteration.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reactive import Attributes, Keep, Materializer, Source, Supervision
+from reactive import (
+    Attributes,
+    ClosedShape,
+    Flow,
+    GraphDSL,
+    Keep,
+    Materializer,
+    Merge,
+    RunnableGraph,
+    Source,
+    Supervision,
+)
 from reactive.testkit import TestSink
 from tests.reactive.test_junction_batches import DEMAND, SETTINGS, drive
 
@@ -46,10 +58,16 @@ def call(
             raise CallFailed(f"raised at {x}")
         if x in futures:
             fut = asyncio.get_running_loop().create_future()
-            if x in fail_at:
-                fut.get_loop().call_soon(fut.set_exception, CallFailed(f"failed at {x}"))
-            else:
-                fut.get_loop().call_soon(fut.set_result, 10 * x)
+
+            def settle() -> None:
+                if fut.done():  # cancelled with the stream
+                    return
+                if x in fail_at:
+                    fut.set_exception(CallFailed(f"failed at {x}"))
+                else:
+                    fut.set_result(10 * x)
+
+            fut.get_loop().call_soon(settle)
             return fut
 
         async def run() -> int:
@@ -148,4 +166,91 @@ async def test_ordered_map_async_pool_matches_python(
             assert any(str(end).endswith(w) for w in window), (fast_paths, end, window)
         ends.append(end if isinstance(end, str) else type(end))
     if not cancel:  # both ran to their end: both complete, or both fail
+        assert ends[0] == ends[1], ends
+
+
+def merged_branches(
+    branches: list[list[int]], f: Any, decider: str, boundary: bool, eager: bool
+) -> Any:
+    """``len(branches)`` sources, each ``map_async(1, f)`` of ``(branch, x)``, merged."""
+
+    async def g(pair: tuple[int, int]) -> tuple[int, int]:
+        b, x = pair
+        return (b, await f(x))
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        merge = b.add(Merge(len(branches), eager_complete=eager))
+        for i, xs in enumerate(branches):
+            src = Source.from_iterable([(i, x) for x in xs])
+            if boundary:
+                src = src.async_boundary()
+            flow = Flow().map_async(1, g)
+            if decider in DECIDERS:
+                flow = flow.with_attributes(Attributes.supervision_strategy(DECIDERS[decider]))
+            b.add(src) >> b.add(flow) >> merge.in_(i)
+        merge.out >> sink.in_
+        return ClosedShape
+
+    return RunnableGraph.from_graph(GraphDSL.create(blueprint, TestSink.probe()))
+
+
+@SETTINGS
+@given(
+    branches=st.lists(st.lists(st.integers(0, 30), max_size=25), min_size=1, max_size=4),
+    steps=st.dictionaries(st.integers(0, 30), st.integers(0, 3)),
+    fail_at=st.frozensets(st.integers(0, 30), max_size=2),
+    futures=st.frozensets(st.integers(0, 30), max_size=4),
+    decider=st.sampled_from(["stop", "resume"]),
+    boundary=st.booleans(),
+    eager=st.booleans(),
+    demand=DEMAND,
+    cancel=st.booleans(),
+)
+async def test_map_async_1_into_merge_keeps_each_branch_in_order(
+    branches: list[list[int]],
+    steps: dict[int, int],
+    fail_at: frozenset[int],
+    futures: frozenset[int],
+    decider: str,
+    boundary: bool,
+    eager: bool,
+    demand: list[int],
+    cancel: bool,
+) -> None:
+    """``map_async(1)`` branches into a ``Merge`` (the offer of each result and the
+    synchronous pull back): with fast paths on and off, each branch's results arrive in its
+    input order, a prefix of its reference (all of it when the stream completes without
+    ``eager_complete``), nothing beyond demand, the same kind of end."""
+    f = call(steps, frozenset(), fail_at, futures)
+    if decider == "stop":
+        refs = [
+            [10 * x for x in itertools.takewhile(lambda x: x not in fail_at, xs)] for xs in branches
+        ]
+        may_fail = any(x in fail_at for xs in branches for x in xs)
+    else:
+        refs = [[10 * x for x in xs if x not in fail_at] for xs in branches]
+        may_fail = False
+    ends = []
+    for fast_paths in (True, False):
+        mat = Materializer(fast_paths=fast_paths, name="map-async-merge", input_buffer=4)
+        async with mat:
+            out, end = await drive(
+                merged_branches(branches, f, decider, boundary, eager), mat, demand, cancel
+            )
+            for _ in range(100):
+                if mat.running_tasks == 0:
+                    break
+                await asyncio.sleep(0)
+            assert mat.running_tasks == 0
+        for i, ref in enumerate(refs):
+            got = [v for b, v in out if b == i]
+            assert got == ref[: len(got)], (fast_paths, i, got, ref)
+            if end == "complete" and not eager:
+                assert got == ref, (fast_paths, i)
+        if end == "cancelled":
+            assert cancel and len(out) == sum(demand[:-1]), fast_paths
+        elif end != "complete":
+            assert may_fail and isinstance(end, CallFailed), (fast_paths, end)
+        ends.append(end if isinstance(end, str) else type(end))
+    if not cancel and not eager:
         assert ends[0] == ends[1], ends
