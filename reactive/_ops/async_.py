@@ -228,8 +228,8 @@ class _MapAsyncLogic(FlowLogic):
         """Start a call for each element ``_hand_over_up_to`` handed over (at most the room left),
         with the supervision of ``on_push``; then ask for more as after a push."""
         settle = self._settle_up
-        if settle is None and type(more) is list and len(more) == 1:
-            # Fast path: one element handed over as a list (a fan-out junction's
+        if settle is None and (type(more) is tuple or type(more) is list) and len(more) == 1:
+            # Fast path: one element handed over in a tuple or list (a fan-out junction's
             # ``_hand_over_i``, a boundary's buffer): nothing lazy to settle, no None.
             try:
                 self._start(more[0])

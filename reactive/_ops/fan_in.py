@@ -529,10 +529,14 @@ class _MergeBatchLogic(_BatchFanInLogic):
             self.ready.append(i)
 
     def on_pull(self) -> None:
-        self._note_demand()
-        if self.ready:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1  # ``_note_demand``, inlined
+        ready = self.ready
+        if ready:
             self._serve()
-        if not self.ready and self.running == 0:
+            if ready:
+                return
+        if self.running == 0:
             self.complete_stage()
 
     def on_finish_i(self, i: int) -> None:
