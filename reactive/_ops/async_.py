@@ -31,6 +31,26 @@ class MapAsync(FlowStage):
     pulls; None results are skipped. Backpressures when ``parallelism`` calls are in
     flight. Completes when upstream completed and every result was emitted. Supervision
     applies to exceptions raised by ``f`` and to failed awaitables.
+
+    Calls run on a pool of at most ``parallelism`` long-lived worker tasks, not on a task
+    per call (see ``_MapAsyncLogic``). What that makes observable:
+
+    - ``f(x)`` is called by the stage when ``x`` arrives (a synchronous raise is the
+      stage's, under its supervision); the worker then awaits what it returned.
+    - contextvars: a call's coroutine runs in its worker's context (copied when the
+      worker started), not in a fresh copy per call: a variable one call sets is seen by
+      the later calls that worker runs (a parallelism-1 worker ends when no element
+      waits; the next one starts from a fresh copy again).
+    - A call that never suspends finishes within its worker's step; a worker yields to
+      the event loop every 64 calls, so such a stream still lets other tasks run.
+    - Any awaitable works (a coroutine, a ``Future``, an object with ``__await__``); when
+      the stream stops, the awaitables being awaited are cancelled with their workers,
+      coroutines not picked up yet are closed, futures not picked up yet are left alone.
+    - Resume/restart drop the failed element; the calls in flight go on (the stage
+      holds no state a restart would reset).
+    - Results go out in input order (``map_async``) or as calls finish
+      (``map_async_unordered``); calls that finish in the same event-loop iteration may
+      be handed downstream together, in one batch.
     """
 
     name = "map_async"

@@ -17,6 +17,7 @@ coroutine) resolved on a later loop iteration.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 from typing import Any
 
@@ -32,6 +33,7 @@ from reactive import (
     Materializer,
     Merge,
     RunnableGraph,
+    Sink,
     Source,
     Supervision,
 )
@@ -254,3 +256,22 @@ async def test_map_async_1_into_merge_keeps_each_branch_in_order(
         ends.append(end if isinstance(end, str) else type(end))
     if not cancel and not eager:
         assert ends[0] == ends[1], ends
+
+
+async def test_calls_of_one_worker_share_its_context() -> None:
+    """Documented (``MapAsync``): calls run in their worker's context, so with
+    parallelism 1 a ``ContextVar`` one call sets is seen by the next (a task per call would
+    give each call a fresh copy, and every call would see the default)."""
+    var: contextvars.ContextVar[int] = contextvars.ContextVar("h2_pool_var", default=-1)
+
+    async def f(x: int) -> int:
+        seen = var.get()
+        var.set(x)
+        await asyncio.sleep(0)
+        return seen
+
+    for fast_paths in (True, False):
+        async with Materializer(fast_paths=fast_paths, name="pool-context") as mat:
+            got = await Source.from_iterable(range(5)).map_async(1, f).run_with(Sink.seq(), mat)
+        assert got == [-1, 0, 1, 2, 3], fast_paths
+    assert var.get() == -1  # the caller's context is untouched
