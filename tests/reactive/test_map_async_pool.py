@@ -172,9 +172,9 @@ async def test_ordered_map_async_pool_matches_python(
 
 
 def merged_branches(
-    branches: list[list[int]], f: Any, decider: str, boundary: bool, eager: bool
+    branches: list[list[int]], par: int, f: Any, decider: str, boundary: bool, eager: bool
 ) -> Any:
-    """``len(branches)`` sources, each ``map_async(1, f)`` of ``(branch, x)``, merged."""
+    """``len(branches)`` sources, each ``map_async(par, f)`` of ``(branch, x)``, merged."""
 
     async def g(pair: tuple[int, int]) -> tuple[int, int]:
         b, x = pair
@@ -186,7 +186,7 @@ def merged_branches(
             src = Source.from_iterable([(i, x) for x in xs])
             if boundary:
                 src = src.async_boundary()
-            flow = Flow().map_async(1, g)
+            flow = Flow().map_async(par, g)
             if decider in DECIDERS:
                 flow = flow.with_attributes(Attributes.supervision_strategy(DECIDERS[decider]))
             b.add(src) >> b.add(flow) >> merge.in_(i)
@@ -199,6 +199,7 @@ def merged_branches(
 @SETTINGS
 @given(
     branches=st.lists(st.lists(st.integers(0, 30), max_size=25), min_size=1, max_size=4),
+    par=st.integers(1, 3),
     steps=st.dictionaries(st.integers(0, 30), st.integers(0, 3)),
     fail_at=st.frozensets(st.integers(0, 30), max_size=2),
     futures=st.frozensets(st.integers(0, 30), max_size=4),
@@ -208,8 +209,9 @@ def merged_branches(
     demand=DEMAND,
     cancel=st.booleans(),
 )
-async def test_map_async_1_into_merge_keeps_each_branch_in_order(
+async def test_map_async_into_merge_keeps_each_branch_in_order(
     branches: list[list[int]],
+    par: int,
     steps: dict[int, int],
     fail_at: frozenset[int],
     futures: frozenset[int],
@@ -219,8 +221,9 @@ async def test_map_async_1_into_merge_keeps_each_branch_in_order(
     demand: list[int],
     cancel: bool,
 ) -> None:
-    """``map_async(1)`` branches into a ``Merge`` (the offer of each result and the
-    synchronous pull back): with fast paths on and off, each branch's results arrive in its
+    """``map_async(par)`` branches into a ``Merge`` (the offer of results, taken straight
+    through when they fit downstream's demand, and with parallelism 1 the synchronous pull
+    back): with fast paths on and off, each branch's results arrive in its
     input order, a prefix of its reference (all of it when the stream completes without
     ``eager_complete``), nothing beyond demand, the same kind of end."""
     f = call(steps, frozenset(), fail_at, futures)
@@ -237,7 +240,7 @@ async def test_map_async_1_into_merge_keeps_each_branch_in_order(
         mat = Materializer(fast_paths=fast_paths, name="map-async-merge", input_buffer=4)
         async with mat:
             out, end = await drive(
-                merged_branches(branches, f, decider, boundary, eager), mat, demand, cancel
+                merged_branches(branches, par, f, decider, boundary, eager), mat, demand, cancel
             )
             for _ in range(100):
                 if mat.running_tasks == 0:
