@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, opt_int_at_least, pos_int
 from .._impl.interpreter import DEMAND, IN_CLOSED, PULLED
-from .._stage.batch import lend_hook
+from .._stage.batch import lend_hook, pull_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
 from .._supervision import Supervision
@@ -475,6 +475,45 @@ class _MergeBatchLogic(_BatchFanInLogic):
         self.running = len(self.ins)
         self.ready: deque[int] = deque()
 
+    def pre_start(self) -> None:
+        # Inputs whose upstream takes a pull synchronously at times (a ``map_async(1)``
+        # offering its result, see ``_stage/batch.py``), found before the first pulls.
+        self._takers = [pull_hook(c) for c in (self._conns[p] for p in self.ins)]
+        super().pre_start()
+
+    def _pull_in(self, i: int) -> None:
+        """``_BatchFanInLogic._pull_in``; an idle input whose upstream takes the pull
+        synchronously now is marked pulled (``DEMAND``) without queueing the pull (fast
+        path: its ``on_pull`` would do nothing)."""
+        c = self._cins[i]
+        take = self._takers[i]
+        if take is not None and c.state == 0 and take():
+            c.state = DEMAND
+            c.demand_n = self.want
+            return
+        super()._pull_in(i)
+
+    def _accept_i(self, i: int, batch: list[Any]) -> None:
+        """``_BatchFanInLogic._accept_i``, with a shortcut (fast path): nothing else is
+        ready, downstream waits (exactly ``DEMAND``) and ``batch`` fits its demand, so
+        ``_pushed`` -> ``_serve`` -> ``_push_chunk`` would push all of it and pull input
+        ``i`` again: do just that (the worker pool's hot path, one result per call)."""
+        cout = self._cout
+        if (
+            not self.ready
+            and cout.state == 2  # DEMAND and nothing else
+            and len(batch) <= (cout.demand_n if cout.batch else 1)
+        ):
+            if len(batch) == 1:
+                self.push(self.out, batch[0])
+            else:
+                self.push(self.out, batch if type(batch) is _Batch else _Batch(batch))
+            self._pull_in(i)
+            return
+        self.bufs[i] = batch
+        self.offs[i] = 0
+        self._pushed(i)
+
     def _pushed(self, i: int) -> None:
         self.ready.append(i)
         if len(self.ready) == 1 and self.is_available(self.out):
@@ -490,10 +529,14 @@ class _MergeBatchLogic(_BatchFanInLogic):
             self.ready.append(i)
 
     def on_pull(self) -> None:
-        self._note_demand()
-        if self.ready:
+        cout = self._cout
+        self.want = max(1, cout.demand_n) if cout.batch else 1  # ``_note_demand``, inlined
+        ready = self.ready
+        if ready:
             self._serve()
-        if not self.ready and self.running == 0:
+            if ready:
+                return
+        if self.running == 0:
             self.complete_stage()
 
     def on_finish_i(self, i: int) -> None:

@@ -19,6 +19,10 @@ round trip; the connection's state is the same before and after, only elements m
   batch the upstream chain produced.
 - A lender (an async boundary's output): ``_lend()`` returns its buffer for the chain to
   read in place, and ``_lent(k)`` tells it that ``k`` of those elements were used.
+- A synchronous pull (an upstream ``map_async(1)`` while it offers its result to a fan-in
+  junction): ``_take_pull()`` returns True when the upstream's ``on_pull`` would do
+  nothing it does not do anyway once the offer returns; the junction then marks the idle
+  connection ``DEMAND`` instead of queueing a pull. Found by :func:`pull_hook`.
 - A fan-in junction on the batch protocol (downstream of an async boundary's output):
   ``_accept_i(i, batch)`` stands for push -> on_push of input ``i`` -> grab of a non-empty
   batch on a connection that was exactly ``DEMAND`` and is left idle (the junction may
@@ -46,6 +50,7 @@ __all__ = [
     "hand_over_hook_of",
     "lend_hook",
     "offer_hook",
+    "pull_hook",
     "settle_hook",
 ]
 
@@ -109,4 +114,13 @@ def offer_hook(conn: Any) -> Callable[[list[Any]], None] | None:
     if accept is None or type(i) is not int:
         return None
     hook: Callable[[list[Any]], None] = functools.partial(accept, i)
+    return hook
+
+
+def pull_hook(conn: Any) -> Callable[[], bool] | None:
+    """``conn.out_logic._take_pull`` if the out side of the batch connection ``conn`` takes
+    a pull synchronously at times (see the module); else None."""
+    if not conn.batch or conn.metered:
+        return None
+    hook: Callable[[], bool] | None = getattr(conn.out_logic, "_take_pull", None)
     return hook
