@@ -1,0 +1,267 @@
+"""Differential tests of the fast paths of fan-out graphs with async boundaries.
+
+``Broadcast(n)`` -> ``n`` branches of random simple operators with async boundaries at
+random places -> ``Merge(n)`` -> a tail, where what an async boundary's output hands to
+``Merge`` is pushed on and delivered to the tail at once (``_MergeBatchLogic._accept_i``:
+its push, the tail's ``on_push`` and the tail's pull again, without the island's event
+loop in between). The tails read batches: a ``Sink.foreach`` that raises at a random
+element (the failure of an ``on_push`` delivered by the fast path), a chain of simple
+operators into a ``TestSink`` probe with random demand and cancellation, and ``take``.
+Every graph runs with fast paths on and off and is checked against a Python reference of
+each branch (``Merge`` does not order branches: each element carries its branch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from reactive import (
+    Broadcast,
+    ClosedShape,
+    Flow,
+    GraphDSL,
+    Materializer,
+    Merge,
+    RunnableGraph,
+    Sink,
+    Source,
+)
+from reactive._ops import fan_in
+from reactive.testkit import TestSink
+
+if TYPE_CHECKING:
+    import pytest
+
+from tests.reactive.test_junction_batches import (
+    BRANCH,
+    DEMAND,
+    INPUTS,
+    SETTINGS,
+    Injected,
+    Op,
+    by_branch,
+    chain,
+    check,
+    model,
+    run,
+    source,
+)
+
+#: Branches of random operators (with random async boundaries); ``fan`` ends each with
+#: one more, so that every input of Merge is an async boundary's output.
+BOUNDARY_BRANCH = BRANCH
+
+
+class SinkFailed(Exception):
+    """The failure injected into the tail's ``foreach``."""
+
+
+def fan(branches: list[list[Op]], xs: list[int], fail_at: int | None, sink: Any) -> Any:
+    """Broadcast -> each branch tagged with its index -> Merge -> ``sink`` (a blueprint
+    whose materialized value is the sink's)."""
+
+    def make() -> Any:
+        def blueprint(b: Any, s: Any) -> Any:
+            n = len(branches)
+            src = b.add(source(xs, fail_at))
+            bc = b.add(Broadcast(n))
+            m = b.add(Merge(n))
+            src.out >> bc.in_
+            for i, ops in enumerate(branches):
+                # The last boundary after the tagging map: Merge's input is its output.
+                flow = chain(Flow(), ops).map(lambda v, i=i: (i, v)).async_boundary()
+                bc.out(i) >> b.add(flow) >> m.in_(i)
+            m.out >> s.in_
+            return ClosedShape
+
+        return GraphDSL.create(blueprint, sink)
+
+    return make
+
+
+async def run_foreach(make: Any, fast_paths: bool, input_buffer: int) -> tuple[list[Any], Any]:
+    mat = Materializer(fast_paths=fast_paths, name="fanout-paths", input_buffer=input_buffer)
+    async with mat:
+        try:
+            await RunnableGraph.from_graph(make()).run(mat)
+            end: Any = "complete"
+        except (Injected, SinkFailed) as exc:
+            end = exc
+        for _ in range(50):
+            if mat.running_tasks == 0:
+                break
+            await asyncio.sleep(0)
+        assert mat.running_tasks == 0
+    return [], end
+
+
+@SETTINGS
+@given(
+    xs=INPUTS,
+    branches=st.lists(BOUNDARY_BRANCH, min_size=1, max_size=4),
+    fail_at=st.one_of(st.none(), st.integers(0, 120)),
+    sink_fail=st.one_of(st.none(), st.integers(0, 200)),
+    input_buffer=st.sampled_from([1, 2, 4, 16]),
+)
+@example(  # whole batches through the fast path, the sink failing in the middle of one
+    xs=list(range(100)),
+    branches=[[("async", 0)], [("map", 2), ("async", 0)]],
+    fail_at=None,
+    sink_fail=37,
+    input_buffer=16,
+)
+async def test_merge_delivering_to_a_failing_sink_matches_python(
+    xs: list[int],
+    branches: list[list[Op]],
+    fail_at: int | None,
+    sink_fail: int | None,
+    input_buffer: int,
+) -> None:
+    upto = xs if fail_at is None else xs[:fail_at]
+    expected = [model(upto, ops) for ops in branches]
+    total = sum(len(e) for e in expected)
+    results = []
+    for fast_paths in (True, False):
+        seen: list[tuple[int, int]] = []
+
+        def f(x: tuple[int, int], seen: list[tuple[int, int]] = seen) -> None:
+            if len(seen) == sink_fail:
+                raise SinkFailed(f"at {sink_fail}")
+            seen.append(x)
+
+        make = fan(branches, xs, fail_at, Sink.foreach(f))
+        _, end = await run_foreach(make, fast_paths, input_buffer)
+        got = by_branch(seen, len(branches))
+        if end == "complete":
+            assert got == expected
+        else:
+            for g, e in zip(got, expected, strict=True):
+                assert g == e[: len(g)]
+        if sink_fail is not None and sink_fail < total and fail_at is None:
+            # Only the sink can fail, and it sees more than sink_fail elements.
+            assert isinstance(end, SinkFailed)
+            assert len(seen) == sink_fail
+        results.append((got, end))
+    (fast, fast_end), (slow, slow_end) = results
+    assert (fast_end == "complete") == (slow_end == "complete")
+    if fast_end == "complete":
+        assert fast == slow
+
+
+@SETTINGS
+@given(
+    xs=INPUTS,
+    branches=st.lists(BOUNDARY_BRANCH, min_size=1, max_size=4),
+    fail_at=st.one_of(st.none(), st.integers(0, 120)),
+    after=st.lists(st.sampled_from([("async", 0), ("buffer", 3)]), max_size=2),
+    demand=DEMAND,
+    cancel=st.booleans(),
+)
+async def test_merge_fast_path_into_a_probe_matches_python(
+    xs: list[int],
+    branches: list[list[Op]],
+    fail_at: int | None,
+    after: list[Op],
+    demand: list[int],
+    cancel: bool,
+) -> None:
+    """A tag-keeping chain after Merge (an identity map, boundaries, buffers), read with
+    random demand and sometimes cancelled."""
+    upto = xs if fail_at is None else xs[:fail_at]
+    expected = [model(upto, ops) for ops in branches]
+
+    def make() -> Any:
+        def blueprint(b: Any, s: Any) -> Any:
+            n = len(branches)
+            src = b.add(source(xs, fail_at))
+            bc = b.add(Broadcast(n))
+            m = b.add(Merge(n))
+            src.out >> bc.in_
+            for i, ops in enumerate(branches):
+                # The last boundary after the tagging map: Merge's input is its output.
+                flow = chain(Flow(), ops).map(lambda v, i=i: (i, v)).async_boundary()
+                bc.out(i) >> b.add(flow) >> m.in_(i)
+            m.out >> b.add(chain(Flow().map(lambda p: p), after)) >> s.in_
+            return ClosedShape
+
+        return GraphDSL.create(blueprint, TestSink.probe())
+
+    fast = await run(make, True, demand, cancel)
+    slow = await run(make, False, demand, cancel)
+    check(fast, expected, demand, cancel)
+    check(slow, expected, demand, cancel)
+    if fast[1] == "complete" or slow[1] == "complete":
+        assert fast[1] == slow[1] == "complete"
+        assert by_branch(fast[0], len(branches)) == by_branch(slow[0], len(branches))
+
+
+@given(
+    xs=INPUTS,
+    branches=st.lists(BOUNDARY_BRANCH, min_size=1, max_size=4),
+    k=st.integers(0, 60),
+)
+@SETTINGS
+async def test_take_after_merge_cancels_the_branches(
+    xs: list[int], branches: list[list[Op]], k: int
+) -> None:
+    """``take(k)`` after the Merge: the stream completes after ``k`` elements (or all of
+    them), cancelling every branch through its boundaries, with fast paths on and off."""
+    expected = [model(xs, ops) for ops in branches]
+    total = sum(len(e) for e in expected)
+    for fast_paths in (True, False):
+        mat = Materializer(fast_paths=fast_paths, name="fanout-take", input_buffer=4)
+        async with mat:
+            make = fan(branches, xs, None, Flow().take(k).to_mat(Sink.seq(), lambda a, b: b))
+            got = await RunnableGraph.from_graph(make()).run(mat)
+            for _ in range(50):
+                if mat.running_tasks == 0:
+                    break
+                await asyncio.sleep(0)
+            assert mat.running_tasks == 0
+        assert len(got) == min(k, total)
+        for g, e in zip(by_branch(got, len(branches)), expected, strict=True):
+            assert g == e[: len(g)]
+
+
+async def test_merge_hands_boundary_batches_to_its_sink_without_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path is taken: most batches from the branches' boundaries reach the fold
+    without a ``push`` by Merge (delivered at once), and every element arrives."""
+    pushes = 0
+    accepted = 0
+    push = fan_in._MergeBatchLogic.push
+    accept = fan_in._MergeBatchLogic._accept_i
+
+    def counting_push(self: Any, port: Any, elem: Any) -> None:
+        nonlocal pushes
+        pushes += 1
+        push(self, port, elem)
+
+    def counting_accept(self: Any, i: int, batch: list[Any]) -> None:
+        nonlocal accepted
+        accepted += 1
+        accept(self, i, batch)
+
+    monkeypatch.setattr(fan_in._MergeBatchLogic, "push", counting_push)
+    monkeypatch.setattr(fan_in._MergeBatchLogic, "_accept_i", counting_accept)
+
+    def blueprint(b: Any, s: Any) -> Any:
+        src = b.add(Source.from_iterable(range(2000)))
+        bc = b.add(Broadcast(3))
+        m = b.add(Merge(3))
+        src.out >> bc.in_
+        for i in range(3):
+            bc.out(i) >> b.add(Flow().map(lambda x, i=i: x * i).async_boundary()) >> m.in_(i)
+        m.out >> s.in_
+        return ClosedShape
+
+    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, int.__add__)))
+    total = await graph.run()
+    assert total == 3 * sum(range(2000))
+    assert accepted >= 3 * 2000 // 16
+    assert pushes < accepted // 4
