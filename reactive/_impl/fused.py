@@ -426,7 +426,17 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
     def on_pull(self) -> None:
         if self.zeros and self._emit_zeros():
             return
-        if self._cin.state & IN_CLOSED:
+        cin = self._cin
+        lender = self._lender
+        if lender is not None and cin.state == 0 and not lender.buffer:
+            # Behind an async boundary with nothing buffered (the chain waits for the
+            # boundary's next batch): what ``_serve`` would end with, ``_request``'s pull
+            # delivered at once (see there).
+            cin.state = DEMAND
+            cout = self._cout
+            cin.demand_n = cout.demand_n if cout.batch else 1
+            return
+        if cin.state & IN_CLOSED:
             self.complete_stage()
             return
         if self._take_up is not None:

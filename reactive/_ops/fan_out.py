@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, pos_int
 from .._errors import PartitionOutOfBoundsError, PortStateError
-from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ
+from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED
 from .._stage.batch import accept_hook, hand_over_hook, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
@@ -128,6 +128,22 @@ class _AllOutputsLogic(GraphStageLogic, InHandler):
             self._try_pull()
 
 
+class _AllOutputsPortOut(_PortOut):
+    """``_PortOut`` with ``on_pull_i`` of ``_AllOutputsLogic`` spelled out (once per batch
+    per output: an async boundary's demand arrives here)."""
+
+    __slots__ = ()
+
+    def on_pull(self) -> None:
+        logic = self.logic
+        i = self.i
+        pending = logic.pending
+        if pending[i]:
+            pending[i] = False
+            logic.pending_count -= 1
+        logic._try_pull()
+
+
 class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
     """Broadcast and Unzip on the batch protocol (fast path; see ``_impl/fused.py``).
 
@@ -144,6 +160,8 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
     def __init__(self, shape: Any, split: Callable[[Any], Any] | None = None) -> None:
         super().__init__(shape, split, False)
         self._declare_batch_ports()
+        for i, o in enumerate(self.outs):
+            self.set_handler(o, _AllOutputsPortOut(self, i))
 
     def pre_start(self) -> None:
         super().pre_start()
@@ -229,10 +247,9 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
             self._try_pull()  # every output took its part and wants more
 
     def _try_pull(self) -> None:
-        if self.pending_count == 0 and not self.has_been_pulled(self.in_):
-            cin = self._cin
-            if cin.state & 16:  # IN_CLOSED
-                return
+        cin = self._cin
+        # has_been_pulled, spelled out: not pulled already, nor closed.
+        if self.pending_count == 0 and not cin.state & (PULLED | IN_CLOSED):
             self.pull(self.in_)
             if cin.batch:
                 n = 0
