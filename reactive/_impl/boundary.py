@@ -209,11 +209,23 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             if c.metered:  # one push of a batch, counted here (reactive.observe)
                 c.pushes += 1
                 c.elements += len(batch)
+            k = len(batch)
             try:
                 offer(batch)
             except Exception as exc:
                 c.in_logic._handle_error(exc)
-            self._taken(len(batch))
+            # ``_taken(k)`` spelled out: this is once per hop.
+            if self.upstream_done:
+                if not buf:
+                    self.complete(self.out)
+                return
+            k += self.consumed
+            if k >= self.threshold:
+                self.consumed = 0
+                peer = self.peer
+                peer._island.signal(peer, peer.on_demand, k)  # type: ignore[union-attr]
+            else:
+                self.consumed = k
             return
         buf.extend(batch)
         self._deliver(c)

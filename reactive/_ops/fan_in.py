@@ -525,10 +525,14 @@ class _MergeBatchLogic(_BatchFanInLogic):
         if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
             q.pop()
             cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
-            try:
-                self.on_pull()
-            except Exception as exc:
-                self._handle_error(exc)
+            if self.ready or self.running == 0:
+                try:
+                    self.on_pull()
+                except Exception as exc:
+                    self._handle_error(exc)
+            else:
+                # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
+                self.want = max(1, cout.demand_n) if cout.batch else 1
 
     def _pushed(self, i: int) -> None:
         self.ready.append(i)

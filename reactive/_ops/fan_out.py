@@ -142,7 +142,8 @@ class _AllOutputsPortOut(_PortOut):
         if pending[i]:
             pending[i] = False
             logic.pending_count -= 1
-        logic._try_pull()
+        if logic.pending_count == 0:  # (``_try_pull`` does nothing otherwise)
+            logic._try_pull()
 
 
 class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):

@@ -14,6 +14,7 @@ each branch (``Merge`` does not order branches: each element carries its branch)
 from __future__ import annotations
 
 import asyncio
+import operator
 from typing import TYPE_CHECKING, Any
 
 from hypothesis import example, given
@@ -440,3 +441,92 @@ async def test_broadcast_taking_from_a_failing_source_delivers_every_element_bef
                 await asyncio.sleep(0)
             assert mat.running_tasks == 0
         assert seen == expected
+
+
+class MapFailed(Exception):
+    """The failure of the supervised map."""
+
+
+@SETTINGS
+@given(
+    xs=st.lists(st.integers(0, 30), max_size=100),
+    bad=st.sets(st.integers(0, 30), max_size=4),
+    nones=st.sets(st.integers(0, 30), max_size=2),
+    directive=st.sampled_from(["stop", "resume", "restart"]),
+    filt=st.booleans(),
+    input_buffer=st.sampled_from([1, 2, 4, 16]),
+)
+@example(xs=list(range(30)), bad={7}, nones=set(), directive="resume", filt=False, input_buffer=16)
+@example(xs=list(range(30)), bad={7}, nones=set(), directive="stop", filt=False, input_buffer=16)
+@example(xs=list(range(30)), bad=set(), nones={9}, directive="stop", filt=False, input_buffer=16)
+async def test_a_supervised_chain_reading_a_boundarys_buffer_matches_python(
+    xs: list[int],
+    bad: set[int],
+    nones: set[int],
+    directive: str,
+    filt: bool,
+    input_buffer: int,
+) -> None:
+    """A fused chain behind an async boundary reads the boundary's buffer in place (whole
+    when it fits the demand, else a bounded run): a map that raises on some values
+    (stop, resume or restart it; the scan after it keeps its sum) or returns None on
+    others, against the Python reference, fast paths on and off."""
+    from reactive import Attributes, Supervision
+
+    decide = {"stop": Supervision.stop, "resume": Supervision.resume}
+    decide["restart"] = Supervision.restart
+
+    def f(x: int) -> int | None:
+        if x in bad:
+            raise MapFailed(str(x))
+        return None if x in nones else x + 1
+
+    # The reference: the running sum of the map's outputs, after the scan's zero.
+    expected: list[int] = [0]
+    acc = 0
+    end: Any = "complete"
+    for x in xs:
+        if filt and x % 3 == 0:
+            continue
+        if x in bad:
+            if directive == "stop":
+                end = MapFailed
+                break
+            continue  # resume, or restart of the (stateless) map: the element is dropped
+        if x in nones:
+            end = "None"
+            break
+        acc += x + 1
+        expected.append(acc)
+
+    for fast_paths in (True, False):
+        flow = Flow().filter(lambda x: x % 3 != 0) if filt else Flow()
+        flow = flow.map(f).scan(0, operator.add)
+        flow = flow.with_attributes(Attributes.supervision_strategy(lambda e: decide[directive]))
+        mat = Materializer(fast_paths=fast_paths, name="supervised", input_buffer=input_buffer)
+        async with mat:
+            seen: list[int] = []
+            graph = (
+                Source.from_iterable(xs)
+                .async_boundary()
+                .via(flow)
+                .async_boundary()
+                .to_mat(Sink.foreach(seen.append), lambda a, b: b)
+            )
+            try:
+                await graph.run(mat)
+                got: Any = "complete"
+            except MapFailed:
+                got = MapFailed
+            except Exception as exc:
+                got = "None" if "None" in str(exc) else exc
+            for _ in range(50):
+                if mat.running_tasks == 0:
+                    break
+                await asyncio.sleep(0)
+            assert mat.running_tasks == 0
+        assert got == end
+        if end == "complete":
+            assert seen == expected
+        else:
+            assert seen == expected[: len(seen)]
