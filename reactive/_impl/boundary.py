@@ -169,10 +169,11 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         peer._island.signal(peer, peer.on_demand, n)
 
     def on_elements(self, batch: list[Any]) -> None:
-        self.buffer.extend(batch)
         c = self._cout
         st = c.state
+        buf = self.buffer
         if st & (DEMAND | OUT_CLOSED) != DEMAND:
+            buf.extend(batch)
             return
         island = self._island
         if (
@@ -181,12 +182,14 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             or island.queue
             or island.sched.diagnosis is not None  # one event per step: no shortcuts
         ):
+            buf.extend(batch)
             self.on_pull()
             return
         # The in side waits on us and the island's queue is empty: what its event loop
         # would run next is the in side's handling of our answer. Run it now.
         resume = self._resume
         if resume is not None:
+            buf.extend(batch)
             # A fused chain: answer its pull by letting it read the buffer (see fused.py),
             # instead of push -> on_push -> grab of one slice.
             c.state = 0
@@ -197,18 +200,34 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             return
         offer = self._offer
         if offer is not None:
-            # A fan-in junction: push -> on_push -> grab, synchronously.
-            batch = self._slice(c.demand_n)
+            # A fan-in junction: push -> on_push -> grab, synchronously (the batch itself
+            # when it is all there is and fits the demand, else a slice of the buffer).
+            if buf or len(batch) > c.demand_n:
+                buf.extend(batch)
+                batch = self._slice(c.demand_n)
             c.state = 0
             if c.metered:  # one push of a batch, counted here (reactive.observe)
                 c.pushes += 1
                 c.elements += len(batch)
+            k = len(batch)
             try:
                 offer(batch)
             except Exception as exc:
                 c.in_logic._handle_error(exc)
-            self._taken(len(batch))
+            # ``_taken(k)`` spelled out: this is once per hop.
+            if self.upstream_done:
+                if not buf:
+                    self.complete(self.out)
+                return
+            k += self.consumed
+            if k >= self.threshold:
+                self.consumed = 0
+                peer = self.peer
+                peer._island.signal(peer, peer.on_demand, k)  # type: ignore[union-attr]
+            else:
+                self.consumed = k
             return
+        buf.extend(batch)
         self._deliver(c)
 
     def _deliver(self, c: Any) -> None:

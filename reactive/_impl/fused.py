@@ -394,15 +394,26 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                     # run raised (supervision) or stopped at a None.
                     buf = lender.buffer
                     it = iter(buf)
-                    r = self._bounded
-                    if r is None:
-                        make, linemap = _compile(self.kinds, 0, True)
-                        r = self._bounded = (make(self.fns), linemap)
+                    if len(buf) <= n - len(out):
+                        # All of it fits the demand: the plain run, no count of room.
+                        r = self.runners.get(0) or self._runner(0)
+                        limit = 0
+                    else:
+                        bounded = self._bounded
+                        if bounded is None:
+                            make, linemap = _compile(self.kinds, 0, True)
+                            bounded = self._bounded = (make(self.fns), linemap)
+                        r = bounded
+                        limit = n
                     try:
-                        res = r[0](it, out, self.st, n - len(out))
+                        res = (
+                            r[0](it, out, self.st, n - len(out))
+                            if limit
+                            else r[0](it, out, self.st)
+                        )
                         exc = self._bad_output(res, 0) if res else None
                     except Exception as e:
-                        exc = self._drive(r[0], r[1], it, out, n, 0, e)
+                        exc = self._drive(r[0], r[1], it, out, limit, 0, e)
                     lender._lent(len(buf) - it.__length_hint__())
             if not out:
                 if exc is not None:
@@ -426,7 +437,17 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
     def on_pull(self) -> None:
         if self.zeros and self._emit_zeros():
             return
-        if self._cin.state & IN_CLOSED:
+        cin = self._cin
+        lender = self._lender
+        if lender is not None and cin.state == 0 and not lender.buffer:
+            # Behind an async boundary with nothing buffered (the chain waits for the
+            # boundary's next batch): what ``_serve`` would end with, ``_request``'s pull
+            # delivered at once (see there).
+            cin.state = DEMAND
+            cout = self._cout
+            cin.demand_n = cout.demand_n if cout.batch else 1
+            return
+        if cin.state & IN_CLOSED:
             self.complete_stage()
             return
         if self._take_up is not None:

@@ -11,7 +11,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, opt_int_at_least, pos_int
-from .._impl.interpreter import DEMAND, IN_CLOSED, PULLED
+from .._impl.interpreter import AVAIL, DEMAND, IN_CLOSED, PULL_REQ, PULLED
 from .._stage.batch import lend_hook, pull_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanInShape2, FanInShapeN, Inlet, Outlet, Shape, UniformFanInShape
@@ -494,25 +494,63 @@ class _MergeBatchLogic(_BatchFanInLogic):
         super()._pull_in(i)
 
     def _accept_i(self, i: int, batch: list[Any]) -> None:
-        """``_BatchFanInLogic._accept_i``, with a shortcut (fast path): nothing else is
-        ready, downstream waits (exactly ``DEMAND``) and ``batch`` fits its demand, so
-        ``_pushed`` -> ``_serve`` -> ``_push_chunk`` would push all of it and pull input
-        ``i`` again: do just that (the worker pool's hot path, one result per call)."""
+        """Take input ``i``'s batch from an async boundary's output (see the base class).
+
+        Fast path, when no other input is ready and downstream waits for at least the
+        whole batch: it goes out as one push and input ``i`` is pulled again, which is
+        what ``_pushed`` -> ``_serve`` -> ``_push_chunk`` -> ``_pull_in`` do with it. If
+        after that the island has nothing else to do (its queue and mailbox empty: the
+        boundary calls us only with an empty queue), the push is the event its loop
+        would run next, so it is delivered now (``on_push`` of the in side), and so is
+        the pull the in side answers with if that is the only event it queued (our
+        ``on_pull``), as ``_BoundaryOut._deliver`` does: no other event can come in
+        between, so the order of events is the same. (Only when pulling input ``i``
+        again queues no event either: an async boundary with nothing buffered.) Not on a
+        metered connection (reactive.observe counts the push on the state flips) nor
+        during a blocked-loop diagnosis (one event per step).
+        """
         cout = self._cout
+        if self.ready or cout.state != DEMAND or len(batch) > (cout.demand_n if cout.batch else 1):
+            super()._accept_i(i, batch)
+            return
+        x: Any = batch[0] if len(batch) == 1 else batch if type(batch) is _Batch else _Batch(batch)
+        island = self._island
+        q = cout.q
+        c = self._cins[i]
         if (
-            not self.ready
-            and cout.state == 2  # DEMAND and nothing else
-            and len(batch) <= (cout.demand_n if cout.batch else 1)
+            q
+            or island is None
+            or island.mailbox
+            or cout.metered
+            or island.sched.diagnosis is not None
+            or c.state != 0
+            or not self._lenders[i]
+            or c.out_logic.buffer
         ):
-            if len(batch) == 1:
-                self.push(self.out, batch[0])
-            else:
-                self.push(self.out, batch if type(batch) is _Batch else _Batch(batch))
+            self.push(self.out, x)
             self._pull_in(i)
             return
-        self.bufs[i] = batch
-        self.offs[i] = 0
-        self._pushed(i)
+        # ``_pull_in(i)`` of an async boundary with nothing buffered: no event.
+        c.state = DEMAND
+        if c.batch:
+            c.demand_n = self.want
+        cout.elem = x
+        cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+        try:
+            cout.in_handler.on_push()
+        except Exception as exc:
+            cout.in_logic._handle_error(exc)
+        if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
+            q.pop()
+            cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
+            if self.ready or self.running == 0:
+                try:
+                    self.on_pull()
+                except Exception as exc:
+                    self._handle_error(exc)
+            else:
+                # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
+                self.want = max(1, cout.demand_n) if cout.batch else 1
 
     def _pushed(self, i: int) -> None:
         self.ready.append(i)

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, pos_int
 from .._errors import PartitionOutOfBoundsError, PortStateError
-from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ
+from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED
 from .._stage.batch import accept_hook, hand_over_hook, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
+from .sources import _none_index
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,6 +129,23 @@ class _AllOutputsLogic(GraphStageLogic, InHandler):
             self._try_pull()
 
 
+class _AllOutputsPortOut(_PortOut):
+    """``_PortOut`` with ``on_pull_i`` of ``_AllOutputsLogic`` spelled out (once per batch
+    per output: an async boundary's demand arrives here)."""
+
+    __slots__ = ()
+
+    def on_pull(self) -> None:
+        logic = self.logic
+        i = self.i
+        pending = logic.pending
+        if pending[i]:
+            pending[i] = False
+            logic.pending_count -= 1
+        if logic.pending_count == 0:  # (``_try_pull`` does nothing otherwise)
+            logic._try_pull()
+
+
 class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
     """Broadcast and Unzip on the batch protocol (fast path; see ``_impl/fused.py``).
 
@@ -144,6 +162,8 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
     def __init__(self, shape: Any, split: Callable[[Any], Any] | None = None) -> None:
         super().__init__(shape, split, False)
         self._declare_batch_ports()
+        for i, o in enumerate(self.outs):
+            self.set_handler(o, _AllOutputsPortOut(self, i))
 
     def pre_start(self) -> None:
         super().pre_start()
@@ -229,11 +249,10 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
             self._try_pull()  # every output took its part and wants more
 
     def _try_pull(self) -> None:
-        if self.pending_count == 0 and not self.has_been_pulled(self.in_):
-            cin = self._cin
-            if cin.state & 16:  # IN_CLOSED
-                return
-            self.pull(self.in_)
+        cin = self._cin
+        # has_been_pulled, spelled out: not pulled already, nor closed.
+        while self.pending_count == 0 and not cin.state & (PULLED | IN_CLOSED):
+            n = 1
             if cin.batch:
                 n = 0
                 for c in self._couts:
@@ -241,7 +260,75 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
                         d = c.demand_n if c.batch else 1
                         if n == 0 or d < n:
                             n = d
-                cin.demand_n = max(1, n)
+                n = max(1, n)
+                taken = self._take_now(n)
+                if taken is not None:
+                    if taken:
+                        continue  # every output took it and wants more: again
+                    return
+            self.pull(self.in_)
+            if cin.batch:
+                cin.demand_n = n
+            return
+
+    def _take_now(self, n: int) -> bool | None:
+        """Broadcast's pull of an iterable source, answered at once (fast path; see
+        ``reactive/_stage/batch.py``): up to ``n`` elements taken from the source's
+        iterator and handed to the outputs, standing for pull -> the source's ``on_pull``
+        (its push, its look-ahead, its completion or failure) -> our ``on_push``. None
+        when that round trip cannot be skipped; True when it was and the stage may pull
+        again, False when it was and must not (the source failed).
+
+        Only when the pull would be the island's next event (its queue and mailbox
+        empty), on an idle connection that is not metered (reactive.observe counts the
+        push on the state flips), outside a blocked-loop diagnosis (one event per step),
+        for Broadcast (Unzip's ``split`` keeps the element-at-a-time order of failures)
+        and an upstream whose hand-over is lazy (an iterable source: a list hand-over is
+        an async boundary's, whose own pull path batches already). The source's side
+        runs first, as its ``on_pull`` would: a failure of its iterator or a ``None``
+        element fails the source after the elements before it, which then go out.
+        """
+        settle = self._settle_up
+        take = self._take_up
+        if settle is None or take is None or self.split is not None:
+            return None
+        cin = self._cin
+        if cin.state != 0 or cin.metered:
+            return None
+        island = self._island
+        if island is None or cin.q or island.mailbox or island.sched.diagnosis is not None:
+            return None
+        it = take(n)
+        if it is None:
+            return None
+        out = _Batch()
+        try:
+            out.extend(it)
+        except Exception as exc:
+            # The iterator failed on a demanded element: the source fails, after pushing
+            # what it read before (never empty: the first element was read ahead).
+            settle(exc)
+            if out:
+                self._hand_out(out)
+            return False
+        i = _none_index(out)
+        if i >= 0:
+            # RS rule 2.13, as the source's push checks: the elements before the None,
+            # then the source fails.
+            settle(cin.out_logic._err(cin.out_port, NONE_ELEMENT))
+            if i:
+                self._hand_out(_Batch(out[:i]))
+            return False
+        settle(None)  # the source's look-ahead (and completion) after its push
+        self._hand_out(out)
+        return True
+
+    def _hand_out(self, out: _Batch) -> None:
+        """``on_push`` of ``out`` (a non-empty batch), without pulling again."""
+        if len(out) == 1:
+            self._push_all(out[0], None, False)
+        else:
+            self._push_all(out, None, False)
 
 
 class Broadcast(GraphStage[UniformFanOutShape]):
