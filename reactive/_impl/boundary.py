@@ -51,6 +51,8 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             # Idle connection, empty event queue: the pull would be the next event, so
             # deliver it now (one queue round trip less per batch).
             c.state = DEMAND
+            if c.metered:  # that pull, counted here (reactive.observe)
+                c.pulled()  # type: ignore[attr-defined]
             if c.batch:
                 c.demand_n = self.demand
             try:
@@ -93,6 +95,8 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         if c.metered:  # one push of a batch, counted here (reactive.observe)
             c.pushes += 1  # type: ignore[attr-defined]
             c.elements += len(batch)  # type: ignore[attr-defined]
+            if self.demand <= len(batch):  # it answers the pending demand (below)
+                c.unpended()  # type: ignore[attr-defined]
         # ``_collect`` spelled out: this is once per batch.
         if self.pending:
             self.pending.extend(batch)
@@ -190,6 +194,8 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             # A fused chain: answer its pull by letting it read the buffer (see fused.py),
             # instead of push -> on_push -> grab of one slice.
             c.state = 0
+            if c.metered:  # the chain's pull answered (_lent counts the push)
+                c.unpended()
             try:
                 resume()
             except Exception as exc:
@@ -203,6 +209,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             if c.metered:  # one push of a batch, counted here (reactive.observe)
                 c.pushes += 1
                 c.elements += len(batch)
+                c.unpended()
             try:
                 offer(batch)
             except Exception as exc:
@@ -231,6 +238,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             if c.metered:  # that push, counted here (reactive.observe)
                 c.pushes += 1
                 c.elements += k
+                c.unpended()
             try:
                 c.in_handler.on_push()
             except Exception as exc:

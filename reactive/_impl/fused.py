@@ -441,6 +441,8 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             # so deliver the pull now (PULL_REQ -> DEMAND) instead of queueing an event
             # for it; its next batch then finds us waiting (``_resume_pulled``).
             cin.state = DEMAND
+            if cin.metered:  # that pull, counted here (reactive.observe)
+                cin.pulled()  # type: ignore[attr-defined]
         else:
             self.pull(self.in_)
         if cin.batch:

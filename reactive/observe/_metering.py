@@ -56,26 +56,9 @@ from .._stage.logic import _Batch
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MeteredConnection", "StageMeter", "instrument"]
+__all__ = ["CountingQueue", "MeteredConnection", "StageMeter", "instrument"]
 
 IDLE, PENDING, CLOSED = 0, 1, 2
-#: The two phases above with ``PUSH_REQ`` set (a push not yet delivered): idle for time,
-#: and entering either from a phase without it is a push.
-PUSHED, CLOSED_PUSHED = 3, 4
-
-
-def _phase_of(st: int) -> int:
-    """The phase of a connection state (bits OUT_CLOSED|IN_CLOSED|PUSH_REQ|DEMAND|
-    PULL_REQ = 55 decide it)."""
-    if st & 48:
-        return CLOSED_PUSHED if st & 4 else CLOSED
-    if st & 3:
-        return PENDING
-    return PUSHED if st & 4 else IDLE
-
-
-#: ``_phase_of`` for every ``state & 63``.
-_PHASE = tuple(_phase_of(st) for st in range(64))
 
 
 def time_of(clock: Any) -> Callable[[], float]:
@@ -92,12 +75,13 @@ def time_of(clock: Any) -> Callable[[], float]:
 class MeteredConnection(Connection):
     """A ``Connection`` that counts its pushes, pulls and elements and times its phases.
 
-    The counters live on the connection itself (one attribute hop per update: every
-    write of ``state`` runs the setter below).
+    ``state`` is the plain slot of ``Connection``. The counters live on the connection
+    itself; the port actions update them through ``q`` (a ``CountingQueue``), the fast
+    paths that write ``state`` without queueing an event call ``pulled``/``unpended``
+    (or count their pushes themselves).
     """
 
     __slots__ = (
-        "_st",
         "now",
         "pushes",
         "pulls",
@@ -111,11 +95,14 @@ class MeteredConnection(Connection):
     def __init__(
         self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any, clock: Any
     ) -> None:
-        self._st = 0
+        super().__init__(out_logic, out_port, in_logic, in_port)
         self.now = now = time_of(clock)
         self.pushes = 0
         self.pulls = 0
         self.elements = 0
+        # IDLE, PENDING or CLOSED: kept by the accounting below (not derived from
+        # ``state``, which the interpreter also writes on deliveries that change nothing
+        # here).
         self.phase = IDLE
         self.opened = now()
         # Pending (starved) seconds, kept as a running sum: entering the phase subtracts
@@ -123,37 +110,32 @@ class MeteredConnection(Connection):
         # time is the open lifetime minus this, see ``times``).
         self.pend = 0.0
         self.closed_at: float | None = None
-        super().__init__(out_logic, out_port, in_logic, in_port)
-
-    def _set_state(self, new: int, _phase: tuple[int, ...] = _PHASE) -> None:
-        self._st = new
-        phase = _phase[new & 63]
-        left = self.phase
-        if phase != left:
-            # One phase change per pull, push and close: a pull enters PENDING, a push
-            # enters PUSHED (or leaves PENDING on the fused fast paths' direct writes,
-            # which count their elements themselves), a close enters a CLOSED phase.
-            self.phase = phase
-            if phase == 1:  # PENDING (only ever entered from IDLE or PUSHED: a pull)
-                self.pend -= self.now()
-                self.pulls += 1
-                return
-            if left == 1:
-                self.pend += self.now()
-            if phase:
-                if phase > 2 and left < 3:  # PUSH_REQ newly set: one element or batch
-                    self.pushes += 1
-                    e = self.elem
-                    self.elements += len(e) if type(e) is _Batch else 1
-                if phase % 2 == 0 and self.closed_at is None:  # CLOSED or CLOSED_PUSHED
-                    self.closed_at = self.now()
-
-    # The getter is a C callable (no Python frame): the interpreter reads ``state``
-    # several times per event; only writes need Python.
-    state = property(operator.attrgetter("_st"), _set_state)
 
     #: The async boundary's ``_give``/``_lent`` count the batches they move on it.
     metered = True
+
+    def pulled(self) -> None:
+        """Demand became pending (a pull, or a fast path setting ``DEMAND``)."""
+        if self.phase == IDLE:
+            self.phase = PENDING
+            self.pend -= self.now()
+            self.pulls += 1
+
+    def unpended(self) -> None:
+        """Pending demand was answered (by a push a fast path counts itself)."""
+        if self.phase == PENDING:
+            self.phase = IDLE
+            self.pend += self.now()
+
+    def closed(self) -> None:
+        """Either side closed: the connection is no longer timed."""
+        phase = self.phase
+        if phase != CLOSED:
+            self.phase = CLOSED
+            now = self.now()
+            if phase == PENDING:
+                self.pend += now
+            self.closed_at = now
 
     def times(self) -> tuple[float, float]:
         """(idle, pending) seconds up to now, the current phase included."""
@@ -162,6 +144,53 @@ class MeteredConnection(Connection):
             end = self.now()
         pending = self.pend + end if self.phase == PENDING else self.pend
         return end - self.opened - pending, pending
+
+
+class CountingQueue:
+    """What a metered connection's ``q`` is: its island's event queue, seen through the
+    accounting.
+
+    Every port action (``pull``, ``push``, ``complete``, ``fail``, ``cancel`` and the
+    junctions' spelled-out pushes) writes ``state`` and then appends the connection to
+    ``c.q``; the state at that moment says which action it was (a close bit, else
+    ``PUSH_REQ``, else ``PULL_REQ``). The deliveries the interpreter writes without an
+    append (PULL_REQ -> DEMAND, PUSH_REQ -> AVAIL, grab, a termination or cancellation
+    delivered after the close) change no phase. ``len``, indexing and ``pop`` are the
+    queue's (an async boundary's ``_deliver`` peeks at it).
+    """
+
+    __slots__ = ("queue",)
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def append(self, c: Any, _batch: Any = _Batch) -> None:
+        """Account for the action just written into ``c.state``, then queue ``c``."""
+        st = c.state
+        if st & 48:  # IN_CLOSED | OUT_CLOSED: a cancellation, completion or failure
+            c.closed()
+        elif st & 4:  # PUSH_REQ: a push (one element, or a _Batch of them)
+            c.pushes += 1
+            e = c.elem
+            c.elements += len(e) if type(e) is _batch else 1
+            if c.phase == PENDING:
+                c.phase = IDLE
+                c.pend += c.now()
+        elif c.phase == IDLE:  # PULL_REQ: a pull
+            c.phase = PENDING
+            c.pend -= c.now()
+            c.pulls += 1
+        self.queue.append(c)
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.queue[i]
+
+    def pop(self) -> Any:
+        """The queue's ``pop`` (its last event)."""
+        return self.queue.pop()
 
 
 class StageMeter:
@@ -271,7 +300,11 @@ def instrument(logics: list[Any]) -> None:
             logic._observe_meter = sm
             _stage_wrappers(logic, sm)
         for port, conn in logic._conns.items():
-            if type(conn) is not MeteredConnection or not conn.batch:
+            if type(conn) is not MeteredConnection:
+                continue
+            if type(conn.q) is not CountingQueue:
+                conn.q = CountingQueue(conn.q)
+            if not conn.batch:
                 continue
             m = conn
             if port is conn.out_port and conn.out_logic is logic:
