@@ -51,8 +51,12 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             # Idle connection, empty event queue: the pull would be the next event, so
             # deliver it now (one queue round trip less per batch).
             c.state = DEMAND
-            if c.metered:  # that pull, counted here (reactive.observe)
-                c.pulled()  # type: ignore[attr-defined]
+            if c.metered:  # that pull, counted here (reactive.observe: ``pulled``)
+                m: Any = c
+                if m.phase == 0:
+                    m.phase = 1
+                    m.pend -= m.now()
+                    m.pulls += 1
             if c.batch:
                 c.demand_n = self.demand
             try:
@@ -93,10 +97,12 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         """
         c = self._conns[self.in_]
         if c.metered:  # one push of a batch, counted here (reactive.observe)
-            c.pushes += 1  # type: ignore[attr-defined]
-            c.elements += len(batch)  # type: ignore[attr-defined]
-            if self.demand <= len(batch):  # it answers the pending demand (below)
-                c.unpended()  # type: ignore[attr-defined]
+            m: Any = c
+            m.pushes += 1
+            m.elements += len(batch)
+            if m.phase == 1 and self.demand <= len(batch):  # it answers the demand (below):
+                m.phase = 0  # ``unpended``, spelled out
+                m.pend += m.now()
         # ``_collect`` spelled out: this is once per batch.
         if self.pending:
             self.pending.extend(batch)
@@ -194,8 +200,9 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             # A fused chain: answer its pull by letting it read the buffer (see fused.py),
             # instead of push -> on_push -> grab of one slice.
             c.state = 0
-            if c.metered:  # the chain's pull answered (_lent counts the push)
-                c.unpended()
+            if c.metered and c.phase == 1:  # the chain's pull answered (``unpended``)
+                c.phase = 0
+                c.pend += c.now()
             try:
                 resume()
             except Exception as exc:

@@ -441,8 +441,12 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             # so deliver the pull now (PULL_REQ -> DEMAND) instead of queueing an event
             # for it; its next batch then finds us waiting (``_resume_pulled``).
             cin.state = DEMAND
-            if cin.metered:  # that pull, counted here (reactive.observe)
-                cin.pulled()  # type: ignore[attr-defined]
+            if cin.metered:  # that pull, counted here (reactive.observe: ``pulled``)
+                m: Any = cin
+                if m.phase == 0:
+                    m.phase = 1
+                    m.pend -= m.now()
+                    m.pulls += 1
         else:
             self.pull(self.in_)
         if cin.batch:

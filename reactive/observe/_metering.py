@@ -215,32 +215,38 @@ _EXACT_LENGTH = frozenset(
 def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
     if lazy:
         # The take is lazy (the chain's loop iterates the user's iterator, see
-        # _IterableLogic._hand_over_up_to): count what it consumed when the take settles. A list,
-        # tuple or range iterator says how many it has left; any other is counted with a
-        # ``zip`` against a counter (which advances only for elements really taken).
+        # _IterableLogic._hand_over_up_to): count what it consumed when the take settles
+        # (the batch protocol settles each lazy take before the next one: one take is
+        # open at a time). A list, tuple or range iterator says how many it has left: the
+        # count is its length hint before the take (plus the element looked ahead) minus
+        # the one after; any other is counted with a ``zip`` against a counter (which
+        # advances only for elements really taken).
         settle = logic._hand_over_settle
-        pending: list[Any] = []
+        before = -1  # the open take's length hint (+ 1), exact iterators
+        counter: Any = None  # the open take's counter, other iterators
 
         def take(n: int) -> Any:
-            it = logic.it
-            exact = type(it) in _EXACT_LENGTH
-            before = it.__length_hint__() if exact else 0
+            nonlocal before, counter
             lazy_it = orig(n)
             if lazy_it is None:
                 return None
             m.pulls += 1
             m.pushes += 1
-            if exact:
-                pending.append((it, before + 1))  # + the element looked ahead
+            it = logic.it
+            if type(it) in _EXACT_LENGTH:
+                before = it.__length_hint__() + 1
                 return lazy_it
-            c = itertools.count()
-            pending.append((None, c))
+            c = counter = itertools.count()
             return map(_FIRST, zip(lazy_it, c, strict=False))
 
         def take_settle(exc: BaseException | None) -> None:
-            while pending:
-                it, x = pending.pop()
-                m.elements += (x - it.__length_hint__()) if it is not None else next(x)
+            nonlocal before, counter
+            if before >= 0:
+                m.elements += before - logic.it.__length_hint__()
+                before = -1
+            elif counter is not None:
+                m.elements += next(counter)
+                counter = None
             settle(exc)
 
         logic._hand_over_settle = take_settle
