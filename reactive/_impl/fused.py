@@ -333,8 +333,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
 
         Called by ``_serve`` only with room in ``out`` and an idle in-connection (state
         0), whose out side hands elements over (an async boundary's buffer is read by
-        ``_serve`` itself). A connection's state is read as little as possible here: on a
-        metered connection (reactive.observe) each read is a property call.
+        ``_serve`` itself). A connection's state is read as little as possible here.
         """
         cin = self._cin
         settle = self._settle_up

@@ -1,11 +1,10 @@
 """Counters chosen at materialization: metered connections and wrapped fast-path hooks.
 
 A graph with metrics on gets ``MeteredConnection`` edges instead of plain ``Connection``
-ones. The interpreter and every port action only ever change a connection through its
-``state`` bits, so a property on ``state`` sees every transition: a pull (demand
-becomes pending), a push (one element, or a ``_Batch`` of them), a close. Time is split
-by the connection's *phase*, read on the materializer's clock at each phase change
-(nothing per event otherwise):
+ones. ``state`` stays the plain slot of ``Connection`` (the interpreter reads it several
+times per event); the counters live on the connection and are updated where the
+transitions happen. Time is split by the connection's *phase*, read on the
+materializer's clock at each phase change (nothing per event otherwise):
 
 - ``pending``: the downstream pulled and the upstream has not pushed yet. The inlet is
   *starved* (it waits for an element).
@@ -14,26 +13,44 @@ by the connection's *phase*, read on the materializer's clock at each phase chan
 - ``closed``: either side closed; no longer counted.
 
 Only the pending time is summed (the clock subtracted on entering the phase, added on
-leaving it); idle time is the open lifetime minus it. A push is the entry into a phase
-with ``PUSH_REQ`` set (the phase table folds that bit in), so the setter does one table
-lookup per write and reads the clock only when demand starts, ends, or the connection
-closes.
+leaving it); idle time is the open lifetime minus it. The phase is the connection's
+own ``phase`` attribute, kept by the accounting alone, and changes in three ways:
 
-What this costs (B2, four islands, the chain's work per element small): a property on
-``state`` alone, even with a C getter and setter, measured 0.84-0.90x of metrics off,
-and plain connections with the per-batch counters above 0.93-0.98x; the setter's Python
-body and the lazy-take wrapper bring metrics on to ~0.75x (paired rounds, process
-time). Meeting the issue's 10% on B2 needs plain ``state`` slots, with the phase
-accounting done by the port actions and fast paths that write ``state`` (some 45 sites
-in ``reactive/``).
+- Port actions (``pull``, ``push``, ``complete``, ``fail``, ``cancel``, and the
+  junctions' spelled-out pushes) write ``state`` and then append the connection to
+  ``c.q``. On a metered connection ``q`` is a ``CountingQueue`` in front of the island's
+  queue: its ``append`` reads the bits just written (a close bit: closed; ``PUSH_REQ``:
+  a push, one element or a ``_Batch``, answering the pending demand; else a pull) and
+  accounts for it. The deliveries the interpreter writes itself (PULL_REQ -> DEMAND,
+  PUSH_REQ -> AVAIL, a grab, a termination or cancellation delivered after its close)
+  change no phase.
+- The fast paths that write ``state`` without queueing an event account for
+  themselves, behind one ``c.metered`` check: an async boundary's ``on_demand`` (a pull
+  delivered at once), ``_give`` (a batch that meets the demand), ``on_elements`` (a
+  fused chain's pull answered from the buffer) and ``_deliver``/junction offer; a fused
+  chain's ``_request`` and a fan-in junction's ``_pull_in`` (a pull of an empty
+  boundary delivered at once). ``pulled``/``unpended`` below say what they do.
+- The hand-overs that move elements without a transition (``_hand_over_up_to``,
+  ``_lent``: see ``reactive._impl.fused``) count a pull and a push per batch:
+  ``_lent``/``_give``/``_deliver`` themselves, a source's ``_hand_over_up_to`` through an
+  instance-level wrapper set here, at materialization (a lazy take is counted when it
+  settles: off the iterator's length hint for a list, tuple or range, through a
+  counter zipped with it otherwise).
 
-The fused fast paths move elements without events (``_hand_over_up_to``, ``_give``,
-``_lent``: see ``reactive._impl.fused``). An async boundary's ``_give``, ``_lent`` and
-``_deliver`` (and its junction offer) count what they move themselves when their
-connection is metered (``Connection.metered``, one check per batch or delivery); a
-source's ``_hand_over_up_to`` gets an instance-level wrapper here, at materialization,
-that counts what it hands over. A graph without metrics has plain connections and
-unwrapped methods: nothing is checked per element.
+``tests/observe/test_metering_reference.py`` runs the accounting that this replaced (a
+``state`` property whose setter timed the phases from the bits of every write) side by
+side with this one on random schedules: the times and pulls are equal.
+
+What this costs (B2: four islands, the chain's work per element small; process time,
+paired rounds, median of 21): metrics on ~0.83x of metrics off (it was 0.73x with the
+``state`` property). What is left, measured by switching parts off: the phase
+accounting at the boundary and fused fast paths ~6% (about 0.3 phase changes per
+element: a pull and its answer on two connections per hop of ~8 elements; the clock
+reads themselves ~1%), the lazy-take wrapper of the source ~3.5%, the per-batch push and
+element counts in the boundary ~3.5%, the counting queue and the rest ~2%. B1 (one
+fused chain) ~0.97x. A graph without metrics has plain connections, the island's own
+queue and unwrapped methods: it pays one class-attribute check per batch at the
+fast-path sites above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
 resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
