@@ -54,8 +54,9 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             if c.metered:  # that pull, counted here (reactive.observe: ``pulled``)
                 m: Any = c
                 if m.phase == 0:
+                    now = m.now  # (called as a local: no method lookup on a slot)
                     m.phase = 1
-                    m.pend -= m.now()
+                    m.pend -= now()
                     m.pulls += 1
             if c.batch:
                 c.demand_n = self.demand
@@ -102,7 +103,8 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             m.elements += len(batch)
             if m.phase == 1 and self.demand <= len(batch):  # it answers the demand (below):
                 m.phase = 0  # ``unpended``, spelled out
-                m.pend += m.now()
+                now = m.now
+                m.pend += now()
         # ``_collect`` spelled out: this is once per batch.
         if self.pending:
             self.pending.extend(batch)
@@ -202,7 +204,8 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             c.state = 0
             if c.metered and c.phase == 1:  # the chain's pull answered (``unpended``)
                 c.phase = 0
-                c.pend += c.now()
+                now = c.now
+                c.pend += now()
             try:
                 resume()
             except Exception as exc:

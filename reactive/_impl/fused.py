@@ -443,8 +443,9 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             if cin.metered:  # that pull, counted here (reactive.observe: ``pulled``)
                 m: Any = cin
                 if m.phase == 0:
+                    now = m.now  # (called as a local: no method lookup on a slot)
                     m.phase = 1
-                    m.pend -= m.now()
+                    m.pend -= now()
                     m.pulls += 1
         else:
             self.pull(self.in_)

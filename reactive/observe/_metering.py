@@ -134,15 +134,17 @@ class MeteredConnection(Connection):
     def pulled(self) -> None:
         """Demand became pending (a pull, or a fast path setting ``DEMAND``)."""
         if self.phase == IDLE:
+            now = self.now  # (a slot: called as a local, no method lookup)
             self.phase = PENDING
-            self.pend -= self.now()
+            self.pend -= now()
             self.pulls += 1
 
     def unpended(self) -> None:
         """Pending demand was answered (by a push a fast path counts itself)."""
         if self.phase == PENDING:
+            now = self.now
             self.phase = IDLE
-            self.pend += self.now()
+            self.pend += now()
 
     def closed(self) -> None:
         """Either side closed: the connection is no longer timed."""
@@ -191,11 +193,13 @@ class CountingQueue:
             e = c.elem
             c.elements += len(e) if type(e) is _batch else 1
             if c.phase == PENDING:
+                now = c.now  # (a slot: called as a local, no method lookup)
                 c.phase = IDLE
-                c.pend += c.now()
+                c.pend += now()
         elif c.phase == IDLE:  # PULL_REQ: a pull
+            now = c.now
             c.phase = PENDING
-            c.pend -= c.now()
+            c.pend -= now()
             c.pulls += 1
         self.queue.append(c)
 
