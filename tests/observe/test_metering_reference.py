@@ -220,6 +220,67 @@ def test_time_and_pull_accounting_equal_the_reference(
     asyncio.run(_run(ops, steps, buffer, fast, n))
 
 
+async def _run_fan_in(
+    kind: str, sizes: tuple[int, int], steps: list[tuple[str, Any]], buffer: int, fast: bool
+) -> None:
+    """Two iterable sources behind boundaries into a fan-in junction (which pulls an
+    empty boundary at once: ``_pull_in``), a boundary, a probe sink on a schedule."""
+    clock = ManualClock()
+    async with Materializer(clock=clock, metrics=True, fast_paths=fast) as mat:
+        a = Source.from_iterable(range(sizes[0])).named("a").async_boundary()
+        b = Source.from_iterable(range(1000, 1000 + sizes[1])).named("b").async_boundary()
+        joined: Any = a.merge(b) if kind == "merge" else a.concat(b)
+        sink = (
+            joined.named("j")
+            .async_boundary()
+            .to_mat(TestSink.probe().named("sink"), Keep.right)
+            .named("g")
+            .add_attributes(Attributes.input_buffer(buffer, buffer))
+            .run(mat)
+        )
+        conns = _connections(mat)
+        for step, arg in steps:
+            if step == "request":
+                sink.request(arg)
+            elif step == "advance":
+                await clock.advance(arg)
+            await _settle()
+            _check(conns)
+        want = [*range(sizes[0]), *range(1000, 1000 + sizes[1])]
+        sink.request(len(want) + 1)
+        got = await sink.expect_next_n(len(want)) if want else []
+        await sink.expect_complete()
+        await _settle()
+        await clock.advance(1.0)
+        _check(conns)
+        assert (sorted(got) if kind == "merge" else got) == want
+        assert all(c.phase == CLOSED and c.r_phase == CLOSED for c in conns)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    kind=st.sampled_from(["merge", "concat"]),
+    sizes=st.tuples(st.integers(0, 40), st.integers(0, 40)),
+    steps=st.lists(STEP, max_size=10),
+    buffer=st.sampled_from([1, 2, 4, 16]),
+    fast=st.booleans(),
+)
+def test_time_and_pull_accounting_equal_the_reference_through_fan_in(
+    reference: None,
+    kind: str,
+    sizes: tuple[int, int],
+    steps: list[tuple[str, Any]],
+    buffer: int,
+    fast: bool,
+) -> None:
+    _TAKES.clear()
+    asyncio.run(_run_fan_in(kind, sizes, steps, buffer, fast))
+
+
 def test_the_reference_sees_a_pending_pull_that_the_counting_misses(
     reference: None,
 ) -> None:
