@@ -51,6 +51,13 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             # Idle connection, empty event queue: the pull would be the next event, so
             # deliver it now (one queue round trip less per batch).
             c.state = DEMAND
+            if c.metered:  # that pull, counted here (reactive.observe: ``pulled``)
+                m: Any = c
+                if m.phase == 0:
+                    now = m.now  # (called as a local: no method lookup on a slot)
+                    m.phase = 1
+                    m.pend -= now()
+                    m.pulls += 1
             if c.batch:
                 c.demand_n = self.demand
             try:
@@ -91,8 +98,13 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         """
         c = self._conns[self.in_]
         if c.metered:  # one push of a batch, counted here (reactive.observe)
-            c.pushes += 1  # type: ignore[attr-defined]
-            c.elements += len(batch)  # type: ignore[attr-defined]
+            m: Any = c
+            m.pushes += 1
+            m.elements += len(batch)
+            if m.phase == 1 and self.demand <= len(batch):  # it answers the demand (below):
+                m.phase = 0  # ``unpended``, spelled out
+                now = m.now
+                m.pend += now()
         # ``_collect`` spelled out: this is once per batch.
         if self.pending:
             self.pending.extend(batch)
@@ -193,6 +205,10 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             # A fused chain: answer its pull by letting it read the buffer (see fused.py),
             # instead of push -> on_push -> grab of one slice.
             c.state = 0
+            if c.metered and c.phase == 1:  # the chain's pull answered (``unpended``)
+                c.phase = 0
+                now = c.now
+                c.pend += now()
             try:
                 resume()
             except Exception as exc:
@@ -209,6 +225,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             if c.metered:  # one push of a batch, counted here (reactive.observe)
                 c.pushes += 1
                 c.elements += len(batch)
+                c.unpended()
             k = len(batch)
             try:
                 offer(batch)
@@ -250,6 +267,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             if c.metered:  # that push, counted here (reactive.observe)
                 c.pushes += 1
                 c.elements += k
+                c.unpended()
             try:
                 c.in_handler.on_push()
             except Exception as exc:

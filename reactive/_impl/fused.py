@@ -333,8 +333,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
 
         Called by ``_serve`` only with room in ``out`` and an idle in-connection (state
         0), whose out side hands elements over (an async boundary's buffer is read by
-        ``_serve`` itself). A connection's state is read as little as possible here: on a
-        metered connection (reactive.observe) each read is a property call.
+        ``_serve`` itself). A connection's state is read as little as possible here.
         """
         cin = self._cin
         settle = self._settle_up
@@ -462,6 +461,13 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             # so deliver the pull now (PULL_REQ -> DEMAND) instead of queueing an event
             # for it; its next batch then finds us waiting (``_resume_pulled``).
             cin.state = DEMAND
+            if cin.metered:  # that pull, counted here (reactive.observe: ``pulled``)
+                m: Any = cin
+                if m.phase == 0:
+                    now = m.now  # (called as a local: no method lookup on a slot)
+                    m.phase = 1
+                    m.pend -= now()
+                    m.pulls += 1
         else:
             self.pull(self.in_)
         if cin.batch:

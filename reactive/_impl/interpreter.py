@@ -55,11 +55,13 @@ Blocked-loop watch
 
 Metrics
     A graph with metrics on (``reactive.observe``) is wired with ``MeteredConnection``
-    edges, a subclass whose ``state`` is a property: every bit flip above goes through
-    its setter, which counts pushes and elements and times the connection's phases
-    (demand pending, no demand, closed) on the materializer's clock. The loop below is
-    unchanged; a graph without metrics has plain connections and pays nothing. Each
-    island carries the name of the graph that created it (``graph``) for snapshots.
+    edges (``state`` still a plain slot) whose ``q`` is a counting front of the island's
+    queue: a port action's append accounts for the pull, push or close it just wrote,
+    and the fast paths that write ``state`` without an event account for themselves
+    behind ``c.metered``; the connection's phases (demand pending, no demand, closed)
+    are timed on the materializer's clock. The loop below is unchanged: its deliveries
+    change no phase. Each island carries the name of the graph that created it
+    (``graph``) for snapshots.
 
 Finishing
     When its last logic stops the island is finished: its task ends and the hooks

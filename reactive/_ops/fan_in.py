@@ -117,6 +117,8 @@ class _BatchFanInLogic(GraphStageLogic, OutHandler, abc.ABC):
                 # nothing, so deliver the pull now (PULL_REQ -> DEMAND) instead of queueing
                 # an event for it; its next batch finds us waiting (``_accept_i``).
                 c.state = DEMAND
+                if c.metered:  # that pull, counted here (reactive.observe)
+                    c.pulled()  # type: ignore[attr-defined]
             else:
                 self.pull(self.ins[i])
             if c.batch:

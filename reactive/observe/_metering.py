@@ -1,11 +1,10 @@
 """Counters chosen at materialization: metered connections and wrapped fast-path hooks.
 
 A graph with metrics on gets ``MeteredConnection`` edges instead of plain ``Connection``
-ones. The interpreter and every port action only ever change a connection through its
-``state`` bits, so a property on ``state`` sees every transition: a pull (demand
-becomes pending), a push (one element, or a ``_Batch`` of them), a close. Time is split
-by the connection's *phase*, read on the materializer's clock at each phase change
-(nothing per event otherwise):
+ones. ``state`` stays the plain slot of ``Connection`` (the interpreter reads it several
+times per event); the counters live on the connection and are updated where the
+transitions happen. Time is split by the connection's *phase*, read on the
+materializer's clock at each phase change (nothing per event otherwise):
 
 - ``pending``: the downstream pulled and the upstream has not pushed yet. The inlet is
   *starved* (it waits for an element).
@@ -14,26 +13,44 @@ by the connection's *phase*, read on the materializer's clock at each phase chan
 - ``closed``: either side closed; no longer counted.
 
 Only the pending time is summed (the clock subtracted on entering the phase, added on
-leaving it); idle time is the open lifetime minus it. A push is the entry into a phase
-with ``PUSH_REQ`` set (the phase table folds that bit in), so the setter does one table
-lookup per write and reads the clock only when demand starts, ends, or the connection
-closes.
+leaving it); idle time is the open lifetime minus it. The phase is the connection's
+own ``phase`` attribute, kept by the accounting alone, and changes in three ways:
 
-What this costs (B2, four islands, the chain's work per element small): a property on
-``state`` alone, even with a C getter and setter, measured 0.84-0.90x of metrics off,
-and plain connections with the per-batch counters above 0.93-0.98x; the setter's Python
-body and the lazy-take wrapper bring metrics on to ~0.75x (paired rounds, process
-time). Meeting the issue's 10% on B2 needs plain ``state`` slots, with the phase
-accounting done by the port actions and fast paths that write ``state`` (some 45 sites
-in ``reactive/``).
+- Port actions (``pull``, ``push``, ``complete``, ``fail``, ``cancel``, and the
+  junctions' spelled-out pushes) write ``state`` and then append the connection to
+  ``c.q``. On a metered connection ``q`` is a ``CountingQueue`` in front of the island's
+  queue: its ``append`` reads the bits just written (a close bit: closed; ``PUSH_REQ``:
+  a push, one element or a ``_Batch``, answering the pending demand; else a pull) and
+  accounts for it. The deliveries the interpreter writes itself (PULL_REQ -> DEMAND,
+  PUSH_REQ -> AVAIL, a grab, a termination or cancellation delivered after its close)
+  change no phase.
+- The fast paths that write ``state`` without queueing an event account for
+  themselves, behind one ``c.metered`` check: an async boundary's ``on_demand`` (a pull
+  delivered at once), ``_give`` (a batch that meets the demand), ``on_elements`` (a
+  fused chain's pull answered from the buffer) and ``_deliver``/junction offer; a fused
+  chain's ``_request`` and a fan-in junction's ``_pull_in`` (a pull of an empty
+  boundary delivered at once). ``pulled``/``unpended`` below say what they do.
+- The hand-overs that move elements without a transition (``_hand_over_up_to``,
+  ``_lent``: see ``reactive._impl.fused``) count a pull and a push per batch:
+  ``_lent``/``_give``/``_deliver`` themselves, a source's ``_hand_over_up_to`` through an
+  instance-level wrapper set here, at materialization (a lazy take is counted when it
+  settles: off the iterator's length hint for a list, tuple or range, through a
+  counter zipped with it otherwise).
 
-The fused fast paths move elements without events (``_hand_over_up_to``, ``_give``,
-``_lent``: see ``reactive._impl.fused``). An async boundary's ``_give``, ``_lent`` and
-``_deliver`` (and its junction offer) count what they move themselves when their
-connection is metered (``Connection.metered``, one check per batch or delivery); a
-source's ``_hand_over_up_to`` gets an instance-level wrapper here, at materialization,
-that counts what it hands over. A graph without metrics has plain connections and
-unwrapped methods: nothing is checked per element.
+``tests/observe/test_metering_reference.py`` runs the accounting that this replaced (a
+``state`` property whose setter timed the phases from the bits of every write) side by
+side with this one on random schedules: the times and pulls are equal.
+
+What this costs (B2: four islands, the chain's work per element small; process time,
+paired rounds, median of 21): metrics on ~0.83x of metrics off (it was 0.73x with the
+``state`` property). What is left, measured by switching parts off: the phase
+accounting at the boundary and fused fast paths ~6% (about 0.3 phase changes per
+element: a pull and its answer on two connections per hop of ~8 elements; the clock
+reads themselves ~1%), the lazy-take wrapper of the source ~3.5%, the per-batch push and
+element counts in the boundary ~3.5%, the counting queue and the rest ~2%. B1 (one
+fused chain) ~0.97x. A graph without metrics has plain connections, the island's own
+queue and unwrapped methods: it pays one class-attribute check per batch at the
+fast-path sites above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
 resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
@@ -56,26 +73,9 @@ from .._stage.logic import _Batch
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MeteredConnection", "StageMeter", "instrument"]
+__all__ = ["CountingQueue", "MeteredConnection", "StageMeter", "instrument"]
 
 IDLE, PENDING, CLOSED = 0, 1, 2
-#: The two phases above with ``PUSH_REQ`` set (a push not yet delivered): idle for time,
-#: and entering either from a phase without it is a push.
-PUSHED, CLOSED_PUSHED = 3, 4
-
-
-def _phase_of(st: int) -> int:
-    """The phase of a connection state (bits OUT_CLOSED|IN_CLOSED|PUSH_REQ|DEMAND|
-    PULL_REQ = 55 decide it)."""
-    if st & 48:
-        return CLOSED_PUSHED if st & 4 else CLOSED
-    if st & 3:
-        return PENDING
-    return PUSHED if st & 4 else IDLE
-
-
-#: ``_phase_of`` for every ``state & 63``.
-_PHASE = tuple(_phase_of(st) for st in range(64))
 
 
 def time_of(clock: Any) -> Callable[[], float]:
@@ -92,12 +92,13 @@ def time_of(clock: Any) -> Callable[[], float]:
 class MeteredConnection(Connection):
     """A ``Connection`` that counts its pushes, pulls and elements and times its phases.
 
-    The counters live on the connection itself (one attribute hop per update: every
-    write of ``state`` runs the setter below).
+    ``state`` is the plain slot of ``Connection``. The counters live on the connection
+    itself; the port actions update them through ``q`` (a ``CountingQueue``), the fast
+    paths that write ``state`` without queueing an event call ``pulled``/``unpended``
+    (or count their pushes themselves).
     """
 
     __slots__ = (
-        "_st",
         "now",
         "pushes",
         "pulls",
@@ -111,11 +112,14 @@ class MeteredConnection(Connection):
     def __init__(
         self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any, clock: Any
     ) -> None:
-        self._st = 0
+        super().__init__(out_logic, out_port, in_logic, in_port)
         self.now = now = time_of(clock)
         self.pushes = 0
         self.pulls = 0
         self.elements = 0
+        # IDLE, PENDING or CLOSED: kept by the accounting below (not derived from
+        # ``state``, which the interpreter also writes on deliveries that change nothing
+        # here).
         self.phase = IDLE
         self.opened = now()
         # Pending (starved) seconds, kept as a running sum: entering the phase subtracts
@@ -123,37 +127,34 @@ class MeteredConnection(Connection):
         # time is the open lifetime minus this, see ``times``).
         self.pend = 0.0
         self.closed_at: float | None = None
-        super().__init__(out_logic, out_port, in_logic, in_port)
-
-    def _set_state(self, new: int, _phase: tuple[int, ...] = _PHASE) -> None:
-        self._st = new
-        phase = _phase[new & 63]
-        left = self.phase
-        if phase != left:
-            # One phase change per pull, push and close: a pull enters PENDING, a push
-            # enters PUSHED (or leaves PENDING on the fused fast paths' direct writes,
-            # which count their elements themselves), a close enters a CLOSED phase.
-            self.phase = phase
-            if phase == 1:  # PENDING (only ever entered from IDLE or PUSHED: a pull)
-                self.pend -= self.now()
-                self.pulls += 1
-                return
-            if left == 1:
-                self.pend += self.now()
-            if phase:
-                if phase > 2 and left < 3:  # PUSH_REQ newly set: one element or batch
-                    self.pushes += 1
-                    e = self.elem
-                    self.elements += len(e) if type(e) is _Batch else 1
-                if phase % 2 == 0 and self.closed_at is None:  # CLOSED or CLOSED_PUSHED
-                    self.closed_at = self.now()
-
-    # The getter is a C callable (no Python frame): the interpreter reads ``state``
-    # several times per event; only writes need Python.
-    state = property(operator.attrgetter("_st"), _set_state)
 
     #: The async boundary's ``_give``/``_lent`` count the batches they move on it.
     metered = True
+
+    def pulled(self) -> None:
+        """Demand became pending (a pull, or a fast path setting ``DEMAND``)."""
+        if self.phase == IDLE:
+            now = self.now  # (a slot: called as a local, no method lookup)
+            self.phase = PENDING
+            self.pend -= now()
+            self.pulls += 1
+
+    def unpended(self) -> None:
+        """Pending demand was answered (by a push a fast path counts itself)."""
+        if self.phase == PENDING:
+            now = self.now
+            self.phase = IDLE
+            self.pend += now()
+
+    def closed(self) -> None:
+        """Either side closed: the connection is no longer timed."""
+        phase = self.phase
+        if phase != CLOSED:
+            self.phase = CLOSED
+            now = self.now()
+            if phase == PENDING:
+                self.pend += now
+            self.closed_at = now
 
     def times(self) -> tuple[float, float]:
         """(idle, pending) seconds up to now, the current phase included."""
@@ -162,6 +163,55 @@ class MeteredConnection(Connection):
             end = self.now()
         pending = self.pend + end if self.phase == PENDING else self.pend
         return end - self.opened - pending, pending
+
+
+class CountingQueue:
+    """What a metered connection's ``q`` is: its island's event queue, seen through the
+    accounting.
+
+    Every port action (``pull``, ``push``, ``complete``, ``fail``, ``cancel`` and the
+    junctions' spelled-out pushes) writes ``state`` and then appends the connection to
+    ``c.q``; the state at that moment says which action it was (a close bit, else
+    ``PUSH_REQ``, else ``PULL_REQ``). The deliveries the interpreter writes without an
+    append (PULL_REQ -> DEMAND, PUSH_REQ -> AVAIL, grab, a termination or cancellation
+    delivered after the close) change no phase. ``len``, indexing and ``pop`` are the
+    queue's (an async boundary's ``_deliver`` peeks at it).
+    """
+
+    __slots__ = ("queue",)
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def append(self, c: Any, _batch: Any = _Batch) -> None:
+        """Account for the action just written into ``c.state``, then queue ``c``."""
+        st = c.state
+        if st & 48:  # IN_CLOSED | OUT_CLOSED: a cancellation, completion or failure
+            c.closed()
+        elif st & 4:  # PUSH_REQ: a push (one element, or a _Batch of them)
+            c.pushes += 1
+            e = c.elem
+            c.elements += len(e) if type(e) is _batch else 1
+            if c.phase == PENDING:
+                now = c.now  # (a slot: called as a local, no method lookup)
+                c.phase = IDLE
+                c.pend += now()
+        elif c.phase == IDLE:  # PULL_REQ: a pull
+            now = c.now
+            c.phase = PENDING
+            c.pend -= now()
+            c.pulls += 1
+        self.queue.append(c)
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.queue[i]
+
+    def pop(self) -> Any:
+        """The queue's ``pop`` (its last event)."""
+        return self.queue.pop()
 
 
 class StageMeter:
@@ -186,32 +236,38 @@ _EXACT_LENGTH = frozenset(
 def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
     if lazy:
         # The take is lazy (the chain's loop iterates the user's iterator, see
-        # _IterableLogic._hand_over_up_to): count what it consumed when the take settles. A list,
-        # tuple or range iterator says how many it has left; any other is counted with a
-        # ``zip`` against a counter (which advances only for elements really taken).
+        # _IterableLogic._hand_over_up_to): count what it consumed when the take settles
+        # (the batch protocol settles each lazy take before the next one: one take is
+        # open at a time). A list, tuple or range iterator says how many it has left: the
+        # count is its length hint before the take (plus the element looked ahead) minus
+        # the one after; any other is counted with a ``zip`` against a counter (which
+        # advances only for elements really taken).
         settle = logic._hand_over_settle
-        pending: list[Any] = []
+        before = -1  # the open take's length hint (+ 1), exact iterators
+        counter: Any = None  # the open take's counter, other iterators
 
         def take(n: int) -> Any:
-            it = logic.it
-            exact = type(it) in _EXACT_LENGTH
-            before = it.__length_hint__() if exact else 0
+            nonlocal before, counter
             lazy_it = orig(n)
             if lazy_it is None:
                 return None
             m.pulls += 1
             m.pushes += 1
-            if exact:
-                pending.append((it, before + 1))  # + the element looked ahead
+            it = logic.it
+            if type(it) in _EXACT_LENGTH:
+                before = it.__length_hint__() + 1
                 return lazy_it
-            c = itertools.count()
-            pending.append((None, c))
+            c = counter = itertools.count()
             return map(_FIRST, zip(lazy_it, c, strict=False))
 
         def take_settle(exc: BaseException | None) -> None:
-            while pending:
-                it, x = pending.pop()
-                m.elements += (x - it.__length_hint__()) if it is not None else next(x)
+            nonlocal before, counter
+            if before >= 0:
+                m.elements += before - logic.it.__length_hint__()
+                before = -1
+            elif counter is not None:
+                m.elements += next(counter)
+                counter = None
             settle(exc)
 
         logic._hand_over_settle = take_settle
@@ -271,7 +327,11 @@ def instrument(logics: list[Any]) -> None:
             logic._observe_meter = sm
             _stage_wrappers(logic, sm)
         for port, conn in logic._conns.items():
-            if type(conn) is not MeteredConnection or not conn.batch:
+            if type(conn) is not MeteredConnection:
+                continue
+            if type(conn.q) is not CountingQueue:
+                conn.q = CountingQueue(conn.q)
+            if not conn.batch:
                 continue
             m = conn
             if port is conn.out_port and conn.out_logic is logic:
