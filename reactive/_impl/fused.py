@@ -443,6 +443,9 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             # boundary's next batch): what ``_serve`` would end with, ``_request``'s pull
             # delivered at once (see there).
             cin.state = DEMAND
+            if cin.metered:  # that pull, counted here (reactive.observe)
+                m: Any = cin
+                m.pulled()
             cout = self._cout
             cin.demand_n = cout.demand_n if cout.batch else 1
             return

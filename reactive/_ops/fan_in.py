@@ -508,7 +508,7 @@ class _MergeBatchLogic(_BatchFanInLogic):
         ``on_pull``), as ``_BoundaryOut._deliver`` does: no other event can come in
         between, so the order of events is the same. (Only when pulling input ``i``
         again queues no event either: an async boundary with nothing buffered.) Not on a
-        metered connection (reactive.observe counts the push on the state flips) nor
+        metered connection (reactive.observe counts pushes and pulls as they are queued) nor
         during a blocked-loop diagnosis (one event per step).
         """
         cout = self._cout
@@ -524,6 +524,7 @@ class _MergeBatchLogic(_BatchFanInLogic):
             or island is None
             or island.mailbox
             or cout.metered
+            or c.metered
             or island.sched.diagnosis is not None
             or c.state != 0
             or not self._lenders[i]

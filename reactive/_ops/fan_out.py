@@ -280,8 +280,8 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
         again, False when it was and must not (the source failed).
 
         Only when the pull would be the island's next event (its queue and mailbox
-        empty), on an idle connection that is not metered (reactive.observe counts the
-        push on the state flips), outside a blocked-loop diagnosis (one event per step),
+        empty), on an idle connection that is not metered (reactive.observe counts
+        pushes and pulls as they are queued), outside a blocked-loop diagnosis (one event per step),
         for Broadcast (Unzip's ``split`` keeps the element-at-a-time order of failures)
         and an upstream whose hand-over is lazy (an iterable source: a list hand-over is
         an async boundary's, whose own pull path batches already). The source's side
