@@ -295,6 +295,11 @@ async def run_kafka(plan: Plan, servers: str) -> Measurement:
     stop_sampling = asyncio.Event()
     sampler = asyncio.ensure_future(m.sample(plan, stop_sampling, work))
     await asyncio.sleep(plan.seconds)
+    # On a heavily loaded machine the loader's producer may still be connecting: the run
+    # needs at least its first record (up to 15 s more), else there is nothing to compare.
+    first_by = time.monotonic() + 15.0
+    while m.produced == 0 and time.monotonic() < first_by:
+        await asyncio.sleep(0.05)
     await loader.stop()
     deadline = time.monotonic() + max(10.0, plan.seconds)
     while m.backlog > 0 and time.monotonic() < deadline:
