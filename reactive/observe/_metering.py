@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
+from .._ops.sources import _END
 from .._stage.batch import hand_over_hook, settle_hook
 from .._stage.logic import _Batch
 
@@ -107,6 +108,7 @@ class MeteredConnection(Connection):
         "opened",
         "pend",
         "closed_at",
+        "derive",
     )
 
     def __init__(
@@ -127,6 +129,9 @@ class MeteredConnection(Connection):
         # time is the open lifetime minus this, see ``times``).
         self.pend = 0.0
         self.closed_at: float | None = None
+        # What ``element_count`` reads instead of ``elements`` when the count is derived
+        # from elsewhere (an iterable source of a range or tuple, see ``_counted_take``).
+        self.derive: Callable[[], int] | None = None
 
     #: The async boundary's ``_give``/``_lent`` count the batches they move on it.
     metered = True
@@ -155,6 +160,11 @@ class MeteredConnection(Connection):
             if phase == PENDING:
                 self.pend += now
             self.closed_at = now
+
+    def element_count(self) -> int:
+        """Elements through the connection so far (``elements``, or what ``derive`` says)."""
+        derive = self.derive
+        return self.elements if derive is None else derive()
 
     def times(self) -> tuple[float, float]:
         """(idle, pending) seconds up to now, the current phase included."""
@@ -234,14 +244,41 @@ _EXACT_LENGTH = frozenset(
 
 
 def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
+    if lazy and type(getattr(logic, "iterable", None)) in _IMMUTABLE:
+        # A lazy take from a range or a tuple: the source's iterator says exactly how many
+        # elements it gave up, whichever way (takes, or pushes on pulls), so the count is
+        # read when the metrics are read (``element_count``): what the iterator had at the
+        # first take (plus what went out before it, plus the element looked ahead) minus
+        # what it has left and the element it now holds. Nothing per take but the push
+        # and the pull, and the take's settle is not wrapped.
+        def take_exact(n: int) -> Any:
+            lazy_it = orig(n)
+            if lazy_it is None:
+                return None
+            m.pulls += 1
+            m.pushes += 1
+            if m.derive is None:
+                it = logic.it
+                start = m.elements + it.__length_hint__() + 1
+                hint = it.__length_hint__
+
+                def derive() -> int:
+                    held = logic.nxt is not _END  # the element looked ahead
+                    count: int = start - hint() - held
+                    return count
+
+                m.derive = derive
+            return lazy_it
+
+        return take_exact
     if lazy:
         # The take is lazy (the chain's loop iterates the user's iterator, see
         # _IterableLogic._hand_over_up_to): count what it consumed when the take settles
         # (the batch protocol settles each lazy take before the next one: one take is
-        # open at a time). A list, tuple or range iterator says how many it has left: the
-        # count is its length hint before the take (plus the element looked ahead) minus
-        # the one after; any other is counted with a ``zip`` against a counter (which
-        # advances only for elements really taken).
+        # open at a time). A list iterator says how many it has left: the count is its
+        # length hint before the take (plus the element looked ahead) minus the one
+        # after; any other is counted with a ``zip`` against a counter (which advances
+        # only for elements really taken).
         settle = logic._hand_over_settle
         before = -1  # the open take's length hint (+ 1), exact iterators
         counter: Any = None  # the open take's counter, other iterators
@@ -285,6 +322,10 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
 
 
 _FIRST = operator.itemgetter(0)
+
+#: Iterables whose iterator's length hint can change only by iterating (immutable): an
+#: iterable source of one of these has its element count derived when it is read.
+_IMMUTABLE = frozenset((range, tuple))
 
 
 def _stage_wrappers(logic: Any, sm: StageMeter) -> None:
