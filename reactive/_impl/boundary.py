@@ -98,9 +98,10 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         c = self._conns[self.in_]
         if c.metered:  # one push of a batch, counted here (reactive.observe)
             m: Any = c
+            k = len(batch)
             m.pushes += 1
-            m.elements += len(batch)
-            if self.demand <= len(batch):  # it answers the (pending) demand (below):
+            m.elements += k
+            if self.demand <= k:  # it answers the (pending) demand (below):
                 m.phase = 0  # ``unpended``, spelled out
                 now = m.now
                 m.pend += now()
