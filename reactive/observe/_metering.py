@@ -33,24 +33,27 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
 - The hand-overs that move elements without a transition (``_hand_over_up_to``,
   ``_lent``: see ``reactive._impl.fused``) count a pull and a push per batch:
   ``_lent``/``_give``/``_deliver`` themselves, a source's ``_hand_over_up_to`` through an
-  instance-level wrapper set here, at materialization (a lazy take is counted when it
-  settles: off the iterator's length hint for a list, tuple or range, through a
-  counter zipped with it otherwise).
+  instance-level wrapper set here, at materialization. A lazy take's elements: from a
+  range or a tuple, read off the source's iterator when the metrics are read
+  (``element_count``: nothing per take, the settle not wrapped); from a list, off its
+  iterator's length hint when the take settles; otherwise through a counter zipped
+  with the iterator.
 
 ``tests/observe/test_metering_reference.py`` runs the accounting that this replaced (a
 ``state`` property whose setter timed the phases from the bits of every write) side by
 side with this one on random schedules: the times and pulls are equal.
 
 What this costs (B2: four islands, the chain's work per element small; process time,
-paired rounds, median of 21): metrics on ~0.83x of metrics off (it was 0.73x with the
-``state`` property). What is left, measured by switching parts off: the phase
-accounting at the boundary and fused fast paths ~6% (about 0.3 phase changes per
-element: a pull and its answer on two connections per hop of ~8 elements; the clock
-reads themselves ~1%), the lazy-take wrapper of the source ~3.5%, the per-batch push and
-element counts in the boundary ~3.5%, the counting queue and the rest ~2%. B1 (one
-fused chain) ~0.97x. A graph without metrics has plain connections, the island's own
-queue and unwrapped methods: it pays one class-attribute check per batch at the
-fast-path sites above.
+paired rounds, median of 31-41): metrics on ~0.85-0.87x of metrics off (0.73x with the
+``state`` property, ~0.84x before the lazy take of a range or tuple was counted at read
+time). About 15 more bytecodes per element on ~135. Switching parts off: the
+accounting at the boundary and fused fast paths ~6-7% (about 0.33 clock reads per
+element: a pull and its answer on two connections per hop of ~8 elements, plus the
+per-batch push and element counts; the clock reads themselves ~1.5%), the take wrapper
+of the source ~0.5%, the stage wrappers under 1% (within the noise); the counting
+queue (the sink's pulls, one call each) was not measured apart. B1 (one fused chain) ~0.99x. A graph without metrics has plain
+connections, the island's own queue and unwrapped methods: it pays one class-attribute
+check per batch at the fast-path sites above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
 resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
@@ -185,7 +188,8 @@ class CountingQueue:
     ``PUSH_REQ``, else ``PULL_REQ``). The deliveries the interpreter writes without an
     append (PULL_REQ -> DEMAND, PUSH_REQ -> AVAIL, grab, a termination or cancellation
     delivered after the close) change no phase. ``len``, indexing and ``pop`` are the
-    queue's (an async boundary's ``_deliver`` peeks at it).
+    queue's. ``instrument`` gives every metered connection one (an async boundary's
+    ``_deliver`` relies on it: it peeks at ``queue`` itself, with no call in between).
     """
 
     __slots__ = ("queue",)
