@@ -51,9 +51,10 @@ accounting at the boundary and fused fast paths ~6-7% (about 0.33 clock reads pe
 element: a pull and its answer on two connections per hop of ~8 elements, plus the
 per-batch push and element counts; the clock reads themselves ~1.5%), the take wrapper
 of the source ~0.5%, the stage wrappers under 1% (within the noise); the counting
-queue (the sink's pulls, one call each) was not measured apart. B1 (one fused chain) ~0.99x. A graph without metrics has plain
-connections, the island's own queue and unwrapped methods: it pays one class-attribute
-check per batch at the fast-path sites above.
+queue (the sink's pulls, one call each) was not measured apart. B1 (one fused chain)
+~0.99x. A graph without metrics has plain connections, the island's own queue and
+unwrapped methods: it pays one class-attribute check per batch at the fast-path sites
+above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
 resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
