@@ -52,12 +52,11 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             # deliver it now (one queue round trip less per batch).
             c.state = DEMAND
             if c.metered:  # that pull, counted here (reactive.observe: ``pulled``)
-                m: Any = c
-                if m.phase == 0:
-                    now = m.now  # (called as a local: no method lookup on a slot)
-                    m.phase = 1
-                    m.pend -= now()
-                    m.pulls += 1
+                m: Any = c  # (idle before: its state was 0)
+                now = m.now  # (called as a local: no method lookup on a slot)
+                m.phase = 1
+                m.pend -= now()
+                m.pulls += 1
             if c.batch:
                 c.demand_n = self.demand
             try:
@@ -99,9 +98,10 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         c = self._conns[self.in_]
         if c.metered:  # one push of a batch, counted here (reactive.observe)
             m: Any = c
+            k = len(batch)
             m.pushes += 1
-            m.elements += len(batch)
-            if m.phase == 1 and self.demand <= len(batch):  # it answers the demand (below):
+            m.elements += k
+            if self.demand <= k:  # it answers the (pending) demand (below):
                 m.phase = 0  # ``unpended``, spelled out
                 now = m.now
                 m.pend += now()
@@ -205,7 +205,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             # A fused chain: answer its pull by letting it read the buffer (see fused.py),
             # instead of push -> on_push -> grab of one slice.
             c.state = 0
-            if c.metered and c.phase == 1:  # the chain's pull answered (``unpended``)
+            if c.metered:  # the chain's (pending) pull answered (``unpended``)
                 c.phase = 0
                 now = c.now
                 c.pend += now()
@@ -254,6 +254,8 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         us again (its pull the only event queued), that pull is delivered too (PULL_REQ ->
         DEMAND) and, while elements are left, the next slice goes the same way."""
         q = c.q
+        if c.metered:  # its island's queue itself (a ``CountingQueue`` is only looked at)
+            q = q.queue
         buf = self.buffer
         while True:
             if c.batch and c.demand_n > 1 and len(buf) > 1:
@@ -267,7 +269,9 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             if c.metered:  # that push, counted here (reactive.observe)
                 c.pushes += 1
                 c.elements += k
-                c.unpended()
+                c.phase = 0  # ``unpended``, spelled out (the demand was pending)
+                now = c.now
+                c.pend += now()
             try:
                 c.in_handler.on_push()
             except Exception as exc:

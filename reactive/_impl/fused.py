@@ -444,8 +444,11 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             # delivered at once (see there).
             cin.state = DEMAND
             if cin.metered:  # that pull, counted here (reactive.observe)
-                m: Any = cin
-                m.pulled()
+                m: Any = cin  # (idle before: its state was 0; ``pulled`` spelled out)
+                now = m.now
+                m.phase = 1
+                m.pend -= now()
+                m.pulls += 1
             cout = self._cout
             cin.demand_n = cout.demand_n if cout.batch else 1
             return
@@ -465,12 +468,11 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             # for it; its next batch then finds us waiting (``_resume_pulled``).
             cin.state = DEMAND
             if cin.metered:  # that pull, counted here (reactive.observe: ``pulled``)
-                m: Any = cin
-                if m.phase == 0:
-                    now = m.now  # (called as a local: no method lookup on a slot)
-                    m.phase = 1
-                    m.pend -= now()
-                    m.pulls += 1
+                m: Any = cin  # (idle before: its state was 0)
+                now = m.now  # (called as a local: no method lookup on a slot)
+                m.phase = 1
+                m.pend -= now()
+                m.pulls += 1
         else:
             self.pull(self.in_)
         if cin.batch:

@@ -33,24 +33,28 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
 - The hand-overs that move elements without a transition (``_hand_over_up_to``,
   ``_lent``: see ``reactive._impl.fused``) count a pull and a push per batch:
   ``_lent``/``_give``/``_deliver`` themselves, a source's ``_hand_over_up_to`` through an
-  instance-level wrapper set here, at materialization (a lazy take is counted when it
-  settles: off the iterator's length hint for a list, tuple or range, through a
-  counter zipped with it otherwise).
+  instance-level wrapper set here, at materialization. A lazy take's elements: from a
+  range or a tuple, read off the source's iterator when the metrics are read
+  (``element_count``: nothing per take, the settle not wrapped); from a list, off its
+  iterator's length hint when the take settles; otherwise through a counter zipped
+  with the iterator.
 
 ``tests/observe/test_metering_reference.py`` runs the accounting that this replaced (a
 ``state`` property whose setter timed the phases from the bits of every write) side by
 side with this one on random schedules: the times and pulls are equal.
 
 What this costs (B2: four islands, the chain's work per element small; process time,
-paired rounds, median of 21): metrics on ~0.83x of metrics off (it was 0.73x with the
-``state`` property). What is left, measured by switching parts off: the phase
-accounting at the boundary and fused fast paths ~6% (about 0.3 phase changes per
-element: a pull and its answer on two connections per hop of ~8 elements; the clock
-reads themselves ~1%), the lazy-take wrapper of the source ~3.5%, the per-batch push and
-element counts in the boundary ~3.5%, the counting queue and the rest ~2%. B1 (one
-fused chain) ~0.97x. A graph without metrics has plain connections, the island's own
-queue and unwrapped methods: it pays one class-attribute check per batch at the
-fast-path sites above.
+paired rounds, median of 31-41): metrics on ~0.85-0.87x of metrics off (0.73x with the
+``state`` property, ~0.84x before the lazy take of a range or tuple was counted at read
+time). About 15 more bytecodes per element on ~135. Switching parts off: the
+accounting at the boundary and fused fast paths ~6-7% (about 0.33 clock reads per
+element: a pull and its answer on two connections per hop of ~8 elements, plus the
+per-batch push and element counts; the clock reads themselves ~1.5%), the take wrapper
+of the source ~0.5%, the stage wrappers under 1% (within the noise); the counting
+queue (the sink's pulls, one call each) was not measured apart. B1 (one fused chain)
+~0.99x. A graph without metrics has plain connections, the island's own queue and
+unwrapped methods: it pays one class-attribute check per batch at the fast-path sites
+above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
 resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
@@ -67,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
+from .._ops.sources import _END
 from .._stage.batch import hand_over_hook, settle_hook
 from .._stage.logic import _Batch
 
@@ -107,6 +112,7 @@ class MeteredConnection(Connection):
         "opened",
         "pend",
         "closed_at",
+        "derive",
     )
 
     def __init__(
@@ -127,6 +133,9 @@ class MeteredConnection(Connection):
         # time is the open lifetime minus this, see ``times``).
         self.pend = 0.0
         self.closed_at: float | None = None
+        # What ``element_count`` reads instead of ``elements`` when the count is derived
+        # from elsewhere (an iterable source of a range or tuple, see ``_counted_take``).
+        self.derive: Callable[[], int] | None = None
 
     #: The async boundary's ``_give``/``_lent`` count the batches they move on it.
     metered = True
@@ -156,6 +165,11 @@ class MeteredConnection(Connection):
                 self.pend += now
             self.closed_at = now
 
+    def element_count(self) -> int:
+        """Elements through the connection so far (``elements``, or what ``derive`` says)."""
+        derive = self.derive
+        return self.elements if derive is None else derive()
+
     def times(self) -> tuple[float, float]:
         """(idle, pending) seconds up to now, the current phase included."""
         end = self.closed_at
@@ -175,7 +189,8 @@ class CountingQueue:
     ``PUSH_REQ``, else ``PULL_REQ``). The deliveries the interpreter writes without an
     append (PULL_REQ -> DEMAND, PUSH_REQ -> AVAIL, grab, a termination or cancellation
     delivered after the close) change no phase. ``len``, indexing and ``pop`` are the
-    queue's (an async boundary's ``_deliver`` peeks at it).
+    queue's. ``instrument`` gives every metered connection one (an async boundary's
+    ``_deliver`` relies on it: it peeks at ``queue`` itself, with no call in between).
     """
 
     __slots__ = ("queue",)
@@ -234,14 +249,41 @@ _EXACT_LENGTH = frozenset(
 
 
 def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
+    if lazy and type(getattr(logic, "iterable", None)) in _IMMUTABLE:
+        # A lazy take from a range or a tuple: the source's iterator says exactly how many
+        # elements it gave up, whichever way (takes, or pushes on pulls), so the count is
+        # read when the metrics are read (``element_count``): what the iterator had at the
+        # first take (plus what went out before it, plus the element looked ahead) minus
+        # what it has left and the element it now holds. Nothing per take but the push
+        # and the pull, and the take's settle is not wrapped.
+        def take_exact(n: int) -> Any:
+            lazy_it = orig(n)
+            if lazy_it is None:
+                return None
+            m.pulls += 1
+            m.pushes += 1
+            if m.derive is None:
+                it = logic.it
+                start = m.elements + it.__length_hint__() + 1
+                hint = it.__length_hint__
+
+                def derive() -> int:
+                    held = logic.nxt is not _END  # the element looked ahead
+                    count: int = start - hint() - held
+                    return count
+
+                m.derive = derive
+            return lazy_it
+
+        return take_exact
     if lazy:
         # The take is lazy (the chain's loop iterates the user's iterator, see
         # _IterableLogic._hand_over_up_to): count what it consumed when the take settles
         # (the batch protocol settles each lazy take before the next one: one take is
-        # open at a time). A list, tuple or range iterator says how many it has left: the
-        # count is its length hint before the take (plus the element looked ahead) minus
-        # the one after; any other is counted with a ``zip`` against a counter (which
-        # advances only for elements really taken).
+        # open at a time). A list iterator says how many it has left: the count is its
+        # length hint before the take (plus the element looked ahead) minus the one
+        # after; any other is counted with a ``zip`` against a counter (which advances
+        # only for elements really taken).
         settle = logic._hand_over_settle
         before = -1  # the open take's length hint (+ 1), exact iterators
         counter: Any = None  # the open take's counter, other iterators
@@ -285,6 +327,10 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
 
 
 _FIRST = operator.itemgetter(0)
+
+#: Iterables whose iterator's length hint can change only by iterating (immutable): an
+#: iterable source of one of these has its element count derived when it is read.
+_IMMUTABLE = frozenset((range, tuple))
 
 
 def _stage_wrappers(logic: Any, sm: StageMeter) -> None:

@@ -328,7 +328,7 @@ def _port_metrics(conn: Any) -> PortMetrics | None:
     if not isinstance(conn, MeteredConnection):
         return None
     idle, pending = conn.times()
-    return PortMetrics(conn.elements, conn.pushes, conn.pulls, idle, pending)
+    return PortMetrics(conn.element_count(), conn.pushes, conn.pulls, idle, pending)
 
 
 def _conn_snapshot(conn: Any, cache: dict[int, ConnectionSnapshot]) -> ConnectionSnapshot:
