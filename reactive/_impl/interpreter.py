@@ -307,6 +307,7 @@ class Island:
         "last_logic",
         "started_logics",
         "graph",
+        "direct_depth",
     )
 
     def __init__(self, materializer: Materializer, name: str) -> None:
@@ -336,6 +337,10 @@ class Island:
         self.started_logics: list[GraphStageLogic] = []
         # The name of the graph whose materialization created the island (reactive.observe).
         self.graph = ""
+        # ``signal`` runs its callback directly (no mailbox) while the inline depth is
+        # below this: MAX_INLINE_DEPTH, or 0 with the fast paths off (the plain path,
+        # mailbox and ``execute``, for differential tests).
+        self.direct_depth = MAX_INLINE_DEPTH if materializer.fast_paths else 0
 
     # -- starting ------------------------------------------------------------------------
     def add_logic(self, logic: GraphStageLogic) -> None:
@@ -399,7 +404,7 @@ class Island:
         if (
             self.waiter is not None
             and not self.running
-            and sched.inline_depth < 4  # MAX_INLINE_DEPTH (a literal: no global lookup)
+            and sched.inline_depth < self.direct_depth
             and not self.queue
             and not self.mailbox
             and sched.diagnosis is None
