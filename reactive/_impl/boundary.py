@@ -35,6 +35,10 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self.demand = 0
         self.pending: list[Any] = []
         self.flush_scheduled = False
+        # ``peer._island.signal`` and ``peer.on_elements``, bound once (make_boundary):
+        # the hand-over is the hot signal, once per batch.
+        self._signal_peer: Any = None
+        self._peer_elements: Any = None
 
     def _pull_more(self) -> None:
         c = self._conns[self.in_]
@@ -123,9 +127,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self.flush_scheduled = False
         if self.pending:
             batch, self.pending = self.pending, []
-            peer = self.peer
-            assert peer is not None and peer._island is not None
-            peer._island.signal(peer, peer.on_elements, batch)
+            self._signal_peer(self.peer, self._peer_elements, batch)
 
     def on_upstream_finish(self) -> None:
         self.flush()
@@ -168,6 +170,10 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self._resume: Any = None
         self._offer: Any = None
         self._cout: Any = None
+        # ``peer._island.signal`` and ``peer.on_demand``, bound once (make_boundary):
+        # the demand signal is once per half buffer.
+        self._signal_peer: Any = None
+        self._peer_demand: Any = None
 
     def pre_start(self) -> None:
         c = self._cout = self._conns[self.out]
@@ -239,8 +245,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             k += self.consumed
             if k >= self.threshold:
                 self.consumed = 0
-                peer = self.peer
-                peer._island.signal(peer, peer.on_demand, k)  # type: ignore[union-attr]
+                self._signal_peer(self.peer, self._peer_demand, k)
             else:
                 self.consumed = k
             return
@@ -300,8 +305,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                 self.complete(self.out)
         elif self.consumed >= self.threshold:
             n_req, self.consumed = self.consumed, 0
-            peer = self.peer
-            peer._island.signal(peer, peer.on_demand, n_req)  # type: ignore[union-attr]
+            self._signal_peer(self.peer, self._peer_demand, n_req)
 
     def _hand_over_up_to(self, n: int) -> list[Any] | None:
         """Hand up to ``n`` buffered elements to the fused chain downstream, synchronously.
@@ -335,8 +339,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             k += self.consumed
             if k >= self.threshold:
                 self.consumed = 0
-                peer = self.peer
-                peer._island.signal(peer, peer.on_demand, k)  # type: ignore[union-attr]
+                self._signal_peer(self.peer, self._peer_demand, k)
             else:
                 self.consumed = k
 
@@ -387,5 +390,9 @@ def make_boundary(ctx: Any, ol: Any, op: Any, il: Any, ip: Any) -> None:
     up._stage_name = f"{ol._stage_name}.async-out"
     ctx.register(down, il._attributes, il._island)
     down._stage_name = f"{il._stage_name}.async-in"
+    up._signal_peer = il._island.signal
+    up._peer_elements = down.on_elements
+    down._signal_peer = ol._island.signal
+    down._peer_demand = up.on_demand
     ctx._direct(ol, op, up, up.in_)
     ctx._direct(down, down.out, il, ip)

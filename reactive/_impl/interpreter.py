@@ -28,10 +28,12 @@ Mailbox and inline execution
     parked waiting for work) the signal is executed *inline* on the caller's stack, up
     to a small nesting depth; otherwise it is queued in the mailbox and the island's
     task is woken. Inline execution is what makes a hop across an async boundary cost a
-    few function calls instead of an event-loop round trip. A signal nested in another
-    island's run that finds the island's queue and mailbox empty skips ``execute``
-    altogether: the handler runs at once, and ``execute`` runs only for the
-    events it left behind.
+    few function calls instead of an event-loop round trip. A signal that finds the
+    island parked with its queue and mailbox empty skips the mailbox: the handler runs
+    at once, as the run's first event. Nested in another island's run, ``execute``
+    then runs only for the events it left behind; as the outermost run (a worker
+    task's result, a timer), the signal is that run: timed, its budget counting the
+    handler, and the loop (``_run``) entered only for what the handler left behind.
 
 Fairness
     One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
@@ -111,8 +113,9 @@ CANCEL_REQ = 256  # cancellation sent, not yet delivered
 PULLED = PULL_REQ | DEMAND | PUSH_REQ
 
 # -- masks of the hot loop ---------------------------------------------------------------
-# ``Island.execute`` spells these as literals (a module global costs a lookup per use,
-# paid ~10 times per element in a chain of custom stages). Each literal line there ends
+# ``Island._run`` (the loop of ``execute``) spells these as literals (a module global
+# costs a lookup per use, paid ~10 times per element in a chain of custom stages). Each
+# literal line there ends
 # with a comment that repeats the expression with these names; the test
 # ``tests/reactive/test_interpreter_masks.py`` checks that each comment evaluates to its
 # line and that the masks mean what the loop relies on, over every state.
@@ -152,7 +155,9 @@ class _LoopScheduling:
 
     def __init__(self) -> None:
         self.inline_depth = 0
-        # Islands whose ``execute`` is on the stack now (nested ones run inline).
+        # Runs on the stack now: ``execute`` calls and outermost ``signal`` runs (a
+        # signal run inline in another island's run does not count itself: >= 1 is
+        # all that the islands it signals in turn need to see).
         self.executing = 0
         # Flush hooks of nested islands, run when the outermost ``execute`` settles.
         self.deferred: deque[Any] = deque()
@@ -302,6 +307,7 @@ class Island:
         "last_logic",
         "started_logics",
         "graph",
+        "direct_depth",
     )
 
     def __init__(self, materializer: Materializer, name: str) -> None:
@@ -331,6 +337,10 @@ class Island:
         self.started_logics: list[GraphStageLogic] = []
         # The name of the graph whose materialization created the island (reactive.observe).
         self.graph = ""
+        # ``signal`` runs its callback directly (no mailbox) while the inline depth is
+        # below this: MAX_INLINE_DEPTH, or 0 with the fast paths off (the plain path,
+        # mailbox and ``execute``, for differential tests).
+        self.direct_depth = MAX_INLINE_DEPTH if materializer.fast_paths else 0
 
     # -- starting ------------------------------------------------------------------------
     def add_logic(self, logic: GraphStageLogic) -> None:
@@ -392,37 +402,70 @@ class Island:
             return
         sched = self.sched
         if (
-            sched.executing
-            and self.waiter is not None
-            and sched.inline_depth < MAX_INLINE_DEPTH
+            self.waiter is not None
             and not self.running
+            and sched.inline_depth < self.direct_depth
             and not self.queue
             and not self.mailbox
             and sched.diagnosis is None
         ):
-            # Parked, nested in another island's run, nothing of ours waiting (the hop
-            # across a boundary): run ``fn`` here as ``execute`` would run its mailbox
-            # entry, and enter ``execute`` only for the events it left behind.
-            sched.inline_depth += 1
-            sched.executing += 1
-            self.running = True
-            try:
-                if not logic._stopped:
-                    try:
-                        fn(arg)
-                    except Exception as exc:
-                        logic._handle_error(exc)
-            finally:
-                self.running = False
-                sched.executing -= 1
-                sched.inline_depth -= 1
-            if not self.queue and not self.mailbox:
-                if self.flush_hooks:
-                    # As a nested ``execute`` does: hand over at the end of the cascade.
-                    sched.deferred.extend(self.flush_hooks)
-                    self.flush_hooks = []
-                if self.finished:
-                    self._wake()
+            # Parked with nothing of ours waiting: run ``fn`` here as ``execute`` would
+            # run it as its only mailbox entry, and enter ``execute`` only for the events
+            # it left behind.
+            if sched.executing:
+                # Nested in another island's run (the hop across a boundary). That run
+                # counts in ``executing`` already, which is all a nested ``execute`` or
+                # ``signal`` below needs to see (not the outermost: ``executing`` >= 1).
+                sched.inline_depth += 1
+                self.running = True
+                try:
+                    if not logic._stopped:
+                        try:
+                            fn(arg)
+                        except Exception as exc:
+                            logic._handle_error(exc)
+                finally:
+                    self.running = False
+                    sched.inline_depth -= 1
+                if not self.queue and not self.mailbox:
+                    if self.flush_hooks:
+                        # As a nested ``execute`` does: hand over at the end of the cascade.
+                        sched.deferred.extend(self.flush_hooks)
+                        self.flush_hooks = []
+                    if self.finished:
+                        self._wake()
+                    return
+            else:
+                # Outermost (a worker's result, a timer, a callback from another task):
+                # what ``execute`` does with ``fn`` as its only mailbox entry, without the
+                # mailbox. The run is timed for the blocked-loop watch from here, ``fn``
+                # included, and ``fn`` counts as its first event.
+                t0 = self.now() if self.watch is not None else None
+                sched.inline_depth += 1
+                sched.executing = 1
+                self.running = True
+                try:
+                    if not logic._stopped:
+                        try:
+                            fn(arg)
+                        except Exception as exc:
+                            logic._handle_error(exc)
+                    if self.queue or self.mailbox or self.flush_hooks or sched.deferred:
+                        self._run(EVENT_LIMIT - 1)
+                finally:
+                    self.running = False
+                    sched.executing = 0
+                    sched.inline_depth -= 1
+                    # ``execute``'s end, for an outermost run.
+                    if sched.deferred and not sched.drain_scheduled:
+                        sched.drain_scheduled = True
+                        self.loop.call_soon(sched.drain_soon)
+                    if t0 is not None:
+                        elapsed = self.now() - t0
+                        if elapsed > self.watch:
+                            blocked(self, elapsed)
+                if self.finished or self.queue or self.mailbox or self.flush_hooks:
+                    self._wake()  # finished, or budget spent: the task takes over
                 return
         else:
             self.mailbox.append((logic, fn, arg))
@@ -448,10 +491,8 @@ class Island:
     def execute(self, budget: int = EVENT_LIMIT) -> bool:
         """Process events and mailbox entries; True when work is left (budget spent).
 
-        The queue holds connections; the state bits say which event is pending. Push and
-        pull are dispatched inline here (the hot path: no intermediate call); a
-        connection queued twice (push, then completion) is handled in that order because
-        a pending push takes precedence over a pending termination.
+        The queue holds connections; the state bits say which event is pending (see
+        ``_run``, the loop itself).
 
         An outermost run (not nested in another island's) is timed with the
         materializer's clock; one longer than ``watch`` seconds starts a blocked-loop
@@ -461,12 +502,37 @@ class Island:
         sched = self.sched
         if sched.diagnosis is not None and budget != 1:
             return sched.diagnosis.run(self, budget)
-        deferred = sched.deferred
         t0: float | None = None
         if sched.executing == 0 and self.watch is not None:
             t0 = self.now()
         self.running = True
         sched.executing += 1
+        try:
+            self._run(budget)
+        finally:
+            self.running = False
+            sched.executing -= 1
+            if sched.deferred and sched.executing == 0 and not sched.drain_scheduled:
+                # Stopped early (budget spent or finished): settle the cascade soon.
+                sched.drain_scheduled = True
+                self.loop.call_soon(sched.drain_soon)
+            if t0 is not None:
+                elapsed = self.now() - t0
+                if elapsed > self.watch:
+                    blocked(self, elapsed)
+        return bool(self.queue or self.mailbox or self.flush_hooks) and not self.finished
+
+    def _run(self, budget: int) -> None:
+        """The loop of a run: up to ``budget`` events and mailbox entries, then the flush
+        hooks once both are empty. The caller (``execute``, or ``signal``'s outermost
+        run) has marked the island running and counted itself in ``executing``.
+
+        Push and pull are dispatched inline here (the hot path: no intermediate call); a
+        connection queued twice (push, then completion) is handled in that order because
+        a pending push takes precedence over a pending termination.
+        """
+        sched = self.sched
+        deferred = sched.deferred
         q = self.queue
         mb = self.mailbox
         pop = q.popleft
@@ -568,19 +634,8 @@ class Island:
                         continue
                     logic._handle_error(exc)
         finally:
-            self.running = False
-            sched.executing -= 1
-            if deferred and sched.executing == 0 and not sched.drain_scheduled:
-                # Stopped early (budget spent or finished): settle the cascade soon.
-                sched.drain_scheduled = True
-                self.loop.call_soon(sched.drain_soon)
             if sched.diagnosis is not None:  # a one-event run: whose handler ran it
                 self.last_logic = _handler_logic(c, st, entry)
-            if t0 is not None:
-                elapsed = self.now() - t0
-                if elapsed > self.watch:
-                    blocked(self, elapsed)
-        return bool(q or mb or self.flush_hooks) and not self.finished
 
     def at_finish(self, hook: Any) -> None:
         """Run ``hook()`` once every logic of the island has stopped (at once if so)."""

@@ -1,5 +1,5 @@
 """The interpreter's state masks: their values, what the hot loop relies on, and the
-literals that spell them in ``Island.execute`` (issue 15).
+literals that spell them in ``Island._run``, the loop of ``Island.execute`` (issue 15).
 
 The hot loop writes the masks as literals for speed; each such line carries a comment
 repeating the expression with the names. These tests evaluate the comment with the
@@ -117,7 +117,7 @@ def _expression(code: str) -> str:
 
 def test_every_literal_in_the_hot_loop_is_spelled_with_names_in_its_comment() -> None:
     names = {k: v for k, v in vars(itp).items() if k.isupper() and isinstance(v, int)}
-    lines = _annotated_lines(itp.Island.execute)
+    lines = _annotated_lines(itp.Island._run)
     assert len(lines) >= 6  # push, pull and the two drops (with their state updates)
     for code, comment in lines:
         expr = _expression(code)
@@ -130,11 +130,11 @@ def test_every_literal_in_the_hot_loop_is_spelled_with_names_in_its_comment() ->
 
 
 def test_exact_fast_cases_are_the_masked_cases_with_nothing_else_pending() -> None:
-    # ``Island.execute`` first compares the state with PUSH_REQ and PULL_REQ exactly and
+    # ``Island._run`` first compares the state with PUSH_REQ and PULL_REQ exactly and
     # then writes the constant AVAIL / DEMAND: that must be what the masked, XOR-ing
     # branches below it would do for those two states.
     assert PUSH_REQ & PUSH_OPEN_MASK == PUSH_REQ and PUSH_REQ ^ PUSH_DELIVER == AVAIL
     assert PULL_REQ & PULL_OPEN_MASK == PULL_REQ and PULL_REQ ^ PULL_DELIVER == DEMAND
-    src = inspect.getsource(itp.Island.execute)
+    src = inspect.getsource(itp.Island._run)
     assert "if st == 4:  # st == PUSH_REQ" in src and "c.state = 8  # AVAIL" in src
     assert "elif st == 1:  # st == PULL_REQ" in src and "c.state = 2  # DEMAND" in src
