@@ -184,11 +184,32 @@ class _FoldSinkLogic(SinkLogic):
         self.acc = zero
         self.f = f
         self._batch_in = (self.in_,)
+        self._cin: Any = None
+
+    def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
+        self.request()
 
     def on_push(self) -> None:
+        c = self._cin
+        if c.state == 8 and type(c.elem) is not _Batch:
+            # One element (an element-at-a-time upstream): no iterator, no loop; grab's
+            # and then request's pull's fast paths spelled out (AVAIL and nothing else:
+            # the connection is idle once grabbed, nothing else can touch it in between).
+            x = c.elem
+            c.elem = None
+            c.state = 0
+            try:
+                self.acc = self.f(self.acc, x)
+            except Exception as exc:
+                self._supervise(exc, self.acc)
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            if c.batch:
+                c.demand_n = self.batch_size
+            return
         x = self.grab(self.in_)
         if type(x) is not _Batch:
-            # One element (an element-at-a-time upstream): no iterator, no loop.
             try:
                 self.acc = self.f(self.acc, x)
             except Exception as exc:
