@@ -23,6 +23,7 @@ from reactive import (
     ClosedShape,
     GraphDSL,
     Materializer,
+    NoSuchElementError,
     Partition,
     RunnableGraph,
     Sink,
@@ -51,16 +52,23 @@ DIRECTIVES = {
 }
 
 
-def reference(xs: list[int], bad: set[int], directive: str, cut: int | None) -> tuple[str, Any]:
-    """What the fold of ``xs`` ends with: ("ok", acc) or ("err", exception type). ``cut``:
-    the stream fails after its first ``cut`` elements (the iterator raising, or a None)."""
-    acc: list[int] = []
+def reference(
+    xs: list[int], bad: set[int], directive: str, cut: int | None, kind: str = "fold"
+) -> tuple[str, Any]:
+    """What the sink of ``kind`` over ``xs`` ends with: ("ok", result) or ("err",
+    exception type). ``cut``: the stream fails after its first ``cut`` elements (the
+    iterator raising, or a None). ``last`` has no function: ``bad`` does not apply."""
     stream = xs if cut is None else xs[:cut]
+    if kind == "last":
+        if cut is not None and cut < len(xs):
+            return "err", None
+        return ("ok", stream[-1]) if stream else ("err", NoSuchElementError)
+    acc: list[int] = []
     for x in stream:
         if x in bad:
             if directive == "stop":
                 return "err", FoldBoom
-            if directive == "restart":
+            if directive == "restart" and kind == "fold":  # foreach skips the element
                 acc = []
             continue
         acc = [*acc, x]
@@ -69,13 +77,34 @@ def reference(xs: list[int], bad: set[int], directive: str, cut: int | None) -> 
     return "ok", acc
 
 
-def fold_of(bad: set[int], directive: str) -> Any:
+def fold_of(bad: set[int], directive: str, kind: str = "fold") -> Any:
+    """A sink of ``kind`` (fold, foreach, last) whose materialized value is awaited: fold
+    collects the elements its function took in a list, foreach's function appends them
+    to a list that is the result once it is done."""
+
     def f(acc: list[int], x: int) -> list[int]:
         if x in bad:
             raise FoldBoom(str(x))
         return [*acc, x]
 
-    sink: Any = Sink.fold([], f)
+    sink: Any
+    if kind == "last":
+        return Sink.last()
+    if kind == "foreach":
+        seen: list[int] = []
+
+        def g(x: int) -> None:
+            if x in bad:
+                raise FoldBoom(str(x))
+            seen.append(x)
+
+        async def collected(done: Any) -> list[int]:
+            await done
+            return seen
+
+        sink = Sink.foreach(g).map_materialized_value(collected)
+    else:
+        sink = Sink.fold([], f)
     if directive != "stop":
         d = DIRECTIVES[directive]
         sink = sink.with_attributes(Attributes.supervision_strategy(lambda e: d))
@@ -86,7 +115,7 @@ async def outcome(run: Callable[[Materializer], Any], fast_paths: bool) -> tuple
     async with Materializer(fast_paths=fast_paths, name="fold") as mat:
         try:
             return "ok", await asyncio.wait_for(run(mat), 10)
-        except (Injected, PortStateError, FoldBoom) as exc:
+        except (Injected, PortStateError, FoldBoom, NoSuchElementError) as exc:
             return "err", type(exc)
 
 
@@ -103,21 +132,27 @@ def check(got: tuple[str, Any], want: tuple[str, Any], upstream_error: type) -> 
     directive=st.sampled_from(["stop", "resume", "restart"]),
     fail=st.one_of(st.none(), st.tuples(st.sampled_from(["raise", "none"]), st.integers(0, 120))),
     shape=st.sampled_from(["one_by_one", "direct", "boundary", "partition"]),
+    kind=st.sampled_from(["fold", "foreach", "last"]),
 )
-@example(xs=[1, 2, 3], bad={2}, directive="restart", fail=None, shape="one_by_one")
-@example(xs=[1, 2, 3, 4], bad=set(), directive="stop", fail=("raise", 2), shape="one_by_one")
-@example(xs=[1, 2, 3, 4], bad=set(), directive="stop", fail=("none", 2), shape="partition")
+@example(xs=[1, 2, 3], bad={2}, directive="restart", fail=None, shape="one_by_one", kind="fold")
+@example(
+    xs=[1, 2, 3, 4], bad=set(), directive="stop", fail=("raise", 2), shape="one_by_one", kind="fold"
+)
+@example(
+    xs=[1, 2, 3, 4], bad=set(), directive="stop", fail=("none", 2), shape="partition", kind="fold"
+)
 async def test_fold_matches_the_reference(
     xs: list[int],
     bad: set[int],
     directive: str,
     fail: tuple[str, int] | None,
     shape: str,
+    kind: str,
 ) -> None:
     fail_at = fail[1] if fail is not None and fail[0] == "raise" else None
     none_at = fail[1] if fail is not None and fail[0] == "none" else None
     cut = fail[1] if fail is not None else None
-    want = reference(xs, bad, directive, cut)
+    want = reference(xs, bad, directive, cut, kind)
 
     def run(mat: Materializer) -> Any:
         src: Any = Source.from_iterable(Items(xs, fail_at, none_at))
@@ -127,7 +162,7 @@ async def test_fold_matches_the_reference(
             src = src.async_boundary().via(OneByOne())
         elif shape == "partition":
             # iterable source -> Partition (one element at a time) -> OneByOne -> fold
-            sink = fold_of(bad, directive)
+            sink = fold_of(bad, directive, kind)
 
             def blueprint(b: Any, s: Any) -> Any:
                 p = b.add(Partition(2, lambda x: x % 2))
@@ -137,15 +172,15 @@ async def test_fold_matches_the_reference(
                 return ClosedShape
 
             return RunnableGraph.from_graph(GraphDSL.create(blueprint, sink)).run(mat)
-        return src.run_with(fold_of(bad, directive), mat)
+        return src.run_with(fold_of(bad, directive, kind), mat)
 
     upstream_error = Injected if fail_at is not None else PortStateError
     if shape == "partition":
         # Only the even elements reach the fold.
         stream = xs if cut is None else xs[:cut]
         evens = [x for x in stream if x % 2 == 0]
-        want = reference(evens, bad, directive, None)
-        if cut is not None and cut < len(xs) and want[0] == "ok":
+        want = reference(evens, bad, directive, None, kind)
+        if cut is not None and cut < len(xs) and want != ("err", FoldBoom):
             want = ("err", None)
     for fast_paths in (True, False):
         check(await outcome(run, fast_paths), want, upstream_error)
