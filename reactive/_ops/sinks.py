@@ -415,6 +415,21 @@ class _SeqLogic(SinkLogic):
         self._batch_in = (self.in_,)
 
     def on_push(self) -> None:
+        c = self._cin
+        if c.state == 8:
+            # AVAIL and nothing else: grab's and then pull's fast paths spelled out (the
+            # connection is idle once grabbed), as ``Sink.fold``'s single-element path.
+            x = c.elem
+            c.elem = None
+            if type(x) is _Batch:
+                self.buf.extend(x)
+            else:
+                self.buf.append(x)
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            if c.batch:
+                c.demand_n = self.batch_size
+            return
         x = self.grab(self.in_)
         if type(x) is _Batch:
             self.buf.extend(x)

@@ -57,11 +57,14 @@ def reference(
 ) -> tuple[str, Any]:
     """What the sink of ``kind`` over ``xs`` ends with: ("ok", result) or ("err",
     exception type). ``cut``: the stream fails after its first ``cut`` elements (the
-    iterator raising, or a None). ``last`` has no function: ``bad`` does not apply."""
+    iterator raising, or a None). ``last`` and ``seq`` have no function: ``bad`` does
+    not apply."""
     stream = xs if cut is None else xs[:cut]
-    if kind == "last":
+    if kind in ("last", "seq"):
         if cut is not None and cut < len(xs):
             return "err", None
+        if kind == "seq":
+            return "ok", stream
         return ("ok", stream[-1]) if stream else ("err", NoSuchElementError)
     acc: list[int] = []
     for x in stream:
@@ -78,7 +81,7 @@ def reference(
 
 
 def fold_of(bad: set[int], directive: str, kind: str = "fold") -> Any:
-    """A sink of ``kind`` (fold, foreach, last) whose materialized value is awaited: fold
+    """A sink of ``kind`` (fold, foreach, last, seq) whose materialized value is awaited: fold
     collects the elements its function took in a list, foreach's function appends them
     to a list that is the result once it is done."""
 
@@ -90,6 +93,8 @@ def fold_of(bad: set[int], directive: str, kind: str = "fold") -> Any:
     sink: Any
     if kind == "last":
         return Sink.last()
+    if kind == "seq":
+        return Sink.seq()
     if kind == "foreach":
         seen: list[int] = []
 
@@ -132,7 +137,7 @@ def check(got: tuple[str, Any], want: tuple[str, Any], upstream_error: type) -> 
     directive=st.sampled_from(["stop", "resume", "restart"]),
     fail=st.one_of(st.none(), st.tuples(st.sampled_from(["raise", "none"]), st.integers(0, 120))),
     shape=st.sampled_from(["one_by_one", "direct", "boundary", "partition"]),
-    kind=st.sampled_from(["fold", "foreach", "last"]),
+    kind=st.sampled_from(["fold", "foreach", "last", "seq"]),
 )
 @example(xs=[1, 2, 3], bad={2}, directive="restart", fail=None, shape="one_by_one", kind="fold")
 @example(
