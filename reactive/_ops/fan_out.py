@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, pos_int
 from .._errors import PartitionOutOfBoundsError, PortStateError
 from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED
-from .._stage.batch import accept_hook, hand_over_hook, settle_hook
+from .._stage.batch import NOTHING, accept_hook, hand_over_hook, settle_hook, take_one_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
@@ -77,6 +77,9 @@ class _BatchFanOut:
         # An upstream that hands elements over synchronously (see reactive/_stage/batch.py).
         self._take_up: Any = hand_over_hook(cin.out_logic) if cin.batch else None
         self._settle_up: Any = settle_hook(cin.out_logic) if cin.batch else None
+        self._take_one_up: Any = (
+            take_one_hook(cin.out_logic) if cin.batch and not cin.metered else None
+        )
 
 
 # -- Broadcast / Unzip: one element to every output ------------------------------------------
@@ -973,11 +976,13 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
         reactive/_stage/batch.py) and the connection is idle, the element is taken right
         now instead (the pull -> on_pull -> push -> on_push round trip, the connection's
         state the same before and after) and routed as :meth:`_route` does, in a loop
-        while outputs have demand left.
+        while outputs have demand left. An iterable source hands one element over in
+        one call (``_take_one_up``: its lazy take and settling together).
         """
         cin = self._cin
         couts = self._couts
         take = self._take_up
+        take_one = self._take_one_up
         f = self.f
         n = len(couts)
         while True:
@@ -994,27 +999,38 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
                 return
             # Only for one element: a larger demand is pulled, so that outputs pulled
             # in the meantime are served together by the batch that answers it.
-            more = take(1) if want == 1 and take is not None and cin.state == 0 else None
-            if more is None:
+            if want != 1 or cin.state != 0:
+                x = NOTHING
+            elif take_one is not None:
+                # The lazy take of one element and its settling in one call.
+                x = take_one()
+            elif take is not None:
+                more = take(1)
+                if more is None:
+                    x = NOTHING
+                else:
+                    settle = self._settle_up
+                    if settle is None:
+                        x = more[0] if more else _NONE
+                    else:
+                        # A lazy take runs the upstream's own iterator: what it raises
+                        # is the upstream's failure (it fails itself when settled with it).
+                        err: BaseException | None = None
+                        try:
+                            x = next(more, _NONE)
+                        except Exception as e:
+                            err = e
+                            x = _NONE
+                        settle(err)
+                    if x is _NONE:
+                        return  # (the upstream's failure or completion is on its way)
+            else:
+                x = NOTHING
+            if x is NOTHING:
                 self.pull(self.in_)
                 if cin.batch:
                     cin.demand_n = want
                 return
-            settle = self._settle_up
-            if settle is None:
-                x = more[0] if more else _NONE
-            else:
-                # A lazy take runs the upstream's own iterator: what it raises is the
-                # upstream's failure (it fails itself when settled with it).
-                err: BaseException | None = None
-                try:
-                    x = next(more, _NONE)
-                except Exception as e:
-                    err = e
-                    x = _NONE
-                settle(err)
-            if x is _NONE:
-                return  # (the upstream's failure or completion is on its way)
             if x is None:  # RS rule 2.13, as a fused chain checks what it is handed
                 name = cin.out_logic._stage_name
                 raise PortStateError(f"[{name}] {NONE_ELEMENT}")
@@ -1060,7 +1076,15 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             self._pull_up_fast()
 
     def on_pull_i(self, i: int) -> None:
-        if self.head_idx == i and self.pos == len(self.queue) - 1:
+        pos = self.pos
+        last = len(self.queue) - 1
+        if pos > last:
+            # The queue is empty: :meth:`_serve`'s way, with its wait for a pull on its
+            # way done by ``_pull_up_fast``.
+            if not self._cin.state & IN_CLOSED:
+                self._pull_up_fast(True)
+            return
+        if self.head_idx == i and pos == last:
             # The single-element path: the last element waits for this output. Pushed
             # now, as a dispatch would (with nothing after it, there is nothing to wait
             # for with it: another output's pull on its way is served when it comes).

@@ -71,8 +71,12 @@ class SinkLogic(GraphStageLogic, InHandler):
         self.in_: Inlet[Any] = shape.in_
         self.promise = promise
         self.set_handler(self.in_, self)
+        # The inlet's connection, read at start (the single-element paths spell out
+        # grab's and pull's fast paths on it).
+        self._cin: Any = None
 
     def pre_start(self) -> None:
+        self._cin = self._conns[self.in_]
         self.request()
 
     def request(self) -> None:
@@ -145,6 +149,23 @@ class _ForeachLogic(SinkLogic):
         self._batch_in = (self.in_,)
 
     def on_push(self) -> None:
+        c = self._cin
+        if c.state == 8 and type(c.elem) is not _Batch:
+            # One element (an element-at-a-time upstream): grab's and then request's
+            # pull's fast paths spelled out, as ``Sink.fold``'s single-element path.
+            x = c.elem
+            c.elem = None
+            c.state = 0
+            try:
+                self.f(x)
+            except Exception as exc:
+                if self.decide(exc) is Supervision.stop:
+                    raise
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            if c.batch:
+                c.demand_n = self.batch_size
+            return
         f = self.f
         it = iter(self.elements())
         while True:
@@ -186,9 +207,25 @@ class _FoldSinkLogic(SinkLogic):
         self._batch_in = (self.in_,)
 
     def on_push(self) -> None:
+        c = self._cin
+        if c.state == 8 and type(c.elem) is not _Batch:
+            # One element (an element-at-a-time upstream): no iterator, no loop; grab's
+            # and then request's pull's fast paths spelled out (AVAIL and nothing else:
+            # the connection is idle once grabbed, nothing else can touch it in between).
+            x = c.elem
+            c.elem = None
+            c.state = 0
+            try:
+                self.acc = self.f(self.acc, x)
+            except Exception as exc:
+                self._supervise(exc, self.acc)
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            if c.batch:
+                c.demand_n = self.batch_size
+            return
         x = self.grab(self.in_)
         if type(x) is not _Batch:
-            # One element (an element-at-a-time upstream): no iterator, no loop.
             try:
                 self.acc = self.f(self.acc, x)
             except Exception as exc:
@@ -319,12 +356,27 @@ class _EndElementLogic(SinkLogic):
             self._batch_in = (self.in_,)  # the last element: read whole batches
 
     def on_push(self) -> None:
+        c = self._cin
+        if c.state == 8 and not self.first:
+            # AVAIL and nothing else: grab's and then pull's fast paths spelled out (the
+            # connection is idle once grabbed), as ``Sink.fold``'s single-element path.
+            x = c.elem
+            c.elem = None
+            if type(x) is _Batch:
+                if x:
+                    self.last = x[-1]
+            else:
+                self.last = x
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            if c.batch:
+                c.demand_n = self.batch_size
+            return
         x = self.grab(self.in_)
         if self.first:
             self.succeed(x)
             self.complete_stage()
             return
-        c = self._conns[self.in_]
         if type(x) is _Batch:
             if x:
                 self.last = x[-1]
@@ -363,6 +415,21 @@ class _SeqLogic(SinkLogic):
         self._batch_in = (self.in_,)
 
     def on_push(self) -> None:
+        c = self._cin
+        if c.state == 8:
+            # AVAIL and nothing else: grab's and then pull's fast paths spelled out (the
+            # connection is idle once grabbed), as ``Sink.fold``'s single-element path.
+            x = c.elem
+            c.elem = None
+            if type(x) is _Batch:
+                self.buf.extend(x)
+            else:
+                self.buf.append(x)
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            if c.batch:
+                c.demand_n = self.batch_size
+            return
         x = self.grab(self.in_)
         if type(x) is _Batch:
             self.buf.extend(x)

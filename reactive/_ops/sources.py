@@ -8,6 +8,7 @@ from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._checks import NONE_ELEMENT
+from .._stage.batch import NOTHING
 from .._stage.logic import (
     GraphStage,
     GraphStageLogic,
@@ -113,6 +114,24 @@ class _IterableLogic(SourceLogic):
         first = self.nxt
         self.nxt = _END
         return chain((first,), islice(self.it, n - 1)) if n > 1 else iter((first,))
+
+    def _hand_over_one(self) -> Any:
+        """One element for a downstream logic to take right now, or ``NOTHING`` when none
+        is ready (see reactive/_stage/batch.py): the lazy take of one element and its
+        settling (the look-ahead, and completion when the iterator is exhausted; what
+        the look-ahead raises fails the source on the next pull) in one call."""
+        x = self.nxt
+        if x is _END:
+            return NOTHING
+        try:
+            self.nxt = nxt = next(self.it, _END)
+        except Exception as exc:
+            self.nxt = _END
+            self.err = exc
+            return x
+        if nxt is _END:
+            self.complete(self.out)
+        return x
 
     def _hand_over_settle(self, exc: BaseException | None) -> None:
         """After a lazy take: look ahead again (completion), or fail with the iterator."""

@@ -12,7 +12,10 @@ round trip; the connection's state is the same before and after, only elements m
 
 - :class:`HandsOver` (upstream): ``_hand_over_up_to(n)`` gives up to ``n`` elements to the
   downstream logic right now (a list, or a lazy iterator; ``None``: nothing ready), and a
-  lazy one is settled with ``_hand_over_settle(exc)`` once the caller's loop ended. A
+  lazy one is settled with ``_hand_over_settle(exc)`` once the caller's loop ended; a
+  downstream that takes one element at a time may call ``_hand_over_one()`` instead (the
+  lazy take of one element and its settling in one call: the element, or
+  :data:`NOTHING`; found by :func:`take_one_hook`). A
   fan-out junction offers ``_hand_over_i(i, n)`` per output instead (found per connection
   by :func:`hand_over_hook_of`), never lazy.
 - :class:`AcceptsBatches` (downstream, an async boundary's input): ``_give(batch)`` takes a
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch",
+    "NOTHING",
     "AcceptsBatches",
     "HandsOver",
     "accept_hook",
@@ -52,7 +56,21 @@ __all__ = [
     "offer_hook",
     "pull_hook",
     "settle_hook",
+    "take_one_hook",
 ]
+
+
+class _Nothing:
+    """The type of :data:`NOTHING`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOTHING"
+
+
+#: What ``_hand_over_one()`` returns when no element is ready.
+NOTHING: Any = _Nothing()
 
 
 @runtime_checkable
@@ -90,6 +108,15 @@ def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None
 def settle_hook(logic: Any) -> Callable[[BaseException | None], None] | None:
     """``logic._hand_over_settle`` if its hand-over is lazy (an iterator to settle)."""
     hook: Callable[[BaseException | None], None] | None = getattr(logic, "_hand_over_settle", None)
+    return hook
+
+
+def take_one_hook(logic: Any) -> Callable[[], Any] | None:
+    """``logic._hand_over_one`` if the logic hands over one element at a time right now
+    (an iterable source): the element, or :data:`NOTHING` when none is ready; the source
+    has looked ahead (and completed, or noted its iterator's failure for its next pull)
+    when it returns, exactly as a lazy take of one element settled with None."""
+    hook: Callable[[], Any] | None = getattr(logic, "_hand_over_one", None)
     return hook
 
 
