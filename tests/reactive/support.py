@@ -7,6 +7,15 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from reactive import Attributes, Keep, QueueOfferResult, Sink, Source, Supervision
+from reactive.stage import (
+    FlowShape,
+    GraphStage,
+    GraphStageLogic,
+    InHandler,
+    Inlet,
+    OutHandler,
+    Outlet,
+)
 from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
 
 if TYPE_CHECKING:
@@ -17,6 +26,7 @@ __all__ = [
     "D",
     "E",
     "Boom",
+    "OneByOne",
     "Recorder",
     "decider",
     "failing_after",
@@ -160,3 +170,29 @@ class Recorder:
 
 #: The offer results, short (as the Source.queue and Sink.queue cases compare lists of them).
 E, D, C = QueueOfferResult.enqueued, QueueOfferResult.dropped, QueueOfferResult.queue_closed
+
+
+class OneByOne(GraphStage[FlowShape]):
+    """A textbook element-at-a-time pass-through stage (a user's custom stage: no batch
+    protocol, no fused chain; every element is a push and a pull event)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shape = FlowShape(Inlet("OneByOne.in"), Outlet("OneByOne.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        """A fresh logic passing each element on."""
+        shape = self.shape
+
+        class Logic(GraphStageLogic, InHandler, OutHandler):
+            def __init__(self) -> None:
+                super().__init__(shape)
+                self.set_handlers(shape.in_, shape.out, self)
+
+            def on_push(self) -> None:
+                self.push(shape.out, self.grab(shape.in_))
+
+            def on_pull(self) -> None:
+                self.pull(shape.in_)
+
+        return Logic()

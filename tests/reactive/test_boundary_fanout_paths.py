@@ -101,6 +101,25 @@ async def run_foreach(make: Any, fast_paths: bool, input_buffer: int) -> tuple[l
     return [], end
 
 
+async def scaled_fan_out_sum(k: int, n: int) -> int:
+    """``range(n)`` -> Broadcast(k) -> branch i: ``map(x * i)`` then an async boundary ->
+    Merge(k) -> ``Sink.fold(0, add)``: the sum, ``sum(range(n)) * (0 + 1 + ... + k-1)``."""
+
+    def blueprint(b: Any, s: Any) -> Any:
+        src = b.add(Source.from_iterable(range(n)))
+        bc = b.add(Broadcast(k))
+        m = b.add(Merge(k))
+        src.out >> bc.in_
+        for i in range(k):
+            bc.out(i) >> b.add(Flow().map(lambda x, i=i: x * i).async_boundary()) >> m.in_(i)
+        m.out >> s.in_
+        return ClosedShape
+
+    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, int.__add__)))
+    total: int = await graph.run()
+    return total
+
+
 @SETTINGS
 @given(
     xs=INPUTS,
@@ -252,18 +271,7 @@ async def test_merge_hands_boundary_batches_to_its_sink_without_events(
     monkeypatch.setattr(fan_in._MergeBatchLogic, "push", counting_push)
     monkeypatch.setattr(fan_in._MergeBatchLogic, "_accept_i", counting_accept)
 
-    def blueprint(b: Any, s: Any) -> Any:
-        src = b.add(Source.from_iterable(range(2000)))
-        bc = b.add(Broadcast(3))
-        m = b.add(Merge(3))
-        src.out >> bc.in_
-        for i in range(3):
-            bc.out(i) >> b.add(Flow().map(lambda x, i=i: x * i).async_boundary()) >> m.in_(i)
-        m.out >> s.in_
-        return ClosedShape
-
-    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, int.__add__)))
-    total = await graph.run()
+    total = await scaled_fan_out_sum(3, 2000)
     assert total == 3 * sum(range(2000))
     assert accepted >= 3 * 2000 // 16
     assert pushes < accepted // 4
@@ -377,18 +385,7 @@ async def test_broadcast_takes_from_its_source_without_pulls(
 
     monkeypatch.setattr(sources._IterableLogic, "on_pull", counting)
 
-    def blueprint(b: Any, s: Any) -> Any:
-        src = b.add(Source.from_iterable(range(2000)))
-        bc = b.add(Broadcast(2))
-        m = b.add(Merge(2))
-        src.out >> bc.in_
-        for i in range(2):
-            bc.out(i) >> b.add(Flow().map(lambda x, i=i: x * i).async_boundary()) >> m.in_(i)
-        m.out >> s.in_
-        return ClosedShape
-
-    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, int.__add__)))
-    assert await graph.run() == sum(range(2000))
+    assert await scaled_fan_out_sum(2, 2000) == sum(range(2000))
     assert pulls < 2000 // 16 // 4
 
 

@@ -34,8 +34,9 @@ from reactive._ops.sources import _END, IterableSource
 from reactive._stage.batch import NOTHING, take_one_hook
 from reactive.stage import PortStateError
 from reactive.testkit import TestSink
+from tests.reactive.support import OneByOne
 from tests.reactive.test_junction_batches import INPUTS, SETTINGS, Injected
-from tests.reactive.test_partition_single_path import Items, LatestModel, Model, OneByOne
+from tests.reactive.test_partition_single_path import Items, LatestModel, Model
 
 if TYPE_CHECKING:
     from collections.abc import Callable

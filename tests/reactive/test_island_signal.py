@@ -37,8 +37,9 @@ from reactive.stage import (
     SourceShape,
 )
 from reactive.testkit import TestSink
+from tests.reactive.support import OneByOne
 from tests.reactive.test_blocked_loop import BlockingClock, warnings_of
-from tests.reactive.test_junction_batches import DEMAND, drive
+from tests.reactive.test_junction_batches import DEMAND, drive_on_own_materializer
 
 SETTINGS = settings(
     max_examples=80,
@@ -166,15 +167,7 @@ def model(xs: list[int], ops: list[Op], fail: tuple[int, int] | None) -> tuple[l
 
 
 async def run_chain(make: Any, fast_paths: bool, demand: list[int], cancel: bool) -> Any:
-    mat = Materializer(fast_paths=fast_paths, name="island-signal", input_buffer=4)
-    async with mat:
-        result = await drive(make(), mat, demand, cancel)
-        for _ in range(100):
-            if mat.running_tasks == 0:
-                break
-            await asyncio.sleep(0)
-        assert mat.running_tasks == 0
-    return result
+    return await drive_on_own_materializer(make(), "island-signal", fast_paths, demand, cancel)
 
 
 @SETTINGS
@@ -362,30 +355,6 @@ async def test_a_failing_callback_fails_the_stage_and_an_escape_leaves_the_islan
             await asyncio.wait_for(result2, 10)
 
 
-class _Count(GraphStage[FlowShape]):
-    """A custom pass-through stage (element-at-a-time events, no fused batches)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.shape = FlowShape(Inlet("Count.in"), Outlet("Count.out"))
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        shape = self.shape
-
-        class _L(GraphStageLogic, InHandler, OutHandler):
-            def __init__(self) -> None:
-                super().__init__(shape)
-                self.set_handlers(shape.in_, shape.out, self)
-
-            def on_push(self) -> None:
-                self.push(shape.out, self.grab(shape.in_))
-
-            def on_pull(self) -> None:
-                self.pull(shape.in_)
-
-        return _L()
-
-
 class _Endless(GraphStage[Any]):
     """A custom source of 1s without end; counts its handler calls in ``calls``."""
 
@@ -510,7 +479,7 @@ async def test_the_watch_times_the_callback_and_the_events_it_leaves_as_one_run(
         result = (
             Source.single(7)
             .via(Flow.from_graph(gate))
-            .via(Flow.from_graph(_Count()))
+            .via(Flow.from_graph(OneByOne()))
             .map(slow)
             .run_with(Sink.seq(), mat)
         )

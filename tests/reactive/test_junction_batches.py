@@ -160,16 +160,25 @@ async def drive(graph: Any, mat: Materializer, demand: list[int], cancel: bool) 
     return out, "cancelled"
 
 
-async def run(make: Any, fast_paths: bool, demand: list[int], cancel: bool) -> Any:
-    mat = Materializer(fast_paths=fast_paths, name="junction-batches", input_buffer=4)
+async def drive_on_own_materializer(
+    graph: Any, name: str, fast_paths: bool, demand: list[int], cancel: bool
+) -> Any:
+    """:func:`drive` on a fresh materializer (``input_buffer=4``, fast paths on or off),
+    then check that none of its tasks outlives the stream."""
+    mat = Materializer(fast_paths=fast_paths, name=name, input_buffer=4)
     async with mat:
-        result = await drive(RunnableGraph.from_graph(make()), mat, demand, cancel)
-        for _ in range(50):
+        result = await drive(graph, mat, demand, cancel)
+        for _ in range(100):
             if mat.running_tasks == 0:
                 break
             await asyncio.sleep(0)
         assert mat.running_tasks == 0
     return result
+
+
+async def run(make: Any, fast_paths: bool, demand: list[int], cancel: bool) -> Any:
+    graph = RunnableGraph.from_graph(make())
+    return await drive_on_own_materializer(graph, "junction-batches", fast_paths, demand, cancel)
 
 
 async def run_both_paths(

@@ -38,7 +38,7 @@ from reactive import (
     Supervision,
 )
 from reactive.testkit import TestSink
-from tests.reactive.test_junction_batches import DEMAND, SETTINGS, drive
+from tests.reactive.test_junction_batches import DEMAND, SETTINGS, drive_on_own_materializer
 
 
 class CallFailed(Exception):
@@ -106,15 +106,8 @@ async def run_map_async(
     flow = src.map_async(par, f)
     if decider in DECIDERS:
         flow = flow.with_attributes(Attributes.supervision_strategy(DECIDERS[decider]))
-    mat = Materializer(fast_paths=fast_paths, name="map-async-pool", input_buffer=4)
-    async with mat:
-        result = await drive(flow.to_mat(TestSink.probe(), Keep.right), mat, demand, cancel)
-        for _ in range(100):
-            if mat.running_tasks == 0:
-                break
-            await asyncio.sleep(0)
-        assert mat.running_tasks == 0
-    return result
+    graph = flow.to_mat(TestSink.probe(), Keep.right)
+    return await drive_on_own_materializer(graph, "map-async-pool", fast_paths, demand, cancel)
 
 
 @SETTINGS
@@ -237,16 +230,10 @@ async def test_map_async_into_merge_keeps_each_branch_in_order(
         may_fail = False
     ends = []
     for fast_paths in (True, False):
-        mat = Materializer(fast_paths=fast_paths, name="map-async-merge", input_buffer=4)
-        async with mat:
-            out, end = await drive(
-                merged_branches(branches, par, f, decider, boundary, eager), mat, demand, cancel
-            )
-            for _ in range(100):
-                if mat.running_tasks == 0:
-                    break
-                await asyncio.sleep(0)
-            assert mat.running_tasks == 0
+        graph = merged_branches(branches, par, f, decider, boundary, eager)
+        out, end = await drive_on_own_materializer(
+            graph, "map-async-merge", fast_paths, demand, cancel
+        )
         for i, ref in enumerate(refs):
             got = [v for b, v in out if b == i]
             assert got == ref[: len(got)], (fast_paths, i, got, ref)

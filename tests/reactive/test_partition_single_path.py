@@ -30,7 +30,6 @@ from reactive import (
 )
 from reactive.stage import (
     FanInShape2,
-    FlowShape,
     GraphStage,
     GraphStageLogic,
     InHandler,
@@ -40,6 +39,7 @@ from reactive.stage import (
     PortStateError,
 )
 from reactive.testkit import TestSink
+from tests.reactive.support import OneByOne
 from tests.reactive.test_fan_out_batches import (
     STEPS,
     check_partition_scenario,
@@ -50,30 +50,6 @@ from tests.reactive.test_junction_batches import INPUTS, SETTINGS, Injected
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-
-class OneByOne(GraphStage[FlowShape]):
-    """A textbook element-at-a-time pass-through stage (no batch protocol)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.shape = FlowShape(Inlet("OneByOne.in"), Outlet("OneByOne.out"))
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        shape = self.shape
-
-        class Logic(GraphStageLogic, InHandler, OutHandler):
-            def __init__(self) -> None:
-                super().__init__(shape)
-                self.set_handlers(shape.in_, shape.out, self)
-
-            def on_push(self) -> None:
-                self.push(shape.out, self.grab(shape.in_))
-
-            def on_pull(self) -> None:
-                self.pull(shape.in_)
-
-        return Logic()
 
 
 class Items:

@@ -35,7 +35,7 @@ from reactive import (
     Supervision,
 )
 from reactive.testkit import TestSink
-from tests.reactive.test_junction_batches import DEMAND, SETTINGS, drive
+from tests.reactive.test_junction_batches import DEMAND, SETTINGS, drive_on_own_materializer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -112,15 +112,7 @@ def pool(
 
 
 async def run_pool(make: Any, fast_paths: bool, demand: list[int], cancel: bool) -> Any:
-    mat = Materializer(fast_paths=fast_paths, name="pool-paths", input_buffer=4)
-    async with mat:
-        result = await drive(make(), mat, demand, cancel)
-        for _ in range(100):
-            if mat.running_tasks == 0:
-                break
-            await asyncio.sleep(0)
-        assert mat.running_tasks == 0
-    return result
+    return await drive_on_own_materializer(make(), "pool-paths", fast_paths, demand, cancel)
 
 
 @SETTINGS
