@@ -161,6 +161,9 @@ class _ForeachLogic(SinkLogic):
             except Exception as exc:
                 if self.decide(exc) is Supervision.stop:
                     raise
+            if c.state:  # ``f`` touched the stream (a close): the checked pull
+                self.request()
+                return
             c.state = 1  # PULL_REQ
             c.q.append(c)
             if c.batch:
@@ -219,6 +222,9 @@ class _FoldSinkLogic(SinkLogic):
                 self.acc = self.f(self.acc, x)
             except Exception as exc:
                 self._supervise(exc, self.acc)
+            if c.state:  # ``f`` touched the stream (a close): the checked pull
+                self.request()
+                return
             c.state = 1  # PULL_REQ
             c.q.append(c)
             if c.batch:
