@@ -456,14 +456,7 @@ class Island:
                     self.running = False
                     sched.executing = 0
                     sched.inline_depth -= 1
-                    # ``execute``'s end, for an outermost run.
-                    if sched.deferred and not sched.drain_scheduled:
-                        sched.drain_scheduled = True
-                        self.loop.call_soon(sched.drain_soon)
-                    if t0 is not None:
-                        elapsed = self.now() - t0
-                        if elapsed > self.watch:
-                            blocked(self, elapsed)
+                    self._end_run(t0)
                 if self.finished or self.queue or self.mailbox or self.flush_hooks:
                     self._wake()  # finished, or budget spent: the task takes over
                 return
@@ -512,15 +505,22 @@ class Island:
         finally:
             self.running = False
             sched.executing -= 1
-            if sched.deferred and sched.executing == 0 and not sched.drain_scheduled:
-                # Stopped early (budget spent or finished): settle the cascade soon.
-                sched.drain_scheduled = True
-                self.loop.call_soon(sched.drain_soon)
-            if t0 is not None:
-                elapsed = self.now() - t0
-                if elapsed > self.watch:
-                    blocked(self, elapsed)
+            self._end_run(t0)
         return bool(self.queue or self.mailbox or self.flush_hooks) and not self.finished
+
+    def _end_run(self, t0: float | None) -> None:
+        """The end of a run (``execute``, or ``signal``'s outermost run), once it is off
+        the stack: with no run left on it and flush hooks deferred (stopped early: budget
+        spent or finished), settle the cascade soon; a run timed from ``t0`` (the
+        outermost) that took longer than ``watch`` starts a blocked-loop diagnosis."""
+        sched = self.sched
+        if sched.deferred and sched.executing == 0 and not sched.drain_scheduled:
+            sched.drain_scheduled = True
+            self.loop.call_soon(sched.drain_soon)
+        if t0 is not None:
+            elapsed = self.now() - t0
+            if elapsed > self.watch:
+                blocked(self, elapsed)
 
     def _run(self, budget: int) -> None:
         """The loop of a run: up to ``budget`` events and mailbox entries, then the flush
