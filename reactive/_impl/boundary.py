@@ -154,6 +154,9 @@ class _BoundaryIn(GraphStageLogic, InHandler):
 class _BoundaryOut(GraphStageLogic, OutHandler):
     """Downstream half: a source in the consuming island with the bounded buffer."""
 
+    #: Hands out what it has whoever asks how much (see ``_ops.simple.asks_in_batches``).
+    _demand_blind = True
+
     def __init__(self, size: int) -> None:
         self.out: Outlet[Any] = Outlet("async.out")
         super().__init__(SourceShape(self.out))

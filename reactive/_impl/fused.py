@@ -166,6 +166,9 @@ class FusedChain(GraphStage[FlowShape]):
 
 
 class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
+    #: Asks upstream for what was asked of it (see ``_ops.simple.asks_in_batches``).
+    _passes_demand_on = True
+
     def __init__(self, shape: FlowShape, ops: tuple[tuple[Any, Any], ...]) -> None:
         super().__init__(shape)
         self.in_ = shape.in_

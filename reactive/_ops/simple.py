@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import NoSuchElementError, StreamLimitReachedError
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
 
@@ -616,6 +616,28 @@ class _LimitLogic(FlowLogic):
 
 
 # -- grouping ---------------------------------------------------------------------------
+def asks_in_batches(c: Any) -> bool:
+    """Whether a stage that will take ``k`` more elements anyway (a group's rest) may ask
+    for them with one pull on its connection ``c`` (batch fast path, see fused.py).
+
+    Only on a batch connection, and only when what hands the elements out does not look
+    at how much each downstream asks for: an iterable source or an async boundary's
+    buffer (``_demand_blind``), possibly through fused chains, which ask upstream for what
+    was asked of them (``_passes_demand_on``). Not behind a ``Balance``, say: it hands
+    each output up to what that output asked for, so one output asking for a whole group
+    would take the elements that, asked for one at a time, it deals out in turn.
+    """
+    if not c.batch:
+        return False
+    logic = c.out_logic
+    while getattr(logic, "_passes_demand_on", False):
+        c = logic._conns[logic.in_]
+        if not c.batch:
+            return True  # the chain pulls its upstream one element at a time
+        logic = c.out_logic
+    return bool(getattr(logic, "_demand_blind", False))
+
+
 class Grouped(FlowStage):
     """``grouped(n)``: lists of ``n`` elements; the last may be shorter."""
 
@@ -636,14 +658,35 @@ class _GroupedLogic(FlowLogic):
         super().__init__(shape)
         self.n = n
         self.buf: list[Any] = []
+        # Batch fast path (see fused.py): the rest of the group is asked for with one pull
+        # and may arrive as one batch. Element at a time, the group is pulled for one
+        # element after another anyway: never more than it needs.
+        self._batch_in = (self.in_,)
+        self._ask_rest = False
+
+    def pre_start(self) -> None:
+        self._ask_rest = asks_in_batches(self._conns[self.in_])
+
+    def on_pull(self) -> None:
+        self._pull_rest()
+
+    def _pull_rest(self) -> None:
+        self.pull(self.in_)
+        if self._ask_rest:
+            self._conns[self.in_].demand_n = self.n - len(self.buf)
 
     def on_push(self) -> None:
-        self.buf.append(self.grab(self.in_))
-        if len(self.buf) >= self.n:
-            out, self.buf = self.buf, []
-            self.push(self.out, out)
+        x = self.grab(self.in_)
+        buf = self.buf
+        if type(x) is _Batch:
+            buf.extend(x)  # at most the rest of the group: what _pull_rest asked for
         else:
-            self.pull(self.in_)
+            buf.append(x)
+        if len(buf) >= self.n:
+            self.buf = []
+            self.push(self.out, buf)
+        else:
+            self._pull_rest()
 
     def on_upstream_finish(self) -> None:
         if self.buf:

@@ -78,6 +78,9 @@ def _none_index(xs: list[Any]) -> int:
 
 
 class _IterableLogic(SourceLogic):
+    #: Hands out what it has whoever asks how much (see ``_ops.simple.asks_in_batches``).
+    _demand_blind = True
+
     def __init__(self, shape: SourceShape[Any], iterable: Iterable[Any]) -> None:
         super().__init__(shape)
         self.iterable = iterable

@@ -17,9 +17,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BufferOverflowError, RateExceededError, StreamTimeoutError
-from .._stage.logic import GraphStageLogic, TimerGraphStageLogic
+from .._stage.logic import GraphStageLogic, TimerGraphStageLogic, _Batch
 from .buffers import OverflowStrategy
-from .simple import FlowLogic, FlowStage
+from .simple import FlowLogic, FlowStage, asks_in_batches
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -261,27 +261,48 @@ class _GroupedWithinLogic(TimerFlowLogic):
         self.push_eagerly = False
         self.group_emitted = True
         self.finished = False
+        # Batch fast path (see fused.py): the rest of the group is asked for with one pull
+        # and may arrive as one batch (element at a time, it is pulled for one element
+        # after another: never more than the group needs, nor the one element held).
+        self._batch_in = (self.in_,)
+        self._ask_rest = False
 
     def pre_start(self) -> None:
+        self._ask_rest = asks_in_batches(self._conns[self.in_])
         self.schedule_with_fixed_delay(_KEY, self.seconds, self.seconds)
+        self._pull_rest()
+
+    def _pull_rest(self) -> None:
+        """Pull for the rest of the group, or (group full) for the one element held."""
         self.pull(self.in_)
+        if self._ask_rest:
+            room = self.n - len(self.buf)
+            self._conns[self.in_].demand_n = room if room > 1 else 1
 
     def _restart_timer(self) -> None:
         self.schedule_with_fixed_delay(_KEY, self.seconds, self.seconds)
 
     def _next_element(self, x: Any) -> None:
         self.group_emitted = False
-        if len(self.buf) < self.n:
-            self.buf.append(x)
-            if len(self.buf) < self.n:
-                self.pull(self.in_)
+        buf = self.buf
+        if len(buf) < self.n:
+            if type(x) is _Batch:
+                # At most the room left: what ``_pull_rest`` asked for (the group only
+                # shrinks between a pull and its push).
+                buf.extend(x)
+            else:
+                buf.append(x)
+            if len(buf) < self.n:
+                self._pull_rest()
             elif not self.is_available(self.out):
                 self.push_eagerly = True
-                self.pull(self.in_)  # hold one more element, outside the group
+                self._pull_rest()  # hold one more element, outside the group
             else:
                 self._restart_timer()
                 self._emit_group()
         else:
+            if type(x) is _Batch:  # the one element held, asked for alone
+                (x,) = x
             self.pending = x
             self._restart_timer()
             self._try_close_group()
@@ -313,7 +334,7 @@ class _GroupedWithinLogic(TimerFlowLogic):
         if self.is_available(self.in_):
             self._next_element(self.grab(self.in_))
         elif not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
-            self.pull(self.in_)
+            self._pull_rest()
 
     def on_push(self) -> None:
         if self.pending is None:
