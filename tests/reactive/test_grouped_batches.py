@@ -21,7 +21,14 @@ from hypothesis import strategies as st
 
 from reactive import Flow, Keep, Materializer, Sink, Source
 from reactive.testkit import ManualClock, TestSink, TestSource
-from tests.reactive.test_junction_batches import DEMAND, INPUTS, SETTINGS, Injected, drive
+from tests.reactive.test_junction_batches import (
+    DEMAND,
+    INPUTS,
+    SETTINGS,
+    Injected,
+    drive,
+    source,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,15 +54,7 @@ def chunks(xs: list[int], n: int) -> list[list[int]]:
 def grouped_source(
     data: Counted, n: int, keep_mod: int, fail_at: int | None, boundary: bool
 ) -> Source[Any, Any]:
-    src: Any = Source.from_iterable(data)
-    if fail_at is not None:
-
-        def check(x: tuple[int, int]) -> int:
-            if x[1] == fail_at:
-                raise Injected(f"at {fail_at}")
-            return x[0]
-
-        src = src.zip_with_index().map(check)
+    src: Any = source(data, fail_at)  # type: ignore[arg-type]  # any iterable will do
     if keep_mod > 1:
         src = src.filter(lambda x: x % keep_mod != 0)
     if boundary:
