@@ -57,8 +57,10 @@ unwrapped methods: it pays one class-attribute check per batch at the fast-path 
 above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
-resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
-``_on_resume`` and ``fail_stage`` the same way.
+resumes, whether it failed) are a ``StageMeter`` on the stage's connections, which
+``GraphStageLogic``'s ``_handle_error``, ``_resume_counted`` and ``fail_stage`` update
+(nothing is set on the logic itself: an attribute added after its ``__init__`` can push
+the instance off CPython's shared-key attribute layout, and that cost ~5% on B2).
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class MeteredConnection(Connection):
         "pend",
         "closed_at",
         "derive",
+        "out_meter",
+        "in_meter",
     )
 
     def __init__(
@@ -136,6 +140,10 @@ class MeteredConnection(Connection):
         # What ``element_count`` reads instead of ``elements`` when the count is derived
         # from elsewhere (an iterable source of a range or tuple, see ``_counted_take``).
         self.derive: Callable[[], int] | None = None
+        # The ``StageMeter`` of the out side's and the in side's stage, when it has
+        # metrics on (set by ``instrument``; read by ``GraphStageLogic._stage_meter``).
+        self.out_meter: StageMeter | None = None
+        self.in_meter: StageMeter | None = None
 
     #: The async boundary's ``_give``/``_lent`` count the batches they move on it.
     metered = True
@@ -333,34 +341,6 @@ _FIRST = operator.itemgetter(0)
 _IMMUTABLE = frozenset((range, tuple))
 
 
-def _stage_wrappers(logic: Any, sm: StageMeter) -> None:
-    handle_error = logic._handle_error
-    on_restart = logic._on_restart
-    on_resume = logic._on_resume
-    fail_stage = logic.fail_stage
-
-    def _handle_error(exc: Exception) -> None:
-        sm.errors += 1
-        handle_error(exc)
-
-    def _on_restart(exc: BaseException) -> None:
-        sm.restarts += 1
-        on_restart(exc)
-
-    def _on_resume(exc: BaseException) -> None:
-        sm.resumes += 1
-        on_resume(exc)
-
-    def _fail_stage(exc: BaseException) -> None:
-        sm.failed = True
-        fail_stage(exc)
-
-    logic._handle_error = _handle_error
-    logic._on_restart = _on_restart
-    logic._on_resume = _on_resume
-    logic.fail_stage = _fail_stage
-
-
 def instrument(logics: list[Any]) -> None:
     """Give the logics of a metered materialization their counters (before they start).
 
@@ -369,9 +349,16 @@ def instrument(logics: list[Any]) -> None:
     """
     for logic in logics:
         if logic._attributes.get("metrics"):
+            # On the stage's connections (all metered: a connection is when either side
+            # has metrics), where ``GraphStageLogic._stage_meter`` finds it: nothing is
+            # set on the logic itself (see there).
             sm = StageMeter()
-            logic._observe_meter = sm
-            _stage_wrappers(logic, sm)
+            for conn in logic._conns.values():
+                if type(conn) is MeteredConnection:
+                    if conn.out_logic is logic:
+                        conn.out_meter = sm
+                    if conn.in_logic is logic:
+                        conn.in_meter = sm
         for port, conn in logic._conns.items():
             if type(conn) is not MeteredConnection:
                 continue

@@ -380,7 +380,7 @@ def _gauges_of(logic: Any) -> Gauges:
 def _stage_metrics(
     logic: Any, ins: tuple[ConnectionSnapshot, ...], outs: tuple[ConnectionSnapshot, ...]
 ) -> StageMetrics | None:
-    sm = getattr(logic, "_observe_meter", None)
+    sm = logic._stage_meter()
     if sm is None:
         return None
     in_m = [c.metrics for c in ins if c.metrics is not None]
