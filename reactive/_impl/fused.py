@@ -338,7 +338,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         0), whose out side hands elements over (an async boundary's buffer is read by
         ``_serve`` itself). A connection's state is read as little as possible here.
         """
-        cin = self._cin
+        cin: Any = self._cin  # (Any: a ``MeteredConnection`` when metered)
         settle = self._settle_up
         run, linemap = self.runners.get(0) or self._runner(0)
         st = self.st
@@ -346,6 +346,8 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             more = take(n - len(out))
             if not more:
                 return None
+            if cin.metered:  # a take: one pull and one push, counted here (reactive.observe)
+                cin.takes += 1
             it = iter(more) if settle is None else more
             # ``_drive`` inlined for the common case, as above.
             try:
@@ -435,6 +437,10 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
     #: What an async boundary upstream calls when it answered our pull and now holds
     #: elements (``_serve`` itself: no call in between).
     _resume_pulled = _serve
+
+    #: ``_fill`` counts the hand-overs it takes on a metered in-connection itself
+    #: (reactive.observe's ``instrument`` then wraps no hook of the logic upstream).
+    _counts_takes = True
 
     def on_pull(self) -> None:
         if self.zeros and self._emit_zeros():

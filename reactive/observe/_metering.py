@@ -74,7 +74,7 @@ from typing import TYPE_CHECKING, Any
 from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
 from .._ops.sources import _END
-from .._stage.batch import hand_over_hook, settle_hook
+from .._stage.batch import hand_over_hook, lend_hook, settle_hook
 from .._stage.logic import _Batch
 
 if TYPE_CHECKING:
@@ -117,6 +117,7 @@ class MeteredConnection(Connection):
         "derive",
         "out_meter",
         "in_meter",
+        "takes",
     )
 
     def __init__(
@@ -127,6 +128,11 @@ class MeteredConnection(Connection):
         self.pushes = 0
         self.pulls = 0
         self.elements = 0
+        # Hand-overs taken across the connection (``_hand_over_up_to``: a fused chain's
+        # ``_fill`` counts its own, a wrapper set by ``instrument`` those of other
+        # consumers): each stands for one pull and one push with no phase change, so
+        # the pulls and pushes read are ``pulls + takes`` and ``pushes + takes``.
+        self.takes = 0
         # IDLE, PENDING or CLOSED: kept by the accounting below (not derived from
         # ``state``, which the interpreter also writes on deliveries that change nothing
         # here).
@@ -256,7 +262,11 @@ _EXACT_LENGTH = frozenset(
 )
 
 
-def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
+def _counted_take(
+    orig: Any, m: MeteredConnection, lazy: bool, logic: Any, count: bool = True
+) -> Any:
+    """``orig`` (a logic's ``_hand_over_up_to``) counting what it hands over on ``m``: its
+    elements, and (``count``) the take itself, unless the consumer counts its takes."""
     if lazy and type(getattr(logic, "iterable", None)) in _IMMUTABLE:
         # A lazy take from a range or a tuple: the source's iterator says exactly how many
         # elements it gave up, whichever way (takes, or pushes on pulls), so the count is
@@ -268,8 +278,8 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
             lazy_it = orig(n)
             if lazy_it is None:
                 return None
-            m.pulls += 1
-            m.pushes += 1
+            if count:
+                m.takes += 1
             if m.derive is None:
                 it = logic.it
                 start = m.elements + it.__length_hint__() + 1
@@ -301,8 +311,8 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
             lazy_it = orig(n)
             if lazy_it is None:
                 return None
-            m.pulls += 1
-            m.pushes += 1
+            if count:
+                m.takes += 1
             it = logic.it
             if type(it) in _EXACT_LENGTH:
                 before = it.__length_hint__() + 1
@@ -326,8 +336,8 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
     def take_now(n: int) -> Any:
         batch = orig(n)
         if batch:
-            m.pulls += 1
-            m.pushes += 1
+            if count:
+                m.takes += 1
             m.elements += len(batch)
         return batch
 
@@ -335,6 +345,25 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
 
 
 _FIRST = operator.itemgetter(0)
+
+
+def _range_derive(logic: Any) -> Callable[[], int]:
+    """The element count of an iterable source of a ``range``, read off its iterator
+    (``element_count``): the range's length minus what the iterator has left and the
+    element looked ahead, whichever way the elements went (takes, or pushes on pulls).
+    A range holds no None, so every element taken from the iterator went out."""
+    total: int = iter(logic.iterable).__length_hint__()
+
+    def derive() -> int:
+        it = logic.it
+        if it is None:  # not started
+            return 0
+        held = logic.nxt is not _END  # the element looked ahead
+        count: int = total - it.__length_hint__() - held
+        return count
+
+    return derive
+
 
 #: Iterables whose iterator's length hint can change only by iterating (immutable): an
 #: iterable source of one of these has its element count derived when it is read.
@@ -369,6 +398,20 @@ def instrument(logics: list[Any]) -> None:
             m = conn
             if port is conn.out_port and conn.out_logic is logic:
                 take = hand_over_hook(logic)
-                if take is not None:
-                    lazy = settle_hook(logic) is not None
+                if take is None:
+                    continue
+                lazy = settle_hook(logic) is not None
+                if not getattr(conn.in_logic, "_counts_takes", False):
                     logic._hand_over_up_to = _counted_take(take, m, lazy, logic)
+                    continue
+                # A fused chain downstream counts its takes itself (``_fill``), and never
+                # takes from a logic that lends its buffer (an async boundary: ``_lent``
+                # counts): nothing to wrap there, nor for a range, whose count is read
+                # off the source's iterator. (Nothing set on the logic keeps its
+                # attribute layout; see ``GraphStageLogic._stage_meter``.)
+                if lend_hook(logic) is not None:
+                    continue
+                if lazy and type(getattr(logic, "iterable", None)) is range:
+                    m.derive = _range_derive(logic)
+                    continue
+                logic._hand_over_up_to = _counted_take(take, m, lazy, logic, count=False)

@@ -328,7 +328,8 @@ def _port_metrics(conn: Any) -> PortMetrics | None:
     if not isinstance(conn, MeteredConnection):
         return None
     idle, pending = conn.times()
-    return PortMetrics(conn.element_count(), conn.pushes, conn.pulls, idle, pending)
+    takes = conn.takes  # (each a pull and a push)
+    return PortMetrics(conn.element_count(), conn.pushes + takes, conn.pulls + takes, idle, pending)
 
 
 def _conn_snapshot(conn: Any, cache: dict[int, ConnectionSnapshot]) -> ConnectionSnapshot:
