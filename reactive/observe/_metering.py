@@ -31,11 +31,15 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   chain's ``_request`` and a fan-in junction's ``_pull_in`` (a pull of an empty
   boundary delivered at once). ``pulled``/``unpended`` below say what they do.
 - The hand-overs that move elements without a transition (``_hand_over_up_to``,
-  ``_lent``: see ``reactive._impl.fused``) count a pull and a push per batch:
-  ``_lent``/``_give``/``_deliver`` themselves, a source's ``_hand_over_up_to`` through an
-  instance-level wrapper set here, at materialization. A lazy take's elements: from a
-  range or a tuple, read off the source's iterator when the metrics are read
-  (``element_count``: nothing per take, the settle not wrapped); from a list, off its
+  ``_lent``: see ``reactive._impl.fused``) count a push per batch and, for a take, a
+  pull too: ``_lent``/``_give``/``_deliver`` themselves; a take in ``takes`` (one
+  counter for its pull and its push, added to both when read): a fused chain's
+  ``_fill`` counts its own, a wrapper set here on the upstream logic at materialization
+  those of any other consumer (a ``map_async``, a junction, a sink behind a boundary).
+  A lazy take's elements: from a range, read off the source's iterator when the metrics
+  are read (``element_count``, from the start: nothing per take, nothing wrapped when a
+  fused chain takes); from a tuple, the same from its first take on (a tuple may hold a
+  None, which fails the source with elements taken and not sent); from a list, off its
   iterator's length hint when the take settles; otherwise through a counter zipped
   with the iterator.
 
@@ -43,18 +47,21 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
 ``state`` property whose setter timed the phases from the bits of every write) side by
 side with this one on random schedules: the times and pulls are equal.
 
-What this costs (B2: four islands, the chain's work per element small; process time,
-paired rounds, median of 31-41): metrics on ~0.85-0.87x of metrics off (0.73x with the
-``state`` property, ~0.84x before the lazy take of a range or tuple was counted at read
-time). About 15 more bytecodes per element on ~135. Switching parts off: the
-accounting at the boundary and fused fast paths ~6-7% (about 0.33 clock reads per
-element: a pull and its answer on two connections per hop of ~8 elements, plus the
-per-batch push and element counts; the clock reads themselves ~1.5%), the take wrapper
-of the source ~0.5%, the stage wrappers under 1% (within the noise); the counting
-queue (the sink's pulls, one call each) was not measured apart. B1 (one fused chain)
-~0.99x. A graph without metrics has plain connections, the island's own queue and
-unwrapped methods: it pays one class-attribute check per batch at the fast-path sites
-above.
+What this costs (B2: four islands, the chain's work per element small). In
+instructions (callgrind, the marginal cost per element between 40k and 120k elements,
+which no other load on the machine changes): metrics off 5,585 per element, on 6,059
+(0.92x; it was 6,352, 0.88x, before the stage counters left the logics, ``_give``
+counted in one branch and the fused chain counted its own takes). In process time
+(paired rounds in one process, as ``make bench`` runs them): ~0.86-0.87x. Taking parts
+out, same method: the fast paths' clock reads and pending-time sums ~4.5% (about 0.33
+clock reads per element: a pull and its answer on two connections per hop of ~8
+elements; each read separates two instants with a stage's code between them, so none
+can be shared without moving time from one phase to another), the per-batch push and
+element counts at the boundaries ~3.5%, the rest (phase marks, pull counts, the
+counting queue of the sink's pulls, takes, the snapshot when the graph ends) ~5%.
+B1 (one fused chain) ~0.99x. A graph without metrics has plain connections, the
+island's own queue and unwrapped methods: it pays one class-attribute check per batch at
+the fast-path sites above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
 resumes, whether it failed) are a ``StageMeter`` on the stage's connections, which
