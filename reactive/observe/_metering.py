@@ -131,6 +131,7 @@ class MeteredConnection(Connection):
         self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any, clock: Any
     ) -> None:
         super().__init__(out_logic, out_port, in_logic, in_port)
+        self.metered = True  # (see ``Connection``)
         self.now = now = time_of(clock)
         self.pushes = 0
         self.pulls = 0
@@ -157,9 +158,6 @@ class MeteredConnection(Connection):
         # metrics on (set by ``instrument``; read by ``GraphStageLogic._stage_meter``).
         self.out_meter: StageMeter | None = None
         self.in_meter: StageMeter | None = None
-
-    #: The async boundary's ``_give``/``_lent`` count the batches they move on it.
-    metered = True
 
     def pulled(self) -> None:
         """Demand became pending (a pull, or a fast path setting ``DEMAND``)."""
