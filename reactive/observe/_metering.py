@@ -49,10 +49,11 @@ side with this one on random schedules: the times and pulls are equal.
 
 What this costs (B2: four islands, the chain's work per element small). In
 instructions (callgrind, the marginal cost per element between 40k and 120k elements,
-which no other load on the machine changes): metrics off 5,585 per element, on 6,059
-(0.92x; it was 6,352, 0.88x, before the stage counters left the logics, ``_give``
-counted in one branch and the fused chain counted its own takes). In process time
-(paired rounds in one process, as ``make bench`` runs them): ~0.86-0.87x. Taking parts
+which no other load on the machine changes): metrics off 5,532 per element, on 5,986
+(0.92x; it was 5,585 and 6,352, 0.88x, before the stage counters left the logics,
+``_give`` counted in one branch, the fused chain counted its own takes and ``metered``
+became a slot). In process time: ~0.86-0.87x in paired rounds in one process (as ``make
+bench`` runs them), ~0.88-0.90x from separate processes (min of 5 runs each). Taking parts
 out, same method: the fast paths' clock reads and pending-time sums ~4.5% (about 0.33
 clock reads per element: a pull and its answer on two connections per hop of ~8
 elements; each read separates two instants with a stage's code between them, so none
@@ -60,8 +61,8 @@ can be shared without moving time from one phase to another), the per-batch push
 element counts at the boundaries ~3.5%, the rest (phase marks, pull counts, the
 counting queue of the sink's pulls, takes, the snapshot when the graph ends) ~5%.
 B1 (one fused chain) ~0.99x. A graph without metrics has plain connections, the
-island's own queue and unwrapped methods: it pays one class-attribute check per batch at
-the fast-path sites above.
+island's own queue and unwrapped methods: it pays one slot check (``metered``) per batch
+at the fast-path sites above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
 resumes, whether it failed) are a ``StageMeter`` on the stage's connections, which
