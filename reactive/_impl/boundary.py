@@ -49,18 +49,18 @@ class _BoundaryIn(GraphStageLogic, InHandler):
 
     def on_demand(self, n: int) -> None:
         self.demand += n
-        c = self._conns[self.in_]
+        c: Any = self._conns[self.in_]  # (Any: a ``MeteredConnection`` when metered)
         island = self._island
         if c.state == 0 and island is not None and not island.queue:
             # Idle connection, empty event queue: the pull would be the next event, so
             # deliver it now (one queue round trip less per batch).
             c.state = DEMAND
-            if c.metered:  # that pull, counted here (reactive.observe: ``pulled``)
-                m: Any = c  # (idle before: its state was 0)
-                now = m.now  # (called as a local: no method lookup on a slot)
-                m.phase = 1
-                m.pend -= now()
-                m.pulls += 1
+            if c.metered:  # that pull, counted here (reactive.observe: ``pulled``;
+                # idle before: its state was 0)
+                now = c.now  # (called as a local: no method lookup on a slot)
+                c.phase = 1
+                c.pend -= now()
+                c.pulls += 1
             if c.batch:
                 c.demand_n = self.demand
             try:
@@ -99,29 +99,32 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle. The chain gives only
         on a connection whose state is exactly ``DEMAND``, so idle is 0 (no read of it).
         """
-        c = self._conns[self.in_]
-        if c.metered:  # one push of a batch, counted here (reactive.observe)
-            m: Any = c
-            k = len(batch)
-            m.pushes += 1
-            m.elements += k
-            if self.demand <= k:  # it answers the (pending) demand (below):
-                m.phase = 0  # ``unpended``, spelled out
-                now = m.now
-                m.pend += now()
+        c: Any = self._conns[self.in_]  # (Any: a ``MeteredConnection`` when metered)
+        k = len(batch)
         # ``_collect`` spelled out: this is once per batch.
         if self.pending:
             self.pending.extend(batch)
         else:
             self.pending = batch
-        demand = self.demand = self.demand - len(batch)
+        demand = self.demand = self.demand - k
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self._island.flush_hooks.append(self.flush)  # type: ignore[union-attr]
+        # The metered counts (reactive.observe) are spelled out in both branches: one
+        # check of ``metered`` per batch either way.
         if demand > 0:
             c.demand_n = demand
+            if c.metered:  # one push of a batch, counted here
+                c.pushes += 1
+                c.elements += k
         else:
             c.state = 0
+            if c.metered:  # one push of a batch that answered the pending demand
+                c.pushes += 1
+                c.elements += k
+                c.phase = 0  # ``unpended``, spelled out
+                now = c.now  # (called as a local: no method lookup on a slot)
+                c.pend += now()
 
     def flush(self) -> None:
         self.flush_scheduled = False

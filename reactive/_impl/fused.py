@@ -338,7 +338,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         0), whose out side hands elements over (an async boundary's buffer is read by
         ``_serve`` itself). A connection's state is read as little as possible here.
         """
-        cin = self._cin
+        cin: Any = self._cin  # (Any: a ``MeteredConnection`` when metered)
         settle = self._settle_up
         run, linemap = self.runners.get(0) or self._runner(0)
         st = self.st
@@ -346,6 +346,8 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             more = take(n - len(out))
             if not more:
                 return None
+            if cin.metered:  # a take: one pull and one push, counted here (reactive.observe)
+                cin.takes += 1
             it = iter(more) if settle is None else more
             # ``_drive`` inlined for the common case, as above.
             try:
@@ -436,22 +438,26 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
     #: elements (``_serve`` itself: no call in between).
     _resume_pulled = _serve
 
+    #: ``_fill`` counts the hand-overs it takes on a metered in-connection itself
+    #: (reactive.observe's ``instrument`` then wraps no hook of the logic upstream).
+    _counts_takes = True
+
     def on_pull(self) -> None:
         if self.zeros and self._emit_zeros():
             return
-        cin = self._cin
+        cin: Any = self._cin  # (Any: a ``MeteredConnection`` when metered)
         lender = self._lender
         if lender is not None and cin.state == 0 and not lender.buffer:
             # Behind an async boundary with nothing buffered (the chain waits for the
             # boundary's next batch): what ``_serve`` would end with, ``_request``'s pull
             # delivered at once (see there).
             cin.state = DEMAND
-            if cin.metered:  # that pull, counted here (reactive.observe)
-                m: Any = cin  # (idle before: its state was 0; ``pulled`` spelled out)
-                now = m.now
-                m.phase = 1
-                m.pend -= now()
-                m.pulls += 1
+            if cin.metered:  # that pull, counted here (reactive.observe; idle before:
+                # its state was 0; ``pulled`` spelled out)
+                now = cin.now
+                cin.phase = 1
+                cin.pend -= now()
+                cin.pulls += 1
             cout = self._cout
             cin.demand_n = cout.demand_n if cout.batch else 1
             return
@@ -464,18 +470,18 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             self._request()
 
     def _request(self) -> None:
-        cin = self._cin
+        cin: Any = self._cin  # (Any: a ``MeteredConnection`` when metered)
         if self._lend_up is not None and cin.state == 0 and not cin.out_logic.buffer:
             # An async boundary with nothing buffered: its ``on_pull`` would do nothing,
             # so deliver the pull now (PULL_REQ -> DEMAND) instead of queueing an event
             # for it; its next batch then finds us waiting (``_resume_pulled``).
             cin.state = DEMAND
-            if cin.metered:  # that pull, counted here (reactive.observe: ``pulled``)
-                m: Any = cin  # (idle before: its state was 0)
-                now = m.now  # (called as a local: no method lookup on a slot)
-                m.phase = 1
-                m.pend -= now()
-                m.pulls += 1
+            if cin.metered:  # that pull, counted here (reactive.observe: ``pulled``;
+                # idle before: its state was 0)
+                now = cin.now  # (called as a local: no method lookup on a slot)
+                cin.phase = 1
+                cin.pend -= now()
+                cin.pulls += 1
         else:
             self.pull(self.in_)
         if cin.batch:

@@ -164,7 +164,7 @@ class _RestartLogic(TimerGraphStageLogic):
         )
         self.schedule_once(_RESTART, delay)
         self.restart_count += 1
-        meter = getattr(self, "_observe_meter", None)
+        meter = self._stage_meter()
         if meter is not None:  # metrics on (reactive.observe): a backoff restart counts
             meter.restarts += 1
         self.backoff()

@@ -356,7 +356,7 @@ class _ScanLogic(FlowLogic):
         if self.is_available(self.out):
             self.push(self.out, self.acc)
         else:
-            self._on_resume(exc)
+            self._resume_counted(exc)
 
     def on_pull(self) -> None:
         if not self.zero_pushed:

@@ -903,6 +903,9 @@ class GraphStageLogic:
         Raises:
             Nothing: ports already closed are left as they are.
         """
+        meter = self._stage_meter()
+        if meter is not None:  # metrics on (reactive.observe)
+            meter.failed = True
         # The hook runs first: closing the last port may stop the stage, and post_stop
         # must see the failure (else a sink's result gets AbruptTerminationError).
         note_failure(exc, self._stage_name)
@@ -1006,21 +1009,46 @@ class GraphStageLogic:
     def _on_restart(self, exc: BaseException) -> None:
         """Supervision restart: reset state (override ``restart_state``), then resume."""
         self.restart_state()
+        self._resume_counted(exc)
+
+    def _resume_counted(self, exc: BaseException) -> None:
+        """``_on_resume``, counted as a resume when metrics are on (reactive.observe)."""
+        meter = self._stage_meter()
+        if meter is not None:
+            meter.resumes += 1
         self._on_resume(exc)
+
+    def _stage_meter(self) -> Any:
+        """This stage's counters (``reactive.observe``'s ``StageMeter``: errors, restarts,
+        resumes, failed) when its graph has metrics on, else None.
+
+        Kept on its connections (a ``MeteredConnection``'s ``out_meter``/``in_meter``),
+        not on the logic: an attribute added to a logic after its ``__init__`` can push
+        the instance off CPython's shared-key attribute layout, which slows every
+        attribute read and method call of its hot path. Read on error paths only.
+        """
+        for c in self._conns.values():
+            return getattr(c, "out_meter" if c.out_logic is self else "in_meter", None)
+        return None
 
     def restart_state(self) -> None:
         """Reset the operator's state for a supervision restart (default: nothing)."""
 
     def _handle_error(self, exc: Exception) -> None:
+        meter = self._stage_meter()
+        if meter is not None:  # metrics on (reactive.observe): an error raised here
+            meter.errors += 1
         if self._stopped:
             log.error("[%s] error after stop: %r", self._stage_name, exc)
             return
         if self._supervised and not isinstance(exc, PortStateError):
             directive = self.decide(exc)
             if directive is Supervision.resume:
-                self._on_resume(exc)
+                self._resume_counted(exc)
                 return
             if directive is Supervision.restart:
+                if meter is not None:
+                    meter.restarts += 1
                 self._on_restart(exc)
                 return
         log.debug("[%s] failed: %r", self._stage_name, exc)

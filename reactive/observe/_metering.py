@@ -31,11 +31,15 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   chain's ``_request`` and a fan-in junction's ``_pull_in`` (a pull of an empty
   boundary delivered at once). ``pulled``/``unpended`` below say what they do.
 - The hand-overs that move elements without a transition (``_hand_over_up_to``,
-  ``_lent``: see ``reactive._impl.fused``) count a pull and a push per batch:
-  ``_lent``/``_give``/``_deliver`` themselves, a source's ``_hand_over_up_to`` through an
-  instance-level wrapper set here, at materialization. A lazy take's elements: from a
-  range or a tuple, read off the source's iterator when the metrics are read
-  (``element_count``: nothing per take, the settle not wrapped); from a list, off its
+  ``_lent``: see ``reactive._impl.fused``) count a push per batch and, for a take, a
+  pull too: ``_lent``/``_give``/``_deliver`` themselves; a take in ``takes`` (one
+  counter for its pull and its push, added to both when read): a fused chain's
+  ``_fill`` counts its own, a wrapper set here on the upstream logic at materialization
+  those of any other consumer (a ``map_async``, a junction, a sink behind a boundary).
+  A lazy take's elements: from a range, read off the source's iterator when the metrics
+  are read (``element_count``, from the start: nothing per take, nothing wrapped when a
+  fused chain takes); from a tuple, the same from its first take on (a tuple may hold a
+  None, which fails the source with elements taken and not sent); from a list, off its
   iterator's length hint when the take settles; otherwise through a counter zipped
   with the iterator.
 
@@ -43,22 +47,28 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
 ``state`` property whose setter timed the phases from the bits of every write) side by
 side with this one on random schedules: the times and pulls are equal.
 
-What this costs (B2: four islands, the chain's work per element small; process time,
-paired rounds, median of 31-41): metrics on ~0.85-0.87x of metrics off (0.73x with the
-``state`` property, ~0.84x before the lazy take of a range or tuple was counted at read
-time). About 15 more bytecodes per element on ~135. Switching parts off: the
-accounting at the boundary and fused fast paths ~6-7% (about 0.33 clock reads per
-element: a pull and its answer on two connections per hop of ~8 elements, plus the
-per-batch push and element counts; the clock reads themselves ~1.5%), the take wrapper
-of the source ~0.5%, the stage wrappers under 1% (within the noise); the counting
-queue (the sink's pulls, one call each) was not measured apart. B1 (one fused chain)
-~0.99x. A graph without metrics has plain connections, the island's own queue and
-unwrapped methods: it pays one class-attribute check per batch at the fast-path sites
-above.
+What this costs (B2: four islands, the chain's work per element small). In
+instructions (callgrind, the marginal cost per element between 40k and 120k elements,
+which no other load on the machine changes): metrics off 5,532 per element, on 5,986
+(0.92x; it was 5,585 and 6,352, 0.88x, before the stage counters left the logics,
+``_give`` counted in one branch, the fused chain counted its own takes and ``metered``
+became a slot). In process time: ~0.86-0.87x in paired rounds in one process (as ``make
+bench`` runs them), ~0.88-0.90x from separate processes (min of 5 runs each). Taking parts
+out, same method: the fast paths' clock reads and pending-time sums ~4.5% (about 0.33
+clock reads per element: a pull and its answer on two connections per hop of ~8
+elements; each read separates two instants with a stage's code between them, so none
+can be shared without moving time from one phase to another), the per-batch push and
+element counts at the boundaries ~3.5%, the rest (phase marks, pull counts, the
+counting queue of the sink's pulls, takes, the snapshot when the graph ends) ~5%.
+B1 (one fused chain) ~0.99x. A graph without metrics has plain connections, the
+island's own queue and unwrapped methods: it pays one slot check (``metered``) per batch
+at the fast-path sites above.
 
 Stage-level counters (exceptions raised by a stage's handlers, supervision restarts and
-resumes, whether it failed) wrap the logic's ``_handle_error``, ``_on_restart``,
-``_on_resume`` and ``fail_stage`` the same way.
+resumes, whether it failed) are a ``StageMeter`` on the stage's connections, which
+``GraphStageLogic``'s ``_handle_error``, ``_resume_counted`` and ``fail_stage`` update
+(nothing is set on the logic itself: an attribute added after its ``__init__`` can push
+the instance off CPython's shared-key attribute layout, and that cost ~5% on B2).
 """
 
 from __future__ import annotations
@@ -72,7 +82,7 @@ from typing import TYPE_CHECKING, Any
 from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
 from .._ops.sources import _END
-from .._stage.batch import hand_over_hook, settle_hook
+from .._stage.batch import hand_over_hook, lend_hook, settle_hook
 from .._stage.logic import _Batch
 
 if TYPE_CHECKING:
@@ -113,16 +123,25 @@ class MeteredConnection(Connection):
         "pend",
         "closed_at",
         "derive",
+        "out_meter",
+        "in_meter",
+        "takes",
     )
 
     def __init__(
         self, out_logic: Any, out_port: Any, in_logic: Any, in_port: Any, clock: Any
     ) -> None:
         super().__init__(out_logic, out_port, in_logic, in_port)
+        self.metered = True  # (see ``Connection``)
         self.now = now = time_of(clock)
         self.pushes = 0
         self.pulls = 0
         self.elements = 0
+        # Hand-overs taken across the connection (``_hand_over_up_to``: a fused chain's
+        # ``_fill`` counts its own, a wrapper set by ``instrument`` those of other
+        # consumers): each stands for one pull and one push with no phase change, so
+        # the pulls and pushes read are ``pulls + takes`` and ``pushes + takes``.
+        self.takes = 0
         # IDLE, PENDING or CLOSED: kept by the accounting below (not derived from
         # ``state``, which the interpreter also writes on deliveries that change nothing
         # here).
@@ -136,9 +155,10 @@ class MeteredConnection(Connection):
         # What ``element_count`` reads instead of ``elements`` when the count is derived
         # from elsewhere (an iterable source of a range or tuple, see ``_counted_take``).
         self.derive: Callable[[], int] | None = None
-
-    #: The async boundary's ``_give``/``_lent`` count the batches they move on it.
-    metered = True
+        # The ``StageMeter`` of the out side's and the in side's stage, when it has
+        # metrics on (set by ``instrument``; read by ``GraphStageLogic._stage_meter``).
+        self.out_meter: StageMeter | None = None
+        self.in_meter: StageMeter | None = None
 
     def pulled(self) -> None:
         """Demand became pending (a pull, or a fast path setting ``DEMAND``)."""
@@ -248,7 +268,11 @@ _EXACT_LENGTH = frozenset(
 )
 
 
-def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> Any:
+def _counted_take(
+    orig: Any, m: MeteredConnection, lazy: bool, logic: Any, count: bool = True
+) -> Any:
+    """``orig`` (a logic's ``_hand_over_up_to``) counting what it hands over on ``m``: its
+    elements, and (``count``) the take itself, unless the consumer counts its takes."""
     if lazy and type(getattr(logic, "iterable", None)) in _IMMUTABLE:
         # A lazy take from a range or a tuple: the source's iterator says exactly how many
         # elements it gave up, whichever way (takes, or pushes on pulls), so the count is
@@ -260,8 +284,8 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
             lazy_it = orig(n)
             if lazy_it is None:
                 return None
-            m.pulls += 1
-            m.pushes += 1
+            if count:
+                m.takes += 1
             if m.derive is None:
                 it = logic.it
                 start = m.elements + it.__length_hint__() + 1
@@ -293,8 +317,8 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
             lazy_it = orig(n)
             if lazy_it is None:
                 return None
-            m.pulls += 1
-            m.pushes += 1
+            if count:
+                m.takes += 1
             it = logic.it
             if type(it) in _EXACT_LENGTH:
                 before = it.__length_hint__() + 1
@@ -318,8 +342,8 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
     def take_now(n: int) -> Any:
         batch = orig(n)
         if batch:
-            m.pulls += 1
-            m.pushes += 1
+            if count:
+                m.takes += 1
             m.elements += len(batch)
         return batch
 
@@ -328,37 +352,28 @@ def _counted_take(orig: Any, m: MeteredConnection, lazy: bool, logic: Any) -> An
 
 _FIRST = operator.itemgetter(0)
 
+
+def _range_derive(logic: Any) -> Callable[[], int]:
+    """The element count of an iterable source of a ``range``, read off its iterator
+    (``element_count``): the range's length minus what the iterator has left and the
+    element looked ahead, whichever way the elements went (takes, or pushes on pulls).
+    A range holds no None, so every element taken from the iterator went out."""
+    total: int = iter(logic.iterable).__length_hint__()
+
+    def derive() -> int:
+        it = logic.it
+        if it is None:  # not started
+            return 0
+        held = logic.nxt is not _END  # the element looked ahead
+        count: int = total - it.__length_hint__() - held
+        return count
+
+    return derive
+
+
 #: Iterables whose iterator's length hint can change only by iterating (immutable): an
 #: iterable source of one of these has its element count derived when it is read.
 _IMMUTABLE = frozenset((range, tuple))
-
-
-def _stage_wrappers(logic: Any, sm: StageMeter) -> None:
-    handle_error = logic._handle_error
-    on_restart = logic._on_restart
-    on_resume = logic._on_resume
-    fail_stage = logic.fail_stage
-
-    def _handle_error(exc: Exception) -> None:
-        sm.errors += 1
-        handle_error(exc)
-
-    def _on_restart(exc: BaseException) -> None:
-        sm.restarts += 1
-        on_restart(exc)
-
-    def _on_resume(exc: BaseException) -> None:
-        sm.resumes += 1
-        on_resume(exc)
-
-    def _fail_stage(exc: BaseException) -> None:
-        sm.failed = True
-        fail_stage(exc)
-
-    logic._handle_error = _handle_error
-    logic._on_restart = _on_restart
-    logic._on_resume = _on_resume
-    logic.fail_stage = _fail_stage
 
 
 def instrument(logics: list[Any]) -> None:
@@ -369,9 +384,16 @@ def instrument(logics: list[Any]) -> None:
     """
     for logic in logics:
         if logic._attributes.get("metrics"):
+            # On the stage's connections (all metered: a connection is when either side
+            # has metrics), where ``GraphStageLogic._stage_meter`` finds it: nothing is
+            # set on the logic itself (see there).
             sm = StageMeter()
-            logic._observe_meter = sm
-            _stage_wrappers(logic, sm)
+            for conn in logic._conns.values():
+                if type(conn) is MeteredConnection:
+                    if conn.out_logic is logic:
+                        conn.out_meter = sm
+                    if conn.in_logic is logic:
+                        conn.in_meter = sm
         for port, conn in logic._conns.items():
             if type(conn) is not MeteredConnection:
                 continue
@@ -382,6 +404,20 @@ def instrument(logics: list[Any]) -> None:
             m = conn
             if port is conn.out_port and conn.out_logic is logic:
                 take = hand_over_hook(logic)
-                if take is not None:
-                    lazy = settle_hook(logic) is not None
+                if take is None:
+                    continue
+                lazy = settle_hook(logic) is not None
+                if not getattr(conn.in_logic, "_counts_takes", False):
                     logic._hand_over_up_to = _counted_take(take, m, lazy, logic)
+                    continue
+                # A fused chain downstream counts its takes itself (``_fill``), and never
+                # takes from a logic that lends its buffer (an async boundary: ``_lent``
+                # counts): nothing to wrap there, nor for a range, whose count is read
+                # off the source's iterator. (Nothing set on the logic keeps its
+                # attribute layout; see ``GraphStageLogic._stage_meter``.)
+                if lend_hook(logic) is not None:
+                    continue
+                if lazy and type(getattr(logic, "iterable", None)) is range:
+                    m.derive = _range_derive(logic)
+                    continue
+                logic._hand_over_up_to = _counted_take(take, m, lazy, logic, count=False)

@@ -328,7 +328,8 @@ def _port_metrics(conn: Any) -> PortMetrics | None:
     if not isinstance(conn, MeteredConnection):
         return None
     idle, pending = conn.times()
-    return PortMetrics(conn.element_count(), conn.pushes, conn.pulls, idle, pending)
+    takes = conn.takes  # (each a pull and a push)
+    return PortMetrics(conn.element_count(), conn.pushes + takes, conn.pulls + takes, idle, pending)
 
 
 def _conn_snapshot(conn: Any, cache: dict[int, ConnectionSnapshot]) -> ConnectionSnapshot:
@@ -380,7 +381,7 @@ def _gauges_of(logic: Any) -> Gauges:
 def _stage_metrics(
     logic: Any, ins: tuple[ConnectionSnapshot, ...], outs: tuple[ConnectionSnapshot, ...]
 ) -> StageMetrics | None:
-    sm = getattr(logic, "_observe_meter", None)
+    sm = logic._stage_meter()
     if sm is None:
         return None
     in_m = [c.metrics for c in ins if c.metrics is not None]

@@ -2,11 +2,12 @@
 
 Its lazy takes (a fused chain iterating the source's own iterator) are not counted as
 they settle: ``MeteredConnection.element_count`` reads the count off the iterator (what
-it had at the first take, minus what it has left and the element it looks ahead). Here
-every take is also counted element by element (the iterator it hands over wrapped in a
-counting generator), and the derived count must equal what the connection counted
-itself (its pushes on pulls) plus those, read at any moment: from inside the chain's loop
-(a take open), from stages behind boundaries (the source between takes), and at the end.
+it had at the first take, or a range's length, minus what it has left and the element
+it looks ahead). Here every take is also counted element by element (the source's own
+hand-over wrapped in a counting generator, below anything ``instrument`` wraps), and
+the derived count must equal what the connection counted itself (its pushes on pulls)
+plus those, read at any moment: from inside the chain's loop (a take open), from stages
+behind boundaries (the source between takes), and at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reactive import Attributes, Keep, Materializer, Sink, Source
-from reactive.observe import _metering
+from reactive._ops.sources import _IterableLogic
 from reactive.observe._metering import MeteredConnection
 
 if TYPE_CHECKING:
@@ -27,12 +28,14 @@ if TYPE_CHECKING:
 
 #: Elements handed over by takes, per connection, counted one by one.
 _TAKEN: dict[int, int] = {}
+#: Takes (hand-overs that gave elements), per connection.
+_TAKES: dict[int, int] = {}
 #: The source's connection (the one the takes are from), once known.
 _SRC: list[MeteredConnection] = []
 #: How many times the invariant was checked with a derived count (a take happened).
 _CHECKS: list[int] = [0]
 
-_COUNTED_TAKE = _metering._counted_take
+_HAND_OVER = _IterableLogic._hand_over_up_to
 
 
 def _counting(it: Any, key: int) -> Iterator[Any]:
@@ -41,23 +44,26 @@ def _counting(it: Any, key: int) -> Iterator[Any]:
         yield x
 
 
-def _counting_take(orig: Any, m: Any, lazy: bool, logic: Any) -> Any:
-    take = _COUNTED_TAKE(orig, m, lazy, logic)
-    if not lazy:  # (a boundary's buffer: counted as it is handed over)
-        return take
-    _SRC.append(m)
-
-    def counted(n: int) -> Any:
-        out = take(n)
-        return None if out is None else _counting(out, id(m))
-
-    return counted
+def _counting_hand_over(self: _IterableLogic, n: int) -> Any:
+    """The source's own hand-over, its elements counted one by one as they are taken
+    (below whatever ``instrument`` wraps around it, if anything)."""
+    m: Any = self._conns[self.out]
+    if not any(c is m for c in _SRC):
+        _SRC.append(m)
+    out = _HAND_OVER(self, n)
+    if out is None:
+        return None
+    _TAKES[id(m)] = _TAKES.get(id(m), 0) + 1
+    return _counting(out, id(m))
 
 
 def _check() -> None:
     for m in _SRC:
         want = m.elements + _TAKEN.get(id(m), 0)
         assert m.element_count() == want, (m.element_count(), want)
+        # Each take counted once, by the fused chain that took it or by the wrapper
+        # around the hand-over (another consumer, a map_async here).
+        assert m.takes == _TAKES.get(id(m), 0), (m.takes, _TAKES)
         if m.derive is not None:
             _CHECKS[0] += 1
 
@@ -74,11 +80,12 @@ def _checked(x: int) -> int:
 
 @pytest.fixture
 def counting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_metering, "_counted_take", _counting_take)
+    monkeypatch.setattr(_IterableLogic, "_hand_over_up_to", _counting_hand_over)
 
 
 async def _run(data: Any, ops: list[tuple[str, int, bool]], buffer: int, fast: bool) -> None:
     _TAKEN.clear()  # (per graph: connections' ids are reused)
+    _TAKES.clear()
     _SRC.clear()
     flow: Any = Source.from_iterable(data).named("src")
     for i, (kind, k, cut) in enumerate(ops):
@@ -105,6 +112,12 @@ async def _run(data: Any, ops: list[tuple[str, int, bool]], buffer: int, fast: b
         src = next(s for s in mat.snapshot().graph("g").stages if s.id.startswith("src"))
         assert src.metrics is not None
         assert src.metrics.elements_out == len(data)
+        # A take is a pull and a push of the port.
+        port = src.outlets[0].metrics
+        assert port is not None
+        for m in _SRC:
+            takes = _TAKES.get(id(m), 0)
+            assert (port.pulls, port.pushes) == (m.pulls + takes, m.pushes + takes)
     want = list(data)
     for kind, k, _ in ops:
         if kind == "map":
