@@ -39,6 +39,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         # the hand-over is the hot signal, once per batch.
         self._signal_peer: Any = None
         self._peer_elements: Any = None
+        self._peer_island: Any = None  # ``peer._island`` (make_boundary): the direct hop
 
     def _pull_more(self) -> None:
         c = self._conns[self.in_]
@@ -127,6 +128,44 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self.flush_scheduled = False
         if self.pending:
             batch, self.pending = self.pending, []
+            pi = self._peer_island
+            sched = pi.sched
+            if (
+                sched.executing
+                and pi.waiter is not None
+                and not pi.running
+                and sched.inline_depth < pi.direct_depth
+                and not pi.queue
+                and not pi.mailbox
+                and sched.diagnosis is None
+                and not pi.finished
+            ):
+                # Fast path: the direct hop. ``Island.signal``'s run nested in another
+                # island's run, spelled out (once per batch): the peer island is parked
+                # with nothing queued and none of its handlers on the stack, so the
+                # batch is what its loop would run next.
+                peer = self.peer
+                sched.inline_depth += 1
+                pi.running = True
+                try:
+                    if not peer._stopped:  # type: ignore[union-attr]
+                        try:
+                            peer.on_elements(batch)  # type: ignore[union-attr]
+                        except Exception as exc:
+                            peer._handle_error(exc)  # type: ignore[union-attr]
+                finally:
+                    pi.running = False
+                    sched.inline_depth -= 1
+                if pi.queue or pi.mailbox:
+                    pi._execute_inline()
+                else:
+                    if pi.flush_hooks:
+                        # As a nested run does: hand over at the end of the cascade.
+                        sched.deferred.extend(pi.flush_hooks)
+                        pi.flush_hooks = []
+                    if pi.finished:
+                        pi._wake()
+                return
             self._signal_peer(self.peer, self._peer_elements, batch)
 
     def on_upstream_finish(self) -> None:
@@ -177,6 +216,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         # the demand signal is once per half buffer.
         self._signal_peer: Any = None
         self._peer_demand: Any = None
+        self._peer_island: Any = None  # ``peer._island`` (make_boundary): the direct hop
 
     def pre_start(self) -> None:
         c = self._cout = self._conns[self.out]
@@ -248,7 +288,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             k += self.consumed
             if k >= self.threshold:
                 self.consumed = 0
-                self._signal_peer(self.peer, self._peer_demand, k)
+                self._demand_peer(k)
             else:
                 self.consumed = k
             return
@@ -308,7 +348,45 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                 self.complete(self.out)
         elif self.consumed >= self.threshold:
             n_req, self.consumed = self.consumed, 0
-            self._signal_peer(self.peer, self._peer_demand, n_req)
+            self._demand_peer(n_req)
+
+    def _demand_peer(self, n: int) -> None:
+        """Ask the upstream half for ``n`` more elements (``peer.on_demand(n)`` in its
+        island). Fast path: the direct hop, as ``_BoundaryIn.flush`` hands a batch over."""
+        pi = self._peer_island
+        sched = pi.sched
+        if (
+            sched.executing
+            and pi.waiter is not None
+            and not pi.running
+            and sched.inline_depth < pi.direct_depth
+            and not pi.queue
+            and not pi.mailbox
+            and sched.diagnosis is None
+            and not pi.finished
+        ):
+            peer = self.peer
+            sched.inline_depth += 1
+            pi.running = True
+            try:
+                if not peer._stopped:  # type: ignore[union-attr]
+                    try:
+                        peer.on_demand(n)  # type: ignore[union-attr]
+                    except Exception as exc:
+                        peer._handle_error(exc)  # type: ignore[union-attr]
+            finally:
+                pi.running = False
+                sched.inline_depth -= 1
+            if pi.queue or pi.mailbox:
+                pi._execute_inline()
+            else:
+                if pi.flush_hooks:
+                    sched.deferred.extend(pi.flush_hooks)
+                    pi.flush_hooks = []
+                if pi.finished:
+                    pi._wake()
+            return
+        self._signal_peer(self.peer, self._peer_demand, n)
 
     def _hand_over_up_to(self, n: int) -> list[Any] | None:
         """Hand up to ``n`` buffered elements to the fused chain downstream, synchronously.
@@ -342,7 +420,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             k += self.consumed
             if k >= self.threshold:
                 self.consumed = 0
-                self._signal_peer(self.peer, self._peer_demand, k)
+                self._demand_peer(k)
             else:
                 self.consumed = k
 
@@ -393,6 +471,8 @@ def make_boundary(ctx: Any, ol: Any, op: Any, il: Any, ip: Any) -> None:
     up._stage_name = f"{ol._stage_name}.async-out"
     ctx.register(down, il._attributes, il._island)
     down._stage_name = f"{il._stage_name}.async-in"
+    up._peer_island = il._island
+    down._peer_island = ol._island
     up._signal_peer = il._island.signal
     up._peer_elements = down.on_elements
     down._signal_peer = ol._island.signal

@@ -475,6 +475,22 @@ class Island:
         else:
             self._wake()
 
+    def _execute_inline(self) -> None:
+        """What ``signal`` does when its callback left events (a direct run nested in
+        another island's run, spelled out by an async boundary's hop): run them inline
+        while the nesting depth allows, else wake the island's task."""
+        sched = self.sched
+        if sched.inline_depth < MAX_INLINE_DEPTH and self.waiter is not None:
+            sched.inline_depth += 1
+            try:
+                more = self.execute()
+            finally:
+                sched.inline_depth -= 1
+            if more or self.finished:
+                self._wake()
+        else:
+            self._wake()
+
     def _wake(self) -> None:
         w = self.waiter
         if w is not None and not w.done():
