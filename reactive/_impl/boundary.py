@@ -35,6 +35,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self.demand = 0
         self.pending: list[Any] = []
         self.flush_scheduled = False
+        self._flush = self.flush  # the flush hook, bound once (scheduled once per batch)
         # ``peer._island.signal`` and ``peer.on_elements``, bound once (make_boundary):
         # the hand-over is the hot signal, once per batch.
         self._signal_peer: Any = None
@@ -91,7 +92,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             self.flush_scheduled = True
             island = self._island
             assert island is not None
-            island.flush_hooks.append(self.flush)
+            island.flush_hooks.append(self._flush)
 
     def _give(self, batch: list[Any]) -> None:
         """Take a batch from the fused chain upstream synchronously (see fused.py).
@@ -118,7 +119,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         demand = self.demand = self.demand - len(batch)
         if not self.flush_scheduled:
             self.flush_scheduled = True
-            self._island.flush_hooks.append(self.flush)  # type: ignore[union-attr]
+            self._island.flush_hooks.append(self._flush)  # type: ignore[union-attr]
         if demand > 0:
             c.demand_n = demand
         else:
