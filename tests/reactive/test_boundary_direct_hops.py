@@ -208,7 +208,7 @@ async def test_a_linear_chain_of_boundaries_hops_directly(monkeypatch: pytest.Mo
     start and end."""
     calls = count_signals(monkeypatch)
     n = 3200
-    mat = Materializer(name="direct-hops")
+    mat = Materializer(fast_paths=True, name="direct-hops")
     async with mat:
         total = await (
             Source.from_iterable(range(n))
