@@ -32,6 +32,8 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self.set_handler(self.in_, self)
         self._batch_in = (self.in_,)
         self.peer: _BoundaryOut | None = None
+        # The inlet's connection (make_boundary, once it is wired): the demand hop's.
+        self._cin: Any = None
         self.demand = 0
         self.pending: list[Any] = []
         self.flush_scheduled = False
@@ -366,15 +368,34 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             and sched.diagnosis is None
             and not pi.finished
         ):
-            peer = self.peer
+            peer: Any = self.peer
             sched.inline_depth += 1
             pi.running = True
             try:
-                if not peer._stopped:  # type: ignore[union-attr]
-                    try:
-                        peer.on_demand(n)  # type: ignore[union-attr]
-                    except Exception as exc:
-                        peer._handle_error(exc)  # type: ignore[union-attr]
+                if not peer._stopped:
+                    # ``peer.on_demand(n)`` spelled out for what the hop knows (its island
+                    # is ``pi``, whose queue is empty): an idle, unmetered connection
+                    # takes the pull at once, a pulled or closed one only counts the
+                    # demand (``_pull_more`` pulls nothing), anything else goes the
+                    # checked way.
+                    c = peer._cin
+                    st = c.state
+                    if st == 0 and not c.metered:
+                        peer.demand += n
+                        c.state = DEMAND
+                        if c.batch:
+                            c.demand_n = peer.demand
+                        try:
+                            c.out_handler.on_pull()
+                        except Exception as exc:
+                            c.out_logic._handle_error(exc)
+                    elif st & (PULLED | IN_CLOSED):
+                        peer.demand += n
+                    else:
+                        try:
+                            peer.on_demand(n)
+                        except Exception as exc:
+                            peer._handle_error(exc)
             finally:
                 pi.running = False
                 sched.inline_depth -= 1
@@ -478,5 +499,5 @@ def make_boundary(ctx: Any, ol: Any, op: Any, il: Any, ip: Any) -> None:
     up._peer_elements = down.on_elements
     down._signal_peer = ol._island.signal
     down._peer_demand = up.on_demand
-    ctx._direct(ol, op, up, up.in_)
+    up._cin = ctx._direct(ol, op, up, up.in_)
     ctx._direct(down, down.out, il, ip)

@@ -7,7 +7,7 @@ then do, spelled out once per batch).
 Checked here: the signals they save (counted on ``Island.signal``; with the fast paths off
 every batch and every re-request still signals), and a differential property test of
 fan-out graphs with a boundary on both sides of each branch, random buffer sizes, a
-raising function and a ``take`` after the merge: the same elements per branch, in the
+raising function, a filter and a ``take`` after the merge: the same elements per branch, in the
 same order, the same failure, with the fast paths on and off, as a Python model, and
 never more elements past the source than the boundaries and stages may hold.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reactive import (
@@ -31,6 +31,7 @@ from reactive import (
     Sink,
     Source,
 )
+from reactive._impl.boundary import _BoundaryIn
 from reactive._impl.interpreter import Island
 
 if TYPE_CHECKING:
@@ -68,11 +69,14 @@ def fan_out(
     take: int | None,
     seen: list[int],
     collect: Any,
+    drop: int = 0,
 ) -> Any:
-    """``Broadcast`` -> per branch ``async -> map -> async`` -> ``Merge`` [-> ``take``],
-    into ``Sink.foreach(collect)``; an element is ``(branch, x * mul + branch)``. Branch
-    ``b`` raises ``Boom`` at its element ``i`` when ``fail == (b, i)``; ``seen[0]``
-    counts the elements that left the source."""
+    """``Broadcast`` -> per branch ``async -> map [-> filter] -> async`` -> ``Merge`` [->
+    ``take``], into ``Sink.foreach(collect)``; an element is ``(branch, x * mul +
+    branch)``, the filter (``drop`` > 0) drops those whose ``x`` is a multiple of ``drop``
+    (batches then fall short of the demand: the boundary's inlet stays pulled while
+    demand comes in). Branch ``b`` raises ``Boom`` at its element ``i`` when ``fail == (b,
+    i)``; ``seen[0]`` counts the elements that left the source."""
     k = len(muls)
 
     def left_source(x: int) -> int:
@@ -94,7 +98,10 @@ def fan_out(
                     raise Boom(j, i)
                 return (j, x * m + j)
 
-            branch = Flow().async_boundary().map(f).async_boundary()
+            branch = Flow().async_boundary().map(f)
+            if drop:
+                branch = branch.filter(lambda e, j=j, m=m: ((e[1] - j) // m) % drop != 0)
+            branch = branch.async_boundary()
             bcast.out(j) >> b.add(branch) >> merge.in_(j)
         if take is None:
             merge.out >> sink.in_
@@ -112,6 +119,7 @@ async def run_fan_out(
     take: int | None,
     fast_paths: bool,
     input_buffer: int,
+    drop: int = 0,
 ) -> tuple[list[Any], bool, int]:
     """(the elements, whether the stream failed with Boom, the most source elements not
     yet through every branch to the sink at any time)."""
@@ -131,7 +139,7 @@ async def run_fan_out(
     failed = False
     async with mat:
         try:
-            await fan_out(xs, muls, fail, take, seen, collect).run(mat)
+            await fan_out(xs, muls, fail, take, seen, collect, drop).run(mat)
         except Boom:
             failed = True
         for _ in range(20):
@@ -153,34 +161,40 @@ def per_branch(got: list[tuple[int, int]], k: int) -> list[list[int]]:
     fail=st.one_of(st.none(), st.tuples(st.integers(0, 3), st.integers(0, 149))),
     take=st.one_of(st.none(), st.integers(0, 200)),
     input_buffer=st.sampled_from([1, 2, 3, 16]),
+    drop=st.sampled_from([0, 0, 2, 3]),
 )
+@example(xs=list(range(2000)), muls=[1, 2], fail=None, take=None, input_buffer=16, drop=3)
+@example(xs=list(range(2000)), muls=[3], fail=None, take=None, input_buffer=2, drop=2)
 async def test_fan_out_through_direct_hops_matches_python_and_the_signalled_path(
     xs: list[int],
     muls: list[int],
     fail: tuple[int, int] | None,
     take: int | None,
     input_buffer: int,
+    drop: int,
 ) -> None:
     k = len(muls)
     if fail is not None and (fail[0] >= k or fail[1] >= len(xs)):
         fail = None
-    expected = [[x * m + j for x in xs] for j, m in enumerate(muls)]
+    expected = [[x * m + j for x in xs if not drop or x % drop] for j, m in enumerate(muls)]
     for fast in (True, False):
-        got, failed, in_flight = await run_fan_out(xs, muls, fail, take, fast, input_buffer)
+        got, failed, in_flight = await run_fan_out(xs, muls, fail, take, fast, input_buffer, drop)
         branches = per_branch(got, k)
         for b in range(k):
             # Each branch keeps its order; what reached the sink is a prefix.
             assert branches[b] == expected[b][: len(branches[b])]
         if failed:
             assert fail is not None  # only the injected failure fails the stream
-        elif take is None or take >= k * len(xs):
+        elif take is None or take >= sum(map(len, expected)):
             assert fail is None
             assert branches == expected
         else:
             assert len(got) == take
-        # Bounded: a source element is held at most by the source's map, the broadcast,
-        # each branch's two boundaries and its map, and the merge.
-        assert in_flight <= 2 * input_buffer + 4
+        if not drop:
+            # Bounded (a dropped element never reaches the sink, so only without the
+            # filter): a source element is held at most by the source's map, the
+            # broadcast, each branch's two boundaries and its map, and the merge.
+            assert in_flight <= 2 * input_buffer + 4
 
 
 async def test_the_direct_hops_save_the_signals(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,3 +234,23 @@ async def test_a_linear_chain_of_boundaries_hops_directly(monkeypatch: pytest.Mo
         )
     assert total == sum((x + 1) * 2 for x in range(n))
     assert calls[0] <= n // 16 + 16  # (either hop signalled instead: 400 and more)
+
+
+async def test_the_demand_hop_takes_the_pull_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The re-request's hop delivers the pull on an idle connection itself (``on_demand``
+    spelled out): in the fan-out graph ``_BoundaryIn.on_demand`` runs only for demand
+    that went through a signal (at start, and to an island that was busy)."""
+    calls = [0]
+    plain = _BoundaryIn.on_demand
+
+    def counted(self: _BoundaryIn, n: int) -> None:
+        calls[0] += 1
+        plain(self, n)
+
+    monkeypatch.setattr(_BoundaryIn, "on_demand", counted)
+    n = 1600
+    got, failed, _ = await run_fan_out(list(range(n)), [1, 2, 3, 4], None, None, True, 16)
+    assert not failed and len(got) == 4 * n
+    # About 2,000 re-requests here (many in halves of the buffer), about 240 of them
+    # signalled (at start, or to a busy island).
+    assert calls[0] <= n // 4  # (not spelled out: every one, about 2,000)
