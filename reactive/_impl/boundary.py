@@ -32,7 +32,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self.set_handler(self.in_, self)
         self._batch_in = (self.in_,)
         self.peer: _BoundaryOut | None = None
-        # The inlet's connection (make_boundary, once it is wired): the demand hop's.
+        # The inlet's connection (make_boundary, once it is wired), read per batch.
         self._cin: Any = None
         self.demand = 0
         self.pending: list[Any] = []
@@ -45,7 +45,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self._peer_island: Any = None  # ``peer._island`` (make_boundary): the direct hop
 
     def _pull_more(self) -> None:
-        c = self._conns[self.in_]
+        c = self._cin
         if self.demand > 0 and not c.state & (PULLED | IN_CLOSED):
             self.pull(self.in_)
             if c.batch:
@@ -53,7 +53,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
 
     def on_demand(self, n: int) -> None:
         self.demand += n
-        c = self._conns[self.in_]
+        c = self._cin
         island = self._island
         if c.state == 0 and island is not None and not island.queue:
             # Idle connection, empty event queue: the pull would be the next event, so
@@ -75,7 +75,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self._pull_more()
 
     def on_push(self) -> None:
-        c = self._conns[self.in_]
+        c = self._cin
         x = self.grab(self.in_)
         self._collect(x if type(x) is _Batch else [x])
         if self.demand > 0:
@@ -103,7 +103,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle. The chain gives only
         on a connection whose state is exactly ``DEMAND``, so idle is 0 (no read of it).
         """
-        c = self._conns[self.in_]
+        c = self._cin
         if c.metered:  # one push of a batch, counted here (reactive.observe)
             m: Any = c
             k = len(batch)
