@@ -7,6 +7,13 @@ The upstream side (``_BoundaryIn``, in the producing island) pulls only while it
 demand, collects elements and hands them over as one batch at the end of its island's
 burst (a flush hook), so a hop costs one signal per batch, not per element.
 
+Direct hops (fast path): the hand-over (``_BoundaryIn.flush``) and the re-request
+(``_BoundaryOut._demand_peer``) are the hot signals, once per batch each. When the other
+island is parked with nothing queued and none of its handlers on the stack, they run its
+handler themselves: ``Island.signal``'s direct run nested in another island's run,
+spelled out (the same conditions, the same bookkeeping after it), and the re-request
+also spells out ``_BoundaryIn.on_demand`` for what it then knows. Otherwise they signal.
+
 In flight between the two islands: at most ``input_buffer`` elements, ever.
 Failure overtakes buffered elements (the buffer is dropped), as in Akka.
 """
