@@ -7,6 +7,13 @@ The upstream side (``_BoundaryIn``, in the producing island) pulls only while it
 demand, collects elements and hands them over as one batch at the end of its island's
 burst (a flush hook), so a hop costs one signal per batch, not per element.
 
+Direct hops (fast path): the hand-over (``_BoundaryIn.flush``) and the re-request
+(``_BoundaryOut._demand_peer``) are the hot signals, once per batch each. When the other
+island is parked with nothing queued and none of its handlers on the stack, they run its
+handler themselves: ``Island.signal``'s direct run nested in another island's run,
+spelled out (the same conditions, the same bookkeeping after it), and the re-request
+also spells out ``_BoundaryIn.on_demand`` for what it then knows. Otherwise they signal.
+
 In flight between the two islands: at most ``input_buffer`` elements, ever.
 Failure overtakes buffered elements (the buffer is dropped), as in Akka.
 """
@@ -32,16 +39,20 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self.set_handler(self.in_, self)
         self._batch_in = (self.in_,)
         self.peer: _BoundaryOut | None = None
+        # The inlet's connection (make_boundary, once it is wired), read per batch.
+        self._cin: Any = None
         self.demand = 0
         self.pending: list[Any] = []
         self.flush_scheduled = False
+        self._flush = self.flush  # the flush hook, bound once (scheduled once per batch)
         # ``peer._island.signal`` and ``peer.on_elements``, bound once (make_boundary):
         # the hand-over is the hot signal, once per batch.
         self._signal_peer: Any = None
         self._peer_elements: Any = None
+        self._peer_island: Any = None  # ``peer._island`` (make_boundary): the direct hop
 
     def _pull_more(self) -> None:
-        c = self._conns[self.in_]
+        c = self._cin
         if self.demand > 0 and not c.state & (PULLED | IN_CLOSED):
             self.pull(self.in_)
             if c.batch:
@@ -49,7 +60,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
 
     def on_demand(self, n: int) -> None:
         self.demand += n
-        c: Any = self._conns[self.in_]  # (Any: a ``MeteredConnection`` when metered)
+        c: Any = self._cin  # (a ``MeteredConnection`` when metered)
         island = self._island
         if c.state == 0 and island is not None and not island.queue:
             # Idle connection, empty event queue: the pull would be the next event, so
@@ -71,7 +82,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self._pull_more()
 
     def on_push(self) -> None:
-        c = self._conns[self.in_]
+        c = self._cin
         x = self.grab(self.in_)
         self._collect(x if type(x) is _Batch else [x])
         if self.demand > 0:
@@ -90,7 +101,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             self.flush_scheduled = True
             island = self._island
             assert island is not None
-            island.flush_hooks.append(self.flush)
+            island.flush_hooks.append(self._flush)
 
     def _give(self, batch: list[Any]) -> None:
         """Take a batch from the fused chain upstream synchronously (see fused.py).
@@ -99,7 +110,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         pulled (``DEMAND``, new ``demand_n``), otherwise it ends idle. The chain gives only
         on a connection whose state is exactly ``DEMAND``, so idle is 0 (no read of it).
         """
-        c: Any = self._conns[self.in_]  # (Any: a ``MeteredConnection`` when metered)
+        c: Any = self._cin  # (a ``MeteredConnection`` when metered)
         k = len(batch)
         # ``_collect`` spelled out: this is once per batch.
         if self.pending:
@@ -109,7 +120,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         demand = self.demand = self.demand - k
         if not self.flush_scheduled:
             self.flush_scheduled = True
-            self._island.flush_hooks.append(self.flush)  # type: ignore[union-attr]
+            self._island.flush_hooks.append(self._flush)  # type: ignore[union-attr]
         # The metered counts (reactive.observe) are spelled out in both branches: one
         # check of ``metered`` per batch either way.
         if demand > 0:
@@ -130,6 +141,44 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         self.flush_scheduled = False
         if self.pending:
             batch, self.pending = self.pending, []
+            pi = self._peer_island
+            sched = pi.sched
+            if (
+                sched.executing
+                and pi.waiter is not None
+                and not pi.running
+                and sched.inline_depth < pi.direct_depth
+                and not pi.queue
+                and not pi.mailbox
+                and sched.diagnosis is None
+                and not pi.finished
+            ):
+                # Fast path: the direct hop. ``Island.signal``'s run nested in another
+                # island's run, spelled out (once per batch): the peer island is parked
+                # with nothing queued and none of its handlers on the stack, so the
+                # batch is what its loop would run next.
+                peer = self.peer
+                sched.inline_depth += 1
+                pi.running = True
+                try:
+                    if not peer._stopped:  # type: ignore[union-attr]
+                        try:
+                            peer.on_elements(batch)  # type: ignore[union-attr]
+                        except Exception as exc:
+                            peer._handle_error(exc)  # type: ignore[union-attr]
+                finally:
+                    pi.running = False
+                    sched.inline_depth -= 1
+                if pi.queue or pi.mailbox:
+                    pi._execute_inline()
+                else:
+                    if pi.flush_hooks:
+                        # As a nested run does: hand over at the end of the cascade.
+                        sched.deferred.extend(pi.flush_hooks)
+                        pi.flush_hooks = []
+                    if pi.finished:
+                        pi._wake()
+                return
             self._signal_peer(self.peer, self._peer_elements, batch)
 
     def on_upstream_finish(self) -> None:
@@ -180,6 +229,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         # the demand signal is once per half buffer.
         self._signal_peer: Any = None
         self._peer_demand: Any = None
+        self._peer_island: Any = None  # ``peer._island`` (make_boundary): the direct hop
 
     def pre_start(self) -> None:
         c = self._cout = self._conns[self.out]
@@ -251,7 +301,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             k += self.consumed
             if k >= self.threshold:
                 self.consumed = 0
-                self._signal_peer(self.peer, self._peer_demand, k)
+                self._demand_peer(k)
             else:
                 self.consumed = k
             return
@@ -311,7 +361,64 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                 self.complete(self.out)
         elif self.consumed >= self.threshold:
             n_req, self.consumed = self.consumed, 0
-            self._signal_peer(self.peer, self._peer_demand, n_req)
+            self._demand_peer(n_req)
+
+    def _demand_peer(self, n: int) -> None:
+        """Ask the upstream half for ``n`` more elements (``peer.on_demand(n)`` in its
+        island). Fast path: the direct hop, as ``_BoundaryIn.flush`` hands a batch over."""
+        pi = self._peer_island
+        sched = pi.sched
+        if (
+            sched.executing
+            and pi.waiter is not None
+            and not pi.running
+            and sched.inline_depth < pi.direct_depth
+            and not pi.queue
+            and not pi.mailbox
+            and sched.diagnosis is None
+            and not pi.finished
+        ):
+            peer: Any = self.peer
+            sched.inline_depth += 1
+            pi.running = True
+            try:
+                if not peer._stopped:
+                    # ``peer.on_demand(n)`` spelled out for what the hop knows (its island
+                    # is ``pi``, whose queue is empty): an idle, unmetered connection
+                    # takes the pull at once, a pulled or closed one only counts the
+                    # demand (``_pull_more`` pulls nothing), anything else goes the
+                    # checked way.
+                    c = peer._cin
+                    st = c.state
+                    if st == 0 and not c.metered:
+                        peer.demand += n
+                        c.state = DEMAND
+                        if c.batch:
+                            c.demand_n = peer.demand
+                        try:
+                            c.out_handler.on_pull()
+                        except Exception as exc:
+                            c.out_logic._handle_error(exc)
+                    elif st & (PULLED | IN_CLOSED):
+                        peer.demand += n
+                    else:
+                        try:
+                            peer.on_demand(n)
+                        except Exception as exc:
+                            peer._handle_error(exc)
+            finally:
+                pi.running = False
+                sched.inline_depth -= 1
+            if pi.queue or pi.mailbox:
+                pi._execute_inline()
+            else:
+                if pi.flush_hooks:
+                    sched.deferred.extend(pi.flush_hooks)
+                    pi.flush_hooks = []
+                if pi.finished:
+                    pi._wake()
+            return
+        self._signal_peer(self.peer, self._peer_demand, n)
 
     def _hand_over_up_to(self, n: int) -> list[Any] | None:
         """Hand up to ``n`` buffered elements to the fused chain downstream, synchronously.
@@ -345,7 +452,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             k += self.consumed
             if k >= self.threshold:
                 self.consumed = 0
-                self._signal_peer(self.peer, self._peer_demand, k)
+                self._demand_peer(k)
             else:
                 self.consumed = k
 
@@ -396,9 +503,11 @@ def make_boundary(ctx: Any, ol: Any, op: Any, il: Any, ip: Any) -> None:
     up._stage_name = f"{ol._stage_name}.async-out"
     ctx.register(down, il._attributes, il._island)
     down._stage_name = f"{il._stage_name}.async-in"
+    up._peer_island = il._island
+    down._peer_island = ol._island
     up._signal_peer = il._island.signal
     up._peer_elements = down.on_elements
     down._signal_peer = ol._island.signal
     down._peer_demand = up.on_demand
-    ctx._direct(ol, op, up, up.in_)
+    up._cin = ctx._direct(ol, op, up, up.in_)
     ctx._direct(down, down.out, il, ip)

@@ -431,6 +431,12 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             give(out)  # leaves DEMAND set (with a new demand_n) when it wants more
             if cout.state != DEMAND:
                 return
+            lender = self._lender
+            if lender is not None and not lender.buffer and cin.state == 0:
+                # Fast path: what the next pass ends with (an async boundary upstream
+                # with nothing buffered: nothing to read, so ask it for more).
+                self._request()
+                return
             pulled = True
             out = _Batch()
 

@@ -34,6 +34,9 @@ Mailbox and inline execution
     then runs only for the events it left behind; as the outermost run (a worker
     task's result, a timer), the signal is that run: timed, its budget counting the
     handler, and the loop (``_run``) entered only for what the handler left behind.
+    An async boundary spells the nested case out for its two hot signals (the batch
+    handed over, the demand re-requested: ``reactive._impl.boundary``), and calls
+    ``_execute_inline`` for events its handler left behind, as ``signal`` does.
 
 Fairness
     One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
@@ -466,6 +469,22 @@ class Island:
             self.mailbox.append((logic, fn, arg))
             if self.running or not self.started:
                 return
+        if sched.inline_depth < MAX_INLINE_DEPTH and self.waiter is not None:
+            sched.inline_depth += 1
+            try:
+                more = self.execute()
+            finally:
+                sched.inline_depth -= 1
+            if more or self.finished:
+                self._wake()
+        else:
+            self._wake()
+
+    def _execute_inline(self) -> None:
+        """What ``signal`` does when its callback left events (a direct run nested in
+        another island's run, spelled out by an async boundary's hop): run them inline
+        while the nesting depth allows, else wake the island's task."""
+        sched = self.sched
         if sched.inline_depth < MAX_INLINE_DEPTH and self.waiter is not None:
             sched.inline_depth += 1
             try:

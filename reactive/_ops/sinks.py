@@ -211,17 +211,31 @@ class _FoldSinkLogic(SinkLogic):
 
     def on_push(self) -> None:
         c = self._cin
-        if c.state == 8 and type(c.elem) is not _Batch:
-            # One element (an element-at-a-time upstream): no iterator, no loop; grab's
-            # and then request's pull's fast paths spelled out (AVAIL and nothing else:
-            # the connection is idle once grabbed, nothing else can touch it in between).
+        if c.state == 8:
+            # Fast path: grab's and then request's pull's fast paths spelled out (AVAIL
+            # and nothing else: the connection is idle once grabbed, nothing else can
+            # touch it in between): one element (an element-at-a-time upstream) without
+            # iterator or loop, or a batch (a batch connection) folded in one loop.
             x = c.elem
             c.elem = None
             c.state = 0
-            try:
-                self.acc = self.f(self.acc, x)
-            except Exception as exc:
-                self._supervise(exc, self.acc)
+            if type(x) is not _Batch:
+                try:
+                    self.acc = self.f(self.acc, x)
+                except Exception as exc:
+                    self._supervise(exc, self.acc)
+            else:
+                f = self.f
+                acc = self.acc
+                it = iter(x)
+                while True:
+                    try:
+                        for x in it:
+                            acc = f(acc, x)
+                        break
+                    except Exception as exc:
+                        acc = self._supervise(exc, acc)
+                self.acc = acc
             if c.state:  # ``f`` touched the stream (a close): the checked pull
                 self.request()
                 return

@@ -1,5 +1,6 @@
-"""Differential property tests of ``Sink.fold``'s single-element path (an element-at-a-time
-upstream: grab and pull spelled out in ``on_push``) and of the iterable source's one-element
+"""Differential property tests of ``Sink.fold``'s single-element and batch paths (an
+element-at-a-time upstream, or batches from a fused chain or an async boundary: grab and
+pull spelled out in ``on_push``) and of the iterable source's one-element
 hand-over (``_hand_over_one``, taken by ``Partition``'s single-element path).
 
 Each run is compared with a Python reference model (the fold of the elements under the
@@ -137,10 +138,36 @@ def check(got: tuple[str, Any], want: tuple[str, Any], upstream_error: type) -> 
     bad=st.sets(st.integers(0, 20), max_size=3),
     directive=st.sampled_from(["stop", "resume", "restart"]),
     fail=st.one_of(st.none(), st.tuples(st.sampled_from(["raise", "none"]), st.integers(0, 120))),
-    shape=st.sampled_from(["one_by_one", "direct", "boundary", "partition"]),
+    shape=st.sampled_from(
+        ["one_by_one", "direct", "boundary", "partition", "boundary_batches", "map_batches"]
+    ),
     kind=st.sampled_from(["fold", "foreach", "last", "seq"]),
 )
 @example(xs=[1, 2, 3], bad={2}, directive="restart", fail=None, shape="one_by_one", kind="fold")
+@example(
+    xs=list(range(40)),
+    bad={5, 30},
+    directive="restart",
+    fail=None,
+    shape="map_batches",
+    kind="fold",
+)
+@example(
+    xs=list(range(40)),
+    bad={5, 30},
+    directive="restart",
+    fail=None,
+    shape="boundary_batches",
+    kind="fold",
+)
+@example(
+    xs=list(range(40)),
+    bad={7},
+    directive="resume",
+    fail=None,
+    shape="boundary_batches",
+    kind="fold",
+)
 @example(
     xs=[1, 2, 3, 4], bad=set(), directive="stop", fail=("raise", 2), shape="one_by_one", kind="fold"
 )
@@ -166,6 +193,11 @@ async def test_fold_matches_the_reference(
             src = src.via(OneByOne())
         elif shape == "boundary":
             src = src.async_boundary().via(OneByOne())
+        elif shape == "boundary_batches":
+            # The boundary hands the fold batches (its batch path: one loop per batch).
+            src = src.async_boundary()
+        elif shape == "map_batches":
+            src = src.map(lambda x: x)  # a fused chain handing the fold batches
         elif shape == "partition":
             # iterable source -> Partition (one element at a time) -> OneByOne -> fold
             sink = fold_of(bad, directive, kind)
