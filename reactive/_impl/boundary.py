@@ -169,15 +169,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
                 finally:
                     pi.running = False
                     sched.inline_depth -= 1
-                if pi.queue or pi.mailbox:
-                    pi._execute_inline()
-                else:
-                    if pi.flush_hooks:
-                        # As a nested run does: hand over at the end of the cascade.
-                        sched.deferred.extend(pi.flush_hooks)
-                        pi.flush_hooks = []
-                    if pi.finished:
-                        pi._wake()
+                pi._after_nested_run()
                 return
             self._signal_peer(self.peer, self._peer_elements, batch)
 
@@ -409,14 +401,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             finally:
                 pi.running = False
                 sched.inline_depth -= 1
-            if pi.queue or pi.mailbox:
-                pi._execute_inline()
-            else:
-                if pi.flush_hooks:
-                    sched.deferred.extend(pi.flush_hooks)
-                    pi.flush_hooks = []
-                if pi.finished:
-                    pi._wake()
+            pi._after_nested_run()
             return
         self._signal_peer(self.peer, self._peer_demand, n)
 

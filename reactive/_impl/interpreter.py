@@ -432,14 +432,8 @@ class Island:
                 finally:
                     self.running = False
                     sched.inline_depth -= 1
-                if not self.queue and not self.mailbox:
-                    if self.flush_hooks:
-                        # As a nested ``execute`` does: hand over at the end of the cascade.
-                        sched.deferred.extend(self.flush_hooks)
-                        self.flush_hooks = []
-                    if self.finished:
-                        self._wake()
-                    return
+                self._after_nested_run()
+                return
             else:
                 # Outermost (a worker's result, a timer, a callback from another task):
                 # what ``execute`` does with ``fn`` as its only mailbox entry, without the
@@ -469,21 +463,26 @@ class Island:
             self.mailbox.append((logic, fn, arg))
             if self.running or not self.started:
                 return
-        if sched.inline_depth < MAX_INLINE_DEPTH and self.waiter is not None:
-            sched.inline_depth += 1
-            try:
-                more = self.execute()
-            finally:
-                sched.inline_depth -= 1
-            if more or self.finished:
-                self._wake()
-        else:
+        self._execute_inline()
+
+    def _after_nested_run(self) -> None:
+        """The end of a direct run nested in another island's run (``signal``'s, or an
+        async boundary's hop spelling it out): events it left behind run inline
+        (``_execute_inline``); with none, its flush hooks wait for the end of the whole
+        cascade, as a nested ``execute`` leaves them, and a finished island wakes its
+        task."""
+        if self.queue or self.mailbox:
+            self._execute_inline()
+            return
+        if self.flush_hooks:
+            self.sched.deferred.extend(self.flush_hooks)
+            self.flush_hooks = []
+        if self.finished:
             self._wake()
 
     def _execute_inline(self) -> None:
-        """What ``signal`` does when its callback left events (a direct run nested in
-        another island's run, spelled out by an async boundary's hop): run them inline
-        while the nesting depth allows, else wake the island's task."""
+        """Run this island's events inline while the nesting depth allows, else wake its
+        task (a signal that queued a mailbox entry, or a direct run that left events)."""
         sched = self.sched
         if sched.inline_depth < MAX_INLINE_DEPTH and self.waiter is not None:
             sched.inline_depth += 1

@@ -211,59 +211,41 @@ class _FoldSinkLogic(SinkLogic):
 
     def on_push(self) -> None:
         c = self._cin
-        if c.state == 8:
-            # Fast path: grab's and then request's pull's fast paths spelled out (AVAIL
-            # and nothing else: the connection is idle once grabbed, nothing else can
-            # touch it in between): one element (an element-at-a-time upstream) without
-            # iterator or loop, or a batch (a batch connection) folded in one loop.
+        # Fast path: grab's and then request's pull's fast paths spelled out (AVAIL and
+        # nothing else: the connection is idle once grabbed, nothing else can touch it in
+        # between): one element (an element-at-a-time upstream) without iterator or loop,
+        # or a batch (a batch connection) folded in one loop.
+        fast = c.state == 8
+        if fast:
             x = c.elem
             c.elem = None
             c.state = 0
-            if type(x) is not _Batch:
-                try:
-                    self.acc = self.f(self.acc, x)
-                except Exception as exc:
-                    self._supervise(exc, self.acc)
-            else:
-                f = self.f
-                acc = self.acc
-                it = iter(x)
-                while True:
-                    try:
-                        for x in it:
-                            acc = f(acc, x)
-                        break
-                    except Exception as exc:
-                        acc = self._supervise(exc, acc)
-                self.acc = acc
-            if c.state:  # ``f`` touched the stream (a close): the checked pull
-                self.request()
-                return
-            c.state = 1  # PULL_REQ
-            c.q.append(c)
-            if c.batch:
-                c.demand_n = self.batch_size
-            return
-        x = self.grab(self.in_)
+        else:
+            x = self.grab(self.in_)
         if type(x) is not _Batch:
             try:
                 self.acc = self.f(self.acc, x)
             except Exception as exc:
                 self._supervise(exc, self.acc)
-            self.request()
-            return
-        f = self.f
-        acc = self.acc
-        it = iter(x)
-        while True:
-            try:
-                for x in it:
-                    acc = f(acc, x)
-                break
-            except Exception as exc:
-                acc = self._supervise(exc, acc)
-        self.acc = acc
-        self.request()
+        else:
+            f = self.f
+            acc = self.acc
+            it = iter(x)
+            while True:
+                try:
+                    for x in it:
+                        acc = f(acc, x)
+                    break
+                except Exception as exc:
+                    acc = self._supervise(exc, acc)
+            self.acc = acc
+        if fast and not c.state:  # (``f`` may have touched the stream: a close)
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            if c.batch:
+                c.demand_n = self.batch_size
+        else:
+            self.request()  # the checked pull
 
     def _supervise(self, exc: Exception, acc: Any) -> Any:
         """The decider's answer to ``f`` raising: re-raise it (stop), the zero (restart,

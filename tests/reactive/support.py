@@ -19,7 +19,7 @@ from reactive.stage import (
 from reactive.testkit import ManualClock, PublisherProbe, SubscriberProbe, TestSink, TestSource
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
 __all__ = [
     "C",
@@ -37,6 +37,7 @@ __all__ = [
     "requests",
     "restarting",
     "resuming",
+    "ran",
     "seq",
     "settle",
     "sink_probe",
@@ -112,6 +113,22 @@ async def until(cond: Callable[[], Any], rounds: int = 200) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("condition not reached")
+
+
+async def ran(mat: Any, run: Awaitable[Any], failure: type[BaseException]) -> bool:
+    """Await ``run`` on ``mat``; whether it failed with ``failure`` (anything else is
+    raised). Then let the loop run until every task of ``mat`` ended (else fail)."""
+    failed = False
+    try:
+        await run
+    except failure:
+        failed = True
+    for _ in range(20):
+        if mat.running_tasks == 0:
+            break
+        await asyncio.sleep(0)
+    assert mat.running_tasks == 0
+    return failed
 
 
 async def seq(src: Source[Any, Any], mat: Any) -> list[Any]:

@@ -14,7 +14,6 @@ never more elements past the source than the boundaries and stages may hold.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, example, given, settings
@@ -33,6 +32,7 @@ from reactive import (
 )
 from reactive._impl.boundary import _BoundaryIn
 from reactive._impl.interpreter import Island
+from tests.reactive.support import ran
 
 if TYPE_CHECKING:
     import pytest
@@ -136,17 +136,8 @@ async def run_fan_out(
         in_flight = max(in_flight, seen[0] - min(through))
 
     mat = Materializer(fast_paths=fast_paths, name="direct-hops", input_buffer=input_buffer)
-    failed = False
     async with mat:
-        try:
-            await fan_out(xs, muls, fail, take, seen, collect, drop).run(mat)
-        except Boom:
-            failed = True
-        for _ in range(20):
-            if mat.running_tasks == 0:
-                break
-            await asyncio.sleep(0)
-        assert mat.running_tasks == 0
+        failed = await ran(mat, fan_out(xs, muls, fail, take, seen, collect, drop).run(mat), Boom)
     return got, failed, in_flight
 
 

@@ -10,13 +10,13 @@ stages may hold.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reactive import Materializer, Sink, Source
+from tests.reactive.support import ran
 
 Op = tuple[str, int]
 
@@ -99,17 +99,9 @@ async def run(
         in_flight = max(in_flight, seen[0] - len(got))
 
     mat = Materializer(fast_paths=fast_paths, name="hops", input_buffer=input_buffer)
-    failed = False
     async with mat:
-        try:
-            await build(xs, ops, fail_at, seen).run_with(Sink.foreach(collect), mat)
-        except Boom:
-            failed = True
-        for _ in range(20):
-            if mat.running_tasks == 0:
-                break
-            await asyncio.sleep(0)
-        assert mat.running_tasks == 0
+        run = build(xs, ops, fail_at, seen).run_with(Sink.foreach(collect), mat)
+        failed = await ran(mat, run, Boom)
     return got, failed, in_flight
 
 
