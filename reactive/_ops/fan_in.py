@@ -507,7 +507,12 @@ class _MergeBatchLogic(_BatchFanInLogic):
         the pull the in side answers with if that is the only event it queued (our
         ``on_pull``), as ``_BoundaryOut._deliver`` does: no other event can come in
         between, so the order of events is the same. (Only when pulling input ``i``
-        again queues no event either: an async boundary with nothing buffered.) Not on a
+        again queues no event either: an async boundary with nothing buffered, or a
+        ``map_async(1)`` offering its one result, whose pull ``_take_pull`` takes
+        synchronously: the in side's handler then runs while the worker's delivery is
+        still on the stack, before that delivery takes its next element from upstream
+        rather than after; other logics' handlers, every connection's element order and
+        demand are the same.) Not on a
         metered connection (reactive.observe counts pushes and pulls as they are queued) nor
         during a blocked-loop diagnosis (one event per step).
         """
@@ -527,13 +532,16 @@ class _MergeBatchLogic(_BatchFanInLogic):
             or c.metered
             or island.sched.diagnosis is not None
             or c.state != 0
-            or not self._lenders[i]
-            or c.out_logic.buffer
+            or not (
+                (self._lenders[i] and not c.out_logic.buffer)
+                or ((take := self._takers[i]) is not None and take())
+            )
         ):
             self.push(self.out, x)
             self._pull_in(i)
             return
-        # ``_pull_in(i)`` of an async boundary with nothing buffered: no event.
+        # ``_pull_in(i)`` of an async boundary with nothing buffered, or of a
+        # ``map_async(1)`` offering its result (its pull taken synchronously): no event.
         c.state = DEMAND
         if c.batch:
             c.demand_n = self.want
