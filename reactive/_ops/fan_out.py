@@ -599,6 +599,12 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
             return take(n)  # a list (an async boundary's buffer) or None
         if n != 1:
             return None
+        take_one = self._take_one_up
+        if take_one is not None:
+            # An iterable source: its lazy take of one element and the settling in one
+            # call (a None element is not handed over: the pull that follows fails it).
+            x = take_one()
+            return None if x is NOTHING else (x,)
         it = take(1)
         if it is None:
             return None

@@ -113,7 +113,8 @@ def settle_hook(logic: Any) -> Callable[[BaseException | None], None] | None:
 
 def take_one_hook(logic: Any) -> Callable[[], Any] | None:
     """``logic._hand_over_one`` if the logic hands over one element at a time right now
-    (an iterable source): the element, or :data:`NOTHING` when none is ready; the source
+    (an iterable source): the element, or :data:`NOTHING` when none is ready (nor a
+    ``None`` element: the caller's pull then fails the source, as its push would); the source
     has looked ahead (and completed, or noted its iterator's failure for its next pull)
     when it returns, exactly as a lazy take of one element settled with None."""
     hook: Callable[[], Any] | None = getattr(logic, "_hand_over_one", None)
