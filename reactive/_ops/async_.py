@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
-from .._stage.batch import hand_over_hook_of, lend_hook, offer_hook, settle_hook
+from .._stage.batch import (
+    hand_over_hook_of,
+    lend_hook,
+    offer_hook,
+    offer_one_hook,
+    settle_hook,
+)
 from .._stage.logic import GraphStageLogic, _Batch
 from .._supervision import Supervision
 from .asyncsupport import AwaitingLogicMixin
@@ -219,6 +225,9 @@ class _MapAsyncLogic(FlowLogic):
         cout = self._conns[self.out]
         # A fan-in junction downstream that takes batches synchronously (see ``_drain``).
         self._offer_down: Any = offer_hook(cout) if cout.batch and not cout.metered else None
+        # Parallelism 1 offers one result at a time: the junction's one-element offer.
+        one = offer_one_hook(cout) if self._offer_down is not None and self.sequential else None
+        self._offer_one_down: Any = one
         lend = lend_hook(c.out_logic) if c.batch and self.sequential else None
         self._lend_up: Any = lend
         self._lent_up: Any = c.out_logic._lent if lend is not None else None
@@ -522,7 +531,11 @@ class _MapAsyncLogic(FlowLogic):
                     cout.state = 0
                     self._offering = True  # see ``_take_pull``
                     try:
-                        self._offer_down([slot[1]])
+                        one = self._offer_one_down
+                        if one is not None:
+                            one(slot[1])  # ``_offer_down([slot[1]])``, no list
+                        else:
+                            self._offer_down([slot[1]])
                     except Exception as exc:
                         cout.in_logic._handle_error(exc)
                     finally:
@@ -560,7 +573,18 @@ class _MapAsyncLogic(FlowLogic):
                     # ``_maybe_pull`` with nothing held (room for one call), inlined.
                     more = self._take_up(1)
                     if more is not None:
-                        self._start_taken(more, cin)
+                        if type(more) is tuple and len(more) == 1 and self._settle_up is None:
+                            # ``_start_taken``'s one-element case, spelled out (as the
+                            # lent element above): a call started, or dropped (resume).
+                            try:
+                                self._start(more[0])
+                            except Exception as exc:
+                                if self.decide(exc) is Supervision.stop:
+                                    self.fail_stage(exc)
+                                    return
+                                self._maybe_pull()
+                        else:
+                            self._start_taken(more, cin)
                     else:
                         self.pull(self.in_)
                         if cin.batch:

@@ -563,6 +563,52 @@ class _MergeBatchLogic(_BatchFanInLogic):
                 # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
                 self.want = max(1, cout.demand_n) if cout.batch else 1
 
+    def _accept_one_i(self, i: int, x: Any) -> None:
+        """``_accept_i(i, [x])`` for the one result a ``map_async(1)`` offers while its
+        ``_take_pull`` says True (fast path, spelled out for the worker pool: no list, no
+        batch-size checks, no lender case): the same conditions and the same deliveries
+        as the direct case of ``_accept_i``, else ``_accept_i`` itself."""
+        cout = self._cout
+        q = cout.q
+        island = self._island
+        c = self._cins[i]
+        take = self._takers[i]
+        if (
+            self.ready
+            or cout.state != DEMAND
+            or q
+            or take is None
+            or c.state != 0
+            or island is None
+            or island.mailbox
+            or cout.metered
+            or island.sched.diagnosis is not None
+            or not take()
+        ):
+            self._accept_i(i, [x])
+            return
+        # ``_pull_in(i)``, its pull taken synchronously (``pull_hook`` found ``take`` on a
+        # batch connection that is not metered): no event.
+        c.state = DEMAND
+        c.demand_n = self.want
+        cout.elem = x
+        cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+        try:
+            cout.in_handler.on_push()
+        except Exception as exc:
+            cout.in_logic._handle_error(exc)
+        if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
+            q.pop()
+            cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
+            if self.ready or self.running == 0:
+                try:
+                    self.on_pull()
+                except Exception as exc:
+                    self._handle_error(exc)
+            else:
+                # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
+                self.want = max(1, cout.demand_n) if cout.batch else 1
+
     def _pushed(self, i: int) -> None:
         self.ready.append(i)
         if len(self.ready) == 1 and self.is_available(self.out):

@@ -29,7 +29,9 @@ round trip; the connection's state is the same before and after, only elements m
 - A fan-in junction on the batch protocol (downstream of an async boundary's output):
   ``_accept_i(i, batch)`` stands for push -> on_push of input ``i`` -> grab of a non-empty
   batch on a connection that was exactly ``DEMAND`` and is left idle (the junction may
-  pull it again); found per connection by :func:`offer_hook`.
+  pull it again); found per connection by :func:`offer_hook`. ``_accept_one_i(i, x)`` is
+  the same for one element offered by an upstream whose pull it takes synchronously
+  (:func:`offer_one_hook`).
 
 The lookups below are the only place these hooks are found by name.
 """
@@ -54,6 +56,7 @@ __all__ = [
     "hand_over_hook_of",
     "lend_hook",
     "offer_hook",
+    "offer_one_hook",
     "pull_hook",
     "settle_hook",
     "take_one_hook",
@@ -142,6 +145,19 @@ def offer_hook(conn: Any) -> Callable[[list[Any]], None] | None:
     if accept is None or type(i) is not int:
         return None
     hook: Callable[[list[Any]], None] = functools.partial(accept, i)
+    return hook
+
+
+def offer_one_hook(conn: Any) -> Callable[[Any], None] | None:
+    """``conn.in_logic._accept_one_i`` bound to the connection's input index: the offer of
+    one element by an upstream whose pull the junction takes synchronously (a
+    ``map_async(1)``, see :func:`pull_hook`), standing for ``_accept_i(i, [x])``; None if
+    the in side has no such hook (:func:`offer_hook` then serves)."""
+    accept = getattr(conn.in_logic, "_accept_one_i", None)
+    i = getattr(conn.in_handler, "i", None)
+    if accept is None or type(i) is not int:
+        return None
+    hook: Callable[[Any], None] = functools.partial(accept, i)
     return hook
 
 

@@ -246,3 +246,67 @@ async def test_the_result_goes_down_without_a_queued_push(
         total = await graph.run(mat)
     assert total == size * (size - 1) // 2
     assert pushes < size // 20, pushes
+
+
+async def test_a_worker_offers_its_one_result_without_a_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's offer goes through the one-element hook (``_accept_one_i``), not the
+    batch one (``_accept_i``) it stands for, whenever the Merge can deliver it at once."""
+    batches = 0
+    accept = _MergeBatchLogic._accept_i
+
+    def counting_accept(self: Any, i: int, batch: Any) -> None:
+        nonlocal batches
+        batches += 1
+        accept(self, i, batch)
+
+    monkeypatch.setattr(_MergeBatchLogic, "_accept_i", counting_accept)
+    size = 2_000
+    graph = pool(
+        2,
+        list(range(size)),
+        frozenset(range(size)),
+        frozenset(),
+        None,
+        Sink.fold(0, lambda a, p: a + p[1]),
+    )
+    async with Materializer(name="pool-merge-one") as mat:
+        total = await graph.run(mat)
+    assert total == size * (size - 1) // 2
+    assert batches < size // 20, batches
+
+
+@pytest.mark.parametrize("fast_paths", [True, False])
+@pytest.mark.parametrize("n", [1, 2])
+async def test_a_call_raising_at_once_is_dropped_with_resume_and_the_worker_goes_on(
+    n: int, fast_paths: bool
+) -> None:
+    """``f`` raising synchronously for the element a worker takes right after delivering
+    a result (resume): that element is dropped and the worker asks for the next one."""
+    size = 40
+    bad = {3, 4, 17, 39}
+
+    def f(x: int) -> Any:
+        if x in bad:
+            raise CallFailed(str(x))
+        return worker_call(0, frozenset(range(0, size, 2)), frozenset())(x)
+
+    def blueprint(b: Any, s: Any) -> Any:
+        bal = b.add(Balance(n))
+        merge = b.add(Merge(n))
+        b.add(Source.from_iterable(range(size))) >> bal.in_
+        for i in range(n):
+            worker = (
+                Flow()
+                .map_async(1, f)
+                .with_attributes(Attributes.supervision_strategy(lambda _e: Supervision.resume))
+            )
+            bal.out(i) >> b.add(worker) >> merge.in_(i)
+        merge.out >> s.in_
+        return ClosedShape
+
+    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.seq()))
+    async with Materializer(fast_paths=fast_paths, name="pool-resume") as mat:
+        got = await asyncio.wait_for(graph.run(mat), 5)
+    assert sorted(x for _, x in got) == [x for x in range(size) if x not in bad]
