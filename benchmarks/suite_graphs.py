@@ -506,7 +506,11 @@ _register(
             "one `asyncio.Queue(16)`. `map_async` runs its calls on long-lived worker tasks "
             "(no task per call); what separates the graph from the hand-written pool is the "
             "stream machinery per element: an island run per result (the worker's wake-up "
-            "signals the island) and the queued events between Merge and `Sink.fold`."
+            "signals the island) and the queued events between Merge and `Sink.fold`. The two "
+            "'bare pool' systems are the protocol with nothing else (benchmarks/pool_ceiling.py): "
+            "queued, every port action an event in one FIFO (bare handlers, no checks); direct, "
+            "two workers taking from a shared iterator and adding their results (the shortcuts "
+            "the fast paths take, with no runtime around them)."
         ),
         systems=(
             System(
@@ -515,6 +519,16 @@ _register(
                 "baseline",
             ),
             System("project Balance(2) pool", "benchmarks.project:balance_pool", "project"),
+            System(
+                "bare pool, queued handlers (ceiling)",
+                "benchmarks.pool_ceiling:bare_pool_queued",
+                "limit",
+            ),
+            System(
+                "bare pool, direct (2 workers, shared iterator)",
+                "benchmarks.pool_ceiling:bare_pool_direct",
+                "limit",
+            ),
         ),
         baseline="2 worker tasks + asyncio.Queue(16)",
         size=50_000,
