@@ -564,10 +564,11 @@ class _MergeBatchLogic(_BatchFanInLogic):
                 self.want = max(1, cout.demand_n) if cout.batch else 1
 
     def _accept_one_i(self, i: int, x: Any) -> None:
-        """``_accept_i(i, [x])`` for the one result a ``map_async(1)`` offers while its
-        ``_take_pull`` says True (fast path, spelled out for the worker pool: no list, no
-        batch-size checks, no lender case): the same conditions and the same deliveries
-        as the direct case of ``_accept_i``, else ``_accept_i`` itself."""
+        """``_accept_i(i, [x])`` for the one result a ``map_async(1)`` offers (fast path,
+        spelled out for the worker pool: no list, no batch-size checks, no lender case):
+        the same conditions and the same deliveries as the direct case of ``_accept_i``,
+        else ``_accept_i`` itself. Called only while the upstream's ``_take_pull`` says
+        True (:func:`offer_one_hook`'s contract), so it is not asked again."""
         cout = self._cout
         q = cout.q
         island = self._island
@@ -583,7 +584,6 @@ class _MergeBatchLogic(_BatchFanInLogic):
             or island.mailbox
             or cout.metered
             or island.sched.diagnosis is not None
-            or not take()
         ):
             self._accept_i(i, [x])
             return
@@ -605,9 +605,12 @@ class _MergeBatchLogic(_BatchFanInLogic):
                     self.on_pull()
                 except Exception as exc:
                     self._handle_error(exc)
-            else:
+            elif cout.batch:
                 # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
-                self.want = max(1, cout.demand_n) if cout.batch else 1
+                d = cout.demand_n
+                self.want = d if d > 1 else 1
+            else:
+                self.want = 1
 
     def _pushed(self, i: int) -> None:
         self.ready.append(i)

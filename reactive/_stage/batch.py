@@ -152,7 +152,8 @@ def offer_one_hook(conn: Any) -> Callable[[Any], None] | None:
     """``conn.in_logic._accept_one_i`` bound to the connection's input index: the offer of
     one element by an upstream whose pull the junction takes synchronously (a
     ``map_async(1)``, see :func:`pull_hook`), standing for ``_accept_i(i, [x])``; None if
-    the in side has no such hook (:func:`offer_hook` then serves)."""
+    the in side has no such hook (:func:`offer_hook` then serves). The upstream calls it
+    only while its ``_take_pull`` says True: the junction does not ask again."""
     accept = getattr(conn.in_logic, "_accept_one_i", None)
     i = getattr(conn.in_handler, "i", None)
     if accept is None or type(i) is not int:
