@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from .._checks import NONE_ELEMENT
 from .._impl.interpreter import IN_CLOSED
 from .._stage.batch import (
+    NOTHING,
     hand_over_hook_of,
+    hand_over_one_hook_of,
     lend_hook,
     offer_hook,
     offer_one_hook,
@@ -219,6 +221,9 @@ class _MapAsyncLogic(FlowLogic):
         # -> push -> on_push round trip; a lazy take is settled with ``_hand_over_settle``.
         c = self._conns[self.in_]
         self._take_up: Any = hand_over_hook_of(c) if c.batch else None
+        # Parallelism 1 behind a fan-out junction: its one-element hand-over per output.
+        one_up = hand_over_one_hook_of(c) if c.batch and self.sequential else None
+        self._take_one_up: Any = one_up
         self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
         # Parallelism 1 takes one element at a time from an upstream that lends its buffer
         # (an async boundary): read in place, no slice (see _deliver_sequential).
@@ -569,6 +574,21 @@ class _MapAsyncLogic(FlowLogic):
                             self.fail_stage(exc)
                             return
                         self._maybe_pull()  # resume/restart: the element is dropped
+                elif st == 0 and not slots and (one_up := self._take_one_up) is not None:
+                    # ``_maybe_pull`` with nothing held (room for one call), inlined, the
+                    # junction upstream handing over one element (no tuple).
+                    y = one_up()
+                    if y is NOTHING:
+                        self.pull(self.in_)
+                        cin.demand_n = 1  # (a batch connection: the hook's condition)
+                    else:
+                        try:
+                            self._start(y)
+                        except Exception as exc:
+                            if self.decide(exc) is Supervision.stop:
+                                self.fail_stage(exc)
+                                return
+                            self._maybe_pull()  # resume/restart: the element is dropped
                 elif st == 0 and not slots and self._take_up is not None:
                     # ``_maybe_pull`` with nothing held (room for one call), inlined.
                     more = self._take_up(1)

@@ -17,7 +17,8 @@ round trip; the connection's state is the same before and after, only elements m
   lazy take of one element and its settling in one call: the element, or
   :data:`NOTHING`; found by :func:`take_one_hook`). A
   fan-out junction offers ``_hand_over_i(i, n)`` per output instead (found per connection
-  by :func:`hand_over_hook_of`), never lazy.
+  by :func:`hand_over_hook_of`), never lazy, and may offer ``_hand_over_one_i(i)``, the
+  same for one element (the element or :data:`NOTHING`; :func:`hand_over_one_hook_of`).
 - :class:`AcceptsBatches` (downstream, an async boundary's input): ``_give(batch)`` takes a
   batch the upstream chain produced.
 - A lender (an async boundary's output): ``_lend()`` returns its buffer for the chain to
@@ -54,6 +55,7 @@ __all__ = [
     "accept_hook",
     "hand_over_hook",
     "hand_over_hook_of",
+    "hand_over_one_hook_of",
     "lend_hook",
     "offer_hook",
     "offer_one_hook",
@@ -106,6 +108,18 @@ def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None
         hook: Callable[[int], Iterable[Any] | None] = functools.partial(per_output, i)
         return hook
     return hand_over_hook(conn.out_logic)
+
+
+def hand_over_one_hook_of(conn: Any) -> Callable[[], Any] | None:
+    """A fan-out junction's per-output one-element hand-over for the in side of ``conn``
+    (``_hand_over_one_i`` bound to the connection's output index: the element, or
+    :data:`NOTHING`, standing for ``_hand_over_i(i, 1)``), if it has one; else None."""
+    per_output = getattr(conn.out_logic, "_hand_over_one_i", None)
+    i = getattr(conn.out_handler, "i", None)
+    if per_output is None or type(i) is not int:
+        return None
+    hook: Callable[[], Any] = functools.partial(per_output, i)
+    return hook
 
 
 def settle_hook(logic: Any) -> Callable[[BaseException | None], None] | None:

@@ -322,3 +322,40 @@ async def test_a_none_element_fails_the_source_of_a_map_async_1_pool(at: int) ->
                 await graph.run(mat)
         assert "from_iterable" in str(err.value) or "Source" in str(err.value)
         assert None not in calls and calls == sorted(calls), calls
+
+
+async def test_balance_hands_a_map_async_1_worker_one_element_without_a_tuple(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ``map_async(1)`` worker behind Balance takes its next element through Balance's
+    one-element hand-over (``_hand_over_one_i``), not the n-element one it stands for."""
+    from reactive._ops.fan_out import _BalanceBatchLogic
+
+    tuples = 0
+    hand_over = _BalanceBatchLogic._hand_over_i
+
+    def counting(self: Any, i: int, n: int) -> Any:
+        nonlocal tuples
+        tuples += 1
+        return hand_over(self, i, n)
+
+    monkeypatch.setattr(_BalanceBatchLogic, "_hand_over_i", counting)
+    size = 1_000
+
+    async def f(x: int) -> int:
+        await asyncio.sleep(0)
+        return x
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        bal = b.add(Balance(2))
+        merge = b.add(Merge(2))
+        b.add(Source.from_iterable(range(size))) >> bal.in_
+        for i in range(2):
+            bal.out(i) >> b.add(Flow().map_async(1, f)) >> merge.in_(i)
+        merge.out >> sink.in_
+        return ClosedShape
+
+    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, lambda a, x: a + x)))
+    async with Materializer(name="pool-one-element") as mat:
+        assert await graph.run(mat) == size * (size - 1) // 2
+    assert tuples < size // 20, tuples
