@@ -227,7 +227,8 @@ class _MapAsyncLogic(FlowLogic):
         self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
         # Parallelism 1 takes one element at a time from an upstream that lends its buffer
         # (an async boundary): read in place, no slice (see _deliver_sequential).
-        cout = self._conns[self.out]
+        self._cin = c
+        self._cout = cout = self._conns[self.out]
         # A fan-in junction downstream that takes batches synchronously (see ``_drain``).
         self._offer_down: Any = offer_hook(cout) if cout.batch and not cout.metered else None
         # Parallelism 1 offers one result at a time: the junction's one-element offer.
@@ -508,7 +509,7 @@ class _MapAsyncLogic(FlowLogic):
         next call, started by the hand-over of ``_maybe_pull``, finished at once."""
         completed = self.completed
         slots = self.slots
-        cin = self._conns[self.in_]
+        cin = self._cin
         while completed:
             slot = completed.pop()
             self.inflight -= 1
@@ -522,7 +523,7 @@ class _MapAsyncLogic(FlowLogic):
             elif slot[1] is None:
                 slots.popleft()  # None results are skipped
             else:
-                cout = self._conns[self.out]
+                cout = self._cout
                 island: Any = self._island
                 if (
                     self._offer_down is not None
@@ -560,21 +561,7 @@ class _MapAsyncLogic(FlowLogic):
                 return
             self._delivering = True
             try:
-                lend = self._lend_up
-                buf = lend() if st == 0 and lend is not None and not slots else None
-                if buf:
-                    # The hand-over of one element, read in place (``_maybe_pull`` would
-                    # slice it): the connection stays idle, only the element moves.
-                    y = buf[0]
-                    self._lent_up(1)
-                    try:
-                        self._start(y)
-                    except Exception as exc:
-                        if self.decide(exc) is Supervision.stop:
-                            self.fail_stage(exc)
-                            return
-                        self._maybe_pull()  # resume/restart: the element is dropped
-                elif st == 0 and not slots and (one_up := self._take_one_up) is not None:
+                if st == 0 and not slots and (one_up := self._take_one_up) is not None:
                     # ``_maybe_pull`` with nothing held (room for one call), inlined, the
                     # junction upstream handing over one element (no tuple).
                     y = one_up()
@@ -589,28 +576,43 @@ class _MapAsyncLogic(FlowLogic):
                                 self.fail_stage(exc)
                                 return
                             self._maybe_pull()  # resume/restart: the element is dropped
-                elif st == 0 and not slots and self._take_up is not None:
-                    # ``_maybe_pull`` with nothing held (room for one call), inlined.
-                    more = self._take_up(1)
-                    if more is not None:
-                        if type(more) is tuple and len(more) == 1 and self._settle_up is None:
-                            # ``_start_taken``'s one-element case, spelled out (as the
-                            # lent element above): a call started, or dropped (resume).
-                            try:
-                                self._start(more[0])
-                            except Exception as exc:
-                                if self.decide(exc) is Supervision.stop:
-                                    self.fail_stage(exc)
-                                    return
-                                self._maybe_pull()
-                        else:
-                            self._start_taken(more, cin)
-                    else:
-                        self.pull(self.in_)
-                        if cin.batch:
-                            cin.demand_n = 1
                 else:
-                    self._maybe_pull()
+                    lend = self._lend_up
+                    buf = lend() if st == 0 and lend is not None and not slots else None
+                    if buf:
+                        # The hand-over of one element, read in place (``_maybe_pull`` would
+                        # slice it): the connection stays idle, only the element moves.
+                        y = buf[0]
+                        self._lent_up(1)
+                        try:
+                            self._start(y)
+                        except Exception as exc:
+                            if self.decide(exc) is Supervision.stop:
+                                self.fail_stage(exc)
+                                return
+                            self._maybe_pull()  # resume/restart: the element is dropped
+                    elif st == 0 and not slots and self._take_up is not None:
+                        # ``_maybe_pull`` with nothing held (room for one call), inlined.
+                        more = self._take_up(1)
+                        if more is not None:
+                            if type(more) is tuple and len(more) == 1 and self._settle_up is None:
+                                # ``_start_taken``'s one-element case, spelled out (as the
+                                # lent element above): a call started, or dropped (resume).
+                                try:
+                                    self._start(more[0])
+                                except Exception as exc:
+                                    if self.decide(exc) is Supervision.stop:
+                                        self.fail_stage(exc)
+                                        return
+                                    self._maybe_pull()
+                            else:
+                                self._start_taken(more, cin)
+                        else:
+                            self.pull(self.in_)
+                            if cin.batch:
+                                cin.demand_n = 1
+                    else:
+                        self._maybe_pull()
             finally:
                 self._delivering = False
             if self._stopped:
