@@ -570,7 +570,20 @@ class _MapAsyncLogic(FlowLogic):
                         cin.demand_n = 1  # (a batch connection: the hook's condition)
                     else:
                         try:
-                            self._start(y)
+                            if self._skip_first and self._drive_left > 0:
+                                # ``_start(y)`` when its first step is skipped (calls have
+                                # been suspending), spelled out: one call per element saved.
+                                # ``_drive_left`` > 0: this runs in the worker's own
+                                # delivery, and that worker takes the call from ``todo``
+                                # once the delivery returns (no worker to wake or start).
+                                aw = self.f(y)
+                                slot = [_RUNNING, aw]
+                                self.inflight += 1
+                                slots.append(slot)  # (parallelism 1 is ordered)
+                                self._skip_first -= 1
+                                self.todo.append(slot)
+                            else:
+                                self._start(y)
                         except Exception as exc:
                             if self.decide(exc) is Supervision.stop:
                                 self.fail_stage(exc)
