@@ -482,6 +482,11 @@ class _MergeBatchLogic(_BatchFanInLogic):
         # offering its result, see ``_stage/batch.py``), found before the first pulls.
         self._takers = [pull_hook(c) for c in (self._conns[p] for p in self.ins)]
         super().pre_start()
+        # What ``_accept_one_i`` needs that cannot change: the input's pull can be taken
+        # synchronously (``pull_hook``: a batch connection, not metered) and the output is
+        # not metered.
+        metered = self._cout.metered
+        self._direct_one = [take is not None and not metered for take in self._takers]
 
     def _pull_in(self, i: int) -> None:
         """``_BatchFanInLogic._pull_in``; an idle input whose upstream takes the pull
@@ -571,18 +576,15 @@ class _MergeBatchLogic(_BatchFanInLogic):
         True (:func:`offer_one_hook`'s contract), so it is not asked again."""
         cout = self._cout
         q = cout.q
-        island = self._island
+        island: Any = self._island  # (the offering upstream's: the same island)
         c = self._cins[i]
-        take = self._takers[i]
         if (
             self.ready
             or cout.state != DEMAND
             or q
-            or take is None
             or c.state != 0
-            or island is None
+            or not self._direct_one[i]
             or island.mailbox
-            or cout.metered
             or island.sched.diagnosis is not None
         ):
             self._accept_i(i, [x])

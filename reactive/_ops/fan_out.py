@@ -626,7 +626,8 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
         itself, or ``NOTHING`` when the round trip cannot be skipped. An iterable source
         upstream hands it over in one call (``_take_one_up``) when nothing is left over
         here and its connection is idle; anything else goes through ``_hand_over_i``."""
-        if self.need_pulls or self.queue or self._stopped or self._couts[i].metered:
+        # (Output ``i`` is not metered: ``hand_over_one_hook_of`` finds no hook then.)
+        if self.need_pulls or self.queue or self._stopped:
             return NOTHING
         take_one = self._take_one_up
         if take_one is not None and self.buf is None and self._cin.state == 0:

@@ -113,7 +113,11 @@ def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None
 def hand_over_one_hook_of(conn: Any) -> Callable[[], Any] | None:
     """A fan-out junction's per-output one-element hand-over for the in side of ``conn``
     (``_hand_over_one_i`` bound to the connection's output index: the element, or
-    :data:`NOTHING`, standing for ``_hand_over_i(i, 1)``), if it has one; else None."""
+    :data:`NOTHING`, standing for ``_hand_over_i(i, 1)``), if it has one and ``conn`` is
+    not metered (reactive.observe counts pulls and pushes: the junction does not check);
+    else None."""
+    if conn.metered:
+        return None
     per_output = getattr(conn.out_logic, "_hand_over_one_i", None)
     i = getattr(conn.out_handler, "i", None)
     if per_output is None or type(i) is not int:
