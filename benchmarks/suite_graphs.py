@@ -504,9 +504,15 @@ _register(
             "`Balance(2)` -> 2 x `map_async(1, f)` -> `Merge(2)` graph (the systems of the "
             "`balance` row) against its hand-written equivalent, two worker tasks taking from "
             "one `asyncio.Queue(16)`. `map_async` runs its calls on long-lived worker tasks "
-            "(no task per call); what separates the graph from the hand-written pool is the "
-            "stream machinery per element: an island run per result (the worker's wake-up "
-            "signals the island) and the queued events between Merge and `Sink.fold`."
+            "(no task per call); each result is offered to Merge, which hands it straight to "
+            "`Sink.fold` and answers the fold's pull at once, and the worker takes its next "
+            "element from the source through Balance in one call: what separates the graph "
+            "from the hand-written pool is that bookkeeping per element and an island run per "
+            "result (the worker's result signals the island). The two "
+            "'bare pool' systems are the protocol with nothing else (benchmarks/pool_ceiling.py): "
+            "queued, every port action an event in one FIFO (bare handlers, no checks); direct, "
+            "two workers taking from a shared iterator and adding their results (the shortcuts "
+            "the fast paths take, with no runtime around them)."
         ),
         systems=(
             System(
@@ -515,6 +521,16 @@ _register(
                 "baseline",
             ),
             System("project Balance(2) pool", "benchmarks.project:balance_pool", "project"),
+            System(
+                "bare pool, queued handlers (ceiling)",
+                "benchmarks.pool_ceiling:bare_pool_queued",
+                "limit",
+            ),
+            System(
+                "bare pool, direct (2 workers, shared iterator)",
+                "benchmarks.pool_ceiling:bare_pool_direct",
+                "limit",
+            ),
         ),
         baseline="2 worker tasks + asyncio.Queue(16)",
         size=50_000,

@@ -6,6 +6,7 @@ Nothing here asserts a speed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import suite_graphs
+from benchmarks import pool_ceiling, suite_graphs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +58,12 @@ def test_quick_run_of_graph_benchmarks_with_every_system(tmp_path: Path) -> None
             # ok means it ran and its result equalled the baseline's
             assert system["status"] == "ok", (bench["name"], system["name"], system["reason"])
             assert system["stats"]["throughput"]["median"] > 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 17, 100])
+@pytest.mark.parametrize("system", ["bare_pool_queued", "bare_pool_direct"])
+def test_pool_ceilings_sum_every_element_once(system: str, n: int) -> None:
+    """The worker pool's limit systems (benchmarks/pool_ceiling.py) sum ``range(n)``, as the
+    row's baseline does, and end (both workers) for any size."""
+    run = getattr(pool_ceiling, system)
+    assert asyncio.run(asyncio.wait_for(run(n), 5)) == n * (n - 1) // 2

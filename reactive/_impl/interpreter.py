@@ -455,7 +455,14 @@ class Island:
                     self.running = False
                     sched.executing = 0
                     sched.inline_depth -= 1
-                    self._end_run(t0)
+                    if sched.deferred:
+                        self._end_run(t0)  # flush hooks left behind: settled soon
+                    elif t0 is not None:
+                        # ``_end_run(t0)`` with nothing deferred, spelled out (once per
+                        # worker result or timer): the blocked-loop watch.
+                        elapsed = self.now() - t0
+                        if elapsed > self.watch:
+                            blocked(self, elapsed)
                 if self.finished or self.queue or self.mailbox or self.flush_hooks:
                     self._wake()  # finished, or budget spent: the task takes over
                 return

@@ -482,6 +482,11 @@ class _MergeBatchLogic(_BatchFanInLogic):
         # offering its result, see ``_stage/batch.py``), found before the first pulls.
         self._takers = [pull_hook(c) for c in (self._conns[p] for p in self.ins)]
         super().pre_start()
+        # What ``_accept_one_i`` needs that cannot change: the input's pull can be taken
+        # synchronously (``pull_hook``: a batch connection, not metered) and the output is
+        # not metered.
+        metered = self._cout.metered
+        self._direct_one = [take is not None and not metered for take in self._takers]
 
     def _pull_in(self, i: int) -> None:
         """``_BatchFanInLogic._pull_in``; an idle input whose upstream takes the pull
@@ -507,7 +512,12 @@ class _MergeBatchLogic(_BatchFanInLogic):
         the pull the in side answers with if that is the only event it queued (our
         ``on_pull``), as ``_BoundaryOut._deliver`` does: no other event can come in
         between, so the order of events is the same. (Only when pulling input ``i``
-        again queues no event either: an async boundary with nothing buffered.) Not on a
+        again queues no event either: an async boundary with nothing buffered, or a
+        ``map_async(1)`` offering its one result, whose pull ``_take_pull`` takes
+        synchronously: the in side's handler then runs while the worker's delivery is
+        still on the stack, before that delivery takes its next element from upstream
+        rather than after; other logics' handlers, every connection's element order and
+        demand are the same.) Not on a
         metered connection (reactive.observe counts pushes and pulls as they are queued) nor
         during a blocked-loop diagnosis (one event per step).
         """
@@ -527,13 +537,16 @@ class _MergeBatchLogic(_BatchFanInLogic):
             or c.metered
             or island.sched.diagnosis is not None
             or c.state != 0
-            or not self._lenders[i]
-            or c.out_logic.buffer
+            or not (
+                (self._lenders[i] and not c.out_logic.buffer)
+                or ((take := self._takers[i]) is not None and take())
+            )
         ):
             self.push(self.out, x)
             self._pull_in(i)
             return
-        # ``_pull_in(i)`` of an async boundary with nothing buffered: no event.
+        # ``_pull_in(i)`` of an async boundary with nothing buffered, or of a
+        # ``map_async(1)`` offering its result (its pull taken synchronously): no event.
         c.state = DEMAND
         if c.batch:
             c.demand_n = self.want
@@ -554,6 +567,52 @@ class _MergeBatchLogic(_BatchFanInLogic):
             else:
                 # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
                 self.want = max(1, cout.demand_n) if cout.batch else 1
+
+    def _accept_one_i(self, i: int, x: Any) -> None:
+        """``_accept_i(i, [x])`` for the one result a ``map_async(1)`` offers (fast path,
+        spelled out for the worker pool: no list, no batch-size checks, no lender case):
+        the same conditions and the same deliveries as the direct case of ``_accept_i``,
+        else ``_accept_i`` itself. Called only while the upstream's ``_take_pull`` says
+        True (:func:`offer_one_hook`'s contract), so it is not asked again."""
+        cout = self._cout
+        q = cout.q
+        island: Any = self._island  # (the offering upstream's: the same island)
+        c = self._cins[i]
+        if (
+            self.ready
+            or cout.state != DEMAND
+            or q
+            or c.state != 0
+            or not self._direct_one[i]
+            or island.mailbox
+            or island.sched.diagnosis is not None
+        ):
+            self._accept_i(i, [x])
+            return
+        # ``_pull_in(i)``, its pull taken synchronously (``pull_hook`` found ``take`` on a
+        # batch connection that is not metered): no event.
+        c.state = DEMAND
+        c.demand_n = self.want
+        cout.elem = x
+        cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+        try:
+            cout.in_handler.on_push()
+        except Exception as exc:
+            cout.in_logic._handle_error(exc)
+        if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
+            q.pop()
+            cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
+            if self.ready or self.running == 0:
+                try:
+                    self.on_pull()
+                except Exception as exc:
+                    self._handle_error(exc)
+            elif cout.batch:
+                # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
+                d = cout.demand_n
+                self.want = d if d > 1 else 1
+            else:
+                self.want = 1
 
     def _pushed(self, i: int) -> None:
         self.ready.append(i)

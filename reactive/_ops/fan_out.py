@@ -599,6 +599,12 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
             return take(n)  # a list (an async boundary's buffer) or None
         if n != 1:
             return None
+        take_one = self._take_one_up
+        if take_one is not None:
+            # An iterable source: its lazy take of one element and the settling in one
+            # call (a None element is not handed over: the pull that follows fails it).
+            x = take_one()
+            return None if x is NOTHING else (x,)
         it = take(1)
         if it is None:
             return None
@@ -613,6 +619,21 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
             return None
         settle(None)
         return (x,)
+
+    def _hand_over_one_i(self, i: int) -> Any:
+        """``_hand_over_i(i, 1)`` for a downstream that takes one element at a time (a
+        ``map_async(1)`` worker; fast path, see ``reactive/_stage/batch.py``): the element
+        itself, or ``NOTHING`` when the round trip cannot be skipped. An iterable source
+        upstream hands it over in one call (``_take_one_up``) when nothing is left over
+        here and its connection is idle; anything else goes through ``_hand_over_i``."""
+        # (Output ``i`` is not metered: ``hand_over_one_hook_of`` finds no hook then.)
+        if self.need_pulls or self.queue or self._stopped:
+            return NOTHING
+        take_one = self._take_one_up
+        if take_one is not None and self.buf is None and self._cin.state == 0:
+            return take_one()  # (never a None element: see ``take_one_hook``)
+        more = self._hand_over_i(i, 1)
+        return more[0] if more else NOTHING
 
     def _serve(self) -> None:
         """Hand what is held down the line, then pull upstream for what the line still

@@ -122,9 +122,11 @@ class _IterableLogic(SourceLogic):
         """One element for a downstream logic to take right now, or ``NOTHING`` when none
         is ready (see reactive/_stage/batch.py): the lazy take of one element and its
         settling (the look-ahead, and completion when the iterator is exhausted; what
-        the look-ahead raises fails the source on the next pull) in one call."""
+        the look-ahead raises fails the source on the next pull) in one call. A ``None``
+        element is not handed over (``NOTHING``, the source unchanged): the caller's pull
+        then fails the source on its own push (RS rule 2.13), naming its port."""
         x = self.nxt
-        if x is _END:
+        if x is _END or x is None:
             return NOTHING
         try:
             self.nxt = nxt = next(self.it, _END)

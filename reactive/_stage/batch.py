@@ -17,7 +17,8 @@ round trip; the connection's state is the same before and after, only elements m
   lazy take of one element and its settling in one call: the element, or
   :data:`NOTHING`; found by :func:`take_one_hook`). A
   fan-out junction offers ``_hand_over_i(i, n)`` per output instead (found per connection
-  by :func:`hand_over_hook_of`), never lazy.
+  by :func:`hand_over_hook_of`), never lazy, and may offer ``_hand_over_one_i(i)``, the
+  same for one element (the element or :data:`NOTHING`; :func:`hand_over_one_hook_of`).
 - :class:`AcceptsBatches` (downstream, an async boundary's input): ``_give(batch)`` takes a
   batch the upstream chain produced.
 - A lender (an async boundary's output): ``_lend()`` returns its buffer for the chain to
@@ -29,7 +30,9 @@ round trip; the connection's state is the same before and after, only elements m
 - A fan-in junction on the batch protocol (downstream of an async boundary's output):
   ``_accept_i(i, batch)`` stands for push -> on_push of input ``i`` -> grab of a non-empty
   batch on a connection that was exactly ``DEMAND`` and is left idle (the junction may
-  pull it again); found per connection by :func:`offer_hook`.
+  pull it again); found per connection by :func:`offer_hook`. ``_accept_one_i(i, x)`` is
+  the same for one element offered by an upstream whose pull it takes synchronously
+  (:func:`offer_one_hook`).
 
 The lookups below are the only place these hooks are found by name.
 """
@@ -52,8 +55,10 @@ __all__ = [
     "accept_hook",
     "hand_over_hook",
     "hand_over_hook_of",
+    "hand_over_one_hook_of",
     "lend_hook",
     "offer_hook",
+    "offer_one_hook",
     "pull_hook",
     "settle_hook",
     "take_one_hook",
@@ -105,6 +110,22 @@ def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None
     return hand_over_hook(conn.out_logic)
 
 
+def hand_over_one_hook_of(conn: Any) -> Callable[[], Any] | None:
+    """A fan-out junction's per-output one-element hand-over for the in side of ``conn``
+    (``_hand_over_one_i`` bound to the connection's output index: the element, or
+    :data:`NOTHING`, standing for ``_hand_over_i(i, 1)``), if it has one and ``conn`` is
+    not metered (reactive.observe counts pulls and pushes: the junction does not check);
+    else None."""
+    if conn.metered:
+        return None
+    per_output = getattr(conn.out_logic, "_hand_over_one_i", None)
+    i = getattr(conn.out_handler, "i", None)
+    if per_output is None or type(i) is not int:
+        return None
+    hook: Callable[[], Any] = functools.partial(per_output, i)
+    return hook
+
+
 def settle_hook(logic: Any) -> Callable[[BaseException | None], None] | None:
     """``logic._hand_over_settle`` if its hand-over is lazy (an iterator to settle)."""
     hook: Callable[[BaseException | None], None] | None = getattr(logic, "_hand_over_settle", None)
@@ -113,7 +134,8 @@ def settle_hook(logic: Any) -> Callable[[BaseException | None], None] | None:
 
 def take_one_hook(logic: Any) -> Callable[[], Any] | None:
     """``logic._hand_over_one`` if the logic hands over one element at a time right now
-    (an iterable source): the element, or :data:`NOTHING` when none is ready; the source
+    (an iterable source): the element, or :data:`NOTHING` when none is ready (nor a
+    ``None`` element: the caller's pull then fails the source, as its push would); the source
     has looked ahead (and completed, or noted its iterator's failure for its next pull)
     when it returns, exactly as a lazy take of one element settled with None."""
     hook: Callable[[], Any] | None = getattr(logic, "_hand_over_one", None)
@@ -141,6 +163,20 @@ def offer_hook(conn: Any) -> Callable[[list[Any]], None] | None:
     if accept is None or type(i) is not int:
         return None
     hook: Callable[[list[Any]], None] = functools.partial(accept, i)
+    return hook
+
+
+def offer_one_hook(conn: Any) -> Callable[[Any], None] | None:
+    """``conn.in_logic._accept_one_i`` bound to the connection's input index: the offer of
+    one element by an upstream whose pull the junction takes synchronously (a
+    ``map_async(1)``, see :func:`pull_hook`), standing for ``_accept_i(i, [x])``; None if
+    the in side has no such hook (:func:`offer_hook` then serves). The upstream calls it
+    only while its ``_take_pull`` says True: the junction does not ask again."""
+    accept = getattr(conn.in_logic, "_accept_one_i", None)
+    i = getattr(conn.in_handler, "i", None)
+    if accept is None or type(i) is not int:
+        return None
+    hook: Callable[[Any], None] = functools.partial(accept, i)
     return hook
 
 

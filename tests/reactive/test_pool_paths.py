@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,6 +35,8 @@ from reactive import (
     Source,
     Supervision,
 )
+from reactive._ops.sources import IterableSource, _IterableLogic
+from reactive._stage.batch import NOTHING
 from reactive.testkit import TestSink
 from tests.reactive.test_junction_batches import DEMAND, SETTINGS, drive_on_own_materializer
 
@@ -228,3 +231,131 @@ async def test_sequential_map_async_over_suspending_runs_matches_a_loop(
             else:
                 assert not failed, fast_paths
                 assert got == expected, fast_paths
+
+
+async def test_balance_takes_one_element_of_an_iterable_source_in_one_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Balance hands a ``map_async(1)`` worker one element of an iterable source with the
+    source's ``_hand_over_one`` (its take and look-ahead in one call), not the lazy take
+    plus ``_hand_over_settle``; the pool's sum is right."""
+    settles = 0
+    settle = _IterableLogic._hand_over_settle
+
+    def counting_settle(self: Any, exc: BaseException | None) -> None:
+        nonlocal settles
+        settles += 1
+        settle(self, exc)
+
+    monkeypatch.setattr(_IterableLogic, "_hand_over_settle", counting_settle)
+    size = 1_000
+
+    async def f(x: int) -> int:
+        await asyncio.sleep(0)
+        return x
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        bal = b.add(Balance(2))
+        merge = b.add(Merge(2))
+        b.add(Source.from_iterable(range(size))) >> bal.in_
+        for i in range(2):
+            bal.out(i) >> b.add(Flow().map_async(1, f)) >> merge.in_(i)
+        merge.out >> sink.in_
+        return ClosedShape
+
+    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, lambda a, x: a + x)))
+    async with Materializer(name="pool-take-one") as mat:
+        assert await graph.run(mat) == size * (size - 1) // 2
+    assert settles < size // 20, settles
+
+
+async def test_hand_over_one_keeps_a_none_element_for_the_pull() -> None:
+    """An iterable source's ``_hand_over_one`` does not hand over a ``None`` element: it
+    answers ``NOTHING`` and leaves it, so the pull that follows fails the source."""
+    logic: Any = None
+
+    class Spy(IterableSource):
+        def create_logic(self, attributes: Any) -> Any:
+            nonlocal logic
+            logic = super().create_logic(attributes)
+            return logic
+
+    async with Materializer(name="one-none") as mat:
+        probe = Source.from_graph(Spy([1, None, 2])).run_with(TestSink.probe(), mat)
+        await asyncio.sleep(0)
+        assert logic._hand_over_one() == 1
+        assert logic._hand_over_one() is NOTHING
+        assert logic._hand_over_one() is NOTHING  # unchanged: still waits for the pull
+        probe.request(1)
+        kind, v = await probe._next_event("the source's failure")
+        assert kind == "error", (kind, v)
+        assert "[iterable_source]" in str(v) and "Spy.out" in str(v), v
+
+
+@pytest.mark.parametrize("at", [0, 1, 5])
+async def test_a_none_element_fails_the_source_of_a_map_async_1_pool(at: int) -> None:
+    """A ``None`` element of the iterable source feeding a ``Balance`` of ``map_async(1)``
+    workers fails the source, naming its port (no call sees it), fast paths on and off."""
+    xs: list[Any] = list(range(8))
+    xs[at] = None
+    calls: list[Any] = []
+
+    async def f(x: int) -> int:
+        calls.append(x)
+        await asyncio.sleep(0)
+        return x
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        bal = b.add(Balance(2))
+        merge = b.add(Merge(2))
+        b.add(Source.from_iterable(xs)) >> bal.in_
+        for i in range(2):
+            bal.out(i) >> b.add(Flow().map_async(1, f)) >> merge.in_(i)
+        merge.out >> sink.in_
+        return ClosedShape
+
+    for fast_paths in (True, False):
+        calls.clear()
+        graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.seq()))
+        async with Materializer(fast_paths=fast_paths, name="pool-none") as mat:
+            with pytest.raises(Exception, match=r"\[iterable_source\].*None") as err:
+                await graph.run(mat)
+        assert "from_iterable" in str(err.value) or "Source" in str(err.value)
+        assert None not in calls and calls == sorted(calls), calls
+
+
+async def test_balance_hands_a_map_async_1_worker_one_element_without_a_tuple(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ``map_async(1)`` worker behind Balance takes its next element through Balance's
+    one-element hand-over (``_hand_over_one_i``), not the n-element one it stands for."""
+    from reactive._ops.fan_out import _BalanceBatchLogic
+
+    tuples = 0
+    hand_over = _BalanceBatchLogic._hand_over_i
+
+    def counting(self: Any, i: int, n: int) -> Any:
+        nonlocal tuples
+        tuples += 1
+        return hand_over(self, i, n)
+
+    monkeypatch.setattr(_BalanceBatchLogic, "_hand_over_i", counting)
+    size = 1_000
+
+    async def f(x: int) -> int:
+        await asyncio.sleep(0)
+        return x
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        bal = b.add(Balance(2))
+        merge = b.add(Merge(2))
+        b.add(Source.from_iterable(range(size))) >> bal.in_
+        for i in range(2):
+            bal.out(i) >> b.add(Flow().map_async(1, f)) >> merge.in_(i)
+        merge.out >> sink.in_
+        return ClosedShape
+
+    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, lambda a, x: a + x)))
+    async with Materializer(name="pool-one-element") as mat:
+        assert await graph.run(mat) == size * (size - 1) // 2
+    assert tuples < size // 20, tuples
