@@ -233,22 +233,20 @@ async def test_sequential_map_async_over_suspending_runs_matches_a_loop(
                 assert got == expected, fast_paths
 
 
-async def test_balance_takes_one_element_of_an_iterable_source_in_one_call(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Balance hands a ``map_async(1)`` worker one element of an iterable source with the
-    source's ``_hand_over_one`` (its take and look-ahead in one call), not the lazy take
-    plus ``_hand_over_settle``; the pool's sum is right."""
-    settles = 0
-    settle = _IterableLogic._hand_over_settle
+async def calls_in_a_pool(
+    monkeypatch: pytest.MonkeyPatch, cls: type, method: str, size: int = 1_000
+) -> int:
+    """How often ``cls.<method>`` is called while ``Balance(2)`` -> two ``map_async(1)``
+    -> ``Merge(2)`` sums ``range(size)`` (the sum checked)."""
+    calls = 0
+    original = getattr(cls, method)
 
-    def counting_settle(self: Any, exc: BaseException | None) -> None:
-        nonlocal settles
-        settles += 1
-        settle(self, exc)
+    def counting(self: Any, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return original(self, *args)
 
-    monkeypatch.setattr(_IterableLogic, "_hand_over_settle", counting_settle)
-    size = 1_000
+    monkeypatch.setattr(cls, method, counting)
 
     async def f(x: int) -> int:
         await asyncio.sleep(0)
@@ -264,9 +262,19 @@ async def test_balance_takes_one_element_of_an_iterable_source_in_one_call(
         return ClosedShape
 
     graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, lambda a, x: a + x)))
-    async with Materializer(name="pool-take-one") as mat:
+    async with Materializer(name=f"pool-{method}") as mat:
         assert await graph.run(mat) == size * (size - 1) // 2
-    assert settles < size // 20, settles
+    return calls
+
+
+async def test_balance_takes_one_element_of_an_iterable_source_in_one_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Balance hands a ``map_async(1)`` worker one element of an iterable source with the
+    source's ``_hand_over_one`` (its take and look-ahead in one call), not the lazy take
+    plus ``_hand_over_settle``; the pool's sum is right."""
+    settles = await calls_in_a_pool(monkeypatch, _IterableLogic, "_hand_over_settle")
+    assert settles < 1_000 // 20, settles
 
 
 async def test_hand_over_one_keeps_a_none_element_for_the_pull() -> None:
@@ -331,31 +339,5 @@ async def test_balance_hands_a_map_async_1_worker_one_element_without_a_tuple(
     one-element hand-over (``_hand_over_one_i``), not the n-element one it stands for."""
     from reactive._ops.fan_out import _BalanceBatchLogic
 
-    tuples = 0
-    hand_over = _BalanceBatchLogic._hand_over_i
-
-    def counting(self: Any, i: int, n: int) -> Any:
-        nonlocal tuples
-        tuples += 1
-        return hand_over(self, i, n)
-
-    monkeypatch.setattr(_BalanceBatchLogic, "_hand_over_i", counting)
-    size = 1_000
-
-    async def f(x: int) -> int:
-        await asyncio.sleep(0)
-        return x
-
-    def blueprint(b: Any, sink: Any) -> Any:
-        bal = b.add(Balance(2))
-        merge = b.add(Merge(2))
-        b.add(Source.from_iterable(range(size))) >> bal.in_
-        for i in range(2):
-            bal.out(i) >> b.add(Flow().map_async(1, f)) >> merge.in_(i)
-        merge.out >> sink.in_
-        return ClosedShape
-
-    graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, lambda a, x: a + x)))
-    async with Materializer(name="pool-one-element") as mat:
-        assert await graph.run(mat) == size * (size - 1) // 2
-    assert tuples < size // 20, tuples
+    tuples = await calls_in_a_pool(monkeypatch, _BalanceBatchLogic, "_hand_over_i")
+    assert tuples < 1_000 // 20, tuples
