@@ -203,7 +203,10 @@ def test_grouped_asks_for_the_rest_of_the_group_in_one_pull() -> None:
 
         _IterableLogic.on_pull = on_pull  # type: ignore[method-assign]
         try:
-            return await Source.from_iterable(range(1000)).grouped(100).run_with(Sink.seq())
+            # Fast paths on explicitly (a REACTIVE_FAST_PATHS=0 run turns the default off).
+            async with Materializer(fast_paths=True, name="grouped-pulls") as mat:
+                src = Source.from_iterable(range(1000)).grouped(100)
+                return await src.run_with(Sink.seq(), mat)
         finally:
             _IterableLogic.on_pull = orig  # type: ignore[method-assign]
 
