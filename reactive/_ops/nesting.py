@@ -52,7 +52,9 @@ class FlatMapMerge(FlowStage):
 
 
 # Elements an inner source may hand over at once (when it speaks the batch protocol):
-# a few prefetched per inner, like an input buffer; one at a time otherwise.
+# a few prefetched per inner, like an input buffer; one at a time otherwise. When
+# downstream asks for more in one pull, each inner is asked for its share of that
+# demand instead (``_FlatMapMergeLogic.inner_batch``).
 INNER_BATCH = 16
 
 
@@ -68,7 +70,18 @@ class _FlatMapMergeLogic(FlowLogic):
         # [inlet, elements, next index]; an inner source is pulled again once its entry
         # is used up, so each has at most one entry here.
         self.ready: deque[list[Any]] = deque()
+        # The inner sources with an entry in ``ready``. One that finishes meanwhile keeps
+        # its place among the ``breadth`` running ones until that entry is used up (as
+        # Akka's keeps it while its element waits): else inner sources that hand over
+        # all they have at once would be opened and read one after another, ahead of
+        # any demand.
+        self.held: set[SubSinkInlet] = set()
         self._batch_out = (self.out,)
+        # What an inner source is asked for at once: INNER_BATCH, or the inners' share
+        # of the last demand from downstream (a batch connection's ``demand_n`` split
+        # over ``breadth``), whichever is larger. Held in ``ready`` at most: one entry
+        # per inner, so ``breadth`` times this, within that demand past INNER_BATCH.
+        self.inner_batch = INNER_BATCH
 
     def pre_start(self) -> None:
         self.pull(self.in_)
@@ -79,7 +92,7 @@ class _FlatMapMergeLogic(FlowLogic):
         inlet.set_handler(_Inner(self, inlet))
         inlet.materialize(src)
         self.active.add(inlet)
-        inlet._pull_batch(INNER_BATCH)
+        inlet._pull_batch(self.inner_batch)
         self._maybe_pull()
 
     def _maybe_pull(self) -> None:
@@ -91,12 +104,15 @@ class _FlatMapMergeLogic(FlowLogic):
         self._check_done()
 
     def on_pull(self) -> None:
+        c = self._conns[self.out]
+        n = c.demand_n if c.batch else 1
+        share = n // self.breadth
+        self.inner_batch = share if share > INNER_BATCH else INNER_BATCH
         ready = self.ready
         if not ready:
             return
-        c = self._conns[self.out]
-        n = c.demand_n if c.batch else 1
         out: list[Any] = []
+        finished: list[SubSinkInlet] = []
         while ready and len(out) < n:
             entry = ready[0]
             inlet, xs, i = entry
@@ -107,9 +123,14 @@ class _FlatMapMergeLogic(FlowLogic):
                 entry[2] = i
                 break
             ready.popleft()
+            self.held.discard(inlet)
             if not inlet.is_closed():
-                inlet._pull_batch(INNER_BATCH)
+                inlet._pull_batch(self.inner_batch)
+            else:
+                finished.append(inlet)  # it finished while its entry waited
         self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
+        for inlet in finished:
+            self._inner_done(inlet)
         if not ready:
             # An inner source that already finished may have been the last thing to wait on.
             self._check_done()
@@ -117,10 +138,16 @@ class _FlatMapMergeLogic(FlowLogic):
     def inner_push(self, inlet: SubSinkInlet) -> None:
         x = inlet.grab()
         self.ready.append([inlet, x if type(x) is _Batch else (x,), 0])
+        self.held.add(inlet)
         if self.is_available(self.out):
             self.on_pull()
 
     def inner_finish(self, inlet: SubSinkInlet) -> None:
+        if inlet not in self.held:  # else released once its entry is used up (on_pull)
+            self._inner_done(inlet)
+
+    def _inner_done(self, inlet: SubSinkInlet) -> None:
+        """A finished inner source leaves the running ones: the next may open."""
         self.active.discard(inlet)
         if not self.is_closed(self.in_):
             self._maybe_pull()

@@ -49,7 +49,8 @@ class NestingOps(OpsBase[Out, Mat]):
         at once, emitting elements as they arrive (order kept within one source).
 
         Emits when any inner source has an element. Backpressures when downstream does;
-        stops pulling upstream while ``breadth`` sources are active. Completes when
+        stops pulling upstream while ``breadth`` sources are active (one that completed
+        counts until the elements it handed over were emitted). Completes when
         upstream and every inner source completed. Fails when upstream, ``f`` or an inner
         source fails. Cancels when downstream cancels. Supervision: resume/restart drop the
         element whose ``f`` raised.

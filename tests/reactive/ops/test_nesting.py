@@ -9,6 +9,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reactive import (
     Attributes,
@@ -685,6 +687,92 @@ class TestFlatMapMerge:
             await probe.expect_complete()
         for x in range(3):
             assert [e for e in got if e[0] == x] == [(x, i) for i in range(40)]
+
+    async def test_flat_map_merge_asks_each_inner_for_its_share_of_the_demand(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Downstream asking for 1,024 at once (``Sink.fold``) over a breadth of 8: each
+        inner is asked for its share, 128, not 16 (fewer turns per element); a probe
+        asking for little keeps the 16 of an input buffer."""
+        from reactive._ops.substreams import SubSinkInlet
+
+        asked: list[int | None] = []
+        pull_batch = SubSinkInlet._pull_batch
+
+        def spy(self: Any, n: int | None) -> None:
+            asked.append(n)
+            pull_batch(self, n)
+
+        monkeypatch.setattr(SubSinkInlet, "_pull_batch", spy)
+
+        def inner(i: int) -> Any:
+            return Source.from_iterable(range(i * 1000, (i + 1) * 1000))
+
+        total = await (
+            Source.from_iterable(range(16))
+            .flat_map_merge(8, inner)
+            .run_with(Sink.fold(0, lambda a, x: a + x))
+        )
+        assert total == sum(range(16_000))
+        assert max(asked) == 128 and asked.count(128) > len(asked) // 2, asked
+        asked.clear()
+        async with Materializer() as mat:
+            probe = (
+                Source.from_iterable(range(2))
+                .flat_map_merge(2, inner)
+                .run_with(TestSink.probe(), mat)
+            )
+            probe.request(20)
+            assert len(await probe.expect_next_n(20)) == 20
+            probe.cancel()
+        assert set(asked) == {16}, asked
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        sizes=st.lists(st.integers(0, 120), min_size=0, max_size=8),
+        breadth=st.integers(1, 4),
+        demand=st.lists(st.integers(1, 300), min_size=1, max_size=6),
+    )
+    async def test_flat_map_merge_batches_match_the_plain_path_and_stay_within_demand(
+        self, sizes: list[int], breadth: int, demand: list[int]
+    ) -> None:
+        """Random inner sizes, breadth and requests, fast paths on and off: every inner in
+        its own order, nothing lost or repeated, and never more read from the inner
+        iterators than was delivered plus, per running inner, its share of the largest
+        request (at least 16) and one element of look-ahead."""
+        for fast in (True, False):
+            read = [0]
+
+            def inner(i: int, read: list[int] = read) -> Any:
+                def gen() -> Any:
+                    for j in range(sizes[i]):
+                        read[0] += 1
+                        yield (i, j)
+
+                return Source.from_iterable(gen())
+
+            async with Materializer(fast_paths=fast, name="fmm-props") as mat:
+                probe = (
+                    Source.from_iterable(range(len(sizes)))
+                    .flat_map_merge(breadth, inner)
+                    .run_with(TestSink.probe(), mat)
+                )
+                got: list[Any] = []
+                total = sum(sizes)
+                largest = 0
+                for k in [*demand, total + 1]:
+                    largest = max(largest, k)
+                    probe.request(k)
+                    want = min(k, total - len(got))
+                    got.extend(await probe.expect_next_n(want) if want else [])
+                    share = max(16, largest // breadth) + 1
+                    assert read[0] <= len(got) + breadth * share, (read[0], len(got))
+                    if len(got) == total:
+                        break
+                await probe.expect_complete()
+            for i, n in enumerate(sizes):
+                assert [e for e in got if e[0] == i] == [(i, j) for j in range(n)], fast
+            assert len(got) == sum(sizes)
 
     async def test_flat_map_merge_limits_breadth(self, materializer: Materializer) -> None:
         materialized: list[int] = []
