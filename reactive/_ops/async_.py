@@ -597,13 +597,8 @@ class _MapAsyncLogic(FlowLogic):
                         # slice it): the connection stays idle, only the element moves.
                         y = buf[0]
                         self._lent_up(1)
-                        try:
-                            self._start(y)
-                        except Exception as exc:
-                            if self.decide(exc) is Supervision.stop:
-                                self.fail_stage(exc)
-                                return
-                            self._maybe_pull()  # resume/restart: the element is dropped
+                        if not self._start_next(y):
+                            return
                     elif st == 0 and not slots and self._take_up is not None:
                         # ``_maybe_pull`` with nothing held (room for one call), inlined.
                         more = self._take_up(1)
@@ -611,13 +606,8 @@ class _MapAsyncLogic(FlowLogic):
                             if type(more) is tuple and len(more) == 1 and self._settle_up is None:
                                 # ``_start_taken``'s one-element case, spelled out (as the
                                 # lent element above): a call started, or dropped (resume).
-                                try:
-                                    self._start(more[0])
-                                except Exception as exc:
-                                    if self.decide(exc) is Supervision.stop:
-                                        self.fail_stage(exc)
-                                        return
-                                    self._maybe_pull()
+                                if not self._start_next(more[0]):
+                                    return
                             else:
                                 self._start_taken(more, cin)
                         else:
@@ -630,6 +620,19 @@ class _MapAsyncLogic(FlowLogic):
                 self._delivering = False
             if self._stopped:
                 return
+
+    def _start_next(self, y: Any) -> bool:
+        """``_start(y)`` for the element a delivery took: False when ``f`` raised and the
+        stage failed (stop); resumed or restarted, ``y`` is dropped and the next element
+        asked for."""
+        try:
+            self._start(y)
+        except Exception as exc:
+            if self.decide(exc) is Supervision.stop:
+                self.fail_stage(exc)
+                return False
+            self._maybe_pull()  # resume/restart: the element is dropped
+        return True
 
     def _take_pull(self) -> bool:
         """The batch protocol's synchronous pull (fast path; see ``_stage/batch.py``): True

@@ -83,3 +83,42 @@ async def test_pool_workers_retry_first_steps_every_65_calls(
         got = await graph.run(mat)
     assert sorted(got) == [x * 2 for x in range(n)]
     assert n // 65 - 4 <= started[0] <= n // 65 + 4, started
+
+
+class Refused(Exception):
+    """Raised by ``f`` itself, before it returns an awaitable."""
+
+
+def refusing(x: int) -> Any:
+    """``f`` for ``map_async``: raises at once for every fifth element (from 2), else
+    returns the call (which suspends once)."""
+    if x % 5 == 2:
+        raise Refused(x)
+    return twice(x)
+
+
+@pytest.mark.parametrize("fast_paths", [True, False])
+@pytest.mark.parametrize("upstream", ["boundary", "fused", "iterable"])
+async def test_a_call_refused_at_once_is_dropped_and_the_next_element_asked_for(
+    upstream: str, fast_paths: bool
+) -> None:
+    """``map_async(1)`` under resume: an element whose ``f`` raises before returning an
+    awaitable is dropped where the delivery of the previous result takes the next
+    element (from a boundary's buffer, a fused chain or an iterable source), and the
+    stream goes on with the element after it."""
+    from reactive import Attributes, Supervision
+
+    xs = list(range(60))
+    src: Any = Source.from_iterable(xs)
+    if upstream == "boundary":
+        src = src.async_boundary()
+    elif upstream == "fused":
+        src = src.map(lambda x: x).filter(lambda x: True)
+    flow = src.via(
+        Flow()
+        .map_async(1, refusing)
+        .with_attributes(Attributes.supervision_strategy(lambda e: Supervision.resume))
+    )
+    async with Materializer(fast_paths=fast_paths, name="refused") as mat:
+        got = await flow.run_with(Sink.seq(), mat)
+    assert got == [2 * x for x in xs if x % 5 != 2]
