@@ -550,23 +550,7 @@ class _MergeBatchLogic(_BatchFanInLogic):
         c.state = DEMAND
         if c.batch:
             c.demand_n = self.want
-        cout.elem = x
-        cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
-        try:
-            cout.in_handler.on_push()
-        except Exception as exc:
-            cout.in_logic._handle_error(exc)
-        if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
-            q.pop()
-            cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
-            if self.ready or self.running == 0:
-                try:
-                    self.on_pull()
-                except Exception as exc:
-                    self._handle_error(exc)
-            else:
-                # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
-                self.want = max(1, cout.demand_n) if cout.batch else 1
+        self._hand_down(x, cout, q, island)
 
     def _accept_one_i(self, i: int, x: Any) -> None:
         """``_accept_i(i, [x])`` for the one result a ``map_async(1)`` offers (fast path,
@@ -593,6 +577,13 @@ class _MergeBatchLogic(_BatchFanInLogic):
         # batch connection that is not metered): no event.
         c.state = DEMAND
         c.demand_n = self.want
+        self._hand_down(x, cout, q, island)
+
+    def _hand_down(self, x: Any, cout: Any, q: Any, island: Any) -> None:
+        """The end of ``_accept_i``'s and ``_accept_one_i``'s direct case (the input
+        pulled again without an event): push ``x`` to the waiting in side and run its
+        ``on_push`` now, then the pull it answers with if that is the only event it
+        queued (our ``on_pull``), as ``_BoundaryOut._deliver`` does."""
         cout.elem = x
         cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
         try:
