@@ -92,6 +92,17 @@ class AcceptsBatches(Protocol):
     def _give(self, batch: list[Any]) -> None: ...
 
 
+def _per_port(logic: Any, handler: Any, name: str) -> Any:
+    """``logic.<name>`` bound to the port index of ``handler`` (a junction's handler of
+    one input or output: its ``i``), or None if the logic has no such method or the
+    handler no index."""
+    method = getattr(logic, name, None)
+    i = getattr(handler, "i", None)
+    if method is None or type(i) is not int:
+        return None
+    return functools.partial(method, i)
+
+
 def hand_over_hook(logic: Any) -> Callable[[int], Iterable[Any] | None] | None:
     """``logic._hand_over_up_to`` if the logic offers it (an out side of a batch connection)."""
     hook: Callable[[int], Iterable[Any] | None] | None = getattr(logic, "_hand_over_up_to", None)
@@ -102,12 +113,10 @@ def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None
     """The hand-over for the in side of ``conn``: a fan-out junction's per-output
     ``_hand_over_i`` bound to the connection's output index if it has one, else
     :func:`hand_over_hook` of the out side."""
-    per_output = getattr(conn.out_logic, "_hand_over_i", None)
-    i = getattr(conn.out_handler, "i", None)
-    if per_output is not None and type(i) is int:
-        hook: Callable[[int], Iterable[Any] | None] = functools.partial(per_output, i)
-        return hook
-    return hand_over_hook(conn.out_logic)
+    hook: Callable[[int], Iterable[Any] | None] | None = _per_port(
+        conn.out_logic, conn.out_handler, "_hand_over_i"
+    )
+    return hook if hook is not None else hand_over_hook(conn.out_logic)
 
 
 def hand_over_one_hook_of(conn: Any) -> Callable[[], Any] | None:
@@ -118,11 +127,7 @@ def hand_over_one_hook_of(conn: Any) -> Callable[[], Any] | None:
     else None."""
     if conn.metered:
         return None
-    per_output = getattr(conn.out_logic, "_hand_over_one_i", None)
-    i = getattr(conn.out_handler, "i", None)
-    if per_output is None or type(i) is not int:
-        return None
-    hook: Callable[[], Any] = functools.partial(per_output, i)
+    hook: Callable[[], Any] | None = _per_port(conn.out_logic, conn.out_handler, "_hand_over_one_i")
     return hook
 
 
@@ -158,11 +163,9 @@ def accept_hook(logic: Any) -> Callable[[list[Any]], None] | None:
 def offer_hook(conn: Any) -> Callable[[list[Any]], None] | None:
     """``conn.in_logic._accept_i`` bound to the connection's input index, if its in side is
     a fan-in junction that takes whole batches per input (see the module); else None."""
-    accept = getattr(conn.in_logic, "_accept_i", None)
-    i = getattr(conn.in_handler, "i", None)
-    if accept is None or type(i) is not int:
-        return None
-    hook: Callable[[list[Any]], None] = functools.partial(accept, i)
+    hook: Callable[[list[Any]], None] | None = _per_port(
+        conn.in_logic, conn.in_handler, "_accept_i"
+    )
     return hook
 
 
@@ -172,11 +175,7 @@ def offer_one_hook(conn: Any) -> Callable[[Any], None] | None:
     ``map_async(1)``, see :func:`pull_hook`), standing for ``_accept_i(i, [x])``; None if
     the in side has no such hook (:func:`offer_hook` then serves). The upstream calls it
     only while its ``_take_pull`` says True: the junction does not ask again."""
-    accept = getattr(conn.in_logic, "_accept_one_i", None)
-    i = getattr(conn.in_handler, "i", None)
-    if accept is None or type(i) is not int:
-        return None
-    hook: Callable[[Any], None] = functools.partial(accept, i)
+    hook: Callable[[Any], None] | None = _per_port(conn.in_logic, conn.in_handler, "_accept_one_i")
     return hook
 
 
