@@ -35,8 +35,8 @@ Mailbox and inline execution
     task's result, a timer), the signal is that run: timed, its budget counting the
     handler, and the loop (``_run``) entered only for what the handler left behind.
     An async boundary spells the nested case out for its two hot signals (the batch
-    handed over, the demand re-requested: ``reactive._impl.boundary``), and calls
-    ``_execute_inline`` for events its handler left behind, as ``signal`` does.
+    handed over, the demand re-requested: ``reactive._impl.boundary``) and ends it with
+    ``_after_nested_run``, as ``signal`` does.
 
 Fairness
     One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
