@@ -70,12 +70,6 @@ class _FlatMapMergeLogic(FlowLogic):
         # [inlet, elements, next index]; an inner source is pulled again once its entry
         # is used up, so each has at most one entry here.
         self.ready: deque[list[Any]] = deque()
-        # The inner sources with an entry in ``ready``. One that finishes meanwhile keeps
-        # its place among the ``breadth`` running ones until that entry is used up (as
-        # Akka's keeps it while its element waits): else inner sources that hand over
-        # all they have at once would be opened and read one after another, ahead of
-        # any demand.
-        self.held: set[SubSinkInlet] = set()
         self._batch_out = (self.out,)
         # What an inner source is asked for at once: INNER_BATCH, or the inners' share
         # of the last demand from downstream (a batch connection's ``demand_n`` split
@@ -123,7 +117,6 @@ class _FlatMapMergeLogic(FlowLogic):
                 entry[2] = i
                 break
             ready.popleft()
-            self.held.discard(inlet)
             if not inlet.is_closed():
                 inlet._pull_batch(self.inner_batch)
             else:
@@ -138,12 +131,16 @@ class _FlatMapMergeLogic(FlowLogic):
     def inner_push(self, inlet: SubSinkInlet) -> None:
         x = inlet.grab()
         self.ready.append([inlet, x if type(x) is _Batch else (x,), 0])
-        self.held.add(inlet)
         if self.is_available(self.out):
             self.on_pull()
 
     def inner_finish(self, inlet: SubSinkInlet) -> None:
-        if inlet not in self.held:  # else released once its entry is used up (on_pull)
+        # One that finished while its elements wait in ``ready`` keeps its place among
+        # the ``breadth`` running ones until they were emitted (``on_pull`` releases it),
+        # as Akka's keeps it while its element waits: else inner sources that hand over
+        # all they have at once would be opened and read one after another, ahead of
+        # any demand.
+        if not any(entry[0] is inlet for entry in self.ready):
             self._inner_done(inlet)
 
     def _inner_done(self, inlet: SubSinkInlet) -> None:
