@@ -319,9 +319,9 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         # pull -> on_pull -> push -> on_push round trip on an idle in-connection, and
         # ``give(batch)`` for push -> on_push -> grab -> pull on a pulled out-connection.
         # Only elements move; the connections' states end as the round trips leave them.
-        self._take_up: Any = hand_over_hook(cin.out_logic) if cin.batch else None
+        self._take_up: Any = hand_over_hook(cin.out_logic, cin) if cin.batch else None
         self._give_down: Any = accept_hook(cout.in_logic) if cout.batch else None
-        self._settle_up: Any = settle_hook(cin.out_logic) if cin.batch else None
+        self._settle_up: Any = settle_hook(cin.out_logic, cin) if cin.batch else None
         # An async boundary also lends its whole buffer: a bounded run reads it until the
         # demand is met (a filter then needs one pass, not one per shrinking remainder).
         self._lend_up: Any = lend_hook(cin.out_logic) if cin.batch else None

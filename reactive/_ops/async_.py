@@ -224,7 +224,7 @@ class _MapAsyncLogic(FlowLogic):
         # Parallelism 1 behind a fan-out junction: its one-element hand-over per output.
         one_up = hand_over_one_hook_of(c) if c.batch and self.sequential else None
         self._take_one_up: Any = one_up
-        self._settle_up: Any = settle_hook(c.out_logic) if c.batch else None
+        self._settle_up: Any = settle_hook(c.out_logic, c) if c.batch else None
         # Parallelism 1 takes one element at a time from an upstream that lends its buffer
         # (an async boundary): read in place, no slice (see _deliver_sequential).
         self._cin = c

@@ -75,8 +75,8 @@ class _BatchFanOut:
         self._cin = cin = self._conns[self.in_]
         self._couts = [self._conns[o] for o in self.outs]
         # An upstream that hands elements over synchronously (see reactive/_stage/batch.py).
-        self._take_up: Any = hand_over_hook(cin.out_logic) if cin.batch else None
-        self._settle_up: Any = settle_hook(cin.out_logic) if cin.batch else None
+        self._take_up: Any = hand_over_hook(cin.out_logic, cin) if cin.batch else None
+        self._settle_up: Any = settle_hook(cin.out_logic, cin) if cin.batch else None
         self._take_one_up: Any = (
             take_one_hook(cin.out_logic) if cin.batch and not cin.metered else None
         )
@@ -558,8 +558,8 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
         _BatchFanOut.pre_start(self)
         cin = self._cin
         if cin.batch and not cin.metered:
-            self._take_up = hand_over_hook(cin.out_logic)
-            self._settle_up = settle_hook(cin.out_logic)
+            self._take_up = hand_over_hook(cin.out_logic, cin)
+            self._settle_up = settle_hook(cin.out_logic, cin)
 
     def _hand_over_i(self, i: int, n: int) -> Any:
         """The batch protocol's synchronous shortcut, per output (fast path; see

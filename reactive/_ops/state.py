@@ -213,8 +213,8 @@ class _KeyedLogic(FlowLogic):
     def pre_start(self) -> None:
         cin = self._cin = self._conns[self.in_]
         self._cout = self._conns[self.out]
-        self._take_up: Any = hand_over_hook(cin.out_logic) if cin.batch else None
-        self._settle_up: Any = settle_hook(cin.out_logic) if cin.batch else None
+        self._take_up: Any = hand_over_hook(cin.out_logic, cin) if cin.batch else None
+        self._settle_up: Any = settle_hook(cin.out_logic, cin) if cin.batch else None
         try:
             self.handle.open()
             ready = self.handle.engine.prepare()

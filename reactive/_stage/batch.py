@@ -103,8 +103,15 @@ def _per_port(logic: Any, handler: Any, name: str) -> Any:
     return functools.partial(method, i)
 
 
-def hand_over_hook(logic: Any) -> Callable[[int], Iterable[Any] | None] | None:
-    """``logic._hand_over_up_to`` if the logic offers it (an out side of a batch connection)."""
+def hand_over_hook(logic: Any, conn: Any = None) -> Callable[[int], Iterable[Any] | None] | None:
+    """``logic._hand_over_up_to`` if the logic offers it (an out side of a batch connection).
+
+    ``conn``, the connection the caller takes across: a metered one may carry the take
+    counted by ``reactive.observe`` (``counted_take``), which is then the hook (the
+    metrics put nothing on the logic: see ``GraphStageLogic._stage_meter``)."""
+    if conn is not None and conn.metered and conn.counted_take is not None:
+        counted: Callable[[int], Iterable[Any] | None] = conn.counted_take
+        return counted
     hook: Callable[[int], Iterable[Any] | None] | None = getattr(logic, "_hand_over_up_to", None)
     return hook
 
@@ -116,7 +123,7 @@ def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None
     hook: Callable[[int], Iterable[Any] | None] | None = _per_port(
         conn.out_logic, conn.out_handler, "_hand_over_i"
     )
-    return hook if hook is not None else hand_over_hook(conn.out_logic)
+    return hook if hook is not None else hand_over_hook(conn.out_logic, conn)
 
 
 def hand_over_one_hook_of(conn: Any) -> Callable[[], Any] | None:
@@ -131,8 +138,13 @@ def hand_over_one_hook_of(conn: Any) -> Callable[[], Any] | None:
     return hook
 
 
-def settle_hook(logic: Any) -> Callable[[BaseException | None], None] | None:
-    """``logic._hand_over_settle`` if its hand-over is lazy (an iterator to settle)."""
+def settle_hook(logic: Any, conn: Any = None) -> Callable[[BaseException | None], None] | None:
+    """``logic._hand_over_settle`` if its hand-over is lazy (an iterator to settle).
+
+    ``conn`` as for :func:`hand_over_hook` (a metered connection's ``counted_settle``)."""
+    if conn is not None and conn.metered and conn.counted_settle is not None:
+        counted: Callable[[BaseException | None], None] = conn.counted_settle
+        return counted
     hook: Callable[[BaseException | None], None] | None = getattr(logic, "_hand_over_settle", None)
     return hook
 

@@ -34,8 +34,13 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   ``_lent``: see ``reactive._impl.fused``) count a push per batch and, for a take, a
   pull too: ``_lent``/``_give``/``_deliver`` themselves; a take in ``takes`` (one
   counter for its pull and its push, added to both when read): a fused chain's
-  ``_fill`` counts its own, a wrapper set here on the upstream logic at materialization
-  those of any other consumer (a ``map_async``, a junction, a sink behind a boundary).
+  ``_fill`` counts its own, a wrapper made here at materialization those of any other
+  consumer (a ``map_async``, a junction, a sink behind a boundary). The wrapper is kept
+  on the connection (``counted_take``, and ``counted_settle`` for a lazy take), where
+  ``hand_over_hook``/``settle_hook`` find it: an attribute set on the upstream logic
+  after its ``__init__`` could push it off CPython's shared-key layout (an async
+  boundary's output has 29 attributes; a 30th made every attribute read on it a dict
+  lookup, ~2% of B2 with metrics on).
   A lazy take's elements: from a range, read off the source's iterator when the metrics
   are read (``element_count``, from the start: nothing per take, nothing wrapped when a
   fused chain takes); from a tuple, the same from its first take on (a tuple may hold a
@@ -126,6 +131,8 @@ class MeteredConnection(Connection):
         "out_meter",
         "in_meter",
         "takes",
+        "counted_take",
+        "counted_settle",
     )
 
     def __init__(
@@ -159,6 +166,12 @@ class MeteredConnection(Connection):
         # metrics on (set by ``instrument``; read by ``GraphStageLogic._stage_meter``).
         self.out_meter: StageMeter | None = None
         self.in_meter: StageMeter | None = None
+        # The out side's ``_hand_over_up_to`` (and a lazy one's ``_hand_over_settle``)
+        # counting what it hands over here, when ``instrument`` wraps it: the consumer
+        # finds them through ``hand_over_hook``/``settle_hook`` with this connection
+        # (nothing is set on the logic, see ``GraphStageLogic._stage_meter``).
+        self.counted_take: Callable[[int], Any] | None = None
+        self.counted_settle: Callable[[BaseException | None], None] | None = None
 
     def pulled(self) -> None:
         """Demand became pending (a pull, or a fast path setting ``DEMAND``)."""
@@ -336,7 +349,7 @@ def _counted_take(
                 counter = None
             settle(exc)
 
-        logic._hand_over_settle = take_settle
+        m.counted_settle = take_settle
         return take
 
     def take_now(n: int) -> Any:
@@ -379,8 +392,9 @@ _IMMUTABLE = frozenset((range, tuple))
 def instrument(logics: list[Any]) -> None:
     """Give the logics of a metered materialization their counters (before they start).
 
-    A ``_hand_over_up_to`` fast-path hook is wrapped only on a batch connection that is metered: it
-    moves elements across it without a push (``_give``/``_lent`` count for themselves).
+    A ``_hand_over_up_to`` fast-path hook is wrapped only on a batch connection that is
+    metered: it moves elements across it without a push (``_give``/``_lent`` count for
+    themselves). The wrapper goes on the connection (``counted_take``), not the logic.
     """
     for logic in logics:
         if logic._attributes.get("metrics"):
@@ -408,7 +422,7 @@ def instrument(logics: list[Any]) -> None:
                     continue
                 lazy = settle_hook(logic) is not None
                 if not getattr(conn.in_logic, "_counts_takes", False):
-                    logic._hand_over_up_to = _counted_take(take, m, lazy, logic)
+                    m.counted_take = _counted_take(take, m, lazy, logic)
                     continue
                 # A fused chain downstream counts its takes itself (``_fill``), and never
                 # takes from a logic that lends its buffer (an async boundary: ``_lent``
@@ -420,4 +434,4 @@ def instrument(logics: list[Any]) -> None:
                 if lazy and type(getattr(logic, "iterable", None)) is range:
                     m.derive = _range_derive(logic)
                     continue
-                logic._hand_over_up_to = _counted_take(take, m, lazy, logic, count=False)
+                m.counted_take = _counted_take(take, m, lazy, logic, count=False)
