@@ -376,15 +376,20 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             try:
                 if not peer._stopped:
                     # ``peer.on_demand(n)`` spelled out for what the hop knows (its island
-                    # is ``pi``, whose queue is empty): an idle, unmetered connection
-                    # takes the pull at once, a pulled or closed one only counts the
-                    # demand (``_pull_more`` pulls nothing), anything else goes the
-                    # checked way.
+                    # is ``pi``, whose queue is empty): an idle connection takes the
+                    # pull at once (counted when metered, as there), a pulled or closed
+                    # one only counts the demand (``_pull_more`` pulls nothing),
+                    # anything else goes the checked way.
                     c = peer._cin
                     st = c.state
-                    if st == 0 and not c.metered:
+                    if st == 0:
                         peer.demand += n
                         c.state = DEMAND
+                        if c.metered:  # that pull (reactive.observe: ``pulled``)
+                            now = c.now
+                            c.phase = 1
+                            c.pend -= now()
+                            c.pulls += 1
                         if c.batch:
                             c.demand_n = peer.demand
                         try:
