@@ -180,7 +180,11 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         peer._island.signal(peer, peer.on_complete, None)
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self.pending = []
+        # The elements taken before the failure go first, as they would have one by one
+        # (Akka sends each onNext before the onError): the other half pushes them to a
+        # downstream that pulled, and drops what it still buffers when the failure
+        # arrives (``on_fail``).
+        self.flush()
         peer = self.peer
         assert peer is not None and peer._island is not None
         peer._island.signal(peer, peer.on_fail, exc)
