@@ -179,6 +179,38 @@ class _MapAsyncLogic(FlowLogic):
     """
 
     _supervised = True
+    # Its own fields in slots: with the inlet and outlet it has 32, past the 29 names a
+    # logic keeps in CPython's shared-key layout (see ``_LogicFields``).
+    __slots__ = (
+        "stage",
+        "f",
+        "par",
+        "ordered",
+        "slots",
+        "ready",
+        "inflight",
+        "completed",
+        "scheduled",
+        "sequential",
+        "inline",
+        "todo",
+        "workers",
+        "idle",
+        "_drive_left",
+        "_skip_first",
+        "_delivering",
+        "_offering",
+        "_deliver_cb",
+        "_take_up",
+        "_take_one_up",
+        "_settle_up",
+        "_lend_up",
+        "_lent_up",
+        "_cin",
+        "_cout",
+        "_offer_down",
+        "_offer_one_down",
+    )
 
     def __init__(self, shape: Any, stage: MapAsync) -> None:
         FlowLogic.__init__(self, shape)

@@ -218,6 +218,60 @@ class _LateOut(OutHandler):
 
 
 class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
+    # Its fields in slots: past the 29 names a logic keeps in CPython's shared-key layout
+    # (see ``reactive._stage.logic._LogicFields``).
+    __slots__ = (
+        "_batch",
+        "_batch_in",
+        "_batch_out",
+        "_commit",
+        "_handle",
+        "_prepare",
+        "_stopping",
+        "agg",
+        "armed",
+        "bstarts",
+        "bucketed",
+        "buckets",
+        "buf",
+        "clock_driven",
+        "default",
+        "dropped",
+        "expiry",
+        "finishing",
+        "flushed",
+        "gap",
+        "grace",
+        "heap",
+        "held",
+        "idle",
+        "in_",
+        "key_fn",
+        "key_seq",
+        "kind",
+        "last_arrival",
+        "late_closed",
+        "late_out",
+        "late_pending",
+        "max_ts",
+        "merge_fn",
+        "offset",
+        "on_update",
+        "out",
+        "pending",
+        "seq",
+        "sessions",
+        "size",
+        "sliding",
+        "spec",
+        "st",
+        "step",
+        "strict",
+        "ts_fn",
+        "tw",
+        "zero",
+    )
+
     def __init__(self, stage: WindowedStage) -> None:
         shape = stage.shape
         super().__init__(shape)

@@ -128,6 +128,28 @@ def _describe(spec: Any) -> str:
 
 
 class _StoredWindowedLogic(_WindowedLogic):
+    # Its fields in slots: past the 29 names a logic keeps in CPython's shared-key layout
+    # (see ``reactive._stage.logic._LogicFields``).
+    __slots__ = (
+        "dirty",
+        "flush_at",
+        "inner_commit",
+        "inner_prepare",
+        "keep",
+        "keeps_elements",
+        "keys_saved",
+        "marks_first",
+        "preparing",
+        "store",
+        "store_spec",
+        "tumbling",
+        "unflushed",
+        "user_agg",
+        "vser",
+        "vtrusted",
+        "wipe",
+    )
+
     def __init__(self, stage: WindowedStage) -> None:
         self.dirty: dict[tuple[Any, ...], Any] | None = None  # None until __init__ is done
         super().__init__(stage)

@@ -197,6 +197,47 @@ class ConsumerStage(GraphStageWithMaterializedValue[SourceShape[Any], Control]):
 
 
 class _ConsumerLogic(GraphStageLogic, OutHandler):
+    # Its fields in slots: past the 29 names a logic keeps in CPython's shared-key layout
+    # (see ``reactive._stage.logic._LogicFields``).
+    __slots__ = (
+        "_assigned_tps",
+        "_buffered",
+        "_cb_assigned",
+        "_cb_batch",
+        "_cb_closed",
+        "_cb_command",
+        "_cb_failed",
+        "_cb_revoked",
+        "_close_fut",
+        "_committable",
+        "_committer",
+        "_consumer",
+        "_cout",
+        "_dropped",
+        "_emitted",
+        "_event_loop",
+        "_fetched",
+        "_generation",
+        "_group_id",
+        "_incoming",
+        "_max",
+        "_next_offset",
+        "_no_deserializers",
+        "_phase",
+        "_poller",
+        "_polls",
+        "_rebalancing",
+        "_refill",
+        "_settings",
+        "_shutdown_fut",
+        "_skipped",
+        "_subscription",
+        "_wake_fut",
+        "_watch",
+        "control",
+        "out",
+    )
+
     """What every consumer source shares: the poller, counters, control, the commit ref.
 
     Stage side: the async callbacks from the poller (``_on_*``), control and the element

@@ -210,6 +210,44 @@ def _quantile(ordered: list[float], q: float) -> float:
 
 
 class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
+    # Its fields in slots: past the 29 names a logic keeps in CPython's shared-key layout
+    # (see ``reactive._stage.logic._LogicFields``).
+    __slots__ = (
+        "_batch_in",
+        "_cin",
+        "acked",
+        "arm_after_send",
+        "batch_tps",
+        "close_error",
+        "closed_cb",
+        "closer",
+        "closing",
+        "failure_cb",
+        "held",
+        "in_",
+        "key_serializer",
+        "latencies",
+        "max_request_size",
+        "need_meta",
+        "no_serializers",
+        "out",
+        "outbox",
+        "parallelism",
+        "partitioner",
+        "pass_through_only",
+        "pending",
+        "producer",
+        "progress_cb",
+        "promise",
+        "request_timeout_ms",
+        "sender",
+        "settings",
+        "upstream_done",
+        "value_serializer",
+        "wakeup",
+        "watched",
+    )
+
     def __init__(self, stage: ProducerStage, promise: asyncio.Future[Any] | None) -> None:
         super().__init__(stage.shape)
         self._stage_name = stage.name
