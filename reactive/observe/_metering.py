@@ -39,8 +39,8 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   on the connection (``counted_take``, and ``counted_settle`` for a lazy take), where
   ``hand_over_hook``/``settle_hook`` find it: an attribute set on the upstream logic
   after its ``__init__`` could push it off CPython's shared-key layout (an async
-  boundary's output has 29 attributes; a 30th made every attribute read on it a dict
-  lookup, ~2% of B2 with metrics on).
+  boundary's output had 29 attributes; a 30th made every attribute read on it a dict
+  lookup, ~2% of B2 with metrics on; see ``reactive._stage.logic._LogicFields``).
   A lazy take's elements: from a range, read off the source's iterator when the metrics
   are read (``element_count``, from the start: nothing per take, nothing wrapped when a
   fused chain takes); from a tuple, the same from its first take on (a tuple may hold a
@@ -54,11 +54,13 @@ side with this one on random schedules: the times and pulls are equal.
 
 What this costs (B2: four islands, the chain's work per element small). In
 instructions (callgrind, the marginal cost per element between 40k and 120k elements,
-which no other load on the machine changes): metrics off 5,532 per element, on 5,986
+which no other load on the machine changes): metrics off 5,231 per element, on 5,676
 (0.92x; it was 5,585 and 6,352, 0.88x, before the stage counters left the logics,
 ``_give`` counted in one branch, the fused chain counted its own takes and ``metered``
-became a slot). In process time: ~0.86-0.87x in paired rounds in one process (as ``make
-bench`` runs them), ~0.88-0.90x from separate processes (min of 5 runs each). Taking parts
+became a slot; 5,337 and 5,951 before the counted takes moved to the connection, the
+direct re-request hop counted a metered pull itself and the logics' fields became
+slots). In process time ~0.89-0.92x in paired rounds in one process (as ``make bench``
+runs them; the clock reads cost more in time than in instructions). Taking parts
 out, same method: the fast paths' clock reads and pending-time sums ~4.5% (about 0.33
 clock reads per element: a pull and its answer on two connections per hop of ~8
 elements; each read separates two instants with a stage's code between them, so none
