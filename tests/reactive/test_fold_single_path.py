@@ -176,7 +176,12 @@ def check(got: tuple[str, Any], want: tuple[str, Any], upstream_error: type) -> 
 )
 @example(  # the element taken before the failure reaches the fold first (it used to be
     # dropped by the boundary's input half when the failure came in the same run)
-    xs=[0, 0], bad={0}, directive="stop", fail=("raise", 1), shape="boundary", kind="fold"
+    xs=[0, 0],
+    bad={0},
+    directive="stop",
+    fail=("raise", 1),
+    shape="boundary",
+    kind="fold",
 )
 async def test_fold_matches_the_reference(
     xs: list[int],
