@@ -708,15 +708,18 @@ class TestFlatMapMerge:
         def inner(i: int) -> Any:
             return Source.from_iterable(range(i * 1000, (i + 1) * 1000))
 
-        total = await (
-            Source.from_iterable(range(16))
-            .flat_map_merge(8, inner)
-            .run_with(Sink.fold(0, lambda a, x: a + x))
-        )
+        # Fast paths on explicitly (the share is the batch protocol's; a
+        # REACTIVE_FAST_PATHS=0 run turns the default off).
+        async with Materializer(fast_paths=True) as mat:
+            total = await (
+                Source.from_iterable(range(16))
+                .flat_map_merge(8, inner)
+                .run_with(Sink.fold(0, lambda a, x: a + x), mat)
+            )
         assert total == sum(range(16_000))
         assert max(asked) == 128 and asked.count(128) > len(asked) // 2, asked
         asked.clear()
-        async with Materializer() as mat:
+        async with Materializer(fast_paths=True) as mat:
             probe = (
                 Source.from_iterable(range(2))
                 .flat_map_merge(2, inner)
