@@ -8,7 +8,8 @@ How a benchmark runs:
    *unavailable*, one that raises, times out or computes a result different from the
    baseline's is marked *failed*; neither stops the run.
 2. Then ``rounds`` rounds (default :data:`DEFAULT_ROUNDS`, capped by a benchmark's
-   ``max_rounds``) each run every remaining system once, in an order shuffled per round by a
+   ``max_rounds``, raised to its ``min_rounds`` outside ``--quick``) each run every remaining
+   system once, in an order shuffled per round by a
    seeded random generator (the seed is recorded in the results; ``--seed`` replays an
    order), each measurement after a ``gc.collect()``. Synchronous systems are timed as
    they are; coroutine functions run in a fresh event loop (``asyncio.run``) and are timed
@@ -202,6 +203,10 @@ class Benchmark:
     #: or whose targets are absolute bounds checked on the worst round (memory), where more
     #: rounds cost minutes and add nothing to a paired ratio.
     max_rounds: int | None = None
+    #: At least this many rounds whatever ``--rounds`` says (not with ``--quick``): for a
+    #: benchmark whose rounds spread so wide that the median ratio of a few says little
+    #: (each of its measurements on a broker of its own); ``max_rounds`` still caps it.
+    min_rounds: int | None = None
     #: Systems (besides the baseline) every other system's paired ratio is also reported
     #: against: a column each in the tables (e.g. the naive design a row used to be compared
     #: with, or the plain-Python limit).
@@ -660,9 +665,12 @@ def _check_result(bench: Benchmark, m: Measurement, expected: Measurement | None
 
 
 def _rounds_for(bench: Benchmark, options: Options) -> int:
+    rounds = options.rounds
+    if bench.min_rounds is not None and not options.quick:
+        rounds = max(rounds, bench.min_rounds)
     if bench.max_rounds is not None:
-        return max(1, min(options.rounds, bench.max_rounds))
-    return options.rounds
+        return max(1, min(rounds, bench.max_rounds))
+    return rounds
 
 
 def run_benchmark(

@@ -332,6 +332,39 @@ def test_each_round_runs_the_systems_in_a_seeded_shuffled_order(tmp_path: Path) 
     assert orders(7) == first  # the recorded seed replays the order
 
 
+def test_min_rounds_raises_the_rounds_outside_quick_runs_and_max_rounds_caps(
+    tmp_path: Path,
+) -> None:
+    def bench(**bounds: int) -> Benchmark:
+        return Benchmark(
+            name="rounds",
+            title="rounds",
+            description="two systems computing the same result",
+            systems=(
+                System("abs", "builtins:abs", "baseline"),
+                System("int", "builtins:int", "project"),
+            ),
+            baseline="abs",
+            size=10,
+            quick_size=10,
+            **bounds,
+        )
+
+    def rounds(b: Benchmark, **options: Any) -> int:
+        result = run_benchmark(
+            b, Options(out=tmp_path, plots=False, **options), log=lambda _line: None
+        )
+        counts = {len(r.samples) for r in result.systems}
+        assert len(counts) == 1
+        return counts.pop()
+
+    assert rounds(bench(min_rounds=4), rounds=2) == 4
+    assert rounds(bench(min_rounds=4), rounds=6) == 6
+    assert rounds(bench(min_rounds=4), rounds=2, quick=True) == 2  # a smoke run stays short
+    assert rounds(bench(min_rounds=4, max_rounds=3), rounds=2) == 3
+    assert rounds(bench(max_rounds=3), rounds=5) == 3
+
+
 #: Sizes ``_setup`` was called with, in order (the setup test below).
 SETUP_CALLS: list[int] = []
 
