@@ -190,8 +190,8 @@ def _target_cells(targets: Sequence[TargetResult], system: str, metric: str) -> 
 
 
 METHOD = (
-    "warm-up run per system, then {rounds} rounds (fewer where a benchmark caps them: its "
-    "section says how many); in each round every system runs once, in "
+    "warm-up run per system, then {rounds} rounds (fewer or more where a benchmark caps or "
+    "raises them: its section says how many); in each round every system runs once, in "
     "an order shuffled per round (seed {seed}); median and min - max over the rounds. Ratios "
     "are paired: system / reference in the same round, reported as the median of the "
     "per-round ratios and their min - max; a ratio target is met when that median meets it, "
