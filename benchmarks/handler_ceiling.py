@@ -1,8 +1,9 @@
 """B3's ceilings: the handler protocol with nothing else, in plain CPython.
 
-Two "limit" systems run B3's chain (source -> four maps -> last) as bare handler objects
-doing exactly ``on_pull: pull(in)`` and ``on_push: push(out, f(grab(in)))``, with no state
-checks, no error handling, no supervision, no asyncio and no island:
+Three "limit" systems run B3's chain (source -> four maps -> last) as bare handler objects
+doing exactly ``on_pull: pull(in)`` and ``on_push: push(out, f(grab(in)))``, with no
+error handling, no supervision, no asyncio and no island; the first two with no state
+checks either:
 
 ``bare_queued``
     Port actions append the connection to one FIFO that a loop drains, as an interpreter
@@ -17,6 +18,17 @@ checks, no error handling, no supervision, no asyncio and no island:
     handlers are re-entered, and ordinary stage code (``push(out, x)`` followed by
     ``pull(in)``, as Akka's own buffer stage does) then pulls twice. Shown because the
     B3 target was estimated from this shape; no correct runtime can take it.
+
+``checked_queued``
+    ``bare_queued`` with what the port actions of a runtime with Akka's API must do on
+    top: a stage names its port (``push(self.out, x)``), not a connection, so each
+    action looks the connection up (a dict owned by the logic: a stage, and so its ports,
+    may be materialized many times at once), and each checks the port's state before
+    acting (a push needs a pull, a pull an idle open port, a grab an element) with the
+    error branches present (never taken here); the loop moves each connection's state
+    (PUSH_REQ -> AVAIL, PULL_REQ -> DEMAND) as it dispatches. These are the project's own
+    fast paths in ``reactive/_stage/logic.py`` and ``reactive/_impl/interpreter.py``,
+    without asyncio, islands, supervision, completion or anything else.
 """
 
 from __future__ import annotations
@@ -130,6 +142,119 @@ def bare_queued(n: int) -> Any:
             c.down.on_push()
         else:
             c.up.on_pull()
+    return sink.last
+
+
+# -- queued dispatch with the port lookup and the state checks --------------------------------
+
+
+class _Port:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _CConn:
+    __slots__ = ("state", "elem", "in_handler", "out_handler", "q")
+
+    def __init__(self, out_handler: Any, in_handler: Any, q: deque[Any]) -> None:
+        self.state = 0
+        self.elem: Any = None
+        self.out_handler = out_handler
+        self.in_handler = in_handler
+        self.q = q
+
+
+class _CLogic:
+    """Port actions as the project's fast paths do them (see ``checked_queued``)."""
+
+    in_: _Port
+    out: _Port
+
+    def __init__(self) -> None:
+        self._conns: dict[_Port, _CConn] = {}
+
+    def pull(self, inlet: _Port) -> None:
+        try:
+            c = self._conns[inlet]
+        except KeyError:
+            raise ValueError(f"{inlet.name} is not a port of this stage") from None
+        if not c.state:  # idle and open
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            return
+        raise RuntimeError("Cannot pull port twice")
+
+    def push(self, outlet: _Port, elem: Any) -> None:
+        try:
+            c = self._conns[outlet]
+        except KeyError:
+            raise ValueError(f"{outlet.name} is not a port of this stage") from None
+        if c.state == 2 and elem is not None:  # DEMAND and nothing else
+            c.elem = elem
+            c.state = 4  # PUSH_REQ
+            c.q.append(c)
+            return
+        raise RuntimeError("Cannot push port twice, or before it being pulled")
+
+    def grab(self, inlet: _Port) -> Any:
+        try:
+            c = self._conns[inlet]
+        except KeyError:
+            raise ValueError(f"{inlet.name} is not a port of this stage") from None
+        if c.state == 8:  # AVAIL and nothing else
+            x = c.elem
+            c.elem = None
+            c.state = 0
+            return x
+        raise RuntimeError("Cannot get element from already empty input port")
+
+
+class _CSource(_CLogic):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.it = iter(range(n))
+
+    def on_pull(self) -> None:
+        x = next(self.it, None)
+        if x is not None:
+            self.push(self.out, x)
+
+
+class _CMap(_CLogic, _MapHandlers):
+    def __init__(self, f: Callable[[Any], Any]) -> None:
+        _CLogic.__init__(self)
+        _MapHandlers.__init__(self, f)
+
+
+class _CLast(_CLogic, _LastHandlers):
+    pass
+
+
+def checked_queued(n: int) -> Any:
+    """``bare_queued`` plus the port-to-connection lookup and the port-state checks (the
+    floor of a runtime with Akka's port API and checks, see the module docstring)."""
+    q: deque[Any] = deque()
+    stages: list[Any] = [_CSource(n), *(_CMap(f) for f in FOUR_MAPS), _CLast()]
+    for i, (a, b) in enumerate(itertools.pairwise(stages)):
+        a.out = _Port(f"out{i}")
+        b.in_ = _Port(f"in{i}")
+        a._conns[a.out] = b._conns[b.in_] = _CConn(a, b, q)
+    sink = stages[-1]
+    sink.pull(sink.in_)
+    pop = q.popleft
+    while q:
+        c = pop()
+        st = c.state
+        if st == 4:  # PUSH_REQ -> AVAIL
+            c.state = 8
+            c.in_handler.on_push()
+        elif st == 1:  # PULL_REQ -> DEMAND
+            c.state = 2
+            c.out_handler.on_pull()
+        else:
+            raise RuntimeError(f"unexpected state {st}")
     return sink.last
 
 

@@ -93,6 +93,9 @@ _register(
     )
 )
 
+#: B3's queued dispatch with the port lookup and the state checks (handler_ceiling.py).
+CHECKED_CEILING = "bare handlers, queued, port lookup and checks"
+
 _register(
     Benchmark(
         name="b3",
@@ -100,10 +103,13 @@ _register(
         description=(
             "Four maps (inc, double, dec, triple), each a user-written `GraphStage` whose logic "
             "is its own handlers (`on_push: push(out, f(grab(in)))`, `on_pull: pull(in)`), "
-            "chained with `Flow.from_graph`, then `Sink.last()`. The two 'bare handlers' "
+            "chained with `Flow.from_graph`, then `Sink.last()`. The 'bare handlers' "
             "systems are that protocol with nothing else (benchmarks/handler_ceiling.py): "
             "queued dispatch is the ceiling of a runtime that never re-enters a handler; "
-            "direct calls re-enter handlers, which no correct runtime may do."
+            "direct calls re-enter handlers, which no correct runtime may do; the queued "
+            "dispatch with the port-to-connection lookup and the port-state checks of every "
+            "push, pull and grab (the project's own fast paths, nothing else) is the floor of "
+            "a runtime with Akka's port API and checks, and the last ratio column."
         ),
         systems=(
             System("reactivex (sync)", B + "b3_reactivex", "baseline"),
@@ -112,8 +118,10 @@ _register(
             System("project (built-in map, reference)", P + "b3_builtin_maps", "project"),
             System("bare handlers, queued (ceiling)", C + "bare_queued", "limit"),
             System("bare handlers, direct re-entrant calls", C + "bare_direct", "limit"),
+            System(CHECKED_CEILING, C + "checked_queued", "limit"),
         ),
         baseline="reactivex (sync)",
+        references=(CHECKED_CEILING,),
         size=500_000,
         quick_size=2_000,
         targets=(
