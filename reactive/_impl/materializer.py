@@ -36,6 +36,9 @@ _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Materializer] = 
 )
 
 _FAST_DEFAULT = os.environ.get("REACTIVE_FAST_PATHS", "1") not in ("0", "false", "no")
+# ``REACTIVE_METRICS=1``: every materializer that does not say otherwise counts (metrics
+# switched on in a deployed service without touching its code).
+_METRICS_DEFAULT = os.environ.get("REACTIVE_METRICS", "0").lower() in ("1", "true", "yes", "on")
 
 
 class Materializer:
@@ -62,6 +65,9 @@ class Materializer:
     pulls per port, the time each connection spent waiting for demand or for an element,
     errors and supervision restarts. They are chosen at materialization, so streams
     without them pay nothing. ``snapshot()`` shows them (see ``reactive.observe``).
+    Without ``metrics`` the environment decides: ``REACTIVE_METRICS=1`` (or ``true``,
+    ``yes``, ``on``) when the process starts switches them on for every materializer
+    that does not pass ``metrics=False``.
     """
 
     def __init__(
@@ -72,7 +78,7 @@ class Materializer:
         name: str = "materializer",
         input_buffer: int = 16,
         blocking_threshold: float | None = 1.0,
-        metrics: bool = False,
+        metrics: bool | None = None,
     ) -> None:
         if blocking_threshold is not None and not blocking_threshold > 0:
             raise ValueError(
@@ -93,7 +99,7 @@ class Materializer:
         self._shutdown = False
         self._counter = 0
         #: Per-stage counters for every stream started from now on (reactive.observe).
-        self.metrics = bool(metrics)
+        self.metrics = _METRICS_DEFAULT if metrics is None else bool(metrics)
         # Graphs started here, for snapshots (reactive.observe): running ones and the
         # last few finished ones.
         self._graphs: list[Any] = []

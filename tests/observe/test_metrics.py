@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -181,7 +184,7 @@ async def test_restarts_are_counted() -> None:
 
 
 async def test_metrics_off_leave_plain_connections_and_no_wrappers() -> None:
-    async with Materializer() as mat:
+    async with Materializer(metrics=False) as mat:  # (off whatever REACTIVE_METRICS says)
         src, sink = TestSource.probe().map(lambda x: x).to_mat(TestSink.probe(), Keep.both).run(mat)
         g = mat._graphs[-1]
         for lg in (lg for isl in g.islands for lg in isl.logics):
@@ -194,8 +197,44 @@ async def test_metrics_off_leave_plain_connections_and_no_wrappers() -> None:
         src.send_complete()
 
 
-async def test_metrics_per_graph_with_the_attribute() -> None:
+_ENV_PROGRAM = """
+import asyncio
+from reactive import Keep, Materializer, Sink, Source
+
+async def main():
     async with Materializer() as mat:
+        src = Source.from_iterable(range(5)).named("five")
+        await src.to_mat(Sink.ignore(), Keep.right).run(mat)
+        try:  # (a finished graph's stages are kept in snapshots when it had metrics)
+            counted = mat.snapshot().stage("five").metrics.elements_out == 5
+        except KeyError:
+            counted = False
+    print(Materializer().metrics, Materializer(metrics=False).metrics, counted)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "on"), [(None, False), ("1", True), ("On", True), ("0", False), ("no", False)]
+)
+def test_reactive_metrics_in_the_environment_is_every_materializers_default(
+    value: str | None, on: bool
+) -> None:
+    """``REACTIVE_METRICS=1`` switches metrics on for every materializer that does not pass
+    ``metrics=False``; unset or falsy, they stay off."""
+    env = {k: v for k, v in os.environ.items() if k != "REACTIVE_METRICS"}
+    if value is not None:
+        env["REACTIVE_METRICS"] = value
+    done = subprocess.run(
+        [sys.executable, "-c", _ENV_PROGRAM], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(on), "False", str(on)]
+
+
+async def test_metrics_per_graph_with_the_attribute() -> None:
+    async with Materializer(metrics=False) as mat:  # (whatever REACTIVE_METRICS says)
         on = (
             Source.from_iterable(range(10))
             .to_mat(Sink.seq(), Keep.right)

@@ -118,7 +118,7 @@ async def scaled_fan_out_sum(k: int, n: int) -> int:
     graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, int.__add__)))
     # Fast paths on explicitly: callers count what the fast paths do (a
     # REACTIVE_FAST_PATHS=0 run turns the default off).
-    async with Materializer(fast_paths=True) as mat:
+    async with Materializer(fast_paths=True, metrics=False) as mat:
         total: int = await graph.run(mat)
     return total
 
