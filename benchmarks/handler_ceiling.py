@@ -155,17 +155,6 @@ class _Port:
         self.name = name
 
 
-class _CConn:
-    __slots__ = ("state", "elem", "in_handler", "out_handler", "q")
-
-    def __init__(self, out_handler: Any, in_handler: Any, q: deque[Any]) -> None:
-        self.state = 0
-        self.elem: Any = None
-        self.out_handler = out_handler
-        self.in_handler = in_handler
-        self.q = q
-
-
 class _CLogic:
     """Port actions as the project's fast paths do them (see ``checked_queued``)."""
 
@@ -173,7 +162,7 @@ class _CLogic:
     out: _Port
 
     def __init__(self) -> None:
-        self._conns: dict[_Port, _CConn] = {}
+        self._conns: dict[_Port, _Conn] = {}
 
     def pull(self, inlet: _Port) -> None:
         try:
@@ -240,7 +229,7 @@ def checked_queued(n: int) -> Any:
     for i, (a, b) in enumerate(itertools.pairwise(stages)):
         a.out = _Port(f"out{i}")
         b.in_ = _Port(f"in{i}")
-        a._conns[a.out] = b._conns[b.in_] = _CConn(a, b, q)
+        a._conns[a.out] = b._conns[b.in_] = _Conn(a, b, q)
     sink = stages[-1]
     sink.pull(sink.in_)
     pop = q.popleft
@@ -249,10 +238,10 @@ def checked_queued(n: int) -> Any:
         st = c.state
         if st == 4:  # PUSH_REQ -> AVAIL
             c.state = 8
-            c.in_handler.on_push()
+            c.down.on_push()
         elif st == 1:  # PULL_REQ -> DEMAND
             c.state = 2
-            c.out_handler.on_pull()
+            c.up.on_pull()
         else:
             raise RuntimeError(f"unexpected state {st}")
     return sink.last

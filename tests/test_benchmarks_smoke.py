@@ -258,18 +258,28 @@ def test_bad_systems_are_reported_not_raised(tmp_path: Path) -> None:
 # -- the method: paired ratios, shuffled order, results at HEAD, README from the results --------
 
 
+def _tiny(name: str, *systems: System, **fields: Any) -> Benchmark:
+    """A benchmark named ``name`` over ``systems`` (the first is the baseline), size 10
+    unless ``fields`` say otherwise."""
+    return Benchmark(
+        **{
+            "name": name,
+            "title": name,
+            "description": f"{name}: {len(systems)} systems in the same rounds",
+            "systems": systems,
+            "baseline": systems[0].name,
+            "size": 10,
+            "quick_size": 10,
+            **fields,
+        }
+    )
+
+
 def _result_with_rounds(base: list[float], project: list[float]) -> BenchmarkResult:
-    bench = Benchmark(
-        name="paired",
-        title="paired",
-        description="two systems measured in the same rounds",
-        systems=(
-            System("base", "builtins:abs", "baseline"),
-            System("proj", "builtins:abs", "project"),
-        ),
-        baseline="base",
-        size=10,
-        quick_size=10,
+    bench = _tiny(
+        "paired",
+        System("base", "builtins:abs", "baseline"),
+        System("proj", "builtins:abs", "project"),
         targets=(Target("proj", "throughput", ">= 1.0x base", min_ratio=1.0),),
     )
     systems = []
@@ -305,18 +315,11 @@ def test_rounds_missing_for_one_system_are_not_paired() -> None:
 
 
 def test_each_round_runs_the_systems_in_a_seeded_shuffled_order(tmp_path: Path) -> None:
-    bench = Benchmark(
-        name="order",
-        title="order",
-        description="three systems computing the same result",
-        systems=(
-            System("abs", "builtins:abs", "baseline"),
-            System("int", "builtins:int", "peer"),
-            System("round", "builtins:round", "project"),
-        ),
-        baseline="abs",
-        size=10,
-        quick_size=10,
+    bench = _tiny(
+        "order",
+        System("abs", "builtins:abs", "baseline"),
+        System("int", "builtins:int", "peer"),
+        System("round", "builtins:round", "project"),
     )
 
     def orders(seed: int) -> list[list[str]]:
@@ -336,19 +339,11 @@ def test_min_rounds_raises_the_rounds_outside_quick_runs_and_max_rounds_caps(
     tmp_path: Path,
 ) -> None:
     def bench(**bounds: int) -> Benchmark:
-        return Benchmark(
-            name="rounds",
-            title="rounds",
-            description="two systems computing the same result",
-            systems=(
-                System("abs", "builtins:abs", "baseline"),
-                System("int", "builtins:int", "project"),
-            ),
-            baseline="abs",
-            size=10,
-            quick_size=10,
-            **bounds,
+        systems = (
+            System("abs", "builtins:abs", "baseline"),
+            System("int", "builtins:int", "project"),
         )
+        return _tiny("rounds", *systems, **bounds)
 
     def rounds(b: Benchmark, **options: Any) -> int:
         result = run_benchmark(
@@ -383,15 +378,10 @@ def _needs_setup(size: int) -> int:
 def test_setup_runs_before_the_warm_up_and_before_the_rounds(tmp_path: Path) -> None:
     SETUP_CALLS.clear()
     me = "tests.test_benchmarks_smoke:"
-    bench = Benchmark(
-        name="setup",
-        title="setup",
-        description="input data built before any system is timed",
-        systems=(
-            System("a", me + "_needs_setup", "baseline"),
-            System("b", me + "_needs_setup", "project"),
-        ),
-        baseline="a",
+    bench = _tiny(
+        "setup",
+        System("a", me + "_needs_setup", "baseline"),
+        System("b", me + "_needs_setup", "project"),
         size=20,
         quick_size=20,
         setup=me + "_setup",
