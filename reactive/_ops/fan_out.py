@@ -77,9 +77,8 @@ class _BatchFanOut:
         # An upstream that hands elements over synchronously (see reactive/_stage/batch.py).
         self._take_up: Any = hand_over_hook(cin.out_logic, cin) if cin.batch else None
         self._settle_up: Any = settle_hook(cin.out_logic, cin) if cin.batch else None
-        self._take_one_up: Any = (
-            take_one_hook(cin.out_logic) if cin.batch and not cin.metered else None
-        )
+        # (Counted on a metered connection: ``take_one_hook`` finds the counted take.)
+        self._take_one_up: Any = take_one_hook(cin.out_logic, cin) if cin.batch else None
 
 
 # -- Broadcast / Unzip: one element to every output ------------------------------------------

@@ -149,12 +149,18 @@ def settle_hook(logic: Any, conn: Any = None) -> Callable[[BaseException | None]
     return hook
 
 
-def take_one_hook(logic: Any) -> Callable[[], Any] | None:
+def take_one_hook(logic: Any, conn: Any = None) -> Callable[[], Any] | None:
     """``logic._hand_over_one`` if the logic hands over one element at a time right now
     (an iterable source): the element, or :data:`NOTHING` when none is ready (nor a
     ``None`` element: the caller's pull then fails the source, as its push would); the source
     has looked ahead (and completed, or noted its iterator's failure for its next pull)
-    when it returns, exactly as a lazy take of one element settled with None."""
+    when it returns, exactly as a lazy take of one element settled with None.
+
+    ``conn``, the connection the caller takes across: on a metered one the take counted by
+    ``reactive.observe`` (``counted_take_one``), or None when there is none."""
+    if conn is not None and conn.metered:
+        counted: Callable[[], Any] | None = conn.counted_take_one
+        return counted
     hook: Callable[[], Any] | None = getattr(logic, "_hand_over_one", None)
     return hook
 

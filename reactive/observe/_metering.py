@@ -41,6 +41,10 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   after its ``__init__`` could push it off CPython's shared-key layout (an async
   boundary's output had 29 attributes; a 30th made every attribute read on it a dict
   lookup, ~2% of B2 with metrics on; see ``reactive._stage.logic._LogicFields``).
+  A junction's one-element take from an iterable source (``_hand_over_one``, Partition's
+  path) is counted the same way by a wrapper kept on the connection
+  (``counted_take_one``, found by ``take_one_hook`` with the connection): a take, and the
+  element unless the count is derived (below).
   A lazy take's elements: from a range, read off the source's iterator when the metrics
   are read (``element_count``, from the start: nothing per take, nothing wrapped when a
   fused chain takes); from a tuple, the same from its first take on (a tuple may hold a
@@ -89,7 +93,7 @@ from typing import TYPE_CHECKING, Any
 from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
 from .._ops.sources import _END
-from .._stage.batch import hand_over_hook, lend_hook, settle_hook
+from .._stage.batch import NOTHING, hand_over_hook, lend_hook, settle_hook, take_one_hook
 from .._stage.logic import _Batch
 
 if TYPE_CHECKING:
@@ -135,6 +139,7 @@ class MeteredConnection(Connection):
         "takes",
         "counted_take",
         "counted_settle",
+        "counted_take_one",
     )
 
     def __init__(
@@ -174,6 +179,9 @@ class MeteredConnection(Connection):
         # (nothing is set on the logic, see ``GraphStageLogic._stage_meter``).
         self.counted_take: Callable[[int], Any] | None = None
         self.counted_settle: Callable[[BaseException | None], None] | None = None
+        # The out side's ``_hand_over_one`` (an iterable source) counting the element it
+        # hands over here, found by ``take_one_hook`` with this connection.
+        self.counted_take_one: Callable[[], Any] | None = None
 
     def pulled(self) -> None:
         """Demand became pending (a pull, or a fast path setting ``DEMAND``)."""
@@ -368,6 +376,23 @@ def _counted_take(
 _FIRST = operator.itemgetter(0)
 
 
+def _counted_take_one(orig: Callable[[], Any], m: MeteredConnection) -> Callable[[], Any]:
+    """``orig`` (an iterable source's ``_hand_over_one``) counting on ``m`` what it hands
+    over: one pull and one push with no phase change (a take, in ``takes``), and the
+    element unless the count is derived from the source's iterator (``derive``: then the
+    iterator has counted it already)."""
+
+    def take_one() -> Any:
+        x = orig()
+        if x is not NOTHING:
+            m.takes += 1
+            if m.derive is None:
+                m.elements += 1
+        return x
+
+    return take_one
+
+
 def _range_derive(logic: Any) -> Callable[[], int]:
     """The element count of an iterable source of a ``range``, read off its iterator
     (``element_count``): the range's length minus what the iterator has left and the
@@ -419,6 +444,9 @@ def instrument(logics: list[Any]) -> None:
                 continue
             m = conn
             if port is conn.out_port and conn.out_logic is logic:
+                one = take_one_hook(logic)
+                if one is not None:  # a junction's one-element take (``take_one_hook``)
+                    m.counted_take_one = _counted_take_one(one, m)
                 take = hand_over_hook(logic)
                 if take is None:
                     continue
