@@ -549,16 +549,10 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
         self.buf: Any = None  # elements from upstream not handed out yet
         self.off = 0
         self._declare_batch_ports()
-        # The upstream's synchronous hand-over (see ``_hand_over_i``), found at start.
+        # The upstream's synchronous hand-over (see ``_hand_over_i``), found at start
+        # (``_BatchFanOut.pre_start``; counted there when the connection is metered).
         self._take_up: Any = None
         self._settle_up: Any = None
-
-    def pre_start(self) -> None:
-        _BatchFanOut.pre_start(self)
-        cin = self._cin
-        if cin.batch and not cin.metered:
-            self._take_up = hand_over_hook(cin.out_logic, cin)
-            self._settle_up = settle_hook(cin.out_logic, cin)
 
     def _hand_over_i(self, i: int, n: int) -> Any:
         """The batch protocol's synchronous shortcut, per output (fast path; see

@@ -375,8 +375,8 @@ class _LogicFields:
 
     CPython 3.11 keeps an instance's attributes in a per-class shared-key layout of at
     most 29 names (a 30th materializes the dict, measured); a logic that sets more (the
-    union over its instances) has its
-    ``__dict__`` materialized, and every attribute read on it becomes a dict lookup
+    union over its instances) has its ``__dict__`` materialized, and every attribute read
+    on it becomes a dict lookup
     (~2% of B2 with a fused chain of 34 attributes). With these 15 fields in slots, a
     logic class has 29 names of its own before that happens, and the fields themselves
     are read as slots. (``tests/reactive/test_logic_layout.py`` checks the runtime's
