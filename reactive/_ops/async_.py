@@ -262,7 +262,8 @@ class _MapAsyncLogic(FlowLogic):
         self._cin = c
         self._cout = cout = self._conns[self.out]
         # A fan-in junction downstream that takes batches synchronously (see ``_drain``).
-        self._offer_down: Any = offer_hook(cout) if cout.batch and not cout.metered else None
+        # (Metered, the offers count their pushes: see ``_deliver_sequential``, ``_drain``.)
+        self._offer_down: Any = offer_hook(cout) if cout.batch else None
         # Parallelism 1 offers one result at a time: the junction's one-element offer.
         one = offer_one_hook(cout) if self._offer_down is not None and self.sequential else None
         self._offer_one_down: Any = one
@@ -541,7 +542,7 @@ class _MapAsyncLogic(FlowLogic):
         next call, started by the hand-over of ``_maybe_pull``, finished at once."""
         completed = self.completed
         slots = self.slots
-        cin = self._cin
+        cin: Any = self._cin  # (a ``MeteredConnection`` when metered)
         while completed:
             slot = completed.pop()
             self.inflight -= 1
@@ -555,7 +556,7 @@ class _MapAsyncLogic(FlowLogic):
             elif slot[1] is None:
                 slots.popleft()  # None results are skipped
             else:
-                cout = self._cout
+                cout: Any = self._cout  # (a ``MeteredConnection`` when metered)
                 island: Any = self._island
                 if (
                     self._offer_down is not None
@@ -567,9 +568,18 @@ class _MapAsyncLogic(FlowLogic):
                     # (fast path, as there; completion is seen below).
                     slots.popleft()
                     cout.state = 0
+                    one = self._offer_one_down
+                    if cout.metered:  # that push, counted here (reactive.observe); the
+                        # junction's one-element offer ends the pending phase itself
+                        # (``offer_one_hook``), any other offer here (``unpended``)
+                        cout.pushes += 1
+                        cout.elements += 1
+                        if one is None:
+                            cout.phase = 0
+                            now = cout.now
+                            cout.pend += now()
                     self._offering = True  # see ``_take_pull``
                     try:
-                        one = self._offer_one_down
                         if one is not None:
                             one(slot[1])  # ``_offer_down([slot[1]])``, no list
                         else:
@@ -601,6 +611,10 @@ class _MapAsyncLogic(FlowLogic):
                         self.pull(self.in_)
                         cin.demand_n = 1  # (a batch connection: the hook's condition)
                     else:
+                        if cin.metered:  # a take of one element, counted here
+                            # (reactive.observe; see ``hand_over_one_hook_of``)
+                            cin.takes += 1
+                            cin.elements += 1
                         try:
                             if self._skip_first and self._drive_left > 0:
                                 # ``_start(y)`` when its first step is skipped (calls have
@@ -676,7 +690,7 @@ class _MapAsyncLogic(FlowLogic):
         return self._offering
 
     def _drain(self) -> None:
-        cout = self._conns[self.out]
+        cout: Any = self._conns[self.out]  # (a ``MeteredConnection`` when metered)
         demand = (cout.state & 34) == 2  # (DEMAND | OUT_CLOSED) == DEMAND
         n = (cout.demand_n if cout.batch else 1) if demand else 0
         out: list[Any] = []
@@ -712,6 +726,10 @@ class _MapAsyncLogic(FlowLogic):
                 # so what the island would run next is its push -> on_push -> grab of
                 # these elements. Run it now; the connection is left idle.
                 cout.state = 0
+                if cout.metered:  # that push, counted here (reactive.observe)
+                    cout.pushes += 1
+                    cout.elements += len(out)
+                    cout.unpended()
                 try:
                     offer(out)
                 except Exception as exc:

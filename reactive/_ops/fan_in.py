@@ -483,19 +483,19 @@ class _MergeBatchLogic(_BatchFanInLogic):
         self._takers = [pull_hook(c) for c in (self._conns[p] for p in self.ins)]
         super().pre_start()
         # What ``_accept_one_i`` needs that cannot change: the input's pull can be taken
-        # synchronously (``pull_hook``: a batch connection, not metered) and the output is
-        # not metered.
-        metered = self._cout.metered
-        self._direct_one = [take is not None and not metered for take in self._takers]
+        # synchronously (``pull_hook``: a batch connection).
+        self._direct_one = [take is not None for take in self._takers]
 
     def _pull_in(self, i: int) -> None:
         """``_BatchFanInLogic._pull_in``; an idle input whose upstream takes the pull
         synchronously now is marked pulled (``DEMAND``) without queueing the pull (fast
         path: its ``on_pull`` would do nothing)."""
-        c = self._cins[i]
+        c: Any = self._cins[i]  # (a ``MeteredConnection`` when metered)
         take = self._takers[i]
         if take is not None and c.state == 0 and take():
             c.state = DEMAND
+            if c.metered:  # that pull, counted here (reactive.observe)
+                c.pulled()
             c.demand_n = self.want
             return
         super()._pull_in(i)
@@ -517,9 +517,9 @@ class _MergeBatchLogic(_BatchFanInLogic):
         synchronously: the in side's handler then runs while the worker's delivery is
         still on the stack, before that delivery takes its next element from upstream
         rather than after; other logics' handlers, every connection's element order and
-        demand are the same.) Not on a
-        metered connection (reactive.observe counts pushes and pulls as they are queued) nor
-        during a blocked-loop diagnosis (one event per step).
+        demand are the same.) Not during a blocked-loop diagnosis (one event per step).
+        Metered (reactive.observe), the pull of input ``i`` and the push down are counted
+        here and in ``_hand_down``; the push that brought ``batch`` is the caller's.
         """
         cout = self._cout
         if self.ready or cout.state != DEMAND or len(batch) > (cout.demand_n if cout.batch else 1):
@@ -528,13 +528,11 @@ class _MergeBatchLogic(_BatchFanInLogic):
         x: Any = batch[0] if len(batch) == 1 else batch if type(batch) is _Batch else _Batch(batch)
         island = self._island
         q = cout.q
-        c = self._cins[i]
+        c: Any = self._cins[i]  # (a ``MeteredConnection`` when metered)
         if (
             q
             or island is None
             or island.mailbox
-            or cout.metered
-            or c.metered
             or island.sched.diagnosis is not None
             or c.state != 0
             or not (
@@ -548,6 +546,8 @@ class _MergeBatchLogic(_BatchFanInLogic):
         # ``_pull_in(i)`` of an async boundary with nothing buffered, or of a
         # ``map_async(1)`` offering its result (its pull taken synchronously): no event.
         c.state = DEMAND
+        if c.metered:  # that pull, counted here (reactive.observe)
+            c.pulled()
         if c.batch:
             c.demand_n = self.want
         self._hand_down(x, cout, q, island)
@@ -557,11 +557,17 @@ class _MergeBatchLogic(_BatchFanInLogic):
         spelled out for the worker pool: no list, no batch-size checks, no lender case):
         the same conditions and the same deliveries as the direct case of ``_accept_i``,
         else ``_accept_i`` itself. Called only while the upstream's ``_take_pull`` says
-        True (:func:`offer_one_hook`'s contract), so it is not asked again."""
+        True (:func:`offer_one_hook`'s contract), so it is not asked again.
+
+        Metered (reactive.observe), the upstream counted its push but left the pending
+        phase to end here (:func:`offer_one_hook`): the direct case pulls again at the
+        same reading of the clock, so the phase goes on (one pull counted, no reading:
+        only this junction's code runs between the push and the pull); otherwise it ends
+        before ``_accept_i``."""
         cout = self._cout
         q = cout.q
         island: Any = self._island  # (the offering upstream's: the same island)
-        c = self._cins[i]
+        c: Any = self._cins[i]  # (a ``MeteredConnection`` when metered)
         if (
             self.ready
             or cout.state != DEMAND
@@ -571,11 +577,15 @@ class _MergeBatchLogic(_BatchFanInLogic):
             or island.mailbox
             or island.sched.diagnosis is not None
         ):
+            if c.metered:  # the pending phase the push answered ends (``unpended``)
+                c.unpended()
             self._accept_i(i, [x])
             return
         # ``_pull_in(i)``, its pull taken synchronously (``pull_hook`` found ``take`` on a
-        # batch connection that is not metered): no event.
+        # batch connection): no event.
         c.state = DEMAND
+        if c.metered:  # that pull, counted here (reactive.observe): pending again at once
+            c.pulls += 1
         c.demand_n = self.want
         self._hand_down(x, cout, q, island)
 
@@ -583,9 +593,18 @@ class _MergeBatchLogic(_BatchFanInLogic):
         """The end of ``_accept_i``'s and ``_accept_one_i``'s direct case (the input
         pulled again without an event): push ``x`` to the waiting in side and run its
         ``on_push`` now, then the pull it answers with if that is the only event it
-        queued (our ``on_pull``), as ``_BoundaryOut._deliver`` does."""
+        queued (our ``on_pull``), as ``_BoundaryOut._deliver`` does. (Metered, the push is
+        counted here; the in side's pull was counted as it was queued.)"""
         cout.elem = x
         cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+        if cout.metered:  # that push, counted here (reactive.observe: ``unpended``,
+            # spelled out: the demand was pending, its state was DEMAND)
+            cout.pushes += 1
+            cout.elements += len(x) if type(x) is _Batch else 1
+            cout.phase = 0
+            now = cout.now
+            cout.pend += now()
+            q = q.queue  # its island's queue itself (a ``CountingQueue`` is only looked at)
         try:
             cout.in_handler.on_push()
         except Exception as exc:

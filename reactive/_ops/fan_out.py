@@ -282,8 +282,8 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
         again, False when it was and must not (the source failed).
 
         Only when the pull would be the island's next event (its queue and mailbox
-        empty), on an idle connection that is not metered (reactive.observe counts
-        pushes and pulls as they are queued), outside a blocked-loop diagnosis (one event per step),
+        empty), on an idle connection (metered, the take is counted: ``take``/``settle``
+        are the counted ones), outside a blocked-loop diagnosis (one event per step),
         for Broadcast (Unzip's ``split`` keeps the element-at-a-time order of failures)
         and an upstream whose hand-over is lazy (an iterable source: a list hand-over is
         an async boundary's, whose own pull path batches already). The source's side
@@ -295,7 +295,7 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
         if settle is None or take is None or self.split is not None:
             return None
         cin = self._cin
-        if cin.state != 0 or cin.metered:
+        if cin.state != 0:
             return None
         island = self._island
         if island is None or cin.q or island.mailbox or island.sched.diagnosis is not None:
@@ -561,13 +561,15 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
         ``on_push`` -> push -> grab; None when that round trip cannot be skipped.
 
         Only when it changes nothing else: no output waits in line before ``i`` (the
-        line's order), ``wait_for_all_downstreams`` is satisfied, no connection is metered,
-        and the elements are either left over here or the upstream hands them over at once
-        (an async boundary's buffer, or one element of an iterable source, settled before
+        line's order), ``wait_for_all_downstreams`` is satisfied, and the elements are
+        either left over here or the upstream hands them over at once (an async
+        boundary's buffer, or one element of an iterable source, settled before
         returning, so the source's own failure or ``None`` element fails the source as
-        its ``on_pull`` would). Every connection is left in the state it was in.
+        its ``on_pull`` would). Every connection is left in the state it was in. (On a
+        metered output the caller holds the hand-over counted by reactive.observe: a take
+        of these elements, see ``hand_over_hook_of``; upstream's is counted likewise.)
         """
-        if self.need_pulls or self.queue or self._stopped or self._couts[i].metered:
+        if self.need_pulls or self.queue or self._stopped:
             return None
         buf = self.buf
         if buf is not None:
@@ -619,7 +621,6 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
         itself, or ``NOTHING`` when the round trip cannot be skipped. An iterable source
         upstream hands it over in one call (``_take_one_up``) when nothing is left over
         here and its connection is idle; anything else goes through ``_hand_over_i``."""
-        # (Output ``i`` is not metered: ``hand_over_one_hook_of`` finds no hook then.)
         if self.need_pulls or self.queue or self._stopped:
             return NOTHING
         take_one = self._take_one_up

@@ -123,17 +123,22 @@ def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None
     hook: Callable[[int], Iterable[Any] | None] | None = _per_port(
         conn.out_logic, conn.out_handler, "_hand_over_i"
     )
-    return hook if hook is not None else hand_over_hook(conn.out_logic, conn)
+    if hook is None:
+        return hand_over_hook(conn.out_logic, conn)
+    if conn.metered:
+        # The per-output hand-over counted by ``reactive.observe`` on this connection (a
+        # take: one pull and one push with no phase change, and its elements).
+        counted: Callable[[int], Iterable[Any] | None] | None = conn.counted_take
+        return counted
+    return hook
 
 
 def hand_over_one_hook_of(conn: Any) -> Callable[[], Any] | None:
     """A fan-out junction's per-output one-element hand-over for the in side of ``conn``
     (``_hand_over_one_i`` bound to the connection's output index: the element, or
-    :data:`NOTHING`, standing for ``_hand_over_i(i, 1)``), if it has one and ``conn`` is
-    not metered (reactive.observe counts pulls and pushes: the junction does not check);
-    else None."""
-    if conn.metered:
-        return None
+    :data:`NOTHING`, standing for ``_hand_over_i(i, 1)``), if it has one; else None. On a
+    metered ``conn`` the caller counts each element it gets as a take (reactive.observe:
+    ``takes`` and ``elements``; its only caller, ``map_async(1)``, does)."""
     hook: Callable[[], Any] | None = _per_port(conn.out_logic, conn.out_handler, "_hand_over_one_i")
     return hook
 
@@ -192,15 +197,19 @@ def offer_one_hook(conn: Any) -> Callable[[Any], None] | None:
     one element by an upstream whose pull the junction takes synchronously (a
     ``map_async(1)``, see :func:`pull_hook`), standing for ``_accept_i(i, [x])``; None if
     the in side has no such hook (:func:`offer_hook` then serves). The upstream calls it
-    only while its ``_take_pull`` says True: the junction does not ask again."""
+    only while its ``_take_pull`` says True: the junction does not ask again. On a
+    metered ``conn`` the upstream counts its push but leaves the connection's pending
+    phase (reactive.observe) for the junction to end: at once if it pulls again right
+    away (the phase goes on, one pull counted), otherwise before it takes the element."""
     hook: Callable[[Any], None] | None = _per_port(conn.in_logic, conn.in_handler, "_accept_one_i")
     return hook
 
 
 def pull_hook(conn: Any) -> Callable[[], bool] | None:
     """``conn.out_logic._take_pull`` if the out side of the batch connection ``conn`` takes
-    a pull synchronously at times (see the module); else None."""
-    if not conn.batch or conn.metered:
+    a pull synchronously at times (see the module); else None. (On a metered ``conn`` the
+    junction counts the pull it marks: ``MeteredConnection.pulled``.)"""
+    if not conn.batch:
         return None
     hook: Callable[[], bool] | None = getattr(conn.out_logic, "_take_pull", None)
     return hook

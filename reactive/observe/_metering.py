@@ -29,7 +29,14 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   delivered at once), ``_give`` (a batch that meets the demand), ``on_elements`` (a
   fused chain's pull answered from the buffer) and ``_deliver``/junction offer; a fused
   chain's ``_request`` and a fan-in junction's ``_pull_in`` (a pull of an empty
-  boundary delivered at once). ``pulled``/``unpended`` below say what they do.
+  boundary delivered at once, or one a ``map_async(1)`` takes synchronously); Merge's
+  direct hand-down (``_hand_down``: its push; ``_accept_i``/``_accept_one_i``: the input
+  pulled again at once) and a ``map_async`` offering its result to a fan-in junction
+  (its push). One reading is shared there: when ``map_async(1)`` offers its one result
+  and Merge pulls the input again at once (``_accept_one_i``), only the junction's code
+  runs between the push and the pull, so the pending phase goes on (a push and a pull
+  counted, no reading; ``offer_one_hook``). ``pulled``/``unpended`` below say what they
+  do.
 - The hand-overs that move elements without a transition (``_hand_over_up_to``,
   ``_lent``: see ``reactive._impl.fused``) count a push per batch and, for a take, a
   pull too: ``_lent``/``_give``/``_deliver`` themselves; a take in ``takes`` (one
@@ -44,7 +51,10 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   A junction's one-element take from an iterable source (``_hand_over_one``, Partition's
   path) is counted the same way by a wrapper kept on the connection
   (``counted_take_one``, found by ``take_one_hook`` with the connection): a take, and the
-  element unless the count is derived (below).
+  element unless the count is derived (below). A fan-out junction's hand-over to one
+  output (Balance's ``_hand_over_i``) is wrapped the same way (``counted_take``, found by
+  ``hand_over_hook_of``); its one-element form (``_hand_over_one_i``) is counted by its
+  caller, a ``map_async(1)`` worker taking its next element.
   A lazy take's elements: from a range, read off the source's iterator when the metrics
   are read (``element_count``, from the start: nothing per take, nothing wrapped when a
   fused chain takes); from a tuple, the same from its first take on (a tuple may hold a
@@ -93,7 +103,14 @@ from typing import TYPE_CHECKING, Any
 from .._impl.clock import LoopClock
 from .._impl.interpreter import Connection
 from .._ops.sources import _END
-from .._stage.batch import NOTHING, hand_over_hook, lend_hook, settle_hook, take_one_hook
+from .._stage.batch import (
+    NOTHING,
+    _per_port,
+    hand_over_hook,
+    lend_hook,
+    settle_hook,
+    take_one_hook,
+)
 from .._stage.logic import _Batch
 
 if TYPE_CHECKING:
@@ -393,6 +410,21 @@ def _counted_take_one(orig: Callable[[], Any], m: MeteredConnection) -> Callable
     return take_one
 
 
+def _counted_port_take(orig: Callable[[int], Any], m: MeteredConnection) -> Callable[[int], Any]:
+    """``orig`` (a fan-out junction's ``_hand_over_i`` for the output of ``m``, never lazy)
+    counting on ``m`` what it hands over: a take (one pull and one push with no phase
+    change) and its elements."""
+
+    def take(n: int) -> Any:
+        batch = orig(n)
+        if batch:
+            m.takes += 1
+            m.elements += len(batch)
+        return batch
+
+    return take
+
+
 def _range_derive(logic: Any) -> Callable[[], int]:
     """The element count of an iterable source of a ``range``, read off its iterator
     (``element_count``): the range's length minus what the iterator has left and the
@@ -444,6 +476,14 @@ def instrument(logics: list[Any]) -> None:
                 continue
             m = conn
             if port is conn.out_port and conn.out_logic is logic:
+                per_output = _per_port(logic, conn.out_handler, "_hand_over_i")
+                if per_output is not None:
+                    # A fan-out junction's hand-over to this output (``_hand_over_i``),
+                    # found by ``hand_over_hook_of``. (Its one-element hand-over,
+                    # ``_hand_over_one_i``, is counted by its caller: see
+                    # ``hand_over_one_hook_of``.)
+                    m.counted_take = _counted_port_take(per_output, m)
+                    continue
                 one = take_one_hook(logic)
                 if one is not None:  # a junction's one-element take (``take_one_hook``)
                     m.counted_take_one = _counted_take_one(one, m)

@@ -22,7 +22,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reactive import Attributes, Keep, Materializer, Source
+from reactive import (
+    Attributes,
+    Balance,
+    Broadcast,
+    ClosedShape,
+    Flow,
+    GraphDSL,
+    Keep,
+    Materializer,
+    Merge,
+    RunnableGraph,
+    Source,
+)
 from reactive.observe import _metering
 from reactive.observe._metering import MeteredConnection
 from reactive.testkit import ManualClock, TestSink, TestSource
@@ -286,3 +298,97 @@ def test_the_reference_sees_a_pending_pull_that_the_counting_misses(
             await sink.expect_complete()
 
     asyncio.run(run())
+
+
+async def _work(x: int) -> int:
+    """A worker's call: suspends ``x % 3`` times (calls finish out of step)."""
+    for _ in range(x % 3):
+        await asyncio.sleep(0)
+    return x
+
+
+def _junction_graph(kind: str, n: int) -> Any:
+    """``kind``: "pool" (an iterable source -> Balance(2) -> 2 x map_async(1) -> Merge(2),
+    the worker pool), "broadcast" (an iterable source -> Broadcast(2) -> 2 x map ->
+    Merge(2)) or "boundaries" (the same with an async boundary on each branch); into a
+    probe sink. The graph is named "g"."""
+
+    def blueprint(b: Any, sink: Any) -> Any:
+        src = b.add(Source.from_iterable(range(n)).named("src"))
+        fan = b.add(Balance(2) if kind == "pool" else Broadcast(2))
+        merge = b.add(Merge(2))
+        src.out >> fan.in_
+        for i in range(2):
+            if kind == "pool":
+                branch: Any = Flow().map_async(1, _work)
+            else:
+                branch = Flow().map(lambda x, i=i: x * 10 + i)
+                if kind == "boundaries":
+                    branch = branch.async_boundary()
+            fan.out(i) >> b.add(branch.named(f"b{i}")) >> merge.in_(i)
+        merge.out >> sink.in_
+        return ClosedShape
+
+    return RunnableGraph.from_graph(GraphDSL.create(blueprint, TestSink.probe())).named("g")
+
+
+def _junction_model(kind: str, n: int) -> list[int]:
+    if kind == "pool":
+        return list(range(n))
+    return sorted(x * 10 + i for x in range(n) for i in range(2))
+
+
+async def _run_junctions(
+    kind: str, n: int, steps: list[tuple[str, Any]], buffer: int, fast: bool
+) -> None:
+    clock = ManualClock()
+    async with Materializer(clock=clock, metrics=True, fast_paths=fast) as mat:
+        sink = (
+            _junction_graph(kind, n)
+            .add_attributes(Attributes.input_buffer(buffer, buffer))
+            .run(mat)
+        )
+        conns = _connections(mat)
+        for step, arg in steps:
+            if step == "request":
+                sink.request(arg)
+            elif step == "advance":
+                await clock.advance(arg)
+            await _settle()
+            _check(conns)
+        want = _junction_model(kind, n)
+        sink.request(len(want) + 1)
+        got = await sink.expect_next_n(len(want)) if want else []
+        await sink.expect_complete()
+        await _settle()
+        await clock.advance(1.0)
+        _check(conns)
+        assert sorted(got) == want
+        assert all(c.phase == CLOSED and c.r_phase == CLOSED for c in conns)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    kind=st.sampled_from(["pool", "broadcast", "boundaries"]),
+    n=st.integers(0, 40),
+    steps=st.lists(STEP, max_size=10),
+    buffer=st.sampled_from([1, 2, 4, 16]),
+    fast=st.booleans(),
+)
+def test_time_and_pull_accounting_equal_the_reference_through_junction_fast_paths(
+    reference: None,
+    kind: str,
+    n: int,
+    steps: list[tuple[str, Any]],
+    buffer: int,
+    fast: bool,
+) -> None:
+    """The junction and worker-pool fast paths that run metered (Balance handing a
+    ``map_async(1)`` its next element, the worker offering its result to Merge, Merge
+    handing it down; Broadcast taking from an iterable source; Merge taking a boundary's
+    batch) account for their pulls, pushes and phases as the reference sees them."""
+    asyncio.run(_run_junctions(kind, n, steps, buffer, fast))
