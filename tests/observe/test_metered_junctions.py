@@ -46,10 +46,10 @@ async def _work(x: int) -> int:
     return x
 
 
-def _graph(kind: str, n: int) -> Any:
+def _graph(kind: str, n: int, sink: Any = None) -> Any:
     """An iterable source into Balance(2) and two ``map_async`` workers (parallelism 1,
     or 3 for "pool3"), or into Broadcast(2) and two maps (behind async boundaries for
-    "boundaries"); Merge(2); summed."""
+    "boundaries"); Merge(2); into ``sink`` (default: summed). The graph is named "g"."""
 
     def blueprint(b: Any, sink: Any) -> Any:
         src = b.add(Source.from_iterable(range(n)).named("src"))
@@ -67,14 +67,16 @@ def _graph(kind: str, n: int) -> Any:
         merge.out >> sink.in_
         return ClosedShape
 
-    sink = Sink.fold(0, lambda a, x: a + x).named("sink")
+    if sink is None:
+        sink = Sink.fold(0, lambda a, x: a + x).named("sink")
     return RunnableGraph.from_graph(GraphDSL.create(blueprint, sink)).named("g")
 
 
-def _total(kind: str, n: int) -> int:
+def _elements(kind: str, n: int) -> list[int]:
+    """What ``_graph(kind, n)`` emits, sorted."""
     if kind.startswith("pool"):
-        return n * (n - 1) // 2
-    return sum(x * 10 + i for x in range(n) for i in range(2))
+        return list(range(n))
+    return sorted(x * 10 + i for x in range(n) for i in range(2))
 
 
 async def _run(kind: str, n: int, fast: bool) -> dict[tuple[str, str], Any]:
@@ -83,7 +85,7 @@ async def _run(kind: str, n: int, fast: bool) -> dict[tuple[str, str], Any]:
         total: int = await _graph(kind, n).run(mat)
         await asyncio.sleep(0)
         conns = [c for isl in mat.snapshot().graph("g").islands for c in isl.connections]
-    assert total == _total(kind, n)
+    assert total == sum(_elements(kind, n))
     return {(c.upstream, c.downstream): c.metrics for c in conns}
 
 

@@ -24,20 +24,15 @@ from hypothesis import strategies as st
 
 from reactive import (
     Attributes,
-    Balance,
-    Broadcast,
-    ClosedShape,
-    Flow,
-    GraphDSL,
     Keep,
     Materializer,
-    Merge,
-    RunnableGraph,
     Source,
 )
 from reactive.observe import _metering
 from reactive.observe._metering import MeteredConnection
 from reactive.testkit import ManualClock, TestSink, TestSource
+from tests.observe.test_metered_junctions import _elements as junction_elements
+from tests.observe.test_metered_junctions import _graph as junction_graph
 
 IDLE, PENDING, CLOSED = 0, 1, 2
 
@@ -167,6 +162,29 @@ async def _run(
         assert all(c.phase == CLOSED and c.r_phase == CLOSED for c in conns)
 
 
+async def _drive(
+    sink: Any, conns: list[_Reference], clock: ManualClock, steps: list[tuple[str, Any]], n: int
+) -> list[Any]:
+    """Run the schedule ``steps`` (requests and clock advances; a "send" does nothing),
+    checking the accounting after each, then take the ``n`` elements left and the
+    completion, checking again, and once more after time passed with everything closed:
+    what the probe ``sink`` received."""
+    for step, arg in steps:
+        if step == "request":
+            sink.request(arg)
+        elif step == "advance":
+            await clock.advance(arg)
+        await _settle()
+        _check(conns)
+    sink.request(n + 1)
+    got: list[Any] = await sink.expect_next_n(n) if n else []
+    await sink.expect_complete()
+    await _settle()
+    await clock.advance(1.0)
+    _check(conns)
+    return got
+
+
 def _connections(mat: Materializer) -> list[_Reference]:
     graph = next(g for g in mat._graphs if g.name == "g")
     conns = {id(c): c for lg in graph.logics for c in lg._conns.values()}
@@ -229,20 +247,8 @@ async def _run_fan_in(
             .run(mat)
         )
         conns = _connections(mat)
-        for step, arg in steps:
-            if step == "request":
-                sink.request(arg)
-            elif step == "advance":
-                await clock.advance(arg)
-            await _settle()
-            _check(conns)
         want = [*range(sizes[0]), *range(1000, 1000 + sizes[1])]
-        sink.request(len(want) + 1)
-        got = await sink.expect_next_n(len(want)) if want else []
-        await sink.expect_complete()
-        await _settle()
-        await clock.advance(1.0)
-        _check(conns)
+        got = await _drive(sink, conns, clock, steps, len(want))
         assert (sorted(got) if kind == "merge" else got) == want
         assert all(c.phase == CLOSED and c.r_phase == CLOSED for c in conns)
 
@@ -300,69 +306,19 @@ def test_the_reference_sees_a_pending_pull_that_the_counting_misses(
     asyncio.run(run())
 
 
-async def _work(x: int) -> int:
-    """A worker's call: suspends ``x % 3`` times (calls finish out of step)."""
-    for _ in range(x % 3):
-        await asyncio.sleep(0)
-    return x
-
-
-def _junction_graph(kind: str, n: int) -> Any:
-    """``kind``: "pool" (an iterable source -> Balance(2) -> 2 x map_async(1) -> Merge(2),
-    the worker pool), "broadcast" (an iterable source -> Broadcast(2) -> 2 x map ->
-    Merge(2)) or "boundaries" (the same with an async boundary on each branch); into a
-    probe sink. The graph is named "g"."""
-
-    def blueprint(b: Any, sink: Any) -> Any:
-        src = b.add(Source.from_iterable(range(n)).named("src"))
-        fan = b.add(Balance(2) if kind == "pool" else Broadcast(2))
-        merge = b.add(Merge(2))
-        src.out >> fan.in_
-        for i in range(2):
-            if kind == "pool":
-                branch: Any = Flow().map_async(1, _work)
-            else:
-                branch = Flow().map(lambda x, i=i: x * 10 + i)
-                if kind == "boundaries":
-                    branch = branch.async_boundary()
-            fan.out(i) >> b.add(branch.named(f"b{i}")) >> merge.in_(i)
-        merge.out >> sink.in_
-        return ClosedShape
-
-    return RunnableGraph.from_graph(GraphDSL.create(blueprint, TestSink.probe())).named("g")
-
-
-def _junction_model(kind: str, n: int) -> list[int]:
-    if kind == "pool":
-        return list(range(n))
-    return sorted(x * 10 + i for x in range(n) for i in range(2))
-
-
 async def _run_junctions(
     kind: str, n: int, steps: list[tuple[str, Any]], buffer: int, fast: bool
 ) -> None:
     clock = ManualClock()
     async with Materializer(clock=clock, metrics=True, fast_paths=fast) as mat:
         sink = (
-            _junction_graph(kind, n)
+            junction_graph(kind, n, TestSink.probe())
             .add_attributes(Attributes.input_buffer(buffer, buffer))
             .run(mat)
         )
         conns = _connections(mat)
-        for step, arg in steps:
-            if step == "request":
-                sink.request(arg)
-            elif step == "advance":
-                await clock.advance(arg)
-            await _settle()
-            _check(conns)
-        want = _junction_model(kind, n)
-        sink.request(len(want) + 1)
-        got = await sink.expect_next_n(len(want)) if want else []
-        await sink.expect_complete()
-        await _settle()
-        await clock.advance(1.0)
-        _check(conns)
+        want = junction_elements(kind, n)
+        got = await _drive(sink, conns, clock, steps, len(want))
         assert sorted(got) == want
         assert all(c.phase == CLOSED and c.r_phase == CLOSED for c in conns)
 
@@ -373,7 +329,7 @@ async def _run_junctions(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(
-    kind=st.sampled_from(["pool", "broadcast", "boundaries"]),
+    kind=st.sampled_from(["pool", "pool3", "broadcast", "boundaries"]),
     n=st.integers(0, 40),
     steps=st.lists(STEP, max_size=10),
     buffer=st.sampled_from([1, 2, 4, 16]),
