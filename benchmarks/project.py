@@ -57,15 +57,19 @@ async def b2_boundaries(n: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-async def b3_custom_stages(n: int) -> int:
-    """B3: four custom :class:`~benchmarks.custom_stage.MapStage` stages via ``Flow.from_graph``."""
+async def b3_custom_stages(n: int, metrics: bool = False) -> int:
+    """B3: four custom :class:`~benchmarks.custom_stage.MapStage` stages via ``Flow.from_graph``
+    (``metrics``: with ``Attributes.metrics(True)``, for ``benchmarks.suite_observe``)."""
     from benchmarks.custom_stage import MapStage
-    from reactive import Flow, Sink, Source
+    from reactive import Attributes, Flow, Keep, Sink, Source
 
     src = Source.from_iterable(range(n))
     for f in FOUR_MAPS:
         src = src.via(Flow.from_graph(MapStage(f)))
-    result: int = await src.run_with(Sink.last())
+    graph = src.to_mat(Sink.last(), Keep.right)
+    if metrics:
+        graph = graph.add_attributes(Attributes.metrics(True))
+    result: int = await graph.run()
     return result
 
 
@@ -198,9 +202,11 @@ async def fanout_boundaries(n: int) -> int:
     return await _fanout(n, boundaries=True)
 
 
-async def balance_pool(n: int) -> int:
-    """``Balance(2)`` over two ``map_async(1, sleep0)`` workers, ``Merge(2)``, summed."""
+async def balance_pool(n: int, metrics: bool = False) -> int:
+    """``Balance(2)`` over two ``map_async(1, sleep0)`` workers, ``Merge(2)``, summed
+    (``metrics``: with ``Attributes.metrics(True)``, for ``benchmarks.suite_observe``)."""
     from reactive import (
+        Attributes,
         Balance,
         ClosedShape,
         Flow,
@@ -222,6 +228,8 @@ async def balance_pool(n: int) -> int:
         return ClosedShape
 
     graph = RunnableGraph.from_graph(GraphDSL.create(blueprint, Sink.fold(0, add)))
+    if metrics:
+        graph = graph.add_attributes(Attributes.metrics(True))
     result: int = await graph.run()
     return result
 

@@ -5,15 +5,16 @@ chains with ``Attributes.metrics(True)`` against the same chains without, in the
 run, with the issue's targets (metrics on at most 25% slower on B1, 10% on B2);
 ``observe_kafka``: the Kafka consume -> map -> produce workload of
 ``benchmarks.kafka_bench`` on a materializer with metrics on against the same with
-metrics off (at most 10% slower); and ``observe_blame``: the back-pressure workload
-with metrics on, checking in every round that the counters blame its slow sink. The
-harness loads it once ``benchmarks.suite_observe`` is listed in
-``runner.BENCHMARK_MODULES``.
+metrics off (at most 10% slower); ``observe_pool`` and ``observe_b3``, with no target:
+the worker pool of ``graph_balance_pool`` and B3's custom stages, metrics on against off;
+and ``observe_blame``: the back-pressure workload with metrics on, checking in every round
+that the counters blame its slow sink. The harness loads it once
+``benchmarks.suite_observe`` is listed in ``runner.BENCHMARK_MODULES``.
 
-``python -m benchmarks.suite_observe [--rounds N] [--size N]`` measures both pairs
-directly (paired rounds, alternating order, median of the per-round ratios) and runs the
-back-pressure workload (a fast source, a boundary, a slow sink) with metrics on, printing
-the stage the counters blame.
+``python -m benchmarks.suite_observe [--rounds N] [--size N]`` measures the B1, B2, pool
+and B3 pairs directly (paired rounds, alternating order, median of the per-round ratios)
+and runs the back-pressure workload (a fast source, a boundary, a slow sink) with metrics
+on, printing the stage the counters blame.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ __all__ = [
     "NAMES",
     "b1_metrics",
     "b2_metrics",
+    "b3_metrics",
     "kafka_metrics",
+    "pool_metrics",
     "backpressure_blamed",
     "backpressure_metrics_off",
     "blamed_in_backpressure",
@@ -120,6 +123,64 @@ for _name, _off, _on, _bound, _pct, _size in (
                     min_ratio=_bound,
                 ),
             ),
+        )
+    )
+
+
+async def pool_metrics(n: int) -> int:
+    """The worker pool of ``graph_balance_pool`` (``Balance(2)`` -> 2 x ``map_async(1)`` ->
+    ``Merge(2)``) with metrics on."""
+    from benchmarks.project import balance_pool
+
+    return await balance_pool(n, metrics=True)
+
+
+async def b3_metrics(n: int) -> int:
+    """B3's four custom element-at-a-time stages with metrics on."""
+    from benchmarks.project import b3_custom_stages
+
+    return await b3_custom_stages(n, metrics=True)
+
+
+# What metrics cost beyond the issue's three workloads (no target): a graph on the junction
+# and worker-pool fast paths, which count per element there, and custom element-at-a-time
+# stages, which pay per event (a counting-queue append and a clock read per pull and push).
+for _name, _title, _off, _on, _what in (
+    (
+        "observe_pool",
+        "Metrics overhead on the worker pool",
+        "balance_pool",
+        "pool_metrics",
+        "The worker pool of `graph_balance_pool` (`Balance(2)` -> 2 x `map_async(1, f)` -> "
+        "`Merge(2)`, summed) with `Attributes.metrics(True)` against the same graph "
+        "without: Balance's one-call hand-over to a worker, the worker's offer to Merge and "
+        "Merge's direct hand-down each count a pull, a push and the element (two clock "
+        "readings per element). No target (the issue's are B1, B2 and Kafka).",
+    ),
+    (
+        "observe_b3",
+        "Metrics overhead on custom element-at-a-time stages (B3)",
+        "b3_custom_stages",
+        "b3_metrics",
+        "B3 (four custom `GraphStage`s, one element per pull and push) with "
+        "`Attributes.metrics(True)` against the same graph without: every pull and push of "
+        "their five connections goes through the counting queue and reads the clock (ten "
+        "per element). No target (the issue's are B1, B2 and Kafka).",
+    ),
+):
+    _register(
+        Benchmark(
+            name=_name,
+            title=_title,
+            description=_what,
+            systems=(
+                System("metrics off", P + _off, "baseline"),
+                System("metrics on", O + _on, "project"),
+            ),
+            baseline="metrics off",
+            size=50_000,
+            quick_size=1_000,
+            metrics=(THROUGHPUT,),
         )
     )
 
@@ -274,17 +335,17 @@ async def _paired(off: Any, on: Any, size: int, rounds: int) -> float:
 
 
 async def _main(rounds: int, size: int) -> None:
-    from benchmarks.project import b1_fused, b2_boundaries
+    from benchmarks.project import b1_fused, b2_boundaries, b3_custom_stages, balance_pool
 
-    for name, off, on, pct in (
-        ("B1", b1_fused, b1_metrics, 25),
-        ("B2", b2_boundaries, b2_metrics, 10),
+    for name, off, on, pct, n in (
+        ("B1", b1_fused, b1_metrics, 25, size),
+        ("B2", b2_boundaries, b2_metrics, 10, size),
+        ("pool", balance_pool, pool_metrics, None, size // 4),
+        ("B3", b3_custom_stages, b3_metrics, None, size // 4),
     ):
-        ratio = await _paired(off, on, size, rounds)
-        print(
-            f"{name}: throughput with metrics on = {ratio:.3f}x metrics off "
-            f"(target: at most {pct}% slower)"
-        )
+        ratio = await _paired(off, on, n, rounds)
+        target = f"target: at most {pct}% slower" if pct else "no target"
+        print(f"{name}: throughput with metrics on = {ratio:.3f}x metrics off ({target})")
     stage, score = await blamed_in_backpressure()
     print(f"back-pressure workload: the metrics blame {stage!r} (blame {score:.0%})")
 

@@ -3,6 +3,8 @@ back-pressure workload's metrics blame its slow sink."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from benchmarks import kafka_bench, project, suite_observe
@@ -12,8 +14,40 @@ from benchmarks.runner import REGISTRY, load_benchmarks
 async def test_metrics_on_systems_agree_with_b1_and_b2() -> None:
     assert await suite_observe.b1_metrics(3000) == await project.b1_fused(3000)
     assert await suite_observe.b2_metrics(3000) == await project.b2_boundaries(3000)
-    assert {"observe_b1", "observe_b2"} <= set(REGISTRY)
-    assert suite_observe.NAMES == ["observe_b1", "observe_b2", "observe_kafka", "observe_blame"]
+    assert await suite_observe.pool_metrics(3000) == await project.balance_pool(3000)
+    assert await suite_observe.b3_metrics(3000) == await project.b3_custom_stages(3000)
+    assert {"observe_b1", "observe_b2", "observe_pool", "observe_b3"} <= set(REGISTRY)
+    assert suite_observe.NAMES == [
+        "observe_b1",
+        "observe_b2",
+        "observe_pool",
+        "observe_b3",
+        "observe_kafka",
+        "observe_blame",
+    ]
+
+
+async def test_the_metrics_on_systems_count() -> None:
+    """The pool's and B3's metrics-on systems run with the counters on (the snapshot keeps
+    the last finished graphs that had them), and the metrics-off ones without."""
+    from reactive import Materializer
+
+    mat = Materializer.default()
+
+    def kept() -> dict[str, Any]:
+        return {g.name: g for g in mat.snapshot().graphs}
+
+    for off, on in (
+        (project.balance_pool, suite_observe.pool_metrics),
+        (project.b3_custom_stages, suite_observe.b3_metrics),
+    ):
+        before = kept()
+        await off(100)
+        assert kept().keys() == before.keys()  # nothing kept: no metrics
+        await on(100)
+        (new,) = [g for name, g in kept().items() if name not in before]
+        assert new.metrics and new.finished
+        assert max(s.metrics.elements_in for s in new.stages if s.metrics) == 100
 
 
 async def test_backpressure_workload_blames_the_slow_sink() -> None:
