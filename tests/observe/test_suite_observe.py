@@ -27,12 +27,13 @@ async def test_metrics_on_systems_agree_with_b1_and_b2() -> None:
     ]
 
 
-async def test_the_metrics_on_systems_count() -> None:
+async def test_the_metrics_on_systems_count(monkeypatch: pytest.MonkeyPatch) -> None:
     """The pool's and B3's metrics-on systems run with the counters on (the snapshot keeps
     the last finished graphs that had them), and the metrics-off ones without."""
     from reactive import Materializer
 
     mat = Materializer.default()
+    monkeypatch.setattr(mat, "metrics", False)  # (as without REACTIVE_METRICS=1)
 
     def kept() -> dict[str, Any]:
         return {g.name: g for g in mat.snapshot().graphs}
