@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
-from .._stage.batch import accept_hook, hand_over_hook, lend_hook, settle_hook
+from .._stage.batch import accept_hook, hand_over_hook, lend_hook, note_unsent, settle_hook
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
@@ -227,6 +227,8 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         """The failure for what a run from op ``start`` returned: None from upstream
         (``r == 2``, named after the stage that emitted it) or from an operator."""
         if r == 2:
+            # (read from the source's iterator: not sent, see ``note_unsent``)
+            note_unsent(self._cin)
             name = self._cin.out_logic._stage_name
             return PortStateError(f"[{name}] {NONE_ELEMENT}")
         return self._none_output(start)

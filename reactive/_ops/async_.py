@@ -15,6 +15,7 @@ from .._stage.batch import (
     hand_over_hook_of,
     hand_over_one_hook_of,
     lend_hook,
+    note_unsent,
     offer_hook,
     offer_one_hook,
     settle_hook,
@@ -325,6 +326,7 @@ class _MapAsyncLogic(FlowLogic):
                 return
             if y is None:
                 # As the source's push would (RS rule 2.13): the source fails.
+                note_unsent(c)
                 self._upstream_failed(settle, c.out_logic._err(c.out_port, NONE_ELEMENT))
                 return
             try:

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, cast
 from .._checks import NONE_ELEMENT, check, fn, int_at_least, opt_fn, pos_int
 from .._errors import PartitionOutOfBoundsError, PortStateError
 from .._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED
-from .._stage.batch import NOTHING, accept_hook, hand_over_hook, settle_hook, take_one_hook
+from .._stage.batch import (
+    NOTHING,
+    accept_hook,
+    hand_over_hook,
+    note_unsent,
+    settle_hook,
+    take_one_hook,
+)
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FanOutShape2, Inlet, Outlet, Shape, UniformFanOutShape
 from .._supervision import Supervision
@@ -316,7 +323,8 @@ class _BroadcastBatchLogic(_BatchFanOut, _AllOutputsLogic):
         i = _none_index(out)
         if i >= 0:
             # RS rule 2.13, as the source's push checks: the elements before the None,
-            # then the source fails.
+            # then the source fails (the None and what was read after it are not sent).
+            note_unsent(cin, len(out) - i)
             settle(cin.out_logic._err(cin.out_port, NONE_ELEMENT))
             if i:
                 self._hand_out(_Batch(out[:i]))
@@ -610,6 +618,7 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
             return None
         if x is None:
             # As the source's push would (RS rule 2.13): the source fails.
+            note_unsent(cin)
             settle(cin.out_logic._err(cin.out_port, NONE_ELEMENT))
             return None
         settle(None)
@@ -1047,6 +1056,7 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
                     cin.demand_n = want
                 return
             if x is None:  # RS rule 2.13, as a fused chain checks what it is handed
+                note_unsent(cin)
                 name = cin.out_logic._stage_name
                 raise PortStateError(f"[{name}] {NONE_ELEMENT}")
             # _route(x), inlined: this runs once per element.

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
 from .._impl.interpreter import IN_CLOSED
-from .._stage.batch import hand_over_hook, settle_hook
+from .._stage.batch import hand_over_hook, note_unsent, settle_hook
 from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
@@ -360,6 +360,7 @@ class _KeyedLogic(FlowLogic):
 
     def _none_element(self) -> PortStateError:
         """Upstream handed over None in a batch (RS rule 2.13): name the stage that did."""
+        note_unsent(self._cin)  # (read from the source's iterator, not sent)
         return PortStateError(f"[{self._cin.out_logic._stage_name}] {NONE_ELEMENT}")
 
     def _miss(self, ck: Any) -> Any:

@@ -57,6 +57,7 @@ __all__ = [
     "hand_over_hook_of",
     "hand_over_one_hook_of",
     "lend_hook",
+    "note_unsent",
     "offer_hook",
     "offer_one_hook",
     "pull_hook",
@@ -168,6 +169,15 @@ def take_one_hook(logic: Any, conn: Any = None) -> Callable[[], Any] | None:
         return counted
     hook: Callable[[], Any] | None = getattr(logic, "_hand_over_one", None)
     return hook
+
+
+def note_unsent(conn: Any, k: int = 1) -> None:
+    """A fast path found a ``None`` among what it took from the source's iterator across
+    ``conn`` (RS rule 2.13: the source fails): on a metered connection, the ``k`` elements
+    it took and never sent (the ``None`` and what it read after it) are taken off the
+    element count (reactive.observe's counts follow the iterator). Off the hot path."""
+    if conn.metered:
+        conn.unsent += k
 
 
 def lend_hook(logic: Any) -> Callable[[], list[Any]] | None:

@@ -60,7 +60,10 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   fused chain takes); from a tuple, the same from its first take on (a tuple may hold a
   None, which fails the source with elements taken and not sent); from a list, off its
   iterator's length hint when the take settles; otherwise through a counter zipped
-  with the iterator.
+  with the iterator. A ``None`` that a fast path finds among what it took (RS rule
+  2.13: the source fails) is taken off again, with whatever the take read after it
+  (``unsent``, set through ``note_unsent``): the count is what the element-at-a-time
+  source would have pushed.
 
 ``tests/observe/test_metering_reference.py`` runs the accounting that this replaced (a
 ``state`` property whose setter timed the phases from the bits of every write) side by
@@ -157,6 +160,7 @@ class MeteredConnection(Connection):
         "counted_take",
         "counted_settle",
         "counted_take_one",
+        "unsent",
     )
 
     def __init__(
@@ -199,6 +203,11 @@ class MeteredConnection(Connection):
         # The out side's ``_hand_over_one`` (an iterable source) counting the element it
         # hands over here, found by ``take_one_hook`` with this connection.
         self.counted_take_one: Callable[[], Any] | None = None
+        # Elements a fast path took from the source's iterator but never sent: a ``None``
+        # (RS rule 2.13: it fails the source) and what a take read after it. The counts
+        # above see the iterator's consumption; the element-at-a-time source never pushes
+        # these. Set where the ``None`` is found (``note_unsent``), once per stream.
+        self.unsent = 0
 
     def pulled(self) -> None:
         """Demand became pending (a pull, or a fast path setting ``DEMAND``)."""
@@ -226,9 +235,10 @@ class MeteredConnection(Connection):
             self.closed_at = now
 
     def element_count(self) -> int:
-        """Elements through the connection so far (``elements``, or what ``derive`` says)."""
+        """Elements through the connection so far (``elements``, or what ``derive`` says),
+        less what a fast path took from the source's iterator and never sent."""
         derive = self.derive
-        return self.elements if derive is None else derive()
+        return (self.elements if derive is None else derive()) - self.unsent
 
     def times(self) -> tuple[float, float]:
         """(idle, pending) seconds up to now, the current phase included."""
