@@ -8,7 +8,8 @@ from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._checks import NONE_ELEMENT
-from .._stage.batch import NOTHING
+from .._errors import PortStateError
+from .._stage.batch import NOTHING, note_unsent_derived
 from .._stage.logic import (
     GraphStage,
     GraphStageLogic,
@@ -178,13 +179,19 @@ class _IterableLogic(SourceLogic):
                 if i:
                     self.push(self.out, _Batch(out[:i]))
                 self.nxt = _END
+                note_unsent_derived(c, len(out) - i)  # (read, never sent)
                 raise self._err(self.out, NONE_ELEMENT)
         else:
             # One element (the element-at-a-time path): pushed, then the look-ahead
             # (``_look_ahead``, spelled out: this runs once per element).
             out = self.nxt
             self.nxt = _END
-            self.push(self.out, out)
+            try:
+                self.push(self.out, out)
+            except PortStateError:
+                if out is None:  # RS rule 2.13: read from the iterator, never sent
+                    note_unsent_derived(c)
+                raise
             try:
                 self.nxt = nxt = next(self.it, _END)
             except Exception as exc:

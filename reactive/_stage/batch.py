@@ -58,6 +58,7 @@ __all__ = [
     "hand_over_one_hook_of",
     "lend_hook",
     "note_unsent",
+    "note_unsent_derived",
     "offer_hook",
     "offer_one_hook",
     "pull_hook",
@@ -129,7 +130,7 @@ def hand_over_hook_of(conn: Any) -> Callable[[int], Iterable[Any] | None] | None
     if conn.metered:
         # The per-output hand-over counted by ``reactive.observe`` on this connection (a
         # take: one pull and one push with no phase change, and its elements).
-        counted: Callable[[int], Iterable[Any] | None] | None = conn.counted_take
+        counted: Callable[[int], Iterable[Any] | None] | None = conn.counted_port_take
         return counted
     return hook
 
@@ -177,6 +178,14 @@ def note_unsent(conn: Any, k: int = 1) -> None:
     it took and never sent (the ``None`` and what it read after it) are taken off the
     element count (reactive.observe's counts follow the iterator). Off the hot path."""
     if conn.metered:
+        conn.unsent += k
+
+
+def note_unsent_derived(conn: Any, k: int = 1) -> None:
+    """:func:`note_unsent` for a source's own push path: its pushes are counted as they
+    are queued, so only a count derived from its iterator (a tuple's, see
+    reactive.observe) includes the ``k`` elements it read and never sent."""
+    if conn.metered and conn.derive is not None:
         conn.unsent += k
 
 

@@ -52,9 +52,9 @@ own ``phase`` attribute, kept by the accounting alone, and changes in three ways
   path) is counted the same way by a wrapper kept on the connection
   (``counted_take_one``, found by ``take_one_hook`` with the connection): a take, and the
   element unless the count is derived (below). A fan-out junction's hand-over to one
-  output (Balance's ``_hand_over_i``) is wrapped the same way (``counted_take``, found by
-  ``hand_over_hook_of``); its one-element form (``_hand_over_one_i``) is counted by its
-  caller, a ``map_async(1)`` worker taking its next element.
+  output (Balance's ``_hand_over_i``) is wrapped the same way (``counted_port_take``,
+  found by ``hand_over_hook_of`` only); its one-element form (``_hand_over_one_i``) is
+  counted by its caller, a ``map_async(1)`` worker taking its next element.
   A lazy take's elements: from a range, read off the source's iterator when the metrics
   are read (``element_count``, from the start: nothing per take, nothing wrapped when a
   fused chain takes); from a tuple, the same from its first take on (a tuple may hold a
@@ -160,6 +160,7 @@ class MeteredConnection(Connection):
         "counted_take",
         "counted_settle",
         "counted_take_one",
+        "counted_port_take",
         "unsent",
     )
 
@@ -203,6 +204,11 @@ class MeteredConnection(Connection):
         # The out side's ``_hand_over_one`` (an iterable source) counting the element it
         # hands over here, found by ``take_one_hook`` with this connection.
         self.counted_take_one: Callable[[], Any] | None = None
+        # A fan-out junction's per-output hand-over (``_hand_over_i``) counting what it
+        # hands over here, found by ``hand_over_hook_of`` only (kept apart from
+        # ``counted_take``, which any consumer's ``hand_over_hook`` finds: a fused chain
+        # would then take from Balance with metrics on and not without, and count twice).
+        self.counted_port_take: Callable[[int], Any] | None = None
         # Elements a fast path took from the source's iterator but never sent: a ``None``
         # (RS rule 2.13: it fails the source) and what a take read after it. The counts
         # above see the iterator's consumption; the element-at-a-time source never pushes
@@ -492,7 +498,7 @@ def instrument(logics: list[Any]) -> None:
                     # found by ``hand_over_hook_of``. (Its one-element hand-over,
                     # ``_hand_over_one_i``, is counted by its caller: see
                     # ``hand_over_one_hook_of``.)
-                    m.counted_take = _counted_port_take(per_output, m)
+                    m.counted_port_take = _counted_port_take(per_output, m)
                     continue
                 one = take_one_hook(logic)
                 if one is not None:  # a junction's one-element take (``take_one_hook``)

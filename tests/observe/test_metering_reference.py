@@ -162,13 +162,11 @@ async def _run(
         assert all(c.phase == CLOSED and c.r_phase == CLOSED for c in conns)
 
 
-async def _drive(
-    sink: Any, conns: list[_Reference], clock: ManualClock, steps: list[tuple[str, Any]], n: int
-) -> list[Any]:
-    """Run the schedule ``steps`` (requests and clock advances; a "send" does nothing),
-    checking the accounting after each, then take the ``n`` elements left and the
-    completion, checking again, and once more after time passed with everything closed:
-    what the probe ``sink`` received."""
+async def _run_steps(
+    sink: Any, conns: list[_Reference], clock: ManualClock, steps: list[tuple[str, Any]]
+) -> None:
+    """Run the schedule ``steps`` on the probe ``sink`` (requests and clock advances; a
+    "send" does nothing), checking the accounting of ``conns`` after each step."""
     for step, arg in steps:
         if step == "request":
             sink.request(arg)
@@ -176,6 +174,16 @@ async def _drive(
             await clock.advance(arg)
         await _settle()
         _check(conns)
+
+
+async def _drive(
+    sink: Any, conns: list[_Reference], clock: ManualClock, steps: list[tuple[str, Any]], n: int
+) -> list[Any]:
+    """Run the schedule ``steps`` (requests and clock advances; a "send" does nothing),
+    checking the accounting after each, then take the ``n`` elements left and the
+    completion, checking again, and once more after time passed with everything closed:
+    what the probe ``sink`` received."""
+    await _run_steps(sink, conns, clock, steps)
     sink.request(n + 1)
     got: list[Any] = await sink.expect_next_n(n) if n else []
     await sink.expect_complete()
