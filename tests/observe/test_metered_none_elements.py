@@ -31,6 +31,7 @@ from reactive import (
     Source,
 )
 from reactive.state import Stores
+from tests.observe.test_metered_take_one import source_metrics
 
 CONSUMERS = ("chain", "broadcast", "map_async", "partition", "balance", "keyed")
 
@@ -87,14 +88,8 @@ async def _source_elements(consumer: str, items: Any, fast: bool) -> int:
         else:  # pragma: no cover - the None fails the stream
             raise AssertionError("the stream did not fail on the None element")
         await asyncio.sleep(0)
-        (conn,) = [
-            c
-            for isl in mat.snapshot().graph("g").islands
-            for c in isl.connections
-            if c.upstream == "src"
-        ]
-    assert conn.metrics is not None
-    return conn.metrics.elements
+        elements: int = source_metrics(mat).elements
+    return elements
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -61,15 +61,22 @@ async def _run(junction: str, kind: str, n: int, fast: bool) -> tuple[int, Any]:
     async with Materializer(fast_paths=fast, metrics=True, name=f"take-one-{fast}") as mat:
         total: int = await graph.run(mat)
         await asyncio.sleep(0)
-        found = [
-            c
-            for g in mat.snapshot().graphs
-            for isl in g.islands
-            for c in isl.connections
-            if c.upstream == "src"  # (its one connection: into the junction)
-        ]
+        return total, source_metrics(mat)
+
+
+def source_metrics(mat: Materializer) -> Any:
+    """The metrics of the one connection out of the stage named "src" among the graphs
+    ``mat`` keeps (the graph has ended: its counts are final)."""
+    found = [
+        c
+        for g in mat.snapshot().graphs
+        for isl in g.islands
+        for c in isl.connections
+        if c.upstream == "src"
+    ]
     assert len(found) == 1, found
-    return total, found[0].metrics
+    assert found[0].metrics is not None
+    return found[0].metrics
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
