@@ -115,12 +115,15 @@ async def _member(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("started", flush=True)
+    # The status file: the partitions assigned now, and the last metrics of every
+    # partition this member ever had (a revoked partition's store closes and leaves
+    # ``store.metrics()``, but what it restored is still asked about).
     peak: dict[int, Any] = {}
     while not stop.is_set():
-        for p, m in store.metrics().items():
-            peak[p] = m
+        now = store.metrics()
+        peak.update(now)
         with open(args.status + ".tmp", "w") as f:
-            json.dump({str(p): m for p, m in peak.items()}, f)
+            json.dump({"assigned": sorted(now), "metrics": {str(p): m for p, m in peak.items()}}, f)
         os.replace(args.status + ".tmp", args.status)
         try:
             await asyncio.wait_for(stop.wait(), 0.1)

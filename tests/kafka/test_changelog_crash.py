@@ -113,10 +113,24 @@ class Member:
             out.append((int(p), int(o), k.decode()))
         return out
 
-    def metrics(self) -> dict[int, Any]:
+    def _status(self) -> dict[str, Any]:
         if not self.status.exists():
-            return {}
-        return {int(p): m for p, m in json.loads(self.status.read_text()).items()}
+            return {"assigned": [], "metrics": {}}
+        status: dict[str, Any] = json.loads(self.status.read_text())
+        return status
+
+    def assigned(self) -> set[int]:
+        """The partitions the member has now."""
+        return set(self._status()["assigned"])
+
+    def metrics(self) -> dict[int, Any]:
+        """The last metrics of each partition the member ever had (a revoked one's too)."""
+        return {int(p): m for p, m in self._status()["metrics"].items()}
+
+    def tail(self) -> str:
+        """The end of the member's output, for a failure's message."""
+        text = self.out.read_text(errors="replace") if self.out.exists() else ""
+        return f"--- {self.out.name} (exit {self.proc.poll()}):\n{text[-2000:]}"
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -134,11 +148,16 @@ class Member:
             self.proc.wait(10)
 
 
-async def until(predicate: Any, timeout: float, what: str) -> None:
+async def until(predicate: Any, timeout: float, what: str, *members: Member) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
+            state = "\n".join(
+                f"{m.out.stem}: assigned {sorted(m.assigned())}, counted {len(m.lines())}"
+                for m in members
+            )
+            tails = "\n".join(m.tail() for m in members)
+            raise AssertionError(f"{what}: not within {timeout} s\n{state}\n{tails}")
         await asyncio.sleep(0.05)
 
 
@@ -193,13 +212,19 @@ def twice(*members: Member) -> Counter[str]:
 async def both_counting(bootstrap: str, topic: str, a: Member, b: Member) -> dict[int, int]:
     """Wait until both members have partitions, produce the N records, wait until member
     ``a`` counted an eighth of them; returns the records per partition."""
+    # Each member reports the partitions it has now: a member that joined first had all
+    # four for a while, then gave two up when the other joined.
     await until(
-        lambda: len(a.metrics()) + len(b.metrics()) == PARTITIONS and a.metrics() and b.metrics(),
-        30,
+        lambda: (
+            len(a.assigned()) + len(b.assigned()) == PARTITIONS and a.assigned() and b.assigned()
+        ),
+        60,
         "both members assigned",
+        a,
+        b,
     )
     per = await produce(bootstrap, topic, N)
-    await until(lambda: len(a.lines()) >= N // 8, 30, "member a counted")
+    await until(lambda: len(a.lines()) >= N // 8, 30, "member a counted", a, b)
     return per
 
 
@@ -215,8 +240,8 @@ async def test_sigkill_one_member_the_survivor_restores_and_counts_at_least_once
         a.kill()
         killed_at = len(a.lines())
         assert killed_at < N // 2  # mid-stream: the survivor has most of the work ahead
-        taken = set(range(PARTITIONS)) - set(b.metrics())
-        await until(lambda: len(b.metrics()) == PARTITIONS, 30, "survivor took all partitions")
+        taken = set(range(PARTITIONS)) - b.assigned()
+        await until(lambda: len(b.assigned()) == PARTITIONS, 30, "survivor took all partitions", b)
         await all_committed(kafka_bootstrap, group, topic, per, 40)
         restored = {p: b.metrics()[p]["restored_records"] for p in taken}
         b.drain()
@@ -263,14 +288,14 @@ async def test_a_persistent_member_killed_and_restarted_restores_only_the_tail(
     n = N // 4
     first = Member(tmp_path, "first", kafka_bootstrap, topic, group, tmp_path / "stores")
     try:
-        await until(lambda: len(first.metrics()) == PARTITIONS, 30, "member assigned")
+        await until(lambda: len(first.assigned()) == PARTITIONS, 30, "member assigned", first)
         per = await produce(kafka_bootstrap, topic, n)
-        await until(lambda: checkpointed(tmp_path / "stores"), 30, "checkpoints written")
+        await until(lambda: checkpointed(tmp_path / "stores"), 30, "checkpoints written", first)
         # More records, and the kill before their acks are checkpointed (within a second):
         # the restart then restores them, the tail after the checkpoints.
         more = await produce(kafka_bootstrap, topic, n)
         per = {p: per[p] + more[p] for p in per}
-        await until(lambda: len(first.lines()) > n + n // 4, 30, "member counted more")
+        await until(lambda: len(first.lines()) > n + n // 4, 30, "member counted more", first)
         first.kill()
     finally:
         first.stop()
@@ -282,11 +307,12 @@ async def test_a_persistent_member_killed_and_restarted_restores_only_the_tail(
     try:
         await until(
             lambda: (
-                len(second.metrics()) == PARTITIONS
+                len(second.assigned()) == PARTITIONS
                 and not any(m["restoring"] for m in second.metrics().values())
             ),
             30,
             "restarted member restored",
+            second,
         )
         m = second.metrics()
         await all_committed(kafka_bootstrap, group, topic, per, 40)
