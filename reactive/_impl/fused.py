@@ -271,6 +271,18 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 raise exc
             decider = self.attrs[j].get("supervision")
             directive = Supervision.stop if decider is None else decider(exc)
+            meter = self._stage_meter()
+            if meter is not None:  # metrics on: the fused run's counters (reactive.observe)
+                # As the operator's own stage counts them: an error; a resume; a restart,
+                # which resets the operator and resumes it (a scan instead emits its
+                # zero again: no resume).
+                meter.errors += 1
+                if directive is Supervision.resume:
+                    meter.resumes += 1
+                elif directive is Supervision.restart:
+                    meter.restarts += 1
+                    if self.kinds[j] != "scan":
+                        meter.resumes += 1
             if directive is Supervision.resume:
                 continue
             if directive is Supervision.restart:

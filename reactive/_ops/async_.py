@@ -307,7 +307,7 @@ class _MapAsyncLogic(FlowLogic):
             try:
                 self._start(more[0])
             except Exception as exc:
-                if self.decide(exc) is Supervision.stop:
+                if self._decided(exc) is Supervision.stop:
                     self.fail_stage(exc)
                     return
             if not self._stopped and (self.completed or self.inflight < self.par):
@@ -332,7 +332,7 @@ class _MapAsyncLogic(FlowLogic):
             try:
                 self._start(y)
             except Exception as exc:
-                if self.decide(exc) is Supervision.stop:
+                if self._decided(exc) is Supervision.stop:
                     if settle is not None:
                         settle(None)
                     self.fail_stage(exc)
@@ -353,7 +353,7 @@ class _MapAsyncLogic(FlowLogic):
                 try:
                     self._start(y)
                 except Exception as exc:
-                    if self.decide(exc) is Supervision.stop:
+                    if self._decided(exc) is Supervision.stop:
                         self.fail_stage(exc)
                         return
         self._next()
@@ -519,7 +519,7 @@ class _MapAsyncLogic(FlowLogic):
                 self.inflight -= 1
                 if slot[0] == _FAILED:
                     exc = slot[1]
-                    if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+                    if not isinstance(exc, Exception) or self._decided(exc) is Supervision.stop:
                         self.fail_stage(exc)
                         return
                     slot[0] = _DROPPED  # resume/restart: the element is dropped
@@ -550,7 +550,7 @@ class _MapAsyncLogic(FlowLogic):
             self.inflight -= 1
             if slot[0] == _FAILED:
                 exc = slot[1]
-                if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+                if not isinstance(exc, Exception) or self._decided(exc) is Supervision.stop:
                     self.fail_stage(exc)
                     return
                 slot[0] = _DROPPED  # resume/restart: the element is dropped
@@ -633,7 +633,7 @@ class _MapAsyncLogic(FlowLogic):
                             else:
                                 self._start(y)
                         except Exception as exc:
-                            if self.decide(exc) is Supervision.stop:
+                            if self._decided(exc) is Supervision.stop:
                                 self.fail_stage(exc)
                                 return
                             self._maybe_pull()  # resume/restart: the element is dropped
@@ -676,7 +676,7 @@ class _MapAsyncLogic(FlowLogic):
         try:
             self._start(y)
         except Exception as exc:
-            if self.decide(exc) is Supervision.stop:
+            if self._decided(exc) is Supervision.stop:
                 self.fail_stage(exc)
                 return False
             self._maybe_pull()  # resume/restart: the element is dropped
@@ -845,7 +845,7 @@ class _ScanAsyncLogic(AwaitingLogicMixin, FlowLogic):
 
     def _step_done(self, exc: BaseException | None) -> None:
         if exc is not None:
-            d = self.decide(exc) if isinstance(exc, Exception) else Supervision.stop
+            d = self._decided(exc) if isinstance(exc, Exception) else Supervision.stop
             if d is Supervision.stop:
                 self.fail_stage(exc)
                 return
@@ -988,7 +988,7 @@ class _MapAsyncPartitionedLogic(AwaitingLogicMixin, FlowLogic):
         key = slot.key
         left = self.running[key] - 1
         if exc is not None:
-            if not isinstance(exc, Exception) or self.decide(exc) is Supervision.stop:
+            if not isinstance(exc, Exception) or self._decided(exc) is Supervision.stop:
                 self.fail_stage(exc)
                 return
             value = None  # resume/restart: drop the element

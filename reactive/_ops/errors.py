@@ -266,7 +266,7 @@ class _RecoverWithRetriesLogic(FlowLogic):
         try:
             source = self.f(exc)
         except Exception as e:
-            if e is not exc and self.decide(e) is not Supervision.stop:
+            if e is not exc and self._decided(e) is not Supervision.stop:
                 self.complete_stage()  # the failure was dropped; nothing to continue with
             else:
                 self.fail_stage(e)

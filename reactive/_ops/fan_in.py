@@ -331,7 +331,7 @@ class _ZipBatchLogic(_BatchFanInLogic):
             try:
                 y = f(*vals)
             except Exception as e:
-                if self.decide(e) in (Supervision.resume, Supervision.restart):
+                if self._decided(e) in (Supervision.resume, Supervision.restart):
                     continue
                 exc = e
                 k = j + 1  # the combinations after it stay unused (the stage fails)

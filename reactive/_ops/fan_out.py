@@ -903,7 +903,7 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
                     if type(idx) is not int or not 0 <= idx < n:
                         idx = self._checked(elem, idx)
                 except Exception as e:
-                    directive = self.decide(e)
+                    directive = self._decided(e)
                     if directive is Supervision.resume or directive is Supervision.restart:
                         pos += 1
                         idx = -1

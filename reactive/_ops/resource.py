@@ -87,7 +87,7 @@ class _UnfoldResourceLogic(SourceLogic):
             try:
                 x = read(self.resource)
             except Exception as exc:
-                directive = self.decide(exc)
+                directive = self._decided(exc)
                 if directive is Supervision.resume:
                     continue
                 if directive is Supervision.restart:
@@ -263,7 +263,7 @@ class _UnfoldResourceAsyncLogic(SourceLogic):
             self.push(self.out, x)
 
     def _on_read_failure(self, exc: BaseException) -> None:
-        directive = self.decide(exc) if isinstance(exc, Exception) else Supervision.stop
+        directive = self._decided(exc) if isinstance(exc, Exception) else Supervision.stop
         if directive is Supervision.resume:
             self.on_pull()
         elif directive is Supervision.restart:

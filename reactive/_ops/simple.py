@@ -263,7 +263,7 @@ class _StatefulMapLogic(FlowLogic):
         try:
             self.state, y = self.stage.f(self.state, x)
         except Exception as exc:
-            d = self.decide(exc)
+            d = self._decided(exc)
             if d is Supervision.stop:
                 self._close_and_fail(exc)
                 return

@@ -159,7 +159,7 @@ class _ForeachLogic(SinkLogic):
             try:
                 self.f(x)
             except Exception as exc:
-                if self.decide(exc) is Supervision.stop:
+                if self._decided(exc, False) is Supervision.stop:
                     raise
             if c.state:  # ``f`` touched the stream (a close): the checked pull
                 self.request()
@@ -177,7 +177,7 @@ class _ForeachLogic(SinkLogic):
                     f(x)
                 break
             except Exception as exc:
-                if self.decide(exc) is Supervision.stop:
+                if self._decided(exc, False) is Supervision.stop:
                     raise
         self.request()
 
@@ -250,7 +250,7 @@ class _FoldSinkLogic(SinkLogic):
     def _supervise(self, exc: Exception, acc: Any) -> Any:
         """The decider's answer to ``f`` raising: re-raise it (stop), the zero (restart,
         also stored), or ``acc`` unchanged (resume)."""
-        d = self.decide(exc)
+        d = self._decided(exc, False)
         if d is Supervision.stop:
             raise exc
         if d is Supervision.restart:
@@ -294,7 +294,7 @@ class _ReduceSinkLogic(SinkLogic):
                     acc = f(acc, x)
                 break
             except Exception as exc:
-                d = self.decide(exc)
+                d = self._decided(exc, False)
                 if d is Supervision.stop:
                     raise
                 if d is Supervision.restart:

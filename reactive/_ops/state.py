@@ -346,7 +346,7 @@ class _KeyedLogic(FlowLogic):
 
     def _stops(self, exc: BaseException) -> bool:
         """Supervision of an element whose function raised: True to fail the stage."""
-        return self.decide(exc) is Supervision.stop
+        return self._decided(exc) is Supervision.stop
 
     def _serde_error(self, what: str, obj: Any, k: Any, exc: Exception) -> TypeError:
         h = self.handle

@@ -755,7 +755,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 append(w)
 
     def _supervise(self, exc: Exception) -> None:
-        directive = self.decide(exc)
+        directive = self._decided(exc)
         if directive is Supervision.stop:
             self._stopping = True
             self.fail_stage(exc)

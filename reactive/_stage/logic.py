@@ -1003,6 +1003,27 @@ class GraphStageLogic(_LogicFields):
             return _stopping_decider(exc)
         return decider(exc)
 
+    def _decided(self, exc: BaseException, counted_stop: bool = True) -> Any:
+        """``decide(exc)`` for an operator that supervises its function's exception itself
+        (not through the interpreter's ``_handle_error``), counted when metrics are on
+        (reactive.observe) as ``_handle_error`` counts: an error; a resume; a restart and
+        the resume that follows it (the state reset, the element dropped).
+        ``counted_stop=False`` where a stop re-raises ``exc``: ``_handle_error`` counts it
+        then."""
+        directive = self.decide(exc)
+        meter = self._stage_meter()
+        if meter is not None:
+            if directive is Supervision.resume:
+                meter.errors += 1
+                meter.resumes += 1
+            elif directive is Supervision.restart:
+                meter.errors += 1
+                meter.restarts += 1
+                meter.resumes += 1
+            elif counted_stop:
+                meter.errors += 1
+        return directive
+
     # -- internals used by the interpreter -----------------------------------------------
     def _port_closed(self) -> None:
         self._open_ports -= 1
