@@ -9,9 +9,10 @@ costs a walk over the stages; running streams pay nothing for it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .._impl.interpreter import AVAIL, DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PUSH_REQ
 
@@ -35,6 +36,8 @@ Gauges = Mapping[str, "float | Mapping[str, float]"]
 KEEP_FINISHED = 16
 
 ConnectionState = Literal["idle", "pulled", "pushed", "closed"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,11 @@ class StageMetrics:
 
     ``backpressured_share``: the largest share over its outlets (a fan-out waits on its
     slowest output); ``starved_share``: the largest over its inlets. ``errors`` counts
-    exceptions its handlers raised (also those supervision resumed or restarted).
+    exceptions its handlers and its functions raised (also those supervision resumed or
+    restarted), whichever path ran them (a fused run, a worker pool, a junction's batch);
+    ``restarts`` the supervision restarts; ``resumes`` the supervision resumes and the
+    resume that follows a restart (the operator reset, its element dropped; a ``scan``
+    that emits its zero again instead does not resume).
     """
 
     elements_in: int
@@ -177,12 +184,18 @@ class IslandSnapshot:
 @dataclass(frozen=True)
 class GraphSnapshot:
     """One materialized graph: its islands (named by its ``name`` attribute or
-    ``graph-N``)."""
+    ``graph-N``).
+
+    ``run`` tells apart graphs of the same name: the materialization's number in its
+    materializer (1, 2, ...; an unnamed graph is ``graph-<run>``), the same in every
+    snapshot of that graph, running or finished.
+    """
 
     name: str
     finished: bool
     metrics: bool
     islands: tuple[IslandSnapshot, ...]
+    run: int = 0
 
     @property
     def stages(self) -> tuple[StageSnapshot, ...]:
@@ -252,13 +265,30 @@ class GraphRun:
     through its islands' live logics only, and a graph with metrics keeps its logics
     (stopped ones too, for their counters) only until its last island finishes; it is
     then frozen into its final ``GraphSnapshot`` and the references are dropped.
+
+    Past ``KEEP_FINISHED`` finished graphs, the oldest are dropped; the counters of a
+    named one are first added to its materializer's ``retired_counters`` (see there).
     """
 
-    __slots__ = ("mat", "name", "islands", "logics", "metrics", "final", "pending")
+    __slots__ = (
+        "mat",
+        "name",
+        "run",
+        "unnamed",
+        "islands",
+        "logics",
+        "metrics",
+        "final",
+        "pending",
+    )
 
     def __init__(self, mat: Any, name: str, islands: list[Any], logics: list[Any]) -> None:
         self.mat = mat
         self.name = name
+        # The materializer numbers its materializations and names an unnamed one
+        # graph-<number> (it has just counted this one).
+        self.run: int = getattr(mat, "_graph_counter", 0)
+        self.unnamed = name == f"graph-{self.run}"
         self.metrics = any(lg._attributes.get("metrics") for lg in logics)
         self.islands = [isl for isl in islands if isl.logics]
         self.logics = logics if self.metrics else []
@@ -299,7 +329,9 @@ class GraphRun:
             return
         done = [g for g in graphs if g.finished]
         if len(done) > KEEP_FINISHED:
-            drop = {id(g) for g in done[: len(done) - KEEP_FINISHED]}
+            evicted = done[: len(done) - KEEP_FINISHED]
+            _retire(self.mat, evicted)
+            drop = {id(g) for g in evicted}
             self.mat._graphs = [g for g in graphs if id(g) not in drop]
 
 
@@ -466,7 +498,7 @@ def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
                 connections=tuple(conns.values()),
             )
         )
-    return GraphSnapshot(run.name, run.finished, run.metrics, tuple(islands))
+    return GraphSnapshot(run.name, run.finished, run.metrics, tuple(islands), run.run)
 
 
 def take_snapshot(mat: Any, graph: str | None = None) -> MaterializerSnapshot:
@@ -488,6 +520,29 @@ def snapshot_from_any_thread(mat: Any, timeout: float = 5.0) -> MaterializerSnap
     at most ``timeout`` seconds (``TimeoutError`` when the loop is blocked). Once the
     loop is closed, the snapshot is empty.
     """
+    return _read_on_loop(
+        mat, take_snapshot, lambda: MaterializerSnapshot(mat.name, mat.clock.time(), ()), timeout
+    )
+
+
+def export_view_from_any_thread(mat: Any, timeout: float = 5.0) -> ExportView:
+    """``export_view`` of a snapshot and the retired counters, both read on the
+    materializer's event loop at the same moment (as ``snapshot_from_any_thread``:
+    empty once the loop is closed)."""
+
+    def read(mat: Any) -> tuple[MaterializerSnapshot, CounterTotals]:
+        return take_snapshot(mat), retired_counters(mat).copy()
+
+    def closed() -> tuple[MaterializerSnapshot, CounterTotals]:
+        return MaterializerSnapshot(mat.name, mat.clock.time(), ()), CounterTotals()
+
+    snap, retired = _read_on_loop(mat, read, closed, timeout)
+    return export_view(snap, retired)
+
+
+def _read_on_loop(
+    mat: Any, read: Callable[[Any], _T], closed: Callable[[], _T], timeout: float
+) -> _T:
     import asyncio
     import concurrent.futures
 
@@ -497,16 +552,213 @@ def snapshot_from_any_thread(mat: Any, timeout: float = 5.0) -> MaterializerSnap
     except RuntimeError:
         running = None
     if running is loop:
-        return take_snapshot(mat)
+        return read(mat)
     if loop.is_closed():  # the program is over: nothing runs any more
-        return MaterializerSnapshot(mat.name, mat.clock.time(), ())
-    fut: concurrent.futures.Future[MaterializerSnapshot] = concurrent.futures.Future()
+        return closed()
+    fut: concurrent.futures.Future[_T] = concurrent.futures.Future()
 
     def take() -> None:
         try:
-            fut.set_result(take_snapshot(mat))
+            fut.set_result(read(mat))
         except BaseException as exc:  # handed to the waiting thread
             fut.set_exception(exc)
 
     loop.call_soon_threadsafe(take)
     return fut.result(timeout)
+
+
+# -- one figure per label set, for the exporters ---------------------------------------------
+# Graphs may share a name (a pipeline run once per request, a job run again), and the
+# exports label by name: two series with the same labels are an invalid scrape, and a
+# counter must never go down. So the exporters publish one figure per label set:
+#
+# - counters: the sum over every run with those labels, running or finished, plus the
+#   final counts of the runs already dropped from the snapshots (past KEEP_FINISHED),
+#   kept per label set in ``retired_counters`` -- they only ever grow. An unnamed graph
+#   (graph-N) is never retired: no other run shares its name, so its series just ends.
+# - gauges: read from the running graphs with those labels: amounts (buffer used and
+#   capacity, a stage's own gauges) summed, figures that do not add up (the back-pressured,
+#   starved and blame ratios, failed, and own gauges named *_seconds or *_ratio, such as
+#   latency percentiles) the largest; with none of them running, the last state of the
+#   most recent finished one.
+
+#: The labels of a port's series: graph name, stage id, port name, direction (in/out).
+PortKey = tuple[str, str, str, str]
+#: The labels of a stage's series: graph name, stage id.
+StageKey = tuple[str, str]
+
+#: Own gauges (``StageSnapshot.gauges``) with these endings take the largest, not the sum.
+_NOT_ADDED = ("_seconds", "_ratio")
+
+
+@dataclass(frozen=True)
+class StageCounts:
+    """A stage's counters (from ``StageMetrics``)."""
+
+    errors: int
+    restarts: int
+    resumes: int
+
+
+class CounterTotals:
+    """Counters summed per label set: ``ports`` (``PortMetrics`` summed field by field)
+    and ``stages``."""
+
+    __slots__ = ("ports", "stages")
+
+    def __init__(self) -> None:
+        self.ports: dict[PortKey, PortMetrics] = {}
+        self.stages: dict[StageKey, StageCounts] = {}
+
+    def copy(self) -> CounterTotals:
+        out = CounterTotals()
+        out.ports = dict(self.ports)
+        out.stages = dict(self.stages)
+        return out
+
+    def add_graph(self, g: GraphSnapshot) -> None:
+        """Add the counters of ``g``'s stages that have metrics."""
+        for s in g.stages:
+            m = s.metrics
+            if m is None:
+                continue
+            key = (g.name, s.id)
+            was = self.stages.get(key)
+            self.stages[key] = (
+                StageCounts(m.errors, m.restarts, m.resumes)
+                if was is None
+                else StageCounts(
+                    was.errors + m.errors, was.restarts + m.restarts, was.resumes + m.resumes
+                )
+            )
+            for direction, conns in (("in", s.inlets), ("out", s.outlets)):
+                for c in conns:
+                    pm = c.metrics
+                    if pm is None:
+                        continue
+                    pkey = (g.name, s.id, c.inlet if direction == "in" else c.outlet, direction)
+                    had = self.ports.get(pkey)
+                    self.ports[pkey] = (
+                        pm
+                        if had is None
+                        else PortMetrics(
+                            had.elements + pm.elements,
+                            had.pushes + pm.pushes,
+                            had.pulls + pm.pulls,
+                            had.backpressured_seconds + pm.backpressured_seconds,
+                            had.starved_seconds + pm.starved_seconds,
+                        )
+                    )
+
+
+# Per materializer, without keeping one alive. Memory: one entry per label set of a named
+# graph that was ever dropped (graph names are the user's: a bounded set), none for
+# unnamed graphs.
+_RETIRED: weakref.WeakKeyDictionary[Any, CounterTotals] = weakref.WeakKeyDictionary()
+
+
+def retired_counters(mat: Any) -> CounterTotals:
+    """The final counters of ``mat``'s named graphs dropped from its snapshots."""
+    got = _RETIRED.get(mat)
+    if got is None:
+        got = _RETIRED[mat] = CounterTotals()
+    return got
+
+
+def _retire(mat: Any, runs: list[GraphRun]) -> None:
+    finals = [run.final for run in runs if run.final is not None and not run.unnamed]
+    if finals:
+        retired = retired_counters(mat)
+        for final in finals:
+            retired.add_graph(final)
+
+
+@dataclass(frozen=True)
+class StageGauges:
+    """The gauges of one stage label set (see ``export_view`` for how runs combine).
+
+    The ratios and ``failed`` are None without metrics (``blame_ratio`` also for a
+    boundary half); ``buffer_capacity`` None unless every buffer has a fixed one;
+    ``own`` holds the stages' own gauges, figures by key with their keys as text.
+    """
+
+    backpressured_ratio: float | None
+    starved_ratio: float | None
+    blame_ratio: float | None
+    failed: float | None
+    buffer_used: int | None
+    buffer_capacity: int | None
+    own: Mapping[str, float | Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class ExportView:
+    """What the exporters publish: one figure per label set (see ``export_view``)."""
+
+    ports: Mapping[PortKey, PortMetrics]
+    stage_counts: Mapping[StageKey, StageCounts]
+    stages: Mapping[StageKey, StageGauges]
+
+
+def export_view(snap: MaterializerSnapshot, retired: CounterTotals | None = None) -> ExportView:
+    """One figure per label set of ``snap`` (graph, stage and for ports port and
+    direction): counters summed over its runs and ``retired``, gauges from its running
+    runs (amounts summed, ratios the largest) or, none running, its most recent finished
+    one. See the comment above ``PortKey``."""
+    counters = retired.copy() if retired is not None else CounterTotals()
+    running: dict[StageKey, list[StageSnapshot]] = {}
+    latest: dict[StageKey, StageSnapshot] = {}
+    for g in snap.graphs:
+        counters.add_graph(g)
+        for s in g.stages:
+            key = (g.name, s.id)
+            if g.finished:
+                latest[key] = s  # graphs are in materialization order: the last one wins
+                running.setdefault(key, [])
+            else:
+                running.setdefault(key, []).append(s)
+    stages = {key: _stage_gauges(runs or [latest[key]]) for key, runs in running.items()}
+    return ExportView(counters.ports, counters.stages, stages)
+
+
+def _stage_gauges(runs: list[StageSnapshot]) -> StageGauges:
+    from ._blame import blame
+
+    metered = [s.metrics for s in runs if s.metrics is not None]
+    blamed = [blame(s) for s in runs if s.metrics is not None and not s.is_boundary]
+    buffers = [s.buffer for s in runs if s.buffer is not None]
+    fixed = [b.capacity for b in buffers if b.capacity is not None]
+    return StageGauges(
+        backpressured_ratio=max((m.backpressured_share for m in metered), default=None),
+        starved_ratio=max((m.starved_share for m in metered), default=None),
+        blame_ratio=max(blamed, default=None),
+        failed=max((1.0 if m.failed else 0.0 for m in metered), default=None),
+        buffer_used=sum(b.used for b in buffers) if buffers else None,
+        buffer_capacity=sum(fixed) if buffers and len(fixed) == len(buffers) else None,
+        own=_own_gauges(runs),
+    )
+
+
+def _own_gauges(runs: list[StageSnapshot]) -> dict[str, float | Mapping[str, float]]:
+    out: dict[str, float | Mapping[str, float]] = {}
+    for s in runs:
+        for name, value in s.gauges.items():
+            largest = name.endswith(_NOT_ADDED)
+            if isinstance(value, Mapping):
+                keyed = out.setdefault(name, {})
+                if not isinstance(keyed, dict):
+                    continue  # a figure elsewhere, figures by key here: the first shape stays
+                for k, v in value.items():
+                    _combine(keyed, str(k), v, largest)
+            elif not isinstance(out.get(name, 0.0), Mapping):
+                _combine(out, name, value, largest)
+    return out
+
+
+def _combine(into: dict[str, Any], key: str, value: Any, largest: bool) -> None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):  # not a figure: left out, as a raising gauge is
+        return
+    was = into.get(key)
+    into[key] = v if was is None else max(was, v) if largest else was + v

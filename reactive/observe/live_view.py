@@ -4,8 +4,10 @@
 table per graph: each stage with its rates (elements per second in and out since the
 last frame, on the materializer's clock), the share of time it was back-pressured and
 starved, its blame (``reactive.observe.blame``; the stage blamed most is marked) and its
-buffer fill. Run it as a task beside the streams and cancel it to stop; ``frames=n``
-stops after ``n`` frames. ``LiveView`` draws single frames (for logs and tests).
+buffer fill. Graphs that share a name each have their own table, and rates compare a
+graph with itself only. Names are shown as they are (a ``[`` in one is not rich markup).
+Run it as a task beside the streams and cancel it to stop; ``frames=n`` stops after
+``n`` frames. ``LiveView`` draws single frames (for logs and tests).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ try:
     from rich.console import Console, Group
     from rich.live import Live
     from rich.table import Table
+    from rich.text import Text
 except ModuleNotFoundError as _missing:
     if not (_missing.name or "").startswith("rich"):
         raise
@@ -63,32 +66,37 @@ class LiveView:
 
 
 def render(snap: MaterializerSnapshot, previous: MaterializerSnapshot | None = None) -> Group:
-    """One table per graph of ``snap``; rates against ``previous`` when given."""
+    """One table per graph of ``snap``; rates against ``previous`` when given.
+
+    Rates compare a graph with itself in ``previous`` (``GraphSnapshot.run``), never with
+    another graph of the same name. Names are drawn as they are: a ``[`` in one is text,
+    not rich markup.
+    """
     dt = snap.time - previous.time if previous is not None else 0.0
-    before: dict[tuple[str, str], StageSnapshot] = {}
+    before: dict[tuple[str, int, str], StageSnapshot] = {}
     if previous is not None:
-        before = {(g.name, s.id): s for g in previous.graphs for s in g.stages}
+        before = {(g.name, g.run, s.id): s for g in previous.graphs for s in g.stages}
     # Running graphs, and those that finished since the previous frame (their last
     # state, once); with nothing running, the last graph that ran.
     if previous is None:
         shown = [g for g in snap.graphs if not g.finished]
     else:
-        was_running = {p.name for p in previous.graphs if not p.finished}
-        shown = [g for g in snap.graphs if not g.finished or g.name in was_running]
+        was_running = {(p.name, p.run) for p in previous.graphs if not p.finished}
+        shown = [g for g in snap.graphs if not g.finished or (g.name, g.run) in was_running]
     if not shown and snap.graphs:
         shown = [snap.graphs[-1]]
     if not shown:
-        return Group(f"materializer {snap.name!r}: no graphs")
+        return Group(Text(f"materializer {snap.name!r}: no graphs"))
     return Group(*(_graph_table(g, before, dt) for g in shown))
 
 
 def _graph_table(
-    g: GraphSnapshot, before: dict[tuple[str, str], StageSnapshot], dt: float
+    g: GraphSnapshot, before: dict[tuple[str, int, str], StageSnapshot], dt: float
 ) -> Table:
     state = "finished" if g.finished else "running"
     if not g.metrics:
         state += ", metrics off"
-    table = Table(title=f"{g.name} ({state})", title_justify="left")
+    table = Table(title=Text(f"{g.name} ({state})"), title_justify="left")
     for col, justify in (
         ("stage", "left"),
         ("island", "left"),
@@ -110,16 +118,16 @@ def _graph_table(
         if b is not None:
             buf = f"{b.used}/{b.capacity}" if b.capacity else str(b.used)
         in_rate = out_rate = None
-        prev = before.get((g.name, s.id))
+        prev = before.get((g.name, g.run, s.id))
         if m is not None and prev is not None and prev.metrics is not None and dt > 0:
             in_rate = (m.elements_in - prev.metrics.elements_in) / dt
             out_rate = (m.elements_out - prev.metrics.elements_out) / dt
-        name = s.id + (" (stopped)" if s.stopped else "")
+        name = Text(s.id + (" (stopped)" if s.stopped else ""))
         if culprit is not None and s is culprit:
-            name = f"[bold red]{name}[/]"
+            name.stylize("bold red")
         table.add_row(
             name,
-            s.island,
+            Text(s.island),
             "" if m is None else f"{m.elements_in:,}",
             "" if m is None else f"{m.elements_out:,}",
             _rate(in_rate),
@@ -133,15 +141,24 @@ def _graph_table(
     if culprit is not None:
         caption.insert(0, f"bottleneck: {culprit.id} (blame {blame(culprit):.0%})")
     if caption:
-        table.caption = "\n".join(caption)
+        table.caption = Text("\n".join(caption))
         table.caption_justify = "left"
     return table
 
 
-def _gauge_text(name: str, value: float) -> str:
+def _gauge_text(name: str, value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return f"{name} {value!r}"  # not a figure: shown as it is
     if name.endswith("_seconds"):
         return f"{name[: -len('_seconds')]} {value * 1000:,.1f} ms"
     return f"{name} {value:,.0f}" if float(value).is_integer() else f"{name} {value:,.3f}"
+
+
+def _key_order(item: tuple[Any, Any]) -> tuple[int, float, str]:
+    """Figures by key in key order: numbers first by value, then the rest by text (the
+    keys of a custom stage's gauges may mix types)."""
+    k = item[0]
+    return (0, k, "") if isinstance(k, (int, float)) else (1, 0, str(k))
 
 
 def _gauges_text(gauges: Mapping[str, Any]) -> str:
@@ -149,12 +166,18 @@ def _gauges_text(gauges: Mapping[str, Any]) -> str:
     parts = []
     for name, value in gauges.items():
         if isinstance(value, Mapping):
-            each = ", ".join(f"{k}: {v:,}" for k, v in sorted(value.items())[:8])
+            figures = sorted(value.items(), key=_key_order)
+            each = ", ".join(f"{k}: {_figure(v)}" for k, v in figures[:8])
             more = ", ..." if len(value) > 8 else ""
-            parts.append(f"{_gauge_text(name, sum(value.values()))} ({each}{more})")
+            numbers = [v for v in value.values() if isinstance(v, (int, float))]
+            parts.append(f"{_gauge_text(name, sum(numbers))} ({each}{more})")
         else:
             parts.append(_gauge_text(name, value))
     return "; ".join(parts)
+
+
+def _figure(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, (int, float)) else repr(v)
 
 
 async def run_live(

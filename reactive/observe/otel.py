@@ -17,6 +17,14 @@ event loop. Attributes: ``graph``, ``stage`` (its id in the graph) and, per port
   (``StageSnapshot.gauges``, e.g. the Kafka stages' consumer lag and produce latency),
   with attributes ``gauge`` (its name) and, for figures by key, ``key``.
 
+Graphs may share a name: each attribute set is one data point. Counters are the sum over
+every run with those attributes, running or finished, and never go down (the final
+counts of finished runs dropped from the snapshots are kept per attribute set; an
+unnamed graph, ``graph-N``, has no namesake and is not kept). Gauges are read from the
+running graphs with those attributes: buffer used and capacity and the stages' own
+gauges summed, the ratios and own gauges named ``*_seconds`` or ``*_ratio`` the largest;
+with none running, the last state of the most recent finished one.
+
 Only the API is needed at run time; the application configures the SDK and exporters.
 """
 
@@ -38,13 +46,19 @@ except ModuleNotFoundError as _missing:
         name=_missing.name,
     ) from _missing
 
-from ._blame import blame
-from ._snapshot import MaterializerSnapshot, StageSnapshot, snapshot_from_any_thread
+from ._snapshot import (
+    ExportView,
+    PortMetrics,
+    StageCounts,
+    StageGauges,
+    export_view_from_any_thread,
+)
 
 __all__ = ["instrument"]
 
-_PortValue = Callable[[Any], float]
-_StageValue = Callable[[StageSnapshot], float | None]
+_PortValue = Callable[[PortMetrics], float]
+_CountValue = Callable[[StageCounts], float]
+_GaugeValue = Callable[[StageGauges], float | None]
 
 _PORT_COUNTERS: dict[str, tuple[str, str, _PortValue]] = {
     "reactive.port.elements": ("{element}", "Elements through the port.", lambda m: m.elements),
@@ -62,49 +76,41 @@ _PORT_COUNTERS: dict[str, tuple[str, str, _PortValue]] = {
     ),
 }
 
-_STAGE_COUNTERS: dict[str, tuple[str, str, _StageValue]] = {
+_STAGE_COUNTERS: dict[str, tuple[str, str, _CountValue]] = {
     "reactive.stage.errors": (
         "{error}",
         "Exceptions raised by the stage's handlers.",
-        lambda s: s.metrics.errors if s.metrics else None,
+        lambda c: c.errors,
     ),
-    "reactive.stage.restarts": (
-        "{restart}",
-        "Supervision restarts.",
-        lambda s: s.metrics.restarts if s.metrics else None,
-    ),
-    "reactive.stage.resumes": (
-        "{resume}",
-        "Supervision resumes.",
-        lambda s: s.metrics.resumes if s.metrics else None,
-    ),
+    "reactive.stage.restarts": ("{restart}", "Supervision restarts.", lambda c: c.restarts),
+    "reactive.stage.resumes": ("{resume}", "Supervision resumes.", lambda c: c.resumes),
 }
 
-_STAGE_GAUGES: dict[str, tuple[str, str, _StageValue]] = {
+_STAGE_GAUGES: dict[str, tuple[str, str, _GaugeValue]] = {
     "reactive.stage.backpressured_ratio": (
         "1",
         "Largest share of time an outlet waited for demand.",
-        lambda s: s.metrics.backpressured_share if s.metrics else None,
+        lambda g: g.backpressured_ratio,
     ),
     "reactive.stage.starved_ratio": (
         "1",
         "Largest share of time an inlet waited for an element.",
-        lambda s: s.metrics.starved_share if s.metrics else None,
+        lambda g: g.starved_ratio,
     ),
     "reactive.stage.blame_ratio": (
         "1",
         "How much the stage holds its graph up (reactive.observe.blame).",
-        lambda s: blame(s) if s.metrics and not s.is_boundary else None,
+        lambda g: g.blame_ratio,
     ),
     "reactive.buffer.used": (
         "{element}",
         "Elements in the stage's buffer.",
-        lambda s: s.buffer.used if s.buffer else None,
+        lambda g: g.buffer_used,
     ),
     "reactive.buffer.capacity": (
         "{element}",
         "Capacity of the stage's buffer.",
-        lambda s: s.buffer.capacity if s.buffer else None,
+        lambda g: g.buffer_capacity,
     ),
 }
 
@@ -116,52 +122,51 @@ class _Instruments:
         self.materializer = materializer
         self.timeout = timeout
 
-    def snap(self) -> MaterializerSnapshot:
-        return snapshot_from_any_thread(self.materializer, self.timeout)
+    def view(self) -> ExportView:
+        return export_view_from_any_thread(self.materializer, self.timeout)
 
     def port(self, value: _PortValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
-            out = []
-            for g in self.snap().graphs:
-                for s in g.stages:
-                    for direction, conns in (("in", s.inlets), ("out", s.outlets)):
-                        for c in conns:
-                            if c.metrics is None or s.metrics is None:
-                                continue
-                            attrs = {
-                                "graph": g.name,
-                                "stage": s.id,
-                                "port": c.inlet if direction == "in" else c.outlet,
-                                "direction": direction,
-                            }
-                            out.append(Observation(value(c.metrics), attrs))
-            return out
+            return [
+                Observation(
+                    value(m),
+                    {"graph": graph, "stage": stage, "port": port, "direction": direction},
+                )
+                for (graph, stage, port, direction), m in self.view().ports.items()
+            ]
 
         return callback
 
-    def stage(self, value: _StageValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def counts(self, value: _CountValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            return [
+                Observation(value(c), {"graph": graph, "stage": stage})
+                for (graph, stage), c in self.view().stage_counts.items()
+            ]
+
+        return callback
+
+    def stage(self, value: _GaugeValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             out = []
-            for g in self.snap().graphs:
-                for s in g.stages:
-                    v = value(s)
-                    if v is not None:
-                        out.append(Observation(v, {"graph": g.name, "stage": s.id}))
+            for (graph, stage), g in self.view().stages.items():
+                v = value(g)
+                if v is not None:
+                    out.append(Observation(v, {"graph": graph, "stage": stage}))
             return out
 
         return callback
 
     def gauges(self, options: CallbackOptions) -> Iterable[Observation]:
         out = []
-        for g in self.snap().graphs:
-            for s in g.stages:
-                for name, value in s.gauges.items():
-                    attrs = {"graph": g.name, "stage": s.id, "gauge": name}
-                    if isinstance(value, Mapping):
-                        for key, v in value.items():
-                            out.append(Observation(float(v), {**attrs, "key": str(key)}))
-                    else:
-                        out.append(Observation(float(value), attrs))
+        for (graph, stage), g in self.view().stages.items():
+            for name, value in g.own.items():
+                attrs = {"graph": graph, "stage": stage, "gauge": name}
+                if isinstance(value, Mapping):
+                    for key, v in value.items():
+                        out.append(Observation(v, {**attrs, "key": key}))
+                else:
+                    out.append(Observation(value, attrs))
         return out
 
 
@@ -175,9 +180,9 @@ def instrument(materializer: Any, meter_provider: Any = None, timeout: float = 5
         made.append(
             meter.create_observable_counter(name, [cb.port(pv)], unit=unit, description=doc)
         )
-    for name, (unit, doc, sv) in _STAGE_COUNTERS.items():
+    for name, (unit, doc, cv) in _STAGE_COUNTERS.items():
         made.append(
-            meter.create_observable_counter(name, [cb.stage(sv)], unit=unit, description=doc)
+            meter.create_observable_counter(name, [cb.counts(cv)], unit=unit, description=doc)
         )
     for name, (unit, doc, sv) in _STAGE_GAUGES.items():
         made.append(meter.create_observable_gauge(name, [cb.stage(sv)], unit=unit, description=doc))

@@ -31,6 +31,16 @@ has one more label, ``key``. The Kafka stages' gauges: ``reactive_kafka_consumer
 (``key``: ``topic-partition``), ``reactive_kafka_records_buffered``,
 ``reactive_kafka_commits_in_flight``, ``reactive_kafka_messages_in_flight``,
 ``reactive_kafka_produce_latency_p50_seconds`` and ``..._p99_seconds``.
+
+Graphs may share a name (the same pipeline run again, or several at once): each label set
+is one series. A counter is the sum over every run with those labels, running or
+finished, and never goes down: the final counts of finished runs dropped from the
+snapshots (past the last 16) are kept per label set (an unnamed graph, ``graph-N``, has
+no namesake, so its series ends instead). A gauge is read from the running graphs with
+those labels: buffer used and capacity and a stage's own gauges are summed over them,
+the ratios, ``failed`` and own gauges named ``*_seconds`` or ``*_ratio`` (latency
+percentiles) take the largest; with none running, the last state of the most recent
+finished one.
 """
 
 from __future__ import annotations
@@ -51,8 +61,12 @@ except ModuleNotFoundError as _missing:
         name=_missing.name,
     ) from _missing
 
-from ._blame import blame
-from ._snapshot import MaterializerSnapshot, snapshot_from_any_thread
+from ._snapshot import (
+    ExportView,
+    MaterializerSnapshot,
+    export_view,
+    export_view_from_any_thread,
+)
 
 __all__ = ["StreamCollector", "register"]
 
@@ -72,12 +86,17 @@ class StreamCollector(Collector):
         yield from families(MaterializerSnapshot("", 0.0, ()))
 
     def collect(self) -> Iterator[Any]:
-        """One snapshot per scrape, as metric families."""
-        yield from families(snapshot_from_any_thread(self.materializer, self.timeout))
+        """One snapshot per scrape, with the retired counters, as metric families."""
+        yield from view_families(export_view_from_any_thread(self.materializer, self.timeout))
 
 
 def families(snap: MaterializerSnapshot) -> Iterator[Any]:
-    """The metric families of one snapshot."""
+    """The metric families of one snapshot (no retired counters: see ``view_families``)."""
+    return view_families(export_view(snap))
+
+
+def view_families(view: ExportView) -> Iterator[Any]:
+    """The metric families of an ``ExportView``: one sample per label set."""
     port = {
         key: CounterMetricFamily(f"reactive_port_{key}", doc, labels=_PORT)
         for key, doc in (
@@ -108,48 +127,43 @@ def families(snap: MaterializerSnapshot) -> Iterator[Any]:
     own: dict[str, GaugeMetricFamily] = {}
     used = GaugeMetricFamily("reactive_buffer_used", "Elements in the buffer.", labels=_STAGE)
     cap = GaugeMetricFamily("reactive_buffer_capacity", "Capacity of the buffer.", labels=_STAGE)
-    for g in snap.graphs:
-        for s in g.stages:
-            labels = [g.name, s.id]
-            if s.buffer is not None:
-                used.add_metric(labels, s.buffer.used)
-                if s.buffer.capacity is not None:
-                    cap.add_metric(labels, s.buffer.capacity)
-            for name, value in s.gauges.items():
-                keyed = isinstance(value, Mapping)
-                family = own.get(name)
-                if family is None:
-                    family = own[name] = GaugeMetricFamily(
-                        f"reactive_{name}",
-                        f"The stage gauge {name!r} (StageSnapshot.gauges).",
-                        labels=[*_STAGE, "key"] if keyed else _STAGE,
-                    )
-                if isinstance(value, Mapping):
-                    for key, v in value.items():
-                        family.add_metric([*labels, str(key)], float(v))
-                else:
-                    family.add_metric(labels, float(value))
-            m = s.metrics
-            if m is None:
-                continue
-            for direction, conns in (("in", s.inlets), ("out", s.outlets)):
-                for c in conns:
-                    pm = c.metrics
-                    if pm is None:
-                        continue
-                    pl = [*labels, c.inlet if direction == "in" else c.outlet, direction]
-                    port["elements"].add_metric(pl, pm.elements)
-                    port["pushes"].add_metric(pl, pm.pushes)
-                    port["pulls"].add_metric(pl, pm.pulls)
-                    port["backpressured_seconds"].add_metric(pl, pm.backpressured_seconds)
-                    port["starved_seconds"].add_metric(pl, pm.starved_seconds)
-            stage_g["backpressured_ratio"].add_metric(labels, m.backpressured_share)
-            stage_g["starved_ratio"].add_metric(labels, m.starved_share)
-            stage_g["blame_ratio"].add_metric(labels, 0.0 if s.is_boundary else blame(s))
-            stage_g["failed"].add_metric(labels, 1.0 if m.failed else 0.0)
-            stage_c["errors"].add_metric(labels, m.errors)
-            stage_c["restarts"].add_metric(labels, m.restarts)
-            stage_c["resumes"].add_metric(labels, m.resumes)
+    for pkey, pm in view.ports.items():
+        pl = list(pkey)
+        port["elements"].add_metric(pl, pm.elements)
+        port["pushes"].add_metric(pl, pm.pushes)
+        port["pulls"].add_metric(pl, pm.pulls)
+        port["backpressured_seconds"].add_metric(pl, pm.backpressured_seconds)
+        port["starved_seconds"].add_metric(pl, pm.starved_seconds)
+    for skey, counts in view.stage_counts.items():
+        stage_c["errors"].add_metric(list(skey), counts.errors)
+        stage_c["restarts"].add_metric(list(skey), counts.restarts)
+        stage_c["resumes"].add_metric(list(skey), counts.resumes)
+    for skey, g in view.stages.items():
+        labels = list(skey)
+        if g.buffer_used is not None:
+            used.add_metric(labels, g.buffer_used)
+        if g.buffer_capacity is not None:
+            cap.add_metric(labels, g.buffer_capacity)
+        for name, value in g.own.items():
+            keyed = isinstance(value, Mapping)
+            family = own.get(name)
+            if family is None:
+                family = own[name] = GaugeMetricFamily(
+                    f"reactive_{name}",
+                    f"The stage gauge {name!r} (StageSnapshot.gauges).",
+                    labels=[*_STAGE, "key"] if keyed else _STAGE,
+                )
+            if isinstance(value, Mapping):
+                for key, v in value.items():
+                    family.add_metric([*labels, key], v)
+            else:
+                family.add_metric(labels, value)
+        if g.backpressured_ratio is None or g.starved_ratio is None or g.failed is None:
+            continue  # no metrics
+        stage_g["backpressured_ratio"].add_metric(labels, g.backpressured_ratio)
+        stage_g["starved_ratio"].add_metric(labels, g.starved_ratio)
+        stage_g["blame_ratio"].add_metric(labels, g.blame_ratio or 0.0)
+        stage_g["failed"].add_metric(labels, g.failed)
     yield from port.values()
     yield from stage_g.values()
     yield from stage_c.values()
