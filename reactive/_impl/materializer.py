@@ -68,6 +68,10 @@ class Materializer:
     Without ``metrics`` the environment decides: ``REACTIVE_METRICS=1`` (or ``true``,
     ``yes``, ``on``) when the process starts switches them on for every materializer
     that does not pass ``metrics=False``.
+
+    ``shutdown_timeout`` (seconds, default 10.0): how long ``shutdown()`` waits for the
+    tasks that release resources (a Kafka client's close, a resource's ``create`` or
+    ``close``, see ``spawn(..., cancel_on_shutdown=False)``) before it cancels them.
     """
 
     def __init__(
@@ -79,7 +83,12 @@ class Materializer:
         input_buffer: int = 16,
         blocking_threshold: float | None = 1.0,
         metrics: bool | None = None,
+        shutdown_timeout: float = 10.0,
     ) -> None:
+        if not shutdown_timeout >= 0:
+            raise ValueError(
+                f"Materializer: shutdown_timeout must be >= 0 seconds, got {shutdown_timeout!r}"
+            )
         if blocking_threshold is not None and not blocking_threshold > 0:
             raise ValueError(
                 f"Materializer: blocking_threshold must be > 0 seconds or None, "
@@ -94,6 +103,11 @@ class Materializer:
         self.input_buffer = input_buffer
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Tasks shutdown() waits for instead of cancelling them (spawn's
+        # cancel_on_shutdown=False): they release resources.
+        self._shielded: set[asyncio.Task[Any]] = set()
+        #: Seconds ``shutdown()`` waits for the tasks that release resources.
+        self.shutdown_timeout = shutdown_timeout
         self._islands: set[Island] = set()
         self._task_islands: dict[asyncio.Task[Any], Island] = {}
         self._shutdown = False
@@ -153,12 +167,21 @@ class Materializer:
         task.add_done_callback(self._task_done)
         return task
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Start a helper task owned by this materializer (cancelled on shutdown)."""
-        return self._spawn(coro)
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], *, cancel_on_shutdown: bool = True
+    ) -> asyncio.Task[Any]:
+        """Start a helper task owned by this materializer, cancelled on shutdown; with
+        ``cancel_on_shutdown=False`` (a task that releases a resource: closing a client,
+        a file, a user's resource) ``shutdown()`` waits for it instead, up to
+        ``shutdown_timeout`` seconds, and cancels it only then."""
+        task = self._spawn(coro)
+        if not cancel_on_shutdown:
+            self._shielded.add(task)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._shielded.discard(task)
         if not task.cancelled():
             exc = task.exception()
             if exc is not None:
@@ -178,16 +201,44 @@ class Materializer:
         return self._shutdown
 
     async def shutdown(self) -> None:
-        """Abort every running stream (``AbruptTerminationError``) and wait for its tasks."""
+        """Abort every running stream (``AbruptTerminationError``) and wait for its tasks.
+
+        Its tasks are cancelled, except those releasing resources (started with
+        ``spawn(..., cancel_on_shutdown=False)``, also while the streams stop): those are
+        waited for, at most ``shutdown_timeout`` seconds in all, then cancelled (logged
+        as a WARNING naming them)."""
         self._shutdown = True
         for island in list(self._islands):
             if not island.finished:
                 island.abort(None)
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        deadline = self.loop.time() + self.shutdown_timeout
+        cancelled: set[asyncio.Task[Any]] = set()
+        while True:
+            # Waiting may start more of them (a resource's close once its create ended).
+            tasks = [t for t in self._tasks if not t.done()]
+            if not tasks:
+                break
+            for t in tasks:
+                if t not in self._shielded and t not in cancelled:
+                    cancelled.add(t)
+                    t.cancel()
+            left = deadline - self.loop.time()
+            if left <= 0:
+                late = [t for t in tasks if t not in cancelled]
+                log.warning(
+                    "materializer %r: shutdown cancels %d task(s) still releasing resources "
+                    "after shutdown_timeout=%gs: %s",
+                    self.name,
+                    len(late),
+                    self.shutdown_timeout,
+                    ", ".join(t.get_name() for t in late),
+                )
+                for t in late:
+                    cancelled.add(t)
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                continue
+            await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
         if _defaults.get(self.loop) is self:
             del _defaults[self.loop]
 

@@ -166,11 +166,6 @@ class UnfoldResourceAsyncSource(SourceStage):
         return _UnfoldResourceAsyncLogic(self.shape, self)
 
 
-# Closes started while a stream is being aborted: the materializer is cancelling its own
-# tasks then, so these run unowned; kept here so they are not garbage collected mid-way.
-_ORPHAN_CLOSES: set[asyncio.Task[Any]] = set()
-
-
 class _UnfoldResourceAsyncLogic(SourceLogic):
     """One user call (create, read or close) runs at a time, as a task of the
     materializer; its outcome comes back through an async callback.
@@ -198,7 +193,11 @@ class _UnfoldResourceAsyncLogic(SourceLogic):
     # -- running the user's calls ---------------------------------------------------------
     def _start(self, kind: str, f: Callable[..., Any], *args: Any) -> None:
         self.kind = kind
-        task = self.materializer.spawn(_call(self.OP, kind, f, *args))
+        # A create or close is never cancelled, not even by the materializer's shutdown
+        # (which waits for it): what a create opens is closed once it returns.
+        task = self.materializer.spawn(
+            _call(self.OP, kind, f, *args), cancel_on_shutdown=kind == "read"
+        )
         self.task = task
         task.add_done_callback(self.done_cb.invoke)
 
@@ -301,15 +300,24 @@ class _UnfoldResourceAsyncLogic(SourceLogic):
             self.complete_stage()
 
     def post_stop(self) -> None:
-        # Abrupt termination: the materializer cancels its tasks; close what is open,
-        # and what a create still pending opens, outside of them.
+        # Abrupt termination (an abort, the materializer's shutdown): close what is open
+        # once the call in flight has ended (a read is cancelled first: one user call at a
+        # time), and what a create still pending opens once it returns. A close already
+        # running goes on (the materializer's shutdown waits for it).
         task = self.task
         self.task = None
-        if task is not None and not task.done() and self.kind == "create":
+        if task is not None and task.done():
+            task = None
+        if task is not None and self.kind == "create":
             task.add_done_callback(self._close_orphan)
         r = self.resource
-        if r is not _NONE:
-            self.resource = _NONE
+        if r is _NONE:
+            return
+        self.resource = _NONE
+        if task is not None and self.kind == "read":
+            task.cancel()
+            task.add_done_callback(lambda _: self._spawn_orphan_close(r))
+        else:
             self._spawn_orphan_close(r)
 
     def _close_orphan(self, task: asyncio.Task[Any]) -> None:
@@ -324,6 +332,4 @@ class _UnfoldResourceAsyncLogic(SourceLogic):
             if not ok:
                 _close_failed(self.stage_name, err, "when the stream was aborted")
 
-        t = asyncio.get_running_loop().create_task(close())
-        _ORPHAN_CLOSES.add(t)
-        t.add_done_callback(_ORPHAN_CLOSES.discard)
+        self.materializer.spawn(close(), cancel_on_shutdown=False)

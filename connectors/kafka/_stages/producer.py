@@ -433,7 +433,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         if self.closing:  # cancelled or failed while starting
             assert self.producer is not None
             self.closer = self.materializer.spawn(
-                self._close(self.producer, self.close_error, False)
+                self._close(self.producer, self.close_error, False), cancel_on_shutdown=False
             )
             return
         self.sender = self.materializer.spawn(self._send_loop())
@@ -451,7 +451,12 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             self.producer = None
             _abort_batches(producer, RuntimeError(f"[{self._stage_name}] stopped"))
             try:
-                self.materializer.spawn(_close_quietly(producer, self.settings.close_timeout))
+                # Not cancelled by the materializer's shutdown (it waits for it): a
+                # cancelled close leaves the client's connections and sender open.
+                self.materializer.spawn(
+                    _close_quietly(producer, self.settings.close_timeout),
+                    cancel_on_shutdown=False,
+                )
             except Exception:  # pragma: no cover - loop closed
                 log.exception("[%s] could not close the Kafka producer", self._stage_name)
         p = self.promise
@@ -856,7 +861,9 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         if producer is None:
             self._finish(error)
         elif self.sender is not None:
-            self.closer = self.materializer.spawn(self._close(producer, error, flush))
+            self.closer = self.materializer.spawn(
+                self._close(producer, error, flush), cancel_on_shutdown=False
+            )
         # else: still starting; _on_started closes it when the start ends.
 
     async def _close(

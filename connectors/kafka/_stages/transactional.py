@@ -604,7 +604,10 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
 
     def post_stop(self) -> None:
         if self.producer is not None and not self.closed:
-            self.materializer.spawn(_close_quietly(self.producer, self.settings.close_timeout))
+            self.materializer.spawn(
+                _close_quietly(self.producer, self.settings.close_timeout),
+                cancel_on_shutdown=False,
+            )
         if not self.promise.done():
             self.promise.set_exception(
                 KafkaTransactionError(f"[{self.name}] stopped before completing", self.tid)
