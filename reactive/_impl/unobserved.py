@@ -100,12 +100,15 @@ class ResultPromise(asyncio.Future[Any]):
 
     _failure: _Failure | None = None
 
-    def set_exception(self, exception: Any) -> None:
+    def set_exception(self, exception: Any, failure: BaseException | None = None) -> None:
         """Fail the promise (as ``asyncio.Future.set_exception``) and count it as an
-        awaitable of the stream failure ``exception``."""
+        awaitable of the stream failure ``failure`` (default: ``exception`` itself; an
+        IO stage fails its result with an error wrapping the stream's failure)."""
         super().set_exception(exception)
-        if isinstance(exception, BaseException):
-            rec = _record(exception, True)
+        if failure is None:
+            failure = exception
+        if isinstance(failure, BaseException):
+            rec = _record(failure, True)
             if rec is not None:
                 rec.promises += 1
                 rec.live += 1

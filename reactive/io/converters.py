@@ -10,6 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Sink, Source
+from .._impl.unobserved import ResultPromise
 from .._keep import Done, DoneType, NotUsed, NotUsedType
 from ..stage import (
     GraphStageLogic,
@@ -143,8 +144,8 @@ class SendStreamSink(GraphStageWithMaterializedValue[SinkShape[Any], "asyncio.Fu
     def create_logic_and_materialized_value(
         self, attributes: Any
     ) -> tuple[Any, asyncio.Future[DoneType]]:
-        promise: asyncio.Future[DoneType] = asyncio.get_running_loop().create_future()
-        promise.add_done_callback(lambda f: f.cancelled() or f.exception())
+        # Awaiting the result observes a stream failure (reactive._impl.unobserved).
+        promise = ResultPromise(loop=asyncio.get_running_loop())
         return _SendLogic(self, promise), promise
 
 

@@ -4,7 +4,15 @@ Every blocking call (open, seek, read, write, fsync-free close of an unbuffered 
 runs in anyio's worker threads (``anyio.open_file``, ``anyio.to_thread.run_sync`` for
 reads of several chunks at once, ``AsyncFile.write``), so the event loop never waits on
 the disk. One call is in flight at a time per stage; the file is closed once, when the
-stage stops, after the call in flight (if any) returned.
+stage stops, after the call in flight (if any) returned, and only then is the
+materialized ``IOResult`` settled: it counts what that call did (a chunk whose write was
+in flight when upstream failed or the materializer shut down is in the file and in the
+count, as Akka's FileSink writes every element it received before it reports).
+
+A worker thread cannot be stopped, so the calls are not materializer tasks (a shutdown
+would cancel the task awaiting the thread, not the thread): a stage stopping with a call
+in flight closes and settles when the call returns, and a materializer task waits for it
+meanwhile, so ``Materializer.shutdown()`` returns after it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Sink, Source
+from .._impl.unobserved import ResultPromise
 from ..stage import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -70,24 +79,27 @@ def _anyio() -> Any:
 
 class _FileLogic(GraphStageLogic):
     """One blocking call at a time in a worker thread; its outcome comes back inside
-    the stage through an async callback. ``closing`` is set once the stage is done
-    with the file: it is closed when no call is in flight."""
+    the stage through an async callback. When the stage stops the file is closed, after
+    the call in flight (if any) returned, then the result is settled (see the module
+    docstring)."""
 
     OP = "FileIO"
 
-    def __init__(self, shape: Any, path: str, promise: asyncio.Future[IOResult]) -> None:
+    def __init__(self, shape: Any, path: str, promise: ResultPromise) -> None:
         super().__init__(shape)
         self.path = path
         self.promise = promise
         self.file: Any = None  # anyio AsyncFile once open
         self.task: asyncio.Task[Any] | None = None
         self.count = 0
+        self.failure: BaseException | None = None  # why the stage failed (or aborted)
+        self.failing: BaseException | None = None  # fail with it once the call ended
         self.done_cb = self.get_async_callback(self._on_done)
         self.on_result: Callable[[Any], None] = lambda _: None
 
     def _call(self, make: Callable[[], Awaitable[Any]], on_result: Callable[[Any], None]) -> None:
         self.on_result = on_result
-        task = self.materializer.spawn(_outcome(make))
+        task = self.materializer.loop.create_task(_outcome(make), name=f"{self.OP}:call")
         self.task = task
         task.add_done_callback(self.done_cb.invoke)
 
@@ -95,56 +107,58 @@ class _FileLogic(GraphStageLogic):
         if task is not self.task:
             return
         self.task = None
-        if task.cancelled():
+        if task.cancelled():  # the event loop is closing
             self._failed(asyncio.CancelledError(f"[{self.OP}] a file operation was cancelled"))
             return
         ok, value = task.result()
-        if ok:
-            self.on_result(value)
+        if not ok:
+            self._failed(value if self.failing is None else self.failing)
         else:
-            self._failed(value)
+            self.on_result(value)
 
     def _failed(self, exc: BaseException) -> None:
-        self._settle_failure(exc)
+        if self.failure is None:
+            self.failure = exc
         self.fail_stage(exc)
 
-    def _settle_failure(self, exc: BaseException) -> None:
-        if not self.promise.done():
-            err = IOOperationIncompleteError(
-                f"[{self.OP}] {self.path!r}: failed after {self.count} bytes: "
-                f"{type(exc).__name__}: {exc}",
-                self.count,
-            )
-            err.__cause__ = exc
-            self.promise.set_exception(err)
-
-    def _settle_success(self) -> None:
-        if not self.promise.done():
-            self.promise.set_result(IOResult(self.count))
-
     def _on_abort(self, exc: BaseException) -> None:
-        self._settle_failure(exc)
+        if self.failure is None:
+            self.failure = exc
 
     def post_stop(self) -> None:
-        # Close after the call in flight: a worker thread may still be using the file.
         f, self.file = self.file, None
         task = self.task
-        busy = task is not None and not task.done()
-        if f is None:
-            if busy:
-                assert task is not None
-                task.add_done_callback(_close_opened)  # an open still in flight
-        elif busy:
-            assert task is not None
-            task.add_done_callback(lambda _: _close(f))
+        if task is not None and not task.done():
+            # A worker thread may still be using the file: close and settle after it.
+            task.add_done_callback(lambda t: self._close_and_settle(f, t))
+            # The materializer's shutdown waits for it (up to its shutdown_timeout).
+            self.materializer.spawn(_wait_for(task), cancel_on_shutdown=False)
         else:
-            _close(f)
-        self._settle_on_stop()
+            self._close_and_settle(f, task)
 
-    def _settle_on_stop(self) -> None:
-        """The stage stopped without settling its result (source: downstream cancelled,
-        a success as in Akka)."""
-        self._settle_success()
+    def _close_and_settle(self, f: Any, task: asyncio.Task[Any] | None) -> None:
+        if f is not None:
+            _close(f)
+        elif task is not None:
+            _close_opened(task)  # an open that returned after the stage stopped
+        if self.promise.done():  # cancelled by its holder
+            return
+        exc = self._stop_failure()
+        if exc is None:
+            self.promise.set_result(IOResult(self.count))
+            return
+        err = IOOperationIncompleteError(
+            f"[{self.OP}] {self.path!r}: failed after {self.count} bytes: "
+            f"{type(exc).__name__}: {exc}",
+            self.count,
+        )
+        err.__cause__ = exc
+        # An awaitable of the stream failure ``exc``: awaiting it observes the failure.
+        self.promise.set_exception(err, exc)
+
+    def _stop_failure(self) -> BaseException | None:
+        """What the result fails with once the stage stopped (None: it succeeds)."""
+        return self.failure
 
 
 async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
@@ -152,6 +166,12 @@ async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
         return True, await make()
     except Exception as e:
         return False, e
+
+
+async def _wait_for(call: asyncio.Task[Any]) -> None:
+    """Wait until ``call`` ended (a materializer's shutdown waits for this task, up to its
+    ``shutdown_timeout``: the worker thread's call is not cancelled by it)."""
+    await asyncio.wait((call,))
 
 
 def _close(f: Any) -> None:
@@ -187,8 +207,7 @@ class FileSource(GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Futu
     def create_logic_and_materialized_value(
         self, attributes: Any
     ) -> tuple[Any, asyncio.Future[IOResult]]:
-        promise: asyncio.Future[IOResult] = asyncio.get_running_loop().create_future()
-        promise.add_done_callback(_retrieve)
+        promise = ResultPromise(loop=asyncio.get_running_loop())
         buffer = int(attributes.get("input_buffer") or 16)
         read_ahead = max(1, min(buffer, READ_AHEAD_BYTES // self.chunk_size))
         return _FileSourceLogic(self.shape, self, promise, read_ahead), promise
@@ -209,7 +228,7 @@ class _FileSourceLogic(_FileLogic, OutHandler):
         self,
         shape: SourceShape[Any],
         stage: FileSource,
-        promise: asyncio.Future[IOResult],
+        promise: ResultPromise,
         read_ahead: int,
     ) -> None:
         super().__init__(shape, stage.path, promise)
@@ -297,14 +316,12 @@ class _FileSourceLogic(_FileLogic, OutHandler):
             if chunks or not self.eof:
                 self._read_more()
             else:
-                self._settle_success()
                 self.complete_stage()
 
     def _read(self, result: tuple[list[bytes], bool]) -> None:
         chunks, self.eof = result
         self.chunks.extend(chunks)
         if not self.chunks:  # the end of the file, nothing more read
-            self._settle_success()
             self.complete_stage()
             return
         self._read_more()
@@ -340,8 +357,7 @@ class FileSink(GraphStageWithMaterializedValue[SinkShape[Any], "asyncio.Future[I
     def create_logic_and_materialized_value(
         self, attributes: Any
     ) -> tuple[Any, asyncio.Future[IOResult]]:
-        promise: asyncio.Future[IOResult] = asyncio.get_running_loop().create_future()
-        promise.add_done_callback(_retrieve)
+        promise = ResultPromise(loop=asyncio.get_running_loop())
         return _FileSinkLogic(self.shape, self, promise), promise
 
     def __repr__(self) -> str:
@@ -349,33 +365,35 @@ class FileSink(GraphStageWithMaterializedValue[SinkShape[Any], "asyncio.Future[I
 
 
 class _FileSinkLogic(_FileLogic, InHandler):
+    """Writes each chunk (one write call in flight) before pulling the next. An
+    upstream failure arriving while a call is in flight fails the stage once it
+    returned, so the chunk being written counts; so does the stage's completion."""
+
     OP = "FileIO.to_path"
 
-    def __init__(
-        self, shape: SinkShape[Any], stage: FileSink, promise: asyncio.Future[IOResult]
-    ) -> None:
+    def __init__(self, shape: SinkShape[Any], stage: FileSink, promise: ResultPromise) -> None:
         super().__init__(shape, stage.path, promise)
         self.stage = stage
         self.in_: Inlet[Any] = shape.in_
         self.set_handler(self.in_, self)
         self.finishing = False
+        self.completed = False
 
     def pre_start(self) -> None:
         anyio = _anyio()
         mode = "ab" if self.stage.append else "wb"
-        # Keep going: upstream may complete while a write is in flight.
+        # Keep going: upstream may complete or fail while a call is in flight.
         self.set_keep_going(True)
         self._call(lambda: anyio.open_file(self.path, mode, buffering=0), self._opened)
 
     def _opened(self, f: Any) -> None:
         self.file = f
-        if self.finishing:
-            self._finish()
-        else:
-            self.pull(self.in_)
+        self._next()
 
-    def _settle_on_stop(self) -> None:
-        self._settle_failure(RuntimeError("the sink stopped before upstream completed"))
+    def _stop_failure(self) -> BaseException | None:
+        if self.failure is None and not self.completed:
+            return RuntimeError("the sink stopped before upstream completed")
+        return self.failure
 
     def on_push(self) -> None:
         try:
@@ -386,18 +404,25 @@ class _FileSinkLogic(_FileLogic, InHandler):
             return
         f = self.file
 
-        async def write_all() -> int:
+        async def write_all() -> None:
             view = memoryview(data)
             while view:
                 n = await f.write(view)  # unbuffered: may write part of it
                 view = view[n:]
-            return len(data)
+                # Counted as it lands, so a result settled after the stage stopped
+                # counts a write that was in flight (or failed part way).
+                self.count += n
 
         self._call(write_all, self._written)
 
-    def _written(self, n: int) -> None:
-        self.count += n
-        if self.finishing:
+    def _written(self, _: None) -> None:
+        self._next()
+
+    def _next(self) -> None:
+        """A call returned: fail or complete as upstream did meanwhile, else pull."""
+        if self.failing is not None:
+            self._failed(self.failing)
+        elif self.finishing:
             self._finish()
         else:
             self.pull(self.in_)
@@ -408,16 +433,14 @@ class _FileSinkLogic(_FileLogic, InHandler):
             self._finish()
 
     def _finish(self) -> None:
-        self._settle_success()
+        self.completed = True
         self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self._failed(exc)
-
-
-def _retrieve(f: asyncio.Future[Any]) -> None:
-    if not f.cancelled():
-        f.exception()
+        if self.task is None:
+            self._failed(exc)
+        else:  # the chunk being written is not lost: fail once its write returned
+            self.failing = exc
 
 
 class FileIO:
@@ -435,11 +458,11 @@ class FileIO:
         (``READ_AHEAD_BYTES``) but always one chunk, half of them per call, so the
         disk works while downstream processes the chunks already read.
 
-        Materializes an awaitable ``IOResult(count)`` of the bytes emitted, also when
-        downstream cancels early (chunks read ahead but not emitted do not count); an
-        error (missing file, a directory, no permission, a read error) fails the
-        stream with the ``OSError`` (which names the path) and the awaitable with
-        ``IOOperationIncompleteError(count)`` caused by it.
+        Materializes an awaitable ``IOResult(count)`` of the bytes emitted, settled once
+        the file is closed, also when downstream cancels early (chunks read ahead but
+        not emitted do not count); an error (missing file, a directory, no permission,
+        a read error) fails the stream with the ``OSError`` (which names the path) and
+        the awaitable with ``IOOperationIncompleteError(count)`` caused by it.
 
         *Emits when* a chunk was read and downstream pulls.
         *Backpressures when* downstream backpressures (reading stops once the chunks
@@ -468,11 +491,14 @@ class FileIO:
         Materializes an awaitable ``IOResult(count)`` of the bytes written, completed
         once the file is closed after upstream completed; an upstream failure or a
         write error fails it with ``IOOperationIncompleteError(count)`` caused by it
-        (the bytes before stay written).
+        (the bytes before stay written). It is settled only once the file is closed,
+        after the write in flight (if any) returned: ``count`` is what the file
+        received, that write included (also when the materializer shuts down).
 
         *Backpressures when* a write is in progress.
         *Completes when* upstream completes and the last write finished.
-        *Fails when* opening or writing fails, or upstream fails.
+        *Fails when* opening or writing fails, or upstream fails (once the write in
+        progress finished).
         *Cancels when* opening or writing fails, or an element is not ``bytes``.
         """
         p = _check_path("FileIO.to_path", path)

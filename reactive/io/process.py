@@ -13,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Flow
+from .._impl.unobserved import ResultPromise
 from ..stage import (
     FlowShape,
     GraphStageLogic,
@@ -70,8 +71,8 @@ class SubprocessStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future
     def create_logic_and_materialized_value(
         self, attributes: Any
     ) -> tuple[Any, asyncio.Future[ProcessResult]]:
-        promise: asyncio.Future[ProcessResult] = asyncio.get_running_loop().create_future()
-        promise.add_done_callback(lambda f: f.cancelled() or f.exception())
+        # Awaiting the result observes a stream failure (reactive._impl.unobserved).
+        promise = ResultPromise(loop=asyncio.get_running_loop())
         return _SubprocessLogic(self, promise), promise
 
     def __repr__(self) -> str:

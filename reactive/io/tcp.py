@@ -31,6 +31,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._dsl.blueprints import Flow, Source
+from .._impl.unobserved import ResultPromise
 from .._keep import Keep
 from ..stage import (
     FlowShape,
@@ -190,8 +191,15 @@ class TcpConnectionStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Fut
                     f"[{self.name}] an incoming connection's flow can be materialized once"
                 )
             self.used = True
-        promise: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        promise.add_done_callback(_retrieve)
+        loop = asyncio.get_running_loop()
+        promise: asyncio.Future[Any]
+        if self.once:
+            # An incoming connection's: dropped (map_materialized_value), so not an
+            # awaitable of a failure (that would log for every failed handshake).
+            promise = loop.create_future()
+            promise.add_done_callback(_retrieve)
+        else:
+            promise = ResultPromise(loop=loop)  # awaiting it observes a stream failure
         return _ConnectionLogic(self, promise), promise
 
     def __repr__(self) -> str:
@@ -452,8 +460,8 @@ class TcpBindStage(
     def create_logic_and_materialized_value(
         self, attributes: Any
     ) -> tuple[Any, asyncio.Future[ServerBinding]]:
-        promise: asyncio.Future[ServerBinding] = asyncio.get_running_loop().create_future()
-        promise.add_done_callback(_retrieve)
+        # Awaiting the binding observes a stream failure (reactive._impl.unobserved).
+        promise = ResultPromise(loop=asyncio.get_running_loop())
         return _BindLogic(self, promise), promise
 
     def __repr__(self) -> str:
