@@ -30,6 +30,28 @@ and re-deliver 3..8 after a restart. This is a deliberate difference from Alpakk
 whose ``CommittableOffsetBatch.updated`` keeps the *last* offset added for a partition
 and whose committer commits whatever it is given. A batch left with no offset (all of
 them were stale) completes without a request to the broker.
+
+Retries keep that rule (:class:`CommitRunner`). Batches are handed out in increasing
+offset order per partition and their first attempts go out in that order (Kafka applies
+a group's commits in the order they arrive; aiokafka sends them one at a time), but the
+retry of a failed batch goes out later, possibly after a newer batch of the same
+partition. So when its backoff has passed, a retry
+
+- leaves out each partition already acknowledged at or above its offset (a newer commit
+  covered it); with nothing left the batch is done without a request;
+- waits, without a request, while a newer commit of one of its partitions is not yet
+  acknowledged (in flight, or waiting for its own retry): sent now, the old offset would
+  reach the broker after the newer one. When that newer commit is acknowledged the retry
+  is looked at again (and usually has nothing left); if it fails for good, the stream
+  fails with its error and the waiting retry is never sent.
+
+A batch therefore counts as committed (with ``wait_for_ack`` its ``Done`` or batch is
+emitted then) only once every one of its offsets was acknowledged, by its own request or
+by a newer one; at completion the newest offset of every partition was acknowledged by
+its own request.
+
+The flows complete once upstream completed, every commit finished and every result was
+taken by downstream: results still waiting for demand are emitted first.
 """
 
 from __future__ import annotations
@@ -225,13 +247,33 @@ class CommitRunner:
 
     The stage must be an :class:`AwaitingLogicMixin` and a ``TimerGraphStageLogic``
     and forward its timers to :meth:`on_timer`. ``on_committed(batch)`` runs inside
-    the stage after a commit was acknowledged; ``on_failed(error)`` once a commit
-    failed for good (a :class:`KafkaCommitError` naming the stage and the batch,
-    the broker's error chained). ``inflight`` counts commits started and not
-    finished (retries included).
+    the stage once every offset of the batch was acknowledged (by its own commit or,
+    for a retried batch, by a newer one); ``on_failed(error)`` once a commit failed
+    for good (a :class:`KafkaCommitError` naming the stage and the batch, the broker's
+    error chained). ``inflight`` counts batches started and not finished (retries
+    included, and retries waiting for a newer commit).
+
+    Batches must be started in increasing offset order per partition (what
+    :meth:`OffsetBatcher.take` hands out). A retry never sends an offset the broker
+    could apply after a newer one of its partition (see the module docstring): when its
+    backoff passed, partitions acknowledged at or above its offset are left out, and
+    while a newer commit of one of its partitions is unacknowledged the retry is parked
+    and looked at again after the next acknowledgement. Parked retries only wait for
+    newer batches, never the other way round, so the newest batch of a partition always
+    goes out and every parked retry ends (done, sent, or dropped when the stage fails).
     """
 
-    __slots__ = ("_logic", "_on_committed", "_on_failed", "_retries", "inflight")
+    __slots__ = (
+        "_acked",
+        "_failed",
+        "_logic",
+        "_on_committed",
+        "_on_failed",
+        "_parked",
+        "_retries",
+        "_started",
+        "inflight",
+    )
 
     def __init__(
         self,
@@ -243,29 +285,72 @@ class CommitRunner:
         self._on_committed = on_committed
         self._on_failed = on_failed
         self._retries: dict[Any, tuple[CommittableOffsetBatch, int]] = {}
+        #: Retries whose backoff passed, waiting for a newer commit of a partition.
+        self._parked: list[tuple[CommittableOffsetBatch, int]] = []
+        #: The highest offset started / acknowledged, per (group, topic, partition).
+        self._started: dict[GroupTopicPartition, int] = {}
+        self._acked: dict[GroupTopicPartition, int] = {}
+        self._failed = False  # a commit failed for good: nothing more is sent
         self.inflight = 0
 
     def start(self, batch: CommittableOffsetBatch) -> None:
         """Commit ``batch`` (its first attempt)."""
+        started = self._started
+        for key, offset in batch._offsets.items():
+            previous = started.get(key)
+            if previous is None or offset > previous:
+                started[key] = offset
         self.inflight += 1
-        self._attempt(batch, 1)
+        self._attempt(batch, batch, 1)
 
     def on_timer(self, key: Any) -> bool:
         """Run the retry that timer ``key`` stands for; False if it is not ours."""
         entry = self._retries.pop(key, None)
         if entry is None:
             return False
-        self._attempt(*entry)
+        self._retry(*entry)
         return True
 
-    def _attempt(self, batch: CommittableOffsetBatch, attempt: int) -> None:
-        self._logic._await(batch.commit(), partial(self._committed, batch, attempt))
+    def _retry(self, batch: CommittableOffsetBatch, attempt: int) -> None:
+        # Attempt ``attempt`` of ``batch``, minus what newer commits covered (see the
+        # class docstring); parked while a newer commit of a partition is unacknowledged.
+        if self._failed:
+            return  # the stream is failing with an earlier commit's error
+        acked = self._acked
+        started = self._started
+        left: dict[GroupTopicPartition, int] = {}
+        for key, offset in batch._offsets.items():
+            done = acked.get(key)
+            if done is not None and done >= offset:
+                continue  # a newer commit was acknowledged: sending this would go back
+            if started[key] > offset:
+                self._parked.append((batch, attempt))  # sent now, it would land after it
+                return
+            left[key] = offset
+        if len(left) < len(batch._offsets):
+            log.debug(
+                "[%s] retrying %r without the partitions newer commits acknowledged: %s",
+                self._logic.stage_name,
+                batch,
+                left or "nothing left to commit",
+            )
+            if not left:
+                self._done(batch)
+                return
+            request = CommittableOffsetBatch._make(left, batch._committers, batch.batch_size)
+        else:
+            request = batch
+        self._attempt(batch, request, attempt)
+
+    def _attempt(
+        self, batch: CommittableOffsetBatch, request: CommittableOffsetBatch, attempt: int
+    ) -> None:
+        self._logic._await(request.commit(), partial(self._committed, batch, attempt))
 
     def _committed(self, batch: CommittableOffsetBatch, attempt: int, fut: Any) -> None:
         exc = fut.exception()
         if exc is None:
-            self.inflight -= 1
-            self._on_committed(batch)
+            self._done(batch)
             return
         name = self._logic.stage_name
         if attempt < _MAX_ATTEMPTS and _retriable(exc):
@@ -283,11 +368,27 @@ class CommitRunner:
             self._logic.schedule_once(key, delay)
             return
         self.inflight -= 1
+        self._failed = True
         error = KafkaCommitError(
             f"[{name}] committing {batch!r} failed after {attempt} attempt(s): {exc}"
         )
         error.__cause__ = exc
         self._on_failed(error)
+
+    def _done(self, batch: CommittableOffsetBatch) -> None:
+        # Every offset of ``batch`` is acknowledged: record it before the stage reacts
+        # (it may start a newer batch), then look at the parked retries again.
+        acked = self._acked
+        for key, offset in batch._offsets.items():
+            previous = acked.get(key)
+            if previous is None or offset > previous:
+                acked[key] = offset
+        self.inflight -= 1
+        self._on_committed(batch)
+        if self._parked:
+            parked, self._parked = self._parked, []
+            for entry in parked:
+                self._retry(*entry)  # parks again, sends, or is done
 
 
 class CommitterStage(GraphStage[FlowShape]):
@@ -444,7 +545,10 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
             return
         if self._upstream_failure is not None:
             self.fail_stage(self._upstream_failure)
-        else:
+        elif not self._pending_out:
+            # Only once every result was taken: this also runs from ``_taken``, the
+            # ``and_then`` of an emit, where the outlet's handler is restored while the
+            # later results are still queued, so completing there would drop them.
             self.complete_stage()
 
 
@@ -461,10 +565,11 @@ class Committer:
         (``send_and_forget``), and downstream pulled.
         Backpressures when: a full batch (``max_batch``) waits because ``parallelism``
         commits (or results) are outstanding.
-        Completes when: upstream completed and the last batch was committed.
+        Completes when: upstream completed, the last batch was committed and every
+        ``Done`` was emitted.
         Fails when: a commit failed (after retries of transient failures), or an
         element is not a committable; on upstream failure after committing what
-        was collected.
+        was collected (results still waiting for demand are dropped).
         Cancels when: downstream cancels.
         """
         settings = settings if settings is not None else CommitterSettings()
@@ -504,7 +609,8 @@ class Committer:
         Emits when: a batch commit was acknowledged (``wait_for_ack``) or started
         (``send_and_forget``), and downstream pulled.
         Backpressures when: a full batch waits for a commit slot.
-        Completes when: upstream completed and the last batch was committed.
+        Completes when: upstream completed, the last batch was committed and every
+        batch was emitted.
         Fails when: as :meth:`flow` (a context that is not a committable fails it).
         Cancels when: downstream cancels.
         """
