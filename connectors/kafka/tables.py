@@ -45,7 +45,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from reactive import Done, Keep, KillSwitches, RunnableGraph, Sink, Source
+from reactive import AbruptTerminationError, Done, Keep, KillSwitches, RunnableGraph, Sink, Source
+from reactive.lowlevel import new_promise
 from reactive.stage import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
@@ -165,8 +166,9 @@ class KTable:
     A read-only store view (``get``, ``in``, ``len``, ``range``, ``items``, ``keys``) over
     the partitions this member serves (all of them for a global table), current after
     every record the stream applied. Reads raise :class:`~reactive.state.StoreClosedError`
-    once the stream stopped. Order of ``range``/``items``/``keys``: the bytewise order of
-    the serialized keys, across partitions.
+    once the stream stopped (its ``__cause__`` is the stream's failure when it failed).
+    Order of ``range``/``items``/``keys``: the bytewise order of the serialized keys,
+    across partitions.
     """
 
     def __init__(self, name: str, topic: str, is_global: bool) -> None:
@@ -175,10 +177,14 @@ class KTable:
         self.is_global = is_global
         self._stores: dict[int, KeyValueStore[Any, Any]] = {}
         self._closed = False
-        self._ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        #: The stream's failure, once it failed (the cause of later reads' errors).
+        self._failure: BaseException | None = None
+        loop = asyncio.get_running_loop()
+        self._ready: asyncio.Future[Any] = loop.create_future()
         self._ready.add_done_callback(_consume_exception)
-        self._done.add_done_callback(_consume_exception)
+        # A stream failure nobody observes (through done, ready() or a read) is logged
+        # once, naming the stage, as for any stream's materialized value.
+        self._done: asyncio.Future[Any] = new_promise(loop)
         self._switch: Any = None
         self._control: Any = None
         self._num_partitions: int | None = None
@@ -188,8 +194,20 @@ class KTable:
     # -- reads ---------------------------------------------------------------------------
     def _open_stores(self) -> list[KeyValueStore[Any, Any]]:
         if self._closed:
-            raise StoreClosedError(f"table {self.name!r} is closed: its stream stopped")
+            failure = self._observed_failure()
+            if failure is None:
+                raise StoreClosedError(f"table {self.name!r} is closed: its stream stopped")
+            raise StoreClosedError(
+                f"table {self.name!r} is closed: its stream failed with {failure!r}"
+            ) from failure
         return list({id(s): s for s in self._stores.values()}.values())
+
+    def _observed_failure(self) -> BaseException | None:
+        """The stream's failure, counted as observed (it is being raised to the user as a
+        cause, so it is not logged again as unobserved)."""
+        if self._failure is not None and self._done.done() and not self._done.cancelled():
+            self._done.exception()
+        return self._failure
 
     @property
     def is_open(self) -> bool:
@@ -305,7 +323,8 @@ class KTable:
         """Wait until the table caught up (see the module docstring); returns the table.
 
         Raises:
-            TableNotReadyError: the stream stopped or failed first, or ``timeout`` passed.
+            TableNotReadyError: the stream stopped or failed first (its failure is the
+                ``__cause__``), or ``timeout`` passed.
         """
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), timeout)
@@ -313,6 +332,9 @@ class KTable:
             raise TableNotReadyError(
                 f"table {self.name!r} of topic {self.topic!r} did not catch up within {timeout} s"
             ) from None
+        except TableNotReadyError:
+            self._observed_failure()
+            raise
         return self
 
     @property
@@ -333,8 +355,9 @@ class KTable:
             await control.shutdown()
         elif self._switch is not None and not self._done.done():
             self._switch.shutdown()
-        with contextlib.suppress(Exception):
-            await asyncio.shield(self._done)
+        # Without retrieving the failure (shield would): it stays on done, and is logged
+        # once if nobody looks at it there.
+        await asyncio.wait([self._done])
         control = self._control
         if control is not None:
             await control.is_shutdown
@@ -436,10 +459,25 @@ class _TableLogic(GraphStageLogic, InHandler):
             elif type(x) is _Revoked:
                 self._revoke(x.tp.partition)
         except Exception as exc:
+            self._note(exc, x)
             self.fail_stage(exc)
             return
         self._check_ready()
         self.pull(self.in_)
+
+    def _note(self, exc: Exception, x: Any) -> None:
+        """Say on ``exc`` (a note: the table fails with the store's own error) which
+        element the table could not apply."""
+        where = f"[{self._stage_name}] table {self.table.name!r} of topic {self.table.topic!r}"
+        if type(x) is ConsumerRecord:
+            what = f"cannot apply the record at partition {x.partition} offset {x.offset}"
+        elif type(x) is _Start:
+            what = f"cannot open its store for partitions {sorted(x.begins)}"
+        elif type(x) is _Assigned:
+            what = f"cannot open the store of assigned partition {x.tp.partition}"
+        else:
+            what = f"cannot close the store of revoked partition {x.tp.partition}"
+        exc.add_note(f"{where}: {what}")
 
     def _apply(self, rec: ConsumerRecord[Any, Any]) -> None:
         p = rec.partition
@@ -523,8 +561,16 @@ class _TableLogic(GraphStageLogic, InHandler):
                 return
         ready.set_result(self.table)
 
-    def _close(self, exc: BaseException | None) -> None:
+    def _close(self, failure: BaseException | None, stopped: BaseException | None = None) -> None:
+        """Close the table once: unregister and close its stores, settle ``ready`` and
+        ``done``. ``failure``: the stream's (``done`` fails with it; ``ready()``'s error
+        and later reads' carry it as ``__cause__``). ``stopped``, without a failure: what
+        ``done`` fails with for a stream stopped from outside. Neither: ``Done``."""
         table = self.table
+        if table._done.done():
+            return
+        exc = failure if failure is not None else stopped
+        table._failure = failure
         table._closed = True
         stores = {id(s): s for s in table._stores.values()}
         table._stores = {}
@@ -533,31 +579,43 @@ class _TableLogic(GraphStageLogic, InHandler):
             with contextlib.suppress(Exception):
                 s.close()
         if not table._ready.done():
+            reason = "" if failure is None else f": {failure!r}"
             err = TableNotReadyError(
-                f"table {table.name!r} of topic {table.topic!r} stopped before it caught up"
+                f"table {table.name!r} of topic {table.topic!r} stopped before it caught up{reason}"
             )
             err.__cause__ = exc
             table._ready.set_exception(err)
         table._changed()
-        if not table._done.done():
-            if exc is None:
-                table._done.set_result(Done)
-            else:
-                table._done.set_exception(exc)
+        if exc is None:
+            table._done.set_result(Done)
+        else:
+            table._done.set_exception(exc)
+
+    def fail_stage(self, exc: BaseException) -> None:
+        """Every failure of the stage passes here (``on_push``'s, upstream's, a handler
+        or callback that raised, ``pre_start``'s): the table keeps the real error before
+        the stage stops, so ``post_stop`` never replaces it with "stopped"."""
+        self._close(exc)
+        super().fail_stage(exc)
 
     def on_upstream_finish(self) -> None:
         self._close(None)
         self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self._close(exc)
         self.fail_stage(exc)
+
+    def _on_abort(self, exc: BaseException) -> None:
+        # A materializer shutdown or a cancelled island (AbruptTerminationError) is a
+        # stop, settled by post_stop; anything else is the island's crash: a failure.
+        if not isinstance(exc, AbruptTerminationError):
+            self._close(exc)
 
     def post_stop(self) -> None:
         for task in list(self.probes):
             task.cancel()
-        if not self.table._done.done():
-            self._close(StoreClosedError(f"table {self.table.name!r}: its stream was stopped"))
+        # Only a stream stopped without a failure gets here with the table open.
+        self._close(None, StoreClosedError(f"table {self.table.name!r}: its stream was stopped"))
 
 
 # -- factories ----------------------------------------------------------------------------------
@@ -683,6 +741,8 @@ class CoPartitionedTable(KTable):
             try:
                 await part.ready()
             except TableNotReadyError as exc:
+                # Reported here (ready() counted the failure as observed): the stream
+                # goes on without the partition.
                 log.warning("table %r: partition %d did not load: %r", self.name, p, exc.__cause__)
                 self._parts.pop(p, None)
                 continue

@@ -233,7 +233,9 @@ class StateServer:
                 partition, owner = owned
                 if owner is not None and owner != self.endpoint:
                     body = {"store": name, "key": key, "partition": partition, "owner": owner}
-                    location = owner.rstrip("/") + request.rel_url.path_qs
+                    # The path and query as the client encoded them: the decoded ones
+                    # (path_qs) name another key ("a%2Fb" -> "a/b", "q%3Fx" -> "q?x").
+                    location = owner.rstrip("/") + request.rel_url.raw_path_qs
                     return _json(body, 307, {"Location": location})
         value = self.registry.get(name, key, _MISSING)
         if value is _MISSING:
