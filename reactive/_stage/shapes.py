@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+from .._errors import IllegalGraphError
+
 __all__ = [
     "Inlet",
     "Outlet",
@@ -22,6 +24,19 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def _port_at(ports: tuple[Any, ...], i: Any, call: str) -> Any:
+    """``ports[i]``, or an error naming the ports when ``i`` is not one of their numbers
+    (a negative ``i`` would silently pick from the end)."""
+    if type(i) is int and 0 <= i < len(ports):
+        return ports[i]
+    names = ", ".join(p.name for p in ports)
+    raise IllegalGraphError(
+        f"{call}({i!r}): no such port; the numbers are 0..{len(ports) - 1} ({names})"
+        if ports
+        else f"{call}({i!r}): no such port; the shape has none"
+    )
 
 
 class _Port:
@@ -196,7 +211,7 @@ class FanInShapeN(Shape):
 
     def in_(self, i: int) -> Inlet[Any]:
         """Inlet number ``i``."""
-        inlet: Inlet[Any] = self._ins[i]
+        inlet: Inlet[Any] = _port_at(self._ins, i, "in_")
         return inlet
 
     def copy_from_ports(
@@ -230,7 +245,8 @@ class FanOutShape2(Shape):
 
     def out(self, i: int) -> Outlet[Any]:
         """Outlet number ``i``."""
-        return self.outlets[i]
+        outlet: Outlet[Any] = _port_at(self.outlets, i, "out")
+        return outlet
 
     def copy_from_ports(
         self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
@@ -255,7 +271,8 @@ class UniformFanInShape(Shape):
 
     def in_(self, i: int) -> Inlet[Any]:
         """Inlet number ``i``."""
-        return self.inlets[i]
+        inlet: Inlet[Any] = _port_at(self.inlets, i, "in_")
+        return inlet
 
     def copy_from_ports(
         self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
@@ -282,7 +299,8 @@ class UniformFanOutShape(Shape):
 
     def out(self, i: int) -> Outlet[Any]:
         """Outlet number ``i``."""
-        return self.outlets[i]
+        outlet: Outlet[Any] = _port_at(self.outlets, i, "out")
+        return outlet
 
     def copy_from_ports(
         self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
