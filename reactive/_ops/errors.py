@@ -20,6 +20,7 @@ from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FlowShape, Inlet, SinkShape
 from .._supervision import Supervision
 from .simple import FlowLogic, FlowStage
+from .substreams import materialize_nested
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -290,7 +291,7 @@ class _RecoverWithRetriesLogic(FlowLogic):
         self.set_handler(self.out, _SwitchedOut(self))
         if self.is_available(self.out):
             ch.send("pull")
-        source.to(Sink.from_graph(_SubSink(ch))).run(self.materializer)
+        materialize_nested(self, source.to(Sink.from_graph(_SubSink(ch))).module, fused=False)
 
     def _close_channel(self, cause: BaseException | None) -> None:
         ch = self.channel

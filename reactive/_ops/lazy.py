@@ -4,7 +4,8 @@
 
 Each defers calling its factory until the stream needs it: the first downstream demand for
 sources, the first element for the flow and the sink. Nested graphs are materialized
-on the parent's materializer and talk to it through the dynamic ports of
+on the parent's materializer, with the lazy stage's attributes as defaults (a supervision
+strategy set around it applies inside), and talk to it through the dynamic ports of
 ``substreams.py`` (``SubSinkInlet`` / ``SubSourceOutlet``). The materialized value of the
 nested graph is delivered through a future; when the nested graph is never created it
 fails with ``NeverMaterializedError`` whose ``__cause__`` says why (a cancellation cause,
@@ -32,7 +33,7 @@ from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
 from .asyncsupport import AwaitingLogicMixin
 from .sinks import new_promise
 from .sources import SourceLogic, SourceStage, require_callable
-from .substreams import SubSinkInlet, SubSourceOutlet
+from .substreams import SubSinkInlet, SubSourceOutlet, materialize_nested
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -443,7 +444,7 @@ class _LazySinkLogic(GraphStageLogic, InHandler):
         self.set_keep_going(True)
         try:
             graph = Source.from_graph(sub_out.source).to_mat(Sink.from_graph(sink), Keep.right)
-            mat = self.materializer.materialize(graph.module, into=self._island)
+            mat = materialize_nested(self, graph.module)
         except Exception as exc:
             self.sub_out = None
             sub_out.fail(exc)

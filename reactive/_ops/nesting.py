@@ -3,7 +3,10 @@ group_by, split_when/split_after, and the sink that runs SubFlow substreams.
 
 All of them are ordinary logics built on the dynamic ports of ``substreams.py``: a
 nested Source is consumed through a ``SubSinkInlet`` and a substream is fed through a
-``SubSourceOutlet``. Nested graphs run on the parent's materializer (their own islands).
+``SubSourceOutlet``. Nested graphs run on the parent's materializer, in the parent's
+island (``SubFlow.to``'s substreams in islands of their own), and inherit the attributes
+in force at the stage that runs them: a supervision strategy set on the enclosing
+blueprint supervises the substreams' operators too.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from .._errors import SubscriptionWithCancelError, TooManySubstreamsError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
 from .._stage.shapes import Inlet, SinkShape
 from .simple import FlowLogic, FlowStage
-from .substreams import DEFAULT_SUBSCRIPTION_TIMEOUT, SubSinkInlet, SubSourceOutlet
+from .substreams import (
+    DEFAULT_SUBSCRIPTION_TIMEOUT,
+    SubSinkInlet,
+    SubSourceOutlet,
+    materialize_nested,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -689,5 +697,8 @@ class _SubstreamsSinkLogic(GraphStageLogic, InHandler):
 
     def on_push(self) -> None:
         graph = self.run(self.grab(self.in_))
-        self.materializer.materialize(graph.module)
+        # Its own graph, as before (islands of its own), but with this stage's attributes
+        # as defaults. Akka's SubFlow.to runs each substream without them
+        # (Sink.foreach(_.runWith(sink))); here they apply, as for merge/concat_substreams.
+        materialize_nested(self, graph.module, fused=False)
         self.pull(self.in_)

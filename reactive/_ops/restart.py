@@ -30,7 +30,7 @@ from .._errors import RetryFlowError, SubscriptionWithCancelError
 from .._impl.unobserved import observed
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, TimerGraphStageLogic
 from .._stage.shapes import BidiShape, FlowShape, Inlet, Outlet, SinkShape, SourceShape
-from .substreams import SubSinkInlet, SubSourceOutlet
+from .substreams import SubSinkInlet, SubSourceOutlet, materialize_nested
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -439,7 +439,7 @@ class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
         from .._dsl.graph import _module_of
 
         outlet = self._new_sub_in()
-        self.materializer.materialize(outlet.source.to(Sink(_module_of(blueprint))).module)
+        materialize_nested(self, outlet.source.to(Sink(_module_of(blueprint))).module, fused=False)
 
     def on_upstream_finish(self) -> None:
         self.finishing = True

@@ -24,12 +24,20 @@ handler; an exception escaping one fails (or is supervised by) the parent.
 When the parent logic stops, handles still open are closed for it: a ``SubSinkInlet``
 is cancelled and a ``SubSourceOutlet`` fails with ``AbruptTerminationError``, so no
 nested stream is left waiting for a parent that is gone.
+
+A nested graph inherits the attributes in force at the stage that materializes it
+(``materialize_nested``, Akka's ``subFusingMaterializer.materialize(graph,
+inheritedAttributes)``): a supervision strategy, log levels, input buffer, fast paths or
+metrics set on an enclosing blueprint apply inside it, unless the nested graph sets the
+same attribute itself (the innermost one wins, as everywhere). Only the name is not
+handed down: it names that stage, not the stages of the graphs it runs.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._attributes import Attributes
 from .._checks import NONE_ELEMENT
 from .._errors import (
     NO_MORE_ELEMENTS_NEEDED,
@@ -46,7 +54,13 @@ if TYPE_CHECKING:
 
     from .._dsl.blueprints import Sink, Source
 
-__all__ = ["SubSinkInlet", "SubSourceOutlet", "DEFAULT_SUBSCRIPTION_TIMEOUT"]
+__all__ = [
+    "SubSinkInlet",
+    "SubSourceOutlet",
+    "DEFAULT_SUBSCRIPTION_TIMEOUT",
+    "inherited_attributes",
+    "materialize_nested",
+]
 
 DEFAULT_SUBSCRIPTION_TIMEOUT = 5.0
 """Seconds a substream Source may wait to be materialized (Akka's default)."""
@@ -54,6 +68,36 @@ DEFAULT_SUBSCRIPTION_TIMEOUT = 5.0
 
 def _noop(*_: Any) -> None:
     return None
+
+
+# Attributes that belong to the module they are set on and are not handed down to the
+# graphs its stage runs: the name (Akka's names are per module; here an inherited name
+# would replace the built-in name of every stage of the nested graph, in its error
+# messages, logs and snapshots).
+_NOT_INHERITED = frozenset({"name"})
+
+
+def inherited_attributes(logic: GraphStageLogic) -> Attributes:
+    """The defaults of a graph ``logic`` materializes at run time: ``logic``'s effective
+    attributes (everything set on it and on the blueprints enclosing it, over the
+    materializer's defaults) without its name. The nested graph's own attributes win
+    over these."""
+    attrs = logic._attributes
+    items = attrs._items
+    if not any(k in items for k in _NOT_INHERITED):
+        return attrs
+    return Attributes({k: v for k, v in items.items() if k not in _NOT_INHERITED})
+
+
+def materialize_nested(logic: GraphStageLogic, module: Any, *, fused: bool = True) -> Any:
+    """Materialize the closed ``module`` from inside the running ``logic``, inheriting
+    its attributes (``inherited_attributes``); returns the materialized value.
+
+    ``fused`` (the default) runs it in ``logic``'s island, talking to it without a hop
+    to another task (Akka's ``subFusingMaterializer``); ``fused=False`` gives it islands
+    of its own. Legal only inside ``logic``'s handlers, ``pre_start`` or timers."""
+    into = logic._island if fused else None
+    return logic.materializer.materialize(module, inherited_attributes(logic), into=into)
 
 
 def _track(logic: GraphStageLogic, handle: Any) -> None:
@@ -133,14 +177,14 @@ class SubSinkInlet:
         return Sink(AtomicModule(_SubSinkStage(self)))
 
     def materialize(self, source: Any) -> Any:
-        """Run ``source`` into this inlet on the parent's materializer; returns the
-        source's materialized value."""
+        """Run ``source`` into this inlet on the parent's materializer, in the parent's
+        island and with the parent's attributes as defaults (``materialize_nested``);
+        returns the source's materialized value."""
         from .._dsl.blueprints import Source
         from .._dsl.graph import _module_of
 
         graph: Any = Source(_module_of(source)).to(self.sink)
-        logic = self._logic
-        return logic.materializer.materialize(graph.module, into=logic._island)
+        return materialize_nested(self._logic, graph.module)
 
     # -- port actions (from inside the parent logic) -------------------------------------
     def pull(self) -> None:
