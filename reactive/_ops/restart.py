@@ -342,12 +342,16 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
         self.sub_in: SubSourceOutlet | None = None
         self.sub_out: SubSinkInlet | None = None
         self.held: Any = None
+        # The failure the inner flow cancelled its input with, left to the output side
+        # (only_on_failures: it restarts, or gives up and then cancels upstream with it).
+        self.inner_cancelled: BaseException | None = None
         self.set_handlers(self.in_, self.out, self)
 
     def start_graph(self, blueprint: Any) -> None:
         from .._dsl.blueprints import Flow
         from .._dsl.graph import _module_of
 
+        self.inner_cancelled = None
         outlet = self._new_sub_in()
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner_out")
         inlet.set_handler(_InnerOut(self, inlet))
@@ -395,14 +399,33 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
             self.cancel(self.in_, cause)
         elif self.only_on_failures:
             # A failing inner flow cancels its input with the failure: the output side
-            # reports it and restarts (Akka delays the cancel for this). A plain
-            # cancellation ends the input for good.
-            if isinstance(cause, SubscriptionWithCancelError):
+            # reports it and restarts (Akka delays the cancel for this), or gives up and
+            # then cancels upstream (``_gave_up``). A plain cancellation, or one after the
+            # output side gave up already, ends the input for good.
+            if isinstance(cause, SubscriptionWithCancelError) or self.is_closed(self.out):
                 self.cancel(self.in_, cause)
+            else:
+                self.inner_cancelled = cause
         elif self.max_restarts_reached() or self.cancel_rejected(cause):
             self.cancel(self.in_, cause)
         else:
             self.schedule_restart(None)
+
+    def inner_finish(self, inlet: SubSinkInlet) -> None:
+        super().inner_finish(inlet)
+        self._gave_up()
+
+    def inner_failure(self, inlet: SubSinkInlet, exc: BaseException) -> None:
+        super().inner_failure(inlet, exc)
+        self._gave_up()
+
+    def _gave_up(self) -> None:
+        # The output side ended for good after the inner flow had cancelled its input
+        # with a failure (left to it, see ``inner_cancel``): nothing will restart, so
+        # upstream is cancelled too (else it, and this stage, would wait forever).
+        cause = self.inner_cancelled
+        if cause is not None and self.is_closed(self.out) and not self.is_closed(self.in_):
+            self.cancel(self.in_, cause)
 
     def backoff(self) -> None:
         # Close both ends of the dying inner stream so no callback of it arrives later.

@@ -191,9 +191,7 @@ async def test_supervision_set_outside_reaches_the_nested_graph(
     assert got == EXPECTED[directive]
 
 
-# Not restart_flow: a RestartFlow that gives up on a failure fails downstream but leaves
-# its upstream running (a separate defect of reactive/_ops/restart.py).
-@pytest.mark.parametrize("case", [c for c in CASES if c != "restart_flow"])
+@pytest.mark.parametrize("case", list(CASES))
 async def test_without_a_strategy_the_nested_failure_fails_the_stream(
     case: str, mat: Materializer
 ) -> None:

@@ -637,6 +637,34 @@ class TestRestartFlow:
         await pub.expect_cancellation()
         assert created.count == 2
 
+    @pytest.mark.parametrize("only_on_failures", [True, False])
+    async def test_restart_flow_giving_up_on_a_failure_cancels_upstream(
+        self, materializer: Materializer, only_on_failures: bool
+    ) -> None:
+        """No restart left: downstream gets the failure and upstream is cancelled with
+        it (on_failures_with_backoff had left upstream running, and the stage waiting
+        on it, for good; found by an exploratory review)."""
+        from reactive import Flow, RestartFlow
+
+        def fail_on_error(x: str) -> str:
+            if x == "error":
+                raise Boom("error")
+            return x
+
+        make = (
+            RestartFlow.on_failures_with_backoff if only_on_failures else RestartFlow.with_backoff
+        )
+        no_restarts = RestartSettings(0.0, 0.0, 0.0, max_restarts=0)
+        pub, sub = probes(
+            lambda s: s.via(make(no_restarts, lambda: Flow().map(fail_on_error))), materializer
+        )
+        pub.send_next("a")
+        await sub.request_next("a")
+        pub.send_next("error")
+        sub.request(1)
+        assert isinstance(await sub.expect_error(), Boom)
+        await pub.expect_cancellation()
+
 
 class TestRestartSink:
     """``RestartSink``."""
