@@ -61,11 +61,14 @@ def _compile(
 ) -> tuple[Any, dict[int, int]]:
     """Generate ``make(fns) -> run(it, out, st)`` for ``kinds[start:]``.
 
-    ``run`` returns True when an output was ``None`` (not an element, RS rule 2.13); the
-    outputs before it are in ``out``. Only ops that compute values (map, scan) can make
-    one, so the check is generated only when such an op is in the run: scanning the
-    output afterwards cost ~5% of B1. A ``bounded`` run takes one more argument,
-    ``room``, and stops after that many outputs, leaving the rest of ``it`` unread.
+    ``run`` returns ``3 + j`` when op ``j`` made ``None`` (not an element, RS rule 2.13;
+    2: upstream handed one over); the outputs before it are in ``out``. Only ops that
+    compute values (map, scan) can make one, so each of them is followed by the check,
+    before the ops after it see the value: as the op's own stage, whose push refuses it
+    (a filter after it must not drop it, a map after it must not be handed it).
+    Scanning the output afterwards instead cost ~5% of B1. A ``bounded`` run takes one
+    more argument, ``room``, and stops after that many outputs, leaving the rest of ``it``
+    unread.
     """
     key = (kinds, start, bounded)
     hit = _CACHE.get(key)
@@ -93,6 +96,9 @@ def _compile(
         # What upstream hands over in batches is checked here (RS rule 2.13): a single
         # push of None is refused by push itself, a batch is not scanned on its way.
         lines.append("                if x is None: return 2")
+    elif kinds[start - 1] == "scan":
+        # The run carries that scan's zero: a None zero is that scan's.
+        lines.append(f"                if x is None: return {3 + start - 1}")
     linemap: dict[int, int] = {}
     for j in range(start, n):
         k = kinds[j]
@@ -115,10 +121,8 @@ def _compile(
         for b in body:
             lines.append("                " + b)
             linemap[len(lines)] = j
-    if any(kinds[j] in ("map", "scan") for j in range(start, n)) or (
-        start > 0 and kinds[start - 1] == "scan"
-    ):
-        lines.append("                if x is None: return True")
+        if k in ("map", "scan"):
+            lines.append(f"                if x is None: return {3 + j}")
     lines.append("                ap(x)")
     if bounded:
         lines.append("                room -= 1")
@@ -203,25 +207,11 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         """The name of operator ``j`` as users know it (its ``named()`` name or kind)."""
         return str(self.attrs[j].get("name") or self.kinds[j])
 
-    def _none_output(self, start: int) -> PortStateError:
-        """A run from op ``start`` produced None: name the operator that made it, the
-        last map/scan of the run (filters and drops pass values on unchanged), or the
-        scan whose zero the run started from (a run from ``start > 0`` carries a scan's
-        zero: a None zero is that scan's, whatever the ops after it did with it)."""
-        if start > 0 and self.specs[start - 1].arg is None:
-            j = start - 1
-        else:
-            j = next(
-                (
-                    k
-                    for k in range(len(self.kinds) - 1, start - 1, -1)
-                    if self.kinds[k] in ("map", "scan")
-                ),
-                start - 1,
-            )
+    def _none_output(self, j: int) -> PortStateError:
+        """Op ``j`` (a map or scan: its value, or a scan's zero a run carried) made None:
+        the error its own stage's push gives."""
         port = f"{_PORT_PREFIX[self.kinds[j]]}.out"
-        chain = f", in the fused chain {self._stage_name}" if len(self.kinds) > 1 else ""
-        return PortStateError(f"[{self._op_name(j)}] {NONE_ELEMENT} (port {port!r}{chain})")
+        return PortStateError(f"[{self._op_name(j)}] {NONE_ELEMENT} (port {port!r})")
 
     def _bad_output(self, r: int, start: int) -> BaseException:
         """The failure for what a run from op ``start`` returned: None from upstream
@@ -231,7 +221,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             note_unsent(self._cin)
             name = self._cin.out_logic._stage_name
             return PortStateError(f"[{name}] {NONE_ELEMENT}")
-        return self._none_output(start)
+        return self._none_output(r - 3)
 
     def _drive(
         self,

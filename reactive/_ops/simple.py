@@ -90,6 +90,8 @@ class _FunctionStage(FlowStage):
 
 # -- map / filter ----------------------------------------------------------------------
 class _MapLogic(_FunctionLogic):
+    _fn_kind = "map"
+
     def on_push(self) -> None:
         self.push(self.out, self.f(self.grab(self.in_)))
 
@@ -125,6 +127,7 @@ class _FilterLogic(FlowLogic):
         super().__init__(shape)
         self.p = p
         self.negate = negate
+        self._fn_kind = "filter_not" if negate else "filter"
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -338,6 +341,7 @@ class Scan(FlowStage):
 
 class _ScanLogic(FlowLogic):
     _supervised = True
+    _fn_kind = "scan"
 
     def __init__(self, shape: FlowShape, zero: Any, f: Any) -> None:
         super().__init__(shape)
@@ -557,6 +561,8 @@ class _DropLogic(FlowLogic):
 
 
 class _DropWhileLogic(_FunctionLogic):
+    _fn_kind = "drop_while"
+
     dropping = True  # until the first element ``f`` rejects (then set on the instance)
 
     def on_push(self) -> None:

@@ -1045,6 +1045,11 @@ class GraphStageLogic(_LogicFields):
             # First in the mailbox: nothing else reaches this logic before it stops.
             island.mailbox.appendleft((self, GraphStageLogic._stop, self))
 
+    # The operator kind of a stage that runs one user function and that a fused run can
+    # stand for (map, filter, scan, ...): a function's exception that fails the stage gets
+    # the note a fused run gives it (``_handle_error``).
+    _fn_kind: str | None = None
+
     # Operators that honour supervision set this and may override _on_resume/_on_restart;
     # the interpreter consults the decider only when a handler raised, so the happy path
     # carries no try/except.
@@ -1105,6 +1110,13 @@ class GraphStageLogic(_LogicFields):
                 self._on_restart(exc)
                 return
         log.debug("[%s] failed: %r", self._stage_name, exc)
+        kind = self._fn_kind
+        if kind is not None and not isinstance(exc, PortStateError):
+            # As a fused run says which of its operators' functions raised (the
+            # traceback shows generated code there): the same note on either path.
+            note = f"raised by the function given to {kind} (stage [{self._stage_name}])"
+            if note not in getattr(exc, "__notes__", ()):
+                exc.add_note(note)
         self._keep_going = False
         self.fail_stage(exc)
         if not self._stopped:
