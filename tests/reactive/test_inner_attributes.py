@@ -34,20 +34,15 @@ from reactive import (
     Source,
     Supervision,
 )
-from reactive.stage import (
-    FlowShape,
-    GraphStage,
-    GraphStageLogic,
-    InHandler,
-    Inlet,
-    OutHandler,
-    Outlet,
-)
 from reactive.testkit import TestSink
-from tests.reactive.support import decider, settle
+from tests.reactive.support import OneByOne, decider, settle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+
+    from reactive.stage import (
+        GraphStageLogic,
+    )
 
 XS = [1, 2, 3]
 RESUMED = [0, 1, 4]
@@ -284,30 +279,16 @@ async def test_subflow_to_sink_inherits_the_strategy(
 
 
 # -- which attributes reach the nested graph ----------------------------------------------------
-class Spy(GraphStage[FlowShape]):
+class Spy(OneByOne):
     """A pass-through stage that records the attributes it was created with."""
 
     def __init__(self, seen: list[Attributes]) -> None:
         super().__init__()
         self.seen = seen
-        self.shape = FlowShape(Inlet("Spy.in"), Outlet("Spy.out"))
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
         self.seen.append(attributes)
-        shape = self.shape
-
-        class Logic(GraphStageLogic, InHandler, OutHandler):
-            def __init__(self) -> None:
-                super().__init__(shape)
-                self.set_handlers(shape.in_, shape.out, self)
-
-            def on_push(self) -> None:
-                self.push(shape.out, self.grab(shape.in_))
-
-            def on_pull(self) -> None:
-                self.pull(shape.in_)
-
-        return Logic()
+        return super().create_logic(attributes)
 
 
 @pytest.mark.parametrize("case", list(CASES))
