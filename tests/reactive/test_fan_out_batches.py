@@ -12,8 +12,9 @@ is compared with a Python reference of the junction:
   it when an async boundary sits on the outputs, or the source fails: a failure may
   overtake the elements waiting in the stage).
 - ``Balance`` gives each element to one output with demand; which one is not part of its
-  semantics (element by element it is the one that pulled first, with batches the one
-  that asked first takes as many as it asked for). What is checked: every output holds an
+  semantics here (element by element it is the first in the line of outputs that pulled;
+  with batches the line is dealt in turns, compared with the element-at-a-time path in
+  ``test_balance_fairness.py``). What is checked: every output holds an
   ordered part of the input, never more than it requested, the parts together are exactly
   a prefix of the input (nothing lost, nothing twice), and the stage is live: while input
   remains, every output still open got all it asked for. ``wait_for_all_downstreams``
