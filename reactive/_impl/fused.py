@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
 from .._stage.batch import accept_hook, hand_over_hook, lend_hook, note_unsent, settle_hook
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
+from .._stage.logic import (
+    GraphStage,
+    GraphStageLogic,
+    InHandler,
+    OutHandler,
+    _Batch,
+    note_function,
+)
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
 from .interpreter import DEMAND, IN_CLOSED
@@ -261,18 +268,9 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 raise exc
             decider = self.attrs[j].get("supervision")
             directive = Supervision.stop if decider is None else decider(exc)
-            meter = self._stage_meter()
-            if meter is not None:  # metrics on: the fused run's counters (reactive.observe)
-                # As the operator's own stage counts them: an error; a resume; a restart,
-                # which resets the operator and resumes it (a scan instead emits its
-                # zero again: no resume).
-                meter.errors += 1
-                if directive is Supervision.resume:
-                    meter.resumes += 1
-                elif directive is Supervision.restart:
-                    meter.restarts += 1
-                    if self.kinds[j] != "scan":
-                        meter.resumes += 1
+            # Counted as the operator's own stage counts it (a scan re-emits its zero on a
+            # restart instead of resuming).
+            self._count_decided(directive, self.kinds[j] != "scan")
             if directive is Supervision.resume:
                 continue
             if directive is Supervision.restart:
@@ -281,9 +279,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             # The user's exception stays as it is (type and object); a note says which
             # operator's function raised it, since the traceback shows only the
             # generated ``<fused ...>`` code.
-            note = f"raised by the function given to {self.kinds[j]} (stage [{self._op_name(j)}])"
-            if note not in getattr(exc, "__notes__", ()):
-                exc.add_note(note)
+            note_function(exc, self.kinds[j], self._op_name(j))
             return exc
 
     def _emit_out(self, out: list[Any], exc: BaseException | None) -> bool:

@@ -402,6 +402,15 @@ class _LogicFields:
     )
 
 
+def note_function(exc: BaseException, kind: str, stage: str) -> None:
+    """Note on ``exc`` that the function given to operator ``kind`` of stage ``stage``
+    raised it (once): a fused run's traceback shows generated code, so both a fused run
+    and the operator's own stage say it."""
+    note = f"raised by the function given to {kind} (stage [{stage}])"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
+
+
 class GraphStageLogic(_LogicFields):
     """The running state and behaviour of one stage in one materialization.
 
@@ -1011,18 +1020,25 @@ class GraphStageLogic(_LogicFields):
         ``counted_stop=False`` where a stop re-raises ``exc``: ``_handle_error`` counts it
         then."""
         directive = self.decide(exc)
-        meter = self._stage_meter()
-        if meter is not None:
-            if directive is Supervision.resume:
-                meter.errors += 1
-                meter.resumes += 1
-            elif directive is Supervision.restart:
-                meter.errors += 1
-                meter.restarts += 1
-                meter.resumes += 1
-            elif counted_stop:
-                meter.errors += 1
+        if directive is not Supervision.stop or counted_stop:
+            self._count_decided(directive)
         return directive
+
+    def _count_decided(self, directive: Any, resumes_after_restart: bool = True) -> None:
+        """Count an exception supervision decided on, when metrics are on
+        (reactive.observe): an error, and a resume or a restart (a restart also resumes:
+        the state reset, the element dropped; ``resumes_after_restart=False`` for a
+        ``scan`` that emits its zero again instead)."""
+        meter = self._stage_meter()
+        if meter is None:
+            return
+        meter.errors += 1
+        if directive is Supervision.resume:
+            meter.resumes += 1
+        elif directive is Supervision.restart:
+            meter.restarts += 1
+            if resumes_after_restart:
+                meter.resumes += 1
 
     # -- internals used by the interpreter -----------------------------------------------
     def _port_closed(self) -> None:
@@ -1112,11 +1128,8 @@ class GraphStageLogic(_LogicFields):
         log.debug("[%s] failed: %r", self._stage_name, exc)
         kind = self._fn_kind
         if kind is not None and not isinstance(exc, PortStateError):
-            # As a fused run says which of its operators' functions raised (the
-            # traceback shows generated code there): the same note on either path.
-            note = f"raised by the function given to {kind} (stage [{self._stage_name}])"
-            if note not in getattr(exc, "__notes__", ()):
-                exc.add_note(note)
+            # The note a fused run gives its operators' functions' exceptions.
+            note_function(exc, kind, self._stage_name)
         self._keep_going = False
         self.fail_stage(exc)
         if not self._stopped:
