@@ -624,6 +624,21 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
             self.in_line[i] = False
             self.queue.remove(i)
 
+    def _leave_where(self, gone: Any) -> None:
+        """The outputs whose connection state ``gone(state)`` holds for leave the line
+        (the others keep their order)."""
+        couts = self._couts
+        in_line = self.in_line
+        line = self.queue
+        kept = []
+        for i in line:
+            if gone(couts[i].state):
+                in_line[i] = False
+            else:
+                kept.append(i)
+        line.clear()
+        line.extend(kept)
+
     def _hand_over_i(self, i: int, n: int) -> Any:
         """The batch protocol's synchronous shortcut, per output (fast path; see
         ``reactive/_stage/batch.py``): up to ``n`` elements for output ``i`` right now,
@@ -734,15 +749,7 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
             else:
                 rooms.append(0)
         if closed:
-            in_line = self.in_line
-            kept = []
-            for i in line:
-                if couts[i].state & OUT_CLOSED:
-                    in_line[i] = False
-                else:
-                    kept.append(i)
-            line.clear()
-            line.extend(kept)
+            self._leave_where(lambda st: bool(st & OUT_CLOSED))
         m = len(rooms)
         top = limit = rooms[0] if m else 0
         if m > 1:
@@ -867,15 +874,7 @@ class _BalanceBatchLogic(_BatchFanOut, _BalanceLogic):
         they leave the line (see the class), and the outputs waiting are served. (An
         output whose pull is on its way keeps its place.)"""
         self._late_hooked = False
-        couts = self._couts
-        in_line = self.in_line
-        line = self.queue
-        for i in line:
-            if not couts[i].state & (DEMAND | PULL_REQ):
-                in_line[i] = False
-        kept = [i for i in line if in_line[i]]
-        line.clear()
-        line.extend(kept)
+        self._leave_where(lambda st: not st & (DEMAND | PULL_REQ))
         self._serve()
 
     def on_push(self) -> None:
