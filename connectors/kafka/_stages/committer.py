@@ -242,6 +242,14 @@ class OffsetBatcher:
         return batch
 
 
+def _raise_to(highest: dict[GroupTopicPartition, int], offsets: Any) -> None:
+    """Raise ``highest`` (an offset per partition) to ``offsets`` where they are higher."""
+    for key, offset in offsets.items():
+        previous = highest.get(key)
+        if previous is None or offset > previous:
+            highest[key] = offset
+
+
 class CommitRunner:
     """Commits batches on behalf of a stage, retrying transient failures.
 
@@ -295,11 +303,7 @@ class CommitRunner:
 
     def start(self, batch: CommittableOffsetBatch) -> None:
         """Commit ``batch`` (its first attempt)."""
-        started = self._started
-        for key, offset in batch._offsets.items():
-            previous = started.get(key)
-            if previous is None or offset > previous:
-                started[key] = offset
+        _raise_to(self._started, batch._offsets)
         self.inflight += 1
         self._attempt(batch, batch, 1)
 
@@ -378,11 +382,7 @@ class CommitRunner:
     def _done(self, batch: CommittableOffsetBatch) -> None:
         # Every offset of ``batch`` is acknowledged: record it before the stage reacts
         # (it may start a newer batch), then look at the parked retries again.
-        acked = self._acked
-        for key, offset in batch._offsets.items():
-            previous = acked.get(key)
-            if previous is None or offset > previous:
-                acked[key] = offset
+        _raise_to(self._acked, batch._offsets)
         self.inflight -= 1
         self._on_committed(batch)
         if self._parked:
