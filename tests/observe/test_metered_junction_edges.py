@@ -684,10 +684,10 @@ async def test_balance_into_a_fused_chain_counts_each_hand_over_once(
     """Balance(2) -> map -> Merge(2) from ``range(20)``, metrics and fast paths on: each
     connection out of Balance counts one take per hand-over ``_hand_over_i`` really made
     to it, and no more pushes (takes included) than elements."""
-    from reactive._ops import fan_out
+    from reactive._ops.fan_out import balance
 
     handed: Counter[int] = Counter()
-    hand_over = fan_out._BalanceBatchLogic._hand_over_i
+    hand_over = balance._BalanceBatchLogic._hand_over_i
 
     def counting(self: Any, i: int, n: int) -> Any:
         got = hand_over(self, i, n)
@@ -695,7 +695,7 @@ async def test_balance_into_a_fused_chain_counts_each_hand_over_once(
             handed[i] += 1
         return got
 
-    monkeypatch.setattr(fan_out._BalanceBatchLogic, "_hand_over_i", counting)
+    monkeypatch.setattr(balance._BalanceBatchLogic, "_hand_over_i", counting)
 
     def blueprint(b: Any, sink: Any) -> Any:
         src = b.add(Source.from_iterable(range(20)).named("src"))

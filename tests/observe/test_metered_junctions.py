@@ -131,11 +131,12 @@ async def test_the_worker_pool_keeps_its_fast_paths_with_metrics_on(
 ) -> None:
     """With metrics on, the workers take their elements from Balance in one call and
     Merge hands their results straight down (not a queued push and pull each)."""
-    from reactive._ops import fan_in, fan_out
+    from reactive._ops.fan_in import merges
+    from reactive._ops.fan_out import balance
 
     calls = {"hand_over_one": 0, "hand_down": 0}
-    hand_over_one = fan_out._BalanceBatchLogic._hand_over_one_i
-    hand_down = fan_in._MergeBatchLogic._hand_down
+    hand_over_one = balance._BalanceBatchLogic._hand_over_one_i
+    hand_down = merges._MergeBatchLogic._hand_down
 
     def counting_hand_over_one(self: Any, i: int) -> Any:
         calls["hand_over_one"] += 1
@@ -145,8 +146,8 @@ async def test_the_worker_pool_keeps_its_fast_paths_with_metrics_on(
         calls["hand_down"] += 1
         hand_down(self, *args)
 
-    monkeypatch.setattr(fan_out._BalanceBatchLogic, "_hand_over_one_i", counting_hand_over_one)
-    monkeypatch.setattr(fan_in._MergeBatchLogic, "_hand_down", counting_hand_down)
+    monkeypatch.setattr(balance._BalanceBatchLogic, "_hand_over_one_i", counting_hand_over_one)
+    monkeypatch.setattr(merges._MergeBatchLogic, "_hand_down", counting_hand_down)
     metrics = await _run("pool", 2000, True)
     assert metrics[("src", "balance")].elements == 2000
     assert calls["hand_over_one"] > 2000 * 9 // 10, calls

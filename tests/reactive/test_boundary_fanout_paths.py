@@ -31,7 +31,7 @@ from reactive import (
     Sink,
     Source,
 )
-from reactive._ops import fan_in
+from reactive._ops.fan_in import merges
 from reactive.testkit import TestSink
 
 if TYPE_CHECKING:
@@ -258,8 +258,8 @@ async def test_merge_hands_boundary_batches_to_its_sink_without_events(
     without a ``push`` by Merge (delivered at once), and every element arrives."""
     pushes = 0
     accepted = 0
-    push = fan_in._MergeBatchLogic.push
-    accept = fan_in._MergeBatchLogic._accept_i
+    push = merges._MergeBatchLogic.push
+    accept = merges._MergeBatchLogic._accept_i
 
     def counting_push(self: Any, port: Any, elem: Any) -> None:
         nonlocal pushes
@@ -271,8 +271,8 @@ async def test_merge_hands_boundary_batches_to_its_sink_without_events(
         accepted += 1
         accept(self, i, batch)
 
-    monkeypatch.setattr(fan_in._MergeBatchLogic, "push", counting_push)
-    monkeypatch.setattr(fan_in._MergeBatchLogic, "_accept_i", counting_accept)
+    monkeypatch.setattr(merges._MergeBatchLogic, "push", counting_push)
+    monkeypatch.setattr(merges._MergeBatchLogic, "_accept_i", counting_accept)
 
     total = await scaled_fan_out_sum(3, 2000)
     assert total == 3 * sum(range(2000))

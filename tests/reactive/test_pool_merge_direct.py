@@ -34,7 +34,7 @@ from reactive import (
     Source,
     Supervision,
 )
-from reactive._ops.fan_in import _MergeBatchLogic
+from reactive._ops.fan_in.merges import _MergeBatchLogic
 from reactive.testkit import TestSink
 from tests.reactive.support import OneByOne
 from tests.reactive.test_junction_batches import DEMAND, SETTINGS, drive_on_own_materializer

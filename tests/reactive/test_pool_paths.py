@@ -337,7 +337,7 @@ async def test_balance_hands_a_map_async_1_worker_one_element_without_a_tuple(
 ) -> None:
     """A ``map_async(1)`` worker behind Balance takes its next element through Balance's
     one-element hand-over (``_hand_over_one_i``), not the n-element one it stands for."""
-    from reactive._ops.fan_out import _BalanceBatchLogic
+    from reactive._ops.fan_out.balance import _BalanceBatchLogic
 
     tuples = await calls_in_a_pool(monkeypatch, _BalanceBatchLogic, "_hand_over_i")
     assert tuples < 1_000 // 20, tuples

@@ -1,4 +1,4 @@
-"""Operators joining another source (``_ops/fan_in.py``): zip, merge, concat, interleave, ...
+"""Operators joining another source (``_ops/fan_in/``): zip, merge, concat, interleave, ...
 
 One family of ``FlowOps`` (``reactive/_dsl/blueprints.py``), the operators shared by
 ``Source``, ``Flow`` and ``SubFlow``: a mixin whose methods build stages and append them
@@ -27,7 +27,7 @@ __all__ = ["FanInOps"]
 
 
 class FanInOps(OpsBase[Out, Mat]):
-    """Operators joining another source (``_ops/fan_in.py``): zip, merge, concat, interleave, ..."""
+    """Operators joining another source (``_ops/fan_in/``): zip, merge, concat, interleave, ..."""
 
     __slots__ = ()
 

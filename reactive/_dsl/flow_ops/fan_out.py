@@ -1,4 +1,4 @@
-"""Side outputs (``_ops/fan_out.py``): also_to, wire_tap, divert_to.
+"""Side outputs (``_ops/fan_out/``): also_to, wire_tap, divert_to.
 
 One family of ``FlowOps`` (``reactive/_dsl/blueprints.py``), the operators shared by
 ``Source``, ``Flow`` and ``SubFlow``: a mixin whose methods build stages and append them
@@ -24,7 +24,7 @@ __all__ = ["FanOutOps"]
 
 
 class FanOutOps(OpsBase[Out, Mat]):
-    """Side outputs (``_ops/fan_out.py``): also_to, wire_tap, divert_to."""
+    """Side outputs (``_ops/fan_out/``): also_to, wire_tap, divert_to."""
 
     __slots__ = ()
 

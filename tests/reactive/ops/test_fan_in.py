@@ -1,4 +1,4 @@
-"""The fan-in junctions and operators (``reactive/_ops/fan_in.py``): zip, zip_with, ZipN,
+"""The fan-in junctions and operators (``reactive/_ops/fan_in/``): zip, zip_with, ZipN,
 zip_latest, merge, MergePreferred, MergePrioritized, merge_sorted, concat, prepend (and their
 lazy forms), interleave, or_else, zip_all and Source.combine. Akka's specs (FlowZipSpec,
 FlowZipWithSpec, GraphZipSpec, GraphZipWithSpec, GraphZipNSpec, FlowMergeSpec, GraphMergeSpec,

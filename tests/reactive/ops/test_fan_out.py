@@ -1,4 +1,4 @@
-"""The fan-out junctions and operators (``reactive/_ops/fan_out.py``): Broadcast, also_to,
+"""The fan-out junctions and operators (``reactive/_ops/fan_out/``): Broadcast, also_to,
 Balance, Partition, divert_to, Unzip, UnzipWith and WireTap/wire_tap. Akka's
 GraphBroadcastSpec, GraphBalanceSpec, GraphPartitionSpec, GraphUnzipSpec, GraphUnzipWithSpec,
 FlowAlsoToSpec, FlowDivertToSpec and FlowWireTapSpec cases with ours, a class per junction or
