@@ -12,6 +12,7 @@
           +-- TooManySubstreamsError      group_by exceeded max_substreams
           +-- NoSuchElementError          (also a LookupError) head/last/reduce of an empty stream
           +-- PortStateError              misuse of the stage API (push without demand, ...)
+          |    +-- NoneElementError       a stage pushed None (a function missing its return)
           +-- IllegalGraphError           (also a ValueError) a blueprint that cannot be built
           |    +-- MissingHandlerError    (also a PortStateError) [reactive.stage] a port
           |                               without a handler
@@ -62,6 +63,7 @@ __all__ = [
     "TooManySubstreamsError",
     "NoSuchElementError",
     "PortStateError",
+    "NoneElementError",
     "IllegalGraphError",
     "MissingHandlerError",
     "NeverMaterializedError",
@@ -140,6 +142,15 @@ class NoSuchElementError(StreamError, LookupError):
 
 class PortStateError(StreamError):
     """A custom stage used the port API illegally; the message names stage and port."""
+
+
+class NoneElementError(PortStateError):
+    """A stage pushed ``None``, which is not an element (Reactive Streams rule 2.13); the
+    message names the stage and port. Raised because a user function returned ``None``
+    (a ``map`` or ``scan`` function missing its return), it is that function's failure:
+    supervision decides on it as on an exception the function raised (``resume`` drops
+    the element), as Akka decides on the NullPointerException ``push(out, null)`` throws.
+    """
 
 
 class IllegalGraphError(StreamError, ValueError):

@@ -23,7 +23,7 @@ REACTIVE = [
     "IllegalGraphError",
     "Interleave", "Keep", "KillSwitches", "Materializer", "Merge", "MergeHub",
     "MergePreferred", "MergePrioritized", "MergeSorted", "NeverMaterializedError",
-    "NoSuchElementError", "NotUsed", "OrElse", "OverflowStrategy", "Partition",
+    "NoSuchElementError", "NoneElementError", "NotUsed", "OrElse", "OverflowStrategy", "Partition",
     "PartitionHub", "PartitionOutOfBoundsError", "PortStateError", "QueueConcurrencyError",
     "QueueOfferResult",
     "RateExceededError", "RestartFlow", "RestartSettings", "RestartSink", "RestartSource",

@@ -30,7 +30,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
-from .._errors import PortStateError
+from .._errors import NoneElementError, PortStateError
 from .._stage.batch import accept_hook, hand_over_hook, lend_hook, note_unsent, settle_hook
 from .._stage.logic import (
     GraphStage,
@@ -218,7 +218,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         """Op ``j`` (a map or scan: its value, or a scan's zero a run carried) made None:
         the error its own stage's push gives."""
         port = f"{_PORT_PREFIX[self.kinds[j]]}.out"
-        return PortStateError(f"[{self._op_name(j)}] {NONE_ELEMENT} (port {port!r})")
+        return NoneElementError(f"[{self._op_name(j)}] {NONE_ELEMENT} (port {port!r})")
 
     def _bad_output(self, r: int, start: int) -> BaseException:
         """The failure for what a run from op ``start`` returned: None from upstream
@@ -227,8 +227,22 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             # (read from the source's iterator: not sent, see ``note_unsent``)
             note_unsent(self._cin)
             name = self._cin.out_logic._stage_name
-            return PortStateError(f"[{name}] {NONE_ELEMENT}")
+            return NoneElementError(f"[{name}] {NONE_ELEMENT}")
         return self._none_output(r - 3)
+
+    @staticmethod
+    def _raising_op(code: Any, linemap: dict[int, int], exc: Exception) -> int:
+        """The operator whose function raised ``exc`` in the generated ``code`` (the
+        innermost frame of it on the traceback); ``exc`` is re-raised if none did."""
+        j = None
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is code:
+                j = linemap.get(tb.tb_lineno)
+            tb = tb.tb_next
+        if j is None:
+            raise exc
+        return j
 
     def _drive(
         self,
@@ -239,15 +253,17 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         limit: int,
         start: int,
         failed: Exception | None = None,
+        res: int = 0,
     ) -> BaseException | None:
         """Call a generated ``run`` (bounded when ``limit``), applying supervision.
 
         ``failed``: the exception a first call of ``run`` made by the caller itself raised
-        (the fast path, see ``_fill``); it is handled first, as if raised here."""
+        (the fast path, see ``_fill``), or ``res``: what that call returned (a None met);
+        it is handled first, as if met here."""
         while True:
-            if failed is None:
+            if failed is None and not res:
                 try:
-                    r = (
+                    res = (
                         run(it, out, self.st, limit - len(out))
                         if limit > 0
                         else run(it, out, self.st)
@@ -255,17 +271,19 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 except Exception as e:
                     failed = e
                 else:
-                    return self._bad_output(r, start) if r else None
-            exc, failed = failed, None
-            code = run.__code__
-            j = None
-            tb = exc.__traceback__
-            while tb is not None:
-                if tb.tb_frame.f_code is code:
-                    j = linemap.get(tb.tb_lineno)
-                tb = tb.tb_next
-            if j is None:
-                raise exc
+                    if not res:
+                        return None
+            if failed is None:
+                if res - 3 < start:  # upstream's None, or the zero the run carried
+                    return self._bad_output(res, start)
+                # Op j's function returned None: its failure, decided on as Akka decides
+                # on the NullPointerException its ``push(out, null)`` throws.
+                j = res - 3
+                exc: Exception = self._none_output(j)
+                res = 0
+            else:
+                exc, failed = failed, None
+                j = self._raising_op(run.__code__, linemap, exc)
             decider = self.attrs[j].get("supervision")
             directive = Supervision.stop if decider is None else decider(exc)
             # Counted as the operator's own stage counts it (a scan re-emits its zero on a
@@ -278,8 +296,9 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 continue
             # The user's exception stays as it is (type and object); a note says which
             # operator's function raised it, since the traceback shows only the
-            # generated ``<fused ...>`` code.
-            note_function(exc, self.kinds[j], self._op_name(j))
+            # generated ``<fused ...>`` code. (A None's error names the operator.)
+            if type(exc) is not NoneElementError:
+                note_function(exc, self.kinds[j], self._op_name(j))
             return exc
 
     def _emit_out(self, out: list[Any], exc: BaseException | None) -> bool:
@@ -357,7 +376,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                     # (re-raised when not from our generated code: an upstream failure)
                     exc = self._drive(run, linemap, it, out, 0, 0, e)
                 else:
-                    exc = self._bad_output(res, 0) if res else None
+                    exc = self._drive(run, linemap, it, out, 0, 0, res=res) if res else None
             except Exception as up_exc:
                 if settle is None:
                     raise
@@ -415,7 +434,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                             if limit
                             else r[0](it, out, self.st)
                         )
-                        exc = self._bad_output(res, 0) if res else None
+                        exc = self._drive(r[0], r[1], it, out, limit, 0, res=res) if res else None
                     except Exception as e:
                         exc = self._drive(r[0], r[1], it, out, limit, 0, e)
                     lender._lent(len(buf) - it.__length_hint__())

@@ -22,7 +22,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 from .._checks import NONE_ELEMENT
-from .._errors import PortStateError
+from .._errors import NoneElementError, PortStateError
 from .._impl.interpreter import IN_CLOSED
 from .._stage.batch import hand_over_hook, note_unsent, settle_hook
 from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, _Batch
@@ -361,7 +361,7 @@ class _KeyedLogic(FlowLogic):
     def _none_element(self) -> PortStateError:
         """Upstream handed over None in a batch (RS rule 2.13): name the stage that did."""
         note_unsent(self._cin)  # (read from the source's iterator, not sent)
-        return PortStateError(f"[{self._cin.out_logic._stage_name}] {NONE_ELEMENT}")
+        return NoneElementError(f"[{self._cin.out_logic._stage_name}] {NONE_ELEMENT}")
 
     def _miss(self, ck: Any) -> Any:
         """The store's value of ``ck`` (``_ABSENT`` if none) for a key in neither cache

@@ -43,6 +43,7 @@ from .._errors import (
     NO_MORE_ELEMENTS_NEEDED,
     AbruptTerminationError,
     IllegalGraphError,
+    NoneElementError,
     PortStateError,
     SubscriptionTimeoutError,
 )
@@ -237,7 +238,8 @@ class SubSinkInlet:
 
     # -- internals -----------------------------------------------------------------------
     def _err(self, what: str) -> PortStateError:
-        return PortStateError(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
+        cls = NoneElementError if what is NONE_ELEMENT else PortStateError
+        return cls(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
 
     def _send(self, cmd: tuple[str, Any]) -> None:
         sub = self._sub
@@ -483,7 +485,8 @@ class SubSourceOutlet:
 
     # -- internals -----------------------------------------------------------------------
     def _err(self, what: str) -> PortStateError:
-        return PortStateError(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
+        cls = NoneElementError if what is NONE_ELEMENT else PortStateError
+        return cls(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
 
     def _close(self, cmd: tuple[str, Any]) -> None:
         if self._closed:

@@ -22,6 +22,7 @@ from .._errors import (
     STAGE_WAS_COMPLETED,
     AbruptTerminationError,
     MissingHandlerError,
+    NoneElementError,
     PortStateError,
     SubscriptionWithCancelError,
 )
@@ -463,7 +464,8 @@ class GraphStageLogic(_LogicFields):
 
     def _err(self, port: Any, what: str) -> PortStateError:
         pname = getattr(port, "name", repr(port))
-        return PortStateError(f"[{self._stage_name}] {what} (port {pname!r})")
+        cls = NoneElementError if what is NONE_ELEMENT else PortStateError
+        return cls(f"[{self._stage_name}] {what} (port {pname!r})")
 
     def _foreign(self, port: Any) -> PortStateError:
         if self._island is None and (port in self.shape.inlets or port in self.shape.outlets):
@@ -1115,7 +1117,12 @@ class GraphStageLogic(_LogicFields):
         if self._stopped:
             log.error("[%s] error after stop: %r", self._stage_name, exc)
             return
-        if self._supervised and not isinstance(exc, PortStateError):
+        # A stage's misuse of the port API is not decided on; None pushed from what a
+        # supervised stage's function returned is that function's failure (Akka decides
+        # on the NullPointerException of ``push(out, null)`` as on any other).
+        if self._supervised and (
+            not isinstance(exc, PortStateError) or type(exc) is NoneElementError
+        ):
             directive = self.decide(exc)
             if directive is Supervision.resume:
                 self._resume_counted(exc)

@@ -24,6 +24,7 @@ from reactive import (
     ClosedShape,
     GraphDSL,
     Materializer,
+    NoneElementError,
     NoSuchElementError,
     Partition,
     RunnableGraph,
@@ -221,7 +222,7 @@ async def test_fold_matches_the_reference(
             return RunnableGraph.from_graph(GraphDSL.create(blueprint, sink)).run(mat)
         return src.run_with(fold_of(bad, directive, kind), mat)
 
-    upstream_error = Injected if fail_at is not None else PortStateError
+    upstream_error = Injected if fail_at is not None else NoneElementError
     if shape == "partition":
         # Only the even elements reach the fold.
         stream = xs if cut is None else xs[:cut]

@@ -82,5 +82,5 @@ def test_the_note_and_message_on_both_paths() -> None:
     chain = [("map", 2, "none"), ("filter", -1, "raise")]
     for fast in (True, False):
         name, message, _ = asyncio.run(_outcome(chain, [False] * 4, fast))
-        assert name == "PortStateError"
+        assert name == "NoneElementError"
         assert message.endswith("(port 'Map.out')")

@@ -6,7 +6,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from ..._checks import NONE_ELEMENT, check, fn, pos_int
-from ..._errors import PartitionOutOfBoundsError, PortStateError
+from ..._errors import NoneElementError, PartitionOutOfBoundsError
 from ..._impl.interpreter import DEMAND, IN_CLOSED, OUT_CLOSED
 from ..._stage.batch import NOTHING, note_unsent
 from ..._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
@@ -371,7 +371,7 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
             if x is None:  # RS rule 2.13, as a fused chain checks what it is handed
                 note_unsent(cin)
                 name = cin.out_logic._stage_name
-                raise PortStateError(f"[{name}] {NONE_ELEMENT}")
+                raise NoneElementError(f"[{name}] {NONE_ELEMENT}")
             # _route(x), inlined: this runs once per element.
             idx = f(x)
             if type(idx) is not int or not 0 <= idx < n:
