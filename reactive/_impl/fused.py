@@ -38,6 +38,7 @@ from .._stage.logic import (
     InHandler,
     OutHandler,
     _Batch,
+    apply_decider,
     note_function,
 )
 from .._stage.shapes import FlowShape, Inlet, Outlet
@@ -284,8 +285,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             else:
                 exc, failed = failed, None
                 j = self._raising_op(run.__code__, linemap, exc)
-            decider = self.attrs[j].get("supervision")
-            directive = Supervision.stop if decider is None else decider(exc)
+            directive = apply_decider(self.attrs[j].get("supervision"), exc)
             # Counted as the operator's own stage counts it (a scan re-emits its zero on a
             # restart instead of resuming).
             self._count_decided(directive, self.kinds[j] != "scan")

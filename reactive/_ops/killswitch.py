@@ -27,7 +27,13 @@ class _KillSwitchBase:
         self._fire(("shutdown", None))
 
     def abort(self, exc: BaseException) -> None:
-        """Fail downstream with ``exc`` and cancel upstream of every stage under this switch."""
+        """Fail downstream with ``exc`` and cancel upstream of every stage under this switch.
+
+        Raises ``TypeError`` (and fires nothing) when ``exc`` is not an exception."""
+        if not isinstance(exc, BaseException):
+            raise TypeError(
+                f"{self!r}.abort(exc): exc must be an exception, got {type(exc).__name__} {exc!r}"
+            )
         self._fire(("abort", exc))
 
     def _fire(self, cmd: tuple[str, BaseException | None]) -> None:

@@ -367,8 +367,25 @@ class AsyncCallback(Generic[T]):
 # ---------------------------------------------------------------------------------------
 # The logic
 # ---------------------------------------------------------------------------------------
-def _stopping_decider(exc: BaseException) -> Any:
-    return Supervision.stop
+def apply_decider(decider: Any, exc: BaseException) -> Supervision:
+    """``decider(exc)``, the directive for ``exc``; a decider that raises, or returns
+    something that is not a :class:`Supervision` directive, stops the stage: ``exc``
+    fails it with a note saying what the decider did (a decider's own bug neither
+    hangs the stream nor passes unnoticed)."""
+    if decider is None:
+        return Supervision.stop
+    try:
+        directive = decider(exc)
+    except Exception as bad:
+        exc.add_note(f"the supervision decider raised {bad!r} on it; the stage stopped")
+        return Supervision.stop
+    if type(directive) is not Supervision:
+        exc.add_note(
+            f"the supervision decider returned {directive!r}, not a Supervision directive "
+            "(stop, resume or restart); the stage stopped"
+        )
+        return Supervision.stop
+    return directive
 
 
 class _LogicFields:
@@ -1009,10 +1026,7 @@ class GraphStageLogic(_LogicFields):
     # -- supervision helpers -------------------------------------------------------------
     def decide(self, exc: BaseException) -> Any:
         """The supervision directive for ``exc`` from the stage's attributes."""
-        decider = self._attributes.get("supervision")
-        if decider is None:
-            return _stopping_decider(exc)
-        return decider(exc)
+        return apply_decider(self._attributes.get("supervision"), exc)
 
     def _decided(self, exc: BaseException, counted_stop: bool = True) -> Any:
         """``decide(exc)`` for an operator that supervises its function's exception itself
