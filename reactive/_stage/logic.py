@@ -908,8 +908,11 @@ class GraphStageLogic(_LogicFields):
     ) -> None:
         """Forward every element (and optionally completion/failure) from ``from_`` to ``to``.
 
-        An element already waiting on ``from_`` is forwarded at once, and an already closed
-        ``from_`` completes ``to`` (with ``do_finish``), as Akka.
+        With ``do_finish``, ``from_`` completing completes the stage (``complete_stage``:
+        ``to`` after the elements on their way, the other ports too); with ``do_fail``, its
+        failure fails the stage (``fail_stage``), as Akka's ``passAlong``. An element
+        already waiting on ``from_`` is forwarded at once, and an already closed ``from_``
+        completes the stage (with ``do_finish``).
 
         Raises:
             PortStateError: ``from_`` or ``to`` is not a port of this stage's shape, or the
@@ -924,18 +927,18 @@ class GraphStageLogic(_LogicFields):
 
             def on_upstream_finish(self) -> None:
                 if do_finish:
-                    logic.complete(to)
+                    logic.complete_stage()
 
             def on_upstream_failure(self, exc: BaseException) -> None:
                 if do_fail:
-                    logic.fail(to, exc)
+                    logic.fail_stage(exc)
 
         self.set_handler(from_, _PassAlong())
         # As Akka: an element already waiting is forwarded, an inlet already closed finishes.
         if self.is_available(from_):
             self.emit(to, self.grab(from_), lambda: self.try_pull(from_))
-        if do_finish and self.is_closed(from_) and not self.is_available(from_):
-            self.complete(to)
+        if do_finish and self.is_closed(from_):
+            self.complete_stage()
             return
         if do_pull:
             self.try_pull(from_)
@@ -947,11 +950,15 @@ class GraphStageLogic(_LogicFields):
         Raises:
             Nothing: ports already closed are left as they are.
         """
+        self._complete_stage(STAGE_WAS_COMPLETED)
+
+    def _complete_stage(self, cause: BaseException) -> None:
+        """``complete_stage``, cancelling the inlets with ``cause``."""
         # The hook runs first: closing the last port may stop the stage (post_stop).
         self._extra_complete()
         for i in self.shape.inlets:
             if i in self._conns:
-                self.cancel(i, STAGE_WAS_COMPLETED)
+                self.cancel(i, cause)
         for o in self.shape.outlets:
             if o in self._conns:
                 self.complete(o)
@@ -985,13 +992,18 @@ class GraphStageLogic(_LogicFields):
             self._stop_soon()
 
     def cancel_stage(self, cause: BaseException) -> None:
-        """React to a cancellation with ``cause``: complete for a normal one, else fail.
+        """React to a cancellation with ``cause``: for a normal one (a
+        ``SubscriptionWithCancelError``, e.g. ``NoMoreElementsNeeded``) complete the stage,
+        cancelling its inlets with that same cause (as Akka's ``cancelStage``); for any
+        other, fail it with ``cause``.
 
         Raises:
             Nothing (as ``complete_stage``/``fail_stage``).
         """
-        if cause is None or isinstance(cause, SubscriptionWithCancelError):
+        if cause is None:
             self.complete_stage()
+        elif isinstance(cause, SubscriptionWithCancelError):
+            self._complete_stage(cause)
         else:
             self.fail_stage(cause)
 

@@ -1,0 +1,163 @@
+"""Custom-stage API defects an exploratory review found (a user writing stages as Akka's
+"Custom stream processing" documents), each checked on both paths.
+
+- ``pass_along(from_, to, do_finish, do_fail)``: ``from_`` finishing (failing) completes
+  (fails) the *stage*, as Akka's ``PassAlongHandler`` does (``completeStage()`` /
+  ``failStage(ex)``); before, only ``to`` was closed and the stage's other inlets were
+  never cancelled.
+- A normal cancellation's cause (``NoMoreElementsNeeded``) reaches upstream as it is, as
+  Akka's ``cancelStage(cause)`` passes it on; before, every stage replaced it with
+  ``StageWasCompleted``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reactive import ClosedShape, Flow, GraphDSL, Keep, Materializer, RunnableGraph
+from reactive.stage import (
+    EAGER_TERMINATE_INPUT,
+    FanInShape2,
+    FlowShape,
+    GraphStage,
+    GraphStageLogic,
+    InHandler,
+    Inlet,
+    NoMoreElementsNeeded,
+    OutHandler,
+    Outlet,
+)
+from reactive.testkit import TestSink, TestSource
+
+
+class _Forward(GraphStage[FanInShape2]):
+    """``data`` passed along to ``out``; ``ctl`` a control inlet the stage keeps reading."""
+
+    def __init__(self, do_finish: bool = True, do_fail: bool = True) -> None:
+        self.shape = FanInShape2(Inlet("Fwd.data"), Inlet("Fwd.ctl"), Outlet("Fwd.out"))
+        self.do_finish = do_finish
+        self.do_fail = do_fail
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        s = self.shape
+        stage = self
+
+        class Logic(GraphStageLogic, InHandler, OutHandler):
+            def __init__(self) -> None:
+                super().__init__(s)
+                self.set_handler(s.out, self)
+                self.set_handler(s.in0, EAGER_TERMINATE_INPUT)
+                self.set_handler(s.in1, self)
+
+            def pre_start(self) -> None:
+                self.pass_along(s.in0, s.out, stage.do_finish, stage.do_fail, do_pull=True)
+                self.pull(s.in1)
+
+            def on_pull(self) -> None:
+                pass
+
+            def on_push(self) -> None:
+                self.grab(s.in1)
+                self.pull(s.in1)
+
+        return Logic()
+
+
+def _graph(stage: _Forward) -> Any:
+    def blueprint(b: Any, data: Any, ctl: Any, sink: Any) -> Any:
+        f = b.add(stage)
+        data.out >> f.in0
+        ctl.out >> f.in1
+        f.out >> sink.in_
+        return ClosedShape
+
+    probes = (TestSource.probe(), TestSource.probe(), TestSink.probe())
+    return RunnableGraph.from_graph(GraphDSL.create(blueprint, *probes))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_pass_along_finishing_completes_the_stage(fast: bool) -> None:
+    async with Materializer(fast_paths=fast) as mat:
+        data, ctl, sink = _graph(_Forward()).run(mat)
+        sink.request(5)
+        data.send_next(1)
+        await sink.expect_next(1)
+        data.send_complete()
+        await sink.expect_complete()
+        await ctl.expect_cancellation()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_pass_along_failing_fails_the_stage(fast: bool) -> None:
+    async with Materializer(fast_paths=fast) as mat:
+        data, ctl, sink = _graph(_Forward()).run(mat)
+        sink.request(5)
+        data.send_error(ValueError("data failed"))
+        err = await sink.expect_error()
+        assert isinstance(err, ValueError)
+        await ctl.expect_cancellation()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_pass_along_without_do_finish_leaves_the_stage_running(fast: bool) -> None:
+    async with Materializer(fast_paths=fast) as mat:
+        data, ctl, sink = _graph(_Forward(do_finish=False)).run(mat)
+        sink.request(5)
+        data.send_complete()
+        await sink.expect_no_message(0.05)
+        ctl.send_next(7)  # still read: the stage runs on
+        await ctl.expect_request()
+        sink.cancel()
+        await ctl.expect_cancellation()
+
+
+class _Pass(GraphStage[FlowShape]):
+    """A custom stage with the default ``on_downstream_finish`` (``cancel_stage``)."""
+
+    def __init__(self) -> None:
+        self.shape = FlowShape(Inlet("Pass.in"), Outlet("Pass.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        s = self.shape
+
+        class Logic(GraphStageLogic, InHandler, OutHandler):
+            def __init__(self) -> None:
+                super().__init__(s)
+                self.set_handlers(s.in_, s.out, self)
+
+            def on_push(self) -> None:
+                self.push(s.out, self.grab(s.in_))
+
+            def on_pull(self) -> None:
+                self.pull(s.in_)
+
+        return Logic()
+
+
+class _Cause(NoMoreElementsNeeded):
+    """A normal cancellation cause of the test's own."""
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("via", ["custom", "map", "map+filter"])
+async def test_a_normal_cancellation_cause_reaches_upstream_as_it_is(fast: bool, via: str) -> None:
+    flows = {
+        "custom": Flow.from_graph(_Pass()),
+        "map": Flow().map(lambda x: x),
+        "map+filter": Flow().map(lambda x: x).filter(lambda x: True),
+    }
+    async with Materializer(fast_paths=fast) as mat:
+        src, sink = TestSource.probe().via(flows[via]).to_mat(TestSink.probe(), Keep.both).run(mat)
+        sink.request(1)
+        src.send_next(1)
+        await sink.expect_next(1)
+        sink.cancel()
+        assert isinstance(await src.expect_cancellation(), NoMoreElementsNeeded)
+        src2, sink2 = (
+            TestSource.probe().via(flows[via]).to_mat(TestSink.probe(), Keep.both).run(mat)
+        )
+        cause = _Cause("done here")
+        sink2.cancel(cause)
+        assert await src2.expect_cancellation() is cause
