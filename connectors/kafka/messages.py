@@ -441,16 +441,18 @@ class CommittableOffsetBatch:
     """An immutable set of offsets to commit together, the highest per partition.
 
     ``CommittableOffsetBatch.empty().updated(o1).updated(o2)`` keeps, for each
-    (group, topic, partition), the highest record offset seen; ``batch_size``
-    counts every offset added. All offsets of one group must come from the same
-    consumer (the same committer), as in Alpakka; :meth:`commit` commits each
-    group's offsets through its committer, concurrently, and waits for all.
+    (group, topic, partition), the highest record offset seen, and the committer
+    (consumer) of the offset added last for it (as Alpakka's batch: one group's offsets
+    may come from several consumers, e.g. two sources of one group on different topics,
+    or a consumer restarted mid-batch); ``batch_size`` counts every offset added.
+    :meth:`commit` commits the offsets of each committer through it, concurrently, and
+    waits for all.
     """
 
     __slots__ = ("_batch_size", "_committers", "_offsets")
 
     _offsets: Mapping[GroupTopicPartition, int]
-    _committers: Mapping[str, KafkaCommitterRef]
+    _committers: Mapping[GroupTopicPartition, KafkaCommitterRef]
     _batch_size: int
 
     def __init__(self) -> None:
@@ -463,7 +465,7 @@ class CommittableOffsetBatch:
     def _make(
         cls,
         offsets: Mapping[GroupTopicPartition, int],
-        committers: Mapping[str, KafkaCommitterRef],
+        committers: Mapping[GroupTopicPartition, KafkaCommitterRef],
         batch_size: int,
     ) -> CommittableOffsetBatch:
         batch = cls.__new__(cls)
@@ -486,19 +488,15 @@ class CommittableOffsetBatch:
         return batch
 
     def updated(self, committable: Committable) -> CommittableOffsetBatch:
-        """A new batch with ``committable`` (an offset or a whole batch) merged in.
+        """A new batch with ``committable`` (an offset or a whole batch) merged in: the
+        highest offset per partition, the committer of what was merged last.
 
         Raises:
-            ValueError: ``committable`` belongs to a group whose offsets in
-                this batch come from a different committer (consumer).
             TypeError: ``committable`` is neither kind.
         """
         if isinstance(committable, CommittableOffset):
-            return self._merge(
-                ((committable.group_topic_partition, committable.offset),),
-                ((committable.group_id, committable.committer),),
-                1,
-            )
+            key = committable.group_topic_partition
+            return self._merge(((key, committable.offset),), ((key, committable.committer),), 1)
         if isinstance(committable, CommittableOffsetBatch):
             return self._merge(
                 committable._offsets.items(),
@@ -513,18 +511,11 @@ class CommittableOffsetBatch:
     def _merge(
         self,
         offsets: Iterable[tuple[GroupTopicPartition, int]],
-        committers: Iterable[tuple[str, KafkaCommitterRef]],
+        committers: Iterable[tuple[GroupTopicPartition, KafkaCommitterRef]],
         batch_size: int,
     ) -> CommittableOffsetBatch:
         new_committers = dict(self._committers)
-        for group_id, committer in committers:
-            known = new_committers.setdefault(group_id, committer)
-            if known is not committer:
-                raise ValueError(
-                    f"CommittableOffsetBatch: the offsets of group {group_id!r} come from "
-                    f"two different consumers ({known!r} and {committer!r}); a batch "
-                    "commits one group through one consumer"
-                )
+        new_committers.update(committers)  # the last committer wins (Alpakka #942)
         new_offsets = dict(self._offsets)
         for key, offset in offsets:
             previous = new_offsets.get(key)
@@ -547,10 +538,15 @@ class CommittableOffsetBatch:
 
     def committer_offsets(self) -> list[tuple[KafkaCommitterRef, dict[TopicPartition, int]]]:
         """Per committer, the offsets to hand to its ``commit``: next offset to read (+1)."""
-        per_group: dict[str, dict[TopicPartition, int]] = {}
+        per_committer: dict[int, tuple[KafkaCommitterRef, dict[TopicPartition, int]]] = {}
+        committers = self._committers
         for key, offset in self._offsets.items():
-            per_group.setdefault(key.group_id, {})[key.topic_partition] = offset + 1
-        return [(self._committers[group], offsets) for group, offsets in per_group.items()]
+            committer = committers[key]
+            entry = per_committer.get(id(committer))
+            if entry is None:
+                entry = per_committer[id(committer)] = (committer, {})
+            entry[1][key.topic_partition] = offset + 1
+        return list(per_committer.values())
 
     async def commit(self) -> None:
         """Commit every offset (+1) through its committer and wait for all acks.

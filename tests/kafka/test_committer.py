@@ -275,3 +275,27 @@ async def test_non_committable_elements_fail_with_a_clear_error(
     done = Source.from_iterable(["not an offset"]).run_with(Committer.sink(), materializer)
     with pytest.raises(TypeError, match=r"\[Committer.sink\] expects CommittableOffset"):
         await done
+
+
+async def test_one_committer_commits_two_consumers_of_one_group(
+    kafka_bootstrap: str, kafka_topic_factory: Any, materializer: Materializer
+) -> None:
+    """Two committable sources of the same group (different topics) into one
+    ``Committer.sink``: each partition's offsets are committed through the consumer
+    they came from (Alpakka keeps a committer per GroupTopicPartition). Before, the
+    stage failed at the second consumer's first offset and nothing was committed."""
+    a, b = await kafka_topic_factory(), await kafka_topic_factory()
+    group = unique_group_id()
+    await produce_values(kafka_bootstrap, a, [b"a"] * 3)
+    await produce_values(kafka_bootstrap, b, [b"b"] * 4)
+    s = settings(kafka_bootstrap, group)
+    done = (
+        Consumer.committable_source(s, Subscriptions.assignment((a, 0)))
+        .merge(Consumer.committable_source(s, Subscriptions.assignment((b, 0))))
+        .map(lambda m: m.committable_offset)
+        .take(7)
+        .run_with(Committer.sink(CommitterSettings(max_batch=100, max_interval=3600)), materializer)
+    )
+    assert await asyncio.wait_for(done, 30) is Done
+    assert await committed_offsets(kafka_bootstrap, group, a) == {0: 3}
+    assert await committed_offsets(kafka_bootstrap, group, b) == {0: 4}

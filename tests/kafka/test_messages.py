@@ -173,10 +173,24 @@ def test_batches_merge_keeping_highest_and_summing_sizes():
     assert merged == b.updated(a)
 
 
-def test_batch_refuses_two_committers_for_one_group():
-    batch = CommittableOffsetBatch.of(offset(RecordingCommitter(), 0, 1))
-    with pytest.raises(ValueError, match="group 'g' come from two different consumers"):
-        batch.updated(offset(RecordingCommitter(), 1, 1))
+async def test_one_group_from_two_consumers_commits_each_partition_through_its_own():
+    """As Alpakka (committers per GroupTopicPartition, akka/alpakka-kafka#942): two
+    sources of one group, or a consumer restarted mid-batch; before, the batch refused
+    the second committer (and a Committer stage failed the stream)."""
+    c1, c2 = RecordingCommitter(), RecordingCommitter()
+    batch = CommittableOffsetBatch.of(offset(c1, 0, 1), offset(c2, 1, 4))
+    batch = batch.updated(CommittableOffsetBatch.of(offset(c2, 2, 2)))
+    await batch.commit()
+    assert c1.commits == [{TopicPartition("t", 0): 2}]
+    assert c2.commits == [{TopicPartition("t", 1): 5, TopicPartition("t", 2): 3}]
+
+
+async def test_the_last_committer_of_a_partition_wins():
+    old, new = RecordingCommitter(), RecordingCommitter()
+    batch = CommittableOffsetBatch.of(offset(old, 0, 5), offset(new, 0, 3))
+    assert batch.offsets() == {GroupTopicPartition("g", "t", 0): 5}  # the highest offset
+    await batch.commit()
+    assert (old.commits, new.commits) == ([], [{TopicPartition("t", 0): 6}])
 
 
 def test_batch_refuses_other_things():

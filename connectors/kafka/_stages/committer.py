@@ -118,7 +118,8 @@ class OffsetBatcher:
     """The batch being collected, as plain mutable dicts (shared by the committer stages).
 
     ``offsets`` maps (group, topic, partition) to the highest record offset added,
-    ``committers`` a group to the committer of its offsets, ``count`` counts every
+    ``committers`` each to the committer of the offset added last for it (one group's
+    offsets may come from several consumers, as in Alpakka), ``count`` counts every
     offset added (the batch size). Performance: merging each offset into an immutable
     ``CommittableOffsetBatch`` copied its dicts once per record; the batch object is
     built once, by :meth:`take`, when it is committed.
@@ -129,7 +130,7 @@ class OffsetBatcher:
     def __init__(self, stage_name: str) -> None:
         self.stage_name = stage_name
         self.offsets: dict[tuple[str, str, int], int] = {}
-        self.committers: dict[str, Any] = {}
+        self.committers: dict[tuple[str, str, int], Any] = {}
         self.count = 0
         #: The highest offset handed to a commit, per (group, topic, partition).
         self.committed: dict[tuple[str, str, int], int] = {}
@@ -138,10 +139,8 @@ class OffsetBatcher:
 
     def add_offset(self, x: CommittableOffset) -> None:
         """Add one offset (keeps the highest per partition)."""
-        group = x.group_id
-        if self.committers.get(group) is not x.committer:
-            self._add_committer(group, x.committer)
-        key = (group, x.topic, x.partition)
+        key = (x.group_id, x.topic, x.partition)
+        self.committers[key] = x.committer
         offset = x.offset
         offsets = self.offsets
         previous = offsets.get(key)
@@ -154,24 +153,20 @@ class OffsetBatcher:
 
         Raises:
             TypeError: ``x`` is neither (the message names the stage).
-            ValueError: a group's offsets come from two different consumers.
         """
         if isinstance(x, CommittableOffset):
             self.add_offset(x)
         elif isinstance(x, CommittableOffsetBatch):
-            for group, committer in x._committers.items():
-                if self.committers.get(group) is not committer:
-                    self._add_committer(group, committer)
             offsets = self.offsets
+            committers = x._committers
             for gtp, offset in x._offsets.items():
                 key = (gtp.group_id, gtp.topic, gtp.partition)
+                self.committers[key] = committers[gtp]
                 previous = offsets.get(key)
                 if previous is None or offset > previous:
                     offsets[key] = offset
             if offsets:
                 self.count += x.batch_size
-            else:
-                self.committers.clear()
         else:
             raise TypeError(
                 f"[{self.stage_name}] expects CommittableOffset or CommittableOffsetBatch "
@@ -206,15 +201,6 @@ class OffsetBatcher:
                 self.stale,
             )
 
-    def _add_committer(self, group: str, committer: Any) -> None:
-        known = self.committers.setdefault(group, committer)
-        if known is not committer:
-            raise ValueError(
-                f"[{self.stage_name}] the offsets of group {group!r} come from two "
-                f"different consumers ({known!r} and {committer!r}); a batch commits one "
-                "group through one consumer"
-            )
-
     def __bool__(self) -> bool:
         return bool(self.offsets)
 
@@ -226,7 +212,9 @@ class OffsetBatcher:
         counted in ``stale`` and logged.
         """
         committed = self.committed
+        committers = self.committers
         offsets: dict[GroupTopicPartition, int] = {}
+        by: dict[GroupTopicPartition, Any] = {}
         for key, o in self.offsets.items():
             done = committed.get(key)
             if done is not None and o <= done:
@@ -234,8 +222,10 @@ class OffsetBatcher:
                     self._stale(key, o, done)
                 continue
             committed[key] = o
-            offsets[GroupTopicPartition(*key)] = o
-        batch = CommittableOffsetBatch._make(offsets, self.committers, self.count)
+            gtp = GroupTopicPartition(*key)
+            offsets[gtp] = o
+            by[gtp] = committers[key]
+        batch = CommittableOffsetBatch._make(offsets, by, self.count)
         self.offsets = {}
         self.committers = {}
         self.count = 0
