@@ -468,3 +468,38 @@ async def test_drain_and_shutdown_raises_the_stream_failure(
     with pytest.raises(ValueError, match="cannot process bad"):
         await control.drain_and_shutdown()
     await asyncio.wait_for(control.is_shutdown, 5)
+
+
+@pytest.mark.parametrize("method", ["on_partitions_assigned", "on_partitions_revoked"])
+async def test_a_rebalance_listener_that_raises_fails_the_source(
+    kafka_bootstrap: str,
+    kafka_topic: str,
+    kafka_group_id: str,
+    materializer: Materializer,
+    method: str,
+) -> None:
+    """As Kafka's ``poll()`` throws what a listener threw (and Alpakka's consumer then
+    stops): the source fails with the listener's exception, noted, and takes no record
+    of the assignment the listener failed to prepare. Before, the exception was only
+    logged and the records processed as if the listener had succeeded."""
+    await produce_values(kafka_bootstrap, kafka_topic, ["a", "b"])
+
+    class Listener:
+        def on_partitions_revoked(self, tps: frozenset[TopicPartition]) -> None:
+            if method == "on_partitions_revoked":  # (the first join revokes nothing)
+                raise RuntimeError("revoke failed")
+
+        async def on_partitions_assigned(self, tps: frozenset[TopicPartition]) -> None:
+            if method == "on_partitions_assigned":
+                raise RuntimeError("restore failed")
+
+    subscription = Subscriptions.topics(kafka_topic).with_rebalance_listener(Listener())
+    control, done = (
+        Consumer.plain_source(settings(kafka_bootstrap, kafka_group_id), subscription)
+        .to_mat(Sink.seq(), Keep.both)
+        .run(materializer)
+    )
+    with pytest.raises(RuntimeError, match="failed") as info:
+        await asyncio.wait_for(done, 30)
+    assert f"raised by the rebalance listener's {method} (stage [" in info.value.__notes__[0]
+    await asyncio.wait_for(control.is_shutdown, 10)

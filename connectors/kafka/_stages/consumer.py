@@ -151,15 +151,20 @@ class _Listener(ConsumerRebalanceListener):
         await self._logic._assigned(frozenset(assigned))
 
 
-async def _call_user(name: str, fn: Callable[[Any], Any] | None, tps: frozenset[Any]) -> None:
+async def _call_user(
+    name: str, what: str, fn: Callable[[Any], Any] | None, tps: frozenset[Any]
+) -> BaseException | None:
+    """Call the user's rebalance listener method ``what``; what it raised, noted."""
     if fn is None:
-        return
+        return None
     try:
         result = fn(tps)
         if inspect.isawaitable(result):
             await result
-    except Exception:
-        log.exception("[%s] the rebalance listener raised", name)
+    except Exception as exc:
+        exc.add_note(f"raised by the rebalance listener's {what} (stage [{name}])")
+        return exc
+    return None
 
 
 # -- the stage --------------------------------------------------------------------------
@@ -766,7 +771,16 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._rebalancing = listener is not None
         self._cb_revoked.invoke(tps)
         if listener is not None:
-            await _call_user(self.stage_name, listener.on_partitions_revoked, tps)
+            failed = await _call_user(
+                self.stage_name, "on_partitions_revoked", listener.on_partitions_revoked, tps
+            )
+            if failed is not None:
+                # As Kafka's poll() throwing what a listener threw: the source fails (no
+                # record is taken meanwhile: ``_rebalancing`` stays set), once the commits
+                # already requested landed.
+                await self._committer.flush(self._settings.commit_timeout)
+                self._cb_failed.invoke(failed)
+                return
         # Commits already requested for these partitions land before they move.
         await self._committer.flush(self._settings.commit_timeout)
 
@@ -779,11 +793,19 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._cb_assigned.invoke(tps)
         listener = self._subscription.rebalance_listener
         if listener is not None:
+            failed: BaseException | None = None
             try:
-                await _call_user(self.stage_name, listener.on_partitions_assigned, tps)
+                failed = await _call_user(
+                    self.stage_name, "on_partitions_assigned", listener.on_partitions_assigned, tps
+                )
             finally:
-                self._rebalancing = False
-                self._wake()
+                if failed is None:
+                    self._rebalancing = False
+                    self._wake()
+            if failed is not None:
+                # The new partitions' records are never taken: the source fails, as
+                # Kafka's poll() throws what the listener threw.
+                self._cb_failed.invoke(failed)
 
 
 class _SingleLogic(_ConsumerLogic):
