@@ -205,15 +205,16 @@ class _Contexts:
         self.name = name
         self.kind: str | None = None
         self.offset_type: Any = None
-        self.committers: dict[str, Any] = {}
+        #: The committer of the offset seen last, per (group, topic, partition).
+        self.committers: dict[_Part, Any] = {}
 
     def position(self, ctx: Any) -> tuple[_Part, int]:
         kind = self.kind
         if kind == "kafka" and ctx.__class__ is self.offset_type:
-            group = ctx.group_id
-            if self.committers.get(group) is not ctx.committer:
-                self.committers[group] = ctx.committer
-            return (group, ctx.topic, ctx.partition), ctx.offset
+            part = (ctx.group_id, ctx.topic, ctx.partition)
+            if self.committers.get(part) is not ctx.committer:
+                self.committers[part] = ctx.committer
+            return part, ctx.offset
         if kind != "kafka" and isinstance(ctx, tuple) and len(ctx) == 2:
             part, off = ctx
             if off.__class__ is int and (part.__class__ in _SIMPLE or _hashable(part)):
@@ -244,9 +245,12 @@ class _Contexts:
     def build(self, points: dict[Any, int]) -> Any:
         if self.kind == "kafka":
             messages = _kafka_types()
-            offsets = {messages.GroupTopicPartition(*part): o for part, o in points.items()}
-            groups = {part[0] for part in points}
-            committers = {g: self.committers[g] for g in groups}
+            offsets = {}
+            committers = {}
+            for part, o in points.items():
+                gtp = messages.GroupTopicPartition(*part)
+                offsets[gtp] = o
+                committers[gtp] = self.committers[part]
             return messages.CommittableOffsetBatch._make(offsets, committers, len(offsets))
         return points
 

@@ -555,7 +555,7 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
     def __init__(self, stage: WindowedStage) -> None:
         super().__init__(stage)
         self.contexts = _Contexts(lambda: self.stage_name)
-        self.observers: dict[str, _Observed] = {}
+        self.observers: dict[tuple[str, int], _Observed] = {}
         self.cur_ctx: Any = None
         self.cur_pos: tuple[Any, int] | None = None
         self.first: dict[Any, int] = {}
@@ -688,17 +688,21 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
 
     def _build(self, points: dict[Any, int]) -> Any:
         messages = _kafka_types()
-        offsets = {messages.GroupTopicPartition(*part): o for part, o in points.items()}
+        offsets = {}
         committers = {}
-        for part in points:
+        observers = self.observers
+        for part, o in points.items():
+            gtp = messages.GroupTopicPartition(*part)
+            offsets[gtp] = o
+            # One observer per consumer (committer) of a group: a batch commits the
+            # partitions of one consumer with one call.
             group = part[0]
-            observer = self.observers.get(group)
-            inner = self.contexts.committers[group]
+            inner = self.contexts.committers[part]
+            key = (group, id(inner))
+            observer = observers.get(key)
             if observer is None or observer.inner is not inner:
-                observer = self.observers[group] = _Observed(
-                    inner, group, self._committed_cb.invoke
-                )
-            committers[group] = observer
+                observer = observers[key] = _Observed(inner, group, self._committed_cb.invoke)
+            committers[gtp] = observer
         return messages.CommittableOffsetBatch._make(offsets, committers, len(offsets))
 
     def _on_committed(self, offsets: dict[Any, int]) -> None:
