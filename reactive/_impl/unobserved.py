@@ -26,6 +26,10 @@ and promises failed without a stage failing (e.g. a lazy operator's
 only ends are a ``Sink.queue()``, a subscriber or a test probe) reports it there and is
 not logged either. Like asyncio's, the report comes when the promise is collected: at
 once when nothing else refers to it, otherwise at the next garbage collection.
+
+A failure that nothing downstream can carry (a stage's handler raised while every outlet
+of the stage was closed: a custom sink, or a push to a completed outlet) and that failed
+no promise by the end of the current callback is logged then (:func:`check_reached`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import asyncio
 import logging
 from typing import Any
 
-__all__ = ["ResultPromise", "note_failure", "observed"]
+__all__ = ["ResultPromise", "check_reached", "note_failure", "observed"]
 
 log = logging.getLogger("reactive")
 
@@ -84,6 +88,31 @@ def note_failure(exc: BaseException, stage: str) -> None:
     rec = _record(exc, True)
     if rec is not None and rec.stage is None:
         rec.stage = stage
+
+
+def check_reached(exc: BaseException, loop: asyncio.AbstractEventLoop) -> None:
+    """``exc`` failed a stage whose outlets were all closed already (a sink's handler
+    raised, or a stage pushed to an outlet it had completed): it cannot travel
+    downstream. Once the current callback is done (the stage's own materialized value
+    is settled by then), it is logged unless a promise got it or it was observed: a
+    failure that reaches no awaitable is not lost silently either."""
+    rec = _record(exc, False)
+    if rec is None or rec.stage is None:
+        return
+    loop.call_soon(_report_unreached, exc, rec)
+
+
+def _report_unreached(exc: BaseException, rec: _Failure) -> None:
+    if rec.promises or rec.observed or rec.logged:
+        return
+    rec.logged = True
+    log.error(
+        "[%s] a stream failed and the failure reached no awaitable (nothing downstream "
+        "could carry it): %r",
+        rec.stage,
+        exc,
+        exc_info=exc,
+    )
 
 
 def observed(exc: BaseException) -> BaseException:

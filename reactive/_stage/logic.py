@@ -37,7 +37,7 @@ from .._impl.interpreter import (
     PULLED,
     Connection,
 )
-from .._impl.unobserved import note_failure
+from .._impl.unobserved import check_reached, note_failure
 from .._keep import NotUsed
 from .._supervision import Supervision
 from .shapes import Inlet, Outlet, Shape
@@ -1164,7 +1164,13 @@ class GraphStageLogic(_LogicFields):
             # The note a fused run gives its operators' functions' exceptions.
             note_function(exc, kind, self._stage_name)
         self._keep_going = False
+        conns = self._conns
+        # Every outlet already closed (a sink, or a stage that completed its outlet and
+        # then pushed to it): nothing downstream can carry the failure.
+        unreached = all(conns[o].state & OUT_CLOSED for o in self.shape.outlets if o in conns)
         self.fail_stage(exc)
+        if unreached:
+            check_reached(exc, self._loop)
         if not self._stopped:
             self._stop()
 

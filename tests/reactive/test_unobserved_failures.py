@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from reactive import (
+    Flow,
     Keep,
     Materializer,
     NotUsed,
@@ -26,6 +27,16 @@ from reactive import (
     RestartSource,
     Sink,
     Source,
+)
+from reactive.stage import (
+    FlowShape,
+    GraphStage,
+    GraphStageLogic,
+    InHandler,
+    Inlet,
+    OutHandler,
+    Outlet,
+    SinkShape,
 )
 from reactive.testkit import ManualClock, TestSink, TestSource
 
@@ -297,4 +308,104 @@ async def test_an_inner_failure_a_restart_handles_is_not_reported(
     await queue.watch_completion()
     await settle()
     assert seen == [2]
+    assert unobserved(caplog) == []
+
+
+# -- failures nothing downstream can carry (found by an exploratory review) --------------
+def unreached(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == "reactive" and "the failure reached no awaitable" in r.getMessage()
+    ]
+
+
+class _RaisingSink(GraphStage[SinkShape]):
+    """A custom sink materializing no awaitable whose ``on_push`` raises at 3."""
+
+    def __init__(self) -> None:
+        self.shape = SinkShape(Inlet("RaisingSink.in"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        shape = self.shape
+
+        class Logic(GraphStageLogic, InHandler):
+            def __init__(self) -> None:
+                super().__init__(shape)
+                self.set_handler(shape.in_, self)
+
+            def pre_start(self) -> None:
+                self.pull(shape.in_)
+
+            def on_push(self) -> None:
+                if self.grab(shape.in_) == 3:
+                    raise Boom("bug in my sink")
+                self.pull(shape.in_)
+
+        return Logic()
+
+
+class _CompleteThenPush(GraphStage[FlowShape]):
+    """Completes its outlet, then pushes to it (a PortStateError downstream never sees)."""
+
+    def __init__(self) -> None:
+        self.shape = FlowShape(Inlet("CTP.in"), Outlet("CTP.out"))
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        shape = self.shape
+
+        class Logic(GraphStageLogic, InHandler, OutHandler):
+            def __init__(self) -> None:
+                super().__init__(shape)
+                self.set_handlers(shape.in_, shape.out, self)
+
+            def on_push(self) -> None:
+                x = self.grab(shape.in_)
+                self.complete(shape.out)
+                self.push(shape.out, x)
+
+            def on_pull(self) -> None:
+                self.pull(shape.in_)
+
+        return Logic()
+
+
+async def test_a_sinks_own_failure_reaching_no_awaitable_is_logged(
+    materializer: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A custom sink without an awaitable materialized value: its handler's exception
+    fails the stream, and before nothing said so (not a record, not a log line)."""
+    Source.from_iterable(range(10)).run_with(Sink.from_graph(_RaisingSink()), materializer)
+    await settle()
+    records = unreached(caplog)
+    assert len(records) == 1
+    assert records[0].getMessage().startswith("[_RaisingSink] ")
+    assert "Boom('bug in my sink')" in records[0].getMessage()
+    assert records[0].exc_info is not None and isinstance(records[0].exc_info[1], Boom)
+    assert unobserved(caplog) == []
+
+
+async def test_a_push_to_a_completed_outlet_is_logged(
+    materializer: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    got = await (
+        Source.from_iterable([1, 2])
+        .via(Flow.from_graph(_CompleteThenPush()))
+        .run_with(Sink.seq(), materializer)
+    )
+    assert got == []  # downstream saw the completion first, as in Akka
+    await settle()
+    records = unreached(caplog)
+    assert len(records) == 1
+    assert "Cannot push closed port" in records[0].getMessage()
+
+
+async def test_a_sinks_failure_that_fails_its_result_is_not_logged_twice(
+    materializer: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A built-in sink failing its own result: the result carries it (awaited here)."""
+    with pytest.raises(Boom):
+        await Source.from_iterable([1]).run_with(Sink.foreach(boom), materializer)
+    await settle()
+    assert unreached(caplog) == []
     assert unobserved(caplog) == []
