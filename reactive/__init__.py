@@ -26,6 +26,7 @@ from ._dsl.restart import RestartFlow, RestartSink, RestartSource, RetryFlow
 from ._dsl.with_context import FlowWithContext, SourceWithContext
 from ._errors import (
     AbruptTerminationError,
+    AsyncCallCancelledError,
     BufferOverflowError,
     IllegalGraphError,
     NeverMaterializedError,
@@ -86,6 +87,7 @@ from ._version import __version__ as __version__
 
 __all__ = [
     "AbruptTerminationError",
+    "AsyncCallCancelledError",
     "Attributes",
     "BroadcastHub",
     "BufferOverflowError",

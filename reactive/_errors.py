@@ -22,6 +22,8 @@
           +-- PartitionOutOfBoundsError   (also an IndexError) Partition chose no output
           +-- QueueConcurrencyError       (also a RuntimeError) too many waiting offers/pulls
           +-- RetryFlowError              the flow in RetryFlow broke one-in one-out
+          +-- AsyncCallCancelledError     the awaitable a map_async/scan_async/... call
+          |                               returned was cancelled
           +-- SubscriptionRejectedError   [reactive.rs] a publisher refused a subscriber
           +-- SubscriptionWithCancelError [reactive.stage] a cancellation cause, no failure
           |    +-- NoMoreElementsNeeded   the default cause of cancel(inlet)
@@ -71,6 +73,7 @@ __all__ = [
     "PartitionOutOfBoundsError",
     "QueueConcurrencyError",
     "RetryFlowError",
+    "AsyncCallCancelledError",
     "SubscriptionRejectedError",
     "SubscriptionWithCancelError",
     "NoMoreElementsNeeded",
@@ -182,6 +185,15 @@ class QueueConcurrencyError(StreamError, RuntimeError):
 
 class RetryFlowError(StreamError):
     """The flow wrapped by ``RetryFlow`` broke its one-in one-out contract."""
+
+
+class AsyncCallCancelledError(StreamError):
+    """The awaitable a call of an asynchronous operator's function returned was cancelled
+    (``map_async``, ``map_async_unordered``, ``map_async_partitioned``, ``foreach_async``,
+    ``scan_async``, ``fold_async``): the call's failure, decided on by supervision like
+    any exception it raised (as Akka decides on a future failed with a
+    CancellationException). Raising ``asyncio.CancelledError`` itself out of the stream
+    would look like the cancellation of the task awaiting it; ``__cause__`` holds it."""
 
 
 class SubscriptionRejectedError(StreamError):

@@ -22,7 +22,7 @@ from .._stage.batch import (
 )
 from .._stage.logic import GraphStageLogic, _Batch
 from .._supervision import Supervision
-from .asyncsupport import AwaitingLogicMixin
+from .asyncsupport import AwaitingLogicMixin, call_cancelled, not_awaitable
 from .simple import FlowLogic, FlowStage
 
 if TYPE_CHECKING:
@@ -376,6 +376,8 @@ class _MapAsyncLogic(FlowLogic):
 
     def _start(self, x: Any) -> None:
         aw = self.f(x)
+        if type(aw) is not _CoroutineType and not inspect.isawaitable(aw):
+            raise not_awaitable(self._stage_name, aw)
         # slot[1] holds the awaitable until a worker picks it up, then the outcome
         slot: list[Any] = [_RUNNING, aw]
         self.inflight += 1
@@ -397,9 +399,9 @@ class _MapAsyncLogic(FlowLogic):
                 slot[1] = stop.value
                 self.completed.append(slot)
                 return
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as cancelled:
                 slot[0] = _FAILED
-                slot[1] = asyncio.CancelledError("map_async call was cancelled")
+                slot[1] = call_cancelled(self._stage_name, cancelled)
                 self.completed.append(slot)
                 return
             except Exception as exc:
@@ -443,10 +445,10 @@ class _MapAsyncLogic(FlowLogic):
                     try:
                         slot[1] = await aw
                         slot[0] = _OK
-                    except asyncio.CancelledError:
+                    except asyncio.CancelledError as cancelled:
                         if self._stopped:
                             raise  # cancelled by the stage stopping
-                        slot[1] = asyncio.CancelledError("map_async call was cancelled")
+                        slot[1] = call_cancelled(self._stage_name, cancelled)
                         slot[0] = _FAILED
                     except BaseException as exc:
                         slot[1] = exc
@@ -625,6 +627,8 @@ class _MapAsyncLogic(FlowLogic):
                                 # delivery, and that worker takes the call from ``todo``
                                 # once the delivery returns (no worker to wake or start).
                                 aw = self.f(y)
+                                if type(aw) is not _CoroutineType and not inspect.isawaitable(aw):
+                                    raise not_awaitable(self._stage_name, aw)
                                 slot = [_RUNNING, aw]
                                 self.inflight += 1
                                 slots.append(slot)  # (parallelism 1 is ordered)
@@ -836,7 +840,7 @@ class _ScanAsyncLogic(AwaitingLogicMixin, FlowLogic):
 
     def _done(self, fut: asyncio.Future[Any]) -> None:
         self.busy = False
-        exc = asyncio.CancelledError("step cancelled") if fut.cancelled() else fut.exception()
+        exc = call_cancelled(self._stage_name) if fut.cancelled() else fut.exception()
         if exc is None:
             self.acc = fut.result()
             if self.stage.emit_each:
@@ -977,9 +981,7 @@ class _MapAsyncPartitionedLogic(AwaitingLogicMixin, FlowLogic):
 
     def _done(self, fut: asyncio.Future[Any], slot: _Slot) -> None:
         if fut.cancelled():
-            exc: BaseException | None = asyncio.CancelledError(
-                f"[{self.stage_name}] a call was cancelled"
-            )
+            exc: BaseException | None = call_cancelled(self._stage_name)
         else:
             exc = fut.exception()
         self._finished(slot, exc, None if exc is not None else fut.result())

@@ -8,12 +8,33 @@ import inspect
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .._errors import AsyncCallCancelledError
 from .._stage.logic import GraphStageLogic
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["AwaitingLogicMixin"]
+__all__ = ["AwaitingLogicMixin", "call_cancelled", "not_awaitable"]
+
+
+def call_cancelled(
+    stage: str, cancelled: asyncio.CancelledError | None = None
+) -> AsyncCallCancelledError:
+    """The failure of a call whose awaitable was cancelled (an ``Exception``, so
+    supervision decides on it; asyncio's ``CancelledError`` as its cause)."""
+    err = AsyncCallCancelledError(
+        f"[{stage}] the awaitable a call of the function returned was cancelled"
+    )
+    err.__cause__ = cancelled if cancelled is not None else asyncio.CancelledError()
+    return err
+
+
+def not_awaitable(stage: str, got: Any) -> TypeError:
+    """The error for a function that was to return an awaitable and did not."""
+    return TypeError(
+        f"[{stage}] the function returned {type(got).__name__} {got!r}, not an awaitable "
+        "(give an async def function, or one returning an awaitable)"
+    )
 
 
 class AwaitingLogicMixin(GraphStageLogic):
@@ -42,8 +63,10 @@ class AwaitingLogicMixin(GraphStageLogic):
         loop = self._loop
         if inspect.iscoroutine(aw):
             fut: asyncio.Future[Any] = loop.create_task(aw)
-        else:
+        elif inspect.isawaitable(aw):
             fut = asyncio.ensure_future(aw, loop=loop)
+        else:
+            raise not_awaitable(self._stage_name, aw)
         inflight = self._await_inflight
         assert inflight is not None
         inflight.add(fut)

@@ -17,7 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reactive import Attributes, Done, Flow, Keep, Materializer, Sink, Source, Supervision
+from reactive import (
+    AsyncCallCancelledError,
+    Attributes,
+    Done,
+    Flow,
+    Keep,
+    Materializer,
+    Sink,
+    Source,
+    Supervision,
+)
 from reactive.testkit import ExpectationError, TestSink, TestSource
 from tests.reactive.support import Boom, flow_probes, resuming, settle
 
@@ -451,7 +461,9 @@ class TestMapAsync:
         self, materializer: Materializer, ordered: bool
     ) -> None:
         """A call whose awaitable is cancelled (not by the stage stopping) is a failure of
-        the stream, as in Akka a failed future; no element after it is emitted."""
+        the stream (an ``AsyncCallCancelledError``, not asyncio's ``CancelledError``: that
+        would look like the awaiting task's own cancellation), as in Akka a failed future;
+        no element after it is emitted."""
         loop = asyncio.get_running_loop()
 
         def f(x: int) -> Awaitable[int]:
@@ -463,8 +475,9 @@ class TestMapAsync:
             return fut
 
         flow = Flow().map_async(4, f) if ordered else Flow().map_async_unordered(4, f)
-        with pytest.raises(asyncio.CancelledError, match="map_async call was cancelled"):
+        with pytest.raises(AsyncCallCancelledError, match="was cancelled") as info:
             await Source.from_iterable(range(1, 10)).via(flow).run_with(Sink.seq(), materializer)
+        assert isinstance(info.value.__cause__, asyncio.CancelledError)
 
     async def test_map_async_runs_no_more_calls_than_parallelism_and_demand(
         self,
