@@ -90,10 +90,12 @@ class TimeOps(OpsBase[Out, Mat]):
         (default: the ``Attributes.input_buffer`` max, 16, as Akka).
 
         ``strategy`` (an ``OverflowStrategy``, default ``backpressure``) says what a full
-        buffer does. Emits when the head element's delay elapsed and downstream pulls.
-        Backpressures when the buffer is full (``backpressure``). Completes when upstream
-        completed and the buffer is empty. Fails when upstream fails (or on overflow with
-        ``fail``). Cancels when downstream cancels.
+        buffer does. (Akka's default, ``dropTail``, drops elements silently; here nothing
+        is dropped unless a dropping strategy is asked for.) Emits when the head element's
+        delay elapsed and downstream pulls. Backpressures when the buffer is full
+        (``backpressure``). Completes when upstream completed and the buffer is empty.
+        Fails when upstream fails (or on overflow with ``fail``). Cancels when downstream
+        cancels.
         """
         check(
             "delay(seconds, strategy, buffer_size)",
