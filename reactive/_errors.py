@@ -188,12 +188,16 @@ class RetryFlowError(StreamError):
 
 
 class AsyncCallCancelledError(StreamError):
-    """The awaitable a call of an asynchronous operator's function returned was cancelled
-    (``map_async``, ``map_async_unordered``, ``map_async_partitioned``, ``foreach_async``,
-    ``scan_async``, ``fold_async``): the call's failure, decided on by supervision like
-    any exception it raised (as Akka decides on a future failed with a
-    CancellationException). Raising ``asyncio.CancelledError`` itself out of the stream
-    would look like the cancellation of the task awaiting it; ``__cause__`` holds it."""
+    """An awaitable the stream awaited for you was cancelled: one a call of an
+    asynchronous operator's function returned (``map_async``, ``map_async_unordered``,
+    ``map_async_partitioned``, ``foreach_async``, ``scan_async``, ``fold_async``,
+    ``unfold_async``), or one a source awaits (``Source.from_awaitable``,
+    ``Source.maybe()``'s future, an async iterator's step, ``unfold_resource_async``'s
+    calls, a lazy source's ``f()``). It is a failure like any exception (supervision
+    decides on it where the operator supervises its function), as Akka's stages treat a
+    future failed with a CancellationException. Raising ``asyncio.CancelledError`` itself
+    out of the stream would look like the cancellation of the task awaiting it;
+    ``__cause__`` holds it."""
 
 
 class SubscriptionRejectedError(StreamError):

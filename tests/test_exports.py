@@ -16,7 +16,8 @@ import pytest
 import reactive
 
 REACTIVE = [
-    "AbruptTerminationError", "AsyncCallCancelledError", "Attributes", "Balance", "Broadcast", "BroadcastHub",
+    "AbruptTerminationError", "AsyncCallCancelledError", "Attributes", "Balance", "Broadcast",
+    "BroadcastHub",
     "BufferOverflowError", "Cancellable", "ClosedShape", "Concat", "Done", "EmitStrategy",
     "Flow",
     "FlowMonitor", "FlowMonitorState", "FlowShape", "FlowWithContext", "GraphDSL",

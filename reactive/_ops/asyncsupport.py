@@ -18,13 +18,13 @@ __all__ = ["AwaitingLogicMixin", "call_cancelled", "not_awaitable"]
 
 
 def call_cancelled(
-    stage: str, cancelled: asyncio.CancelledError | None = None
+    stage: str,
+    cancelled: asyncio.CancelledError | None = None,
+    what: str = "the awaitable a call of the function returned",
 ) -> AsyncCallCancelledError:
-    """The failure of a call whose awaitable was cancelled (an ``Exception``, so
-    supervision decides on it; asyncio's ``CancelledError`` as its cause)."""
-    err = AsyncCallCancelledError(
-        f"[{stage}] the awaitable a call of the function returned was cancelled"
-    )
+    """The failure of a stage whose awaitable ``what`` was cancelled (an ``Exception``,
+    so supervision decides on it; asyncio's ``CancelledError`` as its cause)."""
+    err = AsyncCallCancelledError(f"[{stage}] {what} was cancelled")
     err.__cause__ = cancelled if cancelled is not None else asyncio.CancelledError()
     return err
 

@@ -30,7 +30,7 @@ from .._stage.logic import (
     abrupt_error,
 )
 from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
-from .asyncsupport import AwaitingLogicMixin
+from .asyncsupport import AwaitingLogicMixin, call_cancelled
 from .sinks import new_promise
 from .sources import SourceLogic, SourceStage, require_callable
 from .substreams import SubSinkInlet, SubSourceOutlet, materialize_nested
@@ -201,8 +201,7 @@ class _LazyFutureLogic(AwaitingLogicMixin, SourceLogic):
 
     def _on_result(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
-            exc = asyncio.CancelledError(f"[{self.stage_name}] the awaitable was cancelled")
-            self.fail_stage(exc)
+            self.fail_stage(call_cancelled(self._stage_name, what="the awaitable f() returned"))
             return
         failure = fut.exception()
         if failure is not None:

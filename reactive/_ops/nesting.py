@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .._errors import SubscriptionWithCancelError, TooManySubstreamsError
+from .._errors import IllegalGraphError, SubscriptionWithCancelError, TooManySubstreamsError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
 from .._stage.shapes import Inlet, SinkShape
 from .simple import FlowLogic, FlowStage
@@ -41,6 +41,24 @@ UNBOUNDED = 1 << 62
 
 
 # -- flat_map_merge / flat_map_concat ----------
+def _run_inner(logic: GraphStageLogic, inlet: SubSinkInlet, src: Any) -> None:
+    """Run ``src``, what the operator's function returned, into ``inlet``; a TypeError
+    naming the stage when it is not a Source (nor a graph or stage)."""
+    try:
+        inlet.materialize(src)
+    except IllegalGraphError:
+        from .._dsl.graph import _module_of
+
+        try:
+            _module_of(src)
+        except IllegalGraphError:
+            raise TypeError(
+                f"[{logic.stage_name}] the function returned {type(src).__name__} {src!r}, "
+                "not a Source"
+            ) from None
+        raise
+
+
 class FlatMapMerge(FlowStage):
     """``flat_map_merge(breadth, f)`` (``flat_map_concat(f)`` is ``breadth == 1``)."""
 
@@ -92,7 +110,7 @@ class _FlatMapMergeLogic(FlowLogic):
         src = self.f(self.grab(self.in_))
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
         inlet.set_handler(_Inner(self, inlet))
-        inlet.materialize(src)
+        _run_inner(self, inlet, src)
         self.active.add(inlet)
         inlet._pull_batch(self.inner_batch)
         self._maybe_pull()
@@ -215,7 +233,7 @@ class _SwitchMapLogic(FlowLogic):
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
         inlet.set_handler(_Inner(self, inlet))
         self.current = inlet
-        inlet.materialize(src)
+        _run_inner(self, inlet, src)
         if self.is_available(self.out):
             inlet.pull()
         self.pull(self.in_)

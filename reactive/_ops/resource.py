@@ -11,15 +11,16 @@ loop. Give blocking reads to ``unfold_resource_async`` (e.g. with ``asyncio.to_t
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
 from .._supervision import Supervision
+from .asyncsupport import call_cancelled
 from .sources import SourceLogic, SourceStage, require_callable
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Awaitable, Callable
 
     from .._stage.logic import GraphStageLogic
@@ -229,7 +230,7 @@ class _UnfoldResourceAsyncLogic(SourceLogic):
         exc: BaseException | None = None
         x: Any = None
         if task.cancelled():
-            exc = asyncio.CancelledError(f"{self.OP}: {kind} was cancelled")
+            exc = call_cancelled(self._stage_name, what=f"{self.OP}'s {kind}")
         else:
             exc = task.exception()  # only a BaseException escapes _call
             if exc is None:

@@ -185,7 +185,14 @@ class _MapConcatLogic(FlowLogic):
 
     def on_push(self) -> None:
         assert self.f is not None
-        self.it = iter(self.f(self.grab(self.in_)))
+        got = self.f(self.grab(self.in_))
+        try:
+            self.it = iter(got)
+        except TypeError:
+            raise TypeError(
+                f"[{self._stage_name}] the function returned {type(got).__name__} {got!r}, "
+                "not an iterable"
+            ) from None
         self._advance()
         if self.it is None:
             self.pull(self.in_)
@@ -252,6 +259,18 @@ class _StatefulMapLogic(FlowLogic):
         self.done = False
         return last
 
+    def _pair(self, got: Any) -> tuple[Any, Any]:
+        """``got`` as the (new state, element) pair ``f`` must return, else a TypeError
+        naming the stage and what it got."""
+        try:
+            state, y = got
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"[{self._stage_name}] the function returned {type(got).__name__} {got!r}, "
+                "not a (new state, element) pair"
+            ) from None
+        return state, y
+
     def _finish(self) -> Any:
         """Call ``on_complete`` once for the current state; returns its value."""
         if self.done:
@@ -264,7 +283,10 @@ class _StatefulMapLogic(FlowLogic):
     def on_push(self) -> None:
         x = self.grab(self.in_)
         try:
-            self.state, y = self.stage.f(self.state, x)
+            got = self.stage.f(self.state, x)
+            if type(got) is not tuple or len(got) != 2:
+                got = self._pair(got)
+            self.state, y = got
         except Exception as exc:
             d = self._decided(exc)
             if d is Supervision.stop:

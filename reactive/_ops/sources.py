@@ -20,7 +20,7 @@ from .._stage.logic import (
     abrupt_error,
 )
 from .._stage.shapes import Outlet, SourceShape
-from .asyncsupport import AwaitingLogicMixin
+from .asyncsupport import AwaitingLogicMixin, call_cancelled
 from .sinks import new_promise
 
 if TYPE_CHECKING:
@@ -325,6 +325,21 @@ class UnfoldSource(SourceStage):
         return _UnfoldLogic(self.shape, self.state, self.f)
 
 
+def _unfolded(logic: GraphStageLogic, r: Any) -> tuple[Any, Any]:
+    """``r``, what an unfold function returned (not None), as its (state, element) pair;
+    else a TypeError naming the stage and what it got."""
+    if type(r) is tuple and len(r) == 2:
+        return r
+    try:
+        state, x = r
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"[{logic._stage_name}] the function returned {type(r).__name__} {r!r}, not a "
+            "(next state, element) pair or None"
+        ) from None
+    return state, x
+
+
 class _UnfoldLogic(SourceLogic):
     def __init__(self, shape: SourceShape[Any], state: Any, f: Any) -> None:
         super().__init__(shape)
@@ -336,7 +351,7 @@ class _UnfoldLogic(SourceLogic):
         if r is None:
             self.complete(self.out)
         else:
-            self.state, x = r
+            self.state, x = _unfolded(self, r)
             self.push(self.out, x)
 
 
@@ -365,7 +380,7 @@ class _UnfoldAsyncLogic(AwaitingLogicMixin, SourceLogic):
 
     def _on_result(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
-            self.fail_stage(asyncio.CancelledError("unfold_async step was cancelled"))
+            self.fail_stage(call_cancelled(self._stage_name))
             return
         exc = fut.exception()
         if exc is not None:
@@ -375,7 +390,7 @@ class _UnfoldAsyncLogic(AwaitingLogicMixin, SourceLogic):
         if r is None:
             self.complete(self.out)
         else:
-            self.state, x = r
+            self.state, x = _unfolded(self, r)
             self.push(self.out, x)
 
 
@@ -410,7 +425,7 @@ class _AsyncIterLogic(AwaitingLogicMixin, SourceLogic):
 
     def _on_result(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
-            self.fail_stage(asyncio.CancelledError("async iterator step was cancelled"))
+            self.fail_stage(call_cancelled(self._stage_name, what="an async iterator step"))
             return
         exc = fut.exception()
         if isinstance(exc, StopAsyncIteration):
@@ -496,7 +511,7 @@ class _AwaitableLogic(AwaitingLogicMixin, SourceLogic):
 
     def _on_result(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
-            self.fail_stage(asyncio.CancelledError("the awaitable was cancelled"))
+            self.fail_stage(call_cancelled(self._stage_name, what="the awaitable"))
             return
         exc = fut.exception()
         if exc is not None:
@@ -556,7 +571,7 @@ class _MaybeLogic(SourceLogic):
 
     def _on_value(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
-            self.fail_stage(asyncio.CancelledError("the future of Source.maybe() was cancelled"))
+            self.fail_stage(call_cancelled(self._stage_name, what="the future of Source.maybe()"))
             return
         exc = fut.exception()
         if exc is not None:

@@ -18,6 +18,7 @@ import pytest
 import reactive
 from reactive import (
     AbruptTerminationError,
+    AsyncCallCancelledError,
     Attributes,
     Flow,
     Keep,
@@ -93,7 +94,11 @@ class TestMaybe:
     async def test_a_cancelled_future_fails_the_stream(self, materializer: Materializer) -> None:
         fut, probe = Source.maybe().to_mat(TestSink.probe(), Keep.both).run(materializer)
         fut.cancel()
-        assert isinstance(await probe.expect_error(), asyncio.CancelledError)
+        err = await probe.expect_error()
+        # An ordinary failure (asyncio's CancelledError would look like the awaiting
+        # task's own cancellation), with the CancelledError as its cause.
+        assert isinstance(err, AsyncCallCancelledError)
+        assert isinstance(err.__cause__, asyncio.CancelledError)
 
     async def test_each_materialization_has_its_own_future(
         self, materializer: Materializer
