@@ -19,7 +19,12 @@ def _module_of(g: Any) -> Module:
         return g.module
     if isinstance(g, Module):
         return g
-    if hasattr(g, "shape") and hasattr(g, "create_logic_and_materialized_value"):
+    if hasattr(g, "create_logic_and_materialized_value"):
+        if not hasattr(g, "shape"):
+            raise IllegalGraphError(
+                f"{type(g).__name__} has no shape: a GraphStage sets self.shape (the ports "
+                "it exposes) in its __init__"
+            )
         return AtomicModule(g)
     raise IllegalGraphError(f"not a graph or stage: {g!r}")
 

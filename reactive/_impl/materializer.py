@@ -355,10 +355,16 @@ class _Context:
             island = self.new_island()
         stage = mod.stage
         try:
-            logic, mat = stage.create_logic_and_materialized_value(eff)
+            made = stage.create_logic_and_materialized_value(eff)
         except PortStateError as exc:  # port actions in a logic's constructor
             name = eff.get("name") or getattr(stage, "name", None) or type(stage).__name__
             raise PortStateError(f"[{name}] {exc}") from None
+        if type(made) is not tuple or len(made) != 2:
+            raise IllegalGraphError(
+                f"{type(stage).__name__}.create_logic_and_materialized_value returned "
+                f"{made!r}, not a (logic, materialized value) pair"
+            )
+        logic, mat = made
         self.register(logic, eff, island, stage)
         ports = {p: (logic, p) for p in (*mod.shape.inlets, *mod.shape.outlets)}
         if mod.mat_post is not None:

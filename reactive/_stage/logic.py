@@ -506,9 +506,19 @@ class GraphStageLogic(_LogicFields):
         """Install the handler for ``port``; may be called again to swap behaviour.
 
         Raises:
-            Nothing here. A port of the shape left without a handler fails the
-            materialization with ``MissingHandlerError`` naming the stage and the port.
+            TypeError: ``handler`` cannot handle ``port`` (no ``on_push`` for an inlet, no
+                ``on_pull`` for an outlet: an ``OutHandler`` set on an inlet, say).
+            A port of the shape left without a handler fails the materialization with
+            ``MissingHandlerError`` naming the stage and the port.
         """
+        is_in = isinstance(port, Inlet)
+        if not hasattr(handler, "on_push" if is_in else "on_pull"):
+            raise TypeError(
+                f"[{self._stage_name or type(self).__name__}] set_handler: the handler for "
+                f"{'inlet' if is_in else 'outlet'} {getattr(port, 'name', port)!r} has no "
+                f"{'on_push' if is_in else 'on_pull'} (an "
+                f"{'InHandler' if is_in else 'OutHandler'} is needed), got {handler!r}"
+            )
         if not isinstance(handler, GraphStageLogic):
             if type(handler) in _SHARED_HANDLER_TYPES:
                 # The module-level EAGER_/IGNORE_ handlers are shared by every logic; their
@@ -521,7 +531,7 @@ class GraphStageLogic(_LogicFields):
         self._handlers[port] = handler
         conn = self._conns.get(port)
         if conn is not None:
-            if isinstance(port, Inlet):
+            if is_in:
                 conn.in_handler = handler
             else:
                 conn.out_handler = handler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Generic, TypeVar
 
 from .._errors import IllegalGraphError
@@ -83,6 +84,36 @@ class Outlet(_Port, Generic[T]):
         return b._chain(self, other)
 
 
+def _rebound(
+    shape: Shape, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
+) -> Shape:
+    """A copy of ``shape`` (a user's subclass) with its ports replaced position by position."""
+    old = (*shape.inlets, *shape.outlets)
+    new = (*inlets, *outlets)
+    if len(old) != len(new):
+        raise ValueError(
+            f"{type(shape).__name__}.copy_from_ports: {len(new)} ports given for a shape of "
+            f"{len(old)}"
+        )
+    by_id = {id(p): q for p, q in zip(old, new, strict=True)}
+    clone: Shape = copy.copy(shape)
+    clone.inlets = tuple(inlets)
+    clone.outlets = tuple(outlets)
+    names = list(getattr(clone, "__dict__", ()))
+    for cls in type(shape).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        names.extend((slots,) if isinstance(slots, str) else slots)
+    for name in names:
+        if name in ("inlets", "outlets", "__dict__", "__weakref__"):
+            continue
+        value = getattr(clone, name, None)
+        if id(value) in by_id:
+            setattr(clone, name, by_id[id(value)])
+        elif isinstance(value, (tuple, list)) and value and all(id(v) in by_id for v in value):
+            setattr(clone, name, type(value)(by_id[id(v)] for v in value))
+    return clone
+
+
 class Shape:
     """The ports a stage or graph exposes."""
 
@@ -98,8 +129,15 @@ class Shape:
     def copy_from_ports(
         self, inlets: tuple[Inlet[Any], ...], outlets: tuple[Outlet[Any], ...]
     ) -> Shape:
-        """The same kind of shape over other ports (in the same order)."""
-        return Shape(inlets, outlets)
+        """The same kind of shape over other ports (in the same order).
+
+        A subclass of your own (a shape with named ports, as Akka's custom shapes) need
+        not override it: the copy rebinds every attribute that holds one of the shape's
+        ports, or a tuple or list of them, to the port at the same position. Override it
+        when the shape keeps its ports some other way."""
+        if type(self) is Shape:
+            return Shape(inlets, outlets)
+        return _rebound(self, inlets, outlets)
 
     def deep_copy(self) -> Shape:
         """The same kind of shape with fresh ports."""
