@@ -898,6 +898,41 @@ class GraphStageLogic(_LogicFields):
             self.pull(inlet)
         self.set_handler(inlet, _Reading(self, inlet, self._handlers[inlet], and_then, on_close))
 
+    def read_n(
+        self,
+        inlet: Inlet[Any],
+        n: int,
+        and_then: Callable[[list[Any]], None],
+        on_close: Callable[[list[Any]], None] | None = None,
+    ) -> None:
+        """Read ``n`` elements from ``inlet`` (as ``read``, one after the other) and pass
+        them to ``and_then`` as a list; if the inlet closes first, ``on_close`` gets what
+        was read so far (Akka's ``readN``). ``n == 0`` calls ``and_then([])`` at once.
+
+        Raises:
+            ValueError: ``n`` is negative.
+            PortStateError: as ``read``.
+        """
+        if n < 0:
+            raise ValueError(f"[{self._stage_name}] read_n: n must be >= 0, got {n!r}")
+        got: list[Any] = []
+        if n == 0:
+            and_then(got)
+            return
+
+        def closed() -> None:
+            if on_close is not None:
+                on_close(got)
+
+        def one(x: Any) -> None:
+            got.append(x)
+            if len(got) == n:
+                and_then(got)
+            else:
+                self.read(inlet, one, closed)
+
+        self.read(inlet, one, closed)
+
     def abort_reading(self, inlet: Inlet[Any]) -> None:
         """Stop an ongoing ``read`` on ``inlet``.
 

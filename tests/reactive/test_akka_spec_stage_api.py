@@ -360,6 +360,50 @@ async def test_read_takes_one_element_and_restores_the_handler(
     assert await out == [("h", 1), ("h", 2)]
 
 
+@pytest.mark.parametrize(("n", "xs", "want"), [(3, [1, 2, 3, 4], [1, 2, 3]), (0, [1], [])])
+async def test_read_n_reads_n_elements_then_the_stage_goes_on(
+    materializer: Materializer, n: int, xs: list[int], want: list[int]
+) -> None:
+    """Akka's readN: the first ``n`` elements as one list, then the own handler again."""
+
+    def pre_start(lg: Any) -> None:
+        def header(got: list[int]) -> None:
+            lg.state["header"] = got
+            if lg.is_available(lg.out):
+                lg.pull(lg.in_)
+
+        lg.read_n(lg.in_, n, header, lambda got: lg.state.setdefault("closed", got))
+
+    def on_pull(lg: Any) -> None:
+        if "header" in lg.state and not lg.has_been_pulled(lg.in_):
+            lg.pull(lg.in_)
+
+    def on_push(lg: Any) -> None:
+        lg.push(lg.out, (lg.state["header"], lg.grab(lg.in_)))
+
+    out = (
+        Source.from_iterable(xs)
+        .via(Spy("read_n", pre_start=pre_start, on_pull=on_pull, on_push=on_push))
+        .run_with(Sink.seq(), materializer)
+    )
+    assert await out == [(want, x) for x in xs[n:]]
+
+
+async def test_read_n_on_close_gets_what_was_read(materializer: Materializer) -> None:
+    log: list[Any] = []
+
+    def pre_start(lg: Any) -> None:
+        lg.read_n(lg.in_, 5, lambda got: log.append(("all", got)), lambda got: log.append(got))
+
+    out = (
+        Source.from_iterable([7, 8])
+        .via(Spy("read_n_close", pre_start=pre_start, on_pull=lambda lg: None, log=log))
+        .run_with(Sink.seq(), materializer)
+    )
+    assert await out == []
+    assert [7, 8] in log and not any(isinstance(e, tuple) and e[0] == "all" for e in log)
+
+
 async def test_read_twice_on_one_inlet_is_an_error(materializer: Materializer) -> None:
     # Akka's requireNotReading: a second read while the first waits is misuse.
     errors: list[PortStateError] = []
