@@ -115,6 +115,7 @@ PORT_ACTIONS: tuple[str, ...] = (
     "abort_emitting",
     "is_emitting",
     "read",
+    "read_n",
     "abort_reading",
     "pass_along",
     "complete_stage",
