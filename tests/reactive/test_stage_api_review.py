@@ -48,6 +48,7 @@ from reactive.stage import (
     Shape,
 )
 from reactive.testkit import TestSink, TestSource
+from tests.reactive.support import OneByOne
 
 
 class _Forward(GraphStage[FanInShape2]):
@@ -131,29 +132,6 @@ async def test_pass_along_without_do_finish_leaves_the_stage_running(fast: bool)
         await ctl.expect_cancellation()
 
 
-class _Pass(GraphStage[FlowShape]):
-    """A custom stage with the default ``on_downstream_finish`` (``cancel_stage``)."""
-
-    def __init__(self) -> None:
-        self.shape = FlowShape(Inlet("Pass.in"), Outlet("Pass.out"))
-
-    def create_logic(self, attributes: Any) -> GraphStageLogic:
-        s = self.shape
-
-        class Logic(GraphStageLogic, InHandler, OutHandler):
-            def __init__(self) -> None:
-                super().__init__(s)
-                self.set_handlers(s.in_, s.out, self)
-
-            def on_push(self) -> None:
-                self.push(s.out, self.grab(s.in_))
-
-            def on_pull(self) -> None:
-                self.pull(s.in_)
-
-        return Logic()
-
-
 class _Cause(NoMoreElementsNeeded):
     """A normal cancellation cause of the test's own."""
 
@@ -162,7 +140,7 @@ class _Cause(NoMoreElementsNeeded):
 @pytest.mark.parametrize("via", ["custom", "map", "map+filter"])
 async def test_a_normal_cancellation_cause_reaches_upstream_as_it_is(fast: bool, via: str) -> None:
     flows = {
-        "custom": Flow.from_graph(_Pass()),
+        "custom": Flow.from_graph(OneByOne()),
         "map": Flow().map(lambda x: x),
         "map+filter": Flow().map(lambda x: x).filter(lambda x: True),
     }
@@ -259,7 +237,7 @@ class _LogicOnly(GraphStageWithMaterializedValue[FlowShape, Any]):
         self.shape = FlowShape(Inlet("L.in"), Outlet("L.out"))
 
     def create_logic_and_materialized_value(self, attributes: Any) -> Any:
-        return _Pass().create_logic(attributes)  # forgot the materialized value
+        return OneByOne().create_logic(attributes)  # forgot the materialized value
 
 
 class _NoShape(GraphStage[FlowShape]):
