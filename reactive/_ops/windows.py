@@ -684,7 +684,8 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                         s = n * step
                         e = s + size
             except Exception as exc:
-                self._undo_hopping(k, first, new_st, olds)
+                if olds:  # (a raising key or timestamp changed no window yet)
+                    self._undo_hopping(k, first, new_st, olds)
                 self.st, self.max_ts = st, max_ts
                 self._supervise(exc)
                 if self._stopping:

@@ -1345,39 +1345,55 @@ class TestOrderCompletionAndDemand:
 class TestSupervision:
     """Supervision of the key, timestamp, zero, aggregate and merge functions."""
 
+    # Hopping windows too (and the bad element first, and one element at a time): a raising
+    # key or timestamp there failed with an UnboundLocalError of the undo (found by a review).
+    @pytest.mark.parametrize("fast", [True, False])
+    @pytest.mark.parametrize("hopping", [False, True])
     @pytest.mark.parametrize("which", ["key", "timestamp", "aggregate"])
     async def test_a_raising_function_fails_the_stream_with_that_exception(
-        self, materializer: Materializer, which: str
+        self, which: str, hopping: bool, fast: bool
     ) -> None:
         bad = ("k", 5)
         fns: dict[str, Any] = {
             "key": k0, "timestamp": t1, "zero": lambda: 0, "aggregate": lambda n, e: n + 1,
         }  # fmt: skip
         fns[which] = raising_on(bad, fns[which])
-        with pytest.raises(Boom, match="bad element"):
-            await run(materializer, TimeWindows.of(10), [("k", 1), bad, ("k", 7)], **fns)
+        spec = TimeWindows.of(10).advance_by(5) if hopping else TimeWindows.of(10)
+        async with Materializer(fast_paths=fast) as mat:
+            for elems in ([("k", 1), bad, ("k", 7)], [bad, ("k", 7)]):
+                with pytest.raises(Boom, match="bad element"):
+                    await run(mat, spec, elems, **fns)
 
+    @pytest.mark.parametrize("fast", [True, False])
+    @pytest.mark.parametrize("hopping", [False, True])
+    @pytest.mark.parametrize("first", [False, True])
     @pytest.mark.parametrize("which", ["key", "timestamp", "aggregate"])
     async def test_resume_skips_the_element_entirely(
-        self, materializer: Materializer, which: str
+        self, which: str, first: bool, hopping: bool, fast: bool
     ) -> None:
         bad = ("k", 50)
         fns: dict[str, Any] = {
             "key": k0, "timestamp": t1, "zero": lambda: 0, "aggregate": lambda n, e: n + 1,
         }  # fmt: skip
         fns[which] = raising_on(bad, fns[which])
+        spec = TimeWindows.of(10).advance_by(5) if hopping else TimeWindows.of(10)
         flow = (
             Flow[Any]()
-            .windowed(TimeWindows.of(10), **fns)
+            .windowed(spec, **fns)
             .with_attributes(Attributes.supervision_strategy(resuming_decider))
         )
-        got = await (
-            Source.from_iterable([("k", 1), bad, ("k", 5)])
-            .via(flow)
-            .run_with(Sink.seq(), materializer)
-        )
+        elems = [bad, ("k", 1), ("k", 5)] if first else [("k", 1), bad, ("k", 5)]
+        async with Materializer(fast_paths=fast) as mat:
+            got = await Source.from_iterable(elems).via(flow).run_with(Sink.seq(), mat)
         # Stream time unchanged by the skipped element (50 would have made 5 late).
-        assert got == [Windowed("k", 0, 10, 2)]
+        if hopping:
+            assert got == [
+                Windowed("k", -5, 5, 1),
+                Windowed("k", 0, 10, 2),
+                Windowed("k", 5, 15, 1),
+            ]
+        else:
+            assert got == [Windowed("k", 0, 10, 2)]
 
     async def test_resume_leaves_no_window_changed_when_a_later_window_raises(
         self,
