@@ -97,8 +97,12 @@ class _DecompressorLogic(ByteFlowLogic):
         self.consumed = 0  # input bytes received
         self.member_start = 0  # input position where the current member began
         self.in_member = False  # some input of the current member was given to zlib
+        #: Trailing garbage found after the output of the step that found it went out.
+        self.garbage: CompressionError | None = None
 
     def _step(self) -> bytes:
+        if self.garbage is not None:
+            raise self.garbage
         z = self.z
         data, self.pending = self.pending, b""
         if data:
@@ -122,10 +126,16 @@ class _DecompressorLogic(ByteFlowLogic):
                 self.pending = rest + self.pending
                 self.in_member = False
             else:
-                raise CompressionError(
+                garbage = CompressionError(
                     f"[{self.OP}] {len(rest)} bytes of trailing garbage after the end of "
                     f"the compressed stream at input byte {self.member_start}"
                 )
+                if not out:
+                    raise garbage
+                # The stream's last output goes out first; the next step fails.
+                self.garbage = garbage
+                self.pending = b""
+                self.more = True
         return out
 
     def _drain(self) -> bool:

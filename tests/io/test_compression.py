@@ -145,6 +145,24 @@ async def test_trailing_garbage_after_a_deflate_stream_fails() -> None:
         await run([data + b"xyz"], Compression.inflate())
 
 
+@pytest.mark.parametrize("chunks", [1, 2])
+async def test_the_output_before_trailing_garbage_goes_out_first(chunks: int) -> None:
+    """Found by a review: with the garbage in the chunk that ends the stream, the output
+    of that step was dropped (0 of 25,600 bytes emitted), while split in two chunks all
+    of it went out before the failure."""
+    payload = os.urandom(100) * 256
+    data = zlib.compress(payload) + b"\n"
+    got: list[bytes] = []
+    cut = [len(data) - 1] if chunks == 2 else []
+    with pytest.raises(CompressionError, match="1 bytes of trailing garbage"):
+        await (
+            Source.from_iterable(split(data, cut))
+            .via(Compression.inflate())
+            .run_with(Sink.foreach(got.append))
+        )
+    assert b"".join(got) == payload
+
+
 async def test_non_bytes_and_bad_arguments() -> None:
     with pytest.raises(TypeError, match=r"\[Compression.gzip\] expects bytes-like"):
         await run([b"ok", 42], Compression.gzip())  # type: ignore[list-item]
