@@ -205,12 +205,16 @@ class _SendLogic(_OneCallLogic, InHandler):
             self.promise.set_exception(exc)
         self.fail_stage(exc)
 
+    def _on_abort(self, exc: BaseException) -> None:
+        self.aborted = exc  # (a materializer shutdown): the cause of the result's failure
+
     def post_stop(self) -> None:
         super().post_stop()
         if not self.promise.done():
-            self.promise.set_exception(
-                IOStreamError(f"[{self.OP}] the sink stopped before upstream completed")
-            )
+            err = IOStreamError(f"[{self.OP}] the sink stopped before upstream completed")
+            cause = getattr(self, "aborted", None)
+            err.__cause__ = cause
+            self.promise.set_exception(err)
 
 
 class StreamConverters:

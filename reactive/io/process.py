@@ -261,14 +261,18 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
             except ProcessLookupError:
                 pass
 
+    def _on_abort(self, exc: BaseException) -> None:
+        self.aborted = exc  # (a materializer shutdown): the cause of the result's failure
+
     def post_stop(self) -> None:
         for t in list(self.tasks):
             t.cancel()
         self._kill()
         if not self.promise.done():
-            self.promise.set_exception(
-                IOStreamError(f"[{self.OP}] the stream stopped before the process ended")
-            )
+            err = IOStreamError(f"[{self.OP}] the stream stopped before the process ended")
+            cause = getattr(self, "aborted", None)
+            err.__cause__ = cause
+            self.promise.set_exception(err)
         p, self.process = self.process, None
         if p is not None:
             t = asyncio.get_running_loop().create_task(_reap(p))

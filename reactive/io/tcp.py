@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
+import struct
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,6 +44,7 @@ from ..stage import (
     OutHandler,
     Outlet,
     SourceShape,
+    SubscriptionWithCancelError,
 )
 from ._stages import require_bytes
 from .errors import BindFailedError, StreamTcpError
@@ -148,8 +151,10 @@ def _pause_reading(stream: Any) -> None:
         t.pause_reading()
 
 
-def _close_later(stream: Any, forcefully: bool) -> None:
+def _close_later(stream: Any, forcefully: bool, reset: bool = False) -> None:
     anyio = _anyio()
+    if reset:
+        _linger_zero(stream)
 
     async def close() -> None:
         try:
@@ -165,6 +170,32 @@ def _close_later(stream: Any, forcefully: bool) -> None:
     t.add_done_callback(_CLOSING.discard)
 
 
+def _first_cause(exc: BaseException) -> BaseException:
+    """What really failed behind anyio's ``OSError('All connection attempts failed')``:
+    the first error of the attempts (a ``ConnectionRefusedError``, say)."""
+    seen = 0
+    while seen < 8:
+        seen += 1
+        inner = exc.__cause__
+        if isinstance(inner, BaseExceptionGroup) and inner.exceptions:
+            exc = inner.exceptions[0]
+        elif isinstance(inner, OSError) and type(exc) is OSError and exc.errno is None:
+            exc = inner
+        else:
+            break
+    return exc
+
+
+def _linger_zero(stream: Any) -> None:
+    """Make closing ``stream`` send a TCP reset (SO_LINGER on, 0 s), as an abort does."""
+    anyio = _anyio()
+    try:
+        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except Exception as e:  # not a socket stream, or closed already
+        log.debug("no reset for %r: %r", stream, e)
+
+
 # -- a connection ------------------------------------------------------------------------
 class TcpConnectionStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[Any]"]):
     """A connection as a flow: ``open()`` gives the anyio byte stream (connecting, or
@@ -176,12 +207,16 @@ class TcpConnectionStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Fut
         open_: Callable[[], Awaitable[Any]],
         half_close: bool,
         once: bool = False,
+        abandon: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.shape = FlowShape(Inlet(f"{name}.in"), Outlet(f"{name}.out"))
         self.open = open_
         self.half_close = half_close
         self.once = once
+        #: Releases what ``open_`` would have taken over, if the stage stops before it ran
+        #: (an accepted socket whose handler cancelled at once).
+        self.abandon = abandon
         self.used = False
 
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
@@ -238,6 +273,7 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         self.discarding = False  # output cancelled, still reading to see the peer's EOF
         self.pending: list[bytes] = []  # pulled while a write was in flight
         self.pending_size = 0
+        self.reset = False  # abort with a TCP reset when stopping (a failure)
 
     # -- lifecycle ------------------------------------------------------------------------
     def pre_start(self) -> None:
@@ -283,14 +319,14 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
             if t is not None and not t.done():
                 t.cancel()
         if self.open_task is not None:
-            self.open_task.add_done_callback(_close_opened)
+            self.open_task.add_done_callback(partial(_close_opened, self.stage.abandon))
         if not self.promise.done():
             self.promise.set_exception(
                 StreamTcpError(f"[{self.OP}] the stream stopped before the connection opened")
             )
         stream, self.stream = self.stream, None
         if stream is not None:
-            _close_later(stream, forcefully=True)
+            _close_later(stream, forcefully=True, reset=self.reset)
 
     # -- reading --------------------------------------------------------------------------
     def on_pull(self) -> None:
@@ -325,6 +361,11 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
             self.fail_stage(self._error("reading", value))
 
     def on_downstream_finish(self, cause: BaseException) -> None:
+        if not isinstance(cause, SubscriptionWithCancelError):
+            # A failure downstream aborts the connection (a reset, as Akka's Abort).
+            self.reset = True
+            self.fail_stage(cause)
+            return
         if self.stage.half_close and not self.input_done and self.stream is not None:
             self.discarding = True  # keep writing; see the peer's EOF before closing
             self._read()
@@ -381,7 +422,10 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
             self._input_finished()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self.fail_stage(exc)  # the connection is aborted in post_stop
+        # The connection is aborted in post_stop: a reset, so the peer fails too instead
+        # of seeing a clean end of what was sent (Akka's Abort).
+        self.reset = True
+        self.fail_stage(exc)
 
     def _input_finished(self) -> None:
         """The last write ended: half-close, or close."""
@@ -429,11 +473,14 @@ def _deliver_accept(cb: Any, listener: Any, task: asyncio.Task[Any]) -> None:
     cb.invoke((listener, task))
 
 
-def _close_opened(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        ok, value = task.result()
-        if ok:
-            _close_later(value[0], forcefully=True)
+def _close_opened(abandon: Callable[[], None] | None, task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        if abandon is not None:
+            abandon()
+        return
+    ok, value = task.result()
+    if ok:
+        _close_later(value[0], forcefully=True)
 
 
 # -- the server --------------------------------------------------------------------------
@@ -485,6 +532,7 @@ class _BindLogic(GraphStageLogic, OutHandler):
         self.accepting: dict[Any, asyncio.Task[Any]] = {}
         self.accepted: deque[Any] = deque()
         self.unbinding = False
+        self.unbind_task: asyncio.Task[Any] | None = None
 
     def pre_start(self) -> None:
         anyio = _anyio()
@@ -581,7 +629,13 @@ class _BindLogic(GraphStageLogic, OutHandler):
             return tls, info
 
         flow = Flow.from_graph(
-            TcpConnectionStage("Tcp.incoming_connection", open_, self.stage.half_close, True)
+            TcpConnectionStage(
+                "Tcp.incoming_connection",
+                open_,
+                self.stage.half_close,
+                True,
+                partial(_close_later, stream, True),
+            )
         ).map_materialized_value(lambda _: None)
         return IncomingConnection(local, remote, flow)
 
@@ -603,7 +657,10 @@ class _BindLogic(GraphStageLogic, OutHandler):
             if listener is not None:
                 await listener.aclose()
 
-        task = self.materializer.spawn(_outcome(close))
+        # Not cancelled by a materializer shutdown: the listening socket is closed before
+        # ``unbind()`` returns, whatever happens to the stream.
+        task = self.materializer.spawn(_outcome(close), cancel_on_shutdown=False)
+        self.unbind_task = task
 
         def done(_: Any) -> None:
             if binding is not None and not binding.when_unbound.done():
@@ -628,8 +685,8 @@ class _BindLogic(GraphStageLogic, OutHandler):
         if listener is not None:
             _close_later(listener, forcefully=False)
         b = self.binding
-        if b is not None and not b.when_unbound.done():
-            b.when_unbound.set_result(None)
+        if b is not None and not b.when_unbound.done() and self.unbind_task is None:
+            b.when_unbound.set_result(None)  # (else once the unbind closed the socket)
 
 
 # -- the public factories ----------------------------------------------------------------
@@ -701,10 +758,11 @@ class Tcp:
                     tls_standard_compatible=False,
                 )
             except (OSError, ssl.SSLError, anyio.BrokenResourceError) as e:
+                cause = _first_cause(e)
                 err = StreamTcpError(
-                    f"[{op}] cannot connect to {host}:{port}: {type(e).__name__}: {e}"
+                    f"[{op}] cannot connect to {host}:{port}: {type(cause).__name__}: {cause}"
                 )
-                raise err from e
+                raise err from cause
             remote = _addr(stream.extra(anyio.abc.SocketAttribute.remote_address))
             local = _addr(stream.extra(anyio.abc.SocketAttribute.local_address))
             return stream, OutgoingConnection(remote, local)

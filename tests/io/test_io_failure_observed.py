@@ -200,3 +200,29 @@ async def test_unawaited_file_sink_failure_is_logged_once(
     await _collect()
     [record] = _reports(caplog_reactive)
     assert "Boom" in record.getMessage()
+
+
+async def test_a_shutdown_is_the_cause_of_every_io_result_it_fails(tmp_path: Any) -> None:
+    """Found by a review: the subprocess result and to_send_stream's Done failed with a
+    generic "stopped before ..." error without the AbruptTerminationError as cause (the
+    FileIO result named it)."""
+    import anyio
+
+    from reactive import AbruptTerminationError, Materializer
+
+    async with Materializer() as mat:
+        process = (
+            Source.never()
+            .via_mat(Subprocess.flow(["sleep", "30"]), Keep.right)
+            .to(Sink.ignore())
+            .run(mat)
+        )
+        send, receive = anyio.create_memory_object_stream[int](0)
+        sent = Source.repeat(1).run_with(StreamConverters.to_send_stream(send), mat)
+        written = Source.never().run_with(FileIO.to_path(str(tmp_path / "out")), mat)
+        await asyncio.sleep(0.3)
+    for result in (process, sent, written):
+        with pytest.raises(IOStreamError) as info:
+            await result
+        assert isinstance(info.value.__cause__, AbruptTerminationError), info.value
+    receive.close()

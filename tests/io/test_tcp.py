@@ -143,7 +143,9 @@ async def test_connection_refused(materializer: Materializer) -> None:
         )
         with pytest.raises(StreamTcpError, match=f"cannot connect to 127.0.0.1:{port}") as ei:
             await done
-        assert isinstance(ei.value.__cause__, OSError)
+        # What failed, not anyio's "All connection attempts failed" (found by a review)
+        assert isinstance(ei.value.__cause__, ConnectionRefusedError)
+        assert "ConnectionRefusedError" in str(ei.value)
         with pytest.raises(StreamTcpError):
             await conn
 
@@ -332,3 +334,66 @@ async def test_cancelling_the_connection_source_unbinds(materializer: Materializ
         )
     with pytest.raises(StreamTcpError, match="can be materialized once"):
         conn.handle_with(Flow(), materializer)
+
+
+# -- found by an exploratory review ----------------------------------------------------------
+@pytest.mark.parametrize("handler", ["take0", "cancelled"])
+async def test_a_handler_cancelling_at_once_closes_the_accepted_socket(
+    materializer: Materializer, handler: str
+) -> None:
+    """Before, the accepted socket stayed open (the open task was cancelled before it ran
+    and nothing closed the stream it would have taken over): the client never saw EOF."""
+    flows = {
+        "take0": lambda: Flow[bytes]().take(0),
+        "cancelled": lambda: Flow.from_sink_and_source(Sink.cancelled(), Source.empty()),
+    }
+
+    def handle(conn: IncomingConnection) -> None:
+        conn.handle_with(flows[handler](), materializer)
+
+    binding = await Tcp.bind("127.0.0.1", 0).to(Sink.foreach(handle)).run(materializer)
+    port = binding.local_address[1]
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # EOF: the server closed
+        writer.close()
+        await writer.wait_closed()
+    await binding.unbind()
+
+
+async def test_unbind_returns_once_the_listening_socket_is_closed() -> None:
+    """Before, ``unbind()`` returned first, and a materializer shutting down right after
+    cancelled the close: the port kept accepting connections."""
+    mat = Materializer()
+    binding = await Tcp.bind("127.0.0.1", 0).to(Sink.ignore()).run(mat)
+    port = binding.local_address[1]
+    await binding.unbind()
+    await mat.shutdown()
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.connect(("127.0.0.1", port))
+
+
+async def test_a_failed_handler_resets_the_connection(materializer: Materializer) -> None:
+    """A handler failing after its first reply: the client's stream fails (a reset), as
+    Akka's Abort, instead of completing as if the server had simply closed."""
+
+    def echo_or_fail(x: bytes) -> bytes:
+        if b"boom" in x:
+            raise ValueError("handler bug")
+        return x
+
+    def handle(conn: IncomingConnection) -> None:
+        conn.handle_with(Flow[bytes]().map(echo_or_fail), materializer)
+
+    binding = await Tcp.bind("127.0.0.1", 0).to(Sink.foreach(handle)).run(materializer)
+    got: list[bytes] = []
+    with pytest.raises(StreamTcpError, match="reset"):
+        await (
+            Source.single(b"a")
+            .concat(Source.single(b"boom").initial_delay(0.2))
+            .concat(Source.never())
+            .via(Tcp.outgoing_connection("127.0.0.1", binding.local_address[1]))
+            .run_with(Sink.foreach(got.append), materializer)
+        )
+    assert got == [b"a"]
+    await binding.unbind()
