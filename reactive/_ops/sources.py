@@ -166,10 +166,11 @@ class _IterableLogic(SourceLogic):
             try:
                 out.extend(islice(self.it, n - 1))
             except Exception as exc:
-                # The iterator failed on a demanded element: what it gave before still
-                # goes out, then the failure (Akka delivers a pushed element first).
+                # The iterator failed on a demanded element: what it gave before goes
+                # out, and the failure on the next pull, as element by element (a
+                # junction holding what it took, a Zip say, passes that on first).
                 self.push(self.out, out)
-                self.fail_stage(exc)
+                self.err = exc
                 return
             full = len(out) == n
             i = _none_index(out)
