@@ -247,8 +247,11 @@ class _SwitchMapLogic(FlowLogic):
             cur.pull()
 
     def inner_push(self, inlet: SubSinkInlet) -> None:
-        # Pulled only on downstream demand, so the element can be pushed at once.
-        self.push(self.out, inlet.grab())
+        # Pulled only on downstream demand, so the element can be pushed at once, unless
+        # the stage failed meanwhile (upstream failed while the element was on its way).
+        x = inlet.grab()
+        if not self.is_closed(self.out):
+            self.push(self.out, x)
 
     def inner_finish(self, inlet: SubSinkInlet) -> None:
         if inlet is self.current:

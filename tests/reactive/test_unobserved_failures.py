@@ -409,3 +409,24 @@ async def test_a_sinks_failure_that_fails_its_result_is_not_logged_twice(
     await settle()
     assert unreached(caplog) == []
     assert unobserved(caplog) == []
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_switch_map_failing_with_an_inner_element_on_its_way_logs_nothing(
+    caplog: pytest.LogCaptureFixture, fast: bool
+) -> None:
+    """Found by a review: the inner element arriving after the upstream failure was
+    pushed to the closed outlet, and that PortStateError was logged as a failure that
+    reached no awaitable (the stream's own result was right)."""
+
+    def gen() -> Any:
+        yield 0
+        yield 1
+        raise Boom("upstream failed at 2")
+
+    async with Materializer(fast_paths=fast) as mat:
+        with pytest.raises(Boom):
+            await Source.from_iterable(gen()).switch_map(Source.single).run_with(Sink.seq(), mat)
+    await settle()
+    assert unreached(caplog) == []
+    assert unobserved(caplog) == []
