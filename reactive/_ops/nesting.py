@@ -78,10 +78,12 @@ class FlatMapMerge(FlowStage):
 
 
 # Elements an inner source may hand over at once (when it speaks the batch protocol):
-# a few prefetched per inner, like an input buffer; one at a time otherwise. When
-# downstream asks for more in one pull, each inner is asked for its share of that
-# demand instead (``_FlatMapMergeLogic.inner_batch``).
-INNER_BATCH = 16
+# its share of what downstream last asked for in one pull (``demand_n`` split over the
+# breadth), at least one. Not a fixed prefetch: element by element an inner source is
+# pulled once per element downstream asks for, and its side effects (a ``map`` on it, a
+# shared iterator) must not run ahead of that demand (found by a review: 16 elements
+# were read from an inner source behind a ``take(2)``).
+INNER_BATCH = 1
 
 
 class _FlatMapMergeLogic(FlowLogic):
@@ -97,10 +99,10 @@ class _FlatMapMergeLogic(FlowLogic):
         # is used up, so each has at most one entry here.
         self.ready: deque[list[Any]] = deque()
         self._batch_out = (self.out,)
-        # What an inner source is asked for at once: INNER_BATCH, or the inners' share
-        # of the last demand from downstream (a batch connection's ``demand_n`` split
-        # over ``breadth``), whichever is larger. Held in ``ready`` at most: one entry
-        # per inner, so ``breadth`` times this, within that demand past INNER_BATCH.
+        # What an inner source is asked for at once: the inners' share of the last
+        # demand from downstream (a batch connection's ``demand_n`` split over
+        # ``breadth``), at least INNER_BATCH. Held in ``ready`` at most: one entry per
+        # inner, so ``breadth`` times this, within that demand.
         self.inner_batch = INNER_BATCH
 
     def pre_start(self) -> None:
