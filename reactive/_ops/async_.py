@@ -648,6 +648,8 @@ class _MapAsyncLogic(FlowLogic):
                         # The hand-over of one element, read in place (``_maybe_pull`` would
                         # slice it): the connection stays idle, only the element moves.
                         y = buf[0]
+                        if cin.metered:  # the pull this take stands for (reactive.observe;
+                            cin.pulls += 1  # ``_lent`` counts its push)
                         self._lent_up(1)
                         if not self._start_next(y):
                             return
