@@ -521,7 +521,7 @@ def snapshot_from_any_thread(mat: Any, timeout: float = 5.0) -> MaterializerSnap
     loop is closed, the snapshot is empty.
     """
     return _read_on_loop(
-        mat, take_snapshot, lambda: MaterializerSnapshot(mat.name, mat.clock.time(), ()), timeout
+        mat, take_snapshot, lambda: MaterializerSnapshot(mat.name, _time_of(mat), ()), timeout
     )
 
 
@@ -534,19 +534,30 @@ def export_view_from_any_thread(mat: Any, timeout: float = 5.0) -> ExportView:
         return take_snapshot(mat), retired_counters(mat).copy()
 
     def closed() -> tuple[MaterializerSnapshot, CounterTotals]:
-        return MaterializerSnapshot(mat.name, mat.clock.time(), ()), CounterTotals()
+        return MaterializerSnapshot(mat.name, _time_of(mat), ()), CounterTotals()
 
     snap, retired = _read_on_loop(mat, read, closed, timeout)
     return export_view(snap, retired)
 
 
+def _time_of(mat: Any) -> float:
+    """The materializer's clock time, 0.0 before it ran anything (no clock bound yet)."""
+    clock = getattr(mat, "_clock", None)
+    return 0.0 if clock is None else float(clock.time())
+
+
 def _read_on_loop(
     mat: Any, read: Callable[[Any], _T], closed: Callable[[], _T], timeout: float
 ) -> _T:
+    """``read(mat)`` on the materializer's loop, from any thread; ``closed()`` when no loop
+    runs it: none bound yet (a scrape before the program's loop started: nothing ran)
+    or its loop closed."""
     import asyncio
     import concurrent.futures
 
-    loop = mat.loop
+    loop = getattr(mat, "_loop", None)
+    if loop is None:
+        return closed()
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:

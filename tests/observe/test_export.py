@@ -191,6 +191,27 @@ def test_a_scrape_after_the_loop_closed_is_empty() -> None:
     assert 'graph="g"' not in text
 
 
+def test_a_scrape_before_the_loop_runs_is_empty() -> None:
+    """The usual start-up: a materializer made and registered, the metrics server started,
+    then ``asyncio.run``. A scrape landing before the loop runs answered 500 (the snapshot
+    bound the materializer to no running loop); it is empty (found by a review)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from reactive.observe.prometheus import register
+
+    mat = Materializer(metrics=True)
+    registry = CollectorRegistry()
+    register(mat, registry)
+    text = generate_latest(registry).decode()  # (a scrape: this thread runs no loop)
+    assert "# TYPE reactive_port_elements_total counter" in text
+
+    async def run() -> None:
+        async with mat:
+            await Source.from_iterable([1]).to_mat(Sink.seq(), Keep.right).named("g").run(mat)
+
+    asyncio.run(run())  # the materializer still binds to the program's loop afterwards
+
+
 def test_observe_exports() -> None:
     import reactive.observe as observe
 
