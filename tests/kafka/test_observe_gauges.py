@@ -128,3 +128,33 @@ async def test_produce_latency_and_in_flight_gauges_and_their_export(
         assert sample(text, "reactive_kafka_consumer_lag", **lag) == 0.0
         await eventually(lambda: gauges_of(mat, sink)["kafka_commits_in_flight"] == 0)
         await control.drain_and_shutdown()
+
+
+async def test_lag_of_a_partition_nothing_was_emitted_from_yet(kafka_bootstrap: str) -> None:
+    """Found by a review: a partition fetched (its high watermark known) but with nothing
+    emitted yet had no lag series: exactly the lagging partition an alert needs. Its lag
+    counts from the first record waiting (in the stage, or the client's position)."""
+    topic = await create_topic(kafka_bootstrap, unique_topic_name("lag0"), partitions=2)
+    for p in (0, 1):
+        await produce_values(kafka_bootstrap, topic, [f"{p}-{i}" for i in range(200)], partition=p)
+    async with Materializer() as mat:
+        control, probe = (
+            Consumer.plain_source(
+                settings(kafka_bootstrap, unique_group_id(), max_buffered_records=8),
+                Subscriptions.topics(topic),
+            )
+            .to_mat(TestSink.probe(), Keep.both)
+            .run(mat)
+        )
+        probe.request(1)
+        first = await probe.expect_next(timeout=20)
+
+        def lag() -> dict[str, int]:
+            return dict(gauges_of(mat, "Consumer.plain_source")["kafka_consumer_lag"])
+
+        await eventually(lambda: len(lag()) == 2, timeout=20)
+        emitted_from = f"{topic}-{first.partition}"
+        other = f"{topic}-{1 - first.partition}"
+        assert lag()[emitted_from] == 199
+        assert lag()[other] == 200
+        await control.shutdown()

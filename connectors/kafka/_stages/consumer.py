@@ -527,6 +527,22 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             return set(assignment)
         return self._held_partitions(assignment)
 
+    def _buffered_of(self, tp: TopicPartition) -> Iterable[Any]:
+        """The records of ``tp`` this stage holds, not emitted yet (subclasses)."""
+        return ()
+
+    def _first_waiting(self, consumer: Any, tp: TopicPartition) -> int | None:
+        """The offset of the next record of ``tp`` to emit when none was emitted yet: the
+        first one this stage holds, else the client's position (the next it returns)."""
+        first = min((r.offset for r in self._buffered_of(tp)), default=None)
+        if first is not None:
+            return int(first)
+        with contextlib.suppress(Exception):  # (aiokafka's own state: read, never written)
+            state = consumer._subscription.subscription.assignment.state_value(tp)
+            if state is not None and state.has_valid_position:
+                return int(state.position)
+        return None
+
     def _metrics(self) -> dict[str, Any]:
         consumer = self._consumer
         lag: dict[TopicPartition, int] = {}
@@ -536,12 +552,16 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 assignment = consumer.assignment()
                 paused = len(consumer.paused() | self._held_back(assignment))
             for tp in self._assigned_tps:
-                nxt = self._next_offset.get(tp)
                 try:
                     hw = consumer.highwater(tp)
                 except Exception:
                     continue
-                if hw is not None and nxt is not None:
+                if hw is None:
+                    continue  # not fetched yet: no high watermark to measure against
+                nxt = self._next_offset.get(tp)
+                if nxt is None:  # nothing emitted from it yet: its first record waiting
+                    nxt = self._first_waiting(consumer, tp)
+                if nxt is not None:
                     lag[tp] = max(0, hw - nxt)
         return {
             "buffered_records": self._buffered,
@@ -819,6 +839,9 @@ class _SingleLogic(_ConsumerLogic):
         self._batch_out = (self.out,)
         self._buffer: deque[ConsumerRecord[Any, Any]] = deque()
 
+    def _buffered_of(self, tp: TopicPartition) -> Iterable[Any]:
+        return (r for r in self._buffer if r.partition == tp.partition and r.topic == tp.topic)
+
     def on_pull(self) -> None:
         buffer = self._buffer
         if buffer:
@@ -940,6 +963,9 @@ class _PartitionedLogic(_ConsumerLogic):
         super().__init__(stage)
         self._bufs: dict[TopicPartition, deque[ConsumerRecord[Any, Any]]] = {}
         self._subs: dict[TopicPartition, SubSourceOutlet] = {}
+
+    def _buffered_of(self, tp: TopicPartition) -> Iterable[Any]:
+        return self._bufs.get(tp, ())
 
     def on_pull(self) -> None:
         pass  # the pairs leave through emit; records through the substreams
