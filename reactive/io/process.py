@@ -275,7 +275,9 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
             self.promise.set_exception(err)
         p, self.process = self.process, None
         if p is not None:
-            t = asyncio.get_running_loop().create_task(_reap(p))
+            # Killed above; reaped by a task a materializer shutdown waits for (up to its
+            # shutdown_timeout), so no process outlives ``async with Materializer()``.
+            t = self.materializer.spawn(_reap(p), cancel_on_shutdown=False)
             _CLOSING.add(t)
             t.add_done_callback(_CLOSING.discard)
 

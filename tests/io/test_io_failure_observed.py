@@ -202,6 +202,25 @@ async def test_unawaited_file_sink_failure_is_logged_once(
     assert "Boom" in record.getMessage()
 
 
+def _running(cmdline: str) -> bool:
+    """Whether a process with exactly this NUL-separated command line exists in /proc
+    (alive, or dead but not reaped yet)."""
+    import pathlib
+
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            if (proc / "cmdline").read_bytes().rstrip(b"\0") == cmdline.encode():
+                return True
+            if proc.name.isdigit() and (proc / "stat").read_text().find("(sleep)") > 0:
+                # A zombie's cmdline is empty: recognize ours by its parent, this process.
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[0] == "Z" and int(fields[1]) == __import__("os").getpid():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 async def test_a_shutdown_is_the_cause_of_every_io_result_it_fails(tmp_path: Any) -> None:
     """Found by a review: the subprocess result and to_send_stream's Done failed with a
     generic "stopped before ..." error without the AbruptTerminationError as cause (the
@@ -213,7 +232,7 @@ async def test_a_shutdown_is_the_cause_of_every_io_result_it_fails(tmp_path: Any
     async with Materializer() as mat:
         process = (
             Source.never()
-            .via_mat(Subprocess.flow(["sleep", "30"]), Keep.right)
+            .via_mat(Subprocess.flow(["sleep", "30.0417"]), Keep.right)
             .to(Sink.ignore())
             .run(mat)
         )
@@ -221,6 +240,8 @@ async def test_a_shutdown_is_the_cause_of_every_io_result_it_fails(tmp_path: Any
         sent = Source.repeat(1).run_with(StreamConverters.to_send_stream(send), mat)
         written = Source.never().run_with(FileIO.to_path(str(tmp_path / "out")), mat)
         await asyncio.sleep(0.3)
+    # The shutdown waited for the killed process to be reaped (no zombie of ours left).
+    assert not _running("sleep\x0030.0417"), "the subprocess outlived the materializer"
     for result in (process, sent, written):
         with pytest.raises(IOStreamError) as info:
             await result
