@@ -96,6 +96,7 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
         self.reading: asyncio.Task[Any] | None = None
         self.writing: asyncio.Task[Any] | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.open_task: asyncio.Task[Any] | None = None
         self.stderr = bytearray()
         self.stderr_done = False
         self.stdout_done = False
@@ -103,8 +104,13 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
         self.waiting = False
         self.cancelled = False  # downstream cancelled: the process was killed
 
-    def _spawn(self, make: Callable[[], Awaitable[Any]], then: Callable[[bool, Any], None]) -> Any:
-        task = self.materializer.spawn(_outcome(make))
+    def _spawn(
+        self,
+        make: Callable[[], Awaitable[Any]],
+        then: Callable[[bool, Any], None],
+        cancel_on_shutdown: bool = True,
+    ) -> Any:
+        task = self.materializer.spawn(_outcome(make), cancel_on_shutdown=cancel_on_shutdown)
         self.tasks.add(task)
         cb = self.get_async_callback(partial(self._done, then))
         task.add_done_callback(cb.invoke)
@@ -124,7 +130,10 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
         anyio = _anyio()
         s = self.stage
         self.set_keep_going(True)
-        self._spawn(
+        # Not cancelled when the stage stops: a process being started is left to start,
+        # then killed and reaped (``_reap_started``); cancelling the start could leave the
+        # child running with nothing to reap it.
+        self.open_task = self._spawn(
             partial(
                 anyio.open_process,
                 s.command,
@@ -135,9 +144,11 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
                 stderr=subprocess.PIPE,
             ),
             self._on_started,
+            cancel_on_shutdown=False,
         )
 
     def _on_started(self, ok: bool, value: Any) -> None:
+        self.open_task = None
         if not ok:
             err = IOStreamError(
                 f"[{self.OP}] cannot start {self._describe()!r}: {type(value).__name__}: {value}"
@@ -265,8 +276,15 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
         self.aborted = exc  # (a materializer shutdown): the cause of the result's failure
 
     def post_stop(self) -> None:
+        opening = self.open_task
         for t in list(self.tasks):
-            t.cancel()
+            if t is not opening:
+                t.cancel()
+        if opening is not None:  # started, and _on_started never ran: nobody has it
+            if opening.done():
+                _reap_started(self.materializer, opening)
+            else:
+                opening.add_done_callback(partial(_reap_started, self.materializer))
         self._kill()
         if not self.promise.done():
             err = IOStreamError(f"[{self.OP}] the stream stopped before the process ended")
@@ -280,6 +298,23 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
             t = self.materializer.spawn(_reap(p), cancel_on_shutdown=False)
             _CLOSING.add(t)
             t.add_done_callback(_CLOSING.discard)
+
+
+def _reap_started(mat: Any, task: asyncio.Task[Any]) -> None:
+    """A process started after its stage stopped: killed, and reaped by a task the
+    materializer's shutdown waits for."""
+    if task.cancelled():
+        return
+    ok, p = task.result()
+    if not ok:
+        return
+    try:
+        p.kill()
+    except ProcessLookupError:
+        pass
+    t = mat.spawn(_reap(p), cancel_on_shutdown=False)
+    _CLOSING.add(t)
+    t.add_done_callback(_CLOSING.discard)
 
 
 async def _reap(p: Any) -> None:
