@@ -6,6 +6,7 @@ process's stdin, its stdout is emitted, its stderr is captured (the last
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -321,7 +322,10 @@ async def _reap(p: Any) -> None:
     try:
         await p.aclose()  # closes the pipes and waits for the (killed) process
     except Exception:
-        pass
+        # Closing a pipe failed (a broken stdin, say) before the wait: wait still, or
+        # the process is never reaped (Popen then warns that it "is still running").
+        with contextlib.suppress(Exception):
+            await p.wait()
 
 
 class Subprocess:
