@@ -43,11 +43,17 @@ from .._errors import (
     NO_MORE_ELEMENTS_NEEDED,
     AbruptTerminationError,
     IllegalGraphError,
-    NoneElementError,
     PortStateError,
     SubscriptionTimeoutError,
 )
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
+from .._stage.logic import (
+    GraphStage,
+    GraphStageLogic,
+    InHandler,
+    OutHandler,
+    _Batch,
+    port_error,
+)
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 
 if TYPE_CHECKING:
@@ -238,8 +244,7 @@ class SubSinkInlet:
 
     # -- internals -----------------------------------------------------------------------
     def _err(self, what: str) -> PortStateError:
-        cls = NoneElementError if what is NONE_ELEMENT else PortStateError
-        return cls(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
+        return port_error(self._logic.stage_name, what, self.name)
 
     def _send(self, cmd: tuple[str, Any]) -> None:
         sub = self._sub
@@ -485,8 +490,7 @@ class SubSourceOutlet:
 
     # -- internals -----------------------------------------------------------------------
     def _err(self, what: str) -> PortStateError:
-        cls = NoneElementError if what is NONE_ELEMENT else PortStateError
-        return cls(f"[{self._logic.stage_name}] {what} (port {self.name!r})")
+        return port_error(self._logic.stage_name, what, self.name)
 
     def _close(self, cmd: tuple[str, Any]) -> None:
         if self._closed:

@@ -420,6 +420,13 @@ class _LogicFields:
     )
 
 
+def port_error(stage: str, what: str, port: str) -> PortStateError:
+    """The error of a port action ``what`` went wrong with on ``port`` of ``stage``: a
+    ``NoneElementError`` for a None pushed (``NONE_ELEMENT``), else a ``PortStateError``."""
+    cls = NoneElementError if what is NONE_ELEMENT else PortStateError
+    return cls(f"[{stage}] {what} (port {port!r})")
+
+
 def note_function(exc: BaseException, kind: str, stage: str) -> None:
     """Note on ``exc`` that the function given to operator ``kind`` of stage ``stage``
     raised it (once): a fused run's traceback shows generated code, so both a fused run
@@ -480,9 +487,7 @@ class GraphStageLogic(_LogicFields):
         return self._materializer
 
     def _err(self, port: Any, what: str) -> PortStateError:
-        pname = getattr(port, "name", repr(port))
-        cls = NoneElementError if what is NONE_ELEMENT else PortStateError
-        return cls(f"[{self._stage_name}] {what} (port {pname!r})")
+        return port_error(self._stage_name, what, getattr(port, "name", repr(port)))
 
     def _foreign(self, port: Any) -> PortStateError:
         if self._island is None and (port in self.shape.inlets or port in self.shape.outlets):

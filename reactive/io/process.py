@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Subprocess", "ProcessResult", "ProcessFailedError"]
 
-_CLOSING: set[asyncio.Task[Any]] = set()
-
 
 @dataclass(frozen=True)
 class ProcessResult:
@@ -296,9 +294,7 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
         if p is not None:
             # Killed above; reaped by a task a materializer shutdown waits for (up to its
             # shutdown_timeout), so no process outlives ``async with Materializer()``.
-            t = self.materializer.spawn(_reap(p), cancel_on_shutdown=False)
-            _CLOSING.add(t)
-            t.add_done_callback(_CLOSING.discard)
+            _reap_later(self.materializer, p)
 
 
 def _reap_started(mat: Any, task: asyncio.Task[Any]) -> None:
@@ -313,9 +309,13 @@ def _reap_started(mat: Any, task: asyncio.Task[Any]) -> None:
         p.kill()
     except ProcessLookupError:
         pass
-    t = mat.spawn(_reap(p), cancel_on_shutdown=False)
-    _CLOSING.add(t)
-    t.add_done_callback(_CLOSING.discard)
+    _reap_later(mat, p)
+
+
+def _reap_later(mat: Any, p: Any) -> None:
+    """Reap the killed process ``p`` in a task of ``mat`` its shutdown waits for (the
+    materializer keeps the task)."""
+    mat.spawn(_reap(p), cancel_on_shutdown=False)
 
 
 async def _reap(p: Any) -> None:
