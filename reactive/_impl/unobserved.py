@@ -48,10 +48,11 @@ _ATTR = "_reactive_failure"
 class _Failure:
     """What is known about one stream failure (attached to its exception)."""
 
-    __slots__ = ("live", "logged", "observed", "promises", "stage")
+    __slots__ = ("live", "logged", "observed", "origin", "promises", "stage")
 
     def __init__(self) -> None:
         self.stage: str | None = None
+        self.origin: object = None  # the logic noted first (``note_failure``'s ``owner``)
         self.promises = 0  # promises failed with it
         self.live = 0  # of which not yet collected
         self.observed = False
@@ -80,14 +81,21 @@ def _record(exc: BaseException, create: bool) -> _Failure | None:
     return rec
 
 
-def note_failure(exc: BaseException, stage: str) -> None:
-    """Note that stage ``stage`` failed with ``exc`` (the first stage noted is the origin).
+def note_failure(exc: BaseException, stage: str, owner: object = None) -> bool:
+    """Note that stage ``stage`` (its logic ``owner``) failed with ``exc`` (the first
+    stage noted is the origin); True when ``owner`` is that origin (also when ``exc``
+    takes no record: then nothing tells).
 
     Called on the failure path only (``fail_stage`` and a handler that raised).
     """
     rec = _record(exc, True)
-    if rec is not None and rec.stage is None:
+    if rec is None:
+        return True
+    if rec.stage is None:
         rec.stage = stage
+        rec.origin = owner
+        return True
+    return owner is not None and rec.origin is owner
 
 
 def check_reached(exc: BaseException, loop: asyncio.AbstractEventLoop) -> None:

@@ -768,7 +768,7 @@ class GraphStageLogic(_LogicFields):
                 async callback).
         """
         c = self._conn(outlet)
-        note_failure(exc, self._stage_name)
+        note_failure(exc, self._stage_name, self)
         if type(c.out_handler) is _Emitting:
             self.abort_emitting(outlet)
         st = c.state
@@ -1020,12 +1020,14 @@ class GraphStageLogic(_LogicFields):
         Raises:
             Nothing: ports already closed are left as they are.
         """
+        # Metrics on (reactive.observe): the stage failed when the failure is its own
+        # (its origin), not one it passes on (an upstream failure, a cancellation cause).
+        origin = note_failure(exc, self._stage_name, self)
         meter = self._stage_meter()
-        if meter is not None:  # metrics on (reactive.observe)
+        if meter is not None and origin:
             meter.failed = True
         # The hook runs first: closing the last port may stop the stage, and post_stop
         # must see the failure (else a sink's result gets AbruptTerminationError).
-        note_failure(exc, self._stage_name)
         self._extra_fail(exc)
         for i in self.shape.inlets:
             if i in self._conns:

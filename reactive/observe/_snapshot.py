@@ -119,7 +119,11 @@ class StageMetrics:
     restarted), whichever path ran them (a fused run, a worker pool, a junction's batch);
     ``restarts`` the supervision restarts; ``resumes`` the supervision resumes and the
     resume that follows a restart (the operator reset, its element dropped; a ``scan``
-    that emits its zero again instead does not resume).
+    that emits its zero again instead does not resume). ``failed``: the stage failed
+    with an error of its own (its handler or function raised, or it called
+    ``fail_stage`` with an error no other stage failed with first): the origin of a
+    failure, not the stages it then reached (they stop, failing or cancelled, all the
+    same).
     """
 
     elements_in: int

@@ -18,7 +18,7 @@ in its graph: ``map``, ``map#2``) and, per port, ``port`` and ``direction``
 ``reactive_stage_errors_total``             counter exceptions its handlers raised
 ``reactive_stage_restarts_total``           counter supervision restarts
 ``reactive_stage_resumes_total``            counter supervision resumes
-``reactive_stage_failed``                   gauge   1 once the stage failed
+``reactive_stage_failed``                   gauge   1 once the stage failed (the origin)
 ``reactive_buffer_used``                    gauge   elements in a boundary's or buffer's
 ``reactive_buffer_capacity``                gauge   its capacity (when fixed)
 ``reactive_<gauge>``                        gauge   a stage's own gauges (``gauges``)
@@ -113,7 +113,7 @@ def view_families(view: ExportView) -> Iterator[Any]:
             ("backpressured_ratio", "Largest share of time an outlet waited for demand."),
             ("starved_ratio", "Largest share of time an inlet waited for an element."),
             ("blame_ratio", "How much the stage holds its graph up (reactive.observe.blame)."),
-            ("failed", "1 once the stage failed."),
+            ("failed", "1 once the stage failed with an error of its own (a failure's origin)."),
         )
     }
     stage_c = {
