@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -544,6 +544,36 @@ def export_view_from_any_thread(mat: Any, timeout: float = 5.0) -> ExportView:
     return export_view(snap, retired)
 
 
+def export_views_from_any_thread(
+    mats: Iterable[Any], timeout: float = 5.0
+) -> dict[str, ExportView]:
+    """The ``export_view`` of several materializers, by materializer name, each read on
+    its own event loop (``export_view_from_any_thread``). Materializers that share a
+    name are one: their graphs and retired counters go into one view (counters summed
+    per label set, gauges combined as for same-named graphs)."""
+    reads: dict[str, list[tuple[MaterializerSnapshot, CounterTotals]]] = {}
+    for mat in mats:
+
+        def read(mat: Any) -> tuple[MaterializerSnapshot, CounterTotals]:
+            return take_snapshot(mat), retired_counters(mat).copy()
+
+        def closed(mat: Any = mat) -> tuple[MaterializerSnapshot, CounterTotals]:
+            return MaterializerSnapshot(mat.name, _time_of(mat), ()), CounterTotals()
+
+        reads.setdefault(mat.name, []).append(_read_on_loop(mat, read, closed, timeout))
+    views: dict[str, ExportView] = {}
+    for name, got in reads.items():
+        if len(got) == 1:
+            views[name] = export_view(*got[0])
+            continue
+        retired = CounterTotals()
+        for _, r in got:
+            retired.add(r)
+        graphs = tuple(g for snap, _ in got for g in snap.graphs)
+        views[name] = export_view(MaterializerSnapshot(name, got[0][0].time, graphs), retired)
+    return views
+
+
 def _time_of(mat: Any) -> float:
     """The materializer's clock time, 0.0 before it ran anything (no clock bound yet)."""
     clock = getattr(mat, "_clock", None)
@@ -631,39 +661,51 @@ class CounterTotals:
         out.stages = dict(self.stages)
         return out
 
+    def add(self, other: CounterTotals) -> None:
+        """Add ``other``'s counters to these."""
+        for key, c in other.stages.items():
+            self._add_stage(key, c)
+        for pkey, pm in other.ports.items():
+            self._add_port(pkey, pm)
+
+    def _add_stage(self, key: StageKey, c: StageCounts) -> None:
+        was = self.stages.get(key)
+        self.stages[key] = (
+            c
+            if was is None
+            else StageCounts(
+                was.errors + c.errors, was.restarts + c.restarts, was.resumes + c.resumes
+            )
+        )
+
+    def _add_port(self, pkey: PortKey, pm: PortMetrics) -> None:
+        had = self.ports.get(pkey)
+        self.ports[pkey] = (
+            pm
+            if had is None
+            else PortMetrics(
+                had.elements + pm.elements,
+                had.pushes + pm.pushes,
+                had.pulls + pm.pulls,
+                had.backpressured_seconds + pm.backpressured_seconds,
+                had.starved_seconds + pm.starved_seconds,
+            )
+        )
+
     def add_graph(self, g: GraphSnapshot) -> None:
         """Add the counters of ``g``'s stages that have metrics."""
         for s in g.stages:
             m = s.metrics
             if m is None:
                 continue
-            key = (g.name, s.id)
-            was = self.stages.get(key)
-            self.stages[key] = (
-                StageCounts(m.errors, m.restarts, m.resumes)
-                if was is None
-                else StageCounts(
-                    was.errors + m.errors, was.restarts + m.restarts, was.resumes + m.resumes
-                )
-            )
+            self._add_stage((g.name, s.id), StageCounts(m.errors, m.restarts, m.resumes))
             for direction, conns in (("in", s.inlets), ("out", s.outlets)):
                 for c in conns:
                     pm = c.metrics
                     if pm is None:
                         continue
-                    pkey = (g.name, s.id, c.inlet if direction == "in" else c.outlet, direction)
-                    had = self.ports.get(pkey)
-                    self.ports[pkey] = (
-                        pm
-                        if had is None
-                        else PortMetrics(
-                            had.elements + pm.elements,
-                            had.pushes + pm.pushes,
-                            had.pulls + pm.pulls,
-                            had.backpressured_seconds + pm.backpressured_seconds,
-                            had.starved_seconds + pm.starved_seconds,
-                        )
-                    )
+                    port = c.inlet if direction == "in" else c.outlet
+                    self._add_port((g.name, s.id, port, direction), pm)
 
 
 # Per materializer, without keeping one alive. Memory: one entry per label set of a named

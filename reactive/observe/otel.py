@@ -3,8 +3,10 @@
 ``instrument(materializer, meter_provider=None)`` creates observable instruments on a
 meter named ``reactive`` (from the global meter provider unless one is given); the
 SDK's readers call them, and each callback reads a snapshot taken on the materializer's
-event loop. Attributes: ``graph``, ``stage`` (its id in the graph) and, per port,
-``port`` and ``direction`` (``in``/``out``). Instruments:
+event loop. A second materializer instrumented on the same provider joins those
+instruments. Attributes: ``materializer`` (its name; materializers sharing a name are
+summed as one), ``graph``, ``stage`` (its id in the graph) and, per port, ``port`` and
+``direction`` (``in``/``out``). Instruments:
 
 - observable counters ``reactive.port.elements`` (``{element}``),
   ``reactive.port.pushes``, ``reactive.port.pulls``, ``reactive.port.backpressured_time``
@@ -30,6 +32,7 @@ Only the API is needed at run time; the application configures the SDK and expor
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -51,7 +54,7 @@ from ._snapshot import (
     PortMetrics,
     StageCounts,
     StageGauges,
-    export_view_from_any_thread,
+    export_views_from_any_thread,
 )
 
 __all__ = ["instrument"]
@@ -116,23 +119,36 @@ _STAGE_GAUGES: dict[str, tuple[str, str, _GaugeValue]] = {
 
 
 class _Instruments:
-    """The callbacks of one materializer's instruments."""
+    """The callbacks of one meter provider's instruments, over the materializers
+    instrumented there."""
 
     def __init__(self, materializer: Any, timeout: float) -> None:
-        self.materializer = materializer
+        self.materializers: list[Any] = [materializer]
         self.timeout = timeout
+        self.made: list[Any] = []
 
-    def view(self) -> ExportView:
-        return export_view_from_any_thread(self.materializer, self.timeout)
+    def add(self, materializer: Any) -> None:
+        if not any(m is materializer for m in self.materializers):
+            self.materializers.append(materializer)
+
+    def views(self) -> dict[str, ExportView]:
+        return export_views_from_any_thread(self.materializers, self.timeout)
 
     def port(self, value: _PortValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             return [
                 Observation(
                     value(m),
-                    {"graph": graph, "stage": stage, "port": port, "direction": direction},
+                    {
+                        "materializer": mat,
+                        "graph": graph,
+                        "stage": stage,
+                        "port": port,
+                        "direction": direction,
+                    },
                 )
-                for (graph, stage, port, direction), m in self.view().ports.items()
+                for mat, view in self.views().items()
+                for (graph, stage, port, direction), m in view.ports.items()
             ]
 
         return callback
@@ -140,8 +156,9 @@ class _Instruments:
     def counts(self, value: _CountValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             return [
-                Observation(value(c), {"graph": graph, "stage": stage})
-                for (graph, stage), c in self.view().stage_counts.items()
+                Observation(value(c), {"materializer": mat, "graph": graph, "stage": stage})
+                for mat, view in self.views().items()
+                for (graph, stage), c in view.stage_counts.items()
             ]
 
         return callback
@@ -149,33 +166,51 @@ class _Instruments:
     def stage(self, value: _GaugeValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             out = []
-            for (graph, stage), g in self.view().stages.items():
-                v = value(g)
-                if v is not None:
-                    out.append(Observation(v, {"graph": graph, "stage": stage}))
+            for mat, view in self.views().items():
+                for (graph, stage), g in view.stages.items():
+                    v = value(g)
+                    if v is not None:
+                        attrs = {"materializer": mat, "graph": graph, "stage": stage}
+                        out.append(Observation(v, attrs))
             return out
 
         return callback
 
     def gauges(self, options: CallbackOptions) -> Iterable[Observation]:
         out = []
-        for (graph, stage), g in self.view().stages.items():
-            for name, value in g.own.items():
-                attrs = {"graph": graph, "stage": stage, "gauge": name}
-                if isinstance(value, Mapping):
-                    for key, v in value.items():
-                        out.append(Observation(v, {**attrs, "key": key}))
-                else:
-                    out.append(Observation(value, attrs))
+        for mat, view in self.views().items():
+            for (graph, stage), g in view.stages.items():
+                for name, value in g.own.items():
+                    attrs = {"materializer": mat, "graph": graph, "stage": stage, "gauge": name}
+                    if isinstance(value, Mapping):
+                        for key, v in value.items():
+                            out.append(Observation(v, {**attrs, "key": key}))
+                    else:
+                        out.append(Observation(value, attrs))
         return out
+
+
+# The instruments made on each meter provider (a second set of the same names would be
+# refused there: its callbacks never called), without keeping a provider alive.
+_MADE: weakref.WeakKeyDictionary[Any, _Instruments] = weakref.WeakKeyDictionary()
 
 
 def instrument(materializer: Any, meter_provider: Any = None, timeout: float = 5.0) -> list[Any]:
     """Create the observable instruments for ``materializer`` (see the module); returns
-    them. ``meter_provider`` defaults to OpenTelemetry's global one."""
+    them. ``meter_provider`` defaults to OpenTelemetry's global one. Instrumenting a
+    second materializer on the same provider adds it to the instruments made for the
+    first (told apart by the ``materializer`` attribute) and returns those."""
+    provider = metrics.get_meter_provider() if meter_provider is None else meter_provider
+    try:
+        known = _MADE.get(provider)
+    except TypeError:  # a provider that takes no weak reference: not remembered
+        known = None
+    if known is not None:
+        known.add(materializer)
+        return list(known.made)
     meter = metrics.get_meter("reactive", meter_provider=meter_provider)
     cb = _Instruments(materializer, timeout)
-    made: list[Any] = []
+    made = cb.made
     for name, (unit, doc, pv) in _PORT_COUNTERS.items():
         made.append(
             meter.create_observable_counter(name, [cb.port(pv)], unit=unit, description=doc)
@@ -193,4 +228,8 @@ def instrument(materializer: Any, meter_provider: Any = None, timeout: float = 5
             description="A stage's own gauges (StageSnapshot.gauges), by name and key.",
         )
     )
-    return made
+    try:
+        _MADE[provider] = cb
+    except TypeError:
+        pass
+    return list(made)

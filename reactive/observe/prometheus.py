@@ -1,10 +1,11 @@
 """Prometheus export of the stream counters (extra ``metrics``: ``prometheus-client``).
 
 ``register(materializer)`` adds a collector to a registry (the default one unless
-given); every scrape takes a snapshot on the materializer's event loop (scrapes run in
-the HTTP server's thread) and exposes, with labels ``graph``, ``stage`` (the stage's id
-in its graph: ``map``, ``map#2``) and, per port, ``port`` and ``direction``
-(``in``/``out``):
+given; a second materializer registered there joins the same collector); every scrape
+takes a snapshot on each materializer's event loop (scrapes run in the HTTP server's
+thread) and exposes, with labels ``materializer`` (its name; materializers sharing a
+name are summed as one), ``graph``, ``stage`` (the stage's id in its graph: ``map``,
+``map#2``) and, per port, ``port`` and ``direction`` (``in``/``out``):
 
 =========================================== ======= ========================================
 ``reactive_port_elements_total``            counter elements through the port
@@ -26,10 +27,12 @@ in its graph: ``map``, ``map#2``) and, per port, ``port`` and ``direction``
 
 Counters exist for graphs with metrics on; buffer gauges and the stages' own gauges
 (``StageSnapshot.gauges``) for every running graph. A stage's gauge named ``g`` is
-exported as ``reactive_g``; a gauge with figures by key (a consumer's lag per partition)
-has one more label, ``key``. The Kafka stages' gauges: ``reactive_kafka_consumer_lag``
-(``key``: ``topic-partition``), ``reactive_kafka_records_buffered``,
-``reactive_kafka_commits_in_flight``, ``reactive_kafka_messages_in_flight``,
+exported as ``reactive_g`` (characters not allowed in a Prometheus name become ``_``);
+a gauge with figures by key (a consumer's lag per partition) has one more label,
+``key`` (a stage reporting a plain figure under the same name gets key ``""``). The
+Kafka stages' gauges: ``reactive_kafka_consumer_lag`` (``key``: ``topic-partition``),
+``reactive_kafka_records_buffered``, ``reactive_kafka_commits_in_flight``,
+``reactive_kafka_messages_in_flight``,
 ``reactive_kafka_produce_latency_p50_seconds`` and ``..._p99_seconds``.
 
 Graphs may share a name (the same pipeline run again, or several at once): each label set
@@ -45,6 +48,8 @@ finished one.
 
 from __future__ import annotations
 
+import re
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -65,38 +70,89 @@ from ._snapshot import (
     ExportView,
     MaterializerSnapshot,
     export_view,
-    export_view_from_any_thread,
+    export_views_from_any_thread,
 )
 
 __all__ = ["StreamCollector", "register"]
 
-_PORT = ["graph", "stage", "port", "direction"]
-_STAGE = ["graph", "stage"]
+_PORT = ["materializer", "graph", "stage", "port", "direction"]
+_STAGE = ["materializer", "graph", "stage"]
+
+#: The families this module always exposes (a stage's own gauge of the same name is
+#: exported as ``reactive_gauge_<name>`` instead).
+_BUILT_IN = frozenset(
+    {
+        *(f"reactive_port_{k}" for k in ("elements", "pushes", "pulls")),
+        "reactive_port_backpressured_seconds",
+        "reactive_port_starved_seconds",
+        *(f"reactive_stage_{k}" for k in ("backpressured_ratio", "starved_ratio")),
+        *(f"reactive_stage_{k}" for k in ("blame_ratio", "failed", "errors")),
+        *(f"reactive_stage_{k}" for k in ("restarts", "resumes")),
+        "reactive_buffer_used",
+        "reactive_buffer_capacity",
+    }
+)
 
 
 class StreamCollector(Collector):
-    """A Prometheus collector exposing a materializer's stream counters (see module)."""
+    """A Prometheus collector exposing materializers' stream counters (see module).
+
+    One collector serves every materializer registered with its registry (``register``
+    adds them): each series has a ``materializer`` label (the materializer's name;
+    materializers sharing a name are summed as one).
+    """
 
     def __init__(self, materializer: Any, timeout: float = 5.0) -> None:
-        self.materializer = materializer
+        self.materializers: list[Any] = [materializer]
         self.timeout = timeout
+
+    @property
+    def materializer(self) -> Any:
+        """The first materializer this collector exposes."""
+        return self.materializers[0]
+
+    def add(self, materializer: Any) -> None:
+        """Expose ``materializer`` too (once)."""
+        if not any(m is materializer for m in self.materializers):
+            self.materializers.append(materializer)
+
+    def remove(self, materializer: Any) -> None:
+        """Stop exposing ``materializer`` (the collector stays registered)."""
+        self.materializers = [m for m in self.materializers if m is not materializer]
 
     def describe(self) -> Iterator[Any]:
         """The metric families without samples (registration takes no snapshot)."""
         yield from families(MaterializerSnapshot("", 0.0, ()))
 
     def collect(self) -> Iterator[Any]:
-        """One snapshot per scrape, with the retired counters, as metric families."""
-        yield from view_families(export_view_from_any_thread(self.materializer, self.timeout))
+        """One snapshot per materializer per scrape, with the retired counters, as
+        metric families."""
+        yield from views_families(export_views_from_any_thread(self.materializers, self.timeout))
 
 
 def families(snap: MaterializerSnapshot) -> Iterator[Any]:
     """The metric families of one snapshot (no retired counters: see ``view_families``)."""
-    return view_families(export_view(snap))
+    return views_families({snap.name: export_view(snap)})
 
 
-def view_families(view: ExportView) -> Iterator[Any]:
-    """The metric families of an ``ExportView``: one sample per label set."""
+def view_families(view: ExportView, materializer: str = "materializer") -> Iterator[Any]:
+    """The metric families of one materializer's ``ExportView``."""
+    return views_families({materializer: view})
+
+
+def metric_name(name: str) -> str:
+    """``reactive_<name>`` for a stage's own gauge ``name``, made a valid Prometheus name
+    (characters other than letters, digits, ``_`` and ``:`` become ``_``; a name that
+    would be one of this module's families gets ``gauge_`` in front)."""
+    full = "reactive_" + re.sub(r"[^a-zA-Z0-9_:]", "_", name)
+    return "reactive_gauge_" + full[len("reactive_") :] if full in _BUILT_IN else full
+
+
+def views_families(views: Mapping[str, ExportView]) -> Iterator[Any]:
+    """The metric families of ``ExportView``\\ s by materializer name: one sample per
+    label set. A stage's own gauge is one family per name: with figures by key from any
+    stage it has the ``key`` label, and a plain figure of the same name has key ``""``
+    (which Prometheus reads as no label)."""
     port = {
         key: CounterMetricFamily(f"reactive_port_{key}", doc, labels=_PORT)
         for key, doc in (
@@ -124,46 +180,60 @@ def view_families(view: ExportView) -> Iterator[Any]:
             ("resumes", "Supervision resumes."),
         )
     }
-    own: dict[str, GaugeMetricFamily] = {}
     used = GaugeMetricFamily("reactive_buffer_used", "Elements in the buffer.", labels=_STAGE)
     cap = GaugeMetricFamily("reactive_buffer_capacity", "Capacity of the buffer.", labels=_STAGE)
-    for pkey, pm in view.ports.items():
-        pl = list(pkey)
-        port["elements"].add_metric(pl, pm.elements)
-        port["pushes"].add_metric(pl, pm.pushes)
-        port["pulls"].add_metric(pl, pm.pulls)
-        port["backpressured_seconds"].add_metric(pl, pm.backpressured_seconds)
-        port["starved_seconds"].add_metric(pl, pm.starved_seconds)
-    for skey, counts in view.stage_counts.items():
-        stage_c["errors"].add_metric(list(skey), counts.errors)
-        stage_c["restarts"].add_metric(list(skey), counts.restarts)
-        stage_c["resumes"].add_metric(list(skey), counts.resumes)
-    for skey, g in view.stages.items():
-        labels = list(skey)
-        if g.buffer_used is not None:
-            used.add_metric(labels, g.buffer_used)
-        if g.buffer_capacity is not None:
-            cap.add_metric(labels, g.buffer_capacity)
-        for name, value in g.own.items():
-            keyed = isinstance(value, Mapping)
-            family = own.get(name)
-            if family is None:
-                family = own[name] = GaugeMetricFamily(
-                    f"reactive_{name}",
-                    f"The stage gauge {name!r} (StageSnapshot.gauges).",
-                    labels=[*_STAGE, "key"] if keyed else _STAGE,
-                )
-            if isinstance(value, Mapping):
-                for key, v in value.items():
-                    family.add_metric([*labels, key], v)
-            else:
-                family.add_metric(labels, value)
-        if g.backpressured_ratio is None or g.starved_ratio is None or g.failed is None:
-            continue  # no metrics
-        stage_g["backpressured_ratio"].add_metric(labels, g.backpressured_ratio)
-        stage_g["starved_ratio"].add_metric(labels, g.starved_ratio)
-        stage_g["blame_ratio"].add_metric(labels, g.blame_ratio or 0.0)
-        stage_g["failed"].add_metric(labels, g.failed)
+    # A stage's own gauges: keyed (a ``key`` label) when any stage gives figures by key.
+    keyed: dict[str, bool] = {}
+    first: dict[str, str] = {}
+    for view in views.values():
+        for g in view.stages.values():
+            for name, value in g.own.items():
+                fam = metric_name(name)
+                first.setdefault(fam, name)
+                keyed[fam] = keyed.get(fam, False) or isinstance(value, Mapping)
+    own = {
+        fam: GaugeMetricFamily(
+            fam,
+            f"The stage gauge {first[fam]!r} (StageSnapshot.gauges).",
+            labels=[*_STAGE, "key"] if by_key else _STAGE,
+        )
+        for fam, by_key in keyed.items()
+    }
+    for mat, view in views.items():
+        for pkey, pm in view.ports.items():
+            pl = [mat, *pkey]
+            port["elements"].add_metric(pl, pm.elements)
+            port["pushes"].add_metric(pl, pm.pushes)
+            port["pulls"].add_metric(pl, pm.pulls)
+            port["backpressured_seconds"].add_metric(pl, pm.backpressured_seconds)
+            port["starved_seconds"].add_metric(pl, pm.starved_seconds)
+        for skey, counts in view.stage_counts.items():
+            sl = [mat, *skey]
+            stage_c["errors"].add_metric(sl, counts.errors)
+            stage_c["restarts"].add_metric(sl, counts.restarts)
+            stage_c["resumes"].add_metric(sl, counts.resumes)
+        for skey, g in view.stages.items():
+            labels = [mat, *skey]
+            if g.buffer_used is not None:
+                used.add_metric(labels, g.buffer_used)
+            if g.buffer_capacity is not None:
+                cap.add_metric(labels, g.buffer_capacity)
+            for name, value in g.own.items():
+                fam = metric_name(name)
+                family = own[fam]
+                if isinstance(value, Mapping):
+                    for key, v in value.items():
+                        family.add_metric([*labels, key], v)
+                elif keyed[fam]:
+                    family.add_metric([*labels, ""], value)
+                else:
+                    family.add_metric(labels, value)
+            if g.backpressured_ratio is None or g.starved_ratio is None or g.failed is None:
+                continue  # no metrics
+            stage_g["backpressured_ratio"].add_metric(labels, g.backpressured_ratio)
+            stage_g["starved_ratio"].add_metric(labels, g.starved_ratio)
+            stage_g["blame_ratio"].add_metric(labels, g.blame_ratio or 0.0)
+            stage_g["failed"].add_metric(labels, g.failed)
     yield from port.values()
     yield from stage_g.values()
     yield from stage_c.values()
@@ -172,12 +242,31 @@ def view_families(view: ExportView) -> Iterator[Any]:
     yield from own.values()
 
 
+# The collector registered with each registry (one per registry: their families would
+# clash), without keeping a registry alive.
+_COLLECTORS: weakref.WeakKeyDictionary[Any, StreamCollector] = weakref.WeakKeyDictionary()
+
+
 def register(
     materializer: Any, registry: CollectorRegistry | None = None, timeout: float = 5.0
 ) -> StreamCollector:
-    """Register a ``StreamCollector`` for ``materializer`` with ``registry`` (default:
-    prometheus_client's global ``REGISTRY``); ``registry.unregister(collector)`` removes
-    it."""
+    """Expose ``materializer`` in ``registry`` (default: prometheus_client's global
+    ``REGISTRY``): registers a ``StreamCollector`` there, or adds ``materializer`` to the
+    one registered before (several materializers in one process, told apart by the
+    ``materializer`` label); returns the collector. ``registry.unregister(collector)``
+    removes it, ``collector.remove(materializer)`` one materializer."""
+    reg = REGISTRY if registry is None else registry
+    known = _COLLECTORS.get(reg)
+    if known is not None and _registered(reg, known):
+        known.add(materializer)
+        return known
     collector = StreamCollector(materializer, timeout)
-    (REGISTRY if registry is None else registry).register(collector)
+    reg.register(collector)
+    _COLLECTORS[reg] = collector
     return collector
+
+
+def _registered(registry: Any, collector: StreamCollector) -> bool:
+    """Whether ``collector`` is still registered with ``registry`` (not unregistered)."""
+    names = getattr(registry, "_collector_to_names", None)
+    return names is None or collector in names

@@ -21,8 +21,11 @@ async def settle(rounds: int = 30) -> None:
 
 
 def sample(text: str, name: str, **labels: str) -> float:
-    """The value of the one sample of ``name`` with exactly ``labels`` in ``text``."""
+    """The value of the one sample of ``name`` with exactly ``labels`` in ``text`` (and
+    the default materializer's name as ``materializer``, unless given)."""
     from prometheus_client.parser import text_string_to_metric_families
+
+    labels = {"materializer": "materializer", **labels}
 
     found = [
         s.value
@@ -160,6 +163,7 @@ async def test_opentelemetry_in_memory_reader() -> None:
                 points[metric.name] = list(metric.data.data_points)
 
     def value(name: str, **attrs: str) -> float:
+        attrs = {"materializer": "materializer", **attrs}
         found = [p.value for p in points[name] if dict(p.attributes) == attrs]
         assert len(found) == 1, (name, attrs, points[name])
         return float(found[0])

@@ -17,7 +17,13 @@ from reactive.testkit import ManualClock, TestSink, TestSource
 pytest.importorskip("prometheus_client")
 pytest.importorskip("opentelemetry.sdk.metrics")
 
-SINK_IN = {"graph": "pipeline", "stage": "seq_sink", "port": "SeqSink.in", "direction": "in"}
+SINK_IN = {
+    "materializer": "materializer",
+    "graph": "pipeline",
+    "stage": "seq_sink",
+    "port": "SeqSink.in",
+    "direction": "in",
+}
 
 
 def pipeline(n: int, name: str | None = "pipeline") -> Any:
@@ -49,6 +55,7 @@ def text_samples(registry: Any) -> list[Any]:
 
 
 def value(samples: list[Any], name: str, **labels: str) -> float | None:
+    labels = {"materializer": "materializer", **labels}
     found = [s.value for s in samples if s.name == name and s.labels == labels]
     assert len(found) <= 1, (name, labels, found)
     return float(found[0]) if found else None
@@ -243,7 +250,7 @@ async def test_opentelemetry_same_named_running_graphs_are_one_point() -> None:
                     src.send_next(i)
             await settle()
             used = otel_points(reader, "reactive.buffer.used")
-            buf = {"graph": "pipeline", "stage": "buf"}
+            buf = {"materializer": "materializer", "graph": "pipeline", "stage": "buf"}
             assert [p.value for p in used if dict(p.attributes) == buf] == [7]
             for _, sink in runs:
                 sink.cancel()

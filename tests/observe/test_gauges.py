@@ -119,6 +119,7 @@ async def test_snapshot_live_view_and_exports_show_a_stages_own_gauges() -> None
             if m.name == "reactive.stage.gauge"
             for p in m.data.data_points
         ]
+        labels = {"materializer": "materializer", **labels}
         assert ({**labels, "gauge": "seen_by_parity", "key": "even"}, 3) in points
         assert ({**labels, "gauge": "seen"}, 5) in points
         src.send_complete()
