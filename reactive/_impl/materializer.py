@@ -259,14 +259,20 @@ class Materializer:
 
     # -- materialization ---------------------------------------------------------------
     def materialize(
-        self, module: Module, attributes: Attributes | None = None, *, into: Island | None = None
+        self,
+        module: Module,
+        attributes: Attributes | None = None,
+        *,
+        into: Island | None = None,
+        parent: Any = None,
     ) -> Any:
         """Materialize a closed blueprint and start it; returns its materialized value.
 
         ``into`` (internal, used for substreams) fuses the graph into that running island
         instead of giving it its own: a nested source then talks to its parent through
         the island's mailbox, not through a hop to another task (Akka's
-        subFusingMaterializer).
+        subFusingMaterializer). ``parent`` (internal): the running logic that
+        materializes it, whose graph the nested one belongs to in snapshots and metrics.
         """
         if into is not None and (into.finished or not into.running):
             into = None
@@ -308,11 +314,13 @@ class Materializer:
             module = module.with_attributes(Attributes(kept))
         mat, _ = ctx.visit(module, base, root)
         ctx.finish()
+        from ..observe._snapshot import record_graph, record_substream
+
+        if parent is not None and record_substream(parent, ctx.islands, ctx.logics):
+            return mat
         if into is None:
             self._graph_counter += 1
             gname = gname or f"graph-{self._graph_counter}"
-            from ..observe._snapshot import record_graph
-
             record_graph(self, str(gname), ctx.islands, ctx.logics)
         return mat
 

@@ -104,7 +104,9 @@ def materialize_nested(logic: GraphStageLogic, module: Any, *, fused: bool = Tru
     to another task (Akka's ``subFusingMaterializer``); ``fused=False`` gives it islands
     of its own. Legal only inside ``logic``'s handlers, ``pre_start`` or timers."""
     into = logic._island if fused else None
-    return logic.materializer.materialize(module, inherited_attributes(logic), into=into)
+    return logic.materializer.materialize(
+        module, inherited_attributes(logic), into=into, parent=logic
+    )
 
 
 def _track(logic: GraphStageLogic, handle: Any) -> None:
@@ -591,6 +593,7 @@ class _SubSourceLogic(GraphStageLogic, OutHandler):
     def __init__(self, shape: SourceShape[Any], handle: SubSourceOutlet) -> None:
         super().__init__(shape)
         self.out = shape.out
+        self.handle = handle
         self.events = handle._events
         self.startup_error: BaseException | None = None
         self.startup_cmd: tuple[str, Any] | None = None

@@ -417,6 +417,7 @@ class _LogicFields:
         "_pending_callbacks",
         "_timers",
         "_on_stop_hooks",
+        "_observe",
     )
 
 
@@ -463,6 +464,9 @@ class GraphStageLogic(_LogicFields):
         self._pending_callbacks: list[tuple[Any, Any]] = []
         self._timers: dict[Any, Any] | None = None
         self._on_stop_hooks: list[Callable[[], None]] | None = None
+        # The stage's id in its graph's snapshots (reactive.observe's StageTag), set
+        # when the graph is recorded.
+        self._observe: Any = None
 
     # -- identity ----------------------------------------------------------------------
     @property

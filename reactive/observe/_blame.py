@@ -20,10 +20,13 @@ def blame(stage: StageSnapshot) -> float:
     score is the smaller of the two shares, each taken over its ports (a source has no
     inlet to ask on, a sink no outlet to wait on: that side counts as 1.0). A stage that
     is itself back-pressured shows idle outlets, a starved one pending inlets: both
-    score low.
+    score low. A stage running substreams counts their connections with its ports
+    (``StageSnapshot.substream_inlets``/``substream_outlets``): ``group_by``'s own outlet
+    hands out substreams and waits long for the next one to be asked for, while its
+    elements go out through the substreams.
     """
-    ins = [c.metrics for c in stage.inlets if c.metrics is not None]
-    outs = [c.metrics for c in stage.outlets if c.metrics is not None]
+    ins = [c.metrics for c in (*stage.inlets, *stage.substream_inlets) if c.metrics is not None]
+    outs = [c.metrics for c in (*stage.outlets, *stage.substream_outlets) if c.metrics is not None]
     if not ins and not outs:
         return 0.0
     downstream_waits = min((m.starved_share for m in outs), default=1.0)
@@ -32,13 +35,13 @@ def blame(stage: StageSnapshot) -> float:
 
 
 def bottleneck(stages: Iterable[StageSnapshot]) -> StageSnapshot | None:
-    """The stage with the highest ``blame`` (async boundary halves are not blamed: the
-    stages on either side of them are); None when no stage has metrics or none scores
-    above zero."""
+    """The stage with the highest ``blame`` (``StageSnapshot.is_plumbing`` stages are not
+    blamed, async boundary halves and the ends of substreams: the stages on either side
+    of them are); None when no stage has metrics or none scores above zero."""
     best: StageSnapshot | None = None
     best_score = 0.0
     for s in stages:
-        if s.is_boundary:
+        if s.is_plumbing:
             continue
         score = blame(s)
         if score > best_score:

@@ -8,6 +8,7 @@ costs a walk over the stages; running streams pay nothing for it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -143,8 +144,18 @@ class StageSnapshot:
     """One running (or stopped) logic: a stage, or a fused run of simple operators.
 
     ``name`` is the stage's name (a fused run is named ``map+filter+...``); ``id`` is
-    unique within its graph (``map``, ``map#2``, ...). ``inlets``/``outlets`` are the
-    connections at its ports in port order.
+    unique within its graph (``map``, ``map#2``, ...), given when the graph is
+    materialized and kept while it runs (stages that stop do not renumber the others).
+    A stage of a substream (``group_by``, ``flat_map_merge``, a restart's inner
+    stream...) is named after the stage that runs it, the substream's number and its
+    own id in the substream: ``merge_substreams[3]/map``; ``series`` drops the numbers
+    (``merge_substreams/map``): the exports label a substream's stages by series, so
+    every substream of one kind is one series, its counters summed over the substreams
+    running and those that ended (``GraphSnapshot.retired``). For other stages
+    ``series`` is ``id``. ``inlets``/``outlets`` are the connections at its ports in
+    port order; ``substream_inlets``/``substream_outlets`` those of the substreams it
+    reads from (``SubSinkInlet``: the connection into the substream's ``SubSink``) and
+    feeds (``SubSourceOutlet``: the one out of its ``SubSource``), running now.
 
     ``gauges`` are figures the stage reports about itself, read when the snapshot is
     taken, with or without metrics: its logic's ``observe_gauges()`` if it defines one
@@ -165,11 +176,28 @@ class StageSnapshot:
     buffer: BufferSnapshot | None
     metrics: StageMetrics | None
     gauges: Gauges = field(default_factory=dict)
+    series: str = ""
+    substream_inlets: tuple[ConnectionSnapshot, ...] = ()
+    substream_outlets: tuple[ConnectionSnapshot, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.series:
+            object.__setattr__(self, "series", self.id)
 
     @property
     def is_boundary(self) -> bool:
         """One half of an async boundary (``x.async-out`` / ``y.async-in``)."""
         return self.kind in ("_BoundaryIn", "_BoundaryOut")
+
+    @property
+    def is_plumbing(self) -> bool:
+        """A stage that only carries elements between others: a half of an async
+        boundary, or the ends of a substream (``SubSource`` / ``SubSink``, through which
+        it talks to the stages that run it). The bottleneck finder does not blame them."""
+        return self.kind in _PLUMBING
+
+
+_PLUMBING = frozenset({"_BoundaryIn", "_BoundaryOut", "_SubSourceLogic", "_SubSinkLogic"})
 
 
 @dataclass(frozen=True)
@@ -193,6 +221,10 @@ class GraphSnapshot:
     ``run`` tells apart graphs of the same name: the materialization's number in its
     materializer (1, 2, ...; an unnamed graph is ``graph-<run>``), the same in every
     snapshot of that graph, running or finished.
+
+    ``retired`` (with metrics): the counters of the substreams' stages that stopped,
+    summed by ``StageSnapshot.series`` (a stopped substream leaves ``islands``; its
+    counts stay here, so the exported counters never go down).
     """
 
     name: str
@@ -200,6 +232,7 @@ class GraphSnapshot:
     metrics: bool
     islands: tuple[IslandSnapshot, ...]
     run: int = 0
+    retired: CounterTotals | None = None
 
     @property
     def stages(self) -> tuple[StageSnapshot, ...]:
@@ -284,6 +317,8 @@ class GraphRun:
         "metrics",
         "final",
         "pending",
+        "substreams",
+        "retired",
     )
 
     def __init__(self, mat: Any, name: str, islands: list[Any], logics: list[Any]) -> None:
@@ -298,6 +333,10 @@ class GraphRun:
         self.logics = logics if self.metrics else []
         self.final: GraphSnapshot | None = None
         self.pending = len(self.islands)
+        # Substreams materialized so far, by the id of the stage that runs them.
+        self.substreams: dict[str, int] = {}
+        # The counters of substream stages that stopped, by series (metrics on).
+        self.retired: CounterTotals | None = None
 
     def start(self) -> None:
         if not self.islands:
@@ -308,6 +347,38 @@ class GraphRun:
     @property
     def finished(self) -> bool:
         return self.pending <= 0
+
+    def add_substream(self, parent: StageTag, islands: list[Any], logics: list[Any]) -> None:
+        """Record a substream ``parent``'s stage materialized: its stages get ids after
+        ``parent``'s, the islands it made are the graph's, and with metrics each stage's
+        counters go to ``retired`` when it stops."""
+        n = self.substreams[parent.id] = self.substreams.get(parent.id, 0) + 1
+        for lg, inner in zip(logics, _ids(logics), strict=True):
+            lg._observe = StageTag(f"{parent.id}[{n}]/{inner}", f"{parent.series}/{inner}", self)
+        fresh = [isl for isl in islands if isl.logics and not isl.finished]
+        for isl in fresh:
+            isl.graph = self.name
+        self.islands.extend(fresh)
+        self.pending += len(fresh)
+        for isl in fresh:
+            isl.at_finish(self._island_finished)
+        if self.metrics:
+            for lg in logics:
+                lg._add_stop_hook(functools.partial(self._retire_stage, lg))
+
+    def _retire_stage(self, logic: Any) -> None:
+        """A substream's stage stopped: keep its counters by series (it leaves the
+        snapshots with its island's live logics)."""
+        try:
+            snap = _stage_snapshot(logic, self, "", {})
+        except Exception:  # pragma: no cover - a snapshot must never break a stream
+            logging.getLogger("reactive").exception("could not keep the counters of %r", logic)
+            return
+        if snap.metrics is None:
+            return
+        if self.retired is None:
+            self.retired = CounterTotals()
+        self.retired.add_stage(self.name, snap)
 
     def _island_finished(self) -> None:
         self.pending -= 1
@@ -339,13 +410,55 @@ class GraphRun:
             self.mat._graphs = [g for g in graphs if id(g) not in drop]
 
 
+class StageTag:
+    """A stage's identity in its graph's snapshots (``StageSnapshot.id`` and
+    ``series``), kept on its logic from materialization on."""
+
+    __slots__ = ("id", "series", "run")
+
+    def __init__(self, id: str, series: str, run: GraphRun) -> None:
+        self.id = id
+        self.series = series
+        self.run = run
+
+
+def _ids(logics: list[Any]) -> list[str]:
+    """Ids for ``logics`` (one materialization, in its order): names numbered from the
+    second on (``map``, ``map#2``), counted in the order a snapshot lists them then
+    (islands by their first logic; in each, its boundary halves first and last)."""
+    by_island: dict[int, list[Any]] = {}
+    for lg in logics:
+        by_island.setdefault(id(lg._island), []).append(lg)
+    seen: dict[str, int] = {}
+    given: dict[int, str] = {}
+    for group in by_island.values():
+        for lg in sorted(group, key=_island_rank):
+            name = lg._stage_name
+            k = seen[name] = seen.get(name, 0) + 1
+            given[id(lg)] = name if k == 1 else f"{name}#{k}"
+    return [given[id(lg)] for lg in logics]
+
+
 def record_graph(mat: Any, name: str, islands: list[Any], logics: list[Any]) -> None:
     """Keep a materialization for snapshots while it runs (see ``GraphRun``)."""
     for isl in islands:
         isl.graph = name
     run = GraphRun(mat, name, islands, logics)
+    for lg, sid in zip(logics, _ids(logics), strict=True):
+        lg._observe = StageTag(sid, sid, run)
     mat._graphs.append(run)
     run.start()
+
+
+def record_substream(parent: Any, islands: list[Any], logics: list[Any]) -> bool:
+    """Record the graph the running logic ``parent`` just materialized as a substream of
+    ``parent``'s graph (``GraphRun.add_substream``); False when ``parent``'s graph is
+    not recorded (or over): then it is a graph of its own."""
+    tag: StageTag | None = parent._observe
+    if tag is None or tag.run.finished:
+        return False
+    tag.run.add_substream(tag, islands, logics)
+    return True
 
 
 def _state(st: int) -> ConnectionState:
@@ -441,11 +554,62 @@ def _island_rank(logic: Any) -> int:
     return 0 if kind == "_BoundaryOut" else 2 if kind == "_BoundaryIn" else 1
 
 
+def _substream_ports(
+    logics: Iterable[Any], cache: dict[int, ConnectionSnapshot]
+) -> dict[int, tuple[list[ConnectionSnapshot], list[ConnectionSnapshot]]]:
+    """By ``id`` of the logic owning them: the connections of the substreams it reads
+    from (into their ``SubSink``) and feeds (out of their ``SubSource``)."""
+    out: dict[int, tuple[list[ConnectionSnapshot], list[ConnectionSnapshot]]] = {}
+    for lg in logics:
+        # (by kind: this module does not import the operators, see test_layering)
+        kind = type(lg).__name__
+        if kind == "_SubSinkLogic":
+            c, side = lg._conns.get(lg.in_), 0
+        elif kind == "_SubSourceLogic":
+            c, side = lg._conns.get(lg.out), 1
+        else:
+            continue
+        if c is not None:
+            owner = id(lg.handle._logic)
+            out.setdefault(owner, ([], []))[side].append(_conn_snapshot(c, cache))
+    return out
+
+
+def _stage_snapshot(
+    lg: Any,
+    run: GraphRun,
+    island: str,
+    cache: dict[int, ConnectionSnapshot],
+    subs: dict[int, tuple[list[ConnectionSnapshot], list[ConnectionSnapshot]]] | None = None,
+) -> StageSnapshot:
+    ins = tuple(_conn_snapshot(lg._conns[p], cache) for p in lg.shape.inlets if p in lg._conns)
+    outs = tuple(_conn_snapshot(lg._conns[p], cache) for p in lg.shape.outlets if p in lg._conns)
+    tag: StageTag | None = lg._observe
+    name = lg._stage_name
+    sid, series = (tag.id, tag.series) if tag is not None else (name, name)
+    sub = subs.get(id(lg)) if subs else None
+    return StageSnapshot(
+        id=sid,
+        name=name,
+        kind=type(lg).__name__,
+        graph=run.name,
+        island=island,
+        stopped=lg._stopped,
+        inlets=ins,
+        outlets=outs,
+        buffer=_buffer_of(lg),
+        metrics=_stage_metrics(lg, ins, outs),
+        gauges=_gauges_of(lg),
+        series=series,
+        substream_inlets=tuple(sub[0]) if sub else (),
+        substream_outlets=tuple(sub[1]) if sub else (),
+    )
+
+
 def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
     if run.final is not None:
         return run.final
     cache: dict[int, ConnectionSnapshot] = {}
-    ids: dict[str, int] = {}
     islands = []
     # Upstream islands first: the one holding the earliest materialized logic first.
     pos = {id(lg): i for i, lg in enumerate(run.logics)}
@@ -455,42 +619,22 @@ def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
             (pos[id(lg)] for lg in run.logics if lg._island is isl), default=len(pos)
         ),
     )
+    per_island = []
     for isl in order:
-        logics = dict.fromkeys([lg for lg in run.logics if lg._island is isl])
-        logics.update(dict.fromkeys(list(isl.logics)))
+        live = dict.fromkeys([lg for lg in run.logics if lg._island is isl])
+        live.update(dict.fromkeys(list(isl.logics)))
         # The island's inbound boundary halves first, its outbound ones last.
-        logics = dict.fromkeys(sorted(logics, key=_island_rank))
+        per_island.append((isl, sorted(live, key=_island_rank)))
+    subs = _substream_ports((lg for _, lgs in per_island for lg in lgs), cache)
+    for isl, logics in per_island:
         stages = []
         conns: dict[int, ConnectionSnapshot] = {}
         for lg in logics:
-            ins = tuple(
-                _conn_snapshot(lg._conns[p], cache) for p in lg.shape.inlets if p in lg._conns
-            )
-            outs = tuple(
-                _conn_snapshot(lg._conns[p], cache) for p in lg.shape.outlets if p in lg._conns
-            )
+            stages.append(_stage_snapshot(lg, run, isl.name, cache, subs))
             for p in lg.shape.outlets:
                 c = lg._conns.get(p)
                 if c is not None:
                     conns[id(c)] = cache[id(c)]
-            name = lg._stage_name
-            k = ids.get(name, 0) + 1
-            ids[name] = k
-            stages.append(
-                StageSnapshot(
-                    id=name if k == 1 else f"{name}#{k}",
-                    name=name,
-                    kind=type(lg).__name__,
-                    graph=run.name,
-                    island=isl.name,
-                    stopped=lg._stopped,
-                    inlets=ins,
-                    outlets=outs,
-                    buffer=_buffer_of(lg),
-                    metrics=_stage_metrics(lg, ins, outs),
-                    gauges=_gauges_of(lg),
-                )
-            )
         islands.append(
             IslandSnapshot(
                 name=isl.name,
@@ -502,7 +646,8 @@ def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
                 connections=tuple(conns.values()),
             )
         )
-    return GraphSnapshot(run.name, run.finished, run.metrics, tuple(islands), run.run)
+    retired = run.retired.copy() if run.retired is not None else None
+    return GraphSnapshot(run.name, run.finished, run.metrics, tuple(islands), run.run, retired)
 
 
 def take_snapshot(mat: Any, graph: str | None = None) -> MaterializerSnapshot:
@@ -627,9 +772,10 @@ def _read_on_loop(
 #   latency percentiles) the largest; with none of them running, the last state of the
 #   most recent finished one.
 
-#: The labels of a port's series: graph name, stage id, port name, direction (in/out).
+#: The labels of a port's series: graph name, stage series (``StageSnapshot.series``),
+#: port name, direction (in/out).
 PortKey = tuple[str, str, str, str]
-#: The labels of a stage's series: graph name, stage id.
+#: The labels of a stage's series: graph name, stage series.
 StageKey = tuple[str, str]
 
 #: Own gauges (``StageSnapshot.gauges``) with these endings take the largest, not the sum.
@@ -693,19 +839,26 @@ class CounterTotals:
         )
 
     def add_graph(self, g: GraphSnapshot) -> None:
-        """Add the counters of ``g``'s stages that have metrics."""
+        """Add the counters of ``g``'s stages that have metrics, and its retired ones."""
         for s in g.stages:
-            m = s.metrics
-            if m is None:
-                continue
-            self._add_stage((g.name, s.id), StageCounts(m.errors, m.restarts, m.resumes))
-            for direction, conns in (("in", s.inlets), ("out", s.outlets)):
-                for c in conns:
-                    pm = c.metrics
-                    if pm is None:
-                        continue
-                    port = c.inlet if direction == "in" else c.outlet
-                    self._add_port((g.name, s.id, port, direction), pm)
+            self.add_stage(g.name, s)
+        if g.retired is not None:
+            self.add(g.retired)
+
+    def add_stage(self, graph: str, s: StageSnapshot) -> None:
+        """Add the counters of stage ``s`` of graph ``graph`` (if it has metrics), by its
+        series."""
+        m = s.metrics
+        if m is None:
+            return
+        self._add_stage((graph, s.series), StageCounts(m.errors, m.restarts, m.resumes))
+        for direction, conns in (("in", s.inlets), ("out", s.outlets)):
+            for c in conns:
+                pm = c.metrics
+                if pm is None:
+                    continue
+                port = c.inlet if direction == "in" else c.outlet
+                self._add_port((graph, s.series, port, direction), pm)
 
 
 # Per materializer, without keeping one alive. Memory: one entry per label set of a named
@@ -768,7 +921,7 @@ def export_view(snap: MaterializerSnapshot, retired: CounterTotals | None = None
     for g in snap.graphs:
         counters.add_graph(g)
         for s in g.stages:
-            key = (g.name, s.id)
+            key = (g.name, s.series)
             if g.finished:
                 latest[key] = s  # graphs are in materialization order: the last one wins
                 running.setdefault(key, [])
@@ -782,7 +935,7 @@ def _stage_gauges(runs: list[StageSnapshot]) -> StageGauges:
     from ._blame import blame
 
     metered = [s.metrics for s in runs if s.metrics is not None]
-    blamed = [blame(s) for s in runs if s.metrics is not None and not s.is_boundary]
+    blamed = [blame(s) for s in runs if s.metrics is not None and not s.is_plumbing]
     buffers = [s.buffer for s in runs if s.buffer is not None]
     fixed = [b.capacity for b in buffers if b.capacity is not None]
     return StageGauges(

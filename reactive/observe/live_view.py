@@ -134,7 +134,7 @@ def _graph_table(
             _rate(out_rate),
             _pct(None if m is None or not s.outlets else m.backpressured_share),
             _pct(None if m is None or not s.inlets else m.starved_share),
-            _pct(None if m is None or s.is_boundary else blame(s)),
+            _pct(None if m is None or s.is_plumbing else blame(s)),
             buf,
         )
     caption = [f"{s.id}: {_gauges_text(s.gauges)}" for s in g.stages if s.gauges]

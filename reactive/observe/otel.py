@@ -5,7 +5,8 @@ meter named ``reactive`` (from the global meter provider unless one is given); t
 SDK's readers call them, and each callback reads a snapshot taken on the materializer's
 event loop. A second materializer instrumented on the same provider joins those
 instruments. Attributes: ``materializer`` (its name; materializers sharing a name are
-summed as one), ``graph``, ``stage`` (its id in the graph) and, per port, ``port`` and
+summed as one), ``graph``, ``stage`` (its series in the graph: its id, or without the
+substream numbers for a substream's stages) and, per port, ``port`` and
 ``direction`` (``in``/``out``). Instruments:
 
 - observable counters ``reactive.port.elements`` (``{element}``),

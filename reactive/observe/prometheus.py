@@ -4,8 +4,10 @@
 given; a second materializer registered there joins the same collector); every scrape
 takes a snapshot on each materializer's event loop (scrapes run in the HTTP server's
 thread) and exposes, with labels ``materializer`` (its name; materializers sharing a
-name are summed as one), ``graph``, ``stage`` (the stage's id in its graph: ``map``,
-``map#2``) and, per port, ``port`` and ``direction`` (``in``/``out``):
+name are summed as one), ``graph``, ``stage`` (the stage's series in its graph, see
+``StageSnapshot``: its id, ``map``, ``map#2``, or for a substream's stages, the id
+without the substream's number, ``merge_substreams/map``) and, per port, ``port`` and
+``direction`` (``in``/``out``):
 
 =========================================== ======= ========================================
 ``reactive_port_elements_total``            counter elements through the port
