@@ -189,3 +189,23 @@ async def test_a_source_emitting_none_still_fails_under_resume(fast: bool) -> No
                 .with_attributes(resume)
                 .run_with(Sink.seq(), mat)
             )
+
+
+@pytest.mark.parametrize("directive", ["resume", "restart", "stop"])
+@pytest.mark.parametrize("fast", [True, False])
+async def test_zip_with_returning_none_is_decided_on_both_paths(fast: bool, directive: str) -> None:
+    """``zip_with``'s batch path failed the stage on a None combination under resume,
+    where the element path (its push raising) dropped it."""
+    strategy = Attributes.supervision_strategy(lambda exc: DIRECTIVES[directive])
+    async with Materializer(fast_paths=fast) as mat:
+        got = (
+            Source.from_iterable(range(6))
+            .zip_with(Source.from_iterable(range(10, 16)), lambda a, b: None if a == 2 else a + b)
+            .with_attributes(strategy)
+            .run_with(Sink.seq(), mat)
+        )
+        if directive == "stop":
+            with pytest.raises(NoneElementError):
+                await got
+        else:
+            assert await got == [10, 12, 16, 18, 20]

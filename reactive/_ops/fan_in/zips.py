@@ -167,14 +167,13 @@ class _ZipBatchLogic(_BatchFanInLogic):
                 continue
             try:
                 y = f(*vals)
+                if y is None:  # f's failure, decided on as the element path's push
+                    raise self._err(self.out, NONE_ELEMENT)
             except Exception as e:
                 if self._decided(e) in (Supervision.resume, Supervision.restart):
                     continue
                 exc = e
                 k = j + 1  # the combinations after it stay unused (the stage fails)
-                break
-            if y is None:
-                exc = self._err(self.out, NONE_ELEMENT)
                 break
             out.append(y)
         for i, b in enumerate(bufs):
