@@ -274,6 +274,7 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         self.pending: list[bytes] = []  # pulled while a write was in flight
         self.pending_size = 0
         self.reset = False  # abort with a TCP reset when stopping (a failure)
+        self.closing = False  # output cancelled: flush the writes taken, then close
 
     # -- lifecycle ------------------------------------------------------------------------
     def pre_start(self) -> None:
@@ -369,6 +370,12 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         if self.stage.half_close and not self.input_done and self.stream is not None:
             self.discarding = True  # keep writing; see the peer's EOF before closing
             self._read()
+        elif self.stream is not None and (self.write_task is not None or self.pending):
+            # Akka's Close: what was taken from the input is written before the socket
+            # closes (a forced close here cut the peer's data short behind a clean EOF).
+            self.closing = True
+            if not self.is_closed(self.in_):
+                self.cancel(self.in_)
         else:
             self.complete_stage()
 
@@ -413,6 +420,8 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
             self._pull_more()
         elif self.input_done:
             self._input_finished()
+        elif self.closing:
+            self._close_gracefully()
         else:
             self._pull_more()
 

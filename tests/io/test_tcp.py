@@ -397,3 +397,44 @@ async def test_a_failed_handler_resets_the_connection(materializer: Materializer
         )
     assert got == [b"a"]
     await binding.unbind()
+
+
+@pytest.mark.parametrize("half_close", [False, True])
+async def test_output_cancelled_while_writing_flushes_the_write_then_closes(
+    materializer: Materializer, half_close: bool
+) -> None:
+    """Akka's Close on downstream finish: the writes taken are flushed before the socket
+    closes. Before, the write in progress was dropped (a forced close): the peer got a
+    part of the payload and a clean EOF, with half_close=False, or after the last
+    element with half_close=True."""
+    payload = bytes(range(256)) * (64 << 10)  # 16 MiB: more than the kernel buffers take
+    reading = asyncio.Event()
+    got = bytearray()
+    done = asyncio.Event()
+
+    async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reading.wait()
+        while chunk := await reader.read(1 << 16):
+            got.extend(chunk)
+        writer.close()
+        done.set()
+
+    server, port = await raw_server(on_conn)
+    async with server:
+        src, probe = (
+            TestSource.probe()
+            .via(Tcp.outgoing_connection("127.0.0.1", port, half_close=half_close))
+            .to_mat(TestSink.probe(), Keep.both)
+            .run(materializer)
+        )
+        probe.request(1)
+        await src.expect_request()
+        src.send_next(payload)
+        if half_close:
+            src.send_complete()  # the last element: the input is done, its write is not
+        await asyncio.sleep(0.1)  # the write is under way, blocked by the peer
+        probe.cancel()
+        await asyncio.sleep(0.1)
+        reading.set()
+        await asyncio.wait_for(done.wait(), 10)
+    assert len(got) == len(payload) and bytes(got) == payload
