@@ -1,4 +1,4 @@
-"""Error-handling operators: recover, recover_with_retries, map_error.
+"""Error-handling operators: recover, recover_with(_retries), map_error, on_error_complete.
 
 They react to an upstream failure (``on_upstream_failure``). Errors travel out of band,
 so they may overtake elements still buffered upstream; those cannot be recovered.
@@ -16,6 +16,7 @@ import abc
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .._checks import describe
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from .._stage.shapes import FlowShape, Inlet, SinkShape
 from .._supervision import Supervision
@@ -25,7 +26,7 @@ from .substreams import materialize_nested
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Recover", "RecoverWithRetries", "MapError"]
+__all__ = ["Recover", "RecoverWithRetries", "RecoverWith", "MapError", "OnErrorComplete"]
 
 log = logging.getLogger("reactive")
 
@@ -92,6 +93,57 @@ class _MapErrorLogic(_OnFailureLogic):
                 f"[{self.stage_name}] map_error function must return an exception, got {new!r}"
             )
         self.fail_stage(new)
+
+
+class _OnErrorCompleteLogic(_OnFailureLogic):
+    def handle(self, exc: Exception) -> None:
+        try:
+            matched = self.f(exc)
+        except Exception as e:
+            log.error("[%s] predicate raised %r for %r", self.stage_name, e, exc)
+            self.fail_stage(e)
+            return
+        if matched:
+            self.complete_stage()
+        else:
+            self.fail_stage(exc)
+
+
+def error_matcher(what: Any) -> Callable[[BaseException], bool]:
+    """What ``on_error_complete(what)`` matches: every exception (None), instances of an
+    exception class (or a tuple of them), or the exceptions a predicate holds for."""
+    if what is None:
+        return lambda exc: True
+    if isinstance(what, type) and issubclass(what, BaseException):
+        return lambda exc: isinstance(exc, what)
+    if (
+        isinstance(what, tuple)
+        and what
+        and all(isinstance(t, type) and issubclass(t, BaseException) for t in what)
+    ):
+        return lambda exc: isinstance(exc, what)
+    if callable(what):
+        return lambda exc: bool(what(exc))
+    raise TypeError(
+        "on_error_complete(pred_or_exception_class): pred_or_exception_class must be None, "
+        f"an exception class, a tuple of them, or a predicate, got {describe(what)}"
+    )
+
+
+class OnErrorComplete(_OnFailureStage):
+    """``on_error_complete(pred_or_exception_class)``: a matched upstream failure
+    becomes completion; an unmatched one fails the stream as before.
+
+    ``f`` is the matcher (see :func:`error_matcher`); a matcher that raises fails the
+    stream with what it raised (logged at ERROR).
+
+    Emits when upstream emits. Backpressures when downstream does. Completes when
+    upstream completes, or fails with a matched exception. Fails when upstream fails
+    with an unmatched exception. Cancels when downstream cancels.
+    """
+
+    name = "on_error_complete"
+    logic = _OnErrorCompleteLogic
 
 
 class Recover(_OnFailureStage):
@@ -222,6 +274,23 @@ class RecoverWithRetries(FlowStage):
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
         return _RecoverWithRetriesLogic(self.shape, self.attempts, self.f)
+
+
+class RecoverWith(RecoverWithRetries):
+    """``recover_with(f)``: ``recover_with_retries(-1, f)``, Akka's ``recoverWith``: on
+    every upstream failure (of a replacement too), continue with the source ``f(exc)``.
+
+    Emits when upstream (or the current replacement source) emits. Backpressures when
+    downstream does. Completes when upstream or the replacement source completes. Fails
+    when ``f`` raises (re-raising leaves the failure unrecovered). Cancels when
+    downstream cancels (the replacement source too). Supervision: as
+    ``RecoverWithRetries``.
+    """
+
+    name = "recover_with"
+
+    def __init__(self, f: Callable[[BaseException], Any]) -> None:
+        super().__init__(-1, f)
 
 
 class _SwitchedOut(OutHandler):

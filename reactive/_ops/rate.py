@@ -1,12 +1,15 @@
-"""Rate-detached operators: conflate, conflate_with_seed, batch, batch_weighted, expand.
+"""Rate-detached operators: conflate, conflate_with_seed, batch, batch_weighted, expand,
+extrapolate.
 
 They decouple the upstream rate from the downstream rate: the batching family pulls
 upstream eagerly and folds elements into a summary while downstream is slow; ``expand``
-keeps emitting from an iterator while upstream is slow.
+keeps emitting from an iterator while upstream is slow (``extrapolate`` too, after the
+original element).
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from .simple import FlowLogic, FlowStage
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
     from .._stage.logic import GraphStageLogic
     from .._stage.shapes import FlowShape
 
-__all__ = ["Batch", "Expand"]
+__all__ = ["Batch", "Expand", "Extrapolate"]
 
 _MISSING: Any = object()
 
@@ -250,4 +253,74 @@ class _ExpandLogic(FlowLogic):
         else:
             # pull first, to be fair when upstream is not actually slow
             self.pull(self.in_)
+            self._emit_next()
+
+
+class Extrapolate(FlowStage):
+    """``extrapolate(f, initial=None)``: every element goes out unchanged, then the
+    elements of the iterator ``f(x)`` while downstream pulls before upstream has a new
+    element (Akka's ``extrapolate``: ``expand`` over ``x`` followed by ``f(x)``).
+
+    ``initial`` (not None) stands for an element that arrived before the stream
+    started: demand arriving before the first element gets ``initial``, then ``f(initial)``;
+    an element arriving before any demand replaces it (``initial`` is then never
+    emitted).
+
+    Emits when downstream pulls: the newest element if it did not go out yet, else the
+    next extrapolated value. Backpressures when downstream does and the newest element
+    did not go out yet. Completes when upstream completes and its last element went out
+    (extrapolation stops). Fails when upstream fails, or ``f`` or its iterator raises.
+    Cancels when downstream cancels. Supervision (as ``expand``): resume drops the
+    element whose ``f`` raised and keeps the current iterator; restart also drops the
+    current iterator; an iterator that raised is dropped under both.
+    """
+
+    name = "extrapolate"
+
+    def __init__(self, f: Callable[[Any], Iterable[Any]], initial: Any = None) -> None:
+        super().__init__()
+        self.f = f
+        self.initial = initial
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _ExtrapolateLogic(self.shape, self.f, self.initial)
+
+
+class _ExtrapolateLogic(_ExpandLogic):
+    def __init__(self, shape: FlowShape, f: Callable[[Any], Iterable[Any]], initial: Any) -> None:
+        super().__init__(shape, self._originals_first)
+        self.extrapolator = f
+        self.initial = initial
+
+    def _originals_first(self, x: Any) -> Iterator[Any]:
+        got = self.extrapolator(x)
+        try:
+            it = iter(got)
+        except TypeError:
+            raise TypeError(
+                f"[{self._stage_name}] the function returned {type(got).__name__} {got!r}, "
+                "not an iterable"
+            ) from None
+        return itertools.chain((x,), it)
+
+    def pre_start(self) -> None:
+        if self.initial is not None:
+            self.it = self._originals_first(self.initial)
+            self._advance()  # the initial element itself
+        super().pre_start()
+
+    def on_pull(self) -> None:
+        if self.nxt is _MISSING:
+            return
+        if self.expanded:
+            self._emit_next()
+            return
+        self.expanded = True
+        if self.is_closed(self.in_):
+            self.push(self.out, self.nxt)
+            self.complete_stage()
+        else:
+            # the initial element's pull is still outstanding (pulled at start)
+            if not self.has_been_pulled(self.in_):
+                self.pull(self.in_)
             self._emit_next()

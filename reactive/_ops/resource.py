@@ -1,4 +1,5 @@
-"""Resource-safe sources: ``Source.unfold_resource`` and ``Source.unfold_resource_async``.
+"""Resource-safe stages: ``Source.unfold_resource``, ``Source.unfold_resource_async`` and
+the ``map_with_resource`` flow.
 
 The source every IO connector needs: it opens a resource when the stream starts, reads
 one element per demand, and closes the resource exactly once whatever ends the stream
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._supervision import Supervision
 from .asyncsupport import call_cancelled
+from .simple import FlowLogic, FlowStage
 from .sources import SourceLogic, SourceStage, require_callable
 
 if TYPE_CHECKING:
@@ -24,9 +26,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from .._stage.logic import GraphStageLogic
-    from .._stage.shapes import SourceShape
+    from .._stage.shapes import FlowShape, SourceShape
 
-__all__ = ["UnfoldResourceSource", "UnfoldResourceAsyncSource"]
+__all__ = ["UnfoldResourceSource", "UnfoldResourceAsyncSource", "MapWithResource"]
 
 log = logging.getLogger("reactive")
 
@@ -334,3 +336,115 @@ class _UnfoldResourceAsyncLogic(SourceLogic):
                 _close_failed(self.stage_name, err, "when the stream was aborted")
 
         self.materializer.spawn(close(), cancel_on_shutdown=False)
+
+
+# -- map_with_resource ------------------------------------------------------------------------
+class MapWithResource(FlowStage):
+    """``map_with_resource(create, f, close)``: ``f(resource, x)`` for each element, with a
+    resource ``create()`` opened when the stream starts; ``close(resource)`` runs exactly
+    once whatever ends the stream, and its value (if not None) is emitted only when
+    upstream completes.
+
+    ``f`` returning None emits nothing (as ``stateful_map``). ``f`` runs on the event
+    loop: a call that blocks blocks the loop (Akka runs it on the blocking-IO dispatcher).
+
+    Emits when ``f`` returned a value that is not None and downstream pulls, or on
+    upstream completion for the value of ``close``. Backpressures when downstream does.
+    Completes when upstream completes (after the value of ``close``). Fails when
+    upstream fails, ``f`` raises (supervision stop) or ``close`` raises (unless the
+    stream already failed: then it is logged). Cancels when downstream cancels (the
+    resource is closed, the value of ``close`` dropped). Supervision: resume drops the
+    element; restart drops it, closes the resource (its value dropped) and creates a
+    new one.
+    """
+
+    name = "map_with_resource"
+
+    def __init__(
+        self,
+        create: Callable[[], Any],
+        f: Callable[[Any, Any], Any],
+        close: Callable[[Any], Any],
+    ) -> None:
+        for arg, g in (("create", create), ("f", f), ("close", close)):
+            require_callable("map_with_resource(create, f, close)", arg, g)
+        super().__init__()
+        self.create = create
+        self.f = f
+        self.close = close
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _MapWithResourceLogic(self.shape, self)
+
+
+class _MapWithResourceLogic(FlowLogic):
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, stage: MapWithResource) -> None:
+        super().__init__(shape)
+        self.stage = stage
+        self.resource: Any = _NONE  # _NONE: no open resource (never, or already closed)
+
+    def pre_start(self) -> None:
+        self.resource = self.stage.create()
+
+    def _close(self) -> tuple[Any, BaseException | None]:
+        """Close the open resource (once: it is forgotten first); return what close
+        returned and what it raised."""
+        r = self.resource
+        if r is _NONE:
+            return None, None
+        self.resource = _NONE
+        try:
+            return self.stage.close(r), None
+        except Exception as exc:
+            return None, exc
+
+    def restart_state(self) -> None:
+        _, err = self._close()
+        if err is not None:
+            raise err  # a close that fails on restart fails the stream
+        self.resource = self.stage.create()
+
+    def _on_restart(self, exc: BaseException) -> None:
+        try:
+            self.restart_state()
+        except Exception as err:
+            self.fail_stage(err)
+            return
+        self._resume_counted(exc)
+
+    def on_push(self) -> None:
+        y = self.stage.f(self.resource, self.grab(self.in_))
+        if y is None:
+            self.pull(self.in_)
+        else:
+            self.push(self.out, y)
+
+    def on_upstream_finish(self) -> None:
+        last, err = self._close()
+        if err is not None:
+            self.fail_stage(err)
+        elif last is not None:
+            self.emit(self.out, last, self.complete_stage)
+        else:
+            self.complete_stage()
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        _, err = self._close()
+        if err is not None:
+            _close_failed(self.stage_name, err, f"after upstream failed with {exc!r}")
+        self.fail_stage(exc)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        _, err = self._close()
+        if err is not None:
+            # Downstream is gone: the failure has no one to reach; it is logged.
+            _close_failed(self.stage_name, err, "after downstream cancelled")
+        self.cancel_stage(cause)
+
+    def post_stop(self) -> None:
+        # ``f`` failing under stop, abrupt termination: still close once.
+        _, err = self._close()
+        if err is not None:
+            _close_failed(self.stage_name, err, "when the stage stopped")

@@ -88,14 +88,20 @@ class OpsBase(Graph, Generic[Out, Mat]):
         return wrapped
 
     def _fan_in(
-        self, others: list[Any], stage: Any, combine: Callable[[Any, Any], Any] | None
+        self,
+        others: list[Any],
+        stage: Any,
+        combine: Callable[[Any, Any], Any] | None,
+        inlets: tuple[Any, ...] | None = None,
     ) -> OpsBase[Any, Any]:
+        """Join ``others`` into ``stage``: this blueprint into its first inlet, ``others``
+        into the next ones (``inlets`` gives another order of the stage's inlets)."""
         mine = self.module
         if len(mine.shape.outlets) != 1:
             raise IllegalGraphError("fan-in needs a blueprint with exactly one outlet")
         subs = [mine, *(_module_of(o) for o in others), AtomicModule(stage)]
         j = len(subs) - 1
-        ins = stage.shape.inlets
+        ins = stage.shape.inlets if inlets is None else inlets
         wires = [((0, mine.shape.outlets[0]), (j, ins[0]))]
         for k, o in enumerate(subs[1:-1], start=1):
             if len(o.shape.outlets) != 1 or o.shape.inlets:

@@ -1,4 +1,5 @@
-"""Error handling (``_ops/errors.py``): recover, recover_with_retries, map_error.
+"""Error handling (``_ops/errors.py``): recover, recover_with(_retries), map_error,
+on_error_complete.
 
 One family of ``FlowOps`` (``reactive/_dsl/blueprints.py``), the operators shared by
 ``Source``, ``Flow`` and ``SubFlow``: a mixin whose methods build stages and append them
@@ -24,7 +25,8 @@ __all__ = ["ErrorOps"]
 
 
 class ErrorOps(OpsBase[Out, Mat]):
-    """Error handling (``_ops/errors.py``): recover, recover_with_retries, map_error."""
+    """Error handling (``_ops/errors.py``): recover, recover_with(_retries), map_error,
+    on_error_complete."""
 
     __slots__ = ()
 
@@ -74,3 +76,44 @@ class ErrorOps(OpsBase[Out, Mat]):
         from ..._ops.errors import MapError
 
         return self._via_stage(MapError(f))
+
+    def recover_with(self, f: Callable[[BaseException], Source[U, Any]]) -> Repr[Out | U, Mat]:
+        """On a failure continue with the Source ``f(exc)``, without limit (Akka's
+        ``recoverWith``, ``recover_with_retries(-1, f)``).
+
+        A failure of the replacement source is recovered the same way. ``f`` re-raises
+        to leave a failure unrecovered (the stream then fails with it); with a ``f``
+        that always returns a failing source the stream never ends.
+
+        Emits when upstream or the replacement emits. Backpressures when downstream does.
+        Completes when upstream or the replacement completes. Fails when ``f`` raises.
+        Cancels when downstream cancels (the replacement too). Supervision: applies to an
+        exception ``f`` raises other than the failure itself: stop fails with it; resume
+        and restart drop the failure and complete the stream.
+        """
+        check("recover_with(f)", fn(f))
+        from ..._ops.errors import RecoverWith
+
+        return self._via_stage(RecoverWith(f))
+
+    def on_error_complete(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = None,
+    ) -> Repr[Out, Mat]:
+        """Turn a matched upstream failure into completion (Akka's ``onErrorComplete``).
+
+        ``None`` matches every ``Exception``; an exception class (or a tuple of them)
+        matches its instances; a predicate matches where it returns true. An unmatched
+        failure fails the stream as before; a predicate that raises fails it with what
+        it raised. ``KeyboardInterrupt`` and the like are never matched.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes, or fails with a matched exception. Fails when upstream fails
+        with an unmatched exception. Cancels when downstream cancels.
+        """
+        from ..._ops.errors import OnErrorComplete, error_matcher
+
+        return self._via_stage(OnErrorComplete(error_matcher(pred_or_exception_class)))

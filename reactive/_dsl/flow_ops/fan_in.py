@@ -7,12 +7,13 @@ with the primitives of :class:`~._base.OpsBase`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from ..._checks import (
     check,
     fn,
+    iterable,
     opt_fn,
     pos_int,
 )
@@ -284,3 +285,83 @@ class FanInOps(OpsBase[Out, Mat]):
             "Repr[Out | U, Mat]",
             Source(_module_of(other))._fan_in([self], Concat(2, detached=False), Keep.right),
         )
+
+    def merge_all(
+        self, those: Iterable[Source[U, Any]], eager_complete: bool = False
+    ) -> Repr[Out | U, Mat]:
+        """Elements of this and every source of ``those`` as they arrive (n-ary ``merge``).
+
+        Ready inputs are served in arrival (FIFO) order. With ``eager_complete`` the first
+        input to complete completes the stream: the others are cancelled and an element
+        waiting on one of them is dropped.
+
+        Emits when any input has an element. Backpressures when downstream does.
+        Completes when all inputs completed (the first, with ``eager_complete``). Fails
+        when any input fails. Cancels when downstream cancels.
+        """
+        check("merge_all(those, eager_complete)", iterable(those))
+        from ..._ops.fan_in import Merge
+
+        others = list(those)
+        return self._fan_in(others, Merge(len(others) + 1, eager_complete), None)
+
+    def interleave_all(
+        self, those: Iterable[Source[U, Any]], segment_size: int, eager_close: bool = False
+    ) -> Repr[Out | U, Mat]:
+        """``segment_size`` elements of this, then of each source of ``those`` in turn
+        (n-ary ``interleave``); when an input completes the others go on in turn (unless
+        ``eager_close``).
+
+        Every input is pulled at start (detached inputs, as Akka's ``Interleave``).
+
+        Emits when the current input has an element. Backpressures when downstream does.
+        Completes when all inputs completed, or when any completes with ``eager_close``.
+        Fails when any input fails. Cancels when downstream cancels.
+        """
+        check(
+            "interleave_all(those, segment_size, eager_close)",
+            iterable(those),
+            pos_int(segment_size),
+        )
+        from ..._ops.fan_in import Interleave
+
+        others = list(those)
+        stage = Interleave(len(others) + 1, segment_size, eager_close)
+        return self._fan_in(others, stage, None)
+
+    def merge_latest(
+        self, other: Source[U, Any], eager_complete: bool = False
+    ) -> Repr[list[Out | U], Mat]:
+        """Once both this and ``other`` emitted, a list ``[latest of this, latest of
+        other]`` on every new element of either (Akka's ``mergeLatest``).
+
+        Each arrival is one list, taken when it arrives; an input whose list waits for
+        downstream is not pulled again meanwhile. A side completing without having
+        emitted completes the stream (no list can come any more).
+
+        Emits when either side delivered an element, both delivered at least once, and
+        downstream pulls. Backpressures when downstream does. Completes when both
+        completed and the waiting lists went out (either, with ``eager_complete``).
+        Fails when either fails. Cancels when downstream cancels.
+        """
+        from ..._ops.fan_in import MergeLatest
+
+        return self._fan_in([other], MergeLatest(2, eager_complete), None)
+
+    def merge_preferred(
+        self, other: Source[U, Any], preferred: bool, eager_complete: bool = False
+    ) -> Repr[Out | U, Mat]:
+        """Merge this and ``other``, the preferred side winning whenever it has an
+        element ready (Akka's ``mergePreferred``): ``preferred=True`` prefers ``other``,
+        ``False`` this stream. Built on the ``MergePreferred`` junction.
+
+        Emits when either side has an element (the preferred one first). Backpressures
+        when downstream does. Completes when both completed (either, with
+        ``eager_complete``). Fails when either fails. Cancels when downstream cancels.
+        """
+        from ..._ops.fan_in import MergePreferred
+
+        stage = MergePreferred(1, eager_complete)
+        sec, pref = stage.shape.in_(0), stage.shape.preferred
+        order = (sec, pref) if preferred else (pref, sec)
+        return self._fan_in([other], stage, None, order)

@@ -107,3 +107,18 @@ class FanOutOps(OpsBase[Out, Mat]):
 
         stage = Partition(2, lambda x: 1 if pred(x) else 0, eager_cancel=True)
         return self._side_output(stage, sink, combine)
+
+    def also_to_all(self, *sinks: Sink[Out, Any]) -> Repr[Out, Mat]:
+        """Send every element to each of ``sinks`` as well as downstream (Akka's
+        ``alsoToAll``; ``also_to`` once per sink, in order).
+
+        Emits when an element is available and downstream and every sink have demand.
+        Backpressures when downstream or any sink backpressures. Completes when upstream
+        completes. Fails when upstream fails. Cancels when downstream or any sink cancels.
+        """
+        from ..._ops.fan_out import Broadcast
+
+        result: OpsBase[Any, Any] = self
+        for sink in sinks:
+            result = result._side_output(Broadcast(2, eager_cancel=True), sink, None)
+        return result

@@ -19,7 +19,7 @@ from ..._checks import (
     pos_int,
     string,
 )
-from ._base import Mat, OpsBase, Out, Repr, S, U
+from ._base import Mat, OpsBase, Out, Repr, S, T, U
 
 __all__ = ["SimpleOps"]
 
@@ -335,3 +335,99 @@ class SimpleOps(OpsBase[Out, Mat]):
         from ..._ops.simple import DropRepeated
 
         return self._via_stage(DropRepeated(eq))
+
+    def collect_first(self, f: Callable[[Out], U | None]) -> Repr[U, Mat]:
+        """The first ``f(x)`` that is not None, then complete (Pekko's ``collectFirst``;
+        ``f`` returns None where Akka's partial function is not defined).
+
+        Emits when ``f`` returned a value that is not None for the first time.
+        Backpressures when downstream does. Completes when that value went out
+        (upstream is cancelled) or upstream completes. Fails when upstream fails or
+        ``f`` raises. Cancels when downstream cancels or the value went out.
+        Supervision: resume/restart drop the element.
+        """
+        check("collect_first(f)", fn(f))
+        from ..._ops.collecting import CollectFirst
+
+        return self._via_stage(CollectFirst(f))
+
+    def collect_while(self, f: Callable[[Out], U | None]) -> Repr[U, Mat]:
+        """``f(x)`` while it is not None; complete at the first element it returns None
+        for (Pekko's ``collectWhile``; None is "not defined").
+
+        Emits when ``f`` returned a value that is not None. Backpressures when downstream
+        does. Completes when ``f`` returns None (upstream is cancelled) or upstream
+        completes. Fails when upstream fails or ``f`` raises. Cancels when downstream
+        cancels or ``f`` returned None. Supervision: resume/restart drop the element.
+        """
+        check("collect_while(f)", fn(f))
+        from ..._ops.collecting import CollectWhile
+
+        return self._via_stage(CollectWhile(f))
+
+    def fold_while(
+        self, zero: U, pred: Callable[[U], bool], f: Callable[[U, Out], U]
+    ) -> Repr[U, Mat]:
+        """``fold`` that stops as soon as ``pred(acc)`` is false, emitting the
+        accumulation reached (Pekko's ``foldWhile``); ``pred(zero)`` false emits ``zero``
+        without taking any element.
+
+        Emits when ``pred`` turned false for the accumulation, or upstream completed (the
+        final accumulation, ``zero`` for an empty stream), and downstream pulls.
+        Backpressures when downstream does, once the accumulation is final; upstream is
+        pulled from the start. Completes when the accumulation went out. Fails when
+        upstream fails or ``f``/``pred`` raises. Cancels when downstream cancels or
+        ``pred`` turned false (upstream is cancelled). Supervision: resume drops the
+        element; restart also resets the accumulation to ``zero``.
+        """
+        check("fold_while(zero, pred, f)", element(zero), fn(pred), fn(f))
+        from ..._ops.collecting import FoldWhile
+
+        return self._via_stage(FoldWhile(zero, pred, f))
+
+    def grouped_weighted(
+        self, min_weight: float, cost: Callable[[Out], float]
+    ) -> Repr[list[Out], Mat]:
+        """Lists closed as soon as the total ``cost(x)`` of their elements reaches
+        ``min_weight`` (Akka's ``groupedWeighted``); the last one may be lighter.
+
+        A weight must be a number ``>= 0``: a negative one fails the stage with a
+        ``ValueError`` naming the stage, the weight and the element.
+
+        Emits when the group's weight reached ``min_weight``, or upstream completed with
+        a non-empty group. Backpressures when a group is complete and downstream does.
+        Completes when upstream completes (after the last group). Fails when upstream
+        fails, ``cost`` raises, or a weight is negative. Cancels when downstream cancels.
+        """
+        check("grouped_weighted(min_weight, cost)", None, fn(cost))
+        from ..._ops.grouping import GroupedWeighted
+
+        return self._via_stage(GroupedWeighted(min_weight, cost))
+
+    def map_with_resource(
+        self,
+        create: Callable[[], T],
+        f: Callable[[T, Out], U | None],
+        close: Callable[[T], U | None],
+    ) -> Repr[U, Mat]:
+        """Map with a resource (Akka's ``mapWithResource``): ``create()`` opens it when the
+        stream starts, ``f(resource, x)`` maps each element (None emits nothing), and
+        ``close(resource)`` runs exactly once whatever ends the stream; its value, if not
+        None, is emitted only when upstream completes.
+
+        ``f`` runs on the event loop (Akka gives it the blocking-IO dispatcher): a call
+        that blocks blocks the loop. A ``close`` that raises fails the stream with its
+        exception, unless the stream already failed or was cancelled (then it is logged).
+
+        Emits when ``f`` returned a value that is not None and downstream pulls, or on
+        upstream completion for the value of ``close``. Backpressures when downstream
+        does. Completes when upstream completes (after the value of ``close``). Fails
+        when upstream fails, ``create``/``f`` raises (``f``: supervision stop) or ``close``
+        raises. Cancels when downstream cancels (the resource is closed, the value of
+        ``close`` dropped). Supervision: resume drops the element; restart drops it,
+        closes the resource (its value dropped) and creates a new one.
+        """
+        check("map_with_resource(create, f, close)", fn(create), fn(f), fn(close))
+        from ..._ops.resource import MapWithResource
+
+        return self._via_stage(MapWithResource(create, f, close))

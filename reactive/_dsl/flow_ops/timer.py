@@ -19,7 +19,7 @@ from ..._checks import (
     pos_int,
 )
 from ..._checks import seconds as secs
-from ._base import Mat, OpsBase, Out, Repr, U
+from ._base import Mat, OpsBase, Out, Repr, S, U
 
 if TYPE_CHECKING:
     from ..._ops.buffers import OverflowStrategy
@@ -279,6 +279,96 @@ class TimeOps(OpsBase[Out, Mat]):
         from ..._ops.rate import Expand
 
         return self._via_stage(Expand(f))
+
+    def extrapolate(
+        self, f: Callable[[Out], Iterable[U]], initial: U | None = None
+    ) -> Repr[Out | U, Mat]:
+        """Every element unchanged, then the elements of the iterator ``f(x)`` while
+        downstream pulls before upstream has a new element (Akka's ``extrapolate``).
+
+        ``initial`` (not None) seeds demand that arrives before any element: it goes
+        out, then ``f(initial)``, until the first element arrives; an element arriving
+        before any demand replaces it (``initial`` is then never emitted).
+
+        Emits when downstream pulls: the newest element if it did not go out yet, else
+        the next extrapolated value. Backpressures when downstream does and the newest
+        element did not go out yet. Completes when upstream completes and its last
+        element went out (extrapolation stops). Fails when upstream fails, or ``f`` or
+        its iterator raises. Cancels when downstream cancels. Supervision: resume drops
+        the element whose ``f`` raised (the current iterator goes on); restart also drops
+        the current iterator; an iterator that raised is dropped under both.
+        """
+        check("extrapolate(f, initial)", fn(f))
+        from ..._ops.rate import Extrapolate
+
+        return self._via_stage(Extrapolate(f, initial))
+
+    def grouped_weighted_within(
+        self,
+        max_weight: float,
+        seconds: float,
+        cost: Callable[[Out], float],
+        max_number: int | None = None,
+    ) -> Repr[list[Out], Mat]:
+        """Lists closed by weight, count or time (Akka's ``groupedWeightedWithin``): a
+        group closes when the next element would take its total ``cost`` past
+        ``max_weight`` (or its size past ``max_number``), when its weight reaches
+        ``max_weight``, or when the periodic timer of ``seconds`` fires; never empty.
+
+        An element heavier than ``max_weight`` alone forms its own group. A weight must
+        be a number ``>= 0``: a negative one fails the stage with a ``ValueError`` naming
+        the stage, the weight and the element.
+
+        Emits when the group is full (by weight or count) or the timer fired with a
+        non-empty group, and downstream pulls. Backpressures when a full group waits for
+        downstream and an element waits outside it. Completes when upstream completes
+        (after the last groups). Fails when upstream fails, or a weight is negative.
+        Cancels when downstream cancels. Supervision: resume and restart drop an element
+        whose ``cost`` raised.
+        """
+        check(
+            "grouped_weighted_within(max_weight, seconds, cost, max_number)",
+            None,
+            secs(seconds),
+            fn(cost),
+            opt_int_at_least(max_number, 1),
+        )
+        from ..._ops.grouping import GroupedWeightedWithin
+
+        return self._via_stage(GroupedWeightedWithin(max_weight, seconds, cost, max_number))
+
+    def aggregate_with_boundary(
+        self,
+        allocate: Callable[[], S],
+        aggregate: Callable[[S, Out], tuple[S, bool]],
+        harvest: Callable[[S], U | None],
+        emit_on_timer: tuple[Callable[[S], bool], float] | None = None,
+    ) -> Repr[U, Mat]:
+        """Fold elements into an aggregate until ``aggregate`` says to emit it (Akka's
+        ``aggregateWithBoundary``): ``allocate()`` starts an aggregate at the first element
+        after an emission, ``aggregate(agg, x)`` returns ``(agg, emit_now)``, and
+        ``harvest(agg)`` gives the element to emit (None emits nothing).
+        ``emit_on_timer=(ready, seconds)`` also emits the aggregate when ``ready(agg)``
+        holds at a check every ``seconds``. Upstream completion emits the aggregate in
+        progress.
+
+        Emits when ``aggregate`` returned ``emit_now``, the timer found the aggregate
+        ready, or upstream completed with an aggregate in progress, and downstream pulls.
+        Backpressures when downstream does (upstream is pulled only while downstream has
+        demand). Completes when upstream completes (after the last harvest). Fails when
+        upstream fails or a function raises. Cancels when downstream cancels.
+        Supervision: resume drops the element (the aggregate is kept); restart also
+        drops the aggregate in progress.
+        """
+        check(
+            "aggregate_with_boundary(allocate, aggregate, harvest, emit_on_timer)",
+            fn(allocate),
+            fn(aggregate),
+            fn(harvest),
+        )
+        from ..._ops.grouping import AggregateWithBoundary
+
+        return self._via_stage(AggregateWithBoundary(allocate, aggregate, harvest, emit_on_timer))
 
     def debounce(self, seconds: float) -> Repr[Out, Mat]:
         """Emit an element only once ``seconds`` passed without a newer one (the latest

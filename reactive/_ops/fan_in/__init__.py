@@ -1,11 +1,12 @@
 """Fan-in stages: Zip, ZipWith, ZipN, Merge, Concat, and the other fan-in junctions:
 MergePreferred, MergePrioritized, ZipLatest(With), ZipWithN, Interleave, MergeSorted,
-OrElse (used by the fluent operators and the GraphDSL junctions).
+OrElse, MergeLatest (used by the fluent operators and the GraphDSL junctions).
 
-One module per family: zips, merges, sequence; what they share is in ``_base``."""
+One module per family: zips, merges, latest, sequence; what they share is in ``_base``."""
 
 from __future__ import annotations
 
+from .latest import MergeLatest
 from .merges import Merge, MergePreferred, MergePreferredShape, MergePrioritized, MergeSorted
 from .sequence import Concat, Interleave, OrElse
 from .zips import Zip, ZipAll, ZipLatest, ZipLatestWith, ZipN, ZipWith, ZipWithN
@@ -24,6 +25,7 @@ __all__ = [
     "ZipWithN",
     "Interleave",
     "MergeSorted",
+    "MergeLatest",
     "OrElse",
     "ZipAll",
 ]
