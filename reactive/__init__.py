@@ -18,6 +18,7 @@ Map of the package:
 """
 
 from ._attributes import Attributes
+from ._dsl.bidi import BidiFlow
 from ._dsl.blueprints import Flow, RunnableGraph, Sink, Source
 from ._dsl.graph_dsl import GraphDSL
 from ._dsl.hubs import BroadcastHub, MergeHub, PartitionHub
@@ -48,6 +49,7 @@ from ._ops.fan_in import (
     Concat,
     Interleave,
     Merge,
+    MergeLatest,
     MergePreferred,
     MergePrioritized,
     MergeSorted,
@@ -89,6 +91,7 @@ __all__ = [
     "AbruptTerminationError",
     "AsyncCallCancelledError",
     "Attributes",
+    "BidiFlow",
     "BroadcastHub",
     "BufferOverflowError",
     "Cancellable",
@@ -146,6 +149,7 @@ __all__ = [
     "Broadcast",
     "GraphDSL",
     "Interleave",
+    "MergeLatest",
     "MergePreferred",
     "MergePrioritized",
     "MergeSorted",

@@ -16,13 +16,14 @@ import pytest
 import reactive
 
 REACTIVE = [
-    "AbruptTerminationError", "AsyncCallCancelledError", "Attributes", "Balance", "Broadcast",
+    "AbruptTerminationError", "AsyncCallCancelledError", "Attributes", "Balance", "BidiFlow",
+    "Broadcast",
     "BroadcastHub",
     "BufferOverflowError", "Cancellable", "ClosedShape", "Concat", "Done", "EmitStrategy",
     "Flow",
     "FlowMonitor", "FlowMonitorState", "FlowShape", "FlowWithContext", "GraphDSL",
     "IllegalGraphError",
-    "Interleave", "Keep", "KillSwitches", "Materializer", "Merge", "MergeHub",
+    "Interleave", "Keep", "KillSwitches", "Materializer", "Merge", "MergeHub", "MergeLatest",
     "MergePreferred", "MergePrioritized", "MergeSorted", "NeverMaterializedError",
     "NoSuchElementError", "NoneElementError", "NotUsed", "OrElse", "OverflowStrategy", "Partition",
     "PartitionHub", "PartitionOutOfBoundsError", "PortStateError", "QueueConcurrencyError",

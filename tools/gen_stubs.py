@@ -174,6 +174,7 @@ from .._stage.shapes import Shape
 from ..rs import Publisher, Subscriber
 from ..state._spec import StoreSpec
 from ..state._view import StoreView
+from .bidi import BidiFlow
 from .subflow import SubFlow
 from .with_context import FlowWithContext, SourceWithContext
 
@@ -195,6 +196,9 @@ M3 = TypeVar("M3")
 M4 = TypeVar("M4")
 
 def _module_of(g: Any) -> Module: ...
+def bidi_join_module(
+    bidi: Module, flow: Module, combine: Callable[[Any, Any], Any], reverse: bool = ...
+) -> Module: ...
 '''
 
 SUBFLOW_HEADER = '''\
@@ -474,23 +478,35 @@ def _render_typed(kind_name: str, cls: type, name: str) -> str | None:
         return None
     static = isinstance(raw, staticmethod)
     fn = getattr(cls, name)
-    sig = inspect.signature(fn)
-    params = list(sig.parameters.values())[0 if static else 1 :]
-    anns = [p.annotation for p in params] + [sig.return_annotation]
-    if any(a is inspect.Parameter.empty or not isinstance(a, str) for a in anns):
-        return None
+    # A method with several signatures (``Flow.join``: a Flow or a BidiFlow) is written
+    # once per ``@overload``, each typed from its own annotations.
+    sigs = list(typing.get_overloads(fn)) or [fn]
     known = _stub_names(BLUEPRINTS_HEADER) | _STUB_CLASSES
-    for ann in anns:
-        unknown = {
-            n.id
-            for n in ast.walk(ast.parse(ann, mode="eval"))
-            if isinstance(n, ast.Name) and n.id not in known
-        }
-        if unknown:
-            raise ValueError(f"{kind_name}.{name}: {sorted(unknown)} not in the stub header")
-    parts, _ = _params(fn, {p.name: p.annotation for p in params}, set(), static=static)
-    text = _def(name, parts, sig.return_annotation)
-    return f"    @staticmethod\n{text}" if static else text
+    texts: list[str] = []
+    for f in sigs:
+        sig = inspect.signature(f)
+        params = list(sig.parameters.values())[0 if static else 1 :]
+        anns = [p.annotation for p in params] + [sig.return_annotation]
+        if any(a is inspect.Parameter.empty or not isinstance(a, str) for a in anns):
+            if len(sigs) > 1:
+                raise ValueError(f"{kind_name}.{name}: an overload without annotations")
+            return None
+        for ann in anns:
+            unknown = {
+                n.id
+                for n in ast.walk(ast.parse(ann, mode="eval"))
+                if isinstance(n, ast.Name) and n.id not in known
+            }
+            if unknown:
+                raise ValueError(f"{kind_name}.{name}: {sorted(unknown)} not in the stub header")
+        parts, _ = _params(f, {p.name: p.annotation for p in params}, set(), static=static)
+        text = _def(name, parts, sig.return_annotation)
+        if static:
+            text = f"    @staticmethod\n{text}"
+        if len(sigs) > 1:
+            text = f"    @overload\n{text}"
+        texts.append(text)
+    return "\n".join(texts)
 
 
 def _render_class(kind_name: str, cls: type, header: str, names: list[str]) -> str:

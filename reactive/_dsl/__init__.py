@@ -1,1 +1,1 @@
-"""The blueprint DSL: Source, Flow, Sink, RunnableGraph, GraphDSL, Keep."""
+"""The blueprint DSL: Source, Flow, Sink, BidiFlow, RunnableGraph, GraphDSL, Keep."""

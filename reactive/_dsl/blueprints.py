@@ -11,7 +11,7 @@ to append (``_via_module``). ``FlowOps`` is assembled from one mixin per operato
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from .._checks import (
     check,
@@ -27,7 +27,9 @@ from .._checks import seconds as secs
 from .._errors import IllegalGraphError
 from .._impl.modules import AtomicModule, CompositeModule, LinearModule, Module
 from .._keep import Keep, NotUsed
+from .._ops.coupled import CoupledTermination
 from .._stage.shapes import (
+    BidiShape,
     ClosedShape,
     FlowShape,
 )
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from .._ops.queues import SinkQueue, SourceQueue
     from .._ops.sources import Cancellable
     from ..rs import Publisher, Subscriber
+    from .bidi import BidiFlow
     from .with_context import FlowWithContext, SourceWithContext
 
 __all__ = ["Source", "Flow", "Sink", "RunnableGraph", "FlowOps", "Graph"]
@@ -139,6 +142,34 @@ class Source(FlowOps[Out, Mat]):
         """Run reducing the elements; returns an awaitable of the result."""
         check("run_reduce(f)", fn(f))
         return self.run_with(Sink.reduce(f), materializer)
+
+    def pre_materialize(
+        self, materializer: Materializer | None = None
+    ) -> tuple[Mat, Source[Out, NotUsedType]]:
+        """Materialize this source now; returns its materialized value and a ``Source``
+        of its elements (Akka's ``preMaterialize``): the running source feeds a fan-out
+        ``Publisher`` (``Sink.as_publisher(fanout=True)``) and the returned source
+        subscribes to it, once per run.
+
+        The returned source may be run any number of times, concurrently: each run sees
+        the elements published after it subscribed (runs starting together see the same
+        ones), and the slowest run bounds how far the fastest can be ahead (the input
+        buffer, default 16). Until a run subscribes, the running source is back-pressured
+        (nothing is dropped). It completes or fails every run when it completes or fails;
+        a run starting after that gets the same end. When every run has cancelled, the
+        running source is cancelled.
+
+        Call it inside a running event loop; without ``materializer`` the loop's default
+        one is used.
+
+        Of the returned source: Emits when the running source emitted an element after
+        this run subscribed, and the run pulls. Backpressures when no run is subscribed,
+        or the slowest run is a buffer behind (the running source waits). Completes when
+        the running source completes. Cancels when every run has cancelled (the running
+        source is cancelled then).
+        """
+        mat, publisher = self.to_mat(Sink.as_publisher(fanout=True), Keep.both).run(materializer)
+        return mat, Source.from_publisher(publisher)
 
     # -- context propagation (issue 5: SourceWithContext) --------------------------------------
     def as_source_with_context(
@@ -597,17 +628,38 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         through = cast("Source[Any, Any]", src.via(self))
         return through.to_mat(sink, Keep.both).run(materializer)
 
-    def join(self, flow: Flow[Out, In, Any]) -> RunnableGraph[Mat]:
-        """Close a cycle: this flow's output feeds ``flow`` whose output feeds this flow."""
+    @overload
+    def join(self, flow: Flow[Out, In, Any]) -> RunnableGraph[Mat]: ...
+    @overload
+    def join(self, flow: BidiFlow[Out, U, V, In, Any]) -> Flow[V, U, Mat]: ...
+    def join(self, flow: Any) -> Any:
+        """Close this flow with ``flow``, keeping this flow's materialized value.
+
+        With a ``Flow``: a cycle, this flow's output feeds ``flow`` whose output feeds this
+        flow (a ``RunnableGraph``). With a ``BidiFlow`` (Akka's ``join(bidi)``): this flow
+        closes the top of the protocol stack, its output feeding ``bidi``'s ``in1`` and
+        ``bidi``'s ``out2`` feeding it; the result is a ``Flow`` from ``bidi``'s ``in2`` to
+        its ``out1`` (the bottom of the stack, towards the wire).
+        """
         return self.join_mat(flow, Keep.left)
 
+    @overload
     def join_mat(
         self, flow: Flow[Out, In, M2], combine: Callable[[Mat, M2], M3]
-    ) -> RunnableGraph[M3]:
-        """``join`` combining materialized values."""
+    ) -> RunnableGraph[M3]: ...
+    @overload
+    def join_mat(
+        self, flow: BidiFlow[Out, U, V, In, M2], combine: Callable[[Mat, M2], M3]
+    ) -> Flow[V, U, M3]: ...
+    def join_mat(self, flow: Any, combine: Callable[[Any, Any], Any]) -> Any:
+        """``join`` combining materialized values (this flow's first)."""
         check("join_mat(flow, combine)", None, fn(combine))
         a = self.module
         b = _module_of(flow)
+        if isinstance(b.shape, BidiShape):
+            return Flow(bidi_join_module(b, a, lambda mb, mf: combine(mf, mb), reverse=True))
+        if len(b.shape.inlets) != 1 or len(b.shape.outlets) != 1:
+            raise IllegalGraphError(f"join() needs a Flow or a BidiFlow, got {b.shape!r}")
         wires = [
             ((0, a.shape.outlets[0]), (1, b.shape.inlets[0])),
             ((1, b.shape.outlets[0]), (0, a.shape.inlets[0])),
@@ -686,6 +738,62 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         )
 
     @staticmethod
+    def from_sink_and_source_coupled(sink: Sink[T, M2], source: Source[U, Any]) -> Flow[T, U, M2]:
+        """A Flow whose input goes to ``sink`` and whose output comes from ``source``, the
+        termination of both sides coupled (Akka's ``fromSinkAndSourceCoupled``).
+
+        When upstream completes (fails), ``sink`` completes (fails), ``source`` is
+        cancelled and downstream completes (fails). When downstream cancels, ``source`` is
+        cancelled, ``sink`` completes and upstream is cancelled. When ``source`` completes
+        (fails), downstream completes (fails), ``sink`` completes (fails) and upstream is
+        cancelled. When ``sink`` cancels, upstream and ``source`` are cancelled and
+        downstream completes. The order of the signals to the two sides is unspecified.
+        Keeps ``sink``'s materialized value, as ``from_sink_and_source`` does.
+
+        Emits when ``source`` emits. Backpressures when ``sink`` backpressures. Completes
+        when ``source`` completes, or upstream completes, or ``sink`` cancels. Fails when
+        ``source`` or upstream fails. Cancels when ``sink`` cancels, downstream cancels, or
+        ``source`` completes or fails.
+        """
+        return Flow.from_sink_and_source_coupled_mat(sink, source, Keep.left)
+
+    @staticmethod
+    def from_sink_and_source_coupled_mat(
+        sink: Sink[T, M2], source: Source[U, M3], combine: Callable[[M2, M3], M4]
+    ) -> Flow[T, U, M4]:
+        """``from_sink_and_source_coupled`` combining materialized values (the sink's
+        first).
+
+        Emits when ``source`` emits. Backpressures when ``sink`` backpressures. Completes
+        when ``source`` completes, or upstream completes, or ``sink`` cancels. Fails when
+        ``source`` or upstream fails. Cancels when ``sink`` cancels, downstream cancels, or
+        ``source`` completes or fails.
+        """
+        op = "Flow.from_sink_and_source_coupled_mat(sink, source, combine)"
+        check(op, None, None, fn(combine))
+        a = _module_of(sink)
+        b = _module_of(source)
+        if len(a.shape.inlets) != 1 or a.shape.outlets:
+            raise IllegalGraphError(f"{op}: sink must be a Sink, got {a.shape!r}")
+        if b.shape.inlets or len(b.shape.outlets) != 1:
+            raise IllegalGraphError(f"{op}: source must be a Source, got {b.shape!r}")
+        c = AtomicModule(CoupledTermination())
+        cs = c.shape
+        assert isinstance(cs, BidiShape)
+        i = cs.in1.carbon_copy()
+        o = cs.out2.carbon_copy()
+        wires = [
+            ((2, cs.out1), (0, a.shape.inlets[0])),
+            ((1, b.shape.outlets[0]), (2, cs.in2)),
+        ]
+        exposed = {i: (2, cs.in1), o: (2, cs.out2)}
+        return Flow(
+            CompositeModule(
+                FlowShape(i, o), [a, b, c], wires, exposed, lambda m: combine(m[0], m[1])
+            )
+        )
+
+    @staticmethod
     def lazy_flow(factory: Callable[[], Flow[T, U, M2]]) -> Flow[T, U, asyncio.Future[M2]]:
         """A flow created by ``factory()`` when the first element arrives; until then
         downstream demand is passed upstream.
@@ -723,6 +831,28 @@ class Sink(Graph, Generic[In, Mat]):
         """Run ``source`` into this sink; returns the source's materialized value."""
         src: Source[In, M2] = Source(_module_of(source))
         return src.to_mat(self, Keep.left).run(materializer)
+
+    def pre_materialize(
+        self, materializer: Materializer | None = None
+    ) -> tuple[Mat, Sink[In, NotUsedType]]:
+        """Materialize this sink now; returns its materialized value and a ``Sink`` that
+        feeds it (Akka's ``preMaterialize``): the running sink is fed by a
+        ``Source.as_subscriber()`` whose ``Subscriber`` the returned sink feeds
+        (``Sink.from_subscriber``).
+
+        The returned sink can be run once: a Reactive Streams subscriber takes one
+        subscription (a second run is cancelled at once, rule 2.5). Until it runs, the
+        running sink waits for elements. The run's completion completes the sink and its
+        failure fails it.
+
+        Call it inside a running event loop; without ``materializer`` the loop's default
+        one is used.
+
+        Of the returned sink: Backpressures when the running sink backpressures (up to the
+        input buffer, default 16, is taken ahead). Cancels when the running sink cancels.
+        """
+        subscriber, mat = Source.as_subscriber().to_mat(self, Keep.both).run(materializer)
+        return mat, Sink.from_subscriber(subscriber)
 
     def contramap(self, f: Callable[[T], In]) -> Sink[T, Mat]:
         """A sink that applies ``f`` before this one.
@@ -1028,3 +1158,30 @@ class RunnableGraph(Graph, Generic[Mat]):
 
     def __repr__(self) -> str:
         return "RunnableGraph"
+
+
+# -- BidiFlow composition, shared with bidi.py (which imports this module, not the reverse) --
+def bidi_join_module(
+    bidi: Module, flow: Module, combine: Callable[[Any, Any], Any], reverse: bool = False
+) -> Module:
+    """A flow module: ``bidi``'s ``out1`` feeds ``flow``, whose output feeds ``bidi``'s
+    ``in2``; ``bidi``'s ``in1`` and ``out2`` stay free (Akka's ``BidiFlow.join``). With
+    ``reverse`` the bidi is turned round first (Akka's ``Flow.join(bidi)``: the flow feeds
+    ``in1`` and is fed by ``out2``; ``in2`` and ``out1`` stay free). The value is
+    ``combine(bidi_value, flow_value)``."""
+    s = bidi.shape
+    assert isinstance(s, BidiShape)
+    if len(flow.shape.inlets) != 1 or len(flow.shape.outlets) != 1:
+        raise IllegalGraphError(f"join() of a BidiFlow needs a Flow, got {flow.shape!r}")
+    to_flow, from_flow = (s.out2, s.in1) if reverse else (s.out1, s.in2)
+    free_in, free_out = (s.in2, s.out1) if reverse else (s.in1, s.out2)
+    wires = [
+        ((0, to_flow), (1, flow.shape.inlets[0])),
+        ((1, flow.shape.outlets[0]), (0, from_flow)),
+    ]
+    i = free_in.carbon_copy()
+    o = free_out.carbon_copy()
+    exposed = {i: (0, free_in), o: (0, free_out)}
+    return CompositeModule(
+        FlowShape(i, o), [bidi, flow], wires, exposed, lambda m: combine(m[0], m[1])
+    )

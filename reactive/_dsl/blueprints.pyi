@@ -24,6 +24,7 @@ from .._stage.shapes import Shape
 from ..rs import Publisher, Subscriber
 from ..state._spec import StoreSpec
 from ..state._view import StoreView
+from .bidi import BidiFlow
 from .subflow import SubFlow
 from .with_context import FlowWithContext, SourceWithContext
 
@@ -45,6 +46,9 @@ M3 = TypeVar("M3")
 M4 = TypeVar("M4")
 
 def _module_of(g: Any) -> Module: ...
+def bidi_join_module(
+    bidi: Module, flow: Module, combine: Callable[[Any, Any], Any], reverse: bool = ...
+) -> Module: ...
 
 class Graph:
     module: Module
@@ -91,6 +95,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         others: list[Any],
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
+        inlets: tuple[Any, ...] | None = ...,
     ) -> Any: ...
     def map(self, f: Callable[[Out], U]) -> FlowOps[U, Mat]: ...
     def filter(self, p: Callable[[Out], bool]) -> FlowOps[Out, Mat]: ...
@@ -126,6 +131,25 @@ class FlowOps(Graph, Generic[Out, Mat]):
         logger: Any = ...,
     ) -> FlowOps[Out, Mat]: ...
     def drop_repeated(self, eq: Callable[[Out, Out], bool] | None = ...) -> FlowOps[Out, Mat]: ...
+    def collect_first(self, f: Callable[[Out], U | None]) -> FlowOps[U, Mat]: ...
+    def collect_while(self, f: Callable[[Out], U | None]) -> FlowOps[U, Mat]: ...
+    def fold_while(
+        self,
+        zero: U,
+        pred: Callable[[U], bool],
+        f: Callable[[U, Out], U],
+    ) -> FlowOps[U, Mat]: ...
+    def grouped_weighted(
+        self,
+        min_weight: float,
+        cost: Callable[[Out], float],
+    ) -> FlowOps[list[Out], Mat]: ...
+    def map_with_resource(
+        self,
+        create: Callable[[], T],
+        f: Callable[[T, Out], U | None],
+        close: Callable[[T], U | None],
+    ) -> FlowOps[U, Mat]: ...
     def map_async(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> FlowOps[U, Mat]: ...
     def map_async_unordered(
         self,
@@ -242,6 +266,25 @@ class FlowOps(Graph, Generic[Out, Mat]):
         f: Callable[[U, Out], U],
     ) -> FlowOps[U, Mat]: ...
     def expand(self, f: Callable[[Out], Iterable[U]]) -> FlowOps[U, Mat]: ...
+    def extrapolate(
+        self,
+        f: Callable[[Out], Iterable[U]],
+        initial: U | None = ...,
+    ) -> FlowOps[Out | U, Mat]: ...
+    def grouped_weighted_within(
+        self,
+        max_weight: float,
+        seconds: float,
+        cost: Callable[[Out], float],
+        max_number: int | None = ...,
+    ) -> FlowOps[list[Out], Mat]: ...
+    def aggregate_with_boundary(
+        self,
+        allocate: Callable[[], S],
+        aggregate: Callable[[S, Out], tuple[S, bool]],
+        harvest: Callable[[S], U | None],
+        emit_on_timer: tuple[Callable[[S], bool], float] | None = ...,
+    ) -> FlowOps[U, Mat]: ...
     def debounce(self, seconds: float) -> FlowOps[Out, Mat]: ...
     def recover(self, f: Callable[[BaseException], U | None]) -> FlowOps[Out | U, Mat]: ...
     def recover_with_retries(
@@ -252,6 +295,17 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def map_error(
         self,
         f: Callable[[BaseException], BaseException | None],
+    ) -> FlowOps[Out, Mat]: ...
+    def recover_with(
+        self,
+        f: Callable[[BaseException], Source[U, Any]],
+    ) -> FlowOps[Out | U, Mat]: ...
+    def on_error_complete(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = ...,
     ) -> FlowOps[Out, Mat]: ...
     def flat_map_concat(self, f: Callable[[Out], Source[U, Any]]) -> FlowOps[U, Mat]: ...
     def flat_map_merge(
@@ -291,6 +345,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         pred: Callable[[Out], bool],
         combine: Callable[[Mat, M2], M3],
     ) -> FlowOps[Out, Any]: ...
+    def also_to_all(self, *sinks: Sink[Out, Any]) -> FlowOps[Out, Mat]: ...
     def zip(self, other: Source[U, Any]) -> FlowOps[tuple[Out, U], Mat]: ...
     def zip_mat(
         self,
@@ -343,6 +398,28 @@ class FlowOps(Graph, Generic[Out, Mat]):
     ) -> FlowOps[tuple[Out | T, U | V], Mat]: ...
     def concat_lazy(self, other: Source[U, Any]) -> FlowOps[Out | U, Mat]: ...
     def prepend_lazy(self, other: Source[U, Any]) -> FlowOps[Out | U, Mat]: ...
+    def merge_all(
+        self,
+        those: Iterable[Source[U, Any]],
+        eager_complete: bool = ...,
+    ) -> FlowOps[Out | U, Mat]: ...
+    def interleave_all(
+        self,
+        those: Iterable[Source[U, Any]],
+        segment_size: int,
+        eager_close: bool = ...,
+    ) -> FlowOps[Out | U, Mat]: ...
+    def merge_latest(
+        self,
+        other: Source[U, Any],
+        eager_complete: bool = ...,
+    ) -> FlowOps[list[Out | U], Mat]: ...
+    def merge_preferred(
+        self,
+        other: Source[U, Any],
+        preferred: bool,
+        eager_complete: bool = ...,
+    ) -> FlowOps[Out | U, Mat]: ...
     @overload
     def windowed(
         self,
@@ -435,6 +512,7 @@ class Source(FlowOps[Out, Mat]):
         others: list[Any],
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
+        inlets: tuple[Any, ...] | None = ...,
     ) -> Any: ...
     def map(self, f: Callable[[Out], U]) -> Source[U, Mat]: ...
     def filter(self, p: Callable[[Out], bool]) -> Source[Out, Mat]: ...
@@ -470,6 +548,25 @@ class Source(FlowOps[Out, Mat]):
         logger: Any = ...,
     ) -> Source[Out, Mat]: ...
     def drop_repeated(self, eq: Callable[[Out, Out], bool] | None = ...) -> Source[Out, Mat]: ...
+    def collect_first(self, f: Callable[[Out], U | None]) -> Source[U, Mat]: ...
+    def collect_while(self, f: Callable[[Out], U | None]) -> Source[U, Mat]: ...
+    def fold_while(
+        self,
+        zero: U,
+        pred: Callable[[U], bool],
+        f: Callable[[U, Out], U],
+    ) -> Source[U, Mat]: ...
+    def grouped_weighted(
+        self,
+        min_weight: float,
+        cost: Callable[[Out], float],
+    ) -> Source[list[Out], Mat]: ...
+    def map_with_resource(
+        self,
+        create: Callable[[], T],
+        f: Callable[[T, Out], U | None],
+        close: Callable[[T], U | None],
+    ) -> Source[U, Mat]: ...
     def map_async(self, parallelism: int, f: Callable[[Out], Awaitable[U]]) -> Source[U, Mat]: ...
     def map_async_unordered(
         self,
@@ -586,6 +683,25 @@ class Source(FlowOps[Out, Mat]):
         f: Callable[[U, Out], U],
     ) -> Source[U, Mat]: ...
     def expand(self, f: Callable[[Out], Iterable[U]]) -> Source[U, Mat]: ...
+    def extrapolate(
+        self,
+        f: Callable[[Out], Iterable[U]],
+        initial: U | None = ...,
+    ) -> Source[Out | U, Mat]: ...
+    def grouped_weighted_within(
+        self,
+        max_weight: float,
+        seconds: float,
+        cost: Callable[[Out], float],
+        max_number: int | None = ...,
+    ) -> Source[list[Out], Mat]: ...
+    def aggregate_with_boundary(
+        self,
+        allocate: Callable[[], S],
+        aggregate: Callable[[S, Out], tuple[S, bool]],
+        harvest: Callable[[S], U | None],
+        emit_on_timer: tuple[Callable[[S], bool], float] | None = ...,
+    ) -> Source[U, Mat]: ...
     def debounce(self, seconds: float) -> Source[Out, Mat]: ...
     def recover(self, f: Callable[[BaseException], U | None]) -> Source[Out | U, Mat]: ...
     def recover_with_retries(
@@ -594,6 +710,17 @@ class Source(FlowOps[Out, Mat]):
         f: Callable[[BaseException], Source[U, Any]],
     ) -> Source[Out | U, Mat]: ...
     def map_error(self, f: Callable[[BaseException], BaseException | None]) -> Source[Out, Mat]: ...
+    def recover_with(
+        self,
+        f: Callable[[BaseException], Source[U, Any]],
+    ) -> Source[Out | U, Mat]: ...
+    def on_error_complete(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = ...,
+    ) -> Source[Out, Mat]: ...
     def flat_map_concat(self, f: Callable[[Out], Source[U, Any]]) -> Source[U, Mat]: ...
     def flat_map_merge(
         self,
@@ -632,6 +759,7 @@ class Source(FlowOps[Out, Mat]):
         pred: Callable[[Out], bool],
         combine: Callable[[Mat, M2], M3],
     ) -> Source[Out, M3]: ...
+    def also_to_all(self, *sinks: Sink[Out, Any]) -> Source[Out, Mat]: ...
     def zip(self, other: Source[U, Any]) -> Source[tuple[Out, U], Mat]: ...
     def zip_mat(
         self,
@@ -684,6 +812,28 @@ class Source(FlowOps[Out, Mat]):
     ) -> Source[tuple[Out | T, U | V], Mat]: ...
     def concat_lazy(self, other: Source[U, Any]) -> Source[Out | U, Mat]: ...
     def prepend_lazy(self, other: Source[U, Any]) -> Source[Out | U, Mat]: ...
+    def merge_all(
+        self,
+        those: Iterable[Source[U, Any]],
+        eager_complete: bool = ...,
+    ) -> Source[Out | U, Mat]: ...
+    def interleave_all(
+        self,
+        those: Iterable[Source[U, Any]],
+        segment_size: int,
+        eager_close: bool = ...,
+    ) -> Source[Out | U, Mat]: ...
+    def merge_latest(
+        self,
+        other: Source[U, Any],
+        eager_complete: bool = ...,
+    ) -> Source[list[Out | U], Mat]: ...
+    def merge_preferred(
+        self,
+        other: Source[U, Any],
+        preferred: bool,
+        eager_complete: bool = ...,
+    ) -> Source[Out | U, Mat]: ...
     @overload
     def windowed(
         self,
@@ -767,6 +917,10 @@ class Source(FlowOps[Out, Mat]):
         f: Callable[[Out, Out], Out],
         materializer: Materializer | None = ...,
     ) -> asyncio.Future[Out]: ...
+    def pre_materialize(
+        self,
+        materializer: Materializer | None = ...,
+    ) -> tuple[Mat, Source[Out, NotUsedType]]: ...
     def as_source_with_context(
         self,
         extract_ctx: Callable[[Out], U],
@@ -874,6 +1028,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         others: list[Any],
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
+        inlets: tuple[Any, ...] | None = ...,
     ) -> Any: ...
     def map(self, f: Callable[[FOut], U]) -> Flow[FIn, U, FMat]: ...
     def filter(self, p: Callable[[FOut], bool]) -> Flow[FIn, FOut, FMat]: ...
@@ -916,6 +1071,25 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         self,
         eq: Callable[[FOut, FOut], bool] | None = ...,
     ) -> Flow[FIn, FOut, FMat]: ...
+    def collect_first(self, f: Callable[[FOut], U | None]) -> Flow[FIn, U, FMat]: ...
+    def collect_while(self, f: Callable[[FOut], U | None]) -> Flow[FIn, U, FMat]: ...
+    def fold_while(
+        self,
+        zero: U,
+        pred: Callable[[U], bool],
+        f: Callable[[U, FOut], U],
+    ) -> Flow[FIn, U, FMat]: ...
+    def grouped_weighted(
+        self,
+        min_weight: float,
+        cost: Callable[[FOut], float],
+    ) -> Flow[FIn, list[FOut], FMat]: ...
+    def map_with_resource(
+        self,
+        create: Callable[[], T],
+        f: Callable[[T, FOut], U | None],
+        close: Callable[[T], U | None],
+    ) -> Flow[FIn, U, FMat]: ...
     def map_async(
         self,
         parallelism: int,
@@ -1036,6 +1210,25 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         f: Callable[[U, FOut], U],
     ) -> Flow[FIn, U, FMat]: ...
     def expand(self, f: Callable[[FOut], Iterable[U]]) -> Flow[FIn, U, FMat]: ...
+    def extrapolate(
+        self,
+        f: Callable[[FOut], Iterable[U]],
+        initial: U | None = ...,
+    ) -> Flow[FIn, FOut | U, FMat]: ...
+    def grouped_weighted_within(
+        self,
+        max_weight: float,
+        seconds: float,
+        cost: Callable[[FOut], float],
+        max_number: int | None = ...,
+    ) -> Flow[FIn, list[FOut], FMat]: ...
+    def aggregate_with_boundary(
+        self,
+        allocate: Callable[[], S],
+        aggregate: Callable[[S, FOut], tuple[S, bool]],
+        harvest: Callable[[S], U | None],
+        emit_on_timer: tuple[Callable[[S], bool], float] | None = ...,
+    ) -> Flow[FIn, U, FMat]: ...
     def debounce(self, seconds: float) -> Flow[FIn, FOut, FMat]: ...
     def recover(self, f: Callable[[BaseException], U | None]) -> Flow[FIn, FOut | U, FMat]: ...
     def recover_with_retries(
@@ -1046,6 +1239,17 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
     def map_error(
         self,
         f: Callable[[BaseException], BaseException | None],
+    ) -> Flow[FIn, FOut, FMat]: ...
+    def recover_with(
+        self,
+        f: Callable[[BaseException], Source[U, Any]],
+    ) -> Flow[FIn, FOut | U, FMat]: ...
+    def on_error_complete(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = ...,
     ) -> Flow[FIn, FOut, FMat]: ...
     def flat_map_concat(self, f: Callable[[FOut], Source[U, Any]]) -> Flow[FIn, U, FMat]: ...
     def flat_map_merge(
@@ -1092,6 +1296,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         pred: Callable[[FOut], bool],
         combine: Callable[[FMat, M2], M3],
     ) -> Flow[FIn, FOut, M3]: ...
+    def also_to_all(self, *sinks: Sink[FOut, Any]) -> Flow[FIn, FOut, FMat]: ...
     def zip(self, other: Source[U, Any]) -> Flow[FIn, tuple[FOut, U], FMat]: ...
     def zip_mat(
         self,
@@ -1148,6 +1353,28 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
     ) -> Flow[FIn, tuple[FOut | T, U | V], FMat]: ...
     def concat_lazy(self, other: Source[U, Any]) -> Flow[FIn, FOut | U, FMat]: ...
     def prepend_lazy(self, other: Source[U, Any]) -> Flow[FIn, FOut | U, FMat]: ...
+    def merge_all(
+        self,
+        those: Iterable[Source[U, Any]],
+        eager_complete: bool = ...,
+    ) -> Flow[FIn, FOut | U, FMat]: ...
+    def interleave_all(
+        self,
+        those: Iterable[Source[U, Any]],
+        segment_size: int,
+        eager_close: bool = ...,
+    ) -> Flow[FIn, FOut | U, FMat]: ...
+    def merge_latest(
+        self,
+        other: Source[U, Any],
+        eager_complete: bool = ...,
+    ) -> Flow[FIn, list[FOut | U], FMat]: ...
+    def merge_preferred(
+        self,
+        other: Source[U, Any],
+        preferred: bool,
+        eager_complete: bool = ...,
+    ) -> Flow[FIn, FOut | U, FMat]: ...
     @overload
     def windowed(
         self,
@@ -1216,12 +1443,22 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         sink: Sink[FOut, M3],
         materializer: Materializer | None = ...,
     ) -> tuple[M2, M3]: ...
+    @overload
     def join(self, flow: Flow[FOut, FIn, Any]) -> RunnableGraph[FMat]: ...
+    @overload
+    def join(self, flow: BidiFlow[FOut, U, V, FIn, Any]) -> Flow[V, U, FMat]: ...
+    @overload
     def join_mat(
         self,
         flow: Flow[FOut, FIn, M2],
         combine: Callable[[FMat, M2], M3],
     ) -> RunnableGraph[M3]: ...
+    @overload
+    def join_mat(
+        self,
+        flow: BidiFlow[FOut, U, V, FIn, M2],
+        combine: Callable[[FMat, M2], M3],
+    ) -> Flow[V, U, M3]: ...
     def as_flow_with_context(
         self,
         collapse_context: Callable[[U, V], FIn],
@@ -1240,12 +1477,27 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         combine: Callable[[M2, M3], M4],
     ) -> Flow[T, U, M4]: ...
     @staticmethod
+    def from_sink_and_source_coupled(
+        sink: Sink[T, M2],
+        source: Source[U, Any],
+    ) -> Flow[T, U, M2]: ...
+    @staticmethod
+    def from_sink_and_source_coupled_mat(
+        sink: Sink[T, M2],
+        source: Source[U, M3],
+        combine: Callable[[M2, M3], M4],
+    ) -> Flow[T, U, M4]: ...
+    @staticmethod
     def lazy_flow(factory: Callable[[], Flow[T, U, M2]]) -> Flow[T, U, asyncio.Future[M2]]: ...
 
 class Sink(Graph, Generic[In, Mat]):
     def __init__(self, module: Module) -> None: ...
     def map_materialized_value(self, f: Callable[[Mat], M2]) -> Sink[In, M2]: ...
     def run_with(self, source: Source[In, M2], materializer: Materializer | None = ...) -> M2: ...
+    def pre_materialize(
+        self,
+        materializer: Materializer | None = ...,
+    ) -> tuple[Mat, Sink[In, NotUsedType]]: ...
     def contramap(self, f: Callable[[T], In]) -> Sink[T, Mat]: ...
     @staticmethod
     def from_graph(g: Any) -> Sink[Any, Any]: ...

@@ -66,6 +66,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         others: list[Any],
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
+        inlets: tuple[Any, ...] | None = ...,
     ) -> Any: ...
     def map(self, f: Callable[[Out], U]) -> SubFlow[U, Mat, Ctx]: ...
     def filter(self, p: Callable[[Out], bool]) -> SubFlow[Out, Mat, Ctx]: ...
@@ -113,6 +114,25 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         self,
         eq: Callable[[Out, Out], bool] | None = ...,
     ) -> SubFlow[Out, Mat, Ctx]: ...
+    def collect_first(self, f: Callable[[Out], U | None]) -> SubFlow[U, Mat, Ctx]: ...
+    def collect_while(self, f: Callable[[Out], U | None]) -> SubFlow[U, Mat, Ctx]: ...
+    def fold_while(
+        self,
+        zero: U,
+        pred: Callable[[U], bool],
+        f: Callable[[U, Out], U],
+    ) -> SubFlow[U, Mat, Ctx]: ...
+    def grouped_weighted(
+        self,
+        min_weight: float,
+        cost: Callable[[Out], float],
+    ) -> SubFlow[list[Out], Mat, Ctx]: ...
+    def map_with_resource(
+        self,
+        create: Callable[[], T],
+        f: Callable[[T, Out], U | None],
+        close: Callable[[T], U | None],
+    ) -> SubFlow[U, Mat, Ctx]: ...
     def map_async(
         self,
         parallelism: int,
@@ -233,6 +253,25 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         f: Callable[[U, Out], U],
     ) -> SubFlow[U, Mat, Ctx]: ...
     def expand(self, f: Callable[[Out], Iterable[U]]) -> SubFlow[U, Mat, Ctx]: ...
+    def extrapolate(
+        self,
+        f: Callable[[Out], Iterable[U]],
+        initial: U | None = ...,
+    ) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def grouped_weighted_within(
+        self,
+        max_weight: float,
+        seconds: float,
+        cost: Callable[[Out], float],
+        max_number: int | None = ...,
+    ) -> SubFlow[list[Out], Mat, Ctx]: ...
+    def aggregate_with_boundary(
+        self,
+        allocate: Callable[[], S],
+        aggregate: Callable[[S, Out], tuple[S, bool]],
+        harvest: Callable[[S], U | None],
+        emit_on_timer: tuple[Callable[[S], bool], float] | None = ...,
+    ) -> SubFlow[U, Mat, Ctx]: ...
     def debounce(self, seconds: float) -> SubFlow[Out, Mat, Ctx]: ...
     def recover(self, f: Callable[[BaseException], U | None]) -> SubFlow[Out | U, Mat, Ctx]: ...
     def recover_with_retries(
@@ -243,6 +282,17 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
     def map_error(
         self,
         f: Callable[[BaseException], BaseException | None],
+    ) -> SubFlow[Out, Mat, Ctx]: ...
+    def recover_with(
+        self,
+        f: Callable[[BaseException], Source[U, Any]],
+    ) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def on_error_complete(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = ...,
     ) -> SubFlow[Out, Mat, Ctx]: ...
     def flat_map_concat(self, f: Callable[[Out], Source[U, Any]]) -> SubFlow[U, Mat, Ctx]: ...
     def flat_map_merge(
@@ -289,6 +339,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         pred: Callable[[Out], bool],
         combine: Callable[[Mat, M2], M3],
     ) -> SubFlow[Out, Mat, Ctx]: ...
+    def also_to_all(self, *sinks: Sink[Out, Any]) -> SubFlow[Out, Mat, Ctx]: ...
     def zip(self, other: Source[U, Any]) -> SubFlow[tuple[Out, U], Mat, Ctx]: ...
     def zip_mat(
         self,
@@ -345,6 +396,28 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
     ) -> SubFlow[tuple[Out | T, U | V], Mat, Ctx]: ...
     def concat_lazy(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
     def prepend_lazy(self, other: Source[U, Any]) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def merge_all(
+        self,
+        those: Iterable[Source[U, Any]],
+        eager_complete: bool = ...,
+    ) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def interleave_all(
+        self,
+        those: Iterable[Source[U, Any]],
+        segment_size: int,
+        eager_close: bool = ...,
+    ) -> SubFlow[Out | U, Mat, Ctx]: ...
+    def merge_latest(
+        self,
+        other: Source[U, Any],
+        eager_complete: bool = ...,
+    ) -> SubFlow[list[Out | U], Mat, Ctx]: ...
+    def merge_preferred(
+        self,
+        other: Source[U, Any],
+        preferred: bool,
+        eager_complete: bool = ...,
+    ) -> SubFlow[Out | U, Mat, Ctx]: ...
     @overload
     def windowed(
         self,
