@@ -3,7 +3,8 @@
 Akka's ``Framing`` and ``JsonFraming`` (``scaladsl.Framing``, ``impl.JsonObjectParser``):
 pure flows over ``bytes``, independent of where the bytes come from (a file, a socket, a
 decompressor). Chunk boundaries never change the frames: the frames of a byte stream are
-the same however it was split.
+the same however it was split. ``Framing.simple_framing_protocol`` is a ``BidiFlow``: a
+4-byte big-endian length header added on the way out, stripped on the way in.
 
 Errors are ``FramingError`` (Akka's ``FramingException``) and name the operator, the
 limit and the absolute byte position in the stream. Frames found before the bad one are
@@ -16,6 +17,7 @@ import abc
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._dsl.bidi import BidiFlow
 from .._dsl.blueprints import Flow
 from .._stage.logic import _Batch
 from ._stages import (
@@ -270,18 +272,31 @@ def _all_within(data: bytes, d: bytes, mx: int, end: int, parts: list[bytes]) ->
 
 # -- length field ------------------------------------------------------------------------
 class LengthFieldFraming(ByteFlowStage):
-    """``Framing.length_field``."""
+    """``Framing.length_field`` (and ``simple_framing_protocol_decoder``: ``strip`` drops
+    the header from each frame)."""
 
     name = "Framing.length_field"
 
     def __init__(
-        self, field_length: int, field_offset: int, maximum_frame_length: int, byte_order: str
+        self,
+        field_length: int,
+        field_offset: int,
+        maximum_frame_length: int,
+        byte_order: str,
+        compute_frame_size: Callable[[bytes, int], int] | None = None,
+        name: str = "Framing.length_field",
+        limit: str = "",
+        strip: bool = False,
     ) -> None:
+        self.name = name
         super().__init__()
         self.field_length = field_length
         self.field_offset = field_offset
         self.maximum_frame_length = maximum_frame_length
         self.byte_order = byte_order
+        self.compute_frame_size = compute_frame_size
+        self.limit = limit or f"maximum_frame_length={maximum_frame_length}"
+        self.strip = strip
 
     def create_logic(self, attributes: Any) -> _LengthFieldLogic:
         return _LengthFieldLogic(self.shape, self)
@@ -292,10 +307,35 @@ class _LengthFieldLogic(_FramingLogic):
 
     def __init__(self, shape: FlowShape, stage: LengthFieldFraming) -> None:
         super().__init__(shape)
+        self.OP = stage.name
         self.stage = stage
         self.header = stage.field_offset + stage.field_length
         self.buf = bytearray()
         self.base = 0  # stream position of buf[0]
+        self.pending: int | None = None  # the size of the incomplete frame at buf[0]
+
+    def _frame_size(self, start: int, length: int) -> int | None:
+        """The size of the frame at ``buf[start]`` whose length field holds ``length``:
+        header plus ``length``, or what ``compute_frame_size(offset_bytes, length)`` says
+        (Akka's ``computeFrameSize``). None (with ``error`` set) if that raised or gave
+        no int."""
+        compute = self.stage.compute_frame_size
+        if compute is None:
+            return self.header + length
+        off = self.stage.field_offset
+        try:
+            size = compute(bytes(self.buf[start : start + off]), length)
+        except Exception as e:
+            self.error = e
+            return None
+        if isinstance(size, bool) or not isinstance(size, int):
+            self.error = TypeError(
+                f"[{self.OP}] compute_frame_size must return an int, got "
+                f"{type(size).__name__} {size!r:.60} for the frame header at stream byte "
+                f"{self.base + start}"
+            )
+            return None
+        return size
 
     def parse(self, chunk: bytes) -> None:
         buf = self.buf
@@ -305,22 +345,38 @@ class _LengthFieldLogic(_FramingLogic):
         off = s.field_offset
         order: Any = s.byte_order
         mx = s.maximum_frame_length
+        skip = header if s.strip else 0
         start = 0
         n = len(buf)
         frames = self.frames
+        size: int | None = self.pending  # of the frame at buf[0], if known
         while n - start >= header:
-            size = header + int.from_bytes(buf[start + off : start + header], order)
+            if size is None:
+                length = int.from_bytes(buf[start + off : start + header], order)
+                size = self._frame_size(start, length)
+                if size is None:
+                    break
             if size > mx:
                 self.error = FramingError(
                     f"[{self.OP}] the frame header at stream byte {self.base + start} "
                     f"declares a frame of {size} bytes (header included), more than "
-                    f"maximum_frame_length={mx}"
+                    f"{s.limit}"
+                )
+                break
+            if size < header:
+                self.error = FramingError(
+                    f"[{self.OP}] compute_frame_size gave {size} bytes for the frame at "
+                    f"stream byte {self.base + start}, less than its header "
+                    f"(field_offset + field_length = {header})"
                 )
                 break
             if n - start < size:
                 break
-            frames.append(bytes(buf[start : start + size]))
+            frames.append(bytes(buf[start + skip : start + size]))
             start += size
+            size = None
+        # The size of an incomplete frame is kept: compute_frame_size runs once a frame.
+        self.pending = size if self.error is None else None
         if start:
             del buf[:start]
             self.base += start
@@ -331,6 +387,48 @@ class _LengthFieldLogic(_FramingLogic):
                 f"[{self.OP}] the stream ended inside a frame: {len(self.buf)} bytes from "
                 f"stream byte {self.base} do not make a complete frame"
             )
+
+
+class SimpleFramingProtocolEncoder(ByteFlowStage):
+    """``Framing.simple_framing_protocol_encoder``: a 4-byte big-endian length header in
+    front of each message."""
+
+    name = "Framing.simple_framing_protocol_encoder"
+
+    def __init__(self, maximum_message_length: int) -> None:
+        super().__init__()
+        self.maximum_message_length = maximum_message_length
+
+    def create_logic(self, attributes: Any) -> _EncoderLogic:
+        return _EncoderLogic(self.shape, self.maximum_message_length)
+
+
+class _EncoderLogic(ByteFlowLogic):
+    OP = SimpleFramingProtocolEncoder.name
+
+    def __init__(self, shape: FlowShape, maximum_message_length: int) -> None:
+        super().__init__(shape)
+        self.mx = maximum_message_length
+        self.count = 0  # messages encoded so far (for the error message)
+        self.consumed = 0  # payload bytes so far (for type errors)
+
+    def on_push(self) -> None:
+        msg = require_bytes(self.OP, self.grab(self.in_), self.consumed)
+        size = len(msg)
+        if size > self.mx:
+            self.fail_stage(
+                FramingError(
+                    f"[{self.OP}] a message of {size} bytes is longer than "
+                    f"maximum_message_length={self.mx} (after {self.count} messages)"
+                )
+            )
+            return
+        self.count += 1
+        self.consumed += size
+        self.push(self.out, size.to_bytes(4, "big") + msg)
+
+    def on_pull(self) -> None:
+        self.pull(self.in_)
 
 
 # -- JSON objects ------------------------------------------------------------------------
@@ -553,11 +651,20 @@ class Framing:
         field_offset: int = 0,
         maximum_frame_length: int = 2**31 - 1,
         byte_order: ByteOrder = "little",
+        compute_frame_size: Callable[[bytes, int], int] | None = None,
     ) -> Flow[bytes, bytes, NotUsedType]:
         """Frames that carry their own length: an unsigned integer of ``field_length``
         (1 to 4) bytes at ``field_offset`` gives the number of bytes that follow the
         field. Emitted frames include the header (offset bytes and length field), as
         Akka's.
+
+        ``compute_frame_size(offset_bytes, length)`` (Akka's ``computeFrameSize``), when
+        given, returns the size of the whole frame instead: it gets the ``field_offset``
+        bytes before the length field and the decoded length, for layouts such as
+        ``[offset bytes][length][body][footer]`` or a length that counts something else.
+        It is called once per frame, as soon as its header is there; the size must be at
+        least ``field_offset + field_length`` (else a ``FramingError``); a call that
+        raises fails the stream with that exception.
 
         A header declaring a frame (header included) longer than
         ``maximum_frame_length`` fails the stream with a ``FramingError`` at once; so do
@@ -566,10 +673,16 @@ class Framing:
         *Emits when* a frame is complete and downstream pulls.
         *Backpressures when* downstream backpressures and no frame is pending.
         *Completes when* upstream completes and the pending frames were emitted.
-        *Fails when* a frame is over the limit or truncated.
+        *Fails when* a frame is over the limit or truncated, or ``compute_frame_size``
+        raises or gives a size shorter than the header.
         *Cancels when* downstream cancels.
         """
         op = "Framing.length_field"
+        if compute_frame_size is not None and not callable(compute_frame_size):
+            raise TypeError(
+                f"{op}: compute_frame_size must be a function (offset_bytes, length) -> "
+                f"frame size, got {compute_frame_size!r}"
+            )
         if field_length not in (1, 2, 3, 4) or isinstance(field_length, bool):
             raise ValueError(f"{op}: field_length must be 1, 2, 3 or 4, got {field_length!r}")
         if isinstance(field_offset, bool) or not isinstance(field_offset, int) or field_offset < 0:
@@ -578,7 +691,98 @@ class Framing:
         if byte_order not in ("little", "big"):
             raise ValueError(f"{op}: byte_order must be 'little' or 'big', got {byte_order!r}")
         return Flow.from_graph(
-            LengthFieldFraming(field_length, field_offset, maximum_frame_length, byte_order)
+            LengthFieldFraming(
+                field_length, field_offset, maximum_frame_length, byte_order, compute_frame_size
+            )
+        )
+
+    @staticmethod
+    def simple_framing_protocol(
+        maximum_message_length: int,
+    ) -> BidiFlow[bytes, bytes, bytes, bytes, NotUsedType]:
+        """A ``BidiFlow`` of a simple framing protocol (Akka's ``simpleFramingProtocol``):
+        outbound (``in1 -> out1``), each message gets a 4-byte big-endian header holding
+        its length (``simple_framing_protocol_encoder``); inbound (``in2 -> out2``), the
+        byte stream is cut into those frames and the headers are dropped
+        (``simple_framing_protocol_decoder``), however the chunks fall. Useful to send
+        separate messages over a byte stream (TCP) when no existing protocol must be
+        spoken.
+
+        ``maximum_message_length`` bounds the messages both ways (the header not
+        included): a longer message fails the direction it travels with a
+        ``FramingError``. The two directions are independent (``BidiFlow.from_flows``).
+        Materialized value: ``NotUsed``.
+        """
+        require_positive_int(
+            "Framing.simple_framing_protocol", "maximum_message_length", maximum_message_length
+        )
+        return BidiFlow.from_flows(
+            Framing.simple_framing_protocol_encoder(maximum_message_length),
+            Framing.simple_framing_protocol_decoder(maximum_message_length),
+        )
+
+    @staticmethod
+    def simple_framing_protocol_encoder(
+        maximum_message_length: int,
+    ) -> Flow[bytes, bytes, NotUsedType]:
+        """Prepend to each message a 4-byte big-endian header holding its length (the
+        outbound side of ``simple_framing_protocol``).
+
+        A message longer than ``maximum_message_length`` bytes fails the stream with a
+        ``FramingError`` naming the stage, its size and the limit (nothing of it is
+        sent); one that is not bytes-like fails it with a ``TypeError``.
+
+        *Emits when* a message arrived and downstream pulls (one frame per message).
+        *Backpressures when* downstream backpressures.
+        *Completes when* upstream completes.
+        *Fails when* a message is over the limit.
+        *Cancels when* downstream cancels.
+        """
+        op = "Framing.simple_framing_protocol_encoder"
+        require_positive_int(op, "maximum_message_length", maximum_message_length)
+        _max_message(op, maximum_message_length)
+        return Flow.from_graph(SimpleFramingProtocolEncoder(maximum_message_length))
+
+    @staticmethod
+    def simple_framing_protocol_decoder(
+        maximum_message_length: int,
+    ) -> Flow[bytes, bytes, NotUsedType]:
+        """Cut a byte stream into the messages of ``simple_framing_protocol`` (a 4-byte
+        big-endian length, then that many bytes) and emit them without their header:
+        Akka's ``length_field(4, 0, maximum_message_length + 4, "big")`` with the header
+        dropped.
+
+        A header declaring a message longer than ``maximum_message_length`` fails the
+        stream with a ``FramingError`` at once; so do leftover bytes when upstream
+        completes (a truncated message).
+
+        *Emits when* a message is complete and downstream pulls.
+        *Backpressures when* downstream backpressures and no message is pending.
+        *Completes when* upstream completes and the pending messages were emitted.
+        *Fails when* a message is over the limit or truncated.
+        *Cancels when* downstream cancels.
+        """
+        op = "Framing.simple_framing_protocol_decoder"
+        require_positive_int(op, "maximum_message_length", maximum_message_length)
+        _max_message(op, maximum_message_length)
+        return Flow.from_graph(
+            LengthFieldFraming(
+                4,
+                0,
+                maximum_message_length + 4,
+                "big",
+                name=op,
+                limit=f"maximum_message_length={maximum_message_length} (+4 header bytes)",
+                strip=True,
+            )
+        )
+
+
+def _max_message(op: str, maximum_message_length: int) -> None:
+    if maximum_message_length > 2**32 - 1:
+        raise ValueError(
+            f"{op}: maximum_message_length must fit the 4-byte header (at most 2**32 - 1), "
+            f"got {maximum_message_length}"
         )
 
 
