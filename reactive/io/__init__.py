@@ -5,9 +5,13 @@
   ``JsonFraming.object_scanner`` (pure flows over ``bytes``)
 - ``compression``: ``Compression.gzip`` / ``gunzip`` / ``deflate`` / ``inflate``
 - ``files``: ``FileIO.from_path`` / ``to_path`` (materialize an awaitable ``IOResult``)
-- ``converters``: ``StreamConverters.from_receive_stream`` / ``to_send_stream`` (anyio)
+- ``converters``: ``StreamConverters.from_receive_stream`` / ``to_send_stream`` (anyio),
+  ``from_input_stream`` / ``to_output_stream`` (blocking file-like objects in worker
+  threads), ``as_input_stream`` / ``as_output_stream`` / ``as_iterator`` (blocking
+  objects for code in another thread)
 - ``process``: ``Subprocess.flow`` (stdin in, stdout out, on ``anyio.open_process``)
-- ``tcp``: ``Tcp.bind`` / ``outgoing_connection``, TLS through an ``ssl.SSLContext``
+- ``tcp``: ``Tcp.bind`` / ``bind_and_handle`` / ``outgoing_connection`` (with connect and
+  idle timeouts), TLS through an ``ssl.SSLContext``
 - ``errors``: ``IOStreamError`` and its subclasses (``FramingError``, ``CompressionError``,
   ``StreamTcpError``, ...), all ``StreamError`` s; the tree is drawn there
 """

@@ -349,10 +349,11 @@ def _read_chunks(fp: Any, size: int, n: int) -> tuple[list[bytes], bool]:
 class FileSink(GraphStageWithMaterializedValue[SinkShape[Any], "asyncio.Future[IOResult]"]):
     """``FileIO.to_path``."""
 
-    def __init__(self, path: str, append: bool) -> None:
+    def __init__(self, path: str, append: bool, start_position: int = 0) -> None:
         self.shape = SinkShape(Inlet("FileSink.in"))
         self.path = path
         self.append = append
+        self.start_position = start_position
 
     def create_logic_and_materialized_value(
         self, attributes: Any
@@ -381,10 +382,30 @@ class _FileSinkLogic(_FileLogic, InHandler):
 
     def pre_start(self) -> None:
         anyio = _anyio()
-        mode = "ab" if self.stage.append else "wb"
         # Keep going: upstream may complete or fail while a call is in flight.
         self.set_keep_going(True)
-        self._call(lambda: anyio.open_file(self.path, mode, buffering=0), self._opened)
+        start = self.stage.start_position
+        if not start:
+            mode = "ab" if self.stage.append else "wb"
+            self._call(lambda: anyio.open_file(self.path, mode, buffering=0), self._opened)
+            return
+        path = self.path
+
+        def open_at() -> Any:
+            # Created if missing, never truncated; writing starts at byte ``start``
+            # (past the end of the file: the gap reads as zero bytes, as a seek would).
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+            try:
+                os.lseek(fd, start, os.SEEK_SET)
+                return open(fd, "wb", buffering=0)  # closed by the stage
+            except BaseException:
+                os.close(fd)
+                raise
+
+        async def open_() -> Any:
+            return anyio.wrap_file(await anyio.to_thread.run_sync(open_at))
+
+        self._call(open_, self._opened)
 
     def _opened(self, f: Any) -> None:
         self.file = f
@@ -482,11 +503,18 @@ class FileIO:
 
     @staticmethod
     def to_path(
-        path: str | os.PathLike[str], append: bool = False
+        path: str | os.PathLike[str], append: bool = False, start_position: int = 0
     ) -> Sink[bytes, asyncio.Future[IOResult]]:
         """Write the byte chunks to the file at ``path``: created if missing, truncated
         first unless ``append``. Each chunk is written (in a worker thread, unbuffered)
         before the next one is pulled.
+
+        ``start_position`` (Akka's ``startPosition``): with a position above 0 the file
+        is not truncated and the chunks are written from that byte offset on,
+        overwriting what was there (bytes after the last one written stay; a position
+        past the end of the file leaves a gap of zero bytes). A position equal to the
+        file's size appends. It cannot be combined with ``append`` (an appending file
+        writes at its end whatever the position).
 
         Materializes an awaitable ``IOResult(count)`` of the bytes written, completed
         once the file is closed after upstream completed; an upstream failure or a
@@ -501,6 +529,16 @@ class FileIO:
         progress finished).
         *Cancels when* opening or writing fails, or an element is not ``bytes``.
         """
-        p = _check_path("FileIO.to_path", path)
+        op = "FileIO.to_path"
+        p = _check_path(op, path)
+        if isinstance(start_position, bool) or not isinstance(start_position, int):
+            raise ValueError(f"{op}: start_position must be an int >= 0, got {start_position!r}")
+        if start_position < 0:
+            raise ValueError(f"{op}: start_position must be an int >= 0, got {start_position!r}")
+        if append and start_position:
+            raise ValueError(
+                f"{op}: append=True writes at the end of the file; it cannot be combined "
+                f"with start_position={start_position!r}"
+            )
         _anyio()
-        return Sink.from_graph(FileSink(p, append))
+        return Sink.from_graph(FileSink(p, append, start_position))

@@ -18,6 +18,12 @@ the input completes. Cancelling the output closes the connection
 unless ``half_close`` and the input is still writing. TLS streams cannot half-close
 (anyio has no TLS ``send_eof``): over TLS with ``half_close=True``, completing the input
 sends nothing and the connection stays open until the peer closes it.
+
+Timeouts, as Akka's: ``connect_timeout`` (``outgoing_connection``) fails a connection
+not open in time with ``StreamTcpError``; ``idle_timeout`` (``outgoing_connection``,
+``bind``) fails one on which no bytes passed either way for that long with
+``StreamTimeoutError`` and aborts it. Both run on the materializer's clock (a
+``ManualClock`` drives them in tests).
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .._dsl.blueprints import Flow, Source
+from .._dsl.blueprints import Flow, Sink, Source
+from .._errors import StreamTimeoutError
 from .._impl.unobserved import ResultPromise
 from .._keep import Keep
+from .._ops.timer import timeout_check_interval
 from ..stage import (
     FlowShape,
     GraphStageLogic,
@@ -45,6 +53,7 @@ from ..stage import (
     Outlet,
     SourceShape,
     SubscriptionWithCancelError,
+    TimerGraphStageLogic,
 )
 from ._stages import require_bytes
 from .errors import BindFailedError, StreamTcpError
@@ -74,6 +83,12 @@ RECEIVE_SIZE = 128 * 1024
 
 # Closes started when a stage stops: kept here so they are not garbage collected mid-way.
 _CLOSING: set[asyncio.Task[Any]] = set()
+
+#: The connection stage's timer keys.
+_CONNECT_TIMER = "connect_timeout"
+_IDLE_TIMER = "idle_timeout"
+#: Tolerance of the idle check (as the timed operators': float deadlines).
+_EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -208,6 +223,9 @@ class TcpConnectionStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Fut
         half_close: bool,
         once: bool = False,
         abandon: Callable[[], None] | None = None,
+        connect_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        target: str = "?",
     ) -> None:
         self.name = name
         self.shape = FlowShape(Inlet(f"{name}.in"), Outlet(f"{name}.out"))
@@ -218,6 +236,12 @@ class TcpConnectionStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Fut
         #: (an accepted socket whose handler cancelled at once).
         self.abandon = abandon
         self.used = False
+        #: Fails the stage with StreamTcpError when ``open_`` has not returned by then.
+        self.connect_timeout = connect_timeout
+        #: Fails the stage with StreamTimeoutError when no bytes passed for that long.
+        self.idle_timeout = idle_timeout
+        #: The peer as the messages name it before the connection is open.
+        self.target = target
 
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
         if self.once:
@@ -246,9 +270,14 @@ def _retrieve(f: asyncio.Future[Any]) -> None:
         f.exception()
 
 
-class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
+class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
     """A read task and a write task may run at once (anyio allows one of each); their
     outcomes come back through async callbacks.
+
+    Timers (on the materializer's clock): ``connect_timeout`` fires once, if the stream
+    is still opening then; ``idle_timeout`` is checked periodically (as the
+    ``idle_timeout`` operator, Akka's ``timeoutCheckInterval``) against the last time an
+    element came in from upstream, bytes came from the socket or a write ended.
 
     ``writing``: the input side is open (False once upstream completed and the last
     write ended, or EOF was sent). ``reading``: the output side is open. The stream is
@@ -275,6 +304,7 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         self.pending_size = 0
         self.reset = False  # abort with a TCP reset when stopping (a failure)
         self.closing = False  # output cancelled: flush the writes taken, then close
+        self.last_activity = 0.0  # the clock's time when bytes last passed
 
     # -- lifecycle ------------------------------------------------------------------------
     def pre_start(self) -> None:
@@ -282,6 +312,51 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         task = self.materializer.spawn(_outcome(self.stage.open))
         self.open_task = task
         task.add_done_callback(self.get_async_callback(self._opened).invoke)
+        if self.stage.connect_timeout is not None:
+            self.schedule_once(_CONNECT_TIMER, self.stage.connect_timeout)
+        idle = self.stage.idle_timeout
+        if idle is not None:
+            self._active()
+            check = timeout_check_interval(idle)
+            self.schedule_with_fixed_delay(_IDLE_TIMER, check, check)
+
+    def _active(self) -> None:
+        self.last_activity = self.materializer.clock.time()
+
+    def on_timer(self, key: Any) -> None:
+        if key == _CONNECT_TIMER:
+            self._connect_timed_out()
+            return
+        idle = self.stage.idle_timeout
+        if idle is not None and self.materializer.clock.time() > self.last_activity + idle + _EPS:
+            # As Akka's TcpIdleTimeout: a timeout error, and the connection is aborted.
+            self.reset = True
+            self.fail_stage(
+                StreamTimeoutError(
+                    f"[{self.OP}] TCP idle timeout (peer {self._peer_name()}): no bytes "
+                    f"passed in either direction in the last {idle:g} s"
+                )
+            )
+
+    def _connect_timed_out(self) -> None:
+        task = self.open_task
+        if task is None or task.done() or self.stream is not None:
+            return
+        self.open_task = None
+        task.cancel()  # anyio closes a socket it was connecting
+        task.add_done_callback(partial(_close_opened, self.stage.abandon))
+        t = self.stage.connect_timeout
+        cause = TimeoutError(f"connect timeout of {t:g} s expired")
+        err = StreamTcpError(f"[{self.OP}] cannot connect to {self._peer_name()}: {cause}")
+        err.__cause__ = cause
+        if not self.promise.done():
+            self.promise.set_exception(err)
+        self.fail_stage(err)
+
+    def _peer_name(self) -> str:
+        if self.stream is None and self.peer == "?":
+            return self.stage.target
+        return repr(self.peer)
 
     def _opened(self, task: asyncio.Task[Any]) -> None:
         self.open_task = None
@@ -296,6 +371,7 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
             return
         stream, info = value
         self.stream = stream
+        self.cancel_timer(_CONNECT_TIMER)
         _pause_reading(stream)
         self.peer = info.remote_address
         if not self.promise.done():
@@ -347,6 +423,7 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         ok, value = task.result()
         if ok:
             _pause_reading(self.stream)
+            self._active()
             if self.discarding:
                 self._read()
             else:
@@ -385,6 +462,7 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
     # one socket write each. Beyond that, the stage backpressures.
     def on_push(self) -> None:
         data = require_bytes(self.OP, self.grab(self.in_), 0)
+        self._active()
         if self.write_task is None:
             self._send(data)
         else:
@@ -412,7 +490,9 @@ class _ConnectionLogic(GraphStageLogic, InHandler, OutHandler):
         ok, value = task.result()
         if not ok:
             self.fail_stage(self._error("writing", value))
-        elif self.pending:
+            return
+        self._active()
+        if self.pending:
             data = b"".join(self.pending)
             self.pending.clear()
             self.pending_size = 0
@@ -505,6 +585,7 @@ class TcpBindStage(
         backlog: int,
         half_close: bool,
         ssl_context: ssl.SSLContext | None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.shape = SourceShape(Outlet("Tcp.bind.out"))
         self.host = host
@@ -512,6 +593,7 @@ class TcpBindStage(
         self.backlog = backlog
         self.half_close = half_close
         self.ssl_context = ssl_context
+        self.idle_timeout = idle_timeout
 
     def create_logic_and_materialized_value(
         self, attributes: Any
@@ -644,6 +726,8 @@ class _BindLogic(GraphStageLogic, OutHandler):
                 self.stage.half_close,
                 True,
                 partial(_close_later, stream, True),
+                idle_timeout=self.stage.idle_timeout,
+                target=repr(remote),
             )
         ).map_materialized_value(lambda _: None)
         return IncomingConnection(local, remote, flow)
@@ -710,11 +794,17 @@ class Tcp:
         backlog: int = 100,
         half_close: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        idle_timeout: float | None = None,
     ) -> Source[IncomingConnection, asyncio.Future[ServerBinding]]:
         """Listen on ``host:port`` (port 0: any free port) when the stream starts; emit
         an ``IncomingConnection`` per accepted connection, on demand (connections
         beyond it wait in the kernel's backlog). With ``ssl_context`` (a server
         context), each connection is TLS; the handshake runs when it is handled.
+
+        ``idle_timeout`` (seconds, Akka's ``idleTimeout``): a handled connection on
+        which no bytes passed in either direction for that long (counted from when it
+        is handled, checked periodically on the materializer's clock) fails with
+        ``StreamTimeoutError`` naming the peer, and is aborted with a reset.
 
         Materializes an awaitable ``ServerBinding`` (bound address, ``unbind()``),
         failed with ``BindFailedError`` when the address cannot be bound (in use, ...).
@@ -726,7 +816,41 @@ class Tcp:
         *Cancels when* downstream cancels: the server unbinds.
         """
         _anyio()
-        return Source.from_graph(TcpBindStage(host, port, backlog, half_close, ssl_context))
+        idle = _timeout("Tcp.bind", "idle_timeout", idle_timeout)
+        return Source.from_graph(TcpBindStage(host, port, backlog, half_close, ssl_context, idle))
+
+    @staticmethod
+    def bind_and_handle(
+        handler: Flow[bytes, bytes, Any],
+        host: str,
+        port: int,
+        backlog: int = 100,
+        half_close: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        idle_timeout: float | None = None,
+        materializer: Any = None,
+    ) -> asyncio.Future[ServerBinding]:
+        """Akka's ``bindAndHandle``: run a server on ``host:port`` that joins every
+        incoming connection with a fresh materialization of ``handler`` (the bytes
+        received go into it, what it emits is sent back), on ``materializer`` (default:
+        the loop's). The arguments after ``port`` are ``bind``'s.
+
+        Returns the awaitable ``ServerBinding`` at once (as ``bind(...).to(...).run()``
+        does): ``await binding.unbind()`` stops accepting; connections already handled
+        go on. The handlers' materialized values are dropped. As Akka's, materializing a
+        handler that raises fails the server's stream (it unbinds); a connection whose
+        handler fails is aborted alone.
+        """
+        op = "Tcp.bind_and_handle"
+        if not isinstance(handler, Flow):
+            raise TypeError(f"{op}: handler must be a Flow[bytes, bytes], got {handler!r}")
+        server = Tcp.bind(host, port, backlog, half_close, ssl_context, idle_timeout)
+
+        def handle(connection: IncomingConnection) -> None:
+            connection.handle_with(handler, materializer)
+
+        binding: asyncio.Future[ServerBinding] = server.to(Sink.foreach(handle)).run(materializer)
+        return binding
 
     @staticmethod
     def outgoing_connection(
@@ -735,6 +859,8 @@ class Tcp:
         half_close: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        connect_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> Flow[bytes, bytes, asyncio.Future[OutgoingConnection]]:
         """A client connection to ``host:port``, opened when the flow starts: elements
         in are sent, bytes received are emitted (chunks as they arrive, at most 128 KiB
@@ -745,16 +871,28 @@ class Tcp:
         Materializes an awaitable ``OutgoingConnection`` (addresses) once connected,
         failed with ``StreamTcpError`` when the connection cannot be made.
 
+        Timeouts (seconds, on the materializer's clock; None: none), Akka's:
+        ``connect_timeout``: a connection not established in time (the TCP connect, and
+        the TLS handshake with ``ssl_context``) fails the flow and the awaitable with
+        ``StreamTcpError`` naming the peer and the timeout (its ``__cause__`` is a
+        ``TimeoutError``). ``idle_timeout``: once no bytes passed in either direction
+        for that long (counted from the start, checked periodically), the flow fails
+        with ``StreamTimeoutError`` naming the peer and the connection is aborted with
+        a reset.
+
         *Emits when* bytes were received and downstream pulls.
         *Backpressures when* downstream backpressures (the socket is not read), or a
         write is in progress (the next element is pulled after it).
         *Completes when* the peer closed its side (EOF), or the input completed
         without ``half_close``.
-        *Fails when* connecting, reading or writing fails (refused, reset, TLS).
+        *Fails when* connecting, reading or writing fails (refused, reset, TLS), or a
+        timeout expires.
         *Cancels when* downstream cancels (see the module doc for half-close).
         """
         anyio = _anyio()
         op = "Tcp.outgoing_connection"
+        connect = _timeout(op, "connect_timeout", connect_timeout)
+        idle = _timeout(op, "idle_timeout", idle_timeout)
 
         async def open_() -> tuple[Any, OutgoingConnection]:
             try:
@@ -776,4 +914,22 @@ class Tcp:
             local = _addr(stream.extra(anyio.abc.SocketAttribute.local_address))
             return stream, OutgoingConnection(remote, local)
 
-        return Flow.from_graph(TcpConnectionStage(op, open_, half_close))
+        return Flow.from_graph(
+            TcpConnectionStage(
+                op,
+                open_,
+                half_close,
+                connect_timeout=connect,
+                idle_timeout=idle,
+                target=f"{host}:{port}",
+            )
+        )
+
+
+def _timeout(op: str, name: str, value: Any) -> float | None:
+    """``value`` as seconds (None: no timeout), or a ValueError naming the operator."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{op}: {name} must be None or seconds > 0, got {value!r}")
+    return float(value)
