@@ -53,9 +53,11 @@ def _reports(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 async def _collect() -> None:
     # Let the streams end and the islands let go of their promises, then collect them:
     # an unobserved failure is reported when its last promise is collected.
-    for _ in range(5):
-        await asyncio.sleep(0)
-    gc.collect()
+    # Under load a worker thread's answer (opening a file) can take longer than a few
+    # loop turns: give it time, collecting as we go.
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+        gc.collect()
 
 
 @pytest.fixture
