@@ -32,10 +32,19 @@ class RestartSource:
     def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
         """Restart the Source from ``factory()`` whenever it completes or fails.
 
+        ``factory`` is called at materialization and at every restart, and is not supervised
+        (as Akka): if it raises, the wrapper fails with that exception (a note names the
+        stage); if it returns something that is not a Source (a list, a Sink), the wrapper
+        fails with a ``TypeError`` naming the stage, what the factory returned and that a
+        Source was expected. Neither is restarted. A ``factory`` that is not callable (a
+        Source passed itself) or ``settings`` that are not a ``RestartSettings`` raise
+        ``TypeError`` here.
+
         Emits when the inner source emits. Backpressures when downstream does. Completes
         when the inner source completes and ``max_restarts`` is reached. Fails when the
         inner source fails and ``max_restarts`` is reached (or ``restart_on`` rejects the
-        failure). Cancels when downstream cancels (and cancels the inner source).
+        failure), or when ``factory()`` raises or returns something that is not a Source.
+        Cancels when downstream cancels (and cancels the inner source).
         """
 
         return Source(AtomicModule(_RestartSourceStage(settings, factory, False)))
@@ -44,8 +53,8 @@ class RestartSource:
     def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
         """Restart the Source from ``factory()`` only when it fails; complete with it.
 
-        Semantics as ``with_backoff``, except that the inner source's completion
-        completes the wrapper.
+        Semantics (and the checks of ``factory`` and ``settings``) as ``with_backoff``,
+        except that the inner source's completion completes the wrapper.
 
         Emits when the inner source emits. Backpressures when downstream does. Completes
         when the inner source completes. Fails when the inner source fails and
@@ -64,10 +73,19 @@ class RestartFlow:
         """Restart the Flow from ``factory()`` when its output completes or fails, or its
         input cancels. Elements in flight are lost.
 
+        ``factory`` is called at materialization and at every restart, and is not supervised
+        (as Akka): if it raises, the wrapper fails with that exception (a note names the
+        stage); if it returns something that is not a Flow (a list, a Source or a Sink), the
+        wrapper fails with a ``TypeError`` naming the stage, what the factory returned and
+        that a Flow was expected. Neither is restarted. A ``factory`` that is not callable
+        (a Flow passed itself) or ``settings`` that are not a ``RestartSettings`` raise
+        ``TypeError`` here.
+
         Emits when the inner flow emits. Backpressures when downstream or the inner flow
         does. Completes when upstream completed and the inner flow's output completed, or
         ``max_restarts`` is reached. Fails when the inner flow fails and no restart is
-        left (or ``restart_on`` rejects it). Cancels when downstream cancels.
+        left (or ``restart_on`` rejects it), or when ``factory()`` raises or returns
+        something that is not a Flow. Cancels when downstream cancels.
         """
 
         return Flow(AtomicModule(_RestartFlowStage(settings, factory, False)))
@@ -75,7 +93,8 @@ class RestartFlow:
     @staticmethod
     def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
         """Restart the Flow from ``factory()`` only when its output fails; its
-        completion completes the wrapper. Semantics otherwise as ``with_backoff``.
+        completion completes the wrapper. Semantics otherwise (and the checks of
+        ``factory`` and ``settings``) as ``with_backoff``.
 
         Emits when the inner flow emits. Backpressures when downstream or the inner flow
         does. Completes when the inner flow's output completes. Fails when the inner flow
@@ -94,10 +113,18 @@ class RestartSink:
     def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
         """Restart the Sink from ``factory()`` whenever it cancels.
 
+        ``factory`` is called at materialization and at every restart, and is not supervised
+        (as Akka): if it raises, the wrapper cancels upstream with that exception (a note
+        names the stage); if it returns something that is not a Sink (a list, a Flow), the
+        wrapper cancels upstream with a ``TypeError`` naming the stage, what the factory
+        returned and that a Sink was expected. Neither is restarted. A ``factory`` that is
+        not callable (a Sink passed itself) or ``settings`` that are not a
+        ``RestartSettings`` raise ``TypeError`` here.
+
         Backpressures when the inner sink does (and during backoff). Completes (the inner
         sink) when upstream completes. Fails the inner sink when upstream fails. Cancels
         when the inner sink cancels and ``max_restarts`` is reached (or ``restart_on`` rejects
-        the cause).
+        the cause), or when ``factory()`` raises or returns something that is not a Sink.
         """
 
         return Sink(AtomicModule(_RestartSinkStage(settings, factory)))

@@ -13,6 +13,14 @@ goes back to 0 when the last start was more than ``max_restarts_within`` ago (de
 ``min_backoff``). When ``max_restarts`` is reached the wrapper completes if the inner
 stream completed and fails with the inner error if it failed. A failure that
 ``restart_on`` rejects (beyond Akka's ``withRestartOn``) is propagated at once.
+The factory itself is not supervised (as Akka, whose ``startGraph`` calls it bare): a
+``factory()`` that raises fails the wrapper with that exception (noted with the stage's
+name), and one that returns something other than the wrapper's kind of graph (a list; a
+Sink where a Source is needed) fails it with a ``TypeError`` naming the stage, what the
+factory returned and what was expected; neither is restarted (a factory that must retry
+its own setup does so lazily inside the graph it returns, e.g. with ``Source.lazy_source``).
+A factory that is not callable, or settings that are not a ``RestartSettings``, are
+rejected when the blueprint is built (``TypeError`` naming the DSL method).
 Termination from outside (downstream cancel, upstream completion or failure) stops the
 wrapper for good. Restarts are lossy: elements in flight in the dying stream are lost.
 Every backoff timer runs on the materializer's clock. The materialized value is
@@ -26,20 +34,36 @@ import random
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .._errors import RetryFlowError, SubscriptionWithCancelError
+from .._errors import IllegalGraphError, RetryFlowError, SubscriptionWithCancelError
 from .._impl.unobserved import observed
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, TimerGraphStageLogic
+from .._stage.logic import (
+    GraphStage,
+    GraphStageLogic,
+    GraphStageWithMaterializedValue,
+    InHandler,
+    OutHandler,
+    TimerGraphStageLogic,
+)
 from .._stage.shapes import BidiShape, FlowShape, Inlet, Outlet, SinkShape, SourceShape
 from .substreams import SubSinkInlet, SubSourceOutlet, materialize_nested
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .._impl.modules import Module
+
 __all__ = ["RestartSettings"]
 
 log = logging.getLogger("reactive")
 
 _RESTART = "restart"
+
+
+def _require_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"RestartSettings: {name} must be a number, got {type(value).__name__} {value!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,18 +84,41 @@ class RestartSettings:
     restart_on: Callable[[BaseException], bool] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("min_backoff", "max_backoff", "random_factor"):
+            _require_number(name, getattr(self, name))
         if self.min_backoff < 0 or self.max_backoff < 0:
-            raise ValueError("min_backoff and max_backoff must be >= 0")
+            raise ValueError(
+                "RestartSettings: min_backoff and max_backoff must be >= 0, "
+                f"got {self.min_backoff!r}, {self.max_backoff!r}"
+            )
         if self.max_backoff < self.min_backoff:
             raise ValueError(
-                f"max_backoff ({self.max_backoff}) must be >= min_backoff ({self.min_backoff})"
+                f"RestartSettings: max_backoff ({self.max_backoff}) must be >= min_backoff "
+                f"({self.min_backoff})"
             )
         if self.random_factor < 0:
-            raise ValueError(f"random_factor must be >= 0, got {self.random_factor}")
-        if self.max_restarts is not None and self.max_restarts < 0:
-            raise ValueError(f"max_restarts must be >= 0 or None, got {self.max_restarts}")
+            raise ValueError(
+                f"RestartSettings: random_factor must be >= 0, got {self.random_factor}"
+            )
+        if self.max_restarts is not None:
+            if isinstance(self.max_restarts, bool) or not isinstance(self.max_restarts, int):
+                raise TypeError(
+                    "RestartSettings: max_restarts must be an int or None, got "
+                    f"{type(self.max_restarts).__name__} {self.max_restarts!r}"
+                )
+            if self.max_restarts < 0:
+                raise ValueError(
+                    f"RestartSettings: max_restarts must be >= 0 or None, got {self.max_restarts}"
+                )
         if self.max_restarts_within is None:
             object.__setattr__(self, "max_restarts_within", self.min_backoff)
+        else:
+            _require_number("max_restarts_within", self.max_restarts_within)
+        if self.restart_on is not None and not callable(self.restart_on):
+            raise TypeError(
+                "RestartSettings: restart_on must be callable or None, got "
+                f"{type(self.restart_on).__name__} {self.restart_on!r}"
+            )
 
     def with_max_restarts(self, count: int, within: float) -> RestartSettings:
         """At most ``count`` restarts while each start is within ``within`` seconds of
@@ -92,6 +139,62 @@ class RestartSettings:
     def should_restart_on(self, exc: BaseException) -> bool:
         """Whether a failure with ``exc`` may restart."""
         return self.restart_on is None or bool(self.restart_on(exc))
+
+
+def check_restart_args(operator: str, settings: Any, factory: Any) -> None:
+    """Reject, naming ``operator`` (e.g. ``RestartSource.with_backoff``), ``settings``
+    that are not a :class:`RestartSettings` and a ``factory`` that is not callable
+    (``TypeError``); a graph given instead of a factory is told to be wrapped in one."""
+    if not isinstance(settings, RestartSettings):
+        raise TypeError(
+            f"{operator}: settings must be a RestartSettings, "
+            f"got {type(settings).__name__} {settings!r}"
+        )
+    if not callable(factory):
+        hint = (
+            " (a graph given itself: pass a function that builds it, e.g. lambda: graph, "
+            "called again at every restart)"
+            if hasattr(factory, "shape")
+            else ""
+        )
+        raise TypeError(
+            f"{operator}: factory must be callable, got {type(factory).__name__} "
+            f"{_short(factory)}{hint}"
+        )
+
+
+def _short(x: Any, limit: int = 200) -> str:
+    text = repr(x)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_KINDS = {
+    (0, 1): "a Source (one outlet, no inlet)",
+    (1, 1): "a Flow (one inlet, one outlet)",
+    (1, 0): "a Sink (one inlet, no outlet)",
+}
+
+
+def inner_module(stage: str, made: Any, inlets: int, outlets: int) -> Module:
+    """The module of what a restart wrapper's ``factory()`` returned, checked to be the
+    wrapper's kind of graph (``inlets``/``outlets``); else a ``TypeError`` naming the
+    stage, what the factory returned and what was expected."""
+    from .._dsl.graph import _module_of
+
+    module: Module | None = None
+    if hasattr(made, "module") or isinstance(made, GraphStageWithMaterializedValue):
+        try:
+            module = _module_of(made)
+        except IllegalGraphError:
+            module = None
+    shape = module.shape if module is not None else None
+    if shape is None or (len(shape.inlets), len(shape.outlets)) != (inlets, outlets):
+        got = f"{type(made).__name__} {_short(made)}"
+        if shape is not None:
+            got += f" with {len(shape.inlets)} inlet(s) and {len(shape.outlets)} outlet(s)"
+        raise TypeError(f"[{stage}] factory() returned {got}; expected {_KINDS[(inlets, outlets)]}")
+    assert module is not None
+    return module
 
 
 class _RestartLogic(TimerGraphStageLogic):
@@ -115,27 +218,39 @@ class _RestartLogic(TimerGraphStageLogic):
     def _now(self) -> float:
         return self.materializer.clock.time()
 
+    #: The wrapper's kind of graph, as ``(inlets, outlets)`` of the factory's result.
+    inner_ports: tuple[int, int] = (0, 1)
+
     def pre_start(self) -> None:
         self.reset_deadline = self._now() + float(self.settings.max_restarts_within or 0.0)
         self._start()
 
     def _start(self) -> None:
+        # As Akka's startGraph: the factory is not supervised. Its exception, or a
+        # result that is not the wrapper's kind of graph, fails the stage (no restart:
+        # it would not count as one, and a broken factory would retry for ever).
         try:
-            blueprint = self.factory()
+            made = self.factory()
         except Exception as exc:
-            self._start_failed(exc)
-            return
-        self.start_graph(blueprint)
-
-    def start_graph(self, blueprint: Any) -> None:
-        """Materialize ``blueprint`` (from the factory) as the current inner stream."""
-        raise NotImplementedError  # pragma: no cover - every wrapper overrides
-
-    def _start_failed(self, exc: BaseException) -> None:
-        if self.max_restarts_reached() or not self.settings.should_restart_on(exc):
+            note = (
+                f"raised by the factory of [{self.stage_name}]: a factory that raises "
+                "fails the restart wrapper, it is not restarted"
+            )
+            if note not in getattr(exc, "__notes__", ()):
+                exc.add_note(note)
             self.fail_stage(exc)
-        else:
-            self.schedule_restart(exc)
+            return
+        try:
+            module = inner_module(self.stage_name, made, *self.inner_ports)
+        except TypeError as exc:
+            self.fail_stage(exc)
+            return
+        self.start_graph(module)
+
+    def start_graph(self, module: Module) -> None:
+        """Materialize ``module`` (the checked graph from the factory) as the current
+        inner stream."""
+        raise NotImplementedError  # pragma: no cover - every wrapper overrides
 
     def cancel_rejected(self, cause: BaseException) -> bool:
         """True when the inner graph cancelled its input with a failure that
@@ -173,8 +288,10 @@ class _RestartLogic(TimerGraphStageLogic):
         """Hook: close the rest of the current inner stream."""
 
     def on_timer(self, key: Any) -> None:
-        self._start()
+        # The deadline first: an inner stream that ends during its own start is judged
+        # against this start, not the previous one.
         self.reset_deadline = self._now() + float(self.settings.max_restarts_within or 0.0)
+        self._start()
 
     def _is_backing_off(self) -> bool:
         return self.is_timer_active(_RESTART)
@@ -214,6 +331,13 @@ class _RestartSourceStage(GraphStage[SourceShape[Any]]):
     def __init__(
         self, settings: RestartSettings, factory: Callable[[], Any], only_on_failures: bool
     ):
+        check_restart_args(
+            "RestartSource.on_failures_with_backoff"
+            if only_on_failures
+            else "RestartSource.with_backoff",
+            settings,
+            factory,
+        )
         self.settings = settings
         self.factory = factory
         self.only_on_failures = only_on_failures
@@ -231,11 +355,11 @@ class _RestartSourceLogic(_InnerOutputLogic, OutHandler):
         self.inner: SubSinkInlet | None = None
         self.set_handler(self.out, self)
 
-    def start_graph(self, blueprint: Any) -> None:
+    def start_graph(self, module: Module) -> None:
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
         inlet.set_handler(_InnerOut(self, inlet))
         self.inner = inlet
-        inlet.materialize(blueprint)
+        inlet.materialize(module)
         if self.is_available(self.out):
             inlet.pull()
 
@@ -324,6 +448,13 @@ class _RestartFlowStage(GraphStage[FlowShape]):
     def __init__(
         self, settings: RestartSettings, factory: Callable[[], Any], only_on_failures: bool
     ):
+        check_restart_args(
+            "RestartFlow.on_failures_with_backoff"
+            if only_on_failures
+            else "RestartFlow.with_backoff",
+            settings,
+            factory,
+        )
         self.settings = settings
         self.factory = factory
         self.only_on_failures = only_on_failures
@@ -335,6 +466,8 @@ class _RestartFlowStage(GraphStage[FlowShape]):
 
 
 class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler):
+    inner_ports = (1, 1)
+
     def __init__(self, shape: FlowShape, *args: Any) -> None:
         super().__init__(shape, *args)
         self.in_ = shape.in_
@@ -347,16 +480,15 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
         self.inner_cancelled: BaseException | None = None
         self.set_handlers(self.in_, self.out, self)
 
-    def start_graph(self, blueprint: Any) -> None:
+    def start_graph(self, module: Module) -> None:
         from .._dsl.blueprints import Flow
-        from .._dsl.graph import _module_of
 
         self.inner_cancelled = None
         outlet = self._new_sub_in()
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner_out")
         inlet.set_handler(_InnerOut(self, inlet))
         self.sub_out = inlet
-        inlet.materialize(outlet.source.via(Flow(_module_of(blueprint))))
+        inlet.materialize(outlet.source.via(Flow(module)))
         if self.is_available(self.out):
             inlet.pull()
         if self.finishing:
@@ -440,6 +572,7 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
 # -- RestartSink ----------
 class _RestartSinkStage(GraphStage[SinkShape[Any]]):
     def __init__(self, settings: RestartSettings, factory: Callable[[], Any]):
+        check_restart_args("RestartSink.with_backoff", settings, factory)
         self.settings = settings
         self.factory = factory
         self.name = "restart_sink"
@@ -450,6 +583,8 @@ class _RestartSinkStage(GraphStage[SinkShape[Any]]):
 
 
 class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
+    inner_ports = (1, 0)
+
     def __init__(self, shape: SinkShape[Any], *args: Any) -> None:
         super().__init__(shape, *args)
         self.in_ = shape.in_
@@ -457,12 +592,11 @@ class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
         self.held: Any = None
         self.set_handler(self.in_, self)
 
-    def start_graph(self, blueprint: Any) -> None:
+    def start_graph(self, module: Module) -> None:
         from .._dsl.blueprints import Sink
-        from .._dsl.graph import _module_of
 
         outlet = self._new_sub_in()
-        materialize_nested(self, outlet.source.to(Sink(_module_of(blueprint))).module, fused=False)
+        materialize_nested(self, outlet.source.to(Sink(module)).module, fused=False)
 
     def on_upstream_finish(self) -> None:
         self.finishing = True
