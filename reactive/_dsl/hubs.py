@@ -6,8 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._checks import check, fn, int_at_least, pos_int
 from .._impl.modules import AtomicModule
-from .._ops.hubs import ConsumerInfo, _BroadcastHubStage, _MergeHubStage, _PartitionHubStage
+from .._ops.hubs import (
+    ConsumerInfo,
+    _BroadcastHubStage,
+    _MergeHubStage,
+    _PartitionHubStage,
+    partition_index,
+)
 from .blueprints import Sink, Source
 
 __all__ = ["MergeHub", "BroadcastHub", "PartitionHub"]
@@ -27,11 +34,11 @@ class MergeHub:
         never (a producer's completion or failure just detaches it). Cancels: when
         downstream cancels, every current producer is cancelled, and so is every
         producer attached later.
+
+        A ``per_producer_buffer_size`` that is not an int >= 1 raises ``TypeError`` /
+        ``ValueError`` at once.
         """
-        if per_producer_buffer_size < 1:
-            raise ValueError(
-                f"per_producer_buffer_size must be >= 1, got {per_producer_buffer_size}"
-            )
+        check("MergeHub.source(per_producer_buffer_size)", pos_int(per_producer_buffer_size))
         return Source(AtomicModule(_MergeHubStage(per_producer_buffer_size)))
 
 
@@ -55,8 +62,14 @@ class BroadcastHub:
         at once. Fails: each consumer fails at once (the failure overtakes buffered
         elements); later consumers fail too. Cancels never: cancelled consumers are
         removed, and the hub keeps consuming for the next ones.
-        ``buffer_size`` must be a power of two below 4096 (``ValueError`` otherwise).
+        ``buffer_size`` must be a power of two below 4096 (``ValueError`` otherwise) and
+        ``start_after_nr_of_consumers`` an int >= 0 (``TypeError`` / ``ValueError``).
         """
+        check(
+            "BroadcastHub.sink(buffer_size, start_after_nr_of_consumers)",
+            pos_int(buffer_size),
+            int_at_least(start_after_nr_of_consumers, 0),
+        )
         if buffer_size < 1 or buffer_size >= 4096 or buffer_size & (buffer_size - 1):
             raise ValueError(
                 "BroadcastHub.sink: buffer_size must be a power of two between 1 and 2048 "
@@ -76,7 +89,9 @@ class PartitionHub:
     ) -> Sink[Any, Source[Any, Any]]:
         """A Sink whose materialized Source can be run many times; each element goes to the
         consumer at index ``partitioner(number_of_consumers, elem)`` (in attach order), or
-        is dropped for ``-1``; any other index out of range fails the hub.
+        is dropped for ``-1``; any other index out of range fails the hub
+        (``IndexError``), and so does an index that is not an int (``TypeError``), both
+        naming the index and the element.
 
         Emits (to a consumer) when an element was routed to it and it pulls.
         Backpressures when ``buffer_size`` elements are queued over all consumers, when
@@ -85,16 +100,30 @@ class PartitionHub:
         once upstream completed. Fails: every consumer fails at once (also when the
         partitioner raises). Cancels never: a consumer that cancels is removed and its
         queued elements dropped.
+
+        Arguments are checked when the sink is built: ``partitioner`` must be callable,
+        ``start_after_nr_of_consumers`` an int >= 0 and ``buffer_size`` an int >= 1
+        (``TypeError`` / ``ValueError`` naming ``PartitionHub.sink``).
         """
+        check(
+            "PartitionHub.sink(partitioner, start_after_nr_of_consumers, buffer_size)",
+            fn(partitioner),
+            int_at_least(start_after_nr_of_consumers, 0),
+            pos_int(buffer_size),
+        )
 
         def factory() -> Callable[[ConsumerInfo, Any], int]:
             def route(info: ConsumerInfo, elem: Any) -> int:
                 n = info.size
-                i = partitioner(n, elem)
+                i = partition_index(partitioner(n, elem), "partitioner", "index", elem)
                 if i < 0:
                     return -1
                 if i >= n:
-                    raise IndexError(f"[partition_hub] partitioner returned {i} for {n} consumers")
+                    raise IndexError(
+                        f"[partition_hub] partitioner returned index {i} for element "
+                        f"{elem!r} with {n} consumer(s): an index must be in [0, {n}) or "
+                        "-1 to drop the element"
+                    )
                 return info.consumer_id_by_idx(i)
 
             return route
@@ -109,7 +138,10 @@ class PartitionHub:
     ) -> Sink[Any, Source[Any, Any]]:
         """Like ``sink`` with a routing function made per materialization by
         ``partitioner_factory()``; it gets a ``ConsumerInfo`` (never with zero consumers)
-        and returns a consumer **id**; a negative or unknown id drops the element.
+        and returns a consumer **id**, or a negative id to drop the element. An id of no
+        attached consumer fails the hub with ``ValueError`` ("Invalid stream identifier",
+        as in Akka), and an id that is not an int with ``TypeError``, both naming the id
+        and the element: no element is lost silently.
 
         Emits (to a consumer) when an element was routed to it and it pulls. Backpressures
         when ``buffer_size`` elements are queued over all consumers, when no consumer is
@@ -117,9 +149,18 @@ class PartitionHub:
         only). Completes: each consumer completes after its queue once upstream completed.
         Fails: every consumer fails at once (also when the routing function raises). Cancels
         never: a consumer that cancels is removed and its queued elements dropped.
+
+        Arguments are checked when the sink is built: ``partitioner_factory`` must be
+        callable, ``start_after_nr_of_consumers`` an int >= 0 and ``buffer_size`` an int
+        >= 1 (``TypeError`` / ``ValueError`` naming ``PartitionHub.stateful_sink``).
         """
-        if buffer_size < 1:
-            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        check(
+            "PartitionHub.stateful_sink(partitioner_factory, start_after_nr_of_consumers, "
+            "buffer_size)",
+            fn(partitioner_factory),
+            int_at_least(start_after_nr_of_consumers, 0),
+            pos_int(buffer_size),
+        )
         return Sink(
             AtomicModule(
                 _PartitionHubStage(partitioner_factory, start_after_nr_of_consumers, buffer_size)

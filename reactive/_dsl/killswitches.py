@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._checks import check, string
 from .._ops.killswitch import SharedKillSwitch, _KillSwitchStage
 from .blueprints import Flow
 
@@ -30,5 +31,9 @@ class KillSwitches:
 
     @staticmethod
     def shared(name: str) -> SharedKillSwitch:
-        """A ``SharedKillSwitch``; put ``switch.flow()`` into any number of streams."""
+        """A ``SharedKillSwitch``; put ``switch.flow()`` into any number of streams.
+
+        ``name`` (shown in the switch's ``repr``) must be a str (``TypeError`` otherwise).
+        """
+        check("KillSwitches.shared(name)", string(name))
         return SharedKillSwitch(name)

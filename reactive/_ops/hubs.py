@@ -12,10 +12,13 @@ consumers still drain it and then see the completion).
 
 from __future__ import annotations
 
+import operator
 from collections import deque
 from typing import Any
 
+from .._errors import AbruptTerminationError
 from .._impl.modules import AtomicModule
+from .._impl.unobserved import observed
 from .._keep import NotUsed
 from .._stage.logic import (
     GraphStageLogic,
@@ -26,7 +29,7 @@ from .._stage.logic import (
 )
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 
-__all__ = ["ConsumerInfo"]
+__all__ = ["ConsumerInfo", "partition_index"]
 
 _CLOSED: Any = object()
 
@@ -240,6 +243,22 @@ class _HubConsumerLogic(GraphStageLogic, OutHandler):
     def deliver(self) -> None:
         raise NotImplementedError  # pragma: no cover - both consumers override
 
+    def fail_with(self, t: BaseException) -> None:
+        """Fail this consumer with the hub's failure ``t``. When the hub's stream was
+        aborted (its materializer shut down; this consumer may run on another one), the
+        consumer fails with an ``AbruptTerminationError`` saying so, which, like every
+        materializer shutdown, is not reported as an unobserved failure."""
+        if not isinstance(t, AbruptTerminationError):
+            self.fail_stage(t)
+            return
+        exc = AbruptTerminationError(
+            f"[{self.stage_name}] the hub's stream ({self.hub.stage_name}) was aborted: "
+            "its materializer shut down"
+        )
+        exc.__cause__ = t
+        self.fail_stage(exc)
+        observed(exc)  # a shutdown, not a stream failure: never logged as unobserved
+
     def post_stop(self) -> None:
         if self.registered:
             self.registered = False
@@ -319,7 +338,7 @@ class _BroadcastConsumerLogic(_HubConsumerLogic):
         hub: _BroadcastHubLogic = self.hub
         t = hub.terminal
         if t is not None and t is not _CLOSED:
-            self.fail_stage(t)
+            self.fail_with(t)
             return
         if not self.is_available(self.out):
             return
@@ -368,6 +387,22 @@ class ConsumerInfo:
         return len(self._hub.consumers)
 
 
+def partition_index(value: Any, who: str, what: str, elem: Any) -> int:
+    """``value``, the ``what`` (index or id) that ``who`` returned for ``elem``, as an int;
+    ``TypeError`` naming the hub, the value and the element when it is not one (a bool
+    is not taken for 0 / 1)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"[partition_hub] the {who} returned {type(value).__name__} {value!r} for "
+            f"element {elem!r}: a consumer {what} must be an int (negative to drop the "
+            "element)"
+        ) from None
+
+
 class _PartitionHubStage(GraphStageWithMaterializedValue[SinkShape[Any], Any]):
     name = "partition_hub"
 
@@ -411,15 +446,21 @@ class _PartitionHubLogic(_FanOutHubLogic):
         self.maybe_pull()
 
     def _route(self, x: Any) -> None:
-        cid = self.route(self.info, x)
+        cid = partition_index(self.route(self.info, x), "routing function", "id", x)
         if cid < 0:
-            return
+            return  # a negative id drops the element (as in Akka)
         for c in self.consumers:
             if c.consumer_id == cid:
                 c.queue.append(x)
                 self.queued += 1
                 c.wake_cb.invoke(None)
                 return
+        # Akka: IllegalArgumentException("Invalid stream identifier"), failing the hub.
+        raise ValueError(
+            f"[partition_hub] Invalid stream identifier: the routing function returned "
+            f"id {cid} for element {x!r}, and no attached consumer has that id "
+            f"(attached: {self.info.consumer_ids})"
+        )
 
     def on_upstream_finish(self) -> None:
         self.held.clear()
@@ -457,7 +498,7 @@ class _PartitionConsumerLogic(_HubConsumerLogic):
         hub: _PartitionHubLogic = self.hub
         t = hub.terminal
         if t is not None and t is not _CLOSED:
-            self.fail_stage(t)
+            self.fail_with(t)
             return
         if not self.is_available(self.out):
             return

@@ -56,6 +56,10 @@ class SharedKillSwitch(_KillSwitchBase):
     """A kill switch shared by any number of streams: ``via(switch.flow())``."""
 
     def __init__(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"SharedKillSwitch(name): name must be a str, got {type(name).__name__} {name!r}"
+            )
         super().__init__()
         self.name = name
 

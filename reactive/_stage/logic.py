@@ -1356,12 +1356,32 @@ class TimerGraphStageLogic(GraphStageLogic):
                 f"[{self._stage_name}] timers cannot be scheduled before the stage started "
                 "(use pre_start)"
             )
+        if interval is not None:
+            from .._checks import check, seconds
+
+            name = "schedule_at_fixed_rate" if fixed_rate else "schedule_with_fixed_delay"
+            what = "interval" if fixed_rate else "delay"
+            try:
+                check(
+                    f"{name}(key, initial_delay, {what})",
+                    None,
+                    seconds(delay, False),
+                    seconds(interval),
+                )
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"[{self._stage_name}] {e}") from None
+        if self._stopped:
+            # As in Akka: a timer scheduled once the stage stopped (in post_stop) is
+            # cancelled with the stage's other timers, silently: it never fires.
+            return
         self.cancel_timer(key)
         when = self.materializer.clock.time() + max(0.0, delay)
         self._timer_arm(key, object(), interval, fixed_rate, when)
 
     def schedule_once(self, key: Any, delay: float) -> None:
-        """Fire ``on_timer(key)`` once after ``delay`` seconds.
+        """Fire ``on_timer(key)`` once after ``delay`` seconds (a negative delay counts as
+        0). Once the stage stopped (e.g. from ``post_stop``) this does nothing: as in Akka,
+        a stopped stage's timers never fire.
 
         Raises:
             PortStateError: the stage has not started yet (schedule from ``pre_start``).
@@ -1369,18 +1389,24 @@ class TimerGraphStageLogic(GraphStageLogic):
         self._timer_schedule(key, delay, None, False)
 
     def schedule_with_fixed_delay(self, key: Any, initial_delay: float, delay: float) -> None:
-        """Fire after ``initial_delay``, then ``delay`` seconds after each firing.
+        """Fire after ``initial_delay``, then ``delay`` seconds after each firing. Once the
+        stage stopped (e.g. from ``post_stop``) this does nothing (as in Akka).
 
         Raises:
             PortStateError: the stage has not started yet (schedule from ``pre_start``).
+            ValueError: ``delay`` is not > 0 or ``initial_delay`` is negative (as in Akka);
+                ``TypeError`` when either is not a number.
         """
         self._timer_schedule(key, initial_delay, delay, False)
 
     def schedule_at_fixed_rate(self, key: Any, initial_delay: float, interval: float) -> None:
-        """Fire after ``initial_delay``, then every ``interval`` seconds.
+        """Fire after ``initial_delay``, then every ``interval`` seconds. Once the stage
+        stopped (e.g. from ``post_stop``) this does nothing (as in Akka).
 
         Raises:
             PortStateError: the stage has not started yet (schedule from ``pre_start``).
+            ValueError: ``interval`` is not > 0 or ``initial_delay`` is negative (as in
+                Akka); ``TypeError`` when either is not a number.
         """
         self._timer_schedule(key, initial_delay, interval, True)
 

@@ -318,8 +318,8 @@ class PublisherProbe:
         self._events = _Events()
         self._cb: Any = None
         self._pending: list[tuple[str, Any]] = []
-        # Every element requested so far (one per pull), never decremented by send_next:
-        # a running total of demand received, unlike Akka's ``pending`` (outstanding).
+        # Every element requested so far (the sum of the requests), never decremented by
+        # send_next: a running total of demand received, unlike Akka's ``pending``.
         self.pending_demand = 0
 
     def _send(self, cmd: str, arg: Any = None) -> None:
@@ -344,7 +344,17 @@ class PublisherProbe:
         return self
 
     async def expect_request(self, timeout: float | None = None) -> int:
-        """Expect downstream demand; returns the number of elements requested."""
+        """Expect the next request signal; returns its ``n``, the number of elements it asked
+        for (Akka's ``expectRequest()``).
+
+        A ``TestSink.probe()`` connected directly asks for its whole demand at once:
+        after ``request(5)`` this returns 5 (and there is no second request until more is
+        requested); demand it adds while that request is outstanding shows as a new
+        request once an element was sent. One request asks for at most 1024 elements
+        (a larger demand arrives as requests of up to 1024 as elements are sent). An
+        operator in between, or a materializer with fast paths off, is seen as it pulls:
+        one element per pull, so each request is of 1.
+        """
         t = self.timeout if timeout is None else timeout
         kind, v = await self._events.get(t, "a request")
         if kind != "request":
@@ -394,6 +404,20 @@ class _ProbeSourceLogic(GraphStageLogic, OutHandler):
         self.buf: deque[Any] = deque()
         self.done: tuple[str, Any] | None = None
         self.set_handler(self.out, self)
+        # What was asked (see on_pull) and not yet sent.
+        self.outstanding = 0
+
+    @property
+    def _batch_out(self) -> tuple[Outlet[Any], ...]:
+        # Connected directly to a TestSink probe, the probe speaks the batch protocol (see
+        # reactive/_impl/fused.py) to see that probe's demand as the test requested it: a
+        # pull on a batch connection asks for ``demand_n`` elements, the whole outstanding
+        # demand, so ``request(5)`` is one request of 5 (Akka's ``expectRequest()``). It
+        # answers one element per pull (never more than asked). Not otherwise: the probe
+        # must not change how the graph is built (a lone operator after a batch-speaking
+        # upstream is fused) nor how the operator under test pulls (one pull, one request).
+        c = self._conns.get(self.out)
+        return (self.out,) if c is not None and type(c.in_logic) is _ProbeSinkLogic else ()
 
     def pre_start(self) -> None:
         self.probe._cb = self.get_async_callback(self._on_cmd)
@@ -406,7 +430,8 @@ class _ProbeSourceLogic(GraphStageLogic, OutHandler):
         if cmd == "next":
             self.buf.append(arg)
             if self.is_available(self.out):
-                self.push(self.out, self.buf.popleft())
+                self._push_one()
+                return
         elif cmd == "error":
             # Errors travel out of band: elements still waiting for demand are dropped.
             self.buf.clear()
@@ -424,11 +449,22 @@ class _ProbeSourceLogic(GraphStageLogic, OutHandler):
                 self.fail(self.out, arg)
 
     def on_pull(self) -> None:
-        self.probe.pending_demand += 1
-        self.probe._events.put("request", 1)
+        # A pull asks for ``asked`` elements in all, what an earlier pull asked for and was
+        # not sent included: only the difference is a new request.
+        c = self._conns[self.out]
+        asked = c.demand_n if c.batch else 1
+        n = asked - self.outstanding
+        self.outstanding = asked
+        if n > 0:
+            self.probe.pending_demand += n
+            self.probe._events.put("request", n)
         if self.buf:
-            self.push(self.out, self.buf.popleft())
-            self._maybe_finish()
+            self._push_one()
+
+    def _push_one(self) -> None:
+        self.outstanding -= 1
+        self.push(self.out, self.buf.popleft())
+        self._maybe_finish()
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         if cause is not None:
