@@ -155,9 +155,10 @@ class Source(FlowOps[Out, Mat]):
         the elements published after it subscribed (runs starting together see the same
         ones), and the slowest run bounds how far the fastest can be ahead (the input
         buffer, default 16). Until a run subscribes, the running source is back-pressured
-        (nothing is dropped). It completes or fails every run when it completes or fails;
-        a run starting after that gets the same end. When every run has cancelled, the
-        running source is cancelled.
+        (nothing is dropped; unlike Akka's, whose publisher times out after 5 s, it waits
+        for its first run however long that takes). It completes or fails every run when
+        it completes or fails; a run starting after that gets the same end. When every
+        run has cancelled, the running source is cancelled.
 
         Call it inside a running event loop; without ``materializer`` the loop's default
         one is used.
@@ -168,7 +169,9 @@ class Source(FlowOps[Out, Mat]):
         the running source completes. Cancels when every run has cancelled (the running
         source is cancelled then).
         """
-        mat, publisher = self.to_mat(Sink.as_publisher(fanout=True), Keep.both).run(materializer)
+        mat, publisher = self.to_mat(
+            Sink.as_publisher(fanout=True, subscription_timeout=None), Keep.both
+        ).run(materializer)
         return mat, Source.from_publisher(publisher)
 
     # -- context propagation (issue 5: SourceWithContext) --------------------------------------
@@ -1080,9 +1083,16 @@ class Sink(Graph, Generic[In, Mat]):
         return Sink(AtomicModule(QueueSink(max_concurrent_pulls)))
 
     @staticmethod
-    def as_publisher(fanout: bool = False) -> Sink[T, Publisher[T]]:
+    def as_publisher(
+        fanout: bool = False, subscription_timeout: float | None = 5.0
+    ) -> Sink[T, Publisher[T]]:
         """Materializes a Reactive Streams ``Publisher`` of the stream's elements;
         ``fanout=False`` accepts exactly one subscriber, ``True`` any number.
+
+        As Akka's ``subscription-timeout``: when no subscriber arrived within
+        ``subscription_timeout`` seconds (materializer clock; ``None``: wait forever) the
+        stream is cancelled with ``SubscriptionTimeoutError`` (logged at WARNING), and a
+        subscriber arriving later gets ``on_error`` with it.
 
         Backpressures when there is no subscriber yet, or the buffer (the input buffer,
         default 16) is full: with ``fanout`` the slowest subscriber bounds how far the
@@ -1091,7 +1101,7 @@ class Sink(Graph, Generic[In, Mat]):
         """
         from .._ops.rs_interop import PublisherSink
 
-        return Sink(AtomicModule(PublisherSink(fanout, None)))
+        return Sink(AtomicModule(PublisherSink(fanout, None, subscription_timeout)))
 
     @staticmethod
     def from_subscriber(subscriber: Subscriber[T]) -> Sink[T, NotUsedType]:

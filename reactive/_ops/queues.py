@@ -8,6 +8,15 @@ before ``offer`` returns and the coroutine completes without suspending (fast pa
 future is created and no event-loop round trip is paid). Only when the element cannot
 be settled at once (the island is busy, or the buffer is full under ``backpressure``)
 does ``offer`` create a future and wait.
+
+Cancellation (e.g. ``asyncio.wait_for`` timing out) never loses or duplicates an
+element. A cancelled ``pull`` raises ``CancelledError``; if the stage had already handed
+it an element, that element goes back to the front of the queue for the next pull. A
+cancelled ``offer`` whose element the stage had not yet taken is withdrawn and raises
+``CancelledError``; one the stage had already settled returns its result instead of
+raising (``wait_for`` then returns that result, not ``TimeoutError``). So a
+``TimeoutError`` from ``wait_for(queue.offer(x), t)`` always means ``x`` is not in the
+stream, and retrying it cannot duplicate it.
 """
 
 from __future__ import annotations
@@ -113,6 +122,17 @@ class SourceQueue:
         offers are served in order). Raises the stream's failure if it failed (also
         ``BufferOverflowError`` under ``OverflowStrategy.fail``), and ``TypeError`` for
         ``None``.
+
+        Cancellation (``task.cancel()``, ``asyncio.wait_for`` timing out): an offer the
+        stage has not taken yet is withdrawn (its element never enters the stream, it
+        no longer counts against ``max_concurrent_offers`` and no longer holds up
+        ``complete()``) and raises ``CancelledError``. An offer the stage already
+        settled when the cancellation arrives (in the same event-loop turn) returns its
+        result (or raises its error) instead: its element's fate is decided and must
+        be known. So ``CancelledError`` / ``TimeoutError`` from an offer always means
+        the element is not in the stream, and a retry neither loses nor duplicates it
+        (``asyncio.wait_for`` returns the result when the offer settled together with
+        the timeout). The cancellation request is then consumed by the offer.
         """
         if elem is None:
             raise TypeError("Source.queue: cannot offer None (elements must not be None)")
@@ -131,9 +151,15 @@ class SourceQueue:
             try:
                 return await fut
             except asyncio.CancelledError:
-                op.cancelled = True
-                self._waiting.discard(op)
-                raise
+                if not op.done:
+                    # Not taken yet: withdrawn (the stage skips it), the caller is told so.
+                    op.cancelled = True
+                    self._waiting.discard(op)
+                    if self._terminal is None:
+                        self._control_cb.invoke(("withdraw", op))
+                    raise
+                # Settled before the cancellation reached this task: the element's fate
+                # is decided, so report it instead of raising (no loss, no duplicate).
         if op.error is not None:
             raise op.error
         assert op.result is not None
@@ -205,6 +231,11 @@ class QueueSource(GraphStageWithMaterializedValue[SourceShape[Any], SourceQueue]
     and the buffered and pending elements were emitted. Fails when ``fail(exc)`` is
     called, or on overflow with ``OverflowStrategy.fail``. Cancels: downstream
     cancellation closes the queue (later offers return ``queue_closed``).
+
+    A cancelled ``offer`` raises ``CancelledError`` only if its element was withdrawn
+    (never in the stream, no longer pending, no longer delaying completion); an offer
+    settled before its cancellation arrived returns its result (see
+    ``SourceQueue.offer``).
     """
 
     name = "queue_source"
@@ -274,7 +305,10 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
             q._settle(op, QueueOfferResult.enqueued, None)
             return
         s = self.strategy
-        room = sum(1 for p in self.pending if not p.cancelled) < self.max_offers
+        pending = self.pending
+        if pending:
+            self._purge()
+        room = len(pending) < self.max_offers
         if room and (s is OverflowStrategy.backpressure or self.size == 0):
             self.pending.append(op)  # waits for room (or, without a buffer, for demand)
         elif s is OverflowStrategy.backpressure:
@@ -318,9 +352,20 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
         if kind == "complete":
             self.completing = True
             self._maybe_complete()
+        elif kind == "withdraw":
+            # A waiting offer was cancelled: it no longer holds up completion.
+            self._purge()
+            self._maybe_complete()
         else:
             self.queue._closed(arg)
             self.fail_stage(arg)
+
+    def _purge(self) -> None:
+        pending = self.pending
+        if any(p.cancelled for p in pending):
+            live = [p for p in pending if not p.cancelled]
+            pending.clear()
+            pending.extend(live)
 
     def _next_pending(self) -> _Offer | None:
         pending = self.pending
@@ -331,7 +376,7 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
         return None
 
     def _maybe_complete(self) -> None:
-        if self.completing and not self.buf and not self.pending:
+        if self.completing and not self.buf and all(p.cancelled for p in self.pending):
             self.queue._closed(_CLOSED)
             self.complete_stage()
 
@@ -401,6 +446,8 @@ class SinkQueue:
         "_terminal",
         "_waiting",
         "_max_pulls",
+        "_requeue_cb",
+        "_cancelled",
     )
 
     def __init__(self, logic: _QueueSinkLogic, max_pulls: int = 1) -> None:
@@ -409,6 +456,8 @@ class SinkQueue:
         self._pull_cb = logic.get_async_callback(logic.on_pull_request)
         self._demand_cb = logic.get_async_callback(logic.on_demand)
         self._cancel_cb = logic.get_async_callback(logic.on_cancel)
+        self._requeue_cb = logic.get_async_callback(logic.on_requeue)
+        self._cancelled = False  # cancel() was called: elements are discarded
         self._buf: deque[Any] = deque()
         self._terminal: Any = None  # None while running; _CLOSED or the failure afterwards
         self._waiting: set[_Pull] = set()
@@ -417,8 +466,13 @@ class SinkQueue:
         """The next element; ``None`` when the stream completed (or was cancelled).
 
         Raises the stream's failure (after the elements received before it), and
-        ``QueueConcurrencyError`` when ``max_concurrent_pulls`` pulls already wait. A
-        pull cancelled while waiting (e.g. by ``asyncio.wait_for``) loses no element.
+        ``QueueConcurrencyError`` when ``max_concurrent_pulls`` pulls already wait.
+
+        A cancelled pull (``task.cancel()``, ``asyncio.wait_for`` timing out) raises
+        ``CancelledError`` and loses no element: if the stage had already handed it an
+        element when the cancellation arrived (in the same event-loop turn), that
+        element goes back to the front of the queue and the next pull (or a pull still
+        waiting) gets it, in order.
         """
         buf = self._buf
         if buf:
@@ -446,7 +500,14 @@ class SinkQueue:
             try:
                 return await fut
             except asyncio.CancelledError:
-                op.cancelled = True  # the stage skips it: its element goes to the next pull
+                if not op.done:
+                    op.cancelled = True  # the stage skips it: its element goes to the next pull
+                elif op.error is None and op.value is not None and not self._cancelled:
+                    # Handed an element before the cancellation reached this task: give it
+                    # back, first in line (the stage passes it to a pull still waiting).
+                    self._buf.appendleft(op.value)
+                    if self._terminal is None:
+                        self._requeue_cb.invoke(None)
                 raise
             finally:
                 self._waiting.discard(op)
@@ -458,6 +519,7 @@ class SinkQueue:
         """Cancel the stream; later pulls return ``None``."""
         if self._terminal is None:
             self._terminal = _CLOSED
+            self._cancelled = True
             self._buf.clear()
             self._cancel_cb.invoke(None)
             self._closed(_CLOSED)
@@ -504,6 +566,9 @@ class QueueSink(GraphStageWithMaterializedValue[SinkShape[Any], SinkQueue]):
     Backpressures when the prefetch buffer is full. Completes: ``pull`` returns ``None``
     once upstream completed and the buffer is empty. Fails: ``pull`` raises upstream's
     failure after the buffered elements. Cancels when ``cancel()`` is called.
+
+    A cancelled ``pull`` loses no element: one already handed to it goes back to the
+    front of the queue (see ``SinkQueue.pull``).
     """
 
     name = "queue_sink"
@@ -556,11 +621,30 @@ class _QueueSinkLogic(GraphStageLogic, InHandler):
             q._settle(op, q._buf.popleft(), None)
             self._more()
         else:
-            self.waiting.append(op)
+            waiting = self.waiting
+            if waiting and any(w.cancelled for w in waiting):
+                live = [w for w in waiting if not w.cancelled]  # bounded: drop cancelled
+                waiting.clear()
+                waiting.extend(live)
+            waiting.append(op)
             self._more()
 
     def on_demand(self, _: Any) -> None:
         self._more()
+
+    def _deliver(self) -> None:
+        # Buffered elements go to waiting pulls first, in order.
+        q = self.queue
+        buf = q._buf
+        while buf:
+            op = self._next_waiter()
+            if op is None:
+                break
+            q._settle(op, buf.popleft(), None)
+
+    def on_requeue(self, _: Any) -> None:
+        # A cancelled pull gave its element back to the front of the buffer.
+        self._deliver()
 
     def on_cancel(self, _: Any) -> None:
         self.complete_stage()
@@ -568,11 +652,15 @@ class _QueueSinkLogic(GraphStageLogic, InHandler):
     def on_push(self) -> None:
         x = self.grab(self.in_)
         q = self.queue
-        op = self._next_waiter()
-        if op is not None:
-            q._settle(op, x, None)
-        else:
+        if q._buf:  # an element given back by a cancelled pull goes first
             q._buf.append(x)
+            self._deliver()
+        else:
+            op = self._next_waiter()
+            if op is not None:
+                q._settle(op, x, None)
+            else:
+                q._buf.append(x)
         self._more()
 
     def _finish(self, terminal: Any) -> None:

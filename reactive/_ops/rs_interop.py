@@ -7,6 +7,11 @@ enters the stage through an async callback. That gives the rules that matter on 
 thread for free: signals to one subscriber never overlap (1.3), a ``request`` made from
 inside ``on_next`` is queued instead of recursing (3.3), and a ``request`` from idle
 code may deliver ``on_next`` synchronously (3.10).
+
+A ``Sink.as_publisher`` publisher that nobody subscribes to within its subscription
+timeout (default 5 s, on the materializer's clock, as Akka's ``subscription-timeout`` in
+``cancel`` mode) cancels its stream with ``SubscriptionTimeoutError``; a subscriber
+arriving later gets ``on_subscribe`` then ``on_error`` with that error.
 """
 
 from __future__ import annotations
@@ -15,23 +20,30 @@ import logging
 from collections import deque
 from typing import Any
 
-from .._errors import SubscriptionWithCancelError
+from .._errors import SubscriptionTimeoutError, SubscriptionWithCancelError
 from .._keep import NotUsed
 from .._stage.logic import (
     GraphStageLogic,
     GraphStageWithMaterializedValue,
     InHandler,
     OutHandler,
+    TimerGraphStageLogic,
     abrupt_error,
 )
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 from ..rs import MAX_DEMAND, SubscriptionRejectedError
 
-__all__ = ["PublisherSink", "PublisherSource"]
+__all__ = ["PublisherSink", "PublisherSource", "DEFAULT_SUBSCRIPTION_TIMEOUT"]
 
 log = logging.getLogger("reactive")
 
 _CLOSED: Any = object()
+
+DEFAULT_SUBSCRIPTION_TIMEOUT = 5.0
+"""Seconds a ``Sink.as_publisher`` publisher may wait for its first subscriber (Akka's
+``subscription-timeout`` default)."""
+
+_TIMEOUT_KEY = "subscription_timeout"
 
 
 def _rule_3_9(n: Any) -> ValueError:
@@ -106,7 +118,8 @@ class StreamPublisher:
     ``subscribe`` may be called any number of times (rule 1.10). Without fanout the
     first subscriber wins and any other gets ``on_subscribe`` then ``on_error`` with
     ``SubscriptionRejectedError``. A subscriber arriving after the stream ended gets
-    ``on_subscribe`` then the stream's terminal signal.
+    ``on_subscribe`` then the stream's terminal signal; after the subscription timeout
+    (nobody subscribed in time) that is ``on_error(SubscriptionTimeoutError)``.
     """
 
     def __init__(self, fanout: bool) -> None:
@@ -173,14 +186,37 @@ class PublisherSink(GraphStageWithMaterializedValue[SinkShape[Any], Any]):
     completes, after each subscriber received its buffered elements. Fails
     (``on_error``) at once on upstream failure. Cancels upstream when the (last)
     subscriber cancels, or signals ``request(n <= 0)`` (rule 3.9), or throws from a
-    signal (rule 2.13, cancelling with that error).
+    signal (rule 2.13, cancelling with that error). A publisher that nobody subscribes
+    to within ``subscription_timeout`` seconds (default 5, on the materializer's clock;
+    ``None`` waits forever) cancels upstream with ``SubscriptionTimeoutError`` (Akka's
+    ``subscription-timeout``, ``cancel`` mode); a later subscriber gets ``on_subscribe``
+    then ``on_error`` with that error. Only the first subscription counts: once one
+    arrived the timeout is off for good.
     """
 
     name = "publisher_sink"
 
-    def __init__(self, fanout: bool, subscriber: Any) -> None:
+    def __init__(
+        self,
+        fanout: bool,
+        subscriber: Any,
+        subscription_timeout: float | None = DEFAULT_SUBSCRIPTION_TIMEOUT,
+    ) -> None:
+        t = subscription_timeout
+        if t is not None:
+            if isinstance(t, bool) or not isinstance(t, (int, float)):
+                raise TypeError(
+                    "Sink.as_publisher: subscription_timeout must be a number of seconds "
+                    f"or None, got {t!r}"
+                )
+            if not t > 0 or t == float("inf"):
+                raise ValueError(
+                    "Sink.as_publisher: subscription_timeout must be > 0 seconds and finite "
+                    f"(None waits forever), got {t!r}"
+                )
         self.fanout = fanout
         self.subscriber = subscriber
+        self.subscription_timeout = None if t is None else float(t)
         self.shape = SinkShape(Inlet("PublisherSink.in"))
         if subscriber is not None:
             self.name = "subscriber_sink"
@@ -188,14 +224,19 @@ class PublisherSink(GraphStageWithMaterializedValue[SinkShape[Any], Any]):
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
         size = max(1, int(attributes.get("input_buffer") or 16))
         if self.subscriber is not None:
-            return _PublisherSinkLogic(self.shape, False, size, None, self.subscriber), NotUsed
+            return (
+                _PublisherSinkLogic(self.shape, False, size, None, self.subscriber, None),
+                NotUsed,
+            )
         pub = StreamPublisher(self.fanout)
-        logic = _PublisherSinkLogic(self.shape, self.fanout, size, pub, None)
+        logic = _PublisherSinkLogic(
+            self.shape, self.fanout, size, pub, None, self.subscription_timeout
+        )
         pub._logic = logic
         return logic, pub
 
 
-class _PublisherSinkLogic(GraphStageLogic, InHandler):
+class _PublisherSinkLogic(TimerGraphStageLogic, InHandler):
     def __init__(
         self,
         shape: SinkShape[Any],
@@ -203,6 +244,7 @@ class _PublisherSinkLogic(GraphStageLogic, InHandler):
         size: int,
         publisher: StreamPublisher | None,
         subscriber: Any,
+        subscription_timeout: float | None,
     ) -> None:
         super().__init__(shape)
         self.in_: Inlet[Any] = shape.in_
@@ -216,11 +258,32 @@ class _PublisherSinkLogic(GraphStageLogic, InHandler):
         self.base = 0  # offset of buf[0] in the stream
         self.upstream: Any = None  # None while running; _CLOSED or the failure
         self.shutdown_error: BaseException | None = None
+        self.subscription_timeout = subscription_timeout
         self.cb = self.get_async_callback(self.on_cmd)
 
     def pre_start(self) -> None:
         if self.initial is not None:
             self._attach(_Subscription(self.initial, self.cb))
+        elif (
+            self.subscription_timeout is not None
+            and self.publisher is not None
+            and not self.publisher._subscribed
+        ):
+            self.schedule_once(_TIMEOUT_KEY, self.subscription_timeout)
+
+    def on_timer(self, key: Any) -> None:
+        pub = self.publisher
+        if pub is None or pub._subscribed or self.subs or self.upstream is not None:
+            return  # a subscriber came (or upstream ended): the timeout no longer applies
+        exc = SubscriptionTimeoutError(
+            f"[{self.stage_name}] Sink.as_publisher: no subscriber within the subscription "
+            f"timeout ({self.subscription_timeout} s); the stream was cancelled"
+        )
+        # Not silent (Akka's cancel mode is, a known complaint): the stream's elements
+        # were never consumed. Late subscribers get this error (post_stop hands it on).
+        log.warning("%s", exc)
+        self.shutdown_error = exc
+        self.fail_stage(exc)
 
     # -- commands from subscriptions ------------------------------------------------------------
     def on_cmd(self, cmd: tuple[str, _Subscription, Any]) -> None:
@@ -237,6 +300,7 @@ class _PublisherSinkLogic(GraphStageLogic, InHandler):
             self._remove(sub, exc)
 
     def _attach(self, sub: _Subscription) -> None:
+        self.cancel_timer(_TIMEOUT_KEY)
         if self.publisher is not None:
             try:
                 self.publisher._pending.remove(sub)
