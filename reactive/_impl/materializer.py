@@ -213,11 +213,19 @@ class Materializer:
                 island.abort(None)
         deadline = self.loop.time() + self.shutdown_timeout
         cancelled: set[asyncio.Task[Any]] = set()
+        yielded = False
         while True:
             # Waiting may start more of them (a resource's close once its create ended).
             tasks = [t for t in self._tasks if not t.done()]
             if not tasks:
+                if self._tasks and not yielded:
+                    # Done, but their done callbacks (which may spawn more: a process
+                    # reaped once its start ended) not run yet: let them run, look again.
+                    yielded = True
+                    await asyncio.sleep(0)
+                    continue
                 break
+            yielded = False
             for t in tasks:
                 if t not in self._shielded and t not in cancelled:
                     cancelled.add(t)

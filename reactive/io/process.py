@@ -130,8 +130,8 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
         s = self.stage
         self.set_keep_going(True)
         # Not cancelled when the stage stops: a process being started is left to start,
-        # then killed and reaped (``_reap_started``); cancelling the start could leave the
-        # child running with nothing to reap it.
+        # then killed and reaped (``_reap_once_started``); cancelling the start could
+        # leave the child running with nothing to reap it.
         self.open_task = self._spawn(
             partial(
                 anyio.open_process,
@@ -264,12 +264,7 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
         self.fail_stage(exc)
 
     def _kill(self) -> None:
-        p = self.process
-        if p is not None and p.returncode is None:
-            try:
-                p.kill()
-            except ProcessLookupError:
-                pass
+        _kill(self.process)
 
     def _on_abort(self, exc: BaseException) -> None:
         self.aborted = exc  # (a materializer shutdown): the cause of the result's failure
@@ -283,7 +278,10 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
             if opening.done():
                 _reap_started(self.materializer, opening)
             else:
-                opening.add_done_callback(partial(_reap_started, self.materializer))
+                # Spawned now, not from the start's done callback: a shutdown whose wait
+                # saw the start done could end before that callback ran, leaving the
+                # process running with nothing to reap it.
+                self.materializer.spawn(_reap_once_started(opening), cancel_on_shutdown=False)
         self._kill()
         if not self.promise.done():
             err = IOStreamError(f"[{self.OP}] the stream stopped before the process ended")
@@ -297,19 +295,38 @@ class _SubprocessLogic(GraphStageLogic, InHandler, OutHandler):
             _reap_later(self.materializer, p)
 
 
-def _reap_started(mat: Any, task: asyncio.Task[Any]) -> None:
-    """A process started after its stage stopped: killed, and reaped by a task the
-    materializer's shutdown waits for."""
+def _kill(p: Any) -> None:
+    """Kill the process ``p`` (None: none) unless it ended."""
+    if p is not None and p.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            p.kill()
+
+
+def _started(task: asyncio.Task[Any]) -> Any:
+    """The process a finished start task gave (None: it failed or was cancelled)."""
     if task.cancelled():
-        return
+        return None
     ok, p = task.result()
-    if not ok:
-        return
-    try:
-        p.kill()
-    except ProcessLookupError:
-        pass
-    _reap_later(mat, p)
+    return p if ok else None
+
+
+def _reap_started(mat: Any, task: asyncio.Task[Any]) -> None:
+    """A process started (``task`` done) after its stage stopped: killed, and reaped by
+    a task the materializer's shutdown waits for."""
+    p = _started(task)
+    if p is not None:
+        _kill(p)
+        _reap_later(mat, p)
+
+
+async def _reap_once_started(task: asyncio.Task[Any]) -> None:
+    """A process still being started (``task``) when its stage stopped: waited for
+    (without cancelling its start), killed and reaped."""
+    await asyncio.wait([task])
+    p = _started(task)
+    if p is not None:
+        _kill(p)
+        await _reap(p)
 
 
 def _reap_later(mat: Any, p: Any) -> None:
