@@ -342,6 +342,49 @@ class Source(FlowOps[Out, Mat]):
             return cast("Source[list[Any], Any]", srcs[0].map(lambda x: [x]))
         return cast("Source[list[Any], Any]", srcs[0]._fan_in(srcs[1:], ZipN(len(srcs)), None))
 
+    @staticmethod
+    def zip_with_n(
+        f: Callable[[list[T]], U], sources: Iterable[Source[T, Any]]
+    ) -> Source[U, NotUsedType]:
+        """``f`` of a list of one element from each source (Akka's ``Source.zipWithN``).
+
+        Emits when every source has an element and downstream pulls. Backpressures when
+        downstream does. Completes when any source completes (after the combination it
+        still holds); an empty list of sources completes at once. Fails when any source
+        fails or ``f`` raises (supervised). Cancels every source when downstream cancels.
+        """
+        from .._ops.fan_in import ZipWithN
+
+        check("Source.zip_with_n(f, sources)", fn(f))
+        srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in sources]
+        if not srcs:
+            return cast("Source[U, NotUsedType]", Source.empty())
+        if len(srcs) == 1:
+            return cast("Source[U, NotUsedType]", srcs[0].map(lambda x: f([x])))
+        return cast(
+            "Source[U, NotUsedType]", srcs[0]._fan_in(srcs[1:], ZipWithN(f, len(srcs)), None)
+        )
+
+    @staticmethod
+    def future_source(aw: Awaitable[Source[T, M2]]) -> Source[T, asyncio.Future[M2]]:
+        """The elements of the Source an awaitable gives (Akka's ``Source.futureSource``).
+
+        The awaitable is awaited from the start (a future shared with others is not
+        cancelled when the stream stops early); the Source is materialized as soon as it
+        is there. A coroutine can be awaited once only: give a future (or a task) to run
+        the blueprint more than once. Materialized value: an awaitable of the inner
+        Source's materialized value, failed with the awaitable's failure, a ``TypeError``
+        when the result is no Source, or ``NeverMaterializedError`` when downstream
+        cancels first.
+
+        Emits when the inner Source emits. Completes when the inner Source completes.
+        Fails when the awaitable fails, gives no Source, or the inner Source fails.
+        Cancels the inner Source (or the awaitable, if not shared) when downstream cancels.
+        """
+        from .._ops.lazy import FutureSource
+
+        return Source(AtomicModule(FutureSource(aw)))
+
     # -- more source factories (queue, combine, publisher, lazy ...: add here) -----------------
 
     @staticmethod

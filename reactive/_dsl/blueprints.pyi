@@ -14,6 +14,7 @@ from .._impl.materializer import Materializer
 from .._impl.modules import Module
 from .._keep import DoneType, NotUsedType
 from .._ops.buffers import OverflowStrategy
+from .._ops.delays import DelayStrategy
 from .._ops.queues import SinkQueue, SourceQueue
 from .._ops.sources import Cancellable
 from .._ops.timer import ThrottleMode
@@ -144,6 +145,15 @@ class FlowOps(Graph, Generic[Out, Mat]):
         min_weight: float,
         cost: Callable[[Out], float],
     ) -> FlowOps[list[Out], Mat]: ...
+    def grouped_adjacent_by(self, f: Callable[[Out], Any]) -> FlowOps[list[Out], Mat]: ...
+    def grouped_adjacent_by_weighted(
+        self,
+        f: Callable[[Out], Any],
+        max_weight: float,
+        cost: Callable[[Out], float],
+    ) -> FlowOps[list[Out], Mat]: ...
+    def do_on_first(self, f: Callable[[Out], Any]) -> FlowOps[Out, Mat]: ...
+    def do_on_cancel(self, f: Callable[[BaseException, bool], Any]) -> FlowOps[Out, Mat]: ...
     def map_with_resource(
         self,
         create: Callable[[], T],
@@ -238,6 +248,12 @@ class FlowOps(Graph, Generic[Out, Mat]):
         strategy: OverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> FlowOps[Out, Mat]: ...
+    def delay_with(
+        self,
+        strategy_supplier: Callable[[], DelayStrategy[Out]],
+        overflow_strategy: OverflowStrategy | None = ...,
+        buffer_size: int | None = ...,
+    ) -> FlowOps[Out, Mat]: ...
     def initial_delay(self, seconds: float) -> FlowOps[Out, Mat]: ...
     def take_within(self, seconds: float) -> FlowOps[Out, Mat]: ...
     def drop_within(self, seconds: float) -> FlowOps[Out, Mat]: ...
@@ -307,6 +323,14 @@ class FlowOps(Graph, Generic[Out, Mat]):
         | Callable[[BaseException], bool]
         | None = ...,
     ) -> FlowOps[Out, Mat]: ...
+    def on_error_continue(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = ...,
+        error_consumer: Callable[[BaseException], Any] | None = ...,
+    ) -> FlowOps[Out, Mat]: ...
     def flat_map_concat(self, f: Callable[[Out], Source[U, Any]]) -> FlowOps[U, Mat]: ...
     def flat_map_merge(
         self,
@@ -318,6 +342,17 @@ class FlowOps(Graph, Generic[Out, Mat]):
         self,
         n: int,
     ) -> FlowOps[tuple[list[Out], Source[Out, NotUsedType]], Mat]: ...
+    def flat_map_prefix(
+        self,
+        n: int,
+        f: Callable[[list[Out]], Flow[Out, U, Any]],
+    ) -> FlowOps[U, Mat]: ...
+    def flat_map_prefix_mat(
+        self,
+        n: int,
+        f: Callable[[list[Out]], Flow[Out, U, M2]],
+        combine: Callable[[Mat, asyncio.Future[M2]], M3],
+    ) -> FlowOps[U, Any]: ...
     def group_by(
         self,
         max_substreams: int,
@@ -561,6 +596,15 @@ class Source(FlowOps[Out, Mat]):
         min_weight: float,
         cost: Callable[[Out], float],
     ) -> Source[list[Out], Mat]: ...
+    def grouped_adjacent_by(self, f: Callable[[Out], Any]) -> Source[list[Out], Mat]: ...
+    def grouped_adjacent_by_weighted(
+        self,
+        f: Callable[[Out], Any],
+        max_weight: float,
+        cost: Callable[[Out], float],
+    ) -> Source[list[Out], Mat]: ...
+    def do_on_first(self, f: Callable[[Out], Any]) -> Source[Out, Mat]: ...
+    def do_on_cancel(self, f: Callable[[BaseException, bool], Any]) -> Source[Out, Mat]: ...
     def map_with_resource(
         self,
         create: Callable[[], T],
@@ -655,6 +699,12 @@ class Source(FlowOps[Out, Mat]):
         strategy: OverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> Source[Out, Mat]: ...
+    def delay_with(
+        self,
+        strategy_supplier: Callable[[], DelayStrategy[Out]],
+        overflow_strategy: OverflowStrategy | None = ...,
+        buffer_size: int | None = ...,
+    ) -> Source[Out, Mat]: ...
     def initial_delay(self, seconds: float) -> Source[Out, Mat]: ...
     def take_within(self, seconds: float) -> Source[Out, Mat]: ...
     def drop_within(self, seconds: float) -> Source[Out, Mat]: ...
@@ -721,6 +771,14 @@ class Source(FlowOps[Out, Mat]):
         | Callable[[BaseException], bool]
         | None = ...,
     ) -> Source[Out, Mat]: ...
+    def on_error_continue(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = ...,
+        error_consumer: Callable[[BaseException], Any] | None = ...,
+    ) -> Source[Out, Mat]: ...
     def flat_map_concat(self, f: Callable[[Out], Source[U, Any]]) -> Source[U, Mat]: ...
     def flat_map_merge(
         self,
@@ -732,6 +790,17 @@ class Source(FlowOps[Out, Mat]):
         self,
         n: int,
     ) -> Source[tuple[list[Out], Source[Out, NotUsedType]], Mat]: ...
+    def flat_map_prefix(
+        self,
+        n: int,
+        f: Callable[[list[Out]], Flow[Out, U, Any]],
+    ) -> Source[U, Mat]: ...
+    def flat_map_prefix_mat(
+        self,
+        n: int,
+        f: Callable[[list[Out]], Flow[Out, U, M2]],
+        combine: Callable[[Mat, asyncio.Future[M2]], M3],
+    ) -> Source[U, M3]: ...
     def group_by(
         self,
         max_substreams: int,
@@ -955,6 +1024,13 @@ class Source(FlowOps[Out, Mat]):
     @staticmethod
     def zip_n(sources: Iterable[Source[T, Any]]) -> Source[list[T], NotUsedType]: ...
     @staticmethod
+    def zip_with_n(
+        f: Callable[[list[T]], U],
+        sources: Iterable[Source[T, Any]],
+    ) -> Source[U, NotUsedType]: ...
+    @staticmethod
+    def future_source(aw: Awaitable[Source[T, M2]]) -> Source[T, asyncio.Future[M2]]: ...
+    @staticmethod
     def combine(
         a: Source[T, Any],
         b: Source[T, Any],
@@ -1084,6 +1160,15 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         min_weight: float,
         cost: Callable[[FOut], float],
     ) -> Flow[FIn, list[FOut], FMat]: ...
+    def grouped_adjacent_by(self, f: Callable[[FOut], Any]) -> Flow[FIn, list[FOut], FMat]: ...
+    def grouped_adjacent_by_weighted(
+        self,
+        f: Callable[[FOut], Any],
+        max_weight: float,
+        cost: Callable[[FOut], float],
+    ) -> Flow[FIn, list[FOut], FMat]: ...
+    def do_on_first(self, f: Callable[[FOut], Any]) -> Flow[FIn, FOut, FMat]: ...
+    def do_on_cancel(self, f: Callable[[BaseException, bool], Any]) -> Flow[FIn, FOut, FMat]: ...
     def map_with_resource(
         self,
         create: Callable[[], T],
@@ -1182,6 +1267,12 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         strategy: OverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> Flow[FIn, FOut, FMat]: ...
+    def delay_with(
+        self,
+        strategy_supplier: Callable[[], DelayStrategy[FOut]],
+        overflow_strategy: OverflowStrategy | None = ...,
+        buffer_size: int | None = ...,
+    ) -> Flow[FIn, FOut, FMat]: ...
     def initial_delay(self, seconds: float) -> Flow[FIn, FOut, FMat]: ...
     def take_within(self, seconds: float) -> Flow[FIn, FOut, FMat]: ...
     def drop_within(self, seconds: float) -> Flow[FIn, FOut, FMat]: ...
@@ -1251,6 +1342,14 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         | Callable[[BaseException], bool]
         | None = ...,
     ) -> Flow[FIn, FOut, FMat]: ...
+    def on_error_continue(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = ...,
+        error_consumer: Callable[[BaseException], Any] | None = ...,
+    ) -> Flow[FIn, FOut, FMat]: ...
     def flat_map_concat(self, f: Callable[[FOut], Source[U, Any]]) -> Flow[FIn, U, FMat]: ...
     def flat_map_merge(
         self,
@@ -1262,6 +1361,17 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         self,
         n: int,
     ) -> Flow[FIn, tuple[list[FOut], Source[FOut, NotUsedType]], FMat]: ...
+    def flat_map_prefix(
+        self,
+        n: int,
+        f: Callable[[list[FOut]], Flow[FOut, U, Any]],
+    ) -> Flow[FIn, U, FMat]: ...
+    def flat_map_prefix_mat(
+        self,
+        n: int,
+        f: Callable[[list[FOut]], Flow[FOut, U, M2]],
+        combine: Callable[[FMat, asyncio.Future[M2]], M3],
+    ) -> Flow[FIn, U, M3]: ...
     def group_by(
         self,
         max_substreams: int,

@@ -13,6 +13,7 @@ from typing_extensions import TypeVar
 from .._impl.modules import Module
 from .._keep import DoneType, NotUsedType
 from .._ops.buffers import OverflowStrategy
+from .._ops.delays import DelayStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
@@ -127,6 +128,15 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         min_weight: float,
         cost: Callable[[Out], float],
     ) -> SubFlow[list[Out], Mat, Ctx]: ...
+    def grouped_adjacent_by(self, f: Callable[[Out], Any]) -> SubFlow[list[Out], Mat, Ctx]: ...
+    def grouped_adjacent_by_weighted(
+        self,
+        f: Callable[[Out], Any],
+        max_weight: float,
+        cost: Callable[[Out], float],
+    ) -> SubFlow[list[Out], Mat, Ctx]: ...
+    def do_on_first(self, f: Callable[[Out], Any]) -> SubFlow[Out, Mat, Ctx]: ...
+    def do_on_cancel(self, f: Callable[[BaseException, bool], Any]) -> SubFlow[Out, Mat, Ctx]: ...
     def map_with_resource(
         self,
         create: Callable[[], T],
@@ -225,6 +235,12 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         strategy: OverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> SubFlow[Out, Mat, Ctx]: ...
+    def delay_with(
+        self,
+        strategy_supplier: Callable[[], DelayStrategy[Out]],
+        overflow_strategy: OverflowStrategy | None = ...,
+        buffer_size: int | None = ...,
+    ) -> SubFlow[Out, Mat, Ctx]: ...
     def initial_delay(self, seconds: float) -> SubFlow[Out, Mat, Ctx]: ...
     def take_within(self, seconds: float) -> SubFlow[Out, Mat, Ctx]: ...
     def drop_within(self, seconds: float) -> SubFlow[Out, Mat, Ctx]: ...
@@ -294,6 +310,14 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         | Callable[[BaseException], bool]
         | None = ...,
     ) -> SubFlow[Out, Mat, Ctx]: ...
+    def on_error_continue(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = ...,
+        error_consumer: Callable[[BaseException], Any] | None = ...,
+    ) -> SubFlow[Out, Mat, Ctx]: ...
     def flat_map_concat(self, f: Callable[[Out], Source[U, Any]]) -> SubFlow[U, Mat, Ctx]: ...
     def flat_map_merge(
         self,
@@ -305,6 +329,17 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         self,
         n: int,
     ) -> SubFlow[tuple[list[Out], Source[Out, NotUsedType]], Mat, Ctx]: ...
+    def flat_map_prefix(
+        self,
+        n: int,
+        f: Callable[[list[Out]], Flow[Out, U, Any]],
+    ) -> SubFlow[U, Mat, Ctx]: ...
+    def flat_map_prefix_mat(
+        self,
+        n: int,
+        f: Callable[[list[Out]], Flow[Out, U, M2]],
+        combine: Callable[[Mat, asyncio.Future[M2]], M3],
+    ) -> SubFlow[U, Mat, Ctx]: ...
     def group_by(
         self,
         max_substreams: int,

@@ -109,8 +109,13 @@ class _OnErrorCompleteLogic(_OnFailureLogic):
             self.fail_stage(exc)
 
 
-def error_matcher(what: Any) -> Callable[[BaseException], bool]:
-    """What ``on_error_complete(what)`` matches: every exception (None), instances of an
+def error_matcher(
+    what: Any,
+    signature: str = "on_error_complete(pred_or_exception_class)",
+    param: str = "pred_or_exception_class",
+) -> Callable[[BaseException], bool]:
+    """What ``on_error_complete(what)`` (or ``on_error_continue``: ``signature`` and
+    ``param`` name it in the error) matches: every exception (None), instances of an
     exception class (or a tuple of them), or the exceptions a predicate holds for."""
     if what is None:
         return lambda exc: True
@@ -125,7 +130,7 @@ def error_matcher(what: Any) -> Callable[[BaseException], bool]:
     if callable(what):
         return lambda exc: bool(what(exc))
     raise TypeError(
-        "on_error_complete(pred_or_exception_class): pred_or_exception_class must be None, "
+        f"{signature}: {param} must be None, "
         f"an exception class, a tuple of them, or a predicate, got {describe(what)}"
     )
 

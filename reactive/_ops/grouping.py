@@ -1,5 +1,6 @@
-"""Grouping by weight (``grouped_weighted``, ``grouped_weighted_within``) and by a
-boundary the user's function decides (``aggregate_with_boundary``).
+"""Grouping by weight (``grouped_weighted``, ``grouped_weighted_within``), by adjacent
+keys (Pekko's ``grouped_adjacent_by(_weighted)``) and by a boundary the user's function
+decides (``aggregate_with_boundary``).
 
 A weight is what ``cost(x)`` returns: a number ``>= 0`` (an int, or any real number);
 a negative weight fails the stage with a ``ValueError`` naming the stage, the weight
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AggregateWithBoundary",
+    "GroupedAdjacentBy",
     "GroupedWeighted",
     "GroupedWeightedWithin",
     "positive_weight",
@@ -400,3 +402,96 @@ class _AggregateWithBoundaryLogic(TimerFlowLogic):
         timer = self.stage.emit_on_timer
         if timer is not None and self.agg is not _NONE and timer[0](self.agg):
             self._harvest_and_emit()
+
+
+# -- grouped_adjacent_by(_weighted) -------------------------------------------------------------
+class GroupedAdjacentBy(FlowStage):
+    """``grouped_adjacent_by(f)`` / ``grouped_adjacent_by_weighted(f, max_weight, cost)``
+    (Pekko's ``groupedAdjacentBy(Weighted)``): lists of consecutive elements with equal
+    keys ``f(x)``; with a weight, a group also closes before the next element would take
+    its total ``cost`` past ``max_weight`` (an element heavier than ``max_weight`` forms
+    a group of its own).
+
+    A key of None fails the element with a ``ValueError`` naming the stage (Pekko: "Element
+    key must not be null"); a negative weight fails the stage.
+
+    Emits when the key changes (or the weight limit is reached) and a group is complete,
+    or upstream completed with a non-empty group. Backpressures when a group is complete
+    and downstream does. Completes when upstream completes (after the last group). Fails
+    when upstream fails, ``f``/``cost`` raises, a key is None or a weight is negative.
+    Cancels when downstream cancels. Supervision: resume drops the element ``f``/``cost``
+    raised on (or whose key is None); restart also drops the group being built.
+    """
+
+    name = "grouped_adjacent_by"
+
+    def __init__(
+        self,
+        f: Callable[[Any], Any],
+        max_weight: Any = None,
+        cost: Callable[[Any], Any] | None = None,
+    ) -> None:
+        if max_weight is not None or cost is not None:
+            sig = "grouped_adjacent_by_weighted(f, max_weight, cost)"
+            positive_weight(sig, "max_weight", max_weight)
+            if not callable(cost):
+                raise TypeError(f"{sig}: cost must be callable, got {cost!r}")
+            self.name = "grouped_adjacent_by_weighted"
+        super().__init__()
+        self.f = f
+        self.max_weight = max_weight
+        self.cost = cost
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        return _GroupedAdjacentByLogic(self.shape, self)
+
+
+class _GroupedAdjacentByLogic(FlowLogic):
+    """Pulls only while downstream waits for a group, so a closed group is pushed at once;
+    the element that closed it starts the next group."""
+
+    _supervised = True
+
+    def __init__(self, shape: FlowShape, stage: GroupedAdjacentBy) -> None:
+        super().__init__(shape)
+        self.f = stage.f
+        self.cost = stage.cost
+        self.max_weight = stage.max_weight
+        self.buf: list[Any] = []
+        self.key: Any = _NONE
+        self.total: Any = 0
+
+    def restart_state(self) -> None:
+        self.buf, self.key, self.total = [], _NONE, 0
+
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        cost = self.cost
+        w: Any = 0
+        if cost is not None:
+            w = _weight(self, cost, x)
+            if w < 0:
+                self.fail_stage(_negative(self, w, x))
+                return
+        k = self.f(x)
+        if k is None:
+            raise ValueError(f"[{self._stage_name}] the key of element {x!r} is None")
+        closes = bool(self.buf) and (
+            k != self.key or (cost is not None and self.total + w > self.max_weight)
+        )
+        if closes:
+            group = self.buf
+            self.buf, self.key, self.total = [x], k, w
+            self.push(self.out, group)
+        else:
+            self.buf.append(x)
+            self.key = k
+            self.total += w
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        if self.buf:
+            group, self.buf = self.buf, []
+            self.emit(self.out, group, self.complete_stage)
+        else:
+            self.complete_stage()

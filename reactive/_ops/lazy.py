@@ -13,11 +13,21 @@ an upstream failure, the factory's exception) where there is one.
 
 Note (as in Akka): an asynchronous boundary or any operator that prefetches demands
 early, which calls the factory early.
+
+Also here, as it works the same way: ``flat_map_prefix(n, f)`` (Akka's
+``flatMapPrefix``), whose nested Flow is built by ``f(first n elements)`` and processes the
+rest of the stream. As in Akka, the prefix itself is only handed to ``f``: it does not go
+through the Flow (prepend it there to process it:
+``Flow().prepend(Source.from_iterable(prefix))``). Cancellation before the nested flow
+exists follows Akka's default ``NestedMaterializationCancellationPolicy``
+(``EagerCancellation``): a downstream cancel cancels upstream at once and the flow is never
+built (its awaitable fails with ``NeverMaterializedError``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from .._errors import NeverMaterializedError
@@ -38,7 +48,15 @@ from .substreams import SubSinkInlet, SubSourceOutlet, materialize_nested
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["LazySource", "LazySingleSource", "LazyFutureSource", "LazyFlow", "LazySink"]
+__all__ = [
+    "FlatMapPrefix",
+    "FutureSource",
+    "LazySource",
+    "LazySingleSource",
+    "LazyFutureSource",
+    "LazyFlow",
+    "LazySink",
+]
 
 _NOTHING: Any = object()
 
@@ -52,14 +70,17 @@ def never_materialized(
     return err
 
 
-def _blueprint(stage: str, kind: str, made: Any, inlets: int, outlets: int) -> Any:
-    """Check what a factory returned: a blueprint of the expected shape, else TypeError."""
+def _blueprint(
+    stage: str, kind: str, made: Any, inlets: int, outlets: int, what: str = "factory()"
+) -> Any:
+    """Check what ``what`` (a factory) returned: a blueprint of the expected shape, else
+    TypeError."""
     from .._dsl.graph import Graph
 
     shape = made.shape if isinstance(made, (Graph, GraphStageWithMaterializedValue)) else None
     if shape is None or len(shape.inlets) != inlets or len(shape.outlets) != outlets:
         raise TypeError(
-            f"[{stage}] factory() must return a {kind}, got {type(made).__name__} {made!r}"
+            f"[{stage}] {what} must return a {kind}, got {type(made).__name__} {made!r}"
         )
     return made
 
@@ -499,6 +520,263 @@ class _LazySinkLogic(GraphStageLogic, InHandler):
         if not self.is_closed(self.in_):
             self.cancel(self.in_, cause)
         self.complete_stage()
+
+    def post_stop(self) -> None:
+        if not self.promise.done():
+            self.promise.set_exception(abrupt_error(self.stage_name))
+
+
+# -- flat_map_prefix --------------------------------------------------------------------------
+class FlatMapPrefix(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[Any]"]):
+    """``flat_map_prefix(n, f)``: buffer the first ``n`` elements, build a Flow with
+    ``f(prefix)``, and process the rest of the stream with it.
+
+    Emits when the nested flow emits. Backpressures when downstream or the nested flow
+    backpressures (while the prefix fills: when downstream has not pulled). Completes
+    when the nested flow completes (a stream shorter than ``n`` builds the flow from
+    what arrived and completes its input at once). Fails when upstream fails before the
+    prefix is complete, ``f`` raises or returns no Flow, or the nested flow fails.
+    Cancels when downstream cancels (before the flow exists: at once, eager
+    cancellation) or the nested flow cancels its input.
+    """
+
+    name = "flat_map_prefix"
+
+    def __init__(self, n: int, f: Callable[[list[Any]], Any]) -> None:
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TypeError(f"flat_map_prefix(n, f): n must be an int, got {n!r}")
+        if n < 0:
+            raise ValueError(f"flat_map_prefix(n, f): n must be >= 0, got {n!r}")
+        if not callable(f):
+            raise TypeError(f"flat_map_prefix(n, f): f must be callable, got {f!r}")
+        self.shape = FlowShape(Inlet("FlatMapPrefix.in"), Outlet("FlatMapPrefix.out"))
+        self.n = n
+        self.f = f
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[Any]]:
+        promise = new_promise(asyncio.get_running_loop())
+        return _FlatMapPrefixLogic(self.shape, self, promise), promise
+
+
+class _FlatMapPrefixLogic(GraphStageLogic, InHandler, OutHandler):
+    """Accumulates the prefix; once the nested flow runs, relays every port signal:
+    upstream -> sub outlet -> nested flow -> sub inlet -> downstream."""
+
+    def __init__(
+        self, shape: FlowShape, stage: FlatMapPrefix, promise: asyncio.Future[Any]
+    ) -> None:
+        super().__init__(shape)
+        self.in_: Inlet[Any] = shape.in_
+        self.out: Outlet[Any] = shape.out
+        self.n = stage.n
+        self.f = stage.f
+        self.promise = promise
+        self.prefix: list[Any] = []
+        self.sub_out: SubSourceOutlet | None = None
+        self.sub_in: SubSinkInlet | None = None
+        self.set_handlers(self.in_, self.out, self)
+
+    # -- upstream ---------------------------------------------------------------------------
+    def on_push(self) -> None:
+        x = self.grab(self.in_)
+        if self.sub_out is not None:
+            self.sub_out.push(x)
+            return
+        self.prefix.append(x)
+        if len(self.prefix) >= self.n:
+            self._materialize()
+        else:
+            self.pull(self.in_)
+
+    def on_upstream_finish(self) -> None:
+        if self.sub_out is not None:
+            self.sub_out.complete()
+        else:
+            self._materialize()  # a short stream: f gets what arrived
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        if self.sub_out is not None:
+            self.sub_out.fail(exc)
+            return
+        self.promise.set_exception(
+            never_materialized(
+                self.stage_name, "upstream failed before the prefix was complete", exc
+            )
+        )
+        self.fail_stage(exc)
+
+    # -- downstream -------------------------------------------------------------------------
+    def on_pull(self) -> None:
+        if self.sub_in is not None:
+            if not self.sub_in.is_closed() and not self.sub_in.has_been_pulled():
+                self.sub_in.pull()
+        elif len(self.prefix) < self.n:
+            if not self.has_been_pulled(self.in_):
+                self.pull(self.in_)
+        else:
+            self._materialize()  # n == 0: the flow is built on the first demand
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        if self.sub_in is not None:
+            # The stage stops once the nested flow cancelled its input.
+            self.sub_in.cancel(cause)
+            return
+        # EagerCancellation (Akka's default NestedMaterializationCancellationPolicy).
+        self.promise.set_exception(
+            never_materialized(
+                self.stage_name, "downstream cancelled before the prefix was complete", cause
+            )
+        )
+        self.cancel_stage(cause)
+
+    # -- the nested flow --------------------------------------------------------------------
+    def _materialize(self) -> None:
+        prefix, self.prefix = self.prefix, []
+        sub_out = SubSourceOutlet(
+            self,
+            "FlatMapPrefix.inner.in",
+            on_pull=self._on_inner_pull,
+            on_downstream_finish=self._on_inner_cancel,
+            subscription_timeout=None,
+        )
+        sub_in = SubSinkInlet(
+            self,
+            "FlatMapPrefix.inner.out",
+            on_push=self._on_inner_push,
+            on_upstream_finish=self._on_inner_finish,
+            on_upstream_failure=self._on_inner_failure,
+        )
+        try:
+            flow = _blueprint(self.stage_name, "Flow", self.f(prefix), 1, 1, "f(prefix)")
+            mat = sub_in.materialize(sub_out.source.via_mat(flow, Keep.right))
+        except Exception as exc:
+            self.promise.set_exception(
+                never_materialized(self.stage_name, f"f(prefix) or its flow failed: {exc!r}", exc)
+            )
+            self.fail_stage(exc)
+            return
+        self.sub_out, self.sub_in = sub_out, sub_in
+        self.promise.set_result(mat)
+        if self.is_closed(self.in_):  # built because upstream completed
+            sub_out.complete()
+        if self.is_available(self.out) and not sub_in.is_closed():
+            sub_in.pull()
+
+    def _on_inner_pull(self) -> None:
+        if not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+            self.pull(self.in_)
+
+    def _on_inner_cancel(self, cause: BaseException) -> None:
+        if not self.is_closed(self.in_):
+            self.cancel(self.in_, cause)
+
+    def _on_inner_push(self) -> None:
+        assert self.sub_in is not None
+        self.push(self.out, self.sub_in.grab())
+
+    def _on_inner_finish(self) -> None:
+        self.complete(self.out)
+
+    def _on_inner_failure(self, exc: BaseException) -> None:
+        self.fail(self.out, exc)
+
+    def post_stop(self) -> None:
+        if not self.promise.done():
+            self.promise.set_exception(abrupt_error(self.stage_name))
+
+
+# -- future_source ----------------------------------------------------------------------------
+class FutureSource(GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Future[Any]"]):
+    """Akka's ``Source.futureSource``: the elements of the Source an awaitable gives.
+
+    The awaitable is awaited from the start (a future shared with others is shielded, not
+    cancelled when the stream stops early); the Source it gives is materialized as soon as
+    it is there, pulled on demand. Materialized value: an awaitable of the inner Source's
+    materialized value; it fails with the awaitable's failure, with a ``TypeError`` when
+    the result is no Source, or with ``NeverMaterializedError`` when downstream cancels
+    first.
+
+    Emits when the inner Source emits. Completes when the inner Source completes. Fails
+    when the awaitable fails, gives no Source, or the inner Source fails. Cancels the
+    inner Source (or the awaitable, if not shared) when downstream cancels.
+    """
+
+    name = "future_source"
+
+    def __init__(self, aw: Any) -> None:
+        if not inspect.isawaitable(aw):
+            raise TypeError(
+                f"Source.future_source(aw): aw must be an awaitable, got {type(aw).__name__} {aw!r}"
+            )
+        self.shape = SourceShape(Outlet("FutureSource.out"))
+        self.aw = aw
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[Any, asyncio.Future[Any]]:
+        promise = new_promise(asyncio.get_running_loop())
+        return _FutureSourceLogic(self.shape, self.aw, promise), promise
+
+
+class _FutureSourceLogic(AwaitingLogicMixin, SourceLogic):
+    def __init__(self, shape: SourceShape[Any], aw: Any, promise: asyncio.Future[Any]) -> None:
+        SourceLogic.__init__(self, shape)
+        self.aw = aw
+        self.promise = promise
+        self.inner: SubSinkInlet | None = None
+
+    def pre_start(self) -> None:
+        aw = self.aw
+        if asyncio.isfuture(aw):
+            aw = asyncio.shield(aw)  # not ours to cancel when the stream stops early
+        self._await(aw, self._on_result)
+
+    def _on_result(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            exc: BaseException = call_cancelled(self._stage_name, what="the awaitable")
+        else:
+            exc = fut.exception()  # type: ignore[assignment]
+        inner: SubSinkInlet | None = None
+        if exc is None:
+            try:
+                source = _blueprint(self.stage_name, "Source", fut.result(), 0, 1, "the awaitable")
+                inner = SubSinkInlet(self, "FutureSource.in", on_push=self._on_inner_push)
+                mat = inner.materialize(source)
+            except Exception as e:
+                exc = e
+                if inner is not None:
+                    inner.cancel()
+        if exc is not None:
+            self.promise.set_exception(exc)
+            self.fail_stage(exc)
+            return
+        assert inner is not None
+        self.inner = inner
+        self.promise.set_result(mat)
+        if self.is_available(self.out):
+            inner.pull()
+
+    def on_pull(self) -> None:
+        inner = self.inner
+        if inner is not None and not inner.is_closed() and not inner.has_been_pulled():
+            inner.pull()
+
+    def _on_inner_push(self) -> None:
+        assert self.inner is not None
+        self.push(self.out, self.inner.grab())
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        if self.inner is not None:
+            self.inner.cancel(cause)
+        elif not self.promise.done():
+            self.promise.set_exception(
+                never_materialized(
+                    self.stage_name, "downstream cancelled before the Source was there", cause
+                )
+            )
+        self.cancel_stage(cause)
 
     def post_stop(self) -> None:
         if not self.promise.done():

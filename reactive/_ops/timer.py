@@ -415,7 +415,7 @@ class _DelayLogic(TimerFlowLogic):
         x = self.grab(self.in_)
         buf = self.buf
         s = self.stage.strategy
-        entry = (self.now() + self.stage.seconds, x)
+        entry = (self._due(x), x)
         if len(buf) < self.size:
             buf.append(entry)
         elif s is OverflowStrategy.drop_head:
@@ -440,6 +440,10 @@ class _DelayLogic(TimerFlowLogic):
             self.pull(self.in_)
         if self.is_available(self.out):
             self._push_due()
+
+    def _due(self, x: Any) -> float:
+        """When ``x`` (arriving now) is due; ``delay_with`` asks its strategy."""
+        return self.now() + self.stage.seconds
 
     def _arm_head(self) -> None:
         """Keep a timer set for the head element while it is not due yet."""

@@ -1,5 +1,5 @@
 """Error handling (``_ops/errors.py``): recover, recover_with(_retries), map_error,
-on_error_complete.
+on_error_complete, on_error_continue.
 
 One family of ``FlowOps`` (``reactive/_dsl/blueprints.py``), the operators shared by
 ``Source``, ``Flow`` and ``SubFlow``: a mixin whose methods build stages and append them
@@ -15,6 +15,7 @@ from ..._checks import (
     check,
     fn,
     integer,
+    opt_fn,
 )
 from ._base import Mat, OpsBase, Out, Repr, U
 
@@ -26,7 +27,7 @@ __all__ = ["ErrorOps"]
 
 class ErrorOps(OpsBase[Out, Mat]):
     """Error handling (``_ops/errors.py``): recover, recover_with(_retries), map_error,
-    on_error_complete."""
+    on_error_complete, on_error_continue."""
 
     __slots__ = ()
 
@@ -117,3 +118,41 @@ class ErrorOps(OpsBase[Out, Mat]):
         from ..._ops.errors import OnErrorComplete, error_matcher
 
         return self._via_stage(OnErrorComplete(error_matcher(pred_or_exception_class)))
+
+    def on_error_continue(
+        self,
+        pred_or_exception_class: type[BaseException]
+        | tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool]
+        | None = None,
+        error_consumer: Callable[[BaseException], Any] | None = None,
+    ) -> Repr[Out, Mat]:
+        """Drop the element a matched failure happened on and go on (Pekko's
+        ``onErrorContinue``): ``error_consumer(exc)`` is called for each (without one,
+        the dropped failure is logged at WARNING); an unmatched failure stops the stream.
+
+        Matching as ``on_error_complete``: ``None`` matches every ``Exception``, an
+        exception class (or a tuple of them) its instances, a predicate where it returns
+        true. As Pekko's, this is no stage: it sets a supervision decider (``resume`` for
+        a match, ``stop`` otherwise) as an attribute of everything composed so far, so it
+        acts only where an operator of that upstream part supports supervision (``map``,
+        ``filter``, ``map_async``, ...: the operators documented with *Supervision*) and
+        sets no decider of its own; it cannot turn an upstream failure into anything
+        (a failed source still fails the stream: use ``recover`` or
+        ``on_error_complete``), and operators appended after it are not covered. An
+        ``error_consumer`` that raises fails the stream with a note saying so.
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails with an unmatched exception (or one
+        no supervised operator handles). Cancels when downstream cancels.
+        """
+        sig = "on_error_continue(pred_or_exception_class, error_consumer)"
+        from ..._attributes import Attributes
+        from ..._ops.errors import error_matcher
+        from ..._ops.side_effects import continuing_decider
+
+        matches = error_matcher(pred_or_exception_class, sig, "pred_or_exception_class")
+        check(sig, None, opt_fn(error_consumer))
+        decider = continuing_decider(matches, error_consumer)
+        result: Repr[Out, Mat] = self.add_attributes(Attributes.supervision_strategy(decider))
+        return result

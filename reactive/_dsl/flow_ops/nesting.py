@@ -13,14 +13,18 @@ from typing import TYPE_CHECKING, Any
 from ..._checks import (
     check,
     fn,
+    int_at_least,
     integer,
     pos_int,
 )
-from ._base import Mat, OpsBase, Out, Repr, U
+from ..._keep import Keep
+from ._base import M2, M3, Mat, OpsBase, Out, Repr, U
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ..._keep import NotUsedType
-    from ..blueprints import Source
+    from ..blueprints import Flow, Source
 
 __all__ = ["NestingOps"]
 
@@ -90,3 +94,52 @@ class NestingOps(OpsBase[Out, Mat]):
         from ..._ops.nesting import PrefixAndTail
 
         return self._via_stage(PrefixAndTail(n))
+
+    def flat_map_prefix(self, n: int, f: Callable[[list[Out]], Flow[Out, U, Any]]) -> Repr[U, Mat]:
+        """Use the first ``n`` elements to decide how to process the rest (Akka's
+        ``flatMapPrefix``): ``f(prefix)`` (the first ``n`` elements as a list, fewer if the
+        stream is shorter) returns a Flow, which is materialized and processes the rest of
+        the stream; its output is this operator's output. As in Akka the prefix only goes
+        to ``f``, not through the Flow (``Flow().prepend(Source.from_iterable(prefix))``
+        processes it too). ``n == 0`` calls ``f([])`` on the first demand. Keeps this
+        blueprint's materialized value; ``flat_map_prefix_mat`` gives the nested flow's.
+
+        A downstream cancel before the Flow exists cancels upstream at once and the Flow
+        is never built (Akka's default ``NestedMaterializationCancellationPolicy``,
+        eager cancellation).
+
+        Emits when the nested flow emits. Backpressures when downstream or the nested
+        flow backpressures. Completes when the nested flow completes (a stream shorter
+        than ``n`` builds the flow from what arrived, then completes its input). Fails when
+        upstream fails before the prefix is complete, ``f`` raises or returns no Flow, or
+        the nested flow fails. Cancels when downstream cancels, or the nested flow cancels
+        its input.
+        """
+        check("flat_map_prefix(n, f)", int_at_least(n, 0), fn(f))
+        from ..._ops.lazy import FlatMapPrefix
+
+        return self._via_stage(FlatMapPrefix(n, f), Keep.left)
+
+    def flat_map_prefix_mat(
+        self,
+        n: int,
+        f: Callable[[list[Out]], Flow[Out, U, M2]],
+        combine: Callable[[Mat, asyncio.Future[M2]], M3],
+    ) -> Repr[U, M3]:
+        """``flat_map_prefix`` combining this blueprint's materialized value with an
+        awaitable of the nested flow's (Akka's ``flatMapPrefixMat``).
+
+        The awaitable gets the nested flow's materialized value once it is built; it
+        fails with ``NeverMaterializedError`` when the flow is never built (upstream
+        failed or downstream cancelled first, or ``f`` raised: ``__cause__`` says which)
+        and with ``AbruptTerminationError`` when the stream is stopped abruptly.
+
+        Emits when the nested flow emits. Backpressures when downstream or the nested
+        flow backpressures. Completes when the nested flow completes. Fails when upstream
+        fails before the prefix is complete, ``f`` raises or returns no Flow, or the nested
+        flow fails. Cancels when downstream cancels, or the nested flow cancels its input.
+        """
+        check("flat_map_prefix_mat(n, f, combine)", int_at_least(n, 0), fn(f), fn(combine))
+        from ..._ops.lazy import FlatMapPrefix
+
+        return self._via_stage(FlatMapPrefix(n, f), combine)

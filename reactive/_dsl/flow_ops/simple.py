@@ -404,6 +404,78 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         return self._via_stage(GroupedWeighted(min_weight, cost))
 
+    def grouped_adjacent_by(self, f: Callable[[Out], Any]) -> Repr[list[Out], Mat]:
+        """Lists of consecutive elements with equal keys ``f(x)`` (Pekko's
+        ``groupedAdjacentBy``): a group closes when the key changes.
+
+        A key of None is an error (a ``ValueError`` naming the stage and the element,
+        decided on by supervision like an exception of ``f``).
+
+        Emits when the key changes and a group is complete, or upstream completed with
+        a non-empty group. Backpressures when a group is complete and downstream does.
+        Completes when upstream completes (after the last group). Fails when upstream
+        fails, ``f`` raises or returns None. Cancels when downstream cancels.
+        Supervision: resume drops the element ``f`` raised on; restart also drops the
+        group being built.
+        """
+        check("grouped_adjacent_by(f)", fn(f))
+        from ..._ops.grouping import GroupedAdjacentBy
+
+        return self._via_stage(GroupedAdjacentBy(f))
+
+    def grouped_adjacent_by_weighted(
+        self, f: Callable[[Out], Any], max_weight: float, cost: Callable[[Out], float]
+    ) -> Repr[list[Out], Mat]:
+        """``grouped_adjacent_by`` whose groups also close before the next element would
+        take their total ``cost(x)`` past ``max_weight`` (Pekko's
+        ``groupedAdjacentByWeighted``); an element heavier than ``max_weight`` forms a
+        group of its own. A weight must be a number ``>= 0``: a negative one fails the
+        stage with a ``ValueError`` naming the stage, the weight and the element.
+
+        Emits when the key changes or the weight limit is reached, and a group is
+        complete, or upstream completed with a non-empty group. Backpressures when a group
+        is complete and downstream does. Completes when upstream completes (after the last
+        group). Fails when upstream fails, ``f``/``cost`` raises, a key is None or a
+        weight is negative. Cancels when downstream cancels. Supervision: resume drops the
+        element ``f``/``cost`` raised on; restart also drops the group being built.
+        """
+        check("grouped_adjacent_by_weighted(f, max_weight, cost)", fn(f), None, fn(cost))
+        from ..._ops.grouping import GroupedAdjacentBy
+
+        return self._via_stage(GroupedAdjacentBy(f, max_weight, cost))
+
+    def do_on_first(self, f: Callable[[Out], Any]) -> Repr[Out, Mat]:
+        """Call ``f(x)`` for the first element, then pass it on; later elements pass
+        untouched (Pekko's ``doOnFirst``).
+
+        Emits when upstream emits (the first element once ``f`` returned). Backpressures
+        when downstream does. Completes when upstream completes. Fails when upstream fails
+        or ``f`` raises. Cancels when downstream cancels. Supervision: resume/restart drop
+        the element ``f`` raised on; ``f`` is then called for the next one.
+        """
+        check("do_on_first(f)", fn(f))
+        from ..._ops.side_effects import DoOnFirst
+
+        return self._via_stage(DoOnFirst(f))
+
+    def do_on_cancel(self, f: Callable[[BaseException, bool], Any]) -> Repr[Out, Mat]:
+        """Call ``f(cause, was_cancelled_normally)`` when downstream cancels, then cancel
+        upstream with the same cause (Pekko's ``doOnCancel``).
+
+        ``was_cancelled_normally`` is true when the cause is no failure (a
+        ``SubscriptionWithCancelError``: downstream needs no more elements or completed),
+        false for a cancellation with a failure cause. If ``f`` raises, upstream is
+        cancelled with that exception instead (and it is logged).
+
+        Emits when upstream emits. Backpressures when downstream does. Completes when
+        upstream completes. Fails when upstream fails. Cancels when downstream cancels
+        (after ``f`` ran).
+        """
+        check("do_on_cancel(f)", fn(f))
+        from ..._ops.side_effects import DoOnCancel
+
+        return self._via_stage(DoOnCancel(f))
+
     def map_with_resource(
         self,
         create: Callable[[], T],

@@ -23,6 +23,7 @@ from ._base import Mat, OpsBase, Out, Repr, S, U
 
 if TYPE_CHECKING:
     from ..._ops.buffers import OverflowStrategy
+    from ..._ops.delays import DelayStrategy
     from ..._ops.timer import ThrottleMode
 
 __all__ = ["TimeOps"]
@@ -108,6 +109,41 @@ class TimeOps(OpsBase[Out, Mat]):
 
         s = OverflowStrategy.backpressure if strategy is None else strategy
         return self._via_stage(Delay(seconds, s, buffer_size))
+
+    def delay_with(
+        self,
+        strategy_supplier: Callable[[], DelayStrategy[Out]],
+        overflow_strategy: OverflowStrategy | None = None,
+        buffer_size: int | None = None,
+    ) -> Repr[Out, Mat]:
+        """Delay each element by ``strategy.next_delay(element)`` seconds (Akka's
+        ``delayWith``), ``strategy`` being ``strategy_supplier()``, called once per
+        materialization (a strategy may keep state: see
+        ``DelayStrategy.linear_increasing_delay``).
+
+        The buffer and ``overflow_strategy`` work as ``delay``'s (default
+        ``backpressure``; ``buffer_size`` defaults to the ``Attributes.input_buffer``
+        max, 16). Elements leave in arrival order: one with a short delay waits behind
+        one with a longer delay. ``next_delay`` must return a finite number ``>= 0``;
+        anything else fails the stream with a ``ValueError`` naming the stage.
+
+        Emits when the head element's delay elapsed and downstream pulls. Backpressures
+        when the buffer is full (``backpressure``). Completes when upstream completed and
+        the buffer is empty. Fails when upstream fails, the supplier or ``next_delay``
+        raises or returns something invalid, or on overflow with ``fail``. Cancels when
+        downstream cancels.
+        """
+        check(
+            "delay_with(strategy_supplier, overflow_strategy, buffer_size)",
+            fn(strategy_supplier),
+            None,
+            opt_int_at_least(buffer_size, 1),
+        )
+        from ..._ops.buffers import OverflowStrategy
+        from ..._ops.delays import DelayWith
+
+        s = OverflowStrategy.backpressure if overflow_strategy is None else overflow_strategy
+        return self._via_stage(DelayWith(strategy_supplier, s, buffer_size))
 
     def initial_delay(self, seconds: float) -> Repr[Out, Mat]:
         """Let nothing through before ``seconds`` after materialization.
