@@ -36,6 +36,7 @@ from ._errors import (
     PortStateError,
     RateExceededError,
     RetryFlowError,
+    StreamDetachedError,
     StreamError,
     StreamLimitReachedError,
     StreamTimeoutError,
@@ -45,6 +46,7 @@ from ._errors import (
 from ._impl.materializer import Materializer
 from ._keep import Done, Keep, NotUsed
 from ._ops.buffers import OverflowStrategy
+from ._ops.delays import DelayStrategy
 from ._ops.fan_in import (
     Concat,
     Interleave,
@@ -90,6 +92,7 @@ from ._version import __version__ as __version__
 __all__ = [
     "AbruptTerminationError",
     "AsyncCallCancelledError",
+    "StreamDetachedError",
     "Attributes",
     "BidiFlow",
     "BroadcastHub",
@@ -97,6 +100,7 @@ __all__ = [
     "Cancellable",
     "ClosedShape",
     "Concat",
+    "DelayStrategy",
     "Done",
     "Flow",
     "FlowMonitor",

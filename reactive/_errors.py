@@ -24,6 +24,7 @@
           +-- RetryFlowError              the flow in RetryFlow broke one-in one-out
           +-- AsyncCallCancelledError     the awaitable a map_async/scan_async/... call
           |                               returned was cancelled
+          +-- StreamDetachedError         invoke_with_feedback: the stage stopped first
           +-- SubscriptionRejectedError   [reactive.rs] a publisher refused a subscriber
           +-- SubscriptionWithCancelError [reactive.stage] a cancellation cause, no failure
           |    +-- NoMoreElementsNeeded   the default cause of cancel(inlet)
@@ -74,6 +75,7 @@ __all__ = [
     "QueueConcurrencyError",
     "RetryFlowError",
     "AsyncCallCancelledError",
+    "StreamDetachedError",
     "SubscriptionRejectedError",
     "SubscriptionWithCancelError",
     "NoMoreElementsNeeded",
@@ -185,6 +187,11 @@ class QueueConcurrencyError(StreamError, RuntimeError):
 
 class RetryFlowError(StreamError):
     """The flow wrapped by ``RetryFlow`` broke its one-in one-out contract."""
+
+
+class StreamDetachedError(StreamError):
+    """``AsyncCallback.invoke_with_feedback``'s awaitable: the stage stopped before the
+    callback's handler ran (Akka's ``StreamDetachedException``)."""
 
 
 class AsyncCallCancelledError(StreamError):

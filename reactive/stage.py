@@ -28,6 +28,7 @@ from ._stage.logic import (
     GraphStageWithMaterializedValue,
     InHandler,
     OutHandler,
+    StageLogging,
     TimerGraphStageLogic,
 )
 from ._stage.shapes import (
@@ -75,6 +76,7 @@ __all__ = [
     "Shape",
     "SinkShape",
     "SourceShape",
+    "StageLogging",
     "StageWasCompleted",
     "SubSinkInlet",
     "SubSourceOutlet",

@@ -10,6 +10,7 @@ from .._checks import check, fn, int_at_least, pos_int
 from .._impl.modules import AtomicModule
 from .._ops.hubs import (
     ConsumerInfo,
+    MergeHubDrainingControl,
     _BroadcastHubStage,
     _MergeHubStage,
     _PartitionHubStage,
@@ -40,6 +41,40 @@ class MergeHub:
         """
         check("MergeHub.source(per_producer_buffer_size)", pos_int(per_producer_buffer_size))
         return Source(AtomicModule(_MergeHubStage(per_producer_buffer_size)))
+
+    #: The type of the draining control of ``source_with_draining`` (Akka's
+    #: ``MergeHub.DrainingControl``).
+    DrainingControl = MergeHubDrainingControl
+
+    @staticmethod
+    def source_with_draining(
+        per_producer_buffer_size: int = 16,
+    ) -> Source[Any, tuple[Sink[Any, Any], MergeHubDrainingControl]]:
+        """``source`` whose materialized value is ``(sink, control)``: the producers' Sink
+        and a ``MergeHub.DrainingControl`` (Akka's ``MergeHub.sourceWithDraining``).
+
+        ``control.drain_and_complete()`` switches the hub to draining: producers that
+        attach from then on are cancelled at once, the producers already attached go on
+        until they finish, and once all of them did and their elements were emitted the
+        hub's Source completes. Otherwise as ``source``.
+
+        Emits when an element from any producer is buffered and downstream pulls.
+        Backpressures: each producer may have at most ``per_producer_buffer_size``
+        elements in flight; a slow consumer backpressures all producers. Completes when
+        ``drain_and_complete()`` was called and every producer attached before it
+        finished and their elements were emitted (at once if there is none); never
+        without it. Cancels:
+        when downstream cancels, every current producer is cancelled, and so is every
+        producer attached later; when draining, every producer attached later.
+
+        A ``per_producer_buffer_size`` that is not an int >= 1 raises ``TypeError`` /
+        ``ValueError`` at once.
+        """
+        check(
+            "MergeHub.source_with_draining(per_producer_buffer_size)",
+            pos_int(per_producer_buffer_size),
+        )
+        return Source(AtomicModule(_MergeHubStage(per_producer_buffer_size, draining=True)))
 
 
 class BroadcastHub:

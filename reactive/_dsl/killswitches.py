@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from .._checks import check, string
-from .._ops.killswitch import SharedKillSwitch, _KillSwitchStage
+from .._ops.killswitch import (
+    SharedKillSwitch,
+    UniqueKillSwitch,
+    _BidiKillSwitchStage,
+    _KillSwitchStage,
+)
+from .bidi import BidiFlow
 from .blueprints import Flow
 
 __all__ = ["KillSwitches"]
@@ -28,6 +34,24 @@ class KillSwitches:
         """
 
         return Flow.from_graph(_KillSwitchStage())
+
+    @staticmethod
+    def single_bidi() -> BidiFlow[Any, Any, Any, Any, UniqueKillSwitch]:
+        """A ``BidiFlow`` passing both directions through unchanged, whose materialized value
+        is a ``UniqueKillSwitch`` stopping both (Akka's ``KillSwitches.singleBidi``): e.g.
+        with ``Flow.from_sink_and_source`` / ``join`` to cut a connection both ways.
+
+        ``shutdown()`` completes both outputs and cancels both inputs; ``abort(exc)`` fails
+        both outputs with ``exc`` and cancels both inputs. Until then the directions are
+        independent: one completing, failing or cancelling does not end the other.
+
+        Emits when the direction's input emits. Backpressures when the direction's
+        output backpressures. Completes (a direction) when its input completes, or both
+        when the switch is shut down. Fails (a direction) when its input fails, or both
+        when the switch is aborted. Cancels (a direction's input) when its output
+        cancels, or both when the switch is shut down or aborted.
+        """
+        return BidiFlow.from_graph(_BidiKillSwitchStage())
 
     @staticmethod
     def shared(name: str) -> SharedKillSwitch:

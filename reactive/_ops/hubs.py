@@ -29,7 +29,7 @@ from .._stage.logic import (
 )
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
 
-__all__ = ["ConsumerInfo", "partition_index"]
+__all__ = ["ConsumerInfo", "MergeHubDrainingControl", "partition_index"]
 
 _CLOSED: Any = object()
 
@@ -39,18 +39,47 @@ _CLOSED: Any = object()
 # ---------------------------------------------------------------------------------------------
 
 
+class MergeHubDrainingControl:
+    """Drains a running ``MergeHub.source_with_draining()`` (Akka's
+    ``MergeHub.DrainingControl``): the second part of its materialized value."""
+
+    __slots__ = ("_hub",)
+
+    def __init__(self, hub: _MergeHubLogic) -> None:
+        self._hub = hub
+
+    def drain_and_complete(self) -> None:
+        """Put the hub in draining mode: every producer attaching from now on is
+        cancelled at once, and the hub's Source completes as soon as the producers
+        attached now have all finished (completed, failed or cancelled) and their
+        elements were emitted. Further calls do nothing. Call it on the hub's event loop.
+        """
+        hub = self._hub
+        if hub.draining:
+            return
+        hub.draining = True  # at once: a producer started after this call is refused
+        hub.cb.invoke(("drain", None, None))
+
+    def __repr__(self) -> str:
+        return f"MergeHubDrainingControl(draining={self._hub.draining})"
+
+
 class _MergeHubStage(GraphStageWithMaterializedValue[SourceShape[Any], Any]):
     name = "merge_hub"
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, draining: bool = False) -> None:
         self.size = size
+        self.draining = draining
         self.shape = SourceShape(Outlet("MergeHub.out"))
 
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
         logic = _MergeHubLogic(self.shape, self.size)
         from .._dsl.blueprints import Sink  # the materialized value is a Sink
 
-        return logic, Sink(AtomicModule(_MergeHubProducerStage(logic, self.size)))
+        sink: Sink[Any, Any] = Sink(AtomicModule(_MergeHubProducerStage(logic, self.size)))
+        if self.draining:
+            return logic, (sink, MergeHubDrainingControl(logic))
+        return logic, sink
 
 
 class _MergeHubLogic(GraphStageLogic, OutHandler):
@@ -65,6 +94,9 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
         self.queue: deque[tuple[Any, Any]] = deque()
         self.producers: set[_MergeHubProducerLogic] = set()
         self.cb = self.get_async_callback(self.on_event)
+        # Draining (``MergeHubDrainingControl.drain_and_complete``): new producers are
+        # refused, and the hub completes once the attached ones are done and emitted.
+        self.draining = False
 
     def on_event(self, ev: tuple[str, Any, Any]) -> None:
         kind, producer, x = ev
@@ -74,8 +106,15 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
                 self._credit(producer)
             else:
                 self.queue.append((producer, x))
-        else:
+        elif kind == "done":
             self.producers.discard(producer)
+        self._maybe_drained()
+
+    def _maybe_drained(self) -> None:
+        # A producer's "done" comes through the same callback after its elements, so no
+        # producer left means nothing more will come: complete once the queue is emitted.
+        if self.draining and not self.producers and not self.queue:
+            self.complete_stage()
 
     def _credit(self, producer: _MergeHubProducerLogic) -> None:
         producer.consumed += 1
@@ -88,6 +127,7 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
             producer, x = self.queue.popleft()
             self.push(self.out, x)
             self._credit(producer)
+            self._maybe_drained()
 
     def post_stop(self) -> None:
         self.queue.clear()
@@ -121,8 +161,8 @@ class _MergeHubProducerLogic(GraphStageLogic, InHandler):
 
     def pre_start(self) -> None:
         hub = self.hub
-        if hub._stopped:
-            self.cancel(self.in_)
+        if hub._stopped or hub.draining:
+            self.cancel(self.in_)  # the hub closed, or drains: it takes no new producer
             return
         hub.producers.add(self)
         self.pull(self.in_)

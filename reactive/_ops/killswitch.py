@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue
-from .._stage.shapes import FlowShape, Inlet, Outlet
+from .._stage.logic import GraphStageLogic, GraphStageWithMaterializedValue, InHandler, OutHandler
+from .._stage.shapes import BidiShape, FlowShape, Inlet, Outlet
 from .simple import FlowLogic
 
 __all__ = ["UniqueKillSwitch", "SharedKillSwitch"]
@@ -118,4 +118,60 @@ class _KillSwitchLogic(FlowLogic):
             pass
 
 
-_ = GraphStageLogic
+class _BidiKillSwitchStage(GraphStageWithMaterializedValue[BidiShape, Any]):
+    """``KillSwitches.single_bidi()``: both directions pass through; the switch stops both."""
+
+    name = "bidi_kill_switch"
+
+    def __init__(self) -> None:
+        self.shape = BidiShape(
+            Inlet("BidiKillSwitch.in1"),
+            Outlet("BidiKillSwitch.out1"),
+            Inlet("BidiKillSwitch.in2"),
+            Outlet("BidiKillSwitch.out2"),
+        )
+
+    def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Any]:
+        switch = UniqueKillSwitch()
+        return _BidiKillSwitchLogic(self.shape, switch), switch
+
+
+class _Direction(InHandler, OutHandler):
+    """One direction of the bidi kill switch: passes ``in_`` to ``out``; completion,
+    failure and cancellation stay in this direction (as Akka's ``UniqueBidiKillSwitchStage``)."""
+
+    def __init__(self, logic: GraphStageLogic, in_: Inlet[Any], out: Outlet[Any]) -> None:
+        self.logic = logic
+        self.in_ = in_
+        self.out = out
+
+    def on_push(self) -> None:
+        self.logic.push(self.out, self.logic.grab(self.in_))
+
+    def on_upstream_finish(self) -> None:
+        self.logic.complete(self.out)
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.logic.fail(self.out, exc)
+
+    def on_pull(self) -> None:
+        self.logic.pull(self.in_)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.logic.cancel(self.in_, cause)
+
+
+class _BidiKillSwitchLogic(GraphStageLogic):
+    def __init__(self, shape: BidiShape, switch: _KillSwitchBase) -> None:
+        super().__init__(shape)
+        self.set_handlers(shape.in1, shape.out1, _Direction(self, shape.in1, shape.out1))
+        self.set_handlers(shape.in2, shape.out2, _Direction(self, shape.in2, shape.out2))
+        switch._register(self.get_async_callback(self._on_cmd))
+
+    def _on_cmd(self, cmd: tuple[str, BaseException | None]) -> None:
+        kind, exc = cmd
+        if kind == "shutdown":
+            self.complete_stage()  # completes both outlets, cancels both inlets
+        else:
+            assert exc is not None
+            self.fail_stage(exc)  # fails both outlets, cancels both inlets

@@ -11,6 +11,7 @@ naming the stage and the port. Callbacks of one logic never run concurrently.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -24,6 +25,7 @@ from .._errors import (
     MissingHandlerError,
     NoneElementError,
     PortStateError,
+    StreamDetachedError,
     SubscriptionWithCancelError,
 )
 from .._impl.interpreter import (
@@ -38,7 +40,7 @@ from .._impl.interpreter import (
     Connection,
 )
 from .._impl.unobserved import check_reached, note_failure
-from .._keep import NotUsed
+from .._keep import Done, DoneType, NotUsed
 from .._supervision import Supervision
 from .shapes import Inlet, Outlet, Shape
 
@@ -56,6 +58,7 @@ __all__ = [
     "OutHandler",
     "TimerGraphStageLogic",
     "AsyncCallback",
+    "StageLogging",
     "EAGER_TERMINATE_INPUT",
     "EAGER_TERMINATE_OUTPUT",
     "IGNORE_TERMINATE_INPUT",
@@ -328,14 +331,78 @@ class AsyncCallback(Generic[T]):
 
     ``invoke(x)`` may be called from any task on the stream's loop; the handler runs
     inside the stage like any other callback. ``invoke_threadsafe(x)`` may be called from
-    another thread. Invocations after the stage stopped are dropped.
+    another thread. Invocations after the stage stopped are dropped;
+    ``invoke_with_feedback(x)`` says whether the handler ran.
     """
 
-    __slots__ = ("_logic", "_handler")
+    __slots__ = ("_logic", "_handler", "_feedback")
 
     def __init__(self, logic: GraphStageLogic, handler: Callable[[T], Any]) -> None:
         self._logic = logic
         self._handler = handler
+        # The futures of ``invoke_with_feedback`` whose handler has not run yet (None until
+        # the first one: a stop hook then fails those left when the stage stops).
+        self._feedback: set[asyncio.Future[DoneType]] | None = None
+
+    def invoke_with_feedback(self, x: T = None) -> asyncio.Future[DoneType]:  # type: ignore[assignment]
+        """Like ``invoke``, returning a future completed with ``Done`` once the handler ran
+        (Akka's ``invokeWithFeedback``).
+
+        The future fails with the handler's exception if it raised (the stage fails with
+        it too, as with ``invoke``), and with a ``StreamError`` (Akka's
+        ``StreamDetachedException``) if the stage stopped before the handler could run:
+        already stopped when called, or stopping (completed, failed, cancelled, or its
+        materializer shut down) with the invocation still queued. Call it on the
+        stream's event loop (from another thread, use ``invoke_threadsafe``); before the
+        stage started the invocation waits for the start, as with ``invoke``. Cancelling
+        the future does not withdraw the invocation.
+        """
+        fut: asyncio.Future[DoneType] = asyncio.get_running_loop().create_future()
+        logic = self._logic
+        if logic._stopped:
+            fut.set_exception(_detached(logic))
+            return fut
+        pending = self._feedback
+        if pending is None:
+            pending = self._feedback = set()
+            logic._add_stop_hook(self._fail_feedback)
+        pending.add(fut)
+        self._invoke_fn(self._run_with_feedback, (x, fut))
+        return fut
+
+    def _invoke_fn(self, fn: Callable[[Any], Any], arg: Any) -> None:
+        # ``invoke`` with another function than the handler.
+        logic = self._logic
+        if logic._stopped:
+            return
+        island = logic._island
+        if island is None:
+            logic._pending_callbacks.append((fn, arg))
+            return
+        island.signal(logic, fn, arg)
+
+    def _run_with_feedback(self, item: tuple[T, asyncio.Future[DoneType]]) -> None:
+        x, fut = item
+        pending = self._feedback
+        if pending is None or fut not in pending:
+            return  # failed already: the stage stopped first
+        pending.discard(fut)
+        try:
+            self._handler(x)
+        except Exception as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+            raise  # fails the stage, as a raising handler of ``invoke`` does
+        if not fut.done():
+            fut.set_result(Done)
+
+    def _fail_feedback(self) -> None:
+        pending, self._feedback = self._feedback, set()
+        if pending:
+            logic = self._logic
+            for fut in pending:
+                if not fut.done():
+                    fut.set_exception(_detached(logic))
 
     def invoke(self, x: T = None) -> None:  # type: ignore[assignment]
         """Run the handler with ``x`` inside the stage (soon, or right now if idle)."""
@@ -362,6 +429,14 @@ class AsyncCallback(Generic[T]):
     def is_stage_stopped(self) -> bool:
         """True once the stage this callback belongs to has stopped."""
         return self._logic._stopped
+
+
+def _detached(logic: GraphStageLogic) -> StreamDetachedError:
+    """The error of an ``invoke_with_feedback`` whose stage stopped before running it."""
+    return StreamDetachedError(
+        f"[{logic._stage_name}] the stage stopped before the async callback was processed "
+        "(Akka's StreamDetachedException)"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -1288,6 +1363,30 @@ class GraphStageLogic(_LogicFields):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._stage_name}>"
+
+
+class StageLogging:
+    """Mixin giving a logic a ``log`` (Akka's ``StageLogging``):
+    ``class MyLogic(StageLogging, GraphStageLogic)``.
+
+    ``log`` is the ``logging.Logger`` named ``"reactive.stage." + log_source``;
+    ``log_source`` is the stage's name (its ``name`` attribute, or ``named(...)``, once
+    the stage is materialized; the logic's type name before) and may be overridden. The
+    loggers sit under the ``reactive`` logger, so configuring that one configures them.
+    """
+
+    __slots__ = ()
+
+    @property
+    def log_source(self) -> str:
+        """The last part of the logger's name: the stage's name."""
+        name: str = getattr(self, "_stage_name", None) or type(self).__name__
+        return name
+
+    @property
+    def log(self) -> logging.Logger:
+        """The stage's logger, ``logging.getLogger("reactive.stage." + log_source)``."""
+        return logging.getLogger(f"reactive.stage.{self.log_source}")
 
 
 class Batch(list[Any]):

@@ -3,17 +3,21 @@
 ``TestSink.probe()`` materializes a ``SubscriberProbe`` that requests elements only when
 told to; ``TestSource.probe()`` materializes a ``PublisherProbe`` that emits only what the
 test sends. Expectations time out (default 3 s) with a message that says what was
-expected and what came instead. ``ManualClock`` drives every timer of a materializer.
+expected and what came instead. ``ManualClock`` drives every timer of a materializer;
+``async with probe.within(min, max):`` checks a block's duration on the probe's
+materializer clock (clock time on a ``ManualClock``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Self
 
 from .._dsl.blueprints import Sink, Source
-from .._impl.clock import ManualClock
+from .._impl.clock import Clock, ManualClock
 from .._impl.modules import AtomicModule
 from .._impl.unobserved import observed
 from .._public import publish as _publish
@@ -25,6 +29,9 @@ from .._stage.logic import (
     _Batch,
 )
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 __all__ = [
     "TestSink",
@@ -85,21 +92,171 @@ class _Events:
         return self.items.popleft()
 
 
-# -- subscriber probe -------------------------------------------------------------------------
-class SubscriberProbe:
-    """The materialized value of ``TestSink.probe()``: request and expect elements."""
+def _cause_matches(exc: Any, cause: BaseException | type[BaseException]) -> bool:
+    """``exc`` is ``cause`` (an exception class: an instance of it; an exception: that very
+    one, or one of the same type with the same ``args``)."""
+    if isinstance(cause, type):
+        return isinstance(exc, cause)
+    return exc is cause or (type(exc) is type(cause) and exc.args == cause.args)
+
+
+def _check_seconds(where: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{where}: {name} must be seconds (a number), got {type(value).__name__} {value!r}"
+        )
+    if not value >= 0:  # also refuses NaN
+        raise ValueError(f"{where}: {name} must be >= 0 seconds, got {value!r}")
+    return float(value)
+
+
+class _ProbeBase:
+    """What both probes share: the event queue, commands to the running stage, the
+    subscription (the stage started) and ``within`` blocks."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
         self._events = _Events()
         self._cb: Any = None
         self._pending: list[tuple[str, Any]] = []
+        self._clock: Clock | None = None
+        self._start_waiter: asyncio.Future[None] | None = None
+        # The end of the innermost ``within`` block (clock time), None outside one.
+        self._deadline: float | None = None
+        self._last_was_no_msg = False
+
+    def _on_start(self, cb: Any, clock: Clock) -> None:
+        """Called by the probe's stage from ``pre_start``: commands now go to it."""
+        self._cb = cb
+        self._clock = clock
+        w = self._start_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     def _send(self, cmd: str, arg: Any = None) -> None:
         if self._cb is None:
             self._pending.append((cmd, arg))
         else:
             self._cb.invoke((cmd, arg))
+
+    def _timeout(self, timeout: float | None) -> float:
+        # Akka's ``remainingOrDefault``: inside ``within`` (on a real clock) an expectation
+        # without its own timeout waits at most until the block's end. On a ManualClock the
+        # block's time does not pass while a probe waits, so the default applies.
+        if timeout is not None:
+            return timeout
+        clock = self._clock
+        if self._deadline is not None and clock is not None and not isinstance(clock, ManualClock):
+            return max(0.0, self._deadline - clock.time())
+        return self.timeout
+
+    async def _next_event(self, expected: str, timeout: float | None = None) -> tuple[str, Any]:
+        self._last_was_no_msg = False
+        return await self._events.get(self._timeout(timeout), expected)
+
+    async def ensure_subscription(self, timeout: float | None = None) -> Self:
+        """Wait until the probe's stage is running in its stream (Akka's
+        ``ensureSubscription()``): returns at once when it already is; raises
+        ``ExpectationError`` when it does not start within ``timeout`` seconds (default:
+        the probe's timeout). Returns the probe."""
+        if self._cb is None:
+            t = self._timeout(timeout)
+            if self._start_waiter is None:
+                self._start_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._start_waiter), t)
+            except TimeoutError:
+                raise ExpectationError(
+                    f"timeout ({t} s) while waiting for the subscription: the probe's stream "
+                    "did not start"
+                ) from None
+        return self
+
+    def within(self, min_time: float, max_time: float | None = None) -> _Within:
+        """An async context manager checking that its block takes between ``min_time`` and
+        ``max_time`` seconds (Akka's ``within(min, max) { ... }``); ``within(max_time)``
+        alone allows 0 to ``max_time``.
+
+        Time is the probe's materializer clock: with a ``ManualClock`` the block's
+        duration is the clock time it advanced (``await clock.advance(...)`` inside the
+        block), otherwise the event loop's time. Inside the block, on a real clock, an
+        expectation without its own ``timeout`` waits at most until the block's end
+        (Akka's ``remainingOrDefault``); blocks nest, an inner one never outlasting the
+        outer. On leaving (without an exception) the block raises ``ExpectationError``
+        when it took less than ``min_time``, or more than ``max_time`` unless its last
+        expectation was ``expect_no_message`` (as in Akka). Entering waits for the
+        subscription (``ensure_subscription``) and raises ``ExpectationError`` when an
+        enclosing block has less than ``min_time`` left.
+
+        ``min_time`` and ``max_time`` must be numbers >= 0 with ``min_time <= max_time``
+        (``TypeError`` / ``ValueError`` at once)."""
+        where = f"{type(self).__name__}.within(min_time, max_time)"
+        lo = _check_seconds(where, "min_time", min_time)
+        if max_time is None:
+            lo, hi = 0.0, lo
+        else:
+            hi = _check_seconds(where, "max_time", max_time)
+            if hi < lo:
+                raise ValueError(f"{where}: max_time {max_time!r} is below min_time {min_time!r}")
+        return _Within(self, lo, hi)
+
+
+class _Within:
+    """The async context manager of a probe's ``within(min_time, max_time)``."""
+
+    def __init__(self, probe: _ProbeBase, min_time: float, max_time: float) -> None:
+        self._probe = probe
+        self.min_time = min_time
+        self.max_time = max_time
+        self._start = 0.0
+        self._prev: float | None = None
+
+    def _now(self) -> float:
+        clock = self._probe._clock
+        assert clock is not None
+        return clock.time()
+
+    async def __aenter__(self) -> Self:
+        p = self._probe
+        await p.ensure_subscription()
+        self._start = start = self._now()
+        rem = math.inf if p._deadline is None else p._deadline - start
+        if rem < self.min_time:
+            raise ExpectationError(
+                f"within: required min time {self.min_time} s not possible, only {rem} s left "
+                "in the enclosing within block"
+            )
+        self._prev = p._deadline
+        p._last_was_no_msg = False
+        p._deadline = start + min(rem, self.max_time)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        p = self._probe
+        p._deadline = self._prev
+        if exc_type is not None:
+            return
+        diff = self._now() - self._start
+        if diff < self.min_time:
+            raise ExpectationError(
+                f"within: the block took {diff} s, should at least have been {self.min_time} s"
+            )
+        if not p._last_was_no_msg and diff > self.max_time:
+            raise ExpectationError(f"within: the block took {diff} s, exceeding {self.max_time} s")
+
+
+# -- subscriber probe -------------------------------------------------------------------------
+class SubscriberProbe(_ProbeBase):
+    """The materialized value of ``TestSink.probe()``: request and expect elements.
+
+    Every expectation takes a ``timeout`` in seconds (of the event loop; default the
+    probe's, 3 s) and raises ``ExpectationError`` saying what was expected and what came.
+    """
 
     def request(self, n: int) -> SubscriberProbe:
         """Signal demand for ``n`` more elements."""
@@ -110,9 +267,6 @@ class SubscriberProbe:
         """Cancel the stream from this end."""
         self._send("cancel", cause)
         return self
-
-    async def _next_event(self, expected: str, timeout: float | None = None) -> tuple[str, Any]:
-        return await self._events.get(self.timeout if timeout is None else timeout, expected)
 
     async def expect_next(self, *xs: Any, timeout: float | None = None) -> Any:
         """Expect exactly these elements next, in order (returns the last)."""
@@ -131,24 +285,64 @@ class SubscriberProbe:
             got = v
         return got
 
-    async def expect_next_n(self, n: int, timeout: float | None = None) -> list[Any]:
-        """Expect ``n`` elements and return them."""
-        out = []
-        for i in range(n):
-            kind, v = await self._next_event(f"element {i + 1} of {n}", timeout)
-            if kind != "next":
-                raise ExpectationError(f"expected element {i + 1} of {n}, got {_describe(kind, v)}")
-            out.append(v)
-        return out
+    async def expect_next_n(
+        self, n: int | Iterable[Any], timeout: float | None = None
+    ) -> list[Any]:
+        """Expect ``n`` elements and return them; given an iterable of elements instead,
+        expect exactly those next, in order, and return them (Akka's ``expectNextN(n)`` /
+        ``expectNextN(all)``)."""
+        if isinstance(n, int) and not isinstance(n, bool):
+            out = []
+            for i in range(n):
+                kind, v = await self._next_event(f"element {i + 1} of {n}", timeout)
+                if kind != "next":
+                    raise ExpectationError(
+                        f"expected element {i + 1} of {n}, got {_describe(kind, v)}"
+                    )
+                out.append(v)
+            return out
+        if isinstance(n, Iterable):
+            xs = list(n)
+            if xs:
+                await self.expect_next(*xs, timeout=timeout)
+            return xs
+        raise TypeError(
+            f"expect_next_n(n): n must be an int or an iterable of elements, got "
+            f"{type(n).__name__} {n!r}"
+        )
 
     async def expect_next_unordered(self, *xs: Any, timeout: float | None = None) -> None:
-        """Expect these elements next, in any order."""
-        got = await self.expect_next_n(len(xs), timeout)
-        if sorted(map(repr, got)) != sorted(map(repr, xs)):
-            raise ExpectationError(f"expected {xs!r} in any order, got {got!r}")
+        """Expect these elements next, in any order (compared with ``==``; an element
+        expected twice must come twice)."""
+        await self.expect_next_unordered_n(xs, timeout)
+
+    async def expect_next_unordered_n(
+        self, xs: Iterable[Any], timeout: float | None = None
+    ) -> list[Any]:
+        """Expect the elements of ``xs`` next, in any order (Akka's
+        ``expectNextUnorderedN``); returns them in arrival order. Each element that
+        arrives must be one still expected (``==``), else ``ExpectationError`` names it and
+        what was still expected."""
+        left = list(xs)
+        got: list[Any] = []
+        while left:
+            kind, v = await self._next_event(f"one of {left!r}", timeout)
+            if kind != "next":
+                raise ExpectationError(f"expected one of {left!r}, got {_describe(kind, v)}")
+            for i, x in enumerate(left):
+                if x == v:
+                    del left[i]
+                    break
+            else:
+                raise ExpectationError(
+                    f"expected one of {left!r} (in any order), got element {v!r}"
+                )
+            got.append(v)
+        return got
 
     async def request_next(self, x: Any = ..., timeout: float | None = None) -> Any:
-        """Request one element and return it (or check it equals ``x``)."""
+        """Request one element and return it (or check it equals ``x``): Akka's
+        ``requestNext()`` / ``requestNext(x)``; ``timeout`` is its ``requestNext(d)``."""
         self.request(1)
         if x is ...:
             return await self.expect_next(timeout=timeout)
@@ -168,9 +362,46 @@ class SubscriberProbe:
         exc: BaseException = v
         return exc
 
+    async def expect_error_with(
+        self, pred: Callable[[BaseException], bool], timeout: float | None = None
+    ) -> BaseException:
+        """Expect the stream to fail next with an exception for which ``pred(exc)`` is true;
+        returns the exception (``ExpectationError`` naming it otherwise)."""
+        if not callable(pred):
+            raise TypeError(
+                f"expect_error_with(pred): pred must be callable, got {type(pred).__name__} "
+                f"{pred!r}"
+            )
+        exc = await self.expect_error(timeout)
+        if not pred(exc):
+            raise ExpectationError(f"expected an error matching {pred!r}, got error {exc!r}")
+        return exc
+
     async def expect_subscription_and_complete(self, timeout: float | None = None) -> None:
         """Expect completion without requesting anything."""
         await self.expect_complete(timeout)
+
+    async def expect_subscription_and_error(
+        self,
+        cause: BaseException | type[BaseException] | None = None,
+        *,
+        signal_demand: bool = False,
+        timeout: float | None = None,
+    ) -> BaseException:
+        """Expect the subscription, then a failure, as the next event (Akka's
+        ``expectSubscriptionAndError([cause][, signalDemand])``); returns the exception.
+
+        With ``cause`` (an exception: that one, or one of its type with the same
+        ``args``; or an exception class) the failure must match it. With
+        ``signal_demand`` the probe requests one element first (a failure does not
+        wait for demand here, so the default is not to)."""
+        await self.ensure_subscription(timeout)
+        if signal_demand:
+            self.request(1)
+        exc = await self.expect_error(timeout)
+        if cause is not None and not _cause_matches(exc, cause):
+            raise ExpectationError(f"expected error {cause!r}, got error {exc!r}")
+        return exc
 
     async def expect_no_message(self, seconds: float = 0.1) -> None:
         """Expect nothing to arrive for ``seconds`` (real time; keep it short)."""
@@ -179,11 +410,13 @@ class SubscriberProbe:
         try:
             kind, v = await self._events.get(seconds, "nothing")
         except ExpectationError:
+            self._last_was_no_msg = True
             return
         raise ExpectationError(f"expected no message for {seconds} s, got {_describe(kind, v)}")
 
     async def to_list(self, timeout: float | None = None) -> list[Any]:
-        """Request everything and return the elements once the stream completes."""
+        """Request everything and return the elements once the stream completes (a
+        failure is raised as is; ``timeout`` bounds the wait for each event)."""
         self.request(1 << 62)
         out = []
         while True:
@@ -195,14 +428,79 @@ class SubscriberProbe:
             else:
                 raise v
 
-    async def expect_next_or_complete(self, timeout: float | None = None) -> Any:
-        """An element (returned) or completion (returns None)."""
+    async def to_strict(self, at_most: float) -> list[Any]:
+        """Request everything and return all elements once the stream completed, within
+        ``at_most`` seconds in all (Akka's ``toStrict(atMost)``).
+
+        Raises ``ExpectationError`` when the stream does not complete in time, or fails:
+        the message lists the elements collected so far, and a failure is its
+        ``__cause__``."""
+        at_most = _check_seconds("SubscriberProbe.to_strict(at_most)", "at_most", at_most)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + at_most
+        await self.ensure_subscription(at_most)
+        self.request(1 << 62)
+        out: list[Any] = []
+        while True:
+            left = max(0.0, deadline - loop.time())
+            try:
+                kind, v = await self._next_event("elements or completion", left)
+            except ExpectationError:
+                raise ExpectationError(
+                    f"to_strict: the stream did not complete within {at_most} s; "
+                    f"elements so far: {out!r}"
+                ) from None
+            if kind == "next":
+                out.append(v)
+            elif kind == "complete":
+                return out
+            else:
+                raise ExpectationError(
+                    f"to_strict: the stream failed with {v!r} while draining it; "
+                    f"elements so far: {out!r}"
+                ) from v
+
+    async def expect_next_or_complete(
+        self, element: Any = ..., timeout: float | None = None
+    ) -> Any:
+        """An element (returned) or completion (returns None): Akka's
+        ``expectNextOrComplete()``. With ``element`` (Akka's
+        ``expectNextOrComplete(element)``), the element must equal it."""
         kind, v = await self._next_event("an element or completion", timeout)
         if kind == "next":
+            if element is not ... and v != element:
+                raise ExpectationError(
+                    f"expected element {element!r} or completion, got element {v!r}"
+                )
             return v
         if kind == "complete":
             return None
-        raise ExpectationError(f"expected an element or completion, got {_describe(kind, v)}")
+        what = "an element" if element is ... else f"element {element!r}"
+        raise ExpectationError(f"expected {what} or completion, got {_describe(kind, v)}")
+
+    async def expect_next_or_error(
+        self,
+        element: Any = ...,
+        cause: BaseException | type[BaseException] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """An element or a failure, whichever comes next (Akka's ``expectNextOrError()``):
+        returns the element, or the exception the stream failed with. With ``element``
+        an element must equal it; with ``cause`` (an exception: that one or one of its type
+        with the same ``args``; or an exception class) a failure must match it. Completion
+        raises ``ExpectationError``."""
+        kind, v = await self._next_event("an element or an error", timeout)
+        if kind == "next":
+            if element is not ... and v != element:
+                raise ExpectationError(
+                    f"expected element {element!r} or an error, got element {v!r}"
+                )
+            return v
+        if kind == "error":
+            if cause is not None and not _cause_matches(v, cause):
+                raise ExpectationError(f"expected an element or error {cause!r}, got error {v!r}")
+            return v
+        raise ExpectationError(f"expected an element or an error, got {_describe(kind, v)}")
 
 
 class _ProbeSinkStage(GraphStageWithMaterializedValue[SinkShape[Any], SubscriberProbe]):
@@ -235,7 +533,7 @@ class _ProbeSinkLogic(GraphStageLogic, InHandler):
         self._batch_in = (self.in_,)
 
     def pre_start(self) -> None:
-        self.probe._cb = self.get_async_callback(self._on_cmd)
+        self.probe._on_start(self.get_async_callback(self._on_cmd), self.materializer.clock)
         pending, self.probe._pending = self.probe._pending, []
         for item in pending:
             self._on_cmd(item)
@@ -310,23 +608,14 @@ class TestSink:
 
 
 # -- publisher probe --------------------------------------------------------------------------
-class PublisherProbe:
+class PublisherProbe(_ProbeBase):
     """The materialized value of ``TestSource.probe()``: send elements, watch demand."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.timeout = timeout
-        self._events = _Events()
-        self._cb: Any = None
-        self._pending: list[tuple[str, Any]] = []
+        super().__init__(timeout)
         # Every element requested so far (the sum of the requests), never decremented by
         # send_next: a running total of demand received, unlike Akka's ``pending``.
         self.pending_demand = 0
-
-    def _send(self, cmd: str, arg: Any = None) -> None:
-        if self._cb is None:
-            self._pending.append((cmd, arg))
-        else:
-            self._cb.invoke((cmd, arg))
 
     def send_next(self, x: Any) -> PublisherProbe:
         """Emit ``x`` (it waits in the probe until downstream pulls)."""
@@ -355,8 +644,7 @@ class PublisherProbe:
         operator in between, or a materializer with fast paths off, is seen as it pulls:
         one element per pull, so each request is of 1.
         """
-        t = self.timeout if timeout is None else timeout
-        kind, v = await self._events.get(t, "a request")
+        kind, v = await self._next_event("a request", timeout)
         if kind != "request":
             raise ExpectationError(f"expected a request, got {_describe(kind, v)}")
         n: int = v
@@ -364,14 +652,35 @@ class PublisherProbe:
 
     async def expect_cancellation(self, timeout: float | None = None) -> BaseException:
         """Expect downstream to cancel; returns the cause. Requests in between are skipped."""
-        t = self.timeout if timeout is None else timeout
         while True:
-            kind, v = await self._events.get(t, "cancellation")
+            kind, v = await self._next_event("cancellation", timeout)
             if kind == "cancel":
                 cause: BaseException = v
                 return cause
             if kind != "request":
                 raise ExpectationError(f"expected cancellation, got {_describe(kind, v)}")
+
+    async def expect_cancellation_with_cause(
+        self, cause: BaseException | type[BaseException], timeout: float | None = None
+    ) -> BaseException:
+        """Expect downstream to cancel with ``cause`` (Akka's
+        ``expectCancellationWithCause``): an exception (that very one, or one of its type
+        with the same ``args``, e.g. ``NO_MORE_ELEMENTS_NEEDED`` for a plain ``cancel()``)
+        or an exception class (the cause must be an instance). Returns the cause;
+        requests in between are skipped."""
+        if not isinstance(cause, BaseException) and not (
+            isinstance(cause, type) and issubclass(cause, BaseException)
+        ):
+            raise TypeError(
+                "expect_cancellation_with_cause(cause): cause must be an exception or an "
+                f"exception class, got {type(cause).__name__} {cause!r}"
+            )
+        got = await self.expect_cancellation(timeout)
+        if not _cause_matches(got, cause):
+            raise ExpectationError(
+                f"expected cancellation with cause {cause!r}, got cancellation (cause {got!r})"
+            )
+        return got
 
     async def expect_no_message(self, seconds: float = 0.1) -> None:
         """Expect no request or cancellation for ``seconds``."""
@@ -380,6 +689,7 @@ class PublisherProbe:
         try:
             kind, v = await self._events.get(seconds, "nothing")
         except ExpectationError:
+            self._last_was_no_msg = True
             return
         raise ExpectationError(f"expected no message for {seconds} s, got {_describe(kind, v)}")
 
@@ -420,7 +730,7 @@ class _ProbeSourceLogic(GraphStageLogic, OutHandler):
         return (self.out,) if c is not None and type(c.in_logic) is _ProbeSinkLogic else ()
 
     def pre_start(self) -> None:
-        self.probe._cb = self.get_async_callback(self._on_cmd)
+        self.probe._on_start(self.get_async_callback(self._on_cmd), self.materializer.clock)
         pending, self.probe._pending = self.probe._pending, []
         for item in pending:
             self._on_cmd(item)
