@@ -54,7 +54,7 @@ M3 = TypeVar("M3")
 
 
 def _bidi_module(g: Any, op: str) -> Module:
-    m = _module_of(g)
+    m = _module_of(g, op)
     if not isinstance(m.shape, BidiShape):
         raise IllegalGraphError(
             f"{op} needs a BidiFlow (a graph with a BidiShape), got {m.shape!r}"
@@ -63,7 +63,7 @@ def _bidi_module(g: Any, op: str) -> Module:
 
 
 def _flow_module(g: Any, op: str) -> Module:
-    m = _module_of(g)
+    m = _module_of(g, op)
     if len(m.shape.inlets) != 1 or len(m.shape.outlets) != 1:
         raise IllegalGraphError(f"{op} needs a Flow, got {m.shape!r}")
     return m

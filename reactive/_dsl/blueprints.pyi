@@ -90,6 +90,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         stage: Any,
         sink: Any,
         combine: Callable[[Any, Any], Any] | None,
+        op: str | None = ...,
     ) -> Any: ...
     def _fan_in(
         self,
@@ -97,6 +98,7 @@ class FlowOps(Graph, Generic[Out, Mat]):
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
         inlets: tuple[Any, ...] | None = ...,
+        op: str | None = ...,
     ) -> Any: ...
     def map(self, f: Callable[[Out], U]) -> FlowOps[U, Mat]: ...
     def filter(self, p: Callable[[Out], bool]) -> FlowOps[Out, Mat]: ...
@@ -541,6 +543,7 @@ class Source(FlowOps[Out, Mat]):
         stage: Any,
         sink: Any,
         combine: Callable[[Any, Any], Any] | None,
+        op: str | None = ...,
     ) -> Any: ...
     def _fan_in(
         self,
@@ -548,6 +551,7 @@ class Source(FlowOps[Out, Mat]):
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
         inlets: tuple[Any, ...] | None = ...,
+        op: str | None = ...,
     ) -> Any: ...
     def map(self, f: Callable[[Out], U]) -> Source[U, Mat]: ...
     def filter(self, p: Callable[[Out], bool]) -> Source[Out, Mat]: ...
@@ -1098,6 +1102,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         stage: Any,
         sink: Any,
         combine: Callable[[Any, Any], Any] | None,
+        op: str | None = ...,
     ) -> Any: ...
     def _fan_in(
         self,
@@ -1105,6 +1110,7 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
         inlets: tuple[Any, ...] | None = ...,
+        op: str | None = ...,
     ) -> Any: ...
     def map(self, f: Callable[[FOut], U]) -> Flow[FIn, U, FMat]: ...
     def filter(self, p: Callable[[FOut], bool]) -> Flow[FIn, FOut, FMat]: ...

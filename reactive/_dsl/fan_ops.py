@@ -18,16 +18,20 @@ __all__ = ["side_output", "combine_sinks"]
 
 
 def side_output(
-    mine: Module, stage: Any, sink: Module, combine: Callable[[Any, Any], Any] | None
+    mine: Module,
+    stage: Any,
+    sink: Module,
+    combine: Callable[[Any, Any], Any] | None,
+    op: str = "fan-out",
 ) -> CompositeModule:
     """``mine`` -> ``stage`` (one inlet, two outlets); outlet 0 stays open (the main line),
     outlet 1 feeds ``sink``. The value is ``mine``'s, or ``combine(mine, sink)``."""
     if len(mine.shape.outlets) != 1:
         raise IllegalGraphError(
-            f"fan-out needs a blueprint with exactly one outlet, got {mine.shape!r}"
+            f"{op} needs a blueprint with exactly one outlet, got {mine.shape!r}"
         )
     if len(sink.shape.inlets) != 1 or sink.shape.outlets:
-        raise IllegalGraphError(f"fan-out needs a Sink, got {sink.shape!r}")
+        raise IllegalGraphError(f"{op} needs a Sink, got {sink.shape!r}")
     s_in = stage.shape.inlets[0]
     main, side = stage.shape.outlets
     subs = [mine, AtomicModule(stage), sink]

@@ -14,7 +14,9 @@ from .._stage.shapes import Inlet, Shape
 __all__ = ["Graph"]
 
 
-def _module_of(g: Any) -> Module:
+def _module_of(g: Any, what: str | None = None) -> Module:
+    """The module of a blueprint or stage; ``what`` (e.g. ``merge_all(those): input 2``)
+    names the argument in the error for anything else."""
     if isinstance(g, Graph):
         return g.module
     if isinstance(g, Module):
@@ -26,6 +28,11 @@ def _module_of(g: Any) -> Module:
                 "it exposes) in its __init__"
             )
         return AtomicModule(g)
+    if what is not None:
+        raise IllegalGraphError(
+            f"{what}: not a graph or stage: {type(g).__name__} {g!r} (a Source, Flow or "
+            "Sink blueprint, or a GraphStage, is needed)"
+        )
     raise IllegalGraphError(f"not a graph or stage: {g!r}")
 
 

@@ -61,6 +61,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         stage: Any,
         sink: Any,
         combine: Callable[[Any, Any], Any] | None,
+        op: str | None = ...,
     ) -> Any: ...
     def _fan_in(
         self,
@@ -68,6 +69,7 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
         inlets: tuple[Any, ...] | None = ...,
+        op: str | None = ...,
     ) -> Any: ...
     def map(self, f: Callable[[Out], U]) -> SubFlow[U, Mat, Ctx]: ...
     def filter(self, p: Callable[[Out], bool]) -> SubFlow[Out, Mat, Ctx]: ...

@@ -78,12 +78,17 @@ class OpsBase(Graph, Generic[Out, Mat]):
         return self._via_module(_module_of(flow), combine)
 
     def _side_output(
-        self, stage: Any, sink: Any, combine: Callable[[Any, Any], Any] | None
+        self,
+        stage: Any,
+        sink: Any,
+        combine: Callable[[Any, Any], Any] | None,
+        op: str | None = None,
     ) -> OpsBase[Any, Any]:
         from ..fan_ops import side_output
 
+        name = str(op or getattr(stage, "name", "fan-out"))
         wrapped: OpsBase[Any, Any] = self._wrap(
-            side_output(self.module, stage, _module_of(sink), combine)
+            side_output(self.module, stage, _module_of(sink, name), combine, name)
         )
         return wrapped
 
@@ -93,19 +98,26 @@ class OpsBase(Graph, Generic[Out, Mat]):
         stage: Any,
         combine: Callable[[Any, Any], Any] | None,
         inlets: tuple[Any, ...] | None = None,
+        op: str | None = None,
     ) -> OpsBase[Any, Any]:
         """Join ``others`` into ``stage``: this blueprint into its first inlet, ``others``
-        into the next ones (``inlets`` gives another order of the stage's inlets)."""
+        into the next ones (``inlets`` gives another order of the stage's inlets); ``op``
+        names the operator in errors (default: the stage's name)."""
+        name = str(op or getattr(stage, "name", "fan-in"))
         mine = self.module
         if len(mine.shape.outlets) != 1:
-            raise IllegalGraphError("fan-in needs a blueprint with exactly one outlet")
-        subs = [mine, *(_module_of(o) for o in others), AtomicModule(stage)]
+            raise IllegalGraphError(f"{name} needs a blueprint with exactly one outlet")
+        subs = [
+            mine,
+            *(_module_of(o, f"{name}: input {k}") for k, o in enumerate(others, start=1)),
+            AtomicModule(stage),
+        ]
         j = len(subs) - 1
         ins = stage.shape.inlets if inlets is None else inlets
         wires = [((0, mine.shape.outlets[0]), (j, ins[0]))]
         for k, o in enumerate(subs[1:-1], start=1):
             if len(o.shape.outlets) != 1 or o.shape.inlets:
-                raise IllegalGraphError(f"fan-in input {k} must be a Source, got {o.shape!r}")
+                raise IllegalGraphError(f"{name}: input {k} must be a Source, got {o.shape!r}")
             wires.append(((k, o.shape.outlets[0]), (j, ins[k])))
         new_ins = tuple(p.carbon_copy() for p in mine.shape.inlets)
         new_out = stage.shape.outlets[0].carbon_copy()

@@ -303,7 +303,7 @@ class FanInOps(OpsBase[Out, Mat]):
         from ..._ops.fan_in import Merge
 
         others = list(those)
-        return self._fan_in(others, Merge(len(others) + 1, eager_complete), None)
+        return self._fan_in(others, Merge(len(others) + 1, eager_complete), None, op="merge_all")
 
     def interleave_all(
         self, those: Iterable[Source[U, Any]], segment_size: int, eager_close: bool = False
@@ -327,7 +327,7 @@ class FanInOps(OpsBase[Out, Mat]):
 
         others = list(those)
         stage = Interleave(len(others) + 1, segment_size, eager_close)
-        return self._fan_in(others, stage, None)
+        return self._fan_in(others, stage, None, op="interleave_all")
 
     def merge_latest(
         self, other: Source[U, Any], eager_complete: bool = False
@@ -346,7 +346,7 @@ class FanInOps(OpsBase[Out, Mat]):
         """
         from ..._ops.fan_in import MergeLatest
 
-        return self._fan_in([other], MergeLatest(2, eager_complete), None)
+        return self._fan_in([other], MergeLatest(2, eager_complete), None, op="merge_latest")
 
     def merge_preferred(
         self, other: Source[U, Any], preferred: bool, eager_complete: bool = False
@@ -361,7 +361,12 @@ class FanInOps(OpsBase[Out, Mat]):
         """
         from ..._ops.fan_in import MergePreferred
 
+        if not isinstance(preferred, bool):
+            raise TypeError(
+                "merge_preferred(that, preferred): preferred must be a bool, got "
+                f"{type(preferred).__name__} {preferred!r}"
+            )
         stage = MergePreferred(1, eager_complete)
         sec, pref = stage.shape.in_(0), stage.shape.preferred
         order = (sec, pref) if preferred else (pref, sec)
-        return self._fan_in([other], stage, None, order)
+        return self._fan_in([other], stage, None, order, op="merge_preferred")

@@ -120,5 +120,7 @@ class FanOutOps(OpsBase[Out, Mat]):
 
         result: OpsBase[Any, Any] = self
         for sink in sinks:
-            result = result._side_output(Broadcast(2, eager_cancel=True), sink, None)
+            result = result._side_output(
+                Broadcast(2, eager_cancel=True), sink, None, op="also_to_all"
+            )
         return result
