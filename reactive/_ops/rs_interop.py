@@ -442,7 +442,8 @@ class _PublisherSinkLogic(TimerGraphStageLogic, InHandler):
 class StreamSubscriber:
     """The ``Subscriber`` that feeds a ``Source.as_subscriber()`` / ``from_publisher`` stage.
 
-    It accepts exactly one subscription (rule 2.5: a second one is cancelled at once),
+    It accepts exactly one subscription (rule 2.5: a second one is cancelled at once,
+    logged at WARNING),
     requests demand in batches (the input buffer, then top-ups of half), and accepts
     ``on_next`` after it cancelled (rule 2.8) and terminal signals with or without a
     prior request (rules 2.9, 2.10). ``None`` arguments raise ``TypeError`` (rule 2.13).
@@ -461,6 +462,15 @@ class StreamSubscriber:
         if subscription is None:
             raise TypeError("Reactive Streams rule 2.13: on_subscribe(None) is not allowed")
         if self._has_subscription or self._logic._stopped:
+            # Not silent: whatever feeds that subscription (a second run of a
+            # pre-materialized Sink, say) stops without any of its elements taken.
+            log.warning(
+                "[%s] a subscription was cancelled at once: this Subscriber takes one "
+                "subscription (Reactive Streams rule 2.5)%s; the publisher offering it "
+                "(e.g. a second run of a pre-materialized Sink) delivers nothing",
+                self._logic._stage_name,
+                " and its stream has ended" if self._logic._stopped else "",
+            )
             subscription.cancel()
             return
         self._has_subscription = True

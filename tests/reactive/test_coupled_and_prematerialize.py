@@ -5,6 +5,7 @@ termination of either side reaches the other three ports) and ``pre_materialize`
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -262,4 +263,19 @@ async def test_sink_pre_materialize_passes_failure_and_runs_once(
     # a Reactive Streams subscriber takes one subscription: the second run is cancelled
     await second.expect_cancellation()
     first.send_complete()
+    await probe_value.expect_complete()
+
+
+async def test_a_second_run_of_a_pre_materialized_sink_is_logged(
+    materializer: Materializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Cancelled as Akka's (rule 2.5), but not silently: its elements are never taken.
+    probe_value, sink = TestSink.probe().pre_materialize(materializer)
+    first = TestSource.probe().to_mat(sink, Keep.left).run(materializer)
+    with caplog.at_level(logging.WARNING, logger="reactive"):
+        second = TestSource.probe().to_mat(sink, Keep.left).run(materializer)
+        await second.expect_cancellation()
+    assert any("takes one subscription" in r.getMessage() for r in caplog.records)
+    first.send_complete()
+    probe_value.request(1)
     await probe_value.expect_complete()
