@@ -461,8 +461,8 @@ class StreamSubscriber:
         """Take the subscription (or cancel it if one is active, rule 2.5)."""
         if subscription is None:
             raise TypeError("Reactive Streams rule 2.13: on_subscribe(None) is not allowed")
-        if self._has_subscription or self._logic._stopped:
-            # Not silent: whatever feeds that subscription (a second run of a
+        if self._has_subscription:
+            # Not silent: whatever feeds that second subscription (a second run of a
             # pre-materialized Sink, say) stops without any of its elements taken.
             log.warning(
                 "[%s] a subscription was cancelled at once: this Subscriber takes one "
@@ -471,6 +471,9 @@ class StreamSubscriber:
                 self._logic._stage_name,
                 " and its stream has ended" if self._logic._stopped else "",
             )
+            subscription.cancel()
+            return
+        if self._logic._stopped:  # downstream cancelled before it came: nothing to take
             subscription.cancel()
             return
         self._has_subscription = True
