@@ -60,6 +60,16 @@ async def _collect() -> None:
         gc.collect()
 
 
+async def _collect_until_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """Collect until the report came (a worker thread's answer can take a while on a
+    loaded machine: a fixed number of turns failed in CI, and the late report then
+    landed in the next test), then once more, so a second report would show too."""
+    deadline = asyncio.get_running_loop().time() + 10.0
+    while not _reports(caplog) and asyncio.get_running_loop().time() < deadline:
+        await _collect()
+    await _collect()
+
+
 @pytest.fixture
 async def bound() -> AsyncIterator[ServerBinding]:
     """A server holding an address, so that binding it again fails."""
@@ -174,7 +184,7 @@ async def test_unawaited_bind_failure_is_logged_once(
     binding = Tcp.bind(host, port).to(Sink.ignore()).run()
     await asyncio.wait([binding])  # neither awaits it nor retrieves its exception
     del binding
-    await _collect()
+    await _collect_until_reported(caplog_reactive)
     [record] = _reports(caplog_reactive)
     assert record.getMessage().startswith("[TcpBindStage] ")
     assert record.exc_info is not None and isinstance(record.exc_info[1], BindFailedError)
@@ -186,7 +196,7 @@ async def test_unawaited_file_source_failure_is_logged_once(
     result = FileIO.from_path(tmp_path / "missing").to(Sink.ignore()).run()
     await asyncio.wait([result])
     del result
-    await _collect()
+    await _collect_until_reported(caplog_reactive)
     [record] = _reports(caplog_reactive)
     assert record.getMessage().startswith("[FileSource] ")
 
@@ -199,7 +209,7 @@ async def test_unawaited_file_sink_failure_is_logged_once(
     result = Source.failed(Boom("upstream broke")).run_with(FileIO.to_path(tmp_path / "out"))
     await asyncio.wait([result])
     del result
-    await _collect()
+    await _collect_until_reported(caplog_reactive)
     [record] = _reports(caplog_reactive)
     assert "Boom" in record.getMessage()
 
