@@ -25,6 +25,7 @@ import asyncio
 import io
 import threading
 import time
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Self
 
@@ -241,9 +242,12 @@ class _SendLogic(_OneCallLogic, InHandler):
 class _WorkerCallLogic(GraphStageLogic):
     """One blocking call on the file-like object at a time, in an anyio worker thread;
     its outcome comes back inside the stage through an async callback. When the stage
-    stops, a task (which a materializer shutdown waits for) waits for the call in
-    flight, closes the object in a worker thread and then settles the ``IOResult``:
-    ``count`` includes what that last call transferred."""
+    stops, a task (which a materializer shutdown waits for, up to its
+    ``shutdown_timeout``) waits for the call in flight, closes the object in a worker
+    thread and then settles the ``IOResult``: ``count`` includes what that last call
+    transferred. A shutdown that gives up on a call that does not return (a read of a
+    pipe that never gets data) fails the ``IOResult`` then, with the abort, and the
+    object is closed once that call returned (a worker thread cannot be stopped)."""
 
     OP = "StreamConverters"
 
@@ -313,23 +317,59 @@ class _WorkerCallLogic(GraphStageLogic):
         return self.failure
 
     def post_stop(self) -> None:
-        self.materializer.spawn(self._close_and_settle(self.task), cancel_on_shutdown=False)
+        # Shielded (a shutdown waits for it, up to its shutdown_timeout): it waits for
+        # the call in flight, closes the object and settles the result. Cancelled by a
+        # shutdown that gave up on a call that does not return, it settles the result
+        # with the abort at once and leaves the close to the call's return.
+        task = self.materializer.spawn(self._release(self.task), cancel_on_shutdown=False)
+        what = "the object" if self.created is None else f"{self.created!r:.60}"
+        task.set_name(f"{self.OP}: closing {what} after its blocking call")
 
-    async def _close_and_settle(self, task: asyncio.Task[Any] | None) -> None:
-        if task is not None and not task.done():
-            await asyncio.wait((task,))
+    async def _release(self, call: asyncio.Task[Any] | None) -> None:
+        closing: asyncio.Task[Any] | None = None
+        try:
+            if call is not None and not call.done():
+                await asyncio.wait((call,))
+            closing = self._start_close()
+            close_error: BaseException | None = None
+            if closing is not None:
+                await asyncio.wait((closing,))
+                ok, value = closing.result()
+                close_error = None if ok else value
+            self._settle_result(close_error)
+        except asyncio.CancelledError:
+            self._settle_result(None, gave_up=True)
+            if closing is None:  # the object is closed once the call in flight returned
+                if call is not None and not call.done():
+                    call.add_done_callback(lambda _: self._start_close())
+                else:
+                    self._start_close()
+            raise
+
+    def _start_close(self) -> asyncio.Task[Any] | None:
+        """Close the object (once) in a worker thread, by a loop task that no shutdown
+        cancels (a worker thread cannot be stopped anyway); None: nothing to close."""
         stream, self.stream, self.created = self.created, None, None
-        close_error: BaseException | None = None
-        if stream is not None and callable(getattr(stream, "close", None)):
-            try:
-                await _anyio().to_thread.run_sync(stream.close)
-            except Exception as e:
-                close_error = e
-        if self.promise.done():  # cancelled by its holder
+        if stream is None or not callable(getattr(stream, "close", None)):
+            return None
+        run_sync = _anyio().to_thread.run_sync
+        task = self.materializer.loop.create_task(
+            _outcome(lambda: run_sync(stream.close)), name=f"{self.OP}: close"
+        )
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+        return task
+
+    def _settle_result(self, close_error: BaseException | None, gave_up: bool = False) -> None:
+        if self.promise.done():  # cancelled by its holder, or settled already
             return
         exc = self._stop_failure()
         if exc is None and close_error is not None:
             exc = close_error
+        if exc is None and gave_up:
+            exc = IOStreamError(
+                f"[{self.OP}] closing was cancelled while a blocking call was in flight"
+            )
         if exc is None:
             self.promise.set_result(IOResult(self.count))
             return
@@ -523,6 +563,7 @@ class _Handoff:
         #                   source: the writer was closed)
         self.failure: BaseException | None = None  # the stream failed (sink side)
         self.stopped: str | None = None  # the stage stopped: why (source side)
+        self.closed = False  # the sink side's reader or iterator was closed by its user
         self.stage_waiting = False
         self.wake: Any = None  # the stage's AsyncCallback
         self.loop_thread = threading.get_ident()
@@ -657,10 +698,12 @@ class _BlockingReader(io.RawIOBase):
         h.check_thread("read()")
         with memoryview(buffer).cast("B") as target, h.cond:
             h.wait(
-                lambda: bool(h.items) or h.end or h.failure is not None,
+                lambda: bool(h.items) or h.end or h.failure is not None or h.closed,
                 self._timeout,
                 "no bytes came",
             )
+            if h.closed:  # by another thread while this one waited: as a later read
+                raise ValueError("I/O operation on closed file.")
             if not h.items:
                 if h.failure is not None:
                     err = IOStreamError(
@@ -681,8 +724,14 @@ class _BlockingReader(io.RawIOBase):
         return n
 
     def close(self) -> None:
-        """Stop reading: the stream is cancelled (what it had buffered is dropped)."""
+        """Stop reading: the stream is cancelled (what it had buffered is dropped); a
+        read blocked in another thread raises ``ValueError`` (closed), as later reads
+        do. The garbage collector closing the reader does the same."""
         if not self.closed:
+            h = self._h
+            with h.cond:
+                h.closed = True
+                h.cond.notify_all()
             _invoke(self._close_cb)
         super().close()
 
@@ -691,13 +740,17 @@ class _BlockingIterator:
     """The materialized value of ``StreamConverters.as_iterator``: a blocking iterator
     of the stream's elements, for code in another thread. ``next()`` waits for the next
     element; the stream's failure is raised once, after the elements before it; ``close()``
-    (or leaving a ``with`` block) cancels the stream."""
+    (or leaving a ``with`` block) cancels the stream, as the garbage collector collecting
+    an iterator that was not closed does."""
 
     def __init__(self, handoff: _Handoff, close_cb: Any) -> None:
         self._h = handoff
-        self._close_cb = close_cb
         self._closed = False
         self._raised = False
+        # Cancels the stream once, on close() or when the iterator is collected (from
+        # whatever thread the collector runs in: invoke_threadsafe).
+        self._cancel = weakref.finalize(self, _invoke, close_cb)
+        self._cancel.atexit = False
 
     def __iter__(self) -> _BlockingIterator:
         return self
@@ -708,7 +761,9 @@ class _BlockingIterator:
             raise StopIteration
         h.check_thread("next()")
         with h.cond:
-            h.wait(lambda: bool(h.items) or h.end or h.failure is not None, None, "")
+            h.wait(lambda: bool(h.items) or h.end or h.failure is not None or h.closed, None, "")
+            if h.closed:  # by another thread while this one waited: the iteration ends
+                raise StopIteration
             if h.items:
                 x = h.items.popleft()
                 wake, h.stage_waiting = h.stage_waiting, False
@@ -722,10 +777,16 @@ class _BlockingIterator:
         return x
 
     def close(self) -> None:
-        """Stop iterating: the stream is cancelled."""
+        """Stop iterating: the stream is cancelled; a ``next()`` blocked in another
+        thread, and every later one, raises ``StopIteration`` (as after closing a
+        generator). Callable from any thread."""
         if not self._closed:
             self._closed = True
-            _invoke(self._close_cb)
+            h = self._h
+            with h.cond:
+                h.closed = True
+                h.cond.notify_all()
+            self._cancel()
 
     def __enter__(self) -> Self:
         return self
@@ -925,7 +986,10 @@ class StreamConverters:
         the object is closed (also when downstream cancels); an error of ``create``,
         ``read`` or ``close`` (or a ``read`` returning ``str``: a text-mode file) fails
         the stream with it and the awaitable with ``IOOperationIncompleteError(count)``
-        caused by it.
+        caused by it. A materializer shutdown fails it (caused by the
+        ``AbruptTerminationError``) once the read in flight returned, or when the
+        shutdown stops waiting for it (``shutdown_timeout``: a read that never returns);
+        the object is then closed when that read returns.
 
         *Emits when* a read returned bytes and downstream pulls.
         *Backpressures when* downstream backpressures (nothing is read).
@@ -952,7 +1016,10 @@ class StreamConverters:
         the object is closed after upstream completed; an upstream failure, an error of
         ``create``, ``write`` or ``close``, or an element that is not bytes fails it with
         ``IOOperationIncompleteError(count)`` caused by it (``count`` includes the write
-        in flight when upstream failed).
+        in flight when upstream failed). A materializer shutdown fails it (caused by the
+        ``AbruptTerminationError``) once the write in flight returned, or when the
+        shutdown stops waiting for it (``shutdown_timeout``: a write blocked on a full
+        pipe); the object is then closed when that write returns.
 
         *Backpressures when* a write is in progress.
         *Completes when* upstream completes and the last write returned.
@@ -976,7 +1043,9 @@ class StreamConverters:
         seconds (None: forever), then raises ``TimeoutError`` (the stream goes on);
         it returns ``b""`` once the stream completed and everything was read. After the
         bytes that came before a stream failure, reads raise ``IOStreamError`` caused by
-        it. Closing the reader cancels the stream.
+        it. Closing the reader (or the garbage collector collecting it) cancels the
+        stream; a read blocked in another thread then raises ``ValueError`` (closed
+        file), as later reads do.
 
         *Backpressures when* the buffer is full (the reader has not taken its elements).
         *Cancels when* the reader is closed, or an element is not ``bytes``.
@@ -1019,8 +1088,11 @@ class StreamConverters:
         (``next()`` on the loop's thread raises ``RuntimeError``). ``next()`` waits for
         the next element (no timeout, as Akka's); the iteration ends when the stream
         completes; a stream failure is raised (the original exception) after the
-        elements before it. ``close()`` (or leaving ``with iterator:``) cancels the
-        stream. Up to ``Attributes.input_buffer`` max elements (default 16) are buffered.
+        elements before it. ``close()`` (or leaving ``with iterator:``, or the garbage
+        collector collecting an iterator not closed) cancels the stream; a ``next()``
+        blocked in another thread then raises ``StopIteration``, as later ones do (a
+        closed generator's behaviour). Up to ``Attributes.input_buffer`` max elements
+        (default 16) are buffered.
 
         *Backpressures when* the buffer is full (the iterator has not taken its elements).
         *Cancels when* the iterator is closed.

@@ -106,13 +106,26 @@ class ServerBinding:
     def __init__(self, local_address: tuple[Any, ...], unbind: Callable[[], None]) -> None:
         self.local_address = local_address
         self._unbind = unbind
-        self.when_unbound: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: Completes once unbound; fails with the server stream's failure when a
+        #: ``Tcp.bind_and_handle`` server stopped because a connection could not be handled.
+        self.when_unbound: asyncio.Future[None] = ResultPromise(loop=asyncio.get_running_loop())
+        self._failure: BaseException | None = None  # why the server's stream failed
+        self._server_done: asyncio.Future[Any] | None = None  # (bind_and_handle's sink)
+
+    def _settle_unbound(self) -> None:
+        if self.when_unbound.done():
+            return
+        if self._failure is None:
+            self.when_unbound.set_result(None)
+        else:
+            self.when_unbound.set_exception(self._failure)
 
     async def unbind(self) -> None:
         """Stop accepting: the listening socket is closed and the source of incoming
-        connections completes. Connections already accepted stay open."""
+        connections completes. Connections already accepted stay open. Returns once
+        unbound, also when the server's stream failed (``when_unbound`` holds that)."""
         self._unbind()
-        await asyncio.shield(self.when_unbound)
+        await asyncio.wait((self.when_unbound,))
 
     def __repr__(self) -> str:
         return f"ServerBinding(local_address={self.local_address!r})"
@@ -128,6 +141,8 @@ class IncomingConnection:
     local_address: tuple[Any, ...]
     remote_address: tuple[Any, ...]
     flow: Flow[bytes, bytes, Any] = field(repr=False)
+    #: Closes the accepted socket with a reset (a connection that could not be handled).
+    _abort: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def handle_with(self, handler: Flow[bytes, bytes, Any], materializer: Any = None) -> Any:
         """Run ``handler`` on this connection: the bytes received go into ``handler``,
@@ -730,7 +745,7 @@ class _BindLogic(GraphStageLogic, OutHandler):
                 target=repr(remote),
             )
         ).map_materialized_value(lambda _: None)
-        return IncomingConnection(local, remote, flow)
+        return IncomingConnection(local, remote, flow, partial(_close_later, stream, True, True))
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         self._unbind(None)
@@ -756,8 +771,8 @@ class _BindLogic(GraphStageLogic, OutHandler):
         self.unbind_task = task
 
         def done(_: Any) -> None:
-            if binding is not None and not binding.when_unbound.done():
-                binding.when_unbound.set_result(None)
+            if binding is not None:
+                binding._settle_unbound()
 
         task.add_done_callback(done)
         self.complete_stage()
@@ -778,8 +793,8 @@ class _BindLogic(GraphStageLogic, OutHandler):
         if listener is not None:
             _close_later(listener, forcefully=False)
         b = self.binding
-        if b is not None and not b.when_unbound.done() and self.unbind_task is None:
-            b.when_unbound.set_result(None)  # (else once the unbind closed the socket)
+        if b is not None and self.unbind_task is None:
+            b._settle_unbound()  # (else once the unbind closed the socket)
 
 
 # -- the public factories ----------------------------------------------------------------
@@ -838,18 +853,41 @@ class Tcp:
         Returns the awaitable ``ServerBinding`` at once (as ``bind(...).to(...).run()``
         does): ``await binding.unbind()`` stops accepting; connections already handled
         go on. The handlers' materialized values are dropped. As Akka's, materializing a
-        handler that raises fails the server's stream (it unbinds); a connection whose
-        handler fails is aborted alone.
+        handler that raises fails the server's stream (it unbinds): the connection it
+        could not handle is closed with a reset, and ``when_unbound`` fails with a
+        ``StreamTcpError`` naming the peer, caused by the handler's exception. A
+        connection whose handler fails once running is aborted alone.
         """
         op = "Tcp.bind_and_handle"
         if not isinstance(handler, Flow):
             raise TypeError(f"{op}: handler must be a Flow[bytes, bytes], got {handler!r}")
         server = Tcp.bind(host, port, backlog, half_close, ssl_context, idle_timeout)
+        binding: asyncio.Future[ServerBinding]
 
         def handle(connection: IncomingConnection) -> None:
-            connection.handle_with(handler, materializer)
+            try:
+                connection.handle_with(handler, materializer)
+            except Exception as e:
+                # Not handled: closed (the client sees a reset), and the server's stream
+                # fails with it (it unbinds; ``when_unbound`` fails with it).
+                if connection._abort is not None:
+                    connection._abort()
+                err = StreamTcpError(
+                    f"[{op}] materializing the handler for the connection from "
+                    f"{connection.remote_address!r} failed: {type(e).__name__}: {e}"
+                )
+                if binding.done() and not binding.cancelled() and binding.exception() is None:
+                    bound = binding.result()
+                    bound._failure = err
+                    # The server stream's own awaitable of ``err`` lives as long as the
+                    # binding: ``when_unbound`` (failed once the socket is closed) reports
+                    # it, the failure is logged only if neither was ever awaited.
+                    bound._server_done = server_done[0]
+                raise err from e
 
-        binding: asyncio.Future[ServerBinding] = server.to(Sink.foreach(handle)).run(materializer)
+        server_done: list[asyncio.Future[Any]] = []
+        binding, done = server.to_mat(Sink.foreach(handle).named(op), Keep.both).run(materializer)
+        server_done.append(done)
         return binding
 
     @staticmethod

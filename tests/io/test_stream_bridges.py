@@ -96,9 +96,9 @@ async def test_from_input_stream_emits_what_a_pipe_has_without_waiting_for_a_chu
     materializer: Materializer,
 ) -> None:
     r, w = os.pipe()
-    sub = (
+    result, sub = (
         StreamConverters.from_input_stream(lambda: os.fdopen(r, "rb"), chunk_size=65536)
-        .to_mat(TestSink.probe(), Keep.right)
+        .to_mat(TestSink.probe(), Keep.both)
         .run(materializer)
     )
     sub.request(1)
@@ -107,6 +107,8 @@ async def test_from_input_stream_emits_what_a_pipe_has_without_waiting_for_a_chu
     os.close(w)
     sub.request(1)
     await sub.expect_complete()
+    # Settled once the pipe was closed in its worker thread (the stage's last task).
+    assert await result == IOResult(5)
 
 
 async def test_from_input_stream_errors_fail_the_stream_and_the_result(
