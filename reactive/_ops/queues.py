@@ -1,22 +1,23 @@
 """Queues: push elements into a stream (``Source.queue``) and pull them out of one
 (``Sink.queue``) from ordinary asyncio code.
 
-Both materialized values talk to their stage through async callbacks. When the stream's
-island is idle the interpreter runs a callback inline, on the caller's stack, so an
-``offer`` to an idle stream with demand pushes the element through the fused chain
-before ``offer`` returns and the coroutine completes without suspending (fast path: no
-future is created and no event-loop round trip is paid). Only when the element cannot
-be settled at once (the island is busy, or the buffer is full under ``backpressure``)
-does ``offer`` create a future and wait.
+An element crosses between the caller and the stage only in the caller's own task turn,
+as ``asyncio.Queue`` does. ``offer`` decides at once (in the caller's turn) whether its
+element is in, dropped or must wait; an offer that has to wait (the buffer is full, or
+``Source.queue(0)`` has no demand) is woken when the stage reserved room for it and
+hands its element over when it resumes. An element accepted while downstream waits is
+pushed through an async callback, which the interpreter runs inline on the caller's
+stack when the stream's island is idle (fast path: no future is created and no
+event-loop round trip is paid). Symmetrically, a waiting ``pull`` is woken when an
+element arrives and takes it from the buffer when it resumes.
 
-Cancellation (e.g. ``asyncio.wait_for`` timing out) never loses or duplicates an
-element. A cancelled ``pull`` raises ``CancelledError``; if the stage had already handed
-it an element, that element goes back to the front of the queue for the next pull. A
-cancelled ``offer`` whose element the stage had not yet taken is withdrawn and raises
-``CancelledError``; one the stage had already settled returns its result instead of
-raising (``wait_for`` then returns that result, not ``TimeoutError``). So a
-``TimeoutError`` from ``wait_for(queue.offer(x), t)`` always means ``x`` is not in the
-stream, and retrying it cannot duplicate it.
+Hence cancellation (``task.cancel()``, ``asyncio.wait_for`` timing out) always
+propagates and never loses or duplicates an element: a cancelled ``offer`` raises
+``CancelledError`` and its element is not in the stream (a waiting offer is withdrawn,
+a woken one releases its reserved room to the next waiting offer), so a
+``TimeoutError`` from ``wait_for(queue.offer(x), t)`` means ``x`` is not in the stream
+and retrying it cannot duplicate it; a cancelled ``pull`` raises ``CancelledError``
+having taken nothing, the element stays first in line for the next pull.
 """
 
 from __future__ import annotations
@@ -74,16 +75,17 @@ def _is_normal(cause: BaseException | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Source.queue
 # ---------------------------------------------------------------------------------------------
+_GRANTED: Any = object()  # a waiting offer's wake-up: room is reserved for its element
+
+
 class _Offer:
-    __slots__ = ("elem", "done", "result", "error", "future", "cancelled")
+    __slots__ = ("elem", "future", "granted", "done")
 
     def __init__(self, elem: Any) -> None:
         self.elem = elem
-        self.done = False
-        self.result: QueueOfferResult | None = None
-        self.error: BaseException | None = None
-        self.future: asyncio.Future[QueueOfferResult] | None = None
-        self.cancelled = False
+        self.future: asyncio.Future[Any] | None = None
+        self.granted = False  # room reserved, the element not handed over yet
+        self.done = False  # settled with its final result (the element did not get in)
 
 
 class SourceQueue:
@@ -94,45 +96,43 @@ class SourceQueue:
 
     __slots__ = (
         "_logic",
-        "_offer_cb",
         "_control_cb",
+        "_kick_cb",
         "_completion",
-        "_waiting",
         "_terminal",
         "_completing",
     )
 
     def __init__(self, logic: _QueueSourceLogic, completion: asyncio.Future[Any]) -> None:
         self._logic = logic
-        self._offer_cb = logic.get_async_callback(logic.on_offer)
         self._control_cb = logic.get_async_callback(logic.on_control)
+        self._kick_cb = logic.get_async_callback(logic.on_kick)
         self._completion = completion
-        self._waiting: set[_Offer] = set()
         self._terminal: Any = None  # None while open; _CLOSED or the failure afterwards
         self._completing = False
 
     async def offer(self, elem: Any) -> QueueOfferResult:
         """Offer ``elem`` to the stream.
 
-        Returns ``enqueued`` once the element is in the buffer (or was pushed
-        downstream), ``dropped`` when the overflow strategy refused it or ``complete()``
-        was called while buffered elements are still being emitted (as Akka),
-        ``queue_closed`` once the stream completed or was cancelled. With
-        ``OverflowStrategy.backpressure`` it waits while the buffer is full (pending
-        offers are served in order). Raises the stream's failure if it failed (also
-        ``BufferOverflowError`` under ``OverflowStrategy.fail``), and ``TypeError`` for
-        ``None``.
+        Returns ``enqueued`` once the element is in the buffer (or on its way to the
+        downstream demand), ``dropped`` when the overflow strategy refused it or
+        ``complete()`` was called (while buffered elements are still being emitted, as
+        Akka), ``queue_closed`` once the stream completed or was cancelled. With
+        ``OverflowStrategy.backpressure`` it waits while the buffer is full (waiting
+        offers are served in the order they were made). Raises the stream's failure if
+        it failed (also ``BufferOverflowError`` under ``OverflowStrategy.fail``), and
+        ``TypeError`` for ``None``.
 
-        Cancellation (``task.cancel()``, ``asyncio.wait_for`` timing out): an offer the
-        stage has not taken yet is withdrawn (its element never enters the stream, it
-        no longer counts against ``max_concurrent_offers`` and no longer holds up
-        ``complete()``) and raises ``CancelledError``. An offer the stage already
-        settled when the cancellation arrives (in the same event-loop turn) returns its
-        result (or raises its error) instead: its element's fate is decided and must
-        be known. So ``CancelledError`` / ``TimeoutError`` from an offer always means
-        the element is not in the stream, and a retry neither loses nor duplicates it
-        (``asyncio.wait_for`` returns the result when the offer settled together with
-        the timeout). The cancellation request is then consumed by the offer.
+        The element enters the stream only in the offering task's own turn: at once if
+        there is room, else the stage reserves room for the waiting offer and wakes it,
+        and the offer hands its element over when it resumes. Cancellation
+        (``task.cancel()``, ``asyncio.wait_for`` timing out) always raises
+        ``CancelledError`` and the element is then never in the stream: a waiting offer
+        is withdrawn (it no longer counts against ``max_concurrent_offers`` and no
+        longer holds up ``complete()``), a woken one releases its reserved room to the
+        next waiting offer (also when the cancellation arrives in the same event-loop
+        turn as the wake-up). So a ``TimeoutError`` from ``wait_for(queue.offer(x), t)``
+        means ``x`` is not in the stream, and a retry neither loses nor duplicates it.
         """
         if elem is None:
             raise TypeError("Source.queue: cannot offer None (elements must not be None)")
@@ -141,32 +141,29 @@ class SourceQueue:
             if t is _CLOSED:
                 return QueueOfferResult.queue_closed
             raise t
+        if self._completing:
+            return QueueOfferResult.dropped
         op = _Offer(elem)
-        # Fast path: an idle island runs the callback inline and settles the offer now.
-        self._offer_cb.invoke(op)
-        if not op.done:
-            fut: asyncio.Future[QueueOfferResult] = self._logic.materializer.loop.create_future()
-            op.future = fut
-            self._waiting.add(op)
-            try:
-                return await fut
-            except asyncio.CancelledError:
-                if not op.done:
-                    # Not taken yet: withdrawn (the stage skips it), the caller is told so.
-                    op.cancelled = True
-                    self._waiting.discard(op)
-                    if self._terminal is None:
-                        self._control_cb.invoke(("withdraw", op))
-                    raise
-                # Settled before the cancellation reached this task: the element's fate
-                # is decided, so report it instead of raising (no loss, no duplicate).
-        if op.error is not None:
-            raise op.error
-        assert op.result is not None
-        return op.result
+        # Decided now, in this task's turn: in (enqueued), out (dropped), or waits.
+        result = self._logic.accept(op)
+        if result is not None:
+            return result
+        fut: asyncio.Future[Any] = self._logic.materializer.loop.create_future()
+        op.future = fut
+        try:
+            r = await fut
+        except asyncio.CancelledError:
+            if op.granted:
+                self._release(op)  # woken, element not handed over: the room goes on
+            elif not op.done:
+                self._withdraw(op)  # still waiting: it leaves the line
+            raise
+        if r is _GRANTED:
+            return self._commit(op)
+        return r  # type: ignore[no-any-return]
 
     def complete(self) -> None:
-        """Complete the stream once the buffered (and pending) elements were emitted;
+        """Complete the stream once the buffered (and waiting) elements were emitted;
         later offers return ``dropped`` while those are emitted (as Akka's
         ``QueueSource``), ``queue_closed`` once the stream completed."""
         if self._terminal is None and not self._completing:
@@ -183,20 +180,56 @@ class SourceQueue:
         """Wait until the stream stopped: ``Done``, or raises the stream's failure."""
         return await asyncio.shield(self._completion)
 
+    def _commit(self, op: _Offer) -> QueueOfferResult:
+        # A woken offer resumed normally: its element goes into the room reserved for it.
+        op.granted = False
+        t = self._terminal
+        if t is not None:  # the stream stopped in between: the element did not get in
+            if t is _CLOSED:
+                return QueueOfferResult.queue_closed
+            raise t
+        logic = self._logic
+        logic.reserved -= 1
+        logic.buf.append(op.elem)
+        if logic.pending:
+            logic._grant()  # an offer made meanwhile waited behind this one
+        if logic.demand:
+            self._kick_cb.invoke(None)
+        return QueueOfferResult.enqueued
+
+    def _release(self, op: _Offer) -> None:
+        op.granted = False
+        if self._terminal is None:
+            self._logic.reserved -= 1
+            self._control_cb.invoke(("release", None))
+
+    def _withdraw(self, op: _Offer) -> None:
+        pending = self._logic.pending
+        try:
+            pending.remove(op)
+        except ValueError:
+            pass  # skipped by the stage already (its future was cancelled)
+        if self._terminal is None:
+            self._control_cb.invoke(("withdraw", None))
+
+    def _grant(self, op: _Offer) -> bool:
+        fut = op.future
+        if fut is None or fut.done():
+            return False  # its task was cancelled: it withdraws itself
+        op.granted = True
+        fut.set_result(_GRANTED)
+        return True
+
     def _settle(
         self, op: _Offer, result: QueueOfferResult | None, error: BaseException | None
     ) -> None:
         op.done = True
-        op.result = result
-        op.error = error
         fut = op.future
-        if fut is not None:
-            self._waiting.discard(op)
-            if not fut.done():
-                if error is not None:
-                    fut.set_exception(error)
-                else:
-                    fut.set_result(result)  # type: ignore[arg-type]
+        if fut is not None and not fut.done():
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(result)
 
     def _closed(self, terminal: Any) -> None:
         if self._terminal is None:
@@ -204,7 +237,9 @@ class SourceQueue:
         t = self._terminal
         if t is not _CLOSED:
             observed(t)  # offer() raises it: not reported as an unobserved failure
-        for op in list(self._waiting):
+        pending = self._logic.pending
+        while pending:
+            op = pending.popleft()
             if t is _CLOSED:
                 self._settle(op, QueueOfferResult.queue_closed, None)
             else:
@@ -232,10 +267,9 @@ class QueueSource(GraphStageWithMaterializedValue[SourceShape[Any], SourceQueue]
     called, or on overflow with ``OverflowStrategy.fail``. Cancels: downstream
     cancellation closes the queue (later offers return ``queue_closed``).
 
-    A cancelled ``offer`` raises ``CancelledError`` only if its element was withdrawn
-    (never in the stream, no longer pending, no longer delaying completion); an offer
-    settled before its cancellation arrived returns its result (see
-    ``SourceQueue.offer``).
+    A waiting offer is woken once room is reserved for it and hands its element over
+    when it resumes; a cancelled ``offer`` always raises ``CancelledError`` and its
+    element is never in the stream (see ``SourceQueue.offer``).
     """
 
     name = "queue_source"
@@ -271,6 +305,10 @@ class QueueSource(GraphStageWithMaterializedValue[SourceShape[Any], SourceQueue]
 
 
 class _QueueSourceLogic(GraphStageLogic, OutHandler):
+    # The state is shared with ``SourceQueue``, whose tasks run on the same loop while the
+    # stage's handlers are not running: ``accept`` (an offer's decision), ``_commit`` (a
+    # woken offer's element) and the release / withdrawal of a cancelled offer change it
+    # in the offering task's own turn; pushes happen in the stage (``on_kick``).
     def __init__(
         self, shape: SourceShape[Any], size: int, strategy: OverflowStrategy, max_offers: int
     ) -> None:
@@ -280,65 +318,62 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
         self.size = size
         self.strategy = strategy
         self.max_offers = max_offers
+        # Elements accepted and not pushed yet: at most ``size``, plus one for a pending
+        # demand (pushed by ``on_kick``); the room of granted offers is kept free.
         self.buf: deque[Any] = deque()
-        self.pending: deque[_Offer] = deque()  # offers waiting for room (backpressure)
+        self.pending: deque[_Offer] = deque()  # offers waiting for room, in order
+        self.reserved = 0  # rooms reserved for woken offers not handed over yet
+        self.demand = False  # downstream pulled and nothing was pushed yet
         self.completing = False
         self.queue: SourceQueue = None  # type: ignore[assignment]
 
-    # -- callbacks ----------------------------------------------------------------------------
-    def on_offer(self, op: _Offer) -> None:
-        if op.cancelled:
-            return
-        q = self.queue
-        if self.completing:
-            # complete() was called and buffered elements are still being emitted: as
-            # Akka's QueueSource (``terminating``), the offer is dropped, not refused.
-            q._settle(op, QueueOfferResult.dropped, None)
-            return
+    # -- from SourceQueue.offer (the offering task's turn) ------------------------------------
+    def accept(self, op: _Offer) -> QueueOfferResult | None:
+        """Decide ``op`` now: ``enqueued``, ``dropped``, ``None`` (it waits), or raise."""
         buf = self.buf
-        if not buf and self.is_available(self.out):
-            self.push(self.out, op.elem)
-            q._settle(op, QueueOfferResult.enqueued, None)
-            return
-        if len(buf) < self.size:
-            buf.append(op.elem)
-            q._settle(op, QueueOfferResult.enqueued, None)
-            return
-        s = self.strategy
         pending = self.pending
-        if pending:
-            self._purge()
-        room = len(pending) < self.max_offers
-        if room and (s is OverflowStrategy.backpressure or self.size == 0):
-            self.pending.append(op)  # waits for room (or, without a buffer, for demand)
-        elif s is OverflowStrategy.backpressure:
-            q._settle(op, None, self._too_many())
-        elif self.size == 0 and s in (OverflowStrategy.drop_head, OverflowStrategy.drop_buffer):
-            oldest = self._next_pending()
-            if oldest is not None:
-                q._settle(oldest, QueueOfferResult.dropped, None)
-            self.pending.append(op)
-        elif s is OverflowStrategy.drop_new or (self.size == 0 and s is not OverflowStrategy.fail):
-            q._settle(op, QueueOfferResult.dropped, None)
-        elif s is OverflowStrategy.drop_head:
-            buf.popleft()
+        if not pending and not self.reserved and len(buf) < self.size + self.demand:
             buf.append(op.elem)
-            q._settle(op, QueueOfferResult.enqueued, None)
+            if self.demand:
+                self.queue._kick_cb.invoke(None)  # inline when the island is idle
+            return QueueOfferResult.enqueued
+        # Full (or offers waiting before this one: they go first).
+        s = self.strategy
+        room = len(pending) < self.max_offers
+        if not room and any(p.future is not None and p.future.done() for p in pending):
+            # Offers cancelled in this turn (withdrawn when their tasks resume) do not count.
+            room = sum(p.future is None or not p.future.done() for p in pending) < self.max_offers
+        if room and (s is OverflowStrategy.backpressure or self.size == 0):
+            pending.append(op)  # waits for room (or, without a buffer, for demand)
+            return None
+        if s is OverflowStrategy.backpressure:
+            raise self._too_many()
+        if self.size == 0 and s in (OverflowStrategy.drop_head, OverflowStrategy.drop_buffer):
+            if pending:
+                self.queue._settle(pending.popleft(), QueueOfferResult.dropped, None)
+            pending.append(op)
+            return None
+        if s is OverflowStrategy.drop_new or (self.size == 0 and s is not OverflowStrategy.fail):
+            return QueueOfferResult.dropped
+        # A buffer (no offer waits under these strategies), full: its first element is
+        # on its way to a pending demand, if any, and is kept.
+        keep = 1 if self.demand else 0
+        if s is OverflowStrategy.drop_head:
+            del buf[keep]
         elif s is OverflowStrategy.drop_tail:
             buf.pop()
-            buf.append(op.elem)
-            q._settle(op, QueueOfferResult.enqueued, None)
         elif s is OverflowStrategy.drop_buffer:
-            buf.clear()
-            buf.append(op.elem)
-            q._settle(op, QueueOfferResult.enqueued, None)
+            while len(buf) > keep:
+                buf.pop()
         else:
             exc = BufferOverflowError(
                 f"[{self.stage_name}] Source.queue buffer overflow (max capacity was {self.size})"
             )
-            q._settle(op, None, exc)
             self.queue._closed(exc)
-            self.fail_stage(exc)
+            self.queue._control_cb.invoke(("fail", exc))
+            raise exc
+        buf.append(op.elem)
+        return QueueOfferResult.enqueued
 
     def _too_many(self) -> QueueConcurrencyError:
         return QueueConcurrencyError(
@@ -347,36 +382,44 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
             "offering again"
         )
 
+    # -- callbacks ----------------------------------------------------------------------------
+    def on_kick(self, _: Any) -> None:
+        # Elements were accepted while downstream waited: the first one goes down.
+        if self.demand and self.buf:
+            self.demand = False
+            self.push(self.out, self.buf.popleft())
+            self._maybe_complete()
+
     def on_control(self, cmd: tuple[str, Any]) -> None:
         kind, arg = cmd
         if kind == "complete":
             self.completing = True
             self._maybe_complete()
+        elif kind == "release":
+            # A woken offer was cancelled: its room goes to the next waiting offer.
+            self._grant()
+            self._maybe_complete()
         elif kind == "withdraw":
-            # A waiting offer was cancelled: it no longer holds up completion.
-            self._purge()
+            # A waiting offer was cancelled: it no longer holds up the next ones, nor
+            # completion.
+            self._grant()
             self._maybe_complete()
         else:
             self.queue._closed(arg)
             self.fail_stage(arg)
 
-    def _purge(self) -> None:
+    def _grant(self) -> None:
+        # Reserve room for waiting offers, in order, and wake them: each hands its
+        # element over when it resumes (``SourceQueue._commit``).
         pending = self.pending
-        if any(p.cancelled for p in pending):
-            live = [p for p in pending if not p.cancelled]
-            pending.clear()
-            pending.extend(live)
-
-    def _next_pending(self) -> _Offer | None:
-        pending = self.pending
-        while pending:
-            op = pending.popleft()
-            if not op.cancelled:
-                return op
-        return None
+        q = self.queue
+        cap = self.size + self.demand
+        while pending and len(self.buf) + self.reserved < cap:
+            if q._grant(pending.popleft()):
+                self.reserved += 1
 
     def _maybe_complete(self) -> None:
-        if self.completing and not self.buf and all(p.cancelled for p in self.pending):
+        if self.completing and not self.buf and not self.reserved and not self.pending:
             self.queue._closed(_CLOSED)
             self.complete_stage()
 
@@ -385,15 +428,9 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
         buf = self.buf
         if buf:
             self.push(self.out, buf.popleft())
-            op = self._next_pending()
-            if op is not None:
-                buf.append(op.elem)
-                self.queue._settle(op, QueueOfferResult.enqueued, None)
         else:
-            op = self._next_pending()
-            if op is not None:  # buffer_size 0: hand the waiting element over directly
-                self.push(self.out, op.elem)
-                self.queue._settle(op, QueueOfferResult.enqueued, None)
+            self.demand = True
+        self._grant()
         self._maybe_complete()
 
     def on_downstream_finish(self, cause: BaseException) -> None:
@@ -406,22 +443,22 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
     def post_stop(self) -> None:
         q = self.queue
         self.buf.clear()
-        self.pending.clear()
+        self.reserved = 0
         q._closed(abrupt_error(self.stage_name) if q._terminal is None else q._terminal)
 
 
 # ---------------------------------------------------------------------------------------------
 # Sink.queue
 # ---------------------------------------------------------------------------------------------
-class _Pull:
-    __slots__ = ("done", "value", "error", "future", "cancelled")
+_WOKEN: Any = object()  # a waiting pull's wake-up: an element is in the buffer for it
 
-    def __init__(self) -> None:
-        self.done = False
-        self.cancelled = False
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.future: asyncio.Future[Any] | None = None
+
+class _Pull:
+    __slots__ = ("future", "woken")
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self.future = future
+        self.woken = False  # woken for an element, not resumed yet
 
 
 class SinkQueue:
@@ -439,28 +476,26 @@ class SinkQueue:
 
     __slots__ = (
         "_logic",
-        "_pull_cb",
         "_demand_cb",
         "_cancel_cb",
         "_buf",
         "_terminal",
         "_waiting",
+        "_woken",
         "_max_pulls",
-        "_requeue_cb",
-        "_cancelled",
     )
 
     def __init__(self, logic: _QueueSinkLogic, max_pulls: int = 1) -> None:
         self._logic = logic
         self._max_pulls = max_pulls
-        self._pull_cb = logic.get_async_callback(logic.on_pull_request)
         self._demand_cb = logic.get_async_callback(logic.on_demand)
         self._cancel_cb = logic.get_async_callback(logic.on_cancel)
-        self._requeue_cb = logic.get_async_callback(logic.on_requeue)
-        self._cancelled = False  # cancel() was called: elements are discarded
+        # Elements received and not taken yet, in order: the first ``_woken`` are
+        # promised to the woken pulls (which take them when they resume).
         self._buf: deque[Any] = deque()
         self._terminal: Any = None  # None while running; _CLOSED or the failure afterwards
-        self._waiting: set[_Pull] = set()
+        self._waiting: deque[_Pull] = deque()  # pulls waiting for an element, in order
+        self._woken = 0
 
     async def pull(self) -> Any:
         """The next element; ``None`` when the stream completed (or was cancelled).
@@ -468,61 +503,73 @@ class SinkQueue:
         Raises the stream's failure (after the elements received before it), and
         ``QueueConcurrencyError`` when ``max_concurrent_pulls`` pulls already wait.
 
-        A cancelled pull (``task.cancel()``, ``asyncio.wait_for`` timing out) raises
-        ``CancelledError`` and loses no element: if the stage had already handed it an
-        element when the cancellation arrived (in the same event-loop turn), that
-        element goes back to the front of the queue and the next pull (or a pull still
-        waiting) gets it, in order.
+        An element leaves the queue only in the pulling task's own turn: a waiting pull
+        is woken when an element arrives and takes it when it resumes. A cancelled pull
+        (``task.cancel()``, ``asyncio.wait_for`` timing out) always raises
+        ``CancelledError`` and takes nothing, also when the cancellation arrives in the
+        same event-loop turn as the wake-up: the element stays first in the queue for
+        the next pull (or the next waiting one), before the end of the stream.
         """
         buf = self._buf
-        if buf:
-            x = buf.popleft()
-            if self._terminal is None:
-                self._demand_cb.invoke(None)
-            return x
+        if buf and not self._woken:
+            return self._take()
         t = self._terminal
-        if t is not None:
+        if t is not None and not buf:
             if t is _CLOSED:
                 return None
             raise t
-        if len(self._waiting) >= self._max_pulls:
-            raise QueueConcurrencyError(
-                f"Sink.queue: too many concurrent pulls (max_concurrent_pulls="
-                f"{self._max_pulls}): wait for a previous pull to be resolved before "
-                "pulling again"
-            )
-        op = _Pull()
-        self._pull_cb.invoke(op)
-        if not op.done:
-            fut: asyncio.Future[Any] = self._logic.materializer.loop.create_future()
-            op.future = fut
-            self._waiting.add(op)
-            try:
-                return await fut
-            except asyncio.CancelledError:
-                if not op.done:
-                    op.cancelled = True  # the stage skips it: its element goes to the next pull
-                elif op.error is None and op.value is not None and not self._cancelled:
-                    # Handed an element before the cancellation reached this task: give it
-                    # back, first in line (the stage passes it to a pull still waiting).
-                    self._buf.appendleft(op.value)
-                    if self._terminal is None:
-                        self._requeue_cb.invoke(None)
-                raise
-            finally:
-                self._waiting.discard(op)
-        if op.error is not None:
-            raise op.error
-        return op.value
+        waiting = self._waiting
+        if len(waiting) >= self._max_pulls:
+            waiting_live = sum(not w.future.done() for w in waiting)
+            if waiting_live >= self._max_pulls:
+                raise QueueConcurrencyError(
+                    f"Sink.queue: too many concurrent pulls (max_concurrent_pulls="
+                    f"{self._max_pulls}): wait for a previous pull to be resolved before "
+                    "pulling again"
+                )
+        op = _Pull(self._logic.materializer.loop.create_future())
+        waiting.append(op)
+        self._dispatch()  # woken at once if an element is not promised yet
+        try:
+            r = await op.future
+        except asyncio.CancelledError:
+            if op.woken:
+                # Woken, nothing taken: the element goes to the next pull (still first).
+                op.woken = False
+                self._woken -= 1
+                self._dispatch()
+            else:
+                try:
+                    waiting.remove(op)
+                except ValueError:
+                    pass  # settled with the end already
+            raise
+        if r is _WOKEN:
+            op.woken = False
+            self._woken -= 1
+            if buf:
+                return self._take()
+            t = self._terminal  # cancel() discarded the elements
+            if t is not _CLOSED:
+                raise t
+            return None
+        return r
+
+    def _take(self) -> Any:
+        x = self._buf.popleft()
+        if self._terminal is None:
+            self._demand_cb.invoke(None)
+        elif not self._buf:
+            self._dispatch()  # the last element was taken: the end for the others
+        return x
 
     def cancel(self) -> None:
         """Cancel the stream; later pulls return ``None``."""
         if self._terminal is None:
             self._terminal = _CLOSED
-            self._cancelled = True
             self._buf.clear()
             self._cancel_cb.invoke(None)
-            self._closed(_CLOSED)
+            self._dispatch()
 
     def __aiter__(self) -> SinkQueue:
         return self
@@ -533,30 +580,34 @@ class SinkQueue:
             raise StopAsyncIteration
         return x
 
-    def _settle(self, op: _Pull, value: Any, error: BaseException | None) -> None:
-        op.done = True
-        op.value = value
-        op.error = error
-        fut = op.future
-        if fut is not None:
-            self._waiting.discard(op)
-            if not fut.done():
-                if error is not None:
-                    fut.set_exception(error)
-                else:
-                    fut.set_result(value)
+    def _dispatch(self) -> None:
+        # Wake waiting pulls, in order, for the elements not promised yet; once the
+        # stream ended and every element was taken, the others get the end.
+        waiting = self._waiting
+        buf = self._buf
+        while waiting and self._woken < len(buf):
+            op = waiting.popleft()
+            if not op.future.done():  # else its task was cancelled: it left
+                op.woken = True
+                self._woken += 1
+                op.future.set_result(_WOKEN)
+        t = self._terminal
+        if t is not None and not buf:
+            while waiting:
+                fut = waiting.popleft().future
+                if not fut.done():
+                    if t is _CLOSED:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(t)
 
-    def _closed(self, terminal: Any) -> None:
+    def _end(self, terminal: Any) -> None:
         if self._terminal is None:
             self._terminal = terminal
         t = self._terminal
         if t is not _CLOSED:
             observed(t)  # pull() raises it: not reported as an unobserved failure
-        for op in list(self._waiting):
-            if t is _CLOSED:
-                self._settle(op, None, None)
-            else:
-                self._settle(op, None, t)
+        self._dispatch()
 
 
 class QueueSink(GraphStageWithMaterializedValue[SinkShape[Any], SinkQueue]):
@@ -567,8 +618,8 @@ class QueueSink(GraphStageWithMaterializedValue[SinkShape[Any], SinkQueue]):
     once upstream completed and the buffer is empty. Fails: ``pull`` raises upstream's
     failure after the buffered elements. Cancels when ``cancel()`` is called.
 
-    A cancelled ``pull`` loses no element: one already handed to it goes back to the
-    front of the queue (see ``SinkQueue.pull``).
+    An element leaves the buffer only when a pull takes it in its own task's turn, so a
+    cancelled ``pull`` takes nothing and loses no element (see ``SinkQueue.pull``).
     """
 
     name = "queue_sink"
@@ -595,7 +646,6 @@ class _QueueSinkLogic(GraphStageLogic, InHandler):
         self.in_: Inlet[Any] = shape.in_
         self.set_handler(self.in_, self)
         self.prefetch = prefetch
-        self.waiting: deque[_Pull] = deque()
         self.queue: SinkQueue = None  # type: ignore[assignment]
 
     def pre_start(self) -> None:
@@ -605,84 +655,31 @@ class _QueueSinkLogic(GraphStageLogic, InHandler):
         if len(self.queue._buf) < self.prefetch:
             self.try_pull(self.in_)
 
-    def _next_waiter(self) -> _Pull | None:
-        waiting = self.waiting
-        while waiting:
-            op = waiting.popleft()
-            if not op.cancelled:
-                return op
-        return None
-
-    def on_pull_request(self, op: _Pull) -> None:
-        if op.cancelled:
-            return
-        q = self.queue
-        if q._buf:
-            q._settle(op, q._buf.popleft(), None)
-            self._more()
-        else:
-            waiting = self.waiting
-            if waiting and any(w.cancelled for w in waiting):
-                live = [w for w in waiting if not w.cancelled]  # bounded: drop cancelled
-                waiting.clear()
-                waiting.extend(live)
-            waiting.append(op)
-            self._more()
-
     def on_demand(self, _: Any) -> None:
         self._more()
-
-    def _deliver(self) -> None:
-        # Buffered elements go to waiting pulls first, in order.
-        q = self.queue
-        buf = q._buf
-        while buf:
-            op = self._next_waiter()
-            if op is None:
-                break
-            q._settle(op, buf.popleft(), None)
-
-    def on_requeue(self, _: Any) -> None:
-        # A cancelled pull gave its element back to the front of the buffer.
-        self._deliver()
 
     def on_cancel(self, _: Any) -> None:
         self.complete_stage()
 
     def on_push(self) -> None:
-        x = self.grab(self.in_)
         q = self.queue
-        if q._buf:  # an element given back by a cancelled pull goes first
-            q._buf.append(x)
-            self._deliver()
-        else:
-            op = self._next_waiter()
-            if op is not None:
-                q._settle(op, x, None)
-            else:
-                q._buf.append(x)
+        x = self.grab(self.in_)
+        if q._terminal is not None:
+            return  # cancel() was called: elements are discarded
+        q._buf.append(x)
+        q._dispatch()
         self._more()
 
-    def _finish(self, terminal: Any) -> None:
-        q = self.queue
-        if q._terminal is None:
-            q._terminal = terminal
-        t = q._terminal
-        while self.waiting:
-            op = self.waiting.popleft()
-            q._settle(op, None, None if t is _CLOSED else t)
-
     def on_upstream_finish(self) -> None:
-        self._finish(_CLOSED)
+        self.queue._end(_CLOSED)
         self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self._finish(exc)
+        self.queue._end(exc)
         self.fail_stage(exc)
 
     def _on_abort(self, exc: BaseException) -> None:
-        self._finish(exc)
+        self.queue._end(exc)
 
     def post_stop(self) -> None:
-        self._finish(abrupt_error(self.stage_name))
-        self.queue._closed(self.queue._terminal)
+        self.queue._end(abrupt_error(self.stage_name))
