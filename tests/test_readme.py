@@ -200,3 +200,18 @@ def test_a_failing_block_is_reported_by_its_place(tmp_path: Path) -> None:
         "exited with status 3"
     )
     assert "partial" in message
+
+
+def test_the_contents_list_every_section_in_order() -> None:
+    """The Contents list at the top links every ``##`` section, in order (GitHub's
+    anchors: lower case, punctuation dropped, spaces as hyphens)."""
+    text = README.read_text(encoding="utf-8")
+    heads = [ln[3:].strip() for ln in text.splitlines() if ln.startswith("## ")]
+    assert heads[0] == "Contents"
+    contents = text.split("## Contents\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^- \[(.+)\]\(#([\w-]+)\)$", contents, flags=re.MULTILINE)
+
+    def anchor(h: str) -> str:
+        return re.sub(r"[^\w\- ]", "", h.lower().replace("`", "")).replace(" ", "-")
+
+    assert listed == [(h, anchor(h)) for h in heads[1:]]
