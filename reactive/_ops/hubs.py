@@ -49,9 +49,10 @@ class MergeHubDrainingControl:
         self._hub = hub
 
     def drain_and_complete(self) -> None:
-        """Put the hub in draining mode: every producer attaching from now on is
+        """Put the hub in draining mode: every producer materialized from now on is
         cancelled at once, and the hub's Source completes as soon as the producers
-        attached now have all finished (completed, failed or cancelled) and their
+        materialized before (their ``run()`` returned, even if their stream has not
+        started yet) have all finished (completed, failed or cancelled) and their
         elements were emitted. Further calls do nothing. Call it on the hub's event loop.
         """
         hub = self._hub
@@ -97,6 +98,9 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
         # Draining (``MergeHubDrainingControl.drain_and_complete``): new producers are
         # refused, and the hub completes once the attached ones are done and emitted.
         self.draining = False
+        # Producers materialized (their run() returned) but not started yet: a drain
+        # waits for them, since their user sees them attached.
+        self.starting = 0
 
     def on_event(self, ev: tuple[str, Any, Any]) -> None:
         kind, producer, x = ev
@@ -113,7 +117,7 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
     def _maybe_drained(self) -> None:
         # A producer's "done" comes through the same callback after its elements, so no
         # producer left means nothing more will come: complete once the queue is emitted.
-        if self.draining and not self.producers and not self.queue:
+        if self.draining and not self.producers and not self.queue and not self.starting:
             self.complete_stage()
 
     def _credit(self, producer: _MergeHubProducerLogic) -> None:
@@ -158,10 +162,17 @@ class _MergeHubProducerLogic(GraphStageLogic, InHandler):
         self.consumed = 0  # maintained by the hub: elements emitted since the last credit
         self.credit_cb = self.get_async_callback(self.on_credit)
         self.cancel_cb = self.get_async_callback(self.on_hub_closed)
+        # Admitted when materialized before a drain began: its island starts a few loop
+        # turns after its run() returned, and it must not be refused for that.
+        self.admitted = not (hub._stopped or hub.draining)
+        if self.admitted:
+            hub.starting += 1
 
     def pre_start(self) -> None:
         hub = self.hub
-        if hub._stopped or hub.draining:
+        if self.admitted:
+            hub.starting -= 1
+        if hub._stopped or not self.admitted:
             self.cancel(self.in_)  # the hub closed, or drains: it takes no new producer
             return
         hub.producers.add(self)

@@ -55,7 +55,7 @@ async def _collect() -> None:
     # an unobserved failure is reported when its last promise is collected.
     # Under load a worker thread's answer (opening a file) can take longer than a few
     # loop turns: give it time, collecting as we go.
-    for _ in range(10):
+    for _ in range(3):
         await asyncio.sleep(0.01)
         gc.collect()
 

@@ -5,6 +5,7 @@ the attached ones finished)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -215,3 +216,16 @@ async def test_plain_source_still_materializes_a_sink(materializer: Materializer
     Source.single(1).run_with(sink, materializer)
     assert await out.request_next() == 1
     out.cancel()
+
+
+async def test_a_producer_run_before_the_drain_but_not_started_yet_goes_on(
+    materializer: Materializer,
+) -> None:
+    # run() returned: its user sees it attached, though its stream starts a few loop
+    # turns later. It was refused (and its elements lost) when the drain came first.
+    (sink, control), out = (
+        MergeHub.source_with_draining().to_mat(Sink.seq(), Keep.both).run(materializer)
+    )
+    Source.from_iterable([1, 2, 3]).run_with(sink, materializer)
+    control.drain_and_complete()
+    assert await asyncio.wait_for(out, 3.0) == [1, 2, 3]
