@@ -8,7 +8,11 @@ cluster ``KAFKA_BOOTSTRAP_SERVERS`` already names), so blocks cannot see each ot
 topics. A failure names the block: its line in README.md, the heading it is under and its
 first line, with the program's output.
 
-Output shown in the README belongs in ```text blocks, commands in ```bash blocks.
+Output shown in the README belongs in ```text blocks, commands in ```bash blocks. A
+```text block right after a ```python block (blank lines between at most) is what that
+program prints: its stdout must equal it, except that a line ``...`` stands for any lines
+(none or more). Output that changes from run to run (rates, counts of a timed run) goes in
+a ```text varies block, which is shown and not compared.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class Block:
     heading: str
     """The last heading above it."""
     code: str
+    expected: str | None = None
+    """The ```text block right after it (what it prints), if any and not ``varies``."""
 
     @property
     def first_line(self) -> str:
@@ -93,8 +99,51 @@ def python_blocks(text: str) -> list[Block]:
         if match["info"].lower() in _PYTHON:
             indent = len(match["indent"])
             code = "\n".join(ln[indent:] if ln[:indent].isspace() else ln for ln in body)
-            blocks.append(Block(start + 1, heading, code + "\n"))
+            blocks.append(Block(start + 1, heading, code + "\n", _output_after(lines, i)))
     return blocks
+
+
+def _output_after(lines: list[str], i: int) -> str | None:
+    """The body of a ```text block starting at line ``i`` (after blank lines), unless it
+    is marked ``varies``."""
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i == len(lines) or lines[i].strip().split() != ["```text"]:
+        return None
+    end = i + 1
+    while end < len(lines) and not lines[end].strip().startswith("```"):
+        end += 1
+    return "\n".join(lines[i + 1 : end])
+
+
+def output_matches(expected: str, got: str) -> bool:
+    """``got`` (a program's stdout) is ``expected`` line by line, trailing spaces and
+    blank ends aside; a line ``...`` in ``expected`` stands for any lines."""
+    want = [ln.rstrip() for ln in expected.strip("\n").splitlines()]
+    have = [ln.rstrip() for ln in got.strip("\n").splitlines()]
+    segments: list[list[str]] = [[]]
+    for ln in want:
+        if ln == "...":
+            segments.append([])
+        else:
+            segments[-1].append(ln)
+    if len(segments) == 1:
+        return have == want
+    first, *middle, last = segments
+    if have[: len(first)] != first:
+        return False
+    pos, end = len(first), len(have) - len(last)
+    if end < pos or have[end:] != last:
+        return False
+    for seg in middle:  # each in order, at its first place after the previous one
+        k = next(
+            (k for k in range(pos, end - len(seg) + 1) if have[k : k + len(seg)] == seg),
+            None,
+        )
+        if k is None:
+            return False
+        pos = k + len(seg)
+    return True
 
 
 BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
@@ -143,6 +192,8 @@ def run_block(block: Block, directory: Path, servers: str | None) -> None:
     for sign in ("was never awaited", "exception was never retrieved"):
         if sign in proc.stderr:
             problems.append(f"printed {sign!r}")
+    if block.expected is not None and not output_matches(block.expected, proc.stdout):
+        problems.append(f"printed other than its ```text block:\n{block.expected}\n")
     if problems:
         pytest.fail(
             f"{block.describe()} {', '.join(problems)}\n"
@@ -215,3 +266,15 @@ def test_the_contents_list_every_section_in_order() -> None:
         return re.sub(r"[^\w\- ]", "", h.lower().replace("`", "")).replace(" ", "-")
 
     assert listed == [(h, anchor(h)) for h in heads[1:]]
+
+
+def test_output_matching() -> None:
+    assert output_matches("a\nb", "a  \nb\n")
+    assert not output_matches("a\nb", "a\nc\n")
+    assert output_matches("a\n...\nz", "a\nb\nc\nz\n")
+    assert output_matches("a\n...\nz", "a\nz\n")
+    assert not output_matches("a\n...\nz", "a\nb\n")
+    blocks = python_blocks("```python\nprint(1)\n```\n\n```text\n1\n```\n")
+    assert blocks[0].expected == "1"
+    varies = python_blocks("```python\nprint(1)\n```\n```text varies\n2\n```\n")
+    assert varies[0].expected is None
