@@ -100,7 +100,7 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
         self.draining = False
         # Producers materialized (their run() returned) but not started yet: a drain
         # waits for them, since their user sees them attached.
-        self.starting = 0
+        self.starting: set[_MergeHubProducerLogic] = set()
 
     def on_event(self, ev: tuple[str, Any, Any]) -> None:
         kind, producer, x = ev
@@ -117,8 +117,17 @@ class _MergeHubLogic(GraphStageLogic, OutHandler):
     def _maybe_drained(self) -> None:
         # A producer's "done" comes through the same callback after its elements, so no
         # producer left means nothing more will come: complete once the queue is emitted.
-        if self.draining and not self.producers and not self.queue and not self.starting:
-            self.complete_stage()
+        if not self.draining or self.producers or self.queue:
+            return
+        if self.starting:
+            # One whose graph failed to materialize never starts (its island was never
+            # started; materializing is synchronous, so this is not one in progress).
+            self.starting = {
+                p for p in self.starting if p._island is not None and p._island.task is not None
+            }
+            if self.starting:
+                return
+        self.complete_stage()
 
     def _credit(self, producer: _MergeHubProducerLogic) -> None:
         producer.consumed += 1
@@ -166,12 +175,11 @@ class _MergeHubProducerLogic(GraphStageLogic, InHandler):
         # turns after its run() returned, and it must not be refused for that.
         self.admitted = not (hub._stopped or hub.draining)
         if self.admitted:
-            hub.starting += 1
+            hub.starting.add(self)
 
     def pre_start(self) -> None:
         hub = self.hub
-        if self.admitted:
-            hub.starting -= 1
+        hub.starting.discard(self)
         if hub._stopped or not self.admitted:
             self.cancel(self.in_)  # the hub closed, or drains: it takes no new producer
             return
@@ -199,6 +207,8 @@ class _MergeHubProducerLogic(GraphStageLogic, InHandler):
         self.complete_stage()  # a failed producer just detaches; the hub does not fail
 
     def post_stop(self) -> None:
+        # Also when stopped before it started (its materializer shut down first).
+        self.hub.starting.discard(self)
         self.hub.cb.invoke(("done", self, None))
 
 

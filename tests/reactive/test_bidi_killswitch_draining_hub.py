@@ -229,3 +229,26 @@ async def test_a_producer_run_before_the_drain_but_not_started_yet_goes_on(
     Source.from_iterable([1, 2, 3]).run_with(sink, materializer)
     control.drain_and_complete()
     assert await asyncio.wait_for(out, 3.0) == [1, 2, 3]
+
+
+async def test_a_drain_does_not_wait_for_a_producer_that_never_starts(
+    materializer: Materializer,
+) -> None:
+    # Its graph failed to materialize (after its logic was made), or its materializer
+    # shut down before it started: the drain waited for it forever.
+    (sink, control), out = (
+        MergeHub.source_with_draining().to_mat(Sink.seq(), Keep.both).run(materializer)
+    )
+
+    def broken(_: Any) -> Any:
+        raise Boom("materialization")
+
+    with pytest.raises(Boom):
+        Source.single(1).to_mat(sink, Keep.right).map_materialized_value(broken).run(
+            materializer
+        )
+    other = Materializer()
+    Source.single(2).run_with(sink, other)
+    await other.shutdown()
+    control.drain_and_complete()
+    assert await asyncio.wait_for(out, 3.0) == []
