@@ -654,6 +654,11 @@ class _Fuser:
         )
         stage = FusedChain(ops)
         eff = mods[0][1]
+        first = ops[0][1]
+        if first.get("input_buffer") != eff.get("input_buffer"):
+            # An input_buffer set on the first operator itself sizes the boundary into the
+            # chain, as it does for the operator alone (visit_atomic, the lone path).
+            eff = eff & Attributes({"input_buffer": first.get("input_buffer")})
         logic, _ = stage.create_logic_and_materialized_value(eff)
         ctx.register(logic, eff, island, stage)
         logic._stage_name = "+".join(str(a.get("name") or spec.kind) for spec, a in ops)
