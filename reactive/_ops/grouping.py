@@ -476,6 +476,11 @@ class _GroupedAdjacentByLogic(FlowLogic):
         k = self.f(x)
         if k is None:
             raise ValueError(f"[{self._stage_name}] the key of element {x!r} is None")
+        if cost is not None and not self.buf and w >= self.max_weight:
+            # As Pekko's: an element as heavy as the limit, with no group open, is a group
+            # of its own (a weightless element after it does not join it).
+            self.push(self.out, [x])
+            return
         closes = bool(self.buf) and (
             k != self.key or (cost is not None and self.total + w > self.max_weight)
         )

@@ -110,6 +110,15 @@ class TestGroupedAdjacentByWeighted:
         )
         assert await seq(src, materializer) == [[1], [10], [1]]
 
+    async def test_an_element_as_heavy_as_the_limit_opening_a_group_is_one_alone(
+        self, materializer: Materializer
+    ) -> None:
+        # Pekko's shouldPushDirectly: a weightless element after it does not join it.
+        src = Source.from_iterable([4, 0, 1]).grouped_adjacent_by_weighted(
+            lambda x: "k", 4, lambda x: x
+        )
+        assert await seq(src, materializer) == [[4], [0, 1]]
+
     async def test_zero_weights_never_close_a_group(self, materializer: Materializer) -> None:
         src = Source.from_iterable(range(5)).grouped_adjacent_by_weighted(
             lambda x: "k", 1, lambda x: 0
