@@ -187,7 +187,9 @@ class Source(FlowOps[Out, Mat]):
     # -- factories -----------------------------------------------------------------------------
     @staticmethod
     def from_iterable(iterable: Iterable[T]) -> Source[T, NotUsedType]:
-        """The elements of ``iterable``; a fresh iterator per run.
+        """The elements of ``iterable``; a fresh iterator per run. An iterator (a
+        generator, say) is read once: a second run gets what earlier runs left, and says
+        so in a WARNING.
 
         Emits when downstream pulls (the next element). Completes when the iterator is
         exhausted (right after the last element: it looks one ahead). Fails when iterating
@@ -335,7 +337,7 @@ class Source(FlowOps[Out, Mat]):
         """
         from .._ops.fan_in import ZipN
 
-        srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in sources]
+        srcs = _sources_of("Source.zip_n(sources)", sources)
         if not srcs:
             return cast("Source[list[T], NotUsedType]", Source.empty())
         if len(srcs) == 1:
@@ -356,7 +358,7 @@ class Source(FlowOps[Out, Mat]):
         from .._ops.fan_in import ZipWithN
 
         check("Source.zip_with_n(f, sources)", fn(f))
-        srcs: list[Source[Any, Any]] = [Source(_module_of(s)) for s in sources]
+        srcs = _sources_of("Source.zip_with_n(f, sources)", sources)
         if not srcs:
             return cast("Source[U, NotUsedType]", Source.empty())
         if len(srcs) == 1:
@@ -1238,3 +1240,19 @@ def bidi_join_module(
     return CompositeModule(
         FlowShape(i, o), [bidi, flow], wires, exposed, lambda m: combine(m[0], m[1])
     )
+
+
+def _sources_of(signature: str, sources: Any) -> list[Source[Any, Any]]:
+    """The sources of an n-ary factory, each checked to be a Source (named in errors)."""
+    if isinstance(sources, (Graph, str, bytes)) or not isinstance(sources, Iterable):
+        raise TypeError(
+            f"{signature}: sources must be an iterable of Sources, got "
+            f"{type(sources).__name__} {sources!r}"
+        )
+    out: list[Source[Any, Any]] = []
+    for k, s in enumerate(sources):
+        m = _module_of(s, f"{signature}: source {k}")
+        if len(m.shape.outlets) != 1 or m.shape.inlets:
+            raise IllegalGraphError(f"{signature}: source {k} must be a Source, got {m.shape!r}")
+        out.append(Source(m))
+    return out

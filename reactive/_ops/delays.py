@@ -34,6 +34,8 @@ def _seconds(signature: str, name: str, value: Any, *, positive: bool = False) -
     if math.isnan(v) or v < 0 or (positive and v == 0):
         bound = ">" if positive else ">="
         raise ValueError(f"{signature}: {name} must be {bound} 0, got {value!r}")
+    if math.isinf(v):
+        raise ValueError(f"{signature}: {name} must be a finite number of seconds, got {v!r}")
     return v
 
 
@@ -149,6 +151,11 @@ class DelayWith(Delay):
             raise TypeError(
                 "delay_with(strategy_supplier, ...): strategy_supplier must be callable, "
                 f"got {strategy_supplier!r}"
+            )
+        if not isinstance(strategy, OverflowStrategy):
+            raise TypeError(
+                "delay_with(strategy_supplier, overflow_strategy): overflow_strategy must be "
+                f"an OverflowStrategy, got {type(strategy).__name__} {strategy!r}"
             )
         super().__init__(0.0, strategy, buffer_size)
         self.supplier = strategy_supplier
