@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,7 +26,7 @@ from .asyncsupport import AwaitingLogicMixin, call_cancelled
 from .sinks import new_promise
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
+    from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 
 _END: Any = object()
 
@@ -60,9 +62,23 @@ class IterableSource(SourceStage):
     def __init__(self, iterable: Iterable[Any]) -> None:
         super().__init__()
         self.iterable = iterable
+        self.runs = 0
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _IterableLogic(self.shape, self.iterable)
+        it = self.iterable
+        if isinstance(it, Iterator):
+            self.runs += 1
+            if self.runs > 1:
+                # Not silent: an iterator (a generator, say) is read once, so this run
+                # gets only what earlier runs left (often nothing).
+                logging.getLogger("reactive").warning(
+                    "[%s] Source.from_iterable runs again on the same iterator (%s): an "
+                    "iterator is read once, so this run gets what the earlier runs left; "
+                    "give an iterable (a list, a range) or build the Source for each run",
+                    attributes.get("name") or self.name,
+                    type(it).__name__,
+                )
+        return _IterableLogic(self.shape, it)
 
 
 def _none_index(xs: list[Any]) -> int:

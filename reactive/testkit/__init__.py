@@ -628,7 +628,12 @@ class PublisherProbe(_ProbeBase):
         return self
 
     def send_error(self, exc: BaseException) -> PublisherProbe:
-        """Fail the stream with ``exc``."""
+        """Fail the stream with ``exc``. The failure travels out of band: elements sent
+        before it and still waiting for demand are dropped. (Akka's ``sendNext`` waits
+        for demand, so there none can be waiting; here ``send_next`` does not wait: to
+        have them delivered first, ``await expect_request()`` before sending, or before
+        the error. Sent before the stream started, with downstream's request still on
+        its way, they are dropped too.)"""
         self._send("error", exc)
         return self
 
