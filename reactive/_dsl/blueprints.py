@@ -1197,6 +1197,11 @@ class RunnableGraph(Graph, Generic[Mat]):
         """
         from .._impl.materializer import Materializer as _M
 
+        if materializer is not None and not isinstance(materializer, _M):
+            raise TypeError(
+                f"run(materializer): a Materializer or None, got "
+                f"{type(materializer).__name__} {materializer!r}"
+            )
         mat = materializer if materializer is not None else _M.default()
         value: Mat = mat.materialize(self.module)  # (the materializer is untyped here)
         return value

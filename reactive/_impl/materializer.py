@@ -148,7 +148,13 @@ class Materializer:
     @staticmethod
     def default() -> Materializer:
         """The default materializer of the running event loop."""
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "no running event loop: run a stream (run(), run_with(), ...) from async "
+                "code (inside asyncio.run(...)), or pass a Materializer made there"
+            ) from None
         mat = _defaults.get(loop)
         if mat is None or mat._shutdown:
             mat = Materializer(name="default")
