@@ -244,9 +244,7 @@ async def test_a_drain_does_not_wait_for_a_producer_that_never_starts(
         raise Boom("materialization")
 
     with pytest.raises(Boom):
-        Source.single(1).to_mat(sink, Keep.right).map_materialized_value(broken).run(
-            materializer
-        )
+        Source.single(1).to_mat(sink, Keep.right).map_materialized_value(broken).run(materializer)
     other = Materializer()
     Source.single(2).run_with(sink, other)
     await other.shutdown()
