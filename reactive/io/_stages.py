@@ -5,9 +5,12 @@ The errors of ``reactive.io`` are defined in ``reactive/io/errors.py``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..stage import FlowShape, GraphStage, GraphStageLogic, InHandler, Inlet, OutHandler, Outlet
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = [
     "ByteFlowStage",
@@ -52,3 +55,13 @@ def require_positive_int(op: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{op}: {name} must be a positive int, got {value!r}")
     return value
+
+
+async def outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    """``(True, result)`` or ``(False, exception)`` of awaiting ``make()``: a task running
+    it never ends in an exception nobody retrieves. It takes a factory: a task cancelled
+    before it ran leaves no coroutine un-awaited."""
+    try:
+        return True, await make()
+    except Exception as e:
+        return False, e

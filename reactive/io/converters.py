@@ -42,6 +42,7 @@ from ..stage import (
     SinkShape,
     SourceShape,
 )
+from ._stages import outcome as _outcome
 from ._stages import require_bytes, require_positive_int
 from .errors import IOOperationIncompleteError, IOStreamError
 from .files import IOResult, _anyio
@@ -52,13 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["StreamConverters"]
 
 _CLOSING: set[asyncio.Task[Any]] = set()
-
-
-async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
-    try:
-        return True, await make()
-    except Exception as e:
-        return False, e
 
 
 def _aclose_later(stream: Any) -> None:

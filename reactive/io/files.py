@@ -37,6 +37,7 @@ from ..stage import (
     SinkShape,
     SourceShape,
 )
+from ._stages import outcome as _outcome
 from ._stages import require_bytes, require_positive_int
 from .errors import IOOperationIncompleteError
 
@@ -159,13 +160,6 @@ class _FileLogic(GraphStageLogic):
     def _stop_failure(self) -> BaseException | None:
         """What the result fails with once the stage stopped (None: it succeeds)."""
         return self.failure
-
-
-async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
-    try:
-        return True, await make()
-    except Exception as e:
-        return False, e
 
 
 async def _wait_for(call: asyncio.Task[Any]) -> None:

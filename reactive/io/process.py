@@ -24,6 +24,7 @@ from ..stage import (
     OutHandler,
     Outlet,
 )
+from ._stages import outcome as _outcome
 from ._stages import require_bytes
 from .errors import IOStreamError, ProcessFailedError
 from .files import _anyio
@@ -40,13 +41,6 @@ class ProcessResult:
 
     returncode: int
     stderr: bytes
-
-
-async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
-    try:
-        return True, await make()
-    except Exception as e:
-        return False, e
 
 
 class SubprocessStage(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[ProcessResult]"]):

@@ -55,6 +55,7 @@ from ..stage import (
     SubscriptionWithCancelError,
     TimerGraphStageLogic,
 )
+from ._stages import outcome as _outcome
 from ._stages import require_bytes
 from .errors import BindFailedError, StreamTcpError
 from .files import _anyio
@@ -152,14 +153,6 @@ class IncomingConnection:
 
 def _addr(a: Any) -> tuple[Any, ...]:
     return tuple(a) if isinstance(a, tuple | list) else (a,)
-
-
-async def _outcome(make: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
-    # Takes a factory: a task cancelled before it ran leaves no coroutine un-awaited.
-    try:
-        return True, await make()
-    except Exception as e:
-        return False, e
 
 
 def _pause_reading(stream: Any) -> None:
