@@ -45,7 +45,7 @@ from ..stage import (
 from ._stages import outcome as _outcome
 from ._stages import require_bytes, require_positive_int
 from .errors import IOOperationIncompleteError, IOStreamError
-from .files import IOResult, _anyio
+from .files import IOResult, _anyio, _WorkerCalls
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -233,7 +233,7 @@ class _SendLogic(_OneCallLogic, InHandler):
 
 
 # -- blocking file-like objects, called in worker threads ---------------------------------
-class _WorkerCallLogic(GraphStageLogic):
+class _WorkerCallLogic(_WorkerCalls):
     """One blocking call on the file-like object at a time, in an anyio worker thread;
     its outcome comes back inside the stage through an async callback. When the stage
     stops, a task (which a materializer shutdown waits for, up to its
@@ -251,11 +251,7 @@ class _WorkerCallLogic(GraphStageLogic):
         self.promise = promise
         self.stream: Any = None  # the object, once create() returned
         self.created: Any = None  # set by the worker thread: closed even if the stage stopped
-        self.task: asyncio.Task[Any] | None = None
         self.count = 0
-        self.failure: BaseException | None = None  # why the stage failed (or aborted)
-        self.then: Callable[[Any], None] = lambda _: None
-        self.done_cb = self.get_async_callback(self._on_done)
 
     def _open(self, need: str) -> None:
         def open_() -> Any:
@@ -268,43 +264,15 @@ class _WorkerCallLogic(GraphStageLogic):
                 )
             return stream
 
-        self._call(open_, self._opened)
+        self._call_sync(open_, self._opened)
 
     def _opened(self, stream: Any) -> None:
         self.stream = stream
 
-    def _call(self, fn: Callable[..., Any], then: Callable[[Any], None], *args: Any) -> None:
+    def _call_sync(self, fn: Callable[..., Any], then: Callable[[Any], None], *args: Any) -> None:
+        """``fn(*args)`` in a worker thread (see ``_WorkerCalls._call``)."""
         run_sync = _anyio().to_thread.run_sync
-        self.then = then
-        # A loop task, not a materializer task: a shutdown cannot stop the worker thread,
-        # so it must not cancel the task that learns when the call returned.
-        task = self.materializer.loop.create_task(
-            _outcome(lambda: run_sync(fn, *args)), name=f"{self.OP}:call"
-        )
-        self.task = task
-        task.add_done_callback(self.done_cb.invoke)
-
-    def _on_done(self, task: asyncio.Task[Any]) -> None:
-        if task is not self.task:
-            return
-        self.task = None
-        if task.cancelled():  # the event loop is closing
-            self._failed(asyncio.CancelledError(f"[{self.OP}] a blocking call was cancelled"))
-            return
-        ok, value = task.result()
-        if ok:
-            self.then(value)
-        else:
-            self._failed(value)
-
-    def _failed(self, exc: BaseException) -> None:
-        if self.failure is None:
-            self.failure = exc
-        self.fail_stage(exc)
-
-    def _on_abort(self, exc: BaseException) -> None:
-        if self.failure is None:
-            self.failure = exc
+        self._call(lambda: run_sync(fn, *args), then)
 
     def _stop_failure(self) -> BaseException | None:
         """What the result fails with once the stage stopped (None: it succeeds)."""
@@ -431,7 +399,7 @@ class _InputStreamLogic(_WorkerCallLogic, OutHandler):
 
     def on_pull(self) -> None:
         if self.stream is not None and self.task is None:
-            self._call(_read_chunk, self._read, self.stream, self.chunk_size)
+            self._call_sync(_read_chunk, self._read, self.stream, self.chunk_size)
 
     def _read(self, data: Any) -> None:
         if data is None:
@@ -500,7 +468,7 @@ class _OutputStreamLogic(_WorkerCallLogic, InHandler):
             self._failed(e)
             self.cancel(self.in_, e)
             return
-        self._call(_write_all, self._written, self, self.stream, data, self.auto_flush)
+        self._call_sync(_write_all, self._written, self, self.stream, data, self.auto_flush)
 
     def _written(self, _: None) -> None:
         self._next()

@@ -78,23 +78,20 @@ def _anyio() -> Any:
     return anyio
 
 
-class _FileLogic(GraphStageLogic):
-    """One blocking call at a time in a worker thread; its outcome comes back inside
-    the stage through an async callback. When the stage stops the file is closed, after
-    the call in flight (if any) returned, then the result is settled (see the module
-    docstring)."""
+class _WorkerCalls(GraphStageLogic):
+    """One call that may block at a time (in a worker thread), awaited by a loop task
+    (not a materializer task: a shutdown cannot stop the worker thread, so it must not
+    cancel the task that learns when the call returned); its outcome comes back inside
+    the stage through an async callback. Shared by FileIO's stages and the blocking-stream
+    bridges of ``StreamConverters``."""
 
-    OP = "FileIO"
+    OP = "io"
+    CALL = "a blocking call"  # named when the event loop cancels it
 
-    def __init__(self, shape: Any, path: str, promise: ResultPromise) -> None:
+    def __init__(self, shape: Any) -> None:
         super().__init__(shape)
-        self.path = path
-        self.promise = promise
-        self.file: Any = None  # anyio AsyncFile once open
         self.task: asyncio.Task[Any] | None = None
-        self.count = 0
         self.failure: BaseException | None = None  # why the stage failed (or aborted)
-        self.failing: BaseException | None = None  # fail with it once the call ended
         self.done_cb = self.get_async_callback(self._on_done)
         self.on_result: Callable[[Any], None] = lambda _: None
 
@@ -109,13 +106,16 @@ class _FileLogic(GraphStageLogic):
             return
         self.task = None
         if task.cancelled():  # the event loop is closing
-            self._failed(asyncio.CancelledError(f"[{self.OP}] a file operation was cancelled"))
+            self._failed(asyncio.CancelledError(f"[{self.OP}] {self.CALL} was cancelled"))
             return
         ok, value = task.result()
-        if not ok:
-            self._failed(value if self.failing is None else self.failing)
-        else:
+        if ok:
             self.on_result(value)
+        else:
+            self._call_failed(value)
+
+    def _call_failed(self, exc: BaseException) -> None:
+        self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
         if self.failure is None:
@@ -125,6 +125,26 @@ class _FileLogic(GraphStageLogic):
     def _on_abort(self, exc: BaseException) -> None:
         if self.failure is None:
             self.failure = exc
+
+
+class _FileLogic(_WorkerCalls):
+    """FileIO's calls (see ``_WorkerCalls``). When the stage stops the file is closed,
+    after the call in flight (if any) returned, then the result is settled (see the
+    module docstring)."""
+
+    OP = "FileIO"
+    CALL = "a file operation"
+
+    def __init__(self, shape: Any, path: str, promise: ResultPromise) -> None:
+        super().__init__(shape)
+        self.path = path
+        self.promise = promise
+        self.file: Any = None  # anyio AsyncFile once open
+        self.count = 0
+        self.failing: BaseException | None = None  # fail with it once the call ended
+
+    def _call_failed(self, exc: BaseException) -> None:
+        self._failed(exc if self.failing is None else self.failing)
 
     def post_stop(self) -> None:
         f, self.file = self.file, None
