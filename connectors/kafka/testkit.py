@@ -101,7 +101,7 @@ from reactive.lowlevel import publish as _publish
 from ._proxy import TcpProxy
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
     from types import TracebackType
 
 __all__ = [
@@ -684,7 +684,7 @@ async def read_records(
     bootstrap: str,
     topic: str,
     n: int,
-    timeout: float = 10.0,
+    timeout: float = 20.0,
 ) -> list[Any]:
     """Read the first ``n`` records of ``topic`` (all partitions, from the beginning).
 
@@ -694,7 +694,8 @@ async def read_records(
 
     Raises:
         TimeoutError: fewer than ``n`` records arrived within ``timeout``
-            seconds; the message says how many did.
+            seconds; the message says how many did, the offsets read up to and
+            the broker's end offsets.
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -702,39 +703,65 @@ async def read_records(
     deadline = loop.time() + timeout
     records: list[Any] = []
     partitions = await _wait_for_partitions(bootstrap, topic, timeout)
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    positions: dict[Any, int] = {}  # the next offset to read, per partition read from
     # A long poll: the embedded broker answers nothing to a fetch whose wait is shorter than
-    # its read, and the read takes longer the more batches a partition holds.
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=500,
-    )
-    await consumer.start()
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
-        await consumer.seek_to_beginning()
-        while len(records) < n:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"read {len(records)} of {n} records from {topic!r} within {timeout} s"
+    # its read, and the read takes longer the more batches a partition holds (and the busier
+    # the machine). A consumer that makes no progress for a while is replaced by one with a
+    # longer wait, reading on from where the last one was.
+    wait_ms = 500
+    while True:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=wait_ms,
+        )
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            for tp in tps:
+                if tp in positions:
+                    consumer.seek(tp, positions[tp])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            stalled_since = loop.time()
+            while len(records) < n:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    ends = await consumer.end_offsets(tps)
+                    raise TimeoutError(
+                        f"read {len(records)} of {n} records from {topic!r} within {timeout} s"
+                        f" (next offsets read: {_offsets(positions)}; the broker's end"
+                        f" offsets: {_offsets(ends)})"
+                    )
+                if loop.time() - stalled_since > 2 * wait_ms / 1000 + 1 and wait_ms < 4000:
+                    break  # no progress: a new consumer with a longer wait
+                batch = await consumer.getmany(
+                    timeout_ms=int(min(remaining, 0.2) * 1000), max_records=n - len(records)
                 )
-            batch = await consumer.getmany(
-                timeout_ms=int(min(remaining, 0.2) * 1000), max_records=n - len(records)
-            )
-            for tp_records in batch.values():
-                records.extend(tp_records)
-    finally:
-        await consumer.stop()
-    return records[:n]
+                for tp, tp_records in batch.items():
+                    if tp_records:
+                        records.extend(tp_records)
+                        positions[tp] = tp_records[-1].offset + 1
+                        stalled_since = loop.time()
+            else:
+                return records[:n]
+        finally:
+            await consumer.stop()
+        wait_ms *= 2
+
+
+def _offsets(offsets: Mapping[Any, int]) -> str:
+    """``{partition: offset}`` of topic-partition keyed ``offsets``, for messages."""
+    return str({tp.partition: offset for tp, offset in sorted(offsets.items())})
 
 
 async def read_values(
     bootstrap: str,
     topic: str,
     n: int,
-    timeout: float = 10.0,
+    timeout: float = 20.0,
 ) -> list[bytes | None]:
     """The values of the first ``n`` records of ``topic`` (see :func:`read_records`)."""
     return [record.value for record in await read_records(bootstrap, topic, n, timeout)]

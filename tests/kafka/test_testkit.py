@@ -189,6 +189,24 @@ async def test_read_values_times_out_saying_how_many(kafka_bootstrap, kafka_topi
         await read_values(kafka_bootstrap, kafka_topic, 2, timeout=0.5)
 
 
+async def test_read_records_outlasts_a_stall_without_reading_twice(kafka_bootstrap, kafka_topic):
+    # Two records, then nothing for longer than a consumer may make no progress (2 s at the
+    # first 500 ms wait): the reader replaces its consumer, which reads on from offset 2.
+    await produce_values(kafka_bootstrap, kafka_topic, ["a", "b"])
+    reading = asyncio.ensure_future(read_records(kafka_bootstrap, kafka_topic, 4))
+    await asyncio.sleep(3.0)
+    assert not reading.done()
+    await produce_values(kafka_bootstrap, kafka_topic, ["c", "d"])
+    records = await reading
+    assert [(r.offset, r.value) for r in records] == [(0, b"a"), (1, b"b"), (2, b"c"), (3, b"d")]
+
+
+async def test_read_values_times_out_saying_what_the_broker_holds(kafka_bootstrap, kafka_topic):
+    await produce_values(kafka_bootstrap, kafka_topic, ["x", "y"])
+    with pytest.raises(TimeoutError, match=r"next offsets read: \{0: 2\}; the broker's end"):
+        await read_values(kafka_bootstrap, kafka_topic, 3, timeout=1.0)
+
+
 async def test_read_values_of_a_missing_topic_times_out(kafka_bootstrap):
     with pytest.raises(TimeoutError, match="does not exist"):
         await read_values(kafka_bootstrap, unique_topic_name("missing"), 1, timeout=0.3)
