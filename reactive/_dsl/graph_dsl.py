@@ -30,7 +30,8 @@ ports of another builder are refused; an exposed port must not also be connected
 
 The materialized value is that of the imported graphs: one imported graph gives its
 value, several give a tuple (or ``combine(*values)``), none gives ``NotUsed``. Graphs
-added with ``b.add`` contribute no value (as in Akka).
+added with ``b.add`` contribute no value (as in Akka). ``b.materialized_value`` is an
+outlet emitting that value once per materialization (Akka's ``materializedValue``).
 
 Cycles, liveness and deadlock
     Stages are fused and bounded, with no implicit buffer between them, so a cycle can
@@ -69,6 +70,7 @@ from .._stage.shapes import (
     Inlet,
     Outlet,
     Shape,
+    SourceShape,
     UniformFanInShape,
     UniformFanOutShape,
 )
@@ -83,7 +85,7 @@ class Builder:
     Use it only inside the blueprint; once ``GraphDSL.create`` returns, it is sealed.
     """
 
-    __slots__ = ("_subs", "_wires", "_connected", "_ports", "_sealed")
+    __slots__ = ("_subs", "_wires", "_connected", "_ports", "_sealed", "_mat_sources")
 
     def __init__(self) -> None:
         self._subs: list[Module] = []
@@ -93,6 +95,8 @@ class Builder:
         # every builder port handed out, in order
         self._ports: list[Any] = []
         self._sealed = False
+        # indices in ``_subs`` of the sources added by ``materialized_value``
+        self._mat_sources: list[int] = []
 
     # -- adding -------------------------------------------------------------------------
     def add(self, graph: Any) -> Any:
@@ -109,6 +113,31 @@ class Builder:
         ins = tuple(self._bind(p.carbon_copy(), idx, p) for p in inner.inlets)
         outs = tuple(self._bind(p.carbon_copy(), idx, p) for p in inner.outlets)
         return inner.copy_from_ports(ins, outs)
+
+    @property
+    def materialized_value(self) -> Outlet[Any]:
+        """An outlet emitting this graph's materialized value once, then completing
+        (Akka's ``builder.materializedValue``).
+
+        Each use adds a new source to the graph, whose outlet must be connected (or exposed)
+        like any other. The value is the one ``GraphDSL.create`` gives the graph (that of
+        the imported graphs, combined), of each materialization. A value of ``None`` cannot
+        be an element: the source then fails with ``TypeError``.
+
+        Emits when the graph was materialized and downstream pulls. Backpressures never
+        (one element). Completes when the value was emitted. Cancels when downstream
+        cancels.
+        """
+        from .._ops.sources import MaybeSource
+
+        self._check_open()
+        stage = MaybeSource()
+        stage.name = "materialized_value"
+        stage.shape = SourceShape(Outlet("materialized_value.out"))
+        self._mat_sources.append(len(self._subs))
+        shape = self.add(stage)
+        out: Outlet[Any] = shape.out
+        return out
 
     def _bind(self, port: Any, idx: int, inner: Any) -> Any:
         port._builder = self
@@ -279,4 +308,32 @@ class GraphDSL:
             def mat_fn(mats: list[Any]) -> Any:
                 return tuple(mats[:k])
 
+        if b._mat_sources:
+            mat_fn = _feeding(mat_fn, tuple(b._mat_sources))
         return Graph(b._result(shape, mat_fn))
+
+
+def _feeding(
+    mat_fn: Callable[[list[Any]], Any], sources: tuple[int, ...]
+) -> Callable[[list[Any]], Any]:
+    """``mat_fn`` that also hands the value it computes to the ``materialized_value``
+    sources (their materialized futures are ``mats[i]`` for ``i`` in ``sources``)."""
+
+    def feeding(mats: list[Any]) -> Any:
+        value = mat_fn(mats)
+        for i in sources:
+            future = mats[i]
+            if future.done():  # cancelled before the graph's value was known
+                continue
+            if value is None:
+                future.set_exception(
+                    TypeError(
+                        "materialized_value: the graph's materialized value is None, which "
+                        "cannot be a stream element"
+                    )
+                )
+            else:
+                future.set_result(value)
+        return value
+
+    return feeding

@@ -729,3 +729,70 @@ class TestGraphCycles:
         probe.request(1)
         await probe.expect_no_message(0.05)  # chicken-and-egg: nothing ever starts
         probe.cancel()
+
+
+class TestMaterializedValue:
+    """``b.materialized_value`` (Akka's ``builder.materializedValue``): an outlet emitting
+    the graph's materialized value once per materialization."""
+
+    async def test_a_flow_emits_the_fold_it_imports(self) -> None:
+        # Akka's docs example: a flow whose output is its own fold's result.
+        def blueprint(b: Any, fold: Any) -> FlowShape:
+            result = b.materialized_value >> b.add(Flow().map_async(4, lambda f: f))
+            return FlowShape(fold.in_, result.out)
+
+        folding = Flow.from_graph(GraphDSL.create(blueprint, Sink.fold(0, lambda acc, x: acc + x)))
+        assert await Source.from_iterable(range(5)).via(folding).run_with(Sink.seq()) == [10]
+        # each materialization its own value
+        assert await Source.from_iterable([7, 8]).via(folding).run_with(Sink.seq()) == [15]
+
+    async def test_each_use_is_a_source_of_the_combined_value(self) -> None:
+        def blueprint(b: Any, q1: Any, q2: Any) -> SourceShape:
+            merge = b.add(Merge(4))
+            q1.out >> merge
+            q2.out >> merge
+            b.materialized_value >> merge
+            b.materialized_value >> merge
+            return SourceShape(merge.out)
+
+        graph = GraphDSL.create(
+            blueprint, Source.single(1), Source.single(2), combine=lambda a, b: "mat"
+        )
+        mat, seq = Source.from_graph(graph).to_mat(Sink.seq(), Keep.both).run()
+        assert mat == "mat"
+        assert sorted(map(str, await seq)) == ["1", "2", "mat", "mat"]
+
+    async def test_without_imported_graphs_it_is_not_used(self) -> None:
+        graph = GraphDSL.create(lambda b: SourceShape(b.materialized_value))
+        assert await Source.from_graph(graph).run_with(Sink.seq()) == [NotUsed]
+
+    async def test_a_none_value_fails_the_source_instead_of_vanishing(self) -> None:
+        def blueprint(b: Any, one: Any) -> SourceShape:
+            merge = b.add(Concat(2))
+            one.out >> merge
+            b.materialized_value >> merge
+            return SourceShape(merge.out)
+
+        graph = GraphDSL.create(blueprint, Source.single(1), combine=lambda _: None)
+        with pytest.raises(TypeError, match="materialized value is None"):
+            await Source.from_graph(graph).run_with(Sink.seq())
+
+    def test_an_unconnected_use_is_a_dangling_port(self) -> None:
+        def blueprint(b: Any, sink: Any) -> Any:
+            b.materialized_value  # noqa: B018 - adds a source whose outlet is left free
+            b.add(Source.single(1)).out >> sink.in_
+            return ClosedShape
+
+        with pytest.raises(IllegalGraphError, match="materialized_value"):
+            GraphDSL.create(blueprint, Sink.ignore())
+
+    def test_not_after_the_blueprint(self) -> None:
+        kept: list[Any] = []
+
+        def blueprint(b: Any) -> Any:
+            kept.append(b)
+            return SourceShape(b.add(Source.single(1)).out)
+
+        GraphDSL.create(blueprint)
+        with pytest.raises(IllegalGraphError, match="finished"):
+            kept[0].materialized_value  # noqa: B018
