@@ -46,9 +46,12 @@ def readme_section(title: str) -> str:
 
 
 def test_readme_stream_io_example_runs_and_prints_what_it_says() -> None:
+    # The section's first program and the output block right after it (the subsections
+    # further down have their own, which tests/test_readme.py runs and compares).
     section = readme_section("Stream IO")
-    (program,) = re.findall(r"```python\n(.*?)```", section, re.S)
-    (expected,) = re.findall(r"```text\n(.*?)```", section, re.S)
+    program = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    expected = re.findall(r"```text\n(.*?)```", section, re.S)[0]
+    assert section.index("```text\n") > section.index("```python\n")
     done = subprocess.run(
         [sys.executable, "-c", program],
         cwd=ROOT,
