@@ -21,7 +21,7 @@ msgpack by default; ``ks`` is the key's first-seen number, which emission order 
 - ``("b", ks, n)`` -> ``[t, element]`` (sliding: accepted element ``n``, kept to build
   windows created later, until no open window could need it)
 
-Writes go into a dict of dirty records (the newest value per record, ``None`` to delete)
+Writes go into a dict of dirty records (the newest value per record, ``_DELETE`` to delete)
 that is written as one atomic write batch with the stream time: when it holds
 ``cache_size`` records or ``cache_size`` elements were handled since the last batch (0:
 after every element), and when the stage stops, however it stops (completion, failure,
@@ -34,8 +34,8 @@ close at once under the restored stream time), and a window emitted before the s
 not emitted again.
 
 What is not kept: the count of dropped late elements (logged per run), and the arrival
-time of the last element (``idle_timeout`` counts from the first element after a
-restart).
+time of the last element (``idle_timeout`` counts from the restart: restored windows
+close after that long without input, as if the last element arrived at the restart).
 
 Values are serialized by the spec's value serde; without one, a msgpack serde that keeps
 tuples as tuples (msgpack itself turns them into lists), so an accumulator such as
@@ -78,6 +78,9 @@ log = logging.getLogger("reactive")
 
 _TUPLE = 1  # msgpack extension type code of a tuple
 _WINDOW_TAGS = frozenset({"t", "s", "w", "b"})
+#: A dirty record's value meaning "delete it": not ``None``, which is a value like any other
+#: (the key of windows without ``key=``, an accumulator a user's aggregate returned).
+_DELETE: Any = object()
 _TRUSTED = (int, float, str)
 
 
@@ -226,6 +229,10 @@ class _StoredWindowedLogic(_WindowedLogic):
             return False
         # Windows closed before the stop but not emitted: they close at once.
         self._close_until(self.st)
+        if self.idle is not None and self.ts_fn is not None and self._peek() is not None:
+            # The last arrival before the stop is not kept: the restored windows' idle time
+            # counts from the restart, so they close while the input stays quiet.
+            self.last_arrival = self.materializer.clock.time()
         if self.clock_driven:
             self._arm()
         return True
@@ -357,7 +364,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         elif kind == "session":
             w = changed[0]
             for s in olds:
-                d[("s", ks, s)] = None
+                d[("s", ks, s)] = _DELETE
             d[("s", ks, w.start)] = [w.end, w.acc]
         else:
             for w in changed:
@@ -376,13 +383,13 @@ class _StoredWindowedLogic(_WindowedLogic):
 
     def _emitted(self, w: Windowed[Any, Any]) -> Windowed[Any, Any]:
         if not self.on_update:  # a closed window: out of the store once emitted
-            self.dirty[self._record_of(w.key, w.start, w.end)] = None  # type: ignore[index]
+            self.dirty[self._record_of(w.key, w.start, w.end)] = _DELETE  # type: ignore[index]
         return w
 
     def _remove(self, w: _Win) -> None:
         super()._remove(w)
         if self.on_update:  # closed, nothing more to emit: out of the store now
-            self.dirty[self._record_of(w.key, w.start, w.end)] = None  # type: ignore[index]
+            self.dirty[self._record_of(w.key, w.start, w.end)] = _DELETE  # type: ignore[index]
 
     def _prune(self, st: Any) -> None:
         expiry, buf, d, key_seq = self.expiry, self.buf, self.dirty, self.key_seq
@@ -393,7 +400,7 @@ class _StoredWindowedLogic(_WindowedLogic):
             del b[n]
             if not b:
                 del buf[k]
-            d[("b", key_seq[k], n)] = None
+            d[("b", key_seq[k], n)] = _DELETE
 
     def _clear(self) -> None:
         super()._clear()
@@ -431,7 +438,7 @@ class _StoredWindowedLogic(_WindowedLogic):
                 # keeps the delete without the mark.
                 records = sorted(records, key=lambda r: r[0][0] != "e")
             for sk, v in records:
-                if v is None:
+                if v is _DELETE:
                     batch.delete(sk)
                 else:
                     try:
@@ -719,7 +726,7 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
             if not any(pos > point.get(part, -1) for part, pos in committed.items()):
                 break
             marked.popleft()
-            dirty[("e", seq)] = None
+            dirty[("e", seq)] = _DELETE
 
     # -- emission: (window, commit point), the window marked in the store -----------------
     def _emitted(self, w: Windowed[Any, Any]) -> Any:
@@ -728,9 +735,9 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         point = self._points()
         old = self.reemit.pop(id(w), None)
         if old is None:
-            dirty[self._record_of(w.key, w.start, w.end)] = None
+            dirty[self._record_of(w.key, w.start, w.end)] = _DELETE
         else:
-            dirty[("e", old)] = None
+            dirty[("e", old)] = _DELETE
         seq = self.emit_seq
         self.emit_seq += 1
         ks = self.key_seq[w.key]

@@ -71,7 +71,8 @@ def elements(draw: Any) -> list[tuple[Any, float, int]]:
     out = []
     for i in range(draw(st.integers(0, 40))):
         t += draw(st.sampled_from([0, 0.1, 0.25, 1, 2.5]))
-        key = draw(st.sampled_from(["a", "b", ("t", 1), 7]))
+        # None: the key of windows without ``key=`` (a value like any other in the store)
+        key = draw(st.sampled_from(["a", "b", ("t", 1), 7, None]))
         out.append((key, t - draw(st.sampled_from([0, 0, 0.3, 1, 4])), i))
     return out
 
@@ -228,6 +229,38 @@ async def test_stopped_and_started_again_over_a_persistent_store_it_emits_as_one
     out2, late2 = await run(data[i:], spec, emit, custom, store)
     assert out1 + out2 == expected_out
     assert late1 + late2 == expected_late
+
+
+async def test_a_none_accumulator_survives_a_restart(tmp_path: Path) -> None:
+    # None is an accumulator like any other: it is kept, not taken for a deleted record.
+    store = Stores.persistent("w", tmp_path)
+
+    def nones(src: Source[Any, Any]) -> Source[Any, Any]:
+        return src.windowed(
+            TimeWindows.of(10),
+            key=lambda e: e[0],
+            timestamp=lambda e: e[1],
+            zero=lambda: None,
+            aggregate=lambda acc, e: None if acc is None else acc,
+            store=store,
+        )
+
+    switch, done = (
+        nones(Source.from_iterable([("a", 1)]).concat(Source.never()))
+        .via_mat(KillSwitches.single(), Keep.right)
+        .to_mat(Sink.seq(), Keep.both)
+        .run()
+    )
+    await asyncio.sleep(0.05)
+    switch.abort(RuntimeError("crash"))
+    with pytest.raises(RuntimeError):
+        await done
+    out = await nones(Source.from_iterable([("b", 2), ("a", 30)])).run_with(Sink.seq())
+    assert out == [
+        Windowed("a", 0, 10, None),
+        Windowed("b", 0, 10, None),
+        Windowed("a", 30, 40, None),
+    ]
 
 
 async def test_windows_closed_but_not_emitted_when_it_stopped_come_out_after_the_restart(
@@ -464,3 +497,43 @@ async def test_windows_restored_by_a_layer_before_the_first_element(
         Windowed("b", 2, 2, [("b", 2)]),
         Windowed("a", 1, 8, [("a", 1), ("a", 4), ("a", 8)]),
     ]
+
+
+async def test_idle_timeout_closes_restored_windows_while_the_input_stays_quiet(
+    tmp_path: Path,
+) -> None:
+    store = Stores.persistent("idle", tmp_path)
+
+    def graph() -> Any:
+        return (
+            TestSource.probe()
+            .windowed(
+                TimeWindows.of(10),
+                key=lambda e: e[0],
+                timestamp=lambda e: e[1],
+                zero=lambda: 0,
+                aggregate=lambda n, e: n + 1,
+                idle_timeout=1,
+                store=store,
+            )
+            .to_mat(TestSink.probe(), Keep.both)
+        )
+
+    async with Materializer(clock=ManualClock()) as mat:
+        pub, sub = graph().run(mat)
+        sub.request(10)
+        pub.send_next(("k", 5))
+        await pub.expect_request()
+        sub.cancel()  # stops with [0, 10) open
+        await pub.expect_cancellation()
+    clock = ManualClock()
+    async with Materializer(clock=clock) as mat:
+        pub, sub = graph().run(mat)
+        sub.request(10)
+        await pub.expect_request()
+        # Idle since the restart (clock 0): from clock 1 on, stream time is 5 + clock, so
+        # [0, 10) closes at clock 5, as it would have 5 s after its last element.
+        await clock.advance(4.9)
+        await sub.expect_no_message(0.01)
+        await clock.advance(0.1)
+        assert await sub.expect_next() == Windowed("k", 0, 10, 1)
