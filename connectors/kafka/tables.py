@@ -450,7 +450,9 @@ class _TableLogic(GraphStageLogic, InHandler):
                 for p in x.begins:
                     self.table._stores[p] = store
                 self.table._num_partitions = x.count
-                self.registry.register(self.table.name, store, where)
+                self.registry.register(
+                    self.table.name, store, where, ready=lambda: self.table.is_ready
+                )
                 self.table._changed()
                 self.begins, self.targets = x.begins, x.targets
                 self.assigned = True
@@ -512,7 +514,7 @@ class _TableLogic(GraphStageLogic, InHandler):
             self.registry.unregister(self.table.name, old)
             old.close()
         store = self.table._stores[p] = self._open(p)
-        self.registry.register(self.table.name, store, p)
+        self.registry.register(self.table.name, store, p, ready=lambda: self._partition_ready(p))
         self.table._changed()
         self.positions.pop(p, None)
         self.targets.pop(p, None)
@@ -545,6 +547,12 @@ class _TableLogic(GraphStageLogic, InHandler):
             self.table._changed()
         self.targets.pop(p, None)
         self.positions.pop(p, None)
+
+    def _partition_ready(self, p: int) -> bool:
+        """Queryable state: partition ``p``'s store caught up with the topic as it was
+        when ``p`` was assigned."""
+        target = self.targets.get(p)
+        return target is not None and self.positions.get(p, self.begins.get(p, 0)) >= target
 
     def _check_ready(self) -> None:
         ready = self.table._ready

@@ -226,7 +226,10 @@ class _KeyedLogic(FlowLogic):
         view: StoreView[Any, Any] = StoreView(self.handle)
         self._registered = view
         ctx = self.handle.context
-        registry_of(self.materializer).register(ctx.name, view, ctx.partition)
+        self._restored = ready is None
+        registry_of(self.materializer).register(
+            ctx.name, view, ctx.partition, ready=self._is_restored
+        )
         if ready is not None:
             # A layer's async work (a changelog restore): no element is pulled before it
             # is done (on_pull waits for it).
@@ -262,8 +265,13 @@ class _KeyedLogic(FlowLogic):
             return
         # A view queried during the restore may have cached keys as absent: forget them.
         self.handle.clean.clear()
+        self._restored = True
         if self._note_prepared():
             self._resume_pulling()
+
+    def _is_restored(self) -> bool:
+        """Queryable state: the store holds its state (its changelog restore is done)."""
+        return self._restored
 
     def _resume_pulling(self) -> None:
         if self.is_available(self.out):

@@ -11,6 +11,12 @@ hand (``register``/``unregister``) with any read-only view.
 Several views may share a name: the instances of one store for different partitions,
 and also two materializations of one blueprint (each has its own store). Reads go
 through every view of the name, the most recently registered first.
+
+A view may be registered before it holds its state (a store restoring its changelog, a
+table catching up with its topic): ``register(..., ready=f)`` gives a function telling
+whether it is ready; :meth:`StateRegistry.is_ready` is False while any view of a name is
+not, and queries over HTTP then answer 503 (as Kafka Streams' interactive queries refuse
+a restoring store) instead of a partial answer.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = ["StateRegistry", "registry_of"]
 
@@ -29,13 +35,21 @@ _MISSING: Any = object()
 class StateRegistry:
     """Store views by name and partition, for queries (see the module docstring)."""
 
-    __slots__ = ("_views", "__weakref__")
+    __slots__ = ("_views", "_ready", "__weakref__")
 
     def __init__(self) -> None:
         self._views: dict[str, list[tuple[int | None, Any]]] = {}
+        self._ready: dict[int, Callable[[], bool]] = {}  # id(view) -> is it ready?
 
-    def register(self, name: str, view: Any, partition: int | None = None) -> None:
-        """Make ``view`` (with ``get``, ``len``, ``range``) queryable as ``name``."""
+    def register(
+        self,
+        name: str,
+        view: Any,
+        partition: int | None = None,
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
+        """Make ``view`` (with ``get``, ``len``, ``range``) queryable as ``name``;
+        ``ready`` (None: always) tells whether it holds its state yet."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"StateRegistry.register: name must be a non-empty str, got {name!r}")
         if not callable(getattr(view, "get", None)) or not callable(getattr(view, "range", None)):
@@ -48,7 +62,13 @@ class StateRegistry:
                 f"StateRegistry.register({name!r}): partition must be an int >= 0 or None, "
                 f"got {partition!r}"
             )
+        if ready is not None and not callable(ready):
+            raise TypeError(
+                f"StateRegistry.register({name!r}): ready must be callable, got {ready!r}"
+            )
         self._views.setdefault(name, []).append((partition, view))
+        if ready is not None:
+            self._ready[id(view)] = ready
 
     def unregister(self, name: str, view: Any) -> None:
         """Forget ``view`` (registered as ``name``); nothing happens if it is not there."""
@@ -56,8 +76,17 @@ class StateRegistry:
         if not entries:
             return
         entries[:] = [(p, v) for p, v in entries if v is not view]
+        if not any(v is view for e in self._views.values() for _, v in e):
+            self._ready.pop(id(view), None)
         if not entries:
             del self._views[name]
+
+    def is_ready(self, name: str) -> bool:
+        """False while a view of ``name`` is still restoring (see the module docstring)."""
+        ready = self._ready
+        return not ready or all(
+            (f := ready.get(id(v))) is None or f() for _, v in self._views.get(name, ())
+        )
 
     def names(self) -> list[str]:
         """The names with at least one view, sorted."""

@@ -4,11 +4,12 @@ store views of a :class:`~reactive.state.StateRegistry` as JSON (the ``http`` ex
 Routes (``{store}`` is a registered name; every answer is a JSON object):
 
 ``GET /stores``
-    ``{"stores": [{"store", "partitions", "size"}]}`` for every registered store.
+    ``{"stores": [{"store", "partitions", "size", "ready"}]}`` for every registered store.
 ``GET /stores/{store}``, ``GET /stores/{store}/size``
-    ``{"store", "partitions", "size"}``: the partitions served here (``null`` stands for
-    a store that is not partitioned: a global table or an unpartitioned operator) and
-    the number of keys they hold.
+    ``{"store", "partitions", "size", "ready"}``: the partitions served here (``null``
+    stands for a store that is not partitioned: a global table or an unpartitioned
+    operator), the number of keys they hold, and whether every one holds its state
+    (``false`` while a store restores its changelog or a table catches up with its topic).
 ``GET /stores/{store}/keys/{key}``
     ``{"store", "key", "value"}``; 404 ``{"error"}`` when no view here has the key. With
     ``ownership`` (see below) a key whose partition another member serves is answered
@@ -23,11 +24,18 @@ Routes (``{store}`` is a registered name; every answer is a JSON object):
     ``{"store", "key", "partition", "owner", "local"}``: which member serves the
     partition of ``key`` (needs ``ownership``; 404 without it).
 
+While a store is not ready, key and range queries answer **503** ``{"error"}`` with a
+``Retry-After`` header (as Kafka Streams refuses to query a restoring store): a partial
+store would answer 404 for keys it holds once restored. An error the server did not
+expect (a key serializer or ownership lookup that raises, say) answers 500 with a JSON
+``{"error"}`` naming it, and is logged.
+
 Keys arrive as strings: ``key_parsers`` maps a store name to a function decoding the
 path or query string into the store's key type (``{"counts": int}``); without one the
 string is the key. A key its parser refuses answers 400 naming the store and the parser's
 error. Values are written with ``json.dumps``; ``bytes`` become text (UTF-8, undecodable
-bytes escaped), other non-JSON values their ``repr``.
+bytes escaped), other non-JSON values their ``repr``, and floats JSON cannot hold (NaN,
+infinities) the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 
 Ownership: an object with ``owner_of(store, key) -> (partition, endpoint) | None``
 (``connectors.kafka.membership.GroupMembership`` is one: members publish their endpoint
@@ -38,6 +46,8 @@ member can answer.
 from __future__ import annotations
 
 import json
+import logging
+import math
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 try:
@@ -60,6 +70,9 @@ __all__ = ["Ownership", "StateServer", "start_app"]
 
 _MISSING: Any = object()
 DEFAULT_LIMIT = 1000
+RETRY_AFTER = "1"  # seconds, on a 503 for a store that is not ready
+
+log = logging.getLogger("reactive.state.http")
 
 
 async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
@@ -94,13 +107,49 @@ def _jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with every float JSON cannot hold (NaN, infinities) as its JSON-ish name."""
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return "NaN"
+        if math.isinf(obj):
+            return "Infinity" if obj > 0 else "-Infinity"
+        return obj
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _dumps(body: Any) -> str:
+    try:
+        return json.dumps(body, default=_jsonable, allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere (rare: walk the body only then)
+        return json.dumps(_finite(body), default=_jsonable, allow_nan=False)
+
+
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
-        text=json.dumps(body, default=_jsonable),
+        text=_dumps(body),
         status=status,
         content_type="application/json",
         headers=headers,
     )
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """An unexpected error answers 500 with a JSON ``{"error"}`` naming it (and is logged),
+    not aiohttp's text page."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.exception("queryable state: %s %s failed", request.method, request.path)
+        return _json({"error": f"{request.method} {request.path} failed: {exc!r}"}, 500)
 
 
 class StateServer:
@@ -151,7 +200,7 @@ class StateServer:
         """Start listening; returns the server."""
         if self._runner is not None:
             return self
-        app = web.Application()
+        app = web.Application(middlewares=[_json_errors])
         app.router.add_get("/stores", self._stores)
         app.router.add_get("/stores/{store}", self._size)
         app.router.add_get("/stores/{store}/size", self._size)
@@ -215,7 +264,21 @@ class StateServer:
             "store": name,
             "partitions": self.registry.partitions(name),
             "size": self.registry.size(name),
+            "ready": self.registry.is_ready(name),
         }
+
+    def _check_ready(self, name: str) -> None:
+        if not self.registry.is_ready(name):
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps(
+                    {
+                        "error": f"store {name!r} is not ready here: it is restoring its "
+                        "state (retry later)"
+                    }
+                ),
+                content_type="application/json",
+                headers={"Retry-After": RETRY_AFTER},
+            )
 
     async def _stores(self, request: web.Request) -> web.Response:
         return _json({"stores": [self._describe(n) for n in self.registry.names()]})
@@ -237,6 +300,7 @@ class StateServer:
                     # (path_qs) name another key ("a%2Fb" -> "a/b", "q%3Fx" -> "q?x").
                     location = owner.rstrip("/") + request.rel_url.raw_path_qs
                     return _json(body, 307, {"Location": location})
+        self._check_ready(name)
         value = self.registry.get(name, key, _MISSING)
         if value is _MISSING:
             return _json({"error": f"store {name!r} has no value for key {key!r} here"}, 404)
@@ -253,6 +317,7 @@ class StateServer:
                 raise ValueError("negative")
         except ValueError:
             return _json({"error": f"limit must be an int >= 0, got {q.get('limit')!r}"}, 400)
+        self._check_ready(name)
         items = [[k, v] for k, v in self.registry.range(name, start, end, limit)]
         return _json({"store": name, "items": items})
 

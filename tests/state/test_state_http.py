@@ -7,6 +7,7 @@ to the member owning a key's partition.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -85,10 +86,12 @@ async def test_http_key_range_size_and_errors(materializer: Materializer) -> Non
         assert body["items"] == [[1, 1], [2, 2]]
         assert await get(http, f"{base}/stores/counts/size") == (
             200,
-            {"store": "counts", "partitions": [None], "size": 4},
+            {"store": "counts", "partitions": [None], "size": 4, "ready": True},
         )
         _, body = await get(http, f"{base}/stores")
-        assert body == {"stores": [{"store": "counts", "partitions": [None], "size": 4}]}
+        assert body == {
+            "stores": [{"store": "counts", "partitions": [None], "size": 4, "ready": True}]
+        }
         status, body = await get(http, f"{base}/stores/nope/keys/1")
         assert status == 404 and "no store 'nope'" in body["error"]
         # Live: the next update is visible to the next query.
@@ -141,6 +144,62 @@ async def test_a_key_owned_by_another_member_is_redirected_to_it() -> None:
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_store_not_ready_answers_503_until_it_is() -> None:
+    # A store restoring its changelog (a table catching up) would answer 404 for keys it
+    # holds once restored: key and range queries are refused until every view is ready.
+    registry = StateRegistry()
+    restoring, ready = Stores.in_memory("t").open(), Stores.in_memory("t").open()
+    restoring.put("a", 1)
+    ready.put("b", 2)
+    done = [False]
+    registry.register("t", ready, 0)
+    registry.register("t", restoring, 1, ready=lambda: done[0])
+    async with StateServer(registry) as server, aiohttp.ClientSession() as http:
+        for path in ("keys/b", "keys/a", "keys"):
+            async with http.get(f"{server.url}/stores/t/{path}") as r:
+                assert r.status == 503 and r.headers["Retry-After"] == "1"
+                assert "store 't' is not ready here" in (await r.json())["error"]
+        assert await get(http, f"{server.url}/stores/t") == (
+            200,
+            {"store": "t", "partitions": [0, 1], "size": 2, "ready": False},
+        )
+        done[0] = True
+        assert await get(http, f"{server.url}/stores/t/keys/a") == (
+            200,
+            {"store": "t", "key": "a", "value": 1},
+        )
+        registry.unregister("t", restoring)
+        assert registry.is_ready("t")
+
+
+async def test_values_json_cannot_hold_and_unexpected_errors_are_json() -> None:
+    registry = StateRegistry()
+    store = Stores.in_memory("t").open()
+    store.put("nan", float("nan"))
+    store.put("inf", [float("inf"), -float("inf"), 1.5])
+    registry.register("t", store)
+
+    class Broken:
+        def owner_of(self, store: str, key: Any) -> Any:
+            raise TypeError("give a key_serializer")
+
+    async with StateServer(registry) as server, aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/stores/t/keys/nan") as r:
+            # strict JSON (no NaN token): json.loads with parse_constant refusing them
+            text = await r.text()
+
+        def refuse(name: str) -> Any:
+            raise AssertionError(f"not JSON: {name}")
+
+        assert json.loads(text, parse_constant=refuse)["value"] == "NaN"
+        _, body = await get(http, f"{server.url}/stores/t/keys/inf")
+        assert body["value"] == ["Infinity", "-Infinity", 1.5]
+        server.ownership = Broken()
+        async with http.get(f"{server.url}/stores/t/keys/x") as r:
+            assert r.status == 500 and r.content_type == "application/json"
+            assert "give a key_serializer" in (await r.json())["error"]
 
 
 def test_bad_arguments_are_refused() -> None:
