@@ -366,6 +366,14 @@ class _KeyedLogic(FlowLogic):
         err.__cause__ = exc
         return err
 
+    def _key_error(self, exc: Exception) -> Exception:
+        """The store's error for a key it cannot serialize, naming this stage."""
+        if not isinstance(exc, TypeError):
+            return exc
+        err = TypeError(f"[{self._stage_name}] {exc}")
+        err.__cause__ = exc
+        return err
+
     def _none_element(self) -> PortStateError:
         """Upstream handed over None in a batch (RS rule 2.13): name the stage that did."""
         note_unsent(self._cin)  # (read from the source's iterator, not sent)
@@ -509,7 +517,8 @@ class _AggregateLogic(_KeyedLogic):
         try:
             kb = h.cache_key(k)
         except Exception as exc:
-            return exc if self._stops(exc) else None
+            err = self._key_error(exc)
+            return err if self._stops(err) else None
         if kb is k and h.direct:
             self._kt = type(k)
         cur = h.dirty.get(kb, _ABSENT)
@@ -552,10 +561,16 @@ class _MapByKeyLogic(_KeyedLogic):
                 return self._none_element()
             try:
                 k = key_fn(x)
-                kb = h.cache_key(k)
             except Exception as exc:
                 if self._stops(exc):
                     return exc
+                continue
+            try:
+                kb = h.cache_key(k)
+            except Exception as exc:
+                err = self._key_error(exc)
+                if self._stops(err):
+                    return err
                 continue
             try:
                 cur = h.get(kb, None)

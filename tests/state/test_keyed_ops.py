@@ -334,6 +334,32 @@ async def test_an_unserializable_value_names_the_operator_and_store(
     assert resumed == [(1, 1), (3, 3)]
 
 
+async def test_an_unserializable_key_names_the_operator_and_store(
+    materializer: Materializer,
+) -> None:
+    def key(x: int) -> Any:
+        return object() if x == 2 else x
+
+    for flow, name in [
+        (
+            Flow[int]().aggregate_by_key(Stores.in_memory("c"), key, zero, lambda s, x: x),
+            "aggregate_by_key",
+        ),
+        (
+            Flow[int]().stateful_map_by_key(Stores.in_memory("c"), key, lambda s, x: (x, x)),
+            "stateful_map_by_key",
+        ),
+    ]:
+        with pytest.raises(TypeError, match=rf"\[{name}\] store 'c': key <object"):
+            await Source.from_iterable([1, 2, 3]).via(flow).run_with(Sink.seq(), materializer)
+        resumed = await (
+            Source.from_iterable([1, 2, 3])
+            .via(supervised(flow, Supervision.resume))
+            .run_with(Sink.seq(), materializer)
+        )
+        assert len(resumed) == 2, name
+
+
 async def test_ints_of_any_size_are_stored_and_other_values_checked_at_once(
     materializer: Materializer, tmp_path: Path
 ) -> None:
