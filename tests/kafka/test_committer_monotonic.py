@@ -140,3 +140,56 @@ async def test_stale_offsets_are_left_out_per_partition(
     stale = [r for r in caplog.records if "not committing offset" in r.getMessage()]
     assert [r.levelno for r in stale] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
     assert "(3 stale offset(s) so far)" in stale[-1].getMessage()
+
+
+class ReassignedCommitter(RecordingCommitter):
+    """A recording committer whose partitions the group assigns again (see
+    ``ConsumerCommitter.assignment_of``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.assignment = 1
+
+    def assignment_of(self, topic: str, partition: int) -> int:
+        return self.assignment
+
+
+async def test_a_partition_assigned_again_commits_its_redelivered_offsets(
+    materializer: Materializer,
+) -> None:
+    # A commit handed out while the partition was revoked is left out by the consumer; the
+    # group re-delivers from its committed offset once the partition is back. The memory
+    # of what was committed holds within one assignment, so the re-delivered offsets are
+    # committed (before: left out as "already committed", and the group's offset stayed
+    # behind a record processed twice).
+    ref = ReassignedCommitter()
+    seen: list[Any] = []
+
+    def at(offset: int) -> CommittableOffset:
+        return CommittableOffset("g", "t", 0, offset, ref)
+
+    def reassign(x: CommittableOffset) -> CommittableOffset:
+        seen.append(x.offset)
+        if len(seen) == 3:
+            ref.assignment = 2  # revoked after offset 5's commit, assigned again
+        return x
+
+    await (
+        Source.from_iterable([at(4), at(5), at(5), at(6), at(3)])
+        .map(reassign)
+        .via(Committer.batch_flow(CommitterSettings(max_batch=1)))
+        .run_with(Sink.ignore(), materializer)
+    )
+    t0 = TopicPartition("t", 0)
+    # 5 again (a new assignment), 6, and 3 still stale within it.
+    assert ref.calls == [{t0: 5}, {t0: 6}, {t0: 6}, {t0: 7}]
+
+
+async def test_the_consumer_committer_counts_assignments(kafka_bootstrap: str) -> None:
+    from connectors.kafka._stages.consumer_commits import ConsumerCommitter
+
+    committer = ConsumerCommitter("c", settings(kafka_bootstrap, "g"), auto=True)
+    assert committer.assignment_of("t", 0) == 0
+    committer.note_assigned([TopicPartition("t", 0), TopicPartition("t", 1)])
+    committer.note_assigned([TopicPartition("t", 0)])
+    assert (committer.assignment_of("t", 0), committer.assignment_of("t", 1)) == (2, 1)

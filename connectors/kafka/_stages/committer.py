@@ -132,8 +132,9 @@ class OffsetBatcher:
         self.offsets: dict[tuple[str, str, int], int] = {}
         self.committers: dict[tuple[str, str, int], Any] = {}
         self.count = 0
-        #: The highest offset handed to a commit, per (group, topic, partition).
-        self.committed: dict[tuple[str, str, int], int] = {}
+        #: The highest offset handed to a commit, per (group, topic, partition), with the
+        #: assignment of the partition it was taken in (see :meth:`take`).
+        self.committed: dict[tuple[str, str, int], tuple[int, Any]] = {}
         #: Offsets left out because they were below ``committed`` (out of order).
         self.stale = 0
 
@@ -209,19 +210,26 @@ class OffsetBatcher:
 
         An offset at or below the highest this batcher already handed to a commit for
         its partition is left out (commits never move backwards); one strictly below is
-        counted in ``stale`` and logged.
+        counted in ``stale`` and logged. That memory holds within one assignment of the
+        partition (a committer with ``assignment_of(topic, partition)`` says which): a
+        partition revoked and assigned again re-delivers records from the group's
+        committed offset, and those are committed again, as in Alpakka (a commit handed
+        out while the partition was revoked was left out by the consumer).
         """
         committed = self.committed
         committers = self.committers
         offsets: dict[GroupTopicPartition, int] = {}
         by: dict[GroupTopicPartition, Any] = {}
         for key, o in self.offsets.items():
+            committer = committers[key]
+            assignment_of = getattr(committer, "assignment_of", None)
+            epoch = assignment_of(key[1], key[2]) if assignment_of is not None else None
             done = committed.get(key)
-            if done is not None and o <= done:
-                if o < done:
-                    self._stale(key, o, done)
+            if done is not None and done[1] == epoch and o <= done[0]:
+                if o < done[0]:
+                    self._stale(key, o, done[0])
                 continue
-            committed[key] = o
+            committed[key] = (o, epoch)
             gtp = GroupTopicPartition(*key)
             offsets[gtp] = o
             by[gtp] = committers[key]

@@ -810,6 +810,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         listener that restores state for the new partitions (``Tables.co_partitioned``)
         has it ready before their first record. aiokafka may fetch meanwhile; the
         records stay with it (one fetch per partition: back pressure holds)."""
+        self._committer.note_assigned(tps)
         self._cb_assigned.invoke(tps)
         listener = self._subscription.rebalance_listener
         if listener is not None:

@@ -20,7 +20,7 @@ from .._closing import within
 from ..errors import CommitTimeoutError, ConsumerClosedError, KafkaCommitError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
@@ -40,6 +40,7 @@ class ConsumerCommitter:
     """The ``KafkaCommitterRef`` of one consumer stage: commits through its consumer."""
 
     __slots__ = (
+        "_assignments",
         "_auto",
         "_closed",
         "_consumer",
@@ -61,6 +62,21 @@ class ConsumerCommitter:
         self._inflight: set[asyncio.Future[None]] = set()
         self.commits = 0
         self.commit_failures = 0
+        #: How many times each partition was assigned (by the group) so far.
+        self._assignments: dict[tuple[str, int], int] = {}
+
+    def note_assigned(self, tps: Iterable[TopicPartition]) -> None:
+        """The group assigned ``tps`` to this consumer (again)."""
+        assignments = self._assignments
+        for tp in tps:
+            key = (tp.topic, tp.partition)
+            assignments[key] = assignments.get(key, 0) + 1
+
+    def assignment_of(self, topic: str, partition: int) -> int:
+        """Which assignment of the partition this is (0 before the group assigned it): a
+        committer's memory of what it committed holds within one (see
+        ``OffsetBatcher.take``)."""
+        return self._assignments.get((topic, partition), 0)
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit ``offsets`` (next offsets to read) and wait for the broker's answer.
