@@ -7,6 +7,8 @@
     ├── KafkaConsumerError: a consumer or committer stage failed
     │   ├── ConsumerConnectionError (also ConnectionError): no broker answered at start
     │   ├── DeserializationError (also ValueError): a record's key or value did not decode
+    │   ├── NoCommittedOffsetError (also aiokafka NoOffsetForPartitionError): no committed
+    │   │       offset to start from and auto_offset_reset="none"
     │   └── KafkaCommitError: committing offsets failed
     │       ├── CommitTimeoutError (also TimeoutError): not acknowledged within commit_timeout
     │       └── ConsumerClosedError: the consumer that should commit is shut down
@@ -51,7 +53,8 @@ one specific aiokafka error, the new class also *subclasses* that aiokafka type,
 written against aiokafka keeps working: ``except MessageSizeTooLargeError`` catches a
 :class:`RecordTooLargeError`, ``except KafkaConnectionError`` a
 :class:`ProducerConnectionError`, ``except UnsupportedCodecError`` a
-:class:`MissingCodecError`. A send can fail with many aiokafka errors
+:class:`MissingCodecError`, ``except NoOffsetForPartitionError`` a
+:class:`NoCommittedOffsetError`. A send can fail with many aiokafka errors
 (``NodeNotReadyError``, ``KafkaTimeoutError``, broker error codes...): those become one
 :class:`ProducerSendError`, a ``KafkaError`` whose ``__cause__`` is the specific error
 and whose ``retriable`` is the cause's (``except KafkaError`` still catches it; inspect
@@ -67,6 +70,7 @@ from aiokafka.errors import (
     KafkaConnectionError,
     KafkaError,
     MessageSizeTooLargeError,
+    NoOffsetForPartitionError,
     UnsupportedCodecError,
 )
 
@@ -135,6 +139,16 @@ class DeserializationError(KafkaConsumerError, ValueError):
         self.partition = partition
         self.offset = offset
         self.field = field
+
+
+class NoCommittedOffsetError(KafkaConsumerError, NoOffsetForPartitionError):
+    """A partition has no committed offset for the group and ``auto_offset_reset`` is
+    ``"none"`` (Kafka's ``NoOffsetForPartitionException``); ``partitions`` lists the
+    topic-partitions aiokafka named."""
+
+    def __init__(self, message: str, partitions: tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.partitions = partitions
 
 
 class KafkaCommitError(KafkaConsumerError):
@@ -328,6 +342,22 @@ def consumer_failure(stage: str, exc: Exception) -> KafkaConsumerError | KafkaCo
             )
             error.__cause__ = exc
             return error
+    if isinstance(exc, NoOffsetForPartitionError):
+        parts = tuple(exc.args)
+        where = (
+            ", ".join(
+                f"{tp.topic}-{tp.partition}" if hasattr(tp, "topic") else repr(tp) for tp in parts
+            )
+            or "a partition"
+        )
+        error3 = NoCommittedOffsetError(
+            f"[{stage}] no committed offset to start {where} from, and "
+            "auto_offset_reset='none' says not to reset: commit offsets for the group first, "
+            "or set auto_offset_reset to 'earliest' or 'latest'",
+            parts,
+        )
+        error3.__cause__ = exc
+        return error3
     error2 = KafkaConsumerError(f"[{stage}] the consumer failed: {exc!r}")
     error2.__cause__ = exc
     return error2

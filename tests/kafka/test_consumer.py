@@ -503,3 +503,37 @@ async def test_a_rebalance_listener_that_raises_fails_the_source(
         await asyncio.wait_for(done, 30)
     assert f"raised by the rebalance listener's {method} (stage [" in info.value.__notes__[0]
     await asyncio.wait_for(control.is_shutdown, 10)
+
+
+async def test_draining_control_of_a_sink_without_its_completion_says_why(
+    kafka_bootstrap: str, kafka_topic: str, materializer: Materializer
+) -> None:
+    from reactive import Flow
+
+    source = Consumer.committable_source(
+        settings(kafka_bootstrap, unique_group_id()), Subscriptions.topics(kafka_topic)
+    )
+    # The flow's NotUsed, not the committer's completion (Akka would not compile it).
+    sink = Flow().map(lambda m: m.committable_offset).to(Committer.sink(CommitterSettings()))
+    with pytest.raises(TypeError, match=r"needs the stream's completion.*got NotUsed.*Keep.right"):
+        source.to_mat(sink, DrainingControl).run(materializer)
+
+
+async def test_no_committed_offset_with_reset_none_says_what_to_do(
+    kafka_bootstrap: str, kafka_topic: str, materializer: Materializer
+) -> None:
+    from aiokafka.errors import NoOffsetForPartitionError
+
+    from connectors.kafka import NoCommittedOffsetError
+
+    await produce_values(kafka_bootstrap, kafka_topic, ["a"])
+    consumer = settings(kafka_bootstrap, unique_group_id()).with_auto_offset_reset("none")
+    _, done = (
+        Consumer.plain_source(consumer, Subscriptions.assignment(TopicPartition(kafka_topic, 0)))
+        .to_mat(Sink.seq(), Keep.both)
+        .run(materializer)
+    )
+    with pytest.raises(NoCommittedOffsetError, match=rf"{kafka_topic}-0 .*auto_offset_reset") as e:
+        await asyncio.wait_for(done, 15)
+    assert isinstance(e.value, NoOffsetForPartitionError)  # code written against aiokafka
+    assert e.value.partitions == (TopicPartition(kafka_topic, 0),)

@@ -97,6 +97,32 @@ async def test_source_with_offset_context_filter_map_then_commit_the_contexts(
     assert await committed_offsets(kafka_bootstrap, group, kafka_topic) == {0: 8}
 
 
+async def test_grouped_contexts_are_committed(
+    kafka_bootstrap: str, kafka_topic: str, materializer: Materializer
+) -> None:
+    # grouped keeps the offsets of a group as its context (a list): the committer takes
+    # the list (Alpakka needs a map_context to a batch; it was refused by type here).
+    group = unique_group_id()
+    await produce_values(kafka_bootstrap, kafka_topic, [f"v{i}" for i in range(7)])
+    groups: list[Any] = []
+    control = (
+        Consumer.source_with_offset_context(
+            consumer_settings(kafka_bootstrap, group), Subscriptions.assignment((kafka_topic, 0))
+        )
+        .grouped(3)
+        .map(lambda records: groups.append(len(records)) or len(records))
+        .to_mat(
+            Committer.sink_with_offset_context(CommitterSettings(max_interval=3600)),
+            DrainingControl,
+        )
+        .run(materializer)
+    )
+    await eventually(lambda: groups == [3, 3])
+    await control.drain_and_shutdown()  # completes the source: the last group goes out
+    assert groups == [3, 3, 1]
+    assert await committed_offsets(kafka_bootstrap, group, kafka_topic) == {0: 7}
+
+
 async def test_offset_contexts_are_committable_offsets_of_their_records(
     kafka_bootstrap: str, kafka_topic: str, materializer: Materializer
 ) -> None:

@@ -150,10 +150,12 @@ class OffsetBatcher:
         self.count += 1
 
     def add(self, x: Any) -> None:
-        """Add a ``CommittableOffset`` or merge a ``CommittableOffsetBatch``.
+        """Add a ``CommittableOffset``, merge a ``CommittableOffsetBatch``, or add each of
+        a list or tuple of them (the context ``grouped``/``grouped_within`` make of the
+        offsets of a group, in a ``SourceWithContext``).
 
         Raises:
-            TypeError: ``x`` is neither (the message names the stage).
+            TypeError: ``x`` is none of these (the message names the stage).
         """
         if isinstance(x, CommittableOffset):
             self.add_offset(x)
@@ -168,10 +170,14 @@ class OffsetBatcher:
                     offsets[key] = offset
             if offsets:
                 self.count += x.batch_size
+        elif type(x) is list or type(x) is tuple:
+            for each in x:
+                self.add(each)
         else:
             raise TypeError(
                 f"[{self.stage_name}] expects CommittableOffset or CommittableOffsetBatch "
-                f"elements (e.g. message.committable_offset), got {type(x).__name__}"
+                f"elements (e.g. message.committable_offset) or lists of them, got "
+                f"{type(x).__name__}"
             )
 
     def _stale(self, key: tuple[str, str, int], offset: int, done: int) -> None:

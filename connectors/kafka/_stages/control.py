@@ -17,6 +17,7 @@ Kafka::
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from reactive import Done
@@ -149,6 +150,13 @@ class DrainingControl(Generic[T]):
             raise TypeError(
                 f"DrainingControl needs the Control of a Consumer source, got {control!r}; "
                 "use it as source.to_mat(sink, DrainingControl)"
+            )
+        if not inspect.isawaitable(stream_done):
+            raise TypeError(
+                "DrainingControl needs the stream's completion, an awaitable, as the sink's "
+                f"materialized value; got {stream_done!r}. A sink built as "
+                "Flow().....to(sink) keeps the flow's value: build it with "
+                ".to_mat(sink, Keep.right)"
             )
         self._control = control
         self._stream_done = asyncio.ensure_future(stream_done)
