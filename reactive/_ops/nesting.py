@@ -41,12 +41,17 @@ UNBOUNDED = 1 << 62
 
 
 # -- flat_map_merge / flat_map_concat ----------
-def _run_inner(logic: GraphStageLogic, inlet: SubSinkInlet, src: Any) -> None:
-    """Run ``src``, what the operator's function returned, into ``inlet``; a TypeError
-    naming the stage when it is not a Source (nor a graph or stage)."""
+def _run_inner(logic: GraphStageLogic, inlet: SubSinkInlet, src: Any) -> bool:
+    """Run ``src``, what the operator's function returned, into ``inlet``.
+
+    Raises a TypeError naming the stage when ``src`` is not a Source (nor a graph or
+    stage): the function's failure, which supervision decides on. A Source that fails to
+    materialize fails the stage, whatever the supervision (as Akka's ``FlattenMerge``,
+    which has no decider: only the function is supervised); returns False then.
+    """
     try:
         inlet.materialize(src)
-    except IllegalGraphError:
+    except IllegalGraphError as exc:
         from .._dsl.graph import _module_of
 
         try:
@@ -56,7 +61,12 @@ def _run_inner(logic: GraphStageLogic, inlet: SubSinkInlet, src: Any) -> None:
                 f"[{logic.stage_name}] the function returned {type(src).__name__} {src!r}, "
                 "not a Source"
             ) from None
-        raise
+        logic.fail_stage(exc)
+        return False
+    except Exception as exc:
+        logic.fail_stage(exc)
+        return False
+    return True
 
 
 class FlatMapMerge(FlowStage):
@@ -105,14 +115,16 @@ class _FlatMapMergeLogic(FlowLogic):
         # inner, so ``breadth`` times this, within that demand.
         self.inner_batch = INNER_BATCH
 
-    def pre_start(self) -> None:
-        self.pull(self.in_)
+    # Upstream is first pulled on downstream's first pull (Akka's FlattenMerge): no
+    # element is taken, and no inner source opened, before there is demand.
+    started = False
 
     def on_push(self) -> None:
         src = self.f(self.grab(self.in_))
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
         inlet.set_handler(_Inner(self, inlet))
-        _run_inner(self, inlet, src)
+        if not _run_inner(self, inlet, src):
+            return
         self.active.add(inlet)
         inlet._pull_batch(self.inner_batch)
         self._maybe_pull()
@@ -126,6 +138,9 @@ class _FlatMapMergeLogic(FlowLogic):
         self._check_done()
 
     def on_pull(self) -> None:
+        if not self.started:
+            self.started = True
+            self.try_pull(self.in_)
         c = self._conns[self.out]
         n = c.demand_n if c.batch else 1
         share = n // self.breadth
@@ -230,12 +245,15 @@ class _SwitchMapLogic(FlowLogic):
 
     def on_push(self) -> None:
         src = self.f(self.grab(self.in_))
-        if self.current is not None:
-            self.current.cancel()
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
         inlet.set_handler(_Inner(self, inlet))
+        # The new inner source runs before the current one is cancelled: one the function
+        # got wrong (resumed under supervision) leaves the current one running.
+        if not _run_inner(self, inlet, src):
+            return
+        if self.current is not None:
+            self.current.cancel()
         self.current = inlet
-        _run_inner(self, inlet, src)
         if self.is_available(self.out):
             inlet.pull()
         self.pull(self.in_)
@@ -434,7 +452,12 @@ class _GroupByLogic(FlowLogic):
         if k is None:
             # Akka's "Key cannot be null" (an IllegalArgumentException, supervised).
             raise ValueError(f"[{self.stage_name}] key cannot be None (element {x!r})")
-        slot = self.subs.get(k)
+        try:
+            slot = self.subs.get(k)
+        except TypeError as exc:  # unhashable: the key function's failure, supervised
+            raise TypeError(
+                f"[{self.stage_name}] key {k!r} of element {x!r} is not hashable: {exc}"
+            ) from exc
         if slot is not None:
             if slot.outlet.is_available():
                 self.demanding.discard(k)
@@ -598,8 +621,13 @@ class _SplitLogic(FlowLogic):
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
-        split = bool(self.p(x))
         cur = self.current
+        if cur is None and not self.after:
+            # split_when: the first element starts the first substream, p not asked (as
+            # Akka's Split: a counting predicate counts from the second element on).
+            self._open(x, close_after_first=False)
+            return
+        split = bool(self.p(x))
         if cur is None:
             self._open(x, close_after_first=self.after and split)
             return

@@ -53,7 +53,8 @@ class SubstreamOps(OpsBase[Out, Mat]):
 
     def split_when(self, p: Callable[[Out], bool]) -> SubRepr[Out, Mat]:
         """Start a new substream at each element for which ``p`` holds; returns a
-        ``SubFlow``. A cancelled substream is drained up to the next split.
+        ``SubFlow``. The stream's first element starts the first substream without ``p``
+        being asked (as Akka's). A cancelled substream is drained up to the next split.
 
         Emits when a new substream starts. Backpressures when the current substream
         does, or a new one is pending and downstream backpressures. Completes when

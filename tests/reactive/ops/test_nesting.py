@@ -24,6 +24,7 @@ from reactive import (
     Supervision,
     ThrottleMode,
 )
+from reactive.stage import GraphStage, Outlet, SourceShape
 from reactive.testkit import ManualClock, PublisherProbe, TestSink, TestSource
 from tests.reactive.support import (
     Boom,
@@ -31,6 +32,7 @@ from tests.reactive.support import (
     nothing,
     probes,
     quiet_for,
+    resuming,
     seq,
     settle,
     sink_probe,
@@ -1082,3 +1084,117 @@ class TestPrefixAndTail:
         up.send_next("x")
         assert await res == ["x"]
         await up.expect_cancellation()
+
+
+class _Unmaterializable(GraphStage):  # type: ignore[type-arg]
+    """A source whose materialization raises."""
+
+    def __init__(self) -> None:
+        self.shape = SourceShape(Outlet("bad.out"))
+
+    def create_logic(self, attributes: Any) -> Any:
+        raise RuntimeError("materialization boom")
+
+
+class TestFlatteningAsAkka:
+    """Found by a review against Akka's ``FlattenMerge``, ``Switch`` and ``Split``."""
+
+    @pytest.mark.parametrize(
+        ("flatten", "called"),
+        [
+            (lambda s, f: s.flat_map_concat(f), [1]),
+            (lambda s, f: s.flat_map_merge(2, f), [1]),
+            (lambda s, f: s.group_by(4, f).merge_substreams(), [1]),
+            # split_when never asks p about the first element
+            (lambda s, f: s.split_when(f).concat_substreams(), []),
+        ],
+    )
+    async def test_nothing_is_pulled_before_downstream_asks(
+        self, flatten: Any, called: list[int], materializer: Materializer
+    ) -> None:
+        # FlattenMerge pulls upstream on downstream's first pull, not in preStart: no
+        # element taken, no function called, no inner source opened before demand.
+        calls: list[Any] = []
+
+        def f(x: Any) -> Any:
+            calls.append(x)
+            return Source.single(x)
+
+        pub, sub = (
+            flatten(TestSource.probe(), f).to_mat(TestSink.probe(), Keep.both).run(materializer)
+        )
+        await pub.expect_no_message(0.05)  # no request
+        sub.request(1)
+        await pub.expect_request()
+        pub.send_next(1)
+        await sub.expect_next()
+        assert calls == called
+        sub.cancel()
+
+    @pytest.mark.parametrize("breadth", [1, 2])
+    async def test_an_inner_source_that_fails_to_materialize_fails_the_stream_under_resume(
+        self, breadth: int, materializer: Materializer
+    ) -> None:
+        # Only the function is supervised (FlattenMerge has no decider): the inner source's
+        # own materialization failure is not an element to skip.
+        bad = Source.from_graph(_Unmaterializable())
+        with pytest.raises(RuntimeError, match="materialization boom"):
+            await (
+                Source.from_iterable([1, 2])
+                .flat_map_merge(breadth, lambda x: bad if x == 1 else Source.single(x))
+                .with_attributes(resuming())
+                .run_with(Sink.seq(), materializer)
+            )
+
+    async def test_switch_map_keeps_the_current_inner_when_the_function_fails_resumed(
+        self, materializer: Materializer
+    ) -> None:
+        # Before: the current inner was cancelled and replaced by one never started, and
+        # the stage then waited for it forever.
+        out = await asyncio.wait_for(
+            Source.from_iterable([1, 2])
+            .switch_map(lambda x: Source.single(x) if x == 1 else "not a source")
+            .with_attributes(resuming())
+            .run_with(Sink.seq(), materializer),
+            5,
+        )
+        assert out == [1]
+        bad = Source.from_graph(_Unmaterializable())
+        with pytest.raises(RuntimeError, match="materialization boom"):
+            await asyncio.wait_for(
+                Source.from_iterable([1, 2])
+                .switch_map(lambda x: Source.single(x) if x == 1 else bad)
+                .with_attributes(resuming())
+                .run_with(Sink.seq(), materializer),
+                5,
+            )
+
+    async def test_split_when_does_not_ask_p_about_the_first_element(
+        self, materializer: Materializer
+    ) -> None:
+        asked: list[int] = []
+
+        def every_second(x: int) -> bool:  # a counting predicate, as Akka's docs show
+            asked.append(x)
+            return len(asked) % 2 == 0
+
+        out = await (
+            Source.from_iterable([1, 2, 3, 4, 5])
+            .split_when(every_second)
+            .grouped(10)
+            .concat_substreams()
+            .run_with(Sink.seq(), materializer)
+        )
+        assert asked == [2, 3, 4, 5]
+        assert out == [[1, 2], [3, 4], [5]]
+
+    async def test_an_unhashable_group_by_key_names_the_stage(
+        self, materializer: Materializer
+    ) -> None:
+        with pytest.raises(TypeError, match=r"\[group_by\] key \[1\] of element 1 is not hashable"):
+            await (
+                Source.single(1)
+                .group_by(4, lambda x: [x])
+                .merge_substreams()
+                .run_with(Sink.seq(), materializer)
+            )
