@@ -32,13 +32,23 @@ committable holds a :class:`KafkaCommitterRef` to it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    NoReturn,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    runtime_checkable,
+)
 
 from aiokafka.structs import TopicPartition
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Sequence
 
 __all__ = [
     "Committable",
@@ -68,7 +78,79 @@ V = TypeVar("V")
 PT = TypeVar("PT")
 R = TypeVar("R")
 
-Header: TypeAlias = tuple[str, bytes]
+Header: TypeAlias = tuple[str, bytes | None]
+
+
+def _bad_topic(topic: object) -> NoReturn:
+    if not isinstance(topic, str):
+        raise TypeError(f"ProducerRecord topic must be a non-empty str, got {topic!r}")
+    raise ValueError(f"ProducerRecord topic must be a non-empty str, got {topic!r}")
+
+
+def _check_int(name: str, value: object) -> None:
+    """Raise for a ``partition``/``timestamp_ms`` that is not an int >= 0 (an ``int``
+    subclass other than ``bool`` passes)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"ProducerRecord {name} must be an int or None, got {type(value).__name__} {value!r}"
+        )
+    if value < 0:
+        raise ValueError(f"ProducerRecord {name} must be >= 0 or None, got {value}")
+
+
+def _checked_headers(headers: Any) -> tuple[Header, ...]:
+    """``headers`` as a tuple of ``(str, bytes | None)`` pairs, or a ``TypeError`` naming
+    what is wrong. A mapping gives its items; ``bytearray``/``memoryview`` values are
+    copied to ``bytes``; ``None`` gives no headers."""
+    cls = headers.__class__
+    if cls is tuple or cls is list:  # the common case: check the pairs, nothing to convert
+        for pair in headers:
+            if (
+                pair.__class__ is not tuple
+                or len(pair) != 2
+                or pair[0].__class__ is not str
+                or (pair[1].__class__ is not bytes and pair[1] is not None)
+            ):
+                break
+        else:
+            return headers if cls is tuple else tuple(headers)
+    if headers is None:
+        return ()
+    if isinstance(headers, Mapping):
+        items: Iterable[Any] = headers.items()
+    elif isinstance(headers, str | bytes | bytearray | memoryview) or not isinstance(
+        headers, Iterable
+    ):
+        raise TypeError(
+            "ProducerRecord headers must be (str, bytes) pairs (a list or tuple of "
+            f"pairs, or a dict), got {type(headers).__name__} {headers!r}"
+        )
+    else:
+        items = headers
+    checked: list[Header] = []
+    for pair in items:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise TypeError(
+                f"ProducerRecord headers must be (str, bytes) pairs, got the element {pair!r} "
+                f"in {headers!r}"
+            )
+        name, value = pair
+        if not isinstance(name, str):
+            raise TypeError(
+                f"ProducerRecord header names must be str, got {type(name).__name__} "
+                f"{name!r} in {headers!r}"
+            )
+        if value is not None and value.__class__ is not bytes:
+            if isinstance(value, bytearray | memoryview):
+                value = bytes(value)
+            elif not isinstance(value, bytes):
+                raise TypeError(
+                    f"ProducerRecord header values must be bytes or None, got "
+                    f"{type(value).__name__} {value!r} for header {name!r} (encode text, "
+                    "e.g. value.encode())"
+                )
+        checked.append((name, value))
+    return tuple(checked)
 
 
 # -- producing -----------------------------------------------------------------
@@ -81,7 +163,11 @@ class ProducerRecord(Generic[K, V]):
     settings have none they must already be ``bytes`` or ``None``).
     ``partition=None`` lets the partitioner choose (by key hash, or spread when
     the key is ``None``); ``timestamp_ms=None`` lets the producer stamp it;
-    ``headers`` is a sequence of ``(str, bytes)`` pairs, stored as a tuple.
+    ``headers`` is an iterable of ``(str, bytes)`` pairs (a header value may be
+    ``None``; the same key may repeat) or a mapping of header names to values,
+    stored as a tuple of pairs; ``None`` means no headers. The fields are
+    checked here, so a mistake fails where the record is built, naming the
+    field (``TypeError``/``ValueError``), not later as a send failure.
 
     Immutable by convention: do not assign its attributes. Equal (and hashed)
     by all fields. (A plain class with ``__slots__`` rather than a frozen
@@ -106,16 +192,25 @@ class ProducerRecord(Generic[K, V]):
         key: K | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
-        headers: Sequence[Header] = (),
+        headers: Iterable[Header] | Mapping[str, bytes | None] | None = (),
     ) -> None:
-        """A record for ``topic``; raises ``ValueError`` for an empty topic or a
-        negative partition."""
+        """A record for ``topic``.
+
+        Raises:
+            TypeError: a field of the wrong type (``topic`` not a ``str``, ``partition``
+                or ``timestamp_ms`` not an ``int``, ``headers`` not (str, bytes) pairs),
+                naming the field and the value.
+            ValueError: an empty topic, a negative partition or timestamp.
+        """
         if (topic.__class__ is not str and not isinstance(topic, str)) or not topic:
-            raise ValueError(f"ProducerRecord topic must be a non-empty str, got {topic!r}")
-        if partition is not None and partition < 0:
-            raise ValueError(f"ProducerRecord partition must be >= 0, got {partition}")
-        if headers.__class__ is not tuple:
-            headers = tuple((k, v) for k, v in headers)
+            _bad_topic(topic)
+        # Each check costs one comparison when the field has its default (hot path).
+        if partition is not None and (partition.__class__ is not int or partition < 0):
+            _check_int("partition", partition)
+        if timestamp_ms is not None and (timestamp_ms.__class__ is not int or timestamp_ms < 0):
+            _check_int("timestamp_ms", timestamp_ms)
+        if headers.__class__ is not tuple or headers:
+            headers = _checked_headers(headers)
         self.topic = topic
         self.value = value
         self.key = key

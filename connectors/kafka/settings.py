@@ -12,8 +12,14 @@ Kafka names it (``"max.poll.records"``); names are translated to aiokafka's on
 the way in, string values of numeric or boolean options are converted
 (``"500"`` -> ``500``, ``"true"`` -> ``True``), and a name that aiokafka's
 client does not know is refused at once with ``ValueError`` rather than
-ignored. A property that names a field (``"group.id"``, ``"client.id"``,
-``"bootstrap.servers"``, ...) sets that field.
+ignored. Numeric options are range-checked as Kafka's ``ConfigException``
+does: none may be negative (``fetch.max.wait.ms=-1`` or
+``session.timeout.ms=-5`` would otherwise leave a consumer silently fetching
+nothing), ``max.poll.records``, ``max.poll.interval.ms``,
+``session.timeout.ms``, ``rebalance.timeout.ms`` and ``transaction.timeout.ms``
+must be at least 1. Every duration field in seconds must be a finite number
+(NaN and infinity are refused). A property that names a field
+(``"group.id"``, ``"client.id"``, ``"bootstrap.servers"``, ...) sets that field.
 
 What ``to_aiokafka_kwargs()`` leaves out, on purpose:
 
@@ -37,6 +43,7 @@ their values.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
@@ -143,6 +150,23 @@ _PRODUCER_OPTIONS: Mapping[str, _Kind] = MappingProxyType(
     }
 )
 
+# The least value of the int properties (aiokafka spelling); any other int property may
+# not be negative either. As Kafka's ConfigDef ranges (``atLeast(0)`` for the byte counts
+# and most *_ms, ``atLeast(1)`` for max.poll.interval.ms and max.poll.records), where
+# aiokafka would otherwise hang or fail later: a negative fetch.max.wait.ms or
+# session.timeout.ms leaves a consumer silently fetching nothing. 0 stays allowed where
+# Kafka allows it (a zero session or transaction timeout is refused by the broker).
+_INT_MINIMUM: Mapping[str, int] = MappingProxyType(
+    {
+        "max_poll_interval_ms": 1,
+        "max_poll_records": 1,
+        "rebalance_timeout_ms": 1,
+        "session_timeout_ms": 1,
+        "transaction_timeout_ms": 1,
+        "max_batch_size": 1,
+    }
+)
+
 # Kafka property names whose aiokafka spelling is not just dots -> underscores.
 _KAFKA_RENAMES: Mapping[str, str] = MappingProxyType(
     {
@@ -167,13 +191,21 @@ def _coerce(owner: str, key: str, name: str, kind: _Kind, value: Any) -> Any:
     if kind == "any":
         return value
     if kind == "int":
+        number: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
+            number = value
+        elif isinstance(value, str):
             try:
-                return int(value.strip())
+                number = int(value.strip())
             except ValueError:
                 pass
+        if number is not None:
+            minimum = _INT_MINIMUM.get(name, 0)
+            if number < minimum:
+                raise ValueError(
+                    f"{owner} property {key!r} must be >= {minimum}, got {_show(name, value)}"
+                )
+            return number
     elif kind == "bool":
         if isinstance(value, bool):
             return value
@@ -426,8 +458,15 @@ def _servers(value: Any, owner: str = "settings") -> str:
 
 
 def _check_seconds(owner: str, name: str, value: float, *, allow_zero: bool) -> None:
+    """A duration setting: a finite number of seconds, >= 0 or > 0. NaN and infinity are
+    refused (they pass ``< 0`` and ``== 0``): no duration setting means "no limit"."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{owner}: {name} is in seconds (a float), got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{owner}: {name} must be a finite number of seconds, got {value!r} (for a very "
+            "long bound give a large number)"
+        )
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{owner}: {name} must be {bound} seconds, got {value!r}")

@@ -39,6 +39,11 @@ One stage, :class:`ProducerStage`, does all the work; the factories on
   broker refuses as too large is a :class:`~connectors.kafka.errors.RecordTooLargeError`
   (also aiokafka's ``MessageSizeTooLargeError``). The sender keeps each batch's
   topic-partition in a weak dictionary for this (one entry per batch).
+- A record aiokafka refuses before sending it (a partition the topic lacks, a field of
+  a wrong type or range that got past :class:`ProducerRecord`'s checks) fails the stream
+  with a ``ProducerSendError`` saying the record is at fault, e.g. "partition 9 of topic
+  't' (2 partitions) does not exist (Invalid partition given with record: 9 is not in
+  the range [0...2))", not the broker hint (``retriable`` false).
 - ``pass_through_only`` (``committable_sink``): the stage emits each
   envelope's ``pass_through`` (skipping ``None``) instead of a ``Result``, so
   the committer follows directly (no ``Result`` object, no extra filter/map
@@ -424,6 +429,53 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         error.__cause__ = exc
         return error
 
+    def _record_error(
+        self, exc: Exception, producer: Any, topic: str | None, partition: int | None
+    ) -> BaseException:
+        """``exc``, raised by aiokafka for a record before it was sent, as a
+        :class:`ProducerSendError` that says which record field is wrong (a partition the
+        topic does not have, as Kafka's "Invalid partition given with record"), without
+        the broker hint: nothing reached a broker. aiokafka's error is the ``__cause__``."""
+        if isinstance(exc, KafkaConnectorError):
+            return exc
+        where = "Kafka" if topic is None else f"topic {topic!r}"
+        known: Any = None
+        if topic is not None:
+            try:
+                known = producer.client.cluster.partitions_for_topic(topic)
+            except Exception:  # pragma: no cover - defensive: metadata unavailable
+                known = None
+        if partition is not None:
+            where += f" partition {partition}"
+        if partition is not None and known and partition not in known:
+            count = len(known)
+            reason = (
+                f"partition {partition} of topic {topic!r} ({count} "
+                f"partition{'' if count == 1 else 's'}) does not exist (Invalid partition "
+                f"given with record: {partition} is not in the range [0...{count}))"
+            )
+            hint = (
+                f"give ProducerRecord.partition a value below {count}, or None to let the "
+                "partitioner choose"
+            )
+        else:
+            reason = f"the Kafka client refused it before sending: {_describe(exc)}"
+            hint = (
+                "a field of the record has a wrong type or value (key and value bytes or "
+                "None after the serializers, timestamp_ms an int >= 0 below 2**63, headers "
+                "(str, bytes) pairs), or the partitioner in ProducerSettings.properties "
+                "failed"
+            )
+        error = ProducerSendError(
+            f"[{self._stage_name}] invalid record for {where}: {reason}; the record is at "
+            f"fault, not the broker: {hint}",
+            topic,
+            partition,
+            retriable=False,
+        )
+        error.__cause__ = exc
+        return error
+
     def _on_started(self, error: BaseException | None) -> None:
         if error is not None:
             self.producer = None  # already closed
@@ -710,6 +762,10 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
                     del open_batches[tp]
         except asyncio.CancelledError:
             raise
+        except (TypeError, ValueError, OverflowError, AssertionError) as exc:
+            # Raised by aiokafka before anything reached a broker (a partition the topic
+            # lacks, a field of the wrong type): the record's fault.
+            self.failure_cb.invoke(self._record_error(exc, producer, topic, partition))
         except Exception as exc:
             self.failure_cb.invoke(self._send_error(exc, topic, partition))
 
@@ -955,11 +1011,25 @@ def _abort_batches(producer: AIOKafkaProducer, error: BaseException) -> None:
     """
     accumulator = getattr(producer, "_message_accumulator", None)
     fail_all = getattr(accumulator, "fail_all", None)
-    if fail_all is not None:
-        try:
-            fail_all(error)
-        except Exception:  # pragma: no cover - best effort
-            log.debug("failing aiokafka batches raised", exc_info=True)
+    if fail_all is None:
+        return
+    try:
+        # The batches fail_all will fail (queued per partition, or sent and unanswered).
+        batches = [b for queue in accumulator._batches.values() for b in queue]  # type: ignore[union-attr]
+        batches.extend(accumulator._pending_batches)  # type: ignore[union-attr]
+    except Exception:  # pragma: no cover - another aiokafka layout
+        batches = []
+    try:
+        fail_all(error)
+    except Exception:  # pragma: no cover - best effort
+        log.debug("failing aiokafka batches raised", exc_info=True)
+    # ``failure`` also fails each batch's drain waiter, which nobody awaits once the
+    # stage stopped: retrieve it (and the batch future) so that asyncio does not log
+    # "Future exception was never retrieved" for a shutdown that is not an error.
+    for batch in batches:
+        for fut in (getattr(batch, "future", None), getattr(batch, "_drain_waiter", None)):
+            if isinstance(fut, asyncio.Future) and fut.done() and not fut.cancelled():
+                fut.exception()
 
 
 async def _close_quietly(
