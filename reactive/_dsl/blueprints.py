@@ -616,9 +616,32 @@ class Source(FlowOps[Out, Mat]):
         Fails when ``f`` raises or the awaitable fails (with that exception). Cancels
         when downstream cancels (a pending coroutine is cancelled; a future is not).
         """
+        from .._ops.lazy import LazyFuture
+
+        return Source(AtomicModule(LazyFuture(f)))
+
+    @staticmethod
+    def lazy_future_source(
+        factory: Callable[[], Awaitable[Source[T, M2]]],
+    ) -> Source[T, asyncio.Future[M2]]:
+        """A source that calls ``factory()`` on the first downstream demand, awaits the
+        awaitable of a ``Source`` it returns and then emits what that source emits (Akka's
+        ``Source.lazyFutureSource``: ``lazy_source`` with an async factory).
+
+        The materialized value is an ``asyncio.Future`` of the inner source's materialized
+        value; it fails with the exception of a raising ``factory`` or a failed
+        awaitable, a ``TypeError`` when ``factory`` returns no awaitable or the result is
+        no Source, and ``NeverMaterializedError`` when the stream is cancelled before the
+        inner source exists (before the first demand the factory is never called; a
+        pending coroutine is then cancelled, a future is not).
+
+        Emits when the inner source emits. Backpressures when downstream does. Completes
+        when the inner source completes. Fails when ``factory`` raises, the awaitable
+        fails, or the inner source fails. Cancels when downstream cancels.
+        """
         from .._ops.lazy import LazyFutureSource
 
-        return Source(AtomicModule(LazyFutureSource(f)))
+        return Source(AtomicModule(LazyFutureSource(factory)))
 
     def __repr__(self) -> str:
         return f"Source({self.module.shape!r})"
@@ -862,6 +885,58 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         from .._ops.lazy import LazyFlow
 
         return Flow(AtomicModule(LazyFlow(factory)))
+
+    @staticmethod
+    def lazy_future_flow(
+        factory: Callable[[], Awaitable[Flow[T, U, M2]]],
+    ) -> Flow[T, U, asyncio.Future[M2]]:
+        """``lazy_flow`` with an async factory (Akka's ``Flow.lazyFutureFlow``):
+        ``factory()`` is called when the first element arrives and returns an awaitable
+        of the ``Flow``; the first element and the rest of the stream go through it.
+
+        The materialized value is an ``asyncio.Future`` of the inner flow's materialized
+        value. If the stream completes before any element, it fails with
+        ``NeverMaterializedError`` and the output completes. If ``factory()`` raises or
+        its awaitable fails, the stream fails with that exception, upstream is
+        cancelled, and the future fails with ``NeverMaterializedError`` whose
+        ``__cause__`` is it. While the awaitable is pending nothing more is pulled,
+        upstream's completion or failure waits for the inner flow (after the first
+        element), and a downstream cancel cancels upstream at once (Akka's default
+        ``EagerCancellation``; the future fails with ``NeverMaterializedError``).
+
+        Emits when the inner flow emits. Backpressures when the inner flow or downstream
+        does (and while the awaitable is pending). Completes when the inner flow completes
+        (or upstream completes before the first element). Fails when ``factory`` raises,
+        the awaitable fails, or the inner flow fails. Cancels when downstream cancels
+        (through the inner flow, once it exists).
+        """
+        from .._ops.lazy import LazyFutureFlow
+
+        return Flow(AtomicModule(LazyFutureFlow(factory)))
+
+    @staticmethod
+    def future_flow(aw: Awaitable[Flow[T, U, M2]]) -> Flow[T, U, asyncio.Future[M2]]:
+        """The elements go through the Flow an awaitable gives (Akka's
+        ``Flow.futureFlow``).
+
+        The awaitable is awaited from the start (a future shared with others is not
+        cancelled when the stream stops early) and the Flow is materialized as soon as it
+        is there, before any element. A coroutine can be awaited once only: give a future
+        (or a task) to run the blueprint more than once. Until then nothing is pulled;
+        upstream's completion or failure is handed to the inner flow once it runs (it may
+        recover), and a downstream cancel cancels upstream at once (Akka's default
+        ``EagerCancellation``). Materialized value: an ``asyncio.Future`` of the inner
+        flow's materialized value, failed with ``NeverMaterializedError`` when the
+        awaitable fails (its ``__cause__``), gives no Flow, or downstream cancels first.
+
+        Emits when the inner flow emits. Backpressures when the inner flow or downstream
+        does (and until the awaitable completes). Completes when the inner flow completes.
+        Fails when the awaitable fails or gives no Flow, or the inner flow fails. Cancels
+        when downstream cancels (through the inner flow, once it exists).
+        """
+        from .._ops.lazy import FutureFlow
+
+        return Flow(AtomicModule(FutureFlow(aw)))
 
     def __class_getitem__(cls, item: Any) -> Any:
         return cls
@@ -1179,6 +1254,52 @@ class Sink(Graph, Generic[In, Mat]):
         from .._ops.lazy import LazySink
 
         return Sink(AtomicModule(LazySink(factory)))
+
+    @staticmethod
+    def lazy_future_sink(
+        factory: Callable[[], Awaitable[Sink[T, M2]]],
+    ) -> Sink[T, asyncio.Future[M2]]:
+        """``lazy_sink`` with an async factory (Akka's ``Sink.lazyFutureSink``):
+        ``factory()`` is called when the first element arrives and returns an awaitable
+        of the ``Sink``, which gets that element and the rest of the stream.
+
+        The materialized value is an ``asyncio.Future`` of the inner sink's materialized
+        value. An empty stream fails it with ``NeverMaterializedError`` (the factory is
+        never called); if ``factory()`` raises or its awaitable fails, it fails with that
+        exception and upstream is cancelled; an upstream failure before the inner sink
+        exists fails it with ``NeverMaterializedError`` (its ``__cause__`` is the
+        failure). Upstream's completion while the awaitable is pending waits for the
+        inner sink, which gets the first element, then the completion.
+
+        Backpressures when the inner sink does (one element is requested before it
+        exists, none more while the awaitable is pending). Cancels when the inner sink
+        cancels, ``factory`` raises or its awaitable fails.
+        """
+        from .._ops.lazy import LazyFutureSink
+
+        return Sink(AtomicModule(LazyFutureSink(factory)))
+
+    @staticmethod
+    def future_sink(aw: Awaitable[Sink[T, M2]]) -> Sink[T, asyncio.Future[M2]]:
+        """The Sink an awaitable gives, created on the first element (Akka's
+        ``Sink.futureSink``, which since Akka 2.6 is ``lazyFutureSink(() => future)``).
+
+        The awaitable is awaited when the first element arrives (a future shared with
+        others is not cancelled when the stream stops early); the Sink it gives then gets
+        that element and the rest of the stream. A coroutine can be awaited once only, and
+        an empty stream never awaits it: give a future (or a task). Materialized value: an
+        ``asyncio.Future`` of the inner sink's materialized value; an empty stream fails
+        it with ``NeverMaterializedError``, a failed awaitable with its exception, an
+        upstream failure before the inner sink exists with ``NeverMaterializedError``
+        (its ``__cause__`` is the failure).
+
+        Backpressures when the inner sink does (one element is requested before it
+        exists, none more while the awaitable is pending). Cancels when the inner sink
+        cancels or the awaitable fails.
+        """
+        from .._ops.lazy import FutureSink
+
+        return Sink(AtomicModule(FutureSink(aw)))
 
     def __repr__(self) -> str:
         return f"Sink({self.module.shape!r})"

@@ -1,9 +1,17 @@
-"""The lazy family: ``Source.lazy_source``, ``Source.lazy_single``, ``Source.lazy_future``,
-``Flow.lazy_flow`` and ``Sink.lazy_sink`` (Akka's ``lazySource``, ``lazySingle``,
-``lazyFuture``, ``lazyFlow``, ``lazySink``).
+"""The lazy and future family: ``Source.lazy_source``, ``Source.lazy_single``,
+``Source.lazy_future``, ``Source.future_source``, ``Source.lazy_future_source``,
+``Flow.lazy_flow``, ``Flow.future_flow``, ``Flow.lazy_future_flow``, ``Sink.lazy_sink``,
+``Sink.future_sink`` and ``Sink.lazy_future_sink`` (Akka's ``lazySource``, ``lazySingle``,
+``lazyFuture``, ``futureSource``, ``lazyFutureSource``, ``lazyFlow``, ``futureFlow``,
+``lazyFutureFlow``, ``lazySink``, ``futureSink``, ``lazyFutureSink``).
 
-Each defers calling its factory until the stream needs it: the first downstream demand for
-sources, the first element for the flow and the sink. Nested graphs are materialized
+Each lazy operator defers calling its factory until the stream needs it: the first
+downstream demand for sources, the first element for flows and sinks. The ``future``
+variants wait for an awaitable of the nested graph (``future_source`` and ``future_flow``
+from the start; ``future_sink`` is ``lazy_future_sink`` of a given awaitable, as in Akka
+2.6+: it waits for the first element). One stage per kind serves the whole family:
+``FutureSource`` (eager or lazy), ``LazyFlow`` (sync factory, async factory, or a given
+awaitable) and ``LazySink`` (sync or async factory). Nested graphs are materialized
 on the parent's materializer, with the lazy stage's attributes as defaults (a supervision
 strategy set around it applies inside), and talk to it through the dynamic ports of
 ``substreams.py`` (``SubSinkInlet`` / ``SubSourceOutlet``). The materialized value of the
@@ -28,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import NeverMaterializedError
 from .._keep import Keep
@@ -39,7 +47,7 @@ from .._stage.logic import (
     OutHandler,
     abrupt_error,
 )
-from .._stage.shapes import FlowShape, Inlet, Outlet, SinkShape, SourceShape
+from .._stage.shapes import FlowShape, Inlet, Outlet, Shape, SinkShape, SourceShape
 from .asyncsupport import AwaitingLogicMixin, call_cancelled
 from .sinks import new_promise
 from .sources import SourceLogic, SourceStage, require_callable
@@ -50,12 +58,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FlatMapPrefix",
+    "FutureFlow",
+    "FutureSink",
     "FutureSource",
-    "LazySource",
-    "LazySingleSource",
-    "LazyFutureSource",
     "LazyFlow",
+    "LazyFuture",
+    "LazyFutureFlow",
+    "LazyFutureSink",
+    "LazyFutureSource",
+    "LazySingleSource",
     "LazySink",
+    "LazySource",
 ]
 
 _NOTHING: Any = object()
@@ -83,6 +96,47 @@ def _blueprint(
             f"[{stage}] {what} must return a {kind}, got {type(made).__name__} {made!r}"
         )
     return made
+
+
+def _awaitable_of(stage: str, what: str, made: Any) -> Awaitable[Any]:
+    """Check that ``what`` (a factory call) returned an awaitable, else TypeError; a future
+    (perhaps shared with others) is shielded: it is not ours to cancel when the stage
+    stops early."""
+    if not inspect.isawaitable(made):
+        raise TypeError(
+            f"[{stage}] {what} must return an awaitable, got {type(made).__name__} {made!r}"
+        )
+    return asyncio.shield(made) if asyncio.isfuture(made) else made
+
+
+def _require_awaitable(operator: str, aw: Any) -> None:
+    """Raise ``TypeError`` naming ``operator`` unless ``aw`` is awaitable."""
+    if not inspect.isawaitable(aw):
+        raise TypeError(f"{operator}: aw must be an awaitable, got {type(aw).__name__} {aw!r}")
+
+
+def _failure_of(fut: asyncio.Future[Any], stage: str, what: str) -> BaseException | None:
+    """The failure of an awaited future (an ``AsyncCallCancelledError`` naming ``what`` if
+    it was cancelled), or None."""
+    if fut.cancelled():
+        return call_cancelled(stage, what=what)
+    return fut.exception()
+
+
+_S = TypeVar("_S", bound=Shape)
+
+
+class _NestedStage(GraphStageWithMaterializedValue[_S, "asyncio.Future[Any]"]):
+    """A stage whose materialized value is the future of its nested graph's: the class
+    attribute ``logic`` builds the run's logic from ``(shape, stage, promise)``."""
+
+    logic: Callable[[Any, Any, asyncio.Future[Any]], GraphStageLogic]
+
+    def create_logic_and_materialized_value(
+        self, attributes: Any
+    ) -> tuple[GraphStageLogic, asyncio.Future[Any]]:
+        promise = new_promise(asyncio.get_running_loop())
+        return type(self).logic(self.shape, self, promise), promise
 
 
 # -- lazy_source ------------------------------------------------------------------------------
@@ -186,11 +240,11 @@ class _LazySingleLogic(SourceLogic):
         self.complete_stage()
 
 
-class LazyFutureSource(SourceStage):
+class LazyFuture(SourceStage):
     """``Source.lazy_future(f)``: awaits ``f()`` (called on the first demand) and emits
     its result (``None`` completes empty)."""
 
-    name = "lazy_future_source"
+    name = "lazy_future"
 
     def __init__(self, f: Callable[[], Awaitable[Any]]) -> None:
         require_callable("Source.lazy_future(f)", "f", f)
@@ -211,20 +265,10 @@ class _LazyFutureLogic(AwaitingLogicMixin, SourceLogic):
         if self.started:
             return
         self.started = True
-        aw = self.f()
-        if asyncio.isfuture(aw):
-            aw = asyncio.shield(aw)  # a future shared with others is not ours to cancel
-        elif not asyncio.iscoroutine(aw) and not hasattr(aw, "__await__"):
-            raise TypeError(
-                f"[{self.stage_name}] f() must return an awaitable, got {type(aw).__name__} {aw!r}"
-            )
-        self._await(aw, self._on_result)
+        self._await(_awaitable_of(self.stage_name, "f()", self.f()), self._on_result)
 
     def _on_result(self, fut: asyncio.Future[Any]) -> None:
-        if fut.cancelled():
-            self.fail_stage(call_cancelled(self._stage_name, what="the awaitable f() returned"))
-            return
-        failure = fut.exception()
+        failure = _failure_of(fut, self._stage_name, "the awaitable f() returned")
         if failure is not None:
             self.fail_stage(failure)
             return
@@ -237,38 +281,67 @@ class _LazyFutureLogic(AwaitingLogicMixin, SourceLogic):
             self.complete_stage()
 
 
-# -- lazy_flow --------------------------------------------------------------------------------
-class LazyFlow(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[Any]"]):
+# -- lazy_flow / lazy_future_flow / future_flow ----------------------------------------------
+class LazyFlow(_NestedStage[FlowShape]):
     """``Flow.lazy_flow(factory)``; see ``Flow.lazy_flow``."""
 
     name = "lazy_flow"
+    #: ``factory()`` returns an awaitable of the Flow rather than the Flow.
+    awaits = False
+    #: What gives the Flow, as the stage's errors name it.
+    what = "factory()"
 
     def __init__(self, factory: Callable[[], Any]) -> None:
-        require_callable("Flow.lazy_flow(factory)", "factory", factory)
-        self.shape = FlowShape(Inlet("LazyFlow.in"), Outlet("LazyFlow.out"))
-        self.factory = factory
-
-    def create_logic_and_materialized_value(
-        self, attributes: Any
-    ) -> tuple[Any, asyncio.Future[Any]]:
-        promise = new_promise(asyncio.get_running_loop())
-        return _LazyFlowLogic(self.shape, self.factory, promise), promise
+        require_callable(f"Flow.{self.name}(factory)", "factory", factory)
+        kind = type(self).__name__
+        self.shape = FlowShape(Inlet(f"{kind}.in"), Outlet(f"{kind}.out"))
+        self.factory: Callable[[], Any] | None = factory
+        self.aw: Any = None  # future_flow: the awaitable, awaited from the start
 
 
-class _LazyFlowLogic(GraphStageLogic, InHandler, OutHandler):
-    """Before the first element this logic handles its own ports; once the inner flow is
-    materialized, ``_Connected`` does (upstream -> sub outlet -> inner flow -> sub inlet
-    -> downstream)."""
+class LazyFutureFlow(LazyFlow):
+    """``Flow.lazy_future_flow(factory)``; see ``Flow.lazy_future_flow``."""
 
-    def __init__(
-        self, shape: FlowShape, factory: Callable[[], Any], promise: asyncio.Future[Any]
-    ) -> None:
-        super().__init__(shape)
+    name = "lazy_future_flow"
+    awaits = True
+    what = "the awaitable factory() returned"
+
+
+class FutureFlow(LazyFlow):
+    """``Flow.future_flow(aw)``; see ``Flow.future_flow``."""
+
+    name = "future_flow"
+    awaits = True
+    what = "the awaitable"
+
+    def __init__(self, aw: Any) -> None:
+        _require_awaitable("Flow.future_flow(aw)", aw)
+        self.shape = FlowShape(Inlet("FutureFlow.in"), Outlet("FutureFlow.out"))
+        self.factory = None
+        self.aw = aw
+
+
+class _LazyFlowLogic(AwaitingLogicMixin, InHandler, OutHandler):
+    """Three phases, each with its own handlers. Before the first element (this logic;
+    ``future_flow`` skips it): downstream demand goes upstream. Waiting for the awaitable
+    of the Flow (``_Waiting``; ``lazy_flow`` skips it). Connected (``_Connected``): the
+    inner flow runs and every port signal is relayed (upstream -> sub outlet -> inner
+    flow -> sub inlet -> downstream)."""
+
+    def __init__(self, shape: FlowShape, stage: LazyFlow, promise: asyncio.Future[Any]) -> None:
+        GraphStageLogic.__init__(self, shape)
         self.in_: Inlet[Any] = shape.in_
         self.out: Outlet[Any] = shape.out
-        self.factory = factory
+        self.factory = stage.factory
+        self.aw = stage.aw
+        self.awaits = stage.awaits
+        self.what = stage.what
         self.promise = promise
         self.set_handlers(self.in_, self.out, self)
+
+    def pre_start(self) -> None:
+        if self.factory is None:  # future_flow: awaited from the start
+            self._wait_for(_awaitable_of(self.stage_name, "aw", self.aw), _NOTHING)
 
     # -- before the first element -----------------------------------------------------------
     def on_pull(self) -> None:
@@ -281,57 +354,116 @@ class _LazyFlowLogic(GraphStageLogic, InHandler, OutHandler):
         self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self.promise.set_exception(
-            never_materialized(self.stage_name, "upstream failed before the first element", exc)
-        )
-        self.fail_stage(exc)
+        self._fail_early(exc, "upstream failed before the first element")
 
     def on_downstream_finish(self, cause: BaseException) -> None:
-        self.promise.set_exception(
-            never_materialized(
-                self.stage_name, "downstream cancelled before the first element", cause
-            )
-        )
-        self.cancel_stage(cause)
+        self._cancel_early(cause, "downstream cancelled before the first element")
 
     def on_push(self) -> None:
         first = self.grab(self.in_)
+        assert self.factory is not None
         try:
-            flow = _blueprint(self.stage_name, "Flow", self.factory(), 1, 1)
-            connected = _Connected(self, first)
+            made = self.factory()
+            if self.awaits:
+                made = _awaitable_of(self.stage_name, "factory()", made)
+        except Exception as exc:
+            self._fail_early(exc, f"factory() failed: {exc!r}")
+            return
+        if self.awaits:
+            self._wait_for(made, first)
+        else:
+            self._connect(made, first, _NOTHING)
+
+    # -- the phases -------------------------------------------------------------------------
+    def _wait_for(self, aw: Awaitable[Any], first: Any) -> None:
+        waiting = _Waiting(self, first)
+        self.set_handlers(self.in_, self.out, waiting)
+        self._await(aw, waiting.on_flow)
+
+    def _connect(self, made: Any, first: Any, pending_end: Any) -> None:
+        try:
+            flow = _blueprint(self.stage_name, "Flow", made, 1, 1, self.what)
+            connected = _Connected(self, first, pending_end)
             mat = connected.materialize(flow)
         except Exception as exc:
-            self.promise.set_exception(
-                never_materialized(self.stage_name, f"factory() or its flow failed: {exc!r}", exc)
-            )
-            self.fail_stage(exc)
+            self._fail_early(exc, f"{self.what} or its flow failed: {exc!r}")
             return
         self.promise.set_result(mat)
         self.set_handlers(self.in_, self.out, connected)
-        connected.sub_in.pull()  # the demand that pulled the first element
+        connected.start()
+
+    def _fail_early(self, exc: BaseException, why: str) -> None:
+        """Fail the stage (cancelling upstream) before the inner flow exists."""
+        self.promise.set_exception(never_materialized(self.stage_name, why, exc))
+        self.fail_stage(exc)
+
+    def _cancel_early(self, cause: BaseException, why: str) -> None:
+        """Downstream cancelled before the inner flow exists: cancel upstream at once (Akka's
+        default ``NestedMaterializationCancellationPolicy``, ``EagerCancellation``)."""
+        self.promise.set_exception(never_materialized(self.stage_name, why, cause))
+        self.cancel_stage(cause)
 
     def post_stop(self) -> None:
         if not self.promise.done():
             self.promise.set_exception(abrupt_error(self.stage_name))
 
 
-class _Connected(InHandler, OutHandler):
-    """The handlers of a lazy flow whose inner flow runs: every port signal is relayed."""
+LazyFlow.logic = _LazyFlowLogic
+
+
+class _Waiting(InHandler, OutHandler):
+    """The handlers of a lazy flow while the awaitable of its Flow is pending: nothing is
+    pulled (the first element, if any, is held); upstream's end is held for the inner flow
+    (as Akka's ``FutureFlow``); downstream's demand waits (``out`` stays available);
+    downstream's cancel cancels upstream at once."""
 
     def __init__(self, logic: _LazyFlowLogic, first: Any) -> None:
         self.logic = logic
+        self.first = first
+        self.pending_end: Any = _NOTHING  # upstream's end: None or its failure
+
+    def on_push(self) -> None:  # nothing was pulled
+        raise AssertionError(f"[{self.logic.stage_name}] push while waiting for the Flow")
+
+    def on_pull(self) -> None:
+        pass  # served once the inner flow runs
+
+    def on_upstream_finish(self) -> None:
+        self.pending_end = None
+
+    def on_upstream_failure(self, exc: BaseException) -> None:
+        self.pending_end = exc
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        self.logic._cancel_early(cause, "downstream cancelled before the Flow was there")
+
+    def on_flow(self, fut: asyncio.Future[Any]) -> None:
+        lg = self.logic
+        exc = _failure_of(fut, lg._stage_name, lg.what)
+        if exc is not None:
+            lg._fail_early(exc, f"{lg.what} failed: {exc!r}")
+        else:
+            lg._connect(fut.result(), self.first, self.pending_end)
+
+
+class _Connected(InHandler, OutHandler):
+    """The handlers of a lazy flow whose inner flow runs: every port signal is relayed."""
+
+    def __init__(self, logic: _LazyFlowLogic, first: Any, pending_end: Any) -> None:
+        self.logic = logic
         self.first = first  # held until the inner flow asks for it
-        self.pending_end: Any = _NOTHING  # upstream's end (None or exc) seen before that
+        self.pending_end = pending_end  # upstream's end (None or exc) seen before that
+        prefix = logic.in_.name.rsplit(".", 1)[0]
         self.sub_out = SubSourceOutlet(
             logic,
-            "LazyFlow.inner.in",
+            f"{prefix}.inner.in",
             on_pull=self._on_inner_pull,
             on_downstream_finish=self._on_inner_cancel,
             subscription_timeout=None,
         )
         self.sub_in = SubSinkInlet(
             logic,
-            "LazyFlow.inner.out",
+            f"{prefix}.inner.out",
             on_push=self._on_inner_push,
             on_upstream_finish=self._on_inner_finish,
             on_upstream_failure=self._on_inner_failure,
@@ -344,22 +476,36 @@ class _Connected(InHandler, OutHandler):
             Source.from_graph(self.sub_out.source).via_mat(flow, Keep.right)
         )
 
+    def start(self) -> None:
+        """Hand the inner flow what came before it: upstream's end (unless a first element
+        is held: the end follows it) and downstream's demand."""
+        if self.first is _NOTHING and self.pending_end is not _NOTHING:
+            self._end_inner_input()
+        lg = self.logic
+        if lg.is_available(lg.out):
+            self.sub_in.pull()
+
+    def _end_inner_input(self) -> None:
+        end, self.pending_end = self.pending_end, _NOTHING
+        if end is None:
+            self.sub_out.complete()
+        else:
+            self.sub_out.fail(end)
+
     # upstream -> inner
     def on_push(self) -> None:
         lg = self.logic
         self.sub_out.push(lg.grab(lg.in_))
 
     def on_upstream_finish(self) -> None:
-        if self.first is not _NOTHING:
-            self.pending_end = None
-        else:
-            self.sub_out.complete()
+        self.pending_end = None
+        if self.first is _NOTHING:
+            self._end_inner_input()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        if self.first is not _NOTHING:
-            self.pending_end = exc
-        else:
-            self.sub_out.fail(exc)
+        self.pending_end = exc
+        if self.first is _NOTHING:
+            self._end_inner_input()
 
     def _on_inner_pull(self) -> None:
         lg = self.logic
@@ -370,12 +516,8 @@ class _Connected(InHandler, OutHandler):
             return
         self.first = _NOTHING
         self.sub_out.push(first)
-        end = self.pending_end
-        if end is not _NOTHING:
-            if end is None:
-                self.sub_out.complete()
-            else:
-                self.sub_out.fail(end)
+        if self.pending_end is not _NOTHING:
+            self._end_inner_input()
 
     def _on_inner_cancel(self, cause: BaseException) -> None:
         lg = self.logic
@@ -404,31 +546,51 @@ class _Connected(InHandler, OutHandler):
         lg.fail(lg.out, exc)
 
 
-# -- lazy_sink --------------------------------------------------------------------------------
-class LazySink(GraphStageWithMaterializedValue[SinkShape[Any], "asyncio.Future[Any]"]):
+# -- lazy_sink / lazy_future_sink / future_sink ----------------------------------------------
+class LazySink(_NestedStage[SinkShape[Any]]):
     """``Sink.lazy_sink(factory)``; see ``Sink.lazy_sink``."""
 
     name = "lazy_sink"
+    #: ``factory()`` returns an awaitable of the Sink rather than the Sink.
+    awaits = False
+    #: What gives the Sink, as the stage's errors name it.
+    what = "factory()"
 
     def __init__(self, factory: Callable[[], Any]) -> None:
-        require_callable("Sink.lazy_sink(factory)", "factory", factory)
-        self.shape = SinkShape(Inlet("LazySink.in"))
+        require_callable(f"Sink.{self.name}(factory)", "factory", factory)
+        self.shape = SinkShape(Inlet(f"{type(self).__name__}.in"))
         self.factory = factory
 
-    def create_logic_and_materialized_value(
-        self, attributes: Any
-    ) -> tuple[Any, asyncio.Future[Any]]:
-        promise = new_promise(asyncio.get_running_loop())
-        return _LazySinkLogic(self.shape, self.factory, promise), promise
+
+class LazyFutureSink(LazySink):
+    """``Sink.lazy_future_sink(factory)``; see ``Sink.lazy_future_sink``."""
+
+    name = "lazy_future_sink"
+    awaits = True
+    what = "the awaitable factory() returned"
 
 
-class _LazySinkLogic(GraphStageLogic, InHandler):
+class FutureSink(LazyFutureSink):
+    """``Sink.future_sink(aw)``: as in Akka 2.6+, ``lazy_future_sink`` of a given
+    awaitable (awaited on the first element); see ``Sink.future_sink``."""
+
+    name = "future_sink"
+    what = "the awaitable"
+
+    def __init__(self, aw: Any) -> None:
+        _require_awaitable("Sink.future_sink(aw)", aw)
+        super().__init__(lambda: aw)
+
+
+class _LazySinkLogic(AwaitingLogicMixin, InHandler):
     def __init__(
-        self, shape: SinkShape[Any], factory: Callable[[], Any], promise: asyncio.Future[Any]
+        self, shape: SinkShape[Any], stage: LazySink, promise: asyncio.Future[Any]
     ) -> None:
-        super().__init__(shape)
+        GraphStageLogic.__init__(self, shape)
         self.in_: Inlet[Any] = shape.in_
-        self.factory = factory
+        self.factory = stage.factory
+        self.awaits = stage.awaits
+        self.what = stage.what
         self.promise = promise
         self.sub_out: SubSourceOutlet | None = None
         self.first: Any = _NOTHING
@@ -445,16 +607,41 @@ class _LazySinkLogic(GraphStageLogic, InHandler):
             return
         self.first = self.grab(self.in_)
         try:
-            sink = _blueprint(self.stage_name, "Sink", self.factory(), 1, 0)
+            made = self.factory()
+            if self.awaits:
+                made = _awaitable_of(self.stage_name, "factory()", made)
         except Exception as exc:
-            self.promise.set_exception(exc)
-            self.fail_stage(exc)
+            self._fail(exc)
+            return
+        if self.awaits:
+            # Upstream may complete while the Sink is awaited: the stage stays for it.
+            self.set_keep_going(True)
+            self._await(made, self._on_sink)
+        else:
+            self._switch_to(made)
+
+    def _on_sink(self, fut: asyncio.Future[Any]) -> None:
+        exc = _failure_of(fut, self._stage_name, self.what)
+        if exc is not None:
+            self._fail(exc)
+        else:
+            self._switch_to(fut.result())
+
+    def _fail(self, exc: BaseException) -> None:
+        self.promise.set_exception(exc)
+        self.fail_stage(exc)
+
+    def _switch_to(self, made: Any) -> None:
+        try:
+            sink = _blueprint(self.stage_name, "Sink", made, 1, 0, self.what)
+        except Exception as exc:
+            self._fail(exc)
             return
         from .._dsl.blueprints import Sink, Source
 
         sub_out = self.sub_out = SubSourceOutlet(
             self,
-            "LazySink.inner.in",
+            f"{self.in_.name.rsplit('.', 1)[0]}.inner.in",
             on_pull=self._on_inner_pull,
             on_downstream_finish=self._on_inner_cancel,
             subscription_timeout=None,
@@ -468,27 +655,28 @@ class _LazySinkLogic(GraphStageLogic, InHandler):
         except Exception as exc:
             self.sub_out = None
             sub_out.fail(exc)
-            self.promise.set_exception(exc)
-            self.fail_stage(exc)
+            self._fail(exc)
             return
         self.promise.set_result(mat)
 
     def on_upstream_finish(self) -> None:
-        if self.sub_out is None:
+        if self.first is not _NOTHING:  # held for the inner sink (perhaps still awaited)
+            self.pending_end = None
+        elif self.sub_out is None:
             self.promise.set_exception(
                 never_materialized(self.stage_name, "upstream completed before the first element")
             )
             self.complete_stage()
-        elif self.first is not _NOTHING:
-            self.pending_end = None
         else:
             self.sub_out.complete()
             self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        if self.sub_out is None:
+        if self.sub_out is None:  # before the first element, or while the Sink is awaited
             self.promise.set_exception(
-                never_materialized(self.stage_name, "upstream failed before the first element", exc)
+                never_materialized(
+                    self.stage_name, "upstream failed before the Sink was materialized", exc
+                )
             )
             self.fail_stage(exc)
         elif self.first is not _NOTHING:
@@ -526,8 +714,11 @@ class _LazySinkLogic(GraphStageLogic, InHandler):
             self.promise.set_exception(abrupt_error(self.stage_name))
 
 
+LazySink.logic = _LazySinkLogic
+
+
 # -- flat_map_prefix --------------------------------------------------------------------------
-class FlatMapPrefix(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[Any]"]):
+class FlatMapPrefix(_NestedStage[FlowShape]):
     """``flat_map_prefix(n, f)``: buffer the first ``n`` elements, build a Flow with
     ``f(prefix)``, and process the rest of the stream with it.
 
@@ -552,12 +743,6 @@ class FlatMapPrefix(GraphStageWithMaterializedValue[FlowShape, "asyncio.Future[A
         self.shape = FlowShape(Inlet("FlatMapPrefix.in"), Outlet("FlatMapPrefix.out"))
         self.n = n
         self.f = f
-
-    def create_logic_and_materialized_value(
-        self, attributes: Any
-    ) -> tuple[Any, asyncio.Future[Any]]:
-        promise = new_promise(asyncio.get_running_loop())
-        return _FlatMapPrefixLogic(self.shape, self, promise), promise
 
 
 class _FlatMapPrefixLogic(GraphStageLogic, InHandler, OutHandler):
@@ -687,8 +872,11 @@ class _FlatMapPrefixLogic(GraphStageLogic, InHandler, OutHandler):
             self.promise.set_exception(abrupt_error(self.stage_name))
 
 
-# -- future_source ----------------------------------------------------------------------------
-class FutureSource(GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Future[Any]"]):
+FlatMapPrefix.logic = _FlatMapPrefixLogic
+
+
+# -- future_source / lazy_future_source -------------------------------------------------------
+class FutureSource(_NestedStage[SourceShape[Any]]):
     """Akka's ``Source.futureSource``: the elements of the Source an awaitable gives.
 
     The awaitable is awaited from the start (a future shared with others is shielded, not
@@ -704,44 +892,67 @@ class FutureSource(GraphStageWithMaterializedValue[SourceShape[Any], "asyncio.Fu
     """
 
     name = "future_source"
+    #: What the stage awaits, as its errors name it.
+    what = "the awaitable"
 
     def __init__(self, aw: Any) -> None:
-        if not inspect.isawaitable(aw):
-            raise TypeError(
-                f"Source.future_source(aw): aw must be an awaitable, got {type(aw).__name__} {aw!r}"
-            )
+        _require_awaitable("Source.future_source(aw)", aw)
         self.shape = SourceShape(Outlet("FutureSource.out"))
         self.aw = aw
+        self.factory: Callable[[], Any] | None = None  # set: lazy, called on first demand
 
-    def create_logic_and_materialized_value(
-        self, attributes: Any
-    ) -> tuple[Any, asyncio.Future[Any]]:
-        promise = new_promise(asyncio.get_running_loop())
-        return _FutureSourceLogic(self.shape, self.aw, promise), promise
+
+class LazyFutureSource(FutureSource):
+    """Akka's ``Source.lazyFutureSource``: ``FutureSource`` whose awaitable comes from
+    ``factory()``, called on the first downstream demand (never if the stream is
+    cancelled first: the materialized value then fails with ``NeverMaterializedError``).
+    A raising factory fails the stream and the materialized value with its exception."""
+
+    name = "lazy_future_source"
+    what = "the awaitable factory() returned"
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        require_callable("Source.lazy_future_source(factory)", "factory", factory)
+        self.shape = SourceShape(Outlet("LazyFutureSource.out"))
+        self.aw = None
+        self.factory = factory
 
 
 class _FutureSourceLogic(AwaitingLogicMixin, SourceLogic):
-    def __init__(self, shape: SourceShape[Any], aw: Any, promise: asyncio.Future[Any]) -> None:
+    def __init__(
+        self, shape: SourceShape[Any], stage: FutureSource, promise: asyncio.Future[Any]
+    ) -> None:
         SourceLogic.__init__(self, shape)
-        self.aw = aw
+        self.aw = stage.aw
+        self.factory = stage.factory
+        self.what = stage.what
         self.promise = promise
+        self.started = False
         self.inner: SubSinkInlet | None = None
 
     def pre_start(self) -> None:
-        aw = self.aw
-        if asyncio.isfuture(aw):
-            aw = asyncio.shield(aw)  # not ours to cancel when the stream stops early
+        if self.factory is None:
+            self._start()
+
+    def _start(self) -> None:
+        self.started = True
+        try:
+            if self.factory is None:
+                aw = _awaitable_of(self.stage_name, "aw", self.aw)
+            else:
+                aw = _awaitable_of(self.stage_name, "factory()", self.factory())
+        except Exception as exc:
+            self.promise.set_exception(exc)
+            self.fail_stage(exc)
+            return
         self._await(aw, self._on_result)
 
     def _on_result(self, fut: asyncio.Future[Any]) -> None:
-        if fut.cancelled():
-            exc: BaseException = call_cancelled(self._stage_name, what="the awaitable")
-        else:
-            exc = fut.exception()  # type: ignore[assignment]
+        exc = _failure_of(fut, self._stage_name, self.what)
         inner: SubSinkInlet | None = None
         if exc is None:
             try:
-                source = _blueprint(self.stage_name, "Source", fut.result(), 0, 1, "the awaitable")
+                source = _blueprint(self.stage_name, "Source", fut.result(), 0, 1, self.what)
                 inner = SubSinkInlet(self, "FutureSource.in", on_push=self._on_inner_push)
                 mat = inner.materialize(source)
             except Exception as e:
@@ -760,8 +971,11 @@ class _FutureSourceLogic(AwaitingLogicMixin, SourceLogic):
 
     def on_pull(self) -> None:
         inner = self.inner
-        if inner is not None and not inner.is_closed() and not inner.has_been_pulled():
-            inner.pull()
+        if inner is not None:
+            if not inner.is_closed() and not inner.has_been_pulled():
+                inner.pull()
+        elif not self.started:
+            self._start()  # lazy: the first demand calls the factory
 
     def _on_inner_push(self) -> None:
         assert self.inner is not None
@@ -781,3 +995,6 @@ class _FutureSourceLogic(AwaitingLogicMixin, SourceLogic):
     def post_stop(self) -> None:
         if not self.promise.done():
             self.promise.set_exception(abrupt_error(self.stage_name))
+
+
+FutureSource.logic = _FutureSourceLogic
