@@ -110,10 +110,11 @@ def _output_after(lines: list[str], i: int) -> str | None:
         i += 1
     if i == len(lines) or lines[i].strip().split() != ["```text"]:
         return None
+    indent = len(lines[i]) - len(lines[i].lstrip())  # a block inside a list item
     end = i + 1
     while end < len(lines) and not lines[end].strip().startswith("```"):
         end += 1
-    return "\n".join(lines[i + 1 : end])
+    return "\n".join(ln[indent:] if ln[:indent].isspace() else ln for ln in lines[i + 1 : end])
 
 
 def output_matches(expected: str, got: str) -> bool:
@@ -278,3 +279,6 @@ def test_output_matching() -> None:
     assert blocks[0].expected == "1"
     varies = python_blocks("```python\nprint(1)\n```\n```text varies\n2\n```\n")
     assert varies[0].expected is None
+    # inside a list item: the text block's indentation is not part of the output
+    nested = python_blocks("- x\n\n  ```python\n  print(1)\n  ```\n\n  ```text\n  1\n   2\n  ```\n")
+    assert (nested[0].code, nested[0].expected) == ("print(1)\n", "1\n 2")

@@ -8,6 +8,7 @@ costs a walk over the stages; running streams pay nothing for it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import weakref
@@ -161,7 +162,7 @@ class StageSnapshot:
     taken, with or without metrics: its logic's ``observe_gauges()`` if it defines one
     (a custom stage may; it must be cheap and must not raise). The Kafka stages report
     ``kafka_consumer_lag`` (by ``topic-partition``), ``kafka_records_buffered``,
-    ``kafka_commits_in_flight``, ``kafka_records_in_flight`` and
+    ``kafka_commits_in_flight``, ``kafka_messages_in_flight`` and
     ``kafka_produce_latency_p50_seconds`` / ``..._p99_seconds`` (see the README).
     """
 
@@ -361,7 +362,7 @@ class GraphRun:
         self.islands.extend(fresh)
         self.pending += len(fresh)
         for isl in fresh:
-            isl.at_finish(self._island_finished)
+            isl.at_finish(functools.partial(self._substream_island_finished, isl))
         if self.metrics:
             for lg in logics:
                 lg._add_stop_hook(functools.partial(self._retire_stage, lg))
@@ -384,6 +385,18 @@ class GraphRun:
         self.pending -= 1
         if self.pending == 0:
             self._finish()
+
+    def _substream_island_finished(self, island: Any) -> None:
+        # A finished substream's island leaves the graph at once (its stages' counters
+        # are in ``retired``): a long-running graph opening substreams with async
+        # boundaries would otherwise keep every one until it ends (memory and snapshot
+        # time growing with the substreams ever run).
+        islands = self.islands
+        for i in range(len(islands) - 1, -1, -1):
+            if islands[i] is island:
+                del islands[i]
+                break
+        self._island_finished()
 
     def _finish(self) -> None:
         self.pending = 0
@@ -651,7 +664,13 @@ def _graph_snapshot(run: GraphRun) -> GraphSnapshot:
 
 
 def take_snapshot(mat: Any, graph: str | None = None) -> MaterializerSnapshot:
-    """Build a ``MaterializerSnapshot`` of ``mat`` (only graph ``graph`` if given)."""
+    """Build a ``MaterializerSnapshot`` of ``mat`` (only graph ``graph`` if given).
+
+    Before ``mat`` is bound to an event loop (made outside one, nothing run yet) the
+    snapshot is empty, at its clock's time (0.0 without a clock given): nothing ran, and
+    taking it does not bind ``mat`` to a loop, as the exporters' empty views do not."""
+    if getattr(mat, "_loop", True) is None:
+        return MaterializerSnapshot(mat.name, _time_of(mat), ())
     runs = [g for g in mat._graphs if graph is None or g.name == graph]
     return MaterializerSnapshot(
         name=mat.name,
@@ -714,9 +733,32 @@ def export_views_from_any_thread(
         retired = CounterTotals()
         for _, r in got:
             retired.add(r)
-        graphs = tuple(g for snap, _ in got for g in snap.graphs)
+        graphs = tuple(
+            _numbered(g, k) for k, (snap, _) in enumerate(got, start=1) for g in snap.graphs
+        )
         views[name] = export_view(MaterializerSnapshot(name, got[0][0].time, graphs), retired)
     return views
+
+
+def _numbered(g: GraphSnapshot, k: int) -> GraphSnapshot:
+    """``g``, of the ``k``-th of several materializers of one name: an unnamed graph
+    (``graph-N``, numbered per materializer) of the second and later ones is labelled
+    ``graph-N.k``, so it is not summed with the first one's ``graph-N`` (whose series
+    would then go down when one of them leaves the snapshots: unnamed graphs are never
+    retired). Named graphs of one name are one series, as within one materializer."""
+    if k == 1 or g.name != f"graph-{g.run}":
+        return g
+    new = f"{g.name}.{k}"
+    retired = None
+    if g.retired is not None:
+        retired = CounterTotals()
+        retired.ports = {
+            ((new, *key[1:]) if key[0] == g.name else key): v for key, v in g.retired.ports.items()
+        }
+        retired.stages = {
+            ((new, *key[1:]) if key[0] == g.name else key): v for key, v in g.retired.stages.items()
+        }
+    return dataclasses.replace(g, name=new, retired=retired)
 
 
 def _time_of(mat: Any) -> float:
@@ -745,6 +787,10 @@ def _read_on_loop(
         return read(mat)
     if loop.is_closed():  # the program is over: nothing runs any more
         return closed()
+    if not loop.is_running():
+        # Between two run_until_complete calls, or stopped: nothing runs on it now, and a
+        # callback handed to it would wait for the next run (the scrape timing out).
+        return read(mat)
     fut: concurrent.futures.Future[_T] = concurrent.futures.Future()
 
     def take() -> None:

@@ -7,16 +7,20 @@ starved, its blame (``reactive.observe.blame``; the stage blamed most is marked)
 buffer fill. Graphs that share a name each have their own table, and rates compare a
 graph with itself only. Names are shown as they are (a ``[`` in one is not rich markup).
 Run it as a task beside the streams and cancel it to stop; ``frames=n`` stops after
-``n`` frames. ``LiveView`` draws single frames (for logs and tests).
+``n`` frames. Written to something that is not a terminal (a pipe, a log file), each
+frame is printed after the last instead of redrawn. ``LiveView`` draws single frames
+(for logs and tests).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 try:
+    from rich import get_console
     from rich.console import Console, Group
     from rich.live import Live
     from rich.table import Table
@@ -190,7 +194,9 @@ async def run_live(
 ) -> None:
     """Redraw ``target``'s graphs every ``refresh`` seconds until cancelled (or after
     ``frames`` frames). ``target`` is a ``Materializer``; ``graph`` picks one graph by
-    name; ``console`` defaults to rich's terminal console."""
+    name; ``console`` defaults to rich's console. On a terminal (or in Jupyter) each frame
+    replaces the last; on anything else (output piped, or to a log file) each frame is
+    printed after the previous one, as plain tables."""
     if not refresh >= 0:
         raise ValueError(f"live: refresh must be >= 0 seconds, got {refresh!r}")
     if frames is not None and frames < 1:
@@ -198,10 +204,22 @@ async def run_live(
     if not hasattr(target, "snapshot") or not hasattr(target, "_graphs"):
         raise TypeError(f"live: expected a Materializer, got {type(target).__name__}")
     view = LiveView(target, graph)
-    n = 0
-    with Live(console=console, auto_refresh=False) as live:
+    out = console if console is not None else get_console()
+    with contextlib.ExitStack() as stack:
+        draw: Callable[[Group], None]
+        if out.is_terminal or out.is_jupyter:
+            live = stack.enter_context(Live(console=out, auto_refresh=False))
+
+            def draw(frame: Group) -> None:
+                live.update(frame, refresh=True)
+
+        else:
+            # Not a terminal (a pipe, a log file): rich's Live would write nothing until
+            # it stops, so each frame is printed after the last one instead.
+            draw = out.print
+        n = 0
         while True:
-            live.update(view.frame(), refresh=True)
+            draw(view.frame())
             n += 1
             if frames is not None and n >= frames:
                 return

@@ -2,8 +2,15 @@
 
 ``instrument(materializer, meter_provider=None)`` creates observable instruments on a
 meter named ``reactive`` (from the global meter provider unless one is given); the
-SDK's readers call them, and each callback reads a snapshot taken on the materializer's
-event loop. A second materializer instrumented on the same provider joins those
+SDK's readers call them. One collection (a reader's ``collect``, which calls every
+observable callback in turn) reads one view per materializer, taken on its event loop by
+the first callback that runs and shared by the others: every instrument of one export
+shows the same moment (a port's pushes never exceed its elements), and a collection costs
+one snapshot, as a Prometheus scrape does. A callback starts a new collection when the
+view it would read was already read by that same callback (a second reader, the next
+export); collections in different threads never share a view. When taking the view fails
+(the loop blocked past ``timeout``), every callback of that collection raises that error
+without waiting again. A second materializer instrumented on the same provider joins those
 instruments. Attributes: ``materializer`` (its name; materializers sharing a name are
 summed as one), ``graph``, ``stage`` (its series in the graph: its id, or without the
 substream numbers for a substream's stages) and, per port, ``port`` and
@@ -15,6 +22,8 @@ substream numbers for a substream's stages) and, per port, ``port`` and
   ``reactive.stage.restarts``, ``reactive.stage.resumes``;
 - observable gauges ``reactive.stage.backpressured_ratio``,
   ``reactive.stage.starved_ratio``, ``reactive.stage.blame_ratio`` (``1``),
+  ``reactive.stage.failed`` (``1``: 1 once the stage failed with an error of its own, the
+  origin of a failure, not the stages it reached; Prometheus' ``reactive_stage_failed``),
   ``reactive.buffer.used`` and ``reactive.buffer.capacity`` (``{element}``);
 - observable gauge ``reactive.stage.gauge``: the stages' own gauges
   (``StageSnapshot.gauges``, e.g. the Kafka stages' consumer lag and produce latency),
@@ -25,14 +34,15 @@ every run with those attributes, running or finished, and never go down (the fin
 counts of finished runs dropped from the snapshots are kept per attribute set; an
 unnamed graph, ``graph-N``, has no namesake and is not kept). Gauges are read from the
 running graphs with those attributes: buffer used and capacity and the stages' own
-gauges summed, the ratios and own gauges named ``*_seconds`` or ``*_ratio`` the largest;
-with none running, the last state of the most recent finished one.
+gauges summed, the ratios, ``failed`` and own gauges named ``*_seconds`` or ``*_ratio``
+the largest; with none running, the last state of the most recent finished one.
 
 Only the API is needed at run time; the application configures the SDK and exporters.
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -106,6 +116,11 @@ _STAGE_GAUGES: dict[str, tuple[str, str, _GaugeValue]] = {
         "How much the stage holds its graph up (reactive.observe.blame).",
         lambda g: g.blame_ratio,
     ),
+    "reactive.stage.failed": (
+        "1",
+        "1 once the stage failed with an error of its own (a failure's origin).",
+        lambda g: g.failed,
+    ),
     "reactive.buffer.used": (
         "{element}",
         "Elements in the stage's buffer.",
@@ -119,24 +134,72 @@ _STAGE_GAUGES: dict[str, tuple[str, str, _GaugeValue]] = {
 }
 
 
+_Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+class _Collection:
+    """The views one collection reads (or the error taking them raised), and the
+    callbacks that read them so far."""
+
+    __slots__ = ("views", "error", "served")
+
+    def __init__(self, views: dict[str, ExportView] | None, error: BaseException | None) -> None:
+        self.views = views
+        self.error = error
+        self.served: set[int] = set()
+
+
 class _Instruments:
     """The callbacks of one meter provider's instruments, over the materializers
-    instrumented there."""
+    instrumented there. Each callback has a slot; one collection reads one set of views
+    (see the module: a callback whose slot already read the current views starts the
+    next collection)."""
 
     def __init__(self, materializer: Any, timeout: float) -> None:
         self.materializers: list[Any] = [materializer]
         self.timeout = timeout
         self.made: list[Any] = []
+        self.slots = 0
+        # The collection under way, per thread (a reader exporting in its own thread).
+        self.local = threading.local()
 
     def add(self, materializer: Any) -> None:
         if not any(m is materializer for m in self.materializers):
             self.materializers.append(materializer)
 
-    def views(self) -> dict[str, ExportView]:
-        return export_views_from_any_thread(self.materializers, self.timeout)
+    def views(self, slot: int) -> dict[str, ExportView]:
+        """The views of the collection the callback in ``slot`` belongs to."""
+        current: _Collection | None = getattr(self.local, "collection", None)
+        if current is None or slot in current.served:
+            try:
+                current = _Collection(
+                    export_views_from_any_thread(list(self.materializers), self.timeout), None
+                )
+            except Exception as exc:  # every callback of this collection reports it
+                current = _Collection(None, exc)
+            self.local.collection = current
+        first = not current.served
+        current.served.add(slot)
+        if current.error is not None:
+            # (the first callback with the error's traceback, the others without it)
+            raise current.error if first else current.error.with_traceback(None)
+        assert current.views is not None
+        return current.views
 
-    def port(self, value: _PortValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def callback(
+        self, observe: Callable[[Mapping[str, ExportView]], list[Observation]]
+    ) -> _Callback:
+        """A callback observing the collection's views with ``observe``."""
+        slot = self.slots
+        self.slots += 1
+
         def callback(options: CallbackOptions) -> Iterable[Observation]:
+            return observe(self.views(slot))
+
+        return callback
+
+    def port(self, value: _PortValue) -> _Callback:
+        def observe(views: Mapping[str, ExportView]) -> list[Observation]:
             return [
                 Observation(
                     value(m),
@@ -148,26 +211,26 @@ class _Instruments:
                         "direction": direction,
                     },
                 )
-                for mat, view in self.views().items()
+                for mat, view in views.items()
                 for (graph, stage, port, direction), m in view.ports.items()
             ]
 
-        return callback
+        return self.callback(observe)
 
-    def counts(self, value: _CountValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def callback(options: CallbackOptions) -> Iterable[Observation]:
+    def counts(self, value: _CountValue) -> _Callback:
+        def observe(views: Mapping[str, ExportView]) -> list[Observation]:
             return [
                 Observation(value(c), {"materializer": mat, "graph": graph, "stage": stage})
-                for mat, view in self.views().items()
+                for mat, view in views.items()
                 for (graph, stage), c in view.stage_counts.items()
             ]
 
-        return callback
+        return self.callback(observe)
 
-    def stage(self, value: _GaugeValue) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def callback(options: CallbackOptions) -> Iterable[Observation]:
+    def stage(self, value: _GaugeValue) -> _Callback:
+        def observe(views: Mapping[str, ExportView]) -> list[Observation]:
             out = []
-            for mat, view in self.views().items():
+            for mat, view in views.items():
                 for (graph, stage), g in view.stages.items():
                     v = value(g)
                     if v is not None:
@@ -175,20 +238,28 @@ class _Instruments:
                         out.append(Observation(v, attrs))
             return out
 
-        return callback
+        return self.callback(observe)
 
-    def gauges(self, options: CallbackOptions) -> Iterable[Observation]:
-        out = []
-        for mat, view in self.views().items():
-            for (graph, stage), g in view.stages.items():
-                for name, value in g.own.items():
-                    attrs = {"materializer": mat, "graph": graph, "stage": stage, "gauge": name}
-                    if isinstance(value, Mapping):
-                        for key, v in value.items():
-                            out.append(Observation(v, {**attrs, "key": key}))
-                    else:
-                        out.append(Observation(value, attrs))
-        return out
+    def gauges(self) -> _Callback:
+        def observe(views: Mapping[str, ExportView]) -> list[Observation]:
+            out = []
+            for mat, view in views.items():
+                for (graph, stage), g in view.stages.items():
+                    for name, value in g.own.items():
+                        attrs = {
+                            "materializer": mat,
+                            "graph": graph,
+                            "stage": stage,
+                            "gauge": name,
+                        }
+                        if isinstance(value, Mapping):
+                            for key, v in value.items():
+                                out.append(Observation(v, {**attrs, "key": key}))
+                        else:
+                            out.append(Observation(value, attrs))
+            return out
+
+        return self.callback(observe)
 
 
 # The instruments made on each meter provider (a second set of the same names would be
@@ -225,7 +296,7 @@ def instrument(materializer: Any, meter_provider: Any = None, timeout: float = 5
     made.append(
         meter.create_observable_gauge(
             "reactive.stage.gauge",
-            [cb.gauges],
+            [cb.gauges()],
             description="A stage's own gauges (StageSnapshot.gauges), by name and key.",
         )
     )

@@ -29,7 +29,11 @@ without the substream's number, ``merge_substreams/map``) and, per port, ``port`
 
 Counters exist for graphs with metrics on; buffer gauges and the stages' own gauges
 (``StageSnapshot.gauges``) for every running graph. A stage's gauge named ``g`` is
-exported as ``reactive_g`` (characters not allowed in a Prometheus name become ``_``);
+exported as ``reactive_g`` (characters not allowed in a Prometheus name become ``_``;
+a name one of the families above takes, with a counter's ``_total`` and ``_created``,
+gets ``gauge_`` in front: ``reactive_gauge_port_elements_total``; two gauge names that
+give one name are told apart by a suffix, ``reactive_queue_depth_2``, see
+``own_families``);
 a gauge with figures by key (a consumer's lag per partition) has one more label,
 ``key`` (a stage reporting a plain figure under the same name gets key ``""``). The
 Kafka stages' gauges: ``reactive_kafka_consumer_lag`` (``key``: ``topic-partition``),
@@ -50,9 +54,10 @@ finished one.
 
 from __future__ import annotations
 
+import logging
 import re
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 try:
@@ -80,20 +85,33 @@ __all__ = ["StreamCollector", "register"]
 _PORT = ["materializer", "graph", "stage", "port", "direction"]
 _STAGE = ["materializer", "graph", "stage"]
 
-#: The families this module always exposes (a stage's own gauge of the same name is
-#: exported as ``reactive_gauge_<name>`` instead).
-_BUILT_IN = frozenset(
+#: The counter and gauge families this module always exposes.
+_COUNTERS = frozenset(
     {
         *(f"reactive_port_{k}" for k in ("elements", "pushes", "pulls")),
         "reactive_port_backpressured_seconds",
         "reactive_port_starved_seconds",
+        *(f"reactive_stage_{k}" for k in ("errors", "restarts", "resumes")),
+    }
+)
+_GAUGES = frozenset(
+    {
         *(f"reactive_stage_{k}" for k in ("backpressured_ratio", "starved_ratio")),
-        *(f"reactive_stage_{k}" for k in ("blame_ratio", "failed", "errors")),
-        *(f"reactive_stage_{k}" for k in ("restarts", "resumes")),
+        *(f"reactive_stage_{k}" for k in ("blame_ratio", "failed")),
         "reactive_buffer_used",
         "reactive_buffer_capacity",
     }
 )
+#: The names those families take in an exposition (a counter ``x`` has samples
+#: ``x_total`` and, in OpenMetrics, ``x_created``: a family of one of these names clashes).
+_BUILT_IN = frozenset(
+    {*_GAUGES, *(f"{c}{suffix}" for c in _COUNTERS for suffix in ("", "_total", "_created"))}
+)
+
+_log = logging.getLogger("reactive")
+
+#: Own-gauge name clashes already warned about (once per pair of names per process).
+_WARNED: set[tuple[str, str]] = set()
 
 
 class StreamCollector(Collector):
@@ -144,17 +162,64 @@ def view_families(view: ExportView, materializer: str = "materializer") -> Itera
 
 def metric_name(name: str) -> str:
     """``reactive_<name>`` for a stage's own gauge ``name``, made a valid Prometheus name
-    (characters other than letters, digits, ``_`` and ``:`` become ``_``; a name that
-    would be one of this module's families gets ``gauge_`` in front)."""
+    (characters other than letters, digits, ``_`` and ``:`` become ``_``); a name that
+    one of this module's families takes (``reactive_stage_failed``, a counter's
+    ``reactive_port_elements_total`` or ``..._created`` sample) gets ``gauge_`` in front
+    (``reactive_gauge_port_elements_total``). Two gauge names may still give one name:
+    ``own_families`` settles that."""
     full = "reactive_" + re.sub(r"[^a-zA-Z0-9_:]", "_", name)
     return "reactive_gauge_" + full[len("reactive_") :] if full in _BUILT_IN else full
+
+
+def own_families(names: Iterable[str]) -> dict[str, str]:
+    """The family of each of a scrape's own gauge names (``StageSnapshot.gauges``): one
+    family per name, so an exposition never has two series with one name and labels.
+
+    Each name gets ``metric_name(name)``. Names that give the same one (``queue.depth``,
+    ``queue-depth`` and ``queue_depth`` all give ``reactive_queue_depth``; a name
+    ``gauge_x`` and a name that is a built-in ``x``) are ordered: first the one that gets
+    it unchanged (``reactive_`` + the name itself), then by name. The first keeps it;
+    each other gets the first of ``_2``, ``_3``, ... that no family of the scrape takes
+    (``reactive_queue_depth_2``). The rule depends only on the names in the scrape, so a
+    gauge keeps its family from scrape to scrape while the stages reporting gauges stay
+    the same. Each clash is logged once (a WARNING naming both gauges and the family
+    the renamed one gets)."""
+    base = {name: metric_name(name) for name in dict.fromkeys(names)}
+    groups: dict[str, list[str]] = {}
+    for name, fam in base.items():
+        groups.setdefault(fam, []).append(name)
+    taken = set(groups) | _BUILT_IN
+    out: dict[str, str] = {}
+    for fam in sorted(groups):
+        first, *others = sorted(groups[fam], key=lambda n: ("reactive_" + n != fam, n))
+        out[first] = fam
+        for name in others:
+            k = 2
+            while f"{fam}_{k}" in taken:
+                k += 1
+            out[name] = renamed = f"{fam}_{k}"
+            taken.add(renamed)
+            if (first, name) not in _WARNED:
+                _WARNED.add((first, name))
+                _log.warning(
+                    "prometheus: the stage gauges %r and %r both make the name %s: "
+                    "%r is exported as %s",
+                    first,
+                    name,
+                    fam,
+                    name,
+                    renamed,
+                )
+    return out
 
 
 def views_families(views: Mapping[str, ExportView]) -> Iterator[Any]:
     """The metric families of ``ExportView``\\ s by materializer name: one sample per
     label set. A stage's own gauge is one family per name: with figures by key from any
     stage it has the ``key`` label, and a plain figure of the same name has key ``""``
-    (which Prometheus reads as no label)."""
+    (which Prometheus reads as no label). Each own gauge name has a family of its own
+    (``own_families``: a name clashing with another's or a built-in family's is
+    renamed), so the exposition never repeats a series or a family name."""
     port = {
         key: CounterMetricFamily(f"reactive_port_{key}", doc, labels=_PORT)
         for key, doc in (
@@ -186,20 +251,18 @@ def views_families(views: Mapping[str, ExportView]) -> Iterator[Any]:
     cap = GaugeMetricFamily("reactive_buffer_capacity", "Capacity of the buffer.", labels=_STAGE)
     # A stage's own gauges: keyed (a ``key`` label) when any stage gives figures by key.
     keyed: dict[str, bool] = {}
-    first: dict[str, str] = {}
     for view in views.values():
         for g in view.stages.values():
             for name, value in g.own.items():
-                fam = metric_name(name)
-                first.setdefault(fam, name)
-                keyed[fam] = keyed.get(fam, False) or isinstance(value, Mapping)
+                keyed[name] = keyed.get(name, False) or isinstance(value, Mapping)
+    fams = own_families(keyed)
     own = {
-        fam: GaugeMetricFamily(
-            fam,
-            f"The stage gauge {first[fam]!r} (StageSnapshot.gauges).",
+        name: GaugeMetricFamily(
+            fams[name],
+            f"The stage gauge {name!r} (StageSnapshot.gauges).",
             labels=[*_STAGE, "key"] if by_key else _STAGE,
         )
-        for fam, by_key in keyed.items()
+        for name, by_key in keyed.items()
     }
     for mat, view in views.items():
         for pkey, pm in view.ports.items():
@@ -221,12 +284,11 @@ def views_families(views: Mapping[str, ExportView]) -> Iterator[Any]:
             if g.buffer_capacity is not None:
                 cap.add_metric(labels, g.buffer_capacity)
             for name, value in g.own.items():
-                fam = metric_name(name)
-                family = own[fam]
+                family = own[name]
                 if isinstance(value, Mapping):
                     for key, v in value.items():
                         family.add_metric([*labels, key], v)
-                elif keyed[fam]:
+                elif keyed[name]:
                     family.add_metric([*labels, ""], value)
                 else:
                     family.add_metric(labels, value)
