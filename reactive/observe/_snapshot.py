@@ -354,8 +354,12 @@ class GraphRun:
         ``parent``'s, the islands it made are the graph's, and with metrics each stage's
         counters go to ``retired`` when it stops."""
         n = self.substreams[parent.id] = self.substreams.get(parent.id, 0) + 1
-        for lg, inner in zip(logics, _ids(logics), strict=True):
-            lg._observe = StageTag(f"{parent.id}[{n}]/{inner}", f"{parent.series}/{inner}", self)
+        if self.metrics:
+            _SubTags(parent, n, logics, self).resolve()
+        else:  # worked out if a snapshot ever asks (most substreams end unseen by one)
+            group = _SubTags(parent, n, logics, self)
+            for lg in logics:
+                lg._observe = group
         fresh = [isl for isl in islands if isl.logics and not isl.finished]
         for isl in fresh:
             isl.graph = self.name
@@ -463,11 +467,41 @@ def record_graph(mat: Any, name: str, islands: list[Any], logics: list[Any]) -> 
     run.start()
 
 
+class _SubTags:
+    """The tags of one substream's stages (``parent``'s ``n``-th), given to them by
+    :meth:`resolve`; until then each stage's ``_observe`` is this group (see ``_tag_of``).
+    With metrics off, ids are worked out only for substreams a snapshot sees: a graph
+    opening a substream per element paid ~9% for them."""
+
+    __slots__ = ("parent", "n", "logics", "run")
+
+    def __init__(self, parent: StageTag, n: int, logics: list[Any], run: GraphRun) -> None:
+        self.parent = parent
+        self.n = n
+        self.logics = logics
+        self.run = run
+
+    def resolve(self) -> None:
+        parent, n, run = self.parent, self.n, self.run
+        for lg, inner in zip(self.logics, _ids(self.logics), strict=True):
+            lg._observe = StageTag(f"{parent.id}[{n}]/{inner}", f"{parent.series}/{inner}", run)
+        self.logics = []
+
+
+def _tag_of(lg: Any) -> StageTag | None:
+    """``lg``'s tag (None for a stage of no recorded graph)."""
+    tag = lg._observe
+    if tag.__class__ is _SubTags:
+        tag.resolve()
+        tag = lg._observe
+    return tag  # type: ignore[no-any-return]
+
+
 def record_substream(parent: Any, islands: list[Any], logics: list[Any]) -> bool:
     """Record the graph the running logic ``parent`` just materialized as a substream of
     ``parent``'s graph (``GraphRun.add_substream``); False when ``parent``'s graph is
     not recorded (or over): then it is a graph of its own."""
-    tag: StageTag | None = parent._observe
+    tag = _tag_of(parent)
     if tag is None or tag.run.finished:
         return False
     tag.run.add_substream(tag, islands, logics)
@@ -597,7 +631,7 @@ def _stage_snapshot(
 ) -> StageSnapshot:
     ins = tuple(_conn_snapshot(lg._conns[p], cache) for p in lg.shape.inlets if p in lg._conns)
     outs = tuple(_conn_snapshot(lg._conns[p], cache) for p in lg.shape.outlets if p in lg._conns)
-    tag: StageTag | None = lg._observe
+    tag = _tag_of(lg)
     name = lg._stage_name
     sid, series = (tag.id, tag.series) if tag is not None else (name, name)
     sub = subs.get(id(lg)) if subs else None
