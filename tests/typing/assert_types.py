@@ -183,6 +183,23 @@ def lazy_and_resource() -> None:
     )
     assert_type(Sink.lazy_sink(Sink.ignore), Sink[object, asyncio.Future[asyncio.Future[DoneType]]])
 
+    async def a_source() -> Source[int, NotUsedType]:
+        return Source.from_iterable([1])
+
+    async def a_flow() -> Flow[int, str, NotUsedType]:
+        return Flow[int]().map(str)
+
+    async def a_sink() -> Sink[object, asyncio.Future[DoneType]]:
+        return Sink.ignore()
+
+    assert_type(Source.lazy_future_source(a_source), Source[int, asyncio.Future[NotUsedType]])
+    assert_type(Flow.lazy_future_flow(a_flow), Flow[int, str, asyncio.Future[NotUsedType]])
+    assert_type(Flow.future_flow(a_flow()), Flow[int, str, asyncio.Future[NotUsedType]])
+    assert_type(
+        Sink.lazy_future_sink(a_sink), Sink[object, asyncio.Future[asyncio.Future[DoneType]]]
+    )
+    assert_type(Sink.future_sink(a_sink()), Sink[object, asyncio.Future[asyncio.Future[DoneType]]])
+
 
 def rejected() -> None:
     # Each line must stay an error (warn_unused_ignores flags an ignore that is not needed).
