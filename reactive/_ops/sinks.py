@@ -215,16 +215,32 @@ class _FoldSinkLogic(SinkLogic):
         # nothing else: the connection is idle once grabbed, nothing else can touch it in
         # between): one element (an element-at-a-time upstream) without iterator or loop,
         # or a batch (a batch connection) folded in one loop.
-        fast = c.state == 8
-        if fast:
+        if c.state == 8:
             x = c.elem
             c.elem = None
             c.state = 0
+            if type(x) is not _Batch:
+                f = self.f  # (a call through an attribute: no method lookup)
+                try:
+                    self.acc = f(self.acc, x)
+                except Exception as exc:
+                    self._supervise(exc, self.acc)
+                if not c.state:  # (``f`` may have touched the stream: a close)
+                    c.state = 1  # PULL_REQ
+                    c.q.append(c)
+                    if c.batch:
+                        c.demand_n = self.batch_size
+                else:
+                    self.request()  # the checked pull
+                return
+            fast = True
         else:
             x = self.grab(self.in_)
+            fast = False
         if type(x) is not _Batch:
+            f = self.f
             try:
-                self.acc = self.f(self.acc, x)
+                self.acc = f(self.acc, x)
             except Exception as exc:
                 self._supervise(exc, self.acc)
         else:

@@ -108,8 +108,10 @@ class _IterableLogic(SourceLogic):
         # the stream on the next pull, not right after the element before it.
         self.err: BaseException | None = None
         self._batch_out = (self.out,)
+        self._cout: Any = None  # the outlet's connection, read at start
 
     def pre_start(self) -> None:
+        self._cout = self._conns[self.out]
         self.it = iter(self.iterable)
         self.nxt = next(self.it, _END)
         if self.nxt is _END:
@@ -173,7 +175,7 @@ class _IterableLogic(SourceLogic):
             self.err = None
             self.fail_stage(err)
             return
-        c = self._conns[self.out]
+        c = self._cout
         n = c.demand_n
         out: Any
         if n > 1 and c.batch:
@@ -203,12 +205,18 @@ class _IterableLogic(SourceLogic):
             # (``_look_ahead``, spelled out: this runs once per element).
             out = self.nxt
             self.nxt = _END
-            try:
-                self.push(self.out, out)
-            except PortStateError:
-                if out is None:  # RS rule 2.13: read from the iterator, never sent
-                    note_unsent_derived(c)
-                raise
+            if c.state == 2 and out is not None:
+                # DEMAND and nothing else: push's own fast path, spelled out.
+                c.elem = out
+                c.state = 4  # PUSH_REQ
+                c.q.append(c)
+            else:
+                try:
+                    self.push(self.out, out)
+                except PortStateError:
+                    if out is None:  # RS rule 2.13: read from the iterator, never sent
+                        note_unsent_derived(c)
+                    raise
             try:
                 self.nxt = nxt = next(self.it, _END)
             except Exception as exc:

@@ -656,11 +656,11 @@ class GraphStageLogic(_LogicFields):
             c = self._conns[inlet]
         except KeyError:
             raise self._foreign(inlet) from None
-        st = c.state
-        if not st:  # idle and open, nothing pending: the common case
+        if not c.state:  # idle and open, nothing pending: the common case
             c.state = 1  # PULL_REQ
             c.q.append(c)
             return
+        st = c.state
         # PULLED|IN_CLOSED|AVAIL (31): only a stage that pulls without grabbing (AVAIL,
         # the element is dropped) or misuses the port leaves the fast path.
         if st & 31:
@@ -703,12 +703,12 @@ class GraphStageLogic(_LogicFields):
             c = self._conns[inlet]
         except KeyError:
             raise self._foreign(inlet) from None
-        st = c.state
-        if st == 8:  # AVAIL and nothing else: the common case
+        if c.state == 8:  # AVAIL and nothing else: the common case
             x = c.elem
             c.elem = None
             c.state = 0
             return x
+        st = c.state
         if not st & 8:  # AVAIL
             raise self._err(inlet, "Cannot get element from already empty input port")
         x = c.elem
@@ -798,12 +798,12 @@ class GraphStageLogic(_LogicFields):
             c = self._conns[outlet]
         except KeyError:
             raise self._foreign(outlet) from None
-        st = c.state
-        if st == 2 and elem is not None:  # DEMAND and nothing else: the common case
+        if c.state == 2 and elem is not None:  # DEMAND and nothing else: the common case
             c.elem = elem
             c.state = 4  # PUSH_REQ
             c.q.append(c)
             return
+        st = c.state
         # DEMAND|OUT_CLOSED|IN_CLOSED (50) is exactly DEMAND (2): still pushable.
         if (st & 50) != 2 or elem is None:
             # The checks in Akka's order: the element, the port, the demand.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 from ..._checks import NONE_ELEMENT, check, fn, pos_int
@@ -130,14 +129,114 @@ class _PartitionLogic(GraphStageLogic, InHandler):
 
 
 class _PartitionOut(_PortOut):
-    """A batch Partition's outlet: ``on_pull`` is ``logic.on_pull_i(i)`` (one call less
-    per pull on the single-element path)."""
+    """A batch Partition's outlet. Its ``on_pull`` is ``logic.on_pull_i(i)`` with the
+    single-element path fused in (one handler call per pull, no ``on_pull_i`` and no
+    ``_pull_up_fast`` frame): the last element waits for this output, and the outputs
+    take one element per pull from an upstream that hands one over synchronously (see
+    :meth:`on_pull`). Anything else goes to ``on_pull_i``."""
 
-    __slots__ = ("on_pull",)
+    __slots__ = ("others", "other")
 
     def __init__(self, logic: Any, i: int) -> None:
         super().__init__(logic, i)
-        self.on_pull = functools.partial(logic.on_pull_i, i)  # type: ignore[method-assign]
+        # The other outputs' connections, and the other one alone with two outputs, else
+        # None (set at start): after this output's push took its demand, only they can
+        # have demand or a pull on its way.
+        self.others: Any = ()
+        self.other: Any = None
+
+    def on_pull(self) -> None:
+        """``logic.on_pull_i(i)``; the single-element path spelled out.
+
+        The element waiting alone for this output is pushed (push's fast path), then, as
+        ``_pull_up_fast(True)`` does when no output is a batch connection (``_ones``: a
+        demand is one element) and upstream is an idle iterable source handing one over
+        (``_take_one_up``): while some output has demand and (first round only) no
+        output's pull is on its way, the next element is taken and routed, until one
+        has to wait for its output's pull. Any other state takes the general path
+        (``_pull_up_fast``, ``on_pull_i``) at the point it differs."""
+        logic = self.logic
+        i = self.i
+        queue = logic.queue
+        # An element waits for output ``i`` (``head_idx``) and is the only one queued (so
+        # ``pos`` is 0: the waiting element is ``queue[pos]``).
+        if logic.head_idx != i or len(queue) != 1:
+            logic.on_pull_i(i)
+            return
+        logic.queue = ()
+        logic.head_idx = -1
+        couts = logic._couts
+        c = couts[i]
+        cin = logic._cin
+        if c.state != 2 or cin.state or not logic._ones:
+            # Not exactly DEMAND (push checks), or upstream pulled already or not idle
+            # (closed: complete), or no one-element path: the general path.
+            logic.push(logic.outs[i], queue[0])
+            if cin.state & 16:  # IN_CLOSED
+                logic.complete_stage()
+            else:
+                logic._pull_up_fast(True)
+            return
+        c.elem = queue[0]  # push's own fast path, spelled out
+        c.state = 4  # PUSH_REQ
+        c.q.append(c)
+        # _pull_up_fast(True) with a demand of one element per output, spelled out. Its
+        # first round: this output has neither demand nor a pull on its way now.
+        other = self.other
+        if other is not None:
+            st = other.state
+            if st != 2 and st & 34 != 2:  # no demand (DEMAND, not OUT_CLOSED): done
+                return
+        else:
+            want = False
+            for c in self.others:
+                st = c.state
+                if st & 34 == 2:  # DEMAND, not OUT_CLOSED
+                    want = True
+                elif st & 1:  # PULL_REQ: served when that pull comes
+                    return
+            if not want:
+                return
+        # (Calls through attributes: no method lookup.)
+        take_one = logic._take_one_up
+        f = logic.f
+        while True:
+            x = take_one()
+            if x is NOTHING:
+                logic.pull(logic.in_)
+                cin.demand_n = 1
+                return
+            if x is None:  # RS rule 2.13, as a fused chain checks what it is handed
+                note_unsent(cin)
+                name = cin.out_logic._stage_name
+                raise NoneElementError(f"[{name}] {NONE_ELEMENT}")
+            idx = f(x)
+            if type(idx) is not int or not 0 <= idx < len(couts):
+                idx = logic._checked(x, idx)
+            c = couts[idx]
+            st = c.state
+            if st == 2:  # DEMAND and nothing else: push's own fast path, spelled out
+                c.elem = x
+                c.state = 4  # PUSH_REQ
+                c.q.append(c)
+            elif st & 34 == 2:  # st & (DEMAND | OUT_CLOSED) == DEMAND
+                logic.push(logic.outs[idx], x)
+            elif not st & 32:  # not OUT_CLOSED: waits alone for that output's pull
+                logic.queue = (x,)
+                logic.head_idx = idx
+                return
+            if cin.state:
+                if cin.state & 16:  # IN_CLOSED
+                    logic.complete_stage()
+                else:  # pulled already, or not idle: the general path decides
+                    logic._pull_up_fast(False)
+                return
+            # The next rounds: while some output has demand (DEMAND, not OUT_CLOSED).
+            for c in couts:
+                if c.state & 34 == 2:
+                    break
+            else:
+                return
 
 
 class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
@@ -176,6 +275,18 @@ class _PartitionBatchLogic(_BatchFanOut, GraphStageLogic, InHandler):
         for i, o in enumerate(self.outs):
             self.set_handler(o, _PartitionOut(self, i))
         self._declare_batch_ports()
+        # Every output takes one element per pull and upstream hands one over
+        # synchronously (set at start): ``_PartitionOut.on_pull``'s fused path.
+        self._ones = False
+
+    def pre_start(self) -> None:
+        super().pre_start()
+        couts = self._couts
+        self._ones = self._take_one_up is not None and not any(c.batch for c in couts)
+        for i, o in enumerate(self.outs):
+            h = self._handlers[o]
+            h.others = tuple(c for j, c in enumerate(couts) if j != i)
+            h.other = h.others[0] if len(h.others) == 1 else None
 
     def _rooms(self) -> list[int]:
         return [
