@@ -8,6 +8,10 @@
           +-- BufferOverflowError         a buffer with OverflowStrategy.fail overflowed
           +-- StreamLimitReachedError     limit(n) / limit_weighted saw more than allowed
           +-- StreamTimeoutError          (also a TimeoutError) a timeout operator fired
+          |    +-- InitialTimeoutError    initial_timeout: no first element in time
+          |    +-- CompletionTimeoutError completion_timeout: not completed in time
+          |    +-- StreamIdleTimeoutError idle_timeout: no element for too long
+          |    +-- BackpressureTimeoutError  backpressure_timeout: no demand for too long
           +-- RateExceededError           throttle in enforcing mode saw too many elements
           +-- TooManySubstreamsError      group_by exceeded max_substreams
           +-- NoSuchElementError          (also a LookupError) head/last/reduce of an empty stream
@@ -62,6 +66,10 @@ __all__ = [
     "BufferOverflowError",
     "StreamLimitReachedError",
     "StreamTimeoutError",
+    "InitialTimeoutError",
+    "CompletionTimeoutError",
+    "StreamIdleTimeoutError",
+    "BackpressureTimeoutError",
     "RateExceededError",
     "TooManySubstreamsError",
     "NoSuchElementError",
@@ -130,7 +138,29 @@ class StreamLimitReachedError(StreamError):
 
 
 class StreamTimeoutError(StreamError, TimeoutError):
-    """A timeout operator (``idle_timeout``, ``completion_timeout``, ...) fired."""
+    """A timeout operator (``idle_timeout``, ``completion_timeout``, ...) fired; each
+    operator raises its own subclass (Akka's separate timeout exceptions), TCP's idle
+    timeout this class itself."""
+
+
+class InitialTimeoutError(StreamTimeoutError):
+    """``initial_timeout``: the first element did not arrive in time (Akka's
+    ``InitialTimeoutException``)."""
+
+
+class CompletionTimeoutError(StreamTimeoutError):
+    """``completion_timeout``: the stream did not complete in time (Akka's
+    ``CompletionTimeoutException``)."""
+
+
+class StreamIdleTimeoutError(StreamTimeoutError):
+    """``idle_timeout``: no element passed for too long (Akka's
+    ``StreamIdleTimeoutException``)."""
+
+
+class BackpressureTimeoutError(StreamTimeoutError):
+    """``backpressure_timeout``: downstream stayed without demand for too long (Akka's
+    ``BackpressureTimeoutException``)."""
 
 
 class RateExceededError(StreamError):

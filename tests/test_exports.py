@@ -16,14 +16,16 @@ import pytest
 import reactive
 
 REACTIVE = [
-    "AbruptTerminationError", "AsyncCallCancelledError", "Attributes", "Balance", "BidiFlow",
+    "AbruptTerminationError", "AsyncCallCancelledError", "Attributes", "BackpressureTimeoutError",
+    "Balance", "BidiFlow",
     "Broadcast",
     "BroadcastHub",
-    "BufferOverflowError", "Cancellable", "ClosedShape", "Concat", "DelayStrategy", "Done",
+    "BufferOverflowError", "Cancellable", "ClosedShape", "CompletionTimeoutError", "Concat",
+    "DelayStrategy", "Done",
     "EmitStrategy",
     "Flow",
     "FlowMonitor", "FlowMonitorState", "FlowShape", "FlowWithContext", "GraphDSL",
-    "IllegalGraphError",
+    "IllegalGraphError", "InitialTimeoutError",
     "Interleave", "Keep", "KillSwitches", "Materializer", "Merge", "MergeHub", "MergeLatest",
     "MergePreferred", "MergePrioritized", "MergeSorted", "NeverMaterializedError",
     "NoSuchElementError", "NoneElementError", "NotUsed", "OrElse", "OverflowStrategy", "Partition",
@@ -34,8 +36,8 @@ REACTIVE = [
     "Sink", "SinkQueue",
     "SinkShape", "SlidingWindows", "Source",
     "SourceQueue", "SourceShape", "SourceWithContext", "StreamDetachedError", "StreamError",
-    "StreamLimitReachedError",
-    "StreamTimeoutError", "SubscriptionTimeoutError", "Supervision", "ThrottleMode",
+    "StreamIdleTimeoutError", "StreamLimitReachedError", "StreamTimeoutError",
+    "SubscriptionTimeoutError", "Supervision", "ThrottleMode",
     "TimeWindows", "TooManySubstreamsError", "UniqueKillSwitch", "Unzip", "UnzipWith",
     "Windowed", "Zip", "ZipLatest", "ZipLatestWith", "ZipN", "ZipWith", "ZipWithN",
 ]  # fmt: skip

@@ -320,7 +320,9 @@ class Source(FlowOps[Out, Mat]):
         while downstream back-pressures. Materialized value: a ``Cancellable``.
 
         Emits when a tick is due and downstream has demand (a tick without demand is dropped:
-        no catch-up). Completes when the ``Cancellable`` is cancelled.
+        no catch-up). Ticks are a fixed delay apart, as Akka's: after a stalled event loop
+        one tick goes out, the next an ``interval`` later (no burst of the missed ones).
+        Completes when the ``Cancellable`` is cancelled.
         """
         check("Source.tick(initial_delay, interval)", secs(initial_delay, False), secs(interval))
         from .._ops.sources import TickSource

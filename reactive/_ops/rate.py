@@ -225,7 +225,14 @@ class _ExpandLogic(FlowLogic):
         self._advance()
 
     def on_push(self) -> None:
-        it = iter(self.f(self.grab(self.in_)))
+        got = self.f(self.grab(self.in_))
+        try:
+            it = iter(got)
+        except TypeError:
+            raise TypeError(
+                f"[{self.stage_name}] the function returned {type(got).__name__} {got!r}, "
+                "not an iterable"
+            ) from None
         self.it = it
         self.expanded = False
         self._advance()
@@ -261,10 +268,9 @@ class Extrapolate(FlowStage):
     elements of the iterator ``f(x)`` while downstream pulls before upstream has a new
     element (Akka's ``extrapolate``: ``expand`` over ``x`` followed by ``f(x)``).
 
-    ``initial`` (not None) stands for an element that arrived before the stream
-    started: demand arriving before the first element gets ``initial``, then ``f(initial)``;
-    an element arriving before any demand replaces it (``initial`` is then never
-    emitted).
+    ``initial`` (not None) is the first element out, as Akka's (``prepend`` of
+    ``initial`` ahead of the ``expand``): upstream is first pulled once it went out, and
+    while no element arrived, demand gets ``f(initial)``.
 
     Emits when downstream pulls: the newest element if it did not go out yet, else the
     next extrapolated value. Backpressures when downstream does and the newest element
@@ -307,6 +313,7 @@ class _ExtrapolateLogic(_ExpandLogic):
         if self.initial is not None:
             self.it = self._originals_first(self.initial)
             self._advance()  # the initial element itself
+            return  # upstream is pulled once it went out (on_pull)
         super().pre_start()
 
     def on_pull(self) -> None:
@@ -320,7 +327,7 @@ class _ExtrapolateLogic(_ExpandLogic):
             self.push(self.out, self.nxt)
             self.complete_stage()
         else:
-            # the initial element's pull is still outstanding (pulled at start)
+            # (after the initial element, upstream is pulled now, the first time)
             if not self.has_been_pulled(self.in_):
                 self.pull(self.in_)
             self._emit_next()

@@ -725,7 +725,9 @@ class _TickLogic(TimerGraphStageLogic, OutHandler):
         if self.cancellable.is_cancelled:
             self.complete_stage()
             return
-        self.schedule_at_fixed_rate("tick", self.stage.initial_delay, self.stage.interval)
+        # Fixed delay, as Akka's TickSource: after a stalled loop, one tick, then the next
+        # an interval later (a fixed rate would catch up with a burst of the missed ones).
+        self.schedule_with_fixed_delay("tick", self.stage.initial_delay, self.stage.interval)
 
     def on_timer(self, key: Any) -> None:
         if self.is_available(self.out):

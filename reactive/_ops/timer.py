@@ -16,7 +16,14 @@ import enum
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .._errors import BufferOverflowError, RateExceededError, StreamTimeoutError
+from .._errors import (
+    BackpressureTimeoutError,
+    BufferOverflowError,
+    CompletionTimeoutError,
+    InitialTimeoutError,
+    RateExceededError,
+    StreamIdleTimeoutError,
+)
 from .._stage.logic import GraphStageLogic, TimerGraphStageLogic, _Batch
 from .buffers import OverflowStrategy
 from .simple import FlowLogic, FlowStage, asks_in_batches
@@ -137,7 +144,12 @@ class Throttle(FlowStage):
             raise TypeError(f"throttle mode must be a ThrottleMode, got {mode!r}")
         super().__init__()
         # Integer nanoseconds, as Akka's token bucket: no drift from float rounding.
-        self.nanos_between_tokens = max(1, round(per * 1e9) // elements)
+        if round(per * 1e9) < elements:
+            raise ValueError(
+                f"throttle: rates above one element per nanosecond are not supported (as "
+                f"Akka's), got {elements!r} per {per!r} s"
+            )
+        self.nanos_between_tokens = round(per * 1e9) // elements
         if maximum_burst is None or maximum_burst == AUTOMATIC_MAXIMUM_BURST:
             maximum_burst = max(1, 100_000_000 // self.nanos_between_tokens)
         elif maximum_burst < 0:
@@ -174,6 +186,11 @@ class _ThrottleLogic(TimerFlowLogic):
 
     def _offer(self, cost: int) -> int:
         """Take ``cost`` tokens; the nanoseconds to wait before they are all there."""
+        if cost.__class__ is not int and (not isinstance(cost, int) or isinstance(cost, bool)):
+            raise TypeError(
+                f"[{self.stage_name}] the cost function must return an int >= 0, got "
+                f"{type(cost).__name__} {cost!r}"
+            )
         if cost < 0:
             raise ValueError(f"[{self.stage_name}] element cost must be >= 0, got {cost!r}")
         now = self._nanos()
@@ -407,9 +424,9 @@ class _DelayLogic(TimerFlowLogic):
         self.stage = stage
         self.size = size
         self.buf: deque[tuple[float, Any]] = deque()
-
-    def pre_start(self) -> None:
-        self.pull(self.in_)
+        # Upstream is first pulled on downstream's first pull (Akka's Delay has no pull
+        # in preStart); from then on, whenever the buffer takes more.
+        self.started = False
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
@@ -467,6 +484,10 @@ class _DelayLogic(TimerFlowLogic):
             self.complete_stage()
 
     def on_pull(self) -> None:
+        if not self.started:
+            self.started = True
+            if not self.is_closed(self.in_):
+                self.pull(self.in_)
         self._push_due()
 
     def on_timer(self, key: Any) -> None:
@@ -590,7 +611,7 @@ class IdleTimeout(_TimeoutStage):
 
     Checked periodically (see ``timeout_check_interval``). Emits when upstream emits.
     Backpressures when downstream does. Completes when upstream completes. Fails when
-    upstream fails, or with ``StreamTimeoutError`` when no element passed in time.
+    upstream fails, or with ``StreamIdleTimeoutError`` when no element passed in time.
     Cancels when downstream cancels.
     """
 
@@ -618,7 +639,7 @@ class _IdleTimeoutLogic(TimerFlowLogic):
     def on_timer(self, key: Any) -> None:
         if self.now() > self.deadline + _EPS:
             self.fail_stage(
-                StreamTimeoutError(
+                StreamIdleTimeoutError(
                     f"[{self.stage_name}] idle timeout: no elements passed in the last "
                     f"{_fmt(self.seconds)}"
                 )
@@ -629,7 +650,7 @@ class CompletionTimeout(_TimeoutStage):
     """``completion_timeout(seconds)``: fail if the stream has not completed in ``seconds``.
 
     Emits when upstream emits. Backpressures when downstream does. Completes when
-    upstream completes. Fails when upstream fails, or with ``StreamTimeoutError`` when
+    upstream completes. Fails when upstream fails, or with a ``StreamTimeoutError`` when
     the stream did not complete in time. Cancels when downstream cancels.
     """
 
@@ -642,7 +663,7 @@ class CompletionTimeout(_TimeoutStage):
 class _CompletionTimeoutLogic(_DeadlineLogic):
     def on_timer(self, key: Any) -> None:
         self.fail_stage(
-            StreamTimeoutError(
+            CompletionTimeoutError(
                 f"[{self.stage_name}] completion timeout: the stream has not completed in "
                 f"{_fmt(self.seconds)}"
             )
@@ -653,7 +674,7 @@ class InitialTimeout(_TimeoutStage):
     """``initial_timeout(seconds)``: fail if the first element has not passed in ``seconds``.
 
     Emits when upstream emits. Backpressures when downstream does. Completes when
-    upstream completes. Fails when upstream fails, or with ``StreamTimeoutError`` when
+    upstream completes. Fails when upstream fails, or with a ``StreamTimeoutError`` when
     no element passed within ``seconds`` of materialization. Cancels when downstream
     cancels.
     """
@@ -671,7 +692,7 @@ class _InitialTimeoutLogic(_DeadlineLogic):
 
     def on_timer(self, key: Any) -> None:
         self.fail_stage(
-            StreamTimeoutError(
+            InitialTimeoutError(
                 f"[{self.stage_name}] initial timeout: the first element has not yet passed "
                 f"through in {_fmt(self.seconds)}"
             )
@@ -684,7 +705,7 @@ class BackpressureTimeout(_TimeoutStage):
 
     Checked periodically (see ``timeout_check_interval``). Emits when upstream emits.
     Backpressures when downstream does. Completes when upstream completes. Fails when
-    upstream fails, or with ``StreamTimeoutError`` when downstream stayed without demand
+    upstream fails, or with ``BackpressureTimeoutError`` when downstream stayed without demand
     too long. Cancels when downstream cancels.
     """
 
@@ -718,7 +739,7 @@ class _BackpressureTimeoutLogic(TimerFlowLogic):
     def on_timer(self, key: Any) -> None:
         if self.waiting_demand and self.now() > self.deadline + _EPS:
             self.fail_stage(
-                StreamTimeoutError(
+                BackpressureTimeoutError(
                     f"[{self.stage_name}] backpressure timeout: no demand signalled in the "
                     f"last {_fmt(self.seconds)}"
                 )

@@ -131,12 +131,12 @@ class TestDelayWith:
             lambda s: s.delay_with(lambda: DelayStrategy.fixed_delay(1.0), buffer_size=2),
             materializer,
         )
+        sub.request(1)  # upstream is first pulled on downstream's first pull (Akka's)
         assert await pub.expect_request() == 1
         pub.send_next(1)
         assert await pub.expect_request() == 1
         pub.send_next(2)
         await quiet_for(manual_clock, 0.5, pub)  # full: no more demand upstream
-        sub.request(1)
         await manual_clock.advance(0.5)
         await sub.expect_next(1)
         assert await pub.expect_request() == 1  # room again

@@ -64,10 +64,15 @@ class TestExtrapolate:
         pub.send_complete()
         await sub.expect_complete()
 
-    async def test_initial_is_replaced_by_an_element_arriving_first(
+    async def test_initial_goes_out_first(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
+        # Akka's "extrapolate should send seed first": initial is prepended to the expand,
+        # so upstream is not pulled before it went out (it was replaced by an element
+        # arriving before the first demand).
         pub, sub = probes(lambda s: s.extrapolate(repeat, 0), materializer)
+        await pub.expect_no_message(0.01)  # no request before initial went out
+        await sub.request_next(0)
         await pub.expect_request()
         pub.send_next(7)
         await nothing(manual_clock, sub)

@@ -182,7 +182,8 @@ class TimeOps(OpsBase[Out, Mat]):
         return self._via_stage(DropWithin(seconds))
 
     def idle_timeout(self, seconds: float) -> Repr[Out, Mat]:
-        """Fail with ``StreamTimeoutError`` if no element passed for ``seconds``.
+        """Fail with ``StreamIdleTimeoutError`` (a ``StreamTimeoutError``) if no element
+        passed for ``seconds``.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when
         upstream completes. Fails when upstream fails or on the timeout (checked
@@ -194,7 +195,8 @@ class TimeOps(OpsBase[Out, Mat]):
         return self._via_stage(IdleTimeout(seconds))
 
     def completion_timeout(self, seconds: float) -> Repr[Out, Mat]:
-        """Fail with ``StreamTimeoutError`` if the stream has not completed in ``seconds``.
+        """Fail with ``CompletionTimeoutError`` (a ``StreamTimeoutError``) if the stream has
+        not completed in ``seconds``.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when
         upstream completes. Fails when upstream fails or on the timeout. Cancels when
@@ -206,7 +208,8 @@ class TimeOps(OpsBase[Out, Mat]):
         return self._via_stage(CompletionTimeout(seconds))
 
     def initial_timeout(self, seconds: float) -> Repr[Out, Mat]:
-        """Fail with ``StreamTimeoutError`` if the first element has not passed in ``seconds``.
+        """Fail with ``InitialTimeoutError`` (a ``StreamTimeoutError``) if the first element
+        has not passed in ``seconds``.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when
         upstream completes. Fails when upstream fails or on the timeout. Cancels when
@@ -218,7 +221,8 @@ class TimeOps(OpsBase[Out, Mat]):
         return self._via_stage(InitialTimeout(seconds))
 
     def backpressure_timeout(self, seconds: float) -> Repr[Out, Mat]:
-        """Fail with ``StreamTimeoutError`` if, after an emission, downstream signals no
+        """Fail with ``BackpressureTimeoutError`` (a ``StreamTimeoutError``) if, after an
+        emission, downstream signals no
         demand for ``seconds``.
 
         Emits when upstream emits. Backpressures when downstream does. Completes when
@@ -322,9 +326,9 @@ class TimeOps(OpsBase[Out, Mat]):
         """Every element unchanged, then the elements of the iterator ``f(x)`` while
         downstream pulls before upstream has a new element (Akka's ``extrapolate``).
 
-        ``initial`` (not None) seeds demand that arrives before any element: it goes
-        out, then ``f(initial)``, until the first element arrives; an element arriving
-        before any demand replaces it (``initial`` is then never emitted).
+        ``initial`` (not None) goes out first, as Akka's: upstream is first pulled
+        once it went out, and demand gets ``f(initial)`` until the first element
+        arrives.
 
         Emits when downstream pulls: the newest element if it did not go out yet, else
         the next extrapolated value. Backpressures when downstream does and the newest

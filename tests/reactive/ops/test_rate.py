@@ -555,6 +555,12 @@ class TestBatch:
 class TestExpand:
     """``expand``."""
 
+    async def test_a_function_returning_no_iterable_names_the_stage(
+        self, materializer: Materializer
+    ) -> None:
+        with pytest.raises(TypeError, match=r"\[expand\] the function returned int 5, not an"):
+            await Source.single(1).expand(lambda _: 5).run_with(Sink.seq(), materializer)
+
     async def test_expand_while_upstream_is_silent(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:

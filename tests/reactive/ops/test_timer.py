@@ -617,10 +617,11 @@ class TestDelay:
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
         pub, sub = probes(lambda s: s.delay(1.0), materializer)
+        sub.request(1)  # (upstream is first pulled on downstream's first pull, as Akka's)
         pub.send_next(1).send_next(2)
-        await manual_clock.advance(5.0)
-        sub.request(1)
+        await manual_clock.advance(1.0)
         await sub.expect_next(1)
+        await manual_clock.advance(4.0)  # 2 was due at 1.0; downstream asks at 5.0
         await nothing(manual_clock, sub)
         sub.request(1)
         await sub.expect_next(2)
@@ -1196,3 +1197,70 @@ class TestDebounce:
         err = Boom("upstream")
         pub.send_next(1).send_error(err)
         assert await sub.expect_error() is err
+
+
+@pytest.mark.parametrize(
+    ("operator", "error"),
+    [
+        ("initial_timeout", "InitialTimeoutError"),
+        ("completion_timeout", "CompletionTimeoutError"),
+        ("idle_timeout", "StreamIdleTimeoutError"),
+        ("backpressure_timeout", "BackpressureTimeoutError"),
+    ],
+)
+async def test_each_timeout_fails_with_its_own_error(
+    operator: str, error: str, materializer: Materializer, manual_clock: ManualClock
+) -> None:
+    # Akka's InitialTimeoutException, CompletionTimeoutException, ...: told apart by type,
+    # each a StreamTimeoutError (and a TimeoutError), as was the one error before.
+    import reactive
+
+    pub, sub = probes(lambda s: getattr(s, operator)(1.0), materializer)
+    if operator == "backpressure_timeout":
+        sub.request(1)
+        pub.send_next(1)
+        await sub.expect_next(1)
+    await manual_clock.advance(2.0)
+    exc = await sub.expect_error()
+    assert type(exc) is getattr(reactive, error), exc
+    assert isinstance(exc, StreamTimeoutError) and isinstance(exc, TimeoutError)
+    others = {
+        "InitialTimeoutError",
+        "CompletionTimeoutError",
+        "StreamIdleTimeoutError",
+        "BackpressureTimeoutError",
+    } - {error}
+    assert not any(isinstance(exc, getattr(reactive, o)) for o in others)
+
+
+class TestTimedAsAkka:
+    """Found by a review of the timed operators against Akka's specs."""
+
+    @pytest.mark.parametrize("cost", [None, 0.5, "1", True])
+    async def test_throttle_cost_must_be_an_int(
+        self, cost: Any, materializer: Materializer, manual_clock: ManualClock
+    ) -> None:
+        pub, sub = probes(lambda s: s.throttle(1, 1.0, cost=lambda _: cost), materializer)
+        sub.request(2)
+        pub.send_next(0)
+        exc = await sub.expect_error()
+        assert isinstance(exc, TypeError) and "[throttle] the cost function must return" in str(exc)
+
+    def test_throttle_refuses_rates_above_one_element_per_nanosecond(self) -> None:
+        from reactive import Source
+
+        with pytest.raises(ValueError, match="one element per nanosecond"):
+            Source.single(1).throttle(10, 1e-9)
+        Source.single(1).throttle(1, 1e-9)  # exactly one per nanosecond is fine
+
+    async def test_delay_does_not_pull_before_downstream_asks(
+        self, materializer: Materializer, manual_clock: ManualClock
+    ) -> None:
+        pub, sub = probes(lambda s: s.delay(1.0), materializer)
+        await pub.expect_no_message(0.01)  # Akka's Delay has no pull in preStart
+        sub.request(1)
+        await pub.expect_request()
+        pub.send_next(5)
+        await manual_clock.advance(1.0)
+        await sub.expect_next(5)
+        sub.cancel()
