@@ -15,7 +15,11 @@ What an instance does (the layer :class:`ChangelogBytesStore`):
 - Restore, before the operator pulls its first element (``BytesStore.prepare``): the
   changelog partition is read from the beginning (in memory) or from the offset the
   instance checkpointed (persistent stores: a file ``<store dir>.checkpoint`` next to the
-  RocksDB directory) to its end, and applied to the store (a tombstone deletes).
+  RocksDB directory) to its end, and applied to the store (a tombstone deletes). A
+  checkpoint outside the partition (below its log start or beyond its end: the changelog
+  was recreated, or compaction deleted what followed it) is Kafka Streams' corrupted
+  task: a WARNING, the local store is wiped and restored from the beginning (or kept:
+  ``changelogged(..., checkpoint_outside_changelog="keep")``).
   Progress: ``metrics()`` (``restoring``, ``restored_records``, ``restore_seconds``) on the
   store's view and on :meth:`ChangeloggedStore.metrics`, and INFO logs on
   ``connectors.kafka.state``.
@@ -32,8 +36,9 @@ What an instance does (the layer :class:`ChangelogBytesStore`):
   the end of the stream), and no offset waits for them: use the with-context operators
   when offsets are committed.
 - Checkpoint (persistent stores): the next changelog offset after the last acknowledged
-  write, written when the store is flushed, within a second of each acknowledgement (at
-  most once a second), and when it is closed. RocksDB keeps what was written when the
+  write (it follows the acknowledgements, down too if the changelog restarted lower),
+  written when the store is flushed, within a second of each acknowledgement (at most
+  once a second), and when it is closed. RocksDB keeps what was written when the
   process is killed (its write-ahead log), so a restart restores only the tail after the
   checkpoint.
 - Revoke: the partition's substream completes, the operator flushes and closes the
@@ -55,13 +60,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -96,6 +102,7 @@ def changelogged(
     topic: str | None = None,
     application_id: str | None = None,
     replication_factor: int = 1,
+    checkpoint_outside_changelog: Literal["wipe", "keep"] = "wipe",
 ) -> ChangeloggedStore:
     """``spec`` backed by a compacted changelog topic (see the module docstring).
 
@@ -105,7 +112,21 @@ def changelogged(
     values are the store's bytes); ``consumer_settings`` give the servers and client
     options of the restore consumer (it joins no group). ``replication_factor`` is used
     when the topic is created.
+
+    A persistent instance whose checkpoint lies outside its changelog partition (below
+    its log start, or beyond its end: the changelog was deleted or recreated, a new
+    cluster) holds state the changelog cannot vouch for: with
+    ``checkpoint_outside_changelog="wipe"`` (Kafka Streams' corrupted task) the local
+    store is emptied and restored from the changelog; with ``"keep"`` it is kept as it is
+    and the changelog is read from the checkpoint (nothing, beyond the end) -- for an
+    application whose local store is the reference, such as a demo on a broker that
+    starts empty. Either way a WARNING names the store, partition and offsets.
     """
+    if checkpoint_outside_changelog not in ("wipe", "keep"):
+        raise ValueError(
+            f"changelogged({spec.name!r}): checkpoint_outside_changelog must be 'wipe' or "
+            f"'keep', got {checkpoint_outside_changelog!r}"
+        )
     if not isinstance(spec, StoreSpec):
         raise TypeError(f"changelogged: spec must be a StoreSpec, got {spec!r}")
     if not isinstance(producer_settings, ProducerSettings):
@@ -136,7 +157,14 @@ def changelogged(
             f"changelogged({spec.name!r}): replication_factor must be an int >= 1, "
             f"got {replication_factor!r}"
         )
-    return ChangeloggedStore(spec, topic, producer_settings, consumer_settings, replication_factor)
+    return ChangeloggedStore(
+        spec,
+        topic,
+        producer_settings,
+        consumer_settings,
+        replication_factor,
+        checkpoint_outside_changelog,
+    )
 
 
 @dataclass(eq=False)
@@ -148,6 +176,8 @@ class ChangeloggedStore:
     producer_settings: ProducerSettings
     consumer_settings: ConsumerSettings
     replication_factor: int = 1
+    #: What a restore does with a checkpoint outside the changelog (see :func:`changelogged`).
+    checkpoint_outside_changelog: Literal["wipe", "keep"] = "wipe"
     #: The open instances, by partition (the latest one of a partition).
     instances: dict[int, ChangelogBytesStore] = field(default_factory=dict, repr=False)
     _closing: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -233,10 +263,12 @@ class ChangeloggedStore:
             existing = described.get(self.topic)
             if existing is not None and existing["error_code"] == 0 and existing["partitions"]:
                 have = len(existing["partitions"])
-                if have < n:
+                if have != n:  # Kafka Streams: "Existing internal topic ... has invalid partitions"
+                    relation = "fewer" if have < n else "more"
                     raise ChangelogError(
-                        f"changelog {self.topic!r} has {have} partitions, fewer than the "
-                        f"{n} of input topic {source_topic!r}: it is not co-partitioned"
+                        f"changelog {self.topic!r} has {have} partitions, {relation} than the "
+                        f"{n} of input topic {source_topic!r}: it is not co-partitioned "
+                        "(delete it or give changelogged() another topic)"
                     )
                 return have
             response = await admin.create_topics(
@@ -334,6 +366,20 @@ class ChangelogBytesStore(StoreLayer):
         self.restore_start: int | None = None
         self.records_sent = 0
         self.records_acked = 0
+        self._acked_seq = 0  # the sequence number of the write _next_offset follows
+        other = owner.instances.get(context.partition)
+        if other is not None and other._open and other._source_topic != source_topic:
+            # Two writers of one changelog partition: a restore would mix their keys. Kafka
+            # Streams shares a store between topics only within one task (one stream of
+            # co-partitioned topics); here each TopicPartition is its own substream.
+            inner.close()
+            raise ChangelogError(
+                f"store {owner.spec.name!r}: partition {context.partition} of input topics "
+                f"{other._source_topic!r} and {source_topic!r} would share changelog "
+                f"partition {owner.topic}-{context.partition} and mix their state: give each "
+                "topic its own store, or merge the co-partitioned topics into one stream "
+                "before the store"
+            )
         owner.instances[context.partition] = self
 
     # -- reads: the store's ---------------------------------------------------------------------
@@ -513,15 +559,36 @@ class ChangelogBytesStore(StoreLayer):
             csettings = self._owner.consumer_settings
             await start_within(consumer.start(), consumer._client, csettings.connect_timeout)
             consumer.assign([tp])
+            # Some brokers (the embedded one) answer ListOffsets "latest" below the high
+            # watermark (the last batch's base offset + 1); the fetched high watermark is
+            # right. Read until both are reached.
+            end = (await consumer.end_offsets([tp]))[tp]
+            if start is not None:
+                first = (await consumer.beginning_offsets([tp]))[tp]
+                if not await self._checkpoint_in_log(consumer, start, first, end):
+                    if self._owner.checkpoint_outside_changelog == "wipe":
+                        self._wipe(start, first, end)
+                        start = None
+                    else:
+                        log.warning(
+                            "store %r partition %d: checkpoint %d is outside changelog %s-%d "
+                            "(log start %d, end %d): the local store is kept "
+                            "(checkpoint_outside_changelog='keep')",
+                            self.name,
+                            tp.partition,
+                            start,
+                            tp.topic,
+                            tp.partition,
+                            first,
+                            end,
+                        )
+                        start = max(start, first)
             if start is None:
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, start)
             pos = await consumer.position(tp)
             self.restore_start = pos
-            # Some brokers (the embedded one) answer ListOffsets "latest" below the high
-            # watermark; the fetched high watermark is right. Read until both are reached.
-            end = (await consumer.end_offsets([tp]))[tp]
             inner = self.inner
             while True:
                 hw = consumer.highwater(tp)
@@ -549,6 +616,57 @@ class ChangelogBytesStore(StoreLayer):
         if self.checkpoint_path is not None:
             self.inner.flush()
             self._write_checkpoint()
+
+    async def _checkpoint_in_log(
+        self, consumer: AIOKafkaConsumer, checkpoint: int, first: int, listed_end: int
+    ) -> bool:
+        """Whether ``checkpoint`` lies in [log start, log end] of the changelog partition
+        (Kafka Streams' check; outside it, the task is corrupted: the local store is from
+        another changelog, or the records after it were deleted).
+
+        ``first`` is the log start; ``listed_end`` the broker's ListOffsets(latest), which
+        the embedded broker answers with the last batch's base offset + 1: the true end
+        can be above it by the last batch's other records. So a checkpoint above
+        ``listed_end`` is judged against the true end, the high watermark of a fetch from
+        ``listed_end - 1`` (the last batch): a valid store is never wiped for the quirk.
+        """
+        if checkpoint < first:
+            return False
+        if checkpoint <= listed_end:
+            return True
+        if listed_end <= first:  # an empty log: no batch can hide its end
+            return False
+        tp = self.tp
+        consumer.seek(tp, listed_end - 1)
+        deadline = time.monotonic() + self._owner.consumer_settings.connect_timeout
+        while consumer.highwater(tp) is None and time.monotonic() < deadline:
+            await consumer.getmany(tp, timeout_ms=500, max_records=1)
+        hw = consumer.highwater(tp)
+        return hw is None or checkpoint <= hw  # no answer: keep the store (as before)
+
+    def _wipe(self, checkpoint: int, first: int, end: int) -> None:
+        """Empty the local store: its checkpoint is outside the changelog partition."""
+        log.warning(
+            "store %r partition %d: checkpoint %d is outside changelog %s-%d (log start %d, "
+            "end %d): the local store is wiped and restored from the changelog",
+            self.name,
+            self.tp.partition,
+            checkpoint,
+            self.tp.topic,
+            self.tp.partition,
+            first,
+            end,
+        )
+        inner = self.inner
+        while True:
+            keys = [(k, None) for k, _ in itertools.islice(inner.scan(), _RESTORE_CHUNK)]
+            if not keys:
+                break
+            inner.write(keys)
+        inner.flush()
+        if self.checkpoint_path is not None:
+            self.checkpoint_path.unlink(missing_ok=True)
+        self._checkpointed = None
 
     # -- sending --------------------------------------------------------------------------------
     async def _send_loop(self) -> None:
@@ -609,10 +727,11 @@ class ChangelogBytesStore(StoreLayer):
             return
         metas = fut.result()
         self.records_acked += sum(counts)
-        if metas:
-            nxt = metas[-1].offset + counts[-1]
-            if self._next_offset is None or nxt > self._next_offset:
-                self._next_offset = nxt
+        if metas and seq >= self._acked_seq:
+            # The checkpoint follows the latest write's acknowledgement (not the highest
+            # offset ever seen): a changelog that restarted at lower offsets moves it down.
+            self._acked_seq = seq
+            self._next_offset = metas[-1].offset + counts[-1]
         if seq > self._acked:
             self._acked = seq
         waiters = self._waiters

@@ -330,6 +330,10 @@ async def start_table_service(
         ProducerSettings(servers, linger_ms=2),
         ConsumerSettings(servers, properties=props),
         application_id=app,
+        # The embedded broker starts empty each run: its changelog cannot vouch for the
+        # store's checkpoint, and the demo's local store is the reference (a WARNING says
+        # so); against a real cluster leave the default, "wipe", as Kafka Streams does.
+        checkpoint_outside_changelog="keep",
     )
     latency = LatencyWindow()
     counters = ServiceCounters()

@@ -46,6 +46,7 @@ async def count_words(
         ProducerSettings(servers),
         ConsumerSettings(servers),
         application_id="word-counter",
+        checkpoint_outside_changelog="keep",  # as the demo's store (see table_service)
     )
 
     def count(n: int | None, word: str) -> tuple[int, tuple[str, int]]:
