@@ -684,6 +684,9 @@ class ProducerSettings(_ClientSettings):
       when the stage stops.
     - ``connect_timeout`` (10 s): the stage fails with a clear error when no
       broker answers within it at start.
+    - ``max_block`` (60 s, Kafka's ``max.block.ms``): bound on committing or
+      aborting a transaction (``Transactional.sink``/``flow``); past it the stage
+      fails with ``KafkaTransactionError`` instead of waiting for good.
     - security options as in :class:`ConsumerSettings`.
     """
 
@@ -700,6 +703,7 @@ class ProducerSettings(_ClientSettings):
     parallelism: int = 1000
     close_timeout: float = 10.0
     connect_timeout: float = 10.0
+    max_block: float = 60.0
     security_protocol: str | None = None
     ssl_context: Any = None
     sasl_mechanism: str | None = None
@@ -736,6 +740,7 @@ class ProducerSettings(_ClientSettings):
         _check_optional_callable(owner, "key_serializer", self.key_serializer)
         _check_optional_callable(owner, "value_serializer", self.value_serializer)
         _check_count(owner, "parallelism", self.parallelism)
+        _check_seconds(owner, "max_block", self.max_block, allow_zero=False)
 
     def to_aiokafka_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``aiokafka.AIOKafkaProducer`` (no serializers)."""
@@ -770,6 +775,10 @@ class ProducerSettings(_ClientSettings):
 
     def with_parallelism(self, parallelism: int) -> ProducerSettings:
         return self._replace(parallelism=parallelism)
+
+    def with_max_block(self, seconds: float) -> ProducerSettings:
+        """A copy whose transaction commits and aborts fail after ``seconds``."""
+        return self._replace(max_block=seconds)
 
 
 # -- CommitterSettings -----------------------------------------------------------

@@ -215,10 +215,13 @@ async def test_a_second_instance_with_the_same_transactional_id_fences_the_first
     materializer: Materializer, kafka_bootstrap: str, kafka_topic: str
 ) -> None:
     tid = unique_group_id("tid")
+    # The embedded broker answers the zombie's produce with UnknownError (not
+    # PRODUCER_FENCED) and drops its EndTxn: its abort waits out max_block.
+    zombie_settings = producer_settings(kafka_bootstrap).with_max_block(3.0)
     queue, done = (
         Source.queue(10)
         .map(lambda v: ProducerMessage.single(ProducerRecord(kafka_topic, v, partition=0)))
-        .to_mat(Transactional.sink(producer_settings(kafka_bootstrap), tid, 60.0), Keep.both)
+        .to_mat(Transactional.sink(zombie_settings, tid, 60.0), Keep.both)
         .run(materializer)
     )
     await queue.offer("zombie-1")

@@ -20,8 +20,12 @@
 - Completion: the open transaction is committed, the producer closed, then the stage
   completes (the sink's future with ``Done``).
 - Any failure (upstream, a send, a serializer, the commit, a fenced producer) and
-  downstream cancellation abort the open transaction, close the producer and fail
-  (cancel) the stage. Nothing of an aborted transaction is committed: its input
+  downstream cancellation first settle the send or commit in flight, then abort the
+  transaction the producer really has open, close the producer and fail (cancel) the
+  stage. A commit or abort that does not finish within ``ProducerSettings.max_block``
+  (Kafka's ``max.block.ms``) fails the stage; an abort that could not be done is logged
+  and added to the error as a note (readers stall until ``transaction.timeout.ms``).
+  Nothing of an aborted transaction is committed: its input
   offsets are not, so a restarted stream (``RestartSource``, as in Alpakka) reads
   those records again. A second instance with the same ``transactional_id`` fences
   this one: its next send or commit fails.
@@ -49,6 +53,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import ProducerFenced
+from aiokafka.producer.transaction_manager import TransactionState
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from reactive import Done, Flow, NotUsed, Sink, Source
@@ -292,6 +298,9 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         self.in_flight: set[_InFlight] = set()
         self.committing_in_flight: set[_InFlight] = set()
         self.committing_offsets: dict[str, dict[TopicPartition, int]] = {}
+        # The send task and the commit task in flight (settled before an abort).
+        self.send_task: asyncio.Future[Any] | None = None
+        self.commit_task: asyncio.Future[Any] | None = None
 
     # -- start --
 
@@ -364,7 +373,9 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         begin = not self.in_txn
         self.in_txn = True
         self.busy = True
-        self._await(self._send(batch, begin), lambda fut: self._on_sent(batch, fut))
+        self.send_task = self._await(
+            self._send(batch, begin), lambda fut: self._on_sent(batch, fut)
+        )
 
     async def _send(self, batch: list[Any], begin: bool) -> list[list[asyncio.Future[Any]]]:
         """Hand every record of ``batch`` to aiokafka, in order (one task for many envelopes)."""
@@ -485,7 +496,25 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         offsets, self.offsets = self.offsets, {}
         self.committing_offsets = offsets
         self.committing_in_flight, self.in_flight = self.in_flight, set()
-        self._await(self._do_commit(sends, offsets), self._on_committed)
+        self.commit_task = self._await(
+            self._within(self._do_commit(sends, offsets), "committing the transaction"),
+            self._on_committed,
+        )
+
+    async def _within(self, aw: Awaitable[R], doing: str) -> R:
+        """``aw`` within ``ProducerSettings.max_block`` (Kafka's ``max.block.ms``), or
+        a ``KafkaTransactionError`` naming the stage, the transactional id and the bound."""
+        timeout = self.settings.max_block
+        try:
+            return await asyncio.wait_for(aw, timeout)
+        except TimeoutError:
+            raise KafkaTransactionError(
+                f"[{self.name}] transactional id {self.tid!r}: {doing} did not finish "
+                f"within {timeout} s (ProducerSettings.max_block, Kafka's max.block.ms): "
+                "the broker does not answer, or a second instance with the same "
+                "transactional id fenced this one",
+                self.tid,
+            ) from None
 
     async def _do_commit(
         self, sends: list[tuple[Any, list[asyncio.Future[Any]]]], offsets: dict[str, Any]
@@ -551,10 +580,14 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
     def _error(self, doing: str, exc: BaseException) -> BaseException:
         if isinstance(exc, KafkaProducerError):
             return exc
+        fenced = (
+            " (a second instance with the same transactional id fenced this one)"
+            if isinstance(exc, ProducerFenced)
+            else ""
+        )
         error = KafkaTransactionError(
             f"[{self.name}] transactional id {self.tid!r}: {doing} failed: "
-            f"{type(exc).__name__}: {exc}; the open transaction is aborted (a second "
-            "instance with the same transactional id fences this one)",
+            f"{type(exc).__name__}: {exc}{fenced}",
             self.tid,
         )
         error.__cause__ = exc
@@ -567,19 +600,75 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             return
         self.closing = True
         self.cancel_timer(_COMMIT)
-        self._await(self._abort_and_close(), lambda _: self._finish(error))
+        self._await(self._abort_and_close(), lambda fut: self._on_aborted(error, fut))
 
-    async def _abort_and_close(self) -> None:
+    def _on_aborted(self, error: BaseException | None, fut: asyncio.Future[Any]) -> None:
+        failure = None if fut.cancelled() else fut.exception() or fut.result()
+        self._finish(_with_abort_failure(error, failure))
+
+    async def _abort_and_close(self) -> KafkaTransactionError | None:
+        """Settle the send or commit task in flight, abort the transaction the producer
+        really has open (if any), close the producer. Returns the error to report when
+        a transaction may be left open (readers stall until transaction.timeout.ms)."""
         producer = self.producer
         if producer is None:
-            return
-        if self.in_txn:
-            try:
-                await asyncio.wait_for(producer.abort_transaction(), self.settings.close_timeout)
-            except Exception as exc:  # fenced, or the broker is gone: it aborts on timeout
-                log.warning("[%s] aborting the transaction failed: %r", self.name, exc)
+            return None
+        failure = None
+        timeout = self.settings.max_block
+        reason: str | None = None
+        cause: BaseException | None = None
+        try:
+            await asyncio.wait_for(self._abort_open_transaction(producer), timeout)
+        except TimeoutError as exc:
+            reason, cause = f"did not finish within {timeout} s (ProducerSettings.max_block)", exc
+        except Exception as exc:
+            reason, cause = f"failed: {type(exc).__name__}: {exc}", exc
+        if reason is not None:
+            failure = KafkaTransactionError(
+                f"[{self.name}] transactional id {self.tid!r}: aborting the open transaction "
+                f"{reason}; read_committed consumers of its partitions stall until the "
+                "broker aborts it after transaction.timeout.ms, or until a producer with "
+                "the same transactional id starts",
+                self.tid,
+            )
+            failure.__cause__ = cause
+            log.error("%s", failure)
         await _close_quietly(producer, self.settings.close_timeout)
         self.closed = True
+        return failure
+
+    async def _settle_in_flight(self) -> None:
+        """Cancel the send task (what it handed to aiokafka stays in the transaction,
+        aborted next); let a commit in flight end, within ``max_block``."""
+        send, self.send_task = self.send_task, None
+        if send is not None and not send.done():
+            send.cancel()
+            await asyncio.wait({send})
+        commit, self.commit_task = self.commit_task, None
+        if commit is not None and not commit.done():
+            await asyncio.wait({commit})  # bounded by _within (max_block)
+
+    async def _abort_open_transaction(self, producer: AIOKafkaProducer) -> None:
+        await self._settle_in_flight()
+        txn = producer._txn_manager
+        state = txn.state if txn is not None else TransactionState.READY
+        if state in (TransactionState.IN_TRANSACTION, TransactionState.ABORTABLE_ERROR):
+            await producer.abort_transaction()
+        elif state in (
+            TransactionState.COMMITTING_TRANSACTION,
+            TransactionState.ABORTING_TRANSACTION,
+        ):
+            # An EndTxn is under way (a commit that failed or timed out): wait for it.
+            await asyncio.shield(txn.wait_for_transaction_end())
+        elif state is TransactionState.FATAL_ERROR:
+            waiter = txn._transaction_waiter
+            cause = waiter.exception() if waiter is not None and waiter.done() else None
+            if not isinstance(cause, ProducerFenced):
+                raise KafkaTransactionError(
+                    f"the producer is in a fatal state ({type(cause).__name__}: {cause})",
+                    self.tid,
+                )
+            # Fenced: the instance that fenced this one aborted its open transaction.
 
     def _close_and_complete(self) -> None:
         self.closing = True
@@ -612,6 +701,18 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             self.promise.set_exception(
                 KafkaTransactionError(f"[{self.name}] stopped before completing", self.tid)
             )
+
+
+def _with_abort_failure(
+    error: BaseException | None, abort_failure: BaseException | None
+) -> BaseException | None:
+    """The stage's error, told that the transaction could not be aborted, if so."""
+    if abort_failure is None:
+        return error
+    if error is None:
+        return abort_failure
+    error.add_note(str(abort_failure))
+    return error
 
 
 def _result(envelope: Any, metadata: list[RecordMetadata]) -> Any:
@@ -687,8 +788,9 @@ class Transactional:
         Backpressures when: a send or commit is in progress, or results wait for demand.
         Completes when: upstream completed, the last transaction committed and the
         producer closed.
-        Fails when: upstream fails, a send, serialization or commit fails, or the
-        producer was fenced; the open transaction is aborted first.
+        Fails when: upstream fails, a send, serialization or commit fails, a commit
+        does not finish within ``ProducerSettings.max_block``, or the producer was
+        fenced; the open transaction is aborted first.
         Cancels when: downstream cancels (the open transaction is aborted).
         """
         return Flow.from_graph(
