@@ -41,6 +41,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The uvloop run leaves out the tests marked ``subprocess_only``: they start a
+    benchmark run in a subprocess, which runs on asyncio's own loop whatever the test's
+    loop is, so running them twice would test the same thing twice."""
+    if config.getoption("--event-loop") != "uvloop":
+        return
+    kept = [i for i in items if i.get_closest_marker("subprocess_only") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Install uvloop's policy when asked for, and export the choice to the tests and to
     the processes they start."""

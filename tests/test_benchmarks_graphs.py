@@ -20,6 +20,7 @@ from benchmarks import pool_ceiling, suite_graphs
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.subprocess_only
 @pytest.mark.timeout(120)
 def test_quick_run_of_graph_benchmarks_with_every_system(tmp_path: Path) -> None:
     out = tmp_path / "results"

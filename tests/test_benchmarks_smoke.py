@@ -121,6 +121,7 @@ def _assert_figures(markdown: str, data: dict[str, Any], which: str) -> None:
                 assert system["stats"][metric["name"]]["median"] >= 0, (bench["name"], name)
 
 
+@pytest.mark.subprocess_only
 @pytest.mark.timeout(120)
 def test_quick_run_of_core_benchmarks_with_every_system(tmp_path: Path) -> None:
     out = tmp_path / "results"
@@ -134,6 +135,7 @@ def test_quick_run_of_core_benchmarks_with_every_system(tmp_path: Path) -> None:
     assert (out / "latency.png").stat().st_size > 0
 
 
+@pytest.mark.subprocess_only
 @pytest.mark.timeout(120)
 def test_quick_run_of_operator_benchmarks_with_every_system(tmp_path: Path) -> None:
     out = tmp_path / "results"
@@ -143,6 +145,7 @@ def test_quick_run_of_operator_benchmarks_with_every_system(tmp_path: Path) -> N
     assert (out / "throughput.png").stat().st_size > 0
 
 
+@pytest.mark.subprocess_only
 @pytest.mark.timeout(120)
 def test_quick_run_of_scoring_stage_benchmark_with_every_system(tmp_path: Path) -> None:
     """The two-inlet scoring row: every system (plain loop, reactivex ``with_latest_from``,

@@ -96,6 +96,7 @@ def test_every_window_benchmark_names_bytewax_as_peer_with_both_targets() -> Non
         assert {t.against for t in bench.targets} == {None, suite_windows.BYTEWAX}
 
 
+@pytest.mark.subprocess_only
 @pytest.mark.timeout(120)
 def test_quick_run_of_the_window_benchmarks(tmp_path: Path) -> None:
     """``python -m benchmarks --quick`` on the four window benchmarks (the memory one in its

@@ -116,6 +116,10 @@ async def _probe(
     consumer = AIOKafkaConsumer(**kwargs)
     try:
         await start_within(consumer.start(), consumer._client, settings.connect_timeout)
+    except asyncio.CancelledError:
+        # Cancelled while starting (the table stopped): nothing of the client stays open.
+        await close_consumer(consumer, settings.close_timeout, who)
+        raise
     except Exception as exc:
         await close_consumer(consumer, settings.close_timeout, who)
         raise ConnectionError(

@@ -57,6 +57,7 @@ async def test_backpressure_workload_blames_the_slow_sink() -> None:
     assert score > 0.5
 
 
+@pytest.mark.subprocess_only
 async def test_make_bench_reports_whom_the_metrics_blame(tmp_path) -> None:
     """The ``observe_blame`` benchmark's quick run: the report's target row says the slow
     sink was blamed, with its blame share, and metrics off ran the same elements."""

@@ -268,6 +268,10 @@ def _retrieve(f: asyncio.Future[Any]) -> None:
 
 
 class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHandler):
+    # Some fields in slots: past the 29 names a logic keeps in CPython's shared-key layout
+    # (see ``reactive._stage.logic._LogicFields``).
+    __slots__ = ("send_task", "commit_task", "committing_offsets")
+
     def __init__(self, stage: TransactionalProducerStage, promise: asyncio.Future[Any]) -> None:
         super().__init__(stage.shape)
         self.stage = stage
