@@ -76,6 +76,7 @@ from aiokafka.structs import TopicPartition
 from reactive.state import BytesStore, StoreContext, StoreLayer, StoreSpec
 
 from ._closing import close_consumer, close_producer, start_within
+from ._highwater import fetch_highwaters
 from .errors import ChangelogError
 from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
 
@@ -638,11 +639,12 @@ class ChangelogBytesStore(StoreLayer):
             return False
         tp = self.tp
         consumer.seek(tp, listed_end - 1)
-        deadline = time.monotonic() + self._owner.consumer_settings.connect_timeout
-        while consumer.highwater(tp) is None and time.monotonic() < deadline:
-            await consumer.getmany(tp, timeout_ms=500, max_records=1)
-        hw = consumer.highwater(tp)
-        return hw is None or checkpoint <= hw  # no answer: keep the store (as before)
+        if not await fetch_highwaters(
+            consumer, [tp], self._owner.consumer_settings.connect_timeout
+        ):
+            return True  # no answer: keep the store (as before)
+        hw: int = consumer.highwater(tp)
+        return checkpoint <= hw
 
     def _wipe(self, checkpoint: int, first: int, end: int) -> None:
         """Empty the local store: its checkpoint is outside the changelog partition."""

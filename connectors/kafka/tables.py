@@ -64,6 +64,7 @@ from reactive.state import (
 )
 
 from ._closing import close_consumer, start_within
+from ._highwater import fetch_highwaters
 from ._stages.consumers import Consumer
 from .errors import TableNotReadyError
 from .settings import ConsumerSettings
@@ -143,14 +144,8 @@ async def _probe(
                 # Fetch the last batch: its response carries the true high watermark.
                 consumer.seek(tp, max(begins[tp], ends[tp] - 1))
                 pending.append(tp)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _PROBE_TIMEOUT
-        while any(consumer.highwater(tp) is None for tp in pending):
-            if loop.time() > deadline:
-                raise TimeoutError(
-                    f"{who}: no fetch answer for {topic!r} within {_PROBE_TIMEOUT} s"
-                )
-            await consumer.getmany(*pending, timeout_ms=200, max_records=1)
+        if not await fetch_highwaters(consumer, pending, _PROBE_TIMEOUT):
+            raise TimeoutError(f"{who}: no fetch answer for {topic!r} within {_PROBE_TIMEOUT} s")
         targets = {tp.partition: begins[tp] for tp in tps}
         for tp in pending:
             targets[tp.partition] = consumer.highwater(tp)
