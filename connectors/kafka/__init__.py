@@ -6,7 +6,9 @@
   ``committable_sink``) with :class:`ProducerRecord` and the
   :class:`ProducerMessage` envelopes;
 - exactly-once consume-transform-produce: :class:`Transactional` (``source``,
-  ``flow``, ``sink``; see ``connectors/kafka/TRANSACTIONS.md``);
+  ``flow``, ``sink``, and ``source_with_offset_context``, ``flow_with_offset_context``,
+  ``sink_with_offset_context`` carrying the offsets as contexts; see
+  ``connectors/kafka/TRANSACTIONS.md``);
 - consuming and committing: ``Consumer``, ``Committer``, ``DrainingControl``;
 - tables: :class:`Tables` (``table``, ``global_table``, ``co_partitioned``) giving a
   :class:`KTable`, the latest value per key of a topic (``connectors.kafka.tables``);

@@ -32,6 +32,13 @@
 - The flow emits the results of a transaction's envelopes (``Result``,
   ``MultiResult``, ``PassThroughResult``, in input order) once that transaction
   committed, and does not pull while they wait for demand.
+- The with-offset-context variants (Alpakka's ``sourceWithOffsetContext``,
+  ``flowWithOffsetContext``, ``sinkWithOffsetContext``) are the same stages:
+  :meth:`Transactional.source_with_offset_context` splits each message into
+  ``(record, partition_offset)``; the producer stage, built with ``with_context``,
+  takes ``(envelope, partition_offset)`` pairs, makes the context the envelope's
+  pass-through (whatever it carried is replaced) and the flow emits
+  ``(result, partition_offset)`` pairs.
 
 Rebalances (as Alpakka): with a group subscription, a revocation waits (up to
 ``ConsumerSettings.commit_timeout``) until every record the source emitted from the
@@ -57,7 +64,7 @@ from aiokafka.errors import ProducerFenced
 from aiokafka.producer.transaction_manager import TransactionState
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
-from reactive import Done, Flow, NotUsed, Sink, Source
+from reactive import Done, Flow, FlowWithContext, NotUsed, Sink, Source, SourceWithContext
 from reactive.lowlevel import AwaitingLogicMixin
 from reactive.stage import (
     FlowShape,
@@ -95,6 +102,9 @@ from .producer import _close_quietly
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from aiokafka.structs import ConsumerRecord
+
+    from ..messages import Envelope, Results
     from .control import Control
 
 __all__ = ["KafkaTransactionError", "Transactional", "TransactionalMessage"]
@@ -167,6 +177,14 @@ class _DrainOnRevoke:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         pending = self.in_flight.pending(revoked)
+        if pending:
+            log.debug(
+                "[Transactional.source] revocation of %s waits until the records taken "
+                "from %s are committed (up to %s s, commit_timeout)",
+                sorted(revoked),
+                sorted(pending),
+                self.timeout,
+            )
         while pending and loop.time() < deadline:
             await asyncio.sleep(_DRAIN_CHECK)
             pending = self.in_flight.pending(revoked)
@@ -192,22 +210,54 @@ class _DrainOnRevoke:
                 await result
 
 
-def _transactional(in_flight: _InFlight) -> Any:
-    emitted = in_flight.emitted
+def _tracked(in_flight: _InFlight, message: CommittableMessage[Any]) -> _TrackedPartitionOffset:
+    """The message's offset as a ``PartitionOffset`` its source hears back from (and
+    noted as emitted)."""
+    offset = message.committable_offset
+    in_flight.emitted[TopicPartition(offset.topic, offset.partition)] = offset.offset
+    return _TrackedPartitionOffset(
+        GroupTopicPartition(offset.group_id, offset.topic, offset.partition),
+        offset.offset,
+        in_flight,
+    )
 
+
+def _transactional(in_flight: _InFlight) -> Any:
     def to_transactional(message: CommittableMessage[Any]) -> TransactionalMessage[Any]:
-        offset = message.committable_offset
-        emitted[TopicPartition(offset.topic, offset.partition)] = offset.offset
-        return TransactionalMessage(
-            message.record,
-            _TrackedPartitionOffset(
-                GroupTopicPartition(offset.group_id, offset.topic, offset.partition),
-                offset.offset,
-                in_flight,
-            ),
-        )
+        return TransactionalMessage(message.record, _tracked(in_flight, message))
 
     return to_transactional
+
+
+def _record_and_offset(in_flight: _InFlight) -> Any:
+    def to_pair(message: CommittableMessage[Any]) -> tuple[Any, PartitionOffset]:
+        return message.record, _tracked(in_flight, message)
+
+    return to_pair
+
+
+def _committable_source(
+    settings: ConsumerSettings, subscription: Subscription, name: str, to_element: Any
+) -> Source[Any, Control]:
+    """``Consumer.committable_source`` read-committed, its messages mapped with
+    ``to_element(in_flight)``, revocations drained (Alpakka's ``TransactionalSource``)."""
+    if not isinstance(settings, ConsumerSettings):
+        raise TypeError(f"{name}: expected ConsumerSettings, got {type(settings).__name__}")
+    if not settings.group_id:
+        raise ValueError(
+            f"{name} needs a consumer group: the transactions commit the "
+            "consumed offsets to it (ConsumerSettings(..., group_id=...))"
+        )
+    settings = settings.with_property("isolation_level", "read_committed")
+    in_flight = _InFlight()
+    if isinstance(subscription, AutoSubscription):
+        subscription = subscription.with_rebalance_listener(
+            _DrainOnRevoke(in_flight, subscription.rebalance_listener, settings.commit_timeout)
+        )
+    source: Source[CommittableMessage[Any], Control] = Consumer.committable_source(
+        settings, subscription
+    )
+    return source.map(to_element(in_flight))
 
 
 class TransactionalProducerStage(GraphStageWithMaterializedValue[Any, Any]):
@@ -221,6 +271,7 @@ class TransactionalProducerStage(GraphStageWithMaterializedValue[Any, Any]):
         sink: bool,
         commit_interval: float,
         name: str,
+        with_context: bool = False,
     ) -> None:
         if not isinstance(settings, ProducerSettings):
             raise TypeError(f"{name}: expected ProducerSettings, got {type(settings).__name__}")
@@ -247,6 +298,9 @@ class TransactionalProducerStage(GraphStageWithMaterializedValue[Any, Any]):
         self.commit_interval = float(commit_interval)
         self.sink = sink
         self.name = name
+        #: Elements are ``(envelope, PartitionOffset)`` pairs; the flow emits
+        #: ``(result, PartitionOffset)`` pairs.
+        self.with_context = with_context
         if sink:
             self.shape: Any = SinkShape(Inlet(f"{name}.in"))
         else:
@@ -270,7 +324,7 @@ def _retrieve(f: asyncio.Future[Any]) -> None:
 class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHandler):
     # Some fields in slots: past the 29 names a logic keeps in CPython's shared-key layout
     # (see ``reactive._stage.logic._LogicFields``).
-    __slots__ = ("send_task", "commit_task", "committing_offsets")
+    __slots__ = ("send_task", "commit_task", "committing_offsets", "with_context")
 
     def __init__(self, stage: TransactionalProducerStage, promise: asyncio.Future[Any]) -> None:
         super().__init__(stage.shape)
@@ -279,6 +333,7 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         self.tid = stage.transactional_id
         self.settings = stage.settings
         self.promise = promise
+        self.with_context = stage.with_context
         self.in_: Inlet[Any] = stage.shape.in_
         self.out: Outlet[Any] | None = None if stage.sink else stage.shape.out
         self.set_handler(self.in_, self)
@@ -345,12 +400,42 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         if self.closing:
             return
         try:
+            if self.with_context:
+                envelope = self._with_context_as_pass_through(envelope)
             records, pass_through = self._unpack(envelope)
         except Exception as exc:
             self._abort_and_fail(exc)
             return
         self.queue.append((envelope, records, pass_through))
         self._next()
+
+    def _with_context_as_pass_through(self, pair: Any) -> Any:
+        """The envelope of an ``(envelope, partition_offset)`` pair, with the context as
+        its pass-through (Alpakka's ``envelope.withPassThrough(context)``)."""
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(
+                f"[{self.name}] expects (envelope, PartitionOffset) pairs (the elements of "
+                f"a SourceWithContext / FlowWithContext), got {type(pair).__name__}"
+            )
+        envelope, context = pair
+        if not isinstance(context, PartitionOffset):
+            raise TypeError(
+                f"[{self.name}] the context must be the PartitionOffset of a record of "
+                "Transactional.source_with_offset_context, got "
+                f"{type(context).__name__}"
+            )
+        if isinstance(envelope, Message):
+            return Message(envelope.record, context)
+        if isinstance(envelope, MultiMessage):
+            return MultiMessage(envelope.records, context)
+        if isinstance(envelope, PassThroughMessage):
+            return PassThroughMessage(context)
+        if isinstance(envelope, ProducerRecord):
+            return Message(envelope, context)
+        raise TypeError(
+            f"[{self.name}] expects ProducerMessage envelopes (single, multi, "
+            f"pass_through) or ProducerRecords, got {type(envelope).__name__}"
+        )
 
     def _unpack(self, envelope: Any) -> tuple[tuple[ProducerRecord[Any, Any], ...], Any]:
         if isinstance(envelope, Message):
@@ -529,7 +614,8 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         for envelope, futures in sends:
             metadata = [RecordMetadata.from_aiokafka(m) for m in await asyncio.gather(*futures)]
             if self.out is not None:
-                results.append(_result(envelope, metadata))
+                result = _result(envelope, metadata)
+                results.append((result, envelope.pass_through) if self.with_context else result)
         for group_id, partitions in offsets.items():
             await producer.send_offsets_to_transaction(
                 {tp: OffsetAndMetadata(offset, "") for tp, offset in partitions.items()},
@@ -754,25 +840,45 @@ class Transactional:
         Raises:
             ValueError: ``settings`` has no ``group_id`` (the offsets are committed to it).
         """
-        if not isinstance(settings, ConsumerSettings):
-            raise TypeError(
-                f"Transactional.source: expected ConsumerSettings, got {type(settings).__name__}"
-            )
-        if not settings.group_id:
-            raise ValueError(
-                "Transactional.source needs a consumer group: the transactions commit the "
-                "consumed offsets to it (ConsumerSettings(..., group_id=...))"
-            )
-        settings = settings.with_property("isolation_level", "read_committed")
-        in_flight = _InFlight()
-        if isinstance(subscription, AutoSubscription):
-            subscription = subscription.with_rebalance_listener(
-                _DrainOnRevoke(in_flight, subscription.rebalance_listener, settings.commit_timeout)
-            )
-        source: Source[TransactionalMessage[Any], Control] = Consumer.committable_source(
-            settings, subscription
-        ).map(_transactional(in_flight))
-        return source.named("Transactional.source")
+        name = "Transactional.source"
+        source: Source[TransactionalMessage[Any], Control] = _committable_source(
+            settings, subscription, name, _transactional
+        )
+        return source.named(name)
+
+    @staticmethod
+    def source_with_offset_context(
+        settings: ConsumerSettings, subscription: Subscription
+    ) -> SourceWithContext[ConsumerRecord[Any, Any], PartitionOffset, Control]:
+        """:meth:`source` as a ``SourceWithContext`` (Alpakka's
+        ``Transactional.sourceWithOffsetContext``): each record is the element, its
+        :class:`PartitionOffset` the context. Transform the records with the
+        context-keeping operators, then produce with :meth:`sink_with_offset_context` /
+        :meth:`flow_with_offset_context`, which commit the contexts in their
+        transactions.
+
+        The same source as :meth:`source`: ``isolation_level="read_committed"``, no
+        auto-commit, a consumer group required, and a revocation waits (up to
+        ``ConsumerSettings.commit_timeout``) until every record emitted from the
+        revoked partitions was committed. An element dropped on the way (``filter``)
+        takes its context with it: the last ones of a partition then hold a revocation
+        until that timeout; map them to ``ProducerMessage.pass_through(None)`` instead
+        (the context is committed, nothing produced).
+
+        Emits when: a fetched record is available and downstream pulled.
+        Backpressures when: downstream does not pull.
+        Completes when: ``Control.stop()``/``shutdown()`` was called.
+        Fails when: as ``Consumer.committable_source``.
+        Cancels when: never; downstream cancellation shuts the consumer down.
+
+        Raises:
+            ValueError: ``settings`` has no ``group_id`` (the offsets are committed to it).
+        """
+        name = "Transactional.source_with_offset_context"
+        pairs: Source[tuple[ConsumerRecord[Any, Any], PartitionOffset], Control] = (
+            _committable_source(settings, subscription, name, _record_and_offset)
+        )
+        return SourceWithContext(pairs.named(name))
 
     @staticmethod
     def flow(
@@ -808,6 +914,52 @@ class Transactional:
         )
 
     @staticmethod
+    def flow_with_offset_context(
+        settings: ProducerSettings,
+        transactional_id: str,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+    ) -> FlowWithContext[
+        Envelope[Any] | ProducerRecord[Any, Any],
+        PartitionOffset,
+        Results[PartitionOffset],
+        PartitionOffset,
+        Any,
+    ]:
+        """:meth:`flow` carrying the offsets as contexts (Alpakka's
+        ``Transactional.flowWithOffsetContext``): each envelope comes in with the
+        :class:`PartitionOffset` of its record (a context of
+        :meth:`source_with_offset_context`), which is committed in the envelope's
+        transaction; each result goes out with the same context once that transaction
+        committed. Materialized value: ``NotUsed``.
+
+        The context is the pass-through (Alpakka: "the pass-through is the
+        partitionOffset"): the envelope's own pass-through is replaced by it, so each
+        result's ``pass_through`` is the context too. Envelopes are
+        ``ProducerMessage.single`` / ``multi`` / ``pass_through`` (produce nothing,
+        commit the context); a bare :class:`ProducerRecord` counts as ``single``.
+        ``transactional_id`` as for :meth:`flow`. One stage: the one of :meth:`flow`.
+
+        Emits when: the transaction holding the envelope committed and downstream pulled.
+        Backpressures when: a send or commit is in progress, or results wait for demand.
+        Completes when: upstream completed, the last transaction committed and the
+        producer closed.
+        Fails when: as :meth:`flow`, and when an element is not an ``(envelope,
+        PartitionOffset)`` pair; the open transaction is aborted first.
+        Cancels when: downstream cancels (the open transaction is aborted).
+        """
+        flow: Flow[Any, Any, Any] = Flow.from_graph(
+            TransactionalProducerStage(
+                settings,
+                transactional_id,
+                sink=False,
+                commit_interval=commit_interval,
+                name="Transactional.flow_with_offset_context",
+                with_context=True,
+            )
+        )
+        return FlowWithContext(flow)
+
+    @staticmethod
     def sink(
         settings: ProducerSettings,
         transactional_id: str,
@@ -829,5 +981,38 @@ class Transactional:
                 sink=True,
                 commit_interval=commit_interval,
                 name="Transactional.sink",
+            )
+        )
+
+    @staticmethod
+    def sink_with_offset_context(
+        settings: ProducerSettings,
+        transactional_id: str,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+    ) -> Sink[tuple[Envelope[Any] | ProducerRecord[Any, Any], PartitionOffset], Awaitable[Any]]:
+        """:meth:`flow_with_offset_context` as a sink of ``(envelope, partition_offset)``
+        pairs (Alpakka's ``Transactional.sinkWithOffsetContext``): the elements of a
+        ``SourceWithContext`` of :meth:`source_with_offset_context`, each envelope's
+        context committed in its transaction (the envelope's own pass-through is
+        replaced by it). Materialized value: a future, ``Done`` once upstream
+        completed, the last transaction committed and the producer closed; the
+        stream's error otherwise (the open transaction aborted).
+
+        Use it as ``source_with_context.to_mat(Transactional.sink_with_offset_context(
+        producer_settings, transactional_id), Keep.both)``.
+
+        Backpressures when: a send or commit is in progress.
+        Completes when: upstream completed and the last transaction committed.
+        Fails when: as :meth:`flow_with_offset_context`.
+        Cancels when: it fails.
+        """
+        return Sink.from_graph(
+            TransactionalProducerStage(
+                settings,
+                transactional_id,
+                sink=True,
+                commit_interval=commit_interval,
+                name="Transactional.sink_with_offset_context",
+                with_context=True,
             )
         )
