@@ -50,7 +50,7 @@ from ._errors import (
 from ._impl.materializer import Materializer
 from ._keep import Done, Keep, NotUsed
 from ._ops.buffers import OverflowStrategy
-from ._ops.delays import DelayStrategy
+from ._ops.delays import DelayOverflowStrategy, DelayStrategy
 from ._ops.fan_in import (
     Concat,
     Interleave,
@@ -79,6 +79,7 @@ from ._ops.killswitch import SharedKillSwitch, UniqueKillSwitch
 from ._ops.queues import QueueConcurrencyError, QueueOfferResult, SinkQueue, SourceQueue
 from ._ops.restart import RestartSettings
 from ._ops.sources import Cancellable
+from ._ops.substreams import SubstreamCancelStrategy
 from ._ops.timer import ThrottleMode
 from ._ops.watch import FlowMonitor, FlowMonitorState
 from ._ops.window_specs import (
@@ -104,6 +105,7 @@ __all__ = [
     "Cancellable",
     "ClosedShape",
     "Concat",
+    "DelayOverflowStrategy",
     "DelayStrategy",
     "Done",
     "Flow",
@@ -150,6 +152,7 @@ __all__ = [
     "StreamIdleTimeoutError",
     "BackpressureTimeoutError",
     "SubscriptionTimeoutError",
+    "SubstreamCancelStrategy",
     "Supervision",
     "ThrottleMode",
     "TooManySubstreamsError",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+import math
+import numbers
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,6 +69,34 @@ class Attributes:
         """Per-stage counters for this graph (see ``reactive.observe``); off by default,
         on for every graph of a ``Materializer(metrics=True)``."""
         return Attributes({"metrics": enabled})
+
+    @staticmethod
+    def subscription_timeout(
+        timeout: float, mode: Literal["cancel", "warn", "noop"] = "cancel"
+    ) -> Attributes:
+        """How long a substream Source (from ``group_by``, ``split_when`` /
+        ``split_after``, ``prefix_and_tail``'s tail) may wait to be materialized after it
+        was emitted, and what happens then (Akka's
+        ``ActorAttributes.streamSubscriptionTimeout(timeout, mode)``; default 5 s,
+        ``cancel``).
+
+        ``mode``: ``"cancel"`` cancels the substream: its operator sees a cancellation
+        with ``SubscriptionTimeoutError`` (``split_*`` drains or, with
+        ``SubstreamCancelStrategy.propagate``, cancels the stream; ``group_by`` closes
+        the key; ``prefix_and_tail`` cancels upstream) and a later materialization of the
+        Source fails with that error. ``"warn"`` logs a warning on the stage's logger
+        and keeps waiting; ``"noop"`` keeps waiting silently. ``timeout`` is in seconds,
+        a finite number ``> 0``.
+        """
+        sig = "Attributes.subscription_timeout(timeout, mode)"
+        if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool):
+            raise TypeError(f"{sig}: timeout must be a number of seconds, got {timeout!r}")
+        t = float(timeout)
+        if not (t > 0 and math.isfinite(t)):
+            raise ValueError(f"{sig}: timeout must be a finite number > 0, got {timeout!r}")
+        if mode not in ("cancel", "warn", "noop"):
+            raise ValueError(f"{sig}: mode must be 'cancel', 'warn' or 'noop', got {mode!r}")
+        return Attributes({"subscription_timeout": (t, mode)})
 
     @staticmethod
     def none() -> Attributes:

@@ -21,7 +21,7 @@ REACTIVE = [
     "Broadcast",
     "BroadcastHub",
     "BufferOverflowError", "Cancellable", "ClosedShape", "CompletionTimeoutError", "Concat",
-    "DelayStrategy", "Done",
+    "DelayOverflowStrategy", "DelayStrategy", "Done",
     "EmitStrategy",
     "Flow",
     "FlowMonitor", "FlowMonitorState", "FlowShape", "FlowWithContext", "GraphDSL",
@@ -37,7 +37,7 @@ REACTIVE = [
     "SinkShape", "SlidingWindows", "Source",
     "SourceQueue", "SourceShape", "SourceWithContext", "StreamDetachedError", "StreamError",
     "StreamIdleTimeoutError", "StreamLimitReachedError", "StreamTimeoutError",
-    "SubscriptionTimeoutError", "Supervision", "ThrottleMode",
+    "SubscriptionTimeoutError", "SubstreamCancelStrategy", "Supervision", "ThrottleMode",
     "TimeWindows", "TooManySubstreamsError", "UniqueKillSwitch", "Unzip", "UnzipWith",
     "Windowed", "Zip", "ZipLatest", "ZipLatestWith", "ZipN", "ZipWith", "ZipWithN",
 ]  # fmt: skip

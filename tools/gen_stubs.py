@@ -164,9 +164,10 @@ from .._impl.materializer import Materializer
 from .._impl.modules import Module
 from .._keep import DoneType, NotUsedType
 from .._ops.buffers import OverflowStrategy
-from .._ops.delays import DelayStrategy
+from .._ops.delays import DelayOverflowStrategy, DelayStrategy
 from .._ops.queues import SinkQueue, SourceQueue
 from .._ops.sources import Cancellable
+from .._ops.substreams import SubstreamCancelStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
@@ -218,7 +219,8 @@ from typing_extensions import TypeVar
 from .._impl.modules import Module
 from .._keep import DoneType, NotUsedType
 from .._ops.buffers import OverflowStrategy
-from .._ops.delays import DelayStrategy
+from .._ops.delays import DelayOverflowStrategy, DelayStrategy
+from .._ops.substreams import SubstreamCancelStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec

@@ -14,9 +14,10 @@ from .._impl.materializer import Materializer
 from .._impl.modules import Module
 from .._keep import DoneType, NotUsedType
 from .._ops.buffers import OverflowStrategy
-from .._ops.delays import DelayStrategy
+from .._ops.delays import DelayOverflowStrategy, DelayStrategy
 from .._ops.queues import SinkQueue, SourceQueue
 from .._ops.sources import Cancellable
+from .._ops.substreams import SubstreamCancelStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
@@ -247,13 +248,13 @@ class FlowOps(Graph, Generic[Out, Mat]):
     def delay(
         self,
         seconds: float,
-        strategy: OverflowStrategy | None = ...,
+        strategy: OverflowStrategy | DelayOverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> FlowOps[Out, Mat]: ...
     def delay_with(
         self,
         strategy_supplier: Callable[[], DelayStrategy[Out]],
-        overflow_strategy: OverflowStrategy | None = ...,
+        overflow_strategy: OverflowStrategy | DelayOverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> FlowOps[Out, Mat]: ...
     def initial_delay(self, seconds: float) -> FlowOps[Out, Mat]: ...
@@ -361,8 +362,16 @@ class FlowOps(Graph, Generic[Out, Mat]):
         key: Callable[[Out], Hashable],
         allow_closed_substream_recreation: bool = ...,
     ) -> SubFlow[Out, Any, Any]: ...
-    def split_when(self, p: Callable[[Out], bool]) -> SubFlow[Out, Any, Any]: ...
-    def split_after(self, p: Callable[[Out], bool]) -> SubFlow[Out, Any, Any]: ...
+    def split_when(
+        self,
+        p: Callable[[Out], bool],
+        substream_cancel_strategy: SubstreamCancelStrategy | None = ...,
+    ) -> SubFlow[Out, Any, Any]: ...
+    def split_after(
+        self,
+        p: Callable[[Out], bool],
+        substream_cancel_strategy: SubstreamCancelStrategy | None = ...,
+    ) -> SubFlow[Out, Any, Any]: ...
     def also_to(self, sink: Sink[Out, Any]) -> FlowOps[Out, Mat]: ...
     def also_to_mat(
         self,
@@ -700,13 +709,13 @@ class Source(FlowOps[Out, Mat]):
     def delay(
         self,
         seconds: float,
-        strategy: OverflowStrategy | None = ...,
+        strategy: OverflowStrategy | DelayOverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> Source[Out, Mat]: ...
     def delay_with(
         self,
         strategy_supplier: Callable[[], DelayStrategy[Out]],
-        overflow_strategy: OverflowStrategy | None = ...,
+        overflow_strategy: OverflowStrategy | DelayOverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> Source[Out, Mat]: ...
     def initial_delay(self, seconds: float) -> Source[Out, Mat]: ...
@@ -811,8 +820,16 @@ class Source(FlowOps[Out, Mat]):
         key: Callable[[Out], Hashable],
         allow_closed_substream_recreation: bool = ...,
     ) -> SubFlow[Out, Mat, Source[Any, Any]]: ...
-    def split_when(self, p: Callable[[Out], bool]) -> SubFlow[Out, Mat, Source[Any, Any]]: ...
-    def split_after(self, p: Callable[[Out], bool]) -> SubFlow[Out, Mat, Source[Any, Any]]: ...
+    def split_when(
+        self,
+        p: Callable[[Out], bool],
+        substream_cancel_strategy: SubstreamCancelStrategy | None = ...,
+    ) -> SubFlow[Out, Mat, Source[Any, Any]]: ...
+    def split_after(
+        self,
+        p: Callable[[Out], bool],
+        substream_cancel_strategy: SubstreamCancelStrategy | None = ...,
+    ) -> SubFlow[Out, Mat, Source[Any, Any]]: ...
     def also_to(self, sink: Sink[Out, Any]) -> Source[Out, Mat]: ...
     def also_to_mat(
         self,
@@ -1274,13 +1291,13 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
     def delay(
         self,
         seconds: float,
-        strategy: OverflowStrategy | None = ...,
+        strategy: OverflowStrategy | DelayOverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> Flow[FIn, FOut, FMat]: ...
     def delay_with(
         self,
         strategy_supplier: Callable[[], DelayStrategy[FOut]],
-        overflow_strategy: OverflowStrategy | None = ...,
+        overflow_strategy: OverflowStrategy | DelayOverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> Flow[FIn, FOut, FMat]: ...
     def initial_delay(self, seconds: float) -> Flow[FIn, FOut, FMat]: ...
@@ -1388,10 +1405,15 @@ class Flow(FlowOps[FOut, FMat], Generic[FIn, FOut, FMat]):
         key: Callable[[FOut], Hashable],
         allow_closed_substream_recreation: bool = ...,
     ) -> SubFlow[FOut, FMat, Flow[FIn, Any, Any]]: ...
-    def split_when(self, p: Callable[[FOut], bool]) -> SubFlow[FOut, FMat, Flow[FIn, Any, Any]]: ...
+    def split_when(
+        self,
+        p: Callable[[FOut], bool],
+        substream_cancel_strategy: SubstreamCancelStrategy | None = ...,
+    ) -> SubFlow[FOut, FMat, Flow[FIn, Any, Any]]: ...
     def split_after(
         self,
         p: Callable[[FOut], bool],
+        substream_cancel_strategy: SubstreamCancelStrategy | None = ...,
     ) -> SubFlow[FOut, FMat, Flow[FIn, Any, Any]]: ...
     def also_to(self, sink: Sink[FOut, Any]) -> Flow[FIn, FOut, FMat]: ...
     def also_to_mat(

@@ -13,7 +13,8 @@ from typing_extensions import TypeVar
 from .._impl.modules import Module
 from .._keep import DoneType, NotUsedType
 from .._ops.buffers import OverflowStrategy
-from .._ops.delays import DelayStrategy
+from .._ops.delays import DelayOverflowStrategy, DelayStrategy
+from .._ops.substreams import SubstreamCancelStrategy
 from .._ops.timer import ThrottleMode
 from .._ops.watch import FlowMonitor
 from .._ops.window_specs import EmitStrategy, Windowed, WindowSpec
@@ -234,13 +235,13 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
     def delay(
         self,
         seconds: float,
-        strategy: OverflowStrategy | None = ...,
+        strategy: OverflowStrategy | DelayOverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> SubFlow[Out, Mat, Ctx]: ...
     def delay_with(
         self,
         strategy_supplier: Callable[[], DelayStrategy[Out]],
-        overflow_strategy: OverflowStrategy | None = ...,
+        overflow_strategy: OverflowStrategy | DelayOverflowStrategy | None = ...,
         buffer_size: int | None = ...,
     ) -> SubFlow[Out, Mat, Ctx]: ...
     def initial_delay(self, seconds: float) -> SubFlow[Out, Mat, Ctx]: ...
@@ -348,10 +349,15 @@ class SubFlow(FlowOps[Out, Mat], Generic[Out, Mat, Ctx]):
         key: Callable[[Out], Hashable],
         allow_closed_substream_recreation: bool = ...,
     ) -> SubFlow[Out, Mat, SubFlow[Any, Any, Ctx]]: ...
-    def split_when(self, p: Callable[[Out], bool]) -> SubFlow[Out, Mat, SubFlow[Any, Any, Ctx]]: ...
+    def split_when(
+        self,
+        p: Callable[[Out], bool],
+        substream_cancel_strategy: SubstreamCancelStrategy | None = ...,
+    ) -> SubFlow[Out, Mat, SubFlow[Any, Any, Ctx]]: ...
     def split_after(
         self,
         p: Callable[[Out], bool],
+        substream_cancel_strategy: SubstreamCancelStrategy | None = ...,
     ) -> SubFlow[Out, Mat, SubFlow[Any, Any, Ctx]]: ...
     def also_to(self, sink: Sink[Out, Any]) -> SubFlow[Out, Mat, Ctx]: ...
     def also_to_mat(

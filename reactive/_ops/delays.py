@@ -5,14 +5,21 @@ The stage is ``delay``'s (``timer.py``): one FIFO buffer of ``(due time, element
 a timer for its head, the same overflow strategies; only the due time of an element
 comes from ``strategy.next_delay(element)``. Elements leave in arrival order: one with a
 short delay behind one with a long delay waits for it (as in Akka).
+
+It also holds ``DelayOverflowStrategy`` (Akka's superset of ``OverflowStrategy`` for the
+two delay operators) and the ``emit_early`` variants of both stages: a full buffer pushes
+its head before its delay elapsed to make room for a new element, and backpressures
+while downstream has no demand (Akka's ``EmitEarly``, ``Delay`` in ``Ops.scala``).
 """
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from .._errors import PortStateError
 from .buffers import OverflowStrategy
 from .timer import _EPS, _KEY, Delay, _DelayLogic
 
@@ -22,7 +29,14 @@ if TYPE_CHECKING:
     from .._stage.logic import GraphStageLogic
     from .._stage.shapes import FlowShape
 
-__all__ = ["DelayStrategy", "DelayWith"]
+__all__ = [
+    "DelayOverflowStrategy",
+    "DelayStrategy",
+    "DelayWith",
+    "EmitEarlyDelay",
+    "delay_stage",
+    "delay_with_stage",
+]
 
 T = TypeVar("T")
 
@@ -37,6 +51,69 @@ def _seconds(signature: str, name: str, value: Any, *, positive: bool = False) -
     if math.isinf(v):
         raise ValueError(f"{signature}: {name} must be a finite number of seconds, got {v!r}")
     return v
+
+
+class DelayOverflowStrategy(enum.Enum):
+    """What the buffer of ``delay`` / ``delay_with`` does with a new element when it is
+    full (Akka's ``DelayOverflowStrategy``): the ``OverflowStrategy`` values, which the
+    two operators accept as well, plus ``emit_early``."""
+
+    emit_early = "emit_early"
+    """Push the buffer's head downstream at once, before its delay elapsed, to make room
+    for the new element; while downstream has no demand, backpressure instead (the
+    buffer never overflows)."""
+    drop_head = "drop_head"
+    """Drop the oldest buffered element to make room."""
+    drop_tail = "drop_tail"
+    """Drop the newest buffered element to make room."""
+    drop_buffer = "drop_buffer"
+    """Drop the whole buffer to make room."""
+    drop_new = "drop_new"
+    """Drop the incoming element."""
+    backpressure = "backpressure"
+    """Stop pulling upstream until there is room."""
+    fail = "fail"
+    """Fail the stream with ``BufferOverflowError``."""
+
+    def __repr__(self) -> str:
+        return f"DelayOverflowStrategy.{self.value}"
+
+
+def _overflow(signature: str, name: str, strategy: Any) -> OverflowStrategy | None:
+    """``strategy`` as the ``OverflowStrategy`` the plain stage runs, or None for
+    ``emit_early``; a TypeError naming ``signature`` for anything else."""
+    if isinstance(strategy, OverflowStrategy):
+        return strategy
+    if isinstance(strategy, DelayOverflowStrategy):
+        if strategy is DelayOverflowStrategy.emit_early:
+            return None
+        return OverflowStrategy(strategy.value)
+    raise TypeError(
+        f"{signature}: {name} must be an OverflowStrategy or a DelayOverflowStrategy, "
+        f"got {type(strategy).__name__} {strategy!r}"
+    )
+
+
+def delay_stage(
+    seconds: float,
+    strategy: OverflowStrategy | DelayOverflowStrategy,
+    buffer_size: int | None = None,
+) -> Delay:
+    """The stage of ``delay(seconds, strategy, buffer_size)``: ``timer.Delay``, or
+    ``EmitEarlyDelay`` for ``DelayOverflowStrategy.emit_early``."""
+    s = _overflow("delay(seconds, strategy, buffer_size)", "strategy", strategy)
+    if s is None:
+        return EmitEarlyDelay(seconds, buffer_size)
+    return Delay(seconds, s, buffer_size)
+
+
+def delay_with_stage(
+    strategy_supplier: Callable[[], Any],
+    overflow_strategy: OverflowStrategy | DelayOverflowStrategy,
+    buffer_size: int | None = None,
+) -> DelayWith:
+    """The stage of ``delay_with(strategy_supplier, overflow_strategy, buffer_size)``."""
+    return DelayWith(strategy_supplier, overflow_strategy, buffer_size)
 
 
 class DelayStrategy(Generic[T]):
@@ -132,11 +209,13 @@ class DelayWith(Delay):
     each element's delay from ``strategy_supplier().next_delay(elem)`` (one strategy per
     materialization).
 
-    Emits when the head element's delay elapsed and downstream pulls. Backpressures when
-    the buffer is full and the strategy is ``backpressure``. Completes when upstream
-    completed and every buffered element was emitted. Fails when upstream fails, the
-    supplier or ``next_delay`` raises or returns no valid strategy / delay, or, with
-    ``fail``, with ``BufferOverflowError``. Cancels when downstream cancels.
+    Emits when the head element's delay elapsed and downstream pulls, or, with
+    ``emit_early``, when a new element finds the buffer full. Backpressures when the
+    buffer is full and the strategy is ``backpressure``, or ``emit_early`` and
+    downstream has no demand. Completes when upstream completed and every buffered
+    element was emitted. Fails when upstream fails, the supplier or ``next_delay`` raises
+    or returns no valid strategy / delay, or, with ``fail``, with
+    ``BufferOverflowError``. Cancels when downstream cancels.
     """
 
     name = "delay_with"
@@ -144,7 +223,7 @@ class DelayWith(Delay):
     def __init__(
         self,
         strategy_supplier: Callable[[], Any],
-        strategy: OverflowStrategy = OverflowStrategy.backpressure,
+        strategy: OverflowStrategy | DelayOverflowStrategy = OverflowStrategy.backpressure,
         buffer_size: int | None = None,
     ) -> None:
         if not callable(strategy_supplier):
@@ -152,16 +231,18 @@ class DelayWith(Delay):
                 "delay_with(strategy_supplier, ...): strategy_supplier must be callable, "
                 f"got {strategy_supplier!r}"
             )
-        if not isinstance(strategy, OverflowStrategy):
-            raise TypeError(
-                "delay_with(strategy_supplier, overflow_strategy): overflow_strategy must be "
-                f"an OverflowStrategy, got {type(strategy).__name__} {strategy!r}"
-            )
-        super().__init__(0.0, strategy, buffer_size)
+        s = _overflow(
+            "delay_with(strategy_supplier, overflow_strategy)", "overflow_strategy", strategy
+        )
+        # emit_early backpressures when it cannot emit early (Akka: isBackpressure).
+        super().__init__(0.0, OverflowStrategy.backpressure if s is None else s, buffer_size)
+        self.emit_early = s is None
         self.supplier = strategy_supplier
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
         size = self.size or max(1, int(attributes.get("input_buffer") or 16))
+        if self.emit_early:
+            return _EmitEarlyDelayWithLogic(self.shape, self, size)
         return _DelayWithLogic(self.shape, self, size)
 
 
@@ -203,3 +284,82 @@ class _DelayWithLogic(_DelayLogic):
             wait = self.buf[0][0] - self.now()
             if wait > _EPS:
                 self.schedule_once(_KEY, wait)
+
+
+# -- emit_early ---------------------------------------------------------------------------
+class EmitEarlyDelay(Delay):
+    """``delay(seconds, DelayOverflowStrategy.emit_early, buffer_size)``.
+
+    Holds every element for ``seconds`` in a buffer of ``buffer_size`` (None: the
+    ``input_buffer`` attribute's max, 16 by default); a new element that finds the buffer
+    full sends the head downstream at once, without waiting for its delay (Akka's
+    ``EmitEarly``). Upstream is pulled while the buffer is full only when downstream has
+    demand, so the buffer never overflows and nothing is dropped.
+
+    Emits when the head element's delay elapsed and downstream pulls, or when a new
+    element finds the buffer full. Backpressures when the buffer is full and downstream
+    has no demand. Completes when upstream completed and every buffered element was
+    emitted. Fails when upstream fails (buffered elements are dropped). Cancels when
+    downstream cancels.
+    """
+
+    name = "delay"
+
+    def __init__(self, seconds: float, buffer_size: int | None = None) -> None:
+        # emit_early backpressures when it cannot emit early (Akka: isBackpressure).
+        super().__init__(seconds, OverflowStrategy.backpressure, buffer_size)
+
+    def create_logic(self, attributes: Any) -> GraphStageLogic:
+        size = self.size or max(1, int(attributes.get("input_buffer") or 16))
+        return _EmitEarlyLogic(self.shape, self, size)
+
+
+class _EmitEarlyLogic(_DelayLogic):
+    """``_DelayLogic`` with Akka's ``EmitEarly``: pulls upstream while the buffer is full
+    only when downstream has demand (Akka's ``shouldPull``), so a push that finds the
+    buffer full always finds ``out`` available: the head goes out early, the new element
+    takes its place. Nothing pushes ``out`` between that pull and the push (a timer that
+    emits the head makes room instead)."""
+
+    def _should_pull(self) -> bool:
+        return len(self.buf) < self.size or self.is_available(self.out)
+
+    def on_push(self) -> None:
+        buf = self.buf
+        if len(buf) < self.size:
+            x = self.grab(self.in_)
+            buf.append((self._due(x), x))
+            self._arm_head()
+            if self._should_pull():
+                self.pull(self.in_)
+            if self.is_available(self.out):
+                self._push_due()
+            return
+        if not self.is_available(self.out):
+            raise PortStateError(
+                f"[{self.stage_name}] emit_early: an element arrived while the buffer was "
+                "full and downstream had no demand (upstream is not pulled then)"
+            )
+        if self.is_timer_active(_KEY):
+            self.cancel_timer(_KEY)
+        self.push(self.out, buf.popleft()[1])
+        x = self.grab(self.in_)
+        buf.append((self._due(x), x))
+        self._arm_head()
+        # The buffer is full again and downstream has no demand now: no pull until either
+        # changes (on_pull, or the timer emitting the head).
+
+    def on_pull(self) -> None:
+        super().on_pull()
+        if (
+            self.is_available(self.out)
+            and not self.is_closed(self.in_)
+            and not self.has_been_pulled(self.in_)
+            and not self.is_available(self.in_)
+            and self._should_pull()
+        ):
+            self.pull(self.in_)
+
+
+class _EmitEarlyDelayWithLogic(_EmitEarlyLogic, _DelayWithLogic):
+    """``delay_with``'s logic (per-element due times) with ``emit_early``."""

@@ -19,10 +19,11 @@ from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
 from .._stage.shapes import Inlet, SinkShape
 from .simple import FlowLogic, FlowStage
 from .substreams import (
-    DEFAULT_SUBSCRIPTION_TIMEOUT,
     SubSinkInlet,
     SubSourceOutlet,
+    SubstreamCancelStrategy,
     materialize_nested,
+    subscription_timeout_of,
 )
 
 if TYPE_CHECKING:
@@ -295,13 +296,14 @@ class PrefixAndTail(FlowStage):
         self.n = n
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _PrefixAndTailLogic(self.shape, self.n)
+        return _PrefixAndTailLogic(self.shape, self.n, subscription_timeout_of(attributes))
 
 
 class _PrefixAndTailLogic(FlowLogic):
-    def __init__(self, shape: Any, n: int) -> None:
+    def __init__(self, shape: Any, n: int, sub_timeout: tuple[float, str]) -> None:
         super().__init__(shape)
         self.n = n
+        self.sub_timeout = sub_timeout  # (seconds, mode): Attributes.subscription_timeout
         self.prefix: list[Any] = []
         self.tail: SubSourceOutlet | None = None
 
@@ -328,7 +330,9 @@ class _PrefixAndTailLogic(FlowLogic):
             f"{self.stage_name}.tail",
             on_pull=self._tail_pull,
             on_downstream_finish=self._tail_cancel,
+            subscription_timeout=None,
         )
+        tail.timeout(*self.sub_timeout)
         self.tail = tail
         prefix, self.prefix = self.prefix, []
         self.push(self.out, (prefix, tail.source))
@@ -393,14 +397,15 @@ class GroupBy(FlowStage):
         self.allow_recreation = allow_recreation
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _GroupByLogic(self.shape, self)
+        return _GroupByLogic(self.shape, self, subscription_timeout_of(attributes))
 
 
 class _GroupByLogic(FlowLogic):
     _supervised = True
 
-    def __init__(self, shape: Any, stage: GroupBy) -> None:
+    def __init__(self, shape: Any, stage: GroupBy, sub_timeout: tuple[float, str]) -> None:
         super().__init__(shape)
+        self.sub_timeout = sub_timeout  # (seconds, mode): Attributes.subscription_timeout
         self.max = stage.max_substreams
         self.key = stage.key
         self.allow_recreation = stage.allow_recreation
@@ -432,7 +437,7 @@ class _GroupByLogic(FlowLogic):
             self.waiting = None
             self.push(self.out, w.outlet.source)
             # As in Akka, the subscription timer runs from the moment the Source is emitted.
-            w.outlet.timeout(DEFAULT_SUBSCRIPTION_TIMEOUT)
+            w.outlet.timeout(*self.sub_timeout)
         self._maybe_pull()
         self._check_done()
 
@@ -485,7 +490,7 @@ class _GroupByLogic(FlowLogic):
         self.subs[k] = slot
         if self.is_available(self.out):
             self.push(self.out, slot.outlet.source)
-            slot.outlet.timeout(DEFAULT_SUBSCRIPTION_TIMEOUT)
+            slot.outlet.timeout(*self.sub_timeout)
             self._maybe_pull()
         else:
             self.waiting = slot
@@ -556,29 +561,59 @@ class _GroupByLogic(FlowLogic):
 
 # -- split_when / split_after ----------
 class Split(FlowStage):
-    """``split_when(p)`` (``after=False``) or ``split_after(p)`` (``after=True``)."""
+    """``split_when(p, cancel_strategy)`` (``after=False``) or
+    ``split_after(p, cancel_strategy)`` (``after=True``)."""
 
     name = "split"
 
-    def __init__(self, p: Callable[[Any], bool], after: bool) -> None:
+    def __init__(
+        self,
+        p: Callable[[Any], bool],
+        after: bool,
+        cancel_strategy: SubstreamCancelStrategy = SubstreamCancelStrategy.drain,
+    ) -> None:
+        if not isinstance(cancel_strategy, SubstreamCancelStrategy):
+            op = "split_after" if after else "split_when"
+            raise TypeError(
+                f"{op}(p, substream_cancel_strategy): substream_cancel_strategy must be a "
+                f"SubstreamCancelStrategy, got {type(cancel_strategy).__name__} "
+                f"{cancel_strategy!r}"
+            )
         super().__init__()
         self.p = p
         self.after = after
+        self.cancel_strategy = cancel_strategy
         self.name = "split_after" if after else "split_when"
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
-        return _SplitLogic(self.shape, self.p, self.after)
+        return _SplitLogic(
+            self.shape,
+            self.p,
+            self.after,
+            self.cancel_strategy is SubstreamCancelStrategy.propagate,
+            subscription_timeout_of(attributes),
+        )
 
 
 class _SplitLogic(FlowLogic):
-    """At most one substream is open; a cancelled one is drained to the next split."""
+    """At most one substream is open; a cancelled one is drained to the next split, or,
+    with ``propagate``, cancels the stage (Akka's ``SubstreamCancelStrategy``)."""
 
     _supervised = True
 
-    def __init__(self, shape: Any, p: Callable[[Any], bool], after: bool) -> None:
+    def __init__(
+        self,
+        shape: Any,
+        p: Callable[[Any], bool],
+        after: bool,
+        propagate: bool,
+        sub_timeout: tuple[float, str],
+    ) -> None:
         super().__init__(shape)
         self.p = p
         self.after = after
+        self.propagate = propagate  # SubstreamCancelStrategy.propagate
+        self.sub_timeout = sub_timeout  # (seconds, mode): Attributes.subscription_timeout
         self.current: _Slot | None = None
         self.draining = False  # the current substream was cancelled: drop its elements
         self.waiting: _Slot | None = None  # new substream not yet emitted downstream
@@ -604,7 +639,7 @@ class _SplitLogic(FlowLogic):
         if w is not None:
             self.waiting = None
             self.push(self.out, w.outlet.source)
-            w.outlet.timeout(DEFAULT_SUBSCRIPTION_TIMEOUT)  # runs from emission, as in Akka
+            w.outlet.timeout(*self.sub_timeout)  # runs from emission, as in Akka
             self._check_done()
         self._maybe_pull()
 
@@ -663,7 +698,7 @@ class _SplitLogic(FlowLogic):
         self.draining = False
         if self.is_available(self.out):
             self.push(self.out, slot.outlet.source)
-            slot.outlet.timeout(DEFAULT_SUBSCRIPTION_TIMEOUT)
+            slot.outlet.timeout(*self.sub_timeout)
         else:
             self.waiting = slot
 
@@ -689,6 +724,12 @@ class _SplitLogic(FlowLogic):
 
     def _sub_cancel(self, slot: _Slot, cause: BaseException) -> None:
         if slot is not self.current:
+            return
+        if self.propagate:
+            # Akka's SubstreamCancelStrategy.propagate: cancelStage(cause), i.e. upstream
+            # cancelled with the cause, the main output completed (failed for a failure).
+            self.current = None
+            self.cancel_stage(cause)
             return
         if self.waiting is slot:
             self.waiting = None

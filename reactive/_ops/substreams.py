@@ -13,7 +13,13 @@ A logic that runs nested graphs at runtime (``flat_map_*``, ``group_by``, ``spli
   push/complete/fail commands. If nobody materializes the source within the
   subscription timeout (default 5 s, on the materializer's clock) the parent sees a
   cancellation with ``SubscriptionTimeoutError`` and a later materialization fails
-  with that error (Akka's ``subscription-timeout`` in ``cancel`` mode).
+  with that error (Akka's ``subscription-timeout`` in ``cancel`` mode). The operators
+  that emit substreams (``group_by``, ``split_*``, ``prefix_and_tail``) take the timeout
+  and its mode from the ``Attributes.subscription_timeout`` attribute in force
+  (``subscription_timeout_of``): ``warn`` only logs a warning, ``noop`` waits forever.
+
+``SubstreamCancelStrategy`` (Akka's) says what a ``split_when`` / ``split_after`` does
+when its current substream is cancelled: drain it (the default) or cancel the stream.
 
 Both handles follow the port protocol of real ports (one pull outstanding, push only
 after a pull, grab once) and raise ``PortStateError`` naming the parent stage when
@@ -35,6 +41,8 @@ handed down: it names that stage, not the stages of the graphs it runs.
 
 from __future__ import annotations
 
+import enum
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .._attributes import Attributes
@@ -64,13 +72,47 @@ if TYPE_CHECKING:
 __all__ = [
     "SubSinkInlet",
     "SubSourceOutlet",
+    "SubstreamCancelStrategy",
     "DEFAULT_SUBSCRIPTION_TIMEOUT",
+    "SUBSCRIPTION_TIMEOUT_MODES",
+    "subscription_timeout_of",
     "inherited_attributes",
     "materialize_nested",
 ]
 
 DEFAULT_SUBSCRIPTION_TIMEOUT = 5.0
 """Seconds a substream Source may wait to be materialized (Akka's default)."""
+
+SUBSCRIPTION_TIMEOUT_MODES = ("cancel", "warn", "noop")
+"""What a substream Source not materialized in time causes (Akka's
+``StreamSubscriptionTimeoutTerminationMode``): ``cancel`` it (the default), ``warn``
+(log a warning, keep waiting) or ``noop`` (keep waiting)."""
+
+
+def subscription_timeout_of(attributes: Attributes) -> tuple[float, str]:
+    """The ``(seconds, mode)`` of the ``Attributes.subscription_timeout`` attribute in
+    ``attributes``; ``(5.0, "cancel")`` when none is set (Akka's default)."""
+    v = attributes.get("subscription_timeout")
+    if v is None:
+        return (DEFAULT_SUBSCRIPTION_TIMEOUT, "cancel")
+    seconds, mode = v
+    return (float(seconds), str(mode))
+
+
+class SubstreamCancelStrategy(enum.Enum):
+    """What ``split_when`` / ``split_after`` do when their current substream is
+    cancelled (Akka's ``SubstreamCancelStrategy``)."""
+
+    drain = "drain"
+    """The default: drop the cancelled substream's elements up to the next split, then
+    carry on with a new substream."""
+    propagate = "propagate"
+    """Cancel the whole stream: upstream is cancelled with the substream's cause; the
+    main output completes (fails, when that cause is a failure, e.g. a
+    ``SubscriptionTimeoutError``)."""
+
+    def __repr__(self) -> str:
+        return f"SubstreamCancelStrategy.{self.value}"
 
 
 def _noop(*_: Any) -> None:
@@ -426,13 +468,28 @@ class SubSourceOutlet:
 
         return Source(AtomicModule(_SubSourceStage(self)))
 
-    def timeout(self, seconds: float) -> None:
+    def timeout(self, seconds: float, mode: str = "cancel") -> None:
         """(Re)arm the subscription timeout: not materialized within ``seconds`` means
-        cancelled with ``SubscriptionTimeoutError``."""
+        cancelled with ``SubscriptionTimeoutError`` (``mode="cancel"``), a warning on the
+        parent's logger (``"warn"``; the Source stays usable), or nothing (``"noop"``: no
+        timer at all). Does nothing once materialized or closed.
+
+        Raises:
+            ValueError: ``mode`` is none of ``cancel``, ``warn``, ``noop``.
+            PortStateError: called outside a running logic.
+        """
+        if mode not in SUBSCRIPTION_TIMEOUT_MODES:
+            raise ValueError(
+                f"[{self._logic.stage_name}] {self.name}: subscription timeout mode must "
+                f"be one of {', '.join(SUBSCRIPTION_TIMEOUT_MODES)}, got {mode!r}"
+            )
         if self._materialized or self._closed:
             return
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+        if mode == "noop":
+            return
         logic = self._logic
         island = logic._island
         if island is None:
@@ -440,9 +497,8 @@ class SubSourceOutlet:
                 f"[{logic.stage_name}] {self.name}: create sub-ports only in a running logic"
             )
         clock = logic.materializer.clock
-        self._timer = clock.call_at(
-            clock.time() + seconds, island.signal, logic, self._on_timeout, seconds
-        )
+        on_fire = self._on_timeout if mode == "cancel" else self._on_timeout_warn
+        self._timer = clock.call_at(clock.time() + seconds, island.signal, logic, on_fire, seconds)
 
     # -- port actions (from inside the parent logic) -------------------------------------
     def push(self, elem: Any) -> None:
@@ -540,6 +596,19 @@ class SubSourceOutlet:
         self._closed = True
         _untrack(self._logic, self)
         self._on_cancel(exc)
+
+    def _on_timeout_warn(self, seconds: float) -> None:
+        self._timer = None
+        if self._materialized or self._closed:
+            return
+        # The logger StageLogging would give the parent stage.
+        logging.getLogger(f"reactive.stage.{self._logic.stage_name}").warning(
+            "[%s] substream Source (%s) has not been materialized in %s s "
+            "(subscription timeout mode warn: it is kept open)",
+            self._logic.stage_name,
+            self.name,
+            seconds,
+        )
 
     def _on_event(self, ev: tuple[str, Any]) -> None:
         if self._closed:

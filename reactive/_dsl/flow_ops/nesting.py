@@ -83,7 +83,8 @@ class NestingOps(OpsBase[Out, Mat]):
         """Emit one pair ``(first n elements as a list, Source of the rest)``, then
         complete. ``n <= 0`` gives ``([], whole stream)``; a shorter stream gives
         ``(all elements, empty Source)``. The tail must be materialized once, within the
-        subscription timeout (5 s), else it fails with ``SubscriptionTimeoutError``.
+        subscription timeout (5 s unless ``Attributes.subscription_timeout`` says
+        otherwise), else it fails with ``SubscriptionTimeoutError``.
 
         Emits when ``n`` elements arrived (or upstream completed). Backpressures when
         downstream does (then: when the tail's consumer does). Completes when the pair was

@@ -23,7 +23,7 @@ from ._base import Mat, OpsBase, Out, Repr, S, U
 
 if TYPE_CHECKING:
     from ..._ops.buffers import OverflowStrategy
-    from ..._ops.delays import DelayStrategy
+    from ..._ops.delays import DelayOverflowStrategy, DelayStrategy
     from ..._ops.timer import ThrottleMode
 
 __all__ = ["TimeOps"]
@@ -84,19 +84,23 @@ class TimeOps(OpsBase[Out, Mat]):
     def delay(
         self,
         seconds: float,
-        strategy: OverflowStrategy | None = None,
+        strategy: OverflowStrategy | DelayOverflowStrategy | None = None,
         buffer_size: int | None = None,
     ) -> Repr[Out, Mat]:
         """Hold every element for ``seconds`` in a buffer of ``buffer_size`` elements
         (default: the ``Attributes.input_buffer`` max, 16, as Akka).
 
-        ``strategy`` (an ``OverflowStrategy``, default ``backpressure``) says what a full
-        buffer does. (Akka's default, ``dropTail``, drops elements silently; here nothing
-        is dropped unless a dropping strategy is asked for.) Emits when the head element's
-        delay elapsed and downstream pulls. Backpressures when the buffer is full
-        (``backpressure``). Completes when upstream completed and the buffer is empty.
-        Fails when upstream fails (or on overflow with ``fail``). Cancels when downstream
-        cancels.
+        ``strategy`` (an ``OverflowStrategy`` or a ``DelayOverflowStrategy``, default
+        ``backpressure``) says what a full buffer does with a new element.
+        ``DelayOverflowStrategy.emit_early`` pushes the buffer's head at once, before its
+        delay elapsed, and backpressures while downstream has no demand. (Akka's default,
+        ``dropTail``, drops elements silently; here nothing is dropped unless a dropping
+        strategy is asked for.) Emits when the head element's delay elapsed and
+        downstream pulls, or (``emit_early``) when a new element finds the buffer full.
+        Backpressures when the buffer is full (``backpressure``; ``emit_early`` while
+        downstream has no demand). Completes when upstream completed and the buffer is
+        empty. Fails when upstream fails (or on overflow with ``fail``). Cancels when
+        downstream cancels.
         """
         check(
             "delay(seconds, strategy, buffer_size)",
@@ -105,15 +109,15 @@ class TimeOps(OpsBase[Out, Mat]):
             opt_int_at_least(buffer_size, 1),
         )
         from ..._ops.buffers import OverflowStrategy
-        from ..._ops.timer import Delay
+        from ..._ops.delays import delay_stage
 
         s = OverflowStrategy.backpressure if strategy is None else strategy
-        return self._via_stage(Delay(seconds, s, buffer_size))
+        return self._via_stage(delay_stage(seconds, s, buffer_size))
 
     def delay_with(
         self,
         strategy_supplier: Callable[[], DelayStrategy[Out]],
-        overflow_strategy: OverflowStrategy | None = None,
+        overflow_strategy: OverflowStrategy | DelayOverflowStrategy | None = None,
         buffer_size: int | None = None,
     ) -> Repr[Out, Mat]:
         """Delay each element by ``strategy.next_delay(element)`` seconds (Akka's
@@ -122,16 +126,18 @@ class TimeOps(OpsBase[Out, Mat]):
         ``DelayStrategy.linear_increasing_delay``).
 
         The buffer and ``overflow_strategy`` work as ``delay``'s (default
-        ``backpressure``; ``buffer_size`` defaults to the ``Attributes.input_buffer``
-        max, 16). Elements leave in arrival order: one with a short delay waits behind
-        one with a longer delay. ``next_delay`` must return a finite number ``>= 0``;
-        anything else fails the stream with a ``ValueError`` naming the stage.
+        ``backpressure``; ``DelayOverflowStrategy.emit_early`` too; ``buffer_size``
+        defaults to the ``Attributes.input_buffer`` max, 16). Elements leave in arrival
+        order: one with a short delay waits behind one with a longer delay.
+        ``next_delay`` must return a finite number ``>= 0``; anything else fails the
+        stream with a ``ValueError`` naming the stage.
 
-        Emits when the head element's delay elapsed and downstream pulls. Backpressures
-        when the buffer is full (``backpressure``). Completes when upstream completed and
-        the buffer is empty. Fails when upstream fails, the supplier or ``next_delay``
-        raises or returns something invalid, or on overflow with ``fail``. Cancels when
-        downstream cancels.
+        Emits when the head element's delay elapsed and downstream pulls, or
+        (``emit_early``) when a new element finds the buffer full. Backpressures when the
+        buffer is full (``backpressure``; ``emit_early`` while downstream has no demand).
+        Completes when upstream completed and the buffer is empty. Fails when upstream
+        fails, the supplier or ``next_delay`` raises or returns something invalid, or on
+        overflow with ``fail``. Cancels when downstream cancels.
         """
         check(
             "delay_with(strategy_supplier, overflow_strategy, buffer_size)",
@@ -140,10 +146,10 @@ class TimeOps(OpsBase[Out, Mat]):
             opt_int_at_least(buffer_size, 1),
         )
         from ..._ops.buffers import OverflowStrategy
-        from ..._ops.delays import DelayWith
+        from ..._ops.delays import delay_with_stage
 
         s = OverflowStrategy.backpressure if overflow_strategy is None else overflow_strategy
-        return self._via_stage(DelayWith(strategy_supplier, s, buffer_size))
+        return self._via_stage(delay_with_stage(strategy_supplier, s, buffer_size))
 
     def initial_delay(self, seconds: float) -> Repr[Out, Mat]:
         """Let nothing through before ``seconds`` after materialization.
