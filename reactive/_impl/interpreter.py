@@ -36,7 +36,9 @@ Mailbox and inline execution
     handler, and the loop (``_run``) entered only for what the handler left behind.
     An async boundary spells the nested case out for its two hot signals (the batch
     handed over, the demand re-requested: ``reactive._impl.boundary``) and ends it with
-    ``_after_nested_run``, as ``signal`` does.
+    ``_after_nested_run``, as ``signal`` does; a ``map_async(1)`` worker spells out the
+    outermost case for its results (``reactive._ops.async_``: one call layer less per
+    element of a worker pool), watch included.
 
 Fairness
     One ``execute()`` processes at most ``EVENT_LIMIT`` events; when work remains the
@@ -439,10 +441,12 @@ class Island:
                 # what ``execute`` does with ``fn`` as its only mailbox entry, without the
                 # mailbox. The run is timed for the blocked-loop watch from here, ``fn``
                 # included, and ``fn`` counts as its first event.
-                t0 = self.now() if self.watch is not None else None
+                watch = self.watch
+                t0 = self.now() if watch is not None else None
                 sched.inline_depth += 1
                 sched.executing = 1
                 self.running = True
+                left = False  # events, entries or hooks left behind: ``_run`` ran
                 try:
                     if not logic._stopped:
                         try:
@@ -450,6 +454,7 @@ class Island:
                         except Exception as exc:
                             logic._handle_error(exc)
                     if self.queue or self.mailbox or self.flush_hooks or sched.deferred:
+                        left = True
                         self._run(EVENT_LIMIT - 1)
                 finally:
                     self.running = False
@@ -461,9 +466,11 @@ class Island:
                         # ``_end_run(t0)`` with nothing deferred, spelled out (once per
                         # worker result or timer): the blocked-loop watch.
                         elapsed = self.now() - t0
-                        if elapsed > self.watch:
+                        if elapsed > watch:
                             blocked(self, elapsed)
-                if self.finished or self.queue or self.mailbox or self.flush_hooks:
+                # (With nothing left behind by ``fn``, the queue, mailbox and hooks were
+                # empty after it and nothing ran since: only ``finished`` may have moved.)
+                if self.finished or (left and (self.queue or self.mailbox or self.flush_hooks)):
                     self._wake()  # finished, or budget spent: the task takes over
                 return
         else:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import types
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .._checks import NONE_ELEMENT
-from .._impl.interpreter import IN_CLOSED
+from .._impl.blocking import blocked
+from .._impl.interpreter import EVENT_LIMIT, IN_CLOSED
 from .._stage.batch import (
     NOTHING,
     hand_over_hook_of,
@@ -112,6 +114,18 @@ _SKIP_AFTER_SUSPENSION = 64
 _INLINE_MAX_PAR = 2
 
 
+def _unbound(hook: Any) -> tuple[Any, Any]:
+    """A per-port hook of a junction (``functools.partial(method, i)``, see
+    ``reactive._stage.batch``) as ``(method, i)``, to be called ``method(i, *args)``;
+    any other callable ``hook`` as ``(f, None)`` with ``f(i, *args)`` calling ``hook(*args)``;
+    ``(None, None)`` for None."""
+    if hook is None:
+        return None, None
+    if type(hook) is functools.partial and len(hook.args) == 1 and not hook.keywords:
+        return hook.func, hook.args[0]
+    return (lambda _i, *args: hook(*args)), None
+
+
 class _Started:
     """A call whose coroutine already ran its first step (see ``_MapAsyncLogic._start``):
     the coroutine and what that step yielded, for the worker to go on awaiting."""
@@ -204,6 +218,7 @@ class _MapAsyncLogic(FlowLogic):
         "_deliver_cb",
         "_take_up",
         "_take_one_up",
+        "_take_one_i",
         "_settle_up",
         "_lend_up",
         "_lent_up",
@@ -211,6 +226,7 @@ class _MapAsyncLogic(FlowLogic):
         "_cout",
         "_offer_down",
         "_offer_one_down",
+        "_offer_one_i",
     )
 
     def __init__(self, shape: Any, stage: MapAsync) -> None:
@@ -256,7 +272,10 @@ class _MapAsyncLogic(FlowLogic):
         self._take_up: Any = hand_over_hook_of(c) if c.batch else None
         # Parallelism 1 behind a fan-out junction: its one-element hand-over per output.
         one_up = hand_over_one_hook_of(c) if c.batch and self.sequential else None
-        self._take_one_up: Any = one_up
+        # (Kept as the junction's method and the port index it is bound to: a call of a
+        # ``functools.partial`` enters the method through C, a new interpreter frame
+        # on the C stack, where a method called with its index is pushed inline.)
+        self._take_one_up, self._take_one_i = _unbound(one_up)
         self._settle_up: Any = settle_hook(c.out_logic, c) if c.batch else None
         # Parallelism 1 takes one element at a time from an upstream that lends its buffer
         # (an async boundary): read in place, no slice (see _deliver_sequential).
@@ -267,7 +286,7 @@ class _MapAsyncLogic(FlowLogic):
         self._offer_down: Any = offer_hook(cout) if cout.batch else None
         # Parallelism 1 offers one result at a time: the junction's one-element offer.
         one = offer_one_hook(cout) if self._offer_down is not None and self.sequential else None
-        self._offer_one_down: Any = one
+        self._offer_one_down, self._offer_one_i = _unbound(one)
         lend = lend_hook(c.out_logic) if c.batch and self.sequential else None
         self._lend_up: Any = lend
         self._lent_up: Any = c.out_logic._lent if lend is not None else None
@@ -433,6 +452,11 @@ class _MapAsyncLogic(FlowLogic):
         island: Any = self._island
         signal = island.signal
         deliver = self._deliver_sequential
+        # For the direct run spelled out below (see ``Island.signal``).
+        sched = island.sched
+        direct = island.direct_depth > 0
+        watch = island.watch
+        now = island.now
         try:
             while True:
                 while todo:
@@ -489,9 +513,56 @@ class _MapAsyncLogic(FlowLogic):
                     # rest of this slice): the ones that finish are delivered in the same run.
                     self._drive_left = _WORKER_SLICE - n
                     try:
-                        # What ``_deliver_cb(None)`` does, minus two calls: the stage has
-                        # not stopped (checked above) and is materialized.
-                        signal(self, deliver, None)
+                        if (
+                            island.waiter is not None
+                            and sched.executing == 0
+                            and direct
+                            and not island.running
+                            and not island.queue
+                            and not island.mailbox
+                            and sched.diagnosis is None
+                        ):
+                            # ``signal(self, deliver, None)``'s outermost direct run,
+                            # spelled out (one call layer less per element; the island is
+                            # parked with nothing of its own waiting, no run is on the
+                            # stack, and the stage has not stopped: checked above, so
+                            # the island has not finished either).
+                            t0 = now() if watch is not None else None
+                            sched.inline_depth += 1
+                            sched.executing = 1
+                            island.running = True
+                            left = False
+                            try:
+                                try:
+                                    deliver()
+                                except Exception as exc:
+                                    self._handle_error(exc)
+                                if (
+                                    island.queue
+                                    or island.mailbox
+                                    or island.flush_hooks
+                                    or sched.deferred
+                                ):
+                                    left = True
+                                    island._run(EVENT_LIMIT - 1)
+                            finally:
+                                island.running = False
+                                sched.executing = 0
+                                sched.inline_depth -= 1
+                                if sched.deferred:
+                                    island._end_run(t0)
+                                elif t0 is not None:
+                                    elapsed = now() - t0
+                                    if elapsed > watch:
+                                        blocked(island, elapsed)
+                            if island.finished or (
+                                left and (island.queue or island.mailbox or island.flush_hooks)
+                            ):
+                                island._wake()
+                        else:
+                            # What ``_deliver_cb(None)`` does, minus two calls: the stage
+                            # has not stopped (checked above) and is materialized.
+                            signal(self, deliver, None)
                     finally:
                         n = _WORKER_SLICE - self._drive_left
                         self._drive_left = 0
@@ -585,7 +656,7 @@ class _MapAsyncLogic(FlowLogic):
                     self._offering = True  # see ``_take_pull``
                     try:
                         if one is not None:
-                            one(slot[1])  # ``_offer_down([slot[1]])``, no list
+                            one(self._offer_one_i, slot[1])  # ``_offer_down([slot[1]])``
                         else:
                             self._offer_down([slot[1]])
                     except Exception as exc:
@@ -610,7 +681,7 @@ class _MapAsyncLogic(FlowLogic):
                 if st == 0 and not slots and (one_up := self._take_one_up) is not None:
                     # ``_maybe_pull`` with nothing held (room for one call), inlined, the
                     # junction upstream handing over one element (no tuple).
-                    y = one_up()
+                    y = one_up(self._take_one_i)
                     if y is NOTHING:
                         self.pull(self.in_)
                         cin.demand_n = 1  # (a batch connection: the hook's condition)

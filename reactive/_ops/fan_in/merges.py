@@ -138,9 +138,6 @@ class _MergeBatchLogic(_BatchFanInLogic):
         # offering its result, see ``_stage/batch.py``), found before the first pulls.
         self._takers = [pull_hook(c) for c in (self._conns[p] for p in self.ins)]
         super().pre_start()
-        # What ``_accept_one_i`` needs that cannot change: the input's pull can be taken
-        # synchronously (``pull_hook``: a batch connection).
-        self._direct_one = [take is not None for take in self._takers]
 
     def _pull_in(self, i: int) -> None:
         """``_BatchFanInLogic._pull_in``; an idle input whose upstream takes the pull
@@ -219,20 +216,18 @@ class _MergeBatchLogic(_BatchFanInLogic):
         phase to end here (:func:`offer_one_hook`): the direct case pulls again at the
         same reading of the clock, so the phase goes on (one pull counted, no reading:
         only this junction's code runs between the push and the pull); otherwise it ends
-        before ``_accept_i``."""
+        before ``_accept_i``.
+
+        Its one caller, ``map_async(1)``'s delivery (``_deliver_sequential``), offers
+        only with the island's queue empty and no blocked-loop diagnosis running, on
+        the batch connection whose pull it takes synchronously (``_takers[i]``),
+        which it has just made idle (``DEMAND`` -> 0): those are not checked again
+        here (one check each per element of the worker pool)."""
         cout = self._cout
         q = cout.q
         island: Any = self._island  # (the offering upstream's: the same island)
         c: Any = self._cins[i]  # (a ``MeteredConnection`` when metered)
-        if (
-            self.ready
-            or cout.state != DEMAND
-            or q
-            or c.state != 0
-            or not self._direct_one[i]
-            or island.mailbox
-            or island.sched.diagnosis is not None
-        ):
+        if self.ready or cout.state != DEMAND or island.mailbox:
             if c.metered:  # the pending phase the push answered ends (``unpended``)
                 c.unpended()
             self._accept_i(i, [x])
@@ -243,7 +238,31 @@ class _MergeBatchLogic(_BatchFanInLogic):
         if c.metered:  # that pull, counted here (reactive.observe): pending again at once
             c.pulls += 1
         c.demand_n = self.want
-        self._hand_down(x, cout, q, island)
+        if cout.metered:
+            self._hand_down(x, cout, q, island)
+            return
+        # ``_hand_down(x, cout, q, island)`` unmetered, spelled out (one call less per
+        # element of the worker pool).
+        cout.elem = x
+        cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+        try:
+            cout.in_handler.on_push()
+        except Exception as exc:
+            cout.in_logic._handle_error(exc)
+        if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
+            q.pop()
+            cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
+            if self.ready or self.running == 0:
+                try:
+                    self.on_pull()
+                except Exception as exc:
+                    self._handle_error(exc)
+            elif cout.batch:
+                # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
+                d = cout.demand_n
+                self.want = d if d > 1 else 1
+            else:
+                self.want = 1
 
     def _hand_down(self, x: Any, cout: Any, q: Any, island: Any) -> None:
         """The end of ``_accept_i``'s and ``_accept_one_i``'s direct case (the input
