@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,37 +179,105 @@ async def test_loader_and_publisher_feed_the_service(
     assert service.latency.count == 36
 
 
-def _run_demo(kafka_bootstrap: str, state_dir: Path, *args: str) -> str:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONPATH": str(REPO)}
-    demo = [sys.executable, "-m", "samples.model_serving.demo", "--seconds", "3", "--rate", "200"]
-    proc = subprocess.run(
-        [*demo, "--state-dir", str(state_dir), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=40,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+DEMO_TIMEOUT = 40.0
+"""Seconds a demo run may take, from its start."""
+#: The demo's options in each demo test below. Each run mostly waits out its 3 s, so the
+#: selected ones start together (:func:`demo_runs`), each in its own process with its own
+#: state directory, topics and group on the session broker.
+DEMO_RUNS: dict[str, tuple[str, ...]] = {
+    "test_demo_runs_and_prints_a_summary[table]": (),
+    "test_demo_runs_and_prints_a_summary[stage]": ("--stage",),
+    "test_demo_live_draws_the_table_service_graph": ("--live",),
+    "test_demo_live_draws_the_service_graph_metrics": ("--live", "--stage"),
+}
+
+
+class DemoRun:
+    """``python -m samples.model_serving.demo --seconds 3 --rate 200`` with ``args``,
+    started in the background in ``directory``: its state directory (empty) is ``state``
+    there, its output goes to files beside it."""
+
+    def __init__(self, kafka_bootstrap: str, directory: Path, args: tuple[str, ...]) -> None:
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "PYTHONPATH": str(REPO)}
+        demo = [sys.executable, "-m", "samples.model_serving.demo", "--seconds", "3"]
+        self.state_dir = directory / "state"
+        self.state_dir.mkdir()
+        self.stdout, self.stderr = directory / "stdout", directory / "stderr"
+        self.deadline = time.monotonic() + DEMO_TIMEOUT
+        # Files, not pipes: nobody reads a pipe until the test runs, and a full one would
+        # stall the demo.
+        with self.stdout.open("w") as out, self.stderr.open("w") as err:
+            self.proc = subprocess.Popen(
+                [*demo, "--rate", "200", "--state-dir", str(self.state_dir), *args],
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=err,
+            )
+
+    def output(self) -> str:
+        """Its stdout once it exited with status 0; fails the test otherwise."""
+        try:
+            returncode = self.proc.wait(max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT:.0f} s")
+        assert returncode == 0, self.stderr.read_text()
+        return self.stdout.read_text()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def demo_runs(
+    request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, DemoRun]]:
+    """The demo runs of the selected demo tests, all started now, by test name."""
+    names = [
+        item.name
+        for item in request.session.items
+        if getattr(item, "module", None) is request.module and item.name in DEMO_RUNS
+    ]
+    runs: dict[str, DemoRun] = {}
+    try:
+        for name in names:
+            runs[name] = DemoRun(kafka_bootstrap, tmp_path_factory.mktemp("demo"), DEMO_RUNS[name])
+        yield runs
+    finally:
+        for run in runs.values():
+            run.kill()
+
+
+def _run_demo(request: pytest.FixtureRequest, demo_runs: dict[str, DemoRun]) -> tuple[str, Path]:
+    """The output and the state directory of the demo run of the test asking."""
+    run = demo_runs[request.node.name]
+    return run.output(), run.state_dir
 
 
 @pytest.mark.parametrize("stage", [False, True], ids=["table", "stage"])
-def test_demo_runs_and_prints_a_summary(kafka_bootstrap: str, tmp_path: Path, stage: bool) -> None:
-    out = _run_demo(kafka_bootstrap, tmp_path, *(["--stage"] if stage else []))
+def test_demo_runs_and_prints_a_summary(
+    request: pytest.FixtureRequest, demo_runs: dict[str, DemoRun], stage: bool
+) -> None:
+    assert DEMO_RUNS[request.node.name] == (("--stage",) if stage else ())
+    out, state_dir = _run_demo(request, demo_runs)
     assert "summary" in out and "records scored" in out and "model timeline" in out
     assert "rec/s" in out and "wine-linear v1" in out
     scored_line = next(line for line in out.splitlines() if "records scored" in line)
     assert int(scored_line.split("|")[2]) > 0
     # The table-based service's endpoints, fetched by the demo; none with --stage.
     assert ("GET http://" in out and '"usage":' in out) is not stage
-    assert (tmp_path / "application-id").exists() is not stage
+    assert (state_dir / "application-id").exists() is not stage
 
 
-def test_demo_live_draws_the_table_service_graph(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_demo_live_draws_the_table_service_graph(
+    request: pytest.FixtureRequest, demo_runs: dict[str, DemoRun]
+) -> None:
     """``--live`` with the table-based service: its stages, from the data consumer through
     the statistics store to the committer."""
-    out = _run_demo(kafka_bootstrap, tmp_path, "--live")
+    out, _ = _run_demo(request, demo_runs)
     stages = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
     for stage in (
         "Consumer.source_with_offset_context",
@@ -222,10 +290,12 @@ def test_demo_live_draws_the_table_service_graph(kafka_bootstrap: str, tmp_path:
     assert "bottleneck:" in out and "records scored" in out
 
 
-def test_demo_live_draws_the_service_graph_metrics(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_demo_live_draws_the_service_graph_metrics(
+    request: pytest.FixtureRequest, demo_runs: dict[str, DemoRun]
+) -> None:
     """``--live --stage``: the last frame (printed at the end off a terminal) has every
     stage of the service with its counters, and the blamed stage."""
-    out = _run_demo(kafka_bootstrap, tmp_path, "--live", "--stage")
+    out, _ = _run_demo(request, demo_runs)
     assert "summary" in out and "records scored" in out
     rows = {
         line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
@@ -242,19 +312,32 @@ def test_demo_live_draws_the_service_graph_metrics(kafka_bootstrap: str, tmp_pat
     assert "bottleneck:" in out
 
 
+FILL_PRODUCERS = 8
+"""Producers writing the single-record batches at once: a producer has one request (one
+batch of a partition) in flight at a time, so one alone took ~15 s for 30,000 batches."""
+
+
 async def _fill_with_single_record_batches(bootstrap: str, topic: str, n: int) -> int:
-    """Write ``n`` records to partition 0 of ``topic``, one record per batch; the end offset."""
+    """Write ``n`` records to partition 0 of ``topic``, one record per batch; the end offset.
+    The records are all alike, so the :data:`FILL_PRODUCERS` writing at once interleave
+    freely."""
     from aiokafka import AIOKafkaProducer
 
-    # A batch limit below two records: every record is its own batch, as at a slow rate.
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=200)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, b"x" * 100, partition=0) for _ in range(n)]
-        metadata = await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    return int(metadata[-1].offset) + 1
+    async def write(count: int) -> list[int]:
+        # A batch limit below two records: every record is its own batch, as at a slow rate.
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=200)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, b"x" * 100, partition=0) for _ in range(count)]
+            return [int(m.offset) for m in await asyncio.gather(*futures)]
+        finally:
+            await producer.stop()
+
+    share, rest = divmod(n, FILL_PRODUCERS)
+    written = await asyncio.gather(*(write(share + (i < rest)) for i in range(FILL_PRODUCERS)))
+    offsets = sorted(o for part in written for o in part)
+    assert offsets == list(range(n))  # every record written, once
+    return n
 
 
 async def _commit(bootstrap: str, group: str, topic: str, offset: int) -> None:

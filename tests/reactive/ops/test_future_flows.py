@@ -59,6 +59,23 @@ def counted(blueprint: Any, calls: list[int], mat: Any = "inner") -> Any:
     return blueprint.map_materialized_value(recording(calls, lambda: mat))
 
 
+#: Where a factory's failure comes from: its awaitable fails, or calling it raises.
+FAILING = pytest.mark.parametrize("where", ["awaitable", "factory"])
+
+
+def failing_factory(err: Exception, where: str) -> Callable[[], Any]:
+    """A factory whose awaitable fails with ``err`` (``where == "awaitable"``), or that
+    raises ``err`` when called (``where == "factory"``)."""
+
+    async def awaitable_fails() -> Any:
+        raise err
+
+    def raises() -> Any:
+        raise err
+
+    return awaitable_fails if where == "awaitable" else raises
+
+
 def recording(calls: list[int], f: Callable[[], Any]) -> Callable[..., Any]:
     """``f``, appending to ``calls`` on each call (arguments are ignored)."""
 
@@ -108,30 +125,12 @@ class TestLazyFutureSource:
         assert await result == [1, 2, 3]
         assert await mat is NotUsed
 
-    async def test_failed_awaitable_fails_the_stream_and_the_mat(
-        self, materializer: Materializer
+    @FAILING
+    async def test_failed_awaitable_or_raising_factory_fails_the_stream_and_the_mat(
+        self, materializer: Materializer, where: str
     ) -> None:
-        err = Boom("awaitable")
-
-        async def factory() -> Source[int, Any]:
-            raise err
-
-        mat, sub = run_lazy_future_source(materializer, factory)
-        sub.request(1)
-        assert await sub.expect_error() is err
-        with pytest.raises(Boom) as info:
-            await mat
-        assert info.value is err
-
-    async def test_raising_factory_fails_the_stream_and_the_mat(
-        self, materializer: Materializer
-    ) -> None:
-        err = Boom("factory")
-
-        def factory() -> Any:
-            raise err
-
-        mat, sub = run_lazy_future_source(materializer, factory)
+        err = Boom(where)
+        mat, sub = run_lazy_future_source(materializer, failing_factory(err, where))
         sub.request(1)
         assert await sub.expect_error() is err
         with pytest.raises(Boom) as info:
@@ -408,33 +407,12 @@ class TestLazyFutureFlow:
         assert await result == [2, 3, 4]
         assert await mat == "m"
 
-    async def test_failed_awaitable_fails_cancels_upstream_and_chains_the_cause(
-        self, materializer: Materializer
+    @FAILING
+    async def test_failed_awaitable_or_raising_factory_fails_cancels_upstream_and_chains(
+        self, materializer: Materializer, where: str
     ) -> None:
-        err = Boom("awaitable")
-
-        async def factory() -> Any:
-            raise err
-
-        pub, mat, sub = run_flow(materializer, Flow.lazy_future_flow(factory))
-        sub.request(1)
-        await pub.expect_request()
-        pub.send_next(1)
-        assert await sub.expect_error() is err
-        await pub.expect_cancellation()
-        with pytest.raises(NeverMaterializedError) as info:
-            await mat
-        assert info.value.__cause__ is err
-
-    async def test_raising_factory_fails_cancels_upstream_and_chains_the_cause(
-        self, materializer: Materializer
-    ) -> None:
-        err = Boom("factory")
-
-        def factory() -> Any:
-            raise err
-
-        pub, mat, sub = run_flow(materializer, Flow.lazy_future_flow(factory))
+        err = Boom(where)
+        pub, mat, sub = run_flow(materializer, Flow.lazy_future_flow(failing_factory(err, where)))
         sub.request(1)
         await pub.expect_request()
         pub.send_next(1)
@@ -570,30 +548,12 @@ class TestLazyFutureSink:
         mat = Source.from_iterable([1, 2, 3]).run_with(Sink.lazy_future_sink(factory), materializer)
         assert await (await mat) == 6
 
-    async def test_failed_awaitable_fails_the_mat_and_cancels_upstream(
-        self, materializer: Materializer
+    @FAILING
+    async def test_failed_awaitable_or_raising_factory_fails_the_mat_and_cancels_upstream(
+        self, materializer: Materializer, where: str
     ) -> None:
-        err = Boom("awaitable")
-
-        async def factory() -> Any:
-            raise err
-
-        pub, mat = run_sink(materializer, Sink.lazy_future_sink(factory))
-        pub.send_next(1)
-        assert await pub.expect_cancellation() is err
-        with pytest.raises(Boom) as info:
-            await mat
-        assert info.value is err
-
-    async def test_raising_factory_fails_the_mat_and_cancels_upstream(
-        self, materializer: Materializer
-    ) -> None:
-        err = Boom("factory")
-
-        def factory() -> Any:
-            raise err
-
-        pub, mat = run_sink(materializer, Sink.lazy_future_sink(factory))
+        err = Boom(where)
+        pub, mat = run_sink(materializer, Sink.lazy_future_sink(failing_factory(err, where)))
         pub.send_next(1)
         assert await pub.expect_cancellation() is err
         with pytest.raises(Boom) as info:
