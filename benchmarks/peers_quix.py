@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
+import signal
 import tempfile
 import time
 from typing import TYPE_CHECKING, Any
@@ -173,40 +175,54 @@ class _Clock:
 
 def quix_keyed_count(size: int) -> Measurement:
     """Quix Streams: ``apply(count, stateful=True)`` on RocksDB with its changelog."""
-    from quixstreams import Application
-
-    from connectors.kafka.testkit import unique_group_id
-
     clock = _Clock(size)
-    # BENCH_QUIX_LOGLEVEL=DEBUG shows where Quix spends its start-up (the group join).
-    loglevel: Any = os.environ.get("BENCH_QUIX_LOGLEVEL", "WARNING")
     state_dir = tempfile.mkdtemp(prefix="bench-quix-")
     try:
         with _broker() as servers:
             topic_name = asyncio.run(_write(servers, size))
-            app = Application(
-                broker_address=servers,
-                consumer_group=unique_group_id("bench-quix"),
-                auto_offset_reset="earliest",
-                commit_interval=COMMIT_INTERVAL,
-                state_dir=state_dir,
-                loglevel=loglevel,
-            )
-            topic = app.topic(topic_name, key_deserializer="bytes", value_deserializer="bytes")
-            sdf = app.dataframe(topic)
-
-            def count(value: bytes, key: bytes, timestamp: int, headers: Any, state: State) -> int:
-                n: int = state.get("count", 0) + 1
-                state.set("count", n)
-                if clock.counted(key, n):
-                    app.stop()
-                return n
-
-            sdf = sdf.apply(count, stateful=True, metadata=True)
-            app.run()
+            _run_quix(servers, topic_name, clock, state_dir)
+            gc.collect()  # the application and its clients, closing their connections
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
     return clock.measurement()
+
+
+def _run_quix(servers: str, topic_name: str, clock: _Clock, state_dir: str) -> None:
+    from quixstreams import Application
+
+    from connectors.kafka.testkit import unique_group_id
+
+    # BENCH_QUIX_LOGLEVEL=DEBUG shows where Quix spends its start-up (the group join).
+    loglevel: Any = os.environ.get("BENCH_QUIX_LOGLEVEL", "WARNING")
+    app = Application(
+        broker_address=servers,
+        consumer_group=unique_group_id("bench-quix"),
+        auto_offset_reset="earliest",
+        commit_interval=COMMIT_INTERVAL,
+        state_dir=state_dir,
+        loglevel=loglevel,
+    )
+    topic = app.topic(topic_name, key_deserializer="bytes", value_deserializer="bytes")
+    sdf = app.dataframe(topic)
+
+    def count(value: bytes, key: bytes, timestamp: int, headers: Any, state: State) -> int:
+        n: int = state.get("count", 0) + 1
+        state.set("count", n)
+        if clock.counted(key, n):
+            app.stop()
+        return n
+
+    sdf = sdf.apply(count, stateful=True, metadata=True)
+    # Application.run() installs SIGINT/SIGTERM handlers and leaves them behind: Ctrl-C
+    # would then stop this finished application, and the handlers keep it (its producer's
+    # and admin client's connections) alive, so the broker's stop waited for them. The
+    # caller's handlers go back once it returns.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        app.run()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def _message_key(message: Any) -> bytes:
