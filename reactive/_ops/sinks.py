@@ -405,6 +405,11 @@ class _EndElementLogic(SinkLogic):
         if c.batch:
             c.demand_n = self.batch_size
 
+    def _keeps_last_only(self) -> bool:
+        """``Sink.last``/``last_option`` keep only the last element of each batch: a
+        fused chain upstream may push just that (see ``reactive._stage.batch``)."""
+        return not self.first
+
     def on_upstream_finish(self) -> None:
         if self.last is not _MISSING:
             self.succeed(self.last)

@@ -94,6 +94,26 @@ def _none_index(xs: list[Any]) -> int:
     return -1
 
 
+class _RangeTake:
+    """An iterable source's iterator while a take of a sub-range of its range is open
+    (``_IterableLogic._hand_over_up_to``): what is read of it meanwhile (the length hint:
+    ``reactive.observe`` derives the element count from it) is the range iterator's as if
+    the take's loop read that iterator itself, its first element, read ahead, counted as
+    taken from the start (as ``chain((first,), islice(it, n - 1))`` has it)."""
+
+    __slots__ = ("it", "sub", "last", "tail")
+
+    def __init__(self, it: Any, sub: Any, span: int, tail: int) -> None:
+        self.it = it  # the range's iterator (one past the take's first element)
+        self.sub = sub  # the take's iterator over ``span`` elements
+        self.last = span - 1
+        self.tail = tail  # the range's elements after the take's
+
+    def __length_hint__(self) -> int:
+        left: int = self.sub.__length_hint__()
+        return min(left, self.last) + self.tail
+
+
 class _IterableLogic(SourceLogic):
     #: Hands out what it has whoever asks how much (see ``_ops.simple.asks_in_batches``).
     _demand_blind = True
@@ -109,9 +129,26 @@ class _IterableLogic(SourceLogic):
         self.err: BaseException | None = None
         self._batch_out = (self.out,)
         self._cout: Any = None  # the outlet's connection, read at start
+        # A ``range`` (of a length that fits an index): handed over as sub-ranges, which a
+        # chain's loop iterates at the range iterator's own speed (no ``chain``/``islice``
+        # layers per element); while such a take is open ``self.it`` holds the range's
+        # iterator and the take's (a tuple, or a ``_RangeTake`` on a metered connection),
+        # and the range's iterator catches up when the take settles. None otherwise.
+        self._range: range | None = None
 
     def pre_start(self) -> None:
-        self._cout = self._conns[self.out]
+        c: Any = self._conns[self.out]  # (Any: a ``MeteredConnection`` when metered)
+        self._cout = c
+        r = self.iterable
+        # (Not when reactive.observe counts the takes with a wrapper that keeps reading
+        # the iterator it saw at the first take: a ``_RangeTake`` would be that one.)
+        if type(r) is range and not (c.metered and c.counted_take is not None):
+            try:
+                len(r)
+            except OverflowError:  # (longer than an index: the plain path)
+                pass
+            else:
+                self._range = r
         self.it = iter(self.iterable)
         self.nxt = next(self.it, _END)
         if self.nxt is _END:
@@ -135,7 +172,28 @@ class _IterableLogic(SourceLogic):
             return None
         first = self.nxt
         self.nxt = _END
-        return chain((first,), islice(self.it, n - 1)) if n > 1 else iter((first,))
+        if n <= 1:
+            return iter((first,))
+        r = self._range
+        if r is not None:
+            # The index of ``first`` in the range (read ahead: the iterator is one past it).
+            it = self.it
+            size = len(r)
+            i = size - it.__length_hint__() - 1
+            end = i + n if i + n < size else size
+            lazy = iter(r[i:end])
+            # While the take is open: what its settling needs, in a tuple; on a metered
+            # connection a ``_RangeTake``, which the metrics can read the count off.
+            self.it = (
+                _RangeTake(it, lazy, end - i, size - end) if self._cout.metered else (it, lazy, end)
+            )
+            return lazy
+        return chain((first,), islice(self.it, n - 1))
+
+    def _holds_no_none(self) -> bool:
+        """True when nothing this source hands over can be ``None`` (a range): a chain
+        taking from it then leaves out its check of what upstream hands over."""
+        return type(self.iterable) is range
 
     def _hand_over_one(self) -> Any:
         """One element for a downstream logic to take right now, or ``NOTHING`` when none
@@ -159,6 +217,22 @@ class _IterableLogic(SourceLogic):
 
     def _hand_over_settle(self, exc: BaseException | None) -> None:
         """After a lazy take: look ahead again (completion), or fail with the iterator."""
+        it = self.it
+        if type(it) is tuple:
+            # A sub-range (``_hand_over_up_to``): the range's iterator skips what the
+            # take's loop used (the elements after it stay unread, as they would in the
+            # source's iterator), then looks ahead (``_look_ahead``: a range cannot fail).
+            rit, lazy, end = it
+            self.it = rit
+            rit.__setstate__(end - lazy.__length_hint__())
+            if exc is None:
+                self.nxt = nxt = next(rit, _END)
+                if nxt is _END:
+                    self.complete(self.out)
+                return
+        elif type(it) is _RangeTake:
+            self.it = it.it
+            it.it.__setstate__(len(self._range) - it.tail - it.sub.__length_hint__())  # type: ignore[arg-type]
         if exc is not None:
             # The user's iterator failed on a demanded element: this source fails, not
             # the chain that asked.

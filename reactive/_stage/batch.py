@@ -12,13 +12,18 @@ round trip; the connection's state is the same before and after, only elements m
 
 - :class:`HandsOver` (upstream): ``_hand_over_up_to(n)`` gives up to ``n`` elements to the
   downstream logic right now (a list, or a lazy iterator; ``None``: nothing ready), and a
-  lazy one is settled with ``_hand_over_settle(exc)`` once the caller's loop ended; a
+  lazy one is settled with ``_hand_over_settle(exc)`` once the caller's loop ended (a
+  lazy take reads its elements only as the caller's loop asks for them: what it leaves
+  unread stays in the source, so a caller may ask for more than it will use); a
   downstream that takes one element at a time may call ``_hand_over_one()`` instead (the
   lazy take of one element and its settling in one call: the element, or
-  :data:`NOTHING`; found by :func:`take_one_hook`). A
+  :data:`NOTHING`; found by :func:`take_one_hook`); ``_holds_no_none()`` says that
+  nothing it hands over can be ``None`` (a range; :func:`holds_no_none`). A
   fan-out junction offers ``_hand_over_i(i, n)`` per output instead (found per connection
   by :func:`hand_over_hook_of`), never lazy, and may offer ``_hand_over_one_i(i)``, the
   same for one element (the element or :data:`NOTHING`; :func:`hand_over_one_hook_of`).
+- A downstream that keeps only the last element of each batch (``Sink.last``) says so
+  with ``_keeps_last_only()`` (:func:`keeps_last_only`).
 - :class:`AcceptsBatches` (downstream, an async boundary's input): ``_give(batch)`` takes a
   batch the upstream chain produced.
 - A lender (an async boundary's output): ``_lend()`` returns its buffer for the chain to
@@ -56,6 +61,8 @@ __all__ = [
     "hand_over_hook",
     "hand_over_hook_of",
     "hand_over_one_hook_of",
+    "holds_no_none",
+    "keeps_last_only",
     "lend_hook",
     "note_unsent",
     "note_unsent_derived",
@@ -154,6 +161,23 @@ def settle_hook(logic: Any, conn: Any = None) -> Callable[[BaseException | None]
         return counted
     hook: Callable[[BaseException | None], None] | None = getattr(logic, "_hand_over_settle", None)
     return hook
+
+
+def holds_no_none(logic: Any) -> bool:
+    """True when ``logic`` (the out side of a batch connection) says nothing it hands over
+    can be ``None`` (``_holds_no_none()``: an iterable source of a range): a caller may
+    then leave out its check of each element handed over (RS rule 2.13)."""
+    says = getattr(logic, "_holds_no_none", None)
+    return says is not None and says() is True
+
+
+def keeps_last_only(logic: Any) -> bool:
+    """True when ``logic`` (the in side of a batch connection) says it keeps only the last
+    element of what it is pushed (``_keeps_last_only()``: ``Sink.last``): an upstream may
+    then push, for a batch of its outputs, a batch of just the last of them (on a
+    connection where no metrics count the elements: see ``reactive._impl.fused``)."""
+    says = getattr(logic, "_keeps_last_only", None)
+    return says is not None and says() is True
 
 
 def take_one_hook(logic: Any, conn: Any = None) -> Callable[[], Any] | None:
