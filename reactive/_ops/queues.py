@@ -143,9 +143,18 @@ class SourceQueue:
             raise t
         if self._completing:
             return QueueOfferResult.dropped
-        op = _Offer(elem)
         # Decided now, in this task's turn: in (enqueued), out (dropped), or waits.
-        result = self._logic.accept(op)
+        logic = self._logic
+        buf = logic.buf
+        if not logic.pending and not logic.reserved and len(buf) < logic.size + logic.demand:
+            # Room, nobody waiting first: ``accept``'s first case, spelled out (the path
+            # of every offer into a stream that keeps up).
+            buf.append(elem)
+            if logic.demand:
+                logic.kick()
+            return QueueOfferResult.enqueued
+        op = _Offer(elem)
+        result = logic.accept(op)
         if result is not None:
             return result
         fut: asyncio.Future[Any] = self._logic.materializer.loop.create_future()
@@ -194,7 +203,7 @@ class SourceQueue:
         if logic.pending:
             logic._grant()  # an offer made meanwhile waited behind this one
         if logic.demand:
-            self._kick_cb.invoke(None)
+            logic.kick()
         return QueueOfferResult.enqueued
 
     def _release(self, op: _Offer) -> None:
@@ -326,6 +335,7 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
         self.demand = False  # downstream pulled and nothing was pushed yet
         self.completing = False
         self.queue: SourceQueue = None  # type: ignore[assignment]
+        self._on_kick = self.on_kick  # bound once: ``kick`` hands it to the island
 
     # -- from SourceQueue.offer (the offering task's turn) ------------------------------------
     def accept(self, op: _Offer) -> QueueOfferResult | None:
@@ -335,7 +345,7 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
         if not pending and not self.reserved and len(buf) < self.size + self.demand:
             buf.append(op.elem)
             if self.demand:
-                self.queue._kick_cb.invoke(None)  # inline when the island is idle
+                self.kick()
             return QueueOfferResult.enqueued
         # Full (or offers waiting before this one: they go first).
         s = self.strategy
@@ -382,13 +392,26 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
             "offering again"
         )
 
+    def kick(self) -> None:
+        """An element was accepted while downstream waits: push it from inside the stage
+        (``on_kick``), at once on the caller's stack when the island is parked with
+        nothing of its own waiting (``Island.signal``'s direct run), else soon."""
+        island = self._island
+        if island is not None and not self._stopped:
+            # ``AsyncCallback.invoke`` of ``on_kick``, without its frame.
+            island.signal(self, self._on_kick, None)
+        else:
+            self.queue._kick_cb.invoke(None)
+
     # -- callbacks ----------------------------------------------------------------------------
     def on_kick(self, _: Any) -> None:
         # Elements were accepted while downstream waited: the first one goes down.
-        if self.demand and self.buf:
+        buf = self.buf
+        if self.demand and buf:
             self.demand = False
-            self.push(self.out, self.buf.popleft())
-            self._maybe_complete()
+            self.push(self.out, buf.popleft())
+            if self.completing:
+                self._maybe_complete()
 
     def on_control(self, cmd: tuple[str, Any]) -> None:
         kind, arg = cmd
@@ -430,8 +453,10 @@ class _QueueSourceLogic(GraphStageLogic, OutHandler):
             self.push(self.out, buf.popleft())
         else:
             self.demand = True
-        self._grant()
-        self._maybe_complete()
+        if self.pending:
+            self._grant()
+        if self.completing:
+            self._maybe_complete()
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         self.queue._closed(_CLOSED if _is_normal(cause) else cause)
