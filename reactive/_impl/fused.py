@@ -602,11 +602,35 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             cin.demand_n = cout.demand_n if cout.batch else 1
 
     def on_push(self) -> None:
-        x = self.grab(self.in_)
+        c = self._cin
+        if c.state == 8:  # AVAIL and nothing else: ``grab``'s common case spelled out
+            x = c.elem
+            c.elem = None
+            c.state = 0
+        else:
+            x = self.grab(self.in_)
         out: list[Any] = _Batch()
-        exc = self._run(iter(x) if type(x) is _Batch else iter((x,)), out, 0)
+        it = iter(x) if type(x) is _Batch else iter((x,))
+        r = self.runners.get(0) or self._runner(0)
+        # ``_run(it, out, 0)`` spelled out: the generated run; ``_drive`` only for a
+        # failure it raised or a None it met.
+        try:
+            res = r[0](it, out, self.st)
+        except Exception as e:
+            exc = self._drive(r[0], r[1], it, out, 0, 0, e)
+        else:
+            exc = self._drive(r[0], r[1], it, out, 0, 0, res=res) if res else None
         if exc is not None:
             self._emit_out(out, exc)
+        elif self._take_up is None and self._give_down is None:
+            # ``_serve(out)`` with no shortcut of a neighbour: its only pass, spelled out.
+            if not out:
+                if not c.state & IN_CLOSED:
+                    self._request()
+            elif len(out) == 1:
+                self.push(self.out, out[0])
+            else:
+                self._emit_out(out, None)
         else:
             self._serve(out)
 
