@@ -11,8 +11,11 @@ Direct hops (fast path): the hand-over (``_BoundaryIn.flush``) and the re-reques
 (``_BoundaryOut._demand_peer``) are the hot signals, once per batch each. When the other
 island is parked with nothing queued and none of its handlers on the stack, they run its
 handler themselves: ``Island.signal``'s direct run nested in another island's run,
-spelled out (the same conditions, the same bookkeeping after it), and the re-request
-also spells out ``_BoundaryIn.on_demand`` for what it then knows. Otherwise they signal.
+spelled out (the same conditions, the same bookkeeping after it: ``_after_nested_run``
+inline), the hand-over spells out ``_BoundaryOut.on_elements`` for a fused chain waiting
+downstream, and the re-request spells out ``_BoundaryIn.on_demand`` for what it then
+knows. Otherwise they signal (a re-request to a producer island on the stack goes
+straight to its mailbox, as ``signal`` would put it there).
 
 In flight between the two islands: at most ``input_buffer`` elements, ever.
 Failure overtakes buffered elements (the buffer is dropped), as in Akka.
@@ -157,19 +160,45 @@ class _BoundaryIn(GraphStageLogic, InHandler):
                 # island's run, spelled out (once per batch): the peer island is parked
                 # with nothing queued and none of its handlers on the stack, so the
                 # batch is what its loop would run next.
-                peer = self.peer
+                peer: Any = self.peer
                 sched.inline_depth += 1
                 pi.running = True
                 try:
-                    if not peer._stopped:  # type: ignore[union-attr]
-                        try:
-                            peer.on_elements(batch)  # type: ignore[union-attr]
-                        except Exception as exc:
-                            peer._handle_error(exc)  # type: ignore[union-attr]
+                    if not peer._stopped:
+                        c = peer._cout
+                        resume = peer._resume
+                        if c.state == DEMAND and resume is not None:
+                            # ``peer.on_elements(batch)`` spelled out for a fused chain
+                            # waiting on the peer (its island's queue is empty and no
+                            # diagnosis runs: checked above): it reads the buffer.
+                            peer.buffer.extend(batch)
+                            c.state = 0
+                            if c.metered:  # the chain's (pending) pull answered
+                                c.phase = 0
+                                now = c.now
+                                c.pend += now()
+                            try:
+                                resume()
+                            except Exception as exc:
+                                c.in_logic._handle_error(exc)
+                        else:
+                            try:
+                                peer.on_elements(batch)
+                            except Exception as exc:
+                                peer._handle_error(exc)
                 finally:
                     pi.running = False
                     sched.inline_depth -= 1
-                pi._after_nested_run()
+                # ``pi._after_nested_run()`` spelled out (once per batch).
+                if pi.queue or pi.mailbox:
+                    pi._execute_inline()
+                    return
+                hooks = pi.flush_hooks
+                if hooks:
+                    sched.deferred.extend(hooks)
+                    pi.flush_hooks = []
+                if pi.finished:
+                    pi._wake()
                 return
             self._signal_peer(self.peer, self._peer_elements, batch)
 
@@ -410,7 +439,22 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             finally:
                 pi.running = False
                 sched.inline_depth -= 1
-            pi._after_nested_run()
+            # ``pi._after_nested_run()`` spelled out (once per batch).
+            if pi.queue or pi.mailbox:
+                pi._execute_inline()
+                return
+            hooks = pi.flush_hooks
+            if hooks:
+                sched.deferred.extend(hooks)
+                pi.flush_hooks = []
+            if pi.finished:
+                pi._wake()
+            return
+        if pi.running:
+            # ``Island.signal`` spelled out for a peer island on the stack (the producer
+            # whose run handed the batch over): the request waits in its mailbox.
+            if not pi.finished:
+                pi.mailbox.append((self.peer, self._peer_demand, n))
             return
         self._signal_peer(self.peer, self._peer_demand, n)
 
