@@ -624,22 +624,29 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         ``_starts`` finds them (same float arithmetic, latest start first) and updated in
         place; if ``aggregate`` raises in one of them, those already updated get their
         previous accumulators back (``_undo_hopping``) before supervision decides, so the
-        element leaves no trace."""
+        element leaves no trace.
+
+        When ``ts + grace > stream time`` every window of ``ts`` is open (its end is past
+        ``ts``, so ``end + grace`` is too: float addition is monotonic), and the loop skips
+        the per-window closed check. ``close_at`` is the first bucket's closing threshold
+        (``bstarts[0] + size + grace``), kept as the heap of starts changes."""
         key_fn, ts_fn, size, grace = self.key_fn, self.ts_fn, self.size, self.grace
         default, agg, zero, pending = self.default, self.agg, self.zero, self.pending
         buckets, bstarts, key_seq, step = self.buckets, self.bstarts, self.key_seq, self.step
-        push = heapq.heappush
+        push, none, hashable = heapq.heappush, _NONE, _HASHABLE
         st, max_ts = self.st, self.max_ts
+        close_at = bstarts[0] + size + grace if bstarts else _INF
         for elem in elems:
             olds: list[Any] = []  # the updated windows' previous accumulators, in order
             try:
                 k = None
                 if key_fn is not None:
                     k = key_fn(elem)
-                    if k.__class__ not in _HASHABLE:
+                    if k.__class__ not in hashable:
                         self._check_key(k, elem)
                 ts = ts_fn(elem)  # type: ignore[misc]
-                if (ts.__class__ is not int and ts.__class__ is not float) or ts - ts != 0:
+                c = ts.__class__
+                if (c is not float and c is not int) or ts - ts != 0:
                     self._check_ts(ts, elem)
                 new_st = ts if ts > st else st
                 n = ts // step
@@ -656,14 +663,34 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                             if b is None:
                                 buckets[s] = {k: [elem]}
                                 push(bstarts, s)
-                                olds.append(_NONE)
+                                close_at = bstarts[0] + size + grace
+                                olds.append(none)
                             else:
-                                old = b.get(k, _NONE)
-                                if old is _NONE:
+                                old = b.get(k, none)
+                                if old is none:
                                     b[k] = [elem]
                                 else:
                                     old.append(elem)
                                 olds.append(old)
+                        n -= 1
+                        s = n * step
+                        e = s + size
+                elif ts + grace > new_st:  # every window of ts is open
+                    while e > ts:
+                        try:
+                            b = buckets[s]  # (cheaper than .get; a new bucket is rare)
+                        except KeyError:
+                            b = None  # (user code runs outside the handler: no chaining)
+                        if b is None:
+                            acc = agg(zero(), elem)  # type: ignore[misc]
+                            buckets[s] = {k: acc}
+                            push(bstarts, s)
+                            close_at = bstarts[0] + size + grace
+                            olds.append(none)
+                        else:
+                            old = b.get(k, none)
+                            b[k] = agg(zero() if old is none else old, elem)  # type: ignore[misc]
+                            olds.append(old)
                         n -= 1
                         s = n * step
                         e = s + size
@@ -675,10 +702,11 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                                 acc = agg(zero(), elem)  # type: ignore[misc]
                                 buckets[s] = {k: acc}
                                 push(bstarts, s)
-                                olds.append(_NONE)
+                                close_at = bstarts[0] + size + grace
+                                olds.append(none)
                             else:
-                                old = b.get(k, _NONE)
-                                b[k] = agg(zero() if old is _NONE else old, elem)  # type: ignore[misc]
+                                old = b.get(k, none)
+                                b[k] = agg(zero() if old is none else old, elem)  # type: ignore[misc]
                                 olds.append(old)
                         n -= 1
                         s = n * step
@@ -691,6 +719,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 if self._stopping:
                     return True
                 buckets, bstarts = self.buckets, self.bstarts  # a restart replaced them
+                close_at = bstarts[0] + size + grace if bstarts else _INF
                 continue
             # -- commit: nothing below runs user code
             st = new_st
@@ -704,9 +733,10 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 continue
             if k not in key_seq:
                 key_seq[k] = len(key_seq)
-            if bstarts[0] + size + grace <= st:
+            if close_at <= st:
                 self.st, self.max_ts = st, max_ts
                 self._close_buckets(st)
+                close_at = bstarts[0] + size + grace if bstarts else _INF
                 if pending:
                     return True
         self.st, self.max_ts = st, max_ts
