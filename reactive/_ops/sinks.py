@@ -263,6 +263,38 @@ class _FoldSinkLogic(SinkLogic):
         else:
             self.request()  # the checked pull
 
+    def _take_one(self, x: Any) -> bool:
+        """A fan-in junction's direct hand-down of one element ``x`` (fast path, see
+        ``Merge``'s ``_accept_one_i``): what the push (``DEMAND`` -> ``AVAIL``) and then
+        ``on_push`` do with it (grabbed, folded, pulled again), without storing it on the
+        connection, and the pull taken synchronously: True when the connection is back at
+        ``DEMAND`` (demand ``batch_size``) with no event queued, which is the pull's
+        delivery the junction then answers (its ``on_pull``, as when it pops the pull
+        from the queue). False when ``f`` touched the stream (a close: the checked pull
+        is queued, as ``on_push`` does) or the island's mailbox holds something (the
+        pull queued, the junction finds it there). Called only on an unmetered
+        connection at ``DEMAND`` with the island's queue empty; a raise (``f`` under
+        stop) leaves the connection idle, as ``on_push`` does."""
+        c = self._cin
+        c.state = 0  # pushed and grabbed
+        f = self.f  # (a call through an attribute: no method lookup)
+        try:
+            self.acc = f(self.acc, x)
+        except Exception as exc:
+            self._supervise(exc, self.acc)
+        if c.state:  # (``f`` may have touched the stream: a close)
+            self.request()  # the checked pull
+            return False
+        if c.batch:
+            c.demand_n = self.batch_size
+        island: Any = self._island
+        if island.mailbox:  # the pull queued (see ``_hand_down``)
+            c.state = 1  # PULL_REQ
+            c.q.append(c)
+            return False
+        c.state = 2  # DEMAND: PULL_REQ, delivered
+        return True
+
     def _supervise(self, exc: Exception, acc: Any) -> Any:
         """The decider's answer to ``f`` raising: re-raise it (stop), the zero (restart,
         also stored), or ``acc`` unchanged (resume)."""

@@ -138,6 +138,16 @@ class _MergeBatchLogic(_BatchFanInLogic):
         # offering its result, see ``_stage/batch.py``), found before the first pulls.
         self._takers = [pull_hook(c) for c in (self._conns[p] for p in self.ins)]
         super().pre_start()
+        # A sink taking what ``_accept_one_i`` hands down directly (``Sink.fold``'s
+        # ``_take_one``: the push, its ``on_push`` and the pull it answers with, in one
+        # call), on an unmetered connection in the same island (its own handler).
+        cout = self._cout
+        down = cout.in_logic
+        self._sink_one: Any = (
+            getattr(down, "_take_one", None)
+            if not cout.metered and cout.in_handler is down
+            else None
+        )
 
     def _pull_in(self, i: int) -> None:
         """``_BatchFanInLogic._pull_in``; an idle input whose upstream takes the pull
@@ -243,12 +253,35 @@ class _MergeBatchLogic(_BatchFanInLogic):
             return
         # ``_hand_down(x, cout, q, island)`` unmetered, spelled out (one call less per
         # element of the worker pool).
-        cout.elem = x
-        cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
-        try:
-            cout.in_handler.on_push()
-        except Exception as exc:
-            cout.in_logic._handle_error(exc)
+        take = self._sink_one
+        if take is not None:
+            # A ``Sink.fold`` downstream: the push, its ``on_push`` and its pull in one
+            # call (``_take_one``); True: the pull delivered, no event queued.
+            try:
+                taken = take(x)
+            except Exception as exc:
+                cout.in_logic._handle_error(exc)
+                taken = False
+            if taken:
+                if self.ready or self.running == 0:
+                    try:
+                        self.on_pull()
+                    except Exception as exc:
+                        self._handle_error(exc)
+                elif cout.batch:
+                    # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
+                    d = cout.demand_n
+                    self.want = d if d > 1 else 1
+                else:
+                    self.want = 1
+                return
+        else:
+            cout.elem = x
+            cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
+            try:
+                cout.in_handler.on_push()
+            except Exception as exc:
+                cout.in_logic._handle_error(exc)
         if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
             q.pop()
             cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
