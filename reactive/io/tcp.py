@@ -431,7 +431,8 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
         ok, value = task.result()
         if ok:
             _pause_reading(self.stream)
-            self._active()
+            if self.stage.idle_timeout is not None:  # (a clock read per message otherwise)
+                self._active()
             if self.discarding:
                 self._read()
             else:
@@ -470,7 +471,8 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
     # one socket write each. Beyond that, the stage backpressures.
     def on_push(self) -> None:
         data = require_bytes(self.OP, self.grab(self.in_), 0)
-        self._active()
+        if self.stage.idle_timeout is not None:  # (a clock read per message otherwise)
+            self._active()
         if self.write_task is None:
             self._send(data)
         else:
@@ -499,7 +501,8 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
         if not ok:
             self.fail_stage(self._error("writing", value))
             return
-        self._active()
+        if self.stage.idle_timeout is not None:  # (a clock read per message otherwise)
+            self._active()
         if self.pending:
             data = b"".join(self.pending)
             self.pending.clear()
