@@ -11,8 +11,8 @@ Direct hops (fast path): the hand-over (``_BoundaryIn.flush``) and the re-reques
 (``_BoundaryOut._demand_peer``) are the hot signals, once per batch each. When the other
 island is parked with nothing queued and none of its handlers on the stack, they run its
 handler themselves: ``Island.signal``'s direct run nested in another island's run,
-spelled out (the same conditions, the same bookkeeping after it: ``_after_nested_run``
-inline), the hand-over spells out ``_BoundaryOut.on_elements`` for a fused chain waiting
+spelled out (the same conditions, the same bookkeeping after it: ``_after_nested_run``),
+the hand-over spells out ``_BoundaryOut.on_elements`` for a fused chain waiting
 downstream, and the re-request spells out ``_BoundaryIn.on_demand`` for what it then
 knows. Otherwise they signal (a re-request to a producer island on the stack goes
 straight to its mailbox, as ``signal`` would put it there).
@@ -189,16 +189,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
                 finally:
                     pi.running = False
                     sched.inline_depth -= 1
-                # ``pi._after_nested_run()`` spelled out (once per batch).
-                if pi.queue or pi.mailbox:
-                    pi._execute_inline()
-                    return
-                hooks = pi.flush_hooks
-                if hooks:
-                    sched.deferred.extend(hooks)
-                    pi.flush_hooks = []
-                if pi.finished:
-                    pi._wake()
+                pi._after_nested_run()
                 return
             self._signal_peer(self.peer, self._peer_elements, batch)
 
@@ -439,16 +430,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             finally:
                 pi.running = False
                 sched.inline_depth -= 1
-            # ``pi._after_nested_run()`` spelled out (once per batch).
-            if pi.queue or pi.mailbox:
-                pi._execute_inline()
-                return
-            hooks = pi.flush_hooks
-            if hooks:
-                sched.deferred.extend(hooks)
-                pi.flush_hooks = []
-            if pi.finished:
-                pi._wake()
+            pi._after_nested_run()
             return
         if pi.running:
             # ``Island.signal`` spelled out for a peer island on the stack (the producer

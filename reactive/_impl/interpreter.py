@@ -35,8 +35,8 @@ Mailbox and inline execution
     task's result, a timer), the signal is that run: timed, its budget counting the
     handler, and the loop (``_run``) entered only for what the handler left behind.
     An async boundary spells the nested case out for its two hot signals (the batch
-    handed over, the demand re-requested: ``reactive._impl.boundary``) and ends it as
-    ``_after_nested_run`` does (spelled out there too); a ``map_async(1)`` worker spells out the
+    handed over, the demand re-requested: ``reactive._impl.boundary``) and ends it with
+    ``_after_nested_run``; a ``map_async(1)`` worker spells out the
     outermost case for its results (``reactive._ops.async_``: one call layer less per
     element of a worker pool), watch included.
 

@@ -248,54 +248,31 @@ class _MergeBatchLogic(_BatchFanInLogic):
         if c.metered:  # that pull, counted here (reactive.observe): pending again at once
             c.pulls += 1
         c.demand_n = self.want
-        if cout.metered:
+        take = self._sink_one
+        if take is None or cout.metered:
             self._hand_down(x, cout, q, island)
             return
-        # ``_hand_down(x, cout, q, island)`` unmetered, spelled out (one call less per
-        # element of the worker pool).
-        take = self._sink_one
-        if take is not None:
-            # A ``Sink.fold`` downstream: the push, its ``on_push`` and its pull in one
-            # call (``_take_one``); True: the pull delivered, no event queued.
+        # A ``Sink.fold`` downstream (unmetered): the push, its ``on_push`` and its pull
+        # in one call (``_take_one``, one call where ``_hand_down`` makes three, per
+        # element of the worker pool); True: the pull delivered, no event queued.
+        try:
+            taken = take(x)
+        except Exception as exc:
+            cout.in_logic._handle_error(exc)
+            taken = False
+        if not taken:
+            self._answer_pull(cout, q, island)
+        elif self.ready or self.running == 0:
             try:
-                taken = take(x)
+                self.on_pull()
             except Exception as exc:
-                cout.in_logic._handle_error(exc)
-                taken = False
-            if taken:
-                if self.ready or self.running == 0:
-                    try:
-                        self.on_pull()
-                    except Exception as exc:
-                        self._handle_error(exc)
-                elif cout.batch:
-                    # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
-                    d = cout.demand_n
-                    self.want = d if d > 1 else 1
-                else:
-                    self.want = 1
-                return
+                self._handle_error(exc)
+        elif cout.batch:
+            # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
+            d = cout.demand_n
+            self.want = d if d > 1 else 1
         else:
-            cout.elem = x
-            cout.state = AVAIL  # DEMAND -> PUSH_REQ -> AVAIL, delivered
-            try:
-                cout.in_handler.on_push()
-            except Exception as exc:
-                cout.in_logic._handle_error(exc)
-        if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
-            q.pop()
-            cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
-            if self.ready or self.running == 0:
-                try:
-                    self.on_pull()
-                except Exception as exc:
-                    self._handle_error(exc)
-            elif cout.batch:
-                # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
-                d = cout.demand_n
-                self.want = d if d > 1 else 1
-            else:
-                self.want = 1
+            self.want = 1
 
     def _hand_down(self, x: Any, cout: Any, q: Any, island: Any) -> None:
         """The end of ``_accept_i``'s and ``_accept_one_i``'s direct case (the input
@@ -317,6 +294,11 @@ class _MergeBatchLogic(_BatchFanInLogic):
             cout.in_handler.on_push()
         except Exception as exc:
             cout.in_logic._handle_error(exc)
+        self._answer_pull(cout, q, island)
+
+    def _answer_pull(self, cout: Any, q: Any, island: Any) -> None:
+        """After a push handed down directly: the pull the in side answered with, run now
+        (our ``on_pull``) if it is the only event it queued."""
         if len(q) == 1 and q[0] is cout and cout.state == PULL_REQ and not island.mailbox:
             q.pop()
             cout.state = DEMAND  # PULL_REQ -> DEMAND, delivered
