@@ -24,8 +24,11 @@ __all__ = ["Producer"]
 # -- the factories -----------------------------------------------------------------------
 
 
-def _with_pass_through(envelope: Any, context: Any) -> Any:
-    """``envelope`` with ``context`` as its pass-through (``Producer.flow_with_context``)."""
+def _with_pass_through(
+    envelope: Any, context: Any, name: str = "Producer.flow_with_context"
+) -> Any:
+    """``envelope`` with ``context`` as its pass-through (``Producer.flow_with_context``,
+    the transactional with-context stages: ``name`` in the error)."""
     if isinstance(envelope, Message):
         return Message(envelope.record, context)
     if isinstance(envelope, MultiMessage):
@@ -35,7 +38,7 @@ def _with_pass_through(envelope: Any, context: Any) -> Any:
     if isinstance(envelope, ProducerRecord):
         return Message(envelope, context)
     raise TypeError(
-        "[Producer.flow_with_context] expects ProducerMessage envelopes (single, multi, "
+        f"[{name}] expects ProducerMessage envelopes (single, multi, "
         f"pass_through) or ProducerRecords, got {type(envelope).__name__}"
     )
 

@@ -98,6 +98,7 @@ from ..settings import ConsumerSettings, ProducerSettings
 from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
 from .consumers import Consumer
 from .producer import _close_quietly
+from .producers import _with_pass_through
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -424,18 +425,7 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
                 "Transactional.source_with_offset_context, got "
                 f"{type(context).__name__}"
             )
-        if isinstance(envelope, Message):
-            return Message(envelope.record, context)
-        if isinstance(envelope, MultiMessage):
-            return MultiMessage(envelope.records, context)
-        if isinstance(envelope, PassThroughMessage):
-            return PassThroughMessage(context)
-        if isinstance(envelope, ProducerRecord):
-            return Message(envelope, context)
-        raise TypeError(
-            f"[{self.name}] expects ProducerMessage envelopes (single, multi, "
-            f"pass_through) or ProducerRecords, got {type(envelope).__name__}"
-        )
+        return _with_pass_through(envelope, context, self.name)
 
     def _unpack(self, envelope: Any) -> tuple[tuple[ProducerRecord[Any, Any], ...], Any]:
         if isinstance(envelope, Message):
