@@ -35,7 +35,6 @@ __all__ = [
     "DelayWith",
     "EmitEarlyDelay",
     "delay_stage",
-    "delay_with_stage",
 ]
 
 T = TypeVar("T")
@@ -105,15 +104,6 @@ def delay_stage(
     if s is None:
         return EmitEarlyDelay(seconds, buffer_size)
     return Delay(seconds, s, buffer_size)
-
-
-def delay_with_stage(
-    strategy_supplier: Callable[[], Any],
-    overflow_strategy: OverflowStrategy | DelayOverflowStrategy,
-    buffer_size: int | None = None,
-) -> DelayWith:
-    """The stage of ``delay_with(strategy_supplier, overflow_strategy, buffer_size)``."""
-    return DelayWith(strategy_supplier, overflow_strategy, buffer_size)
 
 
 class DelayStrategy(Generic[T]):

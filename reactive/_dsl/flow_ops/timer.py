@@ -146,10 +146,10 @@ class TimeOps(OpsBase[Out, Mat]):
             opt_int_at_least(buffer_size, 1),
         )
         from ..._ops.buffers import OverflowStrategy
-        from ..._ops.delays import delay_with_stage
+        from ..._ops.delays import DelayWith
 
         s = OverflowStrategy.backpressure if overflow_strategy is None else overflow_strategy
-        return self._via_stage(delay_with_stage(strategy_supplier, s, buffer_size))
+        return self._via_stage(DelayWith(strategy_supplier, s, buffer_size))
 
     def initial_delay(self, seconds: float) -> Repr[Out, Mat]:
         """Let nothing through before ``seconds`` after materialization.
