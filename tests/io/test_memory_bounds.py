@@ -65,3 +65,58 @@ def test_gzip_gunzip_file_copy_in_bounded_memory(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["same"] and report["size"] == mib << 20
     assert report["growth_kib"] < 50 * 1024, report  # under 50 MB, as the issue asks
+
+
+# The file copy above compresses ~75:1, so a stage that kept its gzip output (about 7 MB
+# of 512 MiB) would stay under the bound. Incompressible input makes the output as large
+# as the input: 128 MiB of seeded random bytes, gzip then gunzip in one stream (no files),
+# must keep the peak RSS growth under the same bound, so neither side may hold what it
+# produced or was handed.
+INCOMPRESSIBLE = r"""
+import asyncio, hashlib, json, random, resource, sys
+from reactive import Sink, Source
+from reactive.io import Compression
+
+mib = int(sys.argv[1])
+
+def chunks(digest):
+    rng = random.Random(7)
+    for _ in range(mib * 16):
+        chunk = rng.randbytes(65536)
+        digest.update(chunk)
+        yield chunk
+
+def rss_kib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+async def main():
+    digest, copy = hashlib.sha256(), hashlib.sha256()
+    before = rss_kib()
+    size = await (
+        Source.from_iterable(chunks(digest))
+        .via(Compression.gzip(1))
+        .via(Compression.gunzip())
+        .map(lambda b: (copy.update(b), len(b))[1])
+        .run_with(Sink.fold(0, lambda a, n: a + n))
+    )
+    print(json.dumps({"same": copy.digest() == digest.digest(),
+                      "growth_kib": rss_kib() - before, "size": size}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_gzip_gunzip_incompressible_stream_in_bounded_memory() -> None:
+    mib = 128  # more than twice the bound: a kept output (about the input's size) shows
+    done = subprocess.run(
+        [sys.executable, "-c", INCOMPRESSIBLE, str(mib)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=55,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["same"] and report["size"] == mib << 20
+    assert report["growth_kib"] < 50 * 1024, report  # under 50 MB, as the issue asks
