@@ -17,7 +17,7 @@ Map of the package:
 - ``reactive._impl``: interpreter, islands, boundaries, materializer, clock seam.
 """
 
-from ._attributes import Attributes
+from ._attributes import Attributes, NestedMaterializationCancellationPolicy
 from ._dsl.bidi import BidiFlow
 from ._dsl.blueprints import Flow, RunnableGraph, Sink, Source
 from ._dsl.graph_dsl import GraphDSL
@@ -120,6 +120,7 @@ __all__ = [
     "Merge",
     "MergeHub",
     "NeverMaterializedError",
+    "NestedMaterializationCancellationPolicy",
     "NoSuchElementError",
     "NoneElementError",
     "NotUsed",

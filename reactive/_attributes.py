@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -9,9 +10,50 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Attributes"]
+__all__ = [
+    "Attributes",
+    "NestedMaterializationCancellationPolicy",
+    "nested_materialization_cancellation_policy_of",
+]
 
 T = TypeVar("T")
+
+
+class NestedMaterializationCancellationPolicy(enum.Enum):
+    """What an operator that materializes a nested flow later (``future_flow``,
+    ``lazy_flow``, ``lazy_future_flow``, ``flat_map_prefix``) does when downstream cancels
+    before that flow exists (Akka's ``Attributes.NestedMaterializationCancellationPolicy``).
+
+    Set it with ``Attributes.nested_materialization_cancellation_policy(policy)``; the
+    default is ``eager_cancellation``.
+    """
+
+    eager_cancellation = "eager_cancellation"
+    """The default (Akka's ``EagerCancellation``): cancel upstream at once with the
+    downstream cause; the nested flow is never built (the factory is not called, or the
+    awaitable's Flow is not materialized) and the materialized future fails with
+    ``NeverMaterializedError`` whose ``__cause__`` is the cancellation cause."""
+    propagate_to_nested = "propagate_to_nested"
+    """Akka's ``PropagateToNested``: hold the cancellation until the nested flow can be
+    built (the first element or the prefix arrives, the awaitable completes; upstream is
+    still pulled for it), materialize it (the future gets its materialized value), then
+    cancel its output with the held cause, so the nested flow's own cancellation logic
+    runs. Upstream is cancelled when the nested flow cancels its input. If the flow is
+    never built (``lazy_flow`` / ``lazy_future_flow``: upstream ends before the first
+    element; ``flat_map_prefix``: upstream fails before the prefix is complete; the
+    factory, ``f`` or the awaitable fails) the future fails with
+    ``NeverMaterializedError``, as under ``eager_cancellation``."""
+
+    @property
+    def propagate_to_nested_materialization(self) -> bool:
+        """True for ``propagate_to_nested`` (Akka's ``propagateToNestedMaterialization``)."""
+        return self is NestedMaterializationCancellationPolicy.propagate_to_nested
+
+    def __repr__(self) -> str:
+        return f"NestedMaterializationCancellationPolicy.{self.value}"
+
+
+_NMCP = NestedMaterializationCancellationPolicy
 
 
 class Attributes:
@@ -99,6 +141,28 @@ class Attributes:
         return Attributes({"subscription_timeout": (t, mode)})
 
     @staticmethod
+    def nested_materialization_cancellation_policy(
+        policy: NestedMaterializationCancellationPolicy | bool,
+    ) -> Attributes:
+        """What ``future_flow``, ``lazy_flow``, ``lazy_future_flow`` and
+        ``flat_map_prefix`` do when downstream cancels before their nested flow is
+        materialized (Akka's ``Attributes.NestedMaterializationCancellationPolicy``; see
+        ``NestedMaterializationCancellationPolicy``). ``policy`` is a member of that enum,
+        or a bool: ``True`` for ``propagate_to_nested``, ``False`` for
+        ``eager_cancellation`` (the default; Akka's ``propagateToNestedMaterialization``
+        flag).
+        """
+        if isinstance(policy, bool):
+            policy = _NMCP.propagate_to_nested if policy else _NMCP.eager_cancellation
+        elif not isinstance(policy, _NMCP):
+            raise TypeError(
+                "Attributes.nested_materialization_cancellation_policy(policy): policy must "
+                "be a NestedMaterializationCancellationPolicy or a bool, got "
+                f"{type(policy).__name__} {policy!r}"
+            )
+        return Attributes({"nested_materialization_cancellation_policy": policy})
+
+    @staticmethod
     def none() -> Attributes:
         """The empty attribute bag."""
         return _EMPTY
@@ -142,3 +206,12 @@ class Attributes:
 
 
 _EMPTY = Attributes()
+
+
+def nested_materialization_cancellation_policy_of(
+    attributes: Attributes,
+) -> NestedMaterializationCancellationPolicy:
+    """The ``NestedMaterializationCancellationPolicy`` in force in ``attributes``
+    (``eager_cancellation``, Akka's default, when none is set)."""
+    policy = attributes.get("nested_materialization_cancellation_policy")
+    return policy if isinstance(policy, _NMCP) else _NMCP.eager_cancellation

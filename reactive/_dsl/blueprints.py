@@ -877,7 +877,10 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         stream fails with that exception, upstream is cancelled, and the future fails
         with ``NeverMaterializedError`` whose ``__cause__`` is it. An upstream failure (or
         a cancellation) before any element fails the stream (cancels upstream) and fails
-        the future with ``NeverMaterializedError``.
+        the future with ``NeverMaterializedError`` (a cancellation: Akka's default
+        ``EagerCancellation``; ``Attributes.nested_materialization_cancellation_policy(
+        NestedMaterializationCancellationPolicy.propagate_to_nested)`` holds that cancel
+        until the inner flow exists and then cancels the inner flow with its cause).
 
         Emits when the inner flow emits. Backpressures when the inner flow or downstream
         does. Completes when the inner flow completes (or upstream completes before the
@@ -904,7 +907,10 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         ``__cause__`` is it. While the awaitable is pending nothing more is pulled,
         upstream's completion or failure waits for the inner flow (after the first
         element), and a downstream cancel cancels upstream at once (Akka's default
-        ``EagerCancellation``; the future fails with ``NeverMaterializedError``).
+        ``EagerCancellation``; the future fails with ``NeverMaterializedError``;
+        ``Attributes.nested_materialization_cancellation_policy(
+        NestedMaterializationCancellationPolicy.propagate_to_nested)`` holds that cancel
+        until the inner flow exists and then cancels the inner flow with its cause).
 
         Emits when the inner flow emits. Backpressures when the inner flow or downstream
         does (and while the awaitable is pending). Completes when the inner flow completes
@@ -927,9 +933,12 @@ class Flow(FlowOps[Out, Mat], Generic[In, Out, Mat]):
         (or a task) to run the blueprint more than once. Until then nothing is pulled;
         upstream's completion or failure is handed to the inner flow once it runs (it may
         recover), and a downstream cancel cancels upstream at once (Akka's default
-        ``EagerCancellation``). Materialized value: an ``asyncio.Future`` of the inner
-        flow's materialized value, failed with ``NeverMaterializedError`` when the
-        awaitable fails (its ``__cause__``), gives no Flow, or downstream cancels first.
+        ``EagerCancellation``; ``Attributes.nested_materialization_cancellation_policy(
+        NestedMaterializationCancellationPolicy.propagate_to_nested)`` holds that cancel
+        until the inner flow exists and then cancels the inner flow with its cause).
+        Materialized value: an ``asyncio.Future`` of the inner flow's materialized value,
+        failed with ``NeverMaterializedError`` when the awaitable fails (its
+        ``__cause__``), gives no Flow, or downstream cancels first (eager cancellation).
 
         Emits when the inner flow emits. Backpressures when the inner flow or downstream
         does (and until the awaitable completes). Completes when the inner flow completes.

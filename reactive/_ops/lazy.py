@@ -26,10 +26,17 @@ Also here, as it works the same way: ``flat_map_prefix(n, f)`` (Akka's
 ``flatMapPrefix``), whose nested Flow is built by ``f(first n elements)`` and processes the
 rest of the stream. As in Akka, the prefix itself is only handed to ``f``: it does not go
 through the Flow (prepend it there to process it:
-``Flow().prepend(Source.from_iterable(prefix))``). Cancellation before the nested flow
-exists follows Akka's default ``NestedMaterializationCancellationPolicy``
-(``EagerCancellation``): a downstream cancel cancels upstream at once and the flow is never
-built (its awaitable fails with ``NeverMaterializedError``).
+``Flow().prepend(Source.from_iterable(prefix))``).
+
+A downstream cancel before the nested flow exists (``future_flow``, ``lazy_flow``,
+``lazy_future_flow``, ``flat_map_prefix``) follows the
+``NestedMaterializationCancellationPolicy`` in force (Akka's attribute of that name, read
+from the stage's attributes). ``eager_cancellation`` (the default): upstream is cancelled
+at once and the flow is never built (its awaitable fails with ``NeverMaterializedError``).
+``propagate_to_nested``: the cause is held, upstream is still pulled for what the flow
+needs (the first element, the prefix) or the awaitable awaited, then the flow is
+materialized and its output cancelled with the held cause; the stage keeps going (its
+ports may all be closed by then) until the nested flow's input is closed.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._attributes import nested_materialization_cancellation_policy_of
 from .._errors import NeverMaterializedError
 from .._keep import Keep
 from .._stage.logic import (
@@ -107,6 +115,13 @@ def _awaitable_of(stage: str, what: str, made: Any) -> Awaitable[Any]:
             f"[{stage}] {what} must return an awaitable, got {type(made).__name__} {made!r}"
         )
     return asyncio.shield(made) if asyncio.isfuture(made) else made
+
+
+def _propagates_to_nested(logic: GraphStageLogic) -> bool:
+    """Whether ``logic``'s ``NestedMaterializationCancellationPolicy`` is
+    ``propagate_to_nested`` (else: eager cancellation, Akka's default)."""
+    policy = nested_materialization_cancellation_policy_of(logic.attributes)
+    return policy.propagate_to_nested_materialization
 
 
 def _require_awaitable(operator: str, aw: Any) -> None:
@@ -337,6 +352,8 @@ class _LazyFlowLogic(AwaitingLogicMixin, InHandler, OutHandler):
         self.awaits = stage.awaits
         self.what = stage.what
         self.promise = promise
+        #: ``propagate_to_nested``: downstream's cancel cause, held for the inner flow.
+        self.held_cancel: BaseException | None = None
         self.set_handlers(self.in_, self.out, self)
 
     def pre_start(self) -> None:
@@ -357,7 +374,14 @@ class _LazyFlowLogic(AwaitingLogicMixin, InHandler, OutHandler):
         self._fail_early(exc, "upstream failed before the first element")
 
     def on_downstream_finish(self, cause: BaseException) -> None:
-        self._cancel_early(cause, "downstream cancelled before the first element")
+        if _propagates_to_nested(self):
+            self._hold_cancel(cause)
+            # The inner flow is built from the first element: pull it, though downstream
+            # no longer asks for anything.
+            if not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+                self.pull(self.in_)
+        else:
+            self._cancel_early(cause, "downstream cancelled before the first element")
 
     def on_push(self) -> None:
         first = self.grab(self.in_)
@@ -390,6 +414,8 @@ class _LazyFlowLogic(AwaitingLogicMixin, InHandler, OutHandler):
             return
         self.promise.set_result(mat)
         self.set_handlers(self.in_, self.out, connected)
+        if self.held_cancel is not None:  # propagate_to_nested: the inner flow gets it
+            connected.sub_in.cancel(self.held_cancel)
         connected.start()
 
     def _fail_early(self, exc: BaseException, why: str) -> None:
@@ -403,6 +429,20 @@ class _LazyFlowLogic(AwaitingLogicMixin, InHandler, OutHandler):
         self.promise.set_exception(never_materialized(self.stage_name, why, cause))
         self.cancel_stage(cause)
 
+    def _hold_cancel(self, cause: BaseException) -> None:
+        """Downstream cancelled before the inner flow exists, under ``propagate_to_nested``:
+        hold ``cause`` for the inner flow. The stage keeps going (upstream may end while
+        the awaitable is pending, closing its last port) until the inner flow's input is
+        closed (``_release``), or the stage completes or fails (which ends keep-going)."""
+        self.held_cancel = cause
+        self.set_keep_going(True)
+
+    def _release(self) -> None:
+        """The inner flow's input is closed: a held cancel no longer keeps the stage."""
+        if self.held_cancel is not None:
+            self.held_cancel = None
+            self.set_keep_going(False)
+
     def post_stop(self) -> None:
         if not self.promise.done():
             self.promise.set_exception(abrupt_error(self.stage_name))
@@ -415,7 +455,8 @@ class _Waiting(InHandler, OutHandler):
     """The handlers of a lazy flow while the awaitable of its Flow is pending: nothing is
     pulled (the first element, if any, is held); upstream's end is held for the inner flow
     (as Akka's ``FutureFlow``); downstream's demand waits (``out`` stays available);
-    downstream's cancel cancels upstream at once."""
+    downstream's cancel cancels upstream at once, or is held for the inner flow
+    (``propagate_to_nested``)."""
 
     def __init__(self, logic: _LazyFlowLogic, first: Any) -> None:
         self.logic = logic
@@ -435,7 +476,10 @@ class _Waiting(InHandler, OutHandler):
         self.pending_end = exc
 
     def on_downstream_finish(self, cause: BaseException) -> None:
-        self.logic._cancel_early(cause, "downstream cancelled before the Flow was there")
+        if _propagates_to_nested(self.logic):
+            self.logic._hold_cancel(cause)
+        else:
+            self.logic._cancel_early(cause, "downstream cancelled before the Flow was there")
 
     def on_flow(self, fut: asyncio.Future[Any]) -> None:
         lg = self.logic
@@ -491,6 +535,7 @@ class _Connected(InHandler, OutHandler):
             self.sub_out.complete()
         else:
             self.sub_out.fail(end)
+        self.logic._release()
 
     # upstream -> inner
     def on_push(self) -> None:
@@ -523,6 +568,7 @@ class _Connected(InHandler, OutHandler):
         lg = self.logic
         if not lg.is_closed(lg.in_):
             lg.cancel(lg.in_, cause)
+        lg._release()
 
     # inner -> downstream
     def on_pull(self) -> None:
@@ -727,8 +773,10 @@ class FlatMapPrefix(_NestedStage[FlowShape]):
     when the nested flow completes (a stream shorter than ``n`` builds the flow from
     what arrived and completes its input at once). Fails when upstream fails before the
     prefix is complete, ``f`` raises or returns no Flow, or the nested flow fails.
-    Cancels when downstream cancels (before the flow exists: at once, eager
-    cancellation) or the nested flow cancels its input.
+    Cancels when downstream cancels (before the flow exists: at once under the default
+    ``NestedMaterializationCancellationPolicy.eager_cancellation``; under
+    ``propagate_to_nested`` the prefix is still pulled, the flow built and cancelled with
+    the held cause) or the nested flow cancels its input.
     """
 
     name = "flat_map_prefix"
@@ -761,6 +809,8 @@ class _FlatMapPrefixLogic(GraphStageLogic, InHandler, OutHandler):
         self.prefix: list[Any] = []
         self.sub_out: SubSourceOutlet | None = None
         self.sub_in: SubSinkInlet | None = None
+        #: ``propagate_to_nested``: downstream's cancel cause, held for the nested flow.
+        self.held_cancel: BaseException | None = None
         self.set_handlers(self.in_, self.out, self)
 
     # -- upstream ---------------------------------------------------------------------------
@@ -808,6 +858,15 @@ class _FlatMapPrefixLogic(GraphStageLogic, InHandler, OutHandler):
             # The stage stops once the nested flow cancelled its input.
             self.sub_in.cancel(cause)
             return
+        if _propagates_to_nested(self):
+            # Hold the cause for the nested flow and keep filling the prefix (``in`` is
+            # open: a closed one would have built the flow already).
+            self.held_cancel = cause
+            if len(self.prefix) >= self.n:
+                self._materialize()  # n == 0
+            elif not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
+                self.pull(self.in_)
+            return
         # EagerCancellation (Akka's default NestedMaterializationCancellationPolicy).
         self.promise.set_exception(
             never_materialized(
@@ -844,6 +903,8 @@ class _FlatMapPrefixLogic(GraphStageLogic, InHandler, OutHandler):
             return
         self.sub_out, self.sub_in = sub_out, sub_in
         self.promise.set_result(mat)
+        if self.held_cancel is not None:  # propagate_to_nested: the nested flow gets it
+            sub_in.cancel(self.held_cancel)
         if self.is_closed(self.in_):  # built because upstream completed
             sub_out.complete()
         if self.is_available(self.out) and not sub_in.is_closed():

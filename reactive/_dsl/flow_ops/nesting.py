@@ -107,7 +107,11 @@ class NestingOps(OpsBase[Out, Mat]):
 
         A downstream cancel before the Flow exists cancels upstream at once and the Flow
         is never built (Akka's default ``NestedMaterializationCancellationPolicy``,
-        eager cancellation).
+        ``eager_cancellation``). With the attribute
+        ``Attributes.nested_materialization_cancellation_policy(True)``
+        (``NestedMaterializationCancellationPolicy.propagate_to_nested``) the prefix is
+        still pulled, the Flow built and materialized, and the cancellation (with its
+        cause) handed to it: upstream is cancelled when the Flow cancels its input.
 
         Emits when the nested flow emits. Backpressures when downstream or the nested
         flow backpressures. Completes when the nested flow completes (a stream shorter
