@@ -15,9 +15,10 @@ test then checks what its program did exactly as if it had run it. With a cluste
 ``KAFKA_BOOTSTRAP_SERVERS`` (shared by the blocks) they run one by one, in their tests.
 
 Output shown in the README belongs in ```text blocks, commands in ```bash blocks. A
-```text block right after a ```python block (blank lines between at most) is what that
-program prints: its stdout must equal it, except that a line ``...`` stands for any lines
-(none or more). Output that changes from run to run (rates, counts of a timed run) goes in
+```text block right after a ```python block (blank lines and at most one ``Output:`` line
+between) is what that program prints: its stdout must equal it, except that a line
+``...`` stands for any lines (none or more). Output that changes from run to run (rates,
+counts of a timed run) goes in
 a ```text varies block, which is shown and not compared.
 """
 
@@ -113,10 +114,14 @@ def python_blocks(text: str) -> list[Block]:
 
 
 def _output_after(lines: list[str], i: int) -> str | None:
-    """The body of a ```text block starting at line ``i`` (after blank lines), unless it
-    is marked ``varies``."""
+    """The body of a ```text block starting at line ``i`` (after blank lines and at most
+    one ``Output:`` line), unless it is marked ``varies``."""
     while i < len(lines) and not lines[i].strip():
         i += 1
+    if i < len(lines) and lines[i].strip() == "Output:":  # a label line: still its output
+        i += 1
+        while i < len(lines) and not lines[i].strip():
+            i += 1
     if i == len(lines) or lines[i].strip().split() != ["```text"]:
         return None
     indent = len(lines[i]) - len(lines[i].lstrip())  # a block inside a list item
