@@ -276,16 +276,18 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
     @staticmethod
     def _raising_op(code: Any, linemap: dict[int, int], exc: Exception) -> int:
         """The operator whose function raised ``exc`` in the generated ``code`` (the
-        innermost frame of it on the traceback); ``exc`` is re-raised if none did."""
-        j = None
+        first frame of it on the traceback: an exception instance raised again keeps its
+        earlier traceback entries after the new ones, so an inner match may be an older
+        raise's); ``exc`` is re-raised if none did."""
         tb = exc.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code is code:
                 j = linemap.get(tb.tb_lineno)
+                if j is None:
+                    raise exc
+                return j
             tb = tb.tb_next
-        if j is None:
-            raise exc
-        return j
+        raise exc
 
     def _drive(
         self,

@@ -725,9 +725,11 @@ class _SplitLogic(FlowLogic):
     def _sub_cancel(self, slot: _Slot, cause: BaseException) -> None:
         if slot is not self.current:
             return
-        if self.propagate:
+        if self.propagate or self.is_closed(self.in_):
             # Akka's SubstreamCancelStrategy.propagate: cancelStage(cause), i.e. upstream
-            # cancelled with the cause, the main output completed (failed for a failure).
+            # cancelled with the cause, the main output completed (failed for a failure);
+            # under drain too once upstream has ended (Pekko's Split: nothing is left to
+            # drain; keeping the slot as draining waited forever).
             self.current = None
             self.cancel_stage(cause)
             return
