@@ -150,7 +150,12 @@ def _ratio_text(median: float | None, lo: float | None, hi: float | None) -> str
 
 
 def _stats_cells(
-    result: BenchmarkResult, r: SystemResult, metric: str, unit: str, refs: Sequence[str]
+    result: BenchmarkResult,
+    r: SystemResult,
+    metric: str,
+    unit: str,
+    refs: Sequence[str],
+    ratio_of: str | None = None,
 ) -> list[str]:
     if r.status != "ok":
         return [f"{r.status}: {r.reason}", ""] + [""] * len(refs)
@@ -162,7 +167,7 @@ def _stats_cells(
         f"{format_value(stats.min, unit)} - {format_value(stats.max, unit)}",
     ]
     for ref in refs:
-        if r.system.name == ref:
+        if r.system.name == ref and ratio_of is None:
             own = "baseline" if ref == result.bench.baseline else "reference"
             cells.append(f"1.00x ({own})")
             continue
@@ -296,10 +301,11 @@ def render_markdown(
         ]
         for metric in bench.metrics:
             better = "higher is better" if metric.higher_is_better else "lower is better"
+            of = f"'s {metric.ratio_of}" if metric.ratio_of else ""
             ref_heads = [
-                f"ratio vs {ref} (median of rounds, min - max)"
+                f"ratio vs {ref}{of} (median of rounds, min - max)"
                 if ref == bench.baseline
-                else f"ratio vs {ref}"
+                else f"ratio vs {ref}{of}"
                 for ref in refs
             ]
             lines += [
@@ -314,7 +320,7 @@ def render_markdown(
                 cells = [
                     r.system.name,
                     r.system.kind,
-                    *_stats_cells(res, r, metric.name, metric.unit, refs),
+                    *_stats_cells(res, r, metric.name, metric.unit, refs, metric.ratio_of),
                     *_target_cells(res.targets, r.system.name, metric.name),
                 ]
                 lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")

@@ -91,12 +91,18 @@ MIN_REAL_ROUNDS = 5
 
 @dataclass(frozen=True)
 class Metric:
-    """A measured quantity: ``name`` is the key in :attr:`Measurement.metrics`."""
+    """A measured quantity: ``name`` is the key in :attr:`Measurement.metrics`.
+
+    ``ratio_of`` names another metric: the paired ratios of this one are then this metric
+    / the reference's ``ratio_of`` (e.g. a throughput ceiling against the baseline's
+    measured throughput); by default the same metric.
+    """
 
     name: str
     unit: str
     label: str
     higher_is_better: bool
+    ratio_of: str | None = None
 
 
 THROUGHPUT = Metric("throughput", "el/s", "throughput", higher_is_better=True)
@@ -523,7 +529,7 @@ def compute_stats(result: BenchmarkResult) -> None:
         for name in refs:
             ref = result.result_for(name)
             if ref is not None and ref.status == "ok":
-                ref_rounds[name] = ref.by_round(metric.name)
+                ref_rounds[name] = ref.by_round(metric.ratio_of or metric.name)
         per_system: dict[str, MetricStats] = {}
         for r in result.systems:
             values = r.values(metric.name)

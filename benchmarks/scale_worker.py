@@ -10,7 +10,8 @@ fetching, produce and commit what is in flight, leave the group) and exit 0.
 
 Prints JSON lines on stdout: ``{"event": "started"}`` once the stream runs,
 ``{"event": "assigned", "partitions": [...]}`` after every rebalance,
-``{"event": "stopped", "scored": N}`` at the end, or ``{"event": "failed", "reason": ...}``
+``{"event": "stopped", "scored": N, "cpu": S}`` at the end (``S``: the process's CPU
+seconds, user + system, from its start), or ``{"event": "failed", "reason": ...}``
 (exit status 1).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import signal
 import struct
 import sys
@@ -152,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # reported to the coordinator, which fails the measurement
         _say("failed", reason=f"{type(exc).__name__}: {exc}")
         return 1
-    _say("stopped", scored=scored)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _say("stopped", scored=scored, cpu=usage.ru_utime + usage.ru_stime)
     return 0
 
 
