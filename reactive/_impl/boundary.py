@@ -32,6 +32,9 @@ from .interpreter import AVAIL, DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED
 
 __all__ = ["make_boundary"]
 
+#: ``on_elements``'s first test: the outlet open and pulled (one global, not two and an or).
+_DEMAND_OPEN = DEMAND | OUT_CLOSED
+
 
 class _BoundaryIn(GraphStageLogic, InHandler):
     """Upstream half: a sink in the producing island."""
@@ -45,14 +48,16 @@ class _BoundaryIn(GraphStageLogic, InHandler):
         # The inlet's connection (make_boundary, once it is wired), read per batch.
         self._cin: Any = None
         self.demand = 0
+        # Elements taken for the hand-over. Not empty only with the flush hook scheduled:
+        # whoever fills it from empty schedules the hook (no flag to keep in step).
         self.pending: list[Any] = []
-        self.flush_scheduled = False
         self._flush = self.flush  # the flush hook, bound once (scheduled once per batch)
         # ``peer._island.signal`` and ``peer.on_elements``, bound once (make_boundary):
         # the hand-over is the hot signal, once per batch.
         self._signal_peer: Any = None
         self._peer_elements: Any = None
         self._peer_island: Any = None  # ``peer._island`` (make_boundary): the direct hop
+        self._sched: Any = None  # ``peer._island.sched`` (make_boundary), read per batch
 
     def _pull_more(self) -> None:
         c = self._cin
@@ -62,7 +67,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
                 c.demand_n = self.demand
 
     def on_demand(self, n: int) -> None:
-        self.demand += n
+        demand = self.demand = self.demand + n
         c: Any = self._cin  # (a ``MeteredConnection`` when metered)
         island = self._island
         if c.state == 0 and island is not None and not island.queue:
@@ -76,7 +81,7 @@ class _BoundaryIn(GraphStageLogic, InHandler):
                 c.pend -= now()
                 c.pulls += 1
             if c.batch:
-                c.demand_n = self.demand
+                c.demand_n = demand
             try:
                 c.out_handler.on_pull()
             except Exception as exc:
@@ -95,13 +100,11 @@ class _BoundaryIn(GraphStageLogic, InHandler):
 
     def _collect(self, batch: list[Any]) -> None:
         """Keep elements for the hand-over at the end of the island's burst."""
+        self.demand -= len(batch)
         if self.pending:
             self.pending.extend(batch)
         else:
             self.pending = batch
-        self.demand -= len(batch)
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
             island = self._island
             assert island is not None
             island.flush_hooks.append(self._flush)
@@ -120,10 +123,8 @@ class _BoundaryIn(GraphStageLogic, InHandler):
             self.pending.extend(batch)
         else:
             self.pending = batch
-        demand = self.demand = self.demand - k
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
             self._island.flush_hooks.append(self._flush)  # type: ignore[union-attr]
+        demand = self.demand = self.demand - k
         # The metered counts (reactive.observe) are spelled out in both branches: one
         # check of ``metered`` per batch either way.
         if demand > 0:
@@ -141,11 +142,10 @@ class _BoundaryIn(GraphStageLogic, InHandler):
                 c.pend += now()
 
     def flush(self) -> None:
-        self.flush_scheduled = False
         if self.pending:
             batch, self.pending = self.pending, []
             pi = self._peer_island
-            sched = pi.sched
+            sched = self._sched
             if (
                 sched.executing
                 and pi.waiter is not None
@@ -246,6 +246,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         self._signal_peer: Any = None
         self._peer_demand: Any = None
         self._peer_island: Any = None  # ``peer._island`` (make_boundary): the direct hop
+        self._sched: Any = None  # ``peer._island.sched`` (make_boundary), read per batch
 
     def pre_start(self) -> None:
         c = self._cout = self._conns[self.out]
@@ -262,7 +263,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         c = self._cout
         st = c.state
         buf = self.buffer
-        if st & (DEMAND | OUT_CLOSED) != DEMAND:
+        if st & _DEMAND_OPEN != DEMAND:
             buf.extend(batch)
             return
         island = self._island
@@ -383,7 +384,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
         """Ask the upstream half for ``n`` more elements (``peer.on_demand(n)`` in its
         island). Fast path: the direct hop, as ``_BoundaryIn.flush`` hands a batch over."""
         pi = self._peer_island
-        sched = pi.sched
+        sched = self._sched
         if (
             sched.executing
             and pi.waiter is not None
@@ -407,7 +408,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                     c = peer._cin
                     st = c.state
                     if st == 0:
-                        peer.demand += n
+                        demand = peer.demand = peer.demand + n
                         c.state = DEMAND
                         if c.metered:  # that pull (reactive.observe: ``pulled``)
                             now = c.now
@@ -415,7 +416,7 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                             c.pend -= now()
                             c.pulls += 1
                         if c.batch:
-                            c.demand_n = peer.demand
+                            c.demand_n = demand
                         try:
                             c.out_handler.on_pull()
                         except Exception as exc:
@@ -525,6 +526,8 @@ def make_boundary(ctx: Any, ol: Any, op: Any, il: Any, ip: Any) -> None:
     down._stage_name = f"{il._stage_name}.async-in"
     up._peer_island = il._island
     down._peer_island = ol._island
+    up._sched = il._island.sched
+    down._sched = ol._island.sched
     up._signal_peer = il._island.signal
     up._peer_elements = down.on_elements
     down._signal_peer = ol._island.signal

@@ -658,7 +658,12 @@ class Island:
                                     h()
                             continue
                         if deferred and sched.executing == 1:
+                            # The cascade's deferred flush hooks, in order, one after the
+                            # other while nothing of ours comes back (what this loop would
+                            # run next for each; hooks count no budget).
                             deferred.popleft()()
+                            while deferred and not mb and not q and not self.flush_hooks:
+                                deferred.popleft()()
                             continue
                         break
                     break
