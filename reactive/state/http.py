@@ -16,6 +16,9 @@ Routes (``{store}`` is a registered name; every answer is a JSON object):
     with a **307 redirect** to the same path on that member's endpoint (the body says
     ``{"store", "key", "partition", "owner"}``): an HTTP client following redirects
     gets the value from whichever member it asked; a proxy can route on the metadata.
+    A key whose partition no member serves right now (``owner_of`` gives endpoint None:
+    a rebalance under way, or the owner has not published its endpoint yet) answers
+    **503** ``{"error", "partition"}`` with ``Retry-After``, not 404: the key may exist.
 ``GET /stores/{store}/keys?from=&to=&limit=``
     ``{"store", "items": [[key, value], ...]}``: keys with ``from <= key < to`` (either
     bound may be left out) from the partitions served here, each partition in key order;
@@ -70,7 +73,7 @@ __all__ = ["Ownership", "StateServer", "start_app"]
 
 _MISSING: Any = object()
 DEFAULT_LIMIT = 1000
-RETRY_AFTER = "1"  # seconds, on a 503 for a store that is not ready
+RETRY_AFTER = "1"  # seconds, on a 503 (a store not ready, a partition nobody serves)
 
 log = logging.getLogger("reactive.state.http")
 
@@ -294,7 +297,18 @@ class StateServer:
             owned = self.ownership.owner_of(name, key)
             if owned is not None:
                 partition, owner = owned
-                if owner is not None and owner != self.endpoint:
+                if owner is None:
+                    # No member serves the partition right now (a rebalance under way, or
+                    # its owner has not published yet): the key may well exist, so not a
+                    # 404 (Kafka Streams: NOT_AVAILABLE metadata).
+                    body = {
+                        "error": f"store {name!r}: no member serves partition {partition} "
+                        f"of key {key!r} right now (a rebalance is under way, or its owner "
+                        "has not published its endpoint yet; retry later)",
+                        "partition": partition,
+                    }
+                    return _json(body, 503, {"Retry-After": RETRY_AFTER})
+                if owner != self.endpoint:
                     body = {"store": name, "key": key, "partition": partition, "owner": owner}
                     # The path and query as the client encoded them: the decoded ones
                     # (path_qs) name another key ("a%2Fb" -> "a/b", "q%3Fx" -> "q?x").

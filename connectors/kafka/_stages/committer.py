@@ -509,9 +509,13 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         batch = self._batch.take()
         self._due = False
         self.cancel_timer(_INTERVAL)
+        # The commit starts before its result is emitted (send_and_forget): an emit to a
+        # pulling downstream runs its ``and_then`` (``_taken`` -> ``_check_finished``) at
+        # once, which must see this commit in flight, or the stage would complete (or
+        # fail with upstream's error) without ever sending it.
+        self._commits.start(batch)
         if not self._wait_for_ack:
             self._emit_result(batch)
-        self._commits.start(batch)
 
     def _committed(self, batch: CommittableOffsetBatch) -> None:
         if self._wait_for_ack:

@@ -61,7 +61,12 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   serves commits: the stage keeps running with no open port);
   ``shutdown()`` also closes the consumer after waiting up to ``stop_timeout``
   for commits in flight. Downstream cancellation and failures shut down the
-  same way; ``is_shutdown`` completes when the consumer is closed.
+  same way; ``is_shutdown`` completes when the consumer is closed. A stage built
+  with ``drain`` (``Transactional.source``) awaits it before it closes the
+  consumer, which stays in its group meanwhile (Alpakka's ``TransactionalSource``
+  drains its in-flight records before it stops its consumer); not when the stream
+  failed (the source failed, or downstream cancelled with a failure): nothing
+  downstream commits then.
 - Tansu quirk: a group's first member gets generation 0, for which aiokafka
   sends no LeaveGroup on close; the stage sends it itself
   (:mod:`connectors.kafka._compat_group`) so a successor need not wait out the
@@ -91,6 +96,7 @@ from reactive.stage import (
     OutHandler,
     Outlet,
     SourceShape,
+    SubscriptionWithCancelError,
     SubSourceOutlet,
 )
 
@@ -174,7 +180,9 @@ class ConsumerStage(GraphStageWithMaterializedValue[SourceShape[Any], Control]):
     """The source behind every ``Consumer`` factory.
 
     ``committable``: emit ``CommittableMessage`` instead of ``ConsumerRecord``;
-    ``partitioned``: emit ``(TopicPartition, Source)`` per assigned partition.
+    ``partitioned``: emit ``(TopicPartition, Source)`` per assigned partition;
+    ``drain``: awaited (in the poller task) before the consumer is closed, while it is
+    still in its group, unless the stream failed; it must bound its own wait.
     """
 
     def __init__(
@@ -185,12 +193,14 @@ class ConsumerStage(GraphStageWithMaterializedValue[SourceShape[Any], Control]):
         committable: bool,
         partitioned: bool,
         name: str,
+        drain: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.subscription = subscription
         self.committable = committable
         self.partitioned = partitioned
         self.name = name
+        self.drain = drain
         self.shape = SourceShape(Outlet(f"{name}.out"))
 
     def create_logic_and_materialized_value(self, attributes: Any) -> tuple[Any, Control]:
@@ -218,6 +228,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         "_committer",
         "_consumer",
         "_cout",
+        "_drain",
         "_dropped",
         "_emitted",
         "_event_loop",
@@ -259,6 +270,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self.set_handler(self.out, self)
         self._settings = stage.settings
         self._subscription = stage.subscription
+        self._drain = stage.drain
         self._committable = stage.committable
         self._group_id = stage.settings.group_id
         self._max = stage.settings.max_buffered_records
@@ -317,6 +329,8 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
     def on_downstream_finish(self, cause: BaseException) -> None:
         # Downstream is gone: stop emitting and close the consumer (the stage stops when
         # it is closed, so no consumer task outlives the stream).
+        if not isinstance(cause, SubscriptionWithCancelError):
+            self._drain = None  # the stream failed: nothing downstream commits any more
         self._stop_emitting()
         self._request_close()
 
@@ -477,6 +491,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self.complete(self.out)
 
     def _fail(self, exc: BaseException) -> None:
+        self._drain = None  # the failure reaches the stages that would have committed
         if self._phase == _RUNNING:
             self._phase = _STOPPED
         self._drop_buffers()
@@ -774,6 +789,15 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
 
     async def _close(self, consumer: AIOKafkaConsumer) -> None:
         settings = self._settings
+        if self._drain is not None:
+            try:
+                await self._drain()
+            except Exception:
+                log.warning(
+                    "[%s] draining before the consumer closes failed",
+                    self.stage_name,
+                    exc_info=True,
+                )
         try:
             await self._committer.flush(settings.stop_timeout)
         except Exception:

@@ -45,7 +45,24 @@ Rebalances (as Alpakka): with a group subscription, a revocation waits (up to
 revoked partitions was committed in a transaction, so their next owner starts after
 them; then the user's rebalance listener runs. Records that never reach a
 transactional stage (filtered out) hold a revocation until that timeout: pass them on
-as ``ProducerMessage.pass_through(message.partition_offset)``.
+as ``ProducerMessage.pass_through(message.partition_offset)``. When the wait times
+out the source fails (Alpakka's "Timeout while draining"), after the user's listener
+ran, and a transactional stage holding records of those partitions aborts its
+transaction and fails instead of committing them (the next owner reads them again;
+TxnOffsetCommit v0 carries no group generation, so the broker cannot refuse the late
+commit as Kafka's KIP-447 does).
+
+Shutdown (as Alpakka's ``TransactionalSource``, which drains before it stops its
+consumer): ``Control.shutdown()``, downstream cancellation or a failure closes the
+consumer only once every record the source emitted was committed (or a transactional
+stage that took them failed), up to ``commit_timeout``; the consumer stays in its group
+meanwhile, so no other member reads those records again. Records still pending after
+the timeout are treated as on a revocation that timed out: no transaction commits them.
+
+Commits never move backwards: each transactional stage remembers the highest offset it
+committed per group and partition and leaves an offset at or below it out of later
+transactions (a context reordered upstream, e.g. by ``map_async_unordered``), as
+``Committer.sink`` does; the first one left out is logged as a WARNING.
 
 Exactly-once needs a broker whose read-committed fetches skip aborted
 transactions: the embedded test broker does not (``connectors/kafka/TRANSACTIONS.md``).
@@ -57,6 +74,7 @@ import asyncio
 import inspect
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -79,7 +97,12 @@ from reactive.stage import (
 
 from .._closing import start_within
 from .._compat_txn import enable_init_producer_id_v4
-from ..errors import KafkaProducerError, KafkaTransactionError, ProducerSerializationError
+from ..errors import (
+    KafkaConsumerError,
+    KafkaProducerError,
+    KafkaTransactionError,
+    ProducerSerializationError,
+)
 from ..messages import (
     CommittableMessage,
     GroupTopicPartition,
@@ -96,12 +119,13 @@ from ..messages import (
 )
 from ..settings import ConsumerSettings, ProducerSettings
 from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
-from .consumers import Consumer
+from .consumer import ConsumerStage
+from .consumers import _check
 from .producer import _close_quietly
 from .producers import _with_pass_through
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Iterable
 
     from aiokafka.structs import ConsumerRecord
 
@@ -137,13 +161,24 @@ _DRAIN_CHECK = 0.03
 
 class _InFlight:
     """The offsets one :meth:`Transactional.source` emitted and the transactional stages
-    committed, per partition (Alpakka's in-flight tracking of ``TransactionalSource``)."""
+    committed, per partition (Alpakka's in-flight tracking of ``TransactionalSource``).
+
+    ``epoch`` counts the revocations of each partition: a record is emitted in the
+    partition's current epoch. ``lost`` holds the ``(partition, epoch)`` whose records
+    the source gave up waiting for (a revocation or a shutdown whose drain timed out:
+    the partition's next owner reads them again); a transactional stage must not commit
+    a transaction holding one of them (it aborts and fails instead). ``abandoned`` is set
+    when a transactional stage that took this source's records failed: nothing more of
+    them will be committed, so a drain stops waiting."""
 
     def __init__(self) -> None:
         self.emitted: dict[TopicPartition, int] = {}  # highest offset emitted
         self.committed: dict[TopicPartition, int] = {}  # next offset, committed
+        self.epoch: dict[TopicPartition, int] = {}
+        self.lost: set[tuple[TopicPartition, int]] = set()
+        self.abandoned = False
 
-    def pending(self, tps: frozenset[TopicPartition]) -> list[TopicPartition]:
+    def pending(self, tps: Iterable[TopicPartition]) -> list[TopicPartition]:
         return [
             tp
             for tp in tps
@@ -154,18 +189,45 @@ class _InFlight:
         if next_offset > self.committed.get(tp, -1):
             self.committed[tp] = next_offset
 
+    async def drain(self, tps: Iterable[TopicPartition] | None, timeout: float) -> list[Any]:
+        """Wait (up to ``timeout`` s) until every record emitted from ``tps`` (None: from
+        every partition) was committed; the partitions still pending after it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pending = self.pending(self.emitted if tps is None else tps)
+        while pending and not self.abandoned and loop.time() < deadline:
+            await asyncio.sleep(_DRAIN_CHECK)
+            pending = self.pending(self.emitted if tps is None else tps)
+        return pending
+
+    def give_up(self, tps: Iterable[TopicPartition], lost: Iterable[TopicPartition]) -> None:
+        """``tps`` leave this source: forget their records, and mark those of ``lost``
+        (not all committed) as never to be committed."""
+        for tp in lost:
+            self.lost.add((tp, self.epoch.get(tp, 0)))
+        for tp in tps:
+            self.epoch[tp] = self.epoch.get(tp, 0) + 1
+            self.emitted.pop(tp, None)
+            self.committed.pop(tp, None)
+
 
 @dataclass(frozen=True, slots=True)
 class _TrackedPartitionOffset(PartitionOffset):
     """A ``PartitionOffset`` that tells its source when it was committed."""
 
     in_flight: _InFlight = field(compare=False, repr=False, default_factory=_InFlight)
+    epoch: int = field(compare=False, repr=False, default=0)
 
 
 class _DrainOnRevoke:
     """Alpakka's revocation rule for transactions: before partitions move, wait (up to
     ``timeout``) until every record emitted from them was committed in a transaction,
-    so the next owner starts after them; then tell the user's listener."""
+    so the next owner starts after them; then tell the user's listener.
+
+    When the wait times out the source fails (Alpakka: "Timeout while draining"), once
+    the user's listener ran, and the records of the partitions still pending are
+    marked lost: a transactional stage holding one of them aborts its transaction and
+    fails rather than commit records the partition's next owner reads again."""
 
     def __init__(
         self, in_flight: _InFlight, user: RebalanceListener | None, timeout: float
@@ -175,9 +237,8 @@ class _DrainOnRevoke:
         self.timeout = timeout
 
     async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        pending = self.in_flight.pending(revoked)
+        in_flight = self.in_flight
+        pending = in_flight.pending(revoked)
         if pending:
             log.debug(
                 "[Transactional.source] revocation of %s waits until the records taken "
@@ -186,23 +247,27 @@ class _DrainOnRevoke:
                 sorted(pending),
                 self.timeout,
             )
-        while pending and loop.time() < deadline:
-            await asyncio.sleep(_DRAIN_CHECK)
-            pending = self.in_flight.pending(revoked)
+            pending = await in_flight.drain(revoked, self.timeout)
         if pending:
             log.warning(
                 "[Transactional.source] partitions %s were revoked with records not yet "
-                "committed after %s s (commit_timeout): the next owner reads them again",
+                "committed after %s s (commit_timeout): the next owner reads them again; "
+                "the source fails and no transaction commits them here",
                 sorted(pending),
                 self.timeout,
             )
-        for tp in revoked:
-            self.in_flight.emitted.pop(tp, None)
-            self.in_flight.committed.pop(tp, None)
+        in_flight.give_up(revoked, pending)
         if self.user is not None:
             result = self.user.on_partitions_revoked(revoked)
             if inspect.isawaitable(result):
                 await result
+        if pending:
+            # Alpakka's TransactionalSource: "Timeout while draining" fails the source.
+            raise KafkaConsumerError(
+                f"[Transactional.source] timeout while draining: partitions "
+                f"{sorted(pending)} were revoked with records not yet committed after "
+                f"{self.timeout} s (ConsumerSettings.commit_timeout)"
+            )
 
     async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
         if self.user is not None:
@@ -215,11 +280,13 @@ def _tracked(in_flight: _InFlight, message: CommittableMessage[Any]) -> _Tracked
     """The message's offset as a ``PartitionOffset`` its source hears back from (and
     noted as emitted)."""
     offset = message.committable_offset
-    in_flight.emitted[TopicPartition(offset.topic, offset.partition)] = offset.offset
+    tp = TopicPartition(offset.topic, offset.partition)
+    in_flight.emitted[tp] = offset.offset
     return _TrackedPartitionOffset(
         GroupTopicPartition(offset.group_id, offset.topic, offset.partition),
         offset.offset,
         in_flight,
+        in_flight.epoch.get(tp, 0),
     )
 
 
@@ -255,10 +322,46 @@ def _committable_source(
         subscription = subscription.with_rebalance_listener(
             _DrainOnRevoke(in_flight, subscription.rebalance_listener, settings.commit_timeout)
         )
-    source: Source[CommittableMessage[Any], Control] = Consumer.committable_source(
-        settings, subscription
+    _check("committable_source", settings, subscription, True)
+    stage = ConsumerStage(
+        settings,
+        subscription,
+        committable=True,
+        partitioned=False,
+        name=name,
+        drain=partial(_drain_before_close, in_flight, settings.commit_timeout, name),
     )
+    source: Source[CommittableMessage[Any], Control] = Source.from_graph(stage)
     return source.map(to_element(in_flight))
+
+
+async def _drain_before_close(in_flight: _InFlight, timeout: float, name: str) -> None:
+    """Before the consumer leaves its group (``Control.shutdown()``, cancellation, a
+    failure): wait (up to ``timeout``, ``commit_timeout``) until every record the source
+    emitted was committed, so the partitions' next owners start after them (Alpakka's
+    ``TransactionalSource`` drains before it stops its consumer). Records still pending
+    then are marked lost: no transaction commits them after the consumer left."""
+    pending = in_flight.pending(in_flight.emitted)
+    if not pending:
+        return
+    log.debug(
+        "[%s] closing the consumer waits until the records taken from %s are committed "
+        "(up to %s s, commit_timeout)",
+        name,
+        sorted(pending),
+        timeout,
+    )
+    pending = await in_flight.drain(None, timeout)
+    if pending and not in_flight.abandoned:
+        log.warning(
+            "[%s] the consumer closes with records of %s not yet committed after %s s "
+            "(commit_timeout): their next owner reads them again, and no transaction "
+            "commits them here",
+            name,
+            sorted(pending),
+            timeout,
+        )
+    in_flight.give_up(list(in_flight.emitted), pending)
 
 
 class TransactionalProducerStage(GraphStageWithMaterializedValue[Any, Any]):
@@ -325,7 +428,17 @@ def _retrieve(f: asyncio.Future[Any]) -> None:
 class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHandler):
     # Some fields in slots: past the 29 names a logic keeps in CPython's shared-key layout
     # (see ``reactive._stage.logic._LogicFields``).
-    __slots__ = ("send_task", "commit_task", "committing_offsets", "with_context")
+    __slots__ = (
+        "send_task",
+        "commit_task",
+        "committing_offsets",
+        "with_context",
+        "sources",
+        "txn_epochs",
+        "committing_epochs",
+        "handed",
+        "stale",
+    )
 
     def __init__(self, stage: TransactionalProducerStage, promise: asyncio.Future[Any]) -> None:
         super().__init__(stage.shape)
@@ -358,6 +471,16 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         self.in_flight: set[_InFlight] = set()
         self.committing_in_flight: set[_InFlight] = set()
         self.committing_offsets: dict[str, dict[TopicPartition, int]] = {}
+        # Every Transactional.source whose records reached this stage (told when it
+        # fails: a drain need not wait for it), and the (source, partition, epoch) of the
+        # records in the open / the committing transaction (see _InFlight.lost).
+        self.sources: set[_InFlight] = set()
+        self.txn_epochs: set[tuple[_InFlight, TopicPartition, int]] = set()
+        self.committing_epochs: set[tuple[_InFlight, TopicPartition, int]] = set()
+        # The highest next offset handed to a commit, per group and partition: an offset
+        # at or below it is left out of later transactions (commits never move back).
+        self.handed: dict[str, dict[TopicPartition, int]] = {}
+        self.stale = 0  # offsets left out because they were below ``handed``
         # The send task and the commit task in flight (settled before an abort).
         self.send_task: asyncio.Future[Any] | None = None
         self.commit_task: asyncio.Future[Any] | None = None
@@ -407,6 +530,8 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         except Exception as exc:
             self._abort_and_fail(exc)
             return
+        if isinstance(pass_through, _TrackedPartitionOffset):
+            self.sources.add(pass_through.in_flight)
         self.queue.append((envelope, records, pass_through))
         self._next()
 
@@ -515,11 +640,14 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
                 delivery.add_done_callback(self._watch_delivery)
             self.sends.append((envelope, futures))
             if pass_through is not None:
-                if isinstance(pass_through, _TrackedPartitionOffset):
-                    self.in_flight.add(pass_through.in_flight)
                 key = pass_through.key
-                partitions = offsets.setdefault(key.group_id, {})
                 tp = TopicPartition(key.topic, key.partition)
+                if isinstance(pass_through, _TrackedPartitionOffset):
+                    source = pass_through.in_flight
+                    self.in_flight.add(source)
+                    self.sources.add(source)
+                    self.txn_epochs.add((source, tp, pass_through.epoch))
+                partitions = offsets.setdefault(key.group_id, {})
                 partitions[tp] = max(partitions.get(tp, 0), pass_through.offset + 1)
         self._next()
 
@@ -540,6 +668,8 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
         if not self.busy and not self.emitting:
             if self.in_txn and (self.commit_due or (self.upstream_done and not self.queue)):
                 self._commit()
+                if self.closing:
+                    return  # the transaction held lost records: aborting (see _lost)
             elif self.queue:
                 self._start_sends()
             elif self.upstream_done:
@@ -568,16 +698,73 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             self._next()
 
     def _commit(self) -> None:
+        lost = self._lost(self.txn_epochs)
+        if lost is not None:
+            self._abort_and_fail(lost)
+            return
         self.busy = True
         self.committing = True
         self.commit_due = False
         sends, self.sends = self.sends, []
-        offsets, self.offsets = self.offsets, {}
+        offsets = self._forward_only(self.offsets)
+        self.offsets = {}
         self.committing_offsets = offsets
         self.committing_in_flight, self.in_flight = self.in_flight, set()
+        self.committing_epochs, self.txn_epochs = self.txn_epochs, set()
         self.commit_task = self._await(
             self._within(self._do_commit(sends, offsets), "committing the transaction"),
             self._on_committed,
+        )
+
+    def _forward_only(
+        self, offsets: dict[str, dict[TopicPartition, int]]
+    ) -> dict[str, dict[TopicPartition, int]]:
+        """``offsets`` without those at or below the highest already handed to a commit
+        (records reordered upstream, e.g. by ``map_async_unordered``: committing them
+        would move the group back and a restart would produce 4..9 again), as
+        ``Committer.sink`` (``OffsetBatcher``); the others are remembered."""
+        kept: dict[str, dict[TopicPartition, int]] = {}
+        for group_id, partitions in offsets.items():
+            handed = self.handed.setdefault(group_id, {})
+            for tp, next_offset in partitions.items():
+                done = handed.get(tp)
+                if done is not None and next_offset <= done:
+                    if next_offset < done:
+                        self.stale += 1
+                        log.log(
+                            logging.WARNING if self.stale == 1 else logging.DEBUG,
+                            "[%s] not committing offset %d of %s-%d (group %r): offset %d "
+                            "was already committed and commits never move backwards (%d "
+                            "stale offset(s) so far). Offsets arrive out of order when the "
+                            "stream reorders records (e.g. map_async_unordered)",
+                            self.name,
+                            next_offset - 1,
+                            tp.topic,
+                            tp.partition,
+                            group_id,
+                            done - 1,
+                            self.stale,
+                        )
+                    continue
+                handed[tp] = next_offset
+                kept.setdefault(group_id, {})[tp] = next_offset
+        return kept
+
+    def _lost(
+        self, epochs: set[tuple[_InFlight, TopicPartition, int]]
+    ) -> KafkaTransactionError | None:
+        """The error to fail with when the transaction holds records a
+        ``Transactional.source`` gave up on (a revocation or shutdown whose drain timed
+        out: their partition's next owner reads them again), else None."""
+        lost = sorted({tp for source, tp, epoch in epochs if (tp, epoch) in source.lost})
+        if not lost:
+            return None
+        return KafkaTransactionError(
+            f"[{self.name}] transactional id {self.tid!r}: the transaction holds records of "
+            f"partitions {lost} that were revoked (or whose source shut down) before they "
+            "were committed (the wait for them timed out: ConsumerSettings.commit_timeout); "
+            "their next owner reads them again, so the transaction is aborted, not committed",
+            self.tid,
         )
 
     async def _within(self, aw: Awaitable[R], doing: str) -> R:
@@ -611,6 +798,10 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
                 {tp: OffsetAndMetadata(offset, "") for tp, offset in partitions.items()},
                 group_id,
             )
+        # A revocation may have timed out while this commit waited for its sends.
+        lost = self._lost(self.committing_epochs)
+        if lost is not None:
+            raise lost
         await producer.commit_transaction()
         return results
 
@@ -631,6 +822,7 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
                     in_flight.on_committed(tp, next_offset)
         self.committing_in_flight = set()
         self.committing_offsets = {}
+        self.committing_epochs = set()
         results = fut.result()
         if results and self.out is not None:
             self.emitting = True
@@ -680,6 +872,8 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             return
         self.closing = True
         self.cancel_timer(_COMMIT)
+        for source in self.sources:
+            source.abandoned = True  # its records are not committed here any more
         self._await(self._abort_and_close(), lambda fut: self._on_aborted(error, fut))
 
     def _on_aborted(self, error: BaseException | None, fut: asyncio.Future[Any]) -> None:
@@ -772,6 +966,8 @@ class _TransactionalLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, O
             self.fail_stage(error)
 
     def post_stop(self) -> None:
+        for source in self.sources:
+            source.abandoned = True  # stopped: nothing more of its records commits here
         if self.producer is not None and not self.closed:
             self.materializer.spawn(
                 _close_quietly(self.producer, self.settings.close_timeout),
@@ -821,10 +1017,14 @@ class Transactional:
         Pass each element's ``partition_offset`` through to :meth:`sink` /
         :meth:`flow`, which commit it in their transactions.
 
+        ``Control.shutdown()`` closes the consumer once every record emitted was
+        committed (up to ``ConsumerSettings.commit_timeout``; see the module docstring).
+
         Emits when: a fetched record is available and downstream pulled.
         Backpressures when: downstream does not pull.
         Completes when: ``Control.stop()``/``shutdown()`` was called.
-        Fails when: as ``Consumer.committable_source``.
+        Fails when: as ``Consumer.committable_source``, and when a revocation's wait for
+        the records emitted from the revoked partitions times out (``commit_timeout``).
         Cancels when: never; downstream cancellation shuts the consumer down.
 
         Raises:
@@ -853,12 +1053,14 @@ class Transactional:
         revoked partitions was committed. An element dropped on the way (``filter``)
         takes its context with it: the last ones of a partition then hold a revocation
         until that timeout; map them to ``ProducerMessage.pass_through(None)`` instead
-        (the context is committed, nothing produced).
+        (the context is committed, nothing produced). ``Control.shutdown()`` likewise
+        closes the consumer once every context emitted was committed (up to that timeout).
 
         Emits when: a fetched record is available and downstream pulled.
         Backpressures when: downstream does not pull.
         Completes when: ``Control.stop()``/``shutdown()`` was called.
-        Fails when: as ``Consumer.committable_source``.
+        Fails when: as ``Consumer.committable_source``, and when a revocation's wait for
+        the contexts of the revoked partitions times out (``commit_timeout``).
         Cancels when: never; downstream cancellation shuts the consumer down.
 
         Raises:
@@ -889,8 +1091,10 @@ class Transactional:
         Completes when: upstream completed, the last transaction committed and the
         producer closed.
         Fails when: upstream fails, a send, serialization or commit fails, a commit
-        does not finish within ``ProducerSettings.max_block``, or the producer was
-        fenced; the open transaction is aborted first.
+        does not finish within ``ProducerSettings.max_block``, the producer was
+        fenced, or the transaction holds records of a partition whose revocation (or
+        whose source's shutdown) gave up waiting for them; the open transaction is
+        aborted first.
         Cancels when: downstream cancels (the open transaction is aborted).
         """
         return Flow.from_graph(
