@@ -94,26 +94,6 @@ def _none_index(xs: list[Any]) -> int:
     return -1
 
 
-class _RangeTake:
-    """An iterable source's iterator while a take of a sub-range of its range is open
-    (``_IterableLogic._hand_over_up_to``): what is read of it meanwhile (the length hint:
-    ``reactive.observe`` derives the element count from it) is the range iterator's as if
-    the take's loop read that iterator itself, its first element, read ahead, counted as
-    taken from the start (as ``chain((first,), islice(it, n - 1))`` has it)."""
-
-    __slots__ = ("it", "sub", "last", "tail")
-
-    def __init__(self, it: Any, sub: Any, span: int, tail: int) -> None:
-        self.it = it  # the range's iterator (one past the take's first element)
-        self.sub = sub  # the take's iterator over ``span`` elements
-        self.last = span - 1
-        self.tail = tail  # the range's elements after the take's
-
-    def __length_hint__(self) -> int:
-        left: int = self.sub.__length_hint__()
-        return min(left, self.last) + self.tail
-
-
 class _IterableLogic(SourceLogic):
     #: Hands out what it has whoever asks how much (see ``_ops.simple.asks_in_batches``).
     _demand_blind = True
@@ -132,17 +112,15 @@ class _IterableLogic(SourceLogic):
         # A ``range`` (of a length that fits an index): handed over as sub-ranges, which a
         # chain's loop iterates at the range iterator's own speed (no ``chain``/``islice``
         # layers per element); while such a take is open ``self.it`` holds the range's
-        # iterator and the take's (a tuple, or a ``_RangeTake`` on a metered connection),
-        # and the range's iterator catches up when the take settles. None otherwise.
+        # iterator, the take's and where the take ends, in a tuple (``reactive.observe``
+        # reads a range's element count off it: ``range_left``), and the range's iterator
+        # catches up when the take settles. None otherwise.
         self._range: range | None = None
 
     def pre_start(self) -> None:
-        c: Any = self._conns[self.out]  # (Any: a ``MeteredConnection`` when metered)
-        self._cout = c
+        self._cout = self._conns[self.out]
         r = self.iterable
-        # (Not when reactive.observe counts the takes with a wrapper that keeps reading
-        # the iterator it saw at the first take: a ``_RangeTake`` would be that one.)
-        if type(r) is range and not (c.metered and c.counted_take is not None):
+        if type(r) is range:
             try:
                 len(r)
             except OverflowError:  # (longer than an index: the plain path)
@@ -182,11 +160,9 @@ class _IterableLogic(SourceLogic):
             i = size - it.__length_hint__() - 1
             end = i + n if i + n < size else size
             lazy = iter(r[i:end])
-            # While the take is open: what its settling needs, in a tuple; on a metered
-            # connection a ``_RangeTake``, which the metrics can read the count off.
-            self.it = (
-                _RangeTake(it, lazy, end - i, size - end) if self._cout.metered else (it, lazy, end)
-            )
+            # While the take is open: what its settling needs, in a tuple (which the
+            # metrics read the count off: ``range_left``).
+            self.it = (it, lazy, end)
             return lazy
         return chain((first,), islice(self.it, n - 1))
 
@@ -230,9 +206,6 @@ class _IterableLogic(SourceLogic):
                 if nxt is _END:
                     self.complete(self.out)
                 return
-        elif type(it) is _RangeTake:
-            self.it = it.it
-            it.it.__setstate__(len(self._range) - it.tail - it.sub.__length_hint__())  # type: ignore[arg-type]
         if exc is not None:
             # The user's iterator failed on a demanded element: this source fails, not
             # the chain that asked.
