@@ -149,33 +149,63 @@ class _FlatMapMergeLogic(FlowLogic):
         ready = self.ready
         if not ready:
             return
-        out: list[Any] = []
-        finished: list[SubSinkInlet] = []
-        while ready and len(out) < n:
-            entry = ready[0]
-            inlet, xs, i = entry
-            k = min(len(xs) - i, n - len(out))
-            out.extend(xs[i : i + k])
-            i += k
-            if i < len(xs):
-                entry[2] = i
-                break
+        # One copy per element at most: whole entries are appended to the batch that
+        # goes out as they are (a slice only for an entry used in part), and an entry
+        # that is all that goes out is handed over itself (the inner source's batch:
+        # nobody else holds it once its entry leaves ``ready``).
+        entry = ready[0]
+        inlet, xs, i = entry
+        size = len(xs)
+        finished: list[SubSinkInlet] | None = None
+        if (
+            not i
+            and size > 1
+            and (size == n or (size < n and len(ready) == 1))
+            and type(xs) is _Batch
+        ):
             ready.popleft()
-            if not inlet.is_closed():
+            if not inlet._closed:
                 inlet._pull_batch(self.inner_batch)
             else:
-                finished.append(inlet)  # it finished while its entry waited
-        self.push(self.out, out[0] if len(out) == 1 else _Batch(out))
-        for inlet in finished:
-            self._inner_done(inlet)
+                finished = [inlet]  # it finished while its entry waited
+            self.push(self.out, xs)
+        else:
+            out = _Batch()
+            while True:
+                room = n - len(out)
+                if size - i > room:
+                    out += xs[i : i + room]
+                    entry[2] = i + room
+                    break
+                out += xs[i:] if i else xs
+                ready.popleft()
+                if not inlet._closed:
+                    inlet._pull_batch(self.inner_batch)
+                elif finished is None:
+                    finished = [inlet]  # it finished while its entry waited
+                else:
+                    finished.append(inlet)
+                if not ready or size - i == room:
+                    break
+                entry = ready[0]
+                inlet, xs, i = entry
+                size = len(xs)
+            self.push(self.out, out[0] if len(out) == 1 else out)
+        if finished is not None:
+            for inlet in finished:
+                self._inner_done(inlet)
         if not ready:
             # An inner source that already finished may have been the last thing to wait on.
             self._check_done()
 
     def inner_push(self, inlet: SubSinkInlet) -> None:
-        x = inlet.grab()
+        # ``inlet.grab()`` and ``is_available(out)`` spelled out (once per batch an inner
+        # source hands over); the inlet has an element: this runs from its push.
+        x = inlet._elem
+        inlet._elem = None
+        inlet._available = False
         self.ready.append([inlet, x if type(x) is _Batch else (x,), 0])
-        if self.is_available(self.out):
+        if self._conns[self.out].state & 34 == 2:  # DEMAND, OUT_CLOSED: downstream waits
             self.on_pull()
 
     def inner_finish(self, inlet: SubSinkInlet) -> None:

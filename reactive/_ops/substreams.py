@@ -54,6 +54,8 @@ from .._errors import (
     PortStateError,
     SubscriptionTimeoutError,
 )
+from .._impl.modules import AtomicModule, LinearModule, Module
+from .._keep import Keep
 from .._stage.logic import (
     GraphStage,
     GraphStageLogic,
@@ -62,7 +64,7 @@ from .._stage.logic import (
     _Batch,
     port_error,
 )
-from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
+from .._stage.shapes import ClosedShape, Inlet, Outlet, SinkShape, SourceShape
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,6 +119,21 @@ class SubstreamCancelStrategy(enum.Enum):
 
 def _noop(*_: Any) -> None:
     return None
+
+
+def _module_of(g: Any) -> Module:
+    """The module of a blueprint or stage (``reactive._dsl.graph._module_of``, imported
+    on first use: ``_ops`` imports ``_dsl`` only inside a function)."""
+    global _module_of_dsl
+    f = _module_of_dsl
+    if f is None:
+        from .._dsl.graph import _module_of as dsl_module_of
+
+        f = _module_of_dsl = dsl_module_of
+    return f(g)
+
+
+_module_of_dsl: Callable[[Any], Module] | None = None
 
 
 # Attributes that belong to the module they are set on and are not handed down to the
@@ -231,11 +248,21 @@ class SubSinkInlet:
         """Run ``source`` into this inlet on the parent's materializer, in the parent's
         island and with the parent's attributes as defaults (``materialize_nested``);
         returns the source's materialized value."""
-        from .._dsl.blueprints import Source
-        from .._dsl.graph import _module_of
+        module = _module_of(source)
+        shape = module.shape
+        if shape.inlets or len(shape.outlets) != 1:
+            # Not a Source: ``source.to(sink)`` raises (or builds an open graph the
+            # materializer rejects), with the message users know.
+            from .._dsl.blueprints import Source
 
-        graph: Any = Source(_module_of(source)).to(self.sink)
-        return materialize_nested(self._logic, graph.module)
+            graph: Any = Source(module).to(self.sink)
+            return materialize_nested(self._logic, graph.module)
+        # What ``Source(module).to(self.sink).module`` is, built without the blueprint
+        # layers (this runs once per substream: flat_map_merge opens one per element).
+        linear = LinearModule(
+            module, AtomicModule(_SubSinkStage(self)), Keep.left, shape=ClosedShape
+        )
+        return materialize_nested(self._logic, linear)
 
     # -- port actions (from inside the parent logic) -------------------------------------
     def pull(self) -> None:
@@ -252,7 +279,17 @@ class SubSinkInlet:
         self._pulled = True
         self._elem = None
         self._available = False
-        self._send(("pull", n))
+        sub = self._sub
+        if sub is not None and sub._island is self._logic._island:
+            # Sub-fused: ``_send``'s direct call, spelled out (once per batch an inner
+            # source hands over).
+            if not sub._stopped:
+                try:
+                    sub._pull(n)
+                except Exception as exc:
+                    sub._handle_error(exc)
+        elif self._cmd is not None:
+            self._cmd.invoke(("pull", n))
 
     def grab(self) -> Any:
         """Take the element that arrived; legal once after each ``on_push``."""
@@ -322,12 +359,7 @@ class SubSinkInlet:
             return
         kind, value = ev
         if kind == "push":
-            self._pulled = False
-            self._elem = value
-            self._available = True
-            if self._on_push is None:
-                raise self._err("no on_push handler installed")
-            self._on_push()
+            self._pushed(value)
         elif kind == "complete":
             self._closed = True
             self._pulled = False
@@ -338,6 +370,17 @@ class SubSinkInlet:
             self._pulled = False
             _untrack(self._logic, self)
             self._on_failure(value)
+
+    def _pushed(self, x: Any) -> None:
+        """``x`` arrived (a push event): it waits to be grabbed, ``on_push`` runs."""
+        if self._closed:
+            return
+        self._pulled = False
+        self._elem = x
+        self._available = True
+        if self._on_push is None:
+            raise self._err("no on_push handler installed")
+        self._on_push()
 
     def _parent_stopped(self) -> None:
         if not self._closed:
@@ -390,22 +433,52 @@ class _SubSinkLogic(GraphStageLogic, InHandler):
     def _on_cmd(self, cmd: tuple[str, Any]) -> None:
         kind, value = cmd
         if kind == "pull":
-            c = self._conns[self.in_]
-            if not c.state & 23:  # IN_CLOSED | PULLED
-                self.pull(self.in_)
-                self._want_batch = bool(value)
-                if c.batch:
-                    # value: the batch size the parent accepts (None: one element)
-                    c.demand_n = value or 1
+            self._pull(value)
         else:
             self.cancel(self.in_, value)
 
+    def _pull(self, n: int | None) -> None:
+        """The parent's pull, accepting up to ``n`` elements at once (None: one)."""
+        c = self._conns[self.in_]
+        if not c.state & 23:  # IN_CLOSED | PULLED
+            if not c.state:  # idle: ``pull``'s fast path, spelled out
+                c.state = 1  # PULL_REQ
+                c.q.append(c)
+            else:
+                self.pull(self.in_)
+            self._want_batch = bool(n)
+            if c.batch:
+                c.demand_n = n or 1
+
     def on_push(self) -> None:
-        x = self.grab(self.in_)
+        c = self._conns[self.in_]
+        if c.state == 8:  # AVAIL and nothing else: ``grab``'s fast path, spelled out
+            x = c.elem
+            c.elem = None
+            c.state = 0
+        else:
+            x = self.grab(self.in_)
         if type(x) is _Batch and not self._want_batch:
             # A batch of one answering a plain pull: the parent expects the element.
             (x,) = x
-        self._event(("push", x))
+        handle = self.handle
+        parent = handle._logic
+        if self._island is parent._island:
+            # Sub-fused: ``_event``'s direct delivery and ``_pushed``, spelled out (once
+            # per batch an inner source hands over).
+            if not parent._stopped and not handle._closed:
+                handle._pulled = False
+                handle._elem = x
+                handle._available = True
+                try:
+                    on_push = handle._on_push
+                    if on_push is None:
+                        raise handle._err("no on_push handler installed")
+                    on_push()
+                except Exception as exc:
+                    parent._handle_error(exc)
+        else:
+            self.events.invoke(("push", x))
 
     def on_upstream_finish(self) -> None:
         self._event(("complete", None))
