@@ -226,6 +226,23 @@ class _IterableLogic(SourceLogic):
         n = c.demand_n
         out: Any
         if n > 1 and c.batch:
+            r = self._range
+            if r is not None:
+                # A range: the batch is a slice of it (built in C; no None to look for),
+                # and its iterator skips what the slice took (as ``_hand_over_up_to``).
+                it = self.it
+                size = len(r)
+                i = size - it.__length_hint__() - 1  # the index of ``nxt`` (read ahead)
+                end = i + n if i + n < size else size
+                out = _Batch(r[i:end])
+                it.__setstate__(end)
+                self.nxt = _END
+                self.push(self.out, out)
+                if end < size:
+                    self._look_ahead()
+                else:
+                    self.complete(self.out)
+                return
             out = _Batch((self.nxt,))
             self.nxt = _END
             try:

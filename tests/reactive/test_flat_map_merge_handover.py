@@ -162,3 +162,22 @@ async def test_an_inner_handler_failure_fails_the_parent() -> None:
 
     with pytest.raises(Exception, match="no on_push handler installed"):
         await Source.from_graph(NoHandler()).run_with(Sink.seq())
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize(
+    "r",
+    [range(0, 3000, 3), range(2500, -7, -2), range(2**64, 2**64 + 1500), range(5, 5), range(1)],
+    ids=["step", "negative-step", "past-2**63", "empty", "one"],
+)
+async def test_a_range_inner_source_hands_out_slices_of_itself(fast: bool, r: range) -> None:
+    """An inner range source answers a batch pull with a slice of the range (and moves its
+    iterator past it): steps, negative steps, values past 2**63, empty and one-element
+    ranges, through batches of the fold's share, give the range element for element."""
+    async with Materializer(fast_paths=fast) as mat:
+        got = await (
+            Source.from_iterable(range(2))
+            .flat_map_concat(lambda i: Source.from_iterable(r))
+            .run_with(Sink.fold([], lambda a, x: [*a, x]), mat)
+        )
+    assert got == list(r) * 2
