@@ -114,6 +114,11 @@ class RestartSettings:
             object.__setattr__(self, "max_restarts_within", self.min_backoff)
         else:
             _require_number("max_restarts_within", self.max_restarts_within)
+            if not self.max_restarts_within >= 0:  # (NaN too)
+                raise ValueError(
+                    "RestartSettings: max_restarts_within must be >= 0 seconds, got "
+                    f"{self.max_restarts_within!r}"
+                )
         if self.restart_on is not None and not callable(self.restart_on):
             raise TypeError(
                 "RestartSettings: restart_on must be callable or None, got "

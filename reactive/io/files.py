@@ -144,7 +144,23 @@ class _FileLogic(_WorkerCalls):
         self.failing: BaseException | None = None  # fail with it once the call ended
 
     def _call_failed(self, exc: BaseException) -> None:
-        self._failed(exc if self.failing is None else self.failing)
+        if self.failing is None:
+            self._failed(self._naming_the_path(exc))
+        else:
+            self._failed(self.failing)
+
+    def _naming_the_path(self, exc: BaseException) -> BaseException:
+        """A read or write error as the stream fails with it: an ``OSError`` from a call
+        on the open file names no file (an open error does), so it gets the path as its
+        ``filename`` (``str()`` then ends with it, as an open error's), or, when it has
+        no ``errno`` to show with it, a note naming the stage and the path. The same
+        exception, so handlers of its type still catch it."""
+        if isinstance(exc, OSError) and exc.filename is None:
+            if exc.errno is not None and exc.strerror is not None:
+                exc.filename = self.path
+            else:
+                exc.add_note(f"[{self.OP}] on the file {self.path!r}")
+        return exc
 
     def post_stop(self) -> None:
         f, self.file = self.file, None
@@ -255,6 +271,7 @@ class _FileSourceLogic(_FileLogic, OutHandler):
         self.eof = False
         self.offset = -1  # >= 0: the next read's position, for reads of cached pages
         self.buffer = bytearray()  # the cached reads' buffer
+        self.regular = True  # False: a FIFO, a pipe, a device (see _read_once)
 
     def pre_start(self) -> None:
         anyio = _anyio()
@@ -274,8 +291,8 @@ class _FileSourceLogic(_FileLogic, OutHandler):
 
     def _opened(self, f: Any) -> None:
         self.file = f
-        fd = f.wrapped.fileno()
-        if _NOWAIT and stat.S_ISREG(os.fstat(fd).st_mode):
+        self.regular = stat.S_ISREG(os.fstat(f.wrapped.fileno()).st_mode)
+        if _NOWAIT and self.regular:
             self.offset = self.stage.start_position
             self.buffer = bytearray(self.stage.chunk_size * self.per_read)
         self._read_more()
@@ -288,7 +305,8 @@ class _FileSourceLogic(_FileLogic, OutHandler):
                     return
                 run_sync = _anyio().to_thread.run_sync
                 fp, size, n = f.wrapped, self.stage.chunk_size, self.per_read
-                self._call(lambda: run_sync(_read_chunks, fp, size, n), self._read_by_thread)
+                read = _read_chunks if self.regular else _read_once
+                self._call(lambda: run_sync(read, fp, size, n), self._read_by_thread)
 
     def _read_by_thread(self, result: tuple[list[bytes], bool]) -> None:
         if self.offset >= 0:
@@ -344,19 +362,33 @@ class _FileSourceLogic(_FileLogic, OutHandler):
 
 
 def _read_chunks(fp: Any, size: int, n: int) -> tuple[list[bytes], bool]:
-    """In a worker thread: up to ``n`` chunks of ``size`` bytes, read with one call (so
-    the thread takes the GIL back once, not once per chunk), and whether the end of the
-    file was reached (the read returned less than asked)."""
+    """In a worker thread: up to ``n`` chunks of ``size`` bytes of a regular file, read
+    with one call (so the thread takes the GIL back once, not once per chunk), and
+    whether the end of the file was reached (the read returned less than asked: a
+    regular file's read is short only at its end)."""
     want = size * n
     data = fp.read(want)  # unbuffered: one system call, short only at the end
     more = data
-    while more and len(data) < want:  # (or on a pipe): take the rest, if any
+    while more and len(data) < want:  # take the rest, if any
         more = fp.read(want - len(data))
         data += more
-    eof = len(data) < want
+    return _split(data, size), len(data) < want
+
+
+def _read_once(fp: Any, size: int, n: int) -> tuple[list[bytes], bool]:
+    """In a worker thread: what one read of a file that is not a regular file (a FIFO,
+    a pipe, a character device) returned, up to ``n`` chunks of ``size`` bytes. As
+    Akka's FileSource (one ``FileChannel.read``), what arrived is emitted at once, not
+    held until more comes (a writer waiting for an answer to what it wrote would wait
+    for ever); only an empty read is the end."""
+    data = fp.read(size * n)  # unbuffered: one system call, returns what is there
+    return _split(data, size), not data
+
+
+def _split(data: bytes, size: int) -> list[bytes]:
     if len(data) <= size:
-        return ([data] if data else []), eof
-    return [data[i : i + size] for i in range(0, len(data), size)], eof
+        return [data] if data else []
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 # -- the sink ----------------------------------------------------------------------------
@@ -491,13 +523,17 @@ class FileIO:
         stream starts; as Akka's, the source reads ahead of demand, in worker threads,
         up to ``Attributes.input_buffer`` max chunks (default 16) and at most 1 MiB
         (``READ_AHEAD_BYTES``) but always one chunk, half of them per call, so the
-        disk works while downstream processes the chunks already read.
+        disk works while downstream processes the chunks already read. A file that is
+        not a regular file (a named pipe, a device) is read as Akka's: what one read
+        returned is emitted at once (chunks of at most ``chunk_size`` bytes), and only an
+        empty read ends it.
 
         Materializes an awaitable ``IOResult(count)`` of the bytes emitted, settled once
         the file is closed, also when downstream cancels early (chunks read ahead but
         not emitted do not count); an error (missing file, a directory, no permission,
-        a read error) fails the stream with the ``OSError`` (which names the path) and
-        the awaitable with ``IOOperationIncompleteError(count)`` caused by it.
+        a read error) fails the stream with the ``OSError``, which names the path (a
+        read error gets it as its ``filename``), and the awaitable with
+        ``IOOperationIncompleteError(count)`` caused by it.
 
         *Emits when* a chunk was read and downstream pulls.
         *Backpressures when* downstream backpressures (reading stops once the chunks

@@ -15,9 +15,12 @@ the connection stays open for reading until the peer closes; with ``half_close=F
 connection and completes the output. Either way the peer's EOF completes the output
 and the input may still write (a handler's last replies); the connection closes when
 the input completes. Cancelling the output closes the connection
-unless ``half_close`` and the input is still writing. TLS streams cannot half-close
-(anyio has no TLS ``send_eof``): over TLS with ``half_close=True``, completing the input
-sends nothing and the connection stays open until the peer closes it.
+unless ``half_close`` and the input is still writing: then, as Pekko's, the input goes on
+being written (an output cancelled while the connection is opening does not stop the
+open) and the connection closes once the input completed (reading had stopped: no FIN
+is sent to wait for the peer's). TLS streams cannot half-close (anyio has no TLS
+``send_eof``): over TLS with ``half_close=True``, completing the input while the output
+is open sends nothing and the connection stays open until the peer closes it.
 
 Timeouts, as Akka's: ``connect_timeout`` (``outgoing_connection``) fails a connection
 not open in time with ``StreamTcpError``; ``idle_timeout`` (``outgoing_connection``,
@@ -388,8 +391,8 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
             self.pull(self.in_)
         elif self.input_done:
             self._input_finished()
-        if self.is_available(self.out):
-            self._read()
+        if self.stream is not None and (self.is_available(self.out) or self.discarding):
+            self._read()  # (the stream is None when the input's end closed it)
 
     def _error(self, what: str, exc: BaseException) -> StreamTcpError:
         cause = exc.__cause__ if exc.__cause__ is not None else exc
@@ -453,9 +456,14 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
             self.reset = True
             self.fail_stage(cause)
             return
-        if self.stage.half_close and not self.input_done and self.stream is not None:
-            self.discarding = True  # keep writing; see the peer's EOF before closing
-            self._read()
+        if self.stage.half_close and not self.input_done:
+            # Pekko's closeConnectionDownstreamFinished: the input keeps writing (read and
+            # discard meanwhile, to see the peer's EOF), and the connection closes once it
+            # completed (``_input_finished``). Still connecting: the open goes on, the
+            # input is written once connected, then the connection closes.
+            self.discarding = True
+            if self.stream is not None:
+                self._read()
         elif self.stream is not None and (self.write_task is not None or self.pending):
             # Akka's Close: what was taken from the input is written before the socket
             # closes (a forced close here cut the peer's data short behind a clean EOF).
@@ -528,11 +536,12 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
         self.fail_stage(exc)
 
     def _input_finished(self) -> None:
-        """The last write ended: half-close, or close."""
-        if not self.stage.half_close:
-            self._close_gracefully()
-            return
-        if self.is_closed(self.out) and not self.discarding:
+        """The last write ended: half-close, or close. As Pekko's
+        closeConnectionUpstreamFinished, a half-close connection whose reading stopped
+        before (the output was cancelled, or the peer's EOF completed it) closes now:
+        with the output cancelled no one waits for the peer's EOF, which a keep-alive
+        peer may never send."""
+        if not self.stage.half_close or self.is_closed(self.out):
             self._close_gracefully()
             return
         anyio = _anyio()
