@@ -72,15 +72,15 @@ _PORT_PREFIX = {
 _CACHE: dict[tuple[tuple[str, ...], int, bool, bool, bool], tuple[Any, dict[int, int]]] = {}
 
 #: The kinds of operator that may emit nothing for an input (a chain holding one takes
-#: lazily from an iterable source with room to spare: see ``_FusedLogic._fill``).
+#: lazily from an iterable source with room to spare: see ``_FusedLogic._serve``).
 _DROPS = frozenset(("filter", "filter_not", "drop", "drop_while"))
 
-#: The room below which ``_fill`` takes wide from a lazy source (a chain that may drop
+#: The room below which ``_serve``'s fill takes wide from a lazy source (a chain that may drop
 #: elements): at most 256, so that the bounded run counts its room in CPython's cached
 #: small ints (a count above 256 allocates an int per output: ~1.5x the cost, measured).
 _NARROW = 64
 
-#: How many times the room left a wide take asks a lazy source for (``_fill``): the
+#: How many times the room left a wide take asks a lazy source for (``_serve``'s fill): the
 #: source's iterator is read only as far as the bounded run goes.
 _WIDE = 16
 
@@ -232,10 +232,12 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         self.fns = [s.fn for s in self.specs]
         self.st = [_initial_state(s) for s in self.specs]
         self.runners: dict[int, tuple[Callable[..., None], dict[int, int]]] = {}
-        self._bounded: tuple[Callable[..., None], dict[int, int]] | None = None
-        # ``_fill``'s runs over what it takes (``_fill_runner``): the plain run, its line
-        # map, the bounded run of a wide lazy take (or None), and whether the plain run
-        # keeps only its last output, see there.
+        # Behind an async boundary (``_lender``): its plain run, its bounded run and their
+        # line map, made in ``pre_start`` (``_serve_lent`` reads them once per batch).
+        self._lent_runs: tuple[Any, Any, dict[int, int]] | None = None
+        # The runs of ``_serve``'s fill over what it takes (``_fill_runner``): the plain
+        # run, its line map, the bounded run of a wide lazy take (or None), and whether the
+        # plain run keeps only its last output, see there.
         self._filler: tuple[Any, dict[int, int], Any, bool] | None = None
         # scans whose zero is still to be emitted, last one first (as separate stages would)
         self.zeros = [j for j in range(len(self.kinds) - 1, -1, -1) if self.kinds[j] == "scan"]
@@ -303,7 +305,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         """Call a generated ``run`` (bounded when ``limit``), applying supervision.
 
         ``failed``: the exception a first call of ``run`` made by the caller itself raised
-        (the fast path, see ``_fill``), or ``res``: what that call returned (a None met);
+        (the fast path, see ``_serve``), or ``res``: what that call returned (a None met);
         it is handled first, as if met here."""
         while True:
             if failed is None and not res:
@@ -389,9 +391,15 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         # demand is met (a filter then needs one pass, not one per shrinking remainder).
         self._lend_up: Any = lend_hook(cin.out_logic) if cin.batch else None
         self._lender: Any = cin.out_logic if self._lend_up is not None else None
+        if self._lender is not None:
+            run, linemap = self._runner(0)
+            make, wide_linemap = _compile(self.kinds, 0, True)
+            # (the bounded run's lines are the plain run's, its count of room after them)
+            assert wide_linemap == linemap
+            self._lent_runs = (run, make(self.fns), linemap)
 
     def _fill_runner(self) -> tuple[Any, dict[int, int], Any, bool]:
-        """The runs ``_fill`` makes over what it takes, made once: the plain run, its line
+        """The runs ``_serve``'s fill makes over what it takes, made once: the plain run, its line
         map, the bounded run of a wide take (or None), and whether the plain run keeps
         only its last output.
 
@@ -399,7 +407,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         When upstream's take is lazy (an iterable source) and an operator may drop
         elements, a take of just the room left comes back short, the next one shorter
         still (some 20 takes for a batch behind a filter passing a third); once the room
-        is below ``_NARROW``, ``_fill`` asks for ``_WIDE`` times the room and runs bounded
+        is below ``_NARROW``, the fill asks for ``_WIDE`` times the room and runs bounded
         by the room, leaving the rest unread in the source's iterator (the same elements
         are read). Either way no more comes out than the room.
 
@@ -421,74 +429,25 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         filler = self._filler = (make(self.fns), linemap, wide, last)
         return filler
 
-    def _fill(self, take: Any, out: list[Any], n: int) -> BaseException | None:
-        """Top ``out`` up towards ``n`` with elements taken from upstream right now.
-
-        Every op emits at most one element per input, so taking ``n - len(out)`` more
-        inputs can never produce beyond the demand of ``n``. This is what keeps a filter
-        behind a boundary from answering its demand in ever smaller batches. From a lazy
-        upstream (an iterable source) a chain that may drop elements takes wide once
-        the room is small, and runs bounded by the room; a run that keeps only its last
-        output ends the batch with the first take that gave one (``_fill_runner``).
-
-        Called by ``_serve`` only with room in ``out`` and an idle in-connection (state
-        0), whose out side hands elements over (an async boundary's buffer is read by
-        ``_serve`` itself). A connection's state is read as little as possible here.
-        """
-        cin: Any = self._cin  # (Any: a ``MeteredConnection`` when metered)
-        settle = self._settle_up
-        run, linemap, wide, last = self._filler or self._fill_runner()
-        st = self.st
-        full = len(out) + 1 if last else n
-        while True:
-            room = n - len(out)
-            bounded = wide is not None and room < _NARROW
-            more = take(room * _WIDE if bounded else room)
-            if not more:
-                return None
-            if cin.metered:  # a take: one pull and one push, counted here (reactive.observe)
-                cin.takes += 1
-            it = iter(more) if settle is None else more
-            # ``_drive`` inlined for the common case, as above.
-            try:
-                try:
-                    if bounded:
-                        r = wide
-                        res = r(it, out, st, room)
-                    else:
-                        r = run
-                        res = r(it, out, st)
-                except Exception as e:
-                    # (re-raised when not from our generated code: an upstream failure)
-                    exc = self._drive(r, linemap, it, out, n if bounded else 0, 0, e)
-                else:
-                    exc = (
-                        self._drive(r, linemap, it, out, n if bounded else 0, 0, res=res)
-                        if res
-                        else None
-                    )
-            except Exception as up_exc:
-                if settle is None:
-                    raise
-                # A lazy take: the upstream's own iterator runs inside our loop, so what
-                # it raises is the upstream's failure, not ours.
-                settle(up_exc)
-                return None
-            if settle is not None:
-                settle(None)
-            if exc is not None:
-                return exc
-            if len(out) >= full or cin.state != 0:
-                return None
-
     def _serve(self, out: list[Any] | None = None) -> None:
-        """Answer downstream's demand with ``out`` and what upstream hands over right now.
+        """Answer downstream's demand with ``out`` and what upstream hands over right now
+        (behind an async boundary, ``_lender``: ``_serve_lent``).
 
-        Called without ``out`` by an async boundary upstream that answered our pull and
-        now holds elements (it has reset the connection to idle first): read them."""
+        Each pass first tops ``out`` up towards the demand ``n`` with elements taken from
+        upstream right now (the fill), when there is room and the in-connection is idle
+        (state 0) and its out side hands elements over. Every op emits at most one
+        element per input, so taking ``n - len(out)`` more inputs can never produce
+        beyond the demand of ``n``. From a lazy upstream (an iterable source) a chain that
+        may drop elements takes wide once the room is small, and runs bounded by the
+        room; a run that keeps only its last output ends the fill with the first take
+        that gave one (``_fill_runner``). A connection's state is read as little as
+        possible there."""
+        if self._lender is not None:
+            self._serve_lent(out)
+            return
         if out is None:
             out = _Batch()
-        cin = self._cin
+        cin: Any = self._cin  # (Any: a ``MeteredConnection`` when metered)
         cout = self._cout
         take = self._take_up
         give = self._give_down
@@ -497,37 +456,48 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             n = cout.demand_n if cout.batch else 1
             exc: BaseException | None = None
             if take is not None and len(out) < n and cin.state == 0:
-                lender = self._lender
-                if lender is None:
-                    exc = self._fill(take, out, n)
-                elif lender.buffer:
-                    # An async boundary's buffer (what ``_lend()`` returns, read directly:
-                    # once per hop): a bounded run reads it until the demand is met, then
-                    # ``_lent`` says how much it used. ``_drive`` takes over only when the
-                    # run raised (supervision) or stopped at a None.
-                    buf = lender.buffer
-                    it = iter(buf)
-                    if len(buf) <= n - len(out):
-                        # All of it fits the demand: the plain run, no count of room.
-                        r = self.runners.get(0) or self._runner(0)
-                        limit = 0
-                    else:
-                        bounded = self._bounded
-                        if bounded is None:
-                            make, linemap = _compile(self.kinds, 0, True)
-                            bounded = self._bounded = (make(self.fns), linemap)
-                        r = bounded
-                        limit = n
+                # The fill (once per batch: spelled out here, no call).
+                settle = self._settle_up
+                run, linemap, wide, last = self._filler or self._fill_runner()
+                full = len(out) + 1 if last else n
+                while True:
+                    room = n - len(out)
+                    bounded = wide is not None and room < _NARROW
+                    more = take(room * _WIDE if bounded else room)
+                    if not more:
+                        break
+                    if cin.metered:  # a take: one pull and one push, counted here
+                        cin.takes += 1  # (reactive.observe)
+                    it = iter(more) if settle is None else more
+                    # ``_drive`` inlined for the common case.
                     try:
-                        res = (
-                            r[0](it, out, self.st, n - len(out))
-                            if limit
-                            else r[0](it, out, self.st)
-                        )
-                        exc = self._drive(r[0], r[1], it, out, limit, 0, res=res) if res else None
-                    except Exception as e:
-                        exc = self._drive(r[0], r[1], it, out, limit, 0, e)
-                    lender._lent(len(buf) - it.__length_hint__())
+                        try:
+                            if bounded:
+                                r = wide
+                                res = r(it, out, self.st, room)
+                            else:
+                                r = run
+                                res = r(it, out, self.st)
+                        except Exception as e:
+                            # (re-raised when not from our generated code: an upstream
+                            # failure)
+                            exc = self._drive(r, linemap, it, out, n if bounded else 0, 0, e)
+                        else:
+                            if res:
+                                exc = self._drive(
+                                    r, linemap, it, out, n if bounded else 0, 0, res=res
+                                )
+                    except Exception as up_exc:
+                        if settle is None:
+                            raise
+                        # A lazy take: the upstream's own iterator runs inside our loop,
+                        # so what it raises is the upstream's failure, not ours.
+                        settle(up_exc)
+                        break
+                    if settle is not None:
+                        settle(None)
+                    if exc is not None or len(out) >= full or cin.state != 0:
+                        break
             if not out:
                 if exc is not None:
                     self.fail_stage(exc)
@@ -540,20 +510,89 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
             give(out)  # leaves DEMAND set (with a new demand_n) when it wants more
             if cout.state != DEMAND:
                 return
-            lender = self._lender
-            if lender is not None and not lender.buffer and cin.state == 0:
-                # Fast path: what the next pass ends with (an async boundary upstream
-                # with nothing buffered: nothing to read, so ask it for more).
-                self._request()
+            pulled = True
+            out = _Batch()
+
+    def _serve_lent(self, out: list[Any] | None = None) -> None:
+        """``_serve`` for a chain behind an async boundary (``_lender`` set): the same
+        passes, with what cannot change during a run read once (the runs, the hooks).
+
+        Each pass reads the boundary's buffer (what ``_lend()`` returns, read directly:
+        once per hop) with one run: the plain run when all of it fits the demand left,
+        else the run bounded by the room; ``_lent`` then says how much it used.
+        ``_drive`` takes over only when the run raised (supervision) or met a None."""
+        lender = self._lender  # (never None here: see ``_resume_pulled``, ``_serve``)
+        if out is None:
+            out = _Batch()
+        cin: Any = self._cin  # (Any: a ``MeteredConnection`` when metered)
+        cout = self._cout
+        give = self._give_down
+        run, wide, linemap = self._lent_runs  # type: ignore[misc]
+        st = self.st
+        pulled = False  # known: the out-connection is exactly DEMAND (read after a give)
+        while True:
+            exc: BaseException | None = None
+            buf = lender.buffer
+            if buf and cin.state == 0:
+                n = cout.demand_n if cout.batch else 1
+                room = n - len(out)
+                if room > 0:
+                    it = iter(buf)
+                    if len(buf) <= room:
+                        # All of it fits the demand: the plain run, no count of room; run
+                        # to its end it used the whole buffer.
+                        try:
+                            res = run(it, out, st)
+                            if res:
+                                exc = self._drive(run, linemap, it, out, 0, 0, res=res)
+                                k = len(buf) - it.__length_hint__()
+                            else:
+                                k = len(buf)
+                        except Exception as e:
+                            exc = self._drive(run, linemap, it, out, 0, 0, e)
+                            k = len(buf) - it.__length_hint__()
+                    else:
+                        try:
+                            res = wide(it, out, st, room)
+                            if res:
+                                exc = self._drive(wide, linemap, it, out, n, 0, res=res)
+                        except Exception as e:
+                            exc = self._drive(wide, linemap, it, out, n, 0, e)
+                        k = len(buf) - it.__length_hint__()
+                    lender._lent(k)
+            if not out:
+                if exc is not None:
+                    self.fail_stage(exc)
+                elif not cin.state & IN_CLOSED:
+                    self._request()
+                return
+            if exc is not None or give is None or not (pulled or cout.state == DEMAND):
+                self._emit_out(out, exc)
+                return
+            give(out)  # leaves DEMAND set (with a new demand_n) when it wants more
+            if cout.state != DEMAND:
+                return
+            if not lender.buffer and cin.state == 0:
+                # What the next pass ends with: nothing buffered, so ask the boundary for
+                # more (``_request``'s pull delivered at once, spelled out).
+                cin.state = DEMAND
+                if cin.metered:  # that pull, counted here (reactive.observe: ``pulled``;
+                    # idle before: its state was 0)
+                    now = cin.now  # (called as a local: no method lookup on a slot)
+                    cin.phase = 1
+                    cin.pend -= now()
+                    cin.pulls += 1
+                cin.demand_n = cout.demand_n  # (both connections batch: see pre_start)
                 return
             pulled = True
             out = _Batch()
 
     #: What an async boundary upstream calls when it answered our pull and now holds
-    #: elements (``_serve`` itself: no call in between).
-    _resume_pulled = _serve
+    #: elements (``_serve_lent`` itself: no call in between). Only a boundary's output
+    #: half calls it, on a batch connection: the chain then has it as its ``_lender``.
+    _resume_pulled = _serve_lent
 
-    #: ``_fill`` counts the hand-overs it takes on a metered in-connection itself
+    #: ``_serve``'s fill counts the hand-overs it takes on a metered in-connection itself
     #: (reactive.observe's ``instrument`` then wraps no hook of the logic upstream).
     _counts_takes = True
 
@@ -579,7 +618,9 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         if cin.state & IN_CLOSED:
             self.complete_stage()
             return
-        if self._take_up is not None:
+        if lender is not None:
+            self._serve_lent(_Batch())
+        elif self._take_up is not None:
             self._serve(_Batch())
         else:
             self._request()
