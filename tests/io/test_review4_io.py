@@ -62,15 +62,35 @@ async def test_shutdown_during_a_blocked_read_fails_the_result_then_closes(
     r, w = os.pipe()  # nothing is written: the read blocks in its worker thread
     opened: list[Any] = []
 
+    class Reading:
+        """The pipe's file object, telling when a read has started (opened is not
+        enough: a shutdown between the open and the read leaves no read behind)."""
+
+        def __init__(self, f: Any) -> None:
+            self.f = f
+            self.started = threading.Event()
+
+        def read(self, n: int = -1) -> bytes:
+            self.started.set()
+            data: bytes = self.f.read1(n)
+            return data
+
+        def close(self) -> None:
+            self.f.close()
+
+        @property
+        def closed(self) -> bool:
+            return bool(self.f.closed)
+
     def create() -> Any:
-        f = os.fdopen(r, "rb")
+        f = Reading(os.fdopen(r, "rb"))
         opened.append(f)
         return f
 
     mat = Materializer(name="blocked-read", shutdown_timeout=0.2)
     pub_seq: Any = StreamConverters.from_input_stream(create).to_mat(Sink.seq(), Keep.both)
     result, seq = pub_seq.run(mat)
-    await _until(lambda: bool(opened), "the pipe was opened")
+    await _until(lambda: bool(opened) and opened[0].started.is_set(), "the read started")
     try:
         with caplog.at_level(logging.WARNING, logger="reactive"):
             await mat.shutdown()
