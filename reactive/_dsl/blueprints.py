@@ -94,6 +94,20 @@ class FlowOps(
     __slots__ = ()
 
 
+# ``IterableSource`` and ``SingleSource`` of ``reactive._ops.sources``, imported on first
+# use by ``Source.from_iterable`` and ``Source.single`` (an import statement in a function
+# costs once per call, and flat_map_merge builds one inner source per element).
+_sources: tuple[Any, Any] | None = None
+
+
+def _load_sources() -> tuple[Any, Any]:
+    global _sources
+    from .._ops.sources import IterableSource, SingleSource
+
+    _sources = (IterableSource, SingleSource)
+    return _sources
+
+
 class Source(FlowOps[Out, Mat]):
     """A blueprint with one outlet: ``Source[Out, Mat]``."""
 
@@ -195,10 +209,9 @@ class Source(FlowOps[Out, Mat]):
         exhausted (right after the last element: it looks one ahead). Fails when iterating
         raises.
         """
-        check("Source.from_iterable(iterable)", iterable_(iterable))
-        from .._ops.sources import IterableSource
-
-        return Source(AtomicModule(IterableSource(iterable)))
+        if type(iterable) not in (range, list, tuple):  # those pass: no need to ask
+            check("Source.from_iterable(iterable)", iterable_(iterable))
+        return Source(AtomicModule((_sources or _load_sources())[0](iterable)))
 
     @staticmethod
     def single(elem: T) -> Source[T, NotUsedType]:
@@ -206,10 +219,9 @@ class Source(FlowOps[Out, Mat]):
 
         Emits when downstream pulls (once). Completes when the element was emitted.
         """
-        check("Source.single(elem)", element(elem))
-        from .._ops.sources import SingleSource
-
-        return Source(AtomicModule(SingleSource(elem)))
+        if elem is None:
+            check("Source.single(elem)", element(elem))
+        return Source(AtomicModule((_sources or _load_sources())[1](elem)))
 
     @staticmethod
     def empty() -> Source[Never, NotUsedType]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from .._attributes import Attributes
 from .._errors import IllegalGraphError, PortStateError
 from .._keep import NotUsed
+from .._stage.logic import GraphStageLogic
 from .clock import Clock, LoopClock
 from .interpreter import Connection, Island
 from .modules import AtomicModule, CompositeModule, LinearModule, Module
@@ -292,7 +293,9 @@ class Materializer:
             into = None
         if self._shutdown:
             raise IllegalGraphError(f"materializer {self.name!r} is shut down")
-        loop = self.loop
+        loop = self._loop
+        if loop is None:
+            loop = self.loop
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -304,22 +307,28 @@ class Materializer:
         if module.shape.inlets or module.shape.outlets:
             ports = ", ".join(p.name for p in (*module.shape.inlets, *module.shape.outlets))
             raise IllegalGraphError(f"cannot run a graph that is not closed: open ports {ports}")
-        ctx = _Context(self)
-        base = Attributes(
-            {
-                "input_buffer": self.input_buffer,
-                "fast_paths": self.fast_paths,
-                "metrics": self.metrics,
-            }
-        )
-        if attributes:
-            base = base & attributes
+        ctx = _Context(self, loop)
+        if attributes is not None and attributes._items.keys() >= _DEFAULT_KEYS:
+            # It sets every default itself (a nested graph's inherited attributes, see
+            # ``materialize_nested``): merging the defaults under it changes nothing.
+            base = attributes
+        else:
+            base = Attributes(
+                {
+                    "input_buffer": self.input_buffer,
+                    "fast_paths": self.fast_paths,
+                    "metrics": self.metrics,
+                }
+            )
+            if attributes:
+                base = base & attributes
         if into is not None:
             root = into
             ctx.fused_into = into
         else:
             root = ctx.new_island()
-        gname = module.attributes.get("name") if module.attributes else None
+        own = module.attributes
+        gname = own._items.get("name") if own is not _NO_ATTRIBUTES and own else None
         if gname is not None and into is None and not isinstance(module, AtomicModule):
             # A closed graph's name names the graph (snapshots, metrics), not its stages:
             # stages without a name of their own keep their default names (as in Akka,
@@ -328,14 +337,13 @@ class Materializer:
             module = module.with_attributes(Attributes(kept))
         mat, _ = ctx.visit(module, base, root)
         ctx.finish()
-        from ..observe._snapshot import record_graph, record_substream
-
-        if parent is not None and record_substream(parent, ctx.islands, ctx.logics):
+        recorders = _recorders or _load_recorders()
+        if parent is not None and recorders[1](parent, ctx.islands, ctx.logics):
             return mat
         if into is None:
             self._graph_counter += 1
             gname = gname or f"graph-{self._graph_counter}"
-            record_graph(self, str(gname), ctx.islands, ctx.logics)
+            recorders[0](self, str(gname), ctx.islands, ctx.logics)
         return mat
 
     def _next_name(self) -> str:
@@ -343,11 +351,34 @@ class Materializer:
         return f"island-{self._counter}"
 
 
+# The attributes of a module that sets none (``Attributes.none()``, a singleton): tested
+# by identity before asking an ``Attributes`` whether it is empty.
+_NO_ATTRIBUTES = Attributes.none()
+
+# The attributes every materialization sets (its defaults, from the materializer).
+_DEFAULT_KEYS = frozenset({"input_buffer", "fast_paths", "metrics"})
+
+# ``record_graph`` and ``record_substream`` of ``reactive.observe._snapshot``, imported on
+# first use (importing the observe package here at module level would load it with the
+# runtime); a function-local import statement costs as much as a small materialization
+# step, once per substream.
+_recorders: tuple[Any, Any] | None = None
+
+
+def _load_recorders() -> tuple[Any, Any]:
+    global _recorders
+    from ..observe._snapshot import record_graph, record_substream
+
+    _recorders = (record_graph, record_substream)
+    return _recorders
+
+
 class _Context:
     """The state of one materialization."""
 
-    def __init__(self, mat: Materializer) -> None:
+    def __init__(self, mat: Materializer, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.mat = mat
+        self.loop = mat.loop if loop is None else loop
         self.islands: list[Island] = []
         self.logics: list[Any] = []
         self.conns: list[Connection] = []
@@ -372,7 +403,8 @@ class _Context:
     def visit_atomic(
         self, mod: AtomicModule, attrs: Attributes, island: Island
     ) -> tuple[Any, dict[Any, Any]]:
-        eff = attrs & mod.attributes if mod.attributes else attrs
+        own = mod.attributes
+        eff = attrs & own if own is not _NO_ATTRIBUTES and own else attrs
         if mod.is_async:
             island = self.new_island()
         stage = mod.stage
@@ -388,28 +420,47 @@ class _Context:
             )
         logic, mat = made
         self.register(logic, eff, island, stage)
-        ports = {p: (logic, p) for p in (*mod.shape.inlets, *mod.shape.outlets)}
+        ports: dict[Any, Any] = {}
+        shape = mod.shape
+        for i in shape.inlets:
+            ports[i] = (logic, i)
+        for o in shape.outlets:
+            ports[o] = (logic, o)
         if mod.mat_post is not None:
             mat = mod.mat_post(mat)
         return mat, ports
 
     def register(self, logic: Any, eff: Attributes, island: Island, stage: Any = None) -> None:
-        from .._stage.logic import GraphStageLogic
-
         if not isinstance(logic, GraphStageLogic):
             raise IllegalGraphError(
                 f"{type(stage).__name__}.create_logic returned {logic!r}, not a GraphStageLogic"
             )
         logic._attributes = eff
-        name = eff.get("name") or getattr(stage, "name", None) or type(stage).__name__
+        name = eff._items.get("name") or getattr(stage, "name", None) or type(stage).__name__
         logic._stage_name = name
         logic._island = island
-        logic._loop = self.mat.loop
+        logic._loop = self.loop
         logic._materializer = self.mat
         island.add_logic(logic)
         self.logics.append(logic)
 
     def visit_linear(
+        self, mod: LinearModule, attrs: Attributes, island: Island
+    ) -> tuple[Any, dict[Any, Any]]:
+        prev = mod.prev
+        nxt = mod.nxt
+        if (
+            type(prev) is AtomicModule
+            and type(nxt) is AtomicModule
+            and not (mod.is_async or prev.is_async or nxt.is_async)
+            and prev.shape.outlets
+            and getattr(prev.stage, "_fusable", None) is None
+            and getattr(nxt.stage, "_fusable", None) is None
+        ):
+            return self._visit_pair(mod, prev, nxt, attrs, island)
+        return self._visit_chain(mod, attrs, island)
+
+    def _visit_chain(
         self, mod: LinearModule, attrs: Attributes, island: Island
     ) -> tuple[Any, dict[Any, Any]]:
         spine: list[LinearModule] = []
@@ -421,34 +472,42 @@ class _Context:
         scopes: list[tuple[Attributes, Island]] = []
         a, isl = attrs, island
         for node in spine:
-            if node.attributes:
-                a = a & node.attributes
+            own = node.attributes
+            if own is not _NO_ATTRIBUTES and own:
+                a = a & own
             if node.is_async:
                 isl = self.new_island()
             scopes.append((a, isl))
         a0, i0 = scopes[-1]
-        fuser = _Fuser(self) if (a0.get("fast_paths") and self.mat.fast_paths) else None
+        # The fuser is made when a first operator joins a run (most chains of a source
+        # into a sink have none).
+        fusing = bool(a0._items.get("fast_paths") and self.mat.fast_paths)
+        fuser: _Fuser | None = None
         ins: list[Any]
-        if fuser is not None and fuser.accepts(m, a0, i0):
+        if fusing and _fuses(m, a0):
+            fuser = _Fuser(self)
             fuser.add(m, a0, i0, None)
             mat = _simple_mat(m)
             ins = []
             out_ep = None
         else:
             mat, ports = self.visit(m, a0, i0)
-            ins = [ports[p] for p in m.shape.inlets]
-            out_ep = ports[m.shape.outlets[0]] if m.shape.outlets else None
+            shape = m.shape
+            ins = [ports[p] for p in shape.inlets] if shape.inlets else []
+            out_ep = ports[shape.outlets[0]] if shape.outlets else None
         for k in range(len(spine) - 1, -1, -1):
             node = spine[k]
             ak, ik = scopes[k]
             nxt = node.nxt
-            if fuser is not None and fuser.accepts(nxt, ak, ik):
-                if fuser.active and ik is not fuser.island:
+            if fusing and _fuses(nxt, ak):
+                if fuser is None:
+                    fuser = _Fuser(self)
+                elif fuser.mods and ik is not fuser.island:
                     out_ep = self._flush(fuser, ins)
                 fuser.add(nxt, ak, ik, out_ep)
                 nmat = _simple_mat(nxt)
             else:
-                if fuser is not None and fuser.active:
+                if fuser is not None and fuser.mods:
                     out_ep = self._flush(fuser, ins)
                 nmat, nports = self.visit(nxt, ak, ik)
                 assert out_ep is not None
@@ -457,13 +516,43 @@ class _Context:
             mat = node.combine(mat, nmat)
             if node.mat_post is not None:
                 mat = node.mat_post(mat)
-        if fuser is not None and fuser.active:
+        if fuser is not None and fuser.mods:
             out_ep = self._flush(fuser, ins)
         result_ports: dict[Any, Any] = {}
         for p, ep in zip(mod.shape.inlets, ins, strict=True):
             result_ports[p] = ep
         if mod.shape.outlets:
             result_ports[mod.shape.outlets[0]] = out_ep
+        return mat, result_ports
+
+    def _visit_pair(
+        self,
+        mod: LinearModule,
+        prev: AtomicModule,
+        nxt: AtomicModule,
+        attrs: Attributes,
+        island: Island,
+    ) -> tuple[Any, dict[Any, Any]]:
+        """``visit_linear`` of two stages in one island, neither of which fuses (a source
+        into a sink: every substream of flat_map_merge): what the general walk does for
+        them, without its lists of scopes and its fuser."""
+        own = mod.attributes
+        if own is not _NO_ATTRIBUTES and own:
+            attrs = attrs & own
+        mat, ports = self.visit_atomic(prev, attrs, island)
+        nmat, nports = self.visit_atomic(nxt, attrs, island)
+        self.connect(ports[prev.shape.outlets[0]], nports[nxt.shape.inlets[0]])
+        mat = mod.combine(mat, nmat)
+        if mod.mat_post is not None:
+            mat = mod.mat_post(mat)
+        result_ports: dict[Any, Any] = {}
+        shape = mod.shape
+        if shape.inlets:
+            for p, q in zip(shape.inlets, prev.shape.inlets, strict=True):
+                result_ports[p] = ports[q]
+        if shape.outlets:
+            outlets = nxt.shape.outlets
+            result_ports[shape.outlets[0]] = nports[outlets[0]] if outlets else None
         return mat, result_ports
 
     def _flush(self, fuser: _Fuser, ins: list[Any]) -> Any:
@@ -541,7 +630,7 @@ class _Context:
             make_boundary(self, ol, op, il, ip)
 
     def _direct(self, ol: Any, op: Any, il: Any, ip: Any) -> Connection:
-        if ol._attributes.get("metrics") or il._attributes.get("metrics"):
+        if ol._attributes._items.get("metrics") or il._attributes._items.get("metrics"):
             from ..observe._metering import MeteredConnection
 
             conn: Connection = MeteredConnection(ol, op, il, ip, self.mat.clock)
@@ -556,22 +645,29 @@ class _Context:
 
     def finish(self) -> None:
         for logic in self.logics:
-            for port in (*logic.shape.inlets, *logic.shape.outlets):
-                if port not in logic._conns:
-                    raise IllegalGraphError(
-                        f"[{logic._stage_name}] port {port.name!r} is not connected"
-                    )
+            conns = logic._conns
+            shape = logic.shape
+            for port in shape.inlets:
+                if port not in conns:
+                    raise _unconnected(logic, port)
+            for port in shape.outlets:
+                if port not in conns:
+                    raise _unconnected(logic, port)
             logic._wire_check()
         fast = self.mat.fast_paths
         for conn in self.conns:
-            conn.in_handler = conn.in_logic._handlers[conn.in_port]
-            conn.out_handler = conn.out_logic._handlers[conn.out_port]
+            il = conn.in_logic
+            ol = conn.out_logic
+            ip = conn.in_port
+            op = conn.out_port
+            conn.in_handler = il._handlers[ip]
+            conn.out_handler = ol._handlers[op]
             if (
                 fast
-                and conn.out_port in getattr(conn.out_logic, "_batch_out", ())
-                and conn.in_port in getattr(conn.in_logic, "_batch_in", ())
-                and conn.in_logic._attributes.get("fast_paths")
-                and conn.out_logic._attributes.get("fast_paths")
+                and op in getattr(ol, "_batch_out", ())
+                and ip in getattr(il, "_batch_in", ())
+                and il._attributes._items.get("fast_paths")
+                and ol._attributes._items.get("fast_paths")
             ):
                 conn.batch = True
         if self.metered:
@@ -592,6 +688,22 @@ class _Context:
             # The host island is running (we are inside one of its handlers): start the
             # new logics right here; their first events join the island's queue.
             into.start_logics([lg for lg in self.logics if lg._island is into])
+
+
+def _unconnected(logic: Any, port: Any) -> IllegalGraphError:
+    return IllegalGraphError(f"[{logic._stage_name}] port {port.name!r} is not connected")
+
+
+def _fuses(mod: Module, attrs: Attributes, lone: bool = False) -> bool:
+    """Whether ``mod`` joins a fused run (``_Fuser.accepts``)."""
+    if not isinstance(mod, AtomicModule) or (mod.is_async and not lone):
+        return False
+    if getattr(mod.stage, "_fusable", None) is None:
+        return False
+    eff = attrs & mod.attributes if mod.attributes else attrs
+    if mod.stage._fusable.kind == "scan" and eff.get("supervision") is not None:
+        return False  # a supervised scan re-emits its zero on restart: its own logic does
+    return bool(eff.get("fast_paths"))
 
 
 def _simple_mat(mod: Module) -> Any:
@@ -620,14 +732,7 @@ class _Fuser:
     def accepts(self, mod: Module, attrs: Attributes, island: Island, lone: bool = False) -> bool:
         """Whether ``mod`` joins the run; a ``lone`` operator (a run of its own) may be
         async (it is then the only stage of its island)."""
-        if not isinstance(mod, AtomicModule) or (mod.is_async and not lone):
-            return False
-        if getattr(mod.stage, "_fusable", None) is None:
-            return False
-        eff = attrs & mod.attributes if mod.attributes else attrs
-        if mod.stage._fusable.kind == "scan" and eff.get("supervision") is not None:
-            return False  # a supervised scan re-emits its zero on restart: its own logic does
-        return bool(eff.get("fast_paths"))
+        return _fuses(mod, attrs, lone)
 
     def add(self, mod: Module, attrs: Attributes, island: Island, up: Any) -> None:
         assert isinstance(mod, AtomicModule)

@@ -150,7 +150,7 @@ def inherited_attributes(logic: GraphStageLogic) -> Attributes:
     over these."""
     attrs = logic._attributes
     items = attrs._items
-    if not any(k in items for k in _NOT_INHERITED):
+    if items.keys().isdisjoint(_NOT_INHERITED):
         return attrs
     return Attributes({k: v for k, v in items.items() if k not in _NOT_INHERITED})
 
