@@ -16,6 +16,8 @@ from ..subscriptions import AutoSubscription, Subscription
 from .consumer import ConsumerStage
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from aiokafka.structs import ConsumerRecord, TopicPartition
 
     from ..messages import CommittableMessage, CommittableOffset
@@ -54,14 +56,20 @@ def _source(
     *,
     committable: bool,
     partitioned: bool,
+    name: str | None = None,
+    drain: Callable[[], Awaitable[None]] | None = None,
 ) -> Source[Any, Control]:
+    """The consumer stage as a Source, its arguments checked as ``Consumer.<what>``'s;
+    named ``name`` (default ``Consumer.<what>``), ``drain`` awaited before its consumer
+    closes (``ConsumerStage``)."""
     _check(what, settings, subscription, committable)
     stage = ConsumerStage(
         settings,
         subscription,
         committable=committable,
         partitioned=partitioned,
-        name=f"Consumer.{what}",
+        name=f"Consumer.{what}" if name is None else name,
+        drain=drain,
     )
     return Source.from_graph(stage)
 

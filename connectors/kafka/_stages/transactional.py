@@ -119,8 +119,7 @@ from ..messages import (
 )
 from ..settings import ConsumerSettings, ProducerSettings
 from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
-from .consumer import ConsumerStage
-from .consumers import _check
+from .consumers import _source
 from .producer import _close_quietly
 from .producers import _with_pass_through
 
@@ -322,8 +321,8 @@ def _committable_source(
         subscription = subscription.with_rebalance_listener(
             _DrainOnRevoke(in_flight, subscription.rebalance_listener, settings.commit_timeout)
         )
-    _check("committable_source", settings, subscription, True)
-    stage = ConsumerStage(
+    source: Source[CommittableMessage[Any], Control] = _source(
+        "committable_source",
         settings,
         subscription,
         committable=True,
@@ -331,7 +330,6 @@ def _committable_source(
         name=name,
         drain=partial(_drain_before_close, in_flight, settings.commit_timeout, name),
     )
-    source: Source[CommittableMessage[Any], Control] = Source.from_graph(stage)
     return source.map(to_element(in_flight))
 
 
