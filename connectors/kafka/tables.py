@@ -29,7 +29,11 @@ and ``metrics()``.
 
 The high watermark is read from a fetch response (``consumer.highwater``), not from
 ListOffsets: the embedded broker answers ListOffsets "latest" with the base offset of
-the last batch + 1 (see ``connectors/kafka/testkit.py``).
+the last batch + 1 (see ``connectors/kafka/testkit.py``). "Read up to it" means up to
+the last record below it: a partition may end with offsets that are no record for a
+consumer (the commit marker every transaction ends with, records compacted away), so
+the probe reads the partition's tail for its last record (Kafka Streams restores up to
+the consumer's position, which moves past them).
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ log = logging.getLogger("connectors.kafka")
 _MISSING: Any = object()
 #: Seconds the start-up probe waits for the fetch that carries the high watermarks.
 _PROBE_TIMEOUT = 10.0
+#: Offsets before a partition's end the probe reads first to find its last record.
+_TAIL = 64
 
 
 # -- the start-up probe -------------------------------------------------------------------
@@ -144,14 +150,70 @@ async def _probe(
                 # Fetch the last batch: its response carries the true high watermark.
                 consumer.seek(tp, max(begins[tp], ends[tp] - 1))
                 pending.append(tp)
+        deadline = asyncio.get_running_loop().time() + _PROBE_TIMEOUT
         if not await fetch_highwaters(consumer, pending, _PROBE_TIMEOUT):
             raise TimeoutError(f"{who}: no fetch answer for {topic!r} within {_PROBE_TIMEOUT} s")
         targets = {tp.partition: begins[tp] for tp in tps}
         for tp in pending:
-            targets[tp.partition] = consumer.highwater(tp)
+            hw = consumer.highwater(tp)
+            targets[tp.partition] = await _records_end(consumer, tp, begins[tp], hw, deadline)
         return _Start({tp.partition: begins[tp] for tp in tps}, targets, {}, len(found))
     finally:
         # Also when cancelled mid-probe (the table stopped): nothing of the client stays open.
+        await close_consumer(consumer, settings.close_timeout, who)
+
+
+async def _records_end(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, begin: int, hw: int, deadline: float
+) -> int:
+    """The offset after the last record ``consumer`` gets from partition ``tp`` below its
+    high watermark ``hw`` (``begin`` when it gets none): what a table must have applied to
+    be caught up. Below ``hw`` when the partition ends with offsets that carry no record
+    for a consumer: a transaction's commit marker (every transactional write ends with
+    one), records compacted away, aborted ones under read_committed. Reads the tail,
+    ``_TAIL`` offsets first, further back (16 times as far each time) until a record."""
+    loop = asyncio.get_running_loop()
+    span = _TAIL
+    while True:
+        start = max(begin, hw - span)
+        consumer.seek(tp, start)
+        last: int | None = None
+        while await consumer.position(tp) < hw:
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"cannot read the last records of {tp.topic}-{tp.partition} within "
+                    f"{_PROBE_TIMEOUT} s"
+                )
+            batch = await consumer.getmany(tp, timeout_ms=200, max_records=_TAIL)
+            for record in batch.get(tp, ()):
+                last = record.offset
+        if last is not None:
+            return last + 1
+        if start <= begin:
+            return begin
+        span *= 16
+
+
+async def _partition_counts(
+    settings: ConsumerSettings, topics: list[str], who: str
+) -> dict[str, int]:
+    """How many partitions each of ``topics`` has (0: it does not exist)."""
+    kwargs = settings.with_group_id(None).to_aiokafka_kwargs()
+    kwargs["enable_auto_commit"] = False
+    consumer = AIOKafkaConsumer(**kwargs)
+    try:
+        try:
+            await start_within(consumer.start(), consumer._client, settings.connect_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise ConnectionError(
+                f"{who}: cannot reach Kafka at {settings.bootstrap_servers} to read the "
+                f"partition counts of {topics}: {exc!r}"
+            ) from exc
+        await consumer.topics()
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in topics}
+    finally:
         await close_consumer(consumer, settings.close_timeout, who)
 
 
@@ -688,6 +750,11 @@ class CoPartitionedTable(KTable):
     buffered beyond it), so no stream record of ``p`` is joined before ``p``'s table is
     restored.
 
+    Co-partitioning is checked at the first assignment of each stream topic: a stream
+    topic whose partition count differs from ``topic``'s fails the stream's source with a
+    ``ValueError`` (and ``ready()`` with it as the cause), as Kafka Streams refuses to
+    start such a join, instead of sending the records of half the keys to ``missing``.
+
     Revocation: a revoked partition's store stops being served (``partitions``, the
     registry) but stays readable for the records of it still on their way until the
     assignment that follows; a partition assigned again keeps its running table (no
@@ -711,6 +778,8 @@ class CoPartitionedTable(KTable):
         self._parts: dict[int, KTable] = {}
         #: Revoked partitions whose tables run until the next assignment.
         self._revoked: set[int] = set()
+        #: Stream topics found co-partitioned with the table's topic.
+        self._checked: set[str] = set()
 
     def _open_stores(self) -> list[KeyValueStore[Any, Any]]:
         stores = super()._open_stores()
@@ -727,6 +796,9 @@ class CoPartitionedTable(KTable):
         up (the stream takes no record meanwhile)."""
         if self._closed:
             return
+        unchecked = {tp.topic for tp in assigned} - self._checked
+        if unchecked:
+            await self._check_co_partitioned(sorted(unchecked))
         wanted = {tp.partition for tp in assigned}
         revoked, self._revoked = self._revoked, set()
         for p in sorted(revoked):
@@ -760,6 +832,35 @@ class CoPartitionedTable(KTable):
         self._changed()
         if self._stores and not self._ready.done():
             self._ready.set_result(self)
+
+    async def _check_co_partitioned(self, stream_topics: list[str]) -> None:
+        """Raise ``ValueError`` (the stream's source fails with it, before any record of
+        the assignment is taken) when a stream topic's partition count differs from the
+        table topic's: partition p of the stream would not hold the keys of partition p
+        of the table (Kafka Streams refuses such a join: "Topics not co-partitioned")."""
+        who = f"Tables.co_partitioned({self.topic!r})"
+        counts = await _partition_counts(self._settings, [self.topic, *stream_topics], who)
+        mine = counts[self.topic]
+        wrong = {t: n for t, n in counts.items() if t != self.topic and n != mine}
+        if mine == 0:
+            err = ValueError(f"{who}: table topic {self.topic!r} does not exist (create it first)")
+        elif wrong:
+            theirs = ", ".join(f"stream topic {t!r} has {n}" for t, n in sorted(wrong.items()))
+            err = ValueError(
+                f"table {self.name!r}: not co-partitioned: table topic {self.topic!r} has "
+                f"{mine} partitions, {theirs}; a stream-table join needs the same partition "
+                "count on both sides (and the same partitioner), or the records of a key "
+                "and its table value live on different members: repartition one topic, "
+                "or use Tables.global_table"
+            )
+        else:
+            self._checked.update(stream_topics)
+            return
+        if not self._ready.done():
+            not_ready = TableNotReadyError(f"table {self.name!r}: {err}")
+            not_ready.__cause__ = err
+            self._ready.set_exception(not_ready)
+        raise err
 
     async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
         """Stop serving the revoked partitions; their tables keep answering the join

@@ -8,18 +8,24 @@ a :class:`~reactive.state.StoreView` (the materialized value of ``aggregate_by_k
 a :class:`~reactive.state.KeyValueStore`, or a Kafka ``KTable``
 (``connectors.kafka.tables``).
 
+An element whose key is None has no table value, whatever the table holds: an inner
+join treats it as a miss, a left join combines it with None (Kafka Streams skips a
+null-key record of an inner stream-table join and joins it with null in a left one).
+
 Elements of an inner join without a table value are never lost silently: they go to the
 ``missing`` sink when one is given; otherwise they are dropped, each one logged at DEBUG
 on the ``reactive.state`` logger with the number dropped so far by that operator.
 
 The joins are built from ``map``/``map_concat`` (and ``divert_to`` for ``missing``), so
 they take part in fusing and batching like those operators and follow their supervision:
-resume/restart skip an element whose ``key`` or ``combine`` raises.
+resume/restart skip an element whose ``key`` or ``combine`` raises. Such an exception
+carries a note naming the join and the function (``key`` or ``combine``) that raised it.
 """
 
 from __future__ import annotations
 
 import logging
+import reprlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,6 +66,15 @@ class Missing:
         return f"Missing({self.element!r})"
 
 
+def _blame(exc: BaseException, op: str, what: str, x: Any) -> None:
+    """Note on ``exc`` that the ``what`` function given to ``op`` raised it for element
+    ``x`` (once): the join runs inside a ``map``/``map_concat`` stage, which alone would
+    name ``map`` or nothing (Kafka Streams names the join processor)."""
+    note = f"raised by the {what} function given to {op}, for element {reprlib.repr(x)}"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
+
+
 def _none_result(op: str, x: Any, value: Any) -> TypeError:
     return TypeError(
         f"{op}: combine returned None for element {x!r} and table value {value!r}; "
@@ -82,8 +97,15 @@ class InnerJoin:
         self.dropped = 0
 
     def __call__(self, x: Any) -> Any:
-        k = self.key(x)
-        value = self.get(k, _ABSENT)
+        try:
+            k = self.key(x)
+        except Exception as exc:
+            _blame(exc, "join_table", "key", x)
+            raise
+        # A None key never joins (Kafka Streams drops a null-key record of an inner join):
+        # the table is not asked, so a table holding a None key, or whose key serde
+        # refuses None, makes no difference.
+        value = _ABSENT if k is None else self.get(k, _ABSENT)
         if value is _ABSENT:
             if self.tagged:
                 return Missing(x)
@@ -95,7 +117,11 @@ class InnerJoin:
                 self.dropped,
             )
             return ()
-        y = self.combine(x, value)
+        try:
+            y = self.combine(x, value)
+        except Exception as exc:
+            _blame(exc, "join_table", "combine", x)
+            raise
         if y is None:
             raise _none_result("join_table", x, value)
         return y if self.tagged else (y,)
@@ -112,8 +138,18 @@ class LeftJoin:
         self.combine = combine
 
     def __call__(self, x: Any) -> Any:
-        value = self.get(self.key(x), None)
-        y = self.combine(x, value)
+        try:
+            k = self.key(x)
+        except Exception as exc:
+            _blame(exc, "left_join_table", "key", x)
+            raise
+        # A None key joins with None without asking the table (Kafka Streams' left join).
+        value = None if k is None else self.get(k, None)
+        try:
+            y = self.combine(x, value)
+        except Exception as exc:
+            _blame(exc, "left_join_table", "combine", x)
+            raise
         if y is None:
             raise _none_result("left_join_table", x, value)
         return y

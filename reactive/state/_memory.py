@@ -121,29 +121,28 @@ class InMemoryBytesStore(BytesStore):
         start_inclusive: bool = True,
         end_inclusive: bool = False,
     ) -> Iterator[tuple[bytes, bytes]]:
-        """``(key, value)`` pairs between ``start`` and ``end`` in bytewise key order."""
+        """``(key, value)`` pairs between ``start`` and ``end`` in bytewise key order: the
+        keys present when ``scan`` is called (as a RocksDB iterator's snapshot), skipping
+        those deleted since, each with its value when it is reached."""
         if not self._open:
             raise self._closed()
-        return self._scan(start, end, start_inclusive, end_inclusive)
-
-    def _scan(
-        self, start: bytes | None, end: bytes | None, start_inclusive: bool, end_inclusive: bool
-    ) -> Iterator[tuple[bytes, bytes]]:
-        if not self._open:
-            raise self._closed()
+        # The keys are taken now, not at the first next(): a key put between the call and
+        # the first read is not in the scan (RocksDB's iterator is created here too).
         index = self._sorted()
         i = 0 if start is None else (bisect_left if start_inclusive else bisect_right)(index, start)
         if end is None:
             j = len(index)
         else:
             j = (bisect_right if end_inclusive else bisect_left)(index, end)
-        data = self._data
+        return self._scan(index, i, j)
+
+    def _scan(self, index: list[bytes], i: int, j: int) -> Iterator[tuple[bytes, bytes]]:
         while i < j:
-            k = index[i]
-            i += 1
             if not self._open:
                 raise self._closed()
-            v = data.get(k)
+            k = index[i]
+            i += 1
+            v = self._data.get(k)
             if v is not None:
                 yield k, v
 

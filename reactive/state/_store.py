@@ -44,6 +44,36 @@ V_co = TypeVar("V_co", covariant=True)
 _MISSING: Any = object()
 
 
+class KeySerdeError(TypeError):
+    """A key its store's key serde cannot encode (a ``TypeError`` naming the store, the key
+    and the serde): the caller's key, not the store, is wrong (queryable state answers
+    it with 400)."""
+
+
+def undecodable(
+    name: str,
+    what: str,
+    data: bytes,
+    serde: Any,
+    exc: Exception,
+    key: Any = _MISSING,
+    owner: str = "",
+) -> ValueError:
+    """The error for stored bytes ``data`` its serde cannot decode (a value written with
+    another serde, or damaged), naming the store, the key and the serde (and ``owner``,
+    the operator reading it); ``exc`` (the serde's error, often without a message) is the
+    cause."""
+    of = "" if key is _MISSING else f" of key {key!r}"
+    shown = data if len(data) <= 40 else data[:40] + b"..."
+    where = f"[{owner}] " if owner else ""
+    err = ValueError(
+        f"{where}store {name!r}: the stored {what}{of} ({shown!r}) cannot be deserialized by "
+        f"{serde!r} (written with another serde, or damaged): {exc!r}"
+    )
+    err.__cause__ = exc
+    return err
+
+
 class BytesStore(abc.ABC):
     """A storage engine: ``bytes`` keys ordered bytewise, ``bytes`` values.
 
@@ -239,10 +269,12 @@ class KeyValueStore(Generic[K, V]):
     serde that is *not* numeric order for ints: use
     :class:`~reactive.state.OrderedKeySerde` for keys you range over). What a scan sees
     of writes made while it is being consumed depends on the engine (in memory: the keys
-    present when it started, skipping those deleted since; RocksDB: a snapshot).
+    present when it was called, skipping those deleted since; RocksDB: a snapshot).
 
     Operations raise :class:`StoreClosedError` once the store is closed; a key or value
-    its serde cannot encode raises ``TypeError`` naming the store.
+    its serde cannot encode raises ``TypeError`` naming the store (for a key:
+    :class:`KeySerdeError`, a ``TypeError``); stored bytes its serde cannot decode raise
+    ``ValueError`` naming the store, the key and the serde.
     """
 
     __slots__ = ("name", "bytes_store", "key_serde", "value_serde", "_kb", "_vb", "_vl")
@@ -263,17 +295,18 @@ class KeyValueStore(Generic[K, V]):
         try:
             return self._kb(key)
         except Exception as exc:
-            raise TypeError(
+            raise KeySerdeError(
                 f"store {self.name!r}: key {key!r} cannot be serialized by "
                 f"{self.key_serde!r}: {exc}"
             ) from exc
 
-    def _value(self, value: Any) -> bytes:
+    def _value(self, value: Any, key: Any = _MISSING) -> bytes:
         try:
             return self._vb(value)
         except Exception as exc:
+            of = "" if key is _MISSING else f" of key {key!r}"
             raise TypeError(
-                f"store {self.name!r}: value {value!r} cannot be serialized by "
+                f"store {self.name!r}: value {value!r}{of} cannot be serialized by "
                 f"{self.value_serde!r}: {exc}"
             ) from exc
 
@@ -295,7 +328,12 @@ class KeyValueStore(Generic[K, V]):
         """The value of ``key``, or ``default`` (None) if it has none."""
         self._check()
         b = self.bytes_store.get(self._key(key))
-        return default if b is None else self._vl(b)
+        if b is None:
+            return default
+        try:
+            return self._vl(b)
+        except Exception as exc:
+            raise undecodable(self.name, "value", b, self.value_serde, exc, key) from exc
 
     def __contains__(self, key: object) -> bool:
         self._check()
@@ -325,7 +363,15 @@ class KeyValueStore(Generic[K, V]):
         kl = self.key_serde.from_bytes
         vl = self._vl
         for kb, vb in pairs:
-            yield kl(kb), vl(vb)
+            try:
+                k = kl(kb)
+            except Exception as exc:
+                raise undecodable(self.name, "key", kb, self.key_serde, exc) from exc
+            try:
+                v = vl(vb)
+            except Exception as exc:
+                raise undecodable(self.name, "value", vb, self.value_serde, exc, k) from exc
+            yield k, v
 
     def items(self) -> Iterator[tuple[K, V]]:
         """Every ``(key, value)`` pair in serialized-key order."""
@@ -342,7 +388,7 @@ class KeyValueStore(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         """Set ``key`` to ``value``."""
         self._check()
-        self.bytes_store.put(self._key(key), self._value(value))
+        self.bytes_store.put(self._key(key), self._value(value, key))
 
     def delete(self, key: K) -> None:
         """Remove ``key`` (nothing happens if it has no value)."""
@@ -392,7 +438,7 @@ class WriteBatch(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         """Add a put of ``key`` to the batch."""
-        self.ops.append((self.store._key(key), self.store._value(value)))
+        self.ops.append((self.store._key(key), self.store._value(value, key)))
 
     def delete(self, key: K) -> None:
         """Add a delete of ``key`` to the batch."""

@@ -27,10 +27,12 @@ The view reads through the cache, so it is current after every element.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ._serde import MsgpackSerde, OrderedKeySerde
 from ._spec import StoreContext, StoreSpec
+from ._store import undecodable
 from .errors import StoreClosedError
 
 if TYPE_CHECKING:
@@ -137,7 +139,23 @@ class StoreHandle:
         if self.blank:
             return _ABSENT
         b = self.engine.get(self.key_bytes(ck))
-        return _ABSENT if b is None else self.vl(b)
+        if b is None:
+            return _ABSENT
+        try:
+            return self.vl(b)
+        except Exception as exc:
+            raise self._undecodable(ck, b, exc) from exc
+
+    def _undecodable(self, ck: Any, data: bytes, exc: Exception) -> ValueError:
+        store = self.store
+        assert store is not None
+        key = ck
+        if type(ck) is bytes:
+            with contextlib.suppress(Exception):
+                key = store.key_serde.from_bytes(ck)
+        return undecodable(
+            self.spec.name, "value", data, store.value_serde, exc, key, self.context.owner
+        )
 
     def load(self, ck: Any) -> Any:
         """The value of ``ck`` from the store (``_ABSENT`` if none), now in ``clean``."""

@@ -1,7 +1,8 @@
 """Queryable state over HTTP: an aiohttp server, in the stream's event loop, serving the
 store views of a :class:`~reactive.state.StateRegistry` as JSON (the ``http`` extra).
 
-Routes (``{store}`` is a registered name; every answer is a JSON object):
+Routes (``{store}`` is a registered name; every answer is a JSON object, also a 404
+for a path no route takes, such as an empty key, and a 405 for a method other than GET):
 
 ``GET /stores``
     ``{"stores": [{"store", "partitions", "size", "ready"}]}`` for every registered store.
@@ -36,7 +37,8 @@ expect (a key serializer or ownership lookup that raises, say) answers 500 with 
 Keys arrive as strings: ``key_parsers`` maps a store name to a function decoding the
 path or query string into the store's key type (``{"counts": int}``); without one the
 string is the key. A key its parser refuses answers 400 naming the store and the parser's
-error. Values are written with ``json.dumps``; ``bytes`` become text (UTF-8, undecodable
+error; a key (or range bound) the store's key serde cannot encode answers 400 too, with
+the serde's error. Values are written with ``json.dumps``; ``bytes`` become text (UTF-8, undecodable
 bytes escaped), other non-JSON values their ``repr``, and floats JSON cannot hold (NaN,
 infinities) the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 
@@ -65,6 +67,7 @@ except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the ins
     ) from _missing
 
 from ._registry import StateRegistry
+from ._store import KeySerdeError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -76,6 +79,7 @@ DEFAULT_LIMIT = 1000
 RETRY_AFTER = "1"  # seconds, on a 503 (a store not ready, a partition nobody serves)
 
 log = logging.getLogger("reactive.state.http")
+_PARSERS: web.AppKey[Mapping[str, Callable[[str], Any]]] = web.AppKey("key_parsers")
 
 
 async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
@@ -141,15 +145,42 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
     )
 
 
+_ROUTES = (
+    "/stores",
+    "/stores/{store}",
+    "/stores/{store}/size",
+    "/stores/{store}/keys?from=&to=&limit=",
+    "/stores/{store}/keys/{key}",
+    "/stores/{store}/owner/{key}",
+)
+
+
 @web.middleware
 async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """An unexpected error answers 500 with a JSON ``{"error"}`` naming it (and is logged),
-    not aiohttp's text page."""
+    not aiohttp's text page; a key its store cannot encode answers 400, a path no route
+    takes 404 and a method other than GET 405, each with a JSON ``{"error"}`` too."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        # aiohttp's own (no route, a method other than GET): JSON too, as every answer.
+        kept = {h: exc.headers[h] for h in ("Allow", "Retry-After") if h in exc.headers}
+        hint = f" (routes: {', '.join(_ROUTES)})" if exc.status == 404 else ""
+        text = f"{request.method} {request.path}: {exc.reason}{hint}"
+        return _json({"error": text}, exc.status, kept)
+    except KeySerdeError as exc:
+        # The request's key, not the server, is wrong: a key its store cannot encode (a
+        # str for an int-keyed store without a key parser, say).
+        store = request.match_info.get("store")
+        hint = (
+            f" (give StateServer key_parsers={{{store!r}: ...}} to decode keys from text)"
+            if store is not None and store not in request.app[_PARSERS]
+            else ""
+        )
+        return _json({"error": f"{exc}{hint}"}, 400)
     except Exception as exc:
         log.exception("queryable state: %s %s failed", request.method, request.path)
         return _json({"error": f"{request.method} {request.path} failed: {exc!r}"}, 500)
@@ -204,6 +235,7 @@ class StateServer:
         if self._runner is not None:
             return self
         app = web.Application(middlewares=[_json_errors])
+        app[_PARSERS] = self.key_parsers
         app.router.add_get("/stores", self._stores)
         app.router.add_get("/stores/{store}", self._size)
         app.router.add_get("/stores/{store}/size", self._size)
