@@ -12,7 +12,11 @@ Prints JSON lines on stdout: ``{"event": "started"}`` once the stream runs,
 ``{"event": "assigned", "partitions": [...]}`` after every rebalance,
 ``{"event": "stopped", "scored": N, "cpu": S}`` at the end (``S``: the process's CPU
 seconds, user + system, from its start), or ``{"event": "failed", "reason": ...}``
-(exit status 1).
+(exit status 1). A line ``stats`` on stdin is answered with ``{"event": "stats", "t": T,
+"cpu": C, "idle": I}``: ``time.perf_counter()``, the process's CPU seconds and the seconds
+its event loop has waited in ``select`` with nothing to run (waiting on the broker), so the
+coordinator can split a part of the run into running, waiting on the broker and waiting
+for a core (the rest).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import selectors
 import signal
 import struct
 import sys
+import time
 from typing import Any
 
 #: The scorer's model: 11 weights and a bias (a linear model over 11 features).
@@ -52,6 +58,27 @@ def score(value: bytes) -> bytes:
     return SCORE.pack(acc)
 
 
+class TimedSelector(selectors.DefaultSelector):
+    """The platform's default selector, counting the seconds spent in :meth:`select`.
+
+    The event loop calls ``select`` when it has nothing ready to run: the time in it is the
+    time the process waited for the network (here: the broker's answers).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Seconds spent in ``select`` so far.
+        self.idle = 0.0
+
+    def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
+        """``select``, timed."""
+        began = time.perf_counter()
+        try:
+            return super().select(timeout)
+        finally:
+            self.idle += time.perf_counter() - began
+
+
 def _say(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
@@ -75,8 +102,13 @@ class _Announce:
         _say("assigned", partitions=sorted(tp.partition for tp in assigned))
 
 
-async def serve(servers: str, source: str, target: str, group: str) -> int:
-    """Run the scorer until told to stop; return the number of records scored."""
+async def serve(
+    servers: str, source: str, target: str, group: str, selector: TimedSelector | None = None
+) -> int:
+    """Run the scorer until told to stop; return the number of records scored.
+
+    ``selector``: the event loop's selector, whose idle time a ``stats`` line reports.
+    """
     from connectors.kafka import (
         CommitterSettings,
         Consumer,
@@ -115,6 +147,10 @@ async def serve(servers: str, source: str, target: str, group: str) -> int:
     async def watch_stdin() -> None:
         while True:
             line = await reader.readline()
+            if line.strip() == b"stats":
+                idle = selector.idle if selector is not None else None
+                _say("stats", t=time.perf_counter(), cpu=time.process_time(), idle=idle)
+                continue
             if not line or line.strip() == b"stop":
                 stop.set()
                 return
@@ -149,8 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             "usage: python -m benchmarks.scale_worker SERVERS SOURCE TARGET GROUP", file=sys.stderr
         )
         return 2
+    selector = TimedSelector()
     try:
-        scored = asyncio.run(serve(*args))
+        with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
+            scored = runner.run(serve(args[0], args[1], args[2], args[3], selector))
     except Exception as exc:  # reported to the coordinator, which fails the measurement
         _say("failed", reason=f"{type(exc).__name__}: {exc}")
         return 1

@@ -33,6 +33,15 @@ one-process system also reports :func:`scale_ceiling`, the best two processes ca
 that run (its join kept whole, the rest halved, no faster than the CPU allows). Without a
 broker process of our own (``KAFKA_BOOTSTRAP_SERVERS``) or without ``/proc``, the figures
 that need them are left out.
+
+Where the scorers wait, after the join: each scorer process answers a ``stats`` request
+(at the join and at the end of the timed part) with its CPU seconds and the seconds its
+event loop sat in ``select`` with nothing to run. :func:`wait_split` turns the two into
+shares of the window: ``scorer_idle`` (waiting on the broker: fetch answers, produce acks,
+commits) and ``scorer_cpu_wait`` (neither running nor idle: ready to run and waiting for a
+core, which other processes took). ``broker_thread_cores`` is the busiest broker thread's
+CPU over the same window (:func:`busiest_thread`, from ``/proc/<pid>/task``): 1.0 would
+mean one broker thread saturated.
 """
 
 from __future__ import annotations
@@ -102,7 +111,35 @@ CPU_CEILING = Metric(
     True,
     ratio_of="throughput",
 )
-CPU_METRICS = (BROKER_CPU, SCORER_CPU, COORDINATOR_CPU, BUSY_CORES, OTHER_CORES, CPU_CEILING)
+BROKER_THREAD = Metric(
+    "broker_thread_cores",
+    "cores",
+    "busiest broker thread after the join (1 = one thread saturated)",
+    False,
+)
+SCORER_IDLE = Metric(
+    "scorer_idle",
+    "share",
+    "scorers' time after the join waiting on the broker (event loop idle; mean of scorers)",
+    False,
+)
+SCORER_CPU_WAIT = Metric(
+    "scorer_cpu_wait",
+    "share",
+    "scorers' time after the join waiting for a core (neither running nor idle; mean)",
+    False,
+)
+CPU_METRICS = (
+    BROKER_CPU,
+    SCORER_CPU,
+    COORDINATOR_CPU,
+    BUSY_CORES,
+    OTHER_CORES,
+    CPU_CEILING,
+    BROKER_THREAD,
+    SCORER_IDLE,
+    SCORER_CPU_WAIT,
+)
 TWO_PROCESS_CEILING = Metric(
     "two_process_ceiling",
     "el/s",
@@ -115,6 +152,7 @@ S = "benchmarks.suite_kafka_scale:"
 
 __all__ = [
     "CpuSplit",
+    "busiest_thread",
     "cpu_figures",
     "machine_cpu",
     "one_process",
@@ -122,6 +160,8 @@ __all__ = [
     "scale_ceiling",
     "two_processes",
     "two_processes_one_stopped",
+    "thread_cpu",
+    "wait_split",
 ]
 
 #: Clock ticks per second of ``/proc``'s CPU times.
@@ -140,6 +180,48 @@ def process_cpu(pid: int) -> float | None:
     # After "pid (comm)": state is field 3, utime and stime fields 14 and 15.
     fields = text.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) each thread of process ``pid`` has used so far, by thread
+    id; empty when ``/proc`` cannot tell."""
+    out: dict[int, float] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / _TICK
+    return out
+
+
+def busiest_thread(start: dict[int, float], end: dict[int, float], elapsed: float) -> float:
+    """The cores the busiest thread used between two :func:`thread_cpu` readings
+    ``elapsed`` seconds apart (a thread born in between counts from zero)."""
+    if elapsed <= 0:
+        raise ValueError(f"busiest_thread: elapsed must be > 0, got {elapsed}")
+    return max((cpu - start.get(tid, 0.0) for tid, cpu in end.items()), default=0.0) / elapsed
+
+
+def wait_split(first: dict[str, float], second: dict[str, float]) -> tuple[float, float]:
+    """Shares of the time between two ``stats`` answers of one scorer process: (waiting on
+    the broker, waiting for a core).
+
+    The process either runs (its CPU seconds), or its event loop waits in ``select`` with
+    nothing to run (``idle``: for the broker's answers), or it is ready and not running:
+    the rest, the time it waited for a core. Clock ticks of 10 ms can make the rest
+    slightly negative: it is clamped to 0.
+    """
+    wall = second["t"] - first["t"]
+    if wall <= 0:
+        raise ValueError(f"wait_split: the second answer must be later, got {first}, {second}")
+    idle = second["idle"] - first["idle"]
+    cpu = second["cpu"] - first["cpu"]
+    return idle / wall, max(0.0, wall - idle - cpu) / wall
 
 
 def machine_cpu() -> float | None:
@@ -290,6 +372,9 @@ class _Worker:
         self.proc = proc
         self.log = log
         self.events: list[dict[str, Any]] = []
+        #: The ``stats`` answers received so far (see :func:`wait_split`).
+        self.stats: list[dict[str, float]] = []
+        self._stats_arrived = asyncio.Event()
         self.started = asyncio.Event()
         #: ``time.perf_counter()`` when the process printed its first assignment.
         self.assigned_at: float | None = None
@@ -324,8 +409,24 @@ class _Worker:
                 self.events.append(event)
                 if event["event"] == "started":
                     self.started.set()
+                elif event["event"] == "stats":
+                    if event.get("idle") is not None:
+                        self.stats.append(event)
+                    self._stats_arrived.set()
                 elif event["event"] == "assigned" and self.assigned_at is None:
                     self.assigned_at = time.perf_counter()
+
+    def ask_stats(self) -> None:
+        """Ask the process for a ``stats`` answer (read by :meth:`await_stats`)."""
+        self._stats_arrived.clear()
+        if self.proc.returncode is None and self.proc.stdin is not None:
+            with contextlib.suppress(ConnectionError):
+                self.proc.stdin.write(b"stats\n")
+
+    async def await_stats(self, timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout`` s) for the answer to the last :meth:`ask_stats`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stats_arrived.wait(), timeout)
 
     def failure(self) -> str | None:
         """Why the process failed, or None while it is fine."""
@@ -489,9 +590,14 @@ async def _scale_out(size: int, processes: int, stop_one_midway: bool) -> Measur
             # CPU counters when the coordinator first sees every process joined (the cores
             # kept busy are counted from there: before it, everybody waits for the broker).
             cpu_joined: tuple[float, _CpuNow] | None = None
+            threads_joined: dict[int, float] = {}
             while True:
                 if cpu_joined is None and _joined(workers) is not None:
                     cpu_joined = (time.perf_counter(), _cpu_now(broker_pid, workers))
+                    for w in workers:
+                        w.ask_stats()
+                    if broker_pid is not None:
+                        threads_joined = thread_cpu(broker_pid)
                 committed = [(await offsets.committed(tp)) or 0 for tp in tps]
                 if all(c >= ends[p] for p, c in enumerate(committed)):
                     break
@@ -511,6 +617,11 @@ async def _scale_out(size: int, processes: int, stop_one_midway: bool) -> Measur
                 await asyncio.sleep(POLL_INTERVAL)
             elapsed = time.perf_counter() - start
             cpu_end = _cpu_now(broker_pid, workers)
+            threads_end = {} if broker_pid is None else thread_cpu(broker_pid)
+            for w in running:
+                w.ask_stats()
+            for w in running:
+                await w.await_stats()
             joined = _joined(workers)
             if joined is not None:
                 joined -= start
@@ -549,6 +660,13 @@ async def _scale_out(size: int, processes: int, stop_one_midway: bool) -> Measur
     if cpu is not None:
         metrics.update(cpu_figures(cpu, os.cpu_count() or 1, window))
         metrics.update(_raw_cpu(cpu))
+    if window is not None and threads_joined and threads_end:
+        metrics["broker_thread_cores"] = busiest_thread(threads_joined, threads_end, window.elapsed)
+    # Scorers that answered at the join and at the end (not one stopped midway).
+    splits = [wait_split(w.stats[0], w.stats[1]) for w in workers if len(w.stats) == 2]
+    if splits:
+        metrics["scorer_idle"] = sum(idle for idle, _ in splits) / len(splits)
+        metrics["scorer_cpu_wait"] = sum(wait for _, wait in splits) / len(splits)
     if processes == 1 and joined is not None:
         ceiling = scale_ceiling(elapsed, joined, size, cpu, os.cpu_count() or 1)
         metrics["two_process_ceiling"] = ceiling
@@ -596,7 +714,11 @@ register(
             "scorer process on at most one core, nothing else running); and, for one process, "
             "the two-process ceiling: that run's join kept whole, the rest halved, no faster "
             "than its CPU allows. Both ceilings' ratios are against one process's measured "
-            "throughput: the speed-up they allow, next to the 1.5x target."
+            "throughput: the speed-up they allow, next to the 1.5x target. After the join, "
+            "also: the busiest broker thread's cores (1 = saturated), and the scorers' time "
+            "split (each answers a stats request at the join and at the end): the share "
+            "their event loop sat idle waiting on the broker, and the share they were "
+            "neither running nor idle, i.e. waiting for a core."
         ),
         systems=(
             System("one process", S + "one_process", "baseline"),

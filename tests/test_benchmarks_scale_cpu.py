@@ -27,12 +27,16 @@ from benchmarks.runner import (
     SystemResult,
     compute_stats,
 )
+from benchmarks.scale_worker import TimedSelector
 from benchmarks.suite_kafka_scale import (
     CpuSplit,
+    busiest_thread,
     cpu_figures,
     machine_cpu,
     process_cpu,
     scale_ceiling,
+    thread_cpu,
+    wait_split,
 )
 
 if TYPE_CHECKING:
@@ -137,6 +141,62 @@ def test_proc_readers_count_this_process() -> None:
     assert process_cpu(2**22 + 1) is None  # above the kernel's pid limit: no such process
 
 
+def test_the_busiest_thread_is_the_one_that_used_the_most_cpu() -> None:
+    # Thread 2 used 0.45 CPU s of 0.5 s; thread 3 was born in between and used 0.3.
+    start = {1: 1.0, 2: 2.0}
+    end = {1: 1.1, 2: 2.45, 3: 0.3}
+    assert busiest_thread(start, end, 0.5) == pytest.approx(0.9)
+    assert busiest_thread(start, {1: 1.2}, 0.5) == pytest.approx(0.4)  # thread 2 ended
+    assert busiest_thread({}, {}, 1.0) == 0.0
+    with pytest.raises(ValueError, match="busiest_thread"):
+        busiest_thread(start, end, 0.0)
+
+
+def test_a_scorer_is_running_idle_or_waiting_for_a_core() -> None:
+    first = {"t": 10.0, "cpu": 1.0, "idle": 0.5}
+    # 2 s: 0.8 s running, 0.6 s idle (waiting on the broker), 0.6 s waiting for a core.
+    idle, cpu_wait = wait_split(first, {"t": 12.0, "cpu": 1.8, "idle": 1.1})
+    assert (idle, cpu_wait) == (pytest.approx(0.3), pytest.approx(0.3))
+    # Clock ticks can add up to a little more than the wall time: no negative wait.
+    assert wait_split(first, {"t": 11.0, "cpu": 1.61, "idle": 0.9})[1] == 0.0
+    with pytest.raises(ValueError, match="wait_split"):
+        wait_split(first, first)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_thread_cpu_counts_this_thread() -> None:
+    import threading
+
+    tid = threading.get_native_id()
+    before = thread_cpu(os.getpid())
+    assert tid in before
+    spin_until = time.process_time() + 0.2
+    while time.process_time() < spin_until:
+        pass
+    after = thread_cpu(os.getpid())
+    assert after[tid] - before[tid] >= 0.15
+    assert busiest_thread(before, after, 0.2) >= 0.75
+    assert thread_cpu(2**22 + 1) == {}
+
+
+def test_the_timed_selector_counts_the_time_the_loop_waits() -> None:
+    import asyncio
+
+    selector = TimedSelector()
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
+        runner.run(asyncio.sleep(0.2))  # nothing to run: the loop waits in select
+        waited = selector.idle
+        spin_until = time.perf_counter() + 0.2
+
+        async def spin() -> None:
+            while time.perf_counter() < spin_until:
+                pass
+
+        runner.run(spin())  # busy: next to no time in select
+    assert waited >= 0.15
+    assert selector.idle - waited < 0.1
+
+
 def test_a_ratio_of_metric_is_divided_by_the_reference_metric(tmp_path: Path) -> None:
     ceiling = Metric("ceiling", "el/s", "ceiling", True, ratio_of="throughput")
     bench = Benchmark(
@@ -206,3 +266,5 @@ async def test_one_process_on_its_own_broker_reports_every_cpu_figure(
         assert value is not None and 0 <= value < float("inf"), (metric.name, m.metrics)
     assert 0 < m.metrics["joined"] < m.metrics["elapsed"]
     assert m.metrics["scorer_0_cpu_s"] > 0
+    assert m.metrics["broker_thread_cores"] <= m.metrics["busy_cores"] + 0.1  # one of them
+    assert 0 <= m.metrics["scorer_idle"] + m.metrics["scorer_cpu_wait"] <= 1.0
