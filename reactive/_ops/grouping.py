@@ -133,8 +133,9 @@ class GroupedWeightedWithin(FlowStage):
     non-empty group, and downstream pulls. Backpressures when a full group waits for
     downstream and an element waits outside it. Completes when upstream completes (after
     the last groups). Fails when upstream fails (buffered elements are dropped), or a
-    weight is negative. Cancels when downstream cancels. Supervision: resume and
-    restart drop an element whose ``cost`` raised.
+    weight is negative. Cancels when downstream cancels. Supervision (as Pekko's): resume
+    drops an element whose ``cost`` raised and keeps the group; restart also drops the
+    group in progress (and an element waiting outside it) and starts a new time window.
     """
 
     name = "grouped_weighted_within"
@@ -249,6 +250,15 @@ class _GroupedWeightedWithinLogic(TimerFlowLogic):
             self._next_element(self.grab(self.in_))
         elif not self.is_closed(self.in_) and not self.has_been_pulled(self.in_):
             self.pull(self.in_)
+
+    def restart_state(self) -> None:
+        # Pekko's resetGroupState: the group in progress and an element waiting outside it
+        # are dropped, and the time window starts again (then _on_resume pulls).
+        self.buf = []
+        self.total = 0
+        self.pending, self.pending_weight, self.has_pending = None, 0, False
+        self.push_eagerly = False
+        self._restart_timer()
 
     def _on_resume(self, exc: BaseException) -> None:
         # cost raised for the element just grabbed: it is dropped; ask for the next one

@@ -342,20 +342,24 @@ class _UnfoldResourceAsyncLogic(SourceLogic):
 class MapWithResource(FlowStage):
     """``map_with_resource(create, f, close)``: ``f(resource, x)`` for each element, with a
     resource ``create()`` opened when the stream starts; ``close(resource)`` runs exactly
-    once whatever ends the stream, and its value (if not None) is emitted only when
-    upstream completes.
+    once per resource whatever ends the stream. As Akka's ``mapWithResource`` (a
+    ``statefulMap`` with ``close`` as its ``onComplete``), the value of ``close``, if not
+    None, is emitted when upstream completes or fails, when ``f`` fails the stage, and
+    before a supervision restart opens the next resource; it is dropped when downstream
+    cancels or the stream is aborted.
 
     ``f`` returning None emits nothing (as ``stateful_map``). ``f`` runs on the event
     loop: a call that blocks blocks the loop (Akka runs it on the blocking-IO dispatcher).
 
-    Emits when ``f`` returned a value that is not None and downstream pulls, or on
-    upstream completion for the value of ``close``. Backpressures when downstream does.
-    Completes when upstream completes (after the value of ``close``). Fails when
-    upstream fails, ``f`` raises (supervision stop) or ``close`` raises (unless the
-    stream already failed: then it is logged). Cancels when downstream cancels (the
-    resource is closed, the value of ``close`` dropped). Supervision: resume drops the
-    element; restart drops it, closes the resource (its value dropped) and creates a
-    new one.
+    Emits when ``f`` returned a value that is not None and downstream pulls, or for the
+    value of ``close`` (upstream completion or failure, ``f`` failing, a restart).
+    Backpressures when downstream does. Completes when upstream completes (after the
+    value of ``close``). Fails when upstream fails, ``f`` raises (supervision stop) or
+    ``close`` raises (unless the stream already failed: then it is logged), after the
+    value of ``close``. Cancels when downstream cancels (the resource is closed, the
+    value of ``close`` dropped). Supervision: resume drops the element and keeps the
+    resource; restart drops it, closes the resource, emits the value of ``close`` (on the
+    demand the failed element was pulled for) and creates a new one.
     """
 
     name = "map_with_resource"
@@ -378,7 +382,11 @@ class MapWithResource(FlowStage):
 
 
 class _MapWithResourceLogic(FlowLogic):
-    _supervised = True
+    # ``f``'s failures are supervised here (as ``stateful_map``'s): a stop emits the value
+    # of ``close`` before failing, a restart emits it before the new resource. What
+    # escapes a handler (a ``create`` raising on restart) fails the stage unsupervised,
+    # as in Akka.
+    _supervised = False
 
     def __init__(self, shape: FlowShape, stage: MapWithResource) -> None:
         super().__init__(shape)
@@ -400,26 +408,45 @@ class _MapWithResourceLogic(FlowLogic):
         except Exception as exc:
             return None, exc
 
-    def restart_state(self) -> None:
-        _, err = self._close()
-        if err is not None:
-            raise err  # a close that fails on restart fails the stream
-        self.resource = self.stage.create()
-
-    def _on_restart(self, exc: BaseException) -> None:
-        try:
-            self.restart_state()
-        except Exception as err:
-            self.fail_stage(err)
-            return
-        self._resume_counted(exc)
-
     def on_push(self) -> None:
-        y = self.stage.f(self.resource, self.grab(self.in_))
+        x = self.grab(self.in_)
+        try:
+            y = self.stage.f(self.resource, x)
+        except Exception as exc:
+            directive = self._decided(exc)
+            if directive is Supervision.stop:
+                self._close_and_fail(exc)
+            elif directive is Supervision.restart:
+                self._restart()
+            else:
+                self.pull(self.in_)
+            return
         if y is None:
             self.pull(self.in_)
         else:
             self.push(self.out, y)
+
+    def _restart(self) -> None:
+        """Akka's ``StatefulMap.resetStateAndPull``: close, push the value of ``close``
+        (else pull), then create the next resource."""
+        last, err = self._close()
+        if err is not None:
+            self.fail_stage(err)  # a close that fails on restart fails the stream
+            return
+        if last is not None:
+            self.push(self.out, last)
+        else:
+            self.pull(self.in_)
+        self.resource = self.stage.create()
+
+    def _close_and_fail(self, exc: BaseException) -> None:
+        last, err = self._close()
+        if err is not None:
+            _close_failed(self.stage_name, err, f"after the stream failed with {exc!r}")
+        if last is not None:
+            self.emit(self.out, last, lambda: self.fail_stage(exc))
+        else:
+            self.fail_stage(exc)
 
     def on_upstream_finish(self) -> None:
         last, err = self._close()
@@ -431,10 +458,7 @@ class _MapWithResourceLogic(FlowLogic):
             self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        _, err = self._close()
-        if err is not None:
-            _close_failed(self.stage_name, err, f"after upstream failed with {exc!r}")
-        self.fail_stage(exc)
+        self._close_and_fail(exc)
 
     def on_downstream_finish(self, cause: BaseException) -> None:
         _, err = self._close()
@@ -444,7 +468,7 @@ class _MapWithResourceLogic(FlowLogic):
         self.cancel_stage(cause)
 
     def post_stop(self) -> None:
-        # ``f`` failing under stop, abrupt termination: still close once.
+        # Abrupt termination, a failure escaping a handler: still close once.
         _, err = self._close()
         if err is not None:
             _close_failed(self.stage_name, err, "when the stage stopped")

@@ -27,9 +27,9 @@ class DoOnFirst(FlowStage):
 
     Emits when upstream emits (the first element after ``f`` returned). Backpressures
     when downstream does. Completes when upstream completes. Fails when upstream fails or
-    ``f`` raises. Cancels when downstream cancels. Supervision: resume/restart drop the
-    element ``f`` raised on; ``f`` is then called for the next element (the first one
-    that goes through).
+    ``f`` raises. Cancels when downstream cancels. Supervision (as Pekko's): resume drops
+    the element ``f`` raised on and does not call ``f`` again (later elements pass);
+    restart drops it and treats the next element as the first (``f`` is called for it).
     """
 
     name = "do_on_first"
@@ -43,7 +43,9 @@ class DoOnFirst(FlowStage):
 
 
 class _DoOnFirstLogic(FlowLogic):
-    _supervised = True
+    # ``f``'s failure is decided here: resume and restart differ in whether ``f`` is
+    # called again (Pekko's DoOnFirst).
+    _supervised = False
 
     def __init__(self, shape: FlowShape, f: Callable[[Any], Any]) -> None:
         super().__init__(shape)
@@ -53,7 +55,19 @@ class _DoOnFirstLogic(FlowLogic):
     def on_push(self) -> None:
         x = self.grab(self.in_)
         if self.first:
-            self.f(x)
+            try:
+                self.f(x)
+            except Exception as exc:
+                directive = self._decided(exc)
+                if directive is Supervision.stop:
+                    self.fail_stage(exc)
+                    return
+                # Pekko: resume consumes the one-shot (f is not retried); restart keeps
+                # it armed for the next element. Either way the element is dropped.
+                if directive is Supervision.resume:
+                    self.first = False
+                self.pull(self.in_)
+                return
             self.first = False
         self.push(self.out, x)
 

@@ -204,9 +204,29 @@ class _MapConcatLogic(FlowLogic):
             self.pull(self.in_)
             return
         x = self.nxt
-        self._advance()
+        try:
+            self._advance()
+        except Exception as exc:
+            # The iterable failed after giving ``x``: ``x`` goes out first (Pekko's
+            # MapConcat pushes, then asks its iterator for more), then the failure is
+            # decided on.
+            self._iterable_failed(x, exc)
+            return
         self.push(self.out, x)
         if self.it is None and self.is_closed(self.in_):
+            self.complete_stage()
+
+    def _iterable_failed(self, x: Any, exc: Exception) -> None:
+        self.it = None
+        self.nxt = _MISSING
+        self.push(self.out, x)
+        directive = self._decided(exc)
+        if directive is Supervision.stop:
+            self.fail_stage(exc)  # after ``x``, which is on its way
+            return
+        if directive is Supervision.restart:
+            self.restart_state()
+        if self.is_closed(self.in_):
             self.complete_stage()
 
     def on_upstream_finish(self) -> None:
@@ -949,8 +969,10 @@ __all__ = [
 class DropRepeated(FlowStage):
     """``drop_repeated(eq=None)``: drop elements equal to the element just before them.
 
-    ``eq(previous, x)`` decides equality (``==`` without it); the comparison is always
-    against the last element emitted.
+    ``eq(previous, x)`` decides equality (``==`` without it); ``previous`` is the element
+    just before ``x``, whether it was emitted or dropped (as Pekko's ``dropRepeated``,
+    which matters for an ``eq`` that is not transitive: with ``abs(p - x) <= 1``,
+    ``1, 2, 3`` gives ``1``).
 
     Emits when an element differs from the previous one. Backpressures when downstream
     does. Completes when upstream completes. Fails when upstream fails or ``eq`` raises.
@@ -983,6 +1005,7 @@ class _DropRepeatedLogic(FlowLogic):
         x = self.grab(self.in_)
         last = self.last
         if last is not _MISSING and (x == last if self.eq is None else self.eq(last, x)):
+            self.last = x  # Pekko: the next element is compared with this one
             self.pull(self.in_)
         else:
             self.last = x

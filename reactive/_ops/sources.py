@@ -22,6 +22,7 @@ from .._stage.logic import (
     abrupt_error,
 )
 from .._stage.shapes import Outlet, SourceShape
+from .._supervision import Supervision
 from .asyncsupport import AwaitingLogicMixin, call_cancelled
 from .sinks import new_promise
 
@@ -55,6 +56,12 @@ class IterableSource(SourceStage):
 
     Completes right after the last element (it looks one element ahead). Speaks the
     batch protocol: asked for ``n`` elements it hands over up to ``n`` at once.
+
+    What the iterator raises obeys the supervision strategy, as Pekko's IterableSource:
+    stop fails the stream; resume goes on with the same iterator (a generator that
+    raised is finished: the stream completes); restart takes a new iterator from the
+    iterable. The element read right after a supervised failure is not supervised again
+    (an iterator that keeps raising fails the stream instead of spinning).
     """
 
     name = "iterable_source"
@@ -128,9 +135,39 @@ class _IterableLogic(SourceLogic):
             else:
                 self._range = r
         self.it = iter(self.iterable)
-        self.nxt = next(self.it, _END)
+        try:
+            self.nxt = next(self.it, _END)
+        except Exception as exc:
+            self.nxt = _END
+            if not self._supervised_failure(exc):
+                raise
+            return
         if self.nxt is _END:
             self.complete(self.out)
+
+    def _supervised_failure(self, exc: BaseException) -> bool:
+        """What the iterator raised, decided (Pekko's IterableSource): False under stop
+        (the caller fails the stream); else the iterator goes on (resume) or is
+        re-created from the iterable (restart), and the next element is read ahead: the
+        source then completes, fails (a second failure at once is not decided on again),
+        or holds its next element. Off the happy path: failures only."""
+        if not isinstance(exc, Exception):
+            return False
+        directive = self._decided(exc)
+        if directive is Supervision.stop:
+            return False
+        self.err = None
+        try:
+            if directive is Supervision.restart:
+                self.it = iter(self.iterable)
+            self.nxt = nxt = next(self.it, _END)
+        except Exception as again:
+            self.nxt = _END
+            self.fail_stage(again)
+            return True
+        if nxt is _END:
+            self.complete(self.out)
+        return True
 
     def _look_ahead(self) -> None:
         try:
@@ -207,10 +244,11 @@ class _IterableLogic(SourceLogic):
                     self.complete(self.out)
                 return
         if exc is not None:
-            # The user's iterator failed on a demanded element: this source fails, not
-            # the chain that asked.
+            # The user's iterator failed on a demanded element: this source fails (or
+            # goes on, under supervision), not the chain that asked.
             self.nxt = _END
-            self.fail_stage(exc)
+            if not self._supervised_failure(exc):
+                self.fail_stage(exc)
             return
         self._look_ahead()
         if self.nxt is _END and self.err is None:
@@ -220,8 +258,11 @@ class _IterableLogic(SourceLogic):
         err = self.err
         if err is not None:
             self.err = None
-            self.fail_stage(err)
-            return
+            if not self._supervised_failure(err):
+                self.fail_stage(err)
+                return
+            if self.nxt is _END:  # completed or failed
+                return
         c = self._cout
         n = c.demand_n
         out: Any

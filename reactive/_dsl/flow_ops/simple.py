@@ -76,8 +76,9 @@ class SimpleOps(OpsBase[Out, Mat]):
         iterable emits nothing and pulls the next element). Backpressures when downstream does,
         or the current iterable still has elements. Completes when upstream completed and the
         current iterable is exhausted. Fails when upstream fails, or ``f`` or iterating its
-        result raises. Cancels when downstream cancels. Supervision: resume drops the element
-        (and the rest of its iterable); restart does the same.
+        result raises (after the elements the iterable gave before). Cancels when downstream
+        cancels. Supervision: resume drops the element (and the rest of its iterable);
+        restart does the same.
         """
         check("map_concat(f)", fn(f))
         from ..._ops.simple import MapConcat
@@ -324,7 +325,7 @@ class SimpleOps(OpsBase[Out, Mat]):
 
     def drop_repeated(self, eq: Callable[[Out, Out], bool] | None = None) -> Repr[Out, Mat]:
         """Drop consecutive duplicates: elements equal (``eq(previous, x)``, else ``==``)
-        to the element emitted just before.
+        to the element just before them, emitted or dropped (as Pekko's ``dropRepeated``).
 
         Emits when an element differs from the previous one. Backpressures when
         downstream does. Completes when upstream completes. Fails when upstream fails or
@@ -450,8 +451,9 @@ class SimpleOps(OpsBase[Out, Mat]):
 
         Emits when upstream emits (the first element once ``f`` returned). Backpressures
         when downstream does. Completes when upstream completes. Fails when upstream fails
-        or ``f`` raises. Cancels when downstream cancels. Supervision: resume/restart drop
-        the element ``f`` raised on; ``f`` is then called for the next one.
+        or ``f`` raises. Cancels when downstream cancels. Supervision (as Pekko's): resume
+        drops the element ``f`` raised on and does not call ``f`` again; restart drops it
+        and treats the next element as the first.
         """
         check("do_on_first(f)", fn(f))
         from ..._ops.side_effects import DoOnFirst
@@ -484,20 +486,23 @@ class SimpleOps(OpsBase[Out, Mat]):
     ) -> Repr[U, Mat]:
         """Map with a resource (Akka's ``mapWithResource``): ``create()`` opens it when the
         stream starts, ``f(resource, x)`` maps each element (None emits nothing), and
-        ``close(resource)`` runs exactly once whatever ends the stream; its value, if not
-        None, is emitted only when upstream completes.
+        ``close(resource)`` runs exactly once per resource whatever ends the stream; its
+        value, if not None, is emitted when upstream completes or fails, when ``f`` fails
+        the stage, and before a restart's new resource (dropped when downstream cancels
+        or the stream is aborted), as Akka's.
 
         ``f`` runs on the event loop (Akka gives it the blocking-IO dispatcher): a call
         that blocks blocks the loop. A ``close`` that raises fails the stream with its
         exception, unless the stream already failed or was cancelled (then it is logged).
 
-        Emits when ``f`` returned a value that is not None and downstream pulls, or on
-        upstream completion for the value of ``close``. Backpressures when downstream
-        does. Completes when upstream completes (after the value of ``close``). Fails
-        when upstream fails, ``create``/``f`` raises (``f``: supervision stop) or ``close``
-        raises. Cancels when downstream cancels (the resource is closed, the value of
+        Emits when ``f`` returned a value that is not None and downstream pulls, or for
+        the value of ``close`` (upstream completion or failure, ``f`` failing, a
+        restart). Backpressures when downstream does. Completes when upstream completes
+        (after the value of ``close``). Fails when upstream fails, ``create``/``f``
+        raises (``f``: supervision stop) or ``close`` raises, after the value of
+        ``close``. Cancels when downstream cancels (the resource is closed, the value of
         ``close`` dropped). Supervision: resume drops the element; restart drops it,
-        closes the resource (its value dropped) and creates a new one.
+        closes the resource, emits the value of ``close`` and creates a new one.
         """
         check("map_with_resource(create, f, close)", fn(create), fn(f), fn(close))
         from ..._ops.resource import MapWithResource

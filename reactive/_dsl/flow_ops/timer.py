@@ -369,8 +369,9 @@ class TimeOps(OpsBase[Out, Mat]):
         non-empty group, and downstream pulls. Backpressures when a full group waits for
         downstream and an element waits outside it. Completes when upstream completes
         (after the last groups). Fails when upstream fails, or a weight is negative.
-        Cancels when downstream cancels. Supervision: resume and restart drop an element
-        whose ``cost`` raised.
+        Cancels when downstream cancels. Supervision (as Pekko's): resume drops an element
+        whose ``cost`` raised and keeps the group; restart also drops the group in
+        progress and starts a new time window.
         """
         check(
             "grouped_weighted_within(max_weight, seconds, cost, max_number)",
