@@ -115,6 +115,8 @@ class KeyedStateOps(OpsBase[Out, Mat]):
         view: ``StoreView``, ``KeyValueStore``, ``KTable``) *now*, emit ``combine(x, v)``.
         An element without a value goes to the ``missing`` sink if one is given;
         otherwise it is dropped, counted and logged at DEBUG (logger ``reactive.state``).
+        A ``key(x)`` of None has no value, whatever the table holds (the table is not
+        asked; Kafka Streams drops a null-key record of an inner join).
 
         Emits when an element found its table value and downstream pulls. Backpressures
         when downstream (or ``missing``) backpressures. Completes when upstream
@@ -144,7 +146,8 @@ class KeyedStateOps(OpsBase[Out, Mat]):
     ) -> Repr[U, Mat]:
         """Left stream-table join (Kafka Streams' ``KStream.leftJoin(KTable)``): for each
         element ``x`` emit ``combine(x, v)`` with ``v`` the value of ``key(x)`` in
-        ``table`` now, or None when it has none.
+        ``table`` now, or None when it has none (always None for a ``key(x)`` of None:
+        the table is not asked, as Kafka Streams' left join).
 
         Emits when an element was joined and downstream pulls. Backpressures when
         downstream does. Completes when upstream completes. Fails when upstream fails,
