@@ -48,6 +48,9 @@ __all__ = ["FileIO", "IOResult"]
 
 #: The source reads at most this many bytes ahead of demand (and at least one chunk).
 READ_AHEAD_BYTES = 1 << 20
+#: A read of cached pages on the event loop takes about this many bytes (at least one
+#: chunk, at most a worker thread's read).
+CACHED_READ_BYTES = 1 << 16
 
 #: ``preadv``'s flag to read only what the page cache holds (Linux), or 0 where missing.
 _NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
@@ -250,7 +253,9 @@ class _FileSourceLogic(_FileLogic, OutHandler):
     """Holds up to ``read_ahead`` chunks read ahead of demand (Akka's FileSource reads
     ahead up to the input buffer's max, 16, too) and pushes one per pull. A worker-thread
     call reads half of them at once; the next call starts as soon as there is room for
-    its chunks, so the disk works while downstream processes the chunks already read."""
+    its chunks, so the disk works while downstream processes the chunks already read.
+    Pages the page cache holds are read on the event loop instead, about 64 KiB at a
+    time, once the queue is empty (``_read_cached``)."""
 
     OP = "FileIO.from_path"
 
@@ -269,8 +274,9 @@ class _FileSourceLogic(_FileLogic, OutHandler):
         self.room = read_ahead - self.per_read  # read when at most this many are queued
         self.chunks: deque[bytes] = deque()
         self.eof = False
-        self.offset = -1  # >= 0: the next read's position, for reads of cached pages
+        self.nowait = False  # True: cached pages are read on the loop (_read_cached)
         self.buffer = bytearray()  # the cached reads' buffer
+        self.cached = False  # the last read found its pages cached: read when emptied
         self.regular = True  # False: a FIFO, a pipe, a device (see _read_once)
 
     def pre_start(self) -> None:
@@ -293,51 +299,68 @@ class _FileSourceLogic(_FileLogic, OutHandler):
         self.file = f
         self.regular = stat.S_ISREG(os.fstat(f.wrapped.fileno()).st_mode)
         if _NOWAIT and self.regular:
-            self.offset = self.stage.start_position
-            self.buffer = bytearray(self.stage.chunk_size * self.per_read)
+            self.nowait = True
+            size = self.stage.chunk_size
+            self.buffer = bytearray(size * max(1, min(self.per_read, CACHED_READ_BYTES // size)))
         self._read_more()
 
     def _read_more(self) -> None:
         f = self.file
         if f is not None and self.task is None and not self.eof:
-            if len(self.chunks) <= self.room:
-                if self.offset >= 0 and self._read_cached():
-                    return
-                run_sync = _anyio().to_thread.run_sync
-                fp, size, n = f.wrapped, self.stage.chunk_size, self.per_read
-                read = _read_chunks if self.regular else _read_once
-                self._call(lambda: run_sync(read, fp, size, n), self._read_by_thread)
+            queued = len(self.chunks)
+            if queued <= self.room:
+                if self.nowait:
+                    if queued and self.cached:
+                        return  # the next read is on the loop, when the queue is empty
+                    chunks = self._read_cached()
+                    if chunks is not None:
+                        self._read((chunks, False))
+                        return
+                self._read_in_thread(f)
 
-    def _read_by_thread(self, result: tuple[list[bytes], bool]) -> None:
-        if self.offset >= 0:
-            self.offset += sum(map(len, result[0]))
-        self._read(result)
+    def _read_in_thread(self, f: Any) -> None:
+        run_sync = _anyio().to_thread.run_sync
+        fp, size, n = f.wrapped, self.stage.chunk_size, self.per_read
+        read = _read_chunks if self.regular else _read_once
+        self._call(lambda: run_sync(read, fp, size, n), self._read)
 
-    def _read_cached(self) -> bool:
-        """Read the next chunks on the event loop if the page cache holds them: a
+    def _read_cached(self) -> list[bytes] | None:
+        """The next chunks, read on the event loop if the page cache holds them: a
         ``preadv`` with ``RWF_NOWAIT`` copies cached pages and never waits on the disk
-        (it fails with ``EAGAIN`` instead), then the file position moves past them (the
-        worker thread's reads go on from there). False when it got less than a whole
-        chunk (not cached, or the file's end: the worker thread reads then and finds
-        out). Saves a thread round trip per read: on a busy event loop the worker
-        thread waits for the GIL to hand its result back."""
+        (it fails with ``EAGAIN`` instead). It reads at the file position and moves it
+        (offset -1), as a worker thread's read does, so the two take turns on one
+        position. None when it got less than a whole chunk (not cached, or the file's
+        end: the worker thread reads then and finds out). Saves a thread round trip per
+        read: on a busy event loop the worker thread waits for the GIL to hand its
+        result back.
+
+        While reads find their pages cached (``cached``), the next one waits until the
+        queue is empty (``on_pull``): a read on the loop gains nothing by running further
+        ahead (nothing else runs meanwhile), and a small buffer (``CACHED_READ_BYTES``)
+        read just before its chunks are used is still in the CPU's cache when
+        downstream reads them."""
         size = self.stage.chunk_size
         fd = self.file.wrapped.fileno()
+        buffer = self.buffer
+        self.cached = False
         try:
-            got = os.preadv(fd, (self.buffer,), self.offset, _NOWAIT)
+            got = os.preadv(fd, (buffer,), -1, _NOWAIT)
         except OSError as e:
             if e.errno not in _NOT_CACHED:
-                self.offset = -1  # not supported here: the worker threads read from now on
-            return False
-        if got < size:
-            return False
-        got -= got % size
-        self.offset += got
-        os.lseek(fd, self.offset, os.SEEK_SET)  # where the worker thread's next read starts
-        with memoryview(self.buffer) as view:
-            chunks = [bytes(view[i : i + size]) for i in range(0, got, size)]
-        self._read((chunks, False))
-        return True
+                self.nowait = False  # not supported here: the worker threads read from now on
+            return None
+        if got == size == len(buffer):  # (the common case: one chunk at a time)
+            self.cached = True
+            return [bytes(buffer)]
+        part = got % size
+        if part:  # not a whole chunk: read again, with the bytes that follow
+            os.lseek(fd, -part, os.SEEK_CUR)
+            got -= part
+        if not got:
+            return None
+        self.cached = True
+        with memoryview(buffer) as view:
+            return [bytes(view[i : i + size]) for i in range(0, got, size)]
 
     def on_pull(self) -> None:
         chunks = self.chunks
@@ -345,10 +368,21 @@ class _FileSourceLogic(_FileLogic, OutHandler):
             data = chunks.popleft()
             self.count += len(data)
             self.push(self.out, data)
-            if chunks or not self.eof:
-                self._read_more()
-            else:
+            if chunks:
+                if not self.cached:  # (else the next read waits until the queue is empty)
+                    self._read_more()
+            elif self.eof:
                 self.complete_stage()
+            elif self.cached:
+                # The next chunks, on the loop now (no call is in flight: a worker
+                # thread's read would have come last).
+                got = self._read_cached()
+                if got is None:
+                    self._read_in_thread(self.file)
+                else:
+                    chunks.extend(got)
+            else:
+                self._read_more()
 
     def _read(self, result: tuple[list[bytes], bool]) -> None:
         chunks, self.eof = result

@@ -81,17 +81,28 @@ class _FramingLogic(ByteFlowLogic, abc.ABC):
             c = self._conns[self.out]
             n = c.demand_n
             if n > 1 and c.batch and size - head > 1:
-                end = min(head + n, size)
-                x: Any = _Batch(frames if head == 0 and end == size else frames[head:end])
-            else:
-                end = head + 1
-                x = frames[head]
-            if end == size:
+                # Each frame copied once into the batch where a slice would add a
+                # second copy: the rest of the queue, or most of it (copied whole, then
+                # trimmed); a small part of it is sliced.
+                if head + n >= size:
+                    x: Any = _Batch(frames[head:] if head else frames)
+                    self.frames = []
+                    self.head = 0
+                elif head or n * 2 < size:
+                    x = _Batch(frames[head : head + n])
+                    self.head = head + n
+                else:
+                    x = _Batch(frames)
+                    del x[n:]
+                    self.head = n
+                self.push(self.out, x)
+                return
+            if head + 1 == size:
                 self.frames = []
                 self.head = 0
             else:
-                self.head = end
-            self.push(self.out, x)
+                self.head = head + 1
+            self.push(self.out, frames[head])
         elif self.error is not None:
             self.fail_stage(self.error)
         elif self.is_closed(self.in_):
@@ -248,12 +259,12 @@ def _all_within(data: bytes, d: bytes, mx: int, end: int, parts: list[bytes]) ->
     if len(d) == 1:
         if end // (mx + 1) * 4 < len(parts):
             rfind = data.rfind
+            reach = mx + 1
             pos = 0
             while pos <= end:
-                j = rfind(d, pos, pos + mx + 1)
-                if j < 0:
+                pos = rfind(d, pos, pos + reach) + 1
+                if not pos:  # (rfind found none: -1)
                     return False
-                pos = j + 1
             return True
     else:
         w = (mx + 2) // 2

@@ -177,6 +177,39 @@ def _pause_reading(stream: Any) -> None:
         t.pause_reading()
 
 
+def _direct_writer(stream: Any) -> tuple[Any, Any] | None:
+    """The transport and protocol of anyio's asyncio ``SocketStream`` (private
+    attributes, as ``_pause_reading``'s), when ``stream`` is one: the connection writes
+    to the transport itself (``_send``). None for anything else (TLS, another backend
+    or version): writes go through ``stream.send``."""
+    t = getattr(stream, "_transport", None)
+    p = getattr(stream, "_protocol", None)
+    if (
+        isinstance(t, asyncio.WriteTransport)
+        and isinstance(getattr(p, "write_event", None), asyncio.Event)
+        and hasattr(p, "exception")
+    ):
+        return t, p
+    return None
+
+
+def _written(write: asyncio.Future[Any]) -> None:
+    """A direct write's end (see ``_send``), as ``_outcome`` gives it."""
+    if not write.done():  # (cancelled when the stage stopped)
+        write.set_result((True, None))
+
+
+async def _drained(writer: tuple[Any, Any]) -> None:
+    """What anyio's asyncio ``send`` does after a write above the transport's high-water
+    mark: wait until it drained, then raise what ``send`` raises if the connection broke
+    meanwhile."""
+    anyio = _anyio()
+    protocol = writer[1]
+    await protocol.write_event.wait()
+    if protocol.exception is not None:
+        raise anyio.BrokenResourceError from protocol.exception
+
+
 def _close_later(stream: Any, forcefully: bool, reset: bool = False) -> None:
     anyio = _anyio()
     if reset:
@@ -316,10 +349,17 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
         self.reset = False  # abort with a TCP reset when stopping (a failure)
         self.closing = False  # output cancelled: flush the writes taken, then close
         self.last_activity = 0.0  # the clock's time when bytes last passed
+        # anyio's asyncio socket stream's transport and protocol, written to directly
+        # (see ``_send``); None: every write is the stream's ``send``.
+        self.writer: tuple[Any, Any] | None = None
+        self.sent_cb: Any = None  # the async callbacks of the writes and reads
+        self.received_cb: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def pre_start(self) -> None:
         self.set_keep_going(True)
+        self.sent_cb = self.get_async_callback(self._sent)
+        self.received_cb = self.get_async_callback(self._received)
         task = self.materializer.spawn(_outcome(self.stage.open))
         self.open_task = task
         task.add_done_callback(self.get_async_callback(self._opened).invoke)
@@ -382,6 +422,7 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
             return
         stream, info = value
         self.stream = stream
+        self.writer = _direct_writer(stream)
         self.cancel_timer(_CONNECT_TIMER)
         _pause_reading(stream)
         self.peer = info.remote_address
@@ -425,7 +466,7 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
         if self.read_task is None:
             task = self.materializer.spawn(_outcome(partial(self.stream.receive, RECEIVE_SIZE)))
             self.read_task = task
-            task.add_done_callback(self.get_async_callback(self._received).invoke)
+            task.add_done_callback(self.received_cb.invoke)
 
     def _received(self, task: asyncio.Task[Any]) -> None:
         self.read_task = None
@@ -489,9 +530,29 @@ class _ConnectionLogic(TimerGraphStageLogic, InHandler, OutHandler):
         self._pull_more()
 
     def _send(self, data: bytes) -> None:
+        w = self.writer
+        if w is not None:
+            transport, protocol = w
+            if protocol.write_event.is_set() and protocol.exception is None:
+                if not transport.is_closing():
+                    # anyio's ``send`` spelled out (no task, no cancel scope): the write,
+                    # and, once the transport took it below its high-water mark, the
+                    # ``send``'s return a loop turn later; above it, the wait until the
+                    # transport drained. Otherwise (closing, or an error) ``send``
+                    # raises what it raises.
+                    transport.write(data)
+                    if protocol.write_event.is_set():
+                        loop = self.materializer.loop
+                        task: Any = loop.create_future()
+                        loop.call_soon(_written, task)
+                    else:
+                        task = self.materializer.spawn(_outcome(partial(_drained, w)))
+                    self.write_task = task
+                    task.add_done_callback(self.sent_cb.invoke)
+                    return
         task = self.materializer.spawn(_outcome(partial(self.stream.send, data)))
         self.write_task = task
-        task.add_done_callback(self.get_async_callback(self._sent).invoke)
+        task.add_done_callback(self.sent_cb.invoke)
 
     def _pull_more(self) -> None:
         if (
