@@ -413,14 +413,37 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                         if c.metered:  # that pull (reactive.observe: ``pulled``)
                             now = c.now
                             c.phase = 1
-                            c.pend -= now()
+                            t = now()
+                            c.pend -= t
                             c.pulls += 1
-                        if c.batch:
-                            c.demand_n = demand
-                        try:
-                            c.out_handler.on_pull()
-                        except Exception as exc:
-                            c.out_logic._handle_error(exc)
+                            # The producer's island runs nested in our island's run, our
+                            # consumer held up meanwhile. Not yet asking us again (idle:
+                            # a fused chain that read our buffer in place and still
+                            # hands its outputs on, a stage with an element pushed and
+                            # not yet handled), it is in Akka's model waiting for the
+                            # producer (the request it left us is out): the run is
+                            # counted as its inlet's wait (starved), from this reading
+                            # to one after the run (reactive.observe).
+                            co = self._cout
+                            if co.metered and not co.phase:
+                                co.pend -= t
+                            else:
+                                co = None  # asking (its wait is counted) or closed
+                            if c.batch:
+                                c.demand_n = demand
+                            try:
+                                c.out_handler.on_pull()
+                            except Exception as exc:
+                                c.out_logic._handle_error(exc)
+                            if co is not None:
+                                co.pend += now()
+                        else:
+                            if c.batch:
+                                c.demand_n = demand
+                            try:
+                                c.out_handler.on_pull()
+                            except Exception as exc:
+                                c.out_logic._handle_error(exc)
                     elif st & (PULLED | IN_CLOSED):
                         peer.demand += n
                     else:
