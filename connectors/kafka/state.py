@@ -213,7 +213,8 @@ class ChangeloggedStore:
         consumer then waits for the commits in flight before the partitions move. Without
         it, the offsets of the last updates before a rebalance are often not committed
         (commits of revoked partitions are dropped) and the next owner counts those
-        records again. At most ``timeout`` seconds."""
+        records again. At most ``timeout`` seconds. A stream that also joins a
+        co-partitioned table gives both: ``with_rebalance_listener(table, listener)``."""
         return _DrainOnRevoke(self, committer_settings or CommitterSettings(), timeout)
 
     async def wait_closed(self) -> None:

@@ -2,8 +2,8 @@
 
 - Automatic assignment by the consumer group (needs a ``group_id``; partitions
   move between group members on rebalance): :meth:`Subscriptions.topics`,
-  :meth:`Subscriptions.topic_pattern`. These may carry a
-  :class:`RebalanceListener` (``with_rebalance_listener``).
+  :meth:`Subscriptions.topic_pattern`. These may carry rebalance listeners
+  (:class:`RebalanceListener`, ``with_rebalance_listener``; several are called in turn).
 - Manual assignment, no group rebalancing (offsets may still be committed
   when a ``group_id`` is set): :meth:`Subscriptions.assignment`,
   :meth:`Subscriptions.assignment_with_offset`.
@@ -15,6 +15,7 @@ tuples and stored as ``TopicPartition``. Every subscription is immutable.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -88,20 +89,74 @@ class AutoSubscription(Subscription):
 
     __slots__ = ()
 
-    def with_rebalance_listener(self, listener: RebalanceListener | None) -> AutoSubscription:
-        """A copy that tells ``listener`` about assignment changes."""
-        if listener is not None and not (
-            callable(getattr(listener, "on_partitions_assigned", None))
-            and callable(getattr(listener, "on_partitions_revoked", None))
-        ):
-            raise TypeError(
-                "a rebalance listener needs on_partitions_assigned(tps) and "
-                f"on_partitions_revoked(tps) methods, got {listener!r}"
+    def with_rebalance_listener(self, *listeners: RebalanceListener | None) -> AutoSubscription:
+        """A copy that tells ``listeners`` about assignment changes, after the listeners
+        it already had.
+
+        Several listeners (given in one call, or added by further calls, e.g. a
+        co-partitioned table and a changelogged store's ``rebalance_listener``) are all
+        called, one after the other in the order they were added, each awaited before
+        the next: on assignment, no record of the new partitions is taken before every
+        one returned; on revocation, each runs before the partitions move. The first
+        that raises fails the source and the later ones are not called. A listener
+        already set is not added again. ``with_rebalance_listener(None)`` removes every
+        listener.
+        """
+        if len(listeners) == 1 and listeners[0] is None:
+            result: AutoSubscription = dataclasses.replace(  # type: ignore[type-var]
+                self, rebalance_listener=None
             )
-        result: AutoSubscription = dataclasses.replace(  # type: ignore[type-var]
-            self, rebalance_listener=listener
-        )
+            return result
+        for listener in listeners:
+            if not (
+                callable(getattr(listener, "on_partitions_assigned", None))
+                and callable(getattr(listener, "on_partitions_revoked", None))
+            ):
+                raise TypeError(
+                    "a rebalance listener needs on_partitions_assigned(tps) and "
+                    f"on_partitions_revoked(tps) methods, got {listener!r}"
+                )
+        if not listeners:
+            raise TypeError("with_rebalance_listener needs at least one listener (or None)")
+        chain: list[RebalanceListener] = [*_listeners_of(self.rebalance_listener)]
+        for listener in listeners:  # one already there is not called twice
+            if listener is not None and not any(listener is known for known in chain):
+                chain.append(listener)
+        combined = chain[0] if len(chain) == 1 else _ListenerChain(tuple(chain))
+        result = dataclasses.replace(self, rebalance_listener=combined)  # type: ignore[type-var]
         return result
+
+
+def _listeners_of(listener: RebalanceListener | None) -> tuple[RebalanceListener, ...]:
+    if listener is None:
+        return ()
+    if isinstance(listener, _ListenerChain):
+        return listener.listeners
+    return (listener,)
+
+
+class _ListenerChain:
+    """Several rebalance listeners called in turn, each awaited before the next."""
+
+    __slots__ = ("listeners",)
+
+    def __init__(self, listeners: tuple[RebalanceListener, ...]) -> None:
+        self.listeners = listeners
+
+    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        for listener in self.listeners:
+            result = listener.on_partitions_revoked(revoked)
+            if inspect.isawaitable(result):
+                await result
+
+    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        for listener in self.listeners:
+            result = listener.on_partitions_assigned(assigned)
+            if inspect.isawaitable(result):
+                await result
+
+    def __repr__(self) -> str:
+        return f"RebalanceListeners({', '.join(map(repr, self.listeners))})"
 
 
 class ManualSubscription(Subscription):

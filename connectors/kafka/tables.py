@@ -737,8 +737,9 @@ def _assigned_table(
 class CoPartitionedTable(KTable):
     """A table of the partitions of ``topic`` whose numbers a *stream's* consumer group
     assigns to this member: give it as that stream's rebalance listener
-    (``Subscriptions.topics(stream_topic).with_rebalance_listener(table)``). Made by
-    :meth:`Tables.co_partitioned`.
+    (``Subscriptions.topics(stream_topic).with_rebalance_listener(table)``; with a
+    changelogged store's listener too: ``with_rebalance_listener(table, listener)``, both
+    are called). Made by :meth:`Tables.co_partitioned`.
 
     Restore before processing (Kafka Streams restores a task's stores before it
     processes a record of its partitions): each newly assigned partition number ``p``

@@ -170,6 +170,10 @@ def _gauges_text(gauges: Mapping[str, Any]) -> str:
     parts = []
     for name, value in gauges.items():
         if isinstance(value, Mapping):
+            if not value:
+                # No key yet (a consumer not assigned any partition): no figure, not 0.
+                parts.append(f"{name} (none)")
+                continue
             figures = sorted(value.items(), key=_key_order)
             each = ", ".join(f"{k}: {_figure(v)}" for k, v in figures[:8])
             more = ", ..." if len(value) > 8 else ""

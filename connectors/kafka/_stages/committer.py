@@ -9,7 +9,9 @@ the offsets when
 - ``max_interval`` seconds passed since the first offset of the batch arrived
   (a timer on the materializer's clock), or
 - upstream completed (or failed: what was collected is still committed, then
-  the stage fails with upstream's error, as in Alpakka).
+  the stage fails with upstream's error, as in Alpakka; if that last commit fails
+  too, upstream's error is still the one the stream fails with, the commit's
+  failure noted on it).
 
 At most ``parallelism`` commits are in flight (with ``wait_for_ack``, results
 waiting for downstream demand count too); with a full batch and no free slot
@@ -425,7 +427,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._wait_for_ack = settings.delivery == "wait_for_ack"
         self._emit_batches = stage.emit_batches
         self._batch = OffsetBatcher(stage.name)
-        self._commits = CommitRunner(self, self._committed, self.fail_stage)
+        self._commits = CommitRunner(self, self._committed, self._commit_failed)
         self._pending_out = 0  # results emitted and not yet taken by downstream
         self._due = False  # max_interval passed while no commit slot was free
         self._upstream_done = False
@@ -480,6 +482,20 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._upstream_failure = exc
         self._maybe_commit()
         self._check_finished()
+
+    def _commit_failed(self, error: BaseException) -> None:
+        # After an upstream failure the stream fails with it (the root cause), not with
+        # the last commit's failure (the consumer the failure cancelled may be closing):
+        # that one is noted on it, as Producer.committable_sink does.
+        upstream = self._upstream_failure
+        if upstream is None:
+            self.fail_stage(error)
+            return
+        upstream.add_note(
+            f"[{self.stage_name}] committing the offsets collected before this failure "
+            f"failed too: {error!r}"
+        )
+        self.fail_stage(upstream)
 
     # -- output ---------------------------------------------------------------------------
     def on_pull(self) -> None:
@@ -576,8 +592,9 @@ class Committer:
         Completes when: upstream completed, the last batch was committed and every
         ``Done`` was emitted.
         Fails when: a commit failed (after retries of transient failures), or an
-        element is not a committable; on upstream failure after committing what
-        was collected (results still waiting for demand are dropped).
+        element is not a committable; on upstream failure, with upstream's error,
+        after committing what was collected (results still waiting for demand are
+        dropped; a failure of that commit is noted on upstream's error).
         Cancels when: downstream cancels.
         """
         settings = settings if settings is not None else CommitterSettings()

@@ -193,6 +193,13 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
         self.commit_failed = True
         if self.error is None:
             self.error = error
+        elif self.error is not error:
+            # The stream fails with the earlier failure (the root cause); say that the
+            # offsets collected before it were not committed either.
+            self.error.add_note(
+                f"[{self.stage_name}] committing the offsets collected before this failure "
+                f"failed too: {error!r}"
+            )
         if self.producer_done:
             self._try_complete()
         else:

@@ -804,6 +804,11 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
             log.warning(
                 "[%s] waiting for the commits in flight failed", self.stage_name, exc_info=True
             )
+        # From here a commit gets no answer (stop() closes the connections under it): the
+        # commits in flight and those requested later fail at once (ConsumerClosedError),
+        # as Alpakka's consumer actor answers commits while stopping, instead of each
+        # waiting commit_timeout.
+        self._committer.closing()
         # Not a bare wait_for(consumer.stop()): a stop cut short (timeout, cancellation,
         # aiokafka's own) leaves the client's tasks and connections open for good.
         await close_consumer(consumer, settings.close_timeout, self.stage_name)

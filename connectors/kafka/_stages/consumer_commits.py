@@ -4,8 +4,12 @@
 The stage (:mod:`.consumer`) creates one per materialization and hands the consumer to it
 once started; ``CommittableOffset.commit()`` and the ``Committer`` stages end up in
 :meth:`ConsumerCommitter.commit`. Commits of partitions no longer assigned are left out (as
-Alpakka does); a shut-down consumer refuses commits with ``ConsumerClosedError``; a commit
-not acknowledged within ``commit_timeout`` fails with ``CommitTimeoutError``.
+Alpakka does); a shut-down consumer refuses commits with ``ConsumerClosedError``, and so
+does one that is closing (as Alpakka's consumer actor answers a commit while stopping with
+a ``StoppingException``): a commit requested once the client's ``stop()`` began, or still
+unanswered then, fails at once instead of waiting ``commit_timeout`` for an answer the
+closed connection never brings; a commit not acknowledged within ``commit_timeout`` fails
+with ``CommitTimeoutError``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from .._closing import within
 from ..errors import CommitTimeoutError, ConsumerClosedError, KafkaCommitError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Awaitable, Iterable, Mapping
 
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
@@ -43,6 +47,7 @@ class ConsumerCommitter:
         "_assignments",
         "_auto",
         "_closed",
+        "_closing",
         "_consumer",
         "_inflight",
         "_name",
@@ -59,6 +64,8 @@ class ConsumerCommitter:
         self._auto = auto
         self._consumer: AIOKafkaConsumer | None = None
         self._closed = False
+        #: Done once the consumer's client starts closing: commits then fail at once.
+        self._closing: asyncio.Future[None] | None = None
         self._inflight: set[asyncio.Future[None]] = set()
         self.commits = 0
         self.commit_failures = 0
@@ -84,13 +91,20 @@ class ConsumerCommitter:
         Offsets of partitions this consumer no longer owns are left out.
 
         Raises:
-            ConsumerClosedError: the consumer is shut down (or not started yet).
+            ConsumerClosedError: the consumer is shut down, closing (the commit in flight
+                when it started closing, too) or not started yet.
             CommitTimeoutError: no answer within ``commit_timeout``.
             KafkaCommitError: the broker refused the commit (the cause is chained).
         """
         consumer = self._consumer
-        if consumer is None or self._closed:
-            state = "not started yet" if consumer is None and not self._closed else "shut down"
+        closing = self._closing is not None and self._closing.done()
+        if consumer is None or self._closed or closing:
+            if self._closed:
+                state = "shut down"
+            elif closing:
+                state = "closing"
+            else:
+                state = "not started yet"
             raise ConsumerClosedError(
                 f"[{self._name}] cannot commit offsets ({_fmt_offsets(offsets)}): the consumer "
                 f"is {state}; commit before Control.shutdown() (drain_and_shutdown does)"
@@ -112,7 +126,7 @@ class ConsumerCommitter:
         self._inflight.add(marker)
         started = loop.time()
         try:
-            await within(consumer.commit(offsets), self._timeout)
+            await self._answered(consumer.commit(offsets), offsets)
         except TimeoutError as exc:
             self.commit_failures += 1
             raise CommitTimeoutError(
@@ -132,10 +146,49 @@ class ConsumerCommitter:
         if elapsed > self._warning:
             log.warning("[%s] a commit took %.3f s", self._name, elapsed)
 
+    async def _answered(
+        self, commit: Awaitable[None], offsets: Mapping[TopicPartition, int]
+    ) -> None:
+        """Await ``commit`` within ``commit_timeout``, or until the client starts closing:
+        its connections close under the request, and no answer would ever come."""
+        closing = self._closing
+        if closing is None:
+            closing = self._closing = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(within(commit, self._timeout))
+        try:
+            await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()  # the caller was cancelled: so is its commit, as before
+            raise
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+        if task.cancelled():
+            raise ConsumerClosedError(
+                f"[{self._name}] the commit of offsets ({_fmt_offsets(offsets)}) was not "
+                "acknowledged before the consumer closed; commit before Control.shutdown() "
+                "(drain_and_shutdown does)"
+            )
+        task.result()
+
+    def closing(self) -> None:
+        """The consumer's client starts closing: commits in flight fail with
+        ``ConsumerClosedError`` at once, and so do the commits requested from now on."""
+        closing = self._closing
+        if closing is None:
+            closing = self._closing = asyncio.get_running_loop().create_future()
+        if not closing.done():
+            closing.set_result(None)
+
     async def flush(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the commits in flight."""
-        if self._inflight and timeout > 0:
-            await asyncio.wait(set(self._inflight), timeout=timeout)
+        """Wait up to ``timeout`` seconds for the commits in flight, also those requested
+        while it waits."""
+        if timeout <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._inflight and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._inflight), timeout=left)
 
     def __repr__(self) -> str:
         return f"<committer of {self._name}>"

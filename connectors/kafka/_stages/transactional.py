@@ -71,6 +71,7 @@ transactions: the embedded test broker does not (``connectors/kafka/TRANSACTIONS
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 from dataclasses import dataclass, field
@@ -318,8 +319,12 @@ def _committable_source(
     settings = settings.with_property("isolation_level", "read_committed")
     in_flight = _InFlight()
     if isinstance(subscription, AutoSubscription):
-        subscription = subscription.with_rebalance_listener(
-            _DrainOnRevoke(in_flight, subscription.rebalance_listener, settings.commit_timeout)
+        # Replaces the user's listeners with a wrapper that calls them (not added to them).
+        subscription = dataclasses.replace(  # type: ignore[type-var]
+            subscription,
+            rebalance_listener=_DrainOnRevoke(
+                in_flight, subscription.rebalance_listener, settings.commit_timeout
+            ),
         )
     source: Source[CommittableMessage[Any], Control] = _source(
         "committable_source",
