@@ -5,6 +5,8 @@
     Exception
      +-- StreamError                      base of every error raised by the runtime itself
           +-- AbruptTerminationError      the materializer shut down under a running stream
+          |                               (or the loop's tasks were cancelled, or a stage
+          |                               raised KeyboardInterrupt / SystemExit)
           +-- BufferOverflowError         a buffer with OverflowStrategy.fail overflowed
           +-- StreamLimitReachedError     limit(n) / limit_weighted saw more than allowed
           +-- StreamTimeoutError          (also a TimeoutError) a timeout operator fired
@@ -27,7 +29,8 @@
           +-- QueueConcurrencyError       (also a RuntimeError) too many waiting offers/pulls
           +-- RetryFlowError              the flow in RetryFlow broke one-in one-out
           +-- AsyncCallCancelledError     the awaitable a map_async/scan_async/... call
-          |                               returned was cancelled
+          |                               returned was cancelled, or a stage's code raised
+          |                               asyncio.CancelledError
           +-- StreamDetachedError         invoke_with_feedback: the stage stopped first
           +-- SubscriptionRejectedError   [reactive.rs] a publisher refused a subscriber
           +-- SubscriptionWithCancelError [reactive.stage] a cancellation cause, no failure
@@ -42,6 +45,8 @@
           |    +-- StreamTcpError         a TCP connection failed
           |         +-- BindFailedError   Tcp.bind could not listen
           +-- StoreClosedError            [reactive.state] a store used while not open
+          +-- KeySerdeError               (also a TypeError) [reactive.state] a key its
+                                          store's key serde cannot encode
 
 Each error is exported from ``reactive``, or from the module named in brackets
 (``PortStateError`` also from ``reactive.stage``). The errors of the optional subpackages
@@ -126,7 +131,11 @@ class StreamError(Exception):
 
 
 class AbruptTerminationError(StreamError):
-    """A stream was stopped because its materializer shut down."""
+    """A stream was stopped because its materializer shut down; also when its island's
+    task was cancelled (``asyncio.run`` returning with the stream still running cancels
+    every task of its loop) or a stage raised ``KeyboardInterrupt`` / ``SystemExit``
+    (``__cause__`` holds it; it goes on ending the loop as asyncio makes it). The message
+    says which. Never reported as an unobserved failure."""
 
 
 class BufferOverflowError(StreamError):
@@ -230,7 +239,10 @@ class AsyncCallCancelledError(StreamError):
     ``map_async_partitioned``, ``foreach_async``, ``scan_async``, ``fold_async``,
     ``unfold_async``), or one a source awaits (``Source.from_awaitable``,
     ``Source.maybe()``'s future, an async iterator's step, ``unfold_resource_async``'s
-    calls, a lazy source's ``f()``). It is a failure like any exception (supervision
+    calls, a lazy source's ``f()``); also an ``asyncio.CancelledError`` a stage's
+    synchronous code raised (a function given to ``map``, a handler: it cannot be the
+    cancellation of the stream's task, which never awaits while it runs them), the
+    message naming the stage. It is a failure like any exception (supervision
     decides on it where the operator supervises its function), as Akka's stages treat a
     future failed with a CancellationException. Raising ``asyncio.CancelledError`` itself
     out of the stream would look like the cancellation of the task awaiting it;

@@ -61,34 +61,71 @@ S = TypeVar("S")
 # Module-level (not lambdas in the methods) so a blueprint keeps no reference to the wrapper.
 
 
+def _not_a_pair(pair: Any, op: str) -> TypeError:
+    """The error of a with-context operator given an element that is not an ``(element,
+    context)`` pair (a source given to ``from_tuples``, or a flow given to ``via``, that
+    emits something else): named, instead of a bare TypeError, or a longer tuple cut to
+    two items silently."""
+    shown = repr(pair)
+    if len(shown) > 200:
+        shown = shown[:200] + "..."
+    return TypeError(
+        f"[{op} with context] expected an (element, context) pair, got "
+        f"{type(pair).__name__} {shown} (a source given to from_tuples(), or a flow "
+        "given to via(), must emit 2-tuples)"
+    )
+
+
+# Each wrapper unpacks the pair (``x, ctx = pair``: as cheap as indexing it, and it
+# refuses what is not a pair) inside a ``try`` that costs nothing when it succeeds; the
+# user's function is called outside it.
+
+
 def _on_element(f: Callable[[Any], Any]) -> Callable[[tuple[Any, Any]], tuple[Any, Any]]:
     def mapped(pair: tuple[Any, Any]) -> tuple[Any, Any]:
-        return f(pair[0]), pair[1]
+        try:
+            x, ctx = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, "map") from None
+        return f(x), ctx
 
     return mapped
 
 
 def _on_context(f: Callable[[Any], Any]) -> Callable[[tuple[Any, Any]], tuple[Any, Any]]:
     def mapped(pair: tuple[Any, Any]) -> tuple[Any, Any]:
-        return pair[0], f(pair[1])
+        try:
+            x, ctx = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, "map_context") from None
+        return x, f(ctx)
 
     return mapped
 
 
-def _test_element(p: Callable[[Any], bool]) -> Callable[[tuple[Any, Any]], bool]:
+def _test_element(
+    p: Callable[[Any], bool], op: str = "filter"
+) -> Callable[[tuple[Any, Any]], bool]:
     def test(pair: tuple[Any, Any]) -> bool:
-        return p(pair[0])
+        try:
+            x, _ = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, op) from None
+        return p(x)
 
     return test
 
 
 def _concat_element(
-    f: Callable[[Any], Iterable[Any]],
+    f: Callable[[Any], Iterable[Any]], op: str = "map_concat"
 ) -> Callable[[tuple[Any, Any]], Iterator[tuple[Any, Any]]]:
     def expanded(pair: tuple[Any, Any]) -> Iterator[tuple[Any, Any]]:
-        ctx = pair[1]
+        try:
+            x, ctx = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, op) from None
         # f runs now (its failure is the operator's), its outputs are iterated lazily.
-        return ((x, ctx) for x in f(pair[0]))
+        return ((y, ctx) for y in f(x))
 
     return expanded
 
@@ -97,8 +134,12 @@ def _async_element(
     f: Callable[[Any], Awaitable[Any]],
 ) -> Callable[[tuple[Any, Any]], Awaitable[Any]]:
     async def mapped(pair: tuple[Any, Any]) -> Any:
-        result = await f(pair[0])
-        return None if result is None else (result, pair[1])  # None: skipped, as map_async
+        try:
+            x, ctx = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, "map_async") from None
+        result = await f(x)
+        return None if result is None else (result, ctx)  # None: skipped, as map_async
 
     return mapped
 
@@ -107,13 +148,20 @@ def _async_partitioned_element(
     f: Callable[[Any, Any], Awaitable[Any]],
 ) -> Callable[[tuple[Any, Any], Any], Awaitable[Any]]:
     async def mapped(pair: tuple[Any, Any], key: Any) -> Any:
-        result = await f(pair[0], key)
-        return None if result is None else (result, pair[1])
+        try:
+            x, ctx = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, "map_async_partitioned") from None
+        result = await f(x, key)
+        return None if result is None else (result, ctx)
 
     return mapped
 
 
 def _unzip_pairs(pairs: list[tuple[Any, Any]]) -> tuple[list[Any], list[Any]]:
+    for pair in pairs:
+        if type(pair) is not tuple or len(pair) != 2:
+            raise _not_a_pair(pair, "grouped/sliding")
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -122,14 +170,22 @@ def _element_cost(cost: Callable[[Any], int] | None) -> Callable[[tuple[Any, Any
         return None
 
     def pair_cost(pair: tuple[Any, Any]) -> int:
-        return cost(pair[0])
+        try:
+            x, _ = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, "throttle") from None
+        return cost(x)
 
     return pair_cost
 
 
 def _element_extract(extract: Callable[[Any], Any] | None) -> Callable[[tuple[Any, Any]], Any]:
     def logged(pair: tuple[Any, Any]) -> Any:
-        return pair[0] if extract is None else extract(pair[0])
+        try:
+            x, _ = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, "log") from None
+        return x if extract is None else extract(x)
 
     return logged
 
@@ -143,7 +199,11 @@ def _pair_with(extract: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, Any]
 
 def _collapse(collapse: Callable[[Any, Any], Any]) -> Callable[[tuple[Any, Any]], Any]:
     def collapsed(pair: tuple[Any, Any]) -> Any:
-        return collapse(pair[0], pair[1])
+        try:
+            x, ctx = pair
+        except (TypeError, ValueError):
+            raise _not_a_pair(pair, "as_flow_with_context") from None
+        return collapse(x, ctx)
 
     return collapsed
 
@@ -248,7 +308,7 @@ class ContextOps(Generic[Out, Ctx, Mat]):
         upstream does. Fails when p raises. Cancels when downstream cancels.
         """
         check("filter_not(p)", fn(p))
-        return self._rewrap(self._pairs.filter_not(_test_element(p)))
+        return self._rewrap(self._pairs.filter_not(_test_element(p, "filter_not")))
 
     def map_concat(self, f: Callable[[Out], Iterable[U]]) -> CtxRepr[U, Ctx, Mat]:
         """Every output of ``f(element)``, each with that element's context.
@@ -277,7 +337,7 @@ class ContextOps(Generic[Out, Ctx, Mat]):
 
         check_table("join_table", table, key, combine)
         join = InnerJoin(table, key, combine, tagged=False)
-        return self._rewrap(self._pairs.map_concat(_concat_element(join)))
+        return self._rewrap(self._pairs.map_concat(_concat_element(join, "join_table")))
 
     def left_join_table(
         self, table: Any, key: Callable[[Out], Any], combine: Callable[[Out, Any], U]
@@ -331,7 +391,7 @@ class ContextOps(Generic[Out, Ctx, Mat]):
             self._pairs.map_async_partitioned(
                 parallelism,
                 per_partition,
-                _test_element(partitioner),
+                _test_element(partitioner, "map_async_partitioned"),
                 _async_partitioned_element(f),
             )
         )

@@ -280,6 +280,29 @@ def _handler_logic(c: Any, st: int, entry: Any) -> Any:
     return None
 
 
+def _as_failure(logic: Any, exc: BaseException) -> Exception:
+    """What a handler (or ``pre_start``) of ``logic`` raised, as the stage's failure.
+
+    An ``Exception`` is itself. An ``asyncio.CancelledError`` raised by a stage's
+    synchronous code (a function calling ``result()`` of a cancelled future, say) cannot
+    be the cancellation of the island's task: a run of the island never awaits. It
+    fails the stage as an ``AsyncCallCancelledError`` (an ``Exception``, so supervision
+    decides on it; the ``CancelledError`` as its cause), as a cancelled awaitable of
+    ``map_async`` does. Escaping as it is, it ended the island's task (reported as a
+    materializer shutdown) or, raised in a run on another task's stack, the callback
+    of a timer or a worker, leaving the stream hanging."""
+    if isinstance(exc, Exception):
+        return exc
+    from .._errors import AsyncCallCancelledError
+
+    err = AsyncCallCancelledError(
+        f"[{logic._stage_name}] the stage's code raised asyncio.CancelledError (a function "
+        "given to the operator, or a handler); it fails the stage as any exception"
+    )
+    err.__cause__ = exc
+    return err
+
+
 def _time_source(clock: Any) -> Any:
     """``clock.time``, or ``time.monotonic`` itself when that is what it returns (the
     loop clock of asyncio's own loops): an outermost ``execute`` reads it twice, and a
@@ -373,7 +396,13 @@ class Island:
                     finally:
                         self.waiter = None
         except asyncio.CancelledError:
-            self.abort(None)
+            self.abort(None, task_cancelled=True)
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # Raised by a stage's code (a function, a handler): not the interpreter's
+            # crash. It ends the event loop as asyncio makes it; the island's streams are
+            # aborted naming it.
+            self.abort(exc)
             raise
         except BaseException as exc:  # pragma: no cover - interpreter bug guard
             log.exception("interpreter of island %s crashed", self.name)
@@ -397,8 +426,8 @@ class Island:
             try:
                 logic._started = True
                 logic.pre_start()
-            except Exception as exc:
-                logic._handle_error(exc)
+            except (Exception, asyncio.CancelledError) as exc:
+                logic._handle_error(_as_failure(logic, exc))
             if logic._open_ports == 0 and not logic._keep_going and not logic._stopped:
                 logic._stop()
 
@@ -429,8 +458,8 @@ class Island:
                     if not logic._stopped:
                         try:
                             fn(arg)
-                        except Exception as exc:
-                            logic._handle_error(exc)
+                        except (Exception, asyncio.CancelledError) as exc:
+                            logic._handle_error(_as_failure(logic, exc))
                 finally:
                     self.running = False
                     sched.inline_depth -= 1
@@ -451,8 +480,8 @@ class Island:
                     if not logic._stopped:
                         try:
                             fn(arg)
-                        except Exception as exc:
-                            logic._handle_error(exc)
+                        except (Exception, asyncio.CancelledError) as exc:
+                            logic._handle_error(_as_failure(logic, exc))
                     if self.queue or self.mailbox or self.flush_hooks or sched.deferred:
                         left = True
                         self._run(EVENT_LIMIT - 1)
@@ -667,7 +696,7 @@ class Island:
                             continue
                         break
                     break
-                except Exception as exc:
+                except (Exception, asyncio.CancelledError) as exc:
                     if c is not None:
                         budget -= k + 1  # the events of this run, the raising one included
                         logic = _handler_logic(c, st, None)
@@ -678,7 +707,7 @@ class Island:
                     else:  # pragma: no cover - flush hooks do not raise
                         log.exception("flush hook failed in island %s", self.name)
                         continue
-                    logic._handle_error(exc)
+                    logic._handle_error(_as_failure(logic, exc))
         finally:
             if sched.diagnosis is not None:  # a one-event run: whose handler ran it
                 self.last_logic = _handler_logic(c, st, entry)
@@ -708,20 +737,34 @@ class Island:
             self._wake()
             self._run_finish_hooks()
 
-    def abort(self, exc: BaseException | None) -> None:
-        """Stop every live logic abruptly (materializer shutdown or task cancellation)."""
+    def task_cancelled(self) -> bool:
+        """True while a cancellation of the island's task is pending (``asyncio.run``
+        ending cancels every task of its loop: the stream is being torn down)."""
+        task = self.task
+        return task is not None and not task.done() and task.cancelling() > 0
+
+    def abort(self, exc: BaseException | None, *, task_cancelled: bool = False) -> None:
+        """Stop every live logic abruptly (materializer shutdown or, ``task_cancelled``,
+        the cancellation of the island's task)."""
         if self._aborted:
             return
         self._aborted = True
         from .._errors import AbruptTerminationError
 
-        err = (
-            exc
-            if isinstance(exc, Exception)
-            else AbruptTerminationError(
-                f"stream island {self.name!r} was aborted because its materializer shut down"
+        if task_cancelled:
+            why = (
+                "its task was cancelled (the event loop is ending: asyncio.run returned "
+                "with the stream still running, or every task was cancelled)"
             )
-        )
+        elif exc is not None:
+            why = f"{type(exc).__name__} was raised in it"
+        else:
+            why = "its materializer shut down"
+        if isinstance(exc, Exception):
+            err: Exception = exc
+        else:
+            err = AbruptTerminationError(f"stream island {self.name!r} was aborted because {why}")
+            err.__cause__ = exc
         for logic in list(self.logics):
             if not logic._stopped:
                 logic._abort(err)

@@ -191,7 +191,9 @@ class Materializer:
         self._shielded.discard(task)
         if not task.cancelled():
             exc = task.exception()
-            if exc is not None:
+            # KeyboardInterrupt / SystemExit a stage raised end the loop as asyncio makes
+            # them (asyncio.run raises them); the island's streams were aborted naming it.
+            if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 log.error("stream task %s failed", task.get_name(), exc_info=exc)
         island = self._task_islands.pop(task, None)
         if island is not None:

@@ -20,7 +20,8 @@ A stream failure reaches the user through the awaitables among its materialized 
   exception and its traceback.
 
 Failures that are not stream failures are never logged this way: an
-``AbruptTerminationError`` from a materializer shutdown (the user stopped the stream)
+``AbruptTerminationError`` (a materializer shutdown, the loop's tasks cancelled as
+``asyncio.run`` ends: the stream was stopped from outside), wherever a stage passed it on,
 and promises failed without a stage failing (e.g. a lazy operator's
 ``NeverMaterializedError``). A stream whose failure reaches no awaitable at all (its
 only ends are a ``Sink.queue()``, a subscriber or a test probe) reports it there and is
@@ -37,6 +38,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+
+from .._errors import AbruptTerminationError
 
 __all__ = ["ResultPromise", "check_reached", "note_failure", "observed"]
 
@@ -66,6 +69,11 @@ class _Failure:
 
 
 def _record(exc: BaseException, create: bool) -> _Failure | None:
+    if isinstance(exc, AbruptTerminationError):
+        # The stream was stopped from outside (a materializer shutdown, the loop's tasks
+        # cancelled when asyncio.run ends): not a failure to report, wherever a stage
+        # passed it on (a boundary to another island, a hub, a lazy stage).
+        return None
     d = getattr(exc, "__dict__", None)
     if d is None:
         return None

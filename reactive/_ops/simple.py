@@ -913,7 +913,16 @@ class _LogLogic(FlowLogic):
         self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
-        self.logger.log(self.on_failure, "[%s] Upstream failed: %r", self.stage.log_name, exc)
+        # At ERROR with the failure's traceback, as Akka's ``log.error(cause, ...)``;
+        # at another level its type and message only (Akka's "Upstream failed, cause:").
+        level = self.on_failure
+        self.logger.log(
+            level,
+            "[%s] Upstream failed: %r",
+            self.stage.log_name,
+            exc,
+            exc_info=exc if level >= logging.ERROR else None,
+        )
         self.fail_stage(exc)
 
     def on_downstream_finish(self, cause: BaseException) -> None:

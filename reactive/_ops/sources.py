@@ -104,6 +104,10 @@ def _none_index(xs: list[Any]) -> int:
 class _IterableLogic(SourceLogic):
     #: Hands out what it has whoever asks how much (see ``_ops.simple.asks_in_batches``).
     _demand_blind = True
+    # No note naming the stage on the iterator's exception: the user's iterator is the
+    # stage (its frames end the traceback), and an iterable given to several sources is
+    # told apart by nothing a note could add.
+    _note_stage = False
 
     def __init__(self, shape: SourceShape[Any], iterable: Iterable[Any]) -> None:
         super().__init__(shape)

@@ -22,10 +22,12 @@ from .._errors import (
     NO_MORE_ELEMENTS_NEEDED,
     STAGE_WAS_COMPLETED,
     AbruptTerminationError,
+    AsyncCallCancelledError,
     MissingHandlerError,
     NoneElementError,
     PortStateError,
     StreamDetachedError,
+    StreamError,
     SubscriptionWithCancelError,
 )
 from .._impl.interpreter import (
@@ -513,6 +515,27 @@ def note_function(exc: BaseException, kind: str, stage: str) -> None:
     note = f"raised by the function given to {kind} (stage [{stage}])"
     if note not in getattr(exc, "__notes__", ()):
         exc.add_note(note)
+
+
+# Notes that say where an exception was raised already: this module's, and those of
+# connectors naming a function of theirs ("raised by the rebalance listener's ...").
+_STAGE_NOTES = ("raised by ", "raised in stage", "the stream failed first in")
+
+
+def note_stage(exc: BaseException, stage: str, first: bool = False) -> None:
+    """Note on ``exc``, raised by a handler of stage ``stage`` (a function given to a
+    built-in operator, a custom stage's handler or ``pre_start``), which stage raised
+    it; ``first``: the stage failed with it first (``fail_stage`` of the failure's
+    origin: an async function's exception, one handed to the stream). Nothing when a
+    note names a stage already: a stream failure's traceback shows the interpreter (or a
+    worker task), so the materialized value's exception would name no operator."""
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, str) and note.startswith(_STAGE_NOTES):
+            return
+    if first:
+        exc.add_note(f"the stream failed first in stage [{stage}]")
+    else:
+        exc.add_note(f"raised in stage [{stage}] (by a function given to it, or its handler)")
 
 
 class GraphStageLogic(_LogicFields):
@@ -1102,9 +1125,23 @@ class GraphStageLogic(_LogicFields):
         Raises:
             Nothing: ports already closed are left as they are.
         """
+        if type(exc) is AsyncCallCancelledError:
+            island = self._island
+            if island is not None and island.task_cancelled():
+                # An awaitable of the stage cancelled by the teardown that is cancelling
+                # the island's task too (asyncio.run ending cancels every task at once):
+                # not a failure of the stage but the stream's abrupt end, as the island's
+                # own cancellation makes it (AbruptTerminationError everywhere).
+                island.abort(None, task_cancelled=True)
+                return
         # Metrics on (reactive.observe): the stage failed when the failure is its own
         # (its origin), not one it passes on (an upstream failure, a cancellation cause).
         origin = note_failure(exc, self._stage_name, self)
+        if origin and self._note_stage and not isinstance(exc, StreamError):
+            # A user's exception (a function's, given to map_async, a sink, ... or handed
+            # to the stream: Source.failed, a queue's fail, a kill switch's abort) names
+            # the stage it failed first, unless a note does already (``note_stage``).
+            note_stage(exc, self._stage_name, first=True)
         meter = self._stage_meter()
         if meter is not None and origin:
             meter.failed = True
@@ -1227,6 +1264,9 @@ class GraphStageLogic(_LogicFields):
     # stand for (map, filter, scan, ...): a function's exception that fails the stage gets
     # the note a fused run gives it (``_handle_error``).
     _fn_kind: str | None = None
+    # An exception escaping a handler of the stage (its function's, or the handler's own),
+    # or one it fails with first, gets a note naming the stage (``note_stage``).
+    _note_stage = True
 
     # Operators that honour supervision set this and may override _on_resume/_on_restart;
     # the interpreter consults the decider only when a handler raised, so the happy path
@@ -1297,6 +1337,8 @@ class GraphStageLogic(_LogicFields):
         if kind is not None and not isinstance(exc, PortStateError):
             # The note a fused run gives its operators' functions' exceptions.
             note_function(exc, kind, self._stage_name)
+        elif self._note_stage and not isinstance(exc, PortStateError):
+            note_stage(exc, self._stage_name)
         self._keep_going = False
         conns = self._conns
         # Every outlet already closed (a sink, or a stage that completed its outlet and
