@@ -63,7 +63,8 @@ TESTKIT = [
 ]  # fmt: skip
 
 STATE = [
-    "BytesStore", "DEFAULT_CACHE_SIZE", "InMemoryBytesStore", "KeyValueStore", "MsgpackSerde",
+    "BytesStore", "DEFAULT_CACHE_SIZE", "InMemoryBytesStore", "KeySerdeError",
+    "KeyValueStore", "MsgpackSerde",
     "OrderedKeySerde", "ReadOnlyKeyValueStore", "RocksDBBytesStore", "Serde", "StateRegistry",
     "StoreClosedError", "StoreContext", "StoreLayer", "StoreSpec", "StoreView", "Stores",
     "WriteBatch",

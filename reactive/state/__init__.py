@@ -18,7 +18,7 @@
 
 Module map: ``_store`` (interfaces), ``_memory`` and ``_rocksdb`` (engines), ``_serde``,
 ``_spec`` (declarations and the layer hook for changelogs), ``_view``, ``_registry``,
-``errors`` (``StoreClosedError``).
+``errors`` (``StoreClosedError``, ``KeySerdeError``).
 """
 
 from .._public import publish as _publish
@@ -29,12 +29,13 @@ from ._serde import MsgpackSerde, OrderedKeySerde, Serde
 from ._spec import DEFAULT_CACHE_SIZE, StoreContext, Stores, StoreSpec
 from ._store import BytesStore, KeyValueStore, ReadOnlyKeyValueStore, StoreLayer, WriteBatch
 from ._view import StoreView
-from .errors import StoreClosedError
+from .errors import KeySerdeError, StoreClosedError
 
 __all__ = [
     "BytesStore",
     "DEFAULT_CACHE_SIZE",
     "InMemoryBytesStore",
+    "KeySerdeError",
     "KeyValueStore",
     "MsgpackSerde",
     "OrderedKeySerde",

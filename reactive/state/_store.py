@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
-from .errors import StoreClosedError
+from .errors import KeySerdeError, StoreClosedError
 
 if TYPE_CHECKING:
     import asyncio
@@ -42,12 +42,6 @@ K_co = TypeVar("K_co", covariant=True)
 V_co = TypeVar("V_co", covariant=True)
 
 _MISSING: Any = object()
-
-
-class KeySerdeError(TypeError):
-    """A key its store's key serde cannot encode (a ``TypeError`` naming the store, the key
-    and the serde): the caller's key, not the store, is wrong (queryable state answers
-    it with 400)."""
 
 
 def undecodable(

@@ -4,8 +4,9 @@
 
     StreamError
      +-- StoreClosedError     a store (or a view of one) used while it is not open
+     +-- KeySerdeError        (also a TypeError) a key its store's key serde cannot encode
 
-Import it from ``reactive.state``. The whole tree of the package is drawn in
+Import them from ``reactive.state``. The whole tree of the package is drawn in
 ``reactive/_errors.py``.
 """
 
@@ -13,9 +14,15 @@ from __future__ import annotations
 
 from .._errors import StreamError
 
-__all__ = ["StoreClosedError"]
+__all__ = ["KeySerdeError", "StoreClosedError"]
 
 
 class StoreClosedError(StreamError):
     """A store (or a view of one) was used while it is not open: before its stream
     started it, or after the stream stopped and closed it."""
+
+
+class KeySerdeError(StreamError, TypeError):
+    """A key its store's key serde cannot encode (the message names the store, the key
+    and the serde; the serde's error is the cause). Also a ``TypeError``: the caller's
+    key, not the store, is wrong (the state server answers it with 400)."""

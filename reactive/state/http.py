@@ -67,7 +67,7 @@ except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the ins
     ) from _missing
 
 from ._registry import StateRegistry
-from ._store import KeySerdeError
+from .errors import KeySerdeError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
