@@ -63,6 +63,8 @@ from .subscriptions import (
 )
 
 if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
+
     from .serde import Deserializer, Serializer
 
 __all__ = [
@@ -368,6 +370,9 @@ class _ClientSettings:
                 parts.append(f"properties={{{shown}}}")
             elif f.name in self._SECRET_FIELDS:
                 parts.append(f"{f.name}={_REDACTED if value is not None else None}")
+            elif f.name == "producer":
+                shared = None if value is None else f"<shared {type(value).__name__}>"
+                parts.append(f"producer={shared}")
             elif callable(value) and hasattr(value, "__qualname__"):
                 parts.append(f"{f.name}={value.__module__}.{value.__qualname__}")
             else:
@@ -688,6 +693,8 @@ class ProducerSettings(_ClientSettings):
       aborting a transaction (``Transactional.sink``/``flow``); past it the stage
       fails with ``KafkaTransactionError`` instead of waiting for good.
     - security options as in :class:`ConsumerSettings`.
+    - ``producer`` (``None``): a shared, started ``AIOKafkaProducer`` the stages use
+      instead of creating their own; set it with :meth:`with_producer`.
     """
 
     bootstrap_servers: str
@@ -709,6 +716,8 @@ class ProducerSettings(_ClientSettings):
     sasl_mechanism: str | None = None
     sasl_plain_username: str | None = None
     sasl_plain_password: str | None = None
+    # Not compared: two settings differing only in their shared producer are equal options.
+    producer: Any = field(default=None, compare=False)
 
     _OWNER: ClassVar[str] = "ProducerSettings"
     _OPTIONS: ClassVar[Mapping[str, _Kind]] = _PRODUCER_OPTIONS
@@ -741,6 +750,8 @@ class ProducerSettings(_ClientSettings):
         _check_optional_callable(owner, "value_serializer", self.value_serializer)
         _check_count(owner, "parallelism", self.parallelism)
         _check_seconds(owner, "max_block", self.max_block, allow_zero=False)
+        if self.producer is not None:
+            _check_shareable(f"{owner}.with_producer", self.producer)
 
     def to_aiokafka_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``aiokafka.AIOKafkaProducer`` (no serializers)."""
@@ -779,6 +790,68 @@ class ProducerSettings(_ClientSettings):
     def with_max_block(self, seconds: float) -> ProducerSettings:
         """A copy whose transaction commits and aborts fail after ``seconds``."""
         return self._replace(max_block=seconds)
+
+    # -- a shared producer (Alpakka's withProducer / createKafkaProducer) --
+
+    def with_producer(self, producer: AIOKafkaProducer | None) -> ProducerSettings:
+        """A copy whose stages send through ``producer``, a started ``AIOKafkaProducer``
+        the application owns (Alpakka's ``withProducer``; ``None``: each stage creates
+        its own again).
+
+        Every producer stage (``Producer.plain_sink``, ``flexi_flow``,
+        ``flow_with_context``, ``committable_sink``) materialized with these settings uses
+        it and never closes it: not when it completes, fails or is cancelled (Alpakka's
+        ``closeProducerOnStop = false``); close it yourself once its streams are done.
+        A stage that completes waits for the acknowledgements of its own records only,
+        not for a producer-wide flush (other streams' records). A stage that fails or is
+        cancelled stops waiting for its records; those already handed to the producer
+        may still be written. The producer's own configuration applies (bootstrap
+        servers, ``acks``, ``linger_ms``, compression, ``max_request_size``, ...);
+        these settings' serializers and ``parallelism`` still apply per stage.
+
+        ``create_producer()`` makes one from these settings. A transactional producer
+        cannot be shared (its transactions would mix the records of every stream):
+        refused here, and the ``Transactional`` stages refuse shared settings.
+        """
+        if producer is not None:
+            _check_shareable("ProducerSettings.with_producer", producer)
+        return self._replace(producer=producer)
+
+    def create_producer(self) -> AIOKafkaProducer:
+        """A new, not yet started ``AIOKafkaProducer`` configured by these settings
+        (Alpakka's ``createKafkaProducer``), to share between streams with
+        :meth:`with_producer`. Start and close it with ``async with`` (aiokafka's own
+        ``start()`` / ``stop()``)::
+
+            async with settings.create_producer() as producer:
+                shared = settings.with_producer(producer)
+                ...  # run the streams with ``shared``
+
+        The serializers are not given to it: the stages apply them per record.
+        """
+        from aiokafka import AIOKafkaProducer
+
+        return AIOKafkaProducer(**self.to_aiokafka_kwargs())
+
+
+def _check_shareable(owner: str, producer: Any) -> None:
+    """Refuse what cannot be a shared producer: not an ``AIOKafkaProducer``, or one with a
+    ``transactional_id``."""
+    from aiokafka import AIOKafkaProducer
+
+    if not isinstance(producer, AIOKafkaProducer):
+        raise TypeError(
+            f"{owner}: expected an aiokafka.AIOKafkaProducer (or None), got "
+            f"{type(producer).__name__}"
+        )
+    txn = getattr(producer, "_txn_manager", None)
+    if txn is not None and getattr(txn, "transactional_id", None) is not None:
+        raise ValueError(
+            f"{owner}: a transactional producer (transactional_id "
+            f"{txn.transactional_id!r}) cannot be shared: one producer's transaction would "
+            "hold the records of every stream using it; use the Transactional stages, "
+            "each with its own transactional_id"
+        )
 
 
 # -- CommitterSettings -----------------------------------------------------------

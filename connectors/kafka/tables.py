@@ -705,6 +705,15 @@ def _check(what: str, settings: Any, topic: Any, store: Any) -> StoreSpec[Any, A
     return store
 
 
+def _graph_name(topic: str, store: Any, partition: int | None = None) -> str:
+    """The name of a table's graph (snapshots, metrics: Prometheus' ``graph`` label):
+    ``table:<store name>`` for a store given, else ``table:<topic>``; a co-partitioned
+    table's part adds ``/<partition>``. Without it the graph would be ``graph-<n>``, the
+    number depending on start order."""
+    name = f"table:{store.name if store is not None else topic}"
+    return name if partition is None else f"{name}/{partition}"
+
+
 def _with_switch(table: KTable, switch: Any, control: Any = None) -> KTable:
     table._switch = switch
     table._control = control
@@ -712,10 +721,15 @@ def _with_switch(table: KTable, switch: Any, control: Any = None) -> KTable:
 
 
 def _assigned_table(
-    settings: ConsumerSettings, topic: str, spec: StoreSpec[Any, Any], partition: int | None
+    settings: ConsumerSettings,
+    topic: str,
+    spec: StoreSpec[Any, Any],
+    partition: int | None,
+    graph_name: str,
 ) -> RunnableGraph[KTable]:
     """A table of every partition of ``topic`` (``partition`` None: a global table), or of
-    that one partition (a part of a co-partitioned table), without a consumer group."""
+    that one partition (a part of a co-partitioned table), without a consumer group; its
+    graph named ``graph_name``."""
     s = settings.with_group_id(None).with_auto_offset_reset("earliest")
     who = f"Tables.global_table({topic!r})" if partition is None else f"{topic}-{partition}"
     only = None if partition is None else [partition]
@@ -729,9 +743,10 @@ def _assigned_table(
 
     source = Source.lazy_future(lambda: _probe(s, topic, only, who)).flat_map_concat(consume)
     sink = _TableSink(spec, topic, partition is None, s, partition)
-    return source.via_mat(KillSwitches.single(), Keep.right).to_mat(
+    graph: RunnableGraph[KTable] = source.via_mat(KillSwitches.single(), Keep.right).to_mat(
         Sink.from_graph(sink), lambda sw, t: _with_switch(t, sw)
     )
+    return graph.named(graph_name)
 
 
 class CoPartitionedTable(KTable):
@@ -770,8 +785,11 @@ class CoPartitionedTable(KTable):
         topic: str,
         spec: StoreSpec[Any, Any],
         materializer: Any,
+        graph_name: str | None = None,
     ) -> None:
         super().__init__(spec.name, topic, False)
+        #: Its partitions' graphs are named ``<graph_name>/<partition>``.
+        self._graph_name = graph_name or _graph_name(topic, None)
         self._settings = settings
         self._spec = spec
         self._materializer = materializer
@@ -815,7 +833,9 @@ class CoPartitionedTable(KTable):
             await part.stop()
         new: dict[int, KTable] = {}
         for p in sorted(wanted - set(self._parts)):
-            graph = _assigned_table(self._settings, self.topic, self._spec, p)
+            graph = _assigned_table(
+                self._settings, self.topic, self._spec, p, f"{self._graph_name}/{p}"
+            )
             new[p] = self._parts[p] = graph.run(self._materializer)
         for p, part in new.items():
             try:
@@ -918,7 +938,7 @@ class Tables:
         Stops with ``table.stop()`` (or the materializer's shutdown).
         """
         spec = _check("global_table", settings, topic, store)
-        return _assigned_table(settings, topic, spec, None)
+        return _assigned_table(settings, topic, spec, None, _graph_name(topic, store))
 
     @staticmethod
     def table(
@@ -948,9 +968,10 @@ class Tables:
         source = Consumer.plain_partitioned_source(s, Subscriptions.topics(topic)).flat_map_merge(
             1 << 16, partition
         )
-        return source.via_mat(KillSwitches.single(), Keep.both).to_mat(
+        graph: RunnableGraph[KTable] = source.via_mat(KillSwitches.single(), Keep.both).to_mat(
             Sink.from_graph(sink), lambda cs, t: _with_switch(t, cs[1], cs[0])
         )
+        return graph.named(_graph_name(topic, store))
 
     @staticmethod
     def co_partitioned(
@@ -973,4 +994,4 @@ class Tables:
         ``missing`` sink.
         """
         spec = _check("co_partitioned", settings, topic, store)
-        return CoPartitionedTable(settings, topic, spec, materializer)
+        return CoPartitionedTable(settings, topic, spec, materializer, _graph_name(topic, store))

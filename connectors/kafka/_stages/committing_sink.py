@@ -23,7 +23,8 @@ of its output port, so an offset costs no hop to a second stage:
   ``delivery`` makes no difference here: the sink always waits for its commits.
   As in ``Committer.sink``, commits never move backwards: an offset below one this
   stage already committed for its partition is left out (and logged).
-- Upstream completion: wait for every send, close the producer (flushing) while
+- Upstream completion: wait for every send, close the producer (flushing; a shared
+  producer, ``ProducerSettings.with_producer``, is left open and not flushed) while
   committing everything collected, then complete the materialized future with
   ``Done``.
 - A failed send, serializer or upstream failure: the sends still pending are

@@ -54,6 +54,14 @@ One stage, :class:`ProducerStage`, does all the work; the factories on
   pending batches are failed and the producer is closed at once (never a
   fixed 30 s wait), then the stage fails (or completes, on a normal
   cancellation).
+- A shared producer (``ProducerSettings.with_producer``, Alpakka's ``withProducer``
+  with ``closeProducerOnStop = false``): the stage starts sending at once (a producer
+  not started or already closed fails it with ``ProducerStartError``) and never
+  flushes, aborts or closes it. Upstream completion waits for the stage's own
+  deliveries only (the futures of its own batches: a producer-wide ``flush()`` would
+  wait for every other stream's records too); failure or cancellation abandons the
+  stage's in-flight records (no ``fail_all``: the other streams' batches are in the
+  same accumulator) and leaves the producer running.
 """
 
 from __future__ import annotations
@@ -247,6 +255,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         "request_timeout_ms",
         "sender",
         "settings",
+        "shared",
         "upstream_done",
         "value_serializer",
         "wakeup",
@@ -273,6 +282,9 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         # Only a flow emitting results needs each record's place in its batch.
         self.need_meta = self.out is not None and not self.pass_through_only
         self.producer: AIOKafkaProducer | None = None
+        # The producer is the application's (ProducerSettings.with_producer): never
+        # flushed, aborted or closed by the stage.
+        self.shared = self.settings.producer is not None
         # What AIOKafkaProducer.send() would use to pick a partition and check the size
         # (the sender task fills batches itself, see _send_loop).
         self.partitioner: Any = DefaultPartitioner()
@@ -326,6 +338,9 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         started_cb = self.get_async_callback(self._on_started)
         self.closed_cb = self.get_async_callback(self._on_closed)
         self.wakeup = asyncio.Event()
+        if self.shared:
+            self._start_shared(self.settings.producer)
+            return
         kwargs = self.settings.to_aiokafka_kwargs()
         self.partitioner = kwargs.get("partitioner", self.partitioner)
         self.max_request_size = kwargs.get("max_request_size", self.max_request_size)
@@ -336,6 +351,33 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
             self._finish(exc)
             return
         self.materializer.spawn(self._start_producer(self.producer, started_cb))
+
+    def _start_shared(self, producer: AIOKafkaProducer) -> None:
+        """Use the application's producer: check that it can send, then go."""
+        problem = None
+        sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+        if getattr(producer, "_closed", False):
+            problem = "is closed (stopped by the application)"
+        elif sender_task is None:
+            problem = (
+                "was not started: await producer.start() (or use `async with "
+                "settings.create_producer() as producer`) before running the stream"
+            )
+        elif sender_task.done():
+            problem = "cannot send: its sender task ended (it failed or was stopped)"
+        if problem is not None:
+            self._finish(
+                ProducerStartError(
+                    f"[{self._stage_name}] the shared producer given with "
+                    f"ProducerSettings.with_producer {problem}"
+                )
+            )
+            return
+        self.partitioner = getattr(producer, "_partitioner", self.partitioner)
+        self.max_request_size = getattr(producer, "_max_request_size", self.max_request_size)
+        self.request_timeout_ms = getattr(producer, "_request_timeout_ms", self.request_timeout_ms)
+        self.producer = producer
+        self._on_started(None)
 
     async def _start_producer(self, producer: AIOKafkaProducer, started_cb: Any) -> None:
         settings = self.settings
@@ -499,7 +541,9 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         if self.sender is not None and not self.sender.done():
             self.sender.cancel()
         producer = self.producer
-        if producer is not None and self.closer is None:
+        if self.shared:
+            self.producer = None  # the application's: never closed here
+        elif producer is not None and self.closer is None:
             self.producer = None
             _abort_batches(producer, RuntimeError(f"[{self._stage_name}] stopped"))
             try:
@@ -914,7 +958,12 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
         if self.sender is not None and not self.sender.done():
             self.sender.cancel()
         producer = self.producer
-        if producer is None:
+        if self.shared:
+            # Not ours to flush or close: our records were all acknowledged (completion)
+            # or are abandoned (failure, cancellation); the sender is cancelled above.
+            self.producer = None
+            self._finish(error)
+        elif producer is None:
             self._finish(error)
         elif self.sender is not None:
             self.closer = self.materializer.spawn(

@@ -48,7 +48,14 @@ def _pass_through_of(result: Any) -> Any:
 
 
 class Producer:
-    """Factories of the producer stages (Alpakka's ``Producer``)."""
+    """Factories of the producer stages (Alpakka's ``Producer``).
+
+    Each stage creates, flushes and closes its own ``AIOKafkaProducer``, unless the
+    settings carry a shared one (``ProducerSettings.with_producer``, Alpakka's
+    ``withProducer``): then it sends through that producer and never closes it, and
+    its completion waits for the acknowledgements of its own records only (no
+    producer-wide flush). The ``Transactional`` stages cannot share a producer.
+    """
 
     __slots__ = ()
 
@@ -57,7 +64,8 @@ class Producer:
         """A sink writing each :class:`ProducerRecord` to Kafka.
 
         The materialized value is a future: ``Done`` once every record was
-        acknowledged and the producer flushed and closed; the stream's error
+        acknowledged and the producer flushed and closed (a shared producer,
+        ``ProducerSettings.with_producer``, is left open); the stream's error
         otherwise. Envelopes of :class:`ProducerMessage` are accepted too.
 
         - Backpressures when: ``settings.parallelism`` records are in flight.

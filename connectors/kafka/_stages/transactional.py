@@ -382,6 +382,14 @@ class TransactionalProducerStage(GraphStageWithMaterializedValue[Any, Any]):
     ) -> None:
         if not isinstance(settings, ProducerSettings):
             raise TypeError(f"{name}: expected ProducerSettings, got {type(settings).__name__}")
+        if settings.producer is not None:
+            # As Alpakka's Transactional: "You cannot use a shared or external producer".
+            raise ValueError(
+                f"{name}: cannot use a shared producer (ProducerSettings.with_producer): a "
+                "transactional stage needs its own producer, whose transactional_id fences "
+                "its previous instance and whose transactions hold only its records; pass "
+                "settings without one (settings.with_producer(None))"
+            )
         if not isinstance(transactional_id, str) or not transactional_id:
             raise ValueError(
                 f"{name}: transactional_id must be a non-empty str (unique per instance of "
