@@ -12,8 +12,14 @@ if TYPE_CHECKING:  # annotations only: _snapshot imports this module
 __all__ = ["blame", "bottleneck"]
 
 
-def blame(stage: StageSnapshot) -> float:
+def blame(stage: StageSnapshot, since: StageSnapshot | None = None) -> float:
     """How much ``stage`` holds its graph up, from 0.0 to 1.0 (0.0 without metrics).
+
+    The counters are cumulative: by default the score is over the stage's whole life.
+    With ``since`` (the same stage in an earlier snapshot) it is over the interval
+    between the two snapshots, from the differences of the counters
+    (``StageSnapshot.since``): a stage that starved its graph at startup and no longer
+    does scores low there.
 
     A bottleneck is busy: its downstream waits on it (its outlets are starved of
     elements) while it does not ask its upstream (its inlets are back-pressured). The
@@ -25,6 +31,8 @@ def blame(stage: StageSnapshot) -> float:
     hands out substreams and waits long for the next one to be asked for, while its
     elements go out through the substreams.
     """
+    if since is not None:
+        stage = stage.since(since)
     ins = [c.metrics for c in (*stage.inlets, *stage.substream_inlets) if c.metrics is not None]
     outs = [c.metrics for c in (*stage.outlets, *stage.substream_outlets) if c.metrics is not None]
     if not ins and not outs:
@@ -37,7 +45,9 @@ def blame(stage: StageSnapshot) -> float:
 def bottleneck(stages: Iterable[StageSnapshot]) -> StageSnapshot | None:
     """The stage with the highest ``blame`` (``StageSnapshot.is_plumbing`` stages are not
     blamed, async boundary halves and the ends of substreams: the stages on either side
-    of them are); None when no stage has metrics or none scores above zero."""
+    of them are); None when no stage has metrics or none scores above zero. For an
+    interval, pass stages taken ``since`` an earlier snapshot
+    (``GraphSnapshot.since``, or ``reactive.observe.bottleneck(view, since=...)``)."""
     best: StageSnapshot | None = None
     best_score = 0.0
     for s in stages:

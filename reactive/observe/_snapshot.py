@@ -58,6 +58,39 @@ class PortMetrics:
     pulls: int
     backpressured_seconds: float
     starved_seconds: float
+    #: Clock time the connection opened (None in counters summed over connections);
+    #: with the port names it tells connections apart between two snapshots.
+    opened: float | None = field(default=None, compare=False)
+
+    def since(self, earlier: PortMetrics | None) -> PortMetrics:
+        """The counters between ``earlier`` (this connection's in an earlier snapshot)
+        and these: each count and time less ``earlier``'s, so the shares are those of the
+        interval (the time the connection was open in it). The counters only grow: a
+        count smaller than ``earlier``'s raises ``ValueError`` (not the same connection,
+        or not an earlier snapshot). ``earlier=None`` (the connection opened in the
+        interval) gives these counters as they are."""
+        if earlier is None:
+            return self
+        if (
+            self.elements < earlier.elements
+            or self.pushes < earlier.pushes
+            or self.pulls < earlier.pulls
+        ):
+            raise ValueError(
+                "PortMetrics.since: the earlier counters are larger "
+                f"(elements {earlier.elements} > {self.elements}, pushes {earlier.pushes} > "
+                f"{self.pushes} or pulls {earlier.pulls} > {self.pulls}): not an earlier "
+                "snapshot of this connection"
+            )
+        return PortMetrics(
+            self.elements - earlier.elements,
+            self.pushes - earlier.pushes,
+            self.pulls - earlier.pulls,
+            # (the times are sums of clock readings: a rounding error must not go below 0)
+            max(0.0, self.backpressured_seconds - earlier.backpressured_seconds),
+            max(0.0, self.starved_seconds - earlier.starved_seconds),
+            self.opened,
+        )
 
     @property
     def backpressured_share(self) -> float:
@@ -185,6 +218,26 @@ class StageSnapshot:
         if not self.series:
             object.__setattr__(self, "series", self.id)
 
+    def since(self, earlier: StageSnapshot | None) -> StageSnapshot:
+        """This stage with its counters over the interval since ``earlier`` (the same
+        stage in an earlier snapshot of its graph): each connection's counters less its
+        counters then (``PortMetrics.since``), so the shares, the ``metrics`` and
+        ``reactive.observe.blame`` are those of the interval. A connection opened in the
+        interval (a substream's) counts whole; one closed before it started has no
+        ``metrics`` (it tells nothing about the interval). ``metrics.failed`` is the
+        state now; ``errors``, ``restarts`` and ``resumes`` count the interval's.
+        ``earlier=None`` (the stage appeared in the interval) gives this stage as it is.
+        Over ``[start, t]`` (``earlier`` taken before anything ran) the shares and the
+        blame are this snapshot's own."""
+        if earlier is None:
+            return self
+        if earlier.id != self.id or earlier.graph != self.graph:
+            raise ValueError(
+                f"StageSnapshot.since: stage {earlier.id!r} of graph {earlier.graph!r} is "
+                f"not an earlier snapshot of stage {self.id!r} of graph {self.graph!r}"
+            )
+        return _stage_since(self, earlier, {})
+
     @property
     def is_boundary(self) -> bool:
         """One half of an async boundary (``x.async-out`` / ``y.async-in``)."""
@@ -244,11 +297,39 @@ class GraphSnapshot:
         """The stage with that id (or name, when one stage has it); KeyError otherwise."""
         return _find(self.stages, id, f"graph {self.name!r}")
 
-    def bottleneck(self) -> StageSnapshot | None:
-        """The stage the counters blame (see ``reactive.observe.bottleneck``)."""
+    def bottleneck(self, since: GraphSnapshot | None = None) -> StageSnapshot | None:
+        """The stage the counters blame (see ``reactive.observe.bottleneck``); over the
+        interval since ``since`` (an earlier snapshot of this graph) when given."""
         from ._blame import bottleneck
 
-        return bottleneck(self.stages)
+        return bottleneck(self.since(since).stages)
+
+    def since(self, earlier: GraphSnapshot | None) -> GraphSnapshot:
+        """This graph with its stages' counters over the interval since ``earlier`` (an
+        earlier snapshot of the same run: same ``name`` and ``run``, else ``ValueError``):
+        each stage as ``StageSnapshot.since`` gives it against the stage of the same id
+        in ``earlier``; a stage not in ``earlier`` (it appeared in the interval, as a
+        substream's do) counts whole. ``retired`` is None: the interval's counters are
+        for reading, not for the exports (which stay cumulative). ``earlier=None`` gives
+        this graph as it is."""
+        if earlier is None:
+            return self
+        if earlier.name != self.name or earlier.run != self.run:
+            raise ValueError(
+                f"GraphSnapshot.since: graph {earlier.name!r} (run {earlier.run}) is not an "
+                f"earlier snapshot of graph {self.name!r} (run {self.run})"
+            )
+        before = {s.id: s for s in earlier.stages}
+        memo: dict[int, ConnectionSnapshot] = {}
+        islands = []
+        for isl in self.islands:
+            stages = tuple(
+                s if (b := before.get(s.id)) is None else _stage_since(s, b, memo)
+                for s in isl.stages
+            )
+            conns = tuple(memo.get(id(c), c) for c in isl.connections)
+            islands.append(dataclasses.replace(isl, stages=stages, connections=conns))
+        return dataclasses.replace(self, islands=tuple(islands), retired=None)
 
 
 @dataclass(frozen=True)
@@ -270,6 +351,24 @@ class MaterializerSnapshot:
         """The stages of every graph."""
         return tuple(s for g in self.graphs for s in g.stages)
 
+    def since(self, earlier: MaterializerSnapshot | None) -> MaterializerSnapshot:
+        """This snapshot with every graph's counters over the interval since ``earlier``
+        (an earlier snapshot of the same materializer): each graph as
+        ``GraphSnapshot.since`` gives it against the same run in ``earlier`` (a graph
+        materialized in the interval counts whole). ``time`` stays this snapshot's; the
+        interval is ``time - earlier.time``. ``earlier=None`` gives this snapshot."""
+        if earlier is None:
+            return self
+        if earlier.name != self.name or earlier.time > self.time:
+            raise ValueError(
+                f"MaterializerSnapshot.since: the snapshot of materializer {earlier.name!r} "
+                f"at {earlier.time!r} is not an earlier one of materializer {self.name!r} "
+                f"(at {self.time!r})"
+            )
+        before = {(g.name, g.run): g for g in earlier.graphs}
+        graphs = tuple(g.since(before.get((g.name, g.run))) for g in self.graphs)
+        return dataclasses.replace(self, graphs=graphs)
+
     def graph(self, name: str) -> GraphSnapshot:
         """The most recent graph of that name; KeyError otherwise."""
         for g in reversed(self.graphs):
@@ -280,6 +379,82 @@ class MaterializerSnapshot:
     def stage(self, id: str) -> StageSnapshot:
         """The stage with that id or name in any graph; KeyError if none or ambiguous."""
         return _find(self.stages, id, f"materializer {self.name!r}")
+
+
+def _conn_key(c: ConnectionSnapshot) -> tuple[str, str, str, str, float | None]:
+    """What tells a connection apart from the others of a stage between two snapshots:
+    its ports and the time it opened (a substream's connections share their names)."""
+    return (c.upstream, c.outlet, c.downstream, c.inlet, c.metrics.opened if c.metrics else None)
+
+
+def _conns_since(
+    now: tuple[ConnectionSnapshot, ...],
+    before: tuple[ConnectionSnapshot, ...],
+    memo: dict[int, ConnectionSnapshot],
+) -> tuple[ConnectionSnapshot, ...]:
+    """``now``'s connections with their counters since their match in ``before`` (same
+    key, in order); ``memo`` keeps one result per connection (a connection is an outlet
+    of one stage and an inlet of another)."""
+    pool: dict[tuple[str, str, str, str, float | None], list[ConnectionSnapshot]] = {}
+    for c in before:
+        pool.setdefault(_conn_key(c), []).append(c)
+    out = []
+    for c in now:
+        same = pool.get(_conn_key(c))
+        prev = same.pop(0) if same else None
+        done = memo.get(id(c))
+        if done is None:
+            done = memo[id(c)] = _conn_since(c, prev)
+        out.append(done)
+    return tuple(out)
+
+
+def _conn_since(c: ConnectionSnapshot, prev: ConnectionSnapshot | None) -> ConnectionSnapshot:
+    m = c.metrics
+    if m is None:
+        return c
+    pm = prev.metrics if prev is not None else None
+    try:
+        d = m.since(pm)
+    except ValueError:  # counters that went down: another connection, counted whole
+        d = m
+    if prev is not None and prev.closed and d.backpressured_seconds + d.starved_seconds == 0:
+        return dataclasses.replace(c, metrics=None)  # closed before the interval
+    return dataclasses.replace(c, metrics=d)
+
+
+def _stage_since(
+    s: StageSnapshot, earlier: StageSnapshot, memo: dict[int, ConnectionSnapshot]
+) -> StageSnapshot:
+    ins = _conns_since(s.inlets, earlier.inlets, memo)
+    outs = _conns_since(s.outlets, earlier.outlets, memo)
+    sub_ins = _conns_since(s.substream_inlets, earlier.substream_inlets, memo)
+    sub_outs = _conns_since(s.substream_outlets, earlier.substream_outlets, memo)
+    m, em = s.metrics, earlier.metrics
+    metrics = None
+    if m is not None:
+        in_m = [c.metrics for c in ins if c.metrics is not None]
+        out_m = [c.metrics for c in outs if c.metrics is not None]
+        metrics = StageMetrics(
+            elements_in=sum(x.elements for x in in_m),
+            elements_out=sum(x.elements for x in out_m),
+            pulls=sum(x.pulls for x in in_m),
+            pushes=sum(x.pushes for x in out_m),
+            backpressured_share=max((x.backpressured_share for x in out_m), default=0.0),
+            starved_share=max((x.starved_share for x in in_m), default=0.0),
+            errors=max(0, m.errors - (em.errors if em else 0)),
+            restarts=max(0, m.restarts - (em.restarts if em else 0)),
+            resumes=max(0, m.resumes - (em.resumes if em else 0)),
+            failed=m.failed,
+        )
+    return dataclasses.replace(
+        s,
+        inlets=ins,
+        outlets=outs,
+        substream_inlets=sub_ins,
+        substream_outlets=sub_outs,
+        metrics=metrics,
+    )
 
 
 def _find(stages: tuple[StageSnapshot, ...], key: str, where: str) -> StageSnapshot:
@@ -525,7 +700,9 @@ def _port_metrics(conn: Any) -> PortMetrics | None:
         return None
     idle, pending = conn.times()
     takes = conn.takes  # (each a pull and a push)
-    return PortMetrics(conn.element_count(), conn.pushes + takes, conn.pulls + takes, idle, pending)
+    return PortMetrics(
+        conn.element_count(), conn.pushes + takes, conn.pulls + takes, idle, pending, conn.opened
+    )
 
 
 def _conn_snapshot(conn: Any, cache: dict[int, ConnectionSnapshot]) -> ConnectionSnapshot:

@@ -4,12 +4,17 @@
 table per graph: each stage with its rates (elements per second in and out since the
 last frame, on the materializer's clock), the share of time it was back-pressured and
 starved, its blame (``reactive.observe.blame``; the stage blamed most is marked) and its
-buffer fill. Graphs that share a name each have their own table, and rates compare a
-graph with itself only. Names are shown as they are (a ``[`` in one is not rich markup).
-Run it as a task beside the streams and cancel it to stop; ``frames=n`` stops after
-``n`` frames. Written to something that is not a terminal (a pipe, a log file), each
-frame is printed after the last instead of redrawn. ``LiveView`` draws single frames
-(for logs and tests).
+buffer fill. Rates, shares and blame are over the last frame (``refresh`` seconds, from
+the counters' differences: ``MaterializerSnapshot.since``), so a stage that held the
+graph up at startup (a consumer joining its group) is not blamed for it ever after; the
+caption names the bottleneck over the frame and the one since start. The first frame,
+and one drawn with no clock time passed since the last, shows the figures since start;
+``since_start=True`` always does. Graphs that share a name each have their own table,
+and rates compare a graph with itself only. Names are shown as they are (a ``[`` in one
+is not rich markup). Run it as a task beside the streams and cancel it to stop;
+``frames=n`` stops after ``n`` frames. Written to something that is not a terminal (a
+pipe, a log file), each frame is printed after the last instead of redrawn.
+``LiveView`` draws single frames (for logs and tests).
 """
 
 from __future__ import annotations
@@ -55,28 +60,44 @@ def _rate(n: float | None) -> str:
 
 class LiveView:
     """Frames of a materializer's graphs (only graph ``graph`` if given); each frame's
-    rates are measured since the previous frame."""
+    rates, shares and blame are measured since the previous frame (the shares and blame
+    since each graph started with ``since_start=True``)."""
 
-    def __init__(self, materializer: Any, graph: str | None = None) -> None:
+    def __init__(
+        self, materializer: Any, graph: str | None = None, *, since_start: bool = False
+    ) -> None:
         self.materializer = materializer
         self.graph = graph
+        self.since_start = since_start
         self.previous: MaterializerSnapshot | None = None
 
     def frame(self) -> Group:
-        """Take a snapshot and draw it (rates since the previous frame)."""
+        """Take a snapshot and draw it (figures since the previous frame)."""
         snap = take_snapshot(self.materializer, self.graph)
         prev, self.previous = self.previous, snap
-        return render(snap, prev)
+        return render(snap, prev, since_start=self.since_start)
 
 
-def render(snap: MaterializerSnapshot, previous: MaterializerSnapshot | None = None) -> Group:
-    """One table per graph of ``snap``; rates against ``previous`` when given.
+def render(
+    snap: MaterializerSnapshot,
+    previous: MaterializerSnapshot | None = None,
+    *,
+    since_start: bool = False,
+) -> Group:
+    """One table per graph of ``snap``; rates, shares and blame against ``previous``
+    when given (over ``snap.time - previous.time``), the shares and blame since each
+    graph started without it, with no time passed since it, or with ``since_start``.
 
     Rates compare a graph with itself in ``previous`` (``GraphSnapshot.run``), never with
     another graph of the same name. Names are drawn as they are: a ``[`` in one is text,
     not rich markup.
     """
     dt = snap.time - previous.time if previous is not None else 0.0
+    # Shares and blame over the frame: each graph against the same run in ``previous``
+    # (one materialized since then counts whole: it started within the frame).
+    recent: dict[tuple[str, int], GraphSnapshot] = {}
+    if previous is not None and dt > 0 and not since_start:
+        recent = {(g.name, g.run): g for g in snap.since(previous).graphs}
     before: dict[tuple[str, int, str], StageSnapshot] = {}
     if previous is not None:
         before = {(g.name, g.run, s.id): s for g in previous.graphs for s in g.stages}
@@ -91,12 +112,17 @@ def render(snap: MaterializerSnapshot, previous: MaterializerSnapshot | None = N
         shown = [snap.graphs[-1]]
     if not shown:
         return Group(Text(f"materializer {snap.name!r}: no graphs"))
-    return Group(*(_graph_table(g, before, dt) for g in shown))
+    return Group(*(_graph_table(g, before, dt, recent.get((g.name, g.run))) for g in shown))
 
 
 def _graph_table(
-    g: GraphSnapshot, before: dict[tuple[str, int, str], StageSnapshot], dt: float
+    g: GraphSnapshot,
+    before: dict[tuple[str, int, str], StageSnapshot],
+    dt: float,
+    recent: GraphSnapshot | None,
 ) -> Table:
+    """``g``'s table; its shares and blame from ``recent`` (``g`` over the last frame)
+    when given, else since ``g`` started."""
     state = "finished" if g.finished else "running"
     if not g.metrics:
         state += ", metrics off"
@@ -114,9 +140,11 @@ def _graph_table(
         ("buffer", "right"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    culprit = bottleneck(g.stages)
-    for s in g.stages:
+    shares = recent if recent is not None else g
+    culprit = bottleneck(shares.stages)
+    for s, r in zip(g.stages, shares.stages, strict=True):
         m = s.metrics
+        rm = r.metrics
         b = s.buffer
         buf = ""
         if b is not None:
@@ -127,7 +155,7 @@ def _graph_table(
             in_rate = (m.elements_in - prev.metrics.elements_in) / dt
             out_rate = (m.elements_out - prev.metrics.elements_out) / dt
         name = Text(s.id + (" (stopped)" if s.stopped else ""))
-        if culprit is not None and s is culprit:
+        if culprit is not None and r is culprit:
             name.stylize("bold red")
         table.add_row(
             name,
@@ -136,14 +164,27 @@ def _graph_table(
             "" if m is None else f"{m.elements_out:,}",
             _rate(in_rate),
             _rate(out_rate),
-            _pct(None if m is None or not s.outlets else m.backpressured_share),
-            _pct(None if m is None or not s.inlets else m.starved_share),
-            _pct(None if m is None or s.is_plumbing else blame(s)),
+            _pct(None if rm is None or not s.outlets else rm.backpressured_share),
+            _pct(None if rm is None or not s.inlets else rm.starved_share),
+            _pct(None if rm is None or s.is_plumbing else blame(r)),
             buf,
         )
     caption = [f"{s.id}: {_gauges_text(s.gauges)}" for s in g.stages if s.gauges]
-    if culprit is not None:
-        caption.insert(0, f"bottleneck: {culprit.id} (blame {blame(culprit):.0%})")
+    head = []
+    if recent is None:
+        if culprit is not None:
+            head.append(f"bottleneck: {culprit.id} (blame {blame(culprit):.0%})")
+    else:
+        window = f"last {dt:,.1f} s"
+        head.append(
+            f"bottleneck: {culprit.id} (blame {blame(culprit):.0%}, {window})"
+            if culprit is not None
+            else f"bottleneck: none ({window})"
+        )
+        overall = bottleneck(g.stages)
+        if overall is not None:
+            head.append(f"since start: {overall.id} (blame {blame(overall):.0%})")
+    caption[:0] = head
     if caption:
         table.caption = Text("\n".join(caption))
         table.caption_justify = "left"
@@ -195,10 +236,12 @@ async def run_live(
     graph: str | None = None,
     console: Console | None = None,
     frames: int | None = None,
+    since_start: bool = False,
 ) -> None:
     """Redraw ``target``'s graphs every ``refresh`` seconds until cancelled (or after
     ``frames`` frames). ``target`` is a ``Materializer``; ``graph`` picks one graph by
-    name; ``console`` defaults to rich's console. On a terminal (or in Jupyter) each frame
+    name; ``console`` defaults to rich's console. Shares and blame are over the last
+    frame (since each graph started with ``since_start``). On a terminal (or in Jupyter) each frame
     replaces the last; on anything else (output piped, or to a log file) each frame is
     printed after the previous one, as plain tables."""
     if not refresh >= 0:
@@ -207,7 +250,7 @@ async def run_live(
         raise ValueError(f"live: frames must be >= 1 or None, got {frames!r}")
     if not hasattr(target, "snapshot") or not hasattr(target, "_graphs"):
         raise TypeError(f"live: expected a Materializer, got {type(target).__name__}")
-    view = LiveView(target, graph)
+    view = LiveView(target, graph, since_start=since_start)
     out = console if console is not None else get_console()
     with contextlib.ExitStack() as stack:
         draw: Callable[[Group], None]
