@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,18 +87,35 @@ class Attributes:
         """Supervision decider ``exc -> Supervision.stop | resume | restart``."""
         return Attributes({"supervision": decider})
 
+    LOG_LEVEL_OFF: Final[int] = -1
+    """A level for ``Attributes.log_levels`` meaning "do not log" (Akka's
+    ``Attributes.logLevelOff`` / ``Attributes.LogLevels.Off``): ``log`` then logs nothing
+    for that event, and does not call its ``extract`` for elements. Negative, so a
+    ``logging`` logger given it by mistake does not log either."""
+
     @staticmethod
     def log_levels(
         on_element: int | None = None, on_finish: int | None = None, on_failure: int | None = None
     ) -> Attributes:
-        """Logging levels used by ``log``; None leaves the default in place."""
+        """Logging levels used by ``log`` (Akka's ``Attributes.logLevels``): ``logging``
+        levels (``logging.INFO``, ...) or ``Attributes.LOG_LEVEL_OFF`` to switch that event
+        off. ``on_finish`` covers upstream completion and downstream cancellation. None
+        leaves the default in place (DEBUG for elements and finish, ERROR for failure)."""
         d: dict[str, Any] = {}
-        if on_element is not None:
-            d["log_on_element"] = on_element
-        if on_finish is not None:
-            d["log_on_finish"] = on_finish
-        if on_failure is not None:
-            d["log_on_failure"] = on_failure
+        for key, level in (
+            ("on_element", on_element),
+            ("on_finish", on_finish),
+            ("on_failure", on_failure),
+        ):
+            if level is None:
+                continue
+            if not isinstance(level, int) or isinstance(level, bool):
+                raise TypeError(
+                    f"Attributes.log_levels(on_element, on_finish, on_failure): {key} must "
+                    "be a logging level (an int such as logging.INFO) or "
+                    f"Attributes.LOG_LEVEL_OFF, got {type(level).__name__} {level!r}"
+                )
+            d["log_" + key] = level
         return Attributes(d)
 
     @staticmethod

@@ -103,8 +103,9 @@ class FoldWhile(FlowStage):
     Backpressures when downstream does, once the accumulation is final; upstream is
     pulled from the start. Completes when the accumulation went out. Fails when
     upstream fails or ``f``/``pred`` raises. Cancels when downstream cancels or ``pred``
-    turned false. Supervision: resume drops the element; restart also resets the
-    accumulation to ``zero``.
+    turned false. Supervision: resume drops the element when ``f`` raises and keeps the
+    accumulation ``f`` returned when ``pred`` raises (Pekko's ``Fold`` stores it before
+    testing it); restart also resets the accumulation to ``zero``.
     """
 
     name = "fold_while"
@@ -149,10 +150,9 @@ class _FoldWhileLogic(FlowLogic):
         self.emit(self.out, self.acc, self.complete_stage)
 
     def on_push(self) -> None:
-        acc = self.stage.f(self.acc, self.grab(self.in_))
-        keep_going = self.stage.pred(acc)
-        self.acc = acc
-        if keep_going:
+        # Stored before ``pred`` runs: a resume after ``pred`` raised keeps it (Pekko).
+        self.acc = self.stage.f(self.acc, self.grab(self.in_))
+        if self.stage.pred(self.acc):
             self.pull(self.in_)
         else:
             self._finish()

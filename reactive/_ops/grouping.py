@@ -310,9 +310,10 @@ class AggregateWithBoundary(FlowStage):
     or upstream completed with an aggregate in progress, and downstream pulls.
     Backpressures when downstream does (upstream is pulled only while downstream has
     demand). Completes when upstream completes (after the last harvest). Fails when
-    upstream fails or a function raises. Cancels when downstream cancels. Supervision:
-    resume drops the element (the aggregate is kept); restart also drops the aggregate
-    in progress.
+    upstream fails or a function raises. Cancels when downstream cancels. Supervision
+    (Pekko's; Akka does not supervise it): resume and restart both drop the element and
+    the aggregate in progress, whichever function raised (``allocate``, ``aggregate``,
+    ``harvest`` or the timer's ``ready``).
     """
 
     name = "aggregate_with_boundary"
@@ -369,6 +370,9 @@ class _AggregateWithBoundaryLogic(TimerFlowLogic):
         self.agg = _NONE
 
     def _on_resume(self, exc: BaseException) -> None:
+        # As Pekko's: a resume drops the aggregate in progress too, whichever function
+        # raised (``aggregate`` may have half-updated a mutable aggregate).
+        self.agg = _NONE
         if self.is_closed(self.in_):
             self.on_upstream_finish()
         elif self.is_available(self.out) and not self.has_been_pulled(self.in_):

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._attributes import Attributes
 from .._errors import NoSuchElementError, StreamLimitReachedError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import FlowShape, Inlet, Outlet
@@ -897,39 +898,54 @@ class _LogLogic(FlowLogic):
         super().__init__(shape)
         self.stage = stage
         self.logger = stage.logger or logging.getLogger("reactive.log")
-        self.on_element = attributes.get("log_on_element", logging.DEBUG)
-        self.on_finish = attributes.get("log_on_finish", logging.DEBUG)
-        self.on_failure = attributes.get("log_on_failure", logging.ERROR)
+        # None: that event is switched off (``Attributes.LOG_LEVEL_OFF``, Akka's
+        # ``LogLevels.Off``).
+        self.on_element = _log_level(attributes, "log_on_element", logging.DEBUG)
+        self.on_finish = _log_level(attributes, "log_on_finish", logging.DEBUG)
+        self.on_failure = _log_level(attributes, "log_on_failure", logging.ERROR)
 
     def on_push(self) -> None:
         x = self.grab(self.in_)
-        if self.logger.isEnabledFor(self.on_element):
+        level = self.on_element
+        if level is not None and self.logger.isEnabledFor(level):
             shown = x if self.stage.extract is None else self.stage.extract(x)
-            self.logger.log(self.on_element, "[%s] Element: %r", self.stage.log_name, shown)
+            self.logger.log(level, "[%s] Element: %r", self.stage.log_name, shown)
         self.push(self.out, x)
 
     def on_upstream_finish(self) -> None:
-        self.logger.log(self.on_finish, "[%s] Upstream finished.", self.stage.log_name)
+        if self.on_finish is not None:
+            self.logger.log(self.on_finish, "[%s] Upstream finished.", self.stage.log_name)
         self.complete_stage()
 
     def on_upstream_failure(self, exc: BaseException) -> None:
         # At ERROR with the failure's traceback, as Akka's ``log.error(cause, ...)``;
         # at another level its type and message only (Akka's "Upstream failed, cause:").
         level = self.on_failure
-        self.logger.log(
-            level,
-            "[%s] Upstream failed: %r",
-            self.stage.log_name,
-            exc,
-            exc_info=exc if level >= logging.ERROR else None,
-        )
+        if level is not None:
+            self.logger.log(
+                level,
+                "[%s] Upstream failed: %r",
+                self.stage.log_name,
+                exc,
+                exc_info=exc if level >= logging.ERROR else None,
+            )
         self.fail_stage(exc)
 
     def on_downstream_finish(self, cause: BaseException) -> None:
-        self.logger.log(
-            self.on_finish, "[%s] Downstream finished, cause: %r", self.stage.log_name, cause
-        )
+        if self.on_finish is not None:
+            self.logger.log(
+                self.on_finish,
+                "[%s] Downstream finished, cause: %r",
+                self.stage.log_name,
+                cause,
+            )
         self.cancel_stage(cause)
+
+
+def _log_level(attributes: Any, key: str, default: int) -> int | None:
+    """The level ``log`` uses for one event, None when it is switched off."""
+    level: int = attributes.get(key, default)
+    return None if level == Attributes.LOG_LEVEL_OFF else level
 
 
 class Identity(FlowStage):

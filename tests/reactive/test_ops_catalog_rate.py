@@ -306,7 +306,8 @@ class TestAggregateWithBoundary:
         src = Source.from_iterable([1, 3, 2, 4])
         flow = Flow[int]().aggregate_with_boundary(list, aggregate, tuple)
         resumed = flow.with_attributes(decider(Supervision.resume))
-        assert await seq(src.via(resumed), materializer) == [(1, 2), (4,)]
+        # Pekko: resume drops the aggregate in progress ([1]) with the failing element
+        assert await seq(src.via(resumed), materializer) == [(2, 4)]
         with pytest.raises(Boom):
             await seq(src.via(flow), materializer)
 

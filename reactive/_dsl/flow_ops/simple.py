@@ -312,7 +312,9 @@ class SimpleOps(OpsBase[Out, Mat]):
         """Log elements, completion and failure through ``logging``; pass through.
 
         Elements (``extract(x)`` when given) and completion at DEBUG, failure at ERROR, on
-        ``logger`` (default ``reactive.log``); ``Attributes.log_levels`` changes the levels.
+        ``logger`` (default ``reactive.log``); ``Attributes.log_levels`` changes the levels,
+        and ``Attributes.LOG_LEVEL_OFF`` as a level switches that event off (Akka's
+        ``Attributes.logLevelOff``).
 
         Emits when upstream emits. Backpressures when downstream does. Completes when upstream
         completes. Fails when upstream fails or ``extract`` raises. Cancels when downstream
@@ -379,7 +381,8 @@ class SimpleOps(OpsBase[Out, Mat]):
         pulled from the start. Completes when the accumulation went out. Fails when
         upstream fails or ``f``/``pred`` raises. Cancels when downstream cancels or
         ``pred`` turned false (upstream is cancelled). Supervision: resume drops the
-        element; restart also resets the accumulation to ``zero``.
+        element when ``f`` raises and keeps the accumulation ``f`` returned when
+        ``pred`` raises (as Pekko); restart also resets the accumulation to ``zero``.
         """
         check("fold_while(zero, pred, f)", element(zero), fn(pred), fn(f))
         from ..._ops.collecting import FoldWhile

@@ -404,8 +404,9 @@ class TimeOps(OpsBase[Out, Mat]):
         Backpressures when downstream does (upstream is pulled only while downstream has
         demand). Completes when upstream completes (after the last harvest). Fails when
         upstream fails or a function raises. Cancels when downstream cancels.
-        Supervision: resume drops the element (the aggregate is kept); restart also
-        drops the aggregate in progress.
+        Supervision (Pekko's; Akka does not supervise it): resume and restart both drop
+        the element and the aggregate in progress, whichever function raised
+        (``allocate``, ``aggregate``, ``harvest`` or the timer's ``ready``).
         """
         check(
             "aggregate_with_boundary(allocate, aggregate, harvest, emit_on_timer)",
