@@ -53,6 +53,9 @@ import heapq
 import logging
 import math
 import numbers
+import os
+import re
+import reprlib
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -88,6 +91,85 @@ _WINDOWED_NEW: tuple[Any, ...] = (
     *(Windowed.__dict__[f].__set__ for f in ("key", "start", "end", "value")),
 )
 _NO_CHANGES: list[Any] = []  # never appended to: what commits return when nothing reads it
+
+#: The names this module (and windows_context/windows_store) call the user's functions by,
+#: and what the user passed them as; ``None``: a check of ours, whose error says enough.
+_CALLEES: dict[str, str | None] = {
+    "key_fn": "key",
+    "ts_fn": "timestamp",
+    "zero": "zero",
+    "user_zero": "zero",
+    "agg": "aggregate",
+    "user_agg": "aggregate",
+    "merge_fn": "merge",
+    "user_merge": "merge",
+    "_check_key": None,
+    "_check_ts": None,
+    "_check_value": None,
+}
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_OURS = tuple(
+    os.path.join(_HERE, f) for f in ("windows.py", "windows_context.py", "windows_store.py")
+)
+
+
+def _raised_by(exc: BaseException) -> tuple[str | None, Any]:
+    """Which function given to ``windowed`` raised ``exc``, and the element it was given
+    (``_NONE`` if unknown): read from the traceback when the element failed (nothing is
+    spent on it while elements succeed). The deepest call in this package's windowed
+    code that the exception went through names the callee (``self.key_fn(elem)``, ``agg(...)``),
+    by the source span CPython keeps per instruction; works for lambdas and C callables
+    (``operator.itemgetter``) alike."""
+    import linecache
+
+    tb = exc.__traceback__
+    frames = []
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename in _OURS:
+            frames.append(tb)
+        tb = tb.tb_next
+    elem: Any = _NONE
+    for t in frames:
+        loc = t.tb_frame.f_locals
+        if "elem" in loc:
+            elem = loc["elem"]
+            break
+    for t in reversed(frames):
+        code = t.tb_frame.f_code
+        try:
+            pos = list(code.co_positions())[t.tb_lasti // 2]
+        except (IndexError, ValueError):
+            continue
+        line, end_line, col, end_col = pos
+        if line is None or line != end_line or col is None or end_col is None:
+            continue
+        text = linecache.getline(code.co_filename, line)[col:end_col]
+        m = _CALL.match(text)
+        if m is None:
+            continue
+        name = m.group(1)
+        if name in _CALLEES:
+            return _CALLEES[name], elem
+    return None, elem
+
+
+_CALL = re.compile(r"(?:self\.)?(\w+)\(")
+
+
+def _blame(exc: BaseException, stage: str, shown: Callable[[Any], Any]) -> None:
+    """Note on ``exc`` which function given to ``windowed`` raised it, for which element
+    (as ``map`` notes its function; once)."""
+    try:
+        what, elem = _raised_by(exc)
+    except Exception:  # pragma: no cover - the note is a help, never a second failure
+        return
+    if what is None:
+        return
+    note = f"raised by the {what} function given to windowed (stage [{stage}])"
+    if elem is not _NONE:
+        note += f", for element {reprlib.repr(shown(elem))}"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
 
 
 class _Win:
@@ -241,6 +323,7 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         "finishing",
         "flushed",
         "gap",
+        "gated",
         "grace",
         "heap",
         "held",
@@ -345,6 +428,9 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
         self.finishing = False
         self.flushed = False
         self._stopping = False  # a supervision stop failed the stage
+        # Windows pending but not to be emitted yet (a store's write batch covering them
+        # is not acknowledged: windows_store.py); checked once per batch of elements.
+        self.gated = False
         self.held: Iterator[Any] | None = None  # the rest of a batch from upstream
         self.armed: float | None = None
         self._clear()
@@ -437,6 +523,8 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 if not self.is_available(self.out):
                     return
                 self._run(self.held)
+                if self.gated:
+                    return
                 continue
             if self.finishing:
                 if not self.flushed:
@@ -786,12 +874,17 @@ class _WindowedLogic(TimerGraphStageLogic, InHandler, OutHandler):
                 append(w)
 
     def _supervise(self, exc: Exception) -> None:
+        _blame(exc, self.stage_name, self._shown)
         directive = self._decided(exc)
         if directive is Supervision.stop:
             self._stopping = True
             self.fail_stage(exc)
         elif directive is Supervision.restart:
             self._clear()
+
+    def _shown(self, elem: Any) -> Any:
+        """The user's element of what ``_element`` handles (the context variant's is a record)."""
+        return elem
 
     def _check_key(self, k: Any, elem: Any) -> None:
         try:

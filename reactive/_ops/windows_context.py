@@ -462,6 +462,10 @@ class _ContextWindowedLogic(_WindowedLogic):
         self.aborted = True
         super()._supervise(exc)
 
+    def _shown(self, elem: Any) -> Any:
+        # ``_element`` handles internal records (element, context, partition, offset).
+        return elem[0] if elem.__class__ is tuple and len(elem) == 4 else elem
+
     def _prepare_sliding(self, k: Any, t: Any, elem: Any, st: Any) -> Any:
         self.last_ts = t
         return super()._prepare_sliding(k, t, elem, st)

@@ -24,8 +24,9 @@ msgpack by default; ``ks`` is the key's first-seen number, which emission order 
 Writes go into a dict of dirty records (the newest value per record, ``_DELETE`` to delete)
 that is written as one atomic write batch with the stream time: when it holds
 ``cache_size`` records or ``cache_size`` elements were handled since the last batch (0:
-after every element), and when the stage stops, however it stops (completion, failure,
-cancellation, a kill switch's abort, materializer shutdown).
+after every element), every ``commit_interval`` seconds if anything changed (a timer on
+the materializer's clock: nothing per element), and when the stage stops, however it
+stops (completion, failure, cancellation, a kill switch's abort, materializer shutdown).
 A batch is always written between two elements, so the store holds the state after some
 element, minus the windows already emitted: a closed window is deleted from the store
 when it is *emitted* (taken out of the pending queue), not when it closes. So a stage
@@ -46,7 +47,9 @@ element that a default list (or a sliding window's buffer) keeps likewise.
 
 With Kafka contexts (``StoredContextWindowedStage``, ``SourceWithContext.windowed(...,
 store=...)``) the commit point emitted with each window follows the acknowledgements of
-the write batches instead of the windows' emission, and an emitted window is not deleted
+the write batches instead of the windows' emission (windows closed by a record wait for
+the batch storing it to be acknowledged, so they carry a point past it), and an emitted
+window is not deleted
 but marked (``("e", n)`` -> ``[ks, start, end, value, commit point]``) until downstream
 commits a later point: see ``_StoredContextWindowedLogic``.
 """
@@ -82,6 +85,7 @@ _WINDOW_TAGS = frozenset({"t", "s", "w", "b"})
 #: (the key of windows without ``key=``, an accumulator a user's aggregate returned).
 _DELETE: Any = object()
 _TRUSTED = (int, float, str)
+_COMMIT_TIMER = "windowed-store-commit"
 
 
 class TupleMsgpackSerde:
@@ -134,6 +138,7 @@ class _StoredWindowedLogic(_WindowedLogic):
     # Its fields in slots: past the 29 names a logic keeps in CPython's shared-key layout
     # (see ``reactive._stage.logic._LogicFields``).
     __slots__ = (
+        "commit_every",
         "dirty",
         "flush_at",
         "inner_commit",
@@ -162,6 +167,7 @@ class _StoredWindowedLogic(_WindowedLogic):
             spec = replace(spec, value_serde=TupleMsgpackSerde())
         self.store_spec: StoreSpec[Any, Any] = spec
         self.flush_at = spec.cache_size
+        self.commit_every = spec.commit_interval
         self.store: KeyValueStore[Any, Any] | None = None
         self.dirty = {}
         self.wipe = False  # windows were dropped: delete every record not in ``keep``
@@ -195,6 +201,10 @@ class _StoredWindowedLogic(_WindowedLogic):
         except Exception as exc:
             self.fail_stage(exc)
             return
+        if self.commit_every is not None:
+            # The write batch goes out at least this often, however few elements come
+            # (Kafka Streams' commit.interval.ms): a timer, nothing per element.
+            self.schedule_with_fixed_delay(_COMMIT_TIMER, self.commit_every, self.commit_every)
         if ready is None:
             self._reload()
             return
@@ -308,6 +318,24 @@ class _StoredWindowedLogic(_WindowedLogic):
     def _drain(self) -> None:
         if not self.preparing:
             super()._drain()
+
+    def on_timer(self, key: Any) -> None:
+        if key == _COMMIT_TIMER:
+            self._on_commit_timer()
+        else:
+            super().on_timer(key)
+
+    def _on_commit_timer(self) -> None:
+        """``commit_interval`` passed: write what the cache holds (if anything changed)."""
+        if self._stopping or self.preparing or self.finishing or self.store is None:
+            return
+        if not self.dirty and not self.unflushed:
+            return
+        try:
+            self._flush_store()
+        except Exception as exc:
+            self._stopping = True
+            self.fail_stage(exc)
 
     # -- elements -----------------------------------------------------------------------------
     def _stored_element(self, elem: Any) -> None:
@@ -578,6 +606,8 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         self.committed: dict[Any, int] = {}
         self.reemit: dict[int, int] = {}  # id(Windowed) -> its mark from before a restart
         self.marks: list[tuple[int, list[Any]]] = []  # read by _load_record
+        # Windows closed so far (emitted + pending) when the last covering batch was written.
+        self.covered = 0
         self._acked_cb = self.get_async_callback(self._on_acked)
         self._committed_cb = self.get_async_callback(self._on_committed)
         self.plain_handle, self._handle = self._handle, self._context_element
@@ -643,6 +673,45 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
                 return
         super()._flush()
 
+    # -- windows wait for the batch that stored the element closing them ---------------------
+    def _run(self, it: Any) -> None:
+        super()._run(it)
+        if self.pending:
+            self._cover()
+
+    def _drain(self) -> None:
+        if self.preparing:
+            return
+        if self.pending and not self._stopping:
+            self._cover()
+        if not self.gated:
+            super()._drain()
+
+    def _cover(self) -> None:
+        """Windows closed since the last covering batch: write the batch now, and hold
+        them until it is acknowledged (``gated``), so that they carry a commit point past
+        every record handled before they closed, the one that closed them included.
+        Otherwise a point that moved after the last window (a flush by ``cache_size`` or
+        ``commit_interval``) would reach the committer only with a later window, and a
+        partition whose windows are all emitted would commit nothing (the emitted
+        ``Windowed`` is the only carrier of a commit point downstream)."""
+        closed = self.emit_seq + len(self.pending)
+        if closed <= self.covered or self.gated or self.final_flushed:
+            return
+        self.covered = closed
+        try:
+            self._flush_store()
+        except Exception as exc:
+            self._stopping = True
+            self.fail_stage(exc)
+            return
+        if self.inflight:
+            self.gated = True
+
+    def _on_commit_timer(self) -> None:
+        if not self.gated and not self.final_flushed:
+            super()._on_commit_timer()
+
     # -- acknowledgements and commits -------------------------------------------------------
     def _flush_store(self) -> None:
         super()._flush_store()
@@ -680,6 +749,9 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         if self.finish_after_acks and not inflight:
             self.finish_after_acks = False
             self.finishing = True
+            self._drain()
+        elif self.gated and not inflight:
+            self.gated = False
             self._drain()
 
     def _points(self) -> dict[Any, int]:

@@ -14,6 +14,7 @@ the changelog layer.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,6 +32,9 @@ V = TypeVar("V")
 
 #: Entries an operator keeps in front of its store by default (see ``StoreSpec``).
 DEFAULT_CACHE_SIZE = 10_000
+#: Seconds between two write batches of a windowed operator's cache, at the latest (Kafka
+#: Streams' ``commit.interval.ms`` default: 30 s).
+DEFAULT_COMMIT_INTERVAL = 30.0
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -58,7 +62,11 @@ class StoreSpec(Generic[K, V]):
     the store. Reads hit the cache; writes stay in it (dirty) and go to the store as one
     atomic write batch when the cache is full, when a view scans, and when the stream
     stops. 0 keeps nothing between batches: the updates of each batch of elements are
-    written before they are emitted. Build specs with :class:`Stores`.
+    written before they are emitted. ``commit_interval``: seconds (on the materializer's
+    clock) after which a ``windowed`` operator writes its cache as a batch however few
+    elements came, as Kafka Streams flushes its caches every ``commit.interval.ms``
+    (default 30 s; None: only by ``cache_size`` and at the stop). Build specs with
+    :class:`Stores`.
     """
 
     name: str
@@ -69,6 +77,7 @@ class StoreSpec(Generic[K, V]):
     cache_size: int = DEFAULT_CACHE_SIZE
     layers: tuple[Layer, ...] = ()
     partition: int | None = None
+    commit_interval: float | None = DEFAULT_COMMIT_INTERVAL
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -84,6 +93,14 @@ class StoreSpec(Generic[K, V]):
             raise ValueError(
                 f"store {self.name!r}: partition must be an int >= 0 or None, "
                 f"got {self.partition!r}"
+            )
+        ci = self.commit_interval
+        if ci is not None and (
+            isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 < ci < math.inf
+        ):
+            raise ValueError(
+                f"store {self.name!r}: commit_interval must be a number of seconds > 0 "
+                f"(finite) or None, got {ci!r}"
             )
         for what, serde in (("key_serde", self.key_serde), ("value_serde", self.value_serde)):
             if serde is not None and not isinstance(serde, Serde):
@@ -108,6 +125,10 @@ class StoreSpec(Generic[K, V]):
     def with_cache_size(self, cache_size: int) -> StoreSpec[K, V]:
         """A copy with another ``cache_size`` (0: write every batch before emitting it)."""
         return replace(self, cache_size=cache_size)
+
+    def with_commit_interval(self, seconds: float | None) -> StoreSpec[K, V]:
+        """A copy with another ``commit_interval`` (seconds > 0; None: no timer)."""
+        return replace(self, commit_interval=seconds)
 
     def location(self, context: StoreContext) -> Path | None:
         """The directory of the instance for ``context`` (None in memory)."""
@@ -150,9 +171,18 @@ class Stores:
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        commit_interval: float | None = DEFAULT_COMMIT_INTERVAL,
     ) -> StoreSpec[Any, Any]:
         """A store in memory (the default): lost when its stream stops."""
-        return StoreSpec(name, "memory", None, key_serde, value_serde, cache_size)
+        return StoreSpec(
+            name,
+            "memory",
+            None,
+            key_serde,
+            value_serde,
+            cache_size,
+            commit_interval=commit_interval,
+        )
 
     @staticmethod
     def persistent(
@@ -162,6 +192,7 @@ class Stores:
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        commit_interval: float | None = DEFAULT_COMMIT_INTERVAL,
     ) -> StoreSpec[Any, Any]:
         """A RocksDB store in ``path/name`` that outlives its stream (the ``state``
         extra: rocksdict)."""
@@ -169,4 +200,12 @@ class Stores:
             raise TypeError(
                 f"Stores.persistent({name!r}): path must be a str or Path, got {path!r}"
             )
-        return StoreSpec(name, "persistent", Path(path), key_serde, value_serde, cache_size)
+        return StoreSpec(
+            name,
+            "persistent",
+            Path(path),
+            key_serde,
+            value_serde,
+            cache_size,
+            commit_interval=commit_interval,
+        )

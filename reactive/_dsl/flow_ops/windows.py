@@ -151,7 +151,9 @@ class WindowOps(OpsBase[Out, Mat]):
         path)``, or a changelogged one) keeps the open windows, the stream time and (sliding)
         the elements kept for later windows in a store opened per materialization; it is
         written behind (every ``cache_size`` changed records or elements, 0: after every
-        element, and whenever the stage stops, including an abort) and read when the stage
+        element; every ``commit_interval`` seconds of the materializer's clock, 30 by
+        default, if anything changed; and whenever the stage stops, including an abort)
+        and read when the stage
         starts, so a stream stopped and started again over a persistent store emits the
         windows an uninterrupted one would (for the elements each run handled). A window
         leaves the store when it is emitted. In a substream (``group_by``) each substream
