@@ -513,8 +513,9 @@ class ContextOps(Generic[Out, Ctx, Mat]):
         ``connectors.kafka.state.changelogged``; Kafka contexts only, ``on_window_close``
         only) the open windows live in the store as in ``Source.windowed``, and the
         commit point moves past a record once the store's writes for it are
-        acknowledged (``BytesStore.durable``; once per write batch, every ``cache_size``
-        elements), not when its windows are emitted: a
+        acknowledged (``BytesStore.durable``; a batch is written every ``cache_size``
+        elements, every ``commit_interval`` seconds, and at once when a record closes
+        windows, which wait for its acknowledgement), not when its windows are emitted: a
         restart restores the store and re-reads only what came after the committed
         offset (records acknowledged but not committed are applied again: at-least-once,
         a count may exceed the exact one by the records re-processed). An emitted window
