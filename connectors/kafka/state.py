@@ -41,6 +41,10 @@ What an instance does (the layer :class:`ChangelogBytesStore`):
   once a second), and when it is closed. RocksDB keeps what was written when the
   process is killed (its write-ahead log), so a restart restores only the tail after the
   checkpoint.
+- A shared producer (``producer_settings.with_producer(p)``): every instance writes
+  through ``p`` instead of starting its own, and never flushes or closes it (its
+  close waits for its own writes' acknowledgements only); a ``p`` closed or not
+  started fails the instance's prepare with a ``ChangelogError``.
 - Revoke: the partition's substream completes, the operator flushes and closes the
   store (its view then raises ``StoreClosedError``); the writes still in flight are
   awaited (up to the producer's ``close_timeout``), the checkpoint written and the
@@ -166,6 +170,22 @@ def changelogged(
         replication_factor,
         checkpoint_outside_changelog,
     )
+
+
+def _shared_producer_problem(producer: Any) -> str | None:
+    """Why a shared producer (``ProducerSettings.with_producer``) cannot send now, or
+    None: closed by the application, never started, or its sender task ended."""
+    sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    if getattr(producer, "_closed", False):
+        return "is closed (stopped by the application)"
+    if sender_task is None:
+        return (
+            "was not started: await producer.start() (or use `async with "
+            "settings.create_producer() as producer`) first"
+        )
+    if sender_task.done():
+        return "cannot send: its sender task ended (it failed or was stopped)"
+    return None
 
 
 @dataclass(eq=False)
@@ -355,6 +375,7 @@ class ChangelogBytesStore(StoreLayer):
         self._acked = 0  # writes acknowledged so far
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._producer: AIOKafkaProducer | None = None
+        self._shared = False  # _producer is the application's (never closed here)
         self._sender: asyncio.Task[None] | None = None
         self._prepare_done: asyncio.Future[None] | None = None  # set while preparing
         self._wake: asyncio.Event | None = None
@@ -504,12 +525,24 @@ class ChangelogBytesStore(StoreLayer):
                 )
             await self._restore()
             settings = owner.producer_settings
-            producer = AIOKafkaProducer(**settings.to_aiokafka_kwargs())
-            try:
-                await start_within(producer.start(), producer.client, settings.connect_timeout)
-            except BaseException:  # failed or cancelled (the store closed meanwhile)
-                await close_producer(producer, settings.close_timeout, self.name)
-                raise
+            if settings.producer is not None:
+                # The application's producer (ProducerSettings.with_producer): used as it
+                # is, never started or closed here.
+                problem = _shared_producer_problem(settings.producer)
+                if problem is not None:
+                    raise ChangelogError(
+                        f"store {self.name!r}: the shared producer given with "
+                        f"ProducerSettings.with_producer {problem}"
+                    )
+                producer = settings.producer
+                self._shared = True
+            else:
+                producer = AIOKafkaProducer(**settings.to_aiokafka_kwargs())
+                try:
+                    await start_within(producer.start(), producer.client, settings.connect_timeout)
+                except BaseException:  # failed or cancelled (the store closed meanwhile)
+                    await close_producer(producer, settings.close_timeout, self.name)
+                    raise
         except ChangelogError:
             raise
         except (KafkaError, OSError, TimeoutError) as exc:
@@ -518,7 +551,8 @@ class ChangelogBytesStore(StoreLayer):
                 f"failed: {exc!r}"
             ) from exc
         if not self._open:  # closed while preparing
-            await close_producer(producer, settings.close_timeout, self.name)
+            if not self._shared:
+                await close_producer(producer, settings.close_timeout, self.name)
             return
         self._producer = producer
         self._wake = asyncio.Event()
@@ -816,5 +850,5 @@ class ChangelogBytesStore(StoreLayer):
                 self._sender.cancel()
                 with contextlib.suppress(BaseException):
                     await self._sender
-            if self._producer is not None:
+            if self._producer is not None and not self._shared:
                 await close_producer(self._producer, timeout, self.name)

@@ -17,10 +17,15 @@ table catching up with its topic): ``register(..., ready=f)`` gives a function t
 whether it is ready; :meth:`StateRegistry.is_ready` is False while any view of a name is
 not, and queries over HTTP then answer 503 (as Kafka Streams' interactive queries refuse
 a restoring store) instead of a partial answer.
+
+:meth:`StateRegistry.add_listener` is told the name of every registration and
+unregistration (``connectors.kafka.membership.GroupMembership.track_store`` follows the
+partitions of a store served here with it).
 """
 
 from __future__ import annotations
 
+import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -30,16 +35,38 @@ if TYPE_CHECKING:
 __all__ = ["StateRegistry", "registry_of"]
 
 _MISSING: Any = object()
+log = logging.getLogger("reactive.state")
 
 
 class StateRegistry:
     """Store views by name and partition, for queries (see the module docstring)."""
 
-    __slots__ = ("_views", "_ready", "__weakref__")
+    __slots__ = ("_views", "_ready", "_listeners", "__weakref__")
 
     def __init__(self) -> None:
         self._views: dict[str, list[tuple[int | None, Any]]] = {}
         self._ready: dict[int, Callable[[], bool]] = {}  # id(view) -> is it ready?
+        self._listeners: list[Callable[[str], Any]] = []
+
+    def add_listener(self, listener: Callable[[str], Any]) -> None:
+        """Call ``listener(name)`` after every :meth:`register` and :meth:`unregister` of
+        a view of ``name`` (the partitions served here may have changed). A listener that
+        raises is logged and the others are still called."""
+        if not callable(listener):
+            raise TypeError(f"StateRegistry.add_listener: expected a callable, got {listener!r}")
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[str], Any]) -> None:
+        """Stop calling ``listener`` (or an equal one: the same bound method); nothing
+        happens if it was not added."""
+        self._listeners[:] = [f for f in self._listeners if f != listener]
+
+    def _changed(self, name: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(name)
+            except Exception:
+                log.exception("state registry: a listener failed on store %r", name)
 
     def register(
         self,
@@ -69,17 +96,22 @@ class StateRegistry:
         self._views.setdefault(name, []).append((partition, view))
         if ready is not None:
             self._ready[id(view)] = ready
+        if self._listeners:
+            self._changed(name)
 
     def unregister(self, name: str, view: Any) -> None:
         """Forget ``view`` (registered as ``name``); nothing happens if it is not there."""
         entries = self._views.get(name)
         if not entries:
             return
+        before = len(entries)
         entries[:] = [(p, v) for p, v in entries if v is not view]
         if not any(v is view for e in self._views.values() for _, v in e):
             self._ready.pop(id(view), None)
         if not entries:
             del self._views[name]
+        if self._listeners and len(entries) != before:
+            self._changed(name)
 
     def is_ready(self, name: str) -> bool:
         """False while a view of ``name`` is still restoring (see the module docstring)."""
