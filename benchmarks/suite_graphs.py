@@ -6,8 +6,10 @@ task-per-branch ``asyncio.Queue(16)`` design. The other rows put one junction ea
 (``Zip``, ``ZipWith``, ``Unzip``, ``Partition``, ``Concat``, ``Interleave``,
 ``MergeSorted``) between ``Source.from_iterable`` sources and ``Sink.fold(0, add)``
 against the plain loop computing the same sum (``Balance`` and ``Broadcast`` into a
-``Merge(2)`` too). ``graph_balance_pool`` is the worker pool ``Balance(2)`` -> 2 x
-``map_async(1)`` -> ``Merge(2)`` against two worker tasks sharing an ``asyncio.Queue(16)``.
+``Merge(2)`` too). ``graph_group_by`` is the keyed pipeline ``group_by(8, key) -> map ->
+merge_substreams()`` into the same fold. ``graph_balance_pool`` is the worker pool
+``Balance(2)`` -> 2 x ``map_async(1)`` -> ``Merge(2)`` against two worker tasks sharing an
+``asyncio.Queue(16)``.
 Every system of a row returns the same integer, which the harness compares with the
 baseline's.
 
@@ -21,7 +23,7 @@ import asyncio
 from typing import Any
 
 from benchmarks.runner import THROUGHPUT, Benchmark, System, Target, register
-from benchmarks.workloads import FOUR_MAPS, add
+from benchmarks.workloads import FOUR_MAPS, add, double
 
 #: The names of the benchmarks this module registers, in order.
 NAMES: list[str] = []
@@ -489,6 +491,66 @@ for _name, _junction, _what in _JUNCTIONS:
             ),
         )
     )
+
+
+# --------------------------------------------------------------------------------------------
+# graph_group_by: group_by(8, key) -> map -> merge_substreams() vs the plain loop
+# --------------------------------------------------------------------------------------------
+
+#: ``group_by(GROUPS, key8)``: the number of keys (and of substreams).
+GROUPS = 8
+
+
+def key8(x: int) -> int:
+    """The ``group_by`` key function: ``x % 8``."""
+    return x % GROUPS
+
+
+def group_by_loop(n: int) -> int:
+    """Each element keyed, mapped and summed per key, the sums added, as a plain loop."""
+    sums = [0] * GROUPS
+    for x in range(n):
+        k = key8(x)
+        sums[k] = add(sums[k], double(x))
+    return sum(sums)
+
+
+async def group_by_project(n: int) -> int:
+    """``group_by(8, key8).map(double).merge_substreams()`` into ``Sink.fold(0, add)``."""
+    from reactive import Sink, Source
+
+    keyed = Source.from_iterable(range(n)).group_by(GROUPS, key8).map(double)
+    result: int = await keyed.merge_substreams().run_with(Sink.fold(0, add))
+    return result
+
+
+_register(
+    Benchmark(
+        name="graph_group_by",
+        title="Keyed: group_by(8, key) -> map -> merge_substreams() vs a plain loop",
+        description=(
+            "`Source.from_iterable(range(n)).group_by(8, x % 8).map(double).merge_substreams()` "
+            "into `Sink.fold(0, add)`; against the plain Python loop doing the same key, map "
+            "and fold per key (throughput counts the n elements)."
+        ),
+        systems=(
+            System("plain loop", M + "group_by_loop", "baseline"),
+            System("project group_by(8)", M + "group_by_project", "project"),
+        ),
+        baseline="plain loop",
+        size=300_000,
+        quick_size=2_000,
+        metrics=(THROUGHPUT,),
+        targets=(
+            Target(
+                "project group_by(8)",
+                "throughput",
+                ">= 0.25x the plain loop",
+                min_ratio=0.25,
+            ),
+        ),
+    )
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,3 +68,13 @@ def test_pool_ceilings_sum_every_element_once(system: str, n: int) -> None:
     row's baseline does, and end (both workers) for any size."""
     run = getattr(pool_ceiling, system)
     assert asyncio.run(asyncio.wait_for(run(n), 5)) == n * (n - 1) // 2
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 100, 2_000])
+def test_group_by_row_computes_the_plain_loop_sum(n: int) -> None:
+    """``graph_group_by``'s project system (group_by -> map -> merge_substreams into a fold)
+    computes what its plain-loop baseline does, at tiny sizes."""
+    expected = suite_graphs.group_by_loop(n)
+    assert expected == sum(2 * x for x in range(n))
+    got = asyncio.run(asyncio.wait_for(suite_graphs.group_by_project(n), 10))
+    assert got == expected

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import IllegalGraphError, SubscriptionWithCancelError, TooManySubstreamsError
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
 from .._stage.shapes import Inlet, SinkShape
+from .._supervision import Supervision
 from .simple import FlowLogic, FlowStage
 from .substreams import (
     SubSinkInlet,
@@ -115,6 +116,13 @@ class _FlatMapMergeLogic(FlowLogic):
         # ``breadth``), at least INNER_BATCH. Held in ``ready`` at most: one entry per
         # inner, so ``breadth`` times this, within that demand.
         self.inner_batch = INNER_BATCH
+        # With an unbounded breadth (``merge_substreams``) the share is taken over the
+        # inners running, and ``_ask`` caps it: what was asked of the inners and not
+        # answered yet, and what waits in ``ready``, add up to at most the demand, or
+        # one element per inner (element by element, each is pulled once).
+        self.capped = breadth >= UNBOUNDED
+        self.demand = 1  # downstream's last demand (``demand_n``, 1 off a batch connection)
+        self.asked = 0  # capped: asked of the inners and not answered, plus in ready
 
     # Upstream is first pulled on downstream's first pull (Akka's FlattenMerge): no
     # element is taken, and no inner source opened, before there is demand.
@@ -127,8 +135,20 @@ class _FlatMapMergeLogic(FlowLogic):
         if not _run_inner(self, inlet, src):
             return
         self.active.add(inlet)
-        inlet._pull_batch(self.inner_batch)
+        self._ask(inlet)
         self._maybe_pull()
+
+    def _ask(self, inlet: SubSinkInlet) -> None:
+        """Pull ``inlet`` for its share (``inner_batch``), within what the last demand
+        leaves over what is asked already (at least one element)."""
+        a = self.inner_batch
+        if self.capped:
+            left = self.demand - self.asked
+            if left < a:
+                a = left if left > INNER_BATCH else INNER_BATCH
+            inlet._asked = a
+            self.asked += a
+        inlet._pull_batch(a)
 
     def _maybe_pull(self) -> None:
         if len(self.active) < self.breadth:
@@ -144,7 +164,11 @@ class _FlatMapMergeLogic(FlowLogic):
             self.try_pull(self.in_)
         c = self._conns[self.out]
         n = c.demand_n if c.batch else 1
-        share = n // self.breadth
+        if self.capped:
+            self.demand = n
+            share = n // (len(self.active) or 1)
+        else:
+            share = n // self.breadth
         self.inner_batch = share if share > INNER_BATCH else INNER_BATCH
         ready = self.ready
         if not ready:
@@ -164,10 +188,14 @@ class _FlatMapMergeLogic(FlowLogic):
             and type(xs) is _Batch
         ):
             ready.popleft()
-            if not inlet._closed:
-                inlet._pull_batch(self.inner_batch)
-            else:
+            if self.capped:
+                self.asked -= size
+            if inlet._closed:
                 finished = [inlet]  # it finished while its entry waited
+            elif self.capped:
+                self._ask(inlet)
+            else:
+                inlet._pull_batch(self.inner_batch)
             self.push(self.out, xs)
         else:
             out = _Batch()
@@ -176,11 +204,18 @@ class _FlatMapMergeLogic(FlowLogic):
                 if size - i > room:
                     out += xs[i : i + room]
                     entry[2] = i + room
+                    if self.capped:
+                        self.asked -= room
                     break
                 out += xs[i:] if i else xs
                 ready.popleft()
+                if self.capped:
+                    self.asked -= size - i
                 if not inlet._closed:
-                    inlet._pull_batch(self.inner_batch)
+                    if self.capped:
+                        self._ask(inlet)
+                    else:
+                        inlet._pull_batch(self.inner_batch)
                 elif finished is None:
                     finished = [inlet]  # it finished while its entry waited
                 else:
@@ -204,7 +239,11 @@ class _FlatMapMergeLogic(FlowLogic):
         x = inlet._elem
         inlet._elem = None
         inlet._available = False
-        self.ready.append([inlet, x if type(x) is _Batch else (x,), 0])
+        xs = x if type(x) is _Batch else (x,)
+        if self.capped:
+            self.asked += len(xs) - inlet._asked
+            inlet._asked = 0
+        self.ready.append([inlet, xs, 0])
         if self._conns[self.out].state & 34 == 2:  # DEMAND, OUT_CLOSED: downstream waits
             self.on_pull()
 
@@ -214,6 +253,8 @@ class _FlatMapMergeLogic(FlowLogic):
         # as Akka's keeps it while its element waits: else inner sources that hand over
         # all they have at once would be opened and read one after another, ahead of
         # any demand.
+        self.asked -= inlet._asked  # a pull it did not answer
+        inlet._asked = 0
         if not any(entry[0] is inlet for entry in self.ready):
             self._inner_done(inlet)
 
@@ -401,13 +442,18 @@ class _PrefixAndTailLogic(FlowLogic):
 class _Slot:
     """One open substream of group_by / split: its outlet and the element it starts with."""
 
-    __slots__ = ("key", "outlet", "first", "closing")
+    __slots__ = ("key", "outlet", "first", "closing", "room", "chunk")
 
     def __init__(self, key: Any, first: Any) -> None:
         self.key = key
         self.outlet: SubSourceOutlet = None  # type: ignore[assignment]
         self.first = first
         self.closing = False
+        # group_by's batch path (``_GroupByBatchLogic``): how many elements the
+        # substream's outstanding pull still takes (0: no demand), and the elements
+        # routed to it in the current dispatch (pushed as one batch when it ends).
+        self.room = 0
+        self.chunk: list[Any] = _Batch()
 
 
 class GroupBy(FlowStage):
@@ -427,6 +473,8 @@ class GroupBy(FlowStage):
         self.allow_recreation = allow_recreation
 
     def create_logic(self, attributes: Any) -> GraphStageLogic:
+        if attributes is not None and attributes.get("fast_paths"):
+            return _GroupByBatchLogic(self.shape, self, subscription_timeout_of(attributes))
         return _GroupByLogic(self.shape, self, subscription_timeout_of(attributes))
 
 
@@ -587,6 +635,350 @@ class _GroupByLogic(FlowLogic):
     def _extra_fail(self, exc: BaseException) -> None:
         for slot in self.subs.values():
             slot.outlet.fail(exc)
+
+
+class _GroupByBatchLogic(_GroupByLogic):
+    """group_by on the batch protocol (fast path; the element-at-a-time
+    ``_GroupByLogic`` is the reference the differential tests compare it with).
+
+    What upstream pushes (a batch, or one element) waits in a queue dispatched strictly
+    in order, as element by element: each element's key is computed once, when its turn
+    comes; the element joins its substream's chunk while that substream's pull has room
+    left (its ``demand``), is dropped for a closed key (or with the main outlet
+    cancelled), opens a substream for a new key (its Source pushed out when the main
+    outlet has demand, else the dispatch stops until it has), and stops the dispatch
+    when its substream has no demand: it waits, as the pending element does element by
+    element, and so does everything behind it. Each substream then gets its chunk as one
+    push; when the whole queue went out and upstream is pulled again, a chunk with room
+    left waits for what upstream hands over next, up to the end of the island's burst
+    of events. Upstream is pulled only when the queue is empty, for the substreams'
+    rooms added up (one element when only the main outlet has demand): no element is
+    read that no demand asked for. Upstream's completion takes effect once the queue is
+    dispatched up to at most the waiting element (element by element, upstream could not
+    have completed before). A raising key function: the chunks so far are pushed, then
+    supervision decides (resume/restart drop the element and the dispatch goes on).
+    """
+
+    def __init__(self, shape: Any, stage: GroupBy, sub_timeout: tuple[float, str]) -> None:
+        super().__init__(shape, stage, sub_timeout)
+        self._batch_in = (self.in_,)
+        self.queue: Any = ()  # what upstream pushed (queue[pos:] not dispatched yet)
+        self.pos = 0
+        self.head: _Slot | None = None  # the substream queue[pos] waits for, if any
+        self.want = 0  # the substreams' rooms added up
+        # Substreams whose chunks wait for more of upstream's elements (see _dispatch).
+        self.held: list[_Slot] = []
+        self.finished = False  # upstream completed and its completion was taken in
+        self.hooked = False  # a dispatch waits for the end of the island's burst
+
+    # -- pulling upstream --------------------------------------------------------------
+    def _maybe_pull(self) -> None:
+        if self.pos < len(self.queue) or self.waiting is not None:
+            return
+        c = self._conns[self.in_]
+        if c.state & 23:  # IN_CLOSED | PULLED: closed, or pulled already
+            return
+        want = self.want
+        if want:
+            self.pull(self.in_)
+            if c.batch:
+                c.demand_n = want
+        elif self.is_available(self.out):
+            self.pull(self.in_)
+            if c.batch:
+                c.demand_n = 1
+
+    def _on_resume(self, exc: BaseException) -> None:
+        self._dispatch()
+
+    # -- main outlet -------------------------------------------------------------------
+    def on_pull(self) -> None:
+        w = self.waiting
+        if w is not None:
+            self.waiting = None
+            self.push(self.out, w.outlet.source)
+            w.outlet.timeout(*self.sub_timeout)  # runs from emission, as in Akka
+        self._dispatch()
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        if not isinstance(cause, SubscriptionWithCancelError):
+            self.fail_stage(cause)
+            return
+        if self.waiting is not None:
+            self._drop(self.waiting)
+            self.waiting = None
+        self._dispatch()
+
+    # -- upstream ----------------------------------------------------------------------
+    def on_push(self) -> None:
+        c = self._conns[self.in_]
+        if c.state == 8:  # AVAIL and nothing else: ``grab``'s fast path, spelled out
+            x = c.elem
+            c.elem = None
+            c.state = 0
+        else:
+            x = self.grab(self.in_)
+        self.queue = x if type(x) is _Batch else (x,)
+        self.pos = 0
+        self._dispatch()
+
+    def on_upstream_finish(self) -> None:
+        self._dispatch()
+
+    def _ended(self) -> bool:
+        """Upstream completed and the queue holds at most the element that waits for its
+        substream (element by element: upstream completed with that element pending)."""
+        if not self._conns[self.in_].state & 16:  # IN_CLOSED
+            return False
+        rest = len(self.queue) - self.pos
+        return rest <= 0 or (rest == 1 and self.head is not None)
+
+    def _resumes(self, exc: Exception) -> bool:
+        """Supervision of the key function's failure (counted as ``_handle_error``
+        counts it): True when the element is dropped and the dispatch goes on."""
+        directive = self._decided(exc)
+        return directive is Supervision.resume or directive is Supervision.restart
+
+    def _dispatch(self) -> None:
+        """Route queued elements while their substreams have room, then push the chunks;
+        then pull upstream (the queue dispatched) or take upstream's completion in."""
+        queue = self.queue
+        pos = self.pos
+        end = len(queue)
+        filled = self.held  # (the chunks that waited go first: taken out of ``held``)
+        if filled:
+            self.held = []
+            routed = -sum(len(s.chunk) for s in filled)
+        else:
+            filled = []
+            routed = 0
+        exc: Exception | None = None
+        if pos < end and self.waiting is None:
+            slot = self.head
+            if slot is not None:
+                # The element that waited for its substream (its key known): it goes
+                # first, or nothing does.
+                room = slot.room
+                if room:
+                    self.head = None
+                    slot.room = room - 1
+                    ch = slot.chunk
+                    if not ch:
+                        filled.append(slot)
+                    ch.append(queue[pos])
+                    pos += 1
+            if self.head is None:
+                get = self.subs.get
+                key = self.key
+                # (A for loop over the positions, the rare cases in the except clauses
+                # and after ``slot is None``: the per-element path is the routing alone.)
+                for i in range(pos, end):
+                    x = queue[i]
+                    try:
+                        k = key(x)
+                    except Exception as e:
+                        if self._resumes(e):
+                            continue
+                        exc = e
+                        break
+                    try:
+                        slot = get(k)
+                    except TypeError as e:
+                        # unhashable: the key function's failure, supervised
+                        err = TypeError(
+                            f"[{self.stage_name}] key {k!r} of element {x!r} is not hashable: {e}"
+                        )
+                        err.__cause__ = e
+                        if self._resumes(err):
+                            continue
+                        exc = err
+                        break
+                    if slot is None:
+                        # No open substream for ``k``: a new one (or the element dropped).
+                        try:
+                            opened = self._open(k, x)
+                        except Exception as e:
+                            if self._resumes(e):
+                                continue
+                            exc = e
+                            break
+                        if opened and self.waiting is not None:
+                            pos = i + 1
+                            break  # its Source waits for the main outlet's demand
+                        continue
+                    room = slot.room
+                    if not room:
+                        self.head = slot  # waits for that substream's pull
+                        pos = i
+                        break
+                    slot.room = room - 1
+                    ch = slot.chunk
+                    if not ch:
+                        filled.append(slot)
+                    ch.append(x)
+                else:
+                    pos = end
+            self.pos = pos
+            if pos >= end:
+                self.queue = ()
+                self.pos = 0
+        head = self.head
+        if filled:
+            for slot in filled:
+                routed += len(slot.chunk)
+            self.want -= routed
+            # The queue dispatched and upstream about to be pulled for the rooms left:
+            # the chunks with room left wait for what it hands over (within this burst
+            # of events: a synchronous upstream answers in it), up to the end of the
+            # burst (then ``_late``'s dispatch pushes them, its pull being on its way).
+            hold = (
+                exc is None
+                and not self.queue
+                and self.waiting is None
+                and not self._conns[self.in_].state & 23  # IN_CLOSED | PULLED
+            )
+            for slot in filled:
+                if hold and slot.room:
+                    self.held.append(slot)
+                    continue
+                ch = slot.chunk
+                slot.chunk = _Batch()
+                self.want -= slot.room
+                slot.room = 0
+                slot.outlet.push(ch if len(ch) > 1 else ch[0])
+                if slot.closing and slot is not head:
+                    slot.outlet.complete()
+            if self.held:
+                self._hook()
+        if exc is not None:
+            self._keep_going = False
+            self.fail_stage(exc)
+            if not self._stopped:
+                self._stop()
+            return
+        if not self.finished and self._ended():
+            self.finished = True
+            self._finish()
+        else:
+            self._maybe_pull()
+            self._check_done()
+
+    def _open(self, k: Any, x: Any) -> bool:
+        """The element ``x`` of key ``k``, which has no open substream: opens one for it
+        (True), or drops ``x`` (False: its key was closed, or nobody takes new
+        substreams). Raises for a None key and for one substream too many."""
+        if k is None:
+            # Akka's "Key cannot be null" (an IllegalArgumentException, supervised).
+            raise ValueError(f"[{self.stage_name}] key cannot be None (element {x!r})")
+        if k in self.closed_keys or self.is_closed(self.out):
+            return False
+        if len(self.subs) + len(self.closed_keys) >= self.max:
+            raise TooManySubstreamsError(
+                f"[{self.stage_name}] cannot open a new substream for key {k!r} as there are "
+                f"too many substreams open (max_substreams={self.max})"
+            )
+        slot = _Slot(k, x)
+        slot.outlet = SubSourceOutlet(
+            self,
+            f"{self.stage_name}.substream",
+            on_pull=lambda: self._sub_pull(slot),
+            on_downstream_finish=lambda cause: self._sub_cancel(slot, cause),
+            subscription_timeout=None,  # armed once the Source is emitted
+        )
+        self.subs[k] = slot
+        if self.is_available(self.out):
+            self.push(self.out, slot.outlet.source)
+            slot.outlet.timeout(*self.sub_timeout)
+        else:
+            self.waiting = slot
+        return True
+
+    def _finish(self) -> None:
+        """Upstream ended (``_ended``): a substream with nothing left to send completes;
+        one that still holds its first element or the waiting one completes once it
+        sent it."""
+        head = self.head
+        for slot in list(self.subs.values()):
+            if slot.first is None and slot is not head:
+                slot.outlet.complete()
+            else:
+                slot.closing = True
+        self._check_done()
+
+    # -- substreams --------------------------------------------------------------------
+    def _sub_pull(self, slot: _Slot) -> None:
+        outlet = slot.outlet
+        if slot.first is not None:
+            x, slot.first = slot.first, None
+            outlet.push(x)
+            if slot.closing and self.head is not slot:
+                outlet.complete()
+                self._check_done()
+            else:
+                self._maybe_pull()
+            return
+        d = outlet._demand
+        slot.room = d
+        self.want += d
+        # The dispatch (or the pull upstream) waits for the end of the island's burst of
+        # events: the other substreams' pulls of this burst come first, so that the
+        # queue is dealt out in chunks as large as their demands (dispatched at once,
+        # each demand would take the one element the queue holds for it before the next
+        # key's element waits: keys that alternate would go one element per pull).
+        self._hook()
+
+    def _hook(self) -> None:
+        """Dispatch once the island's burst of events ended (once)."""
+        if not self.hooked:
+            island = self._island
+            if island is None:  # pragma: no cover - a started logic has its island
+                return
+            self.hooked = True
+            island.flush_hooks.append(self._burst_ended)
+
+    def _burst_ended(self) -> None:
+        """The flush hook: the dispatch as a signal into the island (a hook may run at
+        the end of a cascade of islands, outside this island's loop, which then has to
+        run for what the dispatch does; inside it, the signal is its next event)."""
+        island = self._island
+        if self._stopped or island is None:
+            self.hooked = False
+            return
+        island.signal(self, self._late, None)
+
+    def _late(self, _: Any = None) -> None:
+        self.hooked = False
+        self._dispatch()
+
+    def _sub_cancel(self, slot: _Slot, cause: BaseException) -> None:
+        self._drop(slot)
+        if self.waiting is slot:
+            self.waiting = None
+        self._dispatch()
+
+    def _drop(self, slot: _Slot) -> None:
+        k = slot.key
+        if self.subs.get(k) is slot:
+            del self.subs[k]
+            if not self.allow_recreation:
+                self.closed_keys.add(k)
+        self.want -= slot.room
+        slot.room = 0
+        if slot.chunk:  # its chunk waited for more: dropped with it
+            slot.chunk = _Batch()
+            self.held.remove(slot)
+        if self.head is slot:
+            # The element waiting for it is dropped with it, as in Akka.
+            self.head = None
+            self.pos += 1
+        slot.outlet.complete()
+
+    def _check_done(self) -> None:
+        if self.finished:
+            if self.waiting is None and all(s.outlet.is_closed() for s in self.subs.values()):
+                self.complete_stage()
+        elif self.is_closed(self.out) and not self.subs:
+            self.complete_stage()
 
 
 # -- split_when / split_after ----------

@@ -224,6 +224,9 @@ class SubSinkInlet:
         self._pulled = False
         self._closed = False
         self._used = False
+        # Elements its owner asked for with the outstanding pull (flat_map_merge's
+        # accounting of what its inner sources were asked for; 0: not tracked).
+        self._asked = 0
         self._cmd: Any = None  # the internal sink's AsyncCallback
         self._sub: Any = None  # the internal sink's logic
         self._events = logic.get_async_callback(self._on_event)
