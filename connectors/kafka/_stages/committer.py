@@ -13,6 +13,13 @@ the offsets when
   too, upstream's error is still the one the stream fails with, the commit's
   failure noted on it).
 
+At a rebalance, the consumer whose offsets the stage holds asks it to commit those of the
+revoked partitions at once, and waits for that commit (up to its ``commit_timeout``)
+before the partitions move: held offsets would otherwise never be committed by this
+member, and the partition's next owner would read their records again (the stage
+registers with each consumer whose offsets it receives, see
+``ConsumerCommitter.on_revoke``).
+
 At most ``parallelism`` commits are in flight (with ``wait_for_ack``, results
 waiting for downstream demand count too); with a full batch and no free slot
 the stage stops pulling. A failed commit is retried with exponential backoff
@@ -58,6 +65,7 @@ taken by downstream: results still waiting for demand are emitted first.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -434,10 +442,70 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._upstream_failure: BaseException | None = None
         # Batch protocol in (see reactive/_impl/fused.py): a batch of offsets per push.
         self._batch_in = (self.in_,)
+        # Commit on revocation: the consumers whose offsets this stage received (their
+        # ``on_revoke`` hook is registered), and the revocations waiting for commits.
+        self._hooked: set[Any] = set()
+        self._revoke_waiters: list[tuple[dict[GroupTopicPartition, int], Any]] = []
+        self._cb_revoking = self.get_async_callback(self._on_revoking)
 
     def pre_start(self) -> None:
         self._batch.stage_name = self.stage_name
         self.pull(self.in_)
+
+    # -- commit on revocation -------------------------------------------------------------
+    def _hook(self, committers: Any) -> None:
+        """Register with each consumer of ``committers`` not seen yet: at a revocation it
+        asks this stage to commit the offsets it holds of the revoked partitions."""
+        hooked = self._hooked
+        for committer in committers:
+            if committer not in hooked:
+                hooked.add(committer)
+                on_revoke = getattr(committer, "on_revoke", None)
+                if on_revoke is not None:
+                    on_revoke(self, self._revoke_hook)
+
+    def _revoke_hook(self, tps: frozenset[Any]) -> Any:
+        """Called by the consumer (in its rebalance listener): a future done once the
+        offsets of ``tps`` this stage holds or commits were acknowledged."""
+        fut = asyncio.get_running_loop().create_future()
+        feedback = self._cb_revoking.invoke_with_feedback((tps, fut))
+
+        def stopped(f: Any) -> None:
+            if (f.cancelled() or f.exception() is not None) and not fut.done():
+                fut.set_result(None)  # the stage stopped before it could commit
+
+        feedback.add_done_callback(stopped)
+        return fut
+
+    def _on_revoking(self, item: tuple[frozenset[Any], Any]) -> None:
+        tps, fut = item
+        target: dict[GroupTopicPartition, int] = {}
+        for key, offset in self._batch.offsets.items():
+            if (key[1], key[2]) in tps:
+                target[GroupTopicPartition(*key)] = offset
+        commits = self._commits
+        for gtp, offset in commits._started.items():
+            if (gtp.topic, gtp.partition) in tps and target.get(gtp, -1) < offset:
+                target[gtp] = offset
+        self._revoke_waiters.append((target, fut))
+        if any((key[1], key[2]) in tps for key in self._batch.offsets):
+            self._due = True  # commit what is held now (or once a slot frees)
+            self._maybe_commit()
+        self._check_revoke_waiters()
+
+    def _check_revoke_waiters(self, everything: bool = False) -> None:
+        waiters = self._revoke_waiters
+        if not waiters:
+            return
+        acked = self._commits._acked
+        left = []
+        for target, fut in waiters:
+            if everything or all(acked.get(k, -1) >= o for k, o in target.items()):
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                left.append((target, fut))
+        self._revoke_waiters = left
 
     def observe_gauges(self) -> dict[str, Any]:
         """The figure ``reactive.observe`` snapshots show for this stage: commits in
@@ -446,6 +514,12 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
 
     def post_stop(self) -> None:
         self._batch.report()
+        self._check_revoke_waiters(everything=True)
+        for committer in self._hooked:
+            on_revoke = getattr(committer, "on_revoke", None)
+            if on_revoke is not None:
+                on_revoke(self, None)
+        self._hooked.clear()
 
     # -- input ----------------------------------------------------------------------------
     def on_push(self) -> None:
@@ -466,6 +540,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         if not batch.offsets:
             return self._maybe_pull()
         if first:
+            self._hook(set(batch.committers.values()))
             self.schedule_once(_INTERVAL, self._max_interval)
         if self._due or batch.count >= self._max_batch:
             self._maybe_commit()
@@ -484,6 +559,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._check_finished()
 
     def _commit_failed(self, error: BaseException) -> None:
+        self._check_revoke_waiters(everything=True)
         # After an upstream failure the stream fails with it (the root cause), not with
         # the last commit's failure (the consumer the failure cancelled may be closing):
         # that one is noted on it, as Producer.committable_sink does.
@@ -534,6 +610,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
             self._emit_result(batch)
 
     def _committed(self, batch: CommittableOffsetBatch) -> None:
+        self._check_revoke_waiters()
         if self._wait_for_ack:
             self._emit_result(batch)
         self._slot_freed()

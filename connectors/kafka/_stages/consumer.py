@@ -46,9 +46,15 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   says resume/restart: then the record is skipped and counted
   (``metrics()["records_skipped"]``).
 - Rebalance: on revocation the buffered records of the revoked partitions are
-  dropped (their substreams complete), the user's listener
-  (``subscription.rebalance_listener``) is called, and commits in flight are
-  awaited (up to ``commit_timeout``) before aiokafka hands the partitions over.
+  dropped (their substreams complete) before the revocation goes on, so none is
+  emitted once the partitions are handed over; the user's listener
+  (``subscription.rebalance_listener``) is called; the committer stages holding
+  offsets of the revoked partitions (a batch not full yet, ``max_interval`` not
+  passed) commit them at once; and those commits and the commits in flight are
+  awaited (up to ``commit_timeout``) before aiokafka hands the partitions over, so
+  their next owner (another member, or this one: aiokafka revokes every partition
+  and positions restart from the committed offsets) does not read those records
+  again.
   On assignment the listener is called and partitioned sources emit a new
   ``(TopicPartition, Source)``. With a listener, no record is taken from the
   revocation until the listener returned from the assignment (Kafka's consumer
@@ -818,7 +824,12 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         self._generation += 1
         listener = self._subscription.rebalance_listener
         self._rebalancing = listener is not None
-        self._cb_revoked.invoke(tps)
+        # The buffered records of ``tps`` are dropped before this returns (Alpakka filters
+        # them through an async callback, best effort): none is emitted once aiokafka
+        # hands the partitions over.
+        filtered = self._cb_revoked.invoke_with_feedback(tps)
+        with contextlib.suppress(Exception):  # the stage stopped: nothing is emitted
+            await asyncio.wait_for(asyncio.shield(filtered), self._settings.commit_timeout)
         if listener is not None:
             failed = await _call_user(
                 self.stage_name, "on_partitions_revoked", listener.on_partitions_revoked, tps
@@ -830,7 +841,10 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 await self._committer.flush(self._settings.commit_timeout)
                 self._cb_failed.invoke(failed)
                 return
-        # Commits already requested for these partitions land before they move.
+        # The offsets of ``tps`` the committer stages hold (a batch not full yet) are
+        # committed now, and they and the commits already requested land before the
+        # partitions move: their next owner does not read those records again.
+        await self._committer.revoking(tps, self._settings.commit_timeout)
         await self._committer.flush(self._settings.commit_timeout)
 
     async def _assigned(self, tps: frozenset[TopicPartition]) -> None:

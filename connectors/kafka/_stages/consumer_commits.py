@@ -24,7 +24,8 @@ from .._closing import within
 from ..errors import CommitTimeoutError, ConsumerClosedError, KafkaCommitError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Iterable, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
+    from typing import Any
 
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
@@ -51,6 +52,7 @@ class ConsumerCommitter:
         "_consumer",
         "_inflight",
         "_name",
+        "_revoke_hooks",
         "_timeout",
         "_warning",
         "commit_failures",
@@ -71,6 +73,58 @@ class ConsumerCommitter:
         self.commit_failures = 0
         #: How many times each partition was assigned (by the group) so far.
         self._assignments: dict[tuple[str, int], int] = {}
+        #: The committer stages holding offsets of this consumer (see ``on_revoke``).
+        self._revoke_hooks: dict[object, Callable[[frozenset[TopicPartition]], Any]] = {}
+
+    def on_revoke(
+        self, owner: object, hook: Callable[[frozenset[TopicPartition]], Any] | None
+    ) -> None:
+        """Register (or, with ``hook`` None, remove) ``owner``'s revocation hook.
+
+        A committer stage that holds offsets of this consumer registers one: at a
+        revocation, ``hook(revoked)`` asks it to commit at once what it holds of the
+        revoked partitions, and returns an awaitable done once those offsets were
+        committed (see :meth:`revoking`).
+        """
+        if hook is None:
+            self._revoke_hooks.pop(owner, None)
+        else:
+            self._revoke_hooks[owner] = hook
+
+    async def revoking(self, tps: frozenset[TopicPartition], timeout: float) -> None:
+        """Partitions ``tps`` are being revoked: have the committers commit the offsets
+        they hold of them, and wait (up to ``timeout`` seconds) until they did.
+
+        Offsets held by a committer (a batch not full yet, ``max_interval`` not passed)
+        would otherwise never be committed by this member: the partition's next owner
+        would read their records again.
+        """
+        waits = []
+        for hook in list(self._revoke_hooks.values()):
+            try:
+                waits.append(asyncio.ensure_future(hook(tps)))
+            except Exception:  # the stage stopped meanwhile: nothing to wait for
+                log.debug("[%s] a committer's revocation hook failed", self._name, exc_info=True)
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        for fut in waits:
+            if fut.done() and not fut.cancelled() and fut.exception() is not None:
+                log.debug(
+                    "[%s] committing before the revocation failed: %r",
+                    self._name,
+                    fut.exception(),
+                )
+        if pending:
+            log.warning(
+                "[%s] the offsets held by a committer of the revoked partitions (%s) were "
+                "not committed within commit_timeout=%s s; their records will be read again",
+                self._name,
+                ", ".join(f"{tp.topic}-{tp.partition}" for tp in sorted(tps)),
+                timeout,
+            )
+            for fut in pending:
+                fut.cancel()
 
     def note_assigned(self, tps: Iterable[TopicPartition]) -> None:
         """The group assigned ``tps`` to this consumer (again)."""
