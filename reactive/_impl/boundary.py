@@ -23,12 +23,13 @@ Failure overtakes buffered elements (the buffer is dropped), as in Akka.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .._stage.batch import offer_hook
 from .._stage.logic import GraphStageLogic, InHandler, OutHandler, _Batch
 from .._stage.shapes import Inlet, Outlet, SinkShape, SourceShape
-from .interpreter import AVAIL, DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED
+from .interpreter import AVAIL, DEMAND, IN_CLOSED, OUT_CLOSED, PULL_REQ, PULLED, _as_failure
 
 __all__ = ["make_boundary"]
 
@@ -84,8 +85,8 @@ class _BoundaryIn(GraphStageLogic, InHandler):
                 c.demand_n = demand
             try:
                 c.out_handler.on_pull()
-            except Exception as exc:
-                c.out_logic._handle_error(exc)
+            except (Exception, asyncio.CancelledError) as exc:
+                c.out_logic._handle_error(_as_failure(c.out_logic, exc))
             return
         self._pull_more()
 
@@ -179,13 +180,13 @@ class _BoundaryIn(GraphStageLogic, InHandler):
                                 c.pend += now()
                             try:
                                 resume()
-                            except Exception as exc:
-                                c.in_logic._handle_error(exc)
+                            except (Exception, asyncio.CancelledError) as exc:
+                                c.in_logic._handle_error(_as_failure(c.in_logic, exc))
                         else:
                             try:
                                 peer.on_elements(batch)
-                            except Exception as exc:
-                                peer._handle_error(exc)
+                            except (Exception, asyncio.CancelledError) as exc:
+                                peer._handle_error(_as_failure(peer, exc))
                 finally:
                     pi.running = False
                     sched.inline_depth -= 1
@@ -290,8 +291,8 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                 c.pend += now()
             try:
                 resume()
-            except Exception as exc:
-                c.in_logic._handle_error(exc)
+            except (Exception, asyncio.CancelledError) as exc:
+                c.in_logic._handle_error(_as_failure(c.in_logic, exc))
             return
         offer = self._offer
         if offer is not None:
@@ -308,8 +309,8 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
             k = len(batch)
             try:
                 offer(batch)
-            except Exception as exc:
-                c.in_logic._handle_error(exc)
+            except (Exception, asyncio.CancelledError) as exc:
+                c.in_logic._handle_error(_as_failure(c.in_logic, exc))
             # ``_taken(k)`` spelled out: this is once per hop.
             if self.upstream_done:
                 if not buf:
@@ -352,8 +353,8 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                 c.pend += now()
             try:
                 c.in_handler.on_push()
-            except Exception as exc:
-                c.in_logic._handle_error(exc)
+            except (Exception, asyncio.CancelledError) as exc:
+                c.in_logic._handle_error(_as_failure(c.in_logic, exc))
             self._taken(k)
             if len(q) != 1 or q[0] is not c or c.state != PULL_REQ:
                 return
@@ -433,8 +434,8 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                                 c.demand_n = demand
                             try:
                                 c.out_handler.on_pull()
-                            except Exception as exc:
-                                c.out_logic._handle_error(exc)
+                            except (Exception, asyncio.CancelledError) as exc:
+                                c.out_logic._handle_error(_as_failure(c.out_logic, exc))
                             if co is not None:
                                 co.pend += now()
                         else:
@@ -442,15 +443,15 @@ class _BoundaryOut(GraphStageLogic, OutHandler):
                                 c.demand_n = demand
                             try:
                                 c.out_handler.on_pull()
-                            except Exception as exc:
-                                c.out_logic._handle_error(exc)
+                            except (Exception, asyncio.CancelledError) as exc:
+                                c.out_logic._handle_error(_as_failure(c.out_logic, exc))
                     elif st & (PULLED | IN_CLOSED):
                         peer.demand += n
                     else:
                         try:
                             peer.on_demand(n)
-                        except Exception as exc:
-                            peer._handle_error(exc)
+                        except (Exception, asyncio.CancelledError) as exc:
+                            peer._handle_error(_as_failure(peer, exc))
             finally:
                 pi.running = False
                 sched.inline_depth -= 1

@@ -26,6 +26,7 @@ produced it and its port (``[map] ... (port 'Map.out', in the fused chain map+fi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ from .._stage.logic import (
 )
 from .._stage.shapes import FlowShape, Inlet, Outlet
 from .._supervision import Supervision
-from .interpreter import DEMAND, IN_CLOSED
+from .interpreter import DEMAND, IN_CLOSED, _as_failure
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -276,7 +277,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         return self._none_output(r - 3)
 
     @staticmethod
-    def _raising_op(code: Any, linemap: dict[int, int], exc: Exception) -> int:
+    def _raising_op(code: Any, linemap: dict[int, int], exc: BaseException) -> int:
         """The operator whose function raised ``exc`` in the generated ``code`` (the
         first frame of it on the traceback: an exception instance raised again keeps its
         earlier traceback entries after the new ones, so an inner match may be an older
@@ -299,14 +300,16 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         out: list[Any],
         limit: int,
         start: int,
-        failed: Exception | None = None,
+        failed: BaseException | None = None,
         res: int = 0,
     ) -> BaseException | None:
         """Call a generated ``run`` (bounded when ``limit``), applying supervision.
 
         ``failed``: the exception a first call of ``run`` made by the caller itself raised
         (the fast path, see ``_serve``), or ``res``: what that call returned (a None met);
-        it is handled first, as if met here."""
+        it is handled first, as if met here. An ``asyncio.CancelledError`` an operator's
+        function raised fails that operator as its own stage's handler would
+        (``_as_failure``: an ``AsyncCallCancelledError`` naming it, decided on)."""
         while True:
             if failed is None and not res:
                 try:
@@ -315,7 +318,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                         if limit > 0
                         else run(it, out, self.st)
                     )
-                except Exception as e:
+                except (Exception, asyncio.CancelledError) as e:
                     failed = e
                 else:
                     if not res:
@@ -329,8 +332,10 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                 exc: Exception = self._none_output(j)
                 res = 0
             else:
-                exc, failed = failed, None
-                j = self._raising_op(run.__code__, linemap, exc)
+                # (the operator from the traceback of what it raised, before ``_as_failure``)
+                j = self._raising_op(run.__code__, linemap, failed)
+                exc = _as_failure(self, failed, self._op_name(j))
+                failed = None
             directive = apply_decider(self.attrs[j].get("supervision"), exc)
             # Counted as the operator's own stage counts it (a scan re-emits its zero on a
             # restart instead of resuming).
@@ -478,7 +483,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                             else:
                                 r = run
                                 res = r(it, out, self.st)
-                        except Exception as e:
+                        except (Exception, asyncio.CancelledError) as e:
                             # (re-raised when not from our generated code: an upstream
                             # failure)
                             exc = self._drive(r, linemap, it, out, n if bounded else 0, 0, e)
@@ -487,12 +492,12 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                                 exc = self._drive(
                                     r, linemap, it, out, n if bounded else 0, 0, res=res
                                 )
-                    except Exception as up_exc:
+                    except (Exception, asyncio.CancelledError) as up_exc:
                         if settle is None:
                             raise
                         # A lazy take: the upstream's own iterator runs inside our loop,
                         # so what it raises is the upstream's failure, not ours.
-                        settle(up_exc)
+                        settle(_as_failure(cin.out_logic, up_exc))
                         break
                     if settle is not None:
                         settle(None)
@@ -548,7 +553,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                                 k = len(buf) - it.__length_hint__()
                             else:
                                 k = len(buf)
-                        except Exception as e:
+                        except (Exception, asyncio.CancelledError) as e:
                             exc = self._drive(run, linemap, it, out, 0, 0, e)
                             k = len(buf) - it.__length_hint__()
                     else:
@@ -556,7 +561,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
                             res = wide(it, out, st, room)
                             if res:
                                 exc = self._drive(wide, linemap, it, out, n, 0, res=res)
-                        except Exception as e:
+                        except (Exception, asyncio.CancelledError) as e:
                             exc = self._drive(wide, linemap, it, out, n, 0, e)
                         k = len(buf) - it.__length_hint__()
                     lender._lent(k)
@@ -659,7 +664,7 @@ class _FusedLogic(GraphStageLogic, InHandler, OutHandler):
         # failure it raised or a None it met.
         try:
             res = r[0](it, out, self.st)
-        except Exception as e:
+        except (Exception, asyncio.CancelledError) as e:
             exc = self._drive(r[0], r[1], it, out, 0, 0, e)
         else:
             exc = self._drive(r[0], r[1], it, out, 0, 0, res=res) if res else None

@@ -280,7 +280,7 @@ def _handler_logic(c: Any, st: int, entry: Any) -> Any:
     return None
 
 
-def _as_failure(logic: Any, exc: BaseException) -> Exception:
+def _as_failure(logic: Any, exc: BaseException, stage: str | None = None) -> Exception:
     """What a handler (or ``pre_start``) of ``logic`` raised, as the stage's failure.
 
     An ``Exception`` is itself. An ``asyncio.CancelledError`` raised by a stage's
@@ -290,14 +290,15 @@ def _as_failure(logic: Any, exc: BaseException) -> Exception:
     decides on it; the ``CancelledError`` as its cause), as a cancelled awaitable of
     ``map_async`` does. Escaping as it is, it ended the island's task (reported as a
     materializer shutdown) or, raised in a run on another task's stack, the callback
-    of a timer or a worker, leaving the stream hanging."""
+    of a timer or a worker, leaving the stream hanging. ``stage``: the name the message
+    gives instead of ``logic``'s (an operator of a fused chain, named as its own stage)."""
     if isinstance(exc, Exception):
         return exc
     from .._errors import AsyncCallCancelledError
 
     err = AsyncCallCancelledError(
-        f"[{logic._stage_name}] the stage's code raised asyncio.CancelledError (a function "
-        "given to the operator, or a handler); it fails the stage as any exception"
+        f"[{stage or logic._stage_name}] the stage's code raised asyncio.CancelledError (a "
+        "function given to the operator, or a handler); it fails the stage as any exception"
     )
     err.__cause__ = exc
     return err
