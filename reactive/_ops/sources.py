@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._checks import NONE_ELEMENT
 from .._errors import PortStateError
+from .._impl.interpreter import _as_failure
 from .._stage.batch import NOTHING, note_unsent_derived
 from .._stage.logic import (
     GraphStage,
@@ -141,9 +142,9 @@ class _IterableLogic(SourceLogic):
         self.it = iter(self.iterable)
         try:
             self.nxt = next(self.it, _END)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             self.nxt = _END
-            if not self._supervised_failure(exc):
+            if not self._supervised_failure(_as_failure(self, exc)):
                 raise
             return
         if self.nxt is _END:
@@ -165,9 +166,9 @@ class _IterableLogic(SourceLogic):
             if directive is Supervision.restart:
                 self.it = iter(self.iterable)
             self.nxt = nxt = next(self.it, _END)
-        except Exception as again:
+        except (Exception, asyncio.CancelledError) as again:
             self.nxt = _END
-            self.fail_stage(again)
+            self.fail_stage(_as_failure(self, again))
             return True
         if nxt is _END:
             self.complete(self.out)
@@ -176,9 +177,9 @@ class _IterableLogic(SourceLogic):
     def _look_ahead(self) -> None:
         try:
             self.nxt = next(self.it, _END)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             self.nxt = _END
-            self.err = exc
+            self.err = _as_failure(self, exc)
 
     def _hand_over_up_to(self, n: int) -> Iterator[Any] | None:
         """Up to ``n`` elements for a fused chain to iterate right now (see fused.py).
@@ -224,9 +225,9 @@ class _IterableLogic(SourceLogic):
             return NOTHING
         try:
             self.nxt = nxt = next(self.it, _END)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             self.nxt = _END
-            self.err = exc
+            self.err = _as_failure(self, exc)
             return x
         if nxt is _END:
             self.complete(self.out)
@@ -293,12 +294,12 @@ class _IterableLogic(SourceLogic):
             self.nxt = _END
             try:
                 out.extend(islice(self.it, n - 1))
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
                 # The iterator failed on a demanded element: what it gave before goes
                 # out, and the failure on the next pull, as element by element (a
                 # junction holding what it took, a Zip say, passes that on first).
                 self.push(self.out, out)
-                self.err = exc
+                self.err = _as_failure(self, exc)
                 return
             full = len(out) == n
             i = _none_index(out)
@@ -329,8 +330,8 @@ class _IterableLogic(SourceLogic):
                     raise
             try:
                 self.nxt = nxt = next(self.it, _END)
-            except Exception as exc:
-                self.err = exc
+            except (Exception, asyncio.CancelledError) as exc:
+                self.err = _as_failure(self, exc)
                 return
             if nxt is _END:
                 self.complete(self.out)

@@ -191,3 +191,44 @@ def test_a_raised_cancelled_error_is_the_same_on_both_paths(
     fused = asyncio.run(_outcome(chain, boundary, True))
     plain = asyncio.run(_outcome(chain, boundary, False))
     assert fused == plain
+
+
+class _CancellingIterator:
+    """Gives 1, raises asyncio.CancelledError for the second element, then gives 3, 4."""
+
+    def __init__(self) -> None:
+        self.i = 0
+
+    def __iter__(self) -> _CancellingIterator:
+        return self
+
+    def __next__(self) -> int:
+        self.i += 1
+        if self.i == 2:
+            raise asyncio.CancelledError
+        if self.i > 4:
+            raise StopIteration
+        return self.i
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_iterable_source_iterator_cancelled_error_is_supervised(fast: bool) -> None:
+    # The source's own iterator raising CancelledError: a failure of the source, decided
+    # on by its decider on both paths (resume goes on with the iterator).
+    resume = Attributes.supervision_strategy(lambda exc: Supervision.resume)
+    async with Materializer(fast_paths=fast) as mat:
+        src = Source.from_iterable(_CancellingIterator()).with_attributes(resume)
+        assert await asyncio.wait_for(src.map(lambda x: x).run_with(Sink.seq(), mat), 5) == [
+            1,
+            3,
+            4,
+        ]
+    async with Materializer(fast_paths=fast) as mat:
+        with pytest.raises(AsyncCallCancelledError) as info:
+            await asyncio.wait_for(
+                Source.from_iterable(_CancellingIterator())
+                .map(lambda x: x)
+                .run_with(Sink.seq(), mat),
+                5,
+            )
+        assert isinstance(info.value.__cause__, asyncio.CancelledError)
