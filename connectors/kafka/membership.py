@@ -39,16 +39,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 
 from reactive.state import registry_of
 
 from ._closing import close_producer, start_within
 from .errors import ProducerStartError
 from .serde import str_deserializer
-from .settings import ConsumerSettings, ProducerSettings
-from .state import _shared_producer_problem
-from .tables import KTable, Tables, _partition_counts
+from .settings import ConsumerSettings, ProducerSettings, _shared_producer_problem
+from .tables import KTable, Tables, _key_partition, _partition_counts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -63,23 +61,6 @@ log = logging.getLogger("connectors.kafka")
 
 def _json_deserializer(data: bytes | None) -> Any:
     return None if data is None else json.loads(data)
-
-
-def _partition(store: str, key: Any, serializer: Callable[[Any], bytes] | None, n: int) -> int:
-    """Kafka's default partitioner (as ``KTable.partition_of``): murmur2 of the key bytes."""
-    if serializer is not None:
-        data = serializer(key)
-    elif isinstance(key, bytes):
-        data = key
-    elif isinstance(key, str):
-        data = key.encode("utf-8")
-    else:
-        raise TypeError(
-            f"GroupMembership: store {store!r}: cannot find the partition of key {key!r} "
-            f"({type(key).__name__}): give track_store a key_serializer"
-        )
-    partition: int = (murmur2(data) & 0x7FFFFFFF) % n
-    return partition
 
 
 class GroupMembership:
@@ -308,7 +289,7 @@ class GroupMembership:
                     f"GroupMembership: store {store!r}: the partitions of {topic!r} are not "
                     "known yet (track_store before start())"
                 )
-            partition = _partition(store, key, key_serializer, n)
+            partition = _key_partition(f"GroupMembership: store {store!r}", key, key_serializer, n)
             if partition in self._store_partitions(store):
                 return partition, self.endpoint
         best: tuple[float, str] | None = None

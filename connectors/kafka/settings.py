@@ -895,3 +895,19 @@ class CommitterSettings:
 
     def with_delivery(self, delivery: CommitDelivery) -> CommitterSettings:
         return dataclasses.replace(self, delivery=delivery)
+
+
+def _shared_producer_problem(producer: Any) -> str | None:
+    """Why a shared producer (``ProducerSettings.with_producer``) cannot send now, or
+    None: closed by the application, never started, or its sender task ended."""
+    sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    if getattr(producer, "_closed", False):
+        return "is closed (stopped by the application)"
+    if sender_task is None:
+        return (
+            "was not started: await producer.start() (or use `async with "
+            "settings.create_producer() as producer`) first"
+        )
+    if sender_task.done():
+        return "cannot send: its sender task ended (it failed or was stopped)"
+    return None

@@ -82,7 +82,12 @@ from reactive.state import BytesStore, StoreContext, StoreLayer, StoreSpec
 from ._closing import close_consumer, close_producer, start_within
 from ._highwater import fetch_highwaters
 from .errors import ChangelogError
-from .settings import CommitterSettings, ConsumerSettings, ProducerSettings
+from .settings import (
+    CommitterSettings,
+    ConsumerSettings,
+    ProducerSettings,
+    _shared_producer_problem,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Sequence
@@ -170,22 +175,6 @@ def changelogged(
         replication_factor,
         checkpoint_outside_changelog,
     )
-
-
-def _shared_producer_problem(producer: Any) -> str | None:
-    """Why a shared producer (``ProducerSettings.with_producer``) cannot send now, or
-    None: closed by the application, never started, or its sender task ended."""
-    sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
-    if getattr(producer, "_closed", False):
-        return "is closed (stopped by the application)"
-    if sender_task is None:
-        return (
-            "was not started: await producer.start() (or use `async with "
-            "settings.create_producer() as producer`) first"
-        )
-    if sender_task.done():
-        return "cannot send: its sender task ended (it failed or was stopped)"
-    return None
 
 
 @dataclass(eq=False)

@@ -220,6 +220,27 @@ async def _partition_counts(
 # -- the materialized value -----------------------------------------------------------------
 
 
+def _key_partition(
+    who: str, key: Any, key_serializer: Callable[[Any], bytes] | None, n: int
+) -> int:
+    """Kafka's default partitioner over ``n`` partitions: murmur2 of the key's bytes
+    (``key_serializer``'s, else ``bytes`` as is, ``str`` in UTF-8); ``who`` names the
+    caller in the TypeError for a key it cannot turn into bytes."""
+    if key_serializer is not None:
+        data = key_serializer(key)
+    elif isinstance(key, bytes):
+        data = key
+    elif isinstance(key, str):
+        data = key.encode("utf-8")
+    else:
+        raise TypeError(
+            f"{who}: cannot find the partition of key {key!r} ({type(key).__name__}): give "
+            "a key_serializer"
+        )
+    partition: int = (murmur2(data) & 0x7FFFFFFF) % n
+    return partition
+
+
 class KTable:
     """The latest value per key of a topic: the materialized value of
     ``Tables.table``/``Tables.global_table`` (Kafka Streams' ``KTable``/``GlobalKTable``).
@@ -299,19 +320,7 @@ class KTable:
             raise RuntimeError(
                 f"table {self.name!r}: the partitions of {self.topic!r} are not known yet"
             )
-        if key_serializer is not None:
-            data = key_serializer(key)
-        elif isinstance(key, bytes):
-            data = key
-        elif isinstance(key, str):
-            data = key.encode("utf-8")
-        else:
-            raise TypeError(
-                f"table {self.name!r}: cannot find the partition of key {key!r} "
-                f"({type(key).__name__}): give a key_serializer"
-            )
-        partition: int = (murmur2(data) & 0x7FFFFFFF) % n
-        return partition
+        return _key_partition(f"table {self.name!r}", key, key_serializer, n)
 
     def add_listener(self, listener: Callable[[KTable], Any]) -> None:
         """Call ``listener(table)`` whenever the partitions served change (assignment,

@@ -121,7 +121,7 @@ from ..messages import (
     RecordMetadata,
     Result,
 )
-from ..settings import ProducerSettings
+from ..settings import ProducerSettings, _shared_producer_problem
 
 __all__ = ["ProducerSerializationError", "ProducerStage"]
 
@@ -354,17 +354,7 @@ class _ProducerLogic(GraphStageLogic, InHandler, OutHandler):
 
     def _start_shared(self, producer: AIOKafkaProducer) -> None:
         """Use the application's producer: check that it can send, then go."""
-        problem = None
-        sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
-        if getattr(producer, "_closed", False):
-            problem = "is closed (stopped by the application)"
-        elif sender_task is None:
-            problem = (
-                "was not started: await producer.start() (or use `async with "
-                "settings.create_producer() as producer`) before running the stream"
-            )
-        elif sender_task.done():
-            problem = "cannot send: its sender task ended (it failed or was stopped)"
+        problem = _shared_producer_problem(producer)
         if problem is not None:
             self._finish(
                 ProducerStartError(
