@@ -95,9 +95,9 @@ from ..messages import (
 from ..settings import CommitterSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
-__all__ = ["CommitRunner", "Committer", "CommitterStage", "OffsetBatcher"]
+__all__ = ["CommitRunner", "Committer", "CommitterStage", "OffsetBatcher", "RevocationCommits"]
 
 log = logging.getLogger("connectors.kafka")
 
@@ -405,6 +405,119 @@ class CommitRunner:
                 self._retry(*entry)  # parks again, sends, or is done
 
 
+class RevocationCommits:
+    """A committing stage's part in commit-on-revocation (shared by the ``Committer``
+    stages and ``Producer.committable_sink``).
+
+    The stage calls :meth:`hook` with the committers (``KafkaCommitterRef``) of the offsets
+    it collects: each consumer not seen yet gets a revocation hook
+    (``ConsumerCommitter.on_revoke``). At a revocation the consumer calls it; inside the
+    stage, ``collect()`` (if given) first brings into the batch what the stage may
+    commit, then the offsets of the revoked partitions the batch holds, or that commits
+    in flight carry, become the revocation's target, ``commit_now()`` is called if the
+    batch holds some (the stage commits it at once, or once a slot frees), and the
+    consumer's awaitable is done once :meth:`check` (after each acknowledged commit) finds
+    the target acknowledged, or when the stage fails its commits or stops
+    (``check(everything=True)``, :meth:`stop`).
+    """
+
+    __slots__ = (
+        "_batch",
+        "_callback",
+        "_collect",
+        "_commit_now",
+        "_commits",
+        "_hooked",
+        "_owner",
+        "_waiters",
+    )
+
+    def __init__(
+        self,
+        logic: Any,
+        batch: OffsetBatcher,
+        commits: CommitRunner,
+        commit_now: Callable[[], None],
+        collect: Callable[[], None] | None = None,
+    ) -> None:
+        self._owner = logic
+        self._batch = batch
+        self._commits = commits
+        self._commit_now = commit_now
+        self._collect = collect
+        #: The consumers whose ``on_revoke`` hook is registered.
+        self._hooked: set[Any] = set()
+        #: The revocations waiting for commits: their target offsets and future.
+        self._waiters: list[tuple[dict[GroupTopicPartition, int], Any]] = []
+        self._callback = logic.get_async_callback(self._on_revoking)
+
+    def hook(self, committers: Iterable[Any]) -> None:
+        """Register with each consumer of ``committers`` not seen yet: at a revocation it
+        asks the stage to commit the offsets it holds of the revoked partitions."""
+        hooked = self._hooked
+        for committer in committers:
+            if committer not in hooked:
+                hooked.add(committer)
+                on_revoke = getattr(committer, "on_revoke", None)
+                if on_revoke is not None:
+                    on_revoke(self._owner, self._revoke_hook)
+
+    def _revoke_hook(self, tps: frozenset[Any]) -> Any:
+        # Called by the consumer (in its rebalance listener): a future done once the
+        # offsets of ``tps`` the stage holds or commits were acknowledged.
+        fut = asyncio.get_running_loop().create_future()
+        feedback = self._callback.invoke_with_feedback((tps, fut))
+
+        def stopped(f: Any) -> None:
+            if (f.cancelled() or f.exception() is not None) and not fut.done():
+                fut.set_result(None)  # the stage stopped before it could commit
+
+        feedback.add_done_callback(stopped)
+        return fut
+
+    def _on_revoking(self, item: tuple[frozenset[Any], Any]) -> None:
+        tps, fut = item
+        if self._collect is not None:
+            self._collect()
+        held = self._batch.offsets
+        target: dict[GroupTopicPartition, int] = {}
+        for key, offset in held.items():
+            if (key[1], key[2]) in tps:
+                target[GroupTopicPartition(*key)] = offset
+        for gtp, offset in self._commits._started.items():
+            if (gtp.topic, gtp.partition) in tps and target.get(gtp, -1) < offset:
+                target[gtp] = offset
+        self._waiters.append((target, fut))
+        if any((key[1], key[2]) in tps for key in held):
+            self._commit_now()
+        self.check()
+
+    def check(self, everything: bool = False) -> None:
+        """Finish the revocations whose target is acknowledged (all with ``everything``:
+        the stage's commits failed for good)."""
+        waiters = self._waiters
+        if not waiters:
+            return
+        acked = self._commits._acked
+        left = []
+        for target, fut in waiters:
+            if everything or all(acked.get(k, -1) >= o for k, o in target.items()):
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                left.append((target, fut))
+        self._waiters = left
+
+    def stop(self) -> None:
+        """The stage stopped: finish every revocation waiting, unregister the hooks."""
+        self.check(everything=True)
+        for committer in self._hooked:
+            on_revoke = getattr(committer, "on_revoke", None)
+            if on_revoke is not None:
+                on_revoke(self._owner, None)
+        self._hooked.clear()
+
+
 class CommitterStage(GraphStage[FlowShape]):
     """Batches committables and commits them; emits ``Done`` (or the committed batch)."""
 
@@ -442,70 +555,20 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._upstream_failure: BaseException | None = None
         # Batch protocol in (see reactive/_impl/fused.py): a batch of offsets per push.
         self._batch_in = (self.in_,)
-        # Commit on revocation: the consumers whose offsets this stage received (their
-        # ``on_revoke`` hook is registered), and the revocations waiting for commits.
-        self._hooked: set[Any] = set()
-        self._revoke_waiters: list[tuple[dict[GroupTopicPartition, int], Any]] = []
-        self._cb_revoking = self.get_async_callback(self._on_revoking)
+        # Commit on revocation: the consumers whose offsets this stage received have it
+        # commit the offsets it holds of the partitions they revoke.
+        self._revocations = RevocationCommits(
+            self, self._batch, self._commits, self._commit_revoked
+        )
 
     def pre_start(self) -> None:
         self._batch.stage_name = self.stage_name
         self.pull(self.in_)
 
-    # -- commit on revocation -------------------------------------------------------------
-    def _hook(self, committers: Any) -> None:
-        """Register with each consumer of ``committers`` not seen yet: at a revocation it
-        asks this stage to commit the offsets it holds of the revoked partitions."""
-        hooked = self._hooked
-        for committer in committers:
-            if committer not in hooked:
-                hooked.add(committer)
-                on_revoke = getattr(committer, "on_revoke", None)
-                if on_revoke is not None:
-                    on_revoke(self, self._revoke_hook)
-
-    def _revoke_hook(self, tps: frozenset[Any]) -> Any:
-        """Called by the consumer (in its rebalance listener): a future done once the
-        offsets of ``tps`` this stage holds or commits were acknowledged."""
-        fut = asyncio.get_running_loop().create_future()
-        feedback = self._cb_revoking.invoke_with_feedback((tps, fut))
-
-        def stopped(f: Any) -> None:
-            if (f.cancelled() or f.exception() is not None) and not fut.done():
-                fut.set_result(None)  # the stage stopped before it could commit
-
-        feedback.add_done_callback(stopped)
-        return fut
-
-    def _on_revoking(self, item: tuple[frozenset[Any], Any]) -> None:
-        tps, fut = item
-        target: dict[GroupTopicPartition, int] = {}
-        for key, offset in self._batch.offsets.items():
-            if (key[1], key[2]) in tps:
-                target[GroupTopicPartition(*key)] = offset
-        commits = self._commits
-        for gtp, offset in commits._started.items():
-            if (gtp.topic, gtp.partition) in tps and target.get(gtp, -1) < offset:
-                target[gtp] = offset
-        self._revoke_waiters.append((target, fut))
-        if any((key[1], key[2]) in tps for key in self._batch.offsets):
-            self._due = True  # commit what is held now (or once a slot frees)
-            self._maybe_commit()
-        self._check_revoke_waiters()
-
-    def _check_revoke_waiters(self, everything: bool = False) -> None:
-        waiters = self._revoke_waiters
-        if not waiters:
-            return
-        acked = self._commits._acked
-        left = []
-        for target, fut in waiters:
-            if everything or all(acked.get(k, -1) >= o for k, o in target.items()):
-                if not fut.done():
-                    fut.set_result(None)
-            else:
-                left.append((target, fut))
-        self._revoke_waiters = left
+    def _commit_revoked(self) -> None:
+        # A revocation: commit the batch at once (or as soon as a slot frees).
+        self._due = True
+        self._maybe_commit()
 
     def observe_gauges(self) -> dict[str, Any]:
         """The figure ``reactive.observe`` snapshots show for this stage: commits in
@@ -514,12 +577,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
 
     def post_stop(self) -> None:
         self._batch.report()
-        self._check_revoke_waiters(everything=True)
-        for committer in self._hooked:
-            on_revoke = getattr(committer, "on_revoke", None)
-            if on_revoke is not None:
-                on_revoke(self, None)
-        self._hooked.clear()
+        self._revocations.stop()
 
     # -- input ----------------------------------------------------------------------------
     def on_push(self) -> None:
@@ -540,7 +598,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         if not batch.offsets:
             return self._maybe_pull()
         if first:
-            self._hook(set(batch.committers.values()))
+            self._revocations.hook(set(batch.committers.values()))
             self.schedule_once(_INTERVAL, self._max_interval)
         if self._due or batch.count >= self._max_batch:
             self._maybe_commit()
@@ -559,7 +617,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         self._check_finished()
 
     def _commit_failed(self, error: BaseException) -> None:
-        self._check_revoke_waiters(everything=True)
+        self._revocations.check(everything=True)
         # After an upstream failure the stream fails with it (the root cause), not with
         # the last commit's failure (the consumer the failure cancelled may be closing):
         # that one is noted on it, as Producer.committable_sink does.
@@ -610,7 +668,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
             self._emit_result(batch)
 
     def _committed(self, batch: CommittableOffsetBatch) -> None:
-        self._check_revoke_waiters()
+        self._revocations.check()
         if self._wait_for_ack:
             self._emit_result(batch)
         self._slot_freed()

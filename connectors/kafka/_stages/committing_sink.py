@@ -23,6 +23,17 @@ of its output port, so an offset costs no hop to a second stage:
   ``delivery`` makes no difference here: the sink always waits for its commits.
   As in ``Committer.sink``, commits never move backwards: an offset below one this
   stage already committed for its partition is left out (and logged).
+- Rebalance (as in the ``Committer`` stages, see
+  :class:`~connectors.kafka._stages.committer.RevocationCommits`): the sink registers
+  with each consumer whose offsets it collects; when that consumer revokes partitions,
+  the offsets of every envelope acknowledged by then (with every earlier one) join the
+  batch, even past a full batch waiting for a slot, the batch is committed at once (or
+  as soon as a commit slot frees), and the consumer waits for that commit (up to its
+  ``commit_timeout``) before the partitions move, so their next owner does not read
+  those records again. Offsets of envelopes whose records are still in flight are not
+  committed then: their records are read again (at-least-once); once acknowledged they
+  are committed as usual, and the consumer leaves out those of partitions it no longer
+  owns.
 - Upstream completion: wait for every send, close the producer (flushing; a shared
   producer, ``ProducerSettings.with_producer``, is left open and not flushed) while
   committing everything collected, then complete the materialized future with
@@ -43,7 +54,7 @@ from reactive.stage import TimerGraphStageLogic
 
 from ..messages import CommittableOffset, CommittableOffsetBatch
 from ..settings import CommitterSettings, ProducerSettings
-from .committer import CommitRunner, OffsetBatcher
+from .committer import CommitRunner, OffsetBatcher, RevocationCommits
 from .producer import ProducerStage, _ProducerLogic
 
 __all__ = ["CommittingProducerSinkStage"]
@@ -96,6 +107,13 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
         self.finished = False
         self.commit_failed = False
         self.error: BaseException | None = None
+        # Commit on revocation (as the Committer stages): the consumers whose offsets
+        # the sink collects have it commit, at once, the acknowledged offsets it holds of
+        # the partitions they revoke; offsets of records still in flight are not.
+        self.collect_all = False  # collecting for a revocation: past a full batch too
+        self.revocations = RevocationCommits(
+            self, self.batch, self.commits, self._commit_revoked, self._collect_acknowledged
+        )
 
     def pre_start(self) -> None:
         self.batch.stage_name = self.stage_name
@@ -103,6 +121,7 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
 
     def post_stop(self) -> None:
         self.batch.report()
+        self.revocations.stop()
         super().post_stop()
 
     def observe_gauges(self) -> dict[str, Any]:
@@ -132,13 +151,15 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
                     else:
                         batch.add(pass_through)
                     if batch.count >= max_batch:
+                        self.revocations.hook(batch.committers.values())
                         self._maybe_commit()
-                        if self.held:
+                        if self.held and not self.collect_all:
                             break  # no commit slot: the rest waits in pending
         except Exception as exc:  # not a committable, or two consumers for one group
             self._start_closing(exc, flush=False)
             return
         if batch.offsets:
+            self.revocations.hook(batch.committers.values())
             if self.due:
                 self._maybe_commit()
             if batch.offsets and not self.is_timer_active(_INTERVAL):
@@ -175,6 +196,20 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
         # A full batch that found no free slot holds the input back.
         self.held = bool(batch.offsets) and batch.count >= self.max_batch
 
+    def _collect_acknowledged(self) -> None:
+        # A revocation: every offset whose records (and every earlier envelope's) were
+        # acknowledged joins the batch, a full batch waiting for a slot or not.
+        self.collect_all = True
+        try:
+            self._emit_ready()
+        finally:
+            self.collect_all = False
+
+    def _commit_revoked(self) -> None:
+        # A revocation: commit the batch at once (or as soon as a slot frees).
+        self.due = True
+        self._maybe_commit()
+
     def on_timer(self, key: Any) -> None:
         if key == _INTERVAL:
             self.due = True
@@ -184,6 +219,7 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
             self.commits.on_timer(key)
 
     def _on_committed(self, _: CommittableOffsetBatch) -> None:
+        self.revocations.check()
         self._maybe_commit()
         if self.producer_done:
             self._try_complete()
@@ -191,6 +227,7 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
             self._emit_ready()  # collect what waited for the slot; pull or finish
 
     def _on_commit_failed(self, error: BaseException) -> None:
+        self.revocations.check(everything=True)
         self.commit_failed = True
         if self.error is None:
             self.error = error

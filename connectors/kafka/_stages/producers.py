@@ -139,7 +139,9 @@ class Producer:
         envelope were acknowledged. Envelopes whose pass-through is ``None`` are
         produced without committing anything. The materialized value completes
         with ``Done`` once upstream completed, every record was acknowledged and
-        every offset committed.
+        every offset committed. When its consumer revokes partitions, the offsets of
+        theirs it holds (of acknowledged records) are committed at once, before the
+        partitions move, as the ``Committer`` stages do.
 
         - Backpressures when: ``parallelism`` envelopes are in flight, or a full
           offset batch waits for a commit slot.
