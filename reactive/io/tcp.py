@@ -185,7 +185,9 @@ def _direct_writer(stream: Any) -> tuple[Any, Any] | None:
     t = getattr(stream, "_transport", None)
     p = getattr(stream, "_protocol", None)
     if (
-        isinstance(t, asyncio.WriteTransport)
+        # (duck-typed: uvloop's TCPTransport is no asyncio.WriteTransport subclass)
+        callable(getattr(t, "write", None))
+        and callable(getattr(t, "is_closing", None))
         and isinstance(getattr(p, "write_event", None), asyncio.Event)
         and hasattr(p, "exception")
     ):
