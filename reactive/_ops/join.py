@@ -28,6 +28,8 @@ import logging
 import reprlib
 from typing import TYPE_CHECKING, Any
 
+from .._stage.logic import add_note_once
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -70,9 +72,9 @@ def _blame(exc: BaseException, op: str, what: str, x: Any) -> None:
     """Note on ``exc`` that the ``what`` function given to ``op`` raised it for element
     ``x`` (once): the join runs inside a ``map``/``map_concat`` stage, which alone would
     name ``map`` or nothing (Kafka Streams names the join processor)."""
-    note = f"raised by the {what} function given to {op}, for element {reprlib.repr(x)}"
-    if note not in getattr(exc, "__notes__", ()):
-        exc.add_note(note)
+    add_note_once(
+        exc, f"raised by the {what} function given to {op}, for element {reprlib.repr(x)}"
+    )
 
 
 def _none_result(op: str, x: Any, value: Any) -> TypeError:

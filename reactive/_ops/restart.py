@@ -43,6 +43,7 @@ from .._stage.logic import (
     InHandler,
     OutHandler,
     TimerGraphStageLogic,
+    add_note_once,
 )
 from .._stage.shapes import BidiShape, FlowShape, Inlet, Outlet, SinkShape, SourceShape
 from .substreams import SubSinkInlet, SubSourceOutlet, materialize_nested
@@ -237,12 +238,11 @@ class _RestartLogic(TimerGraphStageLogic):
         try:
             made = self.factory()
         except Exception as exc:
-            note = (
+            add_note_once(
+                exc,
                 f"raised by the factory of [{self.stage_name}]: a factory that raises "
-                "fails the restart wrapper, it is not restarted"
+                "fails the restart wrapper, it is not restarted",
             )
-            if note not in getattr(exc, "__notes__", ()):
-                exc.add_note(note)
             self.fail_stage(exc)
             return
         try:

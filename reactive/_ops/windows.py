@@ -67,6 +67,7 @@ from .._stage.logic import (
     OutHandler,
     TimerGraphStageLogic,
     _Batch,
+    add_note_once,
 )
 from .._stage.shapes import FanOutShape2, FlowShape, Inlet, Outlet, Shape
 from .._supervision import Supervision
@@ -168,8 +169,7 @@ def _blame(exc: BaseException, stage: str, shown: Callable[[Any], Any]) -> None:
     note = f"raised by the {what} function given to windowed (stage [{stage}])"
     if elem is not _NONE:
         note += f", for element {reprlib.repr(shown(elem))}"
-    if note not in getattr(exc, "__notes__", ()):
-        exc.add_note(note)
+    add_note_once(exc, note)
 
 
 class _Win:

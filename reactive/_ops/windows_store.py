@@ -331,11 +331,18 @@ class _StoredWindowedLogic(_WindowedLogic):
             return
         if not self.dirty and not self.unflushed:
             return
+        self._flush_or_fail()
+
+    def _flush_or_fail(self) -> bool:
+        """Write the cache's batch (``_flush_store``); a failure of it fails the stage:
+        False then."""
         try:
             self._flush_store()
         except Exception as exc:
             self._stopping = True
             self.fail_stage(exc)
+            return False
+        return True
 
     # -- elements -----------------------------------------------------------------------------
     def _stored_element(self, elem: Any) -> None:
@@ -344,11 +351,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         if (
             self.unflushed >= self.flush_at or len(self.dirty) >= self.flush_at  # type: ignore[arg-type]
         ) and not self._stopping:
-            try:
-                self._flush_store()
-            except Exception as exc:
-                self._stopping = True
-                self.fail_stage(exc)
+            self._flush_or_fail()
 
     def _check_value(self, what: str, v: Any) -> None:
         if self.vtrusted and type(v) in _TRUSTED:
@@ -699,11 +702,7 @@ class _StoredContextWindowedLogic(_StoredWindowedLogic):
         if closed <= self.covered or self.gated or self.final_flushed:
             return
         self.covered = closed
-        try:
-            self._flush_store()
-        except Exception as exc:
-            self._stopping = True
-            self.fail_stage(exc)
+        if not self._flush_or_fail():
             return
         if self.inflight:
             self.gated = True

@@ -512,7 +512,12 @@ def note_function(exc: BaseException, kind: str, stage: str) -> None:
     """Note on ``exc`` that the function given to operator ``kind`` of stage ``stage``
     raised it (once): a fused run's traceback shows generated code, so both a fused run
     and the operator's own stage say it."""
-    note = f"raised by the function given to {kind} (stage [{stage}])"
+    add_note_once(exc, f"raised by the function given to {kind} (stage [{stage}])")
+
+
+def add_note_once(exc: BaseException, note: str) -> None:
+    """Add ``note`` to ``exc`` unless it carries it already (an exception raised again,
+    or passed on through several stages, gets each note once)."""
     if note not in getattr(exc, "__notes__", ()):
         exc.add_note(note)
 

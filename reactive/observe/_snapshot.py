@@ -433,15 +433,9 @@ def _stage_since(
     m, em = s.metrics, earlier.metrics
     metrics = None
     if m is not None:
-        in_m = [c.metrics for c in ins if c.metrics is not None]
-        out_m = [c.metrics for c in outs if c.metrics is not None]
-        metrics = StageMetrics(
-            elements_in=sum(x.elements for x in in_m),
-            elements_out=sum(x.elements for x in out_m),
-            pulls=sum(x.pulls for x in in_m),
-            pushes=sum(x.pushes for x in out_m),
-            backpressured_share=max((x.backpressured_share for x in out_m), default=0.0),
-            starved_share=max((x.starved_share for x in in_m), default=0.0),
+        metrics = _metrics_of(
+            ins,
+            outs,
             errors=max(0, m.errors - (em.errors if em else 0)),
             restarts=max(0, m.restarts - (em.restarts if em else 0)),
             resumes=max(0, m.resumes - (em.resumes if em else 0)),
@@ -757,6 +751,22 @@ def _stage_metrics(
     sm = logic._stage_meter()
     if sm is None:
         return None
+    return _metrics_of(
+        ins, outs, errors=sm.errors, restarts=sm.restarts, resumes=sm.resumes, failed=sm.failed
+    )
+
+
+def _metrics_of(
+    ins: tuple[ConnectionSnapshot, ...],
+    outs: tuple[ConnectionSnapshot, ...],
+    *,
+    errors: int,
+    restarts: int,
+    resumes: int,
+    failed: bool,
+) -> StageMetrics:
+    """A stage's figures from its connections' counters (``ins``, ``outs``) and its own
+    counts of errors, restarts and resumes."""
     in_m = [c.metrics for c in ins if c.metrics is not None]
     out_m = [c.metrics for c in outs if c.metrics is not None]
     return StageMetrics(
@@ -766,10 +776,10 @@ def _stage_metrics(
         pushes=sum(m.pushes for m in out_m),
         backpressured_share=max((m.backpressured_share for m in out_m), default=0.0),
         starved_share=max((m.starved_share for m in in_m), default=0.0),
-        errors=sm.errors,
-        restarts=sm.restarts,
-        resumes=sm.resumes,
-        failed=sm.failed,
+        errors=errors,
+        restarts=restarts,
+        resumes=resumes,
+        failed=failed,
     )
 
 

@@ -97,7 +97,14 @@ from ..settings import CommitterSettings
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["CommitRunner", "Committer", "CommitterStage", "OffsetBatcher", "RevocationCommits"]
+__all__ = [
+    "CommitRunner",
+    "Committer",
+    "CommitterStage",
+    "OffsetBatcher",
+    "RevocationCommits",
+    "note_commit_failed_too",
+]
 
 log = logging.getLogger("connectors.kafka")
 
@@ -405,6 +412,15 @@ class CommitRunner:
                 self._retry(*entry)  # parks again, sends, or is done
 
 
+def note_commit_failed_too(failure: BaseException, stage: str, error: BaseException) -> None:
+    """Note on ``failure`` (the root cause the stream fails with, an upstream failure)
+    that committing the offsets stage ``stage`` collected before it failed too, with
+    ``error``."""
+    failure.add_note(
+        f"[{stage}] committing the offsets collected before this failure failed too: {error!r}"
+    )
+
+
 class RevocationCommits:
     """A committing stage's part in commit-on-revocation (shared by the ``Committer``
     stages and ``Producer.committable_sink``).
@@ -625,10 +641,7 @@ class _CommitterLogic(AwaitingLogicMixin, TimerGraphStageLogic, InHandler, OutHa
         if upstream is None:
             self.fail_stage(error)
             return
-        upstream.add_note(
-            f"[{self.stage_name}] committing the offsets collected before this failure "
-            f"failed too: {error!r}"
-        )
+        note_commit_failed_too(upstream, self.stage_name, error)
         self.fail_stage(upstream)
 
     # -- output ---------------------------------------------------------------------------

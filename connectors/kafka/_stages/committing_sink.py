@@ -54,7 +54,7 @@ from reactive.stage import TimerGraphStageLogic
 
 from ..messages import CommittableOffset, CommittableOffsetBatch
 from ..settings import CommitterSettings, ProducerSettings
-from .committer import CommitRunner, OffsetBatcher, RevocationCommits
+from .committer import CommitRunner, OffsetBatcher, RevocationCommits, note_commit_failed_too
 from .producer import ProducerStage, _ProducerLogic
 
 __all__ = ["CommittingProducerSinkStage"]
@@ -234,10 +234,7 @@ class _CommittingSinkLogic(_ProducerLogic, AwaitingLogicMixin, TimerGraphStageLo
         elif self.error is not error:
             # The stream fails with the earlier failure (the root cause); say that the
             # offsets collected before it were not committed either.
-            self.error.add_note(
-                f"[{self.stage_name}] committing the offsets collected before this failure "
-                f"failed too: {error!r}"
-            )
+            note_commit_failed_too(self.error, self.stage_name, error)
         if self.producer_done:
             self._try_complete()
         else:

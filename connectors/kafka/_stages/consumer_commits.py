@@ -205,9 +205,7 @@ class ConsumerCommitter:
     ) -> None:
         """Await ``commit`` within ``commit_timeout``, or until the client starts closing:
         its connections close under the request, and no answer would ever come."""
-        closing = self._closing
-        if closing is None:
-            closing = self._closing = asyncio.get_running_loop().create_future()
+        closing = self._closing_future()
         task = asyncio.ensure_future(within(commit, self._timeout))
         try:
             await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
@@ -228,11 +226,17 @@ class ConsumerCommitter:
     def closing(self) -> None:
         """The consumer's client starts closing: commits in flight fail with
         ``ConsumerClosedError`` at once, and so do the commits requested from now on."""
+        closing = self._closing_future()
+        if not closing.done():
+            closing.set_result(None)
+
+    def _closing_future(self) -> asyncio.Future[None]:
+        """The future done once the client starts closing (made on first use, in the
+        running loop)."""
         closing = self._closing
         if closing is None:
             closing = self._closing = asyncio.get_running_loop().create_future()
-        if not closing.done():
-            closing.set_result(None)
+        return closing
 
     async def flush(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the commits in flight, also those requested
