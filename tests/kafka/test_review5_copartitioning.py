@@ -11,16 +11,18 @@ partition 2 or 3 went to ``missing`` (silently, for the service: its customer ex
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from connectors.kafka import Consumer, ConsumerSettings, Subscriptions
 from connectors.kafka.serde import str_deserializer
 from connectors.kafka.tables import TableNotReadyError, Tables
 from reactive import Keep, Materializer, Sink
-from tests.kafka.support import eventually, settings
+from tests.kafka.support import co_partitioned_join, eventually, settings
+
+if TYPE_CHECKING:
+    from connectors.kafka import ConsumerSettings
 
 
 def _settings(bootstrap: str, group: str) -> ConsumerSettings:
@@ -55,13 +57,7 @@ async def test_a_stream_topic_with_another_partition_count_fails_the_stream(
     table = Tables.co_partitioned(s, customers, materializer)
     missed: list[Any] = []
     control, joined = (
-        Consumer.plain_source(s, Subscriptions.topics(orders).with_rebalance_listener(table))
-        .join_table(
-            table,
-            key=lambda r: r.key,
-            combine=lambda r, name: (r.value, name),
-            missing=Sink.foreach(missed.append),
-        )
+        co_partitioned_join(s, orders, table, missed)
         .to_mat(Sink.seq(), Keep.both)
         .run(materializer)
     )
@@ -95,13 +91,7 @@ async def test_equal_partition_counts_join_every_record(
     missed: list[Any] = []
     joined: list[Any] = []
     control = (
-        Consumer.plain_source(s, Subscriptions.topics(orders).with_rebalance_listener(table))
-        .join_table(
-            table,
-            key=lambda r: r.key,
-            combine=lambda r, name: (r.value, name),
-            missing=Sink.foreach(missed.append),
-        )
+        co_partitioned_join(s, orders, table, missed)
         .to(Sink.foreach(joined.append))
         .run(materializer)
     )

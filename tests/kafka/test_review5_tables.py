@@ -12,17 +12,19 @@ output of ``Transactional.sink`` / ``flow`` (exactly-once pipelines) is such a t
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
-from connectors.kafka import Consumer, ConsumerSettings, Subscriptions
 from connectors.kafka._compat_txn import enable_init_producer_id_v4
 from connectors.kafka.serde import str_deserializer
 from connectors.kafka.tables import Tables
 from connectors.kafka.testkit import unique_group_id
 from reactive import Materializer, Sink
-from tests.kafka.support import eventually, settings
+from tests.kafka.support import co_partitioned_join, eventually, settings
+
+if TYPE_CHECKING:
+    from connectors.kafka import ConsumerSettings
 
 
 def _settings(bootstrap: str, group: str | None = None) -> ConsumerSettings:
@@ -95,13 +97,7 @@ async def test_a_co_partitioned_transactional_table_lets_its_stream_join(
     joined: list[Any] = []
     missed: list[Any] = []
     control = (
-        Consumer.plain_source(s, Subscriptions.topics(orders).with_rebalance_listener(table))
-        .join_table(
-            table,
-            key=lambda r: r.key,
-            combine=lambda r, name: (r.value, name),
-            missing=Sink.foreach(missed.append),
-        )
+        co_partitioned_join(s, orders, table, missed)
         .to(Sink.foreach(joined.append))
         .run(materializer)
     )

@@ -36,9 +36,9 @@ from connectors.kafka import (
     Subscriptions,
     TopicPartition,
 )
-from connectors.kafka.testkit import committed_offsets, produce_values, read_values
+from connectors.kafka.testkit import committed_offsets, read_values
 from reactive import Done, Keep, Source
-from tests.kafka.support import eventually, settings
+from tests.kafka.support import RebalanceMember, eventually, produce_per_partition, settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -54,26 +54,11 @@ HOLDING = CommitterSettings(max_batch=100_000, max_interval=60.0)
 
 
 async def _produce(bootstrap: str, topic: str, tag: str) -> None:
-    for p in range(PARTITIONS):
-        values = [f"{tag}-{p}-{i}" for i in range(PER_PARTITION)]
-        await produce_values(bootstrap, topic, values, partition=p)
+    await produce_per_partition(bootstrap, topic, tag, PARTITIONS, PER_PARTITION)
 
 
-class _Member:
+class _Member(RebalanceMember):
     """One instance of the service: what it read, and what it was assigned."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.seen: list[str] = []
-        self.assigned: set[TopicPartition] = set()
-        self.revocations = 0
-
-    async def on_partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        self.revocations += 1
-        self.assigned -= revoked
-
-    async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
-        self.assigned |= assigned
 
     def run(
         self, bootstrap: str, source: str, sink: str, group: str, materializer: Materializer

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from connectors.kafka import Consumer, ConsumerSettings, Subscriptions
+from connectors.kafka import ConsumerSettings
 from connectors.kafka.serde import str_deserializer
 from connectors.kafka.tables import KTable, TableNotReadyError, Tables
 from reactive import Materializer, Sink, Source
 from reactive.state import StoreClosedError, Stores, registry_of
-from tests.kafka.support import eventually, settings
+from tests.kafka.support import co_partitioned_join, eventually, settings
 
 
 def table_settings(bootstrap: str, group: str | None = None) -> ConsumerSettings:
@@ -223,13 +223,7 @@ async def test_a_co_partitioned_table_follows_its_streams_assignment(
         missed: list[Any] = []
         joined: list[Any] = []
         control = (
-            Consumer.plain_source(s, Subscriptions.topics(orders).with_rebalance_listener(table))
-            .join_table(
-                table,
-                key=lambda r: r.key,
-                combine=lambda r, name: (r.value, name),
-                missing=Sink.foreach(missed.append),
-            )
+            co_partitioned_join(s, orders, table, missed)
             .to(Sink.foreach(joined.append))
             .run(materializer)
         )
