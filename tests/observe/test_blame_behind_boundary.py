@@ -27,20 +27,12 @@ from reactive import Flow, Keep, Materializer, Sink, Source
 from reactive._stage.logic import GraphStage, GraphStageLogic, InHandler, OutHandler
 from reactive._stage.shapes import FlowShape, Inlet, Outlet
 from reactive.observe import blame, bottleneck
-from reactive.testkit import ManualClock
+from tests.observe.workclock import WorkClock, plus_one_working_in
 
 #: Elements through the chain: many async-boundary buffers (16) of them.
 N = 200
 #: Clock seconds the working stage spends on each element.
 WORK = 0.5
-
-
-class WorkClock(ManualClock):
-    """A ``ManualClock`` a stage's function can move while it runs (its "work")."""
-
-    def spend(self, seconds: float) -> None:
-        """Move the clock forward by ``seconds`` now, firing no timers."""
-        self._now += seconds
 
 
 class PlusOne(GraphStage[FlowShape]):
@@ -190,16 +182,7 @@ async def run_three_boundaries(where: str) -> Any:
     the re-request of the boundary before it finds it between its take and its ask."""
     clock = WorkClock()
 
-    def stage(name: str) -> Any:
-        if name == where:
-
-            def work(x: int) -> int:
-                clock.spend(WORK)
-                return x + 1
-
-            return work
-        return lambda x: x + 1
-
+    stage = plus_one_working_in(clock, where, WORK)
     graph = (
         Source.from_iterable(range(N))
         .named("numbers")

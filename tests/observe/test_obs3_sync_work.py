@@ -16,16 +16,12 @@ and blames no stage.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import pytest
 
 from reactive import Keep, Materializer, Sink, Source
 from reactive.observe import blame, bottleneck
-from reactive.testkit import ManualClock
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from tests.observe.workclock import WorkClock, plus_one_working_in
 
 #: Elements through the chain: many async-boundary buffers (16) of them.
 N = 200
@@ -33,28 +29,11 @@ N = 200
 WORK = 0.5
 
 
-class WorkClock(ManualClock):
-    """A ``ManualClock`` a stage's function can move while it runs (its "work")."""
-
-    def spend(self, seconds: float) -> None:
-        """Move the clock forward by ``seconds`` now, firing no timers."""
-        self._now += seconds
-
-
 async def run_chain(mat: Materializer, clock: WorkClock, where: str) -> list[int]:
     """``numbers -> a -> boundary -> b -> boundary -> c -> sink`` with metrics on, where
     the stage named ``where`` spends ``WORK`` clock seconds on every element."""
 
-    def stage(name: str) -> Callable[[int], int]:
-        if name == where:
-
-            def work(x: int) -> int:
-                clock.spend(WORK)
-                return x + 1
-
-            return work
-        return lambda x: x + 1
-
+    stage = plus_one_working_in(clock, where, WORK)
     graph = (
         Source.from_iterable(range(N))
         .named("numbers")
