@@ -532,7 +532,11 @@ class ConsumerSettings(_ClientSettings):
       It never waits when nothing is in flight (Alpakka's fixed 30 s delay is
       not copied).
     - ``close_timeout`` (5 s): bound on closing the aiokafka consumer.
-    - ``commit_timeout`` (15 s): a commit not acknowledged within it fails.
+    - ``commit_timeout`` (15 s): a commit not acknowledged within it fails. Also
+      one deadline for a partition revocation, from its start: its waits (the
+      buffered records dropped, the offsets committer stages hold committed, the
+      commits in flight) share it, and the rebalance listener's time counts
+      against it (a listener is never cut short).
     - ``commit_time_warning`` (1 s): commits slower than this are logged.
     - ``connect_timeout`` (10 s): the source fails with a clear error when no
       broker answers within it at start.

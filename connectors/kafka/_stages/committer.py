@@ -14,11 +14,11 @@ the offsets when
   failure noted on it).
 
 At a rebalance, the consumer whose offsets the stage holds asks it to commit those of the
-revoked partitions at once, and waits for that commit (up to its ``commit_timeout``)
-before the partitions move: held offsets would otherwise never be committed by this
-member, and the partition's next owner would read their records again (the stage
-registers with each consumer whose offsets it receives, see
-``ConsumerCommitter.on_revoke``).
+revoked partitions at once, and waits for that commit (within what is left of its
+``commit_timeout``, one deadline for the whole revocation) before the partitions move:
+held offsets would otherwise never be committed by this member, and the partition's next
+owner would read their records again (the stage registers with each consumer whose
+offsets it receives, see ``ConsumerCommitter.on_revoke``).
 
 At most ``parallelism`` commits are in flight (with ``wait_for_ack``, results
 waiting for downstream demand count too); with a full batch and no free slot

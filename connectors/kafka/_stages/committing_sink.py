@@ -28,12 +28,12 @@ of its output port, so an offset costs no hop to a second stage:
   with each consumer whose offsets it collects; when that consumer revokes partitions,
   the offsets of every envelope acknowledged by then (with every earlier one) join the
   batch, even past a full batch waiting for a slot, the batch is committed at once (or
-  as soon as a commit slot frees), and the consumer waits for that commit (up to its
-  ``commit_timeout``) before the partitions move, so their next owner does not read
-  those records again. Offsets of envelopes whose records are still in flight are not
-  committed then: their records are read again (at-least-once); once acknowledged they
-  are committed as usual, and the consumer leaves out those of partitions it no longer
-  owns.
+  as soon as a commit slot frees), and the consumer waits for that commit (within what
+  is left of its ``commit_timeout``, one deadline for the whole revocation) before the
+  partitions move, so their next owner does not read those records again. Offsets of
+  envelopes whose records are still in flight are not committed then: their records
+  are read again (at-least-once); once acknowledged they are committed as usual, and
+  the consumer leaves out those of partitions it no longer owns.
 - Upstream completion: wait for every send, close the producer (flushing; a shared
   producer, ``ProducerSettings.with_producer``, is left open and not flushed) while
   committing everything collected, then complete the materialized future with

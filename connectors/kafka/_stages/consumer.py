@@ -51,10 +51,11 @@ One stage, :class:`ConsumerStage`, does all the work. It owns one
   (``subscription.rebalance_listener``) is called; the committer stages holding
   offsets of the revoked partitions (a batch not full yet, ``max_interval`` not
   passed) commit them at once; and those commits and the commits in flight are
-  awaited (up to ``commit_timeout``) before aiokafka hands the partitions over, so
-  their next owner (another member, or this one: aiokafka revokes every partition
-  and positions restart from the committed offsets) does not read those records
-  again.
+  awaited before aiokafka hands the partitions over, so their next owner (another
+  member, or this one: aiokafka revokes every partition and positions restart from
+  the committed offsets) does not read those records again. These waits share one
+  deadline, ``commit_timeout`` from the start of the revocation (the listener's time
+  included): a wait that would pass it is cut short, and the ones after it skipped.
   On assignment the listener is called and partitioned sources emit a new
   ``(TopicPartition, Source)``. With a listener, no record is taken from the
   revocation until the listener returned from the assignment (Kafka's consumer
@@ -821,6 +822,15 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
 
     # -- rebalance listener (runs in aiokafka's coordinator task) -------------------------
     async def _revoked(self, tps: frozenset[TopicPartition]) -> None:
+        # One deadline for the whole revocation, taken here: the waits below share
+        # ``commit_timeout`` (the user's listener's time included), each getting what is
+        # left; once it is spent the later waits are skipped, as when they time out. With
+        # ``commit_timeout`` for each wait a stalled revocation held the group's rebalance,
+        # and its other members, up to three times as long (past a session or rebalance
+        # timeout). Alpakka's one blocking revocation wait, TransactionalSource's
+        # ``waitForDraining``, is likewise one ``commitTimeout`` in all.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.commit_timeout
         self._generation += 1
         listener = self._subscription.rebalance_listener
         self._rebalancing = listener is not None
@@ -829,7 +839,7 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         # hands the partitions over.
         filtered = self._cb_revoked.invoke_with_feedback(tps)
         with contextlib.suppress(Exception):  # the stage stopped: nothing is emitted
-            await asyncio.wait_for(asyncio.shield(filtered), self._settings.commit_timeout)
+            await asyncio.wait_for(asyncio.shield(filtered), deadline - loop.time())
         if listener is not None:
             failed = await _call_user(
                 self.stage_name, "on_partitions_revoked", listener.on_partitions_revoked, tps
@@ -838,14 +848,15 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
                 # As Kafka's poll() throwing what a listener threw: the source fails (no
                 # record is taken meanwhile: ``_rebalancing`` stays set), once the commits
                 # already requested landed.
-                await self._committer.flush(self._settings.commit_timeout)
+                await self._committer.flush(deadline - loop.time())
                 self._cb_failed.invoke(failed)
                 return
         # The offsets of ``tps`` the committer stages hold (a batch not full yet) are
-        # committed now, and they and the commits already requested land before the
-        # partitions move: their next owner does not read those records again.
-        await self._committer.revoking(tps, self._settings.commit_timeout)
-        await self._committer.flush(self._settings.commit_timeout)
+        # committed now (asked for even with no time left), and they and the commits
+        # already requested land before the partitions move: their next owner does not
+        # read those records again.
+        await self._committer.revoking(tps, deadline - loop.time())
+        await self._committer.flush(deadline - loop.time())
 
     async def _assigned(self, tps: frozenset[TopicPartition]) -> None:
         """As Kafka's consumer (which calls ``onPartitionsAssigned`` inside ``poll``), no

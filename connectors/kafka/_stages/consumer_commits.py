@@ -93,11 +93,14 @@ class ConsumerCommitter:
 
     async def revoking(self, tps: frozenset[TopicPartition], timeout: float) -> None:
         """Partitions ``tps`` are being revoked: have the committers commit the offsets
-        they hold of them, and wait (up to ``timeout`` seconds) until they did.
+        they hold of them, and wait (up to ``timeout`` seconds, what is left of the
+        revocation's ``commit_timeout``) until they did.
 
         Offsets held by a committer (a batch not full yet, ``max_interval`` not passed)
         would otherwise never be committed by this member: the partition's next owner
-        would read their records again.
+        would read their records again. With no time left (``timeout <= 0``) the
+        committers are still asked to commit at once, and the offsets not committed yet
+        are reported as on a timeout.
         """
         waits = []
         for hook in list(self._revoke_hooks.values()):
@@ -107,7 +110,10 @@ class ConsumerCommitter:
                 log.debug("[%s] a committer's revocation hook failed", self._name, exc_info=True)
         if not waits:
             return
-        _, pending = await asyncio.wait(waits, timeout=timeout)
+        if timeout > 0:
+            _, pending = await asyncio.wait(waits, timeout=timeout)
+        else:
+            pending = {fut for fut in waits if not fut.done()}
         for fut in waits:
             if fut.done() and not fut.cancelled() and fut.exception() is not None:
                 log.debug(
@@ -118,10 +124,11 @@ class ConsumerCommitter:
         if pending:
             log.warning(
                 "[%s] the offsets held by a committer of the revoked partitions (%s) were "
-                "not committed within commit_timeout=%s s; their records will be read again",
+                "not committed within commit_timeout=%s s of the revocation; their records "
+                "will be read again",
                 self._name,
                 ", ".join(f"{tp.topic}-{tp.partition}" for tp in sorted(tps)),
-                timeout,
+                self._timeout,
             )
             for fut in pending:
                 fut.cancel()
