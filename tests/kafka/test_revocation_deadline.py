@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from connectors.kafka import Consumer, Subscriptions, TopicPartition
+from connectors.kafka import Consumer, KafkaConsumerError, Subscriptions, TopicPartition
 from connectors.kafka.testkit import produce_values
 from reactive import Keep, Sink
 from tests.kafka.support import RebalanceMember, eventually, settings
@@ -157,3 +157,29 @@ async def test_a_revocation_waits_one_commit_timeout_in_all(
     # The listener's failure failed the source.
     with pytest.raises(RuntimeError, match="listener failed"):
         await asyncio.wait_for(done, 10)
+
+
+async def test_a_transactional_drain_waits_only_what_is_left_of_the_revocation() -> None:
+    """The transactional source's listener drains within the revocation's one deadline
+    (REVOCATION_DEADLINE, set by the consumer while its listener runs), not a whole
+    commit_timeout of its own after the consumer's earlier waits."""
+    from aiokafka.structs import TopicPartition
+
+    from connectors.kafka._stages.consumer import REVOCATION_DEADLINE
+    from connectors.kafka._stages.transactional import _DrainOnRevoke, _InFlight
+
+    tp = TopicPartition("t", 0)
+    in_flight = _InFlight()
+    in_flight.emitted[tp] = 5  # emitted, never committed: the drain waits its timeout
+    drain = _DrainOnRevoke(in_flight, None, timeout=5.0)
+    loop = asyncio.get_running_loop()
+    token = REVOCATION_DEADLINE.set(loop.time() + 0.1)
+    try:
+        started = loop.time()
+        with pytest.raises(KafkaConsumerError, match="timeout while draining"):
+            await drain.on_partitions_revoked(frozenset({tp}))
+        elapsed = loop.time() - started
+    finally:
+        REVOCATION_DEADLINE.reset(token)
+    assert elapsed < 1.0, elapsed
+    assert (tp, 0) in in_flight.lost  # given up on, as on a timeout

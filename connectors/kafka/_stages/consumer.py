@@ -88,6 +88,7 @@ import contextlib
 import inspect
 import logging
 from collections import deque
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer
@@ -162,6 +163,12 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         await self._logic._assigned(frozenset(assigned))
+
+
+#: The loop time by which the revocation being handled must be done (set while the
+#: consumer's revocation callback runs, for the listeners it calls): a listener that
+#: waits itself (the transactional source's drain) bounds its wait by what is left.
+REVOCATION_DEADLINE: ContextVar[float | None] = ContextVar("REVOCATION_DEADLINE", default=None)
 
 
 async def _call_user(
@@ -841,9 +848,13 @@ class _ConsumerLogic(GraphStageLogic, OutHandler):
         with contextlib.suppress(Exception):  # the stage stopped: nothing is emitted
             await asyncio.wait_for(asyncio.shield(filtered), deadline - loop.time())
         if listener is not None:
-            failed = await _call_user(
-                self.stage_name, "on_partitions_revoked", listener.on_partitions_revoked, tps
-            )
+            token = REVOCATION_DEADLINE.set(deadline)
+            try:
+                failed = await _call_user(
+                    self.stage_name, "on_partitions_revoked", listener.on_partitions_revoked, tps
+                )
+            finally:
+                REVOCATION_DEADLINE.reset(token)
             if failed is not None:
                 # As Kafka's poll() throwing what a listener threw: the source fails (no
                 # record is taken meanwhile: ``_rebalancing`` stays set), once the commits

@@ -120,6 +120,7 @@ from ..messages import (
 )
 from ..settings import ConsumerSettings, ProducerSettings
 from ..subscriptions import AutoSubscription, RebalanceListener, Subscription
+from .consumer import REVOCATION_DEADLINE
 from .consumers import _source
 from .producer import _close_quietly
 from .producers import _with_pass_through
@@ -247,12 +248,18 @@ class _DrainOnRevoke:
                 sorted(pending),
                 self.timeout,
             )
-            pending = await in_flight.drain(revoked, self.timeout)
+            # What is left of the revocation's one deadline (commit_timeout from its
+            # start: the consumer's buffer filter ran before this), at most ``timeout``.
+            timeout = self.timeout
+            deadline = REVOCATION_DEADLINE.get()
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, deadline - asyncio.get_running_loop().time()))
+            pending = await in_flight.drain(revoked, timeout)
         if pending:
             log.warning(
                 "[Transactional.source] partitions %s were revoked with records not yet "
-                "committed after %s s (commit_timeout): the next owner reads them again; "
-                "the source fails and no transaction commits them here",
+                "committed within commit_timeout=%s s of the revocation: the next owner "
+                "reads them again; the source fails and no transaction commits them here",
                 sorted(pending),
                 self.timeout,
             )
@@ -265,8 +272,8 @@ class _DrainOnRevoke:
             # Alpakka's TransactionalSource: "Timeout while draining" fails the source.
             raise KafkaConsumerError(
                 f"[Transactional.source] timeout while draining: partitions "
-                f"{sorted(pending)} were revoked with records not yet committed after "
-                f"{self.timeout} s (ConsumerSettings.commit_timeout)"
+                f"{sorted(pending)} were revoked with records not yet committed within "
+                f"ConsumerSettings.commit_timeout ({self.timeout} s) of the revocation"
             )
 
     async def on_partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
