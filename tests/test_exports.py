@@ -67,7 +67,7 @@ STATE = [
     "KeyValueStore", "MsgpackSerde",
     "OrderedKeySerde", "ReadOnlyKeyValueStore", "RocksDBBytesStore", "Serde", "StateRegistry",
     "StoreClosedError", "StoreContext", "StoreLayer", "StoreSpec", "StoreView", "Stores",
-    "WriteBatch",
+    "WindowStoreView", "WriteBatch",
     "registry_of",
 ]  # fmt: skip
 

@@ -34,6 +34,17 @@ stopped with windows closed but not emitted yet emits them when it starts again 
 close at once under the restored stream time), and a window emitted before the stop is
 not emitted again.
 
+Queries: while the stage runs, a ``WindowStoreView`` (``reactive/state/_view.py``) is
+registered in the materializer's ``StateRegistry`` under the store's name and partition
+(not ready while the store prepares, e.g. restores a changelog). It reads the operator's
+in-memory windows, which the store mirrors, so it is current after every element:
+``query_windows``/``query_all_windows`` give the open windows and the closed ones still
+in ``pending`` (not emitted yet, so still in the store); an emitted window is not
+returned, also while its delete (or, with contexts, its mark) is still in the store. A
+key's time windows are looked up by start (``_time_candidates``: the starts the spec
+allows between ``st - size - grace`` and ``max_ts``) when there are fewer such starts
+than windows, else found by a scan. The write path is the same with or without queries.
+
 What is not kept: the count of dropped late elements (logged per run), and the arrival
 time of the last element (``idle_timeout`` counts from the restart: restored windows
 close after that long without input, as if the last element arrived at the restart).
@@ -58,13 +69,16 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 from bisect import insort
 from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from ..state._registry import registry_of
 from ..state._serde import _msgpack
 from ..state._spec import StoreContext, StoreSpec
+from ..state._view import WindowStoreView
 from .window_specs import Windowed
 from .windows import _NONE, WindowedStage, _Win, _WindowedLogic
 from .windows_context import _Contexts, _EmitQueue, _kafka_types
@@ -153,6 +167,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         "tumbling",
         "unflushed",
         "user_agg",
+        "view",
         "vser",
         "vtrusted",
         "wipe",
@@ -190,6 +205,7 @@ class _StoredWindowedLogic(_WindowedLogic):
         self.pending = _EmitQueue(self._emitted)
         self.vser = spec.value_serde.to_bytes  # type: ignore[union-attr]
         self.vtrusted = isinstance(spec.value_serde, TupleMsgpackSerde)
+        self.view: WindowStoreView[Any, Any] | None = None
 
     # -- start: open, prepare (a changelog's restore), reload ---------------------------------
     def pre_start(self) -> None:
@@ -201,6 +217,18 @@ class _StoredWindowedLogic(_WindowedLogic):
         except Exception as exc:
             self.fail_stage(exc)
             return
+        # Queryable while the stage runs (reactive.state.http serves the registry).
+        view: WindowStoreView[Any, Any] = WindowStoreView(
+            self, spec.name, spec.partition, self.kind
+        )
+        try:
+            registry_of(self.materializer).register(
+                spec.name, view, spec.partition, ready=self._queryable
+            )
+        except Exception as exc:  # the name is taken by a key-value store
+            self.fail_stage(exc)
+            return
+        self.view = view
         if self.commit_every is not None:
             # The write batch goes out at least this often, however few elements come
             # (Kafka Streams' commit.interval.ms): a timer, nothing per element.
@@ -448,6 +476,93 @@ class _StoredWindowedLogic(_WindowedLogic):
             sk: v for sk, v in self.dirty.items() if sk in keep or sk[0] not in _WINDOW_TAGS
         }
 
+    # -- queries (the registered WindowStoreView reads these) -------------------------------
+    def _queryable(self) -> bool:
+        """The view holds the store's state (registered, and its restore is done)."""
+        return self.view is not None and not self.preparing
+
+    def _closed_held(self) -> Any:
+        """The windows closed but not emitted yet (``on_window_update``'s pending are
+        updates of open windows, not windows of their own)."""
+        return () if self.on_update else deque.__iter__(self.pending)
+
+    def _time_candidates(self, key: Any, lo: Any, hi: Any) -> list[_Win] | None:
+        """The open time windows of ``key`` with start in ``[lo, hi]`` by looking up the
+        starts the spec allows there, or None when scanning every window is cheaper. An
+        open window starts after ``st - size - grace`` (it closes when stream time reaches
+        ``end + grace``) and at or before ``max_ts`` (the latest element's time)."""
+        tw, step = self.tw, self.step
+        a = self.st - self.size - self.grace
+        if lo is not None and lo > a:
+            a = lo
+        b = self.max_ts if hi is None or hi > self.max_ts else hi
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return None
+        if a > b:
+            return []
+        first, last = math.floor(a / step) - 1, math.ceil(b / step) + 1
+        if last - first > len(tw):
+            return None
+        out = []
+        for n in range(first, last + 1):
+            # The start as the operator computes it (``n * step``): the same float.
+            w = tw.get((key, n * step))
+            if w is not None:
+                out.append(w)
+        return out
+
+    def _snapshot(self, w: Any) -> Windowed[Any, Any]:
+        # A closed window (Windowed) keeps its value; an open one (_Win) changes.
+        v = w.value if isinstance(w, Windowed) else w.acc
+        return Windowed(w.key, w.start, w.end, list(v) if self.default else v)
+
+    def query_windows(self, key: Any, lo: Any, hi: Any) -> list[Windowed[Any, Any]]:
+        """The windows of ``key`` held (open, or closed and not emitted yet) whose start
+        is in ``[lo, hi]`` (None: unbounded), in start order (``WindowStoreView.fetch``)."""
+        found: list[Any] = []
+        if self.kind == "time":
+            cands = self._time_candidates(key, lo, hi)
+            if cands is None:
+                cands = [w for w in self.tw.values() if w.key == key]
+            found.extend(cands)
+        else:
+            table = self.sessions if self.kind == "session" else self.sliding
+            found.extend(table.get(key, ()))
+        found.extend(w for w in self._closed_held() if w.key == key)
+        out = [
+            self._snapshot(w)
+            for w in found
+            if (lo is None or w.start >= lo) and (hi is None or w.start <= hi)
+        ]
+        out.sort(key=lambda w: (w.start, w.end))
+        return out
+
+    def query_all_windows(self, lo: Any, hi: Any) -> list[Windowed[Any, Any]]:
+        """Every window held whose start is in ``[lo, hi]``, ordered by start, end, then
+        the first-seen order of its key (``WindowStoreView.fetch_all``)."""
+        found: list[Any]
+        if self.kind == "time":
+            found = list(self.tw.values())
+        else:
+            table = self.sessions if self.kind == "session" else self.sliding
+            found = [w for wins in table.values() for w in wins]
+        found.extend(self._closed_held())
+        key_seq = self.key_seq
+        found = [
+            w for w in found if (lo is None or w.start >= lo) and (hi is None or w.start <= hi)
+        ]
+        found.sort(key=lambda w: (w.start, w.end, key_seq.get(w.key, -1)))
+        return [self._snapshot(w) for w in found]
+
+    def query_count(self) -> int:
+        """The number of windows held (``len(WindowStoreView)``)."""
+        if self.kind == "time":
+            n = len(self.tw)
+        else:
+            table = self.sessions if self.kind == "session" else self.sliding
+            n = sum(len(wins) for wins in table.values())
+        return n + (0 if self.on_update else len(self.pending))
+
     # -- writing ------------------------------------------------------------------------------
     def _flush_store(self) -> None:
         store = self.store
@@ -487,6 +602,11 @@ class _StoredWindowedLogic(_WindowedLogic):
         dirty.clear()
 
     def post_stop(self) -> None:
+        view = self.view
+        if view is not None:
+            self.view = None
+            view.close()
+            registry_of(self.materializer).unregister(self.store_spec.name, view)
         super().post_stop()
         store = self.store
         if store is None:

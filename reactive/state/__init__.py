@@ -12,7 +12,8 @@
   :class:`OrderedKeySerde` makes that the natural order of ints, floats, strings and
   tuples.
 - ``aggregate_by_key`` and ``stateful_map_by_key`` (on ``Source``/``Flow``/``SubFlow``)
-  keep their state in a store and materialize a :class:`StoreView`.
+  keep their state in a store and materialize a :class:`StoreView`; ``windowed`` with a
+  store registers a :class:`WindowStoreView` (fetch a key's windows by start time).
 - :class:`StateRegistry` (one per materializer: :func:`registry_of`) holds the views of
   the running stores by name and partition; ``reactive.state.http`` serves it over HTTP.
 
@@ -28,7 +29,7 @@ from ._rocksdb import RocksDBBytesStore
 from ._serde import MsgpackSerde, OrderedKeySerde, Serde
 from ._spec import DEFAULT_CACHE_SIZE, StoreContext, Stores, StoreSpec
 from ._store import BytesStore, KeyValueStore, ReadOnlyKeyValueStore, StoreLayer, WriteBatch
-from ._view import StoreView
+from ._view import StoreView, WindowStoreView
 from .errors import KeySerdeError, StoreClosedError
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "StoreSpec",
     "StoreView",
     "Stores",
+    "WindowStoreView",
     "WriteBatch",
     "registry_of",
 ]

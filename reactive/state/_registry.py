@@ -8,6 +8,13 @@ store of each partition it is assigned and unregisters it when the partition is 
 (a global table registers one store, partition None). A registry can also be filled by
 hand (``register``/``unregister``) with any read-only view.
 
+A windowed operator's store (``windowed(..., store=...)``) registers a
+:class:`~reactive.state.WindowStoreView` the same way (with ``fetch``/``fetch_all``
+instead of ``get``/``range``): :meth:`StateRegistry.fetch` and
+:meth:`StateRegistry.fetch_all` read it, :meth:`StateRegistry.is_windowed` tells the
+two apart. One name holds views of one kind: a windowed view registered under the name
+of key-value views (or the reverse) is refused.
+
 Several views may share a name: the instances of one store for different partitions,
 and also two materializations of one blueprint (each has its own store). Reads go
 through every view of the name, the most recently registered first.
@@ -36,6 +43,11 @@ __all__ = ["StateRegistry", "registry_of"]
 
 _MISSING: Any = object()
 log = logging.getLogger("reactive.state")
+
+
+def _is_windowed(view: Any) -> bool:
+    """A windowed view (``fetch``, ``fetch_all``), not a key-value one."""
+    return callable(getattr(view, "fetch_all", None)) and callable(getattr(view, "fetch", None))
 
 
 class StateRegistry:
@@ -75,14 +87,19 @@ class StateRegistry:
         partition: int | None = None,
         ready: Callable[[], bool] | None = None,
     ) -> None:
-        """Make ``view`` (with ``get``, ``len``, ``range``) queryable as ``name``;
-        ``ready`` (None: always) tells whether it holds its state yet."""
+        """Make ``view`` queryable as ``name``: a key-value view (``get``, ``len``,
+        ``range``) or a windowed one (``fetch``, ``fetch_all``, ``len``); ``ready``
+        (None: always) tells whether it holds its state yet. ``ValueError`` when ``name``
+        already has views of the other kind."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"StateRegistry.register: name must be a non-empty str, got {name!r}")
-        if not callable(getattr(view, "get", None)) or not callable(getattr(view, "range", None)):
+        windowed = _is_windowed(view)
+        if not windowed and (
+            not callable(getattr(view, "get", None)) or not callable(getattr(view, "range", None))
+        ):
             raise TypeError(
                 f"StateRegistry.register({name!r}): view must be a read-only store view "
-                f"(get, range, len), got {view!r}"
+                f"(get, range, len) or a windowed one (fetch, fetch_all, len), got {view!r}"
             )
         if partition is not None and (type(partition) is not int or partition < 0):
             raise TypeError(
@@ -92,6 +109,14 @@ class StateRegistry:
         if ready is not None and not callable(ready):
             raise TypeError(
                 f"StateRegistry.register({name!r}): ready must be callable, got {ready!r}"
+            )
+        entries = self._views.get(name)
+        if entries and _is_windowed(entries[0][1]) != windowed:
+            have, got = ("key-value", "windowed") if windowed else ("windowed", "key-value")
+            raise ValueError(
+                f"StateRegistry.register({name!r}): {name!r} is the name of a {have} store "
+                f"here, so a {got} view cannot be registered under it: give each store its "
+                "own name"
             )
         self._views.setdefault(name, []).append((partition, view))
         if ready is not None:
@@ -138,8 +163,27 @@ class StateRegistry:
         found = {p for p, _ in self._views.get(name, ())}
         return sorted(found, key=lambda p: -1 if p is None else p)
 
+    def is_windowed(self, name: str) -> bool:
+        """True when ``name`` is a windowed operator's store (read it with :meth:`fetch`
+        and :meth:`fetch_all`, not :meth:`get` and :meth:`range`)."""
+        entries = self._views.get(name)
+        return entries is not None and _is_windowed(entries[0][1])
+
+    def _kind(self, op: str, name: str, windowed: bool) -> None:
+        if self.is_windowed(name) != windowed:
+            if windowed:
+                raise TypeError(
+                    f"StateRegistry.{op}({name!r}): a key-value store (read it with get and range)"
+                )
+            raise TypeError(
+                f"StateRegistry.{op}({name!r}): a windowed store (read it with fetch and fetch_all)"
+            )
+
     def get(self, name: str, key: Any, default: Any = None) -> Any:
-        """The value of ``key`` in the first view of ``name`` that has one, or ``default``."""
+        """The value of ``key`` in the first view of ``name`` that has one, or ``default``
+        (``TypeError`` for a windowed store)."""
+        if name in self._views:
+            self._kind("get", name, False)
         for _, view in self.views(name):
             value = view.get(key, _MISSING)
             if value is not _MISSING:
@@ -154,7 +198,10 @@ class StateRegistry:
         self, name: str, start: Any = None, end: Any = None, limit: int | None = None
     ) -> Iterator[tuple[Any, Any]]:
         """``(key, value)`` with ``start <= key < end`` from every view of ``name``: each
-        view's keys in its order, views by partition (at most ``limit`` pairs)."""
+        view's keys in its order, views by partition (at most ``limit`` pairs;
+        ``TypeError`` for a windowed store)."""
+        if name in self._views:
+            self._kind("range", name, False)
         ordered = sorted(self.views(name), key=lambda pv: -1 if pv[0] is None else pv[0])
         n = 0
         for _, view in ordered:
@@ -163,6 +210,40 @@ class StateRegistry:
                     return
                 n += 1
                 yield pair
+
+    def fetch(self, name: str, key: Any, time_from: Any = None, time_to: Any = None) -> list[Any]:
+        """The windows (``Windowed``) of ``key`` whose start is in ``[time_from,
+        time_to]`` (None: unbounded) from every view of the windowed store ``name``, in
+        start order (see ``WindowStoreView.fetch``); empty when nothing is registered
+        under ``name``, ``TypeError`` for a key-value store."""
+        if name not in self._views:
+            return []
+        self._kind("fetch", name, True)
+        views = self.views(name)
+        if len(views) == 1:
+            out: list[Any] = views[0][1].fetch(key, time_from, time_to)
+            return out
+        found = [w for _, view in views for w in view.fetch(key, time_from, time_to)]
+        found.sort(key=lambda w: (w.start, w.end))
+        return found
+
+    def fetch_all(
+        self, name: str, time_from: Any = None, time_to: Any = None, limit: int | None = None
+    ) -> list[Any]:
+        """The windows whose start is in ``[time_from, time_to]`` from every view of the
+        windowed store ``name``: views by partition, each view's windows in its order
+        (``WindowStoreView.fetch_all``), at most ``limit`` of them; ``TypeError`` for a
+        key-value store."""
+        if name not in self._views:
+            return []
+        self._kind("fetch_all", name, True)
+        ordered = sorted(self.views(name), key=lambda pv: -1 if pv[0] is None else pv[0])
+        out: list[Any] = []
+        for _, view in ordered:
+            if limit is not None and len(out) >= limit:
+                break
+            out.extend(view.fetch_all(time_from, time_to))
+        return out if limit is None else out[:limit]
 
     def __repr__(self) -> str:
         return f"<StateRegistry {self.names()!r}>"

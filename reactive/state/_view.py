@@ -23,12 +23,17 @@ str equals a ``bytes``; ``True == 1`` is why ``bool`` and other types are serial
   elements, before its updates are emitted (the cache then lives for one batch).
 
 The view reads through the cache, so it is current after every element.
+
+``WindowStoreView`` is the read-only view of a windowed operator's store
+(``windowed(..., store=...)``): registered in the materializer's ``StateRegistry`` while
+the stage runs, it answers from the operator's own windows (which the store mirrors,
+written behind), so it too is current after every element.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from ._serde import MsgpackSerde, OrderedKeySerde
 from ._spec import StoreContext, StoreSpec
@@ -38,9 +43,10 @@ from .errors import StoreClosedError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from .._ops.window_specs import Windowed
     from ._store import KeyValueStore
 
-__all__ = ["StoreView", "StoreHandle"]
+__all__ = ["StoreView", "StoreHandle", "WindowStoreView"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -338,3 +344,145 @@ class StoreView(Generic[K, V]):
     def __repr__(self) -> str:
         state = ("new", "open", "closed")[self._h.state]
         return f"<StoreView {self.name!r} {state}>"
+
+
+class _WindowSource(Protocol):
+    """What a :class:`WindowStoreView` reads: the windowed operator's logic
+    (``reactive._ops.windows_store``)."""
+
+    def query_windows(self, key: Any, time_from: Any, time_to: Any) -> list[Windowed[Any, Any]]:
+        """The windows of ``key`` whose start is in ``[time_from, time_to]`` (None: no
+        bound), in start order."""
+        ...
+
+    def query_all_windows(self, time_from: Any, time_to: Any) -> list[Windowed[Any, Any]]:
+        """Every window whose start is in ``[time_from, time_to]``, in start order."""
+        ...
+
+    def query_count(self) -> int:
+        """The number of windows held."""
+        ...
+
+
+def _check_bound(what: str, bound: Any) -> None:
+    if bound is None:
+        return
+    if isinstance(bound, bool) or not isinstance(bound, int | float) or bound != bound:
+        raise TypeError(
+            f"WindowStoreView: {what} must be a time in seconds (int or float, not NaN) "
+            f"or None, got {bound!r}"
+        )
+
+
+class WindowStoreView(Generic[K, V]):
+    """A read-only view of the windows a windowed operator (``windowed(...,
+    store=...)``) holds in its store, queryable while the stage runs (Kafka Streams'
+    ``ReadOnlyWindowStore`` / ``ReadOnlySessionStore``). The operator registers it in
+    its materializer's :class:`~reactive.state.StateRegistry` under the store's name and
+    partition when its stage starts, and unregisters it when the stage stops; then
+    every read raises :class:`~reactive.state.StoreClosedError`.
+
+    Windows are ``Windowed(key, start, end, value)`` with their current aggregate (a
+    copy of the list of elements without ``zero``/``aggregate``; a custom aggregate's
+    value as the operator holds it, not a copy: do not change it). The windows held are
+    what the store holds once its pending write batch is written: every open window,
+    and every window closed but not emitted yet (waiting for downstream demand, or, with
+    Kafka contexts, for the store's write to be acknowledged). A window leaves the view
+    when it is emitted (its final value went downstream; the store deletes it with its
+    next write batch), and with ``EmitStrategy.on_window_update()`` when it closes. The
+    view reads the operator's own windows, not the store, so it is current after every
+    element, flushed or not. While the stage restores its store (a changelog) the view
+    is registered but not ready (:meth:`StateRegistry.is_ready`) and holds nothing yet.
+
+    Reads run in the stream's event loop, between two elements (as the operator runs);
+    each returns a list, a snapshot.
+    """
+
+    __slots__ = ("_source", "_name", "_partition", "_kind")
+
+    def __init__(self, source: _WindowSource, name: str, partition: int | None, kind: str) -> None:
+        self._source: _WindowSource | None = source
+        self._name = name
+        self._partition = partition
+        self._kind = kind
+
+    @property
+    def name(self) -> str:
+        """The store's name."""
+        return self._name
+
+    @property
+    def partition(self) -> int | None:
+        """The input partition this instance serves (None: not partitioned)."""
+        return self._partition
+
+    @property
+    def kind(self) -> str:
+        """``"time"`` (tumbling and hopping), ``"session"`` or ``"sliding"``."""
+        return self._kind
+
+    @property
+    def is_open(self) -> bool:
+        """True while the stage runs (the view answers)."""
+        return self._source is not None
+
+    def _open(self) -> _WindowSource:
+        source = self._source
+        if source is None:
+            raise StoreClosedError(f"windowed store {self._name!r} is closed: its stream stopped")
+        return source
+
+    def close(self) -> None:
+        """Stop answering (the operator calls it when its stage stops)."""
+        self._source = None
+
+    def fetch(
+        self, key: K, time_from: float | None = None, time_to: float | None = None
+    ) -> list[Windowed[K, V]]:
+        """The windows of ``key`` whose start is in ``[time_from, time_to]`` (both
+        inclusive; None: unbounded), in start order. ``fetch(key)``: every window of the
+        key (a session store's ``fetch(key)``: its sessions). Empty for a key without
+        windows, or ``time_from > time_to``."""
+        _check_bound("time_from", time_from)
+        _check_bound("time_to", time_to)
+        source = self._open()
+        try:
+            hash(key)
+        except TypeError as exc:
+            raise TypeError(
+                f"windowed store {self._name!r}: a key must be hashable, got {key!r}"
+            ) from exc
+        return source.query_windows(key, time_from, time_to)
+
+    def backward_fetch(
+        self, key: K, time_from: float | None = None, time_to: float | None = None
+    ) -> list[Windowed[K, V]]:
+        """:meth:`fetch` in reverse order (latest start first)."""
+        out = self.fetch(key, time_from, time_to)
+        out.reverse()
+        return out
+
+    def fetch_all(
+        self, time_from: float | None = None, time_to: float | None = None
+    ) -> list[Windowed[K, V]]:
+        """Every window whose start is in ``[time_from, time_to]`` (None: unbounded),
+        ordered by start, then end, then the order in which their keys were first seen."""
+        _check_bound("time_from", time_from)
+        _check_bound("time_to", time_to)
+        return self._open().query_all_windows(time_from, time_to)
+
+    def backward_fetch_all(
+        self, time_from: float | None = None, time_to: float | None = None
+    ) -> list[Windowed[K, V]]:
+        """:meth:`fetch_all` in reverse order."""
+        out = self.fetch_all(time_from, time_to)
+        out.reverse()
+        return out
+
+    def __len__(self) -> int:
+        """The number of windows held."""
+        return self._open().query_count()
+
+    def __repr__(self) -> str:
+        state = "open" if self._source is not None else "closed"
+        return f"<WindowStoreView {self._name!r} {self._kind} {state}>"

@@ -24,6 +24,26 @@ for a path no route takes, such as an empty key, and a 405 for a method other th
     ``{"store", "items": [[key, value], ...]}``: keys with ``from <= key < to`` (either
     bound may be left out) from the partitions served here, each partition in key order;
     ``limit`` (default 1000) bounds the answer.
+``GET /stores/{store}/windows/{key}?from=&to=``
+    ``{"store", "key", "items": [[start, end, value], ...]}``: the windows of ``key``
+    in a windowed operator's store (``windowed(..., store=...)``) whose start is in
+    ``[from, to]`` (event-time seconds, both inclusive, either left out: unbounded), in
+    start order, with their current aggregate: the open windows and those closed but
+    not emitted yet (``WindowStoreView.fetch``). A key without windows answers an empty
+    list (as Kafka Streams' ``fetch``), not 404. A bound that is not a number answers
+    400; ownership, readiness and key parsing as for ``/keys/{key}`` (307 to the owner,
+    503 while restoring or while nobody serves the key's partition, 400 for a key its
+    parser refuses).
+``GET /stores/{store}/windows?from=&to=&limit=``
+    ``{"store", "items": [[key, start, end, value], ...]}``: every window whose start is
+    in ``[from, to]`` from the partitions served here (``fetch_all``), at most ``limit``
+    (default 1000).
+
+The key routes (``/keys``) of a windowed store, and the window routes of a key-value
+store, answer 400 naming the routes to use. In ``/stores`` and ``/stores/{store}`` a
+windowed store has ``"windows": "time" | "session" | "sliding"`` too, and its ``size``
+counts the windows it holds.
+
 ``GET /stores/{store}/owner/{key}``
     ``{"store", "key", "partition", "owner", "local"}``: which member serves the
     partition of ``key`` (needs ``ownership``; 404 without it).
@@ -152,6 +172,8 @@ _ROUTES = (
     "/stores/{store}/keys?from=&to=&limit=",
     "/stores/{store}/keys/{key}",
     "/stores/{store}/owner/{key}",
+    "/stores/{store}/windows?from=&to=&limit=",
+    "/stores/{store}/windows/{key}?from=&to=",
 )
 
 
@@ -242,6 +264,8 @@ class StateServer:
         app.router.add_get("/stores/{store}/keys", self._range)
         app.router.add_get("/stores/{store}/keys/{key}", self._key)
         app.router.add_get("/stores/{store}/owner/{key}", self._owner)
+        app.router.add_get("/stores/{store}/windows", self._all_windows)
+        app.router.add_get("/stores/{store}/windows/{key}", self._windows)
         self._runner, self._url = await start_app(app, self.host, self.port)
         return self
 
@@ -295,12 +319,87 @@ class StateServer:
             ) from exc
 
     def _describe(self, name: str) -> dict[str, Any]:
-        return {
+        described = {
             "store": name,
             "partitions": self.registry.partitions(name),
             "size": self.registry.size(name),
             "ready": self.registry.is_ready(name),
         }
+        if self.registry.is_windowed(name):
+            views = self.registry.views(name)
+            described["windows"] = getattr(views[0][1], "kind", None) if views else None
+        return described
+
+    def _check_kind(self, name: str, windowed: bool) -> None:
+        """400 for a route of the other kind of store (key routes of a windowed store,
+        window routes of a key-value one)."""
+        if self.registry.is_windowed(name) == windowed:
+            return
+        if windowed:
+            text = (
+                f"store {name!r} is a key-value store: query /stores/{name}/keys/{{key}} "
+                f"or /stores/{name}/keys?from=&to="
+            )
+        else:
+            text = (
+                f"store {name!r} is a windowed store: query /stores/{name}/windows/{{key}}"
+                f"?from=&to= or /stores/{name}/windows?from=&to="
+            )
+        raise web.HTTPBadRequest(text=json.dumps({"error": text}), content_type="application/json")
+
+    def _bounds(self, request: web.Request) -> tuple[Any, Any]:
+        """The ``from``/``to`` times of a window route (400 for one that is not a
+        number)."""
+        out: list[Any] = []
+        for what in ("from", "to"):
+            text = request.query.get(what)
+            if text is None:
+                out.append(None)
+                continue
+            try:
+                try:
+                    bound: Any = int(text)
+                except ValueError:
+                    bound = float(text)
+                if bound != bound:
+                    raise ValueError("NaN")
+            except ValueError:
+                raise web.HTTPBadRequest(
+                    text=json.dumps(
+                        {"error": f"{what} must be a time in seconds (a number), got {text!r}"}
+                    ),
+                    content_type="application/json",
+                ) from None
+            out.append(bound)
+        return out[0], out[1]
+
+    def _elsewhere(self, request: web.Request, name: str, key: Any) -> web.Response | None:
+        """With ``ownership``: the 307 to the member serving the partition of ``key``, or
+        the 503 when no member does right now; None when this member answers."""
+        if self.ownership is None:
+            return None
+        owned = self.ownership.owner_of(name, key)
+        if owned is None:
+            return None
+        partition, owner = owned
+        if owner is None:
+            # No member serves the partition right now (a rebalance under way, or its
+            # owner has not published yet): the key may well exist, so not a 404 (Kafka
+            # Streams: NOT_AVAILABLE metadata).
+            body = {
+                "error": f"store {name!r}: no member serves partition {partition} "
+                f"of key {key!r} right now (a rebalance is under way, or its owner "
+                "has not published its endpoint yet; retry later)",
+                "partition": partition,
+            }
+            return _json(body, 503, {"Retry-After": RETRY_AFTER})
+        if owner == self.endpoint:
+            return None
+        body = {"store": name, "key": key, "partition": partition, "owner": owner}
+        # The path and query as the client encoded them: the decoded ones (path_qs) name
+        # another key ("a%2Fb" -> "a/b", "q%3Fx" -> "q?x").
+        location = owner.rstrip("/") + request.rel_url.raw_path_qs
+        return _json(body, 307, {"Location": location})
 
     def _check_ready(self, name: str) -> None:
         if not self.registry.is_ready(name):
@@ -323,29 +422,12 @@ class StateServer:
 
     async def _key(self, request: web.Request) -> web.Response:
         name = self._store(request)
+        self._check_kind(name, False)
         text = request.match_info["key"]
         key = self._parse(name, text)
-        if self.ownership is not None:
-            owned = self.ownership.owner_of(name, key)
-            if owned is not None:
-                partition, owner = owned
-                if owner is None:
-                    # No member serves the partition right now (a rebalance under way, or
-                    # its owner has not published yet): the key may well exist, so not a
-                    # 404 (Kafka Streams: NOT_AVAILABLE metadata).
-                    body = {
-                        "error": f"store {name!r}: no member serves partition {partition} "
-                        f"of key {key!r} right now (a rebalance is under way, or its owner "
-                        "has not published its endpoint yet; retry later)",
-                        "partition": partition,
-                    }
-                    return _json(body, 503, {"Retry-After": RETRY_AFTER})
-                if owner != self.endpoint:
-                    body = {"store": name, "key": key, "partition": partition, "owner": owner}
-                    # The path and query as the client encoded them: the decoded ones
-                    # (path_qs) name another key ("a%2Fb" -> "a/b", "q%3Fx" -> "q?x").
-                    location = owner.rstrip("/") + request.rel_url.raw_path_qs
-                    return _json(body, 307, {"Location": location})
+        routed = self._elsewhere(request, name, key)
+        if routed is not None:
+            return routed
         self._check_ready(name)
         value = self.registry.get(name, key, _MISSING)
         if value is _MISSING:
@@ -354,6 +436,7 @@ class StateServer:
 
     async def _range(self, request: web.Request) -> web.Response:
         name = self._store(request)
+        self._check_kind(name, False)
         q = request.query
         start = self._parse(name, q["from"]) if "from" in q else None
         end = self._parse(name, q["to"]) if "to" in q else None
@@ -365,6 +448,35 @@ class StateServer:
             return _json({"error": f"limit must be an int >= 0, got {q.get('limit')!r}"}, 400)
         self._check_ready(name)
         items = [[k, v] for k, v in self.registry.range(name, start, end, limit)]
+        return _json({"store": name, "items": items})
+
+    async def _windows(self, request: web.Request) -> web.Response:
+        name = self._store(request)
+        self._check_kind(name, True)
+        key = self._parse(name, request.match_info["key"])
+        time_from, time_to = self._bounds(request)
+        routed = self._elsewhere(request, name, key)
+        if routed is not None:
+            return routed
+        self._check_ready(name)
+        windows = self.registry.fetch(name, key, time_from, time_to)
+        items = [[w.start, w.end, w.value] for w in windows]
+        return _json({"store": name, "key": key, "items": items})
+
+    async def _all_windows(self, request: web.Request) -> web.Response:
+        name = self._store(request)
+        self._check_kind(name, True)
+        time_from, time_to = self._bounds(request)
+        q = request.query
+        try:
+            limit = int(q.get("limit", DEFAULT_LIMIT))
+            if limit < 0:
+                raise ValueError("negative")
+        except ValueError:
+            return _json({"error": f"limit must be an int >= 0, got {q.get('limit')!r}"}, 400)
+        self._check_ready(name)
+        windows = self.registry.fetch_all(name, time_from, time_to, limit)
+        items = [[w.key, w.start, w.end, w.value] for w in windows]
         return _json({"store": name, "items": items})
 
     async def _owner(self, request: web.Request) -> web.Response:

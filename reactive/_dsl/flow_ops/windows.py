@@ -163,6 +163,18 @@ class WindowOps(OpsBase[Out, Mat]):
         element under supervision (``TypeError`` naming the stage and the value). Without
         ``store`` the windows live in memory only.
 
+        With ``store``, the windows are queryable while the stage runs: it registers a
+        read-only ``WindowStoreView`` in its materializer's ``StateRegistry``
+        (``registry_of(mat)``) under the store's name and partition, and unregisters it
+        when it stops. ``registry.fetch(name, key, time_from, time_to)`` gives the key's
+        windows whose start is in ``[time_from, time_to]`` (None: unbounded), in start
+        order, with their current value: the open windows and those closed but not
+        emitted yet (an emitted window is gone); ``fetch_all`` every key's;
+        ``reactive.state.http.StateServer`` serves them at
+        ``/stores/{name}/windows/{key}?from=&to=``. Reads see every element handled,
+        written to the store or not. Registering under the name of a key-value store
+        fails the stage (``ValueError``).
+
         Raises ``ValueError`` when built with only one of ``zero``/``aggregate``, a
         ``SessionWindows`` with a custom aggregate and no ``merge``, or a negative
         ``idle_timeout`` (the specs validate their own sizes, steps, gaps and graces);
