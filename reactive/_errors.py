@@ -21,7 +21,9 @@
           |    +-- NoneElementError       a stage pushed None (a function missing its return)
           +-- IllegalGraphError           (also a ValueError) a blueprint that cannot be built
           |    +-- MissingHandlerError    (also a PortStateError) [reactive.stage] a port
-          |                               without a handler
+          |    |                          without a handler
+          |    +-- MaterializerShutdownError  (also a RuntimeError) a stream run on a
+          |                               materializer that was shut down
           +-- NeverMaterializedError      a lazy/nested graph was never materialized
           +-- SubscriptionTimeoutError    (also a TimeoutError) a substream was not
           |                               materialized in time
@@ -82,6 +84,7 @@ __all__ = [
     "NoneElementError",
     "IllegalGraphError",
     "MissingHandlerError",
+    "MaterializerShutdownError",
     "NeverMaterializedError",
     "SubscriptionTimeoutError",
     "PartitionOutOfBoundsError",
@@ -203,6 +206,15 @@ class IllegalGraphError(StreamError, ValueError):
 
 class MissingHandlerError(IllegalGraphError, PortStateError):
     """A stage logic left a port without a handler (found when the graph is run)."""
+
+
+class MaterializerShutdownError(IllegalGraphError, RuntimeError):
+    """A stream was run (``run()``, ``run_with()``, ...) on a materializer after its
+    ``shutdown()``: Akka's ``IllegalStateException`` ("Trying to materialize stream after
+    materializer has been shutdown"), hence also a ``RuntimeError``, Python's error for an
+    object used in a state that forbids the call. It stays an ``IllegalGraphError`` (a
+    ``ValueError``), what earlier versions raised, so handlers written for that still
+    catch it. The message names the materializer."""
 
 
 class NeverMaterializedError(StreamError):

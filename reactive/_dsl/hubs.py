@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from .._checks import check, fn, int_at_least, pos_int
 from .._impl.modules import AtomicModule
@@ -17,6 +17,8 @@ from .._ops.hubs import (
     partition_index,
 )
 from .blueprints import Sink, Source
+
+_ConsumerInfo = ConsumerInfo
 
 __all__ = ["MergeHub", "BroadcastHub", "PartitionHub"]
 
@@ -93,10 +95,13 @@ class BroadcastHub:
         consumer is ``buffer_size`` elements ahead of the slowest, while there is no
         consumer and the buffer is full, and until ``start_after_nr_of_consumers``
         consumers attached (at startup only). Completes: each consumer completes after
-        reading everything once upstream completed; consumers attaching later complete
-        at once. Fails: each consumer fails at once (the failure overtakes buffered
-        elements); later consumers fail too. Cancels never: cancelled consumers are
-        removed, and the hub keeps consuming for the next ones.
+        reading everything once upstream completed; a consumer attaching after the
+        completion reads the elements no consumer has read yet (none once every element
+        was read) and completes (Akka's hub stops and drops them when its upstream
+        completes with no consumer attached and its buffer not full; here they always
+        wait for the next consumer). Fails: each consumer fails at once (the failure
+        overtakes buffered elements); later consumers fail too. Cancels never:
+        cancelled consumers are removed, and the hub keeps consuming for the next ones.
         ``buffer_size`` must be a power of two below 4096 (``ValueError`` otherwise) and
         ``start_after_nr_of_consumers`` an int >= 0 (``TypeError`` / ``ValueError``).
         """
@@ -115,6 +120,10 @@ class BroadcastHub:
 
 class PartitionHub:
     """Dynamic fan-out routing each element to exactly one consumer."""
+
+    #: The type of what a ``stateful_sink`` routing function gets about the consumers
+    #: (Akka's ``PartitionHub.ConsumerInfo``), for annotating one.
+    ConsumerInfo: TypeAlias = _ConsumerInfo
 
     @staticmethod
     def sink(

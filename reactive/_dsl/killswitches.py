@@ -22,7 +22,7 @@ class KillSwitches:
     """Factories of kill switches."""
 
     @staticmethod
-    def single() -> Any:
+    def single() -> Flow[Any, Any, UniqueKillSwitch]:
         """A flow whose materialized value is a ``UniqueKillSwitch`` for this stream.
 
         ``shutdown()`` completes downstream and cancels upstream; ``abort(exc)`` fails

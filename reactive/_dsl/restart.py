@@ -8,7 +8,7 @@ kinds), which sits below the DSL.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._impl.modules import AtomicModule, CompositeModule
 from .._ops.restart import (
@@ -22,6 +22,13 @@ from .._stage.shapes import FlowShape
 from .blueprints import Flow, Sink, Source
 from .graph import _module_of
 
+if TYPE_CHECKING:
+    from .._keep import NotUsedType
+    from .with_context import FlowWithContext
+
+T = TypeVar("T")
+U = TypeVar("U")
+
 __all__ = ["RestartSource", "RestartFlow", "RestartSink", "RetryFlow"]
 
 
@@ -29,7 +36,9 @@ class RestartSource:
     """Sources that restart the Source from a factory with exponential backoff."""
 
     @staticmethod
-    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+    def with_backoff(
+        settings: RestartSettings, factory: Callable[[], Source[T, Any]]
+    ) -> Source[T, NotUsedType]:
         """Restart the Source from ``factory()`` whenever it completes or fails.
 
         ``factory`` is called at materialization and at every restart, and is not supervised
@@ -50,7 +59,9 @@ class RestartSource:
         return Source(AtomicModule(_RestartSourceStage(settings, factory, False)))
 
     @staticmethod
-    def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+    def on_failures_with_backoff(
+        settings: RestartSettings, factory: Callable[[], Source[T, Any]]
+    ) -> Source[T, NotUsedType]:
         """Restart the Source from ``factory()`` only when it fails; complete with it.
 
         Semantics (and the checks of ``factory`` and ``settings``) as ``with_backoff``,
@@ -69,7 +80,9 @@ class RestartFlow:
     """Flows that restart the Flow from a factory with exponential backoff."""
 
     @staticmethod
-    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+    def with_backoff(
+        settings: RestartSettings, factory: Callable[[], Flow[T, U, Any]]
+    ) -> Flow[T, U, NotUsedType]:
         """Restart the Flow from ``factory()`` when its output completes or fails, or its
         input cancels. Elements in flight are lost.
 
@@ -91,7 +104,9 @@ class RestartFlow:
         return Flow(AtomicModule(_RestartFlowStage(settings, factory, False)))
 
     @staticmethod
-    def on_failures_with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+    def on_failures_with_backoff(
+        settings: RestartSettings, factory: Callable[[], Flow[T, U, Any]]
+    ) -> Flow[T, U, NotUsedType]:
         """Restart the Flow from ``factory()`` only when its output fails; its
         completion completes the wrapper. Semantics otherwise (and the checks of
         ``factory`` and ``settings``) as ``with_backoff``.
@@ -110,7 +125,9 @@ class RestartSink:
     """Sinks that restart the Sink from a factory with exponential backoff."""
 
     @staticmethod
-    def with_backoff(settings: RestartSettings, factory: Callable[[], Any]) -> Any:
+    def with_backoff(
+        settings: RestartSettings, factory: Callable[[], Sink[T, Any]]
+    ) -> Sink[T, NotUsedType]:
         """Restart the Sink from ``factory()`` whenever it cancels.
 
         ``factory`` is called at materialization and at every restart, and is not supervised
@@ -190,3 +207,41 @@ class RetryFlow:
             FlowShape(new_in, new_out), [AtomicModule(coord), inner], wires, exposed, mat_fn
         )
         return Flow(module)
+
+    @staticmethod
+    def with_backoff_and_context(
+        min_backoff: float,
+        max_backoff: float,
+        random_factor: float,
+        max_retries: int,
+        flow: FlowWithContext[Any, Any, Any, Any, Any],
+        decide_retry: Callable[[tuple[Any, Any], tuple[Any, Any]], tuple[Any, Any] | None],
+    ) -> FlowWithContext[Any, Any, Any, Any, Any]:
+        """``with_backoff`` for a ``FlowWithContext`` (Akka's
+        ``RetryFlow.withBackoffAndContext``): ``decide_retry((in, ctx_in), (out, ctx_out))``
+        returns the ``(in, ctx_in)`` pair to send through ``flow`` again after a backoff,
+        or ``None`` to emit ``(out, ctx_out)``. The context goes through ``flow`` with its
+        element, and ``decide_retry`` may use it (an attempt counter, a deadline).
+
+        Emits when ``flow`` emitted for an element and no retry is wanted (or retries are
+        exhausted). Backpressures when downstream does, while an element is inside
+        ``flow`` or backing off. Completes when upstream completed and no element is in
+        progress, or when ``flow`` completes. Fails when upstream, ``flow`` or
+        ``decide_retry`` fails, or ``flow`` emits without an element in progress
+        (``RetryFlowError``). Cancels when downstream cancels.
+
+        ``flow`` must be a ``FlowWithContext`` (``TypeError`` otherwise); the other
+        arguments are checked as ``with_backoff``'s.
+        """
+        from .with_context import FlowWithContext
+
+        if not isinstance(flow, FlowWithContext):
+            raise TypeError(
+                "RetryFlow.with_backoff_and_context: flow must be a FlowWithContext, got "
+                f"{type(flow).__name__} {flow!r}"
+            )
+        return FlowWithContext.from_tuples(
+            RetryFlow.with_backoff(
+                min_backoff, max_backoff, random_factor, max_retries, flow.as_flow(), decide_retry
+            )
+        )

@@ -18,7 +18,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Self
 
 from .._attributes import Attributes
-from .._errors import IllegalGraphError, PortStateError
+from .._errors import IllegalGraphError, MaterializerShutdownError, PortStateError
 from .._keep import NotUsed
 from .._stage.logic import GraphStageLogic
 from .clock import Clock, LoopClock
@@ -47,8 +47,10 @@ class Materializer:
 
     Use ``async with Materializer() as mat: graph.run(mat)``; leaving the block (or
     ``await mat.shutdown()``) aborts streams still running with
-    ``AbruptTerminationError``. Without an explicit one, ``run()`` uses
-    ``Materializer.default()``, one per running loop.
+    ``AbruptTerminationError``; running a stream on it afterwards raises
+    ``MaterializerShutdownError`` (a ``RuntimeError``, as Akka's
+    ``IllegalStateException``, and an ``IllegalGraphError``). Without an explicit
+    one, ``run()`` uses ``Materializer.default()``, one per running loop.
 
     ``clock`` replaces the loop clock for every timer (see ``reactive.testkit.ManualClock``);
     ``fast_paths=False`` turns the fused batch fast paths off (for differential tests).
@@ -294,7 +296,10 @@ class Materializer:
         if into is not None and (into.finished or not into.running):
             into = None
         if self._shutdown:
-            raise IllegalGraphError(f"materializer {self.name!r} is shut down")
+            raise MaterializerShutdownError(
+                f"materializer {self.name!r} is shut down: trying to materialize a stream "
+                "after the materializer has been shut down"
+            )
         loop = self._loop
         if loop is None:
             loop = self.loop

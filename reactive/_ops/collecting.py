@@ -96,12 +96,14 @@ class FoldWhile(FlowStage):
     """``fold_while(zero, pred, f)``: ``fold`` that stops as soon as ``pred(acc)`` is
     false, emitting the accumulation reached.
 
-    ``pred(zero)`` false emits ``zero`` without taking any element.
+    ``pred`` is tested only on what ``f`` returned, never on ``zero`` (Pekko's ``Fold``
+    tests it in ``onPush`` after ``f``): a ``pred`` false from the start emits
+    ``f(zero, first)``, and an empty stream emits ``zero`` whatever ``pred`` says.
 
     Emits when ``pred`` turned false for the accumulation, or upstream completed (the
     final accumulation, ``zero`` for an empty stream), and downstream pulls.
-    Backpressures when downstream does, once the accumulation is final; upstream is
-    pulled from the start. Completes when the accumulation went out. Fails when
+    Backpressures when downstream does: upstream is pulled only once downstream pulled
+    (Pekko's ``Fold``). Completes when the accumulation went out. Fails when
     upstream fails or ``f``/``pred`` raises. Cancels when downstream cancels or ``pred``
     turned false. Supervision: resume drops the element when ``f`` raises and keeps the
     accumulation ``f`` returned when ``pred`` raises (Pekko's ``Fold`` stores it before
@@ -123,6 +125,9 @@ class FoldWhile(FlowStage):
 
 
 class _FoldWhileLogic(FlowLogic):
+    # Pekko's Fold: upstream is pulled on demand (FlowLogic.on_pull), never before. Once
+    # pulled, ``out`` stays available while folding (nothing is pushed before the end),
+    # so every element pulls the next one (and the default resume pulls after a failure).
     _supervised = True
 
     def __init__(self, shape: FlowShape, stage: FoldWhile) -> None:
@@ -130,27 +135,16 @@ class _FoldWhileLogic(FlowLogic):
         self.stage = stage
         self.acc = stage.zero
 
-    def pre_start(self) -> None:
-        if self.stage.pred(self.acc):
-            self.pull(self.in_)
-        else:
-            self._finish()
-
     def restart_state(self) -> None:
         self.acc = self.stage.zero
-
-    def _on_resume(self, exc: BaseException) -> None:
-        self.try_pull(self.in_)
-
-    def on_pull(self) -> None:
-        pass  # upstream is pulled from the start, not on demand
 
     def _finish(self) -> None:
         self.cancel(self.in_)
         self.emit(self.out, self.acc, self.complete_stage)
 
     def on_push(self) -> None:
-        # Stored before ``pred`` runs: a resume after ``pred`` raised keeps it (Pekko).
+        # ``pred`` runs only on what ``f`` returned, never on ``zero`` (Pekko's Fold);
+        # stored before ``pred`` runs: a resume after ``pred`` raised keeps it (Pekko).
         self.acc = self.stage.f(self.acc, self.grab(self.in_))
         if self.stage.pred(self.acc):
             self.pull(self.in_)

@@ -186,7 +186,12 @@ class SourceQueue:
             self._control_cb.invoke(("fail", exc))
 
     async def watch_completion(self) -> Any:
-        """Wait until the stream stopped: ``Done``, or raises the stream's failure."""
+        """Wait until the stream stopped: ``Done``, or raises the stream's failure.
+
+        A failure downstream (which cancels the queue's stage with it as the cause) is
+        raised here too, as by ``offer``; Akka's ``watchCompletion`` completes with
+        ``Done`` on any cancellation, so only its later offers fail.
+        """
         return await asyncio.shield(self._completion)
 
     def _commit(self, op: _Offer) -> QueueOfferResult:

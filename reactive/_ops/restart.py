@@ -126,6 +126,20 @@ class RestartSettings:
                 f"{type(self.restart_on).__name__} {self.restart_on!r}"
             )
 
+    def with_min_backoff(self, min_backoff: float) -> RestartSettings:
+        """A copy with ``min_backoff`` (Akka's ``withMinBackoff``); checked as in the
+        constructor. ``max_restarts_within`` keeps its value (the constructor's default,
+        ``min_backoff``, was resolved when these settings were made)."""
+        return replace(self, min_backoff=min_backoff)
+
+    def with_max_backoff(self, max_backoff: float) -> RestartSettings:
+        """A copy with ``max_backoff`` (Akka's ``withMaxBackoff``)."""
+        return replace(self, max_backoff=max_backoff)
+
+    def with_random_factor(self, random_factor: float) -> RestartSettings:
+        """A copy with ``random_factor`` (Akka's ``withRandomFactor``)."""
+        return replace(self, random_factor=random_factor)
+
     def with_max_restarts(self, count: int, within: float) -> RestartSettings:
         """At most ``count`` restarts while each start is within ``within`` seconds of
         the previous one."""
@@ -273,14 +287,23 @@ class _RestartLogic(TimerGraphStageLogic):
         return limit is not None and self.restart_count >= limit
 
     def schedule_restart(self, cause: BaseException | None) -> None:
-        """Tear down what is left of the inner stream and restart after the backoff."""
+        """Tear down what is left of the inner stream and restart after the backoff.
+
+        ``cause``: the inner stream's failure (a failure, or a cancellation with a
+        failure as its cause), None when it completed or cancelled normally. Logged at
+        WARNING for a failure and at INFO otherwise, as Akka's ``RestartWithBackoffLogic``
+        (``logIt``: a restart after a completion is capped at INFO; the periodic restart
+        of a source that completes is its normal life, not a warning).
+        """
         delay = self.settings.backoff(self.restart_count)
-        log.warning(
+        failed = cause is not None and not isinstance(cause, SubscriptionWithCancelError)
+        log.log(
+            logging.WARNING if failed else logging.INFO,
             "[%s] restarting the inner stream in %.3f s (restart #%d)%s",
             self.stage_name,
             delay,
             self.restart_count + 1,
-            f" after {cause!r}" if cause is not None else "",
+            f" after {cause!r}" if failed else "",
         )
         self.schedule_once(_RESTART, delay)
         self.restart_count += 1
@@ -546,7 +569,7 @@ class _RestartFlowLogic(_FeedingMixin, _InnerOutputLogic, InHandler, OutHandler)
         elif self.max_restarts_reached() or self.cancel_rejected(cause):
             self.cancel(self.in_, cause)
         else:
-            self.schedule_restart(None)
+            self.schedule_restart(cause)
 
     def inner_finish(self, inlet: SubSinkInlet) -> None:
         super().inner_finish(inlet)
@@ -635,7 +658,7 @@ class _RestartSinkLogic(_FeedingMixin, _RestartLogic, InHandler):
         else:
             if cause is not None:
                 observed(cause)  # handled by the restart: not an unobserved failure
-            self.schedule_restart(None)
+            self.schedule_restart(cause)
 
     def backoff(self) -> None:
         self.sub_in = None

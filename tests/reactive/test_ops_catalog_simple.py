@@ -94,14 +94,16 @@ class TestFoldWhile:
         pub, sub = probes(
             lambda s: s.fold_while(0, lambda acc: acc < 10, lambda acc, x: acc + x), materializer
         )
+        # Pekko's Fold pulls upstream only once downstream pulled (this used to pull from
+        # the start).
+        await nothing(manual_clock, pub)
+        sub.request(1)
         for x in (1, 2, 3):
             await pub.expect_request()
             pub.send_next(x)
         await pub.expect_request()
         pub.send_next(4)  # 10: the predicate turns false
         await pub.expect_cancellation()
-        await nothing(manual_clock, sub)  # waits for demand
-        sub.request(1)
         await sub.expect_next(10)
         await sub.expect_complete()
 
@@ -113,15 +115,28 @@ class TestFoldWhile:
         empty = Source.empty().fold_while(7, lambda a: True, lambda a, x: a + x)
         assert await seq(empty, materializer) == [7]
 
-    async def test_false_for_zero_takes_nothing(
+    async def test_pred_is_never_tested_on_zero(
         self, materializer: Materializer, manual_clock: ManualClock
     ) -> None:
-        pub, sub = probes(
-            lambda s: s.fold_while(0, lambda a: False, lambda a, x: a + x), materializer
-        )
+        # Pekko's Fold tests the predicate in onPush, after f: never on zero. A predicate
+        # false from the start still takes the first element (this used to emit 0 at once).
+        tested: list[int] = []
+
+        def never(acc: int) -> bool:
+            tested.append(acc)
+            return False
+
+        pub, sub = probes(lambda s: s.fold_while(0, never, lambda a, x: a + x), materializer)
+        sub.request(1)
+        await pub.expect_request()
+        pub.send_next(5)
         await pub.expect_cancellation()
-        await sub.request_next(0)
+        await sub.expect_next(5)
         await sub.expect_complete()
+        assert tested == [5]
+        empty = Source.empty().fold_while(7, never, lambda a, x: a + x)
+        assert await seq(empty, materializer) == [7]
+        assert tested == [5]
 
     async def test_supervision(self, materializer: Materializer) -> None:
         f = raising_on(3, lambda a, x: a + x)

@@ -17,9 +17,14 @@ from reactive import (
     KillSwitches,
     NotUsed,
     OverflowStrategy,
+    RestartFlow,
+    RestartSettings,
+    RestartSink,
+    RestartSource,
     RunnableGraph,
     Sink,
     Source,
+    UniqueKillSwitch,
 )
 from reactive._dsl.subflow import SubFlow
 from reactive._keep import DoneType, NotUsedType
@@ -129,6 +134,10 @@ def flows() -> None:
     assert_type(Flow[int]().grouped(3), Flow[int, list[int], NotUsedType])
     # an untyped stage goes through via() with an unknown element type
     assert_type(Source.single(1).via(KillSwitches.single()), Source[Any, NotUsedType])
+    assert_type(
+        Source.single(1).via_mat(KillSwitches.single(), Keep.right),
+        Source[Any, UniqueKillSwitch],
+    )
 
 
 def sinks() -> None:
@@ -289,3 +298,15 @@ def windows_with_context() -> None:
         flow.windowed(tumbling, key=str),
         FlowWithContext[int, str, Windowed[str, list[int]], Any, NotUsedType],
     )
+
+
+def restarts() -> None:
+    settings = RestartSettings(1.0, 2.0, 0.0)
+    assert_type(
+        RestartSource.with_backoff(settings, lambda: Source.single(1)), Source[int, NotUsedType]
+    )
+    assert_type(
+        RestartFlow.on_failures_with_backoff(settings, lambda: Flow[int]().map(str)),
+        Flow[int, str, NotUsedType],
+    )
+    assert_type(RestartSink.with_backoff(settings, lambda: Sink.seq()), Sink[Any, NotUsedType])

@@ -372,13 +372,14 @@ class SimpleOps(OpsBase[Out, Mat]):
         self, zero: U, pred: Callable[[U], bool], f: Callable[[U, Out], U]
     ) -> Repr[U, Mat]:
         """``fold`` that stops as soon as ``pred(acc)`` is false, emitting the
-        accumulation reached (Pekko's ``foldWhile``); ``pred(zero)`` false emits ``zero``
-        without taking any element.
+        accumulation reached (Pekko's ``foldWhile``). ``pred`` is tested only on what
+        ``f`` returned, never on ``zero``: a ``pred`` false from the start emits
+        ``f(zero, first)``; an empty stream emits ``zero``.
 
         Emits when ``pred`` turned false for the accumulation, or upstream completed (the
         final accumulation, ``zero`` for an empty stream), and downstream pulls.
-        Backpressures when downstream does, once the accumulation is final; upstream is
-        pulled from the start. Completes when the accumulation went out. Fails when
+        Backpressures when downstream does: upstream is pulled only once downstream
+        pulled (Pekko's ``Fold``). Completes when the accumulation went out. Fails when
         upstream fails or ``f``/``pred`` raises. Cancels when downstream cancels or
         ``pred`` turned false (upstream is cancelled). Supervision: resume drops the
         element when ``f`` raises and keeps the accumulation ``f`` returned when
