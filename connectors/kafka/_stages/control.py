@@ -93,12 +93,17 @@ class Control:
         """:meth:`stop`, wait for ``stream_done`` (e.g. the committer sink's result),
         then :meth:`shutdown`; returns the stream's result.
 
+        Cancelled (a ``wait_for`` bounding the drain, say), it still shuts the consumer
+        down, and leaves ``stream_done`` alone: the stream's own outcome (the commit
+        failure that made the drain slow) is still there to be awaited or reported.
+
         Raises:
             BaseException: the stream's failure, after the consumer was shut down.
         """
         await self.stop()
         try:
-            result = await stream_done
+            # Shielded: awaiting a future directly cancels it with the caller.
+            result = await asyncio.shield(stream_done)
         except BaseException:
             await self.shutdown()
             raise
