@@ -15,10 +15,13 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .._errors import IllegalGraphError, SubscriptionWithCancelError, TooManySubstreamsError
-from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch
+from .._impl import materializer as _materializer
+from .._impl.modules import AtomicModule
+from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch, port_error
 from .._stage.shapes import Inlet, SinkShape
 from .._supervision import Supervision
 from .simple import FlowLogic, FlowStage
+from .sources import IterableSource, SingleSource
 from .substreams import (
     SubSinkInlet,
     SubSourceOutlet,
@@ -128,12 +131,51 @@ class _FlatMapMergeLogic(FlowLogic):
     # element is taken, and no inner source opened, before there is demand.
     started = False
 
+    # Whether inner ``Source.from_iterable(range)`` and ``Source.single(x)`` sources are
+    # read directly (``_RangeInner``, ``_SingleInner``): None until the first of them
+    # (the attributes are set after ``__init__``).
+    _direct: bool | None = None
+
     def on_push(self) -> None:
         src = self.f(self.grab(self.in_))
+        # An inner ``Source.from_iterable(range)`` or ``Source.single(x)`` as it is (no
+        # attributes, no materialized-value function), fast paths on and metrics off:
+        # read directly.
+        m = getattr(src, "module", None)
+        if type(m) is AtomicModule:
+            kind = type(m.stage)
+            if kind is IterableSource or kind is SingleSource:
+                direct = self._direct
+                if direct is None:
+                    direct = self._direct = _direct_allowed(self)
+                if (
+                    direct
+                    and DIRECT_INNER
+                    and m.mat_post is None
+                    and not m.is_async
+                    and not m.attributes
+                    and _running(self)
+                    and _is_graph(src)
+                ):
+                    if kind is SingleSource:
+                        if m.stage.value is not None:
+                            self._open_direct(_SingleInner(self, m.stage.value))
+                            return
+                    else:
+                        r = m.stage.iterable
+                        if type(r) is range and _index_sized(r):
+                            self._open_direct(_RangeInner(self, r))
+                            return
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
         inlet.set_handler(_Inner(self, inlet))
         if not _run_inner(self, inlet, src):
             return
+        self.active.add(inlet)
+        self._ask(inlet)
+        self._maybe_pull()
+
+    def _open_direct(self, inlet: Any) -> None:
+        """``on_push``'s opening of an inner source read directly (``_RangeInner``)."""
         self.active.add(inlet)
         self._ask(inlet)
         self._maybe_pull()
@@ -271,6 +313,249 @@ class _FlatMapMergeLogic(FlowLogic):
     def _check_done(self) -> None:
         if self.is_closed(self.in_) and not self.active and not self.ready:
             self.complete_stage()
+
+
+# -- inner range and single sources read directly ----------
+#: ``flat_map_merge`` reads an inner ``Source.from_iterable(range)`` or
+#: ``Source.single(x)`` directly (``_RangeInner``, ``_SingleInner``) instead of
+#: materializing it; off only in the differential tests.
+DIRECT_INNER = True
+
+_Graph: Any = None  # ``reactive._dsl.graph.Graph``, imported on first use
+
+
+def _is_graph(src: Any) -> bool:
+    """``src`` is a blueprint (what ``_module_of`` takes the module of)."""
+    global _Graph
+    if _Graph is None:
+        from .._dsl.graph import Graph
+
+        _Graph = Graph
+    return isinstance(src, _Graph)
+
+
+def _index_sized(r: range) -> bool:
+    """``len(r)`` fits an index (else the iterable source reads it element by element)."""
+    try:
+        len(r)
+    except OverflowError:
+        return False
+    return True
+
+
+def _running(logic: GraphStageLogic) -> bool:
+    """``logic``'s island is running (a nested graph would be fused into it: see
+    ``Materializer.materialize``'s ``into``)."""
+    island = logic._island
+    return island is not None and island.running
+
+
+def _direct_allowed(logic: GraphStageLogic) -> bool:
+    """Inner sources of ``logic`` may be read directly: fast paths on (its inner sources
+    would speak the batch protocol with it) and metrics off (each inner source would be
+    a stage with counters of its own)."""
+    items = logic._attributes._items
+    return bool(
+        items.get("fast_paths") and logic.materializer.fast_paths and not items.get("metrics")
+    )
+
+
+class _RangeInner:
+    """An inner ``Source.from_iterable(range)`` of flat_map_merge (``_SingleInner``: a
+    ``Source.single(x)``), read without materializing it: the iterable source's logic and
+    the sub-sink's (``substreams._SubSinkLogic``) are spelled out over one connection
+    state, which is its own entry in the island's queue, as that of the two stages would
+    be.
+
+    Each port action moves the state bits and appends to the queue exactly where the
+    materialized pair does (the island's loop dispatches it as any connection): the
+    pull, the batch pushed (a slice of the range, as the iterable source hands it over)
+    and the completion reach the parent at the same points of the island's run, so
+    elements, their order, what is read and the completion are those of the plain path
+    (``DIRECT_INNER = False``; ``tests/reactive/test_flat_map_merge_direct.py``). Not
+    there: the two stages in snapshots (as a fused chain is one stage; not taken with
+    metrics on), and their stops (mailbox entries, so the island may finish a few events
+    earlier). A range cannot fail nor hold None: nothing else of the source is needed.
+
+    It is also the inlet flat_map_merge's logic holds (``SubSinkInlet``'s fields and
+    ``_pull_batch``), and the logic the island's loop sees behind the connection
+    (``_stopped``, ``_port_closed``, ``_handle_error``, ``_stage_name``).
+    """
+
+    __slots__ = (
+        "state",
+        "elem",
+        "demand_n",
+        "q",
+        "in_handler",
+        "out_handler",
+        "in_logic",
+        "out_logic",
+        "_logic",
+        "_r",
+        "_i",
+        "_size",
+        "_elem",
+        "_available",
+        "_pulled",
+        "_closed",
+        "_asked",
+        "_stage_name",
+    )
+
+    # What the island's loop and ``_handler_logic`` read of a connection or a logic.
+    batch = True
+    metered = False
+    fail_cause = None
+    cancel_cause = None
+    _stopped = False
+
+    def __init__(self, logic: Any, r: range) -> None:
+        self.state = 0
+        self.elem: Any = None
+        self.demand_n = 1
+        self.q = logic._island.queue
+        self.in_handler = self.out_handler = self.in_logic = self.out_logic = self
+        self._logic = logic
+        self._r = r
+        self._i = 0  # the index of the element read ahead (``_size``: none)
+        self._size = len(r)
+        self._elem: Any = None
+        self._available = False
+        self._pulled = False
+        self._closed = False
+        self._asked = 0
+        self._stage_name = logic._stage_name
+        # The materialization's record (the substream count behind snapshot ids).
+        recorders = _materializer._recorders or _materializer._load_recorders()
+        recorders[1](logic, [], [])
+        if not self._size:
+            # The iterable source's ``pre_start`` read ahead and found nothing.
+            self._complete()
+
+    # -- the inlet (``SubSinkInlet._pull_batch`` and ``_SubSinkLogic._pull``) ------------
+    def _pull_batch(self, n: int) -> None:
+        if self._closed:
+            raise port_error(self._logic.stage_name, "Cannot pull closed port", self.name)
+        if self._pulled:
+            raise port_error(self._logic.stage_name, "Cannot pull port twice", self.name)
+        self._pulled = True
+        self._elem = None
+        self._available = False
+        st = self.state
+        if not st & 23:  # IN_CLOSED | PULLED
+            if st & 8:  # AVAIL (not grabbed: dropped, as ``pull``)
+                self.elem = None
+                st &= ~8
+            self.state = st | 1  # PULL_REQ
+            self.q.append(self)
+            self.demand_n = n or 1
+
+    @property
+    def name(self) -> str:
+        return f"{self._logic.stage_name}.inner"
+
+    # -- the source's side (``_IterableLogic.on_pull`` of a range) ------------------------
+    def on_pull(self) -> None:
+        n = self.demand_n
+        i = self._i
+        size = self._size
+        out: Any
+        if n > 1:
+            end = i + n if i + n < size else size
+            out = _Batch(self._r[i:end])
+        else:
+            end = i + 1
+            out = self._r[i]
+        self._i = end
+        st = self.state
+        if st & 50 == 2:  # DEMAND, OUT_CLOSED, IN_CLOSED: pushable (else dropped)
+            self.elem = out
+            self.state = st ^ 6  # DEMAND -> PUSH_REQ
+            self.q.append(self)
+        if end >= size:
+            self._complete()
+
+    def _complete(self) -> None:
+        st = self.state
+        if not st & 32:  # OUT_CLOSED
+            self.state = (st | 96) & ~2  # | OUT_CLOSED | COMPLETE_REQ, & ~DEMAND
+            self.q.append(self)
+
+    def on_downstream_finish(self, cause: BaseException) -> None:
+        """(Unreached: nothing cancels a direct inner source; its source would stop.)"""
+
+    def deliver_cancel(self) -> None:
+        st = self.state
+        if st & 32:  # OUT_CLOSED
+            self.state = st & ~256  # & ~CANCEL_REQ
+        else:
+            self.state = (st & ~256 | 32) & ~2  # & ~CANCEL_REQ | OUT_CLOSED, & ~DEMAND
+
+    # -- the sub-sink's side (``_SubSinkLogic.on_push`` / ``on_upstream_finish``) ---------
+    def on_push(self) -> None:
+        st = self.state
+        x = self.elem
+        self.elem = None
+        self.state = 0 if st == 8 else st & ~8  # the grab
+        logic = self._logic
+        if not logic._stopped and not self._closed:
+            self._pulled = False
+            self._elem = x
+            self._available = True
+            try:
+                logic.inner_push(self)
+            except Exception as exc:
+                logic._handle_error(exc)
+
+    def deliver_termination(self) -> None:
+        st = self.state
+        self.state = st & ~192  # ~(COMPLETE_REQ | FAIL_REQ)
+        if st & 16:  # IN_CLOSED
+            return
+        self.state |= 16
+        logic = self._logic
+        if not logic._stopped and not self._closed:
+            self._closed = True
+            self._pulled = False
+            try:
+                logic.inner_finish(self)
+            except Exception as exc:
+                logic._handle_error(exc)
+
+    def _port_closed(self) -> None:
+        return None
+
+    def _handle_error(self, exc: Exception) -> None:
+        self._logic._handle_error(exc)
+
+    def __repr__(self) -> str:
+        return f"_RangeInner({self._r!r}, state={self.state:#x})"
+
+
+class _SingleInner(_RangeInner):
+    """An inner ``Source.single(x)`` read directly, as ``_RangeInner`` reads a range: its
+    logic pushes ``x`` (as it is: the single source speaks no batch protocol) on the
+    first pull, then completes."""
+
+    __slots__ = ()
+
+    batch = False
+
+    def __init__(self, logic: Any, value: Any) -> None:
+        super().__init__(logic, range(1))
+        self._r = value  # (what the range slot holds here)
+
+    def on_pull(self) -> None:
+        st = self.state
+        if st & 50 == 2:  # DEMAND, OUT_CLOSED, IN_CLOSED: pushable (else dropped)
+            self.elem = self._r
+            self.state = st ^ 6  # DEMAND -> PUSH_REQ
+            self.q.append(self)
+        self._complete()
+
+    def __repr__(self) -> str:
+        return f"_SingleInner({self._r!r}, state={self.state:#x})"
 
 
 class _Inner(InHandler):

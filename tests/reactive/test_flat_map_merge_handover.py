@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reactive import Flow, IllegalGraphError, Materializer, OverflowStrategy, Sink, Source
+from reactive._ops import nesting as nesting_mod
 from reactive._ops import sinks as sinks_mod
 from reactive._ops import substreams as subs_mod
 from reactive.testkit import TestSink
@@ -43,6 +44,8 @@ async def test_a_lone_entry_is_handed_over_without_a_copy(
 
     monkeypatch.setattr(subs_mod._SubSinkLogic, "on_push", spy_sub)
     monkeypatch.setattr(sinks_mod._FoldSinkLogic, "on_push", spy_fold)
+    # Inner ranges materialized (not read directly: reactive._ops.nesting.DIRECT_INNER).
+    monkeypatch.setattr(nesting_mod, "DIRECT_INNER", False)
     async with Materializer(fast_paths=True) as mat:
         total = await (
             Source.from_iterable(range(3))

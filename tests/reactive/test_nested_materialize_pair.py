@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import reactive._impl.materializer as materializer_module
+import reactive._ops.nesting as nesting_module
 from reactive import Attributes, Keep, Materializer, Sink, Source
 from reactive._errors import IllegalGraphError
 from reactive._impl.modules import AtomicModule, LinearModule
@@ -98,6 +99,9 @@ def _add(a: int, b: int) -> int:
 async def test_flat_map_merge_substreams_are_built_as_by_the_general_walk(
     monkeypatch: pytest.MonkeyPatch, fast: bool, metrics: bool
 ) -> None:
+    # Inner ranges materialized (not read directly: reactive._ops.nesting.DIRECT_INNER).
+    monkeypatch.setattr(nesting_module, "DIRECT_INNER", False)
+
     async def run() -> Any:
         async with Materializer(fast_paths=fast, metrics=metrics) as mat:
             return await (

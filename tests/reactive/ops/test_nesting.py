@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import reactive._ops.nesting as nesting_module
 from reactive import (
     Attributes,
     Flow,
@@ -707,6 +708,8 @@ class TestFlatMapMerge:
             pull_batch(self, n)
 
         monkeypatch.setattr(SubSinkInlet, "_pull_batch", spy)
+        # Inner ranges materialized (not read directly: reactive._ops.nesting.DIRECT_INNER).
+        monkeypatch.setattr(nesting_module, "DIRECT_INNER", False)
 
         def inner(i: int) -> Any:
             return Source.from_iterable(range(i * 1000, (i + 1) * 1000))
