@@ -37,7 +37,7 @@ $(VENV)/.installed-demo: pyproject.toml
 	fi
 
 # UVLOOP=1 (CI's .ci/run) also runs UVLOOP_TESTS (default: the whole suite, less the tests
-# marked subprocess_only: benchmark runs in a subprocess on asyncio's own loop) on uvloop, at
+# marked subprocess_only: a program run in a subprocess, on asyncio's own loop) on uvloop, at
 # the same time as the suite on asyncio's own event loop (its output shown as it runs):
 # REACTIVE_EVENT_LOOP=uvloop, see tests/conftest.py; the uvloop run's summary is shown at
 # the end, its whole log is in .test-uvloop.log. Most tests wait on sockets and timers, so

@@ -42,9 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The uvloop run leaves out the tests marked ``subprocess_only``: they start a
-    benchmark run in a subprocess, which runs on asyncio's own loop whatever the test's
-    loop is, so running them twice would test the same thing twice."""
+    """The uvloop run leaves out the tests marked ``subprocess_only``: all they run is a
+    program in a subprocess (a benchmark run, a README block, the demo, a pytest run of
+    their own), which runs on asyncio's own loop whatever the test's loop is (nothing
+    outside this file reads ``REACTIVE_EVENT_LOOP``), so running them twice would test
+    the same thing twice."""
     if config.getoption("--event-loop") != "uvloop":
         return
     kept = [i for i in items if i.get_closest_marker("subprocess_only") is None]

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 CASES = textwrap.dedent(
@@ -36,6 +38,7 @@ CASES = textwrap.dedent(
 )
 
 
+@pytest.mark.subprocess_only  # a pytest run in tmp_path: not this suite's conftest, asyncio
 def test_a_task_left_behind_fails_the_test_and_is_named(tmp_path: Path) -> None:
     (tmp_path / "test_cases.py").write_text(CASES)
     env = dict(os.environ, PYTHONPATH=str(REPO))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -105,6 +105,47 @@ def _called_names(fn: FunctionNode) -> set[str]:
     }
 
 
+class _Scan:
+    """One walk of a module: every function definition in it (nested ones too) and, per
+    function, ``(any node in it is a direct check, _called_names(fn))``, what
+    :func:`_direct_check` and :func:`_called_names` give on each ``ast.walk`` of it, found
+    in a single pass (a nested function's nodes count for the functions around it)."""
+
+    def __init__(self) -> None:
+        self.functions: list[FunctionNode] = []
+        self.summaries: dict[FunctionNode, tuple[bool, frozenset[str]]] = {}
+
+    def visit(self, node: ast.AST, acc: list[Any]) -> None:
+        """Add ``node``'s subtree to ``acc`` (``[direct, names]`` of the innermost
+        function around it) and record the functions in it."""
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            inner: list[Any] = [False, set()]
+            self._visit_own(node, inner)
+            self.functions.append(node)
+            self.summaries[node] = (inner[0], frozenset(inner[1]))
+            acc[0] = acc[0] or inner[0]
+            acc[1] |= inner[1]
+            return
+        self._visit_own(node, acc)
+
+    def _visit_own(self, node: ast.AST, acc: list[Any]) -> None:
+        if isinstance(node, ast.Call):
+            name = _callee(node)[1]
+            if name:
+                acc[1].add(name)
+        if not acc[0] and _direct_check(node):
+            acc[0] = True
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, acc)
+
+
+@functools.cache
+def _scan(module: ast.Module) -> _Scan:
+    scan = _Scan()
+    scan.visit(module, [False, set()])
+    return scan
+
+
 def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
@@ -136,17 +177,15 @@ def _test_functions(module: ast.Module) -> Iterator[FunctionNode]:
 def _checking_helpers(modules: dict[Path, ast.Module]) -> set[str]:
     """Names of the functions defined anywhere in tests/ that check, transitively."""
     functions: dict[str, list[FunctionNode]] = {}
+    summaries: dict[FunctionNode, tuple[bool, frozenset[str]]] = {}
     for module in modules.values():
-        for node in ast.walk(module):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                functions.setdefault(node.name, []).append(node)
-    checking = {
-        name
-        for name, defs in functions.items()
-        if any(_direct_check(n) for d in defs for n in ast.walk(d))
-    }
+        scan = _scan(module)
+        summaries.update(scan.summaries)
+        for node in scan.functions:
+            functions.setdefault(node.name, []).append(node)
+    checking = {name for name, defs in functions.items() if any(summaries[d][0] for d in defs)}
     calls = {
-        name: set().union(*(_called_names(d) for d in defs)) for name, defs in functions.items()
+        name: set().union(*(summaries[d][1] for d in defs)) for name, defs in functions.items()
     }
     changed = True
     while changed:
@@ -216,10 +255,10 @@ def find_vacuous() -> dict[str, int]:
     helpers = _checking_helpers(modules)
     found: dict[str, int] = {}
     for path, module in modules.items():
+        summaries = _scan(module).summaries
         for fn in _test_functions(module):
-            if any(_direct_check(n) for n in ast.walk(fn)):
-                continue
-            if _called_names(fn) & helpers:
+            direct, called = summaries[fn]
+            if direct or called & helpers:
                 continue
             found[f"{path.relative_to(ROOT).as_posix()}::{fn.name}"] = fn.lineno
     return found

@@ -145,6 +145,7 @@ async def test_a_leftover_stream_fails_the_test(materializer):
 """
 
 
+@pytest.mark.subprocess_only  # a pytest run in tmp_path: not this suite's conftest, asyncio
 @pytest.mark.parametrize("mode", ["strict", "auto"])
 def test_pytest_plugin_works_in_both_pytest_asyncio_modes(mode: str, tmp_path: Path) -> None:
     mark = "\n@pytest.mark.asyncio" if mode == "strict" else ""
@@ -210,6 +211,7 @@ def test_make_demo_installs_only_the_demo_extras(tmp_path: Path) -> None:
 
 
 @pytest.mark.kafka
+@pytest.mark.subprocess_only
 def test_the_demo_runs_with_only_the_demo_extras(kafka_bootstrap: str, tmp_path: Path) -> None:
     allowed = _requirement_closure(("kafka", "broker", "observe", "http", "state"))
     own = {"reactive", "connectors", "samples", "benchmarks", "tests", "tools"}

@@ -262,6 +262,7 @@ def kafka_runs(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+@pytest.mark.subprocess_only
 @pytest.mark.timeout(BLOCK_TIMEOUT + 30)
 @pytest.mark.parametrize(
     "block",

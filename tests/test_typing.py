@@ -177,6 +177,7 @@ def test_the_generator_reads_repr_annotations_and_overloads() -> None:
         gen._render_op(source, _Probe, "bad")
 
 
+@pytest.mark.subprocess_only  # mypy, in a subprocess: no event loop at all
 def test_inference_pinned_by_assert_types() -> None:
     # mypy's incremental cache persists between runs in a stable temp dir: a few seconds
     # cold, about one warm.

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import reactive.io
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +47,7 @@ def readme_section(title: str) -> str:
     return text[start : end if end != -1 else len(text)]
 
 
+@pytest.mark.subprocess_only
 def test_readme_stream_io_example_runs_and_prints_what_it_says() -> None:
     # The section's first program and the output block right after it (the subsections
     # further down have their own, which tests/test_readme.py runs and compares).

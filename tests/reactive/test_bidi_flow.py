@@ -372,6 +372,7 @@ stack.join(Flow[str]())  # E: wrong element type
 """
 
 
+@pytest.mark.subprocess_only  # mypy, in a subprocess: no event loop at all
 def test_typing_of_bidi_flow() -> None:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "bidi_types.py"

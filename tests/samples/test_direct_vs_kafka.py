@@ -32,6 +32,7 @@ def test_the_plot_goes_to_a_scratch_path_unless_asked(
 
 
 @pytest.mark.kafka
+@pytest.mark.subprocess_only
 def test_quick_run_prints_the_table_and_draws_the_plot(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
