@@ -48,7 +48,9 @@
           |         +-- BindFailedError   Tcp.bind could not listen
           +-- StoreClosedError            [reactive.state] a store used while not open
           +-- KeySerdeError               (also a TypeError) [reactive.state] a key its
-                                          store's key serde cannot encode
+          |                               store's key serde cannot encode
+          +-- OwnershipNotReadyError      (also a RuntimeError) [reactive.state] a state
+                                          server's ownership cannot name a key's owner yet
 
 Each error is exported from ``reactive``, or from the module named in brackets
 (``PortStateError`` also from ``reactive.stage``). The errors of the optional subpackages

@@ -66,7 +66,8 @@ TESTKIT = [
 STATE = [
     "BytesStore", "DEFAULT_CACHE_SIZE", "InMemoryBytesStore", "KeySerdeError",
     "KeyValueStore", "MsgpackSerde",
-    "OrderedKeySerde", "ReadOnlyKeyValueStore", "RocksDBBytesStore", "Serde", "StateRegistry",
+    "OrderedKeySerde", "OwnershipNotReadyError", "ReadOnlyKeyValueStore", "RocksDBBytesStore",
+    "Serde", "StateRegistry",
     "StoreClosedError", "StoreContext", "StoreLayer", "StoreSpec", "StoreView", "Stores",
     "WindowStoreView", "WriteBatch",
     "registry_of",

@@ -19,7 +19,10 @@ through a small topic instead (compacted in production; ``cleanup.policy=compact
 partition from Kafka's default partitioner (``KTable.partition_of``), the endpoint of the
 member whose latest record lists that partition (the most recent record wins while a
 rebalance moves partitions: a member that died without its tombstone is superseded by
-the new owner's record). A global table is answered locally (None).
+the new owner's record; this member's own record is never read for it, its own
+partitions are known here). A global table is answered locally (None). Until
+:meth:`~GroupMembership.start` has read the records, a key not served here raises
+``OwnershipNotReadyError`` (the state server answers 503).
 
 A store tracked by name is partitioned like its input topic (Kafka Streams'
 ``queryMetadataForKey``): the partition of a key is the default partitioner's for the
@@ -32,7 +35,6 @@ carry one (``ProducerSettings.with_producer``): that one is never closed here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -40,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
-from reactive.state import registry_of
+from reactive.state import OwnershipNotReadyError, registry_of
 
-from ._closing import close_producer, start_within
+from ._closing import close_producer, start_within, within
 from .errors import ProducerStartError
 from .serde import str_deserializer
 from .settings import ConsumerSettings, ProducerSettings, _shared_producer_problem
@@ -104,6 +106,7 @@ class GroupMembership:
         self._shared = producer_settings.producer is not None
         self._publishing: asyncio.Task[Any] | None = None
         self._dirty = False
+        self._started = False  # start() finished: the members' records are read
 
     async def start(self, materializer: Materializer) -> GroupMembership:
         """Learn the partition counts of the stores tracked by name, start the producer
@@ -137,6 +140,7 @@ class GroupMembership:
                 raise
         self._producer = producer
         await self._members.ready()
+        self._started = True
         self._publish_soon()
         return self
 
@@ -181,7 +185,8 @@ class GroupMembership:
         as is, ``str`` in UTF-8); the partition is Kafka's default partitioner's.
 
         Track before :meth:`start` (which learns ``topic``'s partition count); tracked
-        after it, :meth:`owner_of` raises until the count is known.
+        after it, :meth:`owner_of` raises ``OwnershipNotReadyError`` (the state server
+        answers 503) until the count is known.
         """
         if not isinstance(name, str) or not name:
             raise TypeError(
@@ -266,8 +271,15 @@ class GroupMembership:
         has said it serves that partition); None for a store not tracked here or a
         global table (any member answers).
 
+        A partition served here is answered from this member's own tables and registry;
+        another from the other members' latest records, never from this member's own
+        record (it may be stale: left by an earlier run on the same endpoint that was
+        killed, or not rewritten yet after a revocation).
+
         Raises:
-            RuntimeError: the partition count of a store's topic is not known yet.
+            OwnershipNotReadyError: (a ``RuntimeError``) :meth:`start` has not finished
+                (the members' records are not read yet), or the partition count of a
+                store's topic is not known yet; the state server answers 503.
             TypeError: the key cannot be turned into bytes.
         """
         entry = self._tables.get(store)
@@ -285,15 +297,25 @@ class GroupMembership:
             topic, key_serializer = tracked
             n = self._counts.get(topic)
             if n is None:
-                raise RuntimeError(
-                    f"GroupMembership: store {store!r}: the partitions of {topic!r} are not "
-                    "known yet (track_store before start())"
+                raise OwnershipNotReadyError(
+                    f"GroupMembership {self.endpoint!r}: store {store!r}: the partitions of "
+                    f"{topic!r} are not known yet (the membership has not started, or is "
+                    "still asking the broker): retry later"
                 )
             partition = _key_partition(f"GroupMembership: store {store!r}", key, key_serializer, n)
             if partition in self._store_partitions(store):
                 return partition, self.endpoint
+        if not self._started:
+            raise OwnershipNotReadyError(
+                f"GroupMembership {self.endpoint!r}: store {store!r}: the members' records "
+                "are not read yet (the membership has not started): retry later"
+            )
         best: tuple[float, str] | None = None
         for endpoint, record in self.members().items():
+            if endpoint == self.endpoint:
+                # This member's partitions are known here (above); its own record may be
+                # stale (an earlier run on this endpoint, a revocation not published yet).
+                continue
             info = (record.get("tables") or {}).get(store) if isinstance(record, dict) else None
             if info and partition in info.get("partitions", ()):
                 at = float(record.get("at", 0))
@@ -303,18 +325,25 @@ class GroupMembership:
 
     async def stop(self) -> None:
         """Publish this member's tombstone, then stop the producer (unless shared: the
-        application's stays open) and the reader."""
+        application's stays open) and the reader.
+
+        Bounded during a broker outage: a record still being published is given up (the
+        tombstone supersedes it), and the tombstone gets the producer settings'
+        ``close_timeout`` (then a warning; the others learn the new owners from their
+        records, as for a member that crashed), not ``request_timeout_ms`` each."""
         producer, self._producer = self._producer, None
         if self._registry is not None:
             self._registry.remove_listener(self._on_registered)
         for task in list(self._counting):
             task.cancel()
-        if self._publishing is not None:
-            with contextlib.suppress(Exception):
-                await self._publishing
+        publishing = self._publishing
+        if publishing is not None and not publishing.done():
+            publishing.cancel()  # the tombstone supersedes it
+            await asyncio.wait({publishing})
         if producer is not None:
+            tombstone = producer.send_and_wait(self.topic, None, key=self.endpoint.encode())
             try:
-                await producer.send_and_wait(self.topic, None, key=self.endpoint.encode())
+                await within(tombstone, self._producer_settings.close_timeout)
             except Exception as exc:
                 log.warning("membership %s: cannot publish its tombstone: %r", self.endpoint, exc)
             if not self._shared:

@@ -19,7 +19,7 @@
 
 Module map: ``_store`` (interfaces), ``_memory`` and ``_rocksdb`` (engines), ``_serde``,
 ``_spec`` (declarations and the layer hook for changelogs), ``_view``, ``_registry``,
-``errors`` (``StoreClosedError``, ``KeySerdeError``).
+``errors`` (``StoreClosedError``, ``KeySerdeError``, ``OwnershipNotReadyError``).
 """
 
 from .._public import publish as _publish
@@ -30,7 +30,7 @@ from ._serde import MsgpackSerde, OrderedKeySerde, Serde
 from ._spec import DEFAULT_CACHE_SIZE, StoreContext, Stores, StoreSpec
 from ._store import BytesStore, KeyValueStore, ReadOnlyKeyValueStore, StoreLayer, WriteBatch
 from ._view import StoreView, WindowStoreView
-from .errors import KeySerdeError, StoreClosedError
+from .errors import KeySerdeError, OwnershipNotReadyError, StoreClosedError
 
 __all__ = [
     "BytesStore",
@@ -40,6 +40,7 @@ __all__ = [
     "KeyValueStore",
     "MsgpackSerde",
     "OrderedKeySerde",
+    "OwnershipNotReadyError",
     "ReadOnlyKeyValueStore",
     "RocksDBBytesStore",
     "Serde",

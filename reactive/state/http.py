@@ -20,6 +20,13 @@ for a path no route takes, such as an empty key, and a 405 for a method other th
     A key whose partition no member serves right now (``owner_of`` gives endpoint None:
     a rebalance under way, or the owner has not published its endpoint yet) answers
     **503** ``{"error", "partition"}`` with ``Retry-After``, not 404: the key may exist.
+    So does a key ``owner_of`` names this member for while no store here serves its
+    partition (a stale record of this endpoint, say). A store not registered here at
+    all (this member serves none of its partitions right now: all revoked in a
+    rebalance, none assigned yet, more members than partitions) is routed the same way
+    when ``ownership`` knows it; 404 ``no store ... is registered here`` only when it
+    does not. An ownership that cannot answer yet (``OwnershipNotReadyError``: a
+    ``GroupMembership`` still starting) answers **503** with ``Retry-After`` too.
 ``GET /stores/{store}/keys?from=&to=&limit=``
     ``{"store", "items": [[key, value], ...]}``: keys with ``from <= key < to`` (either
     bound may be left out) from the partitions served here, each partition in key order;
@@ -32,8 +39,8 @@ for a path no route takes, such as an empty key, and a 405 for a method other th
     not emitted yet (``WindowStoreView.fetch``). A key without windows answers an empty
     list (as Kafka Streams' ``fetch``), not 404. A bound that is not a number answers
     400; ownership, readiness and key parsing as for ``/keys/{key}`` (307 to the owner,
-    503 while restoring or while nobody serves the key's partition, 400 for a key its
-    parser refuses).
+    503 while restoring or while nobody serves the key's partition, also for a store
+    not registered here that ``ownership`` knows, 400 for a key its parser refuses).
 ``GET /stores/{store}/windows?from=&to=&limit=``
     ``{"store", "items": [[key, start, end, value], ...]}``: every window whose start is
     in ``[from, to]`` from the partitions served here (``fetch_all``), at most ``limit``
@@ -87,7 +94,7 @@ except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the ins
     ) from _missing
 
 from ._registry import StateRegistry
-from .errors import KeySerdeError
+from .errors import KeySerdeError, OwnershipNotReadyError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -177,6 +184,13 @@ _ROUTES = (
 )
 
 
+def _unknown_store(name: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(
+        text=json.dumps({"error": f"no store {name!r} is registered here"}),
+        content_type="application/json",
+    )
+
+
 @web.middleware
 async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """An unexpected error answers 500 with a JSON ``{"error"}`` naming it (and is logged),
@@ -193,6 +207,10 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         hint = f" (routes: {', '.join(_ROUTES)})" if exc.status == 404 else ""
         text = f"{request.method} {request.path}: {exc.reason}{hint}"
         return _json({"error": text}, exc.status, kept)
+    except OwnershipNotReadyError as exc:
+        # The ownership is starting (a GroupMembership before start() finished): the
+        # key may well exist, retry as for a store that is restoring.
+        return _json({"error": str(exc)}, 503, {"Retry-After": RETRY_AFTER})
     except KeySerdeError as exc:
         # The request's key, not the server, is wrong: a key its store cannot encode (a
         # str for an int-keyed store without a key parser, say).
@@ -298,10 +316,7 @@ class StateServer:
     def _store(self, request: web.Request) -> str:
         name = request.match_info["store"]
         if name not in self.registry:
-            raise web.HTTPNotFound(
-                text=json.dumps({"error": f"no store {name!r} is registered here"}),
-                content_type="application/json",
-            )
+            raise _unknown_store(name)
         return name
 
     def _parse(self, store: str, text: str) -> Any:
@@ -382,6 +397,12 @@ class StateServer:
         if owned is None:
             return None
         partition, owner = owned
+        if owner == self.endpoint:
+            served = self.registry.partitions(name)
+            if None not in served and partition not in served:
+                # Named here (by a stale record of this endpoint, say), but no store here
+                # serves the partition: nobody does right now, as far as it is known.
+                owner = None
         if owner is None:
             # No member serves the partition right now (a rebalance under way, or its
             # owner has not published yet): the key may well exist, so not a 404 (Kafka
@@ -420,7 +441,28 @@ class StateServer:
     async def _size(self, request: web.Request) -> web.Response:
         return _json(self._describe(self._store(request)))
 
+    def _unregistered(self, request: web.Request, windows: bool) -> web.Response | None:
+        """With ``ownership``, for a key (or window) route of a store not registered here
+        (this member serves no partition of it right now: all revoked in a rebalance,
+        none assigned yet, more members than partitions): the 307 to the key's owner or
+        the 503, not the 404 of an unknown store, which a client reads as "no such key";
+        that 404 only when the ownership does not know the store either. None for a
+        store registered here."""
+        name = request.match_info["store"]
+        if name in self.registry or self.ownership is None:
+            return None
+        key = self._parse(name, request.match_info["key"])
+        if windows:
+            self._bounds(request)  # 400 here for a bound that is not a number
+        routed = self._elsewhere(request, name, key)
+        if routed is None:
+            raise _unknown_store(name)
+        return routed
+
     async def _key(self, request: web.Request) -> web.Response:
+        routed = self._unregistered(request, windows=False)
+        if routed is not None:
+            return routed
         name = self._store(request)
         self._check_kind(name, False)
         text = request.match_info["key"]
@@ -451,6 +493,9 @@ class StateServer:
         return _json({"store": name, "items": items})
 
     async def _windows(self, request: web.Request) -> web.Response:
+        routed = self._unregistered(request, windows=True)
+        if routed is not None:
+            return routed
         name = self._store(request)
         self._check_kind(name, True)
         key = self._parse(name, request.match_info["key"])

@@ -10,6 +10,13 @@ a ``StoppingException``): a commit requested once the client's ``stop()`` began,
 unanswered then, fails at once instead of waiting ``commit_timeout`` for an answer the
 closed connection never brings; a commit not acknowledged within ``commit_timeout`` fails
 with ``CommitTimeoutError``.
+
+aiokafka sends each OffsetCommit request in a task of its own under ``asyncio.shield``:
+a commit given up on (timed out, closing, its caller cancelled) leaves that task
+running, and ``shield`` takes its own done callback off it then, so the request's later
+failure (the connection breaks) would be logged by asyncio as "Task exception was never
+retrieved". The outcome is the committer's to drop: it retrieves it
+(:func:`_retrieve_abandoned_commits`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.errors import KafkaError
 
 from .._closing import within
@@ -35,6 +43,11 @@ if TYPE_CHECKING:
 __all__ = ["ConsumerCommitter"]
 
 log = logging.getLogger("connectors.kafka")
+
+#: The code of aiokafka's OffsetCommit request coroutine (run in a shielded task).
+_COMMIT_REQUEST_CODE = getattr(
+    getattr(GroupCoordinator, "_do_commit_offsets", None), "__code__", None
+)
 
 
 def _fmt_offsets(offsets: Mapping[TopicPartition, int]) -> str:
@@ -218,10 +231,13 @@ class ConsumerCommitter:
             await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             task.cancel()  # the caller was cancelled: so is its commit, as before
+            _retrieve_abandoned_commits()
             raise
         if not task.done():
             task.cancel()
             await asyncio.wait({task})
+        if task.cancelled() or isinstance(task.exception(), TimeoutError):
+            _retrieve_abandoned_commits()
         if task.cancelled():
             raise ConsumerClosedError(
                 f"[{self._name}] the commit of offsets ({_fmt_offsets(offsets)}) was not "
@@ -257,3 +273,19 @@ class ConsumerCommitter:
 
     def __repr__(self) -> str:
         return f"<committer of {self._name}>"
+
+
+def _retrieve_abandoned_commits() -> None:
+    """Have the outcome of aiokafka's OffsetCommit request tasks still running retrieved
+    when they end (see the module docstring): a commit given up on leaves its request
+    task behind, whose failure nobody else reads."""
+    if _COMMIT_REQUEST_CODE is None:  # pragma: no cover - another aiokafka
+        return
+    for task in asyncio.all_tasks():
+        if getattr(task.get_coro(), "cr_code", None) is _COMMIT_REQUEST_CODE:
+            task.add_done_callback(_drop_outcome)
+
+
+def _drop_outcome(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.debug("an OffsetCommit request given up on failed later: %r", exc)
