@@ -70,3 +70,51 @@ async def flat_map_merge(n: int) -> int:
         .run_with(Sink.fold(0, add))
     )
     return result
+
+
+async def flat_map_merge_materialized(n: int) -> int:
+    """:func:`flat_map_merge` with every inner source materialized as a nested graph (the
+    general case: ``reactive._ops.nesting.DIRECT_INNER`` off for the run), which is what
+    an inner source other than a plain range, list, tuple or single element costs (one
+    behind a ``map``, say)."""
+    from reactive._ops import nesting
+
+    was = nesting.DIRECT_INNER
+    nesting.DIRECT_INNER = False
+    try:
+        return await flat_map_merge(n)
+    finally:
+        nesting.DIRECT_INNER = was
+
+
+#: The inner lists of :func:`flat_map_merge_list_inners`, by size (the latest size only).
+_LIST_INNERS: dict[int, list[list[int]]] = {}
+
+
+def list_inners(n: int) -> list[list[int]]:
+    """``[list(inner_range(i)) for i in range(n // INNER_SIZE)]``, built once per size:
+    the row's setup, so no round pays for building them (the baselines build nothing but
+    their ranges' iterators)."""
+    lists = _LIST_INNERS.get(n)
+    if lists is None:
+        _LIST_INNERS.clear()
+        lists = _LIST_INNERS[n] = [list(inner_range(i)) for i in range(n // INNER_SIZE)]
+    return lists
+
+
+async def flat_map_merge_list_inners(n: int) -> int:
+    """:func:`flat_map_merge` over inner lists: ``i -> Source.from_iterable(lists[i])``
+    (``lists[i] == list(inner_range(i))``, built by :func:`list_inners` beforehand)."""
+    from reactive import Sink, Source
+
+    lists = list_inners(n)
+
+    def inner(i: int) -> Any:
+        return Source.from_iterable(lists[i])
+
+    result: int = await (
+        Source.from_iterable(range(n // INNER_SIZE))
+        .flat_map_merge(MERGE_BREADTH, inner)
+        .run_with(Sink.fold(0, add))
+    )
+    return result

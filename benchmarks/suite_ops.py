@@ -110,7 +110,12 @@ _register(
             f"Baseline: the strongest asyncio design, one task merging up to {MERGE_BREADTH} "
             "inner iterators round-robin, 16 elements a turn. Also: a nested for loop (the "
             f"limit), aiostream, and {MERGE_BREADTH} asyncio tasks draining inner iterables "
-            "into one `asyncio.Queue(16)` (the naive design, the second ratio column)."
+            "into one `asyncio.Queue(16)` (the naive design, the second ratio column). "
+            "`project` reads an inner `Source.from_iterable` of a range, list or tuple (or a "
+            "`Source.single`) directly, with no nested graph per inner source; "
+            "`project (list inners)` is the same over inner lists (built before the run); "
+            "`project (inners materialized)` turns that off: every inner source a nested "
+            "graph, what any other inner source costs (one behind a `map`, say)."
         ),
         systems=(
             System("asyncio single task", B + "flat_map_single_task", "baseline"),
@@ -122,12 +127,15 @@ _register(
                 f"aiostream flatmap(task_limit={MERGE_BREADTH})", B + "flat_map_aiostream", "peer"
             ),
             System("project", P + "flat_map_merge", "project"),
+            System("project (list inners)", P + "flat_map_merge_list_inners", "project"),
+            System("project (inners materialized)", P + "flat_map_merge_materialized", "project"),
         ),
         baseline="asyncio single task",
         references=(f"{MERGE_BREADTH} asyncio tasks + Queue(16)",),
         size=200_000,
         quick_size=20_000,
         metrics=(THROUGHPUT,),
+        setup=P + "list_inners",
         targets=(
             Target(
                 "project", "throughput", ">= 0.5x the single-task asyncio design", min_ratio=0.5

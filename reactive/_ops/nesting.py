@@ -12,16 +12,19 @@ blueprint supervises the substreams' operators too.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from .._checks import NONE_ELEMENT
 from .._errors import IllegalGraphError, SubscriptionWithCancelError, TooManySubstreamsError
 from .._impl import materializer as _materializer
 from .._impl.modules import AtomicModule
+from .._impl.unobserved import note_failure
 from .._stage.logic import GraphStage, GraphStageLogic, InHandler, _Batch, port_error
 from .._stage.shapes import Inlet, SinkShape
 from .._supervision import Supervision
 from .simple import FlowLogic, FlowStage
-from .sources import IterableSource, SingleSource
+from .sources import _END, IterableSource, SingleSource, _none_index
 from .substreams import (
     SubSinkInlet,
     SubSourceOutlet,
@@ -163,8 +166,13 @@ class _FlatMapMergeLogic(FlowLogic):
                             return
                     else:
                         r = m.stage.iterable
-                        if type(r) is range and _index_sized(r):
-                            self._open_direct(_RangeInner(self, r))
+                        t = type(r)
+                        if t is range:
+                            if _index_sized(r):
+                                self._open_direct(_RangeInner(self, r))
+                                return
+                        elif t is list or t is tuple:
+                            self._open_direct(_SeqInner(self, r))
                             return
         inlet = SubSinkInlet(self, f"{self.stage_name}.inner")
         inlet.set_handler(_Inner(self, inlet))
@@ -321,6 +329,10 @@ class _FlatMapMergeLogic(FlowLogic):
 #: materializing it; off only in the differential tests.
 DIRECT_INNER = True
 
+# The iterable source's stage and port names in its ``NoneElementError`` (``_SeqInner``).
+_SOURCE_STAGE = "iterable_source"
+_SOURCE_PORT = "IterableSource.out"
+
 _Graph: Any = None  # ``reactive._dsl.graph.Graph``, imported on first use
 
 
@@ -406,7 +418,7 @@ class _RangeInner:
     # What the island's loop and ``_handler_logic`` read of a connection or a logic.
     batch = True
     metered = False
-    fail_cause = None
+    fail_cause: BaseException | None = None
     cancel_cause = None
     _stopped = False
 
@@ -417,7 +429,7 @@ class _RangeInner:
         self.q = logic._island.queue
         self.in_handler = self.out_handler = self.in_logic = self.out_logic = self
         self._logic = logic
-        self._r = r
+        self._r: Any = r
         self._i = 0  # the index of the element read ahead (``_size``: none)
         self._size = len(r)
         self._elem: Any = None
@@ -519,7 +531,10 @@ class _RangeInner:
             self._closed = True
             self._pulled = False
             try:
-                logic.inner_finish(self)
+                if st & 128:  # FAIL_REQ (``_SeqInner``)
+                    logic.fail_stage(self.fail_cause)
+                else:
+                    logic.inner_finish(self)
             except Exception as exc:
                 logic._handle_error(exc)
 
@@ -556,6 +571,85 @@ class _SingleInner(_RangeInner):
 
     def __repr__(self) -> str:
         return f"_SingleInner({self._r!r}, state={self.state:#x})"
+
+
+class _SeqInner(_RangeInner):
+    """An inner ``Source.from_iterable(seq)`` of a list or a tuple read directly, as
+    ``_RangeInner`` reads a range.
+
+    It reads ``seq`` exactly as the iterable source does (``_IterableLogic``): through
+    ``iter(seq)``, the first element read ahead at opening, each batch the element read
+    ahead and up to ``n - 1`` more (``islice``), then the next read ahead when the batch
+    was full, completing when none is left. A list changed while it is read (appended
+    to, an element replaced) is thus seen as the iterable source sees it: the list's
+    iterator reads it at the same points of the run. A None in it (there from the start
+    or put in while it is read) fails the stream as there: what came before it in the
+    batch goes out, then the stage fails with the iterable source's
+    ``NoneElementError``, naming its port (``_fail_none``). The batch's None check is
+    the iterable source's (``_none_index``); nothing is checked at opening (a second
+    scan: ``None in`` a list of ints costs about 156 instructions per element).
+    """
+
+    __slots__ = ("_it", "_nxt", "fail_cause")
+
+    def __init__(self, logic: Any, seq: list[Any] | tuple[Any, ...]) -> None:
+        super().__init__(logic, range(1))  # (one element: not completed here)
+        self._r = seq
+        self.fail_cause = None
+        self._it = it = iter(seq)
+        # The iterable source's ``pre_start``: the first element read ahead.
+        self._nxt = nxt = next(it, _END)
+        if nxt is _END:
+            self._complete()
+
+    def on_pull(self) -> None:
+        n = self.demand_n
+        it = self._it
+        out: Any = self._nxt
+        self._nxt = _END
+        if n > 1:
+            out = _Batch((out,))
+            out.extend(islice(it, n - 1))  # (a list's or a tuple's iterator cannot fail)
+            full = len(out) == n
+            i = _none_index(out)
+            if i >= 0:
+                if i:
+                    self._push(_Batch(out[:i]))
+                self._fail_none()
+                return
+            self._push(out)
+            if full:
+                self._nxt = next(it, _END)
+        else:
+            if out is None:
+                self._fail_none()
+                return
+            self._push(out)
+            self._nxt = next(it, _END)
+        if self._nxt is _END:
+            self._complete()
+
+    def _push(self, out: Any) -> None:
+        st = self.state
+        if st & 50 == 2:  # DEMAND, OUT_CLOSED, IN_CLOSED: pushable (else dropped)
+            self.elem = out
+            self.state = st ^ 6  # DEMAND -> PUSH_REQ
+            self.q.append(self)
+
+    def _fail_none(self) -> None:
+        """The iterable source's push of a None (RS rule 2.13): it fails (``fail``: its
+        ``NoneElementError`` queued behind what it pushed), which fails the stage
+        (``deliver_termination``, as ``_Inner.on_upstream_failure``)."""
+        st = self.state
+        if not st & 32:  # OUT_CLOSED
+            exc = port_error(_SOURCE_STAGE, NONE_ELEMENT, _SOURCE_PORT)
+            note_failure(exc, _SOURCE_STAGE, self)
+            self.state = (st | 160) & ~2  # | OUT_CLOSED | FAIL_REQ, & ~DEMAND
+            self.fail_cause = exc
+            self.q.append(self)
+
+    def __repr__(self) -> str:
+        return f"_SeqInner({type(self._r).__name__}, state={self.state:#x})"
 
 
 class _Inner(InHandler):
