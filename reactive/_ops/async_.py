@@ -457,12 +457,26 @@ class _MapAsyncLogic(FlowLogic):
         direct = island.direct_depth > 0
         watch = island.watch
         now = island.now
+        # For the delivery spelled out below (see ``_deliver_sequential``): parallelism 1
+        # offering its results one at a time to a fan-in junction and taking the next
+        # element from a fan-out junction, both unmetered.
+        # (Both hooks are found for parallelism 1 only, see ``pre_start``.)
+        one = self._offer_one_down
+        one_up = self._take_one_up
+        spelled = one is not None and one_up is not None and direct
+        if spelled:
+            slots = self.slots
+            completed = self.completed
+            cin: Any = self._cin
+            cout: Any = self._cout
+            one_i = self._offer_one_i
+            one_up_i = self._take_one_i
+            spelled = not cout.metered and not cin.metered
         try:
             while True:
                 while todo:
                     slot = todo.popleft()
                     aw = slot[1]
-                    slot[1] = None
                     if type(aw) is _Started:
                         aw = _go_on(aw.coro, aw.yielded)
                     fatal: BaseException | None = None
@@ -481,6 +495,112 @@ class _MapAsyncLogic(FlowLogic):
                             fatal = exc  # recorded (the stage fails with it), then re-raised
                     if self._stopped:
                         return
+                    if (
+                        spelled
+                        and n < _WORKER_SLICE - 1
+                        and slot[0] == _OK
+                        and slot[1] is not None
+                        and cout.state == 2  # DEMAND and nothing else
+                        and not completed
+                        and island.waiter is not None
+                        and sched.executing == 0
+                        and not island.running
+                        and not island.queue
+                        and not island.mailbox
+                        and sched.diagnosis is None
+                    ):
+                        # The steady state of a worker pool (Balance -> map_async(1) ->
+                        # Merge): the outermost run below with ``_deliver_sequential``'s
+                        # first round spelled out in it for this one result, offered to the
+                        # junction downstream, and the next element taken from the one
+                        # upstream and its call queued for this worker (its first step
+                        # skipped: calls have been suspending), with no ``completed`` list
+                        # and no call of ``_deliver_sequential``; the other cases of that
+                        # round in ``_after_offer``, ``_took_failed`` and ``_start_next``
+                        # (a first step run: what finished at once is delivered after).
+                        # Checked above: the island parked with nothing of its own
+                        # waiting and no run on the stack (as the run below), the junction
+                        # downstream waiting, this call's result the only one and not
+                        # None, and this slice not at its end (the yield below).
+                        n += 1
+                        self._drive_left = _WORKER_SLICE - n
+                        t0 = now() if watch is not None else None
+                        sched.inline_depth += 1
+                        sched.executing = 1
+                        island.running = True
+                        left = False
+                        try:
+                            try:
+                                self.inflight -= 1
+                                slots.popleft()
+                                cout.state = 0
+                                self._offering = True  # see ``_take_pull``
+                                try:
+                                    one(one_i, slot[1])
+                                except Exception as exc:
+                                    cout.in_logic._handle_error(exc)
+                                finally:
+                                    self._offering = False
+                                if self._stopped:
+                                    pass
+                                elif cin.state != 0 or slots:
+                                    self._after_offer()
+                                elif (y := one_up(one_up_i)) is NOTHING:
+                                    self.pull(self.in_)
+                                    cin.demand_n = 1  # (a batch connection: the hook's)
+                                elif self._skip_first:
+                                    # ``_start(y)`` with its first step skipped, as in
+                                    # ``_deliver_sequential``: this worker takes the call
+                                    # from ``todo`` once this run returns.
+                                    try:
+                                        aw = self.f(y)
+                                        if type(aw) is not _CoroutineType and not (
+                                            inspect.isawaitable(aw)
+                                        ):
+                                            raise not_awaitable(self._stage_name, aw)
+                                    except Exception as exc:
+                                        self._took_failed(exc)
+                                    else:
+                                        slot = [_RUNNING, aw]
+                                        self.inflight += 1
+                                        slots.append(slot)
+                                        self._skip_first -= 1
+                                        todo.append(slot)
+                                else:
+                                    self._delivering = True
+                                    try:
+                                        started = self._start_next(y)
+                                    finally:
+                                        self._delivering = False
+                                    if started and completed:
+                                        deliver()  # the call finished at once
+                            except Exception as exc:
+                                self._handle_error(exc)
+                            if (
+                                island.queue
+                                or island.mailbox
+                                or island.flush_hooks
+                                or sched.deferred
+                            ):
+                                left = True
+                                island._run(EVENT_LIMIT - 1)
+                        finally:
+                            n = _WORKER_SLICE - self._drive_left
+                            self._drive_left = 0
+                            island.running = False
+                            sched.executing = 0
+                            sched.inline_depth -= 1
+                            if sched.deferred:
+                                island._end_run(t0)
+                            elif t0 is not None:
+                                elapsed = now() - t0
+                                if elapsed > watch:
+                                    blocked(island, elapsed)
+                        if island.finished or (
+                            left and (island.queue or island.mailbox or island.flush_hooks)
+                        ):
+                            island._wake()
+                        continue
                     self.completed.append(slot)
                     if fatal is not None:
                         self._deliver_cb(None)
@@ -758,6 +878,39 @@ class _MapAsyncLogic(FlowLogic):
                 return False
             self._maybe_pull()  # resume/restart: the element is dropped
         return True
+
+    def _after_offer(self) -> None:
+        """The rest of ``_deliver_sequential``'s round once the worker offered its result
+        (see ``_work``), when the next element is not to be taken through the junction
+        upstream now (the connection is not idle, or a call is held): completion if due,
+        else ``_maybe_pull``; then the calls that finished at once, delivered."""
+        if self._cin.state & IN_CLOSED:
+            if not self.slots:
+                self.complete_stage()
+            return
+        self._pull_on()
+
+    def _pull_on(self) -> None:
+        """The end of ``_deliver_sequential``'s round with nothing taken: ``_maybe_pull``
+        (as the delivery: ``_delivering``), then the calls that finished at once,
+        delivered."""
+        self._delivering = True
+        try:
+            self._maybe_pull()
+        finally:
+            self._delivering = False
+        if self.completed:
+            self._deliver_sequential()
+
+    def _took_failed(self, exc: Exception) -> None:
+        """``f`` raised (or returned no awaitable) for the element the worker's spelled-out
+        delivery took (see ``_work``): what ``_deliver_sequential`` does then (stop: the
+        stage fails; resume/restart: the element is dropped and the next one asked for,
+        and a call that finished at once delivered)."""
+        if self._decided(exc) is Supervision.stop:
+            self.fail_stage(exc)
+            return
+        self._pull_on()
 
     def _take_pull(self) -> bool:
         """The batch protocol's synchronous pull (fast path; see ``_stage/batch.py``): True

@@ -148,6 +148,10 @@ class _MergeBatchLogic(_BatchFanInLogic):
             if not cout.metered and cout.in_handler is down
             else None
         )
+        # What ``_note_demand`` makes of the demand ``_take_one`` leaves (the sink's
+        # ``batch_size`` on a batch connection, 1 otherwise).
+        bs = getattr(down, "batch_size", 1)
+        self._sink_want = (bs if bs > 1 else 1) if cout.batch else 1
 
     def _pull_in(self, i: int) -> None:
         """``_BatchFanInLogic._pull_in``; an idle input whose upstream takes the pull
@@ -234,7 +238,6 @@ class _MergeBatchLogic(_BatchFanInLogic):
         which it has just made idle (``DEMAND`` -> 0): those are not checked again
         here (one check each per element of the worker pool)."""
         cout = self._cout
-        q = cout.q
         island: Any = self._island  # (the offering upstream's: the same island)
         c: Any = self._cins[i]  # (a ``MeteredConnection`` when metered)
         if self.ready or cout.state != DEMAND or island.mailbox:
@@ -249,8 +252,8 @@ class _MergeBatchLogic(_BatchFanInLogic):
             c.pulls += 1
         c.demand_n = self.want
         take = self._sink_one
-        if take is None or cout.metered:
-            self._hand_down(x, cout, q, island)
+        if take is None:  # (None on a metered connection: see ``pre_start``)
+            self._hand_down(x, cout, cout.q, island)
             return
         # A ``Sink.fold`` downstream (unmetered): the push, its ``on_push`` and its pull
         # in one call (``_take_one``, one call where ``_hand_down`` makes three, per
@@ -261,18 +264,16 @@ class _MergeBatchLogic(_BatchFanInLogic):
             cout.in_logic._handle_error(exc)
             taken = False
         if not taken:
-            self._answer_pull(cout, q, island)
+            self._answer_pull(cout, cout.q, island)
         elif self.ready or self.running == 0:
             try:
                 self.on_pull()
             except Exception as exc:
                 self._handle_error(exc)
-        elif cout.batch:
-            # ``on_pull`` with nothing ready and inputs running: ``_note_demand``.
-            d = cout.demand_n
-            self.want = d if d > 1 else 1
         else:
-            self.want = 1
+            # ``on_pull`` with nothing ready and inputs running: ``_note_demand`` (the
+            # sink's demand, ``batch_size`` on a batch connection: see ``pre_start``).
+            self.want = self._sink_want
 
     def _hand_down(self, x: Any, cout: Any, q: Any, island: Any) -> None:
         """The end of ``_accept_i``'s and ``_accept_one_i``'s direct case (the input
