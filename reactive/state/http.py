@@ -163,6 +163,18 @@ def _dumps(body: Any) -> str:
         return json.dumps(_finite(body), default=_jsonable, allow_nan=False)
 
 
+def _limit(q: Any) -> int | web.Response:
+    """The ``limit`` query parameter (``DEFAULT_LIMIT`` when absent), or the 400 answer
+    for one that is not an int >= 0."""
+    try:
+        limit = int(q.get("limit", DEFAULT_LIMIT))
+        if limit < 0:
+            raise ValueError("negative")
+    except ValueError:
+        return _json({"error": f"limit must be an int >= 0, got {q.get('limit')!r}"}, 400)
+    return limit
+
+
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         text=_dumps(body),
@@ -482,12 +494,9 @@ class StateServer:
         q = request.query
         start = self._parse(name, q["from"]) if "from" in q else None
         end = self._parse(name, q["to"]) if "to" in q else None
-        try:
-            limit = int(q.get("limit", DEFAULT_LIMIT))
-            if limit < 0:
-                raise ValueError("negative")
-        except ValueError:
-            return _json({"error": f"limit must be an int >= 0, got {q.get('limit')!r}"}, 400)
+        limit = _limit(q)
+        if isinstance(limit, web.Response):
+            return limit
         self._check_ready(name)
         items = [[k, v] for k, v in self.registry.range(name, start, end, limit)]
         return _json({"store": name, "items": items})
@@ -513,12 +522,9 @@ class StateServer:
         self._check_kind(name, True)
         time_from, time_to = self._bounds(request)
         q = request.query
-        try:
-            limit = int(q.get("limit", DEFAULT_LIMIT))
-            if limit < 0:
-                raise ValueError("negative")
-        except ValueError:
-            return _json({"error": f"limit must be an int >= 0, got {q.get('limit')!r}"}, 400)
+        limit = _limit(q)
+        if isinstance(limit, web.Response):
+            return limit
         self._check_ready(name)
         windows = self.registry.fetch_all(name, time_from, time_to, limit)
         items = [[w.key, w.start, w.end, w.value] for w in windows]
