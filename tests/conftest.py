@@ -39,6 +39,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="event loop of every test: asyncio (default) or uvloop; "
         "REACTIVE_EVENT_LOOP sets the default",
     )
+    parser.addoption(
+        "--subprocess-share",
+        default=None,
+        metavar="I/N",
+        help="run only the I-th of N shares of the tests marked subprocess_only (by node id), "
+        "whatever the loop: `make test UVLOOP=1` gives the asyncio run 0/2 and the uvloop "
+        "run 1/2, so the two runs at once each take half of them",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,10 +54,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     program in a subprocess (a benchmark run, a README block, the demo, a pytest run of
     their own), which runs on asyncio's own loop whatever the test's loop is (nothing
     outside this file reads ``REACTIVE_EVENT_LOOP``), so running them twice would test
-    the same thing twice."""
-    if config.getoption("--event-loop") != "uvloop":
+    the same thing twice. With ``--subprocess-share I/N`` (either loop) a run keeps only
+    its share of them instead: two runs at once with 0/2 and 1/2 run each one once."""
+    share = config.getoption("--subprocess-share")
+    if share is None and config.getoption("--event-loop") != "uvloop":
         return
-    kept = [i for i in items if i.get_closest_marker("subprocess_only") is None]
+    sub = sorted(i.nodeid for i in items if i.get_closest_marker("subprocess_only"))
+    if share is None:
+        mine: set[str] = set()
+    else:
+        try:
+            index, count = (int(part) for part in share.split("/"))
+            if not 0 <= index < count:
+                raise ValueError(share)
+        except ValueError:
+            raise pytest.UsageError(
+                f"--subprocess-share: expected I/N with 0 <= I < N, got {share!r}"
+            ) from None
+        mine = {nodeid for k, nodeid in enumerate(sub) if k % count == index}
+    kept = [i for i in items if i.get_closest_marker("subprocess_only") is None or i.nodeid in mine]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
